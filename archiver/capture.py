@@ -1,0 +1,192 @@
+"""A capture run: targets → URLs → fetched concurrently → WARC records → catalog.
+
+Each capture is stored by one thread at a time: its records are appended and fsynced, then
+the catalog lists it in one transaction. A failed fetch is cataloged with its reason."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from archiver.catalog import Catalog, CaptureRow
+from archiver.collection import CaptureSettings, Collection
+from archiver.errors import StorageProblem, UsageProblem
+from archiver.fetch.engine import Fetcher, FetchResult
+from archiver.fetch.policy import SafeResolver
+from archiver.seeds import Document, documents_in, is_document, read_document
+from archiver.urls import fetchable_problem, normalise_url
+from archiver.warc import (PendingRecord, StoredRecord, WarcFileWriter, http_record_pair, metadata_record,
+                           software, warc_date)
+
+
+@dataclass
+class Targets:
+    """What a capture run was asked for: distinct URLs in first-seen order, and their documents."""
+
+    urls: list[str] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    _keys: set[str] = field(default_factory=set)
+
+    def add_url(self, url: str) -> None:
+        key = normalise_url(url)
+        if key not in self._keys:
+            self._keys.add(key)
+            self.urls.append(url)
+
+
+def read_targets(targets: list[str]) -> Targets:
+    """URLs as given, documents, and folders of documents → the URLs to capture."""
+    found = Targets()
+    for target in targets:
+        if "://" in target:
+            problem = fetchable_problem(target)
+            if problem:
+                raise UsageProblem(f"cannot capture {target}: {problem}", "give an http:// or https:// URL")
+            found.add_url(target)
+            continue
+        path = Path(target)
+        if path.is_dir():
+            paths = documents_in(path)
+        elif path.is_file():
+            paths = [path]
+        else:
+            raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
+        for document_path in paths:
+            document = read_document(document_path)
+            found.documents.append(document)
+            for url in document.urls:
+                found.add_url(url)
+    return found
+
+
+def _now() -> str:
+    return warc_date(datetime.now(timezone.utc))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "archive"
+
+
+class CaptureRun:
+    """Fetches URLs into a collection. Use as a context manager; `capture()` may run once."""
+
+    def __init__(self, collection: Collection, settings: CaptureSettings,
+                 resolver: SafeResolver | None = None) -> None:
+        self.collection = collection
+        self.settings = settings
+        self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+        self.catalog = Catalog(collection.catalog_path)
+        self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
+        operator = collection.config.operator
+        self.writer = WarcFileWriter(
+            collection.warcs, prefix=_slug(collection.config.name), max_size=settings.warc_size,
+            info={"operator": operator, "isPartOf": collection.config.name,
+                  "http-header-user-agent": self.fetcher.user_agent,
+                  "archiver-run": self.run_id,
+                  "archiver-settings": json.dumps(settings.as_record(), sort_keys=True)},
+            on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, _now()),
+            on_close=lambda closed: self.catalog.file_closed(closed, _now()))
+        self.catalog.start_run(self.run_id, _now(), software(), operator, settings.as_record())
+        self._store_lock = threading.Lock()
+
+    def __enter__(self) -> "CaptureRun":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.writer.close()
+            self.catalog.finish_run(self.run_id, _now())
+        finally:
+            self.fetcher.close()
+            self.catalog.close()
+
+    def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
+        rows: list[CaptureRow] = []
+
+        def store(result: FetchResult) -> None:
+            try:
+                with self._store_lock:
+                    row = self._store(result)
+                    rows.append(row)
+            finally:
+                result.release()
+            on_capture(row)
+
+        self.fetcher.fetch_all(urls, store)
+        order = {url: i for i, url in enumerate(urls)}
+        return sorted(rows, key=lambda row: order.get(row.url, len(order)))
+
+    def _store(self, result: FetchResult) -> CaptureRow:
+        capture_id = f"{result.started_at:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+        pending: list[PendingRecord] = []
+        response_ids: list[str | None] = []
+        for hop in result.hops:
+            exchange = hop.exchange
+            ip = exchange.connection.ip if exchange.connection else None
+            exchange.spool.file.seek(0)
+            request, response = http_record_pair(
+                hop.url, exchange.started_at, ip, bytes(exchange.request_bytes), exchange.spool.file,
+                exchange.spool.size, exchange.spool.block_digest, exchange.spool.payload_digest, hop.truncated)
+            pending += [request, response] if hop.has_response else [request]
+            response_ids.append(response.header("WARC-Record-ID") if hop.has_response else None)
+        final = result.final
+        final_tls = final.exchange.connection.tls if final and final.exchange.connection else None
+        if pending:
+            details = self._metadata(capture_id, result, response_ids)
+            pending.append(metadata_record(result.url, result.started_at,
+                                           response_ids[-1] or pending[-1].header("WARC-Record-ID"), details))
+        try:
+            stored: list[StoredRecord] = self.writer.write(pending) if pending else []
+        except OSError as exc:
+            raise StorageProblem(f"cannot write to {self.collection.warcs}: {exc.strerror or exc}",
+                                 "free disk space or fix permissions, then run the capture again") from None
+        by_id = {record.record_id: record for record in stored}
+        final_response = by_id.get(response_ids[-1]) if final else None
+        row = CaptureRow(
+            id=capture_id, run_id=self.run_id, url=result.url, url_key=normalise_url(result.url),
+            final_url=final.url if final else None, outcome=result.outcome,
+            http_status=final.status if final else None, error=result.error,
+            truncated=final.truncated if final else None,
+            started_at=warc_date(result.started_at), finished_at=warc_date(result.finished_at),
+            ip=final.exchange.connection.ip if final and final.exchange.connection else None,
+            cert_sha256=final_tls.leaf_sha256 if final_tls else None,
+            redirects=max(len(result.hops) - 1, 0),
+            payload_digest=final_response.payload_digest if final_response else None,
+            response_length=final_response.content_length if final_response else None,
+            warc_file=stored[0].warc_file if stored else None,
+            response_record_id=final_response.record_id if final_response else None,
+            metadata_record_id=stored[-1].record_id if stored else None)
+        self.catalog.add_capture(row, stored)
+        return row
+
+    def _metadata(self, capture_id: str, result: FetchResult, response_ids: list[str | None]) -> dict:
+        hops = []
+        for hop, response_id in zip(result.hops, response_ids):
+            exchange, connection = hop.exchange, hop.exchange.connection
+            hops.append({
+                "url": hop.url, "status": hop.status, "location": hop.location,
+                "started_at": warc_date(exchange.started_at),
+                "ip": connection.ip if connection else None, "port": connection.port if connection else None,
+                "connection_reused": exchange.connection_reused,
+                "connect_seconds": None if exchange.connection_reused or not connection else round(connection.connect_seconds, 6),
+                "headers_seconds": exchange.headers_seconds and round(exchange.headers_seconds, 6),
+                "finished_seconds": exchange.finished_seconds and round(exchange.finished_seconds, 6),
+                "response_bytes": exchange.spool.size if hop.has_response else None,
+                "truncated": hop.truncated, "response_record_id": response_id,
+                "dns": exchange.resolution.as_record() if exchange.resolution else None,
+                "tls": connection.tls.as_record() if connection and connection.tls else None,
+            })
+        return {
+            "capture_id": capture_id, "requested_url": result.url,
+            "final_url": result.final.url if result.final else None,
+            "outcome": result.outcome, "error": result.error,
+            "started_at": warc_date(result.started_at), "finished_at": warc_date(result.finished_at),
+            "redirect_chain": hops, "software": software(), "operator": self.collection.config.operator,
+            "settings": self.settings.as_record(), "tls_verification": self.settings.verify_tls,
+        }

@@ -1,0 +1,46 @@
+"""The `archiver` command line. Each command lives in its own module and stays thin:
+parse options, call the core, render text or --json.
+
+Exit codes: 0 success; 1 some targets failed or a check failed (everything else was
+still saved); 2 bad usage or bad input; 3 the machine refused (disk, permissions);
+130 interrupted."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from archiver import __version__
+from archiver.cli.capture import capture
+from archiver.cli.captures import captures, show
+from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
+from archiver.cli.init import init
+
+
+@click.group(cls=ArchiverGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="archiver")
+def cli() -> None:
+    """Preserve the web pages that claims cite, as byte-exact WARC evidence.
+
+    \b
+    Start with:  archiver capture seeds/        (creates a collection here)
+    Then:        archiver captures               (what was captured)
+                 archiver show CAPTURE_ID        (one capture and its records)
+
+    Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION).
+    Exit codes: 0 ok, 1 some targets failed, 2 bad usage, 3 disk or permission error.
+    """
+
+
+for command in (init, capture, captures, show):
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="archiver")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,72 @@
+"""What every command shares: the collection option, error rendering, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from archiver.collection import Collection
+from archiver.errors import ArchiverError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class ArchiverGroup(click.Group):
+    """Shows every error as one line with its exit code; a traceback only with ARCHIVER_DEBUG=1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except ArchiverError as exc:
+            self._fail(ctx, str(exc), exc.exit_code)
+        except (OSError, sqlite3.OperationalError) as exc:
+            self._fail(ctx, f"{getattr(exc, 'strerror', None) or exc}"
+                            f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}", 3)
+        except Exception as exc:
+            if os.environ.get("ARCHIVER_DEBUG"):
+                raise
+            self._fail(ctx, f"internal error: {type(exc).__name__}: {exc} (set ARCHIVER_DEBUG=1 for details)", 3)
+
+    @staticmethod
+    def _fail(ctx: click.Context, message: str, code: int) -> None:
+        click.echo(f"error: {message}", err=True)
+        ctx.exit(code)
+
+
+def collection_option(function):
+    return click.option(
+        "-C", "--collection", "collection_dir", envvar="ARCHIVER_COLLECTION", default=".",
+        type=click.Path(file_okay=False, path_type=Path), show_default="current folder",
+        help="Collection folder (also $ARCHIVER_COLLECTION).")(function)
+
+
+def json_option(function):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(function)
+
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def human_size(count: int | None) -> str:
+    if count is None:
+        return "-"
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return str(count)

@@ -1,0 +1,220 @@
+"""A collection folder: its layout, its `archiver.toml`, and finding it from the CLI."""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import json
+import os
+import re
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.durable import atomic_write, fsync_dir
+from archiver.errors import UsageProblem
+
+CONFIG_NAME = "archiver.toml"
+SUBDIRS = ("seeds", "warcs", "manifests", "keys", "tmp")
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(value: str | int) -> int:
+    """'200MB', '1 GiB' or 1024 → bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError(f"size must be positive, got {value}")
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    unit = match and match.group(2).lower()
+    if not match or unit not in _SIZE_UNITS or float(match.group(1)) <= 0:
+        raise ValueError(f"not a size: {value!r} (write it like 200MB, 1GB or 512KiB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """How captures are made; every field is recorded in each WARC's warcinfo."""
+
+    concurrency: int = 8
+    per_host: int = 2
+    timeout: float = 60.0
+    max_size: int = 200 * 10**6
+    max_redirects: int = 10
+    warc_size: int = 10**9
+    allow_private: bool = False
+    allow_networks: tuple[str, ...] = ()
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    user_agent: str | None = None
+
+    def as_record(self) -> dict:
+        record = dict(self.__dict__)
+        record["allow_networks"] = list(self.allow_networks)
+        return record
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    operator: str
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+
+
+def _default_operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def render_config(config: Config) -> str:
+    c = config.capture
+    q = lambda s: json.dumps(s, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    return f"""# archiver collection settings
+[collection]
+name = {q(config.name)}
+operator = {q(config.operator)}        # who runs the captures; recorded in every WARC
+
+[capture]
+concurrency = {c.concurrency}                 # captures at once
+per_host = {c.per_host}                    # captures at once against one host
+timeout = {c.timeout}                  # wall-clock seconds allowed for one capture, redirects included
+max_size = "{c.max_size // 10**6}MB"           # bytes kept of one response; the rest is cut and marked WARC-Truncated
+max_redirects = {c.max_redirects}
+warc_size = "{c.warc_size // 10**6}MB"           # start a new WARC file past this size
+verify_tls = {str(c.verify_tls).lower()}
+# Private, loopback and link-local addresses are refused unless allowed here,
+# network by network (e.g. ["127.0.0.1/32", "10.1.0.0/16"]), or all at once with allow_private.
+allow_private = {str(c.allow_private).lower()}
+allow_networks = {json.dumps(list(c.allow_networks))}
+"""
+
+
+def _parse_config(path: Path, text: str) -> Config:
+    def bad(what: str) -> UsageProblem:
+        return UsageProblem(f"{path}: {what}", "fix that line in archiver.toml")
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise bad(f"not valid TOML ({exc})") from None
+    meta = data.get("collection", {})
+    raw = data.get("capture", {})
+    if not isinstance(meta, dict) or not isinstance(raw, dict):
+        raise bad("[collection] and [capture] must be tables")
+    known = set(CaptureSettings.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise bad(f"unknown setting {unknown[0]!r} in [capture] (known: {', '.join(sorted(known))})")
+    values: dict = {}
+    try:
+        for key in ("concurrency", "per_host", "max_redirects"):
+            if key in raw:
+                if not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < (0 if key == "max_redirects" else 1):
+                    raise ValueError(f"{key} must be a whole number of at least {0 if key == 'max_redirects' else 1}")
+                values[key] = raw[key]
+        if "timeout" in raw:
+            if not isinstance(raw["timeout"], (int, float)) or isinstance(raw["timeout"], bool) or raw["timeout"] <= 0:
+                raise ValueError("timeout must be a positive number of seconds")
+            values["timeout"] = float(raw["timeout"])
+        for key in ("max_size", "warc_size"):
+            if key in raw:
+                values[key] = parse_size(raw[key])
+        for key in ("allow_private", "verify_tls"):
+            if key in raw:
+                if not isinstance(raw[key], bool):
+                    raise ValueError(f"{key} must be true or false")
+                values[key] = raw[key]
+        for key in ("ca_bundle", "user_agent"):
+            if key in raw:
+                if not isinstance(raw[key], str):
+                    raise ValueError(f"{key} must be a string")
+                values[key] = raw[key] or None
+        if "allow_networks" in raw:
+            networks = raw["allow_networks"]
+            if not isinstance(networks, list):
+                raise ValueError('allow_networks must be a list such as ["127.0.0.1/32"]')
+            for network in networks:
+                ipaddress.ip_network(network, strict=False)
+            values["allow_networks"] = tuple(networks)
+    except (ValueError, TypeError) as exc:
+        raise bad(str(exc)) from None
+    name = meta.get("name", path.parent.name)
+    operator = meta.get("operator", _default_operator())
+    if not isinstance(name, str) or not isinstance(operator, str):
+        raise bad("name and operator must be strings")
+    return Config(name=name, operator=operator, capture=CaptureSettings(**values))
+
+
+class Collection:
+    """A folder holding captures, their catalog, manifests and public keys."""
+
+    def __init__(self, root: Path, config: Config) -> None:
+        self.root = root
+        self.config = config
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def warcs(self) -> Path:
+        return self.root / "warcs"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.sqlite"
+
+    @classmethod
+    def open(cls, root: Path) -> "Collection":
+        root = Path(root).absolute()
+        path = root / CONFIG_NAME
+        if not root.is_dir():
+            raise UsageProblem(f"{root} is not a folder", "pass -C with an existing collection folder")
+        if not path.is_file():
+            raise UsageProblem(f"{root} is not an archiver collection (no {CONFIG_NAME})",
+                               f"run `archiver init {root}` or pass -C DIR")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageProblem(f"cannot read {path}: {exc}", "check its permissions and encoding") from None
+        collection = cls(root, _parse_config(path, text))
+        for sub in SUBDIRS:
+            (root / sub).mkdir(exist_ok=True)
+        return collection
+
+    @classmethod
+    def exists(cls, root: Path) -> bool:
+        return (Path(root) / CONFIG_NAME).is_file()
+
+    @classmethod
+    def init(cls, root: Path, name: str | None = None, operator: str | None = None) -> "Collection":
+        """Create the layout; refuses to touch an existing collection."""
+        root = Path(root).absolute()
+        if cls.exists(root):
+            raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for sub in SUBDIRS:
+                (root / sub).mkdir(exist_ok=True)
+            config = Config(name=name or root.name or "archive", operator=operator or _default_operator())
+            atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
+            fsync_dir(root)
+        except OSError as exc:
+            raise UsageProblem(f"cannot create a collection in {root}: {exc.strerror or exc}",
+                               "choose a folder you can write to") from None
+        return cls.open(root)
+
+
+def collection_root(option: str | None) -> Path:
+    """The folder named by -C, else $ARCHIVER_COLLECTION, else the current folder."""
+    return Path(option or os.environ.get("ARCHIVER_COLLECTION") or ".").absolute()

@@ -1,0 +1,38 @@
+"""URL handling shared by the readers and the fetcher: what we may fetch, and matching keys."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+FETCHABLE_SCHEMES = ("http", "https")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_url(url: str) -> str:
+    """The key two citations of one page share: scheme and host lower-cased, default port
+    and fragment dropped, an empty path made '/'. The URL as written is kept elsewhere."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    if parts.username is not None:
+        credentials = parts.username + (f":{parts.password}" if parts.password is not None else "")
+        netloc = f"{credentials}@{netloc}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def fetchable_problem(url: str) -> str | None:
+    """Why `url` cannot be fetched, or None when it can."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises on a malformed port
+    except ValueError as exc:
+        return f"malformed URL ({exc})"
+    if parts.scheme.lower() not in FETCHABLE_SCHEMES:
+        return f"unsupported scheme {parts.scheme or '(none)'!r}: only http and https are captured"
+    if not parts.hostname:
+        return "URL has no host"
+    return None
