@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 import urllib3.exceptions as u3
 
 from archiver import __version__
@@ -88,13 +89,11 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _describe_failure(exc: BaseException, timeout: float) -> str:
+def _describe_failure(exc: BaseException) -> str:
     """A reason a person reads in a table, for a request that got no complete response head."""
     cause = _root_cause(exc)
     if isinstance(cause, (Refused, NameNotResolved)):
         return str(cause)
-    if isinstance(cause, DeadlineReached):
-        return f"no response within the {timeout:g}s capture deadline"
     if isinstance(cause, SizeLimitReached):
         return "response headers larger than the size cap"
     if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
@@ -127,6 +126,8 @@ class Fetcher:
         self.adapter = RecordingAdapter(self.resolver, per_host=settings.per_host, spool_dir=spool_dir)
         self.spool_dir = spool_dir
         self.verify: bool | str = (settings.ca_bundle or True) if settings.verify_tls else False
+        if not self.verify:  # the choice is recorded in every capture's metadata instead
+            urllib3.disable_warnings(u3.InsecureRequestWarning)
         self.user_agent = settings.user_agent or DEFAULT_USER_AGENT
 
     def close(self) -> None:
@@ -191,7 +192,7 @@ class Fetcher:
         hop = Hop(url=url, exchange=exchange)
         remaining = exchange.remaining()
         if remaining <= 0:
-            hop.error = f"no response within the {self.settings.timeout:g}s capture deadline"
+            hop.error = self._deadline_message()
             return hop
         with self.adapter.performing(exchange):
             try:
@@ -199,13 +200,17 @@ class Fetcher:
                                         stream=True, allow_redirects=False, verify=self.verify,
                                         timeout=(min(CONNECT_TIMEOUT, remaining), exchange.read_timeout))
             except Exception as exc:  # every way a request can fail becomes the hop's recorded reason
-                hop.error = _describe_failure(exc, self.settings.timeout)
+                out_of_time = isinstance(exc, DeadlineReached) or exchange.remaining() <= 0
+                hop.error = self._deadline_message() if out_of_time else _describe_failure(exc)
                 return hop
             hop.status = response.status_code
             hop.location = session.get_redirect_target(response)
             hop.truncated = self._drain(response)
             exchange.finished_seconds = exchange.elapsed()
         return hop
+
+    def _deadline_message(self) -> str:
+        return f"no complete response within the {self.settings.timeout:g}s capture deadline"
 
     @staticmethod
     def _drain(response: requests.Response) -> str | None:

@@ -1,0 +1,420 @@
+"""Capture benchmark: archiver against GNU wget and warcio, on loopback servers.
+
+Part 1, many small pages: 50 servers (127.0.0.1 .. 127.0.0.50) each answer after 100 ms
+with a 5-15 kB HTML page; 500 URLs (10 per host) are captured by
+  a) archiver capture --concurrency 32,
+  b) wget --warc-file (sequential),
+  c) warcio's capture_http around requests (sequential).
+Part 2, one large response (default 1 GiB: half pseudo-English text, half random bytes),
+captured by archiver and by wget.
+
+Every tool runs as its own process; wall-clock time, CPU time and peak RSS come from
+os.wait4() on that process. The servers run in a separate process, but on the same machine,
+so on a 2-core box they compete with the tool being measured for CPU.
+
+Run from the project's venv:  python bench/capture.py [--small-only | --large-only]
+                                  [--size-mb N] [--keep]
+Work files go to a temporary folder under $BENCH_TMP (default: the system temp folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import importlib.util
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+HOSTS = 50
+PATHS_PER_HOST = 10
+LATENCY = 0.1  # seconds each small-page server waits before answering
+CONCURRENCY = 32
+SMALL_TARGET_VS_WGET = 20.0  # archiver pages/s ≥ this × wget's
+SMALL_TARGET_EFFICIENCY = 0.80  # latency bound ÷ archiver's time
+LARGE_TARGET_RSS = 150 * 10**6  # bytes of peak RSS allowed to archiver on the large response
+MB = 10**6
+MiB = 2**20
+
+WORDS = ("the of and to in is was for that with as on by at from this be are which it an or have "
+         "has not were but their its more one also been other new first after when who than two into "
+         "these some there time would only most between many over such then during those before "
+         "under about where through while they may evidence archive record claim source page report "
+         "citation witness preserve history public court statement article document version").split()
+
+WARCIO_SCRIPT = """\
+import sys
+from warcio.capture_http import capture_http  # must come before requests, or nothing is recorded
+import requests
+
+urls = open(sys.argv[1]).read().split()
+with capture_http(sys.argv[2]), requests.Session() as session:
+    session.trust_env = False
+    for url in urls:
+        session.get(url).raise_for_status()
+"""
+
+
+# ---------------------------------------------------------------- content and servers
+
+def pseudo_text(rng: random.Random, size: int) -> bytes:
+    """About `size` bytes of word salad with sentences and paragraphs, from `rng`."""
+    parts: list[str] = []
+    length = 0
+    while length < size:
+        words = rng.choices(WORDS, k=rng.randint(6, 24))
+        sentence = " ".join(words).capitalize() + rng.choice(".....?!") + rng.choice("   \n\n")
+        parts.append(sentence)
+        length += len(sentence)
+    return "".join(parts).encode("ascii")[:size]
+
+
+def small_page(host: str, path: str) -> bytes:
+    """The HTML page served at `path` on `host`: 5-15 kB, always the same for the same URL."""
+    rng = random.Random(zlib.crc32(f"{host}{path}".encode()))
+    paragraphs = pseudo_text(rng, rng.randint(5000, 15000) - 200).decode().split("\n\n")
+    body = "\n".join(f"<p>{p.strip()}</p>" for p in paragraphs if p.strip())
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{host}{path}</title></head>\n"
+            f"<body><h1>{path}</h1>\n{body}\n</body></html>\n").encode()
+
+
+def small_paths() -> list[str]:
+    return [f"/articles/{i}.html" for i in range(PATHS_PER_HOST)]
+
+
+def small_urls(port: int) -> list[str]:
+    """The 500 URLs of part 1, host by host."""
+    return [f"http://127.0.0.{h}:{port}{path}" for h in range(1, HOSTS + 1) for path in small_paths()]
+
+
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; every response carries Content-Length
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+
+def _serve_small(ready, port_out) -> None:
+    """Process body: the 50 small-page servers, each with its own thread, until terminated.
+    The first binds a free port; the others, on 127.0.0.2 .. 127.0.0.50, use the same one."""
+    port = 0
+    for h in range(1, HOSTS + 1):
+        host = f"127.0.0.{h}"
+        pages = {path: small_page(host, path) for path in small_paths()}
+
+        class Handler(_QuietHandler):
+            def do_GET(self, pages=pages) -> None:
+                time.sleep(LATENCY)
+                page = pages.get(self.path, b"")
+                self.send_response(200 if page else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+        server = http.server.ThreadingHTTPServer((host, port), Handler)
+        port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    port_out.value = port
+    ready.set()
+    threading.Event().wait()
+
+
+def large_body_parts(size: int):
+    """Yield the large body in views of at most 1 MiB: the first half pseudo-English text
+    (4 MiB of words, replayed from shifting offsets), the second half random bytes (a 64 MiB
+    buffer, likewise). The repeats lie far beyond deflate's 32 kB window, so they do not
+    make the body any more compressible than fresh text or noise would be."""
+    chunk = MiB
+    text = pseudo_text(random.Random(1), 4 * MiB)
+    noise = os.urandom(64 * MiB)
+    half = size // 2
+    for buffer, length in ((text, half), (noise, size - half)):
+        source = memoryview(buffer + buffer[:chunk])  # so that any slice may wrap around
+        for i, offset in enumerate(range(0, length, chunk)):
+            start = (i * 1_234_567) % len(buffer)
+            yield source[start:start + min(chunk, length - offset)]
+
+
+def _serve_large(ready, port_out, size: int) -> None:
+    """Process body: one server on 127.0.0.1 answering every GET with the large body."""
+    parts = list(large_body_parts(size))  # generated once, before any client starts
+
+    class Handler(_QuietHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            for part in parts:
+                self.wfile.write(part)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port_out.value = server.server_address[1]
+    ready.set()
+    server.serve_forever()
+
+
+def start_process(target, *args) -> multiprocessing.Process:
+    """Run `target(ready, *args)` in a daemon process; return once it has set `ready`."""
+    ready = multiprocessing.Event()
+    process = multiprocessing.Process(target=target, args=(ready, *args), daemon=True)
+    process.start()
+    if not ready.wait(120):
+        process.terminate()
+        raise SystemExit(f"benchmark server {target.__name__} did not start")
+    return process
+
+
+# ---------------------------------------------------------------- running and measuring
+
+@dataclass
+class Run:
+    """One measured process."""
+
+    name: str
+    exit_code: int
+    wall: float  # seconds
+    cpu: float  # user + system seconds
+    peak_rss: int  # bytes
+    stdout: Path
+    stderr: Path
+
+    def check(self, ok_codes=(0,)) -> None:
+        """Stop the benchmark, showing the tool's stderr, if it exited unexpectedly."""
+        if self.exit_code not in ok_codes:
+            tail = self.stderr.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"{self.name} exited with {self.exit_code}:\n{tail}")
+
+
+def measure(name: str, command: list[str], work: Path) -> Run:
+    """Run `command` as a process; its wall time, CPU time and peak RSS from os.wait4()."""
+    stdout, stderr = work / f"{name}.stdout", work / f"{name}.stderr"
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["TMPDIR"] = str(work)
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=work)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Run(name, process.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024,
+               stdout, stderr)
+
+
+def archiver_command() -> list[str]:
+    return [sys.executable, "-m", "archiver"]
+
+
+def new_collection(folder: Path) -> Path:
+    """`archiver init` a collection whose settings allow capturing 127.0.0.0/8."""
+    subprocess.run([*archiver_command(), "init", str(folder)], check=True, stdout=subprocess.DEVNULL)
+    config = folder / "archiver.toml"
+    text = config.read_text()
+    if "allow_networks = []" not in text:
+        raise SystemExit(f"{config} has no `allow_networks = []` line to replace")
+    config.write_text(text.replace("allow_networks = []", 'allow_networks = ["127.0.0.0/8"]', 1))
+    return folder
+
+
+def run_archiver(name: str, work: Path, targets: list[str], options: list[str]) -> tuple[Run, dict, list[Path]]:
+    """archiver capture --json into a fresh collection: the run, its JSON summary, its WARCs."""
+    collection = new_collection(work / name)
+    run = measure(name, [*archiver_command(), "capture", "-C", str(collection), "--json", *options, *targets], work)
+    run.check(ok_codes=(0, 1))
+    summary = json.loads(run.stdout.read_text())
+    leftovers = sorted(p.name for p in (collection / "warcs").glob("*.open"))
+    if leftovers:
+        raise SystemExit(f"{name} left unfinished WARC files: {leftovers}")
+    return run, summary, sorted((collection / "warcs").glob("*.warc.gz"))
+
+
+def run_wget(name: str, work: Path, url_file: Path) -> tuple[Run, list[Path]]:
+    """wget of every URL in `url_file`, one after another, into its own WARC."""
+    prefix = work / name
+    run = measure(name, ["wget", f"--warc-file={prefix}", "--no-warc-keep-log", "--no-verbose", "--tries=1",
+                         "--timeout=600", "-O", "/dev/null", "-i", str(url_file)], work)
+    run.check()
+    return run, [prefix.with_name(name + ".warc.gz")]
+
+
+def run_warcio(name: str, work: Path, url_file: Path) -> tuple[Run, list[Path]]:
+    """warcio capture_http around a requests Session, one URL after another."""
+    warc = work / f"{name}.warc.gz"
+    run = measure(name, [sys.executable, "-c", WARCIO_SCRIPT, str(url_file), str(warc)], work)
+    run.check()
+    return run, [warc]
+
+
+def warc_responses(paths: list[Path]) -> list[tuple[str, int, int]]:
+    """(target URI, HTTP status, payload bytes as stored) of every response record."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    found = []
+    for path in paths:
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type != "response":
+                    continue
+                payload = record.raw_stream
+                length = 0
+                while block := payload.read(MiB):
+                    length += len(block)
+                found.append((record.rec_headers.get_header("WARC-Target-URI"),
+                              int(record.http_headers.get_statuscode()), length))
+    return found
+
+
+def warc_bytes(paths: list[Path]) -> int:
+    return sum(p.stat().st_size for p in paths)
+
+
+# ---------------------------------------------------------------- reporting
+
+def verdict(passed: bool, text: str) -> str:
+    return f"{'PASS' if passed else 'FAIL'}  {text}"
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+
+
+def startup_time(work: Path) -> float:
+    """Wall time of `archiver --version`, which imports the whole CLI: a fixed cost in every run."""
+    return measure("archiver-startup", [*archiver_command(), "--version"], work).wall
+
+
+# ---------------------------------------------------------------- the two parts
+
+def bench_small(work: Path) -> list[str]:
+    """Part 1: 500 small pages behind 100 ms of latency. Returns the verdict lines."""
+    port = multiprocessing.Value("i", 0)
+    server = start_process(_serve_small, port)
+    urls = small_urls(port.value)
+    url_file = work / "urls.txt"
+    url_file.write_text("\n".join(urls) + "\n")
+    print(f"\n== Part 1: {len(urls)} pages of 5-15 kB from {HOSTS} loopback servers, {LATENCY * 1000:.0f} ms latency each")
+    try:
+        startup = startup_time(work)
+        archiver, summary, archiver_warcs = run_archiver("archiver-small", work, [str(url_file)],
+                                                         ["--concurrency", str(CONCURRENCY)])
+        wget, wget_warcs = run_wget("wget-small", work, url_file)
+        warcio, warcio_warcs = run_warcio("warcio-small", work, url_file)
+    finally:
+        server.terminate()
+        server.join()
+
+    counts = summary["counts"]
+    print(f"  archiver JSON counts: {counts}")
+    rows = []
+    for run, warcs, digest in ((archiver, archiver_warcs, "sha256"), (wget, wget_warcs, "sha1"),
+                               (warcio, warcio_warcs, "sha1")):
+        responses = warc_responses(warcs)
+        fetched = {uri for uri, status, _ in responses if status == 200}
+        if fetched != set(urls):
+            raise SystemExit(f"{run.name}: WARC holds {len(fetched)} of the {len(urls)} pages with status 200")
+        rows.append([run.name, f"{run.wall:.2f}", f"{len(urls) / run.wall:.1f}", f"{run.cpu:.2f}",
+                     f"{run.peak_rss / MB:.0f}", f"{warc_bytes(warcs) / MB:.2f}", digest])
+    print_table(["tool", "wall s", "pages/s", "cpu s", "peak RSS MB", "WARC MB", "digests"], rows)
+    print(f"  (each WARC verified to hold a 200 response for all {len(urls)} URLs)")
+
+    bound = len(urls) * LATENCY / CONCURRENCY
+    efficiency = bound / archiver.wall
+    vs_wget, vs_warcio = wget.wall / archiver.wall, warcio.wall / archiver.wall
+    print(f"  archiver / wget pages/s:   {vs_wget:.1f}x")
+    print(f"  archiver / warcio pages/s: {vs_warcio:.1f}x")
+    print(f"  latency bound: {len(urls)} URLs x {LATENCY:g} s / {CONCURRENCY} = {bound:.3f} s; "
+          f"archiver efficiency {efficiency:.0%} (process start-up alone: {startup:.2f} s)")
+    return [
+        verdict(counts["ok"] == len(urls), f"archiver captured {counts['ok']}/{len(urls)} pages ok"),
+        verdict(vs_wget >= SMALL_TARGET_VS_WGET,
+                f"archiver pages/s is {vs_wget:.1f}x wget's (target >= {SMALL_TARGET_VS_WGET:g}x)"),
+        verdict(efficiency >= SMALL_TARGET_EFFICIENCY,
+                f"archiver took {archiver.wall:.2f} s, {efficiency:.0%} of latency-bound speed "
+                f"(target >= {SMALL_TARGET_EFFICIENCY:.0%}, i.e. <= {bound / SMALL_TARGET_EFFICIENCY:.2f} s)"),
+    ]
+
+
+def bench_large(work: Path, size: int) -> list[str]:
+    """Part 2: one response of `size` bytes. Returns the verdict lines."""
+    print(f"\n== Part 2: one response of {size / MiB:.0f} MiB ({size / MB:.0f} MB): "
+          "half pseudo-English text, half random bytes")
+    port = multiprocessing.Value("i", 0)
+    server = start_process(_serve_large, port, size)
+    url = f"http://127.0.0.1:{port.value}/large.bin"
+    url_file = work / "large.txt"
+    url_file.write_text(url + "\n")
+    try:
+        archiver, summary, archiver_warcs = run_archiver(
+            "archiver-large", work, [url], ["--max-size", str(max(2 * 10**9, 2 * size)), "--timeout", "600"])
+        wget, wget_warcs = run_wget("wget-large", work, url_file)
+    finally:
+        server.terminate()
+        server.join()
+
+    print(f"  archiver JSON counts: {summary['counts']}")
+    rows = []
+    for run, warcs in ((archiver, archiver_warcs), (wget, wget_warcs)):
+        stored = [length for _, status, length in warc_responses(warcs) if status == 200]
+        if len(stored) != 1 or stored[0] != size:
+            raise SystemExit(f"{run.name}: expected one 200 response of {size} payload bytes, WARC holds {stored}")
+        rows.append([run.name, f"{run.wall:.2f}", f"{size / MB / run.wall:.0f}", f"{run.cpu:.2f}",
+                     f"{run.peak_rss / MB:.0f}", f"{warc_bytes(warcs) / MB:.0f}"])
+    print_table(["tool", "wall s", "MB/s", "cpu s", "peak RSS MB", "WARC MB"], rows)
+    print(f"  (each WARC verified to hold the whole {size}-byte payload)")
+    return [
+        verdict(summary["counts"]["ok"] == 1, f"archiver captured the response whole ({summary['counts']})"),
+        verdict(archiver.wall < wget.wall,
+                f"archiver {archiver.wall:.2f} s vs wget {wget.wall:.2f} s ({wget.wall / archiver.wall:.2f}x wget's speed)"),
+        verdict(archiver.peak_rss < LARGE_TARGET_RSS,
+                f"archiver peak RSS {archiver.peak_rss / MB:.0f} MB (target < {LARGE_TARGET_RSS / MB:.0f} MB)"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--small-only", action="store_true", help="run part 1 only (500 small pages)")
+    only.add_argument("--large-only", action="store_true", help="run part 2 only (one large response)")
+    parser.add_argument("--size-mb", type=int, default=1024, metavar="N", help="large response size in MiB (default 1024)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    missing = [m for m in ("archiver", "warcio", "requests") if importlib.util.find_spec(m) is None]
+    if missing or not shutil.which("wget"):
+        raise SystemExit(f"missing: {', '.join(missing + ([] if shutil.which('wget') else ['wget']))} "
+                         "(run with the project's venv: . .venv/bin/activate)")
+
+    work = Path(tempfile.mkdtemp(prefix="archiver-bench-", dir=os.environ.get("BENCH_TMP")))
+    print(f"archiver capture benchmark; {os.cpu_count()} CPUs (servers share them with the tool measured); "
+          f"work folder {work}")
+    verdicts = []
+    try:
+        if not args.large_only:
+            verdicts += bench_small(work)
+        if not args.small_only:
+            verdicts += bench_large(work, args.size_mb * MiB)
+    finally:
+        if args.keep:
+            print(f"\nkept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print("\n== Targets")
+    for line in verdicts:
+        print("  " + line)
+    sys.exit(0 if all(line.startswith("PASS") for line in verdicts) else 1)
+
+
+if __name__ == "__main__":
+    main()

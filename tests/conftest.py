@@ -1,0 +1,272 @@
+"""Test harness: a network sandbox (loopback only), raw-socket HTTP servers, a test CA,
+and collections that allow 127.0.0.1 and nothing else."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+import ipaddress
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from archiver.cli import cli
+from archiver.collection import Collection
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _is_loopback(address) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def network_sandbox(monkeypatch):
+    """No test can reach beyond loopback, even through a broken guard: connecting anywhere
+    else fails and is logged, and DNS answers only for localhost (nothing goes to a resolver)."""
+    attempts: list = []
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            attempts.append(address)
+            raise ConnectionRefusedError(f"test sandbox: no connections beyond loopback ({address})")
+        return _real_connect(sock, address)
+
+    def connect_ex(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            attempts.append(address)
+            return 111
+        return _real_connect_ex(sock, address)
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        try:
+            ipaddress.ip_address(str(name).split("%")[0])
+        except ValueError:
+            if name != "localhost":
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+            name = "127.0.0.1"
+        return _real_getaddrinfo(name, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts
+
+
+# -- raw-socket servers -----------------------------------------------------------------
+
+Responder = Callable[[socket.socket, bytes], None]
+
+
+def send_bytes(data: bytes) -> Responder:
+    """A response sent exactly as given, then the connection is closed."""
+    def respond(conn: socket.socket, request: bytes) -> None:
+        conn.sendall(data)
+    return respond
+
+
+def http_response(body: bytes = b"", status: str = "200 OK", headers: list[tuple[str, str]] | None = None) -> bytes:
+    head = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in (headers or [("Content-Type", "text/html")])]
+    head += [f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def redirect(location: str, status: str = "302 Found") -> Responder:
+    return send_bytes(http_response(b"moved", status, [("Location", location)]))
+
+
+@dataclass
+class RawServer:
+    """One request per connection; routes map a path to what is sent back, byte for byte."""
+
+    host: str = "127.0.0.1"
+    routes: dict[str, Responder] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None
+    connections: int = 0
+    requests: list[bytes] = field(default_factory=list)
+
+    def start(self) -> "RawServer":
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((self.host, 0))
+        self._sock.listen(64)
+        self.port = self._sock.getsockname()[1]
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def url(self, path: str = "/") -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            if self.tls:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            self.requests.append(request)
+            path = request.split(b" ", 2)[1].decode()
+            self.routes.get(path, send_bytes(http_response(b"not found", "404 Not Found")))(conn, request)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._sock.close()
+
+
+@pytest.fixture
+def raw_server():
+    servers: list[RawServer] = []
+
+    def start(routes: dict[str, Responder] | None = None, host: str = "127.0.0.1",
+              tls: ssl.SSLContext | None = None) -> RawServer:
+        server = RawServer(host=host, routes=routes or {}, tls=tls).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# -- a test certificate authority -------------------------------------------------------
+
+@dataclass
+class TestCA:
+    ca_pem: Path
+    server_context: ssl.SSLContext
+    leaf_der: bytes
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory) -> TestCA:
+    folder = tmp_path_factory.mktemp("ca")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "archiver test CA")])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_pem = folder / "ca.pem"
+    ca_pem.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    chain = folder / "server.pem"
+    chain.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
+    key_file = folder / "server.key"
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain, key_file)
+    return TestCA(ca_pem=ca_pem, server_context=context, leaf_der=leaf.public_bytes(serialization.Encoding.DER))
+
+
+# -- collections and the CLI ------------------------------------------------------------
+
+def allow_networks(root: Path, *networks: str) -> None:
+    config = root / "archiver.toml"
+    text = config.read_text()
+    config.write_text(text.replace("allow_networks = []", f"allow_networks = {list(networks)!r}".replace("'", '"')))
+
+
+@pytest.fixture
+def collection(tmp_path) -> Collection:
+    """A collection that may capture 127.0.0.1 only: other loopback and private addresses stay refused."""
+    root = tmp_path / "collection"
+    Collection.init(root, name="test", operator="tester@example")
+    allow_networks(root, "127.0.0.1/32")
+    return Collection.open(root)
+
+
+@pytest.fixture
+def run_cli():
+    def run(*args: str, env: dict | None = None):
+        return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+    return run
+
+
+# -- reading what was written -----------------------------------------------------------
+
+@dataclass
+class Record:
+    headers: dict[str, str]
+    block: bytes
+    offset: int
+    file: Path
+
+    @property
+    def type(self) -> str:
+        return self.headers["WARC-Type"]
+
+    @property
+    def id(self) -> str:
+        return self.headers["WARC-Record-ID"]
+
+
+def warc_records(folder: Path) -> list[Record]:
+    """Every record of every closed WARC in `folder`, its block unparsed."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    found = []
+    for path in sorted(folder.glob("*.warc.gz")):
+        with open(path, "rb") as stream:
+            iterator = ArchiveIterator(stream, no_record_parse=True)
+            for record in iterator:
+                block = record.raw_stream.read()
+                found.append(Record(dict(record.rec_headers.headers), block, iterator.get_record_offset(), path))
+    return found
+
+
+def warcio_check(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "import sys; from warcio.cli import main; main(sys.argv[1:])",
+                           "check", "-v", str(path)], capture_output=True, text=True)

@@ -1,0 +1,136 @@
+"""Redirects, TLS, and the limits that keep a hostile or broken server from holding a capture."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import socket
+import time
+
+from archiver.capture import CaptureRun
+from tests.conftest import http_response, redirect, send_bytes, warc_records, warcio_check
+
+
+def capture(collection, *urls, **overrides):
+    settings = dataclasses.replace(collection.config.capture, **overrides)
+    with CaptureRun(collection, settings) as run:
+        return run.capture(list(urls))
+
+
+def metadata_of(collection) -> dict:
+    [metadata] = [r for r in warc_records(collection.warcs) if r.type == "metadata"]
+    return json.loads(metadata.block)
+
+
+def test_each_redirect_hop_is_its_own_request_response_pair(collection, raw_server):
+    final = http_response(b"final page")
+    server = raw_server({"/a": redirect("/b"), "/b": redirect("/c", "301 Moved Permanently"), "/c": send_bytes(final)})
+    [row] = capture(collection, server.url("/a"))
+    assert (row.outcome, row.http_status, row.redirects, row.final_url) == ("ok", 200, 2, server.url("/c"))
+    records = warc_records(collection.warcs)
+    responses = [r for r in records if r.type == "response"]
+    assert [r.headers["WARC-Target-URI"] for r in responses] == [server.url(p) for p in ("/a", "/b", "/c")]
+    assert responses[-1].block == final
+    chain = metadata_of(collection)["redirect_chain"]
+    assert [(hop["status"], hop["location"]) for hop in chain] == [(302, "/b"), (301, "/c"), (200, None)]
+    [metadata] = [r for r in records if r.type == "metadata"]
+    assert metadata.headers["WARC-Refers-To"] == responses[-1].id
+    assert warcio_check(next(collection.warcs.glob("*.warc.gz"))).returncode == 0
+
+
+def test_redirect_loop_is_detected_and_its_hops_kept(collection, raw_server):
+    server = raw_server({"/a": redirect("/b"), "/b": redirect("/a")})
+    [row] = capture(collection, server.url("/a"))
+    assert row.outcome == "failed" and "redirect loop" in row.error
+    assert len(server.requests) == 2
+    assert sum(r.type == "response" for r in warc_records(collection.warcs)) == 2
+
+
+def test_redirects_are_capped(collection, raw_server):
+    server = raw_server({f"/{i}": redirect(f"/{i + 1}") for i in range(10)})
+    [row] = capture(collection, server.url("/0"), max_redirects=3)
+    assert row.outcome == "failed" and row.error == "more than 3 redirects"
+    assert len(server.requests) == 4
+
+
+def test_redirect_to_file_scheme_is_refused(collection, raw_server):
+    server = raw_server({"/a": redirect("file:///etc/passwd")})
+    [row] = capture(collection, server.url("/a"))
+    assert row.outcome == "failed" and "unsupported scheme 'file'" in row.error
+
+
+def test_https_records_the_certificate_of_the_same_connection(collection, raw_server, test_ca):
+    server = raw_server({"/": send_bytes(http_response(b"secure"))}, tls=test_ca.server_context)
+    url = f"https://localhost:{server.port}/"
+    [row] = capture(collection, url, ca_bundle=str(test_ca.ca_pem))
+    assert (row.outcome, row.http_status, row.ip) == ("ok", 200, "127.0.0.1")
+    assert row.cert_sha256 == hashlib.sha256(test_ca.leaf_der).hexdigest()
+    tls = metadata_of(collection)["redirect_chain"][0]["tls"]
+    assert tls["verified"] is True and tls["certificate_sha256"] == row.cert_sha256
+    assert len(tls["chain_pem"]) == 2  # leaf and the test CA
+    assert server.requests[0].startswith(b"GET / HTTP/1.1") and b"Host: localhost:" in server.requests[0]
+
+
+def test_https_with_an_untrusted_certificate_fails_unless_insecure(collection, raw_server, test_ca):
+    server = raw_server({"/": send_bytes(http_response(b"secure"))}, tls=test_ca.server_context)
+    [refused] = capture(collection, server.url("/"))
+    assert refused.outcome == "failed" and "TLS failure" in refused.error and "CERTIFICATE_VERIFY_FAILED" in refused.error
+    [accepted] = capture(collection, server.url("/"), verify_tls=False)
+    assert accepted.outcome == "ok" and accepted.cert_sha256 == hashlib.sha256(test_ca.leaf_der).hexdigest()
+    metadata = [json.loads(r.block) for r in warc_records(collection.warcs) if r.type == "metadata"]
+    assert metadata[-1]["tls_verification"] is False
+    assert metadata[-1]["redirect_chain"][0]["tls"]["verified"] is False
+
+
+def endless(conn: socket.socket, request: bytes) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+    block = bytes(range(256)) * 64
+    while True:
+        conn.sendall(block)
+
+
+def test_endless_body_is_cut_at_the_size_cap_and_marked_truncated(collection, raw_server):
+    server = raw_server({"/forever": endless})
+    [row] = capture(collection, server.url("/forever"), max_size=100_000)
+    assert (row.outcome, row.truncated, row.http_status) == ("truncated", "length", 200)
+    [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
+    assert response.headers["WARC-Truncated"] == "length"
+    assert len(response.block) == 100_000
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+    assert response.block == (head + bytes(range(256)) * 400)[:100_000]
+    assert warcio_check(response.file).returncode == 0
+
+
+def trickle(conn: socket.socket, request: bytes) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+    for _ in range(1000):
+        conn.sendall(b"x")
+        time.sleep(0.05)
+
+
+def test_a_slow_body_is_cut_at_the_wall_clock_deadline(collection, raw_server):
+    server = raw_server({"/slow": trickle})
+    [row] = capture(collection, server.url("/slow"), timeout=0.6)
+    assert (row.outcome, row.truncated) == ("truncated", "time")
+    [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
+    assert response.headers["WARC-Truncated"] == "time"
+    assert response.block.startswith(b"HTTP/1.1 200 OK") and response.block.endswith(b"x")
+
+
+def silent(conn: socket.socket, request: bytes) -> None:
+    time.sleep(3)
+
+
+def test_a_server_that_never_answers_fails_at_the_deadline(collection, raw_server):
+    server = raw_server({"/": silent})
+    [row] = capture(collection, server.url("/"), timeout=0.5)
+    assert row.outcome == "failed" and "0.5s capture deadline" in row.error
+
+
+def test_a_disconnect_mid_body_is_kept_and_marked(collection, raw_server):
+    server = raw_server({"/": send_bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"p" * 1200)})
+    [row] = capture(collection, server.url("/"))
+    assert (row.outcome, row.truncated) == ("truncated", "disconnect")
+    [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
+    assert response.block.endswith(b"p" * 1200)

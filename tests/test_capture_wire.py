@@ -1,0 +1,141 @@
+"""What `archiver capture` stores: the exchange exactly as it crossed the wire, in valid WARC 1.1."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+
+import pytest
+
+from archiver.capture import CaptureRun
+from archiver.catalog import Catalog
+from tests.conftest import http_response, send_bytes, warc_records, warcio_check
+
+
+def capture(collection, *urls, **overrides):
+    import dataclasses
+    settings = dataclasses.replace(collection.config.capture, **overrides)
+    with CaptureRun(collection, settings) as run:
+        return run.capture(list(urls))
+
+
+def only(records, kind):
+    found = [r for r in records if r.type == kind]
+    assert len(found) == 1, [r.type for r in records]
+    return found[0]
+
+
+def assert_warcs_valid(collection):
+    files = list(collection.warcs.glob("*.warc.gz"))
+    assert files and not list(collection.warcs.glob("*.open"))
+    for path in files:
+        result = warcio_check(path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "digest pass" in result.stdout
+
+
+def test_plain_page_is_stored_byte_for_byte_with_request_and_metadata(collection, raw_server):
+    sent = http_response(b"<html><title>Cited</title>evidence</html>", headers=[("Content-Type", "text/html"), ("X-Odd", "  spaced  ")])
+    server = raw_server({"/page": send_bytes(sent)})
+    [row] = capture(collection, server.url("/page"))
+
+    assert (row.outcome, row.http_status, row.ip) == ("ok", 200, "127.0.0.1")
+    records = warc_records(collection.warcs)
+    assert [r.type for r in records] == ["warcinfo", "request", "response", "metadata"]
+    warcinfo, request, response, metadata = records
+    assert response.block == sent
+    assert request.block == server.requests[0]
+    assert request.headers["WARC-Concurrent-To"] == response.id
+    assert response.headers["WARC-Concurrent-To"] == request.id
+    assert request.headers["WARC-Date"] == response.headers["WARC-Date"]
+    for record in (request, response, metadata):
+        assert record.headers["WARC-Warcinfo-ID"] == warcinfo.id
+    assert response.headers["WARC-IP-Address"] == "127.0.0.1"
+    assert response.headers["WARC-Block-Digest"] == "sha256:" + hashlib.sha256(sent).hexdigest()
+    body = sent.split(b"\r\n\r\n", 1)[1]
+    assert response.headers["WARC-Payload-Digest"] == "sha256:" + hashlib.sha256(body).hexdigest()
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", request.headers["WARC-Block-Digest"])
+    assert "WARC-Payload-Digest" not in metadata.headers and "WARC-Payload-Digest" not in warcinfo.headers
+    assert metadata.headers["WARC-Refers-To"] == response.id
+    assert warcinfo.block.startswith(b"software: archiver/")
+    for field in (b"operator: tester@example", b"os: ", b"archiver-settings: "):
+        assert field in warcinfo.block
+    assert row.payload_digest == response.headers["WARC-Payload-Digest"]
+    assert_warcs_valid(collection)
+
+
+def test_catalog_offsets_point_at_each_record(collection, raw_server):
+    server = raw_server({"/a": send_bytes(http_response(b"a")), "/b": send_bytes(http_response(b"bb"))})
+    rows = capture(collection, server.url("/a"), server.url("/b"))
+    by_offset = {(r.file.name, r.offset): r for r in warc_records(collection.warcs)}
+    catalog = Catalog(collection.catalog_path)
+    for row in rows:
+        for stored in catalog.records(row.id):
+            record = by_offset[(stored.warc_file, stored.offset)]
+            assert record.id == stored.record_id
+            assert record.headers["WARC-Block-Digest"] == stored.block_digest
+            with open(collection.warcs / stored.warc_file, "rb") as f:
+                f.seek(stored.offset)
+                member = f.read(stored.length)
+            assert gzip.decompress(member).startswith(b"WARC/1.1\r\n")
+
+
+def test_chunked_response_keeps_its_framing(collection, raw_server):
+    sent = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: yes\r\n\r\n")
+    server = raw_server({"/chunked": send_bytes(sent)})
+    [row] = capture(collection, server.url("/chunked"))
+    response = only(warc_records(collection.warcs), "response")
+    assert row.outcome == "ok"
+    assert response.block == sent
+    framed_body = sent.split(b"\r\n\r\n", 1)[1]
+    assert response.headers["WARC-Payload-Digest"] == "sha256:" + hashlib.sha256(framed_body).hexdigest()
+    assert_warcs_valid(collection)
+
+
+def test_gzip_content_encoding_is_stored_compressed(collection, raw_server):
+    body = gzip.compress(b"<p>" + b"the cited text " * 200 + b"</p>")
+    sent = http_response(body, headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip")])
+    server = raw_server({"/gz": send_bytes(sent)})
+    capture(collection, server.url("/gz"))
+    response = only(warc_records(collection.warcs), "response")
+    assert response.block == sent
+    assert b"gzip, deflate" in server.requests[0]
+    assert_warcs_valid(collection)
+
+
+def test_non_ascii_header_bytes_are_kept_exactly(collection, raw_server):
+    sent = b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9 \xff\r\nX-Utf8: \xe2\x9c\x93\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    server = raw_server({"/h": send_bytes(sent)})
+    [row] = capture(collection, server.url("/h"))
+    assert row.outcome == "ok"
+    assert only(warc_records(collection.warcs), "response").block == sent
+    assert_warcs_valid(collection)
+
+
+def test_404_is_a_capture_with_its_status(collection, raw_server):
+    server = raw_server({})
+    [row] = capture(collection, server.url("/gone"))
+    assert (row.outcome, row.http_status, row.error) == ("ok", 404, None)
+    assert b"404 Not Found" in only(warc_records(collection.warcs), "response").block
+
+
+def test_warc_files_rotate_and_each_opens_with_warcinfo(collection, raw_server):
+    server = raw_server({f"/{i}": send_bytes(http_response(b"z" * 2000)) for i in range(3)})
+    capture(collection, *(server.url(f"/{i}") for i in range(3)), warc_size=1000, concurrency=1)
+    files = sorted(collection.warcs.glob("*.warc.gz"))
+    assert len(files) == 3 and not list(collection.warcs.glob("*.open"))
+    catalog = Catalog(collection.catalog_path)
+    for path in files:
+        records = warc_records_of(path)
+        assert records[0].type == "warcinfo"
+        assert records[0].headers["WARC-Filename"] == path.name
+        assert all(r.headers["WARC-Warcinfo-ID"] == records[0].id for r in records[1:])
+        listed = catalog.warc_file(path.name)
+        assert listed["closed_at"] and listed["size"] == path.stat().st_size
+        assert listed["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def warc_records_of(path):
+    return [r for r in warc_records(path.parent) if r.file == path]
