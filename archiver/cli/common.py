@@ -59,7 +59,9 @@ def print_json(data: Any) -> None:
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    """Rich output; when piped to a file, wide enough that tables do not fold URLs."""
+    probe = Console(stderr=stderr)
+    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else 200)
 
 
 def human_size(count: int | None) -> str:

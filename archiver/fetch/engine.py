@@ -77,10 +77,13 @@ class FetchResult:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception under requests' and urllib3's wrappers."""
     seen = set()
-    while id(exc) not in seen:
+    while id(exc) not in seen and not isinstance(exc, (Refused, NameNotResolved, CaptureLimitReached)):
         seen.add(id(exc))
-        inner = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
+        inner = getattr(exc, "reason", None) or exc.__cause__
+        if inner is None and not exc.__suppress_context__:
+            inner = exc.__context__
         if isinstance(exc, requests.RequestException) and exc.args and isinstance(exc.args[0], BaseException):
             inner = exc.args[0]
         if not isinstance(inner, BaseException):

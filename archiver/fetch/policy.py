@@ -54,11 +54,13 @@ def address_kind(addr: IPAddress) -> str | None:
         return "link-local"
     if addr.is_multicast:
         return "multicast"
+    if addr.is_reserved:  # before private: Python counts 240.0.0.0/4 as private too
+        return "reserved"
     if addr in _SHARED:
         return "shared (carrier-grade NAT)"
     if addr.is_private:
         return "private"
-    if addr.is_reserved or not addr.is_global:
+    if not addr.is_global:
         return "reserved"
     return None
 
@@ -84,7 +86,8 @@ class AddressPolicy:
         base_kind = address_kind(inner) if inner is not None else kind
         if self.allow_private and base_kind in PRIVATE_KINDS:
             return None
-        return (f"{ip} is a {kind} address; allow it with allow_networks in archiver.toml"
+        article = "an" if kind[0] in "aeiou" else "a"
+        return (f"{ip} is {article} {kind} address; allow it with allow_networks in archiver.toml"
                 + (" or --allow-private" if base_kind in PRIVATE_KINDS else ""))
 
 
