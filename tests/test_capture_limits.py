@@ -113,6 +113,7 @@ def test_a_slow_body_is_cut_at_the_wall_clock_deadline(collection, raw_server):
     server = raw_server({"/slow": trickle})
     [row] = capture(collection, server.url("/slow"), timeout=0.6)
     assert (row.outcome, row.truncated) == ("truncated", "time")
+    assert seconds_between(row.started_at, row.finished_at) < 5  # the server would trickle for 50 s
     [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
     assert response.headers["WARC-Truncated"] == "time"
     assert response.block.startswith(b"HTTP/1.1 200 OK") and response.block.endswith(b"x")
@@ -134,3 +135,65 @@ def test_a_disconnect_mid_body_is_kept_and_marked(collection, raw_server):
     assert (row.outcome, row.truncated) == ("truncated", "disconnect")
     [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
     assert response.block.endswith(b"p" * 1200)
+
+
+def test_a_trickling_tls_handshake_is_cut_at_the_wall_clock_deadline(collection, raw_server, test_ca):
+    # Every byte of the handshake arrives well within the socket timeout, so only a
+    # wall-clock deadline can stop it: the server's side is relayed one byte per 50 ms.
+    tls_server = raw_server({"/": send_bytes(http_response(b"late"))}, tls=test_ca.server_context)
+
+    def relay_slowly(client: socket.socket, first_bytes: bytes) -> None:
+        upstream = socket.create_connection(("127.0.0.1", tls_server.port))
+        upstream.sendall(first_bytes)
+        client.settimeout(0.05)
+        try:
+            while True:
+                byte = upstream.recv(1)
+                if not byte:
+                    return
+                client.sendall(byte)
+                try:
+                    upstream.sendall(client.recv(65536))
+                except socket.timeout:
+                    pass
+        except OSError:
+            return
+        finally:
+            upstream.close()
+
+    proxy = TrickleProxy(relay_slowly).start()
+    [row] = capture(collection, f"https://127.0.0.1:{proxy.port}/", ca_bundle=str(test_ca.ca_pem), timeout=1.0)
+    assert row.outcome == "failed"
+    assert row.error == "no complete response within the 1s capture deadline"
+    assert seconds_between(row.started_at, row.finished_at) < 5  # not the 15 s connect timeout
+
+
+def seconds_between(start: str, end: str) -> float:
+    from datetime import datetime
+    return (datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+
+
+class TrickleProxy:
+    """Accepts TLS clients and hands the raw socket and its first bytes to `relay`."""
+
+    def __init__(self, relay) -> None:
+        self.relay = relay
+
+    def start(self) -> "TrickleProxy":
+        import threading
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(4)
+        self.port = self._sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        import threading
+        while True:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            first = client.recv(65536)  # the ClientHello
+            threading.Thread(target=self.relay, args=(client, first), daemon=True).start()

@@ -209,6 +209,8 @@ class Fetcher:
             hop.status = response.status_code
             hop.location = session.get_redirect_target(response)
             hop.truncated = self._drain(response)
+            if hop.truncated == "disconnect" and exchange.remaining() <= 0:
+                hop.truncated = "time"  # the watchdog hung up at the deadline
             exchange.finished_seconds = exchange.elapsed()
         return hop
 

@@ -35,6 +35,7 @@ from urllib3.util.connection import create_connection
 from archiver.fetch.policy import Resolution, SafeResolver
 
 SPOOL_IN_MEMORY = 4 * 2**20  # larger responses spill to the collection's tmp/ folder
+READ_SIZE = 256 * 1024
 
 _performing = threading.local()  # the Exchange this thread is performing
 
@@ -164,11 +165,9 @@ class _TeeReader:
             raise SizeLimitReached()
         spool.write(data)
 
-    def read(self, size: int = -1) -> bytes:
-        self._before_read()
-        data = self._raw.read(size)
-        self._keep(data)
-        return data
+    # Each method below makes at most one socket read per deadline check: the buffered
+    # reader's own read(n) and readline() would loop over recv() until satisfied, and a
+    # server dripping one byte at a time could then hold a capture far past its deadline.
 
     def read1(self, size: int = -1) -> bytes:
         self._before_read()
@@ -176,17 +175,40 @@ class _TeeReader:
         self._keep(data)
         return data
 
-    def readline(self, limit: int = -1) -> bytes:
-        self._before_read()
-        data = self._raw.readline(limit)
-        self._keep(data)
-        return data
+    def read(self, size: int | None = -1) -> bytes:
+        chunks, wanted = [], (-1 if size is None or size < 0 else size)
+        while wanted:
+            data = self.read1(wanted if wanted > 0 else READ_SIZE)
+            if not data:
+                break
+            chunks.append(data)
+            if wanted > 0:
+                wanted -= len(data)
+        return b"".join(chunks)
 
     def readinto(self, buffer) -> int:
         self._before_read()
-        count = self._raw.readinto(buffer)
+        count = self._raw.readinto1(buffer)
         self._keep(memoryview(buffer)[:count])
         return count
+
+    def readline(self, limit: int = -1) -> bytes:
+        chunks, taken = [], 0
+        while limit < 0 or taken < limit:
+            self._before_read()
+            available = self._raw.peek(1)  # one recv() when the buffer is empty
+            if not available:
+                break
+            if limit >= 0:
+                available = available[: limit - taken]
+            end = available.find(b"\n") + 1
+            data = self._raw.read(end or len(available))  # already buffered: never blocks
+            self._keep(data)
+            chunks.append(data)
+            taken += len(data)
+            if end:
+                break
+        return b"".join(chunks)
 
     def peek(self, size: int = 0) -> bytes:  # looks without consuming, so nothing to keep
         return self._raw.peek(size)
