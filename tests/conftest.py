@@ -16,6 +16,8 @@ from typing import Callable
 
 import pytest
 from click.testing import CliRunner
+from types import SimpleNamespace
+from warcio.checker import Checker
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -221,11 +223,18 @@ def allow_networks(root: Path, *networks: str) -> None:
 
 @pytest.fixture
 def collection(tmp_path) -> Collection:
-    """A collection that may capture 127.0.0.1 only: other loopback and private addresses stay refused."""
+    """A collection that may capture 127.0.0.1 only: other loopback and private addresses stay
+    refused. Afterwards, every WARC the test wrote must pass `warcio check` and be closed."""
     root = tmp_path / "collection"
     Collection.init(root, name="test", operator="tester@example")
     allow_networks(root, "127.0.0.1/32")
-    return Collection.open(root)
+    collection = Collection.open(root)
+    yield collection
+    assert not list(collection.warcs.glob("*.open")), "a WARC file was left open"
+    files = sorted(collection.warcs.glob("*.warc.gz"))
+    if files:
+        checker = Checker(SimpleNamespace(inputs=[str(f) for f in files], verbose=False))
+        assert checker.process_all() == 0, f"warcio check failed on {files}"
 
 
 @pytest.fixture
