@@ -3,18 +3,19 @@
 Part 1, many small pages: 50 servers (127.0.0.1 .. 127.0.0.50) each answer after 100 ms
 with a 5-15 kB HTML page; 500 URLs (10 per host) are captured by
   a) archiver capture --concurrency 32,
-  b) wget --warc-file (sequential),
-  c) warcio's capture_http around requests (sequential).
+  b) wget --warc-file (one URL after another),
+  c) warcio's capture_http around requests (one URL after another).
 Part 2, one large response (default 1 GiB: half pseudo-English text, half random bytes),
 captured by archiver and by wget.
 
-Every tool runs as its own process; wall-clock time, CPU time and peak RSS come from
-os.wait4() on that process. The servers run in a separate process, but on the same machine,
-so on a 2-core box they compete with the tool being measured for CPU.
+Every tool runs as its own process; its wall-clock time, CPU time and peak RSS come from
+os.wait4() on that process. The servers run in another process, on the same machine: on a
+2-core box they compete with the tool being measured for CPU.
 
-Run from the project's venv:  python bench/capture.py [--small-only | --large-only]
-                                  [--size-mb N] [--keep]
+Run from the project's venv:
+    python bench/capture.py [--small-only | --large-only] [--size-mb N] [--keep]
 Work files go to a temporary folder under $BENCH_TMP (default: the system temp folder).
+Sizes are printed in MB = 10^6 bytes. Exit status 0 when every target passes, else 1.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ HOSTS = 50
 PATHS_PER_HOST = 10
 LATENCY = 0.1  # seconds each small-page server waits before answering
 CONCURRENCY = 32
-SMALL_TARGET_VS_WGET = 20.0  # archiver pages/s ≥ this × wget's
-SMALL_TARGET_EFFICIENCY = 0.80  # latency bound ÷ archiver's time
-LARGE_TARGET_RSS = 150 * 10**6  # bytes of peak RSS allowed to archiver on the large response
+TARGET_VS_WGET = 20.0  # archiver's pages/s at least this many times wget's
+TARGET_EFFICIENCY = 0.80  # latency bound ÷ archiver's wall time
+TARGET_LARGE_RSS = 150 * 10**6  # bytes of peak RSS allowed to archiver on the large response
 MB = 10**6
 MiB = 2**20
 
@@ -68,7 +69,7 @@ with capture_http(sys.argv[2]), requests.Session() as session:
 # ---------------------------------------------------------------- content and servers
 
 def pseudo_text(rng: random.Random, size: int) -> bytes:
-    """About `size` bytes of word salad with sentences and paragraphs, from `rng`."""
+    """`size` bytes of word salad in sentences and paragraphs, drawn from `rng`."""
     parts: list[str] = []
     length = 0
     while length < size:
@@ -95,6 +96,22 @@ def small_paths() -> list[str]:
 def small_urls(port: int) -> list[str]:
     """The 500 URLs of part 1, host by host."""
     return [f"http://127.0.0.{h}:{port}{path}" for h in range(1, HOSTS + 1) for path in small_paths()]
+
+
+def large_body_parts(size: int):
+    """Yield the large body in views of at most 1 MiB: the first half pseudo-English text
+    (4 MiB of words, replayed from shifting offsets), the second half random bytes (a 64 MiB
+    buffer, likewise). The repeats lie far beyond deflate's 32 kB window, so they do not
+    make the body any more compressible than fresh text or noise would be."""
+    chunk = MiB
+    text = pseudo_text(random.Random(1), 4 * MiB)
+    noise = os.urandom(64 * MiB)
+    half = size // 2
+    for buffer, length in ((text, half), (noise, size - half)):
+        source = memoryview(buffer + buffer[:chunk])  # so that any slice may wrap around
+        for i, offset in enumerate(range(0, length, chunk)):
+            start = (i * 1_234_567) % len(buffer)
+            yield source[start:start + min(chunk, length - offset)]
 
 
 class _QuietHandler(http.server.BaseHTTPRequestHandler):
@@ -133,22 +150,6 @@ def _serve_small(ready, port_out) -> None:
     threading.Event().wait()
 
 
-def large_body_parts(size: int):
-    """Yield the large body in views of at most 1 MiB: the first half pseudo-English text
-    (4 MiB of words, replayed from shifting offsets), the second half random bytes (a 64 MiB
-    buffer, likewise). The repeats lie far beyond deflate's 32 kB window, so they do not
-    make the body any more compressible than fresh text or noise would be."""
-    chunk = MiB
-    text = pseudo_text(random.Random(1), 4 * MiB)
-    noise = os.urandom(64 * MiB)
-    half = size // 2
-    for buffer, length in ((text, half), (noise, size - half)):
-        source = memoryview(buffer + buffer[:chunk])  # so that any slice may wrap around
-        for i, offset in enumerate(range(0, length, chunk)):
-            start = (i * 1_234_567) % len(buffer)
-            yield source[start:start + min(chunk, length - offset)]
-
-
 def _serve_large(ready, port_out, size: int) -> None:
     """Process body: one server on 127.0.0.1 answering every GET with the large body."""
     parts = list(large_body_parts(size))  # generated once, before any client starts
@@ -168,15 +169,21 @@ def _serve_large(ready, port_out, size: int) -> None:
     server.serve_forever()
 
 
-def start_process(target, *args) -> multiprocessing.Process:
-    """Run `target(ready, *args)` in a daemon process; return once it has set `ready`."""
-    ready = multiprocessing.Event()
-    process = multiprocessing.Process(target=target, args=(ready, *args), daemon=True)
+def start_server(target, *args) -> tuple[multiprocessing.Process, int]:
+    """Run `target(ready, port, *args)` in a daemon process; once it is ready, the process
+    and the port it listens on."""
+    ready, port = multiprocessing.Event(), multiprocessing.Value("i", 0)
+    process = multiprocessing.Process(target=target, args=(ready, port, *args), daemon=True)
     process.start()
     if not ready.wait(120):
         process.terminate()
         raise SystemExit(f"benchmark server {target.__name__} did not start")
-    return process
+    return process, port.value
+
+
+def stop_server(process: multiprocessing.Process) -> None:
+    process.terminate()
+    process.join()
 
 
 # ---------------------------------------------------------------- running and measuring
@@ -201,10 +208,11 @@ class Run:
 
 
 def measure(name: str, command: list[str], work: Path) -> Run:
-    """Run `command` as a process; its wall time, CPU time and peak RSS from os.wait4()."""
+    """Run `command` as a process; its wall time, and its CPU time and peak RSS from os.wait4().
+    Its output goes to `work`/NAME.stdout and .stderr; proxies from the environment are dropped."""
     stdout, stderr = work / f"{name}.stdout", work / f"{name}.stderr"
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["TMPDIR"] = str(work)
+    env["TMPDIR"] = str(work)  # wget spools responses to temporary files
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=work)
@@ -234,11 +242,11 @@ def run_archiver(name: str, work: Path, targets: list[str], options: list[str]) 
     """archiver capture --json into a fresh collection: the run, its JSON summary, its WARCs."""
     collection = new_collection(work / name)
     run = measure(name, [*archiver_command(), "capture", "-C", str(collection), "--json", *options, *targets], work)
-    run.check(ok_codes=(0, 1))
+    run.check(ok_codes=(0, 1))  # 1: some URLs failed, which the targets report
     summary = json.loads(run.stdout.read_text())
-    leftovers = sorted(p.name for p in (collection / "warcs").glob("*.open"))
-    if leftovers:
-        raise SystemExit(f"{name} left unfinished WARC files: {leftovers}")
+    unfinished = sorted(p.name for p in (collection / "warcs").glob("*.open"))
+    if unfinished:
+        raise SystemExit(f"{name} left unfinished WARC files: {unfinished}")
     return run, summary, sorted((collection / "warcs").glob("*.warc.gz"))
 
 
@@ -248,7 +256,7 @@ def run_wget(name: str, work: Path, url_file: Path) -> tuple[Run, list[Path]]:
     run = measure(name, ["wget", f"--warc-file={prefix}", "--no-warc-keep-log", "--no-verbose", "--tries=1",
                          "--timeout=600", "-O", "/dev/null", "-i", str(url_file)], work)
     run.check()
-    return run, [prefix.with_name(name + ".warc.gz")]
+    return run, [work / f"{name}.warc.gz"]
 
 
 def run_warcio(name: str, work: Path, url_file: Path) -> tuple[Run, list[Path]]:
@@ -259,27 +267,30 @@ def run_warcio(name: str, work: Path, url_file: Path) -> tuple[Run, list[Path]]:
     return run, [warc]
 
 
-def warc_responses(paths: list[Path]) -> list[tuple[str, int, int]]:
-    """(target URI, HTTP status, payload bytes as stored) of every response record."""
+def stored_ok_responses(paths: list[Path]) -> dict[str, int]:
+    """Target URI → payload bytes stored, for every response record with HTTP status 200."""
     from warcio.archiveiterator import ArchiveIterator
 
-    found = []
+    found = {}
     for path in paths:
         with open(path, "rb") as stream:
             for record in ArchiveIterator(stream):
-                if record.rec_type != "response":
+                if record.rec_type != "response" or record.http_headers.get_statuscode() != "200":
                     continue
-                payload = record.raw_stream
                 length = 0
-                while block := payload.read(MiB):
+                while block := record.raw_stream.read(MiB):
                     length += len(block)
-                found.append((record.rec_headers.get_header("WARC-Target-URI"),
-                              int(record.http_headers.get_statuscode()), length))
+                found[record.rec_headers.get_header("WARC-Target-URI")] = length
     return found
 
 
 def warc_bytes(paths: list[Path]) -> int:
     return sum(p.stat().st_size for p in paths)
+
+
+def startup_time(work: Path) -> float:
+    """Wall time of `archiver --version`, which imports the whole CLI: a fixed cost of every run."""
+    return measure("archiver-startup", [*archiver_command(), "--version"], work).wall
 
 
 # ---------------------------------------------------------------- reporting
@@ -289,64 +300,62 @@ def verdict(passed: bool, text: str) -> str:
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Rows under a header, the first column left-aligned and the others right-aligned."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        print("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
-
-
-def startup_time(work: Path) -> float:
-    """Wall time of `archiver --version`, which imports the whole CLI: a fixed cost in every run."""
-    return measure("archiver-startup", [*archiver_command(), "--version"], work).wall
+        cells = [cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        print("  " + "  ".join(cells))
 
 
 # ---------------------------------------------------------------- the two parts
 
 def bench_small(work: Path) -> list[str]:
     """Part 1: 500 small pages behind 100 ms of latency. Returns the verdict lines."""
-    port = multiprocessing.Value("i", 0)
-    server = start_process(_serve_small, port)
-    urls = small_urls(port.value)
-    url_file = work / "urls.txt"
-    url_file.write_text("\n".join(urls) + "\n")
-    print(f"\n== Part 1: {len(urls)} pages of 5-15 kB from {HOSTS} loopback servers, {LATENCY * 1000:.0f} ms latency each")
+    server, port = start_server(_serve_small)
     try:
+        urls = small_urls(port)
+        url_file = work / "urls.txt"
+        url_file.write_text("\n".join(urls) + "\n")
+        print(f"\n== Part 1: {len(urls)} pages of 5-15 kB from {HOSTS} loopback servers, "
+              f"{LATENCY * 1000:.0f} ms latency each")
         startup = startup_time(work)
         archiver, summary, archiver_warcs = run_archiver("archiver-small", work, [str(url_file)],
                                                          ["--concurrency", str(CONCURRENCY)])
         wget, wget_warcs = run_wget("wget-small", work, url_file)
         warcio, warcio_warcs = run_warcio("warcio-small", work, url_file)
     finally:
-        server.terminate()
-        server.join()
+        stop_server(server)
 
     counts = summary["counts"]
     print(f"  archiver JSON counts: {counts}")
-    rows = []
+    rows, complete = [], {}
     for run, warcs, digest in ((archiver, archiver_warcs, "sha256"), (wget, wget_warcs, "sha1"),
                                (warcio, warcio_warcs, "sha1")):
-        responses = warc_responses(warcs)
-        fetched = {uri for uri, status, _ in responses if status == 200}
-        if fetched != set(urls):
-            raise SystemExit(f"{run.name}: WARC holds {len(fetched)} of the {len(urls)} pages with status 200")
+        complete[run.name] = len(set(urls) & set(stored_ok_responses(warcs)))
         rows.append([run.name, f"{run.wall:.2f}", f"{len(urls) / run.wall:.1f}", f"{run.cpu:.2f}",
-                     f"{run.peak_rss / MB:.0f}", f"{warc_bytes(warcs) / MB:.2f}", digest])
-    print_table(["tool", "wall s", "pages/s", "cpu s", "peak RSS MB", "WARC MB", "digests"], rows)
-    print(f"  (each WARC verified to hold a 200 response for all {len(urls)} URLs)")
+                     f"{run.peak_rss / MB:.0f}", f"{warc_bytes(warcs) / MB:.2f}",
+                     f"{complete[run.name]}/{len(urls)}", digest])
+    print_table(["tool", "wall s", "pages/s", "cpu s", "peak RSS MB", "WARC MB", "200s in WARC", "digests"], rows)
+    for run in (wget, warcio):
+        if complete[run.name] != len(urls):
+            raise SystemExit(f"{run.name} did not store every page; the comparison would be meaningless")
 
     bound = len(urls) * LATENCY / CONCURRENCY
     efficiency = bound / archiver.wall
     vs_wget, vs_warcio = wget.wall / archiver.wall, warcio.wall / archiver.wall
-    print(f"  archiver / wget pages/s:   {vs_wget:.1f}x")
-    print(f"  archiver / warcio pages/s: {vs_warcio:.1f}x")
+    print(f"  archiver pages/s vs wget:   {vs_wget:.1f}x")
+    print(f"  archiver pages/s vs warcio: {vs_warcio:.1f}x")
     print(f"  latency bound: {len(urls)} URLs x {LATENCY:g} s / {CONCURRENCY} = {bound:.3f} s; "
-          f"archiver efficiency {efficiency:.0%} (process start-up alone: {startup:.2f} s)")
+          f"archiver efficiency {efficiency:.0%} (its process start-up alone takes {startup:.2f} s)")
     return [
-        verdict(counts["ok"] == len(urls), f"archiver captured {counts['ok']}/{len(urls)} pages ok"),
-        verdict(vs_wget >= SMALL_TARGET_VS_WGET,
-                f"archiver pages/s is {vs_wget:.1f}x wget's (target >= {SMALL_TARGET_VS_WGET:g}x)"),
-        verdict(efficiency >= SMALL_TARGET_EFFICIENCY,
+        verdict(counts["ok"] == complete[archiver.name] == len(urls),
+                f"archiver captured {counts['ok']}/{len(urls)} pages ok, "
+                f"{complete[archiver.name]} with status 200 in its WARCs"),
+        verdict(vs_wget >= TARGET_VS_WGET,
+                f"archiver pages/s is {vs_wget:.1f}x wget's (target >= {TARGET_VS_WGET:g}x)"),
+        verdict(efficiency >= TARGET_EFFICIENCY,
                 f"archiver took {archiver.wall:.2f} s, {efficiency:.0%} of latency-bound speed "
-                f"(target >= {SMALL_TARGET_EFFICIENCY:.0%}, i.e. <= {bound / SMALL_TARGET_EFFICIENCY:.2f} s)"),
+                f"(target >= {TARGET_EFFICIENCY:.0%}, i.e. <= {bound / TARGET_EFFICIENCY:.2f} s)"),
     ]
 
 
@@ -354,35 +363,34 @@ def bench_large(work: Path, size: int) -> list[str]:
     """Part 2: one response of `size` bytes. Returns the verdict lines."""
     print(f"\n== Part 2: one response of {size / MiB:.0f} MiB ({size / MB:.0f} MB): "
           "half pseudo-English text, half random bytes")
-    port = multiprocessing.Value("i", 0)
-    server = start_process(_serve_large, port, size)
-    url = f"http://127.0.0.1:{port.value}/large.bin"
-    url_file = work / "large.txt"
-    url_file.write_text(url + "\n")
+    server, port = start_server(_serve_large, size)
     try:
+        url = f"http://127.0.0.1:{port}/large.bin"
+        url_file = work / "large.txt"
+        url_file.write_text(url + "\n")
         archiver, summary, archiver_warcs = run_archiver(
             "archiver-large", work, [url], ["--max-size", str(max(2 * 10**9, 2 * size)), "--timeout", "600"])
         wget, wget_warcs = run_wget("wget-large", work, url_file)
     finally:
-        server.terminate()
-        server.join()
+        stop_server(server)
 
     print(f"  archiver JSON counts: {summary['counts']}")
-    rows = []
+    rows, whole = [], {}
     for run, warcs in ((archiver, archiver_warcs), (wget, wget_warcs)):
-        stored = [length for _, status, length in warc_responses(warcs) if status == 200]
-        if len(stored) != 1 or stored[0] != size:
-            raise SystemExit(f"{run.name}: expected one 200 response of {size} payload bytes, WARC holds {stored}")
+        whole[run.name] = stored_ok_responses(warcs).get(url) == size
         rows.append([run.name, f"{run.wall:.2f}", f"{size / MB / run.wall:.0f}", f"{run.cpu:.2f}",
-                     f"{run.peak_rss / MB:.0f}", f"{warc_bytes(warcs) / MB:.0f}"])
-    print_table(["tool", "wall s", "MB/s", "cpu s", "peak RSS MB", "WARC MB"], rows)
-    print(f"  (each WARC verified to hold the whole {size}-byte payload)")
+                     f"{run.peak_rss / MB:.0f}", f"{warc_bytes(warcs) / MB:.0f}", "yes" if whole[run.name] else "NO"])
+    print_table(["tool", "wall s", "MB/s", "cpu s", "peak RSS MB", "WARC MB", "whole body in WARC"], rows)
+    if not whole[wget.name]:
+        raise SystemExit("wget did not store the whole body; the comparison would be meaningless")
     return [
-        verdict(summary["counts"]["ok"] == 1, f"archiver captured the response whole ({summary['counts']})"),
+        verdict(summary["counts"]["ok"] == 1 and whole[archiver.name],
+                f"archiver captured the {size}-byte response whole (JSON counts {summary['counts']})"),
         verdict(archiver.wall < wget.wall,
-                f"archiver {archiver.wall:.2f} s vs wget {wget.wall:.2f} s ({wget.wall / archiver.wall:.2f}x wget's speed)"),
-        verdict(archiver.peak_rss < LARGE_TARGET_RSS,
-                f"archiver peak RSS {archiver.peak_rss / MB:.0f} MB (target < {LARGE_TARGET_RSS / MB:.0f} MB)"),
+                f"archiver took {archiver.wall:.2f} s, wget {wget.wall:.2f} s "
+                f"(archiver {wget.wall / archiver.wall:.2f}x as fast; target: faster than wget)"),
+        verdict(archiver.peak_rss < TARGET_LARGE_RSS,
+                f"archiver peak RSS {archiver.peak_rss / MB:.0f} MB (target < {TARGET_LARGE_RSS / MB:.0f} MB)"),
     ]
 
 
@@ -391,16 +399,17 @@ def main() -> None:
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--small-only", action="store_true", help="run part 1 only (500 small pages)")
     only.add_argument("--large-only", action="store_true", help="run part 2 only (one large response)")
-    parser.add_argument("--size-mb", type=int, default=1024, metavar="N", help="large response size in MiB (default 1024)")
+    parser.add_argument("--size-mb", type=int, default=1024, metavar="N",
+                        help="size of the large response in MiB (default 1024)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     missing = [m for m in ("archiver", "warcio", "requests") if importlib.util.find_spec(m) is None]
-    if missing or not shutil.which("wget"):
-        raise SystemExit(f"missing: {', '.join(missing + ([] if shutil.which('wget') else ['wget']))} "
-                         "(run with the project's venv: . .venv/bin/activate)")
+    missing += [] if shutil.which("wget") else ["wget"]
+    if missing:
+        raise SystemExit(f"missing: {', '.join(missing)} (run with the project's venv: . .venv/bin/activate)")
 
     work = Path(tempfile.mkdtemp(prefix="archiver-bench-", dir=os.environ.get("BENCH_TMP")))
-    print(f"archiver capture benchmark; {os.cpu_count()} CPUs (servers share them with the tool measured); "
+    print(f"archiver capture benchmark: {os.cpu_count()} CPUs, shared by the servers and the tool measured; "
           f"work folder {work}")
     verdicts = []
     try:
