@@ -6,6 +6,7 @@ the catalog lists it in one transaction. A failed fetch is cataloged with its re
 from __future__ import annotations
 
 import json
+import queue
 import re
 import secrets
 import threading
@@ -93,7 +94,6 @@ class CaptureRun:
             on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, _now()),
             on_close=lambda closed: self.catalog.file_closed(closed, _now()))
         self.catalog.start_run(self.run_id, _now(), software(), operator, settings.as_record())
-        self._store_lock = threading.Lock()
 
     def __enter__(self) -> "CaptureRun":
         return self
@@ -107,18 +107,34 @@ class CaptureRun:
             self.catalog.close()
 
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
+        """Fetch `urls` concurrently while one writer thread stores each result as it arrives,
+        so fetch slots never wait on disk. A storage failure stops the run and is raised."""
         rows: list[CaptureRow] = []
+        failures: list[BaseException] = []
+        stop = threading.Event()
+        fetched: queue.Queue[FetchResult | None] = queue.Queue(maxsize=2 * self.settings.concurrency)
 
-        def store(result: FetchResult) -> None:
-            try:
-                with self._store_lock:
-                    row = self._store(result)
-                    rows.append(row)
-            finally:
-                result.release()
-            on_capture(row)
+        def write_each() -> None:
+            while (result := fetched.get()) is not None:
+                try:
+                    if not failures:
+                        rows.append(self._store(result))
+                        on_capture(rows[-1])
+                except BaseException as exc:
+                    failures.append(exc)
+                    stop.set()
+                finally:
+                    result.release()
 
-        self.fetcher.fetch_all(urls, store)
+        writer = threading.Thread(target=write_each, name="capture-writer")
+        writer.start()
+        try:
+            self.fetcher.fetch_all(urls, fetched.put, stop=stop)
+        finally:
+            fetched.put(None)
+            writer.join()
+        if failures:
+            raise failures[0]
         order = {url: i for i, url in enumerate(urls)}
         return sorted(rows, key=lambda row: order.get(row.url, len(order)))
 

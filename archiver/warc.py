@@ -3,6 +3,7 @@ per record, into `<name>.warc.gz.open` that is fsynced and renamed when closed."
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -37,6 +38,7 @@ GZIP_LEVEL = 1
 COPY_CHUNK = 1 << 20
 
 
+@functools.cache
 def software() -> str:
     return (f"archiver/{__version__} warcio/{version('warcio')} requests/{requests.__version__} "
             f"urllib3/{urllib3.__version__} Python/{platform.python_version()} {ssl.OPENSSL_VERSION}")

@@ -237,9 +237,11 @@ class Fetcher:
         return truncated
 
     def fetch_all(self, urls: Iterable[str], on_result: Callable[[FetchResult], None],
-                  concurrency: int | None = None) -> None:
+                  stop: threading.Event | None = None) -> None:
         """Fetch every URL, `concurrency` at once and at most `per_host` per host, calling
-        `on_result` (from worker threads) as each finishes."""
+        `on_result` (from worker threads) as each finishes; URLs not started when `stop`
+        is set are skipped."""
+        stop = stop or threading.Event()
         by_host: dict[str, list[str]] = defaultdict(list)
         for url in urls:
             by_host[(urlsplit(url).hostname or "").lower()].append(url)
@@ -249,10 +251,12 @@ class Fetcher:
 
         def work(url: str) -> None:
             with host_slots[(urlsplit(url).hostname or "").lower()]:
+                if stop.is_set():
+                    return
                 result = self.fetch(url)
             on_result(result)
 
-        with ThreadPoolExecutor(max_workers=concurrency or self.settings.concurrency,
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency,
                                 thread_name_prefix="capture") as pool:
             for future in [pool.submit(work, url) for url in ordered]:
                 future.result()

@@ -1,0 +1,54 @@
+"""Bytes → text, never failing: UTF-8 first, then what a BOM says, then the legacy Windows codepage."""
+
+from __future__ import annotations
+
+import codecs
+from typing import NamedTuple
+
+# Longest first: the UTF-32-LE BOM begins with the UTF-16-LE one.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+class Decoded(NamedTuple):
+    text: str
+    encoding: str          # a Python codec name; `data.decode(encoding, "replace")` gives `text` back
+    warnings: list[str]
+
+
+def decode(data: bytes) -> Decoded:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return _decode_declared(data, encoding)
+    try:
+        return Decoded(data.decode("utf-8"), "utf-8", [])
+    except UnicodeDecodeError:
+        pass
+    if _mostly_utf8(data):
+        return _decode_declared(data, "utf-8")
+    try:
+        # Bytes 0x80–0x9F are C1 controls in Latin-1, which no text uses, but curly quotes,
+        # dashes and € in cp1252; so cp1252 wins whenever it can decode the file at all.
+        return Decoded(data.decode("cp1252"), "cp1252", [])
+    except UnicodeDecodeError:
+        # cp1252 leaves five bytes undefined; Latin-1 decodes anything.
+        return Decoded(data.decode("latin-1"), "latin-1", [])
+
+
+def _decode_declared(data: bytes, encoding: str) -> Decoded:
+    """A codec we are sure of (a BOM, or mostly-valid UTF-8): replace whatever doesn't fit it."""
+    text = data.decode(encoding, "replace")
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return Decoded(text, encoding, [f"bytes that are not valid {encoding} were replaced (first at byte {exc.start})"])
+    return Decoded(text, encoding, [])
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """UTF-8 text with a stray bad byte is still UTF-8: decoding it as cp1252 would garble every
+    other accented letter. True when valid multi-byte characters outnumber the bad bytes."""
+    text = data.decode("utf-8", "replace")
+    bad = text.count("\ufffd") - data.count("\ufffd".encode())
+    good = sum(1 for char in text if char > "\x7f" and char != "\ufffd")
+    return good > bad
