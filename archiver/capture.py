@@ -5,6 +5,7 @@ the catalog lists it in one transaction. A failed fetch is cataloged with its re
 
 from __future__ import annotations
 
+import io
 import json
 import queue
 import re
@@ -15,15 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from archiver.catalog import Catalog, CaptureRow
+from archiver.catalog import Catalog, CaptureRow, PayloadOrigin
 from archiver.collection import CaptureSettings, Collection
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.fetch.engine import Fetcher, FetchResult
 from archiver.fetch.policy import SafeResolver
-from archiver.seeds import Document, documents_in, is_document, read_document
+from archiver.seeds import Claim, Document, documents_in, read_document
 from archiver.urls import fetchable_problem, normalise_url
-from archiver.warc import (PendingRecord, StoredRecord, WarcFileWriter, http_record_pair, metadata_record,
-                           software, warc_date)
+from archiver.warc import (PendingRecord, Revisit, StoredRecord, WarcFileWriter, http_record_pair,
+                           metadata_record, sha256_digest, software, warc_date)
 
 
 @dataclass
@@ -41,7 +42,17 @@ class Targets:
             self.urls.append(url)
 
 
-def read_targets(targets: list[str]) -> Targets:
+def document_key(path: Path, root: Path) -> str:
+    """The stable name of a document: its path inside the collection, else its absolute path.
+    Claim ids derive from it, so the same file keeps its ids from run to run."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def read_targets(targets: list[str], root: Path) -> Targets:
     """URLs as given, documents, and folders of documents → the URLs to capture."""
     found = Targets()
     for target in targets:
@@ -59,7 +70,7 @@ def read_targets(targets: list[str]) -> Targets:
         else:
             raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
         for document_path in paths:
-            document = read_document(document_path)
+            document = read_document(document_path, key=document_key(document_path, root))
             found.documents.append(document)
             for url in document.urls:
                 found.add_url(url)
@@ -106,6 +117,14 @@ class CaptureRun:
             self.fetcher.close()
             self.catalog.close()
 
+    def record_documents(self, documents: list[Document]) -> None:
+        """List each document and its claims; claims gone from a changed document are superseded."""
+        for document in documents:
+            self.catalog.record_document(document, _now())
+
+    def record_note(self, claim: Claim) -> None:
+        self.catalog.add_note(claim, _now())
+
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
         """Fetch `urls` concurrently while one writer thread stores each result as it arrives,
         so fetch slots never wait on disk. A storage failure stops the run and is raised."""
@@ -142,13 +161,19 @@ class CaptureRun:
         capture_id = f"{result.started_at:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
         pending: list[PendingRecord] = []
         response_ids: list[str | None] = []
+        origin = self._identical_payload(result)
         for hop in result.hops:
-            exchange = hop.exchange
+            exchange, spool = hop.exchange, hop.exchange.spool
             ip = exchange.connection.ip if exchange.connection else None
-            exchange.spool.file.seek(0)
+            spool.file.seek(0)
+            block, length, block_digest, revisit = spool.file, spool.size, spool.block_digest, None
+            if origin and hop is result.final:
+                head = spool.file.read(spool.header_length)
+                block, length, block_digest = io.BytesIO(head), len(head), sha256_digest(head)
+                revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date)
             request, response = http_record_pair(
-                hop.url, exchange.started_at, ip, bytes(exchange.request_bytes), exchange.spool.file,
-                exchange.spool.size, exchange.spool.block_digest, exchange.spool.payload_digest, hop.truncated)
+                hop.url, exchange.started_at, ip, bytes(exchange.request_bytes), block, length, block_digest,
+                spool.payload_digest, hop.truncated, revisit)
             pending += [request, response] if hop.has_response else [request]
             response_ids.append(response.header("WARC-Record-ID") if hop.has_response else None)
         final = result.final
@@ -177,9 +202,28 @@ class CaptureRun:
             response_length=final_response.content_length if final_response else None,
             warc_file=stored[0].warc_file if stored else None,
             response_record_id=final_response.record_id if final_response else None,
-            metadata_record_id=stored[-1].record_id if stored else None)
+            metadata_record_id=stored[-1].record_id if stored else None,
+            revisit_of=origin.capture_id if origin else None)
         self.catalog.add_capture(row, stored)
         return row
+
+    def unchanged_since(self, rows: list[CaptureRow]) -> dict[str, str]:
+        """For captures stored as revisits: when their identical payload was first captured."""
+        since = {}
+        for row in rows:
+            if row.revisit_of:
+                [origin] = self.catalog.find_capture(row.revisit_of)
+                since[row.id] = origin.started_at[:19].replace("T", " ") + " UTC"
+        return since
+
+    def _identical_payload(self, result: FetchResult) -> PayloadOrigin | None:
+        """The earlier capture of this URL whose payload is byte-identical, if any: then only a
+        revisit record is written instead of storing the body again."""
+        final = result.final
+        if result.outcome != "ok" or final.exchange.spool.header_length is None:
+            return None
+        origin = self.catalog.payload_origin(normalise_url(result.url))
+        return origin if origin and origin.payload_digest == final.exchange.spool.payload_digest else None
 
     def _metadata(self, capture_id: str, result: FetchResult, response_ids: list[str | None]) -> dict:
         hops = []

@@ -1,7 +1,10 @@
-"""The catalog: a SQLite index of runs, WARC files, captures and their records.
+"""The catalog: a SQLite index of runs, WARC files, captures and their records, and of
+the documents, claims and citations that say why each URL was captured.
 
 Plain SQL, one transaction per capture, written only after the capture's records are
 fsynced, so whatever the catalog lists is on disk. WAL mode lets readers run beside a capture.
+A claim is linked to every capture of every URL it cites by matching normalised URLs
+(citations.url_key = captures.url_key), so links hold across re-captures without being stored.
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.warc import ClosedFile, StoredRecord
 
-SCHEMA_VERSION = 1
-SCHEMA = """
+if TYPE_CHECKING:
+    from archiver.seeds import Claim, Document
+
+# Each entry upgrades the catalog by one version; a new catalog runs them all.
+MIGRATIONS = ["""
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -72,7 +80,55 @@ CREATE TABLE records (
     truncated TEXT
 );
 CREATE INDEX records_by_capture ON records (capture_id, seq);
-"""
+""", """
+CREATE TABLE documents (
+    key TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    date TEXT,
+    title TEXT,
+    warnings TEXT NOT NULL,
+    first_read_at TEXT NOT NULL,
+    last_read_at TEXT NOT NULL
+);
+CREATE TABLE document_versions (
+    key TEXT NOT NULL REFERENCES documents(key),
+    sha256 TEXT NOT NULL,
+    read_at TEXT NOT NULL,
+    PRIMARY KEY (key, sha256)
+);
+CREATE TABLE claims (
+    id TEXT PRIMARY KEY,
+    document_key TEXT REFERENCES documents(key),
+    text TEXT NOT NULL,
+    start INTEGER,
+    end INTEGER,
+    kind TEXT NOT NULL,
+    extra TEXT,
+    first_seen_at TEXT NOT NULL,
+    superseded_at TEXT
+);
+CREATE INDEX claims_by_document ON claims (document_key);
+CREATE TABLE citations (
+    claim_id TEXT NOT NULL REFERENCES claims(id),
+    url_key TEXT NOT NULL,
+    url TEXT NOT NULL,
+    standalone INTEGER NOT NULL,
+    PRIMARY KEY (claim_id, url_key)
+);
+CREATE INDEX citations_by_url ON citations (url_key);
+ALTER TABLE captures ADD COLUMN revisit_of TEXT REFERENCES captures(id);
+CREATE TABLE manifests (
+    sequence INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    file TEXT NOT NULL
+);
+"""]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -96,9 +152,58 @@ class CaptureRow:
     warc_file: str | None
     response_record_id: str | None
     metadata_record_id: str | None
+    revisit_of: str | None = None  # the capture whose response record holds this identical payload
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PayloadOrigin:
+    """Where a payload is stored in full, for a revisit record to refer to."""
+
+    capture_id: str
+    record_id: str
+    target_uri: str
+    warc_date: str
+    payload_digest: str
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    id: str
+    document_key: str | None
+    text: str
+    start: int | None
+    end: int | None
+    kind: str
+    extra: str | None
+    first_seen_at: str
+    superseded_at: str | None
+    citations: tuple[tuple[str, str], ...] = ()  # (URL as written, normalised URL)
+
+    def as_dict(self) -> dict:
+        data = dict(self.__dict__)
+        data["extra"] = json.loads(self.extra) if self.extra else None
+        data["citations"] = [{"url": url, "url_key": key} for url, key in self.citations]
+        return data
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    key: str
+    path: str
+    sha256: str
+    kind: str
+    encoding: str
+    date: str | None
+    title: str | None
+    warnings: str
+    first_read_at: str
+    last_read_at: str
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "warnings": json.loads(self.warnings)}
 
 
 class Catalog:
@@ -123,11 +228,11 @@ class Catalog:
             if version > SCHEMA_VERSION:
                 raise UsageProblem(f"{self.path} was written by a newer archiver (schema {version})",
                                    "upgrade archiver")
-            if version == 0:
-                for statement in SCHEMA.split(";"):
+            for migration in MIGRATIONS[version:]:
+                for statement in migration.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _transaction(self):
         return _Transaction(self._db)
@@ -170,7 +275,123 @@ class Catalog:
                   r.offset, r.length, r.content_length, r.block_digest, r.payload_digest, r.truncated)
                  for seq, r in enumerate(records)])
 
+    def record_document(self, document: "Document", read_at: str) -> None:
+        """The document as read now: claims no longer in it are marked superseded, never deleted."""
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO documents (key, path, sha256, kind, encoding, date, title, warnings, first_read_at, last_read_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET path = excluded.path,"
+                " sha256 = excluded.sha256, kind = excluded.kind, encoding = excluded.encoding, date = excluded.date,"
+                " title = excluded.title, warnings = excluded.warnings, last_read_at = excluded.last_read_at",
+                (document.key, str(document.path), document.sha256, document.kind, document.encoding, document.date,
+                 document.title, json.dumps(list(document.warnings)), read_at, read_at))
+            self._db.execute("INSERT OR IGNORE INTO document_versions (key, sha256, read_at) VALUES (?, ?, ?)",
+                             (document.key, document.sha256, read_at))
+            current = [claim.id for claim in document.claims]
+            self._db.execute(
+                f"UPDATE claims SET superseded_at = ? WHERE document_key = ? AND superseded_at IS NULL"
+                f" AND id NOT IN ({', '.join('?' * len(current))})", (read_at, document.key, *current))
+            for claim in document.claims:
+                self._upsert_claim(claim, document.key, read_at)
+
+    def add_note(self, claim: "Claim", at: str) -> None:
+        """A one-off claim typed by a fact-checker rather than read from a document."""
+        with self._lock, self._transaction():
+            self._upsert_claim(claim, None, at)
+
+    def _upsert_claim(self, claim: "Claim", document_key: str | None, seen_at: str) -> None:
+        self._db.execute(
+            "INSERT INTO claims (id, document_key, text, start, end, kind, extra, first_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET text = excluded.text, start = excluded.start, end = excluded.end,"
+            " extra = excluded.extra, superseded_at = NULL",
+            (claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,
+             json.dumps(claim.row, sort_keys=True) if claim.row else None, seen_at))
+        # Which URLs a claim cites can change without its text changing (a standalone URL edited).
+        self._db.execute("DELETE FROM citations WHERE claim_id = ?", (claim.id,))
+        self._db.executemany("INSERT OR IGNORE INTO citations (claim_id, url_key, url, standalone) VALUES (?, ?, ?, ?)",
+                             [(claim.id, c.normalised, c.url, int(c.standalone)) for c in claim.citations])
+
+    def record_manifest(self, sequence: int, sha256: str, content_sha256: str, created_at: str, file: str) -> None:
+        with self._lock, self._transaction():
+            self._db.execute("INSERT INTO manifests (sequence, sha256, content_sha256, created_at, file) VALUES (?, ?, ?, ?, ?)",
+                             (sequence, sha256, content_sha256, created_at, file))
+
     # -- reads ----------------------------------------------------------------------------
+    def payload_origin(self, url_key: str) -> PayloadOrigin | None:
+        """Where the newest complete payload of `url_key` is stored in full (a revisit's target)."""
+        row = self._db.execute(
+            "SELECT COALESCE(c.revisit_of, c.id), c.payload_digest FROM captures c"
+            " WHERE c.url_key = ? AND c.outcome = 'ok' AND c.payload_digest IS NOT NULL"
+            " ORDER BY c.started_at DESC, c.id DESC LIMIT 1", (url_key,)).fetchone()
+        if row is None:
+            return None
+        origin = self._db.execute(
+            "SELECT r.record_id, r.target_uri, r.warc_date FROM captures c JOIN records r ON r.record_id = c.response_record_id"
+            " WHERE c.id = ?", (row[0],)).fetchone()
+        return PayloadOrigin(row[0], origin[0], origin[1], origin[2], row[1]) if origin else None
+
+    def claims(self, url_key: str | None = None, document_key: str | None = None, uncaptured: bool = False,
+               include_superseded: bool = False) -> list[ClaimRow]:
+        where, args = [], []
+        if not include_superseded:
+            where.append("cl.superseded_at IS NULL")
+        if url_key is not None:
+            where.append("cl.id IN (SELECT claim_id FROM citations WHERE url_key = ?)")
+            args.append(url_key)
+        if document_key is not None:
+            where.append("cl.document_key = ?")
+            args.append(document_key)
+        if uncaptured:
+            where.append("cl.id IN (SELECT ci.claim_id FROM citations ci WHERE NOT EXISTS"
+                         " (SELECT 1 FROM captures k WHERE k.url_key = ci.url_key AND k.outcome = 'ok'))")
+        query = "SELECT cl.* FROM claims cl" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._db.execute(query + " ORDER BY cl.document_key, cl.start, cl.id", args).fetchall()
+        return self._with_citations(rows)
+
+    def find_claim(self, id_prefix: str) -> list[ClaimRow]:
+        rows = self._db.execute("SELECT * FROM claims WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 10",
+                                (_like_prefix(id_prefix),)).fetchall()
+        return self._with_citations(rows)
+
+    def _with_citations(self, rows: list[tuple]) -> list[ClaimRow]:
+        cited: dict[str, list[tuple[str, str]]] = {}
+        ids = [row[0] for row in rows]
+        for start in range(0, len(ids), 500):
+            batch = ids[start:start + 500]
+            for claim_id, url, url_key in self._db.execute(
+                    f"SELECT claim_id, url, url_key FROM citations WHERE claim_id IN ({', '.join('?' * len(batch))})"
+                    " ORDER BY claim_id, rowid", batch):
+                cited.setdefault(claim_id, []).append((url, url_key))
+        return [ClaimRow(*row, citations=tuple(cited.get(row[0], ()))) for row in rows]
+
+    def captures_by_url(self, url_keys: set[str]) -> dict[str, list[CaptureRow]]:
+        found: dict[str, list[CaptureRow]] = {key: [] for key in url_keys}
+        keys = sorted(url_keys)
+        for start in range(0, len(keys), 500):
+            batch = keys[start:start + 500]
+            for row in self._db.execute(f"SELECT * FROM captures WHERE url_key IN ({', '.join('?' * len(batch))})"
+                                        " ORDER BY started_at, id", batch):
+                found[row[3]].append(CaptureRow(*row))
+        return found
+
+    def documents(self) -> list[DocumentRow]:
+        return [DocumentRow(*row) for row in self._db.execute("SELECT * FROM documents ORDER BY key")]
+
+    def document_claim_counts(self) -> dict[str, tuple[int, int]]:
+        """Per document: (current claims, distinct URLs they cite)."""
+        return {key: (claims, urls) for key, claims, urls in self._db.execute(
+            "SELECT cl.document_key, COUNT(DISTINCT cl.id), COUNT(DISTINCT ci.url_key) FROM claims cl"
+            " LEFT JOIN citations ci ON ci.claim_id = cl.id WHERE cl.superseded_at IS NULL GROUP BY cl.document_key")}
+
+    def latest_manifest(self) -> tuple[int, str, str, str] | None:
+        """(sequence, sha256, content_sha256, file) of the newest manifest."""
+        return self._db.execute("SELECT sequence, sha256, content_sha256, file FROM manifests"
+                                " ORDER BY sequence DESC LIMIT 1").fetchone()
+
+    def query(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        """A read-only cursor for exports that stream rows rather than load them."""
+        return self._db.execute(sql, args)
+
 
     def captures(self, url_key: str | None = None) -> list[CaptureRow]:
         query = "SELECT * FROM captures"
@@ -181,9 +402,8 @@ class Catalog:
         return [CaptureRow(*row) for row in self._db.execute(query + " ORDER BY started_at, id", args)]
 
     def find_capture(self, id_prefix: str) -> list[CaptureRow]:
-        pattern = id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return [CaptureRow(*row) for row in
-                self._db.execute("SELECT * FROM captures WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 10", (pattern,))]
+        return [CaptureRow(*row) for row in self._db.execute(
+            "SELECT * FROM captures WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 10", (_like_prefix(id_prefix),))]
 
     def records(self, capture_id: str) -> list[StoredRecord]:
         rows = self._db.execute(
@@ -195,6 +415,10 @@ class Catalog:
         row = self._db.execute("SELECT name, warcinfo_id, opened_at, closed_at, size, sha256 FROM warc_files"
                                " WHERE name = ?", (name,)).fetchone()
         return dict(zip(("name", "warcinfo_id", "opened_at", "closed_at", "size", "sha256"), row)) if row else None
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class _Transaction:

@@ -85,10 +85,25 @@ class StoredRecord:
     truncated: str | None
 
 
+REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """The earlier response holding a payload identical to this one's."""
+
+    record_id: str
+    target_uri: str
+    warc_date: str
+
+
 def http_record_pair(url: str, started: datetime, ip: str | None, request_bytes: bytes,
                      response_block: BinaryIO, response_length: int, block_digest: str,
-                     payload_digest: str, truncated: str | None) -> tuple[PendingRecord, PendingRecord]:
-    """The request and response records of one exchange, sharing its start time."""
+                     payload_digest: str, truncated: str | None,
+                     revisit: Revisit | None = None) -> tuple[PendingRecord, PendingRecord]:
+    """The request and response records of one exchange, sharing its start time. With
+    `revisit`, the response block is only the status line and headers, and the record says
+    where the identical payload is stored."""
     date = warc_date(started)
     request_id, response_id = new_record_id(), new_record_id()
     common = [("WARC-Target-URI", url), ("WARC-Date", date)] + ([("WARC-IP-Address", ip)] if ip else [])
@@ -100,9 +115,11 @@ def http_record_pair(url: str, started: datetime, ip: str | None, request_bytes:
                  ("WARC-Block-Digest", sha256_digest(request_bytes)),
                  ("WARC-Payload-Digest", sha256_digest(body))],
         block=io.BytesIO(request_bytes), length=len(request_bytes), role="request")
+    kind = [("WARC-Type", "revisit"), ("WARC-Profile", REVISIT_PROFILE)] if revisit else [("WARC-Type", "response")]
+    refers = ([("WARC-Refers-To", revisit.record_id), ("WARC-Refers-To-Target-URI", revisit.target_uri),
+               ("WARC-Refers-To-Date", revisit.warc_date)] if revisit else [])
     response = PendingRecord(
-        headers=[("WARC-Type", "response"), ("WARC-Record-ID", response_id), *common,
-                 ("WARC-Concurrent-To", request_id),
+        headers=[*kind, ("WARC-Record-ID", response_id), *common, ("WARC-Concurrent-To", request_id), *refers,
                  ("Content-Type", "application/http;msgtype=response"),
                  ("WARC-Block-Digest", block_digest), ("WARC-Payload-Digest", payload_digest)]
         + ([("WARC-Truncated", truncated)] if truncated else []),

@@ -88,7 +88,7 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, run_cli, collection):
         (["capture", "-C", collection.root, str(tmp_path / "missing.txt")], "no such file, folder or URL"),
         (["capture", "-C", collection.root, "http://x/", "--max-size", "lots"], "not a size"),
         (["capture", "-C", collection.root, "http://x/", "--bogus"], "No such option"),
-        (["show", "-C", collection.root, "nope"], "no capture with id 'nope'"),
+        (["show", "-C", collection.root, "nope"], "no claim or capture with id 'nope'"),
     ]
     for args, message in cases:
         result = run_cli(*args)

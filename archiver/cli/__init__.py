@@ -13,8 +13,9 @@ import sys
 import click
 
 from archiver import __version__
-from archiver.cli.capture import capture
-from archiver.cli.captures import captures, show
+from archiver.cli.capture import capture, cite
+from archiver.cli.captures import captures, history, show
+from archiver.cli.claims import claims, documents
 from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
 from archiver.cli.init import init
 
@@ -26,15 +27,16 @@ def cli() -> None:
 
     \b
     Start with:  archiver capture seeds/        (creates a collection here)
-    Then:        archiver captures               (what was captured)
-                 archiver show CAPTURE_ID        (one capture and its records)
+    Then:        archiver claims                 (each claim and its captures)
+                 archiver claims --uncaptured    (what still needs capturing)
+                 archiver show ID                (one claim or capture in full)
 
     Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION).
     Exit codes: 0 ok, 1 some targets failed, 2 bad usage, 3 disk or permission error.
     """
 
 
-for command in (init, capture, captures, show):
+for command in (init, capture, cite, claims, documents, captures, history, show):
     cli.add_command(command)
 
 

@@ -9,10 +9,12 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from archiver.capture import CaptureRun, read_targets
+from archiver.capture import CaptureRun, Targets, read_targets
 from archiver.catalog import CaptureRow
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json
 from archiver.collection import Collection, parse_size
+from archiver.errors import UsageProblem
+from archiver.seeds import Claim, note_claim
 
 
 def _size(ctx, param, value):
@@ -24,26 +26,39 @@ def _size(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+def capture_options(function):
+    """The options shared by every command that captures."""
+    options = [
+        collection_option,
+        click.option("--concurrency", type=click.IntRange(1, 256), help="Captures at once (default 8, from archiver.toml)."),
+        click.option("--per-host", type=click.IntRange(1, 64), help="Captures at once against one host (default 2)."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+                     help="Wall-clock seconds allowed for one capture, redirects included (default 60)."),
+        click.option("--max-size", callback=_size,
+                     help="Bytes kept of one response, e.g. 200MB; the rest is cut and marked WARC-Truncated."),
+        click.option("--max-redirects", type=click.IntRange(0, 100), help="Redirects followed before giving up (default 10)."),
+        click.option("--allow-private", is_flag=True, default=None,
+                     help="Also capture private, loopback and link-local addresses (an intranet archive)."),
+        click.option("--insecure", is_flag=True, help="Do not verify TLS certificates; recorded in every capture's metadata."),
+        click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+                     help="Trust these CA certificates (PEM) instead of the system's."),
+        json_option,
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 @click.command()
 @click.argument("targets", nargs=-1, required=True)
-@collection_option
-@click.option("--concurrency", type=click.IntRange(1, 256), help="Captures at once (default 8, from archiver.toml).")
-@click.option("--per-host", type=click.IntRange(1, 64), help="Captures at once against one host (default 2).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Wall-clock seconds allowed for one capture, redirects included (default 60).")
-@click.option("--max-size", callback=_size, help="Bytes kept of one response, e.g. 200MB; the rest is cut and marked WARC-Truncated.")
-@click.option("--max-redirects", type=click.IntRange(0, 100), help="Redirects followed before giving up (default 10).")
-@click.option("--allow-private", is_flag=True, default=None,
-              help="Also capture private, loopback and link-local addresses (an intranet archive).")
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates; recorded in every capture's metadata.")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="Trust these CA certificates (PEM) instead of the system's.")
-@json_option
+@capture_options
 def capture(targets: tuple[str, ...], collection_dir: Path, as_json: bool, insecure: bool, **overrides) -> None:
     """Capture TARGETS: URLs, documents that cite URLs, or folders of documents.
 
-    Each distinct URL is fetched once, with every redirect hop, into WARC 1.1 files in
-    warcs/, and listed in the catalog with its outcome. In a folder that is not yet a
-    collection, a collection is created first.
+    Documents are read into claims (see `archiver claims`); each distinct URL is fetched
+    once, with every redirect hop, into WARC 1.1 files in warcs/, and linked to every claim
+    that cites it. A page unchanged since its last capture is stored as a revisit record.
+    In a folder that is not yet a collection, a collection is created first.
 
     \b
     Examples:
@@ -53,19 +68,46 @@ def capture(targets: tuple[str, ...], collection_dir: Path, as_json: bool, insec
 
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved), 2 on bad usage.
     """
+    found = read_targets(list(targets), collection_dir)
+    run_capture(collection_dir, found, None, as_json, insecure, overrides)
+
+
+@click.command()
+@click.argument("claim_text")
+@click.argument("urls", nargs=-1, required=True)
+@capture_options
+def cite(claim_text: str, urls: tuple[str, ...], collection_dir: Path, as_json: bool, insecure: bool, **overrides) -> None:
+    """Record a one-off CLAIM_TEXT citing URLS, and capture them.
+
+    \b
+    Example:
+      archiver cite "The minister said X on 3 March" https://example.org/transcript
+    """
+    if not claim_text.strip():
+        raise UsageProblem("the claim text is empty", 'write the claim in quotes: archiver cite "CLAIM" URL')
+    not_urls = [url for url in urls if "://" not in url]
+    if not_urls:
+        raise UsageProblem(f"{not_urls[0]} is not a URL", "give URLs with their scheme (https://…); capture documents with `archiver capture`")
+    found = read_targets(list(urls), collection_dir)
+    run_capture(collection_dir, found, note_claim(claim_text, found.urls), as_json, insecure, overrides)
+
+
+def run_capture(collection_dir: Path, found: Targets, note: Claim | None, as_json: bool, insecure: bool,
+                overrides: dict) -> None:
     created = not Collection.exists(collection_dir)
-    found = read_targets(list(targets))
     collection = Collection.init(collection_dir) if created else Collection.open(collection_dir)
-    settings = collection.config.capture
     if insecure:
         overrides["verify_tls"] = False
-    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings = dataclasses.replace(collection.config.capture, **{k: v for k, v in overrides.items() if v is not None})
 
     out = console()
     if created and not as_json:
         out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)")
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
     with CaptureRun(collection, settings) as run:
+        run.record_documents(found.documents)
+        if note:
+            run.record_note(note)
         if show_progress:
             with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TextColumn("{task.description}"), console=console(stderr=True), transient=True) as bar:
@@ -73,15 +115,20 @@ def capture(targets: tuple[str, ...], collection_dir: Path, as_json: bool, insec
                 rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=row.url[:60]))
         else:
             rows = run.capture(found.urls)
+        unchanged_since = run.unchanged_since(rows)
 
-    failed = [r for r in rows if r.outcome == "failed"]
     if as_json:
         print_json({"collection": str(collection.root), "created_collection": created, "run": run.run_id,
-                    "documents": [{"path": str(d.path), "sha256": d.sha256, "urls": list(d.urls)} for d in found.documents],
-                    "counts": _counts(rows), "captures": [r.as_dict() for r in rows]})
+                    "documents": [{"key": d.key, "sha256": d.sha256, "kind": d.kind, "encoding": d.encoding,
+                                   "date": d.date, "claims": len(d.claims), "urls": list(d.urls),
+                                   "warnings": list(d.warnings), "ignored_links": list(d.ignored_links)}
+                                  for d in found.documents],
+                    "note": note.id if note else None,
+                    "counts": _counts(rows),
+                    "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows]})
     else:
-        _print_summary(out, rows, found)
-    if failed:
+        _print_summary(out, rows, found, note, unchanged_since)
+    if any(r.outcome == "failed" for r in rows):
         raise SystemExit(1)
 
 
@@ -89,10 +136,14 @@ def _counts(rows: list[CaptureRow]) -> dict[str, int]:
     return {outcome: sum(r.outcome == outcome for r in rows) for outcome in ("ok", "truncated", "failed")}
 
 
-def _print_summary(out, rows: list[CaptureRow], found) -> None:
-    if found.documents:
-        cited = sum(len(d.urls) for d in found.documents)
-        out.print(f"Read {len(found.documents)} document(s) citing {cited} URL(s).")
+def _print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
+                   unchanged_since: dict[str, str]) -> None:
+    for document in found.documents:
+        out.print(f"Read {document.key}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
+        for warning in document.warnings:
+            out.print(f"  [yellow]warning:[/] {warning}")
+    if note:
+        out.print(f"Recorded claim {note.id} citing {len(note.citations)} URL(s)")
     if not rows:
         out.print("Nothing to capture: no URLs found.")
         return
@@ -104,12 +155,15 @@ def _print_summary(out, rows: list[CaptureRow], found) -> None:
             table.add_column(column, overflow="fold")
         style = {"ok": "green", "truncated": "yellow", "failed": "red"}
         for r in listed:
-            detail = r.error or (f"truncated ({r.truncated})" if r.truncated else "")
+            details = [r.error or (f"truncated ({r.truncated})" if r.truncated else "")]
             if r.redirects and not r.error:
-                detail = f"{r.redirects} redirect(s) → {r.final_url}" + (f"; {detail}" if detail else "")
+                details.insert(0, f"{r.redirects} redirect(s) → {r.final_url}")
+            if r.id in unchanged_since:
+                details.append(f"unchanged since {unchanged_since[r.id]}")
             table.add_row(r.id, r.url, f"[{style[r.outcome]}]{r.outcome}[/]", str(r.http_status or "-"),
-                          human_size(r.response_length), detail)
+                          human_size(r.response_length), "; ".join(d for d in details if d))
         out.print(table)
     counts = _counts(rows)
     out.print(f"{counts['ok']} captured, {counts['truncated']} truncated, {counts['failed']} failed"
-              + (" (listed above)" if problems and len(rows) > 30 else ""))
+              + (f", {len(unchanged_since)} unchanged since their last capture" if unchanged_since else "")
+              + (" (problems listed above)" if problems and len(rows) > 30 else ""))

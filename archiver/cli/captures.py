@@ -1,4 +1,5 @@
-"""`archiver captures` lists captures; `archiver show` shows one capture with its records."""
+"""`archiver captures` lists captures, `archiver history` one URL's captures over time, and
+`archiver show` one capture with its records or one claim with its captures."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from archiver.catalog import Catalog
+from archiver.catalog import Catalog, CaptureRow
+from archiver.cli.claims import capture_status, claims_with_captures
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json
 from archiver.collection import Collection
 from archiver.errors import UsageProblem
@@ -39,26 +41,109 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     console().print(table)
 
 
+def describe_changes(rows: list[CaptureRow]) -> list[str]:
+    """What each capture of one URL shows against the capture before it."""
+    changes, previous = [], None
+    for row in rows:
+        if row.outcome == "failed":
+            changes.append(f"failed: {row.error}")
+            continue
+        if previous is None:
+            change = "first capture"
+        elif row.payload_digest == previous.payload_digest and row.http_status == previous.http_status:
+            change = "unchanged"
+        elif row.http_status != previous.http_status:
+            change = f"status {previous.http_status} → {row.http_status}"
+        else:
+            delta = (row.response_length or 0) - (previous.response_length or 0)
+            change = f"changed ({delta:+,} bytes)"
+        if row.truncated:
+            change += f", truncated ({row.truncated})"
+        changes.append(change)
+        previous = row
+    return changes
+
+
 @click.command()
-@click.argument("capture_id")
+@click.argument("url")
 @collection_option
 @json_option
-def show(capture_id: str, collection_dir: Path, as_json: bool) -> None:
-    """Show one capture (CAPTURE_ID or a unique prefix of it) with every WARC record it wrote."""
+def history(url: str, collection_dir: Path, as_json: bool) -> None:
+    """List the captures of URL over time: status, payload digest, size, and what changed."""
     collection = Collection.open(collection_dir)
     catalog = Catalog(collection.catalog_path)
-    matches = catalog.find_capture(capture_id)
-    if len(matches) != 1:
+    rows = catalog.captures(normalise_url(url))
+    catalog.close()
+    changes = describe_changes(rows)
+    if as_json:
+        print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
+        return
+    if not rows:
+        click.echo(f"No captures of {url} yet.")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("capture", "started (UTC)", "result", "HTTP", "payload digest", "size", "change"):
+        table.add_column(column, overflow="fold")
+    for row, change in zip(rows, changes):
+        digest = row.payload_digest[:7 + 16] if row.payload_digest else "-"
+        table.add_row(row.id, row.started_at[:19].replace("T", " "), row.outcome, str(row.http_status or "-"),
+                      digest, human_size(row.response_length), change)
+    console().print(table)
+
+
+@click.command()
+@click.argument("identifier")
+@collection_option
+@json_option
+def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
+    """Show a claim (its document, span, cited URLs and every capture of each) or a capture
+    (with every WARC record it wrote). IDENTIFIER may be a unique prefix of either id."""
+    collection = Collection.open(collection_dir)
+    catalog = Catalog(collection.catalog_path)
+    try:
+        claims, captures_found = catalog.find_claim(identifier), catalog.find_capture(identifier)
+        matches = len(claims) + len(captures_found)
+        if matches != 1:
+            if not matches:
+                raise UsageProblem(f"no claim or capture with id {identifier!r}",
+                                   "list them with `archiver claims` or `archiver captures`")
+            raise UsageProblem(f"{identifier!r} matches {matches} claims and captures", "give more of the id")
+        if claims:
+            _show_claim(catalog, claims[0], as_json)
+        else:
+            _show_capture(catalog, captures_found[0], as_json)
+    finally:
         catalog.close()
-        if not matches:
-            raise UsageProblem(f"no capture with id {capture_id!r}", "list them with `archiver captures`")
-        raise UsageProblem(f"{capture_id!r} matches {len(matches)} captures", "give more of the id")
-    row = matches[0]
+
+
+def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
+    [detail] = claims_with_captures(catalog, [claim])
+    if as_json:
+        print_json(detail)
+        return
+    out = console()
+    for name, value in [("claim", claim.id), ("kind", claim.kind), ("document", claim.document_key or "(a note)"),
+                        ("span", f"characters {claim.start}–{claim.end}" if claim.start is not None else None),
+                        ("first seen", claim.first_seen_at), ("superseded", claim.superseded_at)]:
+        if value:
+            out.print(f"{name + ':':<12}{value}")
+    out.print(f"\n{claim.text}\n", markup=False)
+    for citation in detail["citations"]:
+        rows = [CaptureRow(**c) for c in detail["captures"][citation["url_key"]]]
+        out.print(f"cites {citation['url']}", markup=False)
+        if not rows:
+            out.print("  not captured yet")
+        for row, change in zip(rows, describe_changes(rows)):
+            out.print(f"  {row.id}  {row.started_at[:19].replace('T', ' ')}  {capture_status(row)}  ({change})", markup=False)
+
+
+def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
     records = catalog.records(row.id)
     warc = catalog.warc_file(row.warc_file) if row.warc_file else None
-    catalog.close()
+    citing = catalog.claims(url_key=row.url_key, include_superseded=True)
     if as_json:
-        print_json({**row.as_dict(), "warc": warc, "records": [r.__dict__ for r in records]})
+        print_json({**row.as_dict(), "warc": warc, "records": [r.__dict__ for r in records],
+                    "claims": [c.id for c in citing]})
         return
     out = console()
     fields = [("capture", row.id), ("URL", row.url), ("final URL", row.final_url), ("result", row.outcome),
@@ -66,10 +151,12 @@ def show(capture_id: str, collection_dir: Path, as_json: bool) -> None:
               ("started", row.started_at), ("finished", row.finished_at), ("server IP", row.ip),
               ("certificate SHA-256", row.cert_sha256), ("redirects", row.redirects),
               ("payload digest", row.payload_digest), ("response size", human_size(row.response_length)),
-              ("WARC file", row.warc_file and f"{row.warc_file}" + ("" if warc and warc["closed_at"] else " (still open)"))]
+              ("identical to", row.revisit_of),
+              ("WARC file", row.warc_file and f"{row.warc_file}" + ("" if warc and warc["closed_at"] else " (still open)")),
+              ("cited by", ", ".join(c.id for c in citing))]
     for name, value in fields:
         if value not in (None, ""):
-            out.print(f"{name + ':':<21}{value}")
+            out.print(f"{name + ':':<21}{value}", markup=False)
     if records:
         table = Table(show_edge=False, pad_edge=False, title="records")
         for column in ("type", "record id", "target", "offset", "length", "block digest"):

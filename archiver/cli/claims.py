@@ -1,0 +1,101 @@
+"""`archiver claims` lists claims with their captures; `archiver documents` lists documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from archiver.capture import document_key
+from archiver.catalog import Catalog, CaptureRow, ClaimRow
+from archiver.cli.common import collection_option, console, json_option, print_json
+from archiver.collection import Collection
+from archiver.urls import normalise_url
+
+
+def capture_status(capture: CaptureRow | None) -> str:
+    """How the newest capture of a URL ended, in a few words."""
+    if capture is None:
+        return "not captured"
+    when = capture.started_at[:10]
+    if capture.outcome == "failed":
+        return f"failed {when}: {capture.error}"
+    return f"{capture.outcome} {capture.http_status} {when}"
+
+
+def claims_with_captures(catalog: Catalog, claims: list[ClaimRow]) -> list[dict]:
+    by_url = catalog.captures_by_url({key for claim in claims for _, key in claim.citations})
+    return [{**claim.as_dict(),
+             "captures": {key: [c.as_dict() for c in by_url[key]] for _, key in claim.citations}}
+            for claim in claims]
+
+
+@click.command()
+@click.option("--url", help="Only claims citing this URL (matched after normalising it).")
+@click.option("--document", "document_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Only claims read from this document.")
+@click.option("--uncaptured", is_flag=True, help="Only claims citing a URL with no successful capture yet (the to-do list).")
+@click.option("--superseded", is_flag=True, help="Include claims gone from the newest version of their document.")
+@collection_option
+@json_option
+def claims(url: str | None, document_path: Path | None, uncaptured: bool, superseded: bool,
+           collection_dir: Path, as_json: bool) -> None:
+    """List claims, each with the URLs it cites and how their newest capture ended."""
+    collection = Collection.open(collection_dir)
+    catalog = Catalog(collection.catalog_path)
+    try:
+        found = catalog.claims(url_key=normalise_url(url) if url else None,
+                               document_key=document_key(document_path, collection.root) if document_path else None,
+                               uncaptured=uncaptured, include_superseded=superseded)
+        listed = claims_with_captures(catalog, found)
+    finally:
+        catalog.close()
+    if as_json:
+        print_json(listed)
+        return
+    if not listed:
+        click.echo("No claims" + (" without a successful capture" if uncaptured else "") + ".")
+        return
+    table = Table(show_edge=False, pad_edge=False, show_lines=True)
+    for column in ("claim", "document", "text", "cites", "newest capture"):
+        table.add_column(column, overflow="fold")
+    for claim in listed:
+        text = claim["text"] if len(claim["text"]) <= 140 else claim["text"][:139] + "…"
+        if claim["superseded_at"]:
+            text = f"[dim](superseded)[/] {text}"
+        urls = [c["url"] for c in claim["citations"]]
+        newest = [capture_status(CaptureRow(**claim["captures"][c["url_key"]][-1]) if claim["captures"][c["url_key"]] else None)
+                  for c in claim["citations"]]
+        table.add_row(claim["id"], claim["document_key"] or "(note)", text, "\n".join(urls) or "-", "\n".join(newest) or "-")
+    console().print(table)
+    click.echo(f"{len(listed)} claim(s)")
+
+
+@click.command()
+@collection_option
+@json_option
+def documents(collection_dir: Path, as_json: bool) -> None:
+    """List the documents read into claims: date, kind, claims, cited URLs, SHA-256."""
+    collection = Collection.open(collection_dir)
+    catalog = Catalog(collection.catalog_path)
+    try:
+        rows = catalog.documents()
+        counts = catalog.document_claim_counts()
+    finally:
+        catalog.close()
+    listed = [{**row.as_dict(), "claims": counts.get(row.key, (0, 0))[0], "urls": counts.get(row.key, (0, 0))[1]}
+              for row in rows]
+    if as_json:
+        print_json(listed)
+        return
+    if not listed:
+        click.echo("No documents yet: `archiver capture DOCUMENT` reads one.")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("document", "date", "kind", "claims", "URLs", "SHA-256", "warnings"):
+        table.add_column(column, overflow="fold")
+    for d in listed:
+        table.add_row(d["key"], d["date"] or "-", d["kind"], str(d["claims"]), str(d["urls"]), d["sha256"][:16],
+                      "; ".join(d["warnings"]))
+    console().print(table)
