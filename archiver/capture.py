@@ -199,7 +199,7 @@ class CaptureRun:
             cert_sha256=final_tls.leaf_sha256 if final_tls else None,
             redirects=max(len(result.hops) - 1, 0),
             payload_digest=final_response.payload_digest if final_response else None,
-            response_length=final_response.content_length if final_response else None,
+            response_length=final.exchange.spool.size if final_response else None,
             warc_file=stored[0].warc_file if stored else None,
             response_record_id=final_response.record_id if final_response else None,
             metadata_record_id=stored[-1].record_id if stored else None,

@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import tomllib
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class Config:
     name: str
     operator: str
     capture: CaptureSettings = field(default_factory=CaptureSettings)
+    id: str | None = None  # a UUID given at `archiver init`, naming the collection in manifests
 
 
 def _default_operator() -> str:
@@ -77,6 +79,7 @@ def render_config(config: Config) -> str:
     q = lambda s: json.dumps(s, ensure_ascii=False)  # a JSON string is a valid TOML basic string
     return f"""# archiver collection settings
 [collection]
+id = {q(config.id)}
 name = {q(config.name)}
 operator = {q(config.operator)}        # who runs the captures; recorded in every WARC
 
@@ -146,9 +149,10 @@ def _parse_config(path: Path, text: str) -> Config:
         raise bad(str(exc)) from None
     name = meta.get("name", path.parent.name)
     operator = meta.get("operator", _default_operator())
-    if not isinstance(name, str) or not isinstance(operator, str):
-        raise bad("name and operator must be strings")
-    return Config(name=name, operator=operator, capture=CaptureSettings(**values))
+    collection_id = meta.get("id")
+    if not isinstance(name, str) or not isinstance(operator, str) or not isinstance(collection_id, (str, type(None))):
+        raise bad("id, name and operator must be strings")
+    return Config(name=name, operator=operator, capture=CaptureSettings(**values), id=collection_id)
 
 
 class Collection:
@@ -206,7 +210,8 @@ class Collection:
             root.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
                 (root / sub).mkdir(exist_ok=True)
-            config = Config(name=name or root.name or "archive", operator=operator or _default_operator())
+            config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
+                            id=str(uuid.uuid4()))
             atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
             fsync_dir(root)
         except OSError as exc:

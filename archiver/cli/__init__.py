@@ -18,6 +18,7 @@ from archiver.cli.captures import captures, history, show
 from archiver.cli.claims import claims, documents
 from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
 from archiver.cli.init import init
+from archiver.cli.manifest import manifest
 
 
 @click.group(cls=ArchiverGroup, context_settings=CONTEXT_SETTINGS)
@@ -36,7 +37,7 @@ def cli() -> None:
     """
 
 
-for command in (init, capture, cite, claims, documents, captures, history, show):
+for command in (init, capture, cite, claims, documents, captures, history, show, manifest):
     cli.add_command(command)
 
 

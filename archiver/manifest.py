@@ -1,0 +1,183 @@
+"""The manifest: a canonical JSON export of the catalog (documents, claims, citations,
+captures with their records and digests, and the claim↔capture links).
+
+Canonical means the same catalog always gives the same bytes: keys sorted, no spaces,
+UTF-8, arrays in id order, and a `created` time taken from the catalog, not the clock.
+The file wraps that content with its place in the chain of manifests:
+
+    {"manifest": {...}, "previous_manifest_sha256": "<hex>|null", "sequence": N}
+
+so an older manifest cannot pass for the newest once signatures cover these bytes. The
+export streams row by row: memory stays flat however large the catalog grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator
+
+from archiver import __version__
+from archiver.catalog import Catalog
+from archiver.collection import Collection
+from archiver.durable import fsync_dir
+
+FORMAT = "archiver-manifest/1"
+SCHEMA_FILE = "manifest.schema.json"
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class ManifestResult:
+    sequence: int
+    path: Path
+    sha256: str
+    unchanged: bool  # the catalog had not changed since this manifest was written
+
+
+def _grouped(rows: Iterable[tuple], key_index: int = 0) -> Iterator[tuple[Any, list[tuple]]]:
+    for key, group in groupby(rows, key=lambda row: row[key_index]):
+        yield key, list(group)
+
+
+def _captures(catalog: Catalog) -> Iterator[dict]:
+    records = _grouped(catalog.query(
+        "SELECT capture_id, record_id, warc_type, role, target_uri, warc_date, warc_file, offset, length,"
+        " content_length, block_digest, payload_digest, truncated FROM records ORDER BY capture_id, seq"))
+    pending = next(records, None)
+    for row in catalog.query(
+            "SELECT id, url, url_key, final_url, outcome, http_status, error, truncated, started_at, finished_at, ip,"
+            " cert_sha256, redirects, payload_digest, response_length, warc_file, revisit_of FROM captures ORDER BY id"):
+        capture = dict(zip(("id", "url", "url_key", "final_url", "outcome", "http_status", "error", "truncated",
+                            "started_at", "finished_at", "ip", "cert_sha256", "redirects", "payload_digest",
+                            "response_length", "warc_file", "revisit_of"), row))
+        capture["records"] = []
+        if pending is not None and pending[0] == capture["id"]:
+            capture["records"] = [dict(zip(("id", "type", "role", "target_uri", "date", "file", "offset", "length",
+                                            "content_length", "block_digest", "payload_digest", "truncated"), r[1:]))
+                                  for r in pending[1]]
+            pending = next(records, None)
+        yield capture
+
+
+def _claims(catalog: Catalog) -> Iterator[dict]:
+    citations = _grouped(catalog.query("SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"))
+    pending = next(citations, None)
+    for row in catalog.query("SELECT id, document_key, text, start, end, kind, extra, first_seen_at, superseded_at"
+                             " FROM claims ORDER BY id"):
+        claim = dict(zip(("id", "document", "text", "start", "end", "kind", "extra", "first_seen_at", "superseded_at"), row))
+        claim["extra"] = json.loads(claim["extra"]) if claim["extra"] else None
+        claim["citations"] = []
+        if pending is not None and pending[0] == claim["id"]:
+            claim["citations"] = [{"url": url, "url_key": key, "standalone": bool(standalone)}
+                                  for _, url, key, standalone in pending[1]]
+            pending = next(citations, None)
+        yield claim
+
+
+def _documents(catalog: Catalog) -> Iterator[dict]:
+    versions = dict(_grouped(catalog.query("SELECT key, sha256, read_at FROM document_versions ORDER BY key, read_at, sha256")))
+    for key, sha256, kind, encoding, date, title, warnings in catalog.query(
+            "SELECT key, sha256, kind, encoding, date, title, warnings FROM documents ORDER BY key"):
+        yield {"key": key, "sha256": sha256, "kind": kind, "encoding": encoding, "date": date, "title": title,
+               "warnings": json.loads(warnings),
+               "versions": [{"sha256": v[1], "read_at": v[2]} for v in versions.get(key, [])]}
+
+
+def _links(catalog: Catalog) -> Iterator[dict]:
+    for claim_id, capture_id in catalog.query(
+            "SELECT DISTINCT ci.claim_id, k.id FROM citations ci JOIN captures k ON k.url_key = ci.url_key"
+            " ORDER BY ci.claim_id, k.id"):
+        yield {"claim": claim_id, "capture": capture_id}
+
+
+def _warc_files(catalog: Catalog) -> Iterator[dict]:
+    for name, sha256, size, opened_at, closed_at in catalog.query(
+            "SELECT name, sha256, size, opened_at, closed_at FROM warc_files ORDER BY name"):
+        yield {"name": name, "sha256": sha256, "size": size, "opened_at": opened_at, "closed_at": closed_at}
+
+
+def _created(catalog: Catalog) -> str | None:
+    """The newest moment the catalog records: the manifest describes the catalog as of then."""
+    return catalog.query(
+        "SELECT MAX(t) FROM (SELECT MAX(finished_at) AS t FROM captures UNION ALL SELECT MAX(read_at) FROM document_versions"
+        " UNION ALL SELECT MAX(first_seen_at) FROM claims UNION ALL SELECT MAX(superseded_at) FROM claims"
+        " UNION ALL SELECT MAX(closed_at) FROM warc_files)").fetchone()[0]
+
+
+class _HashingWriter:
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.sha256.update(data)
+
+
+def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog) -> None:
+    """The content object, keys in sorted order, each array streamed element by element."""
+    config = collection.config
+    sections: list[tuple[str, Any]] = [
+        ("captures", _captures(catalog)),
+        ("claims", _claims(catalog)),
+        ("collection", {"id": config.id, "name": config.name, "operator": config.operator}),
+        ("created", _created(catalog)),
+        ("documents", _documents(catalog)),
+        ("format", FORMAT),
+        ("links", _links(catalog)),
+        ("software", f"archiver/{__version__}"),
+        ("warc_files", _warc_files(catalog)),
+    ]
+    out.write(b"{")
+    for index, (name, value) in enumerate(sections):
+        out.write((b"," if index else b"") + canonical(name) + b":")
+        if isinstance(value, Iterator):
+            out.write(b"[")
+            for position, item in enumerate(value):
+                out.write((b"," if position else b"") + canonical(item))
+            out.write(b"]")
+        else:
+            out.write(canonical(value))
+    out.write(b"}")
+
+
+def export_manifest(collection: Collection, catalog: Catalog) -> ManifestResult:
+    """Write `manifests/manifest-<seq>.json` and point `manifests/manifest.json` at it; when the
+    catalog is unchanged since the newest manifest, keep that one and say so."""
+    folder = collection.root / "manifests"
+    latest = catalog.latest_manifest()
+    sequence = latest[0] + 1 if latest else 1
+    tmp = folder / f".manifest-{sequence}.json.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as raw:
+            whole = _HashingWriter(raw)
+            whole.write(b'{"manifest":')
+            content = _HashingWriter(whole)
+            _write_content(content, collection, catalog)
+            content_sha256 = content.sha256.hexdigest()
+            if latest and latest[2] == content_sha256:
+                return ManifestResult(latest[0], folder / latest[3], latest[1], unchanged=True)
+            whole.write(b',"previous_manifest_sha256":' + canonical(latest[1] if latest else None)
+                        + b',"sequence":' + canonical(sequence) + b"}")
+            raw.flush()
+            os.fsync(raw.fileno())
+        final = folder / f"manifest-{sequence}.json"
+        os.replace(tmp, final)
+        pointer = folder / f".manifest.json.{os.getpid()}.tmp"
+        pointer.unlink(missing_ok=True)
+        os.link(final, pointer)
+        os.replace(pointer, folder / "manifest.json")
+        fsync_dir(folder)
+    finally:
+        tmp.unlink(missing_ok=True)
+    sha256 = whole.sha256.hexdigest()
+    catalog.record_manifest(sequence, sha256, content_sha256, _created(catalog) or "", final.name)
+    return ManifestResult(sequence, final, sha256, unchanged=False)
