@@ -1,0 +1,192 @@
+"""Claims linked to captures: the sample article, history with revisits, queries, the manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from archiver.catalog import Catalog
+from tests.conftest import http_response, send_bytes, warc_records
+
+SAMPLE = Path(__file__).parent.parent / "seeds" / "000_f70de470215bb835.txt"
+SAMPLE_URL = "https://www.mirror.co.uk/news/world-news/breaking-belarus-to-join-ukraine-26341111"
+SCHEMA = json.loads((Path(__file__).parent.parent / "manifests" / "manifest.schema.json").read_text())
+
+
+def page_server(raw_server, body: bytes = b"<html><title>Belarus</title>report</html>"):
+    return raw_server({"/article": send_bytes(http_response(body))})
+
+
+def sample_citing(collection, url: str) -> Path:
+    """The sample seed, rewritten to cite `url` on the test server, inside the collection."""
+    document = collection.root / "seeds" / "sample.txt"
+    document.write_text(SAMPLE.read_text(encoding="utf-8").replace(SAMPLE_URL, url), encoding="utf-8")
+    return document
+
+
+def cli_json(run_cli, *args):
+    result = run_cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_the_sample_article_becomes_claims_all_linked_to_its_capture(run_cli, raw_server, collection):
+    server = page_server(raw_server)
+    sample_citing(collection, server.url("/article"))
+    report = cli_json(run_cli, "capture", "-C", collection.root, collection.root / "seeds")
+    [capture] = report["captures"]
+    assert capture["outcome"] == "ok" and len(server.requests) == 1
+
+    claims = cli_json(run_cli, "claims", "-C", collection.root)
+    paragraphs = [p for p in SAMPLE.read_text(encoding="utf-8").split("\n\n") if p.strip() and "mirror.co.uk" not in p]
+    assert len(claims) == len(paragraphs)  # the date line's headline plus every paragraph
+    headline = next(c for c in claims if c["kind"] == "headline")
+    assert headline["text"] == "Belarus a puppet regime of Russia is posing to attack Ukraine."
+    for claim in claims:
+        assert claim["document_key"] == "seeds/sample.txt"
+        assert [c["url"] for c in claim["citations"]] == [server.url("/article")]
+        [(key, captures)] = claim["captures"].items()
+        assert [c["id"] for c in captures] == [capture["id"]]
+    documents = cli_json(run_cli, "documents", "-C", collection.root)
+    assert documents[0]["date"] == "2022-02-27" and documents[0]["claims"] == len(claims)
+    assert cli_json(run_cli, "claims", "-C", collection.root, "--uncaptured") == []
+
+
+def test_claim_ids_are_stable_and_an_edit_supersedes_only_that_claim(run_cli, raw_server, collection):
+    server = page_server(raw_server)
+    document = sample_citing(collection, server.url("/article"))
+    run_cli("capture", "-C", collection.root, document)
+    first = {c["id"]: c["text"] for c in cli_json(run_cli, "claims", "-C", collection.root)}
+    run_cli("capture", "-C", collection.root, document)
+    assert {c["id"] for c in cli_json(run_cli, "claims", "-C", collection.root)} == set(first)
+
+    edited_text = next(t for t in first.values() if t.startswith("Kremlin forces"))
+    document.write_text(document.read_text(encoding="utf-8").replace("Kremlin forces invaded", "Russian forces entered"),
+                        encoding="utf-8")
+    run_cli("capture", "-C", collection.root, document)
+    now = {c["id"]: c["text"] for c in cli_json(run_cli, "claims", "-C", collection.root)}
+    assert len(set(first) - set(now)) == 1 and len(set(now) - set(first)) == 1
+    [old_id] = set(first) - set(now)
+    assert first[old_id] == edited_text
+    history = cli_json(run_cli, "claims", "-C", collection.root, "--superseded")
+    [old] = [c for c in history if c["id"] == old_id]
+    assert old["superseded_at"] is not None  # kept, marked, never deleted
+
+
+def test_a_url_cited_by_many_claims_is_captured_once(run_cli, raw_server, collection, tmp_path):
+    server = page_server(raw_server)
+    sheet = tmp_path / "sheet.csv"
+    url = server.url("/article")
+    sheet.write_text(f"claim,url\nFirst claim,{url}\nSecond claim,{url}#p2\nThird claim,\"{url} {url}\"\n")
+    report = cli_json(run_cli, "capture", "-C", collection.root, sheet)
+    assert len(report["captures"]) == 1 and len(server.requests) == 1
+    linked = cli_json(run_cli, "claims", "-C", collection.root, "--url", url)
+    assert sorted(c["text"] for c in linked) == ["First claim", "Second claim", "Third claim"]
+
+
+def test_an_unchanged_recapture_is_a_revisit_and_a_changed_one_is_stored_whole(run_cli, raw_server, collection):
+    body = {"v": b"<p>version one</p>"}
+    server = raw_server({"/page": lambda conn, request: conn.sendall(http_response(body["v"]))})
+    url = server.url("/page")
+    first = cli_json(run_cli, "capture", "-C", collection.root, url)["captures"][0]
+    second = cli_json(run_cli, "capture", "-C", collection.root, url)["captures"][0]
+    assert second["revisit_of"] == first["id"]
+    assert second["unchanged_since"] == first["started_at"][:19].replace("T", " ") + " UTC"
+    human = run_cli("capture", "-C", collection.root, url).stdout
+    assert "unchanged since" in human
+    body["v"] = b"<p>version two, rewritten</p>"
+    fourth = cli_json(run_cli, "capture", "-C", collection.root, url)["captures"][0]
+    assert fourth["revisit_of"] is None
+
+    records = warc_records(collection.warcs)
+    [original] = [r for r in records if r.id == first["response_record_id"]]
+    revisits = [r for r in records if r.type == "revisit"]
+    assert len(revisits) == 2
+    for revisit in revisits:
+        assert revisit.headers["WARC-Profile"] == "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+        assert revisit.headers["WARC-Refers-To"] == original.id
+        assert revisit.headers["WARC-Refers-To-Target-URI"] == url
+        assert revisit.headers["WARC-Refers-To-Date"] == original.headers["WARC-Date"]
+        assert revisit.headers["WARC-Payload-Digest"] == original.headers["WARC-Payload-Digest"]
+        assert revisit.block.endswith(b"\r\n\r\n") and b"version one" not in revisit.block
+    assert b"version two, rewritten" in [r for r in records if r.type == "response"][-1].block
+
+    history = cli_json(run_cli, "history", "-C", collection.root, url)
+    assert [h["change"] for h in history] == ["first capture", "unchanged", "unchanged", "changed (+11 bytes)"]
+    assert history[1]["response_length"] == history[0]["response_length"]
+
+
+def test_cite_records_a_note_and_captures_its_urls(run_cli, raw_server, collection):
+    server = page_server(raw_server)
+    report = cli_json(run_cli, "cite", "-C", collection.root, "The minister said it on Monday", server.url("/article"))
+    assert report["counts"]["ok"] == 1
+    shown = cli_json(run_cli, "show", "-C", collection.root, report["note"])
+    assert shown["kind"] == "note" and shown["document_key"] is None
+    assert shown["text"] == "The minister said it on Monday"
+    [captures] = shown["captures"].values()
+    assert captures[0]["id"] == report["captures"][0]["id"]
+    capture = cli_json(run_cli, "show", "-C", collection.root, report["captures"][0]["id"])
+    assert capture["claims"] == [report["note"]]
+    result = run_cli("cite", "-C", collection.root, "claim", "not-a-url")
+    assert result.exit_code == 2 and "is not a URL" in result.stderr
+
+
+def test_uncaptured_lists_the_fact_checkers_to_do(run_cli, raw_server, collection, tmp_path):
+    server = page_server(raw_server)
+    sheet = tmp_path / "sheet.jsonl"
+    sheet.write_text(json.dumps({"claim": "Reachable", "url": server.url("/article")}) + "\n"
+                     + json.dumps({"claim": "Refused", "url": "http://10.0.0.1/"}) + "\n")
+    result = run_cli("capture", "-C", collection.root, sheet)
+    assert result.exit_code == 1
+    todo = cli_json(run_cli, "claims", "-C", collection.root, "--uncaptured")
+    assert [c["text"] for c in todo] == ["Refused"]
+    text = run_cli("claims", "-C", collection.root, "--uncaptured").stdout
+    assert "Refused" in text and "10.0.0.1 is a private address" in text
+
+
+def manifest_bytes(run_cli, collection, output: Path) -> bytes:
+    result = run_cli("manifest", "-C", collection.root, "-o", output)
+    assert result.exit_code == 0, result.output
+    return output.read_bytes()
+
+
+def test_the_manifest_is_canonical_chained_and_valid(run_cli, raw_server, collection, tmp_path):
+    server = page_server(raw_server)
+    sample_citing(collection, server.url("/article"))
+    run_cli("capture", "-C", collection.root, collection.root / "seeds")
+    first = manifest_bytes(run_cli, collection, tmp_path / "a.json")
+    again = manifest_bytes(run_cli, collection, tmp_path / "b.json")
+    assert first == again  # same catalog, same bytes, same sequence
+    manifest = json.loads(first)
+    jsonschema.Draft202012Validator(SCHEMA).validate(manifest)
+    assert manifest["sequence"] == 1 and manifest["previous_manifest_sha256"] is None
+    assert first == json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    content = manifest["manifest"]
+    claims = {c["id"] for c in content["claims"]}
+    [capture] = content["captures"]
+    assert {(link["claim"], link["capture"]) for link in content["links"]} == {(c, capture["id"]) for c in claims}
+    assert [r["type"] for r in capture["records"]] == ["request", "response", "metadata"]
+    assert content["documents"][0]["key"] == "seeds/sample.txt"
+
+    run_cli("capture", "-C", collection.root, server.url("/article"))
+    second = manifest_bytes(run_cli, collection, tmp_path / "c.json")
+    chained = json.loads(second)
+    jsonschema.Draft202012Validator(SCHEMA).validate(chained)
+    import hashlib
+    assert chained["sequence"] == 2
+    assert chained["previous_manifest_sha256"] == hashlib.sha256(first).hexdigest()
+    assert (collection.root / "manifests" / "manifest.json").read_bytes() == second
+    assert (collection.root / "manifests" / "manifest-1.json").read_bytes() == first
+    assert len(chained["manifest"]["links"]) == 2 * len(claims)  # the re-capture links to every claim too
+
+
+def test_the_schema_rejects_a_tampered_manifest(run_cli, raw_server, collection, tmp_path):
+    server = page_server(raw_server)
+    run_cli("capture", "-C", collection.root, server.url("/article"))
+    manifest = json.loads(manifest_bytes(run_cli, collection, tmp_path / "m.json"))
+    manifest["manifest"]["captures"][0]["records"][0]["block_digest"] = "sha1:ABC"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(SCHEMA).validate(manifest)
