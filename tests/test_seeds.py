@@ -1,31 +1,448 @@
-"""Finding the URLs a document cites."""
+"""Reading documents into claims and the URLs each claim cites (docs/claims.md)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from archiver.capture import read_targets
-from archiver.seeds import find_urls, read_document
+from archiver.errors import UsageProblem
+from archiver.readers.decoding import decode
+from archiver.readers.links import find_links
+from archiver.seeds import (DOCUMENT_SUFFIXES, Citation, Document, make_claim_id, note_claim, parse_document,
+                            read_document)
 
 SAMPLE = Path(__file__).parent.parent / "seeds" / "000_f70de470215bb835.txt"
+MIRROR = "https://www.mirror.co.uk/news/world-news/breaking-belarus-to-join-ukraine-26341111"
 
 
-def test_sample_article_cites_its_source():
+def cited(claim) -> list[str]:
+    return [citation.url for citation in claim.citations]
+
+
+def claim_texts(document: Document) -> list[str]:
+    return [claim.text for claim in document.claims]
+
+
+def assert_well_formed(document: Document, data: bytes) -> None:
+    """What holds for every document: spans inside the decoded text, exact where claimed,
+    and only fetchable URLs cited."""
+    text = decode(data).text
+    for claim in document.claims:
+        assert 0 <= claim.start <= claim.end <= len(text)
+        if claim.verbatim:
+            assert text[claim.start:claim.end] == claim.text
+        assert claim.text.strip()
+        assert all(citation.normalised.split("://")[0] in ("http", "https") for citation in claim.citations)
+
+
+# --- the sample article --------------------------------------------------------------------------
+
+def test_sample_headline_and_every_paragraph_are_claims_with_exact_spans():
     document = read_document(SAMPLE)
-    assert document.urls == ("https://www.mirror.co.uk/news/world-news/breaking-belarus-to-join-ukraine-26341111",)
+    data = SAMPLE.read_bytes()
+    text = data.decode("utf-8")
+    paragraphs = [block.strip() for block in text.split("\n\n")[1:] if block.strip() and block.strip() != MIRROR]
+    assert document.kind == "article" and document.encoding == "utf-8"
+    assert document.date == "2022-02-27"
+    assert document.title == "Belarus a puppet regime of Russia is posing to attack Ukraine."
+    assert document.main_claim is document.claims[0]
+    assert document.main_claim.kind == "headline"
+    assert claim_texts(document) == [document.title] + paragraphs
+    assert len(paragraphs) == 13
+    assert all(claim.kind == "paragraph" for claim in document.claims[1:])
+    assert_well_formed(document, data)
     assert len(document.sha256) == 64
 
 
-def test_trailing_punctuation_and_wrappers_are_not_part_of_the_url():
+def test_sample_standalone_url_is_cited_by_the_headline_and_every_paragraph():
+    document = read_document(SAMPLE)
+    source = Citation(MIRROR, MIRROR, standalone=True)
+    assert all(claim.citations == (source,) for claim in document.claims)
+    assert document.urls == (MIRROR,)
+    assert MIRROR not in claim_texts(document)
+
+
+def test_sample_truncated_last_paragraph_is_a_claim_with_a_warning():
+    document = read_document(SAMPLE)
+    assert document.claims[-1].text.endswith("over his invasion of Ukrain")
+    assert any("appears truncated" in warning for warning in document.warnings)
+    assert not any("no URLs" in warning for warning in document.warnings)
+
+
+# --- claim ids -----------------------------------------------------------------------------------
+
+def test_ids_are_stable_across_reads_and_derive_from_the_key():
+    first, second = read_document(SAMPLE), read_document(SAMPLE)
+    assert [claim.id for claim in first.claims] == [claim.id for claim in second.claims]
+    assert first.key == SAMPLE.as_posix()
+    assert first.claims[0].id == make_claim_id(SAMPLE.as_posix(), first.claims[0].text, 0)
+    renamed = read_document(SAMPLE, key="seeds/000.txt")
+    assert renamed.key == "seeds/000.txt"
+    assert not {claim.id for claim in renamed.claims} & {claim.id for claim in first.claims}
+    assert all(claim.id.startswith("c") and len(claim.id) == 17 for claim in first.claims)
+
+
+def test_editing_one_paragraph_changes_only_its_id():
+    data = SAMPLE.read_bytes()
+    before = parse_document(data, "a.txt", "k")
+    edited = parse_document(data.replace(b"Kremlin forces invaded", b"Kremlin troops invaded"), "a.txt", "k")
+    changed = [i for i, (old, new) in enumerate(zip(before.claims, edited.claims)) if old.id != new.id]
+    assert len(before.claims) == len(edited.claims)
+    assert [before.claims[i].text[:22] for i in changed] == ["Kremlin forces invaded"]
+
+
+def test_rewrapping_a_paragraph_keeps_its_id():
+    one_line = parse_document(b"First claim here. https://a.example/\n", "a.txt", "k")
+    rewrapped = parse_document(b"First  claim\r\nhere. https://a.example/\n", "a.txt", "k")
+    assert one_line.claims[0].id == rewrapped.claims[0].id
+    assert rewrapped.claims[0].text == "First  claim\r\nhere. https://a.example/"
+
+
+def test_duplicate_paragraphs_get_distinct_ids():
+    document = parse_document(b"Same words.\n\nOther words.\n\nSame words.\n", "a.txt", "k")
+    first, _, again = document.claims
+    assert first.text == again.text
+    assert (first.id, again.id) == (make_claim_id("k", "Same words.", 0), make_claim_id("k", "Same words.", 1))
+
+
+def test_claim_id_normalises_unicode_and_whitespace():
+    assert make_claim_id("k", "caf\u00e9  au\nlait ", 0) == make_claim_id("k", "cafe\u0301 au lait", 0)
+    assert make_claim_id("k", "x", 0) != make_claim_id("k", "x", 1) != make_claim_id("j", "x", 1)
+
+
+# --- dated articles and plain text ---------------------------------------------------------------
+
+def test_date_line_may_follow_whitespace_and_a_bom():
+    document = parse_document(b"\xef\xbb\xbf\n  date 2024-02-29 Leap day claim https://a.example/\n", "a.txt")
+    assert (document.encoding, document.date, document.main_claim.text) == ("utf-8-sig", "2024-02-29", "Leap day claim https://a.example/")
+    assert cited(document.main_claim) == ["https://a.example/"]
+
+
+@pytest.mark.parametrize("line, problem", [("date 2022-13-45 Headline stays", "'2022-13-45' is not a calendar date"),
+                                           ("date yesterday Headline stays", "'yesterday' is not YYYY-MM-DD")])
+def test_malformed_date_gives_no_date_and_a_warning_naming_it(line, problem):
+    document = parse_document(f"{line}\n\nBody https://a.example/\n".encode(), "a.txt")
+    assert document.kind == "article" and document.date is None
+    assert any(problem in warning for warning in document.warnings)
+    assert document.main_claim.text == "Headline stays"
+
+
+def test_missing_date_line_reads_plain_text_with_a_short_first_line_as_headline():
+    document = parse_document(b"A short title\n\nBody one https://a.example/.\n\nBody two.\n", "a.txt")
+    assert document.kind == "text" and document.date is None
+    assert any("no date line" in warning for warning in document.warnings)
+    assert document.main_claim.text == document.title == "A short title"
+    assert claim_texts(document)[1:] == ["Body one https://a.example/.", "Body two."]
+
+
+def test_plain_text_with_a_long_or_multi_line_opening_has_no_main_claim():
+    long_line = ("word " * 30).strip()
+    for opening in (long_line, "two\nlines"):
+        document = parse_document(f"{opening}\n\nhttps://a.example/\n".encode(), "a.txt")
+        assert document.main_claim is None and document.title is None
+        assert cited(document.claims[0]) == ["https://a.example/"]
+
+
+def test_no_urls_is_a_warning_not_an_error():
+    document = parse_document(b"date 2022-02-27 Headline\n\nA claim with no source.\n", "a.txt")
+    assert "no URLs cited" in document.warnings
+    assert claim_texts(document) == ["Headline", "A claim with no source."]
+
+
+# --- citations -----------------------------------------------------------------------------------
+
+def test_standalone_urls_go_to_the_main_claim_and_to_claims_without_their_own():
+    data = (b"date 2022-02-27 Headline https://own.example/h\n\n"
+            b"Sourced https://own.example/p.\n\nUnsourced.\n\n<https://standalone.example/>\n")
+    headline, sourced, unsourced = parse_document(data, "a.txt").claims
+    standalone = Citation("https://standalone.example/", "https://standalone.example/", True)
+    assert headline.citations == (Citation("https://own.example/h", "https://own.example/h", False), standalone)
+    assert sourced.citations == (Citation("https://own.example/p", "https://own.example/p", False),)
+    assert unsourced.citations == (standalone,)
+
+
+def test_without_main_claim_standalone_urls_go_to_every_claim_without_its_own():
+    data = ("x " * 80 + "\n\nSourced https://own.example/p\n\nUnsourced.\n\n\"https://s.example/\"\n").encode()
+    document = parse_document(data, "a.txt")
+    assert document.main_claim is None
+    assert [cited(claim) for claim in document.claims] == [["https://s.example/"], ["https://own.example/p"],
+                                                           ["https://s.example/"]]
+
+
+def test_a_url_line_inside_a_paragraph_belongs_to_that_paragraph():
+    document = parse_document(b"Claim one.\nhttps://a.example/\n\nClaim two.\n", "a.txt")
+    assert claim_texts(document) == ["Claim one.\nhttps://a.example/", "Claim two."]
+    assert [claim.citations for claim in document.claims] == [
+        (Citation("https://a.example/", "https://a.example/", False),), ()]
+
+
+def test_a_list_of_urls_alone_still_yields_its_urls():
+    document = parse_document(b"https://a.example/\nhttps://b.example/\n", "urls.txt")
+    assert document.claims == ()
+    assert document.urls == ("https://a.example/", "https://b.example/")
+    assert "no claims found" in document.warnings and "no URLs cited" not in document.warnings
+
+
+def test_wrappers_and_trailing_punctuation_are_not_part_of_the_url():
     text = ('See https://a.example/x. Or (https://b.example/y), "https://c.example/z" and '
-            '<https://d.example/w>; https://en.wikipedia.org/wiki/Foo_(bar) ok')
-    assert find_urls(text) == ["https://a.example/x", "https://b.example/y", "https://c.example/z",
-                               "https://d.example/w", "https://en.wikipedia.org/wiki/Foo_(bar)"]
+            '<https://d.example/w>; [https://e.example/v] “https://f.example/u” https://en.wikipedia.org/wiki/Foo_(bar) '
+            '(https://en.wikipedia.org/wiki/Baz_(qux)).')
+    assert find_links(text) == ["https://a.example/x", "https://b.example/y", "https://c.example/z",
+                                "https://d.example/w", "https://e.example/v", "https://f.example/u",
+                                "https://en.wikipedia.org/wiki/Foo_(bar)", "https://en.wikipedia.org/wiki/Baz_(qux)"]
+
+
+def test_one_url_cited_twice_in_a_claim_is_cited_once_as_first_written():
+    document = parse_document(b"https://a.example/x and HTTPS://A.EXAMPLE:443/x#top and https://b.example\n", "a.md")
+    assert document.claims[0].citations == (Citation("https://a.example/x", "https://a.example/x", False),
+                                            Citation("https://b.example", "https://b.example/", False))
+
+
+def test_other_schemes_are_ignored_and_reported():
+    data = b"Mail mailto:desk@example.org or call tel:+441234 or [run](javascript:alert(1)) https://a.example/\n"
+    document = parse_document(data, "a.md")
+    assert document.ignored_links == ("mailto:desk@example.org", "tel:+441234", "javascript:alert(1)")
+    assert cited(document.claims[0]) == ["https://a.example/"]
+    for link in document.ignored_links:
+        assert any(warning.startswith(f"ignored link {link}:") for warning in document.warnings)
+
+
+def test_a_claim_whose_only_links_are_ignored_receives_the_standalone_urls():
+    document = parse_document(b"Write to mailto:a@b.example.\n\nhttps://s.example/\n", "a.txt")
+    assert cited(document.claims[0]) == ["https://s.example/"]
+
+
+# --- encodings -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, encoding, headline", [
+    (b"date 2022-02-27 Caf\xe9 \x93quoted\x94 \x80 5\n\nhttps://a.example/\n", "cp1252", "Café “quoted” € 5"),
+    (b"date 2022-02-27 Caf\xe9 \x81\n\nhttps://a.example/\n", "latin-1", "Café \x81"),
+    ("date 2022-02-27 Caf\u00e9 \u201cquoted\u201d\r\n\r\nhttps://a.example/\r\n".encode("utf-16"), "utf-16",
+     "Café “quoted”"),
+    ("date 2022-02-27 Caf\u00e9\n\nhttps://a.example/\n".encode("utf-16-be").join([b"\xfe\xff", b""]), "utf-16",
+     "Café"),
+])
+def test_non_utf8_bytes_are_decoded_and_the_encoding_recorded(data, encoding, headline):
+    document = parse_document(data, "a.txt")
+    assert (document.encoding, document.date, document.main_claim.text) == (encoding, "2022-02-27", headline)
+    assert document.urls == ("https://a.example/",)
+    assert_well_formed(document, data)
+
+
+def test_utf8_with_a_stray_byte_stays_utf8_with_a_warning():
+    document = parse_document("Kyiv’s troops \u2014 caf\u00e9 ".encode() + b"\xff https://a.example/", "a.txt")
+    assert document.encoding == "utf-8"
+    assert document.claims[0].text == "Kyiv’s troops — café \ufffd https://a.example/"
+    assert any("not valid utf-8" in warning for warning in document.warnings)
+
+
+# --- Markdown ------------------------------------------------------------------------------------
+
+MARKDOWN = b"""# Belarus to join the war
+
+Intro cites [the Mirror](https://a.example/mirror "title") and <https://b.example/>.
+
+- First item https://c.example/
+- Second item
+  continues here
+1. Numbered item [x](https://d.example/)
+
+---
+
+## A section heading
+
+<https://s.example/>
+"""
+
+
+def test_markdown_title_paragraphs_list_items_and_headings_are_claims():
+    document = parse_document(MARKDOWN, "a.md")
+    assert document.kind == "markdown" and document.title == "Belarus to join the war"
+    assert document.main_claim.text == "Belarus to join the war"
+    assert claim_texts(document) == [
+        "Belarus to join the war",
+        'Intro cites [the Mirror](https://a.example/mirror "title") and <https://b.example/>.',
+        "First item https://c.example/", "Second item\n  continues here", "Numbered item [x](https://d.example/)",
+        "A section heading"]
+    assert [cited(claim) for claim in document.claims] == [
+        ["https://s.example/"], ["https://a.example/mirror", "https://b.example/"], ["https://c.example/"],
+        ["https://s.example/"], ["https://d.example/"], ["https://s.example/"]]
+    assert_well_formed(document, MARKDOWN)
+
+
+def test_markdown_without_an_opening_heading_has_no_main_claim():
+    document = parse_document(b"Para https://a.example/\n\n# Late heading\n", "notes.markdown")
+    assert document.main_claim is None and document.title is None
+    assert claim_texts(document) == ["Para https://a.example/", "Late heading"]
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+HTML = """<!doctype html>
+<html><head><title>Page title | Site</title><base href="https://base.example/dir/">
+<script>var u = "https://script.example/";</script></head>
+<body><nav><a href="https://nav.example/">Home</a></nav>
+<h1>Belarus &amp; the war</h1>
+<p>First claim, <a href="report.html">relative</a> and <a href='https://abs.example/1'>absolute</a>.
+<p>Second claim cites https://bare.example/q and <a href="mailto:desk@example.org">mail</a>.
+<ul><li>Item one<li>Item <b>two</b> <a href="#top">top</a></ul>
+<table><tr><td>Cell A <a href="/root">r</a><td>Cell B</table>
+<p><a href="https://standalone.example/long-url">https://standalone.example/long…</a></p>
+</body></html>""".encode()
+
+
+def test_html_blocks_are_claims_citing_their_links():
+    document = parse_document(HTML, "a.html")
+    assert document.kind == "html" and document.title == "Page title | Site"
+    assert document.main_claim.text == "Belarus & the war"
+    assert claim_texts(document) == ["Belarus & the war", "First claim, relative and absolute.",
+                                      "Second claim cites https://bare.example/q and mail.", "Item one", "Item two top",
+                                      "Cell A r", "Cell B"]
+    standalone = ["https://standalone.example/long-url"]
+    assert [cited(claim) for claim in document.claims] == [
+        standalone, ["https://base.example/dir/report.html", "https://abs.example/1"], ["https://bare.example/q"],
+        standalone, standalone, ["https://base.example/root"], standalone]
+    assert document.ignored_links == ("mailto:desk@example.org",)
+
+
+def test_html_spans_are_the_source_range_of_each_element():
+    document = parse_document(HTML, "a.html")
+    source = HTML.decode()
+    assert not any(claim.verbatim for claim in document.claims)
+    assert source[document.claims[0].start:document.claims[0].end] == "<h1>Belarus &amp; the war</h1>"
+    item_one = document.claims[3]
+    assert source[item_one.start:item_one.end] == "<li>Item one"  # closed by the next <li>
+    assert_well_formed(document, HTML)
+
+
+def test_html_relative_links_without_base_are_ignored_and_reported():
+    document = parse_document(b"<p>Claim <a href='report.html'>here</a> <a href='https://a.example/'>a</a></p>",
+                              "a.htm")
+    assert cited(document.claims[0]) == ["https://a.example/"]
+    assert document.ignored_links == ("report.html",)
+    assert any("relative link" in warning for warning in document.warnings)
+    assert document.main_claim is None
+
+
+def test_html_without_h1_takes_title_as_main_claim():
+    document = parse_document(b"<title>The claim</title><p>Body https://a.example/</p>", "a.html")
+    assert document.main_claim.text == document.title == "The claim"
+    assert cited(document.main_claim) == []
+
+
+# --- claim sheets --------------------------------------------------------------------------------
+
+CSV = ('ID;Claim;URL;Date;Notes\n'
+       '1;Belarus joins;https://a.example/1  <https://b.example/2>;2022-02-27;two sources\n'
+       '2;"A claim over\ntwo lines";https://c.example/;;\n'
+       '3;;https://d.example/;;empty claim\n'
+       '4;No source;;;\n').encode()
+
+
+def test_csv_semicolons_several_urls_per_cell_and_row_extras():
+    document = parse_document(CSV, "sheet.csv")
+    assert document.kind == "csv" and document.main_claim is None
+    assert claim_texts(document) == ["Belarus joins", "A claim over\ntwo lines", "No source"]
+    assert [cited(claim) for claim in document.claims] == [["https://a.example/1", "https://b.example/2"],
+                                                           ["https://c.example/"], []]
+    first = document.claims[0]
+    assert first.kind == "row" and not first.verbatim
+    assert first.row == {"id": "1", "date": "2022-02-27", "notes": "two sources"}
+    text = CSV.decode()
+    assert text[first.start:first.end] == text.splitlines()[1]
+    second = document.claims[1]
+    assert text[second.start:second.end] == '2;"A claim over\ntwo lines";https://c.example/;;'
+    assert "line 5: no claim text; row skipped" in document.warnings
+    assert "line 6: no URL for this claim" in document.warnings
+
+
+def test_csv_delimiter_follows_the_header_row():
+    document = parse_document(b"claim\turl\nA, b; c\thttps://a.example/\n", "tabs.csv")
+    assert claim_texts(document) == ["A, b; c"]
+    assert cited(document.claims[0]) == ["https://a.example/"]
+
+
+def test_jsonl_rows_and_a_bad_line():
+    data = b'{"Claim": "One", "URL": ["https://a.example/", "https://b.example/"], "source": "AFP"}\n' \
+           b'{not json\n' \
+           b'{"claim": "Two", "url": "https://c.example/ https://a.example/"}\n'
+    document = parse_document(data, "sheet.jsonl")
+    assert document.kind == "jsonl"
+    assert claim_texts(document) == ["One", "Two"]
+    assert [cited(claim) for claim in document.claims] == [["https://a.example/", "https://b.example/"],
+                                                           ["https://c.example/", "https://a.example/"]]
+    assert document.claims[0].row == {"source": "AFP"}
+    assert any(warning.startswith("line 2: not JSON") for warning in document.warnings)
+    assert data.decode()[document.claims[1].start:document.claims[1].end] == data.decode().splitlines()[2]
+
+
+@pytest.mark.parametrize("name, data", [("s.csv", b"Claim,Link\nA claim,https://a.example/\n"),
+                                        ("s.jsonl", json.dumps({"claim": "A", "link": "https://a.example/"}).encode())])
+def test_sheet_without_url_column_is_a_usage_problem_naming_its_columns(name, data):
+    with pytest.raises(UsageProblem) as raised:
+        parse_document(data, name)
+    assert "no 'url' column" in raised.value.message
+    assert "'claim', 'link'" in raised.value.message
+
+
+# --- one-off claims and files --------------------------------------------------------------------
+
+def test_note_claim_cites_its_urls_once():
+    claim = note_claim("Belarus joins the war", ["https://a.example/", "HTTPS://a.example:443/", "https://b.example/"])
+    assert (claim.kind, claim.id) == ("note", make_claim_id("note", "Belarus joins the war", 0))
+    assert cited(claim) == ["https://a.example/", "https://b.example/"]
+    with pytest.raises(UsageProblem, match="mailto"):
+        note_claim("A claim", ["mailto:a@b.example"])
+
+
+def test_unreadable_path_is_a_usage_problem(tmp_path):
+    with pytest.raises(UsageProblem, match="cannot read"):
+        read_document(tmp_path / "missing.txt")
 
 
 def test_targets_mix_urls_and_documents_once_each(tmp_path):
     doc = tmp_path / "a.md"
     doc.write_text("https://a.example/x and HTTPS://A.EXAMPLE:443/x#top")
-    found = read_targets(["https://a.example/x", str(doc), str(tmp_path)])
+    found = read_targets(["https://a.example/x", str(doc), str(tmp_path)], tmp_path)
     assert found.urls == ["https://a.example/x"]
     assert [d.path for d in found.documents] == [doc, doc]
+
+
+# --- never crashing on bytes ---------------------------------------------------------------------
+
+NASTY = [b"", b"\x00\xff\xfe", b"\xff\xfe\x00", b"\xef\xbb\xbf\xff", b"<![foo[ x ]]><p>after https://a.example/",
+         b"<a href='\x00https://a.example/'>x</a>", b"<p>https://[::1/ http://a:99999/ https://</p>",
+         b"date 2022-02-27\n", b"# \n\n-  \n\n* * *", b"claim,url\n\"unterminated,https://a.example/",
+         b'{"claim": ' * 5000, b"claim,url\n" + b"x" * 200_000 + b",https://a.example/\n", "\r\r\n\x0b\x1c\u2028 \ufeff".encode()]
+
+
+@pytest.mark.parametrize("data", NASTY)
+@pytest.mark.parametrize("suffix", DOCUMENT_SUFFIXES)
+def test_nasty_bytes_never_crash(data, suffix):
+    try:
+        document = parse_document(data, "f" + suffix)
+    except UsageProblem:
+        assert suffix in (".csv", ".jsonl")  # the one documented refusal: a sheet without its columns
+        return
+    assert_well_formed(document, data)
+
+
+def test_arbitrary_bytes_never_crash_and_spans_match():
+    hypothesis = pytest.importorskip("hypothesis")
+    strategies = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(data=strategies.one_of(strategies.binary(), strategies.text().map(str.encode)),
+                      suffix=strategies.sampled_from(DOCUMENT_SUFFIXES))
+    def check(data, suffix):
+        try:
+            document = parse_document(data, "f" + suffix)
+        except UsageProblem:
+            assert suffix in (".csv", ".jsonl")
+            return
+        assert_well_formed(document, data)
+
+    check()

@@ -13,7 +13,7 @@ _LINK = re.compile(
 _TRAILING = ".,;:!?'\"’”»…*)]}"
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 # What may surround a lone link on its line: wrappers and punctuation, nothing with letters.
-_WRAPPING = re.compile(r"""[\s<>"'`“”‘’«»()\[\]{}.,;:!?*]*""")
+_WRAPPING = re.compile(r"""[\s<>"'`“”‘’«»()\[\]{}.,;:!?*…]*""")
 
 
 def find_links(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from archiver.readers.model import HEADLINE, PARAGRAPH
 from archiver.readers.reading import Passage, Reading
 
 # A line and its line break; the second branch is a last line without one.
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 # Lower-case `date` only, so prose such as "Date night…" stays prose. The BOM is allowed in case
 # one survived decoding (a file saved twice with one).
 _DATE_LINE = re.compile(r"[\s\ufeff]*date[ \t]+(?P<date>\S+)[ \t]*(?P<headline>.*?)\s*$")
@@ -35,7 +35,7 @@ class _Block:
 def read_plain_text(text: str) -> Reading:
     """A .txt file: a dated article when its first line is `date YYYY-MM-DD headline`,
     otherwise plain text."""
-    lines = _lines(text)
+    lines = line_spans(text)
     first = next((i for i, (start, end) in enumerate(lines) if text[start:end].strip()), None)
     date_line = _DATE_LINE.match(text, *lines[first]) if first is not None else None
     if date_line is None:
@@ -64,7 +64,7 @@ def read_plain_text(text: str) -> Reading:
 def read_markdown(text: str) -> Reading:
     """Paragraphs, list items and headings are claims; a `# heading` opening the file is the title."""
     reading = Reading(kind="markdown")
-    blocks = _blocks(text, _lines(text), markdown=True)
+    blocks = _blocks(text, line_spans(text), markdown=True)
     _add_blocks(reading, text, blocks)
     opening = _opening_passage(reading, blocks)
     if opening and blocks[0].heading_level == 1:
@@ -91,9 +91,9 @@ def _opening_passage(reading: Reading, blocks: list[_Block]) -> Passage | None:
     return None
 
 
-def _lines(text: str) -> list[tuple[int, int]]:
+def line_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each line, its line break excluded."""
-    return [(match.start(), match.start() + len(match.group().rstrip("\r\n"))) for match in _LINE.finditer(text)]
+    return [(match.start(), match.start() + len(match.group().rstrip("\r\n"))) for match in LINE.finditer(text)]
 
 
 def _blocks(text: str, lines: list[tuple[int, int]], markdown: bool) -> list[_Block]:
