@@ -108,7 +108,8 @@ CREATE TABLE claims (
     kind TEXT NOT NULL,
     extra TEXT,
     first_seen_at TEXT NOT NULL,
-    superseded_at TEXT
+    superseded_at TEXT,
+    verbatim INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX claims_by_document ON claims (document_key);
 CREATE TABLE citations (
@@ -180,10 +181,12 @@ class ClaimRow:
     extra: str | None
     first_seen_at: str
     superseded_at: str | None
+    verbatim: int  # 1 when text is exactly the document's characters start:end (see Claim.verbatim)
     citations: tuple[tuple[str, str], ...] = ()  # (URL as written, normalised URL)
 
     def as_dict(self) -> dict:
         data = dict(self.__dict__)
+        data["verbatim"] = bool(self.verbatim)
         data["extra"] = json.loads(self.extra) if self.extra else None
         data["citations"] = [{"url": url, "url_key": key} for url, key in self.citations]
         return data
@@ -301,11 +304,12 @@ class Catalog:
 
     def _upsert_claim(self, claim: "Claim", document_key: str | None, seen_at: str) -> None:
         self._db.execute(
-            "INSERT INTO claims (id, document_key, text, start, end, kind, extra, first_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (id) DO UPDATE SET text = excluded.text, start = excluded.start, end = excluded.end,"
-            " extra = excluded.extra, superseded_at = NULL",
+            "INSERT INTO claims (id, document_key, text, start, end, kind, extra, first_seen_at, verbatim)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET text = excluded.text,"
+            " start = excluded.start, end = excluded.end, extra = excluded.extra, verbatim = excluded.verbatim,"
+            " superseded_at = NULL",
             (claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,
-             json.dumps(claim.row, sort_keys=True) if claim.row else None, seen_at))
+             json.dumps(claim.row, sort_keys=True) if claim.row else None, seen_at, int(claim.verbatim)))
         # Which URLs a claim cites can change without its text changing (a standalone URL edited).
         self._db.execute("DELETE FROM citations WHERE claim_id = ?", (claim.id,))
         self._db.executemany("INSERT OR IGNORE INTO citations (claim_id, url_key, url, standalone) VALUES (?, ?, ?, ?)",

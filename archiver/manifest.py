@@ -70,10 +70,12 @@ def _captures(catalog: Catalog) -> Iterator[dict]:
 def _claims(catalog: Catalog) -> Iterator[dict]:
     citations = _grouped(catalog.query("SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"))
     pending = next(citations, None)
-    for row in catalog.query("SELECT id, document_key, text, start, end, kind, extra, first_seen_at, superseded_at"
-                             " FROM claims ORDER BY id"):
-        claim = dict(zip(("id", "document", "text", "start", "end", "kind", "extra", "first_seen_at", "superseded_at"), row))
+    for row in catalog.query("SELECT id, document_key, text, start, end, kind, extra, first_seen_at, superseded_at,"
+                             " verbatim FROM claims ORDER BY id"):
+        claim = dict(zip(("id", "document", "text", "start", "end", "kind", "extra", "first_seen_at", "superseded_at",
+                          "verbatim"), row))
         claim["extra"] = json.loads(claim["extra"]) if claim["extra"] else None
+        claim["verbatim"] = bool(claim["verbatim"])
         claim["citations"] = []
         if pending is not None and pending[0] == claim["id"]:
             claim["citations"] = [{"url": url, "url_key": key, "standalone": bool(standalone)}

@@ -83,8 +83,6 @@ def cite(claim_text: str, urls: tuple[str, ...], collection_dir: Path, as_json: 
     Example:
       archiver cite "The minister said X on 3 March" https://example.org/transcript
     """
-    if not claim_text.strip():
-        raise UsageProblem("the claim text is empty", 'write the claim in quotes: archiver cite "CLAIM" URL')
     not_urls = [url for url in urls if "://" not in url]
     if not_urls:
         raise UsageProblem(f"{not_urls[0]} is not a URL", "give URLs with their scheme (https://…); capture documents with `archiver capture`")
