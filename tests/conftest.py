@@ -3,6 +3,7 @@ and collections that allow 127.0.0.1 and nothing else."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from archiver.capture import CaptureRun
 from archiver.cli import cli
 from archiver.collection import Collection
 
@@ -242,6 +244,13 @@ def run_cli():
     def run(*args: str, env: dict | None = None):
         return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
     return run
+
+
+def capture(collection: Collection, *urls: str, resolver=None, **overrides):
+    """Capture `urls` into `collection` with its settings changed by `overrides`; the rows."""
+    settings = dataclasses.replace(collection.config.capture, **overrides)
+    with CaptureRun(collection, settings, resolver=resolver) as run:
+        return run.capture(list(urls))
 
 
 # -- reading what was written -----------------------------------------------------------

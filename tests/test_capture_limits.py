@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import socket
 import time
 
-from archiver.capture import CaptureRun
-from tests.conftest import http_response, redirect, send_bytes, warc_records, warcio_check
+from tests.conftest import capture, http_response, redirect, send_bytes, warc_records, warcio_check
 
-
-def capture(collection, *urls, **overrides):
-    settings = dataclasses.replace(collection.config.capture, **overrides)
-    with CaptureRun(collection, settings) as run:
-        return run.capture(list(urls))
 
 
 def metadata_of(collection) -> dict:

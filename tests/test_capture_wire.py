@@ -8,16 +8,9 @@ import re
 
 import pytest
 
-from archiver.capture import CaptureRun
 from archiver.catalog import Catalog
-from tests.conftest import http_response, send_bytes, warc_records, warcio_check
+from tests.conftest import capture, http_response, send_bytes, warc_records, warcio_check
 
-
-def capture(collection, *urls, **overrides):
-    import dataclasses
-    settings = dataclasses.replace(collection.config.capture, **overrides)
-    with CaptureRun(collection, settings) as run:
-        return run.capture(list(urls))
 
 
 def only(records, kind):

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 
 import pytest
 
-from archiver.capture import CaptureRun
 from archiver.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver, address_kind
-from tests.conftest import http_response, redirect, send_bytes, warc_records
+from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
 
-
-def capture(collection, *urls, resolver=None, **overrides):
-    settings = dataclasses.replace(collection.config.capture, **overrides)
-    with CaptureRun(collection, settings, resolver=resolver) as run:
-        return run.capture(list(urls))
 
 
 @pytest.mark.parametrize("address, kind", [
