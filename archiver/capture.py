@@ -5,6 +5,7 @@ the catalog lists it in one transaction. A failed fetch is cataloged with its re
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import queue
@@ -16,12 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from archiver.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, sign_capture
 from archiver.catalog import Catalog, CaptureRow, PayloadOrigin
 from archiver.collection import CaptureSettings, Collection
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.fetch.engine import Fetcher, FetchResult
 from archiver.fetch.policy import SafeResolver
+from archiver.keys import custody_log
 from archiver.seeds import Claim, Document, documents_in, read_document
+from archiver.signing import SigningKey, canonical_json
 from archiver.urls import fetchable_problem, normalise_url
 from archiver.warc import (PendingRecord, Revisit, StoredRecord, WarcFileWriter, http_record_pair,
                            metadata_record, sha256_digest, software, warc_date)
@@ -88,10 +92,12 @@ def _slug(name: str) -> str:
 class CaptureRun:
     """Fetches URLs into a collection. Use as a context manager; `capture()` may run once."""
 
-    def __init__(self, collection: Collection, settings: CaptureSettings,
+    def __init__(self, collection: Collection, settings: CaptureSettings, key: SigningKey,
                  resolver: SafeResolver | None = None) -> None:
         self.collection = collection
         self.settings = settings
+        self.key = key
+        self.custody = custody_log(collection, key)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
         self.catalog = Catalog(collection.catalog_path)
         self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
@@ -121,9 +127,12 @@ class CaptureRun:
         """List each document and its claims; claims gone from a changed document are superseded."""
         for document in documents:
             self.catalog.record_document(document, _now())
+            self.custody.append("document read", {"document": document.key, "sha256": document.sha256,
+                                                  "claims": [claim.id for claim in document.claims]})
 
     def record_note(self, claim: Claim) -> None:
         self.catalog.add_note(claim, _now())
+        self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations]})
 
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
         """Fetch `urls` concurrently while one writer thread stores each result as it arrives,
@@ -178,17 +187,13 @@ class CaptureRun:
             response_ids.append(response.header("WARC-Record-ID") if hop.has_response else None)
         final = result.final
         final_tls = final.exchange.connection.tls if final and final.exchange.connection else None
+        final_response_id = response_ids[-1] if final else None
         if pending:
             details = self._metadata(capture_id, result, response_ids)
             pending.append(metadata_record(result.url, result.started_at,
-                                           response_ids[-1] or pending[-1].header("WARC-Record-ID"), details))
-        try:
-            stored: list[StoredRecord] = self.writer.write(pending) if pending else []
-        except OSError as exc:
-            raise StorageProblem(f"cannot write to {self.collection.warcs}: {exc.strerror or exc}",
-                                 "free disk space or fix permissions, then run the capture again") from None
-        by_id = {record.record_id: record for record in stored}
-        final_response = by_id.get(response_ids[-1]) if final else None
+                                           final_response_id or pending[-1].header("WARC-Record-ID"),
+                                           json.dumps(details, indent=1, sort_keys=True, ensure_ascii=False).encode()))
+        final_response = next((p for p in pending if p.header("WARC-Record-ID") == final_response_id), None)
         row = CaptureRow(
             id=capture_id, run_id=self.run_id, url=result.url, url_key=normalise_url(result.url),
             final_url=final.url if final else None, outcome=result.outcome,
@@ -198,14 +203,37 @@ class CaptureRun:
             ip=final.exchange.connection.ip if final and final.exchange.connection else None,
             cert_sha256=final_tls.leaf_sha256 if final_tls else None,
             redirects=max(len(result.hops) - 1, 0),
-            payload_digest=final_response.payload_digest if final_response else None,
+            payload_digest=final_response.header("WARC-Payload-Digest") if final_response else None,
             response_length=final.exchange.spool.size if final_response else None,
-            warc_file=stored[0].warc_file if stored else None,
-            response_record_id=final_response.record_id if final_response else None,
-            metadata_record_id=stored[-1].record_id if stored else None,
+            warc_file=None, response_record_id=final_response_id,
+            metadata_record_id=pending[-1].header("WARC-Record-ID") if pending else None,
             revisit_of=origin.capture_id if origin else None)
-        self.catalog.add_capture(row, stored)
+        envelope = self._attest(row, pending) if pending else None
+        try:
+            stored: list[StoredRecord] = self.writer.write(pending) if pending else []
+        except OSError as exc:
+            raise StorageProblem(f"cannot write to {self.collection.warcs}: {exc.strerror or exc}",
+                                 "free disk space or fix permissions, then run the capture again") from None
+        row = dataclasses.replace(row, warc_file=stored[0].warc_file if stored else None)
+        self.catalog.add_capture(row, stored, envelope)
+        self.custody.append("capture", {"capture": row.id, "url": row.url, "outcome": row.outcome,
+                                        "error": row.error, "records": len(stored),
+                                        "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
         return row
+
+    def _attest(self, row: CaptureRow, pending: list[PendingRecord]) -> dict:
+        """Sign what this capture is, and append the signed statement to its records."""
+        fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
+                  "finished_at", "ip", "cert_sha256", "payload_digest")
+        records = [{"id": p.header("WARC-Record-ID"), "type": p.header("WARC-Type"), "role": p.role,
+                    "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"),
+                    "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}
+                   for p in pending]
+        envelope = sign_capture({f: getattr(row, f) for f in fields}, records, self.key, software(),
+                                self.collection.config.operator)
+        pending.append(metadata_record(row.url, datetime.now(timezone.utc), row.response_record_id or records[-1]["id"],
+                                       canonical_json(envelope), content_type=ATTESTATION_MEDIA_TYPE, role="attestation"))
+        return envelope
 
     def unchanged_since(self, rows: list[CaptureRow]) -> dict[str, str]:
         """For captures stored as revisits: when their identical payload was first captured."""

@@ -121,6 +121,11 @@ CREATE TABLE citations (
 );
 CREATE INDEX citations_by_url ON citations (url_key);
 ALTER TABLE captures ADD COLUMN revisit_of TEXT REFERENCES captures(id);
+CREATE INDEX captures_ok_by_url ON captures (url_key) WHERE outcome = 'ok';
+CREATE TABLE attestations (
+    capture_id TEXT PRIMARY KEY REFERENCES captures(id),
+    envelope TEXT NOT NULL
+);
 CREATE TABLE manifests (
     sequence INTEGER PRIMARY KEY,
     sha256 TEXT NOT NULL,
@@ -264,8 +269,8 @@ class Catalog:
             self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ? WHERE name = ?",
                              (closed_at, closed.size, closed.sha256, closed.name))
 
-    def add_capture(self, capture: CaptureRow, records: list[StoredRecord]) -> None:
-        """The capture and its records in one transaction: all of it is listed, or none."""
+    def add_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None = None) -> None:
+        """The capture, its records and its signed attestation in one transaction: all or none."""
         fields = list(capture.__dict__)
         with self._lock, self._transaction():
             self._db.execute(f"INSERT INTO captures ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
@@ -277,6 +282,9 @@ class Catalog:
                 [(r.record_id, capture.id, seq, r.warc_type, r.role, r.target_uri, r.warc_date, r.warc_file,
                   r.offset, r.length, r.content_length, r.block_digest, r.payload_digest, r.truncated)
                  for seq, r in enumerate(records)])
+            if attestation is not None:
+                self._db.execute("INSERT INTO attestations (capture_id, envelope) VALUES (?, ?)",
+                                 (capture.id, json.dumps(attestation, sort_keys=True, separators=(",", ":"))))
 
     def record_document(self, document: "Document", read_at: str) -> None:
         """The document as read now: claims no longer in it are marked superseded, never deleted."""
@@ -414,6 +422,10 @@ class Catalog:
             "SELECT record_id, warc_type, role, target_uri, warc_date, warc_file, offset, length, content_length,"
             " block_digest, payload_digest, truncated FROM records WHERE capture_id = ? ORDER BY seq", (capture_id,))
         return [StoredRecord(*row) for row in rows]
+
+    def attestation(self, capture_id: str) -> dict | None:
+        row = self._db.execute("SELECT envelope FROM attestations WHERE capture_id = ?", (capture_id,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def warc_file(self, name: str) -> dict | None:
         row = self._db.execute("SELECT name, warcinfo_id, opened_at, closed_at, size, sha256 FROM warc_files"

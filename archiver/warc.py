@@ -127,14 +127,14 @@ def http_record_pair(url: str, started: datetime, ip: str | None, request_bytes:
     return request, response
 
 
-def metadata_record(url: str, started: datetime, refers_to: str | None, details: dict) -> PendingRecord:
-    body = json.dumps(details, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
+def metadata_record(url: str, started: datetime, refers_to: str | None, body: bytes,
+                    content_type: str = "application/json", role: str = "metadata") -> PendingRecord:
     headers = [("WARC-Type", "metadata"), ("WARC-Record-ID", new_record_id()),
                ("WARC-Target-URI", url), ("WARC-Date", warc_date(started))]
     if refers_to:
         headers.append(("WARC-Refers-To", refers_to))
-    headers += [("Content-Type", "application/json"), ("WARC-Block-Digest", sha256_digest(body))]
-    return PendingRecord(headers=headers, block=io.BytesIO(body), length=len(body), role="metadata")
+    headers += [("Content-Type", content_type), ("WARC-Block-Digest", sha256_digest(body))]
+    return PendingRecord(headers=headers, block=io.BytesIO(body), length=len(body), role=role)
 
 
 class _GzipMember:

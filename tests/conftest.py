@@ -27,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from archiver.capture import CaptureRun
 from archiver.cli import cli
 from archiver.collection import Collection
+from archiver.keys import create_signing_key, open_signing_key
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -39,6 +40,14 @@ def _is_loopback(address) -> bool:
         return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def own_config_folder(tmp_path, monkeypatch):
+    """Keys go to a per-test config folder, never the user's; no key or passphrase from outside."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("ARCHIVER_KEY", raising=False)
+    monkeypatch.delenv("ARCHIVER_PASSPHRASE", raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -228,7 +237,7 @@ def collection(tmp_path) -> Collection:
     """A collection that may capture 127.0.0.1 only: other loopback and private addresses stay
     refused. Afterwards, every WARC the test wrote must pass `warcio check` and be closed."""
     root = tmp_path / "collection"
-    Collection.init(root, name="test", operator="tester@example")
+    create_signing_key(Collection.init(root, name="test", operator="tester@example"), None, None)
     allow_networks(root, "127.0.0.1/32")
     collection = Collection.open(root)
     yield collection
@@ -249,7 +258,7 @@ def run_cli():
 def capture(collection: Collection, *urls: str, resolver=None, **overrides):
     """Capture `urls` into `collection` with its settings changed by `overrides`; the rows."""
     settings = dataclasses.replace(collection.config.capture, **overrides)
-    with CaptureRun(collection, settings, resolver=resolver) as run:
+    with CaptureRun(collection, settings, open_signing_key(collection, None, None), resolver=resolver) as run:
         return run.capture(list(urls))
 
 

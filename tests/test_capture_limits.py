@@ -12,7 +12,7 @@ from tests.conftest import capture, http_response, redirect, send_bytes, warc_re
 
 
 def metadata_of(collection) -> dict:
-    [metadata] = [r for r in warc_records(collection.warcs) if r.type == "metadata"]
+    [metadata] = [r for r in warc_records(collection.warcs) if r.headers.get("Content-Type") == "application/json"]
     return json.loads(metadata.block)
 
 
@@ -27,8 +27,8 @@ def test_each_redirect_hop_is_its_own_request_response_pair(collection, raw_serv
     assert responses[-1].block == final
     chain = metadata_of(collection)["redirect_chain"]
     assert [(hop["status"], hop["location"]) for hop in chain] == [(302, "/b"), (301, "/c"), (200, None)]
-    [metadata] = [r for r in records if r.type == "metadata"]
-    assert metadata.headers["WARC-Refers-To"] == responses[-1].id
+    metadata = [r for r in records if r.type == "metadata"]
+    assert [m.headers["WARC-Refers-To"] for m in metadata] == [responses[-1].id] * 2  # details and attestation
     assert warcio_check(next(collection.warcs.glob("*.warc.gz"))).returncode == 0
 
 
@@ -71,7 +71,8 @@ def test_https_with_an_untrusted_certificate_fails_unless_insecure(collection, r
     assert refused.outcome == "failed" and "TLS failure" in refused.error and "CERTIFICATE_VERIFY_FAILED" in refused.error
     [accepted] = capture(collection, server.url("/"), verify_tls=False)
     assert accepted.outcome == "ok" and accepted.cert_sha256 == hashlib.sha256(test_ca.leaf_der).hexdigest()
-    metadata = [json.loads(r.block) for r in warc_records(collection.warcs) if r.type == "metadata"]
+    metadata = [json.loads(r.block) for r in warc_records(collection.warcs)
+                if r.headers.get("Content-Type") == "application/json"]
     assert metadata[-1]["tls_verification"] is False
     assert metadata[-1]["redirect_chain"][0]["tls"]["verified"] is False
 

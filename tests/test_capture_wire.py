@@ -35,14 +35,15 @@ def test_plain_page_is_stored_byte_for_byte_with_request_and_metadata(collection
 
     assert (row.outcome, row.http_status, row.ip) == ("ok", 200, "127.0.0.1")
     records = warc_records(collection.warcs)
-    assert [r.type for r in records] == ["warcinfo", "request", "response", "metadata"]
-    warcinfo, request, response, metadata = records
+    assert [r.type for r in records] == ["warcinfo", "request", "response", "metadata", "metadata"]
+    warcinfo, request, response, metadata, attestation = records
+    assert attestation.headers["Content-Type"] == "application/vnd.dsse.envelope.v1+json"
     assert response.block == sent
     assert request.block == server.requests[0]
     assert request.headers["WARC-Concurrent-To"] == response.id
     assert response.headers["WARC-Concurrent-To"] == request.id
     assert request.headers["WARC-Date"] == response.headers["WARC-Date"]
-    for record in (request, response, metadata):
+    for record in (request, response, metadata, attestation):
         assert record.headers["WARC-Warcinfo-ID"] == warcinfo.id
     assert response.headers["WARC-IP-Address"] == "127.0.0.1"
     assert response.headers["WARC-Block-Digest"] == "sha256:" + hashlib.sha256(sent).hexdigest()

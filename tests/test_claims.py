@@ -169,7 +169,7 @@ def test_the_manifest_is_canonical_chained_and_valid(run_cli, raw_server, collec
     claims = {c["id"] for c in content["claims"]}
     [capture] = content["captures"]
     assert {(link["claim"], link["capture"]) for link in content["links"]} == {(c, capture["id"]) for c in claims}
-    assert [r["type"] for r in capture["records"]] == ["request", "response", "metadata"]
+    assert [r["role"] for r in capture["records"]] == ["request", "response", "metadata", "attestation"]
     assert content["documents"][0]["key"] == "seeds/sample.txt"
 
     run_cli("capture", "-C", collection.root, server.url("/article"))

@@ -117,7 +117,7 @@ def test_captures_and_show(run_cli, raw_server, collection):
     shown = run_cli("show", "-C", collection.root, row["id"][:18], "--json")
     assert shown.exit_code == 0
     detail = json.loads(shown.stdout)
-    assert [r["warc_type"] for r in detail["records"]] == ["request", "response", "metadata"]
+    assert [r["role"] for r in detail["records"]] == ["request", "response", "metadata", "attestation"]
     assert detail["warc"]["closed_at"] and detail["records"][1]["record_id"] == row["response_record_id"]
     human = run_cli("show", "-C", collection.root, row["id"]).stdout
     assert "server IP:" in human and "127.0.0.1" in human and row["response_record_id"] in human

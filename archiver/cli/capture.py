@@ -11,10 +11,12 @@ from rich.table import Table
 
 from archiver.capture import CaptureRun, Targets, read_targets
 from archiver.catalog import CaptureRow
-from archiver.cli.common import collection_option, console, human_size, json_option, print_json
+from archiver.cli.common import (collection_option, console, human_size, json_option, key_option, new_collection,
+                                 print_json, signing_key)
 from archiver.collection import Collection, parse_size
 from archiver.errors import UsageProblem
 from archiver.seeds import Claim, note_claim
+from archiver.signing import grouped
 
 
 def _size(ctx, param, value):
@@ -42,6 +44,7 @@ def capture_options(function):
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates; recorded in every capture's metadata."),
         click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
                      help="Trust these CA certificates (PEM) instead of the system's."),
+        key_option,
         json_option,
     ]
     for option in reversed(options):
@@ -52,7 +55,8 @@ def capture_options(function):
 @click.command()
 @click.argument("targets", nargs=-1, required=True)
 @capture_options
-def capture(targets: tuple[str, ...], collection_dir: Path, as_json: bool, insecure: bool, **overrides) -> None:
+def capture(targets: tuple[str, ...], collection_dir: Path, key_file: Path | None, as_json: bool, insecure: bool,
+            **overrides) -> None:
     """Capture TARGETS: URLs, documents that cite URLs, or folders of documents.
 
     Documents are read into claims (see `archiver claims`); each distinct URL is fetched
@@ -69,14 +73,15 @@ def capture(targets: tuple[str, ...], collection_dir: Path, as_json: bool, insec
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved), 2 on bad usage.
     """
     found = read_targets(list(targets), collection_dir)
-    run_capture(collection_dir, found, None, as_json, insecure, overrides)
+    run_capture(collection_dir, key_file, found, None, as_json, insecure, overrides)
 
 
 @click.command()
 @click.argument("claim_text")
 @click.argument("urls", nargs=-1, required=True)
 @capture_options
-def cite(claim_text: str, urls: tuple[str, ...], collection_dir: Path, as_json: bool, insecure: bool, **overrides) -> None:
+def cite(claim_text: str, urls: tuple[str, ...], collection_dir: Path, key_file: Path | None, as_json: bool,
+         insecure: bool, **overrides) -> None:
     """Record a one-off CLAIM_TEXT citing URLS, and capture them.
 
     \b
@@ -87,13 +92,17 @@ def cite(claim_text: str, urls: tuple[str, ...], collection_dir: Path, as_json: 
     if not_urls:
         raise UsageProblem(f"{not_urls[0]} is not a URL", "give URLs with their scheme (https://…); capture documents with `archiver capture`")
     found = read_targets(list(urls), collection_dir)
-    run_capture(collection_dir, found, note_claim(claim_text, found.urls), as_json, insecure, overrides)
+    run_capture(collection_dir, key_file, found, note_claim(claim_text, found.urls), as_json, insecure, overrides)
 
 
-def run_capture(collection_dir: Path, found: Targets, note: Claim | None, as_json: bool, insecure: bool,
-                overrides: dict) -> None:
+def run_capture(collection_dir: Path, key_file: Path | None, found: Targets, note: Claim | None, as_json: bool,
+                insecure: bool, overrides: dict) -> None:
     created = not Collection.exists(collection_dir)
-    collection = Collection.init(collection_dir) if created else Collection.open(collection_dir)
+    if created:
+        collection, key, _ = new_collection(collection_dir, key_file)
+    else:
+        collection = Collection.open(collection_dir)
+        key = signing_key(collection, key_file)
     if insecure:
         overrides["verify_tls"] = False
     settings = dataclasses.replace(collection.config.capture, **{k: v for k, v in overrides.items() if v is not None})
@@ -101,8 +110,9 @@ def run_capture(collection_dir: Path, found: Targets, note: Claim | None, as_jso
     out = console()
     if created and not as_json:
         out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)")
+        out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})")
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
-    with CaptureRun(collection, settings) as run:
+    with CaptureRun(collection, settings, key) as run:
         run.record_documents(found.documents)
         if note:
             run.record_note(note)

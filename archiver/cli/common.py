@@ -49,6 +49,39 @@ def collection_option(function):
         help="Collection folder (also $ARCHIVER_COLLECTION).")(function)
 
 
+def key_option(function):
+    return click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+                        help="The collection's private signing key (default: $ARCHIVER_KEY, else the user's config folder).")(function)
+
+
+def passphrase(confirm: bool = False, ask: bool = True) -> bytes | None:
+    """$ARCHIVER_PASSPHRASE, else a hidden prompt on a terminal; never a command-line argument."""
+    if "ARCHIVER_PASSPHRASE" in os.environ:
+        return os.environ["ARCHIVER_PASSPHRASE"].encode("utf-8") or None
+    if ask and sys.stdin.isatty():
+        return click.prompt("Key passphrase (empty for none)" if confirm else "Key passphrase", default="",
+                            hide_input=True, confirmation_prompt=confirm, show_default=False).encode("utf-8") or None
+    return None
+
+
+def signing_key(collection, key_file: Path | None):
+    """The collection's key, asking for its passphrase only when it is encrypted."""
+    from archiver.keys import key_path, open_signing_key
+
+    path = key_path(collection, key_file)
+    encrypted = path.is_file() and b"ENCRYPTED" in path.read_bytes()[:64]
+    return open_signing_key(collection, key_file, passphrase() if encrypted else None)
+
+
+def new_collection(folder: Path, key_file: Path | None, name: str | None = None, operator: str | None = None):
+    """Create a collection and its signing key (encrypted when a passphrase is given)."""
+    from archiver.keys import create_signing_key
+
+    collection = Collection.init(folder, name=name, operator=operator)
+    key, created = create_signing_key(collection, key_file, passphrase(confirm=True, ask=False))
+    return collection, key, created
+
+
 def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(function)
 

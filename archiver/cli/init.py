@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from archiver.cli.common import collection_option, json_option, print_json
-from archiver.collection import Collection
+from archiver.cli.common import collection_option, json_option, key_option, new_collection, print_json
+from archiver.signing import grouped
 
 
 @click.command()
@@ -15,13 +15,20 @@ from archiver.collection import Collection
 @collection_option
 @click.option("--name", help="Collection name (default: the folder's name).")
 @click.option("--operator", help="Who makes the captures (default: user@host); recorded in every WARC.")
+@key_option
 @json_option
-def init(folder: Path | None, collection_dir: Path, name: str | None, operator: str | None, as_json: bool) -> None:
-    """Create a collection in FOLDER (default: -C, else here): archiver.toml, seeds/, warcs/, manifests/, keys/."""
-    collection = Collection.init(folder or collection_dir, name=name, operator=operator)
+def init(folder: Path | None, collection_dir: Path, name: str | None, operator: str | None, key_file: Path | None,
+         as_json: bool) -> None:
+    """Create a collection in FOLDER (default: -C, else here): archiver.toml, seeds/, warcs/,
+    manifests/, keys/, and its Ed25519 signing key (outside the collection; encrypted when
+    $ARCHIVER_PASSPHRASE is set)."""
+    collection, key, created = new_collection(folder or collection_dir, key_file, name, operator)
     if as_json:
-        print_json({"collection": str(collection.root), "name": collection.config.name,
-                    "operator": collection.config.operator})
+        print_json({"collection": str(collection.root), "id": collection.config.id, "name": collection.config.name,
+                    "operator": collection.config.operator, "key": str(key.path), "key_created": created,
+                    "fingerprint": key.fingerprint})
     else:
         click.echo(f"Created collection {collection.config.name!r} in {collection.root}")
         click.echo(f"Settings: {collection.config_path}")
+        click.echo(f"Signing key ({'new' if created else 'existing'}): {key.path}")
+        click.echo(f"Fingerprint: {grouped(key.fingerprint)}")

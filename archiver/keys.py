@@ -1,0 +1,95 @@
+"""A collection's keys over time: which private key signs, and what the custody log says
+about each key (announced, rotated out, revoked from when)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.collection import Collection
+from archiver.errors import UsageProblem
+from archiver.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
+from archiver.signing import (SigningKey, collection_public_keys, default_key_path, generate_key, load_key,
+                              publish_public_key, retire_key_file)
+
+
+def key_path(collection: Collection, option: Path | None = None) -> Path:
+    """--key, else $ARCHIVER_KEY, else the collection's key in the user's config folder."""
+    return Path(option or os.environ.get("ARCHIVER_KEY") or default_key_path(collection.config.id))
+
+
+def custody_log(collection: Collection, key: SigningKey) -> CustodyLog:
+    return CustodyLog(collection.root / LOG_NAME, collection.config.operator, key)
+
+
+def open_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> SigningKey:
+    """The collection's private key, checked against the public keys it has published."""
+    key = load_key(key_path(collection, option), passphrase)
+    if key.fingerprint not in collection_public_keys(collection.root / "keys"):
+        raise UsageProblem(f"the key {key.path} is not one of this collection's keys",
+                           "use the collection's key, or adopt this one with `archiver keys generate --key FILE`")
+    return key
+
+
+def create_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> tuple[SigningKey, bool]:
+    """The key at the key path (made if absent), published in keys/ and announced in the
+    custody log. Returns the key and whether it was newly generated."""
+    path = key_path(collection, option)
+    created = not path.exists()
+    key = generate_key(path, passphrase) if created else load_key(path, passphrase)
+    publish_public_key(collection.root / "keys", key.public)
+    custody_log(collection, key).append("key generated" if created else "key adopted",
+                                        {"fingerprint": key.fingerprint, "public_key": key.public.pem().decode()})
+    return key, created
+
+
+def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
+    """A new key replaces `old` at its path; the custody log announces it, signed by the old key."""
+    retire_key_file(old)
+    new = generate_key(old.path, passphrase)
+    publish_public_key(collection.root / "keys", new.public)
+    custody_log(collection, new).append("key rotated", {"from": old.fingerprint, "to": new.fingerprint,
+                                                          "public_key": new.public.pem().decode()}, key=old)
+    return new
+
+
+def revoke_key(collection: Collection, signer: SigningKey, fingerprint: str, revoked_from: str, reason: str) -> None:
+    """From `revoked_from` on, nothing signed by `fingerprint` is to be trusted."""
+    custody_log(collection, signer).append("key revoked", {"fingerprint": fingerprint, "revoked_from": revoked_from,
+                                                            "reason": reason})
+
+
+@dataclass
+class KeyStatus:
+    fingerprint: str
+    announced_at: str | None = None
+    rotated_out_at: str | None = None
+    revoked_from: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def trusted_at(self, moment: str) -> str | None:
+        """Why a signature made at `moment` must not be trusted, or None when it may be."""
+        if self.revoked_from is not None and moment >= self.revoked_from:
+            return f"key {self.fingerprint[:16]} was revoked from {self.revoked_from}"
+        return None
+
+
+def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
+    """What the custody log says about each key. The log's own signatures are checked by verify."""
+    statuses: dict[str, KeyStatus] = {}
+    for _, line in read_entries(collection.root / LOG_NAME):
+        entry = parse_entry(line)
+        if entry is None:
+            continue
+        subject, event = entry.get("subject") or {}, entry.get("event")
+        if event in ("key generated", "key adopted"):
+            statuses.setdefault(subject["fingerprint"], KeyStatus(subject["fingerprint"])).announced_at = entry["time"]
+        elif event == "key rotated":
+            statuses.setdefault(subject["from"], KeyStatus(subject["from"])).rotated_out_at = entry["time"]
+            statuses.setdefault(subject["to"], KeyStatus(subject["to"])).announced_at = entry["time"]
+        elif event == "key revoked":
+            status = statuses.setdefault(subject["fingerprint"], KeyStatus(subject["fingerprint"]))
+            status.revoked_from = min(filter(None, [status.revoked_from, subject["revoked_from"]]))
+            status.reasons.append(subject.get("reason", ""))
+    return statuses
