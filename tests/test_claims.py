@@ -50,8 +50,14 @@ def test_the_sample_article_becomes_claims_all_linked_to_its_capture(run_cli, ra
         assert [c["url"] for c in claim["citations"]] == [server.url("/article")]
         [(key, captures)] = claim["captures"].items()
         assert [c["id"] for c in captures] == [capture["id"]]
+    other = collection.root / "seeds" / "other.md"
+    other.write_text(f"# Another\n\nIt cites {server.url('/article')} too.\n", encoding="utf-8")
+    run_cli("capture", "-C", collection.root, other)
+    only_sample = cli_json(run_cli, "claims", "-C", collection.root, "--document", collection.root / "seeds" / "sample.txt")
+    assert {c["id"] for c in only_sample} == {c["id"] for c in claims}
     documents = cli_json(run_cli, "documents", "-C", collection.root)
-    assert documents[0]["date"] == "2022-02-27" and documents[0]["claims"] == len(claims)
+    assert [d["key"] for d in documents] == ["seeds/other.md", "seeds/sample.txt"]
+    assert documents[1]["date"] == "2022-02-27" and documents[1]["claims"] == len(claims)
     assert cli_json(run_cli, "claims", "-C", collection.root, "--uncaptured") == []
 
 
