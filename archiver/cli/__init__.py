@@ -18,6 +18,8 @@ from archiver.cli.captures import captures, history, show
 from archiver.cli.claims import claims, documents
 from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
 from archiver.cli.init import init
+from archiver.cli.keys import keys
+from archiver.cli.log import log
 from archiver.cli.manifest import manifest
 
 
@@ -37,7 +39,7 @@ def cli() -> None:
     """
 
 
-for command in (init, capture, cite, claims, documents, captures, history, show, manifest):
+for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log):
     cli.add_command(command)
 
 

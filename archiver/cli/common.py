@@ -75,10 +75,12 @@ def signing_key(collection, key_file: Path | None):
 
 def new_collection(folder: Path, key_file: Path | None, name: str | None = None, operator: str | None = None):
     """Create a collection and its signing key (encrypted when a passphrase is given)."""
-    from archiver.keys import create_signing_key
+    from archiver.keys import create_signing_key, custody_log
 
     collection = Collection.init(folder, name=name, operator=operator)
     key, created = create_signing_key(collection, key_file, passphrase(confirm=True, ask=False))
+    custody_log(collection, key).append("collection created", {"id": collection.config.id, "name": collection.config.name,
+                                                                "operator": collection.config.operator})
     return collection, key, created
 
 

@@ -1,0 +1,151 @@
+"""`archiver keys`: the collection's Ed25519 signing keys."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, console, json_option, key_option, passphrase,
+                                 print_json, signing_key)
+from archiver.collection import Collection
+from archiver.custody import now
+from archiver.errors import UsageProblem
+from archiver.keys import create_signing_key, key_path, key_statuses, revoke_key, rotate_key
+from archiver.signing import collection_public_keys, grouped, parse_fingerprint
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+def keys() -> None:
+    """Manage the collection's signing keys (Ed25519).
+
+    The private key lives outside the collection (default: ~/.config/archiver/keys/,
+    mode 0600; --key or $ARCHIVER_KEY elsewhere), encrypted when $ARCHIVER_PASSPHRASE is
+    set or a passphrase is typed at the prompt. Public keys and fingerprints sit in the
+    collection's keys/ folder; every key event is signed into the custody log."""
+
+
+@keys.command()
+@collection_option
+@key_option
+@click.option("--encrypt", is_flag=True, help="Protect the key with a passphrase ($ARCHIVER_PASSPHRASE, else asked).")
+@json_option
+def generate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json: bool) -> None:
+    """Create the collection's key (or adopt the existing key file at --key)."""
+    collection = Collection.open(collection_dir)
+    secret = passphrase(confirm=True) if encrypt else None
+    if encrypt and not secret:
+        raise UsageProblem("no passphrase given", "set ARCHIVER_PASSPHRASE or type one at the prompt")
+    key, created = create_signing_key(collection, key_file, secret)
+    if as_json:
+        print_json({"fingerprint": key.fingerprint, "path": str(key.path), "created": created, "encrypted": bool(secret)})
+        return
+    click.echo(f"{'Generated' if created else 'Adopted'} {key.path}{' (encrypted)' if secret else ''}")
+    click.echo(f"Fingerprint: {grouped(key.fingerprint)}")
+
+
+@keys.command()
+@collection_option
+@key_option
+@json_option
+def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
+    """List the collection's public keys with fingerprints and status (active, rotated out, revoked)."""
+    collection = Collection.open(collection_dir)
+    published = collection_public_keys(collection.root / "keys")
+    statuses = key_statuses(collection)
+    local = key_path(collection, key_file)
+    listed = []
+    for fingerprint in published:
+        status = statuses.get(fingerprint)
+        state = ("revoked" if status and status.revoked_from else "rotated out" if status and status.rotated_out_at
+                 else "active" if status else "not announced in the custody log")
+        listed.append({"fingerprint": fingerprint, "status": state,
+                       "announced_at": status.announced_at if status else None,
+                       "rotated_out_at": status.rotated_out_at if status else None,
+                       "revoked_from": status.revoked_from if status else None,
+                       "public_key": str(collection.root / "keys" / f"{fingerprint}.pub.pem")})
+    if as_json:
+        print_json({"keys": listed, "private_key_path": str(local)})
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("fingerprint (SHA-256 of the public key)", "status", "since"):
+        table.add_column(column, overflow="fold")
+    for key in listed:
+        table.add_row(grouped(key["fingerprint"]), key["status"],
+                      key["revoked_from"] or key["rotated_out_at"] or key["announced_at"] or "-")
+    console().print(table)
+    click.echo(f"Private key path: {local}{'' if local.exists() else ' (not on this machine)'}")
+
+
+@keys.command()
+@collection_option
+@click.option("--fingerprint", help="Which key (default: the one the local private key matches).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the PEM here instead of printing it.")
+@key_option
+def export(collection_dir: Path, fingerprint: str | None, output: Path | None, key_file: Path | None) -> None:
+    """Print a public key (PEM) to hand to whoever will verify this collection's evidence."""
+    collection = Collection.open(collection_dir)
+    published = collection_public_keys(collection.root / "keys")
+    if fingerprint:
+        wanted = parse_fingerprint(fingerprint)
+    else:
+        wanted = signing_key(collection, key_file).fingerprint
+    if wanted not in published:
+        raise UsageProblem(f"no public key {grouped(wanted)} in this collection", "list them with `archiver keys show`")
+    pem = published[wanted].pem()
+    if output:
+        output.write_bytes(pem)
+        click.echo(f"Wrote {output} (fingerprint {grouped(wanted)})")
+    else:
+        click.echo(pem.decode(), nl=False)
+
+
+@keys.command()
+@collection_option
+@key_option
+@click.option("--encrypt", is_flag=True, help="Protect the new key with a passphrase.")
+@json_option
+def rotate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json: bool) -> None:
+    """Replace the signing key; the custody log announces the new key, signed by the old one."""
+    collection = Collection.open(collection_dir)
+    old = signing_key(collection, key_file)
+    new = rotate_key(collection, old, passphrase(confirm=True) if encrypt else None)
+    if as_json:
+        print_json({"from": old.fingerprint, "to": new.fingerprint, "path": str(new.path)})
+        return
+    click.echo(f"Rotated {grouped(old.fingerprint)}")
+    click.echo(f"     to {grouped(new.fingerprint)} ({new.path})")
+
+
+@keys.command()
+@click.argument("fingerprint")
+@click.option("--from", "revoked_from", help="When the key stopped being trustworthy (ISO time, UTC; default: now).")
+@click.option("--reason", default="", help="Why, in a few words (e.g. 'laptop stolen').")
+@collection_option
+@key_option
+@json_option
+def revoke(fingerprint: str, revoked_from: str | None, reason: str, collection_dir: Path, key_file: Path | None,
+           as_json: bool) -> None:
+    """Revoke a key: anything it signed at or after --from fails verification."""
+    collection = Collection.open(collection_dir)
+    wanted = parse_fingerprint(fingerprint)
+    if wanted not in collection_public_keys(collection.root / "keys"):
+        raise UsageProblem(f"no public key {grouped(wanted)} in this collection", "list them with `archiver keys show`")
+    moment = _utc(revoked_from) if revoked_from else now()
+    revoke_key(collection, signing_key(collection, key_file), wanted, moment, reason)
+    if as_json:
+        print_json({"fingerprint": wanted, "revoked_from": moment, "reason": reason})
+        return
+    click.echo(f"Revoked {grouped(wanted)} from {moment}")
+
+
+def _utc(text: str) -> str:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageProblem(f"not a time: {text!r}", "write it like 2026-11-24T17:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")

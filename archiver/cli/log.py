@@ -1,0 +1,36 @@
+"""`archiver log`: the custody log, oldest first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from archiver.cli.common import collection_option, console, json_option, print_json
+from archiver.collection import Collection
+from archiver.custody import LOG_NAME, parse_entry, read_entries
+
+
+@click.command()
+@click.option("--event", help="Only entries of this kind (e.g. capture, 'manifest signed').")
+@collection_option
+@json_option
+def log(event: str | None, collection_dir: Path, as_json: bool) -> None:
+    """Show the custody log: every event with its time, operator, software and key.
+    (`archiver verify` checks its chain and signatures.)"""
+    collection = Collection.open(collection_dir)
+    entries = [entry for _, line in read_entries(collection.root / LOG_NAME)
+               if (entry := parse_entry(line)) is not None and (event is None or entry.get("event") == event)]
+    if as_json:
+        print_json(entries)
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("#", "time (UTC)", "event", "concerns", "operator", "key"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        subject = entry.get("subject") or {}
+        concerns = ", ".join(f"{k}={v}" for k, v in subject.items() if k != "public_key" and not isinstance(v, (list, dict)))
+        table.add_row(str(entry["seq"]), entry["time"][:19].replace("T", " "), entry["event"], concerns,
+                      entry.get("operator", ""), (entry.get("key") or "")[:16])
+    console().print(table)
