@@ -233,8 +233,9 @@ class WarcFileWriter:
         if pending.role != "warcinfo":
             headers.append(("WARC-Warcinfo-ID", self.warcinfo_id))
         headers.append(("Content-Length", str(pending.length)))
-        record = ArcWarcRecord("warc", pending.header("WARC-Type"),
-                               StatusAndHeaders("", headers, protocol=WARC_VERSION),
+        # The record kind given to warcio is not the WARC-Type on purpose: for "revisit" warcio
+        # writes the headers and drops the block, while ours (the HTTP head) must be written.
+        record = ArcWarcRecord("warc", "block", StatusAndHeaders("", headers, protocol=WARC_VERSION),
                                pending.block, None, pending.header("Content-Type"), pending.length)
         offset = self._file.size
         self._writer.write_record(record)

@@ -108,6 +108,9 @@ def test_an_unchanged_recapture_is_a_revisit_and_a_changed_one_is_stored_whole(r
     assert fourth["revisit_of"] is None
 
     records = warc_records(collection.warcs)
+    catalog = Catalog(collection.catalog_path)
+    listed = [r.record_id for c in (first, second, fourth) for r in catalog.records(c["id"])]
+    assert set(listed) <= {r.id for r in records}  # every record whole and where it should be
     [original] = [r for r in records if r.id == first["response_record_id"]]
     revisits = [r for r in records if r.type == "revisit"]
     assert len(revisits) == 2
@@ -117,7 +120,9 @@ def test_an_unchanged_recapture_is_a_revisit_and_a_changed_one_is_stored_whole(r
         assert revisit.headers["WARC-Refers-To-Target-URI"] == url
         assert revisit.headers["WARC-Refers-To-Date"] == original.headers["WARC-Date"]
         assert revisit.headers["WARC-Payload-Digest"] == original.headers["WARC-Payload-Digest"]
-        assert revisit.block.endswith(b"\r\n\r\n") and b"version one" not in revisit.block
+        # the block is the response's status line and headers, exactly as long as declared
+        assert revisit.block.startswith(b"HTTP/1.1 200 OK\r\n") and revisit.block.endswith(b"\r\n\r\n")
+        assert len(revisit.block) == int(revisit.headers["Content-Length"]) and b"version one" not in revisit.block
     [changed] = [r for r in records if r.id == fourth["response_record_id"]]
     assert changed.type == "response" and changed.block.endswith(b"version two, rewritten</p>")
 
