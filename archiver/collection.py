@@ -59,10 +59,20 @@ class CaptureSettings:
 
 
 @dataclass(frozen=True)
+class TimestampSettings:
+    """RFC 3161 timestamp authorities, tried in order, and the roots their tokens must chain to."""
+
+    authorities: tuple[str, ...] = ()
+    trusted_roots: str | None = None  # a PEM file, relative to the collection folder
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     name: str
     operator: str
     capture: CaptureSettings = field(default_factory=CaptureSettings)
+    timestamps: TimestampSettings = field(default_factory=TimestampSettings)
     id: str | None = None  # a UUID given at `archiver init`, naming the collection in manifests
 
 
@@ -95,6 +105,13 @@ verify_tls = {str(c.verify_tls).lower()}
 # network by network (e.g. ["127.0.0.1/32", "10.1.0.0/16"]), or all at once with allow_private.
 allow_private = {str(c.allow_private).lower()}
 allow_networks = {json.dumps(list(c.allow_networks))}
+
+[timestamps]
+# RFC 3161 timestamp authorities asked, in order, to timestamp each manifest, e.g.
+# ["https://freetsa.org/tsr"]; trusted_roots is the PEM file of CA certificates their
+# tokens must chain to (relative to this folder).
+authorities = {json.dumps(list(config.timestamps.authorities))}
+trusted_roots = {q(config.timestamps.trusted_roots or "")}
 """
 
 
@@ -108,8 +125,18 @@ def _parse_config(path: Path, text: str) -> Config:
         raise bad(f"not valid TOML ({exc})") from None
     meta = data.get("collection", {})
     raw = data.get("capture", {})
-    if not isinstance(meta, dict) or not isinstance(raw, dict):
-        raise bad("[collection] and [capture] must be tables")
+    stamps = data.get("timestamps", {})
+    if not all(isinstance(table, dict) for table in (meta, raw, stamps)):
+        raise bad("[collection], [capture] and [timestamps] must be tables")
+    authorities = stamps.get("authorities", [])
+    roots = stamps.get("trusted_roots", "")
+    timeout = stamps.get("timeout", 10.0)
+    if not isinstance(authorities, list) or not all(isinstance(a, str) and a.startswith(("http://", "https://"))
+                                                    for a in authorities):
+        raise bad('authorities must be a list of http(s) URLs, such as ["https://freetsa.org/tsr"]')
+    if not isinstance(roots, str) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise bad("trusted_roots must be a file name and timeout a positive number of seconds")
+    timestamps = TimestampSettings(tuple(authorities), roots or None, float(timeout))
     known = set(CaptureSettings.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -152,7 +179,8 @@ def _parse_config(path: Path, text: str) -> Config:
     collection_id = meta.get("id")
     if not isinstance(name, str) or not isinstance(operator, str) or not isinstance(collection_id, (str, type(None))):
         raise bad("id, name and operator must be strings")
-    return Config(name=name, operator=operator, capture=CaptureSettings(**values), id=collection_id)
+    return Config(name=name, operator=operator, capture=CaptureSettings(**values), timestamps=timestamps,
+                  id=collection_id)
 
 
 class Collection:

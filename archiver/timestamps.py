@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import requests
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -206,7 +208,7 @@ class _Token:
     policy: str | None
     imprint_oid: str
     imprint: bytes
-    tsa_name: str | None
+    tsa: str | None  # the signer certificate's subject, else the TSTInfo's TSA name
     signer: x509.Certificate | None  # the certificate the SignerInfo names, if embedded
     others: list[x509.Certificate]   # the other embedded certificates: untrusted intermediates
 
@@ -214,25 +216,11 @@ class _Token:
 def _read_token(response: TimeStampResponse) -> _Token:
     """Every field used later, read once: the native parser is lazy and fails field by field."""
     try:
-        info = response.tst_info
-        signed = response.signed_data
-        signer_infos = list(signed.signer_infos)
-        if len(signer_infos) != 1:
-            raise _Malformed(f"{len(signer_infos)} SignerInfos, RFC 3161 wants exactly one")
-        certs = [x509.load_der_x509_certificate(der) for der in signed.certificates]
-        sid = signer_infos[0]
-        signer = next((c for c in certs if c.issuer == sid.issuer and c.serial_number == sid.serial_number), None)
-        try:
-            name = info.name.value
-            tsa_name = name.rfc4514_string() if isinstance(name, x509.Name) else str(name)
-        except ValueError:  # the optional TSA name field is absent
-            tsa_name = None
-        policy = info.policy
-        return _Token(response=response, gen_time=info.gen_time, serial=info.serial_number, nonce=info.nonce,
-                      policy=policy.dotted_string if policy else None,
-                      imprint_oid=info.message_imprint.hash_algorithm.dotted_string,
-                      imprint=info.message_imprint.message, tsa_name=tsa_name, signer=signer,
-                      others=[c for c in certs if c is not signer])
+        with warnings.catch_warnings():
+            # cryptography warns (on stderr) about certificates it means to refuse some day,
+            # such as negative serial numbers: the core never prints, the chain check judges.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return _fields(response)
     except _Malformed:
         raise
     except BaseException as exc:
@@ -241,6 +229,31 @@ def _read_token(response: TimeStampResponse) -> _Token:
         if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
             raise _Malformed(_first_line(exc)) from None
         raise
+
+
+def _fields(response: TimeStampResponse) -> _Token:
+    info = response.tst_info
+    signed = response.signed_data
+    signer_infos = list(signed.signer_infos)
+    if len(signer_infos) != 1:
+        raise _Malformed(f"{len(signer_infos)} SignerInfos, RFC 3161 wants exactly one")
+    certs = [x509.load_der_x509_certificate(der) for der in signed.certificates]
+    for cert in certs:
+        cert.extensions  # parsed lazily: a damaged one fails here, as malformed, not mid-check
+    sid = signer_infos[0]
+    signer = next((c for c in certs if c.issuer == sid.issuer and c.serial_number == sid.serial_number), None)
+    try:
+        name = info.name.value
+        tsa_name = name.rfc4514_string() if isinstance(name, x509.Name) else str(name)
+    except ValueError:  # the optional TSA name field is absent
+        tsa_name = None
+    policy = info.policy
+    return _Token(response=response, gen_time=info.gen_time, serial=info.serial_number, nonce=info.nonce,
+                  policy=policy.dotted_string if policy else None,
+                  imprint_oid=info.message_imprint.hash_algorithm.dotted_string,
+                  imprint=info.message_imprint.message,
+                  tsa=signer.subject.rfc4514_string() if signer else tsa_name, signer=signer,
+                  others=[c for c in certs if c is not signer])
 
 
 def _parse(token: bytes) -> _Token:
@@ -265,7 +278,7 @@ def describe_token(token: bytes) -> dict:
     return {
         "gen_time": info.gen_time.isoformat(),
         "serial": info.serial,
-        "tsa": info.signer.subject.rfc4514_string() if info.signer else info.tsa_name,
+        "tsa": info.tsa,
         "policy": info.policy,
         "hash_algorithm": _DIGEST_NAMES.get(info.imprint_oid, info.imprint_oid),
         "imprint": info.imprint.hex(),
@@ -290,11 +303,11 @@ def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes) -> TimestampCh
         problems.append(IMPRINT_MISMATCH)
     signer = info.signer
     if signer is None:
-        return TimestampCheck(info.gen_time, info.tsa_name, problems + ["TSA certificate not included in the token"])
+        return TimestampCheck(info.gen_time, info.tsa, problems + ["TSA certificate not included in the token"])
     try:
         signature_problem = _check_signature(token, signer)
     except (ValueError, IndexError):  # the DER walk to the SignerInfo found another shape
-        return TimestampCheck(info.gen_time, info.tsa_name, problems + [MALFORMED])
+        return TimestampCheck(info.gen_time, info.tsa, problems + [MALFORMED])
     if signature_problem:
         problems.append(signature_problem)
     if not _chains(signer, info.others, info.gen_time, roots):
@@ -303,7 +316,7 @@ def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes) -> TimestampCh
         problems.append(EKU_MISSING)
     if not problems:
         problems += _library_verdict(info.response, data, roots)
-    return TimestampCheck(info.gen_time, signer.subject.rfc4514_string(), problems)
+    return TimestampCheck(info.gen_time, info.tsa, problems)
 
 
 def _load_roots(roots_pem: bytes) -> list[x509.Certificate]:
@@ -460,6 +473,10 @@ def _signed_data(token: bytes) -> tuple[bytes, tuple[str, _Tlv | None, str, byte
     if _oid(content_type.value) != _ID_SIGNED_DATA or explicit.tag != 0xA0:
         raise ValueError("not SignedData")
     signed_data = _children(_one(explicit.value))
+    # RFC 5652 5.1: version 3 (or above, for exotic certificate kinds) when the content is not
+    # id-data. The fields below are outside the signature: check them so that no edit passes.
+    if int.from_bytes(signed_data[0].value, "big", signed=True) < 3:
+        raise ValueError("SignedData version below 3")
     encapsulated = _children(signed_data[2])
     if _oid(encapsulated[0].value) != _ID_CT_TSTINFO or encapsulated[1].tag != 0xA0:
         raise ValueError("not a TSTInfo")
@@ -468,6 +485,10 @@ def _signed_data(token: bytes) -> tuple[bytes, tuple[str, _Tlv | None, str, byte
     if signed_data[-1].tag != 0x31 or len(signer_infos) != 1:
         raise ValueError("expected one SignerInfo")
     fields = _children(signer_infos[0])  # version, sid, digestAlgorithm, [0] signedAttrs, ...
+    if fields[0].value != b"\x01" or fields[1].tag != 0x30:
+        raise ValueError("SignerInfo is not version 1 with an issuerAndSerialNumber")
+    if fields[2].encoded not in (item.encoded for item in _children(signed_data[1])):
+        raise ValueError("the signer's digest algorithm is not among SignedData's digestAlgorithms")
     signed_attrs = fields[3] if fields[3].tag == 0xA0 else None
     rest = fields[4:] if signed_attrs else fields[3:]
     signature_algorithm, signature = rest[0], rest[1]

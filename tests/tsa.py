@@ -31,7 +31,6 @@ _TSA_SECTION = """
 serial = {folder}/serial
 crypto_device = builtin
 signer_cert = {folder}/tsa.pem
-certs = {folder}/tsa.pem
 signer_key = {folder}/tsa.key
 signer_digest = sha256
 default_policy = 1.2.3.4.1

@@ -8,35 +8,57 @@ from pathlib import Path
 import click
 
 from archiver.catalog import Catalog
-from archiver.cli.common import collection_option, json_option, print_json
+from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.collection import Collection
 from archiver.manifest import export_manifest
+from archiver.seal import seal_manifest
+from archiver.signing import grouped
 
 
 @click.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the manifest's exact bytes to this file.")
 @collection_option
+@key_option
 @json_option
-def manifest(output: Path | None, collection_dir: Path, as_json: bool) -> None:
+def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     """Export the manifest: documents, claims, captures, record digests and the claim↔capture
     links, as canonical JSON in manifests/manifest-<seq>.json (manifests/manifest.json is the
     newest). Each manifest carries its sequence number and the SHA-256 of the one before; an
-    unchanged catalog keeps its current manifest."""
+    unchanged catalog keeps its current manifest.
+
+    The manifest is signed with the collection's key (manifest-<seq>.json.sig) and, when
+    timestamp authorities are set in archiver.toml, timestamped (manifest-<seq>.json.tsr).
+    Exit 1 when a configured timestamp could not be obtained (the manifest is still signed)."""
     collection = Collection.open(collection_dir)
+    key = signing_key(collection, key_file)
     catalog = Catalog(collection.catalog_path)
     try:
         result = export_manifest(collection, catalog)
     finally:
         catalog.close()
+    seal = seal_manifest(collection, key, result.path, result.sequence)
     if output:
         shutil.copyfile(result.path, output)
+    missing = bool(collection.config.timestamps.authorities) and seal.token is None
     if as_json:
         print_json({"sequence": result.sequence, "path": str(result.path), "sha256": result.sha256,
-                    "unchanged": result.unchanged, "output": str(output) if output else None})
-        return
-    state = "unchanged since the last export" if result.unchanged else "written"
-    click.echo(f"Manifest {result.sequence} {state}: {result.path}")
-    click.echo(f"SHA-256 {result.sha256}")
-    if output:
-        click.echo(f"Copied to {output}")
+                    "unchanged": result.unchanged, "output": str(output) if output else None,
+                    "signature": str(seal.signature), "key": key.fingerprint,
+                    "timestamp": str(seal.token) if seal.token else None, "tsa": seal.tsa,
+                    "timestamp_failures": seal.timestamp_failures})
+    else:
+        state = "unchanged since the last export" if result.unchanged else "written"
+        click.echo(f"Manifest {result.sequence} {state}: {result.path}")
+        click.echo(f"SHA-256 {result.sha256}")
+        click.echo(f"Signed: {seal.signature} (key {grouped(key.fingerprint)})")
+        if seal.token:
+            click.echo(f"Timestamped: {seal.token}" + (f" by {seal.tsa}" if seal.tsa else ""))
+        elif not collection.config.timestamps.authorities:
+            click.echo("Not timestamped: no timestamp authority in archiver.toml [timestamps]")
+        for failure in seal.timestamp_failures:
+            click.echo(f"Timestamp failed: {failure}", err=True)
+        if output:
+            click.echo(f"Copied to {output}")
+    if missing:
+        raise SystemExit(1)

@@ -1,0 +1,58 @@
+"""Sealing a manifest: a detached Ed25519 signature over its exact bytes (`.sig`, the raw 64
+bytes, which `openssl pkeyutl -verify -rawin` checks) and RFC 3161 timestamps over the same
+bytes (`.tsr`), each announced in the custody log. A missing timestamp is reported, never
+skipped in silence; a later `archiver manifest` tries again."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.collection import Collection
+from archiver.durable import atomic_write
+from archiver.keys import custody_log
+from archiver.signing import SigningKey
+from archiver.timestamps import describe_token, timestamp_with_any
+
+
+@dataclass
+class Seal:
+    signature: Path | None = None
+    token: Path | None = None
+    tsa: str | None = None
+    timestamp_failures: list[str] = field(default_factory=list)
+
+
+def signature_path(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name + ".sig")
+
+
+def token_path(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name + ".tsr")
+
+
+def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int) -> Seal:
+    """Sign `manifest` if it is not signed yet, and timestamp it if it has no token yet."""
+    data = manifest.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    log = custody_log(collection, key)
+    seal = Seal()
+    if not signature_path(manifest).exists():
+        atomic_write(signature_path(manifest), key.sign(data))
+        log.append("manifest signed", {"sequence": sequence, "manifest": manifest.name, "sha256": digest})
+    seal.signature = signature_path(manifest)
+    settings = collection.config.timestamps
+    if token_path(manifest).exists() or not settings.authorities:
+        seal.token = token_path(manifest) if token_path(manifest).exists() else None
+        return seal
+    outcome = timestamp_with_any(data, list(settings.authorities), settings.timeout)
+    seal.timestamp_failures = outcome.failures
+    if outcome.token is not None:
+        atomic_write(token_path(manifest), outcome.token)
+        seal.token, seal.tsa = token_path(manifest), outcome.url
+        log.append("timestamp", {"sequence": sequence, "manifest": manifest.name, "sha256": digest, "tsa": outcome.url,
+                                 "gen_time": describe_token(outcome.token).get("gen_time")})
+    else:
+        log.append("timestamp missing", {"sequence": sequence, "manifest": manifest.name, "failures": outcome.failures})
+    return seal
