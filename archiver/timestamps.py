@@ -25,15 +25,17 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterator
 
 import requests
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store
 from cryptography.x509.verification import VerificationError as ChainError
@@ -87,7 +89,7 @@ class TimestampOutcome:
 
     url: str | None
     token: bytes | None
-    failures: list[str] = field(default_factory=list)
+    failures: list[str]
 
 
 @dataclass(frozen=True)
@@ -116,14 +118,10 @@ def request_timestamp(data: bytes, url: str, timeout: float = 10.0) -> bytes:
                .nonce(nonce=True).cert_request(cert_request=True).build())
     reply = _post(url, request.as_bytes(), timeout)
     try:
-        response = decode_timestamp_response(reply)
-        status = response.status
-    except ValueError as exc:
-        raise TimestampError(f"timestamp authority {url}: malformed reply ({_first_line(exc)})") from None
-    if status != PKIStatus.GRANTED:
-        said = "; ".join(response.status_string) or "no reason given"
-        raise TimestampError(f"timestamp authority {url}: request not granted (status {status}: {said})")
-    try:
+        response = _decode(reply)
+        if response.status != PKIStatus.GRANTED:
+            said = "; ".join(response.status_string) or "no reason given"
+            raise TimestampError(f"timestamp authority {url}: request not granted (status {response.status}: {said})")
         info = _read_token(response)
     except _Malformed as exc:
         raise TimestampError(f"timestamp authority {url}: malformed reply ({exc})") from None
@@ -213,22 +211,37 @@ class _Token:
     others: list[x509.Certificate]   # the other embedded certificates: untrusted intermediates
 
 
-def _read_token(response: TimeStampResponse) -> _Token:
-    """Every field used later, read once: the native parser is lazy and fails field by field."""
+@contextmanager
+def _native_parser() -> Iterator[None]:
+    """Bytes from outside go through native parsers (rfc3161-client's Rust, cryptography's):
+    whatever fails in there means malformed input, raised as _Malformed."""
     try:
         with warnings.catch_warnings():
             # cryptography warns (on stderr) about certificates it means to refuse some day,
-            # such as negative serial numbers: the core never prints, the chain check judges.
+            # such as negative serial numbers: the core never prints; the chain check judges.
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-            return _fields(response)
+            yield
     except _Malformed:
         raise
     except BaseException as exc:
-        # Bytes from outside reach a native parser: it raises ValueError, KeyError and more,
-        # and a Rust panic arrives as pyo3's PanicException, a BaseException.
+        # The parsers raise ValueError, KeyError and more; a Rust panic arrives as pyo3's
+        # PanicException, a BaseException.
         if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
             raise _Malformed(_first_line(exc)) from None
         raise
+
+
+def _decode(token: bytes) -> TimeStampResponse:
+    with _native_parser():
+        response = decode_timestamp_response(token)
+        response.status  # parsed lazily: fail here if it cannot be read
+        return response
+
+
+def _read_token(response: TimeStampResponse) -> _Token:
+    """Every field used later, read once: the native parser is lazy and fails field by field."""
+    with _native_parser():
+        return _fields(response)
 
 
 def _fields(response: TimeStampResponse) -> _Token:
@@ -257,17 +270,13 @@ def _fields(response: TimeStampResponse) -> _Token:
 
 
 def _parse(token: bytes) -> _Token:
-    try:
-        response = decode_timestamp_response(token)
-        status = response.status
-    except ValueError as exc:
-        raise _Malformed(_first_line(exc)) from None
-    if status != PKIStatus.GRANTED:
-        raise _Malformed(f"status {status}, not granted")
+    response = _decode(token)
+    if response.status != PKIStatus.GRANTED:
+        raise _Malformed(f"status {response.status}, not granted")
     return _read_token(response)
 
 
-def describe_token(token: bytes) -> dict:
+def describe_token(token: bytes) -> dict[str, str | int | None]:
     """The token's claims for a report: gen_time (ISO 8601), serial, tsa, policy,
     hash_algorithm, imprint (hex). Says nothing about validity: see verify_timestamp.
     Raises TimestampError when the token cannot be read."""
@@ -299,7 +308,9 @@ def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes) -> TimestampCh
         return TimestampCheck(None, None, [MALFORMED])
     digest = _DIGESTS.get(info.imprint_oid)
     problems: list[str] = []
-    if digest is None or _hash(digest, data) != info.imprint:
+    if digest is None:
+        problems.append(f"hash imprint uses an unsupported algorithm ({info.imprint_oid})")
+    elif _hash(digest, data) != info.imprint:
         problems.append(IMPRINT_MISMATCH)
     signer = info.signer
     if signer is None:

@@ -21,6 +21,7 @@ from archiver.cli.init import init
 from archiver.cli.keys import keys
 from archiver.cli.log import log
 from archiver.cli.manifest import manifest
+from archiver.cli.verify import verify
 
 
 @click.group(cls=ArchiverGroup, context_settings=CONTEXT_SETTINGS)
@@ -39,7 +40,7 @@ def cli() -> None:
     """
 
 
-for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log):
+for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log, verify):
     cli.add_command(command)
 
 

@@ -1,0 +1,71 @@
+"""`archiver verify`: check, offline, that nothing in the collection changed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from archiver.cli.common import collection_option, console, json_option, key_option, print_json
+from archiver.collection import Collection
+from archiver.errors import ArchiverError
+from archiver.keys import custody_log, key_path, open_signing_key
+from archiver.verify import Report, verify_collection
+
+
+@click.command()
+@collection_option
+@click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
+              help="WARC files read in parallel.")
+@key_option
+@json_option
+def verify(collection_dir: Path, workers: int, key_file: Path | None, as_json: bool) -> None:
+    """Check, offline, every WARC record's digests (reading every byte), the signed
+    attestations, the manifests' signatures, chain and timestamps, and the custody log.
+
+    Prints what passed, then every failure with its file, record and field (expected vs
+    found), then what could not be checked. Exit 0 only when every check passed, 1 when
+    any failed, 2 on bad usage."""
+    collection = Collection.open(collection_dir)
+    report = verify_collection(collection, workers=workers)
+    recorded = _record_run(collection, key_file, report)
+    if as_json:
+        print_json({**report.as_dict(), "recorded_in_custody_log": recorded})
+    else:
+        _print(report, recorded)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _record_run(collection: Collection, key_file: Path | None, report: Report) -> bool:
+    """Append the verdict to the custody log when the signing key is at hand without asking."""
+    path = key_path(collection, key_file)
+    if not path.exists():
+        return False
+    try:
+        key = open_signing_key(collection, key_file, os.environ.get("ARCHIVER_PASSPHRASE", "").encode() or None)
+    except ArchiverError:
+        return False
+    custody_log(collection, key).append("verification run", {"ok": report.ok, "passed": sum(report.passed.values()),
+                                                             "failed": len(report.failures)})
+    return True
+
+
+def _print(report: Report, recorded: bool) -> None:
+    out = console()
+    total = sum(report.passed.values())
+    out.print(f"{total} checks passed, {len(report.failures)} failed")
+    for name, count in sorted(report.passed.items()):
+        out.print(f"  [green]passed[/] {count:>7}  {name}")
+    if report.failures:
+        out.print("\n[red]Failures:[/]")
+        for failure in report.failures:
+            out.print(f"  [red]FAIL[/] {failure.check}: {failure.where}: {failure.detail}", markup=True, highlight=False)
+    if report.not_checked:
+        out.print("\nNot checked:")
+        for item in report.not_checked:
+            out.print(f"  - {item}")
+    out.print("\n" + ("Every check above passed." if report.ok else "Verification FAILED."))
+    if not recorded:
+        out.print("(Not recorded in the custody log: the signing key is not available here.)")

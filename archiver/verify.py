@@ -1,0 +1,388 @@
+"""Offline verification: every check that the evidence is what was received and that nothing
+was changed, added or dropped since. Each check returns findings (what, where, why); nothing
+here prints. A check that could not run is listed as not checked, never as passed.
+
+Checks, in the order they run:
+- custody log: chain of hashes, sequence, signatures, keys trusted at each entry's time;
+- WARC files: present, listed, whole (size and SHA-256 of closed files), none left unfinished;
+- records: every byte read; block and payload digests as computed, as declared in the
+  WARC header and as cataloged all agree; positions match; no unlisted record;
+- attestations: signature by a collection key trusted at capture time; every record it
+  names present with the digests it signed; the WARC copy identical to the catalog's;
+- captures and custody: every capture in the log is in the catalog and the reverse;
+- manifests: signature, key status at signing time, sequence and previous-hash chain,
+  manifest.json the newest, RFC 3161 token (imprint, TSA signature, chain to trusted roots),
+  and the newest manifest's captures and claims still as the catalog holds them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.attestation import statement_problems
+from archiver.catalog import Catalog
+from archiver.collection import Collection
+from archiver.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
+from archiver.keys import KeyStatus, key_statuses
+from archiver.scan import FileScan, ScannedRecord, scan_warc
+from archiver.seal import signature_path, token_path
+from archiver.signing import BadEnvelope, PublicKey, canonical_json, collection_public_keys, open_envelope
+from archiver.warc import OPEN_SUFFIX
+
+_MANIFEST_NAME = re.compile(r"^manifest-(\d+)\.json$")
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str
+    where: str
+    detail: str
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Report:
+    passed: Counter = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def check(self, name: str, holds: bool, where: str, detail: str) -> bool:
+        if holds:
+            self.passed[name] += 1
+        else:
+            self.failures.append(Failure(name, where, detail))
+        return holds
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "passed": dict(sorted(self.passed.items())), "failed": len(self.failures),
+                "failures": [f.as_dict() for f in self.failures], "not_checked": self.not_checked}
+
+
+@dataclass
+class _Custody:
+    """What the custody log says, for the other checks to hold the catalog to."""
+
+    captures: dict[str, dict] = field(default_factory=dict)   # capture id → its entry
+    manifests: dict[int, dict] = field(default_factory=dict)  # sequence → "manifest signed" entry
+    timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
+
+
+def verify_collection(collection: Collection, workers: int = 2) -> Report:
+    report = Report()
+    keys = collection_public_keys(collection.root / "keys")
+    statuses = key_statuses(collection)
+    custody = _check_custody(collection, keys, statuses, report)
+    catalog = Catalog(collection.catalog_path)
+    try:
+        scans = _scan_files(collection, catalog, report, workers)
+        _check_records(catalog, scans, report)
+        _check_attestations(catalog, scans, keys, statuses, custody, report)
+        _check_manifests(collection, catalog, keys, statuses, custody, report)
+    finally:
+        catalog.close()
+    return report
+
+
+# -- custody log ------------------------------------------------------------------------
+
+def _check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
+                   report: Report) -> _Custody:
+    custody = _Custody()
+    path = collection.root / LOG_NAME
+    if not path.exists():
+        report.check("custody log", False, LOG_NAME, "the custody log is missing")
+        return custody
+    previous: bytes | None = None
+    expected_seq = 1
+    for number, line in read_entries(path):
+        where = f"{LOG_NAME} line {number}"
+        entry = parse_entry(line)
+        if not report.check("custody entry readable", entry is not None, where, "not a custody entry (torn or altered line)"):
+            continue
+        report.check("custody chain", entry.get("prev") == (line_hash(previous) if previous else None), where,
+                     f"prev: expected {line_hash(previous) if previous else None}, found {entry.get('prev')}")
+        report.check("custody sequence", entry["seq"] == expected_seq, where,
+                     f"seq: expected {expected_seq}, found {entry['seq']}")
+        problem = verify_entry(entry, keys)
+        report.check("custody signature", problem is None, where, problem or "")
+        status = statuses.get(entry.get("key"))
+        distrust = status.trusted_at(entry.get("time", "")) if status else None
+        if entry.get("event") != "key revoked":  # a key may sign its own revocation
+            report.check("custody key status", distrust is None, where, distrust or "")
+        if entry.get("event") == "key rotated":
+            report.check("custody key rotation", entry.get("key") == entry["subject"].get("from"), where,
+                         "a new key must be announced by the key it replaces")
+        _remember(custody, entry)
+        previous, expected_seq = line, entry["seq"] + 1
+    return custody
+
+
+def _remember(custody: _Custody, entry: dict) -> None:
+    subject = entry.get("subject") or {}
+    if entry.get("event") == "capture":
+        custody.captures[subject.get("capture")] = entry
+    elif entry.get("event") == "manifest signed":
+        custody.manifests[subject.get("sequence")] = entry
+    elif entry.get("event") == "timestamp":
+        custody.timestamps[subject.get("sequence")] = entry
+
+
+# -- WARC files and records -------------------------------------------------------------
+
+def _scan_files(collection: Collection, catalog: Catalog, report: Report, workers: int) -> dict[str, FileScan]:
+    listed = {row[0]: row for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files")}
+    on_disk = {p.name: p for p in collection.warcs.iterdir() if p.is_file() and p.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX))}
+    to_scan: dict[str, Path] = {}
+    for name, (_, closed_at, size, sha256) in listed.items():
+        path = on_disk.get(name) or on_disk.get(name + OPEN_SUFFIX)
+        if report.check("WARC file present", path is not None, f"warcs/{name}", "listed in the catalog but missing"):
+            to_scan[name] = path
+            report.check("WARC file closed", path.name == name, f"warcs/{path.name}",
+                         "left unfinished by an interrupted run (still .open)")
+    for name in on_disk:
+        base = name[:-len(OPEN_SUFFIX)] if name.endswith(OPEN_SUFFIX) else name
+        if base not in listed:
+            report.check("WARC file listed", False, f"warcs/{name}", "not in the catalog: its records are not captures of this collection")
+            to_scan[name] = on_disk[name]
+    names = list(to_scan)
+    if workers > 1 and len(names) > 1:
+        with ProcessPoolExecutor(max_workers=min(workers, len(names))) as pool:
+            scans = dict(zip(names, pool.map(scan_warc, [to_scan[n] for n in names])))
+    else:
+        scans = {name: scan_warc(to_scan[name]) for name in names}
+    for name, scan in scans.items():
+        where = f"warcs/{to_scan[name].name}"
+        report.check("WARC file readable", scan.error is None, where, scan.error or "")
+        row = listed.get(name)
+        if row and row[1]:  # closed: its size and hash were recorded when it was closed
+            report.check("WARC file size", scan.size == row[2], where, f"size: expected {row[2]}, found {scan.size}")
+            report.check("WARC file SHA-256", scan.sha256 == row[3], where, f"sha256: expected {row[3]}, found {scan.sha256}")
+    return scans
+
+
+def _check_records(catalog: Catalog, scans: dict[str, FileScan], report: Report) -> None:
+    found: dict[str, tuple[str, ScannedRecord]] = {}
+    for name, scan in scans.items():
+        for record in scan.records:
+            found[record.id] = (name, record)
+            _check_self_consistent(name, record, report)
+    warcinfo_ids = {row[0] for row in catalog.query("SELECT warcinfo_id FROM warc_files")}
+    cataloged = set()
+    for (record_id, warc_type, warc_file, offset, length, block_digest, payload_digest,
+         target_uri, warc_date) in catalog.query(
+            "SELECT record_id, warc_type, warc_file, offset, length, block_digest, payload_digest, target_uri, warc_date"
+            " FROM records ORDER BY warc_file, offset"):
+        cataloged.add(record_id)
+        where = f"warcs/{warc_file} {record_id}"
+        located = found.get(record_id)
+        if not report.check("record present", located is not None and located[0] == warc_file, where,
+                            "cataloged but not found in its WARC file"):
+            continue
+        record = located[1]
+        report.check("record position", (record.offset, record.length) == (offset, length), where,
+                     f"offset/length: expected {offset}/{length}, found {record.offset}/{record.length}")
+        report.check("record block digest", record.block_digest == block_digest, where,
+                     f"WARC-Block-Digest: expected {block_digest} (catalog), found {record.block_digest} (computed)")
+        if warc_type != "revisit" and payload_digest is not None:
+            report.check("record payload digest", record.payload_digest == payload_digest, where,
+                         f"WARC-Payload-Digest: expected {payload_digest} (catalog), found {record.payload_digest} (computed)")
+        for header, expected in (("WARC-Type", warc_type), ("WARC-Target-URI", target_uri), ("WARC-Date", warc_date),
+                                 ("WARC-Payload-Digest", payload_digest)):
+            if expected is not None:
+                report.check("record header", record.headers.get(header) == expected, where,
+                             f"{header}: expected {expected}, found {record.headers.get(header)}")
+    for record_id, (name, record) in found.items():
+        if record_id in cataloged:
+            continue
+        if record.type == "warcinfo":
+            report.check("warcinfo listed", record_id in warcinfo_ids, f"warcs/{name} {record_id}", "warcinfo of no listed file")
+        else:
+            report.check("record listed", False, f"warcs/{name} {record_id}",
+                         f"a {record.type} record the catalog does not list claims to be a capture")
+
+
+def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> None:
+    """The digests a record declares against those of its bytes, whatever the catalog says."""
+    where = f"warcs/{name} {record.id}"
+    declared = record.headers.get("WARC-Block-Digest")
+    report.check("declared block digest", declared == record.block_digest, where,
+                 f"WARC-Block-Digest: declared {declared}, computed {record.block_digest}")
+    if record.payload_digest is not None and "WARC-Payload-Digest" in record.headers:
+        declared = record.headers["WARC-Payload-Digest"]
+        report.check("declared payload digest", declared == record.payload_digest, where,
+                     f"WARC-Payload-Digest: declared {declared}, computed {record.payload_digest}")
+
+
+# -- attestations -----------------------------------------------------------------------
+
+def _check_attestations(catalog: Catalog, scans: dict[str, FileScan], keys: dict[str, PublicKey],
+                        statuses: dict[str, KeyStatus], custody: _Custody, report: Report) -> None:
+    computed = {record.id: {"block_digest": record.block_digest,
+                            "payload_digest": record.payload_digest if record.type != "revisit"
+                            else record.headers.get("WARC-Payload-Digest")}
+                for scan in scans.values() for record in scan.records}
+    attestation_records = {row[0]: (row[1], row[2]) for row in catalog.query(
+        "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
+    envelopes = {capture_id: envelope for capture_id, envelope in catalog.query("SELECT capture_id, envelope FROM attestations")}
+    fields = ("url", "final_url", "outcome", "http_status", "started_at", "finished_at", "ip", "cert_sha256", "payload_digest")
+    for row in catalog.query(f"SELECT id, warc_file, {', '.join(fields)} FROM captures ORDER BY id"):
+        capture_id, warc_file, values = row[0], row[1], dict(zip(fields, row[2:]))
+        where = f"capture {capture_id}"
+        logged = custody.captures.get(capture_id)
+        report.check("capture in custody log", logged is not None, where, "the custody log has no entry for this capture")
+        if warc_file is None:
+            continue  # failed before any byte was stored: nothing to attest
+        envelope_text = envelopes.get(capture_id)
+        if not report.check("attestation present", envelope_text is not None, where, "no signed attestation"):
+            continue
+        envelope = json.loads(envelope_text)
+        envelope_digest = "sha256:" + hashlib.sha256(canonical_json(envelope)).hexdigest()
+        if logged is not None:
+            report.check("attestation in custody log", logged["subject"].get("attestation") == envelope_digest, where,
+                         f"attestation: custody log has {logged['subject'].get('attestation')}, catalog has {envelope_digest}")
+        stored = attestation_records.get(capture_id)
+        report.check("attestation record", stored is not None and stored[1] == envelope_digest, where,
+                     f"the attestation in the WARC ({stored[1] if stored else 'missing'}) differs from the catalog's ({envelope_digest})")
+        try:
+            statement, signer = open_envelope(envelope, keys)
+        except BadEnvelope as exc:
+            report.check("attestation signature", False, where, str(exc))
+            continue
+        report.check("attestation signature", True, where, "")
+        distrust = statuses[signer].trusted_at(values["finished_at"]) if signer in statuses else f"key {signer[:16]} never announced in the custody log"
+        report.check("attestation key status", distrust is None, where, distrust or "")
+        predicate = statement.get("predicate", {})
+        for name in ("id",) + fields:
+            expected = capture_id if name == "id" else values[name]
+            report.check("attestation claims", predicate.get(name) == expected, where,
+                         f"{name}: attested {predicate.get(name)}, catalog has {expected}")
+        problems = statement_problems(statement, computed)
+        report.check("attested records", not problems, where, "; ".join(problems))
+    cataloged = {row[0] for row in catalog.query("SELECT id FROM captures")}
+    for capture_id in sorted(custody.captures.keys() - cataloged):
+        report.check("capture in catalog", False, f"capture {capture_id}", "in the custody log but missing from the catalog")
+
+
+# -- manifests --------------------------------------------------------------------------
+
+def _check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, PublicKey],
+                     statuses: dict[str, KeyStatus], custody: _Custody, report: Report) -> None:
+    folder = collection.root / "manifests"
+    listed = {row[0]: row for row in catalog.query("SELECT sequence, sha256, file FROM manifests ORDER BY sequence")}
+    on_disk = {int(m.group(1)): p for p in folder.iterdir() if (m := _MANIFEST_NAME.match(p.name))}
+    if not listed and not on_disk:
+        report.not_checked.append("manifests: none exported yet (`archiver manifest`)")
+        return
+    roots = _trusted_roots(collection, report)
+    previous_sha: str | None = None
+    newest: bytes | None = None
+    for sequence in range(1, max([*listed, *on_disk]) + 1):
+        where = f"manifests/manifest-{sequence}.json"
+        path = on_disk.get(sequence)
+        if not report.check("manifest present", path is not None, where, "missing from the chain of manifests"):
+            previous_sha = None
+            continue
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        row = listed.get(sequence)
+        report.check("manifest listed", row is not None and row[1] == digest, where,
+                     f"sha256: catalog has {row[1] if row else 'no such manifest'}, file is {digest}")
+        try:
+            manifest = json.loads(data)
+            chained_to, declared_sequence = manifest["previous_manifest_sha256"], manifest["sequence"]
+        except (ValueError, KeyError, TypeError):
+            report.check("manifest readable", False, where, "not a manifest (altered or truncated)")
+            chained_to, declared_sequence, manifest = "?", None, None
+        report.check("manifest sequence", declared_sequence == sequence, where,
+                     f"sequence: file name says {sequence}, content says {declared_sequence}")
+        if sequence > 1:
+            report.check("manifest chain", previous_sha is not None and chained_to == previous_sha, where,
+                         f"previous_manifest_sha256: expected {previous_sha}, found {chained_to}")
+        _check_manifest_signature(path, data, digest, sequence, keys, statuses, custody, report)
+        _check_manifest_timestamp(collection, path, data, sequence, roots, custody, report)
+        previous_sha, newest = digest, data
+        if sequence == max(on_disk):
+            if manifest is not None:
+                _check_manifest_content(manifest, catalog, where, report)
+    current = folder / "manifest.json"
+    report.check("manifest.json newest", current.exists() and newest is not None and current.read_bytes() == newest,
+                 "manifests/manifest.json", "is not the newest manifest in the chain")
+
+
+def _check_manifest_signature(path: Path, data: bytes, digest: str, sequence: int, keys: dict[str, PublicKey],
+                              statuses: dict[str, KeyStatus], custody: _Custody, report: Report) -> None:
+    where = f"manifests/{signature_path(path).name}"
+    try:
+        signature = signature_path(path).read_bytes()
+    except OSError:
+        report.check("manifest signature", False, where, "the signature file is missing")
+        return
+    signer = next((fp for fp, public in keys.items() if public.verify(signature, data)), None)
+    if not report.check("manifest signature", signer is not None, where, "does not verify with any key of this collection"):
+        return
+    logged = custody.manifests.get(sequence)
+    if not report.check("manifest in custody log", logged is not None and logged["subject"].get("sha256") == digest,
+                        where, "the custody log records no signing of these bytes"):
+        return
+    report.check("manifest key", logged["key"] == signer, where,
+                 f"signed by {signer[:16]}, but the custody log says {logged['key'][:16]}")
+    distrust = statuses[signer].trusted_at(logged["time"]) if signer in statuses else "key never announced"
+    report.check("manifest key status", distrust is None, where, distrust or "")
+
+
+def _trusted_roots(collection: Collection, report: Report) -> bytes | None:
+    name = collection.config.timestamps.trusted_roots
+    if not name:
+        return None
+    try:
+        return (collection.root / name).read_bytes()
+    except OSError as exc:
+        report.check("timestamp roots", False, name, f"cannot read the trusted roots: {exc.strerror or exc}")
+        return None
+
+
+def _check_manifest_timestamp(collection: Collection, path: Path, data: bytes, sequence: int, roots: bytes | None,
+                              custody: _Custody, report: Report) -> None:
+    from archiver.timestamps import verify_timestamp  # imported here: only manifests with tokens need it
+
+    where = f"manifests/{token_path(path).name}"
+    if not token_path(path).exists():
+        if sequence in custody.timestamps:
+            report.check("manifest timestamp", False, where, "the custody log records a timestamp, but the token is missing")
+        else:
+            report.not_checked.append(f"{path.name}: no RFC 3161 timestamp")
+        return
+    if roots is None:
+        report.not_checked.append(f"{token_path(path).name}: no trusted_roots in archiver.toml to check it against")
+        return
+    check = verify_timestamp(token_path(path).read_bytes(), data, roots)
+    report.check("manifest timestamp", check.ok, where, "; ".join(check.problems))
+
+
+def _check_manifest_content(manifest: dict, catalog: Catalog, where: str, report: Report) -> None:
+    """The newest manifest against the catalog: what it lists must still be there, unchanged."""
+    content = manifest.get("manifest", {})
+    for capture in content.get("captures", []):
+        records = {r.record_id: r for r in catalog.records(capture["id"])}
+        for listed in capture.get("records", []):
+            record = records.get(listed["id"])
+            same = record is not None and (record.block_digest, record.payload_digest, record.warc_file, record.offset) == (
+                listed["block_digest"], listed["payload_digest"], listed["file"], listed["offset"])
+            report.check("manifest matches catalog", same, f"{where} capture {capture['id']} record {listed['id']}",
+                         "the catalog no longer holds this record as the manifest lists it")
+    claims = {c.id: c for c in catalog.claims(include_superseded=True)}
+    for claim in content.get("claims", []):
+        held = claims.get(claim["id"])
+        report.check("manifest matches catalog", held is not None and held.text == claim["text"],
+                     f"{where} claim {claim['id']}", "the catalog no longer holds this claim as the manifest lists it")
