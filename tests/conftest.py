@@ -232,14 +232,18 @@ def allow_networks(root: Path, *networks: str) -> None:
     config.write_text(text.replace("allow_networks = []", f"allow_networks = {list(networks)!r}".replace("'", '"')))
 
 
-@pytest.fixture
-def collection(tmp_path) -> Collection:
-    """A collection that may capture 127.0.0.1 only: other loopback and private addresses stay
-    refused. Afterwards, every WARC the test wrote must pass `warcio check` and be closed."""
-    root = tmp_path / "collection"
+def make_collection(root: Path) -> Collection:
+    """A collection with its key that may capture 127.0.0.1 only: other loopback and private
+    addresses stay refused."""
     create_signing_key(Collection.init(root, name="test", operator="tester@example"), None, None)
     allow_networks(root, "127.0.0.1/32")
-    collection = Collection.open(root)
+    return Collection.open(root)
+
+
+@pytest.fixture
+def collection(tmp_path) -> Collection:
+    """make_collection(); afterwards, every WARC the test wrote must pass `warcio check` and be closed."""
+    collection = make_collection(tmp_path / "collection")
     yield collection
     assert not list(collection.warcs.glob("*.open")), "a WARC file was left open"
     files = sorted(collection.warcs.glob("*.warc.gz"))

@@ -1,0 +1,208 @@
+"""`archiver verify` passes on an honest collection and names the fault of every tampering."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from archiver.catalog import Catalog
+from archiver.signing import generate_key
+from tests.conftest import http_response, make_collection, send_bytes
+
+
+@pytest.fixture
+def honest(run_cli, raw_server, tmp_path):
+    """A collection with two captured pages, read from a document, and two signed manifests;
+    the tests below tamper with it."""
+    collection = make_collection(tmp_path / "honest")
+    server = raw_server({"/a": send_bytes(http_response(b"<p>page a " + b"x" * 3000 + b"</p>")),
+                         "/b": send_bytes(http_response(b"<p>page b</p>"))})
+    (collection.root / "seeds" / "doc.md").write_text(f"# Claim\n\nSee {server.url('/a')} and {server.url('/b')}.\n")
+    assert run_cli("capture", "-C", collection.root, collection.root / "seeds").exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    assert run_cli("capture", "-C", collection.root, server.url("/b")).exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    return collection
+
+
+def verify(run_cli, collection) -> dict:
+    result = run_cli("verify", "-C", collection.root, "--json", "--workers", "1")
+    report = json.loads(result.stdout)
+    assert result.exit_code == (0 if report["ok"] else 1)
+    return report
+
+
+def failed(report: dict) -> set[str]:
+    return {f["check"] for f in report["failures"]}
+
+
+def records_of(collection, role: str) -> list:
+    catalog = Catalog(collection.catalog_path)
+    try:
+        return [r for c in catalog.captures() for r in catalog.records(c.id) if r.role == role]
+    finally:
+        catalog.close()
+
+
+def rewrite_member(collection, record, change) -> None:
+    """Inflate the record's gzip member, change its bytes, deflate it back in place."""
+    path = collection.warcs / record.warc_file
+    data = path.read_bytes()
+    member = gzip.decompress(data[record.offset:record.offset + record.length])
+    path.write_bytes(data[:record.offset] + gzip.compress(change(member)) + data[record.offset + record.length:])
+
+
+def test_an_honest_collection_verifies(run_cli, honest):
+    report = verify(run_cli, honest)
+    assert report["ok"] and report["failed"] == 0
+    for check in ("record block digest", "record payload digest", "attestation signature", "attested records",
+                  "custody signature", "custody chain", "manifest signature", "manifest chain", "manifest.json newest"):
+        assert report["passed"].get(check, 0) > 0, check
+    text = run_cli("verify", "-C", honest.root).stdout
+    assert "0 failed" in text and "Every check above passed." in text
+    assert "manifest-2.json: no RFC 3161 timestamp" in text  # said, not passed off as checked
+    log = json.loads(run_cli("log", "-C", honest.root, "--json", "--event", "verification run").stdout)
+    assert log and log[-1]["subject"]["ok"] is True
+
+
+def test_a_flipped_byte_in_a_body_is_named(run_cli, honest):
+    response = records_of(honest, "response")[0]
+    rewrite_member(honest, response, lambda block: block.replace(b"page a x", b"page a y", 1))
+    report = verify(run_cli, honest)
+    assert not report["ok"]
+    assert {"record block digest", "record payload digest", "declared block digest", "attested records",
+            "WARC file SHA-256"} <= failed(report)
+    [digest] = [f for f in report["failures"] if f["check"] == "record block digest"]
+    assert response.record_id in digest["where"] and response.warc_file in digest["where"]
+    assert f"expected {response.block_digest}" in digest["detail"]
+    assert "Verification FAILED." in run_cli("verify", "-C", honest.root).stdout
+
+
+def test_a_changed_warc_header_is_named(run_cli, honest):
+    response = records_of(honest, "response")[0]
+    rewrite_member(honest, response, lambda block: block.replace(b"WARC-Date: 20", b"WARC-Date: 19", 1))
+    report = verify(run_cli, honest)
+    [header] = [f for f in report["failures"] if f["check"] == "record header"]
+    assert "WARC-Date" in header["detail"] and response.record_id in header["where"]
+
+
+def test_a_deleted_record_is_named(run_cli, honest):
+    metadata = records_of(honest, "metadata")[0]
+    path = honest.warcs / metadata.warc_file
+    data = path.read_bytes()
+    path.write_bytes(data[:metadata.offset] + data[metadata.offset + metadata.length:])
+    report = verify(run_cli, honest)
+    [missing] = [f for f in report["failures"] if f["check"] == "record present"]
+    assert metadata.record_id in missing["where"]
+    assert "attested records" in failed(report)
+
+
+def test_a_removed_or_swapped_warc_file_is_named(run_cli, honest):
+    files = sorted(honest.warcs.glob("*.warc.gz"))
+    assert len(files) == 2
+    shutil.copyfile(files[1], files[0])  # another valid file under the first one's name
+    report = verify(run_cli, honest)
+    assert {"WARC file SHA-256", "record present"} <= failed(report)
+    files[1].unlink()
+    report = verify(run_cli, honest)
+    assert any(f["check"] == "WARC file present" and files[1].name in f["where"] for f in report["failures"])
+
+
+def test_a_changed_manifest_signature_or_custody_entry_is_named(run_cli, honest):
+    manifest = honest.root / "manifests" / "manifest-1.json"
+    original = manifest.read_bytes()
+    manifest.write_bytes(original.replace(b'"outcome":"ok"', b'"outcome":"OK"', 1))
+    assert {"manifest signature", "manifest listed", "manifest chain"} <= failed(verify(run_cli, honest))
+    manifest.write_bytes(original)
+
+    signature = honest.root / "manifests" / "manifest-2.json.sig"
+    good = signature.read_bytes()
+    signature.write_bytes(bytes([good[0] ^ 1]) + good[1:])
+    assert failed(verify(run_cli, honest)) == {"manifest signature"}
+    signature.write_bytes(good)
+
+    log = honest.root / "custody.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b'"operator":"tester@example"', b'"operator":"mallory@example"')
+    log.write_bytes(b"\n".join(lines))
+    report = verify(run_cli, honest)
+    assert {"custody signature", "custody chain"} <= failed(report)
+    assert any(f["where"] == "custody.jsonl line 3" and f["check"] == "custody signature" for f in report["failures"])
+
+
+def test_a_manifest_resigned_with_another_key_fails(run_cli, honest, tmp_path):
+    intruder = generate_key(tmp_path / "intruder.pem", None)
+    manifest = honest.root / "manifests" / "manifest-2.json"
+    (honest.root / "manifests" / "manifest-2.json.sig").write_bytes(intruder.sign(manifest.read_bytes()))
+    assert "manifest signature" in failed(verify(run_cli, honest))
+    # even with its public key slipped into keys/, the custody log never announced it
+    (honest.root / "keys" / f"{intruder.fingerprint}.pub.pem").write_bytes(intruder.public.pem())
+    report = verify(run_cli, honest)
+    assert "manifest key" in failed(report) or "manifest in custody log" in failed(report)
+
+
+def test_an_older_manifest_put_back_as_the_newest_fails(run_cli, honest):
+    folder = honest.root / "manifests"
+    shutil.copyfile(folder / "manifest-1.json", folder / "manifest.json.tmp")
+    os.replace(folder / "manifest.json.tmp", folder / "manifest.json")
+    assert failed(verify(run_cli, honest)) == {"manifest.json newest"}
+    for suffix in ("", ".sig"):
+        (folder / f"manifest-2.json{suffix}").unlink()
+    report = verify(run_cli, honest)
+    assert any(f["check"] == "manifest present" and "manifest-2.json" in f["where"] for f in report["failures"])
+
+
+def test_a_key_revoked_before_it_signed_fails_what_it_signed(run_cli, honest):
+    key = json.loads(run_cli("keys", "show", "-C", honest.root, "--json").stdout)["keys"][0]["fingerprint"]
+    result = run_cli("keys", "revoke", key, "-C", honest.root, "--from", "2000-01-01T00:00:00Z", "--reason", "stolen")
+    assert result.exit_code == 0, result.output
+    report = verify(run_cli, honest)
+    assert {"manifest key status", "attestation key status", "custody key status"} <= failed(report)
+    assert any("was revoked from 2000-01-01" in f["detail"] for f in report["failures"])
+
+
+def test_rotation_keeps_old_signatures_valid(run_cli, honest):
+    assert run_cli("keys", "rotate", "-C", honest.root).exit_code == 0
+    assert run_cli("manifest", "-C", honest.root).exit_code == 0
+    report = verify(run_cli, honest)
+    assert report["ok"], report["failures"]
+    keys = json.loads(run_cli("keys", "show", "-C", honest.root, "--json").stdout)["keys"]
+    assert sorted(k["status"] for k in keys) == ["active", "rotated out"]
+
+
+def test_an_encrypted_key_with_a_wrong_passphrase_is_one_line(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHIVER_PASSPHRASE", "correct horse")
+    assert run_cli("init", tmp_path / "c").exit_code == 0
+    monkeypatch.setenv("ARCHIVER_PASSPHRASE", "wrong horse")
+    result = run_cli("manifest", "-C", tmp_path / "c")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: wrong passphrase for the signing key {result.stderr.split('signing key ')[1].split(';')[0]}"
+                                     "; check ARCHIVER_PASSPHRASE")
+    monkeypatch.delenv("ARCHIVER_PASSPHRASE")
+    result = run_cli("manifest", "-C", tmp_path / "c")
+    assert result.exit_code == 2 and "is encrypted" in result.stderr
+    monkeypatch.setenv("ARCHIVER_PASSPHRASE", "correct horse")
+    assert run_cli("manifest", "-C", tmp_path / "c").exit_code == 0
+    monkeypatch.setenv("ARCHIVER_KEY", str(tmp_path / "nowhere.pem"))
+    result = run_cli("manifest", "-C", tmp_path / "c")
+    assert result.exit_code == 2 and "no signing key at" in result.stderr
+
+
+def test_two_processes_capturing_at_once_keep_one_chain(run_cli, raw_server, collection):
+    server = raw_server({f"/{i}": send_bytes(http_response(f"page {i}".encode())) for i in range(20)})
+    command = [sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--json"]
+    processes = [subprocess.Popen(command + [server.url(f"/{i}") for i in range(start, 20, 2)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for start in (0, 1)]
+    outputs = [p.communicate(timeout=60) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    captured = [c["url"] for out, _ in outputs for c in json.loads(out)["captures"]]
+    assert sorted(captured) == sorted(server.url(f"/{i}") for i in range(20))
+    report = verify(run_cli, collection)
+    assert report["ok"], report["failures"]
+    assert report["passed"]["capture in custody log"] == 20
