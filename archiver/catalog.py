@@ -423,6 +423,11 @@ class Catalog:
             " block_digest, payload_digest, truncated FROM records WHERE capture_id = ? ORDER BY seq", (capture_id,))
         return [StoredRecord(*row) for row in rows]
 
+    def payload_record(self, capture_id: str) -> StoredRecord:
+        """The response record holding the capture's payload (an earlier one's, for a revisit)."""
+        holder = self._db.execute("SELECT COALESCE(revisit_of, id) FROM captures WHERE id = ?", (capture_id,)).fetchone()[0]
+        return next(r for r in self.records(holder) if r.warc_type == "response")
+
     def attestation(self, capture_id: str) -> dict | None:
         row = self._db.execute("SELECT envelope FROM attestations WHERE capture_id = ?", (capture_id,)).fetchone()
         return json.loads(row[0]) if row else None

@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from isal import isal_zlib
+
+if TYPE_CHECKING:
+    from archiver.warc import StoredRecord
 
 READ_SIZE = 1 << 20
 HTTP_TYPES = ("request", "response", "revisit")
@@ -219,3 +222,14 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
     return ScannedRecord(headers=headers, offset=offset, length=None, block_digest="sha256:" + block_hash.hexdigest(),
                          payload_digest="sha256:" + payload_hash.hexdigest() if payload_hash else None,
                          block=bytes(kept) if kept is not None else None)
+
+
+def read_record_block(folder: Path, record: "StoredRecord", limit: int) -> bytes:
+    """Up to `limit` bytes of one cataloged record's block, read from its own gzip member."""
+    with open(folder / record.warc_file, "rb") as warc:
+        warc.seek(record.offset)
+        member = warc.read(record.length)
+    inflater = isal_zlib.decompressobj(31)
+    data = inflater.decompress(member, limit + 64 * 1024)
+    _, _, block = data.partition(b"\r\n\r\n")
+    return block[:min(limit, record.content_length)]

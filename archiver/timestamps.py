@@ -388,32 +388,31 @@ def _check_signature(token: bytes, signer: x509.Certificate) -> str | None:
     """None when the SignerInfo's signature over the TSTInfo holds under `signer`'s key, else
     the problem. CMS (RFC 5652 5.4): the signed attributes carry the content type and the
     digest of the TSTInfo, and the signature covers their DER encoding as a SET."""
-    content, signer_info = _signed_data(token)
-    digest_oid, signed_attrs, signature_oid, signature = signer_info
-    kind, signature_digest_oid = _SIGNATURES.get(signature_oid, (None, None))
-    digest = _DIGESTS.get(signature_digest_oid or digest_oid)
-    if kind is None or digest is None or digest_oid not in _DIGESTS:
-        return f"TSA signature uses an unsupported algorithm ({signature_oid} with {digest_oid})"
-    if signed_attrs is None:
-        covered = content
+    signed = _signed_data(token)
+    kind, signature_digest_oid = _SIGNATURES.get(signed.signature_oid, (None, None))
+    digest = _DIGESTS.get(signature_digest_oid or signed.digest_oid)
+    if kind is None or digest is None or signed.digest_oid not in _DIGESTS:
+        return f"TSA signature uses an unsupported algorithm ({signed.signature_oid} with {signed.digest_oid})"
+    if signed.attributes is None:
+        covered = signed.content
     else:
-        attributes = {_oid(oid.value): values for oid, values in (_children(a) for a in _items(signed_attrs.value))}
+        attributes = {_oid(oid.value): values for oid, values in map(_children, _items(signed.attributes.value))}
         content_type = attributes.get(_ATTR_CONTENT_TYPE)
         message_digest = attributes.get(_ATTR_MESSAGE_DIGEST)
         if (content_type is None or message_digest is None
                 or _oid(_one(content_type.value).value) != _ID_CT_TSTINFO
-                or _one(message_digest.value).value != _hash(_DIGESTS[digest_oid], content)):
+                or _one(message_digest.value).value != _hash(_DIGESTS[signed.digest_oid], signed.content)):
             return SIGNATURE_INVALID
-        covered = b"\x31" + signed_attrs.encoded[1:]  # [0] IMPLICIT on the wire, SET OF when signed
+        covered = b"\x31" + signed.attributes.encoded[1:]  # [0] IMPLICIT on the wire, SET OF when signed
     try:
         key = signer.public_key()
     except (ValueError, UnsupportedAlgorithm):  # a damaged or exotic key cannot have signed
         return SIGNATURE_INVALID
     try:
         if kind == "rsa" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, covered, padding.PKCS1v15(), digest)
+            key.verify(signed.signature, covered, padding.PKCS1v15(), digest)
         elif kind == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, covered, ec.ECDSA(digest))
+            key.verify(signed.signature, covered, ec.ECDSA(digest))
         else:
             return SIGNATURE_INVALID
     except InvalidSignature:
@@ -475,33 +474,45 @@ def _oid(value: bytes) -> str:
     return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
-def _signed_data(token: bytes) -> tuple[bytes, tuple[str, _Tlv | None, str, bytes]]:
-    """The TSTInfo bytes and the one SignerInfo as (digest OID, signed attributes, signature
-    OID, signature), walked from TimeStampResp (RFC 3161 2.4.2) through ContentInfo and
-    SignedData (RFC 5652 5.1, 5.3)."""
+@dataclass(frozen=True)
+class _SignedContent:
+    content: bytes  # the TSTInfo, DER
+    digest_oid: str
+    attributes: _Tlv | None  # the signed attributes, as on the wire
+    signature_oid: str
+    signature: bytes
+
+
+def _algorithm(identifier: _Tlv) -> str:
+    return _oid(_children(identifier)[0].value)
+
+
+def _signed_data(token: bytes) -> _SignedContent:
+    """The TSTInfo and its one SignerInfo, walked from TimeStampResp (RFC 3161 2.4.2) through
+    ContentInfo and SignedData (RFC 5652 5.1, 5.3); ValueError or IndexError on another shape."""
     content_info = _children(_one(token))[1]
     content_type, explicit = _children(content_info)[:2]
     if _oid(content_type.value) != _ID_SIGNED_DATA or explicit.tag != 0xA0:
         raise ValueError("not SignedData")
     signed_data = _children(_one(explicit.value))
-    # RFC 5652 5.1: version 3 (or above, for exotic certificate kinds) when the content is not
-    # id-data. The fields below are outside the signature: check them so that no edit passes.
+    # The version fields and the digestAlgorithms set lie outside the signature: they are
+    # checked so that no edit to a token passes. RFC 5652 5.1: SignedData is version 3 or
+    # above when the content is not id-data.
     if int.from_bytes(signed_data[0].value, "big", signed=True) < 3:
         raise ValueError("SignedData version below 3")
     encapsulated = _children(signed_data[2])
     if _oid(encapsulated[0].value) != _ID_CT_TSTINFO or encapsulated[1].tag != 0xA0:
         raise ValueError("not a TSTInfo")
-    content = _one(encapsulated[1].value).value
     signer_infos = _children(signed_data[-1])
     if signed_data[-1].tag != 0x31 or len(signer_infos) != 1:
         raise ValueError("expected one SignerInfo")
     fields = _children(signer_infos[0])  # version, sid, digestAlgorithm, [0] signedAttrs, ...
     if fields[0].value != b"\x01" or fields[1].tag != 0x30:
         raise ValueError("SignerInfo is not version 1 with an issuerAndSerialNumber")
-    if fields[2].encoded not in (item.encoded for item in _children(signed_data[1])):
+    digest_oid = _algorithm(fields[2])
+    if digest_oid not in map(_algorithm, _children(signed_data[1])):
         raise ValueError("the signer's digest algorithm is not among SignedData's digestAlgorithms")
-    signed_attrs = fields[3] if fields[3].tag == 0xA0 else None
-    rest = fields[4:] if signed_attrs else fields[3:]
-    signature_algorithm, signature = rest[0], rest[1]
-    return content, (_oid(_children(fields[2])[0].value), signed_attrs,
-                     _oid(_children(signature_algorithm)[0].value), signature.value)
+    attributes = fields[3] if fields[3].tag == 0xA0 else None
+    signature_algorithm, signature = fields[4:6] if attributes is not None else fields[3:5]
+    return _SignedContent(content=_one(encapsulated[1].value).value, digest_oid=digest_oid, attributes=attributes,
+                          signature_oid=_algorithm(signature_algorithm), signature=signature.value)

@@ -206,3 +206,33 @@ def test_two_processes_capturing_at_once_keep_one_chain(run_cli, raw_server, col
     report = verify(run_cli, collection)
     assert report["ok"], report["failures"]
     assert report["passed"]["capture in custody log"] == 20
+
+
+ARTICLE = " ".join(f"word{i}" for i in range(400))
+
+
+def test_live_drift_tells_rotating_ads_from_a_rewrite(run_cli, raw_server, collection):
+    pages = {"/same": b"<html><p>stable page</p></html>",
+             "/ads": f"<html><p>{ARTICLE}</p><div>ad: shoes</div></html>".encode(),
+             "/rewritten": f"<html><p>{ARTICLE}</p></html>".encode(),
+             "/gone": b"<p>here today</p>"}
+    server = raw_server({path: (lambda path: lambda conn, request: conn.sendall(
+        http_response(pages[path]) if pages[path] else http_response(b"gone", "410 Gone")))(path) for path in pages})
+    assert run_cli("capture", "-C", collection.root, *(server.url(p) for p in pages)).exit_code == 0
+    pages["/ads"] = f"<html><p>{ARTICLE}</p><div>ad: holidays in the sun</div></html>".encode()
+    pages["/rewritten"] = b"<html><p>" + " ".join(f"other{i}" for i in range(380)).encode() + b" word1 word2</p></html>"
+    pages["/gone"] = b""
+    result = run_cli("verify", "-C", collection.root, "--live", "--json")
+    assert result.exit_code == 0, result.output  # drift is reported, not a failure of the evidence
+    live = {d["url"]: d for d in json.loads(result.stdout)["live"]}
+    assert live[server.url("/same")]["state"] == "unchanged"
+    assert live[server.url("/ads")]["state"] == "changed" and live[server.url("/ads")]["similarity"] > 0.95
+    assert live[server.url("/rewritten")]["state"] == "changed" and live[server.url("/rewritten")]["similarity"] < 0.1
+    assert live[server.url("/gone")]["state"] == "gone" and "HTTP 410" in live[server.url("/gone")]["detail"]
+
+    result = run_cli("verify", "-C", collection.root, "--live", "--recapture", "--json")
+    recaptured = {r["url"] for r in json.loads(result.stdout)["recaptured"]}
+    assert recaptured == {server.url("/ads"), server.url("/rewritten")}
+    history = json.loads(run_cli("history", "-C", collection.root, server.url("/rewritten"), "--json").stdout)
+    assert len(history) == 2 and history[-1]["change"].startswith("changed")
+    assert run_cli("verify", "-C", collection.root, "--recapture").exit_code == 2

@@ -6,9 +6,12 @@ import os
 from pathlib import Path
 
 import click
+from rich.table import Table
 
-from archiver.cli.common import collection_option, console, json_option, key_option, print_json
+from archiver.capture import CaptureRun
+from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
 from archiver.collection import Collection
+from archiver.drift import Drift, check_drift
 from archiver.errors import ArchiverError
 from archiver.keys import custody_log, key_path, open_signing_key
 from archiver.verify import Report, verify_collection
@@ -18,22 +21,36 @@ from archiver.verify import Report, verify_collection
 @collection_option
 @click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
               help="WARC files read in parallel.")
+@click.option("--live", is_flag=True, help="Also fetch each captured URL again and say whether the page has drifted.")
+@click.option("--recapture", is_flag=True, help="With --live: capture the changed pages again, as new history.")
 @key_option
 @json_option
-def verify(collection_dir: Path, workers: int, key_file: Path | None, as_json: bool) -> None:
+def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, key_file: Path | None, as_json: bool) -> None:
     """Check, offline, every WARC record's digests (reading every byte), the signed
     attestations, the manifests' signatures, chain and timestamps, and the custody log.
 
     Prints what passed, then every failure with its file, record and field (expected vs
-    found), then what could not be checked. Exit 0 only when every check passed, 1 when
-    any failed, 2 on bad usage."""
+    found), then what could not be checked. --live adds, per URL: unchanged, changed (with
+    a text similarity for HTML), gone or unreachable; drift is reported, it is not a failure.
+    Exit 0 only when every check passed, 1 when any failed, 2 on bad usage."""
+    if recapture and not live:
+        raise click.UsageError("--recapture needs --live")
     collection = Collection.open(collection_dir)
     report = verify_collection(collection, workers=workers)
     recorded = _record_run(collection, key_file, report)
+    drifts = check_drift(collection, collection.config.capture) if live else []
+    recaptured = []
+    if recapture and (changed := [d.url for d in drifts if d.state == "changed"]):
+        with CaptureRun(collection, collection.config.capture, signing_key(collection, key_file)) as run:
+            recaptured = run.capture(changed)
     if as_json:
-        print_json({**report.as_dict(), "recorded_in_custody_log": recorded})
+        print_json({**report.as_dict(), "recorded_in_custody_log": recorded,
+                    "live": [d.as_dict() for d in drifts] if live else None,
+                    "recaptured": [r.as_dict() for r in recaptured]})
     else:
         _print(report, recorded)
+        if live:
+            _print_drift(drifts, recaptured)
     if not report.ok:
         raise SystemExit(1)
 
@@ -50,6 +67,20 @@ def _record_run(collection: Collection, key_file: Path | None, report: Report) -
     custody_log(collection, key).append("verification run", {"ok": report.ok, "passed": sum(report.passed.values()),
                                                              "failed": len(report.failures)})
     return True
+
+
+def _print_drift(drifts: list[Drift], recaptured: list) -> None:
+    out = console()
+    out.print("\nLive pages, against their newest capture:")
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("URL", "now", "detail"):
+        table.add_column(column, overflow="fold")
+    style = {"unchanged": "green", "changed": "yellow", "gone": "red", "unreachable": "red"}
+    for drift in drifts:
+        table.add_row(drift.url, f"[{style[drift.state]}]{drift.state}[/]", drift.detail)
+    out.print(table)
+    for row in recaptured:
+        out.print(f"Recaptured {row.url} as {row.id} ({row.outcome})")
 
 
 def _print(report: Report, recorded: bool) -> None:
