@@ -14,6 +14,7 @@ import pytest
 from archiver.catalog import Catalog
 from archiver.signing import generate_key
 from tests.conftest import http_response, make_collection, send_bytes
+from tests.tsa import local_tsa  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -236,3 +237,47 @@ def test_live_drift_tells_rotating_ads_from_a_rewrite(run_cli, raw_server, colle
     history = json.loads(run_cli("history", "-C", collection.root, server.url("/rewritten"), "--json").stdout)
     assert len(history) == 2 and history[-1]["change"].startswith("changed")
     assert run_cli("verify", "-C", collection.root, "--recapture").exit_code == 2
+
+
+def test_timestamped_manifests_verify_and_a_damaged_token_is_named(run_cli, raw_server, collection, local_tsa):
+    config = collection.root / "archiver.toml"
+    shutil.copyfile(local_tsa.ca_pem_path, collection.root / "tsa-roots.pem")
+    config.write_text(config.read_text().replace("authorities = []", f'authorities = ["{local_tsa.url}"]')
+                      .replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"'))
+    server = raw_server({"/": send_bytes(http_response(b"stamped"))})
+    run_cli("capture", "-C", collection.root, server.url("/"))
+    result = run_cli("manifest", "-C", collection.root, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["tsa"] == local_tsa.url
+    token = collection.root / "manifests" / "manifest-1.json.tsr"
+    check = subprocess.run(["openssl", "ts", "-verify", "-data", str(collection.root / "manifests" / "manifest-1.json"),
+                            "-in", str(token), "-CAfile", str(local_tsa.ca_pem_path),
+                            "-untrusted", str(local_tsa.tsa_cert_path)], capture_output=True, text=True)
+    assert "Verification: OK" in check.stdout, check.stdout + check.stderr
+    report = verify(run_cli, collection)
+    assert report["ok"] and report["passed"]["manifest timestamp"] == 1
+
+    data = token.read_bytes()
+    token.write_bytes(data[:-40] + bytes([data[-40] ^ 0xFF]) + data[-39:])
+    [failure] = verify(run_cli, collection)["failures"]
+    assert failure["check"] == "manifest timestamp" and failure["where"] == "manifests/manifest-1.json.tsr"
+    token.unlink()
+    [failure] = verify(run_cli, collection)["failures"]
+    assert "the custody log records a timestamp, but the token is missing" in failure["detail"]
+
+
+def test_no_reachable_timestamp_authority_still_signs_and_says_so(run_cli, raw_server, collection, local_tsa):
+    config = collection.root / "archiver.toml"
+    config.write_text(config.read_text().replace("authorities = []", f'authorities = ["{local_tsa.url}"]'))
+    local_tsa.mode = "down"
+    server = raw_server({"/": send_bytes(http_response(b"unstamped"))})
+    run_cli("capture", "-C", collection.root, server.url("/"))
+    result = run_cli("manifest", "-C", collection.root)
+    assert result.exit_code == 1
+    assert "Signed:" in result.stdout and "Timestamp failed:" in result.stderr and local_tsa.url in result.stderr
+    assert (collection.root / "manifests" / "manifest-1.json.sig").exists()
+    assert not (collection.root / "manifests" / "manifest-1.json.tsr").exists()
+    missing = json.loads(run_cli("log", "-C", collection.root, "--json", "--event", "timestamp missing").stdout)
+    assert missing and local_tsa.url in missing[0]["subject"]["failures"][0]
+    local_tsa.mode = "ok"
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0  # the next export tries again
+    assert (collection.root / "manifests" / "manifest-1.json.tsr").exists()

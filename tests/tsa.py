@@ -24,7 +24,6 @@ from typing import Iterator
 
 import pytest
 
-MODES = ("ok", "down", "garbage", "replay", "reject")
 TIME_STAMP_TOKEN_TYPE = "1.2.840.113549.1.9.16.1.4"  # id-ct-TSTInfo
 
 _TSA_SECTION = """
@@ -93,6 +92,7 @@ class LocalTSA:
     127.0.0.1 that answers timestamp queries with `openssl ts -reply -config tsa.cnf`."""
 
     def __init__(self, folder: Path, key: str = "ec") -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.key = key
         self.mode = "ok"

@@ -1,0 +1,263 @@
+"""RFC 3161 timestamps against a real TSA (openssl ts, served on 127.0.0.1) and real openssl
+verification; every failure a caller must tell apart is named."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from rfc3161_client import decode_timestamp_response
+
+from archiver.errors import ArchiverError
+from archiver.timestamps import (CHAIN_INVALID, EKU_MISSING, IMPRINT_MISMATCH, MALFORMED, MAX_REPLY_BYTES,
+                                 SIGNATURE_INVALID, TimestampError, describe_token, request_timestamp,
+                                 timestamp_with_any, verify_timestamp)
+from tests.conftest import Responder, http_response
+from tests.tsa import LocalTSA, local_tsa  # noqa: F401
+
+DATA = b'{"manifest":{"captures":[]},"previous_manifest_sha256":null,"sequence":1}'
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: the port was bound, then released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/tsa"
+
+
+def answer_after_query(response: bytes) -> Responder:
+    """For conftest's raw_server: read the whole query first, as closing a socket with unread
+    bytes resets the connection before the client has read the answer."""
+    def respond(conn: socket.socket, request: bytes) -> None:
+        head, _, body = request.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        while len(body) < length:
+            body += conn.recv(65536)
+        conn.sendall(response)
+    return respond
+
+
+@pytest.fixture
+def token(local_tsa: LocalTSA) -> bytes:
+    return request_timestamp(DATA, local_tsa.url)
+
+
+# -- tokens that verify ------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["ec", "rsa"])
+def test_token_from_the_local_tsa_verifies(tmp_path: Path, key: str) -> None:
+    tsa = LocalTSA(tmp_path, key=key)
+    try:
+        token = request_timestamp(DATA, tsa.url)
+        check = verify_timestamp(token, DATA, tsa.ca_pem_path.read_bytes())
+    finally:
+        tsa.stop()
+    assert tsa.queries == 1, "the token must come over HTTP from the TSA"
+    assert check.ok and check.problems == []
+    assert check.tsa == "CN=archiver test TSA"
+    assert check.gen_time is not None and abs(datetime.now(timezone.utc) - check.gen_time) < timedelta(minutes=1)
+
+
+def test_openssl_ts_verify_accepts_the_saved_reply(local_tsa: LocalTSA, token: bytes, tmp_path: Path) -> None:
+    data, reply = tmp_path / "manifest.json", tmp_path / "r.tsr"
+    data.write_bytes(DATA)
+    reply.write_bytes(token)
+
+    def openssl_verify(data_file: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(["openssl", "ts", "-verify", "-data", str(data_file), "-in", str(reply),
+                               "-CAfile", str(local_tsa.ca_pem_path), "-untrusted", str(local_tsa.tsa_cert_path)],
+                              capture_output=True, text=True)
+
+    done = openssl_verify(data)
+    assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stderr
+    other = tmp_path / "other.json"
+    other.write_bytes(DATA + b" ")
+    assert openssl_verify(other).returncode != 0, "openssl must be able to say no, or the check above means nothing"
+
+
+def test_describe_token_reports_the_claims(token: bytes) -> None:
+    described = describe_token(token)
+    assert described["imprint"] == hashlib.sha256(DATA).hexdigest()
+    assert described["hash_algorithm"] == "sha256"
+    assert described["tsa"] == "CN=archiver test TSA"
+    assert described["policy"] == "1.2.3.4.1"
+    assert isinstance(described["serial"], int) and described["serial"] > 0
+    assert datetime.fromisoformat(str(described["gen_time"])).tzinfo is not None
+
+
+def test_a_bundle_of_several_roots_is_searched(local_tsa: LocalTSA, token: bytes, tmp_path: Path) -> None:
+    stranger = LocalTSA(tmp_path / "stranger")
+    stranger.stop()
+    bundle = stranger.ca_pem_path.read_bytes() + local_tsa.ca_pem_path.read_bytes() * 2
+    assert verify_timestamp(token, DATA, bundle).ok
+
+
+# -- each failed part is named -------------------------------------------------------------
+
+def test_other_data_is_a_hash_imprint_mismatch(local_tsa: LocalTSA, token: bytes) -> None:
+    check = verify_timestamp(token, DATA + b" ", local_tsa.ca_pem_path.read_bytes())
+    assert not check.ok
+    assert check.problems == [IMPRINT_MISMATCH]
+    assert check.gen_time is not None  # still what the token claims, for the report
+
+
+def test_another_ca_as_roots_is_a_chain_problem(local_tsa: LocalTSA, token: bytes, tmp_path: Path) -> None:
+    # Same CA name, another key: a look-alike root must not pass.
+    stranger = LocalTSA(tmp_path / "stranger")
+    stranger.stop()
+    check = verify_timestamp(token, DATA, stranger.ca_pem_path.read_bytes())
+    assert not check.ok
+    assert check.problems == [CHAIN_INVALID]
+
+
+def test_a_flipped_signature_byte_is_an_invalid_signature(local_tsa: LocalTSA, token: bytes) -> None:
+    damaged = token[:-1] + bytes([token[-1] ^ 0x01])  # openssl ends the reply with the signature
+    check = verify_timestamp(damaged, DATA, local_tsa.ca_pem_path.read_bytes())
+    assert check.problems == [SIGNATURE_INVALID]
+
+
+def test_an_edited_tstinfo_breaks_the_signature(local_tsa: LocalTSA, token: bytes) -> None:
+    # The nonce sits in the signed TSTInfo; change it as a forger would.
+    nonce = decode_timestamp_response(token).tst_info.nonce
+    encoded = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+    assert token.count(encoded) == 1
+    edited = token.replace(encoded, encoded[:-1] + bytes([encoded[-1] ^ 0x01]))
+    assert decode_timestamp_response(edited).tst_info.nonce == nonce ^ 0x01
+    check = verify_timestamp(edited, DATA, local_tsa.ca_pem_path.read_bytes())
+    assert check.problems == [SIGNATURE_INVALID]
+
+
+def test_no_flipped_bit_passes_and_none_raises(local_tsa: LocalTSA, token: bytes) -> None:
+    roots = local_tsa.ca_pem_path.read_bytes()
+    passed = []
+    for position in range(len(token)):
+        for bit in (0x01, 0x80):
+            damaged = bytearray(token)
+            damaged[position] ^= bit
+            if verify_timestamp(bytes(damaged), DATA, roots).ok:
+                passed.append((position, bit))
+    assert passed == []
+
+
+def test_truncated_or_foreign_bytes_are_malformed(local_tsa: LocalTSA, token: bytes) -> None:
+    roots = local_tsa.ca_pem_path.read_bytes()
+    for damaged in [token[:size] for size in range(len(token))] + [b"<html>not a token</html>", token + b"\x00"]:
+        check = verify_timestamp(damaged, DATA, roots)
+        assert check.problems == [MALFORMED], len(damaged)
+    with pytest.raises(TimestampError, match="malformed timestamp token"):
+        describe_token(token[:-1])
+
+
+@pytest.mark.parametrize("extensions", [
+    "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature",
+    "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=timeStamping",
+], ids=["no-eku", "non-critical-eku"])
+def test_a_signer_without_the_critical_timestamping_eku_is_named(local_tsa: LocalTSA, extensions: str) -> None:
+    # openssl ts -reply refuses such a certificate, so a genuine TSTInfo is signed again with
+    # openssl cms; the control shows that nothing but the EKU differs. The certificates come
+    # first: they must be valid at the token's genTime.
+    control = local_tsa.issue_certificate("control", "archiver control TSA", "basicConstraints=critical,CA:false\n"
+                                          "keyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping")
+    lax = local_tsa.issue_certificate("lax", "archiver lax TSA", extensions)
+    token = request_timestamp(DATA, local_tsa.url)
+    roots = local_tsa.ca_pem_path.read_bytes()
+    assert verify_timestamp(local_tsa.resign(token, *control), DATA, roots).ok
+    check = verify_timestamp(local_tsa.resign(token, *lax), DATA, roots)
+    assert check.problems == [EKU_MISSING]
+    assert check.tsa == "CN=archiver lax TSA"
+
+
+def test_roots_without_a_certificate_are_a_usage_error(token: bytes) -> None:
+    with pytest.raises(TimestampError, match="no PEM certificate"):
+        verify_timestamp(token, DATA, b"not a bundle")
+
+
+# -- asking TSAs that misbehave ----------------------------------------------------------------
+
+def test_a_tsa_answering_500_is_an_error_naming_it(local_tsa: LocalTSA) -> None:
+    local_tsa.mode = "down"
+    with pytest.raises(TimestampError) as raised:
+        request_timestamp(DATA, local_tsa.url)
+    assert isinstance(raised.value, ArchiverError)
+    assert str(raised.value) == f"timestamp authority {local_tsa.url}: answered HTTP 500 Internal Server Error"
+
+
+def test_an_unreachable_tsa_is_an_error_naming_it(network_sandbox: list) -> None:
+    url = closed_port_url()
+    with pytest.raises(TimestampError) as raised:
+        request_timestamp(DATA, url, timeout=2)
+    assert str(raised.value) == f"timestamp authority {url}: unreachable (Connection refused)"
+    assert network_sandbox == []
+
+
+def test_a_tsa_that_never_answers_times_out(raw_server) -> None:
+    server = raw_server({"/tsa": lambda conn, request: time.sleep(2)})
+    started = time.monotonic()
+    with pytest.raises(TimestampError, match=r"^timestamp authority http://127\.0\.0\.1:\d+/tsa: no answer within 0.3s$"):
+        request_timestamp(DATA, server.url("/tsa"), timeout=0.3)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_garbage_reply_is_malformed(local_tsa: LocalTSA) -> None:
+    local_tsa.mode = "garbage"
+    with pytest.raises(TimestampError, match=rf"^timestamp authority {local_tsa.url}: malformed reply \("):
+        request_timestamp(DATA, local_tsa.url)
+
+
+def test_a_refusal_from_openssl_is_not_granted(local_tsa: LocalTSA) -> None:
+    local_tsa.mode = "reject"
+    with pytest.raises(TimestampError, match=r"request not granted \(status 2: Message digest algorithm is not supported"):
+        request_timestamp(DATA, local_tsa.url)
+
+
+def test_a_replayed_reply_fails_on_nonce_or_imprint(local_tsa: LocalTSA, token: bytes) -> None:
+    local_tsa.mode = "replay"  # from now on, the reply that made `token`
+    with pytest.raises(TimestampError, match="nonce does not match"):
+        request_timestamp(DATA, local_tsa.url)
+    with pytest.raises(TimestampError, match="message imprint does not match the data sent"):
+        request_timestamp(b"other manifest", local_tsa.url)
+
+
+def test_a_reply_of_another_type_is_refused(raw_server) -> None:
+    server = raw_server({"/tsa": answer_after_query(http_response(b"<html>login</html>", headers=[("Content-Type", "text/html")]))})
+    with pytest.raises(TimestampError, match="answered with Content-Type text/html, not application/timestamp-reply"):
+        request_timestamp(DATA, server.url("/tsa"))
+
+
+def test_an_oversized_reply_is_refused(raw_server) -> None:
+    body = b"\x30" * (MAX_REPLY_BYTES + 1)
+    server = raw_server({"/tsa": answer_after_query(http_response(body, headers=[("Content-Type", "application/timestamp-reply")]))})
+    with pytest.raises(TimestampError, match=f"reply larger than {MAX_REPLY_BYTES} bytes"):
+        request_timestamp(DATA, server.url("/tsa"))
+
+
+# -- several TSAs --------------------------------------------------------------------------------
+
+def test_the_next_tsa_is_used_and_the_dead_one_reported(local_tsa: LocalTSA, tmp_path: Path) -> None:
+    dead = closed_port_url()
+    down = LocalTSA(tmp_path / "down")
+    down.mode = "down"
+    try:
+        outcome = timestamp_with_any(DATA, [dead, down.url, local_tsa.url], timeout=5)
+    finally:
+        down.stop()
+    assert outcome.url == local_tsa.url
+    assert outcome.token is not None and verify_timestamp(outcome.token, DATA, local_tsa.ca_pem_path.read_bytes()).ok
+    assert outcome.failures == [f"timestamp authority {dead}: unreachable (Connection refused)",
+                                f"timestamp authority {down.url}: answered HTTP 500 Internal Server Error"]
+
+
+def test_when_no_tsa_answers_every_failure_is_reported(local_tsa: LocalTSA) -> None:
+    dead = closed_port_url()
+    local_tsa.mode = "garbage"
+    outcome = timestamp_with_any(DATA, [dead, local_tsa.url], timeout=5)
+    assert outcome.token is None and outcome.url is None
+    assert len(outcome.failures) == 2
+    assert outcome.failures[0].startswith(f"timestamp authority {dead}: unreachable")
+    assert outcome.failures[1].startswith(f"timestamp authority {local_tsa.url}: malformed reply")
