@@ -1,0 +1,56 @@
+"""Keys as a user meets them, checked against openssl as an independent tool."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import subprocess
+
+from tests.conftest import http_response, send_bytes
+
+
+def test_fingerprint_is_the_sha256_of_the_spki_and_openssl_checks_the_manifest_signature(run_cli, raw_server, collection, tmp_path):
+    keys = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)
+    [key] = keys["keys"]
+    assert stat.S_IMODE(__import__("os").stat(keys["private_key_path"]).st_mode) == 0o600
+    assert not keys["private_key_path"].startswith(str(collection.root))  # kept outside the collection
+    exported = tmp_path / "ours.pem"
+    assert run_cli("keys", "export", "-C", collection.root, "-o", exported).exit_code == 0
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(exported), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    assert hashlib.sha256(der).hexdigest() == key["fingerprint"]
+    assert run_cli("keys", "export", "-C", collection.root).stdout == exported.read_text()
+
+    server = raw_server({"/": send_bytes(http_response(b"signed"))})
+    run_cli("capture", "-C", collection.root, server.url("/"))
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    manifest = collection.root / "manifests" / "manifest-1.json"
+    check = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(exported), "-rawin",
+                            "-in", str(manifest), "-sigfile", str(manifest) + ".sig"], capture_output=True, text=True)
+    assert "Signature Verified Successfully" in check.stdout, check.stdout + check.stderr
+
+
+def test_generate_encrypt_asks_for_a_passphrase_never_an_argument(run_cli, tmp_path, monkeypatch):
+    assert run_cli("init", tmp_path / "c").exit_code == 0
+    monkeypatch.setenv("ARCHIVER_PASSPHRASE", "s3cret")
+    other = tmp_path / "second.pem"
+    result = run_cli("keys", "generate", "-C", tmp_path / "c", "--key", other, "--encrypt", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["encrypted"] is True
+    assert b"ENCRYPTED PRIVATE KEY" in other.read_bytes()
+    assert "--passphrase" not in run_cli("keys", "generate", "--help").stdout
+
+
+def test_an_unreadable_or_missing_key_is_one_line(run_cli, tmp_path, monkeypatch):
+    assert run_cli("init", tmp_path / "c").exit_code == 0
+    folder_not_key = tmp_path / "a-folder"
+    folder_not_key.mkdir()
+    for key, message in ((folder_not_key, "cannot read the signing key"), (tmp_path / "absent.pem", "no signing key at")):
+        monkeypatch.setenv("ARCHIVER_KEY", str(key))
+        result = run_cli("manifest", "-C", tmp_path / "c")
+        assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
+    monkeypatch.delenv("ARCHIVER_KEY")
+    foreign = tmp_path / "foreign.pem"
+    run_cli("init", tmp_path / "d", "--key", foreign)
+    result = run_cli("manifest", "-C", tmp_path / "c", "--key", foreign)
+    assert result.exit_code == 2 and "is not one of this collection's keys" in result.stderr
