@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from isal import isal_zlib
 
@@ -52,43 +52,40 @@ class FileScan:
 class _Members:
     """Inflates a file member by member, remembering where each member starts."""
 
-    def __init__(self, path: Path, file_hash) -> None:
-        self._file = open(path, "rb")
+    def __init__(self, file: BinaryIO, file_hash) -> None:
+        self._file = file
         self._hash = file_hash
         self.size = 0
-        self.gzipped = self._file.peek(2)[:2] == b"\x1f\x8b" if hasattr(self._file, "peek") else False
+        self._first = file.read(2)
+        self.gzipped = self._first == b"\x1f\x8b"
         self.member_starts: list[int] = [0]
         self._inflater = isal_zlib.decompressobj(31) if self.gzipped else None
         self._consumed = 0  # compressed bytes fed to finished members and the current one
 
     def chunks(self) -> Iterator[tuple[bytes, int]]:
         """(inflated bytes, index of the member they come from)."""
-        try:
-            while True:
-                raw = self._file.read(READ_SIZE)
-                if not raw:
+        first, self._first = self._first, b""
+        while raw := first + self._file.read(READ_SIZE):
+            first = b""
+            self._hash.update(raw)
+            self.size += len(raw)
+            if not self.gzipped:
+                yield raw, 0
+                continue
+            while raw:
+                data = self._inflater.decompress(raw)
+                if data:
+                    yield data, len(self.member_starts) - 1
+                if not self._inflater.eof:
+                    self._consumed += len(raw)
                     break
-                self._hash.update(raw)
-                self.size += len(raw)
-                if not self.gzipped:
-                    yield raw, 0
-                    continue
-                while raw:
-                    data = self._inflater.decompress(raw)
-                    if data:
-                        yield data, len(self.member_starts) - 1
-                    if not self._inflater.eof:
-                        self._consumed += len(raw)
-                        break
-                    used = len(raw) - len(self._inflater.unused_data)
-                    self._consumed += used
-                    raw = self._inflater.unused_data
-                    self.member_starts.append(self._consumed)
-                    self._inflater = isal_zlib.decompressobj(31)
-            if self.gzipped and self._consumed != self.member_starts[-1]:
-                raise ValueError(f"the last gzip member is truncated at byte {self.size}")
-        finally:
-            self._file.close()
+                used = len(raw) - len(self._inflater.unused_data)
+                self._consumed += used
+                raw = self._inflater.unused_data
+                self.member_starts.append(self._consumed)
+                self._inflater = isal_zlib.decompressobj(31)
+        if self.gzipped and self._consumed != self.member_starts[-1]:
+            raise ValueError(f"the last gzip member is truncated at byte {self.size}")
 
 
 class _Stream:
@@ -110,8 +107,9 @@ class _Stream:
 
     @property
     def member(self) -> int:
-        """The member the next unread byte comes from."""
-        return self._member if self._buffer else self._member
+        """The member the last inflated bytes came from: a record that begins a member is read
+        from an empty buffer, because the record before it was consumed to its end."""
+        return self._member
 
     def readline(self, limit: int = 1 << 16) -> bytes:
         while True:
@@ -148,13 +146,18 @@ def _http_head_end(head: bytes) -> int | None:
 
 def scan_warc(path: Path) -> FileScan:
     """Every record of the file with its computed digests; never raises for bad content."""
+    with open(path, "rb") as file:
+        return scan_stream(file, path)
+
+
+def scan_stream(file: BinaryIO, path: Path) -> FileScan:
+    """scan_warc() over an open binary stream (a file, or an entry read out of a ZIP)."""
     scan = FileScan(path)
     file_hash = hashlib.sha256()
-    members = _Members(path, file_hash)
+    members = _Members(file, file_hash)
     stream = _Stream(members.chunks())
     try:
         while True:
-            member = len(members.member_starts) - 1
             first = stream.readline()
             while first in (b"\r\n", b"\n"):
                 first = stream.readline()
@@ -175,7 +178,6 @@ def scan_warc(path: Path) -> FileScan:
             if record is None:
                 raise ValueError(f"record at offset {offset} is cut short: fewer than {length} bytes")
             scan.records.append(record)
-            del member
     except (ValueError, isal_zlib.error, OSError) as exc:
         scan.error = str(exc)
     # Member lengths are known only once the next member has started.
