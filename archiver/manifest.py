@@ -3,7 +3,10 @@ captures with their records and digests, and the claim↔capture links).
 
 Canonical means the same catalog always gives the same bytes: keys sorted, no spaces,
 UTF-8, arrays in id order, and a `created` time taken from the catalog, not the clock.
-The file wraps that content with its place in the chain of manifests:
+Each capture entry, as written, is a leaf of a Merkle tree (RFC 6962) whose root the
+manifest holds (`captures_merkle_root`), so a bundle can prove a capture belongs to a signed
+manifest without carrying the others. The file wraps the content with its place in the
+chain of manifests:
 
     {"manifest": {...}, "previous_manifest_sha256": "<hex>|null", "sequence": N}
 
@@ -21,7 +24,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 
-from archiver import __version__
+from archiver import __version__, merkle
 from archiver.catalog import Catalog
 from archiver.collection import Collection
 from archiver.durable import fsync_dir
@@ -44,6 +47,7 @@ class ManifestResult:
     path: Path
     sha256: str
     unchanged: bool  # the catalog had not changed since this manifest was written
+    checkpoint: dict | None = None  # what a new manifest's checkpoint states (see seal.py)
 
 
 def _grouped(rows: Iterable[tuple], key_index: int = 0) -> Iterator[tuple[Any, list[tuple]]]:
@@ -139,11 +143,15 @@ class _HashingWriter:
             self.out.flush()
 
 
-def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog) -> None:
-    """The content object, keys in sorted order, each array streamed element by element."""
+def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog) -> list[bytes]:
+    """The content object, keys in sorted order, each array streamed element by element.
+    The capture entries are also the leaves of a Merkle tree whose root follows them;
+    their leaf hashes are returned."""
     config = collection.config
+    leaves: list[bytes] = []
     sections: list[tuple[str, Any]] = [
         ("captures", _captures(catalog)),
+        ("captures_merkle_root", lambda: merkle.root(leaves).hex()),
         ("claims", _claims(catalog)),
         ("collection", {"id": config.id, "name": config.name, "operator": config.operator}),
         ("created", _created(catalog)),
@@ -159,11 +167,15 @@ def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog
         if isinstance(value, Iterator):
             out.write(b"[")
             for position, item in enumerate(value):
-                out.write((b"," if position else b"") + canonical(item))
+                entry = canonical(item)
+                if name == "captures":
+                    leaves.append(merkle.leaf_hash(entry))
+                out.write((b"," if position else b"") + entry)
             out.write(b"]")
         else:
-            out.write(canonical(value))
+            out.write(canonical(value() if callable(value) else value))
     out.write(b"}")
+    return leaves
 
 
 def export_manifest(collection: Collection, catalog: Catalog) -> ManifestResult:
@@ -178,7 +190,7 @@ def export_manifest(collection: Collection, catalog: Catalog) -> ManifestResult:
             whole = _HashingWriter(raw)
             whole.write(b'{"manifest":')
             content = _HashingWriter(whole)
-            _write_content(content, collection, catalog)
+            leaves = _write_content(content, collection, catalog)
             content.flush()
             content_sha256 = content.sha256.hexdigest()
             if latest and latest[2] == content_sha256:
@@ -199,4 +211,7 @@ def export_manifest(collection: Collection, catalog: Catalog) -> ManifestResult:
         tmp.unlink(missing_ok=True)
     sha256 = whole.sha256.hexdigest()
     catalog.record_manifest(sequence, sha256, content_sha256, _created(catalog) or "", final.name)
-    return ManifestResult(sequence, final, sha256, unchanged=False)
+    checkpoint = {"collection": collection.config.id, "manifest": final.name, "manifest_sha256": sha256,
+                  "sequence": sequence, "previous_manifest_sha256": latest[1] if latest else None,
+                  "captures": len(leaves), "captures_merkle_root": merkle.root(leaves).hex()}
+    return ManifestResult(sequence, final, sha256, unchanged=False, checkpoint=checkpoint)

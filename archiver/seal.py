@@ -1,7 +1,9 @@
 """Sealing a manifest: a detached Ed25519 signature over its exact bytes (`.sig`, the raw 64
-bytes, which `openssl pkeyutl -verify -rawin` checks) and RFC 3161 timestamps over the same
-bytes (`.tsr`), each announced in the custody log. A missing timestamp is reported, never
-skipped in silence; a later `archiver manifest` tries again."""
+bytes, which `openssl pkeyutl -verify -rawin` checks), a signed checkpoint naming its
+SHA-256, sequence and Merkle root (`.checkpoint.json` and its `.sig`: what a bundle carries
+instead of the whole manifest), and RFC 3161 timestamps over the manifest's bytes (`.tsr`),
+each announced in the custody log. A missing timestamp is reported, never skipped in
+silence; a later `archiver manifest` tries again."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from archiver.collection import Collection
 from archiver.durable import atomic_write
 from archiver.keys import custody_log
-from archiver.signing import SigningKey
+from archiver.signing import SigningKey, canonical_json
 from archiver.timestamps import describe_token, timestamp_with_any
 
 
@@ -28,19 +30,31 @@ def signature_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.name + ".sig")
 
 
+def checkpoint_path(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name.removesuffix(".json") + ".checkpoint.json")
+
+
 def token_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.name + ".tsr")
 
 
-def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int) -> Seal:
-    """Sign `manifest` if it is not signed yet, and timestamp it if it has no token yet."""
+def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
+                  checkpoint: dict | None) -> Seal:
+    """Sign `manifest` and its `checkpoint` if not signed yet, and timestamp the manifest if it
+    has no token yet."""
     data = manifest.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     log = custody_log(collection, key)
     seal = Seal()
     if not signature_path(manifest).exists():
         atomic_write(signature_path(manifest), key.sign(data))
-        log.append("manifest signed", {"sequence": sequence, "manifest": manifest.name, "sha256": digest})
+        subject = {"sequence": sequence, "manifest": manifest.name, "sha256": digest}
+        if checkpoint is not None:
+            checkpoint_bytes = canonical_json(checkpoint)
+            atomic_write(checkpoint_path(manifest), checkpoint_bytes)
+            atomic_write(signature_path(checkpoint_path(manifest)), key.sign(checkpoint_bytes))
+            subject["checkpoint_sha256"] = hashlib.sha256(checkpoint_bytes).hexdigest()
+        log.append("manifest signed", subject)
     seal.signature = signature_path(manifest)
     settings = collection.config.timestamps
     if token_path(manifest).exists() or not settings.authorities:

@@ -24,13 +24,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archiver import merkle
 from archiver.attestation import statement_problems
 from archiver.catalog import Catalog
 from archiver.collection import Collection
 from archiver.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
 from archiver.keys import KeyStatus, key_statuses
 from archiver.scan import FileScan, ScannedRecord, scan_warc
-from archiver.seal import signature_path, token_path
+from archiver.seal import checkpoint_path, signature_path, token_path
 from archiver.signing import BadEnvelope, PublicKey, canonical_json, collection_public_keys, open_envelope
 from archiver.warc import OPEN_SUFFIX
 
@@ -310,6 +311,8 @@ def _check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, P
             report.check("manifest chain", previous_sha is not None and chained_to == previous_sha, where,
                          f"previous_manifest_sha256: expected {previous_sha}, found {chained_to}")
         _check_manifest_signature(path, data, digest, sequence, keys, statuses, custody, report)
+        if manifest is not None:
+            _check_checkpoint(path, manifest, digest, keys, report)
         _check_manifest_timestamp(collection, path, data, sequence, roots, custody, report)
         previous_sha, newest = digest, data
         if sequence == max(on_disk):
@@ -339,6 +342,30 @@ def _check_manifest_signature(path: Path, data: bytes, digest: str, sequence: in
                  f"signed by {signer[:16]}, but the custody log says {logged['key'][:16]}")
     distrust = statuses[signer].trusted_at(logged["time"]) if signer in statuses else "key never announced"
     report.check("manifest key status", distrust is None, where, distrust or "")
+
+
+def _check_checkpoint(path: Path, manifest: dict, digest: str, keys: dict[str, PublicKey], report: Report) -> None:
+    """The signed checkpoint a bundle carries must say exactly what the manifest holds."""
+    where = f"manifests/{checkpoint_path(path).name}"
+    try:
+        data = checkpoint_path(path).read_bytes()
+        signature = signature_path(checkpoint_path(path)).read_bytes()
+        checkpoint = json.loads(data)
+    except (OSError, ValueError):
+        report.check("manifest checkpoint", False, where, "missing or unreadable")
+        return
+    report.check("checkpoint signature", any(public.verify(signature, data) for public in keys.values()), where,
+                 "does not verify with any key of this collection")
+    entries = manifest.get("manifest", {}).get("captures", [])
+    tree = merkle.root([merkle.leaf_hash(canonical_json(entry)) for entry in entries]).hex()
+    stated = manifest.get("manifest", {}).get("captures_merkle_root")
+    report.check("manifest Merkle root", stated == tree, f"manifests/{path.name}",
+                 f"captures_merkle_root: stated {stated}, computed {tree}")
+    expected = {"manifest_sha256": digest, "sequence": manifest.get("sequence"), "captures": len(entries),
+                "previous_manifest_sha256": manifest.get("previous_manifest_sha256"), "captures_merkle_root": tree}
+    for name, value in expected.items():
+        report.check("manifest checkpoint", checkpoint.get(name) == value, where,
+                     f"{name}: checkpoint says {checkpoint.get(name)}, manifest gives {value}")
 
 
 def _trusted_roots(collection: Collection, report: Report) -> bytes | None:

@@ -177,6 +177,10 @@ def test_the_manifest_is_canonical_chained_and_valid(run_cli, raw_server, collec
     assert manifest["sequence"] == 1 and manifest["previous_manifest_sha256"] is None
     assert first == json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     content = manifest["manifest"]
+    from archiver import merkle
+    leaves = [merkle.leaf_hash(json.dumps(c, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+              for c in content["captures"]]
+    assert content["captures_merkle_root"] == merkle.root(leaves).hex()
     claims = {c["id"] for c in content["claims"]}
     [capture] = content["captures"]
     assert {(link["claim"], link["capture"]) for link in content["links"]} == {(c, capture["id"]) for c in claims}

@@ -122,6 +122,12 @@ def test_a_changed_manifest_signature_or_custody_entry_is_named(run_cli, honest)
     assert {"manifest signature", "manifest listed", "manifest chain"} <= failed(verify(run_cli, honest))
     manifest.write_bytes(original)
 
+    checkpoint = honest.root / "manifests" / "manifest-1.checkpoint.json"
+    stated = checkpoint.read_bytes()
+    checkpoint.write_bytes(stated.replace(b'"captures":2', b'"captures":3'))
+    assert failed(verify(run_cli, honest)) == {"checkpoint signature", "manifest checkpoint"}
+    checkpoint.write_bytes(stated)
+
     signature = honest.root / "manifests" / "manifest-2.json.sig"
     good = signature.read_bytes()
     signature.write_bytes(bytes([good[0] ^ 1]) + good[1:])

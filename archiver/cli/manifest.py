@@ -37,7 +37,7 @@ def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, a
         result = export_manifest(collection, catalog)
     finally:
         catalog.close()
-    seal = seal_manifest(collection, key, result.path, result.sequence)
+    seal = seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)
     if output:
         shutil.copyfile(result.path, output)
     missing = bool(collection.config.timestamps.authorities) and seal.token is None
