@@ -7,17 +7,14 @@ unreachable."""
 from __future__ import annotations
 
 import difflib
-import zlib
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
 from archiver.catalog import Catalog, CaptureRow
 from archiver.collection import CaptureSettings, Collection
 from archiver.fetch.engine import Fetcher, FetchResult
+from archiver.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.scan import read_record_block
 
-MAX_TEXT_BYTES = 4 * 2**20  # enough of a page to judge it; bounds memory against bombs
-MAX_WORDS = 20_000
 
 
 @dataclass(frozen=True)
@@ -30,65 +27,6 @@ class Drift:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.words: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs) -> None:
-        self._skip += tag in ("script", "style", "noscript", "template")
-
-    def handle_endtag(self, tag) -> None:
-        self._skip -= tag in ("script", "style", "noscript", "template") and self._skip > 0
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip and len(self.words) < MAX_WORDS:
-            self.words.extend(data.split())
-
-
-def _split_http(raw: bytes) -> tuple[dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return headers, body
-
-
-def _dechunk(body: bytes) -> bytes:
-    out, rest = bytearray(), body
-    while rest and len(out) < MAX_TEXT_BYTES:
-        size_line, _, rest = rest.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0], 16)
-        except ValueError:
-            break
-        if size == 0:
-            break
-        out += rest[:size]
-        rest = rest[size + 2:]
-    return bytes(out)
-
-
-def http_text(raw: bytes) -> tuple[str, list[str]]:
-    """The content type and visible words of a raw HTTP response, decoded within bounds."""
-    headers, body = _split_http(raw)
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = _dechunk(body)
-    encoding = headers.get("content-encoding", "").lower()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        inflater = zlib.decompressobj(31 if "gzip" in encoding else 15)
-        try:
-            body = inflater.decompress(body, MAX_TEXT_BYTES)
-        except zlib.error:
-            body = b""
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    parser = _Text()
-    parser.feed(body[:MAX_TEXT_BYTES].decode("utf-8", "replace"))
-    return content_type, parser.words
 
 
 def similarity(before: list[str], after: list[str]) -> float:

@@ -1,0 +1,90 @@
+"""Reading a stored or live HTTP response as a person would see it: the body with its
+chunked framing and content-encoding undone, within bounds (never to store, only to read
+a title or compare texts), and the visible words and title of an HTML page."""
+
+from __future__ import annotations
+
+import zlib
+from html.parser import HTMLParser
+
+MAX_TEXT_BYTES = 4 * 2**20  # enough of a page to judge it; bounds memory against bombs
+MAX_WORDS = 20_000
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.words: list[str] = []
+        self.title: list[str] = []
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self._skip += tag in ("script", "style", "noscript", "template")
+        self._in_title = self._in_title or (tag == "title" and not self.title)
+
+    def handle_endtag(self, tag) -> None:
+        self._skip -= tag in ("script", "style", "noscript", "template") and self._skip > 0
+        self._in_title = self._in_title and tag != "title"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        elif not self._skip and len(self.words) < MAX_WORDS:
+            self.words.extend(data.split())
+
+
+def _split_http(raw: bytes) -> tuple[dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return headers, body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out, rest = bytearray(), body
+    while rest and len(out) < MAX_TEXT_BYTES:
+        size_line, _, rest = rest.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out += rest[:size]
+        rest = rest[size + 2:]
+    return bytes(out)
+
+
+def _parse(raw: bytes) -> tuple[str, _Text]:
+    headers, body = _split_http(raw)
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    encoding = headers.get("content-encoding", "").lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflater = zlib.decompressobj(31 if "gzip" in encoding else 15)
+        try:
+            body = inflater.decompress(body, MAX_TEXT_BYTES)
+        except zlib.error:
+            body = b""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    parser = _Text()
+    if content_type in ("text/html", "application/xhtml+xml"):
+        parser.feed(body[:MAX_TEXT_BYTES].decode("utf-8", "replace"))
+    return content_type, parser
+
+
+def http_text(raw: bytes) -> tuple[str, list[str]]:
+    """The content type and visible words of a raw HTTP response, decoded within bounds."""
+    content_type, parser = _parse(raw)
+    return content_type, parser.words
+
+
+def page_title(raw: bytes) -> str | None:
+    """The <title> of a raw HTML response, if it has one."""
+    title = " ".join("".join(_parse(raw)[1].title).split())
+    return title or None
+
+
