@@ -3,11 +3,16 @@ about each key (announced, rotated out, revoked from when)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from archiver.collection import Collection
+from archiver.durable import atomic_write
 from archiver.errors import UsageProblem
 from archiver.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.signing import (SigningKey, collection_public_keys, default_key_path, generate_key, load_key,
@@ -93,3 +98,26 @@ def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
             status.revoked_from = min(filter(None, [status.revoked_from, subject["revoked_from"]]))
             status.reasons.append(subject.get("reason", ""))
     return statuses
+
+
+def wacz_signing_key(collection: Collection, key: SigningKey) -> tuple[ec.EllipticCurvePrivateKey, str]:
+    """The ECDSA P-384 key that signs a WACZ's datapackage digest, the one signature form
+    ReplayWeb.page accepts. Made beside the Ed25519 key on first use (mode 0600), published in
+    keys/, and announced in the custody log under the Ed25519 key, which vouches for it."""
+    path = key.path.with_name(key.path.name.split(".")[0] + ".p384.pem")
+    if path.exists():
+        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    else:
+        private = ec.generate_private_key(ec.SECP384R1())
+        atomic_write(path, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()), mode=0o600)
+    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    fingerprint = hashlib.sha256(private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    published = collection.root / "keys" / f"{fingerprint}.p384.pub.pem"
+    if not published.exists():
+        atomic_write(published, public_pem)
+        custody_log(collection, key).append("wacz key generated", {"fingerprint": fingerprint, "algorithm": "ECDSA P-384",
+                                                                    "public_key": public_pem.decode()})
+    return private, fingerprint

@@ -62,6 +62,12 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
         return seal
     outcome = timestamp_with_any(data, list(settings.authorities), settings.timeout)
     seal.timestamp_failures = outcome.failures
+    if outcome.token is not None and checkpoint_path(manifest).exists():
+        # The checkpoint gets its own token: a bundle carries the checkpoint, not the manifest.
+        stamped = timestamp_with_any(checkpoint_path(manifest).read_bytes(), [outcome.url], settings.timeout)
+        if stamped.token is not None:
+            atomic_write(token_path(checkpoint_path(manifest)), stamped.token)
+        seal.timestamp_failures += stamped.failures
     if outcome.token is not None:
         atomic_write(token_path(manifest), outcome.token)
         seal.token, seal.tsa = token_path(manifest), outcome.url

@@ -13,6 +13,7 @@ import sys
 import click
 
 from archiver import __version__
+from archiver.cli.bundle import bundle
 from archiver.cli.capture import capture, cite
 from archiver.cli.captures import captures, history, show
 from archiver.cli.claims import claims, documents
@@ -40,7 +41,7 @@ def cli() -> None:
     """
 
 
-for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log, verify):
+for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log, verify, bundle):
     cli.add_command(command)
 
 

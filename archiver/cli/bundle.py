@@ -1,0 +1,62 @@
+"""`archiver bundle`: export a signed, WACZ-compatible evidence bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from archiver.bundle import Selection, export_bundle
+from archiver.capture import document_key
+from archiver.catalog import Catalog
+from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.collection import Collection
+from archiver.keys import custody_log
+from archiver.manifest import export_manifest
+from archiver.seal import seal_manifest
+from archiver.signing import grouped
+
+
+@click.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The bundle to write (FILE.wacz).")
+@click.option("--claim", "claims", multiple=True, help="A claim id (or unique prefix) to include; repeatable.")
+@click.option("--url", "urls", multiple=True, help="Every capture of this URL and the claims citing it; repeatable.")
+@click.option("--document", "documents", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Every claim of this document; repeatable.")
+@click.option("--all", "everything", is_flag=True, help="Every claim and capture of the collection.")
+@collection_option
+@key_option
+@json_option
+def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documents: tuple[Path, ...], everything: bool,
+           collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
+    """Export the captures behind a selection as one WACZ file a court or NGO can verify
+    offline with nothing but the file and the key fingerprint (`archiver verify-bundle`), and
+    open in pywb or ReplayWeb.page. Its evidence/report.html explains it in plain words.
+
+    A bundle for one claim reveals no other claim, URL or document: it proves its captures
+    belong to the collection's signed manifest with Merkle inclusion proofs."""
+    if not (claims or urls or documents or everything):
+        raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
+    if output.suffix.lower() != ".wacz":
+        raise click.UsageError("the bundle's name must end in .wacz")
+    collection = Collection.open(collection_dir)
+    key = signing_key(collection, key_file)
+    catalog = Catalog(collection.catalog_path)
+    try:
+        manifest = export_manifest(collection, catalog)
+    finally:
+        catalog.close()
+    seal_manifest(collection, key, manifest.path, manifest.sequence, manifest.checkpoint)
+    selection = Selection(list(claims), list(urls), [document_key(d, collection.root) for d in documents], everything)
+    result = export_bundle(collection, key, manifest, selection, output)
+    custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name, "sha256": result.sha256,
+                                                   "selection": selection.as_record(), "manifest": manifest.sequence})
+    if as_json:
+        print_json({"bundle": result.bundle_id, "path": str(output), "sha256": result.sha256, "claims": result.claims,
+                    "captures": result.captures, "fingerprint": key.fingerprint})
+        return
+    click.echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
+    click.echo(f"SHA-256 {result.sha256}")
+    click.echo(f"Give the recipient this key fingerprint by another channel: {grouped(key.fingerprint)}")
+    click.echo(f"They check it with: archiver verify-bundle {output.name} --fingerprint '{grouped(key.fingerprint)}'")
