@@ -123,7 +123,9 @@ def _first_member(warc) -> bytes:
 
 def _index(archive: Path) -> bytes:
     out = archive.with_suffix(".cdx")
-    CDXJIndexer(output=str(out), inputs=[str(archive)], sort=True, filename=Path(ARCHIVE).name).process_all()
+    # Only what a player replays: metadata records share the page's URL and time and would shadow it.
+    CDXJIndexer(output=str(out), inputs=[str(archive)], sort=True, filename=Path(ARCHIVE).name,
+                records="response,revisit").process_all()
     return out.read_bytes()
 
 
