@@ -1,0 +1,338 @@
+"""evidence/report.html: hostile strings stay text, nothing is loaded, every fact is shown,
+and the verification commands are there to copy."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from warcio.warcwriter import WARCWriter
+
+from archiver.report import render_report
+from archiver.signing import canonical_json, grouped, spki_fingerprint
+
+KEY = "a1b2" * 16
+OLD_KEY = "0f0e" * 16
+P384_KEY = "c3d4" * 16
+KEY_HASH = "aa" * 32
+WACZ_HASH = "11" * 32
+WARC_HASH = "22" * 32
+DOC_HASH = "33" * 32
+MANIFEST_HASH = "44" * 32
+MERKLE_ROOT = "55" * 32
+CERT_HASH = "66" * 32
+HOSTILE_TITLE = "</title><script>alert(1)</script>"
+HOSTILE_CLAIM = "The minister said <img src=x onerror=alert(1)> on Monday"
+HOSTILE_URL = "javascript:alert(1)"
+
+
+def make_view() -> dict:
+    return {
+        "bundle": {"id": "b-2026-001", "created": "2026-05-01T10:00:00Z", "file": "evidence-2026.wacz",
+                   "software": "archiver 0.1.0", "signed_by": KEY,
+                   "selection": {"claims": ["claim-1"], "urls": [HOSTILE_URL], "documents": ["seeds/a.txt"], "all": False},
+                   "collection": {"id": "col-1", "name": "Belarus claims", "operator": "desk@example.org"}},
+        "keys": [
+            {"fingerprint": KEY, "algorithm": "Ed25519", "role": "collection signing key", "status": "current",
+             "announced_at": "2026-01-01T00:00:00Z", "revoked_from": None},
+            {"fingerprint": OLD_KEY, "algorithm": "Ed25519", "role": "collection signing key", "status": "revoked",
+             "announced_at": "2025-01-01T00:00:00Z", "revoked_from": "2025-12-31T00:00:00Z"},
+            {"fingerprint": P384_KEY, "algorithm": "ECDSA P-384", "role": "signs the WACZ datapackage digest",
+             "status": "valid", "announced_at": None, "revoked_from": None},
+        ],
+        "manifest": {"sequence": 7, "sha256": MANIFEST_HASH, "captures_merkle_root": MERKLE_ROOT,
+                     "captures_in_manifest": 40, "signed_by": KEY,
+                     "timestamp": {"gen_time": "2026-05-01T09:59:00Z", "tsa": "FreeTSA", "data": "evidence/checkpoint.json",
+                                   "file": "evidence/checkpoint.json.tsr"}},
+        "documents": [{"key": "seeds/a.txt", "sha256": DOC_HASH, "date": "2026-04-30", "title": "Report <b>A</b>"}],
+        "claims": [
+            {"id": "claim-1", "text": HOSTILE_CLAIM, "kind": "main", "document": "seeds/a.txt", "start": 0, "end": 57,
+             "captures": ["cap-ok", "cap-failed"]},
+            {"id": "claim-2", "text": "Entered by hand", "kind": "cited", "document": None, "start": None, "end": None,
+             "captures": ["cap-elsewhere"]},
+        ],
+        "captures": [
+            {"id": "cap-ok", "url": "http://example.org/report", "final_url": "https://example.org/report",
+             "started_at": "2026-04-30T12:00:00Z", "finished_at": "2026-04-30T12:00:02Z", "ip": "93.184.216.34",
+             "http_status": 200, "outcome": "ok", "truncated": None, "error": None, "title": HOSTILE_TITLE,
+             "redirects": [{"url": "http://example.org/report", "status": 301}],
+             "certificate": {"sha256": CERT_HASH, "subject": "CN=example.org", "issuer": "CN=Test CA",
+                             "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z"},
+             "payload_digest": "sha256:" + "77" * 32,
+             "records": [{"id": "<urn:uuid:rec-response>", "type": "response", "file": "archive/data.warc.gz",
+                          "block_digest": "sha256:" + "88" * 32, "payload_digest": "sha256:" + "77" * 32}],
+             "attestation_key": KEY},
+            {"id": "cap-failed", "url": HOSTILE_URL, "final_url": None,
+             "started_at": "2026-04-30T12:01:00Z", "finished_at": "2026-04-30T12:01:00Z", "ip": None,
+             "http_status": None, "outcome": "failed", "truncated": None, "error": "name does not resolve",
+             "title": None, "redirects": [], "certificate": None, "payload_digest": None, "records": [],
+             "attestation_key": None},
+        ],
+        "files": [
+            {"path": "archive/data.warc.gz", "sha256": WARC_HASH, "bytes": 123456},
+            {"path": "evidence/claims.json", "sha256": WACZ_HASH, "bytes": 2048},
+            {"path": f"evidence/key-{KEY}.pub.pem", "sha256": KEY_HASH, "bytes": 113},
+            {"path": f"evidence/key-{P384_KEY}.p384.pub.pem", "sha256": KEY_HASH, "bytes": 215},
+        ],
+    }
+
+
+class Page(HTMLParser):
+    """The parts of a page a browser would act on: tags, attributes, text, <pre> blocks."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.pres: list[str] = []
+        self.headings: list[str] = []
+        self._open: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag in ("pre", "h2"):
+            self._open.append(tag)
+            (self.pres if tag == "pre" else self.headings).append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open and self._open[-1] == tag:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._open:
+            target = self.pres if self._open[-1] == "pre" else self.headings
+            target[-1] += data
+
+    @property
+    def all_text(self) -> str:
+        return "".join(self.text)
+
+    def attributes(self, name: str) -> list[str | None]:
+        return [attrs[name] for _, attrs in self.tags if name in attrs]
+
+
+def test_hostile_strings_are_shown_as_text_and_never_run():
+    view = make_view()
+    view["captures"][0]["id"] = 'cap-ok" onmouseover="alert(1)'
+    view["claims"][0]["captures"][0] = view["captures"][0]["id"]
+    view["captures"][0]["final_url"] = "https://example.org/</code><script>alert(2)</script>"
+    html = render_report(view)
+    page = Page(html)
+    assert "<script" not in html.lower()
+    assert [tag for tag, _ in page.tags if tag in ("script", "img", "iframe", "object", "embed", "base", "form")] == []
+    allowed = {"lang", "charset", "http-equiv", "name", "content", "id", "href", "class", "scope"}
+    assert {name for _, attrs in page.tags for name in attrs} <= allowed  # no onerror=, no onmouseover=
+    assert not any(href.lower().startswith("javascript:") for href in page.attributes("href"))
+    for hostile in (HOSTILE_TITLE, HOSTILE_CLAIM, HOSTILE_URL, view["captures"][0]["id"], view["captures"][0]["final_url"]):
+        assert hostile in page.all_text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_invisible_characters_in_a_url_are_shown_not_obeyed():
+    view = make_view()
+    view["captures"][0]["url"] = "https://example.org/\u202egpj.exe"
+    html = render_report(view)
+    assert "\u202e" not in html and "https://example.org/U+202Egpj.exe" in Page(html).all_text
+
+
+def test_nothing_outside_the_page_can_be_loaded_or_linked():
+    html = render_report(make_view())
+    page = Page(html)
+    assert page.attributes("src") == []
+    ids = set(page.attributes("id"))
+    hrefs = page.attributes("href")
+    assert hrefs and all(href.startswith("#") and href[1:] in ids for href in hrefs)
+    assert not [tag for tag, _ in page.tags if tag in ("link", "img", "script", "iframe")]
+    assert "url(" not in html and "@import" not in html
+    metas = {attrs.get("http-equiv") or attrs.get("name"): attrs["content"] for tag, attrs in page.tags if tag == "meta"
+             and "content" in attrs}
+    assert metas["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert metas["referrer"] == "no-referrer"
+    assert "overflow-wrap: anywhere" in html
+
+
+def test_every_claim_capture_key_file_and_digest_is_shown():
+    view = make_view()
+    page = Page(render_report(view))
+    text = page.all_text
+    for claim in view["claims"]:
+        assert claim["id"] in text and claim["text"] in text
+    for capture in view["captures"]:
+        assert capture["id"] in text and capture["url"] in text
+    for key in view["keys"]:
+        assert grouped(key["fingerprint"]) in text
+    keys = text.split("Signing keys")[1].split("The bundle and its manifest")[0]
+    assert f"evidence/key-{P384_KEY}.p384.pub.pem" in keys and "not in this bundle" in keys  # OLD_KEY has no file
+    for entry in view["files"]:
+        assert entry["sha256"] in text and entry["path"] in text
+    for fact in (DOC_HASH, MANIFEST_HASH, MERKLE_ROOT, CERT_HASH, "Report <b>A</b>", "93.184.216.34",
+                 "https://example.org/report", "301", "2027-01-01T00:00:00Z", "<urn:uuid:rec-response>",
+                 "sha256:" + "88" * 32, "characters 0 to 57", "desk@example.org", "2025-12-31T00:00:00Z", "123,456"):
+        assert fact in text, fact
+    ids = set(page.attributes("id"))
+    assert {"claim-claim-1", "capture-cap-ok", "capture-cap-failed", f"key-{KEY}"} <= ids
+    assert "#capture-cap-ok" in page.attributes("href") and "#claim-claim-1" in page.attributes("href")
+    assert "capture cap-elsewhere (not in this bundle)" in text
+
+
+def test_sections_come_in_order_with_verification_first():
+    page = Page(render_report(make_view()))
+    assert page.headings == ["How to verify this bundle independently", "Claims", "Captures", "Documents",
+                             "Signing keys", "The bundle and its manifest", "Files"]
+    summary = page.all_text.split("How to verify")[0]
+    for fact in ("b-2026-001", "2026-05-01T10:00:00Z", "desk@example.org", "Belarus claims", "2 claims", "2 captures"):
+        assert fact in summary, fact
+
+
+def test_the_verification_commands_are_there_to_copy():
+    commands = "\n".join(Page(render_report(make_view())).pres)
+    for command in (
+        "unzip -d bundle evidence-2026.wacz",
+        f"openssl pkey -pubin -in evidence/key-{KEY}.pub.pem -outform DER | sha256sum",
+        f"openssl pkeyutl -verify -pubin -inkey evidence/key-{KEY}.pub.pem -rawin -in evidence/bundle.json "
+        "-sigfile evidence/bundle.json.sig",
+        f"{WARC_HASH}  archive/data.warc.gz\n{WACZ_HASH}  evidence/claims.json\n"
+        f"{KEY_HASH}  evidence/key-{KEY}.pub.pem\n{KEY_HASH}  evidence/key-{P384_KEY}.p384.pub.pem\nEND",
+        "sha256sum datapackage.json\ncat datapackage-digest.json",
+        "openssl ts -verify -data evidence/checkpoint.json -in evidence/checkpoint.json.tsr -CAfile TSA-ROOTS.pem",
+        "warcio check archive/*.warc.gz",
+        f"archiver verify-bundle evidence-2026.wacz --fingerprint '{grouped(KEY)}' --tsa-roots TSA-ROOTS.pem",
+    ):
+        assert command in commands, command
+    assert "sha256sum -c <<'END'\n" in commands
+
+
+def test_strings_that_would_break_a_pasted_command_stay_out_of_it():
+    view = make_view()
+    view["bundle"]["file"] = "my bundle; rm -rf ~.wacz"
+    view["files"].append({"path": "x\nEND\nrm -rf ~", "sha256": "99" * 32, "bytes": 1})
+    view["files"].append({"path": "archive/ok.warc.gz", "sha256": "not-a-hash\nrm -rf ~", "bytes": 1})
+    view["bundle"]["signed_by"] = "$(rm -rf ~)"
+    page = Page(render_report(view))
+    commands = "\n".join(page.pres)
+    assert "unzip -d bundle 'my bundle; rm -rf ~.wacz'" in commands
+    assert "rm -rf ~\n" not in commands and "$(" not in commands
+    heredoc = commands.split("<<'END'\n", 1)[1].split("\nEND\n", 1)[0].splitlines()
+    assert heredoc and all(re.fullmatch(r"[0-9a-f]{64}  \S.*", line) for line in heredoc)
+    assert "-in PUBLIC-KEY.pem" in commands and "--fingerprint FINGERPRINT" in commands
+    assert "lists no public key file for that key" in page.all_text
+    assert "compare by hand" in page.all_text and "archive/ok.warc.gz" in page.all_text
+
+
+def test_missing_parts_are_said_in_words():
+    view = make_view()
+    view["manifest"]["timestamp"] = None
+    view["bundle"]["selection"]["all"] = True
+    view["bundle"]["collection"]["id"] = None
+    view["captures"].append({
+        "id": "cap-cut", "url": "https://example.org/big", "final_url": "https://example.org/big",
+        "started_at": "2026-04-30T12:02:00Z", "finished_at": "2026-04-30T12:03:00Z", "ip": "93.184.216.34",
+        "http_status": 200, "outcome": "truncated", "truncated": "length", "error": None, "title": None,
+        "redirects": [], "certificate": None, "payload_digest": None, "records": [], "attestation_key": "ab" * 32})
+    page = Page(render_report(view))
+    text = " ".join(page.all_text.split())
+    verification = text.split("How to verify this bundle independently")[1].split("Claims")[0]
+    assert "no RFC 3161 timestamp in this bundle" in verification
+    assert "openssl ts" not in "\n".join(page.pres) and "--tsa-roots" not in "\n".join(page.pres)
+    assert "failed: name does not resolve" in text
+    assert "no TLS certificate recorded for this capture" in text
+    assert "no HTTP response" in text and "not attested" in text
+    assert "truncated: stopped at the size limit (length)" in text
+    assert "(not among the keys in this bundle)" in text
+    assert "none (the claim was entered directly)" in text
+    assert "It was made for everything in the collection." in text
+
+
+def test_rendering_is_pure():
+    view = make_view()
+    before = copy.deepcopy(view)
+    assert render_report(view) == render_report(view)
+    assert view == before
+
+
+def test_rendering_prints_nothing(capsys):
+    render_report(make_view())
+    assert capsys.readouterr() == ("", "")
+
+
+def _real_bundle(folder: Path, tamper: str | None) -> list[str]:
+    """A WACZ signed with a fresh key, the key's fingerprint, and the commands its report prints (but the last,
+    `archiver verify-bundle`, which has its own tests). `tamper` names what a forger changed."""
+    key = Ed25519PrivateKey.generate()
+    fingerprint = spki_fingerprint(key.public_key())
+    warc = io.BytesIO()
+    writer = WARCWriter(warc, gzip=True)
+    writer.write_record(writer.create_warc_record("https://example.org/", "resource", payload=io.BytesIO(b"page"),
+                                                  warc_content_type="text/html"))
+    files = {"archive/data.warc.gz": warc.getvalue(), "evidence/claims.json": b'{"claims": []}',
+             f"evidence/key-{fingerprint}.pub.pem": key.public_key().public_bytes(
+                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)}
+    listed = [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for path, data in files.items()]
+    statement = canonical_json({"files": {entry["path"]: entry["sha256"] for entry in listed}})
+    signature = key.sign(statement)
+    datapackage = b'{"resources": []}'
+    view = make_view()
+    view["bundle"]["signed_by"] = view["manifest"]["signed_by"] = view["keys"][0]["fingerprint"] = fingerprint
+    view["manifest"]["timestamp"] = None
+    view["files"] = listed
+    if tamper == "file":
+        files["evidence/claims.json"] = b'{"claims": ["forged"]}'
+    if tamper == "statement":
+        statement += b" "
+    digest_file = json.dumps({"path": "datapackage.json", "hash": f"sha256:{hashlib.sha256(datapackage).hexdigest()}"})
+    files.update({"evidence/report.html": render_report(view).encode(), "evidence/bundle.json": statement,
+                  "evidence/bundle.json.sig": signature, "datapackage.json": datapackage,
+                  "datapackage-digest.json": digest_file.encode()})
+    with zipfile.ZipFile(folder / "evidence-2026.wacz", "w") as wacz:
+        for path, data in files.items():
+            wacz.writestr(path, data)
+    commands = Page(render_report(view)).pres
+    assert commands[-1].startswith("cd ..\narchiver verify-bundle")
+    return [fingerprint, *commands[:-1]]
+
+
+def _run_as_a_clerk(folder: Path, commands: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # warcio
+    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", "\n".join(commands)], cwd=folder, env=env,
+                          capture_output=True, text=True)
+
+
+needs_tools = pytest.mark.skipif(not all(shutil.which(tool) for tool in ("openssl", "unzip", "sha256sum", "bash")),
+                                 reason="needs openssl, unzip, sha256sum and bash")
+
+
+@needs_tools
+def test_the_printed_commands_verify_a_real_bundle(tmp_path):
+    fingerprint, *commands = _real_bundle(tmp_path, tamper=None)
+    result = _run_as_a_clerk(tmp_path, commands)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{fingerprint}  -" in result.stdout
+    assert "Signature Verified Successfully" in result.stdout
+    assert "archive/data.warc.gz: OK" in result.stdout and "evidence/claims.json: OK" in result.stdout
+    digest = re.search(r"^([0-9a-f]{64})  datapackage.json$", result.stdout, re.M).group(1)
+    assert f'"hash": "sha256:{digest}"' in result.stdout
+
+
+@needs_tools
+@pytest.mark.parametrize("tamper, message", [("file", "evidence/claims.json: FAILED"),
+                                             ("statement", "Signature Verification Failure")])
+def test_the_printed_commands_catch_a_forgery(tmp_path, tamper, message):
+    _, *commands = _real_bundle(tmp_path, tamper)
+    result = _run_as_a_clerk(tmp_path, commands)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
