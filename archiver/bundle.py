@@ -198,7 +198,9 @@ def export_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                                 "operator": collection.config.operator},
                  "manifest": {"sequence": manifest.sequence, "sha256": manifest.sha256},
                  "checkpoint_sha256": hashlib.sha256(files["evidence/checkpoint.json"]).hexdigest(),
-                 "software": f"archiver/{__version__}", "key": key.fingerprint, "wacz_key": p384_fingerprint}
+                 "software": f"archiver/{__version__}", "key": key.fingerprint, "wacz_key": p384_fingerprint,
+                 # The signing key vouches for the collection's other keys (earlier, rotated ones).
+                 "keys": sorted(collection_public_keys(collection.root / "keys"))}
     catalog = Catalog(collection.catalog_path)
     try:
         view = _report_view(collection, catalog, key, manifest, statement, claims, captures, titles, files,
@@ -352,4 +354,5 @@ def _token_view(token: bytes) -> dict:
     from archiver.timestamps import describe_token
 
     described = describe_token(token)
-    return {"gen_time": described.get("gen_time"), "tsa": described.get("tsa"), "file": "evidence/checkpoint.json.tsr"}
+    return {"gen_time": described.get("gen_time"), "tsa": described.get("tsa"), "file": "evidence/checkpoint.json.tsr",
+            "data": "evidence/checkpoint.json"}

@@ -23,6 +23,7 @@ from archiver.cli.keys import keys
 from archiver.cli.log import log
 from archiver.cli.manifest import manifest
 from archiver.cli.verify import verify
+from archiver.cli.verify_bundle import verify_bundle_command
 
 
 @click.group(cls=ArchiverGroup, context_settings=CONTEXT_SETTINGS)
@@ -41,7 +42,8 @@ def cli() -> None:
     """
 
 
-for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log, verify, bundle):
+for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log, verify, bundle,
+                verify_bundle_command):
     cli.add_command(command)
 
 

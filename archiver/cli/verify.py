@@ -48,7 +48,9 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, key_
                     "live": [d.as_dict() for d in drifts] if live else None,
                     "recaptured": [r.as_dict() for r in recaptured]})
     else:
-        _print(report, recorded)
+        print_report(report)
+        if not recorded:
+            console().print("(Not recorded in the custody log: the signing key is not available here.)")
         if live:
             _print_drift(drifts, recaptured)
     if not report.ok:
@@ -83,7 +85,8 @@ def _print_drift(drifts: list[Drift], recaptured: list) -> None:
         out.print(f"Recaptured {row.url} as {row.id} ({row.outcome})")
 
 
-def _print(report: Report, recorded: bool) -> None:
+def print_report(report: Report) -> None:
+    """Counts of passed checks, then every failure, then what could not be checked."""
     out = console()
     total = sum(report.passed.values())
     out.print(f"{total} checks passed, {len(report.failures)} failed")
@@ -98,5 +101,3 @@ def _print(report: Report, recorded: bool) -> None:
         for item in report.not_checked:
             out.print(f"  - {item}")
     out.print("\n" + ("Every check above passed." if report.ok else "Verification FAILED."))
-    if not recorded:
-        out.print("(Not recorded in the custody log: the signing key is not available here.)")

@@ -1,0 +1,212 @@
+"""Evidence bundles: valid WACZ, replayable in pywb, verifiable offline, and every tampering named."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import http_response, send_bytes
+
+ARCHIVE = "archive/data.warc.gz"
+
+
+@pytest.fixture
+def evidence(run_cli, raw_server, collection, tmp_path):
+    """A collection with two documents citing three pages, one with a hostile <title>."""
+    server = raw_server({
+        "/report": send_bytes(http_response(b"<html><title>Ministry report</title><p>troops moved</p></html>")),
+        # a title whose text is "<script>alert(1)</script>" (written with entities, as a page would)
+        "/hostile": send_bytes(http_response(b"<html><title>&lt;script&gt;alert(1)&lt;/script&gt;</title><p>x</p></html>")),
+        "/secret": send_bytes(http_response(b"<html><title>Unrelated source</title><p>private lead</p></html>")),
+    })
+    seeds = collection.root / "seeds"
+    (seeds / "public.md").write_text(f"# Troops moved on Monday\n\nThe ministry says so: {server.url('/report')}\n\n"
+                                     f"A blog repeated it {server.url('/hostile')}\n")
+    (seeds / "confidential-lead.md").write_text(f"# Whistleblower account\n\nSee {server.url('/secret')}\n")
+    assert run_cli("capture", "-C", collection.root, seeds).exit_code == 0
+    claims = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    return {"collection": collection, "server": server, "claims": claims, "fingerprint": fingerprint, "tmp": tmp_path}
+
+
+def make_bundle(run_cli, evidence, *selection: str, name: str = "bundle.wacz") -> Path:
+    output = evidence["tmp"] / name
+    result = run_cli("bundle", "-C", evidence["collection"].root, "-o", output, *selection)
+    assert result.exit_code == 0, result.output
+    return output
+
+
+def claim_about(evidence, words: str) -> dict:
+    return next(c for c in evidence["claims"] if words in c["text"])
+
+
+def verify_bundle(run_cli, bundle: Path, fingerprint: str) -> dict:
+    result = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == (0 if report["ok"] else 1), result.output
+    return report
+
+
+def failed(report: dict) -> set[str]:
+    return {f["check"] for f in report["failures"]}
+
+
+def rewrite(bundle: Path, change) -> Path:
+    """A copy of the bundle with `change(name, data)` applied to every entry (None drops it)."""
+    tampered = bundle.with_name("tampered-" + bundle.name)
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(tampered, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            data = change(info.filename, source.read(info))
+            if data is not None:
+                target.writestr(info.filename, data)
+    return tampered
+
+
+def members(data: bytes) -> list[bytes]:
+    """The gzip members of a .warc.gz, each a record."""
+    import zlib
+    found, rest = [], data
+    while rest:
+        inflater = zlib.decompressobj(31)
+        inflater.decompress(rest)
+        used = len(rest) - len(inflater.unused_data)
+        found.append(rest[:used])
+        rest = inflater.unused_data
+    return found
+
+
+def test_a_claim_bundle_verifies_and_reveals_nothing_else(run_cli, evidence):
+    claim = claim_about(evidence, "ministry says so")
+    bundle = make_bundle(run_cli, evidence, "--claim", claim["id"])
+    report = verify_bundle(run_cli, bundle, evidence["fingerprint"])
+    assert report["ok"], report["failures"]
+    for check in ("bundle signature", "Merkle inclusion", "attestation signature", "attested records",
+                  "capture record digest", "statement file hash", "checkpoint signature"):
+        assert report["passed"].get(check, 0) > 0, check
+    assert any("RFC 3161 timestamp" in item for item in report["not_checked"])
+    everything = b"".join(zipfile.ZipFile(bundle).read(name) for name in zipfile.ZipFile(bundle).namelist())
+    for secret in (b"/secret", b"Whistleblower", b"confidential-lead", b"Unrelated source", b"private lead",
+                   b"/hostile", b"A blog repeated"):
+        assert secret not in everything, secret
+    assert evidence["server"].url("/report").encode() in everything
+
+
+def test_the_bundle_is_a_valid_wacz_that_pywb_replays(run_cli, evidence, tmp_path):
+    wacz = shutil.which("wacz") or str(Path(sys.executable).with_name("wacz"))
+    bundle = make_bundle(run_cli, evidence, "--all")
+    result = subprocess.run([wacz, "validate", "-f", str(bundle)], capture_output=True, text=True)
+    assert result.returncode == 0 and "valid" in result.stdout, result.stdout + result.stderr
+
+    bin_dir = Path(sys.executable).parent
+    workdir = tmp_path / "pywb"
+    workdir.mkdir()
+    subprocess.run([str(bin_dir / "wb-manager"), "init", "evidence"], cwd=workdir, check=True, capture_output=True)
+    subprocess.run([str(bin_dir / "wb-manager"), "add", "--unpack-wacz", "evidence", str(bundle)], cwd=workdir,
+                   check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    wayback = subprocess.Popen([str(bin_dir / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=workdir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        capture = json.loads(run_cli("captures", "-C", evidence["collection"].root, "--url",
+                                     evidence["server"].url("/report"), "--json").stdout)[0]
+        stamp = capture["started_at"][:19].replace("-", "").replace("T", "").replace(":", "")
+        url = f"http://127.0.0.1:{port}/evidence/{stamp}id_/{evidence['server'].url('/report')}"
+        body = None
+        for _ in range(100):
+            try:
+                body = urllib.request.urlopen(url, timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body == b"<html><title>Ministry report</title><p>troops moved</p></html>"
+    finally:
+        wayback.terminate()
+        wayback.wait(10)
+
+
+def test_the_report_escapes_a_hostile_title(run_cli, evidence):
+    bundle = make_bundle(run_cli, evidence, "--all")
+    report = zipfile.ZipFile(bundle).read("evidence/report.html").decode()
+    assert "<script" not in report and "&lt;script&gt;alert(1)&lt;/script&gt;" in report
+    pages = zipfile.ZipFile(bundle).read("pages/pages.jsonl").decode()
+    assert '"title":"<script>alert(1)</script>"' in pages  # the title was read, so the report had it to escape
+    assert "Ministry report" in report and evidence["fingerprint"][:4] in report
+
+
+def test_every_tampering_is_named(run_cli, evidence, tmp_path):
+    bundle = make_bundle(run_cli, evidence, "--all")
+    fingerprint = evidence["fingerprint"]
+
+    def in_record(name, data):
+        if name != ARCHIVE:
+            return data
+        parts = members(data)
+        for i, member in enumerate(parts):
+            block = gzip.decompress(member)
+            if b"troops moved" in block:
+                parts[i] = gzip.compress(block.replace(b"troops moved", b"troops stayed"))
+        return b"".join(parts)
+
+    cases = {
+        "a flipped byte in a WARC record": (in_record, {"capture record digest", "attested records"}),
+        "a flipped byte in datapackage.json": (
+            lambda n, d: d.replace(b'"wacz_version"', b'"wacz_versiom"') if n == "datapackage.json" else d,
+            {"datapackage digest"}),
+        "a flipped byte in an evidence file": (
+            lambda n, d: d.replace(b"Troops moved", b"Troops mooved") if n == "evidence/claims.json" else d,
+            {"statement file hash"}),
+        "a record removed": (
+            lambda n, d: b"".join(m for m in members(d) if b"troops moved" not in gzip.decompress(m)) if n == ARCHIVE else d,
+            {"capture record present"}),
+        "a Merkle proof altered": (
+            lambda n, d: d.replace(b'"proof":["', b'"proof":["00', 1) if n == "evidence/captures.json" else d,
+            {"Merkle inclusion"}),
+    }
+    for label, (change, expected) in cases.items():
+        report = verify_bundle(run_cli, rewrite(bundle, change), fingerprint)
+        assert not report["ok"], label
+        assert expected & failed(report), (label, failed(report))
+
+    other = verify_bundle(run_cli, bundle, "ab" * 32)
+    assert failed(other) == {"signer identity"}
+    assert json.loads(run_cli("verify-bundle", bundle, "--json").stdout)["ok"] is False  # no fingerprint, no trust
+
+
+def test_a_capture_added_from_another_bundle_is_named(run_cli, evidence):
+    one = make_bundle(run_cli, evidence, "--claim", claim_about(evidence, "ministry says so")["id"], name="one.wacz")
+    two = make_bundle(run_cli, evidence, "--claim", claim_about(evidence, "/secret")["id"], name="two.wacz")
+    foreign = zipfile.ZipFile(two).read(ARCHIVE)
+    extra = [m for m in members(foreign) if b"private lead" in gzip.decompress(m)]
+    report = verify_bundle(run_cli, rewrite(one, lambda n, d: d + b"".join(extra) if n == ARCHIVE else d),
+                           evidence["fingerprint"])
+    assert "archive record listed" in failed(report)
+
+
+def hostile_zip(path: Path, entries: list[tuple[str, bytes]], compression=zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in entries:
+            archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
+    return path
+
+
+def test_hostile_zips_are_refused_in_one_line(run_cli, tmp_path):
+    slip = hostile_zip(tmp_path / "slip.wacz", [("datapackage.json", b"{}"), ("../../evil.txt", b"pwned")])
+    bomb = hostile_zip(tmp_path / "bomb.wacz", [("datapackage.json", b"{}"), ("archive/a.warc", b"\0" * 50_000_000)],
+                       zipfile.ZIP_DEFLATED)
+    for path in (slip, bomb):
+        result = run_cli("verify-bundle", path, "--fingerprint", "ab" * 32)
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error:")
+    assert not (tmp_path.parent / "evil.txt").exists()

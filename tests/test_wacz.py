@@ -1,0 +1,608 @@
+"""Reading WACZ files safely and checking them: WACZs made by other tools (the shared corpus),
+WACZs built here and signed with a P-384 key, and hostile ZIPs built byte by byte, each refused
+with a reason naming the entry, and nothing written to disk."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import stat
+import struct
+import uuid
+import warnings
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from archiver.errors import UsageProblem
+from archiver.verify import Report
+from archiver.wacz import (BundleRejected, check_archives, check_index, check_package, check_signed_data, open_wacz,
+                           verify_wacz)
+
+CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+CREATED = "2024-05-01T12:00:00Z"
+
+
+def corpus(name: str) -> Path:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"third-party corpus file {name} not found in {CORPUS} (a fresh clone has none)")
+    return path
+
+
+def failed(report: Report) -> set[tuple[str, str]]:
+    return {(f.check, f.where) for f in report.failures}
+
+
+# -- building WARC files and WACZs ------------------------------------------------------
+
+def warc_digest(algorithm: str, data: bytes) -> str:
+    """As tools write them: sha256 in hex, sha1 in base32."""
+    raw = hashlib.new(algorithm, data).digest()
+    return f"{algorithm}:{raw.hex() if algorithm == 'sha256' else base64.b32encode(raw).decode()}"
+
+
+def response_record(url: str, body: bytes, *, algorithm: str | None = "sha256", payload_digest: str | None = None) -> bytes:
+    block = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    headers = {"WARC-Type": "response", "WARC-Record-ID": f"<urn:uuid:{uuid.uuid4()}>", "WARC-Date": CREATED,
+               "WARC-Target-URI": url, "Content-Type": "application/http;msgtype=response"}
+    if algorithm:
+        headers["WARC-Block-Digest"] = warc_digest(algorithm, block)
+        headers["WARC-Payload-Digest"] = payload_digest or warc_digest(algorithm, body)
+    headers["Content-Length"] = str(len(block))
+    head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode() + block + b"\r\n\r\n"
+
+
+def record_id(record: bytes) -> str:
+    return next(line.split(": ", 1)[1] for line in record.decode("latin-1").split("\r\n") if line.startswith("WARC-Record-ID"))
+
+
+def warc_gz(records: list[bytes]) -> tuple[bytes, list[tuple[int, int]]]:
+    """One gzip member per record, and each member's (offset, length)."""
+    members = [gzip.compress(r) for r in records]
+    positions, offset = [], 0
+    for member in members:
+        positions.append((offset, len(member)))
+        offset += len(member)
+    return b"".join(members), positions
+
+
+def cdxj(filename: str, positions: list[tuple[int, int]]) -> bytes:
+    return b"".join(f'com,example)/{i} 20240501120000 {json.dumps({"url": f"https://example.com/{i}", "filename": filename, "offset": o, "length": n})}\n'.encode()
+                    for i, (o, n) in enumerate(positions))
+
+
+def standard_files(records: list[bytes] | None = None) -> dict[str, bytes]:
+    records = records or [response_record("https://example.com/", b"<p>hello</p>"),
+                          response_record("https://example.com/b", b"<p>b</p>")]
+    warc, positions = warc_gz(records)
+    return {"archive/data.warc.gz": warc, "indexes/index.cdxj": cdxj("data.warc.gz", positions),
+            "pages/pages.jsonl": b'{"format":"json-pages-1.0","id":"pages","title":"All Pages"}\n'
+                                 b'{"url":"https://example.com/","ts":"2024-05-01T12:00:00Z"}\n'}
+
+
+def datapackage(files: dict[str, bytes]) -> bytes:
+    resources = [{"name": Path(name).name, "path": name, "hash": "sha256:" + hashlib.sha256(data).hexdigest(),
+                  "bytes": len(data)} for name, data in files.items()]
+    return json.dumps({"profile": "data-package", "title": "test", "resources": resources, "created": CREATED,
+                       "wacz_version": "1.1.1", "software": "test"}, indent=2).encode()
+
+
+def raw_signature(key: ec.EllipticCurvePrivateKey, message: str) -> str:
+    r, s = decode_dss_signature(key.sign(message.encode("ascii"), ec.ECDSA(hashes.SHA256())))
+    size = (key.curve.key_size + 7) // 8
+    return base64.b64encode(r.to_bytes(size, "big") + s.to_bytes(size, "big")).decode()
+
+
+def spki(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def write_zip(path: Path, files: dict[str, bytes], stored: tuple[str, ...] = ("archive/",)) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            method = zipfile.ZIP_STORED if name.startswith(stored) else zipfile.ZIP_DEFLATED
+            archive.writestr(name, data, compress_type=method)
+
+
+def build_wacz(path: Path, files: dict[str, bytes] | None = None, *, key: ec.EllipticCurvePrivateKey | None = None,
+               listed: dict[str, bytes] | None = None, signed_changes: dict | None = None,
+               alter_datapackage=None, stored: tuple[str, ...] = ("archive/",)) -> Path:
+    """A WACZ as archiver makes it: `listed` are the files datapackage.json lists (default: all)."""
+    files = standard_files() if files is None else files
+    package = datapackage(files if listed is None else listed)
+    digest: dict = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(package).hexdigest()}
+    if key is not None:
+        digest["signedData"] = {"hash": digest["hash"], "created": CREATED, "software": "test", "version": "0.1.0",
+                                "signature": raw_signature(key, digest["hash"]),
+                                "publicKey": base64.b64encode(spki(key)).decode(), **(signed_changes or {})}
+    if alter_datapackage is not None:
+        package = alter_datapackage(package)
+    write_zip(path, {**files, "datapackage.json": package, "datapackage-digest.json": json.dumps(digest).encode()}, stored)
+    return path
+
+
+# -- WACZs from other tools -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["py-wacz-valid_example_2.wacz", "wacz-signing-not-signed.wacz"])
+def test_foreign_waczs_pass_the_package_hash_checks(name):
+    report = Report()
+    with open_wacz(corpus(name)) as wacz:
+        package = check_package(wacz, report)
+    assert report.ok, report.failures
+    assert package["wacz_version"] == "1.1.1"
+    assert report.passed["resource hash"] == 4 and report.passed["resource size"] == 4
+    assert report.passed["datapackage digest"] == 1
+
+
+def test_a_wacz_without_datapackage_fails_naming_it():
+    """harvard-lil's ill-digest.wacz is a pre-1.0 layout (webarchive.yaml, no datapackage
+    files); its WARC's sha1 digests all hold, checked by the second pass."""
+    report = verify_wacz(corpus("wacz-signing-ill-digest.wacz"))
+    assert failed(report) == {("datapackage present", "datapackage.json")}
+    assert report.passed["record block digest"] == 260 and report.passed["record payload digest"] == 260
+    assert report.passed["index target record"] == 130
+
+
+def test_sha1_payload_digests_over_dechunked_bodies_fail_as_warcio_check_says():
+    """Five records of wacz-signing's not-signed.wacz declare sha1 (hex) payload digests of the
+    de-chunked body; `warcio check` reports exactly these five too."""
+    report = Report()
+    with open_wacz(corpus("wacz-signing-not-signed.wacz")) as wacz:
+        scans = check_archives(wacz, report)
+    assert {f.where for f in report.failures} == {f"archive/92YN-DLB8.warc.gz <urn:uuid:{u}>" for u in (
+        "674242bf-0299-456a-b1b8-36c2a5da5cf1", "d00a0ae7-64c6-43c3-9b92-3b61339fb7f1", "4627587a-187d-4df8-b2e6-7daa1b2cf417",
+        "b2f5e121-4045-4d8c-99b9-a16f4abb330f", "19978220-51eb-43ae-b7a0-261a6e2500be")}
+    assert {f.check for f in report.failures} == {"record payload digest"}
+    assert report.passed["record block digest"] == 175
+    assert len(scans) == 1 and len(scans[0].records) == 177
+
+
+@pytest.mark.parametrize("name, root", [("py-wacz-valid_signed_example_1.wacz", "DST Root CA X3"),
+                                        ("py-wacz-invalid_signed_example_1.wacz", "(STAGING) Pretend Pear X1")])
+def test_domain_signature_is_checked_and_its_root_shown_as_not_checked(name, root):
+    """The authsign signature over the hash verifies with the domain certificate's key; the root
+    cannot be judged offline, so it is named: the upstream 'invalid' one ends at a staging root."""
+    report = Report()
+    with open_wacz(corpus(name)) as wacz:
+        package = check_package(wacz, report)
+        digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+    fingerprint = check_signed_data(digest, package, report)
+    assert report.ok, report.failures
+    assert report.passed["domain signature"] == 1 and report.passed["signing domain"] == 1
+    assert report.passed["domain certificate chain link"] == 2
+    assert any("chain ends at" in line and root in line for line in report.not_checked)
+    assert any("timeSignature" in line and "not checked" in line for line in report.not_checked)
+    assert fingerprint is not None and len(fingerprint) == 64
+
+
+def test_a_domain_not_named_by_the_certificate_fails():
+    with open_wacz(corpus("py-wacz-valid_signed_example_1.wacz")) as wacz:
+        digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+    digest["signedData"]["domain"] = "archive.example"
+    report = Report()
+    check_signed_data(digest, {"created": digest["signedData"]["created"]}, report)
+    assert failed(report) == {("signing domain", "datapackage-digest.json")}
+
+
+def test_a_domain_signature_over_another_hash_fails():
+    with open_wacz(corpus("py-wacz-valid_signed_example_1.wacz")) as wacz:
+        digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+    digest["signedData"]["hash"] = digest["hash"] = "sha256:" + "0" * 64
+    report = Report()
+    assert check_signed_data(digest, {"created": digest["signedData"]["created"]}, report) is None
+    assert failed(report) == {("domain signature", "datapackage-digest.json")}
+
+
+# -- anonymous signatures ---------------------------------------------------------------
+
+@pytest.fixture
+def key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP384R1())
+
+
+def test_a_signed_wacz_verifies_and_names_its_key(tmp_path, key):
+    path = build_wacz(tmp_path / "ok.wacz", key=key)
+    report = verify_wacz(path)
+    assert report.ok, report.failures
+    assert report.passed["signature"] == 1 and report.passed["index target record"] == 2
+    assert report.passed["record block digest"] == 2 and report.passed["record payload digest"] == 2
+    with open_wacz(path) as wacz:
+        package = check_package(wacz, Report())
+        digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+    assert check_signed_data(digest, package, Report()) == hashlib.sha256(spki(key)).hexdigest()
+
+
+def test_one_changed_byte_of_datapackage_fails_the_digest(tmp_path, key):
+    path = build_wacz(tmp_path / "x.wacz", key=key, alter_datapackage=lambda d: d.replace(b'"test"', b'"tesT"', 1))
+    assert failed(verify_wacz(path)) == {("datapackage digest", "datapackage.json")}
+
+
+def test_an_altered_signature_fails(tmp_path, key):
+    path = build_wacz(tmp_path / "x.wacz", key=key)
+    with open_wacz(path) as wacz:
+        package = check_package(wacz, Report())
+        digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+    signature = bytearray(base64.b64decode(digest["signedData"]["signature"]))
+    signature[10] ^= 1
+    digest["signedData"]["signature"] = base64.b64encode(signature).decode()
+    report = Report()
+    assert check_signed_data(digest, package, report) is None
+    assert failed(report) == {("signature", "datapackage-digest.json")}
+
+
+def test_a_signature_with_another_created_fails(tmp_path, key):
+    path = build_wacz(tmp_path / "x.wacz", key=key, signed_changes={"created": "2024-05-01T12:00:01Z"})
+    assert failed(verify_wacz(path)) == {("signed created", "datapackage-digest.json")}
+
+
+def test_a_signature_by_a_p256_key_is_not_the_accepted_form(tmp_path):
+    path = build_wacz(tmp_path / "x.wacz", key=ec.generate_private_key(ec.SECP256R1()))
+    assert failed(verify_wacz(path)) == {("signing key", "datapackage-digest.json")}
+
+
+def test_an_unsigned_wacz_says_so(tmp_path):
+    report = verify_wacz(build_wacz(tmp_path / "x.wacz"))
+    assert report.ok
+    assert "datapackage-digest.json: not signed (no signedData)" in report.not_checked
+
+
+# -- the package ------------------------------------------------------------------------
+
+def test_an_unlisted_file_fails(tmp_path):
+    files = standard_files()
+    path = build_wacz(tmp_path / "x.wacz", {**files, "extra/payload.js": b"alert(1)"}, listed=files)
+    assert failed(verify_wacz(path)) == {("file listed", "extra/payload.js")}
+
+
+def test_a_listed_file_missing_or_different_fails(tmp_path):
+    files = standard_files()
+    listed = {**files, "pages/pages.jsonl": files["pages/pages.jsonl"] + b"\n", "extra/gone.json": b"{}"}
+    assert failed(verify_wacz(build_wacz(tmp_path / "x.wacz", files, listed=listed))) == {
+        ("resource hash", "pages/pages.jsonl"), ("resource size", "pages/pages.jsonl"),
+        ("resource present", "extra/gone.json")}
+
+
+def test_other_hash_algorithms_are_checked_and_named(tmp_path):
+    files = standard_files()
+    package = json.loads(datapackage(files))
+    pages = next(r for r in package["resources"] if r["path"] == "pages/pages.jsonl")
+    pages["hash"] = "sha512:" + hashlib.sha512(files["pages/pages.jsonl"]).hexdigest()
+    pages["name"] = "Pages.jsonl"
+    path = tmp_path / "x.wacz"
+    data = json.dumps(package).encode()
+    write_zip(path, {**files, "datapackage.json": data, "datapackage-digest.json": json.dumps(
+        {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(data).hexdigest()}).encode()})
+    report = verify_wacz(path)
+    assert report.ok, report.failures
+    assert "warning: pages/pages.jsonl: hashed with sha512, not sha256" in report.not_checked
+    assert "warning: pages/pages.jsonl: name 'Pages.jsonl' is not lowercase" in report.not_checked
+    pages["hash"] = "sha512:" + "0" * 128
+    data = json.dumps(package).encode()
+    write_zip(path, {**files, "datapackage.json": data, "datapackage-digest.json": json.dumps(
+        {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(data).hexdigest()}).encode()})
+    assert failed(verify_wacz(path)) == {("resource hash", "pages/pages.jsonl")}
+
+
+# -- WARC records and the index ---------------------------------------------------------
+
+def test_a_record_whose_bytes_differ_from_its_sha256_digest_fails_naming_it(tmp_path):
+    bad = response_record("https://example.com/bad", b"<p>x</p>", payload_digest=warc_digest("sha256", b"other"))
+    good = response_record("https://example.com/", b"<p>y</p>")
+    report = verify_wacz(build_wacz(tmp_path / "x.wacz", standard_files([good, bad])))
+    assert failed(report) == {("record payload digest", f"archive/data.warc.gz {record_id(bad)}")}
+
+
+def test_sha1_base32_digests_are_checked_by_a_second_pass(tmp_path):
+    good = response_record("https://example.com/", b"<p>y</p>", algorithm="sha1")
+    bad = response_record("https://example.com/bad", b"<p>x</p>", algorithm="sha1", payload_digest=warc_digest("sha1", b"z"))
+    report = verify_wacz(build_wacz(tmp_path / "x.wacz", standard_files([good, bad])))
+    assert failed(report) == {("record payload digest", f"archive/data.warc.gz {record_id(bad)}")}
+    assert report.passed["record block digest"] == 2 and report.passed["record payload digest"] == 1
+
+
+def test_records_without_digests_are_counted_not_checked(tmp_path):
+    records = [response_record("https://example.com/", b"a", algorithm=None), response_record("https://example.com/b", b"b")]
+    report = verify_wacz(build_wacz(tmp_path / "x.wacz", standard_files(records)))
+    assert report.ok
+    assert "archive/data.warc.gz: 1 records carry no digest: not checked" in report.not_checked
+
+
+def test_a_revisit_payload_digest_names_an_earlier_payload_and_is_not_checked(tmp_path):
+    revisit = response_record("https://example.com/", b"", payload_digest=warc_digest("sha256", b"the original"))
+    revisit = revisit.replace(b"WARC-Type: response", b"WARC-Type: revisit")
+    report = verify_wacz(build_wacz(tmp_path / "x.wacz", standard_files([revisit])))
+    assert report.ok, report.failures
+    assert report.passed["record block digest"] == 1 and report.passed["record payload digest"] == 0
+    assert "archive/data.warc.gz: 1 revisit payload digests name an earlier capture's payload: not checked" in report.not_checked
+
+
+def test_a_deflated_warc_is_read_and_warned_about(tmp_path):
+    report = verify_wacz(build_wacz(tmp_path / "x.wacz", stored=()))
+    assert report.ok and report.passed["record block digest"] == 2
+    assert any(line.startswith("warning: archive/data.warc.gz: deflated") for line in report.not_checked)
+
+
+def test_an_index_line_pointing_nowhere_fails(tmp_path):
+    files = standard_files()
+    index = files["indexes/index.cdxj"].splitlines(keepends=True)
+    line = json.loads(index[1].split(b" ", 2)[2])
+    index[1] = index[1].replace(b'"offset": %d' % line["offset"], b'"offset": %d' % (line["offset"] + 1))
+    index.append(b'com,example)/c 20240501120000 {"filename": "other.warc.gz", "offset": 0, "length": 10}\n')
+    files["indexes/index.cdxj"] = b"".join(index)
+    report = verify_wacz(build_wacz(tmp_path / "x.wacz", files))
+    assert failed(report) == {("index target record", "indexes/index.cdxj line 2"),
+                              ("index target file", "indexes/index.cdxj line 3")}
+    assert report.passed["index target record"] == 1
+
+
+# -- reading ----------------------------------------------------------------------------
+
+def test_streams_give_the_entry_bytes_and_small_reads_are_bounded(tmp_path):
+    files = standard_files()
+    with open_wacz(build_wacz(tmp_path / "x.wacz", files, stored=())) as wacz:
+        with wacz.open("archive/data.warc.gz") as stream:
+            assert stream.read() == files["archive/data.warc.gz"]
+        assert wacz.read("pages/pages.jsonl", 1000) == files["pages/pages.jsonl"]
+        assert wacz.info("pages/pages.jsonl").compress_type == zipfile.ZIP_DEFLATED
+        with pytest.raises(BundleRejected, match="'pages/pages.jsonl' declares 120 bytes, more than the 100 allowed"):
+            wacz.read("pages/pages.jsonl", 100)
+        with pytest.raises(KeyError):
+            wacz.open("nothing")
+
+
+def test_not_a_zip_is_a_usage_problem(tmp_path):
+    path = tmp_path / "x.wacz"
+    path.write_bytes(b"WARC/1.1\r\n" * 10)
+    with pytest.raises(UsageProblem, match="is not a ZIP file"):
+        open_wacz(path)
+    with pytest.raises(UsageProblem, match="cannot read"):
+        open_wacz(tmp_path / "missing.wacz")
+
+
+# -- hostile ZIPs -----------------------------------------------------------------------
+
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+
+
+def zip_bytes(entries: list[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_STORED) -> bytearray:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of duplicate names: the point of one test
+        with zipfile.ZipFile(buffer, "w", method) as archive:
+            for name, data in entries:
+                archive.writestr(name, data)
+    return bytearray(buffer.getvalue())
+
+
+def central_header(data: bytearray, index: int) -> int:
+    """Offset of the index-th central directory header."""
+    at = -1
+    for _ in range(index + 1):
+        at = data.index(b"PK\x01\x02", at + 1)
+    return at
+
+
+def set_field(data: bytearray, at: int, fmt: str, value: int) -> None:
+    struct.pack_into(fmt, data, at, value)
+
+
+@pytest.fixture
+def refuse(tmp_path, monkeypatch):
+    """Writes the hostile bytes, opens them expecting BundleRejected (and no other exception),
+    and checks that nothing was written anywhere under the test's folder, the working folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+    def refuse(data: bytes, match: str, **limits) -> BundleRejected:
+        path = tmp_path / "hostile.wacz"
+        path.write_bytes(data)
+        before = sorted(tmp_path.rglob("*"))
+        with pytest.raises(BundleRejected, match=match) as caught:
+            open_wacz(path, **limits)
+        assert sorted(tmp_path.rglob("*")) == before
+        assert str(caught.value).count("\n") == 0
+        return caught.value
+
+    return refuse
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("../evil", r"'\.\./evil' has a '\.\.' component"),
+    ("archive/../../evil", r"'archive/\.\./\.\./evil' has a '\.\.' component"),
+    ("/abs", r"'/abs' has an absolute path"),
+    ("..\\evil", r"'\.\.\\\\evil' has a backslash"),
+    ("C:/evil", r"'C:/evil' starts with a drive letter"),
+    ("a//b", r"'a//b' has an empty or '\.' component"),
+    ("./a", r"'\./a' has an empty or '\.' component"),
+    ("a\nb", r"'a\\nb' has a control character"),
+])
+def test_names_that_could_escape_or_alias_are_refused(refuse, name, reason):
+    refuse(zip_bytes([("ok.txt", b"fine"), (name, b"evil")]), reason)
+
+
+def test_a_name_cut_by_a_nul_is_refused(refuse):
+    data = zip_bytes([("aXb", b"x")])
+    refuse(bytes(data).replace(b"aXb", b"a\x00b"), r"'a\\x00b' has a NUL character")
+
+
+def test_a_symlink_entry_is_refused(refuse):
+    link = zipfile.ZipInfo("archive/link.warc.gz")
+    link.create_system = 3
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    refuse(zip_bytes([(link, b"/etc/passwd")]), "'archive/link.warc.gz' is a symbolic link, not a regular file")
+
+
+def test_a_fifo_entry_is_refused(refuse):
+    fifo = zipfile.ZipInfo("pipe")
+    fifo.external_attr = (stat.S_IFIFO | 0o644) << 16
+    refuse(zip_bytes([(fifo, b"")]), "'pipe' is a named pipe")
+
+
+def test_a_folder_entry_holding_data_is_refused_and_empty_ones_are_ignored(refuse, tmp_path):
+    folder = zipfile.ZipInfo("archive/")
+    folder.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
+    refuse(zip_bytes([(folder, b"hidden")]), "'archive/' is named like a folder but holds 6 bytes")
+    path = tmp_path / "folders.zip"
+    path.write_bytes(zip_bytes([(folder, b""), ("archive/a.warc", b"x")]))
+    with open_wacz(path) as wacz:
+        assert wacz.names() == ["archive/a.warc"]
+
+
+def test_an_entry_of_unknown_type_or_a_folder_named_like_a_file_is_refused(refuse):
+    odd = zipfile.ZipInfo("odd")
+    odd.external_attr = (0o150000 | 0o644) << 16
+    refuse(zip_bytes([(odd, b"")]), "'odd' has the unknown file type 0o150000")
+    folder = zipfile.ZipInfo("archive")
+    folder.external_attr = (stat.S_IFDIR | 0o755) << 16
+    refuse(zip_bytes([(folder, b"")]), "'archive' is marked as a folder but named like a file")
+
+
+@pytest.mark.parametrize("first, second", [("datapackage.json", "datapackage.json"),
+                                           ("datapackage.json", "DataPackage.json"),
+                                           ("caf\u00e9.txt", "cafe\u0301.txt")])
+def test_duplicate_names_are_refused(refuse, first, second):
+    refuse(zip_bytes([(first, b"{}"), (second, b'{"evil": 1}')]), f"{second!r} duplicates the name {first!r}")
+
+
+def test_two_entries_sharing_one_local_header_are_refused(refuse):
+    """Two central-directory entries pointing at the same local data: the overlapping zip bomb."""
+    data = zip_bytes([("a.txt", b"x" * 100), ("b.txt", b"y" * 100)])
+    set_field(data, central_header(data, 1) + 42, "<L", 0)
+    refuse(bytes(data), r"'(a|b)\.txt' starts at byte 0, inside the data of '(a|b)\.txt': entries overlap")
+
+
+def test_an_entry_starting_inside_another_entrys_data_is_refused(refuse):
+    """David Fifield's construction: a local header inside the previous entry's data."""
+    data = zip_bytes([("a.txt", b"x" * 100), ("b.txt", b"y" * 100)])
+    set_field(data, central_header(data, 1) + 42, "<L", 40)
+    refuse(bytes(data), r"'b\.txt' starts at byte 40, inside the data of 'a\.txt'")
+
+
+def test_a_high_ratio_deflate_bomb_is_refused(refuse):
+    refuse(zip_bytes([("archive/bomb.warc", bytes(50_000_000))], zipfile.ZIP_DEFLATED),
+           r"'archive/bomb\.warc' inflates \d[\d,]* bytes to 50,000,000, beyond 1:200")
+
+
+def test_an_entry_yielding_more_than_it_declares_is_stopped(tmp_path):
+    """A lying header: 2 MB of data declared as 1,000 bytes. Opening cannot tell; reading stops
+    once byte 1,001 comes out, and the archive check reports the entry."""
+    content = hashlib.sha256(b"seed").digest() * 65536
+    data = zip_bytes([("archive/big.warc", content)], zipfile.ZIP_DEFLATED)
+    set_field(data, central_header(data, 0) + 24, "<L", 1000)
+    set_field(data, 22, "<L", 1000)
+    path = tmp_path / "liar.zip"
+    path.write_bytes(data)
+    with open_wacz(path) as wacz:
+        with pytest.raises(BundleRejected, match="'archive/big.warc' yields more than the 1,000 bytes it declares"):
+            wacz.read("archive/big.warc", 1000)
+        report = Report()
+        scans = check_archives(wacz, report)
+    assert failed(report) == {("entry readable", "archive/big.warc")}
+    assert scans[0].records == [] and "lying header" in scans[0].error
+
+
+def test_an_entry_shorter_than_declared_or_with_a_wrong_crc_is_refused(tmp_path):
+    data = zip_bytes([("a.txt", b"hello world")])
+    path = tmp_path / "x.zip"
+    path.write_bytes(bytes(data).replace(b"hello world", b"hello_world"))
+    with open_wacz(path) as wacz, pytest.raises(BundleRejected, match="'a.txt': CRC-32 does not match"):
+        wacz.read("a.txt", 100)
+    data = zip_bytes([("a.txt", b"hello world")], zipfile.ZIP_DEFLATED)
+    set_field(data, central_header(data, 0) + 24, "<L", 12)
+    path.write_bytes(data)
+    with open_wacz(path) as wacz, pytest.raises(BundleRejected, match="'a.txt' holds 11 bytes, not the 12 it declares"):
+        wacz.read("a.txt", 100)
+
+
+def test_entries_whose_sizes_or_methods_do_not_add_up_are_refused(refuse):
+    refuse(zip_bytes([("a.bz2", b"x" * 100)], zipfile.ZIP_BZIP2), "'a.bz2' uses compression method 12")
+    stored = zip_bytes([("a.txt", b"x" * 100)])
+    set_field(stored, central_header(stored, 0) + 24, "<L", 99)
+    refuse(bytes(stored), "'a.txt' is stored but declares 99 bytes in 100")
+    deflated = zip_bytes([("a.txt", b"x" * 100)], zipfile.ZIP_DEFLATED)
+    set_field(deflated, central_header(deflated, 0) + 20, "<L", 40)
+    refuse(bytes(deflated), "'a.txt': its data runs into the central directory")
+    method = zip_bytes([("a.txt", b"x" * 100)])
+    set_field(method, 8, "<H", zipfile.ZIP_DEFLATED)
+    refuse(bytes(method), "'a.txt': its local header disagrees with the central directory")
+
+
+def test_a_deflate_stream_cut_short_or_followed_by_hidden_bytes_is_refused(tmp_path):
+    path = tmp_path / "x.zip"
+    cut = zip_bytes([("a.txt", b"hello world" * 10)], zipfile.ZIP_DEFLATED)
+    size = struct.unpack_from("<L", cut, 18)[0]
+    set_field(cut, central_header(cut, 0) + 20, "<L", size - 2)
+    path.write_bytes(cut)
+    with open_wacz(path) as wacz, pytest.raises(BundleRejected, match="'a.txt': its deflate stream is cut short"):
+        wacz.read("a.txt", 1000)
+    # Four bytes slipped between the deflate stream and the central directory, counted as the entry's.
+    data = zip_bytes([("a.txt", b"hello world" * 10)], zipfile.ZIP_DEFLATED)
+    directory = central_header(data, 0)
+    set_field(data, 18, "<L", size + 4)
+    set_field(data, directory + 20, "<L", size + 4)
+    end = data.rindex(b"PK\x05\x06")
+    set_field(data, end + 16, "<L", directory + 4)
+    path.write_bytes(bytes(data[:directory]) + b"junk" + bytes(data[directory:]))
+    with open_wacz(path) as wacz, pytest.raises(BundleRejected, match="'a.txt': bytes follow its deflate stream"):
+        wacz.read("a.txt", 1000)
+
+
+def test_an_encrypted_entry_is_refused(refuse):
+    data = zip_bytes([("secret.txt", b"x")])
+    header = central_header(data, 0)
+    set_field(data, header + 8, "<H", 1)
+    set_field(data, 6, "<H", 1)
+    refuse(bytes(data), "'secret.txt' is encrypted")
+
+
+def test_too_many_entries_are_refused(refuse):
+    entries = [(f"{i}", b"") for i in range(11)]
+    refuse(zip_bytes(entries), "declares 11 entries, more than the 10 allowed", max_entries=10)
+    # A directory too big for the entries allowed is refused before it is parsed.
+    refuse(zip_bytes([(f"{i:0>1100}", b"") for i in range(2)]), "central directory is 2,292 bytes, more than 2 entries need",
+           max_entries=2)
+
+
+def test_a_count_that_disagrees_with_the_directory_is_refused(refuse):
+    data = zip_bytes([("a", b"1"), ("b", b"2")])
+    end = data.rindex(b"PK\x05\x06")
+    set_field(data, end + 8, "<H", 1)
+    set_field(data, end + 10, "<H", 1)
+    refuse(bytes(data), "end record declares 1 entries, its central directory holds 2")
+
+
+def test_a_declared_total_beyond_the_bound_is_refused(refuse):
+    refuse(zip_bytes([("a", b"x" * 600), ("b", b"y" * 500)]),
+           "declares 1,100 bytes uncompressed in all \\(largest: 'a', 600\\), more than the 1,000 allowed",
+           max_total_size=1000)
+
+
+def test_bytes_before_or_after_the_zip_are_refused(refuse):
+    data = bytes(zip_bytes([("a", b"1")]))
+    refuse(b"MZ stub" + data, "bytes prepended to the ZIP")
+    refuse(data + b"trailer", "7 bytes follow the end of the ZIP")
+
+
+def test_a_local_header_naming_another_file_is_refused(refuse):
+    data = bytes(zip_bytes([("aaa", b"1")]))
+    refuse(data.replace(b"aaa", b"aab", 1), "entry 'aaa' is named b'aab' in its local header")
+
+
+def test_zip64_end_records_are_read(tmp_path):
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for i in range(65536):
+            archive.writestr(f"f/{i}", b"")
+    assert b"PK\x06\x06" in path.read_bytes()[-200:]
+    with open_wacz(path) as wacz:
+        assert len(wacz.names()) == 65536
