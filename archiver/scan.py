@@ -17,7 +17,8 @@ from isal import isal_zlib
 if TYPE_CHECKING:
     from archiver.warc import StoredRecord
 
-READ_SIZE = 1 << 20
+# Small reads: at each member's end the inflater copies the rest of its input into unused_data.
+READ_SIZE = 64 * 1024
 HTTP_TYPES = ("request", "response", "revisit")
 KEEP_BLOCK_UNDER = 1 << 20  # metadata blocks (details, attestations) are kept for checking
 
@@ -138,10 +139,13 @@ class _Stream:
             yield piece
 
 
-def _http_head_end(head: bytes) -> int | None:
+def _http_head_end(head: bytearray) -> int | None:
     """Index just past the blank line ending an HTTP head (CRLF or bare LF), if it is in `head`."""
-    candidates = [i + n for i, n in ((head.find(b"\r\n\r\n"), 4), (head.find(b"\n\n"), 2)) if i >= 0]
-    return min(candidates) if candidates else None
+    crlf = head.find(b"\r\n\r\n")
+    bare = head.find(b"\n\n", 0, crlf if crlf >= 0 else len(head))  # only a bare LF head ends earlier
+    if bare >= 0:
+        return bare + 2
+    return crlf + 4 if crlf >= 0 else None
 
 
 def scan_warc(path: Path) -> FileScan:
@@ -182,10 +186,10 @@ def scan_stream(file: BinaryIO, path: Path) -> FileScan:
         scan.error = str(exc)
     # Member lengths are known only once the next member has started.
     starts = members.member_starts
+    following = {start: after for start, after in zip(starts, starts[1:])}
     for record in scan.records:
-        if members.gzipped and record.offset in starts:
-            index = starts.index(record.offset)
-            record.length = starts[index + 1] - record.offset if index + 1 < len(starts) else None
+        if members.gzipped:
+            record.length = following[record.offset] - record.offset if record.offset in following else None
     scan.size = members.size
     scan.sha256 = file_hash.hexdigest()
     return scan
@@ -210,7 +214,7 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
                 payload_hash.update(piece)
             continue
         head += piece
-        end = _http_head_end(bytes(head))
+        end = _http_head_end(head)
         if end is not None:
             if payload_hash is not None:
                 payload_hash.update(bytes(head[end:]))

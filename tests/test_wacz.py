@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from archiver.errors import UsageProblem
 from archiver.verify import Report
-from archiver.wacz import (BundleRejected, check_archives, check_index, check_package, check_signed_data, open_wacz,
-                           verify_wacz)
+from archiver.wacz import BundleRejected, check_archives, check_package, check_signed_data, open_wacz, verify_wacz
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
 CREATED = "2024-05-01T12:00:00Z"
@@ -369,9 +368,6 @@ def test_not_a_zip_is_a_usage_problem(tmp_path):
 
 
 # -- hostile ZIPs -----------------------------------------------------------------------
-
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
-
 
 def zip_bytes(entries: list[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_STORED) -> bytearray:
     buffer = io.BytesIO()
