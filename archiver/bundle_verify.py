@@ -32,8 +32,11 @@ def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None =
     report = Report()
     wacz = open_wacz(path)
     datapackage = check_package(wacz, report)
-    digest_json = json.loads(wacz.read("datapackage-digest.json", EVIDENCE_LIMIT)) if "datapackage-digest.json" in wacz.names() else {}
-    wacz_key = check_signed_data(digest_json, datapackage or {}, report) if digest_json else None
+    try:
+        digest_json = json.loads(wacz.read("datapackage-digest.json", EVIDENCE_LIMIT))
+    except (KeyError, ValueError):
+        digest_json = {}  # check_package has named what is wrong with it
+    wacz_key = check_signed_data(digest_json, datapackage or {}, report) if isinstance(digest_json, dict) and digest_json else None
     scans = check_archives(wacz, report)
     if "evidence/bundle.json" not in wacz.names():
         report.not_checked.append("archiver evidence: none in this WACZ (made by another tool); only the checks above apply")

@@ -133,6 +133,9 @@ CREATE TABLE manifests (
     created_at TEXT NOT NULL,
     file TEXT NOT NULL
 );
+""", """
+ALTER TABLE captures ADD COLUMN imported_from TEXT;
+ALTER TABLE warc_files ADD COLUMN imported_from TEXT;
 """]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -159,6 +162,7 @@ class CaptureRow:
     response_record_id: str | None
     metadata_record_id: str | None
     revisit_of: str | None = None  # the capture whose response record holds this identical payload
+    imported_from: str | None = None  # for captures made by another tool: the file they came in
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -263,6 +267,11 @@ class Catalog:
         with self._lock, self._transaction():
             self._db.execute("INSERT INTO warc_files (name, warcinfo_id, opened_at) VALUES (?, ?, ?)",
                              (name, warcinfo_id, opened_at))
+
+    def add_imported_file(self, name: str, warcinfo_id: str, at: str, size: int, sha256: str, source: str) -> None:
+        with self._lock, self._transaction():
+            self._db.execute("INSERT INTO warc_files (name, warcinfo_id, opened_at, closed_at, size, sha256, imported_from)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)", (name, warcinfo_id, at, at, size, sha256, source))
 
     def file_closed(self, closed: ClosedFile, closed_at: str) -> None:
         with self._lock, self._transaction():

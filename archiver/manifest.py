@@ -62,10 +62,11 @@ def _captures(catalog: Catalog) -> Iterator[dict]:
     pending = next(records, None)
     for row in catalog.query(
             "SELECT id, url, url_key, final_url, outcome, http_status, error, truncated, started_at, finished_at, ip,"
-            " cert_sha256, redirects, payload_digest, response_length, warc_file, revisit_of FROM captures ORDER BY id"):
+            " cert_sha256, redirects, payload_digest, response_length, warc_file, revisit_of, imported_from"
+            " FROM captures ORDER BY id"):
         capture = dict(zip(("id", "url", "url_key", "final_url", "outcome", "http_status", "error", "truncated",
                             "started_at", "finished_at", "ip", "cert_sha256", "redirects", "payload_digest",
-                            "response_length", "warc_file", "revisit_of"), row))
+                            "response_length", "warc_file", "revisit_of", "imported_from"), row))
         capture["records"] = []
         if pending is not None and pending[0] == capture["id"]:
             capture["records"] = [dict(zip(("id", "type", "role", "target_uri", "date", "file", "offset", "length",

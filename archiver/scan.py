@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 # Small reads: at each member's end the inflater copies the rest of its input into unused_data.
 READ_SIZE = 64 * 1024
 HTTP_TYPES = ("request", "response", "revisit")
-KEEP_BLOCK_UNDER = 1 << 20  # metadata blocks (details, attestations) are kept for checking
 
 
 @dataclass
@@ -30,7 +29,6 @@ class ScannedRecord:
     length: int | None   # compressed length of that member when the record fills it alone
     block_digest: str    # computed
     payload_digest: str | None  # computed, for HTTP records: over the bytes after the HTTP head
-    block: bytes | None = None  # small metadata blocks only
 
     @property
     def id(self) -> str | None:
@@ -202,13 +200,10 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
     payload_hash = hashlib.sha256() if is_http and headers.get("WARC-Type") != "revisit" else None
     head = bytearray()
     head_done = not is_http
-    kept = bytearray() if length <= KEEP_BLOCK_UNDER and headers.get("WARC-Type") == "metadata" else None
     received = 0
     for piece in stream.blocks(length):
         received += len(piece)
         block_hash.update(piece)
-        if kept is not None:
-            kept += piece
         if head_done:
             if payload_hash is not None:
                 payload_hash.update(piece)
@@ -226,8 +221,7 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
     stream.readline()  # the two CRLFs that end a record
     stream.readline()
     return ScannedRecord(headers=headers, offset=offset, length=None, block_digest="sha256:" + block_hash.hexdigest(),
-                         payload_digest="sha256:" + payload_hash.hexdigest() if payload_hash else None,
-                         block=bytes(kept) if kept is not None else None)
+                         payload_digest="sha256:" + payload_hash.hexdigest() if payload_hash else None)
 
 
 def read_record_block(folder: Path, record: "StoredRecord", limit: int) -> bytes:

@@ -18,6 +18,7 @@ from archiver.cli.capture import capture, cite
 from archiver.cli.captures import captures, history, show
 from archiver.cli.claims import claims, documents
 from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
+from archiver.cli.importing import import_command
 from archiver.cli.init import init
 from archiver.cli.keys import keys
 from archiver.cli.log import log
@@ -43,7 +44,7 @@ def cli() -> None:
 
 
 for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log, verify, bundle,
-                verify_bundle_command):
+                verify_bundle_command, import_command):
     cli.add_command(command)
 
 

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from archiver.capture import CaptureRun, Targets, read_targets
-from archiver.catalog import CaptureRow
+from archiver.catalog import Catalog, CaptureRow
 from archiver.cli.common import (collection_option, console, human_size, json_option, key_option, new_collection,
                                  print_json, signing_key)
 from archiver.collection import Collection, parse_size
@@ -78,21 +78,39 @@ def capture(targets: tuple[str, ...], collection_dir: Path, key_file: Path | Non
 
 @click.command()
 @click.argument("claim_text")
-@click.argument("urls", nargs=-1, required=True)
+@click.argument("urls", nargs=-1)
+@click.option("--capture", "capture_ids", multiple=True,
+              help="Cite an existing capture (e.g. an imported one) by its id; repeatable.")
 @capture_options
-def cite(claim_text: str, urls: tuple[str, ...], collection_dir: Path, key_file: Path | None, as_json: bool,
-         insecure: bool, **overrides) -> None:
-    """Record a one-off CLAIM_TEXT citing URLS, and capture them.
+def cite(claim_text: str, urls: tuple[str, ...], capture_ids: tuple[str, ...], collection_dir: Path,
+         key_file: Path | None, as_json: bool, insecure: bool, **overrides) -> None:
+    """Record a one-off CLAIM_TEXT citing URLS, and capture them; or cite captures already
+    in the collection with --capture.
 
     \b
-    Example:
+    Examples:
       archiver cite "The minister said X on 3 March" https://example.org/transcript
+      archiver cite "As the leaked page showed" --capture 20261124172850-177ce85c
     """
+    if not urls and not capture_ids:
+        raise click.UsageError("give the URLs the claim cites, or --capture ID")
     not_urls = [url for url in urls if "://" not in url]
     if not_urls:
         raise UsageProblem(f"{not_urls[0]} is not a URL", "give URLs with their scheme (https://…); capture documents with `archiver capture`")
     found = read_targets(list(urls), collection_dir)
-    run_capture(collection_dir, key_file, found, note_claim(claim_text, found.urls), as_json, insecure, overrides)
+    cited = list(found.urls) + [_existing_capture(collection_dir, capture_id).url for capture_id in capture_ids]
+    run_capture(collection_dir, key_file, found, note_claim(claim_text, cited), as_json, insecure, overrides)
+
+
+def _existing_capture(collection_dir: Path, capture_id: str) -> CaptureRow:
+    catalog = Catalog(Collection.open(collection_dir).catalog_path)
+    try:
+        matches = catalog.find_capture(capture_id)
+    finally:
+        catalog.close()
+    if len(matches) != 1:
+        raise UsageProblem(f"{capture_id!r} matches {len(matches)} captures", "give a capture id from `archiver captures`")
+    return matches[0]
 
 
 def run_capture(collection_dir: Path, key_file: Path | None, found: Targets, note: Claim | None, as_json: bool,

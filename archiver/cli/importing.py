@@ -1,0 +1,38 @@
+"""`archiver import`: bring in captures made by other tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.collection import Collection
+from archiver.importer import import_path
+
+
+@click.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@collection_option
+@key_option
+@json_option
+def import_command(source: Path, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
+    """Import SOURCE (a .warc, .warc.gz or .wacz made by wget, Browsertrix, ArchiveWeb.page…).
+
+    Every declared digest is checked first; a file that fails is not imported at all. The
+    WARCs are copied byte for byte into warcs/, each response becomes a capture marked as
+    imported (with the file it came in and its SHA-256), and `archiver cite --capture ID`
+    lets a claim cite it."""
+    collection = Collection.open(collection_dir)
+    imported = import_path(collection, signing_key(collection, key_file), source)
+    if as_json:
+        print_json({"files": [{"file": i.file, "source": i.source, "already": i.already,
+                               "captures": [c.as_dict() for c in i.captures]} for i in imported]})
+        return
+    for item in imported:
+        if item.already:
+            click.echo(f"{item.source}: already imported as {item.file}")
+            continue
+        click.echo(f"{item.source}: {len(item.captures)} capture(s) imported into warcs/{item.file}")
+        for capture in item.captures:
+            click.echo(f"  {capture.id}  {capture.http_status or '-'}  {capture.url}")
