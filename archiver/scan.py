@@ -146,13 +146,14 @@ def _http_head_end(head: bytearray) -> int | None:
     return crlf + 4 if crlf >= 0 else None
 
 
-def scan_warc(path: Path) -> FileScan:
-    """Every record of the file with its computed digests; never raises for bad content."""
+def scan_warc(path: Path, keep_headers: frozenset[str] | None = None) -> FileScan:
+    """Every record of the file with its computed digests; never raises for bad content.
+    `keep_headers`: which WARC headers to keep of each record (default: all)."""
     with open(path, "rb") as file:
-        return scan_stream(file, path)
+        return scan_stream(file, path, keep_headers)
 
 
-def scan_stream(file: BinaryIO, path: Path) -> FileScan:
+def scan_stream(file: BinaryIO, path: Path, keep_headers: frozenset[str] | None = None) -> FileScan:
     """scan_warc() over an open binary stream (a file, or an entry read out of a ZIP)."""
     scan = FileScan(path)
     file_hash = hashlib.sha256()
@@ -179,6 +180,8 @@ def scan_stream(file: BinaryIO, path: Path) -> FileScan:
             record = _hash_block(stream, headers, length, offset)
             if record is None:
                 raise ValueError(f"record at offset {offset} is cut short: fewer than {length} bytes")
+            if keep_headers is not None:
+                record.headers = {k: v for k, v in headers.items() if k in keep_headers}
             scan.records.append(record)
     except (ValueError, isal_zlib.error, OSError) as exc:
         scan.error = str(exc)

@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,9 @@ from archiver.signing import BadEnvelope, PublicKey, canonical_json, collection_
 from archiver.warc import OPEN_SUFFIX
 
 _MANIFEST_NAME = re.compile(r"^manifest-(\d+)\.json$")
+# What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
+VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-Block-Digest",
+                            "WARC-Payload-Digest"})
 
 
 @dataclass(frozen=True)
@@ -84,18 +87,40 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
     report = Report()
     keys = collection_public_keys(collection.root / "keys")
     statuses = key_statuses(collection)
-    custody = _check_custody(collection, keys, statuses, report)
     catalog = Catalog(collection.catalog_path)
     try:
-        scans = _scan_files(collection, catalog, report, workers)
+        to_scan, listed = _plan_scans(collection, catalog, report)
+        names = sorted(to_scan, key=lambda n: -to_scan[n].stat().st_size)  # largest first: they finish last
+        # The files are read in worker processes while this one checks signatures, which need no WARC bytes.
+        with ProcessPoolExecutor(max_workers=min(workers, len(names))) if workers > 1 and len(names) > 1 else _Inline() as pool:
+            pending = {name: pool.submit(scan_warc, to_scan[name], VERIFY_HEADERS) for name in names}
+            custody = _check_custody(collection, keys, statuses, report)
+            statements = _check_attestations(catalog, keys, statuses, custody, report)
+            scans = {name: future.result() for name, future in pending.items()}
+        _check_scans(scans, to_scan, listed, report)
         # Files made by other tools: their other records are not captures, their digests may be sha1.
         imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
         _check_records(catalog, scans, imported, report)
-        _check_attestations(catalog, scans, keys, statuses, custody, report)
+        _check_attested_records(statements, scans, report)
         _check_manifests(collection, catalog, keys, statuses, custody, report)
     finally:
         catalog.close()
     return report
+
+
+class _Inline:
+    """The executor interface, running each task on submission: one worker means this process."""
+
+    def __enter__(self) -> "_Inline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def submit(self, function, *args) -> Future:
+        future: Future = Future()
+        future.set_result(function(*args))
+        return future
 
 
 # -- custody log ------------------------------------------------------------------------
@@ -146,11 +171,13 @@ def _remember(custody: _Custody, entry: dict) -> None:
 
 # -- WARC files and records -------------------------------------------------------------
 
-def _scan_files(collection: Collection, catalog: Catalog, report: Report, workers: int) -> dict[str, FileScan]:
+def _plan_scans(collection: Collection, catalog: Catalog, report: Report) -> tuple[dict[str, Path], dict[str, tuple]]:
+    """The WARC files to read: every listed one present, and any unlisted one found."""
     listed = {row[0]: row for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files")}
     on_disk = {p.name: p for p in collection.warcs.iterdir() if p.is_file() and p.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX))}
+    on_disk.update((p.name, p) for p in collection.warcs.iterdir() if p.is_file() and p.name in listed)
     to_scan: dict[str, Path] = {}
-    for name, (_, closed_at, size, sha256) in listed.items():
+    for name in listed:
         path = on_disk.get(name) or on_disk.get(name + OPEN_SUFFIX)
         if report.check("WARC file present", path is not None, f"warcs/{name}", "listed in the catalog but missing"):
             to_scan[name] = path
@@ -161,12 +188,10 @@ def _scan_files(collection: Collection, catalog: Catalog, report: Report, worker
         if base not in listed:
             report.check("WARC file listed", False, f"warcs/{name}", "not in the catalog: its records are not captures of this collection")
             to_scan[name] = on_disk[name]
-    names = list(to_scan)
-    if workers > 1 and len(names) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(names))) as pool:
-            scans = dict(zip(names, pool.map(scan_warc, [to_scan[n] for n in names])))
-    else:
-        scans = {name: scan_warc(to_scan[name]) for name in names}
+    return to_scan, listed
+
+
+def _check_scans(scans: dict[str, FileScan], to_scan: dict[str, Path], listed: dict[str, tuple], report: Report) -> None:
     for name, scan in scans.items():
         where = f"warcs/{to_scan[name].name}"
         report.check("WARC file readable", scan.error is None, where, scan.error or "")
@@ -174,7 +199,6 @@ def _scan_files(collection: Collection, catalog: Catalog, report: Report, worker
         if row and row[1]:  # closed: its size and hash were recorded when it was closed
             report.check("WARC file size", scan.size == row[2], where, f"size: expected {row[2]}, found {scan.size}")
             report.check("WARC file SHA-256", scan.sha256 == row[3], where, f"sha256: expected {row[3]}, found {scan.sha256}")
-    return scans
 
 
 def _check_records(catalog: Catalog, scans: dict[str, FileScan], imported: set[str], report: Report) -> None:
@@ -232,12 +256,11 @@ def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> 
 
 # -- attestations -----------------------------------------------------------------------
 
-def _check_attestations(catalog: Catalog, scans: dict[str, FileScan], keys: dict[str, PublicKey],
-                        statuses: dict[str, KeyStatus], custody: _Custody, report: Report) -> None:
-    computed = {record.id: {"block_digest": record.block_digest,
-                            "payload_digest": record.payload_digest if record.type != "revisit"
-                            else record.headers.get("WARC-Payload-Digest")}
-                for scan in scans.values() for record in scan.records}
+def _check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
+                        custody: _Custody, report: Report) -> dict[str, dict]:
+    """Every attestation's signature, key and claims against the catalog; the verified
+    statements, by capture, for their records to be checked once the WARCs are read."""
+    statements: dict[str, dict] = {}
     attestation_records = {row[0]: (row[1], row[2]) for row in catalog.query(
         "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
     envelopes = {capture_id: envelope for capture_id, envelope in catalog.query("SELECT capture_id, envelope FROM attestations")}
@@ -277,11 +300,22 @@ def _check_attestations(catalog: Catalog, scans: dict[str, FileScan], keys: dict
             expected = capture_id if name == "id" else values[name]
             report.check("attestation claims", predicate.get(name) == expected, where,
                          f"{name}: attested {predicate.get(name)}, catalog has {expected}")
-        problems = statement_problems(statement, computed)
-        report.check("attested records", not problems, where, "; ".join(problems))
+        statements[capture_id] = statement
     cataloged = {row[0] for row in catalog.query("SELECT id FROM captures")}
     for capture_id in sorted(custody.captures.keys() - cataloged):
         report.check("capture in catalog", False, f"capture {capture_id}", "in the custody log but missing from the catalog")
+    return statements
+
+
+def _check_attested_records(statements: dict[str, dict], scans: dict[str, FileScan], report: Report) -> None:
+    """Each record an attestation names, present with the digests it signed."""
+    computed = {record.id: {"block_digest": record.block_digest,
+                            "payload_digest": record.payload_digest if record.type != "revisit"
+                            else record.headers.get("WARC-Payload-Digest")}
+                for scan in scans.values() for record in scan.records}
+    for capture_id, statement in sorted(statements.items()):
+        problems = statement_problems(statement, computed)
+        report.check("attested records", not problems, f"capture {capture_id}", "; ".join(problems))
 
 
 # -- manifests --------------------------------------------------------------------------
