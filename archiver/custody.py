@@ -50,6 +50,7 @@ class CustodyLog:
         self.path = path
         self.operator = operator
         self.key = key
+        self._tail: tuple[int, bytes] | None = None  # (file size, last line) after our own last append
 
     def append(self, event: str, subject: dict, key: SigningKey | None = None) -> Entry:
         """Append one entry, signed by `key` (default: the collection's key), and fsync it."""
@@ -57,7 +58,10 @@ class CustodyLog:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            tail, torn = _last_line(fd)
+            if self._tail is not None and self._tail[0] == os.lseek(fd, 0, os.SEEK_END):
+                tail, torn = self._tail[1], False  # nobody appended since: no need to read the tail back
+            else:
+                tail, torn = _last_line(fd)
             previous = parse_entry(tail) if tail else None
             body = {"seq": previous["seq"] + 1 if previous else 1, "time": now(), "event": event,
                     "subject": subject, "operator": self.operator, "software": f"archiver/{__version__}",
@@ -67,6 +71,7 @@ class CustodyLog:
             # A line torn by a crash stays, on its own line, for verification to report.
             os.write(fd, (b"\n" if torn else b"") + line + b"\n")
             os.fsync(fd)
+            self._tail = (os.lseek(fd, 0, os.SEEK_END), line)
             return Entry(line, body)
         finally:
             os.close(fd)

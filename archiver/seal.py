@@ -11,9 +11,11 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archiver.catalog import Catalog
 from archiver.collection import Collection
 from archiver.durable import atomic_write
 from archiver.keys import custody_log
+from archiver.manifest import ManifestResult, export_manifest
 from archiver.signing import SigningKey, canonical_json
 from archiver.timestamps import describe_token, timestamp_with_any
 
@@ -76,3 +78,13 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
     else:
         log.append("timestamp missing", {"sequence": sequence, "manifest": manifest.name, "failures": outcome.failures})
     return seal
+
+
+def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestResult, Seal]:
+    """The collection's current manifest, exported if the catalog changed, and sealed."""
+    catalog = Catalog(collection.catalog_path)
+    try:
+        result = export_manifest(collection, catalog)
+    finally:
+        catalog.close()
+    return result, seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)

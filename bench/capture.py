@@ -36,6 +36,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 HOSTS = 50
 PATHS_PER_HOST = 10
@@ -411,14 +412,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="archiver-bench-", dir=os.environ.get("BENCH_TMP")))
     print(f"archiver capture benchmark: {os.cpu_count()} CPUs, shared by the servers and the tool measured; "
           f"work folder {work}")
-    verdicts = []
+    def measure() -> list[str]:
+        return ((bench_small(work) if not args.large_only else [])
+                + (bench_large(work, args.size_mb * MiB) if not args.small_only else []))
+
+    run_and_report(work, args.keep, measure)
+
+
+def run_and_report(work: Path, keep: bool, measure: Callable[[], list[str]]) -> None:
+    """Run `measure`, remove the work folder unless kept, print the verdicts, and exit 0
+    only when every target passed. Shared by every benchmark in bench/."""
     try:
-        if not args.large_only:
-            verdicts += bench_small(work)
-        if not args.small_only:
-            verdicts += bench_large(work, args.size_mb * MiB)
+        verdicts = measure()
     finally:
-        if args.keep:
+        if keep:
             print(f"\nkept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import random
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from archiver.catalog import Catalog, CaptureRow
+from archiver.keys import create_signing_key
+from capture import run_and_report  # bench/capture.py, beside this script
 from archiver.cli.claims import claims_with_captures
 from archiver.collection import Collection
 from archiver.manifest import canonical
@@ -177,6 +178,9 @@ def load_captures(path: Path, urls: int, rng: random.Random) -> None:
 def build_collection(root: Path, claims: int) -> Collection:
     """The collection described in the module docstring; prints how long each part took."""
     collection = Collection.init(root, name="catalog-bench", operator=OPERATOR)
+    # `archiver manifest` signs with the collection's key: made here, kept in the work folder.
+    os.environ["ARCHIVER_KEY"] = str(root.parent / "signing.ed25519.pem")
+    create_signing_key(collection, None, None)
     started = time.perf_counter()
     catalog = Catalog(collection.catalog_path)
     try:
@@ -371,8 +375,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="archiver-catalog-bench-", dir=os.environ.get("BENCH_TMP")))
     print(f"archiver catalog benchmark: SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}, "
           f"work folder {work}")
-    verdicts = []
-    try:
+    def measure() -> list[str]:
         print("\n== Building the catalog")
         collection = build_collection(work / "collection", args.claims)
         start_up = run_process(archiver_command("--version"), work)
@@ -380,21 +383,14 @@ def main() -> None:
         sample = random.Random(3).sample(range(args.claims), 2 * REPEATS)
         catalog = Catalog(collection.catalog_path)
         try:
-            verdicts += bench_link(catalog, sample[:REPEATS])
+            verdicts = bench_link(catalog, sample[:REPEATS])
             verdicts += bench_url(catalog, collection, sample[REPEATS:])
             verdicts += bench_uncaptured(catalog, collection, args.claims)
         finally:
             catalog.close()
-        verdicts += bench_manifest(collection)
-    finally:
-        if args.keep:
-            print(f"\nkept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print("\n== Targets")
-    for line in verdicts:
-        print("  " + line)
-    sys.exit(0 if all(line.startswith("PASS") for line in verdicts) else 1)
+        return verdicts + bench_manifest(collection)
+
+    run_and_report(work, args.keep, measure)
 
 
 if __name__ == "__main__":

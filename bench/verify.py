@@ -26,7 +26,6 @@ import json
 import os
 import random
 import re
-import shutil
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capture import (MB, MiB, Run, _QuietHandler, archiver_command, measure, new_collection, print_table,
-                     pseudo_text, start_server, stop_server, verdict, warc_bytes)
+                     pseudo_text, run_and_report, start_server, stop_server, verdict, warc_bytes)
 
 HOSTS = 8  # archiver captures at most 2 URLs of one host at once (per_host), so 8 hosts for 8 slots
 CONCURRENCY = 8
@@ -301,17 +300,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="archiver-bench-verify-", dir=os.environ.get("BENCH_TMP")))
     os.environ["ARCHIVER_KEY"] = str(work / "signing.ed25519.pem")  # the key stays in the work folder
     print(f"archiver verify benchmark: work folder {work}")
-    try:
-        verdicts = bench(work, args.size_mb * MB)
-    finally:
-        if args.keep:
-            print(f"\nkept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print("\n== Targets")
-    for line in verdicts:
-        print("  " + line)
-    sys.exit(0 if all(line.startswith("PASS") for line in verdicts) else 1)
+    run_and_report(work, args.keep, lambda: bench(work, args.size_mb * MB))
 
 
 if __name__ == "__main__":

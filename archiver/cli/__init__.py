@@ -7,27 +7,47 @@ still saved); 2 bad usage or bad input; 3 the machine refused (disk, permissions
 
 from __future__ import annotations
 
-import os
+import importlib
 import sys
 
 import click
 
 from archiver import __version__
-from archiver.cli.bundle import bundle
-from archiver.cli.capture import capture, cite
-from archiver.cli.captures import captures, history, show
-from archiver.cli.claims import claims, documents
 from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
-from archiver.cli.importing import import_command
-from archiver.cli.init import init
-from archiver.cli.keys import keys
-from archiver.cli.log import log
-from archiver.cli.manifest import manifest
-from archiver.cli.verify import verify
-from archiver.cli.verify_bundle import verify_bundle_command
+
+# Command → the module defining it. Modules load when their command runs, so `archiver
+# capture` does not pay for the bundle, timestamp and verification code at start-up.
+COMMANDS = {
+    "init": "archiver.cli.init:init",
+    "capture": "archiver.cli.capture:capture",
+    "cite": "archiver.cli.capture:cite",
+    "claims": "archiver.cli.claims:claims",
+    "documents": "archiver.cli.claims:documents",
+    "captures": "archiver.cli.captures:captures",
+    "history": "archiver.cli.captures:history",
+    "show": "archiver.cli.captures:show",
+    "manifest": "archiver.cli.manifest:manifest",
+    "keys": "archiver.cli.keys:keys",
+    "log": "archiver.cli.log:log",
+    "verify": "archiver.cli.verify:verify",
+    "bundle": "archiver.cli.bundle:bundle",
+    "verify-bundle": "archiver.cli.verify_bundle:verify_bundle_command",
+    "import": "archiver.cli.importing:import_command",
+}
 
 
-@click.group(cls=ArchiverGroup, context_settings=CONTEXT_SETTINGS)
+class LazyGroup(ArchiverGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="archiver")
 def cli() -> None:
     """Preserve the web pages that claims cite, as byte-exact WARC evidence.
@@ -41,11 +61,6 @@ def cli() -> None:
     Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION).
     Exit codes: 0 ok, 1 some targets failed, 2 bad usage, 3 disk or permission error.
     """
-
-
-for command in (init, capture, cite, claims, documents, captures, history, show, manifest, keys, log, verify, bundle,
-                verify_bundle_command, import_command):
-    cli.add_command(command)
 
 
 def main() -> None:

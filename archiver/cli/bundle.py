@@ -8,12 +8,10 @@ import click
 
 from archiver.bundle import Selection, export_bundle
 from archiver.capture import document_key
-from archiver.catalog import Catalog
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.collection import Collection
 from archiver.keys import custody_log
-from archiver.manifest import export_manifest
-from archiver.seal import seal_manifest
+from archiver.seal import sealed_manifest
 from archiver.signing import grouped
 
 
@@ -42,12 +40,7 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         raise click.UsageError("the bundle's name must end in .wacz")
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
-    catalog = Catalog(collection.catalog_path)
-    try:
-        manifest = export_manifest(collection, catalog)
-    finally:
-        catalog.close()
-    seal_manifest(collection, key, manifest.path, manifest.sequence, manifest.checkpoint)
+    manifest, _ = sealed_manifest(collection, key)
     selection = Selection(list(claims), list(urls), [document_key(d, collection.root) for d in documents], everything)
     result = export_bundle(collection, key, manifest, selection, output)
     custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name, "sha256": result.sha256,

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import click
 
-from archiver.catalog import Catalog
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.collection import Collection
-from archiver.manifest import export_manifest
-from archiver.seal import seal_manifest
+from archiver.seal import sealed_manifest
 from archiver.signing import grouped
 
 
@@ -32,12 +30,7 @@ def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, a
     Exit 1 when a configured timestamp could not be obtained (the manifest is still signed)."""
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
-    catalog = Catalog(collection.catalog_path)
-    try:
-        result = export_manifest(collection, catalog)
-    finally:
-        catalog.close()
-    seal = seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)
+    result, seal = sealed_manifest(collection, key)
     if output:
         shutil.copyfile(result.path, output)
     missing = bool(collection.config.timestamps.authorities) and seal.token is None
