@@ -77,7 +77,7 @@ class Report:
 class _Custody:
     """What the custody log says, for the other checks to hold the catalog to."""
 
-    captures: dict[str, dict] = field(default_factory=dict)   # capture id → its entry
+    captures: dict[str, dict] = field(default_factory=dict)   # capture id → its entry's subject
     manifests: dict[int, dict] = field(default_factory=dict)  # sequence → "manifest signed" entry
     timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
@@ -160,7 +160,7 @@ def _check_custody(collection: Collection, keys: dict[str, PublicKey], statuses:
 def _remember(custody: _Custody, entry: dict) -> None:
     subject = entry.get("subject") or {}
     if entry.get("event") == "capture":
-        custody.captures[subject.get("capture")] = entry
+        custody.captures[subject.get("capture")] = subject
     elif entry.get("event") == "manifest signed":
         custody.manifests[subject.get("sequence")] = entry
     elif entry.get("event") == "timestamp":
@@ -258,15 +258,16 @@ def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> 
 
 def _check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
                         custody: _Custody, report: Report) -> dict[str, dict]:
-    """Every attestation's signature, key and claims against the catalog; the verified
-    statements, by capture, for their records to be checked once the WARCs are read."""
+    """Every attestation's signature, key and claims against the catalog; of each verified
+    statement, the records it signed, for them to be checked once the WARCs are read."""
     statements: dict[str, dict] = {}
     attestation_records = {row[0]: (row[1], row[2]) for row in catalog.query(
         "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
-    envelopes = {capture_id: envelope for capture_id, envelope in catalog.query("SELECT capture_id, envelope FROM attestations")}
     fields = ("url", "final_url", "outcome", "http_status", "started_at", "finished_at", "ip", "cert_sha256", "payload_digest")
-    for row in catalog.query(f"SELECT id, warc_file, imported_from, {', '.join(fields)} FROM captures ORDER BY id"):
-        capture_id, warc_file, imported_from, values = row[0], row[1], row[2], dict(zip(fields, row[3:]))
+    for row in catalog.query(f"SELECT c.id, c.warc_file, c.imported_from, a.envelope, {', '.join('c.' + f for f in fields)}"
+                             " FROM captures c LEFT JOIN attestations a ON a.capture_id = c.id ORDER BY c.id"):
+        capture_id, warc_file, imported_from, envelope_text = row[:4]
+        values = dict(zip(fields, row[4:]))
         where = f"capture {capture_id}"
         if imported_from is not None:
             report.check("import in custody log", capture_id in custody.imports, where,
@@ -276,14 +277,13 @@ def _check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: 
         report.check("capture in custody log", logged is not None, where, "the custody log has no entry for this capture")
         if warc_file is None:
             continue  # failed before any byte was stored: nothing to attest
-        envelope_text = envelopes.get(capture_id)
         if not report.check("attestation present", envelope_text is not None, where, "no signed attestation"):
             continue
         envelope = json.loads(envelope_text)
         envelope_digest = "sha256:" + hashlib.sha256(canonical_json(envelope)).hexdigest()
         if logged is not None:
-            report.check("attestation in custody log", logged["subject"].get("attestation") == envelope_digest, where,
-                         f"attestation: custody log has {logged['subject'].get('attestation')}, catalog has {envelope_digest}")
+            report.check("attestation in custody log", logged.get("attestation") == envelope_digest, where,
+                         f"attestation: custody log has {logged.get('attestation')}, catalog has {envelope_digest}")
         stored = attestation_records.get(capture_id)
         report.check("attestation record", stored is not None and stored[1] == envelope_digest, where,
                      f"the attestation in the WARC ({stored[1] if stored else 'missing'}) differs from the catalog's ({envelope_digest})")
@@ -300,7 +300,9 @@ def _check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: 
             expected = capture_id if name == "id" else values[name]
             report.check("attestation claims", predicate.get(name) == expected, where,
                          f"{name}: attested {predicate.get(name)}, catalog has {expected}")
-        statements[capture_id] = statement
+        # Only what the record check needs is kept: memory stays flat however many captures.
+        statements[capture_id] = {**statement, "predicate": {"records": [
+            {k: r.get(k) for k in ("id", "block_digest", "payload_digest")} for r in predicate.get("records", [])]}}
     cataloged = {row[0] for row in catalog.query("SELECT id FROM captures")}
     for capture_id in sorted(custody.captures.keys() - cataloged):
         report.check("capture in catalog", False, f"capture {capture_id}", "in the custody log but missing from the catalog")
