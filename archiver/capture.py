@@ -89,6 +89,9 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "archive"
 
 
+GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
+
+
 class CaptureRun:
     """Fetches URLs into a collection. Use as a context manager; `capture()` may run once."""
 
@@ -135,7 +138,7 @@ class CaptureRun:
         self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations]})
 
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
-        """Fetch `urls` concurrently while one writer thread stores each result as it arrives,
+        """Fetch `urls` concurrently while one writer thread stores the results as they arrive,
         so fetch slots never wait on disk. A storage failure stops the run and is raised."""
         rows: list[CaptureRow] = []
         failures: list[BaseException] = []
@@ -143,16 +146,29 @@ class CaptureRun:
         fetched: queue.Queue[FetchResult | None] = queue.Queue(maxsize=2 * self.settings.concurrency)
 
         def write_each() -> None:
-            while (result := fetched.get()) is not None:
+            finished = False
+            while not finished:
+                # Whatever has arrived is stored together: one fsync, one transaction (group commit).
+                batch = [fetched.get()]
+                while len(batch) < GROUP_COMMIT and batch[-1] is not None:
+                    try:
+                        batch.append(fetched.get_nowait())
+                    except queue.Empty:
+                        break
+                finished = batch[-1] is None
+                results = [result for result in batch if result is not None]
                 try:
-                    if not failures:
-                        rows.append(self._store(result))
-                        on_capture(rows[-1])
+                    if results and not failures:
+                        stored = self._store(results)
+                        rows.extend(stored)
+                        for row in stored:
+                            on_capture(row)
                 except BaseException as exc:
                     failures.append(exc)
                     stop.set()
                 finally:
-                    result.release()
+                    for result in results:
+                        result.release()
 
         writer = threading.Thread(target=write_each, name="capture-writer")
         writer.start()
@@ -166,7 +182,27 @@ class CaptureRun:
         order = {url: i for i, url in enumerate(urls)}
         return sorted(rows, key=lambda row: order.get(row.url, len(order)))
 
-    def _store(self, result: FetchResult) -> CaptureRow:
+    def _store(self, results: list[FetchResult]) -> list[CaptureRow]:
+        """Write the captures' records and fsync them, then list them in the catalog in one
+        transaction, then in the custody log: whatever is listed is on disk."""
+        prepared = [self._prepare(result) for result in results]
+        try:
+            stored = self.writer.write([pending for _, pending, _ in prepared])
+        except OSError as exc:
+            raise StorageProblem(f"cannot write to {self.collection.warcs}: {exc.strerror or exc}",
+                                 "free disk space or fix permissions, then run the capture again") from None
+        rows = [dataclasses.replace(row, warc_file=records[0].warc_file if records else None)
+                for (row, _, _), records in zip(prepared, stored)]
+        envelopes = [envelope for _, _, envelope in prepared]
+        self.catalog.add_captures(list(zip(rows, stored, envelopes)))
+        self.custody.append_many([("capture", {
+            "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
+            "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
+            for row, records, envelope in zip(rows, stored, envelopes)])
+        return rows
+
+    def _prepare(self, result: FetchResult) -> tuple[CaptureRow, list[PendingRecord], dict | None]:
+        """A fetched capture as its catalog row, the records to write and its signed attestation."""
         capture_id = f"{result.started_at:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
         pending: list[PendingRecord] = []
         response_ids: list[str | None] = []
@@ -209,17 +245,7 @@ class CaptureRun:
             metadata_record_id=pending[-1].header("WARC-Record-ID") if pending else None,
             revisit_of=origin.capture_id if origin else None)
         envelope = self._attest(row, pending) if pending else None
-        try:
-            stored: list[StoredRecord] = self.writer.write(pending) if pending else []
-        except OSError as exc:
-            raise StorageProblem(f"cannot write to {self.collection.warcs}: {exc.strerror or exc}",
-                                 "free disk space or fix permissions, then run the capture again") from None
-        row = dataclasses.replace(row, warc_file=stored[0].warc_file if stored else None)
-        self.catalog.add_capture(row, stored, envelope)
-        self.custody.append("capture", {"capture": row.id, "url": row.url, "outcome": row.outcome,
-                                        "error": row.error, "records": len(stored),
-                                        "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
-        return row
+        return row, pending, envelope
 
     def _attest(self, row: CaptureRow, pending: list[PendingRecord]) -> dict:
         """Sign what this capture is, and append the signed statement to its records."""

@@ -280,20 +280,28 @@ class Catalog:
 
     def add_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None = None) -> None:
         """The capture, its records and its signed attestation in one transaction: all or none."""
-        fields = list(capture.__dict__)
+        self.add_captures([(capture, records, attestation)])
+
+    def add_captures(self, captures: list[tuple[CaptureRow, list[StoredRecord], dict | None]]) -> None:
+        """Several captures in one transaction (a run's group commit): each one whole, or none."""
         with self._lock, self._transaction():
-            self._db.execute(f"INSERT INTO captures ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
-                             [getattr(capture, f) for f in fields])
-            self._db.executemany(
-                "INSERT INTO records (record_id, capture_id, seq, warc_type, role, target_uri, warc_date, warc_file,"
-                " offset, length, content_length, block_digest, payload_digest, truncated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(r.record_id, capture.id, seq, r.warc_type, r.role, r.target_uri, r.warc_date, r.warc_file,
-                  r.offset, r.length, r.content_length, r.block_digest, r.payload_digest, r.truncated)
-                 for seq, r in enumerate(records)])
-            if attestation is not None:
-                self._db.execute("INSERT INTO attestations (capture_id, envelope) VALUES (?, ?)",
-                                 (capture.id, json.dumps(attestation, sort_keys=True, separators=(",", ":"))))
+            for capture, records, attestation in captures:
+                self._insert_capture(capture, records, attestation)
+
+    def _insert_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None) -> None:
+        fields = list(capture.__dict__)
+        self._db.execute(f"INSERT INTO captures ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+                         [getattr(capture, f) for f in fields])
+        self._db.executemany(
+            "INSERT INTO records (record_id, capture_id, seq, warc_type, role, target_uri, warc_date, warc_file,"
+            " offset, length, content_length, block_digest, payload_digest, truncated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.record_id, capture.id, seq, r.warc_type, r.role, r.target_uri, r.warc_date, r.warc_file,
+              r.offset, r.length, r.content_length, r.block_digest, r.payload_digest, r.truncated)
+             for seq, r in enumerate(records)])
+        if attestation is not None:
+            self._db.execute("INSERT INTO attestations (capture_id, envelope) VALUES (?, ?)",
+                             (capture.id, json.dumps(attestation, sort_keys=True, separators=(",", ":"))))
 
     def record_document(self, document: "Document", read_at: str) -> None:
         """The document as read now: claims no longer in it are marked superseded, never deleted."""

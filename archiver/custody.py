@@ -54,6 +54,10 @@ class CustodyLog:
 
     def append(self, event: str, subject: dict, key: SigningKey | None = None) -> Entry:
         """Append one entry, signed by `key` (default: the collection's key), and fsync it."""
+        return self.append_many([(event, subject)], key)[0]
+
+    def append_many(self, events: list[tuple[str, dict]], key: SigningKey | None = None) -> list[Entry]:
+        """Append entries in order under one lock and one fsync (a capture run's group commit)."""
         key = key or self.key
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
@@ -63,16 +67,21 @@ class CustodyLog:
             else:
                 tail, torn = _last_line(fd)
             previous = parse_entry(tail) if tail else None
-            body = {"seq": previous["seq"] + 1 if previous else 1, "time": now(), "event": event,
-                    "subject": subject, "operator": self.operator, "software": f"archiver/{__version__}",
-                    "prev": line_hash(tail) if tail else None, "key": key.fingerprint}
-            body["sig"] = base64.b64encode(key.sign(canonical_json(body))).decode("ascii")
-            line = canonical_json(body)
-            # A line torn by a crash stays, on its own line, for verification to report.
-            os.write(fd, (b"\n" if torn else b"") + line + b"\n")
+            seq = previous["seq"] if previous else 0
+            entries, out = [], bytearray(b"\n" if torn else b"")  # a line torn by a crash stays, alone, for verify to report
+            for event, subject in events:
+                seq += 1
+                body = {"seq": seq, "time": now(), "event": event, "subject": subject, "operator": self.operator,
+                        "software": f"archiver/{__version__}", "prev": line_hash(tail) if tail else None,
+                        "key": key.fingerprint}
+                body["sig"] = base64.b64encode(key.sign(canonical_json(body))).decode("ascii")
+                tail = canonical_json(body)
+                out += tail + b"\n"
+                entries.append(Entry(tail, body))
+            os.write(fd, out)
             os.fsync(fd)
-            self._tail = (os.lseek(fd, 0, os.SEEK_END), line)
-            return Entry(line, body)
+            self._tail = (os.lseek(fd, 0, os.SEEK_END), tail)
+            return entries
         finally:
             os.close(fd)
 

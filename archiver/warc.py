@@ -251,14 +251,21 @@ class WarcFileWriter:
         self._file.raw.flush()
         os.fsync(self._file.raw.fileno())
 
-    def write(self, records: list[PendingRecord]) -> list[StoredRecord]:
-        """Append one capture's records and fsync them; the records are durable on return."""
-        if self._file is not None and self._file.size >= self.max_size:
-            self.close()
-        if self._file is None:
-            self._open()
-        stored = [self._append(pending) for pending in records]
-        self._sync()
+    def write(self, captures: list[list[PendingRecord]]) -> list[list[StoredRecord]]:
+        """Append each capture's records, then fsync once: all are durable on return. A file
+        closes past its size only between captures, so a capture never spans two files."""
+        stored = []
+        for records in captures:
+            if not records:  # a capture that failed before sending anything: nothing to write
+                stored.append([])
+                continue
+            if self._file is not None and self._file.size >= self.max_size:
+                self.close()
+            if self._file is None:
+                self._open()
+            stored.append([self._append(pending) for pending in records])
+        if self._file is not None:
+            self._sync()
         return stored
 
     def close(self) -> ClosedFile | None:
