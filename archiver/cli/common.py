@@ -28,6 +28,10 @@ class ArchiverGroup(click.Group):
             raise
         except ArchiverError as exc:
             self._fail(ctx, str(exc), exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`archiver claims | head`): nothing to say, and nothing more to write.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
         except (OSError, sqlite3.OperationalError) as exc:
             self._fail(ctx, f"{getattr(exc, 'strerror', None) or exc}"
                             f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}", 3)
