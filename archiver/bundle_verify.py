@@ -21,7 +21,7 @@ from archiver.custody import verify_entry
 from archiver.scan import FileScan
 from archiver.signing import BadEnvelope, PublicKey, canonical_json, open_envelope
 from archiver.verify import Report
-from archiver.wacz import Wacz, check_archives, check_package, check_signed_data, open_wacz
+from archiver.wacz import Wacz, check_wacz, open_wacz
 
 EVIDENCE_LIMIT = 256 * 2**20  # evidence files are JSON and PEM; a bundle lying about them is refused
 _KEY_FILE = re.compile(r"^evidence/key-([0-9a-f]{64})\.pub\.pem$")
@@ -30,18 +30,12 @@ UNSIGNED = {"evidence/bundle.json", "evidence/bundle.json.sig", "datapackage.jso
 
 def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None = None) -> Report:
     report = Report()
-    wacz = open_wacz(path)
-    datapackage = check_package(wacz, report)
-    try:
-        digest_json = json.loads(wacz.read("datapackage-digest.json", EVIDENCE_LIMIT))
-    except (KeyError, ValueError):
-        digest_json = {}  # check_package has named what is wrong with it
-    wacz_key = check_signed_data(digest_json, datapackage or {}, report) if isinstance(digest_json, dict) and digest_json else None
-    scans = check_archives(wacz, report)
-    if "evidence/bundle.json" not in wacz.names():
-        report.not_checked.append("archiver evidence: none in this WACZ (made by another tool); only the checks above apply")
-        return report
-    _check_evidence(wacz, fingerprint, wacz_key, scans, tsa_roots, report)
+    with open_wacz(path) as wacz:
+        scans, wacz_key = check_wacz(wacz, report)
+        if "evidence/bundle.json" not in wacz.names():
+            report.not_checked.append("archiver evidence: none in this WACZ (made by another tool); only the checks above apply")
+            return report
+        _check_evidence(wacz, fingerprint, wacz_key, scans, tsa_roots, report)
     return report
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import json
-import os
 import re
 import socket
 import tomllib
@@ -246,8 +245,3 @@ class Collection:
             raise UsageProblem(f"cannot create a collection in {root}: {exc.strerror or exc}",
                                "choose a folder you can write to") from None
         return cls.open(root)
-
-
-def collection_root(option: str | None) -> Path:
-    """The folder named by -C, else $ARCHIVER_COLLECTION, else the current folder."""
-    return Path(option or os.environ.get("ARCHIVER_COLLECTION") or ".").absolute()

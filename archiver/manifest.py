@@ -30,7 +30,6 @@ from archiver.collection import Collection
 from archiver.durable import fsync_dir
 
 FORMAT = "archiver-manifest/1"
-SCHEMA_FILE = "manifest.schema.json"
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)

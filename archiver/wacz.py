@@ -877,15 +877,23 @@ def _cdxj_fields(line: bytes) -> tuple[str, int, int] | None:
 
 # -- all of it --------------------------------------------------------------------------
 
+def check_wacz(wacz: Wacz, report: Report) -> tuple[list[FileScan], str | None]:
+    """Every check that applies to any WACZ. Returns the WARC scans and the fingerprint of the
+    datapackage signing key when its signature verified."""
+    datapackage = check_package(wacz, report)
+    signer = None
+    if datapackage is not None and DIGEST_FILE in wacz.names():
+        _, digest_json, _ = _load_object(wacz, DIGEST_FILE, DIGEST_FILE_LIMIT)
+        if digest_json is not None:
+            signer = check_signed_data(digest_json, datapackage, report)
+    scans = check_archives(wacz, report)
+    check_index(wacz, report, scans)
+    return scans, signer
+
+
 def verify_wacz(path: Path) -> Report:
     """Every check above on the WACZ at `path`."""
     report = Report()
     with open_wacz(path) as wacz:
-        datapackage = check_package(wacz, report)
-        if datapackage is not None and DIGEST_FILE in wacz.names():
-            _, digest_json, _ = _load_object(wacz, DIGEST_FILE, DIGEST_FILE_LIMIT)
-            if digest_json is not None:
-                check_signed_data(digest_json, datapackage, report)
-        scans = check_archives(wacz, report)
-        check_index(wacz, report, scans)
+        check_wacz(wacz, report)
     return report

@@ -35,7 +35,6 @@ WARC_VERSION = "WARC/1.1"
 OPEN_SUFFIX = ".open"
 # isal level 1 compresses ~15x faster than zlib's default with a ratio close to zlib level 3.
 GZIP_LEVEL = 1
-COPY_CHUNK = 1 << 20
 
 
 @functools.cache
