@@ -273,6 +273,12 @@ class Catalog:
             self._db.execute("INSERT INTO warc_files (name, warcinfo_id, opened_at, closed_at, size, sha256, imported_from)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?)", (name, warcinfo_id, at, at, size, sha256, source))
 
+    def forget_empty_file(self, name: str) -> None:
+        """A file an interrupted run opened but wrote no whole record to, and no capture lists."""
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM warc_files WHERE name = ? AND NOT EXISTS"
+                             " (SELECT 1 FROM records WHERE warc_file = ?)", (name, name))
+
     def file_closed(self, closed: ClosedFile, closed_at: str) -> None:
         with self._lock, self._transaction():
             self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ? WHERE name = ?",

@@ -33,6 +33,7 @@ COMMANDS = {
     "bundle": "archiver.cli.bundle:bundle",
     "verify-bundle": "archiver.cli.verify_bundle:verify_bundle_command",
     "import": "archiver.cli.importing:import_command",
+    "doctor": "archiver.cli.doctor:doctor",
 }
 
 

@@ -1,0 +1,38 @@
+"""`archiver doctor`: find and repair what an interrupted run left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.collection import Collection
+from archiver.doctor import diagnose
+
+
+@click.command()
+@click.option("--fix", is_flag=True, help="Repair what is found (never deleting evidence), and log it.")
+@collection_option
+@key_option
+@json_option
+def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
+    """Find what an interrupted run left: WARC files still .open, records on disk that the
+    catalog never listed, partial downloads in tmp/. With --fix: whole records of an .open
+    file are kept in a closed file and a torn tail is moved to warcs/quarantine/; captures
+    whose records and signed attestation reached the disk are cataloged from that attestation;
+    every repair goes into the custody log. Exit 0 when nothing was found (or all was fixed),
+    1 when something needs --fix."""
+    collection = Collection.open(collection_dir)
+    diagnosis = diagnose(collection, signing_key(collection, key_file) if fix else None)
+    if as_json:
+        print_json({"healthy": diagnosis.healthy, "findings": [f.as_dict() for f in diagnosis.findings]})
+    elif diagnosis.healthy:
+        click.echo("Nothing left over from an interrupted run.")
+    else:
+        for finding in diagnosis.findings:
+            click.echo(f"{finding.kind}: {finding.where}: {finding.detail}")
+            if finding.fixed:
+                click.echo(f"  fixed: {finding.fixed}")
+    if not diagnosis.healthy and not fix:
+        raise SystemExit(1)

@@ -1,0 +1,174 @@
+"""After an interrupted run: find what it left (WARC files still `.open`, records written but
+never cataloged, responses spooled in tmp/) and, when asked, repair it without deleting
+evidence. Complete records of an `.open` file are kept in a closed file; a torn tail is set
+aside in warcs/quarantine/; records whose capture never reached the catalog are cataloged
+again from their own signed attestation; every repair is written to the custody log."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.catalog import Catalog, CaptureRow
+from archiver.collection import Collection
+from archiver.custody import now
+from archiver.durable import fsync_dir
+from archiver.keys import custody_log
+from archiver.scan import scan_warc
+from archiver.signing import PAYLOAD_TYPE, SigningKey, canonical_json
+from archiver.warc import OPEN_SUFFIX, ClosedFile, StoredRecord, sha256_digest
+
+QUARANTINE = "quarantine"
+
+
+@dataclass
+class Finding:
+    kind: str    # open file | torn tail | uncataloged capture | leftover spool
+    where: str
+    detail: str
+    fixed: str | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Diagnosis:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.findings
+
+
+def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
+    """What an interrupted run left; with `key`, repair each finding and log it."""
+    diagnosis = Diagnosis()
+    catalog = Catalog(collection.catalog_path)
+    try:
+        for path in sorted(collection.warcs.glob("*" + OPEN_SUFFIX)):
+            _open_file(collection, catalog, path, key, diagnosis)
+        for path in sorted(collection.warcs.glob("*.warc.gz")):
+            _uncataloged(collection, catalog, path, key, diagnosis)
+    finally:
+        catalog.close()
+    for spool in sorted(collection.tmp.glob("tmp*")):
+        finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
+        if key is not None:
+            spool.unlink()  # a partial download, never listed anywhere: not evidence
+            finding.fixed = "removed"
+        diagnosis.findings.append(finding)
+    if key is not None and diagnosis.findings:
+        custody_log(collection, key).append("doctor", {"repairs": [f.as_dict() for f in diagnosis.findings]})
+    return diagnosis
+
+
+def _open_file(collection: Collection, catalog: Catalog, path: Path, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+    scan = scan_warc(path)
+    # Whole records end where the next gzip member starts; a torn last member has no end.
+    whole = [r for r in scan.records if r.length is not None]
+    complete = scan.size if scan.error is None else (whole[-1].offset + whole[-1].length if whole else 0)
+    name = path.name[:-len(OPEN_SUFFIX)]
+    finding = Finding("open file", f"warcs/{path.name}",
+                      f"an interrupted run left it open: {len(whole)} whole record(s), {complete} of {scan.size} bytes")
+    diagnosis.findings.append(finding)
+    if key is None:
+        return
+    data = path.read_bytes()
+    if complete:
+        with open(collection.warcs / name, "xb") as closed:
+            closed.write(data[:complete])
+            closed.flush()
+            os.fsync(closed.fileno())
+    if complete < len(data):
+        quarantine = collection.warcs / QUARANTINE
+        quarantine.mkdir(exist_ok=True)
+        shutil.move(path, quarantine / path.name)
+        finding.fixed = (f"kept {complete} bytes in warcs/{name}; " if complete else "") + \
+            f"the torn rest is in warcs/{QUARANTINE}/{path.name}"
+    else:
+        path.unlink()  # its every byte is now in the closed file
+        finding.fixed = f"closed as warcs/{name}"
+    fsync_dir(collection.warcs)
+    if not complete:
+        catalog.forget_empty_file(name)
+        return
+    if catalog.warc_file(name) is None:
+        warcinfo = next((r.id for r in scan.records if r.type == "warcinfo"), "")
+        catalog.file_opened(name, warcinfo, now())
+    catalog.file_closed(ClosedFile(name, complete, hashlib.sha256(data[:complete]).hexdigest()), now())
+
+
+def _uncataloged(collection: Collection, catalog: Catalog, path: Path, key: SigningKey | None,
+                 diagnosis: Diagnosis) -> None:
+    """Captures whose records reached the file but not the catalog (a crash between the fsync
+    and the commit), found by their attestation records."""
+    if catalog.warc_file(path.name) is None or catalog.warc_file(path.name).get("closed_at") is None:
+        return
+    listed = {row[0] for row in catalog.query("SELECT record_id FROM records WHERE warc_file = ?", (path.name,))}
+    scan = scan_warc(path)
+    by_id = {r.id: r for r in scan.records}
+    for record in scan.records:
+        if record.type != "metadata" or record.id in listed or record.length is None:
+            continue
+        envelope = _attestation_in(path, record)
+        if envelope is None:
+            continue
+        predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+        finding = Finding("uncataloged capture", f"warcs/{path.name} capture {predicate['id']}",
+                          "its records and signed attestation are on disk, the catalog never listed it")
+        diagnosis.findings.append(finding)
+        if key is None:
+            continue
+        records = [StoredRecord(r["id"], r["type"], r["role"], r["target_uri"], r["date"], path.name,
+                                by_id[r["id"]].offset, by_id[r["id"]].length,
+                                int(by_id[r["id"]].headers["Content-Length"]), r["block_digest"],
+                                r["payload_digest"], by_id[r["id"]].headers.get("WARC-Truncated"))
+                   for r in predicate["records"] if r["id"] in by_id]
+        records.append(StoredRecord(record.id, "metadata", "attestation", predicate["url"], record.headers["WARC-Date"],
+                                    path.name, record.offset, record.length, int(record.headers["Content-Length"]),
+                                    record.block_digest, None, None))
+        row = CaptureRow(id=predicate["id"], run_id=_salvage_run(catalog), url=predicate["url"],
+                         url_key=_normalise(predicate["url"]), final_url=predicate["final_url"],
+                         outcome=predicate["outcome"], http_status=predicate["http_status"], error=predicate["error"],
+                         truncated=predicate["truncated"], started_at=predicate["started_at"],
+                         finished_at=predicate["finished_at"], ip=predicate["ip"], cert_sha256=predicate["cert_sha256"],
+                         redirects=sum(r["role"] == "response" for r in predicate["records"]) - 1,
+                         payload_digest=predicate["payload_digest"], response_length=None, warc_file=path.name,
+                         response_record_id=next((r["id"] for r in reversed(predicate["records"]) if r["role"] == "response"), None),
+                         metadata_record_id=next((r["id"] for r in predicate["records"] if r["role"] == "metadata"), None))
+        catalog.add_capture(row, records, envelope)
+        custody_log(collection, key).append("capture", {
+            "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
+            "attestation": sha256_digest(canonical_json(envelope)), "salvaged": True})
+        finding.fixed = "cataloged from its signed attestation"
+
+
+def _attestation_in(path: Path, record) -> dict | None:
+    from archiver.scan import read_record_block
+
+    stored = StoredRecord(record.id, "metadata", "attestation", None, "", path.name, record.offset, record.length,
+                          int(record.headers.get("Content-Length", 0)), record.block_digest, None, None)
+    try:
+        envelope = json.loads(read_record_block(path.parent, stored, stored.content_length))
+    except ValueError:
+        return None
+    return envelope if isinstance(envelope, dict) and envelope.get("payloadType") == PAYLOAD_TYPE else None
+
+
+def _salvage_run(catalog: Catalog) -> str:
+    run_id = "salvaged"
+    if not catalog.query("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+        catalog.start_run(run_id, now(), "archiver doctor", "", {})
+    return run_id
+
+
+def _normalise(url: str) -> str:
+    from archiver.urls import normalise_url
+
+    return normalise_url(url)

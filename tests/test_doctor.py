@@ -1,0 +1,71 @@
+"""After a run is killed: `archiver doctor` finds what it left and repairs it, losing nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from archiver.catalog import Catalog
+from tests.conftest import capture, http_response
+
+
+def slow_page(delay: float):
+    def respond(conn, request):
+        time.sleep(delay)
+        conn.sendall(http_response(b"<p>" + request.split(b" ")[1] * 50 + b"</p>"))
+    return respond
+
+
+def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, collection):
+    server = raw_server({f"/{i}": slow_page(0.05) for i in range(60)})
+    process = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root),
+                                "--concurrency", "2", *(server.url(f"/{i}") for i in range(60))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not list(collection.warcs.glob("*.open")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.4)  # some captures stored, others in flight
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert list(collection.warcs.glob("*.open")), "the run was killed before it could close its WARC"
+
+    found = run_cli("doctor", "-C", collection.root, "--json")
+    assert found.exit_code == 1
+    assert "open file" in {f["kind"] for f in json.loads(found.stdout)["findings"]}
+    fixed = run_cli("doctor", "-C", collection.root, "--fix", "--json")
+    assert fixed.exit_code == 0 and all(f["fixed"] for f in json.loads(fixed.stdout)["findings"])
+    assert not list(collection.warcs.glob("*.open"))
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
+    assert json.loads(run_cli("doctor", "-C", collection.root, "--json").stdout)["healthy"] is True
+    repairs = json.loads(run_cli("log", "-C", collection.root, "--json", "--event", "doctor").stdout)
+    assert repairs and repairs[0]["subject"]["repairs"]
+
+
+def test_records_that_never_reached_the_catalog_are_cataloged_from_their_attestation(run_cli, raw_server, collection,
+                                                                                    monkeypatch):
+    server = raw_server({"/lost": slow_page(0)})
+
+    def crash(self, captures):
+        raise RuntimeError("the machine stopped between the fsync and the commit")
+
+    with monkeypatch.context() as patched, pytest.raises(RuntimeError):
+        patched.setattr(Catalog, "add_captures", crash)
+        capture(collection, server.url("/lost"))
+    assert json.loads(run_cli("captures", "-C", collection.root, "--json").stdout) == []
+    assert not json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)["ok"]  # unlisted records
+
+    result = run_cli("doctor", "-C", collection.root, "--fix", "--json")
+    assert result.exit_code == 0, result.output
+    fixed = json.loads(result.stdout)
+    assert [f["kind"] for f in fixed["findings"]] == ["uncataloged capture"]
+    [row] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert row["url"] == server.url("/lost") and row["outcome"] == "ok" and row["run_id"] == "salvaged"
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
