@@ -409,6 +409,12 @@ class Catalog:
                 found[row[3]].append(CaptureRow(*row))
         return found
 
+    def captured_by_interrupted_runs(self) -> set[str]:
+        """URLs (normalised) that runs which never finished captured successfully."""
+        return {row[0] for row in self._db.execute(
+            "SELECT c.url_key FROM captures c JOIN runs r ON r.id = c.run_id"
+            " WHERE r.finished_at IS NULL AND c.outcome = 'ok'")}
+
     def documents(self) -> list[DocumentRow]:
         return [DocumentRow(*row) for row in self._db.execute("SELECT * FROM documents ORDER BY key")]
 

@@ -47,6 +47,14 @@ def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, collecti
     repairs = json.loads(run_cli("log", "-C", collection.root, "--json", "--event", "doctor").stdout)
     assert repairs and repairs[0]["subject"]["repairs"]
 
+    before = {c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
+    assert 0 < len(before) < 60
+    resumed = run_cli("capture", "-C", collection.root, "--resume", *(server.url(f"/{i}") for i in range(60)), "--json")
+    assert resumed.exit_code == 0, resumed.output
+    again = [c["url"] for c in json.loads(resumed.stdout)["captures"]]
+    assert not set(again) & before and set(again) | before == {server.url(f"/{i}") for i in range(60)}
+    assert json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)["ok"]
+
 
 def test_records_that_never_reached_the_catalog_are_cataloged_from_their_attestation(run_cli, raw_server, collection,
                                                                                     monkeypatch):

@@ -17,6 +17,7 @@ from archiver.collection import Collection, parse_size
 from archiver.errors import UsageProblem
 from archiver.seeds import Claim, note_claim
 from archiver.signing import grouped
+from archiver.urls import normalise_url
 
 
 def _size(ctx, param, value):
@@ -54,9 +55,11 @@ def capture_options(function):
 
 @click.command()
 @click.argument("targets", nargs=-1, required=True)
+@click.option("--resume", is_flag=True,
+              help="Skip URLs an interrupted run already captured (after `archiver doctor --fix`).")
 @capture_options
-def capture(targets: tuple[str, ...], collection_dir: Path, key_file: Path | None, as_json: bool, insecure: bool,
-            **overrides) -> None:
+def capture(targets: tuple[str, ...], resume: bool, collection_dir: Path, key_file: Path | None, as_json: bool,
+            insecure: bool, **overrides) -> None:
     """Capture TARGETS: URLs, documents that cite URLs, or folders of documents.
 
     Documents are read into claims (see `archiver claims`); each distinct URL is fetched
@@ -73,6 +76,13 @@ def capture(targets: tuple[str, ...], collection_dir: Path, key_file: Path | Non
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved), 2 on bad usage.
     """
     found = read_targets(list(targets), collection_dir)
+    if resume and Collection.exists(collection_dir):
+        catalog = Catalog(Collection.open(collection_dir).catalog_path)
+        try:
+            done = catalog.captured_by_interrupted_runs()
+        finally:
+            catalog.close()
+        found.urls = [url for url in found.urls if normalise_url(url) not in done]
     run_capture(collection_dir, key_file, found, None, as_json, insecure, overrides)
 
 
