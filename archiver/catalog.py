@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,14 +224,26 @@ class Catalog:
         self.path = path
         try:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            self._set_up()
         except sqlite3.DatabaseError as exc:
             raise UsageProblem(f"cannot open the catalog {path}: {exc}",
                                "check that it is a catalog.sqlite made by archiver and that you can write to it") from None
         self._lock = threading.Lock()
+
+    def _set_up(self) -> None:
+        # Switching a new database to WAL takes a lock SQLite does not wait for: two processes
+        # opening a fresh catalog at once make one of them retry here.
+        for attempt in range(100):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
 
     def _migrate(self) -> None:
         # Checked inside the write transaction, so two processes opening a new catalog
