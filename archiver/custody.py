@@ -90,7 +90,7 @@ def parse_entry(line: bytes) -> dict | None:
     try:
         data = json.loads(line)
         return data if isinstance(data, dict) and isinstance(data.get("seq"), int) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a hostile line of deeply nested brackets
         return None
 
 

@@ -85,18 +85,20 @@ def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
     statuses: dict[str, KeyStatus] = {}
     for _, line in read_entries(collection.root / LOG_NAME):
         entry = parse_entry(line)
-        if entry is None:
-            continue
-        subject, event = entry.get("subject") or {}, entry.get("event")
-        if event in ("key generated", "key adopted"):
-            statuses.setdefault(subject["fingerprint"], KeyStatus(subject["fingerprint"])).announced_at = entry["time"]
-        elif event == "key rotated":
-            statuses.setdefault(subject["from"], KeyStatus(subject["from"])).rotated_out_at = entry["time"]
-            statuses.setdefault(subject["to"], KeyStatus(subject["to"])).announced_at = entry["time"]
-        elif event == "key revoked":
-            status = statuses.setdefault(subject["fingerprint"], KeyStatus(subject["fingerprint"]))
-            status.revoked_from = min(filter(None, [status.revoked_from, subject["revoked_from"]]))
-            status.reasons.append(subject.get("reason", ""))
+        subject = entry.get("subject") if entry else None
+        if not isinstance(subject, dict) or not isinstance(entry.get("time"), str):
+            continue  # an altered line: verify names it; it says nothing about keys
+        event, moment = entry.get("event"), entry["time"]
+        named = {name: subject.get(name) for name in ("fingerprint", "from", "to", "revoked_from")}
+        if event in ("key generated", "key adopted") and isinstance(named["fingerprint"], str):
+            statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"])).announced_at = moment
+        elif event == "key rotated" and isinstance(named["from"], str) and isinstance(named["to"], str):
+            statuses.setdefault(named["from"], KeyStatus(named["from"])).rotated_out_at = moment
+            statuses.setdefault(named["to"], KeyStatus(named["to"])).announced_at = moment
+        elif event == "key revoked" and isinstance(named["fingerprint"], str) and isinstance(named["revoked_from"], str):
+            status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
+            status.revoked_from = min(filter(None, [status.revoked_from, named["revoked_from"]]))
+            status.reasons.append(str(subject.get("reason", "")))
     return statuses
 
 

@@ -74,7 +74,8 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
         atomic_write(token_path(manifest), outcome.token)
         seal.token, seal.tsa = token_path(manifest), outcome.url
         log.append("timestamp", {"sequence": sequence, "manifest": manifest.name, "sha256": digest, "tsa": outcome.url,
-                                 "gen_time": describe_token(outcome.token).get("gen_time")})
+                                 "gen_time": describe_token(outcome.token).get("gen_time"),
+                                 "checkpoint_token": token_path(checkpoint_path(manifest)).exists()})
     else:
         log.append("timestamp missing", {"sequence": sequence, "manifest": manifest.name, "failures": outcome.failures})
     return seal

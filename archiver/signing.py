@@ -160,7 +160,7 @@ def collection_public_keys(keys_dir: Path) -> dict[str, PublicKey]:
     for path in sorted(keys_dir.glob("*.pub.pem")):
         try:
             public = PublicKey.from_pem(path.read_bytes())
-        except (ValueError, OSError):
+        except (ValueError, OSError, UnsupportedAlgorithm):
             continue
         if path.name == f"{public.fingerprint}.pub.pem":
             found[public.fingerprint] = public

@@ -11,7 +11,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def normalise_url(url: str) -> str:
     """The key two citations of one page share: scheme and host lower-cased, default port
     and fragment dropped, an empty path made '/'. The URL as written is kept elsewhere."""
-    parts = urlsplit(url.strip())
+    # The fragment goes first: whitespace before a '#' would otherwise survive one pass.
+    parts = urlsplit(url.split("#", 1)[0].strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:

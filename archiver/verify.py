@@ -358,7 +358,7 @@ def _check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, P
         _check_manifest_signature(path, data, digest, sequence, keys, statuses, custody, report)
         if manifest is not None:
             _check_checkpoint(path, manifest, digest, keys, report)
-        _check_manifest_timestamp(collection, path, data, sequence, roots, custody, report)
+        _check_timestamps(path, data, sequence, roots, custody, report)
         previous_sha, newest = digest, data
         if sequence == max(on_disk):
             if manifest is not None:
@@ -424,37 +424,55 @@ def _trusted_roots(collection: Collection, report: Report) -> bytes | None:
         return None
 
 
-def _check_manifest_timestamp(collection: Collection, path: Path, data: bytes, sequence: int, roots: bytes | None,
-                              custody: _Custody, report: Report) -> None:
+def _check_timestamps(path: Path, data: bytes, sequence: int, roots: bytes | None, custody: _Custody,
+                      report: Report) -> None:
+    """The manifest's RFC 3161 token, and its checkpoint's (the one a bundle carries)."""
+    logged = custody.timestamps.get(sequence, {}).get("subject", {})
+    checkpoint = checkpoint_path(path)
+    for token, stamped, recorded in ((token_path(path), data, sequence in custody.timestamps),
+                                     (token_path(checkpoint), checkpoint.read_bytes() if checkpoint.exists() else b"",
+                                      bool(logged.get("checkpoint_token")))):
+        _check_token(token, stamped, recorded, roots, report)
+
+
+def _check_token(token: Path, data: bytes, recorded: bool, roots: bytes | None, report: Report) -> None:
     from archiver.timestamps import verify_timestamp  # imported here: only manifests with tokens need it
 
-    where = f"manifests/{token_path(path).name}"
-    if not token_path(path).exists():
-        if sequence in custody.timestamps:
+    where = f"manifests/{token.name}"
+    if not token.exists():
+        if recorded:
             report.check("manifest timestamp", False, where, "the custody log records a timestamp, but the token is missing")
         else:
-            report.not_checked.append(f"{path.name}: no RFC 3161 timestamp")
+            report.not_checked.append(f"{token.name.removesuffix('.tsr')}: no RFC 3161 timestamp")
         return
     if roots is None:
-        report.not_checked.append(f"{token_path(path).name}: no trusted_roots in archiver.toml to check it against")
+        report.not_checked.append(f"{token.name}: no trusted_roots in archiver.toml to check it against")
         return
-    check = verify_timestamp(token_path(path).read_bytes(), data, roots)
+    check = verify_timestamp(token.read_bytes(), data, roots)
     report.check("manifest timestamp", check.ok, where, "; ".join(check.problems))
 
 
 def _check_manifest_content(manifest: dict, catalog: Catalog, where: str, report: Report) -> None:
     """The newest manifest against the catalog: what it lists must still be there, unchanged."""
-    content = manifest.get("manifest", {})
-    for capture in content.get("captures", []):
-        records = {r.record_id: r for r in catalog.records(capture["id"])}
-        for listed in capture.get("records", []):
-            record = records.get(listed["id"])
+    content = manifest.get("manifest")
+    captures = content.get("captures") if isinstance(content, dict) else None
+    claims_listed = content.get("claims") if isinstance(content, dict) else None
+    if not report.check("manifest readable", isinstance(captures, list) and isinstance(claims_listed, list), where,
+                        "has no list of captures and claims"):
+        return
+    for capture in captures:
+        capture_id = capture.get("id") if isinstance(capture, dict) else None
+        records = {r.record_id: r for r in catalog.records(capture_id)} if isinstance(capture_id, str) else {}
+        for listed in capture.get("records", []) if isinstance(capture, dict) else [None]:
+            listed = listed if isinstance(listed, dict) else {}
+            record = records.get(listed.get("id"))
             same = record is not None and (record.block_digest, record.payload_digest, record.warc_file, record.offset) == (
-                listed["block_digest"], listed["payload_digest"], listed["file"], listed["offset"])
-            report.check("manifest matches catalog", same, f"{where} capture {capture['id']} record {listed['id']}",
+                listed.get("block_digest"), listed.get("payload_digest"), listed.get("file"), listed.get("offset"))
+            report.check("manifest matches catalog", same, f"{where} capture {capture_id} record {listed.get('id')}",
                          "the catalog no longer holds this record as the manifest lists it")
     claims = {c.id: c for c in catalog.claims(include_superseded=True)}
-    for claim in content.get("claims", []):
-        held = claims.get(claim["id"])
-        report.check("manifest matches catalog", held is not None and held.text == claim["text"],
-                     f"{where} claim {claim['id']}", "the catalog no longer holds this claim as the manifest lists it")
+    for claim in claims_listed:
+        claim = claim if isinstance(claim, dict) else {}
+        held = claims.get(claim.get("id"))
+        report.check("manifest matches catalog", held is not None and held.text == claim.get("text"),
+                     f"{where} claim {claim.get('id')}", "the catalog no longer holds this claim as the manifest lists it")
