@@ -109,7 +109,7 @@ def _describe_failure(exc: BaseException) -> str:
         return str(cause).split(": ", 1)[-1]
     if isinstance(cause, http.client.RemoteDisconnected):
         return "server closed the connection without a response"
-    if isinstance(cause, (http.client.HTTPException, u3.ProtocolError)):
+    if isinstance(cause, (http.client.HTTPException, u3.ProtocolError, requests.exceptions.InvalidHeader)):
         return f"malformed response: {cause}"
     if isinstance(cause, ConnectionResetError):
         return "connection reset by the server"
@@ -228,8 +228,12 @@ class Fetcher:
             truncated = exc.truncation
         except (u3.ReadTimeoutError, TimeoutError):
             truncated = "time"
-        except (u3.ProtocolError, u3.HTTPError, http.client.HTTPException, OSError):
-            truncated = "disconnect"
+        except (u3.ProtocolError, u3.HTTPError, http.client.HTTPException, OSError) as exc:
+            # The server hung up, or sent framing no reader can follow (WARC says: unspecified).
+            cause = _root_cause(exc)
+            hung_up = isinstance(cause, (u3.IncompleteRead, http.client.IncompleteRead, ConnectionError, OSError)) \
+                and not isinstance(cause, u3.InvalidChunkLength)
+            truncated = "disconnect" if hung_up else "unspecified"
         else:
             raw.release_conn()
             return None

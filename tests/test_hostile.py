@@ -1,0 +1,362 @@
+"""Hostile servers on raw sockets (127.0.0.1 only).
+
+Each case checks that the capture ends within its deadline (a generous bound, never a
+performance timing), that what is stored stays within the size cap, that the outcome is
+recorded (failed with a reason, or saved with WARC-Truncated), and that an ordinary URL
+captured in the same run is unaffected."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import struct
+import threading
+import time
+from datetime import datetime
+
+import pytest
+
+from archiver.fetch.policy import AddressPolicy, SafeResolver
+from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
+
+GOOD_BODY = b"<html><body>an ordinary page, unaffected</body></html>"
+MAX_SIZE = 1_000_000
+
+
+def seconds_between(start: str, end: str) -> float:
+    def parse(moment: str) -> datetime:
+        return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def responses_for(collection, url: str) -> list:
+    return [r for r in warc_records(collection.warcs)
+            if r.type == "response" and r.headers["WARC-Target-URI"] == url]
+
+
+def the_response(collection, url: str):
+    [response] = responses_for(collection, url)
+    return response
+
+
+def assert_within(row, timeout: float) -> None:
+    """The capture ended by its deadline, with slack for a loaded machine."""
+    assert seconds_between(row.started_at, row.finished_at) < timeout + 3
+
+
+def assert_good(collection, row, url: str) -> None:
+    assert (row.outcome, row.http_status, row.error, row.truncated) == ("ok", 200, None, None)
+    response = the_response(collection, url)
+    assert "WARC-Truncated" not in response.headers
+    assert response.block == http_response(GOOD_BODY)
+
+
+def routes(**hostile) -> dict:
+    return {"/good": send_bytes(http_response(GOOD_BODY)), **{f"/{k}": v for k, v in hostile.items()}}
+
+
+def assert_failed_without_response(collection, row, url: str) -> None:
+    assert row.outcome == "failed" and row.error
+    assert row.http_status is None and row.response_record_id is None
+    assert responses_for(collection, url) == []  # the request is kept, no response record
+
+
+# -- 1. content encodings are stored as received, never inflated ---------------------------
+
+def gzip_bomb(inflated_gb: int = 3) -> tuple[bytes, int]:
+    """A gzip body of a few MB that inflates to `inflated_gb` GB of zeros (concatenated members)."""
+    member_size = 10 * 2**20
+    member = gzip.compress(bytes(member_size), compresslevel=9)
+    count = inflated_gb * 2**30 // member_size
+    return member * count, member_size * count
+
+
+def decoder_classes(base) -> list[type]:
+    found = []
+    for sub in base.__subclasses__():
+        found += [sub] + decoder_classes(sub)
+    return found
+
+
+@pytest.fixture
+def inflations(monkeypatch) -> list[int]:
+    """Every call that decodes a content-encoding in urllib3, by the bytes it was given."""
+    import urllib3.response
+
+    calls: list[int] = []
+    for cls in decoder_classes(urllib3.response.ContentDecoder):
+        if "decompress" in vars(cls):
+            def spy(self, data, *args, _original=vars(cls)["decompress"], **kwargs):
+                calls.append(len(data))
+                return _original(self, data, *args, **kwargs)
+            monkeypatch.setattr(cls, "decompress", spy)
+    return calls
+
+
+def test_a_gzip_bomb_and_an_encoding_chain_are_stored_compressed_as_received(collection, raw_server, inflations):
+    import brotli
+    import tracemalloc
+
+    bomb, inflated = gzip_bomb()
+    assert inflated >= 3 * 10**9 and len(bomb) < 4 * 2**20
+    bomb_response = http_response(bomb, headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip")])
+    page = b"<html>" + b"layered " * 5000 + b"</html>"
+    chained = gzip.compress(brotli.compress(gzip.compress(page)))  # gzip first, then br, then gzip
+    chain_response = http_response(chained, headers=[("Content-Type", "text/html"),
+                                                     ("Content-Encoding", "gzip, br, gzip")])
+    server = raw_server(routes(bomb=send_bytes(bomb_response), chain=send_bytes(chain_response)))
+    max_size = 8 * 2**20
+    tracemalloc.start()
+    try:
+        bomb_row, chain_row, good_row = capture(collection, server.url("/bomb"), server.url("/chain"),
+                                                server.url("/good"), max_size=max_size, timeout=20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert inflations == []  # nothing was decoded, not even in bounded pieces
+    assert peak < 64 * 2**20  # the 3 GB never came into memory
+    for row, sent in ((bomb_row, bomb_response), (chain_row, chain_response)):
+        assert (row.outcome, row.http_status, row.error, row.truncated) == ("ok", 200, None, None)
+        assert_within(row, 20)
+        response = the_response(collection, row.url)
+        assert "WARC-Truncated" not in response.headers
+        assert len(response.block) <= max_size
+        assert response.block == sent  # the exact bytes on the wire, still encoded
+        assert row.response_length == len(sent)
+    assert_good(collection, good_row, server.url("/good"))
+
+
+# -- 2. an endless body is cut at the size cap ---------------------------------------------
+
+def endless(conn: socket.socket, request: bytes) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+    block = b"e" * 65536
+    while True:
+        conn.sendall(block)
+
+
+def test_an_endless_body_without_length_is_cut_at_max_size(collection, raw_server):
+    server = raw_server(routes(endless=endless))
+    max_size, timeout = 300_000, 5.0
+    row, good_row = capture(collection, server.url("/endless"), server.url("/good"),
+                            max_size=max_size, timeout=timeout)
+    assert (row.outcome, row.http_status, row.truncated, row.error) == ("truncated", 200, "length", None)
+    assert_within(row, timeout)
+    response = the_response(collection, row.url)
+    assert response.headers["WARC-Truncated"] == "length"
+    assert len(response.block) == max_size  # exactly the cap: never more is kept
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+    assert response.block == head + b"e" * (max_size - len(head))
+    assert_good(collection, good_row, server.url("/good"))
+
+
+# -- 3. one byte a second is cut at the wall-clock deadline --------------------------------
+
+def one_byte_a_second(data: bytes):
+    def respond(conn: socket.socket, request: bytes) -> None:
+        for i in range(len(data)):
+            conn.sendall(data[i:i + 1])
+            time.sleep(1)
+    return respond
+
+
+# At 1 s the per-read socket timeout and the wall-clock deadline coincide; at 2.5 s every byte
+# arrives within the socket timeout, so only the wall-clock deadline can end the capture.
+@pytest.mark.parametrize("timeout", [1.0, 2.5])
+def test_a_body_at_one_byte_a_second_is_cut_at_the_deadline(collection, raw_server, timeout):
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n"
+
+    def slow_body(conn: socket.socket, request: bytes) -> None:
+        conn.sendall(head)
+        one_byte_a_second(b"s" * 30)(conn, request)
+
+    server = raw_server(routes(slow=slow_body))
+    row, good_row = capture(collection, server.url("/slow"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert (row.outcome, row.http_status, row.truncated) == ("truncated", 200, "time")
+    assert_within(row, timeout)  # the server would drip for 30 s
+    response = the_response(collection, row.url)
+    assert response.headers["WARC-Truncated"] == "time"
+    assert len(response.block) <= MAX_SIZE
+    body = response.block[len(head):]
+    assert response.block.startswith(head) and 1 <= len(body) < 30 and body == b"s" * len(body)
+    assert_good(collection, good_row, server.url("/good"))
+
+
+@pytest.mark.parametrize("timeout", [1.0, 2.5])
+def test_a_head_at_one_byte_a_second_fails_at_the_deadline(collection, raw_server, timeout):
+    server = raw_server(routes(slow=one_byte_a_second(http_response(b"never"))))
+    row, good_row = capture(collection, server.url("/slow"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert_failed_without_response(collection, row, server.url("/slow"))
+    assert row.error == f"no complete response within the {timeout:g}s capture deadline"
+    assert_within(row, timeout)
+    assert_good(collection, good_row, server.url("/good"))
+
+
+# -- 4, 5. too many headers, an overlong header line -------------------------------------
+
+def test_ten_thousand_headers_fail_with_a_reason(collection, raw_server):
+    head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Filler-%d: %d\r\n" % (i, i) for i in range(10_000))
+    server = raw_server(routes(many=send_bytes(head + b"Content-Length: 2\r\n\r\nhi")))
+    timeout = 5.0
+    row, good_row = capture(collection, server.url("/many"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert_failed_without_response(collection, row, server.url("/many"))
+    assert "headers" in row.error and "more than 100" in row.error, row.error
+    assert_within(row, timeout)
+    assert_good(collection, good_row, server.url("/good"))
+
+
+def test_a_one_megabyte_header_line_fails_with_a_reason(collection, raw_server):
+    line = b"X-Huge: " + b"h" * 2**20 + b"\r\n"
+    server = raw_server(routes(huge=send_bytes(b"HTTP/1.1 200 OK\r\n" + line + b"Content-Length: 2\r\n\r\nhi")))
+    timeout = 5.0
+    row, good_row = capture(collection, server.url("/huge"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert_failed_without_response(collection, row, server.url("/huge"))
+    assert "header line" in row.error, row.error
+    assert_within(row, timeout)
+    assert_good(collection, good_row, server.url("/good"))
+
+
+# -- 6. two different Content-Lengths ------------------------------------------------------
+
+def test_two_different_content_lengths_fail_with_a_reason(collection, raw_server):
+    # Which length frames the body is ambiguous (the root of request smuggling): no guess is stored.
+    sent = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 20\r\nConnection: close\r\n\r\n" + b"a" * 20
+    server = raw_server(routes(twice=send_bytes(sent)))
+    timeout = 5.0
+    row, good_row = capture(collection, server.url("/twice"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert_failed_without_response(collection, row, server.url("/twice"))
+    assert "Content-Length" in row.error, row.error
+    assert_within(row, timeout)
+    assert_good(collection, good_row, server.url("/good"))
+
+
+# -- 7. broken chunked framing -------------------------------------------------------------
+
+def hold_open_after(data: bytes, seconds: float = 10.0):
+    """Send `data`, then keep the connection open: a parser waiting for more would hang."""
+    def respond(conn: socket.socket, request: bytes) -> None:
+        conn.sendall(data)
+        time.sleep(seconds)
+    return respond
+
+
+def test_a_bad_chunk_size_is_recorded_not_waited_on(collection, raw_server):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    sent = head + b"5\r\nhello\r\nzz\r\n"
+    server = raw_server(routes(chunks=hold_open_after(sent + b"more bytes that are never a chunk")))
+    timeout = 3.0
+    row, good_row = capture(collection, server.url("/chunks"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert_within(row, timeout)
+    # Not cut by the deadline: a malformed chunk size ends the read at once. The server did not
+    # hang up, so the cut is "unspecified" (WARC's word for framing no reader can follow).
+    assert (row.outcome, row.truncated) == ("truncated", "unspecified")
+    response = the_response(collection, row.url)
+    assert response.headers["WARC-Truncated"] == "unspecified"
+    assert response.block == sent  # every byte the parser took, the bad size line included
+    assert_good(collection, good_row, server.url("/good"))
+
+
+def test_a_chunk_longer_than_its_data_then_close_is_kept_and_marked(collection, raw_server):
+    sent = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1000\r\n" + b"c" * 100
+    server = raw_server(routes(short=send_bytes(sent)))
+    timeout = 5.0
+    row, good_row = capture(collection, server.url("/short"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert (row.outcome, row.http_status, row.truncated) == ("truncated", 200, "disconnect")
+    assert_within(row, timeout)
+    response = the_response(collection, row.url)
+    assert response.headers["WARC-Truncated"] == "disconnect"
+    assert response.block == sent
+    assert_good(collection, good_row, server.url("/good"))
+
+
+# -- 8. a connection reset mid-body --------------------------------------------------------
+
+def test_a_reset_mid_body_is_recorded_with_the_received_bytes(collection, raw_server):
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\n"
+    sent = head + b"r" * 1200
+    done = threading.Event()
+
+    def reset(conn: socket.socket, request: bytes) -> None:
+        conn.sendall(sent)
+        time.sleep(0.3)  # let the client take what was sent
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # SO_LINGER 0: an RST, not a FIN
+        done.set()
+
+    server = raw_server(routes(reset=reset))
+    timeout = 5.0
+    row, good_row = capture(collection, server.url("/reset"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert done.is_set()
+    assert_within(row, timeout)
+    assert row.truncated != "time"
+    if row.outcome == "truncated":
+        assert (row.http_status, row.truncated) == (200, "disconnect")
+        response = the_response(collection, row.url)
+        assert response.headers["WARC-Truncated"] == "disconnect"
+        assert response.block.startswith(head) and sent.startswith(response.block)
+        assert response.block == sent  # everything sent before the reset was read
+    else:
+        assert row.outcome == "failed" and "reset" in row.error, row.error
+    assert_good(collection, good_row, server.url("/good"))
+
+
+# -- 9. a TLS handshake that never finishes ------------------------------------------------
+
+def test_a_tls_handshake_that_never_finishes_fails_at_the_deadline(collection, raw_server):
+    silent = raw_server()  # plain TCP: accepts, reads the ClientHello, never answers
+    good = raw_server(routes())
+    timeout = 1.0
+    url = f"https://127.0.0.1:{silent.port}/"
+    row, good_row = capture(collection, url, good.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert_failed_without_response(collection, row, url)
+    assert row.error == "no complete response within the 1s capture deadline"
+    assert_within(row, timeout)  # not the 15 s connect timeout
+    assert silent.connections == 1
+    assert_good(collection, good_row, good.url("/good"))
+
+
+# -- 10. redirects to refused targets -----------------------------------------------------
+
+def test_redirects_to_a_file_url_and_to_a_refused_address_are_refused(collection, raw_server, network_sandbox):
+    server = raw_server(routes(file=redirect("file:///etc/passwd"),
+                               metadata=redirect("http://169.254.169.254/latest/meta-data/")))
+    timeout = 5.0
+    file_row, metadata_row, good_row = capture(collection, server.url("/file"), server.url("/metadata"),
+                                               server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert file_row.outcome == "failed"
+    assert "redirect to file:///etc/passwd" in file_row.error and "unsupported scheme 'file'" in file_row.error
+    assert metadata_row.outcome == "failed"
+    assert "169.254.169.254 is a link-local address" in metadata_row.error, metadata_row.error
+    for row in (file_row, metadata_row):
+        assert_within(row, timeout)
+        # The redirect hop itself is kept as evidence.
+        assert the_response(collection, row.url).block == http_response(b"moved", "302 Found", [("Location", {
+            file_row.url: "file:///etc/passwd", metadata_row.url: "http://169.254.169.254/latest/meta-data/"}[row.url])])
+    assert [r.headers["WARC-Target-URI"] for r in warc_records(collection.warcs) if r.type == "request"].count(
+        "http://169.254.169.254/latest/meta-data/") == 0  # nothing was sent there
+    assert network_sandbox == []
+    assert_good(collection, good_row, server.url("/good"))
+
+
+# -- 11. DNS answers that change between look-ups ------------------------------------------
+
+def test_a_host_is_resolved_once_so_a_changed_answer_is_never_used(collection, raw_server, network_sandbox):
+    server = raw_server({"/a": send_bytes(http_response(b"first")), "/b": send_bytes(http_response(b"second")),
+                         "/good": send_bytes(http_response(GOOD_BODY))})
+    lookups = []
+
+    def lookup(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"] if len(lookups) == 1 else ["10.0.0.1"]
+
+    resolver = SafeResolver(AddressPolicy.from_settings(False, ("127.0.0.1/32",)), lookup)
+    first, second = f"http://rebind.test:{server.port}/a", f"http://rebind.test:{server.port}/b"
+    row_a, row_b, good_row = capture(collection, first, second, server.url("/good"), resolver=resolver,
+                                     timeout=5.0, max_size=MAX_SIZE)
+    for row, body in ((row_a, b"first"), (row_b, b"second")):
+        assert (row.outcome, row.http_status, row.ip) == ("ok", 200, "127.0.0.1")
+        assert the_response(collection, row.url).block == http_response(body)
+    assert lookups == ["rebind.test"]
+    assert len([r for r in server.requests if b"Host: rebind.test:" in r]) == 2
+    assert network_sandbox == []
+    assert_good(collection, good_row, server.url("/good"))
