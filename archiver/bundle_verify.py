@@ -15,6 +15,8 @@ import json
 import re
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from archiver import merkle
 from archiver.attestation import statement_problems
 from archiver.custody import verify_entry
@@ -35,7 +37,11 @@ def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None =
         if "evidence/bundle.json" not in wacz.names():
             report.not_checked.append("archiver evidence: none in this WACZ (made by another tool); only the checks above apply")
             return report
-        _check_evidence(wacz, fingerprint, wacz_key, scans, tsa_roots, report)
+        try:
+            _check_evidence(wacz, fingerprint, wacz_key, scans, tsa_roots, report)
+        except (KeyError, ValueError, TypeError, AttributeError, UnsupportedAlgorithm, RecursionError) as exc:
+            # Evidence files missing, not JSON, or not of the shape archiver writes: a failed bundle.
+            report.check("evidence readable", False, "evidence/", f"malformed or missing evidence ({type(exc).__name__}: {exc})")
     return report
 
 
@@ -188,6 +194,8 @@ def _check_claims(wacz: Wacz, entries: dict[str, dict], report: Report) -> None:
                      f"evidence/claims.json claim {link.get('claim')}", f"links to capture {link.get('capture')}, not in this bundle")
     keys = {e.get("url_key") for e in entries.values()}
     for claim in claims.get("claims", []):
+        if not claim.get("citations"):
+            continue  # a claim citing nothing (a headline, say) travels with its document's claims
         report.check("claim cites a bundled URL", any(c.get("url_key") in keys for c in claim.get("citations", [])),
                      f"evidence/claims.json claim {claim.get('id')}", "cites no URL captured in this bundle")
 

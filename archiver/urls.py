@@ -22,7 +22,8 @@ def normalise_url(url: str) -> str:
     if parts.username is not None:
         credentials = parts.username + (f":{parts.password}" if parts.password is not None else "")
         netloc = f"{credentials}@{netloc}"
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    # Stripped again: an empty query dropped can leave the path's trailing whitespace at the end.
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, "")).strip()
 
 
 def fetchable_problem(url: str) -> str | None:
