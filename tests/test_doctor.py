@@ -77,3 +77,20 @@ def test_records_that_never_reached_the_catalog_are_cataloged_from_their_attesta
     assert row["url"] == server.url("/lost") and row["outcome"] == "ok" and row["run_id"] == "salvaged"
     report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
     assert report["ok"], report["failures"]
+
+
+def test_four_capturing_processes_and_a_manifest_export_at_once(run_cli, raw_server, collection):
+    server = raw_server({f"/{i}": slow_page(0.01) for i in range(40)})
+    capturing = [subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--json",
+                                   *(server.url(f"/{i}") for i in range(start, 40, 4))],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for start in range(4)]
+    exporting = subprocess.Popen([sys.executable, "-m", "archiver", "manifest", "-C", str(collection.root), "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    outputs = [p.communicate(timeout=120) for p in [*capturing, exporting]]
+    assert [p.returncode for p in [*capturing, exporting]] == [0] * 5, outputs
+    listed = [c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)]
+    assert sorted(listed) == sorted(server.url(f"/{i}") for i in range(40))  # every capture present, once
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
+    assert report["passed"]["custody chain"] == report["passed"]["custody entry readable"]
