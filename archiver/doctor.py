@@ -57,6 +57,7 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
             _uncataloged(collection, catalog, path, key, diagnosis)
     finally:
         catalog.close()
+    _unlogged(collection, key, diagnosis)
     for spool in sorted(collection.tmp.glob("tmp*")):
         finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
         if key is not None:
@@ -147,6 +148,34 @@ def _uncataloged(collection: Collection, catalog: Catalog, path: Path, key: Sign
             "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
             "attestation": sha256_digest(canonical_json(envelope)), "salvaged": True})
         finding.fixed = "cataloged from its signed attestation"
+
+
+def _unlogged(collection: Collection, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+    """Captures the catalog lists but the custody log never recorded (the log's disk was full,
+    or the run died between the commit and the log)."""
+    from archiver.custody import LOG_NAME, parse_entry, read_entries
+
+    logged = set()
+    for _, line in read_entries(collection.root / LOG_NAME):
+        entry = parse_entry(line)
+        if entry and entry.get("event") in ("capture", "import") and isinstance(entry.get("subject"), dict):
+            logged.add(entry["subject"].get("capture"))
+            logged.update(entry["subject"].get("captures") or [])
+    catalog = Catalog(collection.catalog_path)
+    try:
+        missing = [(row[0], row[1], row[2], row[3]) for row in catalog.query(
+            "SELECT c.id, c.url, c.outcome, a.envelope FROM captures c LEFT JOIN attestations a ON a.capture_id = c.id"
+            " WHERE c.imported_from IS NULL ORDER BY c.id") if row[0] not in logged]
+    finally:
+        catalog.close()
+    for capture_id, url, outcome, envelope in missing:
+        finding = Finding("unlogged capture", f"capture {capture_id}", "cataloged, but the custody log has no entry for it")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            attestation = sha256_digest(canonical_json(json.loads(envelope))) if envelope else None
+            custody_log(collection, key).append("capture", {"capture": capture_id, "url": url, "outcome": outcome,
+                                                            "attestation": attestation, "recorded_late": True})
+            finding.fixed = "recorded in the custody log, marked late"
 
 
 def _attestation_in(path: Path, record) -> dict | None:
