@@ -53,6 +53,7 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
     try:
         for path in sorted(collection.warcs.glob("*" + OPEN_SUFFIX)):
             _open_file(collection, catalog, path, key, diagnosis)
+        _never_written(collection, catalog, key, diagnosis)
         for path in sorted(collection.warcs.glob("*.warc.gz")):
             _uncataloged(collection, catalog, path, key, diagnosis)
     finally:
@@ -103,6 +104,18 @@ def _open_file(collection: Collection, catalog: Catalog, path: Path, key: Signin
         warcinfo = next((r.id for r in scan.records if r.type == "warcinfo"), "")
         catalog.file_opened(name, warcinfo, now())
     catalog.file_closed(ClosedFile(name, complete, hashlib.sha256(data[:complete]).hexdigest()), now())
+
+
+def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+    """Files the catalog lists as opened that never reached the disk (the run stopped between)."""
+    for (name,) in catalog.query("SELECT name FROM warc_files WHERE closed_at IS NULL").fetchall():
+        if (collection.warcs / name).exists() or (collection.warcs / (name + OPEN_SUFFIX)).exists():
+            continue
+        finding = Finding("file never written", f"warcs/{name}", "listed as opened, but no such file was created")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            catalog.forget_empty_file(name)
+            finding.fixed = "removed from the catalog (no record was ever listed in it)"
 
 
 def _uncataloged(collection: Collection, catalog: Catalog, path: Path, key: SigningKey | None,

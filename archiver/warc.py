@@ -209,6 +209,9 @@ class WarcFileWriter:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
         # The name comes from our clock and randomness only, never from anything a server sent.
         self._name = f"{self.prefix}-{stamp}-{secrets.token_hex(4)}.warc.gz"
+        self.warcinfo_id = new_record_id()
+        # Listed before it exists: a file on disk is then never one the catalog does not know.
+        self._on_open(self._name, self.warcinfo_id)
         raw = open(self.folder / (self._name + OPEN_SUFFIX), "xb")
         self._file = _HashingFile(raw)
         self._writer = _ExactWARCWriter(self._file)
@@ -216,7 +219,6 @@ class WarcFileWriter:
                   "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
                   "hostname": platform.node(), "os": platform.platform(), **self.info}
         body = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v).encode("utf-8")
-        self.warcinfo_id = new_record_id()
         warcinfo = PendingRecord(
             headers=[("WARC-Type", "warcinfo"), ("WARC-Record-ID", self.warcinfo_id),
                      ("WARC-Filename", self._name), ("WARC-Date", warc_date(datetime.now(timezone.utc))),
@@ -225,7 +227,6 @@ class WarcFileWriter:
         self._append(warcinfo)
         self._sync()
         fsync_dir(self.folder)
-        self._on_open(self._name, self.warcinfo_id)
 
     def _append(self, pending: PendingRecord) -> StoredRecord:
         headers = list(pending.headers)
