@@ -8,6 +8,7 @@ import datetime
 import subprocess
 import sys
 import ipaddress
+import shutil
 import socket
 import ssl
 import threading
@@ -230,6 +231,17 @@ def allow_networks(root: Path, *networks: str) -> None:
     config = root / "archiver.toml"
     text = config.read_text()
     config.write_text(text.replace("allow_networks = []", f"allow_networks = {list(networks)!r}".replace("'", '"')))
+
+
+def use_tsa(root: Path, tsa, trust: bool = True) -> None:
+    """Make the collection at `root` timestamp its manifests with `tsa` (a tests.tsa.LocalTSA),
+    trusting its CA when `trust`."""
+    config = root / "archiver.toml"
+    text = config.read_text().replace("authorities = []", f'authorities = ["{tsa.url}"]')
+    if trust:
+        shutil.copyfile(tsa.ca_pem_path, root / "tsa-roots.pem")
+        text = text.replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"')
+    config.write_text(text)
 
 
 def make_collection(root: Path) -> Collection:

@@ -20,7 +20,7 @@ from archiver.errors import ArchiverError, UsageProblem
 from archiver.readers.decoding import decode
 from archiver.seeds import DOCUMENT_SUFFIXES, parse_document
 from archiver.urls import fetchable_problem, normalise_url
-from tests.conftest import http_response, send_bytes
+from tests.conftest import http_response, send_bytes, use_tsa
 
 EXAMPLES = int(os.environ.get("ARCHIVER_FUZZ_EXAMPLES", "200"))  # raise it for a long run
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,8 +144,7 @@ from tests.tsa import local_tsa  # noqa: E402,F401  (a fixture)
 def honest_bundle(run_cli, raw_server, collection, tmp_path, local_tsa):
     """A bundle of one claim citing two pages, its checkpoint timestamped: (path, fingerprint,
     trusted TSA roots). It verifies; the tests below change it."""
-    config = collection.root / "archiver.toml"
-    config.write_text(config.read_text().replace("authorities = []", f'authorities = ["{local_tsa.url}"]'))
+    use_tsa(collection.root, local_tsa, trust=False)
     server = raw_server({"/report": send_bytes(http_response(b"<html><title>Ministry report</title><p>troops</p></html>")),
                          "/echo": send_bytes(http_response(b"<html><p>echoed</p></html>"))})
     (collection.root / "seeds" / "public.md").write_text(

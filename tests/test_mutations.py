@@ -26,7 +26,6 @@ import gzip
 import json
 import os
 import random
-import shutil
 import time
 import zlib
 from collections import Counter
@@ -38,7 +37,7 @@ import pytest
 from archiver.collection import Collection
 from archiver.signing import canonical_json
 from archiver.verify import verify_collection
-from tests.conftest import http_response, make_collection, send_bytes
+from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.tsa import local_tsa  # noqa: F401  (a fixture)
 
 MUTATIONS = int(os.environ.get("ARCHIVER_MUTATIONS", "300"))
@@ -49,10 +48,7 @@ SEED = int(os.environ.get("ARCHIVER_MUTATION_SEED", "20261124"))
 def honest(run_cli, raw_server, tmp_path, local_tsa) -> Collection:
     """Two captures (one read from a document), two signed manifests, each with a token."""
     collection = make_collection(tmp_path / "honest")
-    config = collection.root / "archiver.toml"
-    shutil.copyfile(local_tsa.ca_pem_path, collection.root / "tsa-roots.pem")
-    config.write_text(config.read_text().replace("authorities = []", f'authorities = ["{local_tsa.url}"]')
-                      .replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"'))
+    use_tsa(collection.root, local_tsa)
     server = raw_server({"/a": send_bytes(http_response(b"<p>page a</p>")),
                          "/b": send_bytes(http_response(b"<p>page b</p>"))})
     (collection.root / "seeds" / "doc.md").write_text(f"# Claim\n\nSee {server.url('/a')}.\n")

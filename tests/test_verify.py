@@ -13,7 +13,7 @@ import pytest
 
 from archiver.catalog import Catalog
 from archiver.signing import generate_key
-from tests.conftest import http_response, make_collection, send_bytes
+from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.tsa import local_tsa  # noqa: F401  (a fixture)
 
 
@@ -246,10 +246,7 @@ def test_live_drift_tells_rotating_ads_from_a_rewrite(run_cli, raw_server, colle
 
 
 def test_timestamped_manifests_verify_and_a_damaged_token_is_named(run_cli, raw_server, collection, local_tsa):
-    config = collection.root / "archiver.toml"
-    shutil.copyfile(local_tsa.ca_pem_path, collection.root / "tsa-roots.pem")
-    config.write_text(config.read_text().replace("authorities = []", f'authorities = ["{local_tsa.url}"]')
-                      .replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"'))
+    use_tsa(collection.root, local_tsa)
     server = raw_server({"/": send_bytes(http_response(b"stamped"))})
     run_cli("capture", "-C", collection.root, server.url("/"))
     result = run_cli("manifest", "-C", collection.root, "--json")
@@ -272,8 +269,7 @@ def test_timestamped_manifests_verify_and_a_damaged_token_is_named(run_cli, raw_
 
 
 def test_no_reachable_timestamp_authority_still_signs_and_says_so(run_cli, raw_server, collection, local_tsa):
-    config = collection.root / "archiver.toml"
-    config.write_text(config.read_text().replace("authorities = []", f'authorities = ["{local_tsa.url}"]'))
+    use_tsa(collection.root, local_tsa, trust=False)
     local_tsa.mode = "down"
     server = raw_server({"/": send_bytes(http_response(b"unstamped"))})
     run_cli("capture", "-C", collection.root, server.url("/"))
