@@ -1,6 +1,7 @@
 """Crash stress: kill `archiver capture` with SIGKILL at random moments, many times over one
-collection; after each kill `archiver doctor --fix` must repair it and `archiver verify` must
-pass; at the end `archiver capture --resume` must finish the rest.
+collection (each run captures pages no run captured before, so every kill lands mid-run);
+after each kill `archiver doctor --fix` must repair it and `archiver verify` must pass; at
+the end `archiver capture --resume` must finish every page the killed runs left.
 
     python bench/stress.py --kills 200     (the long run; the test suite kills once)
 """
@@ -21,14 +22,14 @@ from pathlib import Path
 
 from capture import _QuietHandler, archiver_command, new_collection, run_and_report, start_server, stop_server
 
-URLS = 300
+PAGES_PER_RUN = 40
 
 
 def _serve(ready, port_out) -> None:
-    """One threaded HTTP/1.1 server answering every path with a small page after 20 ms."""
+    """One threaded HTTP/1.1 server answering every path with a small page after 100 ms."""
     class Handler(_QuietHandler):
         def do_GET(self) -> None:
-            time.sleep(0.02)
+            time.sleep(0.1)
             body = (self.path * 40).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -55,13 +56,16 @@ def stress(work: Path, kills: int, seed: int) -> list[str]:
     process, port = start_server(_serve)
     try:
         collection = new_collection(work / "collection")
-        urls = [f"http://127.0.0.1:{port}/page/{i}" for i in range(URLS)]
+        every_url: list[str] = []
         repaired = unhealthy = 0
         started = time.monotonic()
         for kill in range(kills):
-            run = subprocess.Popen([*archiver_command(), "capture", "-C", str(collection), "--resume", "--concurrency", "8",
-                                    *urls], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.0, 2.0))
+            urls = [f"http://127.0.0.1:{port}/run/{kill}/page/{i}" for i in range(PAGES_PER_RUN)]
+            every_url += urls
+            run = subprocess.Popen([*archiver_command(), "capture", "-C", str(collection), "--concurrency", "4", *urls],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.5, 1.3))  # start-up takes ~0.3 s; 40 pages at 4 at once take ~1 s more
+            finished_first = run.poll() is not None
             run.send_signal(signal.SIGKILL)
             run.wait()
             found = json.loads(archiver("doctor", "-C", str(collection), "--json").stdout)
@@ -69,18 +73,22 @@ def stress(work: Path, kills: int, seed: int) -> list[str]:
             if archiver("doctor", "-C", str(collection), "--fix").returncode != 0:
                 return [f"FAIL  doctor --fix failed after kill {kill + 1}"]
             repaired += not found["healthy"]
-            verdict = json.loads(archiver("verify", "-C", str(collection), "--json").stdout)
+            verdict = json.loads(archiver("verify", "-C", str(collection), "--json", "--workers", "1").stdout)
             if not verdict["ok"]:
                 return [f"FAIL  verify failed after kill {kill + 1}: {verdict['failures'][:3]}"]
-        finish = archiver("capture", "-C", str(collection), "--resume", *urls, "--json")
+            if finished_first:
+                print(f"  run {kill + 1} finished before its kill")
+        finish = archiver("capture", "-C", str(collection), "--resume", *every_url, "--json")
         verdict = json.loads(archiver("verify", "-C", str(collection), "--json").stdout)
         captured = {c["url"] for c in json.loads(archiver("captures", "-C", str(collection), "--json").stdout)
                     if c["outcome"] == "ok"}
-        print(f"{kills} kills in {time.monotonic() - started:.0f} s; {unhealthy} left something to repair "
-              f"({repaired} repaired); resumed run exit {finish.returncode}; {len(captured)}/{URLS} URLs captured; "
-              f"verify {'ok' if verdict['ok'] else 'FAILED'} ({sum(verdict['passed'].values())} checks)")
+        print(f"{kills} kills in {time.monotonic() - started:.0f} s, each mid-run; {unhealthy} left something to "
+              f"repair ({repaired} repaired); resumed run exit {finish.returncode}; "
+              f"{len(captured)}/{len(every_url)} pages captured; verify {'ok' if verdict['ok'] else 'FAILED'} "
+              f"({sum(verdict['passed'].values())} checks)")
         return [("PASS" if verdict["ok"] else "FAIL") + f"  verify after {kills} SIGKILLs and their repairs",
-                ("PASS" if len(captured) == URLS else "FAIL") + f"  every URL captured in the end ({len(captured)}/{URLS})"]
+                ("PASS" if len(captured) == len(every_url) else "FAIL")
+                + f"  every page captured in the end ({len(captured)}/{len(every_url)})"]
     finally:
         stop_server(process)
 
