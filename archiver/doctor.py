@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archiver.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.catalog import Catalog, CaptureRow
 from archiver.collection import Collection
 from archiver.custody import now
@@ -72,9 +73,13 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
 
 def _open_file(collection: Collection, catalog: Catalog, path: Path, key: SigningKey | None, diagnosis: Diagnosis) -> None:
     scan = scan_warc(path)
-    # Whole records end where the next gzip member starts; a torn last member has no end.
-    whole = [r for r in scan.records if r.length is not None]
-    complete = scan.size if scan.error is None else (whole[-1].offset + whole[-1].length if whole else 0)
+    # A capture's records end with its signed attestation: what follows the last attestation
+    # (or the warcinfo) belongs to a capture the run never finished, and is set aside with any
+    # torn member. Whole members end where the next one starts.
+    ends = [r for r in scan.records if r.length is not None
+            and (r.type == "warcinfo" or r.headers.get("Content-Type") == ATTESTATION_MEDIA_TYPE)]
+    whole = [r for r in scan.records if r.length is not None and ends and r.offset <= ends[-1].offset]
+    complete = ends[-1].offset + ends[-1].length if ends else 0
     name = path.name[:-len(OPEN_SUFFIX)]
     finding = Finding("open file", f"warcs/{path.name}",
                       f"an interrupted run left it open: {len(whole)} whole record(s), {complete} of {scan.size} bytes")
