@@ -10,6 +10,7 @@ A claim is linked to every capture of every URL it cites by matching normalised 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -222,13 +223,36 @@ class DocumentRow:
 class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.read_only = path.exists() and not os.access(path.parent, os.W_OK)
         try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._set_up()
+            if self.read_only:
+                self._db = self._open_read_only(path)
+            else:
+                self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+                self._set_up()
         except sqlite3.DatabaseError as exc:
             raise UsageProblem(f"cannot open the catalog {path}: {exc}",
                                "check that it is a catalog.sqlite made by archiver and that you can write to it") from None
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _open_read_only(path: Path) -> sqlite3.Connection:
+        """A collection on read-only storage (a write-protected disk, a read-only mount) can
+        still be read and verified. Nothing can change the file there, so SQLite may skip the
+        shared-memory file it could not create; unless a write-ahead log holds commits the
+        file lacks, which only a writable copy can fold in."""
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise StorageProblem(f"the catalog {path} is on read-only storage with unmerged writes in {wal.name}",
+                               "copy the collection to a writable folder and run the command there")
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                             check_same_thread=False)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            db.close()
+            raise StorageProblem(f"the catalog {path} is read-only and has schema {version}, not {SCHEMA_VERSION}",
+                               "open it once from a writable copy with this version of archiver")
+        return db
 
     def _set_up(self) -> None:
         # Switching a new database to WAL takes a lock SQLite does not wait for: two processes

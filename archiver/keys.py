@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from archiver.collection import Collection
-from archiver.durable import atomic_write
+from archiver.durable import atomic_write, fsync_dir
 from archiver.errors import UsageProblem
 from archiver.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.signing import (SigningKey, collection_public_keys, default_key_path, generate_key, load_key,
@@ -50,13 +50,22 @@ def create_signing_key(collection: Collection, option: Path | None, passphrase: 
 
 
 def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
-    """A new key replaces `old` at its path; the custody log announces it, signed by the old key."""
+    """A new key replaces `old` at its path; the custody log announces it, signed by the old key.
+    The new key is made beside the old one and takes its place only once announced, so a
+    refusal on the way (a read-only collection, a full disk) leaves the old key in use."""
+    staged = old.path.with_name(f".{old.path.name}.{os.getpid()}.rotating")
+    new = generate_key(staged, passphrase)
+    try:
+        publish_public_key(collection.root / "keys", new.public)
+        custody_log(collection, new).append("key rotated", {"from": old.fingerprint, "to": new.fingerprint,
+                                                              "public_key": new.public.pem().decode()}, key=old)
+    except BaseException:
+        staged.unlink()  # never announced, never used to sign: not evidence of anything
+        raise
     retire_key_file(old)
-    new = generate_key(old.path, passphrase)
-    publish_public_key(collection.root / "keys", new.public)
-    custody_log(collection, new).append("key rotated", {"from": old.fingerprint, "to": new.fingerprint,
-                                                          "public_key": new.public.pem().decode()}, key=old)
-    return new
+    os.replace(staged, old.path)
+    fsync_dir(old.path.parent)
+    return SigningKey(new.private, old.path)
 
 
 def revoke_key(collection: Collection, signer: SigningKey, fingerprint: str, revoked_from: str, reason: str) -> None:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import make_collection
 
 COMMANDS = [
     ["capture", "http://127.0.0.1:9/"], ["cite", "a claim", "http://127.0.0.1:9/"], ["claims"], ["documents"],
@@ -30,6 +36,16 @@ def test_a_folder_that_is_not_a_collection(run_cli, tmp_path, command):
     result = run_cli(*command, "-C", tmp_path)
     assert result.exit_code == 2
     assert "is not an archiver collection" in one_line(result)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_wrong_path(run_cli, tmp_path, command):
+    if command[0] in ("capture", "cite"):
+        pytest.skip("capture and cite make a collection where there is none")
+    result = run_cli(*command, "-C", tmp_path / "no" / "such" / "folder")
+    assert result.exit_code == 2
+    assert "no/such/folder" in one_line(result)
+    assert not (tmp_path / "no").exists()  # nothing made at a mistyped path
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
@@ -75,3 +91,76 @@ def test_a_full_disk_is_one_line_and_loses_nothing(run_cli, raw_server, collecti
     assert report["ok"], report["failures"]
     urls = {c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
     assert server.url("/a") in urls
+
+
+# -- a read-only collection: a write-protected disk, a read-only mount ----------------------
+
+def run_on_read_only(folder, *args: str, env: dict) -> subprocess.CompletedProcess:
+    """`archiver ARGS` with `folder` read-only: really so, through a read-only bind mount in a
+    mount namespace of its own (root ignores file modes), or by file modes for another user."""
+    command = [sys.executable, "-m", "archiver", *map(str, args)]
+    if os.geteuid() != 0:
+        return subprocess.run(command, env=env, capture_output=True, text=True)
+    script = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1" && shift && exec "$@"'
+    return subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(folder), *command],
+                          env=env, capture_output=True, text=True)
+
+
+@pytest.fixture
+def read_only_collection(run_cli, raw_server, collection, tmp_path):
+    """A collection with a capture, a claim and a manifest, then made read-only; yields a
+    runner and the collection. Afterwards, every file must be as it was."""
+    from tests.conftest import http_response, send_bytes
+
+    if os.geteuid() == 0 and (shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--mount", "sh", "-c", 'mount --bind "$1" "$1"', "sh", str(tmp_path)]).returncode):
+        pytest.skip("running as root without mount namespaces: no way to make a folder read-only here")
+    server = raw_server({"/page": send_bytes(http_response(b"evidence"))})
+    assert run_cli("cite", "-C", collection.root, "the page says evidence", server.url("/page")).exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    before = {p: p.read_bytes() for p in sorted(collection.root.rglob("*")) if p.is_file()}
+    key = (tmp_path / "config").rglob("*.pem")
+    key_before = {p: p.read_bytes() for p in key}
+    if os.geteuid() != 0:
+        for path in [collection.root, *collection.root.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    yield (lambda *args: run_on_read_only(collection.root, *args, "-C", collection.root, env=env)), server
+    if os.geteuid() != 0:
+        for path in [collection.root, *collection.root.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert {p: p.read_bytes() for p in sorted(collection.root.rglob("*")) if p.is_file()} == before
+    assert {p: p.read_bytes() for p in key_before} == key_before  # the signing key still in place, unchanged
+    assert not [p for p in (tmp_path / "config").rglob("*") if "retired" in p.name or "rotating" in p.name]
+
+
+def test_a_read_only_collection_is_read_and_verified(read_only_collection):
+    run, _ = read_only_collection
+    result = run("verify", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["failures"] == [] and sum(report["passed"].values()) > 10
+    assert not report["recorded_in_custody_log"] and "cannot be written" in report["not_recorded_because"]
+    captures = json.loads(run("captures", "--json").stdout)
+    assert [c["outcome"] for c in captures] == ["ok"]
+    claims = json.loads(run("claims", "--json").stdout)
+    assert claims[0]["text"] == "the page says evidence"
+    for command in (["documents"], ["log"], ["keys", "show"], ["show", captures[0]["id"]], ["doctor"]):
+        result = run(*command)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (command, result.stderr)
+
+
+@pytest.mark.parametrize("command", [["capture", "http://127.0.0.1:9/"], ["cite", "another", "http://127.0.0.1:9/b"],
+                                     ["keys", "rotate"], ["import", "README.md"]], ids=lambda c: c[0])
+def test_a_change_to_a_read_only_collection_is_one_line_and_changes_nothing(read_only_collection, run_cli, tmp_path,
+                                                                            command):
+    run, server = read_only_collection
+    if command[0] == "import":
+        other = make_collection(tmp_path / "other")
+        assert run_cli("capture", "-C", other.root, server.url("/page")).exit_code == 0
+        command = ["import", str(next(other.warcs.glob("*.warc.gz")))]
+    result = run(*command)
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.stderr, result.stderr
+    assert "read-only" in lines[0] or "Permission denied" in lines[0], lines[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -33,8 +34,7 @@ class ArchiverGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(141)
         except (OSError, sqlite3.OperationalError) as exc:
-            self._fail(ctx, f"{getattr(exc, 'strerror', None) or exc}"
-                            f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}", 3)
+            self._fail(ctx, refusal(exc), 3)
         except Exception as exc:
             if os.environ.get("ARCHIVER_DEBUG"):
                 raise
@@ -44,6 +44,24 @@ class ArchiverGroup(click.Group):
     def _fail(ctx: click.Context, message: str, code: int) -> None:
         click.echo(f"error: {message}", err=True)
         ctx.exit(code)
+
+
+READ_ONLY_HINT = "reading and verifying work on a read-only collection; to change it, make it writable or copy it"
+_HINTS = {errno.ENOSPC: "free space on that disk, then run `archiver doctor --fix`",
+          errno.EDQUOT: "free space within your quota, then run `archiver doctor --fix`",
+          errno.EROFS: READ_ONLY_HINT, errno.EACCES: "check the permissions of that path",
+          errno.EPERM: "check the permissions of that path", errno.EIO: "the disk reported an error: check it, "
+          "then run `archiver doctor --fix`"}
+
+
+def refusal(exc: OSError | sqlite3.OperationalError) -> str:
+    """One line for what the machine refused, with what to do about it."""
+    if isinstance(exc, sqlite3.OperationalError):
+        hint = READ_ONLY_HINT if "readonly" in str(exc) else "check the disk and the catalog's permissions"
+        return f"the catalog refused a change: {exc}; {hint}"
+    where = f": {exc.filename}" if exc.filename else ""
+    hint = _HINTS.get(exc.errno)
+    return f"{exc.strerror or exc}{where}" + (f"; {hint}" if hint else "")
 
 
 def collection_option(function):

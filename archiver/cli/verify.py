@@ -37,38 +37,43 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, key_
         raise click.UsageError("--recapture needs --live")
     collection = Collection.open(collection_dir)
     report = verify_collection(collection, workers=workers)
-    recorded = _record_run(collection, key_file, report)
+    unrecorded = _record_run(collection, key_file, report)
     drifts = check_drift(collection, collection.config.capture) if live else []
     recaptured = []
     if recapture and (changed := [d.url for d in drifts if d.state == "changed"]):
         with CaptureRun(collection, collection.config.capture, signing_key(collection, key_file)) as run:
             recaptured = run.capture(changed)
     if as_json:
-        print_json({**report.as_dict(), "recorded_in_custody_log": recorded,
+        print_json({**report.as_dict(), "recorded_in_custody_log": unrecorded is None,
+                    "not_recorded_because": unrecorded,
                     "live": [d.as_dict() for d in drifts] if live else None,
                     "recaptured": [r.as_dict() for r in recaptured]})
     else:
         print_report(report)
-        if not recorded:
-            console().print("(Not recorded in the custody log: the signing key is not available here.)")
+        if unrecorded:
+            console().print(f"(Not recorded in the custody log: {unrecorded}.)")
         if live:
             _print_drift(drifts, recaptured)
     if not report.ok:
         raise SystemExit(1)
 
 
-def _record_run(collection: Collection, key_file: Path | None, report: Report) -> bool:
-    """Append the verdict to the custody log when the signing key is at hand without asking."""
+def _record_run(collection: Collection, key_file: Path | None, report: Report) -> str | None:
+    """Append the verdict to the custody log when the signing key is at hand without asking
+    and the collection is writable; else why it was not recorded. Verifying never needs either."""
     path = key_path(collection, key_file)
     if not path.exists():
-        return False
+        return "the signing key is not available here"
     try:
         key = open_signing_key(collection, key_file, os.environ.get("ARCHIVER_PASSPHRASE", "").encode() or None)
     except ArchiverError:
-        return False
-    custody_log(collection, key).append("verification run", {"ok": report.ok, "passed": sum(report.passed.values()),
-                                                             "failed": len(report.failures)})
-    return True
+        return "the signing key is not available here"
+    try:
+        custody_log(collection, key).append("verification run", {"ok": report.ok, "passed": sum(report.passed.values()),
+                                                                 "failed": len(report.failures)})
+    except OSError as exc:
+        return f"the log cannot be written ({exc.strerror or exc})"
+    return None
 
 
 def _print_drift(drifts: list[Drift], recaptured: list) -> None:
