@@ -102,6 +102,14 @@ class CaptureRun:
         self.key = key
         self.custody = custody_log(collection, key)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+        self._in_use = collection.in_use()
+        try:
+            self._set_up(collection, settings, resolver)
+        except BaseException:
+            self._in_use.release()
+            raise
+
+    def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
         self.catalog = Catalog(collection.catalog_path)
         self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
         operator = collection.config.operator
@@ -125,6 +133,7 @@ class CaptureRun:
         finally:
             self.fetcher.close()
             self.catalog.close()
+            self._in_use.release()
 
     def record_documents(self, documents: list[Document]) -> None:
         """List each document and its claims; claims gone from a changed document are superseded."""

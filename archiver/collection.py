@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import getpass
 import ipaddress
 import json
+import os
 import re
 import socket
 import tomllib
@@ -16,6 +19,7 @@ from archiver.durable import atomic_write, fsync_dir
 from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
+LOCK_NAME = ".in-use"
 SUBDIRS = ("seeds", "warcs", "manifests", "keys", "tmp")
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -182,12 +186,49 @@ def _parse_config(path: Path, text: str) -> Config:
                   id=collection_id)
 
 
+class InUse:
+    """A lock on the collection's `.in-use` file. Every command that changes the collection
+    holds it shared, so many may capture and export at once; `archiver doctor` holds it alone,
+    since what it would repair (an open WARC, a manifest not yet listed) may be another's work
+    in progress. The kernel drops it when its process dies."""
+
+    def __init__(self, root: Path, exclusive: bool) -> None:
+        try:
+            self._fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES):
+                raise
+            self._fd = -1  # nothing can change a collection no one can write: there is nothing to guard
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise UsageProblem(f"another archiver process is working on {root} (a capture, an export)",
+                               "run this again when it has finished") from None
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "InUse":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class Collection:
     """A folder holding captures, their catalog, manifests and public keys."""
 
     def __init__(self, root: Path, config: Config) -> None:
         self.root = root
         self.config = config
+
+    def in_use(self, alone: bool = False) -> InUse:
+        """Hold the collection while changing it; `alone` waits for no one and fails if busy."""
+        return InUse(self.root, exclusive=alone)
 
     @property
     def config_path(self) -> Path:

@@ -1,8 +1,9 @@
 """After an interrupted run: find what it left (WARC files still `.open`, records written but
-never cataloged, responses spooled in tmp/) and, when asked, repair it without deleting
-evidence. Complete records of an `.open` file are kept in a closed file; a torn tail is set
-aside in warcs/quarantine/; records whose capture never reached the catalog are cataloged
-again from their own signed attestation; every repair is written to the custody log."""
+never cataloged, responses spooled in tmp/, a manifest export cut short) and, when asked,
+repair it without deleting evidence. Complete records of an `.open` file are kept in a closed
+file; a torn tail is set aside in warcs/quarantine/; records whose capture never reached the
+catalog are cataloged again from their own signed attestation; a manifest no one lists is set
+aside, a listed one is signed; every repair is written to the custody log."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from archiver.collection import Collection
 from archiver.custody import now
 from archiver.durable import fsync_dir
 from archiver.keys import custody_log
+from archiver.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.scan import scan_warc
+from archiver.seal import sign_manifest, signature_path
 from archiver.signing import PAYLOAD_TYPE, SigningKey, canonical_json
 from archiver.warc import OPEN_SUFFIX, ClosedFile, StoredRecord, sha256_digest
 
@@ -50,24 +53,26 @@ class Diagnosis:
 def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
     """What an interrupted run left; with `key`, repair each finding and log it."""
     diagnosis = Diagnosis()
-    catalog = Catalog(collection.catalog_path)
-    try:
-        for path in sorted(collection.warcs.glob("*" + OPEN_SUFFIX)):
-            _open_file(collection, catalog, path, key, diagnosis)
-        _never_written(collection, catalog, key, diagnosis)
-        for path in sorted(collection.warcs.glob("*.warc.gz")):
-            _uncataloged(collection, catalog, path, key, diagnosis)
-    finally:
-        catalog.close()
-    _unlogged(collection, key, diagnosis)
-    for spool in sorted(collection.tmp.glob("tmp*")):
-        finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
-        if key is not None:
-            spool.unlink()  # a partial download, never listed anywhere: not evidence
-            finding.fixed = "removed"
-        diagnosis.findings.append(finding)
-    if key is not None and diagnosis.findings:
-        custody_log(collection, key).append("doctor", {"repairs": [f.as_dict() for f in diagnosis.findings]})
+    with collection.in_use(alone=True):  # a running capture's open file is not a leftover
+        catalog = Catalog(collection.catalog_path)
+        try:
+            for path in sorted(collection.warcs.glob("*" + OPEN_SUFFIX)):
+                _open_file(collection, catalog, path, key, diagnosis)
+            _never_written(collection, catalog, key, diagnosis)
+            for path in sorted(collection.warcs.glob("*.warc.gz")):
+                _uncataloged(collection, catalog, path, key, diagnosis)
+            _manifests(collection, catalog, key, diagnosis)
+        finally:
+            catalog.close()
+        _unlogged(collection, key, diagnosis)
+        for spool in sorted(collection.tmp.glob("tmp*")):
+            finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
+            if key is not None:
+                spool.unlink()  # a partial download, never listed anywhere: not evidence
+                finding.fixed = "removed"
+            diagnosis.findings.append(finding)
+        if key is not None and diagnosis.findings:
+            custody_log(collection, key).append("doctor", {"repairs": [f.as_dict() for f in diagnosis.findings]})
     return diagnosis
 
 
@@ -194,6 +199,46 @@ def _unlogged(collection: Collection, key: SigningKey | None, diagnosis: Diagnos
             custody_log(collection, key).append("capture", {"capture": capture_id, "url": url, "outcome": outcome,
                                                             "attestation": attestation, "recorded_late": True})
             finding.fixed = "recorded in the custody log, marked late"
+
+
+def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+    """What an interrupted `archiver manifest` left: temporary files, a manifest the catalog
+    never listed, one listed but never signed, a manifest.json not pointing at the newest."""
+    folder = collection.root / "manifests"
+    for leftover in sorted(folder.glob(".*.tmp")):
+        finding = Finding("leftover temporary file", f"manifests/{leftover.name}", "written when an export stopped")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            leftover.unlink()  # never renamed into place: no one ever relied on it
+            finding.fixed = "removed"
+    listed = dict(catalog.query("SELECT sequence, file FROM manifests ORDER BY sequence").fetchall())
+    for path in sorted(folder.iterdir()):
+        match = MANIFEST_NAME.match(path.name)
+        if match is None or int(match.group(1)) in listed:
+            continue
+        finding = Finding("unlisted manifest", f"manifests/{path.name}",
+                          "an export stopped before the catalog listed it: it was never signed or used")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            (folder / QUARANTINE).mkdir(exist_ok=True)
+            os.replace(path, folder / QUARANTINE / path.name)
+            fsync_dir(folder)
+            finding.fixed = f"set aside in manifests/{QUARANTINE}/; the next `archiver manifest` writes it anew"
+    for sequence, name in listed.items():
+        path = folder / name
+        if path.exists() and not signature_path(path).exists():
+            finding = Finding("unsigned manifest", f"manifests/{name}", "an export stopped before signing it")
+            diagnosis.findings.append(finding)
+            if key is not None:
+                sign_manifest(collection, key, path, sequence)
+                finding.fixed = "signed now, with its checkpoint; `archiver manifest` adds a timestamp"
+    newest = folder / listed[max(listed)] if listed else None
+    if newest is not None and newest.exists() and not points_at(newest):
+        finding = Finding("stale manifest.json", "manifests/manifest.json", f"does not point at the newest, {newest.name}")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            point_newest_at(newest)
+            finding.fixed = f"points at {newest.name}"
 
 
 def _attestation_in(path: Path, record) -> dict | None:

@@ -1,4 +1,8 @@
-"""Writes that survive a crash: a file is either wholly old or wholly new, never half-written."""
+"""Writes that survive a crash: a file is either wholly old or wholly new, never half-written.
+
+Every byte goes through `os.write` and every flush through `os.fsync`, with no hidden buffer
+between: what the OS accepted is exactly what was written, and a refusal (a full disk, an
+I/O error) surfaces at the write that met it."""
 
 from __future__ import annotations
 
@@ -15,19 +19,43 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class DurableFile:
+    """A new file (never an existing one) written with os.write alone."""
+
+    def __init__(self, path: Path, mode: int = 0o644) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "DurableFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write to a temporary sibling, fsync it, rename it over `path`, fsync the folder."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp.unlink(missing_ok=True)  # left by an earlier process of the same id that was killed
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        with DurableFile(tmp, mode) as out:
+            out.write(data)
+            out.sync()
+        os.replace(tmp, path)
     except BaseException:
-        os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
-    os.close(fd)
-    os.replace(tmp, path)
     fsync_dir(path.parent)

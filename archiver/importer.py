@@ -40,6 +40,11 @@ class Imported:
 
 def import_path(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
     """Import a .warc, .warc.gz or .wacz; refuses the whole file when any check fails."""
+    with collection.in_use():
+        return _import_path(collection, key, path)
+
+
+def _import_path(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
     if path.suffix.lower() == ".wacz":
         return _import_wacz(collection, key, path)
     if not path.name.lower().endswith((".warc", ".warc.gz")):

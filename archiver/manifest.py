@@ -16,20 +16,24 @@ export streams row by row: memory stays flat however large the catalog grows.
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from archiver import __version__, merkle
 from archiver.catalog import Catalog
 from archiver.collection import Collection
-from archiver.durable import fsync_dir
+from archiver.durable import DurableFile, fsync_dir
 
 FORMAT = "archiver-manifest/1"
+NEWEST = "manifest.json"  # a hard link to the newest manifest-<seq>.json
+MANIFEST_NAME = re.compile(r"^manifest-(\d+)\.json$")
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -125,7 +129,7 @@ def _created(catalog: Catalog) -> str | None:
 class _HashingWriter:
     """Hashes what passes through; buffers about 1 MB so a row costs no write call of its own."""
 
-    def __init__(self, out: BinaryIO | "_HashingWriter") -> None:
+    def __init__(self, out: DurableFile | "_HashingWriter") -> None:
         self.out = out
         self.sha256 = hashlib.sha256()
         self._buffer = bytearray()
@@ -136,7 +140,7 @@ class _HashingWriter:
             self.flush()
 
     def flush(self) -> None:
-        self.out.write(bytes(self._buffer))
+        self.out.write(self._buffer)
         self.sha256.update(self._buffer)
         self._buffer.clear()
         if isinstance(self.out, _HashingWriter):
@@ -180,13 +184,18 @@ def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog
 
 def export_manifest(collection: Collection, catalog: Catalog) -> ManifestResult:
     """Write `manifests/manifest-<seq>.json` and point `manifests/manifest.json` at it; when the
-    catalog is unchanged since the newest manifest, keep that one and say so."""
+    catalog is unchanged since the newest manifest, keep that one and say so.
+
+    The catalog listing the new manifest is the moment it exists: before, an interrupted
+    export leaves only a file no one lists (doctor sets it aside, the next export replaces
+    it); after, `manifest.json` is pointed at it, here or by the next export."""
     folder = collection.root / "manifests"
     latest = catalog.latest_manifest()
     sequence = latest[0] + 1 if latest else 1
     tmp = folder / f".manifest-{sequence}.json.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
     try:
-        with open(tmp, "wb") as raw:
+        with DurableFile(tmp) as raw:
             whole = _HashingWriter(raw)
             whole.write(b'{"manifest":')
             content = _HashingWriter(whole)
@@ -194,24 +203,60 @@ def export_manifest(collection: Collection, catalog: Catalog) -> ManifestResult:
             content.flush()
             content_sha256 = content.sha256.hexdigest()
             if latest and latest[2] == content_sha256:
+                point_newest_at(folder / latest[3])
                 return ManifestResult(latest[0], folder / latest[3], latest[1], unchanged=True)
             whole.write(b',"previous_manifest_sha256":' + canonical(latest[1] if latest else None)
                         + b',"sequence":' + canonical(sequence) + b"}")
             whole.flush()
-            raw.flush()
-            os.fsync(raw.fileno())
+            raw.sync()
         final = folder / f"manifest-{sequence}.json"
         os.replace(tmp, final)
-        pointer = folder / f".manifest.json.{os.getpid()}.tmp"
-        pointer.unlink(missing_ok=True)
-        os.link(final, pointer)
-        os.replace(pointer, folder / "manifest.json")
         fsync_dir(folder)
     finally:
         tmp.unlink(missing_ok=True)
     sha256 = whole.sha256.hexdigest()
     catalog.record_manifest(sequence, sha256, content_sha256, _created(catalog) or "", final.name)
-    checkpoint = {"collection": collection.config.id, "manifest": final.name, "manifest_sha256": sha256,
-                  "sequence": sequence, "previous_manifest_sha256": latest[1] if latest else None,
-                  "captures": len(leaves), "captures_merkle_root": merkle.root(leaves).hex()}
+    point_newest_at(final)
+    checkpoint = _checkpoint(collection.config.id, final.name, sha256, sequence, latest[1] if latest else None, leaves)
     return ManifestResult(sequence, final, sha256, unchanged=False, checkpoint=checkpoint)
+
+
+def _checkpoint(collection_id: str, name: str, sha256: str, sequence: int, previous: str | None,
+                leaves: list[bytes]) -> dict:
+    return {"collection": collection_id, "manifest": name, "manifest_sha256": sha256, "sequence": sequence,
+            "previous_manifest_sha256": previous, "captures": len(leaves),
+            "captures_merkle_root": merkle.root(leaves).hex()}
+
+
+def checkpoint_of(collection_id: str, path: Path) -> dict:
+    """The checkpoint of a manifest already written, its capture entries read back from the
+    file (for a manifest whose export stopped before its checkpoint was written)."""
+    data = path.read_bytes()
+    manifest = json.loads(data)
+    leaves = [merkle.leaf_hash(canonical(entry)) for entry in manifest["manifest"]["captures"]]
+    return _checkpoint(collection_id, path.name, hashlib.sha256(data).hexdigest(), manifest["sequence"],
+                       manifest["previous_manifest_sha256"], leaves)
+
+
+def points_at(manifest: Path) -> bool:
+    """Whether manifest.json is `manifest`: a hard link to it, or (in a copy of the collection
+    that did not keep links) the same bytes."""
+    newest = manifest.with_name(NEWEST)
+    try:
+        return os.path.samefile(newest, manifest) or filecmp.cmp(newest, manifest, shallow=False)
+    except OSError:
+        return False
+
+
+def point_newest_at(manifest: Path) -> None:
+    """Make manifest.json a hard link to `manifest`, atomically."""
+    if points_at(manifest):
+        return
+    pointer = manifest.with_name(f".manifest.json.{os.getpid()}.tmp")
+    pointer.unlink(missing_ok=True)
+    try:
+        os.link(manifest, pointer)
+        os.replace(pointer, manifest.with_name(NEWEST))
+    finally:
+        pointer.unlink(missing_ok=True)
+    fsync_dir(manifest.parent)

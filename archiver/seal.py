@@ -15,7 +15,7 @@ from archiver.catalog import Catalog
 from archiver.collection import Collection
 from archiver.durable import atomic_write
 from archiver.keys import custody_log
-from archiver.manifest import ManifestResult, export_manifest
+from archiver.manifest import ManifestResult, checkpoint_of, export_manifest
 from archiver.signing import SigningKey, canonical_json
 from archiver.timestamps import describe_token, timestamp_with_any
 
@@ -42,38 +42,27 @@ def token_path(manifest: Path) -> Path:
 
 def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
                   checkpoint: dict | None) -> Seal:
-    """Sign `manifest` and its `checkpoint` if not signed yet, and timestamp the manifest if it
-    has no token yet."""
-    data = manifest.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    log = custody_log(collection, key)
-    seal = Seal()
-    if not signature_path(manifest).exists():
-        atomic_write(signature_path(manifest), key.sign(data))
-        subject = {"sequence": sequence, "manifest": manifest.name, "sha256": digest}
-        if checkpoint is not None:
-            checkpoint_bytes = canonical_json(checkpoint)
-            atomic_write(checkpoint_path(manifest), checkpoint_bytes)
-            atomic_write(signature_path(checkpoint_path(manifest)), key.sign(checkpoint_bytes))
-            subject["checkpoint_sha256"] = hashlib.sha256(checkpoint_bytes).hexdigest()
-        log.append("manifest signed", subject)
-    seal.signature = signature_path(manifest)
+    """Sign `manifest` if not signed yet, and timestamp it if it has no token yet."""
+    seal = Seal(signature=sign_manifest(collection, key, manifest, sequence, checkpoint))
     settings = collection.config.timestamps
     if token_path(manifest).exists() or not settings.authorities:
         seal.token = token_path(manifest) if token_path(manifest).exists() else None
         return seal
+    data = manifest.read_bytes()
+    log = custody_log(collection, key)
     outcome = timestamp_with_any(data, list(settings.authorities), settings.timeout)
     seal.timestamp_failures = outcome.failures
-    if outcome.token is not None and checkpoint_path(manifest).exists():
+    if outcome.token is not None:
         # The checkpoint gets its own token: a bundle carries the checkpoint, not the manifest.
         stamped = timestamp_with_any(checkpoint_path(manifest).read_bytes(), [outcome.url], settings.timeout)
         if stamped.token is not None:
             atomic_write(token_path(checkpoint_path(manifest)), stamped.token)
         seal.timestamp_failures += stamped.failures
-    if outcome.token is not None:
+        # The manifest's token comes last: its presence means the checkpoint's was tried too.
         atomic_write(token_path(manifest), outcome.token)
         seal.token, seal.tsa = token_path(manifest), outcome.url
-        log.append("timestamp", {"sequence": sequence, "manifest": manifest.name, "sha256": digest, "tsa": outcome.url,
+        log.append("timestamp", {"sequence": sequence, "manifest": manifest.name,
+                                 "sha256": hashlib.sha256(data).hexdigest(), "tsa": outcome.url,
                                  "gen_time": describe_token(outcome.token).get("gen_time"),
                                  "checkpoint_token": token_path(checkpoint_path(manifest)).exists()})
     else:
@@ -81,11 +70,30 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
     return seal
 
 
+def sign_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
+                  checkpoint: dict | None = None) -> Path:
+    """Write the signed checkpoint, log the signing, then sign the manifest, unless it is
+    signed already. The signature comes last, so a manifest with one has all three; an
+    interrupted seal is simply done again (its custody entry then appears twice, alike)."""
+    if signature_path(manifest).exists():
+        return signature_path(manifest)
+    data = manifest.read_bytes()
+    checkpoint_bytes = canonical_json(checkpoint or checkpoint_of(collection.config.id, manifest))
+    atomic_write(checkpoint_path(manifest), checkpoint_bytes)
+    atomic_write(signature_path(checkpoint_path(manifest)), key.sign(checkpoint_bytes))
+    custody_log(collection, key).append("manifest signed", {
+        "sequence": sequence, "manifest": manifest.name, "sha256": hashlib.sha256(data).hexdigest(),
+        "checkpoint_sha256": hashlib.sha256(checkpoint_bytes).hexdigest()})
+    atomic_write(signature_path(manifest), key.sign(data))
+    return signature_path(manifest)
+
+
 def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestResult, Seal]:
     """The collection's current manifest, exported if the catalog changed, and sealed."""
-    catalog = Catalog(collection.catalog_path)
-    try:
-        result = export_manifest(collection, catalog)
-    finally:
-        catalog.close()
-    return result, seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)
+    with collection.in_use():
+        catalog = Catalog(collection.catalog_path)
+        try:
+            result = export_manifest(collection, catalog)
+        finally:
+            catalog.close()
+        return result, seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -30,12 +29,12 @@ from archiver.catalog import Catalog
 from archiver.collection import Collection
 from archiver.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
 from archiver.keys import KeyStatus, key_statuses
+from archiver.manifest import MANIFEST_NAME
 from archiver.scan import FileScan, ScannedRecord, scan_warc
 from archiver.seal import checkpoint_path, signature_path, token_path
 from archiver.signing import BadEnvelope, PublicKey, canonical_json, collection_public_keys, open_envelope
 from archiver.warc import OPEN_SUFFIX
 
-_MANIFEST_NAME = re.compile(r"^manifest-(\d+)\.json$")
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
 VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-Block-Digest",
                             "WARC-Payload-Digest"})
@@ -326,7 +325,7 @@ def _check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, P
                      statuses: dict[str, KeyStatus], custody: _Custody, report: Report) -> None:
     folder = collection.root / "manifests"
     listed = {row[0]: row for row in catalog.query("SELECT sequence, sha256, file FROM manifests ORDER BY sequence")}
-    on_disk = {int(m.group(1)): p for p in folder.iterdir() if (m := _MANIFEST_NAME.match(p.name))}
+    on_disk = {int(m.group(1)): p for p in folder.iterdir() if (m := MANIFEST_NAME.match(p.name))}
     if not listed and not on_disk:
         report.not_checked.append("manifests: none exported yet (`archiver manifest`)")
         return

@@ -29,7 +29,7 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from archiver import __version__
-from archiver.durable import fsync_dir
+from archiver.durable import DurableFile, fsync_dir
 
 WARC_VERSION = "WARC/1.1"
 OPEN_SUFFIX = ".open"
@@ -165,20 +165,34 @@ class _ExactWARCWriter(WARCWriter):
 
 
 class _HashingFile:
-    """Counts and hashes every byte written to the file, so closing needs no re-read."""
+    """Counts and hashes every byte written to the file, so closing needs no re-read; holds
+    up to 1 MiB before handing it to the OS, and all of it at each sync."""
 
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
+    _HOLD = 1 << 20
+
+    def __init__(self, out: DurableFile) -> None:
+        self.out = out
         self.size = 0
         self.sha256 = hashlib.sha256()
+        self._held = bytearray()
 
     def write(self, data: bytes) -> None:
-        self.raw.write(data)
+        self._held += data
         self.size += len(data)
         self.sha256.update(data)
+        if len(self._held) >= self._HOLD:
+            self._drain()
 
     def flush(self) -> None:
         pass  # members are flushed to the OS together, once per capture
+
+    def _drain(self) -> None:
+        self.out.write(self._held)
+        self._held.clear()
+
+    def sync(self) -> None:
+        self._drain()
+        self.out.sync()
 
 
 @dataclass(frozen=True)
@@ -212,8 +226,7 @@ class WarcFileWriter:
         self.warcinfo_id = new_record_id()
         # Listed before it exists: a file on disk is then never one the catalog does not know.
         self._on_open(self._name, self.warcinfo_id)
-        raw = open(self.folder / (self._name + OPEN_SUFFIX), "xb")
-        self._file = _HashingFile(raw)
+        self._file = _HashingFile(DurableFile(self.folder / (self._name + OPEN_SUFFIX)))
         self._writer = _ExactWARCWriter(self._file)
         fields = {"software": software(), "format": "WARC File Format 1.1",
                   "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
@@ -248,8 +261,7 @@ class WarcFileWriter:
             payload_digest=pending.header("WARC-Payload-Digest"), truncated=pending.header("WARC-Truncated"))
 
     def _sync(self) -> None:
-        self._file.raw.flush()
-        os.fsync(self._file.raw.fileno())
+        self._file.sync()
 
     def write(self, captures: list[list[PendingRecord]]) -> list[list[StoredRecord]]:
         """Append each capture's records, then fsync once: all are durable on return. A file
@@ -273,7 +285,7 @@ class WarcFileWriter:
         if self._file is None:
             return None
         self._sync()
-        self._file.raw.close()
+        self._file.out.close()
         os.rename(self.folder / (self._name + OPEN_SUFFIX), self.folder / self._name)
         fsync_dir(self.folder)
         closed = ClosedFile(self._name, self._file.size, self._file.sha256.hexdigest())

@@ -94,3 +94,23 @@ def test_four_capturing_processes_and_a_manifest_export_at_once(run_cli, raw_ser
     report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
     assert report["ok"], report["failures"]
     assert report["passed"]["custody chain"] == report["passed"]["custody entry readable"]
+
+
+def test_doctor_leaves_a_running_capture_alone(run_cli, raw_server, collection):
+    """A capture in progress has an .open file that is not a leftover: doctor must not touch it."""
+    server = raw_server({f"/{i}": slow_page(0.05) for i in range(40)})
+    process = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root),
+                                "--concurrency", "1", *(server.url(f"/{i}") for i in range(40))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not list(collection.warcs.glob("*.open")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    open_files = list(collection.warcs.glob("*.open"))
+    assert open_files, "the capture never started writing"
+    for command in (["doctor"], ["doctor", "--fix"]):
+        result = run_cli(*command, "-C", collection.root)
+        assert result.exit_code == 2 and "another archiver process is working on" in result.stderr, result.stderr
+    assert all(path.exists() for path in open_files)
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    assert run_cli("doctor", "-C", collection.root).exit_code == 0
+    assert len(json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)) == 40

@@ -18,11 +18,13 @@ from archiver.doctor import diagnose
 @json_option
 def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     """Find what an interrupted run left: WARC files still .open, records on disk that the
-    catalog never listed, partial downloads in tmp/. With --fix: whole records of an .open
-    file are kept in a closed file and a torn tail is moved to warcs/quarantine/; captures
-    whose records and signed attestation reached the disk are cataloged from that attestation;
-    every repair goes into the custody log. Exit 0 when nothing was found (or all was fixed),
-    1 when something needs --fix."""
+    catalog never listed, partial downloads in tmp/, a manifest written but never listed or
+    never signed. With --fix: whole records of an .open file are kept in a closed file and a
+    torn tail is moved to warcs/quarantine/; captures whose records and signed attestation
+    reached the disk are cataloged from that attestation; an unlisted manifest is set aside in
+    manifests/quarantine/ and an unsigned one signed; every repair goes into the custody log.
+    Exit 0 when nothing was found (or all was fixed), 1 when something needs --fix, 2 while
+    another archiver process is working on the collection."""
     collection = Collection.open(collection_dir)
     diagnosis = diagnose(collection, signing_key(collection, key_file) if fix else None)
     if as_json:
