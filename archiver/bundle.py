@@ -266,7 +266,8 @@ def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult
         "evidence/checkpoint.json": checkpoint_path(manifest.path).read_bytes(),
         "evidence/checkpoint.json.sig": signature_path(checkpoint_path(manifest.path)).read_bytes(),
         "evidence/attestations.jsonl": b"".join(
-            canonical_json({"capture": c.id, "envelope": catalog.attestation(c.id)}) + b"\n" for c in captures),
+            canonical_json({"capture": c.id, "envelope": envelope}) + b"\n"
+            for c in captures if (envelope := catalog.attestation(c.id)) is not None),  # imported ones have none
         "evidence/custody.jsonl": b"".join(line + b"\n" for line in _custody_entries(
             collection, {c.id for c in claims}, capture_ids, manifest.sequence)),
     }

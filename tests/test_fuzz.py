@@ -355,3 +355,22 @@ def test_an_honest_bundle_of_everything_verifies(run_cli, honest_bundle, collect
     assert run_cli("bundle", "-C", collection.root, "-o", bundle, "--all").exit_code == 0
     report = verify_bundle(bundle, fingerprint, roots)
     assert report.ok, report.failures
+
+
+# -- coverage-guided (atheris): bench/fuzz.py, briefly -----------------------------------
+
+@pytest.mark.parametrize("target", ["warc", "wacz", "readers", "custody"])
+def test_coverage_guided_fuzzing_finds_no_crash_and_no_broken_promise(target, tmp_path):
+    """Each target of bench/fuzz.py runs a few hundred inputs grown from real seeds (the long
+    runs take flags such as -atheris_runs=200000). libFuzzer exits non-zero on any crash or
+    failed assertion, and prints the input that caused it."""
+    pytest.importorskip("atheris")
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "fuzz.py"
+    result = subprocess.run([sys.executable, str(script), target, "-atheris_runs=400", "-timeout=20"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Done 400 runs" in result.stderr or "Done 400 in" in result.stderr, result.stderr[-1000:]

@@ -64,3 +64,17 @@ def test_a_wacz_from_another_tool_is_imported(run_cli, collection):
     files = json.loads(result.stdout)["files"]
     assert files and all(f["source"].startswith("py-wacz-valid_example_2.wacz!archive/") for f in files)
     assert sum(len(f["captures"]) for f in files) > 0
+
+
+def test_a_bundle_of_an_imported_capture_verifies_and_says_it_was_imported(run_cli, collection, wget_warc, tmp_path):
+    imported = json.loads(run_cli("import", "-C", collection.root, wget_warc, "--json").stdout)["files"][0]
+    [capture] = imported["captures"]
+    assert run_cli("cite", "-C", collection.root, "The memo was leaked", "--capture", capture["id"]).exit_code == 0
+    bundle = tmp_path / "imported.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    result = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["ok"], report["failures"]
+    assert report["passed"]["capture record digest"] >= 1
+    assert any(capture["id"] in note and "imported" in note for note in report["not_checked"])

@@ -1,0 +1,160 @@
+"""Coverage-guided fuzzing (atheris, libFuzzer's engine) of the code that reads bytes others
+made: the WARC scanner, the bundle reader with `verify-bundle`, the document readers and the
+custody-log line parser. Each target states what must hold for every input; a crash, a hang
+or a broken promise stops the run with the input that caused it.
+
+    python bench/fuzz.py warc -atheris_runs=200000       the long runs (any libFuzzer flag)
+    python bench/fuzz.py wacz -max_total_time=600
+    python bench/fuzz.py readers -atheris_runs=100000
+    python bench/fuzz.py custody -atheris_runs=100000
+
+The test suite runs each target briefly. Seeds are made on the spot (a real WARC, a real
+bundle signed by a fresh key), so a run needs nothing but this checkout.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports():
+    from archiver.bundle_verify import verify_bundle
+    from archiver.custody import parse_entry
+    from archiver.errors import ArchiverError
+    from archiver.scan import scan_stream
+    from archiver.seeds import parse_document
+    from archiver.warc import ClosedFile, WarcFileWriter, http_record_pair, metadata_record, sha256_digest
+
+SUFFIXES = [".txt", ".md", ".html", ".csv", ".jsonl"]
+
+
+def seed_warc(folder: Path) -> Path:
+    """A closed WARC written by archiver's own writer: warcinfo, request, response, metadata."""
+    closed: list[ClosedFile] = []
+    writer = WarcFileWriter(folder, "seed", 1 << 30, {}, on_open=lambda *_: None, on_close=closed.append)
+    body = b"<html><title>seed</title><p>a page</p></html>"
+    response = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    request, answer = http_record_pair(
+        "http://example.org/", datetime.now(timezone.utc), "93.184.215.14",
+        b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n", io.BytesIO(response), len(response),
+        sha256_digest(response), sha256_digest(body), None)
+    meta = metadata_record("http://example.org/", datetime.now(timezone.utc), answer.header("WARC-Record-ID"), b"{}")
+    writer.write([[request, answer, meta]])
+    writer.close()
+    return folder / closed[0].name
+
+
+def seed_bundle(folder: Path) -> tuple[Path, str]:
+    """A bundle made by the CLI from an imported WARC, and its collection key's fingerprint."""
+    from click.testing import CliRunner
+
+    from archiver.cli import cli
+
+    os.environ["ARCHIVER_KEY"] = str(folder / "key.pem")
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli, [str(a) for a in args])
+        if result.exit_code != 0:
+            raise SystemExit(f"seed bundle: archiver {' '.join(map(str, args))} failed: {result.output}")
+        return result.stdout
+
+    run("init", folder / "collection", "--name", "fuzz", "--operator", "fuzz")
+    run("import", "-C", folder / "collection", seed_warc(folder))
+    captured = json.loads(run("captures", "-C", folder / "collection", "--json"))
+    run("cite", "-C", folder / "collection", "The seed page says so", "--capture", captured[0]["id"])
+    run("bundle", "-C", folder / "collection", "--all", "-o", folder / "seed.wacz")
+    keys = json.loads(run("keys", "show", "-C", folder / "collection", "--json"))
+    return folder / "seed.wacz", keys["keys"][0]["fingerprint"]
+
+
+def entries(path: Path) -> dict[str, bytes] | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return {info.filename: archive.read(info) for info in archive.infolist()}
+    except Exception:
+        return None
+
+
+def target_warc(data: bytes) -> None:
+    """scan_stream never raises for bad content, and accounts for every byte it was given."""
+    scan = scan_stream(io.BytesIO(data), Path("fuzz.warc.gz"))
+    assert scan.size == len(data), (scan.size, len(data))
+    for record in scan.records:
+        assert 0 <= record.offset < len(data)
+
+
+def make_target_wacz(work: Path, fingerprint: str, pristine: dict[str, bytes]):
+    candidate = work / "candidate.wacz"
+
+    def target_wacz(data: bytes) -> None:
+        """verify-bundle refuses or reports; a bundle it verifies holds exactly the signed entries."""
+        candidate.write_bytes(data)
+        try:
+            report = verify_bundle(candidate, fingerprint)
+        except ArchiverError:
+            return
+        if report.ok:
+            assert entries(candidate) == pristine, "a changed bundle verified"
+    return target_wacz
+
+
+def target_readers(data: bytes) -> None:
+    """Every reader takes any bytes; each claim's span lies inside the decoded text."""
+    if not data:
+        return
+    suffix = SUFFIXES[data[0] % len(SUFFIXES)]
+    try:
+        document = parse_document(data[1:], "fuzz" + suffix)
+    except ArchiverError:
+        return  # a claim sheet without its columns: the one refusal the readers make
+    for claim in document.claims:
+        assert 0 <= claim.start <= claim.end
+
+
+def target_custody(data: bytes) -> None:
+    """A custody line is an entry (a dict with an integer seq) or None, never an exception."""
+    entry = parse_entry(data)
+    assert entry is None or (isinstance(entry, dict) and isinstance(entry["seq"], int))
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("warc", "wacz", "readers", "custody"):
+        raise SystemExit(__doc__)
+    name, flags = sys.argv[1], sys.argv[2:]
+    work = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
+    corpus = work / "corpus"
+    corpus.mkdir()
+    if name == "warc":
+        target = target_warc
+        (corpus / "seed").write_bytes(seed_warc(work).read_bytes())
+    elif name == "wacz":
+        bundle, fingerprint = seed_bundle(work)
+        pristine = entries(bundle)
+        assert verify_bundle(bundle, fingerprint).ok, "the seed bundle does not verify"
+        target = make_target_wacz(work, fingerprint, pristine)
+        (corpus / "seed").write_bytes(bundle.read_bytes())
+    elif name == "readers":
+        target = target_readers
+        for index, sample in enumerate([b"# Title\n\nA claim cites https://example.org/a.\n",
+                                        b"claim,url\nTroops moved,https://example.org/b\n",
+                                        b'{"claim": "x", "url": "https://example.org/c"}\n',
+                                        b"<html><p>Said <a href='https://example.org/d'>here</a></p></html>"]):
+            (corpus / f"seed{index}").write_bytes(bytes([SUFFIXES.index([".md", ".csv", ".jsonl", ".html"][index])]) + sample)
+    else:
+        target = target_custody
+        (corpus / "seed").write_bytes(b'{"seq":1,"event":"capture","subject":{},"prev":null}')
+    atheris.Setup([sys.argv[0], *flags, str(corpus)], target)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
