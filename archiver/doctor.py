@@ -174,8 +174,8 @@ def _uncataloged(collection: Collection, catalog: Catalog, path: Path, key: Sign
 
 
 def _unlogged(collection: Collection, key: SigningKey | None, diagnosis: Diagnosis) -> None:
-    """Captures the catalog lists but the custody log never recorded (the log's disk was full,
-    or the run died between the commit and the log)."""
+    """Captures and imports the catalog lists but the custody log never recorded (the log's
+    disk was full, or the run died between the commit and the log)."""
     from archiver.custody import LOG_NAME, parse_entry, read_entries
 
     logged = set()
@@ -186,19 +186,28 @@ def _unlogged(collection: Collection, key: SigningKey | None, diagnosis: Diagnos
             logged.update(entry["subject"].get("captures") or [])
     catalog = Catalog(collection.catalog_path)
     try:
-        missing = [(row[0], row[1], row[2], row[3]) for row in catalog.query(
-            "SELECT c.id, c.url, c.outcome, a.envelope FROM captures c LEFT JOIN attestations a ON a.capture_id = c.id"
-            " WHERE c.imported_from IS NULL ORDER BY c.id") if row[0] not in logged]
+        missing = [row for row in catalog.query(
+            "SELECT c.id, c.url, c.outcome, a.envelope, c.imported_from, c.warc_file, f.sha256 FROM captures c"
+            " LEFT JOIN attestations a ON a.capture_id = c.id LEFT JOIN warc_files f ON f.name = c.warc_file"
+            " ORDER BY c.id") if row[0] not in logged]
     finally:
         catalog.close()
-    for capture_id, url, outcome, envelope in missing:
+    imports: dict[tuple, list[str]] = {}
+    for capture_id, url, outcome, envelope, imported_from, warc_file, file_sha256 in missing:
         finding = Finding("unlogged capture", f"capture {capture_id}", "cataloged, but the custody log has no entry for it")
         diagnosis.findings.append(finding)
-        if key is not None:
-            attestation = sha256_digest(canonical_json(json.loads(envelope))) if envelope else None
-            custody_log(collection, key).append("capture", {"capture": capture_id, "url": url, "outcome": outcome,
-                                                            "attestation": attestation, "recorded_late": True})
-            finding.fixed = "recorded in the custody log, marked late"
+        if key is None:
+            continue
+        finding.fixed = "recorded in the custody log, marked late"
+        if imported_from is not None:
+            imports.setdefault((warc_file, imported_from.rsplit(" sha256:", 1)[0], file_sha256), []).append(capture_id)
+            continue
+        attestation = sha256_digest(canonical_json(json.loads(envelope))) if envelope else None
+        custody_log(collection, key).append("capture", {"capture": capture_id, "url": url, "outcome": outcome,
+                                                        "attestation": attestation, "recorded_late": True})
+    for (warc_file, source, file_sha256), captures in imports.items():
+        custody_log(collection, key).append("import", {"file": warc_file, "source": source, "sha256": file_sha256,
+                                                       "captures": captures, "recorded_late": True})
 
 
 def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> None:
