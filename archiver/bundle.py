@@ -38,6 +38,7 @@ from archiver import __version__, merkle
 from archiver.catalog import Catalog, CaptureRow, ClaimRow
 from archiver.collection import Collection
 from archiver.custody import LOG_NAME, parse_entry, read_entries
+from archiver.durable import replacing
 from archiver.errors import UsageProblem
 from archiver.httpbody import MAX_TEXT_BYTES, page_title
 from archiver.keys import key_statuses, wacz_signing_key
@@ -223,12 +224,10 @@ def export_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     digest_file = canonical_json({"path": "datapackage.json", "hash": digest, "signedData": {
         "hash": digest, "created": created, "software": f"archiver/{__version__}", "version": "0.1.0",
         "signature": _sign_p384(p384, digest), "publicKey": public}})
-    tmp = output.with_name(f".{output.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as wacz:
+    with replacing(output) as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as wacz:
         for path, data in [*sorted(files.items()), ("datapackage.json", datapackage),
                            ("datapackage-digest.json", digest_file)]:
             wacz.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
-    tmp.replace(output)
     return BundleResult(output, statement["bundle"], len(claims), len(captures),
                         hashlib.sha256(output.read_bytes()).hexdigest())
 

@@ -7,7 +7,9 @@ I/O error) surfaces at the write that met it."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -44,6 +46,23 @@ class DurableFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """A file to write the new `path` into (for writers that need a seekable file object, such
+    as zipfile); it takes the place of `path` only once the block completes and it is synced,
+    so a reader never finds half a file there, and a failure leaves `path` as it was."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -103,6 +103,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing(run_cli, raw_server, collecti
     else:
         assert result.exit_code == 3 and "No space left on device" in one_line(result), result.output
         assert "doctor --fix" in result.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["collection", "config", "other"]  # no bundle, no .tmp
     assert run_cli("doctor", "-C", collection.root, "--fix").exit_code == 0
     report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
     assert report["ok"], report["failures"]
@@ -180,3 +181,30 @@ def test_a_change_to_a_read_only_collection_is_one_line_and_changes_nothing(read
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.stderr, result.stderr
     assert "read-only" in lines[0] or "Permission denied" in lines[0], lines[0]
+
+
+def test_a_bundle_cut_short_by_the_disk_leaves_the_earlier_file_whole(run_cli, raw_server, collection, monkeypatch,
+                                                                      tmp_path):
+    import zipfile
+
+    from tests.conftest import http_response, send_bytes
+
+    server = raw_server({"/a": send_bytes(http_response(b"kept"))})
+    assert run_cli("cite", "-C", collection.root, "a claim", server.url("/a")).exit_code == 0
+    output = tmp_path / "out.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", output).exit_code == 0
+    earlier = output.read_bytes()
+    real_writestr, written = zipfile.ZipFile.writestr, []
+
+    def filling_up(self, *args, **kwargs):
+        written.append(1)
+        if len(written) == 3:  # the disk fills up partway through the archive
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_writestr(self, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(zipfile.ZipFile, "writestr", filling_up)
+        result = run_cli("bundle", "-C", collection.root, "--all", "-o", output)
+    assert result.exit_code == 3 and "No space left on device" in one_line(result)
+    assert output.read_bytes() == earlier  # never half a bundle at the path the user named
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["collection", "config", "out.wacz"]

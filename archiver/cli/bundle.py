@@ -43,8 +43,13 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     manifest, _ = sealed_manifest(collection, key)
     selection = Selection(list(claims), list(urls), [document_key(d, collection.root) for d in documents], everything)
     result = export_bundle(collection, key, manifest, selection, output)
-    custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name, "sha256": result.sha256,
-                                                   "selection": selection.as_record(), "manifest": manifest.sequence})
+    try:
+        custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name,
+                                                       "sha256": result.sha256, "selection": selection.as_record(),
+                                                       "manifest": manifest.sequence})
+    except OSError:
+        output.unlink()  # an export the custody log does not record did not happen: no bundle is left
+        raise
     if as_json:
         print_json({"bundle": result.bundle_id, "path": str(output), "sha256": result.sha256, "claims": result.claims,
                     "captures": result.captures, "fingerprint": key.fingerprint})
