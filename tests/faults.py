@@ -1,0 +1,61 @@
+"""The file layer failing on purpose: every os-level call that writes, syncs or renames a file
+under one folder is counted, and the Nth one fails with an error, or kills the process on
+the spot (os._exit: no cleanup, no `finally`, as SIGKILL would).
+
+As a script, it runs archiver's CLI killed before its Nth operation on a collection's files,
+and on exit without a kill prints how many such operations the command made:
+
+    python -m tests.faults N COLLECTION_DIR archiver-arguments...      (N = 0: never kill)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+OPERATIONS = ("write", "fsync", "replace", "rename", "link")
+KILLED = 137  # the exit status of a process killed by SIGKILL, as a shell reports it
+
+
+class Faults:
+    """Counts operations on files under `within`; the `fail_at`-th raises OSError(`error`), or
+    with `error` None ends the process at once."""
+
+    def __init__(self, patch, within: Path, fail_at: int | None, error: int | None) -> None:
+        self.within = str(within)
+        self.fail_at = fail_at
+        self.error = error
+        self.count = 0
+        for name in OPERATIONS:
+            patch(os, name, self._wrap(getattr(os, name)))
+
+    def _concerns(self, target) -> bool:
+        path = os.readlink(f"/proc/self/fd/{target}") if isinstance(target, int) else os.fspath(target)
+        return path.startswith(self.within)
+
+    def _wrap(self, real):
+        def operation(target, *args, **kwargs):
+            if self._concerns(target):
+                self.count += 1
+                if self.count == self.fail_at:
+                    if self.error is None:
+                        os._exit(KILLED)
+                    raise OSError(self.error, os.strerror(self.error))
+            return real(target, *args, **kwargs)
+        return operation
+
+
+def main() -> None:
+    fail_at, within, arguments = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+    faults = Faults(setattr, within, fail_at or None, None)
+    from archiver.cli import cli
+
+    try:
+        cli.main(args=arguments, prog_name="archiver")
+    finally:
+        print(f"file operations: {faults.count}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
