@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from archiver.collection import Collection
-from tests.faults import KILLED, Faults
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
+from tests.faults import KILLED, Faults
 from tests.tsa import local_tsa  # noqa: F401 (a fixture)
 
 def one_line(result) -> None:
