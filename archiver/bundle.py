@@ -42,7 +42,7 @@ from archiver.durable import replacing
 from archiver.errors import UsageProblem
 from archiver.httpbody import MAX_TEXT_BYTES, page_title
 from archiver.keys import key_statuses, wacz_signing_key
-from archiver.manifest import ManifestResult
+from archiver.manifest import ManifestResult, read_manifest
 from archiver.report import render_report
 from archiver.scan import read_record_block
 from archiver.seal import checkpoint_path, signature_path
@@ -148,11 +148,16 @@ def _custody_entries(collection: Collection, claims: set[str], captures: set[str
 
 def _proofs(manifest_path: Path, wanted: set[str]) -> tuple[list[dict], dict]:
     """Each wanted capture's manifest entry with its inclusion proof, and the checkpoint."""
-    manifest = json.loads(manifest_path.read_bytes())
-    entries = manifest["manifest"]["captures"]
-    leaves = [merkle.leaf_hash(canonical_json(entry)) for entry in entries]
+    leaves: list[bytes] = []
+    chosen: list[tuple[int, dict]] = []
+
+    def on_capture(entry: dict, raw: bytes) -> None:
+        if entry["id"] in wanted:
+            chosen.append((len(leaves), entry))
+        leaves.append(merkle.leaf_hash(raw))
+    read_manifest(manifest_path.read_bytes(), on_capture)
     found = [{"index": i, "entry": entry, "proof": [h.hex() for h in merkle.inclusion_proof(i, leaves)]}
-             for i, entry in enumerate(entries) if entry["id"] in wanted]
+             for i, entry in chosen]
     checkpoint = json.loads(checkpoint_path(manifest_path).read_bytes())
     return found, checkpoint
 

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from archiver import __version__, merkle
 from archiver.catalog import Catalog
@@ -232,10 +232,69 @@ def checkpoint_of(collection_id: str, path: Path) -> dict:
     """The checkpoint of a manifest already written, its capture entries read back from the
     file (for a manifest whose export stopped before its checkpoint was written)."""
     data = path.read_bytes()
-    manifest = json.loads(data)
-    leaves = [merkle.leaf_hash(canonical(entry)) for entry in manifest["manifest"]["captures"]]
-    return _checkpoint(collection_id, path.name, hashlib.sha256(data).hexdigest(), manifest["sequence"],
-                       manifest["previous_manifest_sha256"], leaves)
+    leaves: list[bytes] = []
+    fields = read_manifest(data, on_capture=lambda entry, raw: leaves.append(merkle.leaf_hash(raw)))
+    return _checkpoint(collection_id, path.name, hashlib.sha256(data).hexdigest(), fields["sequence"],
+                       fields["previous_manifest_sha256"], leaves)
+
+
+# -- reading a manifest back --------------------------------------------------------------
+
+_DECODER = json.JSONDecoder()
+EntryHandler = Callable[[Any, bytes], None]
+
+
+def read_manifest(data: bytes, on_capture: EntryHandler | None = None,
+                  on_claim: EntryHandler | None = None) -> dict:
+    """One pass over a manifest laid out as archiver writes it, never holding more than one
+    array element parsed: calls `on_capture(entry, raw)` for each capture entry (`raw`: its
+    bytes exactly as they stand, a Merkle leaf) and `on_claim` likewise, and returns the
+    manifest's other fields, with `content` holding the content's non-array fields and
+    `counts` the length of each of its arrays. Raises ValueError for anything else (altered,
+    truncated, or not canonical)."""
+    text = data.decode("utf-8")
+    handlers = {"captures": on_capture, "claims": on_claim}
+    position = _expect(text, 0, '{"manifest":{')
+    content: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    while True:
+        name, position = _DECODER.raw_decode(text, position)
+        if not isinstance(name, str) or name in content or name in counts:
+            raise ValueError("a manifest's content has one field of each name")
+        position = _expect(text, position, ":")
+        if text.startswith("[", position):
+            counts[name], position = _each_element(text, position, handlers.get(name))
+        else:
+            content[name], position = _DECODER.raw_decode(text, position)
+        if text.startswith("}", position):
+            break
+        position = _expect(text, position, ",")
+    tail = "{" + text[_expect(text, position + 1, ","):]
+    rest, end = _DECODER.raw_decode(tail)
+    if end != len(tail) or not isinstance(rest, dict) or set(rest) != {"previous_manifest_sha256", "sequence"}:
+        raise ValueError("a manifest ends with previous_manifest_sha256 and sequence")
+    return {**rest, "content": content, "counts": counts}
+
+
+def _expect(text: str, position: int, token: str) -> int:
+    if not text.startswith(token, position):
+        raise ValueError(f"expected {token!r} at character {position}")
+    return position + len(token)
+
+
+def _each_element(text: str, position: int, handler: EntryHandler | None) -> tuple[int, int]:
+    position += 1
+    if text.startswith("]", position):
+        return 0, position + 1
+    count = 0
+    while True:
+        value, end = _DECODER.raw_decode(text, position)
+        if handler is not None:
+            handler(value, text[position:end].encode("utf-8"))
+        count += 1
+        if text.startswith("]", end):
+            return count, end + 1
+        position = _expect(text, end, ",")
 
 
 def points_at(manifest: Path) -> bool:

@@ -29,7 +29,7 @@ from archiver.catalog import Catalog
 from archiver.collection import Collection
 from archiver.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
 from archiver.keys import KeyStatus, key_statuses
-from archiver.manifest import MANIFEST_NAME
+from archiver.manifest import MANIFEST_NAME, points_at, read_manifest
 from archiver.scan import FileScan, ScannedRecord, scan_warc
 from archiver.seal import checkpoint_path, signature_path, token_path
 from archiver.signing import BadEnvelope, PublicKey, canonical_json, collection_public_keys, open_envelope
@@ -331,7 +331,7 @@ def _check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, P
         return
     roots = _trusted_roots(collection, report)
     previous_sha: str | None = None
-    newest: bytes | None = None
+    newest: Path | None = None
     for sequence in range(1, max([*listed, *on_disk]) + 1):
         where = f"manifests/manifest-{sequence}.json"
         path = on_disk.get(sequence)
@@ -343,27 +343,35 @@ def _check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, P
         row = listed.get(sequence)
         report.check("manifest listed", row is not None and row[1] == digest, where,
                      f"sha256: catalog has {row[1] if row else 'no such manifest'}, file is {digest}")
+        # Read in one pass, one entry at a time: the newest is compared with the catalog as it goes.
+        leaves: list[bytes] = []
+        against = _AgainstCatalog(catalog, where, report) if sequence == max(on_disk) else None
+
+        def on_capture(entry, raw: bytes) -> None:
+            leaves.append(merkle.leaf_hash(raw))
+            if against is not None:
+                against.capture(entry)
         try:
-            manifest = json.loads(data)
-            chained_to, declared_sequence = manifest["previous_manifest_sha256"], manifest["sequence"]
-        except (ValueError, KeyError, TypeError):
+            fields = read_manifest(data, on_capture, against.claim if against else None)
+            chained_to, declared_sequence = fields["previous_manifest_sha256"], fields["sequence"]
+        except (ValueError, RecursionError):
             report.check("manifest readable", False, where, "not a manifest (altered or truncated)")
-            chained_to, declared_sequence, manifest = "?", None, None
+            chained_to, declared_sequence, fields = "?", None, None
         report.check("manifest sequence", declared_sequence == sequence, where,
                      f"sequence: file name says {sequence}, content says {declared_sequence}")
         if sequence > 1:
             report.check("manifest chain", previous_sha is not None and chained_to == previous_sha, where,
                          f"previous_manifest_sha256: expected {previous_sha}, found {chained_to}")
         _check_manifest_signature(path, data, digest, sequence, keys, statuses, custody, report)
-        if manifest is not None:
-            _check_checkpoint(path, manifest, digest, keys, report)
+        if fields is not None:
+            _check_checkpoint(path, fields, leaves, digest, keys, report)
+            if against is not None:
+                report.check("manifest readable", {"captures", "claims"} <= fields["counts"].keys(), where,
+                             "has no list of captures and claims")
         _check_timestamps(path, data, sequence, roots, custody, report)
-        previous_sha, newest = digest, data
-        if sequence == max(on_disk):
-            if manifest is not None:
-                _check_manifest_content(manifest, catalog, where, report)
-    current = folder / "manifest.json"
-    report.check("manifest.json newest", current.exists() and newest is not None and current.read_bytes() == newest,
+        previous_sha, newest = digest, path
+        del data
+    report.check("manifest.json newest", newest is not None and points_at(newest),
                  "manifests/manifest.json", "is not the newest manifest in the chain")
 
 
@@ -388,7 +396,8 @@ def _check_manifest_signature(path: Path, data: bytes, digest: str, sequence: in
     report.check("manifest key status", distrust is None, where, distrust or "")
 
 
-def _check_checkpoint(path: Path, manifest: dict, digest: str, keys: dict[str, PublicKey], report: Report) -> None:
+def _check_checkpoint(path: Path, fields: dict, leaves: list[bytes], digest: str, keys: dict[str, PublicKey],
+                      report: Report) -> None:
     """The signed checkpoint a bundle carries must say exactly what the manifest holds."""
     where = f"manifests/{checkpoint_path(path).name}"
     try:
@@ -400,16 +409,16 @@ def _check_checkpoint(path: Path, manifest: dict, digest: str, keys: dict[str, P
         return
     report.check("checkpoint signature", any(public.verify(signature, data) for public in keys.values()), where,
                  "does not verify with any key of this collection")
-    entries = manifest.get("manifest", {}).get("captures", [])
-    tree = merkle.root([merkle.leaf_hash(canonical_json(entry)) for entry in entries]).hex()
-    stated = manifest.get("manifest", {}).get("captures_merkle_root")
+    tree = merkle.root(leaves).hex()
+    stated = fields["content"].get("captures_merkle_root")
     report.check("manifest Merkle root", stated == tree, f"manifests/{path.name}",
                  f"captures_merkle_root: stated {stated}, computed {tree}")
-    expected = {"manifest_sha256": digest, "sequence": manifest.get("sequence"), "captures": len(entries),
-                "previous_manifest_sha256": manifest.get("previous_manifest_sha256"), "captures_merkle_root": tree}
+    expected = {"manifest_sha256": digest, "sequence": fields["sequence"], "captures": len(leaves),
+                "previous_manifest_sha256": fields["previous_manifest_sha256"], "captures_merkle_root": tree}
     for name, value in expected.items():
-        report.check("manifest checkpoint", checkpoint.get(name) == value, where,
-                     f"{name}: checkpoint says {checkpoint.get(name)}, manifest gives {value}")
+        report.check("manifest checkpoint", isinstance(checkpoint, dict) and checkpoint.get(name) == value, where,
+                     f"{name}: checkpoint says {checkpoint.get(name) if isinstance(checkpoint, dict) else '?'}, "
+                     f"manifest gives {value}")
 
 
 def _trusted_roots(collection: Collection, report: Report) -> bytes | None:
@@ -451,27 +460,33 @@ def _check_token(token: Path, data: bytes, recorded: bool, roots: bytes | None, 
     report.check("manifest timestamp", check.ok, where, "; ".join(check.problems))
 
 
-def _check_manifest_content(manifest: dict, catalog: Catalog, where: str, report: Report) -> None:
-    """The newest manifest against the catalog: what it lists must still be there, unchanged."""
-    content = manifest.get("manifest")
-    captures = content.get("captures") if isinstance(content, dict) else None
-    claims_listed = content.get("claims") if isinstance(content, dict) else None
-    if not report.check("manifest readable", isinstance(captures, list) and isinstance(claims_listed, list), where,
-                        "has no list of captures and claims"):
-        return
-    for capture in captures:
-        capture_id = capture.get("id") if isinstance(capture, dict) else None
-        records = {r.record_id: r for r in catalog.records(capture_id)} if isinstance(capture_id, str) else {}
-        for listed in capture.get("records", []) if isinstance(capture, dict) else [None]:
+class _AgainstCatalog:
+    """The newest manifest's entries, one at a time, against the catalog: what it lists must
+    still be there, unchanged."""
+
+    def __init__(self, catalog: Catalog, where: str, report: Report) -> None:
+        self.catalog = catalog
+        self.where = where
+        self.report = report
+        self.claims = {c.id: c.text for c in catalog.claims(include_superseded=True)}
+
+    def capture(self, capture) -> None:
+        capture = capture if isinstance(capture, dict) else {}
+        capture_id = capture.get("id")
+        records = {r.record_id: r for r in self.catalog.records(capture_id)} if isinstance(capture_id, str) else {}
+        listed_records = capture.get("records")
+        for listed in listed_records if isinstance(listed_records, list) else [None]:
             listed = listed if isinstance(listed, dict) else {}
             record = records.get(listed.get("id"))
             same = record is not None and (record.block_digest, record.payload_digest, record.warc_file, record.offset) == (
                 listed.get("block_digest"), listed.get("payload_digest"), listed.get("file"), listed.get("offset"))
-            report.check("manifest matches catalog", same, f"{where} capture {capture_id} record {listed.get('id')}",
-                         "the catalog no longer holds this record as the manifest lists it")
-    claims = {c.id: c for c in catalog.claims(include_superseded=True)}
-    for claim in claims_listed:
+            self.report.check("manifest matches catalog", same,
+                              f"{self.where} capture {capture_id} record {listed.get('id')}",
+                              "the catalog no longer holds this record as the manifest lists it")
+
+    def claim(self, claim, raw: bytes) -> None:
         claim = claim if isinstance(claim, dict) else {}
-        held = claims.get(claim.get("id"))
-        report.check("manifest matches catalog", held is not None and held.text == claim.get("text"),
-                     f"{where} claim {claim.get('id')}", "the catalog no longer holds this claim as the manifest lists it")
+        held = self.claims.get(claim.get("id"))
+        self.report.check("manifest matches catalog", held is not None and held == claim.get("text"),
+                          f"{self.where} claim {claim.get('id')}",
+                          "the catalog no longer holds this claim as the manifest lists it")

@@ -206,3 +206,28 @@ def test_the_schema_rejects_a_tampered_manifest(run_cli, raw_server, collection,
     manifest["manifest"]["captures"][0]["records"][0]["block_digest"] = "sha1:ABC"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(SCHEMA).validate(manifest)
+
+
+def test_a_manifest_read_back_one_entry_at_a_time_is_the_manifest(run_cli, raw_server, collection, tmp_path):
+    from archiver.manifest import read_manifest
+
+    server = page_server(raw_server)
+    sample_citing(collection, server.url("/article"))
+    run_cli("capture", "-C", collection.root, collection.root / "seeds")
+    run_cli("capture", "-C", collection.root, server.url("/article"))
+    data = manifest_bytes(run_cli, collection, tmp_path / "m.json")
+    whole = json.loads(data)
+    captures, claims = [], []
+    fields = read_manifest(data, on_capture=lambda entry, raw: captures.append((entry, raw)),
+                           on_claim=lambda entry, raw: claims.append(entry))
+    assert [entry for entry, _ in captures] == whole["manifest"]["captures"] and len(captures) == 2
+    assert [raw for _, raw in captures] == [json.dumps(c, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                                            .encode() for c in whole["manifest"]["captures"]]  # leaves as they stand
+    assert claims == whole["manifest"]["claims"]
+    assert (fields["sequence"], fields["previous_manifest_sha256"]) == (whole["sequence"], None)
+    assert fields["content"]["captures_merkle_root"] == whole["manifest"]["captures_merkle_root"]
+    assert fields["counts"] == {name: len(value) for name, value in whole["manifest"].items() if isinstance(value, list)}
+    for altered in (data[:-1], data.replace(b'":', b'": ', 1), data + b" ", b'{"manifest":{}}',
+                    json.dumps({**whole, "extra": 1}, sort_keys=True, separators=(",", ":")).encode()):
+        with pytest.raises(ValueError):
+            read_manifest(altered)
