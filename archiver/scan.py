@@ -8,6 +8,7 @@ uncompressed file. A record's offset is that of the gzip member it starts in."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterator
@@ -22,7 +23,7 @@ READ_SIZE = 64 * 1024
 HTTP_TYPES = ("request", "response", "revisit")
 
 
-@dataclass
+@dataclass(slots=True)
 class ScannedRecord:
     headers: dict[str, str]
     offset: int          # of the gzip member holding its start (or byte offset if uncompressed)
@@ -173,7 +174,7 @@ def scan_stream(file: BinaryIO, path: Path, keep_headers: frozenset[str] | None 
             headers: dict[str, str] = {}
             while (line := stream.readline()) not in (b"\r\n", b"\n", b""):
                 name, _, value = line.decode("utf-8", "replace").partition(":")
-                headers[name.strip()] = value.strip()
+                headers[sys.intern(name.strip())] = value.strip()  # one copy of each name, for 100,000s of records
             length = int(headers.get("Content-Length", "-1"))
             if length < 0:
                 raise ValueError(f"record at offset {offset} has no Content-Length")

@@ -76,7 +76,7 @@ class Report:
 class _Custody:
     """What the custody log says, for the other checks to hold the catalog to."""
 
-    captures: dict[str, dict] = field(default_factory=dict)   # capture id → its entry's subject
+    captures: dict[str, str | None] = field(default_factory=dict)  # capture id → the attestation digest logged
     manifests: dict[int, dict] = field(default_factory=dict)  # sequence → "manifest signed" entry
     timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
@@ -159,7 +159,7 @@ def _check_custody(collection: Collection, keys: dict[str, PublicKey], statuses:
 def _remember(custody: _Custody, entry: dict) -> None:
     subject = entry.get("subject") or {}
     if entry.get("event") == "capture":
-        custody.captures[subject.get("capture")] = subject
+        custody.captures[subject.get("capture")] = subject.get("attestation")
     elif entry.get("event") == "manifest signed":
         custody.manifests[subject.get("sequence")] = entry
     elif entry.get("event") == "timestamp":
@@ -272,17 +272,17 @@ def _check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: 
             report.check("import in custody log", capture_id in custody.imports, where,
                          "imported, but no import entry in the custody log names it")
             continue
-        logged = custody.captures.get(capture_id)
-        report.check("capture in custody log", logged is not None, where, "the custody log has no entry for this capture")
+        logged = capture_id in custody.captures
+        report.check("capture in custody log", logged, where, "the custody log has no entry for this capture")
         if warc_file is None:
             continue  # failed before any byte was stored: nothing to attest
         if not report.check("attestation present", envelope_text is not None, where, "no signed attestation"):
             continue
         envelope = json.loads(envelope_text)
         envelope_digest = "sha256:" + hashlib.sha256(canonical_json(envelope)).hexdigest()
-        if logged is not None:
-            report.check("attestation in custody log", logged.get("attestation") == envelope_digest, where,
-                         f"attestation: custody log has {logged.get('attestation')}, catalog has {envelope_digest}")
+        if logged:
+            report.check("attestation in custody log", custody.captures[capture_id] == envelope_digest, where,
+                         f"attestation: custody log has {custody.captures[capture_id]}, catalog has {envelope_digest}")
         stored = attestation_records.get(capture_id)
         report.check("attestation record", stored is not None and stored[1] == envelope_digest, where,
                      f"the attestation in the WARC ({stored[1] if stored else 'missing'}) differs from the catalog's ({envelope_digest})")
@@ -300,8 +300,9 @@ def _check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: 
             report.check("attestation claims", predicate.get(name) == expected, where,
                          f"{name}: attested {predicate.get(name)}, catalog has {expected}")
         # Only what the record check needs is kept: memory stays flat however many captures.
-        statements[capture_id] = {**statement, "predicate": {"records": [
-            {k: r.get(k) for k in ("id", "block_digest", "payload_digest")} for r in predicate.get("records", [])]}}
+        statements[capture_id] = {"_type": statement.get("_type"), "predicateType": statement.get("predicateType"),
+                                  "predicate": {"records": [{k: r.get(k) for k in ("id", "block_digest", "payload_digest")}
+                                                            for r in predicate.get("records", [])]}}
     cataloged = {row[0] for row in catalog.query("SELECT id FROM captures")}
     for capture_id in sorted(custody.captures.keys() - cataloged):
         report.check("capture in catalog", False, f"capture {capture_id}", "in the custody log but missing from the catalog")
