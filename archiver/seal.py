@@ -61,10 +61,14 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
         # The manifest's token comes last: its presence means the checkpoint's was tried too.
         atomic_write(token_path(manifest), outcome.token)
         seal.token, seal.tsa = token_path(manifest), outcome.url
+        checkpoint_token = stamped.token
         log.append("timestamp", {"sequence": sequence, "manifest": manifest.name,
                                  "sha256": hashlib.sha256(data).hexdigest(), "tsa": outcome.url,
                                  "gen_time": describe_token(outcome.token).get("gen_time"),
-                                 "checkpoint_token": token_path(checkpoint_path(manifest)).exists()})
+                                 "token_sha256": hashlib.sha256(outcome.token).hexdigest(),
+                                 "checkpoint_token": checkpoint_token is not None,
+                                 "checkpoint_token_sha256": hashlib.sha256(checkpoint_token).hexdigest()
+                                 if checkpoint_token is not None else None})
     else:
         log.append("timestamp missing", {"sequence": sequence, "manifest": manifest.name, "failures": outcome.failures})
     return seal

@@ -80,6 +80,7 @@ class _Custody:
     manifests: dict[int, dict] = field(default_factory=dict)  # sequence → "manifest signed" entry
     timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
+    public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
 
 
 def verify_collection(collection: Collection, workers: int = 2) -> Report:
@@ -94,6 +95,7 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
         with ProcessPoolExecutor(max_workers=min(workers, len(names))) if workers > 1 and len(names) > 1 else _Inline() as pool:
             pending = {name: pool.submit(scan_warc, to_scan[name], VERIFY_HEADERS) for name in names}
             custody = _check_custody(collection, keys, statuses, report)
+            _check_key_files(collection, custody, report)
             statements = _check_attestations(catalog, keys, statuses, custody, report)
             scans = {name: future.result() for name, future in pending.items()}
         _check_scans(scans, to_scan, listed, report)
@@ -148,16 +150,33 @@ def _check_custody(collection: Collection, keys: dict[str, PublicKey], statuses:
         distrust = status.trusted_at(entry.get("time", "")) if status else None
         if entry.get("event") != "key revoked":  # a key may sign its own revocation
             report.check("custody key status", distrust is None, where, distrust or "")
+        subject = entry.get("subject") if isinstance(entry.get("subject"), dict) else {}
         if entry.get("event") == "key rotated":
-            report.check("custody key rotation", entry.get("key") == entry["subject"].get("from"), where,
+            report.check("custody key rotation", entry.get("key") == subject.get("from"), where,
                          "a new key must be announced by the key it replaces")
-        _remember(custody, entry)
+        if problem is None:  # only what the collection's keys signed is held against the rest
+            _remember(custody, entry, subject)
         previous, expected_seq = line, entry["seq"] + 1
     return custody
 
 
-def _remember(custody: _Custody, entry: dict) -> None:
-    subject = entry.get("subject") or {}
+def _check_key_files(collection: Collection, custody: _Custody, report: Report) -> None:
+    """Each public key file holds exactly the key the custody log announced under that
+    fingerprint (a PEM parser forgives changes its signature checks would never see)."""
+    for path in sorted((collection.root / "keys").glob("*.pem")):
+        announced = custody.public_keys.get(path.name.split(".", 1)[0])
+        where = f"keys/{path.name}"
+        if report.check("public key announced", announced is not None, where,
+                        "no custody entry announces a key with this fingerprint"):
+            report.check("public key file", path.read_bytes() == announced.encode("utf-8"), where,
+                         "differs from the key the custody log announced")
+
+
+def _remember(custody: _Custody, entry: dict, subject: dict) -> None:
+    event = entry.get("event")
+    if isinstance(subject.get("public_key"), str):  # key generated, adopted, rotated; wacz key generated
+        custody.public_keys[subject.get("to") if event == "key rotated" else subject.get("fingerprint")] = \
+            subject["public_key"]
     if entry.get("event") == "capture":
         custody.captures[subject.get("capture")] = subject.get("attestation")
     elif entry.get("event") == "manifest signed":
@@ -438,13 +457,15 @@ def _check_timestamps(path: Path, data: bytes, sequence: int, roots: bytes | Non
     """The manifest's RFC 3161 token, and its checkpoint's (the one a bundle carries)."""
     logged = custody.timestamps.get(sequence, {}).get("subject", {})
     checkpoint = checkpoint_path(path)
-    for token, stamped, recorded in ((token_path(path), data, sequence in custody.timestamps),
-                                     (token_path(checkpoint), checkpoint.read_bytes() if checkpoint.exists() else b"",
-                                      bool(logged.get("checkpoint_token")))):
-        _check_token(token, stamped, recorded, roots, report)
+    for token, stamped, recorded, token_sha256 in (
+            (token_path(path), data, sequence in custody.timestamps, logged.get("token_sha256")),
+            (token_path(checkpoint), checkpoint.read_bytes() if checkpoint.exists() else b"",
+             bool(logged.get("checkpoint_token")), logged.get("checkpoint_token_sha256"))):
+        _check_token(token, stamped, recorded, token_sha256, roots, report)
 
 
-def _check_token(token: Path, data: bytes, recorded: bool, roots: bytes | None, report: Report) -> None:
+def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | None, roots: bytes | None,
+                 report: Report) -> None:
     from archiver.timestamps import verify_timestamp  # imported here: only manifests with tokens need it
 
     where = f"manifests/{token.name}"
@@ -454,6 +475,12 @@ def _check_token(token: Path, data: bytes, recorded: bool, roots: bytes | None, 
         else:
             report.not_checked.append(f"{token.name.removesuffix('.tsr')}: no RFC 3161 timestamp")
         return
+    if token_sha256 is not None:
+        # The TSA signs the token's content, not its wrapping (versions, certificates): the
+        # custody log's hash of the whole file catches a change there too.
+        found = hashlib.sha256(token.read_bytes()).hexdigest()
+        report.check("timestamp token unchanged", found == token_sha256, where,
+                     f"sha256: custody log has {token_sha256}, file is {found}")
     if roots is None:
         report.not_checked.append(f"{token.name}: no trusted_roots in archiver.toml to check it against")
         return

@@ -329,3 +329,41 @@ def test_a_damaged_or_removed_checkpoint_token_is_named(honest):
     token.unlink()
     report = verify_collection(honest, workers=1)
     assert not report.ok and "manifests/manifest-1.checkpoint.json.tsr" in {f.where for f in report.failures}
+
+
+# -- what the 5,000-mutation run found, each exactly, kept as regressions ------------------
+
+def test_a_public_key_file_changed_where_pem_parsing_forgives_is_reported(honest):
+    """Was: #2732, the last byte of a .pub.pem (its newline) ^= 0xdf: the PEM still loaded the
+    same key, so nothing failed. Each key file must now be the exact PEM the custody log announced."""
+    [pem] = (honest.root / "keys").glob("*.pub.pem")
+    data = pem.read_bytes()
+    put(pem, data[:-1] + bytes([data[-1] ^ 0xdf]))
+    _fail_without_raising(honest, "public key file")
+
+
+@pytest.mark.parametrize("token_name", ["manifest-2.json.tsr", "manifest-2.checkpoint.json.tsr"])
+def test_a_token_changed_outside_what_the_tsa_signed_is_reported(honest, token_name):
+    """Was: #3059, byte 34 of a token ^= 0x60 turned its SignedData version 3 into 99, which
+    the TSA's signature does not cover: the token still verified. The custody log now holds
+    each token's SHA-256."""
+    token = honest.root / "manifests" / token_name
+    data = bytearray(token.read_bytes())
+    assert data[32:35] == b"\x02\x01\x03"  # INTEGER 3: the SignedData version
+    data[34] ^= 0x60
+    put(token, bytes(data))
+    _fail_without_raising(honest, "timestamp token unchanged")
+
+
+def test_a_manifest_signing_entry_lacking_its_time_is_reported(honest):
+    """Was: #3661, a "manifest signed" custody entry without `time` made verify raise KeyError
+    when it judged the key's status at signing time. Entries whose signature fails are now
+    reported and not relied on."""
+    log = honest.root / "custody.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    number = next(i for i, line in enumerate(lines) if line and json.loads(line)["event"] == "manifest signed")
+    entry = json.loads(lines[number])
+    del entry["time"]
+    lines[number] = canonical_json(entry)
+    put(log, b"\n".join(lines))
+    _fail_without_raising(honest, "custody signature")
