@@ -4,6 +4,7 @@ here prints. A check that could not run is listed as not checked, never as passe
 
 Checks, in the order they run:
 - custody log: chain of hashes, sequence, signatures, keys trusted at each entry's time;
+  each public key file exactly the PEM the log announced;
 - WARC files: present, listed, whole (size and SHA-256 of closed files), none left unfinished;
 - records: every byte read; block and payload digests as computed, as declared in the
   WARC header and as cataloged all agree; positions match; no unlisted record;
@@ -11,8 +12,8 @@ Checks, in the order they run:
   names present with the digests it signed; the WARC copy identical to the catalog's;
 - captures and custody: every capture in the log is in the catalog and the reverse;
 - manifests: signature, key status at signing time, sequence and previous-hash chain,
-  manifest.json the newest, RFC 3161 token (imprint, TSA signature, chain to trusted roots),
-  and the newest manifest's captures and claims still as the catalog holds them."""
+  manifest.json the newest, RFC 3161 token (imprint, TSA signature, chain to trusted roots,
+  the file's SHA-256 as logged), and the newest manifest's captures and claims still as the catalog holds them."""
 
 from __future__ import annotations
 
