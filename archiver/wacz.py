@@ -279,10 +279,11 @@ def _end_records(path: Path, file: BinaryIO) -> tuple[int, int, int]:
         file.seek(end_at - _END64_LOCATOR.size)
         signature, disk64, end64_at, _ = _END64_LOCATOR.unpack(file.read(_END64_LOCATOR.size))
         if signature == b"PK\x06\x07":
+            # The record must sit right before its locator: checked before seeking anywhere it says.
+            if end64_at + _END64.size + _END64_LOCATOR.size != end_at:
+                raise BundleRejected("the ZIP64 end record is not where its locator says")
             file.seek(end64_at)
             record = file.read(_END64.size)
-            if len(record) < _END64.size or end64_at + _END64.size + _END64_LOCATOR.size != end_at:
-                raise BundleRejected("the ZIP64 end record is not where its locator says")
             signature, _, _, _, disk, directory_disk, _, count, directory_size, directory_offset = _END64.unpack(record)
             if signature != b"PK\x06\x06" or disk64:
                 raise BundleRejected("the ZIP64 end record is not where its locator says")

@@ -602,3 +602,14 @@ def test_zip64_end_records_are_read(tmp_path):
     assert b"PK\x06\x06" in path.read_bytes()[-200:]
     with open_wacz(path) as wacz:
         assert len(wacz.names()) == 65536
+
+
+@pytest.mark.parametrize("end64_at", [2**64 - 1, 2**63, 0], ids=["max", "past-off_t", "start"])
+def test_a_zip64_locator_pointing_anywhere_is_refused_before_seeking(refuse, end64_at):
+    """Found by bench/fuzz.py wacz: a ZIP64 locator naming an offset past what a file offset can
+    hold made the seek raise OSError (EINVAL) instead of a refusal."""
+    data = zip_bytes([("ok.txt", b"fine")])
+    end = data.rfind(b"PK\x05\x06")
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end64_at, 1)
+    data[end:end] = locator
+    refuse(bytes(data), "the ZIP64 end record is not where its locator says")
