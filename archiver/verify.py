@@ -104,6 +104,7 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
         imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
         _check_records(catalog, scans, imported, report)
         _check_attested_records(statements, scans, report)
+        del scans, statements  # what each record was found to hold: not needed by the manifests' checks
         _check_manifests(collection, catalog, keys, statuses, custody, report)
     finally:
         catalog.close()
