@@ -16,6 +16,7 @@ export streams row by row: memory stays flat however large the catalog grows.
 
 from __future__ import annotations
 
+import codecs
 import filecmp
 import hashlib
 import json
@@ -246,55 +247,107 @@ EntryHandler = Callable[[Any, bytes], None]
 
 def read_manifest(data: bytes, on_capture: EntryHandler | None = None,
                   on_claim: EntryHandler | None = None) -> dict:
-    """One pass over a manifest laid out as archiver writes it, never holding more than one
-    array element parsed: calls `on_capture(entry, raw)` for each capture entry (`raw`: its
-    bytes exactly as they stand, a Merkle leaf) and `on_claim` likewise, and returns the
-    manifest's other fields, with `content` holding the content's non-array fields and
-    `counts` the length of each of its arrays. Raises ValueError for anything else (altered,
-    truncated, or not canonical)."""
-    text = data.decode("utf-8")
+    """One pass over a manifest laid out as archiver writes it, holding only about a megabyte
+    of its text and one array element parsed at a time: calls `on_capture(entry, raw)` for
+    each capture entry (`raw`: its bytes exactly as they stand, a Merkle leaf) and `on_claim`
+    likewise, and returns the manifest's other fields, with `content` holding the content's
+    non-array fields and `counts` the length of each of its arrays. Raises ValueError for
+    anything else (altered, truncated, or not canonical)."""
+    text = _Window(data)
     handlers = {"captures": on_capture, "claims": on_claim}
-    position = _expect(text, 0, '{"manifest":{')
+    text.expect('{"manifest":{')
     content: dict[str, Any] = {}
     counts: dict[str, int] = {}
     while True:
-        name, position = _DECODER.raw_decode(text, position)
+        name, _ = text.value()
         if not isinstance(name, str) or name in content or name in counts:
             raise ValueError("a manifest's content has one field of each name")
-        position = _expect(text, position, ":")
-        if text.startswith("[", position):
-            counts[name], position = _each_element(text, position, handlers.get(name))
+        text.expect(":")
+        if text.startswith("["):
+            counts[name] = _each_element(text, handlers.get(name))
         else:
-            content[name], position = _DECODER.raw_decode(text, position)
-        if text.startswith("}", position):
+            content[name], _ = text.value()
+        if text.startswith("}"):
             break
-        position = _expect(text, position, ",")
-    tail = "{" + text[_expect(text, position + 1, ","):]
+        text.expect(",")
+    text.expect("},")
+    tail = "{" + text.rest()
     rest, end = _DECODER.raw_decode(tail)
     if end != len(tail) or not isinstance(rest, dict) or set(rest) != {"previous_manifest_sha256", "sequence"}:
         raise ValueError("a manifest ends with previous_manifest_sha256 and sequence")
     return {**rest, "content": content, "counts": counts}
 
 
-def _expect(text: str, position: int, token: str) -> int:
-    if not text.startswith(token, position):
-        raise ValueError(f"expected {token!r} at character {position}")
-    return position + len(token)
-
-
-def _each_element(text: str, position: int, handler: EntryHandler | None) -> tuple[int, int]:
-    position += 1
-    if text.startswith("]", position):
-        return 0, position + 1
+def _each_element(text: "_Window", handler: EntryHandler | None) -> int:
+    text.expect("[")
+    if text.startswith("]"):
+        text.expect("]")
+        return 0
     count = 0
     while True:
-        value, end = _DECODER.raw_decode(text, position)
+        value, raw = text.value()
         if handler is not None:
-            handler(value, text[position:end].encode("utf-8"))
+            handler(value, raw.encode("utf-8"))
         count += 1
-        if text.startswith("]", end):
-            return count, end + 1
-        position = _expect(text, end, ",")
+        if text.startswith("]"):
+            text.expect("]")
+            return count
+        text.expect(",")
+
+
+class _Window:
+    """A manifest's text decoded a megabyte at a time, dropping what the reader has passed."""
+
+    STEP = 1 << 20
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._read = 0
+        self._text = ""
+        self._at = 0
+
+    def _more(self, step: int | None = None) -> bool:
+        if self._read >= len(self._data):
+            return False
+        chunk = self._data[self._read:self._read + (step or self.STEP)]
+        self._read += len(chunk)
+        self._text = self._text[self._at:] + self._decoder.decode(chunk, final=self._read >= len(self._data))
+        self._at = 0
+        return True
+
+    def startswith(self, token: str) -> bool:
+        while len(self._text) - self._at < len(token) and self._more():
+            pass
+        return self._text.startswith(token, self._at)
+
+    def expect(self, token: str) -> None:
+        if not self.startswith(token):
+            raise ValueError(f"expected {token!r}")
+        self._at += len(token)
+
+    def value(self) -> tuple[Any, str]:
+        """The JSON value at the cursor and its text; a value cut by the window's end (a
+        string, a literal, even a number's last digits) is read again with more text."""
+        step = self.STEP
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self._text, self._at)
+            except ValueError:
+                if self._more(step):
+                    step *= 2  # each retry reads twice as much: a bad value costs O(size) to find, not O(size²)
+                    continue
+                raise
+            if end == len(self._text) and self._more(step):
+                step *= 2
+                continue
+            raw, self._at = self._text[self._at:end], end
+            return value, raw
+
+    def rest(self) -> str:
+        while self._more():
+            pass
+        return self._text[self._at:]
 
 
 def points_at(manifest: Path) -> bool:

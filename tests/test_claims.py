@@ -208,8 +208,14 @@ def test_the_schema_rejects_a_tampered_manifest(run_cli, raw_server, collection,
         jsonschema.Draft202012Validator(SCHEMA).validate(manifest)
 
 
-def test_a_manifest_read_back_one_entry_at_a_time_is_the_manifest(run_cli, raw_server, collection, tmp_path):
-    from archiver.manifest import read_manifest
+@pytest.mark.parametrize("window", [1 << 20, 7], ids=["1MiB", "7B"])
+def test_a_manifest_read_back_one_entry_at_a_time_is_the_manifest(run_cli, raw_server, collection, tmp_path,
+                                                                  monkeypatch, window):
+    """With a 7-byte window every value, number and multi-byte character is cut somewhere."""
+    from archiver.manifest import _Window, read_manifest
+
+    monkeypatch.setattr(_Window, "STEP", window)
+    run_cli("cite", "-C", collection.root, "Заявление министра — «войска» 12345678", "http://127.0.0.1:9/ü")
 
     server = page_server(raw_server)
     sample_citing(collection, server.url("/article"))
@@ -220,7 +226,7 @@ def test_a_manifest_read_back_one_entry_at_a_time_is_the_manifest(run_cli, raw_s
     captures, claims = [], []
     fields = read_manifest(data, on_capture=lambda entry, raw: captures.append((entry, raw)),
                            on_claim=lambda entry, raw: claims.append(entry))
-    assert [entry for entry, _ in captures] == whole["manifest"]["captures"] and len(captures) == 2
+    assert [entry for entry, _ in captures] == whole["manifest"]["captures"] and len(captures) == 3
     assert [raw for _, raw in captures] == [json.dumps(c, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
                                             .encode() for c in whole["manifest"]["captures"]]  # leaves as they stand
     assert claims == whole["manifest"]["claims"]
