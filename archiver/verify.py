@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from archiver import merkle
 from archiver.attestation import statement_problems
@@ -92,19 +93,23 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
     try:
         to_scan, listed = _plan_scans(collection, catalog, report)
         names = sorted(to_scan, key=lambda n: -to_scan[n].stat().st_size)  # largest first: they finish last
+        # Files made by other tools: their other records are not captures, their digests may be sha1.
+        imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
+        records = _RecordChecks(catalog, imported, report)
         # The files are read in worker processes while this one checks signatures, which need no WARC bytes.
         with ProcessPoolExecutor(max_workers=min(workers, len(names))) if workers > 1 and len(names) > 1 else _Inline() as pool:
             pending = {name: pool.submit(scan_warc, to_scan[name], VERIFY_HEADERS) for name in names}
             custody = _check_custody(collection, keys, statuses, report)
             _check_key_files(collection, custody, report)
             statements = _check_attestations(catalog, keys, statuses, custody, report)
-            scans = {name: future.result() for name, future in pending.items()}
-        _check_scans(scans, to_scan, listed, report)
-        # Files made by other tools: their other records are not captures, their digests may be sha1.
-        imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
-        _check_records(catalog, scans, imported, report)
-        _check_attested_records(statements, scans, report)
-        del scans, statements  # what each record was found to hold: not needed by the manifests' checks
+            for name in names:  # each file's records are checked, then let go, as soon as it is read
+                scan = pending.pop(name).result()
+                _check_scan(name, scan, to_scan[name], listed.get(name), report)
+                records.check_file(name, scan)
+                del scan
+        records.check_unread(set(names))
+        _check_attested_records(statements, records.found, report)
+        del statements, records
         _check_manifests(collection, catalog, keys, statuses, custody, report)
     finally:
         catalog.close()
@@ -112,7 +117,8 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
 
 
 class _Inline:
-    """The executor interface, running each task on submission: one worker means this process."""
+    """The executor interface for one worker: each task runs in this process, when its result
+    is asked for (so one file's records are in memory at a time)."""
 
     def __enter__(self) -> "_Inline":
         return self
@@ -120,10 +126,17 @@ class _Inline:
     def __exit__(self, *exc) -> None:
         return None
 
-    def submit(self, function, *args) -> Future:
-        future: Future = Future()
-        future.set_result(function(*args))
-        return future
+    def submit(self, function, *args) -> "_Deferred":
+        return _Deferred(function, args)
+
+
+@dataclass
+class _Deferred:
+    function: Callable
+    args: tuple
+
+    def result(self):
+        return self.function(*self.args)
 
 
 # -- custody log ------------------------------------------------------------------------
@@ -211,56 +224,72 @@ def _plan_scans(collection: Collection, catalog: Catalog, report: Report) -> tup
     return to_scan, listed
 
 
-def _check_scans(scans: dict[str, FileScan], to_scan: dict[str, Path], listed: dict[str, tuple], report: Report) -> None:
-    for name, scan in scans.items():
-        where = f"warcs/{to_scan[name].name}"
-        report.check("WARC file readable", scan.error is None, where, scan.error or "")
-        row = listed.get(name)
-        if row and row[1]:  # closed: its size and hash were recorded when it was closed
-            report.check("WARC file size", scan.size == row[2], where, f"size: expected {row[2]}, found {scan.size}")
-            report.check("WARC file SHA-256", scan.sha256 == row[3], where, f"sha256: expected {row[3]}, found {scan.sha256}")
+def _check_scan(name: str, scan: FileScan, path: Path, row: tuple | None, report: Report) -> None:
+    where = f"warcs/{path.name}"
+    report.check("WARC file readable", scan.error is None, where, scan.error or "")
+    if row and row[1]:  # closed: its size and hash were recorded when it was closed
+        report.check("WARC file size", scan.size == row[2], where, f"size: expected {row[2]}, found {scan.size}")
+        report.check("WARC file SHA-256", scan.sha256 == row[3], where, f"sha256: expected {row[3]}, found {scan.sha256}")
 
 
-def _check_records(catalog: Catalog, scans: dict[str, FileScan], imported: set[str], report: Report) -> None:
-    found: dict[str, tuple[str, ScannedRecord]] = {}
-    for name, scan in scans.items():
+class _RecordChecks:
+    """Each WARC file's records, as soon as the file is read, against the catalog's rows for
+    it; of each record only the digests found are kept, for the attestations."""
+
+    def __init__(self, catalog: Catalog, imported: set[str], report: Report) -> None:
+        self.catalog = catalog
+        self.imported = imported
+        self.report = report
+        self.warcinfo_ids = {row[0] for row in catalog.query("SELECT warcinfo_id FROM warc_files")}
+        self.found: dict[str, dict] = {}  # record id → the digests its bytes have
+
+    def check_file(self, name: str, scan: FileScan) -> None:
+        report = self.report
+        in_file: dict[str, ScannedRecord] = {}
         for record in scan.records:
-            found[record.id] = (name, record)
+            in_file[record.id] = record
             _check_self_consistent(name, record, report)
-    warcinfo_ids = {row[0] for row in catalog.query("SELECT warcinfo_id FROM warc_files")}
-    cataloged = set()
-    for (record_id, warc_type, warc_file, offset, length, block_digest, payload_digest,
-         target_uri, warc_date) in catalog.query(
-            "SELECT record_id, warc_type, warc_file, offset, length, block_digest, payload_digest, target_uri, warc_date"
-            " FROM records ORDER BY warc_file, offset"):
-        cataloged.add(record_id)
-        where = f"warcs/{warc_file} {record_id}"
-        located = found.get(record_id)
-        if not report.check("record present", located is not None and located[0] == warc_file, where,
-                            "cataloged but not found in its WARC file"):
-            continue
-        record = located[1]
-        report.check("record position", (record.offset, record.length) == (offset, length), where,
-                     f"offset/length: expected {offset}/{length}, found {record.offset}/{record.length}")
-        report.check("record block digest", record.block_digest == block_digest, where,
-                     f"WARC-Block-Digest: expected {block_digest} (catalog), found {record.block_digest} (computed)")
-        if warc_type != "revisit" and payload_digest is not None:
-            report.check("record payload digest", record.payload_digest == payload_digest, where,
-                         f"WARC-Payload-Digest: expected {payload_digest} (catalog), found {record.payload_digest} (computed)")
-        declared_payload = payload_digest if warc_file not in imported else None  # we catalog sha256, they wrote sha1
-        for header, expected in (("WARC-Type", warc_type), ("WARC-Target-URI", target_uri), ("WARC-Date", warc_date),
-                                 ("WARC-Payload-Digest", declared_payload)):
-            if expected is not None:
-                report.check("record header", record.headers.get(header) == expected, where,
-                             f"{header}: expected {expected}, found {record.headers.get(header)}")
-    for record_id, (name, record) in found.items():
-        if record_id in cataloged or name in imported:
-            continue
-        if record.type == "warcinfo":
-            report.check("warcinfo listed", record_id in warcinfo_ids, f"warcs/{name} {record_id}", "warcinfo of no listed file")
-        else:
-            report.check("record listed", False, f"warcs/{name} {record_id}",
-                         f"a {record.type} record the catalog does not list claims to be a capture")
+            self.found[record.id] = {"block_digest": record.block_digest,
+                                     "payload_digest": record.payload_digest if record.type != "revisit"
+                                     else record.headers.get("WARC-Payload-Digest")}
+        for (record_id, warc_type, offset, length, block_digest, payload_digest, target_uri, warc_date) in \
+                self.catalog.query("SELECT record_id, warc_type, offset, length, block_digest, payload_digest,"
+                                   " target_uri, warc_date FROM records WHERE warc_file = ? ORDER BY offset", (name,)):
+            where = f"warcs/{name} {record_id}"
+            record = in_file.pop(record_id, None)
+            if not report.check("record present", record is not None, where, "cataloged but not found in its WARC file"):
+                continue
+            report.check("record position", (record.offset, record.length) == (offset, length), where,
+                         f"offset/length: expected {offset}/{length}, found {record.offset}/{record.length}")
+            report.check("record block digest", record.block_digest == block_digest, where,
+                         f"WARC-Block-Digest: expected {block_digest} (catalog), found {record.block_digest} (computed)")
+            if warc_type != "revisit" and payload_digest is not None:
+                report.check("record payload digest", record.payload_digest == payload_digest, where,
+                             f"WARC-Payload-Digest: expected {payload_digest} (catalog), found {record.payload_digest} (computed)")
+            declared_payload = payload_digest if name not in self.imported else None  # we catalog sha256, they wrote sha1
+            for header, expected in (("WARC-Type", warc_type), ("WARC-Target-URI", target_uri), ("WARC-Date", warc_date),
+                                     ("WARC-Payload-Digest", declared_payload)):
+                if expected is not None:
+                    report.check("record header", record.headers.get(header) == expected, where,
+                                 f"{header}: expected {expected}, found {record.headers.get(header)}")
+        if name in self.imported:
+            return
+        for record_id, record in in_file.items():  # in the file, but not cataloged as in it
+            if self.catalog.query("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone():
+                continue  # cataloged in another file: that file's check reports it missing there
+            if record.type == "warcinfo":
+                report.check("warcinfo listed", record_id in self.warcinfo_ids, f"warcs/{name} {record_id}",
+                             "warcinfo of no listed file")
+            else:
+                report.check("record listed", False, f"warcs/{name} {record_id}",
+                             f"a {record.type} record the catalog does not list claims to be a capture")
+
+    def check_unread(self, read: set[str]) -> None:
+        """Records cataloged in files that could not be read at all (missing)."""
+        for record_id, warc_file in self.catalog.query("SELECT record_id, warc_file FROM records ORDER BY warc_file, offset"):
+            if warc_file not in read:
+                self.report.check("record present", False, f"warcs/{warc_file} {record_id}",
+                                  "cataloged but not found in its WARC file")
 
 
 def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> None:
@@ -330,14 +359,10 @@ def _check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: 
     return statements
 
 
-def _check_attested_records(statements: dict[str, dict], scans: dict[str, FileScan], report: Report) -> None:
+def _check_attested_records(statements: dict[str, dict], found: dict[str, dict], report: Report) -> None:
     """Each record an attestation names, present with the digests it signed."""
-    computed = {record.id: {"block_digest": record.block_digest,
-                            "payload_digest": record.payload_digest if record.type != "revisit"
-                            else record.headers.get("WARC-Payload-Digest")}
-                for scan in scans.values() for record in scan.records}
     for capture_id, statement in sorted(statements.items()):
-        problems = statement_problems(statement, computed)
+        problems = statement_problems(statement, found)
         report.check("attested records", not problems, f"capture {capture_id}", "; ".join(problems))
 
 
