@@ -22,14 +22,20 @@ def slow_page(delay: float):
     return respond
 
 
-def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, collection):
-    server = raw_server({f"/{i}": slow_page(0.05) for i in range(60)})
+def capturing(collection, server, pages: int, concurrency: int) -> subprocess.Popen:
+    """`archiver capture` of `pages` slow pages in its own process, once it has begun writing."""
     process = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root),
-                                "--concurrency", "2", *(server.url(f"/{i}") for i in range(60))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--concurrency", str(concurrency), *(server.url(f"/{i}") for i in range(pages))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while not list(collection.warcs.glob("*.open")) and time.monotonic() < deadline:
         time.sleep(0.02)
+    return process
+
+
+def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, collection):
+    server = raw_server({f"/{i}": slow_page(0.05) for i in range(60)})
+    process = capturing(collection, server, 60, concurrency=2)
     time.sleep(0.4)  # some captures stored, others in flight
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -99,12 +105,7 @@ def test_four_capturing_processes_and_a_manifest_export_at_once(run_cli, raw_ser
 def test_doctor_leaves_a_running_capture_alone(run_cli, raw_server, collection):
     """A capture in progress has an .open file that is not a leftover: doctor must not touch it."""
     server = raw_server({f"/{i}": slow_page(0.05) for i in range(40)})
-    process = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root),
-                                "--concurrency", "1", *(server.url(f"/{i}") for i in range(40))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while not list(collection.warcs.glob("*.open")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process = capturing(collection, server, 40, concurrency=1)
     open_files = list(collection.warcs.glob("*.open"))
     assert open_files, "the capture never started writing"
     for command in (["doctor"], ["doctor", "--fix"]):
