@@ -333,6 +333,8 @@ class _Window:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self._text, self._at)
+            except RecursionError:
+                raise ValueError("nested too deeply to be a manifest's value") from None
             except ValueError:
                 if self._more(step):
                     step *= 2  # each retry reads twice as much: a bad value costs O(size) to find, not O(size²)

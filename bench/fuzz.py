@@ -1,10 +1,11 @@
 """Coverage-guided fuzzing (atheris, libFuzzer's engine) of the code that reads bytes others
-made: the WARC scanner, the bundle reader with `verify-bundle`, the document readers and the
-custody-log line parser. Each target states what must hold for every input; a crash, a hang
-or a broken promise stops the run with the input that caused it.
+made: the WARC scanner, the bundle reader with `verify-bundle`, the streamed manifest reader,
+the document readers and the custody-log line parser. Each target states what must hold for
+every input; a crash, a hang or a broken promise stops the run with the input that caused it.
 
     python bench/fuzz.py warc -atheris_runs=200000       the long runs (any libFuzzer flag)
     python bench/fuzz.py wacz -max_total_time=600
+    python bench/fuzz.py manifest -atheris_runs=100000
     python bench/fuzz.py readers -atheris_runs=100000
     python bench/fuzz.py custody -atheris_runs=100000
 
@@ -29,6 +30,7 @@ with atheris.instrument_imports():
     from archiver.bundle_verify import verify_bundle
     from archiver.custody import parse_entry
     from archiver.errors import ArchiverError
+    from archiver.manifest import read_manifest
     from archiver.scan import scan_stream
     from archiver.seeds import parse_document
     from archiver.warc import ClosedFile, WarcFileWriter, http_record_pair, metadata_record, sha256_digest
@@ -107,6 +109,23 @@ def make_target_wacz(work: Path, fingerprint: str, pristine: dict[str, bytes]):
     return target_wacz
 
 
+def target_manifest(data: bytes) -> None:
+    """The streamed manifest reader accepts or refuses with ValueError; what it accepts says
+    what the whole document, parsed at once, says."""
+    captures: list[bytes] = []
+    try:
+        fields = read_manifest(data, on_capture=lambda entry, raw: captures.append(raw))
+    except ValueError:
+        return
+    whole = json.loads(data)
+    assert (fields["sequence"], fields["previous_manifest_sha256"]) == (whole["sequence"],
+                                                                        whole["previous_manifest_sha256"])
+    content = whole["manifest"]
+    assert fields["counts"] == {k: len(v) for k, v in content.items() if isinstance(v, list)}
+    assert fields["content"] == {k: v for k, v in content.items() if not isinstance(v, list)}
+    assert [json.loads(raw) for raw in captures] == content.get("captures", [])
+
+
 def target_readers(data: bytes) -> None:
     """Every reader takes any bytes; each claim's span lies inside the decoded text."""
     if not data:
@@ -127,7 +146,7 @@ def target_custody(data: bytes) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("warc", "wacz", "readers", "custody"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("warc", "wacz", "manifest", "readers", "custody"):
         raise SystemExit(__doc__)
     name, flags = sys.argv[1], sys.argv[2:]
     work = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
@@ -142,6 +161,10 @@ def main() -> None:
         assert verify_bundle(bundle, fingerprint).ok, "the seed bundle does not verify"
         target = make_target_wacz(work, fingerprint, pristine)
         (corpus / "seed").write_bytes(bundle.read_bytes())
+    elif name == "manifest":
+        target = target_manifest
+        bundle, _ = seed_bundle(work)
+        (corpus / "seed").write_bytes((work / "collection" / "manifests" / "manifest.json").read_bytes())
     elif name == "readers":
         target = target_readers
         for index, sample in enumerate([b"# Title\n\nA claim cites https://example.org/a.\n",

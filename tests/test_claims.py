@@ -233,7 +233,8 @@ def test_a_manifest_read_back_one_entry_at_a_time_is_the_manifest(run_cli, raw_s
     assert (fields["sequence"], fields["previous_manifest_sha256"]) == (whole["sequence"], None)
     assert fields["content"]["captures_merkle_root"] == whole["manifest"]["captures_merkle_root"]
     assert fields["counts"] == {name: len(value) for name, value in whole["manifest"].items() if isinstance(value, list)}
-    for altered in (data[:-1], data.replace(b'":', b'": ', 1), data + b" ", b'{"manifest":{}}',
+    deep = b'{"manifest":{"captures":[' + b"[" * 100_000 + b"]" * 100_000 + b"]}}"
+    for altered in (data[:-1], data.replace(b'":', b'": ', 1), data + b" ", b'{"manifest":{}}', deep,
                     json.dumps({**whole, "extra": 1}, sort_keys=True, separators=(",", ":")).encode()):
         with pytest.raises(ValueError):
             read_manifest(altered)

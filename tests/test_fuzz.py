@@ -359,7 +359,7 @@ def test_an_honest_bundle_of_everything_verifies(run_cli, honest_bundle, collect
 
 # -- coverage-guided (atheris): bench/fuzz.py, briefly -----------------------------------
 
-@pytest.mark.parametrize("target", ["warc", "wacz", "readers", "custody"])
+@pytest.mark.parametrize("target", ["warc", "wacz", "manifest", "readers", "custody"])
 def test_coverage_guided_fuzzing_finds_no_crash_and_no_broken_promise(target, tmp_path):
     """Each target of bench/fuzz.py runs a few hundred inputs grown from real seeds (the long
     runs take flags such as -atheris_runs=200000). libFuzzer exits non-zero on any crash or
