@@ -23,7 +23,7 @@ from archiver.durable import fsync_dir
 from archiver.keys import custody_log
 from archiver.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.scan import scan_warc
-from archiver.seal import sign_manifest, signature_path
+from archiver.seal import checkpoint_path, sign_manifest, signature_path, timestamp_entry, token_path
 from archiver.signing import PAYLOAD_TYPE, SigningKey, canonical_json
 from archiver.warc import OPEN_SUFFIX, ClosedFile, StoredRecord, sha256_digest
 
@@ -241,6 +241,7 @@ def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None,
             if key is not None:
                 sign_manifest(collection, key, path, sequence)
                 finding.fixed = "signed now, with its checkpoint; `archiver manifest` adds a timestamp"
+    _unlogged_tokens(collection, listed, key, diagnosis)
     newest = folder / listed[max(listed)] if listed else None
     if newest is not None and newest.exists() and not points_at(newest):
         finding = Finding("stale manifest.json", "manifests/manifest.json", f"does not point at the newest, {newest.name}")
@@ -248,6 +249,33 @@ def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None,
         if key is not None:
             point_newest_at(newest)
             finding.fixed = f"points at {newest.name}"
+
+
+def _unlogged_tokens(collection: Collection, listed: dict[int, str], key: SigningKey | None,
+                     diagnosis: Diagnosis) -> None:
+    """Tokens that reached the disk when the custody log could not record them (the run died,
+    or the disk filled, between the two): recorded late, with their SHA-256."""
+    from archiver.custody import LOG_NAME, parse_entry, read_entries
+
+    logged = set()
+    for _, line in read_entries(collection.root / LOG_NAME):
+        entry = parse_entry(line)
+        if entry and entry.get("event") == "timestamp" and isinstance(entry.get("subject"), dict):
+            logged.add(entry["subject"].get("sequence"))
+    for sequence, name in sorted(listed.items()):
+        manifest = collection.root / "manifests" / name
+        if sequence in logged or not token_path(manifest).exists() or not manifest.exists():
+            continue
+        finding = Finding("unlogged timestamp", f"manifests/{token_path(manifest).name}",
+                          "the token is on disk, the custody log never recorded it")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            checkpoint_token = token_path(checkpoint_path(manifest))
+            custody_log(collection, key).append("timestamp", {
+                **timestamp_entry(sequence, manifest, manifest.read_bytes(), None, token_path(manifest).read_bytes(),
+                                  checkpoint_token.read_bytes() if checkpoint_token.exists() else None),
+                "recorded_late": True})
+            finding.fixed = "recorded in the custody log with its SHA-256, marked late"
 
 
 def _attestation_in(path: Path, record) -> dict | None:

@@ -61,17 +61,20 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
         # The manifest's token comes last: its presence means the checkpoint's was tried too.
         atomic_write(token_path(manifest), outcome.token)
         seal.token, seal.tsa = token_path(manifest), outcome.url
-        checkpoint_token = stamped.token
-        log.append("timestamp", {"sequence": sequence, "manifest": manifest.name,
-                                 "sha256": hashlib.sha256(data).hexdigest(), "tsa": outcome.url,
-                                 "gen_time": describe_token(outcome.token).get("gen_time"),
-                                 "token_sha256": hashlib.sha256(outcome.token).hexdigest(),
-                                 "checkpoint_token": checkpoint_token is not None,
-                                 "checkpoint_token_sha256": hashlib.sha256(checkpoint_token).hexdigest()
-                                 if checkpoint_token is not None else None})
+        log.append("timestamp", timestamp_entry(sequence, manifest, data, outcome.url, outcome.token, stamped.token))
     else:
         log.append("timestamp missing", {"sequence": sequence, "manifest": manifest.name, "failures": outcome.failures})
     return seal
+
+
+def timestamp_entry(sequence: int, manifest: Path, data: bytes, tsa: str | None, token: bytes,
+                    checkpoint_token: bytes | None) -> dict:
+    """The custody log's record of a manifest's tokens: their SHA-256 too, since the TSA's
+    signature does not cover a token's wrapping."""
+    return {"sequence": sequence, "manifest": manifest.name, "sha256": hashlib.sha256(data).hexdigest(), "tsa": tsa,
+            "gen_time": describe_token(token).get("gen_time"), "token_sha256": hashlib.sha256(token).hexdigest(),
+            "checkpoint_token": checkpoint_token is not None,
+            "checkpoint_token_sha256": hashlib.sha256(checkpoint_token).hexdigest() if checkpoint_token else None}
 
 
 def sign_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,

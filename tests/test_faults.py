@@ -128,4 +128,6 @@ def test_a_fault_at_every_operation_of_a_manifest_export_leaves_the_old_manifest
         assert result["sequence"] == 2 and result["timestamp"], (fail_at, result)
         report = verified(run_cli, collection)
         assert not [n for n in report["not_checked"] if "timestamp" in n], (fail_at, report["not_checked"])
+        tokens = len(list(manifests.glob("*.tsr")))
+        assert report["passed"]["timestamp token unchanged"] == tokens == 4, fail_at  # each token's hash is logged
     assert states == {"old", "new"}  # faults fell both before and after the moment the manifest exists

@@ -22,7 +22,8 @@ def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool
     never signed. With --fix: whole records of an .open file are kept in a closed file and a
     torn tail is moved to warcs/quarantine/; captures whose records and signed attestation
     reached the disk are cataloged from that attestation; an unlisted manifest is set aside in
-    manifests/quarantine/ and an unsigned one signed; every repair goes into the custody log.
+    manifests/quarantine/ and an unsigned one signed; captures, imports and timestamp tokens
+    the custody log missed are recorded there late; every repair goes into the custody log.
     Exit 0 when nothing was found (or all was fixed), 1 when something needs --fix, 2 while
     another archiver process is working on the collection."""
     collection = Collection.open(collection_dir)
