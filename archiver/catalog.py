@@ -223,9 +223,8 @@ class DocumentRow:
 class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.read_only = path.exists() and not os.access(path.parent, os.W_OK)
         try:
-            if self.read_only:
+            if path.exists() and not os.access(path.parent, os.W_OK):
                 self._db = self._open_read_only(path)
             else:
                 self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 from archiver.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.catalog import Catalog, CaptureRow
 from archiver.collection import Collection
-from archiver.custody import now
+from archiver.custody import LOG_NAME, now, parse_entry, read_entries
 from archiver.durable import fsync_dir
 from archiver.keys import custody_log
 from archiver.manifest import MANIFEST_NAME, point_newest_at, points_at
@@ -61,10 +61,11 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
             _never_written(collection, catalog, key, diagnosis)
             for path in sorted(collection.warcs.glob("*.warc.gz")):
                 _uncataloged(collection, catalog, path, key, diagnosis)
-            _manifests(collection, catalog, key, diagnosis)
+            logged = _Logged.read(collection)  # after the salvaged captures above were logged
+            _manifests(collection, catalog, key, diagnosis, logged)
+            _unlogged(collection, catalog, key, diagnosis, logged)
         finally:
             catalog.close()
-        _unlogged(collection, key, diagnosis)
         for spool in sorted(collection.tmp.glob("tmp*")):
             finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
             if key is not None:
@@ -173,25 +174,38 @@ def _uncataloged(collection: Collection, catalog: Catalog, path: Path, key: Sign
         finding.fixed = "cataloged from its signed attestation"
 
 
-def _unlogged(collection: Collection, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+@dataclass
+class _Logged:
+    """What the custody log records, read in one pass: captures (and imports), and the
+    manifests whose timestamp tokens it names."""
+
+    captures: set = field(default_factory=set)
+    timestamps: set = field(default_factory=set)
+
+    @classmethod
+    def read(cls, collection: Collection) -> "_Logged":
+        logged = cls()
+        for _, line in read_entries(collection.root / LOG_NAME):
+            entry = parse_entry(line)
+            subject = entry.get("subject") if entry else None
+            if not isinstance(subject, dict):
+                continue
+            if entry.get("event") in ("capture", "import"):
+                logged.captures.add(subject.get("capture"))
+                logged.captures.update(subject.get("captures") or [])
+            elif entry.get("event") == "timestamp":
+                logged.timestamps.add(subject.get("sequence"))
+        return logged
+
+
+def _unlogged(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis,
+              logged: _Logged) -> None:
     """Captures and imports the catalog lists but the custody log never recorded (the log's
     disk was full, or the run died between the commit and the log)."""
-    from archiver.custody import LOG_NAME, parse_entry, read_entries
-
-    logged = set()
-    for _, line in read_entries(collection.root / LOG_NAME):
-        entry = parse_entry(line)
-        if entry and entry.get("event") in ("capture", "import") and isinstance(entry.get("subject"), dict):
-            logged.add(entry["subject"].get("capture"))
-            logged.update(entry["subject"].get("captures") or [])
-    catalog = Catalog(collection.catalog_path)
-    try:
-        missing = [row for row in catalog.query(
-            "SELECT c.id, c.url, c.outcome, a.envelope, c.imported_from, c.warc_file, f.sha256 FROM captures c"
-            " LEFT JOIN attestations a ON a.capture_id = c.id LEFT JOIN warc_files f ON f.name = c.warc_file"
-            " ORDER BY c.id") if row[0] not in logged]
-    finally:
-        catalog.close()
+    missing = [row for row in catalog.query(
+        "SELECT c.id, c.url, c.outcome, a.envelope, c.imported_from, c.warc_file, f.sha256 FROM captures c"
+        " LEFT JOIN attestations a ON a.capture_id = c.id LEFT JOIN warc_files f ON f.name = c.warc_file"
+        " ORDER BY c.id") if row[0] not in logged.captures]
     imports: dict[tuple, list[str]] = {}
     for capture_id, url, outcome, envelope, imported_from, warc_file, file_sha256 in missing:
         finding = Finding("unlogged capture", f"capture {capture_id}", "cataloged, but the custody log has no entry for it")
@@ -210,7 +224,8 @@ def _unlogged(collection: Collection, key: SigningKey | None, diagnosis: Diagnos
                                                        "captures": captures, "recorded_late": True})
 
 
-def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis,
+               logged: _Logged) -> None:
     """What an interrupted `archiver manifest` left: temporary files, a manifest the catalog
     never listed, one listed but never signed, a manifest.json not pointing at the newest."""
     folder = collection.root / "manifests"
@@ -241,7 +256,7 @@ def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None,
             if key is not None:
                 sign_manifest(collection, key, path, sequence)
                 finding.fixed = "signed now, with its checkpoint; `archiver manifest` adds a timestamp"
-    _unlogged_tokens(collection, listed, key, diagnosis)
+    _unlogged_tokens(collection, listed, key, diagnosis, logged)
     newest = folder / listed[max(listed)] if listed else None
     if newest is not None and newest.exists() and not points_at(newest):
         finding = Finding("stale manifest.json", "manifests/manifest.json", f"does not point at the newest, {newest.name}")
@@ -252,19 +267,12 @@ def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None,
 
 
 def _unlogged_tokens(collection: Collection, listed: dict[int, str], key: SigningKey | None,
-                     diagnosis: Diagnosis) -> None:
+                     diagnosis: Diagnosis, logged: _Logged) -> None:
     """Tokens that reached the disk when the custody log could not record them (the run died,
     or the disk filled, between the two): recorded late, with their SHA-256."""
-    from archiver.custody import LOG_NAME, parse_entry, read_entries
-
-    logged = set()
-    for _, line in read_entries(collection.root / LOG_NAME):
-        entry = parse_entry(line)
-        if entry and entry.get("event") == "timestamp" and isinstance(entry.get("subject"), dict):
-            logged.add(entry["subject"].get("sequence"))
     for sequence, name in sorted(listed.items()):
         manifest = collection.root / "manifests" / name
-        if sequence in logged or not token_path(manifest).exists() or not manifest.exists():
+        if sequence in logged.timestamps or not token_path(manifest).exists() or not manifest.exists():
             continue
         finding = Finding("unlogged timestamp", f"manifests/{token_path(manifest).name}",
                           "the token is on disk, the custody log never recorded it")

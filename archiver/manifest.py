@@ -229,13 +229,12 @@ def _checkpoint(collection_id: str, name: str, sha256: str, sequence: int, previ
             "captures_merkle_root": merkle.root(leaves).hex()}
 
 
-def checkpoint_of(collection_id: str, path: Path) -> dict:
-    """The checkpoint of a manifest already written, its capture entries read back from the
-    file (for a manifest whose export stopped before its checkpoint was written)."""
-    data = path.read_bytes()
+def checkpoint_of(collection_id: str, name: str, data: bytes) -> dict:
+    """The checkpoint of the manifest `name` already written (`data`: its bytes), its capture
+    entries read back (for a manifest whose export stopped before its checkpoint was written)."""
     leaves: list[bytes] = []
     fields = read_manifest(data, on_capture=lambda entry, raw: leaves.append(merkle.leaf_hash(raw)))
-    return _checkpoint(collection_id, path.name, hashlib.sha256(data).hexdigest(), fields["sequence"],
+    return _checkpoint(collection_id, name, hashlib.sha256(data).hexdigest(), fields["sequence"],
                        fields["previous_manifest_sha256"], leaves)
 
 

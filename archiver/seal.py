@@ -43,12 +43,14 @@ def token_path(manifest: Path) -> Path:
 def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
                   checkpoint: dict | None) -> Seal:
     """Sign `manifest` if not signed yet, and timestamp it if it has no token yet."""
-    seal = Seal(signature=sign_manifest(collection, key, manifest, sequence, checkpoint))
     settings = collection.config.timestamps
-    if token_path(manifest).exists() or not settings.authorities:
+    stamp = bool(settings.authorities) and not token_path(manifest).exists()
+    # Read once, and only when signing or timestamping needs the bytes (a manifest may be 100s of MB).
+    data = manifest.read_bytes() if stamp or not signature_path(manifest).exists() else None
+    seal = Seal(signature=sign_manifest(collection, key, manifest, sequence, checkpoint, data))
+    if not stamp:
         seal.token = token_path(manifest) if token_path(manifest).exists() else None
         return seal
-    data = manifest.read_bytes()
     log = custody_log(collection, key)
     outcome = timestamp_with_any(data, list(settings.authorities), settings.timeout)
     seal.timestamp_failures = outcome.failures
@@ -78,14 +80,14 @@ def timestamp_entry(sequence: int, manifest: Path, data: bytes, tsa: str | None,
 
 
 def sign_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
-                  checkpoint: dict | None = None) -> Path:
+                  checkpoint: dict | None = None, data: bytes | None = None) -> Path:
     """Write the signed checkpoint, log the signing, then sign the manifest, unless it is
     signed already. The signature comes last, so a manifest with one has all three; an
     interrupted seal is simply done again (its custody entry then appears twice, alike)."""
     if signature_path(manifest).exists():
         return signature_path(manifest)
-    data = manifest.read_bytes()
-    checkpoint_bytes = canonical_json(checkpoint or checkpoint_of(collection.config.id, manifest))
+    data = manifest.read_bytes() if data is None else data
+    checkpoint_bytes = canonical_json(checkpoint or checkpoint_of(collection.config.id, manifest.name, data))
     atomic_write(checkpoint_path(manifest), checkpoint_bytes)
     atomic_write(signature_path(checkpoint_path(manifest)), key.sign(checkpoint_bytes))
     custody_log(collection, key).append("manifest signed", {

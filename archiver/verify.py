@@ -286,10 +286,11 @@ class _RecordChecks:
 
     def check_unread(self, read: set[str]) -> None:
         """Records cataloged in files that could not be read at all (missing)."""
-        for record_id, warc_file in self.catalog.query("SELECT record_id, warc_file FROM records ORDER BY warc_file, offset"):
-            if warc_file not in read:
-                self.report.check("record present", False, f"warcs/{warc_file} {record_id}",
-                                  "cataloged but not found in its WARC file")
+        for record_id, warc_file in self.catalog.query(
+                f"SELECT record_id, warc_file FROM records WHERE warc_file NOT IN ({', '.join('?' * len(read))})"
+                " ORDER BY warc_file, offset", tuple(read)):
+            self.report.check("record present", False, f"warcs/{warc_file} {record_id}",
+                              "cataloged but not found in its WARC file")
 
 
 def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> None:
