@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import zlib
 
 import pytest
 
@@ -59,20 +60,54 @@ def test_plain_page_is_stored_byte_for_byte_with_request_and_metadata(collection
     assert_warcs_valid(collection)
 
 
+def gzip_members(path):
+    """The file cut into its gzip members by inflating it, with no WARC reader involved:
+    (offset, length, inflated bytes) of each."""
+    data = path.read_bytes()
+    members, offset = [], 0
+    while offset < len(data):
+        inflater = zlib.decompressobj(wbits=31)
+        inflated = inflater.decompress(data[offset:]) + inflater.flush()
+        assert inflater.eof, f"{path.name}: gzip member at {offset} never ends"
+        length = len(data) - offset - len(inflater.unused_data)
+        members.append((offset, length, inflated))
+        offset += length
+    return members
+
+
+def parsed_record(inflated):
+    """A whole record's WARC headers and what follows them."""
+    head, _, rest = inflated.partition(b"\r\n\r\n")
+    version, *lines = head.decode("utf-8").split("\r\n")
+    assert version == "WARC/1.1"
+    return dict(line.split(": ", 1) for line in lines), rest
+
+
 def test_catalog_offsets_point_at_each_record(collection, raw_server):
     server = raw_server({"/a": send_bytes(http_response(b"a")), "/b": send_bytes(http_response(b"bb"))})
-    rows = capture(collection, server.url("/a"), server.url("/b"))
-    by_offset = {(r.file.name, r.offset): r for r in warc_records(collection.warcs)}
+    first_run = capture(collection, server.url("/a"), server.url("/b"))
+    [unchanged] = capture(collection, server.url("/a"))  # the same payload again: stored as a revisit
+    rows = [*first_run, unchanged]
+    assert [row.url for row in rows] == [server.url("/a"), server.url("/b"), server.url("/a")]
     catalog = Catalog(collection.catalog_path)
+    stored_of = {row.id: catalog.records(row.id) for row in rows}
+    fetched = [("request", "request"), ("response", "response"), ("metadata", "metadata"), ("metadata", "attestation")]
+    revisited = [("request", "request"), ("revisit", "response"), ("metadata", "metadata"), ("metadata", "attestation")]
+    assert [[(s.warc_type, s.role) for s in stored_of[row.id]] for row in rows] == [fetched, fetched, revisited]
+
+    members = {(path.name, offset): (length, inflated)
+               for path in collection.warcs.glob("*.warc.gz") for offset, length, inflated in gzip_members(path)}
     for row in rows:
-        for stored in catalog.records(row.id):
-            record = by_offset[(stored.warc_file, stored.offset)]
-            assert record.id == stored.record_id
-            assert record.headers["WARC-Block-Digest"] == stored.block_digest
-            with open(collection.warcs / stored.warc_file, "rb") as f:
-                f.seek(stored.offset)
-                member = f.read(stored.length)
-            assert gzip.decompress(member).startswith(b"WARC/1.1\r\n")
+        for stored in stored_of[row.id]:
+            length, inflated = members.pop((stored.warc_file, stored.offset))
+            assert stored.length == length
+            headers, rest = parsed_record(inflated)
+            assert (headers["WARC-Record-ID"], headers["WARC-Type"]) == (stored.record_id, stored.warc_type)
+            # The member holds this one record whole and nothing more: its block, then the closing CRLF CRLF.
+            assert rest == rest[:stored.content_length] + b"\r\n\r\n"
+            assert "sha256:" + hashlib.sha256(rest[:stored.content_length]).hexdigest() == stored.block_digest
+    # Every member left over opens its file; no capture record is missing from the catalog.
+    assert [parsed_record(inflated)[0]["WARC-Type"] for _, inflated in members.values()] == ["warcinfo"] * 2
 
 
 def test_chunked_response_keeps_its_framing(collection, raw_server):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import shutil
 import subprocess
+import zipfile
+from operator import itemgetter
 from pathlib import Path
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
+from archiver.catalog import Catalog
 from tests.conftest import http_response, send_bytes
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -55,15 +61,68 @@ def test_a_file_that_fails_its_digests_is_not_imported(run_cli, collection):
     assert json.loads(run_cli("captures", "-C", collection.root, "--json").stdout) == []
 
 
+def captures_in(warc: bytes) -> list[dict]:
+    """What another tool's WARC holds, read with warcio: each response with its status and the
+    records that belong to it (the response, then the requests made concurrently with it)."""
+    records = []
+    iterator = ArchiveIterator(io.BytesIO(warc))
+    for record in iterator:
+        records.append((record.rec_headers, record.http_headers, iterator.get_record_offset(),
+                        iterator.get_record_length()))
+    captures = []
+    for headers, http, offset, length in records:
+        if headers.get_header("WARC-Type") != "response":
+            continue
+        response_id = headers.get_header("WARC-Record-ID")
+        requests = [(h.get_header("WARC-Record-ID"), "request", o, n) for h, _, o, n in records
+                    if h.get_header("WARC-Type") == "request" and h.get_header("WARC-Concurrent-To") == response_id]
+        captures.append({"url": headers.get_header("WARC-Target-URI"), "http_status": int(http.get_statuscode()),
+                         "response_record_id": response_id,
+                         "records": [(response_id, "response", offset, length), *requests]})
+    return captures
+
+
 def test_a_wacz_from_another_tool_is_imported(run_cli, collection):
     wacz = CORPUS / "py-wacz-valid_example_2.wacz"
     if not wacz.exists():
         pytest.skip("the shared corpus is not beside this checkout")
+    with zipfile.ZipFile(wacz) as package:
+        archives = {name: package.read(name) for name in package.namelist() if name.startswith("archive/")}
+        pages = [json.loads(line) for line in package.read("pages/pages.jsonl").splitlines()[1:]]
+    [(entry, entry_bytes)] = archives.items()
+    entry_sha256 = hashlib.sha256(entry_bytes).hexdigest()
+    expected = captures_in(entry_bytes)
+    assert [c["url"] for c in expected] == [page["url"] for page in pages] == ["http://www.example.com/"]
+
+    logged_before = json.loads(run_cli("log", "-C", collection.root, "--json").stdout)
     result = run_cli("import", "-C", collection.root, wacz, "--json")
     assert result.exit_code == 0, result.output
-    files = json.loads(result.stdout)["files"]
-    assert files and all(f["source"].startswith("py-wacz-valid_example_2.wacz!archive/") for f in files)
-    assert sum(len(f["captures"]) for f in files) > 0
+    logged_by_import = json.loads(run_cli("log", "-C", collection.root, "--json").stdout)[len(logged_before):]
+    [imported] = json.loads(result.stdout)["files"]
+    assert imported["source"] == f"{wacz.name}!{entry}" and imported["already"] is False
+    assert [path.name for path in collection.warcs.iterdir()] == [imported["file"]]
+    assert hashlib.sha256((collection.warcs / imported["file"]).read_bytes()).hexdigest() == entry_sha256
+
+    captures = imported["captures"]
+    what_was_captured = itemgetter("url", "http_status", "response_record_id")
+    assert [what_was_captured(c) for c in captures] == [what_was_captured(c) for c in expected]
+    assert all(c["imported_from"] == f"{wacz.name}!{entry} sha256:{entry_sha256}" for c in captures)
+    listed = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert [c["id"] for c in listed] == [c["id"] for c in captures]
+    catalog = Catalog(collection.catalog_path)
+    try:
+        assert [[(r.record_id, r.warc_type, r.offset, r.length) for r in catalog.records(c["id"])] for c in captures] \
+            == [c["records"] for c in expected]
+    finally:
+        catalog.close()
+    assert [(logged["event"], logged["subject"]) for logged in logged_by_import] == [
+        ("import", {"file": imported["file"], "source": imported["source"], "sha256": entry_sha256,
+                    "captures": [c["id"] for c in captures]})]
+
+    verified = run_cli("verify", "-C", collection.root, "--json")
+    report = json.loads(verified.stdout)
+    assert verified.exit_code == 0 and report["ok"], report["failures"]
+    assert report["passed"]["import in custody log"] == 1
 
 
 def test_a_bundle_of_an_imported_capture_verifies_and_says_it_was_imported(run_cli, collection, wget_warc, tmp_path):
