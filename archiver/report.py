@@ -258,11 +258,13 @@ def _timestamp_step(manifest: dict) -> tuple[str, str, str]:
     return (f"Check the RFC 3161 timestamp that {_prose(timestamp['tsa'])} issued at "
             f"{_literal(timestamp['gen_time'])} over {_literal(timestamp['data'])}, for manifest number "
             f"{_literal(manifest['sequence'])}. <code>TSA-ROOTS.pem</code> is that authority's root "
-            "certificate, obtained from the authority itself and not from this bundle.",
+            "certificate, obtained from the authority itself and not from this bundle, saved beside the bundle file "
+            "(the last step reads it there too).",
             f"openssl ts -verify -data {_shell_word(timestamp['data'], 'TIMESTAMPED-FILE')} "
-            f"-in {_shell_word(timestamp['file'], 'TIMESTAMP.tsr')} -CAfile TSA-ROOTS.pem",
+            f"-in {_shell_word(timestamp['file'], 'TIMESTAMP.tsr')} -CAfile ../TSA-ROOTS.pem",
             "<p>It must print <code>Verification: OK</code>. If it cannot find the authority's certificate, add "
-            "<code>-untrusted TSA-CERT.pem</code> with that certificate, also from the authority.</p>")
+            "<code>-untrusted ../TSA-CERT.pem</code> with that certificate, also from the authority and saved beside "
+            "the bundle file.</p>")
 
 
 def _claims(view: dict) -> str:

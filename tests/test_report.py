@@ -1,14 +1,14 @@
 """evidence/report.html: hostile strings stay text, nothing is loaded, every fact is shown,
-and the verification commands are there to copy."""
+and every command it prints, run as printed on a bundle `archiver bundle` made, verifies it."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,12 +17,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from warcio.warcwriter import WARCWriter
 
 from archiver.report import render_report
-from archiver.signing import canonical_json, grouped, spki_fingerprint
+from archiver.signing import grouped
+from tests.conftest import http_response, send_bytes, use_tsa
+from tests.tsa import local_tsa  # noqa: F401
 
 KEY = "a1b2" * 16
 OLD_KEY = "0f0e" * 16
@@ -210,7 +209,7 @@ def test_the_verification_commands_are_there_to_copy():
         f"{WARC_HASH}  archive/data.warc.gz\n{WACZ_HASH}  evidence/claims.json\n"
         f"{KEY_HASH}  evidence/key-{KEY}.pub.pem\n{KEY_HASH}  evidence/key-{P384_KEY}.p384.pub.pem\nEND",
         "sha256sum datapackage.json\ncat datapackage-digest.json",
-        "openssl ts -verify -data evidence/checkpoint.json -in evidence/checkpoint.json.tsr -CAfile TSA-ROOTS.pem",
+        "openssl ts -verify -data evidence/checkpoint.json -in evidence/checkpoint.json.tsr -CAfile ../TSA-ROOTS.pem",
         "warcio check archive/*.warc.gz",
         f"archiver verify-bundle evidence-2026.wacz --fingerprint '{grouped(KEY)}' --tsa-roots TSA-ROOTS.pem",
     ):
@@ -271,68 +270,108 @@ def test_rendering_prints_nothing(capsys):
     assert capsys.readouterr() == ("", "")
 
 
-def _real_bundle(folder: Path, tamper: str | None) -> list[str]:
-    """A WACZ signed with a fresh key, the key's fingerprint, and the commands its report prints (but the last,
-    `archiver verify-bundle`, which has its own tests). `tamper` names what a forger changed."""
-    key = Ed25519PrivateKey.generate()
-    fingerprint = spki_fingerprint(key.public_key())
-    warc = io.BytesIO()
-    writer = WARCWriter(warc, gzip=True)
-    writer.write_record(writer.create_warc_record("https://example.org/", "resource", payload=io.BytesIO(b"page"),
-                                                  warc_content_type="text/html"))
-    files = {"archive/data.warc.gz": warc.getvalue(), "evidence/claims.json": b'{"claims": []}',
-             f"evidence/key-{fingerprint}.pub.pem": key.public_key().public_bytes(
-                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)}
-    listed = [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for path, data in files.items()]
-    statement = canonical_json({"files": {entry["path"]: entry["sha256"] for entry in listed}})
-    signature = key.sign(statement)
-    datapackage = b'{"resources": []}'
-    view = make_view()
-    view["bundle"]["signed_by"] = view["manifest"]["signed_by"] = view["keys"][0]["fingerprint"] = fingerprint
-    view["manifest"]["timestamp"] = None
-    view["files"] = listed
-    if tamper == "file":
-        files["evidence/claims.json"] = b'{"claims": ["forged"]}'
-    if tamper == "statement":
-        statement += b" "
-    digest_file = json.dumps({"path": "datapackage.json", "hash": f"sha256:{hashlib.sha256(datapackage).hexdigest()}"})
-    files.update({"evidence/report.html": render_report(view).encode(), "evidence/bundle.json": statement,
-                  "evidence/bundle.json.sig": signature, "datapackage.json": datapackage,
-                  "datapackage-digest.json": digest_file.encode()})
-    with zipfile.ZipFile(folder / "evidence-2026.wacz", "w") as wacz:
-        for path, data in files.items():
-            wacz.writestr(path, data)
-    commands = Page(render_report(view)).pres
-    assert commands[-1].startswith("cd ..\narchiver verify-bundle")
-    return [fingerprint, *commands[:-1]]
-
-
-def _run_as_a_clerk(folder: Path, commands: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # warcio
-    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", "\n".join(commands)], cwd=folder, env=env,
-                          capture_output=True, text=True)
-
-
 needs_tools = pytest.mark.skipif(not all(shutil.which(tool) for tool in ("openssl", "unzip", "sha256sum", "bash")),
                                  reason="needs openssl, unzip, sha256sum and bash")
 
+# What each printed command begins with, in the order the report prints them; the timestamp step is there
+# because the bundle's manifest is timestamped.
+PRINTED_STEPS = ("unzip -d bundle ", "openssl pkey -pubin ", "openssl pkeyutl -verify ", "sha256sum -c ",
+                 "openssl ts -verify ", "warcio check ", "cd ..\narchiver verify-bundle ")
+UNPACKING, KEY_CHECK, SIGNATURE_CHECK, FILE_HASH_CHECK, TIMESTAMP_CHECK, WARC_CHECK, ALL_IN_ONE = range(len(PRINTED_STEPS))
 
-@needs_tools
-def test_the_printed_commands_verify_a_real_bundle(tmp_path):
-    fingerprint, *commands = _real_bundle(tmp_path, tamper=None)
-    result = _run_as_a_clerk(tmp_path, commands)
+
+@pytest.fixture
+def court_copy(run_cli, raw_server, collection, local_tsa, tmp_path) -> dict:
+    """A bundle made by `archiver bundle` from a page captured on 127.0.0.1, its manifest timestamped by a
+    local RFC 3161 authority, alone in an empty folder as a court receives it. Beside it the clerk puts the
+    authority's root certificate, got from the authority, and is given the key fingerprint by another channel."""
+    server = raw_server({"/statement": send_bytes(http_response(b"<html><title>Statement</title><p>troops moved</p>"))})
+    use_tsa(collection.root, local_tsa)
+    (collection.root / "seeds" / "article.md").write_text(f"# Troops moved on Monday\n\nSee {server.url('/statement')}\n")
+    assert run_cli("capture", "-C", collection.root, collection.root / "seeds").exit_code == 0
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "evidence-2026.wacz", "--json")
+    assert made.exit_code == 0, made.output
+    court = tmp_path / "court"
+    court.mkdir()
+    bundle = Path(shutil.copy(tmp_path / "evidence-2026.wacz", court))
+    shutil.copyfile(local_tsa.ca_pem_path, court / "TSA-ROOTS.pem")
+    with zipfile.ZipFile(bundle) as wacz:
+        assert "evidence/checkpoint.json.tsr" in wacz.namelist()  # else there is no timestamp to check
+        report = wacz.read("evidence/report.html").decode("utf-8")
+    return {"folder": court, "bundle": bundle, "fingerprint": json.loads(made.stdout)["fingerprint"],
+            "commands": Page(report).pres}
+
+
+class Clerk:
+    """Pastes printed commands one at a time into one terminal: each runs where the `cd` of the ones
+    before it left the terminal, and fails on the first failing command of a pipe."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._where = folder.parent / "clerk-pwd"
+        # The venv's bin first, for `archiver` and `warcio`, as the report assumes they are installed.
+        self._env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(self, command: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", f"{command}\npwd >{shlex.quote(str(self._where))}"],
+                                cwd=self.folder, env=self._env, capture_output=True, text=True)
+        if result.returncode == 0:
+            self.folder = Path(self._where.read_text().strip())
+        return result
+
+
+def checked(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{fingerprint}  -" in result.stdout
-    assert "Signature Verified Successfully" in result.stdout
-    assert "archive/data.warc.gz: OK" in result.stdout and "evidence/claims.json: OK" in result.stdout
-    digest = re.search(r"^([0-9a-f]{64})  datapackage.json$", result.stdout, re.M).group(1)
-    assert f'"hash": "sha256:{digest}"' in result.stdout
+    return result.stdout
+
+
+def heredoc_paths(command: str) -> list[str]:
+    """The paths a `sha256sum -c <<'END'` command checks, in its order."""
+    body = command.split("<<'END'\n", 1)[1].split("\nEND\n", 1)[0]
+    return [line.split("  ", 1)[1] for line in body.splitlines()]
 
 
 @needs_tools
-@pytest.mark.parametrize("tamper, message", [("file", "evidence/claims.json: FAILED"),
-                                             ("statement", "Signature Verification Failure")])
-def test_the_printed_commands_catch_a_forgery(tmp_path, tamper, message):
-    _, *commands = _real_bundle(tmp_path, tamper)
-    result = _run_as_a_clerk(tmp_path, commands)
-    assert result.returncode != 0 and message in result.stdout + result.stderr
+def test_every_printed_command_verifies_a_bundle_archiver_made(court_copy):
+    commands = court_copy["commands"]
+    assert len(commands) == len(PRINTED_STEPS), commands
+    assert [command[:len(start)] for command, start in zip(commands, PRINTED_STEPS)] == list(PRINTED_STEPS)
+    clerk = Clerk(court_copy["folder"])
+    outputs = [checked(clerk.run(command)) for command in commands]
+
+    assert "bundle/evidence/checkpoint.json.tsr" in outputs[UNPACKING]
+    assert outputs[KEY_CHECK] == f"{court_copy['fingerprint']}  -\n"
+    assert outputs[SIGNATURE_CHECK] == "Signature Verified Successfully\n"
+    listed = heredoc_paths(commands[FILE_HASH_CHECK])
+    not_in_the_signed_statement = {"evidence/report.html", "evidence/bundle.json", "evidence/bundle.json.sig",
+                                   "datapackage.json", "datapackage-digest.json"}
+    with zipfile.ZipFile(court_copy["bundle"]) as wacz:
+        assert set(listed) == set(wacz.namelist()) - not_in_the_signed_statement
+        datapackage = wacz.read("datapackage.json")
+    *verdicts, datapackage_line, digest_file = outputs[FILE_HASH_CHECK].splitlines()
+    assert verdicts == [f"{path}: OK" for path in listed]
+    assert datapackage_line == f"{hashlib.sha256(datapackage).hexdigest()}  datapackage.json"
+    assert json.loads(digest_file)["hash"] == f"sha256:{hashlib.sha256(datapackage).hexdigest()}"
+    assert outputs[TIMESTAMP_CHECK] == "Verification: OK\n"
+    assert outputs[WARC_CHECK] == ""  # warcio check names each bad record, and prints nothing when all are intact
+    assert f"against key {grouped(court_copy['fingerprint'])}" in outputs[ALL_IN_ONE]
+    assert re.search(r"passed +1  checkpoint timestamp\n", outputs[ALL_IN_ONE])  # against TSA-ROOTS.pem
+    assert " 0 failed" in outputs[ALL_IN_ONE] and outputs[ALL_IN_ONE].endswith("Every check above passed.\n")
+
+
+@needs_tools
+@pytest.mark.parametrize("forged, original, forgery, step, verdict", [
+    ("evidence/claims.json", b"Troops moved on Monday", b"Troops moved on Sunday", FILE_HASH_CHECK,
+     "evidence/claims.json: FAILED"),
+    ("evidence/bundle.json", b'"operator":"tester@example"', b'"operator":"forger@example"', SIGNATURE_CHECK,
+     "Signature Verification Failure"),
+    ("evidence/checkpoint.json", b'{"captures":1,', b'{"captures":2,', TIMESTAMP_CHECK, "Verification: FAILED"),
+])
+def test_the_printed_commands_catch_a_forged_file(court_copy, forged, original, forgery, step, verdict):
+    clerk = Clerk(court_copy["folder"])
+    checked(clerk.run(court_copy["commands"][UNPACKING]))
+    target = clerk.folder / forged
+    assert original in target.read_bytes()
+    target.write_bytes(target.read_bytes().replace(original, forgery))
+    result = clerk.run(court_copy["commands"][step])
+    assert result.returncode != 0 and verdict in result.stdout + result.stderr, result.stdout + result.stderr
