@@ -7,6 +7,7 @@ import json
 import socket
 import time
 
+from archiver.catalog import Catalog
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records, warcio_check
 
 
@@ -124,21 +125,30 @@ def test_a_server_that_never_answers_fails_at_the_deadline(collection, raw_serve
 
 
 def test_a_disconnect_mid_body_is_kept_and_marked(collection, raw_server):
-    server = raw_server({"/": send_bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"p" * 1200)})
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
+    partial_body = b"p" * 1200
+    server = raw_server({"/": send_bytes(head + partial_body)})  # then hangs up, 3800 bytes short
     [row] = capture(collection, server.url("/"))
-    assert (row.outcome, row.truncated) == ("truncated", "disconnect")
+    assert (row.outcome, row.truncated, row.http_status) == ("truncated", "disconnect", 200)
     [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
-    assert response.block.endswith(b"p" * 1200)
+    assert response.headers["WARC-Truncated"] == "disconnect"
+    assert response.block == head + partial_body
+    assert response.headers["WARC-Payload-Digest"] == "sha256:" + hashlib.sha256(partial_body).hexdigest()
+    assert metadata_of(collection)["redirect_chain"][0]["truncated"] == "disconnect"
+    [stored] = [r for r in Catalog(collection.catalog_path).records(row.id) if r.role == "response"]
+    assert stored.truncated == "disconnect"
 
 
 def test_a_trickling_tls_handshake_is_cut_at_the_wall_clock_deadline(collection, raw_server, test_ca):
     # Every byte of the handshake arrives well within the socket timeout, so only a
     # wall-clock deadline can stop it: the server's side is relayed one byte per 50 ms.
     tls_server = raw_server({"/": send_bytes(http_response(b"late"))}, tls=test_ca.server_context)
+    to_server, to_client = bytearray(), bytearray()  # what the relay passed on, each way
 
     def relay_slowly(client: socket.socket, first_bytes: bytes) -> None:
         upstream = socket.create_connection(("127.0.0.1", tls_server.port))
         upstream.sendall(first_bytes)
+        to_server.extend(first_bytes)
         client.settimeout(0.05)
         try:
             while True:
@@ -146,8 +156,11 @@ def test_a_trickling_tls_handshake_is_cut_at_the_wall_clock_deadline(collection,
                 if not byte:
                     return
                 client.sendall(byte)
+                to_client.extend(byte)
                 try:
-                    upstream.sendall(client.recv(65536))
+                    from_client = client.recv(65536)
+                    upstream.sendall(from_client)
+                    to_server.extend(from_client)
                 except socket.timeout:
                     pass
         except OSError:
@@ -156,10 +169,31 @@ def test_a_trickling_tls_handshake_is_cut_at_the_wall_clock_deadline(collection,
             upstream.close()
 
     proxy = TrickleProxy(relay_slowly).start()
-    [row] = capture(collection, f"https://127.0.0.1:{proxy.port}/", ca_bundle=str(test_ca.ca_pem), timeout=1.0)
+    url = f"https://127.0.0.1:{proxy.port}/"
+    [row] = capture(collection, url, ca_bundle=str(test_ca.ca_pem), timeout=1.0)
     assert row.outcome == "failed"
     assert row.error == "no complete response within the 1s capture deadline"
     assert seconds_between(row.started_at, row.finished_at) < 5  # not the 15 s connect timeout
+
+    # The handshake was under way when the deadline struck: the whole ClientHello reached
+    # the server, and its answer was reaching the client byte by byte, not yet one whole
+    # TLS record of it, so no request could go through.
+    assert to_server[:2] == to_client[:2] == b"\x16\x03"  # TLS handshake records
+    assert len(to_server) >= tls_record_length(to_server)
+    assert 5 <= len(to_client) < tls_record_length(to_client)
+    assert tls_server.requests == []
+
+    # A capture that sent no request has nothing to store: it is cataloged as failed, with no records.
+    assert warc_records(collection.warcs) == []
+    catalog = Catalog(collection.catalog_path)
+    assert [(c.id, c.url, c.outcome, c.error, c.http_status, c.response_record_id) for c in catalog.captures()] \
+        == [(row.id, url, "failed", row.error, None, None)]
+    assert catalog.records(row.id) == []
+
+
+def tls_record_length(data: bytes) -> int:
+    """Bytes of the TLS record that `data` begins with: its 5-byte header, then the length it gives."""
+    return 5 + int.from_bytes(data[3:5], "big")
 
 
 def seconds_between(start: str, end: str) -> float:
