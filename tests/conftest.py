@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import subprocess
 import sys
 import ipaddress
@@ -41,6 +42,21 @@ def _is_loopback(address) -> bool:
         return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+# Where CI=true (as .ci/run runs in CI), a skip is a failure: a test that cannot run there for
+# want of a tool, package or corpus must turn CI red, not leave it green having tested less.
+SKIP_FAILS = os.environ.get("CI", "").lower() in {"true", "1"}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if SKIP_FAILS and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2].removeprefix("Skipped: ") if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which fails where CI={os.environ['CI']}: {reason}"
+    return report
 
 
 @pytest.fixture(autouse=True)

@@ -3,42 +3,106 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from archiver.catalog import Catalog
+from archiver.custody import LOG_NAME
 from tests.conftest import capture, http_response
 
 
-def slow_page(delay: float):
-    def respond(conn, request):
-        time.sleep(delay)
-        conn.sendall(http_response(b"<p>" + request.split(b" ")[1] * 50 + b"</p>"))
-    return respond
+def page(conn, request: bytes) -> None:
+    """A page whose body names its path."""
+    conn.sendall(http_response(b"<p>" + request.split(b" ")[1] * 50 + b"</p>"))
+
+
+class Gate:
+    """A route that answers the first `answered` requests at once and holds every later one,
+    its connection open, until released: a capture stops mid-run exactly where a test wants
+    it, however fast or slow the machine."""
+
+    def __init__(self, answered: int, slots: int) -> None:
+        self.answered = answered
+        self.slots = slots
+        self.answered_paths: list[str] = []
+        self.slots_held = threading.Event()  # set once `slots` requests are held at the same time
+        self._released = threading.Event()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def respond(self, conn, request: bytes) -> None:
+        with self._lock:
+            hold = len(self.answered_paths) >= self.answered
+            if hold:
+                self._held += 1
+                if self._held == self.slots:
+                    self.slots_held.set()
+            else:
+                self.answered_paths.append(request.split(b" ")[1].decode())
+        if hold:
+            self._released.wait()
+        page(conn, request)
+
+    def release(self) -> None:
+        self._released.set()
+
+
+@pytest.fixture
+def gates():
+    """gates(answered, slots): a new Gate. Every gate opens when the test ends, so no server
+    thread is left waiting."""
+    made: list[Gate] = []
+
+    def make(answered: int, slots: int) -> Gate:
+        made.append(Gate(answered, slots))
+        return made[-1]
+
+    yield make
+    for gate in made:
+        gate.release()
+
+
+def wait_until(condition, what: str, process: subprocess.Popen) -> None:
+    """Wait for a state the capture process reaches; fail at once, with its stderr, if it ends first."""
+    deadline = time.monotonic() + 60  # a guard against a hang, not a guess of how long it takes
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the capture ended before {what}: {process.stderr.read().decode()}")
+        assert time.monotonic() < deadline, f"still no {what}"
+        time.sleep(0.02)
+
+
+def logged_captures(collection) -> int:
+    """Captures in the custody log, its last step in storing one: each counted is on disk and cataloged."""
+    log = collection.root / LOG_NAME
+    lines = log.read_bytes().split(b"\n")[:-1] if log.exists() else []  # an unfinished last line is not yet an entry
+    return sum(json.loads(line)["event"] == "capture" for line in lines)
 
 
 def capturing(collection, server, pages: int, concurrency: int) -> subprocess.Popen:
-    """`archiver capture` of `pages` slow pages in its own process, once it has begun writing."""
+    """`archiver capture` of `pages` pages in its own process, once it has begun writing."""
     process = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root),
                                 "--concurrency", str(concurrency), *(server.url(f"/{i}") for i in range(pages))],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while not list(collection.warcs.glob("*.open")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: list(collection.warcs.glob("*.open")), "open WARC file", process)
     return process
 
 
-def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, collection):
-    server = raw_server({f"/{i}": slow_page(0.05) for i in range(60)})
+def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, gates, collection):
+    gate = gates(answered=5, slots=2)
+    server = raw_server({f"/{i}": gate.respond for i in range(60)})
     process = capturing(collection, server, 60, concurrency=2)
-    time.sleep(0.4)  # some captures stored, others in flight
+    # Killed with five captures stored and two in flight, whatever the machine's speed.
+    wait_until(lambda: logged_captures(collection) == 5, "5 captures stored", process)
+    assert gate.slots_held.wait(60), "the capture never asked for the held pages"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    gate.release()
     assert list(collection.warcs.glob("*.open")), "the run was killed before it could close its WARC"
 
     found = run_cli("doctor", "-C", collection.root, "--json")
@@ -54,7 +118,7 @@ def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, collecti
     assert repairs and repairs[0]["subject"]["repairs"]
 
     before = {c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
-    assert 0 < len(before) < 60
+    assert before == {server.url(path) for path in gate.answered_paths}
     resumed = run_cli("capture", "-C", collection.root, "--resume", *(server.url(f"/{i}") for i in range(60)), "--json")
     assert resumed.exit_code == 0, resumed.output
     again = [c["url"] for c in json.loads(resumed.stdout)["captures"]]
@@ -64,7 +128,7 @@ def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, collecti
 
 def test_records_that_never_reached_the_catalog_are_cataloged_from_their_attestation(run_cli, raw_server, collection,
                                                                                     monkeypatch):
-    server = raw_server({"/lost": slow_page(0)})
+    server = raw_server({"/lost": page})
 
     def crash(self, captures):
         raise RuntimeError("the machine stopped between the fsync and the commit")
@@ -85,15 +149,20 @@ def test_records_that_never_reached_the_catalog_are_cataloged_from_their_attesta
     assert report["ok"], report["failures"]
 
 
-def test_four_capturing_processes_and_a_manifest_export_at_once(run_cli, raw_server, collection):
-    server = raw_server({f"/{i}": slow_page(0.01) for i in range(40)})
+def test_four_capturing_processes_and_a_manifest_export_at_once(run_cli, raw_server, gates, collection):
+    first_pages = gates(answered=0, slots=4)  # each process's first page, held until the export is done
+    server = raw_server({f"/{i}": first_pages.respond if i < 4 else page for i in range(40)})
     capturing = [subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--json",
                                    *(server.url(f"/{i}") for i in range(start, 40, 4))],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for start in range(4)]
-    exporting = subprocess.Popen([sys.executable, "-m", "archiver", "manifest", "-C", str(collection.root), "--json"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    outputs = [p.communicate(timeout=120) for p in [*capturing, exporting]]
-    assert [p.returncode for p in [*capturing, exporting]] == [0] * 5, outputs
+    assert first_pages.slots_held.wait(60), "the four captures were never all under way"
+    exported = subprocess.run([sys.executable, "-m", "archiver", "manifest", "-C", str(collection.root), "--json"],
+                              capture_output=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    assert all(process.poll() is None for process in capturing), "a capture ended with its first page held"
+    first_pages.release()
+    outputs = [p.communicate(timeout=120) for p in capturing]
+    assert [p.returncode for p in capturing] == [0] * 4, outputs
     listed = [c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)]
     assert sorted(listed) == sorted(server.url(f"/{i}") for i in range(40))  # every capture present, once
     assert run_cli("manifest", "-C", collection.root).exit_code == 0
@@ -102,16 +171,22 @@ def test_four_capturing_processes_and_a_manifest_export_at_once(run_cli, raw_ser
     assert report["passed"]["custody chain"] == report["passed"]["custody entry readable"]
 
 
-def test_doctor_leaves_a_running_capture_alone(run_cli, raw_server, collection):
+def test_doctor_leaves_a_running_capture_alone(run_cli, raw_server, gates, collection):
     """A capture in progress has an .open file that is not a leftover: doctor must not touch it."""
-    server = raw_server({f"/{i}": slow_page(0.05) for i in range(40)})
+    gate = gates(answered=1, slots=1)
+    server = raw_server({f"/{i}": gate.respond for i in range(40)})
     process = capturing(collection, server, 40, concurrency=1)
-    open_files = list(collection.warcs.glob("*.open"))
+    # Held mid-run, its first capture stored and the next page awaited, until the gate opens.
+    wait_until(lambda: logged_captures(collection) == 1, "first capture stored", process)
+    assert gate.slots_held.wait(60), "the capture never asked for the held page"
+    open_files = {path: path.read_bytes() for path in collection.warcs.glob("*.open")}
     assert open_files, "the capture never started writing"
     for command in (["doctor"], ["doctor", "--fix"]):
         result = run_cli(*command, "-C", collection.root)
         assert result.exit_code == 2 and "another archiver process is working on" in result.stderr, result.stderr
-    assert all(path.exists() for path in open_files)
+    assert {path: path.read_bytes() for path in open_files} == open_files
+    assert process.poll() is None, "the capture ended while its page was held"
+    gate.release()
     assert process.wait(timeout=60) == 0, process.stderr.read()
     assert run_cli("doctor", "-C", collection.root).exit_code == 0
     assert len(json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)) == 40
