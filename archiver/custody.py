@@ -87,11 +87,14 @@ class CustodyLog:
 
 
 def parse_entry(line: bytes) -> dict | None:
+    """The entry a custody line holds, a JSON object with an integer seq; None for anything
+    else (a torn or altered line)."""
     try:
         data = json.loads(line)
-        return data if isinstance(data, dict) and isinstance(data.get("seq"), int) else None
     except (ValueError, RecursionError):  # RecursionError: a hostile line of deeply nested brackets
         return None
+    seq = data.get("seq") if isinstance(data, dict) else None
+    return data if type(seq) is int else None  # not isinstance: Python's bool is an int, but JSON's true is no seq
 
 
 def _last_line(fd: int) -> tuple[bytes | None, bool]:
