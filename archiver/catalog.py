@@ -9,6 +9,7 @@ A claim is linked to every capture of every URL it cites by matching normalised 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -223,12 +224,23 @@ class DocumentRow:
 class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._disk_full = False
         try:
             if path.exists() and not os.access(path.parent, os.W_OK):
                 self._db = self._open_read_only(path)
             else:
                 self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-                self._set_up()
+                try:
+                    self._set_up()
+                except sqlite3.OperationalError:
+                    if not path.exists() or not _no_space_left(path.parent):
+                        raise
+                    # A full disk has no room for the write-ahead log's shared-memory file, and
+                    # none for a change either: the catalog is read as on read-only storage,
+                    # and a change is refused with the disk's own error.
+                    self._db.close()
+                    self._db = self._open_read_only(path)
+                    self._disk_full = True
         except sqlite3.DatabaseError as exc:
             raise UsageProblem(f"cannot open the catalog {path}: {exc}",
                                "check that it is a catalog.sqlite made by archiver and that you can write to it") from None
@@ -283,6 +295,8 @@ class Catalog:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _transaction(self):
+        if self._disk_full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
         return _Transaction(self._db)
 
     def close(self) -> None:
@@ -505,6 +519,12 @@ class Catalog:
 
 def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _no_space_left(folder: Path) -> bool:
+    """Whether the disk holding `folder` has no block left that this process may use."""
+    disk = os.statvfs(folder)
+    return (disk.f_bfree if os.geteuid() == 0 else disk.f_bavail) == 0
 
 
 class _Transaction:

@@ -62,7 +62,8 @@ class CustodyLog:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if self._tail is not None and self._tail[0] == os.lseek(fd, 0, os.SEEK_END):
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if self._tail is not None and self._tail[0] == end:
                 tail, torn = self._tail[1], False  # nobody appended since: no need to read the tail back
             else:
                 tail, torn = _last_line(fd)
@@ -78,8 +79,14 @@ class CustodyLog:
                 tail = canonical_json(body)
                 out += tail + b"\n"
                 entries.append(Entry(tail, body))
-            os.write(fd, out)
-            os.fsync(fd)
+            try:
+                unwritten = memoryview(out)
+                while unwritten:  # a disk filling up takes part of a write, and refuses only the next
+                    unwritten = unwritten[os.write(fd, unwritten):]
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, end)  # an entry is in the log whole or not at all, never torn by a refusal
+                raise
             self._tail = (os.lseek(fd, 0, os.SEEK_END), tail)
             return entries
         finally:

@@ -30,8 +30,13 @@ class DurableFile:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        finally:
+            # Else a refused write's traceback keeps `data` exported, and a caller clearing its
+            # bytearray while it handles the refusal meets BufferError instead of the disk's error.
+            view.release()
 
     def sync(self) -> None:
         os.fsync(self._fd)

@@ -82,12 +82,16 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
     suffix = ".warc.gz" if name.endswith(".gz") else ".warc"
     tmp = collection.tmp / f"import-{secrets.token_hex(8)}{suffix}"
     digest = hashlib.sha256()
-    with open(tmp, "wb") as copy:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-            copy.write(chunk)
-        copy.flush()
-        os.fsync(copy.fileno())
+    try:
+        with open(tmp, "wb") as copy:
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                copy.write(chunk)
+            copy.flush()
+            os.fsync(copy.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a copy cut short, as by a full disk, is never left in tmp/
+        raise
     sha256 = digest.hexdigest()
     # Named from its own hash, never from the name it came with.
     final_name = f"imported-{sha256[:16]}{suffix}"

@@ -83,17 +83,23 @@ def test_options_override_the_collection_settings(run_cli, raw_server, collectio
 
 
 def test_bad_usage_exits_2_with_one_line(tmp_path, run_cli, collection):
+    """What is wrong and how to fix it, in one line: the usage errors click finds as well as ours."""
     cases = [
-        (["capture", "-C", collection.root, "ftp://example.org/file"], "unsupported scheme 'ftp'"),
-        (["capture", "-C", collection.root, str(tmp_path / "missing.txt")], "no such file, folder or URL"),
-        (["capture", "-C", collection.root, "http://x/", "--max-size", "lots"], "not a size"),
-        (["capture", "-C", collection.root, "http://x/", "--bogus"], "No such option"),
-        (["show", "-C", collection.root, "nope"], "no claim or capture with id 'nope'"),
+        (["capture", "-C", collection.root, "ftp://example.org/file"], ["unsupported scheme 'ftp'"]),
+        (["capture", "-C", collection.root, str(tmp_path / "missing.txt")], ["no such file, folder or URL"]),
+        (["capture", "-C", collection.root, "http://x/", "--max-size", "lots"],
+         ["capture: Invalid value for '--max-size': not a size: 'lots'", "capture --help"]),
+        (["capture", "-C", collection.root, "http://x/", "--bogus"], ["capture: No such option", "--bogus", "capture --help"]),
+        (["capture", "-C", collection.root], ["capture: Missing argument", "capture --help"]),
+        (["no-such-command"], ["No such command 'no-such-command'", "--help"]),
+        (["show", "-C", collection.root, "nope"], ["no claim or capture with id 'nope'"]),
     ]
-    for args, message in cases:
+    for args, fragments in cases:
         result = run_cli(*args)
         assert result.exit_code == 2, (args, result.output)
-        assert message in result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, result.stderr)
+        assert all(fragment in lines[0] for fragment in fragments), (args, lines[0])
         assert "Traceback" not in result.output
 
 

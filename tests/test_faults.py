@@ -1,8 +1,8 @@
 """A fault at the Nth file operation, for every N, through a capture and through a manifest
 export; the fault being a full disk (ENOSPC), a failing disk (EIO) or the process killed on
-the spot. The user gets one clear line (or the process is gone), `archiver doctor --fix`
-leaves the old state or the new one, `archiver verify` passes, nothing saved before is lost,
-and the next run reaches the new state.
+the spot. The user gets one line naming the OS error and exit code 3 (or the process is
+gone), `archiver doctor --fix` leaves the old state or the new one, `archiver verify` passes,
+nothing saved before is lost, and the next run reaches the new state.
 
 Faults fall on the collection's own files only (WARCs, the custody log, manifests,
 signatures, tokens), on every os-level call that writes, syncs, renames or links; the local
@@ -25,9 +25,11 @@ from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.faults import KILLED, Faults
 from tests.tsa import local_tsa  # noqa: F401 (a fixture)
 
-def one_line(result) -> None:
+def one_line(result) -> str:
     assert "Traceback" not in result.output
-    assert len([l for l in result.stderr.splitlines() if l.strip()]) == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
 
 
 def verified(run_cli, collection) -> dict:
@@ -55,7 +57,8 @@ def every_operation(run_cli, template: Path, tmp_path: Path, command, provoke):
 
 
 def failing_with(run_cli, monkeypatch, error: int):
-    """The operation fails with `error`: the command must say so in one line."""
+    """The operation fails with `error`: the command says so in one line naming the OS's own
+    words for it, and exits 3 (the machine refused)."""
     def provoke(collection, command, fail_at) -> int:
         with monkeypatch.context() as patched:
             faults = Faults(patched.setattr, collection.root, fail_at, error)
@@ -63,8 +66,8 @@ def failing_with(run_cli, monkeypatch, error: int):
         if fail_at is None:
             assert result.exit_code == 0, result.output
         else:
-            assert result.exit_code != 0, f"operation {fail_at} failed silently"
-            one_line(result)
+            assert result.exit_code == 3, (fail_at, result.exit_code, result.output)
+            assert os.strerror(error) in one_line(result), (fail_at, result.stderr)
         return faults.count
     return provoke
 

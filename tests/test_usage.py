@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from archiver.custody import parse_entry
+from archiver.keys import custody_log, open_signing_key
 from tests.conftest import make_collection
 
 COMMANDS = [
@@ -23,8 +25,8 @@ COMMANDS = [
 
 def one_line(result) -> str:
     assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith(("error:", "Error:")), result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
 
 
@@ -59,7 +61,10 @@ def test_a_malformed_archiver_toml(run_cli, collection, command):
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
 def test_an_unknown_option(run_cli, collection, command):
     result = run_cli(*command, "-C", collection.root, "--no-such-option")
-    assert result.exit_code == 2 and "No such option" in result.stderr and "Traceback" not in result.output
+    assert result.exit_code == 2
+    line = one_line(result)
+    command_path = " ".join(command[:2]) if command[0] == "keys" else command[0]
+    assert "No such option" in line and "--no-such-option" in line and f"{command_path} --help" in line, line
 
 
 @pytest.mark.parametrize("command", [["manifest"], ["bundle", "--all", "-o", "x.wacz"], ["keys", "rotate"]],
@@ -72,14 +77,66 @@ def test_an_unreadable_key(run_cli, collection, monkeypatch, command):
 
 READING = {"claims", "documents", "captures", "history", "show", "log", "keys", "doctor"}
 
+# In a mount namespace of its own, a tmpfs holding a copy of FOLDER is mounted over it and filled
+# to its last block; the command runs; then the space is freed and what the command left is
+# copied back to FOLDER underneath, where the test goes on to look at it.
+_ON_A_FULL_DISK = """set -e
+folder=$1 underneath=$2; shift 2
+mount --bind "$folder" "$underneath"
+mount -t tmpfs -o "size=$(( $(du -sk "$folder" | cut -f1) + 1024 ))k" tmpfs "$folder"
+cp -a "$underneath/." "$folder/"
+cat /dev/zero > "$folder/.filler" 2>/dev/null || true
+set +e; "$@"; status=$?; set -e
+rm "$folder/.filler"
+find "$underneath" -mindepth 1 -delete
+cp -a "$folder/." "$underneath/"
+exit $status"""
+
+
+def mount_namespace() -> list[str]:
+    """A mount namespace of one's own: as root, or as root of a user namespace of one's own."""
+    return ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--map-root-user", "--mount"]
+
+
+@pytest.fixture
+def full_disk(tmp_path, tmp_path_factory):
+    """Runs `archiver ARGS` with the test's folder (collections, keys, outputs) on a disk with
+    not one block free. A real full disk, not a patched function: os.write, buffered files,
+    zipfile, SQLite's C code and openssl all meet ENOSPC, as they would (a patch of os.write
+    reaches only the first of them)."""
+    underneath = tmp_path_factory.mktemp("underneath")
+    if subprocess.run([*mount_namespace(), "mount", "-t", "tmpfs", "tmpfs", str(underneath)]).returncode:
+        pytest.skip("no mount namespace with a tmpfs here: no way to fill a disk without filling the machine's")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+
+    def run(*args) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "archiver", *map(str, args)]
+        return subprocess.run([*mount_namespace(), "sh", "-c", _ON_A_FULL_DISK, "sh", tmp_path, underneath, *command],
+                              env=env, capture_output=True, text=True)
+    return run
+
+
+def files_in(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def whole_entries(log: Path) -> list[dict]:
+    data = log.read_bytes()
+    assert data.endswith(b"\n"), data[-200:]
+    entries = [parse_entry(line) for line in data.splitlines()]
+    assert None not in entries, data[-1000:]
+    return entries
+
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
-def test_a_full_disk_is_one_line_and_loses_nothing(run_cli, raw_server, collection, monkeypatch, tmp_path, command):
-    """Every write to the disk fails with ENOSPC while the command runs: a command that only
-    reads is unaffected, `verify` still gives its verdict, any other says so in one line
-    (exit 3); afterwards `doctor --fix` and `verify` find a whole collection, nothing lost."""
+def test_a_full_disk_is_one_line_and_loses_nothing(run_cli, raw_server, tmp_path, full_disk, command):
+    """No space is left on the disk while the command runs: a command that only reads is
+    unaffected, `verify` still gives its verdict, any other says so in one line (exit 3). None
+    leaves a partial file, in `tmp/` or anywhere, or a new catalog row; afterwards `doctor
+    --fix` and `verify` find a whole collection, nothing lost."""
     from tests.conftest import http_response, send_bytes
 
+    collection = make_collection(tmp_path / "collection")
     server = raw_server({"/a": send_bytes(http_response(b"kept"))})
     assert run_cli("cite", "-C", collection.root, "a claim", server.url("/a")).exit_code == 0
     assert run_cli("manifest", "-C", collection.root).exit_code == 0
@@ -88,26 +145,57 @@ def test_a_full_disk_is_one_line_and_loses_nothing(run_cli, raw_server, collecti
     captured = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
     arguments = {"show": ["show", captured[0]["id"]], "import": ["import", next(other.warcs.glob("*.warc.gz"))],
                  "bundle": ["bundle", "--all", "-o", tmp_path / "out.wacz"]}.get(command[0], command)
+    log = collection.root / "custody.jsonl"
+    before = files_in(tmp_path)
 
-    def full(fd, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(os, "write", full)  # every byte archiver writes goes through os.write
-        result = run_cli(*arguments, "-C", collection.root)
-    assert "Traceback" not in result.output
+    result = full_disk(*arguments, "-C", collection.root)
+    assert "Traceback" not in result.stderr
     if command[0] in READING:
-        assert result.exit_code == 0, result.output
+        assert result.returncode == 0, result.stderr
     elif command[0] == "verify":
-        assert result.exit_code == 0 and "Not recorded in the custody log: the log cannot be written" in result.stdout
+        assert result.returncode == 0 and "Every check above passed." in result.stdout, result.stdout
     else:
-        assert result.exit_code == 3 and "No space left on device" in one_line(result), result.output
-        assert "doctor --fix" in result.stderr
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["collection", "config", "other"]  # no bundle, no .tmp
+        lines = result.stderr.splitlines()
+        assert result.returncode == 3 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert "No space left on device" in lines[0] and "doctor --fix" in lines[0], lines[0]
+    after = files_in(tmp_path)
+    assert not list(collection.tmp.iterdir())
+    # Nothing new but the files SQLite makes on opening the catalog, and no commit in its log.
+    wal, shm = Path("collection/catalog.sqlite-wal"), Path("collection/catalog.sqlite-shm")
+    assert set(after) - set(before) <= {wal, shm} and after.get(wal, b"") == b""
+    logged = [e["event"] for e in whole_entries(log)[len(before[log.relative_to(tmp_path)].splitlines()):]]
+    if command[0] == "verify":  # its run is logged if the log's last block had room for the whole entry
+        assert logged == ["verification run"] or (
+            logged == [] and "Not recorded in the custody log: the log cannot be written" in result.stdout), logged
+    else:
+        assert logged == []
+    assert {p for p in before if after.get(p) != before[p]} <= ({log.relative_to(tmp_path)} if logged else set())
     assert run_cli("doctor", "-C", collection.root, "--fix").exit_code == 0
     report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
     assert report["ok"], report["failures"]
-    assert captured[0]["id"] in {c["id"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
+    assert captured == json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+
+
+def test_an_entry_the_full_disk_has_room_for_only_part_of_is_not_written(run_cli, tmp_path, full_disk):
+    """The custody log's last block has room for less than one more entry: `verify` gives its
+    verdict and says its run went unrecorded, and the log is as it was, not ending in half an
+    entry that every later verification would fail on."""
+    collection = make_collection(tmp_path / "collection")
+    assert run_cli("captures", "-C", collection.root).exit_code == 0  # the catalog is made on first use
+    log = custody_log(collection, open_signing_key(collection, None, None))
+    room, block = 100, os.sysconf("SC_PAGESIZE")  # tmpfs gives a file its space a page at a time
+    size = log.path.stat().st_size
+    entry = len(log.append("test padding", {"padding": ""}).line) + 1
+    padding = (-(size + 2 * entry + room)) % block
+    log.append("test padding", {"padding": "x" * padding})
+    assert block - log.path.stat().st_size % block == room
+    before = log.path.read_bytes()
+
+    result = full_disk("verify", "-C", collection.root)
+    assert result.returncode == 0 and "Every check above passed." in result.stdout, result.stdout
+    assert "Not recorded in the custody log: the log cannot be written (No space left on device)" in result.stdout
+    assert log.path.read_bytes() == before
+    assert json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)["ok"]
 
 
 # -- a read-only collection: a write-protected disk, a read-only mount ----------------------

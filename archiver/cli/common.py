@@ -19,12 +19,37 @@ from archiver.errors import ArchiverError
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class OneLineUsageError(click.UsageError):
+    """Bad usage told as every other error is: one line, what is wrong and where the help is
+    (click's own telling takes four: usage, hint, blank line, error)."""
+
+    def show(self, file=None) -> None:
+        message = " ".join(self.format_message().split()).removesuffix(".")
+        if self.ctx is not None:
+            message = f"{self.ctx.command_path}: {message}; see '{self.ctx.command_path} --help'"
+        click.echo(f"error: {message}", file=file, err=True)
+
+
+def _in_one_line(error: click.UsageError) -> click.UsageError:
+    if isinstance(error, (OneLineUsageError, click.exceptions.NoArgsIsHelpError)):  # the latter shows the help
+        return error
+    return OneLineUsageError(error.format_message(), error.ctx)
+
+
 class ArchiverGroup(click.Group):
     """Shows every error as one line with its exit code; a traceback only with ARCHIVER_DEBUG=1."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # in the options before the command's name
+            raise _in_one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # an unknown command, or in the command's own arguments
+            raise _in_one_line(exc) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except ArchiverError as exc:
