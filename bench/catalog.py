@@ -42,15 +42,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from archiver.catalog import Catalog, CaptureRow
-from archiver.keys import create_signing_key
+from archiver.store.catalog import Catalog, CaptureRow
+from archiver.evidence.keys import create_signing_key
 from capture import run_and_report  # bench/capture.py, beside this script
 from archiver.cli.claims import claims_with_captures
-from archiver.collection import Collection
-from archiver.manifest import canonical
-from archiver.readers.model import PARAGRAPH, Citation, Claim, Document, make_claim_id
-from archiver.urls import normalise_url
-from archiver.warc import StoredRecord, software, warc_date
+from archiver.store.collection import Collection
+from archiver.evidence.manifest import canonical
+from archiver.read.model import PARAGRAPH, Citation, Claim, Document, make_claim_id
+from archiver.read.urls import normalise_url
+from archiver.capture.warc import StoredRecord, software, warc_date
 
 CLAIMS_PER_DOCUMENT = 100
 HOSTS = 500

@@ -28,11 +28,11 @@ import atheris
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout: tests.fuzz_properties
 with atheris.instrument_imports():
-    from archiver.bundle_verify import verify_bundle
+    from archiver.exchange.bundle_verify import verify_bundle
     from archiver.errors import ArchiverError
-    from archiver.manifest import read_manifest
-    from archiver.scan import scan_stream
-    from archiver.warc import ClosedFile, WarcFileWriter, http_record_pair, metadata_record, sha256_digest
+    from archiver.evidence.manifest import read_manifest
+    from archiver.check.scan import scan_stream
+    from archiver.capture.warc import ClosedFile, WarcFileWriter, http_record_pair, metadata_record, sha256_digest
     from tests.fuzz_properties import check_custody_line, check_document  # shared with tests/test_fuzz.py
 
 SUFFIXES = [".txt", ".md", ".html", ".csv", ".jsonl"]

@@ -26,10 +26,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from archiver.capture import CaptureRun
+from archiver.capture.run import CaptureRun
 from archiver.cli import cli
-from archiver.collection import Collection
-from archiver.keys import create_signing_key, open_signing_key
+from archiver.store.collection import Collection
+from archiver.evidence.keys import create_signing_key, open_signing_key
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

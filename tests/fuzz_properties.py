@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 
-from archiver.custody import parse_entry
+from archiver.evidence.custody import parse_entry
 from archiver.errors import UsageProblem
-from archiver.readers.decoding import decode
-from archiver.seeds import parse_document
-from archiver.urls import normalise_url
+from archiver.read.decoding import decode
+from archiver.read.seeds import parse_document
+from archiver.read.urls import normalise_url
 
 
 def check_document(data: bytes, suffix: str) -> None:

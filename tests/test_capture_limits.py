@@ -7,7 +7,7 @@ import json
 import socket
 import time
 
-from archiver.catalog import Catalog
+from archiver.store.catalog import Catalog
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records, warcio_check
 
 

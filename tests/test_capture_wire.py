@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from archiver.catalog import Catalog
+from archiver.store.catalog import Catalog
 from tests.conftest import capture, http_response, send_bytes, warc_records, warcio_check
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from archiver.catalog import Catalog
+from archiver.store.catalog import Catalog
 from tests.conftest import http_response, send_bytes, warc_records
 
 SAMPLE = Path(__file__).parent.parent / "seeds" / "000_f70de470215bb835.txt"
@@ -177,7 +177,7 @@ def test_the_manifest_is_canonical_chained_and_valid(run_cli, raw_server, collec
     assert manifest["sequence"] == 1 and manifest["previous_manifest_sha256"] is None
     assert first == json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     content = manifest["manifest"]
-    from archiver import merkle
+    from archiver.evidence import merkle
     leaves = [merkle.leaf_hash(json.dumps(c, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
               for c in content["captures"]]
     assert content["captures_merkle_root"] == merkle.root(leaves).hex()
@@ -212,7 +212,7 @@ def test_the_schema_rejects_a_tampered_manifest(run_cli, raw_server, collection,
 def test_a_manifest_read_back_one_entry_at_a_time_is_the_manifest(run_cli, raw_server, collection, tmp_path,
                                                                   monkeypatch, window):
     """With a 7-byte window every value, number and multi-byte character is cut somewhere."""
-    from archiver.manifest import _Window, read_manifest
+    from archiver.evidence.manifest import _Window, read_manifest
 
     monkeypatch.setattr(_Window, "STEP", window)
     run_cli("cite", "-C", collection.root, "Заявление министра — «войска» 12345678", "http://127.0.0.1:9/ü")

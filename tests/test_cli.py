@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from archiver.collection import Collection
+from archiver.store.collection import Collection
 from tests.conftest import allow_networks, http_response, send_bytes
 
 

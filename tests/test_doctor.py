@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from archiver.catalog import Catalog
-from archiver.custody import LOG_NAME
+from archiver.store.catalog import Catalog
+from archiver.evidence.custody import LOG_NAME
 from tests.conftest import capture, http_response
 
 

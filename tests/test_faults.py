@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.collection import Collection
+from archiver.store.collection import Collection
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.faults import KILLED, Faults
 from tests.tsa import local_tsa  # noqa: F401 (a fixture)

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from archiver.bundle_verify import verify_bundle
-from archiver.custody import parse_entry
+from archiver.exchange.bundle_verify import verify_bundle
+from archiver.evidence.custody import parse_entry
 from archiver.errors import ArchiverError
-from archiver.seeds import DOCUMENT_SUFFIXES
-from archiver.urls import fetchable_problem, normalise_url
+from archiver.read.seeds import DOCUMENT_SUFFIXES
+from archiver.read.urls import fetchable_problem, normalise_url
 from tests.conftest import http_response, send_bytes, use_tsa
 from tests.fuzz_properties import check_custody_line, check_document
 

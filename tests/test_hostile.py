@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pytest
 
-from archiver.fetch.policy import AddressPolicy, SafeResolver
+from archiver.capture.fetch.policy import AddressPolicy, SafeResolver
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
 
 GOOD_BODY = b"<html><body>an ordinary page, unaffected</body></html>"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.catalog import Catalog
+from archiver.store.catalog import Catalog
 from tests.conftest import http_response, send_bytes
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from hypothesis import given, strategies as st
 
-from archiver.merkle import inclusion_proof, leaf_hash, root, verify_inclusion
+from archiver.evidence.merkle import inclusion_proof, leaf_hash, root, verify_inclusion
 
 
 def reference_root(entries: list[bytes]) -> bytes:

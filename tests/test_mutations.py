@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pytest
 
-from archiver.collection import Collection
-from archiver.signing import canonical_json
-from archiver.verify import verify_collection
+from archiver.store.collection import Collection
+from archiver.evidence.signing import canonical_json
+from archiver.check.verify import verify_collection
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.tsa import local_tsa  # noqa: F401  (a fixture)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.report import render_report
-from archiver.signing import grouped
+from archiver.exchange.report import render_report
+from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes, use_tsa
 from tests.tsa import local_tsa  # noqa: F401
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from archiver.capture import read_targets
+from archiver.capture.run import read_targets
 from archiver.errors import UsageProblem
-from archiver.readers.decoding import decode
-from archiver.readers.links import find_links
-from archiver.seeds import (DOCUMENT_SUFFIXES, Citation, Document, make_claim_id, note_claim, parse_document,
+from archiver.read.decoding import decode
+from archiver.read.links import find_links
+from archiver.read.seeds import (DOCUMENT_SUFFIXES, Citation, Document, make_claim_id, note_claim, parse_document,
                             read_document)
 
 SAMPLE = Path(__file__).parent.parent / "seeds" / "000_f70de470215bb835.txt"

@@ -14,7 +14,7 @@ import pytest
 from rfc3161_client import decode_timestamp_response
 
 from archiver.errors import ArchiverError
-from archiver.timestamps import (CHAIN_INVALID, EKU_MISSING, IMPRINT_MISMATCH, MALFORMED, MAX_REPLY_BYTES,
+from archiver.evidence.timestamps import (CHAIN_INVALID, EKU_MISSING, IMPRINT_MISMATCH, MALFORMED, MAX_REPLY_BYTES,
                                  SIGNATURE_INVALID, TimestampError, describe_token, request_timestamp,
                                  timestamp_with_any, verify_timestamp)
 from tests.conftest import Responder, http_response

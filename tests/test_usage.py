@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.custody import parse_entry
-from archiver.keys import custody_log, open_signing_key
+from archiver.evidence.custody import parse_entry
+from archiver.evidence.keys import custody_log, open_signing_key
 from tests.conftest import make_collection
 
 COMMANDS = [

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from archiver.catalog import Catalog
-from archiver.signing import generate_key
+from archiver.store.catalog import Catalog
+from archiver.evidence.signing import generate_key
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.tsa import local_tsa  # noqa: F401  (a fixture)
 

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from archiver.errors import UsageProblem
-from archiver.verify import Report
-from archiver.wacz import BundleRejected, check_archives, check_package, check_signed_data, open_wacz, verify_wacz
+from archiver.check.verify import Report
+from archiver.exchange.wacz import BundleRejected, check_archives, check_package, check_signed_data, open_wacz, verify_wacz
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
 CREATED = "2024-05-01T12:00:00Z"

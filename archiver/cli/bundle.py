@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from archiver.bundle import Selection, export_bundle
-from archiver.capture import document_key
+from archiver.exchange.bundle import Selection, export_bundle
+from archiver.capture.run import document_key
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
-from archiver.collection import Collection
-from archiver.keys import custody_log
-from archiver.seal import sealed_manifest
-from archiver.signing import grouped
+from archiver.store.collection import Collection
+from archiver.evidence.keys import custody_log
+from archiver.evidence.seal import sealed_manifest
+from archiver.evidence.signing import grouped
 
 
 @click.command()

@@ -9,15 +9,15 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from archiver.capture import CaptureRun, Targets, read_targets
-from archiver.catalog import Catalog, CaptureRow
+from archiver.capture.run import CaptureRun, Targets, read_targets
+from archiver.store.catalog import Catalog, CaptureRow
 from archiver.cli.common import (collection_option, console, human_size, json_option, key_option, new_collection,
                                  print_json, signing_key)
-from archiver.collection import Collection, parse_size
+from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
-from archiver.seeds import Claim, note_claim
-from archiver.signing import grouped
-from archiver.urls import normalise_url
+from archiver.read.seeds import Claim, note_claim
+from archiver.evidence.signing import grouped
+from archiver.read.urls import normalise_url
 
 
 def _size(ctx, param, value):

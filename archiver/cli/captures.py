@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from archiver.catalog import Catalog, CaptureRow
+from archiver.store.catalog import Catalog, CaptureRow
 from archiver.cli.claims import capture_status, claims_with_captures
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json
-from archiver.collection import Collection
+from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
-from archiver.urls import normalise_url
+from archiver.read.urls import normalise_url
 
 
 @click.command()

@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from archiver.capture import document_key
-from archiver.catalog import Catalog, CaptureRow, ClaimRow
+from archiver.capture.run import document_key
+from archiver.store.catalog import Catalog, CaptureRow, ClaimRow
 from archiver.cli.common import collection_option, console, json_option, print_json
-from archiver.collection import Collection
-from archiver.urls import normalise_url
+from archiver.store.collection import Collection
+from archiver.read.urls import normalise_url
 
 
 def capture_status(capture: CaptureRow | None) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from archiver.collection import Collection
+from archiver.store.collection import Collection
 from archiver.errors import ArchiverError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -113,7 +113,7 @@ def passphrase(confirm: bool = False, ask: bool = True) -> bytes | None:
 
 def signing_key(collection, key_file: Path | None):
     """The collection's key, asking for its passphrase only when it is encrypted."""
-    from archiver.keys import key_path, open_signing_key
+    from archiver.evidence.keys import key_path, open_signing_key
 
     path = key_path(collection, key_file)
     encrypted = path.is_file() and b"ENCRYPTED" in path.read_bytes()[:64]
@@ -122,7 +122,7 @@ def signing_key(collection, key_file: Path | None):
 
 def new_collection(folder: Path, key_file: Path | None, name: str | None = None, operator: str | None = None):
     """Create a collection and its signing key (encrypted when a passphrase is given)."""
-    from archiver.keys import create_signing_key, custody_log
+    from archiver.evidence.keys import create_signing_key, custody_log
 
     collection = Collection.init(folder, name=name, operator=operator)
     key, created = create_signing_key(collection, key_file, passphrase(confirm=True, ask=False))

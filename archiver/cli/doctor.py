@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
-from archiver.collection import Collection
-from archiver.doctor import diagnose
+from archiver.store.collection import Collection
+from archiver.check.doctor import diagnose
 
 
 @click.command()

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
-from archiver.collection import Collection
-from archiver.importer import import_path
+from archiver.store.collection import Collection
+from archiver.exchange.importer import import_path
 
 
 @click.command("import")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archiver.cli.common import collection_option, json_option, key_option, new_collection, print_json
-from archiver.signing import grouped
+from archiver.evidence.signing import grouped
 
 
 @click.command()

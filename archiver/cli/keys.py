@@ -10,11 +10,11 @@ from rich.table import Table
 
 from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, console, json_option, key_option, passphrase,
                                  print_json, signing_key)
-from archiver.collection import Collection
-from archiver.custody import now
+from archiver.store.collection import Collection
+from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
-from archiver.keys import create_signing_key, key_path, key_statuses, revoke_key, rotate_key
-from archiver.signing import collection_public_keys, grouped, parse_fingerprint
+from archiver.evidence.keys import create_signing_key, key_path, key_statuses, revoke_key, rotate_key
+from archiver.evidence.signing import collection_public_keys, grouped, parse_fingerprint
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)

@@ -8,8 +8,8 @@ import click
 from rich.table import Table
 
 from archiver.cli.common import collection_option, console, json_option, print_json
-from archiver.collection import Collection
-from archiver.custody import LOG_NAME, parse_entry, read_entries
+from archiver.store.collection import Collection
+from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
 
 
 @click.command()

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
-from archiver.collection import Collection
-from archiver.seal import sealed_manifest
-from archiver.signing import grouped
+from archiver.store.collection import Collection
+from archiver.evidence.seal import sealed_manifest
+from archiver.evidence.signing import grouped
 
 
 @click.command()

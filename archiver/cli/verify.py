@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from archiver.capture import CaptureRun
+from archiver.capture.run import CaptureRun
 from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
-from archiver.collection import Collection
-from archiver.drift import Drift, check_drift
+from archiver.store.collection import Collection
+from archiver.check.drift import Drift, check_drift
 from archiver.errors import ArchiverError
-from archiver.keys import custody_log, key_path, open_signing_key
-from archiver.verify import Report, verify_collection
+from archiver.evidence.keys import custody_log, key_path, open_signing_key
+from archiver.check.verify import Report, verify_collection
 
 
 @click.command()

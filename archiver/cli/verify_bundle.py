@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from archiver.bundle_verify import verify_bundle
+from archiver.exchange.bundle_verify import verify_bundle
 from archiver.cli.common import json_option, print_json
 from archiver.cli.verify import print_report
 from archiver.errors import UsageProblem
-from archiver.signing import PublicKey, grouped, parse_fingerprint
+from archiver.evidence.signing import PublicKey, grouped, parse_fingerprint
 
 
 @click.command("verify-bundle")

@@ -1,0 +1,266 @@
+"""The capture engine: one URL through its redirect chain, under a deadline and a size cap;
+many URLs concurrently, a bounded number per host."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import zip_longest
+from pathlib import Path
+from typing import Callable, Iterable
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+import urllib3.exceptions as u3
+
+from archiver import __version__
+from archiver.store.collection import CaptureSettings
+from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver
+from archiver.capture.fetch.transport import (CaptureLimitReached, DeadlineReached, Exchange, RecordingAdapter,
+                                      ResponseSpool, SizeLimitReached)
+from archiver.read.urls import fetchable_problem, normalise_url
+
+READ_CHUNK = 256 * 1024
+CONNECT_TIMEOUT = 15.0
+READ_TIMEOUT = 30.0  # longest silence tolerated between two reads, within the overall deadline
+DEFAULT_USER_AGENT = f"archiver/{__version__} (evidence capture of cited pages)"
+
+
+@dataclass
+class Hop:
+    """One request/response exchange of a capture; a redirect chain is a list of these."""
+
+    url: str
+    exchange: Exchange
+    status: int | None = None
+    location: str | None = None
+    truncated: str | None = None  # WARC-Truncated reason
+    error: str | None = None
+
+    @property
+    def sent_request(self) -> bool:
+        return bool(self.exchange.request_bytes)
+
+    @property
+    def has_response(self) -> bool:
+        return self.status is not None
+
+
+@dataclass
+class FetchResult:
+    url: str
+    hops: list[Hop] = field(default_factory=list)
+    error: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    finished_at: datetime | None = None
+
+    @property
+    def final(self) -> Hop | None:
+        return self.hops[-1] if self.hops and self.hops[-1].has_response else None
+
+    @property
+    def outcome(self) -> str:
+        if self.error or self.final is None:
+            return "failed"
+        return "truncated" if self.final.truncated else "ok"
+
+    def release(self) -> None:
+        for hop in self.hops:
+            hop.exchange.spool.close()
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception under requests' and urllib3's wrappers."""
+    seen = set()
+    while id(exc) not in seen and not isinstance(exc, (Refused, NameNotResolved, CaptureLimitReached)):
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None) or exc.__cause__
+        if inner is None and not exc.__suppress_context__:
+            inner = exc.__context__
+        if isinstance(exc, requests.RequestException) and exc.args and isinstance(exc.args[0], BaseException):
+            inner = exc.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """A reason a person reads in a table, for a request that got no complete response head."""
+    cause = _root_cause(exc)
+    if isinstance(cause, (Refused, NameNotResolved)):
+        return str(cause)
+    if isinstance(cause, SizeLimitReached):
+        return "response headers larger than the size cap"
+    if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
+        return f"TLS failure: {cause}"
+    if isinstance(cause, u3.ConnectTimeoutError) or isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"connection timed out: {cause}"
+    if isinstance(cause, (u3.ReadTimeoutError, TimeoutError)) or isinstance(exc, requests.exceptions.ReadTimeout):
+        return "server sent no response in time"
+    if isinstance(cause, u3.NewConnectionError):
+        return str(cause).split(": ", 1)[-1]
+    if isinstance(cause, http.client.RemoteDisconnected):
+        return "server closed the connection without a response"
+    if isinstance(cause, (http.client.HTTPException, u3.ProtocolError, requests.exceptions.InvalidHeader)):
+        return f"malformed response: {cause}"
+    if isinstance(cause, ConnectionResetError):
+        return "connection reset by the server"
+    if isinstance(cause, OSError):
+        return f"network error: {cause.strerror or cause}"
+    return f"{type(cause).__name__}: {cause}"
+
+
+class Fetcher:
+    """Fetches URLs through the recording transport; never writes anything but spools."""
+
+    def __init__(self, settings: CaptureSettings, spool_dir: Path | None,
+                 resolver: SafeResolver | None = None) -> None:
+        self.settings = settings
+        self.resolver = resolver or SafeResolver(
+            AddressPolicy.from_settings(settings.allow_private, settings.allow_networks))
+        self.adapter = RecordingAdapter(self.resolver, per_host=settings.per_host, spool_dir=spool_dir)
+        self.spool_dir = spool_dir
+        self.verify: bool | str = (settings.ca_bundle or True) if settings.verify_tls else False
+        if not self.verify:  # the choice is recorded in every capture's metadata instead
+            urllib3.disable_warnings(u3.InsecureRequestWarning)
+        self.user_agent = settings.user_agent or DEFAULT_USER_AGENT
+
+    def close(self) -> None:
+        self.adapter.close()
+
+    def _session(self) -> requests.Session:
+        # One session per capture: its cookies follow the redirect chain and no further.
+        session = requests.Session()
+        session.trust_env = False  # no proxies or .netrc from the environment: we connect where we checked
+        session.mount("http://", self.adapter)
+        session.mount("https://", self.adapter)
+        session.headers.update({
+            "User-Agent": self.user_agent,
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "Accept-Encoding": "gzip, deflate",
+        })
+        return session
+
+    def fetch(self, url: str) -> FetchResult:
+        """Capture `url`, following redirects, each hop re-checked against the address policy."""
+        result = FetchResult(url=url)
+        deadline = time.monotonic() + self.settings.timeout
+        problem = fetchable_problem(url)
+        if problem:
+            result.error = problem
+        else:
+            with self._session() as session:
+                self._follow(session, url, deadline, result)
+        result.finished_at = datetime.now(timezone.utc)
+        return result
+
+    def _follow(self, session: requests.Session, url: str, deadline: float, result: FetchResult) -> None:
+        seen = {normalise_url(url)}
+        while True:
+            hop = self._exchange(session, url, deadline)
+            if hop.sent_request or hop.has_response:
+                result.hops.append(hop)
+            else:
+                hop.exchange.spool.close()
+            if hop.error:
+                result.error = hop.error if len(seen) == 1 else f"redirect to {url}: {hop.error}"
+                return
+            if hop.location is None:
+                return
+            if len(result.hops) > self.settings.max_redirects:
+                result.error = f"more than {self.settings.max_redirects} redirects"
+                return
+            url = requests.utils.requote_uri(urljoin(url, hop.location))
+            problem = fetchable_problem(url)
+            if problem:
+                result.error = f"redirect to {url}: {problem}"
+                return
+            key = normalise_url(url)
+            if key in seen:
+                result.error = f"redirect loop back to {url}"
+                return
+            seen.add(key)
+
+    def _exchange(self, session: requests.Session, url: str, deadline: float) -> Hop:
+        exchange = Exchange(url=url, deadline=deadline, read_timeout=min(READ_TIMEOUT, self.settings.timeout),
+                            max_bytes=self.settings.max_size, spool=ResponseSpool(self.spool_dir))
+        hop = Hop(url=url, exchange=exchange)
+        remaining = exchange.remaining()
+        if remaining <= 0:
+            hop.error = self._deadline_message()
+            return hop
+        with self.adapter.performing(exchange):
+            try:
+                response = session.send(session.prepare_request(requests.Request("GET", url)),
+                                        stream=True, allow_redirects=False, verify=self.verify,
+                                        timeout=(min(CONNECT_TIMEOUT, remaining), exchange.read_timeout))
+            except Exception as exc:  # every way a request can fail becomes the hop's recorded reason
+                out_of_time = isinstance(exc, DeadlineReached) or exchange.remaining() <= 0
+                hop.error = self._deadline_message() if out_of_time else _describe_failure(exc)
+                return hop
+            hop.status = response.status_code
+            hop.location = session.get_redirect_target(response)
+            hop.truncated = self._drain(response)
+            if hop.truncated == "disconnect" and exchange.remaining() <= 0:
+                hop.truncated = "time"  # the watchdog hung up at the deadline
+            exchange.finished_seconds = exchange.elapsed()
+        return hop
+
+    def _deadline_message(self) -> str:
+        return f"no complete response within the {self.settings.timeout:g}s capture deadline"
+
+    @staticmethod
+    def _drain(response: requests.Response) -> str | None:
+        """Read the body to its end (the transport keeps it); the WARC-Truncated reason if cut."""
+        raw = response.raw
+        try:
+            while raw.read(READ_CHUNK, decode_content=False):
+                pass
+        except CaptureLimitReached as exc:
+            truncated = exc.truncation
+        except (u3.ReadTimeoutError, TimeoutError):
+            truncated = "time"
+        except (u3.ProtocolError, u3.HTTPError, http.client.HTTPException, OSError) as exc:
+            # The server hung up, or sent framing no reader can follow (WARC says: unspecified).
+            cause = _root_cause(exc)
+            hung_up = isinstance(cause, (u3.IncompleteRead, http.client.IncompleteRead, ConnectionError, OSError)) \
+                and not isinstance(cause, u3.InvalidChunkLength)
+            truncated = "disconnect" if hung_up else "unspecified"
+        else:
+            raw.release_conn()
+            return None
+        response.close()  # a half-read connection cannot be reused
+        return truncated
+
+    def fetch_all(self, urls: Iterable[str], on_result: Callable[[FetchResult], None],
+                  stop: threading.Event | None = None) -> None:
+        """Fetch every URL, `concurrency` at once and at most `per_host` per host, calling
+        `on_result` (from worker threads) as each finishes; URLs not started when `stop`
+        is set are skipped."""
+        stop = stop or threading.Event()
+        by_host: dict[str, list[str]] = defaultdict(list)
+        for url in urls:
+            by_host[(urlsplit(url).hostname or "").lower()].append(url)
+        # Interleaving hosts keeps the workers busy on different hosts instead of queueing on one.
+        ordered = [u for group in zip_longest(*by_host.values()) for u in group if u is not None]
+        host_slots = {host: threading.Semaphore(self.settings.per_host) for host in by_host}
+
+        def work(url: str) -> None:
+            with host_slots[(urlsplit(url).hostname or "").lower()]:
+                if stop.is_set():
+                    return
+                result = self.fetch(url)
+            on_result(result)
+
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency,
+                                thread_name_prefix="capture") as pool:
+            for future in [pool.submit(work, url) for url in ordered]:
+                future.result()

@@ -1,0 +1,315 @@
+"""A capture run: targets → URLs → fetched concurrently → WARC records → catalog.
+
+Each capture is stored by one thread at a time: its records are appended and fsynced, then
+the catalog lists it in one transaction. A failed fetch is cataloged with its reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import queue
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, sign_capture
+from archiver.store.catalog import Catalog, CaptureRow, PayloadOrigin
+from archiver.store.collection import CaptureSettings, Collection
+from archiver.errors import StorageProblem, UsageProblem
+from archiver.capture.fetch.engine import Fetcher, FetchResult
+from archiver.capture.fetch.policy import SafeResolver
+from archiver.evidence.keys import custody_log
+from archiver.read.seeds import Claim, Document, documents_in, read_document
+from archiver.evidence.signing import SigningKey, canonical_json
+from archiver.read.urls import fetchable_problem, normalise_url
+from archiver.capture.warc import (PendingRecord, Revisit, StoredRecord, WarcFileWriter, http_record_pair,
+                           metadata_record, sha256_digest, software, warc_date)
+
+
+@dataclass
+class Targets:
+    """What a capture run was asked for: distinct URLs in first-seen order, and their documents."""
+
+    urls: list[str] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    _keys: set[str] = field(default_factory=set)
+
+    def add_url(self, url: str) -> None:
+        key = normalise_url(url)
+        if key not in self._keys:
+            self._keys.add(key)
+            self.urls.append(url)
+
+
+def document_key(path: Path, root: Path) -> str:
+    """The stable name of a document: its path inside the collection, else its absolute path.
+    Claim ids derive from it, so the same file keeps its ids from run to run."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def read_targets(targets: list[str], root: Path) -> Targets:
+    """URLs as given, documents, and folders of documents → the URLs to capture."""
+    found = Targets()
+    for target in targets:
+        if "://" in target:
+            problem = fetchable_problem(target)
+            if problem:
+                raise UsageProblem(f"cannot capture {target}: {problem}", "give an http:// or https:// URL")
+            found.add_url(target)
+            continue
+        path = Path(target)
+        if path.is_dir():
+            paths = documents_in(path)
+        elif path.is_file():
+            paths = [path]
+        else:
+            raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
+        for document_path in paths:
+            document = read_document(document_path, key=document_key(document_path, root))
+            found.documents.append(document)
+            for url in document.urls:
+                found.add_url(url)
+    return found
+
+
+def _now() -> str:
+    return warc_date(datetime.now(timezone.utc))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "archive"
+
+
+GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
+
+
+class CaptureRun:
+    """Fetches URLs into a collection. Use as a context manager; `capture()` may run once."""
+
+    def __init__(self, collection: Collection, settings: CaptureSettings, key: SigningKey,
+                 resolver: SafeResolver | None = None) -> None:
+        self.collection = collection
+        self.settings = settings
+        self.key = key
+        self.custody = custody_log(collection, key)
+        self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+        self._in_use = collection.in_use()
+        try:
+            self._set_up(collection, settings, resolver)
+        except BaseException:
+            self._in_use.release()
+            raise
+
+    def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
+        self.catalog = Catalog(collection.catalog_path)
+        self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
+        operator = collection.config.operator
+        self.writer = WarcFileWriter(
+            collection.warcs, prefix=_slug(collection.config.name), max_size=settings.warc_size,
+            info={"operator": operator, "isPartOf": collection.config.name,
+                  "http-header-user-agent": self.fetcher.user_agent,
+                  "archiver-run": self.run_id,
+                  "archiver-settings": json.dumps(settings.as_record(), sort_keys=True)},
+            on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, _now()),
+            on_close=lambda closed: self.catalog.file_closed(closed, _now()))
+        self.catalog.start_run(self.run_id, _now(), software(), operator, settings.as_record())
+
+    def __enter__(self) -> "CaptureRun":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.writer.close()
+            self.catalog.finish_run(self.run_id, _now())
+        finally:
+            self.fetcher.close()
+            self.catalog.close()
+            self._in_use.release()
+
+    def record_documents(self, documents: list[Document]) -> None:
+        """List each document and its claims; claims gone from a changed document are superseded."""
+        for document in documents:
+            self.catalog.record_document(document, _now())
+            self.custody.append("document read", {"document": document.key, "sha256": document.sha256,
+                                                  "claims": [claim.id for claim in document.claims]})
+
+    def record_note(self, claim: Claim) -> None:
+        self.catalog.add_note(claim, _now())
+        self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations]})
+
+    def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
+        """Fetch `urls` concurrently while one writer thread stores the results as they arrive,
+        so fetch slots never wait on disk. A storage failure stops the run and is raised."""
+        rows: list[CaptureRow] = []
+        failures: list[BaseException] = []
+        stop = threading.Event()
+        fetched: queue.Queue[FetchResult | None] = queue.Queue(maxsize=2 * self.settings.concurrency)
+
+        def write_each() -> None:
+            finished = False
+            while not finished:
+                # Whatever has arrived is stored together: one fsync, one transaction (group commit).
+                batch = [fetched.get()]
+                while len(batch) < GROUP_COMMIT and batch[-1] is not None:
+                    try:
+                        batch.append(fetched.get_nowait())
+                    except queue.Empty:
+                        break
+                finished = batch[-1] is None
+                results = [result for result in batch if result is not None]
+                try:
+                    if results and not failures:
+                        stored = self._store(results)
+                        rows.extend(stored)
+                        for row in stored:
+                            on_capture(row)
+                except BaseException as exc:
+                    failures.append(exc)
+                    stop.set()
+                finally:
+                    for result in results:
+                        result.release()
+
+        writer = threading.Thread(target=write_each, name="capture-writer")
+        writer.start()
+        try:
+            self.fetcher.fetch_all(urls, fetched.put, stop=stop)
+        finally:
+            fetched.put(None)
+            writer.join()
+        if failures:
+            raise failures[0]
+        order = {url: i for i, url in enumerate(urls)}
+        return sorted(rows, key=lambda row: order.get(row.url, len(order)))
+
+    def _store(self, results: list[FetchResult]) -> list[CaptureRow]:
+        """Write the captures' records and fsync them, then list them in the catalog in one
+        transaction, then in the custody log: whatever is listed is on disk."""
+        prepared = [self._prepare(result) for result in results]
+        try:
+            stored = self.writer.write([pending for _, pending, _ in prepared])
+        except OSError as exc:
+            raise StorageProblem(f"cannot write to {self.collection.warcs}: {exc.strerror or exc}",
+                                 "free disk space or fix permissions, then run the capture again") from None
+        rows = [dataclasses.replace(row, warc_file=records[0].warc_file if records else None)
+                for (row, _, _), records in zip(prepared, stored)]
+        envelopes = [envelope for _, _, envelope in prepared]
+        self.catalog.add_captures(list(zip(rows, stored, envelopes)))
+        self.custody.append_many([("capture", {
+            "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
+            "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
+            for row, records, envelope in zip(rows, stored, envelopes)])
+        return rows
+
+    def _prepare(self, result: FetchResult) -> tuple[CaptureRow, list[PendingRecord], dict | None]:
+        """A fetched capture as its catalog row, the records to write and its signed attestation."""
+        capture_id = f"{result.started_at:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+        pending: list[PendingRecord] = []
+        response_ids: list[str | None] = []
+        origin = self._identical_payload(result)
+        for hop in result.hops:
+            exchange, spool = hop.exchange, hop.exchange.spool
+            ip = exchange.connection.ip if exchange.connection else None
+            spool.file.seek(0)
+            block, length, block_digest, revisit = spool.file, spool.size, spool.block_digest, None
+            if origin and hop is result.final:
+                head = spool.file.read(spool.header_length)
+                block, length, block_digest = io.BytesIO(head), len(head), sha256_digest(head)
+                revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date)
+            request, response = http_record_pair(
+                hop.url, exchange.started_at, ip, bytes(exchange.request_bytes), block, length, block_digest,
+                spool.payload_digest, hop.truncated, revisit)
+            pending += [request, response] if hop.has_response else [request]
+            response_ids.append(response.header("WARC-Record-ID") if hop.has_response else None)
+        final = result.final
+        final_tls = final.exchange.connection.tls if final and final.exchange.connection else None
+        final_response_id = response_ids[-1] if final else None
+        if pending:
+            details = self._metadata(capture_id, result, response_ids)
+            pending.append(metadata_record(result.url, result.started_at,
+                                           final_response_id or pending[-1].header("WARC-Record-ID"),
+                                           json.dumps(details, indent=1, sort_keys=True, ensure_ascii=False).encode()))
+        final_response = next((p for p in pending if p.header("WARC-Record-ID") == final_response_id), None)
+        row = CaptureRow(
+            id=capture_id, run_id=self.run_id, url=result.url, url_key=normalise_url(result.url),
+            final_url=final.url if final else None, outcome=result.outcome,
+            http_status=final.status if final else None, error=result.error,
+            truncated=final.truncated if final else None,
+            started_at=warc_date(result.started_at), finished_at=warc_date(result.finished_at),
+            ip=final.exchange.connection.ip if final and final.exchange.connection else None,
+            cert_sha256=final_tls.leaf_sha256 if final_tls else None,
+            redirects=max(len(result.hops) - 1, 0),
+            payload_digest=final_response.header("WARC-Payload-Digest") if final_response else None,
+            response_length=final.exchange.spool.size if final_response else None,
+            warc_file=None, response_record_id=final_response_id,
+            metadata_record_id=pending[-1].header("WARC-Record-ID") if pending else None,
+            revisit_of=origin.capture_id if origin else None)
+        envelope = self._attest(row, pending) if pending else None
+        return row, pending, envelope
+
+    def _attest(self, row: CaptureRow, pending: list[PendingRecord]) -> dict:
+        """Sign what this capture is, and append the signed statement to its records."""
+        fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
+                  "finished_at", "ip", "cert_sha256", "payload_digest")
+        records = [{"id": p.header("WARC-Record-ID"), "type": p.header("WARC-Type"), "role": p.role,
+                    "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"),
+                    "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}
+                   for p in pending]
+        envelope = sign_capture({f: getattr(row, f) for f in fields}, records, self.key, software(),
+                                self.collection.config.operator)
+        pending.append(metadata_record(row.url, datetime.now(timezone.utc), row.response_record_id or records[-1]["id"],
+                                       canonical_json(envelope), content_type=ATTESTATION_MEDIA_TYPE, role="attestation"))
+        return envelope
+
+    def unchanged_since(self, rows: list[CaptureRow]) -> dict[str, str]:
+        """For captures stored as revisits: when their identical payload was first captured."""
+        since = {}
+        for row in rows:
+            if row.revisit_of:
+                [origin] = self.catalog.find_capture(row.revisit_of)
+                since[row.id] = origin.started_at[:19].replace("T", " ") + " UTC"
+        return since
+
+    def _identical_payload(self, result: FetchResult) -> PayloadOrigin | None:
+        """The earlier capture of this URL whose payload is byte-identical, if any: then only a
+        revisit record is written instead of storing the body again."""
+        final = result.final
+        if result.outcome != "ok" or final.exchange.spool.header_length is None:
+            return None
+        origin = self.catalog.payload_origin(normalise_url(result.url))
+        return origin if origin and origin.payload_digest == final.exchange.spool.payload_digest else None
+
+    def _metadata(self, capture_id: str, result: FetchResult, response_ids: list[str | None]) -> dict:
+        hops = []
+        for hop, response_id in zip(result.hops, response_ids):
+            exchange, connection = hop.exchange, hop.exchange.connection
+            hops.append({
+                "url": hop.url, "status": hop.status, "location": hop.location,
+                "started_at": warc_date(exchange.started_at),
+                "ip": connection.ip if connection else None, "port": connection.port if connection else None,
+                "connection_reused": exchange.connection_reused,
+                "connect_seconds": None if exchange.connection_reused or not connection else round(connection.connect_seconds, 6),
+                "headers_seconds": exchange.headers_seconds and round(exchange.headers_seconds, 6),
+                "finished_seconds": exchange.finished_seconds and round(exchange.finished_seconds, 6),
+                "response_bytes": exchange.spool.size if hop.has_response else None,
+                "truncated": hop.truncated, "response_record_id": response_id,
+                "dns": exchange.resolution.as_record() if exchange.resolution else None,
+                "tls": connection.tls.as_record() if connection and connection.tls else None,
+            })
+        return {
+            "capture_id": capture_id, "requested_url": result.url,
+            "final_url": result.final.url if result.final else None,
+            "outcome": result.outcome, "error": result.error,
+            "started_at": warc_date(result.started_at), "finished_at": warc_date(result.finished_at),
+            "redirect_chain": hops, "software": software(), "operator": self.collection.config.operator,
+            "settings": self.settings.as_record(), "tls_verification": self.settings.verify_tls,
+        }

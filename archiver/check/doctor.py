@@ -1,0 +1,311 @@
+"""After an interrupted run: find what it left (WARC files still `.open`, records written but
+never cataloged, responses spooled in tmp/, a manifest export cut short) and, when asked,
+repair it without deleting evidence. Complete records of an `.open` file are kept in a closed
+file; a torn tail is set aside in warcs/quarantine/; records whose capture never reached the
+catalog are cataloged again from their own signed attestation; a manifest no one lists is set
+aside, a listed one is signed; every repair is written to the custody log."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
+from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.collection import Collection
+from archiver.evidence.custody import LOG_NAME, now, parse_entry, read_entries
+from archiver.store.durable import fsync_dir
+from archiver.evidence.keys import custody_log
+from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
+from archiver.check.scan import scan_warc
+from archiver.evidence.seal import checkpoint_path, sign_manifest, signature_path, timestamp_entry, token_path
+from archiver.evidence.signing import PAYLOAD_TYPE, SigningKey, canonical_json
+from archiver.capture.warc import OPEN_SUFFIX, ClosedFile, StoredRecord, sha256_digest
+
+QUARANTINE = "quarantine"
+
+
+@dataclass
+class Finding:
+    kind: str    # open file | torn tail | uncataloged capture | leftover spool
+    where: str
+    detail: str
+    fixed: str | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Diagnosis:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.findings
+
+
+def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
+    """What an interrupted run left; with `key`, repair each finding and log it."""
+    diagnosis = Diagnosis()
+    with collection.in_use(alone=True):  # a running capture's open file is not a leftover
+        catalog = Catalog(collection.catalog_path)
+        try:
+            for path in sorted(collection.warcs.glob("*" + OPEN_SUFFIX)):
+                _open_file(collection, catalog, path, key, diagnosis)
+            _never_written(collection, catalog, key, diagnosis)
+            for path in sorted(collection.warcs.glob("*.warc.gz")):
+                _uncataloged(collection, catalog, path, key, diagnosis)
+            logged = _Logged.read(collection)  # after the salvaged captures above were logged
+            _manifests(collection, catalog, key, diagnosis, logged)
+            _unlogged(collection, catalog, key, diagnosis, logged)
+        finally:
+            catalog.close()
+        for spool in sorted(collection.tmp.glob("tmp*")):
+            finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
+            if key is not None:
+                spool.unlink()  # a partial download, never listed anywhere: not evidence
+                finding.fixed = "removed"
+            diagnosis.findings.append(finding)
+        if key is not None and diagnosis.findings:
+            custody_log(collection, key).append("doctor", {"repairs": [f.as_dict() for f in diagnosis.findings]})
+    return diagnosis
+
+
+def _open_file(collection: Collection, catalog: Catalog, path: Path, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+    scan = scan_warc(path)
+    # A capture's records end with its signed attestation: what follows the last attestation
+    # (or the warcinfo) belongs to a capture the run never finished, and is set aside with any
+    # torn member. Whole members end where the next one starts.
+    ends = [r for r in scan.records if r.length is not None
+            and (r.type == "warcinfo" or r.headers.get("Content-Type") == ATTESTATION_MEDIA_TYPE)]
+    whole = [r for r in scan.records if r.length is not None and ends and r.offset <= ends[-1].offset]
+    complete = ends[-1].offset + ends[-1].length if ends else 0
+    name = path.name[:-len(OPEN_SUFFIX)]
+    finding = Finding("open file", f"warcs/{path.name}",
+                      f"an interrupted run left it open: {len(whole)} whole record(s), {complete} of {scan.size} bytes")
+    diagnosis.findings.append(finding)
+    if key is None:
+        return
+    data = path.read_bytes()
+    if complete:
+        with open(collection.warcs / name, "xb") as closed:
+            closed.write(data[:complete])
+            closed.flush()
+            os.fsync(closed.fileno())
+    if complete < len(data):
+        quarantine = collection.warcs / QUARANTINE
+        quarantine.mkdir(exist_ok=True)
+        shutil.move(path, quarantine / path.name)
+        finding.fixed = (f"kept {complete} bytes in warcs/{name}; " if complete else "") + \
+            f"the torn rest is in warcs/{QUARANTINE}/{path.name}"
+    else:
+        path.unlink()  # its every byte is now in the closed file
+        finding.fixed = f"closed as warcs/{name}"
+    fsync_dir(collection.warcs)
+    if not complete:
+        catalog.forget_empty_file(name)
+        return
+    if catalog.warc_file(name) is None:
+        warcinfo = next((r.id for r in scan.records if r.type == "warcinfo"), "")
+        catalog.file_opened(name, warcinfo, now())
+    catalog.file_closed(ClosedFile(name, complete, hashlib.sha256(data[:complete]).hexdigest()), now())
+
+
+def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+    """Files the catalog lists as opened that never reached the disk (the run stopped between)."""
+    for (name,) in catalog.query("SELECT name FROM warc_files WHERE closed_at IS NULL").fetchall():
+        if (collection.warcs / name).exists() or (collection.warcs / (name + OPEN_SUFFIX)).exists():
+            continue
+        finding = Finding("file never written", f"warcs/{name}", "listed as opened, but no such file was created")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            catalog.forget_empty_file(name)
+            finding.fixed = "removed from the catalog (no record was ever listed in it)"
+
+
+def _uncataloged(collection: Collection, catalog: Catalog, path: Path, key: SigningKey | None,
+                 diagnosis: Diagnosis) -> None:
+    """Captures whose records reached the file but not the catalog (a crash between the fsync
+    and the commit), found by their attestation records."""
+    if catalog.warc_file(path.name) is None or catalog.warc_file(path.name).get("closed_at") is None:
+        return
+    listed = {row[0] for row in catalog.query("SELECT record_id FROM records WHERE warc_file = ?", (path.name,))}
+    scan = scan_warc(path)
+    by_id = {r.id: r for r in scan.records}
+    for record in scan.records:
+        if record.type != "metadata" or record.id in listed or record.length is None:
+            continue
+        envelope = _attestation_in(path, record)
+        if envelope is None:
+            continue
+        predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+        finding = Finding("uncataloged capture", f"warcs/{path.name} capture {predicate['id']}",
+                          "its records and signed attestation are on disk, the catalog never listed it")
+        diagnosis.findings.append(finding)
+        if key is None:
+            continue
+        records = [StoredRecord(r["id"], r["type"], r["role"], r["target_uri"], r["date"], path.name,
+                                by_id[r["id"]].offset, by_id[r["id"]].length,
+                                int(by_id[r["id"]].headers["Content-Length"]), r["block_digest"],
+                                r["payload_digest"], by_id[r["id"]].headers.get("WARC-Truncated"))
+                   for r in predicate["records"] if r["id"] in by_id]
+        records.append(StoredRecord(record.id, "metadata", "attestation", predicate["url"], record.headers["WARC-Date"],
+                                    path.name, record.offset, record.length, int(record.headers["Content-Length"]),
+                                    record.block_digest, None, None))
+        row = CaptureRow(id=predicate["id"], run_id=_salvage_run(catalog), url=predicate["url"],
+                         url_key=_normalise(predicate["url"]), final_url=predicate["final_url"],
+                         outcome=predicate["outcome"], http_status=predicate["http_status"], error=predicate["error"],
+                         truncated=predicate["truncated"], started_at=predicate["started_at"],
+                         finished_at=predicate["finished_at"], ip=predicate["ip"], cert_sha256=predicate["cert_sha256"],
+                         redirects=sum(r["role"] == "response" for r in predicate["records"]) - 1,
+                         payload_digest=predicate["payload_digest"], response_length=None, warc_file=path.name,
+                         response_record_id=next((r["id"] for r in reversed(predicate["records"]) if r["role"] == "response"), None),
+                         metadata_record_id=next((r["id"] for r in predicate["records"] if r["role"] == "metadata"), None))
+        catalog.add_capture(row, records, envelope)
+        custody_log(collection, key).append("capture", {
+            "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
+            "attestation": sha256_digest(canonical_json(envelope)), "salvaged": True})
+        finding.fixed = "cataloged from its signed attestation"
+
+
+@dataclass
+class _Logged:
+    """What the custody log records, read in one pass: captures (and imports), and the
+    manifests whose timestamp tokens it names."""
+
+    captures: set = field(default_factory=set)
+    timestamps: set = field(default_factory=set)
+
+    @classmethod
+    def read(cls, collection: Collection) -> "_Logged":
+        logged = cls()
+        for _, line in read_entries(collection.root / LOG_NAME):
+            entry = parse_entry(line)
+            subject = entry.get("subject") if entry else None
+            if not isinstance(subject, dict):
+                continue
+            if entry.get("event") in ("capture", "import"):
+                logged.captures.add(subject.get("capture"))
+                logged.captures.update(subject.get("captures") or [])
+            elif entry.get("event") == "timestamp":
+                logged.timestamps.add(subject.get("sequence"))
+        return logged
+
+
+def _unlogged(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis,
+              logged: _Logged) -> None:
+    """Captures and imports the catalog lists but the custody log never recorded (the log's
+    disk was full, or the run died between the commit and the log)."""
+    missing = [row for row in catalog.query(
+        "SELECT c.id, c.url, c.outcome, a.envelope, c.imported_from, c.warc_file, f.sha256 FROM captures c"
+        " LEFT JOIN attestations a ON a.capture_id = c.id LEFT JOIN warc_files f ON f.name = c.warc_file"
+        " ORDER BY c.id") if row[0] not in logged.captures]
+    imports: dict[tuple, list[str]] = {}
+    for capture_id, url, outcome, envelope, imported_from, warc_file, file_sha256 in missing:
+        finding = Finding("unlogged capture", f"capture {capture_id}", "cataloged, but the custody log has no entry for it")
+        diagnosis.findings.append(finding)
+        if key is None:
+            continue
+        finding.fixed = "recorded in the custody log, marked late"
+        if imported_from is not None:
+            imports.setdefault((warc_file, imported_from.rsplit(" sha256:", 1)[0], file_sha256), []).append(capture_id)
+            continue
+        attestation = sha256_digest(canonical_json(json.loads(envelope))) if envelope else None
+        custody_log(collection, key).append("capture", {"capture": capture_id, "url": url, "outcome": outcome,
+                                                        "attestation": attestation, "recorded_late": True})
+    for (warc_file, source, file_sha256), captures in imports.items():
+        custody_log(collection, key).append("import", {"file": warc_file, "source": source, "sha256": file_sha256,
+                                                       "captures": captures, "recorded_late": True})
+
+
+def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis,
+               logged: _Logged) -> None:
+    """What an interrupted `archiver manifest` left: temporary files, a manifest the catalog
+    never listed, one listed but never signed, a manifest.json not pointing at the newest."""
+    folder = collection.root / "manifests"
+    for leftover in sorted(folder.glob(".*.tmp")):
+        finding = Finding("leftover temporary file", f"manifests/{leftover.name}", "written when an export stopped")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            leftover.unlink()  # never renamed into place: no one ever relied on it
+            finding.fixed = "removed"
+    listed = dict(catalog.query("SELECT sequence, file FROM manifests ORDER BY sequence").fetchall())
+    for path in sorted(folder.iterdir()):
+        match = MANIFEST_NAME.match(path.name)
+        if match is None or int(match.group(1)) in listed:
+            continue
+        finding = Finding("unlisted manifest", f"manifests/{path.name}",
+                          "an export stopped before the catalog listed it: it was never signed or used")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            (folder / QUARANTINE).mkdir(exist_ok=True)
+            os.replace(path, folder / QUARANTINE / path.name)
+            fsync_dir(folder)
+            finding.fixed = f"set aside in manifests/{QUARANTINE}/; the next `archiver manifest` writes it anew"
+    for sequence, name in listed.items():
+        path = folder / name
+        if path.exists() and not signature_path(path).exists():
+            finding = Finding("unsigned manifest", f"manifests/{name}", "an export stopped before signing it")
+            diagnosis.findings.append(finding)
+            if key is not None:
+                sign_manifest(collection, key, path, sequence)
+                finding.fixed = "signed now, with its checkpoint; `archiver manifest` adds a timestamp"
+    _unlogged_tokens(collection, listed, key, diagnosis, logged)
+    newest = folder / listed[max(listed)] if listed else None
+    if newest is not None and newest.exists() and not points_at(newest):
+        finding = Finding("stale manifest.json", "manifests/manifest.json", f"does not point at the newest, {newest.name}")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            point_newest_at(newest)
+            finding.fixed = f"points at {newest.name}"
+
+
+def _unlogged_tokens(collection: Collection, listed: dict[int, str], key: SigningKey | None,
+                     diagnosis: Diagnosis, logged: _Logged) -> None:
+    """Tokens that reached the disk when the custody log could not record them (the run died,
+    or the disk filled, between the two): recorded late, with their SHA-256."""
+    for sequence, name in sorted(listed.items()):
+        manifest = collection.root / "manifests" / name
+        if sequence in logged.timestamps or not token_path(manifest).exists() or not manifest.exists():
+            continue
+        finding = Finding("unlogged timestamp", f"manifests/{token_path(manifest).name}",
+                          "the token is on disk, the custody log never recorded it")
+        diagnosis.findings.append(finding)
+        if key is not None:
+            checkpoint_token = token_path(checkpoint_path(manifest))
+            custody_log(collection, key).append("timestamp", {
+                **timestamp_entry(sequence, manifest, manifest.read_bytes(), None, token_path(manifest).read_bytes(),
+                                  checkpoint_token.read_bytes() if checkpoint_token.exists() else None),
+                "recorded_late": True})
+            finding.fixed = "recorded in the custody log with its SHA-256, marked late"
+
+
+def _attestation_in(path: Path, record) -> dict | None:
+    from archiver.check.scan import read_record_block
+
+    stored = StoredRecord(record.id, "metadata", "attestation", None, "", path.name, record.offset, record.length,
+                          int(record.headers.get("Content-Length", 0)), record.block_digest, None, None)
+    try:
+        envelope = json.loads(read_record_block(path.parent, stored, stored.content_length))
+    except ValueError:
+        return None
+    return envelope if isinstance(envelope, dict) and envelope.get("payloadType") == PAYLOAD_TYPE else None
+
+
+def _salvage_run(catalog: Catalog) -> str:
+    run_id = "salvaged"
+    if not catalog.query("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+        catalog.start_run(run_id, now(), "archiver doctor", "", {})
+    return run_id
+
+
+def _normalise(url: str) -> str:
+    from archiver.read.urls import normalise_url
+
+    return normalise_url(url)

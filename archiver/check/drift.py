@@ -1,0 +1,92 @@
+"""Live drift: has the page behind a capture changed since? Each captured URL is fetched
+again (same safety rules, nothing stored) and its payload compared with the newest capture:
+unchanged, changed (with a text similarity for HTML, so rotating ads read differently from
+a rewritten article), gone (an HTTP error status or a name that no longer resolves), or
+unreachable."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.collection import CaptureSettings, Collection
+from archiver.capture.fetch.engine import Fetcher, FetchResult
+from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
+from archiver.check.scan import read_record_block
+
+
+
+@dataclass(frozen=True)
+class Drift:
+    url: str
+    capture_id: str
+    state: str  # unchanged | changed | gone | unreachable
+    detail: str
+    similarity: float | None = None  # 0..1, HTML only
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def similarity(before: list[str], after: list[str]) -> float:
+    return difflib.SequenceMatcher(None, before, after, autojunk=False).ratio() if before or after else 1.0
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What the live fetch showed, before any stored bytes are read."""
+
+    state: str
+    detail: str
+    words: list[str] | None = None  # changed HTML: its words, to compare with the capture's
+
+
+def _look(row: CaptureRow, result: FetchResult) -> _Look:
+    final = result.final
+    if final is None:
+        gone = bool(result.error and result.error.startswith("cannot resolve"))
+        return _Look("gone" if gone else "unreachable", result.error or "no response")
+    if final.status >= 400:
+        return _Look("gone", f"HTTP {final.status} now (was {row.http_status})")
+    spool = final.exchange.spool
+    if spool.payload_digest == row.payload_digest and not final.truncated:
+        return _Look("unchanged", f"same payload {row.payload_digest}")
+    spool.file.seek(0)
+    content_type, words = http_text(spool.file.read(MAX_TEXT_BYTES))
+    if content_type not in ("text/html", "application/xhtml+xml"):
+        return _Look("changed", f"different payload ({content_type or 'unknown type'})")
+    return _Look("changed", "", words)
+
+
+def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift]:
+    """Every URL with a successful capture, fetched again and compared with its newest capture."""
+    catalog = Catalog(collection.catalog_path)
+    try:
+        newest = {row.url_key: row for row in catalog.captures() if row.outcome == "ok"}
+        by_url = {row.url: row for row in newest.values()}
+        looks: dict[str, _Look] = {}
+
+        def look(result: FetchResult) -> None:
+            try:
+                looks[result.url] = _look(by_url[result.url], result)
+            finally:
+                result.release()
+
+        fetcher = Fetcher(settings, spool_dir=collection.tmp)
+        try:
+            fetcher.fetch_all(list(by_url), look)
+        finally:
+            fetcher.close()
+        drifts = []
+        for url, row in sorted(by_url.items()):
+            seen = looks[url]
+            if seen.words is None:
+                drifts.append(Drift(url, row.id, seen.state, seen.detail))
+                continue
+            stored = read_record_block(collection.warcs, catalog.payload_record(row.id), MAX_TEXT_BYTES)
+            ratio = similarity(http_text(stored)[1], seen.words)
+            drifts.append(Drift(url, row.id, "changed", f"text {ratio:.0%} similar to the capture", round(ratio, 4)))
+        return drifts
+    finally:
+        catalog.close()

@@ -1,0 +1,239 @@
+"""Reading a WARC file once, as fast as the machine allows: each gzip member is inflated
+(ISA-L), each record's block and payload hashed (SHA-256) as the bytes stream past, and the
+file itself hashed, with memory bounded whatever the record sizes.
+
+Works on any WARC: one gzip member per record (ours), several records per member, or an
+uncompressed file. A record's offset is that of the gzip member it starts in."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Iterator
+
+from isal import isal_zlib
+
+if TYPE_CHECKING:
+    from archiver.capture.warc import StoredRecord
+
+# Small reads: at each member's end the inflater copies the rest of its input into unused_data.
+READ_SIZE = 64 * 1024
+HTTP_TYPES = ("request", "response", "revisit")
+
+
+@dataclass(slots=True)
+class ScannedRecord:
+    headers: dict[str, str]
+    offset: int          # of the gzip member holding its start (or byte offset if uncompressed)
+    length: int | None   # compressed length of that member when the record fills it alone
+    block_digest: str    # computed
+    payload_digest: str | None  # computed, for HTTP records: over the bytes after the HTTP head
+
+    @property
+    def id(self) -> str | None:
+        return self.headers.get("WARC-Record-ID")
+
+    @property
+    def type(self) -> str | None:
+        return self.headers.get("WARC-Type")
+
+
+@dataclass
+class FileScan:
+    path: Path
+    size: int = 0
+    sha256: str = ""
+    records: list[ScannedRecord] = field(default_factory=list)
+    error: str | None = None  # why reading stopped early, if it did
+
+
+class _Members:
+    """Inflates a file member by member, remembering where each member starts."""
+
+    def __init__(self, file: BinaryIO, file_hash) -> None:
+        self._file = file
+        self._hash = file_hash
+        self.size = 0
+        self._first = file.read(2)
+        self.gzipped = self._first == b"\x1f\x8b"
+        self.member_starts: list[int] = [0]
+        self._inflater = isal_zlib.decompressobj(31) if self.gzipped else None
+        self._consumed = 0  # compressed bytes fed to finished members and the current one
+
+    def chunks(self) -> Iterator[tuple[bytes, int]]:
+        """(inflated bytes, index of the member they come from)."""
+        first, self._first = self._first, b""
+        while raw := first + self._file.read(READ_SIZE):
+            first = b""
+            self._hash.update(raw)
+            self.size += len(raw)
+            if not self.gzipped:
+                yield raw, 0
+                continue
+            while raw:
+                data = self._inflater.decompress(raw)
+                if data:
+                    yield data, len(self.member_starts) - 1
+                if not self._inflater.eof:
+                    self._consumed += len(raw)
+                    break
+                used = len(raw) - len(self._inflater.unused_data)
+                self._consumed += used
+                raw = self._inflater.unused_data
+                self.member_starts.append(self._consumed)
+                self._inflater = isal_zlib.decompressobj(31)
+        if self.gzipped and self._consumed != self.member_starts[-1]:
+            raise ValueError(f"the last gzip member is truncated at byte {self.size}")
+
+
+class _Stream:
+    """Buffered reading over inflated chunks: lines for headers, counted bytes for blocks."""
+
+    def __init__(self, chunks: Iterator[tuple[bytes, int]]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+        self._member = 0
+        self.position = 0  # inflated bytes consumed
+
+    def _fill(self) -> bool:
+        try:
+            data, self._member = next(self._chunks)
+        except StopIteration:
+            return False
+        self._buffer += data
+        return True
+
+    @property
+    def member(self) -> int:
+        """The member the last inflated bytes came from: a record that begins a member is read
+        from an empty buffer, because the record before it was consumed to its end."""
+        return self._member
+
+    def readline(self, limit: int = 1 << 16) -> bytes:
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0 or len(self._buffer) >= limit:
+                cut = end + 1 if end >= 0 else limit
+                line = bytes(self._buffer[:cut])
+                del self._buffer[:cut]
+                self.position += len(line)
+                return line
+            if not self._fill():
+                line = bytes(self._buffer)
+                self._buffer.clear()
+                self.position += len(line)
+                return line
+
+    def blocks(self, count: int) -> Iterator[bytes]:
+        """Exactly `count` bytes, in pieces; fewer only at the end of the file."""
+        while count > 0:
+            if not self._buffer and not self._fill():
+                return
+            piece = bytes(self._buffer[:count])
+            del self._buffer[:len(piece)]
+            count -= len(piece)
+            self.position += len(piece)
+            yield piece
+
+
+def _http_head_end(head: bytearray) -> int | None:
+    """Index just past the blank line ending an HTTP head (CRLF or bare LF), if it is in `head`."""
+    crlf = head.find(b"\r\n\r\n")
+    bare = head.find(b"\n\n", 0, crlf if crlf >= 0 else len(head))  # only a bare LF head ends earlier
+    if bare >= 0:
+        return bare + 2
+    return crlf + 4 if crlf >= 0 else None
+
+
+def scan_warc(path: Path, keep_headers: frozenset[str] | None = None) -> FileScan:
+    """Every record of the file with its computed digests; never raises for bad content.
+    `keep_headers`: which WARC headers to keep of each record (default: all)."""
+    with open(path, "rb") as file:
+        return scan_stream(file, path, keep_headers)
+
+
+def scan_stream(file: BinaryIO, path: Path, keep_headers: frozenset[str] | None = None) -> FileScan:
+    """scan_warc() over an open binary stream (a file, or an entry read out of a ZIP)."""
+    scan = FileScan(path)
+    file_hash = hashlib.sha256()
+    members = _Members(file, file_hash)
+    stream = _Stream(members.chunks())
+    try:
+        while True:
+            first = stream.readline()
+            while first in (b"\r\n", b"\n"):
+                first = stream.readline()
+            if not first:
+                break
+            member_of_record = stream.member if members.gzipped else 0
+            offset = members.member_starts[member_of_record] if members.gzipped else stream.position - len(first)
+            if not first.startswith(b"WARC/"):
+                raise ValueError(f"expected a WARC record at offset {offset}, found {first[:20]!r}")
+            headers: dict[str, str] = {}
+            while (line := stream.readline()) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode("utf-8", "replace").partition(":")
+                headers[sys.intern(name.strip())] = value.strip()  # one copy of each name, for 100,000s of records
+            length = int(headers.get("Content-Length", "-1"))
+            if length < 0:
+                raise ValueError(f"record at offset {offset} has no Content-Length")
+            record = _hash_block(stream, headers, length, offset)
+            if record is None:
+                raise ValueError(f"record at offset {offset} is cut short: fewer than {length} bytes")
+            if keep_headers is not None:
+                record.headers = {k: v for k, v in headers.items() if k in keep_headers}
+            scan.records.append(record)
+    except (ValueError, isal_zlib.error, OSError) as exc:
+        scan.error = str(exc)
+    # Member lengths are known only once the next member has started.
+    starts = members.member_starts
+    following = {start: after for start, after in zip(starts, starts[1:])}
+    for record in scan.records:
+        if members.gzipped:
+            record.length = following[record.offset] - record.offset if record.offset in following else None
+    scan.size = members.size
+    scan.sha256 = file_hash.hexdigest()
+    return scan
+
+
+def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: int) -> ScannedRecord | None:
+    block_hash = hashlib.sha256()
+    is_http = headers.get("WARC-Type") in HTTP_TYPES and "application/http" in headers.get("Content-Type", "")
+    # A revisit's payload digest names the earlier payload it stands for; its block has none.
+    payload_hash = hashlib.sha256() if is_http and headers.get("WARC-Type") != "revisit" else None
+    head = bytearray()
+    head_done = not is_http
+    received = 0
+    for piece in stream.blocks(length):
+        received += len(piece)
+        block_hash.update(piece)
+        if head_done:
+            if payload_hash is not None:
+                payload_hash.update(piece)
+            continue
+        head += piece
+        end = _http_head_end(head)
+        if end is not None:
+            if payload_hash is not None:
+                payload_hash.update(bytes(head[end:]))
+            head_done = True
+    if received < length:
+        return None
+    if not head_done and payload_hash is not None:  # an HTTP block with no blank line: all head
+        payload_hash = hashlib.sha256()
+    stream.readline()  # the two CRLFs that end a record
+    stream.readline()
+    return ScannedRecord(headers=headers, offset=offset, length=None, block_digest="sha256:" + block_hash.hexdigest(),
+                         payload_digest="sha256:" + payload_hash.hexdigest() if payload_hash else None)
+
+
+def read_record_block(folder: Path, record: "StoredRecord", limit: int) -> bytes:
+    """Up to `limit` bytes of one cataloged record's block, read from its own gzip member."""
+    with open(folder / record.warc_file, "rb") as warc:
+        warc.seek(record.offset)
+        member = warc.read(record.length)
+    inflater = isal_zlib.decompressobj(31)
+    data = inflater.decompress(member, limit + 64 * 1024)
+    _, _, block = data.partition(b"\r\n\r\n")
+    return block[:min(limit, record.content_length)]

@@ -1,0 +1,49 @@
+"""Attestations: at capture time, a signed in-toto statement naming what was captured from
+where, when, by which software and key, and each WARC record with its SHA-256 digests.
+
+The statement lists records, not files, so a bundle can carry just the records it needs
+and every attestation still verifies against them."""
+
+from __future__ import annotations
+
+from archiver.evidence.signing import STATEMENT_TYPE, SigningKey, sign_statement
+
+PREDICATE_TYPE = "urn:archiver:capture:v1"
+MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
+
+
+def _hex(digest: str | None) -> str | None:
+    return digest.split(":", 1)[1] if digest else None
+
+
+def capture_statement(capture: dict, records: list[dict], key_fingerprint: str, software: str, operator: str) -> dict:
+    """`capture`: id, url, final_url, outcome, http_status, started_at, finished_at, ip,
+    cert_sha256, truncated; `records`: id, type, target_uri, date, block_digest, payload_digest."""
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": record["id"], "digest": {"sha256": _hex(record["block_digest"])}} for record in records],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {**capture, "records": records, "software": software, "operator": operator,
+                      "key_fingerprint": key_fingerprint},
+    }
+
+
+def sign_capture(capture: dict, records: list[dict], key: SigningKey, software: str, operator: str) -> dict:
+    return sign_statement(capture_statement(capture, records, key.fingerprint, software, operator), key)
+
+
+def statement_problems(statement: dict, records: dict[str, dict]) -> list[str]:
+    """How a verified statement disagrees with the records found (by id: block_digest,
+    payload_digest); empty when every record it names is present with the digests it signed."""
+    problems = []
+    if statement.get("_type") != STATEMENT_TYPE or statement.get("predicateType") != PREDICATE_TYPE:
+        return ["not an archiver capture statement"]
+    for signed in statement.get("predicate", {}).get("records", []):
+        found = records.get(signed.get("id"))
+        if found is None:
+            problems.append(f"record {signed.get('id')} named by the attestation is missing")
+            continue
+        for field in ("block_digest", "payload_digest"):
+            if signed.get(field) != found.get(field):
+                problems.append(f"record {signed['id']} {field}: attested {signed.get(field)}, found {found.get(field)}")
+    return problems

@@ -1,0 +1,145 @@
+"""The custody log: an append-only, hash-chained, signed record of everything done to a
+collection (created, documents read, captures, manifests, timestamps, verifications,
+exports, key changes).
+
+One JSON object per line. Each entry holds the SHA-256 of the line before it and an Ed25519
+signature over its own canonical JSON (without the signature). Appending takes an exclusive
+lock on the file, so concurrent processes interleave whole entries and keep one chain."""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from archiver import __version__
+from archiver.evidence.signing import PublicKey, SigningKey, canonical_json
+
+LOG_NAME = "custody.jsonl"
+_TAIL_STEP = 64 * 1024
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def line_hash(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    line: bytes  # exactly as stored, without the newline
+    data: dict
+
+    @property
+    def sha256(self) -> str:
+        return line_hash(self.line)
+
+
+class CustodyLog:
+    """Appends signed entries to a collection's custody log."""
+
+    def __init__(self, path: Path, operator: str, key: SigningKey) -> None:
+        self.path = path
+        self.operator = operator
+        self.key = key
+        self._tail: tuple[int, bytes] | None = None  # (file size, last line) after our own last append
+
+    def append(self, event: str, subject: dict, key: SigningKey | None = None) -> Entry:
+        """Append one entry, signed by `key` (default: the collection's key), and fsync it."""
+        return self.append_many([(event, subject)], key)[0]
+
+    def append_many(self, events: list[tuple[str, dict]], key: SigningKey | None = None) -> list[Entry]:
+        """Append entries in order under one lock and one fsync (a capture run's group commit)."""
+        key = key or self.key
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if self._tail is not None and self._tail[0] == end:
+                tail, torn = self._tail[1], False  # nobody appended since: no need to read the tail back
+            else:
+                tail, torn = _last_line(fd)
+            previous = parse_entry(tail) if tail else None
+            seq = previous["seq"] if previous else 0
+            entries, out = [], bytearray(b"\n" if torn else b"")  # a line torn by a crash stays, alone, for verify to report
+            for event, subject in events:
+                seq += 1
+                body = {"seq": seq, "time": now(), "event": event, "subject": subject, "operator": self.operator,
+                        "software": f"archiver/{__version__}", "prev": line_hash(tail) if tail else None,
+                        "key": key.fingerprint}
+                body["sig"] = base64.b64encode(key.sign(canonical_json(body))).decode("ascii")
+                tail = canonical_json(body)
+                out += tail + b"\n"
+                entries.append(Entry(tail, body))
+            try:
+                unwritten = memoryview(out)
+                while unwritten:  # a disk filling up takes part of a write, and refuses only the next
+                    unwritten = unwritten[os.write(fd, unwritten):]
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, end)  # an entry is in the log whole or not at all, never torn by a refusal
+                raise
+            self._tail = (os.lseek(fd, 0, os.SEEK_END), tail)
+            return entries
+        finally:
+            os.close(fd)
+
+
+def parse_entry(line: bytes) -> dict | None:
+    """The entry a custody line holds, a JSON object with an integer seq; None for anything
+    else (a torn or altered line)."""
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: a hostile line of deeply nested brackets
+        return None
+    seq = data.get("seq") if isinstance(data, dict) else None
+    return data if type(seq) is int else None  # not isinstance: Python's bool is an int, but JSON's true is no seq
+
+
+def _last_line(fd: int) -> tuple[bytes | None, bool]:
+    """The last complete, well-formed entry line, and whether the file ends in a torn line."""
+    end = os.lseek(fd, 0, os.SEEK_END)
+    if end == 0:
+        return None, False
+    data = b""
+    position = end
+    while position > 0:
+        step = min(_TAIL_STEP, position)
+        position -= step
+        data = os.pread(fd, step, position) + data
+        lines = data.split(b"\n")
+        complete = lines[1:-1] if position > 0 else lines[:-1]
+        for line in reversed(complete):
+            if parse_entry(line) is not None:
+                return line, not data.endswith(b"\n")
+    return None, not data.endswith(b"\n")
+
+
+def read_entries(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Every line of the log with its line number, as stored."""
+    if not path.exists():
+        return
+    with open(path, "rb") as log:
+        for number, line in enumerate(log, 1):
+            yield number, line.rstrip(b"\n")
+
+
+def verify_entry(data: dict, keys: dict[str, PublicKey]) -> str | None:
+    """Why the entry's signature does not hold, or None when it does."""
+    public = keys.get(data.get("key"))
+    if public is None:
+        return f"signed by unknown key {data.get('key')}"
+    try:
+        signature = base64.b64decode(data["sig"], validate=True)
+    except (KeyError, ValueError, TypeError):
+        return "signature missing or not base64"
+    body = {k: v for k, v in data.items() if k != "sig"}
+    return None if public.verify(signature, canonical_json(body)) else "signature does not match the entry"

@@ -1,0 +1,134 @@
+"""A collection's keys over time: which private key signs, and what the custody log says
+about each key (announced, rotated out, revoked from when)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from archiver.store.collection import Collection
+from archiver.store.durable import atomic_write, fsync_dir
+from archiver.errors import UsageProblem
+from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
+from archiver.evidence.signing import (SigningKey, collection_public_keys, default_key_path, generate_key, load_key,
+                              publish_public_key, retire_key_file)
+
+
+def key_path(collection: Collection, option: Path | None = None) -> Path:
+    """--key, else $ARCHIVER_KEY, else the collection's key in the user's config folder."""
+    return Path(option or os.environ.get("ARCHIVER_KEY") or default_key_path(collection.config.id))
+
+
+def custody_log(collection: Collection, key: SigningKey) -> CustodyLog:
+    return CustodyLog(collection.root / LOG_NAME, collection.config.operator, key)
+
+
+def open_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> SigningKey:
+    """The collection's private key, checked against the public keys it has published."""
+    key = load_key(key_path(collection, option), passphrase)
+    if key.fingerprint not in collection_public_keys(collection.root / "keys"):
+        raise UsageProblem(f"the key {key.path} is not one of this collection's keys",
+                           "use the collection's key, or adopt this one with `archiver keys generate --key FILE`")
+    return key
+
+
+def create_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> tuple[SigningKey, bool]:
+    """The key at the key path (made if absent), published in keys/ and announced in the
+    custody log. Returns the key and whether it was newly generated."""
+    path = key_path(collection, option)
+    created = not path.exists()
+    key = generate_key(path, passphrase) if created else load_key(path, passphrase)
+    publish_public_key(collection.root / "keys", key.public)
+    custody_log(collection, key).append("key generated" if created else "key adopted",
+                                        {"fingerprint": key.fingerprint, "public_key": key.public.pem().decode()})
+    return key, created
+
+
+def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
+    """A new key replaces `old` at its path; the custody log announces it, signed by the old key.
+    The new key is made beside the old one and takes its place only once announced, so a
+    refusal on the way (a read-only collection, a full disk) leaves the old key in use."""
+    staged = old.path.with_name(f".{old.path.name}.{os.getpid()}.rotating")
+    new = generate_key(staged, passphrase)
+    try:
+        publish_public_key(collection.root / "keys", new.public)
+        custody_log(collection, new).append("key rotated", {"from": old.fingerprint, "to": new.fingerprint,
+                                                              "public_key": new.public.pem().decode()}, key=old)
+    except BaseException:
+        staged.unlink()  # never announced, never used to sign: not evidence of anything
+        raise
+    retire_key_file(old)
+    os.replace(staged, old.path)
+    fsync_dir(old.path.parent)
+    return SigningKey(new.private, old.path)
+
+
+def revoke_key(collection: Collection, signer: SigningKey, fingerprint: str, revoked_from: str, reason: str) -> None:
+    """From `revoked_from` on, nothing signed by `fingerprint` is to be trusted."""
+    custody_log(collection, signer).append("key revoked", {"fingerprint": fingerprint, "revoked_from": revoked_from,
+                                                            "reason": reason})
+
+
+@dataclass
+class KeyStatus:
+    fingerprint: str
+    announced_at: str | None = None
+    rotated_out_at: str | None = None
+    revoked_from: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def trusted_at(self, moment: str) -> str | None:
+        """Why a signature made at `moment` must not be trusted, or None when it may be."""
+        if self.revoked_from is not None and moment >= self.revoked_from:
+            return f"key {self.fingerprint[:16]} was revoked from {self.revoked_from}"
+        return None
+
+
+def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
+    """What the custody log says about each key. The log's own signatures are checked by verify."""
+    statuses: dict[str, KeyStatus] = {}
+    for _, line in read_entries(collection.root / LOG_NAME):
+        entry = parse_entry(line)
+        subject = entry.get("subject") if entry else None
+        if not isinstance(subject, dict) or not isinstance(entry.get("time"), str):
+            continue  # an altered line: verify names it; it says nothing about keys
+        event, moment = entry.get("event"), entry["time"]
+        named = {name: subject.get(name) for name in ("fingerprint", "from", "to", "revoked_from")}
+        if event in ("key generated", "key adopted") and isinstance(named["fingerprint"], str):
+            statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"])).announced_at = moment
+        elif event == "key rotated" and isinstance(named["from"], str) and isinstance(named["to"], str):
+            statuses.setdefault(named["from"], KeyStatus(named["from"])).rotated_out_at = moment
+            statuses.setdefault(named["to"], KeyStatus(named["to"])).announced_at = moment
+        elif event == "key revoked" and isinstance(named["fingerprint"], str) and isinstance(named["revoked_from"], str):
+            status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
+            status.revoked_from = min(filter(None, [status.revoked_from, named["revoked_from"]]))
+            status.reasons.append(str(subject.get("reason", "")))
+    return statuses
+
+
+def wacz_signing_key(collection: Collection, key: SigningKey) -> tuple[ec.EllipticCurvePrivateKey, str]:
+    """The ECDSA P-384 key that signs a WACZ's datapackage digest, the one signature form
+    ReplayWeb.page accepts. Made beside the Ed25519 key on first use (mode 0600), published in
+    keys/, and announced in the custody log under the Ed25519 key, which vouches for it."""
+    path = key.path.with_name(key.path.name.split(".")[0] + ".p384.pem")
+    if path.exists():
+        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    else:
+        private = ec.generate_private_key(ec.SECP384R1())
+        atomic_write(path, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()), mode=0o600)
+    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    fingerprint = hashlib.sha256(private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    published = collection.root / "keys" / f"{fingerprint}.p384.pub.pem"
+    if not published.exists():
+        atomic_write(published, public_pem)
+        custody_log(collection, key).append("wacz key generated", {"fingerprint": fingerprint, "algorithm": "ECDSA P-384",
+                                                                    "public_key": public_pem.decode()})
+    return private, fingerprint

@@ -1,0 +1,108 @@
+"""Sealing a manifest: a detached Ed25519 signature over its exact bytes (`.sig`, the raw 64
+bytes, which `openssl pkeyutl -verify -rawin` checks), a signed checkpoint naming its
+SHA-256, sequence and Merkle root (`.checkpoint.json` and its `.sig`: what a bundle carries
+instead of the whole manifest), and RFC 3161 timestamps over the manifest's bytes (`.tsr`),
+each announced in the custody log. A missing timestamp is reported, never skipped in
+silence; a later `archiver manifest` tries again."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.store.catalog import Catalog
+from archiver.store.collection import Collection
+from archiver.store.durable import atomic_write
+from archiver.evidence.keys import custody_log
+from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_manifest
+from archiver.evidence.signing import SigningKey, canonical_json
+from archiver.evidence.timestamps import describe_token, timestamp_with_any
+
+
+@dataclass
+class Seal:
+    signature: Path | None = None
+    token: Path | None = None
+    tsa: str | None = None
+    timestamp_failures: list[str] = field(default_factory=list)
+
+
+def signature_path(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name + ".sig")
+
+
+def checkpoint_path(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name.removesuffix(".json") + ".checkpoint.json")
+
+
+def token_path(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name + ".tsr")
+
+
+def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
+                  checkpoint: dict | None) -> Seal:
+    """Sign `manifest` if not signed yet, and timestamp it if it has no token yet."""
+    settings = collection.config.timestamps
+    stamp = bool(settings.authorities) and not token_path(manifest).exists()
+    # Read once, and only when signing or timestamping needs the bytes (a manifest may be 100s of MB).
+    data = manifest.read_bytes() if stamp or not signature_path(manifest).exists() else None
+    seal = Seal(signature=sign_manifest(collection, key, manifest, sequence, checkpoint, data))
+    if not stamp:
+        seal.token = token_path(manifest) if token_path(manifest).exists() else None
+        return seal
+    log = custody_log(collection, key)
+    outcome = timestamp_with_any(data, list(settings.authorities), settings.timeout)
+    seal.timestamp_failures = outcome.failures
+    if outcome.token is not None:
+        # The checkpoint gets its own token: a bundle carries the checkpoint, not the manifest.
+        stamped = timestamp_with_any(checkpoint_path(manifest).read_bytes(), [outcome.url], settings.timeout)
+        if stamped.token is not None:
+            atomic_write(token_path(checkpoint_path(manifest)), stamped.token)
+        seal.timestamp_failures += stamped.failures
+        # The manifest's token comes last: its presence means the checkpoint's was tried too.
+        atomic_write(token_path(manifest), outcome.token)
+        seal.token, seal.tsa = token_path(manifest), outcome.url
+        log.append("timestamp", timestamp_entry(sequence, manifest, data, outcome.url, outcome.token, stamped.token))
+    else:
+        log.append("timestamp missing", {"sequence": sequence, "manifest": manifest.name, "failures": outcome.failures})
+    return seal
+
+
+def timestamp_entry(sequence: int, manifest: Path, data: bytes, tsa: str | None, token: bytes,
+                    checkpoint_token: bytes | None) -> dict:
+    """The custody log's record of a manifest's tokens: their SHA-256 too, since the TSA's
+    signature does not cover a token's wrapping."""
+    return {"sequence": sequence, "manifest": manifest.name, "sha256": hashlib.sha256(data).hexdigest(), "tsa": tsa,
+            "gen_time": describe_token(token).get("gen_time"), "token_sha256": hashlib.sha256(token).hexdigest(),
+            "checkpoint_token": checkpoint_token is not None,
+            "checkpoint_token_sha256": hashlib.sha256(checkpoint_token).hexdigest() if checkpoint_token else None}
+
+
+def sign_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
+                  checkpoint: dict | None = None, data: bytes | None = None) -> Path:
+    """Write the signed checkpoint, log the signing, then sign the manifest, unless it is
+    signed already. The signature comes last, so a manifest with one has all three; an
+    interrupted seal is simply done again (its custody entry then appears twice, alike)."""
+    if signature_path(manifest).exists():
+        return signature_path(manifest)
+    data = manifest.read_bytes() if data is None else data
+    checkpoint_bytes = canonical_json(checkpoint or checkpoint_of(collection.config.id, manifest.name, data))
+    atomic_write(checkpoint_path(manifest), checkpoint_bytes)
+    atomic_write(signature_path(checkpoint_path(manifest)), key.sign(checkpoint_bytes))
+    custody_log(collection, key).append("manifest signed", {
+        "sequence": sequence, "manifest": manifest.name, "sha256": hashlib.sha256(data).hexdigest(),
+        "checkpoint_sha256": hashlib.sha256(checkpoint_bytes).hexdigest()})
+    atomic_write(signature_path(manifest), key.sign(data))
+    return signature_path(manifest)
+
+
+def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestResult, Seal]:
+    """The collection's current manifest, exported if the catalog changed, and sealed."""
+    with collection.in_use():
+        catalog = Catalog(collection.catalog_path)
+        try:
+            result = export_manifest(collection, catalog)
+        finally:
+            catalog.close()
+        return result, seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)

@@ -1,0 +1,364 @@
+"""Evidence bundles: a WACZ 1.1.1 file holding exactly the captures behind a selection of
+claims, URLs or documents, with the evidence a court needs to check it offline.
+
+    archive/data.warc.gz      the selected records' gzip members, copied byte for byte
+    indexes/index.cdx         CDXJ (cdxj-indexer), for pywb and ReplayWeb.page
+    pages/pages.jsonl         one page per captured cited URL
+    evidence/claims.json      the claims, their documents' hashes, claim↔capture links
+    evidence/captures.json    each capture's manifest entry with its Merkle inclusion proof
+    evidence/checkpoint.json  (+ .sig, .tsr) the signed manifest checkpoint: root, size, hash
+    evidence/attestations.jsonl, evidence/custody.jsonl, evidence/key-*.pem (public keys)
+    evidence/bundle.json      (+ .sig) the bundle statement, signed with Ed25519
+    evidence/report.html      the human-readable report
+    datapackage.json, datapackage-digest.json (signedData: ECDSA P-384)
+
+The bundle statement commits to the hash of every other file. It cannot commit to
+datapackage.json's hash, because datapackage.json must list the statement itself."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import tempfile
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cdxj_indexer.main import CDXJIndexer
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from isal import isal_zlib
+
+from archiver import __version__
+from archiver.evidence import merkle
+from archiver.store.catalog import Catalog, CaptureRow, ClaimRow
+from archiver.store.collection import Collection
+from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
+from archiver.store.durable import replacing
+from archiver.errors import UsageProblem
+from archiver.capture.httpbody import MAX_TEXT_BYTES, page_title
+from archiver.evidence.keys import key_statuses, wacz_signing_key
+from archiver.evidence.manifest import ManifestResult, read_manifest
+from archiver.exchange.report import render_report
+from archiver.check.scan import read_record_block
+from archiver.evidence.seal import checkpoint_path, signature_path
+from archiver.evidence.signing import SigningKey, canonical_json, collection_public_keys, grouped
+from archiver.read.urls import normalise_url
+
+WACZ_VERSION = "1.1.1"
+ARCHIVE = "archive/data.warc.gz"
+
+
+@dataclass
+class Selection:
+    claims: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)  # document keys
+    everything: bool = False
+
+    def as_record(self) -> dict:
+        return {"claims": self.claims, "urls": self.urls, "documents": self.documents, "all": self.everything}
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    path: Path
+    bundle_id: str
+    claims: int
+    captures: int
+    sha256: str
+
+
+def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow]]:
+    """The claims chosen and every capture with stored records of every URL they cite (and of
+    URLs chosen directly); revisits bring the capture holding their payload."""
+    if selection.everything:
+        claims = catalog.claims(include_superseded=True)
+    else:
+        chosen: dict[str, ClaimRow] = {}
+        for prefix in selection.claims:
+            matches = catalog.find_claim(prefix)
+            if len(matches) != 1:
+                raise UsageProblem(f"{prefix!r} matches {len(matches)} claims", "give a claim id from `archiver claims`")
+            chosen[matches[0].id] = matches[0]
+        for url in selection.urls:
+            chosen.update((c.id, c) for c in catalog.claims(url_key=normalise_url(url)))
+        for key in selection.documents:
+            found = catalog.claims(document_key=key)
+            if not found:
+                raise UsageProblem(f"no claims from the document {key}", "list documents with `archiver documents`")
+            chosen.update((c.id, c) for c in found)
+        claims = sorted(chosen.values(), key=lambda c: c.id)
+    url_keys = {key for claim in claims for _, key in claim.citations} | {normalise_url(u) for u in selection.urls}
+    captures = [c for rows in catalog.captures_by_url(url_keys).values() for c in rows if c.warc_file]
+    if not captures:
+        raise UsageProblem("the selection has no stored captures", "capture its URLs first, or choose other claims")
+    return claims, sorted(captures, key=lambda c: c.id)
+
+
+def _copy_records(collection: Collection, catalog: Catalog, captures: list[CaptureRow], out: Path) -> None:
+    """The records' own gzip members, byte for byte, each file's warcinfo first."""
+    records = sorted((r for c in captures for r in catalog.records(c.id)), key=lambda r: (r.warc_file, r.offset))
+    with open(out, "wb") as archive:
+        current = None
+        for record in records:
+            with open(collection.warcs / record.warc_file, "rb") as warc:
+                if record.warc_file != current:
+                    current = record.warc_file
+                    archive.write(_first_member(warc))
+                warc.seek(record.offset)
+                archive.write(warc.read(record.length))
+
+
+def _first_member(warc) -> bytes:
+    """The warcinfo record that opens every WARC file we write: its first gzip member."""
+    inflater = isal_zlib.decompressobj(31)
+    data = warc.read(1 << 20)
+    inflater.decompress(data)
+    return data[:len(data) - len(inflater.unused_data)]
+
+
+def _index(archive: Path) -> bytes:
+    out = archive.with_suffix(".cdx")
+    # Only what a player replays: metadata records share the page's URL and time and would shadow it.
+    CDXJIndexer(output=str(out), inputs=[str(archive)], sort=True, filename=Path(ARCHIVE).name,
+                records="response,revisit").process_all()
+    return out.read_bytes()
+
+
+def _custody_entries(collection: Collection, claims: set[str], captures: set[str], sequence: int) -> list[bytes]:
+    """The signed log entries that concern the selection, its keys and its manifest."""
+    kept = []
+    for _, line in read_entries(collection.root / LOG_NAME):
+        entry = parse_entry(line)
+        if entry is None:
+            continue
+        subject, event = entry.get("subject") or {}, entry.get("event")
+        if (event.startswith("key") or event == "wacz key generated" or event == "collection created"
+                or (event == "capture" and subject.get("capture") in captures)
+                or (event in ("manifest signed", "timestamp") and subject.get("sequence") == sequence)
+                or (event == "note recorded" and subject.get("claim") in claims)):
+            kept.append(line)
+    return kept
+
+
+def _proofs(manifest_path: Path, wanted: set[str]) -> tuple[list[dict], dict]:
+    """Each wanted capture's manifest entry with its inclusion proof, and the checkpoint."""
+    leaves: list[bytes] = []
+    chosen: list[tuple[int, dict]] = []
+
+    def on_capture(entry: dict, raw: bytes) -> None:
+        if entry["id"] in wanted:
+            chosen.append((len(leaves), entry))
+        leaves.append(merkle.leaf_hash(raw))
+    read_manifest(manifest_path.read_bytes(), on_capture)
+    found = [{"index": i, "entry": entry, "proof": [h.hex() for h in merkle.inclusion_proof(i, leaves)]}
+             for i, entry in chosen]
+    checkpoint = json.loads(checkpoint_path(manifest_path).read_bytes())
+    return found, checkpoint
+
+
+def _page_titles(collection: Collection, catalog: Catalog, captures: list[CaptureRow]) -> dict[str, str | None]:
+    titles = {}
+    for capture in captures:
+        if capture.outcome == "ok":
+            titles[capture.id] = page_title(read_record_block(collection.warcs, catalog.payload_record(capture.id),
+                                                              MAX_TEXT_BYTES))
+    return titles
+
+
+def _sign_p384(private: ec.EllipticCurvePrivateKey, text: str) -> str:
+    """ECDSA P-384 over SHA-256, as raw r||s in base64: the form ReplayWeb.page verifies."""
+    r, s = decode_dss_signature(private.sign(text.encode("ascii"), ec.ECDSA(hashes.SHA256())))
+    return base64.b64encode(r.to_bytes(48, "big") + s.to_bytes(48, "big")).decode("ascii")
+
+
+def export_bundle(collection: Collection, key: SigningKey, manifest: ManifestResult, selection: Selection,
+                  output: Path) -> BundleResult:
+    catalog = Catalog(collection.catalog_path)
+    try:
+        claims, captures = _selected(catalog, selection)
+        capture_ids = {c.id for c in captures}
+        entries, checkpoint = _proofs(manifest.path, capture_ids)
+        missing = capture_ids - {e["entry"]["id"] for e in entries}
+        if missing:
+            raise UsageProblem(f"capture {sorted(missing)[0]} is not in manifest {manifest.sequence}",
+                               "run `archiver manifest` and try again")
+        with tempfile.TemporaryDirectory(dir=collection.tmp) as work:
+            archive = Path(work) / "data.warc.gz"
+            _copy_records(collection, catalog, captures, archive)
+            files = {ARCHIVE: archive.read_bytes(), "indexes/index.cdx": _index(archive)}
+        titles = _page_titles(collection, catalog, captures)
+        files["pages/pages.jsonl"] = _pages(collection, captures, titles)
+        p384, p384_fingerprint = wacz_signing_key(collection, key)
+        files.update(_evidence(collection, catalog, manifest, claims, captures, entries))
+    finally:
+        catalog.close()
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    statement = {"bundle": str(uuid.uuid4()), "created": created, "selection": selection.as_record(),
+                 "collection": {"id": collection.config.id, "name": collection.config.name,
+                                "operator": collection.config.operator},
+                 "manifest": {"sequence": manifest.sequence, "sha256": manifest.sha256},
+                 "checkpoint_sha256": hashlib.sha256(files["evidence/checkpoint.json"]).hexdigest(),
+                 "software": f"archiver/{__version__}", "key": key.fingerprint, "wacz_key": p384_fingerprint,
+                 # The signing key vouches for the collection's other keys (earlier, rotated ones).
+                 "keys": sorted(collection_public_keys(collection.root / "keys"))}
+    catalog = Catalog(collection.catalog_path)
+    try:
+        view = _report_view(collection, catalog, key, manifest, statement, claims, captures, titles, files,
+                            checkpoint, p384_fingerprint, output.name)
+    finally:
+        catalog.close()
+    files["evidence/report.html"] = render_report(view).encode("utf-8")
+    statement["files"] = {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())}
+    files["evidence/bundle.json"] = canonical_json(statement)
+    files["evidence/bundle.json.sig"] = key.sign(files["evidence/bundle.json"])
+    datapackage = canonical_json({
+        "profile": "data-package", "wacz_version": WACZ_VERSION, "created": created,
+        "title": f"{collection.config.name}: evidence bundle {statement['bundle']}", "software": f"archiver/{__version__}",
+        "resources": [{"name": path.replace("/", "-").lower(), "path": path,
+                       "hash": "sha256:" + hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                      for path, data in sorted(files.items())]})
+    digest = "sha256:" + hashlib.sha256(datapackage).hexdigest()
+    public = base64.b64encode(p384.public_key().public_bytes(serialization.Encoding.DER,
+                                                             serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    digest_file = canonical_json({"path": "datapackage.json", "hash": digest, "signedData": {
+        "hash": digest, "created": created, "software": f"archiver/{__version__}", "version": "0.1.0",
+        "signature": _sign_p384(p384, digest), "publicKey": public}})
+    with replacing(output) as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as wacz:
+        for path, data in [*sorted(files.items()), ("datapackage.json", datapackage),
+                           ("datapackage-digest.json", digest_file)]:
+            wacz.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return BundleResult(output, statement["bundle"], len(claims), len(captures),
+                        hashlib.sha256(output.read_bytes()).hexdigest())
+
+
+def _pages(collection: Collection, captures: list[CaptureRow], titles: dict[str, str | None]) -> bytes:
+    lines = [{"format": "json-pages-1.0", "id": "pages", "title": collection.config.name}]
+    newest: dict[str, CaptureRow] = {}
+    for capture in captures:
+        if capture.outcome == "ok":
+            newest[capture.url_key] = capture
+    for capture in sorted(newest.values(), key=lambda c: c.url):
+        page = {"id": capture.id, "url": capture.url, "ts": capture.started_at[:19] + "Z"}
+        if titles.get(capture.id):
+            page["title"] = titles[capture.id]
+        lines.append(page)
+    return b"".join(canonical_json(line) + b"\n" for line in lines)
+
+
+def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult, claims: list[ClaimRow],
+              captures: list[CaptureRow], entries: list[dict]) -> dict[str, bytes]:
+    capture_ids = {c.id for c in captures}
+    document_keys = sorted({c.document_key for c in claims if c.document_key})
+    documents = [d.as_dict() for d in catalog.documents() if d.key in document_keys]
+    for document in documents:
+        document.pop("path")  # a local path says nothing a recipient can check, and may say too much
+    by_url: dict[str, list[str]] = {}
+    for capture in captures:
+        by_url.setdefault(capture.url_key, []).append(capture.id)
+    links = [{"claim": c.id, "capture": capture_id} for c in claims for _, url_key in c.citations
+             for capture_id in by_url.get(url_key, [])]
+    files = {
+        "evidence/claims.json": canonical_json({"claims": [c.as_dict() for c in claims], "documents": documents,
+                                                "links": links}),
+        "evidence/captures.json": canonical_json({"manifest_sequence": manifest.sequence, "captures": entries}),
+        "evidence/checkpoint.json": checkpoint_path(manifest.path).read_bytes(),
+        "evidence/checkpoint.json.sig": signature_path(checkpoint_path(manifest.path)).read_bytes(),
+        "evidence/attestations.jsonl": b"".join(
+            canonical_json({"capture": c.id, "envelope": envelope}) + b"\n"
+            for c in captures if (envelope := catalog.attestation(c.id)) is not None),  # imported ones have none
+        "evidence/custody.jsonl": b"".join(line + b"\n" for line in _custody_entries(
+            collection, {c.id for c in claims}, capture_ids, manifest.sequence)),
+    }
+    token = checkpoint_path(manifest.path).with_name(checkpoint_path(manifest.path).name + ".tsr")
+    if token.exists():
+        files["evidence/checkpoint.json.tsr"] = token.read_bytes()
+    # WACZ allows extra files exactly one folder deep, hence key-<fingerprint>.pem, not keys/.
+    for fingerprint, public in collection_public_keys(collection.root / "keys").items():
+        files[f"evidence/key-{fingerprint}.pub.pem"] = public.pem()
+    for path in (collection.root / "keys").glob("*.p384.pub.pem"):
+        files[f"evidence/key-{path.name}"] = path.read_bytes()
+    return files
+
+
+def _certificate(collection: Collection, catalog: Catalog, capture: CaptureRow) -> dict | None:
+    """The server certificate recorded in the capture's metadata, in words a report can show."""
+    from cryptography import x509
+
+    metadata = next((r for r in catalog.records(capture.id) if r.role == "metadata"), None)
+    if metadata is None or capture.cert_sha256 is None:
+        return None
+    details = json.loads(read_record_block(collection.warcs, metadata, metadata.content_length))
+    tls = (details.get("redirect_chain") or [{}])[-1].get("tls") or {}
+    if not tls.get("chain_pem"):
+        return None
+    leaf = x509.load_pem_x509_certificate(tls["chain_pem"][0].encode())
+    return {"sha256": capture.cert_sha256, "subject": leaf.subject.rfc4514_string(), "issuer": leaf.issuer.rfc4514_string(),
+            "not_before": leaf.not_valid_before_utc.isoformat(), "not_after": leaf.not_valid_after_utc.isoformat(),
+            "verified": tls.get("verified")}
+
+
+def _report_view(collection: Collection, catalog: Catalog, key: SigningKey, manifest: ManifestResult, statement: dict,
+                 claims: list[ClaimRow], captures: list[CaptureRow], titles: dict[str, str | None],
+                 files: dict[str, bytes], checkpoint: dict, wacz_fingerprint: str, bundle_name: str) -> dict:
+    statuses = key_statuses(collection)
+    by_url: dict[str, list[str]] = {}
+    for capture in captures:
+        by_url.setdefault(capture.url_key, []).append(capture.id)
+    attestation_keys = {c.id: (catalog.attestation(c.id) or {}).get("signatures", [{}])[0].get("keyid") for c in captures}
+    keys = [{"fingerprint": fp, "algorithm": "Ed25519", "role": "signs attestations, manifests and this bundle",
+             "status": "revoked" if statuses.get(fp) and statuses[fp].revoked_from else "valid",
+             "announced_at": statuses[fp].announced_at if fp in statuses else None,
+             "revoked_from": statuses[fp].revoked_from if fp in statuses else None}
+            for fp in collection_public_keys(collection.root / "keys")]
+    keys.append({"fingerprint": wacz_fingerprint, "algorithm": "ECDSA P-384", "role": "signs the WACZ datapackage digest",
+                 "status": "valid", "announced_at": None, "revoked_from": None})
+    token = files.get("evidence/checkpoint.json.tsr")
+    return {
+        "bundle": {"id": statement["bundle"], "created": statement["created"], "file": bundle_name,
+                   "software": statement["software"], "selection": statement["selection"],
+                   "collection": statement["collection"], "signed_by": key.fingerprint},
+        "keys": keys,
+        "manifest": {"sequence": manifest.sequence, "sha256": manifest.sha256,
+                     "captures_merkle_root": checkpoint["captures_merkle_root"],
+                     "captures_in_manifest": checkpoint["captures"], "signed_by": key.fingerprint,
+                     "timestamp": _token_view(token) if token else None},
+        "documents": [{"key": d["key"], "sha256": d["sha256"], "date": d["date"], "title": d["title"]}
+                      for d in json.loads(files["evidence/claims.json"])["documents"]],
+        "claims": [{"id": c.id, "text": c.text, "kind": c.kind, "document": c.document_key, "start": c.start,
+                    "end": c.end, "captures": [i for _, url_key in c.citations for i in by_url.get(url_key, [])]}
+                   for c in claims],
+        "captures": [{"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
+                      "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
+                      "truncated": c.truncated, "error": c.error, "title": titles.get(c.id),
+                      "redirects": _redirects(collection, catalog, c),
+                      "certificate": _certificate(collection, catalog, c), "payload_digest": c.payload_digest,
+                      "records": [{"id": r.record_id, "type": r.warc_type, "file": Path(ARCHIVE).name,
+                                   "block_digest": r.block_digest, "payload_digest": r.payload_digest}
+                                  for r in catalog.records(c.id)],
+                      "attestation_key": attestation_keys.get(c.id)} for c in captures],
+        "files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                  for path, data in sorted(files.items())],
+    }
+
+
+def _redirects(collection: Collection, catalog: Catalog, capture: CaptureRow) -> list[dict]:
+    metadata = next((r for r in catalog.records(capture.id) if r.role == "metadata"), None)
+    if metadata is None:
+        return []
+    details = json.loads(read_record_block(collection.warcs, metadata, metadata.content_length))
+    return [{"url": hop["url"], "status": hop["status"]} for hop in details.get("redirect_chain", [])]
+
+
+def _token_view(token: bytes) -> dict:
+    from archiver.evidence.timestamps import describe_token
+
+    described = describe_token(token)
+    return {"gen_time": described.get("gen_time"), "tsa": described.get("tsa"), "file": "evidence/checkpoint.json.tsr",
+            "data": "evidence/checkpoint.json"}

@@ -1,0 +1,219 @@
+"""`verify-bundle`: check a bundle anywhere, offline, with nothing but the file and the
+fingerprint of the key its maker gave by another channel.
+
+Any WACZ gets the checks that apply to all of them (archiver.exchange.wacz: a safe reading of the
+ZIP, every resource hash, every WARC record digest, the datapackage signature). A bundle
+made by archiver also gets its evidence checked: the Ed25519 bundle statement against the
+fingerprint, the checkpoint, each capture's Merkle proof against the checkpoint's root, the
+attestations against the records, the custody entries, the ECDSA key's vouching, and the
+RFC 3161 token when trusted TSA roots are given."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+
+from archiver.evidence import merkle
+from archiver.evidence.attestation import statement_problems
+from archiver.evidence.custody import verify_entry
+from archiver.check.scan import FileScan
+from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, open_envelope
+from archiver.check.verify import Report
+from archiver.exchange.wacz import Wacz, check_wacz, open_wacz
+
+EVIDENCE_LIMIT = 256 * 2**20  # evidence files are JSON and PEM; a bundle lying about them is refused
+_KEY_FILE = re.compile(r"^evidence/key-([0-9a-f]{64})\.pub\.pem$")
+UNSIGNED = {"evidence/bundle.json", "evidence/bundle.json.sig", "datapackage.json", "datapackage-digest.json"}
+
+
+def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None = None) -> Report:
+    report = Report()
+    with open_wacz(path) as wacz:
+        scans, wacz_key = check_wacz(wacz, report)
+        if "evidence/bundle.json" not in wacz.names():
+            report.not_checked.append("archiver evidence: none in this WACZ (made by another tool); only the checks above apply")
+            return report
+        try:
+            _check_evidence(wacz, fingerprint, wacz_key, scans, tsa_roots, report)
+        except (KeyError, ValueError, TypeError, AttributeError, UnsupportedAlgorithm, RecursionError) as exc:
+            # Evidence files missing, not JSON, or not of the shape archiver writes: a failed bundle.
+            report.check("evidence readable", False, "evidence/", f"malformed or missing evidence ({type(exc).__name__}: {exc})")
+    return report
+
+
+def _json(wacz: Wacz, name: str, report: Report):
+    try:
+        return json.loads(wacz.read(name, EVIDENCE_LIMIT))
+    except (KeyError, ValueError):
+        report.check("evidence readable", False, name, "missing or not JSON")
+        return None
+
+
+def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, scans: list[FileScan],
+                    tsa_roots: bytes | None, report: Report) -> None:
+    keys = {m.group(1): PublicKey.from_pem(wacz.read(name, EVIDENCE_LIMIT))
+            for name in wacz.names() if (m := _KEY_FILE.match(name))}
+    statement_bytes = wacz.read("evidence/bundle.json", EVIDENCE_LIMIT)
+    statement = json.loads(statement_bytes)
+    if fingerprint is None:
+        report.check("signer identity", False, "evidence/bundle.json",
+                     "no fingerprint given: anyone could have made this bundle; pass --fingerprint or --pubkey")
+        return
+    signer = keys.get(fingerprint)
+    if not report.check("signer identity", signer is not None and statement.get("key") == fingerprint,
+                        "evidence/bundle.json", f"the bundle is not signed by the key {fingerprint}"):
+        return
+    signature = wacz.read("evidence/bundle.json.sig", 1024) if "evidence/bundle.json.sig" in wacz.names() else b""
+    if not report.check("bundle signature", signer.verify(signature, statement_bytes), "evidence/bundle.json.sig",
+                        "the Ed25519 signature over evidence/bundle.json does not verify"):
+        return
+    trusted = {fp: keys[fp] for fp in statement.get("keys", []) if fp in keys}
+    trusted[fingerprint] = signer
+    _check_statement_files(wacz, statement, report)
+    report.check("datapackage key vouched for", wacz_key is not None and statement.get("wacz_key") == wacz_key,
+                 "datapackage-digest.json", f"signedData key {wacz_key} is not the one the statement names ({statement.get('wacz_key')})")
+    checkpoint_bytes = wacz.read("evidence/checkpoint.json", EVIDENCE_LIMIT)
+    checkpoint = json.loads(checkpoint_bytes)
+    checkpoint_signature = wacz.read("evidence/checkpoint.json.sig", 1024)
+    report.check("checkpoint signature", any(k.verify(checkpoint_signature, checkpoint_bytes) for k in trusted.values()),
+                 "evidence/checkpoint.json.sig", "does not verify with the collection's keys")
+    report.check("checkpoint named", hashlib.sha256(checkpoint_bytes).hexdigest() == statement.get("checkpoint_sha256")
+                 and checkpoint.get("manifest_sha256") == statement.get("manifest", {}).get("sha256"),
+                 "evidence/checkpoint.json", "is not the checkpoint the bundle statement names")
+    records = {r.id: {"type": r.type, "block_digest": r.block_digest,
+                      "payload_digest": r.payload_digest if r.type != "revisit" else r.headers.get("WARC-Payload-Digest")}
+               for scan in scans for r in scan.records}
+    entries = _check_proofs(wacz, checkpoint, records, report)
+    _check_attestations(wacz, entries, records, trusted, report)
+    _check_custody(wacz, trusted, wacz_key, report)
+    _check_claims(wacz, entries, report)
+    _check_token(wacz, checkpoint_bytes, tsa_roots, report)
+
+
+def _check_statement_files(wacz: Wacz, statement: dict, report: Report) -> None:
+    listed = statement.get("files", {})
+    for name in sorted(set(wacz.names()) - UNSIGNED):
+        expected = listed.get(name)
+        if not report.check("statement covers file", expected is not None, name, "not named in the signed bundle statement"):
+            continue
+        digest = hashlib.sha256()
+        with wacz.open(name) as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+        report.check("statement file hash", digest.hexdigest() == expected, name,
+                     f"sha256: statement says {expected}, file is {digest.hexdigest()}")
+    for name in sorted(set(listed) - set(wacz.names())):
+        report.check("statement file present", False, name, "named in the bundle statement but missing")
+
+
+def _check_proofs(wacz: Wacz, checkpoint: dict, records: dict[str, dict], report: Report) -> dict[str, dict]:
+    """Each capture's manifest entry proven into the signed checkpoint, and its records present."""
+    captures = _json(wacz, "evidence/captures.json", report) or {}
+    root = bytes.fromhex(checkpoint.get("captures_merkle_root", ""))
+    entries = {}
+    for item in captures.get("captures", []):
+        entry = item.get("entry", {})
+        where = f"evidence/captures.json capture {entry.get('id')}"
+        try:
+            proof = [bytes.fromhex(h) for h in item["proof"]]
+            included = merkle.verify_inclusion(merkle.leaf_hash(canonical_json(entry)), item["index"],
+                                               checkpoint["captures"], proof, root)
+        except (KeyError, TypeError, ValueError):
+            included = False
+        if not report.check("Merkle inclusion", included, where, "not proven to be in the signed manifest"):
+            continue
+        entries[entry["id"]] = entry
+        for record in entry.get("records", []):
+            found = records.get(record["id"])
+            report.check("capture record present", found is not None, f"{where} record {record['id']}",
+                         "listed in the manifest entry but missing from archive/")
+            if found is not None:
+                for field in ("block_digest", "payload_digest"):
+                    if record.get(field) is not None:
+                        report.check("capture record digest", found[field] == record[field],
+                                     f"{where} record {record['id']}",
+                                     f"{field}: manifest has {record[field]}, archive gives {found[field]}")
+    listed = {record["id"] for entry in entries.values() for record in entry.get("records", [])}
+    for record_id, found in sorted(records.items()):
+        if found["type"] != "warcinfo" and record_id not in listed:
+            report.check("archive record listed", False, f"archive record {record_id}",
+                         "in the archive but in no proven capture (added from elsewhere?)")
+    return entries
+
+
+def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str, dict], trusted: dict[str, PublicKey],
+                        report: Report) -> None:
+    attested = set()
+    for line in wacz.read("evidence/attestations.jsonl", EVIDENCE_LIMIT).splitlines():
+        item = json.loads(line)
+        where = f"evidence/attestations.jsonl capture {item.get('capture')}"
+        try:
+            statement, _ = open_envelope(item["envelope"], trusted)
+        except (BadEnvelope, KeyError, TypeError) as exc:
+            report.check("attestation signature", False, where, str(exc))
+            continue
+        report.check("attestation signature", True, where, "")
+        predicate = statement.get("predicate", {})
+        entry = entries.get(item.get("capture"), {})
+        report.check("attestation matches capture", predicate.get("id") == item.get("capture") and entry
+                     and all(predicate.get(f) == entry.get(f) for f in ("url", "final_url", "started_at", "ip", "payload_digest")),
+                     where, "the attested capture differs from the manifest entry")
+        problems = statement_problems(statement, records)
+        report.check("attested records", not problems, where, "; ".join(problems))
+        attested.add(item.get("capture"))
+    for capture_id in sorted(set(entries) - attested):
+        origin = entries[capture_id].get("imported_from")
+        if origin:
+            # Made by another tool and imported: no capture of ours to attest. Its records are
+            # still proven to be the ones the signed manifest lists.
+            report.not_checked.append(f"capture {capture_id}: imported ({origin}), so it has no capture attestation")
+        else:
+            report.check("attestation present", False, f"capture {capture_id}", "no signed attestation in the bundle")
+
+
+def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], wacz_key: str | None, report: Report) -> None:
+    vouched = False
+    for number, line in enumerate(wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines(), 1):
+        where = f"evidence/custody.jsonl line {number}"
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            report.check("custody entry signature", False, where, "not a custody entry")
+            continue
+        problem = verify_entry(entry, trusted)
+        report.check("custody entry signature", problem is None, where, problem or "")
+        if problem is None and entry.get("event") == "wacz key generated":
+            vouched = vouched or entry["subject"].get("fingerprint") == wacz_key
+    report.check("datapackage key announced", vouched, "evidence/custody.jsonl",
+                 "no custody entry signed by the collection's key announces the datapackage signing key")
+    report.not_checked.append("custody chain: a bundle carries only the entries that concern it; each is checked alone")
+
+
+def _check_claims(wacz: Wacz, entries: dict[str, dict], report: Report) -> None:
+    claims = _json(wacz, "evidence/claims.json", report) or {}
+    for link in claims.get("links", []):
+        report.check("claim linked to a proven capture", link.get("capture") in entries,
+                     f"evidence/claims.json claim {link.get('claim')}", f"links to capture {link.get('capture')}, not in this bundle")
+    keys = {e.get("url_key") for e in entries.values()}
+    for claim in claims.get("claims", []):
+        if not claim.get("citations"):
+            continue  # a claim citing nothing (a headline, say) travels with its document's claims
+        report.check("claim cites a bundled URL", any(c.get("url_key") in keys for c in claim.get("citations", [])),
+                     f"evidence/claims.json claim {claim.get('id')}", "cites no URL captured in this bundle")
+
+
+def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, report: Report) -> None:
+    from archiver.evidence.timestamps import verify_timestamp
+
+    if "evidence/checkpoint.json.tsr" not in wacz.names():
+        report.not_checked.append("RFC 3161 timestamp: none in this bundle")
+        return
+    if tsa_roots is None:
+        report.not_checked.append("RFC 3161 timestamp: present, but no --tsa-roots given to check it against")
+        return
+    check = verify_timestamp(wacz.read("evidence/checkpoint.json.tsr", 1 << 20), checkpoint_bytes, tsa_roots)
+    report.check("checkpoint timestamp", check.ok, "evidence/checkpoint.json.tsr", "; ".join(check.problems))

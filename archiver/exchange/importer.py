@@ -1,0 +1,166 @@
+"""Importing captures made by other tools (wget, Browsertrix, ArchiveWeb.page): a WARC or the
+WARCs inside a WACZ are checked (every declared digest, whatever its algorithm), copied byte
+for byte into warcs/ under a name made from their SHA-256, and each response becomes a
+capture marked as imported, with where it came from, so claims can cite it. Nothing is
+imported from a file that fails a check."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+
+from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.collection import Collection
+from archiver.evidence.custody import now
+from archiver.store.durable import fsync_dir
+from archiver.errors import UsageProblem
+from archiver.evidence.keys import custody_log
+from archiver.check.scan import ScannedRecord, scan_warc
+from archiver.evidence.signing import SigningKey
+from archiver.read.urls import normalise_url
+from archiver.check.verify import Report
+from archiver.exchange.wacz import check_package, check_warc, open_wacz
+from archiver.capture.warc import StoredRecord, software
+
+
+@dataclass(frozen=True)
+class Imported:
+    file: str
+    source: str
+    captures: list[CaptureRow]
+    already: bool = False
+
+
+def import_path(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
+    """Import a .warc, .warc.gz or .wacz; refuses the whole file when any check fails."""
+    with collection.in_use():
+        return _import_path(collection, key, path)
+
+
+def _import_path(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
+    if path.suffix.lower() == ".wacz":
+        return _import_wacz(collection, key, path)
+    if not path.name.lower().endswith((".warc", ".warc.gz")):
+        raise UsageProblem(f"cannot import {path.name}", "give a .warc, .warc.gz or .wacz file")
+    report = Report()
+    check_warc(lambda: open(path, "rb"), path.name, report)
+    _refuse_unless_ok(path.name, report)
+    with open(path, "rb") as source:
+        return [_import_warc(collection, key, source, path.name, f"{path.name}")]
+
+
+def _import_wacz(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
+    report = Report()
+    with open_wacz(path) as wacz:
+        check_package(wacz, report)
+        names = [n for n in wacz.names() if n.startswith("archive/") and n.endswith((".warc", ".warc.gz"))]
+        for name in names:
+            check_warc(lambda name=name: wacz.open(name), name, report)
+        _refuse_unless_ok(path.name, report)
+        imported = []
+        for name in names:
+            with wacz.open(name) as source:
+                imported.append(_import_warc(collection, key, source, name, f"{path.name}!{name}"))
+        return imported
+
+
+def _refuse_unless_ok(name: str, report: Report) -> None:
+    if not report.ok:
+        first = report.failures[0]
+        raise UsageProblem(f"not imported: {name} fails {len(report.failures)} check(s), first {first.check} "
+                           f"at {first.where}: {first.detail}", "import only files that verify")
+
+
+def _import_warc(collection: Collection, key: SigningKey, source, name: str, origin: str) -> Imported:
+    suffix = ".warc.gz" if name.endswith(".gz") else ".warc"
+    tmp = collection.tmp / f"import-{secrets.token_hex(8)}{suffix}"
+    digest = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as copy:
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                copy.write(chunk)
+            copy.flush()
+            os.fsync(copy.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a copy cut short, as by a full disk, is never left in tmp/
+        raise
+    sha256 = digest.hexdigest()
+    # Named from its own hash, never from the name it came with.
+    final_name = f"imported-{sha256[:16]}{suffix}"
+    catalog = Catalog(collection.catalog_path)
+    try:
+        if catalog.warc_file(final_name):
+            tmp.unlink()
+            return Imported(final_name, origin, [], already=True)
+        final = collection.warcs / final_name
+        shutil.move(tmp, final)
+        fsync_dir(collection.warcs)
+        source_note = f"{origin} sha256:{sha256}"
+        captures = _catalog_captures(collection, catalog, final, final_name, sha256, source_note)
+    finally:
+        catalog.close()
+        tmp.unlink(missing_ok=True)
+    custody_log(collection, key).append("import", {"file": final_name, "source": origin, "sha256": sha256,
+                                                   "captures": [c.id for c in captures]})
+    return Imported(final_name, origin, captures)
+
+
+def _goes_with(other: ScannedRecord, response: ScannedRecord) -> bool:
+    """The request and metadata records that belong to a response in another tool's WARC."""
+    if other.type == "request":
+        return response.id in (other.headers.get("WARC-Concurrent-To"),) or response.headers.get("WARC-Concurrent-To") == other.id
+    return other.type == "metadata" and other.headers.get("WARC-Refers-To") == response.id
+
+
+def _catalog_captures(collection: Collection, catalog: Catalog, path: Path, name: str, sha256: str,
+                      source: str) -> list[CaptureRow]:
+    scanned = {r.id: r for r in scan_warc(path).records}
+    facts = {}
+    with open(path, "rb") as stream:
+        iterator = ArchiveIterator(stream)
+        for record in iterator:
+            record_id = record.rec_headers.get_header("WARC-Record-ID")
+            status = record.http_headers.get_statuscode() if record.http_headers else None
+            facts[record_id] = (iterator.get_record_offset(), iterator.get_record_length(), status)
+    warcinfo = next((r.id for r in scanned.values() if r.type == "warcinfo"), "")
+    catalog.add_imported_file(name, warcinfo, now(), path.stat().st_size, sha256, source)
+    run_id = f"import-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+    catalog.start_run(run_id, now(), software(), collection.config.operator, {"import": source})
+
+    def stored(record, role: str) -> StoredRecord:
+        offset, length, _ = facts[record.id]
+        return StoredRecord(record.id, record.type, role, record.headers.get("WARC-Target-URI"),
+                            record.headers.get("WARC-Date", ""), name, offset, length,
+                            int(record.headers.get("Content-Length", 0)), record.block_digest,
+                            record.payload_digest if record.type != "revisit" else None,
+                            record.headers.get("WARC-Truncated"))
+
+    captures = []
+    for record in scanned.values():
+        if record.type not in ("response", "revisit") or not record.headers.get("WARC-Target-URI"):
+            continue
+        url = record.headers["WARC-Target-URI"].strip("<>")
+        related = [r for r in scanned.values() if r is not record and _goes_with(r, record)]
+        records = [stored(record, "response")] + [stored(r, r.type) for r in related]
+        date = record.headers.get("WARC-Date", "")
+        row = CaptureRow(
+            id=f"{''.join(ch for ch in date if ch.isdigit())[:14].ljust(14, '0')}-{secrets.token_hex(4)}",
+            run_id=run_id, url=url, url_key=normalise_url(url), final_url=url,
+            outcome="truncated" if record.headers.get("WARC-Truncated") else "ok",
+            http_status=facts[record.id][2] and int(facts[record.id][2]), error=None,
+            truncated=record.headers.get("WARC-Truncated"), started_at=date, finished_at=date,
+            ip=record.headers.get("WARC-IP-Address"), cert_sha256=None, redirects=0,
+            payload_digest=records[0].payload_digest, response_length=records[0].content_length, warc_file=name,
+            response_record_id=record.id, metadata_record_id=None, imported_from=source)
+        catalog.add_capture(row, records)
+        captures.append(row)
+    catalog.finish_run(run_id, now())
+    return captures

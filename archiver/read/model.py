@@ -1,0 +1,85 @@
+"""What reading a document produces: a Document of Claims, each with its Citations."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HEADLINE, PARAGRAPH, ROW, NOTE = "headline", "paragraph", "row", "note"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One URL a claim cites."""
+
+    url: str          # as written, minus wrapping quotes/brackets and trailing punctuation
+    normalised: str   # archiver.read.urls.normalise_url(url): the key two citations of one page share
+    standalone: bool  # True when cited through a URL alone on its line (or block), not inside the claim
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement in a document and the URLs offered as its evidence."""
+
+    id: str                         # stable: see make_claim_id
+    text: str
+    start: int                      # character span in the decoded document text
+    end: int
+    kind: str                       # HEADLINE | PARAGRAPH | ROW | NOTE
+    citations: tuple[Citation, ...]
+    # Claim sheets only: the row's optional id/date/source/notes. Not hashed: a dict can't be.
+    row: dict | None = field(default=None, hash=False)
+    # True when text == decoded[start:end]. False for HTML blocks and sheet rows: there `text`
+    # is the extracted text (or claim cell) and start:end the whole element's (row's) source.
+    verbatim: bool = True
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file read into claims. `warnings` say what was odd about it; none of them is fatal."""
+
+    path: Path
+    key: str                         # the document's name in the catalog; claim ids derive from it
+    sha256: str                      # of the file's bytes
+    kind: str                        # "article" | "markdown" | "html" | "text" | "csv" | "jsonl"
+    encoding: str                    # the codec the bytes were decoded with
+    date: str | None                 # ISO YYYY-MM-DD the document asserts (dated articles)
+    title: str | None
+    claims: tuple[Claim, ...]
+    warnings: tuple[str, ...]
+    ignored_links: tuple[str, ...]   # links found but not cited: other schemes, unresolvable relative hrefs
+    # URLs written alone on their line. Claims cite them too (see docs/claims.md); kept here as
+    # well so a document that is only a list of URLs still yields them.
+    standalone: tuple[Citation, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Distinct cited URLs as written, first-seen order, one per normalised form."""
+        seen: dict[str, str] = {}
+        for claim in self.claims:
+            for citation in claim.citations:
+                seen.setdefault(citation.normalised, citation.url)
+        for citation in self.standalone:
+            seen.setdefault(citation.normalised, citation.url)
+        return tuple(seen.values())
+
+    @property
+    def main_claim(self) -> Claim | None:
+        """The headline (dated article's first line, Markdown `# title`, HTML <h1>/<title>), if any."""
+        return next((claim for claim in self.claims if claim.kind == HEADLINE), None)
+
+
+def normalise_claim_text(text: str) -> str:
+    """The form claim ids hash: NFC, whitespace runs made one space, ends stripped. So re-wrapping
+    a paragraph or changing its line endings keeps its id."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def make_claim_id(key: str, text: str, occurrence: int) -> str:
+    """A claim's id: `c` + 16 hex digits of SHA-256 over the document key, the normalised text and
+    which occurrence of that text in the document this is (0 for the first)."""
+    material = f"{key}\0{normalise_claim_text(text)}\0{occurrence}"
+    # surrogatepass: command-line text can carry lone surrogates (undecodable argv bytes).
+    return "c" + hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:16]

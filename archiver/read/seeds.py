@@ -1,0 +1,90 @@
+"""Documents that cite URLs: files read into claims, each with the URLs offered as its evidence.
+
+The public entry point for reading documents. `parse_document` is pure (bytes in, Document
+out); `read_document` adds the file read. The formats and rules are in docs/claims.md."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+from archiver.errors import UsageProblem
+from archiver.read.citations import LinkSorter, build_claims
+from archiver.read.decoding import decode
+from archiver.read.html import read_html
+from archiver.read.model import NOTE, Citation, Claim, Document, make_claim_id
+from archiver.read.reading import Reading
+from archiver.read.sheets import read_csv, read_jsonl
+from archiver.read.text import read_markdown, read_plain_text
+
+__all__ = ["Citation", "Claim", "Document", "DOCUMENT_SUFFIXES", "documents_in", "is_document", "make_claim_id",
+           "note_claim", "parse_document", "read_document"]
+
+# Suffix → reader. Any other file named explicitly is read as plain text.
+_READERS: dict[str, Callable[[str, str], Reading]] = {
+    ".txt": lambda text, name: read_plain_text(text),
+    ".md": lambda text, name: read_markdown(text),
+    ".markdown": lambda text, name: read_markdown(text),
+    ".html": lambda text, name: read_html(text),
+    ".htm": lambda text, name: read_html(text),
+    ".csv": read_csv,
+    ".jsonl": read_jsonl,
+}
+DOCUMENT_SUFFIXES = tuple(_READERS)
+
+
+def parse_document(data: bytes, name: str, key: str | None = None) -> Document:
+    """Read `data`, the bytes of the file called `name` (its suffix picks the format), into a
+    Document whose claim ids derive from `key` (default: `name`). No I/O. Raises UsageProblem
+    only for a claim sheet without `claim` and `url` columns; anything else odd is a warning."""
+    key = name if key is None else key
+    decoded = decode(data)
+    reader = _READERS.get(Path(name).suffix.lower(), _READERS[".txt"])
+    reading = reader(decoded.text, name)
+    sorter = LinkSorter(reading.unusable_links)
+    claims, standalone = build_claims(key, reading, sorter)
+    warnings = decoded.warnings + reading.warnings + sorter.warnings()
+    if not claims:
+        warnings.append("no claims found")
+    if not standalone and not any(claim.citations for claim in claims):
+        warnings.append("no URLs cited")
+    return Document(
+        path=Path(name), key=key, sha256=hashlib.sha256(data).hexdigest(), kind=reading.kind,
+        encoding=decoded.encoding, date=reading.date, title=reading.title, claims=tuple(claims),
+        warnings=tuple(warnings), ignored_links=tuple(sorter.ignored), standalone=tuple(standalone))
+
+
+def read_document(path: Path, key: str | None = None) -> Document:
+    """The document at `path`; `key` (default: the path as given, in posix form) names it in the
+    catalog and seeds its claim ids."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}", "check the path and its permissions") from None
+    return parse_document(data, str(path), path.as_posix() if key is None else key)
+
+
+def note_claim(text: str, urls: list[str]) -> Claim:
+    """A one-off claim typed on the command line (`archiver cite "CLAIM" URL...`): kind "note",
+    its id derived from the key "note" and its text, citing `urls` (duplicates once)."""
+    if not text.strip():
+        raise UsageProblem("the claim has no text", "give the claim's words in quotes before its URLs")
+    sorter = LinkSorter([])
+    citations = sorter.cite([url.strip() for url in urls], standalone=False)
+    if sorter.ignored:
+        url, problem = next(iter(sorter.ignored.items()))
+        raise UsageProblem(f"cannot cite {url}: {problem}", "give an http:// or https:// URL")
+    if not citations:
+        raise UsageProblem("the claim cites no URL", "give at least one http:// or https:// URL after the claim")
+    return Claim(id=make_claim_id("note", text, 0), text=text, start=0, end=len(text), kind=NOTE,
+                 citations=tuple(citations))
+
+
+def is_document(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in DOCUMENT_SUFFIXES and not path.name.startswith(".")
+
+
+def documents_in(folder: Path) -> list[Path]:
+    """Documents under `folder`, sorted so runs are repeatable."""
+    return sorted(p for p in folder.rglob("*") if is_document(p))

@@ -1,0 +1,114 @@
+"""Claim sheets, CSV and JSONL: one claim per row, with the URLs offered as its evidence.
+
+A row's text is its claim cell, not a slice of the file: its span is the whole row, so its
+Passage says verbatim=False."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any
+
+from archiver.errors import UsageProblem
+from archiver.read.links import find_links
+from archiver.read.model import ROW
+from archiver.read.reading import Passage, Reading
+from archiver.read.text import LINE, line_spans
+
+REQUIRED_COLUMNS = ("claim", "url")
+EXTRA_COLUMNS = ("id", "date", "source", "notes")
+DELIMITERS = (",", ";", "\t")
+
+
+def read_csv(text: str, name: str) -> Reading:
+    """A header row naming the columns, then one claim per row. The delimiter is whichever of
+    comma, semicolon and tab the header row uses most (comma on a tie)."""
+    reading = Reading(kind="csv")
+    lines = list(LINE.finditer(text))
+    header_at = next((index for index, line in enumerate(lines) if line.group().strip()), None)
+    if header_at is None:
+        return reading
+    header_line = lines[header_at].group()
+    delimiter = max(DELIMITERS, key=header_line.count)
+    # The reader pulls as many lines as a row needs (quoted cells may hold line breaks); its
+    # line_num tells which lines those were, and so the row's span.
+    reader = csv.reader((line.group() for line in lines[header_at:]), delimiter=delimiter)
+    consumed = 0
+    try:
+        columns = [column.strip().lower() for column in next(reader)]
+        _require_columns(columns, name)
+        consumed = reader.line_num
+        for cells in reader:
+            first_index, last_index = header_at + consumed, header_at + reader.line_num - 1
+            consumed = reader.line_num
+            if any(cell.strip() for cell in cells):
+                fields: dict[str, Any] = {}
+                for column, cell in zip(columns, cells):
+                    fields.setdefault(column, cell)
+                last = lines[last_index]
+                end = last.start() + len(last.group().rstrip("\r\n"))
+                _add_row(reading, fields, lines[first_index].start(), end, first_index + 1)
+    except csv.Error as exc:
+        reading.warnings.append(f"line {header_at + consumed + 1}: {exc}; the rest of the sheet was not read")
+    return reading
+
+
+def read_jsonl(text: str, name: str) -> Reading:
+    """One JSON object per line; keys are the columns."""
+    reading = Reading(kind="jsonl")
+    columns: dict[str, None] = {}
+    for number, (start, end) in enumerate(line_spans(text), 1):
+        line = text[start:end]
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            reading.warnings.append(f"line {number}: not JSON ({exc}); line skipped")
+            continue
+        if not isinstance(value, dict):
+            reading.warnings.append(f"line {number}: not a JSON object; line skipped")
+            continue
+        fields: dict[str, Any] = {}
+        for key, field_value in value.items():
+            fields.setdefault(key.strip().lower(), field_value)
+        columns.update(dict.fromkeys(fields))
+        _add_row(reading, fields, start, end, number)
+    if columns:
+        _require_columns(list(columns), name)
+    return reading
+
+
+def _require_columns(columns: list[str], name: str) -> None:
+    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if missing:
+        found = ", ".join(repr(column) for column in columns if column) or "none"
+        raise UsageProblem(
+            f"{name} is not a claim sheet: it has no {' or '.join(repr(column) for column in missing)} column "
+            f"(columns found: {found})",
+            "name one column claim and one url, in any case; id, date, source and notes are optional")
+
+
+def _add_row(reading: Reading, fields: dict[str, Any], start: int, end: int, line: int) -> None:
+    claim = fields.get("claim")
+    if not isinstance(claim, str) or not claim.strip():
+        reading.warnings.append(f"line {line}: no claim text; row skipped")
+        return
+    cell = fields.get("url")
+    if isinstance(cell, list) and all(isinstance(item, str) for item in cell):
+        cell = " ".join(cell)
+    if cell is not None and not isinstance(cell, str):
+        reading.warnings.append(f"line {line}: the url is neither text nor a list of texts")
+        cell = None
+    links = []
+    # Several URLs in one cell are separated by whitespace.
+    for token in (cell or "").split():
+        found = find_links(token)
+        if not found:
+            reading.warnings.append(f"line {line}: {token!r} in the url column is not a URL")
+        links += found
+    if not (cell or "").strip():
+        reading.warnings.append(f"line {line}: no URL for this claim")
+    row = {column: fields[column] for column in EXTRA_COLUMNS if fields.get(column) not in (None, "")}
+    reading.passages.append(Passage(claim.strip(), start, end, ROW, links, row=row, verbatim=False))
+

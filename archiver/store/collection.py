@@ -1,0 +1,288 @@
+"""A collection folder: its layout, its `archiver.toml`, and finding it from the CLI."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import getpass
+import ipaddress
+import json
+import os
+import re
+import socket
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.store.durable import atomic_write, fsync_dir
+from archiver.errors import UsageProblem
+
+CONFIG_NAME = "archiver.toml"
+LOCK_NAME = ".in-use"
+SUBDIRS = ("seeds", "warcs", "manifests", "keys", "tmp")
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(value: str | int) -> int:
+    """'200MB', '1 GiB' or 1024 → bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError(f"size must be positive, got {value}")
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    unit = match and match.group(2).lower()
+    if not match or unit not in _SIZE_UNITS or float(match.group(1)) <= 0:
+        raise ValueError(f"not a size: {value!r} (write it like 200MB, 1GB or 512KiB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """How captures are made; every field is recorded in each WARC's warcinfo."""
+
+    concurrency: int = 8
+    per_host: int = 2
+    timeout: float = 60.0
+    max_size: int = 200 * 10**6
+    max_redirects: int = 10
+    warc_size: int = 10**9
+    allow_private: bool = False
+    allow_networks: tuple[str, ...] = ()
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    user_agent: str | None = None
+
+    def as_record(self) -> dict:
+        record = dict(self.__dict__)
+        record["allow_networks"] = list(self.allow_networks)
+        return record
+
+
+@dataclass(frozen=True)
+class TimestampSettings:
+    """RFC 3161 timestamp authorities, tried in order, and the roots their tokens must chain to."""
+
+    authorities: tuple[str, ...] = ()
+    trusted_roots: str | None = None  # a PEM file, relative to the collection folder
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    operator: str
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    timestamps: TimestampSettings = field(default_factory=TimestampSettings)
+    id: str | None = None  # a UUID given at `archiver init`, naming the collection in manifests
+
+
+def _default_operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def render_config(config: Config) -> str:
+    c = config.capture
+    q = lambda s: json.dumps(s, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    return f"""# archiver collection settings
+[collection]
+id = {q(config.id)}
+name = {q(config.name)}
+operator = {q(config.operator)}        # who runs the captures; recorded in every WARC
+
+[capture]
+concurrency = {c.concurrency}                 # captures at once
+per_host = {c.per_host}                    # captures at once against one host
+timeout = {c.timeout}                  # wall-clock seconds allowed for one capture, redirects included
+max_size = "{c.max_size // 10**6}MB"           # bytes kept of one response; the rest is cut and marked WARC-Truncated
+max_redirects = {c.max_redirects}
+warc_size = "{c.warc_size // 10**6}MB"           # start a new WARC file past this size
+verify_tls = {str(c.verify_tls).lower()}
+# Private, loopback and link-local addresses are refused unless allowed here,
+# network by network (e.g. ["127.0.0.1/32", "10.1.0.0/16"]), or all at once with allow_private.
+allow_private = {str(c.allow_private).lower()}
+allow_networks = {json.dumps(list(c.allow_networks))}
+
+[timestamps]
+# RFC 3161 timestamp authorities asked, in order, to timestamp each manifest, e.g.
+# ["https://freetsa.org/tsr"]; trusted_roots is the PEM file of CA certificates their
+# tokens must chain to (relative to this folder).
+authorities = {json.dumps(list(config.timestamps.authorities))}
+trusted_roots = {q(config.timestamps.trusted_roots or "")}
+"""
+
+
+def _parse_config(path: Path, text: str) -> Config:
+    def bad(what: str) -> UsageProblem:
+        return UsageProblem(f"{path}: {what}", "fix that line in archiver.toml")
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise bad(f"not valid TOML ({exc})") from None
+    meta = data.get("collection", {})
+    raw = data.get("capture", {})
+    stamps = data.get("timestamps", {})
+    if not all(isinstance(table, dict) for table in (meta, raw, stamps)):
+        raise bad("[collection], [capture] and [timestamps] must be tables")
+    authorities = stamps.get("authorities", [])
+    roots = stamps.get("trusted_roots", "")
+    timeout = stamps.get("timeout", 10.0)
+    if not isinstance(authorities, list) or not all(isinstance(a, str) and a.startswith(("http://", "https://"))
+                                                    for a in authorities):
+        raise bad('authorities must be a list of http(s) URLs, such as ["https://freetsa.org/tsr"]')
+    if not isinstance(roots, str) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise bad("trusted_roots must be a file name and timeout a positive number of seconds")
+    timestamps = TimestampSettings(tuple(authorities), roots or None, float(timeout))
+    known = set(CaptureSettings.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise bad(f"unknown setting {unknown[0]!r} in [capture] (known: {', '.join(sorted(known))})")
+    values: dict = {}
+    try:
+        for key in ("concurrency", "per_host", "max_redirects"):
+            if key in raw:
+                if not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < (0 if key == "max_redirects" else 1):
+                    raise ValueError(f"{key} must be a whole number of at least {0 if key == 'max_redirects' else 1}")
+                values[key] = raw[key]
+        if "timeout" in raw:
+            if not isinstance(raw["timeout"], (int, float)) or isinstance(raw["timeout"], bool) or raw["timeout"] <= 0:
+                raise ValueError("timeout must be a positive number of seconds")
+            values["timeout"] = float(raw["timeout"])
+        for key in ("max_size", "warc_size"):
+            if key in raw:
+                values[key] = parse_size(raw[key])
+        for key in ("allow_private", "verify_tls"):
+            if key in raw:
+                if not isinstance(raw[key], bool):
+                    raise ValueError(f"{key} must be true or false")
+                values[key] = raw[key]
+        for key in ("ca_bundle", "user_agent"):
+            if key in raw:
+                if not isinstance(raw[key], str):
+                    raise ValueError(f"{key} must be a string")
+                values[key] = raw[key] or None
+        if "allow_networks" in raw:
+            networks = raw["allow_networks"]
+            if not isinstance(networks, list):
+                raise ValueError('allow_networks must be a list such as ["127.0.0.1/32"]')
+            for network in networks:
+                ipaddress.ip_network(network, strict=False)
+            values["allow_networks"] = tuple(networks)
+    except (ValueError, TypeError) as exc:
+        raise bad(str(exc)) from None
+    name = meta.get("name", path.parent.name)
+    operator = meta.get("operator", _default_operator())
+    collection_id = meta.get("id")
+    if not isinstance(name, str) or not isinstance(operator, str) or not isinstance(collection_id, (str, type(None))):
+        raise bad("id, name and operator must be strings")
+    return Config(name=name, operator=operator, capture=CaptureSettings(**values), timestamps=timestamps,
+                  id=collection_id)
+
+
+class InUse:
+    """A lock on the collection's `.in-use` file. Every command that changes the collection
+    holds it shared, so many may capture and export at once; `archiver doctor` holds it alone,
+    since what it would repair (an open WARC, a manifest not yet listed) may be another's work
+    in progress. The kernel drops it when its process dies."""
+
+    def __init__(self, root: Path, exclusive: bool) -> None:
+        try:
+            self._fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES):
+                raise
+            self._fd = -1  # nothing can change a collection no one can write: there is nothing to guard
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise UsageProblem(f"another archiver process is working on {root} (a capture, an export)",
+                               "run this again when it has finished") from None
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "InUse":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class Collection:
+    """A folder holding captures, their catalog, manifests and public keys."""
+
+    def __init__(self, root: Path, config: Config) -> None:
+        self.root = root
+        self.config = config
+
+    def in_use(self, alone: bool = False) -> InUse:
+        """Hold the collection while changing it; `alone` waits for no one and fails if busy."""
+        return InUse(self.root, exclusive=alone)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def warcs(self) -> Path:
+        return self.root / "warcs"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.sqlite"
+
+    @classmethod
+    def open(cls, root: Path) -> "Collection":
+        root = Path(root).absolute()
+        path = root / CONFIG_NAME
+        if not root.is_dir():
+            raise UsageProblem(f"{root} is not a folder", "pass -C with an existing collection folder")
+        if not path.is_file():
+            raise UsageProblem(f"{root} is not an archiver collection (no {CONFIG_NAME})",
+                               f"run `archiver init {root}` or pass -C DIR")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageProblem(f"cannot read {path}: {exc}", "check its permissions and encoding") from None
+        collection = cls(root, _parse_config(path, text))
+        for sub in SUBDIRS:
+            (root / sub).mkdir(exist_ok=True)
+        return collection
+
+    @classmethod
+    def exists(cls, root: Path) -> bool:
+        return (Path(root) / CONFIG_NAME).is_file()
+
+    @classmethod
+    def init(cls, root: Path, name: str | None = None, operator: str | None = None) -> "Collection":
+        """Create the layout; refuses to touch an existing collection."""
+        root = Path(root).absolute()
+        if cls.exists(root):
+            raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for sub in SUBDIRS:
+                (root / sub).mkdir(exist_ok=True)
+            config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
+                            id=str(uuid.uuid4()))
+            atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
+            fsync_dir(root)
+        except OSError as exc:
+            raise UsageProblem(f"cannot create a collection in {root}: {exc.strerror or exc}",
+                               "choose a folder you can write to") from None
+        return cls.open(root)
