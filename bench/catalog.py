@@ -42,7 +42,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow
 from archiver.evidence.keys import create_signing_key
 from capture import run_and_report  # bench/capture.py, beside this script
 from archiver.cli.claims import claims_with_captures
@@ -50,7 +51,8 @@ from archiver.store.collection import Collection
 from archiver.evidence.manifest import canonical
 from archiver.read.model import PARAGRAPH, Citation, Claim, Document, make_claim_id
 from archiver.read.urls import normalise_url
-from archiver.capture.warc import StoredRecord, software, warc_date
+from archiver.capture.warc import software, warc_date
+from archiver.store.rows import StoredRecord
 
 CLAIMS_PER_DOCUMENT = 100
 HOSTS = 500

@@ -32,7 +32,8 @@ with atheris.instrument_imports():
     from archiver.errors import ArchiverError
     from archiver.evidence.manifest import read_manifest
     from archiver.check.scan import scan_stream
-    from archiver.capture.warc import ClosedFile, WarcFileWriter, http_record_pair, metadata_record, sha256_digest
+    from archiver.capture.warc import WarcFileWriter, http_record_pair, metadata_record, sha256_digest
+    from archiver.store.storage import LocalFolder, StoredFile
     from tests.fuzz_properties import check_custody_line, check_document  # shared with tests/test_fuzz.py
 
 SUFFIXES = [".txt", ".md", ".html", ".csv", ".jsonl"]
@@ -40,8 +41,8 @@ SUFFIXES = [".txt", ".md", ".html", ".csv", ".jsonl"]
 
 def seed_warc(folder: Path) -> Path:
     """A closed WARC written by archiver's own writer: warcinfo, request, response, metadata."""
-    closed: list[ClosedFile] = []
-    writer = WarcFileWriter(folder, "seed", 1 << 30, {}, on_open=lambda *_: None, on_close=closed.append)
+    closed: list[StoredFile] = []
+    writer = WarcFileWriter(LocalFolder(folder), "seed", 1 << 30, {}, on_open=lambda *_: None, on_close=closed.append)
     body = b"<html><title>seed</title><p>a page</p></html>"
     response = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     request, answer = http_record_pair(
@@ -88,7 +89,7 @@ def entries(path: Path) -> dict[str, bytes] | None:
 
 def target_warc(data: bytes) -> None:
     """scan_stream never raises for bad content, and accounts for every byte it was given."""
-    scan = scan_stream(io.BytesIO(data), Path("fuzz.warc.gz"))
+    scan = scan_stream(io.BytesIO(data), "fuzz.warc.gz")
     assert scan.size == len(data), (scan.size, len(data))
     for record in scan.records:
         assert 0 <= record.offset < len(data)

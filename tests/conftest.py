@@ -273,8 +273,8 @@ def collection(tmp_path) -> Collection:
     """make_collection(); afterwards, every WARC the test wrote must pass `warcio check` and be closed."""
     collection = make_collection(tmp_path / "collection")
     yield collection
-    assert not list(collection.warcs.glob("*.open")), "a WARC file was left open"
-    files = sorted(collection.warcs.glob("*.warc.gz"))
+    assert not list(collection.storage.folder.glob("*.open")), "a WARC file was left open"
+    files = sorted(collection.storage.folder.glob("*.warc.gz"))
     if files:
         checker = Checker(SimpleNamespace(inputs=[str(f) for f in files], verbose=False))
         assert checker.process_all() == 0, f"warcio check failed on {files}"

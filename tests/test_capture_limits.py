@@ -13,7 +13,7 @@ from tests.conftest import capture, http_response, redirect, send_bytes, warc_re
 
 
 def metadata_of(collection) -> dict:
-    [metadata] = [r for r in warc_records(collection.warcs) if r.headers.get("Content-Type") == "application/json"]
+    [metadata] = [r for r in warc_records(collection.storage.folder) if r.headers.get("Content-Type") == "application/json"]
     return json.loads(metadata.block)
 
 
@@ -22,7 +22,7 @@ def test_each_redirect_hop_is_its_own_request_response_pair(collection, raw_serv
     server = raw_server({"/a": redirect("/b"), "/b": redirect("/c", "301 Moved Permanently"), "/c": send_bytes(final)})
     [row] = capture(collection, server.url("/a"))
     assert (row.outcome, row.http_status, row.redirects, row.final_url) == ("ok", 200, 2, server.url("/c"))
-    records = warc_records(collection.warcs)
+    records = warc_records(collection.storage.folder)
     responses = [r for r in records if r.type == "response"]
     assert [r.headers["WARC-Target-URI"] for r in responses] == [server.url(p) for p in ("/a", "/b", "/c")]
     assert responses[-1].block == final
@@ -30,7 +30,7 @@ def test_each_redirect_hop_is_its_own_request_response_pair(collection, raw_serv
     assert [(hop["status"], hop["location"]) for hop in chain] == [(302, "/b"), (301, "/c"), (200, None)]
     metadata = [r for r in records if r.type == "metadata"]
     assert [m.headers["WARC-Refers-To"] for m in metadata] == [responses[-1].id] * 2  # details and attestation
-    assert warcio_check(next(collection.warcs.glob("*.warc.gz"))).returncode == 0
+    assert warcio_check(next(collection.storage.folder.glob("*.warc.gz"))).returncode == 0
 
 
 def test_redirect_loop_is_detected_and_its_hops_kept(collection, raw_server):
@@ -38,7 +38,7 @@ def test_redirect_loop_is_detected_and_its_hops_kept(collection, raw_server):
     [row] = capture(collection, server.url("/a"))
     assert row.outcome == "failed" and "redirect loop" in row.error
     assert len(server.requests) == 2
-    assert sum(r.type == "response" for r in warc_records(collection.warcs)) == 2
+    assert sum(r.type == "response" for r in warc_records(collection.storage.folder)) == 2
 
 
 def test_redirects_are_capped(collection, raw_server):
@@ -72,7 +72,7 @@ def test_https_with_an_untrusted_certificate_fails_unless_insecure(collection, r
     assert refused.outcome == "failed" and "TLS failure" in refused.error and "CERTIFICATE_VERIFY_FAILED" in refused.error
     [accepted] = capture(collection, server.url("/"), verify_tls=False)
     assert accepted.outcome == "ok" and accepted.cert_sha256 == hashlib.sha256(test_ca.leaf_der).hexdigest()
-    metadata = [json.loads(r.block) for r in warc_records(collection.warcs)
+    metadata = [json.loads(r.block) for r in warc_records(collection.storage.folder)
                 if r.headers.get("Content-Type") == "application/json"]
     assert metadata[-1]["tls_verification"] is False
     assert metadata[-1]["redirect_chain"][0]["tls"]["verified"] is False
@@ -89,7 +89,7 @@ def test_endless_body_is_cut_at_the_size_cap_and_marked_truncated(collection, ra
     server = raw_server({"/forever": endless})
     [row] = capture(collection, server.url("/forever"), max_size=100_000)
     assert (row.outcome, row.truncated, row.http_status) == ("truncated", "length", 200)
-    [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
+    [response] = [r for r in warc_records(collection.storage.folder) if r.type == "response"]
     assert response.headers["WARC-Truncated"] == "length"
     assert len(response.block) == 100_000
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
@@ -109,7 +109,7 @@ def test_a_slow_body_is_cut_at_the_wall_clock_deadline(collection, raw_server):
     [row] = capture(collection, server.url("/slow"), timeout=0.6)
     assert (row.outcome, row.truncated) == ("truncated", "time")
     assert seconds_between(row.started_at, row.finished_at) < 5  # the server would trickle for 50 s
-    [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
+    [response] = [r for r in warc_records(collection.storage.folder) if r.type == "response"]
     assert response.headers["WARC-Truncated"] == "time"
     assert response.block.startswith(b"HTTP/1.1 200 OK") and response.block.endswith(b"x")
 
@@ -130,7 +130,7 @@ def test_a_disconnect_mid_body_is_kept_and_marked(collection, raw_server):
     server = raw_server({"/": send_bytes(head + partial_body)})  # then hangs up, 3800 bytes short
     [row] = capture(collection, server.url("/"))
     assert (row.outcome, row.truncated, row.http_status) == ("truncated", "disconnect", 200)
-    [response] = [r for r in warc_records(collection.warcs) if r.type == "response"]
+    [response] = [r for r in warc_records(collection.storage.folder) if r.type == "response"]
     assert response.headers["WARC-Truncated"] == "disconnect"
     assert response.block == head + partial_body
     assert response.headers["WARC-Payload-Digest"] == "sha256:" + hashlib.sha256(partial_body).hexdigest()
@@ -184,7 +184,7 @@ def test_a_trickling_tls_handshake_is_cut_at_the_wall_clock_deadline(collection,
     assert tls_server.requests == []
 
     # A capture that sent no request has nothing to store: it is cataloged as failed, with no records.
-    assert warc_records(collection.warcs) == []
+    assert warc_records(collection.storage.folder) == []
     catalog = Catalog(collection.catalog_path)
     assert [(c.id, c.url, c.outcome, c.error, c.http_status, c.response_record_id) for c in catalog.captures()] \
         == [(row.id, url, "failed", row.error, None, None)]

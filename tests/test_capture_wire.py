@@ -21,8 +21,8 @@ def only(records, kind):
 
 
 def assert_warcs_valid(collection):
-    files = list(collection.warcs.glob("*.warc.gz"))
-    assert files and not list(collection.warcs.glob("*.open"))
+    files = list(collection.storage.folder.glob("*.warc.gz"))
+    assert files and not list(collection.storage.folder.glob("*.open"))
     for path in files:
         result = warcio_check(path)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -35,7 +35,7 @@ def test_plain_page_is_stored_byte_for_byte_with_request_and_metadata(collection
     [row] = capture(collection, server.url("/page"))
 
     assert (row.outcome, row.http_status, row.ip) == ("ok", 200, "127.0.0.1")
-    records = warc_records(collection.warcs)
+    records = warc_records(collection.storage.folder)
     assert [r.type for r in records] == ["warcinfo", "request", "response", "metadata", "metadata"]
     warcinfo, request, response, metadata, attestation = records
     assert attestation.headers["Content-Type"] == "application/vnd.dsse.envelope.v1+json"
@@ -96,7 +96,7 @@ def test_catalog_offsets_point_at_each_record(collection, raw_server):
     assert [[(s.warc_type, s.role) for s in stored_of[row.id]] for row in rows] == [fetched, fetched, revisited]
 
     members = {(path.name, offset): (length, inflated)
-               for path in collection.warcs.glob("*.warc.gz") for offset, length, inflated in gzip_members(path)}
+               for path in collection.storage.folder.glob("*.warc.gz") for offset, length, inflated in gzip_members(path)}
     for row in rows:
         for stored in stored_of[row.id]:
             length, inflated = members.pop((stored.warc_file, stored.offset))
@@ -115,7 +115,7 @@ def test_chunked_response_keeps_its_framing(collection, raw_server):
             b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: yes\r\n\r\n")
     server = raw_server({"/chunked": send_bytes(sent)})
     [row] = capture(collection, server.url("/chunked"))
-    response = only(warc_records(collection.warcs), "response")
+    response = only(warc_records(collection.storage.folder), "response")
     assert row.outcome == "ok"
     assert response.block == sent
     framed_body = sent.split(b"\r\n\r\n", 1)[1]
@@ -128,7 +128,7 @@ def test_gzip_content_encoding_is_stored_compressed(collection, raw_server):
     sent = http_response(body, headers=[("Content-Type", "text/html"), ("Content-Encoding", "gzip")])
     server = raw_server({"/gz": send_bytes(sent)})
     capture(collection, server.url("/gz"))
-    response = only(warc_records(collection.warcs), "response")
+    response = only(warc_records(collection.storage.folder), "response")
     assert response.block == sent
     assert b"gzip, deflate" in server.requests[0]
     assert_warcs_valid(collection)
@@ -139,7 +139,7 @@ def test_non_ascii_header_bytes_are_kept_exactly(collection, raw_server):
     server = raw_server({"/h": send_bytes(sent)})
     [row] = capture(collection, server.url("/h"))
     assert row.outcome == "ok"
-    assert only(warc_records(collection.warcs), "response").block == sent
+    assert only(warc_records(collection.storage.folder), "response").block == sent
     assert_warcs_valid(collection)
 
 
@@ -147,14 +147,14 @@ def test_404_is_a_capture_with_its_status(collection, raw_server):
     server = raw_server({})
     [row] = capture(collection, server.url("/gone"))
     assert (row.outcome, row.http_status, row.error) == ("ok", 404, None)
-    assert b"404 Not Found" in only(warc_records(collection.warcs), "response").block
+    assert b"404 Not Found" in only(warc_records(collection.storage.folder), "response").block
 
 
 def test_warc_files_rotate_and_each_opens_with_warcinfo(collection, raw_server):
     server = raw_server({f"/{i}": send_bytes(http_response(b"z" * 2000)) for i in range(3)})
     capture(collection, *(server.url(f"/{i}") for i in range(3)), warc_size=1000, concurrency=1)
-    files = sorted(collection.warcs.glob("*.warc.gz"))
-    assert len(files) == 3 and not list(collection.warcs.glob("*.open"))
+    files = sorted(collection.storage.folder.glob("*.warc.gz"))
+    assert len(files) == 3 and not list(collection.storage.folder.glob("*.open"))
     catalog = Catalog(collection.catalog_path)
     for path in files:
         records = warc_records_of(path)

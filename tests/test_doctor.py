@@ -89,7 +89,7 @@ def capturing(collection, server, pages: int, concurrency: int) -> subprocess.Po
     process = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root),
                                 "--concurrency", str(concurrency), *(server.url(f"/{i}") for i in range(pages))],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_until(lambda: list(collection.warcs.glob("*.open")), "open WARC file", process)
+    wait_until(lambda: list(collection.storage.folder.glob("*.open")), "open WARC file", process)
     return process
 
 
@@ -103,14 +103,14 @@ def test_a_killed_capture_is_repaired_and_verifies(run_cli, raw_server, gates, c
     process.send_signal(signal.SIGKILL)
     process.wait()
     gate.release()
-    assert list(collection.warcs.glob("*.open")), "the run was killed before it could close its WARC"
+    assert list(collection.storage.folder.glob("*.open")), "the run was killed before it could close its WARC"
 
     found = run_cli("doctor", "-C", collection.root, "--json")
     assert found.exit_code == 1
     assert "open file" in {f["kind"] for f in json.loads(found.stdout)["findings"]}
     fixed = run_cli("doctor", "-C", collection.root, "--fix", "--json")
     assert fixed.exit_code == 0 and all(f["fixed"] for f in json.loads(fixed.stdout)["findings"])
-    assert not list(collection.warcs.glob("*.open"))
+    assert not list(collection.storage.folder.glob("*.open"))
     report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
     assert report["ok"], report["failures"]
     assert json.loads(run_cli("doctor", "-C", collection.root, "--json").stdout)["healthy"] is True
@@ -179,7 +179,7 @@ def test_doctor_leaves_a_running_capture_alone(run_cli, raw_server, gates, colle
     # Held mid-run, its first capture stored and the next page awaited, until the gate opens.
     wait_until(lambda: logged_captures(collection) == 1, "first capture stored", process)
     assert gate.slots_held.wait(60), "the capture never asked for the held page"
-    open_files = {path: path.read_bytes() for path in collection.warcs.glob("*.open")}
+    open_files = {path: path.read_bytes() for path in collection.storage.folder.glob("*.open")}
     assert open_files, "the capture never started writing"
     for command in (["doctor"], ["doctor", "--fix"]):
         result = run_cli(*command, "-C", collection.root)

@@ -31,7 +31,7 @@ def seconds_between(start: str, end: str) -> float:
 
 
 def responses_for(collection, url: str) -> list:
-    return [r for r in warc_records(collection.warcs)
+    return [r for r in warc_records(collection.storage.folder)
             if r.type == "response" and r.headers["WARC-Target-URI"] == url]
 
 
@@ -334,7 +334,7 @@ def test_redirects_to_a_file_url_and_to_a_refused_address_are_refused(collection
         # The redirect hop itself is kept as evidence.
         assert the_response(collection, row.url).block == http_response(b"moved", "302 Found", [("Location", {
             file_row.url: "file:///etc/passwd", metadata_row.url: "http://169.254.169.254/latest/meta-data/"}[row.url])])
-    assert [r.headers["WARC-Target-URI"] for r in warc_records(collection.warcs) if r.type == "request"].count(
+    assert [r.headers["WARC-Target-URI"] for r in warc_records(collection.storage.folder) if r.type == "request"].count(
         "http://169.254.169.254/latest/meta-data/") == 0  # nothing was sent there
     assert network_sandbox == []
     assert_good(collection, good_row, server.url("/good"))

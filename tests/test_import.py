@@ -38,7 +38,7 @@ def test_a_wget_warc_is_imported_marked_and_citable(run_cli, collection, wget_wa
     assert imported["file"].startswith("imported-") and "wget.warc.gz" in imported["source"]
     [capture] = imported["captures"]
     assert capture["imported_from"].startswith("wget.warc.gz sha256:") and capture["http_status"] == 200
-    assert (collection.warcs / imported["file"]).read_bytes() == wget_warc.read_bytes()  # byte for byte
+    assert (collection.storage.folder / imported["file"]).read_bytes() == wget_warc.read_bytes()  # byte for byte
 
     cited = json.loads(run_cli("cite", "-C", collection.root, "The memo was leaked", "--capture", capture["id"],
                                "--json").stdout)
@@ -57,7 +57,7 @@ def test_a_file_that_fails_its_digests_is_not_imported(run_cli, collection):
         pytest.skip("the shared corpus is not beside this checkout")
     result = run_cli("import", "-C", collection.root, bad)
     assert result.exit_code == 2 and "not imported" in result.stderr and "payload digest" in result.stderr
-    assert not list(collection.warcs.iterdir())
+    assert not list(collection.storage.folder.iterdir())
     assert json.loads(run_cli("captures", "-C", collection.root, "--json").stdout) == []
 
 
@@ -100,8 +100,8 @@ def test_a_wacz_from_another_tool_is_imported(run_cli, collection):
     logged_by_import = json.loads(run_cli("log", "-C", collection.root, "--json").stdout)[len(logged_before):]
     [imported] = json.loads(result.stdout)["files"]
     assert imported["source"] == f"{wacz.name}!{entry}" and imported["already"] is False
-    assert [path.name for path in collection.warcs.iterdir()] == [imported["file"]]
-    assert hashlib.sha256((collection.warcs / imported["file"]).read_bytes()).hexdigest() == entry_sha256
+    assert [path.name for path in collection.storage.folder.iterdir()] == [imported["file"]]
+    assert hashlib.sha256((collection.storage.folder / imported["file"]).read_bytes()).hexdigest() == entry_sha256
 
     captures = imported["captures"]
     what_was_captured = itemgetter("url", "http_status", "response_record_id")

@@ -61,7 +61,7 @@ def honest(run_cli, raw_server, tmp_path, local_tsa) -> Collection:
 
 def evidence_files(collection: Collection) -> list[Path]:
     root = collection.root
-    files = [*sorted(collection.warcs.glob("*.warc.gz")), *sorted((root / "manifests").iterdir()),
+    files = [*sorted(collection.storage.folder.glob("*.warc.gz")), *sorted((root / "manifests").iterdir()),
              root / "custody.jsonl", *sorted((root / "keys").glob("*.pem"))]
     return [f for f in files if f.is_file()]
 
@@ -257,7 +257,7 @@ def test_every_gzip_header_and_trailer_byte_is_caught(honest):
     each member's header (MTIME, XFL and OS included) and its CRC32/ISIZE trailer. Only the
     file's recorded SHA-256 and size can see a change to MTIME/XFL/OS."""
     checked = 0
-    for path in sorted(honest.warcs.glob("*.warc.gz")):
+    for path in sorted(honest.storage.folder.glob("*.warc.gz")):
         pristine = path.read_bytes()
         for start, length in gzip_members(pristine):
             for offset in [*range(start, start + 10), *range(start + length - 8, start + length)]:

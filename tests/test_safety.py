@@ -79,7 +79,7 @@ def test_refused_targets_get_no_byte(collection, raw_server, network_sandbox):
     assert "0.0.0.0 is an unspecified address" in rows[4].error
     assert other_loopback.connections == 0
     assert network_sandbox == []  # nothing even tried to connect beyond loopback
-    assert not list(collection.warcs.glob("*.warc.gz"))  # nothing to store: no request was sent
+    assert not list(collection.storage.folder.glob("*.warc.gz"))  # nothing to store: no request was sent
 
 
 def test_redirect_from_an_allowed_host_to_a_refused_address_stops_there(collection, raw_server, network_sandbox):
@@ -91,7 +91,7 @@ def test_redirect_from_an_allowed_host_to_a_refused_address_stops_there(collecti
     assert "169.254.169.254 is a link-local" in rows[1].error
     assert inside.connections == 0 and network_sandbox == []
     # the redirect that was received is kept as evidence
-    assert sum(r.type == "response" for r in warc_records(collection.warcs)) == 2
+    assert sum(r.type == "response" for r in warc_records(collection.storage.folder)) == 2
 
 
 def test_an_unresolvable_host_fails_with_its_reason(collection):

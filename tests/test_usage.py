@@ -143,7 +143,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing(run_cli, raw_server, tmp_path
     other = make_collection(tmp_path / "other")
     assert run_cli("capture", "-C", other.root, server.url("/a")).exit_code == 0
     captured = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
-    arguments = {"show": ["show", captured[0]["id"]], "import": ["import", next(other.warcs.glob("*.warc.gz"))],
+    arguments = {"show": ["show", captured[0]["id"]], "import": ["import", next(other.storage.folder.glob("*.warc.gz"))],
                  "bundle": ["bundle", "--all", "-o", tmp_path / "out.wacz"]}.get(command[0], command)
     log = collection.root / "custody.jsonl"
     before = files_in(tmp_path)
@@ -263,7 +263,7 @@ def test_a_change_to_a_read_only_collection_is_one_line_and_changes_nothing(read
     if command[0] == "import":
         other = make_collection(tmp_path / "other")
         assert run_cli("capture", "-C", other.root, server.url("/page")).exit_code == 0
-        command = ["import", str(next(other.warcs.glob("*.warc.gz")))]
+        command = ["import", str(next(other.storage.folder.glob("*.warc.gz")))]
     result = run(*command)
     assert result.returncode == 3, (result.returncode, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]

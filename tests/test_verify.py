@@ -53,7 +53,7 @@ def records_of(collection, role: str) -> list:
 
 def rewrite_member(collection, record, change) -> None:
     """Inflate the record's gzip member, change its bytes, deflate it back in place."""
-    path = collection.warcs / record.warc_file
+    path = collection.storage.folder / record.warc_file
     data = path.read_bytes()
     member = gzip.decompress(data[record.offset:record.offset + record.length])
     path.write_bytes(data[:record.offset] + gzip.compress(change(member)) + data[record.offset + record.length:])
@@ -95,7 +95,7 @@ def test_a_changed_warc_header_is_named(run_cli, honest):
 
 def test_a_deleted_record_is_named(run_cli, honest):
     metadata = records_of(honest, "metadata")[0]
-    path = honest.warcs / metadata.warc_file
+    path = honest.storage.folder / metadata.warc_file
     data = path.read_bytes()
     path.write_bytes(data[:metadata.offset] + data[metadata.offset + metadata.length:])
     report = verify(run_cli, honest)
@@ -105,7 +105,7 @@ def test_a_deleted_record_is_named(run_cli, honest):
 
 
 def test_a_removed_or_swapped_warc_file_is_named(run_cli, honest):
-    files = sorted(honest.warcs.glob("*.warc.gz"))
+    files = sorted(honest.storage.folder.glob("*.warc.gz"))
     assert len(files) == 2
     shutil.copyfile(files[1], files[0])  # another valid file under the first one's name
     report = verify(run_cli, honest)

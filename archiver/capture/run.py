@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, sign_capture
-from archiver.store.catalog import Catalog, CaptureRow, PayloadOrigin
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow, PayloadOrigin
 from archiver.store.collection import CaptureSettings, Collection
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
@@ -27,8 +28,7 @@ from archiver.evidence.keys import custody_log
 from archiver.read.seeds import Claim, Document, documents_in, read_document
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.read.urls import fetchable_problem, normalise_url
-from archiver.capture.warc import (PendingRecord, Revisit, StoredRecord, WarcFileWriter, http_record_pair,
-                           metadata_record, sha256_digest, software, warc_date)
+from archiver.capture.warc import PendingRecord, Revisit, WarcFileWriter, http_record_pair, metadata_record, sha256_digest, software, warc_date
 
 
 @dataclass
@@ -114,7 +114,7 @@ class CaptureRun:
         self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
         operator = collection.config.operator
         self.writer = WarcFileWriter(
-            collection.warcs, prefix=_slug(collection.config.name), max_size=settings.warc_size,
+            collection.storage, prefix=_slug(collection.config.name), max_size=settings.warc_size,
             info={"operator": operator, "isPartOf": collection.config.name,
                   "http-header-user-agent": self.fetcher.user_agent,
                   "archiver-run": self.run_id,
@@ -198,7 +198,7 @@ class CaptureRun:
         try:
             stored = self.writer.write([pending for _, pending, _ in prepared])
         except OSError as exc:
-            raise StorageProblem(f"cannot write to {self.collection.warcs}: {exc.strerror or exc}",
+            raise StorageProblem(f"cannot write to {self.collection.storage.location}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
         rows = [dataclasses.replace(row, warc_file=records[0].warc_file if records else None)
                 for (row, _, _), records in zip(prepared, stored)]

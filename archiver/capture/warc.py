@@ -1,21 +1,17 @@
 """WARC 1.1 files: records built from fetched exchanges, written by warcio one gzip member
-per record, into `<name>.warc.gz.open` that is fsynced and renamed when closed."""
+per record into a new file of the collection's storage, published when closed."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import io
-import json
-import os
 import platform
 import secrets
 import ssl
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import BinaryIO, Callable
 
 from importlib.metadata import version
@@ -29,10 +25,10 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from archiver import __version__
-from archiver.store.durable import DurableFile, fsync_dir
+from archiver.store.rows import StoredRecord
+from archiver.store.storage import NewFile, Storage, StoredFile
 
 WARC_VERSION = "WARC/1.1"
-OPEN_SUFFIX = ".open"
 # isal level 1 compresses ~15x faster than zlib's default with a ratio close to zlib level 3.
 GZIP_LEVEL = 1
 
@@ -66,22 +62,6 @@ class PendingRecord:
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    record_id: str
-    warc_type: str
-    role: str
-    target_uri: str | None
-    warc_date: str
-    warc_file: str
-    offset: int
-    length: int  # bytes of the gzip member in the file
-    content_length: int
-    block_digest: str
-    payload_digest: str | None
-    truncated: str | None
 
 
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -164,58 +144,19 @@ class _ExactWARCWriter(WARCWriter):
         self._write_warc_record(_GzipMember(self.out), record)
 
 
-class _HashingFile:
-    """Counts and hashes every byte written to the file, so closing needs no re-read; holds
-    up to 64 KiB before handing it to the OS, and all of it at each sync."""
-
-    # Measured: writes of 64 KiB cost a third of the CPU of 1 MiB ones (they stay in cache).
-    _HOLD = 64 * 1024
-
-    def __init__(self, out: DurableFile) -> None:
-        self.out = out
-        self.size = 0
-        self.sha256 = hashlib.sha256()
-        self._held = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self._held += data
-        self.size += len(data)
-        self.sha256.update(data)
-        if len(self._held) >= self._HOLD:
-            self._drain()
-
-    def flush(self) -> None:
-        pass  # members are flushed to the OS together, once per capture
-
-    def _drain(self) -> None:
-        self.out.write(self._held)
-        self._held.clear()
-
-    def sync(self) -> None:
-        self._drain()
-        self.out.sync()
-
-
-@dataclass(frozen=True)
-class ClosedFile:
-    name: str
-    size: int
-    sha256: str
-
-
 class WarcFileWriter:
     """Appends captures to a WARC file, rotating past `max_size`. Not thread-safe: one writer
     per process, called under the caller's lock. A capture's records never span two files."""
 
-    def __init__(self, folder: Path, prefix: str, max_size: int, info: dict[str, str],
-                 on_open: Callable[[str, str], None], on_close: Callable[["ClosedFile"], None]) -> None:
-        self.folder = folder
+    def __init__(self, storage: Storage, prefix: str, max_size: int, info: dict[str, str],
+                 on_open: Callable[[str, str], None], on_close: Callable[[StoredFile], None]) -> None:
+        self.storage = storage
         self.prefix = prefix
         self.max_size = max_size
         self.info = info
         self._on_open = on_open
         self._on_close = on_close
-        self._file: _HashingFile | None = None
+        self._file: NewFile | None = None
         self._writer: _ExactWARCWriter | None = None
         self._name: str | None = None
         self.warcinfo_id: str | None = None
@@ -227,7 +168,7 @@ class WarcFileWriter:
         self.warcinfo_id = new_record_id()
         # Listed before it exists: a file on disk is then never one the catalog does not know.
         self._on_open(self._name, self.warcinfo_id)
-        self._file = _HashingFile(DurableFile(self.folder / (self._name + OPEN_SUFFIX)))
+        self._file = self.storage.create(self._name)
         self._writer = _ExactWARCWriter(self._file)
         fields = {"software": software(), "format": "WARC File Format 1.1",
                   "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
@@ -240,7 +181,6 @@ class WarcFileWriter:
             block=io.BytesIO(body), length=len(body), role="warcinfo")
         self._append(warcinfo)
         self._sync()
-        fsync_dir(self.folder)
 
     def _append(self, pending: PendingRecord) -> StoredRecord:
         headers = list(pending.headers)
@@ -281,15 +221,11 @@ class WarcFileWriter:
             self._sync()
         return stored
 
-    def close(self) -> ClosedFile | None:
-        """Fsync and rename `.open` to its final name; the file is never written again."""
+    def close(self) -> StoredFile | None:
+        """Publish the file under its final name; it is never written again."""
         if self._file is None:
             return None
-        self._sync()
-        self._file.out.close()
-        os.rename(self.folder / (self._name + OPEN_SUFFIX), self.folder / self._name)
-        fsync_dir(self.folder)
-        closed = ClosedFile(self._name, self._file.size, self._file.sha256.hexdigest())
+        closed = self.storage.publish(self._file)
         self._file = self._writer = self._name = None
         self._on_close(closed)
         return closed

@@ -8,15 +8,14 @@ aside, a listed one is signed; every repair is written to the custody log."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import BinaryIO
 
 from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
-from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import LOG_NAME, now, parse_entry, read_entries
 from archiver.store.durable import fsync_dir
@@ -25,9 +24,9 @@ from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
 from archiver.evidence.seal import checkpoint_path, sign_manifest, signature_path, timestamp_entry, token_path
 from archiver.evidence.signing import PAYLOAD_TYPE, SigningKey, canonical_json
-from archiver.capture.warc import OPEN_SUFFIX, ClosedFile, StoredRecord, sha256_digest
-
-QUARANTINE = "quarantine"
+from archiver.capture.warc import sha256_digest
+from archiver.store.storage import QUARANTINE, UNFINISHED_SUFFIX, Storage
+from archiver.store.rows import StoredRecord
 
 
 @dataclass
@@ -56,11 +55,12 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
     with collection.in_use(alone=True):  # a running capture's open file is not a leftover
         catalog = Catalog(collection.catalog_path)
         try:
-            for path in sorted(collection.warcs.glob("*" + OPEN_SUFFIX)):
-                _open_file(collection, catalog, path, key, diagnosis)
+            for name in collection.storage.unfinished():
+                _open_file(collection, catalog, name, key, diagnosis)
             _never_written(collection, catalog, key, diagnosis)
-            for path in sorted(collection.warcs.glob("*.warc.gz")):
-                _uncataloged(collection, catalog, path, key, diagnosis)
+            for name in collection.storage.names():
+                if name.endswith(".warc.gz"):
+                    _uncataloged(collection, catalog, name, key, diagnosis)
             logged = _Logged.read(collection)  # after the salvaged captures above were logged
             _manifests(collection, catalog, key, diagnosis, logged)
             _unlogged(collection, catalog, key, diagnosis, logged)
@@ -77,8 +77,9 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
     return diagnosis
 
 
-def _open_file(collection: Collection, catalog: Catalog, path: Path, key: SigningKey | None, diagnosis: Diagnosis) -> None:
-    scan = scan_warc(path)
+def _open_file(collection: Collection, catalog: Catalog, name: str, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+    storage = collection.storage
+    scan = scan_warc(storage, name, unfinished=True)
     # A capture's records end with its signed attestation: what follows the last attestation
     # (or the warcinfo) belongs to a capture the run never finished, and is set aside with any
     # torn member. Whole members end where the next one starts.
@@ -86,41 +87,49 @@ def _open_file(collection: Collection, catalog: Catalog, path: Path, key: Signin
             and (r.type == "warcinfo" or r.headers.get("Content-Type") == ATTESTATION_MEDIA_TYPE)]
     whole = [r for r in scan.records if r.length is not None and ends and r.offset <= ends[-1].offset]
     complete = ends[-1].offset + ends[-1].length if ends else 0
-    name = path.name[:-len(OPEN_SUFFIX)]
-    finding = Finding("open file", f"warcs/{path.name}",
+    finding = Finding("open file", f"warcs/{name}{UNFINISHED_SUFFIX}",
                       f"an interrupted run left it open: {len(whole)} whole record(s), {complete} of {scan.size} bytes")
     diagnosis.findings.append(finding)
     if key is None:
         return
-    data = path.read_bytes()
+    closed = None
     if complete:
-        with open(collection.warcs / name, "xb") as closed:
-            closed.write(data[:complete])
-            closed.flush()
-            os.fsync(closed.fileno())
-    if complete < len(data):
-        quarantine = collection.warcs / QUARANTINE
-        quarantine.mkdir(exist_ok=True)
-        shutil.move(path, quarantine / path.name)
+        with storage.unfinished_reader(name) as unfinished:
+            closed = storage.put(name, _Prefix(unfinished, complete))
+    if complete < scan.size:
+        aside = storage.set_aside_unfinished(name)
         finding.fixed = (f"kept {complete} bytes in warcs/{name}; " if complete else "") + \
-            f"the torn rest is in warcs/{QUARANTINE}/{path.name}"
+            f"the torn rest is in warcs/{aside}"
     else:
-        path.unlink()  # its every byte is now in the closed file
+        storage.discard_unfinished(name)  # its every byte is now in the closed file
         finding.fixed = f"closed as warcs/{name}"
-    fsync_dir(collection.warcs)
-    if not complete:
+    if closed is None:
         catalog.forget_empty_file(name)
         return
     if catalog.warc_file(name) is None:
         warcinfo = next((r.id for r in scan.records if r.type == "warcinfo"), "")
         catalog.file_opened(name, warcinfo, now())
-    catalog.file_closed(ClosedFile(name, complete, hashlib.sha256(data[:complete]).hexdigest()), now())
+    catalog.file_closed(closed, now())
+
+
+class _Prefix:
+    """The first `size` bytes of a stream, read as a stream."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self._stream = stream
+        self._left = size
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(self._left if size < 0 else min(size, self._left))
+        self._left -= len(data)
+        return data
 
 
 def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> None:
     """Files the catalog lists as opened that never reached the disk (the run stopped between)."""
+    unfinished = set(collection.storage.unfinished())
     for (name,) in catalog.query("SELECT name FROM warc_files WHERE closed_at IS NULL").fetchall():
-        if (collection.warcs / name).exists() or (collection.warcs / (name + OPEN_SUFFIX)).exists():
+        if collection.storage.size(name) is not None or name in unfinished:
             continue
         finding = Finding("file never written", f"warcs/{name}", "listed as opened, but no such file was created")
         diagnosis.findings.append(finding)
@@ -129,34 +138,34 @@ def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | N
             finding.fixed = "removed from the catalog (no record was ever listed in it)"
 
 
-def _uncataloged(collection: Collection, catalog: Catalog, path: Path, key: SigningKey | None,
+def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: SigningKey | None,
                  diagnosis: Diagnosis) -> None:
     """Captures whose records reached the file but not the catalog (a crash between the fsync
     and the commit), found by their attestation records."""
-    if catalog.warc_file(path.name) is None or catalog.warc_file(path.name).get("closed_at") is None:
+    if catalog.warc_file(name) is None or catalog.warc_file(name).get("closed_at") is None:
         return
-    listed = {row[0] for row in catalog.query("SELECT record_id FROM records WHERE warc_file = ?", (path.name,))}
-    scan = scan_warc(path)
+    listed = {row[0] for row in catalog.query("SELECT record_id FROM records WHERE warc_file = ?", (name,))}
+    scan = scan_warc(collection.storage, name)
     by_id = {r.id: r for r in scan.records}
     for record in scan.records:
         if record.type != "metadata" or record.id in listed or record.length is None:
             continue
-        envelope = _attestation_in(path, record)
+        envelope = _attestation_in(collection.storage, name, record)
         if envelope is None:
             continue
         predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
-        finding = Finding("uncataloged capture", f"warcs/{path.name} capture {predicate['id']}",
+        finding = Finding("uncataloged capture", f"warcs/{name} capture {predicate['id']}",
                           "its records and signed attestation are on disk, the catalog never listed it")
         diagnosis.findings.append(finding)
         if key is None:
             continue
-        records = [StoredRecord(r["id"], r["type"], r["role"], r["target_uri"], r["date"], path.name,
+        records = [StoredRecord(r["id"], r["type"], r["role"], r["target_uri"], r["date"], name,
                                 by_id[r["id"]].offset, by_id[r["id"]].length,
                                 int(by_id[r["id"]].headers["Content-Length"]), r["block_digest"],
                                 r["payload_digest"], by_id[r["id"]].headers.get("WARC-Truncated"))
                    for r in predicate["records"] if r["id"] in by_id]
         records.append(StoredRecord(record.id, "metadata", "attestation", predicate["url"], record.headers["WARC-Date"],
-                                    path.name, record.offset, record.length, int(record.headers["Content-Length"]),
+                                    name, record.offset, record.length, int(record.headers["Content-Length"]),
                                     record.block_digest, None, None))
         row = CaptureRow(id=predicate["id"], run_id=_salvage_run(catalog), url=predicate["url"],
                          url_key=_normalise(predicate["url"]), final_url=predicate["final_url"],
@@ -164,7 +173,7 @@ def _uncataloged(collection: Collection, catalog: Catalog, path: Path, key: Sign
                          truncated=predicate["truncated"], started_at=predicate["started_at"],
                          finished_at=predicate["finished_at"], ip=predicate["ip"], cert_sha256=predicate["cert_sha256"],
                          redirects=sum(r["role"] == "response" for r in predicate["records"]) - 1,
-                         payload_digest=predicate["payload_digest"], response_length=None, warc_file=path.name,
+                         payload_digest=predicate["payload_digest"], response_length=None, warc_file=name,
                          response_record_id=next((r["id"] for r in reversed(predicate["records"]) if r["role"] == "response"), None),
                          metadata_record_id=next((r["id"] for r in predicate["records"] if r["role"] == "metadata"), None))
         catalog.add_capture(row, records, envelope)
@@ -286,13 +295,13 @@ def _unlogged_tokens(collection: Collection, listed: dict[int, str], key: Signin
             finding.fixed = "recorded in the custody log with its SHA-256, marked late"
 
 
-def _attestation_in(path: Path, record) -> dict | None:
+def _attestation_in(storage: Storage, name: str, record) -> dict | None:
     from archiver.check.scan import read_record_block
 
-    stored = StoredRecord(record.id, "metadata", "attestation", None, "", path.name, record.offset, record.length,
+    stored = StoredRecord(record.id, "metadata", "attestation", None, "", name, record.offset, record.length,
                           int(record.headers.get("Content-Length", 0)), record.block_digest, None, None)
     try:
-        envelope = json.loads(read_record_block(path.parent, stored, stored.content_length))
+        envelope = json.loads(read_record_block(storage, stored, stored.content_length))
     except ValueError:
         return None
     return envelope if isinstance(envelope, dict) and envelope.get("payloadType") == PAYLOAD_TYPE else None

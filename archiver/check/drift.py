@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow
 from archiver.store.collection import CaptureSettings, Collection
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
@@ -84,7 +85,7 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
             if seen.words is None:
                 drifts.append(Drift(url, row.id, seen.state, seen.detail))
                 continue
-            stored = read_record_block(collection.warcs, catalog.payload_record(row.id), MAX_TEXT_BYTES)
+            stored = read_record_block(collection.storage, catalog.payload_record(row.id), MAX_TEXT_BYTES)
             ratio = similarity(http_text(stored)[1], seen.words)
             drifts.append(Drift(url, row.id, "changed", f"text {ratio:.0%} similar to the capture", round(ratio, 4)))
         return drifts

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from isal import isal_zlib
 
 if TYPE_CHECKING:
-    from archiver.capture.warc import StoredRecord
+    from archiver.store.rows import StoredRecord
+    from archiver.store.storage import Storage
 
 # Small reads: at each member's end the inflater copies the rest of its input into unused_data.
 READ_SIZE = 64 * 1024
@@ -42,7 +42,7 @@ class ScannedRecord:
 
 @dataclass
 class FileScan:
-    path: Path
+    name: str
     size: int = 0
     sha256: str = ""
     records: list[ScannedRecord] = field(default_factory=list)
@@ -147,16 +147,18 @@ def _http_head_end(head: bytearray) -> int | None:
     return crlf + 4 if crlf >= 0 else None
 
 
-def scan_warc(path: Path, keep_headers: frozenset[str] | None = None) -> FileScan:
-    """Every record of the file with its computed digests; never raises for bad content.
-    `keep_headers`: which WARC headers to keep of each record (default: all)."""
-    with open(path, "rb") as file:
-        return scan_stream(file, path, keep_headers)
+def scan_warc(storage: "Storage", name: str, keep_headers: frozenset[str] | None = None,
+              unfinished: bool = False) -> FileScan:
+    """Every record of a stored file (or of one still `unfinished`) with its computed digests;
+    never raises for bad content. `keep_headers`: which WARC headers to keep of each record
+    (default: all)."""
+    with storage.unfinished_reader(name) if unfinished else storage.reader(name) as file:
+        return scan_stream(file, name, keep_headers)
 
 
-def scan_stream(file: BinaryIO, path: Path, keep_headers: frozenset[str] | None = None) -> FileScan:
+def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None = None) -> FileScan:
     """scan_warc() over an open binary stream (a file, or an entry read out of a ZIP)."""
-    scan = FileScan(path)
+    scan = FileScan(name)
     file_hash = hashlib.sha256()
     members = _Members(file, file_hash)
     stream = _Stream(members.chunks())
@@ -228,11 +230,9 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
                          payload_digest="sha256:" + payload_hash.hexdigest() if payload_hash else None)
 
 
-def read_record_block(folder: Path, record: "StoredRecord", limit: int) -> bytes:
+def read_record_block(storage: "Storage", record: "StoredRecord", limit: int) -> bytes:
     """Up to `limit` bytes of one cataloged record's block, read from its own gzip member."""
-    with open(folder / record.warc_file, "rb") as warc:
-        warc.seek(record.offset)
-        member = warc.read(record.length)
+    member = storage.read(record.warc_file, record.offset, record.length)
     inflater = isal_zlib.decompressobj(31)
     data = inflater.decompress(member, limit + 64 * 1024)
     _, _, block = data.partition(b"\r\n\r\n")

@@ -35,7 +35,7 @@ from archiver.evidence.manifest import MANIFEST_NAME, points_at, read_manifest
 from archiver.check.scan import FileScan, ScannedRecord, scan_warc
 from archiver.evidence.seal import checkpoint_path, signature_path, token_path
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, collection_public_keys, open_envelope
-from archiver.capture.warc import OPEN_SUFFIX
+from archiver.store.storage import UNFINISHED_SUFFIX, Storage
 
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
 VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-Block-Digest",
@@ -91,20 +91,21 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
     statuses = key_statuses(collection)
     catalog = Catalog(collection.catalog_path)
     try:
-        to_scan, listed = _plan_scans(collection, catalog, report)
-        names = sorted(to_scan, key=lambda n: -to_scan[n].stat().st_size)  # largest first: they finish last
+        to_scan, listed = _plan_scans(collection.storage, catalog, report)
+        names = sorted(to_scan, key=lambda n: -to_scan[n].size)  # largest first: they finish last
         # Files made by other tools: their other records are not captures, their digests may be sha1.
         imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
         records = _RecordChecks(catalog, imported, report)
         # The files are read in worker processes while this one checks signatures, which need no WARC bytes.
         with ProcessPoolExecutor(max_workers=min(workers, len(names))) if workers > 1 and len(names) > 1 else _Inline() as pool:
-            pending = {name: pool.submit(scan_warc, to_scan[name], VERIFY_HEADERS) for name in names}
+            pending = {name: pool.submit(scan_warc, collection.storage, to_scan[name].name, VERIFY_HEADERS,
+                                         to_scan[name].unfinished) for name in names}
             custody = _check_custody(collection, keys, statuses, report)
             _check_key_files(collection, custody, report)
             statements = _check_attestations(catalog, keys, statuses, custody, report)
             for name in names:  # each file's records are checked, then let go, as soon as it is read
                 scan = pending.pop(name).result()
-                _check_scan(name, scan, to_scan[name], listed.get(name), report)
+                _check_scan(to_scan[name], scan, listed.get(name), report)
                 records.check_file(name, scan)
                 del scan
         records.check_unread(set(names))
@@ -204,28 +205,41 @@ def _remember(custody: _Custody, entry: dict, subject: dict) -> None:
 
 # -- WARC files and records -------------------------------------------------------------
 
-def _plan_scans(collection: Collection, catalog: Catalog, report: Report) -> tuple[dict[str, Path], dict[str, tuple]]:
-    """The WARC files to read: every listed one present, and any unlisted one found."""
+@dataclass(frozen=True)
+class _ToScan:
+    name: str         # as stored
+    unfinished: bool  # still being written, or left so by an interrupted run
+    size: int
+
+    @property
+    def shown(self) -> str:
+        return self.name + (UNFINISHED_SUFFIX if self.unfinished else "")
+
+
+def _plan_scans(storage: Storage, catalog: Catalog, report: Report) -> tuple[dict[str, _ToScan], dict[str, tuple]]:
+    """The WARC files to read: every listed one present, and any unlisted one found (keyed by
+    the name a report shows them under)."""
     listed = {row[0]: row for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files")}
-    on_disk = {p.name: p for p in collection.warcs.iterdir() if p.is_file() and p.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX))}
-    on_disk.update((p.name, p) for p in collection.warcs.iterdir() if p.is_file() and p.name in listed)
-    to_scan: dict[str, Path] = {}
+    found = [_ToScan(name, False, storage.size(name)) for name in storage.names()
+             if name.endswith(".warc.gz") or name in listed]
+    found += [_ToScan(name, True, storage.unfinished_size(name)) for name in storage.unfinished() if name.endswith(".warc.gz")]
+    found_by_shown = {file.shown: file for file in found}
+    to_scan: dict[str, _ToScan] = {}
     for name in listed:
-        path = on_disk.get(name) or on_disk.get(name + OPEN_SUFFIX)
-        if report.check("WARC file present", path is not None, f"warcs/{name}", "listed in the catalog but missing"):
-            to_scan[name] = path
-            report.check("WARC file closed", path.name == name, f"warcs/{path.name}",
+        file = found_by_shown.get(name) or found_by_shown.get(name + UNFINISHED_SUFFIX)
+        if report.check("WARC file present", file is not None, f"warcs/{name}", "listed in the catalog but missing"):
+            to_scan[name] = file
+            report.check("WARC file closed", not file.unfinished, f"warcs/{file.shown}",
                          "left unfinished by an interrupted run (still .open)")
-    for name in on_disk:
-        base = name[:-len(OPEN_SUFFIX)] if name.endswith(OPEN_SUFFIX) else name
-        if base not in listed:
-            report.check("WARC file listed", False, f"warcs/{name}", "not in the catalog: its records are not captures of this collection")
-            to_scan[name] = on_disk[name]
+    for file in found:
+        if file.name not in listed:
+            report.check("WARC file listed", False, f"warcs/{file.shown}", "not in the catalog: its records are not captures of this collection")
+            to_scan[file.shown] = file
     return to_scan, listed
 
 
-def _check_scan(name: str, scan: FileScan, path: Path, row: tuple | None, report: Report) -> None:
-    where = f"warcs/{path.name}"
+def _check_scan(file: _ToScan, scan: FileScan, row: tuple | None, report: Report) -> None:
+    where = f"warcs/{file.shown}"
     report.check("WARC file readable", scan.error is None, where, scan.error or "")
     if row and row[1]:  # closed: its size and hash were recorded when it was closed
         report.check("WARC file size", scan.size == row[2], where, f"size: expected {row[2]}, found {scan.size}")

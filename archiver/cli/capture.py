@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from archiver.capture.run import CaptureRun, Targets, read_targets
-from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow
 from archiver.cli.common import (collection_option, console, human_size, json_option, key_option, new_collection,
                                  print_json, signing_key)
 from archiver.store.collection import Collection, parse_size

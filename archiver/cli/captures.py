@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow
 from archiver.cli.claims import capture_status, claims_with_captures
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json
 from archiver.store.collection import Collection

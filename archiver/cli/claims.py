@@ -8,7 +8,8 @@ import click
 from rich.table import Table
 
 from archiver.capture.run import document_key
-from archiver.store.catalog import Catalog, CaptureRow, ClaimRow
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow, ClaimRow
 from archiver.cli.common import collection_option, console, json_option, print_json
 from archiver.store.collection import Collection
 from archiver.read.urls import normalise_url

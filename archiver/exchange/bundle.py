@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import tempfile
 import uuid
@@ -36,7 +35,9 @@ from isal import isal_zlib
 
 from archiver import __version__
 from archiver.evidence import merkle
-from archiver.store.catalog import Catalog, CaptureRow, ClaimRow
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow, ClaimRow
+from archiver.store.storage import Storage
 from archiver.store.collection import Collection
 from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
 from archiver.store.durable import replacing
@@ -47,7 +48,7 @@ from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.check.scan import read_record_block
 from archiver.evidence.seal import checkpoint_path, signature_path
-from archiver.evidence.signing import SigningKey, canonical_json, collection_public_keys, grouped
+from archiver.evidence.signing import SigningKey, canonical_json, collection_public_keys
 from archiver.read.urls import normalise_url
 
 WACZ_VERSION = "1.1.1"
@@ -104,21 +105,20 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
 def _copy_records(collection: Collection, catalog: Catalog, captures: list[CaptureRow], out: Path) -> None:
     """The records' own gzip members, byte for byte, each file's warcinfo first."""
     records = sorted((r for c in captures for r in catalog.records(c.id)), key=lambda r: (r.warc_file, r.offset))
+    storage = collection.storage
     with open(out, "wb") as archive:
         current = None
         for record in records:
-            with open(collection.warcs / record.warc_file, "rb") as warc:
-                if record.warc_file != current:
-                    current = record.warc_file
-                    archive.write(_first_member(warc))
-                warc.seek(record.offset)
-                archive.write(warc.read(record.length))
+            if record.warc_file != current:
+                current = record.warc_file
+                archive.write(_first_member(storage, current))
+            archive.write(storage.read(record.warc_file, record.offset, record.length))
 
 
-def _first_member(warc) -> bytes:
+def _first_member(storage: Storage, name: str) -> bytes:
     """The warcinfo record that opens every WARC file we write: its first gzip member."""
     inflater = isal_zlib.decompressobj(31)
-    data = warc.read(1 << 20)
+    data = storage.read(name, 0, 1 << 20)
     inflater.decompress(data)
     return data[:len(data) - len(inflater.unused_data)]
 
@@ -167,7 +167,7 @@ def _page_titles(collection: Collection, catalog: Catalog, captures: list[Captur
     titles = {}
     for capture in captures:
         if capture.outcome == "ok":
-            titles[capture.id] = page_title(read_record_block(collection.warcs, catalog.payload_record(capture.id),
+            titles[capture.id] = page_title(read_record_block(collection.storage, catalog.payload_record(capture.id),
                                                               MAX_TEXT_BYTES))
     return titles
 
@@ -294,7 +294,7 @@ def _certificate(collection: Collection, catalog: Catalog, capture: CaptureRow) 
     metadata = next((r for r in catalog.records(capture.id) if r.role == "metadata"), None)
     if metadata is None or capture.cert_sha256 is None:
         return None
-    details = json.loads(read_record_block(collection.warcs, metadata, metadata.content_length))
+    details = json.loads(read_record_block(collection.storage, metadata, metadata.content_length))
     tls = (details.get("redirect_chain") or [{}])[-1].get("tls") or {}
     if not tls.get("chain_pem"):
         return None
@@ -352,7 +352,7 @@ def _redirects(collection: Collection, catalog: Catalog, capture: CaptureRow) ->
     metadata = next((r for r in catalog.records(capture.id) if r.role == "metadata"), None)
     if metadata is None:
         return []
-    details = json.loads(read_record_block(collection.warcs, metadata, metadata.content_length))
+    details = json.loads(read_record_block(collection.storage, metadata, metadata.content_length))
     return [{"url": hop["url"], "status": hop["status"]} for hop in details.get("redirect_chain", [])]
 
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.store.catalog import Catalog, CaptureRow
+from archiver.store.catalog import Catalog
+from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
-from archiver.store.durable import fsync_dir
 from archiver.errors import UsageProblem
 from archiver.evidence.keys import custody_log
 from archiver.check.scan import ScannedRecord, scan_warc
@@ -27,7 +26,9 @@ from archiver.evidence.signing import SigningKey
 from archiver.read.urls import normalise_url
 from archiver.check.verify import Report
 from archiver.exchange.wacz import check_package, check_warc, open_wacz
-from archiver.capture.warc import StoredRecord, software
+from archiver.capture.warc import software
+from archiver.store.rows import StoredRecord
+from archiver.store.storage import StoredFile
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,14 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
         if catalog.warc_file(final_name):
             tmp.unlink()
             return Imported(final_name, origin, [], already=True)
-        final = collection.warcs / final_name
-        shutil.move(tmp, final)
-        fsync_dir(collection.warcs)
+        size = collection.storage.size(final_name)
+        if size is None:
+            with open(tmp, "rb") as copy:
+                stored = collection.storage.put(final_name, copy)
+        else:  # stored by an import cut short before cataloging: the same bytes, named from their hash
+            stored = StoredFile(final_name, size, sha256)
         source_note = f"{origin} sha256:{sha256}"
-        captures = _catalog_captures(collection, catalog, final, final_name, sha256, source_note)
+        captures = _catalog_captures(collection, catalog, stored, source_note)
     finally:
         catalog.close()
         tmp.unlink(missing_ok=True)
@@ -120,18 +124,19 @@ def _goes_with(other: ScannedRecord, response: ScannedRecord) -> bool:
     return other.type == "metadata" and other.headers.get("WARC-Refers-To") == response.id
 
 
-def _catalog_captures(collection: Collection, catalog: Catalog, path: Path, name: str, sha256: str,
+def _catalog_captures(collection: Collection, catalog: Catalog, stored_file: StoredFile,
                       source: str) -> list[CaptureRow]:
-    scanned = {r.id: r for r in scan_warc(path).records}
+    name = stored_file.name
+    scanned = {r.id: r for r in scan_warc(collection.storage, name).records}
     facts = {}
-    with open(path, "rb") as stream:
+    with collection.storage.reader(name) as stream:
         iterator = ArchiveIterator(stream)
         for record in iterator:
             record_id = record.rec_headers.get_header("WARC-Record-ID")
             status = record.http_headers.get_statuscode() if record.http_headers else None
             facts[record_id] = (iterator.get_record_offset(), iterator.get_record_length(), status)
     warcinfo = next((r.id for r in scanned.values() if r.type == "warcinfo"), "")
-    catalog.add_imported_file(name, warcinfo, now(), path.stat().st_size, sha256, source)
+    catalog.add_imported_file(name, warcinfo, now(), stored_file.size, stored_file.sha256, source)
     run_id = f"import-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     catalog.start_run(run_id, now(), software(), collection.config.operator, {"import": source})
 

@@ -653,14 +653,14 @@ def check_warc(open_stream: Callable[[], BinaryIO], name: str, report: Report) -
     algorithm: SHA-256 from that reading, others (sha1, as most tools write) by a second pass."""
     try:
         with open_stream() as stream:
-            scan = scan_stream(stream, Path(name))
+            scan = scan_stream(stream, name)
         report.check("archive readable", scan.error is None, name, scan.error or "")
         if _check_sha256_digests(name, scan, report):
             with open_stream() as stream:
                 _check_other_digests(stream, name, report)
     except BundleRejected as exc:
         report.check("entry readable", False, name, str(exc))
-        scan = FileScan(Path(name), error=str(exc))
+        scan = FileScan(name, error=str(exc))
     return scan
 
 
@@ -814,9 +814,9 @@ def check_index(wacz: Wacz, report: Report, scans: list[FileScan]) -> None:
         if scan.error is None:
             # A record spans from its start to the next start: for gzip, its member(s).
             offsets = sorted({record.offset for record in scan.records})
-            starts[scan.path.as_posix().removeprefix("archive/")] = {
+            starts[scan.name.removeprefix("archive/")] = {
                 offset: end - offset for offset, end in zip(offsets, offsets[1:] + [scan.size])}
-    unreadable = {scan.path.as_posix().removeprefix("archive/") for scan in scans if scan.error is not None}
+    unreadable = {scan.name.removeprefix("archive/") for scan in scans if scan.error is not None}
     indexes = [n for n in wacz.names() if n.startswith("indexes/") and n.endswith((".cdx", ".cdxj", ".cdx.gz", ".cdxj.gz"))]
     report.check("index present", bool(indexes), "indexes/", "no CDXJ index in indexes/")
     for name in indexes:

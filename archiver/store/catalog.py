@@ -15,210 +15,20 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 from archiver.errors import StorageProblem, UsageProblem
-from archiver.capture.warc import ClosedFile, StoredRecord
+from archiver.store.rows import CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
+from archiver.store.storage import StoredFile
 
 if TYPE_CHECKING:
     from archiver.read.seeds import Claim, Document
 
-# Each entry upgrades the catalog by one version; a new catalog runs them all.
-MIGRATIONS = ["""
-CREATE TABLE runs (
-    id TEXT PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    software TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    settings TEXT NOT NULL
-);
-CREATE TABLE warc_files (
-    name TEXT PRIMARY KEY,
-    warcinfo_id TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    closed_at TEXT,
-    size INTEGER,
-    sha256 TEXT
-);
-CREATE TABLE captures (
-    id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    url TEXT NOT NULL,
-    url_key TEXT NOT NULL,
-    final_url TEXT,
-    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'truncated', 'failed')),
-    http_status INTEGER,
-    error TEXT,
-    truncated TEXT,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    ip TEXT,
-    cert_sha256 TEXT,
-    redirects INTEGER NOT NULL DEFAULT 0,
-    payload_digest TEXT,
-    response_length INTEGER,
-    warc_file TEXT REFERENCES warc_files(name),
-    response_record_id TEXT,
-    metadata_record_id TEXT
-);
-CREATE INDEX captures_by_url ON captures (url_key, started_at);
-CREATE TABLE records (
-    record_id TEXT PRIMARY KEY,
-    capture_id TEXT NOT NULL REFERENCES captures(id),
-    seq INTEGER NOT NULL,
-    warc_type TEXT NOT NULL,
-    role TEXT NOT NULL,
-    target_uri TEXT,
-    warc_date TEXT NOT NULL,
-    warc_file TEXT NOT NULL REFERENCES warc_files(name),
-    offset INTEGER NOT NULL,
-    length INTEGER NOT NULL,
-    content_length INTEGER NOT NULL,
-    block_digest TEXT NOT NULL,
-    payload_digest TEXT,
-    truncated TEXT
-);
-CREATE INDEX records_by_capture ON records (capture_id, seq);
-""", """
-CREATE TABLE documents (
-    key TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    encoding TEXT NOT NULL,
-    date TEXT,
-    title TEXT,
-    warnings TEXT NOT NULL,
-    first_read_at TEXT NOT NULL,
-    last_read_at TEXT NOT NULL
-);
-CREATE TABLE document_versions (
-    key TEXT NOT NULL REFERENCES documents(key),
-    sha256 TEXT NOT NULL,
-    read_at TEXT NOT NULL,
-    PRIMARY KEY (key, sha256)
-);
-CREATE TABLE claims (
-    id TEXT PRIMARY KEY,
-    document_key TEXT REFERENCES documents(key),
-    text TEXT NOT NULL,
-    start INTEGER,
-    end INTEGER,
-    kind TEXT NOT NULL,
-    extra TEXT,
-    first_seen_at TEXT NOT NULL,
-    superseded_at TEXT,
-    verbatim INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX claims_by_document ON claims (document_key);
-CREATE TABLE citations (
-    claim_id TEXT NOT NULL REFERENCES claims(id),
-    url_key TEXT NOT NULL,
-    url TEXT NOT NULL,
-    standalone INTEGER NOT NULL,
-    PRIMARY KEY (claim_id, url_key)
-);
-CREATE INDEX citations_by_url ON citations (url_key);
-ALTER TABLE captures ADD COLUMN revisit_of TEXT REFERENCES captures(id);
-CREATE INDEX captures_ok_by_url ON captures (url_key) WHERE outcome = 'ok';
-CREATE TABLE attestations (
-    capture_id TEXT PRIMARY KEY REFERENCES captures(id),
-    envelope TEXT NOT NULL
-);
-CREATE TABLE manifests (
-    sequence INTEGER PRIMARY KEY,
-    sha256 TEXT NOT NULL,
-    content_sha256 TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    file TEXT NOT NULL
-);
-""", """
-ALTER TABLE captures ADD COLUMN imported_from TEXT;
-ALTER TABLE warc_files ADD COLUMN imported_from TEXT;
-"""]
+# Each file upgrades the catalog by one version, in the order of their names; a new catalog runs them all.
+MIGRATIONS = [path.read_text() for path in sorted((Path(__file__).parent / "migrations").glob("*.sql"))]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class CaptureRow:
-    id: str
-    run_id: str
-    url: str
-    url_key: str
-    final_url: str | None
-    outcome: str
-    http_status: int | None
-    error: str | None
-    truncated: str | None
-    started_at: str
-    finished_at: str
-    ip: str | None
-    cert_sha256: str | None
-    redirects: int
-    payload_digest: str | None
-    response_length: int | None
-    warc_file: str | None
-    response_record_id: str | None
-    metadata_record_id: str | None
-    revisit_of: str | None = None  # the capture whose response record holds this identical payload
-    imported_from: str | None = None  # for captures made by another tool: the file they came in
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class PayloadOrigin:
-    """Where a payload is stored in full, for a revisit record to refer to."""
-
-    capture_id: str
-    record_id: str
-    target_uri: str
-    warc_date: str
-    payload_digest: str
-
-
-@dataclass(frozen=True)
-class ClaimRow:
-    id: str
-    document_key: str | None
-    text: str
-    start: int | None
-    end: int | None
-    kind: str
-    extra: str | None
-    first_seen_at: str
-    superseded_at: str | None
-    verbatim: int  # 1 when text is exactly the document's characters start:end (see Claim.verbatim)
-    citations: tuple[tuple[str, str], ...] = ()  # (URL as written, normalised URL)
-
-    def as_dict(self) -> dict:
-        data = dict(self.__dict__)
-        data["verbatim"] = bool(self.verbatim)
-        data["extra"] = json.loads(self.extra) if self.extra else None
-        data["citations"] = [{"url": url, "url_key": key} for url, key in self.citations]
-        return data
-
-
-@dataclass(frozen=True)
-class DocumentRow:
-    key: str
-    path: str
-    sha256: str
-    kind: str
-    encoding: str
-    date: str | None
-    title: str | None
-    warnings: str
-    first_read_at: str
-    last_read_at: str
-
-    def as_dict(self) -> dict:
-        return {**self.__dict__, "warnings": json.loads(self.warnings)}
 
 
 class Catalog:
@@ -329,7 +139,7 @@ class Catalog:
             self._db.execute("DELETE FROM warc_files WHERE name = ? AND NOT EXISTS"
                              " (SELECT 1 FROM records WHERE warc_file = ?)", (name, name))
 
-    def file_closed(self, closed: ClosedFile, closed_at: str) -> None:
+    def file_closed(self, closed: StoredFile, closed_at: str) -> None:
         with self._lock, self._transaction():
             self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ? WHERE name = ?",
                              (closed_at, closed.size, closed.sha256, closed.name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import getpass
 import ipaddress
 import json
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archiver.store.durable import atomic_write, fsync_dir
+from archiver.store.storage import LocalFolder, Storage
 from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
@@ -234,9 +236,10 @@ class Collection:
     def config_path(self) -> Path:
         return self.root / CONFIG_NAME
 
-    @property
-    def warcs(self) -> Path:
-        return self.root / "warcs"
+    @functools.cached_property
+    def storage(self) -> Storage:
+        """Where the collection's WARC files are kept."""
+        return LocalFolder(self.root / "warcs")
 
     @property
     def tmp(self) -> Path:

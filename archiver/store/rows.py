@@ -1,0 +1,103 @@
+"""What the catalog holds, one frozen row type per table: captures, the records of each, the
+claims and documents that cite them, and where a payload is stored in full."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One WARC record as cataloged: where its gzip member is, and its digests."""
+
+    record_id: str
+    warc_type: str
+    role: str
+    target_uri: str | None
+    warc_date: str
+    warc_file: str
+    offset: int
+    length: int  # bytes of the gzip member in the file
+    content_length: int
+    block_digest: str
+    payload_digest: str | None
+    truncated: str | None
+
+
+@dataclass(frozen=True)
+class CaptureRow:
+    id: str
+    run_id: str
+    url: str
+    url_key: str
+    final_url: str | None
+    outcome: str
+    http_status: int | None
+    error: str | None
+    truncated: str | None
+    started_at: str
+    finished_at: str
+    ip: str | None
+    cert_sha256: str | None
+    redirects: int
+    payload_digest: str | None
+    response_length: int | None
+    warc_file: str | None
+    response_record_id: str | None
+    metadata_record_id: str | None
+    revisit_of: str | None = None  # the capture whose response record holds this identical payload
+    imported_from: str | None = None  # for captures made by another tool: the file they came in
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PayloadOrigin:
+    """Where a payload is stored in full, for a revisit record to refer to."""
+
+    capture_id: str
+    record_id: str
+    target_uri: str
+    warc_date: str
+    payload_digest: str
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    id: str
+    document_key: str | None
+    text: str
+    start: int | None
+    end: int | None
+    kind: str
+    extra: str | None
+    first_seen_at: str
+    superseded_at: str | None
+    verbatim: int  # 1 when text is exactly the document's characters start:end (see Claim.verbatim)
+    citations: tuple[tuple[str, str], ...] = ()  # (URL as written, normalised URL)
+
+    def as_dict(self) -> dict:
+        data = dict(self.__dict__)
+        data["verbatim"] = bool(self.verbatim)
+        data["extra"] = json.loads(self.extra) if self.extra else None
+        data["citations"] = [{"url": url, "url_key": key} for url, key in self.citations]
+        return data
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    key: str
+    path: str
+    sha256: str
+    kind: str
+    encoding: str
+    date: str | None
+    title: str | None
+    warnings: str
+    first_read_at: str
+    last_read_at: str
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "warnings": json.loads(self.warnings)}
