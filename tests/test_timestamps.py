@@ -14,9 +14,11 @@ import pytest
 from rfc3161_client import decode_timestamp_response
 
 from archiver.errors import ArchiverError
-from archiver.evidence.timestamps import (CHAIN_INVALID, EKU_MISSING, IMPRINT_MISMATCH, MALFORMED, MAX_REPLY_BYTES,
-                                 SIGNATURE_INVALID, TimestampError, describe_token, request_timestamp,
-                                 timestamp_with_any, verify_timestamp)
+from archiver.evidence.timestamps.cms import SIGNATURE_INVALID
+from archiver.evidence.timestamps.request import MAX_REPLY_BYTES, request_timestamp, timestamp_with_any
+from archiver.evidence.timestamps.token import TimestampError, describe_token
+from archiver.evidence.timestamps.verification import (CHAIN_INVALID, EKU_MISSING, IMPRINT_MISMATCH, MALFORMED,
+                                                       verify_timestamp)
 from tests.conftest import Responder, http_response
 from tests.tsa import LocalTSA, local_tsa  # noqa: F401
 

@@ -508,7 +508,7 @@ def _check_timestamps(path: Path, data: bytes, sequence: int, roots: bytes | Non
 
 def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | None, roots: bytes | None,
                  report: Report) -> None:
-    from archiver.evidence.timestamps import verify_timestamp  # imported here: only manifests with tokens need it
+    from archiver.evidence.timestamps.verification import verify_timestamp  # imported here: only manifests with tokens need it
 
     where = f"manifests/{token.name}"
     if not token.exists():

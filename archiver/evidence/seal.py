@@ -17,7 +17,8 @@ from archiver.store.durable import atomic_write
 from archiver.evidence.keys import custody_log
 from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_manifest
 from archiver.evidence.signing import SigningKey, canonical_json
-from archiver.evidence.timestamps import describe_token, timestamp_with_any
+from archiver.evidence.timestamps.request import timestamp_with_any
+from archiver.evidence.timestamps.token import describe_token
 
 
 @dataclass

@@ -357,7 +357,7 @@ def _redirects(collection: Collection, catalog: Catalog, capture: CaptureRow) ->
 
 
 def _token_view(token: bytes) -> dict:
-    from archiver.evidence.timestamps import describe_token
+    from archiver.evidence.timestamps.token import describe_token
 
     described = describe_token(token)
     return {"gen_time": described.get("gen_time"), "tsa": described.get("tsa"), "file": "evidence/checkpoint.json.tsr",

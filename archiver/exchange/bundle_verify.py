@@ -207,7 +207,7 @@ def _check_claims(wacz: Wacz, entries: dict[str, dict], report: Report) -> None:
 
 
 def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, report: Report) -> None:
-    from archiver.evidence.timestamps import verify_timestamp
+    from archiver.evidence.timestamps.verification import verify_timestamp
 
     if "evidence/checkpoint.json.tsr" not in wacz.names():
         report.not_checked.append("RFC 3161 timestamp: none in this bundle")

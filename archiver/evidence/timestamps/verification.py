@@ -1,0 +1,131 @@
+"""Verifying an RFC 3161 token offline: that it timestamps the given data and that a TSA
+trusted through the given roots signed it.
+
+rfc3161-client verifies a token in one call (OpenSSL's PKCS7_verify plus its own checks).
+That one call stops at the first failure with an opaque message in which a bad signature and
+a foreign chain look alike, so each part is also checked here on its own, to name every part
+that failed:
+
+- the hash imprint: compared here;
+- the TSA's CMS signature: verified with `cryptography` (see `cms`: the library does not
+  expose the signed attributes or the signature bytes);
+- the chain to the trusted roots, as of `genTime`: `cryptography`'s path validation;
+- the critical timeStamping extended key usage: checked here.
+
+Only when every part passes does the library's own verification run; it must agree.
+Revocation (CRL/OCSP) is not checked, by the library or here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store
+from cryptography.x509.verification import VerificationError as ChainError
+from rfc3161_client import TimeStampResponse, VerificationError, VerifierBuilder
+
+from archiver.evidence.timestamps.cms import check_signature
+from archiver.evidence.timestamps.token import DIGESTS, Malformed, TimestampError, first_line, hash_with, parse
+
+IMPRINT_MISMATCH = "hash imprint does not match"
+CHAIN_INVALID = "TSA certificate does not chain to the trusted roots"
+EKU_MISSING = "TSA certificate lacks the critical timeStamping extended key usage"
+MALFORMED = "malformed token"
+
+
+@dataclass(frozen=True)
+class TimestampCheck:
+    """The verdict on a token. `gen_time` and `tsa` are what the token claims (None when it
+    cannot be read): trust them only when `ok`."""
+
+    gen_time: datetime | None
+    tsa: str | None
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes) -> TimestampCheck:
+    """Check that `token` (a DER TimeStampResponse) timestamps `data` and that a TSA trusted
+    through `roots_pem` (a PEM bundle of one or more certificates) signed it. Every failed
+    part is named in `problems`; a damaged token gives a verdict, never an exception. Raises
+    TimestampError only when `roots_pem` holds no certificate."""
+    roots = _load_roots(roots_pem)
+    try:
+        info = parse(token)
+    except Malformed:
+        return TimestampCheck(None, None, [MALFORMED])
+    digest = DIGESTS.get(info.imprint_oid)
+    problems: list[str] = []
+    if digest is None:
+        problems.append(f"hash imprint uses an unsupported algorithm ({info.imprint_oid})")
+    elif hash_with(digest, data) != info.imprint:
+        problems.append(IMPRINT_MISMATCH)
+    signer = info.signer
+    if signer is None:
+        return TimestampCheck(info.gen_time, info.tsa, problems + ["TSA certificate not included in the token"])
+    try:
+        signature_problem = check_signature(token, signer)
+    except (ValueError, IndexError):  # the DER walk to the SignerInfo found another shape
+        return TimestampCheck(info.gen_time, info.tsa, problems + [MALFORMED])
+    if signature_problem:
+        problems.append(signature_problem)
+    if not _chains(signer, info.others, info.gen_time, roots):
+        problems.append(CHAIN_INVALID)
+    if not _has_timestamping_eku(signer):
+        problems.append(EKU_MISSING)
+    if not problems:
+        problems += _library_verdict(info.response, data, roots)
+    return TimestampCheck(info.gen_time, info.tsa, problems)
+
+
+def _load_roots(roots_pem: bytes) -> list[x509.Certificate]:
+    try:
+        roots = x509.load_pem_x509_certificates(roots_pem)
+    except ValueError:
+        raise TimestampError("trusted TSA roots: no PEM certificate found") from None
+    # Bundles repeat certificates; rfc3161-client refuses to be given one twice.
+    return list({cert.fingerprint(hashes.SHA256()): cert for cert in roots}.values())
+
+
+def _chains(signer: x509.Certificate, intermediates: list[x509.Certificate], gen_time: datetime,
+            roots: list[x509.Certificate]) -> bool:
+    """Path validation as of genTime: the TSA vouched for that moment, so its certificate only
+    had to be valid then. The extension policies are loosened because TSA certificates are not
+    Web PKI certificates (no subjectAltName); CA-ness and signatures are still checked."""
+    ca_policy = ExtensionPolicy.permit_all().require_present(x509.BasicConstraints, Criticality.AGNOSTIC, None)
+    verifier = (PolicyBuilder().store(Store(roots)).time(gen_time)
+                .extension_policies(ca_policy=ca_policy, ee_policy=ExtensionPolicy.permit_all())
+                .build_client_verifier())
+    try:
+        verifier.verify(signer, intermediates)
+    except ChainError:
+        return False
+    return True
+
+
+def _has_timestamping_eku(cert: x509.Certificate) -> bool:
+    """RFC 3161 2.3: the TSA certificate's extended key usage is critical and names
+    timeStamping (checked as rfc3161-client does: present among the purposes)."""
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        return False
+    return eku.critical and ExtendedKeyUsageOID.TIME_STAMPING in eku.value
+
+
+def _library_verdict(response: TimeStampResponse, data: bytes, roots: list[x509.Certificate]) -> list[str]:
+    builder = VerifierBuilder()
+    for root in roots:
+        builder = builder.add_root_certificate(root)
+    try:
+        builder.build().verify_message(response, data)
+    except VerificationError as exc:
+        return [f"rfc3161-client rejects the token: {first_line(exc)}"]
+    return []
