@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from archiver.errors import UsageProblem
-from archiver.check.verify import Report
+from archiver.check.findings import Report
 from archiver.exchange.wacz import BundleRejected, check_archives, check_package, check_signed_data, open_wacz, verify_wacz
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"

@@ -14,7 +14,8 @@ from archiver.store.collection import Collection
 from archiver.check.drift import Drift, check_drift
 from archiver.errors import ArchiverError
 from archiver.evidence.keys import custody_log, key_path, open_signing_key
-from archiver.check.verify import Report, verify_collection
+from archiver.check.findings import Report
+from archiver.check.verify import verify_collection
 
 
 @click.command()

@@ -22,7 +22,7 @@ from archiver.evidence.attestation import statement_problems
 from archiver.evidence.custody import verify_entry
 from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, open_envelope
-from archiver.check.verify import Report
+from archiver.check.findings import Report
 from archiver.exchange.wacz import Wacz, check_wacz, open_wacz
 
 EVIDENCE_LIMIT = 256 * 2**20  # evidence files are JSON and PEM; a bundle lying about them is refused

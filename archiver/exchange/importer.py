@@ -24,7 +24,7 @@ from archiver.evidence.keys import custody_log
 from archiver.check.scan import ScannedRecord, scan_warc
 from archiver.evidence.signing import SigningKey
 from archiver.read.urls import normalise_url
-from archiver.check.verify import Report
+from archiver.check.findings import Report
 from archiver.exchange.wacz import check_package, check_warc, open_wacz
 from archiver.capture.warc import software
 from archiver.store.rows import StoredRecord

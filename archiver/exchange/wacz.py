@@ -38,7 +38,7 @@ from isal import igzip, isal_zlib
 
 from archiver.errors import ArchiverError, UsageProblem
 from archiver.check.scan import HTTP_TYPES, FileScan, ScannedRecord, scan_stream
-from archiver.check.verify import Report
+from archiver.check.findings import Report
 
 MAX_ENTRIES = 100_000
 MAX_TOTAL_SIZE = 20 * 10**9

@@ -1,0 +1,87 @@
+"""Checks of the custody log and of the public key files it announces. The log is read once
+here; what its verified entries say (captures, manifests, timestamps, imports, keys) is kept
+for the other checks to hold the catalog and the files to. (The log itself is written and
+parsed by evidence/custody.py; this module only judges it.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archiver.check.findings import Report
+from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
+from archiver.evidence.keys import KeyStatus
+from archiver.evidence.signing import PublicKey
+from archiver.store.collection import Collection
+
+
+@dataclass
+class Logged:
+    """What the custody log says, for the other checks to hold the catalog to."""
+
+    captures: dict[str, str | None] = field(default_factory=dict)  # capture id → the attestation digest logged
+    manifests: dict[int, dict] = field(default_factory=dict)  # sequence → "manifest signed" entry
+    timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
+    imports: set[str] = field(default_factory=set)  # captures named by "import" entries
+    public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
+
+
+def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
+                  report: Report) -> Logged:
+    custody = Logged()
+    path = collection.root / LOG_NAME
+    if not path.exists():
+        report.check("custody log", False, LOG_NAME, "the custody log is missing")
+        return custody
+    previous: bytes | None = None
+    expected_seq = 1
+    for number, line in read_entries(path):
+        where = f"{LOG_NAME} line {number}"
+        entry = parse_entry(line)
+        if not report.check("custody entry readable", entry is not None, where, "not a custody entry (torn or altered line)"):
+            continue
+        report.check("custody chain", entry.get("prev") == (line_hash(previous) if previous else None), where,
+                     f"prev: expected {line_hash(previous) if previous else None}, found {entry.get('prev')}")
+        report.check("custody sequence", entry["seq"] == expected_seq, where,
+                     f"seq: expected {expected_seq}, found {entry['seq']}")
+        problem = verify_entry(entry, keys)
+        report.check("custody signature", problem is None, where, problem or "")
+        status = statuses.get(entry.get("key"))
+        distrust = status.trusted_at(entry.get("time", "")) if status else None
+        if entry.get("event") != "key revoked":  # a key may sign its own revocation
+            report.check("custody key status", distrust is None, where, distrust or "")
+        subject = entry.get("subject") if isinstance(entry.get("subject"), dict) else {}
+        if entry.get("event") == "key rotated":
+            report.check("custody key rotation", entry.get("key") == subject.get("from"), where,
+                         "a new key must be announced by the key it replaces")
+        if problem is None:  # only what the collection's keys signed is held against the rest
+            _remember(custody, entry, subject)
+        previous, expected_seq = line, entry["seq"] + 1
+    return custody
+
+
+def check_key_files(collection: Collection, custody: Logged, report: Report) -> None:
+    """Each public key file holds exactly the key the custody log announced under that
+    fingerprint (a PEM parser forgives changes its signature checks would never see)."""
+    for path in sorted((collection.root / "keys").glob("*.pem")):
+        announced = custody.public_keys.get(path.name.split(".", 1)[0])
+        where = f"keys/{path.name}"
+        if report.check("public key announced", announced is not None, where,
+                        "no custody entry announces a key with this fingerprint"):
+            report.check("public key file", path.read_bytes() == announced.encode("utf-8"), where,
+                         "differs from the key the custody log announced")
+
+
+def _remember(custody: Logged, entry: dict, subject: dict) -> None:
+    event = entry.get("event")
+    if isinstance(subject.get("public_key"), str):  # key generated, adopted, rotated; wacz key generated
+        custody.public_keys[subject.get("to") if event == "key rotated" else subject.get("fingerprint")] = \
+            subject["public_key"]
+    if entry.get("event") == "capture":
+        custody.captures[subject.get("capture")] = subject.get("attestation")
+    elif entry.get("event") == "manifest signed":
+        custody.manifests[subject.get("sequence")] = entry
+    elif entry.get("event") == "timestamp":
+        custody.timestamps[subject.get("sequence")] = entry
+    elif entry.get("event") == "import":
+        custody.imports.update(subject.get("captures", []))
+

@@ -1,0 +1,40 @@
+"""What a check found: each check passed is counted by name, each that failed is kept with
+where and why, and a check that could not run is listed as not checked, never as passed.
+Collection verification, bundle verification and import all report in this one form."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str
+    where: str
+    detail: str
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Report:
+    passed: Counter = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def check(self, name: str, holds: bool, where: str, detail: str) -> bool:
+        if holds:
+            self.passed[name] += 1
+        else:
+            self.failures.append(Failure(name, where, detail))
+        return holds
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "passed": dict(sorted(self.passed.items())), "failed": len(self.failures),
+                "failures": [f.as_dict() for f in self.failures], "not_checked": self.not_checked}

@@ -1,0 +1,200 @@
+"""Checks of the manifest chain: each manifest's signature and key status at signing time,
+its sequence and previous-hash link, its signed checkpoint and Merkle root, its RFC 3161
+tokens (imprint, TSA signature, chain to trusted roots, the file's SHA-256 as logged),
+manifest.json the newest, and the newest one's captures and claims still as the catalog
+holds them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from archiver.check.custody_log import Logged
+from archiver.check.findings import Report
+from archiver.evidence import merkle
+from archiver.evidence.keys import KeyStatus
+from archiver.evidence.manifest import MANIFEST_NAME, points_at, read_manifest
+from archiver.evidence.seal import checkpoint_path, signature_path, token_path
+from archiver.evidence.signing import PublicKey
+from archiver.store.catalog import Catalog
+from archiver.store.collection import Collection
+
+
+def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, PublicKey],
+                    statuses: dict[str, KeyStatus], custody: Logged, report: Report) -> None:
+    folder = collection.root / "manifests"
+    listed = {row[0]: row for row in catalog.query("SELECT sequence, sha256, file FROM manifests ORDER BY sequence")}
+    on_disk = {int(m.group(1)): p for p in folder.iterdir() if (m := MANIFEST_NAME.match(p.name))}
+    if not listed and not on_disk:
+        report.not_checked.append("manifests: none exported yet (`archiver manifest`)")
+        return
+    roots = _trusted_roots(collection, report)
+    previous_sha: str | None = None
+    newest: Path | None = None
+    for sequence in range(1, max([*listed, *on_disk]) + 1):
+        where = f"manifests/manifest-{sequence}.json"
+        path = on_disk.get(sequence)
+        if not report.check("manifest present", path is not None, where, "missing from the chain of manifests"):
+            previous_sha = None
+            continue
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        row = listed.get(sequence)
+        report.check("manifest listed", row is not None and row[1] == digest, where,
+                     f"sha256: catalog has {row[1] if row else 'no such manifest'}, file is {digest}")
+        # Read in one pass, one entry at a time: the newest is compared with the catalog as it goes.
+        leaves: list[bytes] = []
+        against = _AgainstCatalog(catalog, where, report) if sequence == max(on_disk) else None
+
+        def on_capture(entry, raw: bytes) -> None:
+            leaves.append(merkle.leaf_hash(raw))
+            if against is not None:
+                against.capture(entry)
+        try:
+            fields = read_manifest(data, on_capture, against.claim if against else None)
+            chained_to, declared_sequence = fields["previous_manifest_sha256"], fields["sequence"]
+        except (ValueError, RecursionError):
+            report.check("manifest readable", False, where, "not a manifest (altered or truncated)")
+            chained_to, declared_sequence, fields = "?", None, None
+        report.check("manifest sequence", declared_sequence == sequence, where,
+                     f"sequence: file name says {sequence}, content says {declared_sequence}")
+        if sequence > 1:
+            report.check("manifest chain", previous_sha is not None and chained_to == previous_sha, where,
+                         f"previous_manifest_sha256: expected {previous_sha}, found {chained_to}")
+        _check_manifest_signature(path, data, digest, sequence, keys, statuses, custody, report)
+        if fields is not None:
+            _check_checkpoint(path, fields, leaves, digest, keys, report)
+            if against is not None:
+                report.check("manifest readable", {"captures", "claims"} <= fields["counts"].keys(), where,
+                             "has no list of captures and claims")
+        _check_timestamps(path, data, sequence, roots, custody, report)
+        previous_sha, newest = digest, path
+        del data
+    report.check("manifest.json newest", newest is not None and points_at(newest),
+                 "manifests/manifest.json", "is not the newest manifest in the chain")
+
+
+def _check_manifest_signature(path: Path, data: bytes, digest: str, sequence: int, keys: dict[str, PublicKey],
+                              statuses: dict[str, KeyStatus], custody: Logged, report: Report) -> None:
+    where = f"manifests/{signature_path(path).name}"
+    try:
+        signature = signature_path(path).read_bytes()
+    except OSError:
+        report.check("manifest signature", False, where, "the signature file is missing")
+        return
+    signer = next((fp for fp, public in keys.items() if public.verify(signature, data)), None)
+    if not report.check("manifest signature", signer is not None, where, "does not verify with any key of this collection"):
+        return
+    logged = custody.manifests.get(sequence)
+    if not report.check("manifest in custody log", logged is not None and logged["subject"].get("sha256") == digest,
+                        where, "the custody log records no signing of these bytes"):
+        return
+    report.check("manifest key", logged["key"] == signer, where,
+                 f"signed by {signer[:16]}, but the custody log says {logged['key'][:16]}")
+    distrust = statuses[signer].trusted_at(logged["time"]) if signer in statuses else "key never announced"
+    report.check("manifest key status", distrust is None, where, distrust or "")
+
+
+def _check_checkpoint(path: Path, fields: dict, leaves: list[bytes], digest: str, keys: dict[str, PublicKey],
+                      report: Report) -> None:
+    """The signed checkpoint a bundle carries must say exactly what the manifest holds."""
+    where = f"manifests/{checkpoint_path(path).name}"
+    try:
+        data = checkpoint_path(path).read_bytes()
+        signature = signature_path(checkpoint_path(path)).read_bytes()
+        checkpoint = json.loads(data)
+    except (OSError, ValueError):
+        report.check("manifest checkpoint", False, where, "missing or unreadable")
+        return
+    report.check("checkpoint signature", any(public.verify(signature, data) for public in keys.values()), where,
+                 "does not verify with any key of this collection")
+    tree = merkle.root(leaves).hex()
+    stated = fields["content"].get("captures_merkle_root")
+    report.check("manifest Merkle root", stated == tree, f"manifests/{path.name}",
+                 f"captures_merkle_root: stated {stated}, computed {tree}")
+    expected = {"manifest_sha256": digest, "sequence": fields["sequence"], "captures": len(leaves),
+                "previous_manifest_sha256": fields["previous_manifest_sha256"], "captures_merkle_root": tree}
+    for name, value in expected.items():
+        report.check("manifest checkpoint", isinstance(checkpoint, dict) and checkpoint.get(name) == value, where,
+                     f"{name}: checkpoint says {checkpoint.get(name) if isinstance(checkpoint, dict) else '?'}, "
+                     f"manifest gives {value}")
+
+
+def _trusted_roots(collection: Collection, report: Report) -> bytes | None:
+    name = collection.config.timestamps.trusted_roots
+    if not name:
+        return None
+    try:
+        return (collection.root / name).read_bytes()
+    except OSError as exc:
+        report.check("timestamp roots", False, name, f"cannot read the trusted roots: {exc.strerror or exc}")
+        return None
+
+
+def _check_timestamps(path: Path, data: bytes, sequence: int, roots: bytes | None, custody: Logged,
+                      report: Report) -> None:
+    """The manifest's RFC 3161 token, and its checkpoint's (the one a bundle carries)."""
+    logged = custody.timestamps.get(sequence, {}).get("subject", {})
+    checkpoint = checkpoint_path(path)
+    for token, stamped, recorded, token_sha256 in (
+            (token_path(path), data, sequence in custody.timestamps, logged.get("token_sha256")),
+            (token_path(checkpoint), checkpoint.read_bytes() if checkpoint.exists() else b"",
+             bool(logged.get("checkpoint_token")), logged.get("checkpoint_token_sha256"))):
+        _check_token(token, stamped, recorded, token_sha256, roots, report)
+
+
+def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | None, roots: bytes | None,
+                 report: Report) -> None:
+    from archiver.evidence.timestamps.verification import verify_timestamp  # imported here: only manifests with tokens need it
+
+    where = f"manifests/{token.name}"
+    if not token.exists():
+        if recorded:
+            report.check("manifest timestamp", False, where, "the custody log records a timestamp, but the token is missing")
+        else:
+            report.not_checked.append(f"{token.name.removesuffix('.tsr')}: no RFC 3161 timestamp")
+        return
+    if token_sha256 is not None:
+        # The TSA signs the token's content, not its wrapping (versions, certificates): the
+        # custody log's hash of the whole file catches a change there too.
+        found = hashlib.sha256(token.read_bytes()).hexdigest()
+        report.check("timestamp token unchanged", found == token_sha256, where,
+                     f"sha256: custody log has {token_sha256}, file is {found}")
+    if roots is None:
+        report.not_checked.append(f"{token.name}: no trusted_roots in archiver.toml to check it against")
+        return
+    check = verify_timestamp(token.read_bytes(), data, roots)
+    report.check("manifest timestamp", check.ok, where, "; ".join(check.problems))
+
+
+class _AgainstCatalog:
+    """The newest manifest's entries, one at a time, against the catalog: what it lists must
+    still be there, unchanged."""
+
+    def __init__(self, catalog: Catalog, where: str, report: Report) -> None:
+        self.catalog = catalog
+        self.where = where
+        self.report = report
+        self.claims = {c.id: c.text for c in catalog.claims(include_superseded=True)}
+
+    def capture(self, capture) -> None:
+        capture = capture if isinstance(capture, dict) else {}
+        capture_id = capture.get("id")
+        records = {r.record_id: r for r in self.catalog.records(capture_id)} if isinstance(capture_id, str) else {}
+        listed_records = capture.get("records")
+        for listed in listed_records if isinstance(listed_records, list) else [None]:
+            listed = listed if isinstance(listed, dict) else {}
+            record = records.get(listed.get("id"))
+            same = record is not None and (record.block_digest, record.payload_digest, record.warc_file, record.offset) == (
+                listed.get("block_digest"), listed.get("payload_digest"), listed.get("file"), listed.get("offset"))
+            self.report.check("manifest matches catalog", same,
+                              f"{self.where} capture {capture_id} record {listed.get('id')}",
+                              "the catalog no longer holds this record as the manifest lists it")
+
+    def claim(self, claim, raw: bytes) -> None:
+        claim = claim if isinstance(claim, dict) else {}
+        held = self.claims.get(claim.get("id"))
+        self.report.check("manifest matches catalog", held is not None and held == claim.get("text"),
+                          f"{self.where} claim {claim.get('id')}",
+                          "the catalog no longer holds this claim as the manifest lists it")

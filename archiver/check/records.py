@@ -1,0 +1,129 @@
+"""Checks of the WARC files and every record in them: each file present, listed, closed and
+whole; each record's bytes against the digests it declares and against the catalog's row for
+it; no record the catalog does not list. Files are read through `collection.storage`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archiver.check.findings import Report
+from archiver.check.scan import FileScan, ScannedRecord
+from archiver.store.catalog import Catalog
+from archiver.store.storage import UNFINISHED_SUFFIX, Storage
+
+# What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
+VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-Block-Digest",
+                            "WARC-Payload-Digest"})
+
+
+@dataclass(frozen=True)
+class ToScan:
+    name: str         # as stored
+    unfinished: bool  # still being written, or left so by an interrupted run
+    size: int
+
+    @property
+    def shown(self) -> str:
+        return self.name + (UNFINISHED_SUFFIX if self.unfinished else "")
+
+
+def plan_scans(storage: Storage, catalog: Catalog, report: Report) -> tuple[dict[str, ToScan], dict[str, tuple]]:
+    """The WARC files to read: every listed one present, and any unlisted one found (keyed by
+    the name a report shows them under)."""
+    listed = {row[0]: row for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files")}
+    found = [ToScan(name, False, storage.size(name)) for name in storage.names()
+             if name.endswith(".warc.gz") or name in listed]
+    found += [ToScan(name, True, storage.unfinished_size(name)) for name in storage.unfinished() if name.endswith(".warc.gz")]
+    found_by_shown = {file.shown: file for file in found}
+    to_scan: dict[str, ToScan] = {}
+    for name in listed:
+        file = found_by_shown.get(name) or found_by_shown.get(name + UNFINISHED_SUFFIX)
+        if report.check("WARC file present", file is not None, f"warcs/{name}", "listed in the catalog but missing"):
+            to_scan[name] = file
+            report.check("WARC file closed", not file.unfinished, f"warcs/{file.shown}",
+                         "left unfinished by an interrupted run (still .open)")
+    for file in found:
+        if file.name not in listed:
+            report.check("WARC file listed", False, f"warcs/{file.shown}", "not in the catalog: its records are not captures of this collection")
+            to_scan[file.shown] = file
+    return to_scan, listed
+
+
+def check_scan(file: ToScan, scan: FileScan, row: tuple | None, report: Report) -> None:
+    where = f"warcs/{file.shown}"
+    report.check("WARC file readable", scan.error is None, where, scan.error or "")
+    if row and row[1]:  # closed: its size and hash were recorded when it was closed
+        report.check("WARC file size", scan.size == row[2], where, f"size: expected {row[2]}, found {scan.size}")
+        report.check("WARC file SHA-256", scan.sha256 == row[3], where, f"sha256: expected {row[3]}, found {scan.sha256}")
+
+
+class RecordChecks:
+    """Each WARC file's records, as soon as the file is read, against the catalog's rows for
+    it; of each record only the digests found are kept, for the attestations."""
+
+    def __init__(self, catalog: Catalog, imported: set[str], report: Report) -> None:
+        self.catalog = catalog
+        self.imported = imported
+        self.report = report
+        self.warcinfo_ids = {row[0] for row in catalog.query("SELECT warcinfo_id FROM warc_files")}
+        self.found: dict[str, dict] = {}  # record id → the digests its bytes have
+
+    def check_file(self, name: str, scan: FileScan) -> None:
+        report = self.report
+        in_file: dict[str, ScannedRecord] = {}
+        for record in scan.records:
+            in_file[record.id] = record
+            _check_self_consistent(name, record, report)
+            self.found[record.id] = {"block_digest": record.block_digest,
+                                     "payload_digest": record.payload_digest if record.type != "revisit"
+                                     else record.headers.get("WARC-Payload-Digest")}
+        for (record_id, warc_type, offset, length, block_digest, payload_digest, target_uri, warc_date) in \
+                self.catalog.query("SELECT record_id, warc_type, offset, length, block_digest, payload_digest,"
+                                   " target_uri, warc_date FROM records WHERE warc_file = ? ORDER BY offset", (name,)):
+            where = f"warcs/{name} {record_id}"
+            record = in_file.pop(record_id, None)
+            if not report.check("record present", record is not None, where, "cataloged but not found in its WARC file"):
+                continue
+            report.check("record position", (record.offset, record.length) == (offset, length), where,
+                         f"offset/length: expected {offset}/{length}, found {record.offset}/{record.length}")
+            report.check("record block digest", record.block_digest == block_digest, where,
+                         f"WARC-Block-Digest: expected {block_digest} (catalog), found {record.block_digest} (computed)")
+            if warc_type != "revisit" and payload_digest is not None:
+                report.check("record payload digest", record.payload_digest == payload_digest, where,
+                             f"WARC-Payload-Digest: expected {payload_digest} (catalog), found {record.payload_digest} (computed)")
+            declared_payload = payload_digest if name not in self.imported else None  # we catalog sha256, they wrote sha1
+            for header, expected in (("WARC-Type", warc_type), ("WARC-Target-URI", target_uri), ("WARC-Date", warc_date),
+                                     ("WARC-Payload-Digest", declared_payload)):
+                if expected is not None:
+                    report.check("record header", record.headers.get(header) == expected, where,
+                                 f"{header}: expected {expected}, found {record.headers.get(header)}")
+        if name in self.imported:
+            return
+        for record_id, record in in_file.items():  # in the file, but not cataloged as in it
+            if self.catalog.query("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone():
+                continue  # cataloged in another file: that file's check reports it missing there
+            if record.type == "warcinfo":
+                report.check("warcinfo listed", record_id in self.warcinfo_ids, f"warcs/{name} {record_id}",
+                             "warcinfo of no listed file")
+            else:
+                report.check("record listed", False, f"warcs/{name} {record_id}",
+                             f"a {record.type} record the catalog does not list claims to be a capture")
+
+    def check_unread(self, read: set[str]) -> None:
+        """Records cataloged in files that could not be read at all (missing)."""
+        for record_id, warc_file in self.catalog.query(
+                f"SELECT record_id, warc_file FROM records WHERE warc_file NOT IN ({', '.join('?' * len(read))})"
+                " ORDER BY warc_file, offset", tuple(read)):
+            self.report.check("record present", False, f"warcs/{warc_file} {record_id}",
+                              "cataloged but not found in its WARC file")
+
+
+def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> None:
+    """The digests a record declares against those of its bytes, whatever the catalog says."""
+    where = f"warcs/{name} {record.id}"
+    for header, computed, check in (("WARC-Block-Digest", record.block_digest, "declared block digest"),
+                                    ("WARC-Payload-Digest", record.payload_digest, "declared payload digest")):
+        declared = record.headers.get(header)
+        # Other algorithms (sha1 from other tools) were checked when the file was imported.
+        if computed is not None and declared is not None and declared.startswith("sha256:"):
+            report.check(check, declared == computed, where, f"{header}: declared {declared}, computed {computed}")
