@@ -23,7 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from archiver.errors import UsageProblem
 from archiver.check.findings import Report
-from archiver.exchange.wacz import BundleRejected, check_archives, check_package, check_signed_data, open_wacz, verify_wacz
+from archiver.exchange.wacz import verify_wacz
+from archiver.exchange.wacz_package import check_package
+from archiver.exchange.wacz_signature import check_signed_data
+from archiver.exchange.wacz_warcs import check_archives
+from archiver.exchange.zipreader import BundleRejected, open_wacz
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
 CREATED = "2024-05-01T12:00:00Z"

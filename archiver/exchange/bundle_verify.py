@@ -23,7 +23,8 @@ from archiver.evidence.custody import verify_entry
 from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, open_envelope
 from archiver.check.findings import Report
-from archiver.exchange.wacz import Wacz, check_wacz, open_wacz
+from archiver.exchange.wacz import check_wacz
+from archiver.exchange.zipreader import Wacz, open_wacz
 
 EVIDENCE_LIMIT = 256 * 2**20  # evidence files are JSON and PEM; a bundle lying about them is refused
 _KEY_FILE = re.compile(r"^evidence/key-([0-9a-f]{64})\.pub\.pem$")

@@ -25,7 +25,9 @@ from archiver.check.scan import ScannedRecord, scan_warc
 from archiver.evidence.signing import SigningKey
 from archiver.read.urls import normalise_url
 from archiver.check.findings import Report
-from archiver.exchange.wacz import check_package, check_warc, open_wacz
+from archiver.exchange.wacz_package import check_package
+from archiver.exchange.wacz_warcs import check_warc
+from archiver.exchange.zipreader import open_wacz
 from archiver.capture.warc import software
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import StoredFile

@@ -1,0 +1,51 @@
+"""The small pieces of HTML every part of evidence/report.html is built from, and the rules
+that make untrusted strings safe in it: each is HTML-escaped, machine strings show their
+invisible characters, prose is isolated so its direction cannot reorder the page, and
+element ids are built from a safe alphabet."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+from archiver.evidence.signing import grouped
+
+
+def escape(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def literal(value: object) -> str:
+    """A machine string (URL, id, path, digest) in <code>, with invisible and control
+    characters shown as their code points: in evidence, a right-to-left override or a
+    zero-width space inside a URL must be seen, not silently obey or vanish."""
+    out = []
+    for char in str(value):
+        if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"):
+            out.append(f"<span class=\"ctl\">U+{ord(char):04X}</span>")
+        else:
+            out.append(escape(char))
+    return f"<code>{''.join(out)}</code>"
+
+
+def prose(value: object) -> str:
+    """Text from a page or document, isolated so its direction cannot reorder what surrounds it."""
+    return f"<bdi>{escape(value)}</bdi>"
+
+
+def anchor(kind: str, identifier: str) -> str:
+    """An element id made only of [A-Za-z0-9-], so the same string works unescaped in
+    `id` and in a `#fragment`; other characters become _<hex>_ (injective, `_` included)."""
+    safe = re.sub(r"[^A-Za-z0-9-]", lambda match: f"_{ord(match.group()):x}_", identifier)
+    return f"{kind}-{safe}"
+
+
+def fingerprint_literal(fingerprint: str) -> str:
+    return literal(grouped(fingerprint))
+
+
+def key_link(fingerprint: str, keys: dict[str, dict]) -> str:
+    if fingerprint in keys:
+        return f"<a href=\"#{anchor('key', fingerprint)}\">{fingerprint_literal(fingerprint)}</a>"
+    return f"{fingerprint_literal(fingerprint)} <span class=\"warn\">(not among the keys in this bundle)</span>"

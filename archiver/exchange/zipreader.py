@@ -1,0 +1,343 @@
+"""Reading a ZIP safely, without extracting it: the reader every WACZ check stands on.
+
+Nothing in a ZIP is trusted before its central directory has been inspected. Names that could
+escape a folder, links and devices, duplicate names, entries sharing bytes (the overlapping zip
+bomb), sizes and compression ratios beyond bounds, encryption, and end records that disagree
+with the directory refuse the whole bundle (BundleRejected). Reading then never yields more
+than an entry declares, nor accepts less. Nothing is ever written to disk."""
+
+from __future__ import annotations
+
+import io
+import stat
+import struct
+import threading
+import unicodedata
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from archiver.errors import ArchiverError, UsageProblem
+
+MAX_ENTRIES = 100_000
+MAX_TOTAL_SIZE = 20 * 10**9
+MAX_RATIO = 200
+# Below this size a deflated entry cannot be a bomb, and short repetitive JSON legitimately
+# compresses past 200:1; bigger entries are held to the ratio.
+RATIO_FLOOR = 1 << 20
+# The central directory is parsed whole into memory: bounded before parsing, at a generous
+# 1 KiB per allowed entry (a WACZ's names are short).
+_DIRECTORY_BYTES_PER_ENTRY = 1024
+
+# Entries are read, and hashed by their readers, in pieces of this size.
+READ_SIZE = 1 << 20
+
+_END = struct.Struct("<4s4H2LH")          # end of central directory record
+_END64_LOCATOR = struct.Struct("<4sLQL")
+_END64 = struct.Struct("<4sQ2H2L4Q")      # without extensible data: 56 bytes
+_LOCAL = struct.Struct("<4s5H3L2H")       # local file header, before name and extra field
+_FLAG_ENCRYPTED = 0x01
+_FLAG_DESCRIPTOR = 0x08
+_FLAG_UTF8 = 0x800
+_DESCRIPTOR_MIN = 12                     # a data descriptor without signature or ZIP64 sizes
+_DOS_DIRECTORY = 0x10
+_FILE_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+               stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}
+
+
+class BundleRejected(ArchiverError):
+    """A ZIP whose structure could harm or deceive its reader: refused before any entry is
+    trusted, or an entry whose bytes are not what the ZIP declares."""
+
+    exit_code = 1  # the bundle fails verification, as a failed check would
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    name: str
+    size: int             # declared uncompressed size
+    compressed_size: int
+    compress_type: int    # zipfile.ZIP_STORED or zipfile.ZIP_DEFLATED
+    crc: int
+    data_offset: int      # where its compressed bytes begin, past the local header
+
+
+class Wacz:
+    """An opened, inspected ZIP. Entries are read from the file object that was inspected,
+    never from the path again, so the file cannot be swapped between inspection and reading."""
+
+    def __init__(self, path: Path, file: BinaryIO, entries: dict[str, EntryInfo]) -> None:
+        self.path = path
+        self._file = file
+        self._entries = entries
+        self._lock = threading.Lock()  # streams share the file object's position
+
+    def names(self) -> list[str]:
+        """Every file entry, in central-directory order (folder entries are not files)."""
+        return list(self._entries)
+
+    def info(self, name: str) -> EntryInfo:
+        return self._entries[name]
+
+    def open(self, name: str) -> BinaryIO:
+        """A stream of the entry's bytes; raises BundleRejected as soon as it yields more bytes
+        than declared, and at its end if it held fewer or its CRC-32 differs. KeyError if absent."""
+        return io.BufferedReader(_EntryReader(self, self._entries[name]), buffer_size=READ_SIZE)
+
+    def read(self, name: str, limit: int) -> bytes:
+        """A small entry whole (JSON, PEM): refused when it declares more than `limit` bytes."""
+        entry = self._entries[name]
+        if entry.size > limit:
+            raise BundleRejected(f"entry {name!r} declares {entry.size:,} bytes, more than the {limit:,} allowed for it")
+        with self.open(name) as stream:
+            return stream.read()
+
+    def _read_at(self, offset: int, count: int) -> bytes:
+        with self._lock:
+            self._file.seek(offset)
+            return self._file.read(count)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "Wacz":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _EntryReader(io.RawIOBase):
+    """One entry's bytes, inflated with bounded output: asks for one byte more than the
+    declared size remains, so a header that lies low is caught at its first extra byte."""
+
+    def __init__(self, wacz: Wacz, entry: EntryInfo) -> None:
+        self._wacz = wacz
+        self._entry = entry
+        self._position = entry.data_offset
+        self._left = entry.compressed_size
+        self._inflater = zlib.decompressobj(-15) if entry.compress_type == zipfile.ZIP_DEFLATED else None
+        self._tail = b""
+        self._produced = 0
+        self._crc = 0
+        self._finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        if self._finished:
+            return 0
+        data = self._next(min(len(buffer), self._entry.size - self._produced + 1))
+        self._produced += len(data)
+        if self._produced > self._entry.size:
+            self._finished = True
+            raise BundleRejected(f"entry {self._entry.name!r} yields more than the {self._entry.size:,} bytes it "
+                                 "declares (a lying header); reading stopped")
+        if not data:
+            self._finish()
+            return 0
+        self._crc = zlib.crc32(data, self._crc)
+        buffer[:len(data)] = data
+        return len(data)
+
+    def _raw(self, count: int) -> bytes:
+        count = min(count, self._left)
+        data = self._wacz._read_at(self._position, count)
+        if len(data) < count:  # inspection saw the data whole: the file shrank since
+            self._finished = True
+            raise BundleRejected(f"entry {self._entry.name!r} is cut short: the file ends inside its data")
+        self._position += count
+        self._left -= count
+        return data
+
+    def _next(self, count: int) -> bytes:
+        if self._inflater is None:
+            return self._raw(count)
+        while not self._inflater.eof:
+            if not self._tail:
+                if not self._left:
+                    return b""  # the deflate stream is cut short: _finish says so
+                self._tail = self._raw(READ_SIZE)
+            data = self._inflater.decompress(self._tail, count)
+            self._tail = self._inflater.unconsumed_tail
+            if data:
+                return data
+        return b""
+
+    def _finish(self) -> None:
+        self._finished = True
+        name = self._entry.name
+        if self._inflater is not None and not self._inflater.eof:
+            raise BundleRejected(f"entry {name!r}: its deflate stream is cut short")
+        if self._inflater is not None and (self._left or self._inflater.unused_data):
+            raise BundleRejected(f"entry {name!r}: bytes follow its deflate stream inside the entry")
+        if self._produced < self._entry.size:
+            raise BundleRejected(f"entry {name!r} holds {self._produced:,} bytes, not the {self._entry.size:,} it declares")
+        if self._crc != self._entry.crc:
+            raise BundleRejected(f"entry {name!r}: CRC-32 does not match; the entry is damaged or altered")
+
+
+# -- opening and inspecting -------------------------------------------------------------
+
+def open_wacz(path: Path, *, max_entries: int = MAX_ENTRIES, max_total_size: int = MAX_TOTAL_SIZE,
+              max_ratio: int = MAX_RATIO) -> Wacz:
+    """The WACZ at `path`, its central directory inspected: UsageProblem if it is not a ZIP,
+    BundleRejected (naming the entry) if anything in its structure is unsafe or ambiguous."""
+    try:
+        file = open(path, "rb")
+    except OSError as exc:
+        raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        entries = _inspect(path, file, max_entries, max_total_size, max_ratio)
+    except BaseException:
+        file.close()
+        raise
+    return Wacz(path, file, entries)
+
+
+def _inspect(path: Path, file: BinaryIO, max_entries: int, max_total_size: int, max_ratio: int) -> dict[str, EntryInfo]:
+    declared_count, directory_offset, directory_size = _end_records(path, file)
+    if declared_count > max_entries:
+        raise BundleRejected(f"the ZIP declares {declared_count:,} entries, more than the {max_entries:,} allowed")
+    if directory_size > max_entries * _DIRECTORY_BYTES_PER_ENTRY:
+        raise BundleRejected(f"the ZIP's central directory is {directory_size:,} bytes, "
+                             f"more than {max_entries:,} entries need")
+    file.seek(0)
+    try:
+        with zipfile.ZipFile(file) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, struct.error, EOFError, NotImplementedError, OverflowError) as exc:
+        raise BundleRejected(f"the ZIP's central directory cannot be read: {exc}") from None
+    if len(infos) != declared_count:
+        # Readers that trust the count and readers that trust the directory would see different files.
+        raise BundleRejected(f"the ZIP's end record declares {declared_count:,} entries, its central directory "
+                             f"holds {len(infos):,}")
+    seen: dict[str, str] = {}
+    total = 0
+    for info in infos:
+        _check_entry(info, max_ratio)
+        # Names that differ only in case or Unicode form are one file on many systems.
+        key = unicodedata.normalize("NFC", info.filename).casefold()
+        if key in seen:
+            raise BundleRejected(f"entry {info.filename!r} duplicates the name {seen[key]!r}")
+        seen[key] = info.filename
+        total += info.file_size
+    if total > max_total_size:
+        largest = max(infos, key=lambda i: i.file_size)
+        raise BundleRejected(f"the ZIP declares {total:,} bytes uncompressed in all (largest: {largest.filename!r}, "
+                             f"{largest.file_size:,}), more than the {max_total_size:,} allowed")
+    offsets = _local_headers(file, infos, directory_offset)
+    return {info.filename: EntryInfo(info.filename, info.file_size, info.compress_size, info.compress_type,
+                                     info.CRC, offsets[info.filename])
+            for info in infos if not info.filename.endswith("/")}
+
+
+def _end_records(path: Path, file: BinaryIO) -> tuple[int, int, int]:
+    """(entry count, offset, size) of the central directory, as the end records declare them;
+    the directory must end exactly where the end records begin (no bytes prepended or hidden)."""
+    size = file.seek(0, io.SEEK_END)
+    tail_start = max(0, size - (_END.size + 0xFFFF))
+    file.seek(tail_start)
+    tail = file.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _END.size:
+        raise UsageProblem(f"{path} is not a ZIP file, so not a WACZ")
+    _, disk, directory_disk, _, count, directory_size, directory_offset, comment = _END.unpack_from(tail, at)
+    end_at = tail_start + at
+    if end_at + _END.size + comment != size:
+        raise BundleRejected(f"{size - end_at - _END.size - comment:,} bytes follow the end of the ZIP")
+    directory_end = end_at
+    if end_at >= _END64_LOCATOR.size:
+        file.seek(end_at - _END64_LOCATOR.size)
+        signature, disk64, end64_at, _ = _END64_LOCATOR.unpack(file.read(_END64_LOCATOR.size))
+        if signature == b"PK\x06\x07":
+            # The record must sit right before its locator: checked before seeking anywhere it says.
+            if end64_at + _END64.size + _END64_LOCATOR.size != end_at:
+                raise BundleRejected("the ZIP64 end record is not where its locator says")
+            file.seek(end64_at)
+            record = file.read(_END64.size)
+            signature, _, _, _, disk, directory_disk, _, count, directory_size, directory_offset = _END64.unpack(record)
+            if signature != b"PK\x06\x06" or disk64:
+                raise BundleRejected("the ZIP64 end record is not where its locator says")
+            directory_end = end64_at
+    if disk or directory_disk:
+        raise BundleRejected("the ZIP spans several disks")
+    if directory_offset + directory_size != directory_end:
+        raise BundleRejected("the central directory does not end where the end record begins "
+                             "(bytes prepended to the ZIP, or hidden inside it)")
+    return count, directory_offset, directory_size
+
+
+def _check_entry(info: zipfile.ZipInfo, max_ratio: int) -> None:
+    name = info.filename
+    if info.orig_filename != name:  # zipfile cuts a name at its first NUL
+        raise BundleRejected(f"entry {info.orig_filename!r} has a NUL character in its name")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise BundleRejected(f"entry {name!r} has a control character in its name")
+    if "\\" in name:
+        raise BundleRejected(f"entry {name!r} has a backslash in its name, a folder separator on Windows")
+    if name.startswith("/"):
+        raise BundleRejected(f"entry {name!r} has an absolute path")
+    if len(name) >= 2 and name[1] == ":" and name[0].isascii() and name[0].isalpha():
+        raise BundleRejected(f"entry {name!r} starts with a drive letter")
+    parts = name.removesuffix("/").split("/")
+    if ".." in parts:
+        raise BundleRejected(f"entry {name!r} has a '..' component, which climbs out of its folder")
+    if any(part in ("", ".") for part in parts):
+        raise BundleRejected(f"entry {name!r} has an empty or '.' component: it names another entry's path")
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if kind in _FILE_KINDS:
+        raise BundleRejected(f"entry {name!r} is {_FILE_KINDS[kind]}, not a regular file")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise BundleRejected(f"entry {name!r} has the unknown file type {kind:#o}")
+    folder = kind == stat.S_IFDIR or bool(info.external_attr & _DOS_DIRECTORY)
+    if folder and not name.endswith("/"):
+        raise BundleRejected(f"entry {name!r} is marked as a folder but named like a file")
+    if name.endswith("/") and info.file_size:
+        raise BundleRejected(f"entry {name!r} is named like a folder but holds {info.file_size:,} bytes")
+    if info.flag_bits & _FLAG_ENCRYPTED:
+        raise BundleRejected(f"entry {name!r} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise BundleRejected(f"entry {name!r} uses compression method {info.compress_type}, "
+                             "neither stored nor deflated as WACZ uses")
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        raise BundleRejected(f"entry {name!r} is stored but declares {info.file_size:,} bytes "
+                             f"in {info.compress_size:,}")
+    if (info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > RATIO_FLOOR
+            and info.file_size > max_ratio * info.compress_size):
+        raise BundleRejected(f"entry {name!r} inflates {info.compress_size:,} bytes to {info.file_size:,}, "
+                             f"beyond 1:{max_ratio} (a zip bomb?)")
+
+
+def _local_headers(file: BinaryIO, infos: list[zipfile.ZipInfo], directory_offset: int) -> dict[str, int]:
+    """Where each entry's data begins. Entries in offset order must not overlap, nor reach
+    into the central directory: an overlap lets one small piece of data stand for many
+    entries (David Fifield's overlapping zip bomb) or one byte range for two contents."""
+    data_offsets: dict[str, int] = {}
+    end, previous = 0, None
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        name = info.filename
+        if info.header_offset < end:
+            raise BundleRejected(f"entry {name!r} starts at byte {info.header_offset:,}, inside the data of "
+                                 f"{previous!r}: entries overlap (an overlapping zip bomb?)")
+        file.seek(info.header_offset)
+        header = file.read(_LOCAL.size)
+        if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
+            raise BundleRejected(f"entry {name!r} has no local header where the central directory says")
+        _, _, flags, method, _, _, _, _, _, name_length, extra_length = _LOCAL.unpack(header)
+        local_name = file.read(name_length)
+        encoding = "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437"
+        if local_name != info.orig_filename.encode(encoding):
+            raise BundleRejected(f"entry {name!r} is named {local_name!r} in its local header")
+        if method != info.compress_type or flags & _FLAG_ENCRYPTED:
+            raise BundleRejected(f"entry {name!r}: its local header disagrees with the central directory")
+        data_offsets[name] = info.header_offset + _LOCAL.size + name_length + extra_length
+        end = data_offsets[name] + info.compress_size + (_DESCRIPTOR_MIN if info.flag_bits & _FLAG_DESCRIPTOR else 0)
+        if end > directory_offset:
+            raise BundleRejected(f"entry {name!r}: its data runs into the central directory")
+        previous = name
+    return data_offsets
