@@ -5,6 +5,7 @@ the catalog lists it in one transaction. A failed fetch is cataloged with its re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -81,6 +82,20 @@ def read_targets(targets: list[str], root: Path) -> Targets:
     return found
 
 
+def left_to_capture(catalog: Catalog, urls: list[str]) -> list[str]:
+    """`urls` but those that runs which never finished captured (`--resume`, after `archiver doctor --fix`)."""
+    done = catalog.captured_by_interrupted_runs()
+    return [url for url in urls if normalise_url(url) not in done]
+
+
+def existing_capture(catalog: Catalog, id_prefix: str) -> CaptureRow:
+    """The one capture whose id starts with `id_prefix`, for a claim to cite."""
+    matches = catalog.find_capture(id_prefix)
+    if len(matches) != 1:
+        raise UsageProblem(f"{id_prefix!r} matches {len(matches)} captures", "give a capture id from `archiver captures`")
+    return matches[0]
+
+
 def _now() -> str:
     return warc_date(datetime.now(timezone.utc))
 
@@ -102,15 +117,18 @@ class CaptureRun:
         self.key = key
         self.custody = custody_log(collection, key)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
-        self._in_use = collection.in_use()
+        # Until __exit__: the collection in use, and held, so the run writes to its one catalog.
+        self._held = contextlib.ExitStack()
+        self._held.enter_context(collection.in_use())
+        self._held.enter_context(collection)
         try:
             self._set_up(collection, settings, resolver)
         except BaseException:
-            self._in_use.release()
+            self._held.close()
             raise
 
     def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
-        self.catalog = Catalog(collection.catalog_path)
+        self.catalog = collection.catalog
         self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
         operator = collection.config.operator
         self.writer = WarcFileWriter(
@@ -132,8 +150,7 @@ class CaptureRun:
             self.catalog.finish_run(self.run_id, _now())
         finally:
             self.fetcher.close()
-            self.catalog.close()
-            self._in_use.release()
+            self._held.close()
 
     def record_documents(self, documents: list[Document]) -> None:
         """List each document and its claims; claims gone from a changed document are superseded."""

@@ -53,8 +53,8 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
     """What an interrupted run left; with `key`, repair each finding and log it."""
     diagnosis = Diagnosis()
     with collection.in_use(alone=True):  # a running capture's open file is not a leftover
-        catalog = Catalog(collection.catalog_path)
-        try:
+        with collection:
+            catalog = collection.catalog
             for name in collection.storage.unfinished():
                 _open_file(collection, catalog, name, key, diagnosis)
             _never_written(collection, catalog, key, diagnosis)
@@ -64,8 +64,6 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
             logged = _Logged.read(collection)  # after the salvaged captures above were logged
             _manifests(collection, catalog, key, diagnosis, logged)
             _unlogged(collection, catalog, key, diagnosis, logged)
-        finally:
-            catalog.close()
         for spool in sorted(collection.tmp.glob("tmp*")):
             finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
             if key is not None:

@@ -1,21 +1,19 @@
-"""Live drift: has the page behind a capture changed since? Each captured URL is fetched
-again (same safety rules, nothing stored) and its payload compared with the newest capture:
-unchanged, changed (with a text similarity for HTML, so rotating ads read differently from
-a rewritten article), gone (an HTTP error status or a name that no longer resolves), or
-unreachable."""
+"""Drift: how the page behind a URL changed, from one capture to the next, and since its
+newest capture. Live, each captured URL is fetched again (same safety rules, nothing stored)
+and its payload compared with the newest capture: unchanged, changed (with a text similarity
+for HTML, so rotating ads read differently from a rewritten article), gone (an HTTP error
+status or a name that no longer resolves), or unreachable."""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
 
-from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import CaptureSettings, Collection
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.check.scan import read_record_block
-
 
 
 @dataclass(frozen=True)
@@ -32,6 +30,29 @@ class Drift:
 
 def similarity(before: list[str], after: list[str]) -> float:
     return difflib.SequenceMatcher(None, before, after, autojunk=False).ratio() if before or after else 1.0
+
+
+def describe_changes(rows: list[CaptureRow]) -> list[str]:
+    """What each capture of one URL shows against the capture before it."""
+    changes, previous = [], None
+    for row in rows:
+        if row.outcome == "failed":
+            changes.append(f"failed: {row.error}")
+            continue
+        if previous is None:
+            change = "first capture"
+        elif row.payload_digest == previous.payload_digest and row.http_status == previous.http_status:
+            change = "unchanged"
+        elif row.http_status != previous.http_status:
+            change = f"status {previous.http_status} → {row.http_status}"
+        else:
+            delta = (row.response_length or 0) - (previous.response_length or 0)
+            change = f"changed ({delta:+,} bytes)"
+        if row.truncated:
+            change += f", truncated ({row.truncated})"
+        changes.append(change)
+        previous = row
+    return changes
 
 
 @dataclass(frozen=True)
@@ -62,8 +83,8 @@ def _look(row: CaptureRow, result: FetchResult) -> _Look:
 
 def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift]:
     """Every URL with a successful capture, fetched again and compared with its newest capture."""
-    catalog = Catalog(collection.catalog_path)
-    try:
+    with collection:
+        catalog = collection.catalog
         newest = {row.url_key: row for row in catalog.captures() if row.outcome == "ok"}
         by_url = {row.url: row for row in newest.values()}
         looks: dict[str, _Look] = {}
@@ -89,5 +110,3 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
             ratio = similarity(http_text(stored)[1], seen.words)
             drifts.append(Drift(url, row.id, "changed", f"text {ratio:.0%} similar to the capture", round(ratio, 4)))
         return drifts
-    finally:
-        catalog.close()

@@ -10,8 +10,6 @@ from archiver.exchange.bundle import Selection, export_bundle
 from archiver.capture.run import document_key
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
-from archiver.evidence.keys import custody_log
-from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.signing import grouped
 
 
@@ -40,16 +38,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         raise click.UsageError("the bundle's name must end in .wacz")
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
-    manifest, _ = sealed_manifest(collection, key)
     selection = Selection(list(claims), list(urls), [document_key(d, collection.root) for d in documents], everything)
-    result = export_bundle(collection, key, manifest, selection, output)
-    try:
-        custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name,
-                                                       "sha256": result.sha256, "selection": selection.as_record(),
-                                                       "manifest": manifest.sequence})
-    except OSError:
-        output.unlink()  # an export the custody log does not record did not happen: no bundle is left
-        raise
+    result = export_bundle(collection, key, selection, output)
     if as_json:
         print_json({"bundle": result.bundle_id, "path": str(output), "sha256": result.sha256, "claims": result.claims,
                     "captures": result.captures, "fingerprint": key.fingerprint})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -9,16 +10,15 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from archiver.capture.run import CaptureRun, Targets, read_targets
-from archiver.store.catalog import Catalog
+from archiver.capture.run import CaptureRun, Targets, existing_capture, left_to_capture, read_targets
 from archiver.store.rows import CaptureRow
-from archiver.cli.common import (collection_option, console, human_size, json_option, key_option, new_collection,
+from archiver.cli.common import (collection_option, console, human_size, json_option, key_option, passphrase,
                                  print_json, signing_key)
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
+from archiver.evidence.keys import create_collection
 from archiver.read.seeds import Claim, note_claim
 from archiver.evidence.signing import grouped
-from archiver.read.urls import normalise_url
 
 
 def _size(ctx, param, value):
@@ -77,14 +77,11 @@ def capture(targets: tuple[str, ...], resume: bool, collection_dir: Path, key_fi
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved), 2 on bad usage.
     """
     found = read_targets(list(targets), collection_dir)
-    if resume and Collection.exists(collection_dir):
-        catalog = Catalog(Collection.open(collection_dir).catalog_path)
-        try:
-            done = catalog.captured_by_interrupted_runs()
-        finally:
-            catalog.close()
-        found.urls = [url for url in found.urls if normalise_url(url) not in done]
-    run_capture(collection_dir, key_file, found, None, as_json, insecure, overrides)
+    collection = Collection.open(collection_dir) if Collection.exists(collection_dir) else None
+    with collection or contextlib.nullcontext():
+        if resume and collection:
+            found.urls = left_to_capture(collection.catalog, found.urls)
+        run_capture(collection_dir, collection, key_file, found, None, as_json, insecure, overrides)
 
 
 @click.command()
@@ -109,28 +106,21 @@ def cite(claim_text: str, urls: tuple[str, ...], capture_ids: tuple[str, ...], c
     if not_urls:
         raise UsageProblem(f"{not_urls[0]} is not a URL", "give URLs with their scheme (https://…); capture documents with `archiver capture`")
     found = read_targets(list(urls), collection_dir)
-    cited = list(found.urls) + [_existing_capture(collection_dir, capture_id).url for capture_id in capture_ids]
-    run_capture(collection_dir, key_file, found, note_claim(claim_text, cited), as_json, insecure, overrides)
+    # A collection is made where there is none, unless the claim cites captures it must hold.
+    collection = Collection.open(collection_dir) if capture_ids or Collection.exists(collection_dir) else None
+    with collection or contextlib.nullcontext():
+        cited = list(found.urls) + [existing_capture(collection.catalog, capture_id).url for capture_id in capture_ids]
+        run_capture(collection_dir, collection, key_file, found, note_claim(claim_text, cited), as_json, insecure,
+                    overrides)
 
 
-def _existing_capture(collection_dir: Path, capture_id: str) -> CaptureRow:
-    catalog = Catalog(Collection.open(collection_dir).catalog_path)
-    try:
-        matches = catalog.find_capture(capture_id)
-    finally:
-        catalog.close()
-    if len(matches) != 1:
-        raise UsageProblem(f"{capture_id!r} matches {len(matches)} captures", "give a capture id from `archiver captures`")
-    return matches[0]
-
-
-def run_capture(collection_dir: Path, key_file: Path | None, found: Targets, note: Claim | None, as_json: bool,
-                insecure: bool, overrides: dict) -> None:
-    created = not Collection.exists(collection_dir)
+def run_capture(collection_dir: Path, collection: Collection | None, key_file: Path | None, found: Targets,
+                note: Claim | None, as_json: bool, insecure: bool, overrides: dict) -> None:
+    """Capture into `collection`, or into a new one made in `collection_dir` when it is None."""
+    created = collection is None
     if created:
-        collection, key, _ = new_collection(collection_dir, key_file)
+        collection, key, _ = create_collection(collection_dir, key_file, passphrase(ask=False))
     else:
-        collection = Collection.open(collection_dir)
         key = signing_key(collection, key_file)
     if insecure:
         overrides["verify_tls"] = False

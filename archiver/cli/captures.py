@@ -11,6 +11,7 @@ from rich.table import Table
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.cli.claims import capture_status, claims_with_captures
+from archiver.check.drift import describe_changes
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
@@ -23,10 +24,8 @@ from archiver.read.urls import normalise_url
 @json_option
 def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     """List captures, oldest first: outcome, HTTP status, size and where they are stored."""
-    collection = Collection.open(collection_dir)
-    catalog = Catalog(collection.catalog_path)
-    rows = catalog.captures(normalise_url(url) if url else None)
-    catalog.close()
+    with Collection.open(collection_dir) as collection:
+        rows = collection.catalog.captures(normalise_url(url) if url else None)
     if as_json:
         print_json([r.as_dict() for r in rows])
         return
@@ -42,39 +41,14 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     console().print(table)
 
 
-def describe_changes(rows: list[CaptureRow]) -> list[str]:
-    """What each capture of one URL shows against the capture before it."""
-    changes, previous = [], None
-    for row in rows:
-        if row.outcome == "failed":
-            changes.append(f"failed: {row.error}")
-            continue
-        if previous is None:
-            change = "first capture"
-        elif row.payload_digest == previous.payload_digest and row.http_status == previous.http_status:
-            change = "unchanged"
-        elif row.http_status != previous.http_status:
-            change = f"status {previous.http_status} → {row.http_status}"
-        else:
-            delta = (row.response_length or 0) - (previous.response_length or 0)
-            change = f"changed ({delta:+,} bytes)"
-        if row.truncated:
-            change += f", truncated ({row.truncated})"
-        changes.append(change)
-        previous = row
-    return changes
-
-
 @click.command()
 @click.argument("url")
 @collection_option
 @json_option
 def history(url: str, collection_dir: Path, as_json: bool) -> None:
     """List the captures of URL over time: status, payload digest, size, and what changed."""
-    collection = Collection.open(collection_dir)
-    catalog = Catalog(collection.catalog_path)
-    rows = catalog.captures(normalise_url(url))
-    catalog.close()
+    with Collection.open(collection_dir) as collection:
+        rows = collection.catalog.captures(normalise_url(url))
     changes = describe_changes(rows)
     if as_json:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
@@ -99,9 +73,8 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
 def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
     """Show a claim (its document, span, cited URLs and every capture of each) or a capture
     (with every WARC record it wrote). IDENTIFIER may be a unique prefix of either id."""
-    collection = Collection.open(collection_dir)
-    catalog = Catalog(collection.catalog_path)
-    try:
+    with Collection.open(collection_dir) as collection:
+        catalog = collection.catalog
         claims, captures_found = catalog.find_claim(identifier), catalog.find_capture(identifier)
         matches = len(claims) + len(captures_found)
         if matches != 1:
@@ -113,8 +86,6 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
             _show_claim(catalog, claims[0], as_json)
         else:
             _show_capture(catalog, captures_found[0], as_json)
-    finally:
-        catalog.close()
 
 
 def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:

@@ -43,15 +43,12 @@ def claims_with_captures(catalog: Catalog, claims: list[ClaimRow]) -> list[dict]
 def claims(url: str | None, document_path: Path | None, uncaptured: bool, superseded: bool,
            collection_dir: Path, as_json: bool) -> None:
     """List claims, each with the URLs it cites and how their newest capture ended."""
-    collection = Collection.open(collection_dir)
-    catalog = Catalog(collection.catalog_path)
-    try:
-        found = catalog.claims(url_key=normalise_url(url) if url else None,
-                               document_key=document_key(document_path, collection.root) if document_path else None,
-                               uncaptured=uncaptured, include_superseded=superseded)
-        listed = claims_with_captures(catalog, found)
-    finally:
-        catalog.close()
+    with Collection.open(collection_dir) as collection:
+        found = collection.catalog.claims(
+            url_key=normalise_url(url) if url else None,
+            document_key=document_key(document_path, collection.root) if document_path else None,
+            uncaptured=uncaptured, include_superseded=superseded)
+        listed = claims_with_captures(collection.catalog, found)
     if as_json:
         print_json(listed)
         return
@@ -78,13 +75,9 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, supers
 @json_option
 def documents(collection_dir: Path, as_json: bool) -> None:
     """List the documents read into claims: date, kind, claims, cited URLs, SHA-256."""
-    collection = Collection.open(collection_dir)
-    catalog = Catalog(collection.catalog_path)
-    try:
-        rows = catalog.documents()
-        counts = catalog.document_claim_counts()
-    finally:
-        catalog.close()
+    with Collection.open(collection_dir) as collection:
+        rows = collection.catalog.documents()
+        counts = collection.catalog.document_claim_counts()
     listed = [{**row.as_dict(), "claims": counts.get(row.key, (0, 0))[0], "urls": counts.get(row.key, (0, 0))[1]}
               for row in rows]
     if as_json:

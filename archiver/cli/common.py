@@ -13,7 +13,6 @@ from typing import Any
 import click
 from rich.console import Console
 
-from archiver.store.collection import Collection
 from archiver.errors import ArchiverError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -118,17 +117,6 @@ def signing_key(collection, key_file: Path | None):
     path = key_path(collection, key_file)
     encrypted = path.is_file() and b"ENCRYPTED" in path.read_bytes()[:64]
     return open_signing_key(collection, key_file, passphrase() if encrypted else None)
-
-
-def new_collection(folder: Path, key_file: Path | None, name: str | None = None, operator: str | None = None):
-    """Create a collection and its signing key (encrypted when a passphrase is given)."""
-    from archiver.evidence.keys import create_signing_key, custody_log
-
-    collection = Collection.init(folder, name=name, operator=operator)
-    key, created = create_signing_key(collection, key_file, passphrase(confirm=True, ask=False))
-    custody_log(collection, key).append("collection created", {"id": collection.config.id, "name": collection.config.name,
-                                                                "operator": collection.config.operator})
-    return collection, key, created
 
 
 def json_option(function):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from archiver.cli.common import collection_option, json_option, key_option, new_collection, print_json
+from archiver.cli.common import collection_option, json_option, key_option, passphrase, print_json
+from archiver.evidence.keys import create_collection
 from archiver.evidence.signing import grouped
 
 
@@ -22,7 +23,7 @@ def init(folder: Path | None, collection_dir: Path, name: str | None, operator: 
     """Create a collection in FOLDER (default: -C, else here): archiver.toml, seeds/, warcs/,
     manifests/, keys/, and its Ed25519 signing key (outside the collection; encrypted when
     $ARCHIVER_PASSPHRASE is set)."""
-    collection, key, created = new_collection(folder or collection_dir, key_file, name, operator)
+    collection, key, created = create_collection(folder or collection_dir, key_file, passphrase(ask=False), name, operator)
     if as_json:
         print_json({"collection": str(collection.root), "id": collection.config.id, "name": collection.config.name,
                     "operator": collection.config.operator, "key": str(key.path), "key_created": created,

@@ -59,9 +59,7 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     listed = []
     for fingerprint in published:
         status = statuses.get(fingerprint)
-        state = ("revoked" if status and status.revoked_from else "rotated out" if status and status.rotated_out_at
-                 else "active" if status else "not announced in the custody log")
-        listed.append({"fingerprint": fingerprint, "status": state,
+        listed.append({"fingerprint": fingerprint, "status": status.state if status else "not announced in the custody log",
                        "announced_at": status.announced_at if status else None,
                        "rotated_out_at": status.rotated_out_at if status else None,
                        "revoked_from": status.revoked_from if status else None,

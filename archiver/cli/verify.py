@@ -12,8 +12,7 @@ from archiver.capture.run import CaptureRun
 from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.check.drift import Drift, check_drift
-from archiver.errors import ArchiverError
-from archiver.evidence.keys import custody_log, key_path, open_signing_key
+from archiver.evidence.keys import append_unattended
 from archiver.check.findings import Report
 from archiver.check.verify import verify_collection
 
@@ -36,14 +35,15 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, key_
     Exit 0 only when every check passed, 1 when any failed, 2 on bad usage."""
     if recapture and not live:
         raise click.UsageError("--recapture needs --live")
-    collection = Collection.open(collection_dir)
-    report = verify_collection(collection, workers=workers)
-    unrecorded = _record_run(collection, key_file, report)
-    drifts = check_drift(collection, collection.config.capture) if live else []
-    recaptured = []
-    if recapture and (changed := [d.url for d in drifts if d.state == "changed"]):
-        with CaptureRun(collection, collection.config.capture, signing_key(collection, key_file)) as run:
-            recaptured = run.capture(changed)
+    with Collection.open(collection_dir) as collection:
+        report = verify_collection(collection, workers=workers)
+        unrecorded = append_unattended(collection, key_file, "verification run", {
+            "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
+        drifts = check_drift(collection, collection.config.capture) if live else []
+        recaptured = []
+        if recapture and (changed := [d.url for d in drifts if d.state == "changed"]):
+            with CaptureRun(collection, collection.config.capture, signing_key(collection, key_file)) as run:
+                recaptured = run.capture(changed)
     if as_json:
         print_json({**report.as_dict(), "recorded_in_custody_log": unrecorded is None,
                     "not_recorded_because": unrecorded,
@@ -57,24 +57,6 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, key_
             _print_drift(drifts, recaptured)
     if not report.ok:
         raise SystemExit(1)
-
-
-def _record_run(collection: Collection, key_file: Path | None, report: Report) -> str | None:
-    """Append the verdict to the custody log when the signing key is at hand without asking
-    and the collection is writable; else why it was not recorded. Verifying never needs either."""
-    path = key_path(collection, key_file)
-    if not path.exists():
-        return "the signing key is not available here"
-    try:
-        key = open_signing_key(collection, key_file, os.environ.get("ARCHIVER_PASSPHRASE", "").encode() or None)
-    except ArchiverError:
-        return "the signing key is not available here"
-    try:
-        custody_log(collection, key).append("verification run", {"ok": report.ok, "passed": sum(report.passed.values()),
-                                                                 "failed": len(report.failures)})
-    except OSError as exc:
-        return f"the log cannot be written ({exc.strerror or exc})"
-    return None
 
 
 def _print_drift(drifts: list[Drift], recaptured: list) -> None:

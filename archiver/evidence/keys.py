@@ -7,13 +7,14 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write, fsync_dir
-from archiver.errors import UsageProblem
+from archiver.errors import ArchiverError, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.evidence.signing import (SigningKey, collection_public_keys, default_key_path, generate_key, load_key,
                               publish_public_key, retire_key_file)
@@ -26,6 +27,23 @@ def key_path(collection: Collection, option: Path | None = None) -> Path:
 
 def custody_log(collection: Collection, key: SigningKey) -> CustodyLog:
     return CustodyLog(collection.root / LOG_NAME, collection.config.operator, key)
+
+
+def append_unattended(collection: Collection, option: Path | None, event: str, subject: dict) -> str | None:
+    """Append an entry signed by the collection's key when that key is at hand without asking
+    (unencrypted, or its passphrase in $ARCHIVER_PASSPHRASE) and the log can be written; else
+    say why not. For commands that only read, which need neither."""
+    if not key_path(collection, option).exists():
+        return "the signing key is not available here"
+    try:
+        key = open_signing_key(collection, option, os.environ.get("ARCHIVER_PASSPHRASE", "").encode() or None)
+    except ArchiverError:
+        return "the signing key is not available here"
+    try:
+        custody_log(collection, key).append(event, subject)
+    except OSError as exc:
+        return f"the log cannot be written ({exc.strerror or exc})"
+    return None
 
 
 def open_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> SigningKey:
@@ -47,6 +65,17 @@ def create_signing_key(collection: Collection, option: Path | None, passphrase: 
     custody_log(collection, key).append("key generated" if created else "key adopted",
                                         {"fingerprint": key.fingerprint, "public_key": key.public.pem().decode()})
     return key, created
+
+
+def create_collection(folder: Path, option: Path | None, passphrase: bytes | None, name: str | None = None,
+                      operator: str | None = None) -> tuple[Collection, SigningKey, bool]:
+    """A new collection in `folder` with its signing key (see create_signing_key), its creation
+    announced in the custody log. Returns the collection, its key and whether the key is new."""
+    collection = Collection.init(folder, name=name, operator=operator)
+    key, created = create_signing_key(collection, option, passphrase)
+    custody_log(collection, key).append("collection created", {"id": collection.config.id, "name": collection.config.name,
+                                                                "operator": collection.config.operator})
+    return collection, key, created
 
 
 def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
@@ -82,6 +111,10 @@ class KeyStatus:
     revoked_from: str | None = None
     reasons: list[str] = field(default_factory=list)
 
+    @property
+    def state(self) -> str:
+        return "revoked" if self.revoked_from else "rotated out" if self.rotated_out_at else "active"
+
     def trusted_at(self, moment: str) -> str | None:
         """Why a signature made at `moment` must not be trusted, or None when it may be."""
         if self.revoked_from is not None and moment >= self.revoked_from:
@@ -91,9 +124,13 @@ class KeyStatus:
 
 def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
     """What the custody log says about each key. The log's own signatures are checked by verify."""
+    return key_statuses_in(parse_entry(line) for _, line in read_entries(collection.root / LOG_NAME))
+
+
+def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
+    """The same, from custody entries already read (parsed; None for a line that is not an entry)."""
     statuses: dict[str, KeyStatus] = {}
-    for _, line in read_entries(collection.root / LOG_NAME):
-        entry = parse_entry(line)
+    for entry in entries:
         subject = entry.get("subject") if entry else None
         if not isinstance(subject, dict) or not isinstance(entry.get("time"), str):
             continue  # an altered line: verify names it; it says nothing about keys

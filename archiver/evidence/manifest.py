@@ -184,43 +184,45 @@ def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog
     return leaves
 
 
-def export_manifest(collection: Collection, catalog: Catalog) -> ManifestResult:
+def export_manifest(collection: Collection) -> ManifestResult:
     """Write `manifests/manifest-<seq>.json` and point `manifests/manifest.json` at it; when the
     catalog is unchanged since the newest manifest, keep that one and say so.
 
     The catalog listing the new manifest is the moment it exists: before, an interrupted
     export leaves only a file no one lists (doctor sets it aside, the next export replaces
     it); after, `manifest.json` is pointed at it, here or by the next export."""
-    folder = collection.root / "manifests"
-    latest = catalog.latest_manifest()
-    sequence = latest[0] + 1 if latest else 1
-    tmp = folder / f".manifest-{sequence}.json.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    try:
-        with DurableFile(tmp) as raw:
-            whole = _HashingWriter(raw)
-            whole.write(b'{"manifest":')
-            content = _HashingWriter(whole)
-            leaves = _write_content(content, collection, catalog)
-            content.flush()
-            content_sha256 = content.sha256.hexdigest()
-            if latest and latest[2] == content_sha256:
-                point_newest_at(folder / latest[3])
-                return ManifestResult(latest[0], folder / latest[3], latest[1], unchanged=True)
-            whole.write(b',"previous_manifest_sha256":' + canonical(latest[1] if latest else None)
-                        + b',"sequence":' + canonical(sequence) + b"}")
-            whole.flush()
-            raw.sync()
-        final = folder / f"manifest-{sequence}.json"
-        os.replace(tmp, final)
-        fsync_dir(folder)
-    finally:
+    with collection:
+        catalog = collection.catalog
+        folder = collection.root / "manifests"
+        latest = catalog.latest_manifest()
+        sequence = latest[0] + 1 if latest else 1
+        tmp = folder / f".manifest-{sequence}.json.{os.getpid()}.tmp"
         tmp.unlink(missing_ok=True)
-    sha256 = whole.sha256.hexdigest()
-    catalog.record_manifest(sequence, sha256, content_sha256, _created(catalog) or "", final.name)
-    point_newest_at(final)
-    checkpoint = _checkpoint(collection.config.id, final.name, sha256, sequence, latest[1] if latest else None, leaves)
-    return ManifestResult(sequence, final, sha256, unchanged=False, checkpoint=checkpoint)
+        try:
+            with DurableFile(tmp) as raw:
+                whole = _HashingWriter(raw)
+                whole.write(b'{"manifest":')
+                content = _HashingWriter(whole)
+                leaves = _write_content(content, collection, catalog)
+                content.flush()
+                content_sha256 = content.sha256.hexdigest()
+                if latest and latest[2] == content_sha256:
+                    point_newest_at(folder / latest[3])
+                    return ManifestResult(latest[0], folder / latest[3], latest[1], unchanged=True)
+                whole.write(b',"previous_manifest_sha256":' + canonical(latest[1] if latest else None)
+                            + b',"sequence":' + canonical(sequence) + b"}")
+                whole.flush()
+                raw.sync()
+            final = folder / f"manifest-{sequence}.json"
+            os.replace(tmp, final)
+            fsync_dir(folder)
+        finally:
+            tmp.unlink(missing_ok=True)
+        sha256 = whole.sha256.hexdigest()
+        catalog.record_manifest(sequence, sha256, content_sha256, _created(catalog) or "", final.name)
+        point_newest_at(final)
+        checkpoint = _checkpoint(collection.config.id, final.name, sha256, sequence, latest[1] if latest else None, leaves)
+        return ManifestResult(sequence, final, sha256, unchanged=False, checkpoint=checkpoint)
 
 
 def _checkpoint(collection_id: str, name: str, sha256: str, sequence: int, previous: str | None,

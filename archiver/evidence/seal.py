@@ -11,7 +11,6 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write
 from archiver.evidence.keys import custody_log
@@ -101,9 +100,5 @@ def sign_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
 def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestResult, Seal]:
     """The collection's current manifest, exported if the catalog changed, and sealed."""
     with collection.in_use():
-        catalog = Catalog(collection.catalog_path)
-        try:
-            result = export_manifest(collection, catalog)
-        finally:
-            catalog.close()
+        result = export_manifest(collection)
         return result, seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)

@@ -36,19 +36,19 @@ from isal import isal_zlib
 from archiver import __version__
 from archiver.evidence import merkle
 from archiver.store.catalog import Catalog
-from archiver.store.rows import CaptureRow, ClaimRow
+from archiver.store.rows import CaptureRow, ClaimRow, StoredRecord
 from archiver.store.storage import Storage
 from archiver.store.collection import Collection
 from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
 from archiver.store.durable import replacing
 from archiver.errors import UsageProblem
 from archiver.capture.httpbody import MAX_TEXT_BYTES, page_title
-from archiver.evidence.keys import key_statuses, wacz_signing_key
+from archiver.evidence.keys import KeyStatus, custody_log, key_statuses_in, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.check.scan import read_record_block
-from archiver.evidence.seal import checkpoint_path, signature_path
-from archiver.evidence.signing import SigningKey, canonical_json, collection_public_keys
+from archiver.evidence.seal import checkpoint_path, sealed_manifest, signature_path
+from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
 from archiver.read.urls import normalise_url
 
 WACZ_VERSION = "1.1.1"
@@ -73,6 +73,32 @@ class BundleResult:
     claims: int
     captures: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class CaptureEvidence:
+    """What a bundle shows of one capture, gathered in one pass: its catalog row, records and
+    signed attestation, and from its stored bytes the page title and what its metadata record
+    holds, the redirects followed and the server certificate."""
+
+    capture: CaptureRow
+    records: tuple[StoredRecord, ...]
+    attestation: dict | None  # imported captures have none
+    title: str | None
+    redirects: tuple[dict, ...]
+    certificate: dict | None
+
+
+def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
+    """One capture's evidence: its records listed once, its metadata and its payload read once each."""
+    records = tuple(catalog.records(capture.id))
+    metadata = next((r for r in records if r.role == "metadata"), None)
+    details = json.loads(read_record_block(storage, metadata, metadata.content_length)) if metadata else {}
+    title = (page_title(read_record_block(storage, catalog.payload_record(capture.id), MAX_TEXT_BYTES))
+             if capture.outcome == "ok" else None)
+    redirects = tuple({"url": hop["url"], "status": hop["status"]} for hop in details.get("redirect_chain", []))
+    return CaptureEvidence(capture, records, catalog.attestation(capture.id), title, redirects,
+                           _certificate(capture, details))
 
 
 def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow]]:
@@ -102,10 +128,9 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
     return claims, sorted(captures, key=lambda c: c.id)
 
 
-def _copy_records(collection: Collection, catalog: Catalog, captures: list[CaptureRow], out: Path) -> None:
+def _copy_records(storage: Storage, evidence: list[CaptureEvidence], out: Path) -> None:
     """The records' own gzip members, byte for byte, each file's warcinfo first."""
-    records = sorted((r for c in captures for r in catalog.records(c.id)), key=lambda r: (r.warc_file, r.offset))
-    storage = collection.storage
+    records = sorted((r for item in evidence for r in item.records), key=lambda r: (r.warc_file, r.offset))
     with open(out, "wb") as archive:
         current = None
         for record in records:
@@ -131,11 +156,11 @@ def _index(archive: Path) -> bytes:
     return out.read_bytes()
 
 
-def _custody_entries(collection: Collection, claims: set[str], captures: set[str], sequence: int) -> list[bytes]:
+def _custody_entries(logged: list[tuple[bytes, dict | None]], claims: set[str], captures: set[str],
+                     sequence: int) -> list[bytes]:
     """The signed log entries that concern the selection, its keys and its manifest."""
     kept = []
-    for _, line in read_entries(collection.root / LOG_NAME):
-        entry = parse_entry(line)
+    for line, entry in logged:
         if entry is None:
             continue
         subject, event = entry.get("subject") or {}, entry.get("event")
@@ -147,8 +172,8 @@ def _custody_entries(collection: Collection, claims: set[str], captures: set[str
     return kept
 
 
-def _proofs(manifest_path: Path, wanted: set[str]) -> tuple[list[dict], dict]:
-    """Each wanted capture's manifest entry with its inclusion proof, and the checkpoint."""
+def _proofs(manifest_path: Path, wanted: set[str]) -> tuple[list[dict], bytes]:
+    """Each wanted capture's manifest entry with its inclusion proof, and the checkpoint's bytes."""
     leaves: list[bytes] = []
     chosen: list[tuple[int, dict]] = []
 
@@ -159,17 +184,7 @@ def _proofs(manifest_path: Path, wanted: set[str]) -> tuple[list[dict], dict]:
     read_manifest(manifest_path.read_bytes(), on_capture)
     found = [{"index": i, "entry": entry, "proof": [h.hex() for h in merkle.inclusion_proof(i, leaves)]}
              for i, entry in chosen]
-    checkpoint = json.loads(checkpoint_path(manifest_path).read_bytes())
-    return found, checkpoint
-
-
-def _page_titles(collection: Collection, catalog: Catalog, captures: list[CaptureRow]) -> dict[str, str | None]:
-    titles = {}
-    for capture in captures:
-        if capture.outcome == "ok":
-            titles[capture.id] = page_title(read_record_block(collection.storage, catalog.payload_record(capture.id),
-                                                              MAX_TEXT_BYTES))
-    return titles
+    return found, checkpoint_path(manifest_path).read_bytes()
 
 
 def _sign_p384(private: ec.EllipticCurvePrivateKey, text: str) -> str:
@@ -178,27 +193,45 @@ def _sign_p384(private: ec.EllipticCurvePrivateKey, text: str) -> str:
     return base64.b64encode(r.to_bytes(48, "big") + s.to_bytes(48, "big")).decode("ascii")
 
 
-def export_bundle(collection: Collection, key: SigningKey, manifest: ManifestResult, selection: Selection,
+def export_bundle(collection: Collection, key: SigningKey, selection: Selection, output: Path) -> BundleResult:
+    """Seal the collection's current manifest, write the bundle of `selection` to `output`,
+    and record the export in the custody log."""
+    with collection:
+        manifest, _ = sealed_manifest(collection, key)
+        result = _write_bundle(collection, key, manifest, selection, output)
+        try:
+            custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name,
+                                                           "sha256": result.sha256, "selection": selection.as_record(),
+                                                           "manifest": manifest.sequence})
+        except OSError:
+            output.unlink()  # an export the custody log does not record did not happen: no bundle is left
+            raise
+        return result
+
+
+def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestResult, selection: Selection,
                   output: Path) -> BundleResult:
-    catalog = Catalog(collection.catalog_path)
-    try:
-        claims, captures = _selected(catalog, selection)
-        capture_ids = {c.id for c in captures}
-        entries, checkpoint = _proofs(manifest.path, capture_ids)
-        missing = capture_ids - {e["entry"]["id"] for e in entries}
-        if missing:
-            raise UsageProblem(f"capture {sorted(missing)[0]} is not in manifest {manifest.sequence}",
-                               "run `archiver manifest` and try again")
-        with tempfile.TemporaryDirectory(dir=collection.tmp) as work:
-            archive = Path(work) / "data.warc.gz"
-            _copy_records(collection, catalog, captures, archive)
-            files = {ARCHIVE: archive.read_bytes(), "indexes/index.cdx": _index(archive)}
-        titles = _page_titles(collection, catalog, captures)
-        files["pages/pages.jsonl"] = _pages(collection, captures, titles)
-        p384, p384_fingerprint = wacz_signing_key(collection, key)
-        files.update(_evidence(collection, catalog, manifest, claims, captures, entries))
-    finally:
-        catalog.close()
+    catalog = collection.catalog
+    claims, captures = _selected(catalog, selection)
+    capture_ids = {c.id for c in captures}
+    entries, checkpoint = _proofs(manifest.path, capture_ids)
+    missing = capture_ids - {e["entry"]["id"] for e in entries}
+    if missing:
+        raise UsageProblem(f"capture {sorted(missing)[0]} is not in manifest {manifest.sequence}",
+                           "run `archiver manifest` and try again")
+    evidence = [_gather(collection.storage, catalog, capture) for capture in captures]
+    with tempfile.TemporaryDirectory(dir=collection.tmp) as work:
+        archive = Path(work) / "data.warc.gz"
+        _copy_records(collection.storage, evidence, archive)
+        files = {ARCHIVE: archive.read_bytes(), "indexes/index.cdx": _index(archive)}
+    files["pages/pages.jsonl"] = _pages(collection, evidence)
+    p384, p384_fingerprint = wacz_signing_key(collection, key)
+    # Read once, after the WACZ key is announced: the custody log and the public keys.
+    logged = [(line, parse_entry(line)) for _, line in read_entries(collection.root / LOG_NAME)]
+    public_keys = collection_public_keys(collection.root / "keys")
+    files.update(_evidence(collection, catalog, manifest, claims, evidence, entries, checkpoint,
+                           _custody_entries(logged, {c.id for c in claims}, capture_ids, manifest.sequence),
+                           public_keys))
     created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     statement = {"bundle": str(uuid.uuid4()), "created": created, "selection": selection.as_record(),
                  "collection": {"id": collection.config.id, "name": collection.config.name,
@@ -207,13 +240,9 @@ def export_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                  "checkpoint_sha256": hashlib.sha256(files["evidence/checkpoint.json"]).hexdigest(),
                  "software": f"archiver/{__version__}", "key": key.fingerprint, "wacz_key": p384_fingerprint,
                  # The signing key vouches for the collection's other keys (earlier, rotated ones).
-                 "keys": sorted(collection_public_keys(collection.root / "keys"))}
-    catalog = Catalog(collection.catalog_path)
-    try:
-        view = _report_view(collection, catalog, key, manifest, statement, claims, captures, titles, files,
-                            checkpoint, p384_fingerprint, output.name)
-    finally:
-        catalog.close()
+                 "keys": sorted(public_keys)}
+    view = _report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint,
+                        output.name, key_statuses_in(entry for _, entry in logged), public_keys)
     files["evidence/report.html"] = render_report(view).encode("utf-8")
     statement["files"] = {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())}
     files["evidence/bundle.json"] = canonical_json(statement)
@@ -238,63 +267,67 @@ def export_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                         hashlib.sha256(output.read_bytes()).hexdigest())
 
 
-def _pages(collection: Collection, captures: list[CaptureRow], titles: dict[str, str | None]) -> bytes:
+def _pages(collection: Collection, evidence: list[CaptureEvidence]) -> bytes:
     lines = [{"format": "json-pages-1.0", "id": "pages", "title": collection.config.name}]
-    newest: dict[str, CaptureRow] = {}
-    for capture in captures:
-        if capture.outcome == "ok":
-            newest[capture.url_key] = capture
-    for capture in sorted(newest.values(), key=lambda c: c.url):
+    newest: dict[str, CaptureEvidence] = {}
+    for item in evidence:
+        if item.capture.outcome == "ok":
+            newest[item.capture.url_key] = item
+    for item in sorted(newest.values(), key=lambda e: e.capture.url):
+        capture = item.capture
         page = {"id": capture.id, "url": capture.url, "ts": capture.started_at[:19] + "Z"}
-        if titles.get(capture.id):
-            page["title"] = titles[capture.id]
+        if item.title:
+            page["title"] = item.title
         lines.append(page)
     return b"".join(canonical_json(line) + b"\n" for line in lines)
 
 
+def _by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
+    """The ids of the captures of each URL (normalised), to link claims to them."""
+    by_url: dict[str, list[str]] = {}
+    for item in evidence:
+        by_url.setdefault(item.capture.url_key, []).append(item.capture.id)
+    return by_url
+
+
 def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult, claims: list[ClaimRow],
-              captures: list[CaptureRow], entries: list[dict]) -> dict[str, bytes]:
-    capture_ids = {c.id for c in captures}
+              evidence: list[CaptureEvidence], entries: list[dict], checkpoint: bytes, custody: list[bytes],
+              public_keys: dict[str, PublicKey]) -> dict[str, bytes]:
     document_keys = sorted({c.document_key for c in claims if c.document_key})
     documents = [d.as_dict() for d in catalog.documents() if d.key in document_keys]
     for document in documents:
         document.pop("path")  # a local path says nothing a recipient can check, and may say too much
-    by_url: dict[str, list[str]] = {}
-    for capture in captures:
-        by_url.setdefault(capture.url_key, []).append(capture.id)
+    by_url = _by_url(evidence)
     links = [{"claim": c.id, "capture": capture_id} for c in claims for _, url_key in c.citations
              for capture_id in by_url.get(url_key, [])]
     files = {
         "evidence/claims.json": canonical_json({"claims": [c.as_dict() for c in claims], "documents": documents,
                                                 "links": links}),
         "evidence/captures.json": canonical_json({"manifest_sequence": manifest.sequence, "captures": entries}),
-        "evidence/checkpoint.json": checkpoint_path(manifest.path).read_bytes(),
+        "evidence/checkpoint.json": checkpoint,
         "evidence/checkpoint.json.sig": signature_path(checkpoint_path(manifest.path)).read_bytes(),
         "evidence/attestations.jsonl": b"".join(
-            canonical_json({"capture": c.id, "envelope": envelope}) + b"\n"
-            for c in captures if (envelope := catalog.attestation(c.id)) is not None),  # imported ones have none
-        "evidence/custody.jsonl": b"".join(line + b"\n" for line in _custody_entries(
-            collection, {c.id for c in claims}, capture_ids, manifest.sequence)),
+            canonical_json({"capture": item.capture.id, "envelope": item.attestation}) + b"\n"
+            for item in evidence if item.attestation is not None),
+        "evidence/custody.jsonl": b"".join(line + b"\n" for line in custody),
     }
     token = checkpoint_path(manifest.path).with_name(checkpoint_path(manifest.path).name + ".tsr")
     if token.exists():
         files["evidence/checkpoint.json.tsr"] = token.read_bytes()
     # WACZ allows extra files exactly one folder deep, hence key-<fingerprint>.pem, not keys/.
-    for fingerprint, public in collection_public_keys(collection.root / "keys").items():
+    for fingerprint, public in public_keys.items():
         files[f"evidence/key-{fingerprint}.pub.pem"] = public.pem()
     for path in (collection.root / "keys").glob("*.p384.pub.pem"):
         files[f"evidence/key-{path.name}"] = path.read_bytes()
     return files
 
 
-def _certificate(collection: Collection, catalog: Catalog, capture: CaptureRow) -> dict | None:
-    """The server certificate recorded in the capture's metadata, in words a report can show."""
+def _certificate(capture: CaptureRow, details: dict) -> dict | None:
+    """The server certificate recorded in the capture's metadata `details`, in words a report can show."""
     from cryptography import x509
 
-    metadata = next((r for r in catalog.records(capture.id) if r.role == "metadata"), None)
-    if metadata is None or capture.cert_sha256 is None:
+    if capture.cert_sha256 is None:
         return None
-    details = json.loads(read_record_block(collection.storage, metadata, metadata.content_length))
     tls = (details.get("redirect_chain") or [{}])[-1].get("tls") or {}
     if not tls.get("chain_pem"):
         return None
@@ -304,19 +337,15 @@ def _certificate(collection: Collection, catalog: Catalog, capture: CaptureRow) 
             "verified": tls.get("verified")}
 
 
-def _report_view(collection: Collection, catalog: Catalog, key: SigningKey, manifest: ManifestResult, statement: dict,
-                 claims: list[ClaimRow], captures: list[CaptureRow], titles: dict[str, str | None],
-                 files: dict[str, bytes], checkpoint: dict, wacz_fingerprint: str, bundle_name: str) -> dict:
-    statuses = key_statuses(collection)
-    by_url: dict[str, list[str]] = {}
-    for capture in captures:
-        by_url.setdefault(capture.url_key, []).append(capture.id)
-    attestation_keys = {c.id: (catalog.attestation(c.id) or {}).get("signatures", [{}])[0].get("keyid") for c in captures}
+def _report_view(key: SigningKey, manifest: ManifestResult, statement: dict, claims: list[ClaimRow],
+                 evidence: list[CaptureEvidence], files: dict[str, bytes], checkpoint: dict, wacz_fingerprint: str,
+                 bundle_name: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey]) -> dict:
+    by_url = _by_url(evidence)
     keys = [{"fingerprint": fp, "algorithm": "Ed25519", "role": "signs attestations, manifests and this bundle",
              "status": "revoked" if statuses.get(fp) and statuses[fp].revoked_from else "valid",
              "announced_at": statuses[fp].announced_at if fp in statuses else None,
              "revoked_from": statuses[fp].revoked_from if fp in statuses else None}
-            for fp in collection_public_keys(collection.root / "keys")]
+            for fp in public_keys]
     keys.append({"fingerprint": wacz_fingerprint, "algorithm": "ECDSA P-384", "role": "signs the WACZ datapackage digest",
                  "status": "valid", "announced_at": None, "revoked_from": None})
     token = files.get("evidence/checkpoint.json.tsr")
@@ -334,26 +363,21 @@ def _report_view(collection: Collection, catalog: Catalog, key: SigningKey, mani
         "claims": [{"id": c.id, "text": c.text, "kind": c.kind, "document": c.document_key, "start": c.start,
                     "end": c.end, "captures": [i for _, url_key in c.citations for i in by_url.get(url_key, [])]}
                    for c in claims],
-        "captures": [{"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
-                      "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
-                      "truncated": c.truncated, "error": c.error, "title": titles.get(c.id),
-                      "redirects": _redirects(collection, catalog, c),
-                      "certificate": _certificate(collection, catalog, c), "payload_digest": c.payload_digest,
-                      "records": [{"id": r.record_id, "type": r.warc_type, "file": Path(ARCHIVE).name,
-                                   "block_digest": r.block_digest, "payload_digest": r.payload_digest}
-                                  for r in catalog.records(c.id)],
-                      "attestation_key": attestation_keys.get(c.id)} for c in captures],
+        "captures": [_capture_view(item) for item in evidence],
         "files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                   for path, data in sorted(files.items())],
     }
 
 
-def _redirects(collection: Collection, catalog: Catalog, capture: CaptureRow) -> list[dict]:
-    metadata = next((r for r in catalog.records(capture.id) if r.role == "metadata"), None)
-    if metadata is None:
-        return []
-    details = json.loads(read_record_block(collection.storage, metadata, metadata.content_length))
-    return [{"url": hop["url"], "status": hop["status"]} for hop in details.get("redirect_chain", [])]
+def _capture_view(item: CaptureEvidence) -> dict:
+    c = item.capture
+    return {"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
+            "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
+            "truncated": c.truncated, "error": c.error, "title": item.title, "redirects": list(item.redirects),
+            "certificate": item.certificate, "payload_digest": c.payload_digest,
+            "records": [{"id": r.record_id, "type": r.warc_type, "file": Path(ARCHIVE).name,
+                         "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],
+            "attestation_key": (item.attestation or {}).get("signatures", [{}])[0].get("keyid")}
 
 
 def _token_view(token: bytes) -> dict:

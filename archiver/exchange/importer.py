@@ -15,7 +15,6 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
@@ -43,7 +42,7 @@ class Imported:
 
 def import_path(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
     """Import a .warc, .warc.gz or .wacz; refuses the whole file when any check fails."""
-    with collection.in_use():
+    with collection.in_use(), collection:
         return _import_path(collection, key, path)
 
 
@@ -98,9 +97,8 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
     sha256 = digest.hexdigest()
     # Named from its own hash, never from the name it came with.
     final_name = f"imported-{sha256[:16]}{suffix}"
-    catalog = Catalog(collection.catalog_path)
     try:
-        if catalog.warc_file(final_name):
+        if collection.catalog.warc_file(final_name):
             tmp.unlink()
             return Imported(final_name, origin, [], already=True)
         size = collection.storage.size(final_name)
@@ -110,9 +108,8 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
         else:  # stored by an import cut short before cataloging: the same bytes, named from their hash
             stored = StoredFile(final_name, size, sha256)
         source_note = f"{origin} sha256:{sha256}"
-        captures = _catalog_captures(collection, catalog, stored, source_note)
+        captures = _catalog_captures(collection, stored, source_note)
     finally:
-        catalog.close()
         tmp.unlink(missing_ok=True)
     custody_log(collection, key).append("import", {"file": final_name, "source": origin, "sha256": sha256,
                                                    "captures": [c.id for c in captures]})
@@ -126,8 +123,8 @@ def _goes_with(other: ScannedRecord, response: ScannedRecord) -> bool:
     return other.type == "metadata" and other.headers.get("WARC-Refers-To") == response.id
 
 
-def _catalog_captures(collection: Collection, catalog: Catalog, stored_file: StoredFile,
-                      source: str) -> list[CaptureRow]:
+def _catalog_captures(collection: Collection, stored_file: StoredFile, source: str) -> list[CaptureRow]:
+    catalog = collection.catalog
     name = stored_file.name
     scanned = {r.id: r for r in scan_warc(collection.storage, name).records}
     facts = {}

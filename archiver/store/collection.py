@@ -1,4 +1,5 @@
-"""A collection folder: its layout, its `archiver.toml`, and finding it from the CLI."""
+"""A collection folder: its layout, its `archiver.toml`, and finding it from the CLI; and the
+handle a command holds on it, through which its stages share one open catalog."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import json
 import os
 import re
 import socket
+import threading
 import tomllib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archiver.store.catalog import Catalog
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.storage import LocalFolder, Storage
 from archiver.errors import UsageProblem
@@ -222,11 +225,42 @@ class InUse:
 
 
 class Collection:
-    """A folder holding captures, their catalog, manifests and public keys."""
+    """A folder holding captures, their catalog, manifests and public keys.
+
+    A command holds its collection (`with collection:`) and hands it down; whatever the
+    stages it runs read from the catalog, they read through `collection.catalog`, opened on
+    first use and closed when the outermost hold ends. Core functions hold it too, so that
+    one called on its own (by a test, a benchmark) closes the catalog it opened, folding the
+    write-ahead log in as before, while one called inside a command's hold shares its catalog."""
 
     def __init__(self, root: Path, config: Config) -> None:
         self.root = root
         self.config = config
+        self._catalog: Catalog | None = None
+        self._holds = 0
+        self._guard = threading.Lock()  # threads may share one handle (a capture run has a writer thread)
+
+    def __enter__(self) -> "Collection":
+        with self._guard:
+            self._holds += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._guard:
+            self._holds -= 1
+            if self._holds == 0 and self._catalog is not None:
+                catalog, self._catalog = self._catalog, None
+                catalog.close()
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, opened once while the collection is held (see the class)."""
+        with self._guard:
+            if self._holds == 0:
+                raise RuntimeError("hold the collection (`with collection:`) while using its catalog")
+            if self._catalog is None:
+                self._catalog = Catalog(self.catalog_path)
+            return self._catalog
 
     def in_use(self, alone: bool = False) -> InUse:
         """Hold the collection while changing it; `alone` waits for no one and fails if busy."""
