@@ -46,7 +46,6 @@ from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.evidence.keys import create_signing_key
 from capture import run_and_report  # bench/capture.py, beside this script
-from archiver.cli.claims import claims_with_captures
 from archiver.store.collection import Collection
 from archiver.evidence.manifest import canonical
 from archiver.read.model import PARAGRAPH, Citation, Claim, Document, make_claim_id
@@ -285,7 +284,7 @@ def bench_url(catalog: Catalog, collection: Collection, indices: list[int]) -> l
     times = []
     for i in indices:
         key = normalise_url(cited_url(i))
-        seconds, listed = timed(lambda: claims_with_captures(catalog, catalog.claims(url_key=key)))
+        seconds, listed = timed(lambda: catalog.claims_with_captures(catalog.claims(url_key=key)))
         expect(len(listed) == 1 and len(listed[0]["captures"][key]) == 1,
                f"claims --url {cited_url(i)}: {len(listed)} claims")
         times.append(seconds)

@@ -32,7 +32,6 @@ from archiver.check.records import VERIFY_HEADERS, RecordChecks, check_scan, pla
 from archiver.check.scan import scan_warc
 from archiver.evidence.keys import key_statuses
 from archiver.evidence.signing import collection_public_keys
-from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 
 
@@ -40,8 +39,8 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
     report = Report()
     keys = collection_public_keys(collection.root / "keys")
     statuses = key_statuses(collection)
-    catalog = Catalog(collection.catalog_path)
-    try:
+    with collection:
+        catalog = collection.catalog
         to_scan, listed = plan_scans(collection.storage, catalog, report)
         names = sorted(to_scan, key=lambda n: -to_scan[n].size)  # largest first: they finish last
         # Files made by other tools: their other records are not captures, their digests may be sha1.
@@ -63,8 +62,6 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
         check_attested_records(statements, records.found, report)
         del statements, records
         check_manifests(collection, catalog, keys, statuses, custody, report)
-    finally:
-        catalog.close()
     return report
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
-from archiver.cli.claims import capture_status, claims_with_captures
+from archiver.cli.claims import capture_status
 from archiver.check.drift import describe_changes
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json
 from archiver.store.collection import Collection
@@ -89,7 +89,7 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
 
 
 def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
-    [detail] = claims_with_captures(catalog, [claim])
+    [detail] = catalog.claims_with_captures([claim])
     if as_json:
         print_json(detail)
         return

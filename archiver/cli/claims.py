@@ -8,8 +8,7 @@ import click
 from rich.table import Table
 
 from archiver.capture.run import document_key
-from archiver.store.catalog import Catalog
-from archiver.store.rows import CaptureRow, ClaimRow
+from archiver.store.rows import CaptureRow
 from archiver.cli.common import collection_option, console, json_option, print_json
 from archiver.store.collection import Collection
 from archiver.read.urls import normalise_url
@@ -23,13 +22,6 @@ def capture_status(capture: CaptureRow | None) -> str:
     if capture.outcome == "failed":
         return f"failed {when}: {capture.error}"
     return f"{capture.outcome} {capture.http_status} {when}"
-
-
-def claims_with_captures(catalog: Catalog, claims: list[ClaimRow]) -> list[dict]:
-    by_url = catalog.captures_by_url({key for claim in claims for _, key in claim.citations})
-    return [{**claim.as_dict(),
-             "captures": {key: [c.as_dict() for c in by_url[key]] for _, key in claim.citations}}
-            for claim in claims]
 
 
 @click.command()
@@ -48,7 +40,7 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, supers
             url_key=normalise_url(url) if url else None,
             document_key=document_key(document_path, collection.root) if document_path else None,
             uncaptured=uncaptured, include_superseded=superseded)
-        listed = claims_with_captures(collection.catalog, found)
+        listed = collection.catalog.claims_with_captures(found)
     if as_json:
         print_json(listed)
         return

@@ -269,6 +269,13 @@ class Catalog:
                 found[row[3]].append(CaptureRow(*row))
         return found
 
+    def claims_with_captures(self, claims: list[ClaimRow]) -> list[dict]:
+        """Each claim with, for each URL it cites, every capture of that URL, oldest first."""
+        by_url = self.captures_by_url({key for claim in claims for _, key in claim.citations})
+        return [{**claim.as_dict(),
+                 "captures": {key: [c.as_dict() for c in by_url[key]] for _, key in claim.citations}}
+                for claim in claims]
+
     def captured_by_interrupted_runs(self) -> set[str]:
         """URLs (normalised) that runs which never finished captured successfully."""
         return {row[0] for row in self._db.execute(
