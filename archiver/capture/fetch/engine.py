@@ -1,5 +1,6 @@
 """The capture engine: one URL through its redirect chain, under a deadline and a size cap;
-many URLs concurrently, a bounded number per host."""
+many URLs concurrently, a bounded number per host; and one exchange exactly as a browser
+asked for it (`Fetcher.forward`, for the recording proxy), through the same transport."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from http.cookiejar import CookieJar
 from itertools import zip_longest
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 import urllib3.exceptions as u3
+from requests.cookies import extract_cookies_to_jar
+from urllib3.util import SKIP_HEADER
 
 from archiver import __version__
 from archiver.store.collection import CaptureSettings
@@ -43,6 +47,7 @@ class Hop:
     location: str | None = None
     truncated: str | None = None  # WARC-Truncated reason
     error: str | None = None
+    refused: bool = False  # error is a refusal (address policy, URL, a limit): nothing was sent
 
     @property
     def sent_request(self) -> bool:
@@ -74,6 +79,70 @@ class FetchResult:
     def release(self) -> None:
         for hop in self.hops:
             hop.exchange.spool.close()
+
+
+# One stateless instance for its Location reading, which a session-less exchange needs too.
+_REDIRECTS = requests.sessions.SessionRedirectMixin()
+
+
+class _WireHeaders:
+    """Request headers as a list, for urllib3: names in the order given, duplicates kept where
+    given (requests' and urllib3's own header dicts reorder or merge them)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = list(pairs)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(n.lower() == name.lower() for n, _ in self.pairs)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return next((v for n, v in self.pairs if n.lower() == name.lower()), default)
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self.pairs)
+
+    # urllib3's pool copies headers and merges its (here always empty) proxy headers into them.
+    def copy(self) -> "_WireHeaders":
+        return _WireHeaders(self.pairs)
+
+    def update(self, other: dict[str, str]) -> None:
+        for name, value in dict(other).items():
+            self.pairs = [(n, v) for n, v in self.pairs if n.lower() != name.lower()] + [(name, value)]
+
+
+def _without_zstd(value: str) -> str:
+    """Accept-Encoding without zstd: replay tools cannot read it yet."""
+    codings = [c for c in value.split(",") if c.strip()]
+    kept = [c for c in codings if c.split(";", 1)[0].strip().lower() != "zstd"]
+    return value if len(kept) == len(codings) else ",".join(kept).strip()
+
+
+def _as_asked(headers: list[tuple[str, str]]) -> _WireHeaders:
+    """The browser's headers for the wire: zstd dropped, and nothing added for it. urllib3
+    would add its own User-Agent and http.client `Accept-Encoding: identity` where the browser
+    sent none; SKIP_HEADER tells them not to (a Host the browser left out is still added)."""
+    pairs = []
+    for name, value in headers:
+        if name.lower() == "accept-encoding":
+            value = _without_zstd(value)
+            if not value:
+                continue
+        pairs.append((name, value))
+    given = {name.lower() for name, _ in pairs}
+    pairs += [(name, SKIP_HEADER) for name in ("User-Agent", "Accept-Encoding") if name.lower() not in given]
+    return _WireHeaders(pairs)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -189,25 +258,54 @@ class Fetcher:
                 return
             seen.add(key)
 
+    def forward(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
+                deadline: float) -> Hop:
+        """One exchange exactly as a browser asked for it (method, headers in order, body),
+        through the same resolver, address policy, pinning, size cap and transport as `fetch`,
+        by `deadline` (a time.monotonic() value). Redirects are not followed: the browser
+        follows them itself, each hop a request of its own. Refused or failed: `Hop.error`."""
+        hop = Hop(url=url, exchange=self._new_exchange(url, deadline))
+        problem = fetchable_problem(url)
+        if problem:
+            hop.error, hop.refused = problem, True
+            return hop
+        prepared = requests.PreparedRequest()
+        # Set directly, not through prepare(): that would re-encode the URL and re-order headers.
+        prepared.method, prepared.url, prepared.headers = method, url, _as_asked(headers)
+        # No body, None: urllib3 then frames nothing for a GET and sends Content-Length: 0 for a
+        # POST the browser framed no other way, never an empty chunked body.
+        prepared.body = bytes(body) or None
+        return self._perform(hop, prepared)
+
     def _exchange(self, session: requests.Session, url: str, deadline: float) -> Hop:
-        exchange = Exchange(url=url, deadline=deadline, read_timeout=min(READ_TIMEOUT, self.settings.timeout),
-                            max_bytes=self.settings.max_size, spool=ResponseSpool(self.spool_dir))
-        hop = Hop(url=url, exchange=exchange)
+        """One GET of a redirect chain, with the session's headers and the cookies the chain set."""
+        hop = Hop(url=url, exchange=self._new_exchange(url, deadline))
+        return self._perform(hop, session.prepare_request(requests.Request("GET", url)), session.cookies)
+
+    def _new_exchange(self, url: str, deadline: float) -> Exchange:
+        return Exchange(url=url, deadline=deadline, read_timeout=min(READ_TIMEOUT, self.settings.timeout),
+                        max_bytes=self.settings.max_size, spool=ResponseSpool(self.spool_dir))
+
+    def _perform(self, hop: Hop, prepared: requests.PreparedRequest, cookies: CookieJar | None = None) -> Hop:
+        """Send `prepared` through the recording adapter and read its response to the end."""
+        exchange = hop.exchange
         remaining = exchange.remaining()
         if remaining <= 0:
             hop.error = self._deadline_message()
             return hop
         with self.adapter.performing(exchange):
             try:
-                response = session.send(session.prepare_request(requests.Request("GET", url)),
-                                        stream=True, allow_redirects=False, verify=self.verify,
-                                        timeout=(min(CONNECT_TIMEOUT, remaining), exchange.read_timeout))
+                response = self.adapter.send(prepared, stream=True, verify=self.verify, proxies={},
+                                             timeout=(min(CONNECT_TIMEOUT, remaining), exchange.read_timeout))
             except Exception as exc:  # every way a request can fail becomes the hop's recorded reason
                 out_of_time = isinstance(exc, DeadlineReached) or exchange.remaining() <= 0
                 hop.error = self._deadline_message() if out_of_time else _describe_failure(exc)
+                hop.refused = isinstance(_root_cause(exc), Refused)
                 return hop
+            if cookies is not None:  # what requests.Session.send did: the chain's cookies follow it
+                extract_cookies_to_jar(cookies, prepared, response.raw)
             hop.status = response.status_code
-            hop.location = session.get_redirect_target(response)
+            hop.location = _REDIRECTS.get_redirect_target(response)
             hop.truncated = self._drain(response)
             if hop.truncated == "disconnect" and exchange.remaining() <= 0:
                 hop.truncated = "time"  # the watchdog hung up at the deadline

@@ -1,0 +1,299 @@
+"""The local proxies a browser capture runs behind.
+
+RecordingProxy is a capture's browser context's only way out. It never opens a connection of
+its own: each request the browser makes (plain, or inside a CONNECT tunnel whose TLS it ends
+with the run's InterceptAuthority) is handed to Fetcher.forward, so it is checked against the
+address policy and pinned before any connection, and recorded byte for byte by the same
+transport as a plain capture. The browser then gets those recorded bytes unchanged, so what it
+rendered is what was stored. Refused and failed requests get a short 403/502/504 naming the
+reason and are kept as hops with an error, never dropped.
+
+RefusingProxy is the browser's own proxy, for what Chromium fetches for itself (updates, time
+queries): it answers everything with 403 and notes what was asked, so none of it is evidence.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from archiver.capture.browser.authority import InterceptAuthority
+from archiver.capture.browser.wire import (BadRequest, BrowserRequest, Wire, answer, authority_of, delimited,
+                                           read_body, read_head)
+from archiver.capture.fetch.engine import Fetcher, Hop
+from archiver.capture.fetch.transport import Exchange, ResponseSpool
+
+IDLE = 30.0  # longest a browser connection may sit unused (or unread) before it is closed
+RELAY_CHUNK = 256 * 1024
+# Headers addressed to the proxy itself, never sent on to an origin.
+_FOR_THE_PROXY = frozenset({"proxy-connection", "proxy-authorization"})
+
+
+class _Server:
+    """A listening socket on 127.0.0.1 whose connections each get a thread; close() ends them all."""
+
+    name = "proxy"
+
+    def __init__(self) -> None:
+        self._listener: socket.socket | None = None
+        self._accepting: threading.Thread | None = None
+        self._threads: set[threading.Thread] = set()
+        self._sockets: dict[threading.Thread, socket.socket] = {}  # what each thread serves now
+        self._lock = threading.Lock()
+        self._closing = False
+        self.address = ""
+
+    def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))  # loopback only: nothing else on the network may use it
+        listener.listen(128)
+        self._listener = listener
+        self.address = f"127.0.0.1:{listener.getsockname()[1]}"
+        self._accepting = threading.Thread(target=self._accept, name=f"archiver-{self.name}", daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._closing:
+                    conn.close()
+                    return
+                thread = threading.Thread(target=self._handle, args=(conn,), daemon=True,
+                                          name=f"archiver-{self.name}-connection")
+                self._threads.add(thread)
+            thread.start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        self._watch(conn)
+        try:
+            self._serve(conn)
+        except BadRequest as exc:  # not HTTP the proxy can pass on: say why, then hang up
+            with self._lock:
+                current = self._sockets.get(threading.current_thread(), conn)
+            try:
+                current.sendall(answer(400, str(exc), close=True))
+            except OSError:
+                pass
+        except (OSError, EOFError):
+            pass  # the browser hung up or timed out: its connection ends here
+        finally:
+            with self._lock:
+                current = self._sockets.pop(threading.current_thread(), conn)
+                self._threads.discard(threading.current_thread())
+            current.close()
+
+    def _watch(self, sock: socket.socket) -> None:
+        """Make `sock` the one close() shuts down for this thread (a TLS socket replaces its plain one)."""
+        with self._lock:
+            self._sockets[threading.current_thread()] = sock
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def _serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _join_seconds(self) -> float:
+        return 5.0
+
+    def close(self) -> None:
+        """Stop listening, hang up on every browser connection and wait for their threads."""
+        with self._lock:
+            if self._closing or self._listener is None:
+                self._closing = True
+                return
+            self._closing = True
+        # Closing a socket does not wake a thread blocked in accept() on every system; a
+        # connection does, and the accepting thread then sees that the server is closing.
+        try:
+            socket.create_connection(self._listener.getsockname(), timeout=1).close()
+        except OSError:
+            pass
+        self._accepting.join(5)
+        self._listener.close()
+        with self._lock:
+            sockets, threads = list(self._sockets.values()), list(self._threads)
+        for sock in sockets:
+            try:  # the plain socket's shutdown, so a TLS socket's state is left to its own thread
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+        stop_by = time.monotonic() + self._join_seconds()
+        for thread in threads:
+            thread.join(max(0.0, stop_by - time.monotonic()))
+
+
+class RecordingProxy(_Server):
+    """One capture's proxy: every request the page makes, fetched and recorded by `fetcher`."""
+
+    name = "recording-proxy"
+
+    def __init__(self, fetcher: Fetcher, authority: InterceptAuthority, deadline: float,
+                 max_resources: int = 1000, max_page_bytes: int = 500 * 10**6) -> None:
+        super().__init__()
+        self.fetcher = fetcher
+        self.authority = authority
+        self.deadline = deadline
+        self.max_resources = max_resources
+        self.max_page_bytes = max_page_bytes
+        self._slots: list[Hop | None] = []  # one per request, in arrival order, filled when done
+        self._forwarded = 0
+        self._page_bytes = 0
+
+    @property
+    def hops(self) -> list[Hop]:
+        """Every request the browser made, in the order they arrived: recorded exchanges, and
+        refused or failed requests with their `error`. Final once close() has returned."""
+        with self._lock:
+            return [hop for hop in self._slots if hop is not None]
+
+    def _join_seconds(self) -> float:
+        # A request being fetched ends by the capture deadline; wait for it, so hops is complete.
+        return max(0.0, self.deadline - time.monotonic()) + 5.0
+
+    def _idle(self) -> float:
+        return min(IDLE, self.deadline - time.monotonic())
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(max(0.001, self._idle()))
+        wire = Wire(conn)
+        self._serve_requests(conn, wire, read_head(wire), origin=None)
+
+    def _serve_requests(self, sock: socket.socket, wire: Wire, request: BrowserRequest | None,
+                        origin: str | None) -> None:
+        """Answer requests on one connection (keep-alive) until the browser or a response ends it."""
+        while request is not None and not self.closing:
+            if request.method == "CONNECT" and origin is None:
+                self._tunnel(sock, wire, request)
+                return
+            if not self._answer(sock, wire, request, origin):
+                return
+            idle = self._idle()
+            if idle <= 0:
+                return
+            sock.settimeout(idle)
+            request = read_head(wire)
+
+    def _tunnel(self, conn: socket.socket, wire: Wire, request: BrowserRequest) -> None:
+        """CONNECT: end the browser's TLS here as the host asked for, and serve the requests inside."""
+        try:
+            host, port = authority_of(request.target)
+            if wire.buffered:
+                raise BadRequest("data sent before the tunnel was established")
+            context = self.authority.server_context(host)
+        except (BadRequest, ValueError) as exc:
+            conn.sendall(answer(400, str(exc), close=True))
+            return
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        tls = context.wrap_socket(conn, server_side=True)  # takes over conn's file descriptor
+        self._watch(tls)
+        tls.settimeout(max(0.001, self._idle()))
+        wire = Wire(tls)
+        first = read_head(wire) if not self.closing else None
+        name = f"[{host}]" if ":" in host else host
+        self._serve_requests(tls, wire, first, origin=f"https://{name}" + ("" if port == 443 else f":{port}"))
+
+    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
+        """Fetch one request and send the browser its answer; whether the connection stays open."""
+        try:
+            url = request.url(origin)
+        except BadRequest as exc:
+            sock.sendall(answer(400, str(exc), close=True))
+            return False
+        with self._lock:
+            slot = len(self._slots)
+            self._slots.append(None)
+        limit = self.fetcher.settings.max_size
+        try:
+            body = read_body(wire, request, limit, sock)
+        except OverflowError:
+            self._fill(slot, _unsent(url, f"request body over the limit of {limit} bytes (max_size)", self.deadline))
+            sock.sendall(answer(413, f"request body over the limit of {limit} bytes (max_size)", close=True))
+            return False
+        except BadRequest as exc:
+            self._fill(slot, _unsent(url, f"unreadable request body: {exc}", self.deadline, refused=False))
+            sock.sendall(answer(400, str(exc), close=True))
+            return False
+        except (OSError, EOFError) as exc:  # the browser gave up on it; still listed, with why
+            self._fill(slot, _unsent(url, f"the browser's request could not be read: {exc}", self.deadline,
+                                     refused=False))
+            raise
+        hop = self._fetch(url, request, body)
+        self._fill(slot, hop)
+        if not hop.has_response:
+            out_of_time = self.deadline - time.monotonic() <= 0 and not hop.refused
+            status = 403 if hop.refused else 504 if out_of_time else 502
+            sock.sendall(answer(status, hop.error or "no response", close=request.wants_close))
+            return not request.wants_close
+        sock.settimeout(max(1.0, self._idle()))
+        spool = hop.exchange.spool
+        spool.file.seek(0)
+        head = spool.file.read(spool.header_length or 0)
+        spool.file.seek(0)
+        while chunk := spool.file.read(RELAY_CHUNK):
+            sock.sendall(chunk)
+        # Only a complete, length-framed response leaves the connection usable for the next one.
+        return hop.truncated is None and delimited(head, request.method) and not request.wants_close
+
+    def _fetch(self, url: str, request: BrowserRequest, body: bytes) -> Hop:
+        """The request through the Fetcher, unless a page limit or something unrecordable stops it first."""
+        if request.header("upgrade") is not None:
+            return _unsent(url, f"a protocol upgrade ({request.header('upgrade')}) cannot be recorded", self.deadline)
+        with self._lock:
+            if self._forwarded >= self.max_resources:
+                return _unsent(url, f"over the page's limit of {self.max_resources} resources (max_resources)",
+                               self.deadline)
+            if self._page_bytes >= self.max_page_bytes:
+                return _unsent(url, f"over the page's limit of {self.max_page_bytes} bytes (max_page_bytes)",
+                               self.deadline)
+            self._forwarded += 1
+        headers = [(name, value) for name, value in request.headers if name.lower() not in _FOR_THE_PROXY]
+        try:
+            hop = self.fetcher.forward(request.method, url, headers, body, self.deadline)
+        except Exception as exc:  # a fault of ours must still leave the request listed, with why
+            return _unsent(url, f"recording proxy failure: {type(exc).__name__}: {exc}", self.deadline, refused=False)
+        with self._lock:
+            self._page_bytes += hop.exchange.spool.size
+        return hop
+
+    def _fill(self, slot: int, hop: Hop) -> None:
+        with self._lock:
+            self._slots[slot] = hop
+
+
+def _unsent(url: str, reason: str, deadline: float, refused: bool = True) -> Hop:
+    """A request the proxy answered itself: nothing was sent, nothing received."""
+    exchange = Exchange(url=url, deadline=deadline, read_timeout=0.0, max_bytes=0, spool=ResponseSpool(None))
+    return Hop(url=url, exchange=exchange, error=reason, refused=refused)
+
+
+class RefusingProxy(_Server):
+    """The browser's own proxy: everything refused, what was asked noted in `refused`."""
+
+    name = "refusing-proxy"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._refused: list[str] = []
+
+    @property
+    def refused(self) -> list[str]:
+        """What Chromium asked for on its own behalf ("METHOD target"), in arrival order."""
+        with self._lock:
+            return list(self._refused)
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(IDLE)
+        request = read_head(Wire(conn))
+        if request is None:
+            return
+        with self._lock:
+            self._refused.append(f"{request.method} {request.target}")
+        conn.sendall(answer(403, "the browser's own traffic is refused: only captured pages go through archiver",
+                            close=True))
