@@ -44,6 +44,30 @@ def _is_loopback(address) -> bool:
         return False
 
 
+def _loopback_only_network() -> str | None:
+    """Move this process, before it starts any thread, into a network namespace of its own
+    holding only loopback: then nothing a test starts (Python, openssl, Chromium) can reach
+    beyond 127.0.0.1 even if every guard broke. Needs root (or user namespaces); where the
+    machine refuses, the socket patch below and Chromium's flags still hold. Why not, if so."""
+    import ctypes
+
+    clone_newnet = 0x40000000
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(clone_newnet) != 0:
+        return f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}"
+    up = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True)
+    return None if up.returncode == 0 else f"ip link set lo up: {up.stderr.strip()}"
+
+
+def pytest_configure(config):
+    config.loopback_only_network = _loopback_only_network() if shutil.which("ip") else "no `ip` command"
+
+
+def pytest_report_header(config):
+    why_not = config.loopback_only_network
+    return "network: a namespace with loopback only" if why_not is None else f"network: the machine's own ({why_not})"
+
+
 # Where CI=true (as .ci/run runs in CI), a skip is a failure: a test that cannot run there for
 # want of a tool, package or corpus must turn CI red, not leave it green having tested less.
 SKIP_FAILS = os.environ.get("CI", "").lower() in {"true", "1"}
@@ -65,6 +89,13 @@ def own_config_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("ARCHIVER_KEY", raising=False)
     monkeypatch.delenv("ARCHIVER_PASSPHRASE", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def plain_http_captures(monkeypatch):
+    """Captures are plain HTTP (an empty $ARCHIVER_CHROMIUM means: no browser), as most tests pin
+    down each exchange byte for byte; the browser tests name Chromium themselves."""
+    monkeypatch.setenv("ARCHIVER_CHROMIUM", "")
 
 
 @pytest.fixture(autouse=True)

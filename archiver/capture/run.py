@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
 import queue
 import re
@@ -29,7 +28,11 @@ from archiver.evidence.keys import custody_log
 from archiver.read.seeds import Claim, Document, documents_in, read_document
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.read.urls import fetchable_problem, normalise_url
-from archiver.capture.warc import PendingRecord, Revisit, WarcFileWriter, http_record_pair, metadata_record, sha256_digest, software, warc_date
+from archiver.capture.browser.records import page_records
+from archiver.capture.browser.result import BrowserResult
+from archiver.capture.exchanges import hop_records
+from archiver.capture.warc import (PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, software,
+                                   warc_date)
 
 
 @dataclass
@@ -104,6 +107,26 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "archive"
 
 
+def _page_fetcher(fetcher: Fetcher, mode: str):
+    """What fetches the run's pages, and one line saying how: Chromium behind a recording proxy,
+    or the HTTP transport alone (`capture_mode`: browser, http, or auto for Chromium when found)."""
+    if mode == "http":
+        return fetcher, "over HTTP (capture_mode = \"http\": each URL's own exchanges, no subresources)"
+    from archiver.capture.browser.chromium import find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        if mode == "browser":
+            raise UsageProblem("capture_mode is \"browser\" but no Chromium was found",
+                               "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM, "
+                               "or capture with --no-browser")
+        return fetcher, "over HTTP (no Chromium found: each URL's own exchanges, no subresources)"
+    from archiver.capture.browser.pages import BrowserFetcher
+
+    pages = BrowserFetcher(fetcher, executable)
+    return pages, f"in {pages.info.get('name', 'Chromium')} {pages.info.get('version', '')} (every request each page makes)"
+
+
 GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
 
 
@@ -130,6 +153,7 @@ class CaptureRun:
     def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
         self.catalog = collection.catalog
         self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
+        self.pages, self.mode = _page_fetcher(self.fetcher, settings.capture_mode)
         operator = collection.config.operator
         self.writer = WarcFileWriter(
             collection.storage, prefix=_slug(collection.config.name), max_size=settings.warc_size,
@@ -149,6 +173,8 @@ class CaptureRun:
             self.writer.close()
             self.catalog.finish_run(self.run_id, _now())
         finally:
+            if self.pages is not self.fetcher:
+                self.pages.close()
             self.fetcher.close()
             self._held.close()
 
@@ -199,7 +225,7 @@ class CaptureRun:
         writer = threading.Thread(target=write_each, name="capture-writer")
         writer.start()
         try:
-            self.fetcher.fetch_all(urls, fetched.put, stop=stop)
+            self.pages.fetch_all(urls, fetched.put, stop=stop)
         finally:
             fetched.put(None)
             writer.join()
@@ -234,24 +260,20 @@ class CaptureRun:
         response_ids: list[str | None] = []
         origin = self._identical_payload(result)
         for hop in result.hops:
-            exchange, spool = hop.exchange, hop.exchange.spool
-            ip = exchange.connection.ip if exchange.connection else None
-            spool.file.seek(0)
-            block, length, block_digest, revisit = spool.file, spool.size, spool.block_digest, None
-            if origin and hop is result.final:
-                head = spool.file.read(spool.header_length)
-                block, length, block_digest = io.BytesIO(head), len(head), sha256_digest(head)
-                revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date)
-            request, response = http_record_pair(
-                hop.url, exchange.started_at, ip, bytes(exchange.request_bytes), block, length, block_digest,
-                spool.payload_digest, hop.truncated, revisit)
-            pending += [request, response] if hop.has_response else [request]
-            response_ids.append(response.header("WARC-Record-ID") if hop.has_response else None)
+            revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date) \
+                if origin and hop is result.final else None
+            records, response_id = hop_records(hop, revisit)
+            pending += records
+            response_ids.append(response_id)
         final = result.final
         final_tls = final.exchange.connection.tls if final and final.exchange.connection else None
         final_response_id = response_ids[-1] if final else None
+        page_section = None
+        if isinstance(result, BrowserResult):
+            extra, page_section = page_records(result, final_response_id)
+            pending += extra
         if pending:
-            details = self._metadata(capture_id, result, response_ids)
+            details = self._metadata(capture_id, result, response_ids) | (page_section or {})
             pending.append(metadata_record(result.url, result.started_at,
                                            final_response_id or pending[-1].header("WARC-Record-ID"),
                                            json.dumps(details, indent=1, sort_keys=True, ensure_ascii=False).encode()))

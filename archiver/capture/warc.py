@@ -116,6 +116,18 @@ def metadata_record(url: str, started: datetime, refers_to: str | None, body: by
     return PendingRecord(headers=headers, block=io.BytesIO(body), length=len(body), role=role)
 
 
+def resource_record(target_uri: str, started: datetime, content_type: str, body: bytes, refers_to: str | None,
+                    role: str) -> PendingRecord:
+    """What a capture made rather than received (a screenshot, a PDF print, the rendered DOM),
+    at a `urn:<kind>:<url>` URI as Browsertrix and ArchiveWeb.page name them."""
+    headers = [("WARC-Type", "resource"), ("WARC-Record-ID", new_record_id()),
+               ("WARC-Target-URI", target_uri), ("WARC-Date", warc_date(started))]
+    if refers_to:
+        headers.append(("WARC-Refers-To", refers_to))
+    headers += [("Content-Type", content_type), ("WARC-Block-Digest", sha256_digest(body))]
+    return PendingRecord(headers=headers, block=io.BytesIO(body), length=len(body), role=role)
+
+
 class _GzipMember:
     """One gzip member per record: warcio writes a record into it, flush() ends the member."""
 

@@ -43,6 +43,9 @@ def capture_options(function):
         click.option("--max-redirects", type=click.IntRange(0, 100), help="Redirects followed before giving up (default 10)."),
         click.option("--allow-private", is_flag=True, default=None,
                      help="Also capture private, loopback and link-local addresses (an intranet archive)."),
+        click.option("--browser/--no-browser", "browser", default=None,
+                     help="Render pages in Chromium and record every request they make, or fetch only the URL "
+                          "itself (default: capture_mode in archiver.toml; auto uses Chromium when installed)."),
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates; recorded in every capture's metadata."),
         click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
                      help="Trust these CA certificates (PEM) instead of the system's."),
@@ -124,6 +127,9 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         key = signing_key(collection, key_file)
     if insecure:
         overrides["verify_tls"] = False
+    browser = overrides.pop("browser", None)
+    if browser is not None:
+        overrides["capture_mode"] = "browser" if browser else "http"
     settings = dataclasses.replace(collection.config.capture, **{k: v for k, v in overrides.items() if v is not None})
 
     out = console()
@@ -132,6 +138,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})")
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
     with CaptureRun(collection, settings, key) as run:
+        if found.urls and not as_json:
+            out.print(f"Capturing {run.mode}", markup=False)
         run.record_documents(found.documents)
         if note:
             run.record_note(note)

@@ -26,6 +26,7 @@ from archiver.errors import UsageProblem
 CONFIG_NAME = "archiver.toml"
 LOCK_NAME = ".in-use"
 SUBDIRS = ("seeds", "warcs", "manifests", "keys", "tmp")
+CAPTURE_MODES = ("auto", "browser", "http")
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -59,6 +60,9 @@ class CaptureSettings:
     verify_tls: bool = True
     ca_bundle: str | None = None
     user_agent: str | None = None
+    # "browser": Chromium renders each page and every request it makes is recorded; "http": only
+    # the cited URL's own exchanges; "auto": the browser when Chromium is installed.
+    capture_mode: str = "auto"
 
     def as_record(self) -> dict:
         record = dict(self.__dict__)
@@ -109,6 +113,7 @@ max_size = "{c.max_size // 10**6}MB"           # bytes kept of one response; the
 max_redirects = {c.max_redirects}
 warc_size = "{c.warc_size // 10**6}MB"           # start a new WARC file past this size
 verify_tls = {str(c.verify_tls).lower()}
+capture_mode = "{c.capture_mode}"          # "browser" (Chromium, every subresource), "http" (the URL alone), "auto"
 # Private, loopback and link-local addresses are refused unless allowed here,
 # network by network (e.g. ["127.0.0.1/32", "10.1.0.0/16"]), or all at once with allow_private.
 allow_private = {str(c.allow_private).lower()}
@@ -173,6 +178,10 @@ def _parse_config(path: Path, text: str) -> Config:
                 if not isinstance(raw[key], str):
                     raise ValueError(f"{key} must be a string")
                 values[key] = raw[key] or None
+        if "capture_mode" in raw:
+            if raw["capture_mode"] not in CAPTURE_MODES:
+                raise ValueError(f"capture_mode must be one of {', '.join(repr(m) for m in CAPTURE_MODES)}")
+            values["capture_mode"] = raw["capture_mode"]
         if "allow_networks" in raw:
             networks = raw["allow_networks"]
             if not isinstance(networks, list):

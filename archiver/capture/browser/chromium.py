@@ -35,13 +35,14 @@ _NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
 def find_chromium() -> str | None:
-    """$ARCHIVER_CHROMIUM, else the first of chromium, chromium-browser, google-chrome on PATH.
+    """$ARCHIVER_CHROMIUM (set but empty: no browser at all), else the first of chromium,
+    chromium-browser, google-chrome on PATH.
 
     Debian's /usr/bin/chromium is a shell script that loads extensions, sets API keys and adds flags
     from /etc/chromium.d; the binary it runs is used instead, so that the flags recorded are the flags used."""
     chosen = os.environ.get("ARCHIVER_CHROMIUM")
-    if chosen:
-        return chosen if os.access(chosen, os.X_OK) else None
+    if chosen is not None:
+        return chosen if chosen and os.access(chosen, os.X_OK) else None
     for name in _NAMES:
         found = shutil.which(name)
         if found:

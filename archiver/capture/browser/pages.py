@@ -1,0 +1,98 @@
+"""Browser captures: each cited page rendered in Chromium behind a recording proxy of its own,
+so every request the page made (document, subresources, redirects, XHR) is an exchange fetched
+and recorded by archiver's transport, and the page as a reader saw it is kept beside them."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+from urllib.parse import urljoin, urlsplit
+
+from archiver.capture.browser.authority import InterceptAuthority
+from archiver.capture.browser.chromium import Browser
+from archiver.capture.browser.proxy import RecordingProxy, RefusingProxy
+from archiver.capture.browser.result import BrowserResult
+from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop
+from archiver.read.urls import fetchable_problem, normalise_url
+
+# A cited URL with one of these endings is a file, not a page: fetched directly, no browser round trip.
+_NOT_A_PAGE = re.compile(r"\.(pdf|png|jpe?g|gif|webp|svg|ico|mp4|webm|mov|mp3|ogg|wav|zip|gz|tgz|tar|7z|"
+                         r"docx?|xlsx?|pptx?|odt|ods|csv|json|xml|txt|warc)$", re.IGNORECASE)
+
+
+class BrowserFetcher:
+    """Fetcher's fetch_all, with pages rendered in one Chromium for the whole run. Playwright's
+    sync API belongs to the thread that started it, so pages are captured one after another
+    in the calling thread; files are fetched directly over HTTP."""
+
+    def __init__(self, fetcher: Fetcher, executable: str) -> None:
+        self.fetcher = fetcher
+        self.settings = fetcher.settings
+        self.authority = InterceptAuthority.create()
+        # Chromium's own traffic (updates, time queries) goes here and is refused, never recorded.
+        self.refusing = RefusingProxy()
+        self.refusing.start()
+        try:
+            self.browser = Browser.launch(executable, self.authority.spki_pin, self.refusing.address)
+        except BaseException:
+            self.refusing.close()
+            raise
+
+    @property
+    def info(self) -> dict:
+        return self.browser.info
+
+    def close(self) -> None:
+        try:
+            self.browser.close()
+        finally:
+            self.refusing.close()
+
+    def fetch(self, url: str) -> FetchResult:
+        if fetchable_problem(url) or _NOT_A_PAGE.search(urlsplit(url).path):
+            return self.fetcher.fetch(url)
+        result = BrowserResult(url=url, browser=self.browser.info)
+        deadline = time.monotonic() + self.settings.timeout
+        proxy = RecordingProxy(self.fetcher, self.authority, deadline)
+        proxy.start()
+        try:
+            result.page = self.browser.capture(url, proxy.address, deadline)
+        finally:
+            proxy.close()
+        result.hops, result.resources = _page_chain(url, proxy.hops, self.settings.max_redirects)
+        if result.final is None:
+            last = result.hops[-1] if result.hops else None
+            result.error = (last.error if last and last.error else None) or result.page.error \
+                or "the browser made no request for the page"
+        result.finished_at = datetime.now(timezone.utc)
+        return result
+
+    def fetch_all(self, urls: Iterable[str], on_result: Callable[[FetchResult], None],
+                  stop: threading.Event | None = None) -> None:
+        for url in urls:
+            if stop is not None and stop.is_set():
+                return
+            on_result(self.fetch(url))
+
+
+def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop], list[Hop]]:
+    """The page's own redirect chain (its first request for `url`, then each Location it
+    followed), and every other request."""
+    chain: list[Hop] = []
+    wanted = normalise_url(url)
+    rest = list(hops)
+    while len(chain) <= max_redirects:
+        hop = next((h for h in rest if normalise_url(h.url) == wanted), None)
+        if hop is None and not chain and rest:
+            hop = rest[0]  # the navigation is the page's first request, whatever form Chromium gave its URL
+        if hop is None:
+            break
+        rest.remove(hop)
+        chain.append(hop)
+        if hop.location is None or hop.error:
+            break
+        wanted = normalise_url(urljoin(hop.url, hop.location))
+    return chain, rest

@@ -1,0 +1,55 @@
+"""What a browser capture adds to a plain one's records: a request/response pair for every
+request the page made, a resource record for each thing the browser made of the page (the
+full-page screenshot, a PDF print, the DOM after scripts ran), and what its metadata says of
+the page: the browser and its settings, the page's resources with their fate, what it did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from archiver.capture.browser.result import BrowserResult
+from archiver.capture.exchanges import hop_records
+from archiver.capture.warc import PendingRecord, resource_record
+
+# (record role, URN kind, content type, the PageCapture field)
+ARTIFACTS = (("screenshot", "screenshot", "image/png", "screenshot"),
+             ("pdf", "pdf", "application/pdf", "pdf"),
+             ("dom", "dom", "text/html; charset=utf-8", "dom"))
+
+
+def page_records(result: BrowserResult, page_response_id: str | None) -> tuple[list[PendingRecord], dict]:
+    """The records of every subresource and artifact, and the page's section of the capture's metadata."""
+    pending: list[PendingRecord] = []
+    resources = []
+    for hop in result.resources:
+        records, response_id = hop_records(hop) if hop.sent_request else ([], None)
+        pending += records
+        resources.append({"url": hop.url, "status": hop.status,
+                          "bytes": hop.exchange.spool.size if hop.has_response else None,
+                          "truncated": hop.truncated, "response_record_id": response_id,
+                          "error": hop.error})
+    artifacts = _artifacts(result, page_response_id)
+    page = result.page
+    section = {
+        "browser": result.browser,
+        "page": {"final_url": page.final_url, "title": page.title, "load_seconds": page.load_seconds,
+                 "settled_seconds": page.settled_seconds, "console_errors": page.console_errors,
+                 "dialogs": page.dialogs, "popups": page.popups, "ended_early": page.error} if page else None,
+        "resources": resources,
+        "artifacts": {record.role: record.header("WARC-Record-ID") for record in artifacts},
+    }
+    return pending + artifacts, section
+
+
+def _artifacts(result: BrowserResult, page_response_id: str | None) -> list[PendingRecord]:
+    page = result.page
+    if page is None:
+        return []
+    made = datetime.now(result.started_at.tzinfo)
+    records = [resource_record(f"urn:{kind}:{result.url}", made, content_type, getattr(page, field),
+                               page_response_id, role)
+               for role, kind, content_type, field in ARTIFACTS if getattr(page, field)]
+    for record in records:  # each names the others made of the same page at the same moment
+        record.headers += [("WARC-Concurrent-To", other.header("WARC-Record-ID"))
+                           for other in records if other is not record]
+    return records

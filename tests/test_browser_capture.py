@@ -1,0 +1,166 @@
+"""Browser captures end to end: `archiver capture --browser` renders a page in real Chromium
+behind archiver's recording proxy, and every request the page made is in the WARC exactly as
+the origin sent it, next to a screenshot, a PDF and the rendered DOM, all attested and verified."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import struct
+import zlib
+
+import pytest
+
+from tests.conftest import http_response, send_bytes, warc_records
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+
+# A 1x1 red PNG.
+PHOTO = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+ARTICLE = (b'<html><head><title>Troops moved</title><link rel="stylesheet" href="/style.css"></head>'
+           b'<body><h1>Troops moved on Monday</h1><img src="/photo.png" width="200" height="100">'
+           b'<p id="late">Loading</p><script src="/app.js"></script></body></html>')
+SCRIPT = (b"fetch('/data.json').then(r => r.json()).then(d => {"
+          b"document.getElementById('late').textContent = d.text; });")
+
+
+@pytest.fixture
+def chromium(monkeypatch) -> None:
+    """Chromium found as a user's machine has it: on the PATH."""
+    monkeypatch.delenv("ARCHIVER_CHROMIUM")
+
+
+def _origin(raw_server, extra: dict[str, bytes] | None = None):
+    sent = {
+        "/article": http_response(ARTICLE),
+        "/style.css": http_response(b"h1 { color: #a00; font-size: 40px }", headers=[("Content-Type", "text/css")]),
+        "/photo.png": http_response(PHOTO, headers=[("Content-Type", "image/png")]),
+        "/app.js": http_response(SCRIPT, headers=[("Content-Type", "application/javascript")]),
+        "/data.json": http_response(b'{"text": "Loaded by a script"}', headers=[("Content-Type", "application/json")]),
+        "/favicon.ico": http_response(b"no icon", "404 Not Found", headers=[("Content-Type", "text/plain")]),
+        **(extra or {}),
+    }
+    return raw_server({path: send_bytes(data) for path, data in sent.items()}), sent
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def _png_colours(data: bytes) -> int:
+    """How many distinct 8-bit RGBA pixels the first rows hold: one means a blank picture."""
+    width, height = _png_size(data)
+    raw, position = b"", 8
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        if kind == b"IDAT":
+            raw += data[position + 8:position + 8 + length]
+        position += 12 + length
+    pixels = zlib.decompress(raw)
+    bit_depth, colour_type = data[24], data[25]
+    channels = {2: 3, 6: 4}[colour_type]
+    assert bit_depth == 8
+    stride = width * channels + 1
+    # Filters are ignored: distinct filtered bytes of a blank image are few, of a page many.
+    rows = [pixels[r * stride + 1:(r + 1) * stride] for r in range(min(height, 200))]
+    return len({row[i:i + channels] for row in rows for i in range(0, len(row), channels)})
+
+
+def _capture(run_cli, collection, url):
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", url)
+    return result, json.loads(result.stdout) if result.stdout.startswith("{") else None
+
+
+def test_a_page_is_captured_with_every_request_byte_for_byte_and_what_a_reader_saw(
+        run_cli, raw_server, collection, chromium, network_sandbox, tmp_path):
+    server, sent = _origin(raw_server)
+    result, summary = _capture(run_cli, collection, server.url("/article"))
+    assert result.exit_code == 0, result.output
+    [capture] = summary["captures"]
+    assert (capture["outcome"], capture["http_status"], capture["final_url"]) == ("ok", 200, server.url("/article"))
+
+    records = warc_records(collection.storage.folder)
+    responses = {r.headers["WARC-Target-URI"]: r for r in records if r.type == "response"}
+    requested = {request.split(b" ", 2)[1].decode() for request in server.requests}
+    # Nothing the origin served went unrecorded, nothing recorded was not served, byte for byte.
+    assert {uri.removeprefix(server.url("")) for uri in responses} == requested
+    assert {"/article", "/style.css", "/photo.png", "/app.js", "/data.json"} <= requested
+    for path in requested:
+        assert responses[server.url(path)].block == sent[path], path
+    requests = [r for r in records if r.type == "request"]
+    assert len(requests) == len(responses) == len(server.requests)
+    for record in requests:  # as the browser sent it: its own user agent, through no one else
+        assert b"Chrome/" in record.block and b"zstd" not in record.block
+
+    artifacts = {r.headers["WARC-Target-URI"]: r for r in records if r.type == "resource"}
+    page = server.url("/article")
+    assert set(artifacts) == {f"urn:screenshot:{page}", f"urn:pdf:{page}", f"urn:dom:{page}"}
+    screenshot, pdf, dom = (artifacts[f"urn:{kind}:{page}"] for kind in ("screenshot", "pdf", "dom"))
+    assert screenshot.headers["Content-Type"] == "image/png" and _png_size(screenshot.block)[0] > 0
+    assert _png_colours(screenshot.block) > 1
+    assert pdf.block.startswith(b"%PDF")
+    assert b"Loaded by a script" in dom.block and b"Loading</p>" not in dom.block
+    page_response = responses[page].headers["WARC-Record-ID"]
+    for artifact in (screenshot, pdf, dom):
+        assert artifact.headers["WARC-Refers-To"] == page_response
+
+    [metadata] = [r for r in records if r.type == "metadata" and r.headers.get("Content-Type") == "application/json"]
+    details = json.loads(metadata.block)
+    assert details["browser"]["name"] and details["browser"]["version"]
+    assert details["page"]["title"] == "Troops moved"
+    listed = {resource["url"]: resource for resource in details["resources"]}
+    for path in requested - {"/article"}:
+        assert listed[server.url(path)]["response_record_id"] == responses[server.url(path)].headers["WARC-Record-ID"]
+
+    # The attestation names every record of the capture, so verify and bundles cover them all.
+    attested = [r for r in records if r.headers.get("Content-Type") == "application/vnd.dsse.envelope.v1+json"]
+    assert len(attested) == 1
+    envelope = json.loads(attested[0].block)
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    named = {record["id"] for record in statement["predicate"]["records"]}
+    assert named == {r.id for r in records if r.type != "warcinfo" and r is not attested[0]}
+
+    verified = run_cli("verify", "-C", collection.root, "--json")
+    assert verified.exit_code == 0, verified.output
+    bundle = tmp_path / "page.wacz"
+    bundled = run_cli("bundle", "-C", collection.root, "--url", page, "-o", bundle)
+    assert bundled.exit_code == 0, bundled.output
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    checked = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json")
+    assert checked.exit_code == 0, checked.output
+    assert network_sandbox == []
+
+
+def test_a_subresource_on_a_private_address_is_refused_and_listed_never_fetched(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    page = (b'<html><body><p>Metadata service</p><img src="http://169.254.169.254/latest/meta-data">'
+            b'<img src="http://10.0.0.1/inside.png"><script src="http://[fe80::1]/x.js"></script></body></html>')
+    server, _ = _origin(raw_server, {"/leak": http_response(page)})
+    result, summary = _capture(run_cli, collection, server.url("/leak"))
+    assert result.exit_code == 0, result.output
+    [metadata] = [r for r in warc_records(collection.storage.folder)
+                  if r.type == "metadata" and r.headers.get("Content-Type") == "application/json"]
+    listed = {resource["url"]: resource for resource in json.loads(metadata.block)["resources"]}
+    for url in ("http://169.254.169.254/latest/meta-data", "http://10.0.0.1/inside.png", "http://[fe80::1]/x.js"):
+        assert listed[url]["response_record_id"] is None
+        assert "refused" in listed[url]["error"] or "not allowed" in listed[url]["error"], listed[url]
+    assert network_sandbox == []  # the guard refused before any connection was tried
+
+
+def test_a_file_is_fetched_directly_without_the_browser(run_cli, raw_server, collection, chromium):
+    server, sent = _origin(raw_server, {"/report.pdf": http_response(b"%PDF-1.4 tiny", headers=[("Content-Type", "application/pdf")])})
+    result, summary = _capture(run_cli, collection, server.url("/report.pdf"))
+    assert result.exit_code == 0, result.output
+    records = warc_records(collection.storage.folder)
+    assert [r.type for r in records if r.type in ("request", "response", "resource")] == ["request", "response"]
+    assert [request.split(b" ", 2)[1] for request in server.requests] == [b"/report.pdf"]
+
+
+def test_browser_mode_without_chromium_is_one_line(run_cli, raw_server, collection, monkeypatch):
+    monkeypatch.setenv("ARCHIVER_CHROMIUM", "")
+    result = run_cli("capture", "-C", collection.root, "--browser", "http://127.0.0.1:9/")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "no Chromium was found" in result.stderr
