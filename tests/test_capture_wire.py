@@ -168,3 +168,19 @@ def test_warc_files_rotate_and_each_opens_with_warcinfo(collection, raw_server):
 
 def warc_records_of(path):
     return [r for r in warc_records(path.parent) if r.file == path]
+
+
+def test_the_payload_of_a_redirected_capture_is_its_final_response(raw_server, collection):
+    """What a bundle's page title and `verify --live` read: the page the chain ended on, not a hop."""
+    from tests.conftest import redirect
+
+    page = http_response(b"<html><title>Final page</title><p>here</p></html>")
+    server = raw_server({"/old": redirect("/new"), "/new": send_bytes(page)})
+    [row] = capture(collection, server.url("/old"))
+    assert (row.redirects, row.final_url) == (1, server.url("/new"))
+    catalog = Catalog(collection.catalog_path)
+    try:
+        record = catalog.payload_record(row.id)
+        assert (record.record_id, record.target_uri) == (row.response_record_id, server.url("/new"))
+    finally:
+        catalog.close()

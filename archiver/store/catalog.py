@@ -320,9 +320,13 @@ class Catalog:
         return [StoredRecord(*row) for row in rows]
 
     def payload_record(self, capture_id: str) -> StoredRecord:
-        """The response record holding the capture's payload (an earlier one's, for a revisit)."""
-        holder = self._db.execute("SELECT COALESCE(revisit_of, id) FROM captures WHERE id = ?", (capture_id,)).fetchone()[0]
-        return next(r for r in self.records(holder) if r.warc_type == "response")
+        """The response record holding the capture's payload: its final response, where a
+        redirect chain ended (an earlier capture's, for a revisit)."""
+        holder, final = self._db.execute(
+            "SELECT id, response_record_id FROM captures"
+            " WHERE id = (SELECT COALESCE(revisit_of, id) FROM captures WHERE id = ?)", (capture_id,)).fetchone()
+        responses = [r for r in self.records(holder) if r.warc_type == "response"]
+        return next((r for r in responses if r.record_id == final), responses[0])
 
     def attestation(self, capture_id: str) -> dict | None:
         row = self._db.execute("SELECT envelope FROM attestations WHERE capture_id = ?", (capture_id,)).fetchone()
