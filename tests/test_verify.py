@@ -120,6 +120,9 @@ def test_a_changed_manifest_signature_or_custody_entry_is_named(run_cli, honest)
     original = manifest.read_bytes()
     manifest.write_bytes(original.replace(b'"outcome":"ok"', b'"outcome":"OK"', 1))
     assert {"manifest signature", "manifest listed", "manifest chain"} <= failed(verify(run_cli, honest))
+    assert original.endswith(b',"sequence":1}')
+    manifest.write_bytes(original.replace(b',"sequence":1}', b',"sequence":true}'))  # JSON's true == 1 in Python
+    assert "manifest sequence" in failed(verify(run_cli, honest))
     manifest.write_bytes(original)
 
     checkpoint = honest.root / "manifests" / "manifest-1.checkpoint.json"

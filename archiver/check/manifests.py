@@ -57,7 +57,7 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
         except (ValueError, RecursionError):
             report.check("manifest readable", False, where, "not a manifest (altered or truncated)")
             chained_to, declared_sequence, fields = "?", None, None
-        report.check("manifest sequence", declared_sequence == sequence, where,
+        report.check("manifest sequence", type(declared_sequence) is int and declared_sequence == sequence, where,
                      f"sequence: file name says {sequence}, content says {declared_sequence}")
         if sequence > 1:
             report.check("manifest chain", previous_sha is not None and chained_to == previous_sha, where,
