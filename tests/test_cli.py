@@ -105,7 +105,7 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, run_cli, collection):
 
 def test_malformed_config_is_named(run_cli, collection):
     config = collection.root / "archiver.toml"
-    config.write_text(config.read_text().replace("concurrency = 8", "concurrency = -3"))
+    config.write_text(config.read_text().replace("[capture]\n", "[capture]\nconcurrency = -3\n"))
     result = run_cli("captures", "-C", collection.root)
     assert result.exit_code == 2 and "concurrency must be a whole number" in result.stderr
     config.write_text("[capture\n")

@@ -107,20 +107,27 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "archive"
 
 
-def _page_fetcher(fetcher: Fetcher, mode: str):
-    """What fetches the run's pages, and one line saying how: Chromium behind a recording proxy,
-    or the HTTP transport alone (`capture_mode`: browser, http, or auto for Chromium when found)."""
+def _chromium_for(mode: str) -> str | None:
+    """The Chromium to render the run's pages in, or None to fetch them over HTTP alone
+    (`capture_mode`: browser, http, or auto for Chromium when found)."""
     if mode == "http":
-        return fetcher, "over HTTP (capture_mode = \"http\": each URL's own exchanges, no subresources)"
+        return None
     from archiver.capture.browser.chromium import find_chromium
 
     executable = find_chromium()
+    if executable is None and mode == "browser":
+        raise UsageProblem("capture_mode is \"browser\" but no Chromium was found",
+                           "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM, "
+                           "or capture with --no-browser")
+    return executable
+
+
+def _page_fetcher(fetcher: Fetcher, executable: str | None, mode: str):
+    """What fetches the run's pages, and one line saying how: Chromium behind a recording proxy,
+    or the HTTP transport alone."""
     if executable is None:
-        if mode == "browser":
-            raise UsageProblem("capture_mode is \"browser\" but no Chromium was found",
-                               "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM, "
-                               "or capture with --no-browser")
-        return fetcher, "over HTTP (no Chromium found: each URL's own exchanges, no subresources)"
+        why = 'capture_mode = "http"' if mode == "http" else "no Chromium found"
+        return fetcher, f"over HTTP ({why}: each URL's own exchanges, no subresources)"
     from archiver.capture.browser.pages import BrowserFetcher
 
     pages = BrowserFetcher(fetcher, executable)
@@ -152,8 +159,12 @@ class CaptureRun:
 
     def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
         self.catalog = collection.catalog
+        executable = _chromium_for(settings.capture_mode)
+        # The concurrency used, set or its mode's default, is the one recorded with every capture.
+        self.settings = settings = dataclasses.replace(
+            settings, concurrency=settings.captures_at_once(browser=executable is not None))
         self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
-        self.pages, self.mode = _page_fetcher(self.fetcher, settings.capture_mode)
+        self.pages, self.mode = _page_fetcher(self.fetcher, executable, settings.capture_mode)
         operator = collection.config.operator
         self.writer = WarcFileWriter(
             collection.storage, prefix=_slug(collection.config.name), max_size=settings.warc_size,

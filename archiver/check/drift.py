@@ -2,16 +2,23 @@
 newest capture. Live, each captured URL is fetched again (same safety rules, nothing stored)
 and its payload compared with the newest capture: unchanged, changed (with a text similarity
 for HTML, so rotating ads read differently from a rewritten article), gone (an HTTP error
-status or a name that no longer resolves), or unreachable."""
+status or a name that no longer resolves), or unreachable. Changed pages may be captured
+again, each the way it was captured before: rendered in a browser, or over HTTP alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import json
 from dataclasses import dataclass
 
+from archiver.errors import UsageProblem
+from archiver.evidence.signing import SigningKey
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import CaptureSettings, Collection
+from archiver.capture.browser.records import ARTIFACTS
 from archiver.capture.fetch.engine import Fetcher, FetchResult
+from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.check.scan import read_record_block
 
@@ -110,3 +117,45 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
             ratio = similarity(http_text(stored)[1], seen.words)
             drifts.append(Drift(url, row.id, "changed", f"text {ratio:.0%} similar to the capture", round(ratio, 4)))
         return drifts
+
+
+def recapture_changed(collection: Collection, changed: list[Drift], key: SigningKey) -> list[CaptureRow]:
+    """Capture the `changed` pages again, as new history, each in the mode of the capture it was
+    compared with: a page rendered in a browser is rendered again, a page fetched over HTTP
+    alone is fetched so again, whatever `capture_mode` says now. One run per mode."""
+    with collection:
+        catalog = collection.catalog
+        by_mode: dict[str, list[str]] = {"browser": [], "http": []}
+        for drift in changed:
+            [row] = catalog.find_capture(drift.capture_id)
+            by_mode["browser" if _rendered(collection, row) else "http"].append(drift.url)
+    if by_mode["browser"]:
+        from archiver.capture.browser.chromium import find_chromium  # Playwright loads only when needed
+
+        if find_chromium() is None:
+            raise UsageProblem(f"{len(by_mode['browser'])} changed page(s) were captured in a browser "
+                               "and no Chromium was found to capture them again",
+                               "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM")
+    rows: list[CaptureRow] = []
+    for mode, urls in by_mode.items():
+        if urls:
+            settings = dataclasses.replace(collection.config.capture, capture_mode=mode)
+            with CaptureRun(collection, settings, key) as run:
+                rows += run.capture(urls)
+    order = {drift.url: i for i, drift in enumerate(changed)}
+    return sorted(rows, key=lambda row: order[row.url])
+
+
+_ARTIFACT_ROLES = {role for role, *_ in ARTIFACTS}
+
+
+def _rendered(collection: Collection, row: CaptureRow) -> bool:
+    """Whether `row` is a browser capture: the catalog lists a screenshot, PDF or DOM of it, or,
+    when the page ended before any was made, its metadata names the browser."""
+    records = collection.catalog.records(row.id)
+    if any(record.role in _ARTIFACT_ROLES for record in records):
+        return True
+    metadata = next((r for r in records if r.record_id == row.metadata_record_id), None)
+    if metadata is None:
+        return False
+    return "browser" in json.loads(read_record_block(collection.storage, metadata, metadata.content_length))

@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from archiver.capture.run import CaptureRun
 from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
-from archiver.check.drift import Drift, check_drift
+from archiver.check.drift import Drift, check_drift, recapture_changed
 from archiver.evidence.keys import append_unattended
 from archiver.check.findings import Report
 from archiver.check.verify import verify_collection
@@ -41,9 +40,8 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, key_
             "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
         drifts = check_drift(collection, collection.config.capture) if live else []
         recaptured = []
-        if recapture and (changed := [d.url for d in drifts if d.state == "changed"]):
-            with CaptureRun(collection, collection.config.capture, signing_key(collection, key_file)) as run:
-                recaptured = run.capture(changed)
+        if recapture and (changed := [d for d in drifts if d.state == "changed"]):
+            recaptured = recapture_changed(collection, changed, signing_key(collection, key_file))
     if as_json:
         print_json({**report.as_dict(), "recorded_in_custody_log": unrecorded is None,
                     "not_recorded_because": unrecorded,

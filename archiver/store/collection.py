@@ -27,6 +27,10 @@ CONFIG_NAME = "archiver.toml"
 LOCK_NAME = ".in-use"
 SUBDIRS = ("seeds", "warcs", "manifests", "keys", "tmp")
 CAPTURE_MODES = ("auto", "browser", "http")
+# Captures at once when `concurrency` is not set: a rendered page is a renderer process and
+# dozens of requests, a plain capture one request, so fewer pages than plain captures run at once.
+HTTP_CONCURRENCY = 8
+BROWSER_CONCURRENCY = 4
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -49,7 +53,7 @@ def parse_size(value: str | int) -> int:
 class CaptureSettings:
     """How captures are made; every field is recorded in each WARC's warcinfo."""
 
-    concurrency: int = 8
+    concurrency: int | None = None  # None: HTTP_CONCURRENCY over HTTP, BROWSER_CONCURRENCY in a browser
     per_host: int = 2
     timeout: float = 60.0
     max_size: int = 200 * 10**6
@@ -63,6 +67,10 @@ class CaptureSettings:
     # "browser": Chromium renders each page and every request it makes is recorded; "http": only
     # the cited URL's own exchanges; "auto": the browser when Chromium is installed.
     capture_mode: str = "auto"
+
+    def captures_at_once(self, browser: bool) -> int:
+        """`concurrency` as set, else the default of the way pages are captured."""
+        return self.concurrency or (BROWSER_CONCURRENCY if browser else HTTP_CONCURRENCY)
 
     def as_record(self) -> dict:
         record = dict(self.__dict__)
@@ -96,6 +104,14 @@ def _default_operator() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def _concurrency_line(concurrency: int | None) -> str:
+    """The setting as written, or, not set, commented out with what applies instead."""
+    if concurrency is not None:
+        return f"concurrency = {concurrency}                 # captures at once"
+    return (f"# concurrency = {HTTP_CONCURRENCY}               # captures at once; "
+            f"unset: {HTTP_CONCURRENCY} over HTTP, {BROWSER_CONCURRENCY} pages in a browser")
+
+
 def render_config(config: Config) -> str:
     c = config.capture
     q = lambda s: json.dumps(s, ensure_ascii=False)  # a JSON string is a valid TOML basic string
@@ -106,7 +122,7 @@ name = {q(config.name)}
 operator = {q(config.operator)}        # who runs the captures; recorded in every WARC
 
 [capture]
-concurrency = {c.concurrency}                 # captures at once
+{_concurrency_line(c.concurrency)}
 per_host = {c.per_host}                    # captures at once against one host
 timeout = {c.timeout}                  # wall-clock seconds allowed for one capture, redirects included
 max_size = "{c.max_size // 10**6}MB"           # bytes kept of one response; the rest is cut and marked WARC-Truncated

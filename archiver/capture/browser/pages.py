@@ -15,7 +15,7 @@ from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.chromium import Browser
 from archiver.capture.browser.proxy import RecordingProxy, RefusingProxy
 from archiver.capture.browser.result import BrowserResult
-from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop
+from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop, fetch_each
 from archiver.read.urls import fetchable_problem, normalise_url
 
 # A cited URL with one of these endings is a file, not a page: fetched directly, no browser round trip.
@@ -24,9 +24,9 @@ _NOT_A_PAGE = re.compile(r"\.(pdf|png|jpe?g|gif|webp|svg|ico|mp4|webm|mov|mp3|og
 
 
 class BrowserFetcher:
-    """Fetcher's fetch_all, with pages rendered in one Chromium for the whole run. Playwright's
-    sync API belongs to the thread that started it, so pages are captured one after another
-    in the calling thread; files are fetched directly over HTTP."""
+    """Fetcher's fetch_all, with pages rendered in one Chromium for the whole run, several at
+    once (each in a context behind a proxy of its own) under the same per-host limit as plain
+    captures; files are fetched directly over HTTP."""
 
     def __init__(self, fetcher: Fetcher, executable: str) -> None:
         self.fetcher = fetcher
@@ -72,10 +72,10 @@ class BrowserFetcher:
 
     def fetch_all(self, urls: Iterable[str], on_result: Callable[[FetchResult], None],
                   stop: threading.Event | None = None) -> None:
-        for url in urls:
-            if stop is not None and stop.is_set():
-                return
-            on_result(self.fetch(url))
+        """Capture every URL, `concurrency` pages at once (BROWSER_CONCURRENCY when unset) and at
+        most `per_host` per host (see `fetch_each`)."""
+        fetch_each(urls, self.fetch, on_result, self.settings.captures_at_once(browser=True),
+                   self.settings.per_host, stop)
 
 
 def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop], list[Hop]]:

@@ -340,25 +340,31 @@ class Fetcher:
 
     def fetch_all(self, urls: Iterable[str], on_result: Callable[[FetchResult], None],
                   stop: threading.Event | None = None) -> None:
-        """Fetch every URL, `concurrency` at once and at most `per_host` per host, calling
-        `on_result` (from worker threads) as each finishes; URLs not started when `stop`
-        is set are skipped."""
-        stop = stop or threading.Event()
-        by_host: dict[str, list[str]] = defaultdict(list)
-        for url in urls:
-            by_host[(urlsplit(url).hostname or "").lower()].append(url)
-        # Interleaving hosts keeps the workers busy on different hosts instead of queueing on one.
-        ordered = [u for group in zip_longest(*by_host.values()) for u in group if u is not None]
-        host_slots = {host: threading.Semaphore(self.settings.per_host) for host in by_host}
+        """Fetch every URL, `concurrency` at once and at most `per_host` per host (see `fetch_each`)."""
+        fetch_each(urls, self.fetch, on_result, self.settings.captures_at_once(browser=False),
+                   self.settings.per_host, stop)
 
-        def work(url: str) -> None:
-            with host_slots[(urlsplit(url).hostname or "").lower()]:
-                if stop.is_set():
-                    return
-                result = self.fetch(url)
-            on_result(result)
 
-        with ThreadPoolExecutor(max_workers=self.settings.concurrency,
-                                thread_name_prefix="capture") as pool:
-            for future in [pool.submit(work, url) for url in ordered]:
-                future.result()
+def fetch_each(urls: Iterable[str], fetch: Callable[[str], FetchResult], on_result: Callable[[FetchResult], None],
+               at_once: int, per_host: int, stop: threading.Event | None = None) -> None:
+    """`fetch` every URL, `at_once` at a time and at most `per_host` at a time per host, calling
+    `on_result` (from worker threads) as each finishes; URLs not started when `stop` is set
+    are skipped. Plain and browser captures share it, so both are as gentle with a host."""
+    stop = stop or threading.Event()
+    by_host: dict[str, list[str]] = defaultdict(list)
+    for url in urls:
+        by_host[(urlsplit(url).hostname or "").lower()].append(url)
+    # Interleaving hosts keeps the workers busy on different hosts instead of queueing on one.
+    ordered = [u for group in zip_longest(*by_host.values()) for u in group if u is not None]
+    host_slots = {host: threading.Semaphore(per_host) for host in by_host}
+
+    def work(url: str) -> None:
+        with host_slots[(urlsplit(url).hostname or "").lower()]:
+            if stop.is_set():
+                return
+            result = fetch(url)
+        on_result(result)
+
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="capture") as pool:
+        for future in [pool.submit(work, url) for url in ordered]:
+            future.result()
