@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,9 +17,11 @@ from archiver.cli.common import (collection_option, console, human_size, json_op
                                  print_json, signing_key)
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
-from archiver.evidence.keys import create_collection
+from archiver.check.replay import browser_captures, replay_captures
+from archiver.cli.verify import print_replays
+from archiver.evidence.keys import create_collection, custody_log
 from archiver.read.seeds import Claim, note_claim
-from archiver.evidence.signing import grouped
+from archiver.evidence.signing import SigningKey, grouped
 
 
 def _size(ctx, param, value):
@@ -46,6 +49,9 @@ def capture_options(function):
         click.option("--browser/--no-browser", "browser", default=None,
                      help="Render pages in Chromium and record every request they make, or fetch only the URL "
                           "itself (default: capture_mode in archiver.toml; auto uses Chromium when installed)."),
+        click.option("--qa", is_flag=True,
+                     help="Then replay each page rendered in the browser from its own records, offline, and say "
+                          "how alike it is and what it asked for that was not captured (see `archiver verify --replay`)."),
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates; recorded in every capture's metadata."),
         click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
                      help="Trust these CA certificates (PEM) instead of the system's."),
@@ -77,7 +83,11 @@ def capture(targets: tuple[str, ...], resume: bool, collection_dir: Path, key_fi
       archiver capture https://example.org/report.pdf --timeout 120
       archiver capture -C ~/evidence article.txt --json
 
-    Exit 0 when every URL was captured, 1 when some failed (the rest are saved), 2 on bad usage.
+    With --qa, each page rendered in the browser is then replayed from its own records with no
+    network at all, compared with what was captured, and the result logged ("replay check").
+
+    Exit 0 when every URL was captured, 1 when some failed (the rest are saved) or, with --qa,
+    a page could not be replayed at all, 2 on bad usage.
     """
     found = read_targets(list(targets), collection_dir)
     collection = Collection.open(collection_dir) if Collection.exists(collection_dir) else None
@@ -127,6 +137,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         key = signing_key(collection, key_file)
     if insecure:
         overrides["verify_tls"] = False
+    qa = overrides.pop("qa", False)
     browser = overrides.pop("browser", None)
     if browser is not None:
         overrides["capture_mode"] = "browser" if browser else "http"
@@ -151,6 +162,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         else:
             rows = run.capture(found.urls)
         unchanged_since = run.unchanged_since(rows)
+    # After the run, once its WARC files are published and can be read; the run's browser is closed by then.
+    replays = replay_captures(collection, browser_captures(collection, rows), _logger(collection, key)) if qa else []
 
     if as_json:
         print_json({"collection": str(collection.root), "created_collection": created, "run": run.run_id,
@@ -160,11 +173,23 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                                   for d in found.documents],
                     "note": note.id if note else None,
                     "counts": _counts(rows),
-                    "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows]})
+                    "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows],
+                    "replay": [r.as_dict() for r in replays] if qa else None})
     else:
         _print_summary(out, rows, found, note, unchanged_since)
-    if any(r.outcome == "failed" for r in rows):
+        if qa:
+            print_replays(replays)
+    if any(r.outcome == "failed" for r in rows) or any(not r.replayed for r in replays):
         raise SystemExit(1)
+
+
+def _logger(collection: Collection, key: SigningKey) -> Callable[[str, dict], str | None]:
+    """Appends to the custody log with the run's own key; never a reason not to."""
+    custody = custody_log(collection, key)
+
+    def append(event: str, subject: dict) -> None:
+        custody.append(event, subject)
+    return append
 
 
 def _counts(rows: list[CaptureRow]) -> dict[str, int]:

@@ -6,13 +6,16 @@ import os
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
+from archiver.capture.run import existing_capture
 from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.check.drift import Drift, check_drift, recapture_changed
 from archiver.evidence.keys import append_unattended
 from archiver.check.findings import Report
+from archiver.check.replay import ReplayCheck, browser_captures, replay_captures
 from archiver.check.verify import verify_collection
 
 
@@ -22,19 +25,34 @@ from archiver.check.verify import verify_collection
               help="WARC files read in parallel.")
 @click.option("--live", is_flag=True, help="Also fetch each captured URL again and say whether the page has drifted.")
 @click.option("--recapture", is_flag=True, help="With --live: capture the changed pages again, as new history.")
+@click.option("--replay", is_flag=True,
+              help="Also render each browser capture's page again from its own records, offline, and compare.")
+@click.option("--capture", "capture_ids", multiple=True, help="With --replay: only this capture (id or prefix); repeatable.")
 @key_option
 @json_option
-def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, key_file: Path | None, as_json: bool) -> None:
+def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, replay: bool, capture_ids: tuple[str, ...],
+           key_file: Path | None, as_json: bool) -> None:
     """Check, offline, every WARC record's digests (reading every byte), the signed
     attestations, the manifests' signatures, chain and timestamps, and the custody log.
 
     Prints what passed, then every failure with its file, record and field (expected vs
     found), then what could not be checked. --live adds, per URL: unchanged, changed (with
     a text similarity for HTML), gone or unreachable; drift is reported, it is not a failure.
-    Exit 0 only when every check passed, 1 when any failed, 2 on bad usage."""
+
+    --replay renders each browser capture's page again in Chromium from the capture's own
+    records, with no network at all, and prints per capture: how alike the screenshots are
+    (share of pixels) and the visible texts (difflib ratio), from 0 to 1, and every request
+    the replay made that the capture does not hold (a refused resource, or one the page asks
+    for differently each time). Each result goes in the custody log ("replay check").
+
+    Exit 0 only when every check passed, 1 when any failed or a capture could not be
+    replayed at all, 2 on bad usage (also --replay without Chromium)."""
     if recapture and not live:
         raise click.UsageError("--recapture needs --live")
+    if capture_ids and not replay:
+        raise click.UsageError("--capture needs --replay")
     with Collection.open(collection_dir) as collection:
+        chosen = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
         report = verify_collection(collection, workers=workers)
         unrecorded = append_unattended(collection, key_file, "verification run", {
             "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
@@ -42,19 +60,49 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, key_
         recaptured = []
         if recapture and (changed := [d for d in drifts if d.state == "changed"]):
             recaptured = recapture_changed(collection, changed, signing_key(collection, key_file))
+        replays = replay_captures(collection, chosen or browser_captures(collection),
+                                  lambda event, subject: append_unattended(collection, key_file, event, subject)) \
+            if replay else []
     if as_json:
         print_json({**report.as_dict(), "recorded_in_custody_log": unrecorded is None,
                     "not_recorded_because": unrecorded,
                     "live": [d.as_dict() for d in drifts] if live else None,
-                    "recaptured": [r.as_dict() for r in recaptured]})
+                    "recaptured": [r.as_dict() for r in recaptured],
+                    "replay": [r.as_dict() for r in replays] if replay else None})
     else:
         print_report(report)
         if unrecorded:
             console().print(f"(Not recorded in the custody log: {unrecorded}.)")
         if live:
             _print_drift(drifts, recaptured)
-    if not report.ok:
+        if replay:
+            print_replays(replays)
+    if not report.ok or any(not r.replayed for r in replays):
         raise SystemExit(1)
+
+
+def print_replays(replays: list[ReplayCheck]) -> None:
+    """Per capture: how alike the replay is, and what it asked for that the capture does not hold."""
+    out = console()
+    if not replays:
+        out.print("\nNo browser captures to replay.")
+        return
+    out.print("\nBrowser captures replayed from their own records (1 = alike):")
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("capture", "URL", "pixels", "text", "missing from the capture"):
+        table.add_column(column, overflow="fold")
+    for r in replays:
+        if not r.replayed:
+            table.add_row(r.capture_id, escape(r.url), "[red]not replayed[/]", "", escape(r.error or ""))
+            continue
+        table.add_row(r.capture_id, escape(r.url), _share(r.pixel_similarity), _share(r.text_similarity),
+                      escape("\n".join(r.missing)) or "[green]nothing[/]")
+    out.print(table)
+    for r in replays:
+        for note in r.notes:
+            out.print(f"  {r.capture_id}: {note}", markup=False)
+    if replays and not replays[0].recorded_in_custody_log:
+        out.print(f"(Replay checks not recorded in the custody log: {replays[0].not_recorded_because}.)")
 
 
 def _print_drift(drifts: list[Drift], recaptured: list) -> None:
@@ -69,6 +117,10 @@ def _print_drift(drifts: list[Drift], recaptured: list) -> None:
     out.print(table)
     for row in recaptured:
         out.print(f"Recaptured {row.url} as {row.id} ({row.outcome})")
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def print_report(report: Report) -> None:

@@ -1,0 +1,240 @@
+"""Replay: a capture's page rendered again from its own records, with no network at all.
+
+`CaptureArchive` is one capture's recorded exchanges, read through the collection's storage and
+catalog. `ReplayProxy` stands where the recording proxy stood: it speaks the same HTTP/1.1 with
+the browser (`wire`), ends CONNECT tunnels with a throwaway authority as the recording proxy
+does (`authority`), and answers every request with the response recorded for it, byte for byte
+as the browser got it the first time. It never opens a connection: what the capture does not
+hold gets a 404 and is listed as missing. `Replayer` is a Chromium set up as for a capture,
+rendering pages behind replay proxies, for the replay check (archiver.check.replay)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from isal import isal_zlib
+
+from archiver.capture.browser.authority import InterceptAuthority
+from archiver.capture.browser.proxy import RefusingProxy, _Server
+from archiver.capture.browser.wire import (BadRequest, BrowserRequest, Wire, answer, authority_of, delimited,
+                                           read_body, read_head)
+from archiver.read.urls import normalise_url
+from archiver.store.catalog import Catalog
+from archiver.store.rows import StoredRecord
+from archiver.store.storage import Storage
+
+if TYPE_CHECKING:  # the browser driver (and Playwright) loads only when pages are replayed
+    from archiver.capture.browser.render import PageCapture
+
+IDLE = 30.0  # longest a browser connection may sit unused before it is closed
+MAX_REQUEST_BODY = 64 * 2**20  # a request body is read only to keep the connection's framing
+SEND_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request the capture sent: its response record (None when none came), and for a
+    revisit record (its head only) the earlier response that holds the identical payload."""
+
+    method: str
+    url: str
+    response: StoredRecord | None
+    payload: StoredRecord | None = None
+
+
+def record_block(storage: Storage, record: StoredRecord) -> bytes:
+    """A cataloged record's whole block, read from its own gzip member."""
+    member = storage.read(record.warc_file, record.offset, record.length)
+    data = isal_zlib.decompressobj(31).decompress(member)
+    _, _, block = data.partition(b"\r\n\r\n")  # past the WARC headers
+    return block[:record.content_length]
+
+
+class CaptureArchive:
+    """The exchanges of one capture, by method and URL, read from storage only when asked for."""
+
+    def __init__(self, storage: Storage, exchanges: list[Recorded]) -> None:
+        self.storage = storage
+        self.exchanges = exchanges
+        self._served: dict[tuple[str, str], int] = {}  # how often each (method, url) was answered
+        self._lock = threading.Lock()  # the proxy answers each browser connection on a thread of its own
+
+    @classmethod
+    def of_capture(cls, storage: Storage, catalog: Catalog, capture_id: str) -> CaptureArchive:
+        """Every request record of the capture, paired with the response recorded after it."""
+        exchanges: list[Recorded] = []
+        waiting: dict[str, int] = {}  # target URI -> index of its request still without a response
+        for record in catalog.records(capture_id):
+            if record.role == "request":
+                line = record_block(storage, record).split(b"\r\n", 1)[0].decode("latin-1")
+                waiting[record.target_uri] = len(exchanges)
+                exchanges.append(Recorded(line.split(" ", 1)[0], record.target_uri, None))
+            elif record.role == "response" and record.target_uri in waiting:
+                index = waiting.pop(record.target_uri)
+                payload = catalog.payload_record(capture_id) if record.warc_type == "revisit" else None
+                exchanges[index] = Recorded(exchanges[index].method, exchanges[index].url, record, payload)
+        return cls(storage, exchanges)
+
+    def response(self, method: str, url: str) -> tuple[bytes, bool] | None:
+        """The recorded response to `method url` (and whether it was cut short), or None when the
+        capture holds none. A URL asked for again gets its next recording, then the last again."""
+        found = [e for e in self.exchanges if e.response is not None and e.method == method and e.url == url]
+        if not found:
+            key = normalise_url(url)
+            found = [e for e in self.exchanges if e.response is not None and e.method == method
+                     and normalise_url(e.url) == key]
+        if not found:
+            return None
+        with self._lock:
+            times = self._served.get((method, url), 0)
+            self._served[(method, url)] = times + 1
+        exchange = found[min(times, len(found) - 1)]
+        block = record_block(self.storage, exchange.response)
+        if exchange.payload is not None:  # a revisit holds the head; the payload is the earlier body
+            head, _, _ = block.partition(b"\r\n\r\n")
+            _, _, body = record_block(self.storage, exchange.payload).partition(b"\r\n\r\n")
+            block = head + b"\r\n\r\n" + body
+        return block, exchange.response.truncated is not None
+
+
+class ReplayProxy(_Server):
+    """A capture's exchanges served back to the browser; `asked` is what the browser wanted."""
+
+    name = "replay-proxy"
+
+    def __init__(self, archive: CaptureArchive, authority: InterceptAuthority, deadline: float) -> None:
+        super().__init__()
+        self.archive = archive
+        self.authority = authority
+        self.deadline = deadline
+        self._asked: list[tuple[str, bool]] = []  # ("METHOD url", served from the capture)
+
+    @property
+    def asked(self) -> list[tuple[str, bool]]:
+        """Every request the browser made, in arrival order, and whether the capture answered it."""
+        with self._lock:
+            return list(self._asked)
+
+    @property
+    def missing(self) -> list[str]:
+        """What the browser asked for that the capture does not hold ("METHOD url"), each once."""
+        return list(dict.fromkeys(request for request, served in self.asked if not served))
+
+    def _idle(self) -> float:
+        return max(0.001, min(IDLE, self.deadline - time.monotonic()))
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(self._idle())
+        wire = Wire(conn)
+        self._serve_requests(conn, wire, read_head(wire), origin=None)
+
+    def _tunnel(self, conn: socket.socket, wire: Wire, request: BrowserRequest) -> None:
+        """CONNECT: end the browser's TLS here as the host asked for, and serve the requests inside."""
+        try:
+            host, port = authority_of(request.target)
+            if wire.buffered:
+                raise BadRequest("data sent before the tunnel was established")
+            context = self.authority.server_context(host)
+        except (BadRequest, ValueError) as exc:
+            conn.sendall(answer(400, str(exc), close=True))
+            return
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        tls = context.wrap_socket(conn, server_side=True)
+        self._watch(tls)
+        tls.settimeout(self._idle())
+        wire = Wire(tls)
+        name = f"[{host}]" if ":" in host else host
+        origin = f"https://{name}" + ("" if port == 443 else f":{port}")
+        self._serve_requests(tls, wire, read_head(wire) if not self.closing else None, origin)
+
+    def _serve_requests(self, sock: socket.socket, wire: Wire, request: BrowserRequest | None,
+                        origin: str | None) -> None:
+        """Answer requests on one connection until the browser or a response ends it."""
+        while request is not None and not self.closing:
+            if request.method == "CONNECT" and origin is None:
+                self._tunnel(sock, wire, request)
+                return
+            if not self._answer(sock, wire, request, origin):
+                return
+            sock.settimeout(self._idle())
+            request = read_head(wire)
+
+    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
+        """Send the recorded response to one request; whether the connection stays open."""
+        url = request.url(origin)
+        try:
+            read_body(wire, request, MAX_REQUEST_BODY, sock)
+        except OverflowError:
+            sock.sendall(answer(413, f"request body over {MAX_REQUEST_BODY} bytes", close=True))
+            return False
+        recorded = self.archive.response(request.method, url)
+        with self._lock:
+            self._asked.append((f"{request.method} {url}", recorded is not None))
+        if recorded is None:
+            sock.sendall(_not_held(url, close=request.wants_close))
+            return not request.wants_close
+        block, truncated = recorded
+        for start in range(0, len(block), SEND_CHUNK):
+            sock.sendall(block[start:start + SEND_CHUNK])
+        head = block.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+        return not truncated and delimited(head, request.method) and not request.wants_close
+
+
+def _not_held(url: str, close: bool) -> bytes:
+    """The replay's own 404 for what the capture does not hold; never mistaken for a recorded one."""
+    body = f"archiver replay: not in the capture being replayed: {url}\n".encode("utf-8")
+    head = ["HTTP/1.1 404 Not Found", "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}",
+            "Cache-Control: no-store"] + (["Connection: close"] if close else [])
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+@dataclass
+class Replay:
+    """A page rendered from a capture's records: what the browser made of it, and what it asked for."""
+
+    page: PageCapture
+    asked: list[tuple[str, bool]]
+    missing: list[str]
+
+
+class Replayer:
+    """A Chromium set up as for a capture (flags, viewport, refusing proxy for its own traffic),
+    rendering pages from their captures' records. Use as a context manager."""
+
+    def __init__(self, executable: str) -> None:
+        from archiver.capture.browser.chromium import Browser  # Playwright loads only when replaying
+
+        self.authority = InterceptAuthority.create()
+        self.refusing = RefusingProxy()
+        self.refusing.start()
+        try:
+            self.browser = Browser.launch(executable, self.authority.spki_pin, self.refusing.address)
+        except BaseException:
+            self.refusing.close()
+            raise
+
+    def replay(self, url: str, archive: CaptureArchive, deadline: float) -> Replay:
+        """Render `url` from `archive` by `deadline` (a time.monotonic() value)."""
+        proxy = ReplayProxy(archive, self.authority, deadline)
+        proxy.start()
+        try:
+            page = self.browser.capture(url, proxy.address, deadline)
+        finally:
+            proxy.close()
+        return Replay(page, proxy.asked, proxy.missing)
+
+    def close(self) -> None:
+        try:
+            self.browser.close()
+        finally:
+            self.refusing.close()
+
+    def __enter__(self) -> Replayer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,141 @@
+"""The replay check: does a browser capture hold everything its page needs to be seen again?
+
+The capture's page is rendered once more in Chromium, set up as for a capture, behind a proxy
+that serves only the capture's own records and opens no connection (capture.browser.replay).
+The new screenshot is compared with the capture's pixel by pixel and the new DOM's visible
+words with the capture's; every request the replay made that the capture cannot answer is
+listed. A page that loads something different each time (a random query, a clock) shows up
+there, as does a resource the capture refused or lost. Each result is logged in the custody log."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from PIL import Image, ImageChops
+
+from archiver.capture.browser.replay import CaptureArchive, Replayer, record_block
+from archiver.capture.httpbody import http_text
+from archiver.check.drift import similarity
+from archiver.errors import UsageProblem
+from archiver.store.collection import Collection
+from archiver.store.rows import CaptureRow
+
+EVENT = "replay check"
+# Per colour channel: two renders of one page may round colours and anti-alias edges differently.
+PIXEL_TOLERANCE = 16
+# What a browser capture adds to a plain one; a capture with none of these was not rendered.
+_ARTIFACT_ROLES = ("screenshot", "pdf", "dom")
+
+
+@dataclass
+class ReplayCheck:
+    """One capture replayed: `replayed` False (with `error`) when no page could be rendered from it;
+    similarities from 0 to 1 (None when either side has no screenshot or DOM)."""
+
+    capture_id: str
+    url: str
+    replayed: bool
+    error: str | None = None
+    pixel_similarity: float | None = None
+    text_similarity: float | None = None
+    missing: list[str] = field(default_factory=list)  # "METHOD url" the replay asked for, not in the capture
+    requests: int = 0  # requests the replay made
+    notes: list[str] = field(default_factory=list)
+    recorded_in_custody_log: bool = False
+    not_recorded_because: str | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def browser_captures(collection: Collection, rows: list[CaptureRow] | None = None) -> list[CaptureRow]:
+    """The captures rendered in a browser (those with a screenshot, PDF or DOM), oldest first."""
+    rendered = {capture_id for (capture_id,) in collection.catalog.query(
+        f"SELECT DISTINCT capture_id FROM records WHERE role IN ({','.join('?' * len(_ARTIFACT_ROLES))})",
+        _ARTIFACT_ROLES)}
+    return [row for row in (collection.catalog.captures() if rows is None else rows) if row.id in rendered]
+
+
+def replay_captures(collection: Collection, rows: list[CaptureRow],
+                    log: Callable[[str, dict], str | None]) -> list[ReplayCheck]:
+    """Check each of `rows` in one Chromium, started only if there is something to replay."""
+    if not rows:
+        return []
+    from archiver.capture.browser.chromium import find_chromium  # Playwright loads only when replaying
+
+    executable = find_chromium()
+    if executable is None:
+        raise UsageProblem("replaying browser captures needs Chromium, and none was found",
+                           "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM")
+    with collection, Replayer(executable) as replayer:
+        return [check_replay(collection, row, replayer, log) for row in rows]
+
+
+def check_replay(collection: Collection, row: CaptureRow, replayer: Replayer,
+                 log: Callable[[str, dict], str | None]) -> ReplayCheck:
+    """Replay one capture in `replayer`'s browser, compare, and log the result with `log(event,
+    subject)`, which returns why it could not be logged, or None."""
+    result = _replay(collection, row, replayer)
+    why_not = log(EVENT, {"capture": row.id, "url": row.url, "replayed": result.replayed, "error": result.error,
+                          "pixel_similarity": result.pixel_similarity, "text_similarity": result.text_similarity,
+                          "requests": result.requests, "missing": result.missing})
+    result.recorded_in_custody_log, result.not_recorded_because = why_not is None, why_not
+    return result
+
+
+def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> ReplayCheck:
+    storage, catalog = collection.storage, collection.catalog
+    artifacts = {record.role: record for record in catalog.records(row.id) if record.role in _ARTIFACT_ROLES}
+    if not artifacts:
+        return ReplayCheck(row.id, row.url, False, "not a browser capture: there is no rendered page to compare with")
+    if row.response_record_id is None:
+        return ReplayCheck(row.id, row.url, False, "the capture holds no response for its page")
+    archive = CaptureArchive.of_capture(storage, catalog, row.id)
+    replay = replayer.replay(row.url, archive, time.monotonic() + collection.config.capture.timeout)
+    page = replay.page
+    check = ReplayCheck(row.id, row.url, True, missing=replay.missing, requests=len(replay.asked))
+    if page.screenshot is None and page.dom is None:
+        check.replayed, check.error = False, page.error or "the browser made nothing of the page"
+        return check
+    if page.error:
+        check.notes.append(f"the replay ended early: {page.error}")
+    if "screenshot" in artifacts and page.screenshot is not None:
+        try:
+            check.pixel_similarity = round(pixel_similarity(record_block(storage, artifacts["screenshot"]),
+                                                            page.screenshot), 4)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            check.notes.append(f"screenshots not compared: {exc}")
+    else:
+        check.notes.append("screenshots not compared: " + ("the capture has none" if "screenshot" not in artifacts
+                                                           else "the replay made none"))
+    if "dom" in artifacts and page.dom is not None:
+        check.text_similarity = round(similarity(visible_words(record_block(storage, artifacts["dom"])),
+                                                 visible_words(page.dom)), 4)
+    else:
+        check.notes.append("texts not compared: " + ("the capture has no DOM" if "dom" not in artifacts
+                                                     else "the replay made none"))
+    return check
+
+
+def visible_words(dom: bytes) -> list[str]:
+    """The words a reader sees in a serialised DOM (scripts and styles left out)."""
+    # The DOM is read as the HTML response it would be, so it is read as drift reads pages.
+    return http_text(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + dom)[1]
+
+
+def pixel_similarity(before: bytes, after: bytes) -> float:
+    """The share of pixels alike (each channel within PIXEL_TOLERANCE) in two PNGs, over the
+    area that either covers: a page that grew or shrank counts its extra part as unlike."""
+    first, second = (Image.open(io.BytesIO(data)).convert("RGB") for data in (before, after))
+    width, height = min(first.width, second.width), min(first.height, second.height)
+    union = max(first.width, second.width) * max(first.height, second.height)
+    if union == 0:
+        return 1.0
+    box = (0, 0, width, height)
+    red, green, blue = ImageChops.difference(first.crop(box), second.crop(box)).split()
+    largest = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    alike = largest.point(lambda value: 255 if value <= PIXEL_TOLERANCE else 0).histogram()[255]
+    return alike / union

@@ -1,0 +1,158 @@
+"""The replay check: a browser capture's page rendered again in real Chromium from the capture's
+own records, with the origin gone and no network at all, compared with what was captured; what
+the replay asks for that the capture does not hold is listed; each result is in the custody log."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from tests.conftest import http_response, send_bytes
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+
+
+
+def _blue_png() -> bytes:
+    """400x200 of solid blue: the screenshot shows whether the image came back."""
+    out = io.BytesIO()
+    Image.new("RGB", (400, 200), (0, 0, 255)).save(out, "PNG")
+    return out.getvalue()
+
+
+BLUE = _blue_png()
+# Each page names its icon (none): otherwise Chromium asks for /favicon.ico when it pleases, at
+# capture or at replay or both, and the test would hinge on its timing.
+NO_ICON = b'<link rel="icon" href="data:,">'
+ARTICLE = (b'<html><head><title>Troops moved</title>' + NO_ICON + b'<link rel="stylesheet" href="/style.css"></head>'
+           b'<body><h1>Troops moved on Monday</h1><img src="/photo.png" width="400" height="200">'
+           b'<p id="late">Loading</p><script src="/app.js"></script></body></html>')
+SCRIPT = (b"fetch('/data.json').then(r => r.json()).then(d => {"
+          b"document.getElementById('late').textContent = d.text; });")
+# Asks for a new URL every time it runs: no capture can hold what its replay will ask for.
+RANDOM = (b"<html><head>" + NO_ICON + b"</head><body><h1>Weather now</h1><p id=t>...</p><script>"
+          b"fetch('/r?' + Math.random()).then(r => r.text()).then(t => { document.getElementById('t').textContent = t; });"
+          b"</script></body></html>")
+
+
+@pytest.fixture
+def chromium(monkeypatch) -> None:
+    """Chromium found as a user's machine has it: on the PATH."""
+    monkeypatch.delenv("ARCHIVER_CHROMIUM")
+
+
+def _origin(raw_server):
+    sent = {
+        "/article": http_response(ARTICLE),
+        "/style.css": http_response(b"body { background: #fe4 } h1 { color: #a00; font-size: 40px }",
+                                    headers=[("Content-Type", "text/css")]),
+        "/photo.png": http_response(BLUE, headers=[("Content-Type", "image/png")]),
+        "/app.js": http_response(SCRIPT, headers=[("Content-Type", "application/javascript")]),
+        "/data.json": http_response(b'{"text": "Loaded by a script"}', headers=[("Content-Type", "application/json")]),
+        "/weather": http_response(RANDOM),
+    }
+    return raw_server({path: send_bytes(data) for path, data in sent.items()})
+
+
+def _capture(run_cli, collection, *args):
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", *args)
+    assert result.stdout.startswith("{"), result.output
+    return result, json.loads(result.stdout)
+
+
+def _replay(run_cli, collection, *args):
+    result = run_cli("verify", "-C", collection.root, "--replay", "--json", *args)
+    assert result.stdout.startswith("{"), result.output
+    return result, json.loads(result.stdout)
+
+
+def _logged(collection) -> list[dict]:
+    """The custody log's replay check entries."""
+    lines = (collection.root / "custody.jsonl").read_text().splitlines()
+    return [entry for entry in map(json.loads, lines) if entry["event"] == "replay check"]
+
+
+def test_a_captured_page_replays_alike_with_its_origin_gone(run_cli, raw_server, collection, chromium,
+                                                           network_sandbox):
+    server = _origin(raw_server)
+    result, summary = _capture(run_cli, collection, server.url("/article"))
+    assert result.exit_code == 0, result.output
+    [capture] = summary["captures"]
+    server.stop()  # from here on nothing answers at the origin's address: the replay has only the capture
+
+    result, report = _replay(run_cli, collection)
+    assert result.exit_code == 0, result.output
+    [replay] = report["replay"]
+    assert (replay["capture_id"], replay["url"], replay["replayed"]) == (capture["id"], capture["url"], True)
+    assert replay["missing"] == []
+    assert replay["pixel_similarity"] >= 0.99 and replay["text_similarity"] >= 0.99, replay
+    assert replay["requests"] >= 5  # the page, its stylesheet, image, script and the script's JSON
+    assert network_sandbox == []
+
+    [entry] = _logged(collection)
+    assert entry["subject"]["capture"] == capture["id"]
+    assert entry["subject"]["pixel_similarity"] == replay["pixel_similarity"]
+    assert entry["subject"]["missing"] == [] and replay["recorded_in_custody_log"] is True
+    assert run_cli("verify", "-C", collection.root).exit_code == 0  # the log's new entry verifies
+
+
+def test_what_the_capture_does_not_hold_is_listed_as_missing(run_cli, raw_server, collection, chromium):
+    server = _origin(raw_server)
+    # The page's own image and script are refused at capture: the capture holds neither.
+    page = (b'<html><head>' + NO_ICON + b'</head><body><h1>Leak</h1><img src="http://10.0.0.1/inside.png">'
+            b'<script src="http://169.254.169.254/x.js"></script></body></html>')
+    server.routes["/leak"] = send_bytes(http_response(page))
+    result, summary = _capture(run_cli, collection, server.url("/leak"), server.url("/weather"))
+    assert result.exit_code == 0, result.output
+    leak, weather = summary["captures"]
+    server.stop()
+
+    result, report = _replay(run_cli, collection)
+    assert result.exit_code == 0, result.output  # replayed, if not whole: not a failure of the collection
+    replays = {replay["capture_id"]: replay for replay in report["replay"]}
+    assert set(replays[leak["id"]]["missing"]) == {"GET http://10.0.0.1/inside.png", "GET http://169.254.169.254/x.js"}
+    [asked] = replays[weather["id"]]["missing"]
+    assert asked.startswith("GET " + server.url("/r?0."))  # a new random number: never captured
+    assert replays[weather["id"]]["text_similarity"] < 1.0  # the captured answer is not what the replay got
+
+    logged = {entry["subject"]["capture"]: entry["subject"] for entry in _logged(collection)}
+    assert logged[weather["id"]]["missing"] == [asked]
+
+    # One capture alone, chosen by id.
+    result, report = _replay(run_cli, collection, "--capture", leak["id"])
+    assert [replay["capture_id"] for replay in report["replay"]] == [leak["id"]]
+
+
+def test_a_capture_without_a_rendered_page_cannot_be_replayed(run_cli, raw_server, collection, chromium):
+    server = _origin(raw_server)
+    result = run_cli("capture", "-C", collection.root, "--no-browser", "--json", server.url("/article"))
+    assert result.exit_code == 0, result.output
+    [capture] = json.loads(result.stdout)["captures"]
+    result, report = _replay(run_cli, collection, "--capture", capture["id"])
+    assert result.exit_code == 1
+    [replay] = report["replay"]
+    assert replay["replayed"] is False and "not a browser capture" in replay["error"]
+    text = run_cli("verify", "-C", collection.root, "--replay", "--capture", capture["id"])
+    assert text.exit_code == 1 and "not replayed" in text.stdout
+
+
+def test_capture_qa_checks_each_page_as_it_is_captured(run_cli, raw_server, collection, chromium):
+    server = _origin(raw_server)
+    first, _ = _capture(run_cli, collection, server.url("/article"))
+    assert first.exit_code == 0, first.output
+    # Captured again unchanged, the page's response is a revisit record: its body is the first capture's.
+    result, summary = _capture(run_cli, collection, "--qa", server.url("/article"), server.url("/weather"))
+    assert result.exit_code == 0, result.output
+    article, weather = summary["captures"]
+    assert article["revisit_of"]
+    replays = {replay["capture_id"]: replay for replay in summary["replay"]}
+    assert set(replays) == {article["id"], weather["id"]}
+    assert replays[article["id"]]["missing"] == [] and replays[article["id"]]["pixel_similarity"] >= 0.99
+    assert replays[article["id"]]["text_similarity"] >= 0.99
+    assert len(replays[weather["id"]]["missing"]) == 1
+    assert {entry["subject"]["capture"] for entry in _logged(collection)} == {article["id"], weather["id"]}
