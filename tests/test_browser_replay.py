@@ -46,7 +46,7 @@ def chromium(monkeypatch) -> None:
     monkeypatch.delenv("ARCHIVER_CHROMIUM")
 
 
-def _origin(raw_server):
+def _origin(raw_server, tls=None):
     sent = {
         "/article": http_response(ARTICLE),
         "/style.css": http_response(b"body { background: #fe4 } h1 { color: #a00; font-size: 40px }",
@@ -56,7 +56,7 @@ def _origin(raw_server):
         "/data.json": http_response(b'{"text": "Loaded by a script"}', headers=[("Content-Type", "application/json")]),
         "/weather": http_response(RANDOM),
     }
-    return raw_server({path: send_bytes(data) for path, data in sent.items()})
+    return raw_server({path: send_bytes(data) for path, data in sent.items()}, tls=tls)
 
 
 def _capture(run_cli, collection, *args):
@@ -99,6 +99,19 @@ def test_a_captured_page_replays_alike_with_its_origin_gone(run_cli, raw_server,
     assert entry["subject"]["pixel_similarity"] == replay["pixel_similarity"]
     assert entry["subject"]["missing"] == [] and replay["recorded_in_custody_log"] is True
     assert run_cli("verify", "-C", collection.root).exit_code == 0  # the log's new entry verifies
+
+
+def test_an_https_page_replays_inside_the_replay_proxys_own_tls(run_cli, raw_server, collection, chromium, test_ca):
+    server = _origin(raw_server, tls=test_ca.server_context)
+    result, summary = _capture(run_cli, collection, "--ca-bundle", test_ca.ca_pem, server.url("/article"))
+    assert result.exit_code == 0, result.output
+    assert summary["captures"][0]["final_url"].startswith("https://")
+    server.stop()
+    result, report = _replay(run_cli, collection)
+    assert result.exit_code == 0, result.output
+    [replay] = report["replay"]
+    assert replay["missing"] == [] and replay["requests"] >= 5
+    assert replay["pixel_similarity"] >= 0.99 and replay["text_similarity"] >= 0.99, replay
 
 
 def test_what_the_capture_does_not_hold_is_listed_as_missing(run_cli, raw_server, collection, chromium):
