@@ -2,7 +2,8 @@
 claims, URLs or documents, with the evidence a court needs to check it offline.
 
     archive/data.warc.gz      the selected records' gzip members, copied byte for byte
-    indexes/index.cdx         CDXJ (cdxj-indexer), for pywb and ReplayWeb.page
+    indexes/index.cdx         CDXJ (cdxj-indexer), for pywb and ReplayWeb.page: responses, and a
+                              browser capture's screenshot, PDF and DOM at their urn: URIs
     pages/pages.jsonl         one page per captured cited URL
     evidence/claims.json      the claims, their documents' hashes, claim↔capture links
     evidence/captures.json    each capture's manifest entry with its Merkle inclusion proof
@@ -43,12 +44,14 @@ from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
 from archiver.store.durable import replacing
 from archiver.errors import UsageProblem
 from archiver.capture.httpbody import MAX_TEXT_BYTES, page_title
-from archiver.evidence.keys import KeyStatus, custody_log, key_statuses_in, wacz_signing_key
+from archiver.evidence.keys import custody_log, key_statuses_in, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
+from archiver.exchange.report_view import by_url, report_view
 from archiver.check.scan import read_record_block
 from archiver.evidence.seal import checkpoint_path, sealed_manifest, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
+from archiver.exchange.bundle_page import RenderedPage, rendered_page
 from archiver.read.urls import normalise_url
 
 WACZ_VERSION = "1.1.1"
@@ -79,7 +82,7 @@ class BundleResult:
 class CaptureEvidence:
     """What a bundle shows of one capture, gathered in one pass: its catalog row, records and
     signed attestation, and from its stored bytes the page title and what its metadata record
-    holds, the redirects followed and the server certificate."""
+    holds, the redirects followed and the server certificate; for a browser capture, the page."""
 
     capture: CaptureRow
     records: tuple[StoredRecord, ...]
@@ -87,6 +90,7 @@ class CaptureEvidence:
     title: str | None
     redirects: tuple[dict, ...]
     certificate: dict | None
+    page: RenderedPage | None
 
 
 def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
@@ -98,7 +102,7 @@ def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureE
              if capture.outcome == "ok" else None)
     redirects = tuple({"url": hop["url"], "status": hop["status"]} for hop in details.get("redirect_chain", []))
     return CaptureEvidence(capture, records, catalog.attestation(capture.id), title, redirects,
-                           _certificate(capture, details))
+                           _certificate(capture, details), rendered_page(storage, records, details))
 
 
 def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow]]:
@@ -150,9 +154,10 @@ def _first_member(storage: Storage, name: str) -> bytes:
 
 def _index(archive: Path) -> bytes:
     out = archive.with_suffix(".cdx")
-    # Only what a player replays: metadata records share the page's URL and time and would shadow it.
+    # What a player replays: the responses, and the browser's screenshot, PDF and DOM at their urn:
+    # URIs, which name no page so shadow none. Metadata records share the page's URL and time and would.
     CDXJIndexer(output=str(out), inputs=[str(archive)], sort=True, filename=Path(ARCHIVE).name,
-                records="response,revisit").process_all()
+                records="response,revisit,resource").process_all()
     return out.read_bytes()
 
 
@@ -241,8 +246,8 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                  "software": f"archiver/{__version__}", "key": key.fingerprint, "wacz_key": p384_fingerprint,
                  # The signing key vouches for the collection's other keys (earlier, rotated ones).
                  "keys": sorted(public_keys)}
-    view = _report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint,
-                        output.name, key_statuses_in(entry for _, entry in logged), public_keys)
+    view = report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint,
+                       output.name, Path(ARCHIVE).name, key_statuses_in(entry for _, entry in logged), public_keys)
     files["evidence/report.html"] = render_report(view).encode("utf-8")
     statement["files"] = {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())}
     files["evidence/bundle.json"] = canonical_json(statement)
@@ -282,14 +287,6 @@ def _pages(collection: Collection, evidence: list[CaptureEvidence]) -> bytes:
     return b"".join(canonical_json(line) + b"\n" for line in lines)
 
 
-def _by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
-    """The ids of the captures of each URL (normalised), to link claims to them."""
-    by_url: dict[str, list[str]] = {}
-    for item in evidence:
-        by_url.setdefault(item.capture.url_key, []).append(item.capture.id)
-    return by_url
-
-
 def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult, claims: list[ClaimRow],
               evidence: list[CaptureEvidence], entries: list[dict], checkpoint: bytes, custody: list[bytes],
               public_keys: dict[str, PublicKey]) -> dict[str, bytes]:
@@ -297,9 +294,9 @@ def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult
     documents = [d.as_dict() for d in catalog.documents() if d.key in document_keys]
     for document in documents:
         document.pop("path")  # a local path says nothing a recipient can check, and may say too much
-    by_url = _by_url(evidence)
+    captures_of = by_url(evidence)
     links = [{"claim": c.id, "capture": capture_id} for c in claims for _, url_key in c.citations
-             for capture_id in by_url.get(url_key, [])]
+             for capture_id in captures_of.get(url_key, [])]
     files = {
         "evidence/claims.json": canonical_json({"claims": [c.as_dict() for c in claims], "documents": documents,
                                                 "links": links}),
@@ -335,54 +332,3 @@ def _certificate(capture: CaptureRow, details: dict) -> dict | None:
     return {"sha256": capture.cert_sha256, "subject": leaf.subject.rfc4514_string(), "issuer": leaf.issuer.rfc4514_string(),
             "not_before": leaf.not_valid_before_utc.isoformat(), "not_after": leaf.not_valid_after_utc.isoformat(),
             "verified": tls.get("verified")}
-
-
-def _report_view(key: SigningKey, manifest: ManifestResult, statement: dict, claims: list[ClaimRow],
-                 evidence: list[CaptureEvidence], files: dict[str, bytes], checkpoint: dict, wacz_fingerprint: str,
-                 bundle_name: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey]) -> dict:
-    by_url = _by_url(evidence)
-    keys = [{"fingerprint": fp, "algorithm": "Ed25519", "role": "signs attestations, manifests and this bundle",
-             "status": "revoked" if statuses.get(fp) and statuses[fp].revoked_from else "valid",
-             "announced_at": statuses[fp].announced_at if fp in statuses else None,
-             "revoked_from": statuses[fp].revoked_from if fp in statuses else None}
-            for fp in public_keys]
-    keys.append({"fingerprint": wacz_fingerprint, "algorithm": "ECDSA P-384", "role": "signs the WACZ datapackage digest",
-                 "status": "valid", "announced_at": None, "revoked_from": None})
-    token = files.get("evidence/checkpoint.json.tsr")
-    return {
-        "bundle": {"id": statement["bundle"], "created": statement["created"], "file": bundle_name,
-                   "software": statement["software"], "selection": statement["selection"],
-                   "collection": statement["collection"], "signed_by": key.fingerprint},
-        "keys": keys,
-        "manifest": {"sequence": manifest.sequence, "sha256": manifest.sha256,
-                     "captures_merkle_root": checkpoint["captures_merkle_root"],
-                     "captures_in_manifest": checkpoint["captures"], "signed_by": key.fingerprint,
-                     "timestamp": _token_view(token) if token else None},
-        "documents": [{"key": d["key"], "sha256": d["sha256"], "date": d["date"], "title": d["title"]}
-                      for d in json.loads(files["evidence/claims.json"])["documents"]],
-        "claims": [{"id": c.id, "text": c.text, "kind": c.kind, "document": c.document_key, "start": c.start,
-                    "end": c.end, "captures": [i for _, url_key in c.citations for i in by_url.get(url_key, [])]}
-                   for c in claims],
-        "captures": [_capture_view(item) for item in evidence],
-        "files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                  for path, data in sorted(files.items())],
-    }
-
-
-def _capture_view(item: CaptureEvidence) -> dict:
-    c = item.capture
-    return {"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
-            "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
-            "truncated": c.truncated, "error": c.error, "title": item.title, "redirects": list(item.redirects),
-            "certificate": item.certificate, "payload_digest": c.payload_digest,
-            "records": [{"id": r.record_id, "type": r.warc_type, "file": Path(ARCHIVE).name,
-                         "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],
-            "attestation_key": (item.attestation or {}).get("signatures", [{}])[0].get("keyid")}
-
-
-def _token_view(token: bytes) -> dict:
-    from archiver.evidence.timestamps.token import describe_token
-
-    described = describe_token(token)
-    return {"gen_time": described.get("gen_time"), "tsa": described.get("tsa"), "file": "evidence/checkpoint.json.tsr",
-            "data": "evidence/checkpoint.json"}

@@ -3,19 +3,24 @@
 It explains what the bundle holds and, first of all, how to check it with ordinary tools.
 Every string in the view comes from web pages, documents or the bundle itself, so all of
 it is untrusted: each one is HTML-escaped, the page makes no link away from itself, and its
-Content-Security-Policy forbids loading anything, so even a string that slipped through
-escaping could neither run nor fetch. Strings placed in shell commands a clerk will paste
+Content-Security-Policy forbids loading anything (but the screenshots it carries inside itself
+as data: images, when it has any), so even a string that slipped through escaping could
+neither run nor fetch. Strings placed in shell commands a clerk will paste
 are quoted, or left out when quoting cannot make them safe.
 
 This module lays out the page and its sections; the escaping is report_markup's, the steps
-and commands for verifying the bundle are report_steps'."""
+and commands for verifying the bundle are report_steps', a browser capture's page is
+report_page's."""
 
 from __future__ import annotations
 
 from archiver.exchange.report_markup import anchor, escape, fingerprint_literal, key_link, literal, prose
+from archiver.exchange.report_page import page_section
 from archiver.exchange.report_steps import public_key_path, sha256_hex, verification_section
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
+# A report with screenshots carries each inside itself, as a data: URI, and allows images from there only.
+CSP_WITH_SCREENSHOTS = CSP + "; img-src data:"
 
 # System fonts only: a web font would be an external resource, and the CSP would block it anyway.
 STYLE = """
@@ -36,6 +41,11 @@ dd { margin: 0; }
 .item { border-top: 1px solid #ddd; padding-top: .3rem; }
 .warn { font-weight: bold; }
 .ctl { border: 1px solid #888; font-size: .75em; padding: 0 .15em; }
+figure { margin: .6rem 0; }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid #888; }
+figcaption { font-weight: bold; margin-bottom: .3rem; }
+.lines { white-space: pre-wrap; overflow-wrap: anywhere; margin: .3rem 0; padding: .3rem .8rem; border-left: 4px solid #ccc; }
+mark { background: #ff6; color: #000; }
 a { color: #1a4d8f; }
 @media print {
   body { max-width: none; margin: 0; font-size: 10pt; }
@@ -58,9 +68,10 @@ def render_report(view: dict) -> str:
     """The complete HTML page for `view`, the structure `archiver.exchange.bundle` assembles."""
     bundle = view["bundle"]
     title = f"Evidence bundle {bundle['id']}: {bundle['collection']['name']}"
+    screenshots = any((capture.get("page") or {}).get("screenshot") for capture in view["captures"])
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{escape(CSP)}\">\n",
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{escape(CSP_WITH_SCREENSHOTS if screenshots else CSP)}\">\n",
         "<meta name=\"referrer\" content=\"no-referrer\">\n",
         f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         f"<h1>{escape(title)}</h1>\n",
@@ -179,8 +190,9 @@ def _captures(view: dict) -> str:
             ("Cited by", ", ".join(f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a>"
                                    for claim_id in citing.get(capture["id"], [])) or "no claim in this bundle"),
         ]
+        page = page_section(capture) if capture.get("page") else ""  # only browser captures have one
         parts.append(f"<section class=\"item\" id=\"{anchor('capture', capture['id'])}\">\n"
-                     f"<h3>Capture {literal(capture['id'])}</h3>\n{_dl(rows)}</section>\n")
+                     f"<h3>Capture {literal(capture['id'])}</h3>\n{page}{_dl(rows)}</section>\n")
     return "".join(parts)
 
 

@@ -1,0 +1,95 @@
+"""What evidence/report.html shows, gathered from a bundle's evidence into one plain structure
+(the `view` report.render_report lays out): the bundle, its keys and manifest, the claims, and
+each capture with, for a browser capture, the page a reader saw."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from archiver.evidence.keys import KeyStatus
+from archiver.evidence.manifest import ManifestResult
+from archiver.evidence.signing import PublicKey, SigningKey
+from archiver.exchange.bundle_page import RenderedPage, claim_words, find_words, first_lines
+from archiver.store.rows import ClaimRow
+
+if TYPE_CHECKING:  # bundle builds the view, so it imports this module
+    from archiver.exchange.bundle import CaptureEvidence
+
+
+def by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
+    """The ids of the captures of each URL (normalised), to link claims to them."""
+    by_url: dict[str, list[str]] = {}
+    for item in evidence:
+        by_url.setdefault(item.capture.url_key, []).append(item.capture.id)
+    return by_url
+
+
+def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, claims: list[ClaimRow],
+                 evidence: list[CaptureEvidence], files: dict[str, bytes], checkpoint: dict, wacz_fingerprint: str,
+                 bundle_name: str, archive: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey]) -> dict:
+    """The view of a bundle about to be sealed: `files` are its files so far, `archive` names its WARC."""
+    captures_of = by_url(evidence)
+    keys = [{"fingerprint": fp, "algorithm": "Ed25519", "role": "signs attestations, manifests and this bundle",
+             "status": "revoked" if statuses.get(fp) and statuses[fp].revoked_from else "valid",
+             "announced_at": statuses[fp].announced_at if fp in statuses else None,
+             "revoked_from": statuses[fp].revoked_from if fp in statuses else None}
+            for fp in public_keys]
+    keys.append({"fingerprint": wacz_fingerprint, "algorithm": "ECDSA P-384", "role": "signs the WACZ datapackage digest",
+                 "status": "valid", "announced_at": None, "revoked_from": None})
+    token = files.get("evidence/checkpoint.json.tsr")
+    return {
+        "bundle": {"id": statement["bundle"], "created": statement["created"], "file": bundle_name,
+                   "software": statement["software"], "selection": statement["selection"],
+                   "collection": statement["collection"], "signed_by": key.fingerprint},
+        "keys": keys,
+        "manifest": {"sequence": manifest.sequence, "sha256": manifest.sha256,
+                     "captures_merkle_root": checkpoint["captures_merkle_root"],
+                     "captures_in_manifest": checkpoint["captures"], "signed_by": key.fingerprint,
+                     "timestamp": _token_view(token) if token else None},
+        "documents": [{"key": d["key"], "sha256": d["sha256"], "date": d["date"], "title": d["title"]}
+                      for d in json.loads(files["evidence/claims.json"])["documents"]],
+        "claims": [{"id": c.id, "text": c.text, "kind": c.kind, "document": c.document_key, "start": c.start,
+                    "end": c.end, "captures": [i for _, url_key in c.citations for i in captures_of.get(url_key, [])]}
+                   for c in claims],
+        "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in {k for _, k in c.citations}])
+                     for item in evidence],
+        "files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                  for path, data in sorted(files.items())],
+    }
+
+
+def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow]) -> dict:
+    c = item.capture
+    return {"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
+            "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
+            "truncated": c.truncated, "error": c.error, "title": item.title, "redirects": list(item.redirects),
+            "certificate": item.certificate, "payload_digest": c.payload_digest,
+            "records": [{"id": r.record_id, "type": r.warc_type, "file": archive,
+                         "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],
+            "attestation_key": (item.attestation or {}).get("signatures", [{}])[0].get("keyid"),
+            "page": _page_view(item.page, citing) if item.page else None}
+
+
+def _page_view(page: RenderedPage, citing: list[ClaimRow]) -> dict:
+    """The browser's page: its screenshot record's bytes and size, title, first lines, and for each
+    citing claim whether (and where) its words are in the page's text."""
+    shot = page.screenshot
+    return {
+        "screenshot": None if shot is None else {
+            "png": shot.png, "size": shot.size, "record_id": shot.record.record_id,
+            "block_digest": shot.record.block_digest, "taken_at": shot.record.warc_date},
+        "title": page.title,
+        "lines": first_lines(page.text) if page.text else [],
+        "claims": [{"claim": claim.id, "words": words, "found": find_words(page.text, words)}
+                   for claim in citing for words in claim_words(claim.text)],
+    }
+
+
+def _token_view(token: bytes) -> dict:
+    from archiver.evidence.timestamps.token import describe_token
+
+    described = describe_token(token)
+    return {"gen_time": described.get("gen_time"), "tsa": described.get("tsa"), "file": "evidence/checkpoint.json.tsr",
+            "data": "evidence/checkpoint.json"}
