@@ -37,7 +37,7 @@ def capture_options(function):
     """The options shared by every command that captures."""
     options = [
         collection_option,
-        click.option("--concurrency", type=click.IntRange(1, 256), help="Captures at once (default 8, from archiver.toml)."),
+        click.option("--concurrency", type=click.IntRange(1, 256), help="Captures at once (default from archiver.toml, else 8 over HTTP, 4 pages in a browser)."),
         click.option("--per-host", type=click.IntRange(1, 64), help="Captures at once against one host (default 2)."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
                      help="Wall-clock seconds allowed for one capture, redirects included (default 60)."),
