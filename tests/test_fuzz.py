@@ -298,15 +298,20 @@ def _rewrite(source: Path, target: Path, change) -> None:
 DIGEST = "datapackage-digest.json"
 
 
+# What signedData holds that bears on the signature; anything else there (`software`,
+# `version`, a key a flipped byte renamed) describes the writing tool and carries no evidence.
+SIGNATURE_FIELDS = {"hash", "created", "signature", "publicKey", "domain", "domainCert",
+                    "timeSignature", "timestampCert", "crossSignedCert"}
+
+
 def only_unsigned_metadata(before: bytes | None, after: bytes | None) -> bool:
-    """True when datapackage-digest.json changed only in signedData.software or .version: the
-    WACZ signing spec signs `hash` and `created` only; those two describe the tool that wrote
-    the file and carry no evidence (dropping one is reported as a warning, not a failure)."""
+    """True when datapackage-digest.json changed only in signedData fields the WACZ signing spec
+    does not sign (it signs `hash` and `created`): `software` and `version` describe the tool
+    that wrote the file (dropping one is reported as a warning, not a failure)."""
     try:
         old, new = json.loads(before), json.loads(after)
         for document in (old, new):
-            for name in ("software", "version"):
-                document["signedData"].pop(name, None)
+            document["signedData"] = {k: v for k, v in document["signedData"].items() if k in SIGNATURE_FIELDS}
     except (TypeError, ValueError, KeyError, AttributeError):
         return False
     return old == new
