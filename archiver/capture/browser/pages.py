@@ -11,9 +11,8 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit
 
-from archiver.capture.browser.authority import InterceptAuthority
-from archiver.capture.browser.chromium import Browser
-from archiver.capture.browser.proxy import RecordingProxy, RefusingProxy
+from archiver.capture.browser.session import BrowserSession
+from archiver.capture.browser.proxy import RecordingProxy
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop, fetch_each
 from archiver.read.urls import fetchable_problem, normalise_url
@@ -31,35 +30,24 @@ class BrowserFetcher:
     def __init__(self, fetcher: Fetcher, executable: str) -> None:
         self.fetcher = fetcher
         self.settings = fetcher.settings
-        self.authority = InterceptAuthority.create()
-        # Chromium's own traffic (updates, time queries) goes here and is refused, never recorded.
-        self.refusing = RefusingProxy()
-        self.refusing.start()
-        try:
-            self.browser = Browser.launch(executable, self.authority.spki_pin, self.refusing.address)
-        except BaseException:
-            self.refusing.close()
-            raise
+        self.session = BrowserSession(executable)
 
     @property
     def info(self) -> dict:
-        return self.browser.info
+        return self.session.browser.info
 
     def close(self) -> None:
-        try:
-            self.browser.close()
-        finally:
-            self.refusing.close()
+        self.session.close()
 
     def fetch(self, url: str) -> FetchResult:
         if fetchable_problem(url) or _NOT_A_PAGE.search(urlsplit(url).path):
             return self.fetcher.fetch(url)
-        result = BrowserResult(url=url, browser=self.browser.info)
+        result = BrowserResult(url=url, browser=self.session.browser.info)
         deadline = time.monotonic() + self.settings.timeout
-        proxy = RecordingProxy(self.fetcher, self.authority, deadline)
+        proxy = RecordingProxy(self.fetcher, self.session.authority, deadline)
         proxy.start()
         try:
-            result.page = self.browser.capture(url, proxy.address, deadline)
+            result.page = self.session.browser.capture(url, proxy.address, deadline)
         finally:
             proxy.close()
         result.hops, result.resources = _page_chain(url, proxy.hops, self.settings.max_redirects)

@@ -129,33 +129,14 @@ class _Server:
             thread.join(max(0.0, stop_by - time.monotonic()))
 
 
-class RecordingProxy(_Server):
-    """One capture's proxy: every request the page makes, fetched and recorded by `fetcher`."""
+class InterceptingServer(_Server):
+    """A proxy that ends the browser's TLS with the run's authority and answers each request
+    itself, plain or inside a CONNECT tunnel, until `deadline`; subclasses say how (`_answer`)."""
 
-    name = "recording-proxy"
-
-    def __init__(self, fetcher: Fetcher, authority: InterceptAuthority, deadline: float,
-                 max_resources: int = 1000, max_page_bytes: int = 500 * 10**6) -> None:
+    def __init__(self, authority: InterceptAuthority, deadline: float) -> None:
         super().__init__()
-        self.fetcher = fetcher
         self.authority = authority
         self.deadline = deadline
-        self.max_resources = max_resources
-        self.max_page_bytes = max_page_bytes
-        self._slots: list[Hop | None] = []  # one per request, in arrival order, filled when done
-        self._forwarded = 0
-        self._page_bytes = 0
-
-    @property
-    def hops(self) -> list[Hop]:
-        """Every request the browser made, in the order they arrived: recorded exchanges, and
-        refused or failed requests with their `error`. Final once close() has returned."""
-        with self._lock:
-            return [hop for hop in self._slots if hop is not None]
-
-    def _join_seconds(self) -> float:
-        # A request being fetched ends by the capture deadline; wait for it, so hops is complete.
-        return max(0.0, self.deadline - time.monotonic()) + 5.0
 
     def _idle(self) -> float:
         return min(IDLE, self.deadline - time.monotonic())
@@ -198,6 +179,37 @@ class RecordingProxy(_Server):
         first = read_head(wire) if not self.closing else None
         name = f"[{host}]" if ":" in host else host
         self._serve_requests(tls, wire, first, origin=f"https://{name}" + ("" if port == 443 else f":{port}"))
+
+    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
+        """Answer one request; whether the connection stays open."""
+        raise NotImplementedError
+
+
+class RecordingProxy(InterceptingServer):
+    """One capture's proxy: every request the page makes, fetched and recorded by `fetcher`."""
+
+    name = "recording-proxy"
+
+    def __init__(self, fetcher: Fetcher, authority: InterceptAuthority, deadline: float,
+                 max_resources: int = 1000, max_page_bytes: int = 500 * 10**6) -> None:
+        super().__init__(authority, deadline)
+        self.fetcher = fetcher
+        self.max_resources = max_resources
+        self.max_page_bytes = max_page_bytes
+        self._slots: list[Hop | None] = []  # one per request, in arrival order, filled when done
+        self._forwarded = 0
+        self._page_bytes = 0
+
+    @property
+    def hops(self) -> list[Hop]:
+        """Every request the browser made, in the order they arrived: recorded exchanges, and
+        refused or failed requests with their `error`. Final once close() has returned."""
+        with self._lock:
+            return [hop for hop in self._slots if hop is not None]
+
+    def _join_seconds(self) -> float:
+        # A request being fetched ends by the capture deadline; wait for it, so hops is complete.
+        return max(0.0, self.deadline - time.monotonic()) + 5.0
 
     def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
         """Fetch one request and send the browser its answer; whether the connection stays open."""

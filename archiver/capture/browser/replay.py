@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from isal import isal_zlib
 
 from archiver.capture.browser.authority import InterceptAuthority
-from archiver.capture.browser.proxy import RefusingProxy, _Server
-from archiver.capture.browser.wire import (BadRequest, BrowserRequest, Wire, answer, authority_of, delimited,
-                                           read_body, read_head)
+from archiver.capture.browser.proxy import InterceptingServer
+from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimited,
+                                           read_body)
 from archiver.read.urls import normalise_url
 from archiver.store.catalog import Catalog
 from archiver.store.rows import StoredRecord
@@ -101,16 +100,14 @@ class CaptureArchive:
         return block, exchange.response.truncated is not None
 
 
-class ReplayProxy(_Server):
+class ReplayProxy(InterceptingServer):
     """A capture's exchanges served back to the browser; `asked` is what the browser wanted."""
 
     name = "replay-proxy"
 
     def __init__(self, archive: CaptureArchive, authority: InterceptAuthority, deadline: float) -> None:
-        super().__init__()
+        super().__init__(authority, deadline)
         self.archive = archive
-        self.authority = authority
-        self.deadline = deadline
         self._asked: list[tuple[str, bool]] = []  # ("METHOD url", served from the capture)
 
     @property
@@ -123,45 +120,6 @@ class ReplayProxy(_Server):
     def missing(self) -> list[str]:
         """What the browser asked for that the capture does not hold ("METHOD url"), each once."""
         return list(dict.fromkeys(request for request, served in self.asked if not served))
-
-    def _idle(self) -> float:
-        return max(0.001, min(IDLE, self.deadline - time.monotonic()))
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(self._idle())
-        wire = Wire(conn)
-        self._serve_requests(conn, wire, read_head(wire), origin=None)
-
-    def _tunnel(self, conn: socket.socket, wire: Wire, request: BrowserRequest) -> None:
-        """CONNECT: end the browser's TLS here as the host asked for, and serve the requests inside."""
-        try:
-            host, port = authority_of(request.target)
-            if wire.buffered:
-                raise BadRequest("data sent before the tunnel was established")
-            context = self.authority.server_context(host)
-        except (BadRequest, ValueError) as exc:
-            conn.sendall(answer(400, str(exc), close=True))
-            return
-        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        tls = context.wrap_socket(conn, server_side=True)
-        self._watch(tls)
-        tls.settimeout(self._idle())
-        wire = Wire(tls)
-        name = f"[{host}]" if ":" in host else host
-        origin = f"https://{name}" + ("" if port == 443 else f":{port}")
-        self._serve_requests(tls, wire, read_head(wire) if not self.closing else None, origin)
-
-    def _serve_requests(self, sock: socket.socket, wire: Wire, request: BrowserRequest | None,
-                        origin: str | None) -> None:
-        """Answer requests on one connection until the browser or a response ends it."""
-        while request is not None and not self.closing:
-            if request.method == "CONNECT" and origin is None:
-                self._tunnel(sock, wire, request)
-                return
-            if not self._answer(sock, wire, request, origin):
-                return
-            sock.settimeout(self._idle())
-            request = read_head(wire)
 
     def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
         """Send the recorded response to one request; whether the connection stays open."""
@@ -206,32 +164,22 @@ class Replayer:
     rendering pages from their captures' records. Use as a context manager."""
 
     def __init__(self, executable: str) -> None:
-        from archiver.capture.browser.chromium import Browser  # Playwright loads only when replaying
+        from archiver.capture.browser.session import BrowserSession  # Playwright loads only when replaying
 
-        self.authority = InterceptAuthority.create()
-        self.refusing = RefusingProxy()
-        self.refusing.start()
-        try:
-            self.browser = Browser.launch(executable, self.authority.spki_pin, self.refusing.address)
-        except BaseException:
-            self.refusing.close()
-            raise
+        self.session = BrowserSession(executable)
 
     def replay(self, url: str, archive: CaptureArchive, deadline: float) -> Replay:
         """Render `url` from `archive` by `deadline` (a time.monotonic() value)."""
-        proxy = ReplayProxy(archive, self.authority, deadline)
+        proxy = ReplayProxy(archive, self.session.authority, deadline)
         proxy.start()
         try:
-            page = self.browser.capture(url, proxy.address, deadline)
+            page = self.session.browser.capture(url, proxy.address, deadline)
         finally:
             proxy.close()
         return Replay(page, proxy.asked, proxy.missing)
 
     def close(self) -> None:
-        try:
-            self.browser.close()
-        finally:
-            self.refusing.close()
+        self.session.close()
 
     def __enter__(self) -> Replayer:
         return self
