@@ -8,7 +8,8 @@ Chromium by its leaf key), to `Fetcher.forward`: the same safe resolver, address
 pinning, limits and byte-exact spooling as a plain capture, applied before any connection.
 `wire` is the HTTP/1.1 the proxy speaks with the browser. Chromium's own background traffic
 goes to `proxy.RefusingProxy` and is refused, never recorded. `chromium` drives the browser
-(Playwright, Debian's Chromium) and `render` one page's bounded life in it; `pages` captures a
-page through browser and proxy; `result` and `records` are what a browser capture returns and
-the WARC records it adds.
+(Playwright, Debian's Chromium) and `render` one page's bounded life in it; `session` is the
+run's one Chromium with its authority and refusing proxy; `pages` captures a page through
+browser and proxy; `result` and `records` are what a browser capture returns and the WARC
+records it adds; `replay` serves a capture's own records back to the browser, offline.
 """
