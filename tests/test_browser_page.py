@@ -147,6 +147,16 @@ POPUP = """<!doctype html><title>opener</title><body><p>opens a window</p>
 <script>window.open('http://news.test/opened.html', '_blank');</script>"""
 NEVER = """<!doctype html><title>never settles</title><body style="background:#fff"><p>still loading</p>
 <img src="/hang.png" width="10" height="10"><script>fetch('/poll');</script>"""
+# Short at load; a script then makes it tall, with an image at the new end that a script loads
+# only once it is scrolled into view.
+GROWS = f"""<!doctype html><title>grows</title><body style="margin:0"><p>short at first</p><script>
+fetch('/grow.json').then(r => r.json()).then(() => {{
+  const tall = document.createElement('div'); tall.style.height = '{PAGE_HEIGHT}px'; document.body.append(tall);
+  const img = document.createElement('img'); img.width = 10; img.height = 10;
+  img.onload = () => {{ img.dataset.loaded = 'yes'; }}; document.body.append(img);
+  new IntersectionObserver((seen, observer) => {{ if (seen.some(e => e.isIntersecting)) {{
+    img.src = 'http://cdn.test/late.png'; observer.disconnect(); }} }}).observe(img);
+}});</script>"""
 
 
 class Origin(ThreadingHTTPServer):
@@ -173,6 +183,9 @@ class Origin(ThreadingHTTPServer):
             "/opened.html": (200, "text/html", b"<!doctype html><title>popup</title><p>popup", 0),
             "/never.html": (200, "text/html", NEVER.encode(), 0),
             "/plain.html": (200, "text/html", b"<!doctype html><title>plain</title><p>plain page", 0),
+            "/grows.html": (200, "text/html", GROWS.encode(), 0),
+            "/grow.json": (200, "application/json", b"{}", 0.5),
+            "/late.png": (200, "image/png", solid_png(10, 10, LAZY_COLOUR), 0),
             "/file.bin": (200, "application/octet-stream", b"\x00" * 1000, 0),
             "/favicon.ico": (200, "image/png", solid_png(16, 16, (0, 0, 0)), 0),
         }
@@ -410,6 +423,14 @@ def test_the_screenshot_is_the_whole_page_with_its_styles_and_lazy_image(article
     assert BACKGROUND in colours, "the stylesheet was not applied"
     assert (0, 160, 0) in colours, "the image is missing"
     assert lazy_row is not None and set(lazy_row) == {LAZY_COLOUR}, "the lazy image is not in the screenshot"
+
+
+def test_a_page_that_grows_after_loading_is_scrolled_to_its_new_end(browser, site):
+    seen = len(site[0].log)
+    page, _ = _capture(browser, site, "/grows.html")
+    assert page.error is None, page.error
+    assert ("GET", "cdn.test", "/late.png") in site[0].log[seen:], "the grown page was not scrolled to its end"
+    assert 'data-loaded="yes"' in page.dom.decode()
 
 
 def test_dialogs_are_dismissed_and_recorded(browser, site):
