@@ -124,6 +124,7 @@ class _PageRun:
         # Time kept back so that a page which never settles still gets its screenshot, PDF and DOM.
         self.waits_end = deadline - min(limits.artifacts, 0.3 * max(0.0, deadline - self.started))
         self.crashed = False
+        self.loading: asyncio.Future | None = None  # the wait for the load event, once navigated
 
     def left(self, limit: float, waiting: bool = True) -> float:
         end = self.waits_end if waiting else self.deadline
@@ -164,6 +165,9 @@ async def render_page(context: BrowserContext, url: str, deadline: float, limits
             await _artifacts(run)
     except _Ended as ended:
         result.error = result.error or str(ended)
+    finally:
+        if run.loading is not None:
+            run.loading.cancel()
     if run.crashed:
         result.error = "the renderer crashed"
 
@@ -229,9 +233,18 @@ async def _navigate(run: _PageRun, url: str) -> bool:
         return False
     result.status = response.status if response is not None else None
     result.final_url = run.page.url
-    if await run.bounded("load event", lambda: _done(run.page.wait_for_load_state("load")), limits.load):
-        result.load_seconds = round(time.monotonic() - run.started, 3)
+    # A reader scrolls once the document is there, while its images still load: so does the
+    # scroll, and the load event is awaited after it.
+    run.loading = asyncio.ensure_future(_load_event(run))
+    # Its end (a crash, say) is taken up by whoever awaits it; unawaited, it must not be reported.
+    run.loading.add_done_callback(lambda task: task.cancelled() or task.exception())
+    await run.bounded("document", lambda: _done(run.page.wait_for_load_state("domcontentloaded")), limits.load)
     return True
+
+
+async def _load_event(run: _PageRun) -> None:
+    if await run.bounded("load event", lambda: _done(run.page.wait_for_load_state("load")), run.limits.load):
+        run.result.load_seconds = round(time.monotonic() - run.started, 3)
 
 
 async def _scroll_through(run: _PageRun) -> None:
@@ -239,8 +252,8 @@ async def _scroll_through(run: _PageRun) -> None:
     would for a reader, then let the network and fonts settle; while that made the page longer,
     scroll on; all bounded by height and time. Then back to the top.
 
-    Scrolling starts at the load event, not after network idle: what the page still loads comes in
-    while it is scrolled, and the waits for quiet afterwards cover both."""
+    Scrolling starts when the document is parsed, not after the load event or network idle: what
+    the page still loads comes in while it is scrolled, and the waits afterwards cover both."""
     page, limits, notes = run.page, run.limits, run.result.notes
     step = (page.viewport_size or {"height": 800})["height"]
     end = time.monotonic() + run.left(limits.scroll)
@@ -250,6 +263,8 @@ async def _scroll_through(run: _PageRun) -> None:
         seconds = max(0.0, end - time.monotonic())
         scrolled = await run.bounded("scroll", lambda: page.evaluate(
             _SCROLL, [y, step, limits.scroll_height, limits.scroll_pause, max(0.0, seconds - 0.5)]), seconds)
+        if run.loading is not None:
+            await run.loading
         await _settle(run)
         if scrolled is None:
             break
