@@ -552,3 +552,33 @@ def test_chromium_made_no_request_but_through_the_proxies(site, browser):
     assert len(origin.log) == len(forwarded)
     assert not any(".test" in line for line in refusing.refused), refusing.refused
 
+
+
+def test_a_page_opened_ahead_is_the_one_used_and_one_from_a_dead_browser_is_replaced(site):
+    """The page a capture finds opened ahead is used and closed after it; one left over is closed
+    by discard; one whose browser died meanwhile is replaced by a fresh page in a new browser."""
+    url = "http://news.test/plain.html"
+    with Browser.launch(CHROMIUM, "C" * 43 + "=", site[2].address, limits=LIMITS, viewport=VIEWPORT) as browser:
+        ahead = browser.open_page(site[1].address)
+        opened = ahead.result(30)
+        page = browser.capture(url, site[1].address, time.monotonic() + 30, ahead)
+        assert page.error is None and page.title == "plain"
+        assert opened.page.is_closed(), "the capture did not use the page opened ahead for it"
+
+        unused = browser.open_page(site[1].address)
+        browser.discard(unused)
+        left = unused.result(30).page
+        started = time.monotonic()
+        while not left.is_closed() and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        assert left.is_closed(), "a page opened ahead and discarded stays open"
+
+        stale = browser.open_page(site[1].address)
+        stale.result(30)
+        dead = browser.info["pid"]
+        os.kill(dead, signal.SIGKILL)
+        while os.path.exists(f"/proc/{dead}/cmdline") and time.monotonic() - started < 20:
+            time.sleep(0.05)
+        page = browser.capture(url, site[1].address, time.monotonic() + 30, stale)
+        assert page.error is None and page.title == "plain"
+        assert browser.info["pid"] not in (None, dead)

@@ -17,12 +17,13 @@ import shutil
 import threading
 import time
 from collections.abc import Coroutine
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser as PlaywrightBrowser
+from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Playwright, async_playwright
 
 from archiver.capture.browser.render import PageCapture, PageLimits, render_page
 
@@ -31,7 +32,17 @@ __all__ = ["Browser", "PageCapture", "PageLimits", "find_chromium"]
 VIEWPORT = {"width": 1280, "height": 800}
 RESTART_AFTER = 100  # pages per browser: renderers of closed contexts linger, so memory creeps up
 _CLOSE_TIMEOUT = 10.0
+_OPEN_TIMEOUT = 30.0  # for a page opened ahead; a capture's own opening has its deadline
 _NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
+@dataclasses.dataclass
+class OpenPage:
+    """A fresh context, behind one capture's proxy, and its blank page, in `browser`."""
+
+    browser: PlaywrightBrowser
+    context: BrowserContext
+    page: Page
 
 
 def find_chromium() -> str | None:
@@ -124,15 +135,16 @@ class Browser:
         process id and launch time of the browser now running."""
         return dict(self._info)
 
-    def capture(self, url: str, proxy: str, deadline: float) -> PageCapture:
+    def capture(self, url: str, proxy: str, deadline: float, opened: Future | None = None) -> PageCapture:
         """Render `url` in a fresh context whose every request goes to `proxy` ("host:port"), ending
         by `deadline` (a time.monotonic() value) with whatever was made and, if early, why.
+        `opened` is the page `open_page(proxy)` made ahead, when there is one.
         `url` is taken as given: the caller has checked it is one to capture."""
         result = PageCapture()
         if self._closed:
             result.error = "the browser is closed"
             return result
-        future = asyncio.run_coroutine_threadsafe(self._capture(url, proxy, deadline, result), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._capture(url, proxy, deadline, result, opened), self._loop)
         try:
             # The coroutine keeps its own deadline; this wait only guards against a stuck driver.
             future.result(timeout=max(0.0, deadline - time.monotonic()) + _CLOSE_TIMEOUT + 5)
@@ -141,6 +153,17 @@ class Browser:
             result = dataclasses.replace(result)
             result.error = result.error or f"the browser did not finish the page: {exc or type(exc).__name__}"
         return result
+
+    def open_page(self, proxy: str) -> Future:
+        """Start opening, in the background, the context and blank page of a coming capture
+        through `proxy`: Chromium takes a while to start a page's renderer, and a capture that
+        finds its page open need not wait for it. Give the future to `capture`, or to `discard`."""
+        return asyncio.run_coroutine_threadsafe(self._open(proxy, _OPEN_TIMEOUT), self._loop)
+
+    def discard(self, opened: Future) -> None:
+        """Close a page `open_page` made that no capture will use."""
+        if not self._closed:
+            asyncio.run_coroutine_threadsafe(self._discard(opened), self._loop)
 
     def close(self) -> None:
         """Close Chromium and Playwright's driver, then the loop's thread."""
@@ -216,37 +239,69 @@ class Browser:
             self._in_flight[browser] += 1
             return browser
 
-    async def _capture(self, url: str, proxy: str, deadline: float, result: PageCapture) -> None:
-        browser, context, dead = None, None, None
+    async def _open(self, proxy: str, seconds: float) -> OpenPage:
+        dead = None
+        for attempt in (1, 2):
+            browser = await self._current(dead)
+            context = None
+            try:
+                context = await asyncio.wait_for(browser.new_context(
+                    proxy={"server": f"http://{proxy}", "bypass": "<-loopback>"}, viewport=self.viewport,
+                    user_agent=self._info["user_agent"], accept_downloads=False, service_workers="allow"), seconds)
+                return OpenPage(browser, context, await asyncio.wait_for(context.new_page(), seconds))
+            except PlaywrightError:
+                # Killed browsers are noticed late: one that cannot open a context is replaced, once.
+                await self._close(browser, context)
+                dead = browser if context is None or not browser.is_connected() else None
+                if attempt == 2:
+                    raise
+            except BaseException:
+                await self._close(browser, context)
+                raise
+        raise AssertionError("unreachable")
+
+    async def _opened(self, opened: Future, deadline: float) -> OpenPage | None:
+        """The page opened ahead, if it is ready in time and its browser still runs."""
         try:
-            for attempt in (1, 2):
-                browser = await self._current(dead)
-                try:
-                    context = await asyncio.wait_for(browser.new_context(
-                        proxy={"server": f"http://{proxy}", "bypass": "<-loopback>"}, viewport=self.viewport,
-                        user_agent=self._info["user_agent"], accept_downloads=False, service_workers="allow"),
-                        max(0.001, deadline - time.monotonic()))
-                    break
-                except PlaywrightError:
-                    # Killed browsers are noticed late: one that cannot open a context is replaced, once.
-                    await self._release(browser)
-                    browser, dead = None, browser
-                    if attempt == 2:
-                        raise
-            await asyncio.wait_for(render_page(context, url, deadline, self.limits, result),
+            page = await asyncio.wait_for(asyncio.wrap_future(opened), max(0.001, deadline - time.monotonic()))
+        except (TimeoutError, PlaywrightError):
+            return None
+        if page.browser.is_connected() and not page.page.is_closed():
+            return page
+        await self._close(page.browser, page.context)
+        return None
+
+    async def _discard(self, opened: Future) -> None:
+        try:
+            page = await asyncio.wrap_future(opened)
+        except (TimeoutError, PlaywrightError, asyncio.CancelledError):
+            return
+        await self._close(page.browser, page.context)
+
+    async def _capture(self, url: str, proxy: str, deadline: float, result: PageCapture,
+                       opened: Future | None) -> None:
+        page = None
+        try:
+            page = await self._opened(opened, deadline) if opened is not None else None
+            page = page or await self._open(proxy, max(0.001, deadline - time.monotonic()))
+            await asyncio.wait_for(render_page(page.context, page.page, url, deadline, self.limits, result),
                                    max(0.001, deadline - time.monotonic()))
         except TimeoutError:
             result.error = result.error or "the capture's deadline was reached"
         except PlaywrightError as exc:
             result.error = result.error or f"the browser failed: {str(exc).splitlines()[0]}"
         finally:
-            if context is not None:
-                try:
-                    await asyncio.wait_for(context.close(), _CLOSE_TIMEOUT)
-                except (TimeoutError, PlaywrightError):
-                    pass
-            if browser is not None:
-                await self._release(browser)
+            if page is not None:
+                await self._close(page.browser, page.context)
+
+    async def _close(self, browser: PlaywrightBrowser, context: BrowserContext | None) -> None:
+        """Close a capture's context, and count its page off `browser`."""
+        if context is not None:
+            try:
+                await asyncio.wait_for(context.close(), _CLOSE_TIMEOUT)
+            except (TimeoutError, PlaywrightError):
+                pass
+        await self._release(browser)
 
     async def _release(self, browser: PlaywrightBrowser) -> None:
         """One page less on `browser`; a browser replaced meanwhile closes after its last page."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit
@@ -31,12 +33,22 @@ class BrowserFetcher:
         self.fetcher = fetcher
         self.settings = fetcher.settings
         self.session = BrowserSession(executable)
+        # Pages opened ahead, each behind the proxy of a capture still to come (see `_proxy_and_page`).
+        self._spares: deque[tuple[RecordingProxy, Future]] = deque()
+        self._coming = 0  # captures of fetch_all not yet started
+        self._lock = threading.Lock()
 
     @property
     def info(self) -> dict:
         return self.session.browser.info
 
     def close(self) -> None:
+        with self._lock:
+            spares, self._coming = list(self._spares), 0
+            self._spares.clear()
+        for proxy, opened in spares:
+            self.session.browser.discard(opened)
+            proxy.close()
         self.session.close()
 
     def fetch(self, url: str) -> FetchResult:
@@ -44,10 +56,9 @@ class BrowserFetcher:
             return self.fetcher.fetch(url)
         result = BrowserResult(url=url, browser=self.session.browser.info)
         deadline = time.monotonic() + self.settings.timeout
-        proxy = RecordingProxy(self.fetcher, self.session.authority, deadline)
-        proxy.start()
+        proxy, opened = self._proxy_and_page(deadline)
         try:
-            result.page = self.session.browser.capture(url, proxy.address, deadline)
+            result.page = self.session.browser.capture(url, proxy.address, deadline, opened)
         finally:
             proxy.close()
         result.hops, result.resources = _page_chain(url, proxy.hops, self.settings.max_redirects)
@@ -62,8 +73,31 @@ class BrowserFetcher:
                   stop: threading.Event | None = None) -> None:
         """Capture every URL, `concurrency` pages at once (BROWSER_CONCURRENCY when unset) and at
         most `per_host` per host (see `fetch_each`)."""
+        urls = list(urls)
+        with self._lock:
+            self._coming += len(urls)
         fetch_each(urls, self.fetch, on_result, self.settings.captures_at_once(browser=True),
                    self.settings.per_host, stop)
+
+    def _proxy_and_page(self, deadline: float) -> tuple[RecordingProxy, Future | None]:
+        """This capture's recording proxy and the page opened ahead behind it, if there is one;
+        and, while captures are still to come, a page opened ahead for one of them. Opening a
+        page starts a renderer, which takes a good part of a second under load: opened ahead,
+        while other pages render, it is no longer on any capture's path."""
+        with self._lock:
+            self._coming = max(0, self._coming - 1)
+            spare = self._spares.popleft() if self._spares else None
+            if len(self._spares) < self._coming:
+                ahead = RecordingProxy(self.fetcher, self.session.authority, deadline)
+                ahead.start()
+                self._spares.append((ahead, self.session.browser.open_page(ahead.address)))
+        if spare is None:
+            proxy = RecordingProxy(self.fetcher, self.session.authority, deadline)
+            proxy.start()
+            return proxy, None
+        proxy, opened = spare
+        proxy.deadline = deadline  # its capture starts now
+        return proxy, opened
 
 
 def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop], list[Hop]]:

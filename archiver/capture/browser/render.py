@@ -151,12 +151,11 @@ class _PageRun:
             return None
 
 
-async def render_page(context: BrowserContext, url: str, deadline: float, limits: PageLimits,
+async def render_page(context: BrowserContext, page: Page, url: str, deadline: float, limits: PageLimits,
                       result: PageCapture) -> None:
-    """Run `url` through the lifecycle in a fresh page of `context`, filling `result` as it goes
-    (so that whoever gives up waiting still has what was made)."""
+    """Run `url` through the lifecycle in `page`, the blank page of a fresh `context`, filling
+    `result` as it goes (so that whoever gives up waiting still has what was made)."""
     traffic = _Traffic(context)
-    page = await context.new_page()
     run = _PageRun(page, traffic, result, deadline, limits)
     _watch(context, page, run)
     try:
