@@ -167,3 +167,27 @@ def test_a_catalog_from_before_verdicts_shows_none_made_up(run_cli, collection, 
     [row] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
     assert row["verdict"] is None and row["http_status"] == 404
     assert "http-error" not in run_cli("captures", "-C", collection.root).stdout
+
+
+def test_the_end_of_run_summary_lists_only_what_needs_a_look_and_counts_the_rest(run_cli, collection, raw_server):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{unused.getsockname()[1]}/refused"
+    server = raw_server({**{f"/fine{i}": send_bytes(PAGES["/article"][0]) for i in range(3)},
+                         "/missing": send_bytes(PAGES["/missing"][0]),
+                         "/wall": send_bytes(html("<p>One moment.</p>", title="Just a moment [red]please[/red]"))})
+    urls = [server.url(f"/fine{i}") for i in range(3)] + [server.url("/missing"), server.url("/wall"), refused]
+    result = run_cli("capture", "-C", collection.root, *urls)
+    assert result.exit_code == 1  # one failed
+    lines = result.stdout.splitlines()
+    assert not [line for line in lines if "/fine" in line]  # content is counted, not listed
+    [missing] = [line for line in lines if server.url("/missing") in line]
+    assert missing.startswith("http-error 404")
+    [wall] = [line for line in lines if server.url("/wall") in line]
+    assert wall.startswith("bot-wall") and "'Just a moment [red]please[/red]'" in wall  # literally, not as markup
+    [failed] = [line for line in lines if refused in line]
+    assert failed.startswith("failed") and "refused" in failed
+    assert lines[-1] == "5 captured: 3 content, 1 http-error, 1 bot-wall; 1 failed"
+
+    done = json.loads(run_cli("capture", "-C", collection.root, *urls, "--json").stdout)
+    assert len(done["captures"]) == 6 and done["verdicts"] == {"content": 3, "http-error": 1, "bot-wall": 1}

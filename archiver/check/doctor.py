@@ -173,7 +173,8 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
                          redirects=sum(r["role"] == "response" for r in predicate["records"]) - 1,
                          payload_digest=predicate["payload_digest"], response_length=None, warc_file=name,
                          response_record_id=next((r["id"] for r in reversed(predicate["records"]) if r["role"] == "response"), None),
-                         metadata_record_id=next((r["id"] for r in predicate["records"] if r["role"] == "metadata"), None))
+                         metadata_record_id=next((r["id"] for r in predicate["records"] if r["role"] == "metadata"), None),
+                         verdict=predicate.get("verdict"), verdict_reason=predicate.get("verdict_reason"))
         catalog.add_capture(row, records, envelope)
         custody_log(collection, key).append("capture", {
             "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
