@@ -191,3 +191,23 @@ def test_the_end_of_run_summary_lists_only_what_needs_a_look_and_counts_the_rest
 
     done = json.loads(run_cli("capture", "-C", collection.root, *urls, "--json").stdout)
     assert len(done["captures"]) == 6 and done["verdicts"] == {"content": 3, "http-error": 1, "bot-wall": 1}
+
+
+def test_verify_live_compares_verdicts(run_cli, collection, raw_server):
+    pages = {"/missing": PAGES["/missing"][0], "/article": PAGES["/article"][0], "/walled": PAGES["/article"][0],
+             "/removed": PAGES["/article"][0], "/back": PAGES["/missing"][0]}
+    server = raw_server({path: (lambda path: lambda conn, request: conn.sendall(pages[path]))(path) for path in pages})
+    assert run_cli("capture", "-C", collection.root, *(server.url(p) for p in pages)).exit_code == 0
+    pages["/walled"] = PAGES["/members"][0]
+    pages["/removed"] = PAGES["/broken"][0]
+    pages["/back"] = PAGES["/article"][0]
+    result = run_cli("verify", "-C", collection.root, "--live", "--json")
+    assert result.exit_code == 0, result.output
+    live = {d["url"].rsplit("/", 1)[1]: d for d in json.loads(result.stdout)["live"]}
+    assert (live["missing"]["state"], live["missing"]["detail"]) == ("unchanged", "still 404")  # not "gone"
+    assert live["article"]["state"] == "unchanged"
+    assert live["walled"]["state"] == "walled" and live["walled"]["detail"].startswith("now login-wall")
+    assert live["removed"]["state"] == "gone" and live["removed"]["detail"] == "HTTP 500 now (was 200)"
+    assert live["back"]["state"] == "changed" and live["back"]["detail"] == "now content (was http-error 404)"
+    human = run_cli("verify", "-C", collection.root, "--live").stdout
+    assert "still 404" in human and "walled" in human
