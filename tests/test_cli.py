@@ -65,7 +65,7 @@ def test_exit_1_when_some_fail_and_the_rest_are_saved(run_cli, raw_server, colle
     server = raw_server({"/ok": send_bytes(http_response(b"fine"))})
     result = run_cli("capture", "-C", collection.root, server.url("/ok"), "http://10.0.0.1/")
     assert result.exit_code == 1
-    assert "1 captured, 0 truncated, 1 failed" in result.stdout
+    assert "1 captured: 1 content; 1 failed" in result.stdout
     listing = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
     assert {(c["url"], c["outcome"]) for c in listing} == {(server.url("/ok"), "ok"), ("http://10.0.0.1/", "failed")}
 

@@ -5,13 +5,19 @@ a title or compare texts), and the visible words and title of an HTML page."""
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
 MAX_TEXT_BYTES = 4 * 2**20  # enough of a page to judge it; bounds memory against bombs
 MAX_WORDS = 20_000
 
 
-class _Text(HTMLParser):
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class VisibleText(HTMLParser):
+    """The words a reader sees in an HTML page (not scripts, styles or templates) and its title."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.words: list[str] = []
@@ -58,8 +64,30 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-def _parse(raw: bytes) -> tuple[str, _Text]:
+@dataclass(frozen=True)
+class DecodedResponse:
+    """A raw HTTP response as a reader gets it: status, headers (names lower-cased), content
+    type, and the body with chunked framing and gzip/deflate undone, at most MAX_TEXT_BYTES."""
+
+    status: int | None
+    headers: dict[str, str]
+    content_type: str
+    body: bytes
+
+    @property
+    def is_html(self) -> bool:
+        return self.content_type in HTML_TYPES
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def decode_response(raw: bytes) -> DecodedResponse:
+    """`raw` (a response's status line, headers and body as they crossed the wire), decoded within bounds."""
     headers, body = _split_http(raw)
+    status_line = raw.split(b"\r\n", 1)[0].split()
+    status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else None
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body)
     encoding = headers.get("content-encoding", "").lower()
@@ -70,10 +98,15 @@ def _parse(raw: bytes) -> tuple[str, _Text]:
         except zlib.error:
             body = b""
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    parser = _Text()
-    if content_type in ("text/html", "application/xhtml+xml"):
-        parser.feed(body[:MAX_TEXT_BYTES].decode("utf-8", "replace"))
-    return content_type, parser
+    return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES])
+
+
+def _parse(raw: bytes) -> tuple[str, VisibleText]:
+    response = decode_response(raw)
+    parser = VisibleText()
+    if response.is_html:
+        parser.feed(response.text)
+    return response.content_type, parser
 
 
 def http_text(raw: bytes) -> tuple[str, list[str]]:

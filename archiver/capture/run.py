@@ -31,6 +31,7 @@ from archiver.read.urls import fetchable_problem, normalise_url
 from archiver.capture.browser.records import page_records
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.exchanges import hop_records
+from archiver.capture.verdict import capture_verdict
 from archiver.capture.warc import (PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, software,
                                    warc_date)
 
@@ -270,6 +271,7 @@ class CaptureRun:
         pending: list[PendingRecord] = []
         response_ids: list[str | None] = []
         origin = self._identical_payload(result)
+        verdict = capture_verdict(result)
         for hop in result.hops:
             revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date) \
                 if origin and hop is result.final else None
@@ -284,7 +286,8 @@ class CaptureRun:
             extra, page_section = page_records(result, final_response_id)
             pending += extra
         if pending:
-            details = self._metadata(capture_id, result, response_ids) | (page_section or {})
+            details = self._metadata(capture_id, result, response_ids) | (page_section or {}) \
+                | {"verdict": verdict and {"verdict": verdict.verdict, "reason": verdict.reason}}
             pending.append(metadata_record(result.url, result.started_at,
                                            final_response_id or pending[-1].header("WARC-Record-ID"),
                                            json.dumps(details, indent=1, sort_keys=True, ensure_ascii=False).encode()))
@@ -302,14 +305,15 @@ class CaptureRun:
             response_length=final.exchange.spool.size if final_response else None,
             warc_file=None, response_record_id=final_response_id,
             metadata_record_id=pending[-1].header("WARC-Record-ID") if pending else None,
-            revisit_of=origin.capture_id if origin else None)
+            revisit_of=origin.capture_id if origin else None,
+            verdict=verdict and verdict.verdict, verdict_reason=verdict and verdict.reason)
         envelope = self._attest(row, pending) if pending else None
         return row, pending, envelope
 
     def _attest(self, row: CaptureRow, pending: list[PendingRecord]) -> dict:
         """Sign what this capture is, and append the signed statement to its records."""
         fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
-                  "finished_at", "ip", "cert_sha256", "payload_digest")
+                  "finished_at", "ip", "cert_sha256", "payload_digest", "verdict", "verdict_reason")
         records = [{"id": p.header("WARC-Record-ID"), "type": p.header("WARC-Type"), "role": p.role,
                     "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"),
                     "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}

@@ -23,7 +23,8 @@ def check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: d
     statements: dict[str, dict] = {}
     attestation_records = {row[0]: (row[1], row[2]) for row in catalog.query(
         "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
-    fields = ("url", "final_url", "outcome", "http_status", "started_at", "finished_at", "ip", "cert_sha256", "payload_digest")
+    fields = ("url", "final_url", "outcome", "http_status", "started_at", "finished_at", "ip", "cert_sha256", "payload_digest",
+              "verdict", "verdict_reason")
     for row in catalog.query(f"SELECT c.id, c.warc_file, c.imported_from, a.envelope, {', '.join('c.' + f for f in fields)}"
                              " FROM captures c LEFT JOIN attestations a ON a.capture_id = c.id ORDER BY c.id"):
         capture_id, warc_file, imported_from, envelope_text = row[:4]

@@ -165,15 +165,21 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
         records.append(StoredRecord(record.id, "metadata", "attestation", predicate["url"], record.headers["WARC-Date"],
                                     name, record.offset, record.length, int(record.headers["Content-Length"]),
                                     record.block_digest, None, None))
+        responses = [r["id"] for r in predicate["records"] if r["role"] == "response"]
+        metadata_id = next((r["id"] for r in predicate["records"] if r["role"] == "metadata"), None)
+        # The metadata record refers to the final response of the page's redirect chain: the
+        # responses before it are its redirects, those after it (a browser page's) subresources.
+        final = by_id[metadata_id].headers.get("WARC-Refers-To") if metadata_id in by_id else None
+        final = final if final in responses else None
         row = CaptureRow(id=predicate["id"], run_id=_salvage_run(catalog), url=predicate["url"],
                          url_key=_normalise(predicate["url"]), final_url=predicate["final_url"],
                          outcome=predicate["outcome"], http_status=predicate["http_status"], error=predicate["error"],
                          truncated=predicate["truncated"], started_at=predicate["started_at"],
                          finished_at=predicate["finished_at"], ip=predicate["ip"], cert_sha256=predicate["cert_sha256"],
-                         redirects=sum(r["role"] == "response" for r in predicate["records"]) - 1,
+                         redirects=responses.index(final) if final else len(responses),
                          payload_digest=predicate["payload_digest"], response_length=None, warc_file=name,
-                         response_record_id=next((r["id"] for r in reversed(predicate["records"]) if r["role"] == "response"), None),
-                         metadata_record_id=next((r["id"] for r in predicate["records"] if r["role"] == "metadata"), None))
+                         response_record_id=final, metadata_record_id=metadata_id,
+                         verdict=predicate.get("verdict"), verdict_reason=predicate.get("verdict_reason"))
         catalog.add_capture(row, records, envelope)
         custody_log(collection, key).append("capture", {
             "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),

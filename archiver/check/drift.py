@@ -1,9 +1,10 @@
 """Drift: how the page behind a URL changed, from one capture to the next, and since its
 newest capture. Live, each captured URL is fetched again (same safety rules, nothing stored)
-and its payload compared with the newest capture: unchanged, changed (with a text similarity
-for HTML, so rotating ads read differently from a rewritten article), gone (an HTTP error
-status or a name that no longer resolves), or unreachable. Changed pages may be captured
-again, each the way it was captured before: rendered in a browser, or over HTTP alone."""
+and its payload and page verdict compared with the newest capture: unchanged (a page already
+404 is "still 404"), changed (with a text similarity for HTML, so rotating ads read differently
+from a rewritten article), gone (an HTTP error status, a soft 404 or a name that no longer
+resolves), walled (now behind a bot or login wall), or unreachable. Changed pages may be
+captured again, each the way it was captured before: rendered in a browser, or over HTTP alone."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from archiver.capture.browser.records import ARTIFACTS
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
+from archiver.capture.verdict import capture_verdict, verdict_label
 from archiver.check.scan import read_record_block
 
 
@@ -27,7 +29,7 @@ from archiver.check.scan import read_record_block
 class Drift:
     url: str
     capture_id: str
-    state: str  # unchanged | changed | gone | unreachable
+    state: str  # unchanged | changed | gone | walled | unreachable
     detail: str
     similarity: float | None = None  # 0..1, HTML only
 
@@ -76,8 +78,22 @@ def _look(row: CaptureRow, result: FetchResult) -> _Look:
     if final is None:
         gone = bool(result.error and result.error.startswith("cannot resolve"))
         return _Look("gone" if gone else "unreachable", result.error or "no response")
-    if final.status >= 400:
+    now = capture_verdict(result)
+    was = verdict_label(row.verdict, row.http_status) if row.verdict else f"HTTP {row.http_status}"
+    if now.verdict == "http-error":
+        if final.status == row.http_status:
+            return _Look("unchanged", f"still {final.status}")
         return _Look("gone", f"HTTP {final.status} now (was {row.http_status})")
+    if now.verdict != "content" and now.verdict == row.verdict:
+        return _Look("unchanged", f"still {now.verdict}")
+    if now.verdict in ("bot-wall", "login-wall"):
+        return _Look("walled", f"now {now.verdict}: {now.reason} (was {was})")
+    if now.verdict == "not-found":
+        return _Look("gone", f"now not-found: {now.reason} (was {was})")
+    if now.verdict == "empty":
+        return _Look("changed", f"now empty (was {was})")
+    if row.verdict not in (None, "content") or (row.verdict is None and (row.http_status or 0) >= 400):
+        return _Look("changed", f"now content (was {was})")
     spool = final.exchange.spool
     if spool.payload_digest == row.payload_digest and not final.truncated:
         return _Look("unchanged", f"same payload {row.payload_digest}")

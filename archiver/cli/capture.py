@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from archiver.capture.run import CaptureRun, Targets, existing_capture, left_to_capture, read_targets
+from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
-from archiver.cli.common import (collection_option, console, human_size, json_option, key_option, passphrase,
+from archiver.cli.common import (collection_option, console, json_option, key_option, passphrase,
                                  print_json, signing_key)
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
@@ -173,6 +174,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                                   for d in found.documents],
                     "note": note.id if note else None,
                     "counts": _counts(rows),
+                    "verdicts": _verdict_counts(rows),
                     "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows],
                     "replay": [r.as_dict() for r in replays] if qa else None})
     else:
@@ -207,23 +209,38 @@ def _print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | No
     if not rows:
         out.print("Nothing to capture: no URLs found.")
         return
-    problems = [r for r in rows if r.outcome != "ok"]
-    listed = rows if len(rows) <= 30 else problems
-    if listed:
-        table = Table(show_edge=False, pad_edge=False)
-        for column in ("capture", "URL", "result", "HTTP", "size", "detail"):
-            table.add_column(column, overflow="fold")
-        style = {"ok": "green", "truncated": "yellow", "failed": "red"}
-        for r in listed:
-            details = [r.error or (f"truncated ({r.truncated})" if r.truncated else "")]
-            if r.redirects and not r.error:
-                details.insert(0, f"{r.redirects} redirect(s) → {r.final_url}")
-            if r.id in unchanged_since:
-                details.append(f"unchanged since {unchanged_since[r.id]}")
-            table.add_row(r.id, r.url, f"[{style[r.outcome]}]{r.outcome}[/]", str(r.http_status or "-"),
-                          human_size(r.response_length), "; ".join(d for d in details if d))
-        out.print(table)
-    counts = _counts(rows)
-    out.print(f"{counts['ok']} captured, {counts['truncated']} truncated, {counts['failed']} failed"
-              + (f", {len(unchanged_since)} unchanged since their last capture" if unchanged_since else "")
-              + (" (problems listed above)" if problems and len(rows) > 30 else ""))
+    for r in rows:  # only what needs a look: the rest is counted
+        problem = _problem(r)
+        if problem:
+            out.print(f"{problem:<16}{r.url}" + (f"  {detail}" if (detail := _detail(r)) else ""), markup=False)
+    captured = [r for r in rows if r.outcome != "failed"]
+    verdicts = ", ".join(f"{count} {verdict}" for verdict, count in _verdict_counts(captured).items())
+    others = [f"{count} {outcome}" for outcome, count in _counts(rows).items() if outcome != "ok" and count]
+    if unchanged_since:
+        others.append(f"{len(unchanged_since)} unchanged since their last capture")
+    out.print(f"{len(captured)} captured" + (f": {verdicts}" if verdicts else "") + ("; " + ", ".join(others) if others else ""),
+              markup=False)
+
+
+def _verdict_counts(rows: list[CaptureRow]) -> dict[str, int]:
+    """How many captures got each verdict, in the order of VERDICTS; verdicts none got are left out."""
+    counts = Counter(r.verdict for r in rows)
+    return {verdict: counts[verdict] for verdict in VERDICTS if counts[verdict]}
+
+
+def _problem(row: CaptureRow) -> str | None:
+    """Why a capture needs a look (failed, truncated, or a page that is not content), or None."""
+    if row.outcome != "ok":
+        return row.outcome
+    if row.verdict not in (None, "content"):
+        return verdict_label(row.verdict, row.http_status)
+    return None
+
+
+def _detail(row: CaptureRow) -> str:
+    if row.outcome == "failed":
+        return row.error or ""
+    said = [f"truncated ({row.truncated})" if row.truncated else "",
+            verdict_label(row.verdict, row.http_status) if row.truncated and row.verdict != "content" else "",
+            row.verdict_reason if row.verdict != "http-error" else ""]
+    return "; ".join(part for part in said if part)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
+from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
 from archiver.check.drift import describe_changes
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json
@@ -23,7 +25,7 @@ from archiver.read.urls import normalise_url
 @collection_option
 @json_option
 def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
-    """List captures, oldest first: outcome, HTTP status, size and where they are stored."""
+    """List captures, oldest first: outcome, HTTP status, page verdict, size and detail."""
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.captures(normalise_url(url) if url else None)
     if as_json:
@@ -33,11 +35,12 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
         click.echo("No captures" + (f" of {url}" if url else "") + " yet.")
         return
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("capture", "started (UTC)", "URL", "result", "HTTP", "size", "detail"):
+    for column in ("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"):
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, str(r.http_status or "-"),
-                      human_size(r.response_length), r.error or (f"truncated ({r.truncated})" if r.truncated else ""))
+                      verdict_label(r.verdict, r.http_status), human_size(r.response_length),
+                      Text(r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason or ""))
     console().print(table)
 
 
@@ -119,7 +122,10 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
         return
     out = console()
     fields = [("capture", row.id), ("URL", row.url), ("final URL", row.final_url), ("result", row.outcome),
-              ("HTTP status", row.http_status), ("error", row.error), ("truncated", row.truncated),
+              ("HTTP status", row.http_status),
+              ("verdict", row.verdict and "; ".join(filter(None, (verdict_label(row.verdict, row.http_status),
+                                                                  row.verdict_reason)))),
+              ("error", row.error), ("truncated", row.truncated),
               ("started", row.started_at), ("finished", row.finished_at), ("server IP", row.ip),
               ("certificate SHA-256", row.cert_sha256), ("redirects", row.redirects),
               ("payload digest", row.payload_digest), ("response size", human_size(row.response_length)),

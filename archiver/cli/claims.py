@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from archiver.capture.run import document_key
+from archiver.capture.verdict import verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.common import collection_option, console, json_option, print_json
 from archiver.store.collection import Collection
@@ -15,13 +16,13 @@ from archiver.read.urls import normalise_url
 
 
 def capture_status(capture: CaptureRow | None) -> str:
-    """How the newest capture of a URL ended, in a few words."""
+    """How the newest capture of a URL ended and what the page was, in a few words."""
     if capture is None:
         return "not captured"
     when = capture.started_at[:10]
     if capture.outcome == "failed":
         return f"failed {when}: {capture.error}"
-    return f"{capture.outcome} {capture.http_status} {when}"
+    return f"{capture.outcome} {capture.http_status} {when}: {verdict_label(capture.verdict, capture.http_status)}"
 
 
 @click.command()
@@ -29,23 +30,27 @@ def capture_status(capture: CaptureRow | None) -> str:
 @click.option("--document", "document_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Only claims read from this document.")
 @click.option("--uncaptured", is_flag=True, help="Only claims citing a URL with no successful capture yet (the to-do list).")
+@click.option("--broken", is_flag=True,
+              help="Only claims citing a URL whose newest capture failed or is not content (an HTTP error, "
+                   "a soft 404, a bot or login wall, an empty page).")
 @click.option("--superseded", is_flag=True, help="Include claims gone from the newest version of their document.")
 @collection_option
 @json_option
-def claims(url: str | None, document_path: Path | None, uncaptured: bool, superseded: bool,
+def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken: bool, superseded: bool,
            collection_dir: Path, as_json: bool) -> None:
     """List claims, each with the URLs it cites and how their newest capture ended."""
     with Collection.open(collection_dir) as collection:
         found = collection.catalog.claims(
             url_key=normalise_url(url) if url else None,
             document_key=document_key(document_path, collection.root) if document_path else None,
-            uncaptured=uncaptured, include_superseded=superseded)
+            uncaptured=uncaptured, include_superseded=superseded, broken=broken)
         listed = collection.catalog.claims_with_captures(found)
     if as_json:
         print_json(listed)
         return
     if not listed:
-        click.echo("No claims" + (" without a successful capture" if uncaptured else "") + ".")
+        click.echo("No claims" + (" without a successful capture" if uncaptured else "")
+                   + (" with a broken citation" if broken else "") + ".")
         return
     table = Table(show_edge=False, pad_edge=False, show_lines=True)
     for column in ("claim", "document", "text", "cites", "newest capture"):

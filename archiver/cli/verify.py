@@ -36,8 +36,9 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
     attestations, the manifests' signatures, chain and timestamps, and the custody log.
 
     Prints what passed, then every failure with its file, record and field (expected vs
-    found), then what could not be checked. --live adds, per URL: unchanged, changed (with
-    a text similarity for HTML), gone or unreachable; drift is reported, it is not a failure.
+    found), then what could not be checked. --live adds, per URL: unchanged (a page already 404
+    is "still 404"), changed (with a text similarity for HTML), gone, walled (now behind a bot
+    or login wall) or unreachable; drift is reported, it is not a failure.
 
     --replay renders each browser capture's page again in Chromium from the capture's own
     records, with no network at all, and prints per capture: how alike the screenshots are
@@ -111,7 +112,7 @@ def _print_drift(drifts: list[Drift], recaptured: list) -> None:
     table = Table(show_edge=False, pad_edge=False)
     for column in ("URL", "now", "detail"):
         table.add_column(column, overflow="fold")
-    style = {"unchanged": "green", "changed": "yellow", "gone": "red", "unreachable": "red"}
+    style = {"unchanged": "green", "changed": "yellow", "gone": "red", "walled": "red", "unreachable": "red"}
     for drift in drifts:
         table.add_row(drift.url, f"[{style[drift.state]}]{drift.state}[/]", drift.detail)
     out.print(table)

@@ -226,7 +226,9 @@ class Catalog:
         return PayloadOrigin(row[0], origin[0], origin[1], origin[2], row[1]) if origin else None
 
     def claims(self, url_key: str | None = None, document_key: str | None = None, uncaptured: bool = False,
-               include_superseded: bool = False) -> list[ClaimRow]:
+               include_superseded: bool = False, broken: bool = False) -> list[ClaimRow]:
+        """Claims, filtered. `broken`: those citing a URL whose newest capture failed or has a
+        verdict other than content (a capture from before verdicts, with none, is not judged)."""
         where, args = [], []
         if not include_superseded:
             where.append("cl.superseded_at IS NULL")
@@ -239,6 +241,10 @@ class Catalog:
         if uncaptured:
             where.append("cl.id IN (SELECT ci.claim_id FROM citations ci WHERE NOT EXISTS"
                          " (SELECT 1 FROM captures k WHERE k.url_key = ci.url_key AND k.outcome = 'ok'))")
+        if broken:
+            where.append("cl.id IN (SELECT ci.claim_id FROM citations ci JOIN captures k ON k.id ="
+                         " (SELECT n.id FROM captures n WHERE n.url_key = ci.url_key ORDER BY n.started_at DESC, n.id DESC LIMIT 1)"
+                         " WHERE k.outcome = 'failed' OR k.verdict <> 'content')")
         query = "SELECT cl.* FROM claims cl" + (" WHERE " + " AND ".join(where) if where else "")
         rows = self._db.execute(query + " ORDER BY cl.document_key, cl.start, cl.id", args).fetchall()
         return self._with_citations(rows)

@@ -48,6 +48,8 @@ class CaptureRow:
     metadata_record_id: str | None
     revisit_of: str | None = None  # the capture whose response record holds this identical payload
     imported_from: str | None = None  # for captures made by another tool: the file they came in
+    verdict: str | None = None  # what the page is (capture/verdict.py); None for a failed or older capture
+    verdict_reason: str | None = None  # the signal that decided the verdict
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

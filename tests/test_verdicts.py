@@ -1,0 +1,213 @@
+"""Page verdicts: a capture that worked is not the same as a page that is there. Every fixture
+page is served by a real origin on 127.0.0.1 and captured; the near-misses must stay content."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import socket
+
+import pytest
+
+from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
+
+ARTICLE = " ".join(f"The council met on Tuesday and word{i} was said." for i in range(60))
+NAV = "<nav><a href='/'>Home</a> <a href='/news'>News</a> <a href='/about'>About us</a></nav>"
+
+
+def html(body: str, title: str = "The Daily Loop", status: str = "200 OK", headers=()) -> bytes:
+    page = f"<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>".encode()
+    return http_response(page, status, [("Content-Type", "text/html; charset=utf-8"), *headers])
+
+
+LOGIN_FORM = ("<form action='/session' method='post'><label>Email <input name='email'></label>"
+              "<label>Password <input type='password' name='password'></label><button>Sign in</button></form>")
+
+PAGES = {
+    # content, and near-misses that must stay content
+    "/article": (html(f"{NAV}<h1>Budget passed</h1><p>{ARTICLE}</p>"), "content"),
+    "/about-captchas": (html(f"{NAV}<h1>Why CAPTCHAs fail</h1><p>A CAPTCHA asks: are you a robot? "
+                             f"Sites embed it as <code>&lt;div class=\"g-recaptcha\"&gt;</code>. {ARTICLE}</p>",
+                             title="How CAPTCHAs work | The Daily Loop"), "content"),
+    "/header-login": (html(f"<header>{NAV}{LOGIN_FORM}</header><h1>Budget passed</h1><p>{ARTICLE}</p>"), "content"),
+    "/mentions-not-found": (html(f"{NAV}<h1>Server logs</h1><p>The error page not found appeared in logs when "
+                                 "the old archive could not be found by the crawler, the council said on Tuesday "
+                                 "after a review of the site. The review found nothing missing from the minutes, "
+                                 "and the budget documents remain online for anyone who wants to read them in "
+                                 "full. The clerk said the warning was harmless and would be fixed in the next "
+                                 "release of the council's website, due later this spring.</p>"), "content"),
+    "/photo-only": (html("<img src='/photo.jpg' alt=''>"), "content"),
+    "/report.pdf": (http_response(b"%PDF-1.7\n" + b"\x00" * 64, headers=[("Content-Type", "application/pdf")]), "content"),
+    # http-error
+    "/missing": (html("<h1>Not Found</h1>", status="404 Not Found"), "http-error"),
+    "/broken": (html("<p>Internal error</p>", status="500 Internal Server Error"), "http-error"),
+    # not-found: status 200, a page saying it does not exist
+    "/soft-404": (html(f"{NAV}<h1>Sorry!</h1><p>We looked everywhere.</p>", title="Page not found | The Daily Loop"),
+                  "not-found"),
+    "/soft-404-heading": (html(f"{NAV}<h1>This page does not exist</h1><p>Try the search.</p>"), "not-found"),
+    # bot-wall
+    "/cloudflare": (html("<div id='challenge-running'>Checking if the site connection is secure</div>"
+                         "<script src='/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1'></script>",
+                         title="Just a moment...", status="403 Forbidden", headers=[("cf-mitigated", "challenge")]),
+                    "bot-wall"),
+    "/recaptcha": (html("<p>Please confirm you are not a robot.</p><div class='g-recaptcha' data-sitekey='x'></div>",
+                        title="Security check"), "bot-wall"),
+    "/rate-limited": (html("<p>Our systems have detected unusual traffic from your network.</p>",
+                           title="Sorry...", status="429 Too Many Requests"), "bot-wall"),
+    # login-wall
+    "/private": (redirect("/login?next=/private"), "login-wall"),
+    "/login?next=/private": (html(f"{NAV}{LOGIN_FORM}", title="Sign in"), None),
+    "/members": (html(f"{NAV}<h1>Members only</h1>{LOGIN_FORM}"), "login-wall"),
+    "/basic-auth": (http_response(b"", "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="x"')]), "login-wall"),
+    # empty
+    "/blank": (html(""), "empty"),
+    "/no-body": (http_response(b"", headers=[("Content-Type", "text/html")]), "empty"),
+}
+
+
+@pytest.fixture
+def origin(raw_server):
+    return raw_server({path: page if callable(page) else send_bytes(page) for path, (page, _) in PAGES.items()})
+
+
+def test_each_fixture_page_gets_its_verdict_and_near_misses_stay_content(collection, origin):
+    judged = [path for path, (_, expected) in PAGES.items() if expected]
+    rows = capture(collection, *(origin.url(path) for path in judged))
+    got = {row.url.removeprefix(origin.url("/")[:-1]): row.verdict for row in rows}
+    assert got == {path: PAGES[path][1] for path in judged}
+    reasons = {row.url.rsplit("/", 1)[1]: row.verdict_reason for row in rows}
+    assert reasons["missing"] == "HTTP 404" and reasons["broken"] == "HTTP 500"
+    assert "/login" in reasons["private"] and reasons["article"] == ""
+    assert all(row.outcome == "ok" for row in rows)  # the transport worked every time
+
+
+def test_verdicts_never_change_the_stored_bytes(collection, origin):
+    [row] = capture(collection, origin.url("/cloudflare"))
+    response = next(r for r in warc_records(collection.storage.folder) if r.type == "response")
+    assert response.block == PAGES["/cloudflare"][0]
+    assert row.verdict == "bot-wall"
+
+
+def test_a_gzip_chunked_page_is_judged_on_its_decoded_text(collection, raw_server):
+    body = gzip.compress(b"<html><title>404 - Page not found</title><body><p>Gone.</p></body></html>")
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
+    server = raw_server({"/": send_bytes(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n"
+                                         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)})
+    [row] = capture(collection, server.url("/"))
+    assert (row.verdict, row.outcome) == ("not-found", "ok")
+
+
+def test_a_failed_capture_has_no_verdict(collection):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    [row] = capture(collection, f"http://127.0.0.1:{port}/")
+    assert (row.outcome, row.verdict) == ("failed", None)
+
+
+def _statement(envelope: dict) -> dict:
+    return json.loads(base64.b64decode(envelope["payload"]))
+
+
+def test_the_verdict_goes_everywhere_through_archiver_capture(run_cli, collection, origin, tmp_path):
+    document = tmp_path / "story.md"
+    document.write_text(f"The budget passed [source]({origin.url('/article')}).\n\n"
+                        f"The minister resigned [memo]({origin.url('/missing')}).\n\n"
+                        f"The members agreed [minutes]({origin.url('/private')}).\n")
+    result = run_cli("capture", "-C", collection.root, document, "--json")
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.stdout)
+    by_url = {c["url"]: c for c in done["captures"]}
+    assert by_url[origin.url("/missing")]["verdict"] == "http-error"
+    assert done["verdicts"] == {"content": 1, "http-error": 1, "login-wall": 1}
+
+    records = warc_records(collection.storage.folder)
+    metadata = [json.loads(r.block) for r in records if r.type == "metadata"
+                and r.headers["Content-Type"] == "application/json"]
+    assert {m["requested_url"]: m["verdict"]["verdict"] for m in metadata} == {
+        origin.url("/article"): "content", origin.url("/missing"): "http-error", origin.url("/private"): "login-wall"}
+    envelopes = [json.loads(r.block) for r in records if r.headers["Content-Type"].startswith("application/vnd.dsse")]
+    signed = {_statement(e)["predicate"]["url"]: _statement(e)["predicate"] for e in envelopes}
+    assert signed[origin.url("/private")]["verdict"] == "login-wall"
+    assert "/login" in signed[origin.url("/private")]["verdict_reason"]
+
+    listed = {c["url"]: c for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
+    assert {url: c["verdict"] for url, c in listed.items()} == {url: c["verdict"] for url, c in by_url.items()}
+    table = run_cli("captures", "-C", collection.root).stdout
+    assert "http-error 404" in table and "login-wall" in table
+
+    broken = json.loads(run_cli("claims", "-C", collection.root, "--broken", "--json").stdout)
+    assert sorted(c["citations"][0]["url"] for c in broken) == sorted([origin.url("/missing"), origin.url("/private")])
+    claims_table = run_cli("claims", "-C", collection.root).stdout
+    assert "http-error 404" in claims_table and "login-wall" in claims_table
+
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
+
+
+def test_claims_broken_reads_the_newest_capture_of_each_url(run_cli, collection, raw_server, tmp_path):
+    pages = {"/page": html("<h1>Back soon</h1>", status="503 Service Unavailable")}
+    server = raw_server({"/page": lambda conn, request: conn.sendall(pages["/page"])})
+    document = tmp_path / "story.md"
+    document.write_text(f"The budget passed [source]({server.url('/page')}).\n")
+    assert run_cli("capture", "-C", collection.root, document).exit_code == 0
+    assert len(json.loads(run_cli("claims", "-C", collection.root, "--broken", "--json").stdout)) == 1
+    assert json.loads(run_cli("claims", "-C", collection.root, "--uncaptured", "--json").stdout) == []
+    pages["/page"] = html(f"<p>{ARTICLE}</p>")
+    assert run_cli("capture", "-C", collection.root, server.url("/page")).exit_code == 0
+    assert json.loads(run_cli("claims", "-C", collection.root, "--broken", "--json").stdout) == []
+    assert "No claims" in run_cli("claims", "-C", collection.root, "--broken").stdout
+
+
+def test_a_catalog_from_before_verdicts_shows_none_made_up(run_cli, collection, origin):
+    capture(collection, origin.url("/missing"))
+    with collection:
+        collection.catalog.query("UPDATE captures SET verdict = NULL, verdict_reason = NULL")
+    [row] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert row["verdict"] is None and row["http_status"] == 404
+    assert "http-error" not in run_cli("captures", "-C", collection.root).stdout
+
+
+def test_the_end_of_run_summary_lists_only_what_needs_a_look_and_counts_the_rest(run_cli, collection, raw_server):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{unused.getsockname()[1]}/refused"
+    server = raw_server({**{f"/fine{i}": send_bytes(PAGES["/article"][0]) for i in range(3)},
+                         "/missing": send_bytes(PAGES["/missing"][0]),
+                         "/wall": send_bytes(html("<p>One moment.</p>", title="Just a moment [red]please[/red]"))})
+    urls = [server.url(f"/fine{i}") for i in range(3)] + [server.url("/missing"), server.url("/wall"), refused]
+    result = run_cli("capture", "-C", collection.root, *urls)
+    assert result.exit_code == 1  # one failed
+    lines = result.stdout.splitlines()
+    assert not [line for line in lines if "/fine" in line]  # content is counted, not listed
+    [missing] = [line for line in lines if server.url("/missing") in line]
+    assert missing.startswith("http-error 404")
+    [wall] = [line for line in lines if server.url("/wall") in line]
+    assert wall.startswith("bot-wall") and "'Just a moment [red]please[/red]'" in wall  # literally, not as markup
+    [failed] = [line for line in lines if refused in line]
+    assert failed.startswith("failed") and "refused" in failed
+    assert lines[-1] == "5 captured: 3 content, 1 http-error, 1 bot-wall; 1 failed"
+
+    done = json.loads(run_cli("capture", "-C", collection.root, *urls, "--json").stdout)
+    assert len(done["captures"]) == 6 and done["verdicts"] == {"content": 3, "http-error": 1, "bot-wall": 1}
+
+
+def test_verify_live_compares_verdicts(run_cli, collection, raw_server):
+    pages = {"/missing": PAGES["/missing"][0], "/article": PAGES["/article"][0], "/walled": PAGES["/article"][0],
+             "/removed": PAGES["/article"][0], "/back": PAGES["/missing"][0]}
+    server = raw_server({path: (lambda path: lambda conn, request: conn.sendall(pages[path]))(path) for path in pages})
+    assert run_cli("capture", "-C", collection.root, *(server.url(p) for p in pages)).exit_code == 0
+    pages["/walled"] = PAGES["/members"][0]
+    pages["/removed"] = PAGES["/broken"][0]
+    pages["/back"] = PAGES["/article"][0]
+    result = run_cli("verify", "-C", collection.root, "--live", "--json")
+    assert result.exit_code == 0, result.output
+    live = {d["url"].rsplit("/", 1)[1]: d for d in json.loads(result.stdout)["live"]}
+    assert (live["missing"]["state"], live["missing"]["detail"]) == ("unchanged", "still 404")  # not "gone"
+    assert live["article"]["state"] == "unchanged"
+    assert live["walled"]["state"] == "walled" and live["walled"]["detail"].startswith("now login-wall")
+    assert live["removed"]["state"] == "gone" and live["removed"]["detail"] == "HTTP 500 now (was 200)"
+    assert live["back"]["state"] == "changed" and live["back"]["detail"] == "now content (was http-error 404)"
+    human = run_cli("verify", "-C", collection.root, "--live").stdout
+    assert "still 404" in human and "walled" in human
