@@ -83,6 +83,7 @@ def test_verify_finds_a_changed_copy(run_cli, article):
     [stored] = copies(root)
     data = bytearray((root / stored).read_bytes())
     data[3] ^= 0x01
+    (root / stored).chmod(0o644)  # kept read-only
     (root / stored).write_bytes(bytes(data))
     result = run_cli("verify", "-C", root, "--json")
     assert result.exit_code == 1
