@@ -21,6 +21,7 @@ from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, 
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, PayloadOrigin
 from archiver.store.collection import CaptureSettings, Collection
+from archiver.store.documents import DocumentCopies
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
@@ -191,8 +192,15 @@ class CaptureRun:
             self._held.close()
 
     def record_documents(self, documents: list[Document]) -> None:
-        """List each document and its claims; claims gone from a changed document are superseded."""
+        """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
+        changed document are superseded."""
+        copies = DocumentCopies(self.collection.root)
         for document in documents:
+            try:
+                copies.keep(document.content)
+            except OSError as exc:
+                raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
+                                     "free disk space or fix permissions, then run the capture again") from None
             self.catalog.record_document(document, _now())
             self.custody.append("document read", {"document": document.key, "sha256": document.sha256,
                                                   "claims": [claim.id for claim in document.claims]})

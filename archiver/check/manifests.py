@@ -14,6 +14,7 @@ from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
 from archiver.evidence import merkle
 from archiver.evidence.keys import KeyStatus
+from archiver.evidence.claim_tree import document_leaf
 from archiver.evidence.manifest import MANIFEST_NAME, points_at, read_manifest
 from archiver.evidence.seal import checkpoint_path, signature_path, token_path
 from archiver.evidence.signing import PublicKey
@@ -45,14 +46,21 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
                      f"sha256: catalog has {row[1] if row else 'no such manifest'}, file is {digest}")
         # Read in one pass, one entry at a time: the newest is compared with the catalog as it goes.
         leaves: list[bytes] = []
+        documents: list[bytes] = []
         against = _AgainstCatalog(catalog, where, report) if sequence == max(on_disk) else None
 
         def on_capture(entry, raw: bytes) -> None:
             leaves.append(merkle.leaf_hash(raw))
             if against is not None:
                 against.capture(entry)
+
+        def on_document(entry, raw: bytes) -> None:
+            try:
+                documents.append(merkle.leaf_hash(document_leaf(entry)))
+            except (KeyError, TypeError):
+                documents.append(b"")  # not a document entry as archiver writes one: no root will match
         try:
-            fields = read_manifest(data, on_capture, against.claim if against else None)
+            fields = read_manifest(data, on_capture, against.claim if against else None, on_document)
             chained_to, declared_sequence = fields["previous_manifest_sha256"], fields["sequence"]
         except (ValueError, RecursionError):
             report.check("manifest readable", False, where, "not a manifest (altered or truncated)")
@@ -64,7 +72,7 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
                          f"previous_manifest_sha256: expected {previous_sha}, found {chained_to}")
         _check_manifest_signature(path, data, digest, sequence, keys, statuses, custody, report)
         if fields is not None:
-            _check_checkpoint(path, fields, leaves, digest, keys, report)
+            _check_checkpoint(path, fields, leaves, documents, digest, keys, report)
             if against is not None:
                 report.check("manifest readable", {"captures", "claims"} <= fields["counts"].keys(), where,
                              "has no list of captures and claims")
@@ -96,8 +104,8 @@ def _check_manifest_signature(path: Path, data: bytes, digest: str, sequence: in
     report.check("manifest key status", distrust is None, where, distrust or "")
 
 
-def _check_checkpoint(path: Path, fields: dict, leaves: list[bytes], digest: str, keys: dict[str, PublicKey],
-                      report: Report) -> None:
+def _check_checkpoint(path: Path, fields: dict, leaves: list[bytes], documents: list[bytes], digest: str,
+                      keys: dict[str, PublicKey], report: Report) -> None:
     """The signed checkpoint a bundle carries must say exactly what the manifest holds."""
     where = f"manifests/{checkpoint_path(path).name}"
     try:
@@ -115,6 +123,12 @@ def _check_checkpoint(path: Path, fields: dict, leaves: list[bytes], digest: str
                  f"captures_merkle_root: stated {stated}, computed {tree}")
     expected = {"manifest_sha256": digest, "sequence": fields["sequence"], "captures": len(leaves),
                 "previous_manifest_sha256": fields["previous_manifest_sha256"], "captures_merkle_root": tree}
+    if "documents_merkle_root" in fields["content"]:  # manifests made before documents' claim trees have none
+        documents_tree = merkle.root(documents).hex()
+        stated = fields["content"]["documents_merkle_root"]
+        report.check("manifest Merkle root", stated == documents_tree, f"manifests/{path.name}",
+                     f"documents_merkle_root: stated {stated}, computed {documents_tree}")
+        expected |= {"documents": len(documents), "documents_merkle_root": documents_tree}
     for name, value in expected.items():
         report.check("manifest checkpoint", isinstance(checkpoint, dict) and checkpoint.get(name) == value, where,
                      f"{name}: checkpoint says {checkpoint.get(name) if isinstance(checkpoint, dict) else '?'}, "

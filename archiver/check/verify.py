@@ -13,6 +13,7 @@ Checks, in the order they run:
 - attestations (check/attestations.py): signature by a collection key trusted at capture
   time; every record it names present with the digests it signed; the WARC copy identical
   to the catalog's; every capture in the log is in the catalog and the reverse;
+- document copies (check/documents.py): each document version read is kept, whole, under its SHA-256;
 - manifests (check/manifests.py): signature, key status at signing time, sequence and
   previous-hash chain, manifest.json the newest, RFC 3161 token (imprint, TSA signature,
   chain to trusted roots, the file's SHA-256 as logged), and the newest manifest's captures
@@ -26,6 +27,7 @@ from typing import Callable
 
 from archiver.check.attestations import check_attestations, check_attested_records
 from archiver.check.custody_log import check_custody, check_key_files
+from archiver.check.documents import check_document_copies
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
 from archiver.check.records import VERIFY_HEADERS, RecordChecks, check_scan, plan_scans
@@ -61,6 +63,7 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
         records.check_unread(set(names))
         check_attested_records(statements, records.found, report)
         del statements, records
+        check_document_copies(collection, catalog, report)
         check_manifests(collection, catalog, keys, statuses, custody, report)
     return report
 

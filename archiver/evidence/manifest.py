@@ -5,7 +5,8 @@ Canonical means the same catalog always gives the same bytes: keys sorted, no sp
 UTF-8, arrays in id order, and a `created` time taken from the catalog, not the clock.
 Each capture entry, as written, is a leaf of a Merkle tree (RFC 6962) whose root the
 manifest holds (`captures_merkle_root`), so a bundle can prove a capture belongs to a signed
-manifest without carrying the others. The file wraps the content with its place in the
+manifest without carrying the others; likewise each document entry, through the tree over its
+claims (`documents_merkle_root`, see claim_tree.py), for the claims a bundle carries. The file wraps the content with its place in the
 chain of manifests:
 
     {"manifest": {...}, "previous_manifest_sha256": "<hex>|null", "sequence": N}
@@ -22,13 +23,14 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from archiver import __version__
 from archiver.evidence import merkle
+from archiver.evidence.claim_tree import document_entries, document_leaf
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from archiver.store.durable import DurableFile, fsync_dir
@@ -98,15 +100,6 @@ def _claims(catalog: Catalog) -> Iterator[dict]:
         yield claim
 
 
-def _documents(catalog: Catalog) -> Iterator[dict]:
-    versions = dict(_grouped(catalog.query("SELECT key, sha256, read_at FROM document_versions ORDER BY key, read_at, sha256")))
-    for key, sha256, kind, encoding, date, title, warnings in catalog.query(
-            "SELECT key, sha256, kind, encoding, date, title, warnings FROM documents ORDER BY key"):
-        yield {"key": key, "sha256": sha256, "kind": kind, "encoding": encoding, "date": date, "title": title,
-               "warnings": json.loads(warnings),
-               "versions": [{"sha256": v[1], "read_at": v[2]} for v in versions.get(key, [])]}
-
-
 def _links(catalog: Catalog) -> Iterator[dict]:
     for claim_id, capture_id in catalog.query(
             "SELECT DISTINCT ci.claim_id, k.id FROM citations ci JOIN captures k ON k.url_key = ci.url_key"
@@ -126,6 +119,20 @@ def _created(catalog: Catalog) -> str | None:
         "SELECT MAX(t) FROM (SELECT MAX(finished_at) AS t FROM captures UNION ALL SELECT MAX(read_at) FROM document_versions"
         " UNION ALL SELECT MAX(first_seen_at) FROM claims UNION ALL SELECT MAX(superseded_at) FROM claims"
         " UNION ALL SELECT MAX(closed_at) FROM warc_files)").fetchone()[0]
+
+
+@dataclass
+class _Leaves:
+    """The Merkle leaf hashes of a manifest's capture and document entries, in order."""
+
+    captures: list[bytes] = field(default_factory=list)
+    documents: list[bytes] = field(default_factory=list)
+
+    def add(self, section: str, entry: Any, raw: bytes) -> None:
+        if section == "captures":
+            self.captures.append(merkle.leaf_hash(raw))
+        elif section == "documents" and isinstance(entry, dict) and "claims_tree" in entry:  # not in older manifests
+            self.documents.append(merkle.leaf_hash(document_leaf(entry)))
 
 
 class _HashingWriter:
@@ -149,19 +156,20 @@ class _HashingWriter:
             self.out.flush()
 
 
-def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog) -> list[bytes]:
+def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog) -> "_Leaves":
     """The content object, keys in sorted order, each array streamed element by element.
-    The capture entries are also the leaves of a Merkle tree whose root follows them;
-    their leaf hashes are returned."""
+    The capture entries are the leaves of a Merkle tree whose root follows them, and the
+    document entries (through claim_tree.document_leaf) of another; their leaf hashes are returned."""
     config = collection.config
-    leaves: list[bytes] = []
+    leaves = _Leaves()
     sections: list[tuple[str, Any]] = [
         ("captures", _captures(catalog)),
-        ("captures_merkle_root", lambda: merkle.root(leaves).hex()),
+        ("captures_merkle_root", lambda: merkle.root(leaves.captures).hex()),
         ("claims", _claims(catalog)),
         ("collection", {"id": config.id, "name": config.name, "operator": config.operator}),
         ("created", _created(catalog)),
-        ("documents", _documents(catalog)),
+        ("documents", document_entries(catalog)),
+        ("documents_merkle_root", lambda: merkle.root(leaves.documents).hex()),
         ("format", FORMAT),
         ("links", _links(catalog)),
         ("software", f"archiver/{__version__}"),
@@ -174,8 +182,7 @@ def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog
             out.write(b"[")
             for position, item in enumerate(value):
                 entry = canonical(item)
-                if name == "captures":
-                    leaves.append(merkle.leaf_hash(entry))
+                leaves.add(name, item, entry)
                 out.write((b"," if position else b"") + entry)
             out.write(b"]")
         else:
@@ -226,17 +233,20 @@ def export_manifest(collection: Collection) -> ManifestResult:
 
 
 def _checkpoint(collection_id: str, name: str, sha256: str, sequence: int, previous: str | None,
-                leaves: list[bytes]) -> dict:
+                leaves: _Leaves) -> dict:
     return {"collection": collection_id, "manifest": name, "manifest_sha256": sha256, "sequence": sequence,
-            "previous_manifest_sha256": previous, "captures": len(leaves),
-            "captures_merkle_root": merkle.root(leaves).hex()}
+            "previous_manifest_sha256": previous, "captures": len(leaves.captures),
+            "captures_merkle_root": merkle.root(leaves.captures).hex(), "documents": len(leaves.documents),
+            "documents_merkle_root": merkle.root(leaves.documents).hex()}
 
 
 def checkpoint_of(collection_id: str, name: str, data: bytes) -> dict:
     """The checkpoint of the manifest `name` already written (`data`: its bytes), its capture
-    entries read back (for a manifest whose export stopped before its checkpoint was written)."""
-    leaves: list[bytes] = []
-    fields = read_manifest(data, on_capture=lambda entry, raw: leaves.append(merkle.leaf_hash(raw)))
+    and document entries read back (for a manifest whose export stopped before its checkpoint
+    was written)."""
+    leaves = _Leaves()
+    fields = read_manifest(data, on_capture=lambda entry, raw: leaves.add("captures", entry, raw),
+                           on_document=lambda entry, raw: leaves.add("documents", entry, raw))
     return _checkpoint(collection_id, name, hashlib.sha256(data).hexdigest(), fields["sequence"],
                        fields["previous_manifest_sha256"], leaves)
 
@@ -248,15 +258,15 @@ EntryHandler = Callable[[Any, bytes], None]
 
 
 def read_manifest(data: bytes, on_capture: EntryHandler | None = None,
-                  on_claim: EntryHandler | None = None) -> dict:
+                  on_claim: EntryHandler | None = None, on_document: EntryHandler | None = None) -> dict:
     """One pass over a manifest laid out as archiver writes it, holding only about a megabyte
     of its text and one array element parsed at a time: calls `on_capture(entry, raw)` for
     each capture entry (`raw`: its bytes exactly as they stand, a Merkle leaf) and `on_claim`
-    likewise, and returns the manifest's other fields, with `content` holding the content's
+    and `on_document` likewise, and returns the manifest's other fields, with `content` holding the content's
     non-array fields and `counts` the length of each of its arrays. Raises ValueError for
     anything else (altered, truncated, or not canonical)."""
     text = _Window(data)
-    handlers = {"captures": on_capture, "claims": on_claim}
+    handlers = {"captures": on_capture, "claims": on_claim, "documents": on_document}
     text.expect('{"manifest":{')
     content: dict[str, Any] = {}
     counts: dict[str, int] = {}

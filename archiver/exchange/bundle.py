@@ -8,6 +8,9 @@ claims, URLs or documents, with the evidence a court needs to check it offline.
     evidence/claims.json      the claims, their documents' hashes, claim↔capture links
     evidence/captures.json    each capture's manifest entry with its Merkle inclusion proof
     evidence/checkpoint.json  (+ .sig, .tsr) the signed manifest checkpoint: root, size, hash
+    evidence/documents.json   each claim's proof into its document's claim tree, and each
+                              document's into the checkpoint (bundle_documents.py)
+    evidence/document-<sha256> the documents carried whole (not for claims chosen by --claim)
     evidence/attestations.jsonl, evidence/custody.jsonl, evidence/key-*.pem (public keys)
     evidence/bundle.json      (+ .sig) the bundle statement, signed with Ed25519
     evidence/report.html      the human-readable report
@@ -40,6 +43,7 @@ from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, ClaimRow, StoredRecord
 from archiver.store.storage import Storage
 from archiver.store.collection import Collection
+from archiver.store.documents import DocumentCopies
 from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
 from archiver.store.durable import replacing
 from archiver.errors import UsageProblem
@@ -51,6 +55,7 @@ from archiver.exchange.report_view import by_url, report_view
 from archiver.check.scan import read_record_block
 from archiver.evidence.seal import checkpoint_path, sealed_manifest, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
+from archiver.exchange.bundle_documents import DocumentEntries, document_evidence
 from archiver.exchange.bundle_page import RenderedPage, rendered_page
 from archiver.read.urls import normalise_url
 
@@ -105,11 +110,13 @@ def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureE
                            _certificate(capture, details), rendered_page(storage, records, details))
 
 
-def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow]]:
-    """The claims chosen and every capture with stored records of every URL they cite (and of
-    URLs chosen directly); revisits bring the capture holding their payload."""
+def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow], set[str]]:
+    """The claims chosen, every capture with stored records of every URL they cite (and of
+    URLs chosen directly; revisits bring the capture holding their payload), and the keys of
+    the documents to carry whole: all but those whose claims were chosen one by one."""
     if selection.everything:
         claims = catalog.claims(include_superseded=True)
+        disclosed = {c.document_key for c in claims}
     else:
         chosen: dict[str, ClaimRow] = {}
         for prefix in selection.claims:
@@ -117,19 +124,23 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
             if len(matches) != 1:
                 raise UsageProblem(f"{prefix!r} matches {len(matches)} claims", "give a claim id from `archiver claims`")
             chosen[matches[0].id] = matches[0]
+        disclosed = set()
         for url in selection.urls:
-            chosen.update((c.id, c) for c in catalog.claims(url_key=normalise_url(url)))
+            found = catalog.claims(url_key=normalise_url(url))
+            chosen.update((c.id, c) for c in found)
+            disclosed.update(c.document_key for c in found)
         for key in selection.documents:
             found = catalog.claims(document_key=key)
             if not found:
                 raise UsageProblem(f"no claims from the document {key}", "list documents with `archiver documents`")
             chosen.update((c.id, c) for c in found)
+            disclosed.add(key)
         claims = sorted(chosen.values(), key=lambda c: c.id)
     url_keys = {key for claim in claims for _, key in claim.citations} | {normalise_url(u) for u in selection.urls}
     captures = [c for rows in catalog.captures_by_url(url_keys).values() for c in rows if c.warc_file]
     if not captures:
         raise UsageProblem("the selection has no stored captures", "capture its URLs first, or choose other claims")
-    return claims, sorted(captures, key=lambda c: c.id)
+    return claims, sorted(captures, key=lambda c: c.id), disclosed - {None}
 
 
 def _copy_records(storage: Storage, evidence: list[CaptureEvidence], out: Path) -> None:
@@ -177,8 +188,9 @@ def _custody_entries(logged: list[tuple[bytes, dict | None]], claims: set[str], 
     return kept
 
 
-def _proofs(manifest_path: Path, wanted: set[str]) -> tuple[list[dict], bytes]:
-    """Each wanted capture's manifest entry with its inclusion proof, and the checkpoint's bytes."""
+def _proofs(manifest_path: Path, wanted: set[str], documents: DocumentEntries) -> tuple[list[dict], bytes]:
+    """Each wanted capture's manifest entry with its inclusion proof, and the checkpoint's bytes;
+    the wanted document entries are gathered into `documents` in the same reading."""
     leaves: list[bytes] = []
     chosen: list[tuple[int, dict]] = []
 
@@ -186,7 +198,7 @@ def _proofs(manifest_path: Path, wanted: set[str]) -> tuple[list[dict], bytes]:
         if entry["id"] in wanted:
             chosen.append((len(leaves), entry))
         leaves.append(merkle.leaf_hash(raw))
-    read_manifest(manifest_path.read_bytes(), on_capture)
+    read_manifest(manifest_path.read_bytes(), on_capture, on_document=documents.on_document)
     found = [{"index": i, "entry": entry, "proof": [h.hex() for h in merkle.inclusion_proof(i, leaves)]}
              for i, entry in chosen]
     return found, checkpoint_path(manifest_path).read_bytes()
@@ -217,9 +229,10 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
 def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestResult, selection: Selection,
                   output: Path) -> BundleResult:
     catalog = collection.catalog
-    claims, captures = _selected(catalog, selection)
+    claims, captures, disclosed = _selected(catalog, selection)
     capture_ids = {c.id for c in captures}
-    entries, checkpoint = _proofs(manifest.path, capture_ids)
+    documents = DocumentEntries({c.document_key for c in claims if c.document_key})
+    entries, checkpoint = _proofs(manifest.path, capture_ids, documents)
     missing = capture_ids - {e["entry"]["id"] for e in entries}
     if missing:
         raise UsageProblem(f"capture {sorted(missing)[0]} is not in manifest {manifest.sequence}",
@@ -234,9 +247,11 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     # Read once, after the WACZ key is announced: the custody log and the public keys.
     logged = [(line, parse_entry(line)) for _, line in read_entries(collection.root / LOG_NAME)]
     public_keys = collection_public_keys(collection.root / "keys")
-    files.update(_evidence(collection, catalog, manifest, claims, evidence, entries, checkpoint,
+    files.update(_evidence(collection, catalog, manifest, claims, disclosed, evidence, entries, checkpoint,
                            _custody_entries(logged, {c.id for c in claims}, capture_ids, manifest.sequence),
                            public_keys))
+    files.update(document_evidence(catalog, DocumentCopies(collection.root), documents, manifest.sequence, claims,
+                                   disclosed))
     created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     statement = {"bundle": str(uuid.uuid4()), "created": created, "selection": selection.as_record(),
                  "collection": {"id": collection.config.id, "name": collection.config.name,
@@ -288,10 +303,10 @@ def _pages(collection: Collection, evidence: list[CaptureEvidence]) -> bytes:
 
 
 def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult, claims: list[ClaimRow],
-              evidence: list[CaptureEvidence], entries: list[dict], checkpoint: bytes, custody: list[bytes],
-              public_keys: dict[str, PublicKey]) -> dict[str, bytes]:
-    document_keys = sorted({c.document_key for c in claims if c.document_key})
-    documents = [d.as_dict() for d in catalog.documents() if d.key in document_keys]
+              disclosed: set[str], evidence: list[CaptureEvidence], entries: list[dict], checkpoint: bytes,
+              custody: list[bytes], public_keys: dict[str, PublicKey]) -> dict[str, bytes]:
+    # A document's title and warnings quote its text: only the documents carried whole are described.
+    documents = [d.as_dict() for d in catalog.documents() if d.key in disclosed]
     for document in documents:
         document.pop("path")  # a local path says nothing a recipient can check, and may say too much
     captures_of = by_url(evidence)

@@ -4,8 +4,9 @@ fingerprint of the key its maker gave by another channel.
 Any WACZ gets the checks that apply to all of them (archiver.exchange.wacz: a safe reading of the
 ZIP, every resource hash, every WARC record digest, the datapackage signature). A bundle
 made by archiver also gets its evidence checked: the Ed25519 bundle statement against the
-fingerprint, the checkpoint, each capture's Merkle proof against the checkpoint's root, the
-attestations against the records, the custody entries, the ECDSA key's vouching, and the
+fingerprint, the checkpoint, each capture's Merkle proof against the checkpoint's root, each
+claim's against its document's claim tree and each document's against the checkpoint, the
+documents carried against their digests, the attestations against the records, the custody entries, the ECDSA key's vouching, and the
 RFC 3161 token when trusted TSA roots are given."""
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from archiver.evidence import merkle
 from archiver.evidence.attestation import statement_problems
+from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
 from archiver.evidence.custody import verify_entry
 from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, open_envelope
 from archiver.check.findings import Report
+from archiver.exchange.bundle_documents import COPY_PREFIX, PROOFS
 from archiver.exchange.wacz import check_wacz
 from archiver.exchange.zipreader import Wacz, open_wacz
 
@@ -92,6 +95,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     _check_attestations(wacz, entries, records, trusted, report)
     _check_custody(wacz, trusted, wacz_key, report)
     _check_claims(wacz, entries, report)
+    _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, report)
 
 
@@ -101,12 +105,9 @@ def _check_statement_files(wacz: Wacz, statement: dict, report: Report) -> None:
         expected = listed.get(name)
         if not report.check("statement covers file", expected is not None, name, "not named in the signed bundle statement"):
             continue
-        digest = hashlib.sha256()
-        with wacz.open(name) as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-        report.check("statement file hash", digest.hexdigest() == expected, name,
-                     f"sha256: statement says {expected}, file is {digest.hexdigest()}")
+        digest, _ = _digest(wacz, name)
+        report.check("statement file hash", digest == expected, name,
+                     f"sha256: statement says {expected}, file is {digest}")
     for name in sorted(set(listed) - set(wacz.names())):
         report.check("statement file present", False, name, "named in the bundle statement but missing")
 
@@ -205,6 +206,61 @@ def _check_claims(wacz: Wacz, entries: dict[str, dict], report: Report) -> None:
             continue  # a claim citing nothing (a headline, say) travels with its document's claims
         report.check("claim cites a bundled URL", any(c.get("url_key") in keys for c in claim.get("citations", [])),
                      f"evidence/claims.json claim {claim.get('id')}", "cites no URL captured in this bundle")
+
+
+def _check_documents(wacz: Wacz, checkpoint: dict, report: Report) -> None:
+    """Each document proven into the signed checkpoint, the copies carried of it whole, and each
+    claim proven into its document's claim tree (see archiver.evidence.claim_tree)."""
+    if PROOFS not in wacz.names():
+        report.not_checked.append("claims: no proofs that they come from their documents (made by an older archiver)")
+        return
+    proofs = _json(wacz, PROOFS, report) or {}
+    documents_tree = {"root": checkpoint.get("documents_merkle_root"), "size": checkpoint.get("documents")}
+    trees, carried = {}, set()
+    for item in proofs.get("documents", []):
+        entry = item.get("entry") or {}
+        where = f"{PROOFS} document {entry.get('key')}"
+        try:
+            leaf = document_leaf(entry)
+        except (KeyError, TypeError):
+            leaf = b""
+        if not report.check("document inclusion", proven(leaf, item, documents_tree), where,
+                            "not proven to be a document of the signed manifest"):
+            continue
+        trees[entry["key"]] = entry["claims_tree"]
+        versions = {(v["sha256"], v["size"]) for v in entry["versions"]}
+        for sha256 in item.get("copies", []):
+            name = f"{COPY_PREFIX}{sha256}"
+            carried.add(name)
+            found = _digest(wacz, name) if name in wacz.names() else None
+            report.check("document copy", found is not None and found in versions and found[0] == sha256, name,
+                         f"a version of {entry['key']} the manifest lists: sha256 {sha256}, "
+                         f"found {'nothing' if found is None else f'{found[0]} ({found[1]} bytes)'}")
+    for name in sorted(n for n in wacz.names() if n.startswith(COPY_PREFIX) and n not in carried):
+        report.check("document copy", False, name, "in no document proven to be in the signed manifest")
+    claim_proofs = {item.get("claim"): item for item in proofs.get("claims", []) if isinstance(item, dict)}
+    for claim in (_json(wacz, "evidence/claims.json", report) or {}).get("claims", []):
+        key = claim.get("document_key")
+        if key is None:
+            report.not_checked.append(f"claim {claim.get('id')}: a note typed with `archiver cite`, in no document")
+            continue
+        try:
+            leaf = claim_leaf(claim["id"], claim["text"], claim["citations"])
+        except (KeyError, TypeError, AttributeError):
+            leaf = b""
+        item = claim_proofs.get(claim.get("id"), {})
+        report.check("claim inclusion", key in trees and item.get("document") == key and proven(leaf, item, trees[key]),
+                     f"evidence/claims.json claim {claim.get('id')}",
+                     f"its text and citations are not proven to be a claim of {key} in the signed manifest")
+
+
+def _digest(wacz: Wacz, name: str) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with wacz.open(name) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, report: Report) -> None:

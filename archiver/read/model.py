@@ -53,6 +53,8 @@ class Document:
     # URLs written alone on their line. Claims cite them too (see docs/claims.md); kept here as
     # well so a document that is only a list of URLs still yields them.
     standalone: tuple[Citation, ...] = ()
+    # The exact bytes read, which `sha256` is of: the collection keeps a copy of each version.
+    content: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def urls(self) -> tuple[str, ...]:

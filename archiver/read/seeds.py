@@ -52,7 +52,8 @@ def parse_document(data: bytes, name: str, key: str | None = None) -> Document:
     return Document(
         path=Path(name), key=key, sha256=hashlib.sha256(data).hexdigest(), kind=reading.kind,
         encoding=decoded.encoding, date=reading.date, title=reading.title, claims=tuple(claims),
-        warnings=tuple(warnings), ignored_links=tuple(sorter.ignored), standalone=tuple(standalone))
+        warnings=tuple(warnings), ignored_links=tuple(sorter.ignored), standalone=tuple(standalone),
+        content=data)
 
 
 def read_document(path: Path, key: str | None = None) -> Document:

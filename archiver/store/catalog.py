@@ -170,7 +170,8 @@ class Catalog:
                              (capture.id, json.dumps(attestation, sort_keys=True, separators=(",", ":"))))
 
     def record_document(self, document: "Document", read_at: str) -> None:
-        """The document as read now: claims no longer in it are marked superseded, never deleted."""
+        """The document as read now (its copy already kept): claims no longer in it are marked
+        superseded, never deleted."""
         with self._lock, self._transaction():
             self._db.execute(
                 "INSERT INTO documents (key, path, sha256, kind, encoding, date, title, warnings, first_read_at, last_read_at)"
@@ -179,8 +180,11 @@ class Catalog:
                 " title = excluded.title, warnings = excluded.warnings, last_read_at = excluded.last_read_at",
                 (document.key, str(document.path), document.sha256, document.kind, document.encoding, document.date,
                  document.title, json.dumps(list(document.warnings)), read_at, read_at))
-            self._db.execute("INSERT OR IGNORE INTO document_versions (key, sha256, read_at) VALUES (?, ?, ?)",
-                             (document.key, document.sha256, read_at))
+            # The size says a copy of these bytes is kept (archiver.store.documents): set it on a
+            # version first read before copies were kept, too.
+            self._db.execute("INSERT INTO document_versions (key, sha256, read_at, size) VALUES (?, ?, ?, ?)"
+                             " ON CONFLICT (key, sha256) DO UPDATE SET size = excluded.size",
+                             (document.key, document.sha256, read_at, len(document.content)))
             current = [claim.id for claim in document.claims]
             self._db.execute(
                 f"UPDATE claims SET superseded_at = ? WHERE document_key = ? AND superseded_at IS NULL"
