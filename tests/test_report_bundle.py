@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import http_response, redirect, send_bytes
-from tests.test_report import Page
 
 FIRST = b"<html><title>Statement</title><p>The ministry said troops moved on Monday.</p><p>Signed, the press office.</p>"
 SECOND = b"<html><title>Statement</title><p>The ministry said troops moved on Tuesday.</p><p>Signed, the press office.</p>"
@@ -43,8 +42,15 @@ def lawyers_copy(run_cli, raw_server, collection, tmp_path) -> dict:
         custody = [json.loads(line) for line in wacz.read("evidence/custody.jsonl").splitlines()]
         statement = json.loads(wacz.read("evidence/bundle.json"))
     captures = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
-    return {"report": report, "text": " ".join(" ".join(Page(report).text).split()), "custody": custody,
+    return {"report": report, "text": text_of(report), "custody": custody,
             "statement": statement, "captures": captures, "server": server, "document": document, "tmp": tmp_path}
+
+
+def text_of(report: str) -> str:
+    """The report's text as a reader sees it: blocks apart, inline elements run on, spaces collapsed."""
+    blocks = re.sub(r"</?(?:dt|dd|li|p|h\d|div|tr|td|th|section|table|ol|ul|dl|pre|figure|figcaption)\b[^>]*>", " ",
+                    report.split("<body>", 1)[1])
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", blocks)).split())
 
 
 def capture_section(copy: dict, capture_id: str) -> str:
@@ -114,10 +120,10 @@ def test_the_report_reads_whole_words_in_chromium(lawyers_copy, monkeypatch):
     chromium = find_chromium()
     if chromium is None:
         pytest.skip("Chromium is not installed (.ci/run installs it)")
-    page_file = lawyers_copy["tmp"] / "report.html"
-    page_file.write_text(lawyers_copy["report"])
-    shots = Path("/tmp/report-screenshots")
+    shots = Path("/tmp/report-screenshots")  # kept after the test, to be looked at
     shots.mkdir(exist_ok=True)
+    page_file = shots / "report.html"
+    page_file.write_text(lawyers_copy["report"])
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium)
         broken = {}

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 MAX_TEXT_BYTES = 4 * 2**20  # enough of a page to judge it; bounds memory against bombs
 MAX_WORDS = 20_000
+HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 class _Text(HTMLParser):
@@ -58,7 +59,8 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-def _parse(raw: bytes) -> tuple[str, _Text]:
+def _decoded(raw: bytes) -> tuple[str, bytes]:
+    """The content type and the body of a raw HTTP response, its framing and encoding undone."""
     headers, body = _split_http(raw)
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body)
@@ -69,10 +71,20 @@ def _parse(raw: bytes) -> tuple[str, _Text]:
             body = inflater.decompress(body, MAX_TEXT_BYTES)
         except zlib.error:
             body = b""
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    return headers.get("content-type", "").split(";")[0].strip().lower(), body[:MAX_TEXT_BYTES]
+
+
+def html_of(raw: bytes) -> str | None:
+    """The HTML of a raw HTML response, decoded within bounds; None for any other content."""
+    content_type, body = _decoded(raw)
+    return body.decode("utf-8", "replace") if content_type in HTML_TYPES else None
+
+
+def _parse(raw: bytes) -> tuple[str, _Text]:
+    content_type, body = _decoded(raw)
     parser = _Text()
-    if content_type in ("text/html", "application/xhtml+xml"):
-        parser.feed(body[:MAX_TEXT_BYTES].decode("utf-8", "replace"))
+    if content_type in HTML_TYPES:
+        parser.feed(body.decode("utf-8", "replace"))
     return content_type, parser
 
 

@@ -43,7 +43,7 @@ from archiver.store.collection import Collection
 from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
 from archiver.store.durable import replacing
 from archiver.errors import UsageProblem
-from archiver.capture.httpbody import MAX_TEXT_BYTES, page_title
+from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
 from archiver.evidence.keys import custody_log, key_statuses_in, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
@@ -51,7 +51,7 @@ from archiver.exchange.report_view import by_url, report_view
 from archiver.check.scan import read_record_block
 from archiver.evidence.seal import checkpoint_path, sealed_manifest, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
-from archiver.exchange.bundle_page import RenderedPage, rendered_page
+from archiver.exchange.bundle_page import RenderedPage, rendered_page, visible_text
 from archiver.read.urls import normalise_url
 
 WACZ_VERSION = "1.1.1"
@@ -88,21 +88,28 @@ class CaptureEvidence:
     records: tuple[StoredRecord, ...]
     attestation: dict | None  # imported captures have none
     title: str | None
-    redirects: tuple[dict, ...]
+    redirects: tuple[dict, ...]  # the hops that redirected, each with where it led
     certificate: dict | None
     page: RenderedPage | None
+    text: str | None  # the visible text of the final response, one line per block; None when it has none to read
 
 
 def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
-    """One capture's evidence: its records listed once, its metadata and its payload read once each."""
+    """One capture's evidence: its records listed once, its metadata and its final response read once each."""
     records = tuple(catalog.records(capture.id))
     metadata = next((r for r in records if r.role == "metadata"), None)
     details = json.loads(read_record_block(storage, metadata, metadata.content_length)) if metadata else {}
-    title = (page_title(read_record_block(storage, catalog.payload_record(capture.id), MAX_TEXT_BYTES))
-             if capture.outcome == "ok" else None)
-    redirects = tuple({"url": hop["url"], "status": hop["status"]} for hop in details.get("redirect_chain", []))
-    return CaptureEvidence(capture, records, catalog.attestation(capture.id), title, redirects,
-                           _certificate(capture, details), rendered_page(storage, records, details))
+    payload = (read_record_block(storage, catalog.payload_record(capture.id), MAX_TEXT_BYTES)
+               if capture.outcome == "ok" else None)
+    redirects = tuple({"url": hop["url"], "status": hop["status"], "location": hop["location"]}
+                      for hop in details.get("redirect_chain", []) if hop.get("location") and 300 <= (hop.get("status") or 0) < 400)
+    page = rendered_page(storage, records, details)
+    markup = html_of(payload) if payload is not None else None
+    # What a reader saw: the browser's rendered page, else the text of the HTML as served.
+    text = page.text if page is not None and page.text else None if markup is None else visible_text(markup)
+    return CaptureEvidence(capture, records, catalog.attestation(capture.id),
+                           None if payload is None else page_title(payload),
+                           redirects, _certificate(capture, details), page, text)
 
 
 def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow]]:
