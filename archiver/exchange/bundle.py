@@ -114,24 +114,27 @@ def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureE
 
 def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow]]:
     """The claims chosen and every capture with stored records of every URL they cite (and of
-    URLs chosen directly); revisits bring the capture holding their payload."""
+    URLs chosen directly); revisits bring the capture holding their payload. Everything is every
+    claim and every stored capture, cited by a claim or not."""
     if selection.everything:
-        claims = catalog.claims(include_superseded=True)
-    else:
-        chosen: dict[str, ClaimRow] = {}
-        for prefix in selection.claims:
-            matches = catalog.find_claim(prefix)
-            if len(matches) != 1:
-                raise UsageProblem(f"{prefix!r} matches {len(matches)} claims", "give a claim id from `archiver claims`")
-            chosen[matches[0].id] = matches[0]
-        for url in selection.urls:
-            chosen.update((c.id, c) for c in catalog.claims(url_key=normalise_url(url)))
-        for key in selection.documents:
-            found = catalog.claims(document_key=key)
-            if not found:
-                raise UsageProblem(f"no claims from the document {key}", "list documents with `archiver documents`")
-            chosen.update((c.id, c) for c in found)
-        claims = sorted(chosen.values(), key=lambda c: c.id)
+        captures = [c for c in catalog.captures() if c.warc_file]
+        if not captures:
+            raise UsageProblem("the collection has no stored captures", "capture some URLs first")
+        return catalog.claims(include_superseded=True), sorted(captures, key=lambda c: c.id)
+    chosen: dict[str, ClaimRow] = {}
+    for prefix in selection.claims:
+        matches = catalog.find_claim(prefix)
+        if len(matches) != 1:
+            raise UsageProblem(f"{prefix!r} matches {len(matches)} claims", "give a claim id from `archiver claims`")
+        chosen[matches[0].id] = matches[0]
+    for url in selection.urls:
+        chosen.update((c.id, c) for c in catalog.claims(url_key=normalise_url(url)))
+    for key in selection.documents:
+        found = catalog.claims(document_key=key)
+        if not found:
+            raise UsageProblem(f"no claims from the document {key}", "list documents with `archiver documents`")
+        chosen.update((c.id, c) for c in found)
+    claims = sorted(chosen.values(), key=lambda c: c.id)
     url_keys = {key for claim in claims for _, key in claim.citations} | {normalise_url(u) for u in selection.urls}
     captures = [c for rows in catalog.captures_by_url(url_keys).values() for c in rows if c.warc_file]
     if not captures:
