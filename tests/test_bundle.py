@@ -124,6 +124,7 @@ def test_all_in_a_collection_of_captures_without_claims(run_cli, raw_server, tmp
     assert (json.loads(made.stdout)["claims"], json.loads(made.stdout)["captures"]) == (0, 2)
     report = zipfile.ZipFile(tmp_path / "urls.wacz").read("evidence/report.html").decode()
     assert "<h1>2 captures of 2 web pages<span" in report
+    assert "2 captures of web pages, 2 of them cited by no claim in this bundle" in report
 
 
 def test_the_bundle_is_a_valid_wacz_that_pywb_replays(run_cli, evidence, tmp_path):

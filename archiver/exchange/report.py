@@ -134,6 +134,9 @@ def _summary(view: dict) -> str:
     collection, selection = bundle["collection"], bundle["selection"]
     outcomes = [capture["outcome"] for capture in captures]
     collection_id = f" ({literal(collection['id'])})" if collection["id"] is not None else ""
+    cited = {capture_id for claim in view["claims"] for capture_id in claim["captures"]}
+    uncited = sum(capture["id"] not in cited for capture in captures)
+    pages = "of the pages they cite" if not uncited else f"of web pages, {uncited} of them cited by no claim in this bundle"
     if selection["all"]:
         scope = "everything in the collection"
     else:
@@ -145,7 +148,7 @@ def _summary(view: dict) -> str:
         f"{literal(bundle['created'])} by {prose(collection['operator'])} with {prose(bundle['software'])} "
         f"from the collection “{prose(collection['name'])}”{collection_id}. It preserves web pages cited by claims "
         f"in documents: it holds {_count(len(view['claims']), 'claim')} from "
-        f"{_count(len(view['documents']), 'document')} and {_count(len(captures), 'capture')} of the pages they cite "
+        f"{_count(len(view['documents']), 'document')} and {_count(len(captures), 'capture')} {pages} "
         f"({outcomes.count('ok')} complete, {outcomes.count('truncated')} truncated, {outcomes.count('failed')} failed), "
         f"each stored byte for byte in WARC files, with the signatures and digests needed to show it has not changed "
         f"since it was captured. It was made for {scope}.</p>\n")
