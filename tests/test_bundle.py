@@ -123,7 +123,7 @@ def test_all_in_a_collection_of_captures_without_claims(run_cli, raw_server, tmp
     assert made.exit_code == 0, made.output
     assert (json.loads(made.stdout)["claims"], json.loads(made.stdout)["captures"]) == (0, 2)
     report = zipfile.ZipFile(tmp_path / "urls.wacz").read("evidence/report.html").decode()
-    assert "<h1>2 captures of 2 web pages<span" in report
+    assert "<h1>2 captures of 2 web pages<span class=\"made\">" in report
     assert "2 captures of web pages, 2 of them cited by no claim in this bundle" in report
 
 

@@ -102,11 +102,15 @@ def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureE
     payload = (read_record_block(storage, catalog.payload_record(capture.id), MAX_TEXT_BYTES)
                if capture.outcome == "ok" else None)
     redirects = tuple({"url": hop["url"], "status": hop["status"], "location": hop["location"]}
-                      for hop in details.get("redirect_chain", []) if hop.get("location") and 300 <= (hop.get("status") or 0) < 400)
+                      for hop in details.get("redirect_chain", [])
+                      if hop.get("location") and 300 <= (hop.get("status") or 0) < 400)
     page = rendered_page(storage, records, details)
-    markup = html_of(payload) if payload is not None else None
-    # What a reader saw: the browser's rendered page, else the text of the HTML as served.
-    text = page.text if page is not None and page.text else None if markup is None else visible_text(markup)
+    # What a reader saw: the page the browser rendered, else the text of the HTML as served.
+    if page is not None and page.text:
+        text = page.text
+    else:
+        markup = None if payload is None else html_of(payload)
+        text = None if markup is None else visible_text(markup)
     return CaptureEvidence(capture, records, catalog.attestation(capture.id),
                            None if payload is None else page_title(payload),
                            redirects, _certificate(capture, details), page, text)

@@ -76,15 +76,13 @@ TRUNCATION = {
 
 def render_report(view: dict) -> str:
     """The complete HTML page for `view`, the structure `archiver.exchange.bundle` assembles."""
-    subject, made = _heading(view)
-    created = view["bundle"]["created"]
     screenshots = any((capture.get("page") or {}).get("screenshot") for capture in view["captures"])
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{escape(CSP_WITH_SCREENSHOTS if screenshots else CSP)}\">\n",
         "<meta name=\"referrer\" content=\"no-referrer\">\n",
-        f"<title>{escape(subject)}, {escape(made)} {escape(when(created))}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        f"<h1>{escape(subject)}<span class=\"made\">{escape(made)} {utc(created)}</span></h1>\n",
+        f"<title>{escape(_heading(view, as_html=False))}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        f"<h1>{_heading(view, as_html=True)}</h1>\n",
         _summary(view),
         verification_section(view),
         _claims(view),
@@ -97,19 +95,24 @@ def render_report(view: dict) -> str:
     ])
 
 
-def _heading(view: dict) -> tuple[str, str]:
-    """What the bundle is evidence of, and where it was made, in words: the heading a reader sees
-    first, with the time it was made after it (the bundle's id is in the details below)."""
+def _heading(view: dict, as_html: bool) -> str:
+    """What the bundle is evidence of, the collection it came from and when it was made, in words:
+    the heading a reader sees first (the bundle's id is in the details below). As HTML, the
+    strings from documents and the collection are isolated like all prose; else plain text."""
+    text, quoted = (escape, prose) if as_html else (str, str)
     claims, documents, captures = view["claims"], view["documents"], view["captures"]
     if claims:
-        subject = f"Web pages cited by {_count(len(claims), 'claim')}"
+        subject = text(f"Web pages cited by {_count(len(claims), 'claim')}")
         if len(documents) == 1:
-            subject += f" in “{documents[0]['title'] or documents[0]['key']}”"
+            subject += text(" in “") + quoted(documents[0]["title"] or documents[0]["key"]) + text("”")
         elif documents:
-            subject += f" in {len(documents)} documents"
+            subject += text(f" in {len(documents)} documents")
     else:
-        subject = f"{_count(len(captures), 'capture')} of {_count(len({c['url'] for c in captures}), 'web page')}"
-    return subject, f"Evidence bundle from the collection “{view['bundle']['collection']['name']}”, made on"
+        subject = text(f"{_count(len(captures), 'capture')} of {_count(len({c['url'] for c in captures}), 'web page')}")
+    bundle = view["bundle"]
+    made = (text("Evidence bundle from the collection “") + quoted(bundle["collection"]["name"]) + text("”, made on ")
+            + (utc(bundle["created"]) if as_html else when(bundle["created"])))
+    return f"{subject}<span class=\"made\">{made}</span>" if as_html else f"{subject}, {made}"
 
 
 # -- small pieces -----------------------------------------------------------------------
