@@ -103,6 +103,30 @@ def test_a_claim_bundle_verifies_and_reveals_nothing_else(run_cli, evidence):
     assert evidence["server"].url("/report").encode() in everything
 
 
+def test_all_means_every_capture_cited_or_not(run_cli, evidence):
+    server = evidence["server"]
+    uncited = server.url("/secret") + "?asked=directly"
+    assert run_cli("capture", "-C", evidence["collection"].root, uncited).exit_code == 0  # a URL no claim cites
+    captured = json.loads(run_cli("captures", "-C", evidence["collection"].root, "--json").stdout)
+    bundle = make_bundle(run_cli, evidence, "--all")
+    carried = json.loads(zipfile.ZipFile(bundle).read("evidence/captures.json"))["captures"]
+    assert sorted(entry["entry"]["id"] for entry in carried) == sorted(c["id"] for c in captured)
+    assert verify_bundle(run_cli, bundle, evidence["fingerprint"])["ok"]
+
+
+def test_all_in_a_collection_of_captures_without_claims(run_cli, raw_server, tmp_path):
+    collection = make_collection(tmp_path / "urls-only")
+    server = raw_server({"/a": send_bytes(http_response(b"<title>A</title>")),
+                         "/b": send_bytes(http_response(b"<title>B</title>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/a"), server.url("/b")).exit_code == 0
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "urls.wacz", "--json")
+    assert made.exit_code == 0, made.output
+    assert (json.loads(made.stdout)["claims"], json.loads(made.stdout)["captures"]) == (0, 2)
+    report = zipfile.ZipFile(tmp_path / "urls.wacz").read("evidence/report.html").decode()
+    assert "<h1>2 captures of 2 web pages<span class=\"made\">" in report
+    assert "2 captures of web pages, 2 of them cited by no claim in this bundle" in report
+
+
 def test_the_bundle_is_a_valid_wacz_that_pywb_replays(run_cli, evidence, tmp_path):
     wacz = shutil.which("wacz") or str(Path(sys.executable).with_name("wacz"))
     bundle = make_bundle(run_cli, evidence, "--all")

@@ -67,7 +67,7 @@ def make_view() -> dict:
             {"id": "cap-ok", "url": "http://example.org/report", "final_url": "https://example.org/report",
              "started_at": "2026-04-30T12:00:00Z", "finished_at": "2026-04-30T12:00:02Z", "ip": "93.184.216.34",
              "http_status": 200, "outcome": "ok", "truncated": None, "error": None, "title": HOSTILE_TITLE,
-             "redirects": [{"url": "http://example.org/report", "status": 301}],
+             "redirects": [{"url": "http://example.org/report", "status": 301, "location": "https://example.org/report"}],
              "certificate": {"sha256": CERT_HASH, "subject": "CN=example.org", "issuer": "CN=Test CA",
                              "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z"},
              "payload_digest": "sha256:" + "77" * 32,
@@ -215,6 +215,17 @@ def test_the_verification_commands_are_there_to_copy():
     ):
         assert command in commands, command
     assert "sha256sum -c <<'END'\n" in commands
+
+
+def test_what_replaywebpage_shows_is_explained_with_what_to_check_instead():
+    page = Page(render_report(make_view()))
+    verification = " ".join(page.all_text.split()).split("How to verify this bundle independently")[1].split("Claims")[0]
+    replaywebpage = verification[verification.index("If you open this bundle in ReplayWeb.page"):]
+    for said in ("accepts the bundle's ECDSA P-384 signature", "“1 hashes verified, 2 invalid”",
+                 "checks a file's hash only when an option is turned on", "counts each file it did not check as invalid",
+                 "not a sign of tampering", "sha256sum -c", "archiver verify-bundle"):
+        assert said in replaywebpage, said
+    assert len(page.pres) == len(PRINTED_STEPS)  # an explanation, not another command
 
 
 def test_strings_that_would_break_a_pasted_command_stay_out_of_it():

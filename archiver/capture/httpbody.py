@@ -10,8 +10,6 @@ from html.parser import HTMLParser
 
 MAX_TEXT_BYTES = 4 * 2**20  # enough of a page to judge it; bounds memory against bombs
 MAX_WORDS = 20_000
-
-
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
@@ -99,6 +97,12 @@ def decode_response(raw: bytes) -> DecodedResponse:
             body = b""
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES])
+
+
+def html_of(raw: bytes) -> str | None:
+    """The HTML of a raw HTML response, decoded within bounds; None for any other content."""
+    response = decode_response(raw)
+    return response.text if response.is_html else None
 
 
 def _parse(raw: bytes) -> tuple[str, VisibleText]:

@@ -136,7 +136,7 @@ def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
             continue  # an altered line: verify names it; it says nothing about keys
         event, moment = entry.get("event"), entry["time"]
         named = {name: subject.get(name) for name in ("fingerprint", "from", "to", "revoked_from")}
-        if event in ("key generated", "key adopted") and isinstance(named["fingerprint"], str):
+        if event in ("key generated", "key adopted", "wacz key generated") and isinstance(named["fingerprint"], str):
             statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"])).announced_at = moment
         elif event == "key rotated" and isinstance(named["from"], str) and isinstance(named["to"], str):
             statuses.setdefault(named["from"], KeyStatus(named["from"])).rotated_out_at = moment

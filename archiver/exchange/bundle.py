@@ -47,7 +47,7 @@ from archiver.store.documents import DocumentCopies
 from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
 from archiver.store.durable import replacing
 from archiver.errors import UsageProblem
-from archiver.capture.httpbody import MAX_TEXT_BYTES, page_title
+from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
 from archiver.evidence.keys import custody_log, key_statuses_in, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
@@ -56,7 +56,7 @@ from archiver.check.scan import read_record_block
 from archiver.evidence.seal import checkpoint_path, sealed_manifest, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
 from archiver.exchange.bundle_documents import DocumentEntries, document_evidence
-from archiver.exchange.bundle_page import RenderedPage, rendered_page
+from archiver.exchange.bundle_page import RenderedPage, rendered_page, visible_text
 from archiver.read.urls import normalise_url
 
 WACZ_VERSION = "1.1.1"
@@ -93,49 +93,63 @@ class CaptureEvidence:
     records: tuple[StoredRecord, ...]
     attestation: dict | None  # imported captures have none
     title: str | None
-    redirects: tuple[dict, ...]
+    redirects: tuple[dict, ...]  # the hops that redirected, each with where it led
     certificate: dict | None
     page: RenderedPage | None
+    text: str | None  # the visible text of the final response, one line per block; None when it has none to read
 
 
 def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
-    """One capture's evidence: its records listed once, its metadata and its payload read once each."""
+    """One capture's evidence: its records listed once, its metadata and its final response read once each."""
     records = tuple(catalog.records(capture.id))
     metadata = next((r for r in records if r.role == "metadata"), None)
     details = json.loads(read_record_block(storage, metadata, metadata.content_length)) if metadata else {}
-    title = (page_title(read_record_block(storage, catalog.payload_record(capture.id), MAX_TEXT_BYTES))
-             if capture.outcome == "ok" else None)
-    redirects = tuple({"url": hop["url"], "status": hop["status"]} for hop in details.get("redirect_chain", []))
-    return CaptureEvidence(capture, records, catalog.attestation(capture.id), title, redirects,
-                           _certificate(capture, details), rendered_page(storage, records, details))
+    payload = (read_record_block(storage, catalog.payload_record(capture.id), MAX_TEXT_BYTES)
+               if capture.outcome == "ok" else None)
+    redirects = tuple({"url": hop["url"], "status": hop["status"], "location": hop["location"]}
+                      for hop in details.get("redirect_chain", [])
+                      if hop.get("location") and 300 <= (hop.get("status") or 0) < 400)
+    page = rendered_page(storage, records, details)
+    # What a reader saw: the page the browser rendered, else the text of the HTML as served.
+    if page is not None and page.text:
+        text = page.text
+    else:
+        markup = None if payload is None else html_of(payload)
+        text = None if markup is None else visible_text(markup)
+    return CaptureEvidence(capture, records, catalog.attestation(capture.id),
+                           None if payload is None else page_title(payload),
+                           redirects, _certificate(capture, details), page, text)
 
 
 def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow], set[str]]:
     """The claims chosen, every capture with stored records of every URL they cite (and of
     URLs chosen directly; revisits bring the capture holding their payload), and the keys of
-    the documents to carry whole: all but those whose claims were chosen one by one."""
+    the documents to carry whole: all but those whose claims were chosen one by one.
+    Everything is every claim and every stored capture, cited by a claim or not."""
     if selection.everything:
         claims = catalog.claims(include_superseded=True)
-        disclosed = {c.document_key for c in claims}
-    else:
-        chosen: dict[str, ClaimRow] = {}
-        for prefix in selection.claims:
-            matches = catalog.find_claim(prefix)
-            if len(matches) != 1:
-                raise UsageProblem(f"{prefix!r} matches {len(matches)} claims", "give a claim id from `archiver claims`")
-            chosen[matches[0].id] = matches[0]
-        disclosed = set()
-        for url in selection.urls:
-            found = catalog.claims(url_key=normalise_url(url))
-            chosen.update((c.id, c) for c in found)
-            disclosed.update(c.document_key for c in found)
-        for key in selection.documents:
-            found = catalog.claims(document_key=key)
-            if not found:
-                raise UsageProblem(f"no claims from the document {key}", "list documents with `archiver documents`")
-            chosen.update((c.id, c) for c in found)
-            disclosed.add(key)
-        claims = sorted(chosen.values(), key=lambda c: c.id)
+        captures = [c for c in catalog.captures() if c.warc_file]
+        if not captures:
+            raise UsageProblem("the collection has no stored captures", "capture some URLs first")
+        return claims, sorted(captures, key=lambda c: c.id), {c.document_key for c in claims} - {None}
+    chosen: dict[str, ClaimRow] = {}
+    for prefix in selection.claims:
+        matches = catalog.find_claim(prefix)
+        if len(matches) != 1:
+            raise UsageProblem(f"{prefix!r} matches {len(matches)} claims", "give a claim id from `archiver claims`")
+        chosen[matches[0].id] = matches[0]
+    disclosed = set()
+    for url in selection.urls:
+        found = catalog.claims(url_key=normalise_url(url))
+        chosen.update((c.id, c) for c in found)
+        disclosed.update(c.document_key for c in found)
+    for key in selection.documents:
+        found = catalog.claims(document_key=key)
+        if not found:
+            raise UsageProblem(f"no claims from the document {key}", "list documents with `archiver documents`")
+        chosen.update((c.id, c) for c in found)
+        disclosed.add(key)
+    claims = sorted(chosen.values(), key=lambda c: c.id)
     url_keys = {key for claim in claims for _, key in claim.citations} | {normalise_url(u) for u in selection.urls}
     captures = [c for rows in catalog.captures_by_url(url_keys).values() for c in rows if c.warc_file]
     if not captures:

@@ -15,7 +15,7 @@ report_page's."""
 from __future__ import annotations
 
 from archiver.exchange.report_markup import anchor, escape, fingerprint_literal, key_link, literal, prose
-from archiver.exchange.report_page import page_section
+from archiver.exchange.report_page import page_section, utc, when
 from archiver.exchange.report_steps import public_key_path, sha256_hex, verification_section
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -27,15 +27,19 @@ STYLE = """
 html { background: #fff; color: #111; }
 body { font: 11pt/1.5 Georgia, "Times New Roman", serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; }
 h1 { font-size: 1.6rem; margin-bottom: .5rem; }
+h1 .made { display: block; font-size: 1rem; font-weight: normal; margin-top: .3rem; }
 h2 { font-size: 1.25rem; border-bottom: 1px solid #888; margin-top: 2.2rem; }
 h3 { font-size: 1.05rem; margin-bottom: .3rem; }
 code, pre, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .88em; }
-code, td, dd, li, p, blockquote { overflow-wrap: anywhere; }
-pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f3f3f3; border: 1px solid #ccc; padding: .5rem .7rem; }
+/* Machine strings (ids, digests, URLs, paths) may break anywhere: they have no words to keep whole.
+   Text breaks at spaces only, and a word too long for its line wraps without squeezing its column. */
+code, pre { overflow-wrap: anywhere; }
+td, dd, li, p, blockquote, .lines { overflow-wrap: break-word; }
+pre { white-space: pre-wrap; background: #f3f3f3; border: 1px solid #ccc; padding: .5rem .7rem; }
 blockquote { white-space: pre-wrap; margin: .4rem 0 .6rem; padding: .3rem .8rem; border-left: 4px solid #888; }
 table { border-collapse: collapse; width: 100%; margin: .4rem 0; }
 th, td { text-align: left; vertical-align: top; border: 1px solid #bbb; padding: .25rem .4rem; }
-dl { display: grid; grid-template-columns: minmax(8rem, 12rem) 1fr; gap: .15rem 1rem; margin: .3rem 0; }
+dl { display: grid; grid-template-columns: minmax(8rem, 12rem) minmax(0, 1fr); gap: .15rem 1rem; margin: .3rem 0; }
 dt { font-weight: bold; }
 dd { margin: 0; }
 .item { border-top: 1px solid #ddd; padding-top: .3rem; }
@@ -44,9 +48,15 @@ dd { margin: 0; }
 figure { margin: .6rem 0; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid #888; }
 figcaption { font-weight: bold; margin-bottom: .3rem; }
-.lines { white-space: pre-wrap; overflow-wrap: anywhere; margin: .3rem 0; padding: .3rem .8rem; border-left: 4px solid #ccc; }
+.removed { text-decoration: line-through; }
+.lines { white-space: pre-wrap; margin: .3rem 0; padding: .3rem .8rem; border-left: 4px solid #ccc; }
+.when { white-space: nowrap; }  /* a date is not broken at its hyphens */
 mark { background: #ff6; color: #000; }
 a { color: #1a4d8f; }
+@media (max-width: 36rem) {  /* a phone held upright: each label above its value */
+  dl { grid-template-columns: minmax(0, 1fr); }
+  dd { margin-bottom: .3rem; }
+}
 @media print {
   body { max-width: none; margin: 0; font-size: 10pt; }
   a { color: inherit; text-decoration: none; }
@@ -66,15 +76,13 @@ TRUNCATION = {
 
 def render_report(view: dict) -> str:
     """The complete HTML page for `view`, the structure `archiver.exchange.bundle` assembles."""
-    bundle = view["bundle"]
-    title = f"Evidence bundle {bundle['id']}: {bundle['collection']['name']}"
     screenshots = any((capture.get("page") or {}).get("screenshot") for capture in view["captures"])
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{escape(CSP_WITH_SCREENSHOTS if screenshots else CSP)}\">\n",
         "<meta name=\"referrer\" content=\"no-referrer\">\n",
-        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        f"<h1>{escape(title)}</h1>\n",
+        f"<title>{escape(_heading(view, as_html=False))}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        f"<h1>{_heading(view, as_html=True)}</h1>\n",
         _summary(view),
         verification_section(view),
         _claims(view),
@@ -85,6 +93,26 @@ def render_report(view: dict) -> str:
         _files(view),
         "</body>\n</html>\n",
     ])
+
+
+def _heading(view: dict, as_html: bool) -> str:
+    """What the bundle is evidence of, the collection it came from and when it was made, in words:
+    the heading a reader sees first (the bundle's id is in the details below). As HTML, the
+    strings from documents and the collection are isolated like all prose; else plain text."""
+    text, quoted = (escape, prose) if as_html else (str, str)
+    claims, documents, captures = view["claims"], view["documents"], view["captures"]
+    if claims:
+        subject = text(f"Web pages cited by {_count(len(claims), 'claim')}")
+        if len(documents) == 1:
+            subject += text(" in “") + quoted(documents[0]["title"] or documents[0]["key"]) + text("”")
+        elif documents:
+            subject += text(f" in {len(documents)} documents")
+    else:
+        subject = text(f"{_count(len(captures), 'capture')} of {_count(len({c['url'] for c in captures}), 'web page')}")
+    bundle = view["bundle"]
+    made = (text("Evidence bundle from the collection “") + quoted(bundle["collection"]["name"]) + text("”, made on ")
+            + (utc(bundle["created"]) if as_html else when(bundle["created"])))
+    return f"{subject}<span class=\"made\">{made}</span>" if as_html else f"{subject}, {made}"
 
 
 # -- small pieces -----------------------------------------------------------------------
@@ -109,6 +137,9 @@ def _summary(view: dict) -> str:
     collection, selection = bundle["collection"], bundle["selection"]
     outcomes = [capture["outcome"] for capture in captures]
     collection_id = f" ({literal(collection['id'])})" if collection["id"] is not None else ""
+    cited = {capture_id for claim in view["claims"] for capture_id in claim["captures"]}
+    uncited = sum(capture["id"] not in cited for capture in captures)
+    pages = "of the pages they cite" if not uncited else f"of web pages, {uncited} of them cited by no claim in this bundle"
     if selection["all"]:
         scope = "everything in the collection"
     else:
@@ -120,7 +151,7 @@ def _summary(view: dict) -> str:
         f"{literal(bundle['created'])} by {prose(collection['operator'])} with {prose(bundle['software'])} "
         f"from the collection “{prose(collection['name'])}”{collection_id}. It preserves web pages cited by claims "
         f"in documents: it holds {_count(len(view['claims']), 'claim')} from "
-        f"{_count(len(view['documents']), 'document')} and {_count(len(captures), 'capture')} of the pages they cite "
+        f"{_count(len(view['documents']), 'document')} and {_count(len(captures), 'capture')} {pages} "
         f"({outcomes.count('ok')} complete, {outcomes.count('truncated')} truncated, {outcomes.count('failed')} failed), "
         f"each stored byte for byte in WARC files, with the signatures and digests needed to show it has not changed "
         f"since it was captured. It was made for {scope}.</p>\n")
@@ -150,8 +181,11 @@ def _claims(view: dict) -> str:
         for capture_id in claim["captures"]:
             if capture_id in captures:
                 capture = captures[capture_id]
+                changed = (", <span class=\"warn\">changed since the previous capture</span>"
+                           if (capture.get("change") or {}).get("changed") else "")
                 cited.append(f"<li><a href=\"#{anchor('capture', capture_id)}\">capture {literal(capture_id)}</a>: "
-                             f"{literal(capture['url'])}, {literal(capture['started_at'])}, {escape(capture['outcome'])}</li>")
+                             f"{literal(capture['url'])}, {literal(capture['started_at'])}, {escape(capture['outcome'])}"
+                             f"{changed}</li>")
             else:
                 cited.append(f"<li>capture {literal(capture_id)} (not in this bundle)</li>")
         parts.append(
@@ -179,6 +213,7 @@ def _captures(view: dict) -> str:
             ("Redirects", _redirects(capture["redirects"])),
             ("Page title", "none recorded" if capture["title"] is None else prose(capture["title"])),
             ("Time", f"started {literal(capture['started_at'])}, finished {literal(capture['finished_at'])}"),
+            *([("Since the previous capture", _change(capture["change"]))] if capture.get("change") else []),
             ("Server IP address", _or(capture["ip"], "not recorded")),
             ("TLS certificate", _certificate(capture["certificate"])),
             ("HTTP status", "no HTTP response" if capture["http_status"] is None else escape(capture["http_status"])),
@@ -199,8 +234,27 @@ def _captures(view: dict) -> str:
 def _redirects(redirects: list[dict]) -> str:
     if not redirects:
         return "none"
-    hops = "".join(f"<li>{escape(hop['status'])} → {literal(hop['url'])}</li>" for hop in redirects)
+    hops = "".join(f"<li>{escape(hop['status'])} from {literal(hop['url'])} to {literal(hop['location'])}</li>"
+                   for hop in redirects)
     return f"<ol>{hops}</ol>"
+
+
+def _change(change: dict) -> str:
+    """How this capture compares with the previous capture of its URL in the bundle."""
+    previous = (f"<a href=\"#{anchor('capture', change['previous'])}\">{literal(change['previous'])}</a> "
+                f"of {utc(change['previous_started_at'])}")
+    if not change["changed"]:
+        return f"unchanged since the previous capture, {previous}: the same payload digest"
+    said = f"<span class=\"warn\">changed since the previous capture</span>, {previous}: the payload digest differs"
+    if not change["text_compared"]:
+        return said + "; one of the two has no text to compare (it is not an HTML page)"
+    if not change["lines"]:
+        return said + "; the visible text is the same, so what changed is the markup or other bytes of the page"
+    lines = "".join(f"<div class=\"{'removed' if sign == '−' else 'added'}\">{sign} {prose(line)}</div>"
+                    for sign, line in change["lines"])
+    more = f"<p>and {_count(change['more_lines'], 'more changed line')}</p>" if change["more_lines"] else ""
+    return (said + "; the lines of its visible text that changed, − removed and + added:"
+            f"<div class=\"lines\">{lines}</div>{more}")
 
 
 def _certificate(certificate: dict | None) -> str:

@@ -30,15 +30,21 @@ def page_section(capture: dict) -> str:
             + "".join(f"<dt>{label}</dt><dd>{value}</dd>\n" for label, value in rows) + "</dl>\n")
 
 
-def utc(stamp: str) -> str:
-    """An ISO 8601 time as "YYYY-MM-DD at HH:MM:SS UTC", or the string itself if it is not one."""
+def when(stamp: str) -> str:
+    """An ISO 8601 time as plain text, "YYYY-MM-DD at HH:MM:SS UTC", or the string itself if it is not one."""
     try:
         moment = datetime.fromisoformat(stamp)
     except ValueError:
-        return literal(stamp)
+        return stamp
     if moment.tzinfo is None:
-        return literal(stamp)
-    return escape(moment.astimezone(timezone.utc).strftime("%Y-%m-%d at %H:%M:%S UTC"))
+        return stamp
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d at %H:%M:%S UTC")
+
+
+def utc(stamp: str) -> str:
+    """when(stamp) as HTML: a string that is not a time is shown as the machine string it is."""
+    shown = when(stamp)
+    return literal(stamp) if shown == stamp else f"<span class=\"when\">{escape(shown)}</span>"
 
 
 def _screenshot(capture: dict) -> str:

@@ -72,7 +72,21 @@ def verification_section(view: dict) -> str:
         "too. The one fact to take from outside it is the fingerprint of the key that signed it, which the sender "
         "should give you separately (on paper, or read out over the phone). The commands need OpenSSL 3 and GNU "
         "coreutils, as on any current Linux; type them in a terminal in the folder holding the bundle file.</p>\n"
-        f"<ol>\n{items}</ol>\n")
+        f"<ol>\n{items}</ol>\n{REPLAYWEBPAGE}")
+
+
+# What ReplayWeb.page shows of a bundle, seen with its npm package in Chromium: it verifies
+# the datapackage signature (its stored verdict is `signature: matched true`), yet it counts every
+# file whose hash it did not check as invalid, and checks none unless an option is set.
+REPLAYWEBPAGE = (
+    "<h3 id=\"replaywebpage\">If you open this bundle in ReplayWeb.page</h3>\n"
+    "<p>ReplayWeb.page replays the pages this bundle holds, and it checks and accepts the bundle's ECDSA P-384 "
+    "signature over <code>datapackage.json</code> (its key is listed with the other <a href=\"#keys\">signing keys</a> below). "
+    "Its summary of file hashes, such as “1 hashes verified, 2 invalid”, is not a sign of tampering: "
+    "ReplayWeb.page checks a file's hash only when an option is turned on, and counts each file it did not check "
+    "as invalid, so it shows the same for an intact bundle. Do not rely on that summary either way. Check the files "
+    "instead with the <code>sha256sum -c</code> step above, or all of this bundle with the "
+    "<code>archiver verify-bundle</code> step.</p>\n")
 
 
 def public_key_path(fingerprint: str, files: list[dict]) -> str | None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
 from archiver.evidence.keys import KeyStatus
 from archiver.evidence.manifest import ManifestResult
 from archiver.evidence.signing import PublicKey, SigningKey
 from archiver.exchange.bundle_page import RenderedPage, claim_words, find_words, first_lines
+from archiver.exchange.report_changes import changes_since_previous
 from archiver.store.rows import ClaimRow
 
 if TYPE_CHECKING:  # bundle builds the view, so it imports this module
@@ -26,41 +28,54 @@ def by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
     return by_url
 
 
+def document_name(key: str) -> str:
+    """How the report names a document: its key, the path inside the collection; for a document
+    read from elsewhere, whose key is its absolute path on the operator's machine, only its file
+    name, since the rest tells the reader nothing they can check and may tell them too much."""
+    if PurePosixPath(key).is_absolute() or PureWindowsPath(key).is_absolute():
+        return PureWindowsPath(key).name  # splits at "/" and "\\" alike
+    return key
+
+
 def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, claims: list[ClaimRow],
                  evidence: list[CaptureEvidence], files: dict[str, bytes], checkpoint: dict, wacz_fingerprint: str,
                  bundle_name: str, archive: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey]) -> dict:
     """The view of a bundle about to be sealed: `files` are its files so far, `archive` names its WARC."""
     captures_of = by_url(evidence)
+    changes = changes_since_previous(evidence)
     keys = [{"fingerprint": fp, "algorithm": "Ed25519", "role": "signs attestations, manifests and this bundle",
              "status": "revoked" if statuses.get(fp) and statuses[fp].revoked_from else "valid",
              "announced_at": statuses[fp].announced_at if fp in statuses else None,
              "revoked_from": statuses[fp].revoked_from if fp in statuses else None}
             for fp in public_keys]
     keys.append({"fingerprint": wacz_fingerprint, "algorithm": "ECDSA P-384", "role": "signs the WACZ datapackage digest",
-                 "status": "valid", "announced_at": None, "revoked_from": None})
+                 "status": "valid", "announced_at": statuses[wacz_fingerprint].announced_at if wacz_fingerprint in statuses
+                 else None, "revoked_from": None})
     token = files.get("evidence/checkpoint.json.tsr")
     return {
         "bundle": {"id": statement["bundle"], "created": statement["created"], "file": bundle_name,
-                   "software": statement["software"], "selection": statement["selection"],
+                   "software": statement["software"],
+                   "selection": {**statement["selection"],
+                                 "documents": [document_name(key) for key in statement["selection"]["documents"]]},
                    "collection": statement["collection"], "signed_by": key.fingerprint},
         "keys": keys,
         "manifest": {"sequence": manifest.sequence, "sha256": manifest.sha256,
                      "captures_merkle_root": checkpoint["captures_merkle_root"],
                      "captures_in_manifest": checkpoint["captures"], "signed_by": key.fingerprint,
                      "timestamp": _token_view(token) if token else None},
-        "documents": [{"key": d["key"], "sha256": d["sha256"], "date": d["date"], "title": d["title"]}
+        "documents": [{"key": document_name(d["key"]), "sha256": d["sha256"], "date": d["date"], "title": d["title"]}
                       for d in json.loads(files["evidence/claims.json"])["documents"]],
-        "claims": [{"id": c.id, "text": c.text, "kind": c.kind, "document": c.document_key, "start": c.start,
+        "claims": [{"id": c.id, "text": c.text, "kind": c.kind, "document": c.document_key and document_name(c.document_key), "start": c.start,
                     "end": c.end, "captures": [i for _, url_key in c.citations for i in captures_of.get(url_key, [])]}
                    for c in claims],
-        "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in {k for _, k in c.citations}])
-                     for item in evidence],
+        "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in {k for _, k in c.citations}],
+                                   changes.get(item.capture.id)) for item in evidence],
         "files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                   for path, data in sorted(files.items())],
     }
 
 
-def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow]) -> dict:
+def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], change: dict | None) -> dict:
     c = item.capture
     return {"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
             "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
@@ -69,7 +84,7 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow]) -
             "records": [{"id": r.record_id, "type": r.warc_type, "file": archive,
                          "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],
             "attestation_key": (item.attestation or {}).get("signatures", [{}])[0].get("keyid"),
-            "page": _page_view(item.page, citing) if item.page else None}
+            "page": _page_view(item.page, citing) if item.page else None, "change": change}
 
 
 def _page_view(page: RenderedPage, citing: list[ClaimRow]) -> dict:

@@ -1,0 +1,47 @@
+"""What evidence/report.html says of a capture beside the one of the same URL before it: whether
+the page changed (its payload digest differs) and, when both pages had text to read, which of
+its visible lines were removed and which were added. A cited page edited between two captures
+is evidence in itself, and a reader should not have to compare digests to find it."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # bundle builds the view, so it imports this module's users
+    from archiver.exchange.bundle import CaptureEvidence
+
+MAX_CHANGED_LINES = 20  # a short diff: the report points at the change, the records hold the pages
+LINE_CHARS = 300
+
+
+def changes_since_previous(evidence: list[CaptureEvidence]) -> dict[str, dict]:
+    """For each complete capture after the first complete one of its URL in this bundle, by
+    capture id: the previous one, whether the payload changed and the visible lines that did."""
+    found: dict[str, dict] = {}
+    previous: dict[str, CaptureEvidence] = {}
+    for item in sorted(evidence, key=lambda e: (e.capture.started_at, e.capture.id)):
+        capture = item.capture
+        if capture.outcome != "ok" or capture.payload_digest is None:
+            continue
+        before = previous.get(capture.url_key)
+        previous[capture.url_key] = item
+        if before is None:
+            continue
+        changed = before.capture.payload_digest != capture.payload_digest
+        compared = changed and before.text is not None and item.text is not None
+        lines = _changed_lines(before.text, item.text) if compared else []
+        found[capture.id] = {"previous": before.capture.id, "previous_started_at": before.capture.started_at,
+                             "changed": changed, "text_compared": compared, "lines": lines[:MAX_CHANGED_LINES],
+                             "more_lines": max(0, len(lines) - MAX_CHANGED_LINES)}
+    return found
+
+
+def _changed_lines(before: str, after: str) -> list[tuple[str, str]]:
+    """The lines removed ("−") and added ("+"), in page order."""
+    old, new = before.split("\n"), after.split("\n")
+    lines: list[tuple[str, str]] = []
+    for tag, old_start, old_end, new_start, new_end in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag != "equal":
+            lines += [("−", line) for line in old[old_start:old_end]] + [("+", line) for line in new[new_start:new_end]]
+    return [(sign, line if len(line) <= LINE_CHARS else line[:LINE_CHARS] + "…") for sign, line in lines]

@@ -1,0 +1,162 @@
+"""evidence/report.html of a bundle `archiver bundle` made, read as the lawyer who receives it reads
+it: a heading that says what it is evidence of, captures that changed since the one before named
+with the lines that changed, a redirect shown by its final page, every key's announcement, no
+path on the operator's machine; and the page rendered in Chromium with no word broken mid-word."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import http_response, redirect, send_bytes
+
+FIRST = b"<html><title>Statement</title><p>The ministry said troops moved on Monday.</p><p>Signed, the press office.</p>"
+SECOND = b"<html><title>Statement</title><p>The ministry said troops moved on Tuesday.</p><p>Signed, the press office.</p>"
+
+
+@pytest.fixture
+def lawyers_copy(run_cli, raw_server, collection, tmp_path) -> dict:
+    """A document kept outside the collection (in the operator's own folder) citing a statement that
+    was edited between two captures and a URL that redirects; the bundle of everything, and its report."""
+    served = iter([FIRST, SECOND])
+    server = raw_server({"/statement": lambda conn, request: conn.sendall(http_response(next(served))),
+                         "/new": send_bytes(http_response(b"<html><title>Moved here</title><p>The new home.</p>"))})
+    server.routes["/old"] = redirect(server.url("/new"), "301 Moved Permanently")
+    document = tmp_path / "operator-desk" / "army-report.md"
+    document.parent.mkdir()
+    document.write_text(f"# Troops moved on Monday\n\nThe ministry said so {server.url('/statement')}, "
+                        f"as did {server.url('/old')}\n")
+    for _ in range(2):
+        assert run_cli("capture", "-C", collection.root, document).exit_code == 0
+    bundle = tmp_path / "army.wacz"
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", bundle)
+    assert made.exit_code == 0, made.output
+    with zipfile.ZipFile(bundle) as wacz:
+        report = wacz.read("evidence/report.html").decode()
+        custody = [json.loads(line) for line in wacz.read("evidence/custody.jsonl").splitlines()]
+        statement = json.loads(wacz.read("evidence/bundle.json"))
+    captures = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    return {"report": report, "text": text_of(report), "custody": custody,
+            "statement": statement, "captures": captures, "server": server, "document": document, "tmp": tmp_path}
+
+
+def text_of(report: str) -> str:
+    """The report's text as a reader sees it: blocks apart, inline elements run on, spaces collapsed."""
+    blocks = re.sub(r"</?(?:dt|dd|li|p|h\d|div|tr|td|th|section|table|ol|ul|dl|pre|figure|figcaption)\b[^>]*>", " ",
+                    report.split("<body>", 1)[1])
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", blocks)).split())
+
+
+def capture_section(copy: dict, capture_id: str) -> str:
+    """The text of one capture's entry in the report."""
+    start = copy["text"].index(f"Capture {capture_id}")
+    end = copy["text"].find(" Capture ", start + 1)
+    return copy["text"][start:end if end != -1 else copy["text"].index(" Documents ", start)]
+
+
+def test_the_heading_says_what_the_bundle_is_evidence_of(lawyers_copy):
+    [heading] = re.findall(r"<h1>(.*?)</h1>", lawyers_copy["report"], re.S)
+    heading = " ".join(html.unescape(re.sub(r"<[^>]+>", "", heading.replace('<span class="made">', " "))).split())
+    created = lawyers_copy["statement"]["created"]
+    assert lawyers_copy["statement"]["bundle"] not in heading  # the id stays in the details
+    assert "Web pages cited by 2 claims in “Troops moved on Monday”" in heading
+    assert "collection “test”" in heading
+    assert f"made on {created[:10]} at {created[11:19]} UTC" in heading
+    assert lawyers_copy["statement"]["bundle"] in lawyers_copy["text"]
+
+
+def test_a_capture_that_changed_since_the_previous_one_says_what_changed(lawyers_copy):
+    statement = lawyers_copy["server"].url("/statement")
+    first, second = (c["id"] for c in sorted((c for c in lawyers_copy["captures"] if c["url"] == statement),
+                                             key=lambda c: c["started_at"]))
+    changed = capture_section(lawyers_copy, second)
+    assert f"changed since the previous capture, {first}" in changed
+    assert "− The ministry said troops moved on Monday. + The ministry said troops moved on Tuesday." in changed
+    assert "Signed, the press office." not in changed.split("changed since the previous capture")[1]
+    assert "changed since the previous capture" not in capture_section(lawyers_copy, first)
+    # The redirected page came back the same: a revisit, and the report says so.
+    old = [c["id"] for c in sorted((c for c in lawyers_copy["captures"] if c["url"].endswith("/old")),
+                                   key=lambda c: c["started_at"])]
+    assert f"unchanged since the previous capture, {old[0]}" in capture_section(lawyers_copy, old[1])
+
+
+def test_a_redirected_url_is_shown_by_its_final_response(lawyers_copy):
+    server = lawyers_copy["server"]
+    for capture in (c for c in lawyers_copy["captures"] if c["url"] == server.url("/old")):
+        entry = capture_section(lawyers_copy, capture["id"])
+        assert f"Final URL {server.url('/new')}" in entry
+        assert f"Redirects 301 from {server.url('/old')} to {server.url('/new')} Page title Moved here" in entry
+        assert "HTTP status 200" in entry and "200 →" not in entry
+    for capture in (c for c in lawyers_copy["captures"] if c["url"] == server.url("/statement")):
+        assert "Redirects none Page title Statement" in capture_section(lawyers_copy, capture["id"])
+
+
+def test_the_p384_key_shows_the_announcement_its_custody_log_records(lawyers_copy):
+    [announced] = [entry for entry in lawyers_copy["custody"] if entry["event"] == "wacz key generated"]
+    keys = lawyers_copy["text"].split("Signing keys")[1].split("The bundle and its manifest")[0]
+    p384 = keys[keys.index("Algorithm ECDSA P-384"):]
+    assert f"Announced {announced['time']}" in p384
+    assert "not recorded" not in keys
+
+
+def test_no_path_on_the_operators_machine_is_shown(lawyers_copy):
+    assert str(lawyers_copy["tmp"]) not in lawyers_copy["report"]
+    assert "operator-desk" not in lawyers_copy["report"]
+    assert "army-report.md" in lawyers_copy["text"]
+
+
+def test_the_report_reads_whole_words_in_chromium(lawyers_copy, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    from archiver.capture.browser.chromium import find_chromium
+
+    monkeypatch.delenv("ARCHIVER_CHROMIUM")
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (.ci/run installs it)")
+    shots = Path("/tmp/report-screenshots")  # kept after the test, to be looked at
+    shots.mkdir(exist_ok=True)
+    page_file = shots / "report.html"
+    page_file.write_text(lawyers_copy["report"])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium)
+        broken = {}
+        for width in (1280, 420):  # a desktop and a phone held upright
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(page_file.as_uri())
+            page.screenshot(path=str(shots / f"report-{width}.png"), full_page=True)
+            broken[width] = page.evaluate(WORDS_BROKEN_ACROSS_LINES)
+            heading = page.inner_text("h1")
+            overflowing = page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+            assert not overflowing, f"the page is wider than a {width} px window"
+        body = page.inner_text("body")
+        browser.close()
+    assert broken == {1280: [], 420: []}
+    assert "Web pages cited by 2 claims" in heading and lawyers_copy["statement"]["bundle"] not in heading
+    assert "changed since the previous capture" in body
+    assert str(lawyers_copy["tmp"]) not in body
+
+
+# Every word of text outside machine strings (<code>, <pre>) laid out on one line: a word the browser
+# broke mid-word has two client rectangles on different lines.
+WORDS_BROKEN_ACROSS_LINES = """() => {
+  const broken = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest('code, pre')) continue;
+    for (const match of node.data.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (tops.size > 1) broken.push(match[0]);
+    }
+  }
+  return broken;
+}"""
