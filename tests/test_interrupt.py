@@ -127,8 +127,9 @@ def test_gitignore_lists_every_file_a_collection_in_the_project_root_leaves(run_
     made = tmp_path / "clone"
     assert run_cli("capture", "-C", made, server.url("/"), "--allow-private").exit_code == 0
     assert run_cli("manifest", "-C", made).exit_code == 0
-    left = sorted(p.name + ("/" if p.is_dir() else "") for p in made.iterdir() if p.name != "seeds")
-    assert ".in-use" in left
+    left = sorted(p.relative_to(made).as_posix() for p in made.rglob("*")
+                  if p.is_file() and p.relative_to(made).parts[0] != "seeds")
+    assert ".in-use" in left and "archiver.toml" in left
     ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "--no-index", "--stdin"],
                              input="\n".join(left), capture_output=True, text=True)
     assert sorted(ignored.stdout.split()) == left

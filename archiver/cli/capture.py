@@ -18,6 +18,7 @@ from archiver.cli.common import (collection_option, console, human_size, json_op
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
+from archiver.cli.recovery import repair_interrupted
 from archiver.cli.interrupts import INTERRUPTED, stopping_on_signals
 from archiver.cli.verify import print_replays
 from archiver.evidence.keys import create_collection, custody_log
@@ -140,6 +141,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         collection, key, _ = create_collection(collection_dir, key_file, passphrase(ask=False))
     else:
         key = signing_key(collection, key_file)
+        repair_interrupted(collection, key)
     if insecure:
         overrides["verify_tls"] = False
     qa = overrides.pop("qa", False)

@@ -349,9 +349,8 @@ def fetch_each(urls: Iterable[str], fetch: Callable[[str], FetchResult], on_resu
                at_once: int, per_host: int, stop: threading.Event | None = None) -> None:
     """`fetch` every URL, `at_once` at a time and at most `per_host` at a time per host, calling
     `on_result` (from worker threads) as each finishes. Once `stop` is set no URL is started, and
-    fetches in flight have STOP_GRACE seconds to finish; those still running then are abandoned:
-    their results are dropped, never passed on. Plain and browser captures share it, so both are
-    as gentle with a host and stop alike."""
+    fetches in flight have STOP_GRACE seconds to finish, then are abandoned, their results dropped.
+    Plain and browser captures share it, so both are as gentle with a host and stop alike."""
     stop = stop or threading.Event()
     by_host: dict[str, list[str]] = defaultdict(list)
     for url in urls:
