@@ -88,7 +88,7 @@ def read_targets(targets: list[str], root: Path) -> Targets:
 
 
 def left_to_capture(catalog: Catalog, urls: list[str]) -> list[str]:
-    """`urls` but those that runs which never finished captured (`--resume`, after `archiver doctor --fix`)."""
+    """`urls` but those that runs which never finished (interrupted, or killed and repaired) captured (`--resume`)."""
     done = catalog.captured_by_interrupted_runs()
     return [url for url in urls if normalise_url(url) not in done]
 
@@ -149,6 +149,8 @@ class CaptureRun:
         self.key = key
         self.custody = custody_log(collection, key)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+        self._stop = threading.Event()  # no new fetch starts once set (see `interrupt`)
+        self.interrupted = False
         # Until __exit__: the collection in use, and held, so the run writes to its one catalog.
         self._held = contextlib.ExitStack()
         self._held.enter_context(collection.in_use())
@@ -184,12 +186,19 @@ class CaptureRun:
     def __exit__(self, *exc) -> None:
         try:
             self.writer.close()
-            self.catalog.finish_run(self.run_id, _now())
+            if not self.interrupted:  # an interrupted run stays unfinished, for `--resume` to find
+                self.catalog.finish_run(self.run_id, _now())
         finally:
             if self.pages is not self.fetcher:
                 self.pages.close()
             self.fetcher.close()
             self._held.close()
+
+    def interrupt(self) -> None:
+        """Stop the run (from a signal handler): no new fetch starts, those in flight get a
+        moment to finish, and what is whole is stored; `capture()` then returns what it stored."""
+        self.interrupted = True
+        self._stop.set()
 
     def record_documents(self, documents: list[Document]) -> None:
         """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
@@ -214,7 +223,7 @@ class CaptureRun:
         so fetch slots never wait on disk. A storage failure stops the run and is raised."""
         rows: list[CaptureRow] = []
         failures: list[BaseException] = []
-        stop = threading.Event()
+        stop = self._stop
         fetched: queue.Queue[FetchResult | None] = queue.Queue(maxsize=2 * self.settings.concurrency)
 
         def write_each() -> None:

@@ -8,6 +8,7 @@ aside, a listed one is signed; every repair is written to the custody log."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from archiver.check.scan import scan_warc
 from archiver.evidence.seal import checkpoint_path, sign_manifest, signature_path, timestamp_entry, token_path
 from archiver.evidence.signing import PAYLOAD_TYPE, SigningKey, canonical_json
 from archiver.capture.warc import sha256_digest
-from archiver.store.storage import QUARANTINE, UNFINISHED_SUFFIX, Storage
+from archiver.store.storage import QUARANTINE, UNFINISHED_SUFFIX, Storage, StoredFile
 from archiver.store.rows import StoredRecord
 
 
@@ -51,28 +52,48 @@ class Diagnosis:
 
 def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
     """What an interrupted run left; with `key`, repair each finding and log it."""
-    diagnosis = Diagnosis()
     with collection.in_use(alone=True):  # a running capture's open file is not a leftover
-        with collection:
-            catalog = collection.catalog
-            for name in collection.storage.unfinished():
-                _open_file(collection, catalog, name, key, diagnosis)
-            _never_written(collection, catalog, key, diagnosis)
-            for name in collection.storage.names():
-                if name.endswith(".warc.gz"):
-                    _uncataloged(collection, catalog, name, key, diagnosis)
-            logged = _Logged.read(collection)  # after the salvaged captures above were logged
-            _manifests(collection, catalog, key, diagnosis, logged)
-            _unlogged(collection, catalog, key, diagnosis, logged)
-        for spool in sorted(collection.tmp.glob("tmp*")):
-            finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
-            if key is not None:
-                spool.unlink()  # a partial download, never listed anywhere: not evidence
-                finding.fixed = "removed"
-            diagnosis.findings.append(finding)
-        if key is not None and diagnosis.findings:
-            custody_log(collection, key).append("doctor", {"repairs": [f.as_dict() for f in diagnosis.findings]})
+        return examine(collection, key)
+
+
+def examine(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
+    """`diagnose`, for a caller already holding the collection alone (`collection.in_use(alone=True)`)."""
+    diagnosis = Diagnosis()
+    with collection:
+        catalog = collection.catalog
+        for name in collection.storage.unfinished():
+            _open_file(collection, catalog, name, key, diagnosis)
+        _never_written(collection, catalog, key, diagnosis)
+        for name in collection.storage.names():
+            if name.endswith(".warc.gz"):
+                _uncataloged(collection, catalog, name, key, diagnosis)
+        logged = _Logged.read(collection)  # after the salvaged captures above were logged
+        _manifests(collection, catalog, key, diagnosis, logged)
+        _unlogged(collection, catalog, key, diagnosis, logged)
+    for spool in sorted(collection.tmp.glob("tmp*")):
+        finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
+        if key is not None:
+            spool.unlink()  # a partial download, never listed anywhere: not evidence
+            finding.fixed = "removed"
+        diagnosis.findings.append(finding)
+    if key is not None and diagnosis.findings:
+        custody_log(collection, key).append("doctor", {"repairs": [f.as_dict() for f in diagnosis.findings]})
     return diagnosis
+
+
+def interruption_signs(collection: Collection) -> list[str]:
+    """What only a process that stopped mid-way leaves, found without reading any WARC file: a
+    file still `.open`, a file the catalog lists as still being written, a spooled response, an
+    export's temporary file. For a caller holding the collection alone, before a full `examine`."""
+    still_open = []
+    if collection.catalog_path.exists():  # no catalog, nothing listed: and none is made just to look
+        with collection:
+            still_open = [name for (name,) in collection.catalog.query(
+                "SELECT name FROM warc_files WHERE closed_at IS NULL ORDER BY name")]
+    return ([f"warcs/{name}{UNFINISHED_SUFFIX}" for name in collection.storage.unfinished()]
+            + [f"warcs/{name}" for name in still_open if name not in collection.storage.unfinished()]
+            + [f"tmp/{path.name}" for path in sorted(collection.tmp.glob("tmp*"))]
+            + [f"manifests/{path.name}" for path in sorted((collection.root / "manifests").glob(".*.tmp"))])
 
 
 def _open_file(collection: Collection, catalog: Catalog, name: str, key: SigningKey | None, diagnosis: Diagnosis) -> None:
@@ -124,16 +145,36 @@ class _Prefix:
 
 
 def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> None:
-    """Files the catalog lists as opened that never reached the disk (the run stopped between)."""
+    """Files the catalog lists as opened that never reached the disk, or were closed without the
+    catalog being told (the run stopped between)."""
     unfinished = set(collection.storage.unfinished())
     for (name,) in catalog.query("SELECT name FROM warc_files WHERE closed_at IS NULL").fetchall():
-        if collection.storage.size(name) is not None or name in unfinished:
+        if name in unfinished:
+            continue
+        if collection.storage.size(name) is not None:
+            _closed_unrecorded(collection, catalog, name, key, diagnosis)
             continue
         finding = Finding("file never written", f"warcs/{name}", "listed as opened, but no such file was created")
         diagnosis.findings.append(finding)
         if key is not None:
             catalog.forget_empty_file(name)
             finding.fixed = "removed from the catalog (no record was ever listed in it)"
+
+
+def _closed_unrecorded(collection: Collection, catalog: Catalog, name: str, key: SigningKey | None,
+                       diagnosis: Diagnosis) -> None:
+    """A file closed and published (every byte fsynced first), whose closing the catalog never recorded."""
+    finding = Finding("close not recorded", f"warcs/{name}", "closed on disk, the catalog lists it as still being written")
+    diagnosis.findings.append(finding)
+    if key is None:
+        return
+    digest, size = hashlib.sha256(), 0
+    with collection.storage.reader(name) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    catalog.file_closed(StoredFile(name, size, digest.hexdigest()), now())
+    finding.fixed = "its size and SHA-256 recorded in the catalog"
 
 
 def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: SigningKey | None,

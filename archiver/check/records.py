@@ -41,7 +41,7 @@ def plan_scans(storage: Storage, catalog: Catalog, report: Report) -> tuple[dict
         if report.check("WARC file present", file is not None, f"warcs/{name}", "listed in the catalog but missing"):
             to_scan[name] = file
             report.check("WARC file closed", not file.unfinished, f"warcs/{file.shown}",
-                         "left unfinished by an interrupted run (still .open)")
+                         "left unfinished by an interrupted run (still .open): `archiver doctor --fix` repairs it")
     for file in found:
         if file.name not in listed:
             report.check("WARC file listed", False, f"warcs/{file.shown}", "not in the catalog: its records are not captures of this collection")

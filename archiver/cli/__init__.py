@@ -8,7 +8,6 @@ still saved); 2 bad usage or bad input; 3 the machine refused (disk, permissions
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
@@ -60,13 +59,9 @@ def cli() -> None:
                  archiver show ID                (one claim or capture in full)
 
     Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION).
-    Exit codes: 0 ok, 1 some targets failed, 2 bad usage, 3 disk or permission error.
+    Exit codes: 0 ok, 1 some targets failed, 2 bad usage, 3 disk or permission error, 130 interrupted.
     """
 
 
 def main() -> None:
-    try:
-        cli.main(prog_name="archiver")
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    cli.main(prog_name="archiver")

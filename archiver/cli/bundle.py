@@ -8,6 +8,7 @@ import click
 
 from archiver.exchange.bundle import Selection, export_bundle
 from archiver.capture.run import document_key
+from archiver.cli.recovery import repair_interrupted
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
@@ -38,6 +39,7 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         raise click.UsageError("the bundle's name must end in .wacz")
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
+    repair_interrupted(collection, key)
     selection = Selection(list(claims), list(urls), [document_key(d, collection.root) for d in documents], everything)
     result = export_bundle(collection, key, selection, output)
     if as_json:

@@ -19,9 +19,12 @@ from archiver.cli.common import (collection_option, console, json_option, key_op
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
+from archiver.cli.recovery import repair_interrupted
+from archiver.cli.interrupts import INTERRUPTED, stopping_on_signals
 from archiver.cli.verify import print_replays
 from archiver.evidence.keys import create_collection, custody_log
 from archiver.read.seeds import Claim, note_claim
+from archiver.read.urls import normalise_url
 from archiver.evidence.signing import SigningKey, grouped
 
 
@@ -67,7 +70,7 @@ def capture_options(function):
 @click.command()
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--resume", is_flag=True,
-              help="Skip URLs an interrupted run already captured (after `archiver doctor --fix`).")
+              help="Skip URLs that runs stopped by Ctrl-C or a crash already captured.")
 @capture_options
 def capture(targets: tuple[str, ...], resume: bool, collection_dir: Path, key_file: Path | None, as_json: bool,
             insecure: bool, **overrides) -> None:
@@ -87,8 +90,11 @@ def capture(targets: tuple[str, ...], resume: bool, collection_dir: Path, key_fi
     With --qa, each page rendered in the browser is then replayed from its own records with no
     network at all, compared with what was captured, and the result logged ("replay check").
 
+    Ctrl-C (or SIGTERM) stops the run: no new capture starts, those under way have two seconds
+    to finish, what is whole is stored; --resume then captures the rest. A second Ctrl-C stops at once.
+
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved) or, with --qa,
-    a page could not be replayed at all, 2 on bad usage.
+    a page could not be replayed at all, 2 on bad usage, 130 when interrupted.
     """
     found = read_targets(list(targets), collection_dir)
     collection = Collection.open(collection_dir) if Collection.exists(collection_dir) else None
@@ -136,6 +142,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         collection, key, _ = create_collection(collection_dir, key_file, passphrase(ask=False))
     else:
         key = signing_key(collection, key_file)
+        repair_interrupted(collection, key)
     if insecure:
         overrides["verify_tls"] = False
     qa = overrides.pop("qa", False)
@@ -155,16 +162,19 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         run.record_documents(found.documents)
         if note:
             run.record_note(note)
-        if show_progress:
-            with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          TextColumn("{task.description}"), console=console(stderr=True), transient=True) as bar:
-                task = bar.add_task("", total=len(found.urls))
-                rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=row.url[:60]))
-        else:
-            rows = run.capture(found.urls)
+        with stopping_on_signals(run.interrupt):
+            if show_progress:
+                with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                              TextColumn("{task.description}"), console=console(stderr=True), transient=True) as bar:
+                    task = bar.add_task("", total=len(found.urls))
+                    rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=row.url[:60]))
+            else:
+                rows = run.capture(found.urls)
         unchanged_since = run.unchanged_since(rows)
     # After the run, once its WARC files are published and can be read; the run's browser is closed by then.
-    replays = replay_captures(collection, browser_captures(collection, rows), _logger(collection, key)) if qa else []
+    replays = replay_captures(collection, browser_captures(collection, rows), _logger(collection, key)) \
+        if qa and not run.interrupted else []
+    not_captured = _not_captured(found.urls, rows) if run.interrupted else []
 
     if as_json:
         print_json({"collection": str(collection.root), "created_collection": created, "run": run.run_id,
@@ -176,13 +186,24 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                     "counts": _counts(rows),
                     "verdicts": _verdict_counts(rows),
                     "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows],
-                    "replay": [r.as_dict() for r in replays] if qa else None})
+                    "replay": [r.as_dict() for r in replays] if qa else None,
+                    "interrupted": run.interrupted, "not_captured": not_captured})
     else:
         _print_summary(out, rows, found, note, unchanged_since)
         if qa:
             print_replays(replays)
+    if run.interrupted:
+        click.echo(f"interrupted: {len(rows)} stored, {len(not_captured)} not captured; run the same "
+                   "`archiver capture` with --resume to capture the rest", err=True)
+        raise SystemExit(INTERRUPTED)
     if any(r.outcome == "failed" for r in rows) or any(not r.replayed for r in replays):
         raise SystemExit(1)
+
+
+def _not_captured(urls: list[str], rows: list[CaptureRow]) -> list[str]:
+    """The URLs an interrupted run never stored, in the order given."""
+    stored = {row.url_key for row in rows}
+    return [url for url in urls if normalise_url(url) not in stored]
 
 
 def _logger(collection: Collection, key: SigningKey) -> Callable[[str, dict], str | None]:

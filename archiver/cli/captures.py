@@ -14,6 +14,7 @@ from archiver.store.rows import CaptureRow
 from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
 from archiver.check.drift import describe_changes
+from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
@@ -27,6 +28,7 @@ from archiver.read.urls import normalise_url
 def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     """List captures, oldest first: outcome, HTTP status, page verdict, size and detail."""
     with Collection.open(collection_dir) as collection:
+        warn_of_leftovers(collection)
         rows = collection.catalog.captures(normalise_url(url) if url else None)
     if as_json:
         print_json([r.as_dict() for r in rows])

@@ -10,6 +10,7 @@ from rich.table import Table
 from archiver.capture.run import document_key
 from archiver.capture.verdict import verdict_label
 from archiver.store.rows import CaptureRow
+from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, console, json_option, print_json
 from archiver.store.collection import Collection
 from archiver.read.urls import normalise_url
@@ -40,6 +41,7 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
            collection_dir: Path, as_json: bool) -> None:
     """List claims, each with the URLs it cites and how their newest capture ended."""
     with Collection.open(collection_dir) as collection:
+        warn_of_leftovers(collection)
         found = collection.catalog.claims(
             url_key=normalise_url(url) if url else None,
             document_key=document_key(document_path, collection.root) if document_path else None,

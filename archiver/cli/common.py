@@ -53,6 +53,8 @@ class ArchiverGroup(click.Group):
             raise
         except ArchiverError as exc:
             self._fail(ctx, str(exc), exc.exit_code)
+        except KeyboardInterrupt:  # here, before click's own handling makes it "Aborted!" and exit 1
+            self._fail(ctx, "interrupted", 130)
         except BrokenPipeError:
             # The reader went away (`archiver claims | head`): nothing to say, and nothing more to write.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from archiver.cli.recovery import repair_interrupted
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.exchange.importer import import_path
@@ -24,7 +25,9 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
     imported (with the file it came in and its SHA-256), and `archiver cite --capture ID`
     lets a claim cite it."""
     collection = Collection.open(collection_dir)
-    imported = import_path(collection, signing_key(collection, key_file), source)
+    key = signing_key(collection, key_file)
+    repair_interrupted(collection, key)
+    imported = import_path(collection, key, source)
     if as_json:
         print_json({"files": [{"file": i.file, "source": i.source, "already": i.already,
                                "captures": [c.as_dict() for c in i.captures]} for i in imported]})

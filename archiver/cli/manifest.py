@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from archiver.cli.recovery import repair_interrupted
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.evidence.seal import sealed_manifest
@@ -30,6 +31,7 @@ def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, a
     Exit 1 when a configured timestamp could not be obtained (the manifest is still signed)."""
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
+    repair_interrupted(collection, key)
     result, seal = sealed_manifest(collection, key)
     if output:
         shutil.copyfile(result.path, output)

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from archiver.capture.run import existing_capture
+from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.check.drift import Drift, check_drift, recapture_changed
@@ -53,6 +54,7 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
     if capture_ids and not replay:
         raise click.UsageError("--capture needs --replay")
     with Collection.open(collection_dir) as collection:
+        warn_of_leftovers(collection)
         chosen = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
         report = verify_collection(collection, workers=workers)
         unrecorded = append_unattended(collection, key_file, "verification run", {

@@ -8,8 +8,7 @@ import http.client
 import ssl
 import threading
 import time
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.cookiejar import CookieJar
@@ -34,6 +33,7 @@ from archiver.read.urls import fetchable_problem, normalise_url
 READ_CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 30.0  # longest silence tolerated between two reads, within the overall deadline
+STOP_GRACE = 2.0  # seconds a fetch in flight has to finish once a run is told to stop
 DEFAULT_USER_AGENT = f"archiver/{__version__} (evidence capture of cited pages)"
 
 
@@ -348,23 +348,53 @@ class Fetcher:
 def fetch_each(urls: Iterable[str], fetch: Callable[[str], FetchResult], on_result: Callable[[FetchResult], None],
                at_once: int, per_host: int, stop: threading.Event | None = None) -> None:
     """`fetch` every URL, `at_once` at a time and at most `per_host` at a time per host, calling
-    `on_result` (from worker threads) as each finishes; URLs not started when `stop` is set
-    are skipped. Plain and browser captures share it, so both are as gentle with a host."""
+    `on_result` (from worker threads) as each finishes. Once `stop` is set no URL is started, and
+    fetches in flight have STOP_GRACE seconds to finish, then are abandoned, their results dropped.
+    Plain and browser captures share it, so both are as gentle with a host and stop alike."""
     stop = stop or threading.Event()
     by_host: dict[str, list[str]] = defaultdict(list)
     for url in urls:
         by_host[(urlsplit(url).hostname or "").lower()].append(url)
     # Interleaving hosts keeps the workers busy on different hosts instead of queueing on one.
-    ordered = [u for group in zip_longest(*by_host.values()) for u in group if u is not None]
+    waiting = deque(u for group in zip_longest(*by_host.values()) for u in group if u is not None)
     host_slots = {host: threading.Semaphore(per_host) for host in by_host}
+    passing_on = threading.Lock()  # held while a result is passed on, so none is once abandoned
+    abandoned = False
+    failures: list[BaseException] = []
 
-    def work(url: str) -> None:
-        with host_slots[(urlsplit(url).hostname or "").lower()]:
-            if stop.is_set():
+    def work() -> None:
+        while not stop.is_set() and not failures:
+            try:
+                url = waiting.popleft()
+            except IndexError:
                 return
-            result = fetch(url)
-        on_result(result)
+            with host_slots[(urlsplit(url).hostname or "").lower()]:
+                if stop.is_set():
+                    return
+                try:
+                    result = fetch(url)
+                except BaseException as exc:
+                    if not abandoned:
+                        failures.append(exc)
+                    return
+            with passing_on:
+                if abandoned:
+                    result.release()
+                    return
+                on_result(result)
 
-    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="capture") as pool:
-        for future in [pool.submit(work, url) for url in ordered]:
-            future.result()
+    # Daemon threads: one abandoned in a fetch that hangs cannot keep the process from ending.
+    workers = [threading.Thread(target=work, name=f"capture-{i}", daemon=True) for i in range(at_once)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        while worker.is_alive() and not stop.is_set():
+            worker.join(0.5)  # wakes now and then to notice `stop`
+    if stop.is_set():
+        ends = time.monotonic() + STOP_GRACE
+        for worker in workers:
+            worker.join(max(0.0, ends - time.monotonic()))
+        with passing_on:
+            abandoned = True
+    if failures:
+        raise failures[0]

@@ -1,0 +1,37 @@
+"""Ctrl-C and an operator's `kill` during a capture: the first asks the run to stop and store
+what is whole; a second stops the process at once."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from typing import Callable, Iterator
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+INTERRUPTED = 130  # the exit code of a run stopped by a signal, as shells report one
+
+
+@contextlib.contextmanager
+def stopping_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """Within the block, the first SIGINT or SIGTERM calls `stop`; a second ends the process
+    with exit 130 there and then. What that leaves (a WARC still `.open`) is never taken for
+    whole: the next command that changes the collection repairs it."""
+    told = False
+
+    def handle(signum: int, frame) -> None:
+        nonlocal told
+        # os.write: a signal handler must not re-enter buffered streams another line may be using.
+        if told:
+            os.write(2, b"stopped at once; the next command that changes the collection repairs what was left\n")
+            os._exit(INTERRUPTED)
+        told = True
+        os.write(2, b"stopping: no new captures start; storing what is whole (interrupt again to stop at once)\n")
+        stop()
+
+    previous = {number: signal.signal(number, handle) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

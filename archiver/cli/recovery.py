@@ -1,0 +1,49 @@
+"""Recovery without being asked, as SQLite recovers a hot journal on the next open: the next
+command that changes a collection, once it holds it alone, repairs what a killed process left
+(what `archiver doctor --fix` does) and says so in one line; a reading command that finds such
+leftovers says in one line which command repairs them."""
+
+from __future__ import annotations
+
+import click
+
+from archiver.check.doctor import examine, interruption_signs
+from archiver.errors import UsageProblem
+from archiver.evidence.signing import SigningKey
+from archiver.store.collection import Collection, InUse
+
+
+def _alone(collection: Collection) -> InUse | None:
+    """The collection held alone, or None while another process works on it (then what it
+    has open is its work in progress, not a leftover)."""
+    try:
+        return collection.in_use(alone=True)
+    except UsageProblem:
+        return None
+
+
+def repair_interrupted(collection: Collection, key: SigningKey) -> None:
+    """Before a command changes `collection`: repair and log what an interrupted run left."""
+    held = _alone(collection)
+    if held is None:
+        return
+    with held:
+        if not interruption_signs(collection):
+            return
+        diagnosis = examine(collection, key)
+    kinds = sorted({finding.kind for finding in diagnosis.findings})
+    click.echo(f"repaired what an interrupted run left ({', '.join(kinds)}), as `archiver doctor --fix` does; "
+               "see `archiver log --event doctor`", err=True)
+
+
+def warn_of_leftovers(collection: Collection) -> None:
+    """For a reading command: one line naming what an interrupted run left and the repair."""
+    held = _alone(collection)
+    if held is None:
+        return
+    with held:
+        signs = interruption_signs(collection)
+    if signs:
+        more = f" and {len(signs) - 1} more" if len(signs) > 1 else ""
+        click.echo(f"note: an interrupted run left {signs[0]}{more}; `archiver doctor --fix` repairs it "
+                   "(so does the next command that changes the collection)", err=True)

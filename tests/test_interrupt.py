@@ -1,0 +1,135 @@
+"""A Ctrl-C (or an operator's `kill`) stops a capture: no new fetch starts, what is in flight is
+cut short, what is whole is stored and listed, the run says what it saved and what it did not,
+exits 130, and `--resume` captures only the rest. A SIGKILL at any point is repaired, in one
+line, by the next command that changes the collection; a reading command names the repair."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_doctor import gates, logged_captures, page, wait_until  # noqa: F401 (gates is a fixture)
+
+PAGES = 60
+
+
+def _capture_process(collection, urls: list[str], *extra: str, code: str | None = None) -> subprocess.Popen:
+    """`python -m archiver capture` of `urls`, or the same entry point after `code` has run."""
+    command = [sys.executable, "-m", "archiver"] if code is None else \
+        [sys.executable, "-c", code + "\nfrom archiver.cli import main\nmain()"]
+    return subprocess.Popen([*command, "capture", "-C", str(collection.root), "--concurrency", "2", *extra, *urls],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_one_interrupt_stops_the_run_stores_what_is_whole_and_resume_captures_the_rest(
+        run_cli, raw_server, gates, collection, stop_signal):
+    gate = gates(answered=5, slots=2)  # five pages answered, then two held in flight, as slow as can be
+    server = raw_server({f"/{i}": gate.respond for i in range(PAGES)})
+    urls = [server.url(f"/{i}") for i in range(PAGES)]
+    process = _capture_process(collection, urls)
+    wait_until(lambda: logged_captures(collection) == 5, "5 captures stored", process)
+    assert gate.slots_held.wait(60), "the capture never asked for the held pages"
+
+    process.send_signal(stop_signal)
+    stdout, stderr = process.communicate(timeout=60)  # the held pages are never answered: it must cut them
+    assert process.returncode == 130, stderr.decode()
+    out, err = stdout.decode(), stderr.decode()
+    assert "5 captured" in out, out
+    assert f"{PAGES - 5} not captured" in out + err, out + err
+    assert "--resume" in out + err  # how to finish the run
+    assert "Traceback" not in err and "Aborted" not in err, err
+    assert len(server.requests) == 7  # five answered, two cut: not one more fetch was started
+    assert not list(collection.storage.folder.glob("*.open"))
+    verified = run_cli("verify", "-C", collection.root, "--json")
+    assert verified.exit_code == 0, verified.stdout
+    saved = {c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
+    assert saved == {server.url(path) for path in gate.answered_paths}
+
+    gate.release()
+    asked_before = len(server.requests)
+    resumed = run_cli("capture", "-C", collection.root, "--resume", *urls, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    again = {c["url"] for c in json.loads(resumed.stdout)["captures"]}
+    assert again == set(urls) - saved
+    assert len(server.requests) - asked_before == PAGES - 5
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+# Where a run is killed: (what it is, code run first in the capturing process, or None to kill it
+# from outside while pages are in flight).
+_KILL = "import os, signal\ndef _die(*args, **kwargs):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+KILL_POINTS = {
+    "during fetch": None,
+    "records on disk, not yet in the catalog":
+        _KILL + "from archiver.store.catalog import Catalog\nCatalog.add_captures = _die",
+    "cataloged, not yet in the custody log":
+        _KILL + "from archiver.evidence.custody import CustodyLog\nCustodyLog.append_many = _die",
+    "WARC closed, the catalog not told":
+        _KILL + "from archiver.store.catalog import Catalog\nCatalog.file_closed = _die",
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_the_next_capture_after_a_kill_repairs_in_one_line_and_nothing_is_lost(
+        run_cli, raw_server, gates, collection, point):
+    gate = gates(answered=5, slots=2)
+    server = raw_server({f"/{i}": gate.respond if point == "during fetch" else page for i in range(12)})
+    urls = [server.url(f"/{i}") for i in range(12)]
+    process = _capture_process(collection, urls, code=KILL_POINTS[point])
+    if point == "during fetch":
+        wait_until(lambda: logged_captures(collection) == 5, "5 captures stored", process)
+        assert gate.slots_held.wait(60), "the capture never asked for the held pages"
+        process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL, process.stderr.read().decode()
+    gate.release()
+    leftovers = run_cli("captures", "-C", collection.root)
+    assert "archiver doctor --fix" in leftovers.stderr, leftovers.stderr  # a reading command names the repair
+
+    again = run_cli("capture", "-C", collection.root, *urls, "--json")
+    assert again.exit_code == 0, again.output
+    told = [line for line in again.stderr.splitlines() if "interrupted run" in line]
+    assert len(told) == 1 and "repaired" in told[0], again.stderr
+    assert json.loads(run_cli("log", "-C", collection.root, "--json", "--event", "doctor").stdout)
+    assert not list(collection.storage.folder.glob("*.open"))
+    verified = run_cli("verify", "-C", collection.root, "--json")
+    assert json.loads(verified.stdout)["ok"], json.loads(verified.stdout)["failures"]
+    captured = [c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)]
+    assert set(captured) == set(urls)  # every page, whether saved before the kill or after
+    assert run_cli("captures", "-C", collection.root).stderr == ""
+    assert json.loads(run_cli("doctor", "-C", collection.root, "--json").stdout)["healthy"] is True
+
+
+def test_verify_names_the_fix_for_a_file_left_open(run_cli, raw_server, gates, collection):
+    gate = gates(answered=2, slots=1)
+    server = raw_server({f"/{i}": gate.respond for i in range(6)})
+    process = _capture_process(collection, [server.url(f"/{i}") for i in range(6)])
+    wait_until(lambda: logged_captures(collection) == 2, "2 captures stored", process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    gate.release()
+    verified = run_cli("verify", "-C", collection.root)
+    assert verified.exit_code == 1
+    assert "archiver doctor --fix" in verified.stdout + verified.stderr
+    assert run_cli("doctor", "-C", collection.root, "--fix").exit_code == 0
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+def test_gitignore_lists_every_file_a_collection_in_the_project_root_leaves(run_cli, raw_server, tmp_path):
+    """`archiver capture seeds/` in a clone makes the clone a collection: nothing it writes is for git."""
+    root = Path(__file__).resolve().parent.parent
+    server = raw_server({"/": page})
+    made = tmp_path / "clone"
+    assert run_cli("capture", "-C", made, server.url("/"), "--allow-private").exit_code == 0
+    assert run_cli("manifest", "-C", made).exit_code == 0
+    left = sorted(p.relative_to(made).as_posix() for p in made.rglob("*")
+                  if p.is_file() and p.relative_to(made).parts[0] != "seeds")
+    assert ".in-use" in left and "archiver.toml" in left
+    ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "--no-index", "--stdin"],
+                             input="\n".join(left), capture_output=True, text=True)
+    assert sorted(ignored.stdout.split()) == left
