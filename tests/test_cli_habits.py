@@ -1,0 +1,190 @@
+"""CLI habits a user brings from git, make and tar: `archiver -C DIR COMMAND`, the collection
+found upwards, tables that never break an id or URL and pipe as tab-separated lines, user text
+printed literally, --json on every command and errors in JSON under it, honest small messages."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from archiver.cli import COMMANDS, cli
+from archiver.store.collection import Collection
+from tests.conftest import allow_networks, http_response, send_bytes
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TERMINAL_80 = {"TTY_COMPATIBLE": "1", "COLUMNS": "80", "NO_COLOR": "1"}
+DOC = "[bold]doc.md"  # a file name cannot hold the closing tag's slash
+TRICKY = ["[the Daily Loop]", "[red]nothing[/red]", "[bold]x[/]"]  # the first is a Markdown link's text
+
+
+@pytest.fixture
+def tricky(tmp_path, run_cli, raw_server, collection):
+    """A collection whose document, claims, URLs and server texts all look like rich markup."""
+    server = raw_server({"/a[red]b[/red]": send_bytes(http_response(b"<title>[red]T[/red]</title>")),
+                         "/long-" + "x" * 70: send_bytes(http_response(b"long"))})
+    allow_networks(collection.root, "127.0.0.1/32")
+    document = tmp_path / DOC
+    document.write_text(f"{TRICKY[0]}({server.url('/a[red]b[/red]')}) is cited\n\n"
+                        f"{TRICKY[1]} and {TRICKY[2]} {server.url('/long-' + 'x' * 70)}\n")
+    result = run_cli("capture", "-C", collection.root, document, "--json")
+    assert result.exit_code == 0, result.output
+    return collection, server
+
+
+# -- 1. archiver -C DIR COMMAND, and the collection found upwards -----------------------
+
+def test_dash_c_before_the_command_runs_as_if_started_there(run_cli, collection, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("-C", collection.root, "captures", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
+    assert Path.cwd() == tmp_path  # the folder is the process's again once the command is done
+
+
+def test_a_collection_is_found_from_its_subfolders(run_cli, tricky, monkeypatch):
+    collection, _ = tricky
+    monkeypatch.chdir(collection.root / "warcs")
+    result = run_cli("claims", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 2
+    assert not (collection.root / "warcs" / "archiver.toml").exists()
+    result = run_cli("-C", collection.root / "manifests", "documents", "--json")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)) == 1
+
+
+def test_capture_outside_any_collection_still_creates_one_here(run_cli, tmp_path, monkeypatch, raw_server):
+    here = tmp_path / "fresh"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = run_cli("capture", raw_server().url("/"), "--json")
+    assert json.loads(result.stdout)["created_collection"] is True
+    assert Collection.exists(here)
+
+
+def test_an_explicit_collection_is_taken_as_given(run_cli, collection, monkeypatch):
+    inner = collection.root / "seeds"
+    monkeypatch.chdir(collection.root)
+    result = run_cli("captures", "-C", inner)
+    assert result.exit_code == 2 and "is not an archiver collection" in result.stderr
+
+
+# -- 2. tables: whole ids and URLs on a terminal, tab-separated lines in a pipe ----------
+
+LISTINGS = [["claims"], ["documents"], ["captures"], ["log"], ["keys", "show"]]
+
+
+@pytest.mark.parametrize("listing", LISTINGS, ids=" ".join)
+def test_a_piped_listing_is_tab_separated_one_row_per_line(run_cli, tricky, listing):
+    collection, _ = tricky
+    result = run_cli(*listing, "-C", collection.root)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = lines[0].split("\t")
+    assert len(header) > 2 and all(len(line.split("\t")) == len(header) for line in lines[1:] if "\t" in line)
+    assert not any(set(line) <= set("─━ ") and line for line in lines)  # no rules drawn
+    assert max(len(line) for line in lines) < 1000
+
+
+def test_ids_and_urls_are_never_broken_in_an_80_column_terminal(run_cli, tricky):
+    collection, server = tricky
+    for listing in (["claims"], ["captures"], ["history", server.url("/long-" + "x" * 70)]):
+        result = run_cli(*listing, "-C", collection.root, env=TERMINAL_80)
+        assert result.exit_code == 0, result.output
+        lines = ANSI.sub("", result.stdout).splitlines()
+        rows = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+        wholes = [r["id"] for r in rows] + ([r["url"] for r in rows] if listing[0] != "history" else [])
+        for whole in wholes:
+            assert any(whole in line for line in lines), (whole, result.stdout)
+
+
+# -- 3. user and server text printed literally ------------------------------------------
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
+def test_user_text_is_printed_literally_in_every_listing(run_cli, tricky, terminal):
+    collection, server = tricky
+    env = TERMINAL_80 if terminal else None
+    url = server.url("/a[red]b[/red]")
+    claims = run_cli("claims", "-C", collection.root, env=env).stdout
+    for text in TRICKY + [DOC]:
+        assert text in ANSI.sub("", claims).replace("\n", " ") or text in claims, (text, claims)
+    assert DOC in run_cli("documents", "-C", collection.root, env=env).stdout
+    assert url in ANSI.sub("", run_cli("captures", "-C", collection.root, env=env).stdout)
+    assert DOC in run_cli("log", "-C", collection.root, env=env).stdout
+    claim_id = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)[0]["id"]
+    shown = ANSI.sub("", run_cli("show", claim_id, "-C", collection.root, env=env).stdout)
+    assert DOC in shown and TRICKY[0] in shown
+
+
+# -- 4. --json everywhere, and errors as JSON under it ----------------------------------
+
+def _leaves(name: str, command: click.Command):
+    if isinstance(command, click.Group):
+        for sub_name, sub in command.commands.items():
+            yield from _leaves(f"{name} {sub_name}", sub)
+    else:
+        yield name, command
+
+
+def test_every_command_takes_json():
+    context = click.Context(cli)
+    lacking = [name for top in COMMANDS for name, command in _leaves(top, cli.get_command(context, top))
+               if "--json" not in {opt for p in command.params for opt in p.opts}]
+    assert lacking == []
+
+
+def test_keys_export_json(run_cli, collection):
+    result = run_cli("keys", "export", "-C", collection.root, "--json")
+    assert result.exit_code == 0, result.output
+    exported = json.loads(result.stdout)
+    assert exported["pem"].startswith("-----BEGIN PUBLIC KEY-----") and len(exported["fingerprint"]) == 64
+
+
+@pytest.mark.parametrize("args, code", [
+    (["captures", "--no-such-option", "--json"], 2),
+    (["show", "nothing-like-this", "--json"], 2),
+    (["--json", "claims", "--bogus"], 2),
+])
+def test_errors_under_json_are_json_on_stderr(run_cli, collection, args, code):
+    result = run_cli(*args, "-C", collection.root) if args[0] != "--json" else run_cli(*args)
+    assert result.exit_code == code
+    error = json.loads(result.stderr)
+    assert error["exit_code"] == code and error["error"] and not error["error"].startswith("error:")
+    assert result.stdout == ""
+
+
+def test_a_refusal_under_json_is_json_with_exit_3(run_cli, collection):
+    (collection.root / "catalog.sqlite").unlink(missing_ok=True)
+    (collection.root / "catalog.sqlite").mkdir()  # the machine refuses to open it
+    result = run_cli("captures", "-C", collection.root, "--json")
+    error = json.loads(result.stderr)
+    assert (error["exit_code"], result.exit_code) == (3, 3)
+
+
+# -- 5. small honest messages ------------------------------------------------------------
+
+def test_log_prints_no_none(run_cli, tricky):
+    collection, _ = tricky
+    for env in (None, TERMINAL_80):
+        assert "None" not in run_cli("log", "-C", collection.root, env=env).stdout
+
+
+def test_show_prints_a_failure_reason_once(run_cli, collection):
+    run_cli("cite", "A claim citing an unreachable page", "http://10.0.0.1/", "-C", collection.root, "--json")
+    [row] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    [claim] = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)
+    for shown in (run_cli("show", row["id"], "-C", collection.root).stdout,
+                  run_cli("show", claim["id"], "-C", collection.root).stdout):
+        assert shown.count("is a private address") == 1, shown  # a part: a line may wrap the whole
+
+
+def test_cite_capture_says_what_it_did(run_cli, tricky):
+    collection, _ = tricky
+    [row, *_] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    result = run_cli("cite", "As the page showed", "--capture", row["id"], "-C", collection.root)
+    assert result.exit_code == 0, result.output
+    assert "Nothing to capture" not in result.stdout
+    assert row["id"] in result.stdout and "Recorded claim" in result.stdout
