@@ -7,8 +7,11 @@ still saved); 2 bad usage or bad input; 3 the machine refused (disk, permissions
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -50,7 +53,11 @@ class LazyGroup(ArchiverGroup):
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="archiver")
-def cli() -> None:
+@click.option("-C", "directory", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Run as if archiver was started in DIR (as git -C, make -C and tar -C): paths are read "
+                   "from there, and the collection is DIR or the one DIR is in.")
+@click.pass_context
+def cli(ctx: click.Context, directory: Path | None) -> None:
     """Preserve the web pages that claims cite, as byte-exact WARC evidence.
 
     \b
@@ -59,9 +66,13 @@ def cli() -> None:
                  archiver claims --uncaptured    (what still needs capturing)
                  archiver show ID                (one claim or capture in full)
 
-    Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION).
+    Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION); without it, the
+    collection is the one the current folder is in, as git finds its repository.
     Exit codes: 0 ok, 1 some targets failed, 2 bad usage, 3 disk or permission error.
     """
+    if directory is not None:
+        ctx.call_on_close(functools.partial(os.chdir, os.getcwd()))  # for callers in this process, as tests
+        os.chdir(directory)
 
 
 def main() -> None:

@@ -9,12 +9,12 @@ from typing import Callable
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.markup import escape
 
 from archiver.capture.run import CaptureRun, Targets, existing_capture, left_to_capture, read_targets
 from archiver.store.rows import CaptureRow
 from archiver.cli.common import (collection_option, console, human_size, json_option, key_option, passphrase,
-                                 print_json, signing_key)
+                                 print_json, print_table, signing_key)
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
@@ -122,14 +122,16 @@ def cite(claim_text: str, urls: tuple[str, ...], capture_ids: tuple[str, ...], c
     # A collection is made where there is none, unless the claim cites captures it must hold.
     collection = Collection.open(collection_dir) if capture_ids or Collection.exists(collection_dir) else None
     with collection or contextlib.nullcontext():
-        cited = list(found.urls) + [existing_capture(collection.catalog, capture_id).url for capture_id in capture_ids]
-        run_capture(collection_dir, collection, key_file, found, note_claim(claim_text, cited), as_json, insecure,
-                    overrides)
+        existing = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
+        run_capture(collection_dir, collection, key_file, found, note_claim(claim_text, list(found.urls) + [r.url for r in existing]),
+                    as_json, insecure, overrides, existing)
 
 
 def run_capture(collection_dir: Path, collection: Collection | None, key_file: Path | None, found: Targets,
-                note: Claim | None, as_json: bool, insecure: bool, overrides: dict) -> None:
-    """Capture into `collection`, or into a new one made in `collection_dir` when it is None."""
+                note: Claim | None, as_json: bool, insecure: bool, overrides: dict,
+                existing: list[CaptureRow] | None = None) -> None:
+    """Capture into `collection`, or into a new one made in `collection_dir` when it is None;
+    `existing` are captures already there that the note cites."""
     created = collection is None
     if created:
         collection, key, _ = create_collection(collection_dir, key_file, passphrase(ask=False))
@@ -172,11 +174,12 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                                    "warnings": list(d.warnings), "ignored_links": list(d.ignored_links)}
                                   for d in found.documents],
                     "note": note.id if note else None,
+                    "cited_captures": [r.id for r in existing or []],
                     "counts": _counts(rows),
                     "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows],
                     "replay": [r.as_dict() for r in replays] if qa else None})
     else:
-        _print_summary(out, rows, found, note, unchanged_since)
+        _print_summary(out, rows, found, note, unchanged_since, existing or [])
         if qa:
             print_replays(replays)
     if any(r.outcome == "failed" for r in rows) or any(not r.replayed for r in replays):
@@ -197,32 +200,32 @@ def _counts(rows: list[CaptureRow]) -> dict[str, int]:
 
 
 def _print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
-                   unchanged_since: dict[str, str]) -> None:
+                   unchanged_since: dict[str, str], existing: list[CaptureRow]) -> None:
     for document in found.documents:
-        out.print(f"Read {document.key}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
+        out.print(f"Read {escape(document.key)}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
         for warning in document.warnings:
-            out.print(f"  [yellow]warning:[/] {warning}")
+            out.print(f"  [yellow]warning:[/] {escape(warning)}")
     if note:
         out.print(f"Recorded claim {note.id} citing {len(note.citations)} URL(s)")
+    for row in existing:
+        out.print(f"  citing capture {row.id} of {row.url} ({row.started_at[:10]}), already in the collection", markup=False)
     if not rows:
-        out.print("Nothing to capture: no URLs found.")
+        if not note:
+            out.print("Nothing to capture: no URLs found.")
         return
     problems = [r for r in rows if r.outcome != "ok"]
     listed = rows if len(rows) <= 30 else problems
     if listed:
-        table = Table(show_edge=False, pad_edge=False)
-        for column in ("capture", "URL", "result", "HTTP", "size", "detail"):
-            table.add_column(column, overflow="fold")
-        style = {"ok": "green", "truncated": "yellow", "failed": "red"}
+        table = []
         for r in listed:
             details = [r.error or (f"truncated ({r.truncated})" if r.truncated else "")]
             if r.redirects and not r.error:
                 details.insert(0, f"{r.redirects} redirect(s) → {r.final_url}")
             if r.id in unchanged_since:
                 details.append(f"unchanged since {unchanged_since[r.id]}")
-            table.add_row(r.id, r.url, f"[{style[r.outcome]}]{r.outcome}[/]", str(r.http_status or "-"),
-                          human_size(r.response_length), "; ".join(d for d in details if d))
-        out.print(table)
+            table.append([r.id, r.url, r.outcome, r.http_status, human_size(r.response_length),
+                          "; ".join(d for d in details if d)])
+        print_table(("capture", "URL", "result", "HTTP", "size", "detail"), table, whole=("capture", "URL"))
     counts = _counts(rows)
     out.print(f"{counts['ok']} captured, {counts['truncated']} truncated, {counts['failed']} failed"
               + (f", {len(unchanged_since)} unchanged since their last capture" if unchanged_since else "")

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
-
 from archiver.capture.run import document_key
 from archiver.store.rows import CaptureRow
-from archiver.cli.common import collection_option, console, json_option, print_json
+from archiver.cli.common import collection_option, json_option, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.read.urls import normalise_url
 
@@ -47,18 +45,16 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, supers
     if not listed:
         click.echo("No claims" + (" without a successful capture" if uncaptured else "") + ".")
         return
-    table = Table(show_edge=False, pad_edge=False, show_lines=True)
-    for column in ("claim", "document", "text", "cites", "newest capture"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for claim in listed:
         text = claim["text"] if len(claim["text"]) <= 140 else claim["text"][:139] + "…"
         if claim["superseded_at"]:
-            text = f"[dim](superseded)[/] {text}"
+            text = f"(superseded) {text}"
         urls = [c["url"] for c in claim["citations"]]
         newest = [capture_status(CaptureRow(**claim["captures"][c["url_key"]][-1]) if claim["captures"][c["url_key"]] else None)
                   for c in claim["citations"]]
-        table.add_row(claim["id"], claim["document_key"] or "(note)", text, "\n".join(urls) or "-", "\n".join(newest) or "-")
-    console().print(table)
+        rows.append([claim["id"], claim["document_key"] or "(note)", text, "\n".join(urls), "\n".join(newest)])
+    print_table(("claim", "document", "text", "cites", "newest capture"), rows, whole=("claim", "cites"))
     click.echo(f"{len(listed)} claim(s)")
 
 
@@ -78,10 +74,6 @@ def documents(collection_dir: Path, as_json: bool) -> None:
     if not listed:
         click.echo("No documents yet: `archiver capture DOCUMENT` reads one.")
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("document", "date", "kind", "claims", "URLs", "SHA-256", "warnings"):
-        table.add_column(column, overflow="fold")
-    for d in listed:
-        table.add_row(d["key"], d["date"] or "-", d["kind"], str(d["claims"]), str(d["urls"]), d["sha256"][:16],
-                      "; ".join(d["warnings"]))
-    console().print(table)
+    print_table(("document", "date", "kind", "claims", "URLs", "SHA-256", "warnings"),
+                [[d["key"], d["date"], d["kind"], d["claims"], d["urls"], d["sha256"][:16], "; ".join(d["warnings"])]
+                 for d in listed], whole=("document", "SHA-256"))
