@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
 from pathlib import Path
 
 import click
@@ -190,3 +192,21 @@ def test_cite_capture_says_what_it_did(run_cli, tricky):
     assert result.exit_code == 0, result.output
     assert "Nothing to capture" not in result.stdout
     assert row["id"] in result.stdout and "Recorded claim" in result.stdout
+
+
+def test_a_server_not_speaking_tls_is_named_so(run_cli, collection):
+    # A plain HTTP server answers the TLS hello with an HTTP error, as nginx does on port 80.
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_in_plain_http():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    threading.Thread(target=answer_in_plain_http, daemon=True).start()
+    allow_networks(collection.root, "127.0.0.1/32")
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/"
+    result = run_cli("capture", "-C", collection.root, url, "--json", "--timeout", "10")
+    listener.close()
+    [row] = json.loads(result.stdout)["captures"]
+    assert "the server did not speak TLS on this port" in row["error"] and "[SSL:" not in row["error"], row["error"]

@@ -161,6 +161,13 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+# OpenSSL's reasons a reader would not decode, in words (the others, as a certificate's
+# CERTIFICATE_VERIFY_FAILED with its detail, read well enough as OpenSSL words them).
+_TLS_REASONS = {
+    "WRONG_VERSION_NUMBER": "the server did not speak TLS on this port",
+}
+
+
 def _describe_failure(exc: BaseException) -> str:
     """A reason a person reads in a table, for a request that got no complete response head."""
     cause = _root_cause(exc)
@@ -169,7 +176,7 @@ def _describe_failure(exc: BaseException) -> str:
     if isinstance(cause, SizeLimitReached):
         return "response headers larger than the size cap"
     if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
-        return f"TLS failure: {cause}"
+        return f"TLS failure: {_TLS_REASONS.get(getattr(cause, 'reason', None), cause)}"
     if isinstance(cause, u3.ConnectTimeoutError) or isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"connection timed out: {cause}"
     if isinstance(cause, (u3.ReadTimeoutError, TimeoutError)) or isinstance(exc, requests.exceptions.ReadTimeout):
