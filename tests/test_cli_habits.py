@@ -210,3 +210,28 @@ def test_a_server_not_speaking_tls_is_named_so(run_cli, collection):
     listener.close()
     [row] = json.loads(result.stdout)["captures"]
     assert "the server did not speak TLS on this port" in row["error"] and "[SSL:" not in row["error"], row["error"]
+
+
+def test_the_help_lists_each_command_by_the_start_of_its_own_help():
+    context = click.Context(cli)
+    for name, (_, summary) in COMMANDS.items():
+        assert cli.get_command(context, name).get_short_help_str(limit=1000).startswith(summary), name
+
+
+def test_the_help_loads_no_command_module():
+    import subprocess
+    import sys
+    probe = ("import sys; from archiver.cli import cli\n"
+             "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('archiver.cli.', 'rich', 'requests', 'cdxj'))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip().splitlines()[-1] == "['archiver.cli.common']", loaded
+
+
+def test_a_listing_writes_nothing_to_the_catalog(run_cli, tricky):
+    # Opening a catalog at the current schema once wrote its version back, a commit with an
+    # fsync that every command paid for at start-up.
+    collection, _ = tricky
+    before = collection.catalog_path.read_bytes()
+    assert run_cli("claims", "-C", collection.root).exit_code == 0
+    assert collection.catalog_path.read_bytes() == before

@@ -18,25 +18,27 @@ import click
 from archiver import __version__
 from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
 
-# Command → the module defining it. Modules load when their command runs, so `archiver
-# capture` does not pay for the bundle, timestamp and verification code at start-up.
+# Command → the module defining it, and the start of its help for `archiver --help`. Modules
+# load when their command runs, so neither `--help` nor a listing pays for the bundle,
+# timestamp and verification code (tests/test_cli_habits.py keeps each summary the start of
+# the command's own help).
 COMMANDS = {
-    "init": "archiver.cli.init:init",
-    "capture": "archiver.cli.capture:capture",
-    "cite": "archiver.cli.capture:cite",
-    "claims": "archiver.cli.claims:claims",
-    "documents": "archiver.cli.claims:documents",
-    "captures": "archiver.cli.captures:captures",
-    "history": "archiver.cli.captures:history",
-    "show": "archiver.cli.captures:show",
-    "manifest": "archiver.cli.manifest:manifest",
-    "keys": "archiver.cli.keys:keys",
-    "log": "archiver.cli.log:log",
-    "verify": "archiver.cli.verify:verify",
-    "bundle": "archiver.cli.bundle:bundle",
-    "verify-bundle": "archiver.cli.verify_bundle:verify_bundle_command",
-    "import": "archiver.cli.importing:import_command",
-    "doctor": "archiver.cli.doctor:doctor",
+    "init": ("archiver.cli.init:init", "Create a collection in FOLDER"),
+    "capture": ("archiver.cli.capture:capture", "Capture TARGETS: URLs, documents that cite URLs, or folders of documents."),
+    "cite": ("archiver.cli.capture:cite", "Record a one-off CLAIM_TEXT citing URLS, and capture them"),
+    "claims": ("archiver.cli.claims:claims", "List claims, each with the URLs it cites and how their newest capture ended."),
+    "documents": ("archiver.cli.claims:documents", "List the documents read into claims: date, kind, claims, cited URLs, SHA-256."),
+    "captures": ("archiver.cli.captures:captures", "List captures, oldest first: outcome, HTTP status, size and where they are stored."),
+    "history": ("archiver.cli.captures:history", "List the captures of URL over time: status, payload digest, size, and what changed."),
+    "show": ("archiver.cli.captures:show", "Show a claim (its document, span, cited URLs and every capture of each) or a capture"),
+    "manifest": ("archiver.cli.manifest:manifest", "Export the manifest: documents, claims, captures, record digests"),
+    "keys": ("archiver.cli.keys:keys", "Manage the collection's signing keys (Ed25519)."),
+    "log": ("archiver.cli.log:log", "Show the custody log: every event with its time, operator, software and key."),
+    "verify": ("archiver.cli.verify:verify", "Check, offline, every WARC record's digests"),
+    "bundle": ("archiver.cli.bundle:bundle", "Export the captures behind a selection as one WACZ file"),
+    "verify-bundle": ("archiver.cli.verify_bundle:verify_bundle_command", "Check BUNDLE (a .wacz) offline, with no collection"),
+    "import": ("archiver.cli.importing:import_command", "Import SOURCE (a .warc, .warc.gz or .wacz made by wget, Browsertrix, ArchiveWeb.page…)."),
+    "doctor": ("archiver.cli.doctor:doctor", "Find what an interrupted run left"),
 }
 
 
@@ -47,8 +49,12 @@ class LazyGroup(ArchiverGroup):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module, attribute = COMMANDS[name].split(":")
+        module, attribute = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from archiver.capture.run import document_key
 from archiver.store.rows import CaptureRow
 from archiver.cli.common import collection_option, json_option, print_json, print_table
 from archiver.store.collection import Collection
@@ -33,6 +32,8 @@ def capture_status(capture: CaptureRow | None) -> str:
 def claims(url: str | None, document_path: Path | None, uncaptured: bool, superseded: bool,
            collection_dir: Path, as_json: bool) -> None:
     """List claims, each with the URLs it cites and how their newest capture ended."""
+    if document_path:
+        from archiver.capture.run import document_key  # the capture machinery: only when filtering by document
     with Collection.open(collection_dir) as collection:
         found = collection.catalog.claims(
             url_key=normalise_url(url) if url else None,

@@ -193,16 +193,16 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], wh
     are never broken: the table grows wider than the terminal rather than break one, and other
     text wraps between words. Piped, a header line then one tab-separated line per row. Cells
     are printed literally, never read as markup; a cell's lines (several URLs) share its row."""
+    cells = [["-" if value in (None, "") else str(value) for value in row] for row in rows]
+    if not _stdout_is_terminal():
+        for line in [list(columns), *cells]:
+            click.echo("\t".join(value.translate(_ONE_LINE) for value in line))
+        return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    cells = [["-" if value in (None, "") else str(value) for value in row] for row in rows]
     out = Console(highlight=False)
-    if not out.is_terminal:
-        for line in [list(columns), *cells]:
-            click.echo("\t".join(value.translate(_ONE_LINE) for value in line))
-        return
     table = Table(show_edge=False, pad_edge=False, show_lines=any("\n" in value for row in cells for value in row))
     widths = [_least_width(name, [row[i] for row in cells], name in whole) for i, name in enumerate(columns)]
     for name, width in zip(columns, widths):
@@ -213,6 +213,17 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], wh
     if needed > out.width:
         out = Console(highlight=False, width=needed)
     out.print(table)
+
+
+def _stdout_is_terminal() -> bool:
+    """As rich decides it ($TTY_COMPATIBLE, $FORCE_COLOR, else isatty), without loading rich,
+    which a piped listing does not need."""
+    forced = os.environ.get("TTY_COMPATIBLE", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty()
 
 
 def _least_width(header: str, values: list[str], whole: bool) -> int:
