@@ -9,7 +9,6 @@ import click
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.cli.claims import capture_status
-from archiver.check.drift import describe_changes
 from archiver.cli.common import collection_option, console, human_size, json_option, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
@@ -44,6 +43,8 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
     """List the captures of URL over time: status, payload digest, size, and what changed."""
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.captures(normalise_url(url))
+    from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
+
     changes = describe_changes(rows)
     if as_json:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
@@ -80,6 +81,8 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
 
 
 def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
+    from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
+
     [detail] = catalog.claims_with_captures([claim])
     if as_json:
         print_json(detail)
