@@ -123,6 +123,8 @@ def test_user_text_is_printed_literally_in_every_listing(run_cli, tricky, termin
     claim_id = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)[0]["id"]
     shown = ANSI.sub("", run_cli("show", claim_id, "-C", collection.root, env=env).stdout)
     assert DOC in shown and TRICKY[0] in shown
+    summary = run_cli("capture", "-C", collection.root, collection.root.parent / DOC, env=env)
+    assert url in ANSI.sub("", summary.stdout) and f"{DOC}: 2 claim(s)" in ANSI.sub("", summary.stdout), summary.stdout
 
 
 # -- 4. --json everywhere, and errors as JSON under it ----------------------------------

@@ -147,8 +147,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
 
     out = console()
     if created and not as_json:
-        out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)")
-        out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})")
+        out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)", markup=False)
+        out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})", markup=False)
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
     with CaptureRun(collection, settings, key) as run:
         if found.urls and not as_json:
@@ -158,7 +158,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
             run.record_note(note)
         if show_progress:
             with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          TextColumn("{task.description}"), console=console(stderr=True), transient=True) as bar:
+                          TextColumn("{task.description}", markup=False), console=console(stderr=True), transient=True) as bar:
                 task = bar.add_task("", total=len(found.urls))
                 rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=row.url[:60]))
         else:

@@ -74,7 +74,7 @@ class ArchiverGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # an unknown command, or in the command's own arguments
-            raise _in_one_line(exc, ctx.meta[JSON_WANTED]) from None
+            raise _in_one_line(exc, ctx.meta.get(JSON_WANTED, False)) from None
         except (click.exceptions.Exit, click.Abort):
             raise
         except click.ClickException as exc:
@@ -94,7 +94,7 @@ class ArchiverGroup(click.Group):
 
     @staticmethod
     def _fail(ctx: click.Context, message: str, code: int) -> None:
-        report_error(message, code, ctx.meta[JSON_WANTED])
+        report_error(message, code, ctx.meta.get(JSON_WANTED, False))
         ctx.exit(code)
 
 
