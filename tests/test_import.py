@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -137,3 +138,21 @@ def test_a_bundle_of_an_imported_capture_verifies_and_says_it_was_imported(run_c
     assert result.exit_code == 0 and report["ok"], report["failures"]
     assert report["passed"]["capture record digest"] >= 1
     assert any(capture["id"] in note and "imported" in note for note in report["not_checked"])
+
+
+def test_a_failed_digest_is_told_in_the_form_it_was_declared(run_cli, collection, tmp_path):
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=False)  # warcio declares sha1 digests in base32
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/plain")], protocol="HTTP/1.1")
+    writer.write_record(writer.create_warc_record("http://example.org/", "response", payload=io.BytesIO(b"original"),
+                                                  http_headers=http))
+    warc = tmp_path / "tampered.warc"
+    warc.write_bytes(buffer.getvalue().replace(b"original", b"tampered"))
+    result = run_cli("import", "-C", collection.root, warc)
+    assert result.exit_code == 2
+    declared, computed = re.search(r"declared sha1:(\S+), computed sha1:([^\s;]+)", result.stderr).groups()
+    assert re.fullmatch("[A-Z2-7]{32}", declared) and re.fullmatch("[A-Z2-7]{32}", computed), result.stderr
+    assert declared != computed

@@ -325,7 +325,28 @@ def test_a_revisit_payload_digest_names_an_earlier_payload_and_is_not_checked(tm
     report = verify_wacz(build_wacz(tmp_path / "x.wacz", standard_files([revisit])))
     assert report.ok, report.failures
     assert report.passed["record block digest"] == 1 and report.passed["record payload digest"] == 0
-    assert "archive/data.warc.gz: 1 revisit payload digests name an earlier capture's payload: not checked" in report.not_checked
+    assert ("archive/data.warc.gz: 1 revisit payload digests name an earlier capture's payload, not in this file: "
+            "not checked") in report.not_checked
+
+
+def as_revisit_of(original: bytes, payload: bytes) -> bytes:
+    """A revisit record standing for `original` (WARC-Refers-To), declaring `payload`'s digest."""
+    revisit = response_record("https://example.com/", b"", payload_digest=warc_digest("sha256", payload))
+    return revisit.replace(b"WARC-Type: response", b"WARC-Type: revisit").replace(
+        b"WARC-Target-URI", b"WARC-Refers-To: " + record_id(original).encode() + b"\r\nWARC-Target-URI", 1)
+
+
+@pytest.mark.parametrize("declared, ok", [(b"the original", True), (b"something else", False)])
+def test_a_revisit_whose_original_is_in_the_same_file_is_checked_against_it(tmp_path, declared, ok):
+    original = response_record("https://example.com/", b"the original")
+    revisit = as_revisit_of(original, declared)
+    report = verify_wacz(build_wacz(tmp_path / "x.wacz", standard_files([original, revisit])))
+    assert not any("revisit" in line for line in report.not_checked), report.not_checked
+    assert report.ok is ok
+    if ok:
+        assert report.passed["revisit payload digest"] == 1
+    else:
+        assert failed(report) == {("revisit payload digest", f"archive/data.warc.gz {record_id(revisit)}")}
 
 
 def test_a_deflated_warc_is_read_and_warned_about(tmp_path):

@@ -7,32 +7,37 @@ still saved); 2 bad usage or bad input; 3 the machine refused (disk, permissions
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
+from pathlib import Path
 
 import click
 
 from archiver import __version__
 from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
 
-# Command → the module defining it. Modules load when their command runs, so `archiver
-# capture` does not pay for the bundle, timestamp and verification code at start-up.
+# Command → the module defining it, and the start of its help for `archiver --help`. Modules
+# load when their command runs, so neither `--help` nor a listing pays for the bundle,
+# timestamp and verification code (tests/test_cli_habits.py keeps each summary the start of
+# the command's own help).
 COMMANDS = {
-    "init": "archiver.cli.init:init",
-    "capture": "archiver.cli.capture:capture",
-    "cite": "archiver.cli.capture:cite",
-    "claims": "archiver.cli.claims:claims",
-    "documents": "archiver.cli.claims:documents",
-    "captures": "archiver.cli.captures:captures",
-    "history": "archiver.cli.captures:history",
-    "show": "archiver.cli.captures:show",
-    "manifest": "archiver.cli.manifest:manifest",
-    "keys": "archiver.cli.keys:keys",
-    "log": "archiver.cli.log:log",
-    "verify": "archiver.cli.verify:verify",
-    "bundle": "archiver.cli.bundle:bundle",
-    "verify-bundle": "archiver.cli.verify_bundle:verify_bundle_command",
-    "import": "archiver.cli.importing:import_command",
-    "doctor": "archiver.cli.doctor:doctor",
+    "init": ("archiver.cli.init:init", "Create a collection in FOLDER"),
+    "capture": ("archiver.cli.capture:capture", "Capture TARGETS: URLs, documents that cite URLs, or folders of documents."),
+    "cite": ("archiver.cli.capture:cite", "Record a one-off CLAIM_TEXT citing URLS, and capture them"),
+    "claims": ("archiver.cli.claims:claims", "List claims, each with the URLs it cites and how their newest capture ended."),
+    "documents": ("archiver.cli.claims:documents", "List the documents read into claims: date, kind, claims, cited URLs, SHA-256."),
+    "captures": ("archiver.cli.captures:captures", "List captures, oldest first: outcome, HTTP status, page verdict, size and detail."),
+    "history": ("archiver.cli.captures:history", "List the captures of URL over time: status, payload digest, size, and what changed."),
+    "show": ("archiver.cli.captures:show", "Show a claim (its document, span, cited URLs and every capture of each) or a capture"),
+    "manifest": ("archiver.cli.manifest:manifest", "Export the manifest: documents, claims, captures, record digests"),
+    "keys": ("archiver.cli.keys:keys", "Manage the collection's signing keys (Ed25519)."),
+    "log": ("archiver.cli.log:log", "Show the custody log: every event with its time, operator, software and key."),
+    "verify": ("archiver.cli.verify:verify", "Check, offline, every WARC record's digests"),
+    "bundle": ("archiver.cli.bundle:bundle", "Export the captures behind a selection as one WACZ file"),
+    "verify-bundle": ("archiver.cli.verify_bundle:verify_bundle_command", "Check BUNDLE (a .wacz) offline, with no collection"),
+    "import": ("archiver.cli.importing:import_command", "Import SOURCE (a .warc, .warc.gz or .wacz made by wget, Browsertrix, ArchiveWeb.page…)."),
+    "doctor": ("archiver.cli.doctor:doctor", "Find what an interrupted run left"),
 }
 
 
@@ -43,13 +48,21 @@ class LazyGroup(ArchiverGroup):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module, attribute = COMMANDS[name].split(":")
+        module, attribute = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="archiver")
-def cli() -> None:
+@click.option("-C", "directory", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Run as if archiver was started in DIR (as git -C, make -C and tar -C): paths are read "
+                   "from there, and the collection is DIR or the one DIR is in.")
+@click.pass_context
+def cli(ctx: click.Context, directory: Path | None) -> None:
     """Preserve the web pages that claims cite, as byte-exact WARC evidence.
 
     \b
@@ -58,9 +71,13 @@ def cli() -> None:
                  archiver claims --uncaptured    (what still needs capturing)
                  archiver show ID                (one claim or capture in full)
 
-    Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION).
+    Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION); without it, the
+    collection is the one the current folder is in, as git finds its repository.
     Exit codes: 0 ok, 1 some targets failed, 2 bad usage, 3 disk or permission error, 130 interrupted.
     """
+    if directory is not None:
+        ctx.call_on_close(functools.partial(os.chdir, os.getcwd()))  # for callers in this process, as tests
+        os.chdir(directory)
 
 
 def main() -> None:

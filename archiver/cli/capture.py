@@ -10,6 +10,7 @@ from typing import Callable
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 
 from archiver.capture.run import CaptureRun, Targets, existing_capture, left_to_capture, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
@@ -129,14 +130,16 @@ def cite(claim_text: str, urls: tuple[str, ...], capture_ids: tuple[str, ...], c
     # A collection is made where there is none, unless the claim cites captures it must hold.
     collection = Collection.open(collection_dir) if capture_ids or Collection.exists(collection_dir) else None
     with collection or contextlib.nullcontext():
-        cited = list(found.urls) + [existing_capture(collection.catalog, capture_id).url for capture_id in capture_ids]
-        run_capture(collection_dir, collection, key_file, found, note_claim(claim_text, cited), as_json, insecure,
-                    overrides)
+        existing = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
+        run_capture(collection_dir, collection, key_file, found, note_claim(claim_text, list(found.urls) + [r.url for r in existing]),
+                    as_json, insecure, overrides, existing)
 
 
 def run_capture(collection_dir: Path, collection: Collection | None, key_file: Path | None, found: Targets,
-                note: Claim | None, as_json: bool, insecure: bool, overrides: dict) -> None:
-    """Capture into `collection`, or into a new one made in `collection_dir` when it is None."""
+                note: Claim | None, as_json: bool, insecure: bool, overrides: dict,
+                existing: list[CaptureRow] | None = None) -> None:
+    """Capture into `collection`, or into a new one made in `collection_dir` when it is None;
+    `existing` are captures already there that the note cites."""
     created = collection is None
     if created:
         collection, key, _ = create_collection(collection_dir, key_file, passphrase(ask=False))
@@ -153,8 +156,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
 
     out = console()
     if created and not as_json:
-        out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)")
-        out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})")
+        out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)", markup=False)
+        out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})", markup=False)
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
     with CaptureRun(collection, settings, key) as run:
         if found.urls and not as_json:
@@ -165,7 +168,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         with stopping_on_signals(run.interrupt):
             if show_progress:
                 with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                              TextColumn("{task.description}"), console=console(stderr=True), transient=True) as bar:
+                              TextColumn("{task.description}", markup=False), console=console(stderr=True),
+                              transient=True) as bar:
                     task = bar.add_task("", total=len(found.urls))
                     rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=row.url[:60]))
             else:
@@ -183,13 +187,14 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                                    "warnings": list(d.warnings), "ignored_links": list(d.ignored_links)}
                                   for d in found.documents],
                     "note": note.id if note else None,
+                    "cited_captures": [r.id for r in existing or []],
                     "counts": _counts(rows),
                     "verdicts": _verdict_counts(rows),
                     "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows],
                     "replay": [r.as_dict() for r in replays] if qa else None,
                     "interrupted": run.interrupted, "not_captured": not_captured})
     else:
-        _print_summary(out, rows, found, note, unchanged_since)
+        _print_summary(out, rows, found, note, unchanged_since, existing or [])
         if qa:
             print_replays(replays)
     if run.interrupted:
@@ -220,15 +225,18 @@ def _counts(rows: list[CaptureRow]) -> dict[str, int]:
 
 
 def _print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
-                   unchanged_since: dict[str, str]) -> None:
+                   unchanged_since: dict[str, str], existing: list[CaptureRow]) -> None:
     for document in found.documents:
-        out.print(f"Read {document.key}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
+        out.print(f"Read {escape(document.key)}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
         for warning in document.warnings:
-            out.print(f"  [yellow]warning:[/] {warning}")
+            out.print(f"  [yellow]warning:[/] {escape(warning)}")
     if note:
         out.print(f"Recorded claim {note.id} citing {len(note.citations)} URL(s)")
+    for row in existing:
+        out.print(f"  citing capture {row.id} of {row.url} ({row.started_at[:10]}), already in the collection", markup=False)
     if not rows:
-        out.print("Nothing to capture: no URLs found.")
+        if not note:
+            out.print("Nothing to capture: no URLs found.")
         return
     for r in rows:  # only what needs a look: the rest is counted
         problem = _problem(r)

@@ -6,16 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
-from rich.text import Text
-
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
-from archiver.check.drift import describe_changes
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, console, human_size, json_option, print_json
+from archiver.cli.common import collection_option, console, human_size, json_option, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
 from archiver.read.urls import normalise_url
@@ -36,14 +32,12 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     if not rows:
         click.echo("No captures" + (f" of {url}" if url else "") + " yet.")
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, str(r.http_status or "-"),
-                      verdict_label(r.verdict, r.http_status), human_size(r.response_length),
-                      Text(r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason or ""))
-    console().print(table)
+    print_table(("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"),
+                [[r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, r.http_status,
+                  verdict_label(r.verdict, r.http_status), human_size(r.response_length),
+                  r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason or ""]
+                 for r in rows],
+                whole=("capture", "URL"))
 
 
 @click.command()
@@ -54,6 +48,8 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
     """List the captures of URL over time: status, payload digest, size, and what changed."""
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.captures(normalise_url(url))
+    from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
+
     changes = describe_changes(rows)
     if as_json:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
@@ -61,14 +57,10 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
     if not rows:
         click.echo(f"No captures of {url} yet.")
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("capture", "started (UTC)", "result", "HTTP", "payload digest", "size", "change"):
-        table.add_column(column, overflow="fold")
-    for row, change in zip(rows, changes):
-        digest = row.payload_digest[:7 + 16] if row.payload_digest else "-"
-        table.add_row(row.id, row.started_at[:19].replace("T", " "), row.outcome, str(row.http_status or "-"),
-                      digest, human_size(row.response_length), change)
-    console().print(table)
+    print_table(("capture", "started (UTC)", "result", "HTTP", "payload digest", "size", "change"),
+                [[row.id, row.started_at[:19].replace("T", " "), row.outcome, row.http_status,
+                  row.payload_digest and row.payload_digest[:7 + 16], human_size(row.response_length), change]
+                 for row, change in zip(rows, changes)], whole=("capture", "payload digest"))
 
 
 @click.command()
@@ -94,6 +86,8 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
 
 
 def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
+    from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
+
     [detail] = catalog.claims_with_captures([claim])
     if as_json:
         print_json(detail)
@@ -103,7 +97,7 @@ def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
                         ("span", f"characters {claim.start}–{claim.end}" if claim.start is not None else None),
                         ("first seen", claim.first_seen_at), ("superseded", claim.superseded_at)]:
         if value:
-            out.print(f"{name + ':':<12}{value}")
+            out.print(f"{name + ':':<12}{value}", markup=False)
     out.print(f"\n{claim.text}\n", markup=False)
     for citation in detail["citations"]:
         rows = [CaptureRow(**c) for c in detail["captures"][citation["url_key"]]]
@@ -111,7 +105,9 @@ def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
         if not rows:
             out.print("  not captured yet")
         for row, change in zip(rows, describe_changes(rows)):
-            out.print(f"  {row.id}  {row.started_at[:19].replace('T', ' ')}  {capture_status(row)}  ({change})", markup=False)
+            # A failure's reason is the status already; the change column would only repeat it.
+            after = "" if row.outcome == "failed" else f"  ({change})"
+            out.print(f"  {row.id}  {row.started_at[:19].replace('T', ' ')}  {capture_status(row)}{after}", markup=False)
 
 
 def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
@@ -138,9 +134,7 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
         if value not in (None, ""):
             out.print(f"{name + ':':<21}{value}", markup=False)
     if records:
-        table = Table(show_edge=False, pad_edge=False, title="records")
-        for column in ("type", "record id", "target", "offset", "length", "block digest"):
-            table.add_column(column, overflow="fold")
-        for r in records:
-            table.add_row(r.warc_type, r.record_id, r.target_uri or "", str(r.offset), str(r.length), r.block_digest)
-        out.print(table)
+        out.print("\nrecords:")
+        print_table(("type", "record id", "target", "offset", "length", "block digest"),
+                    [[r.warc_type, r.record_id, r.target_uri, r.offset, r.length, r.block_digest] for r in records],
+                    whole=("record id", "target", "block digest"))

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
-
-from archiver.capture.run import document_key
 from archiver.capture.verdict import verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, console, json_option, print_json
+from archiver.cli.common import collection_option, json_option, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.read.urls import normalise_url
 
@@ -40,6 +37,8 @@ def capture_status(capture: CaptureRow | None) -> str:
 def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken: bool, superseded: bool,
            collection_dir: Path, as_json: bool) -> None:
     """List claims, each with the URLs it cites and how their newest capture ended."""
+    if document_path:
+        from archiver.capture.run import document_key  # the capture machinery: only when filtering by document
     with Collection.open(collection_dir) as collection:
         warn_of_leftovers(collection)
         found = collection.catalog.claims(
@@ -54,18 +53,16 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
         click.echo("No claims" + (" without a successful capture" if uncaptured else "")
                    + (" with a broken citation" if broken else "") + ".")
         return
-    table = Table(show_edge=False, pad_edge=False, show_lines=True)
-    for column in ("claim", "document", "text", "cites", "newest capture"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for claim in listed:
         text = claim["text"] if len(claim["text"]) <= 140 else claim["text"][:139] + "…"
         if claim["superseded_at"]:
-            text = f"[dim](superseded)[/] {text}"
+            text = f"(superseded) {text}"
         urls = [c["url"] for c in claim["citations"]]
         newest = [capture_status(CaptureRow(**claim["captures"][c["url_key"]][-1]) if claim["captures"][c["url_key"]] else None)
                   for c in claim["citations"]]
-        table.add_row(claim["id"], claim["document_key"] or "(note)", text, "\n".join(urls) or "-", "\n".join(newest) or "-")
-    console().print(table)
+        rows.append([claim["id"], claim["document_key"] or "(note)", text, "\n".join(urls), "\n".join(newest)])
+    print_table(("claim", "document", "text", "cites", "newest capture"), rows, whole=("claim", "cites"))
     click.echo(f"{len(listed)} claim(s)")
 
 
@@ -85,10 +82,6 @@ def documents(collection_dir: Path, as_json: bool) -> None:
     if not listed:
         click.echo("No documents yet: `archiver capture DOCUMENT` reads one.")
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("document", "date", "kind", "claims", "URLs", "SHA-256", "warnings"):
-        table.add_column(column, overflow="fold")
-    for d in listed:
-        table.add_row(d["key"], d["date"] or "-", d["kind"], str(d["claims"]), str(d["urls"]), d["sha256"][:16],
-                      "; ".join(d["warnings"]))
-    console().print(table)
+    print_table(("document", "date", "kind", "claims", "URLs", "SHA-256", "warnings"),
+                [[d["key"], d["date"], d["kind"], d["claims"], d["urls"], d["sha256"][:16], "; ".join(d["warnings"])]
+                 for d in listed], whole=("document", "SHA-256"))

@@ -8,49 +8,77 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import click
-from rich.console import Console
 
 from archiver.errors import ArchiverError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+JSON_WANTED = "archiver.json"  # in click's context meta, which a command's context shares with its parents'
+
+
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether --json is among the arguments (before any `--`), read before they are parsed so
+    that an error in parsing them is told in JSON too."""
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+def report_error(message: str, exit_code: int, as_json: bool) -> None:
+    """One line on stderr: `error: …`, or under --json {"error": …, "exit_code": N}."""
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit_code": exit_code}, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
 
 
 class OneLineUsageError(click.UsageError):
     """Bad usage told as every other error is: one line, what is wrong and where the help is
     (click's own telling takes four: usage, hint, blank line, error)."""
 
+    def __init__(self, message: str, ctx: click.Context | None, as_json: bool) -> None:
+        super().__init__(message, ctx)
+        self.as_json = as_json
+
     def show(self, file=None) -> None:
         message = " ".join(self.format_message().split()).removesuffix(".")
         if self.ctx is not None:
             message = f"{self.ctx.command_path}: {message}; see '{self.ctx.command_path} --help'"
-        click.echo(f"error: {message}", file=file, err=True)
+        report_error(message, self.exit_code, self.as_json)
 
 
-def _in_one_line(error: click.UsageError) -> click.UsageError:
+def _in_one_line(error: click.UsageError, as_json: bool) -> click.UsageError:
     if isinstance(error, (OneLineUsageError, click.exceptions.NoArgsIsHelpError)):  # the latter shows the help
         return error
-    return OneLineUsageError(error.format_message(), error.ctx)
+    return OneLineUsageError(error.format_message(), error.ctx, as_json)
 
 
 class ArchiverGroup(click.Group):
     """Shows every error as one line with its exit code; a traceback only with ARCHIVER_DEBUG=1."""
 
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        as_json = wants_json(args)
         try:
-            return super().make_context(info_name, args, parent, **extra)
+            ctx = super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:  # in the options before the command's name
-            raise _in_one_line(exc) from None
+            raise _in_one_line(exc, as_json) from None
+        ctx.meta[JSON_WANTED] = as_json
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # an unknown command, or in the command's own arguments
-            raise _in_one_line(exc) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise _in_one_line(exc, ctx.meta.get(JSON_WANTED, False)) from None
+        except (click.exceptions.Exit, click.Abort):
             raise
+        except click.ClickException as exc:
+            self._fail(ctx, exc.format_message(), exc.exit_code)
         except ArchiverError as exc:
             self._fail(ctx, str(exc), exc.exit_code)
         except KeyboardInterrupt:  # here, before click's own handling makes it "Aborted!" and exit 1
@@ -68,7 +96,7 @@ class ArchiverGroup(click.Group):
 
     @staticmethod
     def _fail(ctx: click.Context, message: str, code: int) -> None:
-        click.echo(f"error: {message}", err=True)
+        report_error(message, code, ctx.meta.get(JSON_WANTED, False))
         ctx.exit(code)
 
 
@@ -90,10 +118,32 @@ def refusal(exc: OSError | sqlite3.OperationalError) -> str:
     return f"{exc.strerror or exc}{where}" + (f"; {hint}" if hint else "")
 
 
-def collection_option(function):
+def find_collection(start: Path) -> Path | None:
+    """The collection `start` is in, itself or the nearest folder above it, as git finds its
+    repository; None when it is in none."""
+    from archiver.store.collection import Collection
+
+    start = start.absolute()
+    return next((folder for folder in (start, *start.parents) if Collection.exists(folder)), None)
+
+
+def _collection_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    # Given (-C, $ARCHIVER_COLLECTION): exactly that folder. Else the collection the current
+    # folder is in, and where it is in none the current folder itself, where `capture` makes one.
+    if value is not None:
+        return value
+    return find_collection(Path.cwd()) or Path(".")
+
+
+def collection_option(function=None, *, upwards: bool = True):
+    """-C/--collection; `upwards=False` (for `init`) takes the current folder itself by default."""
+    if function is None:
+        return lambda function: collection_option(function, upwards=upwards)
     return click.option(
-        "-C", "--collection", "collection_dir", envvar="ARCHIVER_COLLECTION", default=".",
-        type=click.Path(file_okay=False, path_type=Path), show_default="current folder",
+        "-C", "--collection", "collection_dir", envvar="ARCHIVER_COLLECTION",
+        callback=_collection_folder if upwards else None, default=None if upwards else ".",
+        type=click.Path(file_okay=False, path_type=Path),
+        show_default="the collection the current folder is in, else the current folder" if upwards else "current folder",
         help="Collection folder (also $ARCHIVER_COLLECTION).")(function)
 
 
@@ -125,15 +175,65 @@ def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(function)
 
 
-
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def console(stderr: bool = False) -> Console:
-    """Rich output; when piped to a file, wide enough that tables do not fold URLs."""
+    """Rich output: fitted to a terminal; piped, each line whole however long."""
+    from rich.console import Console
+
     probe = Console(stderr=stderr)
-    return Console(stderr=stderr, highlight=False, width=None if probe.is_terminal else 200)
+    return Console(stderr=stderr, highlight=False, soft_wrap=not probe.is_terminal)
+
+
+_ONE_LINE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})  # a row stays one line of the pipe
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], whole: Sequence[str] = ()) -> None:
+    """Every listing's table. On a terminal the columns named in `whole` (ids, URLs, digests)
+    are never broken: the table grows wider than the terminal rather than break one, and other
+    text wraps between words. Piped, a header line then one tab-separated line per row. Cells
+    are printed literally, never read as markup; a cell's lines (several URLs) share its row."""
+    cells = [["-" if value in (None, "") else str(value) for value in row] for row in rows]
+    if not _stdout_is_terminal():
+        for line in [list(columns), *cells]:
+            click.echo("\t".join(value.translate(_ONE_LINE) for value in line))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = Console(highlight=False)
+    table = Table(show_edge=False, pad_edge=False, show_lines=any("\n" in value for row in cells for value in row))
+    widths = [_least_width(name, [row[i] for row in cells], name in whole) for i, name in enumerate(columns)]
+    for name, width in zip(columns, widths):
+        table.add_column(name, no_wrap=name in whole, overflow="fold", min_width=width)
+    for row in cells:
+        table.add_row(*(Text(value) for value in row))
+    needed = sum(widths) + 3 * (len(widths) - 1)  # a rule and a space either side between columns
+    if needed > out.width:
+        out = Console(highlight=False, width=needed)
+    out.print(table)
+
+
+def _stdout_is_terminal() -> bool:
+    """As rich decides it ($TTY_COMPATIBLE, $FORCE_COLOR, else isatty), without loading rich,
+    which a piped listing does not need."""
+    forced = os.environ.get("TTY_COMPATIBLE", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty()
+
+
+def _least_width(header: str, values: list[str], whole: bool) -> int:
+    """A column's narrowest: its longest line when whole, else enough for a few words, and never
+    narrower than a word of its header."""
+    lines = [line for value in values for line in value.splitlines()] or [""]
+    longest = max(map(len, lines))
+    return max(longest if whole else min(longest, 20), *(len(word) for word in header.split()))
 
 
 def human_size(count: int | None) -> str:

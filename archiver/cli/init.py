@@ -13,7 +13,7 @@ from archiver.evidence.signing import grouped
 
 @click.command()
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
-@collection_option
+@collection_option(upwards=False)
 @click.option("--name", help="Collection name (default: the folder's name).")
 @click.option("--operator", help="Who makes the captures (default: user@host); recorded in every WARC.")
 @key_option

@@ -6,10 +6,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from rich.table import Table
-
-from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, console, json_option, key_option, passphrase,
-                                 print_json, signing_key)
+from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, json_option, key_option, passphrase, print_json,
+                                 print_table, signing_key)
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
@@ -67,13 +65,9 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     if as_json:
         print_json({"keys": listed, "private_key_path": str(local)})
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("fingerprint (SHA-256 of the public key)", "status", "since"):
-        table.add_column(column, overflow="fold")
-    for key in listed:
-        table.add_row(grouped(key["fingerprint"]), key["status"],
-                      key["revoked_from"] or key["rotated_out_at"] or key["announced_at"] or "-")
-    console().print(table)
+    print_table(("fingerprint (SHA-256 of the public key)", "status", "since"),
+                [[grouped(key["fingerprint"]), key["status"], key["revoked_from"] or key["rotated_out_at"] or key["announced_at"]]
+                 for key in listed])
     click.echo(f"Private key path: {local}{'' if local.exists() else ' (not on this machine)'}")
 
 
@@ -82,7 +76,9 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
 @click.option("--fingerprint", help="Which key (default: the one the local private key matches).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the PEM here instead of printing it.")
 @key_option
-def export(collection_dir: Path, fingerprint: str | None, output: Path | None, key_file: Path | None) -> None:
+@json_option
+def export(collection_dir: Path, fingerprint: str | None, output: Path | None, key_file: Path | None,
+           as_json: bool) -> None:
     """Print a public key (PEM) to hand to whoever will verify this collection's evidence."""
     collection = Collection.open(collection_dir)
     published = collection_public_keys(collection.root / "keys")
@@ -95,6 +91,9 @@ def export(collection_dir: Path, fingerprint: str | None, output: Path | None, k
     pem = published[wanted].pem()
     if output:
         output.write_bytes(pem)
+    if as_json:
+        print_json({"fingerprint": wanted, "pem": pem.decode(), "path": str(output) if output else None})
+    elif output:
         click.echo(f"Wrote {output} (fingerprint {grouped(wanted)})")
     else:
         click.echo(pem.decode(), nl=False)

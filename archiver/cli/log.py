@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
-
-from archiver.cli.common import collection_option, console, json_option, print_json
+from archiver.cli.common import collection_option, json_option, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
 
@@ -25,12 +23,13 @@ def log(event: str | None, collection_dir: Path, as_json: bool) -> None:
     if as_json:
         print_json(entries)
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("#", "time (UTC)", "event", "concerns", "operator", "key"):
-        table.add_column(column, overflow="fold")
-    for entry in entries:
-        subject = entry.get("subject") or {}
-        concerns = ", ".join(f"{k}={v}" for k, v in subject.items() if k != "public_key" and not isinstance(v, (list, dict)))
-        table.add_row(str(entry["seq"]), entry["time"][:19].replace("T", " "), entry["event"], concerns,
-                      entry.get("operator", ""), (entry.get("key") or "")[:16])
-    console().print(table)
+    print_table(("#", "time (UTC)", "event", "concerns", "operator", "key"),
+                [[entry["seq"], entry["time"][:19].replace("T", " "), entry["event"], _concerns(entry.get("subject") or {}),
+                  entry.get("operator"), (entry.get("key") or "")[:16]] for entry in entries], whole=("key",))
+
+
+def _concerns(subject: dict) -> str:
+    """What an entry concerns, in one line: its plain fields that have a value (keys and lists
+    are in --json)."""
+    return ", ".join(f"{k}={v}" for k, v in subject.items()
+                     if k != "public_key" and v not in (None, "") and not isinstance(v, (list, dict)))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from archiver.capture.run import existing_capture
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
+from archiver.cli.common import (collection_option, console, json_option, key_option, print_json, print_table,
+                                 signing_key)
 from archiver.store.collection import Collection
 from archiver.check.drift import Drift, check_drift, recapture_changed
 from archiver.evidence.keys import append_unattended
@@ -75,7 +75,7 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
     else:
         print_report(report)
         if unrecorded:
-            console().print(f"(Not recorded in the custody log: {unrecorded}.)")
+            console().print(f"(Not recorded in the custody log: {unrecorded}.)", markup=False)
         if live:
             _print_drift(drifts, recaptured)
         if replay:
@@ -91,16 +91,10 @@ def print_replays(replays: list[ReplayCheck]) -> None:
         out.print("\nNo browser captures to replay.")
         return
     out.print("\nBrowser captures replayed from their own records (1 = alike):")
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("capture", "URL", "pixels", "text", "missing from the capture"):
-        table.add_column(column, overflow="fold")
-    for r in replays:
-        if not r.replayed:
-            table.add_row(r.capture_id, escape(r.url), "[red]not replayed[/]", "", escape(r.error or ""))
-            continue
-        table.add_row(r.capture_id, escape(r.url), _share(r.pixel_similarity), _share(r.text_similarity),
-                      escape("\n".join(r.missing)) or "[green]nothing[/]")
-    out.print(table)
+    print_table(("capture", "URL", "pixels", "text", "missing from the capture"),
+                [[r.capture_id, r.url, _share(r.pixel_similarity), _share(r.text_similarity), "\n".join(r.missing) or "nothing"]
+                 if r.replayed else [r.capture_id, r.url, "not replayed", "", r.error] for r in replays],
+                whole=("capture", "URL", "missing from the capture"))
     for r in replays:
         for note in r.notes:
             out.print(f"  {r.capture_id}: {note}", markup=False)
@@ -111,15 +105,9 @@ def print_replays(replays: list[ReplayCheck]) -> None:
 def _print_drift(drifts: list[Drift], recaptured: list) -> None:
     out = console()
     out.print("\nLive pages, against their newest capture:")
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("URL", "now", "detail"):
-        table.add_column(column, overflow="fold")
-    style = {"unchanged": "green", "changed": "yellow", "gone": "red", "walled": "red", "unreachable": "red"}
-    for drift in drifts:
-        table.add_row(drift.url, f"[{style[drift.state]}]{drift.state}[/]", drift.detail)
-    out.print(table)
+    print_table(("URL", "now", "detail"), [[drift.url, drift.state, drift.detail] for drift in drifts], whole=("URL",))
     for row in recaptured:
-        out.print(f"Recaptured {row.url} as {row.id} ({row.outcome})")
+        out.print(f"Recaptured {row.url} as {row.id} ({row.outcome})", markup=False)
 
 
 def _share(value: float | None) -> str:
@@ -136,9 +124,9 @@ def print_report(report: Report) -> None:
     if report.failures:
         out.print("\n[red]Failures:[/]")
         for failure in report.failures:
-            out.print(f"  [red]FAIL[/] {failure.check}: {failure.where}: {failure.detail}", markup=True, highlight=False)
+            out.print(f"  [red]FAIL[/] {escape(f'{failure.check}: {failure.where}: {failure.detail}')}", highlight=False)
     if report.not_checked:
         out.print("\nNot checked:")
         for item in report.not_checked:
-            out.print(f"  - {item}")
+            out.print(f"  - {item}", markup=False)
     out.print("\n" + ("Every check above passed." if report.ok else "Verification FAILED."))

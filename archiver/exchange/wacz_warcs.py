@@ -53,20 +53,27 @@ def check_warc(open_stream: Callable[[], BinaryIO], name: str, report: Report) -
     return scan
 
 
-def _digest_bytes(declared: str, size: int) -> bytes | None:
-    """The raw digest in a WARC digest value: hex, base32 (as most tools write sha1) or base64."""
+# The forms a WARC digest value is written in: hex, base32 (as most tools write sha1), base64.
+_FORMS = {
+    "hex": (bytes.fromhex, lambda raw: raw.hex()),
+    "base32": (lambda v: base64.b32decode(v.upper() + "=" * (-len(v) % 8)), lambda raw: base64.b32encode(raw).decode()),
+    "base64": (lambda v: base64.b64decode(v, validate=True), lambda raw: base64.b64encode(raw).decode()),
+    "base64url": (base64.urlsafe_b64decode, lambda raw: base64.urlsafe_b64encode(raw).decode()),
+}
+
+
+def _digest_bytes(declared: str, size: int) -> tuple[bytes, str] | None:
+    """The raw digest in a WARC digest value, and the form it is written in."""
     value = declared.partition(":")[2].strip()
-    if len(value) == 2 * size and all(c in "0123456789abcdefABCDEF" for c in value):
-        return bytes.fromhex(value)
-    for decode in (lambda v: base64.b32decode(v.upper() + "=" * (-len(v) % 8)),
-                   lambda v: base64.b64decode(v, validate=True),
-                   lambda v: base64.urlsafe_b64decode(v)):
+    for form, (decode, _) in _FORMS.items():
+        if form == "hex" and not (len(value) == 2 * size and all(c in "0123456789abcdefABCDEF" for c in value)):
+            continue
         try:
             raw = decode(value)
         except (binascii.Error, ValueError):
             continue
         if len(raw) == size:
-            return raw
+            return raw, form
     return None
 
 
@@ -79,10 +86,14 @@ def _known_algorithm(declared: str) -> str | None:
 
 
 def _compare(report: Report, check: str, where: str, header: str, declared: str, computed: bytes, algorithm: str) -> None:
-    expected = _digest_bytes(declared, len(computed))
+    decoded = _digest_bytes(declared, len(computed))
+    if decoded is None:
+        report.check(check, False, where, f"{header}: {declared!r} is not a {algorithm} digest in hex, base32 or base64")
+        return
+    expected, form = decoded
+    # Told in the form it was declared in, so that the two read side by side.
     report.check(check, expected == computed, where,
-                 f"{header}: declared {declared}, computed {algorithm}:{computed.hex()}" if expected is not None
-                 else f"{header}: {declared!r} is not a {algorithm} digest in hex, base32 or base64")
+                 f"{header}: declared {declared}, computed {algorithm}:{_FORMS[form][1](computed)}")
 
 
 def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
@@ -90,6 +101,7 @@ def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
     another known algorithm, for _check_other_digests."""
     others = False
     undigested = revisits = unknown = 0
+    by_id = {record.id: record for record in scan.records}
     for record in scan.records:
         declared = {h: record.headers.get(h) for h in ("WARC-Block-Digest", "WARC-Payload-Digest")}
         if not any(declared.values()):
@@ -98,10 +110,19 @@ def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
         for header, value in declared.items():
             if not value:
                 continue
-            if header == "WARC-Payload-Digest" and record.type == "revisit":
-                revisits += 1  # it names the payload of an earlier capture, not its own
-                continue
             algorithm = _known_algorithm(value)
+            if header == "WARC-Payload-Digest" and record.type == "revisit":
+                # It names the payload of an earlier capture, not its own: checked against that
+                # capture's payload when the record holding it is in this file too.
+                original = by_id.get(record.headers.get("WARC-Refers-To"))
+                if original is None:
+                    revisits += 1
+                elif algorithm != "sha256":
+                    unknown += 1  # the scan hashes the original's payload in SHA-256 only
+                else:
+                    _compare(report, "revisit payload digest", f"{name} {record.id}", header, value,
+                             bytes.fromhex(_sha256_payload(original)[7:]), "sha256")
+                continue
             if algorithm is None:
                 unknown += 1
             elif algorithm != "sha256":
@@ -111,8 +132,8 @@ def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
                 check = "record block digest" if header == "WARC-Block-Digest" else "record payload digest"
                 _compare(report, check, f"{name} {record.id}", header, value, bytes.fromhex(computed[7:]), "sha256")
     for count, what in ((undigested, "records carry no digest"),
-                        (revisits, "revisit payload digests name an earlier capture's payload"),
-                        (unknown, "digests use an algorithm hashlib does not know")):
+                        (revisits, "revisit payload digests name an earlier capture's payload, not in this file"),
+                        (unknown, "digests use an algorithm not checked here")):
         if count:
             report.not_checked.append(f"{name}: {count} {what}: not checked")
     return others

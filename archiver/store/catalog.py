@@ -91,7 +91,11 @@ class Catalog:
         self._migrate()
 
     def _migrate(self) -> None:
-        # Checked inside the write transaction, so two processes opening a new catalog
+        # A catalog already at this schema is left unwritten: a write here would cost every
+        # command, a listing too, a commit and its fsync.
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        # Checked again inside the write transaction, so two processes opening a new catalog
         # at once create the schema exactly once.
         with self._transaction():
             version = self._db.execute("PRAGMA user_version").fetchone()[0]

@@ -1,6 +1,6 @@
 """The capture engine: one URL through its redirect chain, under a deadline and a size cap;
-many URLs concurrently, a bounded number per host; and one exchange exactly as a browser
-asked for it (`Fetcher.forward`, for the recording proxy), through the same transport."""
+many URLs through schedule.py; and one exchange exactly as a browser asked for it
+(`Fetcher.forward`, for the recording proxy), through the same transport."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ import http.client
 import ssl
 import threading
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.cookiejar import CookieJar
-from itertools import zip_longest
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import urllib3
@@ -25,6 +23,7 @@ from urllib3.util import SKIP_HEADER
 
 from archiver import __version__
 from archiver.store.collection import CaptureSettings
+from archiver.capture.fetch.schedule import fetch_each
 from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver
 from archiver.capture.fetch.transport import (CaptureLimitReached, DeadlineReached, Exchange, RecordingAdapter,
                                       ResponseSpool, SizeLimitReached)
@@ -33,7 +32,6 @@ from archiver.read.urls import fetchable_problem, normalise_url
 READ_CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 30.0  # longest silence tolerated between two reads, within the overall deadline
-STOP_GRACE = 2.0  # seconds a fetch in flight has to finish once a run is told to stop
 DEFAULT_USER_AGENT = f"archiver/{__version__} (evidence capture of cited pages)"
 
 
@@ -161,6 +159,13 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+# OpenSSL's reasons a reader would not decode, in words (the others, as a certificate's
+# CERTIFICATE_VERIFY_FAILED with its detail, read well enough as OpenSSL words them).
+_TLS_REASONS = {
+    "WRONG_VERSION_NUMBER": "the server did not speak TLS on this port",
+}
+
+
 def _describe_failure(exc: BaseException) -> str:
     """A reason a person reads in a table, for a request that got no complete response head."""
     cause = _root_cause(exc)
@@ -169,7 +174,7 @@ def _describe_failure(exc: BaseException) -> str:
     if isinstance(cause, SizeLimitReached):
         return "response headers larger than the size cap"
     if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
-        return f"TLS failure: {cause}"
+        return f"TLS failure: {_TLS_REASONS.get(getattr(cause, 'reason', None), cause)}"
     if isinstance(cause, u3.ConnectTimeoutError) or isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"connection timed out: {cause}"
     if isinstance(cause, (u3.ReadTimeoutError, TimeoutError)) or isinstance(exc, requests.exceptions.ReadTimeout):
@@ -343,58 +348,3 @@ class Fetcher:
         """Fetch every URL, `concurrency` at once and at most `per_host` per host (see `fetch_each`)."""
         fetch_each(urls, self.fetch, on_result, self.settings.captures_at_once(browser=False),
                    self.settings.per_host, stop)
-
-
-def fetch_each(urls: Iterable[str], fetch: Callable[[str], FetchResult], on_result: Callable[[FetchResult], None],
-               at_once: int, per_host: int, stop: threading.Event | None = None) -> None:
-    """`fetch` every URL, `at_once` at a time and at most `per_host` at a time per host, calling
-    `on_result` (from worker threads) as each finishes. Once `stop` is set no URL is started, and
-    fetches in flight have STOP_GRACE seconds to finish, then are abandoned, their results dropped.
-    Plain and browser captures share it, so both are as gentle with a host and stop alike."""
-    stop = stop or threading.Event()
-    by_host: dict[str, list[str]] = defaultdict(list)
-    for url in urls:
-        by_host[(urlsplit(url).hostname or "").lower()].append(url)
-    # Interleaving hosts keeps the workers busy on different hosts instead of queueing on one.
-    waiting = deque(u for group in zip_longest(*by_host.values()) for u in group if u is not None)
-    host_slots = {host: threading.Semaphore(per_host) for host in by_host}
-    passing_on = threading.Lock()  # held while a result is passed on, so none is once abandoned
-    abandoned = False
-    failures: list[BaseException] = []
-
-    def work() -> None:
-        while not stop.is_set() and not failures:
-            try:
-                url = waiting.popleft()
-            except IndexError:
-                return
-            with host_slots[(urlsplit(url).hostname or "").lower()]:
-                if stop.is_set():
-                    return
-                try:
-                    result = fetch(url)
-                except BaseException as exc:
-                    if not abandoned:
-                        failures.append(exc)
-                    return
-            with passing_on:
-                if abandoned:
-                    result.release()
-                    return
-                on_result(result)
-
-    # Daemon threads: one abandoned in a fetch that hangs cannot keep the process from ending.
-    workers = [threading.Thread(target=work, name=f"capture-{i}", daemon=True) for i in range(at_once)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        while worker.is_alive() and not stop.is_set():
-            worker.join(0.5)  # wakes now and then to notice `stop`
-    if stop.is_set():
-        ends = time.monotonic() + STOP_GRACE
-        for worker in workers:
-            worker.join(max(0.0, ends - time.monotonic()))
-        with passing_on:
-            abandoned = True
-    if failures:
-        raise failures[0]

@@ -1,0 +1,69 @@
+"""Many captures at once: a bounded number in all and per host, hosts interleaved, and a stop
+that starts nothing new and gives what is in flight a short grace. Plain and browser captures
+share it, so both are as gentle with a host and stop alike."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict, deque
+from itertools import zip_longest
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
+
+STOP_GRACE = 2.0  # seconds a fetch in flight has to finish once a run is told to stop
+
+
+def fetch_each(urls: Iterable[str], fetch: Callable[[str], Any], on_result: Callable[[Any], None],
+               at_once: int, per_host: int, stop: threading.Event | None = None) -> None:
+    """`fetch` every URL, `at_once` at a time and at most `per_host` at a time per host, calling
+    `on_result` (from worker threads) as each finishes. Once `stop` is set no URL is started, and
+    fetches in flight have STOP_GRACE seconds to finish, then are abandoned, their results dropped.
+    A result passed on is never abandoned; one abandoned is `release()`d."""
+    stop = stop or threading.Event()
+    by_host: dict[str, list[str]] = defaultdict(list)
+    for url in urls:
+        by_host[(urlsplit(url).hostname or "").lower()].append(url)
+    # Interleaving hosts keeps the workers busy on different hosts instead of queueing on one.
+    waiting = deque(u for group in zip_longest(*by_host.values()) for u in group if u is not None)
+    host_slots = {host: threading.Semaphore(per_host) for host in by_host}
+    passing_on = threading.Lock()  # held while a result is passed on, so none is once abandoned
+    abandoned = False
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        while not stop.is_set() and not failures:
+            try:
+                url = waiting.popleft()
+            except IndexError:
+                return
+            with host_slots[(urlsplit(url).hostname or "").lower()]:
+                if stop.is_set():
+                    return
+                try:
+                    result = fetch(url)
+                except BaseException as exc:
+                    if not abandoned:
+                        failures.append(exc)
+                    return
+            with passing_on:
+                if abandoned:
+                    result.release()
+                    return
+                on_result(result)
+
+    # Daemon threads: one abandoned in a fetch that hangs cannot keep the process from ending.
+    workers = [threading.Thread(target=work, name=f"capture-{i}", daemon=True) for i in range(at_once)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        while worker.is_alive() and not stop.is_set():
+            worker.join(0.5)  # wakes now and then to notice `stop`
+    if stop.is_set():
+        ends = time.monotonic() + STOP_GRACE
+        for worker in workers:
+            worker.join(max(0.0, ends - time.monotonic()))
+        with passing_on:
+            abandoned = True
+    if failures:
+        raise failures[0]

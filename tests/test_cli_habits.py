@@ -1,0 +1,239 @@
+"""CLI habits a user brings from git, make and tar: `archiver -C DIR COMMAND`, the collection
+found upwards, tables that never break an id or URL and pipe as tab-separated lines, user text
+printed literally, --json on every command and errors in JSON under it, honest small messages."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from pathlib import Path
+
+import click
+import pytest
+
+from archiver.cli import COMMANDS, cli
+from archiver.store.collection import Collection
+from tests.conftest import allow_networks, http_response, send_bytes
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TERMINAL_80 = {"TTY_COMPATIBLE": "1", "COLUMNS": "80", "NO_COLOR": "1"}
+DOC = "[bold]doc.md"  # a file name cannot hold the closing tag's slash
+TRICKY = ["[the Daily Loop]", "[red]nothing[/red]", "[bold]x[/]"]  # the first is a Markdown link's text
+
+
+@pytest.fixture
+def tricky(tmp_path, run_cli, raw_server, collection):
+    """A collection whose document, claims, URLs and server texts all look like rich markup."""
+    server = raw_server({"/a[red]b[/red]": send_bytes(http_response(b"<title>[red]T[/red]</title>")),
+                         "/long-" + "x" * 70: send_bytes(http_response(b"long"))})
+    allow_networks(collection.root, "127.0.0.1/32")
+    document = tmp_path / DOC
+    document.write_text(f"{TRICKY[0]}({server.url('/a[red]b[/red]')}) is cited\n\n"
+                        f"{TRICKY[1]} and {TRICKY[2]} {server.url('/long-' + 'x' * 70)}\n")
+    result = run_cli("capture", "-C", collection.root, document, "--json")
+    assert result.exit_code == 0, result.output
+    return collection, server
+
+
+# -- 1. archiver -C DIR COMMAND, and the collection found upwards -----------------------
+
+def test_dash_c_before_the_command_runs_as_if_started_there(run_cli, collection, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("-C", collection.root, "captures", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
+    assert Path.cwd() == tmp_path  # the folder is the process's again once the command is done
+
+
+def test_a_collection_is_found_from_its_subfolders(run_cli, tricky, monkeypatch):
+    collection, _ = tricky
+    monkeypatch.chdir(collection.root / "warcs")
+    result = run_cli("claims", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 2
+    assert not (collection.root / "warcs" / "archiver.toml").exists()
+    result = run_cli("-C", collection.root / "manifests", "documents", "--json")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)) == 1
+
+
+def test_capture_outside_any_collection_still_creates_one_here(run_cli, tmp_path, monkeypatch, raw_server):
+    here = tmp_path / "fresh"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = run_cli("capture", raw_server().url("/"), "--json")
+    assert json.loads(result.stdout)["created_collection"] is True
+    assert Collection.exists(here)
+
+
+def test_an_explicit_collection_is_taken_as_given(run_cli, collection, monkeypatch):
+    inner = collection.root / "seeds"
+    monkeypatch.chdir(collection.root)
+    result = run_cli("captures", "-C", inner)
+    assert result.exit_code == 2 and "is not an archiver collection" in result.stderr
+
+
+# -- 2. tables: whole ids and URLs on a terminal, tab-separated lines in a pipe ----------
+
+LISTINGS = [["claims"], ["documents"], ["captures"], ["log"], ["keys", "show"]]
+
+
+@pytest.mark.parametrize("listing", LISTINGS, ids=" ".join)
+def test_a_piped_listing_is_tab_separated_one_row_per_line(run_cli, tricky, listing):
+    collection, _ = tricky
+    result = run_cli(*listing, "-C", collection.root)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = lines[0].split("\t")
+    assert len(header) > 2 and all(len(line.split("\t")) == len(header) for line in lines[1:] if "\t" in line)
+    assert not any(set(line) <= set("─━ ") and line for line in lines)  # no rules drawn
+    assert max(len(line) for line in lines) < 1000
+
+
+def test_ids_and_urls_are_never_broken_in_an_80_column_terminal(run_cli, tricky):
+    collection, server = tricky
+    captures = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    claims = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)
+    long_url = server.url("/long-" + "x" * 70)
+    assert len(long_url) > 80
+    for listing, wholes in [(["claims"], [c["id"] for c in claims] + [long_url]),
+                            (["captures"], [c["id"] for c in captures] + [c["url"] for c in captures]),
+                            (["history", long_url], [c["id"] for c in captures if c["url"] == long_url])]:
+        result = run_cli(*listing, "-C", collection.root, env=TERMINAL_80)
+        assert result.exit_code == 0, result.output
+        lines = ANSI.sub("", result.stdout).splitlines()
+        for whole in wholes:
+            assert any(whole in line for line in lines), (whole, result.stdout)
+
+
+# -- 3. user and server text printed literally ------------------------------------------
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
+def test_user_text_is_printed_literally_in_every_listing(run_cli, tricky, terminal):
+    collection, server = tricky
+    env = TERMINAL_80 if terminal else None
+    url = server.url("/a[red]b[/red]")
+    claims = ANSI.sub("", run_cli("claims", "-C", collection.root, env=env).stdout)
+    for text in ["[the", "Loop](", TRICKY[1], TRICKY[2], DOC]:  # a terminal may wrap between words
+        assert text in claims, (text, claims)
+    assert DOC in run_cli("documents", "-C", collection.root, env=env).stdout
+    assert url in ANSI.sub("", run_cli("captures", "-C", collection.root, env=env).stdout)
+    assert "[bold]" in ANSI.sub("", run_cli("log", "-C", collection.root, env=env).stdout)  # wrapped after it
+    claim_id = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)[0]["id"]
+    shown = ANSI.sub("", run_cli("show", claim_id, "-C", collection.root, env=env).stdout)
+    assert DOC in shown and TRICKY[0] in shown
+    summary = run_cli("capture", "-C", collection.root, collection.root.parent / DOC, env=env)
+    assert url in ANSI.sub("", summary.stdout) and f"{DOC}:" in ANSI.sub("", summary.stdout), summary.stdout
+
+
+# -- 4. --json everywhere, and errors as JSON under it ----------------------------------
+
+def _leaves(name: str, command: click.Command):
+    if isinstance(command, click.Group):
+        for sub_name, sub in command.commands.items():
+            yield from _leaves(f"{name} {sub_name}", sub)
+    else:
+        yield name, command
+
+
+def test_every_command_takes_json():
+    context = click.Context(cli)
+    lacking = [name for top in COMMANDS for name, command in _leaves(top, cli.get_command(context, top))
+               if "--json" not in {opt for p in command.params for opt in p.opts}]
+    assert lacking == []
+
+
+def test_keys_export_json(run_cli, collection):
+    result = run_cli("keys", "export", "-C", collection.root, "--json")
+    assert result.exit_code == 0, result.output
+    exported = json.loads(result.stdout)
+    assert exported["pem"].startswith("-----BEGIN PUBLIC KEY-----") and len(exported["fingerprint"]) == 64
+
+
+@pytest.mark.parametrize("args, code", [
+    (["captures", "--no-such-option", "--json"], 2),
+    (["show", "nothing-like-this", "--json"], 2),
+    (["--json", "claims", "--bogus"], 2),
+])
+def test_errors_under_json_are_json_on_stderr(run_cli, collection, args, code):
+    result = run_cli(*args, "-C", collection.root) if args[0] != "--json" else run_cli(*args)
+    assert result.exit_code == code
+    error = json.loads(result.stderr)
+    assert error["exit_code"] == code and error["error"] and not error["error"].startswith("error:")
+    assert result.stdout == ""
+
+
+def test_a_refusal_under_json_is_json_with_exit_3(run_cli, collection, tmp_path):
+    result = run_cli("keys", "export", "-C", collection.root, "-o", tmp_path / "no" / "key.pem", "--json")
+    error = json.loads(result.stderr)
+    assert (error["exit_code"], result.exit_code) == (3, 3) and "no/key.pem" in error["error"]
+
+
+# -- 5. small honest messages ------------------------------------------------------------
+
+def test_log_prints_no_none(run_cli, tricky):
+    collection, _ = tricky
+    for env in (None, TERMINAL_80):
+        assert "None" not in run_cli("log", "-C", collection.root, env=env).stdout
+
+
+def test_show_prints_a_failure_reason_once(run_cli, collection):
+    run_cli("cite", "A claim citing an unreachable page", "http://10.0.0.1/", "-C", collection.root, "--json")
+    [row] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    [claim] = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)
+    for shown in (run_cli("show", row["id"], "-C", collection.root).stdout,
+                  run_cli("show", claim["id"], "-C", collection.root).stdout):
+        assert shown.count("is a private address") == 1, shown  # a part: a line may wrap the whole
+
+
+def test_cite_capture_says_what_it_did(run_cli, tricky):
+    collection, _ = tricky
+    [row, *_] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    result = run_cli("cite", "As the page showed", "--capture", row["id"], "-C", collection.root)
+    assert result.exit_code == 0, result.output
+    assert "Nothing to capture" not in result.stdout
+    assert row["id"] in result.stdout and "Recorded claim" in result.stdout
+
+
+def test_a_server_not_speaking_tls_is_named_so(run_cli, collection):
+    # A plain HTTP server answers the TLS hello with an HTTP error, as nginx does on port 80.
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_in_plain_http():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    threading.Thread(target=answer_in_plain_http, daemon=True).start()
+    allow_networks(collection.root, "127.0.0.1/32")
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/"
+    result = run_cli("capture", "-C", collection.root, url, "--json", "--timeout", "10")
+    listener.close()
+    [row] = json.loads(result.stdout)["captures"]
+    assert "the server did not speak TLS on this port" in row["error"] and "[SSL:" not in row["error"], row["error"]
+
+
+def test_the_help_lists_each_command_by_the_start_of_its_own_help():
+    context = click.Context(cli)
+    for name, (_, summary) in COMMANDS.items():
+        assert cli.get_command(context, name).get_short_help_str(limit=1000).startswith(summary), name
+
+
+def test_the_help_loads_no_command_module():
+    import subprocess
+    import sys
+    probe = ("import sys; from archiver.cli import cli\n"
+             "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('archiver.cli.', 'rich', 'requests', 'cdxj'))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip().splitlines()[-1] == "['archiver.cli.common']", loaded
+
+
+def test_a_listing_writes_nothing_to_the_catalog(run_cli, tricky):
+    # Opening a catalog at the current schema once wrote its version back, a commit with an
+    # fsync that every command paid for at start-up.
+    collection, _ = tricky
+    before = collection.catalog_path.read_bytes()
+    assert run_cli("claims", "-C", collection.root).exit_code == 0
+    assert collection.catalog_path.read_bytes() == before
