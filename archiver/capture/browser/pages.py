@@ -16,7 +16,8 @@ from urllib.parse import urljoin, urlsplit
 from archiver.capture.browser.session import BrowserSession
 from archiver.capture.browser.proxy import RecordingProxy
 from archiver.capture.browser.result import BrowserResult
-from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop, fetch_each
+from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop
+from archiver.capture.fetch.schedule import fetch_each
 from archiver.read.urls import fetchable_problem, normalise_url
 
 # A cited URL with one of these endings is a file, not a page: fetched directly, no browser round trip.
