@@ -81,21 +81,6 @@ def examine(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
     return diagnosis
 
 
-def interruption_signs(collection: Collection) -> list[str]:
-    """What only a process that stopped mid-way leaves, found without reading any WARC file: a
-    file still `.open`, a file the catalog lists as still being written, a spooled response, an
-    export's temporary file. For a caller holding the collection alone, before a full `examine`."""
-    still_open = []
-    if collection.catalog_path.exists():  # no catalog, nothing listed: and none is made just to look
-        with collection:
-            still_open = [name for (name,) in collection.catalog.query(
-                "SELECT name FROM warc_files WHERE closed_at IS NULL ORDER BY name")]
-    return ([f"warcs/{name}{UNFINISHED_SUFFIX}" for name in collection.storage.unfinished()]
-            + [f"warcs/{name}" for name in still_open if name not in collection.storage.unfinished()]
-            + [f"tmp/{path.name}" for path in sorted(collection.tmp.glob("tmp*"))]
-            + [f"manifests/{path.name}" for path in sorted((collection.root / "manifests").glob(".*.tmp"))])
-
-
 def _open_file(collection: Collection, catalog: Catalog, name: str, key: SigningKey | None, diagnosis: Diagnosis) -> None:
     storage = collection.storage
     scan = scan_warc(storage, name, unfinished=True)

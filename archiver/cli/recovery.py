@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import click
 
-from archiver.check.doctor import examine, interruption_signs
+from typing import TYPE_CHECKING
+
 from archiver.errors import UsageProblem
-from archiver.evidence.signing import SigningKey
 from archiver.store.collection import Collection, InUse
+from archiver.store.leftovers import interruption_signs
+
+if TYPE_CHECKING:
+    from archiver.evidence.signing import SigningKey
 
 
 def _alone(collection: Collection) -> InUse | None:
@@ -30,6 +34,7 @@ def repair_interrupted(collection: Collection, key: SigningKey) -> None:
     with held:
         if not interruption_signs(collection):
             return
+        from archiver.check.doctor import examine  # the repairs: only when there is something to repair
         diagnosis = examine(collection, key)
     kinds = sorted({finding.kind for finding in diagnosis.findings})
     click.echo(f"repaired what an interrupted run left ({', '.join(kinds)}), as `archiver doctor --fix` does; "
