@@ -10,6 +10,7 @@ from typing import Callable
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from archiver.capture.run import CaptureRun, Targets, existing_capture, left_to_capture, read_targets
 from archiver.store.rows import CaptureRow
@@ -171,6 +172,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                                    "date": d.date, "claims": len(d.claims), "urls": list(d.urls),
                                    "warnings": list(d.warnings), "ignored_links": list(d.ignored_links)}
                                   for d in found.documents],
+                    "skipped": found.skipped,
                     "note": note.id if note else None,
                     "counts": _counts(rows),
                     "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows],
@@ -202,6 +204,8 @@ def _print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | No
         out.print(f"Read {document.key}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
         for warning in document.warnings:
             out.print(f"  [yellow]warning:[/] {warning}")
+    for warning in found.skipped:
+        out.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
     if note:
         out.print(f"Recorded claim {note.id} citing {len(note.citations)} URL(s)")
     if not rows:
