@@ -82,6 +82,12 @@ def test_a_revoked_key_signs_nothing_until_rotated(run_cli, raw_server, collecti
     assert (collection.root / "custody.jsonl").read_bytes() == log  # nothing logged
     assert _runs(collection.root) == runs  # no run recorded
     assert run_cli("manifest", "-C", collection.root).exit_code == 2
+    # A reading command signs nothing with it either, so what it reads still verifies the next time.
+    for _ in range(2):
+        checked = run_cli("verify", "-C", collection.root)
+        assert checked.exit_code == 0 and "Not recorded in the custody log: the collection's key" in checked.output, \
+            checked.output
+    assert (collection.root / "custody.jsonl").read_bytes() == log
 
     # The way out the message names works: a new key, and everything it signs verifies.
     assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0

@@ -40,6 +40,10 @@ def append_unattended(collection: Collection, option: Path | None, event: str, s
     except ArchiverError:
         return "the signing key is not available here"
     try:
+        refuse_out_of_service(collection, key)
+    except UsageProblem as refused:
+        return str(refused)
+    try:
         custody_log(collection, key).append(event, subject)
     except OSError as exc:
         return f"the log cannot be written ({exc.strerror or exc})"
