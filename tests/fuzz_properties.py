@@ -9,18 +9,21 @@ import json
 from archiver.evidence.custody import parse_entry
 from archiver.errors import UsageProblem
 from archiver.read.decoding import decode
-from archiver.read.seeds import parse_document
+from archiver.read.seeds import NotADocument, parse_document
 from archiver.read.urls import normalise_url
 
 
 def check_document(data: bytes, suffix: str) -> None:
     """The reader for `suffix` takes any bytes. Its one refusal is a claim sheet without its
-    columns; otherwise each claim's span lies inside the decoded text, a verbatim claim is
+    columns, its one skip binary data (check_skip); otherwise each claim's span lies inside the decoded text, a verbatim claim is
     exactly the text of its span, and each citation is normalised as normalise_url does it."""
     try:
         document = parse_document(data, f"doc{suffix}", "fuzz")
     except UsageProblem as exc:
         assert suffix in (".csv", ".jsonl") and "is not a claim sheet" in exc.message, exc
+        return
+    except NotADocument as skipped:
+        check_skip(skipped, data, f"doc{suffix}")
         return
     text = decode(data).text
     for claim in document.claims:
@@ -29,6 +32,15 @@ def check_document(data: bytes, suffix: str) -> None:
             assert claim.text == text[claim.start:claim.end], claim
         for citation in claim.citations:
             assert citation.normalised == normalise_url(citation.url), citation
+
+
+def check_skip(skipped: NotADocument, data: bytes, name: str) -> None:
+    """The one skip docs/claims.md allows: binary data (a NUL, or over 1 in 100 characters C0
+    controls other than whitespace) is not a document, skipped with a warning naming the file."""
+    assert str(skipped) == f"{name} is not a document (it holds binary data); skipped", skipped
+    text = decode(data).text[:1 << 16]
+    controls = sum((char < " " and char not in "\t\n\r\x0b\x0c\x1b") or char == "\x7f" for char in text)
+    assert "\x00" in text or controls * 100 > len(text), data[:200]
 
 
 def custody_entry_of(line: bytes) -> dict | None:

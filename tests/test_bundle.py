@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.evidence.signing import grouped
 from tests.conftest import http_response, make_collection, send_bytes
 
 ARCHIVE = "archive/data.warc.gz"
@@ -291,3 +293,29 @@ def test_hostile_zips_are_refused_in_one_line(run_cli, tmp_path, monkeypatch, at
         assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {refusal}\n"), command
         assert tree(here) == {}, command
         assert tree(tmp_path) == before, command
+
+
+def flip_signature_byte(bundle: Path) -> Path:
+    """A copy of the bundle whose datapackage-digest.json signedData signature has one byte flipped."""
+    def change(name: str, data: bytes) -> bytes:
+        if name != "datapackage-digest.json":
+            return data
+        digest_file = json.loads(data)
+        signature = bytearray(base64.b64decode(digest_file["signedData"]["signature"]))
+        signature[10] ^= 0x01
+        digest_file["signedData"]["signature"] = base64.b64encode(bytes(signature)).decode()
+        return json.dumps(digest_file, separators=(",", ":")).encode()
+    return rewrite(bundle, change)
+
+
+def test_a_flipped_signature_byte_is_named_as_such(run_cli, evidence):
+    bundle = make_bundle(run_cli, evidence, "--all")
+    tampered = flip_signature_byte(bundle)
+    report = verify_bundle(run_cli, tampered, evidence["fingerprint"])
+    assert failed(report) == {"signature", "datapackage key vouched for"}
+    result = run_cli("verify-bundle", tampered, "--fingerprint", evidence["fingerprint"])
+    assert result.exit_code == 1
+    assert "None" not in result.output, result.output
+    statement = json.loads(zipfile.ZipFile(bundle).read("evidence/bundle.json"))
+    assert ("the bundle's signedData signature does not verify with the key its statement names "
+            f"(fingerprint {grouped(statement['wacz_key'])})") in " ".join(result.output.split()), result.output

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import shutil
+import sqlite3
 import stat
 import subprocess
 
+from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes
 
 
@@ -54,3 +58,51 @@ def test_an_unreadable_or_missing_key_is_one_line(run_cli, tmp_path, monkeypatch
     run_cli("init", tmp_path / "d", "--key", foreign)
     result = run_cli("manifest", "-C", tmp_path / "c", "--key", foreign)
     assert result.exit_code == 2 and "is not one of this collection's keys" in result.stderr
+
+
+def _runs(root) -> int:
+    with contextlib.closing(sqlite3.connect(root / "catalog.sqlite")) as catalog:
+        return catalog.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+
+def test_a_revoked_key_signs_nothing_until_rotated(run_cli, raw_server, collection):
+    server = raw_server({"/": send_bytes(http_response(b"signed"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    [key] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+    assert run_cli("keys", "revoke", "-C", collection.root, key["fingerprint"], "--reason", "laptop stolen").exit_code == 0
+    asked, log = len(server.requests), (collection.root / "custody.jsonl").read_bytes()
+    runs = _runs(collection.root)
+
+    refused = run_cli("capture", "-C", collection.root, server.url("/"))
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith(f"error: the collection's key {grouped(key['fingerprint'])} is revoked"), refused.stderr
+    assert "rotate first: archiver keys rotate" in refused.stderr
+    assert len(server.requests) == asked  # nothing fetched
+    assert (collection.root / "custody.jsonl").read_bytes() == log  # nothing logged
+    assert _runs(collection.root) == runs  # no run recorded
+    assert run_cli("manifest", "-C", collection.root).exit_code == 2
+    # A reading command signs nothing with it either, so what it reads still verifies the next time.
+    for _ in range(2):
+        checked = run_cli("verify", "-C", collection.root)
+        assert checked.exit_code == 0 and "Not recorded in the custody log: the collection's key" in checked.output, \
+            checked.output
+    assert (collection.root / "custody.jsonl").read_bytes() == log
+
+    # The way out the message names works: a new key, and everything it signs verifies.
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    assert len(server.requests) == asked + 1
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    verified = run_cli("verify", "-C", collection.root)
+    assert verified.exit_code == 0, verified.output
+
+
+def test_a_rotated_out_key_file_signs_nothing(run_cli, raw_server, collection, tmp_path):
+    old = tmp_path / "old.pem"
+    shutil.copy(json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["private_key_path"], old)
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    server = raw_server({"/": send_bytes(http_response(b"signed"))})
+    refused = run_cli("capture", "-C", collection.root, "--key", old, server.url("/"))
+    assert refused.exit_code == 2 and "was rotated out" in refused.stderr and refused.stderr.count("\n") == 1, refused.output
+    assert server.requests == []

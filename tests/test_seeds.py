@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 from pathlib import Path
@@ -9,13 +11,17 @@ from pathlib import Path
 import pytest
 
 from archiver.capture.run import read_targets
+from tests.conftest import http_response, send_bytes
+from tests.fuzz_properties import check_skip
 from archiver.errors import UsageProblem
 from archiver.read.decoding import decode
 from archiver.read.links import find_links
-from archiver.read.seeds import (DOCUMENT_SUFFIXES, Citation, Document, make_claim_id, note_claim, parse_document,
-                            read_document)
+from archiver.read.seeds import (DOCUMENT_SUFFIXES, Citation, Document, NotADocument, make_claim_id, note_claim,
+                                 parse_document, read_document)
 
 SAMPLE = Path(__file__).parent.parent / "seeds" / "000_f70de470215bb835.txt"
+# A 1x1 PNG.
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 MIRROR = "https://www.mirror.co.uk/news/world-news/breaking-belarus-to-join-ukraine-26341111"
 
 
@@ -360,6 +366,21 @@ def test_csv_semicolons_several_urls_per_cell_and_row_extras():
     assert "line 6: no URL for this claim" in document.warnings
 
 
+def test_csv_an_unclosed_quote_that_swallows_rows_is_named():
+    data = (b'claim,url\n'
+            b'"Troops moved on Monday,https://a.example/1\n'
+            b'Tanks crossed the river,https://a.example/2\n'
+            b'Nobody saw it",https://a.example/3\n'
+            b'A later row,https://a.example/4\n')
+    document = parse_document(data, "sheet.csv")
+    assert [w for w in document.warnings if "quote" in w] == [
+        "line 2: a quoted cell opened here runs to line 4 and takes in lines 3-4, which look like rows "
+        "of their own; they were not read as rows: close the quote on line 2"]
+    assert claim_texts(document)[-1] == "A later row"  # the sheet after the swallowed rows is still read
+    # A claim quoted over two lines as the docs allow is no such warning (CSV above: "A claim over\ntwo lines").
+    assert not [w for w in parse_document(CSV, "sheet.csv").warnings if "quote" in w]
+
+
 def test_csv_delimiter_follows_the_header_row():
     document = parse_document(b"claim\turl\nA, b; c\thttps://a.example/\n", "tabs.csv")
     assert claim_texts(document) == ["A, b; c"]
@@ -404,6 +425,26 @@ def test_unreadable_path_is_a_usage_problem(tmp_path):
         read_document(tmp_path / "missing.txt")
 
 
+def test_a_binary_file_is_skipped_with_a_warning_naming_it(run_cli, raw_server, collection, tmp_path):
+    server = raw_server({"/": send_bytes(http_response(b"<p>cited</p>"))})
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "article.md").write_text(f"# Troops moved\n\nSee {server.url('/')}\n")
+    # A scan saved with a document's suffix (a PNG), and a compressed file named on the command line.
+    (seeds / "scan.txt").write_bytes(base64.b64decode(PNG))
+    packed = tmp_path / "notes.gz"
+    packed.write_bytes(gzip.compress(f"A claim {server.url('/other')}\n".encode() * 50))
+    result = run_cli("capture", "-C", collection.root, seeds, packed)
+    assert result.exit_code == 0, result.output
+    for name in (seeds / "scan.txt", packed):
+        assert f"warning: {name} is not a document (it holds binary data); skipped" in result.stdout, result.stdout
+    documents = json.loads(run_cli("documents", "-C", collection.root, "--json").stdout)
+    assert [Path(d["key"]).name for d in documents] == ["article.md"]
+    assert [request.split(b" ")[1] for request in server.requests] == [b"/"]
+    read = json.loads(run_cli("capture", "-C", collection.root, seeds, packed, "--json").stdout)
+    assert len(read["skipped"]) == 2 and all("is not a document" in warning for warning in read["skipped"])
+
+
 def test_targets_mix_urls_and_documents_once_each(tmp_path):
     doc = tmp_path / "a.md"
     doc.write_text("https://a.example/x and HTTPS://A.EXAMPLE:443/x#top")
@@ -443,6 +484,9 @@ def test_nasty_bytes_never_crash(data, suffix):
     except UsageProblem as problem:
         assert_documented_sheet_refusal(problem, "f" + suffix)
         return
+    except NotADocument as skipped:
+        check_skip(skipped, data, "f" + suffix)
+        return
     assert_well_formed(document, data)
 
 
@@ -458,6 +502,9 @@ def test_arbitrary_bytes_never_crash_and_spans_match():
             document = parse_document(data, "f" + suffix)
         except UsageProblem as problem:
             assert_documented_sheet_refusal(problem, "f" + suffix)
+            return
+        except NotADocument as skipped:
+            check_skip(skipped, data, "f" + suffix)
             return
         assert_well_formed(document, data)
 

@@ -26,7 +26,7 @@ from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
 from archiver.evidence.keys import custody_log
-from archiver.read.seeds import Claim, Document, documents_in, read_document
+from archiver.read.seeds import Claim, Document, NotADocument, documents_in, read_document
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.read.urls import fetchable_problem, normalise_url
 from archiver.capture.browser.records import page_records
@@ -43,6 +43,7 @@ class Targets:
 
     urls: list[str] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)   # a warning for each file that is not a document
     _keys: set[str] = field(default_factory=set)
 
     def add_url(self, url: str) -> None:
@@ -80,7 +81,11 @@ def read_targets(targets: list[str], root: Path) -> Targets:
         else:
             raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
         for document_path in paths:
-            document = read_document(document_path, key=document_key(document_path, root))
+            try:
+                document = read_document(document_path, key=document_key(document_path, root))
+            except NotADocument as skipped:
+                found.skipped.append(str(skipped))
+                continue
             found.documents.append(document)
             for url in document.urls:
                 found.add_url(url)

@@ -186,6 +186,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                                    "date": d.date, "claims": len(d.claims), "urls": list(d.urls),
                                    "warnings": list(d.warnings), "ignored_links": list(d.ignored_links)}
                                   for d in found.documents],
+                    "skipped": found.skipped,
                     "note": note.id if note else None,
                     "cited_captures": [r.id for r in existing or []],
                     "counts": _counts(rows),
@@ -230,6 +231,8 @@ def _print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | No
         out.print(f"Read {escape(document.key)}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
         for warning in document.warnings:
             out.print(f"  [yellow]warning:[/] {escape(warning)}")
+    for warning in found.skipped:
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
     if note:
         out.print(f"Recorded claim {note.id} citing {len(note.citations)} URL(s)")
     for row in existing:

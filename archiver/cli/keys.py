@@ -85,7 +85,7 @@ def export(collection_dir: Path, fingerprint: str | None, output: Path | None, k
     if fingerprint:
         wanted = parse_fingerprint(fingerprint)
     else:
-        wanted = signing_key(collection, key_file).fingerprint
+        wanted = signing_key(collection, key_file, revoked_ok=True).fingerprint
     if wanted not in published:
         raise UsageProblem(f"no public key {grouped(wanted)} in this collection", "list them with `archiver keys show`")
     pem = published[wanted].pem()
@@ -107,7 +107,7 @@ def export(collection_dir: Path, fingerprint: str | None, output: Path | None, k
 def rotate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json: bool) -> None:
     """Replace the signing key; the custody log announces the new key, signed by the old one."""
     collection = Collection.open(collection_dir)
-    old = signing_key(collection, key_file)
+    old = signing_key(collection, key_file, revoked_ok=True)
     new = rotate_key(collection, old, passphrase(confirm=True) if encrypt else None)
     if as_json:
         print_json({"from": old.fingerprint, "to": new.fingerprint, "path": str(new.path)})
@@ -131,7 +131,7 @@ def revoke(fingerprint: str, revoked_from: str | None, reason: str, collection_d
     if wanted not in collection_public_keys(collection.root / "keys"):
         raise UsageProblem(f"no public key {grouped(wanted)} in this collection", "list them with `archiver keys show`")
     moment = _utc(revoked_from) if revoked_from else now()
-    revoke_key(collection, signing_key(collection, key_file), wanted, moment, reason)
+    revoke_key(collection, signing_key(collection, key_file, revoked_ok=True), wanted, moment, reason)
     if as_json:
         print_json({"fingerprint": wanted, "revoked_from": moment, "reason": reason})
         return

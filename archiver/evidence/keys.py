@@ -16,8 +16,8 @@ from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.errors import ArchiverError, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
-from archiver.evidence.signing import (SigningKey, collection_public_keys, default_key_path, generate_key, load_key,
-                              publish_public_key, retire_key_file)
+from archiver.evidence.signing import (SigningKey, collection_public_keys, default_key_path, generate_key, grouped,
+                              load_key, publish_public_key, retire_key_file)
 
 
 def key_path(collection: Collection, option: Path | None = None) -> Path:
@@ -40,6 +40,10 @@ def append_unattended(collection: Collection, option: Path | None, event: str, s
     except ArchiverError:
         return "the signing key is not available here"
     try:
+        refuse_out_of_service(collection, key)
+    except UsageProblem as refused:
+        return str(refused)
+    try:
         custody_log(collection, key).append(event, subject)
     except OSError as exc:
         return f"the log cannot be written ({exc.strerror or exc})"
@@ -53,6 +57,20 @@ def open_signing_key(collection: Collection, option: Path | None, passphrase: by
         raise UsageProblem(f"the key {key.path} is not one of this collection's keys",
                            "use the collection's key, or adopt this one with `archiver keys generate --key FILE`")
     return key
+
+
+def refuse_out_of_service(collection: Collection, key: SigningKey, revoked_ok: bool = False) -> None:
+    """Refuse a key the custody log has revoked or rotated out: what it signed from now on
+    would fail verification. revoked_ok for the commands that replace or revoke keys."""
+    status = key_statuses(collection).get(key.fingerprint)
+    if status is None:
+        return
+    if status.revoked_from is not None and not revoked_ok:
+        raise UsageProblem(f"the collection's key {grouped(key.fingerprint)} is revoked (from {status.revoked_from})",
+                           "rotate first: archiver keys rotate")
+    if status.rotated_out_at is not None:
+        raise UsageProblem(f"the key {key.path} ({grouped(key.fingerprint)}) was rotated out at {status.rotated_out_at}",
+                           "sign with the collection's current key (`archiver keys show` names its file)")
 
 
 def create_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> tuple[SigningKey, bool]:
@@ -79,15 +97,22 @@ def create_collection(folder: Path, option: Path | None, passphrase: bytes | Non
 
 
 def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
-    """A new key replaces `old` at its path; the custody log announces it, signed by the old key.
+    """A new key replaces `old` at its path; the custody log announces it, signed by the old key
+    (by the new key itself when the old one is revoked).
     The new key is made beside the old one and takes its place only once announced, so a
     refusal on the way (a read-only collection, a full disk) leaves the old key in use."""
     staged = old.path.with_name(f".{old.path.name}.{os.getpid()}.rotating")
+    revoked = (status := key_statuses(collection).get(old.fingerprint)) is not None and status.revoked_from is not None
     new = generate_key(staged, passphrase)
     try:
         publish_public_key(collection.root / "keys", new.public)
-        custody_log(collection, new).append("key rotated", {"from": old.fingerprint, "to": new.fingerprint,
-                                                              "public_key": new.public.pem().decode()}, key=old)
+        if revoked:
+            # A revoked key's word no longer counts: the new key announces itself, as a first key does.
+            custody_log(collection, new).append("key generated", {"fingerprint": new.fingerprint, "replaces": old.fingerprint,
+                                                                  "public_key": new.public.pem().decode()})
+        else:
+            custody_log(collection, new).append("key rotated", {"from": old.fingerprint, "to": new.fingerprint,
+                                                                  "public_key": new.public.pem().decode()}, key=old)
     except BaseException:
         staged.unlink()  # never announced, never used to sign: not evidence of anything
         raise

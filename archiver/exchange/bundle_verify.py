@@ -23,7 +23,7 @@ from archiver.evidence.attestation import statement_problems
 from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
 from archiver.evidence.custody import verify_entry
 from archiver.check.scan import FileScan
-from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, open_envelope
+from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, grouped, open_envelope
 from archiver.check.findings import Report
 from archiver.exchange.bundle_documents import COPY_PREFIX, PROOFS
 from archiver.exchange.wacz import check_wacz
@@ -78,8 +78,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     trusted = {fp: keys[fp] for fp in statement.get("keys", []) if fp in keys}
     trusted[fingerprint] = signer
     _check_statement_files(wacz, statement, report)
-    report.check("datapackage key vouched for", wacz_key is not None and statement.get("wacz_key") == wacz_key,
-                 "datapackage-digest.json", f"signedData key {wacz_key} is not the one the statement names ({statement.get('wacz_key')})")
+    _check_wacz_key_vouched(wacz_key, statement.get("wacz_key"), report)
     checkpoint_bytes = wacz.read("evidence/checkpoint.json", EVIDENCE_LIMIT)
     checkpoint = json.loads(checkpoint_bytes)
     checkpoint_signature = wacz.read("evidence/checkpoint.json.sig", 1024)
@@ -93,10 +92,22 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
                for scan in scans for r in scan.records}
     entries = _check_proofs(wacz, checkpoint, records, report)
     _check_attestations(wacz, entries, records, trusted, report)
-    _check_custody(wacz, trusted, wacz_key, report)
+    _check_custody(wacz, trusted, statement.get("wacz_key"), report)
     _check_claims(wacz, entries, report)
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, report)
+
+
+def _check_wacz_key_vouched(wacz_key: str | None, named: object, report: Report) -> None:
+    """The signedData key (wacz_key: its fingerprint when the signature verified, else None) is
+    the P-384 key the signed bundle statement names."""
+    named_text = f"fingerprint {grouped(named)}" if isinstance(named, str) and named else "none"
+    if wacz_key is None:
+        detail = f"the bundle's signedData signature does not verify with the key its statement names ({named_text})"
+    else:
+        detail = (f"the bundle's signedData is signed by the key with fingerprint {grouped(wacz_key)}, "
+                  f"not the one its statement names ({named_text})")
+    report.check("datapackage key vouched for", wacz_key is not None and named == wacz_key, "datapackage-digest.json", detail)
 
 
 def _check_statement_files(wacz: Wacz, statement: dict, report: Report) -> None:
@@ -177,7 +188,9 @@ def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str,
             report.check("attestation present", False, f"capture {capture_id}", "no signed attestation in the bundle")
 
 
-def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], wacz_key: str | None, report: Report) -> None:
+def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], wacz_key: object, report: Report) -> None:
+    """Each custody entry's signature, and that one announces wacz_key, the P-384 key the
+    statement names (whether that key signed the datapackage is _check_wacz_key_vouched's)."""
     vouched = False
     for number, line in enumerate(wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines(), 1):
         where = f"evidence/custody.jsonl line {number}"

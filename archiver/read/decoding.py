@@ -1,10 +1,15 @@
-"""Bytes → text, never failing: UTF-8 first, then what a BOM says, then the legacy Windows codepage."""
+"""Bytes → text, never failing: UTF-8 first, then what a BOM says, then the legacy Windows codepage;
+and whether that text is text at all."""
 
 from __future__ import annotations
 
 import codecs
 from typing import NamedTuple
 
+_SAMPLE = 1 << 16
+# C0 controls no text file uses (tab, line breaks, form feed and escape are text). C1 controls
+# are left out: a legacy file decoded as Latin-1 has them in place of letters.
+_CONTROLS = frozenset(map(chr, [*range(0x00, 0x09), 0x0E, 0x0F, *range(0x10, 0x1B), *range(0x1C, 0x20), 0x7F]))
 # Longest first: the UTF-32-LE BOM begins with the UTF-16-LE one.
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
@@ -52,3 +57,10 @@ def _mostly_utf8(data: bytes) -> bool:
     bad = text.count("\ufffd") - data.count("\ufffd".encode())
     good = sum(1 for char in text if char > "\x7f" and char != "\ufffd")
     return good > bad
+
+
+def looks_binary(text: str) -> bool:
+    """Whether decoded text is binary data (an image, a PDF, an archive) rather than a document:
+    it holds a NUL, or more than 1 in 100 of its first 64 KiB characters are control characters."""
+    sample = text[:_SAMPLE]
+    return "\x00" in sample or sum(char in _CONTROLS for char in sample) * 100 > len(sample)

@@ -11,15 +11,15 @@ from typing import Callable
 
 from archiver.errors import UsageProblem
 from archiver.read.citations import LinkSorter, build_claims
-from archiver.read.decoding import decode
+from archiver.read.decoding import decode, looks_binary
 from archiver.read.html import read_html
 from archiver.read.model import NOTE, Citation, Claim, Document, make_claim_id
 from archiver.read.reading import Reading
 from archiver.read.sheets import read_csv, read_jsonl
 from archiver.read.text import read_markdown, read_plain_text
 
-__all__ = ["Citation", "Claim", "Document", "DOCUMENT_SUFFIXES", "documents_in", "is_document", "make_claim_id",
-           "note_claim", "parse_document", "read_document"]
+__all__ = ["Citation", "Claim", "Document", "DOCUMENT_SUFFIXES", "NotADocument", "documents_in", "is_document",
+           "make_claim_id", "note_claim", "parse_document", "read_document"]
 
 # Suffix → reader. Any other file named explicitly is read as plain text.
 _READERS: dict[str, Callable[[str, str], Reading]] = {
@@ -34,12 +34,20 @@ _READERS: dict[str, Callable[[str, str], Reading]] = {
 DOCUMENT_SUFFIXES = tuple(_READERS)
 
 
+class NotADocument(Exception):
+    """A file of binary data (an image, a PDF, an archive): no claims to read. Its message is
+    the warning to show; the file is skipped, never a failure."""
+
+
 def parse_document(data: bytes, name: str, key: str | None = None) -> Document:
     """Read `data`, the bytes of the file called `name` (its suffix picks the format), into a
     Document whose claim ids derive from `key` (default: `name`). No I/O. Raises UsageProblem
-    only for a claim sheet without `claim` and `url` columns; anything else odd is a warning."""
+    only for a claim sheet without `claim` and `url` columns, NotADocument for binary data;
+    anything else odd is a warning."""
     key = name if key is None else key
     decoded = decode(data)
+    if looks_binary(decoded.text):
+        raise NotADocument(f"{name} is not a document (it holds binary data); skipped")
     reader = _READERS.get(Path(name).suffix.lower(), _READERS[".txt"])
     reading = reader(decoded.text, name)
     sorter = LinkSorter(reading.unusable_links)

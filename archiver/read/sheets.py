@@ -45,12 +45,31 @@ def read_csv(text: str, name: str) -> Reading:
                 fields: dict[str, Any] = {}
                 for column, cell in zip(columns, cells):
                     fields.setdefault(column, cell)
+                _warn_swallowed_rows(reading, [line.group() for line in lines[first_index:last_index + 1]],
+                                     first_index + 1, delimiter, columns.index("url"))
                 last = lines[last_index]
                 end = last.start() + len(last.group().rstrip("\r\n"))
                 _add_row(reading, fields, lines[first_index].start(), end, first_index + 1)
     except csv.Error as exc:
         reading.warnings.append(f"line {header_at + consumed + 1}: {exc}; the rest of the sheet was not read")
     return reading
+
+
+def _warn_swallowed_rows(reading: Reading, row_lines: list[str], first: int, delimiter: str, url_at: int) -> None:
+    """A quoted cell may hold line breaks; but when the lines it takes in look like rows of their
+    own (a URL in the url column), the quote was most likely left open and swallowed them."""
+    swallowed = [first + offset for offset, line in enumerate(row_lines[1:], 1)
+                 if len(cells := line.rstrip("\r\n").split(delimiter)) > url_at and find_links(cells[url_at])]
+    if not swallowed:
+        return
+    if len(swallowed) == 1:
+        taken = f"line {swallowed[0]}, which looks like a row of its own; it was not read as a row"
+    else:
+        numbers = (f"{swallowed[0]}-{swallowed[-1]}" if swallowed[-1] - swallowed[0] == len(swallowed) - 1
+                   else ", ".join(map(str, swallowed)))
+        taken = f"lines {numbers}, which look like rows of their own; they were not read as rows"
+    reading.warnings.append(f"line {first}: a quoted cell opened here runs to line {first + len(row_lines) - 1} "
+                            f"and takes in {taken}: close the quote on line {first}")
 
 
 def read_jsonl(text: str, name: str) -> Reading:
