@@ -54,7 +54,7 @@ def test_a_salvaged_browser_capture_keeps_its_final_response_and_verdict(run_cli
     assert result.exit_code == 0, result.output
     [row] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
     assert (row["verdict"], row["redirects"], row["final_url"]) == ("content", 1, server.url("/new"))
-    catalog = Catalog(collection.catalog_path)
+    catalog = Catalog(collection.catalog_location)
     try:
         record = catalog.payload_record(row["id"])
         assert (record.record_id, record.target_uri) == (row["response_record_id"], server.url("/new"))

@@ -135,7 +135,7 @@ def test_a_disconnect_mid_body_is_kept_and_marked(collection, raw_server):
     assert response.block == head + partial_body
     assert response.headers["WARC-Payload-Digest"] == "sha256:" + hashlib.sha256(partial_body).hexdigest()
     assert metadata_of(collection)["redirect_chain"][0]["truncated"] == "disconnect"
-    [stored] = [r for r in Catalog(collection.catalog_path).records(row.id) if r.role == "response"]
+    [stored] = [r for r in Catalog(collection.catalog_location).records(row.id) if r.role == "response"]
     assert stored.truncated == "disconnect"
 
 
@@ -185,7 +185,7 @@ def test_a_trickling_tls_handshake_is_cut_at_the_wall_clock_deadline(collection,
 
     # A capture that sent no request has nothing to store: it is cataloged as failed, with no records.
     assert warc_records(collection.storage.folder) == []
-    catalog = Catalog(collection.catalog_path)
+    catalog = Catalog(collection.catalog_location)
     assert [(c.id, c.url, c.outcome, c.error, c.http_status, c.response_record_id) for c in catalog.captures()] \
         == [(row.id, url, "failed", row.error, None, None)]
     assert catalog.records(row.id) == []

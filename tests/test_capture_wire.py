@@ -89,7 +89,7 @@ def test_catalog_offsets_point_at_each_record(collection, raw_server):
     [unchanged] = capture(collection, server.url("/a"))  # the same payload again: stored as a revisit
     rows = [*first_run, unchanged]
     assert [row.url for row in rows] == [server.url("/a"), server.url("/b"), server.url("/a")]
-    catalog = Catalog(collection.catalog_path)
+    catalog = Catalog(collection.catalog_location)
     stored_of = {row.id: catalog.records(row.id) for row in rows}
     fetched = [("request", "request"), ("response", "response"), ("metadata", "metadata"), ("metadata", "attestation")]
     revisited = [("request", "request"), ("revisit", "response"), ("metadata", "metadata"), ("metadata", "attestation")]
@@ -155,7 +155,7 @@ def test_warc_files_rotate_and_each_opens_with_warcinfo(collection, raw_server):
     capture(collection, *(server.url(f"/{i}") for i in range(3)), warc_size=1000, concurrency=1)
     files = sorted(collection.storage.folder.glob("*.warc.gz"))
     assert len(files) == 3 and not list(collection.storage.folder.glob("*.open"))
-    catalog = Catalog(collection.catalog_path)
+    catalog = Catalog(collection.catalog_location)
     for path in files:
         records = warc_records_of(path)
         assert records[0].type == "warcinfo"
@@ -178,7 +178,7 @@ def test_the_payload_of_a_redirected_capture_is_its_final_response(raw_server, c
     server = raw_server({"/old": redirect("/new"), "/new": send_bytes(page)})
     [row] = capture(collection, server.url("/old"))
     assert (row.redirects, row.final_url) == (1, server.url("/new"))
-    catalog = Catalog(collection.catalog_path)
+    catalog = Catalog(collection.catalog_location)
     try:
         record = catalog.payload_record(row.id)
         assert (record.record_id, record.target_uri) == (row.response_record_id, server.url("/new"))

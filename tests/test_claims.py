@@ -108,7 +108,7 @@ def test_an_unchanged_recapture_is_a_revisit_and_a_changed_one_is_stored_whole(r
     assert fourth["revisit_of"] is None
 
     records = warc_records(collection.storage.folder)
-    catalog = Catalog(collection.catalog_path)
+    catalog = Catalog(collection.catalog_location)
     listed = [r.record_id for c in (first, second, fourth) for r in catalog.records(c["id"])]
     assert set(listed) <= {r.id for r in records}  # every record whole and where it should be
     [original] = [r for r in records if r.id == first["response_record_id"]]

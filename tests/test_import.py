@@ -110,7 +110,7 @@ def test_a_wacz_from_another_tool_is_imported(run_cli, collection):
     assert all(c["imported_from"] == f"{wacz.name}!{entry} sha256:{entry_sha256}" for c in captures)
     listed = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
     assert [c["id"] for c in listed] == [c["id"] for c in captures]
-    catalog = Catalog(collection.catalog_path)
+    catalog = Catalog(collection.catalog_location)
     try:
         assert [[(r.record_id, r.warc_type, r.offset, r.length) for r in catalog.records(c["id"])] for c in captures] \
             == [c["records"] for c in expected]

@@ -44,7 +44,7 @@ def failed(report: dict) -> set[str]:
 
 
 def records_of(collection, role: str) -> list:
-    catalog = Catalog(collection.catalog_path)
+    catalog = Catalog(collection.catalog_location)
     try:
         return [r for c in catalog.captures() for r in catalog.records(c.id) if r.role == role]
     finally:

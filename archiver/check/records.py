@@ -78,8 +78,8 @@ class RecordChecks:
                                      "payload_digest": record.payload_digest if record.type != "revisit"
                                      else record.headers.get("WARC-Payload-Digest")}
         for (record_id, warc_type, offset, length, block_digest, payload_digest, target_uri, warc_date) in \
-                self.catalog.query("SELECT record_id, warc_type, offset, length, block_digest, payload_digest,"
-                                   " target_uri, warc_date FROM records WHERE warc_file = ? ORDER BY offset", (name,)):
+                self.catalog.query("SELECT record_id, warc_type, warc_offset, length, block_digest, payload_digest,"
+                                   " target_uri, warc_date FROM records WHERE warc_file = ? ORDER BY warc_offset", (name,)):
             where = f"warcs/{name} {record_id}"
             record = in_file.pop(record_id, None)
             if not report.check("record present", record is not None, where, "cataloged but not found in its WARC file"):
@@ -111,9 +111,9 @@ class RecordChecks:
 
     def check_unread(self, read: set[str]) -> None:
         """Records cataloged in files that could not be read at all (missing)."""
+        unread = f"warc_file NOT IN ({', '.join('?' * len(read))})" if read else "TRUE"  # PostgreSQL has no `IN ()`
         for record_id, warc_file in self.catalog.query(
-                f"SELECT record_id, warc_file FROM records WHERE warc_file NOT IN ({', '.join('?' * len(read))})"
-                " ORDER BY warc_file, offset", tuple(read)):
+                f"SELECT record_id, warc_file FROM records WHERE {unread} ORDER BY warc_file, warc_offset", tuple(read)):
             self.report.check("record present", False, f"warcs/{warc_file} {record_id}",
                               "cataloged but not found in its WARC file")
 

@@ -40,6 +40,8 @@ def document_leaf(entry: dict) -> bytes:
 def claim_leaves(catalog: Catalog, keys: list[str] | None = None) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
     """(document key, [(claim id, leaf bytes)] in tree order) for each document, in key order,
     or for the documents named in `keys`."""
+    if keys == []:
+        return  # PostgreSQL has no `IN ()`
     where = "cl.document_key IS NOT NULL" if keys is None else f"cl.document_key IN ({', '.join('?' * len(keys))})"
     rows = catalog.query(
         "SELECT cl.document_key, cl.id, cl.text, ci.url, ci.url_key FROM claims cl"

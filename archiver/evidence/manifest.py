@@ -64,7 +64,7 @@ def _grouped(rows: Iterable[tuple], key_index: int = 0) -> Iterator[tuple[Any, l
 
 def _captures(catalog: Catalog) -> Iterator[dict]:
     records = _grouped(catalog.query(
-        "SELECT capture_id, record_id, warc_type, role, target_uri, warc_date, warc_file, offset, length,"
+        "SELECT capture_id, record_id, warc_type, role, target_uri, warc_date, warc_file, warc_offset, length,"
         " content_length, block_digest, payload_digest, truncated FROM records ORDER BY capture_id, seq"))
     pending = next(records, None)
     for row in catalog.query(
@@ -86,7 +86,7 @@ def _captures(catalog: Catalog) -> Iterator[dict]:
 def _claims(catalog: Catalog) -> Iterator[dict]:
     citations = _grouped(catalog.query("SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"))
     pending = next(citations, None)
-    for row in catalog.query("SELECT id, document_key, text, start, end, kind, extra, first_seen_at, superseded_at,"
+    for row in catalog.query("SELECT id, document_key, text, text_start, text_end, kind, extra, first_seen_at, superseded_at,"
                              " verbatim FROM claims ORDER BY id"):
         claim = dict(zip(("id", "document", "text", "start", "end", "kind", "extra", "first_seen_at", "superseded_at",
                           "verbatim"), row))

@@ -9,108 +9,78 @@ A claim is linked to every capture of every URL it cites by matching normalised 
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import sqlite3
 import threading
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 from archiver.errors import StorageProblem, UsageProblem
+from archiver.store.database import Cursor, open_database
 from archiver.store.rows import CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
 from archiver.store.storage import StoredFile
 
 if TYPE_CHECKING:
     from archiver.read.seeds import Claim, Document
 
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered file of SQL both databases run, and the part (NNNN_name.sqlite.sql,
+    NNNN_name.postgresql.sql) only one of them runs after it, if any."""
+
+    path: Path
+
+    def statements(self, kind: str) -> list[str]:
+        only_here = self.path.with_suffix(f".{kind}.sql")
+        text = self.path.read_text() + (";" + only_here.read_text() if only_here.exists() else "")
+        return [statement for statement in text.split(";") if statement.strip()]
+
+
 # Each file upgrades the catalog by one version, in the order of their names; a new catalog runs them all.
-MIGRATIONS = [path.read_text() for path in sorted((Path(__file__).parent / "migrations").glob("*.sql"))]
+MIGRATIONS = [Migration(path) for path in sorted((Path(__file__).parent / "migrations").glob("*.sql"))
+              if path.suffixes == [".sql"]]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Catalog:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._disk_full = False
+    def __init__(self, location: Path | str) -> None:
+        """`location`: the SQLite file, or the URL of a PostgreSQL database."""
+        self.location = location
+        self._db = open_database(location)
         try:
-            if path.exists() and not os.access(path.parent, os.W_OK):
-                self._db = self._open_read_only(path)
+            if self._db.read_only:
+                version = self._db.schema_version()
+                if version != SCHEMA_VERSION:
+                    raise StorageProblem(f"the catalog {location} is read-only and has schema {version}, not {SCHEMA_VERSION}",
+                                         "open it once from a writable copy with this version of archiver")
             else:
-                self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-                try:
-                    self._set_up()
-                except sqlite3.OperationalError:
-                    if not path.exists() or not _no_space_left(path.parent):
-                        raise
-                    # A full disk has no room for the write-ahead log's shared-memory file, and
-                    # none for a change either: the catalog is read as on read-only storage,
-                    # and a change is refused with the disk's own error.
-                    self._db.close()
-                    self._db = self._open_read_only(path)
-                    self._disk_full = True
-        except sqlite3.DatabaseError as exc:
-            raise UsageProblem(f"cannot open the catalog {path}: {exc}",
-                               "check that it is a catalog.sqlite made by archiver and that you can write to it") from None
+                self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
         self._lock = threading.Lock()
-
-    @staticmethod
-    def _open_read_only(path: Path) -> sqlite3.Connection:
-        """A collection on read-only storage (a write-protected disk, a read-only mount) can
-        still be read and verified. Nothing can change the file there, so SQLite may skip the
-        shared-memory file it could not create; unless a write-ahead log holds commits the
-        file lacks, which only a writable copy can fold in."""
-        wal = path.with_name(path.name + "-wal")
-        if wal.exists() and wal.stat().st_size:
-            raise StorageProblem(f"the catalog {path} is on read-only storage with unmerged writes in {wal.name}",
-                               "copy the collection to a writable folder and run the command there")
-        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None,
-                             check_same_thread=False)
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            db.close()
-            raise StorageProblem(f"the catalog {path} is read-only and has schema {version}, not {SCHEMA_VERSION}",
-                               "open it once from a writable copy with this version of archiver")
-        return db
-
-    def _set_up(self) -> None:
-        # Switching a new database to WAL takes a lock SQLite does not wait for: two processes
-        # opening a fresh catalog at once make one of them retry here.
-        for attempt in range(100):
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == 99:
-                    raise
-                time.sleep(0.05)
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
 
     def _migrate(self) -> None:
         # A catalog already at this schema is left unwritten: a write here would cost every
         # command, a listing too, a commit and its fsync.
-        if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        if self._db.schema_version() == SCHEMA_VERSION:
             return
         # Checked again inside the write transaction, so two processes opening a new catalog
         # at once create the schema exactly once.
         with self._transaction():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._db.schema_version()
             if version > SCHEMA_VERSION:
-                raise UsageProblem(f"{self.path} was written by a newer archiver (schema {version})",
+                raise UsageProblem(f"{self.location} was written by a newer archiver (schema {version})",
                                    "upgrade archiver")
             for migration in MIGRATIONS[version:]:
-                for statement in migration.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                for statement in migration.statements(self._db.kind):
+                    self._db.execute(self._db.migration_statement(statement))
+            self._db.set_schema_version(SCHEMA_VERSION)
 
-    def _transaction(self):
-        if self._disk_full:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+    def _transaction(self) -> "_Transaction":
         return _Transaction(self._db)
 
     def close(self) -> None:
@@ -164,7 +134,7 @@ class Catalog:
                          [getattr(capture, f) for f in fields])
         self._db.executemany(
             "INSERT INTO records (record_id, capture_id, seq, warc_type, role, target_uri, warc_date, warc_file,"
-            " offset, length, content_length, block_digest, payload_digest, truncated)"
+            " warc_offset, length, content_length, block_digest, payload_digest, truncated)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(r.record_id, capture.id, seq, r.warc_type, r.role, r.target_uri, r.warc_date, r.warc_file,
               r.offset, r.length, r.content_length, r.block_digest, r.payload_digest, r.truncated)
@@ -190,9 +160,9 @@ class Catalog:
                              " ON CONFLICT (key, sha256) DO UPDATE SET size = excluded.size",
                              (document.key, document.sha256, read_at, len(document.content)))
             current = [claim.id for claim in document.claims]
-            self._db.execute(
-                f"UPDATE claims SET superseded_at = ? WHERE document_key = ? AND superseded_at IS NULL"
-                f" AND id NOT IN ({', '.join('?' * len(current))})", (read_at, document.key, *current))
+            still_made = f" AND id NOT IN ({', '.join('?' * len(current))})" if current else ""
+            self._db.execute("UPDATE claims SET superseded_at = ? WHERE document_key = ? AND superseded_at IS NULL"
+                             + still_made, (read_at, document.key, *current))
             for claim in document.claims:
                 self._upsert_claim(claim, document.key, read_at)
 
@@ -203,16 +173,18 @@ class Catalog:
 
     def _upsert_claim(self, claim: "Claim", document_key: str | None, seen_at: str) -> None:
         self._db.execute(
-            "INSERT INTO claims (id, document_key, text, start, end, kind, extra, first_seen_at, verbatim)"
+            "INSERT INTO claims (id, document_key, text, text_start, text_end, kind, extra, first_seen_at, verbatim)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET text = excluded.text,"
-            " start = excluded.start, end = excluded.end, extra = excluded.extra, verbatim = excluded.verbatim,"
+            " text_start = excluded.text_start, text_end = excluded.text_end, extra = excluded.extra, verbatim = excluded.verbatim,"
             " superseded_at = NULL",
             (claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,
              json.dumps(claim.row, sort_keys=True) if claim.row else None, seen_at, int(claim.verbatim)))
         # Which URLs a claim cites can change without its text changing (a standalone URL edited).
         self._db.execute("DELETE FROM citations WHERE claim_id = ?", (claim.id,))
-        self._db.executemany("INSERT OR IGNORE INTO citations (claim_id, url_key, url, standalone) VALUES (?, ?, ?, ?)",
-                             [(claim.id, c.normalised, c.url, int(c.standalone)) for c in claim.citations])
+        self._db.executemany("INSERT INTO citations (claim_id, url_key, url, standalone, position) VALUES (?, ?, ?, ?, ?)"
+                             " ON CONFLICT DO NOTHING",
+                             [(claim.id, c.normalised, c.url, int(c.standalone), position)
+                              for position, c in enumerate(claim.citations)])
 
     def record_manifest(self, sequence: int, sha256: str, content_sha256: str, created_at: str, file: str) -> None:
         with self._lock, self._transaction():
@@ -254,7 +226,7 @@ class Catalog:
                          " (SELECT n.id FROM captures n WHERE n.url_key = ci.url_key ORDER BY n.started_at DESC, n.id DESC LIMIT 1)"
                          " WHERE k.outcome = 'failed' OR k.verdict <> 'content')")
         query = "SELECT cl.* FROM claims cl" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self._db.execute(query + " ORDER BY cl.document_key, cl.start, cl.id", args).fetchall()
+        rows = self._db.execute(query + " ORDER BY cl.document_key NULLS FIRST, cl.text_start NULLS FIRST, cl.id", args).fetchall()
         return self._with_citations(rows)
 
     def find_claim(self, id_prefix: str) -> list[ClaimRow]:
@@ -269,7 +241,7 @@ class Catalog:
             batch = ids[start:start + 500]
             for claim_id, url, url_key in self._db.execute(
                     f"SELECT claim_id, url, url_key FROM citations WHERE claim_id IN ({', '.join('?' * len(batch))})"
-                    " ORDER BY claim_id, rowid", batch):
+                    " ORDER BY claim_id, position", batch):
                 cited.setdefault(claim_id, []).append((url, url_key))
         return [ClaimRow(*row, citations=tuple(cited.get(row[0], ()))) for row in rows]
 
@@ -310,7 +282,7 @@ class Catalog:
         return self._db.execute("SELECT sequence, sha256, content_sha256, file FROM manifests"
                                 " ORDER BY sequence DESC LIMIT 1").fetchone()
 
-    def query(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+    def query(self, sql: str, args: tuple = ()) -> Cursor:
         """A read-only cursor for exports that stream rows rather than load them."""
         return self._db.execute(sql, args)
 
@@ -329,7 +301,7 @@ class Catalog:
 
     def records(self, capture_id: str) -> list[StoredRecord]:
         rows = self._db.execute(
-            "SELECT record_id, warc_type, role, target_uri, warc_date, warc_file, offset, length, content_length,"
+            "SELECT record_id, warc_type, role, target_uri, warc_date, warc_file, warc_offset, length, content_length,"
             " block_digest, payload_digest, truncated FROM records WHERE capture_id = ? ORDER BY seq", (capture_id,))
         return [StoredRecord(*row) for row in rows]
 
@@ -356,27 +328,18 @@ def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _no_space_left(folder: Path) -> bool:
-    """Whether the disk holding `folder` has no block left that this process may use."""
-    disk = os.statvfs(folder)
-    return (disk.f_bfree if os.geteuid() == 0 else disk.f_bavail) == 0
-
-
 class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any error; disk errors become StorageProblem."""
+    """A write transaction (the database's write lock held) committed at the end, rolled
+    back on any error."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db) -> None:
         self._db = db
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.begin_write()
 
     def __exit__(self, kind, exc, tb) -> None:
         if kind is None:
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.OperationalError as error:
-                self._db.execute("ROLLBACK")
-                raise StorageProblem(f"cannot write the catalog: {error}", "free disk space or fix permissions") from None
+            self._db.commit()
         else:
-            self._db.execute("ROLLBACK")
+            self._db.rollback()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archiver.store.catalog import Catalog
+from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.storage import LocalFolder, Storage
 from archiver.errors import UsageProblem
@@ -94,6 +95,7 @@ class Config:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     timestamps: TimestampSettings = field(default_factory=TimestampSettings)
     id: str | None = None  # a UUID given at `archiver init`, naming the collection in manifests
+    catalog_url: str | None = None  # a PostgreSQL database; None: catalog.sqlite in the folder
 
 
 def _default_operator() -> str:
@@ -112,6 +114,12 @@ def _concurrency_line(concurrency: int | None) -> str:
             f"unset: {HTTP_CONCURRENCY} over HTTP, {BROWSER_CONCURRENCY} pages in a browser")
 
 
+def _catalog_line(url: str | None) -> str:
+    if url is not None:
+        return f"url = {json.dumps(url)}  # password: PGPASSWORD or ~/.pgpass, never here"
+    return '# url = "postgresql://user@host:5432/database"  # unset: catalog.sqlite in this folder'
+
+
 def render_config(config: Config) -> str:
     c = config.capture
     q = lambda s: json.dumps(s, ensure_ascii=False)  # a JSON string is a valid TOML basic string
@@ -120,6 +128,9 @@ def render_config(config: Config) -> str:
 id = {q(config.id)}
 name = {q(config.name)}
 operator = {q(config.operator)}        # who runs the captures; recorded in every WARC
+
+[catalog]
+{_catalog_line(config.catalog_url)}
 
 [capture]
 {_concurrency_line(c.concurrency)}
@@ -155,8 +166,16 @@ def _parse_config(path: Path, text: str) -> Config:
     meta = data.get("collection", {})
     raw = data.get("capture", {})
     stamps = data.get("timestamps", {})
-    if not all(isinstance(table, dict) for table in (meta, raw, stamps)):
-        raise bad("[collection], [capture] and [timestamps] must be tables")
+    catalog = data.get("catalog", {})
+    if not all(isinstance(table, dict) for table in (meta, raw, stamps, catalog)):
+        raise bad("[collection], [catalog], [capture] and [timestamps] must be tables")
+    catalog_url = catalog.get("url")
+    if catalog_url is not None:
+        if not isinstance(catalog_url, str) or not catalog_url.startswith(POSTGRESQL_SCHEMES):
+            raise bad(f"[catalog] url must be a PostgreSQL URL such as \"postgresql://user@host:5432/database\","
+                      f" not {catalog_url!r}")
+        from archiver.store.postgresql_database import check_url
+        check_url(catalog_url)
     authorities = stamps.get("authorities", [])
     roots = stamps.get("trusted_roots", "")
     timeout = stamps.get("timeout", 10.0)
@@ -213,7 +232,7 @@ def _parse_config(path: Path, text: str) -> Config:
     if not isinstance(name, str) or not isinstance(operator, str) or not isinstance(collection_id, (str, type(None))):
         raise bad("id, name and operator must be strings")
     return Config(name=name, operator=operator, capture=CaptureSettings(**values), timestamps=timestamps,
-                  id=collection_id)
+                  id=collection_id, catalog_url=catalog_url)
 
 
 class InUse:
@@ -284,7 +303,7 @@ class Collection:
             if self._holds == 0:
                 raise RuntimeError("hold the collection (`with collection:`) while using its catalog")
             if self._catalog is None:
-                self._catalog = Catalog(self.catalog_path)
+                self._catalog = Catalog(self.catalog_location)
             return self._catalog
 
     def in_use(self, alone: bool = False) -> InUse:
@@ -307,6 +326,15 @@ class Collection:
     @property
     def catalog_path(self) -> Path:
         return self.root / "catalog.sqlite"
+
+    @property
+    def catalog_location(self) -> Path | str:
+        """Where the catalog is: the PostgreSQL URL of archiver.toml, or catalog.sqlite here."""
+        return self.config.catalog_url or self.catalog_path
+
+    def has_catalog(self) -> bool:
+        """Whether a catalog may hold anything yet (a server's always may), without making one."""
+        return self.config.catalog_url is not None or self.catalog_path.exists()
 
     @classmethod
     def open(cls, root: Path) -> "Collection":
@@ -331,17 +359,22 @@ class Collection:
         return (Path(root) / CONFIG_NAME).is_file()
 
     @classmethod
-    def init(cls, root: Path, name: str | None = None, operator: str | None = None) -> "Collection":
-        """Create the layout; refuses to touch an existing collection."""
+    def init(cls, root: Path, name: str | None = None, operator: str | None = None,
+             catalog_url: str | None = None) -> "Collection":
+        """Create the layout; refuses to touch an existing collection. With `catalog_url`, the
+        catalog is that PostgreSQL database, reached and set up before anything is written."""
         root = Path(root).absolute()
         if cls.exists(root):
             raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
+        if catalog_url is not None:
+            _parse_config(root / CONFIG_NAME, f"[catalog]\nurl = {json.dumps(catalog_url)}\n")
+            Catalog(catalog_url).close()
         try:
             root.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
                 (root / sub).mkdir(exist_ok=True)
             config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
-                            id=str(uuid.uuid4()))
+                            id=str(uuid.uuid4()), catalog_url=catalog_url)
             atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
             fsync_dir(root)
         except OSError as exc:

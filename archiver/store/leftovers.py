@@ -12,7 +12,7 @@ def interruption_signs(collection: Collection) -> list[str]:
     file still `.open`, a file the catalog lists as still being written, a spooled response, an
     export's temporary file. For a caller holding the collection alone, before a full `examine`."""
     still_open = []
-    if collection.catalog_path.exists():  # no catalog, nothing listed: and none is made just to look
+    if collection.has_catalog():  # no catalog, nothing listed: and none is made just to look
         with collection:
             still_open = [name for (name,) in collection.catalog.query(
                 "SELECT name FROM warc_files WHERE closed_at IS NULL ORDER BY name")]

@@ -46,7 +46,7 @@ CREATE TABLE records (
     target_uri TEXT,
     warc_date TEXT NOT NULL,
     warc_file TEXT NOT NULL REFERENCES warc_files(name),
-    offset INTEGER NOT NULL,
+    "offset" INTEGER NOT NULL,
     length INTEGER NOT NULL,
     content_length INTEGER NOT NULL,
     block_digest TEXT NOT NULL,

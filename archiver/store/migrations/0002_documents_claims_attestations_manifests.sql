@@ -22,7 +22,7 @@ CREATE TABLE claims (
     document_key TEXT REFERENCES documents(key),
     text TEXT NOT NULL,
     start INTEGER,
-    end INTEGER,
+    "end" INTEGER,
     kind TEXT NOT NULL,
     extra TEXT,
     first_seen_at TEXT NOT NULL,

@@ -1,0 +1,66 @@
+"""The database under the catalog: a SQLite file in the collection (the default) or a
+PostgreSQL server a team shares, behind one small interface the catalog speaks to.
+
+The catalog's queries are plain SQL written once, in what both databases read alike (`?`
+placeholders, `INSERT … ON CONFLICT`, no `rowid`, explicit `NULLS FIRST`); each database adapts
+only what cannot be written alike: placeholders, column types in migrations, where the schema
+version is kept, how a write excludes other writers, and which errors mean it refused. We chose
+this over SQLAlchemy Core because the differences fit in these few methods, while a query
+builder would rewrite every query out of SQL and add a layer to read through; procrastinate
+keeps its queries as SQL beside one connector per database the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> tuple | None: ...
+    def fetchall(self) -> list[tuple]: ...
+    def __iter__(self): ...
+
+
+class Database(Protocol):
+    """What the catalog needs of a database, whichever it is."""
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> Cursor:
+        """Run one statement written with `?` placeholders; its rows, if any, as tuples."""
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None: ...
+
+    def begin_write(self) -> None:
+        """Start a transaction that no other writer of this catalog runs beside."""
+
+    def commit(self) -> None:
+        """Commit; a refusal (a full disk, a lost server) is raised as StorageProblem."""
+
+    def rollback(self) -> None: ...
+
+    def schema_version(self) -> int: ...
+
+    def set_schema_version(self, version: int) -> None:
+        """Inside the write transaction that ran the migrations."""
+
+    def migration_statement(self, statement: str) -> str:
+        """A statement of a migration file as this database must run it."""
+
+    def close(self) -> None: ...
+
+    kind: str  # "sqlite" or "postgresql": also the suffix of a migration's database-only part
+
+
+def is_server_url(location: Path | str) -> bool:
+    return isinstance(location, str) and location.startswith(POSTGRESQL_SCHEMES)
+
+
+def open_database(location: Path | str) -> Database:
+    """The catalog's database: a PostgreSQL URL, or the path of a SQLite file."""
+    if is_server_url(location):
+        from archiver.store.postgresql_database import PostgreSQL  # psycopg only when a server is used
+        return PostgreSQL(str(location))
+    from archiver.store.sqlite_database import SQLite
+    return SQLite(Path(location))

@@ -1,0 +1,114 @@
+"""The catalog on a PostgreSQL server a team shares, through psycopg 3.
+
+The password is never in `archiver.toml` (its settings are recorded in every warcinfo):
+libpq reads PGPASSWORD or ~/.pgpass. Each write holds a transaction-scoped advisory lock, so
+writers on every machine take turns as SQLite's writers do, and what a transaction reads
+before it writes (a migration's schema version) cannot change under it."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Iterable
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from archiver.errors import StorageProblem, UsageProblem
+
+# Any constant works: it names "a writer of this catalog" among the database's advisory locks.
+WRITE_LOCK = 0x61726368697600  # "archiv"
+URL_FORM = "postgresql://user@host:port/database"
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL psycopg cannot read, or one carrying a password, before connecting."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise UsageProblem(f"the catalog URL {url!r} is not a PostgreSQL URL ({_one_line(exc)})",
+                           f"write it as {URL_FORM}") from None
+    if parts.get("password"):
+        raise UsageProblem("the catalog URL carries a password, which would be recorded in every WARC",
+                           "remove it from the URL and set PGPASSWORD or a ~/.pgpass line instead")
+
+
+class PostgreSQL:
+    kind = "postgresql"
+    read_only = False
+
+    def __init__(self, url: str) -> None:
+        check_url(url)
+        self.url = url
+        try:
+            self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise _connection_refused(url, exc) from None
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> psycopg.Cursor:
+        try:
+            return self._db.execute(_placeholders(sql), tuple(args))
+        except psycopg.OperationalError as exc:
+            raise StorageProblem(f"the catalog server failed: {_one_line(exc)}",
+                                 "check that PostgreSQL is running and reachable, then run `archiver doctor`") from None
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(_placeholders(sql), rows)
+
+    def begin_write(self) -> None:
+        self.execute("BEGIN")
+        self.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+    def commit(self) -> None:
+        try:
+            self._db.execute("COMMIT")
+        except psycopg.Error as exc:
+            raise StorageProblem(f"cannot write the catalog: {_one_line(exc)}",
+                                 "check the PostgreSQL server and its disk") from None
+
+    def rollback(self) -> None:
+        if not self._db.closed:
+            self._db.execute("ROLLBACK")
+
+    def schema_version(self) -> int:
+        if self.execute("SELECT to_regclass('archiver_schema')").fetchone()[0] is None:
+            return 0
+        row = self.execute("SELECT version FROM archiver_schema").fetchone()
+        return row[0] if row else 0
+
+    def set_schema_version(self, version: int) -> None:
+        self.execute("CREATE TABLE IF NOT EXISTS archiver_schema (version INTEGER NOT NULL)")
+        self.execute("DELETE FROM archiver_schema")
+        self.execute("INSERT INTO archiver_schema (version) VALUES (?)", (version,))
+
+    def migration_statement(self, statement: str) -> str:
+        # Sizes and offsets of files past 2 GiB need 64 bits; text sorts by code point as in
+        # SQLite, whatever the database's locale.
+        return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', re.sub(r"\bINTEGER\b", "BIGINT", statement))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@lru_cache(maxsize=512)
+def _placeholders(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s` (the catalog's SQL holds no `?` or `%` in literals)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def _connection_refused(url: str, exc: psycopg.OperationalError) -> StorageProblem:
+    """Which of server, credentials or database is wrong, and how to fix that one."""
+    text = _one_line(exc)
+    if "password" in text or "authentication failed" in text:
+        return StorageProblem(f"PostgreSQL at {url} refused the credentials: {text}",
+                              "set PGPASSWORD or add a ~/.pgpass line for this user and host")
+    if re.search(r'(database|role) "[^"]*" does not exist', text):
+        return StorageProblem(f"PostgreSQL at {url}: {text}",
+                              "create it (createdb / createuser) or correct the URL in archiver.toml [catalog]")
+    return StorageProblem(f"cannot reach PostgreSQL at {url}: {text}",
+                          "check that the server is running and the host and port in archiver.toml [catalog] are right")
