@@ -30,6 +30,7 @@ from archiver.capture.run import CaptureRun
 from archiver.cli import cli
 from archiver.store.collection import Collection
 from archiver.evidence.keys import create_signing_key, open_signing_key
+from tests import pg
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -291,18 +292,19 @@ def use_tsa(root: Path, tsa, trust: bool = True) -> None:
     config.write_text(text)
 
 
-def make_collection(root: Path) -> Collection:
+def make_collection(root: Path, catalog_url: str | None = None) -> Collection:
     """A collection with its key that may capture 127.0.0.1 only: other loopback and private
-    addresses stay refused."""
-    create_signing_key(Collection.init(root, name="test", operator="tester@example"), None, None)
+    addresses stay refused. Its catalog is in `catalog_url` when given."""
+    create_signing_key(Collection.init(root, name="test", operator="tester@example", catalog_url=catalog_url), None, None)
     allow_networks(root, "127.0.0.1/32")
     return Collection.open(root)
 
 
 @pytest.fixture
-def collection(tmp_path) -> Collection:
-    """make_collection(); afterwards, every WARC the test wrote must pass `warcio check` and be closed."""
-    collection = make_collection(tmp_path / "collection")
+def collection(tmp_path, catalog_backend) -> Collection:
+    """make_collection(), its catalog on `catalog_backend`; afterwards, every WARC the test
+    wrote must pass `warcio check` and be closed."""
+    collection = make_collection(tmp_path / "collection", catalog_backend)
     yield collection
     assert not list(collection.storage.folder.glob("*.open")), "a WARC file was left open"
     files = sorted(collection.storage.folder.glob("*.warc.gz"))
@@ -360,3 +362,37 @@ def warc_records(folder: Path) -> list[Record]:
 def warcio_check(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "import sys; from warcio.cli import main; main(sys.argv[1:])",
                            "check", "-v", str(path)], capture_output=True, text=True)
+
+
+# -- the catalog on SQLite and on PostgreSQL ----------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgresql_cluster():
+    """A PostgreSQL 15 cluster on 127.0.0.1 for the whole session (tests/pg.py)."""
+    why_not = pg.missing()
+    if why_not:
+        pytest.skip(why_not)
+    cluster = pg.Cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgresql_url(postgresql_cluster) -> str:
+    """The URL of a fresh, empty PostgreSQL database."""
+    return postgresql_cluster.new_database()
+
+
+def pytest_generate_tests(metafunc):
+    # A module that sets CATALOG_BACKENDS runs its tests that use a collection on each backend.
+    backends = getattr(metafunc.module, "CATALOG_BACKENDS", None)
+    if backends and "catalog_backend" in metafunc.fixturenames:
+        metafunc.parametrize("catalog_backend", backends, indirect=True)
+
+
+@pytest.fixture
+def catalog_backend(request) -> str | None:
+    """None for a collection's own catalog.sqlite; else the URL of a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    return request.getfixturevalue("postgresql_url")

@@ -11,6 +11,8 @@ import pytest
 from archiver.store.catalog import Catalog
 from tests.conftest import http_response, send_bytes, warc_records
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 SAMPLE = Path(__file__).parent.parent / "seeds" / "000_f70de470215bb835.txt"
 SAMPLE_URL = "https://www.mirror.co.uk/news/world-news/breaking-belarus-to-join-ukraine-26341111"
 SCHEMA = json.loads((Path(__file__).parent.parent / "manifests" / "manifest.schema.json").read_text())

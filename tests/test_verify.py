@@ -16,6 +16,8 @@ from archiver.evidence.signing import generate_key
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.tsa import local_tsa  # noqa: F401  (a fixture)
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 
 @pytest.fixture
 def honest(run_cli, raw_server, tmp_path):

@@ -118,7 +118,7 @@ def _created(catalog: Catalog) -> str | None:
     return catalog.query(
         "SELECT MAX(t) FROM (SELECT MAX(finished_at) AS t FROM captures UNION ALL SELECT MAX(read_at) FROM document_versions"
         " UNION ALL SELECT MAX(first_seen_at) FROM claims UNION ALL SELECT MAX(superseded_at) FROM claims"
-        " UNION ALL SELECT MAX(closed_at) FROM warc_files)").fetchone()[0]
+        " UNION ALL SELECT MAX(closed_at) FROM warc_files) AS newest").fetchone()[0]
 
 
 @dataclass
