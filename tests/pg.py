@@ -58,6 +58,10 @@ class Cluster:
             admin.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def reload(self) -> None:
+        """Re-read pg_hba.conf and the settings."""
+        self._run(BIN / "pg_ctl", "-D", self.data, "reload")
+
     def stop(self) -> None:
         self._run(BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "stop")
         shutil.rmtree(self.folder, ignore_errors=True)

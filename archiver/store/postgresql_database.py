@@ -28,6 +28,10 @@ def check_url(url: str) -> None:
     except psycopg.ProgrammingError as exc:
         raise UsageProblem(f"the catalog URL {url!r} is not a PostgreSQL URL ({_one_line(exc)})",
                            f"write it as {URL_FORM}") from None
+    port = parts.get("port")
+    if port is not None and not all(p.isdigit() for p in str(port).split(",")):
+        raise UsageProblem(f"the catalog URL {url!r} is not a PostgreSQL URL (port {port!r} is not a number)",
+                           f"write it as {URL_FORM}")
     if parts.get("password"):
         raise UsageProblem("the catalog URL carries a password, which would be recorded in every WARC",
                            "remove it from the URL and set PGPASSWORD or a ~/.pgpass line instead")

@@ -1,0 +1,118 @@
+"""The catalog on PostgreSQL as on SQLite: a shared collection end to end, the URL's refusals,
+and an existing SQLite catalog migrated to the column names both databases accept."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import psycopg
+import pytest
+
+from archiver.store.catalog import MIGRATIONS, Catalog
+from tests.conftest import allow_networks, http_response, send_bytes
+
+
+def test_a_collection_whose_catalog_is_in_postgresql_captures_verifies_and_bundles(run_cli, raw_server, tmp_path,
+                                                                                   postgresql_url):
+    server = raw_server({"/a": send_bytes(http_response(b"<html><title>A</title>first</html>")),
+                         "/b": send_bytes(http_response(b"<html><title>B</title>second</html>"))})
+    root = tmp_path / "shared"
+    made = run_cli("init", "--catalog", postgresql_url, root)
+    assert made.exit_code == 0, made.output
+    assert f'url = "{postgresql_url}"' in (root / "archiver.toml").read_text()
+    allow_networks(root, "127.0.0.1/32")
+    (root / "seeds" / "note.md").write_text(f"# Note\n\nOne says {server.url('/a')}.\n\nAnother says {server.url('/b')}.\n")
+
+    captured = run_cli("capture", "-C", root, root / "seeds", "--json")
+    assert captured.exit_code == 0, captured.output
+    assert sorted(c["outcome"] for c in json.loads(captured.stdout)["captures"]) == ["ok", "ok"]
+    claims = run_cli("claims", "-C", root, "--json")
+    assert claims.exit_code == 0, claims.output
+    assert sorted(url["url"] for claim in json.loads(claims.stdout) for url in claim["citations"]) == \
+        [server.url("/a"), server.url("/b")]
+    verified = run_cli("verify", "-C", root)
+    assert verified.exit_code == 0, verified.output
+    bundled = run_cli("bundle", "-C", root, "--url", server.url("/a"), "-o", tmp_path / "a.wacz")
+    assert bundled.exit_code == 0, bundled.output
+    assert (tmp_path / "a.wacz").stat().st_size > 0
+
+    assert not (root / "catalog.sqlite").exists()
+    with psycopg.connect(postgresql_url) as db:
+        assert sorted(row[0] for row in db.execute("SELECT url FROM captures")) == [server.url("/a"), server.url("/b")]
+        assert db.execute("SELECT COUNT(*) FROM records WHERE warc_offset >= 0").fetchone()[0] > 0
+
+
+@pytest.mark.parametrize("url, says, code", [
+    ("postgresql://user@127.0.0.1:notaport/db", "is not a PostgreSQL URL", 2),
+    ("mysql://user@127.0.0.1/db", "must be a PostgreSQL URL", 2),
+    ("postgresql://user:secret@127.0.0.1/db", "carries a password", 2),
+])
+def test_a_bad_catalog_url_is_refused_in_one_line_before_anything_is_made(run_cli, tmp_path, url, says, code):
+    result = run_cli("init", "--catalog", url, tmp_path / "c")
+    assert result.exit_code == code
+    assert says in result.output and len(result.output.strip().splitlines()) == 1
+    assert "secret" not in result.output.replace(url, "")
+    assert not (tmp_path / "c" / "archiver.toml").exists()
+
+
+def test_an_unreachable_server_a_missing_database_and_an_unknown_user_are_told_apart(run_cli, tmp_path,
+                                                                                     postgresql_cluster):
+    cases = [(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x", "cannot reach PostgreSQL"),
+             (postgresql_cluster.url("no_such_database"), 'database "no_such_database" does not exist'),
+             (postgresql_cluster.url("postgres", user="nobody"), 'role "nobody" does not exist')]
+    for number, (url, says) in enumerate(cases):
+        result = run_cli("init", "--catalog", url, tmp_path / str(number))
+        assert result.exit_code == 3, result.output
+        assert says in result.output and len(result.output.strip().splitlines()) == 1, result.output
+        assert not (tmp_path / str(number)).exists()
+
+
+def test_wrong_credentials_are_named_with_where_the_password_comes_from(run_cli, tmp_path, postgresql_cluster,
+                                                                        monkeypatch):
+    with psycopg.connect(postgresql_cluster.url(), autocommit=True) as admin:
+        admin.execute("CREATE ROLE reporter LOGIN PASSWORD 'right'")
+    hba = postgresql_cluster.data / "pg_hba.conf"
+    hba.write_text("host all reporter 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+    postgresql_cluster.reload()
+    monkeypatch.setenv("PGPASSWORD", "wrong")
+    result = run_cli("init", "--catalog", postgresql_cluster.url("postgres", user="reporter"), tmp_path / "c")
+    assert result.exit_code == 3, result.output
+    assert "refused the credentials" in result.output and "PGPASSWORD" in result.output
+
+
+def test_an_existing_sqlite_catalog_migrates_to_names_postgresql_accepts(tmp_path):
+    path = tmp_path / "catalog.sqlite"
+    old = sqlite3.connect(path)
+    for migration in MIGRATIONS[:5]:
+        for statement in migration.statements("sqlite"):
+            old.execute(statement)
+    old.executescript("""
+        PRAGMA user_version = 5;
+        INSERT INTO runs (id, started_at, software, operator, settings) VALUES ('r', 't', 'archiver', 'me', '{}');
+        INSERT INTO warc_files (name, warcinfo_id, opened_at) VALUES ('f.warc.gz', 'w', 't');
+        INSERT INTO captures (id, run_id, url, url_key, outcome, started_at, finished_at)
+            VALUES ('c', 'r', 'http://a/', 'a/', 'ok', 't', 't');
+        INSERT INTO records (record_id, capture_id, seq, warc_type, role, warc_date, warc_file, "offset", length,
+                             content_length, block_digest) VALUES ('x', 'c', 0, 'response', 'response', 't', 'f.warc.gz', 1234, 5, 6, 'd');
+        INSERT INTO claims (id, text, start, "end", kind, first_seen_at) VALUES ('k', 'said', 3, 7, 'note', 't');
+        INSERT INTO citations VALUES ('k', 'z/', 'http://z/', 1);
+        INSERT INTO citations VALUES ('k', 'a/', 'http://a/', 1);
+    """)
+    old.commit()
+    old.close()
+
+    catalog = Catalog(path)
+    [record] = catalog.records("c")
+    [claim] = catalog.find_claim("k")
+    catalog.close()
+    assert (record.offset, claim.start, claim.end) == (1234, 3, 7)
+    assert claim.citations == (("http://z/", "z/"), ("http://a/", "a/"))  # as written, not sorted
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def _closed_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
