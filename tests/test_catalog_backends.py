@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from archiver.store.catalog import MIGRATIONS, Catalog
-from tests.conftest import allow_networks, http_response, send_bytes
+from tests.conftest import allow_networks, http_response, make_collection, send_bytes
 
 
 def test_a_collection_whose_catalog_is_in_postgresql_captures_verifies_and_bundles(run_cli, raw_server, tmp_path,
@@ -116,3 +116,15 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_capture_into_a_collection_whose_server_is_gone_fails_before_fetching(run_cli, raw_server, tmp_path,
+                                                                                postgresql_url):
+    server = raw_server({"/a": send_bytes(http_response(b"<html>a</html>"))})
+    collection = make_collection(tmp_path / "c", postgresql_url)
+    config = collection.config_path
+    config.write_text(config.read_text().replace(postgresql_url, f"postgresql://postgres@127.0.0.1:{_closed_port()}/x"))
+    result = run_cli("capture", "-C", collection.root, server.url("/a"))
+    assert result.exit_code == 3, result.output
+    assert "cannot reach PostgreSQL" in result.output and len(result.output.strip().splitlines()) == 1
+    assert server.requests == []
