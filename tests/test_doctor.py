@@ -15,6 +15,8 @@ from archiver.store.catalog import Catalog
 from archiver.evidence.custody import LOG_NAME
 from tests.conftest import capture, http_response
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 
 def page(conn, request: bytes) -> None:
     """A page whose body names its path."""
