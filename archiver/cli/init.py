@@ -16,14 +16,17 @@ from archiver.evidence.signing import grouped
 @collection_option(upwards=False)
 @click.option("--name", help="Collection name (default: the folder's name).")
 @click.option("--operator", help="Who makes the captures (default: user@host); recorded in every WARC.")
+@click.option("--storage", "storage_url", metavar="s3://BUCKET/PREFIX/",
+              help="Keep WARC files in this S3 bucket (credentials: the standard AWS variables or profile).")
 @key_option
 @json_option
-def init(folder: Path | None, collection_dir: Path, name: str | None, operator: str | None, key_file: Path | None,
-         as_json: bool) -> None:
+def init(folder: Path | None, collection_dir: Path, name: str | None, operator: str | None, storage_url: str | None,
+         key_file: Path | None, as_json: bool) -> None:
     """Create a collection in FOLDER (default: -C, else here): archiver.toml, seeds/, warcs/,
     manifests/, keys/, and its Ed25519 signing key (outside the collection; encrypted when
     $ARCHIVER_PASSPHRASE is set)."""
-    collection, key, created = create_collection(folder or collection_dir, key_file, passphrase(ask=False), name, operator)
+    collection, key, created = create_collection(folder or collection_dir, key_file, passphrase(ask=False), name, operator,
+                                                 storage_url)
     if as_json:
         print_json({"collection": str(collection.root), "id": collection.config.id, "name": collection.config.name,
                     "operator": collection.config.operator, "key": str(key.path), "key_created": created,

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from archiver.store.catalog import Catalog
 from archiver.store.durable import atomic_write, fsync_dir
-from archiver.store.storage import LocalFolder, Storage
+from archiver.store.storage import Storage
+from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage, split_url
 from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
@@ -94,6 +95,7 @@ class Config:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     timestamps: TimestampSettings = field(default_factory=TimestampSettings)
     id: str | None = None  # a UUID given at `archiver init`, naming the collection in manifests
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 def _default_operator() -> str:
@@ -141,7 +143,8 @@ allow_networks = {json.dumps(list(c.allow_networks))}
 # tokens must chain to (relative to this folder).
 authorities = {json.dumps(list(config.timestamps.authorities))}
 trusted_roots = {q(config.timestamps.trusted_roots or "")}
-"""
+
+{render_storage(config.storage)}"""
 
 
 def _parse_config(path: Path, text: str) -> Config:
@@ -155,8 +158,13 @@ def _parse_config(path: Path, text: str) -> Config:
     meta = data.get("collection", {})
     raw = data.get("capture", {})
     stamps = data.get("timestamps", {})
-    if not all(isinstance(table, dict) for table in (meta, raw, stamps)):
-        raise bad("[collection], [capture] and [timestamps] must be tables")
+    storage = data.get("storage", {})
+    if not all(isinstance(table, dict) for table in (meta, raw, stamps, storage)):
+        raise bad("[collection], [capture], [timestamps] and [storage] must be tables")
+    try:
+        storage_settings = parse_storage(storage)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
     authorities = stamps.get("authorities", [])
     roots = stamps.get("trusted_roots", "")
     timeout = stamps.get("timeout", 10.0)
@@ -213,7 +221,7 @@ def _parse_config(path: Path, text: str) -> Config:
     if not isinstance(name, str) or not isinstance(operator, str) or not isinstance(collection_id, (str, type(None))):
         raise bad("id, name and operator must be strings")
     return Config(name=name, operator=operator, capture=CaptureSettings(**values), timestamps=timestamps,
-                  id=collection_id)
+                  id=collection_id, storage=storage_settings)
 
 
 class InUse:
@@ -297,8 +305,8 @@ class Collection:
 
     @functools.cached_property
     def storage(self) -> Storage:
-        """Where the collection's WARC files are kept."""
-        return LocalFolder(self.root / "warcs")
+        """Where the collection's WARC files are kept, checked usable on first use."""
+        return open_storage(self.config.storage, self.root)
 
     @property
     def tmp(self) -> Path:
@@ -331,17 +339,24 @@ class Collection:
         return (Path(root) / CONFIG_NAME).is_file()
 
     @classmethod
-    def init(cls, root: Path, name: str | None = None, operator: str | None = None) -> "Collection":
-        """Create the layout; refuses to touch an existing collection."""
+    def init(cls, root: Path, name: str | None = None, operator: str | None = None,
+             storage_url: str | None = None) -> "Collection":
+        """Create the layout; refuses to touch an existing collection. `storage_url`: an S3
+        bucket and prefix to keep WARC files in, instead of warcs/."""
         root = Path(root).absolute()
         if cls.exists(root):
             raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
+        if storage_url:
+            try:
+                split_url(storage_url)
+            except ValueError as exc:
+                raise UsageProblem(str(exc), "pass --storage s3://BUCKET/PREFIX/") from None
         try:
             root.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
                 (root / sub).mkdir(exist_ok=True)
             config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
-                            id=str(uuid.uuid4()))
+                            id=str(uuid.uuid4()), storage=StorageSettings(url=storage_url or None))
             atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
             fsync_dir(root)
         except OSError as exc:
