@@ -19,15 +19,18 @@ from archiver.evidence.signing import grouped
 @click.option("--catalog", "catalog_url", metavar="URL",
               help="Keep the catalog in this PostgreSQL database (postgresql://user@host:port/database) rather than"
                    " catalog.sqlite; the password comes from PGPASSWORD or ~/.pgpass.")
+@click.option("--storage", "storage_url", metavar="s3://BUCKET/PREFIX/",
+              help="Keep WARC files in this S3 bucket (credentials: the standard AWS variables or profile).")
 @key_option
 @json_option
 def init(folder: Path | None, collection_dir: Path, name: str | None, operator: str | None, catalog_url: str | None,
+         storage_url: str | None,
          key_file: Path | None, as_json: bool) -> None:
     """Create a collection in FOLDER (default: -C, else here): archiver.toml, seeds/, warcs/,
     manifests/, keys/, and its Ed25519 signing key (outside the collection; encrypted when
     $ARCHIVER_PASSPHRASE is set)."""
     collection, key, created = create_collection(folder or collection_dir, key_file, passphrase(ask=False), name, operator,
-                                                 catalog_url)
+                                                 catalog_url, storage_url)
     if as_json:
         print_json({"collection": str(collection.root), "id": collection.config.id, "name": collection.config.name,
                     "operator": collection.config.operator, "key": str(key.path), "key_created": created,

@@ -86,10 +86,12 @@ def create_signing_key(collection: Collection, option: Path | None, passphrase: 
 
 
 def create_collection(folder: Path, option: Path | None, passphrase: bytes | None, name: str | None = None,
-                      operator: str | None = None, catalog_url: str | None = None) -> tuple[Collection, SigningKey, bool]:
+                      operator: str | None = None, catalog_url: str | None = None,
+                      storage_url: str | None = None) -> tuple[Collection, SigningKey, bool]:
     """A new collection in `folder` with its signing key (see create_signing_key), its creation
     announced in the custody log. Returns the collection, its key and whether the key is new."""
-    collection = Collection.init(folder, name=name, operator=operator, catalog_url=catalog_url)
+    collection = Collection.init(folder, name=name, operator=operator, catalog_url=catalog_url,
+                                 storage_url=storage_url)
     key, created = create_signing_key(collection, option, passphrase)
     custody_log(collection, key).append("collection created", {"id": collection.config.id, "name": collection.config.name,
                                                                 "operator": collection.config.operator})

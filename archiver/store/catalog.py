@@ -115,8 +115,10 @@ class Catalog:
 
     def file_closed(self, closed: StoredFile, closed_at: str) -> None:
         with self._lock, self._transaction():
-            self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ? WHERE name = ?",
-                             (closed_at, closed.size, closed.sha256, closed.name))
+            self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ?, retention_mode = ?,"
+                             " retain_until = ? WHERE name = ?",
+                             (closed_at, closed.size, closed.sha256, closed.retention_mode, closed.retain_until,
+                              closed.name))
 
     def add_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None = None) -> None:
         """The capture, its records and its signed attestation in one transaction: all or none."""

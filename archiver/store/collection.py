@@ -21,7 +21,8 @@ from pathlib import Path
 from archiver.store.catalog import Catalog
 from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
-from archiver.store.storage import LocalFolder, Storage
+from archiver.store.storage import Storage
+from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage, split_url
 from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
@@ -96,6 +97,7 @@ class Config:
     timestamps: TimestampSettings = field(default_factory=TimestampSettings)
     id: str | None = None  # a UUID given at `archiver init`, naming the collection in manifests
     catalog_url: str | None = None  # a PostgreSQL database; None: catalog.sqlite in the folder
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 def _default_operator() -> str:
@@ -152,7 +154,8 @@ allow_networks = {json.dumps(list(c.allow_networks))}
 # tokens must chain to (relative to this folder).
 authorities = {json.dumps(list(config.timestamps.authorities))}
 trusted_roots = {q(config.timestamps.trusted_roots or "")}
-"""
+
+{render_storage(config.storage)}"""
 
 
 def _parse_config(path: Path, text: str) -> Config:
@@ -167,8 +170,9 @@ def _parse_config(path: Path, text: str) -> Config:
     raw = data.get("capture", {})
     stamps = data.get("timestamps", {})
     catalog = data.get("catalog", {})
-    if not all(isinstance(table, dict) for table in (meta, raw, stamps, catalog)):
-        raise bad("[collection], [catalog], [capture] and [timestamps] must be tables")
+    storage = data.get("storage", {})
+    if not all(isinstance(table, dict) for table in (meta, raw, stamps, catalog, storage)):
+        raise bad("[collection], [catalog], [storage], [capture] and [timestamps] must be tables")
     catalog_url = catalog.get("url")
     if catalog_url is not None:
         if not isinstance(catalog_url, str) or not catalog_url.startswith(POSTGRESQL_SCHEMES):
@@ -176,6 +180,10 @@ def _parse_config(path: Path, text: str) -> Config:
                       f" not {catalog_url!r}")
         from archiver.store.postgresql_database import check_url
         check_url(catalog_url)
+    try:
+        storage_settings = parse_storage(storage)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
     authorities = stamps.get("authorities", [])
     roots = stamps.get("trusted_roots", "")
     timeout = stamps.get("timeout", 10.0)
@@ -232,7 +240,7 @@ def _parse_config(path: Path, text: str) -> Config:
     if not isinstance(name, str) or not isinstance(operator, str) or not isinstance(collection_id, (str, type(None))):
         raise bad("id, name and operator must be strings")
     return Config(name=name, operator=operator, capture=CaptureSettings(**values), timestamps=timestamps,
-                  id=collection_id, catalog_url=catalog_url)
+                  id=collection_id, catalog_url=catalog_url, storage=storage_settings)
 
 
 class InUse:
@@ -316,8 +324,8 @@ class Collection:
 
     @functools.cached_property
     def storage(self) -> Storage:
-        """Where the collection's WARC files are kept."""
-        return LocalFolder(self.root / "warcs")
+        """Where the collection's WARC files are kept, checked usable on first use."""
+        return open_storage(self.config.storage, self.root)
 
     @property
     def tmp(self) -> Path:
@@ -360,12 +368,18 @@ class Collection:
 
     @classmethod
     def init(cls, root: Path, name: str | None = None, operator: str | None = None,
-             catalog_url: str | None = None) -> "Collection":
+             catalog_url: str | None = None, storage_url: str | None = None) -> "Collection":
         """Create the layout; refuses to touch an existing collection. With `catalog_url`, the
-        catalog is that PostgreSQL database, reached and set up before anything is written."""
+        catalog is that PostgreSQL database, reached and set up before anything is written;
+        `storage_url`: an S3 bucket and prefix to keep WARC files in, instead of warcs/."""
         root = Path(root).absolute()
         if cls.exists(root):
             raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
+        if storage_url:
+            try:
+                split_url(storage_url)
+            except ValueError as exc:
+                raise UsageProblem(str(exc), "pass --storage s3://BUCKET/PREFIX/") from None
         if catalog_url is not None:
             _parse_config(root / CONFIG_NAME, f"[catalog]\nurl = {json.dumps(catalog_url)}\n")
             Catalog(catalog_url).close()
@@ -374,7 +388,8 @@ class Collection:
             for sub in SUBDIRS:
                 (root / sub).mkdir(exist_ok=True)
             config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
-                            id=str(uuid.uuid4()), catalog_url=catalog_url)
+                            id=str(uuid.uuid4()), catalog_url=catalog_url,
+                            storage=StorageSettings(url=storage_url or None))
             atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
             fsync_dir(root)
         except OSError as exc:

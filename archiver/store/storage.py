@@ -24,11 +24,14 @@ _COPY_SIZE = 1 << 20
 
 @dataclass(frozen=True)
 class StoredFile:
-    """A published file: its name, and the size and SHA-256 of every byte written to it."""
+    """A published file: its name, the size and SHA-256 of every byte written to it, and, in
+    a store that locks objects, until when and how (COMPLIANCE, GOVERNANCE) it is locked."""
 
     name: str
     size: int
     sha256: str
+    retention_mode: str | None = None
+    retain_until: str | None = None  # ISO 8601, as the store reported it
 
 
 class NewFile(Protocol):
@@ -81,7 +84,7 @@ class Storage(Protocol):
         """Move an unfinished file out of the way, kept for inspection; returns where it went."""
 
 
-class _LocalNewFile:
+class LocalNewFile:
     """os.write and os.fsync only (so a full disk or an I/O error surfaces at the write that
     met it), hashing as it goes so publishing needs no re-read."""
 
@@ -136,10 +139,10 @@ class LocalFolder:
             raise ValueError(f"not a file name for archive storage: {name!r}")
         return self.folder / name
 
-    def create(self, name: str) -> _LocalNewFile:
-        return _LocalNewFile(name, self._path(name + UNFINISHED_SUFFIX))
+    def create(self, name: str) -> LocalNewFile:
+        return LocalNewFile(name, self._path(name + UNFINISHED_SUFFIX))
 
-    def publish(self, file: _LocalNewFile) -> StoredFile:
+    def publish(self, file: LocalNewFile) -> StoredFile:
         stored = file.close()
         os.rename(file.path, self._path(file.name))
         fsync_dir(self.folder)
@@ -149,7 +152,7 @@ class LocalFolder:
         if self._path(name).exists():  # published files are never replaced
             raise FileExistsError(f"{name} is already stored")
         # A hidden temporary name: an unfinished file of the same name may be what is being saved.
-        new = _LocalNewFile(name, self.folder / f".{self._path(name).name}.{os.getpid()}.put")
+        new = LocalNewFile(name, self.folder / f".{self._path(name).name}.{os.getpid()}.put")
         try:
             while chunk := source.read(_COPY_SIZE):
                 new.write(chunk)

@@ -1,0 +1,305 @@
+"""WARC files in an S3-compatible object store (AWS S3, Ceph radosgw, MinIO…), through boto3.
+
+A file is written in the collection's local spool (its warcs/ folder: `.open`, fsynced, as
+a local collection does) and uploaded when it is published: never over an existing object
+(`If-None-Match: *`, and a HEAD first, since radosgw ignores that header when completing a
+multipart upload), its SHA-256 computed here and sent as the object's checksum (which an
+Object Lock bucket requires), then its stored size and SHA-256 read back; only then is the
+spool copy removed. Reads are ranged GETs, so reading one record never fetches a whole file.
+
+Neither radosgw nor AWS checks a whole-file SHA-256 for us (a multipart object's checksum is
+made from its parts), hence the read-back."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from archiver.errors import StorageProblem, UsageProblem
+from archiver.store.durable import fsync_dir
+from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, StoredFile
+from archiver.store.storage_settings import StorageSettings
+
+PART_SIZE = 64 * 2**20   # files larger than this go up in parts of this size (S3: at least 5 MiB)
+READ_CHUNK = 8 * 2**20   # bytes asked for by each ranged GET when a file is read through
+_COPY_SIZE = 2**20
+
+
+class S3Storage:
+    """Published files are objects `<prefix><name>` of one bucket; unfinished ones stay in the
+    local spool, where an interrupted run leaves them for `doctor` as in a local collection."""
+
+    def __init__(self, settings: StorageSettings, spool: Path) -> None:
+        self.settings = settings
+        self.bucket, self.prefix = settings.bucket, settings.prefix
+        self.spool = LocalFolder(spool)
+        self.location = settings.url
+        self._s3 = None
+
+    def __getstate__(self) -> dict:  # verify's reader processes each make their own client
+        return {**self.__dict__, "_s3": None}
+
+    @property
+    def client(self):
+        if self._s3 is None:
+            import boto3
+            from botocore.config import Config
+            s = self.settings
+            # boto3's default CRC32 checksums are off: the SHA-256 is the one sent, on every upload.
+            config = Config(request_checksum_calculation="when_required", response_checksum_validation="when_required",
+                            connect_timeout=10, retries={"mode": "standard", "max_attempts": 3},
+                            **({"s3": {"addressing_style": s.addressing_style}} if s.addressing_style else {}))
+            # A session of its own: the AWS variables and files as they are now, not as first read.
+            self._s3 = boto3.session.Session().client("s3", endpoint_url=s.endpoint, region_name=s.region, config=config)
+        return self._s3
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """The bucket is reachable with these credentials and locked as required; else one
+        UsageProblem naming what is wrong and how to fix it."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        client = self.client
+        endpoint = client.meta.endpoint_url
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except NoCredentialsError:
+            raise UsageProblem(f"no AWS credentials for the S3 store of {self.location}",
+                               "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE") from None
+        except ClientError as exc:
+            code = _code(exc)
+            if code in ("404", "NoSuchBucket"):
+                raise UsageProblem(f"the S3 store at {endpoint} has no bucket {self.bucket!r}",
+                                   "create it (with Object Lock) or fix url in [storage] of archiver.toml") from None
+            if code in ("403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+                raise UsageProblem(f"the S3 store at {endpoint} refused these credentials for bucket {self.bucket!r} ({code})",
+                                   "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and the bucket's policy") from None
+            raise UsageProblem(f"the S3 store at {endpoint} answered {code} for bucket {self.bucket!r}",
+                               "check [storage] in archiver.toml") from None
+        except BotoCoreError as exc:
+            raise UsageProblem(f"cannot reach the S3 store at {endpoint} ({exc})",
+                               "check endpoint in [storage] of archiver.toml, or AWS_ENDPOINT_URL") from None
+        if self.settings.require_retention:
+            self._check_retention()
+
+    def _check_retention(self) -> None:
+        from botocore.exceptions import ClientError
+        wanted, days_wanted = self.settings.require_retention, self.settings.min_retention_days
+        fix = (f"use a bucket made with Object Lock and a default retention of {wanted} mode for at least "
+               f"{days_wanted} days, or change require_retention in archiver.toml")
+        try:
+            lock = self.client.get_object_lock_configuration(Bucket=self.bucket)["ObjectLockConfiguration"]
+        except ClientError as exc:
+            if _code(exc) in ("403", "AccessDenied"):
+                raise UsageProblem(f"may not read the Object Lock settings of bucket {self.bucket!r}",
+                                   "allow s3:GetBucketObjectLockConfiguration to these credentials") from None
+            lock = {}
+        default = lock.get("Rule", {}).get("DefaultRetention", {}) if lock.get("ObjectLockEnabled") == "Enabled" else {}
+        if not default:
+            raise UsageProblem(f"bucket {self.bucket!r} has no Object Lock default retention", fix)
+        if default.get("Mode") != wanted:
+            raise UsageProblem(f"bucket {self.bucket!r} locks objects in {default.get('Mode')} mode, "
+                               f"which its owner can lift, not {wanted}", fix)
+        days = default.get("Days") or 365 * default.get("Years", 0)
+        if days < days_wanted:
+            raise UsageProblem(f"bucket {self.bucket!r} locks objects for {days} days, "
+                               f"under min_retention_days = {days_wanted}", fix)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def create(self, name: str) -> NewFile:
+        return self.spool.create(name)
+
+    def publish(self, file) -> StoredFile:
+        written = file.close()
+        uploaded = self._upload(file.path, written)
+        file.path.unlink()
+        fsync_dir(file.path.parent)
+        return uploaded
+
+    def put(self, name: str, source: BinaryIO) -> StoredFile:
+        # A hidden spool name: an unfinished file of the same name may be what is being saved.
+        new = LocalNewFile(name, self.spool.folder / f".{name}.{os.getpid()}.put")
+        try:
+            while chunk := source.read(_COPY_SIZE):
+                new.write(chunk)
+            return self._upload(new.path, new.close())
+        finally:
+            new.path.unlink(missing_ok=True)
+
+    def _upload(self, path: Path, written: StoredFile) -> StoredFile:
+        key = self._key(written.name)
+        with self._failures(f"upload {written.name}"):
+            head = self._head(key)
+            if head is None:
+                with open(path, "rb") as source:
+                    if written.size > PART_SIZE:
+                        self._put_in_parts(source, key)
+                    else:
+                        self.client.put_object(Bucket=self.bucket, Key=key, Body=source, IfNoneMatch="*",
+                                               ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(written.sha256))
+                head = self._head(key)
+            elif head["ContentLength"] != written.size or self._stored_sha256(key, written.size) != written.sha256:
+                raise FileExistsError(f"{written.name} is already stored in {self.location}, with other bytes")
+            # else: an earlier publish uploaded these very bytes and stopped before removing the spool copy
+            size = head["ContentLength"] if head else None
+            if size != written.size or self._stored_sha256(key, size) != written.sha256:
+                raise StorageProblem(f"{self.location}{written.name} does not hold what was uploaded "
+                                     f"({size} bytes stored of {written.size})", "check the store, then run `archiver doctor`")
+        mode, until = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+        wanted = self.settings.require_retention
+        if wanted and mode != wanted:
+            raise StorageProblem(f"{self.location}{written.name} was stored without {wanted} retention ({mode})",
+                                 "check the bucket's Object Lock default retention")
+        return StoredFile(written.name, written.size, written.sha256, mode, until.isoformat() if until else None)
+
+    def _put_in_parts(self, source: BinaryIO, key: str) -> None:
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256")["UploadId"]
+        try:
+            parts = []
+            while part := source.read(PART_SIZE):
+                checksum = base64.b64encode(hashlib.sha256(part).digest()).decode()
+                done = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=len(parts) + 1,
+                                               Body=part, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
+                parts.append({"PartNumber": len(parts) + 1, "ETag": done["ETag"], "ChecksumSHA256": checksum})
+            self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload, IfNoneMatch="*",
+                                                  MultipartUpload={"Parts": parts})
+        except BaseException:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            raise
+
+    def _stored_sha256(self, key: str, size: int) -> str:
+        digest = hashlib.sha256()
+        for chunk in self._chunks(key, 0, size):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def reader(self, name: str) -> BinaryIO:
+        size = self.size(name)
+        if size is None:
+            raise FileNotFoundError(f"{self.location}{name}")
+        return io.BufferedReader(_RangedReader(self, name, size), buffer_size=READ_CHUNK)
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        with self._failures(f"read {name}"):
+            return b"".join(self._chunks(self._key(name), offset, length))
+
+    def names(self) -> list[str]:
+        with self._failures("list the bucket"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            keys = [item["Key"][len(self.prefix):] for page in pages for item in page.get("Contents", [])]
+        return sorted(name for name in keys if name and "/" not in name)
+
+    def size(self, name: str) -> int | None:
+        with self._failures(f"look up {name}"):
+            head = self._head(self._key(name))
+        return head["ContentLength"] if head else None
+
+    # -- unfinished files stay in the spool -------------------------------------------------
+
+    def unfinished(self) -> list[str]:
+        return self.spool.unfinished()
+
+    def unfinished_size(self, name: str) -> int:
+        return self.spool.unfinished_size(name)
+
+    def unfinished_reader(self, name: str) -> BinaryIO:
+        return self.spool.unfinished_reader(name)
+
+    def discard_unfinished(self, name: str) -> None:
+        self.spool.discard_unfinished(name)
+
+    def set_aside_unfinished(self, name: str) -> str:
+        return self.spool.set_aside_unfinished(name)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _key(self, name: str) -> str:
+        self.spool._path(name)  # the same names as a local folder takes: never a path
+        return self.prefix + name
+
+    def _head(self, key: str) -> dict | None:
+        from botocore.exceptions import ClientError
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def _chunks(self, key: str, offset: int, length: int) -> Iterator[bytes]:
+        """Bytes offset..offset+length of an object (fewer past its end), READ_CHUNK per GET."""
+        from botocore.exceptions import ClientError
+        end = offset + length
+        while offset < end:
+            last = min(end, offset + READ_CHUNK) - 1
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{last}")["Body"]
+            except ClientError as exc:
+                if _code(exc) == "InvalidRange":  # asked from past the end
+                    return
+                raise
+            chunk = body.read()
+            if not chunk:
+                return
+            yield chunk
+            offset += len(chunk)
+
+    @contextmanager
+    def _failures(self, what: str) -> Iterator[None]:
+        """An S3 error as a StorageProblem in one line (a FileExistsError passes as it is)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            yield
+        except ClientError as exc:
+            if _code(exc) in ("412", "PreconditionFailed"):
+                raise FileExistsError(f"{what}: the object is already stored in {self.location}") from None
+            raise StorageProblem(f"cannot {what} in {self.location}: {_code(exc)} {exc.response['Error'].get('Message') or ''}".rstrip(),
+                                 "check the S3 store and its credentials, then run the command again") from None
+        except BotoCoreError as exc:
+            raise StorageProblem(f"cannot {what} in {self.location}: {exc}",
+                                 "check that the S3 store is reachable, then run the command again") from None
+
+
+class _RangedReader(io.RawIOBase):
+    """An object read from its start by ranged GETs (wrapped in a BufferedReader of READ_CHUNK)."""
+
+    def __init__(self, storage: S3Storage, name: str, size: int) -> None:
+        self._storage, self._name, self._size, self._position = storage, name, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._position = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence] + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        data = self._storage.read(self._name, self._position, min(len(buffer), self._size - self._position))
+        buffer[:len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def readall(self) -> bytes:
+        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
+
+
+def _b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def _code(exc) -> str:
+    return str(exc.response.get("Error", {}).get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))

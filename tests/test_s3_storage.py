@@ -1,0 +1,204 @@
+"""WARC files kept in an S3 store with Object Lock: a real one-node Ceph cluster with radosgw
+(tests/radosgw.py), started once for these tests; nothing of the store is simulated."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import os
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+from archiver.store.collection import Collection
+from tests import radosgw
+from tests.conftest import allow_networks, capture, http_response, send_bytes
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    if missing := radosgw.missing_tools():
+        pytest.skip(f"Ceph is not installed (no {', '.join(missing)}): "
+                    "apt-get install ceph-mon ceph-osd radosgw ceph-common")
+    started = radosgw.start(tmp_path_factory.mktemp("ceph"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def s3(gateway, monkeypatch, tmp_path):
+    """The store's admin client for the test; archiver finds the same store through the
+    standard AWS variables, and no AWS file of the machine's."""
+    for name, value in gateway.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return boto3.client("s3", endpoint_url=gateway.endpoint, aws_access_key_id=gateway.access_key,
+                        aws_secret_access_key=gateway.secret_key, region_name="us-east-1",
+                        config=BotoConfig(request_checksum_calculation="when_required",
+                                          response_checksum_validation="when_required"))
+
+
+def make_bucket(s3, mode: str | None = "COMPLIANCE", days: int = 2) -> str:
+    """A new bucket; with Object Lock and that default retention unless `mode` is None."""
+    bucket = f"warcs-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=mode is not None)
+    if mode:
+        s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}})
+    return bucket
+
+
+def s3_collection(tmp_path, run_cli, url: str, retention: str = "") -> Collection:
+    root = tmp_path / "collection"
+    result = run_cli("init", root, "--storage", url, "--name", "test")
+    assert result.exit_code == 0, result.output
+    allow_networks(root, "127.0.0.1/32")
+    if retention:
+        config = root / "archiver.toml"
+        config.write_text(config.read_text().replace("[storage]\n", f"[storage]\n{retention}\n"))
+    return Collection.open(root)
+
+
+def page_server(raw_server):
+    return raw_server({"/": send_bytes(http_response(b"<html><p>the cited text</p></html>",
+                                                    headers=[("Content-Type", "text/html")]))})
+
+
+@pytest.fixture
+def object_gets(monkeypatch) -> list[tuple[str, str | None]]:
+    """(key, Range header) of every GetObject request archiver's S3 clients send from now on,
+    seen on the clients' own event hooks just before each request goes to radosgw."""
+    sent: list[tuple[str, str | None]] = []
+    make_client = boto3.session.Session.client
+
+    def client(self, *args, **kwargs):
+        made = make_client(self, *args, **kwargs)
+        made.meta.events.register("before-send.s3.GetObject",
+                                  lambda request, **_: sent.append((request.url, request.headers.get("Range"))))
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+    return sent
+
+
+def test_capture_uploads_a_locked_object_and_verify_reads_it_by_ranges(tmp_path, run_cli, raw_server, s3,
+                                                                      object_gets):
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/",
+                               'require_retention = "COMPLIANCE"\nmin_retention_days = 1')
+    [row] = capture(collection, page_server(raw_server).url("/"))
+    assert row.outcome == "ok"
+
+    with collection:
+        [(name, size, sha256, mode, until)] = collection.catalog.query(
+            "SELECT name, size, sha256, retention_mode, retain_until FROM warc_files").fetchall()
+    stored = s3.get_object(Bucket=bucket, Key=f"team/{name}")
+    body = stored["Body"].read()
+    assert (len(body), hashlib.sha256(body).hexdigest()) == (size, sha256)
+    assert stored["ObjectLockMode"] == mode == "COMPLIANCE"
+    assert datetime.datetime.fromisoformat(until) == stored["ObjectLockRetainUntilDate"]
+    assert not list((collection.root / "warcs").glob("*.warc.gz*")), "the spool copy outlived the upload"
+
+    object_gets.clear()
+    verified = run_cli("verify", "-C", collection.root)
+    assert verified.exit_code == 0, verified.output
+    assert object_gets, "verify read no object"
+    assert all(name in url and ranged for url, ranged in object_gets), f"GETs without a Range: {object_gets}"
+
+
+@pytest.mark.parametrize("mode, days, expected", [
+    (None, 0, "has no Object Lock"),
+    ("GOVERNANCE", 30, "GOVERNANCE"),
+    ("COMPLIANCE", 1, "1 days"),
+])
+def test_a_bucket_not_locked_as_required_is_refused_before_capturing(tmp_path, run_cli, raw_server, s3,
+                                                                    mode, days, expected):
+    bucket = make_bucket(s3, mode, days)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/",
+                               'require_retention = "COMPLIANCE"\nmin_retention_days = 7')
+    result = run_cli("capture", "-C", collection.root, page_server(raw_server).url("/"))
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert bucket in result.output and expected in result.output
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_the_store_refuses_to_delete_or_shorten_an_uploaded_warc(tmp_path, run_cli, raw_server, s3):
+    bucket = make_bucket(s3, "COMPLIANCE", days=3)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/", 'require_retention = "COMPLIANCE"')
+    capture(collection, page_server(raw_server).url("/"))
+    [listed] = s3.list_object_versions(Bucket=bucket)["Versions"]
+    version = {"Bucket": bucket, "Key": listed["Key"], "VersionId": listed["VersionId"]}
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.delete_object(**version, BypassGovernanceRetention=True)
+    sooner = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    with pytest.raises(ClientError):
+        s3.put_object_retention(**version, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": sooner})
+    with pytest.raises(ClientError):
+        s3.put_object_retention(**version, Retention={"Mode": "GOVERNANCE", "RetainUntilDate": sooner})
+    assert s3.head_object(**version)["ContentLength"] > 0
+
+
+def test_verify_reports_an_object_swapped_behind_its_back(tmp_path, run_cli, raw_server, s3):
+    bucket = make_bucket(s3, mode=None)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/")
+    capture(collection, page_server(raw_server).url("/"))
+    [key] = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    swapped = original[:-40] + bytes([original[-40] ^ 1]) + original[-39:]  # one bit of a record's bytes
+    s3.put_object(Bucket=bucket, Key=key, Body=swapped)
+    result = run_cli("verify", "-C", collection.root)
+    assert result.exit_code == 1
+    assert "WARC file SHA-256" in result.output
+
+
+def test_a_large_file_goes_up_in_parts_once_and_is_never_overwritten(tmp_path, run_cli, s3, monkeypatch):
+    from archiver.store import s3 as s3_module
+    monkeypatch.setattr(s3_module, "PART_SIZE", 5 * 2**20)
+    bucket = make_bucket(s3, "COMPLIANCE", days=1)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/big/")
+    data = os.urandom(12 * 2**20)
+    stored = collection.storage.put("large.warc.gz", io.BytesIO(data))
+    assert (stored.size, stored.sha256, stored.retention_mode) == (len(data), hashlib.sha256(data).hexdigest(), "COMPLIANCE")
+    head = s3.head_object(Bucket=bucket, Key="big/large.warc.gz")
+    assert head["ETag"].endswith('-3"')  # three parts
+    assert collection.storage.read("large.warc.gz", 7 * 2**20 - 5, 10) == data[7 * 2**20 - 5: 7 * 2**20 + 5]
+    with collection.storage.reader("large.warc.gz") as reader:
+        assert hashlib.sha256(reader.read()).hexdigest() == stored.sha256
+    with pytest.raises(FileExistsError):
+        collection.storage.put("large.warc.gz", io.BytesIO(data[:-1] + b"x"))
+    assert collection.storage.names() == ["large.warc.gz"]
+
+
+def test_setting_up_a_store_that_cannot_work_is_one_line_before_capturing(tmp_path, run_cli, raw_server, s3,
+                                                                          monkeypatch):
+    url = page_server(raw_server).url("/")
+    bad = run_cli("init", tmp_path / "bad-url", "--storage", "s3:/no-bucket")
+    assert bad.exit_code == 2 and "s3://BUCKET/PREFIX/" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
+
+    missing = s3_collection(tmp_path, run_cli, "s3://no-such-bucket-here/")
+    result = run_cli("capture", "-C", missing.root, url)
+    assert result.exit_code == 2 and "no bucket 'no-such-bucket-here'" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+    bucket = make_bucket(s3, mode=None)
+    (missing.root / "archiver.toml").write_text((missing.root / "archiver.toml").read_text()
+                                                .replace("no-such-bucket-here", bucket))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    result = run_cli("capture", "-C", missing.root, url)
+    assert result.exit_code == 2 and "credentials" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+    result = run_cli("capture", "-C", missing.root, url)
+    assert result.exit_code == 2 and "cannot reach" in result.output and "127.0.0.1:9" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not list((missing.root / "warcs").iterdir())
