@@ -12,7 +12,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
 
-from archiver.capture.run import CaptureRun, Targets, existing_capture, left_to_capture, read_targets
+from archiver.capture.run import CaptureRun, existing_capture, left_to_capture
+from archiver.capture.targets import Targets, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.common import (collection_option, console, json_option, key_option, passphrase,
