@@ -23,6 +23,7 @@ from archiver.store.documents import DocumentCopies
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
+from archiver.evidence.custody import CustodyLog
 from archiver.evidence.keys import custody_log
 from archiver.read.seeds import Claim, Document
 from archiver.evidence.signing import SigningKey, canonical_json
@@ -82,6 +83,21 @@ def _page_fetcher(fetcher: Fetcher, executable: str | None, mode: str):
 
     pages = BrowserFetcher(fetcher, executable)
     return pages, f"in {pages.info.get('name', 'Chromium')} {pages.info.get('version', '')} (every request each page makes)"
+
+
+def record_documents(collection: Collection, custody: CustodyLog, documents: list[Document]) -> None:
+    """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
+    changed document are superseded."""
+    copies = DocumentCopies(collection.root)
+    for document in documents:
+        try:
+            copies.keep(document.content)
+        except OSError as exc:
+            raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
+                                 "free disk space or fix permissions, then run the capture again") from None
+        collection.catalog.record_document(document, _now())
+        custody.append("document read", {"document": document.key, "sha256": document.sha256,
+                                         "claims": [claim.id for claim in document.claims]})
 
 
 GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
@@ -150,18 +166,7 @@ class CaptureRun:
         self._stop.set()
 
     def record_documents(self, documents: list[Document]) -> None:
-        """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
-        changed document are superseded."""
-        copies = DocumentCopies(self.collection.root)
-        for document in documents:
-            try:
-                copies.keep(document.content)
-            except OSError as exc:
-                raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
-                                     "free disk space or fix permissions, then run the capture again") from None
-            self.catalog.record_document(document, _now())
-            self.custody.append("document read", {"document": document.key, "sha256": document.sha256,
-                                                  "claims": [claim.id for claim in document.claims]})
+        record_documents(self.collection, self.custody, documents)
 
     def record_note(self, claim: Claim) -> None:
         self.catalog.add_note(claim, _now())
