@@ -13,6 +13,9 @@ import time
 import psycopg
 import pytest
 
+from archiver.capture.run import CaptureRun
+from archiver.evidence.custody import LOG_NAME
+from archiver.evidence.keys import open_signing_key
 from tests.conftest import make_collection
 from tests.test_doctor import gates, page  # noqa: F401 (gates is a fixture)
 
@@ -119,3 +122,22 @@ def test_queueing_into_a_collection_with_a_local_catalog_is_refused_in_one_line(
         refused = run_cli(command[0], "-C", collection.root, *command[1:])
         assert refused.exit_code == 2, refused.output
         assert len(refused.output.strip().splitlines()) == 1 and "PostgreSQL catalog" in refused.output
+
+
+@pytest.mark.parametrize("catalog_backend", ["sqlite", "postgresql"], indirect=True)
+def test_a_job_captured_again_keeps_its_first_capture_in_the_catalog(raw_server, collection):
+    # A job taken again while its first worker still stores it (a heartbeat missed under load):
+    # both captures reach the catalog's transaction, and the catalog keeps the first.
+    server = raw_server({"/a": page})
+    with CaptureRun(collection, collection.config.capture, open_signing_key(collection, None, None)) as run:
+        first = run.capture_job(server.url("/a"), "7")
+        result = run.pages.fetch(server.url("/a"))
+        try:
+            run._store([result], "7")
+        finally:
+            result.release()
+        assert run.capture_job(server.url("/a"), "7") == first
+    with collection:
+        assert [(c.id, c.job_id) for c in collection.catalog.captures()] == [(first.id, "7")]
+    captures_logged = [line for line in (collection.root / LOG_NAME).read_text().splitlines() if '"capture"' in line]
+    assert len(captures_logged) == 1

@@ -226,7 +226,10 @@ class CaptureRun:
         result = self.pages.fetch(url)
         try:
             with self._storing:
-                self._store([result], job_id)
+                # Looked at again after the fetch, so that a worker which took the job while this
+                # one fetched (its heartbeat late) writes no records the catalog would then refuse.
+                if job_id not in self.catalog.captures_of_jobs([job_id]):
+                    self._store([result], job_id)
         finally:
             result.release()
         return self.catalog.captures_of_jobs([job_id])[job_id]
