@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.capture.run import read_targets
+from archiver.capture.targets import read_targets
 from tests.conftest import http_response, send_bytes
 from tests.fuzz_properties import check_skip
 from archiver.errors import UsageProblem

@@ -12,9 +12,7 @@ import queue
 import re
 import secrets
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, sign_capture
@@ -25,71 +23,17 @@ from archiver.store.documents import DocumentCopies
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
+from archiver.evidence.custody import CustodyLog
 from archiver.evidence.keys import custody_log
-from archiver.read.seeds import Claim, Document, NotADocument, documents_in, read_document
+from archiver.read.seeds import Claim, Document
 from archiver.evidence.signing import SigningKey, canonical_json
-from archiver.read.urls import fetchable_problem, normalise_url
+from archiver.read.urls import normalise_url
 from archiver.capture.browser.records import page_records
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.exchanges import hop_records
 from archiver.capture.verdict import capture_verdict
 from archiver.capture.warc import (PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, software,
                                    warc_date)
-
-
-@dataclass
-class Targets:
-    """What a capture run was asked for: distinct URLs in first-seen order, and their documents."""
-
-    urls: list[str] = field(default_factory=list)
-    documents: list[Document] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)   # a warning for each file that is not a document
-    _keys: set[str] = field(default_factory=set)
-
-    def add_url(self, url: str) -> None:
-        key = normalise_url(url)
-        if key not in self._keys:
-            self._keys.add(key)
-            self.urls.append(url)
-
-
-def document_key(path: Path, root: Path) -> str:
-    """The stable name of a document: its path inside the collection, else its absolute path.
-    Claim ids derive from it, so the same file keeps its ids from run to run."""
-    resolved = path.resolve()
-    try:
-        return resolved.relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return resolved.as_posix()
-
-
-def read_targets(targets: list[str], root: Path) -> Targets:
-    """URLs as given, documents, and folders of documents → the URLs to capture."""
-    found = Targets()
-    for target in targets:
-        if "://" in target:
-            problem = fetchable_problem(target)
-            if problem:
-                raise UsageProblem(f"cannot capture {target}: {problem}", "give an http:// or https:// URL")
-            found.add_url(target)
-            continue
-        path = Path(target)
-        if path.is_dir():
-            paths = documents_in(path)
-        elif path.is_file():
-            paths = [path]
-        else:
-            raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
-        for document_path in paths:
-            try:
-                document = read_document(document_path, key=document_key(document_path, root))
-            except NotADocument as skipped:
-                found.skipped.append(str(skipped))
-                continue
-            found.documents.append(document)
-            for url in document.urls:
-                found.add_url(url)
-    return found
 
 
 def left_to_capture(catalog: Catalog, urls: list[str]) -> list[str]:
@@ -141,6 +85,21 @@ def _page_fetcher(fetcher: Fetcher, executable: str | None, mode: str):
     return pages, f"in {pages.info.get('name', 'Chromium')} {pages.info.get('version', '')} (every request each page makes)"
 
 
+def record_documents(collection: Collection, custody: CustodyLog, documents: list[Document]) -> None:
+    """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
+    changed document are superseded."""
+    copies = DocumentCopies(collection.root)
+    for document in documents:
+        try:
+            copies.keep(document.content)
+        except OSError as exc:
+            raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
+                                 "free disk space or fix permissions, then run the capture again") from None
+        collection.catalog.record_document(document, _now())
+        custody.append("document read", {"document": document.key, "sha256": document.sha256,
+                                         "claims": [claim.id for claim in document.claims]})
+
+
 GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
 
 
@@ -155,6 +114,7 @@ class CaptureRun:
         self.custody = custody_log(collection, key)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
         self._stop = threading.Event()  # no new fetch starts once set (see `interrupt`)
+        self._storing = threading.Lock()  # one capture stored at a time (`capture_job` runs in many threads)
         self.interrupted = False
         # Until __exit__: the collection in use, and held, so the run writes to its one catalog.
         self._held = contextlib.ExitStack()
@@ -206,18 +166,7 @@ class CaptureRun:
         self._stop.set()
 
     def record_documents(self, documents: list[Document]) -> None:
-        """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
-        changed document are superseded."""
-        copies = DocumentCopies(self.collection.root)
-        for document in documents:
-            try:
-                copies.keep(document.content)
-            except OSError as exc:
-                raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
-                                     "free disk space or fix permissions, then run the capture again") from None
-            self.catalog.record_document(document, _now())
-            self.custody.append("document read", {"document": document.key, "sha256": document.sha256,
-                                                  "claims": [claim.id for claim in document.claims]})
+        record_documents(self.collection, self.custody, documents)
 
     def record_note(self, claim: Claim) -> None:
         self.catalog.add_note(claim, _now())
@@ -268,23 +217,41 @@ class CaptureRun:
         order = {url: i for i, url in enumerate(urls)}
         return sorted(rows, key=lambda row: order.get(row.url, len(order)))
 
-    def _store(self, results: list[FetchResult]) -> list[CaptureRow]:
+    def capture_job(self, url: str, job_id: str) -> CaptureRow:
+        """Capture one queued URL, from any of a worker's threads. A job is captured once: one
+        taken again after its worker died gets the capture that worker cataloged, if it did."""
+        done = self.catalog.captures_of_jobs([job_id]).get(job_id)
+        if done is not None:
+            return done
+        result = self.pages.fetch(url)
+        try:
+            with self._storing:
+                # Looked at again after the fetch, so that a worker which took the job while this
+                # one fetched (its heartbeat late) writes no records the catalog would then refuse.
+                if job_id not in self.catalog.captures_of_jobs([job_id]):
+                    self._store([result], job_id)
+        finally:
+            result.release()
+        return self.catalog.captures_of_jobs([job_id])[job_id]
+
+    def _store(self, results: list[FetchResult], job_id: str | None = None) -> list[CaptureRow]:
         """Write the captures' records and fsync them, then list them in the catalog in one
-        transaction, then in the custody log: whatever is listed is on disk."""
+        transaction, then in the custody log: whatever is listed is on disk. With `job_id` (one
+        result), a capture of that job the catalog already holds is kept, and this one is not listed."""
         prepared = [self._prepare(result) for result in results]
         try:
             stored = self.writer.write([pending for _, pending, _ in prepared])
         except OSError as exc:
             raise StorageProblem(f"cannot write to {self.collection.storage.location}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
-        rows = [dataclasses.replace(row, warc_file=records[0].warc_file if records else None)
+        rows = [dataclasses.replace(row, warc_file=records[0].warc_file if records else None, job_id=job_id)
                 for (row, _, _), records in zip(prepared, stored)]
         envelopes = [envelope for _, _, envelope in prepared]
-        self.catalog.add_captures(list(zip(rows, stored, envelopes)))
+        added = self.catalog.add_captures(list(zip(rows, stored, envelopes)))
         self.custody.append_many([("capture", {
             "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
             "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
-            for row, records, envelope in zip(rows, stored, envelopes)])
+            for row, records, envelope, new in zip(rows, stored, envelopes, added) if new])
         return rows
 
     def _prepare(self, result: FetchResult) -> tuple[CaptureRow, list[PendingRecord], dict | None]:

@@ -38,6 +38,8 @@ COMMANDS = {
     "verify-bundle": ("archiver.cli.verify_bundle:verify_bundle_command", "Check BUNDLE (a .wacz) offline, with no collection"),
     "import": ("archiver.cli.importing:import_command", "Import SOURCE (a .warc, .warc.gz or .wacz made by wget, Browsertrix, ArchiveWeb.page…)."),
     "doctor": ("archiver.cli.doctor:doctor", "Find what an interrupted run left"),
+    "worker": ("archiver.cli.worker:worker", "Take capture jobs from the collection's queue (see `archiver capture --queue`) and capture"),
+    "queue": ("archiver.cli.queue:queue", "Show the collection's capture jobs: queued, running, done, failed, and retried"),
 }
 
 

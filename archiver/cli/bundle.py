@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archiver.exchange.bundle import Selection, export_bundle
-from archiver.capture.run import document_key
+from archiver.capture.targets import document_key
 from archiver.cli.recovery import repair_interrupted
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection

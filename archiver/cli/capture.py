@@ -12,7 +12,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
 
-from archiver.capture.run import CaptureRun, Targets, existing_capture, left_to_capture, read_targets
+from archiver.capture.run import CaptureRun, existing_capture, left_to_capture
+from archiver.capture.targets import Targets, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.common import (collection_option, console, json_option, key_option, passphrase,
@@ -72,9 +73,13 @@ def capture_options(function):
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--resume", is_flag=True,
               help="Skip URLs that runs stopped by Ctrl-C or a crash already captured.")
+@click.option("--queue", "to_queue", is_flag=True,
+              help="Read the documents, then queue one job per URL for `archiver worker` (a collection whose "
+                   "catalog is on PostgreSQL) instead of capturing here.")
+@click.option("--wait", is_flag=True, help="With --queue: follow the jobs until done, then print the usual summary.")
 @capture_options
-def capture(targets: tuple[str, ...], resume: bool, collection_dir: Path, key_file: Path | None, as_json: bool,
-            insecure: bool, **overrides) -> None:
+def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, collection_dir: Path,
+            key_file: Path | None, as_json: bool, insecure: bool, **overrides) -> None:
     """Capture TARGETS: URLs, documents that cite URLs, or folders of documents.
 
     Documents are read into claims (see `archiver claims`); each distinct URL is fetched
@@ -94,10 +99,18 @@ def capture(targets: tuple[str, ...], resume: bool, collection_dir: Path, key_fi
     Ctrl-C (or SIGTERM) stops the run: no new capture starts, those under way have two seconds
     to finish, what is whole is stored; --resume then captures the rest. A second Ctrl-C stops at once.
 
+    With --queue, a shared collection's URLs are queued for `archiver worker` processes on any
+    machine instead (a URL still waiting in the queue is not queued again); --wait follows them.
+
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved) or, with --qa,
     a page could not be replayed at all, 2 on bad usage, 130 when interrupted.
     """
+    if wait and not to_queue:
+        raise click.UsageError("--wait follows queued jobs: use it with --queue")
     found = read_targets(list(targets), collection_dir)
+    if to_queue:
+        from archiver.cli.queue import queue_capture  # the queue's client: only when queueing
+        return queue_capture(collection_dir, found, key_file, as_json, wait)
     collection = Collection.open(collection_dir) if Collection.exists(collection_dir) else None
     with collection or contextlib.nullcontext():
         if resume and collection:
@@ -195,7 +208,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                     "replay": [r.as_dict() for r in replays] if qa else None,
                     "interrupted": run.interrupted, "not_captured": not_captured})
     else:
-        _print_summary(out, rows, found, note, unchanged_since, existing or [])
+        print_summary(out, rows, found, note, unchanged_since, existing or [])
         if qa:
             print_replays(replays)
     if run.interrupted:
@@ -225,7 +238,7 @@ def _counts(rows: list[CaptureRow]) -> dict[str, int]:
     return {outcome: sum(r.outcome == outcome for r in rows) for outcome in ("ok", "truncated", "failed")}
 
 
-def _print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
+def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
                    unchanged_since: dict[str, str], existing: list[CaptureRow]) -> None:
     for document in found.documents:
         out.print(f"Read {escape(document.key)}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")

@@ -38,7 +38,7 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
            collection_dir: Path, as_json: bool) -> None:
     """List claims, each with the URLs it cites and how their newest capture ended."""
     if document_path:
-        from archiver.capture.run import document_key  # the capture machinery: only when filtering by document
+        from archiver.capture.targets import document_key  # the capture machinery: only when filtering by document
     with Collection.open(collection_dir) as collection:
         warn_of_leftovers(collection)
         found = collection.catalog.claims(

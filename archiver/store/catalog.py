@@ -124,16 +124,19 @@ class Catalog:
         """The capture, its records and its signed attestation in one transaction: all or none."""
         self.add_captures([(capture, records, attestation)])
 
-    def add_captures(self, captures: list[tuple[CaptureRow, list[StoredRecord], dict | None]]) -> None:
-        """Several captures in one transaction (a run's group commit): each one whole, or none."""
+    def add_captures(self, captures: list[tuple[CaptureRow, list[StoredRecord], dict | None]]) -> list[bool]:
+        """Several captures in one transaction (a run's group commit): each one whole, or none.
+        Whether each was added: not when the catalog already holds a capture of its job."""
         with self._lock, self._transaction():
-            for capture, records, attestation in captures:
-                self._insert_capture(capture, records, attestation)
+            return [self._insert_capture(capture, records, attestation) for capture, records, attestation in captures]
 
-    def _insert_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None) -> None:
+    def _insert_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None) -> bool:
         fields = list(capture.__dict__)
-        self._db.execute(f"INSERT INTO captures ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
-                         [getattr(capture, f) for f in fields])
+        added = self._db.execute(f"INSERT INTO captures ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
+                                 " ON CONFLICT (job_id) DO NOTHING RETURNING id",
+                                 [getattr(capture, f) for f in fields]).fetchall()
+        if not added:
+            return False
         self._db.executemany(
             "INSERT INTO records (record_id, capture_id, seq, warc_type, role, target_uri, warc_date, warc_file,"
             " warc_offset, length, content_length, block_digest, payload_digest, truncated)"
@@ -144,6 +147,7 @@ class Catalog:
         if attestation is not None:
             self._db.execute("INSERT INTO attestations (capture_id, envelope) VALUES (?, ?)",
                              (capture.id, json.dumps(attestation, sort_keys=True, separators=(",", ":"))))
+        return True
 
     def record_document(self, document: "Document", read_at: str) -> None:
         """The document as read now (its copy already kept): claims no longer in it are marked
@@ -296,6 +300,16 @@ class Catalog:
             query += " WHERE url_key = ?"
             args = (url_key,)
         return [CaptureRow(*row) for row in self._db.execute(query + " ORDER BY started_at, id", args)]
+
+    def captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
+        """The capture made for each of these queued jobs that has one, by job id."""
+        found = {}
+        for start in range(0, len(job_ids), 500):
+            batch = job_ids[start:start + 500]
+            for row in self._db.execute(f"SELECT * FROM captures WHERE job_id IN ({', '.join('?' * len(batch))})", batch):
+                capture = CaptureRow(*row)
+                found[capture.job_id] = capture
+        return found
 
     def find_capture(self, id_prefix: str) -> list[CaptureRow]:
         return [CaptureRow(*row) for row in self._db.execute(

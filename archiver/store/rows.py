@@ -50,6 +50,7 @@ class CaptureRow:
     imported_from: str | None = None  # for captures made by another tool: the file they came in
     verdict: str | None = None  # what the page is (capture/verdict.py); None for a failed or older capture
     verdict_reason: str | None = None  # the signal that decided the verdict
+    job_id: str | None = None  # the queued job a worker captured it for (`archiver worker`)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

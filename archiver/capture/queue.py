@@ -1,0 +1,145 @@
+"""The capture queue of a shared collection: one job per URL, kept by procrastinate (a
+PostgreSQL task queue, its tables and migrations its own) in the collection's PostgreSQL
+catalog, and taken by `archiver worker` processes on any number of machines.
+
+A worker beats its heart every HEARTBEAT seconds. A job whose worker has missed its beats for
+STALLED_AFTER seconds (killed, its machine gone) is set back to wait by the workers still
+alive, so nothing is lost; the catalog keeps one capture per job however often it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import procrastinate
+import psycopg
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+
+from archiver.errors import UsageProblem
+from archiver.read.urls import normalise_url
+from archiver.store.database import is_server_url
+
+if TYPE_CHECKING:
+    from procrastinate.job_context import JobContext
+
+    from archiver.capture.run import CaptureRun
+    from archiver.store.collection import Collection
+
+TASK = "archiver.capture"
+QUEUE = "archiver-captures"
+HEARTBEAT = 1.0  # seconds between a worker's heartbeats
+STALLED_AFTER = 4.0  # seconds without one after which its jobs are taken again
+SCHEMA_LOCK = 0x61726368697651  # an advisory lock: one process at a time creates the queue's tables
+WAITING, RUNNING, SUCCEEDED = "todo", "doing", "succeeded"
+
+
+def queue_location(collection: Collection) -> str:
+    """The PostgreSQL URL whose database holds `collection`'s queue; refused for a collection
+    whose catalog is a SQLite file, which workers on other machines cannot reach."""
+    location = collection.catalog_location
+    if not is_server_url(location):
+        raise UsageProblem(f"the collection {collection.root} keeps its catalog in a local file, and the capture "
+                           "queue lives in a PostgreSQL catalog",
+                           "make a shared collection with `archiver init --catalog postgresql://…`, "
+                           "or capture here without --queue")
+    return str(location)
+
+
+def _capture(context: JobContext, url: str) -> None:
+    run: CaptureRun = context.additional_context["run"]
+    run.capture_job(url, str(context.job.id))
+
+
+def _app(url: str) -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+    app.task(name=TASK, queue=QUEUE, pass_context=True)(_capture)
+    return app
+
+
+def _ensure_schema(url: str, app: procrastinate.App) -> None:
+    """procrastinate's tables, created on the queue's first use."""
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
+                with app.open():
+                    app.schema_manager.apply_schema()
+        finally:
+            db.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
+@dataclass
+class Enqueued:
+    jobs: dict[str, int] = field(default_factory=dict)  # URL → the id of its new job
+    already_queued: list[str] = field(default_factory=list)  # URLs waiting in the queue already
+
+
+def enqueue(url: str, urls: list[str]) -> Enqueued:
+    """One job per URL; a URL whose job is still waiting (queued by anyone) is not queued again."""
+    app = _app(url)
+    _ensure_schema(url, app)
+    enqueued = Enqueued()
+    with app.open():
+        task = app.tasks[TASK]
+        for target in urls:
+            try:
+                enqueued.jobs[target] = task.configure(queueing_lock=normalise_url(target)).defer(url=target)
+            except AlreadyEnqueued:
+                enqueued.already_queued.append(target)
+    return enqueued
+
+
+def job_states(url: str, job_ids: list[int]) -> dict[int, str]:
+    """procrastinate's status of each job: todo, doing, succeeded, failed…"""
+    with psycopg.connect(url) as db:
+        return dict(db.execute("SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(%s)",
+                               (job_ids,)).fetchall())
+
+
+def job_counts(url: str) -> dict[str, int]:
+    """The collection's capture jobs: how many are queued, running, done and failed, and how
+    many were retried (taken again after their worker stopped beating)."""
+    with psycopg.connect(url) as db:
+        if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
+            return {"queued": 0, "running": 0, "done": 0, "failed": 0, "retried": 0}
+        row = db.execute(
+            "SELECT count(*) FILTER (WHERE status = 'todo'), count(*) FILTER (WHERE status IN ('doing', 'aborting')),"
+            " count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status IN ('failed', 'aborted', 'cancelled')),"
+            " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM procrastinate_events e WHERE e.job_id = j.id"
+            " AND e.type = 'deferred_for_retry')) FROM procrastinate_jobs j WHERE task_name = %s", (TASK,)).fetchone()
+    return dict(zip(("queued", "running", "done", "failed", "retried"), row))
+
+
+def work(url: str, run: CaptureRun, concurrency: int) -> None:
+    """Take jobs and capture them with `run`, `concurrency` at once, until SIGINT or SIGTERM;
+    then no job is taken and those under way finish."""
+    app = _app(url)
+    _ensure_schema(url, app)
+
+    async def main() -> None:
+        # procrastinate runs a synchronous task in the loop's default executor: one thread per job.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(concurrency, "archiver-job"))
+        async with app.open_async():
+            retrying = asyncio.create_task(_retry_stalled(app))
+            try:
+                await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, additional_context={"run": run},
+                                           update_heartbeat_interval=HEARTBEAT, stalled_worker_timeout=STALLED_AFTER,
+                                           fetch_job_polling_interval=HEARTBEAT, install_signal_handlers=True)
+            finally:
+                retrying.cancel()
+
+    asyncio.run(main())
+
+
+async def _retry_stalled(app: procrastinate.App) -> None:
+    """Every heartbeat, set back to wait the jobs of workers that stopped beating. Done beside
+    the worker rather than as a periodic job, so it never waits for a free slot behind a backlog
+    of captures and leaves no job row behind each second."""
+    while True:
+        await asyncio.sleep(HEARTBEAT)
+        for job in await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=STALLED_AFTER):
+            with contextlib.suppress(ConnectorException):  # another worker set it back first
+                await app.job_manager.retry_job(job)

@@ -1,0 +1,66 @@
+"""What a capture run is asked for: URLs as given, documents and folders of documents, read
+into the distinct URLs to capture and the documents whose claims cite them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.errors import UsageProblem
+from archiver.read.seeds import Document, NotADocument, documents_in, read_document
+from archiver.read.urls import fetchable_problem, normalise_url
+
+
+@dataclass
+class Targets:
+    """What a capture run was asked for: distinct URLs in first-seen order, and their documents."""
+
+    urls: list[str] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)   # a warning for each file that is not a document
+    _keys: set[str] = field(default_factory=set)
+
+    def add_url(self, url: str) -> None:
+        key = normalise_url(url)
+        if key not in self._keys:
+            self._keys.add(key)
+            self.urls.append(url)
+
+
+def document_key(path: Path, root: Path) -> str:
+    """The stable name of a document: its path inside the collection, else its absolute path.
+    Claim ids derive from it, so the same file keeps its ids from run to run."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def read_targets(targets: list[str], root: Path) -> Targets:
+    """URLs as given, documents, and folders of documents → the URLs to capture."""
+    found = Targets()
+    for target in targets:
+        if "://" in target:
+            problem = fetchable_problem(target)
+            if problem:
+                raise UsageProblem(f"cannot capture {target}: {problem}", "give an http:// or https:// URL")
+            found.add_url(target)
+            continue
+        path = Path(target)
+        if path.is_dir():
+            paths = documents_in(path)
+        elif path.is_file():
+            paths = [path]
+        else:
+            raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
+        for document_path in paths:
+            try:
+                document = read_document(document_path, key=document_key(document_path, root))
+            except NotADocument as skipped:
+                found.skipped.append(str(skipped))
+                continue
+            found.documents.append(document)
+            for url in document.urls:
+                found.add_url(url)
+    return found

@@ -1,0 +1,88 @@
+"""`archiver queue`, and `archiver capture --queue`: a shared collection's capture jobs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from archiver.capture.queue import RUNNING, WAITING, Enqueued, enqueue, job_counts, job_states, queue_location
+from archiver.capture.run import record_documents
+from archiver.capture.targets import Targets
+from archiver.cli.common import collection_option, console, json_option, print_json, print_table, signing_key
+from archiver.evidence.keys import custody_log
+from archiver.store.collection import Collection
+from archiver.store.rows import CaptureRow
+
+FOLLOW_EVERY = 0.5  # seconds between looks at the jobs `capture --queue --wait` follows
+
+
+@click.command("queue")
+@collection_option
+@json_option
+def queue(collection_dir: Path, as_json: bool) -> None:
+    """Show the collection's capture jobs: queued, running, done, failed, and retried (taken
+    again after their worker stopped).
+
+    Exit 0, or 2 when the collection's catalog is not on PostgreSQL.
+    """
+    collection = Collection.open(collection_dir)
+    with collection:
+        counts = job_counts(queue_location(collection))
+    if as_json:
+        print_json(counts)
+    else:
+        print_table(["jobs", "count"], [(state, str(count)) for state, count in counts.items()])
+
+
+def queue_capture(collection_dir: Path, found: Targets, key_file: Path | None, as_json: bool, wait: bool) -> None:
+    """`capture --queue`: read the documents into claims as a capture does, then queue one job
+    per URL for `archiver worker`; with `wait`, follow the jobs and print the usual summary."""
+    from archiver.cli.capture import print_summary  # the capture command's own telling
+
+    collection = Collection.open(collection_dir)
+    with collection:
+        url = queue_location(collection)
+        key = signing_key(collection, key_file)
+        with collection.in_use():
+            record_documents(collection, custody_log(collection, key), found.documents)
+        enqueued = enqueue(url, found.urls)
+        if not as_json:
+            already = f"; {len(enqueued.already_queued)} already queued" if enqueued.already_queued else ""
+            click.echo(f"Queued {len(enqueued.jobs)} capture job(s){already}; `archiver worker` captures them, "
+                       "`archiver queue` shows them")
+        rows = _follow(url, enqueued, collection, as_json) if wait else []
+    if as_json:
+        print_json({"collection": str(collection.root), "queued": enqueued.jobs, "already_queued": enqueued.already_queued,
+                    "captures": [row.as_dict() for row in rows] if wait else None})
+    elif wait:
+        print_summary(console(), rows, found, None, {}, [])
+    if wait and (len(rows) < len(enqueued.jobs) or any(row.outcome == "failed" for row in rows)):
+        raise SystemExit(1)  # as a capture: some URL failed, or its job did
+
+
+def _follow(url: str, enqueued: Enqueued, collection: Collection, as_json: bool) -> list[CaptureRow]:
+    """Wait until every job queued is done or failed, showing progress on a terminal; their
+    captures, in the order queued."""
+    ids = list(enqueued.jobs.values())
+    bar = None
+    if not as_json and console(stderr=True).is_terminal and ids:
+        bar = Progress(TextColumn("captured"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=console(stderr=True), transient=True)
+        task = bar.add_task("", total=len(ids))
+        bar.start()
+    try:
+        while True:
+            states = job_states(url, ids)
+            if bar is not None:
+                bar.update(task, completed=sum(state not in (WAITING, RUNNING) for state in states.values()))
+            if not any(state in (WAITING, RUNNING) for state in states.values()):
+                break
+            time.sleep(FOLLOW_EVERY)
+    finally:
+        if bar is not None:
+            bar.stop()
+    captured = collection.catalog.captures_of_jobs([str(job) for job in ids])
+    return [captured[str(job)] for job in ids if str(job) in captured]

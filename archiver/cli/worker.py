@@ -1,0 +1,53 @@
+"""`archiver worker`: take capture jobs from a shared collection's queue and capture them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from archiver.capture.queue import HEARTBEAT, STALLED_AFTER, queue_location, work
+from archiver.capture.run import CaptureRun
+from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.cli.recovery import repair_interrupted
+from archiver.store.collection import Collection
+
+
+@click.command()
+@collection_option
+@click.option("--concurrency", type=click.IntRange(1, 256),
+              help="Jobs captured at once (default from archiver.toml, else 8 over HTTP, 4 pages in a browser).")
+@key_option
+@json_option
+def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None, as_json: bool) -> None:
+    """Take capture jobs from the collection's queue (see `archiver capture --queue`) and capture
+    them, HTTP or browser as capture_mode says, until Ctrl-C or SIGTERM.
+
+    Run as many as you like, on as many machines, each in a folder holding the shared
+    collection's archiver.toml. Ctrl-C (or SIGTERM) stops taking jobs and lets those under way
+    finish. A worker that dies mid-job loses nothing: its jobs are taken again by the others a
+    few seconds after its last heartbeat, and the catalog keeps one capture per job.
+
+    With --json, prints on stopping the run's id and how many captures it made.
+
+    Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL.
+    """
+    collection = Collection.open(collection_dir)
+    with collection:
+        url = queue_location(collection)
+        key = signing_key(collection, key_file)
+        repair_interrupted(collection, key)
+        settings = collection.config.capture
+        if concurrency is not None:
+            settings = dataclasses.replace(settings, concurrency=concurrency)
+        with CaptureRun(collection, settings, key) as run:
+            click.echo(f"worker: capturing {run.mode}, {run.settings.concurrency} at once; heartbeat every "
+                       f"{HEARTBEAT:g} s, jobs of workers silent for {STALLED_AFTER:g} s taken again; Ctrl-C stops",
+                       err=True)
+            work(url, run, run.settings.concurrency)
+        [(captured,)] = collection.catalog.query("SELECT COUNT(*) FROM captures WHERE run_id = ?", (run.run_id,)).fetchall()
+    if as_json:
+        print_json({"collection": str(collection.root), "run": run.run_id, "captures": captured})
+    else:
+        click.echo(f"worker: stopped after {captured} capture(s) (run {run.run_id})", err=True)
