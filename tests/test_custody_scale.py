@@ -17,7 +17,9 @@ import pytest
 from archiver.evidence.keys import custody_log, export_custody
 from archiver.evidence.signing import generate_key
 from archiver.evidence.worker_keys import worker_signing_key
+from archiver.capture.run import CaptureRun
 from archiver.store.collection import Collection
+from tests.conftest import allow_networks, http_response, send_bytes
 
 ENTRIES_PER_PROCESS = 25
 
@@ -115,6 +117,23 @@ def test_a_revoked_worker_key_fails_from_its_revocation_while_the_other_goes_on(
     entries = _worker_entries(a.root)
     thief_line = next(n for n, e in enumerate(entries, 1) if e["subject"].get("by") == "the thief")
     assert [(f["check"], f["where"]) for f in failures] == [("custody key status", f"custody.jsonl line {thief_line}")]
+
+
+def test_a_capture_a_worker_key_attests_passes_verify(run_cli, machines, raw_server):
+    server = raw_server({"/a": send_bytes(http_response(b"<html><title>A</title>worker</html>"))})
+    b = machines["machine-b"]
+    allow_networks(b.root, "127.0.0.1/32")
+    b = Collection.open(b.root)
+    key = worker_signing_key(b, machine="laptop-b")
+    with CaptureRun(b, b.config.capture, key) as run:
+        [row] = run.capture([server.url("/a")])
+    assert row.outcome == "ok"
+
+    verified = run_cli("verify", "-C", b.root, "--json")
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.stdout)["passed"]["attestation signature"] == 1
+    logged = [e for e in _worker_entries(b.root) if e["event"] == "capture"]
+    assert [(e["subject"]["capture"], e["key"]) for e in logged] == [(row.id, key.fingerprint)]
 
 
 def test_a_key_no_collection_key_announced_fails_verify(run_cli, machines, tmp_path):
