@@ -136,23 +136,31 @@ def test_a_capture_a_worker_key_attests_passes_verify(run_cli, machines, raw_ser
     assert [(e["subject"]["capture"], e["key"]) for e in logged] == [(row.id, key.fingerprint)]
 
 
-def test_a_key_no_collection_key_announced_fails_verify(run_cli, machines, tmp_path):
-    a = machines["machine-a"]
-    worker = worker_signing_key(a, machine="laptop-a")
+def test_keys_no_collection_key_announced_and_key_events_by_worker_keys_fail_verify(run_cli, machines, tmp_path):
+    a, b = machines["machine-a"], machines["machine-b"]
+    worker, other = worker_signing_key(a, machine="laptop-a"), worker_signing_key(b, machine="laptop-b")
     stray = generate_key(tmp_path / "stray.pem", None)
     custody_log(a, stray).append("worker check", {"n": 1})
     # A worker key cannot announce another: only the collection's key vouches for a machine.
     custody_log(a, worker).append("worker key announced", {"fingerprint": stray.fingerprint, "machine": "rogue",
                                                             "public_key": stray.public.pem().decode()})
     custody_log(a, stray).append("worker check", {"n": 2})
+    # Nor revoke another machine's key: the other goes on, and keys show still has it active.
+    custody_log(a, worker).append("key revoked", {"fingerprint": other.fingerprint, "revoked_from": "2000-01-01T00:00:00Z",
+                                                  "reason": "spite"})
+    custody_log(b, other).append("worker check", {"n": 3})
+    shown = run_cli("keys", "show", "-C", a.root, "--json")
+    assert {key["fingerprint"]: key["status"] for key in json.loads(shown.stdout)["worker_keys"]} == \
+        {worker.fingerprint: "active", other.fingerprint: "active"}
 
     verified = run_cli("verify", "-C", a.root, "--json")
     assert verified.exit_code == 1, verified.output
     found = {(f["check"], f["where"].rsplit(" ", 1)[1]) for f in json.loads(verified.stdout)["failures"]}
     entries = _worker_entries(a.root)
     lines = {n for n, e in enumerate(entries, 1) if e["key"] == stray.fingerprint}
-    announcement = next(n for n, e in enumerate(entries, 1) if e["subject"].get("machine") == "rogue")
-    assert found == {("custody signature", str(n)) for n in lines} | {("worker key announcement", str(announcement))}
+    by_worker = {n for n, e in enumerate(entries, 1) if e["subject"].get("machine") == "rogue" or e["event"] == "key revoked"}
+    assert len(by_worker) == 2
+    assert found == {("custody signature", str(n)) for n in lines} | {("key event signer", str(n)) for n in by_worker}
 
 
 def test_a_local_collection_keeps_its_custody_in_the_file_and_signs_without_worker_keys(run_cli, tmp_path):

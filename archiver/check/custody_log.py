@@ -11,7 +11,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from archiver.check.findings import Report
 from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
-from archiver.evidence.keys import WORKER_KEY_ANNOUNCED, KeyStatus
+from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
 from archiver.evidence.signing import PublicKey
 from archiver.store.collection import Collection
 
@@ -59,8 +59,11 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
         if entry.get("event") == "key rotated":
             report.check("custody key rotation", entry.get("key") == subject.get("from"), where,
                          "a new key must be announced by the key it replaces")
-        if problem is None and entry.get("event") == WORKER_KEY_ANNOUNCED:
-            _admit_worker_key(keys, entry.get("key") in collection_keys and distrust is None, subject, where, report)
+        if problem is None and entry.get("event") in KEY_EVENTS and \
+                report.check("key event signer", entry.get("key") in collection_keys, where,
+                             "only a collection key may announce, rotate or revoke keys, not a worker key") and \
+                entry.get("event") == WORKER_KEY_ANNOUNCED and distrust is None:
+            _admit_worker_key(keys, subject, where, report)
         if problem is None:  # only what the collection's keys signed is held against the rest
             _remember(custody, entry, subject)
         previous, expected_seq = line, entry["seq"] + 1
@@ -79,11 +82,8 @@ def check_key_files(collection: Collection, custody: Logged, report: Report) -> 
                          "differs from the key the custody log announced")
 
 
-def _admit_worker_key(keys: dict[str, PublicKey], by_collection_key: bool, subject: dict, where: str,
-                      report: Report) -> None:
-    if not report.check("worker key announcement", by_collection_key, where,
-                        "a worker key must be announced by a trusted collection key"):
-        return
+def _admit_worker_key(keys: dict[str, PublicKey], subject: dict, where: str, report: Report) -> None:
+    """Trust the worker key a collection key announced, from its announcement on."""
     try:
         public = PublicKey.from_pem(str(subject.get("public_key")).encode("utf-8"))
     except (ValueError, UnsupportedAlgorithm):

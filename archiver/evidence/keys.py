@@ -28,6 +28,8 @@ def key_path(collection: Collection, option: Path | None = None) -> Path:
 
 
 WORKER_KEY_ANNOUNCED = "worker key announced"
+# What only a collection key may sign: a worker key's word about keys counts for nothing.
+KEY_EVENTS = ("key generated", "key adopted", "key rotated", "key revoked", "wacz key generated", WORKER_KEY_ANNOUNCED)
 _ANNOUNCING = {"key generated": "fingerprint", "key adopted": "fingerprint", "key rotated": "to"}
 
 
@@ -212,6 +214,9 @@ def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
         if not isinstance(subject, dict) or not isinstance(entry.get("time"), str):
             continue  # an altered line: verify names it; it says nothing about keys
         event, moment = entry.get("event"), entry["time"]
+        signer = statuses.get(entry.get("key"))
+        if event in KEY_EVENTS and signer is not None and signer.machine is not None:
+            continue
         named = {name: subject.get(name) for name in ("fingerprint", "from", "to", "revoked_from")}
         if event in ("key generated", "key adopted", "wacz key generated") and isinstance(named["fingerprint"], str):
             statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"])).announced_at = moment
