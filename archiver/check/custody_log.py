@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from archiver.check.findings import Report
 from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
-from archiver.evidence.keys import KeyStatus
+from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
 from archiver.evidence.signing import PublicKey
 from archiver.store.collection import Collection
 
@@ -27,7 +29,11 @@ class Logged:
 
 def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
                   report: Report) -> Logged:
+    """Check the log against the collection's public keys `keys`. Each worker key a collection
+    key announces is added to `keys` from its announcement on, so that the entries after it,
+    and the checks after this one (attestations, manifests), accept what it signed."""
     custody = Logged()
+    collection_keys = frozenset(keys)
     path = collection.root / LOG_NAME
     if not path.exists():
         report.check("custody log", False, LOG_NAME, "the custody log is missing")
@@ -53,6 +59,11 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
         if entry.get("event") == "key rotated":
             report.check("custody key rotation", entry.get("key") == subject.get("from"), where,
                          "a new key must be announced by the key it replaces")
+        if problem is None and entry.get("event") in KEY_EVENTS and \
+                report.check("key event signer", entry.get("key") in collection_keys, where,
+                             "only a collection key may announce, rotate or revoke keys, not a worker key") and \
+                entry.get("event") == WORKER_KEY_ANNOUNCED and distrust is None:
+            _admit_worker_key(keys, subject, where, report)
         if problem is None:  # only what the collection's keys signed is held against the rest
             _remember(custody, entry, subject)
         previous, expected_seq = line, entry["seq"] + 1
@@ -69,6 +80,17 @@ def check_key_files(collection: Collection, custody: Logged, report: Report) -> 
                         "no custody entry announces a key with this fingerprint"):
             report.check("public key file", path.read_bytes() == announced.encode("utf-8"), where,
                          "differs from the key the custody log announced")
+
+
+def _admit_worker_key(keys: dict[str, PublicKey], subject: dict, where: str, report: Report) -> None:
+    """Trust the worker key a collection key announced, from its announcement on."""
+    try:
+        public = PublicKey.from_pem(str(subject.get("public_key")).encode("utf-8"))
+    except (ValueError, UnsupportedAlgorithm):
+        public = None
+    if report.check("worker key announcement", public is not None and public.fingerprint == subject.get("fingerprint"),
+                    where, "the announced public key is not the key its fingerprint names"):
+        keys[public.fingerprint] = public
 
 
 def _remember(custody: Logged, entry: dict, subject: dict) -> None:

@@ -18,9 +18,9 @@ from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
-from archiver.evidence.custody import LOG_NAME, now, parse_entry, read_entries
+from archiver.evidence.custody import now, parse_entry
 from archiver.store.durable import fsync_dir
-from archiver.evidence.keys import custody_log
+from archiver.evidence.keys import custody_lines, custody_log
 from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
 from archiver.evidence.seal import checkpoint_path, sign_manifest, signature_path, timestamp_entry, token_path
@@ -224,7 +224,7 @@ class _Logged:
     @classmethod
     def read(cls, collection: Collection) -> "_Logged":
         logged = cls()
-        for _, line in read_entries(collection.root / LOG_NAME):
+        for line in custody_lines(collection):
             entry = parse_entry(line)
             subject = entry.get("subject") if entry else None
             if not isinstance(subject, dict):

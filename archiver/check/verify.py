@@ -32,15 +32,17 @@ from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
 from archiver.check.records import VERIFY_HEADERS, RecordChecks, check_scan, plan_scans
 from archiver.check.scan import scan_warc
-from archiver.evidence.keys import key_statuses
+from archiver.evidence.custody import parse_entry, read_entries
+from archiver.evidence.keys import export_custody, key_statuses_in
 from archiver.evidence.signing import collection_public_keys
 from archiver.store.collection import Collection
 
 
 def verify_collection(collection: Collection, workers: int = 2) -> Report:
     report = Report()
+    log = export_custody(collection)  # first: on a shared collection it also publishes the collection's keys
     keys = collection_public_keys(collection.root / "keys")
-    statuses = key_statuses(collection)
+    statuses = key_statuses_in(parse_entry(line) for _, line in read_entries(log))
     with collection:
         catalog = collection.catalog
         to_scan, listed = plan_scans(collection.storage, catalog, report)

@@ -49,7 +49,8 @@ def generate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json
 @key_option
 @json_option
 def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
-    """List the collection's public keys with fingerprints and status (active, rotated out, revoked)."""
+    """List the collection's public keys with fingerprints and status (active, rotated out, revoked),
+    and the worker keys of the machines writing to a shared collection."""
     collection = Collection.open(collection_dir)
     published = collection_public_keys(collection.root / "keys")
     statuses = key_statuses(collection)
@@ -62,12 +63,19 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
                        "rotated_out_at": status.rotated_out_at if status else None,
                        "revoked_from": status.revoked_from if status else None,
                        "public_key": str(collection.root / "keys" / f"{fingerprint}.pub.pem")})
+    workers = [{"fingerprint": status.fingerprint, "machine": status.machine, "status": status.state,
+                "announced_at": status.announced_at, "revoked_from": status.revoked_from}
+               for status in statuses.values() if status.machine is not None]
     if as_json:
-        print_json({"keys": listed, "private_key_path": str(local)})
+        print_json({"keys": listed, "worker_keys": workers, "private_key_path": str(local)})
         return
     print_table(("fingerprint (SHA-256 of the public key)", "status", "since"),
                 [[grouped(key["fingerprint"]), key["status"], key["revoked_from"] or key["rotated_out_at"] or key["announced_at"]]
                  for key in listed])
+    if workers:
+        print_table(("worker key fingerprint", "machine", "status", "since"),
+                    [[grouped(key["fingerprint"]), key["machine"], key["status"], key["revoked_from"] or key["announced_at"]]
+                     for key in workers])
     click.echo(f"Private key path: {local}{'' if local.exists() else ' (not on this machine)'}")
 
 
@@ -125,10 +133,12 @@ def rotate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json: 
 @json_option
 def revoke(fingerprint: str, revoked_from: str | None, reason: str, collection_dir: Path, key_file: Path | None,
            as_json: bool) -> None:
-    """Revoke a key: anything it signed at or after --from fails verification."""
+    """Revoke a key (the collection's, or one machine's worker key): anything it signed at or
+    after --from fails verification."""
     collection = Collection.open(collection_dir)
     wanted = parse_fingerprint(fingerprint)
-    if wanted not in collection_public_keys(collection.root / "keys"):
+    announced = key_statuses(collection).get(wanted) is not None  # a worker key has no file in keys/
+    if not announced and wanted not in collection_public_keys(collection.root / "keys"):
         raise UsageProblem(f"no public key {grouped(wanted)} in this collection", "list them with `archiver keys show`")
     moment = _utc(revoked_from) if revoked_from else now()
     revoke_key(collection, signing_key(collection, key_file, revoked_ok=True), wanted, moment, reason)

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from archiver.cli.common import collection_option, json_option, print_json, print_table
 from archiver.store.collection import Collection
-from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
+from archiver.evidence.custody import parse_entry, read_entries
+from archiver.evidence.keys import export_custody
 
 
 @click.command()
@@ -18,7 +19,7 @@ def log(event: str | None, collection_dir: Path, as_json: bool) -> None:
     """Show the custody log: every event with its time, operator, software and key.
     (`archiver verify` checks its chain and signatures.)"""
     collection = Collection.open(collection_dir)
-    entries = [entry for _, line in read_entries(collection.root / LOG_NAME)
+    entries = [entry for _, line in read_entries(export_custody(collection))
                if (entry := parse_entry(line)) is not None and (event is None or entry.get("event") == event)]
     if as_json:
         print_json(entries)

@@ -4,7 +4,11 @@ exports, key changes).
 
 One JSON object per line. Each entry holds the SHA-256 of the line before it and an Ed25519
 signature over its own canonical JSON (without the signature). Appending takes an exclusive
-lock on the file, so concurrent processes interleave whole entries and keep one chain."""
+lock on the file, so concurrent processes interleave whole entries and keep one chain.
+
+A collection whose catalog is on PostgreSQL keeps the same lines in a catalog table instead,
+appended under the database's write lock so that writers on many machines keep one chain;
+custody.jsonl is then an export of it (evidence/keys.py: export_custody)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from archiver import __version__
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json
@@ -44,12 +48,16 @@ class Entry:
 
 
 class CustodyLog:
-    """Appends signed entries to a collection's custody log."""
+    """Appends signed entries to a collection's custody log: custody.jsonl, or the chain a
+    shared collection's database keeps (`shared`: a function that runs a chain-extending
+    function under the database's write lock, as Catalog.append_custody does)."""
 
-    def __init__(self, path: Path, operator: str, key: SigningKey) -> None:
+    def __init__(self, path: Path, operator: str, key: SigningKey,
+                 shared: Callable[[Callable[[str | None], list[tuple[int, str]]]], None] | None = None) -> None:
         self.path = path
         self.operator = operator
         self.key = key
+        self.shared = shared
         self._tail: tuple[int, bytes] | None = None  # (file size, last line) after our own last append
 
     def append(self, event: str, subject: dict, key: SigningKey | None = None) -> Entry:
@@ -59,6 +67,8 @@ class CustodyLog:
     def append_many(self, events: list[tuple[str, dict]], key: SigningKey | None = None) -> list[Entry]:
         """Append entries in order under one lock and one fsync (a capture run's group commit)."""
         key = key or self.key
+        if self.shared is not None:
+            return self._append_shared(events, key)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -67,18 +77,9 @@ class CustodyLog:
                 tail, torn = self._tail[1], False  # nobody appended since: no need to read the tail back
             else:
                 tail, torn = _last_line(fd)
-            previous = parse_entry(tail) if tail else None
-            seq = previous["seq"] if previous else 0
-            entries, out = [], bytearray(b"\n" if torn else b"")  # a line torn by a crash stays, alone, for verify to report
-            for event, subject in events:
-                seq += 1
-                body = {"seq": seq, "time": now(), "event": event, "subject": subject, "operator": self.operator,
-                        "software": f"archiver/{__version__}", "prev": line_hash(tail) if tail else None,
-                        "key": key.fingerprint}
-                body["sig"] = base64.b64encode(key.sign(canonical_json(body))).decode("ascii")
-                tail = canonical_json(body)
-                out += tail + b"\n"
-                entries.append(Entry(tail, body))
+            entries = self._chained(tail, events, key)
+            # A line torn by a crash stays, alone, for verify to report.
+            out = (b"\n" if torn else b"") + b"".join(entry.line + b"\n" for entry in entries)
             try:
                 unwritten = memoryview(out)
                 while unwritten:  # a disk filling up takes part of a write, and refuses only the next
@@ -87,10 +88,36 @@ class CustodyLog:
             except OSError:
                 os.ftruncate(fd, end)  # an entry is in the log whole or not at all, never torn by a refusal
                 raise
-            self._tail = (os.lseek(fd, 0, os.SEEK_END), tail)
+            self._tail = (os.lseek(fd, 0, os.SEEK_END), entries[-1].line if entries else tail)
             return entries
         finally:
             os.close(fd)
+
+    def _append_shared(self, events: list[tuple[str, dict]], key: SigningKey) -> list[Entry]:
+        """The entries chained to the database's last line, inside the transaction that inserts them."""
+        entries: list[Entry] = []
+
+        def extend(tail: str | None) -> list[tuple[int, str]]:
+            entries[:] = self._chained(tail.encode("utf-8") if tail is not None else None, events, key)
+            return [(entry.data["seq"], entry.line.decode("utf-8")) for entry in entries]
+
+        self.shared(extend)
+        return entries
+
+    def _chained(self, tail: bytes | None, events: list[tuple[str, dict]], key: SigningKey) -> list[Entry]:
+        """The signed entries for `events`, the first holding the hash of `tail` (the log's last line)."""
+        previous = parse_entry(tail) if tail else None
+        seq = previous["seq"] if previous else 0
+        entries = []
+        for event, subject in events:
+            seq += 1
+            body = {"seq": seq, "time": now(), "event": event, "subject": subject, "operator": self.operator,
+                    "software": f"archiver/{__version__}", "prev": line_hash(tail) if tail else None,
+                    "key": key.fingerprint}
+            body["sig"] = base64.b64encode(key.sign(canonical_json(body))).decode("ascii")
+            tail = canonical_json(body)
+            entries.append(Entry(tail, body))
+        return entries
 
 
 def parse_entry(line: bytes) -> dict | None:

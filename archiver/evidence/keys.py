@@ -3,12 +3,14 @@ about each key (announced, rotated out, revoked from when)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -16,7 +18,7 @@ from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.errors import ArchiverError, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
-from archiver.evidence.signing import (SigningKey, collection_public_keys, default_key_path, generate_key, grouped,
+from archiver.evidence.signing import (PublicKey, SigningKey, collection_public_keys, default_key_path, generate_key, grouped,
                               load_key, publish_public_key, retire_key_file)
 
 
@@ -25,8 +27,57 @@ def key_path(collection: Collection, option: Path | None = None) -> Path:
     return Path(option or os.environ.get("ARCHIVER_KEY") or default_key_path(collection.config.id))
 
 
+WORKER_KEY_ANNOUNCED = "worker key announced"
+# What only a collection key may sign: a worker key's word about keys counts for nothing.
+KEY_EVENTS = ("key generated", "key adopted", "key rotated", "key revoked", "wacz key generated", WORKER_KEY_ANNOUNCED)
+_ANNOUNCING = {"key generated": "fingerprint", "key adopted": "fingerprint", "key rotated": "to"}
+
+
 def custody_log(collection: Collection, key: SigningKey) -> CustodyLog:
-    return CustodyLog(collection.root / LOG_NAME, collection.config.operator, key)
+    """The log to append to: custody.jsonl, or the chain in a shared collection's catalog."""
+    shared = functools.partial(_append_shared, collection) if collection.config.catalog_url else None
+    return CustodyLog(collection.root / LOG_NAME, collection.config.operator, key, shared)
+
+
+def _append_shared(collection: Collection, extend: Callable[[str | None], list[tuple[int, str]]]) -> None:
+    with collection:
+        collection.catalog.append_custody(extend)
+
+
+def custody_lines(collection: Collection) -> Iterator[bytes]:
+    """The custody log's lines as stored: the database's chain for a shared collection, else custody.jsonl."""
+    if collection.config.catalog_url:
+        with collection:
+            lines = list(collection.catalog.custody_lines())
+        yield from (line.encode("utf-8") for line in lines)
+    else:
+        yield from (line for _, line in read_entries(collection.root / LOG_NAME))
+
+
+def export_custody(collection: Collection) -> Path:
+    """custody.jsonl as verify, `log` and bundles read it. A shared collection's is written
+    afresh from the database's chain, with the public key file of each collection key the
+    chain announces (a machine's folder may hold only archiver.toml); a local collection's log
+    is the file itself."""
+    path = collection.root / LOG_NAME
+    if collection.config.catalog_url:
+        lines = list(custody_lines(collection))
+        atomic_write(path, b"".join(line + b"\n" for line in lines))
+        _publish_announced_keys(collection, lines)
+    return path
+
+
+def _publish_announced_keys(collection: Collection, lines: Iterable[bytes]) -> None:
+    """Write keys/ the public key file of each collection key the custody lines announce."""
+    for entry in filter(None, map(parse_entry, lines)):
+        subject = entry.get("subject") if isinstance(entry.get("subject"), dict) else {}
+        pem = subject.get("public_key")
+        if entry.get("event") in _ANNOUNCING and isinstance(pem, str):
+            try:
+                public = PublicKey.from_pem(pem.encode("utf-8"))
+            except (ValueError, UnsupportedAlgorithm):
+                continue  # verify reports the entry; there is no key to publish
+            publish_public_key(collection.root / "keys", public)
 
 
 def append_unattended(collection: Collection, option: Path | None, event: str, subject: dict) -> str | None:
@@ -53,6 +104,8 @@ def append_unattended(collection: Collection, option: Path | None, event: str, s
 def open_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> SigningKey:
     """The collection's private key, checked against the public keys it has published."""
     key = load_key(key_path(collection, option), passphrase)
+    if key.fingerprint not in collection_public_keys(collection.root / "keys") and collection.config.catalog_url:
+        _publish_announced_keys(collection, custody_lines(collection))  # a machine whose folder holds only archiver.toml
     if key.fingerprint not in collection_public_keys(collection.root / "keys"):
         raise UsageProblem(f"the key {key.path} is not one of this collection's keys",
                            "use the collection's key, or adopt this one with `archiver keys generate --key FILE`")
@@ -137,6 +190,7 @@ class KeyStatus:
     rotated_out_at: str | None = None
     revoked_from: str | None = None
     reasons: list[str] = field(default_factory=list)
+    machine: str | None = None  # for a worker key: the machine its announcement names
 
     @property
     def state(self) -> str:
@@ -151,7 +205,7 @@ class KeyStatus:
 
 def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
     """What the custody log says about each key. The log's own signatures are checked by verify."""
-    return key_statuses_in(parse_entry(line) for _, line in read_entries(collection.root / LOG_NAME))
+    return key_statuses_in(parse_entry(line) for line in custody_lines(collection))
 
 
 def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
@@ -162,9 +216,15 @@ def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
         if not isinstance(subject, dict) or not isinstance(entry.get("time"), str):
             continue  # an altered line: verify names it; it says nothing about keys
         event, moment = entry.get("event"), entry["time"]
+        signer = statuses.get(entry.get("key"))
+        if event in KEY_EVENTS and signer is not None and signer.machine is not None:
+            continue
         named = {name: subject.get(name) for name in ("fingerprint", "from", "to", "revoked_from")}
         if event in ("key generated", "key adopted", "wacz key generated") and isinstance(named["fingerprint"], str):
             statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"])).announced_at = moment
+        elif event == WORKER_KEY_ANNOUNCED and isinstance(named["fingerprint"], str):
+            status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
+            status.announced_at, status.machine = moment, str(subject.get("machine"))
         elif event == "key rotated" and isinstance(named["from"], str) and isinstance(named["to"], str):
             statuses.setdefault(named["from"], KeyStatus(named["from"])).rotated_out_at = moment
             statuses.setdefault(named["to"], KeyStatus(named["to"])).announced_at = moment

@@ -44,11 +44,11 @@ from archiver.store.rows import CaptureRow, ClaimRow, StoredRecord
 from archiver.store.storage import Storage
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
-from archiver.evidence.custody import LOG_NAME, parse_entry, read_entries
+from archiver.evidence.custody import parse_entry, read_entries
 from archiver.store.durable import replacing
 from archiver.errors import UsageProblem
 from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
-from archiver.evidence.keys import custody_log, key_statuses_in, wacz_signing_key
+from archiver.evidence.keys import custody_log, export_custody, key_statuses_in, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.exchange.report_view import by_url, report_view
@@ -259,7 +259,7 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     files["pages/pages.jsonl"] = _pages(collection, evidence)
     p384, p384_fingerprint = wacz_signing_key(collection, key)
     # Read once, after the WACZ key is announced: the custody log and the public keys.
-    logged = [(line, parse_entry(line)) for _, line in read_entries(collection.root / LOG_NAME)]
+    logged = [(line, parse_entry(line)) for _, line in read_entries(export_custody(collection))]
     public_keys = collection_public_keys(collection.root / "keys")
     files.update(_evidence(collection, catalog, manifest, claims, disclosed, evidence, entries, checkpoint,
                            _custody_entries(logged, {c.id for c in claims}, capture_ids, manifest.sequence),

@@ -13,8 +13,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.database import Cursor, open_database
@@ -36,7 +35,7 @@ class Migration:
     def statements(self, kind: str) -> list[str]:
         only_here = self.path.with_suffix(f".{kind}.sql")
         text = self.path.read_text() + (";" + only_here.read_text() if only_here.exists() else "")
-        return [statement for statement in text.split(";") if statement.strip()]
+        return [statement for statement in text.split(";") if _has_sql(statement)]
 
 
 # Each file upgrades the catalog by one version, in the order of their names; a new catalog runs them all.
@@ -112,6 +111,14 @@ class Catalog:
         with self._lock, self._transaction():
             self._db.execute("DELETE FROM warc_files WHERE name = ? AND NOT EXISTS"
                              " (SELECT 1 FROM records WHERE warc_file = ?)", (name, name))
+
+    def append_custody(self, chain: Callable[[str | None], list[tuple[int, str]]]) -> None:
+        """Append entries to a shared collection's custody log: under the database's write
+        lock, `chain` is handed the last line and returns the (seq, line) pairs that follow it,
+        so writers on every machine extend one chain and none forks it."""
+        with self._lock, self._transaction():
+            last = self._db.execute("SELECT line FROM custody_entries ORDER BY seq DESC LIMIT 1").fetchone()
+            self._db.executemany("INSERT INTO custody_entries (seq, line) VALUES (?, ?)", chain(last[0] if last else None))
 
     def file_closed(self, closed: StoredFile, closed_at: str) -> None:
         with self._lock, self._transaction():
@@ -293,6 +300,11 @@ class Catalog:
         return self._db.execute(sql, args)
 
 
+    def custody_lines(self) -> Iterator[str]:
+        """A shared collection's custody log, oldest entry first."""
+        for (line,) in self._db.execute("SELECT line FROM custody_entries ORDER BY seq"):
+            yield line
+
     def captures(self, url_key: str | None = None) -> list[CaptureRow]:
         query = "SELECT * FROM captures"
         args: tuple = ()
@@ -338,6 +350,12 @@ class Catalog:
         row = self._db.execute("SELECT name, warcinfo_id, opened_at, closed_at, size, sha256 FROM warc_files"
                                " WHERE name = ?", (name,)).fetchone()
         return dict(zip(("name", "warcinfo_id", "opened_at", "closed_at", "size", "sha256"), row)) if row else None
+
+
+def _has_sql(statement: str) -> bool:
+    """Whether a piece of a migration file holds more than comments (a file may be only a
+    comment when its change is for one database)."""
+    return any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines())
 
 
 def _like_prefix(prefix: str) -> str:

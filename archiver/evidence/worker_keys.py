@@ -1,0 +1,64 @@
+"""Worker keys: on a collection whose catalog is shared, each machine that writes to it signs
+with its own Ed25519 key, made on that machine and announced in the custody log by the
+collection's key, so that one stolen machine's key is revoked alone while the others go on."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from archiver.errors import UsageProblem
+from archiver.evidence.keys import (WORKER_KEY_ANNOUNCED, custody_log, key_statuses, open_signing_key,
+                                    refuse_out_of_service)
+from archiver.evidence.signing import SigningKey, generate_key, grouped, load_key
+from archiver.store.collection import Collection
+
+WORKER_KEY_NAME = "worker.ed25519.pem"
+
+
+def worker_key_path(collection: Collection) -> Path:
+    """This machine's worker key: in its own folder of the collection, never shared."""
+    return collection.root / WORKER_KEY_NAME
+
+
+def worker_signing_key(collection: Collection, machine: str | None = None, option: Path | None = None) -> SigningKey:
+    """This machine's worker key, for everything a worker signs (custody entries, attestations).
+
+    Made and announced on first use: the announcement (the key's fingerprint, public key and
+    `machine`, default the host name) is signed by the collection's key, which must then be at
+    hand without asking (unencrypted, or its passphrase in $ARCHIVER_PASSPHRASE; --key/`option`
+    or $ARCHIVER_KEY where it is not in the config folder). Refused on a local collection,
+    whose one key signs everything, and once the key is revoked."""
+    if not collection.config.catalog_url:
+        raise UsageProblem("worker keys are for a collection whose catalog is on PostgreSQL",
+                           "sign with the collection's key (`archiver keys show` names it)")
+    path = worker_key_path(collection)
+    with _held(collection.tmp / "worker-key.lock"):  # processes starting at once on one machine make one key
+        key = load_key(path, None) if path.exists() else generate_key(path, None)
+        status = key_statuses(collection).get(key.fingerprint)
+        if status is not None and status.revoked_from is not None:
+            raise UsageProblem(f"this machine's worker key {grouped(key.fingerprint)} is revoked "
+                               f"(from {status.revoked_from})",
+                               f"move {path} aside and run again: a new key is made and announced")
+        if status is None or status.machine is None:
+            announcer = open_signing_key(collection, option, os.environ.get("ARCHIVER_PASSPHRASE", "").encode() or None)
+            refuse_out_of_service(collection, announcer)
+            custody_log(collection, announcer).append(WORKER_KEY_ANNOUNCED, {
+                "fingerprint": key.fingerprint, "machine": machine or socket.gethostname(),
+                "public_key": key.public.pem().decode("ascii")})
+    return key
+
+
+@contextmanager
+def _held(path: Path) -> Iterator[None]:
+    """An exclusive lock on a file, held for a `with` block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,2 @@
+-- The custody log of a collection whose catalog is shared: one chain the database orders
+-- (0007_custody_log.postgresql.sql). A local collection keeps custody.jsonl, as before.
