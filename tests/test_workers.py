@@ -14,8 +14,7 @@ import psycopg
 import pytest
 
 from archiver.capture.run import CaptureRun
-from archiver.evidence.custody import LOG_NAME
-from archiver.evidence.keys import open_signing_key
+from archiver.evidence.keys import export_custody, open_signing_key
 from tests.conftest import make_collection
 from tests.test_doctor import gates, page  # noqa: F401 (gates is a fixture)
 
@@ -139,5 +138,5 @@ def test_a_job_captured_again_keeps_its_first_capture_in_the_catalog(raw_server,
         assert run.capture_job(server.url("/a"), "7") == first
     with collection:
         assert [(c.id, c.job_id) for c in collection.catalog.captures()] == [(first.id, "7")]
-    captures_logged = [line for line in (collection.root / LOG_NAME).read_text().splitlines() if '"capture"' in line]
+    captures_logged = [line for line in export_custody(collection).read_text().splitlines() if '"capture"' in line]
     assert len(captures_logged) == 1
