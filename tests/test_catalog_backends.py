@@ -8,6 +8,7 @@ import sqlite3
 
 import psycopg
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
 from archiver.store.catalog import MIGRATIONS, Catalog
 from tests.conftest import allow_networks, http_response, make_collection, send_bytes
@@ -38,6 +39,10 @@ def test_a_collection_whose_catalog_is_in_postgresql_captures_verifies_and_bundl
     assert (tmp_path / "a.wacz").stat().st_size > 0
 
     assert not (root / "catalog.sqlite").exists()
+    [warc] = (root / "warcs").glob("*.warc.gz")
+    with warc.open("rb") as stream:
+        warcinfo = next(ArchiveIterator(stream)).content_stream().read().decode()
+    assert f"archiver-catalog: {postgresql_url}\r\n" in warcinfo  # where the evidence is cataloged
     with psycopg.connect(postgresql_url) as db:
         assert sorted(row[0] for row in db.execute("SELECT url FROM captures")) == [server.url("/a"), server.url("/b")]
         assert db.execute("SELECT COUNT(*) FROM records WHERE warc_offset >= 0").fetchone()[0] > 0

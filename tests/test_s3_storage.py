@@ -8,12 +8,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import uuid
 
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
+from warcio.archiveiterator import ArchiveIterator
 
 from archiver.store.collection import Collection
 from tests import radosgw
@@ -105,6 +107,12 @@ def test_capture_uploads_a_locked_object_and_verify_reads_it_by_ranges(tmp_path,
     assert stored["ObjectLockMode"] == mode == "COMPLIANCE"
     assert datetime.datetime.fromisoformat(until) == stored["ObjectLockRetainUntilDate"]
     assert not list((collection.root / "warcs").glob("*.warc.gz*")), "the spool copy outlived the upload"
+    warcinfo = next(ArchiveIterator(io.BytesIO(body))).content_stream().read().decode()
+    # The storage settings archiver.toml gives (the endpoint comes from AWS_ENDPOINT_URL here).
+    assert json.loads(re.search(r"^archiver-storage: (.*)$", warcinfo, re.M).group(1)) == {
+        "url": f"s3://{bucket}/team/", "endpoint": None, "region": None, "addressing_style": None,
+        "require_retention": "COMPLIANCE", "min_retention_days": 1}
+    assert re.search(r"^archiver-catalog: catalog.sqlite\r?$", warcinfo, re.M)
 
     object_gets.clear()
     verified = run_cli("verify", "-C", collection.root)

@@ -140,7 +140,10 @@ class CaptureRun:
             info={"operator": operator, "isPartOf": collection.config.name,
                   "http-header-user-agent": self.fetcher.user_agent,
                   "archiver-run": self.run_id,
-                  "archiver-settings": json.dumps(settings.as_record(), sort_keys=True)},
+                  "archiver-settings": json.dumps(settings.as_record(), sort_keys=True),
+                  # Where the evidence is kept; archiver.toml holds no secret, so none is recorded here.
+                  "archiver-catalog": collection.config.catalog_url or "catalog.sqlite",
+                  "archiver-storage": json.dumps(collection.config.storage.as_record(), sort_keys=True)},
             on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, _now()),
             on_close=lambda closed: self.catalog.file_closed(closed, _now()))
         self.catalog.start_run(self.run_id, _now(), software(), operator, settings.as_record())
