@@ -174,14 +174,17 @@ def job_timings(database: str) -> tuple[float, list[tuple[float, float]], int]:
     with psycopg.connect(database) as db:
         rows = db.execute(
             "SELECT EXTRACT(EPOCH FROM began.at), EXTRACT(EPOCH FROM ended.at),"
-            " EXTRACT(EPOCH FROM c.started_at::timestamptz), EXTRACT(EPOCH FROM c.finished_at::timestamptz), c.outcome"
+            " EXTRACT(EPOCH FROM c.started_at::timestamptz), EXTRACT(EPOCH FROM c.finished_at::timestamptz), c.outcome,"
+            " c.error"
             " FROM captures c"
             " JOIN procrastinate_events began ON began.job_id = c.job_id::bigint AND began.type = 'started'"
             " JOIN procrastinate_events ended ON ended.job_id = c.job_id::bigint AND ended.type = 'succeeded'").fetchall()
     if not rows:
         raise SystemExit(f"no finished job has a capture in {database}")
     span = float(max(r[1] for r in rows) - min(r[0] for r in rows))
-    costs = [(float(started - began), float(ended - finished)) for began, ended, started, finished, _ in rows]
+    costs = [(float(started - began), float(ended - finished)) for began, ended, started, finished, _, _ in rows]
+    for error in sorted({r[5] for r in rows if r[4] != "ok"}):
+        print(f"    not ok: {error}")
     return span, costs, sum(1 for r in rows if r[4] == "ok")
 
 
