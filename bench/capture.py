@@ -90,8 +90,8 @@ def small_page(host: str, path: str) -> bytes:
             f"<body><h1>{path}</h1>\n{body}\n</body></html>\n").encode()
 
 
-def small_paths() -> list[str]:
-    return [f"/articles/{i}.html" for i in range(PATHS_PER_HOST)]
+def small_paths(count: int = PATHS_PER_HOST) -> list[str]:
+    return [f"/articles/{i}.html" for i in range(count)]
 
 
 def small_urls(port: int) -> list[str]:
@@ -125,13 +125,13 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _serve_small(ready, port_out) -> None:
-    """Process body: the 50 small-page servers, each with its own thread, until terminated.
-    The first binds a free port; the others, on 127.0.0.2 .. 127.0.0.50, use the same one."""
+def _serve_small(ready, port_out, hosts: int = HOSTS, paths_per_host: int = PATHS_PER_HOST) -> None:
+    """Process body: the small-page servers (50 by default), each with its own thread, until
+    terminated. The first binds a free port; the others, on 127.0.0.2 …, use the same one."""
     port = 0
-    for h in range(1, HOSTS + 1):
+    for h in range(1, hosts + 1):
         host = f"127.0.0.{h}"
-        pages = {path: small_page(host, path) for path in small_paths()}
+        pages = {path: small_page(host, path) for path in small_paths(paths_per_host)}
 
         class Handler(_QuietHandler):
             def do_GET(self, pages=pages) -> None:
@@ -228,9 +228,9 @@ def archiver_command() -> list[str]:
     return [sys.executable, "-m", "archiver"]
 
 
-def new_collection(folder: Path) -> Path:
-    """`archiver init` a collection whose settings allow capturing 127.0.0.0/8."""
-    subprocess.run([*archiver_command(), "init", str(folder)], check=True, stdout=subprocess.DEVNULL)
+def new_collection(folder: Path, *init_options: str) -> Path:
+    """`archiver init` (with `init_options`) a collection whose settings allow capturing 127.0.0.0/8."""
+    subprocess.run([*archiver_command(), "init", str(folder), *init_options], check=True, stdout=subprocess.DEVNULL)
     config = folder / "archiver.toml"
     text = config.read_text()
     if "allow_networks = []" not in text:

@@ -1,0 +1,341 @@
+"""Scale-out benchmark: capture workers on a shared collection (PostgreSQL catalog and queue,
+WARCs in radosgw) against one local `archiver capture` (SQLite, local folder).
+
+One server process answers on 127.0.0.1 … 127.0.0.100 (one thread per host, one port), every
+response after 100 ms; 2,000 URLs (`--urls`), 20 per host, listed host after host in turn so
+that any run of consecutive URLs spreads over many hosts. Captured over HTTP by
+  a) 1, 2 and 4 `archiver worker --concurrency 8` processes, from 2,000 jobs queued first with
+     `archiver capture --queue`, against a throwaway PostgreSQL 15 cluster (tests/pg.py) and a
+     one-node Ceph radosgw (tests/radosgw.py), a fresh database and bucket prefix each;
+  b) `archiver capture --no-browser --concurrency 8`, 16 and 32 into a local collection.
+
+Printed for each: pages/s, the latency bound, the share of it reached, the CPU seconds of the
+capturing processes, PostgreSQL, radosgw (with its OSD and monitor) and the origin, and for
+workers the queue's own cost per job: procrastinate's job time (its `started` → `succeeded`
+events) minus the capture's own fetch (the catalog's started_at → finished_at).
+
+Run from the project's venv, as root (Ceph and PostgreSQL run as their own processes):
+    python bench/scale.py [--urls N] [--keep]
+Exit status 0 when every target passes, else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from capture import (  # bench/capture.py
+    LATENCY,
+    _serve_small,
+    archiver_command,
+    measure,
+    new_collection,
+    print_table,
+    run_and_report,
+    run_archiver,
+    start_server,
+    stop_server,
+    verdict,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTS = 100
+WORKER_CONCURRENCY = 8
+WORKER_COUNTS = (1, 2, 4)
+LOCAL_CONCURRENCIES = (8, 16, 32)
+PER_HOST = 2  # archiver's default: captures at once against one host, per process
+TARGET_SHARE = 0.85  # pages/s ÷ the latency bound, for workers
+TARGET_QUEUE_COST = 0.005  # seconds of queue + catalog work per capture
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def load_test_helper(name: str):
+    """tests/NAME.py as a module, by path (the benchmark is no part of the test package)."""
+    spec = importlib.util.spec_from_file_location(f"archiver_tests_{name}", ROOT / "tests" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- CPU time of running processes
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (index 0 is field 3, the state)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system time of a live process; with `children`, also of its reaped children."""
+    fields = _stat(pid)
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / TICK
+
+
+def postgres_cpu(postmaster: int) -> float:
+    """The postmaster's CPU, its ended backends' (reaped into its own) and its live children's."""
+    total = cpu_seconds(postmaster, children=True)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == postmaster:
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, ValueError):  # it ended meanwhile
+                pass
+    return total
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (all cores, everyone's work) since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / TICK  # all but idle and iowait
+
+
+@dataclass
+class Servers:
+    postmaster: int
+    store: list[int]  # radosgw, OSD, monitor
+    origin: int
+
+    def sample(self) -> dict[str, float]:
+        return {"postgresql": postgres_cpu(self.postmaster), "radosgw": sum(cpu_seconds(p) for p in self.store),
+                "origin": cpu_seconds(self.origin), "machine": machine_busy(), "window": time.perf_counter()}
+
+
+@dataclass
+class Result:
+    name: str
+    processes: int
+    concurrency: int  # in all
+    pages: int
+    ok: int
+    wall: float
+    cpu: dict[str, float]  # seconds of the capturing processes, the servers and the machine; "window": over which
+    queue_cost: list[tuple[float, float]] | None = None  # per job, seconds before and after the fetch; workers only
+
+    def bound(self) -> float:
+        """Pages/s if every slot waited out the latency and nothing else."""
+        return min(self.concurrency, HOSTS * PER_HOST * self.processes) / LATENCY
+
+    def rate(self) -> float:
+        return self.pages / self.wall
+
+
+def spread_urls(port: int, count: int) -> list[str]:
+    """`count` URLs, host after host in turn: URL i on 127.0.0.(i mod 100 + 1)."""
+    return [f"http://127.0.0.{i % HOSTS + 1}:{port}/articles/{i // HOSTS}.html" for i in range(count)]
+
+
+# ---------------------------------------------------------------- the runs
+
+def run_local(work: Path, servers: Servers, url_file: Path, count: int, concurrency: int) -> Result:
+    name = f"local-c{concurrency}"
+    before = servers.sample()
+    run, summary, _ = run_archiver(name, work, [str(url_file)], ["--no-browser", "--concurrency", str(concurrency)])
+    after = servers.sample()
+    cpu = {key: after[key] - before[key] for key in after} | {"capturing": run.cpu}
+    return Result(name, 1, concurrency, count, summary["counts"]["ok"], run.wall, cpu)
+
+
+def shared_collection(work: Path, name: str, database: str, bucket: str) -> Path:
+    folder = new_collection(work / name, "--catalog", database, "--storage", f"s3://{bucket}/{name}/")
+    config = folder / "archiver.toml"
+    text = config.read_text()
+    if 'capture_mode = "auto"' not in text:
+        raise SystemExit(f"{config} has no `capture_mode = \"auto\"` line to replace")
+    config.write_text(text.replace('capture_mode = "auto"', 'capture_mode = "http"', 1))
+    return folder
+
+
+def queue_done(database: str) -> int:
+    import psycopg
+    with psycopg.connect(database) as db:
+        return db.execute("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('succeeded', 'failed')").fetchone()[0]
+
+
+def job_timings(database: str) -> tuple[float, list[tuple[float, float]], int]:
+    """The span from the first job taken to the last finished; each job's time outside its
+    capture's fetch, before it (the job handed to a thread, the catalog asked whether the job
+    was captured) and after it (records signed, written and fsynced, the catalog transaction,
+    the custody log, the job marked done); how many captures are ok."""
+    import psycopg
+    with psycopg.connect(database) as db:
+        rows = db.execute(
+            "SELECT EXTRACT(EPOCH FROM began.at), EXTRACT(EPOCH FROM ended.at),"
+            " EXTRACT(EPOCH FROM c.started_at::timestamptz), EXTRACT(EPOCH FROM c.finished_at::timestamptz), c.outcome,"
+            " c.error"
+            " FROM captures c"
+            " JOIN procrastinate_events began ON began.job_id = c.job_id::bigint AND began.type = 'started'"
+            " JOIN procrastinate_events ended ON ended.job_id = c.job_id::bigint AND ended.type = 'succeeded'").fetchall()
+    if not rows:
+        raise SystemExit(f"no finished job has a capture in {database}")
+    span = float(max(r[1] for r in rows) - min(r[0] for r in rows))
+    costs = [(float(started - began), float(ended - finished)) for began, ended, started, finished, _, _ in rows]
+    for error in sorted({r[5] for r in rows if r[4] != "ok"}):
+        print(f"    not ok: {error}")
+    return span, costs, sum(1 for r in rows if r[4] == "ok")
+
+
+def run_workers(work: Path, servers: Servers, cluster, bucket: str, url_file: Path, count: int, workers: int) -> Result:
+    name = f"workers-{workers}x{WORKER_CONCURRENCY}"
+    database = cluster.new_database()
+    folder = shared_collection(work, name, database, bucket)
+    queued = measure(f"{name}-queue", [*archiver_command(), "capture", "-C", str(folder), "--queue", "--json",
+                                       "--no-browser", str(url_file)], work)
+    queued.check()
+    print(f"  {name}: {count} jobs queued in {queued.wall:.1f} s")
+    before = servers.sample()
+    processes = []
+    for i in range(workers):
+        with open(work / f"{name}-{i}.stderr", "wb") as err:
+            processes.append(subprocess.Popen([*archiver_command(), "worker", "-C", str(folder), "--concurrency",
+                                               str(WORKER_CONCURRENCY)], stdout=subprocess.DEVNULL, stderr=err,
+                                              stdin=subprocess.DEVNULL, cwd=work))
+    deadline = time.monotonic() + 120 + 20 * count * LATENCY / (workers * WORKER_CONCURRENCY)  # a guard against a hang
+    while queue_done(database) < count:
+        if dead := [p for p in processes if p.poll() is not None]:
+            raise SystemExit(f"{name}: a worker exited with {dead[0].returncode}; see {work}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name}: the queue was not done in time")
+        time.sleep(0.05)
+    after = servers.sample()
+    stopping = time.perf_counter()
+    worker_cpu = 0.0
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        _, status, usage = os.wait4(process.pid, 0)
+        worker_cpu += usage.ru_utime + usage.ru_stime
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{name}: a worker exited with {os.waitstatus_to_exitcode(status)}; see {work}")
+    print(f"  {name}: workers stopped (last WARCs uploaded) in {time.perf_counter() - stopping:.1f} s")
+    span, costs, ok = job_timings(database)
+    cpu = {key: after[key] - before[key] for key in after} | {"capturing": worker_cpu}
+    return Result(name, workers, workers * WORKER_CONCURRENCY, count, ok, span, cpu, costs)
+
+
+def make_bucket(gateway) -> str:
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", endpoint_url=gateway.endpoint, aws_access_key_id=gateway.access_key,
+                      aws_secret_access_key=gateway.secret_key, region_name="us-east-1",
+                      config=Config(request_checksum_calculation="when_required"))
+    bucket = f"bench-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
+    return bucket
+
+
+# ---------------------------------------------------------------- reporting
+
+def binding_resource(result: Result) -> str:
+    """What limits a run: the CPU (and whose) when the machine's cores were nearly all busy."""
+    cores = os.cpu_count() or 1
+    busy = result.cpu["machine"] / result.cpu["window"]
+    if busy < 0.9 * cores:
+        return f"not CPU ({busy:.1f} of {cores} cores busy): the latency and each job's work outside its fetch"
+    users = {k: result.cpu[k] for k in ("capturing", "postgresql", "radosgw", "origin")}
+    top = max(users, key=users.get)
+    return f"CPU ({busy:.1f} of {cores} cores busy; most by {'workers' if top == 'capturing' else top})"
+
+
+def report(results: list[Result]) -> list[str]:
+    rows = []
+    for r in results:
+        totals = [before + after for before, after in r.queue_cost or []]
+        cost = f"{statistics.mean(totals) * 1000:.1f}" if totals else "-"
+        split = (f"{statistics.mean(b for b, _ in r.queue_cost) * 1000:.1f} + "
+                 f"{statistics.mean(a for _, a in r.queue_cost) * 1000:.1f}") if totals else "-"
+        p95 = f"{statistics.quantiles(totals, n=20)[-1] * 1000:.1f}" if totals else "-"
+        rows.append([r.name, f"{r.ok}/{r.pages}", f"{r.wall:.2f}", f"{r.rate():.1f}", f"{r.bound():.0f}",
+                     f"{r.rate() / r.bound():.0%}", cost, split, p95, f"{r.cpu['capturing']:.1f}", f"{r.cpu['postgresql']:.1f}",
+                     f"{r.cpu['radosgw']:.1f}", f"{r.cpu['origin']:.1f}", f"{r.cpu['machine']:.1f}"])
+    print_table(["run", "ok", "wall s", "pages/s", "bound/s", "share", "queue ms/job", "before + after fetch", "p95 ms", "cpu: capture",
+                 "postgres", "radosgw", "origin", "machine"], rows)
+    print("  wall: workers from the first job taken to the last finished (start-up and the final upload left out),\n"
+          "  local runs the whole process. CPU seconds from the capturing processes' start to the queue done (local:\n"
+          "  to the process's end); 'capture' is the capturing processes' own (workers: start-up to stop, final\n"
+          "  upload included), 'machine' is every process on it, other work sharing it included.")
+    verdicts = []
+    for r in results:
+        print(f"  {r.name}: binds: {binding_resource(r)}")
+        if r.queue_cost is None:
+            continue
+        share, cost = r.rate() / r.bound(), statistics.mean(before + after for before, after in r.queue_cost)
+        verdicts += [
+            verdict(r.ok == r.pages, f"{r.name}: {r.ok}/{r.pages} captured ok"),
+            verdict(share >= TARGET_SHARE, f"{r.name}: {r.rate():.1f} pages/s, {share:.0%} of the {r.bound():.0f}/s "
+                                           f"latency bound (target >= {TARGET_SHARE:.0%}); binds: {binding_resource(r)}"),
+            verdict(cost < TARGET_QUEUE_COST, f"{r.name}: queue + catalog cost {cost * 1000:.1f} ms per capture "
+                                              f"(job time outside the fetch; target < {TARGET_QUEUE_COST * 1000:g} ms)"),
+        ]
+    return verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--urls", type=int, default=2000, metavar="N", help="URLs to capture in each run (default 2000)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    pg, radosgw = load_test_helper("pg"), load_test_helper("radosgw")
+    if problem := pg.missing():
+        raise SystemExit(problem)
+    if missing := radosgw.missing_tools():
+        raise SystemExit(f"Ceph is not installed (no {', '.join(missing)}): "
+                         "apt-get install ceph-mon ceph-osd radosgw ceph-common")
+
+    work = Path(tempfile.mkdtemp(prefix="archiver-bench-", dir=os.environ.get("BENCH_TMP")))
+    os.chmod(work, 0o755)
+    print(f"archiver scale-out benchmark: {os.cpu_count()} CPUs, shared by the servers, the workers and any other "
+          f"work on the machine; work folder {work}")
+
+    def run() -> list[str]:
+        cluster = pg.Cluster()
+        gateway = None
+        origin = None
+        try:
+            gateway = radosgw.start(work / "ceph")
+            os.environ.update(gateway.environment())
+            os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(work / "no-aws-file")
+            os.environ.pop("AWS_PROFILE", None)
+            origin, port = start_server(_serve_small, HOSTS, math.ceil(args.urls / HOSTS))
+            urls = spread_urls(port, args.urls)
+            url_file = work / "urls.txt"
+            url_file.write_text("\n".join(urls) + "\n")
+            postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+            servers = Servers(postmaster, [p.pid for p in gateway.processes], origin.pid)
+            bucket = make_bucket(gateway)
+            print(f"\n== {args.urls} URLs over {HOSTS} hosts, {LATENCY * 1000:.0f} ms latency each; "
+                  f"PostgreSQL on port {cluster.port}, radosgw at {gateway.endpoint}")
+            results = [run_workers(work, servers, cluster, bucket, url_file, args.urls, n) for n in WORKER_COUNTS]
+            for concurrency in LOCAL_CONCURRENCIES:
+                results.append(run_local(work, servers, url_file, args.urls, concurrency))
+                print(f"  {results[-1].name}: done in {results[-1].wall:.1f} s")
+        finally:
+            if origin is not None:
+                stop_server(origin)
+            if gateway is not None:
+                gateway.stop()
+            cluster.stop()
+        print()
+        return report(results)
+
+    run_and_report(work, args.keep, run)
+
+
+if __name__ == "__main__":
+    main()
