@@ -231,12 +231,17 @@ def archiver_command() -> list[str]:
 def new_collection(folder: Path, *init_options: str) -> Path:
     """`archiver init` (with `init_options`) a collection whose settings allow capturing 127.0.0.0/8."""
     subprocess.run([*archiver_command(), "init", str(folder), *init_options], check=True, stdout=subprocess.DEVNULL)
+    set_setting(folder, "allow_networks = []", 'allow_networks = ["127.0.0.0/8"]')
+    return folder
+
+
+def set_setting(folder: Path, line: str, replacement: str) -> None:
+    """Replace `line` of the collection's archiver.toml, as `archiver init` wrote it."""
     config = folder / "archiver.toml"
     text = config.read_text()
-    if "allow_networks = []" not in text:
-        raise SystemExit(f"{config} has no `allow_networks = []` line to replace")
-    config.write_text(text.replace("allow_networks = []", 'allow_networks = ["127.0.0.0/8"]', 1))
-    return folder
+    if line not in text:
+        raise SystemExit(f"{config} has no `{line}` line to replace")
+    config.write_text(text.replace(line, replacement, 1))
 
 
 def run_archiver(name: str, work: Path, targets: list[str], options: list[str]) -> tuple[Run, dict, list[Path]]:

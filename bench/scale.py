@@ -41,6 +41,7 @@ from capture import (  # bench/capture.py
     archiver_command,
     measure,
     new_collection,
+    set_setting,
     print_table,
     run_and_report,
     run_archiver,
@@ -151,11 +152,7 @@ def run_local(work: Path, servers: Servers, url_file: Path, count: int, concurre
 
 def shared_collection(work: Path, name: str, database: str, bucket: str) -> Path:
     folder = new_collection(work / name, "--catalog", database, "--storage", f"s3://{bucket}/{name}/")
-    config = folder / "archiver.toml"
-    text = config.read_text()
-    if 'capture_mode = "auto"' not in text:
-        raise SystemExit(f"{config} has no `capture_mode = \"auto\"` line to replace")
-    config.write_text(text.replace('capture_mode = "auto"', 'capture_mode = "http"', 1))
+    set_setting(folder, 'capture_mode = "auto"', 'capture_mode = "http"')
     return folder
 
 

@@ -58,6 +58,20 @@ def _worker_entries(folder: Path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
+
+def worker_key_statuses(run_cli, root) -> dict[str, str]:
+    """Each worker key's fingerprint and status, as `keys show --json` lists them."""
+    shown = run_cli("keys", "show", "-C", root, "--json")
+    assert shown.exit_code == 0, shown.output
+    return {key["fingerprint"]: key["status"] for key in json.loads(shown.stdout)["worker_keys"]}
+
+
+def verify_failures(run_cli, root) -> list[dict]:
+    """The failures of a `verify` that must fail."""
+    verified = run_cli("verify", "-C", root, "--json")
+    assert verified.exit_code == 1, verified.output
+    return json.loads(verified.stdout)["failures"]
+
 def test_two_machines_appending_at_once_from_several_processes_make_one_chain_verify_accepts(
         run_cli, machines, tmp_path, postgresql_url):
     go = tmp_path / "go"
@@ -108,12 +122,8 @@ def test_a_revoked_worker_key_fails_from_its_revocation_while_the_other_goes_on(
     custody_log(b, key_b).append("worker check", {"n": 2, "by": "the thief"})  # the stolen key, used anyway
     custody_log(a, key_a).append("worker check", {"n": 2})
 
-    shown = run_cli("keys", "show", "-C", a.root, "--json")
-    assert {key["fingerprint"]: key["status"] for key in json.loads(shown.stdout)["worker_keys"]} == \
-        {key_a.fingerprint: "active", key_b.fingerprint: "revoked"}
-    verified = run_cli("verify", "-C", a.root, "--json")
-    assert verified.exit_code == 1, verified.output
-    failures = json.loads(verified.stdout)["failures"]
+    assert worker_key_statuses(run_cli, a.root) == {key_a.fingerprint: "active", key_b.fingerprint: "revoked"}
+    failures = verify_failures(run_cli, a.root)
     entries = _worker_entries(a.root)
     thief_line = next(n for n, e in enumerate(entries, 1) if e["subject"].get("by") == "the thief")
     assert [(f["check"], f["where"]) for f in failures] == [("custody key status", f"custody.jsonl line {thief_line}")]
@@ -149,13 +159,9 @@ def test_keys_no_collection_key_announced_and_key_events_by_worker_keys_fail_ver
     custody_log(a, worker).append("key revoked", {"fingerprint": other.fingerprint, "revoked_from": "2000-01-01T00:00:00Z",
                                                   "reason": "spite"})
     custody_log(b, other).append("worker check", {"n": 3})
-    shown = run_cli("keys", "show", "-C", a.root, "--json")
-    assert {key["fingerprint"]: key["status"] for key in json.loads(shown.stdout)["worker_keys"]} == \
-        {worker.fingerprint: "active", other.fingerprint: "active"}
+    assert worker_key_statuses(run_cli, a.root) == {worker.fingerprint: "active", other.fingerprint: "active"}
 
-    verified = run_cli("verify", "-C", a.root, "--json")
-    assert verified.exit_code == 1, verified.output
-    found = {(f["check"], f["where"].rsplit(" ", 1)[1]) for f in json.loads(verified.stdout)["failures"]}
+    found = {(f["check"], f["where"].rsplit(" ", 1)[1]) for f in verify_failures(run_cli, a.root)}
     entries = _worker_entries(a.root)
     lines = {n for n, e in enumerate(entries, 1) if e["key"] == stray.fingerprint}
     by_worker = {n for n, e in enumerate(entries, 1) if e["subject"].get("machine") == "rogue" or e["event"] == "key revoked"}
