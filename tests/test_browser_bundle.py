@@ -11,10 +11,8 @@ import html
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import zipfile
 from datetime import datetime, timezone
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import pywb
 from tests.conftest import http_response, send_bytes, warc_records
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -80,29 +79,6 @@ def bundled(run_cli, raw_server, collection, monkeypatch, network_sandbox, tmp_p
             "capture": capture, "tmp": tmp_path}
 
 
-def _pywb(bundle: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
-    """pywb serving the bundle unframed on 127.0.0.1, and its port, once it answers."""
-    bin_dir = Path(sys.executable).parent
-    workdir.mkdir()
-    (workdir / "config.yaml").write_text("framed_replay: false\n")
-    subprocess.run([str(bin_dir / "wb-manager"), "init", "evidence"], cwd=workdir, check=True, capture_output=True)
-    subprocess.run([str(bin_dir / "wb-manager"), "add", "--unpack-wacz", "evidence", str(bundle)], cwd=workdir,
-                   check=True, capture_output=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    wayback = subprocess.Popen([str(bin_dir / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=workdir,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):  # polled until it answers: pywb has no readiness signal
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/evidence/", timeout=5).read()
-            return wayback, port
-        except OSError:
-            time.sleep(0.1)
-    wayback.terminate()
-    raise AssertionError("pywb did not start")
-
-
 def test_the_bundle_replays_in_pywb_with_everything_the_page_loaded(bundled, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -124,7 +100,7 @@ def test_the_bundle_replays_in_pywb_with_everything_the_page_loaded(bundled, tmp
     stamp = re.sub(r"\D", "", screenshot.headers["WARC-Date"])[:14]
     served_to_origin = len(bundled["server"].requests)
 
-    wayback, port = _pywb(bundled["bundle"], tmp_path / "pywb")
+    wayback, port = pywb.serve(bundled["bundle"], tmp_path / "pywb")
     replay = f"http://127.0.0.1:{port}/evidence/"
     try:
         with sync_playwright() as playwright:

@@ -7,7 +7,6 @@ import gzip
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from archiver.evidence.signing import grouped
+from tests import pywb
 from tests.conftest import http_response, make_collection, send_bytes
 
 ARCHIVE = "archive/data.warc.gz"
@@ -138,17 +138,7 @@ def test_the_bundle_is_a_valid_wacz_that_pywb_replays(run_cli, evidence, tmp_pat
     assert (result.returncode, verdict) == (0, "Validation succeeded, the passed WACZ is valid"), \
         result.stdout + result.stderr
 
-    bin_dir = Path(sys.executable).parent
-    workdir = tmp_path / "pywb"
-    workdir.mkdir()
-    subprocess.run([str(bin_dir / "wb-manager"), "init", "evidence"], cwd=workdir, check=True, capture_output=True)
-    subprocess.run([str(bin_dir / "wb-manager"), "add", "--unpack-wacz", "evidence", str(bundle)], cwd=workdir,
-                   check=True, capture_output=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    wayback = subprocess.Popen([str(bin_dir / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=workdir,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wayback, port = pywb.serve(bundle, tmp_path / "pywb")
     try:
         capture = json.loads(run_cli("captures", "-C", evidence["collection"].root, "--url",
                                      evidence["server"].url("/report"), "--json").stdout)[0]

@@ -7,7 +7,6 @@ import hashlib
 import re
 import zlib
 
-import pytest
 
 from archiver.store.catalog import Catalog
 from tests.conftest import capture, http_response, send_bytes, warc_records, warcio_check

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from archiver.store.collection import Collection
-from tests.conftest import allow_networks, http_response, send_bytes
+from tests.conftest import http_response, send_bytes
 
 
 def test_init_creates_the_layout(tmp_path, run_cli):

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver, address_kind
+from archiver.capture.fetch.policy import AddressPolicy, Refused, SafeResolver, address_kind
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
 
 

@@ -1,0 +1,34 @@
+"""pywb, the replay tool archivists use, serving a bundle for the tests: an `evidence`
+collection made with wb-manager in its own folder, `wayback` listening on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def serve(bundle: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
+    """pywb serving the bundle unframed on 127.0.0.1, and its port, once it answers."""
+    bin_dir = Path(sys.executable).parent
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text("framed_replay: false\n")
+    subprocess.run([str(bin_dir / "wb-manager"), "init", "evidence"], cwd=workdir, check=True, capture_output=True)
+    subprocess.run([str(bin_dir / "wb-manager"), "add", "--unpack-wacz", "evidence", str(bundle)], cwd=workdir,
+                   check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    wayback = subprocess.Popen([str(bin_dir / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=workdir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):  # polled until it answers: pywb has no readiness signal
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/evidence/", timeout=5).read()
+            return wayback, port
+        except OSError:
+            time.sleep(0.1)
+    wayback.terminate()
+    raise AssertionError("pywb did not start")
