@@ -9,13 +9,14 @@ from archiver.capture.browser.proxy import RefusingProxy
 
 
 class BrowserSession:
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, instances: int = 1) -> None:
         self.authority = InterceptAuthority.create()
         # Chromium's own traffic (updates, time queries) goes here and is refused, never recorded.
         self.refusing = RefusingProxy()
         self.refusing.start()
         try:
-            self.browser = Browser.launch(executable, self.authority.spki_pin, self.refusing.address)
+            self.browser = Browser.launch(executable, self.authority.spki_pin, self.refusing.address,
+                                          instances=instances)
         except BaseException:
             self.refusing.close()
             raise
