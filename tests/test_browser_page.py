@@ -38,6 +38,7 @@ PAGE_HEIGHT = 11000
 LAZY_TOP = 10500  # beyond Chromium's lazy-loading distance (8000 px when it rates the network slow), unscrolled
 BACKGROUND = (0x12, 0x34, 0x56)  # from the stylesheet
 LAZY_COLOUR = (0xEE, 0x11, 0x22)
+OBSERVED_TOP = 5000  # mid-page: in view during one scroll step only
 
 
 # -- PNG, read without an imaging library ------------------------------------------------
@@ -134,8 +135,13 @@ ARTICLE = f"""<!doctype html><html><head><meta charset="utf-8"><title>A cited ar
 <p id="out" style="position:absolute;top:200px">Loading…</p>
 <img id="lazy" loading="lazy" src="http://cdn.test/lazy.png" width="{VIEWPORT['width']}" height="200"
      style="position:absolute;top:{LAZY_TOP}px;left:0" onload="this.dataset.loaded = 'yes'">
+<img id="observed" width="{VIEWPORT['width']}" height="10" style="position:absolute;top:{OBSERVED_TOP}px;left:0">
 </main>
 <script>fetch('/data.json').then(r => r.json()).then(d => {{ document.getElementById('out').textContent = d.text; }});
+// A script's lazy loader, with no margin: only a scroll step that brings it into view loads it.
+new IntersectionObserver((seen, observer) => {{ if (seen.some(e => e.isIntersecting)) {{
+  document.getElementById('observed').src = 'http://cdn.test/observed.png'; observer.disconnect(); }} }}
+).observe(document.getElementById('observed'));
 </script></body></html>"""
 STYLE = """body { margin: 0; background: rgb(18, 52, 86); color: white; }
 @font-face { font-family: "Cited"; src: url("http://cdn.test/font.ttf"); }
@@ -186,6 +192,7 @@ class Origin(ThreadingHTTPServer):
             "/grows.html": (200, "text/html", GROWS.encode(), 0),
             "/grow.json": (200, "application/json", b"{}", 0.5),
             "/late.png": (200, "image/png", solid_png(10, 10, LAZY_COLOUR), 0),
+            "/observed.png": (200, "image/png", solid_png(VIEWPORT["width"], 10, LAZY_COLOUR), 0),
             "/file.bin": (200, "application/octet-stream", b"\x00" * 1000, 0),
             "/favicon.ico": (200, "image/png", solid_png(16, 16, (0, 0, 0)), 0),
         }
@@ -397,7 +404,8 @@ def test_a_page_with_its_subresources_is_rendered_after_scripts_and_scrolling(ar
     assert page.title == "A cited article"
     fetched = {(host, path) for _, host, path in origin_log}
     assert {("news.test", "/article.html"), ("cdn.test", "/style.css"), ("cdn.test", "/font.ttf"),
-            ("cdn.test", "/photo.png"), ("news.test", "/data.json"), ("cdn.test", "/lazy.png")} <= fetched
+            ("cdn.test", "/photo.png"), ("news.test", "/data.json"), ("cdn.test", "/lazy.png"),
+            ("cdn.test", "/observed.png")} <= fetched
     dom = page.dom.decode("utf-8")
     assert "Inserted by fetch()" in dom and "Loading…" not in dom  # the DOM after scripts, not the source
     assert 'data-loaded="yes"' in dom  # the lazy image had loaded before the DOM was taken
@@ -413,16 +421,20 @@ def test_the_screenshot_is_the_whole_page_with_its_styles_and_lazy_image(article
     page = article[0]
     assert png_size(page.screenshot) == (VIEWPORT["width"], PAGE_HEIGHT)
     colours: set = set()
-    lazy_row = None
+    lazy_row = observed_row = None
     for y, row in enumerate(png_rows(page.screenshot)):
         if y < 320:
             colours.update(row)
         if y == LAZY_TOP + 100:
             lazy_row = row
+        if y == OBSERVED_TOP + 5:
+            observed_row = row
     assert len(colours) > 1, "the screenshot is blank"
     assert BACKGROUND in colours, "the stylesheet was not applied"
     assert (0, 160, 0) in colours, "the image is missing"
     assert lazy_row is not None and set(lazy_row) == {LAZY_COLOUR}, "the lazy image is not in the screenshot"
+    assert observed_row is not None and set(observed_row) == {LAZY_COLOUR}, \
+        "the image a script loads when scrolled into view is not in the screenshot"
 
 
 def test_a_page_that_grows_after_loading_is_scrolled_to_its_new_end(browser, site):

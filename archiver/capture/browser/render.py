@@ -23,18 +23,20 @@ MAX_EVENT_CHARS = 2000
 # Reading the height from both elements: quirks-mode pages report it on <body>, standard ones on <html>.
 _PAGE_SIZE = """() => [Math.max(document.documentElement.scrollWidth, document.body ? document.body.scrollWidth : 0),
                         Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0)]"""
-# Scrolling runs in the page, a viewport per step: after each step a frame is drawn (so that the
-# IntersectionObservers behind lazy images see the new position; a page that draws none is not
-# waited for beyond 250 ms), then a short pause for the loaders they start.
+# Scrolling runs in the page, a viewport per step: after each step the next frame starts (the
+# IntersectionObservers behind lazy images see the new position in that frame, after its
+# animation callbacks; a page that draws none is not waited for beyond 250 ms), then a short
+# pause for the loaders they start. The jump is instant even where the page asks for smooth
+# scrolling, which would still be on its way at the next step.
 _SCROLL = """async ([y, step, limit, pause, seconds]) => {
   const height = () => Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0);
-  const frame = () => new Promise(done => { requestAnimationFrame(() => requestAnimationFrame(done)); setTimeout(done, 250); });
+  const frame = () => new Promise(done => { requestAnimationFrame(done); setTimeout(done, 250); });
   const end = performance.now() + seconds * 1000;
   while (y + step < height()) {
     if (y + step >= limit) return {y, height: height(), stopped: "height"};
     if (performance.now() >= end) return {y, height: height(), stopped: "time"};
     y += step;
-    window.scrollTo(0, y);
+    window.scrollTo({top: y, behavior: "instant"});
     await frame();
     await new Promise(done => setTimeout(done, pause * 1000));
   }
