@@ -24,7 +24,7 @@ from tests.test_workers import stop, worker
 def _collection_fingerprint(run_cli, root) -> str:
     shown = run_cli("keys", "show", "-C", root, "--json")
     assert shown.exit_code == 0, shown.output
-    [key] = json.loads(shown.stdout)["keys"]
+    [key] = [key for key in json.loads(shown.stdout)["keys"] if key["status"] == "active"]
     return key["fingerprint"]
 
 
@@ -74,6 +74,17 @@ def test_a_worker_signs_with_its_machine_key_and_a_bundle_of_its_capture_verifie
                 return data
             return b"".join(change(line) + b"\n" for line in data.splitlines() if change(line) is not None)
         return on_custody
+
+    rotated = run_cli("keys", "rotate", "-C", collection.root)  # the worker key, announced by the old key, stays trusted
+    assert rotated.exit_code == 0, rotated.output
+    _worker_captured(collection, raw_server, "/after-rotation")
+    after = tmp_path / "after-rotation.wacz"
+    assert run_cli("bundle", "-C", collection.root, "-o", after, "--all").exit_code == 0
+    new_fingerprint = _collection_fingerprint(run_cli, collection.root)
+    assert new_fingerprint != collection_fingerprint
+    report = verify_bundle(run_cli, after, new_fingerprint)
+    assert report["ok"] and report["passed"]["attestation signature"] == 3, report["failures"]
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
 
     is_announcement = b'"event":"worker key announced"'
     removed = verify_bundle(run_cli, rewrite(bundle, announcement(lambda l: None if is_announcement in l else l)),
