@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 from archiver.capture.run import CaptureRun
-from archiver.evidence.keys import export_custody, open_signing_key, revoke_key
+from archiver.evidence.keys import custody_log, export_custody, open_signing_key, revoke_key
 from archiver.evidence.signing import generate_key, load_key, open_envelope
-from archiver.evidence.worker_keys import worker_key_path
+from archiver.evidence.worker_keys import worker_key_path, worker_signing_key
 from archiver.store.collection import Collection
 from tests.conftest import make_collection
 from tests.test_bundle import failed, rewrite, verify_bundle
@@ -114,3 +114,20 @@ def test_verify_refuses_a_capture_attested_by_an_unannounced_or_revoked_worker_k
     failures = {(f["check"], f["where"]) for f in verify_failures(run_cli, collection.root)}
     assert ("attestation key status", f"capture {by_revoked.id}") in failures
 
+
+
+def test_a_key_event_a_worker_key_signs_fails_verify_bundle(run_cli, raw_server, tmp_path, postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    worker_key = worker_signing_key(collection, machine="laptop")
+    with CaptureRun(collection, collection.config.capture, worker_key) as run:
+        [row] = run.capture([raw_server({"/a": page}).url("/a")])
+    fingerprint = _collection_fingerprint(run_cli, collection.root)
+    custody_log(collection, worker_key).append("key revoked", {"fingerprint": fingerprint, "reason": "spite",
+                                                               "revoked_from": "2000-01-01T00:00:00Z"})
+    bundle = tmp_path / "bundle.wacz"
+    made = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all")
+    assert made.exit_code == 0, made.output
+    report = verify_bundle(run_cli, bundle, fingerprint)
+    assert [(f["check"], f["detail"]) for f in report["failures"]] == \
+        [("key event signer", "only a collection key may announce, rotate or revoke keys, not a worker key")]
+    assert report["passed"]["attestation signature"] == 1 and report["passed"]["attestation key status"] == 1

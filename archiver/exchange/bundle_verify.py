@@ -22,7 +22,7 @@ from archiver.evidence import merkle
 from archiver.evidence.attestation import statement_problems
 from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
 from archiver.evidence.custody import verify_entry
-from archiver.evidence.keys import KeyStatus
+from archiver.evidence.keys import KEY_EVENTS, KeyStatus
 from archiver.evidence.worker_keys import vouched_worker_keys
 from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, grouped, open_envelope
@@ -96,7 +96,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     # Worker keys are trusted only as the collection's keys announce (and revoke) them in the custody entries carried.
     workers, statuses = vouched_worker_keys(_custody_lines(wacz), trusted)
     _check_attestations(wacz, entries, records, trusted | workers, statuses, report)
-    _check_custody(wacz, trusted | workers, statement.get("wacz_key"), report)
+    _check_custody(wacz, trusted, workers, statement.get("wacz_key"), report)
     _check_claims(wacz, entries, report)
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, report)
@@ -207,9 +207,11 @@ def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str,
             report.check("attestation present", False, f"capture {capture_id}", "no signed attestation in the bundle")
 
 
-def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], wacz_key: object, report: Report) -> None:
-    """Each custody entry's signature, and that one announces wacz_key, the P-384 key the
-    statement names (whether that key signed the datapackage is _check_wacz_key_vouched's)."""
+def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str, PublicKey], wacz_key: object,
+                   report: Report) -> None:
+    """Each custody entry's signature (by a collection key, or a worker key for anything but a
+    key event), and that one announces wacz_key, the P-384 key the statement names (whether that
+    key signed the datapackage is _check_wacz_key_vouched's)."""
     vouched = False
     for number, line in enumerate(wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines(), 1):
         where = f"evidence/custody.jsonl line {number}"
@@ -218,8 +220,11 @@ def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], wacz_key: object, 
         except ValueError:
             report.check("custody entry signature", False, where, "not a custody entry")
             continue
-        problem = verify_entry(entry, trusted)
+        problem = verify_entry(entry, trusted | workers)
         report.check("custody entry signature", problem is None, where, problem or "")
+        if problem is None and entry.get("event") in KEY_EVENTS:
+            report.check("key event signer", entry.get("key") in trusted, where,
+                         "only a collection key may announce, rotate or revoke keys, not a worker key")
         if problem is None and entry.get("event") == "wacz key generated":
             vouched = vouched or entry["subject"].get("fingerprint") == wacz_key
     report.check("datapackage key announced", vouched, "evidence/custody.jsonl",
