@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 import uuid
 
 import boto3
@@ -210,3 +211,49 @@ def test_setting_up_a_store_that_cannot_work_is_one_line_before_capturing(tmp_pa
     assert result.exit_code == 2 and "cannot reach" in result.output and "127.0.0.1:9" in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not list((missing.root / "warcs").iterdir())
+
+
+def test_doctor_reports_an_object_no_catalog_row_names_and_never_deletes_it(tmp_path, run_cli, raw_server, s3,
+                                                                           postgresql_url):
+    bucket = make_bucket(s3, mode=None)
+    root = tmp_path / "shared"
+    made = run_cli("init", root, "--catalog", postgresql_url, "--storage", f"s3://{bucket}/team/")
+    assert made.exit_code == 0, made.output
+    allow_networks(root, "127.0.0.1/32")
+    capture(Collection.open(root), page_server(raw_server).url("/"))
+    s3.put_object(Bucket=bucket, Key="team/by-hand.warc.gz", Body=b"put here by hand")
+
+    for fix in ([], ["--fix"]):
+        found = run_cli("doctor", "-C", root, "--json", *fix)
+        assert found.exit_code == 1, found.output  # a person must look: --fix never deletes an object
+        assert [(f["kind"], f["where"], f["fixed"]) for f in json.loads(found.stdout)["findings"]] == \
+            [("orphaned object", f"s3://{bucket}/team/by-hand.warc.gz", None)]
+        assert s3.get_object(Bucket=bucket, Key="team/by-hand.warc.gz")["Body"].read() == b"put here by hand"
+    text = run_cli("doctor", "-C", root)
+    assert f"orphaned object: s3://{bucket}/team/by-hand.warc.gz" in text.output
+
+
+def test_verify_names_an_object_whose_retention_was_shortened_or_differs_from_the_catalog(tmp_path, run_cli,
+                                                                                          raw_server, s3):
+    bucket = make_bucket(s3, "GOVERNANCE", days=3)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/")
+    capture(collection, page_server(raw_server).url("/"))
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+    with collection:
+        [(name, mode)] = collection.catalog.query("SELECT name, retention_mode FROM warc_files").fetchall()
+    assert mode == "GOVERNANCE"
+    sooner = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    s3.put_object_retention(Bucket=bucket, Key=name, BypassGovernanceRetention=True,
+                            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": sooner})
+    shortened = run_cli("verify", "-C", collection.root, "--json")
+    assert shortened.exit_code == 1, shortened.output
+    [failure] = json.loads(shortened.stdout)["failures"]
+    assert (failure["check"], failure["where"]) == ("object retention", f"s3://{bucket}/{name}")
+    assert "shortened" in failure["detail"]
+
+    with sqlite3.connect(collection.root / "catalog.sqlite") as db:  # the catalog says COMPLIANCE was stored
+        db.execute("UPDATE warc_files SET retention_mode = 'COMPLIANCE'")
+    differs = run_cli("verify", "-C", collection.root, "--json")
+    assert {(f["check"], f["where"]) for f in json.loads(differs.stdout)["failures"]} == \
+        {("object retention", f"s3://{bucket}/{name}")}
+    assert any("COMPLIANCE" in f["detail"] and "GOVERNANCE" in f["detail"] for f in json.loads(differs.stdout)["failures"])

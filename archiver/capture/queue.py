@@ -113,6 +113,20 @@ def job_counts(url: str) -> dict[str, int]:
     return dict(zip(("queued", "running", "done", "failed", "retried"), row))
 
 
+def stalled_jobs(url: str) -> list[tuple[int, str, str | None]]:
+    """(id, URL, last heartbeat) of each capture job under way whose worker has not beaten for
+    STALLED_AFTER seconds (or is gone): the live workers take these again."""
+    with psycopg.connect(url) as db:
+        if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
+            return []
+        return db.execute(
+            "SELECT j.id, j.args->>'url', w.last_heartbeat::text FROM procrastinate_jobs j"
+            " LEFT JOIN procrastinate_workers w ON w.id = j.worker_id"
+            " WHERE j.task_name = %s AND j.status = 'doing'"
+            " AND (w.id IS NULL OR w.last_heartbeat < now() - make_interval(secs => %s)) ORDER BY j.id",
+            (TASK, STALLED_AFTER)).fetchall()
+
+
 def work(url: str, run: CaptureRun, concurrency: int) -> None:
     """Take jobs and capture them with `run`, `concurrency` at once, until SIGINT or SIGTERM;
     then no job is taken and those under way finish."""

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import UnsupportedAlgorithm
-
 from archiver.check.findings import Report
 from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
 from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
 from archiver.evidence.signing import PublicKey
+from archiver.evidence.worker_keys import announced_public_key
 from archiver.store.collection import Collection
 
 
@@ -84,12 +83,9 @@ def check_key_files(collection: Collection, custody: Logged, report: Report) -> 
 
 def _admit_worker_key(keys: dict[str, PublicKey], subject: dict, where: str, report: Report) -> None:
     """Trust the worker key a collection key announced, from its announcement on."""
-    try:
-        public = PublicKey.from_pem(str(subject.get("public_key")).encode("utf-8"))
-    except (ValueError, UnsupportedAlgorithm):
-        public = None
-    if report.check("worker key announcement", public is not None and public.fingerprint == subject.get("fingerprint"),
-                    where, "the announced public key is not the key its fingerprint names"):
+    public = announced_public_key(subject)
+    if report.check("worker key announcement", public is not None, where,
+                    "the announced public key is not the key its fingerprint names"):
         keys[public.fingerprint] = public
 
 

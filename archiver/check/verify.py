@@ -30,6 +30,7 @@ from archiver.check.custody_log import check_custody, check_key_files
 from archiver.check.documents import check_document_copies
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
+from archiver.check.retention import check_retention
 from archiver.check.records import VERIFY_HEADERS, RecordChecks, check_scan, plan_scans
 from archiver.check.scan import scan_warc
 from archiver.evidence.custody import parse_entry, read_entries
@@ -67,6 +68,7 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
         del statements, records
         check_document_copies(collection, catalog, report)
         check_manifests(collection, catalog, keys, statuses, custody, report)
+        check_retention(collection, catalog, report)
     return report
 
 

@@ -9,6 +9,7 @@ import click
 from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.check.doctor import diagnose
+from archiver.check.doctor_shared import REPORTED_ONLY, shared_findings
 
 
 @click.command()
@@ -24,10 +25,16 @@ def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool
     reached the disk are cataloged from that attestation; an unlisted manifest is set aside in
     manifests/quarantine/ and an unsigned one signed; captures, imports and timestamp tokens
     the custody log missed are recorded there late; every repair goes into the custody log.
-    Exit 0 when nothing was found (or all was fixed), 1 when something needs --fix, 2 while
-    another archiver process is working on the collection."""
+
+    On a shared collection it also lists, for a person to judge and never repairs: capture
+    jobs whose worker stopped beating, objects in the store that no catalog row names (never
+    deleted), and worker keys, custody entries or attestations by keys no custody entry announces.
+
+    Exit 0 when nothing was found (or all was fixed), 1 when something needs --fix or a person,
+    2 while another archiver process is working on the collection."""
     collection = Collection.open(collection_dir)
     diagnosis = diagnose(collection, signing_key(collection, key_file) if fix else None)
+    diagnosis.findings += shared_findings(collection)
     if as_json:
         print_json({"healthy": diagnosis.healthy, "findings": [f.as_dict() for f in diagnosis.findings]})
     elif diagnosis.healthy:
@@ -37,5 +44,5 @@ def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool
             click.echo(f"{finding.kind}: {finding.where}: {finding.detail}")
             if finding.fixed:
                 click.echo(f"  fixed: {finding.fixed}")
-    if not diagnosis.healthy and not fix:
+    if not diagnosis.healthy and (not fix or any(f.kind in REPORTED_ONLY for f in diagnosis.findings)):
         raise SystemExit(1)

@@ -9,8 +9,9 @@ import click
 
 from archiver.capture.queue import HEARTBEAT, STALLED_AFTER, queue_location, work
 from archiver.capture.run import CaptureRun
-from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.cli.common import collection_option, json_option, key_option, print_json
 from archiver.cli.recovery import repair_interrupted
+from archiver.evidence.worker_keys import worker_signing_key
 from archiver.store.collection import Collection
 
 
@@ -29,6 +30,10 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
     finish. A worker that dies mid-job loses nothing: its jobs are taken again by the others a
     few seconds after its last heartbeat, and the catalog keeps one capture per job.
 
+    Everything it signs (attestations, custody entries) is signed by this machine's worker key
+    (worker.ed25519.pem in the collection folder), made and announced on first use by the
+    collection's key (--key), so that a stolen machine's key is revoked alone.
+
     With --json, prints on stopping the run's id and how many captures it made.
 
     Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL.
@@ -36,7 +41,7 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
     collection = Collection.open(collection_dir)
     with collection:
         url = queue_location(collection)
-        key = signing_key(collection, key_file)
+        key = worker_signing_key(collection, option=key_file)  # this machine's own, announced by --key on first use
         repair_interrupted(collection, key)
         settings = collection.config.capture
         if concurrency is not None:

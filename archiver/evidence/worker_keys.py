@@ -9,12 +9,15 @@ import os
 import socket
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from archiver.errors import UsageProblem
-from archiver.evidence.keys import (WORKER_KEY_ANNOUNCED, custody_log, key_statuses, open_signing_key,
-                                    refuse_out_of_service)
-from archiver.evidence.signing import SigningKey, generate_key, grouped, load_key
+from archiver.evidence.custody import verify_entry
+from archiver.evidence.keys import (WORKER_KEY_ANNOUNCED, KeyStatus, custody_log, key_statuses, key_statuses_in,
+                                    open_signing_key, refuse_out_of_service)
+from archiver.evidence.signing import PublicKey, SigningKey, generate_key, grouped, load_key
 from archiver.store.collection import Collection
 
 WORKER_KEY_NAME = "worker.ed25519.pem"
@@ -51,6 +54,30 @@ def worker_signing_key(collection: Collection, machine: str | None = None, optio
                 "fingerprint": key.fingerprint, "machine": machine or socket.gethostname(),
                 "public_key": key.public.pem().decode("ascii")})
     return key
+
+
+def announced_public_key(subject: dict) -> PublicKey | None:
+    """The public key a worker key announcement carries, or None when it is not the key its
+    fingerprint names (an altered or malformed announcement)."""
+    try:
+        public = PublicKey.from_pem(str(subject.get("public_key")).encode("utf-8"))
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    return public if public.fingerprint == subject.get("fingerprint") else None
+
+
+def vouched_worker_keys(entries: Iterable[dict], collection_keys: dict[str, PublicKey]
+                        ) -> tuple[dict[str, PublicKey], dict[str, KeyStatus]]:
+    """Of custody entries read alone (a bundle carries only some of the chain), the worker keys
+    that an announcement signed by one of `collection_keys` vouches for, and what the entries
+    those keys signed say of every key (revocations): a worker key's own word counts for nothing."""
+    vouched = [entry for entry in entries if verify_entry(entry, collection_keys) is None]
+    workers = {}
+    for entry in vouched:
+        subject = entry.get("subject") if isinstance(entry.get("subject"), dict) else {}
+        if entry.get("event") == WORKER_KEY_ANNOUNCED and (public := announced_public_key(subject)) is not None:
+            workers[public.fingerprint] = public
+    return workers, key_statuses_in(vouched)
 
 
 @contextmanager

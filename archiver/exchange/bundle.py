@@ -48,7 +48,7 @@ from archiver.evidence.custody import parse_entry, read_entries
 from archiver.store.durable import replacing
 from archiver.errors import UsageProblem
 from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
-from archiver.evidence.keys import custody_log, export_custody, key_statuses_in, wacz_signing_key
+from archiver.evidence.keys import WORKER_KEY_ANNOUNCED, custody_log, export_custody, key_statuses_in, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.exchange.report_view import by_url, report_view
@@ -194,7 +194,7 @@ def _custody_entries(logged: list[tuple[bytes, dict | None]], claims: set[str], 
         if entry is None:
             continue
         subject, event = entry.get("subject") or {}, entry.get("event")
-        if (event.startswith("key") or event == "wacz key generated" or event == "collection created"
+        if (event.startswith("key") or event in ("wacz key generated", WORKER_KEY_ANNOUNCED, "collection created")
                 or (event == "capture" and subject.get("capture") in captures)
                 or (event in ("manifest signed", "timestamp") and subject.get("sequence") == sequence)
                 or (event == "note recorded" and subject.get("claim") in claims)):

@@ -22,6 +22,8 @@ from archiver.evidence import merkle
 from archiver.evidence.attestation import statement_problems
 from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
 from archiver.evidence.custody import verify_entry
+from archiver.evidence.keys import KEY_EVENTS, KeyStatus
+from archiver.evidence.worker_keys import vouched_worker_keys
 from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, grouped, open_envelope
 from archiver.check.findings import Report
@@ -91,8 +93,10 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
                       "payload_digest": r.payload_digest if r.type != "revisit" else r.headers.get("WARC-Payload-Digest")}
                for scan in scans for r in scan.records}
     entries = _check_proofs(wacz, checkpoint, records, report)
-    _check_attestations(wacz, entries, records, trusted, report)
-    _check_custody(wacz, trusted, statement.get("wacz_key"), report)
+    # Worker keys are trusted only as the collection's keys announce (and revoke) them in the custody entries carried.
+    workers, statuses = vouched_worker_keys(_custody_lines(wacz), trusted)
+    _check_attestations(wacz, entries, records, trusted | workers, statuses, report)
+    _check_custody(wacz, trusted, workers, statement.get("wacz_key"), report)
     _check_claims(wacz, entries, report)
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, report)
@@ -158,19 +162,34 @@ def _check_proofs(wacz: Wacz, checkpoint: dict, records: dict[str, dict], report
     return entries
 
 
+def _custody_lines(wacz: Wacz) -> list[dict]:
+    """The custody entries the bundle carries that are JSON objects (_check_custody names the others)."""
+    entries = []
+    for line in wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
 def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str, dict], trusted: dict[str, PublicKey],
-                        report: Report) -> None:
+                        statuses: dict[str, KeyStatus], report: Report) -> None:
     attested = set()
     for line in wacz.read("evidence/attestations.jsonl", EVIDENCE_LIMIT).splitlines():
         item = json.loads(line)
         where = f"evidence/attestations.jsonl capture {item.get('capture')}"
         try:
-            statement, _ = open_envelope(item["envelope"], trusted)
+            statement, signer = open_envelope(item["envelope"], trusted)
         except (BadEnvelope, KeyError, TypeError) as exc:
             report.check("attestation signature", False, where, str(exc))
             continue
         report.check("attestation signature", True, where, "")
         predicate = statement.get("predicate", {})
+        distrust = statuses[signer].trusted_at(str(predicate.get("finished_at"))) if signer in statuses else None
+        report.check("attestation key status", distrust is None, where, distrust or "")
         entry = entries.get(item.get("capture"), {})
         report.check("attestation matches capture", predicate.get("id") == item.get("capture") and entry
                      and all(predicate.get(f) == entry.get(f) for f in ("url", "final_url", "started_at", "ip", "payload_digest")),
@@ -188,9 +207,11 @@ def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str,
             report.check("attestation present", False, f"capture {capture_id}", "no signed attestation in the bundle")
 
 
-def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], wacz_key: object, report: Report) -> None:
-    """Each custody entry's signature, and that one announces wacz_key, the P-384 key the
-    statement names (whether that key signed the datapackage is _check_wacz_key_vouched's)."""
+def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str, PublicKey], wacz_key: object,
+                   report: Report) -> None:
+    """Each custody entry's signature (by a collection key, or a worker key for anything but a
+    key event), and that one announces wacz_key, the P-384 key the statement names (whether that
+    key signed the datapackage is _check_wacz_key_vouched's)."""
     vouched = False
     for number, line in enumerate(wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines(), 1):
         where = f"evidence/custody.jsonl line {number}"
@@ -199,8 +220,11 @@ def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], wacz_key: object, 
         except ValueError:
             report.check("custody entry signature", False, where, "not a custody entry")
             continue
-        problem = verify_entry(entry, trusted)
+        problem = verify_entry(entry, trusted | workers)
         report.check("custody entry signature", problem is None, where, problem or "")
+        if problem is None and entry.get("event") in KEY_EVENTS:
+            report.check("key event signer", entry.get("key") in trusted, where,
+                         "only a collection key may announce, rotate or revoke keys, not a worker key")
         if problem is None and entry.get("event") == "wacz key generated":
             vouched = vouched or entry["subject"].get("fingerprint") == wacz_key
     report.check("datapackage key announced", vouched, "evidence/custody.jsonl",

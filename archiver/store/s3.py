@@ -202,6 +202,17 @@ class S3Storage:
             head = self._head(self._key(name))
         return head["ContentLength"] if head else None
 
+    def object_url(self, name: str) -> str:
+        """The s3:// URL of a stored file, to name it in findings."""
+        return f"s3://{self.bucket}/{self._key(name)}"
+
+    def retention(self, name: str) -> tuple[str | None, str | None]:
+        """The Object Lock mode and retain-until date (ISO 8601) the store holds for a file now."""
+        with self._failures(f"look up {name}"):
+            head = self._head(self._key(name)) or {}
+        until = head.get("ObjectLockRetainUntilDate")
+        return head.get("ObjectLockMode"), until.isoformat() if until else None
+
     # -- unfinished files stay in the spool -------------------------------------------------
 
     def unfinished(self) -> list[str]:

@@ -1,0 +1,76 @@
+"""What `doctor` reports on a shared collection, beyond an interrupted run's leftovers: capture
+jobs whose worker stopped beating, objects in the store that no catalog row names, and worker
+keys (key files, custody entries, attestations) that no custody entry announces. These are
+reported for a person to judge and never repaired: an object in a WORM store is never deleted,
+the live workers take stalled jobs again, and only the collection's key can announce a key."""
+
+from __future__ import annotations
+
+import json
+
+from archiver.check.doctor import Finding
+from archiver.errors import ArchiverError
+from archiver.evidence.custody import parse_entry
+from archiver.evidence.keys import custody_lines, key_statuses_in
+from archiver.evidence.signing import grouped, load_key
+from archiver.evidence.worker_keys import worker_key_path
+from archiver.store.collection import Collection
+
+REPORTED_ONLY = ("stalled job", "orphaned object", "unannounced worker key")
+
+
+def shared_findings(collection: Collection) -> list[Finding]:
+    """The findings above that apply: jobs and keys on a PostgreSQL catalog, objects on an S3 store."""
+    findings = []
+    if collection.config.catalog_url:
+        findings += _stalled_jobs(collection) + _unannounced_keys(collection)
+    if collection.config.storage.url:
+        findings += _orphaned_objects(collection)
+    return findings
+
+
+def _stalled_jobs(collection: Collection) -> list[Finding]:
+    from archiver.capture.queue import STALLED_AFTER, queue_location, stalled_jobs  # procrastinate: only when shared
+
+    return [Finding("stalled job", f"job {job}", f"capturing {url}, its worker's last heartbeat at {beat or 'never'} "
+                    f"(over {STALLED_AFTER:g} s ago): a running `archiver worker` takes it again")
+            for job, url, beat in stalled_jobs(queue_location(collection))]
+
+
+def _orphaned_objects(collection: Collection) -> list[Finding]:
+    storage = collection.storage
+    with collection:
+        cataloged = {row[0] for row in collection.catalog.query("SELECT name FROM warc_files")}
+    return [Finding("orphaned object", storage.object_url(name),
+                    "in the store but named by no catalog row (an upload whose catalog commit never came, or put "
+                    "there by hand); kept: doctor never deletes an object")
+            for name in storage.names() if name not in cataloged]
+
+
+def _unannounced_keys(collection: Collection) -> list[Finding]:
+    """This machine's worker key file, custody entries and attestations, each by a key no custody entry announces."""
+    entries = [parse_entry(line) for line in custody_lines(collection)]
+    announced = {fp for fp, status in key_statuses_in(entries).items() if status.announced_at is not None}
+    findings = []
+    path = worker_key_path(collection)
+    try:
+        worker = load_key(path, None) if path.exists() else None
+    except ArchiverError:
+        worker = None  # not a key at all: nothing signs with it
+    if worker is not None and worker.fingerprint not in announced:
+        findings.append(Finding("unannounced worker key", str(path),
+                                f"key {grouped(worker.fingerprint)} is announced by no custody entry; "
+                                "`archiver worker --key COLLECTION-KEY` announces it"))
+    for number, entry in enumerate(entries, 1):
+        if entry is not None and entry.get("key") not in announced:
+            findings.append(Finding("unannounced worker key", f"custody.jsonl line {number}",
+                                    f"signed by key {str(entry.get('key'))[:16]}, which no custody entry announces"))
+    with collection:
+        rows = collection.catalog.query("SELECT capture_id, envelope FROM attestations ORDER BY capture_id").fetchall()
+    for capture_id, envelope in rows:
+        signers = {s.get("keyid") for s in json.loads(envelope).get("signatures", []) if isinstance(s, dict)}
+        if not signers & announced:
+            findings.append(Finding("unannounced worker key", f"capture {capture_id}",
+                                    f"its attestation is signed by {', '.join(map(str, sorted(signers, key=str)))[:40]}, "
+                                    "no key a custody entry announces"))
+    return findings

@@ -1,0 +1,133 @@
+"""Worker keys in use: `archiver worker` signs its captures' attestations and custody entries
+with its machine's own key; verify trusts that key only as the custody log announces it, and a
+bundle of a worker's capture verifies with nothing but the bundle and the collection key's
+fingerprint (real PostgreSQL, a real worker process, a real origin on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from archiver.capture.run import CaptureRun
+from archiver.evidence.keys import custody_log, export_custody, open_signing_key, revoke_key
+from archiver.evidence.signing import generate_key, load_key, open_envelope
+from archiver.evidence.worker_keys import worker_key_path, worker_signing_key
+from archiver.store.collection import Collection
+from tests.conftest import make_collection
+from tests.test_bundle import failed, rewrite, verify_bundle
+from tests.test_custody_scale import verify_failures
+from tests.test_doctor import page
+from tests.test_workers import stop, worker
+
+
+def _collection_fingerprint(run_cli, root) -> str:
+    shown = run_cli("keys", "show", "-C", root, "--json")
+    assert shown.exit_code == 0, shown.output
+    [key] = [key for key in json.loads(shown.stdout)["keys"] if key["status"] == "active"]
+    return key["fingerprint"]
+
+
+def _worker_captured(collection: Collection, raw_server, *paths: str) -> None:
+    """`paths` of a local origin captured through the queue by one `archiver worker` process."""
+    server = raw_server({path: page for path in paths})
+    running = worker(collection, concurrency=2)
+    try:
+        waited = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                                 "--wait", *(server.url(path) for path in paths)],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        assert stop(running) == 0, running.stderr.read().decode()
+    assert waited.returncode == 0, waited.stderr
+
+
+def test_a_worker_signs_with_its_machine_key_and_a_bundle_of_its_capture_verifies_with_the_collection_fingerprint(
+        run_cli, raw_server, tmp_path, postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    _worker_captured(collection, raw_server, "/a", "/b")
+    worker_key = load_key(worker_key_path(collection), None)
+    collection_fingerprint = _collection_fingerprint(run_cli, collection.root)
+    assert worker_key.fingerprint != collection_fingerprint
+
+    entries = [json.loads(line) for line in export_custody(collection).read_bytes().splitlines()]
+    assert [e["key"] for e in entries if e["event"] == "capture"] == [worker_key.fingerprint] * 2
+    [announced] = [e for e in entries if e["event"] == "worker key announced"]
+    assert (announced["key"], announced["subject"]["fingerprint"]) == (collection_fingerprint, worker_key.fingerprint)
+    with collection:
+        envelopes = [json.loads(row[0]) for row in collection.catalog.query("SELECT envelope FROM attestations")]
+    assert len(envelopes) == 2
+    assert {open_envelope(envelope, {worker_key.fingerprint: worker_key.public})[1] for envelope in envelopes} == \
+        {worker_key.fingerprint}
+    verified = run_cli("verify", "-C", collection.root, "--json")
+    assert verified.exit_code == 0, verified.output
+
+    bundle = tmp_path / "bundle.wacz"
+    made = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all")
+    assert made.exit_code == 0, made.output
+    report = verify_bundle(run_cli, bundle, collection_fingerprint)
+    assert report["ok"], report["failures"]
+    assert report["passed"]["attestation signature"] == 2
+
+    def announcement(change):
+        def on_custody(name: str, data: bytes) -> bytes:
+            if name != "evidence/custody.jsonl":
+                return data
+            return b"".join(change(line) + b"\n" for line in data.splitlines() if change(line) is not None)
+        return on_custody
+
+    rotated = run_cli("keys", "rotate", "-C", collection.root)  # the worker key, announced by the old key, stays trusted
+    assert rotated.exit_code == 0, rotated.output
+    _worker_captured(collection, raw_server, "/after-rotation")
+    after = tmp_path / "after-rotation.wacz"
+    assert run_cli("bundle", "-C", collection.root, "-o", after, "--all").exit_code == 0
+    new_fingerprint = _collection_fingerprint(run_cli, collection.root)
+    assert new_fingerprint != collection_fingerprint
+    report = verify_bundle(run_cli, after, new_fingerprint)
+    assert report["ok"] and report["passed"]["attestation signature"] == 3, report["failures"]
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+    is_announcement = b'"event":"worker key announced"'
+    removed = verify_bundle(run_cli, rewrite(bundle, announcement(lambda l: None if is_announcement in l else l)),
+                            collection_fingerprint)
+    assert {"attestation signature", "custody entry signature"} <= failed(removed)
+    altered = verify_bundle(run_cli, rewrite(bundle, announcement(
+        lambda l: l.replace(b'"machine":"', b'"machine":"not-') if is_announcement in l else l)), collection_fingerprint)
+    assert {"attestation signature", "custody entry signature"} <= failed(altered)
+
+
+def test_verify_refuses_a_capture_attested_by_an_unannounced_or_revoked_worker_key(run_cli, raw_server, tmp_path,
+                                                                                   postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({"/stray": page, "/revoked": page})
+    stray = generate_key(tmp_path / "stray.pem", None)
+    with CaptureRun(collection, collection.config.capture, stray) as run:
+        [by_stray] = run.capture([server.url("/stray")])
+    failures = {(f["check"], f["where"]) for f in verify_failures(run_cli, collection.root)}
+    assert ("attestation signature", f"capture {by_stray.id}") in failures
+
+    _worker_captured(collection, raw_server, "/first")
+    worker_key = load_key(worker_key_path(collection), None)
+    revoke_key(collection, open_signing_key(collection, None, None), worker_key.fingerprint, "2000-01-01T00:00:00Z",
+               "laptop stolen")
+    with CaptureRun(collection, collection.config.capture, worker_key) as run:
+        [by_revoked] = run.capture([server.url("/revoked")])
+    failures = {(f["check"], f["where"]) for f in verify_failures(run_cli, collection.root)}
+    assert ("attestation key status", f"capture {by_revoked.id}") in failures
+
+
+
+def test_a_key_event_a_worker_key_signs_fails_verify_bundle(run_cli, raw_server, tmp_path, postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    worker_key = worker_signing_key(collection, machine="laptop")
+    with CaptureRun(collection, collection.config.capture, worker_key) as run:
+        [row] = run.capture([raw_server({"/a": page}).url("/a")])
+    fingerprint = _collection_fingerprint(run_cli, collection.root)
+    custody_log(collection, worker_key).append("key revoked", {"fingerprint": fingerprint, "reason": "spite",
+                                                               "revoked_from": "2000-01-01T00:00:00Z"})
+    bundle = tmp_path / "bundle.wacz"
+    made = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all")
+    assert made.exit_code == 0, made.output
+    report = verify_bundle(run_cli, bundle, fingerprint)
+    assert [(f["check"], f["detail"]) for f in report["failures"]] == \
+        [("key event signer", "only a collection key may announce, rotate or revoke keys, not a worker key")]
+    assert report["passed"]["attestation signature"] == 1 and report["passed"]["attestation key status"] == 1
