@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from archiver.check.scan import READ_SIZE, FileScan, scan_stream
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from archiver.store.storage import Storage
 
 GZIP_MAGIC = b"\x1f\x8b"
+RANGE_READ = 8 * 2**20  # bytes per ranged read of a piece: an S3 GET's worth, few opens of a local file
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,9 @@ def cut(name: str, size: int, member_starts: list[int], piece_size: int) -> list
 def scan_piece(storage: "Storage", piece: Piece, keep_headers: frozenset[str] | None) -> FileScan:
     """The records of one piece, at their offsets in the whole file; `error` says why the
     piece is not whole gzip members (then it cannot stand for its part of the file)."""
-    with storage.reader(piece.name) as file:
-        file.seek(piece.start)
-        bounded = _Bounded(file, piece.end - piece.start)
-        if bounded.peek_start() != GZIP_MAGIC:
-            return FileScan(piece.name, error="the piece does not start with a gzip member")
-        scan = scan_stream(bounded, piece.name, keep_headers)
+    if storage.read(piece.name, piece.start, len(GZIP_MAGIC)) != GZIP_MAGIC:
+        return FileScan(piece.name, error="the piece does not start with a gzip member")
+    scan = scan_stream(_Range(storage, piece), piece.name, keep_headers)
     for record in scan.records:
         record.offset += piece.start
     return scan
@@ -81,22 +79,25 @@ def join(name: str, pieces: list[Piece], scans: list[FileScan], size: int, sha25
     return joined
 
 
-class _Bounded:
-    """The next `length` bytes of a binary file, as a file that ends there."""
+class _Range:
+    """Bytes [start, end) of a stored file as a file that ends there, fetched by ranged reads
+    of exactly those bytes (on S3, no GET runs past the piece)."""
 
-    def __init__(self, file: BinaryIO, length: int) -> None:
-        self._file = file
-        self._left = length
-        self._first = b""
+    def __init__(self, storage: "Storage", piece: Piece) -> None:
+        self._storage = storage
+        self._name = piece.name
+        self._position = piece.start
+        self._end = piece.end
+        self._chunk = b""
+        self._at = 0
 
-    def peek_start(self) -> bytes:
-        """The first two bytes, kept for the first read."""
-        self._first = self.read(2)
-        return self._first
-
-    def read(self, size: int = -1) -> bytes:
-        first, self._first = self._first, b""
-        wanted = self._left if size < 0 else min(size - len(first), self._left)
-        data = self._file.read(wanted) if wanted > 0 else b""
-        self._left -= len(data)
-        return first + data
+    def read(self, size: int) -> bytes:
+        if self._at == len(self._chunk):
+            length = min(RANGE_READ, self._end - self._position)
+            if length <= 0:
+                return b""
+            self._chunk, self._at = self._storage.read(self._name, self._position, length), 0
+            self._position += length
+        data = self._chunk[self._at:self._at + size]
+        self._at += len(data)
+        return data

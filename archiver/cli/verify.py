@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @click.command()
 @collection_option
 @click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
-              help="WARC files read in parallel.")
+              help="Processes reading the WARC files (a large file is read in pieces by several).")
 @click.option("--live", is_flag=True, help="Also fetch each captured URL again and say whether the page has drifted.")
 @click.option("--recapture", is_flag=True, help="With --live: capture the changed pages again, as new history.")
 @click.option("--replay", is_flag=True,
