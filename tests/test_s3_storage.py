@@ -18,6 +18,8 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from warcio.archiveiterator import ArchiveIterator
 
+from archiver.check.reading import Parallelism
+from archiver.check.verify import verify_collection
 from archiver.store.collection import Collection
 from tests import radosgw
 from tests.conftest import allow_networks, capture, http_response, send_bytes
@@ -257,3 +259,22 @@ def test_verify_names_an_object_whose_retention_was_shortened_or_differs_from_th
     assert {(f["check"], f["where"]) for f in json.loads(differs.stdout)["failures"]} == \
         {("object retention", f"s3://{bucket}/{name}")}
     assert any("COMPLIANCE" in f["detail"] and "GOVERNANCE" in f["detail"] for f in json.loads(differs.stdout)["failures"])
+
+
+def test_one_object_is_verified_in_pieces_by_ranged_reads_finding_what_a_whole_read_finds(tmp_path, run_cli, raw_server,
+                                                                                          s3, object_gets):
+    bucket = make_bucket(s3, mode=None)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/")
+    server = raw_server({f"/{i}": send_bytes(http_response(bytes([65 + i]) * 4000 * (i + 1))) for i in range(6)})
+    assert [row.outcome for row in capture(collection, *(server.url(f"/{i}") for i in range(6)))] == ["ok"] * 6
+    [key] = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    in_pieces = Parallelism(workers=2, pool_from=1 << 62, piece_size=1)  # every member a piece, read in this process
+    object_gets.clear()
+    report = verify_collection(collection, parallelism=in_pieces)
+    assert report.ok, report.failures
+    assert len(object_gets) > 2 * 6 and all(ranged for _, ranged in object_gets), object_gets  # a piece, a range
+    assert report.as_dict() == verify_collection(collection, workers=1).as_dict()
+    original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    s3.put_object(Bucket=bucket, Key=key, Body=original[:-40] + bytes([original[-40] ^ 1]) + original[-39:])
+    report = verify_collection(collection, parallelism=in_pieces)
+    assert not report.ok and report.as_dict() == verify_collection(collection, workers=1).as_dict()

@@ -35,6 +35,12 @@ class Report:
             self.failures.append(Failure(name, where, detail))
         return holds
 
+    def extend(self, later: "Report") -> None:
+        """Add what `later` found after what this report holds, as if checked here in that order."""
+        self.passed.update(later.passed)
+        self.failures += later.failures
+        self.not_checked += later.not_checked
+
     def as_dict(self) -> dict:
         return {"ok": self.ok, "passed": dict(sorted(self.passed.items())), "failed": len(self.failures),
                 "failures": [f.as_dict() for f in self.failures], "not_checked": self.not_checked}

@@ -17,29 +17,28 @@ Checks, in the order they run:
 - manifests (check/manifests.py): signature, key status at signing time, sequence and
   previous-hash chain, manifest.json the newest, RFC 3161 token (imprint, TSA signature,
   chain to trusted roots, the file's SHA-256 as logged), and the newest manifest's captures
-  and claims still as the catalog holds them."""
+  and claims still as the catalog holds them;
+- object retention (check/retention.py): on an S3 store, each object's lock mode and
+  retain-until date still what the catalog recorded at upload."""
 
 from __future__ import annotations
-
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from typing import Callable
 
 from archiver.check.attestations import check_attestations, check_attested_records
 from archiver.check.custody_log import check_custody, check_key_files
 from archiver.check.documents import check_document_copies
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
+from archiver.check.reading import Parallelism, Reading
+from archiver.check.records import RecordChecks, check_scan, plan_scans
 from archiver.check.retention import check_retention
-from archiver.check.records import VERIFY_HEADERS, RecordChecks, check_scan, plan_scans
-from archiver.check.scan import scan_warc
 from archiver.evidence.custody import parse_entry, read_entries
 from archiver.evidence.keys import export_custody, key_statuses_in
 from archiver.evidence.signing import collection_public_keys
 from archiver.store.collection import Collection
 
 
-def verify_collection(collection: Collection, workers: int = 2) -> Report:
+def verify_collection(collection: Collection, workers: int = 2, parallelism: Parallelism | None = None) -> Report:
+    """Every check above; the WARC files are read by `workers` processes (or as `parallelism` says)."""
     report = Report()
     log = export_custody(collection)  # first: on a shared collection it also publishes the collection's keys
     keys = collection_public_keys(collection.root / "keys")
@@ -47,49 +46,26 @@ def verify_collection(collection: Collection, workers: int = 2) -> Report:
     with collection:
         catalog = collection.catalog
         to_scan, listed = plan_scans(collection.storage, catalog, report)
-        names = sorted(to_scan, key=lambda n: -to_scan[n].size)  # largest first: they finish last
         # Files made by other tools: their other records are not captures, their digests may be sha1.
         imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
         records = RecordChecks(catalog, imported, report)
-        # The files are read in worker processes while this one checks signatures, which need no WARC bytes.
-        with ProcessPoolExecutor(max_workers=min(workers, len(names))) if workers > 1 and len(names) > 1 else _Inline() as pool:
-            pending = {name: pool.submit(scan_warc, collection.storage, to_scan[name].name, VERIFY_HEADERS,
-                                         to_scan[name].unfinished) for name in names}
+        # The files are read in worker processes while this one checks every signature, which
+        # needs no WARC bytes; what those checks find is reported after the records, as always.
+        after_records = Report()
+        with Reading(collection.storage, catalog, to_scan, parallelism or Parallelism(workers)) as reading:
             custody = check_custody(collection, keys, statuses, report)
             check_key_files(collection, custody, report)
             statements = check_attestations(catalog, keys, statuses, custody, report)
-            for name in names:  # each file's records are checked, then let go, as soon as it is read
-                scan = pending.pop(name).result()
+            check_document_copies(collection, catalog, after_records)
+            check_manifests(collection, catalog, keys, statuses, custody, after_records)
+            check_retention(collection, catalog, after_records)
+            for name in sorted(to_scan, key=lambda n: -to_scan[n].size):  # each file's records are checked, then let go, as soon as it is read
+                scan = reading.scan(name)
                 check_scan(to_scan[name], scan, listed.get(name), report)
                 records.check_file(name, scan)
                 del scan
-        records.check_unread(set(names))
+        records.check_unread(set(to_scan))
         check_attested_records(statements, records.found, report)
         del statements, records
-        check_document_copies(collection, catalog, report)
-        check_manifests(collection, catalog, keys, statuses, custody, report)
-        check_retention(collection, catalog, report)
+        report.extend(after_records)
     return report
-
-
-class _Inline:
-    """The executor interface for one worker: each task runs in this process, when its result
-    is asked for (so one file's records are in memory at a time)."""
-
-    def __enter__(self) -> "_Inline":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def submit(self, function, *args) -> "_Deferred":
-        return _Deferred(function, args)
-
-
-@dataclass
-class _Deferred:
-    function: Callable
-    args: tuple
-
-    def result(self):
-        return self.function(*self.args)

@@ -16,7 +16,6 @@ from archiver.store.durable import atomic_write
 from archiver.evidence.keys import custody_log
 from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_manifest
 from archiver.evidence.signing import SigningKey, canonical_json
-from archiver.evidence.timestamps.request import timestamp_with_any
 from archiver.evidence.timestamps.token import describe_token
 
 
@@ -51,6 +50,7 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
     if not stamp:
         seal.token = token_path(manifest) if token_path(manifest).exists() else None
         return seal
+    from archiver.evidence.timestamps.request import timestamp_with_any  # requests: to ask a TSA, not to verify
     log = custody_log(collection, key)
     outcome = timestamp_with_any(data, list(settings.authorities), settings.timeout)
     seal.timestamp_failures = outcome.failures

@@ -1,0 +1,107 @@
+"""Reading every WARC file of a verification on all the cores asked for: whole files and
+pieces of large ones (check/pieces.py) go to worker processes, largest first, while the
+caller checks signatures; each file's scan is handed back in the caller's order. Below
+POOL_FROM bytes in all, no pool is started: its start-up would cost more than it saves, and
+the files are read in this process, each only when its scan is asked for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from archiver.check.pieces import Piece, cut, hash_whole, join, scan_piece
+from archiver.check.records import VERIFY_HEADERS, ToScan
+from archiver.check.scan import FileScan, scan_warc
+from archiver.store.catalog import Catalog
+from archiver.store.storage import Storage
+
+POOL_FROM = 8_000_000  # bytes to read in all, for worker processes to pay for their start-up
+PIECES_PER_WORKER = 4  # so that workers finish together whatever the files' sizes
+MIN_PIECE = 4_000_000  # a smaller piece costs more in set-up than it gains in balance
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """How a verification reads: `workers` processes, a pool only from `pool_from` bytes, and
+    pieces of about `piece_size` bytes (None: enough pieces for every worker to stay busy)."""
+
+    workers: int = 2
+    pool_from: int = POOL_FROM
+    piece_size: int | None = None
+
+
+class Reading:
+    """The scans of `to_scan`, started on entry; scan(name) waits for one file's."""
+
+    def __init__(self, storage: Storage, catalog: Catalog, to_scan: dict[str, ToScan], parallelism: Parallelism) -> None:
+        self._storage = storage
+        self._to_scan = to_scan
+        total = sum(file.size for file in to_scan.values())
+        piece_size = parallelism.piece_size or max(MIN_PIECE, total // (parallelism.workers * PIECES_PER_WORKER))
+        self._pieces: dict[str, list[Piece]] = {}
+        if parallelism.workers > 1:
+            for shown, file in to_scan.items():
+                if not file.unfinished and file.size >= 2 * piece_size:
+                    pieces = cut(file.name, file.size, _member_starts(catalog, file.name), piece_size)
+                    if len(pieces) > 1:
+                        self._pieces[shown] = pieces
+        tasks = len(to_scan) + sum(len(pieces) - 1 for pieces in self._pieces.values())
+        self._pool = _pool(min(parallelism.workers, tasks), total >= parallelism.pool_from)
+        self._tasks: dict[tuple[str, int], object] = {}
+
+    def __enter__(self) -> "Reading":
+        pool = self._pool.__enter__()
+        tasks = [((shown, piece.start), piece.end - piece.start, scan_piece, (self._storage, piece, VERIFY_HEADERS))
+                 for shown, pieces in self._pieces.items() for piece in pieces]
+        tasks += [((shown, 0), file.size, scan_warc, (self._storage, file.name, VERIFY_HEADERS, file.unfinished))
+                  for shown, file in self._to_scan.items() if shown not in self._pieces]
+        for key, _, function, args in sorted(tasks, key=lambda task: -task[1]):  # largest first: they finish last
+            self._tasks[key] = pool.submit(function, *args)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.__exit__(*exc)
+
+    def scan(self, shown: str) -> FileScan:
+        file = self._to_scan[shown]
+        pieces = self._pieces.get(shown)
+        if pieces is None:
+            return self._tasks.pop((shown, 0)).result()
+        size, sha256 = hash_whole(self._storage, file.name)  # in order, here, while the workers read the pieces
+        joined = join(file.name, pieces, [self._tasks.pop((shown, piece.start)).result() for piece in pieces], size, sha256)
+        return joined or scan_warc(self._storage, file.name, VERIFY_HEADERS, file.unfinished)
+
+
+def _member_starts(catalog: Catalog, name: str) -> list[int]:
+    return [row[0] for row in catalog.query(
+        "SELECT DISTINCT warc_offset FROM records WHERE warc_file = ? ORDER BY warc_offset", (name,))]
+
+
+def _pool(workers: int, enough_work: bool):
+    if workers > 1 and enough_work:
+        from concurrent.futures import ProcessPoolExecutor  # its import alone is a tenth of an empty verify
+        return ProcessPoolExecutor(max_workers=workers)
+    return _Inline()
+
+
+class _Inline:
+    """The executor interface for one worker: each task runs in this process, when its result
+    is asked for (so one file's records are in memory at a time)."""
+
+    def __enter__(self) -> "_Inline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def submit(self, function, *args) -> "_Deferred":
+        return _Deferred(function, args)
+
+
+@dataclass
+class _Deferred:
+    function: Callable
+    args: tuple
+
+    def result(self):
+        return self.function(*self.args)

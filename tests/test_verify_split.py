@@ -1,0 +1,119 @@
+"""One large WARC file read by several workers (check/pieces.py, check/reading.py): its pieces
+of gzip members, scanned apart and joined, must give exactly the scan of the whole file, and
+verify must find exactly what it finds reading the file whole, honest or damaged."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+
+import pytest
+
+from archiver.check.pieces import cut, hash_whole, join, scan_piece
+from archiver.check.reading import Parallelism
+from archiver.check.records import VERIFY_HEADERS
+from archiver.check.scan import scan_warc
+from archiver.check.verify import verify_collection
+from archiver.store.collection import Collection
+from tests.conftest import http_response, make_collection, send_bytes
+from tests.test_mutations import flip, flip_inflated, put
+
+PAGES = 12
+EVERY_MEMBER = 1  # piece size: every gzip member its own piece
+INLINE = 1 << 62  # pool_from: no worker processes, the pieces are read in this one
+
+
+@pytest.fixture
+def one_file(run_cli, raw_server, tmp_path) -> Collection:
+    """A collection whose captures are all in one WARC file, with a signed manifest."""
+    collection = make_collection(tmp_path / "one-file")
+    rng = random.Random(14)
+    server = raw_server({f"/{i}": send_bytes(http_response(rng.randbytes(rng.randrange(100, 40_000))))
+                         for i in range(PAGES)})
+    assert run_cli("capture", "-C", collection.root, *(server.url(f"/{i}") for i in range(PAGES))).exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    opened = Collection.open(collection.root)
+    assert len(warc_names(opened)) == 1
+    return opened
+
+
+def warc_names(collection: Collection) -> list[str]:
+    with collection:
+        return [row[0] for row in collection.catalog.query("SELECT name FROM warc_files")]
+
+
+def member_starts(collection: Collection, name: str) -> list[int]:
+    with collection:
+        return [row[0] for row in collection.catalog.query(
+            "SELECT DISTINCT warc_offset FROM records WHERE warc_file = ? ORDER BY warc_offset", (name,))]
+
+
+def scanned_in_pieces(collection: Collection, name: str, starts: list[int]):
+    """The file's scan joined from one piece per member, or None if the join refused them."""
+    storage = collection.storage
+    pieces = cut(name, storage.size(name), starts, EVERY_MEMBER)
+    scans = [scan_piece(storage, piece, VERIFY_HEADERS) for piece in pieces]
+    return pieces, join(name, pieces, scans, *hash_whole(storage, name))
+
+
+def test_pieces_of_an_honest_file_join_into_the_whole_files_scan(one_file):
+    name, = warc_names(one_file)
+    pieces, joined = scanned_in_pieces(one_file, name, member_starts(one_file, name))
+    assert len(pieces) >= 2 * PAGES  # a request and a response per page, at least
+    assert [p.start for p in pieces[1:]] == [p.end for p in pieces[:-1]] and pieces[-1].end == one_file.storage.size(name)
+    assert joined == scan_warc(one_file.storage, name, VERIFY_HEADERS)
+
+
+def test_pieces_of_a_damaged_file_join_into_its_scan_or_are_refused(one_file):
+    """Every damage either leaves the pieces whole members (then their join is the file's
+    scan) or makes the join refuse them, for the file to be read whole."""
+    name, = warc_names(one_file)
+    path = one_file.storage.folder / name
+    pristine = path.read_bytes()
+    starts = member_starts(one_file, name)
+    rng = random.Random(1414)
+    refused = 0
+    try:
+        for _ in range(120):
+            mutation = (flip if rng.random() < 0.5 else flip_inflated)(rng, path, pristine)
+            put(path, mutation.data)
+            _, joined = scanned_in_pieces(one_file, name, starts)
+            refused += joined is None
+            assert joined is None or joined == scan_warc(one_file.storage, name, VERIFY_HEADERS), mutation.what
+    finally:
+        put(path, pristine)
+    assert 0 < refused < 120  # both kinds were met
+
+
+def test_offsets_that_are_not_member_starts_are_refused(one_file):
+    name, = warc_names(one_file)
+    starts = member_starts(one_file, name)
+    _, joined = scanned_in_pieces(one_file, name, [start + 3 for start in starts])
+    assert joined is None
+
+
+def same_findings(collection: Collection, parallelism: Parallelism) -> None:
+    split = verify_collection(collection, parallelism=parallelism).as_dict()
+    whole = verify_collection(collection, workers=1).as_dict()
+    assert split == whole
+
+
+@pytest.mark.parametrize("pool_from", [0, INLINE], ids=["worker processes", "inline"])
+def test_verify_in_pieces_finds_what_verify_of_whole_files_finds(one_file, pool_from):
+    parallelism = Parallelism(workers=2, pool_from=pool_from, piece_size=EVERY_MEMBER)
+    assert verify_collection(one_file, parallelism=parallelism).ok
+    name, = warc_names(one_file)
+    path = one_file.storage.folder / name
+    pristine = path.read_bytes()
+    rng = random.Random(14)
+    try:
+        for _ in range(6 if pool_from == 0 else 30):
+            put(path, (flip if rng.random() < 0.5 else flip_inflated)(rng, path, pristine).data)
+            same_findings(one_file, parallelism)
+    finally:
+        put(path, pristine)
+    # A catalog whose offsets are wrong: the pieces start inside members, the file is read whole.
+    with contextlib.closing(sqlite3.connect(one_file.root / "catalog.sqlite")) as catalog, catalog:
+        catalog.execute("UPDATE records SET warc_offset = warc_offset + 1 WHERE warc_offset > 0")
+    same_findings(one_file, parallelism)

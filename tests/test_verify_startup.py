@@ -1,0 +1,33 @@
+"""`archiver verify` on a small collection pays only for what it checks: no capture, drift,
+replay, TSA-request or worker-pool code is loaded before (or without) a byte to read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import make_collection
+
+# Each is loaded by a command or option that needs it, never by a plain verify.
+NOT_NEEDED = ("archiver.capture.run", "archiver.capture.fetch.engine", "archiver.check.drift", "archiver.check.replay",
+              "requests", "PIL", "playwright", "concurrent.futures.process", "multiprocessing",
+              "archiver.evidence.timestamps.request")
+
+LOADED_BY_VERIFY = """\
+import json, sys
+from archiver.cli import cli
+try:
+    cli.main(["verify", "-C", sys.argv[1], "--workers", "2"], prog_name="archiver")
+except SystemExit as exit:
+    print(json.dumps({"exit": exit.code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def test_verify_of_an_empty_collection_loads_no_capture_replay_or_pool_code(tmp_path):
+    collection = make_collection(tmp_path / "empty")
+    done = subprocess.run([sys.executable, "-c", LOADED_BY_VERIFY, str(collection.root)], capture_output=True, text=True)
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result["exit"] == 0, done.stdout
+    loaded = {name for name in result["modules"] if name in NOT_NEEDED or name.split(".")[0] in NOT_NEEDED}
+    assert not loaded
