@@ -229,9 +229,12 @@ def archiver_command() -> list[str]:
 
 
 def new_collection(folder: Path, *init_options: str) -> Path:
-    """`archiver init` (with `init_options`) a collection whose settings allow capturing 127.0.0.0/8."""
+    """`archiver init` (with `init_options`) a collection whose settings allow capturing 127.0.0.0/8,
+    capturing over HTTP (as the peers these benchmarks measure do) unless told `--browser`, even
+    where Chromium is installed."""
     subprocess.run([*archiver_command(), "init", str(folder), *init_options], check=True, stdout=subprocess.DEVNULL)
     set_setting(folder, "allow_networks = []", 'allow_networks = ["127.0.0.0/8"]')
+    set_setting(folder, 'capture_mode = "auto"', 'capture_mode = "http"')
     return folder
 
 

@@ -41,7 +41,6 @@ from capture import (  # bench/capture.py
     archiver_command,
     measure,
     new_collection,
-    set_setting,
     print_table,
     run_and_report,
     run_archiver,
@@ -151,9 +150,7 @@ def run_local(work: Path, servers: Servers, url_file: Path, count: int, concurre
 
 
 def shared_collection(work: Path, name: str, database: str, bucket: str) -> Path:
-    folder = new_collection(work / name, "--catalog", database, "--storage", f"s3://{bucket}/{name}/")
-    set_setting(folder, 'capture_mode = "auto"', 'capture_mode = "http"')
-    return folder
+    return new_collection(work / name, "--catalog", database, "--storage", f"s3://{bucket}/{name}/")
 
 
 def queue_done(database: str) -> int:
