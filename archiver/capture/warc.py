@@ -25,6 +25,7 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from archiver import __version__
+from archiver.store import crash_points
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import NewFile, Storage, StoredFile
 
@@ -204,6 +205,8 @@ class WarcFileWriter:
         record = ArcWarcRecord("warc", "block", StatusAndHeaders("", headers, protocol=WARC_VERSION),
                                pending.block, None, pending.header("Content-Type"), pending.length)
         offset = self._file.size
+        if pending.role == "response" and crash_points.armed(crash_points.MID_RECORD):
+            crash_points.tear(self._file, lambda out: _ExactWARCWriter(out).write_record(record))
         self._writer.write_record(record)
         return StoredRecord(
             record_id=pending.header("WARC-Record-ID"), warc_type=pending.header("WARC-Type"),
