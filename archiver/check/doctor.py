@@ -20,6 +20,7 @@ from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now, parse_entry
 from archiver.store.durable import fsync_dir
+from archiver.store.leftovers import shared_by_machines
 from archiver.evidence.keys import custody_lines, custody_log
 from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
@@ -139,6 +140,8 @@ def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | N
         if collection.storage.size(name) is not None:
             _closed_unrecorded(collection, catalog, name, key, diagnosis)
             continue
+        if shared_by_machines(collection.storage):
+            continue  # another machine's file, in its spool, being written
         finding = Finding("file never written", f"warcs/{name}", "listed as opened, but no such file was created")
         diagnosis.findings.append(finding)
         if key is not None:
