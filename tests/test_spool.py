@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def shared_collection(tmp_path, run_cli, s3, postgresql_url, warc_age: float | N
     allow_networks(root, "127.0.0.1/32")
     if warc_age is not None:
         config = root / "archiver.toml"
-        config.write_text(config.read_text().replace("[capture]\n", f"[capture]\nwarc_age = {warc_age}\n"))
+        config.write_text(re.sub(r"(?m)^warc_age = .*$", f"warc_age = {warc_age}", config.read_text()))
     return Collection.open(root), bucket
 
 
