@@ -7,49 +7,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
 
 import psycopg
 import pytest
 
-from archiver.store.collection import Collection
-from archiver.store.crash_points import CRASH_AT
-from tests.conftest import allow_networks, http_response, send_bytes
-from tests.test_s3_storage import gateway, make_bucket, s3  # noqa: F401 (fixtures)
-from tests.test_workers import queue_counts, stop, wait_for
-
-
-def shared_collection(tmp_path, run_cli, s3, postgresql_url, warc_age: float | None = None) -> tuple[Collection, str]:
-    """A collection with its catalog on PostgreSQL and its WARCs in a locked bucket; the bucket."""
-    bucket = make_bucket(s3, "COMPLIANCE", days=2)
-    root = tmp_path / "machine"
-    made = run_cli("init", root, "--catalog", postgresql_url, "--storage", f"s3://{bucket}/", "--name", "test")
-    assert made.exit_code == 0, made.output
-    allow_networks(root, "127.0.0.1/32")
-    if warc_age is not None:
-        config = root / "archiver.toml"
-        config.write_text(re.sub(r"(?m)^warc_age = .*$", f"warc_age = {warc_age}", config.read_text()))
-    return Collection.open(root), bucket
-
-
-def start_worker(collection: Collection, crash_at: str | None = None) -> subprocess.Popen:
-    environment = {key: value for key, value in os.environ.items() if key != CRASH_AT}
-    if crash_at:
-        environment[CRASH_AT] = crash_at
-    return subprocess.Popen([sys.executable, "-m", "archiver", "worker", "-C", str(collection.root), "--concurrency", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
-
-
-def uploaded(s3, bucket: str) -> list[str]:
-    return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+from tests.conftest import http_response, send_bytes
+from tests.test_s3_storage import gateway, s3  # noqa: F401 (fixtures)
+from tests.test_workers import (another_machine, cataloged_files, queue_counts, shared_collection, stop, uploaded,
+                                wait_for, worker)
 
 
 def closed_files(postgresql_url: str) -> list[tuple]:
-    with psycopg.connect(postgresql_url) as db:
-        return db.execute("SELECT name, retention_mode FROM warc_files WHERE closed_at IS NOT NULL ORDER BY name").fetchall()
+    """(name, retention mode) of each WARC file the catalog lists as closed."""
+    return [(name, mode) for name, mode, closed in cataloged_files(postgresql_url) if closed]
 
 
 def big_page(conn, request: bytes) -> None:
@@ -61,9 +32,9 @@ def big_page(conn, request: bytes) -> None:
 
 def test_a_running_worker_uploads_its_warc_once_it_is_older_than_warc_age(run_cli, raw_server, s3, postgresql_url,
                                                                          tmp_path):
-    collection, bucket = shared_collection(tmp_path, run_cli, s3, postgresql_url, warc_age=2)
+    collection, bucket = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url, warc_age=2)
     server = raw_server({"/a": send_bytes(http_response(b"<p>a</p>")), "/b": send_bytes(http_response(b"<p>b</p>"))})
-    running = start_worker(collection)
+    running = worker(collection, 1)
     try:
         assert run_cli("capture", "-C", collection.root, "--queue", server.url("/a")).exit_code == 0
         # No capture follows: the worker's timer, not a next capture, closes the file.
@@ -83,12 +54,12 @@ def test_a_running_worker_uploads_its_warc_once_it_is_older_than_warc_age(run_cl
 @pytest.mark.parametrize("repaired_by", ["restarted worker", "doctor --fix"])
 def test_a_worker_killed_mid_record_is_finished_uploaded_and_its_job_captured_once(
         run_cli, raw_server, s3, postgresql_url, tmp_path, repaired_by):
-    collection, bucket = shared_collection(tmp_path, run_cli, s3, postgresql_url)
+    collection, bucket = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url)
     server = raw_server({"/whole": big_page, "/torn": big_page})
     urls = [server.url("/whole"), server.url("/torn")]
     assert run_cli("capture", "-C", collection.root, "--queue", *urls).exit_code == 0
     # The worker kills itself (SIGKILL) halfway through the second capture's response record.
-    killed = start_worker(collection, crash_at="mid-record:2")
+    killed = worker(collection, 1, crash_at="mid-record:2")
     assert killed.wait(120) == -signal.SIGKILL, killed.stderr.read().decode()
     [left] = list((collection.root / "warcs").glob("*.open"))
     assert uploaded(s3, bucket) == []
@@ -98,7 +69,7 @@ def test_a_worker_killed_mid_record_is_finished_uploaded_and_its_job_captured_on
         assert fixed.exit_code == 0, fixed.output
         assert {f["kind"] for f in json.loads(fixed.stdout)["findings"]} == {"open file"}
         assert uploaded(s3, bucket) == [left.name.removesuffix(".open")]
-    restarted = start_worker(collection)
+    restarted = worker(collection, 1)
     try:
         wait_for(lambda: queue_counts(run_cli, collection)["done"] == 2, "both jobs done", [restarted])
     finally:
@@ -122,12 +93,10 @@ def test_a_worker_killed_mid_record_is_finished_uploaded_and_its_job_captured_on
 
 def test_doctor_on_one_machine_leaves_the_warc_another_machine_is_writing_alone(run_cli, raw_server, s3,
                                                                                postgresql_url, tmp_path):
-    collection, bucket = shared_collection(tmp_path, run_cli, s3, postgresql_url)
-    other = tmp_path / "other-machine"  # a second machine: its own folder, the same archiver.toml
-    other.mkdir()
-    (other / "archiver.toml").write_text((collection.root / "archiver.toml").read_text())
+    collection, bucket = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url)
+    other = another_machine(collection, tmp_path / "other-machine").root
     server = raw_server({"/a": send_bytes(http_response(b"<p>a</p>"))})
-    running = start_worker(collection)
+    running = worker(collection, 1)
     try:
         assert run_cli("capture", "-C", collection.root, "--queue", server.url("/a")).exit_code == 0
         wait_for(lambda: queue_counts(run_cli, collection)["done"] == 1, "the job done", [running])
