@@ -13,7 +13,6 @@ import psycopg
 import pytest
 
 from tests.conftest import http_response, send_bytes
-from tests.test_s3_storage import gateway, s3  # noqa: F401 (fixtures)
 from tests.test_workers import (another_machine, cataloged_files, queue_counts, shared_collection, stop, uploaded,
                                 wait_for, worker)
 

@@ -23,7 +23,7 @@ from archiver.store.collection import Collection
 from archiver.store.crash_points import CRASH_AT
 from tests.conftest import allow_networks, make_collection
 from tests.test_doctor import gates, page  # noqa: F401 (gates is a fixture)
-from tests.test_s3_storage import gateway, make_bucket, s3  # noqa: F401 (fixtures)
+from tests.test_s3_storage import make_bucket
 
 PAGES = 300
 
