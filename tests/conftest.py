@@ -30,7 +30,7 @@ from archiver.capture.run import CaptureRun
 from archiver.cli import cli
 from archiver.store.collection import Collection
 from archiver.evidence.keys import create_signing_key, open_signing_key
-from tests import pg
+from tests import pg, radosgw
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -396,3 +396,33 @@ def catalog_backend(request) -> str | None:
     if getattr(request, "param", "sqlite") == "sqlite":
         return None
     return request.getfixturevalue("postgresql_url")
+
+
+# -- an S3 store: Ceph radosgw, one cluster for the whole session ----------------------------
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    if missing := radosgw.missing_tools():
+        pytest.skip(f"Ceph is not installed (no {', '.join(missing)}): "
+                    "apt-get install ceph-mon ceph-osd radosgw ceph-common")
+    started = radosgw.start(tmp_path_factory.mktemp("ceph"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def s3(gateway, monkeypatch, tmp_path):
+    """The store's admin client for the test; archiver finds the same store through the
+    standard AWS variables, and no AWS file of the machine's."""
+    for name, value in gateway.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    return boto3.client("s3", endpoint_url=gateway.endpoint, aws_access_key_id=gateway.access_key,
+                        aws_secret_access_key=gateway.secret_key, region_name="us-east-1",
+                        config=BotoConfig(request_checksum_calculation="when_required",
+                                          response_checksum_validation="when_required"))

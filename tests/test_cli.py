@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from archiver.store.collection import Collection
 from tests.conftest import http_response, send_bytes
@@ -103,9 +104,13 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, run_cli, collection):
 
 def test_malformed_config_is_named(run_cli, collection):
     config = collection.root / "archiver.toml"
-    config.write_text(config.read_text().replace("[capture]\n", "[capture]\nconcurrency = -3\n"))
+    original = config.read_text()
+    config.write_text(original.replace("[capture]\n", "[capture]\nconcurrency = -3\n"))
     result = run_cli("captures", "-C", collection.root)
     assert result.exit_code == 2 and "concurrency must be a whole number" in result.stderr
+    config.write_text(re.sub(r"(?m)^warc_age = .*$", 'warc_age = "soon"', original))
+    result = run_cli("captures", "-C", collection.root)
+    assert result.exit_code == 2 and "warc_age must be a positive number of seconds" in result.stderr
     config.write_text("[capture\n")
     result = run_cli("captures", "-C", collection.root)
     assert result.exit_code == 2 and "not valid TOML" in result.stderr

@@ -54,6 +54,12 @@ class Gate:
     def release(self) -> None:
         self._released.set()
 
+    @property
+    def held(self) -> int:
+        """Requests held so far (their clients may have died since)."""
+        with self._lock:
+            return self._held
+
 
 @pytest.fixture
 def gates():

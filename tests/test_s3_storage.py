@@ -1,5 +1,5 @@
 """WARC files kept in an S3 store with Object Lock: a real one-node Ceph cluster with radosgw
-(tests/radosgw.py), started once for these tests; nothing of the store is simulated."""
+(tests/radosgw.py, conftest's gateway: one for the session); nothing of the store is simulated."""
 
 from __future__ import annotations
 
@@ -14,40 +14,13 @@ import uuid
 
 import boto3
 import pytest
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.check.reading import Parallelism
 from archiver.check.verify import verify_collection
 from archiver.store.collection import Collection
-from tests import radosgw
 from tests.conftest import allow_networks, capture, http_response, send_bytes
-
-
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory):
-    if missing := radosgw.missing_tools():
-        pytest.skip(f"Ceph is not installed (no {', '.join(missing)}): "
-                    "apt-get install ceph-mon ceph-osd radosgw ceph-common")
-    started = radosgw.start(tmp_path_factory.mktemp("ceph"))
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def s3(gateway, monkeypatch, tmp_path):
-    """The store's admin client for the test; archiver finds the same store through the
-    standard AWS variables, and no AWS file of the machine's."""
-    for name, value in gateway.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return boto3.client("s3", endpoint_url=gateway.endpoint, aws_access_key_id=gateway.access_key,
-                        aws_secret_access_key=gateway.secret_key, region_name="us-east-1",
-                        config=BotoConfig(request_checksum_calculation="when_required",
-                                          response_checksum_validation="when_required"))
 
 
 def make_bucket(s3, mode: str | None = "COMPLIANCE", days: int = 2) -> str:

@@ -1,29 +1,41 @@
 """A shared collection's capture queue: `capture --queue` queues one job per URL, `archiver
 worker` processes take them, one killed mid-capture loses nothing, and the catalog keeps one
-capture per job (real PostgreSQL, real worker processes, a real origin on 127.0.0.1)."""
+capture per job (real PostgreSQL, real radosgw, real worker processes, a real origin on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from archiver.capture.run import CaptureRun
 from archiver.evidence.keys import export_custody, open_signing_key
-from tests.conftest import make_collection
+from archiver.store.collection import Collection
+from archiver.store.crash_points import CRASH_AT
+from tests.conftest import allow_networks, make_collection
 from tests.test_doctor import gates, page  # noqa: F401 (gates is a fixture)
+from tests.test_s3_storage import make_bucket
 
-PAGES = 40
+PAGES = 300
 
 
-def worker(collection, concurrency: int) -> subprocess.Popen:
+def worker(collection, concurrency: int, crash_at: str | None = None) -> subprocess.Popen:
+    """`archiver worker` in the collection's folder; with `crash_at`, it kills itself there (ARCHIVER_CRASH_AT)."""
+    environment = {key: value for key, value in os.environ.items() if key != CRASH_AT}
+    if crash_at:
+        environment[CRASH_AT] = crash_at
     return subprocess.Popen([sys.executable, "-m", "archiver", "worker", "-C", str(collection.root),
-                             "--concurrency", str(concurrency)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--concurrency", str(concurrency)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=environment)
 
 
 def stop(process: subprocess.Popen) -> int:
@@ -48,39 +60,82 @@ def queue_counts(run_cli, collection) -> dict:
     return json.loads(shown.stdout)
 
 
-def test_three_workers_one_killed_mid_capture_capture_every_url_exactly_once(run_cli, raw_server, gates, tmp_path,
-                                                                             postgresql_url):
-    collection = make_collection(tmp_path / "shared", postgresql_url)
-    # Ten pages answered at once, then every slot of the three workers (2 each) held open.
-    gate = gates(answered=10, slots=6)
+def shared_collection(root: Path, run_cli, s3, postgresql_url, warc_age: float | None = None) -> tuple[Collection, str]:
+    """A collection with its catalog on PostgreSQL and its WARCs in a locked bucket; the bucket."""
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    made = run_cli("init", root, "--catalog", postgresql_url, "--storage", f"s3://{bucket}/", "--name", "test")
+    assert made.exit_code == 0, made.output
+    allow_networks(root, "127.0.0.1/32")
+    if warc_age is not None:
+        config = root / "archiver.toml"
+        config.write_text(re.sub(r"(?m)^warc_age = .*$", f"warc_age = {warc_age}", config.read_text()))
+    return Collection.open(root), bucket
+
+
+def another_machine(collection: Collection, root: Path) -> Collection:
+    """A second machine's folder for the shared collection: its own spool, the same archiver.toml."""
+    root.mkdir()
+    shutil.copy(collection.root / "archiver.toml", root / "archiver.toml")
+    return Collection.open(root)
+
+
+def uploaded(s3, bucket: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+def cataloged_files(postgresql_url: str) -> list[tuple]:
+    """(name, retention mode, closed) of every WARC file the catalog lists."""
+    with psycopg.connect(postgresql_url) as db:
+        return db.execute("SELECT name, retention_mode, closed_at IS NOT NULL FROM warc_files ORDER BY name").fetchall()
+
+
+def test_three_workers_one_killed_mid_capture_one_right_after_its_upload_capture_every_url_once(
+        run_cli, raw_server, gates, tmp_path, postgresql_url, s3):
+    first, bucket = shared_collection(tmp_path / "machine-0", run_cli, s3, postgresql_url, warc_age=1)
+    machines = [first] + [another_machine(first, tmp_path / f"machine-{n}") for n in (1, 2)]
+    # Ten pages answered at once, then every page held open until released.
+    gate = gates(answered=10, slots=1)
     server = raw_server({f"/{i}": gate.respond for i in range(PAGES)})
     urls = [server.url(f"/{i}") for i in range(PAGES)]
-    queued = run_cli("capture", "-C", collection.root, "--queue", "--json", *urls)
+    queued = run_cli("capture", "-C", first.root, "--queue", "--json", *urls)
     assert queued.exit_code == 0, queued.output
     assert len(json.loads(queued.stdout)["queued"]) == PAGES
-    assert queue_counts(run_cli, collection) == {"queued": PAGES, "running": 0, "done": 0, "failed": 0, "retried": 0}
+    assert queue_counts(run_cli, first) == {"queued": PAGES, "running": 0, "done": 0, "failed": 0, "retried": 0}
 
-    workers = [worker(collection, concurrency=2) for _ in range(3)]
+    # Machine 1's worker captures the ten pages, and its first WARC closes a second later: it dies
+    # the instant that WARC is uploaded and checked, before its spool copy goes or the catalog knows.
+    uploader = worker(machines[1], concurrency=2, crash_at="after-upload")
+    assert uploader.wait(120) == -signal.SIGKILL, uploader.stderr.read().decode()
+    [(name, _, closed)] = cataloged_files(postgresql_url)
+    assert uploaded(s3, bucket) == [name] and not closed
+    held_by_dead = gate.held
+    workers = [worker(machines[n], concurrency=2) for n in (0, 2)]
     try:
-        wait_for(gate.slots_held.is_set, "every worker holding two pages", workers)
+        wait_for(lambda: gate.held == held_by_dead + 4, "both workers holding two pages", workers)
         workers[0].send_signal(signal.SIGKILL)  # mid-capture: two of its pages are being served
         workers[0].wait()
+        # Machine 1's worker again: it finishes the WARC it left while the other machine works on.
+        workers[0] = worker(machines[1], concurrency=2)
         gate.release()
-        wait_for(lambda: queue_counts(run_cli, collection)["done"] == PAGES, "every job done", workers[1:])
+        wait_for(lambda: queue_counts(run_cli, first)["done"] == PAGES, "every job done", workers)
     finally:
-        codes = [stop(process) for process in workers[1:]]
-    assert codes == [0, 0], [process.stderr.read().decode() for process in workers[1:]]
+        codes = [stop(process) for process in workers]
+    assert codes == [0, 0], [process.stderr.read().decode() for process in workers]
 
-    counts = queue_counts(run_cli, collection)
+    counts = queue_counts(run_cli, first)
     assert counts["done"] == PAGES and counts["queued"] == counts["running"] == counts["failed"] == 0
-    assert counts["retried"] == 2  # the killed worker's two jobs, taken again after its heartbeat stopped
+    assert counts["retried"] == held_by_dead + 2  # the jobs both dead workers held, taken again
     with psycopg.connect(postgresql_url) as db:
         captured = db.execute("SELECT url, job_id, outcome FROM captures").fetchall()
     assert sorted(url for url, _, _ in captured) == sorted(urls)  # every URL, exactly once
     assert len({job for _, job, _ in captured}) == PAGES and {outcome for _, _, outcome in captured} == {"ok"}
 
-    assert run_cli("doctor", "-C", collection.root, "--fix").exit_code == 0  # the killed worker's open WARC
-    verified = run_cli("verify", "-C", collection.root)
+    assert run_cli("doctor", "-C", machines[0].root, "--fix").exit_code == 0  # the worker killed mid-capture
+    files = cataloged_files(postgresql_url)
+    assert (name, "COMPLIANCE", True) in files and {(mode, closed) for _, mode, closed in files} == {("COMPLIANCE", True)}
+    assert uploaded(s3, bucket) == [file for file, _, _ in files]
+    verified = run_cli("verify", "-C", machines[2].root)
     assert verified.exit_code == 0, verified.output
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import queue
 import re
 import secrets
@@ -20,6 +21,7 @@ from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, PayloadOrigin
 from archiver.store.collection import CaptureSettings, Collection
 from archiver.store.documents import DocumentCopies
+from archiver.store.leftovers import shared_by_machines
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
@@ -100,6 +102,7 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
                                          "claims": [claim.id for claim in document.claims]})
 
 
+_log = logging.getLogger(__name__)
 GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
 
 
@@ -115,6 +118,8 @@ class CaptureRun:
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
         self._stop = threading.Event()  # no new fetch starts once set (see `interrupt`)
         self._storing = threading.Lock()  # one capture stored at a time (`capture_job` runs in many threads)
+        self._finished = threading.Event()  # set when the run ends: the age timer stops
+        self._rotating = threading.Thread(target=self._close_when_old, name="warc-age", daemon=True)
         self.interrupted = False
         # Until __exit__: the collection in use, and held, so the run writes to its one catalog.
         self._held = contextlib.ExitStack()
@@ -145,13 +150,20 @@ class CaptureRun:
                   "archiver-catalog": collection.config.catalog_url or "catalog.sqlite",
                   "archiver-storage": json.dumps(collection.config.storage.as_record(), sort_keys=True)},
             on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, _now()),
-            on_close=lambda closed: self.catalog.file_closed(closed, _now()))
+            on_close=lambda closed: self.catalog.file_closed(closed, _now()),
+            # In a store shared by machines, captures are durable there only once their file is uploaded.
+            max_age=settings.warc_age if shared_by_machines(collection.storage) else None)
         self.catalog.start_run(self.run_id, _now(), software(), operator, settings.as_record())
+        if self.writer.max_age is not None:
+            self._rotating.start()
 
     def __enter__(self) -> "CaptureRun":
         return self
 
     def __exit__(self, *exc) -> None:
+        self._finished.set()
+        if self._rotating.is_alive():
+            self._rotating.join()
         try:
             self.writer.close()
             if not self.interrupted:  # an interrupted run stays unfinished, for `--resume` to find
@@ -161,6 +173,17 @@ class CaptureRun:
                 self.pages.close()
             self.fetcher.close()
             self._held.close()
+
+    def _close_when_old(self) -> None:
+        """Close the open WARC once it is warc_age old even while no capture comes (a worker with
+        an empty queue), so what it captured goes up to the store within that age."""
+        while not self._finished.wait(min(1.0, self.writer.max_age / 4)):
+            with self._storing:
+                try:
+                    self.writer.close_if_old()
+                except (StorageProblem, OSError) as exc:  # the file stays in the spool, for `doctor`
+                    _log.error("cannot upload %s: %s; the next start of the worker (or `archiver doctor --fix`) "
+                               "uploads it", self.collection.storage.location, exc)
 
     def interrupt(self) -> None:
         """Stop the run (from a signal handler): no new fetch starts, those in flight get a
@@ -197,7 +220,8 @@ class CaptureRun:
                 results = [result for result in batch if result is not None]
                 try:
                     if results and not failures:
-                        stored = self._store(results)
+                        with self._storing:  # the age timer closes files under this lock too
+                            stored = self._store(results)
                         rows.extend(stored)
                         for row in stored:
                             on_capture(row)

@@ -9,6 +9,7 @@ import io
 import platform
 import secrets
 import ssl
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from archiver import __version__
+from archiver.store import crash_points
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import NewFile, Storage, StoredFile
 
@@ -157,14 +159,18 @@ class _ExactWARCWriter(WARCWriter):
 
 
 class WarcFileWriter:
-    """Appends captures to a WARC file, rotating past `max_size`. Not thread-safe: one writer
-    per process, called under the caller's lock. A capture's records never span two files."""
+    """Appends captures to a WARC file, rotating past `max_size` or, with `max_age`, once the
+    file is that many seconds old. Not thread-safe: one writer per process, called under the
+    caller's lock. A capture's records never span two files."""
 
     def __init__(self, storage: Storage, prefix: str, max_size: int, info: dict[str, str],
-                 on_open: Callable[[str, str], None], on_close: Callable[[StoredFile], None]) -> None:
+                 on_open: Callable[[str, str], None], on_close: Callable[[StoredFile], None],
+                 max_age: float | None = None) -> None:
         self.storage = storage
         self.prefix = prefix
         self.max_size = max_size
+        self.max_age = max_age
+        self._opened_at = 0.0  # time.monotonic() when the open file was created
         self.info = info
         self._on_open = on_open
         self._on_close = on_close
@@ -181,6 +187,7 @@ class WarcFileWriter:
         # Listed before it exists: a file on disk is then never one the catalog does not know.
         self._on_open(self._name, self.warcinfo_id)
         self._file = self.storage.create(self._name)
+        self._opened_at = time.monotonic()
         self._writer = _ExactWARCWriter(self._file)
         fields = {"software": software(), "format": "WARC File Format 1.1",
                   "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
@@ -204,6 +211,8 @@ class WarcFileWriter:
         record = ArcWarcRecord("warc", "block", StatusAndHeaders("", headers, protocol=WARC_VERSION),
                                pending.block, None, pending.header("Content-Type"), pending.length)
         offset = self._file.size
+        if pending.role == "response" and crash_points.armed(crash_points.MID_RECORD):
+            crash_points.tear(self._file, lambda out: _ExactWARCWriter(out).write_record(record))
         self._writer.write_record(record)
         return StoredRecord(
             record_id=pending.header("WARC-Record-ID"), warc_type=pending.header("WARC-Type"),
@@ -226,6 +235,7 @@ class WarcFileWriter:
                 continue
             if self._file is not None and self._file.size >= self.max_size:
                 self.close()
+            self.close_if_old()
             if self._file is None:
                 self._open()
             stored.append([self._append(pending) for pending in records])
@@ -233,11 +243,20 @@ class WarcFileWriter:
             self._sync()
         return stored
 
+    def close_if_old(self) -> StoredFile | None:
+        """Close the open file if it is older than `max_age` (between captures, or from a timer
+        while none comes, under the caller's lock)."""
+        if self._file is None or self.max_age is None or time.monotonic() - self._opened_at < self.max_age:
+            return None
+        return self.close()
+
     def close(self) -> StoredFile | None:
-        """Publish the file under its final name; it is never written again."""
+        """Publish the file under its final name; it is never written again. If publishing
+        fails, the file is left unfinished for `doctor` (every byte of it fsynced) and the next
+        capture starts a new one."""
         if self._file is None:
             return None
-        closed = self.storage.publish(self._file)
-        self._file = self._writer = self._name = None
+        file, self._file, self._writer, self._name = self._file, None, None, None
+        closed = self.storage.publish(file)
         self._on_close(closed)
         return closed

@@ -20,6 +20,7 @@ from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now, parse_entry
 from archiver.store.durable import fsync_dir
+from archiver.store.leftovers import shared_by_machines
 from archiver.evidence.keys import custody_lines, custody_log
 from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
@@ -61,10 +62,15 @@ def examine(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
     diagnosis = Diagnosis()
     with collection:
         catalog = collection.catalog
-        for name in collection.storage.unfinished():
+        unfinished = collection.storage.unfinished()
+        for name in unfinished:
             _open_file(collection, catalog, name, key, diagnosis)
-        _never_written(collection, catalog, key, diagnosis)
-        for name in collection.storage.names():
+        closed_now = _never_written(collection, catalog, key, diagnosis)
+        # Records the catalog missed can only be in a file still open when its writer died; a
+        # local folder is read whole (any file may be one a crash left), not a shared bucket.
+        suspects = collection.storage.names() if not shared_by_machines(collection.storage) else \
+            sorted(set(unfinished) | closed_now)
+        for name in suspects:
             if name.endswith(".warc.gz"):
                 _uncataloged(collection, catalog, name, key, diagnosis)
         logged = _Logged.read(collection)  # after the salvaged captures above were logged
@@ -129,21 +135,26 @@ class _Prefix:
         return data
 
 
-def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> None:
+def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis) -> set[str]:
     """Files the catalog lists as opened that never reached the disk, or were closed without the
-    catalog being told (the run stopped between)."""
+    catalog being told (the run stopped between): the names of the latter."""
     unfinished = set(collection.storage.unfinished())
+    published = set()
     for (name,) in catalog.query("SELECT name FROM warc_files WHERE closed_at IS NULL").fetchall():
         if name in unfinished:
             continue
         if collection.storage.size(name) is not None:
             _closed_unrecorded(collection, catalog, name, key, diagnosis)
+            published.add(name)
             continue
+        if shared_by_machines(collection.storage):
+            continue  # another machine's file, in its spool, being written
         finding = Finding("file never written", f"warcs/{name}", "listed as opened, but no such file was created")
         diagnosis.findings.append(finding)
         if key is not None:
             catalog.forget_empty_file(name)
             finding.fixed = "removed from the catalog (no record was ever listed in it)"
+    return published
 
 
 def _closed_unrecorded(collection: Collection, catalog: Catalog, name: str, key: SigningKey | None,

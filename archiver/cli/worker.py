@@ -28,7 +28,8 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
     Run as many as you like, on as many machines, each in a folder holding the shared
     collection's archiver.toml. Ctrl-C (or SIGTERM) stops taking jobs and lets those under way
     finish. A worker that dies mid-job loses nothing: its jobs are taken again by the others a
-    few seconds after its last heartbeat, and the catalog keeps one capture per job.
+    few seconds after its last heartbeat, and the catalog keeps one capture per job. A WARC
+    it left half-written in this folder is finished and uploaded when it starts again.
 
     Everything it signs (attestations, custody entries) is signed by this machine's worker key
     (worker.ed25519.pem in the collection folder), made and announced on first use by the

@@ -61,6 +61,7 @@ class CaptureSettings:
     max_size: int = 200 * 10**6
     max_redirects: int = 10
     warc_size: int = 10**9
+    warc_age: float = 60.0  # seconds an open WARC of a shared store (S3) waits before it goes up
     allow_private: bool = False
     allow_networks: tuple[str, ...] = ()
     verify_tls: bool = True
@@ -141,6 +142,7 @@ timeout = {c.timeout}                  # wall-clock seconds allowed for one capt
 max_size = "{c.max_size // 10**6}MB"           # bytes kept of one response; the rest is cut and marked WARC-Truncated
 max_redirects = {c.max_redirects}
 warc_size = "{c.warc_size // 10**6}MB"           # start a new WARC file past this size
+warc_age = {c.warc_age:g}                   # seconds: in an S3 store, upload a WARC file once this old
 verify_tls = {str(c.verify_tls).lower()}
 capture_mode = "{c.capture_mode}"          # "browser" (Chromium, every subresource), "http" (the URL alone), "auto"
 # Private, loopback and link-local addresses are refused unless allowed here,
@@ -194,8 +196,7 @@ def _parse_config(path: Path, text: str) -> Config:
         raise bad("trusted_roots must be a file name and timeout a positive number of seconds")
     timestamps = TimestampSettings(tuple(authorities), roots or None, float(timeout))
     known = set(CaptureSettings.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
+    if unknown := sorted(set(raw) - known):
         raise bad(f"unknown setting {unknown[0]!r} in [capture] (known: {', '.join(sorted(known))})")
     values: dict = {}
     try:
@@ -204,10 +205,11 @@ def _parse_config(path: Path, text: str) -> Config:
                 if not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < (0 if key == "max_redirects" else 1):
                     raise ValueError(f"{key} must be a whole number of at least {0 if key == 'max_redirects' else 1}")
                 values[key] = raw[key]
-        if "timeout" in raw:
-            if not isinstance(raw["timeout"], (int, float)) or isinstance(raw["timeout"], bool) or raw["timeout"] <= 0:
-                raise ValueError("timeout must be a positive number of seconds")
-            values["timeout"] = float(raw["timeout"])
+        for key in ("timeout", "warc_age"):
+            if key in raw:
+                if not isinstance(raw[key], (int, float)) or isinstance(raw[key], bool) or raw[key] <= 0:
+                    raise ValueError(f"{key} must be a positive number of seconds")
+                values[key] = float(raw[key])
         for key in ("max_size", "warc_size"):
             if key in raw:
                 values[key] = parse_size(raw[key])

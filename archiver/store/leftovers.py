@@ -4,7 +4,14 @@ is read), so that every command can afford to look before it starts."""
 from __future__ import annotations
 
 from archiver.store.collection import Collection
-from archiver.store.storage import UNFINISHED_SUFFIX
+from archiver.store.storage import UNFINISHED_SUFFIX, LocalFolder, Storage
+
+
+def shared_by_machines(storage: Storage) -> bool:
+    """Whether other machines write WARCs into the same store (an S3 bucket, each from its own
+    spool). Then a file the catalog lists as open that this machine's spool does not hold may
+    be another machine's, being written now: a leftover only once it is published."""
+    return not isinstance(storage, LocalFolder)
 
 
 def interruption_signs(collection: Collection) -> list[str]:
@@ -16,6 +23,8 @@ def interruption_signs(collection: Collection) -> list[str]:
         with collection:
             still_open = [name for (name,) in collection.catalog.query(
                 "SELECT name FROM warc_files WHERE closed_at IS NULL ORDER BY name")]
+    if shared_by_machines(collection.storage):
+        still_open = [name for name in still_open if collection.storage.size(name) is not None]
     return ([f"warcs/{name}{UNFINISHED_SUFFIX}" for name in collection.storage.unfinished()]
             + [f"warcs/{name}" for name in still_open if name not in collection.storage.unfinished()]
             + [f"tmp/{path.name}" for path in sorted(collection.tmp.glob("tmp*"))]

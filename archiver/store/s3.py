@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
+from archiver.store.crash_points import AFTER_UPLOAD, crash_point
 from archiver.store.durable import fsync_dir
 from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, StoredFile
 from archiver.store.storage_settings import StorageSettings
@@ -118,6 +119,7 @@ class S3Storage:
     def publish(self, file) -> StoredFile:
         written = file.close()
         uploaded = self._upload(file.path, written)
+        crash_point(AFTER_UPLOAD)
         file.path.unlink()
         fsync_dir(file.path.parent)
         return uploaded
