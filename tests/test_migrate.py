@@ -168,8 +168,9 @@ def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path, run
                  f"s3://{bucket}/team/", "--to", str(shared)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent.parent),
                                                                       os.environ.get("PYTHONPATH")]))}
-    # Killed at its 40th file operation in the new folder: after the first WARC file went up.
-    killed = subprocess.run([sys.executable, "-m", "tests.faults", "40", str(shared), *arguments],
+    # Killed at its 4th file operation in the new spool (each upload writes, syncs the file, syncs
+    # the folder): as the second WARC file starts on its way, the first one up.
+    killed = subprocess.run([sys.executable, "-m", "tests.faults", "4", str(shared / "warcs"), *arguments],
                             capture_output=True, text=True, env=env)
     assert killed.returncode == KILLED, killed.stderr
     assert 0 < len(s3.list_objects_v2(Bucket=bucket).get("Contents", [])) < 2, "not killed mid-upload"
