@@ -146,7 +146,8 @@ def test_a_target_already_holding_a_collection_is_refused_and_left_as_it_was(
 def test_a_warc_changed_in_the_original_is_refused_before_anything_is_copied(
         tmp_path, run_cli, original, postgresql_url, s3):
     bucket = make_bucket(s3)
-    warc = sorted((original.root / "warcs").glob("*.warc.gz"))[0]
+    warc = next(path for path in (original.root / "warcs").glob("*.warc.gz")
+                if b"troops moved" in gzip.decompress(path.read_bytes()))
     body = bytearray(gzip.decompress(warc.read_bytes()))
     body[body.index(b"troops moved")] ^= 0x20  # "Troops moved": the page as the server did not send it
     warc.write_bytes(gzip.compress(bytes(body)))
