@@ -25,7 +25,7 @@ from archiver.store.collection import Collection
               help="Where its WARC files go: an empty S3 bucket or prefix (credentials: the standard AWS variables or profile).")
 @click.option("--to", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="A new (or empty) folder for the shared collection's archiver.toml, public keys, manifests and "
-                   "document copies; the folder every machine's own is made like.")
+                   "document copies (each machine that works on it needs a folder with that archiver.toml).")
 @click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
               help="WARC files read in parallel by the two verifications.")
 @key_option
@@ -37,6 +37,10 @@ def migrate(collection_dir: Path, catalog_url: str, storage_url: str, folder: Pa
     (uploaded never over another object, its SHA-256 read back, its retention recorded), and
     the public keys, manifests, signatures, timestamp tokens and document copies. The original
     is verified first and only read.
+
+    \b
+        archiver -C ~/evidence migrate --catalog postgresql://desk@db.example/evidence \\
+            --storage s3://evidence/newsroom/ --to ~/team-evidence
 
     The custody log of the copy then records where it came from, signed by the collection's
     key, and the copy is verified. Stopped midway, the same command finishes the migration.
