@@ -4,6 +4,7 @@ original never written. Real servers throughout: tests/pg.py, tests/radosgw.py, 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -17,6 +18,8 @@ import pytest
 
 from archiver.evidence.custody import parse_entry
 from archiver.store.catalog import Catalog
+from archiver.store.collection import Collection
+from archiver.store.storage_settings import StorageSettings
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.faults import KILLED
 from tests.test_s3_storage import gateway, make_bucket, s3  # noqa: F401 (fixtures)
@@ -33,6 +36,10 @@ def original(tmp_path, run_cli, raw_server, local_tsa):
     })
     collection = make_collection(tmp_path / "original")
     use_tsa(collection.root, local_tsa)
+    # Settings archiver.toml may hold beyond what `archiver init` writes, to be carried over as they are.
+    config = collection.root / "archiver.toml"
+    config.write_text(config.read_text().replace("[capture]\n", '[capture]\nuser_agent = "desk-bot/1"\n')
+                      .replace('max_size = "200MB"', 'max_size = "512KiB"'))
     (collection.root / "seeds" / "article.md").write_text(
         f"# Troops moved on Monday\n\nThe ministry says so: {server.url('/report')}\n")
     assert run_cli("capture", "-C", collection.root, collection.root / "seeds").exit_code == 0
@@ -71,6 +78,10 @@ def test_a_migrated_collection_verifies_and_bundles_and_the_original_is_untouche
     assert report["verify"]["ok"] and report["warc_files"] == 2
 
     assert files_of(original.root) == before, "the original collection was written"
+    copied = Collection.open(shared).config
+    assert copied == dataclasses.replace(Collection.open(original.root).config, catalog_url=postgresql_url,
+                                         storage=StorageSettings(url=f"s3://{bucket}/team/"))
+    assert (copied.capture.user_agent, copied.capture.max_size) == ("desk-bot/1", 512 * 1024)
     # Every catalog table, row for row, ids kept; the copy's files are in the bucket, locked.
     with sqlite3.connect(original.root / "catalog.sqlite") as local:
         tables = [name for (name,) in local.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -117,7 +128,7 @@ def test_a_migrated_collection_verifies_and_bundles_and_the_original_is_untouche
 
 
 def test_a_target_already_holding_a_collection_is_refused_and_left_as_it_was(
-        tmp_path, run_cli, original, postgresql_url, s3):
+        tmp_path, run_cli, original, postgresql_cluster, postgresql_url, s3):
     bucket = make_bucket(s3)
     taken = run_cli("init", tmp_path / "other", "--catalog", postgresql_url)
     assert taken.exit_code == 0, taken.output
@@ -136,8 +147,7 @@ def test_a_target_already_holding_a_collection_is_refused_and_left_as_it_was(
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
 
     s3.put_object(Bucket=bucket, Key="team/someone-else.warc.gz", Body=b"x", ChecksumAlgorithm="SHA256")
-    other_database = postgresql_url.rsplit("/", 1)[0] + "/postgres"
-    refused = migrate(run_cli, original, other_database, f"s3://{bucket}/team/", tmp_path / "shared")
+    refused = migrate(run_cli, original, postgresql_cluster.new_database(), f"s3://{bucket}/team/", tmp_path / "shared")
     assert refused.exit_code == 2
     assert "already holds" in json.loads(refused.stderr)["error"]
     assert not (tmp_path / "shared").exists()
@@ -176,7 +186,8 @@ def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path, run
     assert killed.returncode == KILLED, killed.stderr
     assert 0 < len(s3.list_objects_v2(Bucket=bucket).get("Contents", [])) < 2, "not killed mid-upload"
 
-    resumed = run_cli(*arguments, "--json")
+    resumed = run_cli(*arguments)
     assert resumed.exit_code == 0, resumed.output
-    assert json.loads(resumed.stdout)["verify"]["ok"]
+    assert "(finishing an interrupted run): 2 WARC files" in resumed.stdout
+    assert resumed.stdout.rstrip().endswith("Every check above passed.")
     assert run_cli("verify", "-C", shared).exit_code == 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import graphlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -31,11 +32,11 @@ from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.evidence.signing import SigningKey
 from archiver.store.catalog import Catalog
-from archiver.store.collection import CONFIG_NAME, LOCK_NAME, Collection, render_config
+from archiver.store.collection import CONFIG_NAME, LOCK_NAME, Collection
 from archiver.store.database import is_server_url
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.storage import Storage, StoredFile
-from archiver.store.storage_settings import URL_FORM, StorageSettings, open_storage, split_url
+from archiver.store.storage_settings import URL_FORM, StorageSettings, open_storage, render_storage, split_url
 
 MARKER = ".migrating"
 MIGRATED = "collection migrated"
@@ -172,8 +173,11 @@ def _make_folder(source: Collection, folder: Path, target: Target, settings: Sto
     new catalog and store, and a copy of every file of the original that is not made anew."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / MARKER, json.dumps(target.note(source)).encode("utf-8"))
-    config = dataclasses.replace(source.config, catalog_url=target.catalog_url, storage=settings)
-    atomic_write(folder / CONFIG_NAME, render_config(config).encode("utf-8"))
+    atomic_write(folder / CONFIG_NAME, _shared_settings(source, target.catalog_url, settings).encode("utf-8"))
+    if Collection.open(folder).config != dataclasses.replace(source.config, catalog_url=target.catalog_url,
+                                                             storage=settings):
+        raise UsageProblem(f"{source.config_path} sets [catalog] or [storage] in a way migrate cannot rewrite",
+                           "write them as tables ([catalog], [storage]), as `archiver init` does, then migrate again")
     for path in sorted(source.root.iterdir()):
         if path.name in NOT_COPIED:
             continue
@@ -183,6 +187,19 @@ def _make_folder(source: Collection, folder: Path, target: Target, settings: Sto
                 copied.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(copied, file.read_bytes(), mode=file.stat().st_mode & 0o777)
     return Collection.open(folder)
+
+
+def _shared_settings(source: Collection, catalog_url: str, storage: StorageSettings) -> str:
+    """The original's archiver.toml as its owner wrote it, comments and all, with its [catalog]
+    and [storage] tables replaced by the shared collection's."""
+    kept, replaced = [], False
+    for line in source.config_path.read_text(encoding="utf-8").splitlines():
+        if header := re.match(r"\s*\[\s*([\w.-]+)\s*\]\s*(#.*)?$", line):
+            replaced = header.group(1) in ("catalog", "storage")
+        if not replaced:
+            kept.append(line)
+    catalog = f"[catalog]\nurl = {json.dumps(catalog_url)}  # password: PGPASSWORD or ~/.pgpass, never here\n"
+    return "\n".join(kept).rstrip("\n") + f"\n\n{catalog}\n{render_storage(storage)}"
 
 
 def _upload(source: Collection, storage: Storage, progress: Callable[[int, int], None] | None) -> list[StoredFile]:
