@@ -24,8 +24,9 @@ from archiver.store.collection import Collection
 @click.option("--storage", "storage_url", metavar="s3://BUCKET/PREFIX/", required=True,
               help="Where its WARC files go: an empty S3 bucket or prefix (credentials: the standard AWS variables or profile).")
 @click.option("--to", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A new (or empty) folder for the shared collection's archiver.toml, public keys, manifests and "
-                   "document copies (each machine that works on it needs a folder with that archiver.toml).")
+              help="A new (or empty) folder, outside the collection, for the shared collection's archiver.toml, "
+                   "public keys, manifests and document copies (each machine that works on it needs a folder with "
+                   "that archiver.toml). Relative to the current folder (to the collection with `archiver -C`).")
 @click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
               help="WARC files read in parallel by the two verifications.")
 @key_option
@@ -39,7 +40,7 @@ def migrate(collection_dir: Path, catalog_url: str, storage_url: str, folder: Pa
     is verified first and only read.
 
     \b
-        archiver -C ~/evidence migrate --catalog postgresql://desk@db.example/evidence \\
+        archiver migrate -C ~/evidence --catalog postgresql://desk@db.example/evidence \\
             --storage s3://evidence/newsroom/ --to ~/team-evidence
 
     The custody log of the copy then records where it came from, signed by the collection's
