@@ -158,6 +158,7 @@ def _migrated_from(catalog: Catalog, root: Path) -> bool:
 
 
 def _refuse_unverified(source: Collection, workers: int) -> None:
+    """Refuse an original that fails verify: its copy would pass its faults on as vouched for."""
     report: Report = verify_collection(source, workers=workers)
     if not report.ok:
         first = report.failures[0] if report.failures else None
