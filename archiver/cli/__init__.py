@@ -40,6 +40,7 @@ COMMANDS = {
     "doctor": ("archiver.cli.doctor:doctor", "Find what an interrupted run left"),
     "worker": ("archiver.cli.worker:worker", "Take capture jobs from the collection's queue (see `archiver capture --queue`) and capture"),
     "queue": ("archiver.cli.queue:queue", "Show the collection's capture jobs: queued, running, done, failed, and retried"),
+    "migrate": ("archiver.cli.migrate:migrate", "Copy the collection (-C, whose catalog is catalog.sqlite) into a shared one"),
 }
 
 

@@ -9,11 +9,12 @@ A claim is linked to every capture of every URL it cites by matching normalised 
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.database import Cursor, open_database
@@ -117,8 +118,22 @@ class Catalog:
         lock, `chain` is handed the last line and returns the (seq, line) pairs that follow it,
         so writers on every machine extend one chain and none forks it."""
         with self._lock, self._transaction():
-            last = self._db.execute("SELECT line FROM custody_entries ORDER BY seq DESC LIMIT 1").fetchone()
-            self._db.executemany("INSERT INTO custody_entries (seq, line) VALUES (?, ?)", chain(last[0] if last else None))
+            self._extend_custody(chain)
+
+    def _extend_custody(self, chain: Callable[[str | None], list[tuple[int, str]]]) -> None:
+        last = self._db.execute("SELECT line FROM custody_entries ORDER BY seq DESC LIMIT 1").fetchone()
+        self._db.executemany("INSERT INTO custody_entries (seq, line) VALUES (?, ?)", chain(last[0] if last else None))
+
+    def load(self, statements: Iterable[tuple[str, Iterable[tuple]]],
+             chain: Callable[[str | None], list[tuple[int, str]]]) -> None:
+        """Fill this catalog in one transaction, all or nothing (`archiver migrate`): each
+        statement run over its rows, in order, then the custody log extended as append_custody does."""
+        with self._lock, self._transaction():
+            for sql, rows in statements:
+                pending = iter(rows)
+                while batch := list(itertools.islice(pending, 1000)):
+                    self._db.executemany(sql, batch)
+            self._extend_custody(chain)
 
     def file_closed(self, closed: StoredFile, closed_at: str) -> None:
         with self._lock, self._transaction():

@@ -1,0 +1,80 @@
+"""`archiver migrate`: copy a local collection into a shared one, then verify the copy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
+from archiver.cli.verify import print_report
+from archiver.check.verify import verify_collection
+from archiver.evidence.keys import append_unattended
+from archiver.exchange.migrate import Target, migrate_collection
+from archiver.store.collection import Collection
+
+
+@click.command()
+@collection_option
+@click.option("--catalog", "catalog_url", metavar="URL", required=True,
+              help="The shared collection's catalog: an empty PostgreSQL database (postgresql://user@host:port/database);"
+                   " the password comes from PGPASSWORD or ~/.pgpass.")
+@click.option("--storage", "storage_url", metavar="s3://BUCKET/PREFIX/", required=True,
+              help="Where its WARC files go: an empty S3 bucket or prefix (credentials: the standard AWS variables or profile).")
+@click.option("--to", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new (or empty) folder, outside the collection, for the shared collection's archiver.toml, "
+                   "public keys, manifests and document copies (each machine that works on it needs a folder with "
+                   "that archiver.toml). Relative to the current folder (to the collection with `archiver -C`).")
+@click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
+              help="WARC files read in parallel by the two verifications.")
+@key_option
+@json_option
+def migrate(collection_dir: Path, catalog_url: str, storage_url: str, folder: Path, workers: int,
+            key_file: Path | None, as_json: bool) -> None:
+    """Copy the collection (-C, whose catalog is catalog.sqlite) into a shared one: every
+    catalog row with its ids, the custody log line for line, each WARC file byte for byte
+    (uploaded never over another object, its SHA-256 read back, its retention recorded), and
+    the public keys, manifests, signatures, timestamp tokens and document copies. The original
+    is verified first and only read.
+
+    \b
+        archiver migrate -C ~/evidence --catalog postgresql://desk@db.example/evidence \\
+            --storage s3://evidence/newsroom/ --to ~/team-evidence
+
+    The custody log of the copy then records where it came from, signed by the collection's
+    key, and the copy is verified. Stopped midway, the same command finishes the migration.
+
+    Exit 0 when the copy passes verify; 1 when the original or the copy does not (nothing is
+    copied from an original that fails); 2 when the target already holds something (a
+    collection in the catalog, files in the bucket prefix, a folder not empty) or on bad
+    usage; 3 when the database or the store fails."""
+    source = Collection.open(collection_dir)
+    key = signing_key(source, key_file)
+    show_progress = not as_json and console(stderr=True).is_terminal
+    target = Target(folder, catalog_url, storage_url)
+    if show_progress:
+        with Progress(TextColumn("uploading WARC files"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+                      console=console(stderr=True), transient=True) as bar:
+            task = bar.add_task("", total=None)
+            migrated = migrate_collection(source, target, key, workers,
+                                          lambda sent, total: bar.update(task, completed=sent, total=total))
+    else:
+        migrated = migrate_collection(source, target, key, workers)
+    with Collection.open(migrated.target) as copy:
+        report = verify_collection(copy, workers=workers)
+        unrecorded = append_unattended(copy, key_file, "verification run", {
+            "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
+    if as_json:
+        print_json({**migrated.as_dict(), "verify": report.as_dict(), "recorded_in_custody_log": unrecorded is None})
+    else:
+        out = console()
+        out.print(f"Migrated {migrated.source} into {migrated.target}{' (finishing an interrupted run)' if migrated.resumed else ''}:"
+                  f" {migrated.warc_files} WARC files to {migrated.storage_url},"
+                  f" {sum(migrated.rows.values())} catalog rows and {migrated.custody_entries} custody entries to"
+                  f" {migrated.catalog_url}", markup=False)
+        out.print("Verifying the copy:")
+        print_report(report)
+    if not report.ok:
+        raise SystemExit(1)
