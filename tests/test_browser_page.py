@@ -594,30 +594,3 @@ def test_a_page_opened_ahead_is_the_one_used_and_one_from_a_dead_browser_is_repl
         page = browser.capture(url, site[1].address, time.monotonic() + 30, stale)
         assert page.error is None and page.title == "plain"
         assert browser.info["pid"] not in (None, dead)
-
-
-def test_pages_spread_over_the_run_s_browsers_and_each_names_the_one_that_rendered_it(site):
-    """With two instances, pages at once go to the browser with fewer pages under way, and each
-    page's capture names its own browser's process; one dying leaves the other running."""
-    marker = "D" * 43 + "="
-    with Browser.launch(CHROMIUM, marker, site[2].address, limits=LIMITS, viewport=VIEWPORT,
-                        instances=2) as browser:
-        with ThreadPoolExecutor(4) as pool:
-            pages = list(pool.map(lambda path: _capture(browser, site, path)[0], ["/plain.html"] * 4))
-        assert all(page.error is None and page.title == "plain" for page in pages)
-        pids = {page.browser["pid"] for page in pages}
-        assert len(pids) == 2 and None not in pids, pids
-        for pid in pids:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                assert f"--ignore-certificate-errors-spki-list={marker}".encode() in cmdline.read().split(b"\0")
-        assert browser.info["pid"] in pids
-        dead, alive = sorted(pids, key=lambda pid: pid != browser.info["pid"])
-        os.kill(dead, signal.SIGKILL)
-        started = time.monotonic()
-        while os.path.exists(f"/proc/{dead}/cmdline") and time.monotonic() - started < 10:
-            time.sleep(0.05)
-        with ThreadPoolExecutor(2) as pool:
-            after = list(pool.map(lambda path: _capture(browser, site, path)[0], ["/plain.html"] * 2))
-        assert all(page.error is None and page.title == "plain" for page in after)
-        assert dead not in {page.browser["pid"] for page in after}
-        assert os.path.exists(f"/proc/{alive}/cmdline"), "the other browser stopped too"

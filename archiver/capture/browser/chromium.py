@@ -3,12 +3,9 @@ through Playwright, kept off the network except through proxies, and one fresh c
 
 The browser itself has a proxy that refuses everything, so Chromium's own traffic (updates, time
 queries) never becomes evidence; each capture's context has the recording proxy of that capture.
-Playwright's objects belong to one event loop, so the browsers live on a thread of its own and
-`capture` may be called from any number of threads at once: pages render concurrently, each in
-its own context, spread over a few Chromium processes (`instances`). One Chromium's browser
-process sets up every context, relays every protocol message and encodes every screenshot on a
-single main thread; with four pages at once that thread is the queue every page waits in, so a
-second Chromium halves it (measured: see bench/README.md)."""
+Playwright's objects belong to one event loop, so the browser lives on a thread of its own and
+`capture` may be called from any number of threads at once: pages render concurrently in one
+browser, each in its own context."""
 
 from __future__ import annotations
 
@@ -37,15 +34,6 @@ RESTART_AFTER = 100  # pages per browser: renderers of closed contexts linger, s
 _CLOSE_TIMEOUT = 10.0
 _OPEN_TIMEOUT = 30.0  # for a page opened ahead; a capture's own opening has its deadline
 _NAMES = ("chromium", "chromium-browser", "google-chrome")
-
-
-@dataclasses.dataclass
-class _Instance:
-    """One of the run's Chromium processes: the one running now in this place, and how many
-    pages it has been given since it started."""
-
-    browser: PlaywrightBrowser | None = None
-    pages: int = 0
 
 
 @dataclasses.dataclass
@@ -110,17 +98,17 @@ def browser_flags(spki_pin: str) -> list[str]:
 
 
 class Browser:
-    """The Chromium of a run (`instances` processes, started as pages need them); `capture`
-    renders one page in a fresh context through the given proxy."""
+    """One Chromium for a run; `capture` renders one page in a fresh context through the given proxy."""
 
     def __init__(self, executable: str, spki_pin: str, refusing_proxy: str, limits: PageLimits,
-                 viewport: dict, restart_after: int, instances: int) -> None:
+                 viewport: dict, restart_after: int) -> None:
         self.executable, self.limits, self.viewport = executable, limits, dict(viewport)
         self.flags = browser_flags(spki_pin)
         self._refusing_proxy, self._restart_after = refusing_proxy, restart_after
+        self._info: dict = {}
         self._playwright: Playwright | None = None
-        self._instances = [_Instance() for _ in range(max(1, instances))]
-        self._infos: dict[PlaywrightBrowser, dict] = {}  # of each browser running, retiring ones included
+        self._browser: PlaywrightBrowser | None = None
+        self._pages = 0
         self._in_flight: dict[PlaywrightBrowser, int] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="chromium", daemon=True)
@@ -130,11 +118,10 @@ class Browser:
 
     @classmethod
     def launch(cls, executable: str, spki_pin: str, refusing_proxy: str, *, limits: PageLimits | None = None,
-               viewport: dict | None = None, restart_after: int = RESTART_AFTER, instances: int = 1) -> Browser:
-        """Start Playwright's driver and a first Chromium (once per run; the others of `instances`
-        start when pages first need them); `refusing_proxy` is "host:port"."""
+               viewport: dict | None = None, restart_after: int = RESTART_AFTER) -> Browser:
+        """Start Playwright's driver and Chromium (once per run); `refusing_proxy` is "host:port"."""
         browser = cls(executable, spki_pin, refusing_proxy, limits or PageLimits(), viewport or VIEWPORT,
-                      restart_after, instances)
+                      restart_after)
         try:
             browser._run(browser._start(), timeout=120)
         except BaseException:
@@ -145,10 +132,8 @@ class Browser:
     @property
     def info(self) -> dict:
         """Name, version, executable, flags (ours; `command_line` all of them), viewport, user agent,
-        process id and launch time of the first browser now running (each page's capture names
-        the one that rendered it: PageCapture.browser)."""
-        first = self._instances[0].browser
-        return dict(self._infos.get(first, {})) if first is not None else {}
+        process id and launch time of the browser now running."""
+        return dict(self._info)
 
     def capture(self, url: str, proxy: str, deadline: float, opened: Future | None = None) -> PageCapture:
         """Render `url` in a fresh context whose every request goes to `proxy` ("host:port"), ending
@@ -209,8 +194,7 @@ class Browser:
 
     async def _start(self) -> None:
         self._playwright = await async_playwright().start()
-        instance = self._instances[0]
-        instance.browser = await self._launch()
+        self._browser = await self._launch()
 
     async def _launch(self) -> PlaywrightBrowser:
         started = time.monotonic()
@@ -221,7 +205,7 @@ class Browser:
             executable_path=self.executable, args=self.flags, chromium_sandbox=sandbox, headless=True,
             proxy={"server": f"http://{self._refusing_proxy}", "bypass": "<-loopback>"})
         self._in_flight[browser] = 0
-        self._infos[browser] = await self._describe(browser, sandbox, time.monotonic() - started)
+        self._info = await self._describe(browser, sandbox, time.monotonic() - started)
         return browser
 
     async def _describe(self, browser: PlaywrightBrowser, sandbox: bool, seconds: float) -> dict:
@@ -233,7 +217,7 @@ class Browser:
         # Headless Chromium says so in its user agent, and some sites answer that with a bot wall
         # instead of the page a reader sees; the agent sent is recorded here either way.
         agent = version["userAgent"].replace("HeadlessChrome/", "Chrome/")
-        pid, command_line = _process(self.flags[0], known={info.get("pid") for info in self._infos.values()})
+        pid, command_line = _process(self.flags[0], before=self._info.get("pid"))
         return {"name": "chromium", "product": version["product"], "version": browser.version,
                 "executable": self.executable, "flags": list(self.flags),
                 "command_line": command_line, "pid": pid,
@@ -241,20 +225,17 @@ class Browser:
                 "launch_seconds": round(seconds, 3), "playwright": _playwright_version()}
 
     async def _current(self, dead: PlaywrightBrowser | None = None) -> PlaywrightBrowser:
-        """The browser for the next page: the one with the fewest pages under way, started if it
-        is not yet; relaunched after a crash (or when `dead`, one that could not open a context),
-        or after `restart_after` pages (the old one closes after its last page)."""
+        """The browser for the next page: relaunched after a crash (or when `dead`, one that could
+        not open a context), or after `restart_after` pages (the old one closes after its last page)."""
         async with self._lock:
-            instance = next((each for each in self._instances if dead is not None and each.browser is dead), None) \
-                or min(self._instances, key=lambda each: self._in_flight.get(each.browser, 0))
-            browser = instance.browser
+            browser = self._browser
             if browser is None or browser is dead or not browser.is_connected() or \
-                    instance.pages >= self._restart_after:
+                    self._pages >= self._restart_after:
                 if browser is not None and self._in_flight.get(browser, 0) == 0:
                     await self._close_browser(browser)
-                instance.browser = browser = await self._launch()
-                instance.pages = 0
-            instance.pages += 1
+                self._browser = browser = await self._launch()
+                self._pages = 0
+            self._pages += 1
             self._in_flight[browser] += 1
             return browser
 
@@ -266,7 +247,7 @@ class Browser:
             try:
                 context = await asyncio.wait_for(browser.new_context(
                     proxy={"server": f"http://{proxy}", "bypass": "<-loopback>"}, viewport=self.viewport,
-                    user_agent=self._infos[browser]["user_agent"], accept_downloads=False, service_workers="allow"), seconds)
+                    user_agent=self._info["user_agent"], accept_downloads=False, service_workers="allow"), seconds)
                 return OpenPage(browser, context, await asyncio.wait_for(context.new_page(), seconds))
             except PlaywrightError:
                 # Killed browsers are noticed late: one that cannot open a context is replaced, once.
@@ -303,7 +284,6 @@ class Browser:
         try:
             page = await self._opened(opened, deadline) if opened is not None else None
             page = page or await self._open(proxy, max(0.001, deadline - time.monotonic()))
-            result.browser = dict(self._infos.get(page.browser, {}))
             await asyncio.wait_for(render_page(page.context, page.page, url, deadline, self.limits, result),
                                    max(0.001, deadline - time.monotonic()))
         except TimeoutError:
@@ -327,12 +307,11 @@ class Browser:
         """One page less on `browser`; a browser replaced meanwhile closes after its last page."""
         if browser in self._in_flight:  # not if the whole Browser was closed meanwhile
             self._in_flight[browser] -= 1
-            if self._in_flight[browser] == 0 and all(browser is not each.browser for each in self._instances):
+            if browser is not self._browser and self._in_flight[browser] == 0:
                 await self._close_browser(browser)
 
     async def _close_browser(self, browser: PlaywrightBrowser) -> None:
         self._in_flight.pop(browser, None)
-        self._infos.pop(browser, None)
         try:
             await asyncio.wait_for(browser.close(), _CLOSE_TIMEOUT)
         except (TimeoutError, PlaywrightError):
@@ -345,18 +324,18 @@ class Browser:
             await self._playwright.stop()
 
 
-def _process(marker: str, known: set[int | None]) -> tuple[int | None, list[str] | None]:
+def _process(marker: str, before: int | None) -> tuple[int | None, list[str] | None]:
     """The browser process's id and whole command line, Playwright's own switches included. CDP
     gives the command line only under --enable-automation (which sets navigator.webdriver), so it
     is read from /proc (None elsewhere). `marker` is a switch unique to this run (the per-run key
-    pin); Chromium's other processes carry --type=; `known` are the run's other browsers."""
+    pin); Chromium's other processes carry --type=; `before` is the browser this one replaces."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = [arg.decode(errors="replace") for arg in cmdline.read_bytes().split(b"\0") if arg]
         except OSError:
             continue
         pid = int(cmdline.parent.name)
-        if marker in args and not any(arg.startswith("--type=") for arg in args) and pid not in known:
+        if marker in args and not any(arg.startswith("--type=") for arg in args) and pid != before:
             return pid, args
     return None, None
 

@@ -4,7 +4,6 @@ and recorded by archiver's transport, and the page as a reader saw it is kept be
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -26,12 +25,6 @@ _NOT_A_PAGE = re.compile(r"\.(pdf|png|jpe?g|gif|webp|svg|ico|mp4|webm|mov|mp3|og
                          r"docx?|xlsx?|pptx?|odt|ods|csv|json|xml|txt|warc)$", re.IGNORECASE)
 
 
-def browsers_for(pages_at_once: int) -> int:
-    """Chromium processes for a run: one per two pages at once (each browser process does much
-    of every page's work on one thread), never more than the machine has cores."""
-    return max(1, min(os.cpu_count() or 1, (pages_at_once + 1) // 2))
-
-
 class BrowserFetcher:
     """Fetcher's fetch_all, with pages rendered in one Chromium for the whole run, several at
     once (each in a context behind a proxy of its own) under the same per-host limit as plain
@@ -40,7 +33,7 @@ class BrowserFetcher:
     def __init__(self, fetcher: Fetcher, executable: str) -> None:
         self.fetcher = fetcher
         self.settings = fetcher.settings
-        self.session = BrowserSession(executable, browsers_for(self.settings.captures_at_once(browser=True)))
+        self.session = BrowserSession(executable)
         # Pages opened ahead, each behind the proxy of a capture still to come (see `_proxy_and_page`).
         self._spares: deque[tuple[RecordingProxy, Future]] = deque()
         self._coming = 0  # captures of fetch_all not yet started
@@ -69,7 +62,6 @@ class BrowserFetcher:
             result.page = self.session.browser.capture(url, proxy.address, deadline, opened)
         finally:
             proxy.close()
-        result.browser = result.page.browser or result.browser
         result.hops, result.resources = _page_chain(url, proxy.hops, self.settings.max_redirects)
         if result.final is None:
             last = result.hops[-1] if result.hops else None

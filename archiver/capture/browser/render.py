@@ -82,7 +82,6 @@ class PageCapture:
     downloads: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
-    browser: dict = field(default_factory=dict)  # the Chromium that rendered it (Browser.info)
 
 
 class _Ended(Exception):

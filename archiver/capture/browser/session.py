@@ -9,14 +9,13 @@ from archiver.capture.browser.proxy import RefusingProxy
 
 
 class BrowserSession:
-    def __init__(self, executable: str, instances: int = 1) -> None:
+    def __init__(self, executable: str) -> None:
         self.authority = InterceptAuthority.create()
         # Chromium's own traffic (updates, time queries) goes here and is refused, never recorded.
         self.refusing = RefusingProxy()
         self.refusing.start()
         try:
-            self.browser = Browser.launch(executable, self.authority.spki_pin, self.refusing.address,
-                                          instances=instances)
+            self.browser = Browser.launch(executable, self.authority.spki_pin, self.refusing.address)
         except BaseException:
             self.refusing.close()
             raise
