@@ -164,3 +164,24 @@ def test_browser_mode_without_chromium_is_one_line(run_cli, raw_server, collecti
     result = run_cli("capture", "-C", collection.root, "--browser", "http://127.0.0.1:9/")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "no Chromium was found" in result.stderr
+
+
+def test_the_headless_shell_is_preferred_and_the_binary_behind_debian_s_script_is_recorded(tmp_path, monkeypatch):
+    """With Debian's chromium-headless-shell and chromium both on PATH, the shell is chosen, and
+    the binary its one-line script runs is what is launched (and recorded), not the script."""
+    from archiver.capture.browser.chromium import find_chromium
+    binary = tmp_path / "lib" / "chromium-headless-shell"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "chromium-headless-shell").write_text(f'#!/bin/sh -e\n\n{binary} "$@"\n')
+    (bin_dir / "chromium").write_text("#!/bin/sh\nexec /nowhere/chromium \"$@\"\n")
+    for script in bin_dir.iterdir():
+        script.chmod(0o755)
+    monkeypatch.delenv("ARCHIVER_CHROMIUM")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert find_chromium() == str(binary)
+    (bin_dir / "chromium-headless-shell").unlink()
+    assert find_chromium() == str(bin_dir / "chromium")
