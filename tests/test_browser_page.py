@@ -27,6 +27,7 @@ import pytest
 
 pytest.importorskip("playwright", reason="Playwright is not installed (pip install 'playwright>=1.45')")
 
+from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.chromium import Browser, PageLimits, find_chromium
 
 CHROMIUM = find_chromium()
@@ -238,6 +239,7 @@ class ForwardProxy(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _ForwardHandler)
         self.origin = origin
         self.log: list[tuple[str, str]] = []  # (method, absolute URL)
+        self.activity = NetworkActivity()  # what a page's network idle is measured by, as in the recording proxy
 
     @property
     def address(self) -> str:
@@ -252,6 +254,13 @@ class _ForwardHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        self.server.activity.started()
+        try:
+            self._forward()
+        finally:
+            self.server.activity.ended()
+
+    def _forward(self) -> None:
         target = urlsplit(self.path)
         if target.scheme != "http" or not (target.hostname or "").endswith(".test"):
             return self._refuse()
@@ -368,7 +377,7 @@ def browser(site):
 
 def _capture(browser: Browser, site, path: str, seconds: float = 30.0):
     started = time.monotonic()
-    page = browser.capture(f"http://news.test{path}", site[1].address, started + seconds)
+    page = browser.capture(f"http://news.test{path}", site[1], started + seconds)
     return page, time.monotonic() - started
 
 
@@ -512,7 +521,7 @@ def test_a_renderer_crash_ends_the_page_with_the_reason_and_the_browser_goes_on(
     assert seconds < 10 and page.screenshot is None
     after, _ = _capture(browser, site, "/plain.html")
     assert after.error is None and after.title == "plain"
-    crash = browser.capture("chrome://crash", site[1].address, time.monotonic() + 20)  # ends, without a hang
+    crash = browser.capture("chrome://crash", site[1], time.monotonic() + 20)  # ends, without a hang
     assert crash.error is not None and crash.screenshot is None
 
 
@@ -571,13 +580,13 @@ def test_a_page_opened_ahead_is_the_one_used_and_one_from_a_dead_browser_is_repl
     by discard; one whose browser died meanwhile is replaced by a fresh page in a new browser."""
     url = "http://news.test/plain.html"
     with Browser.launch(CHROMIUM, "C" * 43 + "=", site[2].address, limits=LIMITS, viewport=VIEWPORT) as browser:
-        ahead = browser.open_page(site[1].address)
+        ahead = browser.open_page(site[1])
         opened = ahead.result(30)
-        page = browser.capture(url, site[1].address, time.monotonic() + 30, ahead)
+        page = browser.capture(url, site[1], time.monotonic() + 30, ahead)
         assert page.error is None and page.title == "plain"
         assert opened.page.is_closed(), "the capture did not use the page opened ahead for it"
 
-        unused = browser.open_page(site[1].address)
+        unused = browser.open_page(site[1])
         browser.discard(unused)
         left = unused.result(30).page
         started = time.monotonic()
@@ -585,12 +594,12 @@ def test_a_page_opened_ahead_is_the_one_used_and_one_from_a_dead_browser_is_repl
             time.sleep(0.05)
         assert left.is_closed(), "a page opened ahead and discarded stays open"
 
-        stale = browser.open_page(site[1].address)
+        stale = browser.open_page(site[1])
         stale.result(30)
         dead = browser.info["pid"]
         os.kill(dead, signal.SIGKILL)
         while os.path.exists(f"/proc/{dead}/cmdline") and time.monotonic() - started < 20:
             time.sleep(0.05)
-        page = browser.capture(url, site[1].address, time.monotonic() + 30, stale)
+        page = browser.capture(url, site[1], time.monotonic() + 30, stale)
         assert page.error is None and page.title == "plain"
         assert browser.info["pid"] not in (None, dead)

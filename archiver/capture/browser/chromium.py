@@ -25,6 +25,7 @@ from playwright.async_api import Browser as PlaywrightBrowser
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from archiver.capture.browser.activity import PageProxy
 from archiver.capture.browser.render import PageCapture, PageLimits, render_page
 
 __all__ = ["Browser", "PageCapture", "PageLimits", "find_chromium"]
@@ -142,8 +143,8 @@ class Browser:
         process id and launch time of the browser now running."""
         return dict(self._info)
 
-    def capture(self, url: str, proxy: str, deadline: float, opened: Future | None = None) -> PageCapture:
-        """Render `url` in a fresh context whose every request goes to `proxy` ("host:port"), ending
+    def capture(self, url: str, proxy: PageProxy, deadline: float, opened: Future | None = None) -> PageCapture:
+        """Render `url` in a fresh context whose every request goes to `proxy`, ending
         by `deadline` (a time.monotonic() value) with whatever was made and, if early, why.
         `opened` is the page `open_page(proxy)` made ahead, when there is one.
         `url` is taken as given: the caller has checked it is one to capture."""
@@ -161,7 +162,7 @@ class Browser:
             result.error = result.error or f"the browser did not finish the page: {exc or type(exc).__name__}"
         return result
 
-    def open_page(self, proxy: str) -> Future:
+    def open_page(self, proxy: PageProxy) -> Future:
         """Start opening, in the background, the context and blank page of a coming capture
         through `proxy`: Chromium takes a while to start a page's renderer, and a capture that
         finds its page open need not wait for it. Give the future to `capture`, or to `discard`."""
@@ -246,14 +247,14 @@ class Browser:
             self._in_flight[browser] += 1
             return browser
 
-    async def _open(self, proxy: str, seconds: float) -> OpenPage:
+    async def _open(self, proxy: PageProxy, seconds: float) -> OpenPage:
         dead = None
         for attempt in (1, 2):
             browser = await self._current(dead)
             context = None
             try:
                 context = await asyncio.wait_for(browser.new_context(
-                    proxy={"server": f"http://{proxy}", "bypass": "<-loopback>"}, viewport=self.viewport,
+                    proxy={"server": f"http://{proxy.address}", "bypass": "<-loopback>"}, viewport=self.viewport,
                     user_agent=self._info["user_agent"], accept_downloads=False, service_workers="allow"), seconds)
                 return OpenPage(browser, context, await asyncio.wait_for(context.new_page(), seconds))
             except PlaywrightError:
@@ -285,13 +286,13 @@ class Browser:
             return
         await self._close(page.browser, page.context)
 
-    async def _capture(self, url: str, proxy: str, deadline: float, result: PageCapture,
+    async def _capture(self, url: str, proxy: PageProxy, deadline: float, result: PageCapture,
                        opened: Future | None) -> None:
         page = None
         try:
             page = await self._opened(opened, deadline) if opened is not None else None
             page = page or await self._open(proxy, max(0.001, deadline - time.monotonic()))
-            await asyncio.wait_for(render_page(page.context, page.page, url, deadline, self.limits, result),
+            await asyncio.wait_for(render_page(page.context, page.page, url, deadline, self.limits, result, proxy.activity),
                                    max(0.001, deadline - time.monotonic()))
         except TimeoutError:
             result.error = result.error or "the capture's deadline was reached"

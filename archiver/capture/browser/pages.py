@@ -59,7 +59,7 @@ class BrowserFetcher:
         deadline = time.monotonic() + self.settings.timeout
         proxy, opened = self._proxy_and_page(deadline)
         try:
-            result.page = self.session.browser.capture(url, proxy.address, deadline, opened)
+            result.page = self.session.browser.capture(url, proxy, deadline, opened)
         finally:
             proxy.close()
         result.hops, result.resources = _page_chain(url, proxy.hops, self.settings.max_redirects)
@@ -91,7 +91,7 @@ class BrowserFetcher:
             if len(self._spares) < self._coming:
                 ahead = RecordingProxy(self.fetcher, self.session.authority, deadline)
                 ahead.start()
-                self._spares.append((ahead, self.session.browser.open_page(ahead.address)))
+                self._spares.append((ahead, self.session.browser.open_page(ahead)))
         if spare is None:
             proxy = RecordingProxy(self.fetcher, self.session.authority, deadline)
             proxy.start()

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 
+from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.wire import (BadRequest, BrowserRequest, Wire, answer, authority_of, delimited,
                                            read_body, read_head)
@@ -137,6 +138,7 @@ class InterceptingServer(_Server):
         super().__init__()
         self.authority = authority
         self.deadline = deadline
+        self.activity = NetworkActivity()  # the page behind it is quiet when this is
 
     def _idle(self) -> float:
         return min(IDLE, self.deadline - time.monotonic())
@@ -153,7 +155,12 @@ class InterceptingServer(_Server):
             if request.method == "CONNECT" and origin is None:
                 self._tunnel(sock, wire, request)
                 return
-            if not self._answer(sock, wire, request, origin):
+            self.activity.started()
+            try:
+                answered = self._answer(sock, wire, request, origin)
+            finally:
+                self.activity.ended()
+            if not answered:
                 return
             idle = self._idle()
             if idle <= 0:

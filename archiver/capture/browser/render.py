@@ -17,6 +17,8 @@ from playwright.async_api import BrowserContext, Dialog, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from archiver.capture.browser.activity import NetworkActivity
+
 # A page can alert() or log in a loop until its deadline: what is kept of its events is bounded.
 MAX_EVENTS = 1000
 MAX_EVENT_CHARS = 2000
@@ -88,38 +90,10 @@ class _Ended(Exception):
     """The page can go no further (crashed, closed, out of time)."""
 
 
-class _Traffic:
-    """The context's requests in flight, as the browser sees them. Playwright's "networkidle" fires
-    once per navigation, so it cannot tell when what a scroll started has finished; this can."""
-
-    def __init__(self, context: BrowserContext) -> None:
-        self.in_flight: set = set()
-        self.changed = time.monotonic()
-        context.on("request", self._started)
-        context.on("requestfinished", self._ended)
-        context.on("requestfailed", self._ended)
-
-    def _started(self, request: Any) -> None:
-        self.in_flight.add(request)
-        self.changed = time.monotonic()
-
-    def _ended(self, request: Any) -> None:
-        self.in_flight.discard(request)
-        self.changed = time.monotonic()
-
-    async def idle(self, quiet: float) -> bool:
-        """True once no request is in flight and none has started or ended for `quiet` seconds."""
-        while True:
-            calm = time.monotonic() - self.changed
-            if not self.in_flight and calm >= quiet:
-                return True
-            await asyncio.sleep(0.05 if self.in_flight else quiet - calm)
-
-
 class _PageRun:
     """The state of one page's lifecycle: its deadlines and what its event handlers saw."""
 
-    def __init__(self, page: Page, traffic: _Traffic, result: PageCapture, deadline: float,
+    def __init__(self, page: Page, traffic: NetworkActivity, result: PageCapture, deadline: float,
                  limits: PageLimits) -> None:
         self.page, self.traffic, self.result, self.deadline, self.limits = page, traffic, result, deadline, limits
         self.started = time.monotonic()
@@ -154,10 +128,11 @@ class _PageRun:
 
 
 async def render_page(context: BrowserContext, page: Page, url: str, deadline: float, limits: PageLimits,
-                      result: PageCapture) -> None:
+                      result: PageCapture, traffic: NetworkActivity) -> None:
     """Run `url` through the lifecycle in `page`, the blank page of a fresh `context`, filling
-    `result` as it goes (so that whoever gives up waiting still has what was made)."""
-    traffic = _Traffic(context)
+    `result` as it goes (so that whoever gives up waiting still has what was made). `traffic` is
+    what the context's proxy has in flight. Playwright's "networkidle" fires once per navigation,
+    so it cannot tell when what a scroll started has finished; the proxy can."""
     run = _PageRun(page, traffic, result, deadline, limits)
     _watch(context, page, run)
     try:

@@ -173,7 +173,7 @@ class Replayer:
         proxy = ReplayProxy(archive, self.session.authority, deadline)
         proxy.start()
         try:
-            page = self.session.browser.capture(url, proxy.address, deadline)
+            page = self.session.browser.capture(url, proxy, deadline)
         finally:
             proxy.close()
         return Replay(page, proxy.asked, proxy.missing)
