@@ -32,6 +32,7 @@ from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.read.urls import normalise_url
 from archiver.capture.browser.records import page_records
 from archiver.capture.browser.result import BrowserResult
+from archiver.capture.group_commit import GroupCommit
 from archiver.capture.exchanges import hop_records
 from archiver.capture.verdict import capture_verdict
 from archiver.capture.warc import (PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, software,
@@ -117,7 +118,9 @@ class CaptureRun:
         self.custody = custody_log(collection, key)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
         self._stop = threading.Event()  # no new fetch starts once set (see `interrupt`)
-        self._storing = threading.Lock()  # one capture stored at a time (`capture_job` runs in many threads)
+        self._storing = threading.Lock()  # one store at a time (`capture_job` runs in many threads)
+        # A worker's jobs finishing together are stored together, as `capture` stores its results.
+        self._job_stores = GroupCommit(self._store_jobs, GROUP_COMMIT)
         self._finished = threading.Event()  # set when the run ends: the age timer stops
         self._rotating = threading.Thread(target=self._close_when_old, name="warc-age", daemon=True)
         self.interrupted = False
@@ -252,19 +255,25 @@ class CaptureRun:
             return done
         result = self.pages.fetch(url)
         try:
-            with self._storing:
-                # Looked at again after the fetch, so that a worker which took the job while this
-                # one fetched (its heartbeat late) writes no records the catalog would then refuse.
-                if job_id not in self.catalog.captures_of_jobs([job_id]):
-                    self._store([result], job_id)
+            self._job_stores.submit((result, job_id))
         finally:
             result.release()
         return self.catalog.captures_of_jobs([job_id])[job_id]
 
-    def _store(self, results: list[FetchResult], job_id: str | None = None) -> list[CaptureRow]:
+    def _store_jobs(self, fetched: list[tuple[FetchResult, str]]) -> None:
+        """Store the captures of jobs that finished together (see `_job_stores`)."""
+        with self._storing:
+            # Looked at again after the fetch, so that a worker which took a job while this one
+            # fetched (its heartbeat late) writes no records the catalog would then refuse.
+            done = self.catalog.captures_of_jobs([job_id for _, job_id in fetched])
+            new = [(result, job_id) for result, job_id in fetched if job_id not in done]
+            if new:
+                self._store([result for result, _ in new], [job_id for _, job_id in new])
+
+    def _store(self, results: list[FetchResult], job_ids: list[str] | None = None) -> list[CaptureRow]:
         """Write the captures' records and fsync them, then list them in the catalog in one
-        transaction, then in the custody log: whatever is listed is on disk. With `job_id` (one
-        result), a capture of that job the catalog already holds is kept, and this one is not listed."""
+        transaction, then in the custody log: whatever is listed is on disk. With `job_ids` (one per
+        result), a capture of a job the catalog already holds is kept, and the new one is not listed."""
         prepared = [self._prepare(result) for result in results]
         try:
             stored = self.writer.write([pending for _, pending, _ in prepared])
@@ -272,7 +281,7 @@ class CaptureRun:
             raise StorageProblem(f"cannot write to {self.collection.storage.location}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
         rows = [dataclasses.replace(row, warc_file=records[0].warc_file if records else None, job_id=job_id)
-                for (row, _, _), records in zip(prepared, stored)]
+                for (row, _, _), records, job_id in zip(prepared, stored, job_ids or [None] * len(results))]
         envelopes = [envelope for _, _, envelope in prepared]
         added = self.catalog.add_captures(list(zip(rows, stored, envelopes)))
         self.custody.append_many([("capture", {
