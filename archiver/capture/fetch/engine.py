@@ -208,7 +208,7 @@ class Fetcher:
         self.user_agent = settings.user_agent or DEFAULT_USER_AGENT
 
     def close(self) -> None:
-        self.adapter.close()
+        self.adapter.close_pools()
 
     def _session(self) -> requests.Session:
         # One session per capture: its cookies follow the redirect chain and no further.

@@ -354,6 +354,12 @@ class RecordingAdapter(HTTPAdapter):
         return pool
 
     def close(self) -> None:
+        """Nothing: every capture's requests session closes the adapters mounted on it when it
+        ends, and this one, with its keep-alive pools, is shared by every capture and outlives
+        them; closing it then would also fail requests under way on other threads."""
+
+    def close_pools(self) -> None:
+        """Close every connection pool, once no capture uses them (the Fetcher is closing)."""
         super().close()
         with self._pools_lock:
             for pool in self._pools.values():
