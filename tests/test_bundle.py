@@ -21,6 +21,8 @@ from archiver.evidence.signing import grouped
 from tests import pywb
 from tests.conftest import http_response, make_collection, send_bytes
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 ARCHIVE = "archive/data.warc.gz"
 
 

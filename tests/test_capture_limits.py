@@ -10,6 +10,8 @@ import time
 from archiver.store.catalog import Catalog
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records, warcio_check
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 
 
 def metadata_of(collection) -> dict:

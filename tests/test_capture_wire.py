@@ -11,6 +11,8 @@ import zlib
 from archiver.store.catalog import Catalog
 from tests.conftest import capture, http_response, send_bytes, warc_records, warcio_check
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 
 
 def only(records, kind):

@@ -8,6 +8,8 @@ import re
 from archiver.store.collection import Collection
 from tests.conftest import http_response, send_bytes
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 
 def test_init_creates_the_layout(tmp_path, run_cli):
     result = run_cli("init", tmp_path / "c", "--name", "Belarus claims", "--operator", "desk@ngo")

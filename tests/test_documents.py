@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import http_response, send_bytes
 from tests.test_bundle import failed, make_bundle, rewrite, verify_bundle
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 HEADLINE = "Bridge closed to lorries after the flood"
 CITED = "The council confirmed the closure in its notice"
 OTHER = "A local haulier disputed the council's figures"

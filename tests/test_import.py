@@ -18,6 +18,8 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.store.catalog import Catalog
 from tests.conftest import http_response, send_bytes
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import shutil
-import sqlite3
 import stat
 import subprocess
 
+from archiver.evidence.keys import custody_lines
+from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes
+
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
 
 
 def test_fingerprint_is_the_sha256_of_the_spki_and_openssl_checks_the_manifest_signature(run_cli, raw_server, collection, tmp_path):
@@ -61,8 +63,10 @@ def test_an_unreadable_or_missing_key_is_one_line(run_cli, tmp_path, monkeypatch
 
 
 def _runs(root) -> int:
-    with contextlib.closing(sqlite3.connect(root / "catalog.sqlite")) as catalog:
-        return catalog.execute("SELECT count(*) FROM runs").fetchone()[0]
+    """Runs in the collection's catalog, wherever it is kept."""
+    with Collection.open(root) as collection:
+        [(count,)] = collection.catalog.query("SELECT count(*) FROM runs").fetchall()
+    return count
 
 
 def test_a_revoked_key_signs_nothing_until_rotated(run_cli, raw_server, collection):
@@ -70,7 +74,7 @@ def test_a_revoked_key_signs_nothing_until_rotated(run_cli, raw_server, collecti
     assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
     [key] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
     assert run_cli("keys", "revoke", "-C", collection.root, key["fingerprint"], "--reason", "laptop stolen").exit_code == 0
-    asked, log = len(server.requests), (collection.root / "custody.jsonl").read_bytes()
+    asked, log = len(server.requests), list(custody_lines(collection))
     runs = _runs(collection.root)
 
     refused = run_cli("capture", "-C", collection.root, server.url("/"))
@@ -79,7 +83,7 @@ def test_a_revoked_key_signs_nothing_until_rotated(run_cli, raw_server, collecti
     assert refused.stderr.startswith(f"error: the collection's key {grouped(key['fingerprint'])} is revoked"), refused.stderr
     assert "rotate first: archiver keys rotate" in refused.stderr
     assert len(server.requests) == asked  # nothing fetched
-    assert (collection.root / "custody.jsonl").read_bytes() == log  # nothing logged
+    assert list(custody_lines(collection)) == log  # nothing logged
     assert _runs(collection.root) == runs  # no run recorded
     assert run_cli("manifest", "-C", collection.root).exit_code == 2
     # A reading command signs nothing with it either, so what it reads still verifies the next time.
@@ -87,7 +91,7 @@ def test_a_revoked_key_signs_nothing_until_rotated(run_cli, raw_server, collecti
         checked = run_cli("verify", "-C", collection.root)
         assert checked.exit_code == 0 and "Not recorded in the custody log: the collection's key" in checked.output, \
             checked.output
-    assert (collection.root / "custody.jsonl").read_bytes() == log
+    assert list(custody_lines(collection)) == log
 
     # The way out the message names works: a new key, and everything it signs verifies.
     assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
 
+CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
+
 ARTICLE = " ".join(f"The council met on Tuesday and word{i} was said." for i in range(60))
 NAV = "<nav><a href='/'>Home</a> <a href='/news'>News</a> <a href='/about'>About us</a></nav>"
 
