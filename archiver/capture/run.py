@@ -262,9 +262,7 @@ class CaptureRun:
 
     def _store_jobs(self, fetched: list[tuple[FetchResult, str]]) -> None:
         """Store the captures of jobs that finished together (see `_job_stores`)."""
-        with self._storing:
-            # Looked at again after the fetch, so that a worker which took a job while this one
-            # fetched (its heartbeat late) writes no records the catalog would then refuse.
+        with self._storing:  # looked at after the fetch: a job taken again meanwhile is not written twice
             done = self.catalog.captures_of_jobs([job_id for _, job_id in fetched])
             new = [(result, job_id) for result, job_id in fetched if job_id not in done]
             if new:
@@ -283,11 +281,18 @@ class CaptureRun:
         rows = [dataclasses.replace(row, warc_file=records[0].warc_file if records else None, job_id=job_id)
                 for (row, _, _), records, job_id in zip(prepared, stored, job_ids or [None] * len(results))]
         envelopes = [envelope for _, _, envelope in prepared]
-        added = self.catalog.add_captures(list(zip(rows, stored, envelopes)))
-        self.custody.append_many([("capture", {
-            "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
-            "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
-            for row, records, envelope, new in zip(rows, stored, envelopes, added) if new])
+        captures = list(zip(rows, stored, envelopes))
+
+        def logged(added: list[bool]) -> list[tuple[str, dict]]:
+            return [("capture", {
+                "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
+                "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
+                for row, records, envelope, new in zip(rows, stored, envelopes, added) if new]
+
+        if self.custody.shared is not None:  # the chain is in the catalog: logged in the same transaction
+            self.catalog.add_captures(captures, lambda added: self.custody.extension(logged(added)))
+        else:
+            self.custody.append_many(logged(self.catalog.add_captures(captures)))
         return rows
 
     def _prepare(self, result: FetchResult) -> tuple[CaptureRow, list[PendingRecord], dict | None]:

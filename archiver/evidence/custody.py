@@ -96,13 +96,22 @@ class CustodyLog:
     def _append_shared(self, events: list[tuple[str, dict]], key: SigningKey) -> list[Entry]:
         """The entries chained to the database's last line, inside the transaction that inserts them."""
         entries: list[Entry] = []
+        self.shared(self.extension(events, key, entries))
+        return entries
+
+    def extension(self, events: list[tuple[str, dict]], key: SigningKey | None = None,
+                  made: list[Entry] | None = None) -> Callable[[str | None], list[tuple[int, str]]]:
+        """For a shared collection's database: the function that, handed the chain's last line
+        inside a write transaction, signs `events` chained to it and returns their (seq, line)
+        rows (also put in `made`). Given to the catalog, it logs a change in the change's own
+        transaction (Catalog.add_captures)."""
+        made = made if made is not None else []
 
         def extend(tail: str | None) -> list[tuple[int, str]]:
-            entries[:] = self._chained(tail.encode("utf-8") if tail is not None else None, events, key)
-            return [(entry.data["seq"], entry.line.decode("utf-8")) for entry in entries]
+            made[:] = self._chained(tail.encode("utf-8") if tail is not None else None, events, key or self.key)
+            return [(entry.data["seq"], entry.line.decode("utf-8")) for entry in made]
 
-        self.shared(extend)
-        return entries
+        return extend
 
     def _chained(self, tail: bytes | None, events: list[tuple[str, dict]], key: SigningKey) -> list[Entry]:
         """The signed entries for `events`, the first holding the hash of `tail` (the log's last line)."""

@@ -146,11 +146,17 @@ class Catalog:
         """The capture, its records and its signed attestation in one transaction: all or none."""
         self.add_captures([(capture, records, attestation)])
 
-    def add_captures(self, captures: list[tuple[CaptureRow, list[StoredRecord], dict | None]]) -> list[bool]:
+    def add_captures(self, captures: list[tuple[CaptureRow, list[StoredRecord], dict | None]], logged:
+                     Callable[[list[bool]], Callable[[str | None], list[tuple[int, str]]]] | None = None) -> list[bool]:
         """Several captures in one transaction (a run's group commit): each one whole, or none.
-        Whether each was added: not when the catalog already holds a capture of its job."""
+        Whether each was added: not when the catalog already holds a capture of its job. On a
+        shared collection `logged(added)` gives the custody entries that log them, appended in
+        the same transaction (as append_custody does), so no capture is listed unlogged."""
         with self._lock, self._transaction():
-            return [self._insert_capture(capture, records, attestation) for capture, records, attestation in captures]
+            added = [self._insert_capture(capture, records, attestation) for capture, records, attestation in captures]
+            if logged is not None:
+                self._extend_custody(logged(added))
+            return added
 
     def _insert_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None) -> bool:
         fields = list(capture.__dict__)
