@@ -15,8 +15,6 @@ import pytest
 
 from tests.test_doctor import gates, logged_captures, page, wait_until  # noqa: F401 (gates is a fixture)
 
-CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
-
 PAGES = 60
 
 
