@@ -292,8 +292,8 @@ class Browser:
         try:
             page = await self._opened(opened, deadline) if opened is not None else None
             page = page or await self._open(proxy, max(0.001, deadline - time.monotonic()))
-            await asyncio.wait_for(render_page(page.context, page.page, url, deadline, self.limits, result, proxy.activity),
-                                   max(0.001, deadline - time.monotonic()))
+            rendering = render_page(page.context, page.page, url, deadline, self.limits, result, proxy.activity)
+            await asyncio.wait_for(rendering, max(0.001, deadline - time.monotonic()))
         except TimeoutError:
             result.error = result.error or "the capture's deadline was reached"
         except PlaywrightError as exc:
