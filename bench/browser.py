@@ -38,8 +38,8 @@ from pathlib import Path
 
 from archiver.capture.browser.chromium import VIEWPORT, find_chromium
 from browser_site import HOSTS, LATENCY, serve_site, page_urls, site  # bench/browser_site.py
-from capture import (archiver_command, new_collection, print_table, run_and_report, start_server,  # bench/capture.py
-                     stop_server, verdict)
+from capture import (archiver_command, measured_environment, new_collection, print_table, run_and_report,  # bench/capture.py
+                     start_server, stop_server, verdict)
 
 CONCURRENCY = 4
 TARGET_VS_ARCHIVEBOX = 5.0
@@ -179,11 +179,10 @@ def measure(name: str, command: list[str], work: Path, also: list[int] = ()) -> 
     """Run `command` as a process, sampling the memory of its tree (and of the `also` processes'
     trees); wall time, CPU time from os.wait4(). Output to `work`/NAME.stdout and .stderr."""
     stdout, stderr = work / f"{name}.stdout", work / f"{name}.stderr"
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["TMPDIR"] = str(work)
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=work)
+        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                   env=measured_environment(work), cwd=work)
         sampler = Sampler([process.pid, *also])
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started

@@ -210,18 +210,30 @@ class Run:
 
 def measure(name: str, command: list[str], work: Path) -> Run:
     """Run `command` as a process; its wall time, and its CPU time and peak RSS from os.wait4().
-    Its output goes to `work`/NAME.stdout and .stderr; proxies from the environment are dropped."""
+    Its output goes to `work`/NAME.stdout and .stderr; its environment is measured_environment()."""
     stdout, stderr = work / f"{name}.stdout", work / f"{name}.stderr"
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["TMPDIR"] = str(work)  # wget spools responses to temporary files
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=work)
+        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                   env=measured_environment(work), cwd=work)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     return Run(name, process.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024,
                stdout, stderr)
+
+
+def measured_environment(work: Path) -> dict[str, str]:
+    """The environment of a measured process: this one's without proxies, temporary files in
+    `work`, and Python bytecode cached in `work`/pycache even where PYTHONDONTWRITEBYTECODE is
+    set, as an installed program's is (pip compiles on install): a process that compiles its
+    modules from source would be measuring Python's compiler. The first run of a program
+    writes that cache; a benchmark whose runs are short warms it up first (verify.py)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.lower().endswith("_proxy") and k != "PYTHONDONTWRITEBYTECODE"}
+    env["TMPDIR"] = str(work)  # wget spools responses to temporary files
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
 
 
 def archiver_command() -> list[str]:
