@@ -1,5 +1,6 @@
 """`archiver verify` on a small collection pays only for what it checks: no capture, drift,
-replay, TSA-request or worker-pool code is loaded before (or without) a byte to read."""
+replay, TSA-request, timestamp-token or worker-pool code is loaded before (or without) a byte
+to read."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from tests.conftest import make_collection
 # Each is loaded by a command or option that needs it, never by a plain verify.
 NOT_NEEDED = ("archiver.capture.run", "archiver.capture.fetch.engine", "archiver.check.drift", "archiver.check.replay",
               "requests", "PIL", "playwright", "concurrent.futures.process", "multiprocessing",
-              "archiver.evidence.timestamps.request")
+              "archiver.evidence.timestamps.request",
+              # RFC 3161 tokens and X.509 (a tenth of an empty verify): only for a manifest with a token
+              "archiver.evidence.timestamps.token", "rfc3161_client", "cryptography.x509")
 
 LOADED_BY_VERIFY = """\
 import json, sys

@@ -24,7 +24,8 @@ from archiver.store.leftovers import shared_by_machines
 from archiver.evidence.keys import custody_lines, custody_log
 from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
-from archiver.evidence.seal import checkpoint_path, sign_manifest, signature_path, timestamp_entry, token_path
+from archiver.evidence.seal import sign_manifest, timestamp_entry
+from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
 from archiver.evidence.signing import PAYLOAD_TYPE, SigningKey, canonical_json
 from archiver.capture.warc import sha256_digest
 from archiver.store.storage import QUARANTINE, UNFINISHED_SUFFIX, Storage, StoredFile

@@ -16,7 +16,7 @@ from archiver.evidence import merkle
 from archiver.evidence.keys import KeyStatus
 from archiver.evidence.claim_tree import document_leaf
 from archiver.evidence.manifest import MANIFEST_NAME, points_at, read_manifest
-from archiver.evidence.seal import checkpoint_path, signature_path, token_path
+from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
 from archiver.evidence.signing import PublicKey
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection

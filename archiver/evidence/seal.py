@@ -15,6 +15,7 @@ from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write
 from archiver.evidence.keys import custody_log
 from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_manifest
+from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.evidence.timestamps.token import describe_token
 
@@ -25,18 +26,6 @@ class Seal:
     token: Path | None = None
     tsa: str | None = None
     timestamp_failures: list[str] = field(default_factory=list)
-
-
-def signature_path(manifest: Path) -> Path:
-    return manifest.with_name(manifest.name + ".sig")
-
-
-def checkpoint_path(manifest: Path) -> Path:
-    return manifest.with_name(manifest.name.removesuffix(".json") + ".checkpoint.json")
-
-
-def token_path(manifest: Path) -> Path:
-    return manifest.with_name(manifest.name + ".tsr")
 
 
 def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,

@@ -53,7 +53,8 @@ from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.exchange.report_view import by_url, report_view
 from archiver.check.scan import read_record_block
-from archiver.evidence.seal import checkpoint_path, sealed_manifest, signature_path
+from archiver.evidence.seal import sealed_manifest
+from archiver.evidence.seal_files import checkpoint_path, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
 from archiver.exchange.bundle_documents import DocumentEntries, document_evidence
 from archiver.exchange.bundle_page import RenderedPage, rendered_page, visible_text
