@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # Small reads: at each member's end the inflater copies the rest of its input into unused_data.
 READ_SIZE = 64 * 1024
 HTTP_TYPES = ("request", "response", "revisit")
+LINE_LIMIT = 1 << 16  # a longer header line is read as several, so no line can fill the memory
 
 
 @dataclass(slots=True)
@@ -89,21 +90,32 @@ class _Members:
 
 
 class _Stream:
-    """Buffered reading over inflated chunks: lines for headers, counted bytes for blocks."""
+    """Buffered reading over inflated chunks: lines for headers, counted bytes for blocks.
+    The chunk being read is kept as it came, with a read position, so that a block's bytes
+    reach the hashes as views of it, never copied."""
 
     def __init__(self, chunks: Iterator[tuple[bytes, int]]) -> None:
         self._chunks = chunks
-        self._buffer = bytearray()
+        self._chunk = b""
+        self._at = 0  # in self._chunk: what comes before is consumed
         self._member = 0
         self.position = 0  # inflated bytes consumed
 
     def _fill(self) -> bool:
+        """Append the next chunk to what is left of this one (a line across chunks)."""
         try:
             data, self._member = next(self._chunks)
         except StopIteration:
             return False
-        self._buffer += data
+        self._chunk = self._chunk[self._at:] + data if self._at < len(self._chunk) else data
+        self._at = 0
         return True
+
+    def _take(self, end: int) -> bytes:
+        data = self._chunk[self._at:end]
+        self._at = end
+        self.position += len(data)
+        return data
 
     @property
     def member(self) -> int:
@@ -111,28 +123,47 @@ class _Stream:
         from an empty buffer, because the record before it was consumed to its end."""
         return self._member
 
-    def readline(self, limit: int = 1 << 16) -> bytes:
+    def readline(self, limit: int = LINE_LIMIT) -> bytes:
+        """One line with its LF; a line not ended within `limit` bytes of what is buffered is
+        cut there (the rest is the next line); at the end of the file, what is left."""
+        searched = self._at
         while True:
-            end = self._buffer.find(b"\n")
-            if end >= 0 or len(self._buffer) >= limit:
-                cut = end + 1 if end >= 0 else limit
-                line = bytes(self._buffer[:cut])
-                del self._buffer[:cut]
-                self.position += len(line)
-                return line
+            end = self._chunk.find(b"\n", searched)
+            if end >= 0 or len(self._chunk) - self._at >= limit:
+                return self._take(end + 1 if end >= 0 else self._at + limit)
+            searched = len(self._chunk) - self._at
             if not self._fill():
-                line = bytes(self._buffer)
-                self._buffer.clear()
-                self.position += len(line)
-                return line
+                return self._take(len(self._chunk))
+            searched += self._at
 
-    def blocks(self, count: int) -> Iterator[bytes]:
-        """Exactly `count` bytes, in pieces; fewer only at the end of the file."""
+    def header_lines(self) -> list[bytes]:
+        """The lines of a header block up to its blank line (consumed, not returned), or to the
+        end of the file, as readline() gives them (the LF may be left off: they are stripped).
+        When the chunk at hand holds the blank line, as nearly always, one search finds it and
+        readline() would have cut none of the lines before it."""
+        at, chunk = self._at, self._chunk
+        if chunk.startswith(b"\n", at) or chunk.startswith(b"\r\n", at):
+            self._take(at + (1 if chunk[at] == 0x0A else 2))
+            return []
+        crlf = chunk.find(b"\n\r\n", at)
+        bare = chunk.find(b"\n\n", at, crlf + 1 if crlf >= 0 else len(chunk))  # only one before it counts
+        end = bare + 1 if bare >= 0 else crlf + 1 if crlf >= 0 else -1  # where the blank line starts
+        if end < 0:
+            lines = []
+            while (line := self.readline()) not in (b"\r\n", b"\n", b""):
+                lines.append(line)
+            return lines
+        self._take(end + (1 if chunk[end] == 0x0A else 2))
+        return chunk[at:end - 1].split(b"\n")
+
+    def blocks(self, count: int) -> Iterator[memoryview]:
+        """Exactly `count` bytes, in views valid until the next read; fewer only at the end of the file."""
         while count > 0:
-            if not self._buffer and not self._fill():
+            if self._at == len(self._chunk) and not self._fill():
                 return
-            piece = bytes(self._buffer[:count])
-            del self._buffer[:len(piece)]
+            end = min(len(self._chunk), self._at + count)
+            piece = memoryview(self._chunk)[self._at:end]
+            self._at = end
             count -= len(piece)
             self.position += len(piece)
             yield piece
@@ -174,7 +205,7 @@ def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None =
             if not first.startswith(b"WARC/"):
                 raise ValueError(f"expected a WARC record at offset {offset}, found {first[:20]!r}")
             headers: dict[str, str] = {}
-            while (line := stream.readline()) not in (b"\r\n", b"\n", b""):
+            for line in stream.header_lines():
                 name, _, value = line.decode("utf-8", "replace").partition(":")
                 headers[sys.intern(name.strip())] = value.strip()  # one copy of each name, for 100,000s of records
             length = int(headers.get("Content-Length", "-1"))
@@ -218,7 +249,7 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
         end = _http_head_end(head)
         if end is not None:
             if payload_hash is not None:
-                payload_hash.update(bytes(head[end:]))
+                payload_hash.update(memoryview(head)[end:])
             head_done = True
     if received < length:
         return None
