@@ -124,3 +124,25 @@ def test_verify_in_pieces_finds_what_verify_of_whole_files_finds(one_file, pool_
     with contextlib.closing(sqlite3.connect(one_file.root / "catalog.sqlite")) as catalog, catalog:
         catalog.execute("UPDATE records SET warc_offset = warc_offset + 1 WHERE warc_offset > 0")
     same_findings(one_file, parallelism)
+
+
+def test_a_pieces_bytes_are_read_once_and_not_hashed_as_a_file(one_file):
+    """Each byte of a piece is fetched once (on S3, one GET per range, none twice), and a
+    piece's scan takes no SHA-256 of its stored bytes: the file's is taken whole, in one place."""
+    name = warc_names(one_file)[0]
+    storage = one_file.storage
+    reads: list[tuple[int, int]] = []
+
+    class CountingReads:
+        def read(self, name: str, start: int, length: int) -> bytes:
+            reads.append((start, length))
+            return storage.read(name, start, length)
+
+    for piece in cut(name, storage.size(name), member_starts(one_file, name), EVERY_MEMBER):
+        reads.clear()
+        scan = scan_piece(CountingReads(), piece, VERIFY_HEADERS)
+        assert scan.error is None and scan.records
+        assert [start for start, _ in reads] == [piece.start + sum(length for _, length in reads[:i])
+                                                 for i in range(len(reads))]
+        assert sum(length for _, length in reads) == piece.end - piece.start
+        assert scan.sha256 == ""

@@ -46,10 +46,12 @@ def cut(name: str, size: int, member_starts: list[int], piece_size: int) -> list
 
 def scan_piece(storage: "Storage", piece: Piece, keep_headers: frozenset[str] | None) -> FileScan:
     """The records of one piece, at their offsets in the whole file; `error` says why the
-    piece is not whole gzip members (then it cannot stand for its part of the file)."""
-    if storage.read(piece.name, piece.start, len(GZIP_MAGIC)) != GZIP_MAGIC:
+    piece is not whole gzip members (then it cannot stand for its part of the file). The
+    piece's bytes are not hashed as a file: hash_whole() hashes the whole file, in order."""
+    source = _Range(storage, piece)
+    if not source.starts_with(GZIP_MAGIC):
         return FileScan(piece.name, error="the piece does not start with a gzip member")
-    scan = scan_stream(_Range(storage, piece), piece.name, keep_headers)
+    scan = scan_stream(source, piece.name, keep_headers, hash_file=False)
     for record in scan.records:
         record.offset += piece.start
     return scan
@@ -91,13 +93,24 @@ class _Range:
         self._chunk = b""
         self._at = 0
 
-    def read(self, size: int) -> bytes:
+    def starts_with(self, prefix: bytes) -> bool:
+        """Whether the piece begins with `prefix`, asked before the first read: the range it
+        fetches to see is then what read() gives, so no byte is fetched twice."""
         if self._at == len(self._chunk):
-            length = min(RANGE_READ, self._end - self._position)
-            if length <= 0:
-                return b""
-            self._chunk, self._at = self._storage.read(self._name, self._position, length), 0
-            self._position += length
+            self._fetch()
+        return self._chunk.startswith(prefix, self._at)
+
+    def _fetch(self) -> bool:
+        length = min(RANGE_READ, self._end - self._position)
+        if length <= 0:
+            return False
+        self._chunk, self._at = self._storage.read(self._name, self._position, length), 0
+        self._position += length
+        return True
+
+    def read(self, size: int) -> bytes:
+        if self._at == len(self._chunk) and not self._fetch():
+            return b""
         data = self._chunk[self._at:self._at + size]
         self._at += len(data)
         return data

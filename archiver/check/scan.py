@@ -53,7 +53,7 @@ class FileScan:
 class _Members:
     """Inflates a file member by member, remembering where each member starts."""
 
-    def __init__(self, file: BinaryIO, file_hash) -> None:
+    def __init__(self, file: BinaryIO, file_hash: "hashlib._Hash | None") -> None:
         self._file = file
         self._hash = file_hash
         self.size = 0
@@ -68,7 +68,8 @@ class _Members:
         first, self._first = self._first, b""
         while raw := first + self._file.read(READ_SIZE):
             first = b""
-            self._hash.update(raw)
+            if self._hash is not None:
+                self._hash.update(raw)
             self.size += len(raw)
             if not self.gzipped:
                 yield raw, 0
@@ -187,10 +188,12 @@ def scan_warc(storage: "Storage", name: str, keep_headers: frozenset[str] | None
         return scan_stream(file, name, keep_headers)
 
 
-def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None = None) -> FileScan:
-    """scan_warc() over an open binary stream (a file, or an entry read out of a ZIP)."""
+def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None = None,
+                hash_file: bool = True) -> FileScan:
+    """scan_warc() over an open binary stream (a file, or an entry read out of a ZIP);
+    without `hash_file`, the scan's sha256 is left empty (a piece of a file: it stands for nothing)."""
     scan = FileScan(name)
-    file_hash = hashlib.sha256()
+    file_hash = hashlib.sha256() if hash_file else None
     members = _Members(file, file_hash)
     stream = _Stream(members.chunks())
     try:
@@ -226,7 +229,7 @@ def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None =
         if members.gzipped:
             record.length = following[record.offset] - record.offset if record.offset in following else None
     scan.size = members.size
-    scan.sha256 = file_hash.hexdigest()
+    scan.sha256 = file_hash.hexdigest() if file_hash else ""
     return scan
 
 
