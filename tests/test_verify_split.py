@@ -4,16 +4,19 @@ verify must find exactly what it finds reading the file whole, honest or damaged
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import gc
 import random
 import sqlite3
 
 import pytest
 
 from archiver.check.pieces import cut, hash_whole, join, scan_piece
-from archiver.check.reading import Parallelism
-from archiver.check.records import VERIFY_HEADERS
-from archiver.check.scan import scan_warc
+from archiver.check.findings import Report
+from archiver.check.reading import Parallelism, Reading
+from archiver.check.records import VERIFY_HEADERS, plan_scans
+from archiver.check.scan import ScannedRecord, scan_warc
 from archiver.check.verify import verify_collection
 from archiver.store.collection import Collection
 from tests.conftest import http_response, make_collection, send_bytes
@@ -146,3 +149,18 @@ def test_a_pieces_bytes_are_read_once_and_not_hashed_as_a_file(one_file):
                                                  for i in range(len(reads))]
         assert sum(length for _, length in reads) == piece.end - piece.start
         assert scan.sha256 == ""
+
+
+def test_scans_that_wait_for_verify_are_held_pickled_not_as_records(one_file):
+    """Worker scans that arrive while verify checks signatures wait as bytes (a fraction of the
+    memory of their records as objects); each is unpickled when its file is checked."""
+    name, = warc_names(one_file)
+    with one_file:
+        storage, catalog = one_file.storage, one_file.catalog
+        to_scan, _ = plan_scans(storage, catalog, Report())
+        with Reading(storage, catalog, to_scan, Parallelism(workers=2, pool_from=0, piece_size=EVERY_MEMBER)) as reading:
+            futures = [o for o in gc.get_objects() if isinstance(o, concurrent.futures.Future)]
+            assert len(futures) >= 2 * PAGES
+            concurrent.futures.wait(futures)
+            assert not [o for o in gc.get_objects() if isinstance(o, ScannedRecord)]
+            assert reading.scan(name) == scan_warc(storage, name, VERIFY_HEADERS)

@@ -2,18 +2,24 @@
 pieces of large ones (check/pieces.py) go to worker processes, largest first, while the
 caller checks signatures; each file's scan is handed back in the caller's order. Below
 POOL_FROM bytes in all, no pool is started: its start-up would cost more than it saves, and
-the files are read in this process, each only when its scan is asked for."""
+the files are read in this process, each only when its scan is asked for. A worker's scan
+comes back pickled and is unpickled only when asked for: scans that arrive while the caller is
+busy wait as bytes, a fraction of the memory their records take as objects."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from archiver.check.pieces import Piece, cut, hash_whole, join, scan_piece
 from archiver.check.records import VERIFY_HEADERS, ToScan
 from archiver.check.scan import FileScan, scan_warc
 from archiver.store.catalog import Catalog
 from archiver.store.storage import Storage
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 POOL_FROM = 8_000_000  # bytes to read in all, for worker processes to pay for their start-up
 PIECES_PER_WORKER = 4  # so that workers finish together whatever the files' sizes
@@ -79,9 +85,39 @@ def _member_starts(catalog: Catalog, name: str) -> list[int]:
 
 def _pool(workers: int, enough_work: bool):
     if workers > 1 and enough_work:
-        from concurrent.futures import ProcessPoolExecutor  # its import alone is a tenth of an empty verify
-        return ProcessPoolExecutor(max_workers=workers)
+        return _Workers(workers)
     return _Inline()
+
+
+class _Workers:
+    """The executor interface over worker processes, each result pickled in the worker and
+    unpickled only when asked for."""
+
+    def __init__(self, workers: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor  # its import alone is a tenth of an empty verify
+        self._executor = ProcessPoolExecutor(max_workers=workers)
+
+    def __enter__(self) -> "_Workers":
+        self._executor.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._executor.__exit__(*exc)
+
+    def submit(self, function, *args) -> "_Pickled":
+        return _Pickled(self._executor.submit(_pickled, function, *args))
+
+
+def _pickled(function: Callable, *args) -> bytes:
+    return pickle.dumps(function(*args), pickle.HIGHEST_PROTOCOL)
+
+
+@dataclass
+class _Pickled:
+    future: "Future[bytes]"
+
+    def result(self):
+        return pickle.loads(self.future.result())
 
 
 class _Inline:

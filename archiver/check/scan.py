@@ -217,6 +217,11 @@ def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None =
             record = _hash_block(stream, headers, length, offset)
             if record is None:
                 raise ValueError(f"record at offset {offset} is cut short: fewer than {length} bytes")
+            # A declared digest equal to the computed one becomes the same string: one copy in memory and in a pickle.
+            if headers.get("WARC-Block-Digest") == record.block_digest:
+                headers["WARC-Block-Digest"] = record.block_digest
+            if record.payload_digest is not None and headers.get("WARC-Payload-Digest") == record.payload_digest:
+                headers["WARC-Payload-Digest"] = record.payload_digest
             if keep_headers is not None:
                 record.headers = {k: v for k, v in headers.items() if k in keep_headers}
             scan.records.append(record)

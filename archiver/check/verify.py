@@ -3,7 +3,7 @@ and that nothing was changed, added or dropped since, run in one pass that reads
 file once. Each family of checks is its own module; this one runs them in order and
 collects their findings in one Report (check/findings.py). Nothing here prints.
 
-Checks, in the order they run:
+Checks, in the order they are reported:
 - custody log (check/custody_log.py): chain of hashes, sequence, signatures, keys trusted at
   each entry's time; each public key file exactly the PEM the log announced;
 - WARC files and records (check/records.py): files present, listed, whole (size and SHA-256
@@ -55,10 +55,12 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         with Reading(collection.storage, catalog, to_scan, parallelism or Parallelism(workers)) as reading:
             custody = check_custody(collection, keys, statuses, report)
             check_key_files(collection, custody, report)
-            statements = check_attestations(catalog, keys, statuses, custody, report)
+            # Before the attestations, which keep what the records are checked against: the
+            # manifest is read whole (its signature covers every byte) while less is held.
             check_document_copies(collection, catalog, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, after_records)
+            statements = check_attestations(catalog, keys, statuses, custody, report)
             for name in sorted(to_scan, key=lambda n: -to_scan[n].size):  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)
                 check_scan(to_scan[name], scan, listed.get(name), report)
