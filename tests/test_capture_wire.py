@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import random
 import re
 import zlib
 
@@ -185,3 +186,20 @@ def test_the_payload_of_a_redirected_capture_is_its_final_response(raw_server, c
         assert (record.record_id, record.target_uri) == (row.response_record_id, server.url("/new"))
     finally:
         catalog.close()
+
+
+def test_an_incompressible_body_is_stored_as_it_is_and_a_page_deflated(collection, raw_server):
+    """A record whose first 64 KiB do not deflate (random bytes, JPEG, video) is written in
+    stored deflate blocks, which inflate at the speed of memory, and no bigger than its bytes
+    plus a few per block; text is deflated."""
+    noise, text = random.Random(5).randbytes(300_000), b"the minister said X on Monday. " * 10_000
+    server = raw_server({"/noise": send_bytes(http_response(noise)), "/text": send_bytes(http_response(text))})
+    rows = capture(collection, server.url("/noise"), server.url("/text"))
+    catalog = Catalog(collection.catalog_location)
+    for row, stored in zip(rows, (True, False)):
+        [response] = [r for r in catalog.records(row.id) if r.warc_type == "response"]
+        member = collection.storage.read(response.warc_file, response.offset, response.length)
+        assert (member[10] >> 1 & 0b11 == 0) is stored  # BTYPE of the member's first deflate block: 00 is stored
+        if stored:
+            assert response.length < response.content_length + 1_000
+    assert_warcs_valid(collection)
