@@ -6,6 +6,7 @@ fails half-way because another began first."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
@@ -90,6 +91,9 @@ class SQLite:
 
     def rollback(self) -> None:
         self._db.execute("ROLLBACK")
+
+    def held_alone(self, lock: int) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def schema_version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
