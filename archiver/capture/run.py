@@ -286,7 +286,8 @@ class CaptureRun:
         """List captures in the catalog and log them, in one transaction on a shared catalog;
         with `closing`, their file is recorded closed in it too."""
         if self.custody.shared is not None:  # the chain is in the catalog: logged in the same transaction
-            self.catalog.add_captures(captures, lambda added: self.custody.extension(_logged(captures, added)), closing)
+            self.catalog.add_captures(captures, lambda added: self.custody.extension(_logged(captures, added)),
+                                      closing=closing)
         else:
             self.custody.append_many(_logged(captures, self.catalog.add_captures(captures, closing=closing)))
 

@@ -141,24 +141,25 @@ class Catalog:
             self._extend_custody(chain)
 
     def file_closed(self, closed: StoredFile, closed_at: str) -> None:
-        self.add_captures([], closing=(closed, closed_at))
+        with self._lock, self._transaction():
+            self._record_closed(closed, closed_at)
+
+    def _record_closed(self, closed: StoredFile, closed_at: str) -> None:
+        self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ?, retention_mode = ?, retain_until = ?"
+                         " WHERE name = ?", (closed_at, closed.size, closed.sha256, closed.retention_mode,
+                                             closed.retain_until, closed.name))
 
     def add_captures(self, captures: list[tuple[CaptureRow, list[StoredRecord], dict | None]], logged:
                      Callable[[list[bool]], Callable[[str | None], list[tuple[int, str]]]] | None = None,
                      closing: tuple[StoredFile, str] | None = None) -> list[bool]:
-        """Several captures in one transaction (a run's group commit): each one whole, or none.
-        Whether each was added: not when the catalog holds it already (listed by a repair on
-        another machine meanwhile) or holds a capture of its job. On a
-        shared collection `logged(added)` gives the custody entries that log them, appended in
-        the same transaction (as append_custody does), so no capture is listed unlogged. With
-        `closing` (the file, when), the file holding them is recorded closed in it too."""
+        """Several captures in one transaction (a group commit), with `closing` (file, when) their
+        file's closing: all or none. Whether each was added: not if it was already (by a repair on
+        another machine) or its job's capture was. On a shared collection `logged(added)` gives
+        the entries that log them, appended in the same transaction: none is listed unlogged."""
         with self._lock, self._transaction():
             added = [self._insert_capture(capture, records, attestation) for capture, records, attestation in captures]
             if closing is not None:
-                closed, closed_at = closing
-                self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ?, retention_mode = ?,"
-                                 " retain_until = ? WHERE name = ?", (closed_at, closed.size, closed.sha256,
-                                                                      closed.retention_mode, closed.retain_until, closed.name))
+                self._record_closed(*closing)
             if logged is not None:
                 self._extend_custody(logged(added))
             return added
@@ -374,8 +375,7 @@ class Catalog:
 
 
 def _has_sql(statement: str) -> bool:
-    """Whether a piece of a migration file holds more than comments (a file may be only a
-    comment when its change is for one database)."""
+    """Whether a piece of a migration file holds more than comments (some hold only a comment)."""
     return any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines())
 
 
