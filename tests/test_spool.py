@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -79,6 +81,21 @@ def test_a_workers_captures_are_listed_once_their_warc_is_uploaded_with_its_clos
     assert all(capture_xmin == file_xmin for _, capture_xmin, file_xmin, _ in listed)  # one transaction
     verified = run_cli("verify", "-C", other.root)
     assert verified.exit_code == 0, verified.output
+
+
+def test_capture_queue_wait_waits_for_the_upload_that_lists_the_captures(run_cli, raw_server, s3, postgresql_url,
+                                                                         tmp_path):
+    collection, _ = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url, warc_age=2)
+    server = raw_server({"/a": big_page, "/b": big_page})
+    running = worker(collection, 2)
+    try:
+        waited = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                                 "--wait", server.url("/a"), server.url("/b")], capture_output=True, text=True, timeout=120)
+        assert running.poll() is None, "the worker stopped"  # listed after the upload its file's age brought
+    finally:
+        assert stop(running) == 0, running.stderr.read().decode()
+    assert waited.returncode == 0, waited.stderr
+    assert "2 captured: 2 content" in waited.stdout
 
 
 @pytest.mark.parametrize("repaired_by", ["restarted worker", "doctor --fix"])
