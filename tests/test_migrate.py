@@ -224,3 +224,49 @@ def test_an_original_whose_catalog_an_older_archiver_wrote_is_refused_and_nothin
     with psycopg.connect(postgresql_url) as target:
         assert target.execute("SELECT table_name FROM information_schema.tables"
                               " WHERE table_schema = 'public'").fetchall() == [], "the target catalog was written"
+
+
+@pytest.mark.parametrize("mode, days, expected", [
+    (None, 0, "has no Object Lock"),
+    ("GOVERNANCE", 30, "GOVERNANCE"),
+    ("COMPLIANCE", 2, "2 days"),
+])
+def test_a_bucket_locked_less_than_required_is_refused_before_anything_is_copied(
+        tmp_path, run_cli, original, postgresql_url, s3, mode, days, expected):
+    bucket = make_bucket(s3, mode, days)
+    refused = run_cli("-C", original.root, "migrate", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/team/",
+                      "--to", tmp_path / "shared", "--require-retention", "COMPLIANCE", "--min-retention-days", "7",
+                      "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stderr)["error"]
+    assert bucket in error and expected in error and "\n" not in error, error
+    assert not (tmp_path / "shared").exists()
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    import psycopg
+    with psycopg.connect(postgresql_url) as target:
+        assert target.execute("SELECT table_name FROM information_schema.tables"
+                              " WHERE table_schema = 'public'").fetchall() == [], "the target catalog was written"
+
+
+def test_the_retention_required_of_the_bucket_is_written_into_the_copy_settings(
+        tmp_path, run_cli, original, postgresql_url, s3):
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    shared = tmp_path / "shared"
+    result = run_cli("-C", original.root, "migrate", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/team/",
+                     "--to", shared, "--require-retention", "COMPLIANCE", "--min-retention-days", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert Collection.open(shared).config.storage == StorageSettings(
+        url=f"s3://{bucket}/team/", require_retention="COMPLIANCE", min_retention_days=1)
+    # As `archiver init` writes them: a later command on the copy refuses a bucket locked less.
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 2}}})
+    refused = run_cli("verify", "-C", shared)
+    assert refused.exit_code == 2 and "GOVERNANCE" in refused.output, refused.output
+
+
+def test_a_minimum_retention_without_a_required_mode_is_refused(tmp_path, run_cli, original):
+    refused = run_cli("-C", original.root, "migrate", "--catalog", "postgresql://desk@127.0.0.1:1/evidence",
+                      "--storage", "s3://evidence/team/", "--to", tmp_path / "shared", "--min-retention-days", "7")
+    assert refused.exit_code == 2
+    assert "--require-retention" in refused.output
+    assert not (tmp_path / "shared").exists()

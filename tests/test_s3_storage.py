@@ -114,6 +114,20 @@ def test_a_bucket_not_locked_as_required_is_refused_before_capturing(tmp_path, r
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
+def test_init_writes_the_retention_required_and_commands_then_refuse_a_bucket_locking_less(
+        tmp_path, run_cli, raw_server, s3):
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    root = tmp_path / "collection"
+    made = run_cli("init", root, "--storage", f"s3://{bucket}/team/", "--require-retention", "COMPLIANCE",
+                   "--min-retention-days", "30")
+    assert made.exit_code == 0, made.output
+    storage = Collection.open(root).config.storage
+    assert (storage.require_retention, storage.min_retention_days) == ("COMPLIANCE", 30)
+    allow_networks(root, "127.0.0.1/32")
+    refused = run_cli("capture", "-C", root, page_server(raw_server).url("/"))
+    assert refused.exit_code == 2 and "2 days, under min_retention_days = 30" in refused.output, refused.output
+
+
 def test_the_store_refuses_to_delete_or_shorten_an_uploaded_warc(tmp_path, run_cli, raw_server, s3):
     bucket = make_bucket(s3, "COMPLIANCE", days=3)
     collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/", 'require_retention = "COMPLIANCE"')

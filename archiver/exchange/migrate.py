@@ -62,7 +62,11 @@ class Target:
 
     folder: Path
     catalog_url: str
-    storage_url: str
+    storage: StorageSettings  # its url, and how the bucket must lock what it stores
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url
 
     def note(self, source: Collection) -> dict:
         return {"from": str(source.root), "catalog": self.catalog_url, "storage": self.storage_url}
@@ -104,8 +108,8 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
         raise UsageProblem(str(exc), f"pass --storage {URL_FORM}") from None
     _refuse_older_schema(source)
     resumed = _resuming(folder, target.note(source))
-    settings = StorageSettings(url=target.storage_url)
-    storage = open_storage(settings, folder)
+    settings = target.storage
+    storage = open_storage(settings, folder)  # a bucket locked less than required is refused here
     if not resumed and (stored := storage.names()):
         raise UsageProblem(f"{target.storage_url} already holds {len(stored)} files (such as {stored[0]})",
                            "migrate into an empty bucket or prefix")
