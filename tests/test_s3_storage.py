@@ -202,24 +202,27 @@ def test_setting_up_a_store_that_cannot_work_is_one_line_before_capturing(tmp_pa
     assert not list((missing.root / "warcs").iterdir())
 
 
-def test_doctor_reports_an_object_no_catalog_row_names_and_never_deletes_it(tmp_path, run_cli, raw_server, s3,
-                                                                           postgresql_url):
+def test_doctor_reports_every_object_no_catalog_row_names_at_any_depth_and_never_deletes_one(
+        tmp_path, run_cli, raw_server, s3, postgresql_url):
     bucket = make_bucket(s3, mode=None)
     root = tmp_path / "shared"
     made = run_cli("init", root, "--catalog", postgresql_url, "--storage", f"s3://{bucket}/team/")
     assert made.exit_code == 0, made.output
     allow_networks(root, "127.0.0.1/32")
     capture(Collection.open(root), page_server(raw_server).url("/"))
-    s3.put_object(Bucket=bucket, Key="team/by-hand.warc.gz", Body=b"put here by hand")
+    orphans = ["team/a/b/c", "team/by-hand.warc.gz", "team/sub/x.warc.gz"]
+    for key in orphans + ["elsewhere/not-ours.warc.gz"]:  # the last is outside the collection's prefix
+        s3.put_object(Bucket=bucket, Key=key, Body=b"put here by hand")
 
     for fix in ([], ["--fix"]):
         found = run_cli("doctor", "-C", root, "--json", *fix)
         assert found.exit_code == 1, found.output  # a person must look: --fix never deletes an object
-        assert [(f["kind"], f["where"], f["fixed"]) for f in json.loads(found.stdout)["findings"]] == \
-            [("orphaned object", f"s3://{bucket}/team/by-hand.warc.gz", None)]
-        assert s3.get_object(Bucket=bucket, Key="team/by-hand.warc.gz")["Body"].read() == b"put here by hand"
+        assert sorted((f["kind"], f["where"], f["fixed"]) for f in json.loads(found.stdout)["findings"]) == \
+            [("orphaned object", f"s3://{bucket}/{key}", None) for key in orphans]
+        for key in orphans:
+            assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"put here by hand"
     text = run_cli("doctor", "-C", root)
-    assert f"orphaned object: s3://{bucket}/team/by-hand.warc.gz" in text.output
+    assert f"orphaned object: s3://{bucket}/team/sub/x.warc.gz" in text.output
 
 
 def test_verify_names_an_object_whose_retention_was_shortened_or_differs_from_the_catalog(tmp_path, run_cli,

@@ -110,7 +110,7 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
     resumed = _resuming(folder, target.note(source))
     settings = target.storage
     storage = open_storage(settings, folder)  # a bucket locked less than required is refused here
-    if not resumed and (stored := storage.names()):
+    if not resumed and (stored := storage.object_names()):  # sub-folders too: the prefix must be empty
         raise UsageProblem(f"{target.storage_url} already holds {len(stored)} files (such as {stored[0]})",
                            "migrate into an empty bucket or prefix")
     catalog = Catalog(target.catalog_url)

@@ -194,10 +194,15 @@ class S3Storage:
             return b"".join(self._chunks(self._key(name), offset, length))
 
     def names(self) -> list[str]:
+        return [name for name in self.object_names() if "/" not in name]
+
+    def object_names(self) -> list[str]:
+        """Every object under the prefix, named relative to it, sorted: the files names() lists
+        and, at any depth below, objects archiver never writes (put there by someone else)."""
         with self._failures("list the bucket"):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
             keys = [item["Key"][len(self.prefix):] for page in pages for item in page.get("Contents", [])]
-        return sorted(name for name in keys if name and "/" not in name)
+        return sorted(name for name in keys if name)
 
     def size(self, name: str) -> int | None:
         with self._failures(f"look up {name}"):
@@ -205,8 +210,8 @@ class S3Storage:
         return head["ContentLength"] if head else None
 
     def object_url(self, name: str) -> str:
-        """The s3:// URL of a stored file, to name it in findings."""
-        return f"s3://{self.bucket}/{self._key(name)}"
+        """The s3:// URL of an object under the prefix (one of object_names()), to name it in findings."""
+        return f"s3://{self.bucket}/{self.prefix}{name}"
 
     def retention(self, name: str) -> tuple[str | None, str | None]:
         """The Object Lock mode and retain-until date (ISO 8601) the store holds for a file now."""
