@@ -49,21 +49,31 @@ def page_server(raw_server):
                                                     headers=[("Content-Type", "text/html")]))})
 
 
-@pytest.fixture
-def object_gets(monkeypatch) -> list[tuple[str, str | None]]:
-    """(key, Range header) of every GetObject request archiver's S3 clients send from now on,
-    seen on the clients' own event hooks just before each request goes to radosgw."""
-    sent: list[tuple[str, str | None]] = []
+def sent_requests(monkeypatch, operation: str, seen) -> list:
+    """`seen(request)` of every `operation` request archiver's S3 clients send from now on,
+    taken on the clients' own event hooks just before each request goes to radosgw."""
+    sent: list = []
     make_client = boto3.session.Session.client
 
     def client(self, *args, **kwargs):
         made = make_client(self, *args, **kwargs)
-        made.meta.events.register("before-send.s3.GetObject",
-                                  lambda request, **_: sent.append((request.url, request.headers.get("Range"))))
+        made.meta.events.register(f"before-send.s3.{operation}", lambda request, **_: sent.append(seen(request)))
         return made
 
     monkeypatch.setattr(boto3.session.Session, "client", client)
     return sent
+
+
+@pytest.fixture
+def object_gets(monkeypatch) -> list[tuple[str, str | None]]:
+    """(URL, Range header) of every GetObject request sent from now on."""
+    return sent_requests(monkeypatch, "GetObject", lambda request: (request.url, request.headers.get("Range")))
+
+
+@pytest.fixture
+def object_heads(monkeypatch) -> list[str]:
+    """The URL of every HeadObject request sent from now on."""
+    return sent_requests(monkeypatch, "HeadObject", lambda request: request.url)
 
 
 def test_capture_uploads_a_locked_object_and_verify_reads_it_by_ranges(tmp_path, run_cli, raw_server, s3,
@@ -112,6 +122,23 @@ def test_a_bucket_not_locked_as_required_is_refused_before_capturing(tmp_path, r
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert bucket in result.output and expected in result.output
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_verify_looks_up_each_object_once_for_its_size_and_retention(tmp_path, run_cli, raw_server, s3,
+                                                                     object_heads):
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/", 'require_retention = "COMPLIANCE"')
+    url = page_server(raw_server).url("/")
+    for _ in range(3):  # one run, one WARC file, one object
+        capture(collection, url)
+    names = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    assert len(names) == 3
+
+    object_heads.clear()
+    verified = run_cli("verify", "-C", collection.root)
+    assert verified.exit_code == 0, verified.output
+    # Each object once: for its size (the records' check) and its retention (the lock's check) alike.
+    assert sorted(key for head in object_heads for key in names if head.endswith(key)) == names, object_heads
 
 
 def test_init_writes_the_retention_required_and_commands_then_refuse_a_bucket_locking_less(
