@@ -10,7 +10,7 @@ from archiver.check.findings import Report
 from archiver.check.scan import FileScan, ScannedRecord
 from archiver.store.catalog import Catalog
 from archiver.store.leftovers import shared_by_machines
-from archiver.store.storage import UNFINISHED_SUFFIX, Storage
+from archiver.store.storage import UNFINISHED_SUFFIX, ObjectState, Storage
 
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
 VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-Block-Digest",
@@ -22,6 +22,7 @@ class ToScan:
     name: str         # as stored
     unfinished: bool  # still being written, or left so by an interrupted run
     size: int
+    state: ObjectState | None = None  # a published file's size and lock, as the store told them (one look)
 
     @property
     def shown(self) -> str:
@@ -32,8 +33,8 @@ def plan_scans(storage: Storage, catalog: Catalog, report: Report) -> tuple[dict
     """The WARC files to read: every listed one present, and any unlisted one found (keyed by
     the name a report shows them under)."""
     listed = {row[0]: row for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files")}
-    found = [ToScan(name, False, storage.size(name)) for name in storage.names()
-             if name.endswith(".warc.gz") or name in listed]
+    found = [ToScan(name, False, state.size, state) for name in storage.names()
+             if (name.endswith(".warc.gz") or name in listed) and (state := storage.state(name)) is not None]
     found += [ToScan(name, True, storage.unfinished_size(name)) for name in storage.unfinished() if name.endswith(".warc.gz")]
     found_by_shown = {file.shown: file for file in found}
     to_scan: dict[str, ToScan] = {}

@@ -58,7 +58,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             statements = check_attestations(catalog, keys, statuses, custody, report)
             check_document_copies(collection, catalog, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
-            check_retention(collection, catalog, after_records)
+            check_retention(collection, catalog, to_scan, after_records)
             for name in sorted(to_scan, key=lambda n: -to_scan[n].size):  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)
                 check_scan(to_scan[name], scan, listed.get(name), report)

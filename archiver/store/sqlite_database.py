@@ -108,6 +108,20 @@ class SQLite:
         self._db.close()
 
 
+def stored_schema_version(path: Path) -> int | None:
+    """The schema version `path` was last written with (None: no catalog there), read without
+    writing a byte: no write-ahead log or shared-memory file is made, nothing is upgraded. An
+    unmerged write-ahead log is not read, so a version it holds shows as the one before."""
+    if not path.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)) as db:
+            return db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise UsageProblem(f"cannot read the catalog {path}: {exc}",
+                           "check that it is a catalog.sqlite made by archiver") from None
+
+
 def _no_space_left(folder: Path) -> bool:
     """Whether the disk holding `folder` has no block left that this process may use."""
     disk = os.statvfs(folder)
