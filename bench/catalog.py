@@ -6,10 +6,10 @@ URL (outcome ok; request, response and metadata records). Every 100th claim also
 second URL that was never captured, so `claims --uncaptured` has N/100 claims to find.
 Documents and claims go in through Catalog.record_document (one transaction per document);
 runs, WARC files, captures and records are inserted with executemany, on the catalog's own
-schema, in one transaction (Catalog.add_capture commits and fsyncs once per capture).
+schema, in one transaction (Catalog.add_captures commits and fsyncs once per capture).
 
 Then measures, each against its target:
-  1. linking one more capture: Catalog.add_capture of a re-capture of a cited URL,
+  1. linking one more capture: Catalog.add_captures of a re-capture of a cited URL,
   2. `claims --url`: the claims citing one URL with their captures,
   3. `claims --uncaptured`: the claims citing a URL with no successful capture,
   4. `archiver manifest`: wall time and peak RSS of the export, as its own process,
@@ -61,7 +61,7 @@ REPEATS = 50  # timed runs of the per-URL measurements; their median is reported
 BASE_TIME = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 OPERATOR = "bench@example"
 
-TARGET_LINK = 0.010  # seconds, median Catalog.add_capture
+TARGET_LINK = 0.010  # seconds, median Catalog.add_captures
 TARGET_URL = 0.050  # seconds, median claims for one URL with their captures
 TARGET_UNCAPTURED = 1.0  # seconds, claims(uncaptured=True)
 TARGET_MANIFEST = 10.0  # seconds, archiver manifest wall time
@@ -252,9 +252,9 @@ def verdict(passed: bool, text: str) -> str:
 
 
 def bench_link(catalog: Catalog, indices: list[int]) -> list[str]:
-    """1. Re-capture each cited URL once with Catalog.add_capture, then look up its claims. Links are
+    """1. Re-capture each cited URL once with Catalog.add_captures, then look up its claims. Links are
     derived by matching normalised URLs, so linking a capture is inserting it."""
-    print(f"\n== 1. linking one more capture: Catalog.add_capture (3 records), {len(indices)} cited URLs")
+    print(f"\n== 1. linking one more capture: Catalog.add_captures (3 records), {len(indices)} cited URLs")
     rng = random.Random(2)
     started = datetime.now(timezone.utc)
     run_id, warc_file = run_and_file(0, started)
@@ -265,17 +265,17 @@ def bench_link(catalog: Catalog, indices: list[int]) -> list[str]:
         row, records, offset = synthetic_capture(rng, cited_url(i), started + timedelta(seconds=n), run_id,
                                                  warc_file, offset)
         new.append((row, records))
-    add_times = [timed(lambda: catalog.add_capture(row, records))[0] for row, records in new]
+    add_times = [timed(lambda: catalog.add_captures([(row, records, None)]))[0] for row, records in new]
     lookup_times = []
     for row, _ in new:
         seconds, found = timed(lambda: catalog.claims(url_key=row.url_key))
         expect(len(found) == 1 and row.url_key in {key for _, key in found[0].citations},
                f"claims(url_key={row.url_key!r}) gave {len(found)} claims")
         lookup_times.append(seconds)
-    print(f"  add_capture median {median_ms(add_times)}")
+    print(f"  add_captures median {median_ms(add_times)}")
     print(f"  claims(url_key=...) for the capture's URL median {median_ms(lookup_times)}  (informational)")
     return [verdict(statistics.median(add_times) < TARGET_LINK,
-                    f"1. add_capture median {statistics.median(add_times) * 1000:.2f} ms < {TARGET_LINK * 1000:.0f} ms")]
+                    f"1. add_captures median {statistics.median(add_times) * 1000:.2f} ms < {TARGET_LINK * 1000:.0f} ms")]
 
 
 def bench_url(catalog: Catalog, collection: Collection, indices: list[int]) -> list[str]:

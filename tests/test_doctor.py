@@ -141,7 +141,7 @@ def test_records_that_never_reached_the_catalog_are_cataloged_from_their_attesta
                                                                                     monkeypatch):
     server = raw_server({"/lost": page})
 
-    def crash(self, captures, logged=None):
+    def crash(self, captures, logged=None, closing=None):
         raise RuntimeError("the machine stopped between the fsync and the commit")
 
     with monkeypatch.context() as patched, pytest.raises(RuntimeError):

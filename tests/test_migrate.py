@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from archiver.evidence.custody import parse_entry
-from archiver.store.catalog import Catalog
+from archiver.store.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog
 from archiver.store.collection import Collection
 from archiver.store.storage_settings import StorageSettings
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
@@ -135,6 +135,7 @@ def test_a_target_already_holding_a_collection_is_refused_and_left_as_it_was(
     held = Catalog(postgresql_url)
     custody = list(held.custody_lines())
     held.close()
+    before = files_of(original.root)
 
     refused = migrate(run_cli, original, postgresql_url, f"s3://{bucket}/team/", tmp_path / "shared")
     assert refused.exit_code == 2
@@ -151,6 +152,7 @@ def test_a_target_already_holding_a_collection_is_refused_and_left_as_it_was(
     assert refused.exit_code == 2
     assert "already holds" in json.loads(refused.stderr)["error"]
     assert not (tmp_path / "shared").exists()
+    assert files_of(original.root) == before, "the original was written"
 
 
 def test_a_warc_changed_in_the_original_is_refused_before_anything_is_copied(
@@ -161,10 +163,12 @@ def test_a_warc_changed_in_the_original_is_refused_before_anything_is_copied(
     body = bytearray(gzip.decompress(warc.read_bytes()))
     body[body.index(b"troops moved")] ^= 0x20  # "Troops moved": the page as the server did not send it
     warc.write_bytes(gzip.compress(bytes(body)))
+    before = files_of(original.root)
 
     refused = migrate(run_cli, original, postgresql_url, f"s3://{bucket}/team/", tmp_path / "shared")
     assert refused.exit_code == 1, refused.output
     assert "does not pass verify" in json.loads(refused.stderr)["error"]
+    assert files_of(original.root) == before, "the original was written"
     assert not (tmp_path / "shared").exists()
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
     empty = Catalog(postgresql_url)
@@ -174,6 +178,7 @@ def test_a_warc_changed_in_the_original_is_refused_before_anything_is_copied(
 
 def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path, run_cli, original, postgresql_url, s3):
     bucket = make_bucket(s3)
+    before = files_of(original.root)
     shared = tmp_path / "shared"
     arguments = ["-C", str(original.root), "migrate", "--catalog", postgresql_url, "--storage",
                  f"s3://{bucket}/team/", "--to", str(shared)]
@@ -191,3 +196,77 @@ def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path, run
     assert "(finishing an interrupted run): 2 WARC files" in resumed.stdout
     assert resumed.stdout.rstrip().endswith("Every check above passed.")
     assert run_cli("verify", "-C", shared).exit_code == 0
+    assert files_of(original.root) == before, "the original was written"
+
+
+def test_an_original_whose_catalog_an_older_archiver_wrote_is_refused_and_nothing_is_written(
+        tmp_path, run_cli, postgresql_url, s3):
+    """Opening an older catalog upgrades its schema, a write to the original: refused first."""
+    bucket = make_bucket(s3)
+    old = make_collection(tmp_path / "old")
+    older = SCHEMA_VERSION - 2
+    with sqlite3.connect(old.root / "catalog.sqlite") as catalog:  # the catalog as archiver wrote it then
+        for migration in MIGRATIONS[:older]:
+            for statement in migration.statements("sqlite"):
+                catalog.execute(statement)
+        catalog.execute(f"PRAGMA user_version = {older}")
+    catalog.close()
+    before = files_of(old.root)
+
+    refused = migrate(run_cli, old, postgresql_url, f"s3://{bucket}/team/", tmp_path / "shared")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stderr)["error"]
+    assert f"schema {older}" in error and "verify" in error and "\n" not in error, error
+    assert files_of(old.root) == before, "the original was written"
+    assert not (tmp_path / "shared").exists()
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    import psycopg
+    with psycopg.connect(postgresql_url) as target:
+        assert target.execute("SELECT table_name FROM information_schema.tables"
+                              " WHERE table_schema = 'public'").fetchall() == [], "the target catalog was written"
+
+
+@pytest.mark.parametrize("mode, days, expected", [
+    (None, 0, "has no Object Lock"),
+    ("GOVERNANCE", 30, "GOVERNANCE"),
+    ("COMPLIANCE", 2, "2 days"),
+])
+def test_a_bucket_locked_less_than_required_is_refused_before_anything_is_copied(
+        tmp_path, run_cli, original, postgresql_url, s3, mode, days, expected):
+    bucket = make_bucket(s3, mode, days)
+    refused = run_cli("-C", original.root, "migrate", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/team/",
+                      "--to", tmp_path / "shared", "--require-retention", "COMPLIANCE", "--min-retention-days", "7",
+                      "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stderr)["error"]
+    assert bucket in error and expected in error and "\n" not in error, error
+    assert not (tmp_path / "shared").exists()
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    import psycopg
+    with psycopg.connect(postgresql_url) as target:
+        assert target.execute("SELECT table_name FROM information_schema.tables"
+                              " WHERE table_schema = 'public'").fetchall() == [], "the target catalog was written"
+
+
+def test_the_retention_required_of_the_bucket_is_written_into_the_copy_settings(
+        tmp_path, run_cli, original, postgresql_url, s3):
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    shared = tmp_path / "shared"
+    result = run_cli("-C", original.root, "migrate", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/team/",
+                     "--to", shared, "--require-retention", "COMPLIANCE", "--min-retention-days", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert Collection.open(shared).config.storage == StorageSettings(
+        url=f"s3://{bucket}/team/", require_retention="COMPLIANCE", min_retention_days=1)
+    # As `archiver init` writes them: a later command on the copy refuses a bucket locked less.
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 2}}})
+    refused = run_cli("verify", "-C", shared)
+    assert refused.exit_code == 2 and "GOVERNANCE" in refused.output, refused.output
+
+
+def test_a_minimum_retention_without_a_required_mode_is_refused(tmp_path, run_cli, original):
+    refused = run_cli("-C", original.root, "migrate", "--catalog", "postgresql://desk@127.0.0.1:1/evidence",
+                      "--storage", "s3://evidence/team/", "--to", tmp_path / "shared", "--min-retention-days", "7")
+    assert refused.exit_code == 2
+    assert "--require-retention" in refused.output
+    assert not (tmp_path / "shared").exists()

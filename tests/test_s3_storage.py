@@ -49,21 +49,31 @@ def page_server(raw_server):
                                                     headers=[("Content-Type", "text/html")]))})
 
 
-@pytest.fixture
-def object_gets(monkeypatch) -> list[tuple[str, str | None]]:
-    """(key, Range header) of every GetObject request archiver's S3 clients send from now on,
-    seen on the clients' own event hooks just before each request goes to radosgw."""
-    sent: list[tuple[str, str | None]] = []
+def sent_requests(monkeypatch, operation: str, seen) -> list:
+    """`seen(request)` of every `operation` request archiver's S3 clients send from now on,
+    taken on the clients' own event hooks just before each request goes to radosgw."""
+    sent: list = []
     make_client = boto3.session.Session.client
 
     def client(self, *args, **kwargs):
         made = make_client(self, *args, **kwargs)
-        made.meta.events.register("before-send.s3.GetObject",
-                                  lambda request, **_: sent.append((request.url, request.headers.get("Range"))))
+        made.meta.events.register(f"before-send.s3.{operation}", lambda request, **_: sent.append(seen(request)))
         return made
 
     monkeypatch.setattr(boto3.session.Session, "client", client)
     return sent
+
+
+@pytest.fixture
+def object_gets(monkeypatch) -> list[tuple[str, str | None]]:
+    """(URL, Range header) of every GetObject request sent from now on."""
+    return sent_requests(monkeypatch, "GetObject", lambda request: (request.url, request.headers.get("Range")))
+
+
+@pytest.fixture
+def object_heads(monkeypatch) -> list[str]:
+    """The URL of every HeadObject request sent from now on."""
+    return sent_requests(monkeypatch, "HeadObject", lambda request: request.url)
 
 
 def test_capture_uploads_a_locked_object_and_verify_reads_it_by_ranges(tmp_path, run_cli, raw_server, s3,
@@ -112,6 +122,37 @@ def test_a_bucket_not_locked_as_required_is_refused_before_capturing(tmp_path, r
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert bucket in result.output and expected in result.output
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_verify_looks_up_each_object_once_for_its_size_and_retention(tmp_path, run_cli, raw_server, s3,
+                                                                     object_heads):
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/", 'require_retention = "COMPLIANCE"')
+    url = page_server(raw_server).url("/")
+    for _ in range(3):  # one run, one WARC file, one object
+        capture(collection, url)
+    names = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    assert len(names) == 3
+
+    object_heads.clear()
+    verified = run_cli("verify", "-C", collection.root)
+    assert verified.exit_code == 0, verified.output
+    # Each object once: for its size (the records' check) and its retention (the lock's check) alike.
+    assert sorted(key for head in object_heads for key in names if head.endswith(key)) == names, object_heads
+
+
+def test_init_writes_the_retention_required_and_commands_then_refuse_a_bucket_locking_less(
+        tmp_path, run_cli, raw_server, s3):
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    root = tmp_path / "collection"
+    made = run_cli("init", root, "--storage", f"s3://{bucket}/team/", "--require-retention", "COMPLIANCE",
+                   "--min-retention-days", "30")
+    assert made.exit_code == 0, made.output
+    storage = Collection.open(root).config.storage
+    assert (storage.require_retention, storage.min_retention_days) == ("COMPLIANCE", 30)
+    allow_networks(root, "127.0.0.1/32")
+    refused = run_cli("capture", "-C", root, page_server(raw_server).url("/"))
+    assert refused.exit_code == 2 and "2 days, under min_retention_days = 30" in refused.output, refused.output
 
 
 def test_the_store_refuses_to_delete_or_shorten_an_uploaded_warc(tmp_path, run_cli, raw_server, s3):
@@ -188,24 +229,27 @@ def test_setting_up_a_store_that_cannot_work_is_one_line_before_capturing(tmp_pa
     assert not list((missing.root / "warcs").iterdir())
 
 
-def test_doctor_reports_an_object_no_catalog_row_names_and_never_deletes_it(tmp_path, run_cli, raw_server, s3,
-                                                                           postgresql_url):
+def test_doctor_reports_every_object_no_catalog_row_names_at_any_depth_and_never_deletes_one(
+        tmp_path, run_cli, raw_server, s3, postgresql_url):
     bucket = make_bucket(s3, mode=None)
     root = tmp_path / "shared"
     made = run_cli("init", root, "--catalog", postgresql_url, "--storage", f"s3://{bucket}/team/")
     assert made.exit_code == 0, made.output
     allow_networks(root, "127.0.0.1/32")
     capture(Collection.open(root), page_server(raw_server).url("/"))
-    s3.put_object(Bucket=bucket, Key="team/by-hand.warc.gz", Body=b"put here by hand")
+    orphans = ["team/a/b/c", "team/by-hand.warc.gz", "team/sub/x.warc.gz"]
+    for key in orphans + ["elsewhere/not-ours.warc.gz"]:  # the last is outside the collection's prefix
+        s3.put_object(Bucket=bucket, Key=key, Body=b"put here by hand")
 
     for fix in ([], ["--fix"]):
         found = run_cli("doctor", "-C", root, "--json", *fix)
         assert found.exit_code == 1, found.output  # a person must look: --fix never deletes an object
-        assert [(f["kind"], f["where"], f["fixed"]) for f in json.loads(found.stdout)["findings"]] == \
-            [("orphaned object", f"s3://{bucket}/team/by-hand.warc.gz", None)]
-        assert s3.get_object(Bucket=bucket, Key="team/by-hand.warc.gz")["Body"].read() == b"put here by hand"
+        assert sorted((f["kind"], f["where"], f["fixed"]) for f in json.loads(found.stdout)["findings"]) == \
+            [("orphaned object", f"s3://{bucket}/{key}", None) for key in orphans]
+        for key in orphans:
+            assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"put here by hand"
     text = run_cli("doctor", "-C", root)
-    assert f"orphaned object: s3://{bucket}/team/by-hand.warc.gz" in text.output
+    assert f"orphaned object: s3://{bucket}/team/sub/x.warc.gz" in text.output
 
 
 def test_verify_names_an_object_whose_retention_was_shortened_or_differs_from_the_catalog(tmp_path, run_cli,

@@ -1,5 +1,6 @@
 """A worker's spool on a shared collection (real PostgreSQL, real radosgw, real worker
-processes): its open WARC goes up to the bucket when it gets old, captures or no captures, and a
+processes): its captures are listed only once their WARC is uploaded, which happens when the
+file gets old, captures or no captures, or the worker stops; and a
 worker killed halfway through a record leaves a spool file that its restart (or `doctor --fix`)
 finishes and uploads, its job then captured exactly once."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -51,6 +54,50 @@ def test_a_running_worker_uploads_its_warc_once_it_is_older_than_warc_age(run_cl
         assert db.execute("SELECT count(DISTINCT warc_file) FROM captures").fetchone()[0] == 2
 
 
+def test_a_workers_captures_are_listed_once_their_warc_is_uploaded_with_its_closing_in_one_transaction(
+        run_cli, raw_server, s3, postgresql_url, tmp_path):
+    collection, bucket = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url, warc_age=3600)
+    other = another_machine(collection, tmp_path / "other")
+    server = raw_server({"/a": big_page, "/b": big_page})
+    assert run_cli("capture", "-C", collection.root, "--queue", server.url("/a"), server.url("/b")).exit_code == 0
+    running = worker(collection, 2)
+    try:
+        wait_for(lambda: queue_counts(run_cli, collection)["done"] == 2, "both jobs done", [running])
+        # Done: fsynced in the worker's spool. Not listed: not in the store yet.
+        assert uploaded(s3, bucket) == [] and len(list((collection.root / "warcs").glob("*.open"))) == 1
+        with psycopg.connect(postgresql_url) as db:
+            assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 0
+        # Another machine's verify meanwhile: nothing listed is missing; the open file is named, not checked.
+        looked = run_cli("verify", "-C", other.root, "--json")
+        assert looked.exit_code == 0, looked.output
+        assert any("being written on a worker's machine" in line for line in json.loads(looked.stdout)["not_checked"])
+    finally:
+        assert stop(running) == 0, running.stderr.read().decode()  # stopping uploads the file
+    [name] = uploaded(s3, bucket)
+    with psycopg.connect(postgresql_url) as db:
+        listed = db.execute("SELECT c.warc_file, c.xmin::text, f.xmin::text, f.closed_at IS NOT NULL"
+                            " FROM captures c JOIN warc_files f ON f.name = c.warc_file").fetchall()
+    assert len(listed) == 2 and {(file, closed) for file, _, _, closed in listed} == {(name, True)}
+    assert all(capture_xmin == file_xmin for _, capture_xmin, file_xmin, _ in listed)  # one transaction
+    verified = run_cli("verify", "-C", other.root)
+    assert verified.exit_code == 0, verified.output
+
+
+def test_capture_queue_wait_waits_for_the_upload_that_lists_the_captures(run_cli, raw_server, s3, postgresql_url,
+                                                                         tmp_path):
+    collection, _ = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url, warc_age=2)
+    server = raw_server({"/a": big_page, "/b": big_page})
+    running = worker(collection, 2)
+    try:
+        waited = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                                 "--wait", server.url("/a"), server.url("/b")], capture_output=True, text=True, timeout=120)
+        assert running.poll() is None, "the worker stopped"  # listed after the upload its file's age brought
+    finally:
+        assert stop(running) == 0, running.stderr.read().decode()
+    assert waited.returncode == 0, waited.stderr
+    assert "2 captured: 2 content" in waited.stdout
+
+
 @pytest.mark.parametrize("repaired_by", ["restarted worker", "doctor --fix"])
 def test_a_worker_killed_mid_record_is_finished_uploaded_and_its_job_captured_once(
         run_cli, raw_server, s3, postgresql_url, tmp_path, repaired_by):
@@ -67,7 +114,8 @@ def test_a_worker_killed_mid_record_is_finished_uploaded_and_its_job_captured_on
     if repaired_by == "doctor --fix":
         fixed = run_cli("doctor", "-C", collection.root, "--fix", "--json")
         assert fixed.exit_code == 0, fixed.output
-        assert {f["kind"] for f in json.loads(fixed.stdout)["findings"]} == {"open file"}
+        # The whole capture's job was done, its capture held for the upload its worker never made.
+        assert {f["kind"] for f in json.loads(fixed.stdout)["findings"]} == {"open file", "uncataloged capture"}
         assert uploaded(s3, bucket) == [left.name.removesuffix(".open")]
     restarted = worker(collection, 1)
     try:
@@ -82,9 +130,10 @@ def test_a_worker_killed_mid_record_is_finished_uploaded_and_its_job_captured_on
     assert (name, "COMPLIANCE") in files and len(files) == 2  # the finished file, and the retaken job's
     assert uploaded(s3, bucket) == [n for n, _ in files]
     with psycopg.connect(postgresql_url) as db:
-        captured = db.execute("SELECT url, warc_file FROM captures ORDER BY url").fetchall()
-    assert sorted(url for url, _ in captured) == sorted(urls)  # each job captured exactly once
-    assert dict(captured)[server.url("/whole")] == name  # the whole capture kept in the finished file
+        captured = db.execute("SELECT url, warc_file, job_id FROM captures ORDER BY url").fetchall()
+    assert sorted(url for url, _, _ in captured) == sorted(urls)  # each job captured exactly once
+    assert len({job for _, _, job in captured} - {None}) == 2  # each listed as its own job's capture
+    assert {url: file for url, file, _ in captured}[server.url("/whole")] == name  # the whole capture kept in the finished file
     counts = queue_counts(run_cli, collection)
     assert counts["retried"] == 1 and counts["failed"] == 0
     verified = run_cli("verify", "-C", collection.root)

@@ -1,7 +1,8 @@
 """A capture run: targets → URLs → fetched concurrently → WARC records → catalog.
 
 Each capture is stored by one thread at a time: its records are appended and fsynced, then
-the catalog lists it in one transaction. A failed fetch is cataloged with its reason."""
+the catalog lists it in one transaction (in a store shared by machines, once its WARC file is
+uploaded: capture/awaiting_upload.py). A failed fetch is cataloged with its reason."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, PayloadOrigin
 from archiver.store.collection import CaptureSettings, Collection
 from archiver.store.documents import DocumentCopies
+from archiver.store.storage import StoredFile
 from archiver.store.leftovers import shared_by_machines
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
@@ -32,6 +34,8 @@ from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.read.urls import normalise_url
 from archiver.capture.browser.records import page_records
 from archiver.capture.browser.result import BrowserResult
+from archiver.capture.awaiting_upload import AwaitingUpload, Capture
+from archiver.capture.engines import chromium_for, page_fetcher
 from archiver.capture.group_commit import GroupCommit
 from archiver.capture.exchanges import hop_records
 from archiver.capture.verdict import capture_verdict
@@ -61,33 +65,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "archive"
 
 
-def _chromium_for(mode: str) -> str | None:
-    """The Chromium to render the run's pages in, or None to fetch them over HTTP alone
-    (`capture_mode`: browser, http, or auto for Chromium when found)."""
-    if mode == "http":
-        return None
-    from archiver.capture.browser.chromium import find_chromium
-
-    executable = find_chromium()
-    if executable is None and mode == "browser":
-        raise UsageProblem("capture_mode is \"browser\" but no Chromium was found",
-                           "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM, "
-                           "or capture with --no-browser")
-    return executable
-
-
-def _page_fetcher(fetcher: Fetcher, executable: str | None, mode: str):
-    """What fetches the run's pages, and one line saying how: Chromium behind a recording proxy,
-    or the HTTP transport alone."""
-    if executable is None:
-        why = 'capture_mode = "http"' if mode == "http" else "no Chromium found"
-        return fetcher, f"over HTTP ({why}: each URL's own exchanges, no subresources)"
-    from archiver.capture.browser.pages import BrowserFetcher
-
-    pages = BrowserFetcher(fetcher, executable)
-    return pages, f"in {pages.info.get('name', 'Chromium')} {pages.info.get('version', '')} (every request each page makes)"
-
-
 def record_documents(collection: Collection, custody: CustodyLog, documents: list[Document]) -> None:
     """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
     changed document are superseded."""
@@ -104,6 +81,15 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
 
 
 _log = logging.getLogger(__name__)
+
+
+def _logged(captures: list[Capture], added: list[bool]) -> list[tuple[str, dict]]:
+    """The custody entries logging the captures the catalog added."""
+    return [("capture", {
+        "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
+        "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
+        for (row, records, envelope), new in zip(captures, added) if new]
+
 GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
 
 
@@ -136,12 +122,12 @@ class CaptureRun:
 
     def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
         self.catalog = collection.catalog
-        executable = _chromium_for(settings.capture_mode)
+        executable = chromium_for(settings.capture_mode)
         # The concurrency used, set or its mode's default, is the one recorded with every capture.
         self.settings = settings = dataclasses.replace(
             settings, concurrency=settings.captures_at_once(browser=executable is not None))
         self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
-        self.pages, self.mode = _page_fetcher(self.fetcher, executable, settings.capture_mode)
+        self.pages, self.mode = page_fetcher(self.fetcher, executable, settings.capture_mode)
         operator = collection.config.operator
         self.writer = WarcFileWriter(
             collection.storage, prefix=_slug(collection.config.name), max_size=settings.warc_size,
@@ -153,9 +139,10 @@ class CaptureRun:
                   "archiver-catalog": collection.config.catalog_url or "catalog.sqlite",
                   "archiver-storage": json.dumps(collection.config.storage.as_record(), sort_keys=True)},
             on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, _now()),
-            on_close=lambda closed: self.catalog.file_closed(closed, _now()),
+            on_close=self._file_closed,
             # In a store shared by machines, captures are durable there only once their file is uploaded.
             max_age=settings.warc_age if shared_by_machines(collection.storage) else None)
+        self._awaiting = AwaitingUpload() if self.writer.max_age is not None else None
         self.catalog.start_run(self.run_id, _now(), software(), operator, settings.as_record())
         if self.writer.max_age is not None:
             self._rotating.start()
@@ -250,7 +237,7 @@ class CaptureRun:
     def capture_job(self, url: str, job_id: str) -> CaptureRow:
         """Capture one queued URL, from any of a worker's threads. A job is captured once: one
         taken again after its worker died gets the capture that worker cataloged, if it did."""
-        done = self.catalog.captures_of_jobs([job_id]).get(job_id)
+        done = self._captures_of_jobs([job_id]).get(job_id)
         if done is not None:
             return done
         result = self.pages.fetch(url)
@@ -258,44 +245,60 @@ class CaptureRun:
             self._job_stores.submit((result, job_id))
         finally:
             result.release()
-        return self.catalog.captures_of_jobs([job_id])[job_id]
+        return self._captures_of_jobs([job_id])[job_id]
+
+    def _captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
+        """Listed in the catalog, or made here and awaiting their file's upload (looked at in this
+        order: a capture is let go here only once the catalog lists it)."""
+        found = self.catalog.captures_of_jobs(job_ids)
+        return found | (self._awaiting.of_jobs(job_ids) if self._awaiting is not None else {})
 
     def _store_jobs(self, fetched: list[tuple[FetchResult, str]]) -> None:
         """Store the captures of jobs that finished together (see `_job_stores`)."""
         with self._storing:  # looked at after the fetch: a job taken again meanwhile is not written twice
-            done = self.catalog.captures_of_jobs([job_id for _, job_id in fetched])
+            done = self._captures_of_jobs([job_id for _, job_id in fetched])
             new = [(result, job_id) for result, job_id in fetched if job_id not in done]
             if new:
                 self._store([result for result, _ in new], [job_id for _, job_id in new])
 
     def _store(self, results: list[FetchResult], job_ids: list[str] | None = None) -> list[CaptureRow]:
         """Write the captures' records and fsync them, then list them in the catalog in one
-        transaction, then in the custody log: whatever is listed is on disk. With `job_ids` (one per
-        result), a capture of a job the catalog already holds is kept, and the new one is not listed."""
-        prepared = [self._prepare(result) for result in results]
+        transaction, then in the custody log: whatever is listed is on disk (in a store shared
+        by machines, listed once their file is uploaded). With `job_ids` (one per result), a
+        capture of a job the catalog already holds is kept, and the new one is not listed."""
+        prepared = [self._prepare(result, job_id) for result, job_id in zip(results, job_ids or [None] * len(results))]
         try:
             stored = self.writer.write([pending for _, pending, _ in prepared])
         except OSError as exc:
             raise StorageProblem(f"cannot write to {self.collection.storage.location}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
-        rows = [dataclasses.replace(row, warc_file=records[0].warc_file if records else None, job_id=job_id)
-                for (row, _, _), records, job_id in zip(prepared, stored, job_ids or [None] * len(results))]
-        envelopes = [envelope for _, _, envelope in prepared]
-        captures = list(zip(rows, stored, envelopes))
-
-        def logged(added: list[bool]) -> list[tuple[str, dict]]:
-            return [("capture", {
-                "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
-                "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
-                for row, records, envelope, new in zip(rows, stored, envelopes, added) if new]
-
-        if self.custody.shared is not None:  # the chain is in the catalog: logged in the same transaction
-            self.catalog.add_captures(captures, lambda added: self.custody.extension(logged(added)))
-        else:
-            self.custody.append_many(logged(self.catalog.add_captures(captures)))
+        captures = [(dataclasses.replace(row, warc_file=records[0].warc_file if records else None), records, envelope)
+                    for (row, _, envelope), records in zip(prepared, stored)]
+        rows = [row for row, _, _ in captures]
+        if self._awaiting is not None:
+            self._awaiting.hold([capture for capture in captures if capture[1]])
+            captures = [capture for capture in captures if not capture[1]]  # nothing written, no file to wait for
+        if captures:
+            self._list(captures)
         return rows
 
-    def _prepare(self, result: FetchResult) -> tuple[CaptureRow, list[PendingRecord], dict | None]:
+    def _list(self, captures: list[Capture], closing: tuple[StoredFile, str] | None = None) -> None:
+        """List captures in the catalog and log them, in one transaction on a shared catalog;
+        with `closing`, their file is recorded closed in it too."""
+        if self.custody.shared is not None:  # the chain is in the catalog: logged in the same transaction
+            self.catalog.add_captures(captures, lambda added: self.custody.extension(_logged(captures, added)),
+                                      closing=closing)
+        else:
+            self.custody.append_many(_logged(captures, self.catalog.add_captures(captures, closing=closing)))
+
+    def _file_closed(self, closed: StoredFile) -> None:
+        if self._awaiting is None:
+            self.catalog.file_closed(closed, _now())
+            return
+        with self._awaiting.listing(closed.name) as captures:
+            self._list(captures, closing=(closed, _now()))
+
+    def _prepare(self, result: FetchResult, job_id: str | None) -> tuple[CaptureRow, list[PendingRecord], dict | None]:
         """A fetched capture as its catalog row, the records to write and its signed attestation."""
         capture_id = f"{result.started_at:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
         pending: list[PendingRecord] = []
@@ -336,7 +339,7 @@ class CaptureRun:
             warc_file=None, response_record_id=final_response_id,
             metadata_record_id=pending[-1].header("WARC-Record-ID") if pending else None,
             revisit_of=origin.capture_id if origin else None,
-            verdict=verdict and verdict.verdict, verdict_reason=verdict and verdict.reason)
+            verdict=verdict and verdict.verdict, verdict_reason=verdict and verdict.reason, job_id=job_id)
         envelope = self._attest(row, pending) if pending else None
         return row, pending, envelope
 
@@ -348,20 +351,17 @@ class CaptureRun:
                     "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"),
                     "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}
                    for p in pending]
-        envelope = sign_capture({f: getattr(row, f) for f in fields}, records, self.key, software(),
-                                self.collection.config.operator)
+        # A queued job's id is signed too: a worker's restart lists a capture it left unlisted as its job's.
+        signed = {f: getattr(row, f) for f in fields} | ({"job_id": row.job_id} if row.job_id else {})
+        envelope = sign_capture(signed, records, self.key, software(), self.collection.config.operator)
         pending.append(metadata_record(row.url, datetime.now(timezone.utc), row.response_record_id or records[-1]["id"],
                                        canonical_json(envelope), content_type=ATTESTATION_MEDIA_TYPE, role="attestation"))
         return envelope
 
     def unchanged_since(self, rows: list[CaptureRow]) -> dict[str, str]:
         """For captures stored as revisits: when their identical payload was first captured."""
-        since = {}
-        for row in rows:
-            if row.revisit_of:
-                [origin] = self.catalog.find_capture(row.revisit_of)
-                since[row.id] = origin.started_at[:19].replace("T", " ") + " UTC"
-        return since
+        return {row.id: self.catalog.find_capture(row.revisit_of)[0].started_at[:19].replace("T", " ") + " UTC"
+                for row in rows if row.revisit_of}
 
     def _identical_payload(self, result: FetchResult) -> PayloadOrigin | None:
         """The earlier capture of this URL whose payload is byte-identical, if any: then only a

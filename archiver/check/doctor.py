@@ -8,6 +8,7 @@ aside, a listed one is signed; every repair is written to the custody log."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -61,7 +62,7 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
 def examine(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
     """`diagnose`, for a caller already holding the collection alone (`collection.in_use(alone=True)`)."""
     diagnosis = Diagnosis()
-    with collection:
+    with collection, collection.catalog.repairing():
         catalog = collection.catalog
         unfinished = collection.storage.unfinished()
         for name in unfinished:
@@ -217,8 +218,11 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
                          redirects=responses.index(final) if final else len(responses),
                          payload_digest=predicate["payload_digest"], response_length=None, warc_file=name,
                          response_record_id=final, metadata_record_id=metadata_id,
-                         verdict=predicate.get("verdict"), verdict_reason=predicate.get("verdict_reason"))
-        catalog.add_capture(row, records, envelope)
+                         verdict=predicate.get("verdict"), verdict_reason=predicate.get("verdict_reason"),
+                         job_id=predicate.get("job_id"))
+        if not catalog.add_captures([(row, records, envelope)])[0]:
+            # Its job was taken again and captured elsewhere meanwhile: kept all the same, as a capture of no job.
+            catalog.add_captures([(dataclasses.replace(row, job_id=None), records, envelope)])
         custody_log(collection, key).append("capture", {
             "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
             "attestation": sha256_digest(canonical_json(envelope)), "salvaged": True})

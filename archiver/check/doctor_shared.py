@@ -44,7 +44,7 @@ def _orphaned_objects(collection: Collection) -> list[Finding]:
     return [Finding("orphaned object", storage.object_url(name),
                     "in the store but named by no catalog row (an upload whose catalog commit never came, or put "
                     "there by hand); kept: doctor never deletes an object")
-            for name in storage.names() if name not in cataloged]
+            for name in storage.object_names() if name not in cataloged]  # at any depth below the prefix
 
 
 def _unannounced_keys(collection: Collection) -> list[Finding]:

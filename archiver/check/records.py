@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from archiver.check.findings import Report
 from archiver.check.scan import FileScan, ScannedRecord
 from archiver.store.catalog import Catalog
-from archiver.store.storage import UNFINISHED_SUFFIX, Storage
+from archiver.store.leftovers import shared_by_machines
+from archiver.store.storage import UNFINISHED_SUFFIX, ObjectState, Storage
 
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
 VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-Block-Digest",
@@ -21,6 +22,7 @@ class ToScan:
     name: str         # as stored
     unfinished: bool  # still being written, or left so by an interrupted run
     size: int
+    state: ObjectState | None = None  # a published file's size and lock, as the store told them (one look)
 
     @property
     def shown(self) -> str:
@@ -31,13 +33,17 @@ def plan_scans(storage: Storage, catalog: Catalog, report: Report) -> tuple[dict
     """The WARC files to read: every listed one present, and any unlisted one found (keyed by
     the name a report shows them under)."""
     listed = {row[0]: row for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files")}
-    found = [ToScan(name, False, storage.size(name)) for name in storage.names()
-             if name.endswith(".warc.gz") or name in listed]
+    found = [ToScan(name, False, state.size, state) for name in storage.names()
+             if (name.endswith(".warc.gz") or name in listed) and (state := storage.state(name)) is not None]
     found += [ToScan(name, True, storage.unfinished_size(name)) for name in storage.unfinished() if name.endswith(".warc.gz")]
     found_by_shown = {file.shown: file for file in found}
     to_scan: dict[str, ToScan] = {}
     for name in listed:
         file = found_by_shown.get(name) or found_by_shown.get(name + UNFINISHED_SUFFIX)
+        if file is None and _being_written_elsewhere(storage, catalog, listed[name]):
+            report.not_checked.append(f"warcs/{name}: being written on a worker's machine, not uploaded yet "
+                                      "(the catalog lists its captures once it is)")
+            continue
         if report.check("WARC file present", file is not None, f"warcs/{name}", "listed in the catalog but missing"):
             to_scan[name] = file
             report.check("WARC file closed", not file.unfinished, f"warcs/{file.shown}",
@@ -47,6 +53,13 @@ def plan_scans(storage: Storage, catalog: Catalog, report: Report) -> tuple[dict
             report.check("WARC file listed", False, f"warcs/{file.shown}", "not in the catalog: its records are not captures of this collection")
             to_scan[file.shown] = file
     return to_scan, listed
+
+
+def _being_written_elsewhere(storage: Storage, catalog: Catalog, row: tuple) -> bool:
+    """A file another machine's worker has open in its spool: listed as open, and holding no
+    capture the catalog lists yet (so it holds nothing to verify)."""
+    return shared_by_machines(storage) and row[1] is None and \
+        catalog.query("SELECT 1 FROM records WHERE warc_file = ? LIMIT 1", (row[0],)).fetchone() is None
 
 
 def check_scan(file: ToScan, scan: FileScan, row: tuple | None, report: Report) -> None:

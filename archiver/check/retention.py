@@ -9,18 +9,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from archiver.check.findings import Report
+from archiver.check.records import ToScan
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 
 
-def check_retention(collection: Collection, catalog: Catalog, report: Report) -> None:
-    """Every object whose upload the catalog recorded a retention for, as the store holds it now."""
+def check_retention(collection: Collection, catalog: Catalog, to_scan: dict[str, ToScan], report: Report) -> None:
+    """Every object whose upload the catalog recorded a retention for, as the store holds it
+    now: as `to_scan` found it (plan_scans' one look at each object; a missing one holds none)."""
     if not collection.config.storage.url:
         return  # a local folder: no retention to compare
     storage = collection.storage
     for name, mode, until in catalog.query("SELECT name, retention_mode, retain_until FROM warc_files"
                                            " WHERE retention_mode IS NOT NULL ORDER BY name").fetchall():
-        stored_mode, stored_until = storage.retention(name)
+        state = to_scan[name].state if name in to_scan else None
+        stored_mode, stored_until = (state.retention_mode, state.retain_until) if state else (None, None)
         where = storage.object_url(name)
         if not report.check("object retention", stored_mode == mode, where,
                             f"retention mode: the catalog recorded {mode} at upload, the store now holds {stored_mode}"):

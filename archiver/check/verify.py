@@ -59,7 +59,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             # manifest is read whole (its signature covers every byte) while less is held.
             check_document_copies(collection, catalog, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
-            check_retention(collection, catalog, after_records)
+            check_retention(collection, catalog, to_scan, after_records)
             statements = check_attestations(catalog, keys, statuses, custody, report)
             for name in sorted(to_scan, key=lambda n: -to_scan[n].size):  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)

@@ -152,6 +152,40 @@ def key_option(function):
                         help="The collection's private signing key (default: $ARCHIVER_KEY, else the user's config folder).")(function)
 
 
+def retention_options(function):
+    """--require-retention and --min-retention-days: how a shared collection's bucket must lock
+    what it stores (see storage_settings)."""
+    function = click.option("--min-retention-days", type=click.IntRange(min=1), metavar="DAYS",
+                            help="With --require-retention: refuse a bucket whose default retention is shorter; "
+                                 "written into archiver.toml.")(function)
+    return click.option("--require-retention", type=click.Choice(["COMPLIANCE"]),
+                        help="Refuse an S3 bucket whose Object Lock default retention is missing or not in this mode "
+                             "(GOVERNANCE can be lifted, so it is not asked for); written into archiver.toml, so every "
+                             "command checks it.")(function)
+
+
+def storage_settings(storage_url: str | None, require_retention: str | None, min_retention_days: int | None):
+    """The [storage] settings --storage and the retention_options give (None: the warcs/ folder);
+    a UsageProblem naming the option that is wrong."""
+    from archiver.errors import UsageProblem
+    from archiver.store.storage_settings import URL_FORM, StorageSettings, split_url
+
+    if min_retention_days and not require_retention:
+        raise UsageProblem("--min-retention-days says how long, --require-retention in which mode: it needs both",
+                           "add --require-retention COMPLIANCE")
+    if not storage_url:
+        if require_retention:
+            raise UsageProblem("--require-retention is asked of an S3 bucket, and no --storage names one",
+                               f"add --storage {URL_FORM}")
+        return None
+    try:
+        split_url(storage_url)
+    except ValueError as exc:
+        raise UsageProblem(str(exc), f"pass --storage {URL_FORM}") from None
+    return StorageSettings(url=storage_url, require_retention=require_retention,
+                           min_retention_days=min_retention_days or 0)
+
+
 def passphrase(confirm: bool = False, ask: bool = True) -> bytes | None:
     """$ARCHIVER_PASSPHRASE, else a hidden prompt on a terminal; never a command-line argument."""
     if "ARCHIVER_PASSPHRASE" in os.environ:

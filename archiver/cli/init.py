@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from archiver.cli.common import collection_option, json_option, key_option, passphrase, print_json
+from archiver.cli.common import (collection_option, json_option, key_option, passphrase, print_json, retention_options,
+                                 storage_settings)
 from archiver.evidence.keys import create_collection
 from archiver.evidence.signing import grouped
 
@@ -21,16 +22,18 @@ from archiver.evidence.signing import grouped
                    " catalog.sqlite; the password comes from PGPASSWORD or ~/.pgpass.")
 @click.option("--storage", "storage_url", metavar="s3://BUCKET/PREFIX/",
               help="Keep WARC files in this S3 bucket (credentials: the standard AWS variables or profile).")
+@retention_options
 @key_option
 @json_option
 def init(folder: Path | None, collection_dir: Path, name: str | None, operator: str | None, catalog_url: str | None,
-         storage_url: str | None,
+         storage_url: str | None, require_retention: str | None, min_retention_days: int | None,
          key_file: Path | None, as_json: bool) -> None:
     """Create a collection in FOLDER (default: -C, else here): archiver.toml, seeds/, warcs/,
     manifests/, keys/, and its Ed25519 signing key (outside the collection; encrypted when
     $ARCHIVER_PASSPHRASE is set)."""
     collection, key, created = create_collection(folder or collection_dir, key_file, passphrase(ask=False), name, operator,
-                                                 catalog_url, storage_url)
+                                                 catalog_url,
+                                                 storage_settings(storage_url, require_retention, min_retention_days))
     if as_json:
         print_json({"collection": str(collection.root), "id": collection.config.id, "name": collection.config.name,
                     "operator": collection.config.operator, "key": str(key.path), "key_created": created,

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-from archiver.cli.common import collection_option, console, json_option, key_option, print_json, signing_key
+from archiver.cli.common import (collection_option, console, json_option, key_option, print_json, retention_options,
+                                 signing_key, storage_settings)
 from archiver.cli.verify import print_report
 from archiver.check.verify import verify_collection
 from archiver.evidence.keys import append_unattended
@@ -29,31 +30,37 @@ from archiver.store.collection import Collection
                    "that archiver.toml). Relative to the current folder (to the collection with `archiver -C`).")
 @click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
               help="WARC files read in parallel by the two verifications.")
+@retention_options
 @key_option
 @json_option
 def migrate(collection_dir: Path, catalog_url: str, storage_url: str, folder: Path, workers: int,
-            key_file: Path | None, as_json: bool) -> None:
+            require_retention: str | None, min_retention_days: int | None, key_file: Path | None,
+            as_json: bool) -> None:
     """Copy the collection (-C, whose catalog is catalog.sqlite) into a shared one: every
     catalog row with its ids, the custody log line for line, each WARC file byte for byte
     (uploaded never over another object, its SHA-256 read back, its retention recorded), and
     the public keys, manifests, signatures, timestamp tokens and document copies. The original
-    is verified first and only read.
+    is verified first and only read (one whose catalog an older archiver wrote is refused:
+    opening it would upgrade it). With --require-retention, a bucket locking less is refused
+    before anything is copied.
 
     \b
         archiver migrate -C ~/evidence --catalog postgresql://desk@db.example/evidence \\
-            --storage s3://evidence/newsroom/ --to ~/team-evidence
+            --storage s3://evidence/newsroom/ --require-retention COMPLIANCE \\
+            --min-retention-days 3650 --to ~/team-evidence
 
     The custody log of the copy then records where it came from, signed by the collection's
     key, and the copy is verified. Stopped midway, the same command finishes the migration.
 
     Exit 0 when the copy passes verify; 1 when the original or the copy does not (nothing is
     copied from an original that fails); 2 when the target already holds something (a
-    collection in the catalog, files in the bucket prefix, a folder not empty) or on bad
-    usage; 3 when the database or the store fails."""
+    collection in the catalog, files in the bucket prefix, a folder not empty), its bucket
+    locks less than required, or on bad usage; 3 when the database or the store fails."""
+    storage = storage_settings(storage_url, require_retention, min_retention_days)
     source = Collection.open(collection_dir)
     key = signing_key(source, key_file)
     show_progress = not as_json and console(stderr=True).is_terminal
-    target = Target(folder, catalog_url, storage_url)
+    target = Target(folder, catalog_url, storage)
     if show_progress:
         with Progress(TextColumn("uploading WARC files"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
                       console=console(stderr=True), transient=True) as bar:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from archiver.capture.queue import RUNNING, WAITING, Enqueued, enqueue, job_counts, job_states, queue_location
+from archiver.capture.queue import RUNNING, SUCCEEDED, WAITING, Enqueued, enqueue, job_counts, job_states, queue_location
 from archiver.capture.run import record_documents
 from archiver.capture.targets import Targets
 from archiver.cli.common import collection_option, console, json_option, print_json, print_table, signing_key
@@ -17,6 +17,7 @@ from archiver.store.collection import Collection
 from archiver.store.rows import CaptureRow
 
 FOLLOW_EVERY = 0.5  # seconds between looks at the jobs `capture --queue --wait` follows
+UPLOAD_SLACK = 30.0  # seconds past warc_age for a worker's WARC to be uploaded and its captures listed
 
 
 @click.command("queue")
@@ -73,16 +74,25 @@ def _follow(url: str, enqueued: Enqueued, collection: Collection, as_json: bool)
                        console=console(stderr=True), transient=True)
         task = bar.add_task("", total=len(ids))
         bar.start()
+    # A job is done once its capture is fsynced in its worker's spool; the catalog lists the
+    # capture when that WARC file is uploaded, within warc_age (then some slack for the upload).
+    listed_by = None
     try:
         while True:
             states = job_states(url, ids)
+            captured = collection.catalog.captures_of_jobs([str(job) for job in ids])
             if bar is not None:
                 bar.update(task, completed=sum(state not in (WAITING, RUNNING) for state in states.values()))
             if not any(state in (WAITING, RUNNING) for state in states.values()):
-                break
+                listed_by = listed_by or time.monotonic() + collection.config.capture.warc_age + UPLOAD_SLACK
+                unlisted = [job for job, state in states.items() if state == SUCCEEDED and str(job) not in captured]
+                if not unlisted or time.monotonic() > listed_by:
+                    break
             time.sleep(FOLLOW_EVERY)
     finally:
         if bar is not None:
             bar.stop()
-    captured = collection.catalog.captures_of_jobs([str(job) for job in ids])
+    if unlisted:
+        click.echo(f"{len(unlisted)} job(s) done whose captures are not listed yet: the WARC file holding them has "
+                   "not been uploaded (its worker stopped?); they are listed once it is", err=True)
     return [captured[str(job)] for job in ids if str(job) in captured]

@@ -26,8 +26,10 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
     them, HTTP or browser as capture_mode says, until Ctrl-C or SIGTERM.
 
     Run as many as you like, on as many machines, each in a folder holding the shared
-    collection's archiver.toml. Ctrl-C (or SIGTERM) stops taking jobs and lets those under way
-    finish. A worker that dies mid-job loses nothing: its jobs are taken again by the others a
+    collection's archiver.toml. A job is done once its capture is fsynced in this folder; the
+    catalog lists the capture when its WARC is uploaded (once warc_age old, or full, or when the
+    worker stops). Ctrl-C (or SIGTERM) stops taking jobs, lets those under way finish and
+    uploads what they wrote. A worker that dies mid-job loses nothing: its jobs are taken again by the others a
     few seconds after its last heartbeat, and the catalog keeps one capture per job. A WARC
     it left half-written in this folder is finished and uploaded when it starts again.
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write, fsync_dir
+from archiver.store.storage_settings import StorageSettings
 from archiver.errors import ArchiverError, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.evidence.signing import (PublicKey, SigningKey, collection_public_keys, default_key_path, generate_key, grouped,
@@ -140,11 +141,11 @@ def create_signing_key(collection: Collection, option: Path | None, passphrase: 
 
 def create_collection(folder: Path, option: Path | None, passphrase: bytes | None, name: str | None = None,
                       operator: str | None = None, catalog_url: str | None = None,
-                      storage_url: str | None = None) -> tuple[Collection, SigningKey, bool]:
+                      storage: StorageSettings | None = None) -> tuple[Collection, SigningKey, bool]:
     """A new collection in `folder` with its signing key (see create_signing_key), its creation
     announced in the custody log. Returns the collection, its key and whether the key is new."""
     collection = Collection.init(folder, name=name, operator=operator, catalog_url=catalog_url,
-                                 storage_url=storage_url)
+                                 storage=storage)
     key, created = create_signing_key(collection, option, passphrase)
     custody_log(collection, key).append("collection created", {"id": collection.config.id, "name": collection.config.name,
                                                                 "operator": collection.config.operator})

@@ -164,7 +164,7 @@ def _catalog_captures(collection: Collection, stored_file: StoredFile, source: s
             ip=record.headers.get("WARC-IP-Address"), cert_sha256=None, redirects=0,
             payload_digest=records[0].payload_digest, response_length=records[0].content_length, warc_file=name,
             response_record_id=record.id, metadata_record_id=None, imported_from=source)
-        catalog.add_capture(row, records)
+        catalog.add_captures([(row, records, None)])
         captures.append(row)
     catalog.finish_run(run_id, now())
     return captures

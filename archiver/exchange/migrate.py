@@ -5,7 +5,9 @@ WARC file byte for byte, and the files beside them (public keys, manifests with 
 signatures and timestamp tokens, document copies).
 
 The steps, each safe to run again after an interruption:
-1. the target is checked empty (folder, bucket prefix, catalog) and the original verified;
+1. the original's catalog is checked to be at this archiver's schema (opening an older one
+   would upgrade it in place), the target empty (folder, bucket prefix, catalog) and the
+   original verified;
 2. the new folder is made, holding a note of what is being migrated where (MARKER) and the
    original's settings with the new catalog and storage, and the original's files are copied in;
 3. each WARC file goes up through the store's own upload (never over another object, its
@@ -31,10 +33,11 @@ from archiver.check.verify import verify_collection
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.evidence.signing import SigningKey
-from archiver.store.catalog import Catalog
+from archiver.store.catalog import SCHEMA_VERSION, Catalog
 from archiver.store.collection import CONFIG_NAME, LOCK_NAME, Collection
 from archiver.store.database import is_server_url
 from archiver.store.durable import atomic_write, fsync_dir
+from archiver.store.sqlite_database import stored_schema_version
 from archiver.store.storage import Storage, StoredFile
 from archiver.store.storage_settings import URL_FORM, StorageSettings, open_storage, render_storage, split_url
 
@@ -59,7 +62,11 @@ class Target:
 
     folder: Path
     catalog_url: str
-    storage_url: str
+    storage: StorageSettings  # its url, and how the bucket must lock what it stores
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url
 
     def note(self, source: Collection) -> dict:
         return {"from": str(source.root), "catalog": self.catalog_url, "storage": self.storage_url}
@@ -99,10 +106,11 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
         split_url(target.storage_url)
     except ValueError as exc:
         raise UsageProblem(str(exc), f"pass --storage {URL_FORM}") from None
+    _refuse_older_schema(source)
     resumed = _resuming(folder, target.note(source))
-    settings = StorageSettings(url=target.storage_url)
-    storage = open_storage(settings, folder)
-    if not resumed and (stored := storage.names()):
+    settings = target.storage
+    storage = open_storage(settings, folder)  # a bucket locked less than required is refused here
+    if not resumed and (stored := storage.object_names()):  # sub-folders too: the prefix must be empty
         raise UsageProblem(f"{target.storage_url} already holds {len(stored)} files (such as {stored[0]})",
                            "migrate into an empty bucket or prefix")
     catalog = Catalog(target.catalog_url)
@@ -127,6 +135,19 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
     fsync_dir(folder)
     return Migrated(source.root, folder, target.catalog_url, target.storage_url, rows["warc_files"], sent, rows,
                     custody, resumed)
+
+
+def _refuse_older_schema(source: Collection) -> None:
+    """Refuse an original whose catalog an older archiver wrote: opening it would upgrade its
+    schema in place, a write to the original that only its owner should choose to make."""
+    version = stored_schema_version(source.catalog_path)
+    if version is not None and version > SCHEMA_VERSION:
+        raise UsageProblem(f"the catalog of {source.root} was written by a newer archiver (schema {version})",
+                           "upgrade archiver, then migrate it")
+    if version is not None and version < SCHEMA_VERSION:
+        raise UsageProblem(f"the catalog of {source.root} has schema {version}, older than this archiver's "
+                           f"{SCHEMA_VERSION}, and migrate never writes to the original",
+                           f"upgrade it in place first with `archiver -C {source.root} verify`, then migrate it")
 
 
 def _resuming(folder: Path, note: dict) -> bool:

@@ -1,8 +1,9 @@
 """The catalog: a SQLite index of runs, WARC files, captures and their records, and of
 the documents, claims and citations that say why each URL was captured.
 
-Plain SQL, one transaction per capture, written only after the capture's records are
-fsynced, so whatever the catalog lists is on disk. WAL mode lets readers run beside a capture.
+Plain SQL, one transaction per group of captures, written only after their records are
+fsynced, so whatever the catalog lists is on disk (in a store shared by machines, only once
+their file is uploaded). WAL mode lets readers run beside a capture.
 A claim is linked to every capture of every URL it cites by matching normalised URLs
 (citations.url_key = captures.url_key), so links hold across re-captures without being stored.
 """
@@ -14,7 +15,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.database import Cursor, open_database
@@ -23,7 +24,6 @@ from archiver.store.storage import StoredFile
 
 if TYPE_CHECKING:
     from archiver.read.seeds import Claim, Document
-
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Migration:
 MIGRATIONS = [Migration(path) for path in sorted((Path(__file__).parent / "migrations").glob("*.sql"))
               if path.suffixes == [".sql"]]
 SCHEMA_VERSION = len(MIGRATIONS)
+REPAIR_LOCK = 0x61726368697652  # an advisory lock on a PostgreSQL catalog: "archivR"
 
 
 class Catalog:
@@ -85,6 +86,10 @@ class Catalog:
 
     def close(self) -> None:
         self._db.close()
+
+    def repairing(self) -> ContextManager[None]:
+        """Held while `doctor` repairs: one machine at a time lists what a dead writer left."""
+        return self._db.held_alone(REPAIR_LOCK)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -137,23 +142,24 @@ class Catalog:
 
     def file_closed(self, closed: StoredFile, closed_at: str) -> None:
         with self._lock, self._transaction():
-            self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ?, retention_mode = ?,"
-                             " retain_until = ? WHERE name = ?",
-                             (closed_at, closed.size, closed.sha256, closed.retention_mode, closed.retain_until,
-                              closed.name))
+            self._record_closed(closed, closed_at)
 
-    def add_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None = None) -> None:
-        """The capture, its records and its signed attestation in one transaction: all or none."""
-        self.add_captures([(capture, records, attestation)])
+    def _record_closed(self, closed: StoredFile, closed_at: str) -> None:
+        self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ?, retention_mode = ?, retain_until = ?"
+                         " WHERE name = ?", (closed_at, closed.size, closed.sha256, closed.retention_mode,
+                                             closed.retain_until, closed.name))
 
     def add_captures(self, captures: list[tuple[CaptureRow, list[StoredRecord], dict | None]], logged:
-                     Callable[[list[bool]], Callable[[str | None], list[tuple[int, str]]]] | None = None) -> list[bool]:
-        """Several captures in one transaction (a run's group commit): each one whole, or none.
-        Whether each was added: not when the catalog already holds a capture of its job. On a
-        shared collection `logged(added)` gives the custody entries that log them, appended in
-        the same transaction (as append_custody does), so no capture is listed unlogged."""
+                     Callable[[list[bool]], Callable[[str | None], list[tuple[int, str]]]] | None = None,
+                     closing: tuple[StoredFile, str] | None = None) -> list[bool]:
+        """Several captures in one transaction (a group commit), with `closing` (file, when) their
+        file's closing: all or none. Whether each was added: not if it was already (by a repair on
+        another machine) or its job's capture was. On a shared collection `logged(added)` gives
+        the entries that log them, appended in the same transaction: none is listed unlogged."""
         with self._lock, self._transaction():
             added = [self._insert_capture(capture, records, attestation) for capture, records, attestation in captures]
+            if closing is not None:
+                self._record_closed(*closing)
             if logged is not None:
                 self._extend_custody(logged(added))
             return added
@@ -161,7 +167,7 @@ class Catalog:
     def _insert_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None) -> bool:
         fields = list(capture.__dict__)
         added = self._db.execute(f"INSERT INTO captures ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
-                                 " ON CONFLICT (job_id) DO NOTHING RETURNING id",
+                                 " ON CONFLICT DO NOTHING RETURNING id",
                                  [getattr(capture, f) for f in fields]).fetchall()
         if not added:
             return False
@@ -320,19 +326,14 @@ class Catalog:
         """A read-only cursor for exports that stream rows rather than load them."""
         return self._db.execute(sql, args)
 
-
     def custody_lines(self) -> Iterator[str]:
         """A shared collection's custody log, oldest entry first."""
         for (line,) in self._db.execute("SELECT line FROM custody_entries ORDER BY seq"):
             yield line
 
     def captures(self, url_key: str | None = None) -> list[CaptureRow]:
-        query = "SELECT * FROM captures"
-        args: tuple = ()
-        if url_key is not None:
-            query += " WHERE url_key = ?"
-            args = (url_key,)
-        return [CaptureRow(*row) for row in self._db.execute(query + " ORDER BY started_at, id", args)]
+        where, args = (" WHERE url_key = ?", (url_key,)) if url_key is not None else ("", ())
+        return [CaptureRow(*row) for row in self._db.execute(f"SELECT * FROM captures{where} ORDER BY started_at, id", args)]
 
     def captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
         """The capture made for each of these queued jobs that has one, by job id."""
@@ -374,8 +375,7 @@ class Catalog:
 
 
 def _has_sql(statement: str) -> bool:
-    """Whether a piece of a migration file holds more than comments (a file may be only a
-    comment when its change is for one database)."""
+    """Whether a piece of a migration file holds more than comments (some hold only a comment)."""
     return any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines())
 
 

@@ -22,7 +22,7 @@ from archiver.store.catalog import Catalog
 from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.storage import Storage
-from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage, split_url
+from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage
 from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
@@ -370,18 +370,13 @@ class Collection:
 
     @classmethod
     def init(cls, root: Path, name: str | None = None, operator: str | None = None,
-             catalog_url: str | None = None, storage_url: str | None = None) -> "Collection":
+             catalog_url: str | None = None, storage: StorageSettings | None = None) -> "Collection":
         """Create the layout; refuses to touch an existing collection. With `catalog_url`, the
         catalog is that PostgreSQL database, reached and set up before anything is written;
-        `storage_url`: an S3 bucket and prefix to keep WARC files in, instead of warcs/."""
+        `storage`: an S3 bucket and prefix to keep WARC files in, instead of warcs/."""
         root = Path(root).absolute()
         if cls.exists(root):
             raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
-        if storage_url:
-            try:
-                split_url(storage_url)
-            except ValueError as exc:
-                raise UsageProblem(str(exc), "pass --storage s3://BUCKET/PREFIX/") from None
         if catalog_url is not None:
             _parse_config(root / CONFIG_NAME, f"[catalog]\nurl = {json.dumps(catalog_url)}\n")
             Catalog(catalog_url).close()
@@ -391,7 +386,7 @@ class Collection:
                 (root / sub).mkdir(exist_ok=True)
             config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
                             id=str(uuid.uuid4()), catalog_url=catalog_url,
-                            storage=StorageSettings(url=storage_url or None))
+                            storage=storage or StorageSettings())
             atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
             fsync_dir(root)
         except OSError as exc:

@@ -13,7 +13,7 @@ keeps its queries as SQL beside one connector per database the same way.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, ContextManager, Iterable, Protocol
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -37,6 +37,11 @@ class Database(Protocol):
 
     def commit(self) -> None:
         """Commit; a refusal (a full disk, a lost server) is raised as StorageProblem."""
+
+    def held_alone(self, lock: int) -> ContextManager[None]:
+        """Hold `lock` against every other process using this database on any machine, across
+        transactions, until the block ends (a SQLite file is used by one machine, whose
+        processes the collection's own lock already orders)."""
 
     def rollback(self) -> None: ...
 

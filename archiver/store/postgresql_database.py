@@ -7,9 +7,10 @@ before it writes (a migration's schema version) cannot change under it."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -74,6 +75,14 @@ class PostgreSQL:
     def rollback(self) -> None:
         if not self._db.closed:
             self._db.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def held_alone(self, lock: int) -> Iterator[None]:
+        self.execute("SELECT pg_advisory_lock(?)", (lock,))
+        try:
+            yield
+        finally:
+            self.execute("SELECT pg_advisory_unlock(?)", (lock,))
 
     def schema_version(self) -> int:
         if self.execute("SELECT to_regclass('archiver_schema')").fetchone()[0] is None:

@@ -23,7 +23,7 @@ from typing import BinaryIO, Iterator
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.crash_points import AFTER_UPLOAD, crash_point
 from archiver.store.durable import fsync_dir
-from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, StoredFile
+from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, ObjectState, StoredFile
 from archiver.store.storage_settings import StorageSettings
 
 PART_SIZE = 64 * 2**20   # files larger than this go up in parts of this size (S3: at least 5 MiB)
@@ -184,36 +184,62 @@ class S3Storage:
     # -- reads ----------------------------------------------------------------------------
 
     def reader(self, name: str) -> BinaryIO:
-        size = self.size(name)
-        if size is None:
-            raise FileNotFoundError(f"{self.location}{name}")
-        return io.BufferedReader(_RangedReader(self, name, size), buffer_size=READ_CHUNK)
+        # No lookup first: the size comes with the first ranged GET, so reading a file through
+        # costs no HEAD (verify has looked each object up once already, for its size and lock).
+        return io.BufferedReader(_RangedReader(self, name), buffer_size=READ_CHUNK)
 
     def read(self, name: str, offset: int, length: int) -> bytes:
         with self._failures(f"read {name}"):
             return b"".join(self._chunks(self._key(name), offset, length))
 
     def names(self) -> list[str]:
+        return [name for name in self.object_names() if "/" not in name]
+
+    def object_names(self) -> list[str]:
+        """Every object under the prefix, named relative to it, sorted: the files names() lists
+        and, at any depth below, objects archiver never writes (put there by someone else)."""
         with self._failures("list the bucket"):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
             keys = [item["Key"][len(self.prefix):] for page in pages for item in page.get("Contents", [])]
-        return sorted(name for name in keys if name and "/" not in name)
+        return sorted(name for name in keys if name)
 
     def size(self, name: str) -> int | None:
+        state = self.state(name)
+        return state.size if state else None
+
+    def state(self, name: str) -> ObjectState | None:
+        """One HEAD: the object's size, and the Object Lock mode and retain-until date it holds now."""
         with self._failures(f"look up {name}"):
             head = self._head(self._key(name))
-        return head["ContentLength"] if head else None
+        if head is None:
+            return None
+        until = head.get("ObjectLockRetainUntilDate")
+        return ObjectState(head["ContentLength"], head.get("ObjectLockMode"), until.isoformat() if until else None)
+
+    def first_read(self, name: str, offset: int, length: int) -> tuple[bytes, int]:
+        """Up to `length` bytes from `offset` (READ_CHUNK at most) and the object's size, from one
+        ranged GET (its Content-Range); FileNotFoundError when there is no such object."""
+        from botocore.exceptions import ClientError
+        with self._failures(f"read {name}"):
+            try:
+                got = self.client.get_object(Bucket=self.bucket, Key=self._key(name),
+                                             Range=f"bytes={offset}-{offset + min(length, READ_CHUNK) - 1}")
+            except ClientError as exc:
+                if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    raise FileNotFoundError(f"{self.location}{name}") from None
+                if _code(exc) != "InvalidRange":
+                    raise
+                size = self.size(name)  # asked from its end or past it (an empty object too): nothing to read
+                if size is None:
+                    raise FileNotFoundError(f"{self.location}{name}") from None
+                return b"", size
+            data = got["Body"].read()
+        total = (got.get("ContentRange") or "").rpartition("/")[2]
+        return data, int(total) if total.isdigit() else got["ContentLength"]
 
     def object_url(self, name: str) -> str:
-        """The s3:// URL of a stored file, to name it in findings."""
-        return f"s3://{self.bucket}/{self._key(name)}"
-
-    def retention(self, name: str) -> tuple[str | None, str | None]:
-        """The Object Lock mode and retain-until date (ISO 8601) the store holds for a file now."""
-        with self._failures(f"look up {name}"):
-            head = self._head(self._key(name)) or {}
-        until = head.get("ObjectLockRetainUntilDate")
-        return head.get("ObjectLockMode"), until.isoformat() if until else None
+        """The s3:// URL of an object under the prefix (one of object_names()), to name it in findings."""
+        return f"s3://{self.bucket}/{self.prefix}{name}"
 
     # -- unfinished files stay in the spool -------------------------------------------------
 
@@ -282,10 +308,20 @@ class S3Storage:
 
 
 class _RangedReader(io.RawIOBase):
-    """An object read from its start by ranged GETs (wrapped in a BufferedReader of READ_CHUNK)."""
+    """An object read from its start by ranged GETs (wrapped in a BufferedReader of READ_CHUNK),
+    its size learnt from the first of them."""
 
-    def __init__(self, storage: S3Storage, name: str, size: int) -> None:
-        self._storage, self._name, self._size, self._position = storage, name, size, 0
+    def __init__(self, storage: S3Storage, name: str) -> None:
+        self._storage, self._name, self._position = storage, name, 0
+        self._size: int | None = None
+
+    @property
+    def size(self) -> int:
+        if self._size is None:  # asked before any read (a seek from the end): looked up
+            self._size = self._storage.size(self._name)
+            if self._size is None:
+                raise FileNotFoundError(f"{self._storage.location}{self._name}")
+        return self._size
 
     def readable(self) -> bool:
         return True
@@ -297,11 +333,17 @@ class _RangedReader(io.RawIOBase):
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._position = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence] + offset
+        start = self.size if whence == io.SEEK_END else {io.SEEK_SET: 0, io.SEEK_CUR: self._position}[whence]
+        self._position = start + offset
         return self._position
 
     def readinto(self, buffer) -> int:
-        data = self._storage.read(self._name, self._position, min(len(buffer), self._size - self._position))
+        if not len(buffer):
+            return 0
+        if self._size is None:
+            data, self._size = self._storage.first_read(self._name, self._position, len(buffer))
+        else:
+            data = self._storage.read(self._name, self._position, min(len(buffer), self._size - self._position))
         buffer[:len(data)] = data
         self._position += len(data)
         return len(data)

@@ -6,6 +6,7 @@ fails half-way because another began first."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
@@ -91,6 +92,9 @@ class SQLite:
     def rollback(self) -> None:
         self._db.execute("ROLLBACK")
 
+    def held_alone(self, lock: int) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
     def schema_version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
 
@@ -102,6 +106,20 @@ class SQLite:
 
     def close(self) -> None:
         self._db.close()
+
+
+def stored_schema_version(path: Path) -> int | None:
+    """The schema version `path` was last written with (None: no catalog there), read without
+    writing a byte: no write-ahead log or shared-memory file is made, nothing is upgraded. An
+    unmerged write-ahead log is not read, so a version it holds shows as the one before."""
+    if not path.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)) as db:
+            return db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise UsageProblem(f"cannot read the catalog {path}: {exc}",
+                           "check that it is a catalog.sqlite made by archiver") from None
 
 
 def _no_space_left(folder: Path) -> bool:

@@ -34,6 +34,16 @@ class StoredFile:
     retain_until: str | None = None  # ISO 8601, as the store reported it
 
 
+@dataclass(frozen=True)
+class ObjectState:
+    """What one look at a published file finds: its size and, in a store that locks objects,
+    the lock it holds now (a local folder locks nothing)."""
+
+    size: int
+    retention_mode: str | None = None
+    retain_until: str | None = None  # ISO 8601
+
+
 class NewFile(Protocol):
     """A file being written: bytes go on its end; nothing reads it under its name until published."""
 
@@ -69,6 +79,9 @@ class Storage(Protocol):
 
     def size(self, name: str) -> int | None:
         """Bytes in a published file; None when there is no such file."""
+
+    def state(self, name: str) -> ObjectState | None:
+        """A published file's size and lock, in one look; None when there is no such file."""
 
     def unfinished(self) -> list[str]:
         """Files created and never published (a run stopped while writing them), sorted."""
@@ -177,6 +190,10 @@ class LocalFolder:
             return self._path(name).stat().st_size
         except FileNotFoundError:
             return None
+
+    def state(self, name: str) -> ObjectState | None:
+        size = self.size(name)
+        return None if size is None else ObjectState(size)
 
     def unfinished(self) -> list[str]:
         return sorted(p.name[:-len(UNFINISHED_SUFFIX)] for p in self._files() if p.name.endswith(UNFINISHED_SUFFIX))

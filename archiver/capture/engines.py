@@ -1,0 +1,34 @@
+"""What fetches a capture run's pages: Chromium behind a recording proxy, when capture_mode
+asks for it or finds it, or the HTTP transport alone."""
+
+from __future__ import annotations
+
+from archiver.capture.fetch.engine import Fetcher
+from archiver.errors import UsageProblem
+
+
+def chromium_for(mode: str) -> str | None:
+    """The Chromium to render the run's pages in, or None to fetch them over HTTP alone
+    (`capture_mode`: browser, http, or auto for Chromium when found)."""
+    if mode == "http":
+        return None
+    from archiver.capture.browser.chromium import find_chromium
+
+    executable = find_chromium()
+    if executable is None and mode == "browser":
+        raise UsageProblem("capture_mode is \"browser\" but no Chromium was found",
+                           "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM, "
+                           "or capture with --no-browser")
+    return executable
+
+
+def page_fetcher(fetcher: Fetcher, executable: str | None, mode: str) -> tuple[object, str]:
+    """What fetches the run's pages, and one line saying how: Chromium behind a recording proxy,
+    or the HTTP transport alone."""
+    if executable is None:
+        why = 'capture_mode = "http"' if mode == "http" else "no Chromium found"
+        return fetcher, f"over HTTP ({why}: each URL's own exchanges, no subresources)"
+    from archiver.capture.browser.pages import BrowserFetcher
+
+    pages = BrowserFetcher(fetcher, executable)
+    return pages, f"in {pages.info.get('name', 'Chromium')} {pages.info.get('version', '')} (every request each page makes)"
