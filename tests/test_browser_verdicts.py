@@ -44,7 +44,7 @@ def test_a_salvaged_browser_capture_keeps_its_final_response_and_verdict(run_cli
                          "/photo.png": send_bytes(http_response(PHOTO, headers=[("Content-Type", "image/png")]))})
     monkeypatch.delenv("ARCHIVER_CHROMIUM")
 
-    def crash(self, captures):
+    def crash(self, captures, logged=None, closing=None):
         raise RuntimeError("the machine stopped between the fsync and the commit")
 
     with monkeypatch.context() as patched, pytest.raises(RuntimeError):
