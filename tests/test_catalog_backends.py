@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.store.catalog import MIGRATIONS, Catalog
+from archiver.store.catalog import Catalog
+from archiver.store.schema import MIGRATIONS
 from tests.conftest import allow_networks, http_response, make_collection, send_bytes
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from archiver.evidence.custody import parse_entry
-from archiver.store.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog
+from archiver.store.catalog import Catalog
+from archiver.store.schema import MIGRATIONS, SCHEMA_VERSION
 from archiver.store.collection import Collection
 from archiver.store.storage_settings import StorageSettings
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa

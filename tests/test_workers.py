@@ -179,19 +179,24 @@ def test_queueing_into_a_collection_with_a_local_catalog_is_refused_in_one_line(
 
 
 @pytest.mark.parametrize("catalog_backend", ["sqlite", "postgresql"], indirect=True)
-def test_a_job_captured_again_keeps_its_first_capture_in_the_catalog(raw_server, collection):
+def test_a_job_captured_twice_keeps_the_first_as_its_capture_and_the_second_as_a_capture_of_no_job(
+        run_cli, raw_server, collection):
     # A job taken again while its first worker still stores it (a heartbeat missed under load):
-    # both captures reach the catalog's transaction, and the catalog keeps the first.
+    # both captures reach the catalog's transaction. The first is the job's; the second, whose
+    # records are written, is kept too, as a capture of no job, so no record stands unlisted.
     server = raw_server({"/a": page})
     with CaptureRun(collection, collection.config.capture, open_signing_key(collection, None, None)) as run:
         first = run.capture_job(server.url("/a"), "7")
         result = run.pages.fetch(server.url("/a"))
         try:
-            run._store([result], "7")
+            [second] = run._store([result], ["7"])
         finally:
             result.release()
         assert run.capture_job(server.url("/a"), "7") == first
     with collection:
-        assert [(c.id, c.job_id) for c in collection.catalog.captures()] == [(first.id, "7")]
+        assert sorted((c.id, c.job_id or "") for c in collection.catalog.captures()) == \
+            sorted([(first.id, "7"), (second.id, "")])
     captures_logged = [line for line in export_custody(collection).read_text().splitlines() if '"capture"' in line]
-    assert len(captures_logged) == 1
+    assert len(captures_logged) == 2
+    verified = run_cli("verify", "-C", collection.root)
+    assert verified.exit_code == 0, verified.output

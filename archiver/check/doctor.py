@@ -8,7 +8,6 @@ aside, a listed one is signed; every repair is written to the custody log."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import os
@@ -220,9 +219,7 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
                          response_record_id=final, metadata_record_id=metadata_id,
                          verdict=predicate.get("verdict"), verdict_reason=predicate.get("verdict_reason"),
                          job_id=predicate.get("job_id"))
-        if not catalog.add_captures([(row, records, envelope)])[0]:
-            # Its job was taken again and captured elsewhere meanwhile: kept all the same, as a capture of no job.
-            catalog.add_captures([(dataclasses.replace(row, job_id=None), records, envelope)])
+        catalog.add_captures([(row, records, envelope)])
         custody_log(collection, key).append("capture", {
             "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
             "attestation": sha256_digest(canonical_json(envelope)), "salvaged": True})

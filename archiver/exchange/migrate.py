@@ -33,7 +33,8 @@ from archiver.check.verify import verify_collection
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.evidence.signing import SigningKey
-from archiver.store.catalog import SCHEMA_VERSION, Catalog
+from archiver.store.catalog import Catalog
+from archiver.store.schema import SCHEMA_VERSION
 from archiver.store.collection import CONFIG_NAME, LOCK_NAME, Collection
 from archiver.store.database import is_server_url
 from archiver.store.durable import atomic_write, fsync_dir

@@ -13,36 +13,20 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.database import Cursor, open_database
 from archiver.store.rows import CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
+from archiver.store.schema import MIGRATIONS, SCHEMA_VERSION
 from archiver.store.storage import StoredFile
 
 if TYPE_CHECKING:
     from archiver.read.seeds import Claim, Document
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One numbered file of SQL both databases run, and the part (NNNN_name.sqlite.sql,
-    NNNN_name.postgresql.sql) only one of them runs after it, if any."""
-
-    path: Path
-
-    def statements(self, kind: str) -> list[str]:
-        only_here = self.path.with_suffix(f".{kind}.sql")
-        text = self.path.read_text() + (";" + only_here.read_text() if only_here.exists() else "")
-        return [statement for statement in text.split(";") if _has_sql(statement)]
-
-
-# Each file upgrades the catalog by one version, in the order of their names; a new catalog runs them all.
-MIGRATIONS = [Migration(path) for path in sorted((Path(__file__).parent / "migrations").glob("*.sql"))
-              if path.suffixes == [".sql"]]
-SCHEMA_VERSION = len(MIGRATIONS)
 REPAIR_LOCK = 0x61726368697652  # an advisory lock on a PostgreSQL catalog: "archivR"
 
 
@@ -154,7 +138,7 @@ class Catalog:
                      closing: tuple[StoredFile, str] | None = None) -> list[bool]:
         """Several captures in one transaction (a group commit), with `closing` (file, when) their
         file's closing: all or none. Whether each was added: not if it was already (by a repair on
-        another machine) or its job's capture was. On a shared collection `logged(added)` gives
+        another machine); one whose job has a capture is added as of no job. On a shared collection `logged(added)` gives
         the entries that log them, appended in the same transaction: none is listed unlogged."""
         with self._lock, self._transaction():
             added = [self._insert_capture(capture, records, attestation) for capture, records, attestation in captures]
@@ -170,7 +154,11 @@ class Catalog:
                                  " ON CONFLICT DO NOTHING RETURNING id",
                                  [getattr(capture, f) for f in fields]).fetchall()
         if not added:
-            return False
+            if capture.job_id is None or self._db.execute("SELECT 1 FROM captures WHERE id = ?", (capture.id,)).fetchone():
+                return False  # listed already (by a repair on another machine, meanwhile)
+            # Its job was captured again elsewhere (its worker seemed dead) and that capture listed
+            # first: this one is a capture all the same, whose records are stored, kept as of no job.
+            return self._insert_capture(replace(capture, job_id=None), records, attestation)
         self._db.executemany(
             "INSERT INTO records (record_id, capture_id, seq, warc_type, role, target_uri, warc_date, warc_file,"
             " warc_offset, length, content_length, block_digest, payload_digest, truncated)"
@@ -372,11 +360,6 @@ class Catalog:
         row = self._db.execute("SELECT name, warcinfo_id, opened_at, closed_at, size, sha256 FROM warc_files"
                                " WHERE name = ?", (name,)).fetchone()
         return dict(zip(("name", "warcinfo_id", "opened_at", "closed_at", "size", "sha256"), row)) if row else None
-
-
-def _has_sql(statement: str) -> bool:
-    """Whether a piece of a migration file holds more than comments (some hold only a comment)."""
-    return any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines())
 
 
 def _like_prefix(prefix: str) -> str:
