@@ -82,6 +82,8 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
 
 _log = logging.getLogger(__name__)
 
+GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
+
 
 def _logged(captures: list[Capture], added: list[bool]) -> list[tuple[str, dict]]:
     """The custody entries logging the captures the catalog added."""
@@ -89,8 +91,6 @@ def _logged(captures: list[Capture], added: list[bool]) -> list[tuple[str, dict]
         "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),
         "attestation": sha256_digest(canonical_json(envelope)) if envelope else None})
         for (row, records, envelope), new in zip(captures, added) if new]
-
-GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
 
 
 class CaptureRun:
@@ -264,8 +264,8 @@ class CaptureRun:
     def _store(self, results: list[FetchResult], job_ids: list[str] | None = None) -> list[CaptureRow]:
         """Write the captures' records and fsync them, then list them in the catalog in one
         transaction, then in the custody log: whatever is listed is on disk (in a store shared
-        by machines, listed once their file is uploaded). With `job_ids` (one per result), a
-        capture of a job the catalog already holds is kept, and the new one is not listed."""
+        by machines, listed once their file is uploaded). With `job_ids` (one per result), each
+        capture is its job's, unless the catalog lists one of that job first (then it is of none)."""
         prepared = [self._prepare(result, job_id) for result, job_id in zip(results, job_ids or [None] * len(results))]
         try:
             stored = self.writer.write([pending for _, pending, _ in prepared])

@@ -137,9 +137,10 @@ class Catalog:
                      Callable[[list[bool]], Callable[[str | None], list[tuple[int, str]]]] | None = None,
                      closing: tuple[StoredFile, str] | None = None) -> list[bool]:
         """Several captures in one transaction (a group commit), with `closing` (file, when) their
-        file's closing: all or none. Whether each was added: not if it was already (by a repair on
-        another machine); one whose job has a capture is added as of no job. On a shared collection `logged(added)` gives
-        the entries that log them, appended in the same transaction: none is listed unlogged."""
+        file's closing: all or none. Whether each was added: not if it was already (by a repair
+        on another machine); one whose job has a capture already is added as of no job. On a
+        shared collection `logged(added)` gives the entries that log them, appended in the same
+        transaction: none is listed unlogged."""
         with self._lock, self._transaction():
             added = [self._insert_capture(capture, records, attestation) for capture, records, attestation in captures]
             if closing is not None:
