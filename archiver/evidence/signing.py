@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -59,11 +60,20 @@ class PublicKey:
         return self.key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def verify(self, signature: bytes, data: bytes) -> bool:
+        from nacl.exceptions import BadSignatureError
         try:
-            self.key.verify(signature, data)
+            self._verifier.verify(data, signature)
             return True
-        except InvalidSignature:
+        except (BadSignatureError, ValueError):  # ValueError: not 64 bytes
             return False
+
+    @cached_property
+    def _verifier(self):
+        # libsodium checks an Ed25519 signature in half the time OpenSSL takes, and verify
+        # checks one or two per capture. It is also the stricter: it refuses small-order keys
+        # and non-canonical points, which no signature this program makes has.
+        from nacl.signing import VerifyKey
+        return VerifyKey(self.key.public_bytes_raw())
 
     @classmethod
     def from_pem(cls, data: bytes) -> "PublicKey":
