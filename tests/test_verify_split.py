@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import gc
+import json
 import random
 import sqlite3
 
@@ -164,3 +165,25 @@ def test_scans_that_wait_for_verify_are_held_pickled_not_as_records(one_file):
             concurrent.futures.wait(futures)
             assert not [o for o in gc.get_objects() if isinstance(o, ScannedRecord)]
             assert reading.scan(name) == scan_warc(storage, name, VERIFY_HEADERS)
+
+
+def test_attestations_opened_by_worker_processes_are_judged_as_verify_in_one_process_judges_them(one_file):
+    """Attestations are read and their signatures checked in the worker processes, by every key
+    that could count; which do is decided afterwards. Altered claims, signatures and envelopes
+    must be found exactly as one process finds them."""
+    parallelism = Parallelism(workers=2, pool_from=0)
+    with one_file:
+        first, second, third = [row[0] for row in one_file.catalog.query("SELECT capture_id FROM attestations ORDER BY capture_id")][:3]
+    with contextlib.closing(sqlite3.connect(one_file.root / "catalog.sqlite")) as catalog, catalog:
+        catalog.execute("UPDATE captures SET http_status = 299 WHERE id = ?", (first,))
+        [(text,)] = catalog.execute("SELECT envelope FROM attestations WHERE capture_id = ?", (second,)).fetchall()
+        envelope = json.loads(text)
+        signature = envelope["signatures"][0]["sig"]
+        envelope["signatures"][0]["sig"] = ("B" if signature[0] == "A" else "A") + signature[1:]
+        catalog.execute("UPDATE attestations SET envelope = ? WHERE capture_id = ?", (json.dumps(envelope), second))
+        catalog.execute("DELETE FROM attestations WHERE capture_id = ?", (third,))
+    report = verify_collection(one_file, parallelism=parallelism).as_dict()
+    failures = {(f["check"], f["where"]) for f in report["failures"]}
+    assert {("attestation claims", f"capture {first}"), ("attestation signature", f"capture {second}"),
+            ("attestation present", f"capture {third}")} <= failures
+    same_findings(one_file, parallelism)

@@ -1,34 +1,103 @@
 """Checks of the signed attestations: each capture's signature by a collection key trusted at
 capture time, its claims as the catalog holds them, its copy in the WARC identical to the
 catalog's, and once the WARC files are read, every record it names present with the digests
-it signed. Captures in the custody log and in the catalog must match both ways."""
+it signed. Captures in the custody log and in the catalog must match both ways.
+
+Reading each envelope and checking its signatures needs neither the catalog nor the log, so
+it is done apart (open_attestations, in the worker processes that read the WARC files, ahead
+of them), by every key that could count; check_attestations then judges, in order, which
+signers count and what the statements say."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
 from archiver.evidence.attestation import statement_problems
 from archiver.evidence.keys import KeyStatus
-from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, open_envelope
+from archiver.evidence.signing import (NO_VALID_SIGNATURE, NOT_JSON, BadEnvelope, PublicKey, canonical_json, envelope_signers,
+                                       signed_statement)
 from archiver.store.catalog import Catalog
 
+ATTESTED = ("url", "final_url", "outcome", "http_status", "started_at", "finished_at", "ip", "cert_sha256", "payload_digest",
+            "verdict", "verdict_reason")  # the capture's columns its attestation signs
 
-def check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
-                       custody: Logged, report: Report) -> dict[str, dict]:
-    """Every attestation's signature, key and claims against the catalog; of each verified
-    statement, the records it signed, for them to be checked once the WARCs are read."""
+
+@dataclass(frozen=True)
+class Opened:
+    """One attestation envelope, read: its digest, and what its signatures and statement say."""
+
+    digest: str                  # "sha256:" of its canonical JSON, as the log and the WARC record hold it
+    problem: str | None = None   # why it is no envelope (malformed, another payload type)
+    signers: tuple[str, ...] = ()  # the fingerprints whose signatures on it hold, in its order
+    statement: dict | None = None  # of its statement, the records it names (None: unsigned, or not JSON)
+    differing: tuple[tuple[str, object, object], ...] = ()  # (claim, attested, cataloged) of each claim ≠ the catalog's
+
+
+def opening_parts(catalog: Catalog, parts: int) -> list[tuple[str, str | None]]:
+    """Ranges [first, end) of attested capture ids, `parts` of about one size (end None: to the last)."""
+    ids = [row[0] for row in catalog.query("SELECT capture_id FROM attestations ORDER BY capture_id")]
+    size = -(-len(ids) // max(1, parts))
+    starts = ids[::size] if ids else []
+    return list(zip(starts, [*starts[1:], None]))
+
+
+def open_attestations(location: Path | str, first: str, end: str | None, key_pems: dict[str, bytes]) -> dict[str, Opened]:
+    """Of each capture whose id is in [first, end) in the catalog at `location`, its
+    attestation read and hashed, its signatures checked by every key of `key_pems` (by
+    fingerprint), its claims compared with the catalog's; picklable, for a worker process."""
+    keys = {fingerprint: PublicKey.from_pem(pem) for fingerprint, pem in key_pems.items()}
+    catalog = Catalog(location)
+    try:
+        in_range = "a.capture_id >= ?" + ("" if end is None else " AND a.capture_id < ?")
+        return {capture_id: _opened(json.loads(text), keys, capture_id, row) for capture_id, text, *row in catalog.query(
+            f"SELECT a.capture_id, a.envelope, {', '.join('c.' + f for f in ATTESTED)} FROM attestations a"
+            f" JOIN captures c ON c.id = a.capture_id WHERE {in_range}", (first,) if end is None else (first, end))}
+    finally:
+        catalog.close()
+
+
+def _opened(envelope: dict, keys: dict[str, PublicKey], capture_id: str, cataloged: list) -> Opened:
+    """`envelope` read, hashed and checked against the capture's columns ATTESTED `cataloged`."""
+    digest = "sha256:" + hashlib.sha256(canonical_json(envelope)).hexdigest()
+    try:
+        payload, signers = envelope_signers(envelope, keys)
+    except BadEnvelope as exc:
+        return Opened(digest, problem=str(exc))
+    try:
+        statement, _ = signed_statement(payload, signers)
+    except BadEnvelope:
+        return Opened(digest, signers=tuple(signers))
+    statement = statement if isinstance(statement, dict) else {}
+    predicate = statement.get("predicate") if isinstance(statement.get("predicate"), dict) else {}
+    records = predicate.get("records") if isinstance(predicate.get("records"), list) else []
+    # Only what the record checks need is kept: memory stays flat however many captures.
+    kept = {"_type": statement.get("_type"), "predicateType": statement.get("predicateType"),
+            "predicate": {"records": [{k: r.get(k) for k in ("id", "block_digest", "payload_digest")}
+                                      for r in records if isinstance(r, dict)]}}
+    differing = tuple((name, predicate.get(name), expected)
+                      for name, expected in zip(("id",) + ATTESTED, (capture_id, *cataloged)) if predicate.get(name) != expected)
+    return Opened(digest, signers=tuple(signers), statement=kept, differing=differing)
+
+
+def check_attestations(catalog: Catalog, opened: dict[str, Opened], keys: dict[str, PublicKey],
+                       statuses: dict[str, KeyStatus], custody: Logged, report: Report) -> dict[str, dict]:
+    """Every attestation's signature, key and claims against the catalog, each read from
+    `opened` (open_attestations) or here when it is not there; of each verified statement, the
+    records it signed, for them to be checked once the WARCs are read."""
     statements: dict[str, dict] = {}
     attestation_records = {row[0]: (row[1], row[2]) for row in catalog.query(
         "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
-    fields = ("url", "final_url", "outcome", "http_status", "started_at", "finished_at", "ip", "cert_sha256", "payload_digest",
-              "verdict", "verdict_reason")
-    for row in catalog.query(f"SELECT c.id, c.warc_file, c.imported_from, a.envelope, {', '.join('c.' + f for f in fields)}"
+    cataloged = set()
+    for row in catalog.query(f"SELECT c.id, c.warc_file, c.imported_from, a.envelope, {', '.join('c.' + f for f in ATTESTED)}"
                              " FROM captures c LEFT JOIN attestations a ON a.capture_id = c.id ORDER BY c.id"):
         capture_id, warc_file, imported_from, envelope_text = row[:4]
-        values = dict(zip(fields, row[4:]))
+        cataloged.add(capture_id)
+        values = dict(zip(ATTESTED, row[4:]))
         where = f"capture {capture_id}"
         if imported_from is not None:
             report.check("import in custody log", capture_id in custody.imports, where,
@@ -40,32 +109,25 @@ def check_attestations(catalog: Catalog, keys: dict[str, PublicKey], statuses: d
             continue  # failed before any byte was stored: nothing to attest
         if not report.check("attestation present", envelope_text is not None, where, "no signed attestation"):
             continue
-        envelope = json.loads(envelope_text)
-        envelope_digest = "sha256:" + hashlib.sha256(canonical_json(envelope)).hexdigest()
+        envelope = opened.pop(capture_id, None) or _opened(json.loads(envelope_text), keys, capture_id, row[4:])
         if logged:
-            report.check("attestation in custody log", custody.captures[capture_id] == envelope_digest, where,
-                         f"attestation: custody log has {custody.captures[capture_id]}, catalog has {envelope_digest}")
+            report.check("attestation in custody log", custody.captures[capture_id] == envelope.digest, where,
+                         f"attestation: custody log has {custody.captures[capture_id]}, catalog has {envelope.digest}")
         stored = attestation_records.get(capture_id)
-        report.check("attestation record", stored is not None and stored[1] == envelope_digest, where,
-                     f"the attestation in the WARC ({stored[1] if stored else 'missing'}) differs from the catalog's ({envelope_digest})")
-        try:
-            statement, signer = open_envelope(envelope, keys)
-        except BadEnvelope as exc:
-            report.check("attestation signature", False, where, str(exc))
+        report.check("attestation record", stored is not None and stored[1] == envelope.digest, where,
+                     f"the attestation in the WARC ({stored[1] if stored else 'missing'}) differs from the catalog's ({envelope.digest})")
+        signer = next((fingerprint for fingerprint in envelope.signers if fingerprint in keys), None)
+        problem = envelope.problem or (NO_VALID_SIGNATURE if signer is None else NOT_JSON if envelope.statement is None else None)
+        if not report.check("attestation signature", problem is None, where, problem or ""):
             continue
-        report.check("attestation signature", True, where, "")
         distrust = statuses[signer].trusted_at(values["finished_at"]) if signer in statuses else f"key {signer[:16]} never announced in the custody log"
         report.check("attestation key status", distrust is None, where, distrust or "")
-        predicate = statement.get("predicate", {})
-        for name in ("id",) + fields:
-            expected = capture_id if name == "id" else values[name]
-            report.check("attestation claims", predicate.get(name) == expected, where,
-                         f"{name}: attested {predicate.get(name)}, catalog has {expected}")
-        # Only what the record check needs is kept: memory stays flat however many captures.
-        statements[capture_id] = {"_type": statement.get("_type"), "predicateType": statement.get("predicateType"),
-                                  "predicate": {"records": [{k: r.get(k) for k in ("id", "block_digest", "payload_digest")}
-                                                            for r in predicate.get("records", [])]}}
-    cataloged = {row[0] for row in catalog.query("SELECT id FROM captures")}
+        differing = {name: (attested, expected) for name, attested, expected in envelope.differing}
+        for name in ("id",) + ATTESTED:
+            attested, expected = differing.get(name, (None, None))
+            report.check("attestation claims", name not in differing, where,
+                         f"{name}: attested {attested}, catalog has {expected}")
+        statements[capture_id] = envelope.statement
     for capture_id in sorted(custody.captures.keys() - cataloged):
         report.check("capture in catalog", False, f"capture {capture_id}", "in the custody log but missing from the catalog")
     return statements

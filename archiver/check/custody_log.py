@@ -6,6 +6,7 @@ parsed by evidence/custody.py; this module only judges it.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from archiver.check.findings import Report
 from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
@@ -67,6 +68,20 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
             _remember(custody, entry, subject)
         previous, expected_seq = line, entry["seq"] + 1
     return custody
+
+
+def announced_keys(path: Path) -> dict[str, PublicKey]:
+    """Every worker key the log at `path` announces, whoever signed the announcement: the keys
+    whose signatures are worth checking ahead (open_attestations), before check_custody
+    decides which of them count from when."""
+    announced = {}
+    marker = WORKER_KEY_ANNOUNCED.encode("utf-8")
+    for _, line in read_entries(path) if path.exists() else ():
+        entry = parse_entry(line) if marker in line else None
+        subject = entry.get("subject") if entry and entry.get("event") == WORKER_KEY_ANNOUNCED else None
+        if isinstance(subject, dict) and (public := announced_public_key(subject)) is not None:
+            announced[public.fingerprint] = public
+    return announced
 
 
 def check_key_files(collection: Collection, custody: Logged, report: Report) -> None:

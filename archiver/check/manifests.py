@@ -187,20 +187,20 @@ class _AgainstCatalog:
     still be there, unchanged."""
 
     def __init__(self, catalog: Catalog, where: str, report: Report) -> None:
-        self.catalog = catalog
         self.where = where
         self.report = report
         self.claims = {c.id: c.text for c in catalog.claims(include_superseded=True)}
+        self.records = _RecordsInOrder(catalog)
 
     def capture(self, capture) -> None:
         capture = capture if isinstance(capture, dict) else {}
         capture_id = capture.get("id")
-        records = {r.record_id: r for r in self.catalog.records(capture_id)} if isinstance(capture_id, str) else {}
+        records = self.records.of(capture_id) if isinstance(capture_id, str) else {}
         listed_records = capture.get("records")
         for listed in listed_records if isinstance(listed_records, list) else [None]:
             listed = listed if isinstance(listed, dict) else {}
             record = records.get(listed.get("id"))
-            same = record is not None and (record.block_digest, record.payload_digest, record.warc_file, record.offset) == (
+            same = record is not None and record == (
                 listed.get("block_digest"), listed.get("payload_digest"), listed.get("file"), listed.get("offset"))
             self.report.check("manifest matches catalog", same,
                               f"{self.where} capture {capture_id} record {listed.get('id')}",
@@ -212,3 +212,29 @@ class _AgainstCatalog:
         self.report.check("manifest matches catalog", held is not None and held == claim.get("text"),
                           f"{self.where} claim {claim.get('id')}",
                           "the catalog no longer holds this claim as the manifest lists it")
+
+
+class _RecordsInOrder:
+    """Of each capture, its records as a manifest lists them (id → digests, file, offset),
+    asked in the order a manifest lists captures (by id): one query walked alongside, not one
+    query per capture nor every record in memory. A capture asked out of that order (an
+    altered manifest) is looked up alone."""
+
+    _COLUMNS = "record_id, block_digest, payload_digest, warc_file, warc_offset"
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._rows = iter(catalog.query(f"SELECT capture_id, {self._COLUMNS} FROM records ORDER BY capture_id"))
+        self._row = next(self._rows, None)
+
+    def of(self, capture_id: str) -> dict[str, tuple]:
+        while self._row is not None and self._row[0] < capture_id:
+            self._row = next(self._rows, None)
+        if self._row is None or self._row[0] != capture_id:
+            return {row[0]: tuple(row[1:]) for row in self._catalog.query(
+                f"SELECT {self._COLUMNS} FROM records WHERE capture_id = ?", (capture_id,))}
+        records = {}
+        while self._row is not None and self._row[0] == capture_id:
+            records[self._row[1]] = tuple(self._row[2:])
+            self._row = next(self._rows, None)
+        return records

@@ -1,6 +1,7 @@
 """Reading every WARC file of a verification on all the cores asked for: whole files and
 pieces of large ones (check/pieces.py) go to worker processes, largest first, while the
-caller checks signatures; each file's scan is handed back in the caller's order. Below
+caller checks signatures and a thread of its hashes each cut file whole, in order (hashlib
+lets go of the GIL); each file's scan is handed back in the caller's order. Below
 POOL_FROM bytes in all, no pool is started: its start-up would cost more than it saves, and
 the files are read in this process, each only when its scan is asked for. A worker's scan
 comes back pickled and is unpickled only when asked for: scans that arrive while the caller is
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from archiver.check.pieces import Piece, cut, hash_whole, join, scan_piece
 from archiver.check.records import VERIFY_HEADERS, ToScan
@@ -19,7 +20,7 @@ from archiver.store.catalog import Catalog
 from archiver.store.storage import Storage
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 POOL_FROM = 8_000_000  # bytes to read in all, for worker processes to pay for their start-up
 PIECES_PER_WORKER = 4  # so that workers finish together whatever the files' sizes
@@ -37,10 +38,14 @@ class Parallelism:
 
 
 class Reading:
-    """The scans of `to_scan`, started on entry; scan(name) waits for one file's."""
+    """The scans of `to_scan`, started on entry; scan(name) waits for one file's. The tasks
+    `ahead` ((function, args) each, picklable) run first, on the same workers: their results
+    come back from ahead(), in order."""
 
-    def __init__(self, storage: Storage, catalog: Catalog, to_scan: dict[str, ToScan], parallelism: Parallelism) -> None:
+    def __init__(self, storage: Storage, catalog: Catalog, to_scan: dict[str, ToScan], parallelism: Parallelism,
+                 ahead: Sequence[tuple[Callable, tuple]] = ()) -> None:
         self._storage = storage
+        self._ahead_tasks = ahead
         self._to_scan = to_scan
         total = sum(file.size for file in to_scan.values())
         piece_size = parallelism.piece_size or max(MIN_PIECE, total // (parallelism.workers * PIECES_PER_WORKER))
@@ -51,12 +56,21 @@ class Reading:
                     pieces = cut(file.name, file.size, _member_starts(catalog, file.name), piece_size)
                     if len(pieces) > 1:
                         self._pieces[shown] = pieces
-        tasks = len(to_scan) + sum(len(pieces) - 1 for pieces in self._pieces.values())
+        tasks = len(ahead) + len(to_scan) + sum(len(pieces) - 1 for pieces in self._pieces.values())
         self._pool = _pool(min(parallelism.workers, tasks), total >= parallelism.pool_from)
         self._tasks: dict[tuple[str, int], object] = {}
+        self._hashes: dict[str, Future[tuple[int, str]]] = {}
+        self._hashing: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> "Reading":
         pool = self._pool.__enter__()
+        self._ahead = [pool.submit(function, *args) for function, args in self._ahead_tasks]
+        self._ahead_tasks = ()
+        if self._pieces:
+            from concurrent.futures import ThreadPoolExecutor
+            self._hashing = ThreadPoolExecutor(1, "archiver-hash")
+            for shown in sorted(self._pieces, key=lambda shown: -self._to_scan[shown].size):  # the order scan() asks
+                self._hashes[shown] = self._hashing.submit(hash_whole, self._storage, self._to_scan[shown].name)
         tasks = [((shown, piece.start), piece.end - piece.start, scan_piece, (self._storage, piece, VERIFY_HEADERS))
                  for shown, pieces in self._pieces.items() for piece in pieces]
         tasks += [((shown, 0), file.size, scan_warc, (self._storage, file.name, VERIFY_HEADERS, file.unfinished))
@@ -66,14 +80,21 @@ class Reading:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._hashing is not None:
+            self._hashing.shutdown(cancel_futures=True)
         self._pool.__exit__(*exc)
+
+    def ahead(self) -> list:
+        """The results of the tasks given as `ahead`, in their order."""
+        results, self._ahead = [task.result() for task in self._ahead], []
+        return results
 
     def scan(self, shown: str) -> FileScan:
         file = self._to_scan[shown]
         pieces = self._pieces.get(shown)
         if pieces is None:
             return self._tasks.pop((shown, 0)).result()
-        size, sha256 = hash_whole(self._storage, file.name)  # in order, here, while the workers read the pieces
+        size, sha256 = self._hashes.pop(shown).result()
         joined = join(file.name, pieces, [self._tasks.pop((shown, piece.start)).result() for piece in pieces], size, sha256)
         return joined or scan_warc(self._storage, file.name, VERIFY_HEADERS, file.unfinished)
 

@@ -23,8 +23,8 @@ Checks, in the order they are reported:
 
 from __future__ import annotations
 
-from archiver.check.attestations import check_attestations, check_attested_records
-from archiver.check.custody_log import check_custody, check_key_files
+from archiver.check.attestations import check_attestations, check_attested_records, open_attestations, opening_parts
+from archiver.check.custody_log import announced_keys, check_custody, check_key_files
 from archiver.check.documents import check_document_copies
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
@@ -49,10 +49,16 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         # Files made by other tools: their other records are not captures, their digests may be sha1.
         imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
         records = RecordChecks(catalog, imported, report)
-        # The files are read in worker processes while this one checks every signature, which
-        # needs no WARC bytes; what those checks find is reported after the records, as always.
+        parallelism = parallelism or Parallelism(workers)
+        # The attestations are opened and their signatures checked by the workers first, by
+        # every key that could count (which do is known once the log is checked, below).
+        candidates = {fingerprint: public.pem() for fingerprint, public in (keys | announced_keys(log)).items()}
+        opening = [(open_attestations, (catalog.location, first, end, candidates))
+                   for first, end in opening_parts(catalog, parallelism.workers)]
+        # The files are read in worker processes while this one checks the log's signatures,
+        # which need no WARC bytes; what those checks find is reported after the records, as always.
         after_records = Report()
-        with Reading(collection.storage, catalog, to_scan, parallelism or Parallelism(workers)) as reading:
+        with Reading(collection.storage, catalog, to_scan, parallelism, ahead=opening) as reading:
             custody = check_custody(collection, keys, statuses, report)
             check_key_files(collection, custody, report)
             # Before the attestations, which keep what the records are checked against: the
@@ -60,7 +66,9 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             check_document_copies(collection, catalog, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, to_scan, after_records)
-            statements = check_attestations(catalog, keys, statuses, custody, report)
+            opened = {capture_id: envelope for part in reading.ahead() for capture_id, envelope in part.items()}
+            statements = check_attestations(catalog, opened, keys, statuses, custody, report)
+            del opened
             for name in sorted(to_scan, key=lambda n: -to_scan[n].size):  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)
                 check_scan(to_scan[name], scan, listed.get(name), report)
@@ -71,3 +79,4 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         del statements, records
         report.extend(after_records)
     return report
+

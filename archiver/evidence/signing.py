@@ -198,6 +198,12 @@ class BadEnvelope(Exception):
 
 def open_envelope(envelope: dict, keys: dict[str, PublicKey]) -> tuple[dict, str]:
     """The statement inside a DSSE envelope and the fingerprint of the key that signed it."""
+    return signed_statement(*envelope_signers(envelope, keys))
+
+
+def envelope_signers(envelope: dict, keys: dict[str, PublicKey]) -> tuple[bytes, list[str]]:
+    """The payload of a DSSE envelope and the fingerprints of the keys of `keys` whose
+    signatures on it hold, in the envelope's order; BadEnvelope if it is no envelope."""
     try:
         payload = base64.b64decode(envelope["payload"], validate=True)
         signatures = envelope["signatures"]
@@ -205,6 +211,7 @@ def open_envelope(envelope: dict, keys: dict[str, PublicKey]) -> tuple[dict, str
             raise BadEnvelope(f"payload type {envelope['payloadType']!r} is not {PAYLOAD_TYPE}")
     except (KeyError, TypeError, ValueError) as exc:
         raise BadEnvelope(f"malformed envelope ({exc})") from None
+    signers = []
     for signature in signatures if isinstance(signatures, list) else []:
         public = keys.get(signature.get("keyid")) if isinstance(signature, dict) else None
         if public is None:
@@ -214,8 +221,19 @@ def open_envelope(envelope: dict, keys: dict[str, PublicKey]) -> tuple[dict, str
         except (KeyError, ValueError):
             continue
         if public.verify(raw, pae(PAYLOAD_TYPE, payload)):
-            try:
-                return json.loads(payload), public.fingerprint
-            except ValueError:
-                raise BadEnvelope("signed payload is not JSON") from None
-    raise BadEnvelope("no valid signature by a key of this collection")
+            signers.append(public.fingerprint)
+    return payload, signers
+
+
+NO_VALID_SIGNATURE = "no valid signature by a key of this collection"
+NOT_JSON = "signed payload is not JSON"
+
+
+def signed_statement(payload: bytes, signers: list[str]) -> tuple[dict, str]:
+    """The statement of an envelope's payload and its first signer (see envelope_signers)."""
+    if not signers:
+        raise BadEnvelope(NO_VALID_SIGNATURE)
+    try:
+        return json.loads(payload), signers[0]
+    except ValueError:
+        raise BadEnvelope(NOT_JSON) from None
