@@ -1,5 +1,6 @@
-"""PublicKey.verify (libsodium) gives the verdict OpenSSL gives on every signature this
-program makes and on every one-bit change of it, its message or its key."""
+"""PublicKey.verify (libsodium for small messages, OpenSSL for large ones) gives the verdict
+OpenSSL gives on every signature this program makes and on every one-bit change of it, its
+message or its key."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archiver.evidence.signing import PublicKey
+from archiver.evidence.signing import SMALL_MESSAGE, PublicKey
 
 PRIVATE = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()
@@ -30,8 +31,10 @@ def flipped(data: bytes, bit: int) -> bytes:
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.binary(min_size=1, max_size=600), bit=st.integers(0, 8 * 600), where=st.sampled_from(["signature", "data", "key"]))
-def test_a_signature_and_each_one_bit_change_of_it_get_openssls_verdict(data: bytes, bit: int, where: str) -> None:
+@given(data=st.binary(min_size=1, max_size=600), bit=st.integers(0, 8 * 600), where=st.sampled_from(["signature", "data", "key"]),
+       large=st.booleans())
+def test_a_signature_and_each_one_bit_change_of_it_get_openssls_verdict(data: bytes, bit: int, where: str, large: bool) -> None:
+    data = data * (SMALL_MESSAGE // len(data) + 1) if large else data
     signature, public = PRIVATE.sign(data), PRIVATE.public_key()
     assert PublicKey(public).verify(signature, data)
     if where == "signature":
@@ -43,6 +46,7 @@ def test_a_signature_and_each_one_bit_change_of_it_get_openssls_verdict(data: by
     assert PublicKey(public).verify(signature, data) is openssl_verdict(public, signature, data) is False
 
 
-@pytest.mark.parametrize("signature", [b"", b"\0" * 63, b"\0" * 65, OTHER.sign(b"claim")], ids=["empty", "short", "long", "other key"])
-def test_a_signature_of_the_wrong_length_or_by_another_key_is_refused(signature: bytes) -> None:
-    assert PublicKey(PRIVATE.public_key()).verify(signature, b"claim") is False
+@pytest.mark.parametrize("data", [b"claim", b"claim" * SMALL_MESSAGE], ids=["small", "large"])
+@pytest.mark.parametrize("signature", [b"", b"\0" * 63, b"\0" * 65, None], ids=["empty", "short", "long", "other key"])
+def test_a_signature_of_the_wrong_length_or_by_another_key_is_refused(signature: bytes | None, data: bytes) -> None:
+    assert PublicKey(PRIVATE.public_key()).verify(OTHER.sign(data) if signature is None else signature, data) is False

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -24,6 +24,7 @@ from archiver.errors import UsageProblem
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
+SMALL_MESSAGE = 64 * 1024  # bytes: a signed message up to this size is checked by libsodium, a larger one by OpenSSL
 
 
 def canonical_json(value) -> bytes:
@@ -60,6 +61,8 @@ class PublicKey:
         return self.key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def verify(self, signature: bytes, data: bytes) -> bool:
+        if len(data) > SMALL_MESSAGE:
+            return self._openssl_verify(signature, data)
         from nacl.exceptions import BadSignatureError
         try:
             self._verifier.verify(data, signature)
@@ -67,11 +70,19 @@ class PublicKey:
         except (BadSignatureError, ValueError):  # ValueError: not 64 bytes
             return False
 
+    def _openssl_verify(self, signature: bytes, data: bytes) -> bool:
+        try:
+            self.key.verify(signature, data)
+            return True
+        except InvalidSignature:
+            return False
+
     @cached_property
     def _verifier(self):
         # libsodium checks an Ed25519 signature in half the time OpenSSL takes, and verify
-        # checks one or two per capture. It is also the stricter: it refuses small-order keys
-        # and non-canonical points, which no signature this program makes has.
+        # checks one or two per capture (entries and attestations, each under SMALL_MESSAGE).
+        # PyNaCl copies the message three times, so a large one (a manifest of tens of MB) goes
+        # to OpenSSL, which reads it in place and spends its time hashing it either way.
         from nacl.signing import VerifyKey
         return VerifyKey(self.key.public_bytes_raw())
 
