@@ -11,6 +11,7 @@ import json
 import random
 import sqlite3
 
+import psycopg
 import pytest
 
 from archiver.check.pieces import cut, hash_whole, join, scan_piece
@@ -187,3 +188,17 @@ def test_attestations_opened_by_worker_processes_are_judged_as_verify_in_one_pro
     assert {("attestation claims", f"capture {first}"), ("attestation signature", f"capture {second}"),
             ("attestation present", f"capture {third}")} <= failures
     same_findings(one_file, parallelism)
+
+
+def test_worker_processes_open_the_attestations_of_a_postgresql_catalog(run_cli, raw_server, tmp_path, postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({f"/{i}": send_bytes(http_response(b"page %d" % i)) for i in range(4)})
+    assert run_cli("capture", "-C", collection.root, *(server.url(f"/{i}") for i in range(4))).exit_code == 0
+    pool = Parallelism(workers=2, pool_from=0)
+    assert verify_collection(Collection.open(collection.root), parallelism=pool).ok
+    with psycopg.connect(postgresql_url) as db:
+        [(altered,)] = db.execute("UPDATE captures SET http_status = 299 WHERE id = (SELECT min(id) FROM captures)"
+                                  " RETURNING id").fetchall()
+    report = verify_collection(Collection.open(collection.root), parallelism=pool).as_dict()
+    assert [(f["check"], f["where"]) for f in report["failures"]] == [("attestation claims", f"capture {altered}")]
+    assert report == verify_collection(Collection.open(collection.root), workers=1).as_dict()
