@@ -85,6 +85,15 @@ _log = logging.getLogger(__name__)
 GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
 
 
+@dataclasses.dataclass
+class _Job:
+    """A queued job's fetch on its way to the store, and the capture the store made or found for it."""
+    result: FetchResult
+    job_id: str
+    taken_before: bool
+    capture: CaptureRow | None = None
+
+
 def _logged(captures: list[Capture], added: list[bool]) -> list[tuple[str, dict]]:
     """The custody entries logging the captures the catalog added."""
     return [("capture", {
@@ -234,32 +243,37 @@ class CaptureRun:
         order = {url: i for i, url in enumerate(urls)}
         return sorted(rows, key=lambda row: order.get(row.url, len(order)))
 
-    def capture_job(self, url: str, job_id: str) -> CaptureRow:
+    def capture_job(self, url: str, job_id: str, taken_before: bool = False) -> CaptureRow:
         """Capture one queued URL, from any of a worker's threads. A job is captured once: one
-        taken again after its worker died gets the capture that worker cataloged, if it did."""
-        done = self._captures_of_jobs([job_id]).get(job_id)
-        if done is not None:
+        `taken_before` (after its worker seemed dead) gets the capture made already, if any.
+        Only such a job can have one, so only it asks the catalog (a first attempt outrun by
+        its own retry elsewhere is caught by the catalog, which keeps the later capture as of no job)."""
+        if taken_before and (done := self._captures_of_jobs([job_id], in_catalog=[job_id]).get(job_id)) is not None:
             return done
-        result = self.pages.fetch(url)
+        job = _Job(self.pages.fetch(url), job_id, taken_before)
         try:
-            self._job_stores.submit((result, job_id))
+            self._job_stores.submit(job)
         finally:
-            result.release()
-        return self._captures_of_jobs([job_id])[job_id]
+            job.result.release()
+        return job.capture
 
-    def _captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
-        """Listed in the catalog, or made here and awaiting their file's upload (looked at in this
-        order: a capture is let go here only once the catalog lists it)."""
-        found = self.catalog.captures_of_jobs(job_ids)
+    def _captures_of_jobs(self, job_ids: list[str], in_catalog: list[str]) -> dict[str, CaptureRow]:
+        """Made here and awaiting their file's upload, or (for the jobs `in_catalog` only) listed
+        in the catalog; the catalog is asked first: a capture is let go here only once it lists it."""
+        found = self.catalog.captures_of_jobs(in_catalog) if in_catalog else {}
         return found | (self._awaiting.of_jobs(job_ids) if self._awaiting is not None else {})
 
-    def _store_jobs(self, fetched: list[tuple[FetchResult, str]]) -> None:
+    def _store_jobs(self, jobs: list[_Job]) -> None:
         """Store the captures of jobs that finished together (see `_job_stores`)."""
         with self._storing:  # looked at after the fetch: a job taken again meanwhile is not written twice
-            done = self._captures_of_jobs([job_id for _, job_id in fetched])
-            new = [(result, job_id) for result, job_id in fetched if job_id not in done]
-            if new:
-                self._store([result for result, _ in new], [job_id for _, job_id in new])
+            done = self._captures_of_jobs([job.job_id for job in jobs],
+                                          in_catalog=[job.job_id for job in jobs if job.taken_before])
+            new = [job for job in jobs if job.job_id not in done]
+            rows = self._store([job.result for job in new], [job.job_id for job in new]) if new else []
+        for job in jobs:
+            job.capture = done.get(job.job_id)
+        for job, row in zip(new, rows):
+            job.capture = row
 
     def _store(self, results: list[FetchResult], job_ids: list[str] | None = None) -> list[CaptureRow]:
         """Write the captures' records and fsync them, then list them in the catalog in one
