@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,7 +19,6 @@ import pytest
 
 from archiver.capture.run import CaptureRun
 from archiver.evidence.keys import export_custody, open_signing_key
-from archiver.evidence.signing import SigningKey
 from archiver.store.collection import Collection
 from archiver.store.crash_points import CRASH_AT
 from tests.conftest import allow_networks, make_collection
@@ -199,25 +197,6 @@ def test_only_a_job_taken_again_asks_the_catalog_whether_it_was_captured(raw_ser
     assert again == first and len(asked_again) == 1  # found before its fetch: not fetched again
     with collection:
         assert [c.id for c in collection.catalog.captures()] == [first.id]
-
-
-def test_a_job_is_made_and_signed_while_another_store_holds_the_lock(raw_server, collection, monkeypatch):
-    # One store at a time writes and fsyncs; a job's records and attestation are made in its own
-    # thread meanwhile, so the jobs finishing together do not queue their Python work behind it.
-    server = raw_server({"/a": page})
-    signed = threading.Event()
-    sign = SigningKey.sign
-    monkeypatch.setattr(SigningKey, "sign", lambda key, data: signed.set() or sign(key, data))
-    with CaptureRun(collection, collection.config.capture, open_signing_key(collection, None, None)) as run:
-        with run._storing:
-            signed.clear()
-            job = threading.Thread(target=run.capture_job, args=(server.url("/a"), "7"))
-            job.start()
-            made_meanwhile = signed.wait(30)  # a guard: without the fix it never comes while the lock is held
-        job.join()
-    assert made_meanwhile
-    with collection:
-        assert [c.job_id for c in collection.catalog.captures()] == ["7"]
 
 
 @pytest.mark.parametrize("catalog_backend", ["sqlite", "postgresql"], indirect=True)

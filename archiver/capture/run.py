@@ -85,14 +85,10 @@ _log = logging.getLogger(__name__)
 GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
 
 
-Prepared = tuple[CaptureRow, list[PendingRecord], dict | None]  # a capture's row, records to write, attestation
-
-
 @dataclasses.dataclass
 class _Job:
-    """A queued job's capture on its way to the store (made and signed), and the capture the
-    store made or found for it."""
-    prepared: Prepared
+    """A queued job's fetch on its way to the store, and the capture the store made or found for it."""
+    result: FetchResult
     job_id: str
     taken_before: bool
     capture: CaptureRow | None = None
@@ -254,13 +250,11 @@ class CaptureRun:
         its own retry elsewhere is caught by the catalog, which keeps the later capture as of no job)."""
         if taken_before and (done := self._captures_of_jobs([job_id], in_catalog=[job_id]).get(job_id)) is not None:
             return done
-        result = self.pages.fetch(url)
+        job = _Job(self.pages.fetch(url), job_id, taken_before)
         try:
-            # Made and signed here, outside the store's lock: one store at a time writes and fsyncs.
-            job = _Job(self._prepare(result, job_id), job_id, taken_before)
             self._job_stores.submit(job)
         finally:
-            result.release()
+            job.result.release()
         return job.capture
 
     def _captures_of_jobs(self, job_ids: list[str], in_catalog: list[str]) -> dict[str, CaptureRow]:
@@ -275,7 +269,7 @@ class CaptureRun:
             done = self._captures_of_jobs([job.job_id for job in jobs],
                                           in_catalog=[job.job_id for job in jobs if job.taken_before])
             new = [job for job in jobs if job.job_id not in done]
-            rows = self._store_prepared([job.prepared for job in new]) if new else []
+            rows = self._store([job.result for job in new], [job.job_id for job in new]) if new else []
         for job in jobs:
             job.capture = done.get(job.job_id)
         for job, row in zip(new, rows):
@@ -286,11 +280,7 @@ class CaptureRun:
         transaction, then in the custody log: whatever is listed is on disk (in a store shared
         by machines, listed once their file is uploaded). With `job_ids` (one per result), each
         capture is its job's, unless the catalog lists one of that job first (then it is of none)."""
-        return self._store_prepared([self._prepare(result, job_id)
-                                     for result, job_id in zip(results, job_ids or [None] * len(results))])
-
-    def _store_prepared(self, prepared: list[Prepared]) -> list[CaptureRow]:
-        """`_store` of captures made already."""
+        prepared = [self._prepare(result, job_id) for result, job_id in zip(results, job_ids or [None] * len(results))]
         try:
             stored = self.writer.write([pending for _, pending, _ in prepared])
         except OSError as exc:
@@ -322,7 +312,7 @@ class CaptureRun:
         with self._awaiting.listing(closed.name) as captures:
             self._list(captures, closing=(closed, _now()))
 
-    def _prepare(self, result: FetchResult, job_id: str | None) -> Prepared:
+    def _prepare(self, result: FetchResult, job_id: str | None) -> tuple[CaptureRow, list[PendingRecord], dict | None]:
         """A fetched capture as its catalog row, the records to write and its signed attestation."""
         capture_id = f"{result.started_at:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
         pending: list[PendingRecord] = []
