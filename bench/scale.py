@@ -162,8 +162,8 @@ def queue_done(db) -> int:
 
 def job_timings(database: str) -> tuple[float, list[tuple[float, float]], int]:
     """The span from the first job taken to the last finished; each job's time outside its
-    capture's fetch, before it (the job handed to a thread, the catalog asked whether the job
-    was captured) and after it (records signed, written and fsynced in the spool, the job marked
+    capture's fetch, before it (the job handed to a thread; for a job taken again, the catalog
+    asked whether it was captured) and after it (records signed, written and fsynced in the spool, the job marked
     done; the catalog lists the captures of a file in one transaction when it is uploaded); how
     many captures are ok."""
     import psycopg
