@@ -178,6 +178,27 @@ def test_queueing_into_a_collection_with_a_local_catalog_is_refused_in_one_line(
         assert len(refused.output.strip().splitlines()) == 1 and "PostgreSQL catalog" in refused.output
 
 
+@pytest.mark.parametrize("catalog_backend", ["postgresql"], indirect=True)
+def test_only_a_job_taken_again_asks_the_catalog_whether_it_was_captured(raw_server, collection, monkeypatch):
+    # Only a job taken again (its worker seemed dead) can have a capture already: asking the
+    # catalog for every job cost each one PostgreSQL round trips, one under the store's lock.
+    server = raw_server({"/a": page})
+    with CaptureRun(collection, collection.config.capture, open_signing_key(collection, None, None)) as run:
+        statements = []
+        execute = run.catalog._db.execute
+        monkeypatch.setattr(run.catalog._db, "execute",
+                            lambda sql, args=(): statements.append(sql) or execute(sql, args))
+        first = run.capture_job(server.url("/a"), "7", taken_before=False)
+        asked_first = [sql for sql in statements if "FROM captures WHERE job_id" in sql]
+        statements.clear()
+        again = run.capture_job(server.url("/a"), "7", taken_before=True)
+        asked_again = [sql for sql in statements if "FROM captures WHERE job_id" in sql]
+    assert first.job_id == "7" and asked_first == []
+    assert again == first and len(asked_again) == 1  # found before its fetch: not fetched again
+    with collection:
+        assert [c.id for c in collection.catalog.captures()] == [first.id]
+
+
 @pytest.mark.parametrize("catalog_backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_job_captured_twice_keeps_the_first_as_its_capture_and_the_second_as_a_capture_of_no_job(
         run_cli, raw_server, collection):
@@ -192,7 +213,7 @@ def test_a_job_captured_twice_keeps_the_first_as_its_capture_and_the_second_as_a
             [second] = run._store([result], ["7"])
         finally:
             result.release()
-        assert run.capture_job(server.url("/a"), "7") == first
+        assert run.capture_job(server.url("/a"), "7", taken_before=True) == first
     with collection:
         assert sorted((c.id, c.job_id or "") for c in collection.catalog.captures()) == \
             sorted([(first.id, "7"), (second.id, "")])

@@ -50,7 +50,7 @@ def queue_location(collection: Collection) -> str:
 
 def _capture(context: JobContext, url: str) -> None:
     run: CaptureRun = context.additional_context["run"]
-    run.capture_job(url, str(context.job.id))
+    run.capture_job(url, str(context.job.id), taken_before=context.job.attempts > 0)
 
 
 def _app(url: str) -> procrastinate.App:

@@ -17,7 +17,6 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable
 
-from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, sign_capture
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, PayloadOrigin
 from archiver.store.collection import CaptureSettings, Collection
@@ -35,6 +34,7 @@ from archiver.read.urls import normalise_url
 from archiver.capture.browser.records import page_records
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.awaiting_upload import AwaitingUpload, Capture
+from archiver.capture.capture_records import attest, fetch_metadata
 from archiver.capture.engines import chromium_for, page_fetcher
 from archiver.capture.group_commit import GroupCommit
 from archiver.capture.exchanges import hop_records
@@ -83,6 +83,15 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
 _log = logging.getLogger(__name__)
 
 GROUP_COMMIT = 64  # captures stored together at most, when they arrive faster than one fsync
+
+
+@dataclasses.dataclass
+class _Job:
+    """A queued job's fetch on its way to the store, and the capture the store made or found for it."""
+    result: FetchResult
+    job_id: str
+    taken_before: bool
+    capture: CaptureRow | None = None
 
 
 def _logged(captures: list[Capture], added: list[bool]) -> list[tuple[str, dict]]:
@@ -234,32 +243,37 @@ class CaptureRun:
         order = {url: i for i, url in enumerate(urls)}
         return sorted(rows, key=lambda row: order.get(row.url, len(order)))
 
-    def capture_job(self, url: str, job_id: str) -> CaptureRow:
+    def capture_job(self, url: str, job_id: str, taken_before: bool = False) -> CaptureRow:
         """Capture one queued URL, from any of a worker's threads. A job is captured once: one
-        taken again after its worker died gets the capture that worker cataloged, if it did."""
-        done = self._captures_of_jobs([job_id]).get(job_id)
-        if done is not None:
+        `taken_before` (after its worker seemed dead) gets the capture made already, if any.
+        Only such a job can have one, so only it asks the catalog (a first attempt outrun by
+        its own retry elsewhere is caught by the catalog, which keeps the later capture as of no job)."""
+        if taken_before and (done := self._captures_of_jobs([job_id], in_catalog=[job_id]).get(job_id)) is not None:
             return done
-        result = self.pages.fetch(url)
+        job = _Job(self.pages.fetch(url), job_id, taken_before)
         try:
-            self._job_stores.submit((result, job_id))
+            self._job_stores.submit(job)
         finally:
-            result.release()
-        return self._captures_of_jobs([job_id])[job_id]
+            job.result.release()
+        return job.capture
 
-    def _captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
-        """Listed in the catalog, or made here and awaiting their file's upload (looked at in this
-        order: a capture is let go here only once the catalog lists it)."""
-        found = self.catalog.captures_of_jobs(job_ids)
+    def _captures_of_jobs(self, job_ids: list[str], in_catalog: list[str]) -> dict[str, CaptureRow]:
+        """Made here and awaiting their file's upload, or (for the jobs `in_catalog` only) listed
+        in the catalog; the catalog is asked first: a capture is let go here only once it lists it."""
+        found = self.catalog.captures_of_jobs(in_catalog) if in_catalog else {}
         return found | (self._awaiting.of_jobs(job_ids) if self._awaiting is not None else {})
 
-    def _store_jobs(self, fetched: list[tuple[FetchResult, str]]) -> None:
+    def _store_jobs(self, jobs: list[_Job]) -> None:
         """Store the captures of jobs that finished together (see `_job_stores`)."""
         with self._storing:  # looked at after the fetch: a job taken again meanwhile is not written twice
-            done = self._captures_of_jobs([job_id for _, job_id in fetched])
-            new = [(result, job_id) for result, job_id in fetched if job_id not in done]
-            if new:
-                self._store([result for result, _ in new], [job_id for _, job_id in new])
+            done = self._captures_of_jobs([job.job_id for job in jobs],
+                                          in_catalog=[job.job_id for job in jobs if job.taken_before])
+            new = [job for job in jobs if job.job_id not in done]
+            rows = self._store([job.result for job in new], [job.job_id for job in new]) if new else []
+        for job in jobs:
+            job.capture = done.get(job.job_id)
+        for job, row in zip(new, rows):
+            job.capture = row
 
     def _store(self, results: list[FetchResult], job_ids: list[str] | None = None) -> list[CaptureRow]:
         """Write the captures' records and fsync them, then list them in the catalog in one
@@ -319,7 +333,8 @@ class CaptureRun:
             extra, page_section = page_records(result, final_response_id)
             pending += extra
         if pending:
-            details = self._metadata(capture_id, result, response_ids) | (page_section or {}) \
+            details = fetch_metadata(capture_id, result, response_ids, self.settings, self.collection.config.operator) \
+                | (page_section or {}) \
                 | {"verdict": verdict and {"verdict": verdict.verdict, "reason": verdict.reason}}
             pending.append(metadata_record(result.url, result.started_at,
                                            final_response_id or pending[-1].header("WARC-Record-ID"),
@@ -340,23 +355,8 @@ class CaptureRun:
             metadata_record_id=pending[-1].header("WARC-Record-ID") if pending else None,
             revisit_of=origin.capture_id if origin else None,
             verdict=verdict and verdict.verdict, verdict_reason=verdict and verdict.reason, job_id=job_id)
-        envelope = self._attest(row, pending) if pending else None
+        envelope = attest(row, pending, self.key, self.collection.config.operator) if pending else None
         return row, pending, envelope
-
-    def _attest(self, row: CaptureRow, pending: list[PendingRecord]) -> dict:
-        """Sign what this capture is, and append the signed statement to its records."""
-        fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
-                  "finished_at", "ip", "cert_sha256", "payload_digest", "verdict", "verdict_reason")
-        records = [{"id": p.header("WARC-Record-ID"), "type": p.header("WARC-Type"), "role": p.role,
-                    "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"),
-                    "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}
-                   for p in pending]
-        # A queued job's id is signed too: a worker's restart lists a capture it left unlisted as its job's.
-        signed = {f: getattr(row, f) for f in fields} | ({"job_id": row.job_id} if row.job_id else {})
-        envelope = sign_capture(signed, records, self.key, software(), self.collection.config.operator)
-        pending.append(metadata_record(row.url, datetime.now(timezone.utc), row.response_record_id or records[-1]["id"],
-                                       canonical_json(envelope), content_type=ATTESTATION_MEDIA_TYPE, role="attestation"))
-        return envelope
 
     def unchanged_since(self, rows: list[CaptureRow]) -> dict[str, str]:
         """For captures stored as revisits: when their identical payload was first captured."""
@@ -371,29 +371,3 @@ class CaptureRun:
             return None
         origin = self.catalog.payload_origin(normalise_url(result.url))
         return origin if origin and origin.payload_digest == final.exchange.spool.payload_digest else None
-
-    def _metadata(self, capture_id: str, result: FetchResult, response_ids: list[str | None]) -> dict:
-        hops = []
-        for hop, response_id in zip(result.hops, response_ids):
-            exchange, connection = hop.exchange, hop.exchange.connection
-            hops.append({
-                "url": hop.url, "status": hop.status, "location": hop.location,
-                "started_at": warc_date(exchange.started_at),
-                "ip": connection.ip if connection else None, "port": connection.port if connection else None,
-                "connection_reused": exchange.connection_reused,
-                "connect_seconds": None if exchange.connection_reused or not connection else round(connection.connect_seconds, 6),
-                "headers_seconds": exchange.headers_seconds and round(exchange.headers_seconds, 6),
-                "finished_seconds": exchange.finished_seconds and round(exchange.finished_seconds, 6),
-                "response_bytes": exchange.spool.size if hop.has_response else None,
-                "truncated": hop.truncated, "response_record_id": response_id,
-                "dns": exchange.resolution.as_record() if exchange.resolution else None,
-                "tls": connection.tls.as_record() if connection and connection.tls else None,
-            })
-        return {
-            "capture_id": capture_id, "requested_url": result.url,
-            "final_url": result.final.url if result.final else None,
-            "outcome": result.outcome, "error": result.error,
-            "started_at": warc_date(result.started_at), "finished_at": warc_date(result.finished_at),
-            "redirect_chain": hops, "software": software(), "operator": self.collection.config.operator,
-            "settings": self.settings.as_record(), "tls_verification": self.settings.verify_tls,
-        }

@@ -1,0 +1,59 @@
+"""The records a capture adds about itself: its metadata (how it was fetched) and its signed
+attestation (what it is), made for each capture before it is written."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from archiver.capture.fetch.engine import FetchResult
+from archiver.capture.warc import PendingRecord, metadata_record, software, warc_date
+from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, sign_capture
+from archiver.evidence.signing import SigningKey, canonical_json
+from archiver.store.collection import CaptureSettings
+from archiver.store.rows import CaptureRow
+
+
+def attest(row: CaptureRow, pending: list[PendingRecord], key: SigningKey, operator: str) -> dict:
+    """Sign what this capture is, and append the signed statement to its records."""
+    fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
+              "finished_at", "ip", "cert_sha256", "payload_digest", "verdict", "verdict_reason")
+    records = [{"id": p.header("WARC-Record-ID"), "type": p.header("WARC-Type"), "role": p.role,
+                "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"),
+                "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}
+               for p in pending]
+    # A queued job's id is signed too: a worker's restart lists a capture it left unlisted as its job's.
+    signed = {f: getattr(row, f) for f in fields} | ({"job_id": row.job_id} if row.job_id else {})
+    envelope = sign_capture(signed, records, key, software(), operator)
+    pending.append(metadata_record(row.url, datetime.now(timezone.utc), row.response_record_id or records[-1]["id"],
+                                   canonical_json(envelope), content_type=ATTESTATION_MEDIA_TYPE, role="attestation"))
+    return envelope
+
+
+def fetch_metadata(capture_id: str, result: FetchResult, response_ids: list[str | None], settings: CaptureSettings,
+                   operator: str) -> dict:
+    """What the capture's metadata record says of how it was fetched: each hop's timing, address,
+    DNS and TLS, the software, the operator and the settings."""
+    hops = []
+    for hop, response_id in zip(result.hops, response_ids):
+        exchange, connection = hop.exchange, hop.exchange.connection
+        hops.append({
+            "url": hop.url, "status": hop.status, "location": hop.location,
+            "started_at": warc_date(exchange.started_at),
+            "ip": connection.ip if connection else None, "port": connection.port if connection else None,
+            "connection_reused": exchange.connection_reused,
+            "connect_seconds": None if exchange.connection_reused or not connection else round(connection.connect_seconds, 6),
+            "headers_seconds": exchange.headers_seconds and round(exchange.headers_seconds, 6),
+            "finished_seconds": exchange.finished_seconds and round(exchange.finished_seconds, 6),
+            "response_bytes": exchange.spool.size if hop.has_response else None,
+            "truncated": hop.truncated, "response_record_id": response_id,
+            "dns": exchange.resolution.as_record() if exchange.resolution else None,
+            "tls": connection.tls.as_record() if connection and connection.tls else None,
+        })
+    return {
+        "capture_id": capture_id, "requested_url": result.url,
+        "final_url": result.final.url if result.final else None,
+        "outcome": result.outcome, "error": result.error,
+        "started_at": warc_date(result.started_at), "finished_at": warc_date(result.finished_at),
+        "redirect_chain": hops, "software": software(), "operator": operator,
+        "settings": settings.as_record(), "tls_verification": settings.verify_tls,
+    }
