@@ -153,7 +153,7 @@ def honest_bundle(run_cli, raw_server, collection, tmp_path, local_tsa):
     roots = local_tsa.ca_pem_path.read_bytes()
     report = verify_bundle(bundle, fingerprint, roots)
     assert report.ok, report.failures
-    assert report.passed["checkpoint timestamp"] == 1 and report.passed["capture record digest"] >= 4
+    assert report.passed["checkpoint timestamp"] == 1 and report.passed["capture record digest"] >= 4, report.passed
     assert "evidence/checkpoint.json.tsr" in zipfile.ZipFile(bundle).namelist()
     return bundle, fingerprint, roots
 
