@@ -42,7 +42,6 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
     report = Report()
     log = export_custody(collection)  # first: on a shared collection it also publishes the collection's keys
     keys = collection_public_keys(collection.root / "keys")
-    statuses = key_statuses_in(parse_entry(line) for _, line in read_entries(log))
     with collection:
         catalog = collection.catalog
         to_scan, listed = plan_scans(collection.storage, catalog, report)
@@ -59,6 +58,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         # which need no WARC bytes; what those checks find is reported after the records, as always.
         after_records = Report()
         with Reading(collection.storage, catalog, to_scan, parallelism, ahead=opening) as reading:
+            statuses = key_statuses_in(parse_entry(line) for _, line in read_entries(log))  # the log read while the workers start
             custody = check_custody(collection, keys, statuses, report)
             check_key_files(collection, custody, report)
             # Before the attestations, which keep what the records are checked against: the
