@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import select
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import procrastinate
 import psycopg
+import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
 from archiver.errors import UsageProblem
@@ -63,10 +65,25 @@ def _app(url: str, **pool_settings) -> procrastinate.App:
     return app
 
 
+async def _unless_closed(connection: psycopg.AsyncConnection) -> None:
+    """The pool's check of a connection before handing it out: raise if the server closed it
+    (restarted, or ended the session), so the pool makes a new one. A server that closes a
+    connection says so first (an error message, then end of file), which leaves its socket
+    readable; only then is the connection asked (one round trip), where procrastinate's default
+    check asks every time, twice a job."""
+    if connection.closed or connection.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    if select.select([connection.fileno()], [], [], 0)[0]:
+        await psycopg_pool.AsyncConnectionPool.check_connection(connection)
+
+
+def _pool(**settings) -> psycopg_pool.AsyncConnectionPool:
+    return psycopg_pool.AsyncConnectionPool(**(settings | {"check": _unless_closed}))
+
+
 async def _autocommit(connection: psycopg.AsyncConnection) -> None:
     """Each of procrastinate's statements is one call of its own SQL function, atomic alone: run
-    outside a transaction, it costs one round trip, not three (BEGIN, it, COMMIT), and the
-    pool's check of a connection it hands out costs one more, not three."""
+    outside a transaction, it costs one round trip, not three (BEGIN, it, COMMIT)."""
     await connection.set_autocommit(True)
 
 
@@ -141,7 +158,7 @@ def stalled_jobs(url: str) -> list[tuple[int, str, str | None]]:
 def work(url: str, run: CaptureRun, concurrency: int) -> None:
     """Take jobs and capture them with `run`, `concurrency` at once, until SIGINT or SIGTERM;
     then no job is taken and those under way finish."""
-    app = _app(url, configure=_autocommit)
+    app = _app(url, configure=_autocommit, pool_factory=_pool)
     _ensure_schema(url, app)
 
     async def main() -> None:
