@@ -249,3 +249,24 @@ def test_a_queue_connection_the_server_ended_is_replaced_before_a_job_uses_it(po
 
     first, second, third = asyncio.run(run())
     assert second != first and third == second  # a new session, then kept while alive
+
+
+def test_a_worker_started_before_anything_was_queued_makes_the_queue_and_takes_jobs(raw_server, tmp_path,
+                                                                                   postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({"/a": page})
+    running = worker(collection, concurrency=2)
+
+    def queue_made() -> bool:
+        with psycopg.connect(postgresql_url) as db:
+            return db.execute("SELECT to_regclass('procrastinate_workers')").fetchone()[0] is not None
+
+    try:
+        wait_for(queue_made, "the worker made the queue's tables", [running])
+        waited = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                                 "--wait", server.url("/a")], capture_output=True, text=True, timeout=120)
+    finally:
+        stopped, said = stop(running), running.stderr.read().decode()
+    assert stopped == 0 and "Warning" not in said, said  # the tables made as `capture --queue` makes them
+    assert waited.returncode == 0, waited.stderr
+    assert "1 captured: 1 content" in waited.stdout

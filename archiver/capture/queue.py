@@ -87,12 +87,14 @@ async def _autocommit(connection: psycopg.AsyncConnection) -> None:
     await connection.set_autocommit(True)
 
 
-def _ensure_schema(url: str, app: procrastinate.App) -> None:
-    """procrastinate's tables, created on the queue's first use."""
+def _ensure_schema(url: str) -> None:
+    """procrastinate's tables, created on the queue's first use (by an app of its own, opened
+    synchronously: the worker's pool settings are for asyncio)."""
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
         try:
             if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
+                app = _app(url)
                 with app.open():
                     app.schema_manager.apply_schema()
         finally:
@@ -108,7 +110,7 @@ class Enqueued:
 def enqueue(url: str, urls: list[str]) -> Enqueued:
     """One job per URL; a URL whose job is still waiting (queued by anyone) is not queued again."""
     app = _app(url)
-    _ensure_schema(url, app)
+    _ensure_schema(url)
     enqueued = Enqueued()
     with app.open():
         task = app.tasks[TASK]
@@ -159,7 +161,7 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
     """Take jobs and capture them with `run`, `concurrency` at once, until SIGINT or SIGTERM;
     then no job is taken and those under way finish."""
     app = _app(url, configure=_autocommit, pool_factory=_pool)
-    _ensure_schema(url, app)
+    _ensure_schema(url)
 
     async def main() -> None:
         # Each job's capture runs in the loop's default executor (see _capture): one thread per job.
