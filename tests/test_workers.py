@@ -221,3 +221,52 @@ def test_a_job_captured_twice_keeps_the_first_as_its_capture_and_the_second_as_a
     assert len(captures_logged) == 2
     verified = run_cli("verify", "-C", collection.root)
     assert verified.exit_code == 0, verified.output
+
+
+def test_a_queue_connection_the_server_ended_is_replaced_before_a_job_uses_it(postgresql_url):
+    """The worker's pool checks a connection without a round trip unless the server said
+    something on it: one whose session the server ended is set aside and a new one handed out."""
+    import asyncio
+    import select
+
+    from archiver.capture import queue
+
+    async def run() -> tuple[int, int, int]:
+        async with queue._pool(conninfo=postgresql_url, min_size=1, max_size=1, open=False,
+                               configure=queue._autocommit) as pool:
+            await pool.open(wait=True)
+            async with pool.connection() as connection:
+                first = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
+                socket = connection.fileno()
+            with psycopg.connect(postgresql_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+            select.select([socket], [], [], 30)  # the server's farewell has arrived
+            async with pool.connection() as connection:
+                second = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
+            async with pool.connection() as connection:
+                third = (await (await connection.execute("SELECT pg_backend_pid()")).fetchone())[0]
+        return first, second, third
+
+    first, second, third = asyncio.run(run())
+    assert second != first and third == second  # a new session, then kept while alive
+
+
+def test_a_worker_started_before_anything_was_queued_makes_the_queue_and_takes_jobs(raw_server, tmp_path,
+                                                                                   postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({"/a": page})
+    running = worker(collection, concurrency=2)
+
+    def queue_made() -> bool:
+        with psycopg.connect(postgresql_url) as db:
+            return db.execute("SELECT to_regclass('procrastinate_workers')").fetchone()[0] is not None
+
+    try:
+        wait_for(queue_made, "the worker made the queue's tables", [running])
+        waited = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                                 "--wait", server.url("/a")], capture_output=True, text=True, timeout=120)
+    finally:
+        stopped, said = stop(running), running.stderr.read().decode()
+    assert stopped == 0 and "Warning" not in said, said  # the tables made as `capture --queue` makes them
+    assert waited.returncode == 0, waited.stderr
+    assert "1 captured: 1 content" in waited.stdout
