@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from archiver.capture.run import CaptureRun
+from archiver.evidence.keys import open_signing_key
 from archiver.store.catalog import Catalog
 from archiver.evidence.signing import generate_key
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
@@ -290,3 +292,22 @@ def test_no_reachable_timestamp_authority_still_signs_and_says_so(run_cli, raw_s
     local_tsa.mode = "ok"
     assert run_cli("manifest", "-C", collection.root).exit_code == 0  # the next export tries again
     assert (collection.root / "manifests" / "manifest-1.json.tsr").exists()
+
+
+def test_verify_while_a_capture_writes_says_so_and_never_calls_its_open_file_interrupted(run_cli, raw_server, collection):
+    """A capture running in the collection holds its WARC file open: verify meanwhile must not
+    tell the user it was left by an interrupted run (nor send them to `doctor --fix`, which
+    would refuse), and must say that another process is working on the collection."""
+    server = raw_server({"/a": send_bytes(http_response(b"<p>page a</p>"))})
+    with CaptureRun(collection, collection.config.capture, open_signing_key(collection, None, None)) as run:
+        run.capture([server.url("/a")])
+        assert list(collection.storage.folder.glob("*.open"))
+        during = run_cli("verify", "-C", collection.root, "--json", "--workers", "1")
+    report = json.loads(during.stdout)
+    [unfinished] = [f for f in report["failures"] if f["check"] == "WARC file closed"]
+    assert "being written by an archiver process working on this collection now" in unfinished["detail"]
+    assert "interrupted" not in unfinished["detail"] and "doctor" not in unfinished["detail"]
+    assert report["another_process_working"] is True
+    assert "another archiver process is working on this collection now" in during.stderr
+    after = run_cli("verify", "-C", collection.root, "--json", "--workers", "1")
+    assert json.loads(after.stdout)["ok"] and json.loads(after.stdout)["another_process_working"] is False

@@ -29,9 +29,11 @@ class ToScan:
         return self.name + (UNFINISHED_SUFFIX if self.unfinished else "")
 
 
-def plan_scans(storage: Storage, catalog: Catalog, report: Report) -> tuple[dict[str, ToScan], dict[str, tuple]]:
+def plan_scans(storage: Storage, catalog: Catalog, report: Report,
+               written_now: bool = False) -> tuple[dict[str, ToScan], dict[str, tuple]]:
     """The WARC files to read: every listed one present, and any unlisted one found (keyed by
-    the name a report shows them under)."""
+    the name a report shows them under). `written_now`: another process is working on the
+    collection, so a file still open may be the one it is writing."""
     listed = {row[0]: row for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files")}
     found = [ToScan(name, False, state.size, state) for name in storage.names()
              if (name.endswith(".warc.gz") or name in listed) and (state := storage.state(name)) is not None]
@@ -47,6 +49,8 @@ def plan_scans(storage: Storage, catalog: Catalog, report: Report) -> tuple[dict
         if report.check("WARC file present", file is not None, f"warcs/{name}", "listed in the catalog but missing"):
             to_scan[name] = file
             report.check("WARC file closed", not file.unfinished, f"warcs/{file.shown}",
+                         "still .open: being written by an archiver process working on this collection now "
+                         "(verify again once it has finished)" if written_now else
                          "left unfinished by an interrupted run (still .open): `archiver doctor --fix` repairs it")
     for file in found:
         if file.name not in listed:

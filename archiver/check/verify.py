@@ -37,14 +37,17 @@ from archiver.evidence.signing import collection_public_keys
 from archiver.store.collection import Collection
 
 
-def verify_collection(collection: Collection, workers: int = 2, parallelism: Parallelism | None = None) -> Report:
-    """Every check above; the WARC files are read by `workers` processes (or as `parallelism` says)."""
+def verify_collection(collection: Collection, workers: int = 2, parallelism: Parallelism | None = None,
+                      written_now: bool = False) -> Report:
+    """Every check above; the WARC files are read by `workers` processes (or as `parallelism`
+    says). `written_now`: another process is working on the collection (its open file is its
+    work in progress, not a leftover)."""
     report = Report()
     log = export_custody(collection)  # first: on a shared collection it also publishes the collection's keys
     keys = collection_public_keys(collection.root / "keys")
     with collection:
         catalog = collection.catalog
-        to_scan, listed = plan_scans(collection.storage, catalog, report)
+        to_scan, listed = plan_scans(collection.storage, catalog, report, written_now)
         # Files made by other tools: their other records are not captures, their digests may be sha1.
         imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
         records = RecordChecks(catalog, imported, report)

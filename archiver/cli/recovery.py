@@ -41,6 +41,15 @@ def repair_interrupted(collection: Collection, key: SigningKey) -> None:
                "see `archiver log --event doctor`", err=True)
 
 
+def worked_on_elsewhere(collection: Collection) -> bool:
+    """Whether another process holds the collection now (a capture, an import, doctor…)."""
+    held = _alone(collection)
+    if held is None:
+        return True
+    held.release()
+    return False
+
+
 def warn_of_leftovers(collection: Collection) -> None:
     """For a reading command: one line naming what an interrupted run left and the repair."""
     held = _alone(collection)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from archiver.cli.recovery import warn_of_leftovers
+from archiver.cli.recovery import warn_of_leftovers, worked_on_elsewhere
 from archiver.cli.common import (collection_option, console, json_option, key_option, print_json, print_table,
                                  signing_key)
 from archiver.store.collection import Collection
@@ -51,6 +51,9 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
     the replay made that the capture does not hold (a refused resource, or one the page asks
     for differently each time). Each result goes in the custody log ("replay check").
 
+    Run while another archiver process works on the collection (a capture), it says so: what
+    that process is writing may show as failures until it has finished.
+
     Exit 0 only when every check passed, 1 when any failed or a capture could not be
     replayed at all, 2 on bad usage (also --replay without Chromium)."""
     if recapture and not live:
@@ -58,11 +61,17 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
     if capture_ids and not replay:
         raise click.UsageError("--capture needs --replay")
     with Collection.open(collection_dir) as collection:
-        warn_of_leftovers(collection)
+        busy = worked_on_elsewhere(collection)
+        if busy:
+            click.echo("note: another archiver process is working on this collection now (a capture, an import): "
+                       "the WARC file it is writing and what it lists meanwhile may show as failures; "
+                       "verify again once it has finished", err=True)
+        else:
+            warn_of_leftovers(collection)
         if capture_ids:
             from archiver.capture.run import existing_capture
         chosen = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
-        report = verify_collection(collection, workers=workers)
+        report = verify_collection(collection, workers=workers, written_now=busy)
         unrecorded = append_unattended(collection, key_file, "verification run", {
             "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
         drifts, recaptured, replays = [], [], []
@@ -76,7 +85,7 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
             replays = replay_captures(collection, chosen or browser_captures(collection),
                                       lambda event, subject: append_unattended(collection, key_file, event, subject))
     if as_json:
-        print_json({**report.as_dict(), "recorded_in_custody_log": unrecorded is None,
+        print_json({**report.as_dict(), "another_process_working": busy, "recorded_in_custody_log": unrecorded is None,
                     "not_recorded_because": unrecorded,
                     "live": [d.as_dict() for d in drifts] if live else None,
                     "recaptured": [r.as_dict() for r in recaptured],
