@@ -1,6 +1,6 @@
 """Reading every WARC file of a verification on all the cores asked for: whole files and
 pieces of large ones (check/pieces.py) go to worker processes, largest first, while the
-caller checks signatures and a thread of its hashes each cut file whole, in order (hashlib
+caller checks the custody log and a thread of its hashes each cut file whole, in order (hashlib
 lets go of the GIL); each file's scan is handed back in the caller's order. Below
 POOL_FROM bytes in all, no pool is started: its start-up would cost more than it saves, and
 the files are read in this process, each only when its scan is asked for. A worker's scan

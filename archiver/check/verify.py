@@ -82,4 +82,3 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         del statements, records
         report.extend(after_records)
     return report
-
