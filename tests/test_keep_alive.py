@@ -4,7 +4,9 @@ also failed captures in flight on other threads with "Pool is closed")."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -65,3 +67,76 @@ def test_captures_one_after_another_reuse_one_connection(keep_alive_server, tmp_
     finally:
         fetcher.close()
     assert keep_alive_server.connections == 1
+
+
+class _ClosesItsIdleConnection:
+    """An origin whose first connection answers one request with keep-alive, then hangs up on the
+    next request without a byte, as a server whose idle timeout fires just as the request arrives."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests_seen: list[int] = []  # per connection, how many requests arrived
+
+    def start(self) -> "_ClosesItsIdleConnection":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.requests_seen.append(0)
+            threading.Thread(target=self._serve, args=(conn, len(self.requests_seen) - 1), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, index: int) -> None:
+        with conn:
+            reader = conn.makefile("rb")
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                self.requests_seen[index] += 1
+                if index == 0 and self.requests_seen[index] == 2:
+                    return  # the idle timeout won the race: closed, nothing sent
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def closes_idle_connection():
+    server = _ClosesItsIdleConnection().start()
+    yield server
+    server.close()
+
+
+def test_a_reused_connection_the_server_closed_unanswered_is_retried_once_on_a_new_one(
+        closes_idle_connection, tmp_path):
+    """Browsers resend a request whose reused connection ended before any response byte;
+    a capture (and the browser behind the recording proxy) must not get an error for it."""
+    url = f"http://127.0.0.1:{closes_idle_connection.port}/"
+    fetcher = Fetcher(CaptureSettings(allow_networks=("127.0.0.1/32",), timeout=10.0), spool_dir=tmp_path)
+    try:
+        first = fetcher.forward("GET", url, [("Host", f"127.0.0.1:{closes_idle_connection.port}")], b"",
+                                time.monotonic() + 10)
+        second = fetcher.forward("GET", url, [("Host", f"127.0.0.1:{closes_idle_connection.port}")], b"",
+                                 time.monotonic() + 10)
+        try:
+            assert (first.error, first.status) == (None, 200)
+            assert (second.error, second.status) == (None, 200), second.error
+            assert closes_idle_connection.requests_seen == [2, 1]
+            # What is recorded is the exchange that was answered: one request, on a new connection.
+            assert bytes(second.exchange.request_bytes).count(b"GET / HTTP/1.1") == 1
+            assert second.exchange.connection_reused is False
+        finally:
+            first.exchange.spool.close()
+            second.exchange.spool.close()
+    finally:
+        fetcher.close()

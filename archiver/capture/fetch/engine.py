@@ -300,8 +300,7 @@ class Fetcher:
             return hop
         with self.adapter.performing(exchange):
             try:
-                response = self.adapter.send(prepared, stream=True, verify=self.verify, proxies={},
-                                             timeout=(min(CONNECT_TIMEOUT, remaining), exchange.read_timeout))
+                response = self._send(prepared, exchange)
             except Exception as exc:  # every way a request can fail becomes the hop's recorded reason
                 out_of_time = isinstance(exc, DeadlineReached) or exchange.remaining() <= 0
                 hop.error = self._deadline_message() if out_of_time else _describe_failure(exc)
@@ -316,6 +315,24 @@ class Fetcher:
                 hop.truncated = "time"  # the watchdog hung up at the deadline
             exchange.finished_seconds = exchange.elapsed()
         return hop
+
+    def _send(self, prepared: requests.PreparedRequest, exchange: Exchange) -> requests.Response:
+        """Send once; again on a new connection if a kept-alive one ended before any response byte.
+
+        A server may close an idle connection just as the next request goes out on it. Browsers
+        resend then, and so does this: what is recorded is the exchange that was answered."""
+        while True:
+            try:
+                return self.adapter.send(prepared, stream=True, verify=self.verify, proxies={},
+                                         timeout=(min(CONNECT_TIMEOUT, exchange.remaining()), exchange.read_timeout))
+            except requests.ConnectionError as exc:
+                if not (exchange.connection_reused and exchange.spool.size == 0 and exchange.remaining() > 0
+                        and isinstance(_root_cause(exc), (http.client.RemoteDisconnected, ConnectionResetError,
+                                                          BrokenPipeError))):
+                    raise
+                exchange.request_bytes.clear()
+                exchange.connection_reused = False
+                exchange.connection = None
 
     def _deadline_message(self) -> str:
         return f"no complete response within the {self.settings.timeout:g}s capture deadline"
