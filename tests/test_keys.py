@@ -8,7 +8,7 @@ import shutil
 import stat
 import subprocess
 
-from archiver.evidence.keys import custody_lines
+from archiver.evidence.keys import custody_lines, key_event_entries, key_statuses_in
 from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes
@@ -110,3 +110,21 @@ def test_a_rotated_out_key_file_signs_nothing(run_cli, raw_server, collection, t
     refused = run_cli("capture", "-C", collection.root, "--key", old, server.url("/"))
     assert refused.exit_code == 2 and "was rotated out" in refused.stderr and refused.stderr.count("\n") == 1, refused.output
     assert server.requests == []
+
+
+def test_a_key_event_is_read_however_its_line_spells_it_and_other_lines_are_passed_over():
+    """Key statuses come from the log's key events, found before the log is parsed whole: an
+    event name written with JSON escapes or spaces around its colon is still one, and a
+    revocation spelled so still revokes."""
+    def line(text: str) -> bytes:
+        return text.encode("utf-8")
+    revoked = '"subject":{"fingerprint":"ab","revoked_from":"2026-01-01T00:00:00Z","reason":"stolen"}'
+    lines = [line('{"seq":1,"time":"2026-01-01T00:00:00Z","event":"key generated","subject":{"fingerprint":"ab"}}'),
+             line('{"seq":2,"time":"2026-01-02T00:00:00Z","event":"capture","subject":{"capture":"c1"}}'),
+             line('{"seq":3,"time":"2026-01-03T00:00:00Z","event":"\\u006bey revoked",' + revoked + '}'),
+             line('{"seq":4,"time":"2026-01-04T00:00:00Z","event" : "key rotated","subject":{"from":"ab","to":"cd"}}'),
+             line('{"seq":5,"time":"2026-01-05T00:00:00Z","event":"capture","note":"the key revoked earlier"}')]
+    assert json.loads(lines[2])["event"] == "key revoked"
+    assert [entry["seq"] for entry in key_event_entries(lines)] == [1, 3, 4]
+    statuses = key_statuses_in(key_event_entries(lines))
+    assert statuses["ab"].revoked_from == "2026-01-01T00:00:00Z" and statuses["cd"].announced_at == "2026-01-04T00:00:00Z"

@@ -6,7 +6,7 @@ parsed by evidence/custody.py; this module only judges it.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Iterable
 
 from archiver.check.findings import Report
 from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
@@ -70,15 +70,13 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
     return custody
 
 
-def announced_keys(path: Path) -> dict[str, PublicKey]:
-    """Every worker key the log at `path` announces, whoever signed the announcement: the keys
-    whose signatures are worth checking ahead (open_attestations), before check_custody
-    decides which of them count from when."""
+def announced_keys(key_events: Iterable[dict]) -> dict[str, PublicKey]:
+    """Every worker key the log's key events (evidence.keys.key_event_entries) announce,
+    whoever signed the announcement: the keys whose signatures are worth checking ahead
+    (open_attestations), before check_custody decides which of them count from when."""
     announced = {}
-    marker = WORKER_KEY_ANNOUNCED.encode("utf-8")
-    for _, line in read_entries(path) if path.exists() else ():
-        entry = parse_entry(line) if marker in line else None
-        subject = entry.get("subject") if entry and entry.get("event") == WORKER_KEY_ANNOUNCED else None
+    for entry in key_events:
+        subject = entry.get("subject") if entry.get("event") == WORKER_KEY_ANNOUNCED else None
         if isinstance(subject, dict) and (public := announced_public_key(subject)) is not None:
             announced[public.fingerprint] = public
     return announced

@@ -38,7 +38,8 @@ class Parallelism:
 
 
 class Reading:
-    """The scans of `to_scan`, started on entry; scan(name) waits for one file's. The tasks
+    """The scans of `to_scan`, started on entry; scan(name) waits for one file's, to be asked
+    for in `order` (each is read in that order). The tasks
     `ahead` ((function, args) each, picklable) run first, on the same workers: their results
     come back from ahead(), in order."""
 
@@ -47,6 +48,7 @@ class Reading:
         self._storage = storage
         self._ahead_tasks = ahead
         self._to_scan = to_scan
+        self.order = sorted(to_scan, key=lambda shown: -to_scan[shown].size)  # largest first: scan() is asked in this order
         total = sum(file.size for file in to_scan.values())
         piece_size = parallelism.piece_size or max(MIN_PIECE, total // (parallelism.workers * PIECES_PER_WORKER))
         self._pieces: dict[str, list[Piece]] = {}
@@ -69,14 +71,16 @@ class Reading:
         if self._pieces:
             from concurrent.futures import ThreadPoolExecutor
             self._hashing = ThreadPoolExecutor(1, "archiver-hash")
-            for shown in sorted(self._pieces, key=lambda shown: -self._to_scan[shown].size):  # the order scan() asks
+            for shown in (shown for shown in self.order if shown in self._pieces):
                 self._hashes[shown] = self._hashing.submit(hash_whole, self._storage, self._to_scan[shown].name)
-        tasks = [((shown, piece.start), piece.end - piece.start, scan_piece, (self._storage, piece, VERIFY_HEADERS))
-                 for shown, pieces in self._pieces.items() for piece in pieces]
-        tasks += [((shown, 0), file.size, scan_warc, (self._storage, file.name, VERIFY_HEADERS, file.unfinished))
-                  for shown, file in self._to_scan.items() if shown not in self._pieces]
-        for key, _, function, args in sorted(tasks, key=lambda task: -task[1]):  # largest first: they finish last
-            self._tasks[key] = pool.submit(function, *args)
+        # In the order the caller asks for them: it checks one file's records while the workers
+        # read the next, and the small files' tasks, last, even out the end.
+        for shown in self.order:
+            file = self._to_scan[shown]
+            for piece in self._pieces.get(shown, ()):
+                self._tasks[(shown, piece.start)] = pool.submit(scan_piece, self._storage, piece, VERIFY_HEADERS)
+            if shown not in self._pieces:
+                self._tasks[(shown, 0)] = pool.submit(scan_warc, self._storage, file.name, VERIFY_HEADERS, file.unfinished)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -31,8 +31,8 @@ from archiver.check.manifests import check_manifests
 from archiver.check.reading import Parallelism, Reading
 from archiver.check.records import RecordChecks, check_scan, plan_scans
 from archiver.check.retention import check_retention
-from archiver.evidence.custody import parse_entry, read_entries
-from archiver.evidence.keys import export_custody, key_statuses_in
+from archiver.evidence.custody import read_entries
+from archiver.evidence.keys import export_custody, key_event_entries, key_statuses_in
 from archiver.evidence.signing import collection_public_keys
 from archiver.store.collection import Collection
 
@@ -54,14 +54,15 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         parallelism = parallelism or Parallelism(workers)
         # The attestations are opened and their signatures checked by the workers first, by
         # every key that could count (which do is known once the log is checked, below).
-        candidates = {fingerprint: public.pem() for fingerprint, public in (keys | announced_keys(log)).items()}
+        key_events = list(key_event_entries(line for _, line in read_entries(log)))
+        candidates = {fingerprint: public.pem() for fingerprint, public in (keys | announced_keys(key_events)).items()}
         opening = [(open_attestations, (catalog.location, first, end, candidates))
                    for first, end in opening_parts(catalog, parallelism.workers)]
         # The files are read in worker processes while this one checks the log's signatures,
         # which need no WARC bytes; what those checks find is reported after the records, as always.
         after_records = Report()
         with Reading(collection.storage, catalog, to_scan, parallelism, ahead=opening) as reading:
-            statuses = key_statuses_in(parse_entry(line) for _, line in read_entries(log))  # the log read while the workers start
+            statuses = key_statuses_in(key_events)
             custody = check_custody(collection, keys, statuses, report)
             check_key_files(collection, custody, report)
             # Before the attestations, which keep what the records are checked against: the
@@ -72,7 +73,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             opened = {capture_id: envelope for part in reading.ahead() for capture_id, envelope in part.items()}
             statements = check_attestations(catalog, opened, keys, statuses, custody, report)
             del opened
-            for name in sorted(to_scan, key=lambda n: -to_scan[n].size):  # each file's records are checked, then let go, as soon as it is read
+            for name in reading.order:  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)
                 check_scan(to_scan[name], scan, listed.get(name), report)
                 records.check_file(name, scan)

@@ -206,7 +206,21 @@ class KeyStatus:
 
 def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
     """What the custody log says about each key. The log's own signatures are checked by verify."""
-    return key_statuses_in(parse_entry(line) for line in custody_lines(collection))
+    return key_statuses_in(key_event_entries(custody_lines(collection)))
+
+
+# A key event's name, as a line can hold it without escapes: "key revoked" can only be
+# spelled otherwise with a backslash, so a line with neither holds no key event.
+_KEY_EVENT_SPELLINGS = tuple(f'"{event}"'.encode("utf-8") for event in KEY_EVENTS)
+
+
+def key_event_entries(lines: Iterable[bytes]) -> Iterator[dict]:
+    """The entries among the custody `lines` that may be key events, parsed (the other lines,
+    nearly all of a large log, are not: key statuses are read before the log is checked)."""
+    for line in lines:
+        if b"\\" in line or any(spelling in line for spelling in _KEY_EVENT_SPELLINGS):
+            if (entry := parse_entry(line)) is not None:
+                yield entry
 
 
 def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
