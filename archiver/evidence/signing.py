@@ -53,8 +53,8 @@ def parse_fingerprint(text: str) -> str:
 class PublicKey:
     key: Ed25519PublicKey
 
-    @property
-    def fingerprint(self) -> str:
+    @cached_property
+    def fingerprint(self) -> str:  # asked once per signature that holds
         return spki_fingerprint(self.key)
 
     def pem(self) -> bytes:
