@@ -160,8 +160,6 @@ def _check_timestamps(path: Path, data: bytes, sequence: int, roots: bytes | Non
 
 def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | None, roots: bytes | None,
                  report: Report) -> None:
-    from archiver.evidence.timestamps.verification import verify_timestamp  # imported here: only manifests with tokens need it
-
     where = f"manifests/{token.name}"
     if not token.exists():
         if recorded:
@@ -178,6 +176,7 @@ def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | N
     if roots is None:
         report.not_checked.append(f"{token.name}: no trusted_roots in archiver.toml to check it against")
         return
+    from archiver.evidence.timestamps.verification import verify_timestamp  # imported here: X.509 parsing costs a tenth of a second to import
     check = verify_timestamp(token.read_bytes(), data, roots)
     report.check("manifest timestamp", check.ok, where, "; ".join(check.problems))
 
