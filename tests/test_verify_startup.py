@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import make_collection
 
@@ -27,10 +28,20 @@ except SystemExit as exit:
 """
 
 
-def test_verify_of_an_empty_collection_loads_no_capture_replay_or_pool_code(tmp_path):
-    collection = make_collection(tmp_path / "empty")
-    done = subprocess.run([sys.executable, "-c", LOADED_BY_VERIFY, str(collection.root)], capture_output=True, text=True)
+def loaded_by_verify(root: Path) -> set[str]:
+    """The modules of NOT_NEEDED that `archiver verify` of `root` loaded (it must pass)."""
+    done = subprocess.run([sys.executable, "-c", LOADED_BY_VERIFY, str(root)], capture_output=True, text=True)
     result = json.loads(done.stderr.strip().splitlines()[-1])
     assert result["exit"] == 0, done.stdout
-    loaded = {name for name in result["modules"] if name in NOT_NEEDED or name.split(".")[0] in NOT_NEEDED}
-    assert not loaded
+    return {name for name in result["modules"] if name in NOT_NEEDED or name.split(".")[0] in NOT_NEEDED}
+
+
+def test_verify_of_an_empty_collection_loads_no_capture_replay_or_pool_code(tmp_path):
+    assert not loaded_by_verify(make_collection(tmp_path / "empty").root)
+
+
+def test_verify_of_a_manifest_without_a_timestamp_token_loads_no_token_code(tmp_path, run_cli):
+    collection = make_collection(tmp_path / "signed")
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    assert list((collection.root / "manifests").glob("manifest-*.json"))
+    assert not loaded_by_verify(collection.root)
