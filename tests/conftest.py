@@ -281,11 +281,13 @@ def allow_networks(root: Path, *networks: str) -> None:
     config.write_text(text.replace("allow_networks = []", f"allow_networks = {list(networks)!r}".replace("'", '"')))
 
 
-def use_tsa(root: Path, tsa, trust: bool = True) -> None:
+def use_tsa(root: Path, tsa, trust: bool = True, timeout: float = 60.0) -> None:
     """Make the collection at `root` timestamp its manifests with `tsa` (a tests.tsa.LocalTSA),
-    trusting its CA when `trust`."""
+    trusting its CA when `trust`. Archiver waits up to `timeout` seconds for each reply: a
+    generous bound, as the TSA runs `openssl ts -reply` per query in the test process, on what
+    may be a loaded machine (past the bound the reply is a failure, and the test's outcome too)."""
     config = root / "archiver.toml"
-    text = config.read_text().replace("authorities = []", f'authorities = ["{tsa.url}"]')
+    text = config.read_text().replace("authorities = []", f'authorities = ["{tsa.url}"]\ntimeout = {timeout}')
     if trust:
         shutil.copyfile(tsa.ca_pem_path, root / "tsa-roots.pem")
         text = text.replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"')
