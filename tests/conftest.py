@@ -13,6 +13,7 @@ import shutil
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -149,6 +150,15 @@ def http_response(body: bytes = b"", status: str = "200 OK", headers: list[tuple
     head = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in (headers or [("Content-Type", "text/html")])]
     head += [f"Content-Length: {len(body)}", "Connection: close"]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def eventually(condition: Callable[[], bool], what: str) -> None:
+    """Wait until `condition()` holds: for what a server thread records after its client has
+    seen the effect (a connection accepted, a socket closed), which a loaded machine may run late."""
+    deadline = time.monotonic() + 60  # a guard against a hang, not a guess of how long it takes
+    while not condition():
+        assert time.monotonic() < deadline, f"still not {what}"
+        time.sleep(0.01)
 
 
 def redirect(location: str, status: str = "302 Found") -> Responder:
