@@ -225,6 +225,16 @@ class RawServer:
 
 
 @pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 where nothing listens, for the whole test: held bound and never
+    listening, so a connection to it is refused and no server the test starts can be given it
+    (as it can be a port bound and released)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
+@pytest.fixture
 def raw_server():
     servers: list[RawServer] = []
 
