@@ -108,7 +108,7 @@ def trickle(conn: socket.socket, request: bytes) -> None:
 
 def test_a_slow_body_is_cut_at_the_wall_clock_deadline(collection, raw_server):
     server = raw_server({"/slow": trickle})
-    [row] = capture(collection, server.url("/slow"), timeout=0.6)
+    [row] = capture(collection, server.url("/slow"), timeout=2.0)  # time enough for the head, however loaded the machine
     assert (row.outcome, row.truncated) == ("truncated", "time")
     assert seconds_between(row.started_at, row.finished_at) < 5  # the server would trickle for 50 s
     [response] = [r for r in warc_records(collection.storage.folder) if r.type == "response"]
