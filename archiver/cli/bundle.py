@@ -34,8 +34,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     A bundle for one claim reveals no other claim, URL or document: it proves its captures
     belong to the collection's signed manifest with Merkle inclusion proofs.
 
-    Exit 1 when a configured timestamp could not be obtained (the bundle is still written,
-    without it; the next bundle tries again)."""
+    Exit 1 when timestamps are configured and the bundle carries none for its checkpoint (it
+    is still written, without; a bundle made after a failed timestamp of the manifest tries again)."""
     if not (claims or urls or documents or everything):
         raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
     if output.suffix.lower() != ".wacz":
