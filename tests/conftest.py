@@ -13,6 +13,7 @@ import shutil
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -151,6 +152,15 @@ def http_response(body: bytes = b"", status: str = "200 OK", headers: list[tuple
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
+def eventually(condition: Callable[[], bool], what: str) -> None:
+    """Wait until `condition()` holds: for what a server thread records after its client has
+    seen the effect (a connection accepted, a socket closed), which a loaded machine may run late."""
+    deadline = time.monotonic() + 60  # a guard against a hang, not a guess of how long it takes
+    while not condition():
+        assert time.monotonic() < deadline, f"still not {what}"
+        time.sleep(0.01)
+
+
 def redirect(location: str, status: str = "302 Found") -> Responder:
     return send_bytes(http_response(b"moved", status, [("Location", location)]))
 
@@ -212,6 +222,16 @@ class RawServer:
     def stop(self) -> None:
         self._stop = True
         self._sock.close()
+
+
+@pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 where nothing listens, for the whole test: held bound and never
+    listening, so a connection to it is refused and no server the test starts can be given it
+    (as it can be a port bound and released)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
 
 
 @pytest.fixture
@@ -281,11 +301,13 @@ def allow_networks(root: Path, *networks: str) -> None:
     config.write_text(text.replace("allow_networks = []", f"allow_networks = {list(networks)!r}".replace("'", '"')))
 
 
-def use_tsa(root: Path, tsa, trust: bool = True) -> None:
+def use_tsa(root: Path, tsa, trust: bool = True, timeout: float = 60.0) -> None:
     """Make the collection at `root` timestamp its manifests with `tsa` (a tests.tsa.LocalTSA),
-    trusting its CA when `trust`."""
+    trusting its CA when `trust`. Archiver waits up to `timeout` seconds for each reply: a
+    generous bound, as the TSA runs `openssl ts -reply` per query in the test process, on what
+    may be a loaded machine (past the bound the reply is a failure, and the test's outcome too)."""
     config = root / "archiver.toml"
-    text = config.read_text().replace("authorities = []", f'authorities = ["{tsa.url}"]')
+    text = config.read_text().replace("authorities = []", f'authorities = ["{tsa.url}"]\ntimeout = {timeout}')
     if trust:
         shutil.copyfile(tsa.ca_pem_path, root / "tsa-roots.pem")
         text = text.replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"')

@@ -19,16 +19,27 @@ def serve(bundle: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
     subprocess.run([str(bin_dir / "wb-manager"), "init", "evidence"], cwd=workdir, check=True, capture_output=True)
     subprocess.run([str(bin_dir / "wb-manager"), "add", "--unpack-wacz", "evidence", str(bundle)], cwd=workdir,
                    check=True, capture_output=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    wayback = subprocess.Popen([str(bin_dir / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=workdir,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):  # polled until it answers: pywb has no readiness signal
+    for _ in range(3):  # a port free when chosen may be another's before pywb binds it: then a new one
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        wayback = subprocess.Popen([str(bin_dir / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=workdir,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if _answers(wayback, port):
+            return wayback, port
+    raise AssertionError("pywb did not start")
+
+
+def _answers(wayback: subprocess.Popen, port: int) -> bool:
+    """Whether pywb answers on `port`, polled (it has no readiness signal) until it does or ends;
+    stopped if it does not."""
+    deadline = time.monotonic() + 120  # a guard against a hang, not a guess of how long it takes
+    while wayback.poll() is None and time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/evidence/", timeout=5).read()
-            return wayback, port
+            return True
         except OSError:
             time.sleep(0.1)
     wayback.terminate()
-    raise AssertionError("pywb did not start")
+    wayback.wait(10)
+    return False

@@ -21,10 +21,17 @@ def missing_tools() -> list[str]:
     return [tool for tool in NEEDED if shutil.which(tool) is None]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """`count` different ports free on 127.0.0.1: all held bound at once while chosen, as a port
+    bound and released may be given again to the very next bind."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for sock in held:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
 
 
 @dataclass
@@ -122,7 +129,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, deadline: float) -> Non
 
 def start(folder: Path) -> Radosgw:
     """Make and start the cluster in `folder` (empty); about 15 seconds."""
-    mon_port, rgw_port = _free_port(), _free_port()
+    mon_port, rgw_port = _free_ports(2)
     fsid = str(uuid.uuid4())
     for sub in ("mon", "run", "log", "rgw"):
         (folder / sub).mkdir(parents=True)

@@ -29,6 +29,7 @@ pytest.importorskip("playwright", reason="Playwright is not installed (pip insta
 
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.chromium import Browser, PageLimits, find_chromium
+from tests.conftest import eventually
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium, "
@@ -470,8 +471,9 @@ def test_a_popup_is_closed_and_recorded(browser, site):
 
 
 def test_a_page_that_never_settles_ends_before_its_deadline_with_its_screenshot(browser, site):
-    page, seconds = _capture(browser, site, "/never.html", seconds=12)
-    assert seconds < 12
+    page, _ = _capture(browser, site, "/never.html", seconds=12)
+    # Ended by its own waits, not by the deadline, which would have said so; the seconds taken,
+    # which count the context's closing after it, are not what shows it on a loaded machine.
     assert page.error is None
     assert page.load_seconds is None and page.settled_seconds is None
     assert any(note.startswith("load event: not done") for note in page.notes), page.notes
@@ -507,21 +509,20 @@ def _descends_from(pid: int, ancestor: int) -> bool:
 def test_a_renderer_crash_ends_the_page_with_the_reason_and_the_browser_goes_on(browser, site):
     """The renderer of a page that never settles is killed (as the kernel's OOM killer would) mid-capture."""
     assert browser.info["pid"] is not None, "the browser's process is not known here"
+    deadline = 120  # the page's: far beyond how long the crash takes to end it, however loaded the machine
     with ThreadPoolExecutor(1) as pool:
-        started, seen = time.monotonic(), len(site[0].log)
-        capturing = pool.submit(_capture, browser, site, "/never.html", 20)
-        while ("GET", "news.test", "/poll") not in site[0].log[seen:] and time.monotonic() - started < 10:
-            time.sleep(0.05)
-        renderers = _renderers_of(browser.info["pid"])
-        while not renderers and time.monotonic() - started < 20:  # a loaded machine starts it late
-            time.sleep(0.05)
-            renderers = _renderers_of(browser.info["pid"])
-        assert renderers, "no renderer process found"
-        for pid in renderers:
+        seen = len(site[0].log)
+        capturing = pool.submit(_capture, browser, site, "/never.html", deadline)
+        # Killed once the page is under way (its script ran), not at a guess of when that is.
+        eventually(lambda: ("GET", "news.test", "/poll") in site[0].log[seen:], "the page asked for /poll")
+        eventually(lambda: bool(_renderers_of(browser.info["pid"])), "a renderer process found")
+        killed = time.monotonic()
+        for pid in _renderers_of(browser.info["pid"]):
             os.kill(pid, signal.SIGKILL)
-        page, seconds = capturing.result()
+        page, _ = capturing.result()
     assert page.error == "the renderer crashed", (page.error, page.notes)
-    assert seconds < 10 and page.screenshot is None
+    assert time.monotonic() - killed < deadline / 2, "the page ran on to its deadline after the crash"
+    assert page.screenshot is None
     after, _ = _capture(browser, site, "/plain.html")
     assert after.error is None and after.title == "plain"
     crash = browser.capture("chrome://crash", site[1], time.monotonic() + 20)  # ends, without a hang
@@ -560,9 +561,7 @@ def test_the_browser_restarts_after_a_crash_and_after_its_page_count_and_cuts_ta
         assert third.title == "plain" and browser.info["pid"] not in (None, first["pid"])
         assert not os.path.exists(f"/proc/{first['pid']}/cmdline"), "the browser it replaced still runs"
         os.kill(browser.info["pid"], signal.SIGKILL)  # the browser itself dies
-        started = time.monotonic()
-        while os.path.exists(f"/proc/{browser.info['pid']}/cmdline") and time.monotonic() - started < 10:
-            time.sleep(0.05)
+        eventually(lambda: not os.path.exists(f"/proc/{browser.info['pid']}/cmdline"), "the killed browser gone")
         after, _ = _capture(browser, site, "/plain.html")
         assert after.error is None and after.title == "plain"
 
@@ -592,17 +591,13 @@ def test_a_page_opened_ahead_is_the_one_used_and_one_from_a_dead_browser_is_repl
         unused = browser.open_page(site[1])
         browser.discard(unused)
         left = unused.result(30).page
-        started = time.monotonic()
-        while not left.is_closed() and time.monotonic() - started < 10:
-            time.sleep(0.05)
-        assert left.is_closed(), "a page opened ahead and discarded stays open"
+        eventually(left.is_closed, "the page opened ahead and discarded closed")
 
         stale = browser.open_page(site[1])
         stale.result(30)
         dead = browser.info["pid"]
         os.kill(dead, signal.SIGKILL)
-        while os.path.exists(f"/proc/{dead}/cmdline") and time.monotonic() - started < 20:
-            time.sleep(0.05)
+        eventually(lambda: not os.path.exists(f"/proc/{dead}/cmdline"), "the killed browser gone")
         page = browser.capture(url, site[1], time.monotonic() + 30, stale)
         assert page.error is None and page.title == "plain"
         assert browser.info["pid"] not in (None, dead)

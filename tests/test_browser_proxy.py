@@ -366,6 +366,27 @@ def test_the_refusing_proxy_refuses_everything_and_notes_it(network_sandbox):
     assert proxy_threads() == [] and network_sandbox == []
 
 
+def test_close_waits_for_a_connection_thread_that_hung_up_and_has_not_yet_ended(monkeypatch):
+    """A connection thread runs on a moment after hanging up (its client has seen the end): close()
+    waits for it too, not only for threads still serving (a loaded machine left two refusing
+    proxy threads alive after close())."""
+    real_close = socket.socket.close
+
+    def close_then_pause(sock) -> None:
+        real_close(sock)
+        if threading.current_thread().name == "archiver-refusing-proxy-connection":
+            time.sleep(0.5)  # the thread descheduled just after hanging up, as a loaded machine does
+
+    monkeypatch.setattr(socket.socket, "close", close_then_pause)
+    refusing = RefusingProxy()
+    refusing.start()
+    with connect(refusing) as sock:
+        sock.sendall(b"GET http://clients2.google.com/time/1/current HTTP/1.1\r\nHost: clients2.google.com\r\n\r\n")
+        assert read_to_end(sock).startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    refusing.close()
+    assert proxy_threads() == []
+
+
 # -- the interception authority -----------------------------------------------------------
 
 def test_every_host_certificate_carries_the_one_pinned_leaf_key():

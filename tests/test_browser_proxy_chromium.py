@@ -50,8 +50,8 @@ def test_chromium_loads_a_page_only_through_the_proxy(proxies, raw_server, test_
             try:
                 context = browser.new_context(proxy={"server": f"http://{proxy.address}"})
                 page = context.new_page()
-                page.goto(f"https://localhost:{origin.port}/page", wait_until="load", timeout=15_000)
-                page.wait_for_selector("#loaded", timeout=10_000)
+                page.goto(f"https://localhost:{origin.port}/page", wait_until="load", timeout=60_000)
+                page.wait_for_selector("#loaded", timeout=60_000)  # bounds against a hang, not guesses
                 assert page.title() == "Through the proxy"
                 assert page.eval_on_selector("h1", "e => getComputedStyle(e).color") == "rgb(255, 0, 0)"
                 assert page.inner_text("#loaded") == "fetched"

@@ -63,8 +63,8 @@ def test_a_bad_catalog_url_is_refused_in_one_line_before_anything_is_made(run_cl
 
 
 def test_an_unreachable_server_a_missing_database_and_an_unknown_user_are_told_apart(run_cli, tmp_path,
-                                                                                     postgresql_cluster):
-    cases = [(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x", "cannot reach PostgreSQL"),
+                                                                                     postgresql_cluster, closed_port):
+    cases = [(f"postgresql://postgres@127.0.0.1:{closed_port}/x", "cannot reach PostgreSQL"),
              (postgresql_cluster.url("no_such_database"), 'database "no_such_database" does not exist'),
              (postgresql_cluster.url("postgres", user="nobody"), 'role "nobody" does not exist')]
     for number, (url, says) in enumerate(cases):
@@ -117,19 +117,12 @@ def test_an_existing_sqlite_catalog_migrates_to_names_postgresql_accepts(tmp_pat
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
-def _closed_port() -> int:
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_capture_into_a_collection_whose_server_is_gone_fails_before_fetching(run_cli, raw_server, tmp_path,
-                                                                                postgresql_url):
+                                                                                postgresql_url, closed_port):
     server = raw_server({"/a": send_bytes(http_response(b"<html>a</html>"))})
     collection = make_collection(tmp_path / "c", postgresql_url)
     config = collection.config_path
-    config.write_text(config.read_text().replace(postgresql_url, f"postgresql://postgres@127.0.0.1:{_closed_port()}/x"))
+    config.write_text(config.read_text().replace(postgresql_url, f"postgresql://postgres@127.0.0.1:{closed_port}/x"))
     result = run_cli("capture", "-C", collection.root, server.url("/a"))
     assert result.exit_code == 3, result.output
     assert "cannot reach PostgreSQL" in result.output and len(result.output.strip().splitlines()) == 1

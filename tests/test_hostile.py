@@ -18,7 +18,7 @@ from datetime import datetime
 import pytest
 
 from archiver.capture.fetch.policy import AddressPolicy, SafeResolver
-from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
+from tests.conftest import capture, eventually, http_response, redirect, send_bytes, warc_records
 
 GOOD_BODY = b"<html><body>an ordinary page, unaffected</body></html>"
 MAX_SIZE = 1_000_000
@@ -291,7 +291,7 @@ def test_a_reset_mid_body_is_recorded_with_the_received_bytes(collection, raw_se
     server = raw_server(routes(reset=reset))
     timeout = 5.0
     row, good_row = capture(collection, server.url("/reset"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
-    assert done.is_set()
+    assert done.wait(60), "the server never reset the connection"  # its thread may run after the client saw the reset
     assert_within(row, timeout)
     # A reset is the server hanging up: the bytes received before it are kept, marked truncated.
     assert (row.outcome, row.truncated, row.http_status, row.error) == ("truncated", "disconnect", 200, None)
@@ -313,7 +313,7 @@ def test_a_tls_handshake_that_never_finishes_fails_at_the_deadline(collection, r
     assert_failed_without_response(collection, row, url)
     assert row.error == "no complete response within the 1s capture deadline"
     assert_within(row, timeout)  # not the 15 s connect timeout
-    assert silent.connections == 1
+    eventually(lambda: silent.connections == 1, "one connection counted")  # the server counts it after the client connected
     assert_good(collection, good_row, good.url("/good"))
 
 

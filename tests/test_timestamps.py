@@ -25,12 +25,10 @@ from tests.tsa import LocalTSA, local_tsa  # noqa: F401
 DATA = b'{"manifest":{"captures":[]},"previous_manifest_sha256":null,"sequence":1}'
 
 
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens: the port was bound, then released."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/tsa"
+@pytest.fixture
+def dead_tsa(closed_port) -> str:
+    """A TSA URL on 127.0.0.1 where nothing listens."""
+    return f"http://127.0.0.1:{closed_port}/tsa"
 
 
 def answer_after_query(response: bytes) -> Responder:
@@ -190,8 +188,8 @@ def test_a_tsa_answering_500_is_an_error_naming_it(local_tsa: LocalTSA) -> None:
     assert str(raised.value) == f"timestamp authority {local_tsa.url}: answered HTTP 500 Internal Server Error"
 
 
-def test_an_unreachable_tsa_is_an_error_naming_it(network_sandbox: list) -> None:
-    url = closed_port_url()
+def test_an_unreachable_tsa_is_an_error_naming_it(network_sandbox: list, dead_tsa: str) -> None:
+    url = dead_tsa
     with pytest.raises(TimestampError) as raised:
         request_timestamp(DATA, url, timeout=2)
     assert str(raised.value) == f"timestamp authority {url}: unreachable (Connection refused)"
@@ -245,8 +243,8 @@ def test_an_oversized_reply_is_refused(raw_server) -> None:
 
 # -- several TSAs --------------------------------------------------------------------------------
 
-def test_the_next_tsa_is_used_and_the_dead_one_reported(local_tsa: LocalTSA, tmp_path: Path) -> None:
-    dead = closed_port_url()
+def test_the_next_tsa_is_used_and_the_dead_one_reported(local_tsa: LocalTSA, tmp_path: Path, dead_tsa: str) -> None:
+    dead = dead_tsa
     down = LocalTSA(tmp_path / "down")
     down.mode = "down"
     try:
@@ -259,8 +257,8 @@ def test_the_next_tsa_is_used_and_the_dead_one_reported(local_tsa: LocalTSA, tmp
                                 f"timestamp authority {down.url}: answered HTTP 500 Internal Server Error"]
 
 
-def test_when_no_tsa_answers_every_failure_is_reported(local_tsa: LocalTSA) -> None:
-    dead = closed_port_url()
+def test_when_no_tsa_answers_every_failure_is_reported(local_tsa: LocalTSA, dead_tsa: str) -> None:
+    dead = dead_tsa
     local_tsa.mode = "garbage"
     outcome = timestamp_with_any(DATA, [dead, local_tsa.url], timeout=5)
     assert outcome.token is None and outcome.url is None

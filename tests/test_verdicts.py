@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import socket
 
 import pytest
 
@@ -100,11 +99,8 @@ def test_a_gzip_chunked_page_is_judged_on_its_decoded_text(collection, raw_serve
     assert (row.verdict, row.outcome) == ("not-found", "ok")
 
 
-def test_a_failed_capture_has_no_verdict(collection):
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    [row] = capture(collection, f"http://127.0.0.1:{port}/")
+def test_a_failed_capture_has_no_verdict(collection, closed_port):
+    [row] = capture(collection, f"http://127.0.0.1:{closed_port}/")
     assert (row.outcome, row.verdict) == ("failed", None)
 
 
@@ -171,10 +167,9 @@ def test_a_catalog_from_before_verdicts_shows_none_made_up(run_cli, collection, 
     assert "http-error" not in run_cli("captures", "-C", collection.root).stdout
 
 
-def test_the_end_of_run_summary_lists_only_what_needs_a_look_and_counts_the_rest(run_cli, collection, raw_server):
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        refused = f"http://127.0.0.1:{unused.getsockname()[1]}/refused"
+def test_the_end_of_run_summary_lists_only_what_needs_a_look_and_counts_the_rest(run_cli, collection, raw_server,
+                                                                                   closed_port):
+    refused = f"http://127.0.0.1:{closed_port}/refused"
     server = raw_server({**{f"/fine{i}": send_bytes(PAGES["/article"][0]) for i in range(3)},
                          "/missing": send_bytes(PAGES["/missing"][0]),
                          "/wall": send_bytes(html("<p>One moment.</p>", title="Just a moment [red]please[/red]"))})

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -293,6 +294,51 @@ def test_no_reachable_timestamp_authority_still_signs_and_says_so(run_cli, raw_s
     assert run_cli("manifest", "-C", collection.root).exit_code == 0  # the next export tries again
     assert (collection.root / "manifests" / "manifest-1.json.tsr").exists()
 
+
+
+def test_a_bundle_its_timestamp_authority_did_not_answer_in_time_says_so_and_exits_1(
+        run_cli, raw_server, collection, local_tsa, tmp_path):
+    """A TSA slower than [timestamps] timeout (as the local one can be on a loaded machine): the
+    bundle is written without the checkpoint's timestamp and says so, exiting 1 as `manifest`
+    does, instead of exiting 0 as though it were timestamped; the next bundle tries again."""
+    use_tsa(collection.root, local_tsa, timeout=0.5)
+    local_tsa.mode = "slow"  # each reply 3 s late
+    server = raw_server({"/": send_bytes(http_response(b"<p>page</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    late = tmp_path / "late.wacz"
+    result = run_cli("bundle", "-C", collection.root, "-o", late, "--all")
+    assert result.exit_code == 1, result.output
+    assert f"Timestamp failed: timestamp authority {local_tsa.url}: no answer within 0.5s" in result.stderr
+    assert "evidence/checkpoint.json.tsr" not in zipfile.ZipFile(late).namelist()
+    local_tsa.mode = "ok"
+    stamped = tmp_path / "stamped.wacz"
+    result = run_cli("bundle", "-C", collection.root, "-o", stamped, "--all")
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert "evidence/checkpoint.json.tsr" in zipfile.ZipFile(stamped).namelist()
+
+
+def test_a_bundle_of_a_manifest_whose_checkpoint_got_no_timestamp_says_so_and_exits_1(
+        run_cli, raw_server, collection, local_tsa, tmp_path, monkeypatch):
+    """The manifest got its token, the checkpoint (asked next) none: the bundle, which carries the
+    checkpoint, says it is not timestamped, though sealing asked the TSA nothing this time."""
+    use_tsa(collection.root, local_tsa, timeout=0.5)
+    answer = local_tsa._answer
+
+    def first_then_slow(query: bytes) -> tuple[int, bytes]:
+        answered = answer(query)
+        local_tsa.mode = "slow"  # the checkpoint's query, next, waits past the timeout
+        return answered
+
+    monkeypatch.setattr(local_tsa, "_answer", first_then_slow)
+    server = raw_server({"/": send_bytes(http_response(b"<p>page</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    sealed = run_cli("manifest", "-C", collection.root)
+    assert "Timestamp failed:" in sealed.stderr and (collection.root / "manifests" / "manifest-1.json.tsr").exists()
+    bundle = tmp_path / "bundle.wacz"
+    result = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "Not timestamped: the manifest's checkpoint got no timestamp when it was sealed\n"
+    assert "evidence/checkpoint.json.tsr" not in zipfile.ZipFile(bundle).namelist()
 
 def test_verify_while_a_capture_writes_says_so_and_never_calls_its_open_file_interrupted(run_cli, raw_server, collection):
     """A capture running in the collection holds its WARC file open: verify meanwhile must not

@@ -10,7 +10,8 @@ its own CA. Set `tsa.mode` to make it misbehave:
 - "down": HTTP 500;
 - "garbage": 200 with the right Content-Type and bytes that are not DER;
 - "replay": the first reply it ever gave, whatever was asked (wrong imprint or nonce);
-- "reject": a real refusal from `openssl ts -reply` (its policy accepts only SHA-512).
+- "reject": a real refusal from `openssl ts -reply` (its policy accepts only SHA-512);
+- "slow": as "ok", each reply held back `slow_seconds` (a TSA slower than a client's timeout).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -96,6 +98,7 @@ class LocalTSA:
         self.folder = folder
         self.key = key
         self.mode = "ok"
+        self.slow_seconds = 3.0
         self.queries = 0
         self._first_reply: bytes | None = None
         self._lock = threading.Lock()  # openssl ts -reply increments the serial file
@@ -161,6 +164,8 @@ class LocalTSA:
             return 200, b"<html>this is not a timestamp</html>"
         if self.mode == "reject":
             return 200, self.reply(query, "reject_config")
+        if self.mode == "slow":
+            time.sleep(self.slow_seconds)
         if self.mode == "replay" and self._first_reply is not None:
             return 200, self._first_reply
         answer = self.reply(query)
@@ -183,7 +188,10 @@ class LocalTSA:
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped waiting (a "slow" reply past its timeout)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output clean

@@ -32,7 +32,10 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     open in pywb or ReplayWeb.page. Its evidence/report.html explains it in plain words.
 
     A bundle for one claim reveals no other claim, URL or document: it proves its captures
-    belong to the collection's signed manifest with Merkle inclusion proofs."""
+    belong to the collection's signed manifest with Merkle inclusion proofs.
+
+    Exit 1 when timestamps are configured and the bundle carries none for its checkpoint (it
+    is still written, without; a bundle made after a failed timestamp of the manifest tries again)."""
     if not (claims or urls or documents or everything):
         raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
     if output.suffix.lower() != ".wacz":
@@ -42,11 +45,20 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     repair_interrupted(collection, key)
     selection = Selection(list(claims), list(urls), [document_key(d, collection.root) for d in documents], everything)
     result = export_bundle(collection, key, selection, output)
+    # A bundle without the timestamp the collection asks for is written, but not passed off as timestamped.
+    missing = bool(collection.config.timestamps.authorities) and not result.timestamped
     if as_json:
         print_json({"bundle": result.bundle_id, "path": str(output), "sha256": result.sha256, "claims": result.claims,
-                    "captures": result.captures, "fingerprint": key.fingerprint})
-        return
-    click.echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
-    click.echo(f"SHA-256 {result.sha256}")
-    click.echo(f"Give the recipient this key fingerprint by another channel: {grouped(key.fingerprint)}")
-    click.echo(f"They check it with: archiver verify-bundle {output.name} --fingerprint '{grouped(key.fingerprint)}'")
+                    "captures": result.captures, "fingerprint": key.fingerprint, "timestamped": result.timestamped,
+                    "timestamp_failures": result.timestamp_failures})
+    else:
+        click.echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
+        click.echo(f"SHA-256 {result.sha256}")
+        click.echo(f"Give the recipient this key fingerprint by another channel: {grouped(key.fingerprint)}")
+        click.echo(f"They check it with: archiver verify-bundle {output.name} --fingerprint '{grouped(key.fingerprint)}'")
+        for failure in result.timestamp_failures:
+            click.echo(f"Timestamp failed: {failure}", err=True)
+        if missing and not result.timestamp_failures:
+            click.echo("Not timestamped: the manifest's checkpoint got no timestamp when it was sealed", err=True)
+    if missing:
+        raise SystemExit(1)

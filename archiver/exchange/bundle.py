@@ -22,6 +22,7 @@ datapackage.json's hash, because datapackage.json must list the statement itself
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import tempfile
@@ -82,6 +83,8 @@ class BundleResult:
     claims: int
     captures: int
     sha256: str
+    timestamped: bool  # the bundle carries its checkpoint's RFC 3161 token
+    timestamp_failures: list[str] = field(default_factory=list)  # why sealing the manifest just now got none
 
 
 @dataclass(frozen=True)
@@ -229,8 +232,9 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
     """Seal the collection's current manifest, write the bundle of `selection` to `output`,
     and record the export in the custody log."""
     with collection:
-        manifest, _ = sealed_manifest(collection, key)
-        result = _write_bundle(collection, key, manifest, selection, output)
+        manifest, seal = sealed_manifest(collection, key)
+        result = dataclasses.replace(_write_bundle(collection, key, manifest, selection, output),
+                                     timestamp_failures=seal.timestamp_failures)
         try:
             custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name,
                                                            "sha256": result.sha256, "selection": selection.as_record(),
@@ -299,7 +303,7 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                            ("datapackage-digest.json", digest_file)]:
             wacz.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return BundleResult(output, statement["bundle"], len(claims), len(captures),
-                        hashlib.sha256(output.read_bytes()).hexdigest())
+                        hashlib.sha256(output.read_bytes()).hexdigest(), "evidence/checkpoint.json.tsr" in files)
 
 
 def _pages(collection: Collection, evidence: list[CaptureEvidence]) -> bytes:

@@ -39,6 +39,8 @@ class _Server:
     def __init__(self) -> None:
         self._listener: socket.socket | None = None
         self._accepting: threading.Thread | None = None
+        # Every connection thread not seen to have ended: one that hung up still runs a moment
+        # after its client saw the end, and close() must wait for it too.
         self._threads: set[threading.Thread] = set()
         self._sockets: dict[threading.Thread, socket.socket] = {}  # what each thread serves now
         self._lock = threading.Lock()
@@ -66,6 +68,7 @@ class _Server:
                     return
                 thread = threading.Thread(target=self._handle, args=(conn,), daemon=True,
                                           name=f"archiver-{self.name}-connection")
+                self._threads = {running for running in self._threads if running.is_alive()}
                 self._threads.add(thread)
             thread.start()
 
@@ -85,7 +88,6 @@ class _Server:
         finally:
             with self._lock:
                 current = self._sockets.pop(threading.current_thread(), conn)
-                self._threads.discard(threading.current_thread())
             current.close()
 
     def _watch(self, sock: socket.socket) -> None:
