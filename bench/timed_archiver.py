@@ -65,7 +65,7 @@ def _write() -> None:
 _timed_task()
 _timed(CaptureRun, "capture_job", "job", lambda run, url, job_id, *rest: job_id)
 _timed(CaptureRun, "_store", "store", lambda run, results, *rest: len(results))
-_timed(Catalog, "payload_origin", "lookup")
+_timed(Catalog, "payload_origins", "lookup")
 _timed(Catalog, "captures_of_jobs", "lookup")
 _timed(Catalog, "file_opened", "file opened")
 _timed(Catalog, "add_captures", "listing", lambda catalog, captures, *rest: len(captures))
