@@ -280,9 +280,11 @@ def binding_resource(result: Result) -> str:
     busy = result.cpu["machine"] / result.cpu["window"]
     if busy < 0.9 * cores:
         return f"not CPU ({busy:.1f} of {cores} cores busy): the latency and each job's work outside its fetch"
-    users = {k: result.cpu[k] for k in ("capturing", "postgresql", "radosgw", "origin")}
-    top = max(users, key=users.get)
-    return f"CPU ({busy:.1f} of {cores} cores busy; most by {'workers' if top == 'capturing' else top})"
+    users = {name: result.cpu[key] for key, name in (("capturing", "workers" if result.workers else "archiver"),
+                                                       ("postgresql", "postgresql"), ("radosgw", "radosgw"),
+                                                       ("origin", "origin"))}
+    users["other work on the machine"] = result.cpu["machine"] - sum(users.values())  # another user's, say
+    return f"CPU ({busy:.1f} of {cores} cores busy; most by {max(users, key=users.get)})"
 
 
 def queue_and_catalog(r: Result) -> float:
