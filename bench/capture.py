@@ -259,10 +259,12 @@ def set_setting(folder: Path, line: str, replacement: str) -> None:
     config.write_text(text.replace(line, replacement, 1))
 
 
-def run_archiver(name: str, work: Path, targets: list[str], options: list[str]) -> tuple[Run, dict, list[Path]]:
-    """archiver capture --json into a fresh collection: the run, its JSON summary, its WARCs."""
+def run_archiver(name: str, work: Path, targets: list[str], options: list[str],
+                 command: list[str] | None = None) -> tuple[Run, dict, list[Path]]:
+    """archiver capture --json into a fresh collection: the run, its JSON summary, its WARCs.
+    `command` runs archiver (default archiver_command())."""
     collection = new_collection(work / name)
-    run = measure(name, [*archiver_command(), "capture", "-C", str(collection), "--json", *options, *targets], work)
+    run = measure(name, [*(command or archiver_command()), "capture", "-C", str(collection), "--json", *options, *targets], work)
     run.check(ok_codes=(0, 1))  # 1: some URLs failed, which the targets report
     summary = json.loads(run.stdout.read_text())
     unfinished = sorted(p.name for p in (collection / "warcs").glob("*.open"))

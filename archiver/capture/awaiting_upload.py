@@ -13,9 +13,7 @@ import contextlib
 import threading
 from typing import Iterator
 
-from archiver.store.rows import CaptureRow, StoredRecord
-
-Capture = tuple[CaptureRow, list[StoredRecord], dict | None]  # its row, its records, its attestation
+from archiver.store.rows import Capture, CaptureRow
 
 
 class AwaitingUpload:

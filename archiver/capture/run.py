@@ -280,7 +280,8 @@ class CaptureRun:
         transaction, then in the custody log: whatever is listed is on disk (in a store shared
         by machines, listed once their file is uploaded). With `job_ids` (one per result), each
         capture is its job's, unless the catalog lists one of that job first (then it is of none)."""
-        prepared = [self._prepare(result, job_id) for result, job_id in zip(results, job_ids or [None] * len(results))]
+        prepared = [self._prepare(result, job_id, origin) for result, job_id, origin
+                    in zip(results, job_ids or [None] * len(results), self._identical_payloads(results))]
         try:
             stored = self.writer.write([pending for _, pending, _ in prepared])
         except OSError as exc:
@@ -312,12 +313,13 @@ class CaptureRun:
         with self._awaiting.listing(closed.name) as captures:
             self._list(captures, closing=(closed, _now()))
 
-    def _prepare(self, result: FetchResult, job_id: str | None) -> tuple[CaptureRow, list[PendingRecord], dict | None]:
-        """A fetched capture as its catalog row, the records to write and its signed attestation."""
+    def _prepare(self, result: FetchResult, job_id: str | None,
+                 origin: PayloadOrigin | None) -> tuple[CaptureRow, list[PendingRecord], dict | None]:
+        """A fetched capture as its catalog row, the records to write and its signed attestation;
+        with `origin`, its payload is that capture's, and its response is written as a revisit."""
         capture_id = f"{result.started_at:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
         pending: list[PendingRecord] = []
         response_ids: list[str | None] = []
-        origin = self._identical_payload(result)
         verdict = capture_verdict(result)
         for hop in result.hops:
             revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date) \
@@ -363,11 +365,12 @@ class CaptureRun:
         return {row.id: self.catalog.find_capture(row.revisit_of)[0].started_at[:19].replace("T", " ") + " UTC"
                 for row in rows if row.revisit_of}
 
-    def _identical_payload(self, result: FetchResult) -> PayloadOrigin | None:
-        """The earlier capture of this URL whose payload is byte-identical, if any: then only a
-        revisit record is written instead of storing the body again."""
-        final = result.final
-        if result.outcome != "ok" or final.exchange.spool.header_length is None:
-            return None
-        origin = self.catalog.payload_origin(normalise_url(result.url))
-        return origin if origin and origin.payload_digest == final.exchange.spool.payload_digest else None
+    def _identical_payloads(self, results: list[FetchResult]) -> list[PayloadOrigin | None]:
+        """For each of `results`, the earlier capture of its URL whose payload is byte-identical,
+        if any: then only a revisit record is written instead of storing the body again. The
+        catalog is asked once for them all."""
+        complete = [r.outcome == "ok" and r.final.exchange.spool.header_length is not None for r in results]
+        origins = self.catalog.payload_origins(normalise_url(r.url) for r, whole in zip(results, complete) if whole)
+        found = [origins.get(normalise_url(r.url)) if whole else None for r, whole in zip(results, complete)]
+        return [origin if origin and origin.payload_digest == r.final.exchange.spool.payload_digest else None
+                for origin, r in zip(found, results)]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.database import Cursor, open_database
-from archiver.store.rows import CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
+from archiver.store.rows import Capture, CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
 from archiver.store.schema import MIGRATIONS, SCHEMA_VERSION
 from archiver.store.storage import StoredFile
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 
 REPAIR_LOCK = 0x61726368697652  # an advisory lock on a PostgreSQL catalog: "archivR"
+ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT, or URLs of an IN list: within SQLite's 32,766 parameters
 
 
 class Catalog:
@@ -133,7 +134,7 @@ class Catalog:
                          " WHERE name = ?", (closed_at, closed.size, closed.sha256, closed.retention_mode,
                                              closed.retain_until, closed.name))
 
-    def add_captures(self, captures: list[tuple[CaptureRow, list[StoredRecord], dict | None]], logged:
+    def add_captures(self, captures: list[Capture], logged:
                      Callable[[list[bool]], Callable[[str | None], list[tuple[int, str]]]] | None = None,
                      closing: tuple[StoredFile, str] | None = None) -> list[bool]:
         """Several captures in one transaction (a group commit), with `closing` (file, when) their
@@ -142,35 +143,47 @@ class Catalog:
         shared collection `logged(added)` gives the entries that log them, appended in the same
         transaction: none is listed unlogged."""
         with self._lock, self._transaction():
-            added = [self._insert_capture(capture, records, attestation) for capture, records, attestation in captures]
+            added = self._insert_captures(captures)
             if closing is not None:
                 self._record_closed(*closing)
             if logged is not None:
                 self._extend_custody(logged(added))
             return added
 
-    def _insert_capture(self, capture: CaptureRow, records: list[StoredRecord], attestation: dict | None) -> bool:
-        fields = list(capture.__dict__)
-        added = self._db.execute(f"INSERT INTO captures ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
-                                 " ON CONFLICT DO NOTHING RETURNING id",
-                                 [getattr(capture, f) for f in fields]).fetchall()
-        if not added:
-            if capture.job_id is None or self._db.execute("SELECT 1 FROM captures WHERE id = ?", (capture.id,)).fetchone():
-                return False  # listed already (by a repair on another machine, meanwhile)
-            # Its job was captured again elsewhere (its worker seemed dead) and that capture listed
-            # first: this one is a capture all the same, whose records are stored, kept as of no job.
-            return self._insert_capture(replace(capture, job_id=None), records, attestation)
+    def _insert_captures(self, captures: list[Capture]) -> list[bool]:
+        """Insert the captures with a few statements for them all, not a few each: to a server
+        each is a round trip, in a transaction every writer waits for. Whether each was added."""
+        added = self._insert_capture_rows([row for row, _, _ in captures])
+        listed: list[Capture] = []
+        for row, records, attestation in captures:
+            if row.id not in added and row.job_id is not None:
+                # Its job was captured again elsewhere (its worker seemed dead) and that capture listed first: this
+                # one is a capture all the same, kept as of no job (unless a repair elsewhere listed it meanwhile).
+                row = replace(row, job_id=None)
+                added |= self._insert_capture_rows([row])
+            if row.id in added:
+                listed.append((row, records, attestation))
         self._db.executemany(
             "INSERT INTO records (record_id, capture_id, seq, warc_type, role, target_uri, warc_date, warc_file,"
             " warc_offset, length, content_length, block_digest, payload_digest, truncated)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(r.record_id, capture.id, seq, r.warc_type, r.role, r.target_uri, r.warc_date, r.warc_file,
+            [(r.record_id, row.id, seq, r.warc_type, r.role, r.target_uri, r.warc_date, r.warc_file,
               r.offset, r.length, r.content_length, r.block_digest, r.payload_digest, r.truncated)
-             for seq, r in enumerate(records)])
-        if attestation is not None:
-            self._db.execute("INSERT INTO attestations (capture_id, envelope) VALUES (?, ?)",
-                             (capture.id, json.dumps(attestation, sort_keys=True, separators=(",", ":"))))
-        return True
+             for row, records, _ in listed for seq, r in enumerate(records)])
+        self._db.executemany("INSERT INTO attestations (capture_id, envelope) VALUES (?, ?)",
+                             [(row.id, json.dumps(attestation, sort_keys=True, separators=(",", ":")))
+                              for row, _, attestation in listed if attestation is not None])
+        return [row.id in added for row, _, _ in captures]
+
+    def _insert_capture_rows(self, rows: list[CaptureRow]) -> set[str]:
+        """The ids of those of `rows` inserted: not one whose id or job is listed already."""
+        fields, added = list(CaptureRow.__dataclass_fields__), set()
+        for chunk in (rows[i:i + ROWS_PER_STATEMENT] for i in range(0, len(rows), ROWS_PER_STATEMENT)):
+            values = ", ".join(["(" + ", ".join("?" * len(fields)) + ")"] * len(chunk))
+            added.update(id_ for (id_,) in self._db.execute(
+                f"INSERT INTO captures ({', '.join(fields)}) VALUES {values} ON CONFLICT DO NOTHING RETURNING id",
+                [getattr(row, f) for row in chunk for f in fields]).fetchall())
+        return added
 
     def record_document(self, document: "Document", read_at: str) -> None:
         """The document as read now (its copy already kept): claims no longer in it are marked
@@ -221,18 +234,19 @@ class Catalog:
                              (sequence, sha256, content_sha256, created_at, file))
 
     # -- reads ----------------------------------------------------------------------------
-    def payload_origin(self, url_key: str) -> PayloadOrigin | None:
-        """Where the newest complete payload of `url_key` is stored in full (a revisit's target)."""
-        row = self._db.execute(
-            "SELECT COALESCE(c.revisit_of, c.id), c.payload_digest FROM captures c"
-            " WHERE c.url_key = ? AND c.outcome = 'ok' AND c.payload_digest IS NOT NULL"
-            " ORDER BY c.started_at DESC, c.id DESC LIMIT 1", (url_key,)).fetchone()
-        if row is None:
-            return None
-        origin = self._db.execute(
-            "SELECT r.record_id, r.target_uri, r.warc_date FROM captures c JOIN records r ON r.record_id = c.response_record_id"
-            " WHERE c.id = ?", (row[0],)).fetchone()
-        return PayloadOrigin(row[0], origin[0], origin[1], origin[2], row[1]) if origin else None
+    def payload_origins(self, url_keys: Iterable[str]) -> dict[str, PayloadOrigin]:
+        """Where the newest complete payload of each of `url_keys` is stored in full (a revisit's
+        target), for those that have one: asked together for captures stored together."""
+        found, keys = {}, sorted(set(url_keys))
+        for chunk in (keys[i:i + ROWS_PER_STATEMENT] for i in range(0, len(keys), ROWS_PER_STATEMENT)):
+            found.update((key, PayloadOrigin(*origin)) for key, *origin in self._db.execute(
+                "SELECT newest.url_key, newest.origin_id, r.record_id, r.target_uri, r.warc_date, newest.payload_digest"
+                " FROM (SELECT c.url_key, COALESCE(c.revisit_of, c.id) AS origin_id, c.payload_digest, ROW_NUMBER()"
+                " OVER (PARTITION BY c.url_key ORDER BY c.started_at DESC, c.id DESC) AS recency FROM captures c"
+                f" WHERE c.url_key IN ({', '.join('?' * len(chunk))}) AND c.outcome = 'ok' AND c.payload_digest IS NOT NULL)"
+                " newest JOIN captures o ON o.id = newest.origin_id JOIN records r ON r.record_id = o.response_record_id"
+                " WHERE newest.recency = 1", chunk).fetchall())
+        return found
 
     def claims(self, url_key: str | None = None, document_key: str | None = None, uncaptured: bool = False,
                include_superseded: bool = False, broken: bool = False) -> list[ClaimRow]:

@@ -104,3 +104,6 @@ class DocumentRow:
 
     def as_dict(self) -> dict:
         return {**self.__dict__, "warnings": json.loads(self.warnings)}
+
+
+Capture = tuple[CaptureRow, list[StoredRecord], dict | None]  # its row, its records, its attestation

@@ -1,0 +1,84 @@
+"""bench/scale.py's split of a capture's time: bench/timed_archiver.py runs archiver with its
+parts stamped, and bench/job_costs.py joins the stamps with procrastinate's events by job id
+(a real worker on a real PostgreSQL catalog, a real origin on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_collection
+from tests.test_doctor import page
+from tests.test_workers import stop
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import job_costs
+    import scale
+
+    return scale, job_costs
+
+
+def timed(arguments: list[str], timings: Path, **options) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(BENCH / "timed_archiver.py"), *arguments],
+                            env=os.environ | {"ARCHIVER_TIMINGS": str(timings)}, **options)
+
+
+def test_a_workers_job_time_splits_into_the_queues_work_the_fetch_and_the_records(bench, raw_server, tmp_path,
+                                                                                  postgresql_url):
+    scale, job_costs = bench
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({f"/{i}": page for i in range(3)})
+    timings = tmp_path / "timings"
+    timings.mkdir()
+    running = timed(["worker", "-C", str(collection.root), "--concurrency", "2"], timings,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        waited = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                                 "--wait", *(server.url(f"/{i}") for i in range(3))],
+                                capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        stopped = stop(running)
+    assert stopped == 0 and waited.returncode == 0, waited.stderr
+    _, jobs, ok = scale.job_timings(postgresql_url)
+    stamps = job_costs.read_stamps(timings)
+    assert ok == 3 and list(stamps) == [running.pid]
+    costs = job_costs.process_costs(stamps, 3, {running.pid: 0.3})
+    job_costs.job_costs(costs, stamps, jobs)
+    # Each job's stamps are its own: its task runs within its time in procrastinate, its thread
+    # within its task, its fetch within its thread.
+    assert len(costs.queue) == 3 and all(queue > 0 for queue in costs.queue)
+    assert all(0 < hand_off < records for hand_off, records in zip(costs.hand_off, costs.records))
+    assert costs.cpu_per_capture == [pytest.approx(0.1)]  # the process's CPU over its 3 jobs
+    assert costs.store > 0 and costs.catalog > costs.lookups > 0
+
+
+def test_a_local_capture_is_timed_as_a_worker_is_with_what_it_does_unchanged(bench, raw_server, tmp_path):
+    _, job_costs = bench
+    collection = make_collection(tmp_path / "local")
+    server = raw_server({f"/{i}": page for i in range(4)})
+    timings = tmp_path / "timings"
+    timings.mkdir()
+    captured = timed(["capture", "-C", str(collection.root), "--json", *(server.url(f"/{i}") for i in range(4))],
+                     timings, stdout=subprocess.PIPE, text=True)
+    output, _ = captured.communicate(timeout=120)
+    assert captured.returncode == 0 and json.loads(output)["counts"]["ok"] == 4
+    stamps = job_costs.read_stamps(timings)[captured.pid]
+    assert sum(s.detail for s in stamps if s.what == "store") == 4
+    assert sum(s.detail for s in stamps if s.what == "listing") == 4
+    whats = [s.what for s in stamps]
+    assert whats.count("lookup") == whats.count("store")  # identical earlier payloads asked for, per group stored
+    costs = job_costs.process_costs({captured.pid: stamps}, 4, {captured.pid: 0.4})
+    assert costs.cpu_per_capture == [pytest.approx(0.1)] and costs.queue == []
+    # The store's own work leaves out the catalog's calls made within it.
+    stores = sum(s.seconds for s in stamps if s.what == "store")
+    assert 0 < costs.store * 4 < stores
