@@ -333,12 +333,24 @@ def test_a_bundle_of_a_manifest_whose_checkpoint_got_no_timestamp_says_so_and_ex
     server = raw_server({"/": send_bytes(http_response(b"<p>page</p>"))})
     assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
     sealed = run_cli("manifest", "-C", collection.root)
-    assert "Timestamp failed:" in sealed.stderr and (collection.root / "manifests" / "manifest-1.json.tsr").exists()
+    assert sealed.exit_code == 1 and "Timestamp failed:" in sealed.stderr, sealed.output
+    assert (collection.root / "manifests" / "manifest-1.json.tsr").exists()
+    # Sealing asks again for the checkpoint's token, the manifest's being there: still too slow.
     bundle = tmp_path / "bundle.wacz"
     result = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all")
     assert result.exit_code == 1, result.output
-    assert result.stderr == "Not timestamped: the manifest's checkpoint got no timestamp when it was sealed\n"
+    assert result.stderr == f"Timestamp failed: timestamp authority {local_tsa.url}: no answer within 0.5s\n"
     assert "evidence/checkpoint.json.tsr" not in zipfile.ZipFile(bundle).namelist()
+    # The TSA answers again: the unchanged manifest's checkpoint gets its token, logged.
+    local_tsa.mode = "ok"
+    sealed = run_cli("manifest", "-C", collection.root, "--json")
+    assert sealed.exit_code == 0, sealed.output
+    assert json.loads(sealed.stdout)["checkpoint_timestamp"].endswith("manifest-1.checkpoint.json.tsr")
+    bundle = tmp_path / "stamped.wacz"
+    assert run_cli("bundle", "-C", collection.root, "-o", bundle, "--all").exit_code == 0
+    assert "evidence/checkpoint.json.tsr" in zipfile.ZipFile(bundle).namelist()
+    verified = run_cli("verify", "-C", collection.root, "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["passed"]["timestamp token unchanged"] == 2, verified.output
 
 def test_verify_while_a_capture_writes_says_so_and_never_calls_its_open_file_interrupted(run_cli, raw_server, collection):
     """A capture running in the collection holds its WARC file open: verify meanwhile must not

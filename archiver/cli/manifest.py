@@ -28,19 +28,21 @@ def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, a
 
     The manifest is signed with the collection's key (manifest-<seq>.json.sig) and, when
     timestamp authorities are set in archiver.toml, timestamped (manifest-<seq>.json.tsr).
-    Exit 1 when a configured timestamp could not be obtained (the manifest is still signed)."""
+    Exit 1 when a configured timestamp could not be obtained, the manifest's or its checkpoint's
+    (the manifest is still signed; the next `archiver manifest` asks again)."""
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
     repair_interrupted(collection, key)
     result, seal = sealed_manifest(collection, key)
     if output:
         shutil.copyfile(result.path, output)
-    missing = bool(collection.config.timestamps.authorities) and seal.token is None
+    missing = bool(collection.config.timestamps.authorities) and not seal.timestamped
     if as_json:
         print_json({"sequence": result.sequence, "path": str(result.path), "sha256": result.sha256,
                     "unchanged": result.unchanged, "output": str(output) if output else None,
                     "signature": str(seal.signature), "key": key.fingerprint,
                     "timestamp": str(seal.token) if seal.token else None, "tsa": seal.tsa,
+                    "checkpoint_timestamp": str(seal.checkpoint_token) if seal.checkpoint_token else None,
                     "timestamp_failures": seal.timestamp_failures})
     else:
         state = "unchanged since the last export" if result.unchanged else "written"

@@ -3,7 +3,7 @@ bytes, which `openssl pkeyutl -verify -rawin` checks), a signed checkpoint namin
 SHA-256, sequence and Merkle root (`.checkpoint.json` and its `.sig`: what a bundle carries
 instead of the whole manifest), and RFC 3161 timestamps over the manifest's bytes (`.tsr`),
 each announced in the custody log. A missing timestamp is reported, never skipped in
-silence; a later `archiver manifest` tries again."""
+silence; a later `archiver manifest` (or bundle) tries again, the checkpoint's alone too."""
 
 from __future__ import annotations
 
@@ -26,11 +26,24 @@ class Seal:
     token: Path | None = None
     tsa: str | None = None
     timestamp_failures: list[str] = field(default_factory=list)
+    checkpoint_token: Path | None = None  # what a bundle carries as its timestamp
+
+    @property
+    def timestamped(self) -> bool:
+        return self.token is not None and self.checkpoint_token is not None
 
 
 def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
                   checkpoint: dict | None) -> Seal:
-    """Sign `manifest` if not signed yet, and timestamp it if it has no token yet."""
+    """Sign `manifest` if not signed yet, and timestamp it and its checkpoint if they have no token yet."""
+    seal = _sign_and_stamp(collection, key, manifest, sequence, checkpoint)
+    checkpoint_token = token_path(checkpoint_path(manifest))
+    seal.checkpoint_token = checkpoint_token if checkpoint_token.exists() else None
+    return seal
+
+
+def _sign_and_stamp(collection: Collection, key: SigningKey, manifest: Path, sequence: int,
+                    checkpoint: dict | None) -> Seal:
     settings = collection.config.timestamps
     stamp = bool(settings.authorities) and not token_path(manifest).exists()
     # Read once, and only when signing or timestamping needs the bytes (a manifest may be 100s of MB).
@@ -38,6 +51,8 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
     seal = Seal(signature=sign_manifest(collection, key, manifest, sequence, checkpoint, data))
     if not stamp:
         seal.token = token_path(manifest) if token_path(manifest).exists() else None
+        if seal.token is not None and settings.authorities and not token_path(checkpoint_path(manifest)).exists():
+            seal.timestamp_failures = _stamp_checkpoint_again(collection, key, manifest, sequence)
         return seal
     from archiver.evidence.timestamps.request import timestamp_with_any  # requests: to ask a TSA, not to verify
     log = custody_log(collection, key)
@@ -56,6 +71,23 @@ def seal_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
     else:
         log.append("timestamp missing", {"sequence": sequence, "manifest": manifest.name, "failures": outcome.failures})
     return seal
+
+
+def _stamp_checkpoint_again(collection: Collection, key: SigningKey, manifest: Path, sequence: int) -> list[str]:
+    """A manifest timestamped whose checkpoint got no token (its TSA failed on the second
+    query): ask again, since the checkpoint is what a bundle carries; the custody log then
+    records both tokens. Why it failed again, if it did."""
+    from archiver.evidence.timestamps.request import timestamp_with_any
+
+    settings = collection.config.timestamps
+    stamped = timestamp_with_any(checkpoint_path(manifest).read_bytes(), list(settings.authorities), settings.timeout)
+    if stamped.token is not None:
+        atomic_write(token_path(checkpoint_path(manifest)), stamped.token)
+        custody_log(collection, key).append("timestamp", {
+            **timestamp_entry(sequence, manifest, manifest.read_bytes(), None, token_path(manifest).read_bytes(),
+                              stamped.token),
+            "checkpoint_tsa": stamped.url})
+    return stamped.failures
 
 
 def timestamp_entry(sequence: int, manifest: Path, data: bytes, tsa: str | None, token: bytes,
