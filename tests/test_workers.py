@@ -270,3 +270,29 @@ def test_a_worker_started_before_anything_was_queued_makes_the_queue_and_takes_j
     assert stopped == 0 and "Warning" not in said, said  # the tables made as `capture --queue` makes them
     assert waited.returncode == 0, waited.stderr
     assert "1 captured: 1 content" in waited.stdout
+
+
+def test_a_worker_killed_after_publishing_a_warc_before_the_catalog_knew_is_finished_by_doctor_with_its_lock(
+        run_cli, raw_server, tmp_path, postgresql_url, s3):
+    """The WARC is uploaded and its spool copy gone, the catalog not told: doctor --fix records
+    it closed with the Object Lock the store holds it under (it recorded none, so a locked file
+    looked unlocked), lists its captures, and verify passes."""
+    collection, bucket = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url, warc_age=1)
+    server = raw_server({f"/{i}": page for i in range(3)})
+    assert run_cli("capture", "-C", collection.root, "--queue", *(server.url(f"/{i}") for i in range(3))).exit_code == 0
+    killed = worker(collection, concurrency=2, crash_at="after-publish")
+    assert killed.wait(120) == -signal.SIGKILL, killed.stderr.read().decode()
+    [(name, _, closed)] = cataloged_files(postgresql_url)
+    assert uploaded(s3, bucket) == [name] and not closed
+
+    fixed = run_cli("doctor", "-C", collection.root, "--fix", "--json")
+    assert fixed.exit_code == 0, fixed.output
+    assert cataloged_files(postgresql_url) == [(name, "COMPLIANCE", True)]
+    with psycopg.connect(postgresql_url) as db:
+        (listed,) = db.execute("SELECT count(DISTINCT capture_id) FROM records WHERE warc_file = %s", (name,)).fetchone()
+        (until,) = db.execute("SELECT retain_until FROM warc_files WHERE name = %s", (name,)).fetchone()
+    assert listed >= 1  # the captures the file holds, found by their attestation records
+    held = s3.head_object(Bucket=bucket, Key=name)["ObjectLockRetainUntilDate"]
+    assert until == held.isoformat()
+    verified = run_cli("verify", "-C", collection.root)
+    assert verified.exit_code == 0, verified.output

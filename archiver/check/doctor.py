@@ -170,8 +170,11 @@ def _closed_unrecorded(collection: Collection, catalog: Catalog, name: str, key:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
-    catalog.file_closed(StoredFile(name, size, digest.hexdigest()), now())
-    finding.fixed = "its size and SHA-256 recorded in the catalog"
+    # In a store that locks objects, the lock it holds the file under is recorded too, as an upload records it.
+    state = collection.storage.state(name)
+    lock = (state.retention_mode, state.retain_until) if state else (None, None)
+    catalog.file_closed(StoredFile(name, size, digest.hexdigest(), *lock), now())
+    finding.fixed = "its size and SHA-256 recorded in the catalog" + (f", and its {lock[0]} lock" if lock[0] else "")
 
 
 def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: SigningKey | None,

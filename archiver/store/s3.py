@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
-from archiver.store.crash_points import AFTER_UPLOAD, crash_point
+from archiver.store.crash_points import AFTER_PUBLISH, AFTER_UPLOAD, crash_point
 from archiver.store.durable import fsync_dir
 from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, ObjectState, StoredFile
 from archiver.store.storage_settings import StorageSettings
@@ -122,6 +122,7 @@ class S3Storage:
         crash_point(AFTER_UPLOAD)
         file.path.unlink()
         fsync_dir(file.path.parent)
+        crash_point(AFTER_PUBLISH)
         return uploaded
 
     def put(self, name: str, source: BinaryIO) -> StoredFile:
