@@ -106,3 +106,12 @@ def ms(seconds: float | list[float]) -> str:
             return "-"
         seconds = statistics.mean(seconds)
     return f"{seconds * 1000:.1f}"
+
+
+def start_up_spread(stamps: dict[int, list[Stamp]], span: float) -> tuple[float, float]:
+    """How far apart processes started together took their first jobs (seconds), and the share
+    of the span's job slots that left idle: until a worker has started, its slots are idle
+    within a span measured from the first job taken anywhere."""
+    firsts = sorted(min(s.start for s in process if s.what == "task") for process in stamps.values()
+                    if any(s.what == "task" for s in process))
+    return firsts[-1] - firsts[0], sum(first - firsts[0] for first in firsts) / (len(firsts) * span)

@@ -65,6 +65,7 @@ from job_costs import (  # bench/job_costs.py
     ms,
     process_costs,
     read_stamps,
+    start_up_spread,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,6 +255,9 @@ def run_workers(work: Path, servers: Servers, cluster, bucket: str, url_file: Pa
     stamps = read_stamps(timings)
     costs = process_costs(stamps, count, worker_cpu)
     job_costs(costs, stamps, jobs)
+    spread, idle = start_up_spread(stamps, span)
+    print(f"  {name}: the workers took their first jobs within {spread:.2f} s of each other (their start-ups): "
+          f"{idle:.0%} of the run's job slots idle for it")
     cpu = {key: after[key] - before[key] for key in after} | {"capturing": sum(worker_cpu.values())}
     return Result(name, workers, workers * WORKER_CONCURRENCY, count, ok, span, cpu, costs, workers=True)
 

@@ -82,3 +82,13 @@ def test_a_local_capture_is_timed_as_a_worker_is_with_what_it_does_unchanged(ben
     # The store's own work leaves out the catalog's calls made within it.
     stores = sum(s.seconds for s in stamps if s.what == "store")
     assert 0 < costs.store * 4 < stores
+
+
+def test_the_workers_start_up_spread_is_how_far_apart_their_first_jobs_began(bench):
+    _, job_costs = bench
+    task = lambda start: job_costs.Stamp("task", 1, start, start + 0.2, "1")  # noqa: E731
+    stamps = {101: [job_costs.Stamp("store", 1, 9.0, 9.1, 1), task(10.0), task(11.0)],
+              102: [task(10.5), task(12.0)],
+              103: [job_costs.Stamp("upload", 2, 9.5, 9.6, None)]}  # took no job: not a worker of the run
+    spread, idle = job_costs.start_up_spread(stamps, span=5.0)
+    assert spread == pytest.approx(0.5) and idle == pytest.approx(0.5 / (2 * 5.0))
