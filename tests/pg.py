@@ -38,8 +38,15 @@ class Cluster:
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
         self._run(BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-        self._run(BIN / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w", "-o",
-                  f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        for attempt in range(3):  # the port was free when chosen; another process may bind it first
+            try:
+                self._run(BIN / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w", "-o",
+                          f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
+                self.port = _free_port()
 
     def _run(self, *args) -> None:
         command = [str(a) for a in args]
