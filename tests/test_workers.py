@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import psycopg
 import pytest
 
 from archiver.capture.run import CaptureRun
+from archiver.capture.warc import WarcFileWriter
 from archiver.evidence.keys import export_custody, open_signing_key
 from archiver.store.collection import Collection
 from archiver.store.crash_points import CRASH_AT
@@ -296,3 +298,28 @@ def test_a_worker_killed_after_publishing_a_warc_before_the_catalog_knew_is_fini
     assert until == held.isoformat()
     verified = run_cli("verify", "-C", collection.root)
     assert verified.exit_code == 0, verified.output
+
+
+def test_a_warc_still_goes_up_by_age_after_an_unexpected_failure_closing_it(
+        run_cli, raw_server, tmp_path, postgresql_url, s3, monkeypatch):
+    """The thread that closes and uploads a worker's WARC once warc_age old outlives any failure
+    (it ended on one that was not a storage or disk error, and the worker went on capturing
+    with nothing uploaded, listed or durable in the store until it stopped)."""
+    collection, bucket = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url, warc_age=1)
+    close_if_old, failed = WarcFileWriter.close_if_old, []
+
+    def fails_once(writer: WarcFileWriter):  # on the thread that closes by age
+        if not failed and threading.current_thread().name == "warc-age":
+            failed.append(True)
+            raise RuntimeError("a fault of ours")
+        return close_if_old(writer)
+
+    monkeypatch.setattr(WarcFileWriter, "close_if_old", fails_once)
+    server = raw_server({"/a": page})
+    with CaptureRun(collection, collection.config.capture, open_signing_key(collection, None, None)) as run:
+        assert run.capture_job(server.url("/a"), "1", taken_before=False).outcome == "ok"
+        deadline = time.monotonic() + 60  # a guard against a hang, not a guess of how long it takes
+        while not uploaded(s3, bucket):
+            assert time.monotonic() < deadline, "the WARC never went up while the run went on"
+            time.sleep(0.1)
+    assert failed == [True]

@@ -180,9 +180,11 @@ class CaptureRun:
             with self._storing:
                 try:
                     self.writer.close_if_old()
-                except (StorageProblem, OSError) as exc:  # the file stays in the spool, for `doctor`
+                except Exception as exc:  # any: this thread must go on, or nothing goes up by age again
+                    # The file stays in the spool, for the next tick, the worker's next start or `doctor`.
+                    problem = exc if isinstance(exc, (StorageProblem, OSError)) else f"{type(exc).__name__}: {exc}"
                     _log.error("cannot upload %s: %s; the next start of the worker (or `archiver doctor --fix`) "
-                               "uploads it", self.collection.storage.location, exc)
+                               "uploads it", self.collection.storage.location, problem)
 
     def interrupt(self) -> None:
         """Stop the run (from a signal handler): no new fetch starts, those in flight get a
