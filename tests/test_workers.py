@@ -117,8 +117,12 @@ def test_three_workers_one_killed_mid_capture_one_right_after_its_upload_capture
         wait_for(lambda: gate.held == held_by_dead + 4, "both workers holding two pages", workers)
         workers[0].send_signal(signal.SIGKILL)  # mid-capture: two of its pages are being served
         workers[0].wait()
-        # Machine 1's worker again: it finishes the WARC it left while the other machine works on.
+        # Machine 1's worker again: it finishes the WARC it left while the other machine works on
+        # (its start-up repair can take a while: the pages stay held until it has listed that WARC,
+        # so that it is not asked to stop before it has started).
         workers[0] = worker(machines[1], concurrency=2)
+        wait_for(lambda: (name, "COMPLIANCE", True) in cataloged_files(postgresql_url),
+                 "the WARC machine 1 left listed by its worker", workers)
         gate.release()
         wait_for(lambda: queue_counts(run_cli, first)["done"] == PAGES, "every job done", workers)
     finally:
