@@ -35,7 +35,7 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     belong to the collection's signed manifest with Merkle inclusion proofs.
 
     Exit 1 when timestamps are configured and the bundle carries none for its checkpoint (it
-    is still written, without; a bundle made after a failed timestamp of the manifest tries again)."""
+    is still written, without; the next bundle or `archiver manifest` asks again)."""
     if not (claims or urls or documents or everything):
         raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
     if output.suffix.lower() != ".wacz":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write
@@ -18,6 +19,9 @@ from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_man
 from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.evidence.timestamps.token import describe_token
+
+if TYPE_CHECKING:  # requests is imported only to ask a TSA
+    from archiver.evidence.timestamps.request import TimestampOutcome
 
 
 @dataclass
@@ -60,9 +64,7 @@ def _sign_and_stamp(collection: Collection, key: SigningKey, manifest: Path, seq
     seal.timestamp_failures = outcome.failures
     if outcome.token is not None:
         # The checkpoint gets its own token: a bundle carries the checkpoint, not the manifest.
-        stamped = timestamp_with_any(checkpoint_path(manifest).read_bytes(), [outcome.url], settings.timeout)
-        if stamped.token is not None:
-            atomic_write(token_path(checkpoint_path(manifest)), stamped.token)
+        stamped = _stamp_checkpoint(manifest, [outcome.url], settings.timeout)
         seal.timestamp_failures += stamped.failures
         # The manifest's token comes last: its presence means the checkpoint's was tried too.
         atomic_write(token_path(manifest), outcome.token)
@@ -77,17 +79,24 @@ def _stamp_checkpoint_again(collection: Collection, key: SigningKey, manifest: P
     """A manifest timestamped whose checkpoint got no token (its TSA failed on the second
     query): ask again, since the checkpoint is what a bundle carries; the custody log then
     records both tokens. Why it failed again, if it did."""
-    from archiver.evidence.timestamps.request import timestamp_with_any
-
     settings = collection.config.timestamps
-    stamped = timestamp_with_any(checkpoint_path(manifest).read_bytes(), list(settings.authorities), settings.timeout)
+    stamped = _stamp_checkpoint(manifest, list(settings.authorities), settings.timeout)
     if stamped.token is not None:
-        atomic_write(token_path(checkpoint_path(manifest)), stamped.token)
         custody_log(collection, key).append("timestamp", {
             **timestamp_entry(sequence, manifest, manifest.read_bytes(), None, token_path(manifest).read_bytes(),
                               stamped.token),
             "checkpoint_tsa": stamped.url})
     return stamped.failures
+
+
+def _stamp_checkpoint(manifest: Path, authorities: list[str], timeout: float) -> "TimestampOutcome":
+    """Ask `authorities` for a token of the manifest's checkpoint, and keep it if one answers."""
+    from archiver.evidence.timestamps.request import timestamp_with_any
+
+    stamped = timestamp_with_any(checkpoint_path(manifest).read_bytes(), authorities, timeout)
+    if stamped.token is not None:
+        atomic_write(token_path(checkpoint_path(manifest)), stamped.token)
+    return stamped
 
 
 def timestamp_entry(sequence: int, manifest: Path, data: bytes, tsa: str | None, token: bytes,
