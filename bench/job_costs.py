@@ -115,3 +115,15 @@ def start_up_spread(stamps: dict[int, list[Stamp]], span: float) -> tuple[float,
     firsts = sorted(min(s.start for s in process if s.what == "task") for process in stamps.values()
                     if any(s.what == "task" for s in process))
     return firsts[-1] - firsts[0], sum(first - firsts[0] for first in firsts) / (len(firsts) * span)
+
+
+def steady_rate(stamps: dict[int, list[Stamp]]) -> tuple[float, float]:
+    """Jobs taken per second while every worker was taking them, and that window's seconds: from
+    the last worker's first job (all started) to the last job taken anywhere (the queue empty, the
+    slots draining). The start-ups of processes started together and the drain at the end are
+    each run's one-off, which workers left running pay once, not per job."""
+    starts = [sorted(s.start for s in process if s.what == "task") for process in stamps.values()]
+    starts = [process for process in starts if process]
+    begin, end = max(process[0] for process in starts), max(process[-1] for process in starts)
+    taken = sum(1 for process in starts for start in process if begin <= start < end)
+    return taken / (end - begin), end - begin

@@ -92,3 +92,16 @@ def test_the_workers_start_up_spread_is_how_far_apart_their_first_jobs_began(ben
               103: [job_costs.Stamp("upload", 2, 9.5, 9.6, None)]}  # took no job: not a worker of the run
     spread, idle = job_costs.start_up_spread(stamps, span=5.0)
     assert spread == pytest.approx(0.5) and idle == pytest.approx(0.5 / (2 * 5.0))
+
+
+def test_the_steady_rate_counts_jobs_taken_while_every_worker_was_taking_them(bench):
+    _, job_costs = bench
+    task = lambda start: job_costs.Stamp("task", 1, start, start + 0.2, "1")  # noqa: E731
+    # Worker 101 starts alone at 10.0; 102 takes its first job at 11.0; the last job is taken at 13.0.
+    stamps = {101: [task(10.0), task(10.5), task(11.2), task(12.0), task(13.0)],
+              102: [task(11.0), task(11.5), task(12.5)],
+              103: [job_costs.Stamp("upload", 2, 9.5, 9.6, None)]}  # took no job: not a worker of the run
+    rate, window = job_costs.steady_rate(stamps)
+    # From 11.0 (both working) to 13.0 (the last job taken): 11.0, 11.2, 11.5, 12.0, 12.5 taken, the job
+    # taken at 13.0 ends the window (what is taken in [start, end), over end - start).
+    assert window == pytest.approx(2.0) and rate == pytest.approx(5 / 2.0)
