@@ -12,9 +12,8 @@ that any run of consecutive URLs spreads over many hosts. Captured over HTTP by
 Printed for each: pages/s, the latency bound, the share of it reached (workers: at their steady
 rate, while every worker was taking jobs; the old share over the whole span beside it), the CPU
 seconds of the capturing processes, PostgreSQL, radosgw (with its OSD and monitor) and the
-origin; then where a
-capture's time goes (bench/job_costs.py), from stamps that bench/timed_archiver.py, which runs
-every capturing process, writes: for workers, each job's time in procrastinate (its `started` →
+origin; then where a capture's time goes (bench/job_costs.py), from stamps that
+bench/timed_archiver.py, which runs every capturing process, writes: for workers, each job's time in procrastinate (its `started` →
 `succeeded` events) split into the queue's own work (before our task function starts and after
 it returns), the fetch (the catalog's started_at → finished_at) and the rest of our task (the
 records made, signed, written and fsynced in a group store, and the waits for it); the
