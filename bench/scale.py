@@ -13,13 +13,13 @@ Printed for each: pages/s, the latency bound, the share of it reached (workers: 
 rate, while every worker was taking jobs; the old share over the whole span beside it), the CPU
 seconds of the capturing processes, PostgreSQL, radosgw (with its OSD and monitor) and the
 origin; then where a capture's time goes (bench/job_costs.py), from stamps that
-bench/timed_archiver.py, which runs every capturing process, writes: for workers, each job's time in procrastinate (its `started` →
-`succeeded` events) split into the queue's own work (before our task function starts and after
-it returns), the fetch (the catalog's started_at → finished_at) and the rest of our task (the
-records made, signed, written and fsynced in a group store, and the waits for it); the
-catalog's work per capture (its look-ups, and its transaction at upload listing a file's
-captures, divided among them); the store's own work per capture (for local runs too, to show it
-is the same work); each process's CPU and PostgreSQL's per capture.
+bench/timed_archiver.py, which runs every capturing process, writes: for workers, each job's
+time in procrastinate (its `started` → `succeeded` events) split into the queue's own work
+(before our task function starts and after it returns), the fetch (the catalog's started_at →
+finished_at) and the rest of our task (the records made, signed, written and fsynced in a group
+store, and the waits for it); the catalog's work per capture (its look-ups, and its transaction
+at upload listing a file's captures, divided among them); the store's own work per capture (for
+local runs too, to show it is the same work); each process's CPU and PostgreSQL's per capture.
 
 The target "queue and catalog cost under 5 ms per capture" is judged on the queue's own work
 plus the catalog's, the costs a shared collection adds: the records are the capture's own work,
