@@ -272,16 +272,17 @@ def queue_and_catalog(r: Result) -> float:
 
 
 def report(results: list[Result]) -> list[str]:
-    rows = [[r.name, f"{r.ok}/{r.pages}", f"{r.wall:.2f}", f"{r.rate():.1f}", f"{r.bound():.0f}",
-             f"{r.share():.0%}", f"{r.rate() / r.bound():.0%}" if r.workers else "-", f"{r.cpu['capturing']:.1f}", f"{r.cpu['postgresql']:.1f}",
-             f"{r.cpu['radosgw']:.1f}", f"{r.cpu['origin']:.1f}", f"{r.cpu['machine']:.1f}"] for r in results]
-    print_table(["run", "ok", "wall s", "pages/s", "bound/s", "share", "old share", "cpu s: capture", "postgres", "radosgw",
-                 "origin", "machine"], rows)
+    rows = [[r.name, f"{r.ok}/{r.pages}", f"{r.wall:.2f}", f"{r.rate():.1f}", f"{r.steady:.1f}" if r.workers else "-",
+             f"{r.bound():.0f}", f"{r.share():.0%}", f"{r.rate() / r.bound():.0%}" if r.workers else "-",
+             f"{r.cpu['capturing']:.1f}", f"{r.cpu['postgresql']:.1f}", f"{r.cpu['radosgw']:.1f}",
+             f"{r.cpu['origin']:.1f}", f"{r.cpu['machine']:.1f}"] for r in results]
+    print_table(["run", "ok", "wall s", "pages/s", "steady", "bound/s", "share", "old share", "cpu s: capture",
+                 "postgres", "radosgw", "origin", "machine"], rows)
     print("  wall: workers from the first job taken to the last finished (start-up and the final upload left out),\n"
-          "  local runs the whole process. share: pages/s ÷ bound; for workers, the pages/s while every worker was\n"
-          "  taking jobs (their start-ups and the final drain left out: see bench/README.md); 'old share' is pages/s\n"
-          "  over the wall time, the figure judged before. CPU seconds from the capturing processes' start to the queue done (local:\n"
-          "  to the process's end); 'capture' is the capturing processes' own (workers: start-up to stop, final\n"
+          "  local runs the whole process. 'steady': workers' pages/s while every one was taking jobs (their\n"
+          "  start-ups and the final drain left out: see bench/README.md); 'share' is of the bound, at that rate\n"
+          "  for workers; 'old share' is pages/s over the wall, the figure judged before. CPU seconds from the\n"
+          "  capturing processes' start to the queue done (local: to the process's end); 'capture' is the capturing processes' own (workers: start-up to stop, final\n"
           "  upload included), 'machine' is every process on it, other work sharing it included.\n")
     rows = []
     for r in results:
