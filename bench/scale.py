@@ -282,8 +282,9 @@ def report(results: list[Result]) -> list[str]:
           "  local runs the whole process. 'steady': workers' pages/s while every one was taking jobs (their\n"
           "  start-ups and the final drain left out: see bench/README.md); 'share' is of the bound, at that rate\n"
           "  for workers; 'old share' is pages/s over the wall, the figure judged before. CPU seconds from the\n"
-          "  capturing processes' start to the queue done (local: to the process's end); 'capture' is the capturing processes' own (workers: start-up to stop, final\n"
-          "  upload included), 'machine' is every process on it, other work sharing it included.\n")
+          "  capturing processes' start to the queue done (local: to the process's end); 'capture' is the\n"
+          "  capturing processes' own (workers: start-up to stop, final upload included), 'machine' is every\n"
+          "  process on it, other work sharing it included.\n")
     rows = []
     for r in results:
         c = r.costs
