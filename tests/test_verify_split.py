@@ -8,6 +8,7 @@ import concurrent.futures
 import contextlib
 import gc
 import json
+import os
 import random
 import sqlite3
 
@@ -111,9 +112,12 @@ def same_findings(collection: Collection, parallelism: Parallelism) -> None:
     assert split == whole
 
 
-@pytest.mark.parametrize("pool_from", [0, INLINE], ids=["worker processes", "inline"])
-def test_verify_in_pieces_finds_what_verify_of_whole_files_finds(one_file, pool_from):
-    parallelism = Parallelism(workers=2, pool_from=pool_from, piece_size=EVERY_MEMBER)
+@pytest.mark.parametrize("parallelism", [Parallelism(workers=2, pool_from=0, piece_size=EVERY_MEMBER),
+                                         Parallelism(workers=2, pool_from=INLINE, piece_size=EVERY_MEMBER),
+                                         Parallelism(workers=1, pool_from=0)],
+                         ids=["worker processes", "inline", "one worker process, files whole"])
+def test_verify_in_pieces_finds_what_verify_of_whole_files_finds(one_file, parallelism):
+    pool_from = parallelism.pool_from
     assert verify_collection(one_file, parallelism=parallelism).ok
     name, = warc_names(one_file)
     path = one_file.storage.folder / name
@@ -202,3 +206,57 @@ def test_worker_processes_open_the_attestations_of_a_postgresql_catalog(run_cli,
     report = verify_collection(Collection.open(collection.root), parallelism=pool).as_dict()
     assert [(f["check"], f["where"]) for f in report["failures"]] == [("attestation claims", f"capture {altered}")]
     assert report == verify_collection(Collection.open(collection.root), workers=1).as_dict()
+
+
+def reading_processes(collection: Collection, workers: int, monkeypatch, tmp_path) -> tuple[set[int], set[int]]:
+    """The processes that read WARC bytes by ranges, and those that ran the tasks given ahead, in
+    a Reading with `workers` workers and enough bytes for a pool."""
+    from archiver.store.storage import LocalFolder
+    log = tmp_path / "range-readers"
+    ranged_read = LocalFolder.read
+
+    def logged_read(self, name, offset, length):
+        with open(log, "a") as out:  # worker processes are forked: they write here too
+            out.write(f"{os.getpid()}\n")
+        return ranged_read(self, name, offset, length)
+
+    monkeypatch.setattr(LocalFolder, "read", logged_read)
+    with collection:
+        storage, catalog = collection.storage, collection.catalog
+        to_scan, _ = plan_scans(storage, catalog, Report())
+        with Reading(storage, catalog, to_scan, Parallelism(workers=workers, pool_from=0), ahead=[(os.getpid, ())]) as reading:
+            ahead = set(reading.ahead())
+            scans = [reading.scan(name) for name in reading.order]
+    assert [scan.records for scan in scans] == [scan_warc(storage, name, VERIFY_HEADERS).records for name in reading.order]
+    return {int(pid) for pid in (log.read_text().split() if log.exists() else ())}, ahead
+
+
+def test_one_worker_reads_in_a_process_of_its_own_while_the_caller_does_the_work_given_ahead(one_file, monkeypatch, tmp_path):
+    """With one worker, the caller would otherwise wait: it checks signatures (the tasks given
+    ahead) while the worker process reads; with two, those tasks go to the workers first."""
+    readers, ahead = reading_processes(one_file, 1, monkeypatch, tmp_path)
+    assert readers and os.getpid() not in readers
+    assert ahead == {os.getpid()}
+    (tmp_path / "range-readers").unlink()
+    readers, ahead = reading_processes(one_file, 2, monkeypatch, tmp_path)
+    assert readers and os.getpid() not in readers
+    assert ahead and os.getpid() not in ahead
+
+
+
+def test_files_are_hashed_whole_at_idle_priority_beside_the_workers(one_file, monkeypatch):
+    """The caller's hashing thread is a third busy thread beside a worker and the caller's
+    checks: on two cores it runs only where they leave a core idle."""
+    import threading
+
+    from archiver.check import reading as reading_module
+    priorities = []
+    hash_whole_file = reading_module.hash_whole
+
+    def hash_noting_priority(storage, name):
+        priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return hash_whole_file(storage, name)
+
+    monkeypatch.setattr(reading_module, "hash_whole", hash_noting_priority)
+    verify_collection(one_file, parallelism=Parallelism(workers=1, pool_from=0))
+    assert priorities == [reading_module.IDLE_NICENESS]

@@ -1,15 +1,19 @@
 """Reading every WARC file of a verification on all the cores asked for: whole files and
 pieces of large ones (check/pieces.py) go to worker processes, largest first, while the
-caller checks the custody log and a thread of its hashes each cut file whole, in order (hashlib
-lets go of the GIL); each file's scan is handed back in the caller's order. Below
-POOL_FROM bytes in all, no pool is started: its start-up would cost more than it saves, and
-the files are read in this process, each only when its scan is asked for. A worker's scan
+caller checks the custody log and a thread of its hashes each file whole, in order (hashlib
+lets go of the GIL); each file's scan is handed back in the caller's order. One worker is a
+process of its own too: it reads while the caller checks signatures, which need no WARC bytes.
+Below POOL_FROM bytes in all, no pool is started: its start-up would cost more than it saves,
+and the files are read in this process, each only when its scan is asked for. A worker's scan
 comes back pickled and is unpickled only when asked for: scans that arrive while the caller is
 busy wait as bytes, a fraction of the memory their records take as objects."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import sys
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 POOL_FROM = 8_000_000  # bytes to read in all, for worker processes to pay for their start-up
 PIECES_PER_WORKER = 4  # so that workers finish together whatever the files' sizes
 MIN_PIECE = 4_000_000  # a smaller piece costs more in set-up than it gains in balance
+IDLE_NICENESS = 19
 
 
 @dataclass(frozen=True)
@@ -50,27 +55,36 @@ class Reading:
         self._to_scan = to_scan
         self.order = sorted(to_scan, key=lambda shown: -to_scan[shown].size)  # largest first: scan() is asked in this order
         total = sum(file.size for file in to_scan.values())
+        pooled = total >= parallelism.pool_from
         piece_size = parallelism.piece_size or max(MIN_PIECE, total // (parallelism.workers * PIECES_PER_WORKER))
+        # Workers only scan: every file they read is hashed whole by the caller's thread, as
+        # one piece when it is not cut into several.
         self._pieces: dict[str, list[Piece]] = {}
-        if parallelism.workers > 1:
-            for shown, file in to_scan.items():
-                if not file.unfinished and file.size >= 2 * piece_size:
-                    pieces = cut(file.name, file.size, _member_starts(catalog, file.name), piece_size)
-                    if len(pieces) > 1:
-                        self._pieces[shown] = pieces
-        tasks = len(ahead) + len(to_scan) + sum(len(pieces) - 1 for pieces in self._pieces.values())
-        self._pool = _pool(min(parallelism.workers, tasks), total >= parallelism.pool_from)
+        for shown, file in to_scan.items():
+            if file.unfinished:
+                continue
+            if parallelism.workers > 1 and file.size >= 2 * piece_size:
+                pieces = cut(file.name, file.size, _member_starts(catalog, file.name), piece_size)
+                if len(pieces) > 1:
+                    self._pieces[shown] = pieces
+                    continue
+            if pooled:
+                self._pieces[shown] = [Piece(file.name, 0, file.size)]
+        tasks = len(ahead) + sum(len(self._pieces[shown]) if shown in self._pieces else 1 for shown in to_scan)
+        self._pool = _pool(min(parallelism.workers, tasks), pooled)
+        # One worker reads; the tasks ahead are then the caller's, done while it reads.
+        self._ahead_pool = self._pool if parallelism.workers > 1 else _Inline()
         self._tasks: dict[tuple[str, int], object] = {}
         self._hashes: dict[str, Future[tuple[int, str]]] = {}
         self._hashing: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> "Reading":
         pool = self._pool.__enter__()
-        self._ahead = [pool.submit(function, *args) for function, args in self._ahead_tasks]
+        self._ahead = [self._ahead_pool.submit(function, *args) for function, args in self._ahead_tasks]
         self._ahead_tasks = ()
         if self._pieces:
             from concurrent.futures import ThreadPoolExecutor
-            self._hashing = ThreadPoolExecutor(1, "archiver-hash")
+            self._hashing = ThreadPoolExecutor(1, "archiver-hash", initializer=_idle_priority)
             for shown in (shown for shown in self.order if shown in self._pieces):
                 self._hashes[shown] = self._hashing.submit(hash_whole, self._storage, self._to_scan[shown].name)
         # In the order the caller asks for them: it checks one file's records while the workers
@@ -103,13 +117,24 @@ class Reading:
         return joined or scan_warc(self._storage, file.name, VERIFY_HEADERS, file.unfinished)
 
 
+def _idle_priority() -> None:
+    """The hashing thread yields its core to the readers and to the caller's checks, and uses
+    what they leave idle: a third thread on two cores otherwise slows the one reader that the
+    whole verification waits for. (Linux sets a thread's priority by its id; elsewhere, nothing.)"""
+    if sys.platform == "linux":
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IDLE_NICENESS)
+        except OSError:  # a sandbox that forbids it: the hash is the same, only its timing differs
+            pass
+
+
 def _member_starts(catalog: Catalog, name: str) -> list[int]:
     return [row[0] for row in catalog.query(
         "SELECT DISTINCT warc_offset FROM records WHERE warc_file = ? ORDER BY warc_offset", (name,))]
 
 
 def _pool(workers: int, enough_work: bool):
-    if workers > 1 and enough_work:
+    if workers >= 1 and enough_work:
         return _Workers(workers)
     return _Inline()
 

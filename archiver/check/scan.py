@@ -137,25 +137,25 @@ class _Stream:
                 return self._take(len(self._chunk))
             searched += self._at
 
-    def header_lines(self) -> list[bytes]:
-        """The lines of a header block up to its blank line (consumed, not returned), or to the
-        end of the file, as readline() gives them (the LF may be left off: they are stripped).
-        When the chunk at hand holds the blank line, as nearly always, one search finds it and
-        readline() would have cut none of the lines before it."""
+    def header_block(self) -> bytes:
+        """The lines of a header block up to its blank line (consumed, not included), or to the
+        end of the file, joined by LF, each as readline() gives it (its LF left off; a CR
+        before it is kept). When the chunk at hand holds the blank line, as nearly always, one
+        search finds it and readline() would have cut none of the lines before it."""
         at, chunk = self._at, self._chunk
         if chunk.startswith(b"\n", at) or chunk.startswith(b"\r\n", at):
             self._take(at + (1 if chunk[at] == 0x0A else 2))
-            return []
+            return b""
         crlf = chunk.find(b"\n\r\n", at)
         bare = chunk.find(b"\n\n", at, crlf + 1 if crlf >= 0 else len(chunk))  # only one before it counts
         end = bare + 1 if bare >= 0 else crlf + 1 if crlf >= 0 else -1  # where the blank line starts
         if end < 0:
             lines = []
             while (line := self.readline()) not in (b"\r\n", b"\n", b""):
-                lines.append(line)
-            return lines
+                lines.append(line[:-1] if line.endswith(b"\n") else line)
+            return b"\n".join(lines)
         self._take(end + (1 if chunk[end] == 0x0A else 2))
-        return chunk[at:end - 1].split(b"\n")
+        return chunk[at:end - 1]
 
     def blocks(self, count: int) -> Iterator[memoryview]:
         """Exactly `count` bytes, in views valid until the next read; fewer only at the end of the file."""
@@ -208,9 +208,11 @@ def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None =
             if not first.startswith(b"WARC/"):
                 raise ValueError(f"expected a WARC record at offset {offset}, found {first[:20]!r}")
             headers: dict[str, str] = {}
-            for line in stream.header_lines():
-                name, _, value = line.decode("utf-8", "replace").partition(":")
-                headers[sys.intern(name.strip())] = value.strip()  # one copy of each name, for 100,000s of records
+            if block := stream.header_block():
+                # Decoded once, not line by line: LF is a boundary of every UTF-8 sequence.
+                for line in block.decode("utf-8", "replace").split("\n"):
+                    name, _, value = line.partition(":")
+                    headers[sys.intern(name.strip())] = value.strip()  # one copy of each name, for 100,000s of records
             length = int(headers.get("Content-Length", "-1"))
             if length < 0:
                 raise ValueError(f"record at offset {offset} has no Content-Length")
