@@ -209,26 +209,28 @@ def test_worker_processes_open_the_attestations_of_a_postgresql_catalog(run_cli,
 
 
 def reading_processes(collection: Collection, workers: int, monkeypatch, tmp_path) -> tuple[set[int], set[int]]:
-    """The processes that read WARC bytes by ranges, and those that ran the tasks given ahead, in
-    a Reading with `workers` workers and enough bytes for a pool."""
-    from archiver.store.storage import LocalFolder
-    log = tmp_path / "range-readers"
-    ranged_read = LocalFolder.read
+    """The processes that scanned WARC bytes, and those that ran the tasks given ahead, in a
+    Reading with `workers` workers and enough bytes for a pool."""
+    from archiver.check import pieces, scan
+    log = tmp_path / "scanners"
+    scan_stream = scan.scan_stream
 
-    def logged_read(self, name, offset, length):
+    def logged_scan(*args, **kwargs):
         with open(log, "a") as out:  # worker processes are forked: they write here too
             out.write(f"{os.getpid()}\n")
-        return ranged_read(self, name, offset, length)
+        return scan_stream(*args, **kwargs)
 
-    monkeypatch.setattr(LocalFolder, "read", logged_read)
+    monkeypatch.setattr(scan, "scan_stream", logged_scan)
+    monkeypatch.setattr(pieces, "scan_stream", logged_scan)
     with collection:
         storage, catalog = collection.storage, collection.catalog
         to_scan, _ = plan_scans(storage, catalog, Report())
         with Reading(storage, catalog, to_scan, Parallelism(workers=workers, pool_from=0), ahead=[(os.getpid, ())]) as reading:
             ahead = set(reading.ahead())
             scans = [reading.scan(name) for name in reading.order]
-    assert [scan.records for scan in scans] == [scan_warc(storage, name, VERIFY_HEADERS).records for name in reading.order]
-    return {int(pid) for pid in (log.read_text().split() if log.exists() else ())}, ahead
+        scanners = {int(pid) for pid in (log.read_text().split() if log.exists() else ())}
+        assert [scan.records for scan in scans] == [scan_warc(storage, name, VERIFY_HEADERS).records for name in reading.order]
+    return scanners, ahead
 
 
 def test_one_worker_reads_in_a_process_of_its_own_while_the_caller_does_the_work_given_ahead(one_file, monkeypatch, tmp_path):
@@ -237,7 +239,7 @@ def test_one_worker_reads_in_a_process_of_its_own_while_the_caller_does_the_work
     readers, ahead = reading_processes(one_file, 1, monkeypatch, tmp_path)
     assert readers and os.getpid() not in readers
     assert ahead == {os.getpid()}
-    (tmp_path / "range-readers").unlink()
+    (tmp_path / "scanners").unlink()
     readers, ahead = reading_processes(one_file, 2, monkeypatch, tmp_path)
     assert readers and os.getpid() not in readers
     assert ahead and os.getpid() not in ahead

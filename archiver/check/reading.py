@@ -91,9 +91,13 @@ class Reading:
         # read the next, and the small files' tasks, last, even out the end.
         for shown in self.order:
             file = self._to_scan[shown]
-            for piece in self._pieces.get(shown, ()):
-                self._tasks[(shown, piece.start)] = pool.submit(scan_piece, self._storage, piece, VERIFY_HEADERS)
-            if shown not in self._pieces:
+            pieces = self._pieces.get(shown, ())
+            if len(pieces) == 1:  # the whole file, read straight through (no ranges), hashed by the caller
+                self._tasks[(shown, 0)] = pool.submit(scan_warc, self._storage, file.name, VERIFY_HEADERS, False, False)
+            elif pieces:
+                for piece in pieces:
+                    self._tasks[(shown, piece.start)] = pool.submit(scan_piece, self._storage, piece, VERIFY_HEADERS)
+            else:
                 self._tasks[(shown, 0)] = pool.submit(scan_warc, self._storage, file.name, VERIFY_HEADERS, file.unfinished)
         return self
 

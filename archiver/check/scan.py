@@ -40,6 +40,11 @@ class ScannedRecord:
     def type(self) -> str | None:
         return self.headers.get("WARC-Type")
 
+    def __reduce__(self):
+        # Pickled by position: a worker sends back tens of thousands, and the default for a
+        # slotted class names every field of every record.
+        return ScannedRecord, (self.headers, self.offset, self.length, self.block_digest, self.payload_digest)
+
 
 @dataclass
 class FileScan:
@@ -180,12 +185,12 @@ def _http_head_end(head: bytearray) -> int | None:
 
 
 def scan_warc(storage: "Storage", name: str, keep_headers: frozenset[str] | None = None,
-              unfinished: bool = False) -> FileScan:
+              unfinished: bool = False, hash_file: bool = True) -> FileScan:
     """Every record of a stored file (or of one still `unfinished`) with its computed digests;
     never raises for bad content. `keep_headers`: which WARC headers to keep of each record
-    (default: all)."""
+    (default: all); without `hash_file`, the scan's sha256 is left empty (hashed elsewhere)."""
     with storage.unfinished_reader(name) if unfinished else storage.reader(name) as file:
-        return scan_stream(file, name, keep_headers)
+        return scan_stream(file, name, keep_headers, hash_file)
 
 
 def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None = None,
