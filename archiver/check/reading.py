@@ -44,9 +44,9 @@ class Parallelism:
 
 class Reading:
     """The scans of `to_scan`, started on entry; scan(name) waits for one file's, to be asked
-    for in `order` (each is read in that order). The tasks
-    `ahead` ((function, args) each, picklable) run first, on the same workers: their results
-    come back from ahead(), in order."""
+    for in `order` (each is read in that order). The tasks `ahead` ((function, args) each,
+    picklable) run first on the workers when there are several, and in the caller, when ahead()
+    is asked, when one worker reads: their results come back from ahead(), in order."""
 
     def __init__(self, storage: Storage, catalog: Catalog, to_scan: dict[str, ToScan], parallelism: Parallelism,
                  ahead: Sequence[tuple[Callable, tuple]] = ()) -> None:
