@@ -262,3 +262,16 @@ def test_files_are_hashed_whole_at_idle_priority_beside_the_workers(one_file, mo
     monkeypatch.setattr(reading_module, "hash_whole", hash_noting_priority)
     verify_collection(one_file, parallelism=Parallelism(workers=1, pool_from=0))
     assert priorities == [reading_module.IDLE_NICENESS]
+
+
+def test_where_no_process_pool_can_be_made_the_files_are_read_in_this_process(one_file, monkeypatch):
+    """A sandbox without a working sem_open cannot start worker processes: verify reads there
+    as it would with no pool, and finds the same."""
+    import concurrent.futures
+
+    def no_pool(*args, **kwargs):
+        raise NotImplementedError("This platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    same_findings(one_file, Parallelism(workers=2, pool_from=0))
+    same_findings(one_file, Parallelism(workers=1, pool_from=0))

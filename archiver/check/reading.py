@@ -139,7 +139,10 @@ def _member_starts(catalog: Catalog, name: str) -> list[int]:
 
 def _pool(workers: int, enough_work: bool):
     if workers >= 1 and enough_work:
-        return _Workers(workers)
+        try:
+            return _Workers(workers)
+        except (ImportError, NotImplementedError, OSError):  # no process pool here (no working sem_open, as in some sandboxes)
+            pass  # the same reading, in this process
     return _Inline()
 
 
