@@ -125,5 +125,7 @@ def steady_rate(stamps: dict[int, list[Stamp]]) -> tuple[float, float]:
     starts = [sorted(s.start for s in process if s.what == "task") for process in stamps.values()]
     starts = [process for process in starts if process]
     begin, end = max(process[0] for process in starts), max(process[-1] for process in starts)
+    if end <= begin:
+        raise SystemExit("the queue ran out before every worker had started: too few jobs for a steady rate (more --urls)")
     taken = sum(1 for process in starts for start in process if begin <= start < end)
     return taken / (end - begin), end - begin
