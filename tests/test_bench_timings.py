@@ -105,3 +105,16 @@ def test_the_steady_rate_counts_jobs_taken_while_every_worker_was_taking_them(be
     # From 11.0 (both working) to 13.0 (the last job taken): 11.0, 11.2, 11.5, 12.0, 12.5 taken, the job
     # taken at 13.0 ends the window (what is taken in [start, end), over end - start).
     assert window == pytest.approx(2.0) and rate == pytest.approx(5 / 2.0)
+
+
+def test_a_run_with_most_cores_busy_is_said_to_be_bound_by_the_cpu_and_by_whom(bench, monkeypatch):
+    scale, job_costs = bench
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+    def run(machine: float) -> "scale.Result":
+        cpu = {"machine": machine, "window": 10.0, "capturing": machine * 0.7, "postgresql": machine * 0.2,
+               "radosgw": 0.0, "origin": machine * 0.05}
+        return scale.Result("workers-4x8", 4, 32, 2000, 2000, 10.0, cpu, job_costs.Costs(2000, 0, 0, 0), workers=True)
+
+    assert scale.binding_resource(run(17.0)) == "CPU (1.7 of 2 cores busy; most by workers)"
+    assert scale.binding_resource(run(10.0)).startswith("not CPU (1.0 of 2 cores busy)")
