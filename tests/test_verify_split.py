@@ -275,3 +275,33 @@ def test_where_no_process_pool_can_be_made_the_files_are_read_in_this_process(on
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
     same_findings(one_file, Parallelism(workers=2, pool_from=0))
     same_findings(one_file, Parallelism(workers=1, pool_from=0))
+
+
+def test_workers_read_no_further_ahead_of_verify_than_it_allows(collection, raw_server, monkeypatch, tmp_path):
+    """Scans that verify has not asked for yet wait in memory: the workers read at most
+    read_ahead bytes of files beyond the one it asks for, whatever the collection's size."""
+    from archiver.check import scan
+    from tests.conftest import capture
+    server = raw_server({f"/{i}": send_bytes(http_response(b"z" * 2000)) for i in range(3)})
+    capture(collection, *(server.url(f"/{i}") for i in range(3)), warc_size=1000, concurrency=1)
+    log = tmp_path / "scanned"
+    scan_stream = scan.scan_stream
+
+    def logged_scan(file, name, *args, **kwargs):
+        with open(log, "a") as out:  # the worker process is forked: it writes here too
+            out.write(f"{name}\n")
+        return scan_stream(file, name, *args, **kwargs)
+
+    monkeypatch.setattr(scan, "scan_stream", logged_scan)
+    with collection:
+        storage, catalog = collection.storage, collection.catalog
+        to_scan, _ = plan_scans(storage, catalog, Report())
+        assert len(to_scan) == 3
+        with Reading(storage, catalog, to_scan, Parallelism(workers=1, pool_from=0, read_ahead=1)) as reading:
+            concurrent.futures.wait([o for o in gc.get_objects() if isinstance(o, concurrent.futures.Future)])
+            first, *rest = reading.order
+            assert log.read_text().split() == [to_scan[first].name]  # only the first: the rest waits for verify
+            scans = [reading.scan(name) for name in reading.order]
+        assert sorted(log.read_text().split()) == sorted(file.name for file in to_scan.values())  # each once
+        assert [s.records for s in scans] == [scan_warc(storage, to_scan[name].name, VERIFY_HEADERS).records
+                                              for name in reading.order]

@@ -6,7 +6,9 @@ process of its own too: it reads while the caller checks signatures, which need 
 Below POOL_FROM bytes in all, no pool is started: its start-up would cost more than it saves,
 and the files are read in this process, each only when its scan is asked for. A worker's scan
 comes back pickled and is unpickled only when asked for: scans that arrive while the caller is
-busy wait as bytes, a fraction of the memory their records take as objects."""
+busy wait as bytes, a fraction of the memory their records take as objects, and the workers
+read at most READ_AHEAD bytes of files beyond the one the caller asks for, so that those bytes
+stay bounded however large the collection and however long the caller's signatures take."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 POOL_FROM = 8_000_000  # bytes to read in all, for worker processes to pay for their start-up
 PIECES_PER_WORKER = 4  # so that workers finish together whatever the files' sizes
 MIN_PIECE = 4_000_000  # a smaller piece costs more in set-up than it gains in balance
+READ_AHEAD = 1_000_000_000  # WARC bytes the workers may read ahead of the caller: their scans' pickles are ~2% of it
 IDLE_NICENESS = 19
 
 
@@ -40,6 +43,7 @@ class Parallelism:
     workers: int = 2
     pool_from: int = POOL_FROM
     piece_size: int | None = None
+    read_ahead: int = READ_AHEAD
 
 
 class Reading:
@@ -74,32 +78,43 @@ class Reading:
         self._pool = _pool(min(parallelism.workers, tasks), pooled)
         # One worker reads; the tasks ahead are then the caller's, done while it reads.
         self._ahead_pool = self._pool if parallelism.workers > 1 else _Inline()
+        self._read_ahead = parallelism.read_ahead
+        self._unsubmitted = list(self.order)  # files whose reading is not handed to the pool yet, in order
+        self._handed_ahead = 0  # bytes of the files handed to the pool and not yet asked for
         self._tasks: dict[tuple[str, int], object] = {}
         self._hashes: dict[str, Future[tuple[int, str]]] = {}
         self._hashing: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> "Reading":
-        pool = self._pool.__enter__()
+        self._pool.__enter__()
         self._ahead = [self._ahead_pool.submit(function, *args) for function, args in self._ahead_tasks]
         self._ahead_tasks = ()
         if self._pieces:
             from concurrent.futures import ThreadPoolExecutor
             self._hashing = ThreadPoolExecutor(1, "archiver-hash", initializer=_idle_priority)
-            for shown in (shown for shown in self.order if shown in self._pieces):
-                self._hashes[shown] = self._hashing.submit(hash_whole, self._storage, self._to_scan[shown].name)
-        # In the order the caller asks for them: it checks one file's records while the workers
-        # read the next, and the small files' tasks, last, even out the end.
-        for shown in self.order:
-            file = self._to_scan[shown]
-            pieces = self._pieces.get(shown, ())
-            if len(pieces) == 1:  # the whole file, read straight through (no ranges), hashed by the caller
-                self._tasks[(shown, 0)] = pool.submit(scan_warc, self._storage, file.name, VERIFY_HEADERS, False, False)
-            elif pieces:
-                for piece in pieces:
-                    self._tasks[(shown, piece.start)] = pool.submit(scan_piece, self._storage, piece, VERIFY_HEADERS)
-            else:
-                self._tasks[(shown, 0)] = pool.submit(scan_warc, self._storage, file.name, VERIFY_HEADERS, file.unfinished)
+        self._top_up()
         return self
+
+    def _top_up(self) -> None:
+        """Hand the pool more files, in the order the caller asks for them (it checks one
+        file's records while the workers read the next; the small files' tasks, last, even out
+        the end), while fewer than read_ahead bytes are handed and not yet asked for."""
+        while self._unsubmitted and self._handed_ahead < self._read_ahead:
+            self._submit(self._unsubmitted.pop(0))
+
+    def _submit(self, shown: str) -> None:
+        file, pool = self._to_scan[shown], self._pool
+        self._handed_ahead += file.size
+        pieces = self._pieces.get(shown, ())
+        if pieces:
+            self._hashes[shown] = self._hashing.submit(hash_whole, self._storage, file.name)
+        if len(pieces) == 1:  # the whole file, read straight through (no ranges), hashed by the caller
+            self._tasks[(shown, 0)] = pool.submit(scan_warc, self._storage, file.name, VERIFY_HEADERS, False, False)
+        elif pieces:
+            for piece in pieces:
+                self._tasks[(shown, piece.start)] = pool.submit(scan_piece, self._storage, piece, VERIFY_HEADERS)
+        else:
+            self._tasks[(shown, 0)] = pool.submit(scan_warc, self._storage, file.name, VERIFY_HEADERS, file.unfinished)
 
     def __exit__(self, *exc) -> None:
         if self._hashing is not None:
@@ -113,6 +128,10 @@ class Reading:
 
     def scan(self, shown: str) -> FileScan:
         file = self._to_scan[shown]
+        while shown in self._unsubmitted:  # asked before its turn came within the read-ahead
+            self._submit(self._unsubmitted.pop(0))
+        self._handed_ahead -= file.size
+        self._top_up()
         pieces = self._pieces.get(shown)
         if pieces is None:
             return self._tasks.pop((shown, 0)).result()
