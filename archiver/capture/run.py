@@ -371,8 +371,9 @@ class CaptureRun:
         """For each of `results`, the earlier capture of its URL whose payload is byte-identical,
         if any: then only a revisit record is written instead of storing the body again. The
         catalog is asked once for them all."""
-        complete = [r.outcome == "ok" and r.final.exchange.spool.header_length is not None for r in results]
-        origins = self.catalog.payload_origins(normalise_url(r.url) for r, whole in zip(results, complete) if whole)
-        found = [origins.get(normalise_url(r.url)) if whole else None for r, whole in zip(results, complete)]
+        keys = [normalise_url(r.url) if r.outcome == "ok" and r.final.exchange.spool.header_length is not None else None
+                for r in results]  # None: no complete payload to compare
+        origins = self.catalog.payload_origins(key for key in keys if key is not None)
+        found = [origins.get(key) if key is not None else None for key in keys]
         return [origin if origin and origin.payload_digest == r.final.exchange.spool.payload_digest else None
                 for origin, r in zip(found, results)]
