@@ -17,7 +17,7 @@ import pytest
 
 from archiver.check.pieces import cut, hash_whole, join, scan_piece
 from archiver.check.findings import Report
-from archiver.check.reading import Parallelism, Reading
+from archiver.check.reading import IDLE_NICENESS, Parallelism, Reading
 from archiver.check.records import VERIFY_HEADERS, plan_scans
 from archiver.check.scan import ScannedRecord, scan_warc
 from archiver.check.verify import verify_collection
@@ -246,9 +246,14 @@ def test_one_worker_reads_in_a_process_of_its_own_while_the_caller_does_the_work
 
 
 
-def test_files_are_hashed_whole_at_idle_priority_beside_the_workers(one_file, monkeypatch):
+@pytest.mark.parametrize("parallelism, niceness", [
+    (Parallelism(workers=1, pool_from=0), IDLE_NICENESS),  # read whole: the reader is what the run waits for
+    (Parallelism(workers=2, pool_from=0, piece_size=1), None),  # cut into pieces: the caller's own
+])
+def test_files_are_hashed_whole_at_idle_priority_unless_cut_into_pieces(one_file, monkeypatch, parallelism, niceness):
     """The caller's hashing thread is a third busy thread beside a worker and the caller's
-    checks: on two cores it runs only where they leave a core idle."""
+    checks: on two cores it runs only where they leave a core idle, unless the workers share a
+    file in pieces, which they then read faster than it can be hashed."""
     import threading
 
     from archiver.check import reading as reading_module
@@ -260,8 +265,9 @@ def test_files_are_hashed_whole_at_idle_priority_beside_the_workers(one_file, mo
         return hash_whole_file(storage, name)
 
     monkeypatch.setattr(reading_module, "hash_whole", hash_noting_priority)
-    verify_collection(one_file, parallelism=Parallelism(workers=1, pool_from=0))
-    assert priorities == [reading_module.IDLE_NICENESS]
+    report = verify_collection(one_file, parallelism=parallelism)
+    assert report.ok, report.failures
+    assert priorities == [os.getpriority(os.PRIO_PROCESS, 0) if niceness is None else niceness]
 
 
 def test_where_no_process_pool_can_be_made_the_files_are_read_in_this_process(one_file, monkeypatch):
