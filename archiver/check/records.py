@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from archiver.check.findings import Report
 from archiver.check.scan import FileScan, ScannedRecord
 from archiver.store.catalog import Catalog
+from archiver.store.database import placeholders
 from archiver.store.leftovers import shared_by_machines
 from archiver.store.storage import UNFINISHED_SUFFIX, ObjectState, Storage
 
@@ -128,7 +129,7 @@ class RecordChecks:
 
     def check_unread(self, read: set[str]) -> None:
         """Records cataloged in files that could not be read at all (missing)."""
-        unread = f"warc_file NOT IN ({', '.join('?' * len(read))})" if read else "TRUE"  # PostgreSQL has no `IN ()`
+        unread = f"warc_file NOT IN ({placeholders(read)})" if read else "TRUE"  # PostgreSQL has no `IN ()`
         for record_id, warc_file in self.catalog.query(
                 f"SELECT record_id, warc_file FROM records WHERE {unread} ORDER BY warc_file, warc_offset", tuple(read)):
             self.report.check("record present", False, f"warcs/{warc_file} {record_id}",

@@ -21,6 +21,7 @@ from archiver.capture.httpbody import http_text
 from archiver.check.drift import similarity
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
+from archiver.store.database import placeholders
 from archiver.store.rows import CaptureRow
 
 EVENT = "replay check"
@@ -54,7 +55,7 @@ class ReplayCheck:
 def browser_captures(collection: Collection, rows: list[CaptureRow] | None = None) -> list[CaptureRow]:
     """The captures rendered in a browser (those with a screenshot, PDF or DOM), oldest first."""
     rendered = {capture_id for (capture_id,) in collection.catalog.query(
-        f"SELECT DISTINCT capture_id FROM records WHERE role IN ({','.join('?' * len(_ARTIFACT_ROLES))})",
+        f"SELECT DISTINCT capture_id FROM records WHERE role IN ({placeholders(_ARTIFACT_ROLES)})",
         _ARTIFACT_ROLES)}
     return [row for row in (collection.catalog.captures() if rows is None else rows) if row.id in rendered]
 

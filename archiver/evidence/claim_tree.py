@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 from archiver.evidence import merkle
 from archiver.evidence.signing import canonical_json
 from archiver.store.catalog import Catalog
+from archiver.store.database import placeholders
 
 
 def claim_leaf(claim_id: str, text: str, citations: Iterable[dict]) -> bytes:
@@ -42,7 +43,7 @@ def claim_leaves(catalog: Catalog, keys: list[str] | None = None) -> Iterator[tu
     or for the documents named in `keys`."""
     if keys == []:
         return  # PostgreSQL has no `IN ()`
-    where = "cl.document_key IS NOT NULL" if keys is None else f"cl.document_key IN ({', '.join('?' * len(keys))})"
+    where = "cl.document_key IS NOT NULL" if keys is None else f"cl.document_key IN ({placeholders(keys)})"
     rows = catalog.query(
         "SELECT cl.document_key, cl.id, cl.text, ci.url, ci.url_key FROM claims cl"
         f" LEFT JOIN citations ci ON ci.claim_id = cl.id WHERE {where} ORDER BY cl.document_key, cl.id",

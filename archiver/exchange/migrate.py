@@ -36,7 +36,7 @@ from archiver.evidence.signing import SigningKey
 from archiver.store.catalog import Catalog
 from archiver.store.schema import SCHEMA_VERSION
 from archiver.store.collection import CONFIG_NAME, LOCK_NAME, Collection
-from archiver.store.database import is_server_url
+from archiver.store.database import is_server_url, placeholders
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.sqlite_database import stored_schema_version
 from archiver.store.storage import Storage, StoredFile
@@ -267,7 +267,7 @@ def _load_catalog(source: Collection, catalog: Catalog, copy: Collection, key: S
     custody log line for line and the migration's own entry: one transaction."""
     statements: list[tuple[str, Iterator[tuple] | list[tuple]]] = []
     for table, columns, self_references, primary in _tables(source.catalog):
-        statements.append((f"INSERT INTO {table} ({_quoted(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        statements.append((f"INSERT INTO {table} ({_quoted(columns)}) VALUES ({placeholders(columns)})",
                            _rows(source.catalog, table, columns, self_references)))
         # A row naming another of its table (a revisit its original) is linked once both are in.
         for column in self_references:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
-from archiver.store.database import Cursor, open_database
+from archiver.store.database import Cursor, in_batches, open_database, placeholders
 from archiver.store.rows import Capture, CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
 from archiver.store.schema import MIGRATIONS, SCHEMA_VERSION
 from archiver.store.storage import StoredFile
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 
 REPAIR_LOCK = 0x61726368697652  # an advisory lock on a PostgreSQL catalog: "archivR"
-ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT, or URLs of an IN list: within SQLite's 32,766 parameters
 
 
 class Catalog:
@@ -178,11 +177,11 @@ class Catalog:
     def _insert_capture_rows(self, rows: list[CaptureRow]) -> set[str]:
         """The ids of those of `rows` inserted: not one whose id or job is listed already."""
         fields, added = list(CaptureRow.__dataclass_fields__), set()
-        for chunk in (rows[i:i + ROWS_PER_STATEMENT] for i in range(0, len(rows), ROWS_PER_STATEMENT)):
-            values = ", ".join(["(" + ", ".join("?" * len(fields)) + ")"] * len(chunk))
+        for batch in in_batches(rows):
+            values = ", ".join([f"({placeholders(fields)})"] * len(batch))
             added.update(id_ for (id_,) in self._db.execute(
                 f"INSERT INTO captures ({', '.join(fields)}) VALUES {values} ON CONFLICT DO NOTHING RETURNING id",
-                [getattr(row, f) for row in chunk for f in fields]).fetchall())
+                [getattr(row, f) for row in batch for f in fields]).fetchall())
         return added
 
     def record_document(self, document: "Document", read_at: str) -> None:
@@ -202,7 +201,7 @@ class Catalog:
                              " ON CONFLICT (key, sha256) DO UPDATE SET size = excluded.size",
                              (document.key, document.sha256, read_at, len(document.content)))
             current = [claim.id for claim in document.claims]
-            still_made = f" AND id NOT IN ({', '.join('?' * len(current))})" if current else ""
+            still_made = f" AND id NOT IN ({placeholders(current)})" if current else ""
             self._db.execute("UPDATE claims SET superseded_at = ? WHERE document_key = ? AND superseded_at IS NULL"
                              + still_made, (read_at, document.key, *current))
             for claim in document.claims:
@@ -238,14 +237,14 @@ class Catalog:
         """Where the newest complete payload of each of `url_keys` is stored in full (a revisit's
         target), for those that have one: asked together for captures stored together."""
         found, keys = {}, sorted(set(url_keys))
-        for chunk in (keys[i:i + ROWS_PER_STATEMENT] for i in range(0, len(keys), ROWS_PER_STATEMENT)):
+        for batch in in_batches(keys):
             found.update((key, PayloadOrigin(*origin)) for key, *origin in self._db.execute(
                 "SELECT newest.url_key, newest.origin_id, r.record_id, r.target_uri, r.warc_date, newest.payload_digest"
                 " FROM (SELECT c.url_key, COALESCE(c.revisit_of, c.id) AS origin_id, c.payload_digest, ROW_NUMBER()"
                 " OVER (PARTITION BY c.url_key ORDER BY c.started_at DESC, c.id DESC) AS recency FROM captures c"
-                f" WHERE c.url_key IN ({', '.join('?' * len(chunk))}) AND c.outcome = 'ok' AND c.payload_digest IS NOT NULL)"
+                f" WHERE c.url_key IN ({placeholders(batch)}) AND c.outcome = 'ok' AND c.payload_digest IS NOT NULL)"
                 " newest JOIN captures o ON o.id = newest.origin_id JOIN records r ON r.record_id = o.response_record_id"
-                " WHERE newest.recency = 1", chunk).fetchall())
+                " WHERE newest.recency = 1", batch).fetchall())
         return found
 
     def claims(self, url_key: str | None = None, document_key: str | None = None, uncaptured: bool = False,
@@ -280,10 +279,9 @@ class Catalog:
     def _with_citations(self, rows: list[tuple]) -> list[ClaimRow]:
         cited: dict[str, list[tuple[str, str]]] = {}
         ids = [row[0] for row in rows]
-        for start in range(0, len(ids), 500):
-            batch = ids[start:start + 500]
+        for batch in in_batches(ids):
             for claim_id, url, url_key in self._db.execute(
-                    f"SELECT claim_id, url, url_key FROM citations WHERE claim_id IN ({', '.join('?' * len(batch))})"
+                    f"SELECT claim_id, url, url_key FROM citations WHERE claim_id IN ({placeholders(batch)})"
                     " ORDER BY claim_id, position", batch):
                 cited.setdefault(claim_id, []).append((url, url_key))
         return [ClaimRow(*row, citations=tuple(cited.get(row[0], ()))) for row in rows]
@@ -291,9 +289,8 @@ class Catalog:
     def captures_by_url(self, url_keys: set[str]) -> dict[str, list[CaptureRow]]:
         found: dict[str, list[CaptureRow]] = {key: [] for key in url_keys}
         keys = sorted(url_keys)
-        for start in range(0, len(keys), 500):
-            batch = keys[start:start + 500]
-            for row in self._db.execute(f"SELECT * FROM captures WHERE url_key IN ({', '.join('?' * len(batch))})"
+        for batch in in_batches(keys):
+            for row in self._db.execute(f"SELECT * FROM captures WHERE url_key IN ({placeholders(batch)})"
                                         " ORDER BY started_at, id", batch):
                 found[row[3]].append(CaptureRow(*row))
         return found
@@ -341,9 +338,8 @@ class Catalog:
     def captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
         """The capture made for each of these queued jobs that has one, by job id."""
         found = {}
-        for start in range(0, len(job_ids), 500):
-            batch = job_ids[start:start + 500]
-            for row in self._db.execute(f"SELECT * FROM captures WHERE job_id IN ({', '.join('?' * len(batch))})", batch):
+        for batch in in_batches(job_ids):
+            for row in self._db.execute(f"SELECT * FROM captures WHERE job_id IN ({placeholders(batch)})", batch):
                 capture = CaptureRow(*row)
                 found[capture.job_id] = capture
         return found

@@ -13,9 +13,10 @@ keeps its queries as SQL beside one connector per database the same way.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ContextManager, Iterable, Protocol
+from typing import Any, ContextManager, Iterable, Iterator, Protocol
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT, or values of an IN list: within SQLite's 32,766 parameters
 
 
 class Cursor(Protocol):
@@ -69,3 +70,14 @@ def open_database(location: Path | str) -> Database:
         return PostgreSQL(str(location))
     from archiver.store.sqlite_database import SQLite
     return SQLite(Path(location))
+
+
+
+def in_batches(values: list) -> Iterator[list]:
+    """`values` in runs of at most ROWS_PER_STATEMENT, each few enough to bind in one statement."""
+    return (values[start:start + ROWS_PER_STATEMENT] for start in range(0, len(values), ROWS_PER_STATEMENT))
+
+
+def placeholders(values: list) -> str:
+    """One `?` for each of `values`, comma-separated: an IN list or a row of VALUES."""
+    return ", ".join("?" * len(values))
