@@ -296,3 +296,31 @@ def test_a_bundle_cut_short_by_the_disk_leaves_the_earlier_file_whole(run_cli, r
     assert result.exit_code == 3 and "No space left on device" in one_line(result)
     assert output.read_bytes() == earlier  # never half a bundle at the path the user named
     assert sorted(p.name for p in tmp_path.iterdir()) == ["collection", "config", "out.wacz"]
+
+
+@pytest.mark.parametrize("loss", ["emptied", "deleted"])
+@pytest.mark.parametrize("command", [["claims"], ["manifest"], ["doctor", "--fix"], ["verify"],
+                                     ["capture", "http://127.0.0.1:9/"]], ids=lambda c: c[0])
+def test_a_lost_catalog_is_refused_not_started_afresh(run_cli, raw_server, tmp_path, loss, command):
+    """catalog.sqlite emptied (a failed copy, a truncating crash) or deleted while the collection
+    holds evidence: a fresh catalog would list none of it, so a listing would say "No claims",
+    `manifest` would write a new manifest-1.json over the signed one and `doctor --fix` would set
+    the real manifests aside as leftovers. Each command refuses in one line instead, and changes
+    nothing."""
+    from tests.conftest import http_response, send_bytes
+
+    collection = make_collection(tmp_path / "collection")
+    server = raw_server({"/a": send_bytes(http_response(b"kept"))})
+    assert run_cli("cite", "-C", collection.root, "a claim", server.url("/a")).exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    collection.catalog_path.unlink()
+    for leftover in collection.root.glob("catalog.sqlite-*"):
+        leftover.unlink()
+    if loss == "emptied":
+        collection.catalog_path.write_bytes(b"")
+    before = files_in(collection.root)
+    result = run_cli(*command, "-C", collection.root)
+    assert result.exit_code == 2, result.output
+    line = one_line(result)
+    assert "catalog.sqlite" in line and "backup" in line, line
+    assert files_in(collection.root) == before

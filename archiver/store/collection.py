@@ -21,6 +21,7 @@ from pathlib import Path
 from archiver.store.catalog import Catalog
 from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
+from archiver.store.lost_catalog import refuse_a_lost_catalog
 from archiver.store.storage import Storage
 from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage
 from archiver.errors import UsageProblem
@@ -313,6 +314,8 @@ class Collection:
             if self._holds == 0:
                 raise RuntimeError("hold the collection (`with collection:`) while using its catalog")
             if self._catalog is None:
+                if self.config.catalog_url is None:
+                    refuse_a_lost_catalog(self.root, self.catalog_path)
                 self._catalog = Catalog(self.catalog_location)
             return self._catalog
 
