@@ -127,6 +127,33 @@ def test_user_text_is_printed_literally_in_every_listing(run_cli, tricky, termin
     assert url in ANSI.sub("", summary.stdout) and f"{DOC}:" in ANSI.sub("", summary.stdout), summary.stdout
 
 
+
+# A terminal obeys these: retitle the window, clear the screen, bring the cursor back to the start
+# of the line (so what follows overwrites what was printed), ring the bell.
+CONTROLS = "\x1b]0;owned\x07 \x1b[2J \rpassed"
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
+def test_control_characters_from_documents_reach_no_terminal(run_cli, collection, raw_server, tmp_path, terminal):
+    """A claim, a file name or an id the user typed may hold control characters; each is shown
+    escaped (\\x1b), never sent to the terminal to obey, in listings, in `show`, in the run's
+    summary and in errors."""
+    server = raw_server({"/a": send_bytes(http_response(b"<p>the page</p>"))})
+    document = tmp_path / "doc\x1b[2J.md"
+    document.write_text(f"The minister said on Monday, in a long speech to parliament, that {CONTROLS} "
+                        f"{server.url('/a')}\n")  # long enough not to be taken for binary data
+    env = TERMINAL_80 if terminal else None
+    runs = [run_cli("capture", "-C", collection.root, document, env=env)]
+    claim_id = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)[0]["id"]
+    runs += [run_cli(*command, "-C", collection.root, env=env)
+             for command in (["claims"], ["documents"], ["log"], ["show", claim_id], ["show", "\x1b]0;owned\x07"],
+                             ["capture", tmp_path / "no\x1b[2J.md"])]
+    for result in runs:  # with rich's own styles taken out, and stderr but for the run's progress bar
+        shown = ANSI.sub("", result.stdout + (result.stderr if result.exit_code else ""))
+        assert not set(shown) & {"\x1b", "\x07", "\r"}, repr(shown)
+    assert "\\x1b]0;owned\\x07" in ANSI.sub("", runs[1].stdout + runs[4].stdout)  # the text is still all there
+    assert "\\x1b[2J" in ANSI.sub("", runs[2].stdout + runs[-1].stderr)
+
 # -- 4. --json everywhere, and errors as JSON under it ----------------------------------
 
 def _leaves(name: str, command: click.Command):

@@ -9,7 +9,7 @@ import click
 from archiver.exchange.bundle import Selection, export_bundle
 from archiver.capture.targets import document_key
 from archiver.cli.recovery import repair_interrupted
-from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.cli.common import collection_option, echo, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
 
@@ -52,13 +52,13 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
                     "captures": result.captures, "fingerprint": key.fingerprint, "timestamped": result.timestamped,
                     "timestamp_failures": result.timestamp_failures})
     else:
-        click.echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
-        click.echo(f"SHA-256 {result.sha256}")
-        click.echo(f"Give the recipient this key fingerprint by another channel: {grouped(key.fingerprint)}")
-        click.echo(f"They check it with: archiver verify-bundle {output.name} --fingerprint '{grouped(key.fingerprint)}'")
+        echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
+        echo(f"SHA-256 {result.sha256}")
+        echo(f"Give the recipient this key fingerprint by another channel: {grouped(key.fingerprint)}")
+        echo(f"They check it with: archiver verify-bundle {output.name} --fingerprint '{grouped(key.fingerprint)}'")
         for failure in result.timestamp_failures:
-            click.echo(f"Timestamp failed: {failure}", err=True)
+            echo(f"Timestamp failed: {failure}", err=True)
         if missing and not result.timestamp_failures:
-            click.echo("Not timestamped: the manifest's checkpoint got no timestamp when it was sealed", err=True)
+            echo("Not timestamped: the manifest's checkpoint got no timestamp when it was sealed", err=True)
     if missing:
         raise SystemExit(1)

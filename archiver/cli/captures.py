@@ -11,7 +11,7 @@ from archiver.store.rows import CaptureRow
 from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, console, human_size, json_option, print_json, print_table
+from archiver.cli.common import collection_option, console, echo, human_size, json_option, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
 from archiver.read.urls import normalise_url
@@ -30,7 +30,7 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
         print_json([r.as_dict() for r in rows])
         return
     if not rows:
-        click.echo("No captures" + (f" of {url}" if url else "") + " yet.")
+        echo("No captures" + (f" of {url}" if url else "") + " yet.")
         return
     print_table(("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"),
                 [[r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, r.http_status,
@@ -55,7 +55,7 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
         return
     if not rows:
-        click.echo(f"No captures of {url} yet.")
+        echo(f"No captures of {url} yet.")
         return
     print_table(("capture", "started (UTC)", "result", "HTTP", "payload digest", "size", "change"),
                 [[row.id, row.started_at[:19].replace("T", " "), row.outcome, row.http_status,

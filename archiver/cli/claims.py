@@ -8,7 +8,7 @@ import click
 from archiver.capture.verdict import verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, json_option, print_json, print_table
+from archiver.cli.common import collection_option, echo, json_option, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.read.urls import normalise_url
 
@@ -50,8 +50,8 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
         print_json(listed)
         return
     if not listed:
-        click.echo("No claims" + (" without a successful capture" if uncaptured else "")
-                   + (" with a broken citation" if broken else "") + ".")
+        echo("No claims" + (" without a successful capture" if uncaptured else "")
+             + (" with a broken citation" if broken else "") + ".")
         return
     rows = []
     for claim in listed:
@@ -63,7 +63,7 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
                   for c in claim["citations"]]
         rows.append([claim["id"], claim["document_key"] or "(note)", text, "\n".join(urls), "\n".join(newest)])
     print_table(("claim", "document", "text", "cites", "newest capture"), rows, whole=("claim", "cites"))
-    click.echo(f"{len(listed)} claim(s)")
+    echo(f"{len(listed)} claim(s)")
 
 
 @click.command()
@@ -80,7 +80,7 @@ def documents(collection_dir: Path, as_json: bool) -> None:
         print_json(listed)
         return
     if not listed:
-        click.echo("No documents yet: `archiver capture DOCUMENT` reads one.")
+        echo("No documents yet: `archiver capture DOCUMENT` reads one.")
         return
     print_table(("document", "date", "kind", "claims", "URLs", "SHA-256", "warnings"),
                 [[d["key"], d["date"], d["kind"], d["claims"], d["urls"], d["sha256"][:16], "; ".join(d["warnings"])]

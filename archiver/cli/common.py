@@ -34,7 +34,7 @@ def report_error(message: str, exit_code: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"error": message, "exit_code": exit_code}, ensure_ascii=False), err=True)
     else:
-        click.echo(f"error: {message}", err=True)
+        echo(f"error: {message}", err=True)
 
 
 class OneLineUsageError(click.UsageError):
@@ -212,16 +212,33 @@ def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(function)
 
 
+# Every control character but newline and tab: ESC starts a sequence a terminal obeys (recolour,
+# retitle, clear, move the cursor), carriage return sends it back over what was printed (a
+# "FAILED" overwritten by "passed"), and C1 controls are single-character ESC sequences to some.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7f, *range(0x80, 0xa0)) if code not in (0x09, 0x0a)}
+
+
+def literal(text: str) -> str:
+    """Text as a terminal may print it: each control character shown as an escape (\\x1b),
+    for text from documents, servers, file names and users."""
+    return text.translate(_CONTROLS)
+
+
+def echo(message: str, err: bool = False) -> None:
+    """click.echo for a message that may hold outside text: printed literally (see literal)."""
+    click.echo(literal(message), err=err)
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def console(stderr: bool = False) -> Console:
     """Rich output: fitted to a terminal; piped, each line whole however long."""
-    from rich.console import Console
+    from archiver.cli.literal_console import LiteralConsole
 
-    probe = Console(stderr=stderr)
-    return Console(stderr=stderr, highlight=False, soft_wrap=not probe.is_terminal)
+    probe = LiteralConsole(stderr=stderr)
+    return LiteralConsole(stderr=stderr, highlight=False, soft_wrap=not probe.is_terminal)
 
 
 _ONE_LINE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})  # a row stays one line of the pipe
@@ -231,8 +248,9 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], wh
     """Every listing's table. On a terminal the columns named in `whole` (ids, URLs, digests)
     are never broken: the table grows wider than the terminal rather than break one, and other
     text wraps between words. Piped, a header line then one tab-separated line per row. Cells
-    are printed literally, never read as markup; a cell's lines (several URLs) share its row."""
-    cells = [["-" if value in (None, "") else str(value) for value in row] for row in rows]
+    are printed literally, never read as markup nor obeyed as control characters; a cell's lines
+    (several URLs) share its row."""
+    cells = [["-" if value in (None, "") else literal(str(value)) for value in row] for row in rows]
     if not _stdout_is_terminal():
         for line in [list(columns), *cells]:
             click.echo("\t".join(value.translate(_ONE_LINE) for value in line))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.cli.common import collection_option, echo, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.check.doctor import diagnose
 from archiver.check.doctor_shared import REPORTED_ONLY, shared_findings
@@ -38,11 +38,11 @@ def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool
     if as_json:
         print_json({"healthy": diagnosis.healthy, "findings": [f.as_dict() for f in diagnosis.findings]})
     elif diagnosis.healthy:
-        click.echo("Nothing left over from an interrupted run.")
+        echo("Nothing left over from an interrupted run.")
     else:
         for finding in diagnosis.findings:
-            click.echo(f"{finding.kind}: {finding.where}: {finding.detail}")
+            echo(f"{finding.kind}: {finding.where}: {finding.detail}")
             if finding.fixed:
-                click.echo(f"  fixed: {finding.fixed}")
+                echo(f"  fixed: {finding.fixed}")
     if not diagnosis.healthy and (not fix or any(f.kind in REPORTED_ONLY for f in diagnosis.findings)):
         raise SystemExit(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archiver.cli.recovery import repair_interrupted
-from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.cli.common import collection_option, echo, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.exchange.importer import import_path
 
@@ -34,8 +34,8 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
         return
     for item in imported:
         if item.already:
-            click.echo(f"{item.source}: already imported as {item.file}")
+            echo(f"{item.source}: already imported as {item.file}")
             continue
-        click.echo(f"{item.source}: {len(item.captures)} capture(s) imported into warcs/{item.file}")
+        echo(f"{item.source}: {len(item.captures)} capture(s) imported into warcs/{item.file}")
         for capture in item.captures:
-            click.echo(f"  {capture.id}  {capture.http_status or '-'}  {capture.url}")
+            echo(f"  {capture.id}  {capture.http_status or '-'}  {capture.url}")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from archiver.cli.common import (collection_option, json_option, key_option, passphrase, print_json, retention_options,
-                                 storage_settings)
+from archiver.cli.common import (collection_option, echo, json_option, key_option, passphrase, print_json,
+                                 retention_options, storage_settings)
 from archiver.evidence.keys import create_collection
 from archiver.evidence.signing import grouped
 
@@ -39,7 +39,7 @@ def init(folder: Path | None, collection_dir: Path, name: str | None, operator: 
                     "operator": collection.config.operator, "key": str(key.path), "key_created": created,
                     "fingerprint": key.fingerprint})
     else:
-        click.echo(f"Created collection {collection.config.name!r} in {collection.root}")
-        click.echo(f"Settings: {collection.config_path}")
-        click.echo(f"Signing key ({'new' if created else 'existing'}): {key.path}")
-        click.echo(f"Fingerprint: {grouped(key.fingerprint)}")
+        echo(f"Created collection {collection.config.name!r} in {collection.root}")
+        echo(f"Settings: {collection.config_path}")
+        echo(f"Signing key ({'new' if created else 'existing'}): {key.path}")
+        echo(f"Fingerprint: {grouped(key.fingerprint)}")

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, json_option, key_option, passphrase, print_json,
-                                 print_table, signing_key)
+from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, echo, json_option, key_option, passphrase,
+                                 print_json, print_table, signing_key)
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
@@ -40,8 +40,8 @@ def generate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json
     if as_json:
         print_json({"fingerprint": key.fingerprint, "path": str(key.path), "created": created, "encrypted": bool(secret)})
         return
-    click.echo(f"{'Generated' if created else 'Adopted'} {key.path}{' (encrypted)' if secret else ''}")
-    click.echo(f"Fingerprint: {grouped(key.fingerprint)}")
+    echo(f"{'Generated' if created else 'Adopted'} {key.path}{' (encrypted)' if secret else ''}")
+    echo(f"Fingerprint: {grouped(key.fingerprint)}")
 
 
 @keys.command()
@@ -76,7 +76,7 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
         print_table(("worker key fingerprint", "machine", "status", "since"),
                     [[grouped(key["fingerprint"]), key["machine"], key["status"], key["revoked_from"] or key["announced_at"]]
                      for key in workers])
-    click.echo(f"Private key path: {local}{'' if local.exists() else ' (not on this machine)'}")
+    echo(f"Private key path: {local}{'' if local.exists() else ' (not on this machine)'}")
 
 
 @keys.command()
@@ -102,7 +102,7 @@ def export(collection_dir: Path, fingerprint: str | None, output: Path | None, k
     if as_json:
         print_json({"fingerprint": wanted, "pem": pem.decode(), "path": str(output) if output else None})
     elif output:
-        click.echo(f"Wrote {output} (fingerprint {grouped(wanted)})")
+        echo(f"Wrote {output} (fingerprint {grouped(wanted)})")
     else:
         click.echo(pem.decode(), nl=False)
 
@@ -120,8 +120,8 @@ def rotate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json: 
     if as_json:
         print_json({"from": old.fingerprint, "to": new.fingerprint, "path": str(new.path)})
         return
-    click.echo(f"Rotated {grouped(old.fingerprint)}")
-    click.echo(f"     to {grouped(new.fingerprint)} ({new.path})")
+    echo(f"Rotated {grouped(old.fingerprint)}")
+    echo(f"     to {grouped(new.fingerprint)} ({new.path})")
 
 
 @keys.command()
@@ -145,7 +145,7 @@ def revoke(fingerprint: str, revoked_from: str | None, reason: str, collection_d
     if as_json:
         print_json({"fingerprint": wanted, "revoked_from": moment, "reason": reason})
         return
-    click.echo(f"Revoked {grouped(wanted)} from {moment}")
+    echo(f"Revoked {grouped(wanted)} from {moment}")
 
 
 def _utc(text: str) -> str:

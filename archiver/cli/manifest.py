@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from archiver.cli.recovery import repair_interrupted
-from archiver.cli.common import collection_option, json_option, key_option, print_json, signing_key
+from archiver.cli.common import collection_option, echo, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.signing import grouped
@@ -46,16 +46,16 @@ def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, a
                     "timestamp_failures": seal.timestamp_failures})
     else:
         state = "unchanged since the last export" if result.unchanged else "written"
-        click.echo(f"Manifest {result.sequence} {state}: {result.path}")
-        click.echo(f"SHA-256 {result.sha256}")
-        click.echo(f"Signed: {seal.signature} (key {grouped(key.fingerprint)})")
+        echo(f"Manifest {result.sequence} {state}: {result.path}")
+        echo(f"SHA-256 {result.sha256}")
+        echo(f"Signed: {seal.signature} (key {grouped(key.fingerprint)})")
         if seal.token:
-            click.echo(f"Timestamped: {seal.token}" + (f" by {seal.tsa}" if seal.tsa else ""))
+            echo(f"Timestamped: {seal.token}" + (f" by {seal.tsa}" if seal.tsa else ""))
         elif not collection.config.timestamps.authorities:
-            click.echo("Not timestamped: no timestamp authority in archiver.toml [timestamps]")
+            echo("Not timestamped: no timestamp authority in archiver.toml [timestamps]")
         for failure in seal.timestamp_failures:
-            click.echo(f"Timestamp failed: {failure}", err=True)
+            echo(f"Timestamp failed: {failure}", err=True)
         if output:
-            click.echo(f"Copied to {output}")
+            echo(f"Copied to {output}")
     if missing:
         raise SystemExit(1)

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from archiver.capture.queue import RUNNING, SUCCEEDED, WAITING, Enqueued, enqueue, job_counts, job_states, queue_location
 from archiver.capture.run import record_documents
 from archiver.capture.targets import Targets
-from archiver.cli.common import collection_option, console, json_option, print_json, print_table, signing_key
+from archiver.cli.common import collection_option, console, echo, json_option, print_json, print_table, signing_key
 from archiver.evidence.keys import custody_log
 from archiver.store.collection import Collection
 from archiver.store.rows import CaptureRow
@@ -52,8 +52,8 @@ def queue_capture(collection_dir: Path, found: Targets, key_file: Path | None, a
         enqueued = enqueue(url, found.urls)
         if not as_json:
             already = f"; {len(enqueued.already_queued)} already queued" if enqueued.already_queued else ""
-            click.echo(f"Queued {len(enqueued.jobs)} capture job(s){already}; `archiver worker` captures them, "
-                       "`archiver queue` shows them")
+            echo(f"Queued {len(enqueued.jobs)} capture job(s){already}; `archiver worker` captures them, "
+                 "`archiver queue` shows them")
         rows = _follow(url, enqueued, collection, as_json) if wait else []
     if as_json:
         print_json({"collection": str(collection.root), "queued": enqueued.jobs, "already_queued": enqueued.already_queued,
@@ -93,6 +93,6 @@ def _follow(url: str, enqueued: Enqueued, collection: Collection, as_json: bool)
         if bar is not None:
             bar.stop()
     if unlisted:
-        click.echo(f"{len(unlisted)} job(s) done whose captures are not listed yet: the WARC file holding them has "
-                   "not been uploaded (its worker stopped?); they are listed once it is", err=True)
+        echo(f"{len(unlisted)} job(s) done whose captures are not listed yet: the WARC file holding them has "
+             "not been uploaded (its worker stopped?); they are listed once it is", err=True)
     return [captured[str(job)] for job in ids if str(job) in captured]

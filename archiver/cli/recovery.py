@@ -5,10 +5,9 @@ leftovers says in one line which command repairs them."""
 
 from __future__ import annotations
 
-import click
-
 from typing import TYPE_CHECKING
 
+from archiver.cli.common import echo
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection, InUse
 from archiver.store.leftovers import interruption_signs
@@ -37,8 +36,8 @@ def repair_interrupted(collection: Collection, key: SigningKey) -> None:
         from archiver.check.doctor import examine  # the repairs: only when there is something to repair
         diagnosis = examine(collection, key)
     kinds = sorted({finding.kind for finding in diagnosis.findings})
-    click.echo(f"repaired what an interrupted run left ({', '.join(kinds)}), as `archiver doctor --fix` does; "
-               "see `archiver log --event doctor`", err=True)
+    echo(f"repaired what an interrupted run left ({', '.join(kinds)}), as `archiver doctor --fix` does; "
+         "see `archiver log --event doctor`", err=True)
 
 
 def worked_on_elsewhere(collection: Collection) -> bool:
@@ -59,5 +58,5 @@ def warn_of_leftovers(collection: Collection) -> None:
         signs = interruption_signs(collection)
     if signs:
         more = f" and {len(signs) - 1} more" if len(signs) > 1 else ""
-        click.echo(f"note: an interrupted run left {signs[0]}{more}; `archiver doctor --fix` repairs it "
-                   "(so does the next command that changes the collection)", err=True)
+        echo(f"note: an interrupted run left {signs[0]}{more}; `archiver doctor --fix` repairs it "
+             "(so does the next command that changes the collection)", err=True)

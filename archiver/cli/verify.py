@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 
 from archiver.cli.recovery import warn_of_leftovers, worked_on_elsewhere
-from archiver.cli.common import (collection_option, console, json_option, key_option, print_json, print_table,
+from archiver.cli.common import (collection_option, console, echo, json_option, key_option, print_json, print_table,
                                  signing_key)
 from archiver.store.collection import Collection
 from archiver.evidence.keys import append_unattended
@@ -63,9 +63,9 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
     with Collection.open(collection_dir) as collection:
         busy = worked_on_elsewhere(collection)
         if busy:
-            click.echo("note: another archiver process is working on this collection now (a capture, an import): "
-                       "the WARC file it is writing and what it lists meanwhile may show as failures; "
-                       "verify again once it has finished", err=True)
+            echo("note: another archiver process is working on this collection now (a capture, an import): "
+                 "the WARC file it is writing and what it lists meanwhile may show as failures; "
+                 "verify again once it has finished", err=True)
         else:
             warn_of_leftovers(collection)
         if capture_ids:

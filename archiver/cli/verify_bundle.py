@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from archiver.exchange.bundle_verify import verify_bundle
-from archiver.cli.common import json_option, print_json
+from archiver.cli.common import echo, json_option, print_json
 from archiver.cli.verify import print_report
 from archiver.errors import UsageProblem
 from archiver.evidence.signing import PublicKey, grouped, parse_fingerprint
@@ -44,7 +44,7 @@ def verify_bundle_command(bundle: Path, fingerprint: str | None, pubkey: Path | 
         print_json({**report.as_dict(), "bundle": str(bundle), "fingerprint": fingerprint})
     else:
         if fingerprint:
-            click.echo(f"Checking {bundle.name} against key {grouped(fingerprint)}")
+            echo(f"Checking {bundle.name} against key {grouped(fingerprint)}")
         print_report(report)
     if not report.ok:
         raise SystemExit(1)

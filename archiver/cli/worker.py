@@ -9,7 +9,7 @@ import click
 
 from archiver.capture.queue import HEARTBEAT, STALLED_AFTER, queue_location, work
 from archiver.capture.run import CaptureRun
-from archiver.cli.common import collection_option, json_option, key_option, print_json
+from archiver.cli.common import collection_option, echo, json_option, key_option, print_json
 from archiver.cli.recovery import repair_interrupted
 from archiver.evidence.worker_keys import worker_signing_key
 from archiver.store.collection import Collection
@@ -50,12 +50,12 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
         if concurrency is not None:
             settings = dataclasses.replace(settings, concurrency=concurrency)
         with CaptureRun(collection, settings, key) as run:
-            click.echo(f"worker: capturing {run.mode}, {run.settings.concurrency} at once; heartbeat every "
-                       f"{HEARTBEAT:g} s, jobs of workers silent for {STALLED_AFTER:g} s taken again; Ctrl-C stops",
-                       err=True)
+            echo(f"worker: capturing {run.mode}, {run.settings.concurrency} at once; heartbeat every "
+                 f"{HEARTBEAT:g} s, jobs of workers silent for {STALLED_AFTER:g} s taken again; Ctrl-C stops",
+                 err=True)
             work(url, run, run.settings.concurrency)
         [(captured,)] = collection.catalog.query("SELECT COUNT(*) FROM captures WHERE run_id = ?", (run.run_id,)).fetchall()
     if as_json:
         print_json({"collection": str(collection.root), "run": run.run_id, "captures": captured})
     else:
-        click.echo(f"worker: stopped after {captured} capture(s) (run {run.run_id})", err=True)
+        echo(f"worker: stopped after {captured} capture(s) (run {run.run_id})", err=True)
