@@ -107,6 +107,21 @@ def test_a_claim_bundle_verifies_and_reveals_nothing_else(run_cli, evidence):
     assert evidence["server"].url("/report").encode() in everything
 
 
+
+@pytest.mark.parametrize("choice", [["--claim", "CLAIM"], ["--url", "URL"], ["--document", "DOCUMENT"]],
+                         ids=lambda c: c[0])
+def test_all_with_a_narrower_choice_is_refused_not_taken_for_everything(run_cli, evidence, tmp_path, choice):
+    """`--claim ID --all` once wrote every claim and capture of the collection: a bundle meant
+    to reveal one claim carried the secret ones too."""
+    value = {"CLAIM": claim_about(evidence, "ministry says so")["id"], "URL": evidence["server"].url("/report"),
+             "DOCUMENT": evidence["collection"].root / "seeds" / "public.md"}
+    output = tmp_path / "one-claim.wacz"
+    result = run_cli("bundle", "-C", evidence["collection"].root, choice[0], value[choice[1]], "--all",
+                     "-o", output)
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.splitlines()) == 1 and "--all" in result.stderr and choice[0] in result.stderr
+    assert not output.exists()
+
 def test_all_means_every_capture_cited_or_not(run_cli, evidence):
     server = evidence["server"]
     uncited = server.url("/secret") + "?asked=directly"

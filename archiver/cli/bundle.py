@@ -38,6 +38,11 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     is still written, without; the next bundle or `archiver manifest` asks again)."""
     if not (claims or urls or documents or everything):
         raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
+    if everything and (claims or urls or documents):
+        # Never widen a chosen selection to all: the bundle would reveal every other claim.
+        narrower = "/".join(name for name, given in (("--claim", claims), ("--url", urls), ("--document", documents)) if given)
+        raise click.UsageError(f"--all takes every claim and capture, and {narrower} only some: give --all alone, "
+                               f"or {narrower} without it")
     if output.suffix.lower() != ".wacz":
         raise click.UsageError("the bundle's name must end in .wacz")
     collection = Collection.open(collection_dir)
