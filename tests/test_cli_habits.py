@@ -154,6 +154,16 @@ def test_control_characters_from_documents_reach_no_terminal(run_cli, collection
     assert "\\x1b]0;owned\\x07" in ANSI.sub("", runs[1].stdout + runs[4].stdout)  # the text is still all there
     assert "\\x1b[2J" in ANSI.sub("", runs[2].stdout + runs[-1].stderr)
 
+
+def test_why_a_replay_went_unrecorded_is_printed_literally(capsys):
+    """The reason holds a path, which may look like markup."""
+    from archiver.check.replay import ReplayCheck
+    from archiver.cli.verify import print_replays
+
+    why = "cannot write /evidence/[b]case[/b]/custody.jsonl"
+    print_replays([ReplayCheck("20261124172850-177ce85c", "http://127.0.0.1:9/", True, not_recorded_because=why)])
+    assert why in capsys.readouterr().out
+
 # -- 4. --json everywhere, and errors as JSON under it ----------------------------------
 
 def _leaves(name: str, command: click.Command):

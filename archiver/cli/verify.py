@@ -117,7 +117,7 @@ def print_replays(replays: list[ReplayCheck]) -> None:
         for note in r.notes:
             out.print(f"  {r.capture_id}: {note}", markup=False)
     if replays and not replays[0].recorded_in_custody_log:
-        out.print(f"(Replay checks not recorded in the custody log: {replays[0].not_recorded_because}.)")
+        out.print(f"(Replay checks not recorded in the custody log: {replays[0].not_recorded_because}.)", markup=False)
 
 
 def _print_drift(drifts: list[Drift], recaptured: list) -> None:
