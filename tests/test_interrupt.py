@@ -61,6 +61,24 @@ def test_one_interrupt_stops_the_run_stores_what_is_whole_and_resume_captures_th
     assert run_cli("verify", "-C", collection.root).exit_code == 0
 
 
+
+def test_an_interrupted_run_under_json_says_so_in_json_on_both_streams(raw_server, gates, collection):
+    """Under --json an error is JSON on stderr too: so is the line saying the run was interrupted."""
+    gate = gates(answered=1, slots=2)
+    server = raw_server({f"/{i}": gate.respond for i in range(5)})
+    urls = [server.url(f"/{i}") for i in range(5)]
+    process = _capture_process(collection, urls, "--json")
+    wait_until(lambda: logged_captures(collection) == 1, "1 capture stored", process)
+    assert gate.slots_held.wait(60), "the capture never asked for the held pages"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    gate.release()
+    assert process.returncode == 130, stderr.decode()
+    run = json.loads(stdout)
+    assert run["interrupted"] is True and len(run["not_captured"]) == 4
+    error = json.loads(stderr.splitlines()[-1])  # after the notice, at the signal, that the run is stopping
+    assert error["exit_code"] == 130 and "4 not captured" in error["error"] and "--resume" in error["error"]
+
 # Where a run is killed: (what it is, code run first in the capturing process, or None to kill it
 # from outside while pages are in flight).
 _KILL = "import os, signal\ndef _die(*args, **kwargs):\n    os.kill(os.getpid(), signal.SIGKILL)\n"

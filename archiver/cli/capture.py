@@ -16,8 +16,8 @@ from archiver.capture.run import CaptureRun, existing_capture, left_to_capture
 from archiver.capture.targets import Targets, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
-from archiver.cli.common import (collection_option, console, echo, json_option, key_option, passphrase, print_json,
-                                 signing_key)
+from archiver.cli.common import (collection_option, console, json_option, key_option, passphrase, print_json,
+                                 report_error, signing_key)
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
@@ -212,8 +212,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         if qa:
             print_replays(replays)
     if run.interrupted:
-        echo(f"interrupted: {len(rows)} stored, {len(not_captured)} not captured; run the same "
-             "`archiver capture` with --resume to capture the rest", err=True)
+        report_error(f"interrupted: {len(rows)} stored, {len(not_captured)} not captured; run the same "
+                     "`archiver capture` with --resume to capture the rest", INTERRUPTED, as_json)
         raise SystemExit(INTERRUPTED)
     if any(r.outcome == "failed" for r in rows) or any(not r.replayed for r in replays):
         raise SystemExit(1)
