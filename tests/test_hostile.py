@@ -226,6 +226,13 @@ def test_a_one_megabyte_header_line_fails_with_a_reason(collection, raw_server):
     assert "header line" in row.error, row.error
 
 
+def test_endless_interim_heads_fail_with_a_reason(collection, raw_server):
+    # Each 103 Early Hints head is kept for the record, so their sum is bounded too.
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" * 20_000
+    row = refused_head(collection, raw_server, hints + http_response(b"hi"))
+    assert "interim (1xx) responses" in row.error, row.error
+
+
 # -- 6. two different Content-Lengths ------------------------------------------------------
 
 def test_two_different_content_lengths_fail_with_a_reason(collection, raw_server):

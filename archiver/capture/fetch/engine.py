@@ -326,7 +326,7 @@ class Fetcher:
                 return self.adapter.send(prepared, stream=True, verify=self.verify, proxies={},
                                          timeout=(min(CONNECT_TIMEOUT, exchange.remaining()), exchange.read_timeout))
             except requests.ConnectionError as exc:
-                if not (exchange.connection_reused and exchange.spool.size == 0 and exchange.remaining() > 0
+                if not (exchange.connection_reused and exchange.spool.received == 0 and exchange.remaining() > 0
                         and isinstance(_root_cause(exc), (http.client.RemoteDisconnected, ConnectionResetError,
                                                           BrokenPipeError))):
                     raise

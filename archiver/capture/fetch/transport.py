@@ -36,6 +36,7 @@ from archiver.capture.fetch.policy import Resolution, SafeResolver
 
 SPOOL_IN_MEMORY = 4 * 2**20  # larger responses spill to the collection's tmp/ folder
 READ_SIZE = 256 * 1024
+INTERIM_LIMIT = 256 * 1024  # bytes of interim (1xx) heads kept before a response, at most
 
 _performing = threading.local()  # the Exchange this thread is performing
 
@@ -86,6 +87,7 @@ class ResponseSpool:
         self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=folder)
         self.size = 0
         self.header_length: int | None = None
+        self.interim: list[bytes] = []  # 1xx heads received before the response, as received
         self._block = hashlib.sha256()
         self._payload = hashlib.sha256()
 
@@ -98,6 +100,21 @@ class ResponseSpool:
 
     def mark_body_start(self) -> None:
         self.header_length = self.size
+
+    def set_aside_interim(self) -> None:
+        """What was received so far is an interim (1xx) head: it is kept apart, and the spool
+        starts again for the response that follows."""
+        self.file.seek(0)
+        self.interim.append(self.file.read())
+        self.file.seek(0)
+        self.file.truncate()
+        self.size = 0
+        self._block = hashlib.sha256()
+
+    @property
+    def received(self) -> int:
+        """Every byte received: the response so far and any interim heads before it."""
+        return self.size + sum(len(head) for head in self.interim)
 
     @property
     def block_digest(self) -> str:
@@ -159,7 +176,7 @@ class _TeeReader:
 
     def _keep(self, data: bytes | memoryview) -> None:
         spool = self._exchange.spool
-        room = self._exchange.max_bytes - spool.size
+        room = self._exchange.max_bytes - spool.received
         if len(data) > room:
             spool.write(data[:room])
             raise SizeLimitReached()
@@ -233,8 +250,24 @@ class _RecordingResponse(http.client.HTTPResponse):
         self.fp = _TeeReader(self.fp, sock, exchange)
         self._exchange = exchange
 
+    def _read_status(self) -> tuple[str, int, str]:
+        # http.client passes over 100 Continue only and takes any other 1xx (103 Early Hints) for
+        # the response, leaving the real one on a kept-alive connection for the next request to
+        # read as its own. Interim heads are kept apart: the response record is the final one.
+        spool = self._exchange.spool
+        while True:
+            version, status, reason = super()._read_status()
+            if not 100 <= status < 200 or status == http.client.SWITCHING_PROTOCOLS:
+                return version, status, reason
+            http.client._read_headers(self.fp)
+            spool.set_aside_interim()
+            if sum(len(head) for head in spool.interim) > INTERIM_LIMIT:
+                raise http.client.HTTPException(f"more than {INTERIM_LIMIT // 1024} KiB of interim (1xx) responses")
+
     def begin(self) -> None:
         super().begin()
+        if self.status == http.client.SWITCHING_PROTOCOLS:
+            self.will_close = True  # what follows on the connection is no longer HTTP, never to be reused
         # Status line and headers are consumed; every later byte is payload.
         if self._exchange.spool.header_length is None:
             self._exchange.spool.mark_body_start()
