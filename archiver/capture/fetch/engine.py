@@ -25,8 +25,9 @@ from archiver import __version__
 from archiver.store.collection import CaptureSettings
 from archiver.capture.fetch.schedule import fetch_each
 from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver
+from archiver.capture.fetch.spool import ResponseSpool
 from archiver.capture.fetch.transport import (CaptureLimitReached, DeadlineReached, Exchange, RecordingAdapter,
-                                      ResponseSpool, SizeLimitReached)
+                                      SizeLimitReached)
 from archiver.read.urls import fetchable_problem, normalise_url
 
 READ_CHUNK = 256 * 1024

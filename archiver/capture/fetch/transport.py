@@ -15,7 +15,6 @@ import hashlib
 import http.client
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -33,8 +32,8 @@ from urllib3.poolmanager import SSL_KEYWORDS
 from urllib3.util.connection import create_connection
 
 from archiver.capture.fetch.policy import Resolution, SafeResolver
+from archiver.capture.fetch.spool import ResponseSpool
 
-SPOOL_IN_MEMORY = 4 * 2**20  # larger responses spill to the collection's tmp/ folder
 READ_SIZE = 256 * 1024
 INTERIM_LIMIT = 256 * 1024  # bytes of interim (1xx) heads kept before a response, at most
 
@@ -78,54 +77,6 @@ class ConnectionInfo:
     port: int
     connect_seconds: float
     tls: TLSInfo | None = None
-
-
-class ResponseSpool:
-    """The response exactly as received, hashed as it is written; spills to disk when large."""
-
-    def __init__(self, folder: Path | None) -> None:
-        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=folder)
-        self.size = 0
-        self.header_length: int | None = None
-        self.interim: list[bytes] = []  # 1xx heads received before the response, as received
-        self._block = hashlib.sha256()
-        self._payload = hashlib.sha256()
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.file.write(data)
-        self.size += len(data)
-        self._block.update(data)
-        if self.header_length is not None:
-            self._payload.update(data)
-
-    def mark_body_start(self) -> None:
-        self.header_length = self.size
-
-    def set_aside_interim(self) -> None:
-        """What was received so far is an interim (1xx) head: it is kept apart, and the spool
-        starts again for the response that follows."""
-        self.file.seek(0)
-        self.interim.append(self.file.read())
-        self.file.seek(0)
-        self.file.truncate()
-        self.size = 0
-        self._block = hashlib.sha256()
-
-    @property
-    def received(self) -> int:
-        """Every byte received: the response so far and any interim heads before it."""
-        return self.size + sum(len(head) for head in self.interim)
-
-    @property
-    def block_digest(self) -> str:
-        return "sha256:" + self._block.hexdigest()
-
-    @property
-    def payload_digest(self) -> str:
-        return "sha256:" + self._payload.hexdigest()
-
-    def close(self) -> None:
-        self.file.close()
 
 
 @dataclass
