@@ -309,6 +309,23 @@ def test_a_reset_mid_body_is_recorded_with_the_received_bytes(collection, raw_se
     assert_good(collection, good_row, server.url("/good"))
 
 
+@pytest.mark.parametrize("sent", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n",  # the blank line that ends a head never came
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/ht",  # cut inside a header line
+    b"HTTP/1.1 200 OK",  # cut after the status line
+], ids=["before-the-blank-line", "mid-header", "after-the-status-line"])
+def test_a_hang_up_inside_the_head_is_kept_and_marked(collection, raw_server, sent):
+    # http.client takes the end of the stream for the end of the head: the capture must not
+    # be taken for a whole response (with no body) because the server hung up inside its head.
+    server = raw_server(routes(cut=send_bytes(sent)))
+    row, good_row = capture(collection, server.url("/cut"), server.url("/good"), max_size=MAX_SIZE)
+    assert (row.outcome, row.truncated, row.http_status, row.error) == ("truncated", "disconnect", 200, None)
+    response = the_response(collection, row.url)
+    assert response.headers["WARC-Truncated"] == "disconnect"
+    assert response.block == sent
+    assert_good(collection, good_row, server.url("/good"))
+
+
 # -- 9. a TLS handshake that never finishes ------------------------------------------------
 
 def test_a_tls_handshake_that_never_finishes_fails_at_the_deadline(collection, raw_server):

@@ -311,7 +311,7 @@ class Fetcher:
                 extract_cookies_to_jar(cookies, prepared, response.raw)
             hop.status = response.status_code
             hop.location = _REDIRECTS.get_redirect_target(response)
-            hop.truncated = self._drain(response)
+            hop.truncated = self._drain(response) or ("disconnect" if exchange.head_cut else None)
             if hop.truncated == "disconnect" and exchange.remaining() <= 0:
                 hop.truncated = "time"  # the watchdog hung up at the deadline
             exchange.finished_seconds = exchange.elapsed()

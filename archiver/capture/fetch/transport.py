@@ -92,6 +92,7 @@ class Exchange:
     request_bytes: bytearray = field(default_factory=bytearray)
     connection: ConnectionInfo | None = None
     connection_reused: bool = False
+    head_cut: bool = False  # the server hung up before the blank line that ends the response head
     resolution: Resolution | None = None
     headers_seconds: float | None = None
     finished_seconds: float | None = None
@@ -118,6 +119,7 @@ class _TeeReader:
         self._raw = raw
         self._sock = sock
         self._exchange = exchange
+        self.ended = False  # a read found the end of the stream
 
     def _before_read(self) -> None:
         remaining = self._exchange.remaining()
@@ -166,6 +168,7 @@ class _TeeReader:
             self._before_read()
             available = self._raw.peek(1)  # one recv() when the buffer is empty
             if not available:
+                self.ended = True
                 break
             if limit >= 0:
                 available = available[: limit - taken]
@@ -198,7 +201,7 @@ class _TeeReader:
 class _RecordingResponse(http.client.HTTPResponse):
     def __init__(self, sock, debuglevel=0, method=None, url=None, *, exchange: Exchange) -> None:
         super().__init__(sock, debuglevel, method, url)
-        self.fp = _TeeReader(self.fp, sock, exchange)
+        self.fp = self._tee = _TeeReader(self.fp, sock, exchange)
         self._exchange = exchange
 
     def _read_status(self) -> tuple[str, int, str]:
@@ -219,6 +222,8 @@ class _RecordingResponse(http.client.HTTPResponse):
         super().begin()
         if self.status == http.client.SWITCHING_PROTOCOLS:
             self.will_close = True  # what follows on the connection is no longer HTTP, never to be reused
+        # http.client takes the end of the stream for the end of the head, as if it were whole.
+        self._exchange.head_cut = self._tee.ended
         # Status line and headers are consumed; every later byte is payload.
         if self._exchange.spool.header_length is None:
             self._exchange.spool.mark_body_start()
