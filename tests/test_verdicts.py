@@ -43,6 +43,8 @@ PAGES = {
     # http-error
     "/missing": (html("<h1>Not Found</h1>", status="404 Not Found"), "http-error"),
     "/broken": (html("<p>Internal error</p>", status="500 Internal Server Error"), "http-error"),
+    # a redirect without a Location to follow: the chain ends on it, short of the page
+    "/nowhere": (html(f"{NAV}<h1>Moved</h1><p>{ARTICLE}</p>", status="302 Found"), "http-error"),
     # not-found: status 200, a page saying it does not exist
     "/soft-404": (html(f"{NAV}<h1>Sorry!</h1><p>We looked everywhere.</p>", title="Page not found | The Daily Loop"),
                   "not-found"),
@@ -79,6 +81,7 @@ def test_each_fixture_page_gets_its_verdict_and_near_misses_stay_content(collect
     assert got == {path: PAGES[path][1] for path in judged}
     reasons = {row.url.rsplit("/", 1)[1]: row.verdict_reason for row in rows}
     assert reasons["missing"] == "HTTP 404" and reasons["broken"] == "HTTP 500"
+    assert reasons["nowhere"] == "HTTP 302: a redirect with no Location to follow"
     assert "/login" in reasons["private"] and reasons["article"] == ""
     assert all(row.outcome == "ok" for row in rows)  # the transport worked every time
 
