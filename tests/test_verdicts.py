@@ -102,9 +102,13 @@ def test_a_gzip_chunked_page_is_judged_on_its_decoded_text(collection, raw_serve
     assert (row.verdict, row.outcome) == ("not-found", "ok")
 
 
-def test_a_failed_capture_has_no_verdict(collection, closed_port):
-    [row] = capture(collection, f"http://127.0.0.1:{closed_port}/")
-    assert (row.outcome, row.verdict) == ("failed", None)
+def test_a_failed_capture_has_no_verdict(collection, closed_port, raw_server):
+    # A chain that failed after a redirect ends on that redirect, never on a page to judge.
+    moved = html(f"<p>{ARTICLE}</p>", status="302 Found", headers=[("Location", "/away")])
+    server = raw_server({"/hop": send_bytes(moved), "/away": redirect("/hop")})
+    rows = capture(collection, f"http://127.0.0.1:{closed_port}/", server.url("/hop"))
+    assert [(row.outcome, row.verdict, row.verdict_reason) for row in rows] == [("failed", None, None)] * 2
+    assert "redirect loop" in rows[1].error
 
 
 def _statement(envelope: dict) -> dict:
@@ -195,12 +199,13 @@ def test_the_end_of_run_summary_lists_only_what_needs_a_look_and_counts_the_rest
 
 def test_verify_live_compares_verdicts(run_cli, collection, raw_server):
     pages = {"/missing": PAGES["/missing"][0], "/article": PAGES["/article"][0], "/walled": PAGES["/article"][0],
-             "/removed": PAGES["/article"][0], "/back": PAGES["/missing"][0]}
+             "/removed": PAGES["/article"][0], "/back": PAGES["/missing"][0], "/looping": PAGES["/article"][0]}
     server = raw_server({path: (lambda path: lambda conn, request: conn.sendall(pages[path]))(path) for path in pages})
     assert run_cli("capture", "-C", collection.root, *(server.url(p) for p in pages)).exit_code == 0
     pages["/walled"] = PAGES["/members"][0]
     pages["/removed"] = PAGES["/broken"][0]
     pages["/back"] = PAGES["/article"][0]
+    pages["/looping"] = http_response(b"moved", "302 Found", [("Location", "/looping")])
     result = run_cli("verify", "-C", collection.root, "--live", "--json")
     assert result.exit_code == 0, result.output
     live = {d["url"].rsplit("/", 1)[1]: d for d in json.loads(result.stdout)["live"]}
@@ -209,5 +214,6 @@ def test_verify_live_compares_verdicts(run_cli, collection, raw_server):
     assert live["walled"]["state"] == "walled" and live["walled"]["detail"].startswith("now login-wall")
     assert live["removed"]["state"] == "gone" and live["removed"]["detail"] == "HTTP 500 now (was 200)"
     assert live["back"]["state"] == "changed" and live["back"]["detail"] == "now content (was http-error 404)"
+    assert live["looping"]["state"] == "unreachable" and live["looping"]["detail"].startswith("redirect loop back to")
     human = run_cli("verify", "-C", collection.root, "--live").stdout
     assert "still 404" in human and "walled" in human

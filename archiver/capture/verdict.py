@@ -188,10 +188,11 @@ def judge_response(raw: bytes, requested_url: str, final_url: str, rendered_text
 
 
 def capture_verdict(result: "FetchResult") -> Verdict | None:
-    """The verdict on a fetched capture's final response; None when no response came. The
-    response spool is read from its start and left at its start for the records to be written."""
+    """The verdict on a fetched capture's final response; None when it failed (no response came,
+    or its redirect chain ended short of a page: a loop, a refused hop). The response spool is
+    read from its start and left at its start for the records to be written."""
     final = result.final
-    if final is None:
+    if final is None or result.outcome == "failed":
         return None
     spool = final.exchange.spool
     spool.file.seek(0)
