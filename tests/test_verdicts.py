@@ -49,6 +49,8 @@ PAGES = {
     "/soft-404": (html(f"{NAV}<h1>Sorry!</h1><p>We looked everywhere.</p>", title="Page not found | The Daily Loop"),
                   "not-found"),
     "/soft-404-heading": (html(f"{NAV}<h1>This page does not exist</h1><p>Try the search.</p>"), "not-found"),
+    # a head whose lines end in a bare LF, as http.client (and browsers) accept
+    "/soft-404-bare-lf": (html(f"{NAV}<h1>This page does not exist</h1>").replace(b"\r\n", b"\n"), "not-found"),
     # bot-wall
     "/cloudflare": (html("<div id='challenge-running'>Checking if the site connection is secure</div>"
                          "<script src='/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1'></script>",

@@ -4,6 +4,7 @@ a title or compare texts), and the visible words and title of an HTML page."""
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -38,13 +39,15 @@ class VisibleText(HTMLParser):
             self.words.extend(data.split())
 
 
-def _split_http(raw: bytes) -> tuple[dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return headers, body
+# The empty line that ends a head: lines may end in a bare LF, as http.client (and browsers) accept.
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
+def _split_http(raw: bytes) -> tuple[list[bytes], bytes]:
+    """The head's lines (status line first, line ends removed) and the body."""
+    end = _HEAD_END.search(raw)
+    head, body = (raw[:end.start()], raw[end.end():]) if end else (raw, b"")
+    return [line.rstrip(b"\r") for line in head.split(b"\n")], body
 
 
 def _dechunk(body: bytes) -> bytes:
@@ -87,8 +90,12 @@ class DecodedResponse:
 
 def decode_response(raw: bytes) -> DecodedResponse:
     """`raw` (a response's status line, headers and body as they crossed the wire), decoded within bounds."""
-    headers, body = _split_http(raw)
-    status_line = raw.split(b"\r\n", 1)[0].split()
+    lines, body = _split_http(raw)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    status_line = lines[0].split()
     status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else None
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body)
