@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 
 import pytest
 
@@ -100,6 +101,17 @@ def test_a_gzip_chunked_page_is_judged_on_its_decoded_text(collection, raw_serve
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
     server = raw_server({"/": send_bytes(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n"
                                          b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)})
+    [row] = capture(collection, server.url("/"))
+    assert (row.verdict, row.outcome) == ("not-found", "ok")
+
+
+def test_a_page_in_raw_deflate_is_judged_on_its_decoded_text(collection, raw_server):
+    # Content-Encoding: deflate means zlib-wrapped, but servers send bare deflate too (as
+    # browsers accept): judged as neither, the page looked empty.
+    deflater = zlib.compressobj(wbits=-15)
+    body = deflater.compress(b"<html><title>Page not found</title><body><p>Gone.</p></body></html>") + deflater.flush()
+    server = raw_server({"/": send_bytes(http_response(body, headers=[("Content-Type", "text/html"),
+                                                                       ("Content-Encoding", "deflate")]))})
     [row] = capture(collection, server.url("/"))
     assert (row.verdict, row.outcome) == ("not-found", "ok")
 

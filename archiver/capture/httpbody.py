@@ -69,6 +69,15 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
+def _inflated(body: bytes, wbits: int) -> bytes:
+    """At most MAX_TEXT_BYTES of `body` inflated (gzip: wbits 31, zlib: 15); nothing if it is neither.
+    A deflate body that is not zlib-wrapped is bare deflate, as some servers send and browsers read."""
+    try:
+        return zlib.decompressobj(wbits).decompress(body, MAX_TEXT_BYTES)
+    except zlib.error:
+        return _inflated(body, -15) if wbits == 15 else b""
+
+
 @dataclass(frozen=True)
 class DecodedResponse:
     """A raw HTTP response as a reader gets it: status, headers (names lower-cased), content
@@ -101,11 +110,7 @@ def decode_response(raw: bytes) -> DecodedResponse:
         body = _dechunk(body)
     encoding = headers.get("content-encoding", "").lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
-        inflater = zlib.decompressobj(31 if "gzip" in encoding else 15)
-        try:
-            body = inflater.decompress(body, MAX_TEXT_BYTES)
-        except zlib.error:
-            body = b""
+        body = _inflated(body, 31 if "gzip" in encoding else 15)
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES])
 
