@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import random
 import re
 import zlib
@@ -202,4 +203,25 @@ def test_an_incompressible_body_is_stored_as_it_is_and_a_page_deflated(collectio
         assert (member[10] >> 1 & 0b11 == 0) is stored  # BTYPE of the member's first deflate block: 00 is stored
         if stored:
             assert response.length < response.content_length + 1_000
+    assert_warcs_valid(collection)
+
+
+def test_interim_responses_are_kept_apart_and_the_final_response_is_the_capture(collection, raw_server):
+    """A server may send 1xx heads (100 Continue, 103 Early Hints) before its response. The
+    response record is the final response alone, so readers and digests see the page's status
+    and body; the interim heads are kept byte for byte in the metadata record."""
+    interim = [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"]
+    final = http_response(b"<html><title>Gone</title>" + b"words of the page " * 100 + b"</html>", "404 Not Found")
+    server = raw_server({"/page": send_bytes(b"".join(interim) + final)})
+    [row] = capture(collection, server.url("/page"))
+
+    assert (row.outcome, row.http_status, row.verdict) == ("ok", 404, "http-error")
+    records = warc_records(collection.storage.folder)
+    response = only(records, "response")
+    assert response.block == final
+    body = final.split(b"\r\n\r\n", 1)[1]
+    assert response.headers["WARC-Payload-Digest"] == "sha256:" + hashlib.sha256(body).hexdigest()
+    metadata = json.loads(next(r for r in records if r.headers.get("Content-Type") == "application/json").block)
+    [hop] = metadata["redirect_chain"]
+    assert [head.encode("latin-1") for head in hop["interim_responses"]] == interim
     assert_warcs_valid(collection)

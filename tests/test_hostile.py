@@ -13,7 +13,7 @@ import struct
 import threading
 import time
 import tracemalloc
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -226,6 +226,13 @@ def test_a_one_megabyte_header_line_fails_with_a_reason(collection, raw_server):
     assert "header line" in row.error, row.error
 
 
+def test_endless_interim_heads_fail_with_a_reason(collection, raw_server):
+    # Each 103 Early Hints head is kept for the record, so their sum is bounded too.
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" * 20_000
+    row = refused_head(collection, raw_server, hints + http_response(b"hi"))
+    assert "interim (1xx) responses" in row.error, row.error
+
+
 # -- 6. two different Content-Lengths ------------------------------------------------------
 
 def test_two_different_content_lengths_fail_with_a_reason(collection, raw_server):
@@ -274,6 +281,21 @@ def test_a_chunk_longer_than_its_data_then_close_is_kept_and_marked(collection, 
     assert_good(collection, good_row, server.url("/good"))
 
 
+def test_a_body_of_one_byte_chunks_is_judged_soon_after_its_fetch(collection, raw_server):
+    # Read as it came (2 MB of chunks; the verdict reads up to 4 MB of a response), the
+    # chunked framing must be undone in one pass: copying the rest after every chunk took
+    # minutes, on the thread that stores every capture of the run.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+    sent = head + b"1\r\nx\r\n" * 350_000 + b"0\r\n\r\n"
+    server = raw_server(routes(chunks=send_bytes(sent)))
+    row, good_row = capture(collection, server.url("/chunks"), server.url("/good"), max_size=MAX_SIZE * 5)
+    # From the end of the fetch to the capture stored, its verdict made: slack for a loaded machine.
+    assert seconds_between(row.finished_at, datetime.now(timezone.utc).isoformat()) < 10
+    assert (row.outcome, row.verdict) == ("ok", "content")
+    assert the_response(collection, row.url).block == sent
+    assert_good(collection, good_row, server.url("/good"))
+
+
 # -- 8. a connection reset mid-body --------------------------------------------------------
 
 def test_a_reset_mid_body_is_recorded_with_the_received_bytes(collection, raw_server):
@@ -299,6 +321,23 @@ def test_a_reset_mid_body_is_recorded_with_the_received_bytes(collection, raw_se
     assert response.headers["WARC-Truncated"] == "disconnect"
     assert response.block == sent
     assert row.response_record_id == response.id
+    assert_good(collection, good_row, server.url("/good"))
+
+
+@pytest.mark.parametrize("sent", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n",  # the blank line that ends a head never came
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/ht",  # cut inside a header line
+    b"HTTP/1.1 200 OK",  # cut after the status line
+], ids=["before-the-blank-line", "mid-header", "after-the-status-line"])
+def test_a_hang_up_inside_the_head_is_kept_and_marked(collection, raw_server, sent):
+    # http.client takes the end of the stream for the end of the head: the capture must not
+    # be taken for a whole response (with no body) because the server hung up inside its head.
+    server = raw_server(routes(cut=send_bytes(sent)))
+    row, good_row = capture(collection, server.url("/cut"), server.url("/good"), max_size=MAX_SIZE)
+    assert (row.outcome, row.truncated, row.http_status, row.error) == ("truncated", "disconnect", 200, None)
+    response = the_response(collection, row.url)
+    assert response.headers["WARC-Truncated"] == "disconnect"
+    assert response.block == sent
     assert_good(collection, good_row, server.url("/good"))
 
 

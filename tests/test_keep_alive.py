@@ -140,3 +140,97 @@ def test_a_reused_connection_the_server_closed_unanswered_is_retried_once_on_a_n
             second.exchange.spool.close()
     finally:
         fetcher.close()
+
+
+class _SendsInterimHeads:
+    """A keep-alive origin that answers /hinted with 103 Early Hints at once and its page a
+    moment later (as it would while the page is being made); /switched with 101 Switching
+    Protocols, then, as the stray bytes of another protocol, what looks like a page; other
+    paths with their page at once."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+
+    def start(self) -> "_SendsInterimHeads":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            reader = conn.makefile("rb")
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                path = head.split(b" ")[1]
+                interim = {b"/hinted": b"103 Early Hints\r\nLink: </style.css>; rel=preload",
+                           b"/switched": b"101 Switching Protocols\r\nUpgrade: other"}.get(path)
+                if interim:
+                    conn.sendall(b"HTTP/1.1 %s\r\n\r\n" % interim)
+                    time.sleep(0.3)
+                body = b"page " + path
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(body), body))
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def interim_heads_server():
+    server = _SendsInterimHeads().start()
+    yield server
+    server.close()
+
+
+def fetched(fetcher: Fetcher, url: str) -> tuple[int | None, bytes]:
+    """The status and the recorded response of `url`'s capture."""
+    result = fetcher.fetch(url)
+    try:
+        assert result.error is None, result.error
+        spool = result.final.exchange.spool
+        spool.file.seek(0)
+        return result.final.status, spool.file.read()
+    finally:
+        result.release()
+
+
+def test_after_early_hints_each_capture_on_a_kept_alive_connection_holds_its_own_response(
+        interim_heads_server, tmp_path):
+    """A 103 is not the response: taken for it, the page that follows would be left on the
+    connection and recorded as the response to the next URL fetched on it."""
+    origin = f"http://127.0.0.1:{interim_heads_server.port}"
+    fetcher = Fetcher(CaptureSettings(allow_networks=("127.0.0.1/32",), timeout=10.0), spool_dir=tmp_path)
+    try:
+        for page in ("/hinted", "/next"):
+            status, response = fetched(fetcher, origin + page)
+            assert status == 200 and response.endswith(b"\r\n\r\npage " + page.encode()), (page, response)
+    finally:
+        fetcher.close()
+    assert interim_heads_server.connections == 1
+
+
+def test_a_connection_switched_away_from_http_is_never_used_again(interim_heads_server, tmp_path):
+    origin = f"http://127.0.0.1:{interim_heads_server.port}"
+    fetcher = Fetcher(CaptureSettings(allow_networks=("127.0.0.1/32",), timeout=10.0), spool_dir=tmp_path)
+    try:
+        assert fetched(fetcher, origin + "/switched")[0] == 101
+        status, response = fetched(fetcher, origin + "/next")
+        assert status == 200 and response.endswith(b"\r\n\r\npage /next"), response
+    finally:
+        fetcher.close()
+    assert interim_heads_server.connections == 2

@@ -14,6 +14,7 @@ from tests.conftest import capture, http_response, redirect, send_bytes, warc_re
 @pytest.mark.parametrize("address, kind", [
     ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"),
     ("10.0.0.1", "private"), ("172.16.5.4", "private"), ("192.168.1.1", "private"), ("fd00::1", "private"),
+    ("fec0::1", "site-local"),  # deprecated, yet still some networks' own addresses
     ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
     ("0.0.0.0", "unspecified"), ("::", "unspecified"),
     ("224.0.0.1", "multicast"), ("ff02::1", "multicast"),
@@ -70,13 +71,14 @@ def test_a_host_with_only_refused_answers_is_refused():
 def test_refused_targets_get_no_byte(collection, raw_server, network_sandbox):
     other_loopback = raw_server({"/": send_bytes(http_response(b"secret"))}, host="127.0.0.2")
     rows = capture(collection, other_loopback.url("/"), "http://169.254.169.254/latest/meta-data/",
-                   "http://10.0.0.1/", "http://[::ffff:127.0.0.2]/", "http://0.0.0.0:80/")
-    assert [r.outcome for r in rows] == ["failed"] * 5
+                   "http://10.0.0.1/", "http://[::ffff:127.0.0.2]/", "http://0.0.0.0:80/", "http://[fec0::1]/")
+    assert [r.outcome for r in rows] == ["failed"] * 6
     assert "127.0.0.2 is a loopback address" in rows[0].error
     assert "169.254.169.254 is a link-local address" in rows[1].error
     assert "10.0.0.1 is a private address" in rows[2].error
     assert "::ffff:127.0.0.2 is a loopback (as 127.0.0.2 in IPv6 form) address" in rows[3].error
     assert "0.0.0.0 is an unspecified address" in rows[4].error
+    assert "fec0::1 is a site-local address" in rows[5].error
     assert other_loopback.connections == 0
     assert network_sandbox == []  # nothing even tried to connect beyond loopback
     assert not list(collection.storage.folder.glob("*.warc.gz"))  # nothing to store: no request was sent

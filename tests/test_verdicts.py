@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 
 import pytest
 
@@ -43,10 +44,14 @@ PAGES = {
     # http-error
     "/missing": (html("<h1>Not Found</h1>", status="404 Not Found"), "http-error"),
     "/broken": (html("<p>Internal error</p>", status="500 Internal Server Error"), "http-error"),
+    # a redirect without a Location to follow: the chain ends on it, short of the page
+    "/nowhere": (html(f"{NAV}<h1>Moved</h1><p>{ARTICLE}</p>", status="302 Found"), "http-error"),
     # not-found: status 200, a page saying it does not exist
     "/soft-404": (html(f"{NAV}<h1>Sorry!</h1><p>We looked everywhere.</p>", title="Page not found | The Daily Loop"),
                   "not-found"),
     "/soft-404-heading": (html(f"{NAV}<h1>This page does not exist</h1><p>Try the search.</p>"), "not-found"),
+    # a head whose lines end in a bare LF, as http.client (and browsers) accept
+    "/soft-404-bare-lf": (html(f"{NAV}<h1>This page does not exist</h1>").replace(b"\r\n", b"\n"), "not-found"),
     # bot-wall
     "/cloudflare": (html("<div id='challenge-running'>Checking if the site connection is secure</div>"
                          "<script src='/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1'></script>",
@@ -79,6 +84,7 @@ def test_each_fixture_page_gets_its_verdict_and_near_misses_stay_content(collect
     assert got == {path: PAGES[path][1] for path in judged}
     reasons = {row.url.rsplit("/", 1)[1]: row.verdict_reason for row in rows}
     assert reasons["missing"] == "HTTP 404" and reasons["broken"] == "HTTP 500"
+    assert reasons["nowhere"] == "HTTP 302: a redirect with no Location to follow"
     assert "/login" in reasons["private"] and reasons["article"] == ""
     assert all(row.outcome == "ok" for row in rows)  # the transport worked every time
 
@@ -99,9 +105,24 @@ def test_a_gzip_chunked_page_is_judged_on_its_decoded_text(collection, raw_serve
     assert (row.verdict, row.outcome) == ("not-found", "ok")
 
 
-def test_a_failed_capture_has_no_verdict(collection, closed_port):
-    [row] = capture(collection, f"http://127.0.0.1:{closed_port}/")
-    assert (row.outcome, row.verdict) == ("failed", None)
+def test_a_page_in_raw_deflate_is_judged_on_its_decoded_text(collection, raw_server):
+    # Content-Encoding: deflate means zlib-wrapped, but servers send bare deflate too (as
+    # browsers accept): judged as neither, the page looked empty.
+    deflater = zlib.compressobj(wbits=-15)
+    body = deflater.compress(b"<html><title>Page not found</title><body><p>Gone.</p></body></html>") + deflater.flush()
+    server = raw_server({"/": send_bytes(http_response(body, headers=[("Content-Type", "text/html"),
+                                                                       ("Content-Encoding", "deflate")]))})
+    [row] = capture(collection, server.url("/"))
+    assert (row.verdict, row.outcome) == ("not-found", "ok")
+
+
+def test_a_failed_capture_has_no_verdict(collection, closed_port, raw_server):
+    # A chain that failed after a redirect ends on that redirect, never on a page to judge.
+    moved = html(f"<p>{ARTICLE}</p>", status="302 Found", headers=[("Location", "/away")])
+    server = raw_server({"/hop": send_bytes(moved), "/away": redirect("/hop")})
+    rows = capture(collection, f"http://127.0.0.1:{closed_port}/", server.url("/hop"))
+    assert [(row.outcome, row.verdict, row.verdict_reason) for row in rows] == [("failed", None, None)] * 2
+    assert "redirect loop" in rows[1].error
 
 
 def _statement(envelope: dict) -> dict:
@@ -192,12 +213,13 @@ def test_the_end_of_run_summary_lists_only_what_needs_a_look_and_counts_the_rest
 
 def test_verify_live_compares_verdicts(run_cli, collection, raw_server):
     pages = {"/missing": PAGES["/missing"][0], "/article": PAGES["/article"][0], "/walled": PAGES["/article"][0],
-             "/removed": PAGES["/article"][0], "/back": PAGES["/missing"][0]}
+             "/removed": PAGES["/article"][0], "/back": PAGES["/missing"][0], "/looping": PAGES["/article"][0]}
     server = raw_server({path: (lambda path: lambda conn, request: conn.sendall(pages[path]))(path) for path in pages})
     assert run_cli("capture", "-C", collection.root, *(server.url(p) for p in pages)).exit_code == 0
     pages["/walled"] = PAGES["/members"][0]
     pages["/removed"] = PAGES["/broken"][0]
     pages["/back"] = PAGES["/article"][0]
+    pages["/looping"] = http_response(b"moved", "302 Found", [("Location", "/looping")])
     result = run_cli("verify", "-C", collection.root, "--live", "--json")
     assert result.exit_code == 0, result.output
     live = {d["url"].rsplit("/", 1)[1]: d for d in json.loads(result.stdout)["live"]}
@@ -206,5 +228,6 @@ def test_verify_live_compares_verdicts(run_cli, collection, raw_server):
     assert live["walled"]["state"] == "walled" and live["walled"]["detail"].startswith("now login-wall")
     assert live["removed"]["state"] == "gone" and live["removed"]["detail"] == "HTTP 500 now (was 200)"
     assert live["back"]["state"] == "changed" and live["back"]["detail"] == "now content (was http-error 404)"
+    assert live["looping"]["state"] == "unreachable" and live["looping"]["detail"].startswith("redirect loop back to")
     human = run_cli("verify", "-C", collection.root, "--live").stdout
     assert "still 404" in human and "walled" in human

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from archiver.capture.exchanges import interim_responses
 from archiver.capture.fetch.engine import FetchResult
 from archiver.capture.warc import PendingRecord, metadata_record, software, warc_date
 from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, sign_capture
@@ -48,7 +49,7 @@ def fetch_metadata(capture_id: str, result: FetchResult, response_ids: list[str 
             "truncated": hop.truncated, "response_record_id": response_id,
             "dns": exchange.resolution.as_record() if exchange.resolution else None,
             "tls": connection.tls.as_record() if connection and connection.tls else None,
-        })
+        } | interim_responses(hop))
     return {
         "capture_id": capture_id, "requested_url": result.url,
         "final_url": result.final.url if result.final else None,

@@ -25,3 +25,10 @@ def hop_records(hop: Hop, revisit: Revisit | None = None) -> tuple[list[PendingR
     if not hop.has_response:
         return [request], None
     return [request, response], response.header("WARC-Record-ID")
+
+
+def interim_responses(hop: Hop) -> dict[str, list[str]]:
+    """For a metadata entry: the interim (1xx) heads that came before the hop's response, byte
+    for byte (each byte one character, as latin-1 reads it); nothing when none came."""
+    heads = hop.exchange.spool.interim
+    return {"interim_responses": [head.decode("latin-1") for head in heads]} if heads else {}

@@ -4,6 +4,7 @@ a title or compare texts), and the visible words and title of an HTML page."""
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -38,28 +39,43 @@ class VisibleText(HTMLParser):
             self.words.extend(data.split())
 
 
-def _split_http(raw: bytes) -> tuple[dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return headers, body
+# The empty line that ends a head: lines may end in a bare LF, as http.client (and browsers) accept.
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
+def _split_http(raw: bytes) -> tuple[list[bytes], bytes]:
+    """The head's lines (status line first, line ends removed) and the body."""
+    end = _HEAD_END.search(raw)
+    head, body = (raw[:end.start()], raw[end.end():]) if end else (raw, b"")
+    return [line.rstrip(b"\r") for line in head.split(b"\n")], body
 
 
 def _dechunk(body: bytes) -> bytes:
-    out, rest = bytearray(), body
-    while rest and len(out) < MAX_TEXT_BYTES:
-        size_line, _, rest = rest.partition(b"\r\n")
+    # Read by position, never by slicing off the rest: a body of tiny chunks would be copied
+    # once per chunk, and a hostile server's 4 MB of them took minutes.
+    out, at = bytearray(), 0
+    while at < len(body) and len(out) < MAX_TEXT_BYTES:
+        line_end = body.find(b"\r\n", at)
+        if line_end < 0:
+            line_end = len(body)
         try:
-            size = int(size_line.split(b";")[0], 16)
+            size = int(body[at:line_end].split(b";")[0], 16)
         except ValueError:
             break
         if size == 0:
             break
-        out += rest[:size]
-        rest = rest[size + 2:]
+        out += body[line_end + 2:line_end + 2 + size]
+        at = line_end + 2 + size + 2
     return bytes(out)
+
+
+def _inflated(body: bytes, wbits: int) -> bytes:
+    """At most MAX_TEXT_BYTES of `body` inflated (gzip: wbits 31, zlib: 15); nothing if it is neither.
+    A deflate body that is not zlib-wrapped is bare deflate, as some servers send and browsers read."""
+    try:
+        return zlib.decompressobj(wbits).decompress(body, MAX_TEXT_BYTES)
+    except zlib.error:
+        return _inflated(body, -15) if wbits == 15 else b""
 
 
 @dataclass(frozen=True)
@@ -83,18 +99,18 @@ class DecodedResponse:
 
 def decode_response(raw: bytes) -> DecodedResponse:
     """`raw` (a response's status line, headers and body as they crossed the wire), decoded within bounds."""
-    headers, body = _split_http(raw)
-    status_line = raw.split(b"\r\n", 1)[0].split()
+    lines, body = _split_http(raw)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    status_line = lines[0].split()
     status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else None
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body)
     encoding = headers.get("content-encoding", "").lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
-        inflater = zlib.decompressobj(31 if "gzip" in encoding else 15)
-        try:
-            body = inflater.decompress(body, MAX_TEXT_BYTES)
-        except zlib.error:
-            body = b""
+        body = _inflated(body, 31 if "gzip" in encoding else 15)
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES])
 

@@ -21,7 +21,8 @@ The verdicts, tried in this order, each with the signals that decide it:
       cited URL was not one;
     - a password field on a page with little text outside its forms, or titled "Sign in".
     A small login box in an article's header leaves the article's text outside it: content.
-``http-error``: any other final status of 400 or more; the reason names the code.
+``http-error``: any other final status of 400 or more; the reason names the code. A final 3xx
+    too: a redirect the chain could not follow (no Location) ended short of the page.
 ``not-found``: a "soft 404", status 2xx but a page saying it does not exist.
     - a title segment or the first heading that is a not-found phrase ("Page not found",
       "404", "This page does not exist") on a page of moderate length;
@@ -151,6 +152,9 @@ def judge(status: int | None, headers: Mapping[str, str], content_type: str, bod
         return Verdict("login-wall", "HTTP 401: the server asks for credentials")
     if status is not None and status >= 400:
         return Verdict("http-error", f"HTTP {status}")
+    if status is not None and 300 <= status < 400:
+        return Verdict("http-error", f"HTTP {status}" + ("" if "location" in headers else
+                                                          ": a redirect with no Location to follow"))
     if final_url != requested_url and _LOGIN_PATH.search(urlsplit(final_url).path) \
             and not _LOGIN_PATH.search(urlsplit(requested_url).path):
         return Verdict("login-wall", f"redirected to a sign-in page ({final_url})")
@@ -184,10 +188,11 @@ def judge_response(raw: bytes, requested_url: str, final_url: str, rendered_text
 
 
 def capture_verdict(result: "FetchResult") -> Verdict | None:
-    """The verdict on a fetched capture's final response; None when no response came. The
-    response spool is read from its start and left at its start for the records to be written."""
+    """The verdict on a fetched capture's final response; None when it failed (no response came,
+    or its redirect chain ended short of a page: a loop, a refused hop). The response spool is
+    read from its start and left at its start for the records to be written."""
     final = result.final
-    if final is None:
+    if final is None or result.outcome == "failed":
         return None
     spool = final.exchange.spool
     spool.file.seek(0)

@@ -75,7 +75,7 @@ class _Look:
 
 def _look(row: CaptureRow, result: FetchResult) -> _Look:
     final = result.final
-    if final is None:
+    if final is None or result.outcome == "failed":  # no response, or a chain that never reached a page
         gone = bool(result.error and result.error.startswith("cannot resolve"))
         return _Look("gone" if gone else "unreachable", result.error or "no response")
     now = capture_verdict(result)

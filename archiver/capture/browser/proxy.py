@@ -23,7 +23,8 @@ from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.wire import (BadRequest, BrowserRequest, Wire, answer, authority_of, delimited,
                                            read_body, read_head)
 from archiver.capture.fetch.engine import Fetcher, Hop
-from archiver.capture.fetch.transport import Exchange, ResponseSpool
+from archiver.capture.fetch.spool import ResponseSpool
+from archiver.capture.fetch.transport import Exchange
 
 IDLE = 30.0  # longest a browser connection may sit unused (or unread) before it is closed
 RELAY_CHUNK = 256 * 1024

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from archiver.capture.browser.result import BrowserResult
-from archiver.capture.exchanges import hop_records
+from archiver.capture.exchanges import hop_records, interim_responses
 from archiver.capture.warc import PendingRecord, resource_record
 
 # (record role, URN kind, content type, the PageCapture field)
@@ -27,7 +27,7 @@ def page_records(result: BrowserResult, page_response_id: str | None) -> tuple[l
         resources.append({"url": hop.url, "status": hop.status,
                           "bytes": hop.exchange.spool.size if hop.has_response else None,
                           "truncated": hop.truncated, "response_record_id": response_id,
-                          "error": hop.error})
+                          "error": hop.error} | interim_responses(hop))
     artifacts = _artifacts(result, page_response_id)
     page = result.page
     section = {

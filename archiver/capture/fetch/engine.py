@@ -25,8 +25,9 @@ from archiver import __version__
 from archiver.store.collection import CaptureSettings
 from archiver.capture.fetch.schedule import fetch_each
 from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver
+from archiver.capture.fetch.spool import ResponseSpool
 from archiver.capture.fetch.transport import (CaptureLimitReached, DeadlineReached, Exchange, RecordingAdapter,
-                                      ResponseSpool, SizeLimitReached)
+                                      SizeLimitReached)
 from archiver.read.urls import fetchable_problem, normalise_url
 
 READ_CHUNK = 256 * 1024
@@ -310,7 +311,7 @@ class Fetcher:
                 extract_cookies_to_jar(cookies, prepared, response.raw)
             hop.status = response.status_code
             hop.location = _REDIRECTS.get_redirect_target(response)
-            hop.truncated = self._drain(response)
+            hop.truncated = self._drain(response) or ("disconnect" if exchange.head_cut else None)
             if hop.truncated == "disconnect" and exchange.remaining() <= 0:
                 hop.truncated = "time"  # the watchdog hung up at the deadline
             exchange.finished_seconds = exchange.elapsed()
@@ -326,7 +327,7 @@ class Fetcher:
                 return self.adapter.send(prepared, stream=True, verify=self.verify, proxies={},
                                          timeout=(min(CONNECT_TIMEOUT, exchange.remaining()), exchange.read_timeout))
             except requests.ConnectionError as exc:
-                if not (exchange.connection_reused and exchange.spool.size == 0 and exchange.remaining() > 0
+                if not (exchange.connection_reused and exchange.spool.received == 0 and exchange.remaining() > 0
                         and isinstance(_root_cause(exc), (http.client.RemoteDisconnected, ConnectionResetError,
                                                           BrokenPipeError))):
                     raise

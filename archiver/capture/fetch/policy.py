@@ -15,7 +15,7 @@ from typing import Callable
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Kinds that `allow_private` opens: addresses of one's own networks.
-PRIVATE_KINDS = frozenset({"loopback", "private", "link-local", "shared (carrier-grade NAT)"})
+PRIVATE_KINDS = frozenset({"loopback", "private", "link-local", "site-local", "shared (carrier-grade NAT)"})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 
@@ -52,6 +52,8 @@ def address_kind(addr: IPAddress) -> str | None:
         return "loopback"
     if addr.is_link_local:
         return "link-local"
+    if addr.version == 6 and addr.is_site_local:  # fec0::/10: deprecated, and Python counts it global
+        return "site-local"
     if addr.is_multicast:
         return "multicast"
     if addr.is_reserved:  # before private: Python counts 240.0.0.0/4 as private too

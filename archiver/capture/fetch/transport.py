@@ -15,7 +15,6 @@ import hashlib
 import http.client
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -33,9 +32,10 @@ from urllib3.poolmanager import SSL_KEYWORDS
 from urllib3.util.connection import create_connection
 
 from archiver.capture.fetch.policy import Resolution, SafeResolver
+from archiver.capture.fetch.spool import ResponseSpool
 
-SPOOL_IN_MEMORY = 4 * 2**20  # larger responses spill to the collection's tmp/ folder
 READ_SIZE = 256 * 1024
+INTERIM_LIMIT = 256 * 1024  # bytes of interim (1xx) heads kept before a response, at most
 
 _performing = threading.local()  # the Exchange this thread is performing
 
@@ -79,38 +79,6 @@ class ConnectionInfo:
     tls: TLSInfo | None = None
 
 
-class ResponseSpool:
-    """The response exactly as received, hashed as it is written; spills to disk when large."""
-
-    def __init__(self, folder: Path | None) -> None:
-        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=folder)
-        self.size = 0
-        self.header_length: int | None = None
-        self._block = hashlib.sha256()
-        self._payload = hashlib.sha256()
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.file.write(data)
-        self.size += len(data)
-        self._block.update(data)
-        if self.header_length is not None:
-            self._payload.update(data)
-
-    def mark_body_start(self) -> None:
-        self.header_length = self.size
-
-    @property
-    def block_digest(self) -> str:
-        return "sha256:" + self._block.hexdigest()
-
-    @property
-    def payload_digest(self) -> str:
-        return "sha256:" + self._payload.hexdigest()
-
-    def close(self) -> None:
-        self.file.close()
-
-
 @dataclass
 class Exchange:
     """One request and its response, as they went over the wire."""
@@ -124,6 +92,7 @@ class Exchange:
     request_bytes: bytearray = field(default_factory=bytearray)
     connection: ConnectionInfo | None = None
     connection_reused: bool = False
+    head_cut: bool = False  # the server hung up before the blank line that ends the response head
     resolution: Resolution | None = None
     headers_seconds: float | None = None
     finished_seconds: float | None = None
@@ -150,6 +119,7 @@ class _TeeReader:
         self._raw = raw
         self._sock = sock
         self._exchange = exchange
+        self.ended = False  # a read found the end of the stream
 
     def _before_read(self) -> None:
         remaining = self._exchange.remaining()
@@ -159,7 +129,7 @@ class _TeeReader:
 
     def _keep(self, data: bytes | memoryview) -> None:
         spool = self._exchange.spool
-        room = self._exchange.max_bytes - spool.size
+        room = self._exchange.max_bytes - spool.received
         if len(data) > room:
             spool.write(data[:room])
             raise SizeLimitReached()
@@ -198,6 +168,7 @@ class _TeeReader:
             self._before_read()
             available = self._raw.peek(1)  # one recv() when the buffer is empty
             if not available:
+                self.ended = True
                 break
             if limit >= 0:
                 available = available[: limit - taken]
@@ -230,11 +201,29 @@ class _TeeReader:
 class _RecordingResponse(http.client.HTTPResponse):
     def __init__(self, sock, debuglevel=0, method=None, url=None, *, exchange: Exchange) -> None:
         super().__init__(sock, debuglevel, method, url)
-        self.fp = _TeeReader(self.fp, sock, exchange)
+        self.fp = self._tee = _TeeReader(self.fp, sock, exchange)
         self._exchange = exchange
+
+    def _read_status(self) -> tuple[str, int, str]:
+        # http.client passes over 100 Continue only and takes any other 1xx (103 Early Hints) for
+        # the response, leaving the real one on a kept-alive connection for the next request to
+        # read as its own. Interim heads are kept apart: the response record is the final one.
+        spool = self._exchange.spool
+        while True:
+            version, status, reason = super()._read_status()
+            if not 100 <= status < 200 or status == http.client.SWITCHING_PROTOCOLS:
+                return version, status, reason
+            http.client._read_headers(self.fp)
+            spool.set_aside_interim()
+            if sum(len(head) for head in spool.interim) > INTERIM_LIMIT:
+                raise http.client.HTTPException(f"more than {INTERIM_LIMIT // 1024} KiB of interim (1xx) responses")
 
     def begin(self) -> None:
         super().begin()
+        if self.status == http.client.SWITCHING_PROTOCOLS:
+            self.will_close = True  # what follows on the connection is no longer HTTP, never to be reused
+        # http.client takes the end of the stream for the end of the head, as if it were whole.
+        self._exchange.head_cut = self._tee.ended
         # Status line and headers are consumed; every later byte is payload.
         if self._exchange.spool.header_length is None:
             self._exchange.spool.mark_body_start()
