@@ -10,6 +10,7 @@ import zlib
 
 import pytest
 
+from archiver.capture.httpbody import MAX_TEXT_BYTES, decode_response
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
@@ -114,6 +115,21 @@ def test_a_page_in_raw_deflate_is_judged_on_its_decoded_text(collection, raw_ser
                                                                        ("Content-Encoding", "deflate")]))})
     [row] = capture(collection, server.url("/"))
     assert (row.verdict, row.outcome) == ("not-found", "ok")
+
+
+def test_a_page_in_brotli_is_judged_on_its_decoded_text_within_bounds(collection, raw_server):
+    # Sent br (as servers do to browsers, and a few unasked): judged on the bytes as sent, a
+    # soft 404 was taken for content. A brotli bomb is read only up to the bound.
+    import brotlicffi
+    soft_404 = brotlicffi.compress(b"<html><title>Page not found</title><body><p>Gone.</p></body></html>")
+    bomb = brotlicffi.compress(b"<html><body><p>" + b"word " * (2 * MAX_TEXT_BYTES), quality=1)
+    served = {path: send_bytes(http_response(body, headers=[("Content-Type", "text/html"), ("Content-Encoding", "br")]))
+              for path, body in (("/gone", soft_404), ("/bomb", bomb))}
+    server = raw_server(served)
+    gone, bombed = capture(collection, server.url("/gone"), server.url("/bomb"))
+    assert (gone.verdict, gone.outcome) == ("not-found", "ok")
+    assert (bombed.verdict, bombed.outcome) == ("content", "ok")
+    assert len(decode_response(http_response(bomb, headers=[("Content-Encoding", "br")])).body) == MAX_TEXT_BYTES
 
 
 def test_a_failed_capture_has_no_verdict(collection, closed_port, raw_server):

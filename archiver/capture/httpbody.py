@@ -78,10 +78,21 @@ def _inflated(body: bytes, wbits: int) -> bytes:
         return _inflated(body, -15) if wbits == 15 else b""
 
 
+def _unbrotli(body: bytes) -> bytes:
+    """At most MAX_TEXT_BYTES of a br-encoded `body` decoded (browsers ask for br, and servers
+    send it to them; a few send it unasked); nothing if it is not brotli."""
+    import brotlicffi  # only for a br-encoded page
+
+    try:
+        return brotlicffi.Decompressor().process(body, output_buffer_limit=MAX_TEXT_BYTES)
+    except brotlicffi.error:
+        return b""
+
+
 @dataclass(frozen=True)
 class DecodedResponse:
     """A raw HTTP response as a reader gets it: status, headers (names lower-cased), content
-    type, and the body with chunked framing and gzip/deflate undone, at most MAX_TEXT_BYTES."""
+    type, and the body with chunked framing and gzip/deflate/br undone, at most MAX_TEXT_BYTES."""
 
     status: int | None
     headers: dict[str, str]
@@ -111,6 +122,8 @@ def decode_response(raw: bytes) -> DecodedResponse:
     encoding = headers.get("content-encoding", "").lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         body = _inflated(body, 31 if "gzip" in encoding else 15)
+    elif encoding == "br":
+        body = _unbrotli(body)
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES])
 
