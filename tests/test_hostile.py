@@ -400,6 +400,27 @@ def test_redirects_to_a_file_url_and_to_a_refused_address_are_refused(collection
     assert_good(collection, good_row, server.url("/good"))
 
 
+def test_a_name_server_that_never_answers_fails_the_capture_with_its_reason(collection, raw_server, monkeypatch):
+    # getaddrinfo has no timeout of its own: the capture's deadline bounds the lookup too.
+    server = raw_server(routes())
+    released = threading.Event()
+    system_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "silent.test":
+            released.wait(120)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return system_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    try:
+        row, good_row = capture(collection, f"http://silent.test:{server.port}/", server.url("/good"), timeout=1.0)
+    finally:
+        released.set()
+    assert (row.outcome, row.error) == ("failed", "no complete response within the 1s capture deadline")
+    assert_good(collection, good_row, server.url("/good"))
+
+
 # -- 11. DNS answers that change between look-ups ------------------------------------------
 
 def test_a_host_is_resolved_once_so_a_changed_answer_is_never_used(collection, raw_server, network_sandbox):
