@@ -61,8 +61,7 @@ def _json(wacz: Wacz, name: str, report: Report):
 
 def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, scans: list[FileScan],
                     tsa_roots: bytes | None, report: Report) -> None:
-    keys = {m.group(1): PublicKey.from_pem(wacz.read(name, EVIDENCE_LIMIT))
-            for name in wacz.names() if (m := _KEY_FILE.match(name))}
+    keys = _carried_keys(wacz, report)
     statement_bytes = wacz.read("evidence/bundle.json", EVIDENCE_LIMIT)
     statement = json.loads(statement_bytes)
     if fingerprint is None:
@@ -100,6 +99,20 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     _check_claims(wacz, entries, report)
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, report)
+
+
+def _carried_keys(wacz: Wacz, report: Report) -> dict[str, PublicKey]:
+    """The Ed25519 public keys the bundle carries, by the fingerprint of the key each file
+    holds: a file's name is the forger's to choose, so it only has to agree."""
+    keys = {}
+    for name in wacz.names():
+        if (named := _KEY_FILE.match(name)) is None:
+            continue
+        public = PublicKey.from_pem(wacz.read(name, EVIDENCE_LIMIT))
+        if report.check("key file fingerprint", public.fingerprint == named.group(1), name,
+                        f"holds the key with fingerprint {grouped(public.fingerprint)}, not the one its name gives"):
+            keys[public.fingerprint] = public
+    return keys
 
 
 def _check_wacz_key_vouched(wacz_key: str | None, named: object, report: Report) -> None:
