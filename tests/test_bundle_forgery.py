@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from archiver.evidence import signing
 from tests.conftest import http_response, make_collection, send_bytes
+from tests.test_wacz import build_wacz
 
 CLAIMED = "7c5b" * 16  # the fingerprint the bundle's maker gave the court on paper
 
@@ -35,3 +38,15 @@ def test_a_key_file_named_after_a_fingerprint_that_is_not_its_own_is_not_trusted
     assert {f["check"] for f in report["failures"]} == {"key file fingerprint", "signer identity"}
     lie = next(f for f in report["failures"] if f["check"] == "key file fingerprint")
     assert lie["where"] == f"evidence/key-{CLAIMED}.pub.pem"
+
+
+def test_a_wacz_without_archiver_evidence_does_not_pass_for_one_signed_by_the_fingerprint(run_cli, tmp_path):
+    """Anyone can make a WACZ and sign its datapackage with a P-384 key of their own: asked
+    whether it is signed by the key the court was given, the answer must be no."""
+    wacz = build_wacz(tmp_path / "any.wacz", key=ec.generate_private_key(ec.SECP384R1()))
+    result = run_cli("verify-bundle", wacz, "--fingerprint", CLAIMED, "--json")
+    report = json.loads(result.stdout)
+    assert (result.exit_code, [f["check"] for f in report["failures"]]) == (1, ["signer identity"])
+    assert "no bundle statement" in report["failures"][0]["detail"]
+    alone = run_cli("verify-bundle", wacz, "--json")  # without a fingerprint, the WACZ checks alone
+    assert (alone.exit_code, json.loads(alone.stdout)["ok"]) == (0, True)

@@ -42,6 +42,10 @@ def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None =
         scans, wacz_key = check_wacz(wacz, report)
         if "evidence/bundle.json" not in wacz.names():
             report.not_checked.append("archiver evidence: none in this WACZ (made by another tool); only the checks above apply")
+            if fingerprint is not None:  # asked who signed it, the only true answer is: not that key
+                report.check("signer identity", False, "evidence/bundle.json",
+                             f"no bundle statement, so nothing here is signed by the key {grouped(fingerprint)}; "
+                             "without --fingerprint or --pubkey only the WACZ checks run")
             return report
         try:
             _check_evidence(wacz, fingerprint, wacz_key, scans, tsa_roots, report)
