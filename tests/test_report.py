@@ -354,13 +354,14 @@ def test_every_printed_command_verifies_a_bundle_archiver_made(court_copy):
     assert outputs[KEY_CHECK] == f"{court_copy['fingerprint']}  -\n"
     assert outputs[SIGNATURE_CHECK] == "Signature Verified Successfully\n"
     listed = heredoc_paths(commands[FILE_HASH_CHECK])
-    not_in_the_signed_statement = {"evidence/report.html", "evidence/bundle.json", "evidence/bundle.json.sig",
-                                   "datapackage.json", "datapackage-digest.json"}
+    not_in_the_report = {"evidence/report.html", "evidence/bundle.json", "evidence/bundle.json.sig",
+                         "datapackage.json", "datapackage-digest.json"}
     with zipfile.ZipFile(court_copy["bundle"]) as wacz:
-        assert set(listed) == set(wacz.namelist()) - not_in_the_signed_statement
+        assert set(listed) == set(wacz.namelist()) - not_in_the_report
         datapackage = wacz.read("datapackage.json")
     *verdicts, datapackage_line, digest_file = outputs[FILE_HASH_CHECK].splitlines()
-    assert verdicts == [f"{path}: OK" for path in listed]
+    # The report itself last, against the digest the signed statement holds.
+    assert verdicts == [f"{path}: OK" for path in [*listed, "evidence/report.html"]]
     assert datapackage_line == f"{hashlib.sha256(datapackage).hexdigest()}  datapackage.json"
     assert json.loads(digest_file)["hash"] == f"sha256:{hashlib.sha256(datapackage).hexdigest()}"
     assert outputs[TIMESTAMP_CHECK] == "Verification: OK\n"
@@ -374,6 +375,9 @@ def test_every_printed_command_verifies_a_bundle_archiver_made(court_copy):
 @pytest.mark.parametrize("forged, original, forgery, step, verdict", [
     ("evidence/claims.json", b"Troops moved on Monday", b"Troops moved on Sunday", FILE_HASH_CHECK,
      "evidence/claims.json: FAILED"),
+    # The page a lawyer prints: its digest is in evidence/bundle.json alone, as it cannot hold its own.
+    ("evidence/report.html", b"Troops moved on Monday", b"Troops moved on Sunday", FILE_HASH_CHECK,
+     "evidence/report.html: FAILED"),
     ("evidence/bundle.json", b'"operator":"tester@example"', b'"operator":"forger@example"', SIGNATURE_CHECK,
      "Signature Verification Failure"),
     ("evidence/checkpoint.json", b'{"captures":1,', b'{"captures":2,', TIMESTAMP_CHECK, "Verification: FAILED"),

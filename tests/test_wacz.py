@@ -14,6 +14,7 @@ import struct
 import uuid
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -264,6 +265,15 @@ def test_an_unlisted_file_fails(tmp_path):
     files = standard_files()
     path = build_wacz(tmp_path / "x.wacz", {**files, "extra/payload.js": b"alert(1)"}, listed=files)
     assert failed(verify_wacz(path)) == {("file listed", "extra/payload.js")}
+
+
+def test_a_zip_comment_fails_as_text_nothing_signs(tmp_path):
+    path = build_wacz(tmp_path / "x.wacz", key=ec.generate_private_key(ec.SECP384R1()))
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.comment = b"All signatures verified by the court's expert."
+    report = verify_wacz(path)
+    assert failed(report) == {("no ZIP comment", "the ZIP comment")}
+    assert "All signatures verified by the court's expert." in report.failures[0].detail
 
 
 def test_a_listed_file_missing_or_different_fails(tmp_path):
@@ -540,6 +550,7 @@ def test_an_entry_shorter_than_declared_or_with_a_wrong_crc_is_refused(tmp_path)
         wacz.read("a.txt", 100)
     data = zip_bytes([("a.txt", b"hello world")], zipfile.ZIP_DEFLATED)
     set_field(data, central_header(data, 0) + 24, "<L", 12)
+    set_field(data, 22, "<L", 12)
     path.write_bytes(data)
     with open_wacz(path) as wacz, pytest.raises(BundleRejected, match="'a.txt' holds 11 bytes, not the 12 it declares"):
         wacz.read("a.txt", 100)
@@ -552,6 +563,7 @@ def test_entries_whose_sizes_or_methods_do_not_add_up_are_refused(refuse):
     refuse(bytes(stored), "'a.txt' is stored but declares 99 bytes in 100")
     deflated = zip_bytes([("a.txt", b"x" * 100)], zipfile.ZIP_DEFLATED)
     set_field(deflated, central_header(deflated, 0) + 20, "<L", 40)
+    set_field(deflated, 18, "<L", 40)
     refuse(bytes(deflated), "'a.txt': its data runs into the central directory")
     method = zip_bytes([("a.txt", b"x" * 100)])
     set_field(method, 8, "<H", zipfile.ZIP_DEFLATED)
@@ -562,8 +574,12 @@ def test_a_deflate_stream_cut_short_or_followed_by_hidden_bytes_is_refused(tmp_p
     path = tmp_path / "x.zip"
     cut = zip_bytes([("a.txt", b"hello world" * 10)], zipfile.ZIP_DEFLATED)
     size = struct.unpack_from("<L", cut, 18)[0]
-    set_field(cut, central_header(cut, 0) + 20, "<L", size - 2)
-    path.write_bytes(cut)
+    # The stream's last two bytes removed, and every header made to agree with what is left.
+    directory = central_header(cut, 0)
+    set_field(cut, directory + 20, "<L", size - 2)
+    set_field(cut, 18, "<L", size - 2)
+    set_field(cut, cut.rindex(b"PK\x05\x06") + 16, "<L", directory - 2)
+    path.write_bytes(bytes(cut[:directory - 2]) + bytes(cut[directory:]))
     with open_wacz(path) as wacz, pytest.raises(BundleRejected, match="'a.txt': its deflate stream is cut short"):
         wacz.read("a.txt", 1000)
     # Four bytes slipped between the deflate stream and the central directory, counted as the entry's.
@@ -617,6 +633,92 @@ def test_bytes_before_or_after_the_zip_are_refused(refuse):
 def test_a_local_header_naming_another_file_is_refused(refuse):
     data = bytes(zip_bytes([("aaa", b"1")]))
     refuse(data.replace(b"aaa", b"aab", 1), "entry 'aaa' is named b'aab' in its local header")
+
+
+def local_entry(name: str, data: bytes) -> bytes:
+    """A whole entry as a ZIP stores it before its central directory: local header, then data."""
+    whole = zip_bytes([(name, data)])
+    return bytes(whole[:central_header(whole, 0)])
+
+
+def slipped_in(data: bytearray, at: int, extra: bytes) -> bytes:
+    """`extra` inserted at byte `at`, every offset the central directory and end record hold
+    moved along, so that a reader of the directory finds every entry as before."""
+    end = data.rindex(b"PK\x05\x06")
+    header = directory = struct.unpack_from("<L", data, end + 16)[0]
+    while data.startswith(b"PK\x01\x02", header):
+        offset = struct.unpack_from("<L", data, header + 42)[0]
+        if offset >= at:
+            set_field(data, header + 42, "<L", offset + len(extra))
+        header += 46 + sum(struct.unpack_from("<3H", data, header + 28))
+    set_field(data, end + 16, "<L", directory + len(extra))
+    return bytes(data[:at]) + extra + bytes(data[at:])
+
+
+@pytest.mark.parametrize("where", ["first", "between", "last"])
+def test_an_entry_hidden_outside_the_central_directory_is_refused(refuse, where):
+    """A whole entry no directory header points at, before, between or after the listed ones:
+    a reader scanning the ZIP from its start (Java's ZipInputStream, `jar x` from a pipe) takes
+    it for a file, `datapackage.json` here, while every listed entry still checks out."""
+    data = zip_bytes([("datapackage.json", b'{"signed": true}'), ("b.txt", b"signed too")])
+    forged = local_entry("datapackage.json", b'{"forged": true}')
+    at = {"first": 0, "between": data.index(b"PK\x03\x04", 1), "last": central_header(data, 0)}[where]
+    before = {"first": "entry 'datapackage.json'", "between": "entry 'b.txt'", "last": "the central directory"}[where]
+    refuse(slipped_in(data, at, forged), f"{len(forged)} bytes before {before} belong to no entry")
+
+
+@pytest.mark.parametrize("field, at, value", [("CRC-32", 14, 7), ("compressed size", 18, 7), ("size", 22, 7),
+                                              ("UTF-8 flag", 6, 0x800)])
+def test_a_local_header_disagreeing_with_the_directory_is_refused(refuse, field, at, value):
+    """A reader scanning from the start reads each entry by its local header alone."""
+    data = zip_bytes([("a.txt", b"x" * 100)])
+    set_field(data, at, "<H" if at == 6 else "<L", value)
+    refuse(bytes(data), "'a.txt': its local header disagrees with the central directory")
+
+
+def named_by_extra_field(name: str, shown: str) -> zipfile.ZipInfo:
+    """An entry carrying Info-ZIP's Unicode Path extra field, whose name `unzip` extracts it as."""
+    field = struct.pack("<BL", 1, zlib.crc32(name.encode())) + shown.encode()
+    info = zipfile.ZipInfo(name)
+    info.extra = struct.pack("<2H", 0x7075, len(field)) + field
+    return info
+
+
+def test_a_unicode_path_extra_field_naming_another_file_is_refused(refuse, tmp_path):
+    """`unzip -l` lists this ZIP as two files named b.txt, the first holding a.txt's bytes."""
+    renamed = zip_bytes([(named_by_extra_field("a.txt", "b.txt"), b"signed as a.txt"), ("b.txt", b"b")])
+    refuse(bytes(renamed), "entry 'a.txt' names itself b'b.txt' in a Unicode Path extra field")
+    path = tmp_path / "same.zip"
+    path.write_bytes(zip_bytes([(named_by_extra_field("caf\u00e9.txt", "caf\u00e9.txt"), b"x")]))
+    with open_wacz(path) as wacz:
+        assert wacz.names() == ["caf\u00e9.txt"]
+
+
+def written_unseekable(entries: list[tuple[str, bytes]], zip64: bool) -> bytearray:
+    """A ZIP as written to a pipe: every entry's sizes and CRC-32 in a data descriptor after it."""
+    class Pipe(io.BytesIO):
+        def seek(self, *args: int) -> int:
+            raise io.UnsupportedOperation("a pipe")
+
+    pipe = Pipe()
+    with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            with archive.open(name, "w", force_zip64=zip64) as entry:
+                entry.write(data)
+    return bytearray(pipe.getvalue())
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["32-bit sizes", "ZIP64 sizes"])
+def test_entries_followed_by_data_descriptors_are_read_and_a_lying_descriptor_is_refused(tmp_path, refuse, zip64):
+    data = written_unseekable([("a.txt", b"hello " * 50), ("b.txt", b"world " * 50)], zip64)
+    assert data.count(b"PK\x07\x08") == 2
+    path = tmp_path / "streamed.zip"
+    path.write_bytes(data)
+    with open_wacz(path) as wacz:
+        assert (wacz.read("a.txt", 1000), wacz.read("b.txt", 1000)) == (b"hello " * 50, b"world " * 50)
+    descriptor = data.index(b"PK\x07\x08")
+    set_field(data, descriptor + 4, "<L", 7)
+    refuse(bytes(data), "'a.txt': its data descriptor disagrees with the central directory")
 
 
 def test_zip64_end_records_are_read(tmp_path):

@@ -42,6 +42,10 @@ def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None =
         scans, wacz_key = check_wacz(wacz, report)
         if "evidence/bundle.json" not in wacz.names():
             report.not_checked.append("archiver evidence: none in this WACZ (made by another tool); only the checks above apply")
+            if fingerprint is not None:  # asked who signed it, the only true answer is: not that key
+                report.check("signer identity", False, "evidence/bundle.json",
+                             f"no bundle statement, so nothing here is signed by the key {grouped(fingerprint)}; "
+                             "without --fingerprint or --pubkey only the WACZ checks run")
             return report
         try:
             _check_evidence(wacz, fingerprint, wacz_key, scans, tsa_roots, report)
@@ -61,8 +65,7 @@ def _json(wacz: Wacz, name: str, report: Report):
 
 def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, scans: list[FileScan],
                     tsa_roots: bytes | None, report: Report) -> None:
-    keys = {m.group(1): PublicKey.from_pem(wacz.read(name, EVIDENCE_LIMIT))
-            for name in wacz.names() if (m := _KEY_FILE.match(name))}
+    keys = _carried_keys(wacz, report)
     statement_bytes = wacz.read("evidence/bundle.json", EVIDENCE_LIMIT)
     statement = json.loads(statement_bytes)
     if fingerprint is None:
@@ -100,6 +103,20 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     _check_claims(wacz, entries, report)
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, report)
+
+
+def _carried_keys(wacz: Wacz, report: Report) -> dict[str, PublicKey]:
+    """The Ed25519 public keys the bundle carries, by the fingerprint of the key each file
+    holds: a file's name is the forger's to choose, so it only has to agree."""
+    keys = {}
+    for name in wacz.names():
+        if (named := _KEY_FILE.match(name)) is None:
+            continue
+        public = PublicKey.from_pem(wacz.read(name, EVIDENCE_LIMIT))
+        if report.check("key file fingerprint", public.fingerprint == named.group(1), name,
+                        f"holds the key with fingerprint {grouped(public.fingerprint)}, not the one its name gives"):
+            keys[public.fingerprint] = public
+    return keys
 
 
 def _check_wacz_key_vouched(wacz_key: str | None, named: object, report: Report) -> None:

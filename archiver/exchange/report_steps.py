@@ -99,6 +99,11 @@ def public_key_path(fingerprint: str, files: list[dict]) -> str | None:
     return None
 
 
+# This page's digest as the signed statement (canonical JSON) holds it, checked by sha256sum.
+REPORT_CHECK = ("grep -o '\"evidence/report.html\":\"[0-9a-f]*\"' evidence/bundle.json "
+                "| sed 's|.*:\"\\(.*\\)\"|\\1  evidence/report.html|' | sha256sum -c")
+
+
 def _file_hash_step(files: list[dict]) -> tuple[str, str, str]:
     """`sha256sum -c` fed the listed hashes. A line with a malformed hash or a path that is
     not printable is left out, since a newline in a path could end the here-document and
@@ -111,15 +116,16 @@ def _file_hash_step(files: list[dict]) -> tuple[str, str, str]:
         else:
             by_hand.append(entry["path"])
     command = ("sha256sum -c <<'END'\n" + "".join(f"{line}\n" for line in lines) + "END\n"
-               "sha256sum datapackage.json\ncat datapackage-digest.json")
-    after = ("<p>Every line of the first command must end in <code>OK</code>. The digest the second command prints "
-             "must equal the one after <code>sha256:</code> in the third.</p>")
+               f"{REPORT_CHECK}\nsha256sum datapackage.json\ncat datapackage-digest.json")
+    after = ("<p>Every line the first two commands print must end in <code>OK</code>. The digest the third command "
+             "prints must equal the one after <code>sha256:</code> in the fourth.</p>")
     if by_hand:
         after += ("<p class=\"warn\">Not in the command because its name or listed hash is malformed; compare by hand "
                   "with the <a href=\"#files\">file list</a>: " + ", ".join(literal(path) for path in by_hand) + ".</p>")
     return ("Check that every file is the one listed under <a href=\"#files\">Files</a>: these are the digests "
             "<code>evidence/bundle.json</code> lists, and <code>archiver verify-bundle</code> (the last step) compares "
-            "the files with that signed list itself.", command, after)
+            "the files with that signed list itself. This page cannot hold its own digest, so the second command "
+            "checks it against the one <code>evidence/bundle.json</code> holds.", command, after)
 
 
 def _timestamp_step(manifest: dict) -> tuple[str, str, str]:

@@ -1,8 +1,8 @@
 """Checking a WACZ, ours or another tool's, with every check that applies to any of them, in
 the order each builds on the last: the ZIP read safely (zipreader), the package
-(datapackage.json, its digest, every file listed and hashed: wacz_package), the signature of
-the digest (wacz_signature), the digests the WARC records declare (wacz_warcs), and the
-index into those records (wacz_index)."""
+(datapackage.json, its digest, every file listed and hashed: wacz_package) and no unsigned ZIP
+comment, the signature of the digest (wacz_signature), the digests the WARC records declare
+(wacz_warcs), and the index into those records (wacz_index)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def check_wacz(wacz: Wacz, report: Report) -> tuple[list[FileScan], str | None]:
     """Every check that applies to any WACZ. Returns the WARC scans and the fingerprint of the
     datapackage signing key when its signature verified."""
     datapackage = check_package(wacz, report)
+    # Not held against an import, which takes only the WARCs: here it would pass for part of what was verified.
+    report.check("no ZIP comment", not wacz.comment, "the ZIP comment",
+                 f"{wacz.comment[:200]!r}: text that nothing in the WACZ signs or hashes, which unzip prints on opening it")
     signer = None
     if datapackage is not None and DIGEST_FILE in wacz.names():
         _, digest_json, _ = load_object(wacz, DIGEST_FILE, DIGEST_FILE_LIMIT)

@@ -2,8 +2,9 @@
 
 Nothing in a ZIP is trusted before its central directory has been inspected. Names that could
 escape a folder, links and devices, duplicate names, entries sharing bytes (the overlapping zip
-bomb), sizes and compression ratios beyond bounds, encryption, and end records that disagree
-with the directory refuse the whole bundle (BundleRejected). Reading then never yields more
+bomb), sizes and compression ratios beyond bounds, encryption, and end records, local headers or
+bytes between entries that another reader could take for other files (zip_layout) refuse the
+whole bundle (BundleRejected). Reading then never yields more
 than an entry declares, nor accepts less. Nothing is ever written to disk."""
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from archiver.errors import ArchiverError, UsageProblem
+from archiver.errors import UsageProblem
+from archiver.exchange.zip_layout import FLAG_ENCRYPTED, BundleRejected, end_records, local_headers
 
 MAX_ENTRIES = 100_000
 MAX_TOTAL_SIZE = 20 * 10**9
@@ -34,24 +36,9 @@ _DIRECTORY_BYTES_PER_ENTRY = 1024
 # Entries are read, and hashed by their readers, in pieces of this size.
 READ_SIZE = 1 << 20
 
-_END = struct.Struct("<4s4H2LH")          # end of central directory record
-_END64_LOCATOR = struct.Struct("<4sLQL")
-_END64 = struct.Struct("<4sQ2H2L4Q")      # without extensible data: 56 bytes
-_LOCAL = struct.Struct("<4s5H3L2H")       # local file header, before name and extra field
-_FLAG_ENCRYPTED = 0x01
-_FLAG_DESCRIPTOR = 0x08
-_FLAG_UTF8 = 0x800
-_DESCRIPTOR_MIN = 12                     # a data descriptor without signature or ZIP64 sizes
 _DOS_DIRECTORY = 0x10
 _FILE_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
                stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}
-
-
-class BundleRejected(ArchiverError):
-    """A ZIP whose structure could harm or deceive its reader: refused before any entry is
-    trusted, or an entry whose bytes are not what the ZIP declares."""
-
-    exit_code = 1  # the bundle fails verification, as a failed check would
 
 
 @dataclass(frozen=True)
@@ -68,10 +55,11 @@ class Wacz:
     """An opened, inspected ZIP. Entries are read from the file object that was inspected,
     never from the path again, so the file cannot be swapped between inspection and reading."""
 
-    def __init__(self, path: Path, file: BinaryIO, entries: dict[str, EntryInfo]) -> None:
+    def __init__(self, path: Path, file: BinaryIO, entries: dict[str, EntryInfo], comment: bytes) -> None:
         self.path = path
         self._file = file
         self._entries = entries
+        self.comment = comment  # the ZIP comment, which nothing in a WACZ signs
         self._lock = threading.Lock()  # streams share the file object's position
 
     def names(self) -> list[str]:
@@ -191,15 +179,17 @@ def open_wacz(path: Path, *, max_entries: int = MAX_ENTRIES, max_total_size: int
     except OSError as exc:
         raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        entries = _inspect(path, file, max_entries, max_total_size, max_ratio)
+        entries, comment = _inspect(path, file, max_entries, max_total_size, max_ratio)
     except BaseException:
         file.close()
         raise
-    return Wacz(path, file, entries)
+    return Wacz(path, file, entries, comment)
 
 
-def _inspect(path: Path, file: BinaryIO, max_entries: int, max_total_size: int, max_ratio: int) -> dict[str, EntryInfo]:
-    declared_count, directory_offset, directory_size = _end_records(path, file)
+def _inspect(path: Path, file: BinaryIO, max_entries: int, max_total_size: int,
+             max_ratio: int) -> tuple[dict[str, EntryInfo], bytes]:
+    ends = end_records(path, file)
+    declared_count, directory_size = ends.count, ends.directory_size
     if declared_count > max_entries:
         raise BundleRejected(f"the ZIP declares {declared_count:,} entries, more than the {max_entries:,} allowed")
     if directory_size > max_entries * _DIRECTORY_BYTES_PER_ENTRY:
@@ -229,46 +219,11 @@ def _inspect(path: Path, file: BinaryIO, max_entries: int, max_total_size: int, 
         largest = max(infos, key=lambda i: i.file_size)
         raise BundleRejected(f"the ZIP declares {total:,} bytes uncompressed in all (largest: {largest.filename!r}, "
                              f"{largest.file_size:,}), more than the {max_total_size:,} allowed")
-    offsets = _local_headers(file, infos, directory_offset)
-    return {info.filename: EntryInfo(info.filename, info.file_size, info.compress_size, info.compress_type,
-                                     info.CRC, offsets[info.filename])
-            for info in infos if not info.filename.endswith("/")}
-
-
-def _end_records(path: Path, file: BinaryIO) -> tuple[int, int, int]:
-    """(entry count, offset, size) of the central directory, as the end records declare them;
-    the directory must end exactly where the end records begin (no bytes prepended or hidden)."""
-    size = file.seek(0, io.SEEK_END)
-    tail_start = max(0, size - (_END.size + 0xFFFF))
-    file.seek(tail_start)
-    tail = file.read()
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < _END.size:
-        raise UsageProblem(f"{path} is not a ZIP file, so not a WACZ")
-    _, disk, directory_disk, _, count, directory_size, directory_offset, comment = _END.unpack_from(tail, at)
-    end_at = tail_start + at
-    if end_at + _END.size + comment != size:
-        raise BundleRejected(f"{size - end_at - _END.size - comment:,} bytes follow the end of the ZIP")
-    directory_end = end_at
-    if end_at >= _END64_LOCATOR.size:
-        file.seek(end_at - _END64_LOCATOR.size)
-        signature, disk64, end64_at, _ = _END64_LOCATOR.unpack(file.read(_END64_LOCATOR.size))
-        if signature == b"PK\x06\x07":
-            # The record must sit right before its locator: checked before seeking anywhere it says.
-            if end64_at + _END64.size + _END64_LOCATOR.size != end_at:
-                raise BundleRejected("the ZIP64 end record is not where its locator says")
-            file.seek(end64_at)
-            record = file.read(_END64.size)
-            signature, _, _, _, disk, directory_disk, _, count, directory_size, directory_offset = _END64.unpack(record)
-            if signature != b"PK\x06\x06" or disk64:
-                raise BundleRejected("the ZIP64 end record is not where its locator says")
-            directory_end = end64_at
-    if disk or directory_disk:
-        raise BundleRejected("the ZIP spans several disks")
-    if directory_offset + directory_size != directory_end:
-        raise BundleRejected("the central directory does not end where the end record begins "
-                             "(bytes prepended to the ZIP, or hidden inside it)")
-    return count, directory_offset, directory_size
+    offsets = local_headers(file, infos, ends.directory_offset)
+    entries = {info.filename: EntryInfo(info.filename, info.file_size, info.compress_size, info.compress_type,
+                                        info.CRC, offsets[info.filename])
+               for info in infos if not info.filename.endswith("/")}
+    return entries, ends.comment
 
 
 def _check_entry(info: zipfile.ZipInfo, max_ratio: int) -> None:
@@ -299,7 +254,7 @@ def _check_entry(info: zipfile.ZipInfo, max_ratio: int) -> None:
         raise BundleRejected(f"entry {name!r} is marked as a folder but named like a file")
     if name.endswith("/") and info.file_size:
         raise BundleRejected(f"entry {name!r} is named like a folder but holds {info.file_size:,} bytes")
-    if info.flag_bits & _FLAG_ENCRYPTED:
+    if info.flag_bits & FLAG_ENCRYPTED:
         raise BundleRejected(f"entry {name!r} is encrypted")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise BundleRejected(f"entry {name!r} uses compression method {info.compress_type}, "
@@ -311,33 +266,3 @@ def _check_entry(info: zipfile.ZipInfo, max_ratio: int) -> None:
             and info.file_size > max_ratio * info.compress_size):
         raise BundleRejected(f"entry {name!r} inflates {info.compress_size:,} bytes to {info.file_size:,}, "
                              f"beyond 1:{max_ratio} (a zip bomb?)")
-
-
-def _local_headers(file: BinaryIO, infos: list[zipfile.ZipInfo], directory_offset: int) -> dict[str, int]:
-    """Where each entry's data begins. Entries in offset order must not overlap, nor reach
-    into the central directory: an overlap lets one small piece of data stand for many
-    entries (David Fifield's overlapping zip bomb) or one byte range for two contents."""
-    data_offsets: dict[str, int] = {}
-    end, previous = 0, None
-    for info in sorted(infos, key=lambda i: i.header_offset):
-        name = info.filename
-        if info.header_offset < end:
-            raise BundleRejected(f"entry {name!r} starts at byte {info.header_offset:,}, inside the data of "
-                                 f"{previous!r}: entries overlap (an overlapping zip bomb?)")
-        file.seek(info.header_offset)
-        header = file.read(_LOCAL.size)
-        if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
-            raise BundleRejected(f"entry {name!r} has no local header where the central directory says")
-        _, _, flags, method, _, _, _, _, _, name_length, extra_length = _LOCAL.unpack(header)
-        local_name = file.read(name_length)
-        encoding = "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437"
-        if local_name != info.orig_filename.encode(encoding):
-            raise BundleRejected(f"entry {name!r} is named {local_name!r} in its local header")
-        if method != info.compress_type or flags & _FLAG_ENCRYPTED:
-            raise BundleRejected(f"entry {name!r}: its local header disagrees with the central directory")
-        data_offsets[name] = info.header_offset + _LOCAL.size + name_length + extra_length
-        end = data_offsets[name] + info.compress_size + (_DESCRIPTOR_MIN if info.flag_bits & _FLAG_DESCRIPTOR else 0)
-        if end > directory_offset:
-            raise BundleRejected(f"entry {name!r}: its data runs into the central directory")
-        previous = name
-    return data_offsets

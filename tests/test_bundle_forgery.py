@@ -1,0 +1,52 @@
+"""verify-bundle against a forger who controls every byte of the bundle but not the private key
+whose fingerprint the court was given: whatever the forger writes, it must not verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from archiver.evidence import signing
+from tests.conftest import http_response, make_collection, send_bytes
+from tests.test_wacz import build_wacz
+
+CLAIMED = "7c5b" * 16  # the fingerprint the bundle's maker gave the court on paper
+
+
+def forged_bundle(run_cli, raw_server, tmp_path: Path, monkeypatch) -> Path:
+    """A bundle made, with the forger's own key, by an archiver changed to name every key by
+    the fingerprint the court holds: its key file, statement, custody entries and envelopes
+    all say CLAIMED, and every signature in it holds under the forger's key."""
+    with monkeypatch.context() as forger_tool:
+        forger_tool.setattr(signing, "spki_fingerprint", lambda key: CLAIMED)
+        forger = make_collection(tmp_path / "forger")
+        server = raw_server({"/report": send_bytes(http_response(b"<title>Report</title><p>troops stayed</p>"))})
+        assert run_cli("capture", "-C", forger.root, server.url("/report")).exit_code == 0
+        bundle = tmp_path / "forged.wacz"
+        assert run_cli("bundle", "-C", forger.root, "--all", "-o", bundle).exit_code == 0
+    return bundle
+
+
+def test_a_key_file_named_after_a_fingerprint_that_is_not_its_own_is_not_trusted(run_cli, raw_server, tmp_path,
+                                                                                   monkeypatch):
+    bundle = forged_bundle(run_cli, raw_server, tmp_path, monkeypatch)
+    result = run_cli("verify-bundle", bundle, "--fingerprint", CLAIMED, "--json")
+    report = json.loads(result.stdout)
+    assert (result.exit_code, report["ok"]) == (1, False)
+    assert {f["check"] for f in report["failures"]} == {"key file fingerprint", "signer identity"}
+    lie = next(f for f in report["failures"] if f["check"] == "key file fingerprint")
+    assert lie["where"] == f"evidence/key-{CLAIMED}.pub.pem"
+
+
+def test_a_wacz_without_archiver_evidence_does_not_pass_for_one_signed_by_the_fingerprint(run_cli, tmp_path):
+    """Anyone can make a WACZ and sign its datapackage with a P-384 key of their own: asked
+    whether it is signed by the key the court was given, the answer must be no."""
+    wacz = build_wacz(tmp_path / "any.wacz", key=ec.generate_private_key(ec.SECP384R1()))
+    result = run_cli("verify-bundle", wacz, "--fingerprint", CLAIMED, "--json")
+    report = json.loads(result.stdout)
+    assert (result.exit_code, [f["check"] for f in report["failures"]]) == (1, ["signer identity"])
+    assert "no bundle statement" in report["failures"][0]["detail"]
+    alone = run_cli("verify-bundle", wacz, "--json")  # without a fingerprint, the WACZ checks alone
+    assert (alone.exit_code, json.loads(alone.stdout)["ok"]) == (0, True)
