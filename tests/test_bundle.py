@@ -122,6 +122,29 @@ def test_all_with_a_narrower_choice_is_refused_not_taken_for_everything(run_cli,
     assert len(result.stderr.splitlines()) == 1 and "--all" in result.stderr and choice[0] in result.stderr
     assert not output.exists()
 
+def test_a_bundle_the_custody_log_could_not_record_leaves_the_earlier_bundle_there(run_cli, evidence, monkeypatch):
+    """The export is recorded in the custody log before the bundle takes its name: when the log
+    cannot take the entry (a full disk), the bundle already at that path is left as it was.
+    (It was replaced, then the new one deleted: the earlier bundle was gone.)"""
+    import errno
+
+    from archiver.evidence.custody import CustodyLog
+    earlier = make_bundle(run_cli, evidence, "--all")
+    kept = earlier.read_bytes()
+    append = CustodyLog.append
+
+    def disk_full_at_export(self, event, subject, key=None):
+        if event == "export":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return append(self, event, subject, key)
+
+    monkeypatch.setattr(CustodyLog, "append", disk_full_at_export)
+    result = run_cli("bundle", "-C", evidence["collection"].root, "-o", earlier, "--all")
+    assert result.exit_code == 3, result.output
+    assert earlier.read_bytes() == kept
+    assert sorted(path.name for path in earlier.parent.iterdir() if path.name.startswith(".")) == []
+
+
 def test_all_means_every_capture_cited_or_not(run_cli, evidence):
     server = evidence["server"]
     uncited = server.url("/secret") + "?asked=directly"

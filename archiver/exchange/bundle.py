@@ -25,6 +25,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import os
 import tempfile
 import uuid
 import zipfile
@@ -46,7 +47,7 @@ from archiver.store.storage import Storage
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
 from archiver.evidence.custody import parse_entry, read_entries
-from archiver.store.durable import replacing
+from archiver.store.durable import fsync_dir, replacing
 from archiver.errors import UsageProblem
 from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
 from archiver.evidence.keys import WORKER_KEY_ANNOUNCED, custody_log, export_custody, key_statuses_in, wacz_signing_key
@@ -231,22 +232,27 @@ def _sign_p384(private: ec.EllipticCurvePrivateKey, text: str) -> str:
 def export_bundle(collection: Collection, key: SigningKey, selection: Selection, output: Path) -> BundleResult:
     """Seal the collection's current manifest, write the bundle of `selection` to `output`,
     and record the export in the custody log."""
+    # Written beside `output` and given its name only once the custody log records it: an export
+    # the log does not record did not happen, and whatever was at `output` before stays there.
+    staged = output.with_name(f".{output.name}.{os.getpid()}.staged")
     with collection:
         manifest, seal = sealed_manifest(collection, key)
-        result = dataclasses.replace(_write_bundle(collection, key, manifest, selection, output),
-                                     timestamp_failures=seal.timestamp_failures)
         try:
+            result = dataclasses.replace(_write_bundle(collection, key, manifest, selection, output, staged),
+                                         timestamp_failures=seal.timestamp_failures)
             custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name,
                                                            "sha256": result.sha256, "selection": selection.as_record(),
                                                            "manifest": manifest.sequence})
-        except OSError:
-            output.unlink()  # an export the custody log does not record did not happen: no bundle is left
-            raise
+            os.replace(staged, output)
+        finally:
+            staged.unlink(missing_ok=True)
+        fsync_dir(output.parent)
         return result
 
 
 def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestResult, selection: Selection,
-                  output: Path) -> BundleResult:
+                  output: Path, staged: Path) -> BundleResult:
+    """The bundle named `output`, written (whole and synced) to `staged`."""
     catalog = collection.catalog
     claims, captures, disclosed = _selected(catalog, selection)
     capture_ids = {c.id for c in captures}
@@ -298,12 +304,12 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     digest_file = canonical_json({"path": "datapackage.json", "hash": digest, "signedData": {
         "hash": digest, "created": created, "software": f"archiver/{__version__}", "version": "0.1.0",
         "signature": _sign_p384(p384, digest), "publicKey": public}})
-    with replacing(output) as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as wacz:
+    with replacing(staged) as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as wacz:
         for path, data in [*sorted(files.items()), ("datapackage.json", datapackage),
                            ("datapackage-digest.json", digest_file)]:
             wacz.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return BundleResult(output, statement["bundle"], len(claims), len(captures),
-                        hashlib.sha256(output.read_bytes()).hexdigest(), "evidence/checkpoint.json.tsr" in files)
+                        hashlib.sha256(staged.read_bytes()).hexdigest(), "evidence/checkpoint.json.tsr" in files)
 
 
 def _pages(collection: Collection, evidence: list[CaptureEvidence]) -> bytes:
