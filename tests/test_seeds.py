@@ -509,3 +509,15 @@ def test_arbitrary_bytes_never_crash_and_spans_match():
         assert_well_formed(document, data)
 
     check()
+
+
+def test_an_apostrophe_inside_a_url_path_is_part_of_the_url():
+    # Wikipedia titles keep their apostrophes: cutting the URL there would capture another page.
+    url = "https://en.wikipedia.org/wiki/Ender's_Game"
+    assert find_links(f"See {url} and [O'Brien](https://en.wikipedia.org/wiki/Conan_O'Brien).") == [
+        url, "https://en.wikipedia.org/wiki/Conan_O'Brien"]
+    assert cited(parse_document(f"claim,url\nA claim,{url}\n".encode(), "s.csv").claims[0]) == [url]
+    assert cited(parse_document(f'<p>See <a href="{url}">{url}</a></p>'.encode(), "a.html").claims[0]) == [url]
+    # Quotes around a URL, or a possessive after its host, are still not part of it.
+    assert find_links("'https://a.example/x','https://b.example/y' https://c.example's page") == [
+        "https://a.example/x", "https://b.example/y", "https://c.example"]
