@@ -387,6 +387,19 @@ def test_csv_delimiter_follows_the_header_row():
     assert cited(document.claims[0]) == ["https://a.example/"]
 
 
+
+def test_csv_cells_past_the_header_are_warned_about_not_dropped_silently():
+    # A second URL after another delimiter, or a comma inside an unquoted claim, makes more cells
+    # than the header names: what they hold was not read, and the sheet must say so.
+    document = parse_document(b"claim;url\nTwo sources;https://a.example/1;https://a.example/2\n"
+                              b"Trailing delimiters;https://a.example/3;;\n", "sheet.csv")
+    assert [cited(claim) for claim in document.claims] == [["https://a.example/1"], ["https://a.example/3"]]
+    assert [w for w in document.warnings if "cells" in w] == [
+        "line 2: 3 cells but the header names 2 columns; 'https://a.example/2' past the last column was not read: "
+        "quote a cell that holds a ';', or put several URLs in the url cell separated by spaces"]
+    document = parse_document(b"claim,url\nThe minister said X, then Y,https://a.example/\n", "sheet.csv")
+    assert any(w.startswith("line 2: 3 cells but the header names 2 columns;") for w in document.warnings)
+
 def test_jsonl_rows_and_a_bad_line():
     data = b'{"Claim": "One", "URL": ["https://a.example/", "https://b.example/"], "source": "AFP"}\n' \
            b'{not json\n' \

@@ -47,6 +47,7 @@ def read_csv(text: str, name: str) -> Reading:
                     fields.setdefault(column, cell)
                 _warn_swallowed_rows(reading, [line.group() for line in lines[first_index:last_index + 1]],
                                      first_index + 1, delimiter, columns.index("url"))
+                _warn_cells_past_header(reading, cells, len(columns), first_index + 1, delimiter)
                 last = lines[last_index]
                 end = last.start() + len(last.group().rstrip("\r\n"))
                 _add_row(reading, fields, lines[first_index].start(), end, first_index + 1)
@@ -70,6 +71,18 @@ def _warn_swallowed_rows(reading: Reading, row_lines: list[str], first: int, del
         taken = f"lines {numbers}, which look like rows of their own; they were not read as rows"
     reading.warnings.append(f"line {first}: a quoted cell opened here runs to line {first + len(row_lines) - 1} "
                             f"and takes in {taken}: close the quote on line {first}")
+
+
+def _warn_cells_past_header(reading: Reading, cells: list[str], width: int, line: int, delimiter: str) -> None:
+    """A row with more cells than the header has columns lost what they hold: most often a
+    delimiter inside an unquoted claim, or a second URL put after another delimiter."""
+    past = delimiter.join(cells[width:])
+    if not past.strip(delimiter + " \t"):
+        return  # trailing delimiters, as spreadsheets write them
+    shown = past if len(past) <= 80 else past[:79] + "…"
+    reading.warnings.append(f"line {line}: {len(cells)} cells but the header names {width} columns; {shown!r} past the "
+                            f"last column was not read: quote a cell that holds a {delimiter!r}, or put several URLs "
+                            "in the url cell separated by spaces")
 
 
 def read_jsonl(text: str, name: str) -> Reading:
