@@ -340,6 +340,18 @@ def test_html_without_h1_takes_title_as_main_claim():
     assert cited(document.main_claim) == []
 
 
+
+def test_deeply_nested_html_is_read_in_one_pass():
+    """A hostile page of 100,000 unclosed nested blocks (1 MB) and as many stray end tags: each
+    tag used to walk every open element, some 10^10 steps, hours of reading before any capture.
+    Read element by element it takes a second or two."""
+    depth = 100_000
+    data = ("<ul><li>x " * depth + "</b></p>" * depth + "<p>Last https://a.example/</p>").encode()
+    document = parse_document(data, "deep.html")
+    assert len(document.claims) == depth + 1
+    assert cited(document.claims[-1]) == ["https://a.example/"]
+    assert document.claims[0].text == "x"
+
 # --- claim sheets --------------------------------------------------------------------------------
 
 CSV = ('ID;Claim;URL;Date;Notes\n'
