@@ -240,3 +240,11 @@ def test_a_manifest_read_back_one_entry_at_a_time_is_the_manifest(run_cli, raw_s
                     json.dumps({**whole, "extra": 1}, sort_keys=True, separators=(",", ":")).encode()):
         with pytest.raises(ValueError):
             read_manifest(altered)
+
+
+@pytest.mark.parametrize("command", [("claims", "--url"), ("captures", "--url"), ("history",)])
+def test_a_malformed_url_to_look_up_is_bad_usage_in_one_line(run_cli, collection, command):
+    result = run_cli(*command, "http://example.org:abc/", "-C", collection.root)
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.stderr and "http://example.org:abc/" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
