@@ -148,6 +148,18 @@ def test_cite_records_a_note_and_captures_its_urls(run_cli, raw_server, collecti
     assert result.exit_code == 2 and "is not a URL" in result.stderr
 
 
+
+def test_citing_the_same_words_again_adds_urls_and_keeps_the_earlier_ones(run_cli, raw_server, collection):
+    """Same words, same note id: a second `cite` with other evidence used to replace the first
+    one's citations, and the first capture was no longer linked to the claim."""
+    server = raw_server({"/one": send_bytes(http_response(b"<p>one</p>")), "/two": send_bytes(http_response(b"<p>two</p>"))})
+    first = cli_json(run_cli, "cite", "-C", collection.root, "The minister said it on Monday", server.url("/one"))
+    second = cli_json(run_cli, "cite", "-C", collection.root, "The minister said it on Monday", server.url("/two"))
+    assert first["note"] == second["note"]
+    shown = cli_json(run_cli, "show", "-C", collection.root, first["note"])
+    assert [c["url"] for c in shown["citations"]] == [server.url("/one"), server.url("/two")]
+    assert cli_json(run_cli, "show", "-C", collection.root, first["captures"][0]["id"])["claims"] == [first["note"]]
+
 def test_uncaptured_lists_the_fact_checkers_to_do(run_cli, raw_server, collection, tmp_path):
     server = page_server(raw_server)
     sheet = tmp_path / "sheet.jsonl"
