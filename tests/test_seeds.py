@@ -393,6 +393,20 @@ def test_csv_an_unclosed_quote_that_swallows_rows_is_named():
     assert not [w for w in parse_document(CSV, "sheet.csv").warnings if "quote" in w]
 
 
+
+def test_csv_a_cell_past_the_csv_modules_field_limit_is_read():
+    """Python's csv module stops at a 128 KiB cell by default: an unclosed quote near the top of
+    a big sheet read no claim at all, with a warning that named no quote; a long cell was the
+    end of the sheet."""
+    rows = "".join(f"Claim number {i} is here,https://a.example/{i}\n" for i in range(5000))
+    document = parse_document(('claim,url\n"Unclosed claim,https://a.example/x\n' + rows).encode(), "sheet.csv")
+    assert document.warnings[0].startswith(
+        "line 2: a quoted cell opened here runs to line 5002 and takes in lines 3-5002, which look like rows")
+    long_claim = "word " * 40_000
+    document = parse_document(f"claim,url\n{long_claim},https://a.example/1\nNext,https://a.example/2\n".encode(),
+                              "sheet.csv")
+    assert claim_texts(document) == [long_claim.strip(), "Next"]
+
 def test_csv_delimiter_follows_the_header_row():
     document = parse_document(b"claim\turl\nA, b; c\thttps://a.example/\n", "tabs.csv")
     assert claim_texts(document) == ["A, b; c"]

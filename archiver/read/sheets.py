@@ -18,6 +18,9 @@ from archiver.read.text import LINE, line_spans
 REQUIRED_COLUMNS = ("claim", "url")
 EXTRA_COLUMNS = ("id", "date", "source", "notes")
 DELIMITERS = (",", ";", "\t")
+# The csv module's default cap of 128 KiB a cell ended a sheet at a long cell, or at an unclosed
+# quote anywhere in a big one. A cell is never bigger than its file, which is already in memory.
+csv.field_size_limit(2**31 - 1)
 
 
 def read_csv(text: str, name: str) -> Reading:
