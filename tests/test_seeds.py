@@ -407,6 +407,15 @@ def test_csv_a_cell_past_the_csv_modules_field_limit_is_read():
                               "sheet.csv")
     assert claim_texts(document) == [long_claim.strip(), "Next"]
 
+
+def test_urls_run_together_in_a_url_cell_are_each_cited():
+    # "a,b" with no space would otherwise be one URL whose path holds the second: neither page.
+    document = parse_document(b'claim,url\nTwo sources,"https://a.example/1,https://b.example/2;http://c.example/3"\n',
+                              "sheet.csv")
+    assert cited(document.claims[0]) == ["https://a.example/1", "https://b.example/2", "http://c.example/3"]
+    archived = "https://web.archive.org/web/2022/https://a.example/1"  # a URL inside a path stays whole
+    assert cited(parse_document(f"claim,url\nArchived,{archived}\n".encode(), "sheet.csv").claims[0]) == [archived]
+
 def test_csv_delimiter_follows_the_header_row():
     document = parse_document(b"claim\turl\nA, b; c\thttps://a.example/\n", "tabs.csv")
     assert claim_texts(document) == ["A, b; c"]

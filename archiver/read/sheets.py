@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from typing import Any
 
 from archiver.errors import UsageProblem
@@ -18,6 +19,7 @@ from archiver.read.text import LINE, line_spans
 REQUIRED_COLUMNS = ("claim", "url")
 EXTRA_COLUMNS = ("id", "date", "source", "notes")
 DELIMITERS = (",", ";", "\t")
+_URL_SEPARATOR = re.compile(r"[,;|](?=https?://)", re.IGNORECASE)
 # The csv module's default cap of 128 KiB a cell ended a sheet at a long cell, or at an unclosed
 # quote anywhere in a big one. A cell is never bigger than its file, which is already in memory.
 csv.field_size_limit(2**31 - 1)
@@ -136,8 +138,9 @@ def _add_row(reading: Reading, fields: dict[str, Any], start: int, end: int, lin
         reading.warnings.append(f"line {line}: the url is neither text nor a list of texts")
         cell = None
     links = []
-    # Several URLs in one cell are separated by whitespace.
-    for token in (cell or "").split():
+    # Several URLs in one cell are separated by whitespace, or by a comma, semicolon or bar run
+    # up against the next URL's scheme.
+    for token in _URL_SEPARATOR.sub(" ", cell or "").split():
         found = find_links(token)
         if not found:
             reading.warnings.append(f"line {line}: {token!r} in the url column is not a URL")
