@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -159,6 +160,19 @@ def test_citing_the_same_words_again_adds_urls_and_keeps_the_earlier_ones(run_cl
     shown = cli_json(run_cli, "show", "-C", collection.root, first["note"])
     assert [c["url"] for c in shown["citations"]] == [server.url("/one"), server.url("/two")]
     assert cli_json(run_cli, "show", "-C", collection.root, first["captures"][0]["id"])["claims"] == [first["note"]]
+
+
+def test_a_document_whose_file_name_is_not_utf8_is_read_and_listed(run_cli, raw_server, collection, tmp_path):
+    """A name from an old Latin-1 archive (b'caf\\xe9.txt') could not be stored: the whole capture
+    of its folder ended in an internal error before any URL was fetched."""
+    server = page_server(raw_server)
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (Path(os.fsdecode(bytes(folder) + b"/caf\xe9.txt"))).write_text(f"date 2024-01-01 A claim {server.url('/article')}\n")
+    result = run_cli("capture", "-C", collection.root, folder)
+    assert result.exit_code == 0, result.output
+    [document] = cli_json(run_cli, "documents", "-C", collection.root)
+    assert document["key"] == f"{folder.as_posix()}/caf\\xe9.txt" and document["claims"] == 1
 
 def test_uncaptured_lists_the_fact_checkers_to_do(run_cli, raw_server, collection, tmp_path):
     server = page_server(raw_server)
