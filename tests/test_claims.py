@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -148,6 +149,31 @@ def test_cite_records_a_note_and_captures_its_urls(run_cli, raw_server, collecti
     assert result.exit_code == 2 and "is not a URL" in result.stderr
 
 
+
+def test_citing_the_same_words_again_adds_urls_and_keeps_the_earlier_ones(run_cli, raw_server, collection):
+    """Same words, same note id: a second `cite` with other evidence used to replace the first
+    one's citations, and the first capture was no longer linked to the claim."""
+    server = raw_server({"/one": send_bytes(http_response(b"<p>one</p>")), "/two": send_bytes(http_response(b"<p>two</p>"))})
+    first = cli_json(run_cli, "cite", "-C", collection.root, "The minister said it on Monday", server.url("/one"))
+    second = cli_json(run_cli, "cite", "-C", collection.root, "The minister said it on Monday", server.url("/two"))
+    assert first["note"] == second["note"]
+    shown = cli_json(run_cli, "show", "-C", collection.root, first["note"])
+    assert [c["url"] for c in shown["citations"]] == [server.url("/one"), server.url("/two")]
+    assert cli_json(run_cli, "show", "-C", collection.root, first["captures"][0]["id"])["claims"] == [first["note"]]
+
+
+def test_a_document_whose_file_name_is_not_utf8_is_read_and_listed(run_cli, raw_server, collection, tmp_path):
+    """A name from an old Latin-1 archive (b'caf\\xe9.txt') could not be stored: the whole capture
+    of its folder ended in an internal error before any URL was fetched."""
+    server = page_server(raw_server)
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (Path(os.fsdecode(bytes(folder) + b"/caf\xe9.txt"))).write_text(f"date 2024-01-01 A claim {server.url('/article')}\n")
+    result = run_cli("capture", "-C", collection.root, folder)
+    assert result.exit_code == 0, result.output
+    [document] = cli_json(run_cli, "documents", "-C", collection.root)
+    assert document["key"] == f"{folder.as_posix()}/caf\\xe9.txt" and document["claims"] == 1
+
 def test_uncaptured_lists_the_fact_checkers_to_do(run_cli, raw_server, collection, tmp_path):
     server = page_server(raw_server)
     sheet = tmp_path / "sheet.jsonl"
@@ -240,3 +266,11 @@ def test_a_manifest_read_back_one_entry_at_a_time_is_the_manifest(run_cli, raw_s
                     json.dumps({**whole, "extra": 1}, sort_keys=True, separators=(",", ":")).encode()):
         with pytest.raises(ValueError):
             read_manifest(altered)
+
+
+@pytest.mark.parametrize("command", [("claims", "--url"), ("captures", "--url"), ("history",)])
+def test_a_malformed_url_to_look_up_is_bad_usage_in_one_line(run_cli, collection, command):
+    result = run_cli(*command, "http://example.org:abc/", "-C", collection.root)
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.stderr and "http://example.org:abc/" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

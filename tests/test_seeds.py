@@ -340,6 +340,18 @@ def test_html_without_h1_takes_title_as_main_claim():
     assert cited(document.main_claim) == []
 
 
+
+def test_deeply_nested_html_is_read_in_one_pass():
+    """A hostile page of 100,000 unclosed nested blocks (1 MB) and as many stray end tags: each
+    tag used to walk every open element, some 10^10 steps, hours of reading before any capture.
+    Read element by element it takes a second or two."""
+    depth = 100_000
+    data = ("<ul><li>x " * depth + "</b></p>" * depth + "<p>Last https://a.example/</p>").encode()
+    document = parse_document(data, "deep.html")
+    assert len(document.claims) == depth + 1
+    assert cited(document.claims[-1]) == ["https://a.example/"]
+    assert document.claims[0].text == "x"
+
 # --- claim sheets --------------------------------------------------------------------------------
 
 CSV = ('ID;Claim;URL;Date;Notes\n'
@@ -381,11 +393,47 @@ def test_csv_an_unclosed_quote_that_swallows_rows_is_named():
     assert not [w for w in parse_document(CSV, "sheet.csv").warnings if "quote" in w]
 
 
+
+def test_csv_a_cell_past_the_csv_modules_field_limit_is_read():
+    """Python's csv module stops at a 128 KiB cell by default: an unclosed quote near the top of
+    a big sheet read no claim at all, with a warning that named no quote; a long cell was the
+    end of the sheet."""
+    rows = "".join(f"Claim number {i} is here,https://a.example/{i}\n" for i in range(5000))
+    document = parse_document(('claim,url\n"Unclosed claim,https://a.example/x\n' + rows).encode(), "sheet.csv")
+    assert document.warnings[0].startswith(
+        "line 2: a quoted cell opened here runs to line 5002 and takes in lines 3-5002, which look like rows")
+    long_claim = "word " * 40_000
+    document = parse_document(f"claim,url\n{long_claim},https://a.example/1\nNext,https://a.example/2\n".encode(),
+                              "sheet.csv")
+    assert claim_texts(document) == [long_claim.strip(), "Next"]
+
+
+def test_urls_run_together_in_a_url_cell_are_each_cited():
+    # "a,b" with no space would otherwise be one URL whose path holds the second: neither page.
+    document = parse_document(b'claim,url\nTwo sources,"https://a.example/1,https://b.example/2;http://c.example/3"\n',
+                              "sheet.csv")
+    assert cited(document.claims[0]) == ["https://a.example/1", "https://b.example/2", "http://c.example/3"]
+    archived = "https://web.archive.org/web/2022/https://a.example/1"  # a URL inside a path stays whole
+    assert cited(parse_document(f"claim,url\nArchived,{archived}\n".encode(), "sheet.csv").claims[0]) == [archived]
+
 def test_csv_delimiter_follows_the_header_row():
     document = parse_document(b"claim\turl\nA, b; c\thttps://a.example/\n", "tabs.csv")
     assert claim_texts(document) == ["A, b; c"]
     assert cited(document.claims[0]) == ["https://a.example/"]
 
+
+
+def test_csv_cells_past_the_header_are_warned_about_not_dropped_silently():
+    # A second URL after another delimiter, or a comma inside an unquoted claim, makes more cells
+    # than the header names: what they hold was not read, and the sheet must say so.
+    document = parse_document(b"claim;url\nTwo sources;https://a.example/1;https://a.example/2\n"
+                              b"Trailing delimiters;https://a.example/3;;\n", "sheet.csv")
+    assert [cited(claim) for claim in document.claims] == [["https://a.example/1"], ["https://a.example/3"]]
+    assert [w for w in document.warnings if "cells" in w] == [
+        "line 2: 3 cells but the header names 2 columns; 'https://a.example/2' past the last column was not read: "
+        "quote a cell that holds a ';', or put several URLs in the url cell separated by spaces"]
+    document = parse_document(b"claim,url\nThe minister said X, then Y,https://a.example/\n", "sheet.csv")
+    assert any(w.startswith("line 2: 3 cells but the header names 2 columns;") for w in document.warnings)
 
 def test_jsonl_rows_and_a_bad_line():
     data = b'{"Claim": "One", "URL": ["https://a.example/", "https://b.example/"], "source": "AFP"}\n' \
@@ -509,3 +557,15 @@ def test_arbitrary_bytes_never_crash_and_spans_match():
         assert_well_formed(document, data)
 
     check()
+
+
+def test_an_apostrophe_inside_a_url_path_is_part_of_the_url():
+    # Wikipedia titles keep their apostrophes: cutting the URL there would capture another page.
+    url = "https://en.wikipedia.org/wiki/Ender's_Game"
+    assert find_links(f"See {url} and [O'Brien](https://en.wikipedia.org/wiki/Conan_O'Brien).") == [
+        url, "https://en.wikipedia.org/wiki/Conan_O'Brien"]
+    assert cited(parse_document(f"claim,url\nA claim,{url}\n".encode(), "s.csv").claims[0]) == [url]
+    assert cited(parse_document(f'<p>See <a href="{url}">{url}</a></p>'.encode(), "a.html").claims[0]) == [url]
+    # Quotes around a URL, or a possessive after its host, are still not part of it.
+    assert find_links("'https://a.example/x','https://b.example/y' https://c.example's page") == [
+        "https://a.example/x", "https://b.example/y", "https://c.example"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archiver.errors import UsageProblem
-from archiver.read.seeds import Document, NotADocument, documents_in, read_document
+from archiver.read.seeds import Document, NotADocument, documents_in, path_text, read_document
 from archiver.read.urls import fetchable_problem, normalise_url
 
 
@@ -32,9 +32,9 @@ def document_key(path: Path, root: Path) -> str:
     Claim ids derive from it, so the same file keeps its ids from run to run."""
     resolved = path.resolve()
     try:
-        return resolved.relative_to(root.resolve()).as_posix()
+        return path_text(resolved.relative_to(root.resolve()).as_posix())
     except ValueError:
-        return resolved.as_posix()
+        return path_text(resolved.as_posix())
 
 
 def read_targets(targets: list[str], root: Path) -> Targets:

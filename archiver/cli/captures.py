@@ -14,7 +14,7 @@ from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, console, echo, human_size, json_option, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
-from archiver.read.urls import normalise_url
+from archiver.read.urls import lookup_key
 
 
 @click.command()
@@ -25,7 +25,7 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     """List captures, oldest first: outcome, HTTP status, page verdict, size and detail."""
     with Collection.open(collection_dir) as collection:
         warn_of_leftovers(collection)
-        rows = collection.catalog.captures(normalise_url(url) if url else None)
+        rows = collection.catalog.captures(lookup_key(url) if url else None)
     if as_json:
         print_json([r.as_dict() for r in rows])
         return
@@ -47,7 +47,7 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
 def history(url: str, collection_dir: Path, as_json: bool) -> None:
     """List the captures of URL over time: status, payload digest, size, and what changed."""
     with Collection.open(collection_dir) as collection:
-        rows = collection.catalog.captures(normalise_url(url))
+        rows = collection.catalog.captures(lookup_key(url))
     from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
 
     changes = describe_changes(rows)

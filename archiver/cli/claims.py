@@ -10,7 +10,7 @@ from archiver.store.rows import CaptureRow
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, echo, json_option, print_json, print_table
 from archiver.store.collection import Collection
-from archiver.read.urls import normalise_url
+from archiver.read.urls import lookup_key
 
 
 def capture_status(capture: CaptureRow | None) -> str:
@@ -42,7 +42,7 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
     with Collection.open(collection_dir) as collection:
         warn_of_leftovers(collection)
         found = collection.catalog.claims(
-            url_key=normalise_url(url) if url else None,
+            url_key=lookup_key(url) if url else None,
             document_key=document_key(document_path, collection.root) if document_path else None,
             uncaptured=uncaptured, include_superseded=superseded, broken=broken)
         listed = collection.catalog.claims_with_captures(found)

@@ -7,6 +7,7 @@ a slice of the source: its span is the element's source range, from `<p` to the 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -58,6 +59,10 @@ class _BlockParser(HTMLParser):
         self._line_starts = [0] + [match.end() for match in re.finditer("\n", source)]
         self.loose = _Element("", 0)   # text outside any block element
         self.open_elements: list[_Element] = [self.loose]
+        # Kept beside the stack so that no tag walks it (a hostile page nests 100,000 deep):
+        # how many of each tag are open, and the open elements that hold text (not containers).
+        self.open_tags: Counter[str] = Counter()
+        self.holders: list[_Element] = [self.loose]
         self.closed_elements: list[_Element] = []
         self.base_href: str | None = None
 
@@ -75,9 +80,11 @@ class _BlockParser(HTMLParser):
             self._add(chunks=(" ",))
         if tag in _CLAIM_BLOCKS or tag in _CONTAINERS or tag in _SKIPPED:
             self._close_implied(tag, start)
-            self.open_elements.append(_Element(tag, start))
+            self._open(_Element(tag, start))
 
     def handle_endtag(self, tag: str) -> None:
+        if not self.open_tags[tag]:  # a stray end tag, or one of an element not tracked
+            return
         for index in range(len(self.open_elements) - 1, 0, -1):
             if self.open_elements[index].tag == tag:
                 start = self.source_offset()
@@ -96,9 +103,9 @@ class _BlockParser(HTMLParser):
 
     def _add(self, chunks: tuple[str, ...] = (), hrefs: tuple[str, ...] = ()) -> _Element | None:
         """Give text or links to the innermost open block; None when inside skipped elements."""
-        if any(element.tag in _SKIPPED for element in self.open_elements):
+        if any(self.open_tags[tag] for tag in _SKIPPED):
             return None
-        holder = next(element for element in reversed(self.open_elements) if element.tag not in _CONTAINERS)
+        holder = self.holders[-1]
         holder.chunks += chunks
         holder.hrefs += hrefs
         return holder
@@ -121,6 +128,8 @@ class _BlockParser(HTMLParser):
         if self.open_elements[-1].tag == "p":  # any block or container start ends an open paragraph
             self._close_from(len(self.open_elements) - 1, at)
         ends, scope = _IMPLIED_ENDS.get(tag, ((), ()))
+        if not any(self.open_tags[end_tag] for end_tag in ends):
+            return
         for index in range(len(self.open_elements) - 1, 0, -1):
             if self.open_elements[index].tag in ends:
                 self._close_from(index, at)
@@ -128,9 +137,18 @@ class _BlockParser(HTMLParser):
             if self.open_elements[index].tag in scope:
                 return
 
+    def _open(self, element: _Element) -> None:
+        self.open_elements.append(element)
+        self.open_tags[element.tag] += 1
+        if element.tag not in _CONTAINERS:
+            self.holders.append(element)
+
     def _close_from(self, index: int, end: int) -> None:
         while len(self.open_elements) > index:
             element = self.open_elements.pop()
+            self.open_tags[element.tag] -= 1
+            if self.holders[-1] is element:
+                self.holders.pop()
             element.end = end
             if element.tag not in _CONTAINERS and element.tag not in _SKIPPED:
                 self.closed_elements.append(element)

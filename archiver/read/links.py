@@ -6,9 +6,11 @@ import re
 
 # http(s) URLs, plus the other schemes people paste, so those can be reported as not cited.
 # A link stops at whitespace, quotes, backticks and angle brackets; trailing punctuation is
-# trimmed after (see _trim).
+# trimmed after (see _trim). An apostrophe between word characters past the host stays, as in
+# Wikipedia's /wiki/Ender's_Game; one before the path ends the link (a possessive: example.org's).
 _LINK = re.compile(
-    r"""\b(?:(?:https?|ftps?|sftp|wss?|file)://|(?:mailto|tel|javascript|data|sms):)[^\s<>"'`]+""",
+    r"""\b(?:(?:https?|ftps?|sftp|wss?|file)://|(?:mailto|tel|javascript|data|sms):)"""
+    r"""[^\s<>"'`/]*(?:/(?:[^\s<>"'`]+|(?<=\w)'(?=\w))*)?""",
     re.IGNORECASE)
 _TRAILING = ".,;:!?'\"’”»…*)]}"
 _CLOSERS = {")": "(", "]": "[", "}": "{"}

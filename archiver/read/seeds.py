@@ -6,6 +6,7 @@ out); `read_document` adds the file read. The formats and rules are in docs/clai
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +20,7 @@ from archiver.read.sheets import read_csv, read_jsonl
 from archiver.read.text import read_markdown, read_plain_text
 
 __all__ = ["Citation", "Claim", "Document", "DOCUMENT_SUFFIXES", "NotADocument", "documents_in", "is_document",
-           "make_claim_id", "note_claim", "parse_document", "read_document"]
+           "make_claim_id", "note_claim", "parse_document", "path_text", "read_document"]
 
 # Suffix → reader. Any other file named explicitly is read as plain text.
 _READERS: dict[str, Callable[[str, str], Reading]] = {
@@ -71,7 +72,14 @@ def read_document(path: Path, key: str | None = None) -> Document:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}", "check the path and its permissions") from None
-    return parse_document(data, str(path), path.as_posix() if key is None else key)
+    return parse_document(data, path_text(path), path_text(path.as_posix()) if key is None else key)
+
+
+def path_text(path: Path | str) -> str:
+    """A path as text every store takes: the bytes of a file name that are not UTF-8 (which
+    Python keeps as lone surrogates, and no catalog or JSON accepts) written as \\xNN. The same
+    name always gives the same text, so its document keeps its key and claim ids."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def note_claim(text: str, urls: list[str]) -> Claim:

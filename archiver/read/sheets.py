@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from typing import Any
 
 from archiver.errors import UsageProblem
@@ -18,6 +19,10 @@ from archiver.read.text import LINE, line_spans
 REQUIRED_COLUMNS = ("claim", "url")
 EXTRA_COLUMNS = ("id", "date", "source", "notes")
 DELIMITERS = (",", ";", "\t")
+_URL_SEPARATOR = re.compile(r"[,;|](?=https?://)", re.IGNORECASE)
+# The csv module's default cap of 128 KiB a cell ended a sheet at a long cell, or at an unclosed
+# quote anywhere in a big one. A cell is never bigger than its file, which is already in memory.
+csv.field_size_limit(2**31 - 1)
 
 
 def read_csv(text: str, name: str) -> Reading:
@@ -47,6 +52,7 @@ def read_csv(text: str, name: str) -> Reading:
                     fields.setdefault(column, cell)
                 _warn_swallowed_rows(reading, [line.group() for line in lines[first_index:last_index + 1]],
                                      first_index + 1, delimiter, columns.index("url"))
+                _warn_cells_past_header(reading, cells, len(columns), first_index + 1, delimiter)
                 last = lines[last_index]
                 end = last.start() + len(last.group().rstrip("\r\n"))
                 _add_row(reading, fields, lines[first_index].start(), end, first_index + 1)
@@ -70,6 +76,18 @@ def _warn_swallowed_rows(reading: Reading, row_lines: list[str], first: int, del
         taken = f"lines {numbers}, which look like rows of their own; they were not read as rows"
     reading.warnings.append(f"line {first}: a quoted cell opened here runs to line {first + len(row_lines) - 1} "
                             f"and takes in {taken}: close the quote on line {first}")
+
+
+def _warn_cells_past_header(reading: Reading, cells: list[str], width: int, line: int, delimiter: str) -> None:
+    """A row with more cells than the header has columns lost what they hold: most often a
+    delimiter inside an unquoted claim, or a second URL put after another delimiter."""
+    past = delimiter.join(cells[width:])
+    if not past.strip(delimiter + " \t"):
+        return  # trailing delimiters, as spreadsheets write them
+    shown = past if len(past) <= 80 else past[:79] + "…"
+    reading.warnings.append(f"line {line}: {len(cells)} cells but the header names {width} columns; {shown!r} past the "
+                            f"last column was not read: quote a cell that holds a {delimiter!r}, or put several URLs "
+                            "in the url cell separated by spaces")
 
 
 def read_jsonl(text: str, name: str) -> Reading:
@@ -120,8 +138,9 @@ def _add_row(reading: Reading, fields: dict[str, Any], start: int, end: int, lin
         reading.warnings.append(f"line {line}: the url is neither text nor a list of texts")
         cell = None
     links = []
-    # Several URLs in one cell are separated by whitespace.
-    for token in (cell or "").split():
+    # Several URLs in one cell are separated by whitespace, or by a comma, semicolon or bar run
+    # up against the next URL's scheme.
+    for token in _URL_SEPARATOR.sub(" ", cell or "").split():
         found = find_links(token)
         if not found:
             reading.warnings.append(f"line {line}: {token!r} in the url column is not a URL")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+from archiver.errors import UsageProblem
+
 FETCHABLE_SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -38,3 +40,13 @@ def fetchable_problem(url: str) -> str | None:
     if not parts.hostname:
         return "URL has no host"
     return None
+
+
+def lookup_key(url: str) -> str:
+    """The key of a URL typed to look up its claims or captures (normalise_url), or the
+    UsageProblem saying it is malformed: such a URL was never cited or captured."""
+    try:
+        return normalise_url(url)
+    except ValueError as exc:
+        raise UsageProblem(f"{url} is not a well-formed URL ({exc})",
+                           "give the URL as it was cited or captured, e.g. https://example.org/page") from None

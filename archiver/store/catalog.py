@@ -208,11 +208,12 @@ class Catalog:
                 self._upsert_claim(claim, document.key, read_at)
 
     def add_note(self, claim: "Claim", at: str) -> None:
-        """A one-off claim typed by a fact-checker rather than read from a document."""
+        """A one-off claim typed by a fact-checker rather than read from a document. The same
+        words cited again are the same claim: its new URLs are added to those it cited before."""
         with self._lock, self._transaction():
-            self._upsert_claim(claim, None, at)
+            self._upsert_claim(claim, None, at, keep_citations=True)
 
-    def _upsert_claim(self, claim: "Claim", document_key: str | None, seen_at: str) -> None:
+    def _upsert_claim(self, claim: "Claim", document_key: str | None, seen_at: str, keep_citations: bool = False) -> None:
         self._db.execute(
             "INSERT INTO claims (id, document_key, text, text_start, text_end, kind, extra, first_seen_at, verbatim)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET text = excluded.text,"
@@ -220,12 +221,17 @@ class Catalog:
             " superseded_at = NULL",
             (claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,
              json.dumps(claim.row, sort_keys=True) if claim.row else None, seen_at, int(claim.verbatim)))
-        # Which URLs a claim cites can change without its text changing (a standalone URL edited).
-        self._db.execute("DELETE FROM citations WHERE claim_id = ?", (claim.id,))
+        first = 0
+        if keep_citations:
+            first = self._db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM citations WHERE claim_id = ?",
+                                     (claim.id,)).fetchone()[0]
+        else:
+            # Which URLs a claim cites can change without its text changing (a standalone URL edited).
+            self._db.execute("DELETE FROM citations WHERE claim_id = ?", (claim.id,))
         self._db.executemany("INSERT INTO citations (claim_id, url_key, url, standalone, position) VALUES (?, ?, ?, ?, ?)"
                              " ON CONFLICT DO NOTHING",
                              [(claim.id, c.normalised, c.url, int(c.standalone), position)
-                              for position, c in enumerate(claim.citations)])
+                              for position, c in enumerate(claim.citations, first)])
 
     def record_manifest(self, sequence: int, sha256: str, content_sha256: str, created_at: str, file: str) -> None:
         with self._lock, self._transaction():
