@@ -159,3 +159,44 @@ def test_a_fault_at_every_operation_of_a_repair_leaves_what_the_next_repair_fini
         assert not list(warcs.glob("*.open")) and list((warcs / "quarantine").glob("*.open")), fail_at
         urls = {c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
         assert urls == {server.url("/0"), server.url("/1")}, fail_at  # the two captures stored before the kill
+
+
+@pytest.mark.parametrize("error", [None, errno.ENOSPC], ids=["SIGKILL", "ENOSPC"])
+def test_a_key_rotation_stopped_at_any_operation_leaves_the_old_key_or_the_new_signing(run_cli, raw_server, tmp_path,
+                                                                                      monkeypatch, error):
+    """`keys rotate` killed, or refused a write, at each of its file operations (the private key
+    beside the old one, the custody log, keys/): the next capture signs with the old key or the
+    announced new one, and the collection verifies. Before, a rotation stopped after its
+    announcement left every command refusing the rotated-out key, the new one in a hidden file;
+    and one stopped before it left a public key in keys/ that nothing announced."""
+    server = raw_server({"/before": send_bytes(http_response(b"before")), "/after": send_bytes(http_response(b"after"))})
+    template = tmp_path / "template"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(template / "config"))
+    assert run_cli("capture", "-C", make_collection(template / "collection").root, server.url("/before")).exit_code == 0
+
+    def rotating(n: int) -> tuple[Path, int]:
+        """A fresh copy of the collection and its key folder, rotated with operation `n` failing."""
+        copy = tmp_path / f"n{n}"
+        shutil.copytree(template, copy, symlinks=True)
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(copy / "config"))
+        command = ("keys", "rotate", "-C", copy / "collection")
+        if error is not None:
+            with monkeypatch.context() as patched:
+                faults = Faults(patched.setattr, copy, n or None, error)
+                result = run_cli(*command)
+            assert result.exit_code == (0 if n == 0 else 3), (n, result.output)
+            return copy, faults.count
+        result = subprocess.run([sys.executable, "-m", "tests.faults", str(n), str(copy), *map(str, command)],
+                                capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=120)
+        assert result.returncode == (0 if n == 0 else KILLED), (n, result.stderr)
+        return copy, int(result.stderr.rsplit("file operations: ", 1)[1]) if n == 0 else n
+
+    _, total = rotating(0)
+    assert total > 5
+    for n in range(1, total + 1):
+        copy, _ = rotating(n)
+        result = run_cli("capture", "-C", copy / "collection", server.url("/after"))
+        assert result.exit_code == 0, (n, result.output)
+        verified(run_cli, Collection.open(copy / "collection"))
+        keys = json.loads(run_cli("keys", "show", "-C", copy / "collection", "--json").stdout)["keys"]
+        assert [key["status"] for key in keys].count("active") == 1, (n, keys)
