@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +204,31 @@ def test_doctor_leaves_a_running_capture_alone(run_cli, raw_server, gates, colle
     assert process.wait(timeout=60) == 0, process.stderr.read()
     assert run_cli("doctor", "-C", collection.root).exit_code == 0
     assert len(json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)) == 40
+
+
+def test_doctor_leaves_a_running_capture_alone_when_it_cannot_write_the_lock_file(run_cli, raw_server, gates,
+                                                                                  collection):
+    """`.in-use` made by another user (whose file modes let others only read it), or on storage
+    that refuses writes to it: a lock taken read-only still excludes. Before, such a process
+    took no lock at all and, thinking itself alone, `doctor --fix` closed the running capture's
+    open file under it: the capture failed and the catalog listed records that file never got."""
+    from tests.test_usage import run_on_read_only
+
+    if os.geteuid() == 0 and (shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--mount", "sh", "-c", 'mount --bind "$1" "$1"', "sh", str(collection.root)]).returncode):
+        pytest.skip("running as root without mount namespaces: no way to make a file read-only here")
+    gate = gates(answered=1, slots=1)
+    server = raw_server({f"/{i}": gate.respond for i in range(20)})
+    process = capturing(collection, server, 20, concurrency=1)
+    wait_until(lambda: logged_captures(collection) == 1, "first capture stored", process)
+    assert gate.slots_held.wait(60), "the capture never asked for the held page"
+    open_files = {path: path.read_bytes() for path in collection.storage.folder.glob("*.open")}
+    lock = collection.root / ".in-use"
+    lock.chmod(0o444)  # another user's file, to all but root; for root, a read-only mount of it
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    result = run_on_read_only(lock, "doctor", "--fix", "-C", collection.root, env=env)
+    assert result.returncode == 2 and "another archiver process is working on" in result.stderr, result.stderr
+    assert {path: path.read_bytes() for path in open_files} == open_files
+    gate.release()
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    assert json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)["ok"]

@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from archiver.store.collection import Collection
+from archiver.store.crash_points import MID_RECORD
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.faults import KILLED, Faults
 from tests.tsa import local_tsa  # noqa: F401 (a fixture)
@@ -134,3 +136,67 @@ def test_a_fault_at_every_operation_of_a_manifest_export_leaves_the_old_manifest
         tokens = len(list(manifests.glob("*.tsr")))
         assert report["passed"]["timestamp token unchanged"] == tokens == 4, fail_at  # each token's hash is logged
     assert states == {"old", "new"}  # faults fell both before and after the moment the manifest exists
+
+
+def test_a_fault_at_every_operation_of_a_repair_leaves_what_the_next_repair_finishes(run_cli, raw_server, tmp_path,
+                                                                                   provoke):
+    """`doctor --fix` itself stopped at any write: between keeping an open file's whole records
+    in a closed file and setting the open one aside, say. The next repair still finishes the
+    job, every whole capture is kept, the torn tail is set aside, nothing is left open."""
+    server = raw_server({f"/{i}": send_bytes(http_response(b"page %d " % i * 40)) for i in range(5)})
+    template = make_collection(tmp_path / "template").root
+    environment = dict(os.environ, ARCHIVER_CRASH_AT=f"{MID_RECORD}:3")
+    killed_capture = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(template),
+                                     "--concurrency", "1", *(server.url(f"/{i}") for i in range(5))],
+                                    env=environment, capture_output=True, timeout=120)
+    assert killed_capture.returncode == -signal.SIGKILL, killed_capture.stderr
+    assert list((template / "warcs").glob("*.open")), "the capture died before it opened its WARC"
+
+    def command(collection):
+        return ("doctor", "-C", collection.root, "--fix")
+    for fail_at, collection in every_operation(run_cli, template, tmp_path, command, provoke):
+        warcs = collection.root / "warcs"
+        assert not list(warcs.glob("*.open")) and list((warcs / "quarantine").glob("*.open")), fail_at
+        urls = {c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
+        assert urls == {server.url("/0"), server.url("/1")}, fail_at  # the two captures stored before the kill
+
+
+@pytest.mark.parametrize("error", [None, errno.ENOSPC], ids=["SIGKILL", "ENOSPC"])
+def test_a_key_rotation_stopped_at_any_operation_leaves_the_old_key_or_the_new_signing(run_cli, raw_server, tmp_path,
+                                                                                      monkeypatch, error):
+    """`keys rotate` killed, or refused a write, at each of its file operations (the private key
+    beside the old one, the custody log, keys/): the next capture signs with the old key or the
+    announced new one, and the collection verifies. Before, a rotation stopped after its
+    announcement left every command refusing the rotated-out key, the new one in a hidden file;
+    and one stopped before it left a public key in keys/ that nothing announced."""
+    server = raw_server({"/before": send_bytes(http_response(b"before")), "/after": send_bytes(http_response(b"after"))})
+    template = tmp_path / "template"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(template / "config"))
+    assert run_cli("capture", "-C", make_collection(template / "collection").root, server.url("/before")).exit_code == 0
+
+    def rotating(n: int) -> tuple[Path, int]:
+        """A fresh copy of the collection and its key folder, rotated with operation `n` failing."""
+        copy = tmp_path / f"n{n}"
+        shutil.copytree(template, copy, symlinks=True)
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(copy / "config"))
+        command = ("keys", "rotate", "-C", copy / "collection")
+        if error is not None:
+            with monkeypatch.context() as patched:
+                faults = Faults(patched.setattr, copy, n or None, error)
+                result = run_cli(*command)
+            assert result.exit_code == (0 if n == 0 else 3), (n, result.output)
+            return copy, faults.count
+        result = subprocess.run([sys.executable, "-m", "tests.faults", str(n), str(copy), *map(str, command)],
+                                capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=120)
+        assert result.returncode == (0 if n == 0 else KILLED), (n, result.stderr)
+        return copy, int(result.stderr.rsplit("file operations: ", 1)[1]) if n == 0 else n
+
+    _, total = rotating(0)
+    assert total > 5
+    for n in range(1, total + 1):
+        copy, _ = rotating(n)
+        result = run_cli("capture", "-C", copy / "collection", server.url("/after"))
+        assert result.exit_code == 0, (n, result.output)
+        verified(run_cli, Collection.open(copy / "collection"))
+        keys = json.loads(run_cli("keys", "show", "-C", copy / "collection", "--json").stdout)["keys"]
+        assert [key["status"] for key in keys].count("active") == 1, (n, keys)

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from operator import itemgetter
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.store.catalog import Catalog
-from tests.conftest import http_response, send_bytes
+from tests.conftest import http_response, make_collection, send_bytes
+from tests.faults import KILLED
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
 
@@ -158,3 +160,35 @@ def test_a_failed_digest_is_told_in_the_form_it_was_declared(run_cli, collection
     declared, computed = re.search(r"declared sha1:(\S+), computed sha1:([^\s;]+)", result.stderr).groups()
     assert re.fullmatch("[A-Z2-7]{32}", declared) and re.fullmatch("[A-Z2-7]{32}", computed), result.stderr
     assert declared != computed
+
+
+def test_an_import_killed_at_any_catalog_commit_loses_no_capture(run_cli, raw_server, tmp_path):
+    """Killed as it commits any of its catalog transactions, an import is finished by importing
+    the file again: every capture in it listed, and the collection verifies. (Once it committed
+    the file in one transaction and each capture in another, so an import killed between them
+    left the file "already imported", its other captures never listed and verify failing.)"""
+    server = raw_server({"/one": send_bytes(http_response(b"first page")),
+                         "/two": send_bytes(http_response(b"second page"))})
+    source = make_collection(tmp_path / "source")
+    assert run_cli("capture", "-C", source.root, server.url("/one"), server.url("/two")).exit_code == 0
+    [crawl] = source.storage.folder.glob("*.warc.gz")
+    template = make_collection(tmp_path / "template").root
+
+    def importing(n: int) -> tuple[Path, int]:
+        copy = tmp_path / f"n{n}"
+        shutil.copytree(template, copy, symlinks=True)
+        result = subprocess.run([sys.executable, "-m", "tests.catalog_kills", str(n), "import", "-C", str(copy), str(crawl)],
+                                capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=120)
+        assert result.returncode == (0 if n == 0 else KILLED), (n, result.stderr)
+        return copy, int(result.stderr.rsplit("catalog commits: ", 1)[1]) if n == 0 else n
+
+    _, commits = importing(0)
+    for n in range(1, commits + 1):
+        copy, _ = importing(n)
+        assert run_cli("doctor", "-C", copy, "--fix").exit_code == 0, n
+        again = run_cli("import", "-C", copy, crawl)
+        assert again.exit_code == 0, (n, again.output)
+        urls = sorted(c["url"] for c in json.loads(run_cli("captures", "-C", copy, "--json").stdout))
+        assert urls == [server.url("/one"), server.url("/two")], n
+        report = json.loads(run_cli("verify", "-C", copy, "--json").stdout)
+        assert report["ok"], (n, report["failures"])

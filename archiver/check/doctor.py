@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from archiver.errors import StorageProblem
 from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
@@ -103,8 +104,8 @@ def _open_file(collection: Collection, catalog: Catalog, name: str, key: Signing
     diagnosis.findings.append(finding)
     if key is None:
         return
-    closed = None
-    if complete:
+    closed = _kept_before(storage, name, complete) if complete else None
+    if complete and closed is None:
         with storage.unfinished_reader(name) as unfinished:
             closed = storage.put(name, _Prefix(unfinished, complete))
     if complete < scan.size:
@@ -121,6 +122,23 @@ def _open_file(collection: Collection, catalog: Catalog, name: str, key: Signing
         warcinfo = next((r.id for r in scan.records if r.type == "warcinfo"), "")
         catalog.file_opened(name, warcinfo, now())
     catalog.file_closed(closed, now())
+
+
+def _kept_before(storage: Storage, name: str, complete: int) -> StoredFile | None:
+    """The closed file an earlier repair made of the open one's first `complete` bytes before
+    it stopped (killed, or refused a write, before setting the open one aside); None if there is none."""
+    if storage.size(name) is None:
+        return None
+    kept, expected = hashlib.sha256(), hashlib.sha256()
+    with storage.reader(name) as published, storage.unfinished_reader(name) as unfinished:
+        for stream, digest in ((published, kept), (_Prefix(unfinished, complete), expected)):
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    if kept.digest() != expected.digest():
+        raise StorageProblem(f"warcs/{name} and warcs/{name}{UNFINISHED_SUFFIX} hold different records",
+                             f"move one of them out of warcs/ (keep it: it is evidence), then run `archiver doctor --fix`")
+    state = storage.state(name)
+    return StoredFile(name, complete, kept.hexdigest(), state.retention_mode, state.retain_until)
 
 
 class _Prefix:

@@ -199,9 +199,10 @@ def passphrase(confirm: bool = False, ask: bool = True) -> bytes | None:
 def signing_key(collection, key_file: Path | None, revoked_ok: bool = False):
     """The collection's key, asking for its passphrase only when it is encrypted; refused when
     the custody log has rotated it out or (unless revoked_ok) revoked it."""
-    from archiver.evidence.keys import key_path, open_signing_key, refuse_out_of_service
+    from archiver.evidence.keys import finish_rotation, key_path, open_signing_key, refuse_out_of_service
 
     path = key_path(collection, key_file)
+    finish_rotation(collection, path)  # before looking whether the key there is encrypted
     encrypted = path.is_file() and b"ENCRYPTED" in path.read_bytes()[:64]
     key = open_signing_key(collection, key_file, passphrase() if encrypted else None)
     refuse_out_of_service(collection, key, revoked_ok)

@@ -3,7 +3,9 @@ about each key (announced, rotated out, revoked from when)."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import glob
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write, fsync_dir
@@ -104,9 +107,11 @@ def append_unattended(collection: Collection, option: Path | None, event: str, s
 
 def open_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> SigningKey:
     """The collection's private key, checked against the public keys it has published."""
+    finish_rotation(collection, key_path(collection, option))
     key = load_key(key_path(collection, option), passphrase)
-    if key.fingerprint not in collection_public_keys(collection.root / "keys") and collection.config.catalog_url:
-        _publish_announced_keys(collection, custody_lines(collection))  # a machine whose folder holds only archiver.toml
+    if key.fingerprint not in collection_public_keys(collection.root / "keys"):
+        # A machine whose folder holds only archiver.toml, or a rotation that stopped once announced.
+        _publish_announced_keys(collection, custody_lines(collection))
     if key.fingerprint not in collection_public_keys(collection.root / "keys"):
         raise UsageProblem(f"the key {key.path} is not one of this collection's keys",
                            "use the collection's key, or adopt this one with `archiver keys generate --key FILE`")
@@ -156,12 +161,13 @@ def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None
     """A new key replaces `old` at its path; the custody log announces it, signed by the old key
     (by the new key itself when the old one is revoked).
     The new key is made beside the old one and takes its place only once announced, so a
-    refusal on the way (a read-only collection, a full disk) leaves the old key in use."""
-    staged = old.path.with_name(f".{old.path.name}.{os.getpid()}.rotating")
+    refusal on the way (a read-only collection, a full disk) leaves the old key in use, and a
+    rotation stopped after it is finished when the key is next opened (finish_rotation)."""
     revoked = (status := key_statuses(collection).get(old.fingerprint)) is not None and status.revoked_from is not None
-    new = generate_key(staged, passphrase)
+    private = Ed25519PrivateKey.generate()
+    staged = _staged_key_path(old.path, SigningKey(private, old.path).fingerprint)
+    new = generate_key(staged, passphrase, private)
     try:
-        publish_public_key(collection.root / "keys", new.public)
         if revoked:
             # A revoked key's word no longer counts: the new key announces itself, as a first key does.
             custody_log(collection, new).append("key generated", {"fingerprint": new.fingerprint, "replaces": old.fingerprint,
@@ -172,10 +178,54 @@ def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None
     except BaseException:
         staged.unlink()  # never announced, never used to sign: not evidence of anything
         raise
-    retire_key_file(old)
-    os.replace(staged, old.path)
-    fsync_dir(old.path.parent)
+    _take_place(staged, old.path, old.fingerprint)
+    # Only now: a key file in keys/ that no entry announces fails verification (and one the
+    # log announces but keys/ lacks is written there when the key is next opened).
+    publish_public_key(collection.root / "keys", new.public)
     return SigningKey(new.private, old.path)
+
+
+def _staged_key_path(path: Path, fingerprint: str) -> Path:
+    """Where a rotation keeps the new key (of `fingerprint`) until the custody log announces it
+    and it takes the place of the key at `path`."""
+    return path.with_name(f".{path.name}.{fingerprint}.rotating")
+
+
+def finish_rotation(collection: Collection, path: Path) -> None:
+    """Put in place a new key that the custody log announces as replacing the key at `path`,
+    left staged beside it by a rotation that stopped once it was announced (killed, or refused
+    a rename): else every command would refuse the rotated-out key, the new one out of sight.
+    A staged key no entry announces is left alone: a rotation under way may announce it next."""
+    prefix, suffix = f".{path.name}.", ".rotating"
+    staged = {file.name[len(prefix):-len(suffix)]: file
+              for file in path.parent.glob(f"{glob.escape(prefix)}*{suffix}")} if path.parent.is_dir() else {}
+    if not staged:
+        return
+    replaced = {}  # new key's fingerprint → the one it replaces
+    for entry in key_event_entries(custody_lines(collection)):
+        subject = entry.get("subject") if isinstance(entry.get("subject"), dict) else {}
+        if entry.get("event") == "key rotated" and isinstance(subject.get("to"), str):
+            replaced[subject["to"]] = subject.get("from")
+        elif entry.get("event") == "key generated" and isinstance(subject.get("replaces"), str):
+            replaced[subject.get("fingerprint")] = subject["replaces"]
+    for fingerprint, file in staged.items():
+        if isinstance(replaced.get(fingerprint), str):
+            _take_place(file, path, replaced[fingerprint])
+
+
+def _take_place(staged: Path, path: Path, old_fingerprint: str) -> None:
+    """The announced key at `staged` replaces the key at `path`, which is kept as retired."""
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)  # one process finishes a rotation; any other then finds it done
+        if not staged.exists():
+            return
+        if path.exists():
+            retire_key_file(path, old_fingerprint)
+        os.replace(staged, path)
+        fsync_dir(path.parent)
+    finally:
+        os.close(folder)
 
 
 def revoke_key(collection: Collection, signer: SigningKey, fingerprint: str, revoked_from: str, reason: str) -> None:

@@ -8,6 +8,7 @@ folder, named by fingerprint: the SHA-256 of the key's SubjectPublicKeyInfo DER.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -123,24 +124,26 @@ def _private_pem(private: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:
     return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
-def generate_key(path: Path, passphrase: bytes | None) -> SigningKey:
-    """A new key at `path` (mode 0600); refuses to overwrite one."""
+def generate_key(path: Path, passphrase: bytes | None, private: Ed25519PrivateKey | None = None) -> SigningKey:
+    """A new key (`private`, when it is already made) at `path` (mode 0600); refuses to overwrite one."""
     if path.exists():
         raise UsageProblem(f"a key already exists at {path}", "use it, or rotate with `archiver keys rotate`")
-    private = Ed25519PrivateKey.generate()
+    private = private or Ed25519PrivateKey.generate()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write(path, _private_pem(private, passphrase), mode=0o600)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise  # the machine refused (exit 3, with what to do), not a folder to choose
         raise UsageProblem(f"cannot write the key to {path}: {exc.strerror or exc}", "choose a folder you can write to with --key") from None
     return SigningKey(private, path)
 
 
-def retire_key_file(key: SigningKey) -> Path:
-    """Keep a rotated-out private key beside the new one, never deleting it."""
-    retired = key.path.with_name(f"{key.path.stem}.retired-{key.fingerprint[:16]}.pem")
-    os.replace(key.path, retired)
-    fsync_dir(key.path.parent)
+def retire_key_file(path: Path, fingerprint: str) -> Path:
+    """Keep the rotated-out private key at `path` (of `fingerprint`) beside the new one, never deleting it."""
+    retired = path.with_name(f"{path.stem}.retired-{fingerprint[:16]}.pem")
+    os.replace(path, retired)
+    fsync_dir(path.parent)
     return retired
 
 

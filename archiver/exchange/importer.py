@@ -135,9 +135,7 @@ def _catalog_captures(collection: Collection, stored_file: StoredFile, source: s
             status = record.http_headers.get_statuscode() if record.http_headers else None
             facts[record_id] = (iterator.get_record_offset(), iterator.get_record_length(), status)
     warcinfo = next((r.id for r in scanned.values() if r.type == "warcinfo"), "")
-    catalog.add_imported_file(name, warcinfo, now(), stored_file.size, stored_file.sha256, source)
     run_id = f"import-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
-    catalog.start_run(run_id, now(), software(), collection.config.operator, {"import": source})
 
     def stored(record, role: str) -> StoredRecord:
         offset, length, _ = facts[record.id]
@@ -164,7 +162,7 @@ def _catalog_captures(collection: Collection, stored_file: StoredFile, source: s
             ip=record.headers.get("WARC-IP-Address"), cert_sha256=None, redirects=0,
             payload_digest=records[0].payload_digest, response_length=records[0].content_length, warc_file=name,
             response_record_id=record.id, metadata_record_id=None, imported_from=source)
-        catalog.add_captures([(row, records, None)])
-        captures.append(row)
-    catalog.finish_run(run_id, now())
-    return captures
+        captures.append((row, records, None))
+    catalog.add_import(stored_file, warcinfo, now(), source, (run_id, software(), collection.config.operator,
+                                                                {"import": source}), captures)
+    return [row for row, _, _ in captures]

@@ -91,10 +91,16 @@ class Catalog:
             self._db.execute("INSERT INTO warc_files (name, warcinfo_id, opened_at) VALUES (?, ?, ?)",
                              (name, warcinfo_id, opened_at))
 
-    def add_imported_file(self, name: str, warcinfo_id: str, at: str, size: int, sha256: str, source: str) -> None:
+    def add_import(self, file: StoredFile, warcinfo_id: str, at: str, source: str, run: tuple[str, str, str, dict],
+                   captures: list[Capture]) -> None:
+        """An imported file, the run (id, software, operator, settings) that imported it and its
+        captures, in one transaction: a file listed is never missing some of its captures."""
         with self._lock, self._transaction():
             self._db.execute("INSERT INTO warc_files (name, warcinfo_id, opened_at, closed_at, size, sha256, imported_from)"
-                             " VALUES (?, ?, ?, ?, ?, ?, ?)", (name, warcinfo_id, at, at, size, sha256, source))
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)", (file.name, warcinfo_id, at, at, file.size, file.sha256, source))
+            self._db.execute("INSERT INTO runs (id, started_at, finished_at, software, operator, settings) VALUES (?, ?, ?, ?, ?, ?)",
+                             (run[0], at, at, run[1], run[2], json.dumps(run[3], sort_keys=True)))
+            self._insert_captures(captures)
 
     def forget_empty_file(self, name: str) -> None:
         """A file an interrupted run opened but wrote no whole record to, and no capture lists."""

@@ -258,8 +258,10 @@ class InUse:
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES):
                 raise
-            self._fd = -1  # nothing can change a collection no one can write: there is nothing to guard
-            return
+            # Another user's lock file, or storage refusing writes to it: flock needs no write access.
+            self._fd = os.open(root / LOCK_NAME, os.O_RDONLY) if (root / LOCK_NAME).exists() else -1
+            if self._fd < 0:
+                return  # never made, nor can it be: no one holds it, and nothing can change the collection
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
         except BlockingIOError:

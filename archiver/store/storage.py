@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Protocol
@@ -211,7 +210,10 @@ class LocalFolder:
     def set_aside_unfinished(self, name: str) -> str:
         quarantine = self.folder / QUARANTINE
         quarantine.mkdir(exist_ok=True)
-        shutil.move(self._path(name + UNFINISHED_SUFFIX), quarantine / (name + UNFINISHED_SUFFIX))
+        # A rename, never shutil.move: its fallback on a refused rename copies without syncing
+        # the copy and then deletes the original.
+        os.rename(self._path(name + UNFINISHED_SUFFIX), quarantine / (name + UNFINISHED_SUFFIX))
+        fsync_dir(quarantine)
         fsync_dir(self.folder)
         return f"{QUARANTINE}/{name}{UNFINISHED_SUFFIX}"
 
