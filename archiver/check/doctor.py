@@ -136,7 +136,7 @@ def _kept_before(storage: Storage, name: str, complete: int) -> StoredFile | Non
                 digest.update(chunk)
     if kept.digest() != expected.digest():
         raise StorageProblem(f"warcs/{name} and warcs/{name}{UNFINISHED_SUFFIX} hold different records",
-                             f"move one of them out of warcs/ (keep it: it is evidence), then run `archiver doctor --fix`")
+                             "move one of them out of warcs/ (keep it: it is evidence), then run `archiver doctor --fix`")
     state = storage.state(name)
     return StoredFile(name, complete, kept.hexdigest(), state.retention_mode, state.retain_until)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
-from archiver.store.database import Cursor, in_batches, open_database, placeholders
+from archiver.store.database import Cursor, in_batches, open_database, placeholders, write_transaction
 from archiver.store.rows import Capture, CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
 from archiver.store.schema import MIGRATIONS, SCHEMA_VERSION
 from archiver.store.storage import StoredFile
@@ -65,8 +65,8 @@ class Catalog:
                     self._db.execute(self._db.migration_statement(statement))
             self._db.set_schema_version(SCHEMA_VERSION)
 
-    def _transaction(self) -> "_Transaction":
-        return _Transaction(self._db)
+    def _transaction(self) -> ContextManager[None]:
+        return write_transaction(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -387,20 +387,3 @@ class Catalog:
 
 def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-class _Transaction:
-    """A write transaction (the database's write lock held) committed at the end, rolled
-    back on any error."""
-
-    def __init__(self, db) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.begin_write()
-
-    def __exit__(self, kind, exc, tb) -> None:
-        if kind is None:
-            self._db.commit()
-        else:
-            self._db.rollback()

@@ -12,6 +12,7 @@ keeps its queries as SQL beside one connector per database the same way.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, ContextManager, Iterable, Iterator, Protocol
 
@@ -81,3 +82,16 @@ def in_batches(values: list) -> Iterator[list]:
 def placeholders(values: list) -> str:
     """One `?` for each of `values`, comma-separated: an IN list or a row of VALUES."""
     return ", ".join("?" * len(values))
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Iterator[None]:
+    """A write transaction (the database's write lock held) committed at the end, rolled back
+    on any error."""
+    db.begin_write()
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
