@@ -72,10 +72,12 @@ def edit_header(collection, role: str, header: str, value: str) -> None:
 
 
 @pytest.mark.parametrize("header, value", [("WARC-Target-URI", "http://127.0.0.1:1/elsewhere"),
-                                           ("WARC-Date", "2019-01-01T00:00:00.000000Z")])
+                                           ("WARC-Date", "2019-01-01T00:00:00.000000Z"),
+                                           ("WARC-IP-Address", "127.0.0.9")])
 def test_a_signed_warc_header_changed_in_the_warc_and_the_catalog_alike_fails(run_cli, honest, header, value):
-    """A replay tool shows the page under its WARC-Target-URI and WARC-Date: the attestation
-    signs both for every record, so an edit made everywhere the intruder can reach still fails."""
+    """A replay tool shows the page under its WARC-Target-URI and WARC-Date, a reader takes the
+    server's address from WARC-IP-Address: the attestation signs them for every record, so an
+    edit made everywhere the intruder can reach still fails."""
     assert verify(run_cli, honest)["ok"]
     edit_header(honest, "response", header, value)
     report = verify(run_cli, honest)

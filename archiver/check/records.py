@@ -15,8 +15,8 @@ from archiver.store.leftovers import shared_by_machines
 from archiver.store.storage import UNFINISHED_SUFFIX, ObjectState, Storage
 
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
-VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-Block-Digest",
-                            "WARC-Payload-Digest"})
+VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-IP-Address",
+                            "WARC-Block-Digest", "WARC-Payload-Digest"})
 
 
 @dataclass(frozen=True)
