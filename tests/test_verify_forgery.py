@@ -84,3 +84,83 @@ def test_a_signed_warc_header_changed_in_the_warc_and_the_catalog_alike_fails(ru
     [failure] = report["failures"]
     assert failure["check"] == "attested records"
     assert f"{header}: attested " in failure["detail"] and f"found {value}" in failure["detail"]
+
+
+@pytest.fixture
+def cited(run_cli, raw_server, tmp_path):
+    """A collection that read a document whose claims cite one page (a URL standing alone on
+    its line), and a signed manifest; the server also has a page the document never cited."""
+    collection = make_collection(tmp_path / "cited")
+    server = raw_server({"/said": send_bytes(http_response(b"<p>what was said</p>")),
+                         "/other": send_bytes(http_response(b"<p>something else</p>"))})
+    (collection.root / "seeds" / "doc.md").write_text(f"# Headline\n\nThe minister said it.\n\n{server.url('/said')}\n")
+    assert run_cli("capture", "-C", collection.root, collection.root / "seeds").exit_code == 0
+    assert run_cli("capture", "-C", collection.root, server.url("/other")).exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    collection.other = server.url("/other")
+    return collection
+
+
+def test_a_claim_written_into_the_catalog_that_no_document_or_note_said_fails(run_cli, cited):
+    """The next `archiver manifest` would sign it as read: verify must say so first."""
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    catalog.execute("INSERT INTO claims (id, document_key, text, text_start, text_end, kind, first_seen_at, verbatim)"
+                    " VALUES ('c00000000000f0a6e', 'seeds/doc.md', 'The minister admitted it', 0, 24, 'paragraph',"
+                    " '2026-01-01T00:00:00Z', 1)")
+    catalog.execute("INSERT INTO citations (claim_id, url_key, url, standalone, position) VALUES (?, ?, ?, 0, 0)",
+                    ("c00000000000f0a6e", cited.other, cited.other))
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, cited)["failures"]
+    assert (failure["check"], failure["where"]) == ("claim in custody log", "claim c00000000000f0a6e")
+
+
+def test_a_citation_changed_in_the_catalog_fails_against_the_newest_manifest(run_cli, cited):
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    claim_id = catalog.execute("SELECT claim_id FROM citations ORDER BY claim_id").fetchone()[0]
+    catalog.execute("UPDATE citations SET url = ?, url_key = ? WHERE claim_id = ?", (cited.other, cited.other, claim_id))
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, cited)["failures"]
+    assert failure["check"] == "manifest matches catalog" and failure["where"].endswith(f"claim {claim_id}")
+    assert cited.other in failure["detail"]
+
+
+def test_a_citation_changed_by_reading_the_document_again_verifies(run_cli, cited):
+    """Which URL a claim cites may change without its text (a standalone URL edited): read
+    again, the catalog rightly differs from the manifest made before."""
+    document = cited.root / "seeds" / "doc.md"
+    document.write_text(document.read_text().replace(cited.other.replace("other", "said"), cited.other))
+    claims = sqlite3.connect(cited.root / "catalog.sqlite").execute("SELECT id FROM claims").fetchall()
+    assert run_cli("capture", "-C", cited.root, document).exit_code == 0
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    assert catalog.execute("SELECT id FROM claims").fetchall() == claims  # the same claims, citing another URL
+    assert {row[0] for row in catalog.execute("SELECT url FROM citations")} == {cited.other}
+    catalog.close()
+    assert verify(run_cli, cited)["ok"]
+
+
+def test_a_log_cut_back_with_all_it_recorded_is_what_verify_cannot_see_and_it_says_so(run_cli, honest):
+    """Every entry before a cut still verifies: an intruder who drops the last entries and all
+    they recorded (here the manifest) leaves a collection that checks out. Verify says so, and
+    names the last entry, for whoever kept a copy of it outside the collection to compare."""
+    log = honest.root / "custody.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    assert last["event"] == "manifest signed"
+    before = [n for n in verify(run_cli, honest)["not_checked"] if n.startswith("custody.jsonl")]
+    last_hash = hashlib.sha256(lines[-1].rstrip(b"\n")).hexdigest()
+    assert before == [f"custody.jsonl: that no entry was dropped after its last (seq {last['seq']}, "
+                      f"sha256 {last_hash}): only a copy of it kept "
+                      "outside the collection can tell (a bundle, a manifest's SHA-256 or RFC 3161 token)"]
+    log.write_bytes(b"".join(lines[:-1]))
+    for path in (honest.root / "manifests").iterdir():
+        path.unlink()
+    catalog = sqlite3.connect(honest.root / "catalog.sqlite")
+    catalog.execute("DELETE FROM manifests")
+    catalog.commit()
+    catalog.close()
+    report = verify(run_cli, honest)
+    assert report["ok"]
+    assert any(n.startswith(f"custody.jsonl: that no entry was dropped after its last (seq {last['seq'] - 1}, ")
+               for n in report["not_checked"])

@@ -25,6 +25,7 @@ class Logged:
     timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
     public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
+    claims_read: dict[str, int] = field(default_factory=dict)  # claim id → seq of the last entry reading it (document, note)
 
 
 def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
@@ -67,6 +68,12 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
         if problem is None:  # only what the collection's keys signed is held against the rest
             _remember(custody, entry, subject)
         previous, expected_seq = line, entry["seq"] + 1
+    if previous is not None:
+        # Each entry signs the one before it, none the one after: a log cut back, with all its
+        # last entries recorded, checks out. Only the last entry, known elsewhere, tells.
+        report.not_checked.append(f"{LOG_NAME}: that no entry was dropped after its last (seq {expected_seq - 1}, "
+                                  f"sha256 {line_hash(previous)}): only a copy of it kept outside the collection "
+                                  "can tell (a bundle, a manifest's SHA-256 or RFC 3161 token)")
     return custody
 
 
@@ -115,4 +122,8 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> None:
         custody.timestamps[subject.get("sequence")] = entry
     elif entry.get("event") == "import":
         custody.imports.update(subject.get("captures", []))
+    elif event == "document read" and isinstance(subject.get("claims"), list):
+        custody.claims_read.update(dict.fromkeys(subject["claims"], entry["seq"]))
+    elif event == "note recorded":
+        custody.claims_read[subject.get("claim")] = entry["seq"]
 
