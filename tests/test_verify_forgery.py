@@ -164,3 +164,21 @@ def test_a_log_cut_back_with_all_it_recorded_is_what_verify_cannot_see_and_it_sa
     assert report["ok"]
     assert any(n.startswith(f"custody.jsonl: that no entry was dropped after its last (seq {last['seq'] - 1}, ")
                for n in report["not_checked"])
+
+
+def test_a_key_that_announces_itself_beside_the_collection_key_is_named_as_a_second_root(run_cli, honest, tmp_path):
+    """Anyone who can write the collection can make a key and announce it with itself, as a
+    collection's first key, or a key replacing a lost or revoked one, is announced: nothing in
+    the collection tells an intruder's from the owner's. What it signs verifies, so verify
+    names it, for its fingerprint to be confirmed outside the collection."""
+    intruder = tmp_path / "intruder.pem"
+    generated = run_cli("keys", "generate", "-C", honest.root, "--key", intruder, "--json")
+    assert generated.exit_code == 0
+    fingerprint = json.loads(generated.stdout)["fingerprint"]
+    [capture] = json.loads(run_cli("captures", "-C", honest.root, "--json").stdout)
+    assert run_cli("cite", "-C", honest.root, "--key", intruder, "The minister resigned", "--capture", capture["id"]).exit_code == 0
+    report = verify(run_cli, honest)
+    assert report["ok"]  # by design: its signatures hold
+    roots = [n for n in report["not_checked"] if fingerprint in n]
+    assert len(roots) == 1 and "announced by itself" in roots[0] and "confirm" in roots[0]
+    assert not [n for n in verify(run_cli, honest)["not_checked"] if "announced by itself" in n and fingerprint not in n]

@@ -11,6 +11,8 @@ from typing import Iterable
 from archiver.check.findings import Report
 from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
 from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
+
+_SELF_ANNOUNCING = ("key generated", "key adopted")  # a key's first announcement, signed by the key itself
 from archiver.evidence.signing import PublicKey
 from archiver.evidence.worker_keys import announced_public_key
 from archiver.store.collection import Collection
@@ -41,6 +43,7 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
         return custody
     previous: bytes | None = None
     expected_seq = 1
+    roots = 0  # keys announced by themselves: the first key, and any the log does not vouch for
     for number, line in read_entries(path):
         where = f"{LOG_NAME} line {number}"
         entry = parse_entry(line)
@@ -67,6 +70,10 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
             _admit_worker_key(keys, subject, where, report)
         if problem is None:  # only what the collection's keys signed is held against the rest
             _remember(custody, entry, subject)
+            if entry.get("event") in _SELF_ANNOUNCING and entry.get("key") == subject.get("fingerprint"):
+                roots += 1
+                if roots > 1:
+                    report.not_checked.append(_second_root(entry, subject, where))
         previous, expected_seq = line, entry["seq"] + 1
     if previous is not None:
         # Each entry signs the one before it, none the one after: a log cut back, with all its
@@ -99,6 +106,14 @@ def check_key_files(collection: Collection, custody: Logged, report: Report) -> 
                         "no custody entry announces a key with this fingerprint"):
             report.check("public key file", path.read_bytes() == announced.encode("utf-8"), where,
                          "differs from the key the custody log announced")
+
+
+def _second_root(entry: dict, subject: dict, where: str) -> str:
+    """A key that announced itself after the first: an owner's key replacing a lost or revoked
+    one, or an intruder's; no earlier key vouches for it, so only its fingerprint can."""
+    replacing = f", replacing {subject['replaces']}" if isinstance(subject.get("replaces"), str) else ""
+    return (f"key {entry['key']}: announced by itself at {entry.get('time')} ({where}{replacing}), by no earlier "
+            "collection key: what it signed holds only if its owner confirms that fingerprint outside the collection")
 
 
 def _admit_worker_key(keys: dict[str, PublicKey], subject: dict, where: str, report: Report) -> None:
