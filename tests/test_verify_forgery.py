@@ -182,3 +182,16 @@ def test_a_key_that_announces_itself_beside_the_collection_key_is_named_as_a_sec
     roots = [n for n in report["not_checked"] if fingerprint in n]
     assert len(roots) == 1 and "announced by itself" in roots[0] and "confirm" in roots[0]
     assert not [n for n in verify(run_cli, honest)["not_checked"] if "announced by itself" in n and fingerprint not in n]
+
+
+def test_a_document_copy_removed_with_its_catalog_row_fails(run_cli, cited):
+    """The custody log signed each reading of a document with its SHA-256: the copy kept of it
+    cannot go unnoticed, whatever the catalog says."""
+    [copy] = [p for p in (cited.root / "documents").rglob("*") if p.is_file()]
+    copy.unlink()
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    catalog.execute("DELETE FROM document_versions")
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, cited)["failures"]
+    assert (failure["check"], failure["where"]) == ("document version listed", f"document version {copy.name}")

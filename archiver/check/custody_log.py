@@ -28,6 +28,7 @@ class Logged:
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
     public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
     claims_read: dict[str, int] = field(default_factory=dict)  # claim id → seq of the last entry reading it (document, note)
+    documents_read: set[str] = field(default_factory=set)  # SHA-256 of every document version read
 
 
 def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
@@ -137,8 +138,10 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> None:
         custody.timestamps[subject.get("sequence")] = entry
     elif entry.get("event") == "import":
         custody.imports.update(subject.get("captures", []))
-    elif event == "document read" and isinstance(subject.get("claims"), list):
-        custody.claims_read.update(dict.fromkeys(subject["claims"], entry["seq"]))
+    elif event == "document read":
+        custody.documents_read.add(subject.get("sha256"))
+        if isinstance(subject.get("claims"), list):
+            custody.claims_read.update(dict.fromkeys(subject["claims"], entry["seq"]))
     elif event == "note recorded":
         custody.claims_read[subject.get("claim")] = entry["seq"]
 

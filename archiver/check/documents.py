@@ -1,6 +1,7 @@
-"""Checks of what was read: each document version the catalog lists with a size has its copy
-under documents/, whole, with the SHA-256 it is named by (archiver.store.documents); each
-claim the catalog holds was read, as a signed custody entry says (a document read, a note)."""
+"""Checks of what was read: each document version the custody log read is listed in the
+catalog, and each one it lists with a size has its copy under documents/, whole, with the
+SHA-256 it is named by (archiver.store.documents); each claim the catalog holds was read, as
+a signed custody entry says (a document read, a note)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
 
-
-def check_document_copies(collection: Collection, catalog: Catalog, report: Report) -> None:
+def check_document_copies(collection: Collection, catalog: Catalog, custody: Logged, report: Report) -> None:
     copies = DocumentCopies(collection.root)
     kept = catalog.query("SELECT sha256, MAX(size) FROM document_versions WHERE size IS NOT NULL"
                          " GROUP BY sha256 ORDER BY sha256").fetchall()
+    listed = {row[0] for row in catalog.query("SELECT DISTINCT sha256 FROM document_versions")}
+    for sha256 in sorted(map(str, custody.documents_read - listed)):  # a row dropped, and with it its copy's check
+        report.check("document version listed", False, f"document version {sha256}",
+                     "the custody log records reading it, but the catalog lists no such version")
     for sha256, size in kept:
         where = copies.relative_path(sha256)
         found = copies.digest_of(sha256)

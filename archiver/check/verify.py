@@ -68,7 +68,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             check_key_files(collection, custody, report)
             # Before the attestations, which keep what the records are checked against: the
             # manifest is read whole (its signature covers every byte) while less is held.
-            check_document_copies(collection, catalog, after_records)
+            check_document_copies(collection, catalog, custody, after_records)
             check_claims_read(catalog, custody, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, to_scan, after_records)
