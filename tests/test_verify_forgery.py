@@ -195,3 +195,16 @@ def test_a_document_copy_removed_with_its_catalog_row_fails(run_cli, cited):
     catalog.close()
     [failure] = verify(run_cli, cited)["failures"]
     assert (failure["check"], failure["where"]) == ("document version listed", f"document version {copy.name}")
+
+
+@pytest.mark.parametrize("column, value", [("error", "connection reset: the page never loaded"),
+                                           ("truncated", "length")])
+def test_a_signed_capture_column_changed_in_the_catalog_fails(run_cli, honest, column, value):
+    """`captures` and `show` print a capture's error and why it was truncated, as its
+    attestation signed them."""
+    catalog = sqlite3.connect(honest.root / "catalog.sqlite")
+    catalog.execute(f"UPDATE captures SET {column} = ?", (value,))
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, honest)["failures"]
+    assert failure["check"] == "attestation claims" and failure["detail"] == f"{column}: attested None, catalog has {value}"

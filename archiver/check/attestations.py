@@ -23,8 +23,8 @@ from archiver.evidence.signing import (NO_VALID_SIGNATURE, NOT_JSON, BadEnvelope
                                        signed_statement)
 from archiver.store.catalog import Catalog
 
-ATTESTED = ("url", "final_url", "outcome", "http_status", "started_at", "finished_at", "ip", "cert_sha256", "payload_digest",
-            "verdict", "verdict_reason")  # the capture's columns its attestation signs
+ATTESTED = ("url", "final_url", "outcome", "http_status", "error", "truncated", "started_at", "finished_at", "ip",
+            "cert_sha256", "payload_digest", "verdict", "verdict_reason")  # the capture's columns its attestation signs
 _ATTESTED_COLUMNS = ", ".join("c." + name for name in ATTESTED)
 _FINISHED_AT = ATTESTED.index("finished_at")
 
