@@ -208,3 +208,23 @@ def test_a_signed_capture_column_changed_in_the_catalog_fails(run_cli, honest, c
     catalog.close()
     [failure] = verify(run_cli, honest)["failures"]
     assert failure["check"] == "attestation claims" and failure["detail"] == f"{column}: attested None, catalog has {value}"
+
+
+def test_two_captures_records_swapped_in_the_catalog_fail_with_no_manifest_since(run_cli, raw_server, tmp_path):
+    """Which capture a record belongs to, as the catalog says, decides what `show`, `history`
+    and a bundle give as a capture's page: each attestation names its own records."""
+    collection = make_collection(tmp_path / "two")
+    server = raw_server({"/a": send_bytes(http_response(b"<p>page a</p>")),
+                         "/b": send_bytes(http_response(b"<p>page b</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/a"), server.url("/b")).exit_code == 0
+    catalog = sqlite3.connect(collection.root / "catalog.sqlite")
+    (a, a_response), (b, b_response) = catalog.execute("SELECT id, response_record_id FROM captures ORDER BY url").fetchall()
+    for capture_id, response in ((a, b_response), (b, a_response)):
+        catalog.execute("UPDATE captures SET response_record_id = ? WHERE id = ?", (response, capture_id))
+        catalog.execute("UPDATE records SET capture_id = ? WHERE record_id = ?", (capture_id, response))
+    catalog.commit()
+    catalog.close()
+    report = verify(run_cli, collection)
+    assert {(f["check"], f["where"]) for f in report["failures"]} == {("attested records", f"capture {a}"),
+                                                                     ("attested records", f"capture {b}")}
+    assert all(b_response in f["detail"] or a_response in f["detail"] for f in report["failures"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 from archiver.check.custody_log import Logged
@@ -141,8 +142,23 @@ def _open_here(catalog: Catalog, capture_id: str, keys: dict[str, PublicKey], ca
     return _opened(json.loads(text), keys, capture_id, list(cataloged))
 
 
-def check_attested_records(statements: dict[str, dict], found: dict[str, dict], report: Report) -> None:
-    """Each record an attestation names, present with the digests it signed."""
+def check_attested_records(catalog: Catalog, statements: dict[str, dict], found: dict[str, dict], report: Report) -> None:
+    """Each record an attestation names, present with the digests it signed, and cataloged as
+    that capture's (which capture a record is, and which record its response, decide what
+    `show`, `history` and a bundle give as a capture's page)."""
+    cataloged = groupby(catalog.query("SELECT capture_id, record_id FROM records WHERE role <> 'attestation'"
+                                      " ORDER BY capture_id"), key=lambda row: row[0])
+    as_cataloged = {capture_id: {row[1] for row in rows} for capture_id, rows in cataloged if capture_id in statements}
+    responses = dict(catalog.query("SELECT id, response_record_id FROM captures WHERE response_record_id IS NOT NULL"))
     for capture_id, statement in sorted(statements.items()):
         problems = statement_problems(statement, found)
+        named = {r.get("id") for r in statement["predicate"]["records"]}
+        listed = as_cataloged.get(capture_id, set())
+        problems += [f"record {r} is cataloged as this capture's, but its attestation does not name it"
+                     for r in sorted(listed - named)]
+        problems += [f"record {r} named by the attestation is not cataloged as this capture's"
+                     for r in sorted(named - listed, key=str)]
+        response = responses.get(capture_id)
+        if response is not None and response not in named:
+            problems.append(f"response record {response} is not one its attestation names")
         report.check("attested records", not problems, f"capture {capture_id}", "; ".join(problems))

@@ -81,7 +81,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
                 records.check_file(name, scan)
                 del scan
         records.check_unread(set(to_scan))
-        check_attested_records(statements, records.found, report)
+        check_attested_records(catalog, statements, records.found, report)
         del statements, records
         report.extend(after_records)
     return report
