@@ -308,7 +308,8 @@ def test_a_public_key_of_an_unknown_algorithm_is_reported(honest):
     fingerprint = pem.name.removesuffix(".pub.pem")
     # The collection's only key no longer loads: nothing it signed verifies, and the key file is named.
     assert {f.check for f in report.failures} == {"public key announced", "custody signature", "capture in custody log",
-                                                  "attestation signature", "manifest signature", "checkpoint signature"}
+                                                  "claim in custody log", "attestation signature", "manifest signature",
+                                                  "checkpoint signature"}
     assert [f.where for f in report.failures if f.check == "public key announced"] == [f"keys/{pem.name}"]
     assert {f.detail for f in report.failures if f.check == "custody signature"} == {f"signed by unknown key {fingerprint}"}
 

@@ -19,7 +19,7 @@ def attest(row: CaptureRow, pending: list[PendingRecord], key: SigningKey, opera
     fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
               "finished_at", "ip", "cert_sha256", "payload_digest", "verdict", "verdict_reason")
     records = [{"id": p.header("WARC-Record-ID"), "type": p.header("WARC-Type"), "role": p.role,
-                "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"),
+                "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"), "ip": p.header("WARC-IP-Address"),
                 "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}
                for p in pending]
     # A queued job's id is signed too: a worker's restart lists a capture it left unlisted as its job's.

@@ -13,18 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
-from archiver.evidence.attestation import statement_problems
+from archiver.evidence.attestation import SIGNED_HEADERS, statement_problems
 from archiver.evidence.keys import KeyStatus
 from archiver.evidence.signing import (NO_VALID_SIGNATURE, NOT_JSON, BadEnvelope, PublicKey, canonical_json, envelope_signers,
                                        signed_statement)
 from archiver.store.catalog import Catalog
 
-ATTESTED = ("url", "final_url", "outcome", "http_status", "started_at", "finished_at", "ip", "cert_sha256", "payload_digest",
-            "verdict", "verdict_reason")  # the capture's columns its attestation signs
+ATTESTED = ("url", "final_url", "outcome", "http_status", "error", "truncated", "started_at", "finished_at", "ip",
+            "cert_sha256", "payload_digest", "verdict", "verdict_reason")  # the capture's columns its attestation signs
 _ATTESTED_COLUMNS = ", ".join("c." + name for name in ATTESTED)
 _FINISHED_AT = ATTESTED.index("finished_at")
 
@@ -79,7 +80,7 @@ def _opened(envelope: dict, keys: dict[str, PublicKey], capture_id: str, catalog
     records = predicate.get("records") if isinstance(predicate.get("records"), list) else []
     # Only what the record checks need is kept: memory stays flat however many captures.
     kept = {"_type": statement.get("_type"), "predicateType": statement.get("predicateType"),
-            "predicate": {"records": [{k: r.get(k) for k in ("id", "block_digest", "payload_digest")}
+            "predicate": {"records": [{k: r[k] for k in ("id", "block_digest", "payload_digest", *SIGNED_HEADERS) if k in r}
                                       for r in records if isinstance(r, dict)]}}
     differing = tuple((name, predicate.get(name), expected)
                       for name, expected in zip(("id",) + ATTESTED, (capture_id, *cataloged)) if predicate.get(name) != expected)
@@ -141,8 +142,23 @@ def _open_here(catalog: Catalog, capture_id: str, keys: dict[str, PublicKey], ca
     return _opened(json.loads(text), keys, capture_id, list(cataloged))
 
 
-def check_attested_records(statements: dict[str, dict], found: dict[str, dict], report: Report) -> None:
-    """Each record an attestation names, present with the digests it signed."""
+def check_attested_records(catalog: Catalog, statements: dict[str, dict], found: dict[str, dict], report: Report) -> None:
+    """Each record an attestation names, present with the digests it signed, and cataloged as
+    that capture's (which capture a record is, and which record its response, decide what
+    `show`, `history` and a bundle give as a capture's page)."""
+    cataloged = groupby(catalog.query("SELECT capture_id, record_id FROM records WHERE role <> 'attestation'"
+                                      " ORDER BY capture_id"), key=lambda row: row[0])
+    as_cataloged = {capture_id: {row[1] for row in rows} for capture_id, rows in cataloged if capture_id in statements}
+    responses = dict(catalog.query("SELECT id, response_record_id FROM captures WHERE response_record_id IS NOT NULL"))
     for capture_id, statement in sorted(statements.items()):
         problems = statement_problems(statement, found)
+        named = {r.get("id") for r in statement["predicate"]["records"]}
+        listed = as_cataloged.get(capture_id, set())
+        problems += [f"record {r} is cataloged as this capture's, but its attestation does not name it"
+                     for r in sorted(listed - named)]
+        problems += [f"record {r} named by the attestation is not cataloged as this capture's"
+                     for r in sorted(named - listed, key=str)]
+        response = responses.get(capture_id)
+        if response is not None and response not in named:
+            problems.append(f"response record {response} is not one its attestation names")
         report.check("attested records", not problems, f"capture {capture_id}", "; ".join(problems))

@@ -11,6 +11,8 @@ from typing import Iterable
 from archiver.check.findings import Report
 from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
 from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
+
+_SELF_ANNOUNCING = ("key generated", "key adopted")  # a key's first announcement, signed by the key itself
 from archiver.evidence.signing import PublicKey
 from archiver.evidence.worker_keys import announced_public_key
 from archiver.store.collection import Collection
@@ -25,6 +27,8 @@ class Logged:
     timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
     public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
+    claims_read: dict[str, int] = field(default_factory=dict)  # claim id → seq of the last entry reading it (document, note)
+    documents_read: set[str] = field(default_factory=set)  # SHA-256 of every document version read
 
 
 def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
@@ -40,6 +44,7 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
         return custody
     previous: bytes | None = None
     expected_seq = 1
+    roots = 0  # keys announced by themselves: the first key, and any the log does not vouch for
     for number, line in read_entries(path):
         where = f"{LOG_NAME} line {number}"
         entry = parse_entry(line)
@@ -66,7 +71,17 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
             _admit_worker_key(keys, subject, where, report)
         if problem is None:  # only what the collection's keys signed is held against the rest
             _remember(custody, entry, subject)
+            if entry.get("event") in _SELF_ANNOUNCING and entry.get("key") == subject.get("fingerprint"):
+                roots += 1
+                if roots > 1:
+                    report.not_checked.append(_second_root(entry, subject, where))
         previous, expected_seq = line, entry["seq"] + 1
+    if previous is not None:
+        # Each entry signs the one before it, none the one after: a log cut back, with all its
+        # last entries recorded, checks out. Only the last entry, known elsewhere, tells.
+        report.not_checked.append(f"{LOG_NAME}: that no entry was dropped after its last (seq {expected_seq - 1}, "
+                                  f"sha256 {line_hash(previous)}): only a copy of it kept outside the collection "
+                                  "can tell (a bundle, a manifest's SHA-256 or RFC 3161 token)")
     return custody
 
 
@@ -94,6 +109,14 @@ def check_key_files(collection: Collection, custody: Logged, report: Report) -> 
                          "differs from the key the custody log announced")
 
 
+def _second_root(entry: dict, subject: dict, where: str) -> str:
+    """A key that announced itself after the first: an owner's key replacing a lost or revoked
+    one, or an intruder's; no earlier key vouches for it, so only its fingerprint can."""
+    replacing = f", replacing {subject['replaces']}" if isinstance(subject.get("replaces"), str) else ""
+    return (f"key {entry['key']}: announced by itself at {entry.get('time')} ({where}{replacing}), by no earlier "
+            "collection key: what it signed holds only if its owner confirms that fingerprint outside the collection")
+
+
 def _admit_worker_key(keys: dict[str, PublicKey], subject: dict, where: str, report: Report) -> None:
     """Trust the worker key a collection key announced, from its announcement on."""
     public = announced_public_key(subject)
@@ -115,4 +138,10 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> None:
         custody.timestamps[subject.get("sequence")] = entry
     elif entry.get("event") == "import":
         custody.imports.update(subject.get("captures", []))
+    elif event == "document read":
+        custody.documents_read.add(subject.get("sha256"))
+        if isinstance(subject.get("claims"), list):
+            custody.claims_read.update(dict.fromkeys(subject["claims"], entry["seq"]))
+    elif event == "note recorded":
+        custody.claims_read[subject.get("claim")] = entry["seq"]
 

@@ -1,18 +1,24 @@
-"""Checks of the kept document copies: each version the catalog lists with a size has its copy
-under documents/, whole, with the SHA-256 it is named by (archiver.store.documents)."""
+"""Checks of what was read: each document version the custody log read is listed in the
+catalog, and each one it lists with a size has its copy under documents/, whole, with the
+SHA-256 it is named by (archiver.store.documents); each claim the catalog holds was read, as
+a signed custody entry says (a document read, a note)."""
 
 from __future__ import annotations
 
+from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
 
-
-def check_document_copies(collection: Collection, catalog: Catalog, report: Report) -> None:
+def check_document_copies(collection: Collection, catalog: Catalog, custody: Logged, report: Report) -> None:
     copies = DocumentCopies(collection.root)
     kept = catalog.query("SELECT sha256, MAX(size) FROM document_versions WHERE size IS NOT NULL"
                          " GROUP BY sha256 ORDER BY sha256").fetchall()
+    listed = {row[0] for row in catalog.query("SELECT DISTINCT sha256 FROM document_versions")}
+    for sha256 in sorted(map(str, custody.documents_read - listed)):  # a row dropped, and with it its copy's check
+        report.check("document version listed", False, f"document version {sha256}",
+                     "the custody log records reading it, but the catalog lists no such version")
     for sha256, size in kept:
         where = copies.relative_path(sha256)
         found = copies.digest_of(sha256)
@@ -23,3 +29,11 @@ def check_document_copies(collection: Collection, catalog: Catalog, report: Repo
     unread = catalog.query("SELECT COUNT(*) FROM document_versions WHERE size IS NULL").fetchone()[0]
     if unread:
         report.not_checked.append(f"documents: {unread} version(s) read before archiver kept copies of documents")
+
+
+def check_claims_read(catalog: Catalog, custody: Logged, report: Report) -> None:
+    """A claim no signed entry read was written into the catalog by hand: the next manifest
+    would sign it as read from its document."""
+    for (claim_id,) in catalog.query("SELECT id FROM claims ORDER BY id"):
+        report.check("claim in custody log", claim_id in custody.claims_read, f"claim {claim_id}",
+                     "no custody entry records reading this claim (from a document or as a note)")

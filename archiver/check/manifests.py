@@ -47,7 +47,7 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
         # Read in one pass, one entry at a time: the newest is compared with the catalog as it goes.
         leaves: list[bytes] = []
         documents: list[bytes] = []
-        against = _AgainstCatalog(catalog, where, report) if sequence == max(on_disk) else None
+        against = _AgainstCatalog(catalog, where, custody, sequence, report) if sequence == max(on_disk) else None
 
         def on_capture(entry, raw: bytes) -> None:
             leaves.append(merkle.leaf_hash(raw))
@@ -183,12 +183,18 @@ def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | N
 
 class _AgainstCatalog:
     """The newest manifest's entries, one at a time, against the catalog: what it lists must
-    still be there, unchanged."""
+    still be there, unchanged (but what a claim cites, when its document was read again since)."""
 
-    def __init__(self, catalog: Catalog, where: str, report: Report) -> None:
+    def __init__(self, catalog: Catalog, where: str, custody: Logged, sequence: int, report: Report) -> None:
         self.where = where
         self.report = report
         self.claims = {c.id: c.text for c in catalog.claims(include_superseded=True)}
+        self.citations: dict[str, list[dict]] = {}
+        for claim_id, url, url_key, standalone in catalog.query(
+                "SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"):  # as manifests list them
+            self.citations.setdefault(claim_id, []).append({"url": url, "url_key": url_key, "standalone": bool(standalone)})
+        self.claims_read = custody.claims_read
+        self.signed_at = custody.manifests.get(sequence, {}).get("seq", 0)  # the custody entry signing it
         self.records = _RecordsInOrder(catalog)
 
     def capture(self, capture) -> None:
@@ -211,6 +217,17 @@ class _AgainstCatalog:
         self.report.check("manifest matches catalog", held is not None and held == claim.get("text"),
                           f"{self.where} claim {claim.get('id')}",
                           "the catalog no longer holds this claim as the manifest lists it")
+        cited = self.citations.get(claim.get("id"), [])
+        # A standalone URL edited changes what a claim cites, not its text: logged as read again.
+        read_again = self.claims_read.get(claim.get("id"), 0) > self.signed_at
+        self.report.check("manifest matches catalog", read_again or cited == claim.get("citations"),
+                          f"{self.where} claim {claim.get('id')}",
+                          f"citations: the manifest lists {_urls(claim.get('citations'))}, the catalog has {_urls(cited)}")
+
+
+def _urls(citations) -> str:
+    return ", ".join(str(c.get("url")) if isinstance(c, dict) else "?" for c in citations) \
+        if isinstance(citations, list) and citations else "none"
 
 
 class _RecordsInOrder:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archiver.check.findings import Report
+from archiver.evidence.attestation import SIGNED_HEADERS
 from archiver.check.scan import FileScan, ScannedRecord
 from archiver.store.catalog import Catalog
 from archiver.store.database import placeholders
@@ -14,8 +15,8 @@ from archiver.store.leftovers import shared_by_machines
 from archiver.store.storage import UNFINISHED_SUFFIX, ObjectState, Storage
 
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
-VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-Block-Digest",
-                            "WARC-Payload-Digest"})
+VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-IP-Address",
+                            "WARC-Block-Digest", "WARC-Payload-Digest"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class RecordChecks:
         self.imported = imported
         self.report = report
         self.warcinfo_ids = {row[0] for row in catalog.query("SELECT warcinfo_id FROM warc_files")}
-        self.found: dict[str, dict] = {}  # record id → the digests its bytes have
+        self.found: dict[str, dict] = {}  # record id → as found_record gives it
 
     def check_file(self, name: str, scan: FileScan) -> None:
         report = self.report
@@ -92,9 +93,7 @@ class RecordChecks:
         for record in scan.records:
             in_file[record.id] = record
             _check_self_consistent(name, record, report)
-            self.found[record.id] = {"block_digest": record.block_digest,
-                                     "payload_digest": record.payload_digest if record.type != "revisit"
-                                     else record.headers.get("WARC-Payload-Digest")}
+            self.found[record.id] = found_record(record)
         for (record_id, warc_type, offset, length, block_digest, payload_digest, target_uri, warc_date) in \
                 self.catalog.query("SELECT record_id, warc_type, warc_offset, length, block_digest, payload_digest,"
                                    " target_uri, warc_date FROM records WHERE warc_file = ? ORDER BY warc_offset", (name,)):
@@ -134,6 +133,14 @@ class RecordChecks:
                 f"SELECT record_id, warc_file FROM records WHERE {unread} ORDER BY warc_file, warc_offset", tuple(read)):
             self.report.check("record present", False, f"warcs/{warc_file} {record_id}",
                               "cataloged but not found in its WARC file")
+
+
+def found_record(record: ScannedRecord) -> dict:
+    """What an attestation signed of a record, as its bytes have it: digests and SIGNED_HEADERS
+    (a revisit's payload is elsewhere: its declared payload digest is what was signed)."""
+    payload = record.payload_digest if record.type != "revisit" else record.headers.get("WARC-Payload-Digest")
+    return {"block_digest": record.block_digest, "payload_digest": payload} | \
+        {field: record.headers.get(header) for field, header in SIGNED_HEADERS.items()}
 
 
 def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> None:

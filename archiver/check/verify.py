@@ -13,7 +13,8 @@ Checks, in the order they are reported:
 - attestations (check/attestations.py): signature by a collection key trusted at capture
   time; every record it names present with the digests it signed; the WARC copy identical
   to the catalog's; every capture in the log is in the catalog and the reverse;
-- document copies (check/documents.py): each document version read is kept, whole, under its SHA-256;
+- what was read (check/documents.py): each document version read is kept, whole, under its
+  SHA-256; each claim in the catalog was read, as a signed custody entry says;
 - manifests (check/manifests.py): signature, key status at signing time, sequence and
   previous-hash chain, manifest.json the newest, RFC 3161 token (imprint, TSA signature,
   chain to trusted roots, the file's SHA-256 as logged), and the newest manifest's captures
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from archiver.check.attestations import check_attestations, check_attested_records, open_attestations, opening_parts
 from archiver.check.custody_log import announced_keys, check_custody, check_key_files
-from archiver.check.documents import check_document_copies
+from archiver.check.documents import check_claims_read, check_document_copies
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
 from archiver.check.reading import Parallelism, Reading
@@ -67,7 +68,8 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             check_key_files(collection, custody, report)
             # Before the attestations, which keep what the records are checked against: the
             # manifest is read whole (its signature covers every byte) while less is held.
-            check_document_copies(collection, catalog, after_records)
+            check_document_copies(collection, catalog, custody, after_records)
+            check_claims_read(catalog, custody, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, to_scan, after_records)
             opened = {capture_id: envelope for part in reading.ahead() for capture_id, envelope in part.items()}
@@ -79,7 +81,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
                 records.check_file(name, scan)
                 del scan
         records.check_unread(set(to_scan))
-        check_attested_records(statements, records.found, report)
+        check_attested_records(catalog, statements, records.found, report)
         del statements, records
         report.extend(after_records)
     return report

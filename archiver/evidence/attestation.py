@@ -10,6 +10,9 @@ from archiver.evidence.signing import STATEMENT_TYPE, SigningKey, sign_statement
 
 PREDICATE_TYPE = "urn:archiver:capture:v1"
 MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
+# Of each record, the WARC headers its statement signs besides the digests: the block digest
+# leaves the WARC header uncovered, and these say what a replay shows the record as.
+SIGNED_HEADERS = {"type": "WARC-Type", "target_uri": "WARC-Target-URI", "date": "WARC-Date", "ip": "WARC-IP-Address"}
 
 
 def _hex(digest: str | None) -> str | None:
@@ -18,7 +21,7 @@ def _hex(digest: str | None) -> str | None:
 
 def capture_statement(capture: dict, records: list[dict], key_fingerprint: str, software: str, operator: str) -> dict:
     """`capture`: id, url, final_url, outcome, http_status, started_at, finished_at, ip,
-    cert_sha256, truncated; `records`: id, type, target_uri, date, block_digest, payload_digest."""
+    cert_sha256, truncated; `records`: id, type, target_uri, date, ip, block_digest, payload_digest."""
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": record["id"], "digest": {"sha256": _hex(record["block_digest"])}} for record in records],
@@ -34,7 +37,9 @@ def sign_capture(capture: dict, records: list[dict], key: SigningKey, software: 
 
 def statement_problems(statement: dict, records: dict[str, dict]) -> list[str]:
     """How a verified statement disagrees with the records found (by id: block_digest,
-    payload_digest); empty when every record it names is present with the digests it signed."""
+    payload_digest and each of SIGNED_HEADERS); empty when every record it names is present
+    with the digests and headers it signed (statements made before headers were signed name
+    none, and only their digests are held to; those made before ip was signed, no ip)."""
     problems = []
     if statement.get("_type") != STATEMENT_TYPE or statement.get("predicateType") != PREDICATE_TYPE:
         return ["not an archiver capture statement"]
@@ -46,4 +51,7 @@ def statement_problems(statement: dict, records: dict[str, dict]) -> list[str]:
         for field in ("block_digest", "payload_digest"):
             if signed.get(field) != found.get(field):
                 problems.append(f"record {signed['id']} {field}: attested {signed.get(field)}, found {found.get(field)}")
+        for field, header in SIGNED_HEADERS.items():
+            if field in signed and signed[field] != found.get(field):
+                problems.append(f"record {signed['id']} {header}: attested {signed[field]}, found {found.get(field)}")
     return problems

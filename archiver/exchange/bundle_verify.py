@@ -24,6 +24,7 @@ from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
 from archiver.evidence.custody import verify_entry
 from archiver.evidence.keys import KEY_EVENTS, KeyStatus
 from archiver.evidence.worker_keys import vouched_worker_keys
+from archiver.check.records import found_record
 from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, grouped, open_envelope
 from archiver.check.findings import Report
@@ -92,9 +93,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     report.check("checkpoint named", hashlib.sha256(checkpoint_bytes).hexdigest() == statement.get("checkpoint_sha256")
                  and checkpoint.get("manifest_sha256") == statement.get("manifest", {}).get("sha256"),
                  "evidence/checkpoint.json", "is not the checkpoint the bundle statement names")
-    records = {r.id: {"type": r.type, "block_digest": r.block_digest,
-                      "payload_digest": r.payload_digest if r.type != "revisit" else r.headers.get("WARC-Payload-Digest")}
-               for scan in scans for r in scan.records}
+    records = {r.id: found_record(r) for scan in scans for r in scan.records}
     entries = _check_proofs(wacz, checkpoint, records, report)
     # Worker keys are trusted only as the collection's keys announce (and revoke) them in the custody entries carried.
     workers, statuses = vouched_worker_keys(_custody_lines(wacz), trusted)

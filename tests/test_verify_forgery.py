@@ -1,0 +1,230 @@
+"""`archiver verify` against an intruder who can write every file of the collection, its
+catalog included, but does not hold the private signing key (kept outside the collection):
+whatever such an intruder changes consistently in the WARCs and the catalog, what the key
+signed must still catch it."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import sqlite3
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import http_response, make_collection, send_bytes
+
+
+@pytest.fixture
+def honest(run_cli, raw_server, tmp_path):
+    """A collection holding one capture and a signed manifest of it."""
+    collection = make_collection(tmp_path / "honest")
+    server = raw_server({"/report": send_bytes(http_response(b"<title>Report</title><p>troops stayed</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/report")).exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    return collection
+
+
+def verify(run_cli, collection) -> dict:
+    result = run_cli("verify", "-C", collection.root, "--json", "--workers", "1")
+    report = json.loads(result.stdout)
+    assert result.exit_code == (0 if report["ok"] else 1)
+    return report
+
+
+def same_length_member(data: bytes, length: int) -> bytes:
+    """`data` as one gzip member of exactly `length` bytes, padded in the header's FEXTRA
+    field: a record rewritten so that no offset after it moves and no manifest notices."""
+    for level in range(9, 0, -1):
+        deflater = zlib.compressobj(level, zlib.DEFLATED, -15)
+        body = deflater.compress(data) + deflater.flush()
+        padding = length - (10 + 2 + len(body) + 8)
+        if padding >= 0:
+            header = b"\x1f\x8b\x08\x04\0\0\0\0\0\xff" + struct.pack("<H", padding) + b"\0" * padding
+            return header + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    raise AssertionError("the record cannot be squeezed back into its length")
+
+
+def edit_header(collection, role: str, header: str, value: str) -> None:
+    """Set `header` of the capture's `role` record to `value` in its WARC, in place, and make
+    the catalog agree (the record's row and the file's size and SHA-256): every hash the
+    intruder can reach is recomputed."""
+    catalog = sqlite3.connect(collection.root / "catalog.sqlite")
+    record_id, name, offset, length = catalog.execute(
+        "SELECT record_id, warc_file, warc_offset, length FROM records WHERE role = ?", (role,)).fetchone()
+    path = collection.storage.folder / name
+    data = path.read_bytes()
+    head, gap, block = gzip.decompress(data[offset:offset + length]).partition(b"\r\n\r\n")
+    lines = [f"{header}: {value}".encode() if line.startswith(header.encode() + b":") else line
+             for line in head.split(b"\r\n")]
+    data = data[:offset] + same_length_member(b"\r\n".join(lines) + gap + block, length) + data[offset + length:]
+    path.write_bytes(data)
+    column = {"WARC-Target-URI": "target_uri", "WARC-Date": "warc_date", "WARC-Type": "warc_type"}.get(header)
+    if column:
+        catalog.execute(f"UPDATE records SET {column} = ? WHERE record_id = ?", (value, record_id))
+    catalog.execute("UPDATE warc_files SET size = ?, sha256 = ? WHERE name = ?",
+                    (len(data), hashlib.sha256(data).hexdigest(), name))
+    catalog.commit()
+    catalog.close()
+
+
+@pytest.mark.parametrize("header, value", [("WARC-Target-URI", "http://127.0.0.1:1/elsewhere"),
+                                           ("WARC-Date", "2019-01-01T00:00:00.000000Z"),
+                                           ("WARC-IP-Address", "127.0.0.9")])
+def test_a_signed_warc_header_changed_in_the_warc_and_the_catalog_alike_fails(run_cli, honest, header, value):
+    """A replay tool shows the page under its WARC-Target-URI and WARC-Date, a reader takes the
+    server's address from WARC-IP-Address: the attestation signs them for every record, so an
+    edit made everywhere the intruder can reach still fails."""
+    assert verify(run_cli, honest)["ok"]
+    edit_header(honest, "response", header, value)
+    report = verify(run_cli, honest)
+    [failure] = report["failures"]
+    assert failure["check"] == "attested records"
+    assert f"{header}: attested " in failure["detail"] and f"found {value}" in failure["detail"]
+
+
+@pytest.fixture
+def cited(run_cli, raw_server, tmp_path):
+    """A collection that read a document whose claims cite one page (a URL standing alone on
+    its line), and a signed manifest; the server also has a page the document never cited."""
+    collection = make_collection(tmp_path / "cited")
+    server = raw_server({"/said": send_bytes(http_response(b"<p>what was said</p>")),
+                         "/other": send_bytes(http_response(b"<p>something else</p>"))})
+    (collection.root / "seeds" / "doc.md").write_text(f"# Headline\n\nThe minister said it.\n\n{server.url('/said')}\n")
+    assert run_cli("capture", "-C", collection.root, collection.root / "seeds").exit_code == 0
+    assert run_cli("capture", "-C", collection.root, server.url("/other")).exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    collection.other = server.url("/other")
+    return collection
+
+
+def test_a_claim_written_into_the_catalog_that_no_document_or_note_said_fails(run_cli, cited):
+    """The next `archiver manifest` would sign it as read: verify must say so first."""
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    catalog.execute("INSERT INTO claims (id, document_key, text, text_start, text_end, kind, first_seen_at, verbatim)"
+                    " VALUES ('c00000000000f0a6e', 'seeds/doc.md', 'The minister admitted it', 0, 24, 'paragraph',"
+                    " '2026-01-01T00:00:00Z', 1)")
+    catalog.execute("INSERT INTO citations (claim_id, url_key, url, standalone, position) VALUES (?, ?, ?, 0, 0)",
+                    ("c00000000000f0a6e", cited.other, cited.other))
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, cited)["failures"]
+    assert (failure["check"], failure["where"]) == ("claim in custody log", "claim c00000000000f0a6e")
+
+
+def test_a_citation_changed_in_the_catalog_fails_against_the_newest_manifest(run_cli, cited):
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    claim_id = catalog.execute("SELECT claim_id FROM citations ORDER BY claim_id").fetchone()[0]
+    catalog.execute("UPDATE citations SET url = ?, url_key = ? WHERE claim_id = ?", (cited.other, cited.other, claim_id))
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, cited)["failures"]
+    assert failure["check"] == "manifest matches catalog" and failure["where"].endswith(f"claim {claim_id}")
+    assert cited.other in failure["detail"]
+
+
+def test_a_citation_changed_by_reading_the_document_again_verifies(run_cli, cited):
+    """Which URL a claim cites may change without its text (a standalone URL edited): read
+    again, the catalog rightly differs from the manifest made before."""
+    document = cited.root / "seeds" / "doc.md"
+    document.write_text(document.read_text().replace(cited.other.replace("other", "said"), cited.other))
+    claims = sqlite3.connect(cited.root / "catalog.sqlite").execute("SELECT id FROM claims").fetchall()
+    assert run_cli("capture", "-C", cited.root, document).exit_code == 0
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    assert catalog.execute("SELECT id FROM claims").fetchall() == claims  # the same claims, citing another URL
+    assert {row[0] for row in catalog.execute("SELECT url FROM citations")} == {cited.other}
+    catalog.close()
+    assert verify(run_cli, cited)["ok"]
+
+
+def test_a_log_cut_back_with_all_it_recorded_is_what_verify_cannot_see_and_it_says_so(run_cli, honest):
+    """Every entry before a cut still verifies: an intruder who drops the last entries and all
+    they recorded (here the manifest) leaves a collection that checks out. Verify says so, and
+    names the last entry, for whoever kept a copy of it outside the collection to compare."""
+    log = honest.root / "custody.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    assert last["event"] == "manifest signed"
+    before = [n for n in verify(run_cli, honest)["not_checked"] if n.startswith("custody.jsonl")]
+    last_hash = hashlib.sha256(lines[-1].rstrip(b"\n")).hexdigest()
+    assert before == [f"custody.jsonl: that no entry was dropped after its last (seq {last['seq']}, "
+                      f"sha256 {last_hash}): only a copy of it kept "
+                      "outside the collection can tell (a bundle, a manifest's SHA-256 or RFC 3161 token)"]
+    log.write_bytes(b"".join(lines[:-1]))
+    for path in (honest.root / "manifests").iterdir():
+        path.unlink()
+    catalog = sqlite3.connect(honest.root / "catalog.sqlite")
+    catalog.execute("DELETE FROM manifests")
+    catalog.commit()
+    catalog.close()
+    report = verify(run_cli, honest)
+    assert report["ok"]
+    assert any(n.startswith(f"custody.jsonl: that no entry was dropped after its last (seq {last['seq'] - 1}, ")
+               for n in report["not_checked"])
+
+
+def test_a_key_that_announces_itself_beside_the_collection_key_is_named_as_a_second_root(run_cli, honest, tmp_path):
+    """Anyone who can write the collection can make a key and announce it with itself, as a
+    collection's first key, or a key replacing a lost or revoked one, is announced: nothing in
+    the collection tells an intruder's from the owner's. What it signs verifies, so verify
+    names it, for its fingerprint to be confirmed outside the collection."""
+    intruder = tmp_path / "intruder.pem"
+    generated = run_cli("keys", "generate", "-C", honest.root, "--key", intruder, "--json")
+    assert generated.exit_code == 0
+    fingerprint = json.loads(generated.stdout)["fingerprint"]
+    [capture] = json.loads(run_cli("captures", "-C", honest.root, "--json").stdout)
+    assert run_cli("cite", "-C", honest.root, "--key", intruder, "The minister resigned", "--capture", capture["id"]).exit_code == 0
+    report = verify(run_cli, honest)
+    assert report["ok"]  # by design: its signatures hold
+    roots = [n for n in report["not_checked"] if fingerprint in n]
+    assert len(roots) == 1 and "announced by itself" in roots[0] and "confirm" in roots[0]
+    assert not [n for n in verify(run_cli, honest)["not_checked"] if "announced by itself" in n and fingerprint not in n]
+
+
+def test_a_document_copy_removed_with_its_catalog_row_fails(run_cli, cited):
+    """The custody log signed each reading of a document with its SHA-256: the copy kept of it
+    cannot go unnoticed, whatever the catalog says."""
+    [copy] = [p for p in (cited.root / "documents").rglob("*") if p.is_file()]
+    copy.unlink()
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    catalog.execute("DELETE FROM document_versions")
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, cited)["failures"]
+    assert (failure["check"], failure["where"]) == ("document version listed", f"document version {copy.name}")
+
+
+@pytest.mark.parametrize("column, value", [("error", "connection reset: the page never loaded"),
+                                           ("truncated", "length")])
+def test_a_signed_capture_column_changed_in_the_catalog_fails(run_cli, honest, column, value):
+    """`captures` and `show` print a capture's error and why it was truncated, as its
+    attestation signed them."""
+    catalog = sqlite3.connect(honest.root / "catalog.sqlite")
+    catalog.execute(f"UPDATE captures SET {column} = ?", (value,))
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, honest)["failures"]
+    assert failure["check"] == "attestation claims" and failure["detail"] == f"{column}: attested None, catalog has {value}"
+
+
+def test_two_captures_records_swapped_in_the_catalog_fail_with_no_manifest_since(run_cli, raw_server, tmp_path):
+    """Which capture a record belongs to, as the catalog says, decides what `show`, `history`
+    and a bundle give as a capture's page: each attestation names its own records."""
+    collection = make_collection(tmp_path / "two")
+    server = raw_server({"/a": send_bytes(http_response(b"<p>page a</p>")),
+                         "/b": send_bytes(http_response(b"<p>page b</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/a"), server.url("/b")).exit_code == 0
+    catalog = sqlite3.connect(collection.root / "catalog.sqlite")
+    (a, a_response), (b, b_response) = catalog.execute("SELECT id, response_record_id FROM captures ORDER BY url").fetchall()
+    for capture_id, response in ((a, b_response), (b, a_response)):
+        catalog.execute("UPDATE captures SET response_record_id = ? WHERE id = ?", (response, capture_id))
+        catalog.execute("UPDATE records SET capture_id = ? WHERE record_id = ?", (capture_id, response))
+    catalog.commit()
+    catalog.close()
+    report = verify(run_cli, collection)
+    assert {(f["check"], f["where"]) for f in report["failures"]} == {("attested records", f"capture {a}"),
+                                                                     ("attested records", f"capture {b}")}
+    assert all(b_response in f["detail"] or a_response in f["detail"] for f in report["failures"])
