@@ -18,7 +18,7 @@ from pathlib import Path
 
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
-from archiver.evidence.attestation import SIGNED_HEADERS, statement_problems
+from archiver.evidence.attestation import SIGNED_HEADERS, shared, statement_problems
 from archiver.evidence.keys import KeyStatus
 from archiver.evidence.signing import (NO_VALID_SIGNATURE, NOT_JSON, BadEnvelope, PublicKey, canonical_json, envelope_signers,
                                        signed_statement)
@@ -80,8 +80,8 @@ def _opened(envelope: dict, keys: dict[str, PublicKey], capture_id: str, catalog
     records = predicate.get("records") if isinstance(predicate.get("records"), list) else []
     # Only what the record checks need is kept: memory stays flat however many captures.
     kept = {"_type": statement.get("_type"), "predicateType": statement.get("predicateType"),
-            "predicate": {"records": [{k: r[k] for k in ("id", "block_digest", "payload_digest", *SIGNED_HEADERS) if k in r}
-                                      for r in records if isinstance(r, dict)]}}
+            "predicate": {"records": [{k: shared(r[k]) for k in ("id", "block_digest", "payload_digest", *SIGNED_HEADERS)
+                                       if k in r} for r in records if isinstance(r, dict)]}}
     differing = tuple((name, predicate.get(name), expected)
                       for name, expected in zip(("id",) + ATTESTED, (capture_id, *cataloged)) if predicate.get(name) != expected)
     return Opened(digest, signers=tuple(signers), statement=kept, differing=differing)

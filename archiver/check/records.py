@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archiver.check.findings import Report
-from archiver.evidence.attestation import SIGNED_HEADERS
+from archiver.evidence.attestation import SIGNED_HEADERS, shared
 from archiver.check.scan import FileScan, ScannedRecord
 from archiver.store.catalog import Catalog
 from archiver.store.database import placeholders
@@ -139,8 +139,10 @@ def found_record(record: ScannedRecord) -> dict:
     """What an attestation signed of a record, as its bytes have it: digests and SIGNED_HEADERS
     (a revisit's payload is elsewhere: its declared payload digest is what was signed)."""
     payload = record.payload_digest if record.type != "revisit" else record.headers.get("WARC-Payload-Digest")
-    return {"block_digest": record.block_digest, "payload_digest": payload} | \
-        {field: record.headers.get(header) for field, header in SIGNED_HEADERS.items()}
+    found = {"block_digest": shared(record.block_digest), "payload_digest": shared(payload)}
+    for field, header in SIGNED_HEADERS.items():
+        found[field] = shared(record.headers.get(header))
+    return found
 
 
 def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> None:

@@ -6,6 +6,8 @@ and every attestation still verifies against them."""
 
 from __future__ import annotations
 
+import sys
+
 from archiver.evidence.signing import STATEMENT_TYPE, SigningKey, sign_statement
 
 PREDICATE_TYPE = "urn:archiver:capture:v1"
@@ -13,6 +15,12 @@ MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
 # Of each record, the WARC headers its statement signs besides the digests: the block digest
 # leaves the WARC header uncovered, and these say what a replay shows the record as.
 SIGNED_HEADERS = {"type": "WARC-Type", "target_uri": "WARC-Target-URI", "date": "WARC-Date", "ip": "WARC-IP-Address"}
+
+
+def shared(value):
+    """`value`, a string one object with every equal one: a verification holds what each of tens
+    of thousands of records was signed as and is found as (the same URIs, dates, types, digests)."""
+    return sys.intern(value) if type(value) is str else value
 
 
 def _hex(digest: str | None) -> str | None:
