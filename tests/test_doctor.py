@@ -185,15 +185,20 @@ def test_four_capturing_processes_and_a_manifest_export_at_once(run_cli, raw_ser
     assert report["passed"]["custody chain"] == report["passed"]["custody entry readable"]
 
 
-def test_doctor_leaves_a_running_capture_alone(run_cli, raw_server, gates, collection):
-    """A capture in progress has an .open file that is not a leftover: doctor must not touch it."""
+def held_capture(collection, raw_server, gates, pages: int):
+    """A capture of `pages` pages held mid-run, its first capture stored and the next page
+    awaited until the gate opens: (the gate, the process, its open files' bytes by path)."""
     gate = gates(answered=1, slots=1)
-    server = raw_server({f"/{i}": gate.respond for i in range(40)})
-    process = capturing(collection, server, 40, concurrency=1)
-    # Held mid-run, its first capture stored and the next page awaited, until the gate opens.
+    server = raw_server({f"/{i}": gate.respond for i in range(pages)})
+    process = capturing(collection, server, pages, concurrency=1)
     wait_until(lambda: logged_captures(collection) == 1, "first capture stored", process)
     assert gate.slots_held.wait(60), "the capture never asked for the held page"
-    open_files = {path: path.read_bytes() for path in collection.storage.folder.glob("*.open")}
+    return gate, process, {path: path.read_bytes() for path in collection.storage.folder.glob("*.open")}
+
+
+def test_doctor_leaves_a_running_capture_alone(run_cli, raw_server, gates, collection):
+    """A capture in progress has an .open file that is not a leftover: doctor must not touch it."""
+    gate, process, open_files = held_capture(collection, raw_server, gates, 40)
     assert open_files, "the capture never started writing"
     for command in (["doctor"], ["doctor", "--fix"]):
         result = run_cli(*command, "-C", collection.root)
@@ -217,12 +222,7 @@ def test_doctor_leaves_a_running_capture_alone_when_it_cannot_write_the_lock_fil
     if os.geteuid() == 0 and (shutil.which("unshare") is None or subprocess.run(
             ["unshare", "--mount", "sh", "-c", 'mount --bind "$1" "$1"', "sh", str(collection.root)]).returncode):
         pytest.skip("running as root without mount namespaces: no way to make a file read-only here")
-    gate = gates(answered=1, slots=1)
-    server = raw_server({f"/{i}": gate.respond for i in range(20)})
-    process = capturing(collection, server, 20, concurrency=1)
-    wait_until(lambda: logged_captures(collection) == 1, "first capture stored", process)
-    assert gate.slots_held.wait(60), "the capture never asked for the held page"
-    open_files = {path: path.read_bytes() for path in collection.storage.folder.glob("*.open")}
+    gate, process, open_files = held_capture(collection, raw_server, gates, 20)
     lock = collection.root / ".in-use"
     lock.chmod(0o444)  # another user's file, to all but root; for root, a read-only mount of it
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}

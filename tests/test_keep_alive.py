@@ -69,16 +69,20 @@ def test_captures_one_after_another_reuse_one_connection(keep_alive_server, tmp_
     assert keep_alive_server.connections == 1
 
 
-class _ClosesItsIdleConnection:
-    """An origin whose first connection answers one request with keep-alive, then hangs up on the
-    next request without a byte, as a server whose idle timeout fires just as the request arrives."""
+class _RawOrigin:
+    """A keep-alive origin on a raw socket, for answers an HTTP server library would not give:
+    each request head read from a connection is handed to answer(), which returns False to hang up."""
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.requests_seen: list[int] = []  # per connection, how many requests arrived
 
-    def start(self) -> "_ClosesItsIdleConnection":
+    @property
+    def connections(self) -> int:
+        return len(self.requests_seen)
+
+    def start(self):
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
@@ -102,12 +106,25 @@ class _ClosesItsIdleConnection:
                         return
                     head += line
                 self.requests_seen[index] += 1
-                if index == 0 and self.requests_seen[index] == 2:
-                    return  # the idle timeout won the race: closed, nothing sent
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+                if not self.answer(conn, index, head):
+                    return
+
+    def answer(self, conn: socket.socket, index: int, head: bytes) -> bool:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.listener.close()
+
+
+class _ClosesItsIdleConnection(_RawOrigin):
+    """An origin whose first connection answers one request with keep-alive, then hangs up on the
+    next request without a byte, as a server whose idle timeout fires just as the request arrives."""
+
+    def answer(self, conn: socket.socket, index: int, head: bytes) -> bool:
+        if index == 0 and self.requests_seen[index] == 2:
+            return False  # the idle timeout won the race: closed, nothing sent
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+        return True
 
 
 @pytest.fixture
@@ -142,52 +159,23 @@ def test_a_reused_connection_the_server_closed_unanswered_is_retried_once_on_a_n
         fetcher.close()
 
 
-class _SendsInterimHeads:
+class _SendsInterimHeads(_RawOrigin):
     """A keep-alive origin that answers /hinted with 103 Early Hints at once and its page a
     moment later (as it would while the page is being made); /switched with 101 Switching
     Protocols, then, as the stray bytes of another protocol, what looks like a page; other
     paths with their page at once."""
 
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.connections = 0
-
-    def start(self) -> "_SendsInterimHeads":
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            reader = conn.makefile("rb")
-            while True:
-                head = b""
-                while not head.endswith(b"\r\n\r\n"):
-                    line = reader.readline()
-                    if not line:
-                        return
-                    head += line
-                path = head.split(b" ")[1]
-                interim = {b"/hinted": b"103 Early Hints\r\nLink: </style.css>; rel=preload",
-                           b"/switched": b"101 Switching Protocols\r\nUpgrade: other"}.get(path)
-                if interim:
-                    conn.sendall(b"HTTP/1.1 %s\r\n\r\n" % interim)
-                    time.sleep(0.3)
-                body = b"page " + path
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
-                             % (len(body), body))
-
-    def close(self) -> None:
-        self.listener.close()
+    def answer(self, conn: socket.socket, index: int, head: bytes) -> bool:
+        path = head.split(b" ")[1]
+        interim = {b"/hinted": b"103 Early Hints\r\nLink: </style.css>; rel=preload",
+                   b"/switched": b"101 Switching Protocols\r\nUpgrade: other"}.get(path)
+        if interim:
+            conn.sendall(b"HTTP/1.1 %s\r\n\r\n" % interim)
+            time.sleep(0.3)
+        body = b"page " + path
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        return True
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import json
 import sqlite3
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import http_response, make_collection, send_bytes
+from tests.test_verify import verify
 
 
 @pytest.fixture
@@ -26,13 +26,6 @@ def honest(run_cli, raw_server, tmp_path):
     assert run_cli("capture", "-C", collection.root, server.url("/report")).exit_code == 0
     assert run_cli("manifest", "-C", collection.root).exit_code == 0
     return collection
-
-
-def verify(run_cli, collection) -> dict:
-    result = run_cli("verify", "-C", collection.root, "--json", "--workers", "1")
-    report = json.loads(result.stdout)
-    assert result.exit_code == (0 if report["ok"] else 1)
-    return report
 
 
 def same_length_member(data: bytes, length: int) -> bytes:
