@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from archiver.capture.browser.chromium import find_chromium
 from tests import pywb
 from tests.conftest import http_response, send_bytes, warc_records
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 
 FONT = min(Path("/usr/share/fonts").rglob("*.ttf"), key=lambda path: path.stat().st_size, default=None)

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import struct
 import zlib
 
 import pytest
 
+from archiver.capture.browser.chromium import find_chromium
 from tests.conftest import http_response, send_bytes, warc_records
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 
 # A 1x1 red PNG.

@@ -6,19 +6,21 @@ is missing (CI installs both, and there a skip fails)."""
 from __future__ import annotations
 
 import gzip
-import shutil
 
 import pytest
 
+from archiver.capture.browser.chromium import find_chromium
 from archiver.capture.browser.proxy import RefusingProxy
 from tests.conftest import http_response, send_bytes
 from tests.test_browser_proxy import proxies, spooled  # noqa: F401  (proxies is a fixture)
 
+CHROMIUM = find_chromium()  # as archiver finds it, before the tests' settings say: no browser
+
 
 def test_chromium_loads_a_page_only_through_the_proxy(proxies, raw_server, test_ca):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = CHROMIUM
     if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+        pytest.skip("Chromium is not installed (.ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
     # 127.0.0.2 is loopback, so even a broken guard could not send anything off this machine,
     # but the collection allows only 127.0.0.1: the policy must refuse it, and its server must see nothing.

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 
 import pytest
 from PIL import Image
 
+from archiver.capture.browser.chromium import find_chromium
 from tests.conftest import http_response, send_bytes
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 
 import pytest
 
 from archiver.store.catalog import Catalog
+from archiver.capture.browser.chromium import find_chromium
 from tests.conftest import capture, http_response, send_bytes
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 
 PHOTO = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import threading
 import zipfile
 from functools import partial
@@ -24,10 +23,11 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from archiver.capture.browser.chromium import find_chromium
 from tests.conftest import http_response, send_bytes
 from tests.test_bundle import flip_signature_byte
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 # Where .ci/run unpacks the pinned package (its sw.js, ui.js and index.html); $ARCHIVER_REPLAYWEBPAGE overrides.
 REPLAYWEBPAGE = Path(os.environ.get("ARCHIVER_REPLAYWEBPAGE")
                      or Path(__file__).resolve().parent.parent / ".cache" / "replaywebpage" / "package")
