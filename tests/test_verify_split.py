@@ -11,6 +11,7 @@ import json
 import os
 import random
 import sqlite3
+import time
 
 import psycopg
 import pytest
@@ -208,42 +209,70 @@ def test_worker_processes_open_the_attestations_of_a_postgresql_catalog(run_cli,
     assert report == verify_collection(Collection.open(collection.root), workers=1).as_dict()
 
 
-def reading_processes(collection: Collection, workers: int, monkeypatch, tmp_path) -> tuple[set[int], set[int]]:
-    """The processes that scanned WARC bytes, and those that ran the tasks given ahead, in a
-    Reading with `workers` workers and enough bytes for a pool."""
+def note_runner(log) -> int:
+    """A task given ahead: notes which process ran it (worker processes are forked: they write here too)."""
+    with open(log, "a") as out:
+        out.write(f"{os.getpid()}\n")
+    return os.getpid()
+
+
+def runners(log) -> list[int]:
+    return [int(pid) for pid in log.read_text().split()] if log.exists() else []
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.005)
+
+
+TASKS_AHEAD = 4
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_caller_runs_the_tasks_ahead_while_it_waits_for_the_workers_reads(one_file, monkeypatch, tmp_path, workers):
+    """A task given ahead that no worker has reached (the workers are still reading) is run by
+    the caller while it waits for a scan, each once: a reader is let go only once the caller
+    has run every one, so a caller that only waited would never get its scan."""
     from archiver.check import pieces, scan
-    log = tmp_path / "scanners"
+    log, scanners = tmp_path / "ahead", tmp_path / "scanners"
     scan_stream = scan.scan_stream
 
-    def logged_scan(*args, **kwargs):
-        with open(log, "a") as out:  # worker processes are forked: they write here too
+    def held_scan(*args, **kwargs):
+        with open(scanners, "a") as out:
             out.write(f"{os.getpid()}\n")
+        wait_until(lambda: len(runners(log)) == TASKS_AHEAD, "the caller ran the tasks ahead")
         return scan_stream(*args, **kwargs)
 
-    monkeypatch.setattr(scan, "scan_stream", logged_scan)
-    monkeypatch.setattr(pieces, "scan_stream", logged_scan)
-    with collection:
-        storage, catalog = collection.storage, collection.catalog
+    monkeypatch.setattr(scan, "scan_stream", held_scan)
+    monkeypatch.setattr(pieces, "scan_stream", held_scan)
+    with one_file:
+        storage, catalog = one_file.storage, one_file.catalog
         to_scan, _ = plan_scans(storage, catalog, Report())
-        with Reading(storage, catalog, to_scan, Parallelism(workers=workers, pool_from=0), ahead=[(os.getpid, ())]) as reading:
-            ahead = set(reading.ahead())
+        with Reading(storage, catalog, to_scan, Parallelism(workers=workers, pool_from=0),
+                     ahead=[(note_runner, (log,))] * TASKS_AHEAD) as reading:
             scans = [reading.scan(name) for name in reading.order]
-        scanners = {int(pid) for pid in (log.read_text().split() if log.exists() else ())}
-        assert [scan.records for scan in scans] == [scan_warc(storage, name, VERIFY_HEADERS).records for name in reading.order]
-    return scanners, ahead
+            assert reading.ahead() == [os.getpid()] * TASKS_AHEAD
+        assert runners(log) == [os.getpid()] * TASKS_AHEAD  # each once, here
+        assert os.getpid() not in runners(scanners)
+        assert [s.records for s in scans] == [scan_warc(storage, name, VERIFY_HEADERS).records for name in reading.order]
 
 
-def test_one_worker_reads_in_a_process_of_its_own_while_the_caller_does_the_work_given_ahead(one_file, monkeypatch, tmp_path):
-    """With one worker, the caller would otherwise wait: it checks signatures (the tasks given
-    ahead) while the worker process reads; with two, those tasks go to the workers first."""
-    readers, ahead = reading_processes(one_file, 1, monkeypatch, tmp_path)
-    assert readers and os.getpid() not in readers
-    assert ahead == {os.getpid()}
-    (tmp_path / "scanners").unlink()
-    readers, ahead = reading_processes(one_file, 2, monkeypatch, tmp_path)
-    assert readers and os.getpid() not in readers
-    assert ahead and os.getpid() not in ahead
-
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_done_reading_run_the_tasks_ahead_and_the_caller_does_not_run_them_again(one_file, tmp_path, workers):
+    log = tmp_path / "ahead"
+    with one_file:
+        storage, catalog = one_file.storage, one_file.catalog
+        to_scan, _ = plan_scans(storage, catalog, Report())
+        with Reading(storage, catalog, to_scan, Parallelism(workers=workers, pool_from=0),
+                     ahead=[(note_runner, (log,))] * TASKS_AHEAD) as reading:
+            wait_until(lambda: len(runners(log)) == TASKS_AHEAD, "the workers ran the tasks ahead")
+            results = reading.ahead()
+            scans = [reading.scan(name) for name in reading.order]
+        assert results == runners(log) and os.getpid() not in results  # each once, in a worker
+        assert [s.records for s in scans] == [scan_warc(storage, name, VERIFY_HEADERS).records for name in reading.order]
 
 
 @pytest.mark.parametrize("parallelism, niceness", [

@@ -28,6 +28,7 @@ ATTESTED = ("url", "final_url", "outcome", "http_status", "error", "truncated", 
             "cert_sha256", "payload_digest", "verdict", "verdict_reason")  # the capture's columns its attestation signs
 _ATTESTED_COLUMNS = ", ".join("c." + name for name in ATTESTED)
 _FINISHED_AT = ATTESTED.index("finished_at")
+MIN_PART = 250  # attestations opened by one task: about 25 ms, against a few for the task's catalog connection and keys
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,10 @@ class Opened:
 
 
 def opening_parts(catalog: Catalog, parts: int) -> list[tuple[str, str | None]]:
-    """Ranges [first, end) of attested capture ids, `parts` of about one size (end None: to the last)."""
+    """Ranges [first, end) of attested capture ids, up to `parts` of about one size and none
+    smaller than MIN_PART (end None: to the last)."""
     ids = [row[0] for row in catalog.query("SELECT capture_id FROM attestations ORDER BY capture_id")]
-    size = -(-len(ids) // max(1, parts))
+    size = max(MIN_PART, -(-len(ids) // max(1, parts)))
     starts = ids[::size] if ids else []
     return list(zip(starts, [*starts[1:], None]))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,13 @@ class Report:
     def ok(self) -> bool:
         return not self.failures
 
-    def check(self, name: str, holds: bool, where: str, detail: str) -> bool:
+    def check(self, name: str, holds: bool, where: str | Callable[[], str], detail: str | Callable[[], str]) -> bool:
+        """Count a check that holds, keep one that fails; `where` and `detail` may be functions
+        giving the text, called only for a failure (a check made per record then formats nothing)."""
         if holds:
             self.passed[name] += 1
         else:
-            self.failures.append(Failure(name, where, detail))
+            self.failures.append(Failure(name, where() if callable(where) else where, detail() if callable(detail) else detail))
         return holds
 
     def extend(self, later: "Report") -> None:

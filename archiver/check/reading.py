@@ -3,6 +3,8 @@ pieces of large ones (check/pieces.py) go to worker processes, largest first, wh
 caller checks the custody log and a thread of its hashes each file whole, in order (hashlib
 lets go of the GIL); each file's scan is handed back in the caller's order. One worker is a
 process of its own too: it reads while the caller checks signatures, which need no WARC bytes.
+Other tasks (opening attestations) queue behind the reads, and each is run by whichever
+takes it first: a worker done reading, or the caller, so that neither waits while the other has work.
 Below POOL_FROM bytes in all, no pool is started: its start-up would cost more than it saves,
 and the files are read in this process, each only when its scan is asked for. A worker's scan
 comes back pickled and is unpickled only when asked for: scans that arrive while the caller is
@@ -49,8 +51,8 @@ class Parallelism:
 class Reading:
     """The scans of `to_scan`, started on entry; scan(name) waits for one file's, to be asked
     for in `order` (each is read in that order). The tasks `ahead` ((function, args) each,
-    picklable) run first on the workers when there are several, and in the caller, when ahead()
-    is asked, when one worker reads: their results come back from ahead(), in order."""
+    picklable) queue behind the reads, each run once, by a worker or by the caller, whichever
+    takes it first (see ahead()); their results come back from ahead(), in order."""
 
     def __init__(self, storage: Storage, catalog: Catalog, to_scan: dict[str, ToScan], parallelism: Parallelism,
                  ahead: Sequence[tuple[Callable, tuple]] = ()) -> None:
@@ -75,9 +77,7 @@ class Reading:
             if pooled:
                 self._pieces[shown] = [Piece(file.name, 0, file.size)]
         tasks = len(ahead) + sum(len(self._pieces[shown]) if shown in self._pieces else 1 for shown in to_scan)
-        self._pool = _pool(min(parallelism.workers, tasks), pooled)
-        # One worker reads; the tasks ahead are then the caller's, done while it reads.
-        self._ahead_pool = self._pool if parallelism.workers > 1 else _Inline()
+        self._pool = _pool(min(parallelism.workers, tasks), pooled, len(ahead))
         self._read_ahead = parallelism.read_ahead
         self._unsubmitted = list(self.order)  # files whose reading is not handed to the pool yet, in order
         self._handed_ahead = 0  # bytes of the files handed to the pool and not yet asked for
@@ -87,8 +87,6 @@ class Reading:
 
     def __enter__(self) -> "Reading":
         self._pool.__enter__()
-        self._ahead = [self._ahead_pool.submit(function, *args) for function, args in self._ahead_tasks]
-        self._ahead_tasks = ()
         if self._pieces:
             from concurrent.futures import ThreadPoolExecutor
             # A file cut into pieces is read by every worker at once, faster than one thread can
@@ -96,6 +94,12 @@ class Reading:
             cut_up = any(len(pieces) > 1 for pieces in self._pieces.values())
             self._hashing = ThreadPoolExecutor(1, "archiver-hash", initializer=None if cut_up else _idle_priority)
         self._top_up()
+        # Behind the reads: a worker takes them once it has read what it was given, the caller
+        # those no worker has taken when it asks (last first, one at a time: see ahead()).
+        self._ahead = [self._pool.submit_claimable(index, function, *args)
+                       for index, (function, args) in enumerate(self._ahead_tasks)]
+        self._unclaimed = len(self._ahead)  # this process claims from the last down
+        self._mine: dict[int, object] = {}  # index → result of the tasks run here
         return self
 
     def _top_up(self) -> None:
@@ -125,9 +129,25 @@ class Reading:
         self._pool.__exit__(*exc)
 
     def ahead(self) -> list:
-        """The results of the tasks given as `ahead`, in their order."""
-        results, self._ahead = [task.result() for task in self._ahead], []
+        """The results of the tasks given as `ahead`, in their order. Each runs once: in the
+        first worker to reach it behind its reads, or here, if this process claims it first
+        (while it waits for a scan, or now). This process claims them from the last, one at a
+        time, so that the workers take the first ones meanwhile."""
+        while self._run_one_ahead():
+            pass
+        results = [self._mine[index] if index in self._mine else task.result() for index, task in enumerate(self._ahead)]
+        self._ahead, self._ahead_tasks, self._mine = [], (), {}
         return results
+
+    def _run_one_ahead(self) -> bool:
+        """Run here the last task ahead no worker has claimed; False if there is none left."""
+        while self._unclaimed > 0:
+            self._unclaimed -= 1
+            if self._pool.claim(self._unclaimed):
+                function, args = self._ahead_tasks[self._unclaimed]
+                self._mine[self._unclaimed] = function(*args)
+                return True
+        return False
 
     def scan(self, shown: str) -> FileScan:
         file = self._to_scan[shown]
@@ -136,6 +156,11 @@ class Reading:
         self._handed_ahead -= file.size
         self._top_up()
         pieces = self._pieces.get(shown)
+        waited_for = [task for key, task in self._tasks.items() if key[0] == shown]
+        if shown in self._hashes:
+            waited_for.append(self._hashes[shown])
+        while not all(task.done() for task in waited_for) and self._run_one_ahead():
+            pass  # rather than wait, this process does a task ahead that no worker has taken
         if pieces is None:
             return self._tasks.pop((shown, 0)).result()
         size, sha256 = self._hashes.pop(shown).result()
@@ -160,10 +185,10 @@ def _member_starts(catalog: Catalog, name: str) -> list[int]:
         "SELECT DISTINCT warc_offset FROM records WHERE warc_file = ? ORDER BY warc_offset", (name,))]
 
 
-def _pool(workers: int, enough_work: bool):
+def _pool(workers: int, enough_work: bool, claimable: int):
     if workers >= 1 and enough_work:
         try:
-            return _Workers(workers)
+            return _Workers(workers, claimable)
         except (ImportError, NotImplementedError, OSError):  # no process pool here (no working sem_open, as in some sandboxes)
             pass  # the same reading, in this process
     return _Inline()
@@ -173,9 +198,11 @@ class _Workers:
     """The executor interface over worker processes, each result pickled in the worker and
     unpickled only when asked for."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, claimable: int) -> None:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor  # its import alone is a tenth of an empty verify
-        self._executor = ProcessPoolExecutor(max_workers=workers)
+        self._claims = multiprocessing.Array("b", claimable)  # 1: taken by a worker or the caller
+        self._executor = ProcessPoolExecutor(max_workers=workers, initializer=_share_claims, initargs=(self._claims,))
 
     def __enter__(self) -> "_Workers":
         self._executor.__enter__()
@@ -187,9 +214,34 @@ class _Workers:
     def submit(self, function, *args) -> "_Pickled":
         return _Pickled(self._executor.submit(_pickled, function, *args))
 
+    def submit_claimable(self, index: int, function, *args) -> "_Pickled":
+        """A task that a worker runs only if it claims `index` first (else the caller has)."""
+        return _Pickled(self._executor.submit(_pickled_if_claimed, index, function, *args))
+
+    def claim(self, index: int) -> bool:
+        return _claim(self._claims, index)
+
 
 def _pickled(function: Callable, *args) -> bytes:
     return pickle.dumps(function(*args), pickle.HIGHEST_PROTOCOL)
+
+
+_claims = None  # in a worker process: the claims array it shares with the caller
+
+
+def _share_claims(claims) -> None:
+    global _claims
+    _claims = claims
+
+
+def _claim(claims, index: int) -> bool:
+    with claims.get_lock():
+        taken, claims[index] = claims[index], 1
+    return not taken
+
+
+def _pickled_if_claimed(index: int, function: Callable, *args) -> bytes | None:
+    return _pickled(function, *args) if _claim(_claims, index) else None
 
 
 @dataclass
@@ -198,6 +250,10 @@ class _Pickled:
 
     def result(self):
         return pickle.loads(self.future.result())
+
+    def done(self) -> bool:
+        return self.future.done()
+
 
 
 class _Inline:
@@ -213,6 +269,12 @@ class _Inline:
     def submit(self, function, *args) -> "_Deferred":
         return _Deferred(function, args)
 
+    def submit_claimable(self, index: int, function, *args) -> "_Deferred":
+        return _Deferred(function, args)
+
+    def claim(self, index: int) -> bool:
+        return True  # no worker: every task is the caller's
+
 
 @dataclass
 class _Deferred:
@@ -221,3 +283,7 @@ class _Deferred:
 
     def result(self):
         return self.function(*self.args)
+
+    def done(self) -> bool:
+        return True  # nothing to wait for: it runs when its result is asked for
+

@@ -5,6 +5,7 @@ it; no record the catalog does not list. Files are read through `collection.stor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from archiver.check.findings import Report
 from archiver.evidence.attestation import SIGNED_HEADERS, shared
@@ -88,43 +89,47 @@ class RecordChecks:
         self.found: dict[str, dict] = {}  # record id → as found_record gives it
 
     def check_file(self, name: str, scan: FileScan) -> None:
-        report = self.report
+        # Tens of thousands of records a file: each failure's text is a function, formatted only if it fails.
+        check = self.report.check
         in_file: dict[str, ScannedRecord] = {}
+        found = self.found
         for record in scan.records:
             in_file[record.id] = record
-            _check_self_consistent(name, record, report)
-            self.found[record.id] = found_record(record)
+            _check_self_consistent(name, record, check)
+            found[record.id] = found_record(record)
+        imported = name in self.imported
         for (record_id, warc_type, offset, length, block_digest, payload_digest, target_uri, warc_date) in \
                 self.catalog.query("SELECT record_id, warc_type, warc_offset, length, block_digest, payload_digest,"
                                    " target_uri, warc_date FROM records WHERE warc_file = ? ORDER BY warc_offset", (name,)):
-            where = f"warcs/{name} {record_id}"
+            where = lambda: f"warcs/{name} {record_id}"  # noqa: E731
             record = in_file.pop(record_id, None)
-            if not report.check("record present", record is not None, where, "cataloged but not found in its WARC file"):
+            if not check("record present", record is not None, where, "cataloged but not found in its WARC file"):
                 continue
-            report.check("record position", (record.offset, record.length) == (offset, length), where,
-                         f"offset/length: expected {offset}/{length}, found {record.offset}/{record.length}")
-            report.check("record block digest", record.block_digest == block_digest, where,
-                         f"WARC-Block-Digest: expected {block_digest} (catalog), found {record.block_digest} (computed)")
+            check("record position", record.offset == offset and record.length == length, where,
+                  lambda: f"offset/length: expected {offset}/{length}, found {record.offset}/{record.length}")
+            check("record block digest", record.block_digest == block_digest, where,
+                  lambda: f"WARC-Block-Digest: expected {block_digest} (catalog), found {record.block_digest} (computed)")
             if warc_type != "revisit" and payload_digest is not None:
-                report.check("record payload digest", record.payload_digest == payload_digest, where,
-                             f"WARC-Payload-Digest: expected {payload_digest} (catalog), found {record.payload_digest} (computed)")
-            declared_payload = payload_digest if name not in self.imported else None  # we catalog sha256, they wrote sha1
+                check("record payload digest", record.payload_digest == payload_digest, where,
+                      lambda: f"WARC-Payload-Digest: expected {payload_digest} (catalog), found {record.payload_digest} (computed)")
+            declared_payload = payload_digest if not imported else None  # we catalog sha256, they wrote sha1
+            headers = record.headers
             for header, expected in (("WARC-Type", warc_type), ("WARC-Target-URI", target_uri), ("WARC-Date", warc_date),
                                      ("WARC-Payload-Digest", declared_payload)):
                 if expected is not None:
-                    report.check("record header", record.headers.get(header) == expected, where,
-                                 f"{header}: expected {expected}, found {record.headers.get(header)}")
-        if name in self.imported:
+                    check("record header", headers.get(header) == expected, where,
+                          lambda: f"{header}: expected {expected}, found {headers.get(header)}")
+        if imported:
             return
         for record_id, record in in_file.items():  # in the file, but not cataloged as in it
             if self.catalog.query("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone():
                 continue  # cataloged in another file: that file's check reports it missing there
             if record.type == "warcinfo":
-                report.check("warcinfo listed", record_id in self.warcinfo_ids, f"warcs/{name} {record_id}",
-                             "warcinfo of no listed file")
+                check("warcinfo listed", record_id in self.warcinfo_ids, f"warcs/{name} {record_id}",
+                      "warcinfo of no listed file")
             else:
-                report.check("record listed", False, f"warcs/{name} {record_id}",
-                             f"a {record.type} record the catalog does not list claims to be a capture")
+                check("record listed", False, f"warcs/{name} {record_id}",
+                      f"a {record.type} record the catalog does not list claims to be a capture")
 
     def check_unread(self, read: set[str]) -> None:
         """Records cataloged in files that could not be read at all (missing)."""
@@ -145,12 +150,12 @@ def found_record(record: ScannedRecord) -> dict:
     return found
 
 
-def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> None:
+def _check_self_consistent(name: str, record: ScannedRecord, check: Callable[..., bool]) -> None:
     """The digests a record declares against those of its bytes, whatever the catalog says."""
-    where = f"warcs/{name} {record.id}"
-    for header, computed, check in (("WARC-Block-Digest", record.block_digest, "declared block digest"),
-                                    ("WARC-Payload-Digest", record.payload_digest, "declared payload digest")):
+    for header, computed, name_of_check in (("WARC-Block-Digest", record.block_digest, "declared block digest"),
+                                            ("WARC-Payload-Digest", record.payload_digest, "declared payload digest")):
         declared = record.headers.get(header)
         # Other algorithms (sha1 from other tools) were checked when the file was imported.
         if computed is not None and declared is not None and declared.startswith("sha256:"):
-            report.check(check, declared == computed, where, f"{header}: declared {declared}, computed {computed}")
+            check(name_of_check, declared == computed, lambda: f"warcs/{name} {record.id}",
+                  lambda: f"{header}: declared {declared}, computed {computed}")

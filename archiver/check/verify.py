@@ -29,7 +29,7 @@ from archiver.check.custody_log import announced_keys, check_custody, check_key_
 from archiver.check.documents import check_claims_read, check_document_copies
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
-from archiver.check.reading import Parallelism, Reading
+from archiver.check.reading import PIECES_PER_WORKER, Parallelism, Reading
 from archiver.check.records import RecordChecks, check_scan, plan_scans
 from archiver.check.retention import check_retention
 from archiver.evidence.custody import read_entries
@@ -51,36 +51,39 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         to_scan, listed = plan_scans(collection.storage, catalog, report, written_now)
         # Files made by other tools: their other records are not captures, their digests may be sha1.
         imported = {row[0] for row in catalog.query("SELECT name FROM warc_files WHERE imported_from IS NOT NULL")}
-        records = RecordChecks(catalog, imported, report)
         parallelism = parallelism or Parallelism(workers)
-        # The attestations are opened and their signatures checked by the workers first, by
-        # every key that could count (which do is known once the log is checked, below).
+        # The attestations are opened and their signatures checked, in parts, by every key that
+        # could count (which do is known once the log is checked, below), each part by whichever
+        # is free first: a worker done reading, or this process waiting for a file's scan.
         key_events = list(key_event_entries(line for _, line in read_entries(log)))
         candidates = {fingerprint: public.pem() for fingerprint, public in (keys | announced_keys(key_events)).items()}
         opening = [(open_attestations, (catalog.location, first, end, candidates))
-                   for first, end in opening_parts(catalog, parallelism.workers)]
+                   for first, end in opening_parts(catalog, parallelism.workers * PIECES_PER_WORKER)]
         # The files are read in worker processes while this one checks the log's signatures,
-        # which need no WARC bytes; what those checks find is reported after the records, as always.
-        after_records = Report()
+        # which need no WARC bytes. The findings are reported in this order: custody log, key
+        # files, attestations, records (files), then the rest (after_records).
+        files, after_records = Report(), Report()
+        records = RecordChecks(catalog, imported, files)
         with Reading(collection.storage, catalog, to_scan, parallelism, ahead=opening) as reading:
             statuses = key_statuses_in(key_events)
             custody = check_custody(collection, keys, statuses, report)
             check_key_files(collection, custody, report)
-            # Before the attestations, which keep what the records are checked against: the
-            # manifest is read whole (its signature covers every byte) while less is held.
+            # Before the records, of which what was found is kept: the manifest is read whole
+            # (its signature covers every byte) while less is held.
             check_document_copies(collection, catalog, custody, after_records)
             check_claims_read(catalog, custody, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, to_scan, after_records)
-            opened = {capture_id: envelope for part in reading.ahead() for capture_id, envelope in part.items()}
-            statements = check_attestations(catalog, opened, keys, statuses, custody, report)
-            del opened
             for name in reading.order:  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)
-                check_scan(to_scan[name], scan, listed.get(name), report)
+                check_scan(to_scan[name], scan, listed.get(name), files)
                 records.check_file(name, scan)
                 del scan
+            opened = {capture_id: envelope for part in reading.ahead() for capture_id, envelope in part.items()}
+        statements = check_attestations(catalog, opened, keys, statuses, custody, report)
+        del opened
         records.check_unread(set(to_scan))
+        report.extend(files)
         check_attested_records(catalog, statements, records.found, report)
         del statements, records
         report.extend(after_records)
