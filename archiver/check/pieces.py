@@ -15,12 +15,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from archiver.check.scan import READ_SIZE, FileScan, scan_stream
+from archiver.check.scan import FileScan, scan_stream
 
 if TYPE_CHECKING:
     from archiver.store.storage import Storage
 
 GZIP_MAGIC = b"\x1f\x8b"
+HASH_BUFFER = 256 * 1024
 RANGE_READ = 8 * 2**20  # bytes per ranged read of a piece: an S3 GET's worth, few opens of a local file
 
 
@@ -61,10 +62,14 @@ def hash_whole(storage: "Storage", name: str) -> tuple[int, str]:
     """Size and SHA-256 of the stored file, read once in order."""
     digest = hashlib.sha256()
     size = 0
+    # Into one buffer, again and again: it stays in the CPU's cache, where SHA-256 runs about a
+    # quarter faster than on a fresh buffer for each read.
+    buffer = bytearray(HASH_BUFFER)
+    view = memoryview(buffer)
     with storage.reader(name) as file:
-        while chunk := file.read(16 * READ_SIZE):
-            digest.update(chunk)
-            size += len(chunk)
+        while read := file.readinto(buffer):
+            digest.update(view[:read])
+            size += read
     return size, digest.hexdigest()
 
 

@@ -139,6 +139,10 @@ class Reading:
         self._ahead, self._ahead_tasks, self._mine = [], (), {}
         return results
 
+    def ahead_ready(self) -> bool:
+        """Whether every task ahead has run: ahead() would not wait."""
+        return all(index in self._mine or task.done() for index, task in enumerate(self._ahead))
+
     def _run_one_ahead(self) -> bool:
         """Run here the last task ahead no worker has claimed; False if there is none left."""
         while self._unclaimed > 0:
