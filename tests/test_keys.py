@@ -8,7 +8,7 @@ import shutil
 import stat
 import subprocess
 
-from archiver.evidence.keys import custody_lines, key_event_entries, key_statuses_in
+from archiver.evidence.keys import KEY_EVENTS, custody_lines, key_event_entries, key_statuses_in
 from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes
@@ -128,3 +128,5 @@ def test_a_key_event_is_read_however_its_line_spells_it_and_other_lines_are_pass
     assert [entry["seq"] for entry in key_event_entries(lines)] == [1, 3, 4]
     statuses = key_statuses_in(key_event_entries(lines))
     assert statuses["ab"].revoked_from == "2026-01-01T00:00:00Z" and statuses["cd"].announced_at == "2026-01-04T00:00:00Z"
+    every_event = [json.dumps({"seq": seq, "event": event}).encode("utf-8") for seq, event in enumerate(KEY_EVENTS, 1)]
+    assert [entry["event"] for entry in key_event_entries(every_event)] == list(KEY_EVENTS)
