@@ -144,7 +144,8 @@ def found_record(record: ScannedRecord) -> dict:
     """What an attestation signed of a record, as its bytes have it: digests and SIGNED_HEADERS
     (a revisit's payload is elsewhere: its declared payload digest is what was signed)."""
     payload = record.payload_digest if record.type != "revisit" else record.headers.get("WARC-Payload-Digest")
-    found = {"block_digest": shared(record.block_digest), "payload_digest": shared(payload)}
+    # Keyed as a statement's record is (with its id): a record found as signed equals it.
+    found = {"id": shared(record.id), "block_digest": shared(record.block_digest), "payload_digest": shared(payload)}
     for field, header in SIGNED_HEADERS.items():
         found[field] = shared(record.headers.get(header))
     return found

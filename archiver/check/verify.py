@@ -24,7 +24,8 @@ Checks, in the order they are reported:
 
 from __future__ import annotations
 
-from archiver.check.attestations import check_attestations, check_attested_records, open_attestations, opening_parts
+from archiver.check.attestations import (check_attestations, check_attested_records, listing_problems, open_attestations,
+                                         opening_parts)
 from archiver.check.custody_log import announced_keys, check_custody, check_key_files
 from archiver.check.documents import check_claims_read, check_document_copies
 from archiver.check.findings import Report
@@ -74,25 +75,26 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             check_claims_read(catalog, custody, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, to_scan, after_records)
-            statements = None
+            attested = None
             for name in reading.order:  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)
                 check_scan(to_scan[name], scan, listed.get(name), files)
                 records.check_file(name, scan)
                 del scan
-                if statements is None and reading.ahead_ready():  # now, not after the last file is read
-                    statements = _check_attestations(reading, catalog, keys, statuses, custody, report)
-            if statements is None:
-                statements = _check_attestations(reading, catalog, keys, statuses, custody, report)
+                if attested is None and reading.ahead_ready():  # now, not after the last file is read
+                    attested = _check_attestations(reading, catalog, keys, statuses, custody, report)
+            statements, listing = attested or _check_attestations(reading, catalog, keys, statuses, custody, report)
         records.check_unread(set(to_scan))
         report.extend(files)
-        check_attested_records(catalog, statements, records.found, report)
+        check_attested_records(statements, listing, records.found, report)
         del statements, records
         report.extend(after_records)
     return report
 
 
-def _check_attestations(reading: Reading, catalog, keys, statuses, custody, report: Report) -> dict[str, dict]:
-    """check_attestations() on the attestations opened ahead of (or while) reading."""
+def _check_attestations(reading: Reading, catalog, keys, statuses, custody, report: Report) -> tuple[dict, dict]:
+    """check_attestations() on the attestations opened ahead of (or while) reading: the
+    statements, and their listing_problems()."""
     opened = {capture_id: envelope for part in reading.ahead() for capture_id, envelope in part.items()}
-    return check_attestations(catalog, opened, keys, statuses, custody, report)
+    statements = check_attestations(catalog, opened, keys, statuses, custody, report)
+    return statements, listing_problems(catalog, statements)
