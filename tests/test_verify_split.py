@@ -254,7 +254,7 @@ def test_the_caller_runs_the_tasks_ahead_while_it_waits_for_the_workers_reads(on
         with Reading(storage, catalog, to_scan, Parallelism(workers=workers, pool_from=0),
                      ahead=[(note_runner, (log,))] * TASKS_AHEAD) as reading:
             scans = [reading.scan(name) for name in reading.order]
-            assert reading.ahead() == [os.getpid()] * TASKS_AHEAD
+            assert list(reading.ahead()) == [os.getpid()] * TASKS_AHEAD
         assert runners(log) == [os.getpid()] * TASKS_AHEAD  # each once, here
         assert os.getpid() not in runners(scanners)
         assert [s.records for s in scans] == [scan_warc(storage, name, VERIFY_HEADERS).records for name in reading.order]
@@ -269,7 +269,7 @@ def test_workers_done_reading_run_the_tasks_ahead_and_the_caller_does_not_run_th
         with Reading(storage, catalog, to_scan, Parallelism(workers=workers, pool_from=0),
                      ahead=[(note_runner, (log,))] * TASKS_AHEAD) as reading:
             wait_until(lambda: len(runners(log)) == TASKS_AHEAD, "the workers ran the tasks ahead")
-            results = reading.ahead()
+            results = list(reading.ahead())
             scans = [reading.scan(name) for name in reading.order]
         assert results == runners(log) and os.getpid() not in results  # each once, in a worker
         assert [s.records for s in scans] == [scan_warc(storage, name, VERIFY_HEADERS).records for name in reading.order]

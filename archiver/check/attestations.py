@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
+from typing import Iterator
 
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
@@ -89,7 +90,25 @@ def _opened(envelope: dict, keys: dict[str, PublicKey], capture_id: str, catalog
     return Opened(digest, signers=tuple(signers), statement=kept, differing=differing)
 
 
-def check_attestations(catalog: Catalog, opened: dict[str, Opened], keys: dict[str, PublicKey],
+class OpenedInOrder:
+    """The attestations opened, part after part (open_attestations over opening_parts, in
+    order), as check_attestations pops them: it walks the captures in that same order, so each
+    part is waited for only when the walk reaches it."""
+
+    def __init__(self, parts: Iterator[dict[str, Opened]]) -> None:
+        self._parts = parts
+        self._opened: dict[str, Opened] = {}
+
+    def pop(self, capture_id: str, default: Opened | None = None) -> Opened | None:
+        while capture_id not in self._opened:
+            part = next(self._parts, None)
+            if part is None:  # in no part: listed since they were opened
+                return default
+            self._opened.update(part)
+        return self._opened.pop(capture_id)
+
+
+def check_attestations(catalog: Catalog, opened: OpenedInOrder | dict[str, Opened], keys: dict[str, PublicKey],
                        statuses: dict[str, KeyStatus], custody: Logged, report: Report) -> dict[str, dict]:
     """Every attestation's signature, key and claims against the catalog, each read from
     `opened` (open_attestations) or here when it is not there; of each verified statement, the

@@ -19,7 +19,7 @@ import pickle
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from archiver.check.pieces import Piece, cut, hash_whole, join, scan_piece
 from archiver.check.records import VERIFY_HEADERS, ToScan
@@ -128,16 +128,18 @@ class Reading:
             self._hashing.shutdown(cancel_futures=True)
         self._pool.__exit__(*exc)
 
-    def ahead(self) -> list:
-        """The results of the tasks given as `ahead`, in their order. Each runs once: in the
-        first worker to reach it behind its reads, or here, if this process claims it first
-        (while it waits for a scan, or now). This process claims them from the last, one at a
-        time, so that the workers take the first ones meanwhile."""
-        while self._run_one_ahead():
-            pass
-        results = [self._mine[index] if index in self._mine else task.result() for index, task in enumerate(self._ahead)]
-        self._ahead, self._ahead_tasks, self._mine = [], (), {}
-        return results
+    def ahead(self) -> Iterator:
+        """The results of the tasks given as `ahead`, in their order, each waited for only
+        when the iteration reaches it. Each runs once: in the first worker to reach it behind
+        its reads, or here, if this process claims it first (while it waits for a scan, or for
+        a worker's result, it runs the last one no worker has claimed)."""
+        for index, task in enumerate(self._ahead):
+            if index not in self._mine and self._pool.claim(index):
+                function, args = self._ahead_tasks[index]
+                self._mine[index] = function(*args)
+            while index not in self._mine and not task.done() and self._run_one_ahead():
+                pass
+            yield self._mine.pop(index) if index in self._mine else task.result()
 
     def ahead_ready(self) -> bool:
         """Whether every task ahead has run: ahead() would not wait."""

@@ -24,8 +24,8 @@ Checks, in the order they are reported:
 
 from __future__ import annotations
 
-from archiver.check.attestations import (check_attestations, check_attested_records, listing_problems, open_attestations,
-                                         opening_parts)
+from archiver.check.attestations import (OpenedInOrder, check_attestations, check_attested_records, listing_problems,
+                                         open_attestations, opening_parts)
 from archiver.check.custody_log import announced_keys, check_custody, check_key_files
 from archiver.check.documents import check_claims_read, check_document_copies
 from archiver.check.findings import Report
@@ -95,6 +95,5 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
 def _check_attestations(reading: Reading, catalog, keys, statuses, custody, report: Report) -> tuple[dict, dict]:
     """check_attestations() on the attestations opened ahead of (or while) reading: the
     statements, and their listing_problems()."""
-    opened = {capture_id: envelope for part in reading.ahead() for capture_id, envelope in part.items()}
-    statements = check_attestations(catalog, opened, keys, statuses, custody, report)
+    statements = check_attestations(catalog, OpenedInOrder(reading.ahead()), keys, statuses, custody, report)
     return statements, listing_problems(catalog, statements)
