@@ -221,3 +221,22 @@ def test_two_captures_records_swapped_in_the_catalog_fail_with_no_manifest_since
     assert {(f["check"], f["where"]) for f in report["failures"]} == {("attested records", f"capture {a}"),
                                                                      ("attested records", f"capture {b}")}
     assert all(b_response in f["detail"] or a_response in f["detail"] for f in report["failures"])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_attestation_stored_as_other_json_of_the_same_envelope_verifies_and_one_altered_fails(run_cli, honest, workers):
+    """An attestation's digest is that of its canonical JSON: the same envelope written out
+    otherwise in the catalog is still the attestation the custody log names; one whose
+    signature is changed is not."""
+    catalog = sqlite3.connect(honest.root / "catalog.sqlite")
+    [(capture_id, text)] = catalog.execute("SELECT capture_id, envelope FROM attestations LIMIT 1").fetchall()
+    envelope = json.loads(text)
+    catalog.execute("UPDATE attestations SET envelope = ? WHERE capture_id = ?", (json.dumps(envelope, indent=2), capture_id))
+    catalog.commit()
+    assert run_cli("verify", "-C", honest.root, "--workers", workers).exit_code == 0
+    envelope["signatures"][0]["sig"] = envelope["signatures"][0]["sig"][::-1]
+    catalog.execute("UPDATE attestations SET envelope = ? WHERE capture_id = ?", (json.dumps(envelope, indent=2), capture_id))
+    catalog.commit()
+    catalog.close()
+    report = json.loads(run_cli("verify", "-C", honest.root, "--workers", workers, "--json").stdout)
+    assert {(f["check"], f["where"]) for f in report["failures"]} >= {("attestation in custody log", f"capture {capture_id}")}

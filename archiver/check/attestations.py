@@ -29,6 +29,7 @@ ATTESTED = ("url", "final_url", "outcome", "http_status", "error", "truncated", 
             "cert_sha256", "payload_digest", "verdict", "verdict_reason")  # the capture's columns its attestation signs
 _ATTESTED_COLUMNS = ", ".join("c." + name for name in ATTESTED)
 _FINISHED_AT = ATTESTED.index("finished_at")
+_SIGNED_FIELDS = frozenset(("id", "block_digest", "payload_digest", *SIGNED_HEADERS))  # of each record a statement names
 MIN_PART = 250  # attestations opened by one task: about 25 ms, against a few for the task's catalog connection and keys
 
 
@@ -60,16 +61,20 @@ def open_attestations(location: Path | str, first: str, end: str | None, key_pem
     catalog = Catalog(location)
     try:
         in_range = "a.capture_id >= ?" + ("" if end is None else " AND a.capture_id < ?")
-        return {capture_id: _opened(json.loads(text), keys, capture_id, row) for capture_id, text, *row in catalog.query(
+        return {capture_id: _opened(text, keys, capture_id, row) for capture_id, text, *row in catalog.query(
             f"SELECT a.capture_id, a.envelope, {_ATTESTED_COLUMNS} FROM attestations a"
             f" JOIN captures c ON c.id = a.capture_id WHERE {in_range}", (first,) if end is None else (first, end))}
     finally:
         catalog.close()
 
 
-def _opened(envelope: dict, keys: dict[str, PublicKey], capture_id: str, cataloged: list) -> Opened:
-    """`envelope` read, hashed and checked against the capture's columns ATTESTED `cataloged`."""
-    digest = "sha256:" + hashlib.sha256(canonical_json(envelope)).hexdigest()
+def _opened(text: str, keys: dict[str, PublicKey], capture_id: str, cataloged: list, canonical: bool = False) -> Opened:
+    """The envelope `text` read, hashed and checked against the capture's columns ATTESTED
+    `cataloged`. Its digest is that of its canonical JSON, which the catalog stores, so the
+    text's own serves (`canonical` False) where it is the digest the custody log has: only
+    that canonical JSON has it. Anywhere else, check_attestations opens it again, canonical."""
+    envelope = json.loads(text)
+    digest = "sha256:" + hashlib.sha256(canonical_json(envelope) if canonical else text.encode("utf-8")).hexdigest()
     try:
         payload, signers = envelope_signers(envelope, keys)
     except BadEnvelope as exc:
@@ -83,8 +88,8 @@ def _opened(envelope: dict, keys: dict[str, PublicKey], capture_id: str, catalog
     records = predicate.get("records") if isinstance(predicate.get("records"), list) else []
     # Only what the record checks need is kept: memory stays flat however many captures.
     kept = {"_type": statement.get("_type"), "predicateType": statement.get("predicateType"),
-            "predicate": {"records": [{k: shared(r[k]) for k in ("id", "block_digest", "payload_digest", *SIGNED_HEADERS)
-                                       if k in r} for r in records if isinstance(r, dict)]}}
+            "predicate": {"records": [{k: shared(v) for k, v in r.items() if k in _SIGNED_FIELDS}
+                                      for r in records if isinstance(r, dict)]}}
     differing = tuple((name, predicate.get(name), expected)
                       for name, expected in zip(("id",) + ATTESTED, (capture_id, *cataloged)) if predicate.get(name) != expected)
     return Opened(digest, signers=tuple(signers), statement=kept, differing=differing)
@@ -133,7 +138,9 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder | dict[str, Opene
             continue  # failed before any byte was stored: nothing to attest
         if not report.check("attestation present", bool(attested), where, "no signed attestation"):
             continue
-        envelope = opened.pop(capture_id, None) or _open_here(catalog, capture_id, keys, row[4:])
+        envelope = opened.pop(capture_id, None)
+        if envelope is None or not logged or custody.captures[capture_id] != envelope.digest:
+            envelope = _open_here(catalog, capture_id, keys, row[4:])  # its digest as canonical JSON (see _opened)
         if logged:
             report.check("attestation in custody log", custody.captures[capture_id] == envelope.digest, where,
                          f"attestation: custody log has {custody.captures[capture_id]}, catalog has {envelope.digest}")
@@ -158,9 +165,10 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder | dict[str, Opene
 
 
 def _open_here(catalog: Catalog, capture_id: str, keys: dict[str, PublicKey], cataloged: tuple) -> Opened:
-    """The attestation of a capture the workers did not open (listed since they read)."""
+    """The attestation of a capture not opened ahead (listed since), or whose stored text's
+    digest is not the one the custody log has, opened with its digest as canonical JSON."""
     [(text,)] = catalog.query("SELECT envelope FROM attestations WHERE capture_id = ?", (capture_id,)).fetchall()
-    return _opened(json.loads(text), keys, capture_id, list(cataloged))
+    return _opened(text, keys, capture_id, list(cataloged), canonical=True)
 
 
 def listing_problems(catalog: Catalog, statements: dict[str, dict]) -> dict[str, list[str]]:
