@@ -208,7 +208,7 @@ class _AgainstCatalog:
             same = record is not None and record == (
                 listed.get("block_digest"), listed.get("payload_digest"), listed.get("file"), listed.get("offset"))
             self.report.check("manifest matches catalog", same,
-                              f"{self.where} capture {capture_id} record {listed.get('id')}",
+                              lambda: f"{self.where} capture {capture_id} record {listed.get('id')}",  # formatted if it fails
                               "the catalog no longer holds this record as the manifest lists it")
 
     def claim(self, claim, raw: bytes) -> None:
