@@ -3,10 +3,11 @@ capture time, its claims as the catalog holds them, its copy in the WARC identic
 catalog's, and once the WARC files are read, every record it names present with the digests
 it signed. Captures in the custody log and in the catalog must match both ways.
 
-Reading each envelope and checking its signatures needs neither the catalog nor the log, so
-it is done apart (open_attestations, in the worker processes that read the WARC files, ahead
-of them), by every key that could count; check_attestations then judges, in order, which
-signers count and what the statements say."""
+Reading each envelope and checking its signatures needs neither the log nor the WARC files,
+so it is done apart (open_attestations, in parts, each by a worker process done reading the
+WARC files or by the main process waiting for one), by every key that could count;
+check_attestations then judges, in order and as the parts come in, which signers count and
+what the statements say."""
 
 from __future__ import annotations
 
