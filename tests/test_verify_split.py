@@ -231,9 +231,12 @@ def wait_until(condition, what: str) -> None:
 TASKS_AHEAD = 4
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_the_caller_runs_the_tasks_ahead_while_it_waits_for_the_workers_reads(one_file, monkeypatch, tmp_path, workers):
-    """A task given ahead that no worker has reached (the workers are still reading) is run by
+@pytest.mark.parametrize("parallelism", [
+    Parallelism(workers=1, pool_from=0),
+    Parallelism(workers=2, pool_from=0, piece_size=1),  # pieces: both workers are reading
+])
+def test_the_caller_runs_the_tasks_ahead_while_it_waits_for_the_workers_reads(one_file, monkeypatch, tmp_path, parallelism):
+    """A task given ahead that no worker has reached (every worker is still reading) is run by
     the caller while it waits for a scan, each once: a reader is let go only once the caller
     has run every one, so a caller that only waited would never get its scan."""
     from archiver.check import pieces, scan
@@ -251,8 +254,7 @@ def test_the_caller_runs_the_tasks_ahead_while_it_waits_for_the_workers_reads(on
     with one_file:
         storage, catalog = one_file.storage, one_file.catalog
         to_scan, _ = plan_scans(storage, catalog, Report())
-        with Reading(storage, catalog, to_scan, Parallelism(workers=workers, pool_from=0),
-                     ahead=[(note_runner, (log,))] * TASKS_AHEAD) as reading:
+        with Reading(storage, catalog, to_scan, parallelism, ahead=[(note_runner, (log,))] * TASKS_AHEAD) as reading:
             scans = [reading.scan(name) for name in reading.order]
             assert list(reading.ahead()) == [os.getpid()] * TASKS_AHEAD
         assert runners(log) == [os.getpid()] * TASKS_AHEAD  # each once, here
