@@ -7,6 +7,7 @@ import json
 import shutil
 import stat
 import subprocess
+import sys
 
 from archiver.evidence.keys import KEY_EVENTS, custody_lines, key_event_entries, key_statuses_in
 from archiver.store.collection import Collection
@@ -130,3 +131,27 @@ def test_a_key_event_is_read_however_its_line_spells_it_and_other_lines_are_pass
     assert statuses["ab"].revoked_from == "2026-01-01T00:00:00Z" and statuses["cd"].announced_at == "2026-01-04T00:00:00Z"
     every_event = [json.dumps({"seq": seq, "event": event}).encode("utf-8") for seq, event in enumerate(KEY_EVENTS, 1)]
     assert [entry["event"] for entry in key_event_entries(every_event)] == list(KEY_EVENTS)
+
+
+def test_a_key_is_rotated_only_once_a_collection_held_alone_is_let_go(run_cli, collection):
+    """`doctor --fix` and `migrate` hold a collection alone: a key announced meanwhile would land
+    in a custody log they are repairing or copying, or be missed by the copy. `keys rotate`
+    waits for them, as a capture does: its process is seen waiting on the lock (/proc/locks)
+    with nothing changed, and rotates once the lock is let go."""
+    from tests.test_doctor import wait_until
+    before = {path: path.read_bytes() for path in (collection.root / "keys").iterdir()}
+    log = list(custody_lines(collection))
+    held = collection.in_use(alone=True)
+    rotating = subprocess.Popen([sys.executable, "-m", "archiver", "keys", "rotate", "-C", str(collection.root)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def waiting_on_the_lock() -> bool:
+            with open("/proc/locks") as locks:
+                return any("->" in line and f" {rotating.pid} " in line for line in locks)
+        wait_until(waiting_on_the_lock, "keys rotate waiting on the collection's lock", rotating)
+        assert {path: path.read_bytes() for path in (collection.root / "keys").iterdir()} == before
+        assert list(custody_lines(collection)) == log
+    finally:
+        held.release()
+    assert rotating.wait(timeout=60) == 0, rotating.stderr.read()
+    assert [json.loads(line)["event"] for line in custody_lines(collection)][len(log):] == ["key rotated"]

@@ -163,6 +163,11 @@ def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None
     The new key is made beside the old one and takes its place only once announced, so a
     refusal on the way (a read-only collection, a full disk) leaves the old key in use, and a
     rotation stopped after it is finished when the key is next opened (finish_rotation)."""
+    with collection.in_use():  # not while `doctor --fix` or `migrate` holds the collection alone
+        return _rotate_key(collection, old, passphrase)
+
+
+def _rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
     revoked = (status := key_statuses(collection).get(old.fingerprint)) is not None and status.revoked_from is not None
     private = Ed25519PrivateKey.generate()
     staged = _staged_key_path(old.path, SigningKey(private, old.path).fingerprint)
@@ -230,8 +235,9 @@ def _take_place(staged: Path, path: Path, old_fingerprint: str) -> None:
 
 def revoke_key(collection: Collection, signer: SigningKey, fingerprint: str, revoked_from: str, reason: str) -> None:
     """From `revoked_from` on, nothing signed by `fingerprint` is to be trusted."""
-    custody_log(collection, signer).append("key revoked", {"fingerprint": fingerprint, "revoked_from": revoked_from,
-                                                            "reason": reason})
+    with collection.in_use():  # not while `doctor --fix` or `migrate` holds the collection alone
+        custody_log(collection, signer).append("key revoked", {"fingerprint": fingerprint, "revoked_from": revoked_from,
+                                                                "reason": reason})
 
 
 @dataclass
