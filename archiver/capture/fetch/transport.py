@@ -213,7 +213,7 @@ class _RecordingResponse(http.client.HTTPResponse):
             version, status, reason = super()._read_status()
             if not 100 <= status < 200 or status == http.client.SWITCHING_PROTOCOLS:
                 return version, status, reason
-            http.client._read_headers(self.fp)
+            http.client.parse_headers(self.fp)  # an interim head's headers, read past (kept in the spool)
             spool.set_aside_interim()
             if sum(len(head) for head in spool.interim) > INTERIM_LIMIT:
                 raise http.client.HTTPException(f"more than {INTERIM_LIMIT // 1024} KiB of interim (1xx) responses")
