@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -200,3 +201,30 @@ def test_a_key_rotation_stopped_at_any_operation_leaves_the_old_key_or_the_new_s
         verified(run_cli, Collection.open(copy / "collection"))
         keys = json.loads(run_cli("keys", "show", "-C", copy / "collection", "--json").stdout)["keys"]
         assert [key["status"] for key in keys].count("active") == 1, (n, keys)
+
+
+@pytest.mark.parametrize("closed_bytes", ["shorter", "same length"])
+def test_a_closed_file_that_is_not_the_open_ones_whole_records_is_refused_and_both_kept(run_cli, raw_server, tmp_path,
+                                                                                       closed_bytes):
+    """An earlier repair keeps an open file's whole records in a closed file of its name, and
+    the next takes that file as done only if it holds exactly those bytes; any other file under
+    that name (of another length, or of the same length and other bytes) is refused, and both
+    files stay as they were, for a person to look at."""
+    server = raw_server({f"/{i}": send_bytes(http_response(b"page %d " % i * 40)) for i in range(5)})
+    collection = make_collection(tmp_path / "collection").root
+    killed_capture = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection),
+                                     "--concurrency", "1", *(server.url(f"/{i}") for i in range(5))],
+                                    env=dict(os.environ, ARCHIVER_CRASH_AT=f"{MID_RECORD}:3"), capture_output=True, timeout=120)
+    assert killed_capture.returncode == -signal.SIGKILL, killed_capture.stderr
+    [open_file] = (collection / "warcs").glob("*.open")
+    [finding] = [f for f in json.loads(run_cli("doctor", "-C", collection, "--json").stdout)["findings"]
+                 if f["kind"] == "open file"]
+    complete = int(re.search(r"(\d+) of \d+ bytes", json.dumps(finding))[1])  # the whole records a repair keeps
+    opened = open_file.read_bytes()
+    assert 0 < complete < len(opened)
+    closed = open_file.with_suffix("")  # the name the repair gives its whole records
+    closed.write_bytes(opened[:complete - 1] if closed_bytes == "shorter" else bytes(complete))
+    kept = closed.read_bytes()
+    result = run_cli("doctor", "-C", collection, "--fix")
+    assert result.exit_code == 3 and "hold different records" in result.stderr, result.output
+    assert open_file.read_bytes() == opened and closed.read_bytes() == kept
