@@ -13,7 +13,7 @@ import os
 import sqlite3
 import sys
 
-from tests.faults import KILLED
+from tests.faults import KILLED, run_archiver
 
 
 def main() -> None:
@@ -34,12 +34,7 @@ def main() -> None:
         return connection
 
     sqlite3.connect = killing_connect
-    from archiver.cli import cli
-
-    try:
-        cli.main(args=arguments, prog_name="archiver")
-    finally:
-        print(f"catalog commits: {commits}", file=sys.stderr)
+    run_archiver(arguments, "catalog commits", lambda: commits)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 OPERATIONS = ("write", "fsync", "replace", "rename", "link")
 KILLED = 137  # the exit status of a process killed by SIGKILL, as a shell reports it
@@ -46,15 +47,21 @@ class Faults:
         return operation
 
 
-def main() -> None:
-    fail_at, within, arguments = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
-    faults = Faults(setattr, within, fail_at or None, None)
+def run_archiver(arguments: list[str], counted: str, count: Callable[[], int]) -> None:
+    """archiver's CLI run in this process (which a test has rigged to fail), then, if it was
+    not killed, `counted: N` on stderr, for the test to know how many steps there were."""
     from archiver.cli import cli
 
     try:
         cli.main(args=arguments, prog_name="archiver")
     finally:
-        print(f"file operations: {faults.count}", file=sys.stderr)
+        print(f"{counted}: {count()}", file=sys.stderr)
+
+
+def main() -> None:
+    fail_at, within, arguments = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+    faults = Faults(setattr, within, fail_at or None, None)
+    run_archiver(arguments, "file operations", lambda: faults.count)
 
 
 if __name__ == "__main__":
