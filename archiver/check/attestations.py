@@ -114,7 +114,7 @@ class OpenedInOrder:
         return self._opened.pop(capture_id)
 
 
-def check_attestations(catalog: Catalog, opened: OpenedInOrder | dict[str, Opened], keys: dict[str, PublicKey],
+def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, PublicKey],
                        statuses: dict[str, KeyStatus], custody: Logged, report: Report) -> dict[str, dict]:
     """Every attestation's signature, key and claims against the catalog, each read from
     `opened` (open_attestations) or here when it is not there; of each verified statement, the

@@ -11,11 +11,11 @@ from typing import Iterable
 from archiver.check.findings import Report
 from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
 from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
-
-_SELF_ANNOUNCING = ("key generated", "key adopted")  # a key's first announcement, signed by the key itself
 from archiver.evidence.signing import PublicKey
 from archiver.evidence.worker_keys import announced_public_key
 from archiver.store.collection import Collection
+
+_SELF_ANNOUNCING = ("key generated", "key adopted")  # a key's first announcement, signed by the key itself
 
 
 @dataclass

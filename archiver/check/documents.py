@@ -11,6 +11,7 @@ from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
 
+
 def check_document_copies(collection: Collection, catalog: Catalog, custody: Logged, report: Report) -> None:
     copies = DocumentCopies(collection.root)
     kept = catalog.query("SELECT sha256, MAX(size) FROM document_versions WHERE size IS NOT NULL"

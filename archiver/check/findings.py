@@ -33,10 +33,14 @@ class Report:
         """Count a check that holds, keep one that fails; `where` and `detail` may be functions
         giving the text, called only for a failure (a check made per record then formats nothing)."""
         if holds:
-            self.passed[name] += 1
+            self.count_passed(name)
         else:
             self.failures.append(Failure(name, where() if callable(where) else where, detail() if callable(detail) else detail))
         return holds
+
+    def count_passed(self, name: str, times: int = 1) -> None:
+        """Checks named `name` that held, counted without a call to check() each (per record)."""
+        self.passed[name] += times
 
     def extend(self, later: "Report") -> None:
         """Add what `later` found after what this report holds, as if checked here in that order."""

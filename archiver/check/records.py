@@ -120,7 +120,7 @@ class RecordChecks:
         for check, count in (("record present", whole), ("record position", whole), ("record block digest", whole),
                              ("record payload digest", payloads), ("record header", headers_held)):
             if count:
-                report.passed[check] += count
+                report.count_passed(check, count)
         if imported:
             return
         for record_id, record in in_file.items():  # in the file, but not cataloged as in it
@@ -179,6 +179,6 @@ def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> 
         # Other algorithms (sha1 from other tools) were checked when the file was imported.
         if computed is not None and declared is not None and declared.startswith("sha256:"):
             if declared == computed:  # as nearly always: counted without formatting the failure's text
-                report.passed[check] += 1
+                report.count_passed(check)
             else:
                 report.check(check, False, f"warcs/{name} {record.id}", f"{header}: declared {declared}, computed {computed}")

@@ -26,7 +26,7 @@ def warn(report: Report, name: str, holds: bool, where: str, detail: str) -> Non
     """A departure from WACZ 1.1.1 that puts no content in doubt: counted when it holds, else
     listed with the caveats, since Report has no warning level."""
     if holds:
-        report.passed[name] += 1
+        report.count_passed(name)
     else:
         report.not_checked.append(f"warning: {where}: {detail}")
 
