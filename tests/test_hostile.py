@@ -13,7 +13,7 @@ import struct
 import threading
 import time
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 

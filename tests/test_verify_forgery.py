@@ -14,6 +14,7 @@ import zlib
 
 import pytest
 
+from archiver.read.model import make_claim_id
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
 
@@ -97,17 +98,39 @@ def cited(run_cli, raw_server, tmp_path):
 
 
 def test_a_claim_written_into_the_catalog_that_no_document_or_note_said_fails(run_cli, cited):
-    """The next `archiver manifest` would sign it as read: verify must say so first."""
+    """The next `archiver manifest` would sign it as read: verify must say so first. Its id is
+    made as archiver makes one: anyone can."""
+    claim_id = make_claim_id("seeds/doc.md", "The minister admitted it", 0)
     catalog = sqlite3.connect(cited.root / "catalog.sqlite")
     catalog.execute("INSERT INTO claims (id, document_key, text, text_start, text_end, kind, first_seen_at, verbatim)"
-                    " VALUES ('c00000000000f0a6e', 'seeds/doc.md', 'The minister admitted it', 0, 24, 'paragraph',"
-                    " '2026-01-01T00:00:00Z', 1)")
+                    " VALUES (?, 'seeds/doc.md', 'The minister admitted it', 0, 24, 'paragraph',"
+                    " '2026-01-01T00:00:00Z', 1)", (claim_id,))
     catalog.execute("INSERT INTO citations (claim_id, url_key, url, standalone, position) VALUES (?, ?, ?, 0, 0)",
-                    ("c00000000000f0a6e", cited.other, cited.other))
+                    (claim_id, cited.other, cited.other))
     catalog.commit()
     catalog.close()
     [failure] = verify(run_cli, cited)["failures"]
-    assert (failure["check"], failure["where"]) == ("claim in custody log", "claim c00000000000f0a6e")
+    assert (failure["check"], failure["where"]) == ("claim in custody log", f"claim {claim_id}")
+
+
+@pytest.mark.parametrize("key, text, occurrence", [("seeds/later.md", "The minister said it.", 0),
+                                                    ("seeds/later.md", "Said twice.", 1), ("note", "What the note said", 0)])
+def test_a_claim_text_edited_in_the_catalog_after_the_newest_manifest_fails(run_cli, cited, key, text, occurrence):
+    """No manifest lists a claim read after it, and its id stays the same when only its text
+    is edited: the id, made from the text (and the document, and which occurrence of the text
+    it is), must still be the text's. Claims read since the manifest: a paragraph, the second
+    of two identical ones, and a note typed with `cite`."""
+    (cited.root / "seeds" / "later.md").write_text(f"The minister said it.\n\nSaid twice.\n\nSaid twice.\n\n{cited.other}\n")
+    assert run_cli("capture", "-C", cited.root, cited.root / "seeds" / "later.md").exit_code == 0
+    assert run_cli("cite", "-C", cited.root, "What  the note\nsaid", cited.other).exit_code == 0
+    assert verify(run_cli, cited)["ok"]  # re-spaced words, and the same words twice, are the ids' texts
+    claim_id = make_claim_id(key, text, occurrence)
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    assert catalog.execute("UPDATE claims SET text = 'It was denied.' WHERE id = ?", (claim_id,)).rowcount == 1
+    catalog.commit()
+    catalog.close()
+    [failure] = verify(run_cli, cited)["failures"]
+    assert (failure["check"], failure["where"]) == ("claim text", f"claim {claim_id}")
 
 
 def test_a_citation_changed_in_the_catalog_fails_against_the_newest_manifest(run_cli, cited):

@@ -1,12 +1,15 @@
 """Checks of what was read: each document version the custody log read is listed in the
 catalog, and each one it lists with a size has its copy under documents/, whole, with the
 SHA-256 it is named by (archiver.store.documents); each claim the catalog holds was read, as
-a signed custody entry says (a document read, a note)."""
+a signed custody entry says (a document read, a note), and still has the text its id was made from."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
+from archiver.read.model import NOTE_KEY, make_claim_id, normalise_claim_text
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
@@ -32,9 +35,19 @@ def check_document_copies(collection: Collection, catalog: Catalog, custody: Log
         report.not_checked.append(f"documents: {unread} version(s) read before archiver kept copies of documents")
 
 
-def check_claims_read(catalog: Catalog, custody: Logged, report: Report) -> None:
-    """A claim no signed entry read was written into the catalog by hand: the next manifest
-    would sign it as read from its document."""
-    for (claim_id,) in catalog.query("SELECT id FROM claims ORDER BY id"):
-        report.check("claim in custody log", claim_id in custody.claims_read, f"claim {claim_id}",
+def check_claims(catalog: Catalog, custody: Logged, report: Report) -> None:
+    """Each claim was read, as a signed custody entry says: a claim no signed entry read was
+    written into the catalog by hand, and the next manifest would sign it as read from its
+    document. And each claim's text is the text its id was made from (read/model.py:
+    make_claim_id): a text edited in the catalog keeps its id, and with it that signed read."""
+    claims = [(claim_id, key, normalise_claim_text(text)) for claim_id, key, text in catalog.query(
+        "SELECT id, COALESCE(document_key, ?), text FROM claims ORDER BY id", (NOTE_KEY,))]
+    # The same words n times in one document are occurrences 0 to n-1, each its own claim.
+    alike = Counter((key, text) for _, key, text in claims)
+    for claim_id, key, text in claims:
+        where = f"claim {claim_id}"
+        report.check("claim in custody log", claim_id in custody.claims_read, where,
                      "no custody entry records reading this claim (from a document or as a note)")
+        made_from = any(make_claim_id(key, text, occurrence) == claim_id for occurrence in range(alike[key, text]))
+        report.check("claim text", made_from, where,
+                     "its text is not the text its id was made from: changed in the catalog since it was read")

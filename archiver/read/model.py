@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HEADLINE, PARAGRAPH, ROW, NOTE = "headline", "paragraph", "row", "note"
+NOTE_KEY = "note"  # the document key of claims typed on the command line (archiver cite)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from archiver.errors import UsageProblem
 from archiver.read.citations import LinkSorter, build_claims
 from archiver.read.decoding import decode, looks_binary
 from archiver.read.html import read_html
-from archiver.read.model import NOTE, Citation, Claim, Document, make_claim_id
+from archiver.read.model import NOTE, NOTE_KEY, Citation, Claim, Document, make_claim_id
 from archiver.read.reading import Reading
 from archiver.read.sheets import read_csv, read_jsonl
 from archiver.read.text import read_markdown, read_plain_text
@@ -94,7 +94,7 @@ def note_claim(text: str, urls: list[str]) -> Claim:
         raise UsageProblem(f"cannot cite {url}: {problem}", "give an http:// or https:// URL")
     if not citations:
         raise UsageProblem("the claim cites no URL", "give at least one http:// or https:// URL after the claim")
-    return Claim(id=make_claim_id("note", text, 0), text=text, start=0, end=len(text), kind=NOTE,
+    return Claim(id=make_claim_id(NOTE_KEY, text, 0), text=text, start=0, end=len(text), kind=NOTE,
                  citations=tuple(citations))
 
 
