@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from archiver.check.findings import Report
-from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, verify_entry
+from archiver.evidence.custody import LOG_NAME, TORN_LINE, line_hash, parse_entry, read_entries, verify_entry
 from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
 from archiver.evidence.signing import PublicKey
 from archiver.evidence.worker_keys import announced_public_key
@@ -45,11 +45,15 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
     previous: bytes | None = None
     expected_seq = 1
     roots = 0  # keys announced by themselves: the first key, and any the log does not vouch for
+    unreadable: dict[int, str] = {}  # line number → SHA-256 of a line holding no entry
+    recorded_torn: dict[tuple[int, str], int] = {}  # (line, SHA-256) → the line of the entry recording it as torn
     for number, line in read_entries(path):
         where = f"{LOG_NAME} line {number}"
         entry = parse_entry(line)
-        if not report.check("custody entry readable", entry is not None, where, "not a custody entry (torn or altered line)"):
+        if entry is None:
+            unreadable[number] = line_hash(line)  # judged at the end: a later entry may record it as torn
             continue
+        report.count_passed("custody entry readable")
         report.check("custody chain", entry.get("prev") == (line_hash(previous) if previous else None), where,
                      f"prev: expected {line_hash(previous) if previous else None}, found {entry.get('prev')}")
         report.check("custody sequence", entry["seq"] == expected_seq, where,
@@ -71,11 +75,23 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
             _admit_worker_key(keys, subject, where, report)
         if problem is None:  # only what the collection's keys signed is held against the rest
             _remember(custody, entry, subject)
+            if entry.get("event") == TORN_LINE and entry.get("key") in collection_keys and \
+                    type(subject.get("line")) is int and isinstance(subject.get("sha256"), str):
+                recorded_torn[subject["line"], subject["sha256"]] = number
             if entry.get("event") in _SELF_ANNOUNCING and entry.get("key") == subject.get("fingerprint"):
                 roots += 1
                 if roots > 1:
                     report.not_checked.append(_second_root(entry, subject, where))
         previous, expected_seq = line, entry["seq"] + 1
+    for number, sha256 in unreadable.items():
+        recorded_at = recorded_torn.get((number, sha256))
+        if recorded_at is None:
+            report.check("custody entry readable", False, f"{LOG_NAME} line {number}",
+                         "not a custody entry (torn or altered line)")
+        else:
+            # The chain checks above hold only if the entries after it chain past it, as after a crash.
+            report.not_checked.append(f"{LOG_NAME} line {number}: an append a crash cut short, as line {recorded_at} "
+                                      "records (`archiver doctor --fix`): no entry, and what it was to record is not logged")
     if previous is not None:
         # Each entry signs the one before it, none the one after: a log cut back, with all its
         # last entries recorded, checks out. Only the last entry, known elsewhere, tells.

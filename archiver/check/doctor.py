@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from archiver.check.doctor_custody import torn_custody_lines
+from archiver.check.doctor_findings import Diagnosis, Finding
 from archiver.errors import StorageProblem
 from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.store.catalog import Catalog
@@ -33,26 +35,6 @@ from archiver.store.storage import QUARANTINE, UNFINISHED_SUFFIX, Storage, Store
 from archiver.store.rows import StoredRecord
 
 
-@dataclass
-class Finding:
-    kind: str    # open file | torn tail | uncataloged capture | leftover spool
-    where: str
-    detail: str
-    fixed: str | None = None
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass
-class Diagnosis:
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def healthy(self) -> bool:
-        return not self.findings
-
-
 def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
     """What an interrupted run left; with `key`, repair each finding and log it."""
     with collection.in_use(alone=True):  # a running capture's open file is not a leftover
@@ -62,6 +44,7 @@ def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis
 def examine(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
     """`diagnose`, for a caller already holding the collection alone (`collection.in_use(alone=True)`)."""
     diagnosis = Diagnosis()
+    torn_custody_lines(collection, key, diagnosis)  # first: the repairs below append to the log
     with collection, collection.catalog.repairing():
         catalog = collection.catalog
         unfinished = collection.storage.unfinished()

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from archiver.check.doctor_custody import log_ends_torn
 from archiver.cli.common import echo
 from archiver.errors import UsageProblem
+from archiver.evidence.custody import LOG_NAME
 from archiver.store.collection import Collection, InUse
 from archiver.store.leftovers import interruption_signs
 
@@ -31,13 +33,19 @@ def repair_interrupted(collection: Collection, key: SigningKey) -> None:
     if held is None:
         return
     with held:
-        if not interruption_signs(collection):
+        if not _interruption_signs(collection):
             return
         from archiver.check.doctor import examine  # the repairs: only when there is something to repair
         diagnosis = examine(collection, key)
     kinds = sorted({finding.kind for finding in diagnosis.findings})
     echo(f"repaired what an interrupted run left ({', '.join(kinds)}), as `archiver doctor --fix` does; "
          "see `archiver log --event doctor`", err=True)
+
+
+def _interruption_signs(collection: Collection) -> list[str]:
+    """What an interrupted run left (store.leftovers), and a custody log whose last line it tore."""
+    torn = [f"{LOG_NAME} (its last line torn)"] if not collection.config.catalog_url and log_ends_torn(collection) else []
+    return interruption_signs(collection) + torn
 
 
 def worked_on_elsewhere(collection: Collection) -> bool:
@@ -55,7 +63,7 @@ def warn_of_leftovers(collection: Collection) -> None:
     if held is None:
         return
     with held:
-        signs = interruption_signs(collection)
+        signs = _interruption_signs(collection)
     if signs:
         more = f" and {len(signs) - 1} more" if len(signs) > 1 else ""
         echo(f"note: an interrupted run left {signs[0]}{more}; `archiver doctor --fix` repairs it "

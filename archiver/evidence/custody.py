@@ -20,12 +20,13 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from archiver import __version__
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json
 
 LOG_NAME = "custody.jsonl"
+TORN_LINE = "custody line torn"  # subject {line, sha256}: that line is an append a crash cut short, not an entry
 _TAIL_STEP = 64 * 1024
 
 
@@ -157,6 +158,40 @@ def _last_line(fd: int) -> tuple[bytes | None, bool]:
             if parse_entry(line) is not None:
                 return line, not data.endswith(b"\n")
     return None, not data.endswith(b"\n")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A line of the log that holds no entry."""
+
+    number: int
+    sha256: str
+    skipped: bool  # the chain passes it by: an append a crash cut short, not a whole entry altered since
+
+
+def unreadable_lines(lines: Iterable[bytes]) -> tuple[list[Unreadable], set[tuple[int, str]]]:
+    """Each line of the log (numbered from 1) that holds no entry, and the (line, sha256) of
+    each line a TORN_LINE entry names. A crash tears only the line being appended, and the next
+    append chains to the entry before it (CustodyLog.append_many); a line the next entry's prev
+    names instead was a whole entry once."""
+    unreadable: list[Unreadable] = []
+    recorded: set[tuple[int, str]] = set()
+    pending: list[tuple[int, bytes]] = []
+    previous: bytes | None = None
+    for number, line in enumerate(lines, 1):
+        entry = parse_entry(line)
+        if entry is None:
+            pending.append((number, line))
+            continue
+        chained_past = entry.get("prev") == (line_hash(previous) if previous is not None else None)
+        unreadable += [Unreadable(n, line_hash(torn), chained_past) for n, torn in pending]
+        pending, previous = [], line
+        subject = entry.get("subject")
+        if entry.get("event") == TORN_LINE and isinstance(subject, dict) and \
+                type(subject.get("line")) is int and isinstance(subject.get("sha256"), str):
+            recorded.add((subject["line"], subject["sha256"]))
+    unreadable += [Unreadable(n, line_hash(torn), True) for n, torn in pending]  # no entry after them yet
+    return unreadable, recorded
 
 
 def read_entries(path: Path) -> Iterator[tuple[int, bytes]]:
