@@ -5,6 +5,7 @@ signed must still catch it."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -14,6 +15,9 @@ import zlib
 
 import pytest
 
+from archiver.check.records import found_record
+from archiver.check.scan import scan_warc
+from archiver.evidence.attestation import statement_problems
 from archiver.read.model import make_claim_id
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
@@ -42,13 +46,14 @@ def same_length_member(data: bytes, length: int) -> bytes:
     raise AssertionError("the record cannot be squeezed back into its length")
 
 
-def edit_header(collection, role: str, header: str, value: str) -> None:
-    """Set `header` of the capture's `role` record to `value` in its WARC, in place, and make
-    the catalog agree (the record's row and the file's size and SHA-256): every hash the
-    intruder can reach is recomputed."""
+def edit_header(collection, role: str, header: str, value: str, warc_type: str | None = None) -> None:
+    """Set `header` of the first `role` record (of `warc_type`, if given) to `value` in its WARC,
+    in place, and make the catalog agree (the record's row and the file's size and SHA-256):
+    every hash the intruder can reach is recomputed."""
     catalog = sqlite3.connect(collection.root / "catalog.sqlite")
     record_id, name, offset, length = catalog.execute(
-        "SELECT record_id, warc_file, warc_offset, length FROM records WHERE role = ?", (role,)).fetchone()
+        "SELECT record_id, warc_file, warc_offset, length FROM records WHERE role = ? AND warc_type = COALESCE(?, warc_type)"
+        " ORDER BY warc_offset", (role, warc_type)).fetchone()
     path = collection.storage.folder / name
     data = path.read_bytes()
     head, gap, block = gzip.decompress(data[offset:offset + length]).partition(b"\r\n\r\n")
@@ -66,18 +71,43 @@ def edit_header(collection, role: str, header: str, value: str) -> None:
 
 
 # Each forged value no longer than the one it replaces (the record's URL holds a random port of
-# up to 5 digits): the edited record must fit back into its gzip member's length.
-@pytest.mark.parametrize("header, value", [("WARC-Target-URI", "http://127.0.0.1:1/x"),
-                                           ("WARC-Date", "2019-01-01T00:00:00.000000Z"),
-                                           ("WARC-IP-Address", "127.0.0.9")])
-def test_a_signed_warc_header_changed_in_the_warc_and_the_catalog_alike_fails(run_cli, honest, header, value):
-    """A replay tool shows the page under its WARC-Target-URI and WARC-Date, a reader takes the
-    server's address from WARC-IP-Address: the attestation signs them for every record, so an
-    edit made everywhere the intruder can reach still fails."""
+# up to 5 digits): the edited record must fit back into its gzip member's length. A block read
+# as text/plain has no HTTP payload: its payload digest, computed anew, differs from the catalog's too.
+@pytest.mark.parametrize("header, value, also", [("WARC-Target-URI", "http://127.0.0.1:1/x", set()),
+                                                 ("WARC-Date", "2019-01-01T00:00:00.000000Z", set()),
+                                                 ("WARC-IP-Address", "127.0.0.9", set()),
+                                                 ("Content-Type", "text/plain", {"record payload digest"})])
+def test_a_signed_warc_header_changed_in_the_warc_and_the_catalog_alike_fails(run_cli, honest, header, value, also):
+    """A replay tool shows the page under its WARC-Target-URI and WARC-Date, reads its block as
+    its Content-Type says, a reader takes the server's address from WARC-IP-Address: the
+    attestation signs them for every record, so an edit made everywhere the intruder can reach
+    still fails."""
     assert verify(run_cli, honest)["ok"]
     edit_header(honest, "response", header, value)
-    report = verify(run_cli, honest)
-    [failure] = report["failures"]
+    failures = verify(run_cli, honest)["failures"]
+    assert {f["check"] for f in failures} == {"attested records"} | also
+    [failure] = [f for f in failures if f["check"] == "attested records"]
+    assert f"{header}: attested " in failure["detail"] and f"found {value}" in failure["detail"]
+
+
+@pytest.mark.parametrize("header, value", [("WARC-Truncated", "none"), ("WARC-Refers-To-Date", "2019-01-01T00:00:00Z")])
+def test_a_truncation_or_a_revisits_reference_changed_in_the_warc_and_the_catalog_alike_fails(
+        run_cli, raw_server, tmp_path, header, value):
+    """A replay shows a truncated response as whole once WARC-Truncated says otherwise, and a
+    revisit as the earlier payload its WARC-Refers-To headers name: the attestation signs them."""
+    collection = make_collection(tmp_path / "signed")
+    server = raw_server({"/long": send_bytes(http_response(b"<p>long</p>" * 20_000)),
+                         "/same": send_bytes(http_response(b"<p>the same page</p>"))})
+    url = server.url("/long" if header == "WARC-Truncated" else "/same")
+    for _ in range(1 if header == "WARC-Truncated" else 2):  # captured again unchanged: a revisit
+        assert run_cli("capture", "-C", collection.root, "--max-size", "10kB", url).exit_code == 0
+    catalog = sqlite3.connect(collection.root / "catalog.sqlite")
+    [(role,)] = catalog.execute("SELECT DISTINCT role FROM records WHERE warc_type = ?",
+                                ("response" if header == "WARC-Truncated" else "revisit",)).fetchall()
+    catalog.close()
+    assert verify(run_cli, collection)["ok"]
+    edit_header(collection, role, header, value, warc_type="response" if header == "WARC-Truncated" else "revisit")
+    [failure] = verify(run_cli, collection)["failures"]
     assert failure["check"] == "attested records"
     assert f"{header}: attested " in failure["detail"] and f"found {value}" in failure["detail"]
 
@@ -265,3 +295,26 @@ def test_an_attestation_stored_as_other_json_of_the_same_envelope_verifies_and_o
     catalog.close()
     report = json.loads(run_cli("verify", "-C", honest.root, "--workers", workers, "--json").stdout)
     assert {(f["check"], f["where"]) for f in report["failures"]} >= {("attestation in custody log", f"capture {capture_id}")}
+
+
+def test_a_statement_from_before_a_header_was_signed_is_held_to_the_headers_it_names(honest):
+    """Attestations made by an older archiver name fewer of SIGNED_HEADERS (none, in the oldest):
+    each still verifies by what it signed, and what it signed is still held to."""
+    catalog = sqlite3.connect(honest.root / "catalog.sqlite")
+    [(envelope,)] = catalog.execute("SELECT envelope FROM attestations").fetchall()
+    catalog.close()
+    statement = json.loads(base64.b64decode(json.loads(envelope)["payload"]))
+    [scan] = [scan_warc(honest.storage, name) for name in honest.storage.names()]
+    found = {record.id: found_record(record) for record in scan.records}
+    assert statement_problems(statement, found) == []
+    for record in statement["predicate"]["records"]:
+        for field in ("content_type", "truncated", "refers_to", "refers_to_target_uri", "refers_to_date"):
+            del record[field]
+    assert statement_problems(statement, found) == []  # an older statement, as it was signed
+    for record in statement["predicate"]["records"]:
+        del record["ip"]
+    assert statement_problems(statement, found) == []
+    response = next(r for r in statement["predicate"]["records"] if r["type"] == "response")
+    response["date"] = "2019-01-01T00:00:00Z"
+    assert statement_problems(statement, found) == [
+        f"record {response['id']} WARC-Date: attested 2019-01-01T00:00:00Z, found {found[response['id']]['date']}"]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from archiver.capture.exchanges import interim_responses
 from archiver.capture.fetch.engine import FetchResult
 from archiver.capture.warc import PendingRecord, metadata_record, software, warc_date
-from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, sign_capture
+from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, SIGNED_HEADERS, sign_capture
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.store.collection import CaptureSettings
 from archiver.store.rows import CaptureRow
@@ -18,8 +18,8 @@ def attest(row: CaptureRow, pending: list[PendingRecord], key: SigningKey, opera
     """Sign what this capture is, and append the signed statement to its records."""
     fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
               "finished_at", "ip", "cert_sha256", "payload_digest", "verdict", "verdict_reason")
-    records = [{"id": p.header("WARC-Record-ID"), "type": p.header("WARC-Type"), "role": p.role,
-                "target_uri": p.header("WARC-Target-URI"), "date": p.header("WARC-Date"), "ip": p.header("WARC-IP-Address"),
+    records = [{"id": p.header("WARC-Record-ID"), "role": p.role,
+                **{field: p.header(header) for field, header in SIGNED_HEADERS.items()},
                 "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}
                for p in pending]
     # A queued job's id is signed too: a worker's restart lists a capture it left unlisted as its job's.

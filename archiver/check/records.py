@@ -17,8 +17,7 @@ from archiver.store.storage import UNFINISHED_SUFFIX, ObjectState, Storage
 # A record's catalog row, as _check_record reads it.
 _CATALOGED = "record_id, warc_type, warc_offset, length, block_digest, payload_digest, target_uri, warc_date"
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
-VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Date", "WARC-IP-Address",
-                            "WARC-Block-Digest", "WARC-Payload-Digest"})
+VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Block-Digest", "WARC-Payload-Digest", *SIGNED_HEADERS.values()})
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,13 @@ from archiver.evidence.signing import STATEMENT_TYPE, SigningKey, sign_statement
 PREDICATE_TYPE = "urn:archiver:capture:v1"
 MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
 # Of each record, the WARC headers its statement signs besides the digests: the block digest
-# leaves the WARC header uncovered, and these say what a replay shows the record as.
-SIGNED_HEADERS = {"type": "WARC-Type", "target_uri": "WARC-Target-URI", "date": "WARC-Date", "ip": "WARC-IP-Address"}
+# leaves the WARC header uncovered, and these say what a replay shows the record as (which
+# URL and when, how its block is read, whether it was cut short, which earlier payload a
+# revisit stands for). Not WARC-Warcinfo-ID, set when the record is written after it is
+# signed, nor WARC-Concurrent-To, which a browser capture's record may carry several times.
+SIGNED_HEADERS = {"type": "WARC-Type", "target_uri": "WARC-Target-URI", "date": "WARC-Date", "ip": "WARC-IP-Address",
+                  "content_type": "Content-Type", "truncated": "WARC-Truncated", "refers_to": "WARC-Refers-To",
+                  "refers_to_target_uri": "WARC-Refers-To-Target-URI", "refers_to_date": "WARC-Refers-To-Date"}
 
 
 def shared(value):
@@ -29,7 +34,7 @@ def _hex(digest: str | None) -> str | None:
 
 def capture_statement(capture: dict, records: list[dict], key_fingerprint: str, software: str, operator: str) -> dict:
     """`capture`: id, url, final_url, outcome, http_status, started_at, finished_at, ip,
-    cert_sha256, truncated; `records`: id, type, target_uri, date, ip, block_digest, payload_digest."""
+    cert_sha256, truncated; `records`: id, role, block_digest, payload_digest and SIGNED_HEADERS."""
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": record["id"], "digest": {"sha256": _hex(record["block_digest"])}} for record in records],
@@ -47,7 +52,7 @@ def statement_problems(statement: dict, records: dict[str, dict]) -> list[str]:
     """How a verified statement disagrees with the records found (by id: block_digest,
     payload_digest and each of SIGNED_HEADERS); empty when every record it names is present
     with the digests and headers it signed (statements made before headers were signed name
-    none, and only their digests are held to; those made before ip was signed, no ip)."""
+    none, and only their digests are held to; older ones name fewer of SIGNED_HEADERS)."""
     problems = []
     if statement.get("_type") != STATEMENT_TYPE or statement.get("predicateType") != PREDICATE_TYPE:
         return ["not an archiver capture statement"]
