@@ -90,11 +90,13 @@ def test_a_signed_warc_header_changed_in_the_warc_and_the_catalog_alike_fails(ru
     assert f"{header}: attested " in failure["detail"] and f"found {value}" in failure["detail"]
 
 
-@pytest.mark.parametrize("header, value", [("WARC-Truncated", "none"), ("WARC-Refers-To-Date", "2019-01-01T00:00:00Z")])
+@pytest.mark.parametrize("header, value", [("WARC-Truncated", "none"), ("WARC-Refers-To-Date", "2000")])
 def test_a_truncation_or_a_revisits_reference_changed_in_the_warc_and_the_catalog_alike_fails(
         run_cli, raw_server, tmp_path, header, value):
     """A replay shows a truncated response as whole once WARC-Truncated says otherwise, and a
-    revisit as the earlier payload its WARC-Refers-To headers name: the attestation signs them."""
+    revisit as the earlier payload its WARC-Refers-To headers name: the attestation signs them.
+    (Each forged value is much shorter than the one it replaces, so that the edited record, a
+    small one, always fits back into its gzip member's length.)"""
     collection = make_collection(tmp_path / "signed")
     server = raw_server({"/long": send_bytes(http_response(b"<p>long</p>" * 20_000)),
                          "/same": send_bytes(http_response(b"<p>the same page</p>"))})

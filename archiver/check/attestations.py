@@ -16,11 +16,11 @@ import json
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
-from archiver.evidence.attestation import PREDICATE_TYPE, SIGNED_HEADERS, shared, statement_problems
+from archiver.evidence.attestation import PREDICATE_TYPE, SIGNED_FIELDS, shared, signed_record, signed_values, statement_problems
 from archiver.evidence.keys import KeyStatus
 from archiver.evidence.signing import (NO_VALID_SIGNATURE, NOT_JSON, STATEMENT_TYPE, BadEnvelope, PublicKey, canonical_json,
                                        envelope_signers, signed_statement)
@@ -30,8 +30,15 @@ ATTESTED = ("url", "final_url", "outcome", "http_status", "error", "truncated", 
             "cert_sha256", "payload_digest", "verdict", "verdict_reason")  # the capture's columns its attestation signs
 _ATTESTED_COLUMNS = ", ".join("c." + name for name in ATTESTED)
 _FINISHED_AT = ATTESTED.index("finished_at")
-_SIGNED_FIELDS = frozenset(("id", "block_digest", "payload_digest", *SIGNED_HEADERS))  # of each record a statement names
 MIN_PART = 250  # attestations opened by one task: about 25 ms, against a few for the task's catalog connection and keys
+
+
+class Signed(NamedTuple):
+    """Of a verified statement, what the record checks need: whether it is an archiver capture
+    statement, and each record it names, as (id, signed_values)."""
+
+    capture_statement: bool
+    records: tuple[tuple[object, tuple], ...]
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class Opened:
     digest: str                  # "sha256:" of its canonical JSON, as the log and the WARC record hold it
     problem: str | None = None   # why it is no envelope (malformed, another payload type)
     signers: tuple[str, ...] = ()  # the fingerprints whose signatures on it hold, in its order
-    statement: dict | None = None  # of its statement, the records it names (None: unsigned, or not JSON)
+    statement: Signed | None = None  # of its statement, the records it names (None: unsigned, or not JSON)
     differing: tuple[tuple[str, object, object], ...] = ()  # (claim, attested, cataloged) of each claim ≠ the catalog's
 
 
@@ -88,9 +95,8 @@ def _opened(text: str, keys: dict[str, PublicKey], capture_id: str, cataloged: l
     predicate = statement.get("predicate") if isinstance(statement.get("predicate"), dict) else {}
     records = predicate.get("records") if isinstance(predicate.get("records"), list) else []
     # Only what the record checks need is kept: memory stays flat however many captures.
-    kept = {"_type": statement.get("_type"), "predicateType": statement.get("predicateType"),
-            "predicate": {"records": [{k: shared(v) for k, v in r.items() if k in _SIGNED_FIELDS}
-                                      for r in records if isinstance(r, dict)]}}
+    kept = Signed(statement.get("_type") == STATEMENT_TYPE and statement.get("predicateType") == PREDICATE_TYPE,
+                  tuple((shared(r.get("id")), signed_values(r)) for r in records if isinstance(r, dict)))
     differing = tuple((name, predicate.get(name), expected)
                       for name, expected in zip(("id",) + ATTESTED, (capture_id, *cataloged)) if predicate.get(name) != expected)
     return Opened(digest, signers=tuple(signers), statement=kept, differing=differing)
@@ -115,11 +121,11 @@ class OpenedInOrder:
 
 
 def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, PublicKey],
-                       statuses: dict[str, KeyStatus], custody: Logged, report: Report) -> dict[str, dict]:
+                       statuses: dict[str, KeyStatus], custody: Logged, report: Report) -> dict[str, Signed]:
     """Every attestation's signature, key and claims against the catalog, each read from
     `opened` (open_attestations) or here when it is not there; of each verified statement, the
     records it signed, for them to be checked once the WARCs are read."""
-    statements: dict[str, dict] = {}
+    statements: dict[str, Signed] = {}
     attestation_records = {row[0]: (row[1], row[2]) for row in catalog.query(
         "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
     cataloged = set()
@@ -172,7 +178,7 @@ def _open_here(catalog: Catalog, capture_id: str, keys: dict[str, PublicKey], ca
     return _opened(text, keys, capture_id, list(cataloged), canonical=True)
 
 
-def listing_problems(catalog: Catalog, statements: dict[str, dict]) -> dict[str, list[str]]:
+def listing_problems(catalog: Catalog, statements: dict[str, Signed]) -> dict[str, list[str]]:
     """Of each capture whose records the catalog lists otherwise than its statement names
     them, how (which capture a record is, and which record its response, decide what `show`,
     `history` and a bundle give as a capture's page); none of it needs the WARC files read."""
@@ -182,7 +188,7 @@ def listing_problems(catalog: Catalog, statements: dict[str, dict]) -> dict[str,
     responses = dict(catalog.query("SELECT id, response_record_id FROM captures WHERE response_record_id IS NOT NULL"))
     listing = {}
     for capture_id, statement in statements.items():
-        named = {r.get("id") for r in statement["predicate"]["records"]}
+        named = {record_id for record_id, _ in statement.records}
         listed = as_cataloged.get(capture_id, set())
         problems = [f"record {r} is cataloged as this capture's, but its attestation does not name it"
                     for r in sorted(listed - named)]
@@ -196,14 +202,24 @@ def listing_problems(catalog: Catalog, statements: dict[str, dict]) -> dict[str,
     return listing
 
 
-def check_attested_records(statements: dict[str, dict], listing: dict[str, list[str]], found: dict[str, dict],
+def check_attested_records(statements: dict[str, Signed], listing: dict[str, list[str]], found: dict[str, tuple],
                            report: Report) -> None:
     """Each record an attestation names, present with the digests it signed, and cataloged as
-    that capture's (`listing`: what listing_problems found)."""
+    that capture's (`listing`: what listing_problems found); `found`: records.found_values of
+    each record read, by id."""
     for capture_id, statement in sorted(statements.items()):
-        signed_records = statement["predicate"]["records"]
         # Nearly always every record is found exactly as signed: one comparison of each, not field by field.
-        as_signed = statement.get("_type") == STATEMENT_TYPE and statement.get("predicateType") == PREDICATE_TYPE and \
-            all(found.get(r.get("id")) == r for r in signed_records)
-        problems = ([] if as_signed else statement_problems(statement, found)) + listing.get(capture_id, [])
+        as_signed = statement.capture_statement and all(found.get(record_id) == values for record_id, values in statement.records)
+        problems = ([] if as_signed else _signed_problems(statement, found)) + listing.get(capture_id, [])
         report.check("attested records", not problems, f"capture {capture_id}", lambda: "; ".join(problems))
+
+
+def _signed_problems(statement: Signed, found: dict[str, tuple]) -> list[str]:
+    """statement_problems() of a statement kept as Signed, field by field."""
+    if not statement.capture_statement:
+        return statement_problems({}, {})
+    named = [signed_record(record_id, values) for record_id, values in statement.records]
+    as_found = {record_id: dict(zip(SIGNED_FIELDS, found[record_id])) for record_id, _ in statement.records
+                if record_id in found}
+    return statement_problems({"_type": STATEMENT_TYPE, "predicateType": PREDICATE_TYPE, "predicate": {"records": named}},
+                              as_found)

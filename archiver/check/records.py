@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archiver.check.findings import Report
-from archiver.evidence.attestation import SIGNED_HEADERS, shared
+from archiver.evidence.attestation import SIGNED_FIELDS, SIGNED_HEADERS, shared
 from archiver.check.scan import FileScan, ScannedRecord
 from archiver.store.catalog import Catalog
 from archiver.store.database import placeholders
@@ -18,6 +18,7 @@ from archiver.store.storage import UNFINISHED_SUFFIX, ObjectState, Storage
 _CATALOGED = "record_id, warc_type, warc_offset, length, block_digest, payload_digest, target_uri, warc_date"
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
 VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Block-Digest", "WARC-Payload-Digest", *SIGNED_HEADERS.values()})
+_SIGNED_HEADER_NAMES = tuple(SIGNED_HEADERS.values())
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class RecordChecks:
         self.imported = imported
         self.report = report
         self.warcinfo_ids = {row[0] for row in catalog.query("SELECT warcinfo_id FROM warc_files")}
-        self.found: dict[str, dict] = {}  # record id → as found_record gives it
+        self.found: dict[str, tuple] = {}  # record id → as found_values gives it
 
     def check_file(self, name: str, scan: FileScan) -> None:
         report = self.report
@@ -95,7 +96,7 @@ class RecordChecks:
         for record in scan.records:
             in_file[record.id] = record
             _check_self_consistent(name, record, report)
-            found[record.id] = found_record(record)
+            found[record.id] = found_values(record)
         imported = name in self.imported
         # Tens of thousands of records a file, nearly all as cataloged: such a record's checks
         # are counted as passed together; any other goes through them one by one (_check_record).
@@ -159,15 +160,18 @@ def _check_record(where: str, record: ScannedRecord | None, row: tuple, payload_
                      f"{header}: expected {expected}, found {record.headers.get(header)}")
 
 
+def found_values(record: ScannedRecord) -> tuple:
+    """What an attestation signed of a record, as its bytes have it, in the order of
+    SIGNED_FIELDS: a record found as signed equals its statement's signed_values (a revisit's
+    payload is elsewhere: its declared payload digest is what was signed)."""
+    headers = record.headers
+    payload = record.payload_digest if record.type != "revisit" else headers.get("WARC-Payload-Digest")
+    return (shared(record.block_digest), shared(payload), *[shared(headers.get(header)) for header in _SIGNED_HEADER_NAMES])
+
+
 def found_record(record: ScannedRecord) -> dict:
-    """What an attestation signed of a record, as its bytes have it: digests and SIGNED_HEADERS
-    (a revisit's payload is elsewhere: its declared payload digest is what was signed)."""
-    payload = record.payload_digest if record.type != "revisit" else record.headers.get("WARC-Payload-Digest")
-    # Keyed as a statement's record is (with its id): a record found as signed equals it.
-    found = {"id": shared(record.id), "block_digest": shared(record.block_digest), "payload_digest": shared(payload)}
-    for field, header in SIGNED_HEADERS.items():
-        found[field] = shared(record.headers.get(header))
-    return found
+    """found_values() keyed as a statement's record is (with its id), for statement_problems."""
+    return dict(zip(("id", *SIGNED_FIELDS), (record.id, *found_values(record))))
 
 
 def _check_self_consistent(name: str, record: ScannedRecord, report: Report) -> None:

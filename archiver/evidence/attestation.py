@@ -21,6 +21,9 @@ SIGNED_HEADERS = {"type": "WARC-Type", "target_uri": "WARC-Target-URI", "date": 
                   "content_type": "Content-Type", "truncated": "WARC-Truncated", "refers_to": "WARC-Refers-To",
                   "refers_to_target_uri": "WARC-Refers-To-Target-URI", "refers_to_date": "WARC-Refers-To-Date"}
 
+SIGNED_FIELDS = ("block_digest", "payload_digest", *SIGNED_HEADERS)  # of each record: the order of signed_values
+UNNAMED = "\0unnamed"  # in signed_values: a field its statement does not name (made before it was signed)
+
 
 def shared(value):
     """`value`, a string one object with every equal one: a verification holds what each of tens
@@ -46,6 +49,17 @@ def capture_statement(capture: dict, records: list[dict], key_fingerprint: str, 
 
 def sign_capture(capture: dict, records: list[dict], key: SigningKey, software: str, operator: str) -> dict:
     return sign_statement(capture_statement(capture, records, key.fingerprint, software, operator), key)
+
+
+def signed_values(record: dict) -> tuple:
+    """What a statement's `record` signed, as a tuple of SIGNED_FIELDS (UNNAMED for each it
+    does not name): tens of thousands of them are held through a verification, compactly."""
+    return tuple(shared(record[name]) if name in record else UNNAMED for name in SIGNED_FIELDS)
+
+
+def signed_record(record_id, values: tuple) -> dict:
+    """The record signed_values() was given, as statement_problems reads it."""
+    return {"id": record_id, **{name: value for name, value in zip(SIGNED_FIELDS, values) if value != UNNAMED}}
 
 
 def statement_problems(statement: dict, records: dict[str, dict]) -> list[str]:
