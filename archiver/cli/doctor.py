@@ -20,8 +20,9 @@ from archiver.check.doctor_shared import REPORTED_ONLY, shared_findings
 def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     """Find what an interrupted run left: WARC files still .open, records on disk that the
     catalog never listed, partial downloads in tmp/, a manifest written but never listed or
-    never signed. With --fix: whole records of an .open file are kept in a closed file and a
-    torn tail is moved to warcs/quarantine/; captures whose records and signed attestation
+    never signed, a custody log line an append left torn. With --fix: whole records of an .open
+    file are kept in a closed file and a torn tail is moved to warcs/quarantine/; a torn custody
+    line is recorded as torn (its bytes kept); captures whose records and signed attestation
     reached the disk are cataloged from that attestation; an unlisted manifest is set aside in
     manifests/quarantine/ and an unsigned one signed; captures, imports and timestamp tokens
     the custody log missed are recorded there late; every repair goes into the custody log.
