@@ -209,6 +209,17 @@ def signing_key(collection, key_file: Path | None, revoked_ok: bool = False):
     return key
 
 
+# Beside the readers this process checks the custody log, the manifests and the attestations
+# and hashes each file whole: a reader for every other core keeps them all busy without crowding
+# them (on 2 cores, 2 readers took 5% longer than 1 on 700 MB, and 3% longer on 160 MB).
+DEFAULT_READERS = max(1, (os.cpu_count() or 1) - 1)
+
+
+def workers_option(help_text: str):
+    return click.option("--workers", type=click.IntRange(1, 64), default=DEFAULT_READERS,
+                        show_default="one fewer than the cores, at least 1", help=help_text)
+
+
 def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(function)
 

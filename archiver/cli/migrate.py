@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from archiver.cli.common import (collection_option, console, json_option, key_option, print_json, retention_options,
-                                 signing_key, storage_settings)
+                                 signing_key, storage_settings, workers_option)
 from archiver.cli.verify import print_report
 from archiver.check.verify import verify_collection
 from archiver.evidence.keys import append_unattended
@@ -28,8 +27,7 @@ from archiver.store.collection import Collection
               help="A new (or empty) folder, outside the collection, for the shared collection's archiver.toml, "
                    "public keys, manifests and document copies (each machine that works on it needs a folder with "
                    "that archiver.toml). Relative to the current folder (to the collection with `archiver -C`).")
-@click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
-              help="WARC files read in parallel by the two verifications.")
+@workers_option("WARC files read in parallel by the two verifications.")
 @retention_options
 @key_option
 @json_option

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +10,7 @@ from rich.markup import escape
 
 from archiver.cli.recovery import warn_of_leftovers, worked_on_elsewhere
 from archiver.cli.common import (collection_option, console, echo, json_option, key_option, print_json, print_table,
-                                 signing_key)
+                                 signing_key, workers_option)
 from archiver.store.collection import Collection
 from archiver.evidence.keys import append_unattended
 from archiver.check.findings import Report
@@ -26,8 +25,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @collection_option
-@click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="all cores",
-              help="Processes reading the WARC files (a large file is read in pieces by several).")
+@workers_option("Processes reading the WARC files (a large file is read in pieces by several), besides this one.")
 @click.option("--live", is_flag=True, help="Also fetch each captured URL again and say whether the page has drifted.")
 @click.option("--recapture", is_flag=True, help="With --live: capture the changed pages again, as new history.")
 @click.option("--replay", is_flag=True,
