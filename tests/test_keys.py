@@ -9,10 +9,13 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 from archiver.evidence.keys import KEY_EVENTS, custody_lines, key_event_entries, key_statuses_in
 from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes
+from tests.test_doctor import gates, held_capture, logged_captures  # noqa: F401 (gates is a fixture)
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
 
@@ -155,3 +158,25 @@ def test_a_key_is_rotated_only_once_a_collection_held_alone_is_let_go(run_cli, c
         held.release()
     assert rotating.wait(timeout=60) == 0, rotating.stderr.read()
     assert [json.loads(line)["event"] for line in custody_lines(collection)][len(log):] == ["key rotated"]
+
+
+@pytest.mark.parametrize("change", ["revoke", "rotate"])
+def test_a_key_revoked_or_rotated_out_while_a_capture_runs_signs_nothing_more(run_cli, raw_server, gates, collection,
+                                                                                change):
+    """The capture checked its key as it started; `keys revoke` or `keys rotate` runs while it
+    is held mid-run, one capture stored. Once let go, it stops before signing the next one,
+    says why in one line and exits 2: nothing after the key event is signed by the old key."""
+    [public] = (collection.root / "keys").glob("*.pub.pem")
+    fingerprint = public.name.split(".")[0]
+    gate, process, _ = held_capture(collection, raw_server, gates, pages=4)
+    changing = ("keys", "revoke", fingerprint, "--reason", "laptop stolen") if change == "revoke" else ("keys", "rotate")
+    assert run_cli(*changing, "-C", collection.root).exit_code == 0
+    gate.release()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2, stderr
+    said = "revoked (from " if change == "revoke" else "rotated out at "
+    assert f"the key {grouped(fingerprint)} was {said}" in stderr.decode() and len(stderr.decode().strip().splitlines()) == 1
+    events = [json.loads(line) for line in custody_lines(collection)]
+    changed_at = next(i for i, entry in enumerate(events) if entry["event"] in ("key revoked", "key rotated"))
+    assert [entry["event"] for entry in events[changed_at + 1:] if entry["key"] == fingerprint] == []
+    assert logged_captures(collection) == 1  # the capture stored before the change, and no other

@@ -27,6 +27,7 @@ from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
 from archiver.evidence.custody import CustodyLog
+from archiver.evidence.key_watch import KeyWatch
 from archiver.evidence.keys import custody_log
 from archiver.read.seeds import Claim, Document
 from archiver.evidence.signing import SigningKey, canonical_json
@@ -131,6 +132,7 @@ class CaptureRun:
 
     def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
         self.catalog = collection.catalog
+        self._key_watch = KeyWatch(collection, self.catalog, self.key)
         executable = chromium_for(settings.capture_mode)
         # The concurrency used, set or its mode's default, is the one recorded with every capture.
         self.settings = settings = dataclasses.replace(
@@ -282,6 +284,7 @@ class CaptureRun:
         transaction, then in the custody log: whatever is listed is on disk (in a store shared
         by machines, listed once their file is uploaded). With `job_ids` (one per result), each
         capture is its job's, unless the catalog lists one of that job first (then it is of none)."""
+        self._key_watch.check()  # before signing: a key revoked or rotated out meanwhile signs nothing more
         prepared = [self._prepare(result, job_id, origin) for result, job_id, origin
                     in zip(results, job_ids or [None] * len(results), self._identical_payloads(results))]
         try:
