@@ -17,7 +17,10 @@ import pytest
 
 from archiver.check.records import found_record
 from archiver.check.scan import scan_warc
-from archiver.evidence.attestation import statement_problems
+from archiver.check.verify import verify_collection
+from archiver.evidence.attestation import PREDICATE_TYPE, statement_problems
+from archiver.evidence.keys import open_signing_key
+from archiver.evidence.signing import STATEMENT_TYPE, canonical_json, sign_statement
 from archiver.read.model import make_claim_id
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
@@ -320,3 +323,36 @@ def test_a_statement_from_before_a_header_was_signed_is_held_to_the_headers_it_n
     response["date"] = "2019-01-01T00:00:00Z"
     assert statement_problems(statement, found) == [
         f"record {response['id']} WARC-Date: attested 2019-01-01T00:00:00Z, found {found[response['id']]['date']}"]
+
+
+def test_a_statement_the_key_signed_naming_records_by_ids_that_are_no_strings_is_reported(honest):
+    """Whoever holds the key can sign anything, a broken signer too: records named by a list, a
+    number or no id at all, or no object at all, are failures named as written, never an error
+    of verify's own."""
+    catalog = sqlite3.connect(honest.root / "catalog.sqlite")
+    [(capture_id, envelope)] = catalog.execute("SELECT capture_id, envelope FROM attestations").fetchall()
+    statement = json.loads(base64.b64decode(json.loads(envelope)["payload"]))
+    records = statement["predicate"]["records"]
+    records[0]["id"], records[1]["id"] = ["a list"], 7
+    del records[2]["id"]
+    records.append("no object")
+    resigned = canonical_json(sign_statement(statement, open_signing_key(honest, None, None))).decode()
+    catalog.execute("UPDATE attestations SET envelope = ? WHERE capture_id = ?", (resigned, capture_id))
+    catalog.commit()
+    catalog.close()
+    report = verify_collection(honest, workers=1)
+    [attested] = [f for f in report.failures if f.check == "attested records"]
+    assert attested.where == f"capture {capture_id}"
+    for named in ("['a list']", "7", "None", '"no object"'):
+        assert f"record {named} named by the attestation is missing" in attested.detail
+
+
+@pytest.mark.parametrize("predicate, problems", [
+    ([], []), ({"records": "none"}, []),
+    ({"records": [1, {"id": ["x"]}]}, ["a record the attestation names is no object: 1",
+                                       "record ['x'] named by the attestation is missing"])])
+def test_a_signed_statement_of_any_shape_gives_findings_to_verify_bundle_too(predicate, problems):
+    """verify-bundle holds a bundle's statements to its records with statement_problems: a
+    statement its signer shaped otherwise is a finding there as well, never an error."""
+    statement = {"_type": STATEMENT_TYPE, "predicateType": PREDICATE_TYPE, "predicate": predicate}
+    assert statement_problems(statement, {"x": {}}) == problems

@@ -96,10 +96,20 @@ def _opened(text: str, keys: dict[str, PublicKey], capture_id: str, cataloged: l
     records = predicate.get("records") if isinstance(predicate.get("records"), list) else []
     # Only what the record checks need is kept: memory stays flat however many captures.
     kept = Signed(statement.get("_type") == STATEMENT_TYPE and statement.get("predicateType") == PREDICATE_TYPE,
-                  tuple((shared(r.get("id")), signed_values(r)) for r in records if isinstance(r, dict)))
+                  tuple(map(_kept_record, records)))
     differing = tuple((name, predicate.get(name), expected)
                       for name, expected in zip(("id",) + ATTESTED, (capture_id, *cataloged)) if predicate.get(name) != expected)
     return Opened(digest, signers=tuple(signers), statement=kept, differing=differing)
+
+
+def _kept_record(record) -> tuple[object, tuple]:
+    """(id, signed_values) of a record a statement names. A signer, broken or hostile, may name
+    one by no string, or name no object at all: such a record is named as written, and matches
+    no record found."""
+    if not isinstance(record, dict):
+        return json.dumps(record)[:100], ()
+    record_id = record.get("id")
+    return shared(record_id) if isinstance(record_id, str) else repr(record_id), signed_values(record)
 
 
 class OpenedInOrder:
@@ -216,10 +226,8 @@ def check_attested_records(statements: dict[str, Signed], listing: dict[str, lis
 
 def _signed_problems(statement: Signed, found: dict[str, tuple]) -> list[str]:
     """statement_problems() of a statement kept as Signed, field by field."""
-    if not statement.capture_statement:
-        return statement_problems({}, {})
     named = [signed_record(record_id, values) for record_id, values in statement.records]
     as_found = {record_id: dict(zip(SIGNED_FIELDS, found[record_id])) for record_id, _ in statement.records
                 if record_id in found}
-    return statement_problems({"_type": STATEMENT_TYPE, "predicateType": PREDICATE_TYPE, "predicate": {"records": named}},
-                              as_found)
+    kind = {"_type": STATEMENT_TYPE, "predicateType": PREDICATE_TYPE} if statement.capture_statement else {}
+    return statement_problems({**kind, "predicate": {"records": named}}, as_found)

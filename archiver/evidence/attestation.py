@@ -6,6 +6,7 @@ and every attestation still verifies against them."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 from archiver.evidence.signing import STATEMENT_TYPE, SigningKey, sign_statement
@@ -70,8 +71,14 @@ def statement_problems(statement: dict, records: dict[str, dict]) -> list[str]:
     problems = []
     if statement.get("_type") != STATEMENT_TYPE or statement.get("predicateType") != PREDICATE_TYPE:
         return ["not an archiver capture statement"]
-    for signed in statement.get("predicate", {}).get("records", []):
-        found = records.get(signed.get("id"))
+    # A signed statement is what its signer made, a broken or hostile one too: nothing in it is
+    # taken to have the shape archiver gives it.
+    predicate = statement.get("predicate") if isinstance(statement.get("predicate"), dict) else {}
+    for signed in predicate.get("records") if isinstance(predicate.get("records"), list) else []:
+        if not isinstance(signed, dict):
+            problems.append(f"a record the attestation names is no object: {json.dumps(signed)[:100]}")
+            continue
+        found = records.get(signed.get("id")) if isinstance(signed.get("id"), str) else None
         if found is None:
             problems.append(f"record {signed.get('id')} named by the attestation is missing")
             continue
