@@ -19,7 +19,7 @@ from archiver.check.records import found_record
 from archiver.check.scan import scan_warc
 from archiver.check.verify import verify_collection
 from archiver.evidence.attestation import PREDICATE_TYPE, statement_problems
-from archiver.evidence.keys import open_signing_key
+from archiver.evidence.keys import custody_log, open_signing_key
 from archiver.evidence.signing import STATEMENT_TYPE, canonical_json, sign_statement
 from archiver.read.model import make_claim_id
 from tests.conftest import http_response, make_collection, send_bytes
@@ -356,3 +356,20 @@ def test_a_signed_statement_of_any_shape_gives_findings_to_verify_bundle_too(pre
     statement its signer shaped otherwise is a finding there as well, never an error."""
     statement = {"_type": STATEMENT_TYPE, "predicateType": PREDICATE_TYPE, "predicate": predicate}
     assert statement_problems(statement, {"x": {}}) == problems
+
+
+def test_custody_entries_the_key_signed_with_subjects_of_another_shape_are_findings(honest):
+    """A worker key, or the collection's, signs what its holder gives it: an entry whose subject
+    holds a list where archiver writes an id (a capture, a manifest's sequence, a claim) is a
+    finding named by its line, never an error of verify's own (they were: unhashable keys)."""
+    odd = [("capture", {"capture": ["c1"]}), ("manifest signed", {"sequence": [2]}), ("timestamp", {"sequence": "2"}),
+           ("import", {"captures": 5}), ("document read", {"sha256": "ab", "claims": [["c2"]]}),
+           ("note recorded", {"claim": {"id": "c3"}})]
+    log = custody_log(honest, open_signing_key(honest, None, None))
+    first = len((honest.root / "custody.jsonl").read_bytes().splitlines()) + 1
+    for event, subject in odd:
+        log.append(event, subject)
+    report = verify_collection(honest, workers=1)
+    assert [(f.check, f.where) for f in report.failures] == [
+        ("custody entry subject", f"custody.jsonl line {line}") for line in range(first, first + len(odd))]
+    assert report.failures[0].detail == "capture: its subject's capture is not what archiver writes there"

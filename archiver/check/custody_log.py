@@ -74,7 +74,9 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
                 entry.get("event") == WORKER_KEY_ANNOUNCED and distrust is None:
             _admit_worker_key(keys, subject, where, report)
         if problem is None:  # only what the collection's keys signed is held against the rest
-            _remember(custody, entry, subject)
+            unreadable_subject = _remember(custody, entry, subject)
+            if entry.get("event") in _SUBJECT_SHAPES:
+                report.check("custody entry subject", unreadable_subject is None, where, unreadable_subject or "")
             if entry.get("event") == TORN_LINE and entry.get("key") in collection_keys and \
                     type(subject.get("line")) is int and isinstance(subject.get("sha256"), str):
                 recorded_torn[subject["line"], subject["sha256"]] = number
@@ -141,23 +143,37 @@ def _admit_worker_key(keys: dict[str, PublicKey], subject: dict, where: str, rep
         keys[public.fingerprint] = public
 
 
-def _remember(custody: Logged, entry: dict, subject: dict) -> None:
-    event = entry.get("event")
-    if isinstance(subject.get("public_key"), str):  # key generated, adopted, rotated; wacz key generated
-        custody.public_keys[subject.get("to") if event == "key rotated" else subject.get("fingerprint")] = \
-            subject["public_key"]
-    if entry.get("event") == "capture":
-        custody.captures[subject.get("capture")] = subject.get("attestation")
-    elif entry.get("event") == "manifest signed":
-        custody.manifests[subject.get("sequence")] = entry
-    elif entry.get("event") == "timestamp":
-        custody.timestamps[subject.get("sequence")] = entry
-    elif entry.get("event") == "import":
-        custody.imports.update(subject.get("captures", []))
-    elif event == "document read":
-        custody.documents_read.add(subject.get("sha256"))
-        if isinstance(subject.get("claims"), list):
-            custody.claims_read.update(dict.fromkeys(subject["claims"], entry["seq"]))
-    elif event == "note recorded":
-        custody.claims_read[subject.get("claim")] = entry["seq"]
+# Of each event the other checks hold the catalog to, what its subject must hold: a key's
+# signature on an entry says who made it, not that it has the shape archiver writes.
+_SUBJECT_SHAPES = {"capture": ("capture", str), "manifest signed": ("sequence", int), "timestamp": ("sequence", int),
+                   "import": ("captures", list), "document read": ("sha256", str), "note recorded": ("claim", str)}
 
+
+def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
+    """Keep what the entry says for the checks after this one; why it cannot be read so, if not."""
+    event = entry.get("event")
+    named = subject.get("to") if event == "key rotated" else subject.get("fingerprint")
+    if isinstance(subject.get("public_key"), str) and isinstance(named, str):  # key generated, adopted, rotated…
+        custody.public_keys[named] = subject["public_key"]
+    if event not in _SUBJECT_SHAPES:
+        return None
+    name, kind = _SUBJECT_SHAPES[event]
+    value = subject.get(name)
+    claims = subject.get("claims", []) if event == "document read" else []
+    if type(value) is not kind or not isinstance(claims, list) or \
+            not all(isinstance(item, str) for item in (value if kind is list else []) + claims):
+        return f"{event}: its subject's {name} is not what archiver writes there"
+    if event == "capture":
+        custody.captures[value] = subject.get("attestation")
+    elif event == "manifest signed":
+        custody.manifests[value] = entry
+    elif event == "timestamp":
+        custody.timestamps[value] = entry
+    elif event == "import":
+        custody.imports.update(value)
+    elif event == "document read":
+        custody.documents_read.add(value)
+        custody.claims_read.update(dict.fromkeys(claims, entry["seq"]))
+    else:  # note recorded
+        custody.claims_read[value] = entry["seq"]
+    return None
