@@ -45,13 +45,19 @@ def check_skip(skipped: NotADocument, data: bytes, name: str) -> None:
 
 def custody_entry_of(line: bytes) -> dict | None:
     """What a custody line holds by the entry shape archiver writes, worked out without
-    parse_entry: a JSON object whose seq is an integer. JSON's true and false are not integers,
-    though Python's bool is an int."""
+    parse_entry: a JSON object whose seq is an integer (JSON's true and false are not integers,
+    though Python's bool is an int), whose time, event, key and sig, where it has them, are
+    strings, its subject an object and its prev a string or null."""
     try:
         data = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    return data if isinstance(data, dict) and type(data.get("seq")) is int else None
+    if not isinstance(data, dict) or type(data.get("seq")) is not int:
+        return None
+    strings = all(isinstance(data[name], str) for name in ("time", "event", "key", "sig") if name in data)
+    subject = "subject" not in data or isinstance(data["subject"], dict)
+    prev = "prev" not in data or data["prev"] is None or isinstance(data["prev"], str)
+    return data if strings and subject and prev else None
 
 
 def check_custody_line(line: bytes) -> None:

@@ -373,3 +373,18 @@ def test_custody_entries_the_key_signed_with_subjects_of_another_shape_are_findi
     assert [(f.check, f.where) for f in report.failures] == [
         ("custody entry subject", f"custody.jsonl line {line}") for line in range(first, first + len(odd))]
     assert report.failures[0].detail == "capture: its subject's capture is not what archiver writes there"
+
+
+@pytest.mark.parametrize("field, value", [("key", ["a list"]), ("time", 20260101), ("event", ["capture"]),
+                                          ("subject", "a string"), ("prev", 7), ("sig", {"a": 1})])
+def test_a_custody_entry_edited_to_hold_another_kind_of_value_is_named_never_raised(honest, field, value):
+    """No key is needed to edit custody.jsonl: a list where the key's fingerprint goes, a number
+    for the time, were TypeErrors of verify's own (a dict lookup, a comparison of times)."""
+    log = honest.root / "custody.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    entry = json.loads(lines[1])
+    entry[field] = value
+    lines[1] = canonical_json(entry)
+    log.write_bytes(b"\n".join(lines))
+    report = verify_collection(honest, workers=1)
+    assert ("custody entry readable", "custody.jsonl line 2") in {(f.check, f.where) for f in report.failures}

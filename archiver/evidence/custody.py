@@ -130,15 +130,22 @@ class CustodyLog:
         return entries
 
 
+# Each field an entry has, of the kind archiver writes: the checks look keys up by them and
+# compare times, so a line an intruder edited to hold a list there is no entry.
+_FIELD_KINDS = {"time": str, "event": str, "key": str, "sig": str, "subject": dict, "prev": (str, type(None))}
+
+
 def parse_entry(line: bytes) -> dict | None:
-    """The entry a custody line holds, a JSON object with an integer seq; None for anything
-    else (a torn or altered line)."""
+    """The entry a custody line holds, a JSON object with an integer seq and each field of
+    _FIELD_KINDS it has of that kind; None for anything else (a torn or altered line)."""
     try:
         data = json.loads(line)
     except (ValueError, RecursionError):  # RecursionError: a hostile line of deeply nested brackets
         return None
     seq = data.get("seq") if isinstance(data, dict) else None
-    return data if type(seq) is int else None  # not isinstance: Python's bool is an int, but JSON's true is no seq
+    if type(seq) is not int:  # not isinstance: Python's bool is an int, but JSON's true is no seq
+        return None
+    return None if any(name in data and not isinstance(data[name], kind) for name, kind in _FIELD_KINDS.items()) else data
 
 
 def _last_line(fd: int) -> tuple[bytes | None, bool]:
