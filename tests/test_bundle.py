@@ -231,6 +231,11 @@ def test_every_tampering_is_named(run_cli, evidence, tmp_path):
         "a record removed": (
             lambda n, d: b"".join(m for m in members(d) if b"troops moved" not in gzip.decompress(m)) if n == ARCHIVE else d,
             {"capture record present"}),
+        "a custody entry edited to hold a list as its key": (
+            lambda n, d: d.replace(b'"key":"', b'"key":["', 1).replace(b'","operator"', b'"],"operator"', 1)
+            if n == "evidence/custody.jsonl" else d, {"custody entry signature"}),
+        "an attestation line that is no JSON": (
+            lambda n, d: b"<" + d[1:] if n == "evidence/attestations.jsonl" else d, {"evidence readable"}),
         "a Merkle proof altered": (
             lambda n, d: d.replace(b'"proof":["', b'"proof":["00', 1) if n == "evidence/captures.json" else d,
             {"Merkle inclusion"}),

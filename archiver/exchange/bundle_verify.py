@@ -21,7 +21,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from archiver.evidence import merkle
 from archiver.evidence.attestation import statement_problems
 from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
-from archiver.evidence.custody import verify_entry
+from archiver.evidence.custody import parse_entry, verify_entry
 from archiver.evidence.keys import KEY_EVENTS, KeyStatus
 from archiver.evidence.worker_keys import vouched_worker_keys
 from archiver.check.records import found_record
@@ -179,16 +179,9 @@ def _check_proofs(wacz: Wacz, checkpoint: dict, records: dict[str, dict], report
 
 
 def _custody_lines(wacz: Wacz) -> list[dict]:
-    """The custody entries the bundle carries that are JSON objects (_check_custody names the others)."""
-    entries = []
-    for line in wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
+    """The custody entries the bundle carries, as parse_entry reads them (_check_custody names the other lines)."""
+    return [entry for line in wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines()
+            if (entry := parse_entry(line)) is not None]
 
 
 def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str, dict], trusted: dict[str, PublicKey],
@@ -231,9 +224,8 @@ def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str,
     vouched = False
     for number, line in enumerate(wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines(), 1):
         where = f"evidence/custody.jsonl line {number}"
-        try:
-            entry = json.loads(line)
-        except ValueError:
+        entry = parse_entry(line)
+        if entry is None:
             report.check("custody entry signature", False, where, "not a custody entry")
             continue
         problem = verify_entry(entry, trusted | workers)
