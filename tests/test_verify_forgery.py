@@ -144,8 +144,9 @@ def test_a_claim_written_into_the_catalog_that_no_document_or_note_said_fails(ru
                     (claim_id, cited.other, cited.other))
     catalog.commit()
     catalog.close()
-    [failure] = verify(run_cli, cited)["failures"]
-    assert (failure["check"], failure["where"]) == ("claim in custody log", f"claim {claim_id}")
+    failures = verify(run_cli, cited)["failures"]
+    assert [(f["check"], f["where"]) for f in failures] == [("claim in custody log", f"claim {claim_id}"),
+                                                            ("claims tree", "document seeds/doc.md")]
 
 
 @pytest.mark.parametrize("key, text, occurrence", [("seeds/later.md", "The minister said it.", 0),
@@ -164,8 +165,9 @@ def test_a_claim_text_edited_in_the_catalog_after_the_newest_manifest_fails(run_
     assert catalog.execute("UPDATE claims SET text = 'It was denied.' WHERE id = ?", (claim_id,)).rowcount == 1
     catalog.commit()
     catalog.close()
-    [failure] = verify(run_cli, cited)["failures"]
-    assert (failure["check"], failure["where"]) == ("claim text", f"claim {claim_id}")
+    failures = verify(run_cli, cited)["failures"]
+    in_tree = [] if key == "note" else [("claims tree", f"document {key}")]  # a note is in no document's tree
+    assert [(f["check"], f["where"]) for f in failures] == [("claim text", f"claim {claim_id}")] + in_tree
 
 
 def test_a_citation_changed_in_the_catalog_fails_against_the_newest_manifest(run_cli, cited):
@@ -174,9 +176,28 @@ def test_a_citation_changed_in_the_catalog_fails_against_the_newest_manifest(run
     catalog.execute("UPDATE citations SET url = ?, url_key = ? WHERE claim_id = ?", (cited.other, cited.other, claim_id))
     catalog.commit()
     catalog.close()
-    [failure] = verify(run_cli, cited)["failures"]
-    assert failure["check"] == "manifest matches catalog" and failure["where"].endswith(f"claim {claim_id}")
-    assert cited.other in failure["detail"]
+    failures = verify(run_cli, cited)["failures"]
+    assert [f["check"] for f in failures] == ["claims tree", "manifest matches catalog"]
+    assert failures[1]["where"].endswith(f"claim {claim_id}") and cited.other in failures[1]["detail"]
+
+
+def test_what_a_claim_read_after_the_newest_manifest_cites_changed_in_the_catalog_fails(run_cli, cited):
+    """No manifest lists it yet: its document's latest read signed the claims tree its claims,
+    texts and citations made, and the catalog must still make it. A note's URLs are in its entries."""
+    (cited.root / "seeds" / "later.md").write_text(f"Said later.\n\n{cited.other.replace('other', 'said')}\n")
+    assert run_cli("capture", "-C", cited.root, cited.root / "seeds" / "later.md").exit_code == 0
+    assert run_cli("cite", "-C", cited.root, "A note", cited.other.replace("other", "said")).exit_code == 0
+    assert verify(run_cli, cited)["ok"]
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    for claim_id in (make_claim_id("seeds/later.md", "Said later.", 0), make_claim_id("note", "A note", 0)):
+        assert catalog.execute("UPDATE citations SET url = ?, url_key = ? WHERE claim_id = ?",
+                               (cited.other, cited.other, claim_id)).rowcount == 1
+    catalog.commit()
+    catalog.close()
+    failures = verify(run_cli, cited)["failures"]
+    assert [(f["check"], f["where"]) for f in failures] == [
+        ("claims tree", "document seeds/later.md"), ("note citations", f"claim {make_claim_id('note', 'A note', 0)}")]
+    assert cited.other in failures[1]["detail"]
 
 
 def test_a_citation_changed_by_reading_the_document_again_verifies(run_cli, cited):

@@ -26,6 +26,7 @@ from archiver.store.leftovers import shared_by_machines
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
+from archiver.evidence.claim_tree import claim_leaves, tree_of
 from archiver.evidence.custody import CustodyLog
 from archiver.evidence.key_watch import KeyWatch
 from archiver.evidence.keys import custody_log
@@ -77,8 +78,12 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
             raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
         collection.catalog.record_document(document, _now())
+        # The document's claims tree as the catalog now holds it (each claim ever read from it,
+        # with its text and what it cites): verify holds the catalog to the latest one signed.
+        leaves = next((leaves for _, leaves in claim_leaves(collection.catalog, [document.key])), [])
         custody.append("document read", {"document": document.key, "sha256": document.sha256,
-                                         "claims": [claim.id for claim in document.claims]})
+                                         "claims": [claim.id for claim in document.claims],
+                                         "claims_tree": tree_of(leaves)})
 
 
 _log = logging.getLogger(__name__)

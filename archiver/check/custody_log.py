@@ -29,6 +29,8 @@ class Logged:
     public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
     claims_read: dict[str, int] = field(default_factory=dict)  # claim id → seq of the last entry reading it (document, note)
     documents_read: set[str] = field(default_factory=set)  # SHA-256 of every document version read
+    claims_trees: dict[str, object] = field(default_factory=dict)  # document key → the claims tree its latest read signed
+    note_urls: dict[str, list] = field(default_factory=dict)  # note claim id → every URL its entries say it cites
 
 
 def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
@@ -174,6 +176,10 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
     elif event == "document read":
         custody.documents_read.add(value)
         custody.claims_read.update(dict.fromkeys(claims, entry["seq"]))
+        if isinstance(subject.get("document"), str):  # None: read before archiver signed claims trees
+            custody.claims_trees[subject["document"]] = subject.get("claims_tree")
     else:  # note recorded
         custody.claims_read[value] = entry["seq"]
+        urls = subject.get("urls")
+        custody.note_urls.setdefault(value, []).extend(urls if isinstance(urls, list) else [])
     return None

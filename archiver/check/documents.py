@@ -9,7 +9,9 @@ from collections import Counter
 
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
+from archiver.evidence.claim_tree import claim_leaves, tree_of
 from archiver.read.model import NOTE_KEY, make_claim_id, normalise_claim_text
+from archiver.read.urls import normalise_url
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
@@ -51,3 +53,38 @@ def check_claims(catalog: Catalog, custody: Logged, report: Report) -> None:
         made_from = any(make_claim_id(key, text, occurrence) == claim_id for occurrence in range(alike[key, text]))
         report.check("claim text", made_from, where,
                      "its text is not the text its id was made from: changed in the catalog since it was read")
+
+
+def check_claims_trees(catalog: Catalog, custody: Logged, report: Report) -> None:
+    """Each document's claims, their texts and what they cite, as the catalog holds them, make
+    the claims tree its latest read signed (so a claim read after the newest manifest is held
+    too); each note cites the URLs its entries say, and no other."""
+    trees = {key: tree_of(leaves) for key, leaves in claim_leaves(catalog)}
+    unsigned = 0
+    for key, signed in sorted(custody.claims_trees.items()):
+        if signed is None:
+            unsigned += 1
+            continue
+        held = trees.get(key, tree_of([]))
+        report.check("claims tree", held == signed, f"document {key}",
+                     lambda: f"the catalog's claims and citations make {held}, its latest read signed {signed}")
+    if unsigned:
+        report.not_checked.append(f"claims: {unsigned} document(s) last read before archiver signed what their claims "
+                                  "cite; those claims are held to the newest manifest only")
+    # A URL cited again in another spelling of the same page is one citation, kept as first written.
+    cited: dict[str, set] = {}
+    for claim_id, url_key in catalog.query("SELECT ci.claim_id, ci.url_key FROM citations ci"
+                                           " JOIN claims cl ON cl.id = ci.claim_id WHERE cl.document_key IS NULL"):
+        cited.setdefault(claim_id, set()).add(url_key)
+    for claim_id in sorted(cited.keys() & custody.note_urls.keys()):  # a note no entry read: check_claims names it
+        logged = {_url_key(url) for url in custody.note_urls[claim_id]}
+        report.check("note citations", cited[claim_id] == logged, f"claim {claim_id}",
+                     lambda: f"cites {', '.join(sorted(cited[claim_id]))}; its entries say {', '.join(sorted(logged))}")
+
+
+def _url_key(url: object) -> str:
+    """The catalog's url_key of a URL a note entry names (as written, if it is no URL)."""
+    try:
+        return normalise_url(url) if isinstance(url, str) else str(url)
+    except ValueError:  # a port out of range, say: never cited, so never equal to a key
+        return url

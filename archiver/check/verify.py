@@ -27,7 +27,7 @@ from __future__ import annotations
 from archiver.check.attestations import (OpenedInOrder, check_attestations, check_attested_records, listing_problems,
                                          open_attestations, opening_parts)
 from archiver.check.custody_log import announced_keys, check_custody, check_key_files
-from archiver.check.documents import check_claims, check_document_copies
+from archiver.check.documents import check_claims, check_claims_trees, check_document_copies
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
 from archiver.check.reading import PIECES_PER_WORKER, Parallelism, Reading
@@ -73,6 +73,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             # (its signature covers every byte) while less is held.
             check_document_copies(collection, catalog, custody, after_records)
             check_claims(catalog, custody, after_records)
+            check_claims_trees(catalog, custody, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, to_scan, after_records)
             attested = None
