@@ -198,6 +198,12 @@ def test_what_a_claim_read_after_the_newest_manifest_cites_changed_in_the_catalo
     assert [(f["check"], f["where"]) for f in failures] == [
         ("claims tree", "document seeds/later.md"), ("note citations", f"claim {make_claim_id('note', 'A note', 0)}")]
     assert cited.other in failures[1]["detail"]
+    catalog = sqlite3.connect(cited.root / "catalog.sqlite")
+    catalog.execute("DELETE FROM citations WHERE claim_id = ?", (make_claim_id("note", "A note", 0),))
+    catalog.commit()
+    catalog.close()
+    note = [f for f in verify(run_cli, cited)["failures"] if f["check"] == "note citations"]
+    assert [f["detail"].split(";")[0] for f in note] == ["cites nothing"]  # a note left citing nothing, too
 
 
 def test_a_citation_changed_by_reading_the_document_again_verifies(run_cli, cited):
