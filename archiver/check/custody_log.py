@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from archiver.check.findings import Report
-from archiver.evidence.custody import LOG_NAME, TORN_LINE, line_hash, parse_entry, read_entries, verify_entry
+from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, recorded_torn_line, verify_entry
 from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
 from archiver.evidence.signing import PublicKey
 from archiver.evidence.worker_keys import announced_public_key
@@ -79,9 +79,8 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
             unreadable_subject = _remember(custody, entry, subject)
             if entry.get("event") in _SUBJECT_SHAPES:
                 report.check("custody entry subject", unreadable_subject is None, where, unreadable_subject or "")
-            if entry.get("event") == TORN_LINE and entry.get("key") in collection_keys and \
-                    type(subject.get("line")) is int and isinstance(subject.get("sha256"), str):
-                recorded_torn[subject["line"], subject["sha256"]] = number
+            if (torn := recorded_torn_line(entry)) is not None and entry.get("key") in collection_keys:
+                recorded_torn[torn] = number
             if entry.get("event") in _SELF_ANNOUNCING and entry.get("key") == subject.get("fingerprint"):
                 roots += 1
                 if roots > 1:

@@ -6,6 +6,8 @@ copy of the log restores it, so it is reported, never repaired."""
 
 from __future__ import annotations
 
+import os
+
 from archiver.check.doctor_findings import Diagnosis, Finding
 from archiver.evidence.custody import LOG_NAME, TORN_LINE, read_entries, unreadable_lines
 from archiver.evidence.keys import custody_log
@@ -20,7 +22,10 @@ def log_ends_torn(collection: Collection) -> bool:
     without reading the log (the next append would put it mid-log, found by `doctor`)."""
     try:
         with open(collection.root / LOG_NAME, "rb") as log:
-            return log.seek(0, 2) > 0 and log.seek(-1, 2) >= 0 and log.read(1) != b"\n"
+            if log.seek(0, os.SEEK_END) == 0:
+                return False
+            log.seek(-1, os.SEEK_END)
+            return log.read(1) != b"\n"
     except FileNotFoundError:
         return False
 

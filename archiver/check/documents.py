@@ -72,13 +72,14 @@ def check_claims_trees(catalog: Catalog, custody: Logged, report: Report) -> Non
         report.not_checked.append(f"claims: {unsigned} document(s) last read before archiver signed what their claims "
                                   "cite; those claims are held to the newest manifest only")
     # A URL cited again in another spelling of the same page is one citation, kept as first written.
-    notes = [row[0] for row in catalog.query("SELECT id FROM claims WHERE document_key IS NULL ORDER BY id")]
-    cited: dict[str, set] = {}
-    for claim_id, url_key in catalog.query("SELECT ci.claim_id, ci.url_key FROM citations ci"
-                                           " JOIN claims cl ON cl.id = ci.claim_id WHERE cl.document_key IS NULL"):
-        cited.setdefault(claim_id, set()).add(url_key)
-    for claim_id in (claim_id for claim_id in notes if claim_id in custody.note_urls):  # else check_claims names it
-        held, logged = cited.get(claim_id, set()), {_url_key(url) for url in custody.note_urls[claim_id]}
+    cited: dict[str, set] = {}  # of each note, the url_keys it cites (none, too)
+    for claim_id, url_key in catalog.query("SELECT cl.id, ci.url_key FROM claims cl LEFT JOIN citations ci"
+                                           " ON ci.claim_id = cl.id WHERE cl.document_key IS NULL ORDER BY cl.id"):
+        cited.setdefault(claim_id, set()).update([url_key] if url_key is not None else [])
+    for claim_id, held in cited.items():
+        if claim_id not in custody.note_urls:
+            continue  # read by no entry: check_claims names it
+        logged = {_url_key(url) for url in custody.note_urls[claim_id]}
         report.check("note citations", held == logged, f"claim {claim_id}",
                      lambda: f"cites {', '.join(sorted(held)) or 'nothing'}; its entries say {', '.join(sorted(logged))}")
 

@@ -176,6 +176,14 @@ class Unreadable:
     skipped: bool  # the chain passes it by: an append a crash cut short, not a whole entry altered since
 
 
+def recorded_torn_line(entry: dict) -> tuple[int, str] | None:
+    """The (line, SHA-256) a TORN_LINE entry records as torn; None for any other entry."""
+    subject = entry.get("subject", {})
+    if entry.get("event") != TORN_LINE or type(subject.get("line")) is not int or not isinstance(subject.get("sha256"), str):
+        return None
+    return subject["line"], subject["sha256"]
+
+
 def unreadable_lines(lines: Iterable[bytes]) -> tuple[list[Unreadable], set[tuple[int, str]]]:
     """Each line of the log (numbered from 1) that holds no entry, and the (line, sha256) of
     each line a TORN_LINE entry names. A crash tears only the line being appended, and the next
@@ -193,10 +201,8 @@ def unreadable_lines(lines: Iterable[bytes]) -> tuple[list[Unreadable], set[tupl
         chained_past = entry.get("prev") == (line_hash(previous) if previous is not None else None)
         unreadable += [Unreadable(n, line_hash(torn), chained_past) for n, torn in pending]
         pending, previous = [], line
-        subject = entry.get("subject")
-        if entry.get("event") == TORN_LINE and isinstance(subject, dict) and \
-                type(subject.get("line")) is int and isinstance(subject.get("sha256"), str):
-            recorded.add((subject["line"], subject["sha256"]))
+        if (torn := recorded_torn_line(entry)) is not None:
+            recorded.add(torn)
     unreadable += [Unreadable(n, line_hash(torn), True) for n, torn in pending]  # no entry after them yet
     return unreadable, recorded
 
