@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from archiver.cli.recovery import warn_of_leftovers, worked_on_elsewhere
 from archiver.cli.common import (collection_option, console, echo, json_option, key_option, print_json, print_table,
@@ -132,6 +131,8 @@ def _share(value: float | None) -> str:
 
 def print_report(report: Report) -> None:
     """Counts of passed checks, then every failure, then what could not be checked."""
+    from rich.markup import escape  # here, not at the top: a --json verdict never imports rich
+
     out = console()
     total = sum(report.passed.values())
     out.print(f"{total} checks passed, {len(report.failures)} failed")
