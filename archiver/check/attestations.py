@@ -151,8 +151,15 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
             continue
         logged = capture_id in custody.captures
         report.check("capture in custody log", logged, where, "the custody log has no entry for this capture")
-        if warc_file is None:
-            continue  # failed before any byte was stored: nothing to attest
+        if warc_file is None and not attested and custody.captures.get(capture_id) is None:
+            # Failed before any byte was stored: nothing to attest, and the log's entry is what holds it.
+            if logged:
+                as_logged = custody.unattested.get(capture_id, {})
+                cataloged_now = dict(zip(ATTESTED, row[4:]))
+                changed = [f"{name}: logged {value!r}, catalog has {cataloged_now[name]!r}"
+                           for name, value in as_logged.items() if cataloged_now[name] != value]
+                report.check("failed capture as logged", not changed, where, lambda: "; ".join(changed))
+            continue
         if not report.check("attestation present", bool(attested), where, "no signed attestation"):
             continue
         envelope = opened.pop(capture_id, None)

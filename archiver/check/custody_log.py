@@ -23,6 +23,7 @@ class Logged:
     """What the custody log says, for the other checks to hold the catalog to."""
 
     captures: dict[str, str | None] = field(default_factory=dict)  # capture id → the attestation digest logged
+    unattested: dict[str, dict] = field(default_factory=dict)  # capture id → url, outcome, error of one logged with none
     manifests: dict[int, dict] = field(default_factory=dict)  # sequence → "manifest signed" entry
     timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
@@ -144,6 +145,8 @@ def _admit_worker_key(keys: dict[str, PublicKey], subject: dict, where: str, rep
         keys[public.fingerprint] = public
 
 
+LOGGED_FAILURE = ("url", "outcome", "error")  # what a capture's entry says of a capture with no attestation
+
 # Of each event the other checks hold the catalog to, what its subject must hold: a key's
 # signature on an entry says who made it, not that it has the shape archiver writes.
 _SUBJECT_SHAPES = {"capture": ("capture", str), "manifest signed": ("sequence", int), "timestamp": ("sequence", int),
@@ -166,6 +169,8 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
         return f"{event}: its subject's {name} is not what archiver writes there"
     if event == "capture":
         custody.captures[value] = subject.get("attestation")
+        if subject.get("attestation") is None:  # a failure: what the log says of it is all there is to hold it to
+            custody.unattested[value] = {name: subject[name] for name in LOGGED_FAILURE if name in subject}
     elif event == "manifest signed":
         custody.manifests[value] = entry
     elif event == "timestamp":
