@@ -1,14 +1,19 @@
-"""`archiver verify` against an intruder who edits the catalog's own columns so that checks
-are passed by: a capture moved out of its WARC file, a failed capture rewritten, a file of
-archiver's own passed off as imported. Each edit needs no key, so each must fail."""
+"""`archiver verify` against an intruder who edits the catalog's columns and the WARC files
+so that checks are passed by: a capture moved out of its WARC file, a failed capture
+rewritten, a record that readers read otherwise than verify (a header given twice), a record
+appended under an id the catalog lists elsewhere, a file of archiver's own passed off as
+imported. None needs the key, so each must fail."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import re
 import sqlite3
 
-from tests.conftest import make_collection
+from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
-from tests.test_verify_forgery import honest  # noqa: F401  (a fixture)
+from tests.test_verify_forgery import honest, same_length_member  # noqa: F401  (a fixture)
 
 
 def edit_catalog(collection, statement: str, parameters: tuple = ()) -> None:
@@ -36,3 +41,91 @@ def test_a_failed_capture_rewritten_in_the_catalog_fails_against_its_custody_ent
     failures = verify(run_cli, collection)["failures"]
     assert {f["check"] for f in failures} == {"failed capture as logged"}
     assert failures[0]["detail"].startswith("outcome: logged 'failed', catalog has 'ok'; error: logged ")
+
+
+def warc_record(headers: list[tuple[str, str]], block: bytes) -> bytes:
+    """One WARC record's bytes, its headers in the order given (repeats kept)."""
+    head = "WARC/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return head.encode() + f"Content-Length: {len(block)}\r\n\r\n".encode() + block + b"\r\n\r\n"
+
+
+def append_member(collection, name: str, record: bytes) -> None:
+    """`record` appended to the WARC file `name` as a gzip member of its own, with the
+    catalog's size and SHA-256 of the file made to agree."""
+    path = collection.storage.folder / name
+    data = path.read_bytes() + gzip.compress(record)
+    path.write_bytes(data)
+    edit_catalog(collection, "UPDATE warc_files SET size = ?, sha256 = ? WHERE name = ?",
+                 (len(data), hashlib.sha256(data).hexdigest(), name))
+
+
+def a_forged_response(collection, record_id: str, extra: list[tuple[str, str]] = ()) -> bytes:
+    """A made-up response for the URL of the collection's first capture, as a replay would index it."""
+    [url] = sqlite3.connect(collection.root / "catalog.sqlite").execute("SELECT url FROM captures LIMIT 1").fetchone()
+    block = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>troops left</p>"
+    return warc_record([("WARC-Type", "response"), ("WARC-Record-ID", record_id), ("WARC-Date", "2026-12-01T00:00:00Z"),
+                        ("WARC-Target-URI", url), ("Content-Type", "application/http;msgtype=response"),
+                        ("WARC-Block-Digest", "sha256:" + hashlib.sha256(block).hexdigest()), *extra], block)
+
+
+def files_and_ids(collection) -> list[tuple[str, str, str]]:
+    """(file, record id, warcinfo id of the file) of each cataloged record, oldest file first."""
+    return sqlite3.connect(collection.root / "catalog.sqlite").execute(
+        "SELECT r.warc_file, r.record_id, f.warcinfo_id FROM records r JOIN warc_files f ON f.name = r.warc_file"
+        " ORDER BY f.opened_at, r.warc_offset").fetchall()
+
+
+def test_a_record_giving_its_type_twice_fails_as_a_file_no_reader_reads_alike(run_cli, honest):  # noqa: F811
+    """warcio (and so every replay) takes a header's first value; a record naming itself a
+    response and then the file's warcinfo must not pass as the warcinfo."""
+    name, _, warcinfo_id = files_and_ids(honest)[0]
+    append_member(honest, name, a_forged_response(honest, warcinfo_id, [("warc-type", "warcinfo")]))
+    [failure] = verify(run_cli, honest)["failures"]
+    assert failure["check"] == "WARC file readable" and "warc-type header twice" in failure["detail"]
+
+
+def test_a_signed_record_given_a_second_date_first_fails(run_cli, honest):  # noqa: F811
+    """A second WARC-Date put before the signed one dates the capture for every replay."""
+    catalog = sqlite3.connect(honest.root / "catalog.sqlite")
+    record_id, name, offset, length = catalog.execute(
+        "SELECT record_id, warc_file, warc_offset, length FROM records WHERE warc_type = 'response'").fetchone()
+    path = honest.storage.folder / name
+    data = path.read_bytes()
+    record = gzip.decompress(data[offset:offset + length]).replace(b"WARC/1.1\r\n", b"WARC/1.1\r\nWARC-Date: 2019-03-01T09:00:00Z\r\n", 1)
+    record = re.sub(rb"WARC-(Warcinfo-ID|Concurrent-To): [^\r]*\r\n", b"", record)  # unsigned: room for the date
+    data = data[:offset] + same_length_member(record, length) + data[offset + length:]
+    path.write_bytes(data)
+    edit_catalog(honest, "UPDATE warc_files SET size = ?, sha256 = ? WHERE name = ?",
+                 (len(data), hashlib.sha256(data).hexdigest(), name))
+    failures = verify(run_cli, honest)["failures"]
+    assert failures[0]["check"] == "WARC file readable" and "WARC-Date header twice" in failures[0]["detail"]
+    assert {"record present", "attested records"} <= {f["check"] for f in failures}
+
+
+def test_a_record_appended_with_the_id_of_a_record_in_another_file_fails(run_cli, raw_server, honest):  # noqa: F811
+    """The id of a record cataloged elsewhere is no licence to be in this file."""
+    server = raw_server({"/later": send_bytes(http_response(b"<p>later</p>"))})
+    assert run_cli("capture", "-C", honest.root, server.url("/later")).exit_code == 0
+    [(first, record_id, _), *_rest] = files_and_ids(honest)
+    later = files_and_ids(honest)[-1][0]
+    assert later != first
+    append_member(honest, later, a_forged_response(honest, record_id))
+    [failure] = verify(run_cli, honest)["failures"]
+    assert (failure["check"], failure["where"]) == ("record listed", f"warcs/{later} {record_id}")
+    assert failure["detail"] == f"a response record the catalog lists in {first}, not in this file"
+
+
+def test_a_record_appended_with_the_id_of_one_before_it_in_the_file_fails(run_cli, honest):  # noqa: F811
+    name, record_id, _ = [row for row in files_and_ids(honest)][1]
+    append_member(honest, name, a_forged_response(honest, record_id))
+    failed = {(f["check"], f["where"]) for f in verify(run_cli, honest)["failures"]}
+    assert ("record listed", f"warcs/{name} {record_id}") in failed
+
+
+def test_a_file_of_archivers_own_marked_as_imported_fails(run_cli, honest):  # noqa: F811
+    """An imported file's records need not be captures; only a signed import makes a file one."""
+    name, _, _ = files_and_ids(honest)[0]
+    append_member(honest, name, a_forged_response(honest, "<urn:uuid:00000000-0000-4000-8000-000000000000>"))
+    edit_catalog(honest, "UPDATE warc_files SET imported_from = 'crawl.warc.gz sha256:00'")
+    [failure] = verify(run_cli, honest)["failures"]
+    assert (failure["check"], failure["where"]) == ("imported file in custody log", f"warcs/{name}")

@@ -27,6 +27,7 @@ class Logged:
     manifests: dict[int, dict] = field(default_factory=dict)  # sequence → "manifest signed" entry
     timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
+    imported_files: dict[str, object] = field(default_factory=dict)  # file name → the SHA-256 its "import" entry signed
     public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
     claims_read: dict[str, int] = field(default_factory=dict)  # claim id → seq of the last entry reading it (document, note)
     documents_read: set[str] = field(default_factory=set)  # SHA-256 of every document version read
@@ -177,6 +178,8 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
         custody.timestamps[value] = entry
     elif event == "import":
         custody.imports.update(value)
+        if isinstance(subject.get("file"), str):
+            custody.imported_files[subject["file"]] = subject.get("sha256")
     elif event == "document read":
         custody.documents_read.add(value)
         custody.claims_read.update(dict.fromkeys(claims, entry["seq"]))

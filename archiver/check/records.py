@@ -63,6 +63,16 @@ def plan_scans(storage: Storage, catalog: Catalog, report: Report,
     return to_scan, listed
 
 
+def check_imported_files(catalog: Catalog, signed: dict[str, object], report: Report) -> None:
+    """A file marked as imported is read as another tool's, whose records need not be captures:
+    only an import entry of the custody log makes it one, and holds it to the SHA-256 it signed
+    (check_scan then holds the file's bytes to the catalog's)."""
+    for name, sha256 in catalog.query("SELECT name, sha256 FROM warc_files WHERE imported_from IS NOT NULL ORDER BY name"):
+        report.check("imported file in custody log", signed.get(name) == sha256, f"warcs/{name}",
+                     f"sha256: its import entry signed {signed[name]}, the catalog has {sha256}" if name in signed else
+                     "marked as imported, but no import entry in the custody log names it")
+
+
 def _being_written_elsewhere(storage: Storage, catalog: Catalog, row: tuple) -> bool:
     """A file another machine's worker has open in its spool: listed as open, and holding no
     capture the catalog lists yet (so it holds nothing to verify)."""
@@ -86,14 +96,17 @@ class RecordChecks:
         self.catalog = catalog
         self.imported = imported
         self.report = report
-        self.warcinfo_ids = {row[0] for row in catalog.query("SELECT warcinfo_id FROM warc_files")}
+        self.warcinfo_ids = dict(catalog.query("SELECT name, warcinfo_id FROM warc_files"))
         self.found: dict[str, tuple] = {}  # record id → as found_values gives it
 
     def check_file(self, name: str, scan: FileScan) -> None:
         report = self.report
         in_file: dict[str, ScannedRecord] = {}
+        repeated: list[ScannedRecord] = []  # a record whose id an earlier one of the file has
         found = self.found
         for record in scan.records:
+            if record.id in in_file:
+                repeated.append(in_file[record.id])
             in_file[record.id] = record
             _check_self_consistent(name, record, report)
             found[record.id] = found_values(record)
@@ -121,17 +134,20 @@ class RecordChecks:
                              ("record payload digest", payloads), ("record header", headers_held)):
             if count:
                 report.count_passed(check, count)
-        if imported:
+        if imported:  # another tool's records, not captures: the file is held to the SHA-256 its import signed
             return
+        for record in repeated:  # a replay may show either: only the one at the cataloged offset was checked
+            report.check("record listed", False, f"warcs/{name} {record.id}",
+                         f"a {record.type} record with the WARC-Record-ID of a later record of this file")
         for record_id, record in in_file.items():  # in the file, but not cataloged as in it
-            if self.catalog.query("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone():
-                continue  # cataloged in another file: that file's check reports it missing there
             if record.type == "warcinfo":
-                report.check("warcinfo listed", record_id in self.warcinfo_ids, f"warcs/{name} {record_id}",
-                             "warcinfo of no listed file")
-            else:
-                report.check("record listed", False, f"warcs/{name} {record_id}",
-                             f"a {record.type} record the catalog does not list claims to be a capture")
+                report.check("warcinfo listed", record_id == self.warcinfo_ids.get(name), f"warcs/{name} {record_id}",
+                             "a warcinfo record other than the one the catalog lists for this file")
+                continue
+            elsewhere = self.catalog.query("SELECT warc_file FROM records WHERE record_id = ?", (record_id,)).fetchone()
+            report.check("record listed", False, f"warcs/{name} {record_id}",
+                         f"a {record.type} record the catalog lists in {elsewhere[0]}, not in this file" if elsewhere else
+                         f"a {record.type} record the catalog does not list claims to be a capture")
 
     def check_unread(self, read: set[str]) -> None:
         """Records cataloged in files that could not be read at all (missing)."""

@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 READ_SIZE = 64 * 1024
 HTTP_TYPES = ("request", "response", "revisit")
 LINE_LIMIT = 1 << 16  # a longer header line is read as several, so no line can fill the memory
+# WARC 1.1's field names, spelt as the standard does: a record naming no other field, each
+# once, needs no closer look for a field given twice (see _repeated_header).
+WARC_FIELDS = frozenset((
+    "WARC-Type", "WARC-Record-ID", "WARC-Date", "Content-Length", "Content-Type", "WARC-Concurrent-To",
+    "WARC-Block-Digest", "WARC-Payload-Digest", "WARC-IP-Address", "WARC-Refers-To", "WARC-Refers-To-Target-URI",
+    "WARC-Refers-To-Date", "WARC-Target-URI", "WARC-Truncated", "WARC-Warcinfo-ID", "WARC-Filename", "WARC-Profile",
+    "WARC-Identified-Payload-Type", "WARC-Segment-Number", "WARC-Segment-Origin-ID", "WARC-Segment-Total-Length"))
 
 
 @dataclass(slots=True)
@@ -215,9 +222,13 @@ def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None =
             headers: dict[str, str] = {}
             if block := stream.header_block():
                 # Decoded once, not line by line: LF is a boundary of every UTF-8 sequence.
-                for line in block.decode("utf-8", "replace").split("\n"):
+                lines = block.decode("utf-8", "replace").split("\n")
+                for line in lines:
                     name, _, value = line.partition(":")
                     headers[sys.intern(name.strip())] = value.strip()  # one copy of each name, for 100,000s of records
+                if (len(headers) < len(lines) or not headers.keys() <= WARC_FIELDS) and (repeated := _repeated_header(lines)):
+                    raise ValueError(f"record at offset {offset} has its {repeated} header twice: "
+                                     "readers differ on which one they take")
             length = int(headers.get("Content-Length", "-1"))
             if length < 0:
                 raise ValueError(f"record at offset {offset} has no Content-Length")
@@ -243,6 +254,19 @@ def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None =
     scan.size = members.size
     scan.sha256 = file_hash.hexdigest() if file_hash else ""
     return scan
+
+
+def _repeated_header(lines: list[str]) -> str | None:
+    """The first header of a record's that appears twice, its name compared regardless of case
+    (WARC field names are case-insensitive; other readers take the first, this scanner would
+    keep the last); None if only WARC-Concurrent-To repeats, as WARC 1.1 allows, or blank lines."""
+    seen = set()
+    for line in lines:
+        name = line.partition(":")[0].strip().lower()
+        if name in seen and name not in ("warc-concurrent-to", ""):
+            return line.partition(":")[0].strip()
+        seen.add(name)
+    return None
 
 
 def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: int) -> ScannedRecord | None:
