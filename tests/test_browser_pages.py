@@ -158,6 +158,17 @@ def test_a_subresource_redirected_to_a_private_address_keeps_the_redirect_and_re
     assert network_sandbox == []  # refused before any connection was tried
 
 
+def test_a_page_redirected_to_an_unreadable_location_is_captured_as_it_ended(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """A Location no URL parser accepts ends the page's chain at its redirect; the run goes on."""
+    moved = http_response(b"moved", "302 Found", [("Location", "http://[bold]/x")])
+    server = _serve(raw_server, {"/odd": moved})
+    capture = _capture(run_cli, collection, server.url("/odd"))
+    records, responses, _ = _recorded(collection)
+    assert responses[server.url("/odd")].block == moved
+    assert (capture["url"], capture["http_status"]) == (server.url("/odd"), 302)
+
+
 def _chunked(data: bytes, size: int) -> bytes:
     chunks = [data[i:i + size] for i in range(0, len(data), size)]
     return b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"

@@ -56,6 +56,18 @@ def test_redirect_to_file_scheme_is_refused(collection, raw_server):
     assert row.outcome == "failed" and "unsupported scheme 'file'" in row.error
 
 
+def test_a_redirect_to_an_unreadable_location_fails_that_capture_alone(collection, raw_server):
+    """A Location no URL parser accepts (a host in brackets that is no IPv6 address) ends its
+    own capture, kept with its reason and the exchange that named it; the others are captured."""
+    server = raw_server({"/odd": redirect("http://[bold]/x"), "/fine": send_bytes(http_response(b"fine"))})
+    odd, fine = capture(collection, server.url("/odd"), server.url("/fine"))
+    assert (odd.outcome, odd.error) == ("failed", "redirect to an unreadable Location 'http://[bold]/x': "
+                                                  "'bold' does not appear to be an IPv4 or IPv6 address")
+    assert fine.outcome == "ok"
+    responses = [r.headers["WARC-Target-URI"] for r in warc_records(collection.storage.folder) if r.type == "response"]
+    assert sorted(responses) == [server.url("/fine"), server.url("/odd")]
+
+
 def test_https_records_the_certificate_of_the_same_connection(collection, raw_server, test_ca):
     server = raw_server({"/": send_bytes(http_response(b"secure"))}, tls=test_ca.server_context)
     url = f"https://localhost:{server.port}/"

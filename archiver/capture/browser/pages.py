@@ -117,5 +117,8 @@ def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop
         chain.append(hop)
         if hop.location is None or hop.error:
             break
-        wanted = normalise_url(urljoin(hop.url, hop.location))
+        try:
+            wanted = normalise_url(urljoin(hop.url, hop.location))
+        except ValueError:  # a Location no URL parser reads (http://[bold]/): Chromium went no further either
+            break
     return chain, rest

@@ -253,7 +253,11 @@ class Fetcher:
             if len(result.hops) > self.settings.max_redirects:
                 result.error = f"more than {self.settings.max_redirects} redirects"
                 return
-            url = requests.utils.requote_uri(urljoin(url, hop.location))
+            try:
+                url = requests.utils.requote_uri(urljoin(url, hop.location))
+            except ValueError as exc:  # a Location such as http://[bold]/: no URL at all
+                result.error = f"redirect to an unreadable Location {hop.location!r}: {exc}"
+                return
             problem = fetchable_problem(url)
             if problem:
                 result.error = f"redirect to {url}: {problem}"
