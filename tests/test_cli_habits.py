@@ -5,8 +5,11 @@ printed literally, --json on every command and errors in JSON under it, honest s
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -258,8 +261,6 @@ def test_the_help_lists_each_command_by_the_start_of_its_own_help():
 
 
 def test_the_help_loads_no_command_module():
-    import subprocess
-    import sys
     probe = ("import sys; from archiver.cli import cli\n"
              "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
              "print(sorted(m for m in sys.modules if m.startswith(('archiver.cli.', 'rich', 'requests', 'cdxj'))))")
@@ -274,3 +275,17 @@ def test_a_listing_writes_nothing_to_the_catalog(run_cli, tricky):
     before = collection.catalog_path.read_bytes()
     assert run_cli("claims", "-C", collection.root).exit_code == 0
     assert collection.catalog_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [("verify",), ("claims",), ("log",)])
+def test_output_closed_early_ends_with_141_whether_rich_or_plain_printed_it(tricky, command):
+    """`archiver verify | head -1`: 141, as README says, never 1, which means a check failed."""
+    collection, _ = tricky
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        ended = subprocess.run([sys.executable, "-m", "archiver", *command, "-C", str(collection.root)],
+                               stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (ended.returncode, ended.stderr) == (141, "")

@@ -16,3 +16,9 @@ class LiteralConsole(Console):
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         super().print(*(literal(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+    def on_broken_pipe(self) -> None:
+        """The reader went away (`archiver verify | head -1`): raised on, for the command to end
+        with 141 as every other write to a closed pipe does; rich would exit 1, a verdict's code."""
+        self.quiet = True
+        raise BrokenPipeError
