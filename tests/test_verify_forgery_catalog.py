@@ -13,7 +13,7 @@ import sqlite3
 
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
-from tests.test_verify_forgery import honest, same_length_member  # noqa: F401  (a fixture)
+from tests.test_verify_forgery import cited, honest, same_length_member  # noqa: F401  (fixtures)
 
 
 def edit_catalog(collection, statement: str, parameters: tuple = ()) -> None:
@@ -129,3 +129,15 @@ def test_a_file_of_archivers_own_marked_as_imported_fails(run_cli, honest):  # n
     edit_catalog(honest, "UPDATE warc_files SET imported_from = 'crawl.warc.gz sha256:00'")
     [failure] = verify(run_cli, honest)["failures"]
     assert (failure["check"], failure["where"]) == ("imported file in custody log", f"warcs/{name}")
+
+
+def test_an_attestation_edited_into_no_json_is_a_finding_not_a_crash(run_cli, honest):  # noqa: F811
+    edit_catalog(honest, "UPDATE attestations SET envelope = 'not json'")
+    failed = {(f["check"], f["detail"]) for f in verify(run_cli, honest)["failures"]}
+    assert ("attestation signature", "the stored attestation is no JSON") in failed
+
+
+def test_a_document_version_edited_to_name_a_path_is_a_finding_not_a_crash(run_cli, cited):  # noqa: F811
+    edit_catalog(cited, "UPDATE document_versions SET sha256 = '../../../../etc/hostname'")
+    failed = {(f["check"], f["where"]) for f in verify(run_cli, cited)["failures"]}
+    assert ("document version listed", "document version '../../../../etc/hostname'") in failed

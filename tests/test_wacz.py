@@ -188,10 +188,12 @@ def test_domain_signature_is_checked_and_its_root_shown_as_not_checked(name, roo
     assert fingerprint is not None and len(fingerprint) == 64
 
 
-def test_a_domain_not_named_by_the_certificate_fails():
+@pytest.mark.parametrize("domain", ["archive.example", [], {"name": "archive.example"}])
+def test_a_domain_not_named_by_the_certificate_fails(domain):
+    """signedData is outside the signature: a list there, as anyone can send, is a finding too."""
     with open_wacz(corpus("py-wacz-valid_signed_example_1.wacz")) as wacz:
         digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
-    digest["signedData"]["domain"] = "archive.example"
+    digest["signedData"]["domain"] = domain
     report = Report()
     check_signed_data(digest, {"created": digest["signedData"]["created"]}, report)
     assert failed(report) == {("signing domain", "datapackage-digest.json")}

@@ -81,7 +81,11 @@ def _opened(text: str, keys: dict[str, PublicKey], capture_id: str, cataloged: l
     `cataloged`. Its digest is that of its canonical JSON, which the catalog stores, so the
     text's own serves (`canonical` False) where it is the digest the custody log has: only
     that canonical JSON has it. Anywhere else, check_attestations opens it again, canonical."""
-    envelope = json.loads(text)
+    try:
+        envelope = json.loads(text)
+    except ValueError:  # edited in the catalog into no JSON at all: a finding, as any other envelope that fails
+        return Opened("sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                      problem="the stored attestation is no JSON")
     digest = "sha256:" + hashlib.sha256(canonical_json(envelope) if canonical else text.encode("utf-8")).hexdigest()
     try:
         payload, signers = envelope_signers(envelope, keys)

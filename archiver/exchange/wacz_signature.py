@@ -103,7 +103,7 @@ def _check_domain_signature(signed: dict, message: bytes, report: Report) -> str
     report.check("domain signature", verified, DIGEST_FILE,
                  "signedData.signature over the hash does not verify with the domain certificate's key")
     domain = signed.get("domain")
-    report.check("signing domain", domain in _certificate_names(leaf), DIGEST_FILE,
+    report.check("signing domain", isinstance(domain, str) and domain in _certificate_names(leaf), DIGEST_FILE,
                  f"signedData.domain {domain!r} is not a name of the domain certificate")
     for child, issuer in zip(chain, chain[1:]):
         try:
