@@ -62,6 +62,20 @@ def test_one_interrupt_stops_the_run_stores_what_is_whole_and_resume_captures_th
 
 
 
+def test_a_run_interrupted_before_storing_anything_says_so_and_never_that_there_was_nothing(
+        raw_server, gates, collection):
+    gate = gates(answered=0, slots=2)
+    server = raw_server({f"/{i}": gate.respond for i in range(3)})
+    process = _capture_process(collection, [server.url(f"/{i}") for i in range(3)])
+    assert gate.slots_held.wait(60), "the capture never asked for the held pages"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()
+    assert "Nothing to capture" not in stdout.decode()
+    assert "interrupted: 0 stored, 3 not captured" in stderr.decode()
+    gate.release()
+
+
 def test_an_interrupted_run_under_json_says_so_in_json_on_both_streams(raw_server, gates, collection):
     """Under --json an error is JSON on stderr too: so is the line saying the run was interrupted."""
     gate = gates(answered=1, slots=2)

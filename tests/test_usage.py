@@ -67,6 +67,25 @@ def test_an_unknown_option(run_cli, collection, command):
     assert "No such option" in line and "--no-such-option" in line and f"{command_path} --help" in line, line
 
 
+@pytest.mark.parametrize("command", [["manifest", "-o"], ["bundle", "--all", "-o"], ["keys", "export", "-o"]],
+                         ids=lambda c: c[0])
+def test_an_output_in_no_folder_is_refused_before_anything_is_signed(run_cli, collection, tmp_path, command):
+    """Found out after the manifest was signed and logged, the user was told it failed."""
+    logged = (collection.root / "custody.jsonl").read_bytes()
+    result = run_cli(*command, tmp_path / "nowhere" / "out.file", "-C", collection.root)
+    assert result.exit_code == 2
+    assert f"there is no folder {tmp_path / 'nowhere'}: create it first" in one_line(result)
+    assert (collection.root / "custody.jsonl").read_bytes() == logged
+    assert not list((collection.root / "manifests").glob("manifest-*"))
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "0"])
+def test_a_timeout_that_is_no_number_of_seconds_is_refused(run_cli, collection, seconds):
+    result = run_cli("capture", "http://127.0.0.1:9/", "--timeout", seconds, "-C", collection.root)
+    assert result.exit_code == 2
+    assert "--timeout" in one_line(result)
+
+
 @pytest.mark.parametrize("command", [["manifest"], ["bundle", "--all", "-o", "x.wacz"], ["keys", "rotate"]],
                          ids=lambda c: c[0])
 def test_an_unreadable_key(run_cli, collection, monkeypatch, command):

@@ -9,14 +9,13 @@ import click
 from archiver.exchange.bundle import Selection, export_bundle
 from archiver.capture.targets import document_key
 from archiver.cli.recovery import repair_interrupted
-from archiver.cli.common import collection_option, echo, json_option, key_option, print_json, signing_key
+from archiver.cli.common import collection_option, echo, json_option, key_option, output_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The bundle to write (FILE.wacz).")
+@output_option("The bundle to write (FILE.wacz).", required=True)
 @click.option("--claim", "claims", multiple=True, help="A claim id (or unique prefix) to include; repeatable.")
 @click.option("--url", "urls", multiple=True, help="Every capture of this URL and the claims citing it; repeatable.")
 @click.option("--document", "documents", multiple=True, type=click.Path(dir_okay=False, path_type=Path),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -30,6 +31,12 @@ from archiver.read.urls import normalise_url
 from archiver.evidence.signing import SigningKey, grouped
 
 
+def _seconds(ctx, param, value):
+    if value is not None and not math.isfinite(value):  # FloatRange lets nan and inf through
+        raise click.BadParameter(f"{value} is no number of seconds: give one such as 60")
+    return value
+
+
 def _size(ctx, param, value):
     if value is None:
         return None
@@ -45,7 +52,7 @@ def capture_options(function):
         collection_option,
         click.option("--concurrency", type=click.IntRange(1, 256), help="Captures at once (default from archiver.toml, else 8 over HTTP, 4 pages in a browser)."),
         click.option("--per-host", type=click.IntRange(1, 64), help="Captures at once against one host (default 2)."),
-        click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), callback=_seconds,
                      help="Wall-clock seconds allowed for one capture, redirects included (default 60)."),
         click.option("--max-size", callback=_size,
                      help="Bytes kept of one response, e.g. 200MB; the rest is cut and marked WARC-Truncated."),
@@ -251,7 +258,7 @@ def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | Non
     for row in existing:
         out.print(f"  citing capture {row.id} of {row.url} ({row.started_at[:10]}), already in the collection", markup=False)
     if not rows:
-        if not note:
+        if not note and not found.urls:  # URLs given but none stored: an interruption, told on stderr
             out.print("Nothing to capture: no URLs found.")
         return
     for r in rows:  # only what needs a look: the rest is counted

@@ -220,6 +220,19 @@ def workers_option(help_text: str):
                         show_default="one fewer than the cores, at least 1", help=help_text)
 
 
+def output_option(help_text: str, required: bool = False):
+    """-o/--output FILE: a file in a folder that must exist, refused (exit 2) before any work
+    is done or signed, never after."""
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=required,
+                        callback=_in_a_folder, help=help_text)
+
+
+def _in_a_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"there is no folder {value.parent}: create it first, or write elsewhere")
+    return value
+
+
 def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of text.")(function)
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, echo, json_option, key_option, passphrase,
+from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, echo, json_option, key_option, output_option, passphrase,
                                  print_json, print_table, signing_key)
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
@@ -82,7 +82,7 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
 @keys.command()
 @collection_option
 @click.option("--fingerprint", help="Which key (default: the one the local private key matches).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the PEM here instead of printing it.")
+@output_option("Write the PEM here instead of printing it.")
 @key_option
 @json_option
 def export(collection_dir: Path, fingerprint: str | None, output: Path | None, key_file: Path | None,

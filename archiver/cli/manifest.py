@@ -8,15 +8,14 @@ from pathlib import Path
 import click
 
 from archiver.cli.recovery import repair_interrupted
-from archiver.cli.common import collection_option, echo, json_option, key_option, print_json, signing_key
+from archiver.cli.common import collection_option, echo, json_option, key_option, output_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.signing import grouped
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the manifest's exact bytes to this file.")
+@output_option("Also write the manifest's exact bytes to this file.")
 @collection_option
 @key_option
 @json_option
