@@ -253,6 +253,19 @@ def test_live_drift_tells_rotating_ads_from_a_rewrite(run_cli, raw_server, colle
     assert run_cli("verify", "-C", collection.root, "--recapture").exit_code == 2
 
 
+def test_live_drift_of_a_private_address_is_refused_unless_allowed_as_its_message_says(run_cli, raw_server, collection):
+    server = raw_server({"/": send_bytes(http_response(b"<p>intranet page</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    config = collection.root / "archiver.toml"
+    config.write_text(config.read_text().replace('allow_networks = ["127.0.0.1/32"]', "allow_networks = []"))
+    [refused] = json.loads(run_cli("verify", "-C", collection.root, "--live", "--json").stdout)["live"]
+    assert refused["state"] == "unreachable" and "or --allow-private" in refused["detail"]
+    result = run_cli("verify", "-C", collection.root, "--live", "--allow-private", "--json")
+    assert result.exit_code == 0, result.output
+    assert [d["state"] for d in json.loads(result.stdout)["live"]] == ["unchanged"]
+    assert run_cli("verify", "-C", collection.root, "--allow-private").exit_code == 2
+
+
 def test_timestamped_manifests_verify_and_a_damaged_token_is_named(run_cli, raw_server, collection, local_tsa):
     use_tsa(collection.root, local_tsa)
     server = raw_server({"/": send_bytes(http_response(b"stamped"))})

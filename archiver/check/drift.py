@@ -135,10 +135,11 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
         return drifts
 
 
-def recapture_changed(collection: Collection, changed: list[Drift], key: SigningKey) -> list[CaptureRow]:
-    """Capture the `changed` pages again, as new history, each in the mode of the capture it was
-    compared with: a page rendered in a browser is rendered again, a page fetched over HTTP
-    alone is fetched so again, whatever `capture_mode` says now. One run per mode."""
+def recapture_changed(collection: Collection, changed: list[Drift], key: SigningKey,
+                      settings: CaptureSettings) -> list[CaptureRow]:
+    """Capture the `changed` pages again with `settings`, as new history, each in the mode of the
+    capture it was compared with: a page rendered in a browser is rendered again, a page fetched
+    over HTTP alone is fetched so again, whatever `capture_mode` says now. One run per mode."""
     with collection:
         catalog = collection.catalog
         by_mode: dict[str, list[str]] = {"browser": [], "http": []}
@@ -155,8 +156,7 @@ def recapture_changed(collection: Collection, changed: list[Drift], key: Signing
     rows: list[CaptureRow] = []
     for mode, urls in by_mode.items():
         if urls:
-            settings = dataclasses.replace(collection.config.capture, capture_mode=mode)
-            with CaptureRun(collection, settings, key) as run:
+            with CaptureRun(collection, dataclasses.replace(settings, capture_mode=mode), key) as run:
                 rows += run.capture(urls)
     order = {drift.url: i for i, drift in enumerate(changed)}
     return sorted(rows, key=lambda row: order[row.url])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,13 +28,15 @@ if TYPE_CHECKING:
 @workers_option("Processes reading the WARC files (a large file is read in pieces by several), besides this one.")
 @click.option("--live", is_flag=True, help="Also fetch each captured URL again and say whether the page has drifted.")
 @click.option("--recapture", is_flag=True, help="With --live: capture the changed pages again, as new history.")
+@click.option("--allow-private", is_flag=True,
+              help="With --live: also fetch private, loopback and link-local addresses (an intranet archive).")
 @click.option("--replay", is_flag=True,
               help="Also render each browser capture's page again from its own records, offline, and compare.")
 @click.option("--capture", "capture_ids", multiple=True, help="With --replay: only this capture (id or prefix); repeatable.")
 @key_option
 @json_option
-def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, replay: bool, capture_ids: tuple[str, ...],
-           key_file: Path | None, as_json: bool) -> None:
+def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allow_private: bool, replay: bool,
+           capture_ids: tuple[str, ...], key_file: Path | None, as_json: bool) -> None:
     """Check, offline, every WARC record's digests (reading every byte), the signed
     attestations, the manifests' signatures, chain and timestamps, and the custody log.
 
@@ -53,8 +56,8 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
 
     Exit 0 only when every check passed, 1 when any failed or a capture could not be
     replayed at all, 2 on bad usage (also --replay without Chromium)."""
-    if recapture and not live:
-        raise click.UsageError("--recapture needs --live")
+    if (recapture or allow_private) and not live:
+        raise click.UsageError(f"{'--recapture' if recapture else '--allow-private'} needs --live")
     if capture_ids and not replay:
         raise click.UsageError("--capture needs --replay")
     with Collection.open(collection_dir) as collection:
@@ -74,9 +77,11 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, repl
         drifts, recaptured, replays = [], [], []
         if live:
             from archiver.check.drift import check_drift, recapture_changed
-            drifts = check_drift(collection, collection.config.capture)
+            settings = collection.config.capture
+            settings = dataclasses.replace(settings, allow_private=True) if allow_private else settings
+            drifts = check_drift(collection, settings)
             if recapture and (changed := [d for d in drifts if d.state == "changed"]):
-                recaptured = recapture_changed(collection, changed, signing_key(collection, key_file))
+                recaptured = recapture_changed(collection, changed, signing_key(collection, key_file), settings)
         if replay:
             from archiver.check.replay import browser_captures, replay_captures
             replays = replay_captures(collection, chosen or browser_captures(collection),
