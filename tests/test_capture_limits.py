@@ -68,6 +68,12 @@ def test_a_redirect_to_an_unreadable_location_fails_that_capture_alone(collectio
     assert sorted(responses) == [server.url("/fine"), server.url("/odd")]
 
 
+def test_a_malformed_status_line_is_the_reason_given_in_words(collection, raw_server):
+    server = raw_server({"/s": send_bytes(b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi")})
+    [row] = capture(collection, server.url("/s"))
+    assert (row.outcome, row.error) == ("failed", "malformed status line: 'HTTP/1.1 2x0 OK'")
+
+
 def test_https_records_the_certificate_of_the_same_connection(collection, raw_server, test_ca):
     server = raw_server({"/": send_bytes(http_response(b"secure"))}, tls=test_ca.server_context)
     url = f"https://localhost:{server.port}/"

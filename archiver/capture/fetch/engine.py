@@ -147,7 +147,8 @@ def _as_asked(headers: list[tuple[str, str]]) -> _WireHeaders:
 def _root_cause(exc: BaseException) -> BaseException:
     """The innermost exception under requests' and urllib3's wrappers."""
     seen = set()
-    while id(exc) not in seen and not isinstance(exc, (Refused, NameNotResolved, CaptureLimitReached)):
+    # A bad status line is raised from within the int() that failed on it: the line says more.
+    while id(exc) not in seen and not isinstance(exc, (Refused, NameNotResolved, CaptureLimitReached, http.client.BadStatusLine)):
         seen.add(id(exc))
         inner = getattr(exc, "reason", None) or exc.__cause__
         if inner is None and not exc.__suppress_context__:
@@ -184,6 +185,8 @@ def _describe_failure(exc: BaseException) -> str:
         return str(cause).split(": ", 1)[-1]
     if isinstance(cause, http.client.RemoteDisconnected):
         return "server closed the connection without a response"
+    if isinstance(cause, http.client.BadStatusLine):
+        return f"malformed status line: {cause.line.strip()!r}"
     if isinstance(cause, (http.client.HTTPException, u3.ProtocolError, requests.exceptions.InvalidHeader)):
         return f"malformed response: {cause}"
     if isinstance(cause, ConnectionResetError):
