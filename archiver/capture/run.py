@@ -67,11 +67,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "archive"
 
 
-def record_documents(collection: Collection, custody: CustodyLog, documents: list[Document]) -> None:
+def record_documents(collection: Collection, custody: CustodyLog, documents: list[Document],
+                     stop: threading.Event | None = None) -> None:
     """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
-    changed document are superseded."""
+    changed document are superseded. Once `stop` is set, no further document is started."""
     copies = DocumentCopies(collection.root)
     for document in documents:
+        if stop is not None and stop.is_set():
+            return
         try:
             copies.keep(document.content)
         except OSError as exc:
@@ -200,7 +203,7 @@ class CaptureRun:
         self._stop.set()
 
     def record_documents(self, documents: list[Document]) -> None:
-        record_documents(self.collection, self.custody, documents)
+        record_documents(self.collection, self.custody, documents, self._stop)
 
     def record_note(self, claim: Claim) -> None:
         self.catalog.add_note(claim, _now())

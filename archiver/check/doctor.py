@@ -11,11 +11,13 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from archiver.check.doctor_custody import torn_custody_lines
 from archiver.check.doctor_findings import Diagnosis, Finding
+from archiver.check.doctor_reads import unlogged_reads
 from archiver.errors import StorageProblem
 from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.store.catalog import Catalog
@@ -23,7 +25,7 @@ from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now, parse_entry
 from archiver.store.durable import fsync_dir
-from archiver.store.leftovers import shared_by_machines
+from archiver.store.leftovers import shared_by_machines, temporaries
 from archiver.evidence.keys import custody_lines, custody_log
 from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
@@ -61,10 +63,12 @@ def examine(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
         logged = _Logged.read(collection)  # after the salvaged captures above were logged
         _manifests(collection, catalog, key, diagnosis, logged)
         _unlogged(collection, catalog, key, diagnosis, logged)
-    for spool in sorted(collection.tmp.glob("tmp*")):
-        finding = Finding("leftover spool", f"tmp/{spool.name}", "a response being received when the run stopped")
+        unlogged_reads(collection, catalog, key, diagnosis, logged.documents, logged.claims)
+    for spool in temporaries(collection):
+        finding = Finding("leftover spool", f"tmp/{spool.name}", "a bundle being made when its run stopped"
+                          if spool.is_dir() else "a response being received or a WARC being imported when the run stopped")
         if key is not None:
-            spool.unlink()  # a partial download, never listed anywhere: not evidence
+            shutil.rmtree(spool) if spool.is_dir() else spool.unlink()  # never listed anywhere: not evidence
             finding.fixed = "removed"
         diagnosis.findings.append(finding)
     if key is not None and diagnosis.findings:
@@ -239,6 +243,8 @@ class _Logged:
 
     captures: set = field(default_factory=set)
     timestamps: set = field(default_factory=set)
+    documents: set = field(default_factory=set)  # SHA-256 of each document version read
+    claims: set = field(default_factory=set)  # each claim read from a document or recorded as a note
 
     @classmethod
     def read(cls, collection: Collection) -> "_Logged":
@@ -253,6 +259,11 @@ class _Logged:
                 logged.captures.update(subject.get("captures") or [])
             elif entry.get("event") == "timestamp":
                 logged.timestamps.add(subject.get("sequence"))
+            elif entry.get("event") == "document read":
+                logged.documents.add(subject.get("sha256"))
+                logged.claims.update(claim for claim in subject.get("claims") or [] if isinstance(claim, str))
+            elif entry.get("event") == "note recorded":
+                logged.claims.add(subject.get("claim"))
         return logged
 
 

@@ -53,7 +53,8 @@ def check_claims(catalog: Catalog, custody: Logged, report: Report) -> None:
     for claim_id, key, text in claims:
         where = f"claim {claim_id}"
         report.check("claim in custody log", claim_id in custody.claims_read, where,
-                     "no custody entry records reading this claim (from a document or as a note)")
+                     "no custody entry records reading this claim (from a document or as a note); if a run "
+                     "stopped as it read it, `archiver doctor --fix` reads its document again from the copy kept")
         made_from = any(make_claim_id(key, text, occurrence) == claim_id for occurrence in range(alike[key, text]))
         report.check("claim text", made_from, where,
                      "its text is not the text its id was made from: changed in the catalog since it was read")

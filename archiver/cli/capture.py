@@ -179,21 +179,22 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)", markup=False)
         out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})", markup=False)
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
-    with CaptureRun(collection, settings, key) as run:
+    with CaptureRun(collection, settings, key) as run, stopping_on_signals(run.interrupt):
         if found.urls and not as_json:
             out.print(f"Capturing {run.mode}", markup=False)
+        # Within the signal handling: a Ctrl-C between a document's catalog commit and its custody
+        # entry would leave a read the log never recorded.
         run.record_documents(found.documents)
         if note:
             run.record_note(note)
-        with stopping_on_signals(run.interrupt):
-            if show_progress:
-                with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                              TextColumn("{task.description}", markup=False), console=console(stderr=True),
-                              transient=True) as bar:
-                    task = bar.add_task("", total=len(found.urls))
-                    rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=row.url[:60]))
-            else:
-                rows = run.capture(found.urls)
+        if show_progress:
+            with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          TextColumn("{task.description}", markup=False), console=console(stderr=True),
+                          transient=True) as bar:
+                task = bar.add_task("", total=len(found.urls))
+                rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=row.url[:60]))
+        else:
+            rows = run.capture(found.urls)
         unchanged_since = run.unchanged_since(rows)
     # After the run, once its WARC files are published and can be read; the run's browser is closed by then.
     replays = replay_captures(collection, browser_captures(collection, rows), _logger(collection, key)) \

@@ -325,7 +325,11 @@ def wacz_signing_key(collection: Collection, key: SigningKey) -> tuple[ec.Ellipt
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
     published = collection.root / "keys" / f"{fingerprint}.p384.pub.pem"
     if not published.exists():
+        # Announced first, then published: a run stopped between the two leaves a key the log
+        # vouches for, published by the next run, never a file no entry announces.
+        if not any(entry.get("event") == "wacz key generated" and entry.get("subject", {}).get("fingerprint") == fingerprint
+                   for entry in key_event_entries(line for _, line in read_entries(export_custody(collection)))):
+            custody_log(collection, key).append("wacz key generated", {
+                "fingerprint": fingerprint, "algorithm": "ECDSA P-384", "public_key": public_pem.decode()})
         atomic_write(published, public_pem)
-        custody_log(collection, key).append("wacz key generated", {"fingerprint": fingerprint, "algorithm": "ECDSA P-384",
-                                                                    "public_key": public_pem.decode()})
     return private, fingerprint

@@ -129,6 +129,6 @@ def sign_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
 
 def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestResult, Seal]:
     """The collection's current manifest, exported if the catalog changed, and sealed."""
-    with collection.in_use():
+    with collection.in_use(), collection.exporting():
         result = export_manifest(collection)
         return result, seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)

@@ -235,7 +235,9 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
     # Written beside `output` and given its name only once the custody log records it: an export
     # the log does not record did not happen, and whatever was at `output` before stays there.
     staged = output.with_name(f".{output.name}.{os.getpid()}.staged")
-    with collection:
+    # Held throughout: a repair by another command (capture, doctor) waits for no one but would
+    # take this export's folder in tmp/ for a leftover.
+    with collection.in_use(), collection:
         manifest, seal = sealed_manifest(collection, key)
         try:
             result = dataclasses.replace(_write_bundle(collection, key, manifest, selection, output, staged),

@@ -28,6 +28,7 @@ from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
 LOCK_NAME = ".in-use"
+EXPORT_LOCK_NAME = "manifests/.manifest-export.lock"
 SUBDIRS = ("seeds", "warcs", "manifests", "keys", "tmp")
 CAPTURE_MODES = ("auto", "browser", "http")
 # Captures at once when `concurrency` is not set: a rendered page is a renderer process and
@@ -281,6 +282,25 @@ class InUse:
         self.release()
 
 
+class Turn:
+    """An exclusive lock on the file `path`, waited for: what it guards is done by one process
+    at a time. The kernel drops it when its process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:  # Ctrl-C while waiting
+            os.close(self._fd)
+            raise
+
+    def __enter__(self) -> "Turn":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._fd)
+
+
 class Collection:
     """A folder holding captures, their catalog, manifests and public keys.
 
@@ -324,6 +344,12 @@ class Collection:
     def in_use(self, alone: bool = False) -> InUse:
         """Hold the collection while changing it; `alone` waits for no one and fails if busy."""
         return InUse(self.root, exclusive=alone)
+
+    def exporting(self) -> Turn:
+        """Held while a manifest is exported and sealed, waiting for any other export to end: two
+        at once would take the same sequence number, and the later would replace the signed file
+        of the earlier."""
+        return Turn(self.root / EXPORT_LOCK_NAME)
 
     @property
     def config_path(self) -> Path:

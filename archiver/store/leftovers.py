@@ -3,6 +3,8 @@ is read), so that every command can afford to look before it starts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from archiver.store.collection import Collection
 from archiver.store.storage import UNFINISHED_SUFFIX, LocalFolder, Storage
 
@@ -27,5 +29,12 @@ def interruption_signs(collection: Collection) -> list[str]:
         still_open = [name for name in still_open if collection.storage.size(name) is not None]
     return ([f"warcs/{name}{UNFINISHED_SUFFIX}" for name in collection.storage.unfinished()]
             + [f"warcs/{name}" for name in still_open if name not in collection.storage.unfinished()]
-            + [f"tmp/{path.name}" for path in sorted(collection.tmp.glob("tmp*"))]
+            + [f"tmp/{path.name}" for path in temporaries(collection)]
             + [f"manifests/{path.name}" for path in sorted((collection.root / "manifests").glob(".*.tmp"))])
+
+
+def temporaries(collection: Collection) -> list[Path]:
+    """What runs make in tmp/ while they work, and remove when done: a response being received
+    (a file), a bundle being made (a folder), an imported WARC being copied in. Found where no
+    run holds the collection, each is a leftover, never evidence: nothing lists it."""
+    return sorted([*collection.tmp.glob("tmp*"), *collection.tmp.glob("import-*")])

@@ -1,0 +1,68 @@
+"""A run stopped between the catalog's commit of what it read (a document, a note) and the
+custody log's entry for it: `doctor --fix` reads the document again from its kept copy and
+records what that reading gives, marked late; a claim the copy does not make stays unrecorded."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from archiver.read.model import make_claim_id
+from tests.conftest import http_response, make_collection, send_bytes
+from tests.test_verify import verify
+
+
+def drop_last_entry(collection) -> dict:
+    """The custody log as a run stopped just before its last entry left it; that entry."""
+    log = collection.root / "custody.jsonl"
+    *kept, last = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(kept))
+    return json.loads(last)
+
+
+def last_entry(collection, event: str) -> dict:
+    lines = (collection.root / "custody.jsonl").read_bytes().splitlines()
+    return [entry for entry in map(json.loads, lines) if entry["event"] == event][-1]
+
+
+def doctor_fix(run_cli, collection) -> list[dict]:
+    result = run_cli("doctor", "-C", collection.root, "--fix", "--json")
+    return json.loads(result.stdout)["findings"]
+
+
+def test_a_document_read_the_log_never_recorded_is_read_again_from_its_copy(run_cli, tmp_path):
+    collection = make_collection(tmp_path / "c")
+    document = collection.root / "seeds" / "claims.md"
+    document.write_text("The minister said the border stays closed.\n\nA second claim, citing nothing either.\n")
+    assert run_cli("capture", "-C", collection.root, document).exit_code == 0
+    assert drop_last_entry(collection)["event"] == "document read"
+    assert {f["check"] for f in verify(run_cli, collection)["failures"]} == {"claim in custody log"}
+    forged = make_claim_id("seeds/claims.md", "A claim the document never made.", 0)
+    catalog = sqlite3.connect(collection.root / "catalog.sqlite")
+    catalog.execute("INSERT INTO claims (id, document_key, text, text_start, text_end, kind, first_seen_at, verbatim)"
+                    " VALUES (?, 'seeds/claims.md', 'A claim the document never made.', 0, 32, 'paragraph',"
+                    " '2026-01-01T00:00:00Z', 1)", (forged,))
+    catalog.commit()
+    catalog.close()
+
+    [finding] = [f for f in doctor_fix(run_cli, collection) if f["kind"] == "unlogged document read"]
+    assert finding["fixed"] == "read again from its kept copy and recorded in the custody log, marked late"
+    assert last_entry(collection, "document read")["subject"]["recorded_late"] is True
+    failures = verify(run_cli, collection)["failures"]
+    assert {(f["check"], f["where"]) for f in failures} >= {("claim in custody log", f"claim {forged}")}
+    assert all(forged in f["where"] or f["check"] == "claims tree" for f in failures), failures
+
+
+def test_a_note_the_log_never_recorded_is_recorded_late(run_cli, raw_server, tmp_path):
+    collection = make_collection(tmp_path / "c")
+    server = raw_server({"/": send_bytes(http_response(b"<p>page</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    [capture] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert run_cli("cite", "-C", collection.root, "As the page showed", "--capture", capture["id"]).exit_code == 0
+    dropped = drop_last_entry(collection)
+    assert dropped["event"] == "note recorded"
+    assert not verify(run_cli, collection)["ok"]
+    [finding] = [f for f in doctor_fix(run_cli, collection) if f["kind"] == "unlogged note"]
+    assert finding["fixed"] == "recorded in the custody log as the catalog holds it, marked late"
+    assert verify(run_cli, collection)["ok"]
+    assert last_entry(collection, "note recorded")["subject"] == {**dropped["subject"], "recorded_late": True}
