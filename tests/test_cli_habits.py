@@ -289,3 +289,12 @@ def test_output_closed_early_ends_with_141_whether_rich_or_plain_printed_it(tric
     finally:
         os.close(write_end)
     assert (ended.returncode, ended.stderr) == (141, "")
+
+
+def test_verify_shows_its_progress_on_a_terminal_and_none_when_piped_or_json(run_cli, tricky):
+    collection, _ = tricky
+    on_terminal = run_cli("verify", "-C", collection.root, env=TERMINAL_80)
+    assert on_terminal.exit_code == 0 and "verifying WARC files" in on_terminal.stderr
+    for quiet in (run_cli("verify", "-C", collection.root), run_cli("verify", "-C", collection.root, "--json",
+                                                                    env=TERMINAL_80)):
+        assert quiet.exit_code == 0 and "verifying" not in quiet.stderr

@@ -25,6 +25,8 @@ Checks, in the order they are reported:
 
 from __future__ import annotations
 
+from typing import Callable
+
 from archiver.check.attestations import (OpenedInOrder, check_attestations, check_attested_records, listing_problems,
                                          open_attestations, opening_parts)
 from archiver.check.custody_log import announced_keys, check_custody, check_key_files
@@ -41,10 +43,11 @@ from archiver.store.collection import Collection
 
 
 def verify_collection(collection: Collection, workers: int = 2, parallelism: Parallelism | None = None,
-                      written_now: bool = False) -> Report:
+                      written_now: bool = False, on_read: Callable[[int, int], None] | None = None) -> Report:
     """Every check above; the WARC files are read by `workers` processes (or as `parallelism`
     says). `written_now`: another process is working on the collection (its open file is its
-    work in progress, not a leftover)."""
+    work in progress, not a leftover). `on_read(bytes, of_bytes)` is told as each file's
+    records have been checked, for a progress bar."""
     report = Report()
     log = export_custody(collection)  # first: on a shared collection it also publishes the collection's keys
     keys = collection_public_keys(collection.root / "keys")
@@ -79,11 +82,15 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, to_scan, after_records)
             attested = None
+            read, of_bytes = 0, sum(file.size for file in to_scan.values())
             for name in reading.order:  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)
                 check_scan(to_scan[name], scan, listed.get(name), files)
                 records.check_file(name, scan)
                 del scan
+                read += to_scan[name].size
+                if on_read is not None:
+                    on_read(read, of_bytes)
                 if attested is None and reading.ahead_ready():  # now, not after the last file is read
                     attested = _check_attestations(reading, catalog, keys, statuses, custody, report)
             statements, listing = attested or _check_attestations(reading, catalog, keys, statuses, custody, report)

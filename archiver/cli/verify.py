@@ -71,7 +71,7 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
         if capture_ids:
             from archiver.capture.run import existing_capture
         chosen = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
-        report = verify_collection(collection, workers=workers, written_now=busy)
+        report = _verified(collection, workers, busy, show_progress=not as_json and console(stderr=True).is_terminal)
         unrecorded = append_unattended(collection, key_file, "verification run", {
             "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
         drifts, recaptured, replays = [], [], []
@@ -120,6 +120,19 @@ def print_replays(replays: list[ReplayCheck]) -> None:
             out.print(f"  {r.capture_id}: {note}", markup=False)
     if replays and not replays[0].recorded_in_custody_log:
         out.print(f"(Replay checks not recorded in the custody log: {replays[0].not_recorded_because}.)", markup=False)
+
+
+def _verified(collection: Collection, workers: int, busy: bool, show_progress: bool) -> Report:
+    """verify_collection(), with a progress bar of the WARC bytes read on a terminal."""
+    if not show_progress:
+        return verify_collection(collection, workers=workers, written_now=busy)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("verifying WARC files"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+                  console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=None)
+        return verify_collection(collection, workers=workers, written_now=busy,
+                                 on_read=lambda read, of_bytes: bar.update(task, completed=read, total=of_bytes))
 
 
 def _print_drift(drifts: list[Drift], recaptured: list) -> None:
