@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -185,9 +186,16 @@ def test_an_import_killed_at_any_catalog_commit_loses_no_capture(run_cli, raw_se
     _, commits = importing(0)
     for n in range(1, commits + 1):
         copy, _ = importing(n)
-        assert run_cli("doctor", "-C", copy, "--fix").exit_code == 0, n
+        doctor = run_cli("doctor", "-C", copy, "--fix", "--json")
+        stored = [name for name in os.listdir(copy / "warcs") if name.startswith("imported-")]
+        # Stored and never listed: doctor cannot know where it came from, and says how to finish it.
+        unlisted = not json.loads(run_cli("captures", "-C", copy, "--json").stdout) and stored
+        assert [(f["kind"], f["where"]) for f in json.loads(doctor.stdout)["findings"] if f["kind"] == "interrupted import"] \
+            == ([("interrupted import", f"warcs/{stored[0]}")] if unlisted else []), n
+        assert doctor.exit_code == (1 if unlisted else 0), n
         again = run_cli("import", "-C", copy, crawl)
         assert again.exit_code == 0, (n, again.output)
+        assert run_cli("doctor", "-C", copy).exit_code == 0, n
         urls = sorted(c["url"] for c in json.loads(run_cli("captures", "-C", copy, "--json").stdout))
         assert urls == [server.url("/one"), server.url("/two")], n
         report = json.loads(run_cli("verify", "-C", copy, "--json").stdout)

@@ -25,7 +25,7 @@ from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now, parse_entry
 from archiver.store.durable import fsync_dir
-from archiver.store.leftovers import shared_by_machines, temporaries
+from archiver.store.leftovers import IMPORTED_PREFIX, shared_by_machines, temporaries
 from archiver.evidence.keys import custody_lines, custody_log
 from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
@@ -188,6 +188,10 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
                  diagnosis: Diagnosis) -> None:
     """Captures whose records reached the file but not the catalog (a crash between the fsync
     and the commit), found by their attestation records."""
+    if catalog.warc_file(name) is None and name.startswith(IMPORTED_PREFIX):
+        # Stored, never cataloged: only the import knows where it came from, and finishes it.
+        diagnosis.findings.append(Finding("interrupted import", f"warcs/{name}", "an import stopped before the catalog "
+                                          "listed it: import the same file again to finish it"))
     if catalog.warc_file(name) is None or catalog.warc_file(name).get("closed_at") is None:
         return
     listed = {row[0] for row in catalog.query("SELECT record_id FROM records WHERE warc_file = ?", (name,))}

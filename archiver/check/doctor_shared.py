@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from archiver.check.doctor_custody import ALTERED_LINE
 from archiver.check.doctor_findings import Finding
 from archiver.errors import ArchiverError
 from archiver.evidence.custody import parse_entry
@@ -16,8 +15,6 @@ from archiver.evidence.keys import custody_lines, key_statuses_in
 from archiver.evidence.signing import grouped, load_key
 from archiver.evidence.worker_keys import worker_key_path
 from archiver.store.collection import Collection
-
-REPORTED_ONLY = ("stalled job", "orphaned object", "unannounced worker key", ALTERED_LINE)
 
 
 def shared_findings(collection: Collection) -> list[Finding]:

@@ -9,7 +9,7 @@ import click
 from archiver.cli.common import collection_option, echo, json_option, key_option, print_json, signing_key
 from archiver.store.collection import Collection
 from archiver.check.doctor import diagnose
-from archiver.check.doctor_shared import REPORTED_ONLY, shared_findings
+from archiver.check.doctor_shared import shared_findings
 
 
 @click.command()
@@ -25,7 +25,10 @@ def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool
     line is recorded as torn (its bytes kept); captures whose records and signed attestation
     reached the disk are cataloged from that attestation; an unlisted manifest is set aside in
     manifests/quarantine/ and an unsigned one signed; captures, imports and timestamp tokens
-    the custody log missed are recorded there late; every repair goes into the custody log.
+    the custody log missed are recorded there late, and so are documents it missed (each read
+    again from the copy kept of it) and notes; every repair goes into the custody log. An
+    import stopped before its file was cataloged is reported: importing that file again
+    finishes it.
 
     On a shared collection it also lists, for a person to judge and never repairs: capture
     jobs whose worker stopped beating, objects in the store that no catalog row names (never
@@ -45,5 +48,5 @@ def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool
             echo(f"{finding.kind}: {finding.where}: {finding.detail}")
             if finding.fixed:
                 echo(f"  fixed: {finding.fixed}")
-    if not diagnosis.healthy and (not fix or any(f.kind in REPORTED_ONLY for f in diagnosis.findings)):
+    if any(finding.fixed is None for finding in diagnosis.findings):  # for --fix, or for a person
         raise SystemExit(1)

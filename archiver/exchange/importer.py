@@ -15,6 +15,7 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
+from archiver.store.leftovers import IMPORTED_PREFIX
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
@@ -96,7 +97,7 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
         raise
     sha256 = digest.hexdigest()
     # Named from its own hash, never from the name it came with.
-    final_name = f"imported-{sha256[:16]}{suffix}"
+    final_name = f"{IMPORTED_PREFIX}{sha256[:16]}{suffix}"
     try:
         if collection.catalog.warc_file(final_name):
             tmp.unlink()

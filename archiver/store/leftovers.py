@@ -9,6 +9,9 @@ from archiver.store.collection import Collection
 from archiver.store.storage import UNFINISHED_SUFFIX, LocalFolder, Storage
 
 
+IMPORTED_PREFIX = "imported-"  # an imported WARC's name: this, its SHA-256's first 16 hex digits, its suffix
+
+
 def shared_by_machines(storage: Storage) -> bool:
     """Whether other machines write WARCs into the same store (an S3 bucket, each from its own
     spool). Then a file the catalog lists as open that this machine's spool does not hold may
