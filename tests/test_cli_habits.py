@@ -204,10 +204,10 @@ def test_errors_under_json_are_json_on_stderr(run_cli, collection, args, code):
     assert result.stdout == ""
 
 
-def test_a_refusal_under_json_is_json_with_exit_3(run_cli, collection, tmp_path):
-    result = run_cli("keys", "export", "-C", collection.root, "-o", tmp_path / "no" / "key.pem", "--json")
+def test_a_refusal_under_json_is_json_with_exit_3(run_cli, collection):
+    result = run_cli("keys", "export", "-C", collection.root, "-o", "/proc/key.pem", "--json")  # no file can be made there
     error = json.loads(result.stderr)
-    assert (error["exit_code"], result.exit_code) == (3, 3) and "no/key.pem" in error["error"]
+    assert (error["exit_code"], result.exit_code) == (3, 3) and "/proc/key.pem" in error["error"]
 
 
 # -- 5. small honest messages ------------------------------------------------------------
@@ -298,3 +298,18 @@ def test_verify_shows_its_progress_on_a_terminal_and_none_when_piped_or_json(run
     for quiet in (run_cli("verify", "-C", collection.root), run_cli("verify", "-C", collection.root, "--json",
                                                                     env=TERMINAL_80)):
         assert quiet.exit_code == 0 and "verifying" not in quiet.stderr
+
+
+def test_bidirectional_and_c1_controls_reach_no_terminal_in_text_or_json(run_cli, collection, tmp_path):
+    """U+202E turns what follows it around on screen ("Trojan Source"); U+009B is an ESC [ to
+    some terminals. Text shows them escaped; JSON as \\u escapes, the same strings once parsed."""
+    claim = "The minister said \u202eno\u202c it was \x9b2J closed, in a long speech to parliament on Monday"
+    document = tmp_path / "doc.md"
+    document.write_text(claim + " http://127.0.0.1:9/\n")
+    run_cli("capture", "-C", collection.root, document, "--json")
+    as_json = run_cli("claims", "-C", collection.root, "--json").stdout
+    as_text = run_cli("claims", "-C", collection.root).stdout
+    for shown in (as_json, as_text):
+        assert not set(shown) & {"\u202e", "\u202c", "\x9b"}, repr(shown)
+    assert [c["text"] for c in json.loads(as_json)] == [claim + " http://127.0.0.1:9/"]
+    assert "\\u202eno\\u202c" in as_text and "\\x9b2J" in as_text

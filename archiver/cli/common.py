@@ -32,7 +32,8 @@ def wants_json(args: Sequence[str]) -> bool:
 def report_error(message: str, exit_code: int, as_json: bool) -> None:
     """One line on stderr: `error: …`, or under --json {"error": …, "exit_code": N}."""
     if as_json:
-        click.echo(json.dumps({"error": message, "exit_code": exit_code}, ensure_ascii=False), err=True)
+        click.echo(json.dumps({"error": message, "exit_code": exit_code}, ensure_ascii=False).translate(_JSON_CONTROLS),
+                   err=True)
     else:
         echo(f"error: {message}", err=True)
 
@@ -241,6 +242,12 @@ def json_option(function):
 # retitle, clear, move the cursor), carriage return sends it back over what was printed (a
 # "FAILED" overwritten by "passed"), and C1 controls are single-character ESC sequences to some.
 _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7f, *range(0x80, 0xa0)) if code not in (0x09, 0x0a)}
+# Bidirectional controls reorder what follows them on screen: a URL or a claim would read as
+# other text than it is ("Trojan Source").
+_BIDI = (0x061c, 0x200e, 0x200f, *range(0x202a, 0x202f), *range(0x2066, 0x206a))
+_CONTROLS |= {code: f"\\u{code:04x}" for code in _BIDI}
+# In JSON, as \u escapes (JSON escapes C0 itself): the same strings, none obeyed by a terminal.
+_JSON_CONTROLS = {code: f"\\u{code:04x}" for code in (0x7f, *range(0x80, 0xa0), *_BIDI)}
 
 
 def literal(text: str) -> str:
@@ -255,7 +262,8 @@ def echo(message: str, err: bool = False) -> None:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    # Such characters can only be inside JSON strings, where their \u escapes mean the same.
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str).translate(_JSON_CONTROLS))
 
 
 def console(stderr: bool = False) -> Console:
