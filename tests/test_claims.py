@@ -58,6 +58,8 @@ def test_the_sample_article_becomes_claims_all_linked_to_its_capture(run_cli, ra
     run_cli("capture", "-C", collection.root, other)
     only_sample = cli_json(run_cli, "claims", "-C", collection.root, "--document", collection.root / "seeds" / "sample.txt")
     assert {c["id"] for c in only_sample} == {c["id"] for c in claims}
+    mistyped = run_cli("claims", "-C", collection.root, "--document", collection.root / "seeds" / "sampel.txt")
+    assert mistyped.exit_code == 2 and "no document seeds/sampel.txt has been read" in mistyped.stderr
     documents = cli_json(run_cli, "documents", "-C", collection.root)
     assert [d["key"] for d in documents] == ["seeds/other.md", "seeds/sample.txt"]
     assert documents[1]["date"] == "2022-02-27" and documents[1]["claims"] == len(claims)

@@ -9,6 +9,7 @@ from archiver.capture.verdict import verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, echo, json_option, print_json, print_table
+from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
 from archiver.read.urls import lookup_key
 
@@ -41,9 +42,12 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
         from archiver.capture.targets import document_key  # the capture machinery: only when filtering by document
     with Collection.open(collection_dir) as collection:
         warn_of_leftovers(collection)
+        key = document_key(document_path, collection.root) if document_path else None
+        if key is not None and not any(row.key == key for row in collection.catalog.documents()):
+            raise UsageProblem(f"no document {key} has been read into this collection",
+                               "give its path as `archiver capture` was given it (see `archiver documents`)")
         found = collection.catalog.claims(
-            url_key=lookup_key(url) if url else None,
-            document_key=document_key(document_path, collection.root) if document_path else None,
+            url_key=lookup_key(url) if url else None, document_key=key,
             uncaptured=uncaptured, include_superseded=superseded, broken=broken)
         listed = collection.catalog.claims_with_captures(found)
     if as_json:
