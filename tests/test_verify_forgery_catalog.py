@@ -80,7 +80,7 @@ def test_a_record_giving_its_type_twice_fails_as_a_file_no_reader_reads_alike(ru
     response and then the file's warcinfo must not pass as the warcinfo."""
     name, _, warcinfo_id = files_and_ids(honest)[0]
     append_member(honest, name, a_forged_response(honest, warcinfo_id, [("warc-type", "warcinfo")]))
-    [failure] = verify(run_cli, honest)["failures"]
+    [failure] = [f for f in verify(run_cli, honest)["failures"] if f["check"] != "manifest matches catalog"]
     assert failure["check"] == "WARC file readable" and "warc-type header twice" in failure["detail"]
 
 
@@ -127,7 +127,7 @@ def test_a_file_of_archivers_own_marked_as_imported_fails(run_cli, honest):  # n
     name, _, _ = files_and_ids(honest)[0]
     append_member(honest, name, a_forged_response(honest, "<urn:uuid:00000000-0000-4000-8000-000000000000>"))
     edit_catalog(honest, "UPDATE warc_files SET imported_from = 'crawl.warc.gz sha256:00'")
-    [failure] = verify(run_cli, honest)["failures"]
+    [failure] = [f for f in verify(run_cli, honest)["failures"] if f["check"] != "manifest matches catalog"]
     assert (failure["check"], failure["where"]) == ("imported file in custody log", f"warcs/{name}")
 
 
@@ -141,3 +141,12 @@ def test_a_document_version_edited_to_name_a_path_is_a_finding_not_a_crash(run_c
     edit_catalog(cited, "UPDATE document_versions SET sha256 = '../../../../etc/hostname'")
     failed = {(f["check"], f["where"]) for f in verify(run_cli, cited)["failures"]}
     assert ("document version listed", "document version '../../../../etc/hostname'") in failed
+
+
+def test_a_closed_files_digest_edited_in_the_catalog_fails_against_the_newest_manifest(run_cli, honest):  # noqa: F811
+    """What the newest manifest signed of each closed WARC file, its SHA-256 and size, is what
+    the catalog must still say: the file's bytes are held to the catalog's."""
+    name, _, _ = files_and_ids(honest)[0]
+    append_member(honest, name, warc_record([("WARC-Type", "resource"), ("WARC-Record-ID", "<urn:uuid:1>")], b""))
+    failed = {(f["check"], f["where"]) for f in verify(run_cli, honest)["failures"]}
+    assert ("manifest matches catalog", f"manifests/manifest-1.json WARC file {name}") in failed

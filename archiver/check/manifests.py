@@ -60,7 +60,8 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
             except (KeyError, TypeError):
                 documents.append(b"")  # not a document entry as archiver writes one: no root will match
         try:
-            fields = read_manifest(data, on_capture, against.claim if against else None, on_document)
+            fields = read_manifest(data, on_capture, against.claim if against else None, on_document,
+                                   against.warc_file if against else None)
             chained_to, declared_sequence = fields["previous_manifest_sha256"], fields["sequence"]
         except (ValueError, RecursionError):
             report.check("manifest readable", False, where, "not a manifest (altered or truncated)")
@@ -194,6 +195,8 @@ class _AgainstCatalog:
                 "SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"):  # as manifests list them
             self.citations.setdefault(claim_id, []).append({"url": url, "url_key": url_key, "standalone": bool(standalone)})
         self.claims_read = custody.claims_read
+        self.warc_files = {row[0]: row[1:] for row in catalog.query(
+            "SELECT name, sha256, size, opened_at, closed_at FROM warc_files")}
         self.signed_at = custody.manifests.get(sequence, {}).get("seq", 0)  # the custody entry signing it
         self.records = _RecordsInOrder(catalog)
 
@@ -223,6 +226,19 @@ class _AgainstCatalog:
         self.report.check("manifest matches catalog", read_again or cited == claim.get("citations"),
                           f"{self.where} claim {claim.get('id')}",
                           f"citations: the manifest lists {_urls(claim.get('citations'))}, the catalog has {_urls(cited)}")
+
+
+    def warc_file(self, listed, raw: bytes) -> None:
+        """A file closed when the manifest was made: its SHA-256 and size, signed here, are the
+        ones the catalog holds it to (a file then still open was closed since)."""
+        listed = listed if isinstance(listed, dict) else {}
+        if listed.get("closed_at") is None:
+            return
+        held = self.warc_files.get(listed.get("name"))
+        self.report.check("manifest matches catalog", held == tuple(listed.get(name) for name in (
+            "sha256", "size", "opened_at", "closed_at")), f"{self.where} WARC file {listed.get('name')}",
+            lambda: "the catalog no longer holds this file as the manifest lists it: " + (
+                f"sha256 {held[0]}, size {held[1]} against {listed.get('sha256')}, {listed.get('size')}" if held else "missing"))
 
 
 def _urls(citations) -> str:

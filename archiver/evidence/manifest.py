@@ -257,16 +257,16 @@ _DECODER = json.JSONDecoder()
 EntryHandler = Callable[[Any, bytes], None]
 
 
-def read_manifest(data: bytes, on_capture: EntryHandler | None = None,
-                  on_claim: EntryHandler | None = None, on_document: EntryHandler | None = None) -> dict:
+def read_manifest(data: bytes, on_capture: EntryHandler | None = None, on_claim: EntryHandler | None = None,
+                  on_document: EntryHandler | None = None, on_warc_file: EntryHandler | None = None) -> dict:
     """One pass over a manifest laid out as archiver writes it, holding only about a megabyte
     of its text and one array element parsed at a time: calls `on_capture(entry, raw)` for
     each capture entry (`raw`: its bytes exactly as they stand, a Merkle leaf) and `on_claim`
-    and `on_document` likewise, and returns the manifest's other fields, with `content` holding the content's
+    and `on_document` and `on_warc_file` likewise, and returns the manifest's other fields, with `content` holding the content's
     non-array fields and `counts` the length of each of its arrays. Raises ValueError for
     anything else (altered, truncated, or not canonical)."""
     text = _Window(data)
-    handlers = {"captures": on_capture, "claims": on_claim, "documents": on_document}
+    handlers = {"captures": on_capture, "claims": on_claim, "documents": on_document, "warc_files": on_warc_file}
     text.expect('{"manifest":{')
     content: dict[str, Any] = {}
     counts: dict[str, int] = {}

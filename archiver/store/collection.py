@@ -28,7 +28,7 @@ from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
 LOCK_NAME = ".in-use"
-EXPORT_LOCK_NAME = "manifests/.manifest-export.lock"
+EXPORT_LOCK_NAME = "tmp/.export.lock"  # in tmp/, not beside the evidence in manifests/
 SUBDIRS = ("seeds", "warcs", "manifests", "keys", "tmp")
 CAPTURE_MODES = ("auto", "browser", "http")
 # Captures at once when `concurrency` is not set: a rendered page is a renderer process and
