@@ -14,7 +14,7 @@ import pytest
 
 from archiver.errors import UsageProblem
 from archiver.exchange import bundle as bundle_module
-from archiver.store.collection import EXPORT_LOCK_NAME, InUse
+from archiver.store.locks import EXPORT_LOCK_NAME, InUse
 from tests.conftest import http_response, send_bytes
 from tests.test_doctor import wait_until
 from tests.test_verify import verify

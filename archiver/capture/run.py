@@ -27,7 +27,7 @@ from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
 from archiver.evidence.claim_tree import claim_leaves, tree_of
-from archiver.evidence.custody import CustodyLog
+from archiver.evidence.custody import WARC_CLOSED, CustodyLog, closed_subject
 from archiver.evidence.key_watch import KeyWatch
 from archiver.evidence.keys import custody_log
 from archiver.read.seeds import Claim, Document
@@ -320,6 +320,12 @@ class CaptureRun:
             self.custody.append_many(_logged(captures, self.catalog.add_captures(captures, closing=closing)))
 
     def _file_closed(self, closed: StoredFile) -> None:
+        # Signed first: a crash before the catalog records the close leaves the file listed as
+        # open, which the next command's repair closes (verify holds it to this entry); the
+        # reverse would leave a closed file whose SHA-256 nothing signed. A key taken out of
+        # service meanwhile signs nothing: verify then says the file's close went unsigned.
+        if self._key_watch.signs():
+            self.custody.append(WARC_CLOSED, closed_subject(closed.name, closed.size, closed.sha256))
         if self._awaiting is None:
             self.catalog.file_closed(closed, _now())
             return

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from archiver.check.findings import Report
-from archiver.evidence.custody import LOG_NAME, line_hash, parse_entry, read_entries, recorded_torn_line, verify_entry
+from archiver.evidence.custody import (LOG_NAME, WARC_CLOSED, line_hash, parse_entry, read_entries, recorded_torn_line,
+                                      verify_entry)
 from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
 from archiver.evidence.signing import PublicKey
 from archiver.evidence.worker_keys import announced_public_key
@@ -28,6 +29,7 @@ class Logged:
     timestamps: dict[int, dict] = field(default_factory=dict)  # sequence → "timestamp" entry
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
     imported_files: dict[str, object] = field(default_factory=dict)  # file name → the SHA-256 its "import" entry signed
+    closed_files: dict[str, tuple] = field(default_factory=dict)  # file name → (size, SHA-256) its first close signed
     public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
     claims_read: dict[str, int] = field(default_factory=dict)  # claim id → seq of the last entry reading it (document, note)
     documents_read: set[str] = field(default_factory=set)  # SHA-256 of every document version read
@@ -151,7 +153,8 @@ LOGGED_FAILURE = ("url", "outcome", "error")  # what a capture's entry says of a
 # Of each event the other checks hold the catalog to, what its subject must hold: a key's
 # signature on an entry says who made it, not that it has the shape archiver writes.
 _SUBJECT_SHAPES = {"capture": ("capture", str), "manifest signed": ("sequence", int), "timestamp": ("sequence", int),
-                   "import": ("captures", list), "document read": ("sha256", str), "note recorded": ("claim", str)}
+                   "import": ("captures", list), "document read": ("sha256", str), "note recorded": ("claim", str),
+                   WARC_CLOSED: ("file", str)}
 
 
 def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
@@ -180,6 +183,9 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
         custody.imports.update(value)
         if isinstance(subject.get("file"), str):
             custody.imported_files[subject["file"]] = subject.get("sha256")
+    elif event == WARC_CLOSED:
+        # The first: a repair that closed it again late (after a crash) read the bytes then, not at the close.
+        custody.closed_files.setdefault(value, (subject.get("size"), subject.get("sha256")))
     elif event == "document read":
         custody.documents_read.add(value)
         custody.claims_read.update(dict.fromkeys(claims, entry["seq"]))

@@ -23,7 +23,7 @@ from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
-from archiver.evidence.custody import now, parse_entry
+from archiver.evidence.custody import WARC_CLOSED, closed_subject, now, parse_entry
 from archiver.store.durable import fsync_dir
 from archiver.store.leftovers import IMPORTED_PREFIX, shared_by_machines, temporaries
 from archiver.evidence.keys import custody_lines, custody_log
@@ -109,6 +109,7 @@ def _open_file(collection: Collection, catalog: Catalog, name: str, key: Signing
         warcinfo = next((r.id for r in scan.records if r.type == "warcinfo"), "")
         catalog.file_opened(name, warcinfo, now())
     catalog.file_closed(closed, now())
+    custody_log(collection, key).append(WARC_CLOSED, closed_subject(name, closed.size, closed.sha256, late=True))
 
 
 def _kept_before(storage: Storage, name: str, complete: int) -> StoredFile | None:
@@ -181,6 +182,8 @@ def _closed_unrecorded(collection: Collection, catalog: Catalog, name: str, key:
     state = collection.storage.state(name)
     lock = (state.retention_mode, state.retain_until) if state else (None, None)
     catalog.file_closed(StoredFile(name, size, digest.hexdigest(), *lock), now())
+    # Again, if the run's close was signed before it died: verify holds the file to the first.
+    custody_log(collection, key).append(WARC_CLOSED, closed_subject(name, size, digest.hexdigest(), late=True))
     finding.fixed = "its size and SHA-256 recorded in the catalog" + (f", and its {lock[0]} lock" if lock[0] else "")
 
 

@@ -73,6 +73,27 @@ def check_imported_files(catalog: Catalog, signed: dict[str, object], report: Re
                      "marked as imported, but no import entry in the custody log names it")
 
 
+def check_closed_files(catalog: Catalog, signed: dict[str, tuple], report: Report) -> None:
+    """Each file archiver closed is held to the size and SHA-256 its close signed (check_scan
+    then holds its bytes to the catalog's); a file whose close nothing signed (closed before
+    archiver signed closes, or after the run's key was revoked) is held only to the newest
+    manifest that lists it closed."""
+    unsigned = []
+    for name, size, sha256 in catalog.query("SELECT name, size, sha256 FROM warc_files"
+                                            " WHERE closed_at IS NOT NULL AND imported_from IS NULL ORDER BY name"):
+        if name not in signed:
+            unsigned.append(name)
+            continue
+        report.check("WARC file close in custody log", signed[name] == (size, sha256), f"warcs/{name}",
+                     lambda: f"size and sha256: its close signed {signed[name][0]}, {signed[name][1]}; "
+                             f"the catalog has {size}, {sha256}")
+    if unsigned:
+        report.not_checked.append(f"WARC files: {len(unsigned)} closed with no signed record of their SHA-256, closed "
+                                  "before archiver signed each close or by a run whose key was revoked meanwhile ("
+                                  f"{', '.join(unsigned[:3])}{', …' if len(unsigned) > 3 else ''}); "
+                                  "each is held to the newest manifest that lists it closed")
+
+
 def _being_written_elsewhere(storage: Storage, catalog: Catalog, row: tuple) -> bool:
     """A file another machine's worker has open in its spool: listed as open, and holding no
     capture the catalog lists yet (so it holds nothing to verify)."""

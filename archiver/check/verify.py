@@ -7,7 +7,7 @@ Checks, in the order they are reported:
 - custody log (check/custody_log.py): chain of hashes, sequence, signatures, keys trusted at
   each entry's time; each public key file exactly the PEM the log announced;
 - WARC files and records (check/records.py): files present, listed, whole (size and SHA-256
-  of closed files; an imported file's as its import signed), none left unfinished; every byte
+  of closed files, as signed when each was closed or imported), none left unfinished; every byte
   read; no record header given twice; block and payload digests as computed, as declared in
   the WARC header and as cataloged all agree; positions match; no unlisted record, and no
   record id twice;
@@ -34,7 +34,7 @@ from archiver.check.documents import check_claims, check_claims_trees, check_doc
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
 from archiver.check.reading import PIECES_PER_WORKER, Parallelism, Reading
-from archiver.check.records import RecordChecks, check_imported_files, check_scan, plan_scans
+from archiver.check.records import RecordChecks, check_closed_files, check_imported_files, check_scan, plan_scans
 from archiver.check.retention import check_retention
 from archiver.evidence.custody import read_entries
 from archiver.evidence.keys import export_custody, key_event_entries, key_statuses_in
@@ -74,6 +74,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             custody = check_custody(collection, keys, statuses, report)
             check_key_files(collection, custody, report)
             check_imported_files(catalog, custody.imported_files, report)
+            check_closed_files(catalog, custody.closed_files, report)
             # Before the records, of which what was found is kept: the manifest is read whole
             # (its signature covers every byte) while less is held.
             check_document_copies(collection, catalog, custody, after_records)

@@ -11,7 +11,8 @@ from archiver.check.doctor_custody import log_ends_torn
 from archiver.cli.common import echo
 from archiver.errors import UsageProblem
 from archiver.evidence.custody import LOG_NAME
-from archiver.store.collection import Collection, InUse
+from archiver.store.collection import Collection
+from archiver.store.locks import InUse
 from archiver.store.leftovers import interruption_signs
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ service stops the run before it signs anything more."""
 
 from __future__ import annotations
 
+import threading
 from typing import Iterable
 
 from archiver.errors import UsageProblem
@@ -24,23 +25,35 @@ class KeyWatch:
         self._key = key
         self._events: list[dict] = []
         self._seen = 0  # bytes of custody.jsonl read, or the last seq read of a shared collection's log
+        self._looking = threading.Lock()  # the run's store and its file rotation both look
+        self._problem: UsageProblem | None = None
         self._read_new_events()
 
     def check(self) -> None:
         """Raise UsageProblem if the custody log now says the key is revoked or rotated out."""
-        if not self._read_new_events():
-            return
+        if not self.signs():
+            raise self._problem
+
+    def signs(self) -> bool:
+        """Whether the key may still sign: the custody log has not taken it out of service."""
+        with self._looking:
+            if self._read_new_events():
+                self._problem = self._judged()
+            return self._problem is None
+
+    def _judged(self) -> UsageProblem | None:
         status = key_statuses_in(self._events).get(self._key.fingerprint)
         if status is None:
-            return
+            return None
         name = f"the key {grouped(self._key.fingerprint)}"
         if status.rotated_out_at is not None:
-            raise UsageProblem(f"{name} was rotated out at {status.rotated_out_at} while this run was capturing; "
-                               "it signed nothing after that", "capture the rest with `archiver capture --resume`")
+            return UsageProblem(f"{name} was rotated out at {status.rotated_out_at} while this run was capturing; "
+                                "it signed nothing after that", "capture the rest with `archiver capture --resume`")
         if status.trusted_at(now()) is not None:
-            raise UsageProblem(f"{name} was revoked (from {status.revoked_from}) while this run was capturing; "
-                               "it signed nothing after that",
-                               "make a new key with `archiver keys rotate`, then `archiver capture --resume`")
+            return UsageProblem(f"{name} was revoked (from {status.revoked_from}) while this run was capturing; "
+                                "it signed nothing after that",
+                                "make a new key with `archiver keys rotate`, then `archiver capture --resume`")
+        return None
 
     def _read_new_events(self) -> bool:
         """Read the key events appended since the last look; whether there were any."""

@@ -35,7 +35,8 @@ from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_en
 from archiver.evidence.signing import SigningKey
 from archiver.store.catalog import Catalog
 from archiver.store.schema import SCHEMA_VERSION
-from archiver.store.collection import CONFIG_NAME, LOCK_NAME, Collection
+from archiver.store.collection import CONFIG_NAME, Collection
+from archiver.store.locks import LOCK_NAME
 from archiver.store.database import is_server_url, placeholders
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.sqlite_database import stored_schema_version

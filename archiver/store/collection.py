@@ -3,13 +3,10 @@ handle a command holds on it, through which its stages share one open catalog.""
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import functools
 import getpass
 import ipaddress
 import json
-import os
 import re
 import socket
 import threading
@@ -21,14 +18,13 @@ from pathlib import Path
 from archiver.store.catalog import Catalog
 from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
+from archiver.store.locks import EXPORT_LOCK_NAME, InUse, Turn
 from archiver.store.lost_catalog import refuse_a_lost_catalog
 from archiver.store.storage import Storage
 from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage
 from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
-LOCK_NAME = ".in-use"
-EXPORT_LOCK_NAME = "tmp/.export.lock"  # in tmp/, not beside the evidence in manifests/
 SUBDIRS = ("seeds", "warcs", "manifests", "keys", "tmp")
 CAPTURE_MODES = ("auto", "browser", "http")
 # Captures at once when `concurrency` is not set: a rendered page is a renderer process and
@@ -245,60 +241,6 @@ def _parse_config(path: Path, text: str) -> Config:
         raise bad("id, name and operator must be strings")
     return Config(name=name, operator=operator, capture=CaptureSettings(**values), timestamps=timestamps,
                   id=collection_id, catalog_url=catalog_url, storage=storage_settings)
-
-
-class InUse:
-    """A lock on the collection's `.in-use` file. Every command that changes the collection
-    holds it shared, so many may capture and export at once; `archiver doctor` holds it alone,
-    since what it would repair (an open WARC, a manifest not yet listed) may be another's work
-    in progress. The kernel drops it when its process dies."""
-
-    def __init__(self, root: Path, exclusive: bool) -> None:
-        try:
-            self._fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            if exc.errno not in (errno.EROFS, errno.EACCES):
-                raise
-            # Another user's lock file, or storage refusing writes to it: flock needs no write access.
-            self._fd = os.open(root / LOCK_NAME, os.O_RDONLY) if (root / LOCK_NAME).exists() else -1
-            if self._fd < 0:
-                return  # never made, nor can it be: no one holds it, and nothing can change the collection
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
-        except BlockingIOError:
-            os.close(self._fd)
-            raise UsageProblem(f"another archiver process is working on {root} (a capture, an export)",
-                               "run this again when it has finished") from None
-
-    def release(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __enter__(self) -> "InUse":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-class Turn:
-    """An exclusive lock on the file `path`, waited for: what it guards is done by one process
-    at a time. The kernel drops it when its process dies."""
-
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:  # Ctrl-C while waiting
-            os.close(self._fd)
-            raise
-
-    def __enter__(self) -> "Turn":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        os.close(self._fd)
 
 
 class Collection:
