@@ -11,6 +11,7 @@ import hashlib
 import re
 import sqlite3
 
+from archiver.check.scan import scan_warc
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
 from tests.test_verify_forgery import cited, honest, same_length_member  # noqa: F401  (fixtures)
@@ -161,3 +162,27 @@ def test_a_closed_files_digest_edited_in_the_catalog_fails_against_the_newest_ma
     append_member(honest, name, warc_record([("WARC-Type", "resource"), ("WARC-Record-ID", "<urn:uuid:1>")], b""))
     failed = {(f["check"], f["where"]) for f in verify(run_cli, honest)["failures"]}
     assert ("manifest matches catalog", f"manifests/manifest-1.json WARC file {name}") in failed
+
+
+def test_a_warcinfo_rewritten_in_a_file_no_manifest_lists_fails_against_its_signed_close(run_cli, raw_server, tmp_path):
+    """The warcinfo record says which software made the file, with which settings: no
+    attestation names it, but the file's close signed every byte of it."""
+    collection = make_collection(tmp_path / "c")
+    server = raw_server({"/": send_bytes(http_response(b"<p>a page</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    [(name, warcinfo_id)] = sqlite3.connect(collection.root / "catalog.sqlite").execute(
+        "SELECT name, warcinfo_id FROM warc_files").fetchall()
+    path = collection.storage.folder / name
+    data = path.read_bytes()
+    length = next(r.length for r in scan_warc(collection.storage, name).records if r.id == warcinfo_id)
+    head, block = gzip.decompress(data[:length])[:-4].split(b"\r\n\r\n", 1)
+    # Another software named, and a line dropped to make room in the gzip member's length.
+    forged = re.sub(rb"conformsTo: [^\r]*\r\n", b"", block.replace(b"software: archiver", b"software: Archivez", 1))
+    assert forged != block
+    head = re.sub(rb"WARC-Block-Digest: [^\r]*", b"WARC-Block-Digest: sha256:" + hashlib.sha256(forged).hexdigest().encode(), head)
+    head = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % len(forged), head)
+    data = same_length_member(head + b"\r\n\r\n" + forged + b"\r\n\r\n", length) + data[length:]
+    path.write_bytes(data)
+    edit_catalog(collection, "UPDATE warc_files SET sha256 = ? WHERE name = ?", (hashlib.sha256(data).hexdigest(), name))
+    [failure] = verify(run_cli, collection)["failures"]
+    assert (failure["check"], failure["where"]) == ("WARC file close in custody log", f"warcs/{name}")
