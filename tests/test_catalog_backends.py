@@ -3,6 +3,7 @@ and an existing SQLite catalog migrated to the column names both databases accep
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 
@@ -11,7 +12,9 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.store.catalog import Catalog
+from archiver.store.database import write_transaction
 from archiver.store.schema import MIGRATIONS
+from archiver.store.sqlite_database import SQLite
 from tests.conftest import allow_networks, http_response, make_collection, send_bytes
 
 
@@ -143,3 +146,14 @@ def test_on_postgresql_a_capture_and_its_custody_entry_commit_in_one_transaction
         logged = {json.loads(line)["subject"]["capture"]: xmin for line, xmin in db.execute(
             "SELECT line, xmin::text FROM custody_entries").fetchall() if json.loads(line)["event"] == "capture"}
     assert len(captures) == 3 and logged == captures
+
+
+def test_a_transaction_sqlite_rolled_back_itself_gives_the_error_that_ended_it(tmp_path):
+    """On a full disk SQLite may roll the transaction back itself: the error the user sees is
+    the disk's, never "cannot rollback - no transaction is active"."""
+    database = SQLite(tmp_path / "catalog.sqlite")
+    with pytest.raises(OSError) as raised:
+        with write_transaction(database):
+            database._db.execute("ROLLBACK")  # as SQLite does on SQLITE_FULL
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert raised.value.errno == errno.ENOSPC

@@ -86,11 +86,14 @@ class SQLite:
         try:
             self._db.execute("COMMIT")
         except sqlite3.OperationalError as error:
-            self._db.execute("ROLLBACK")
+            self.rollback()
             raise StorageProblem(f"cannot write the catalog: {error}", "free disk space or fix permissions") from None
 
     def rollback(self) -> None:
-        self._db.execute("ROLLBACK")
+        # SQLite rolls a transaction back itself on some errors (SQLITE_FULL, SQLITE_IOERR): a
+        # second ROLLBACK would raise, and hide the error that said why.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def held_alone(self, lock: int) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
