@@ -18,7 +18,7 @@ import pytest
 
 from archiver.cli import COMMANDS, cli
 from archiver.store.collection import Collection
-from tests.conftest import allow_networks, http_response, send_bytes
+from tests.conftest import allow_networks, http_response, make_collection, send_bytes
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TERMINAL_80 = {"TTY_COMPATIBLE": "1", "COLUMNS": "80", "NO_COLOR": "1"}
@@ -313,3 +313,16 @@ def test_bidirectional_and_c1_controls_reach_no_terminal_in_text_or_json(run_cli
         assert not set(shown) & {"\u202e", "\u202c", "\x9b"}, repr(shown)
     assert [c["text"] for c in json.loads(as_json)] == [claim + " http://127.0.0.1:9/"]
     assert "\\u202eno\\u202c" in as_text and "\\x9b2J" in as_text
+
+
+def test_a_bundle_and_an_import_show_their_steps_on_a_terminal_and_nothing_under_json(run_cli, tricky, tmp_path):
+    collection, _ = tricky
+    bundled = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "a.wacz", env=TERMINAL_80)
+    # The bar is drawn ten times a second: a step as short as these shows only as the last one.
+    assert bundled.exit_code == 0 and "bundling" in bundled.stderr and "writing the bundle" in bundled.stderr
+    assert "bundling" not in run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "b.wacz", "--json",
+                                     env=TERMINAL_80).stderr
+    other = make_collection(tmp_path / "other")
+    imported = run_cli("import", "-C", other.root, tmp_path / "a.wacz", env=TERMINAL_80)
+    assert imported.exit_code == 0, imported.output
+    assert "importing" in imported.stderr and "cataloging the captures in archive/data.warc.gz" in imported.stderr

@@ -9,7 +9,8 @@ import click
 from archiver.exchange.bundle import Selection, export_bundle
 from archiver.capture.targets import document_key
 from archiver.cli.recovery import repair_interrupted
-from archiver.cli.common import collection_option, echo, json_option, key_option, output_option, print_json, signing_key
+from archiver.cli.common import (collection_option, echo, json_option, key_option, output_option, print_json,
+                                 shows_progress, signing_key, working)
 from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
 
@@ -48,7 +49,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     key = signing_key(collection, key_file)
     repair_interrupted(collection, key)
     selection = Selection(list(claims), list(urls), [document_key(d, collection.root) for d in documents], everything)
-    result = export_bundle(collection, key, selection, output)
+    with working("bundling", shows_progress(as_json)) as step:
+        result = export_bundle(collection, key, selection, output, step)
     # A bundle without the timestamp the collection asks for is written, but not passed off as timestamped.
     missing = bool(collection.config.timestamps.authorities) and not result.timestamped
     if as_json:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import click
 
@@ -264,6 +265,26 @@ def echo(message: str, err: bool = False) -> None:
 def print_json(data: Any) -> None:
     # Such characters can only be inside JSON strings, where their \u escapes mean the same.
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str).translate(_JSON_CONTROLS))
+
+
+@contextlib.contextmanager
+def working(what: str, shown: bool) -> Iterator[Callable[[str], None]]:
+    """While long work runs, a bar on stderr saying `what` and the step under way (each given
+    to the function yielded); nothing when not `shown` (see shows_progress)."""
+    if not shown:
+        yield lambda step: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(what, markup=False), BarColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}", markup=False), console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=None)
+        yield lambda step: bar.update(task, description=step)
+
+
+def shows_progress(as_json: bool) -> bool:
+    """Whether long work shows a progress bar: on a terminal, and not under --json."""
+    return not as_json and console(stderr=True).is_terminal
 
 
 def console(stderr: bool = False) -> Console:

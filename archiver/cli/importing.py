@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from archiver.cli.recovery import repair_interrupted
-from archiver.cli.common import collection_option, echo, json_option, key_option, print_json, signing_key
+from archiver.cli.common import (collection_option, echo, json_option, key_option, print_json, shows_progress,
+                                 signing_key, working)
 from archiver.store.collection import Collection
 from archiver.exchange.importer import import_path
 
@@ -27,7 +28,8 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
     repair_interrupted(collection, key)
-    imported = import_path(collection, key, source)
+    with working("importing", shows_progress(as_json)) as step:
+        imported = import_path(collection, key, source, step)
     if as_json:
         print_json({"files": [{"file": i.file, "source": i.source, "already": i.already,
                                "captures": [c.as_dict() for c in i.captures]} for i in imported]})

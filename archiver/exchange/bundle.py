@@ -32,6 +32,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from cdxj_indexer.main import CDXJIndexer
 from cryptography.hazmat.primitives import hashes, serialization
@@ -229,18 +230,20 @@ def _sign_p384(private: ec.EllipticCurvePrivateKey, text: str) -> str:
     return base64.b64encode(r.to_bytes(48, "big") + s.to_bytes(48, "big")).decode("ascii")
 
 
-def export_bundle(collection: Collection, key: SigningKey, selection: Selection, output: Path) -> BundleResult:
+def export_bundle(collection: Collection, key: SigningKey, selection: Selection, output: Path,
+                  on_step: Callable[[str], None] = lambda step: None) -> BundleResult:
     """Seal the collection's current manifest, write the bundle of `selection` to `output`,
-    and record the export in the custody log."""
+    and record the export in the custody log; `on_step` is told each step as it starts."""
     # Written beside `output` and given its name only once the custody log records it: an export
     # the log does not record did not happen, and whatever was at `output` before stays there.
     staged = output.with_name(f".{output.name}.{os.getpid()}.staged")
     # Held throughout: a repair by another command (capture, doctor) waits for no one but would
     # take this export's folder in tmp/ for a leftover.
     with collection.in_use(), collection:
+        on_step("sealing the manifest")
         manifest, seal = sealed_manifest(collection, key)
         try:
-            result = dataclasses.replace(_write_bundle(collection, key, manifest, selection, output, staged),
+            result = dataclasses.replace(_write_bundle(collection, key, manifest, selection, output, staged, on_step),
                                          timestamp_failures=seal.timestamp_failures)
             custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name,
                                                            "sha256": result.sha256, "selection": selection.as_record(),
@@ -253,7 +256,7 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
 
 
 def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestResult, selection: Selection,
-                  output: Path, staged: Path) -> BundleResult:
+                  output: Path, staged: Path, on_step: Callable[[str], None]) -> BundleResult:
     """The bundle named `output`, written (whole and synced) to `staged`."""
     catalog = collection.catalog
     claims, captures, disclosed = _selected(catalog, selection)
@@ -267,8 +270,11 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     evidence = [_gather(collection.storage, catalog, capture) for capture in captures]
     with tempfile.TemporaryDirectory(dir=collection.tmp) as work:
         archive = Path(work) / "data.warc.gz"
+        on_step("copying the records")
         _copy_records(collection.storage, evidence, archive)
+        on_step("indexing them")
         files = {ARCHIVE: archive.read_bytes(), "indexes/index.cdx": _index(archive)}
+    on_step("gathering the evidence")
     files["pages/pages.jsonl"] = _pages(collection, evidence)
     p384, p384_fingerprint = wacz_signing_key(collection, key)
     # Read once, after the WACZ key is announced: the custody log and the public keys.
@@ -306,6 +312,7 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     digest_file = canonical_json({"path": "datapackage.json", "hash": digest, "signedData": {
         "hash": digest, "created": created, "software": f"archiver/{__version__}", "version": "0.1.0",
         "signature": _sign_p384(p384, digest), "publicKey": public}})
+    on_step("writing the bundle")
     with replacing(staged) as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as wacz:
         for path, data in [*sorted(files.items()), ("datapackage.json", datapackage),
                            ("datapackage-digest.json", digest_file)]:

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from warcio.archiveiterator import ArchiveIterator
 
@@ -41,36 +42,40 @@ class Imported:
     already: bool = False
 
 
-def import_path(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
-    """Import a .warc, .warc.gz or .wacz; refuses the whole file when any check fails."""
+def import_path(collection: Collection, key: SigningKey, path: Path,
+                on_step: Callable[[str], None] = lambda step: None) -> list[Imported]:
+    """Import a .warc, .warc.gz or .wacz; refuses the whole file when any check fails.
+    `on_step` is told each step as it starts."""
     with collection.in_use(), collection:
-        return _import_path(collection, key, path)
+        return _import_path(collection, key, path, on_step)
 
 
-def _import_path(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
+def _import_path(collection: Collection, key: SigningKey, path: Path, on_step: Callable[[str], None]) -> list[Imported]:
     if path.suffix.lower() == ".wacz":
-        return _import_wacz(collection, key, path)
+        return _import_wacz(collection, key, path, on_step)
     if not path.name.lower().endswith((".warc", ".warc.gz")):
         raise UsageProblem(f"cannot import {path.name}", "give a .warc, .warc.gz or .wacz file")
     report = Report()
+    on_step(f"checking every digest of {path.name}")
     check_warc(lambda: open(path, "rb"), path.name, report)
     _refuse_unless_ok(path.name, report)
     with open(path, "rb") as source:
-        return [_import_warc(collection, key, source, path.name, f"{path.name}")]
+        return [_import_warc(collection, key, source, path.name, f"{path.name}", on_step)]
 
 
-def _import_wacz(collection: Collection, key: SigningKey, path: Path) -> list[Imported]:
+def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: Callable[[str], None]) -> list[Imported]:
     report = Report()
     with open_wacz(path) as wacz:
         check_package(wacz, report)
         names = [n for n in wacz.names() if n.startswith("archive/") and n.endswith((".warc", ".warc.gz"))]
         for name in names:
+            on_step(f"checking every digest of {name}")
             check_warc(lambda name=name: wacz.open(name), name, report)
         _refuse_unless_ok(path.name, report)
         imported = []
         for name in names:
             with wacz.open(name) as source:
-                imported.append(_import_warc(collection, key, source, name, f"{path.name}!{name}"))
+                imported.append(_import_warc(collection, key, source, name, f"{path.name}!{name}", on_step))
         return imported
 
 
@@ -81,8 +86,10 @@ def _refuse_unless_ok(name: str, report: Report) -> None:
                            f"at {first.where}: {first.detail}", "import only files that verify")
 
 
-def _import_warc(collection: Collection, key: SigningKey, source, name: str, origin: str) -> Imported:
+def _import_warc(collection: Collection, key: SigningKey, source, name: str, origin: str,
+                 on_step: Callable[[str], None]) -> Imported:
     suffix = ".warc.gz" if name.endswith(".gz") else ".warc"
+    on_step(f"copying {name}")
     tmp = collection.tmp / f"import-{secrets.token_hex(8)}{suffix}"
     digest = hashlib.sha256()
     try:
@@ -109,6 +116,7 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
         else:  # stored by an import cut short before cataloging: the same bytes, named from their hash
             stored = StoredFile(final_name, size, sha256)
         source_note = f"{origin} sha256:{sha256}"
+        on_step(f"cataloging the captures in {name}")
         captures = _catalog_captures(collection, stored, source_note)
     finally:
         tmp.unlink(missing_ok=True)
