@@ -30,13 +30,31 @@ def doctor_fix(run_cli, collection) -> list[dict]:
     return json.loads(result.stdout)["findings"]
 
 
-def test_a_document_read_the_log_never_recorded_is_read_again_from_its_copy(run_cli, tmp_path):
+def read_then_unlogged(run_cli, tmp_path):
+    """A collection whose last document read reached the catalog but not the custody log."""
     collection = make_collection(tmp_path / "c")
     document = collection.root / "seeds" / "claims.md"
     document.write_text("The minister said the border stays closed.\n\nA second claim, citing nothing either.\n")
     assert run_cli("capture", "-C", collection.root, document).exit_code == 0
     assert drop_last_entry(collection)["event"] == "document read"
     assert {f["check"] for f in verify(run_cli, collection)["failures"]} == {"claim in custody log"}
+    return collection
+
+
+def test_a_document_read_the_log_never_recorded_is_read_again_from_its_copy(run_cli, tmp_path):
+    collection = read_then_unlogged(run_cli, tmp_path)
+    [finding] = [f for f in doctor_fix(run_cli, collection) if f["kind"] == "unlogged document read"]
+    assert finding["fixed"] == "read again from its kept copy and recorded in the custody log, marked late"
+    assert last_entry(collection, "document read")["subject"]["recorded_late"] is True
+    report = verify(run_cli, collection)
+    assert report["ok"], report["failures"]
+    [late] = [line for line in report["not_checked"] if "recorded later by `archiver doctor --fix`" in line]
+    assert "document seeds/claims.md (read again from the copy kept of it)" in late
+
+
+def test_a_claim_written_into_the_catalog_is_never_recorded_by_doctor(run_cli, tmp_path):
+    """Doctor records what reading the kept copy makes, nothing the catalog holds beside it."""
+    collection = read_then_unlogged(run_cli, tmp_path)
     forged = make_claim_id("seeds/claims.md", "A claim the document never made.", 0)
     catalog = sqlite3.connect(collection.root / "catalog.sqlite")
     catalog.execute("INSERT INTO claims (id, document_key, text, text_start, text_end, kind, first_seen_at, verbatim)"
@@ -44,13 +62,25 @@ def test_a_document_read_the_log_never_recorded_is_read_again_from_its_copy(run_
                     " '2026-01-01T00:00:00Z', 1)", (forged,))
     catalog.commit()
     catalog.close()
-
     [finding] = [f for f in doctor_fix(run_cli, collection) if f["kind"] == "unlogged document read"]
-    assert finding["fixed"] == "read again from its kept copy and recorded in the custody log, marked late"
-    assert last_entry(collection, "document read")["subject"]["recorded_late"] is True
-    failures = verify(run_cli, collection)["failures"]
-    assert {(f["check"], f["where"]) for f in failures} >= {("claim in custody log", f"claim {forged}")}
-    assert all(forged in f["where"] or f["check"] == "claims tree" for f in failures), failures
+    assert finding["fixed"] is None and "not what its kept copy makes: read the document again" in finding["detail"]
+    assert {(f["check"], f["where"]) for f in verify(run_cli, collection)["failures"]} >= {
+        ("claim in custody log", f"claim {forged}")}
+
+
+def test_another_commands_repair_never_records_a_note_the_log_missed(run_cli, raw_server, tmp_path):
+    """A repair a capture or export makes unasked never signs what only the catalog says."""
+    collection = make_collection(tmp_path / "c")
+    server = raw_server({"/": send_bytes(http_response(b"<p>page</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    [capture] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert run_cli("cite", "-C", collection.root, "As the page showed", "--capture", capture["id"]).exit_code == 0
+    drop_last_entry(collection)
+    (collection.tmp / "tmpleftover").write_bytes(b"")  # a sign of an interrupted run: the next command repairs
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    assert not [line for line in (collection.root / "custody.jsonl").read_bytes().splitlines()
+                if json.loads(line)["event"] == "note recorded"]
+    assert "claim in custody log" in {f["check"] for f in verify(run_cli, collection)["failures"]}
 
 
 def test_a_note_the_log_never_recorded_is_recorded_late(run_cli, raw_server, tmp_path):

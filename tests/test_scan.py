@@ -56,3 +56,14 @@ def test_a_header_block_is_read_as_lines_always_were():
     assert first.block_digest == first.headers["WARC-Block-Digest"]
     assert second.headers == {"WARC-Type": "resource", "Content-Length": "6"}
     assert second.block_digest == "sha256:" + hashlib.sha256(b"a\r\n\r\nb").hexdigest()
+
+
+def test_a_field_given_twice_is_refused_only_where_readers_would_disagree():
+    """WARC-Concurrent-To and extension fields (WARC-Protocol: one protocol a line) may repeat;
+    a WARC 1.1 field verify reads may not, in any letter case."""
+    def scanned(*extra: str):
+        head = "WARC/1.1\r\nWARC-Type: resource\r\nWARC-Record-ID: <urn:uuid:1>\r\n" + "".join(f"{line}\r\n" for line in extra)
+        return scan_stream(io.BytesIO(gzip.compress(head.encode() + b"Content-Length: 0\r\n\r\n\r\n\r\n")), "x.warc.gz")
+    assert scanned("WARC-Protocol: http/1.1", "WARC-Protocol: tls/1.3").error is None
+    assert scanned("WARC-Concurrent-To: <urn:uuid:2>", "WARC-Concurrent-To: <urn:uuid:3>").error is None
+    assert "its warc-type header twice" in scanned("warc-type: response").error

@@ -88,8 +88,8 @@ def test_a_signed_warc_header_changed_in_the_warc_and_the_catalog_alike_fails(ru
     assert verify(run_cli, honest)["ok"]
     edit_header(honest, "response", header, value)
     failures = verify(run_cli, honest)["failures"]
-    # The file's new SHA-256 in the catalog is not the one its close and the manifest signed, either.
-    assert {f["check"] for f in failures} == {"attested records", "manifest matches catalog",
+    # The file's bytes, and its new SHA-256 in the catalog, are not what its close and the manifest signed, either.
+    assert {f["check"] for f in failures} == {"attested records", "manifest matches catalog", "WARC file SHA-256",
                                               "WARC file close in custody log"} | also
     [failure] = [f for f in failures if f["check"] == "attested records"]
     assert f"{header}: attested " in failure["detail"] and f"found {value}" in failure["detail"]
@@ -115,7 +115,7 @@ def test_a_truncation_or_a_revisits_reference_changed_in_the_warc_and_the_catalo
     assert verify(run_cli, collection)["ok"]
     edit_header(collection, role, header, value, warc_type="response" if header == "WARC-Truncated" else "revisit")
     failures = verify(run_cli, collection)["failures"]
-    assert {f["check"] for f in failures} == {"attested records", "WARC file close in custody log"}
+    assert {f["check"] for f in failures} == {"attested records", "WARC file close in custody log", "WARC file SHA-256"}
     [failure] = [f for f in failures if f["check"] == "attested records"]
     assert f"{header}: attested " in failure["detail"] and f"found {value}" in failure["detail"]
 

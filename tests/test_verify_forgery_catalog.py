@@ -11,6 +11,8 @@ import hashlib
 import re
 import sqlite3
 
+import pytest
+
 from archiver.check.scan import scan_warc
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
@@ -18,8 +20,8 @@ from tests.test_verify_forgery import cited, honest, same_length_member  # noqa:
 
 
 # What any edit of a closed file's bytes fails besides, once the catalog's SHA-256 of it is
-# made to agree: the SHA-256 the file's close and the newest manifest signed.
-FILE_DIGEST_SIGNED = {"WARC file close in custody log", "manifest matches catalog"}
+# made to agree: the size and SHA-256 the file's close and the newest manifest signed.
+FILE_DIGEST_SIGNED = {"WARC file close in custody log", "manifest matches catalog", "WARC file SHA-256", "WARC file size"}
 
 
 def other_failures(report: dict) -> list[dict]:
@@ -184,5 +186,40 @@ def test_a_warcinfo_rewritten_in_a_file_no_manifest_lists_fails_against_its_sign
     data = same_length_member(head + b"\r\n\r\n" + forged + b"\r\n\r\n", length) + data[length:]
     path.write_bytes(data)
     edit_catalog(collection, "UPDATE warc_files SET sha256 = ? WHERE name = ?", (hashlib.sha256(data).hexdigest(), name))
-    [failure] = verify(run_cli, collection)["failures"]
-    assert (failure["check"], failure["where"]) == ("WARC file close in custody log", f"warcs/{name}")
+    failed = {(f["check"], f["where"]) for f in verify(run_cli, collection)["failures"]}
+    assert failed == {("WARC file close in custody log", f"warcs/{name}"), ("WARC file SHA-256", f"warcs/{name}")}
+
+
+@pytest.mark.parametrize("closed_at", [None, ""])
+def test_a_file_whose_close_was_signed_is_held_to_it_whatever_the_catalog_says_of_its_close(run_cli, raw_server,
+                                                                                            tmp_path, closed_at):
+    """A catalog saying a file is still being written must not spare its bytes the SHA-256 its
+    close signed."""
+    collection = make_collection(tmp_path / "c")
+    server = raw_server({"/": send_bytes(http_response(b"<p>a page</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    [(name,)] = sqlite3.connect(collection.root / "catalog.sqlite").execute("SELECT name FROM warc_files").fetchall()
+    append_member(collection, name, warc_record([("WARC-Type", "resource"), ("WARC-Record-ID", "<urn:uuid:1>")], b"x"))
+    edit_catalog(collection, "UPDATE warc_files SET closed_at = ?", (closed_at,))
+    failed = {(f["check"], f["where"]) for f in verify(run_cli, collection)["failures"]}
+    assert {("WARC file close in custody log", f"warcs/{name}"), ("WARC file SHA-256", f"warcs/{name}")} <= failed
+
+
+def test_an_imported_file_no_longer_marked_imported_fails_against_its_signed_import(run_cli, raw_server, tmp_path):
+    source = make_collection(tmp_path / "source")
+    server = raw_server({"/": send_bytes(http_response(b"<p>a page</p>"))})
+    assert run_cli("capture", "-C", source.root, server.url("/")).exit_code == 0
+    collection = make_collection(tmp_path / "c")
+    assert run_cli("import", "-C", collection.root, next(source.storage.folder.glob("*.warc.gz"))).exit_code == 0
+    assert verify(run_cli, collection)["ok"]
+    edit_catalog(collection, "UPDATE warc_files SET imported_from = NULL")
+    assert "imported file in custody log" in {f["check"] for f in verify(run_cli, collection)["failures"]}
+
+
+def test_a_newest_manifest_naming_a_file_by_a_list_is_a_finding_not_a_crash(run_cli, honest):  # noqa: F811
+    manifest = honest.root / "manifests" / "manifest-1.json"
+    data = manifest.read_bytes()
+    name = files_and_ids(honest)[0][0]
+    manifest.unlink()  # manifest.json is a hard link to it
+    manifest.write_bytes(data.replace(f'"name":"{name}"'.encode(), b'"name":["x"]', 1))
+    assert "manifest matches catalog" in {f["check"] for f in verify(run_cli, honest)["failures"]}

@@ -322,8 +322,8 @@ class CaptureRun:
     def _file_closed(self, closed: StoredFile) -> None:
         # Signed first: a crash before the catalog records the close leaves the file listed as
         # open, which the next command's repair closes (verify holds it to this entry); the
-        # reverse would leave a closed file whose SHA-256 nothing signed. A key taken out of
-        # service meanwhile signs nothing: verify then says the file's close went unsigned.
+        # reverse would leave a closed file whose SHA-256 nothing signed. A key revoked or
+        # rotated out meanwhile signs no close: verify then says the file's close went unsigned.
         if self._key_watch.signs():
             self.custody.append(WARC_CLOSED, closed_subject(closed.name, closed.size, closed.sha256))
         if self._awaiting is None:

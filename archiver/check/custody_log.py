@@ -30,6 +30,7 @@ class Logged:
     imports: set[str] = field(default_factory=set)  # captures named by "import" entries
     imported_files: dict[str, object] = field(default_factory=dict)  # file name → the SHA-256 its "import" entry signed
     closed_files: dict[str, tuple] = field(default_factory=dict)  # file name → (size, SHA-256) its first close signed
+    late_reads: list[str] = field(default_factory=list)  # documents and notes doctor recorded after a run stopped
     public_keys: dict[str, str] = field(default_factory=dict)  # fingerprint → the PEM announced
     claims_read: dict[str, int] = field(default_factory=dict)  # claim id → seq of the last entry reading it (document, note)
     documents_read: set[str] = field(default_factory=set)  # SHA-256 of every document version read
@@ -188,11 +189,15 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
         custody.closed_files.setdefault(value, (subject.get("size"), subject.get("sha256")))
     elif event == "document read":
         custody.documents_read.add(value)
+        if subject.get("recorded_late"):
+            custody.late_reads.append(f"document {subject.get('document')} (read again from the copy kept of it)")
         custody.claims_read.update(dict.fromkeys(claims, entry["seq"]))
         if isinstance(subject.get("document"), str):  # None: read before archiver signed claims trees
             custody.claims_trees[subject["document"]] = subject.get("claims_tree")
     else:  # note recorded
         custody.claims_read[value] = entry["seq"]
+        if subject.get("recorded_late"):
+            custody.late_reads.append(f"note {value} (as the catalog held it)")
         urls = subject.get("urls")
         custody.note_urls.setdefault(value, []).extend(urls if isinstance(urls, list) else [])
     return None

@@ -40,11 +40,13 @@ from archiver.store.rows import StoredRecord
 def diagnose(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
     """What an interrupted run left; with `key`, repair each finding and log it."""
     with collection.in_use(alone=True):  # a running capture's open file is not a leftover
-        return examine(collection, key)
+        return examine(collection, key, reads=True)
 
 
-def examine(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
-    """`diagnose`, for a caller already holding the collection alone (`collection.in_use(alone=True)`)."""
+def examine(collection: Collection, key: SigningKey | None = None, reads: bool = False) -> Diagnosis:
+    """`diagnose`, for a caller already holding the collection alone (`collection.in_use(alone=True)`).
+    `reads`: also what was read that the log missed (doctor_reads), which signs what the catalog
+    holds: only when a person runs `doctor` and sees what it records, never as another command's repair."""
     diagnosis = Diagnosis()
     torn_custody_lines(collection, key, diagnosis)  # first: the repairs below append to the log
     with collection, collection.catalog.repairing():
@@ -63,7 +65,8 @@ def examine(collection: Collection, key: SigningKey | None = None) -> Diagnosis:
         logged = _Logged.read(collection)  # after the salvaged captures above were logged
         _manifests(collection, catalog, key, diagnosis, logged)
         _unlogged(collection, catalog, key, diagnosis, logged)
-        unlogged_reads(collection, catalog, key, diagnosis, logged.documents, logged.claims)
+        if reads:
+            unlogged_reads(collection, catalog, key, diagnosis, logged.documents, logged.claims)
     for spool in temporaries(collection):
         finding = Finding("leftover spool", f"tmp/{spool.name}", "a bundle being made when its run stopped"
                           if spool.is_dir() else "a response being received or a WARC being imported when the run stopped")
@@ -108,8 +111,9 @@ def _open_file(collection: Collection, catalog: Catalog, name: str, key: Signing
     if catalog.warc_file(name) is None:
         warcinfo = next((r.id for r in scan.records if r.type == "warcinfo"), "")
         catalog.file_opened(name, warcinfo, now())
-    catalog.file_closed(closed, now())
+    # Signed before the catalog records it, as a run does (capture/run.py, _file_closed).
     custody_log(collection, key).append(WARC_CLOSED, closed_subject(name, closed.size, closed.sha256, late=True))
+    catalog.file_closed(closed, now())
 
 
 def _kept_before(storage: Storage, name: str, complete: int) -> StoredFile | None:
@@ -181,9 +185,10 @@ def _closed_unrecorded(collection: Collection, catalog: Catalog, name: str, key:
     # In a store that locks objects, the lock it holds the file under is recorded too, as an upload records it.
     state = collection.storage.state(name)
     lock = (state.retention_mode, state.retain_until) if state else (None, None)
-    catalog.file_closed(StoredFile(name, size, digest.hexdigest(), *lock), now())
-    # Again, if the run's close was signed before it died: verify holds the file to the first.
+    # Signed first, as a run does; again if the run's close was signed before it died: verify
+    # holds the file to the first.
     custody_log(collection, key).append(WARC_CLOSED, closed_subject(name, size, digest.hexdigest(), late=True))
+    catalog.file_closed(StoredFile(name, size, digest.hexdigest(), *lock), now())
     finding.fixed = "its size and SHA-256 recorded in the catalog" + (f", and its {lock[0]} lock" if lock[0] else "")
 
 

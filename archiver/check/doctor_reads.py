@@ -11,6 +11,7 @@ from archiver.errors import UsageProblem
 from archiver.evidence.claim_tree import claim_leaves, tree_of
 from archiver.evidence.keys import custody_log
 from archiver.evidence.signing import SigningKey
+from archiver.read.model import Document
 from archiver.read.seeds import NotADocument, parse_document
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
@@ -40,6 +41,9 @@ def unlogged_reads(collection: Collection, catalog: Catalog, key: SigningKey | N
         if document.sha256 != sha256:
             finding.detail += "; its kept copy is not the version read: read the document again"
             continue
+        if problem := _unjustified(catalog, document, claims_read):
+            finding.detail += f"; {problem}: read the document again"
+            continue
         leaves = next((leaves for _, leaves in claim_leaves(catalog, [document_key])), [])
         custody_log(collection, key).append("document read", {
             "document": document_key, "sha256": sha256, "claims": [claim.id for claim in document.claims],
@@ -58,3 +62,20 @@ def unlogged_reads(collection: Collection, catalog: Catalog, key: SigningKey | N
         if key is not None:
             custody_log(collection, key).append("note recorded", {"claim": claim_id, "urls": urls, "recorded_late": True})
             finding.fixed = "recorded in the custody log as the catalog holds it, marked late"
+
+
+def _unjustified(catalog: Catalog, document: Document, claims_read: set[str]) -> str | None:
+    """Why the catalog's claims of `document` are not what reading its copy, and the reads the
+    log signed before, account for; None when they are, and the claims tree may be signed."""
+    current = {claim.id: {citation.normalised for citation in claim.citations} for claim in document.claims}
+    cataloged: dict[str, set[str]] = {}
+    for claim_id, superseded_at, url_key in catalog.query(
+            "SELECT cl.id, cl.superseded_at, ci.url_key FROM claims cl LEFT JOIN citations ci ON ci.claim_id = cl.id"
+            " WHERE cl.document_key = ?", (document.key,)):
+        if superseded_at is None or claim_id in current:
+            cataloged.setdefault(claim_id, set()).update([url_key] if url_key is not None else [])
+        elif claim_id not in claims_read:
+            return f"the catalog holds claim {claim_id} of it that no signed read made"
+    if cataloged != current:
+        return "the catalog's claims of it, or what they cite, are not what its kept copy makes"
+    return None

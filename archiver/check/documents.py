@@ -46,6 +46,10 @@ def check_claims(catalog: Catalog, custody: Logged, report: Report) -> None:
     written into the catalog by hand, and the next manifest would sign it as read from its
     document. And each claim's text is the text its id was made from (read/model.py:
     make_claim_id): a text edited in the catalog keeps its id, and with it that signed read."""
+    if custody.late_reads:
+        report.not_checked.append(f"claims: {len(custody.late_reads)} read by a run that stopped before logging them, "
+                                  f"recorded later by `archiver doctor --fix`: {'; '.join(custody.late_reads)}: that "
+                                  "they are what the run read rests on that copy, or on the catalog")
     claims = [(claim_id, key, normalise_claim_text(text)) for claim_id, key, text in catalog.query(
         "SELECT id, COALESCE(document_key, ?), text FROM claims ORDER BY id", (NOTE_KEY,))]
     # The same words n times in one document are occurrences 0 to n-1, each its own claim.

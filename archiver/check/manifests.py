@@ -202,12 +202,12 @@ class _AgainstCatalog:
 
     def capture(self, capture) -> None:
         capture = capture if isinstance(capture, dict) else {}
-        capture_id = capture.get("id")
+        capture_id = capture.get("id") if isinstance(capture.get("id"), str) else None
         records = self.records.of(capture_id) if isinstance(capture_id, str) else {}
         listed_records = capture.get("records")
         for listed in listed_records if isinstance(listed_records, list) else [None]:
             listed = listed if isinstance(listed, dict) else {}
-            record = records.get(listed.get("id"))
+            record = records.get(listed["id"]) if isinstance(listed.get("id"), str) else None
             same = record is not None and record == (
                 listed.get("block_digest"), listed.get("payload_digest"), listed.get("file"), listed.get("offset"))
             self.report.check("manifest matches catalog", same,
@@ -216,13 +216,14 @@ class _AgainstCatalog:
 
     def claim(self, claim, raw: bytes) -> None:
         claim = claim if isinstance(claim, dict) else {}
-        held = self.claims.get(claim.get("id"))
+        claim_id = claim.get("id") if isinstance(claim.get("id"), str) else None
+        held = self.claims.get(claim_id)
         self.report.check("manifest matches catalog", held is not None and held == claim.get("text"),
                           f"{self.where} claim {claim.get('id')}",
                           "the catalog no longer holds this claim as the manifest lists it")
-        cited = self.citations.get(claim.get("id"), [])
+        cited = self.citations.get(claim_id, [])
         # A standalone URL edited changes what a claim cites, not its text: logged as read again.
-        read_again = self.claims_read.get(claim.get("id"), 0) > self.signed_at
+        read_again = self.claims_read.get(claim_id, 0) > self.signed_at
         self.report.check("manifest matches catalog", read_again or cited == claim.get("citations"),
                           f"{self.where} claim {claim.get('id')}",
                           f"citations: the manifest lists {_urls(claim.get('citations'))}, the catalog has {_urls(cited)}")
@@ -234,7 +235,7 @@ class _AgainstCatalog:
         listed = listed if isinstance(listed, dict) else {}
         if listed.get("closed_at") is None:
             return
-        held = self.warc_files.get(listed.get("name"))
+        held = self.warc_files.get(listed["name"]) if isinstance(listed.get("name"), str) else None
         self.report.check("manifest matches catalog", held == tuple(listed.get(name) for name in (
             "sha256", "size", "opened_at", "closed_at")), f"{self.where} WARC file {listed.get('name')}",
             lambda: "the catalog no longer holds this file as the manifest lists it: " + (

@@ -67,8 +67,11 @@ def check_imported_files(catalog: Catalog, signed: dict[str, object], report: Re
     """A file marked as imported is read as another tool's, whose records need not be captures:
     only an import entry of the custody log makes it one, and holds it to the SHA-256 it signed
     (check_scan then holds the file's bytes to the catalog's)."""
-    for name, sha256 in catalog.query("SELECT name, sha256 FROM warc_files WHERE imported_from IS NOT NULL ORDER BY name"):
-        report.check("imported file in custody log", signed.get(name) == sha256, f"warcs/{name}",
+    marked = dict(catalog.query("SELECT name, sha256 FROM warc_files WHERE imported_from IS NOT NULL"))
+    for name in sorted(marked.keys() | signed.keys()):
+        sha256 = marked.get(name)
+        report.check("imported file in custody log", name in marked and signed.get(name) == sha256, f"warcs/{name}",
+                     "its import was signed, but the catalog does not list it as imported" if name not in marked else
                      f"sha256: its import entry signed {signed[name]}, the catalog has {sha256}" if name in signed else
                      "marked as imported, but no import entry in the custody log names it")
 
@@ -78,15 +81,14 @@ def check_closed_files(catalog: Catalog, signed: dict[str, tuple], report: Repor
     then holds its bytes to the catalog's); a file whose close nothing signed (closed before
     archiver signed closes, or after the run's key was revoked) is held only to the newest
     manifest that lists it closed."""
-    unsigned = []
-    for name, size, sha256 in catalog.query("SELECT name, size, sha256 FROM warc_files"
-                                            " WHERE closed_at IS NOT NULL AND imported_from IS NULL ORDER BY name"):
-        if name not in signed:
-            unsigned.append(name)
-            continue
-        report.check("WARC file close in custody log", signed[name] == (size, sha256), f"warcs/{name}",
-                     lambda: f"size and sha256: its close signed {signed[name][0]}, {signed[name][1]}; "
-                             f"the catalog has {size}, {sha256}")
+    rows = {row[0]: row[1:] for row in catalog.query("SELECT name, closed_at, size, sha256, imported_from FROM warc_files")}
+    for name, (size, sha256) in sorted(signed.items()):  # each close signed: the catalog cannot take it back
+        row = rows.get(name)
+        report.check("WARC file close in custody log", row is not None and bool(row[0]) and row[1:3] == (size, sha256),
+                     f"warcs/{name}", "its close was signed, but the catalog does not list the file" if row is None else
+                     "its close was signed, but the catalog lists it as still being written" if not row[0] else
+                     f"size and sha256: its close signed {size}, {sha256}; the catalog has {row[1]}, {row[2]}")
+    unsigned = [name for name, row in sorted(rows.items()) if row[0] and row[3] is None and name not in signed]
     if unsigned:
         report.not_checked.append(f"WARC files: {len(unsigned)} closed with no signed record of their SHA-256, closed "
                                   "before archiver signed each close or by a run whose key was revoked meanwhile ("
@@ -101,12 +103,25 @@ def _being_written_elsewhere(storage: Storage, catalog: Catalog, row: tuple) -> 
         catalog.query("SELECT 1 FROM records WHERE warc_file = ? LIMIT 1", (row[0],)).fetchone() is None
 
 
-def check_scan(file: ToScan, scan: FileScan, row: tuple | None, report: Report) -> None:
+def whole_files(listed: dict[str, tuple], closed: dict[str, tuple], imported: dict[str, object]) -> dict[str, tuple]:
+    """Of each file known whole, (size or None, SHA-256) as its bytes must be: as the custody
+    log signed them when it was closed or imported, else as the catalog recorded its close."""
+    whole = {name: (row[2], row[3]) for name, row in listed.items() if row[1]}
+    whole.update((name, (None, sha256)) for name, sha256 in imported.items() if isinstance(sha256, str))
+    whole.update(closed)
+    return whole
+
+
+def check_scan(file: ToScan, scan: FileScan, whole: tuple | None, report: Report) -> None:
+    """A file read: readable to its end, and, when it is known whole (`whole`: see
+    whole_files), its size and SHA-256 as they must be."""
     where = f"warcs/{file.shown}"
     report.check("WARC file readable", scan.error is None, where, scan.error or "")
-    if row and row[1]:  # closed: its size and hash were recorded when it was closed
-        report.check("WARC file size", scan.size == row[2], where, f"size: expected {row[2]}, found {scan.size}")
-        report.check("WARC file SHA-256", scan.sha256 == row[3], where, f"sha256: expected {row[3]}, found {scan.sha256}")
+    if whole is not None:
+        size, sha256 = whole
+        if size is not None:
+            report.check("WARC file size", scan.size == size, where, f"size: expected {size}, found {scan.size}")
+        report.check("WARC file SHA-256", scan.sha256 == sha256, where, f"sha256: expected {sha256}, found {scan.sha256}")
 
 
 class RecordChecks:

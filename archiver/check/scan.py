@@ -29,6 +29,7 @@ WARC_FIELDS = frozenset((
     "WARC-Block-Digest", "WARC-Payload-Digest", "WARC-IP-Address", "WARC-Refers-To", "WARC-Refers-To-Target-URI",
     "WARC-Refers-To-Date", "WARC-Target-URI", "WARC-Truncated", "WARC-Warcinfo-ID", "WARC-Filename", "WARC-Profile",
     "WARC-Identified-Payload-Type", "WARC-Segment-Number", "WARC-Segment-Origin-ID", "WARC-Segment-Total-Length"))
+_SINGLE_FIELDS = frozenset(name.lower() for name in WARC_FIELDS) - {"warc-concurrent-to"}
 
 
 @dataclass(slots=True)
@@ -257,13 +258,14 @@ def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None =
 
 
 def _repeated_header(lines: list[str]) -> str | None:
-    """The first header of a record's that appears twice, its name compared regardless of case
-    (WARC field names are case-insensitive; other readers take the first, this scanner would
-    keep the last); None if only WARC-Concurrent-To repeats, as WARC 1.1 allows, or blank lines."""
+    """The first of WARC 1.1's fields that a record gives twice, its name compared regardless of
+    case (field names are case-insensitive; other readers take the first, this scanner would keep
+    the last); None if none does. WARC-Concurrent-To may repeat, as WARC 1.1 allows, and so may
+    any extension field (WARC-Protocol lists each protocol on a line of its own)."""
     seen = set()
     for line in lines:
         name = line.partition(":")[0].strip().lower()
-        if name in seen and name not in ("warc-concurrent-to", ""):
+        if name in seen and name in _SINGLE_FIELDS:
             return line.partition(":")[0].strip()
         seen.add(name)
     return None

@@ -34,7 +34,8 @@ from archiver.check.documents import check_claims, check_claims_trees, check_doc
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
 from archiver.check.reading import PIECES_PER_WORKER, Parallelism, Reading
-from archiver.check.records import RecordChecks, check_closed_files, check_imported_files, check_scan, plan_scans
+from archiver.check.records import (RecordChecks, check_closed_files, check_imported_files, check_scan, plan_scans,
+                                    whole_files)
 from archiver.check.retention import check_retention
 from archiver.evidence.custody import read_entries
 from archiver.evidence.keys import export_custody, key_event_entries, key_statuses_in
@@ -75,6 +76,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             check_key_files(collection, custody, report)
             check_imported_files(catalog, custody.imported_files, report)
             check_closed_files(catalog, custody.closed_files, report)
+            whole = whole_files(listed, custody.closed_files, custody.imported_files)
             # Before the records, of which what was found is kept: the manifest is read whole
             # (its signature covers every byte) while less is held.
             check_document_copies(collection, catalog, custody, after_records)
@@ -86,7 +88,8 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             read, of_bytes = 0, sum(file.size for file in to_scan.values())
             for name in reading.order:  # each file's records are checked, then let go, as soon as it is read
                 scan = reading.scan(name)
-                check_scan(to_scan[name], scan, listed.get(name), files)
+                check_scan(to_scan[name], scan, whole.get(to_scan[name].name) if not to_scan[name].unfinished else None,
+                           files)
                 records.check_file(name, scan)
                 del scan
                 read += to_scan[name].size

@@ -31,15 +31,21 @@ class KeyWatch:
 
     def check(self) -> None:
         """Raise UsageProblem if the custody log now says the key is revoked or rotated out."""
-        if not self.signs():
-            raise self._problem
+        with self._looking:
+            self._look()
+            if self._problem is not None:
+                raise self._problem
 
     def signs(self) -> bool:
-        """Whether the key may still sign: the custody log has not taken it out of service."""
+        """Whether the key may still sign (a file's close, as its run stops): not once revoked or
+        rotated out, so that the run's message, that it signed nothing after that, holds."""
         with self._looking:
-            if self._read_new_events():
-                self._problem = self._judged()
+            self._look()
             return self._problem is None
+
+    def _look(self) -> None:
+        if self._read_new_events():
+            self._problem = self._judged()
 
     def _judged(self) -> UsageProblem | None:
         status = key_statuses_in(self._events).get(self._key.fingerprint)

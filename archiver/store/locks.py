@@ -54,7 +54,10 @@ class Turn:
     at a time. The kernel drops it when its process dies."""
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError:  # another user's lock file: flock needs no write access
+            self._fd = os.open(path, os.O_RDONLY)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:  # Ctrl-C while waiting
