@@ -223,3 +223,53 @@ def test_a_newest_manifest_naming_a_file_by_a_list_is_a_finding_not_a_crash(run_
     manifest.unlink()  # manifest.json is a hard link to it
     manifest.write_bytes(data.replace(f'"name":"{name}"'.encode(), b'"name":["x"]', 1))
     assert "manifest matches catalog" in {f["check"] for f in verify(run_cli, honest)["failures"]}
+
+
+def a_new_file(collection, name: str, closed: bool) -> None:
+    """A WARC file of a forged response, listed in the catalog with its record under a capture
+    that does not exist (SQLite enforces no foreign key), closed or not."""
+    data = gzip.compress(a_forged_response(collection, "<urn:uuid:00000000-0000-4000-8000-00000000000f>"))
+    (collection.storage.folder / name).write_bytes(data)
+    edit_catalog(collection, "INSERT INTO warc_files (name, warcinfo_id, opened_at, closed_at, size, sha256)"
+                 " VALUES (?, '', '2026-12-01T00:00:00Z', ?, ?, ?)",
+                 (name, "2026-12-01T00:00:01Z" if closed else None, len(data), hashlib.sha256(data).hexdigest()))
+    block = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>troops left</p>"
+    edit_catalog(collection, "INSERT INTO records (record_id, capture_id, seq, warc_type, role, target_uri, warc_date,"
+                 " warc_file, warc_offset, length, content_length, block_digest)"
+                 " SELECT '<urn:uuid:00000000-0000-4000-8000-00000000000f>', 'no-such-capture', 0, 'response', 'response',"
+                 " target_uri, '2026-12-01T00:00:00Z', ?, 0, ?, ?, ? FROM records WHERE warc_type = 'response' LIMIT 1",
+                 (name, len(data), len(block), "sha256:" + hashlib.sha256(block).hexdigest()))
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_a_file_of_records_no_attestation_names_fails_and_doctor_signs_no_close_for_it(run_cli, honest, closed):  # noqa: F811
+    a_new_file(honest, "forged.warc.gz", closed)
+    failed = {f["check"] for f in verify(run_cli, honest)["failures"]}
+    assert "record attested" in failed and (closed or "WARC file close recorded" in failed), failed
+    run_cli("doctor", "-C", honest.root, "--fix")
+    assert not [line for line in (honest.root / "custody.jsonl").read_bytes().splitlines()
+                if b'"warc closed"' in line and b"forged.warc.gz" in line]
+    assert "record attested" in {f["check"] for f in verify(run_cli, honest)["failures"]}
+
+
+@pytest.mark.parametrize("stray", ["stray.warc", "stray.warc.open", "LISTED.open"])
+def test_every_file_in_warcs_is_read_whatever_its_name(run_cli, honest, stray):  # noqa: F811
+    """A replay indexes *.warc as well as *.warc.gz; an .open file beside the closed one of the
+    same name is no part of the evidence either."""
+    name = stray.replace("LISTED", files_and_ids(honest)[0][0])
+    (honest.storage.folder / name).write_bytes(a_forged_response(honest, "<urn:uuid:0>"))
+    failed = {(f["check"], f["where"]) for f in verify(run_cli, honest)["failures"]}
+    assert ("WARC file listed" if "LISTED" not in stray else "WARC file closed", f"warcs/{name}") in failed, failed
+
+
+def test_a_failed_capture_pointed_at_a_response_fails_against_its_custody_entry(run_cli, closed_port, tmp_path):
+    collection = make_collection(tmp_path / "failed")
+    assert run_cli("capture", "-C", collection.root, f"http://127.0.0.1:{closed_port}/gone").exit_code == 1
+    edit_catalog(collection, "UPDATE captures SET response_record_id = '<urn:uuid:1>'")
+    [failure] = verify(run_cli, collection)["failures"]
+    assert failure["check"] == "failed capture as logged" and "response_record_id" in failure["detail"]
+
+
+def test_a_catalog_row_naming_no_file_is_a_finding_not_a_crash(run_cli, honest):  # noqa: F811
+    edit_catalog(honest, "INSERT INTO warc_files (name, warcinfo_id, opened_at) VALUES (NULL, 'x', '2026')")
+    assert ("WARC file listed", "warc_files") in {(f["check"], f["where"]) for f in verify(run_cli, honest)["failures"]}

@@ -144,9 +144,10 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
         "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
     cataloged = set()
     # Whether each capture has an attestation, not its text: the workers read that (opened).
-    for row in catalog.query(f"SELECT c.id, c.warc_file, c.imported_from, a.capture_id IS NOT NULL, {_ATTESTED_COLUMNS}"
+    for row in catalog.query(f"SELECT c.id, c.warc_file, c.imported_from, c.response_record_id, a.capture_id IS NOT NULL,"
+                             f" {_ATTESTED_COLUMNS}"
                              " FROM captures c LEFT JOIN attestations a ON a.capture_id = c.id ORDER BY c.id"):
-        capture_id, warc_file, imported_from, attested = row[:4]
+        capture_id, warc_file, imported_from, response_record_id, attested = row[:5]
         cataloged.add(capture_id)
         where = f"capture {capture_id}"
         if imported_from is not None:
@@ -159,16 +160,20 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
             # Failed before any byte was stored: nothing to attest, and the log's entry is what holds it.
             if logged:
                 as_logged = custody.unattested.get(capture_id, {})
-                cataloged_now = dict(zip(ATTESTED, row[4:]))
+                cataloged_now = dict(zip(ATTESTED, row[5:]))
                 changed = [f"{name}: logged {value!r}, catalog has {cataloged_now[name]!r}"
                            for name, value in as_logged.items() if cataloged_now[name] != value]
+                # Nothing stored, so nothing to point at: no payload, no response record.
+                changed += [f"{name}: {value!r}, for a capture that stored nothing" for name, value in (
+                    ("payload_digest", cataloged_now["payload_digest"]), ("response_record_id", response_record_id))
+                    if value is not None]
                 report.check("failed capture as logged", not changed, where, lambda: "; ".join(changed))
             continue
         if not report.check("attestation present", bool(attested), where, "no signed attestation"):
             continue
         envelope = opened.pop(capture_id, None)
         if envelope is None or not logged or custody.captures[capture_id] != envelope.digest:
-            envelope = _open_here(catalog, capture_id, keys, row[4:])  # its digest as canonical JSON (see _opened)
+            envelope = _open_here(catalog, capture_id, keys, row[5:])  # its digest as canonical JSON (see _opened)
         if logged:
             report.check("attestation in custody log", custody.captures[capture_id] == envelope.digest, where,
                          f"attestation: custody log has {custody.captures[capture_id]}, catalog has {envelope.digest}")
@@ -179,7 +184,7 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
         problem = envelope.problem or (NO_VALID_SIGNATURE if signer is None else NOT_JSON if envelope.statement is None else None)
         if not report.check("attestation signature", problem is None, where, problem or ""):
             continue
-        distrust = statuses[signer].trusted_at(row[4 + _FINISHED_AT]) if signer in statuses else f"key {signer[:16]} never announced in the custody log"
+        distrust = statuses[signer].trusted_at(row[5 + _FINISHED_AT]) if signer in statuses else f"key {signer[:16]} never announced in the custody log"
         report.check("attestation key status", distrust is None, where, distrust or "")
         differing = {name: (attested, expected) for name, attested, expected in envelope.differing}
         for name in ("id",) + ATTESTED:
@@ -221,6 +226,26 @@ def listing_problems(catalog: Catalog, statements: dict[str, Signed]) -> dict[st
         if problems:
             listing[capture_id] = problems
     return listing
+
+
+def check_records_attested(catalog: Catalog, statements: dict[str, Signed], report: Report) -> None:
+    """Every record the catalog lists is a capture's that has an attestation (which must verify
+    and name it: check_attestations, listing_problems), or an imported capture's (its file's
+    import is signed): a record under a capture with none, one that failed or one that does not
+    exist, is no signed evidence, yet a replay of the WARC files shows it."""
+    # A capture with an attestation that fails is named by the checks of attestations already.
+    covered = {row[0] for row in catalog.query("SELECT id FROM captures WHERE imported_from IS NOT NULL"
+                                               " UNION SELECT capture_id FROM attestations")}
+    held = 0
+    for capture_id, record_id in catalog.query("SELECT capture_id, record_id FROM records WHERE role <> 'attestation'"
+                                               " ORDER BY capture_id, record_id"):
+        if capture_id in statements or capture_id in covered:
+            held += 1
+        else:
+            report.check("record attested", False, f"record {record_id}",
+                         f"cataloged as capture {capture_id}'s, which has no attestation")
+    if held:
+        report.count_passed("record attested", held)
 
 
 def check_attested_records(statements: dict[str, Signed], listing: dict[str, list[str]], found: dict[str, tuple],

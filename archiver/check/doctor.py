@@ -23,7 +23,7 @@ from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
-from archiver.evidence.custody import WARC_CLOSED, closed_subject, now, parse_entry
+from archiver.evidence.custody import now, parse_entry
 from archiver.store.durable import fsync_dir
 from archiver.store.leftovers import IMPORTED_PREFIX, shared_by_machines, temporaries
 from archiver.evidence.keys import custody_lines, custody_log
@@ -111,8 +111,8 @@ def _open_file(collection: Collection, catalog: Catalog, name: str, key: Signing
     if catalog.warc_file(name) is None:
         warcinfo = next((r.id for r in scan.records if r.type == "warcinfo"), "")
         catalog.file_opened(name, warcinfo, now())
-    # Signed before the catalog records it, as a run does (capture/run.py, _file_closed).
-    custody_log(collection, key).append(WARC_CLOSED, closed_subject(name, closed.size, closed.sha256, late=True))
+    # Not signed: doctor cannot tell the bytes it closes from a file planted there; each record
+    # in it is held to its capture's attestation, and verify lists the close as unsigned.
     catalog.file_closed(closed, now())
 
 
@@ -185,9 +185,7 @@ def _closed_unrecorded(collection: Collection, catalog: Catalog, name: str, key:
     # In a store that locks objects, the lock it holds the file under is recorded too, as an upload records it.
     state = collection.storage.state(name)
     lock = (state.retention_mode, state.retain_until) if state else (None, None)
-    # Signed first, as a run does; again if the run's close was signed before it died: verify
-    # holds the file to the first.
-    custody_log(collection, key).append(WARC_CLOSED, closed_subject(name, size, digest.hexdigest(), late=True))
+    # Not signed (see _open_file): if the run signed its close before it died, verify holds the file to that.
     catalog.file_closed(StoredFile(name, size, digest.hexdigest(), *lock), now())
     finding.fixed = "its size and SHA-256 recorded in the catalog" + (f", and its {lock[0]} lock" if lock[0] else "")
 

@@ -38,14 +38,29 @@ def plan_scans(storage: Storage, catalog: Catalog, report: Report,
     """The WARC files to read: every listed one present, and any unlisted one found (keyed by
     the name a report shows them under). `written_now`: another process is working on the
     collection, so a file still open may be the one it is writing."""
-    listed = {row[0]: row for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files")}
+    listed = {}
+    for row in catalog.query("SELECT name, closed_at, size, sha256 FROM warc_files"):
+        if report.check("WARC file listed", isinstance(row[0], str), "warc_files", "a catalog row names no file"):
+            listed[row[0]] = row
+    # In a folder of its own every file is a WARC file, whatever its name (a replay indexes *.warc
+    # too); a bucket's prefix may hold other objects, which doctor lists.
+    local = not shared_by_machines(storage)
     found = [ToScan(name, False, state.size, state) for name in storage.names()
-             if (name.endswith(".warc.gz") or name in listed) and (state := storage.state(name)) is not None]
-    found += [ToScan(name, True, storage.unfinished_size(name)) for name in storage.unfinished() if name.endswith(".warc.gz")]
+             if (local or name.endswith(".warc.gz") or name in listed) and (state := storage.state(name)) is not None]
+    found += [ToScan(name, True, storage.unfinished_size(name)) for name in storage.unfinished()
+              if local or name.endswith(".warc.gz")]
     found_by_shown = {file.shown: file for file in found}
     to_scan: dict[str, ToScan] = {}
     for name in listed:
         file = found_by_shown.get(name) or found_by_shown.get(name + UNFINISHED_SUFFIX)
+        if name in found_by_shown and name + UNFINISHED_SUFFIX in found_by_shown:
+            report.check("WARC file closed", False, f"warcs/{name}{UNFINISHED_SUFFIX}",
+                         "an unfinished file beside the closed one of the same name: not part of the evidence; "
+                         "`archiver doctor --fix` sets it aside when it is the same bytes, else a person must look")
+        if local and not written_now and name in found_by_shown and not listed[name][1]:
+            report.check("WARC file close recorded", False, f"warcs/{name}",
+                         "closed on disk, but the catalog lists it as still being written: `archiver doctor --fix` "
+                         "records its close")
         if file is None and _being_written_elsewhere(storage, catalog, listed[name]):
             report.not_checked.append(f"warcs/{name}: being written on a worker's machine, not uploaded yet "
                                       "(the catalog lists its captures once it is)")
@@ -67,7 +82,8 @@ def check_imported_files(catalog: Catalog, signed: dict[str, object], report: Re
     """A file marked as imported is read as another tool's, whose records need not be captures:
     only an import entry of the custody log makes it one, and holds it to the SHA-256 it signed
     (check_scan then holds the file's bytes to the catalog's)."""
-    marked = dict(catalog.query("SELECT name, sha256 FROM warc_files WHERE imported_from IS NOT NULL"))
+    marked = {name: sha256 for name, sha256 in catalog.query(
+        "SELECT name, sha256 FROM warc_files WHERE imported_from IS NOT NULL") if isinstance(name, str)}
     for name in sorted(marked.keys() | signed.keys()):
         sha256 = marked.get(name)
         report.check("imported file in custody log", name in marked and signed.get(name) == sha256, f"warcs/{name}",
@@ -78,10 +94,11 @@ def check_imported_files(catalog: Catalog, signed: dict[str, object], report: Re
 
 def check_closed_files(catalog: Catalog, signed: dict[str, tuple], report: Report) -> None:
     """Each file archiver closed is held to the size and SHA-256 its close signed (check_scan
-    then holds its bytes to the catalog's); a file whose close nothing signed (closed before
-    archiver signed closes, or after the run's key was revoked) is held only to the newest
-    manifest that lists it closed."""
-    rows = {row[0]: row[1:] for row in catalog.query("SELECT name, closed_at, size, sha256, imported_from FROM warc_files")}
+    then holds its bytes to the signed values); a file whose close nothing signed (closed before
+    archiver signed closes, after the run's key was revoked, or by doctor after a crash) is held
+    only to the newest manifest that lists it closed, and its records to their attestations."""
+    rows = {row[0]: row[1:] for row in catalog.query("SELECT name, closed_at, size, sha256, imported_from FROM warc_files")
+            if isinstance(row[0], str)}  # a row naming no file: plan_scans names it
     for name, (size, sha256) in sorted(signed.items()):  # each close signed: the catalog cannot take it back
         row = rows.get(name)
         report.check("WARC file close in custody log", row is not None and bool(row[0]) and row[1:3] == (size, sha256),
@@ -90,10 +107,11 @@ def check_closed_files(catalog: Catalog, signed: dict[str, tuple], report: Repor
                      f"size and sha256: its close signed {size}, {sha256}; the catalog has {row[1]}, {row[2]}")
     unsigned = [name for name, row in sorted(rows.items()) if row[0] and row[3] is None and name not in signed]
     if unsigned:
-        report.not_checked.append(f"WARC files: {len(unsigned)} closed with no signed record of their SHA-256, closed "
-                                  "before archiver signed each close or by a run whose key was revoked meanwhile ("
-                                  f"{', '.join(unsigned[:3])}{', …' if len(unsigned) > 3 else ''}); "
-                                  "each is held to the newest manifest that lists it closed")
+        report.not_checked.append(f"WARC files: {len(unsigned)} closed with no signed record of their SHA-256 (closed "
+                                  "before archiver signed each close, by a run whose key was revoked meanwhile, or by "
+                                  "`doctor --fix` after a crash: "
+                                  f"{', '.join(unsigned[:3])}{', …' if len(unsigned) > 3 else ''}); each is held to "
+                                  "the newest manifest that lists it closed, and each record in it to its attestation")
 
 
 def _being_written_elsewhere(storage: Storage, catalog: Catalog, row: tuple) -> bool:

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from archiver.check.attestations import (OpenedInOrder, check_attestations, check_attested_records, listing_problems,
-                                         open_attestations, opening_parts)
+from archiver.check.attestations import (OpenedInOrder, check_attestations, check_attested_records,
+                                         check_records_attested, listing_problems, open_attestations, opening_parts)
 from archiver.check.custody_log import announced_keys, check_custody, check_key_files
 from archiver.check.documents import check_claims, check_claims_trees, check_document_copies
 from archiver.check.findings import Report
@@ -101,6 +101,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         records.check_unread(set(to_scan))
         report.extend(files)
         check_attested_records(statements, listing, records.found, report)
+        check_records_attested(catalog, statements, report)
         del statements, records
         report.extend(after_records)
     return report

@@ -30,9 +30,9 @@ TORN_LINE = "custody line torn"  # subject {line, sha256}: that line is an appen
 WARC_CLOSED = "warc closed"  # subject {file, size, sha256}: the whole file's bytes, signed as it was closed
 
 
-def closed_subject(name: str, size: int, sha256: str, late: bool = False) -> dict:
-    """A WARC_CLOSED entry's subject; `late`: recorded by a repair, after the close itself."""
-    return {"file": name, "size": size, "sha256": sha256, **({"recorded_late": True} if late else {})}
+def closed_subject(name: str, size: int, sha256: str) -> dict:
+    """A WARC_CLOSED entry's subject."""
+    return {"file": name, "size": size, "sha256": sha256}
 _TAIL_STEP = 64 * 1024
 
 
