@@ -14,8 +14,8 @@ import pytest
 
 from archiver.errors import UsageProblem
 from archiver.exchange import bundle as bundle_module
-from archiver.store.locks import EXPORT_LOCK_NAME, InUse
-from tests.conftest import http_response, send_bytes
+from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME, InUse
+from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_doctor import wait_until
 from tests.test_verify import verify
 
@@ -45,6 +45,20 @@ def test_an_export_waits_for_the_export_under_way(run_cli, captured):
     assert later.returncode == 0, stderr.decode()
     assert json.loads(stdout)["sequence"] == 1
     assert verify(run_cli, collection)["ok"]
+
+
+def test_an_import_waits_for_the_import_under_way(run_cli, captured, tmp_path):
+    """Two imports of one file at once both stored it, and the later failed to list it."""
+    crawl = next(captured.storage.folder.glob("*.warc.gz"))
+    target = make_collection(tmp_path / "target")
+    with target.importing():  # as another `archiver import` would hold it
+        later = subprocess.Popen([sys.executable, "-m", "archiver", "import", "-C", str(target.root), str(crawl)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_until(lambda: waiting_for_lock(target.root / IMPORT_LOCK_NAME), "the import waiting its turn", later)
+        assert not list(target.storage.folder.glob("imported-*"))
+    assert later.wait(120) == 0, later.stderr.read().decode()
+    assert run_cli("import", "-C", target.root, crawl).exit_code == 0  # the same file again: already there
+    assert verify(run_cli, target)["ok"]
 
 
 def test_a_bundle_holds_the_collection_while_its_work_folder_is_in_tmp(run_cli, captured, tmp_path, monkeypatch):

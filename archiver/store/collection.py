@@ -18,7 +18,7 @@ from pathlib import Path
 from archiver.store.catalog import Catalog
 from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
-from archiver.store.locks import EXPORT_LOCK_NAME, InUse, Turn
+from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME, InUse, Turn
 from archiver.store.lost_catalog import refuse_a_lost_catalog
 from archiver.store.storage import Storage
 from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage
@@ -292,6 +292,11 @@ class Collection:
         at once would take the same sequence number, and the later would replace the signed file
         of the earlier."""
         return Turn(self.root / EXPORT_LOCK_NAME)
+
+    def importing(self) -> Turn:
+        """Held while a file is imported, waiting for any other import to end: two imports of one
+        file at once would both store it, and the later fail to list it."""
+        return Turn(self.root / IMPORT_LOCK_NAME)
 
     @property
     def config_path(self) -> Path:

@@ -12,6 +12,7 @@ from archiver.errors import UsageProblem
 
 LOCK_NAME = ".in-use"
 EXPORT_LOCK_NAME = "tmp/.export.lock"  # in tmp/, not beside the evidence in manifests/
+IMPORT_LOCK_NAME = "tmp/.import.lock"
 
 
 class InUse:
