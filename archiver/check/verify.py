@@ -101,7 +101,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         records.check_unread(set(to_scan))
         report.extend(files)
         check_attested_records(statements, listing, records.found, report)
-        check_records_attested(catalog, statements, report)
+        check_records_attested(catalog, report)
         del statements, records
         report.extend(after_records)
     return report
