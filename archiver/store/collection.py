@@ -362,6 +362,8 @@ class Collection:
             root.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
                 (root / sub).mkdir(exist_ok=True)
+            for lock in (EXPORT_LOCK_NAME, IMPORT_LOCK_NAME):  # made now, so that taking a turn adds no file
+                (root / lock).touch()
             config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
                             id=str(uuid.uuid4()), catalog_url=catalog_url,
                             storage=storage or StorageSettings())
