@@ -68,14 +68,21 @@ def test_a_claim_written_into_the_catalog_is_never_recorded_by_doctor(run_cli, t
         ("claim in custody log", f"claim {forged}")}
 
 
-def test_another_commands_repair_never_records_a_note_the_log_missed(run_cli, raw_server, tmp_path):
-    """A repair a capture or export makes unasked never signs what only the catalog says."""
+def note_then_unlogged(run_cli, raw_server, tmp_path):
+    """A collection whose last note reached the catalog but not the custody log; the entry dropped."""
     collection = make_collection(tmp_path / "c")
     server = raw_server({"/": send_bytes(http_response(b"<p>page</p>"))})
     assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
     [capture] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
     assert run_cli("cite", "-C", collection.root, "As the page showed", "--capture", capture["id"]).exit_code == 0
-    drop_last_entry(collection)
+    dropped = drop_last_entry(collection)
+    assert dropped["event"] == "note recorded"
+    return collection, dropped
+
+
+def test_another_commands_repair_never_records_a_note_the_log_missed(run_cli, raw_server, tmp_path):
+    """A repair a capture or export makes unasked never signs what only the catalog says."""
+    collection, _ = note_then_unlogged(run_cli, raw_server, tmp_path)
     (collection.tmp / "tmpleftover").write_bytes(b"")  # a sign of an interrupted run: the next command repairs
     assert run_cli("manifest", "-C", collection.root).exit_code == 0
     assert not [line for line in (collection.root / "custody.jsonl").read_bytes().splitlines()
@@ -84,13 +91,7 @@ def test_another_commands_repair_never_records_a_note_the_log_missed(run_cli, ra
 
 
 def test_a_note_the_log_never_recorded_is_recorded_late(run_cli, raw_server, tmp_path):
-    collection = make_collection(tmp_path / "c")
-    server = raw_server({"/": send_bytes(http_response(b"<p>page</p>"))})
-    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
-    [capture] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
-    assert run_cli("cite", "-C", collection.root, "As the page showed", "--capture", capture["id"]).exit_code == 0
-    dropped = drop_last_entry(collection)
-    assert dropped["event"] == "note recorded"
+    collection, dropped = note_then_unlogged(run_cli, raw_server, tmp_path)
     assert not verify(run_cli, collection)["ok"]
     [finding] = [f for f in doctor_fix(run_cli, collection) if f["kind"] == "unlogged note"]
     assert finding["fixed"] == "recorded in the custody log as the catalog holds it, marked late"
