@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+import tracemalloc
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -167,6 +168,27 @@ def test_all_in_a_collection_of_captures_without_claims(run_cli, raw_server, tmp
     report = zipfile.ZipFile(tmp_path / "urls.wacz").read("evidence/report.html").decode()
     assert "<h1>2 captures of 2 web pages<span class=\"made\">" in report
     assert "2 captures of web pages, 2 of them cited by no claim in this bundle" in report
+
+
+def test_a_bundle_never_holds_a_capture_whole_in_memory(run_cli, raw_server, tmp_path):
+    """Its WARC is copied, hashed and zipped in ranges: a bundle of every capture of a large
+    collection needs no more memory than one of a few pages."""
+    collection = make_collection(tmp_path / "large-body")
+    body = os.urandom(40 * 2**20)  # incompressible: its gzip member is as large
+    server = raw_server({"/data.bin": send_bytes(http_response(body, headers=[("Content-Type", "application/octet-stream")]))})
+    assert run_cli("capture", "-C", collection.root, server.url("/data.bin")).exit_code == 0
+    tracemalloc.start()
+    try:
+        made = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "large.wacz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert made.exit_code == 0, made.output
+    assert peak < len(body) // 2, f"bundling held {peak / 2**20:.0f} MiB at once"
+    with zipfile.ZipFile(tmp_path / "large.wacz") as wacz, wacz.open(ARCHIVE) as archive:
+        assert body in gzip.decompress(archive.read())  # the capture is there whole
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    assert run_cli("verify-bundle", tmp_path / "large.wacz", "--fingerprint", fingerprint).exit_code == 0
 
 
 def test_the_bundle_is_a_valid_wacz_that_pywb_replays(run_cli, evidence, tmp_path):

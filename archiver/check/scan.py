@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # Small reads: at each member's end the inflater copies the rest of its input into unused_data.
 READ_SIZE = 64 * 1024
 HTTP_TYPES = ("request", "response", "revisit")
+BLOCK_READ = 2**20  # compressed bytes read at once by read_record_block
+HEADER_ALLOWANCE = 64 * 1024  # of a record's WARC headers, read beyond the block's bytes asked for
 LINE_LIMIT = 1 << 16  # a longer header line is read as several, so no line can fill the memory
 # WARC 1.1's field names, spelt as the standard does: a record naming no other field, each
 # once, needs no closer look for a field given twice (see _repeated_header).
@@ -303,9 +305,17 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
 
 
 def read_record_block(storage: "Storage", record: "StoredRecord", limit: int) -> bytes:
-    """Up to `limit` bytes of one cataloged record's block, read from its own gzip member."""
-    member = storage.read(record.warc_file, record.offset, record.length)
+    """Up to `limit` bytes of one cataloged record's block, read from its own gzip member a
+    range at a time and no further than they need: a record may be as large as a capture."""
+    wanted = limit + HEADER_ALLOWANCE
     inflater = isal_zlib.decompressobj(31)
-    data = inflater.decompress(member, limit + 64 * 1024)
-    _, _, block = data.partition(b"\r\n\r\n")
+    data = bytearray()
+    at, end = record.offset, record.offset + record.length
+    while at < end and len(data) < wanted and not inflater.eof:
+        compressed = storage.read(record.warc_file, at, min(BLOCK_READ, end - at))
+        if not compressed:  # the file ends before the member: what was inflated is all there is
+            break
+        at += len(compressed)
+        data += inflater.decompress(compressed, wanted - len(data))
+    _, _, block = bytes(data).partition(b"\r\n\r\n")
     return block[:min(limit, record.content_length)]

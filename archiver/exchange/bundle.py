@@ -60,11 +60,13 @@ from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
 from archiver.exchange.bundle_documents import DocumentEntries, document_evidence
+from archiver.exchange.bundle_files import BundleFiles
 from archiver.exchange.bundle_page import RenderedPage, rendered_page, visible_text
 from archiver.read.urls import normalise_url
 
 WACZ_VERSION = "1.1.1"
 ARCHIVE = "archive/data.warc.gz"
+COPY_RANGE = 8 * 2**20  # bytes of a record read at once: an S3 GET's worth
 
 
 @dataclass
@@ -164,7 +166,8 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
 
 
 def _copy_records(storage: Storage, evidence: list[CaptureEvidence], out: Path) -> None:
-    """The records' own gzip members, byte for byte, each file's warcinfo first."""
+    """The records' own gzip members, byte for byte, each file's warcinfo first, each read in
+    ranges of at most COPY_RANGE bytes (a record may be as large as a capture may be)."""
     records = sorted((r for item in evidence for r in item.records), key=lambda r: (r.warc_file, r.offset))
     with open(out, "wb") as archive:
         current = None
@@ -172,7 +175,9 @@ def _copy_records(storage: Storage, evidence: list[CaptureEvidence], out: Path) 
             if record.warc_file != current:
                 current = record.warc_file
                 archive.write(_first_member(storage, current))
-            archive.write(storage.read(record.warc_file, record.offset, record.length))
+            end = record.offset + record.length
+            for start in range(record.offset, end, COPY_RANGE):
+                archive.write(storage.read(record.warc_file, start, min(COPY_RANGE, end - start)))
 
 
 def _first_member(storage: Storage, name: str) -> bytes:
@@ -243,8 +248,10 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
         on_step("sealing the manifest")
         manifest, seal = sealed_manifest(collection, key)
         try:
-            result = dataclasses.replace(_write_bundle(collection, key, manifest, selection, output, staged, on_step),
-                                         timestamp_failures=seal.timestamp_failures)
+            with tempfile.TemporaryDirectory(dir=collection.tmp) as work:
+                result = dataclasses.replace(
+                    _write_bundle(collection, key, manifest, selection, output, staged, Path(work), on_step),
+                    timestamp_failures=seal.timestamp_failures)
             custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name,
                                                            "sha256": result.sha256, "selection": selection.as_record(),
                                                            "manifest": manifest.sequence})
@@ -256,8 +263,9 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
 
 
 def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestResult, selection: Selection,
-                  output: Path, staged: Path, on_step: Callable[[str], None]) -> BundleResult:
-    """The bundle named `output`, written (whole and synced) to `staged`."""
+                  output: Path, staged: Path, work: Path, on_step: Callable[[str], None]) -> BundleResult:
+    """The bundle named `output`, written (whole and synced) to `staged`; its WARC is copied
+    into the folder `work` first."""
     catalog = collection.catalog
     claims, captures, disclosed = _selected(catalog, selection)
     capture_ids = {c.id for c in captures}
@@ -268,14 +276,15 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
         raise UsageProblem(f"capture {sorted(missing)[0]} is not in manifest {manifest.sequence}",
                            "run `archiver manifest` and try again")
     evidence = [_gather(collection.storage, catalog, capture) for capture in captures]
-    with tempfile.TemporaryDirectory(dir=collection.tmp) as work:
-        archive = Path(work) / "data.warc.gz"
-        on_step("copying the records")
-        _copy_records(collection.storage, evidence, archive)
-        on_step("indexing them")
-        files = {ARCHIVE: archive.read_bytes(), "indexes/index.cdx": _index(archive)}
+    archive = work / "data.warc.gz"
+    on_step("copying the records")
+    _copy_records(collection.storage, evidence, archive)
+    on_step("indexing them")
+    files = BundleFiles()
+    files.add(ARCHIVE, archive)
+    files.add("indexes/index.cdx", _index(archive))
     on_step("gathering the evidence")
-    files["pages/pages.jsonl"] = _pages(collection, evidence)
+    files.add("pages/pages.jsonl", _pages(collection, evidence))
     p384, p384_fingerprint = wacz_signing_key(collection, key)
     # Read once, after the WACZ key is announced: the custody log and the public keys.
     logged = [(line, parse_entry(line)) for _, line in read_entries(export_custody(collection))]
@@ -296,16 +305,15 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                  "keys": sorted(public_keys)}
     view = report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint,
                        output.name, Path(ARCHIVE).name, key_statuses_in(entry for _, entry in logged), public_keys)
-    files["evidence/report.html"] = render_report(view).encode("utf-8")
-    statement["files"] = {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())}
-    files["evidence/bundle.json"] = canonical_json(statement)
-    files["evidence/bundle.json.sig"] = key.sign(files["evidence/bundle.json"])
+    files.add("evidence/report.html", render_report(view).encode("utf-8"))
+    statement["files"] = {path: sha256 for path, sha256, _ in files.listing()}
+    files.add("evidence/bundle.json", canonical_json(statement))
+    files.add("evidence/bundle.json.sig", key.sign(files["evidence/bundle.json"]))
     datapackage = canonical_json({
         "profile": "data-package", "wacz_version": WACZ_VERSION, "created": created,
         "title": f"{collection.config.name}: evidence bundle {statement['bundle']}", "software": f"archiver/{__version__}",
-        "resources": [{"name": path.replace("/", "-").lower(), "path": path,
-                       "hash": "sha256:" + hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                      for path, data in sorted(files.items())]})
+        "resources": [{"name": path.replace("/", "-").lower(), "path": path, "hash": "sha256:" + sha256, "bytes": size}
+                      for path, sha256, size in files.listing()]})
     digest = "sha256:" + hashlib.sha256(datapackage).hexdigest()
     public = base64.b64encode(p384.public_key().public_bytes(serialization.Encoding.DER,
                                                              serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
@@ -314,11 +322,11 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
         "signature": _sign_p384(p384, digest), "publicKey": public}})
     on_step("writing the bundle")
     with replacing(staged) as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as wacz:
-        for path, data in [*sorted(files.items()), ("datapackage.json", datapackage),
-                           ("datapackage-digest.json", digest_file)]:
-            wacz.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
-    return BundleResult(output, statement["bundle"], len(claims), len(captures),
-                        hashlib.sha256(staged.read_bytes()).hexdigest(), "evidence/checkpoint.json.tsr" in files)
+        files.write(wacz, last=[("datapackage.json", datapackage), ("datapackage-digest.json", digest_file)])
+    with open(staged, "rb") as written:
+        sha256 = hashlib.file_digest(written, "sha256").hexdigest()
+    return BundleResult(output, statement["bundle"], len(claims), len(captures), sha256,
+                        "evidence/checkpoint.json.tsr" in files)
 
 
 def _pages(collection: Collection, evidence: list[CaptureEvidence]) -> bytes:

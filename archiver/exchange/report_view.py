@@ -4,7 +4,6 @@ each capture with, for a browser capture, the page a reader saw."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from archiver.store.rows import ClaimRow
 
 if TYPE_CHECKING:  # bundle builds the view, so it imports this module
     from archiver.exchange.bundle import CaptureEvidence
+    from archiver.exchange.bundle_files import BundleFiles
 
 
 def by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
@@ -38,7 +38,7 @@ def document_name(key: str) -> str:
 
 
 def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, claims: list[ClaimRow],
-                 evidence: list[CaptureEvidence], files: dict[str, bytes], checkpoint: dict, wacz_fingerprint: str,
+                 evidence: list[CaptureEvidence], files: BundleFiles, checkpoint: dict, wacz_fingerprint: str,
                  bundle_name: str, archive: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey]) -> dict:
     """The view of a bundle about to be sealed: `files` are its files so far, `archive` names its WARC."""
     captures_of = by_url(evidence)
@@ -70,8 +70,7 @@ def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, clai
                    for c in claims],
         "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in {k for _, k in c.citations}],
                                    changes.get(item.capture.id)) for item in evidence],
-        "files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                  for path, data in sorted(files.items())],
+        "files": [{"path": path, "sha256": sha256, "bytes": size} for path, sha256, size in files.listing()],
     }
 
 
