@@ -31,6 +31,7 @@ from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
 from archiver.evidence.seal import sign_manifest, timestamp_entry
 from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
+from archiver.evidence.shared_manifests import fetch_manifests, store_manifests, unstored_manifests
 from archiver.evidence.signing import PAYLOAD_TYPE, SigningKey, canonical_json
 from archiver.capture.warc import sha256_digest
 from archiver.store.storage import QUARANTINE, UNFINISHED_SUFFIX, Storage, StoredFile
@@ -308,6 +309,7 @@ def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None,
     """What an interrupted `archiver manifest` left: temporary files, a manifest the catalog
     never listed, one listed but never signed, a manifest.json not pointing at the newest."""
     folder = collection.root / "manifests"
+    fetch_manifests(collection)  # on a shared collection, those other machines exported are not leftovers
     for leftover in sorted(folder.glob(".*.tmp")):
         finding = Finding("leftover temporary file", f"manifests/{leftover.name}", "written when an export stopped")
         diagnosis.findings.append(finding)
@@ -335,6 +337,13 @@ def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None,
             if key is not None:
                 sign_manifest(collection, key, path, sequence)
                 finding.fixed = "signed now, with its checkpoint; `archiver manifest` adds a timestamp"
+    unstored = [Finding("unstored manifest file", f"manifests/{name}", "an export stopped before storing it where "
+                        "other machines fetch it") for name in unstored_manifests(collection)]
+    if key is not None and unstored:
+        store_manifests(collection)
+        for finding in unstored:
+            finding.fixed = "stored"
+    diagnosis.findings += unstored
     _unlogged_tokens(collection, listed, key, diagnosis, logged)
     newest = folder / listed[max(listed)] if listed else None
     if newest is not None and newest.exists() and not points_at(newest):

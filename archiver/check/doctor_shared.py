@@ -13,6 +13,7 @@ from archiver.errors import ArchiverError
 from archiver.evidence.custody import parse_entry
 from archiver.evidence.keys import custody_lines, key_statuses_in
 from archiver.evidence.signing import grouped, load_key
+from archiver.evidence.shared_manifests import MANIFESTS, listed_files
 from archiver.evidence.worker_keys import worker_key_path
 from archiver.store.collection import Collection
 
@@ -39,6 +40,7 @@ def _orphaned_objects(collection: Collection) -> list[Finding]:
     storage = collection.storage
     with collection:
         cataloged = {row[0] for row in collection.catalog.query("SELECT name FROM warc_files")}
+    cataloged |= {f"{MANIFESTS}/{name}" for name in listed_files(collection)}
     return [Finding("orphaned object", storage.object_url(name),
                     "in the store but named by no catalog row (an upload whose catalog commit never came, or put "
                     "there by hand); kept: doctor never deletes an object")

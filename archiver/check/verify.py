@@ -39,6 +39,7 @@ from archiver.check.records import (RecordChecks, check_closed_files, check_impo
 from archiver.check.retention import check_retention
 from archiver.evidence.custody import read_entries
 from archiver.evidence.keys import export_custody, key_event_entries, key_statuses_in
+from archiver.evidence.shared_manifests import fetch_manifests
 from archiver.evidence.signing import collection_public_keys
 from archiver.store.collection import Collection
 
@@ -51,6 +52,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
     records have been checked, for a progress bar."""
     report = Report()
     log = export_custody(collection)  # first: on a shared collection it also publishes the collection's keys
+    fetch_manifests(collection, every=True)  # on a shared collection: the store's, whatever this folder holds
     keys = collection_public_keys(collection.root / "keys")
     with collection:
         catalog = collection.catalog

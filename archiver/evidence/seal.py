@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archiver.store.collection import Collection
+from archiver.store.crash_points import AFTER_SEAL, crash_point
 from archiver.store.durable import atomic_write
 from archiver.evidence.keys import custody_log
 from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
+from archiver.evidence.shared_manifests import fetch_manifests, require_newest, store_manifests
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.evidence.timestamps.token import describe_token
 
@@ -128,7 +130,13 @@ def sign_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
 
 
 def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestResult, Seal]:
-    """The collection's current manifest, exported if the catalog changed, and sealed."""
-    with collection.in_use(), collection.exporting():
+    """The collection's current manifest, exported if the catalog changed, and sealed; on a
+    shared collection, from and into the store (shared_manifests.py), one machine at a time."""
+    with collection.in_use(), collection.exporting(), collection, collection.catalog.exporting():
+        fetch_manifests(collection)
+        require_newest(collection)
         result = export_manifest(collection)
-        return result, seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)
+        seal = seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)
+        crash_point(AFTER_SEAL)
+        store_manifests(collection)
+        return result, seal

@@ -17,3 +17,10 @@ def checkpoint_path(manifest: Path) -> Path:
 
 def token_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.name + ".tsr")
+
+
+def sealing_files(manifest: Path) -> list[Path]:
+    """The manifest and every file that may seal it, whether written yet or not."""
+    checkpoint = checkpoint_path(manifest)
+    return [manifest, signature_path(manifest), token_path(manifest),
+            checkpoint, signature_path(checkpoint), token_path(checkpoint)]

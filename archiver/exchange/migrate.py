@@ -32,6 +32,7 @@ from archiver.check.findings import Report
 from archiver.check.verify import verify_collection
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
+from archiver.evidence.shared_manifests import store_manifests
 from archiver.evidence.signing import SigningKey
 from archiver.store.catalog import Catalog
 from archiver.store.schema import SCHEMA_VERSION
@@ -133,6 +134,7 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
         custody = sum(1 for _ in catalog.custody_lines())
     finally:
         catalog.close()
+    store_manifests(Collection.open(folder))  # where every machine's folder fetches them
     (folder / MARKER).unlink(missing_ok=True)
     fsync_dir(folder)
     return Migrated(source.root, folder, target.catalog_url, target.storage_url, rows["warc_files"], sent, rows,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 
 REPAIR_LOCK = 0x61726368697652  # an advisory lock on a PostgreSQL catalog: "archivR"
+EXPORT_LOCK = 0x61726368697645  # and another: "archivE"
 
 
 class Catalog:
@@ -74,6 +75,11 @@ class Catalog:
     def repairing(self) -> ContextManager[None]:
         """Held while `doctor` repairs: one machine at a time lists what a dead writer left."""
         return self._db.held_alone(REPAIR_LOCK)
+
+    def exporting(self) -> ContextManager[None]:
+        """Held while a manifest is exported and sealed, waited for: one machine at a time takes
+        the next sequence number (on one machine, Collection.exporting() does this)."""
+        return self._db.held_alone(EXPORT_LOCK)
 
     # -- writes ---------------------------------------------------------------------------
 

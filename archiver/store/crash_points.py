@@ -4,7 +4,8 @@ can hit, however fast or slow the machine. Never set ARCHIVER_CRASH_AT in use.
 `ARCHIVER_CRASH_AT=POINT` (or `POINT:N`, the Nth time the process reaches it) makes the process
 SIGKILL itself there. Points: `mid-record` (half of a response record written and fsynced),
 `after-upload` (a WARC uploaded and checked, its spool copy not yet removed, the catalog not
-yet told), `after-publish` (the same WARC's spool copy removed too, the catalog still not told)."""
+yet told), `after-publish` (the same WARC's spool copy removed too, the catalog still not told),
+`after-seal` (a manifest listed and sealed, on a shared collection not yet stored)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import threading
 from typing import BinaryIO, Callable
 
 CRASH_AT = "ARCHIVER_CRASH_AT"
-MID_RECORD, AFTER_UPLOAD, AFTER_PUBLISH = "mid-record", "after-upload", "after-publish"
+MID_RECORD, AFTER_UPLOAD, AFTER_PUBLISH, AFTER_SEAL = "mid-record", "after-upload", "after-publish", "after-seal"
 _reached: dict[str, int] = {}
 _counting = threading.Lock()
 

@@ -22,7 +22,7 @@ from typing import BinaryIO, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.crash_points import AFTER_PUBLISH, AFTER_UPLOAD, crash_point
-from archiver.store.durable import fsync_dir
+from archiver.store.durable import fsync_dir, replacing
 from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, ObjectState, StoredFile
 from archiver.store.storage_settings import StorageSettings
 
@@ -135,8 +135,8 @@ class S3Storage:
         finally:
             new.path.unlink(missing_ok=True)
 
-    def _upload(self, path: Path, written: StoredFile) -> StoredFile:
-        key = self._key(written.name)
+    def _upload(self, path: Path, written: StoredFile, key: str | None = None) -> StoredFile:
+        key = key or self._key(written.name)
         with self._failures(f"upload {written.name}"):
             head = self._head(key)
             if head is None:
@@ -242,6 +242,33 @@ class S3Storage:
         """The s3:// URL of an object under the prefix (one of object_names()), to name it in findings."""
         return f"s3://{self.bucket}/{self.prefix}{name}"
 
+    # -- the folders every machine's copy is fetched from (shared_files.py) --------------
+
+    def put_shared(self, path: str, local: Path) -> StoredFile:
+        """Store the file `local` as the object FOLDER/NAME (`path`) under the prefix, as a WARC
+        file is stored; a file stored there already with the same bytes is left as it is."""
+        with open(local, "rb") as source:
+            sha256 = hashlib.file_digest(source, "sha256").hexdigest()
+        return self._upload(local, StoredFile(path, local.stat().st_size, sha256), self._shared_key(path))
+
+    def get_shared(self, path: str, local: Path) -> None:
+        """The object FOLDER/NAME copied to the file `local`, which takes its name once whole and synced."""
+        key = self._shared_key(path)
+        with self._failures(f"read {path}"):
+            head = self._head(key)
+            if head is None:
+                raise FileNotFoundError(f"{self.location}{path}")
+            with replacing(local) as out:
+                for chunk in self._chunks(key, 0, head["ContentLength"]):
+                    out.write(chunk)
+
+    def shared_names(self, folder: str) -> list[str]:
+        """The names of the objects stored in `folder`, sorted."""
+        prefix = self._shared_key(f"{folder}/-")[:-1]
+        with self._failures(f"list {folder}/"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            return sorted(item["Key"][len(prefix):] for page in pages for item in page.get("Contents", []))
+
     # -- unfinished files stay in the spool -------------------------------------------------
 
     def unfinished(self) -> list[str]:
@@ -264,6 +291,12 @@ class S3Storage:
     def _key(self, name: str) -> str:
         self.spool._path(name)  # the same names as a local folder takes: never a path
         return self.prefix + name
+
+    def _shared_key(self, path: str) -> str:
+        folder, _, name = path.partition("/")
+        self.spool._path(folder)  # FOLDER/NAME, each a plain name: never a path
+        self.spool._path(name)
+        return f"{self.prefix}{folder}/{name}"
 
     def _head(self, key: str) -> dict | None:
         from botocore.exceptions import ClientError

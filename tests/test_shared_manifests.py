@@ -1,0 +1,107 @@
+"""A shared collection's manifests: exported on one machine, they are stored where every
+machine's folder fetches them, so that verify, the next manifest and bundles work from any
+folder; exports take turns across machines; one stopped before storing is stored by doctor
+(real PostgreSQL, real radosgw, real archiver processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from archiver.store.catalog import EXPORT_LOCK
+from archiver.store.crash_points import AFTER_SEAL, CRASH_AT
+from tests.conftest import http_response, send_bytes
+from tests.test_workers import another_machine, shared_collection, uploaded
+
+SEALING = ("manifest-1.json", "manifest-1.json.sig", "manifest-1.checkpoint.json", "manifest-1.checkpoint.json.sig")
+
+
+def pages(raw_server):
+    return raw_server({path: send_bytes(http_response(f"<title>{path}</title>".encode())) for path in ("/a", "/b")})
+
+
+def manifest_process(collection, crash_at: str | None = None) -> subprocess.Popen:
+    environment = {name: value for name, value in os.environ.items() if name != CRASH_AT}
+    if crash_at:
+        environment[CRASH_AT] = crash_at
+    return subprocess.Popen([sys.executable, "-m", "archiver", "manifest", "-C", str(collection.root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
+
+
+def failed_checks(run_cli, collection) -> set[str]:
+    verified = run_cli("verify", "-C", collection.root, "--json")
+    report = json.loads(verified.stdout)
+    assert verified.exit_code == (0 if report["ok"] else 1), verified.output
+    return {failure["check"] for failure in report["failures"]}
+
+
+def test_a_manifest_exported_on_one_machine_is_verified_chained_and_bundled_on_another(
+        run_cli, raw_server, tmp_path, postgresql_url, s3):
+    first, bucket = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
+    second = another_machine(first, tmp_path / "machine-b")
+    server = pages(raw_server)
+    assert run_cli("capture", "-C", first.root, server.url("/a")).exit_code == 0
+    assert run_cli("manifest", "-C", first.root).exit_code == 0
+    assert {f"manifests/{name}" for name in SEALING} <= set(uploaded(s3, bucket))
+
+    assert failed_checks(run_cli, second) == set()  # it used to miss manifest 1, and fail
+    assert (second.root / "manifests" / "manifest-1.json").read_bytes() == \
+        (first.root / "manifests" / "manifest-1.json").read_bytes()
+    assert run_cli("capture", "-C", second.root, server.url("/b")).exit_code == 0
+    made = run_cli("manifest", "-C", second.root, "--json")  # it used to end in an internal error
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["sequence"] == 2
+    assert failed_checks(run_cli, first) == set()  # manifest 2, fetched, chains to manifest 1
+
+    fingerprint = json.loads(run_cli("keys", "show", "-C", first.root, "--json").stdout)["keys"][0]["fingerprint"]
+    bundled = run_cli("bundle", "-C", first.root, "--all", "-o", tmp_path / "all.wacz")
+    assert bundled.exit_code == 0, bundled.output
+    assert run_cli("verify-bundle", tmp_path / "all.wacz", "--fingerprint", fingerprint).exit_code == 0
+    doctor = run_cli("doctor", "-C", first.root, "--json")  # the stored manifests are no orphaned objects
+    assert doctor.exit_code == 0 and json.loads(doctor.stdout)["findings"] == [], doctor.output
+
+
+def test_exports_on_two_machines_take_turns(run_cli, raw_server, tmp_path, postgresql_url, s3):
+    """Two at once would both take sequence 1: the later export waits for the earlier's lock."""
+    first, _ = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
+    second = another_machine(first, tmp_path / "machine-b")
+    assert run_cli("capture", "-C", first.root, pages(raw_server).url("/a")).exit_code == 0
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = %s AND objid = %s"
+    with psycopg.connect(postgresql_url, autocommit=True) as other_export:
+        other_export.execute("SELECT pg_advisory_lock(%s)", (EXPORT_LOCK,))
+        process = manifest_process(second)
+        deadline = time.monotonic() + 60  # a guard against a hang, not a guess of how long it takes
+        while other_export.execute(waiting, (EXPORT_LOCK >> 32, EXPORT_LOCK & 0xFFFFFFFF)).fetchone()[0] == 0:
+            assert process.poll() is None, f"the export did not wait: {process.stderr.read().decode()}"
+            assert time.monotonic() < deadline, "the export never asked for the lock"
+            time.sleep(0.05)
+        assert other_export.execute("SELECT count(*) FROM manifests").fetchone()[0] == 0
+        other_export.execute("SELECT pg_advisory_unlock(%s)", (EXPORT_LOCK,))
+        assert process.wait(60) == 0, process.stderr.read().decode()
+    assert run_cli("manifest", "-C", first.root).exit_code == 0  # unchanged since: the same manifest
+    assert failed_checks(run_cli, first) == failed_checks(run_cli, second) == set()
+
+
+def test_a_manifest_an_export_stopped_before_storing_is_stored_by_doctor(
+        run_cli, raw_server, tmp_path, postgresql_url, s3):
+    first, bucket = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
+    second = another_machine(first, tmp_path / "machine-b")
+    assert run_cli("capture", "-C", first.root, pages(raw_server).url("/a")).exit_code == 0
+    assert manifest_process(first, crash_at=AFTER_SEAL).wait(60) == -9
+    assert not [name for name in uploaded(s3, bucket) if name.startswith("manifests/")]
+
+    assert "manifest present" in failed_checks(run_cli, second)  # listed, and nowhere this machine can read it
+    refused = run_cli("manifest", "-C", second.root)
+    assert refused.exit_code == 2 and "neither this folder nor the store holds manifests/manifest-1.json" in refused.output
+    found = run_cli("doctor", "-C", first.root, "--json")
+    assert found.exit_code == 1
+    assert {(f["kind"], f["where"]) for f in json.loads(found.stdout)["findings"]} == \
+        {("unstored manifest file", f"manifests/{name}") for name in SEALING}
+    assert run_cli("doctor", "-C", first.root, "--fix").exit_code == 0
+    assert {f"manifests/{name}" for name in SEALING} <= set(uploaded(s3, bucket))
+    assert failed_checks(run_cli, second) == set()
