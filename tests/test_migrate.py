@@ -24,6 +24,7 @@ from archiver.store.storage_settings import StorageSettings
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.faults import KILLED
 from tests.test_s3_storage import make_bucket
+from tests.test_workers import another_machine
 from tests.tsa import local_tsa  # noqa: F401 (fixture)
 
 
@@ -126,6 +127,15 @@ def test_a_migrated_collection_verifies_and_bundles_and_the_original_is_untouche
     validated = subprocess.run([wacz, "validate", "-f", str(bundle)], capture_output=True, text=True)
     assert (validated.returncode, validated.stdout.strip().splitlines()[-1]) == (
         0, "Validation succeeded, the passed WACZ is valid"), validated.stdout + validated.stderr
+    # Another machine's folder, holding only archiver.toml and the TSA roots it names: the
+    # manifests and document copies are in the bucket.
+    elsewhere = another_machine(Collection.open(shared), tmp_path / "elsewhere")
+    shutil.copy(shared / "tsa-roots.pem", elsewhere.root)
+    verified = run_cli("verify", "-C", elsewhere.root, "--json")
+    assert verified.exit_code == 0, verified.output
+    assert run_cli("bundle", "-C", elsewhere.root, "--all", "-o", tmp_path / "elsewhere.wacz").exit_code == 0
+    checked = run_cli("verify-bundle", tmp_path / "elsewhere.wacz", "--fingerprint", fingerprint)
+    assert checked.exit_code == 0, checked.output
 
 
 def test_a_target_already_holding_a_collection_is_refused_and_left_as_it_was(

@@ -71,7 +71,7 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
                      stop: threading.Event | None = None) -> None:
     """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
     changed document are superseded. Once `stop` is set, no further document is started."""
-    copies = DocumentCopies(collection.root)
+    copies = DocumentCopies(collection.root, collection.storage)
     for document in documents:
         if stop is not None and stop.is_set():
             return

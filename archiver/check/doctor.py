@@ -18,6 +18,7 @@ from typing import BinaryIO
 from archiver.check.doctor_custody import torn_custody_lines
 from archiver.check.doctor_findings import Diagnosis, Finding
 from archiver.check.doctor_reads import unlogged_reads
+from archiver.check.doctor_stored import unstored_files
 from archiver.errors import StorageProblem
 from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE
 from archiver.store.catalog import Catalog
@@ -31,7 +32,7 @@ from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
 from archiver.evidence.seal import sign_manifest, timestamp_entry
 from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
-from archiver.evidence.shared_manifests import fetch_manifests, store_manifests, unstored_manifests
+from archiver.evidence.shared_manifests import fetch_manifests
 from archiver.evidence.signing import PAYLOAD_TYPE, SigningKey, canonical_json
 from archiver.capture.warc import sha256_digest
 from archiver.store.storage import QUARANTINE, UNFINISHED_SUFFIX, Storage, StoredFile
@@ -65,6 +66,7 @@ def examine(collection: Collection, key: SigningKey | None = None, reads: bool =
                 _uncataloged(collection, catalog, name, key, diagnosis)
         logged = _Logged.read(collection)  # after the salvaged captures above were logged
         _manifests(collection, catalog, key, diagnosis, logged)
+        unstored_files(collection, key is not None, diagnosis)
         _unlogged(collection, catalog, key, diagnosis, logged)
         if reads:
             unlogged_reads(collection, catalog, key, diagnosis, logged.documents, logged.claims)
@@ -337,13 +339,6 @@ def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None,
             if key is not None:
                 sign_manifest(collection, key, path, sequence)
                 finding.fixed = "signed now, with its checkpoint; `archiver manifest` adds a timestamp"
-    unstored = [Finding("unstored manifest file", f"manifests/{name}", "an export stopped before storing it where "
-                        "other machines fetch it") for name in unstored_manifests(collection)]
-    if key is not None and unstored:
-        store_manifests(collection)
-        for finding in unstored:
-            finding.fixed = "stored"
-    diagnosis.findings += unstored
     _unlogged_tokens(collection, listed, key, diagnosis, logged)
     newest = folder / listed[max(listed)] if listed else None
     if newest is not None and newest.exists() and not points_at(newest):

@@ -22,7 +22,7 @@ def unlogged_reads(collection: Collection, catalog: Catalog, key: SigningKey | N
                    documents_read: set[str], claims_read: set[str]) -> None:
     """Record (with `key`; without, only report) each document version and note unrecorded:
     `documents_read` are the SHA-256 of the versions the log records, `claims_read` its claims."""
-    copies = DocumentCopies(collection.root)
+    copies = DocumentCopies(collection.root, collection.storage)
     for document_key, sha256, path in catalog.query(
             "SELECT v.key, v.sha256, d.path FROM document_versions v JOIN documents d ON d.key = v.key"
             " WHERE v.size IS NOT NULL ORDER BY v.read_at, v.key").fetchall():
@@ -34,7 +34,7 @@ def unlogged_reads(collection: Collection, catalog: Catalog, key: SigningKey | N
         if key is None:
             continue
         try:
-            document = parse_document(copies.path(sha256).read_bytes(), path, document_key)
+            document = parse_document(copies.read(sha256), path, document_key)
         except (OSError, ValueError, UsageProblem, NotADocument) as exc:
             finding.detail += f"; its kept copy cannot be read again ({exc}): read the document again"
             continue

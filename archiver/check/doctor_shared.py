@@ -16,6 +16,7 @@ from archiver.evidence.signing import grouped, load_key
 from archiver.evidence.shared_manifests import MANIFESTS, listed_files
 from archiver.evidence.worker_keys import worker_key_path
 from archiver.store.collection import Collection
+from archiver.store.documents import FOLDER as DOCUMENTS
 
 
 def shared_findings(collection: Collection) -> list[Finding]:
@@ -40,6 +41,7 @@ def _orphaned_objects(collection: Collection) -> list[Finding]:
     storage = collection.storage
     with collection:
         cataloged = {row[0] for row in collection.catalog.query("SELECT name FROM warc_files")}
+        cataloged |= {f"{DOCUMENTS}/{row[0]}" for row in collection.catalog.query("SELECT sha256 FROM document_versions")}
     cataloged |= {f"{MANIFESTS}/{name}" for name in listed_files(collection)}
     return [Finding("orphaned object", storage.object_url(name),
                     "in the store but named by no catalog row (an upload whose catalog commit never came, or put "

@@ -18,7 +18,7 @@ from archiver.store.documents import DocumentCopies
 
 
 def check_document_copies(collection: Collection, catalog: Catalog, custody: Logged, report: Report) -> None:
-    copies = DocumentCopies(collection.root)
+    copies = DocumentCopies(collection.root, collection.storage)
     kept = catalog.query("SELECT sha256, MAX(size) FROM document_versions WHERE size IS NOT NULL"
                          " GROUP BY sha256 ORDER BY sha256").fetchall()
     listed = {row[0] for row in catalog.query("SELECT DISTINCT sha256 FROM document_versions")}

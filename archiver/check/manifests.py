@@ -143,7 +143,8 @@ def _trusted_roots(collection: Collection, report: Report) -> bytes | None:
     try:
         return (collection.root / name).read_bytes()
     except OSError as exc:
-        report.check("timestamp roots", False, name, f"cannot read the trusted roots: {exc.strerror or exc}")
+        report.check("timestamp roots", False, name, f"cannot read the trusted roots [timestamps] trusted_roots "
+                     f"names: {exc.strerror or exc}; on a machine of a shared collection, copy that file into its folder")
         return None
 
 

@@ -32,7 +32,9 @@ def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool
 
     On a shared collection it also lists, for a person to judge and never repairs: capture
     jobs whose worker stopped beating, objects in the store that no catalog row names (never
-    deleted), and worker keys, custody entries or attestations by keys no custody entry announces.
+    deleted), and worker keys, custody entries or attestations by keys no custody entry announces;
+    and, repaired with --fix, manifest files and document copies that only this folder holds,
+    not the store every machine fetches them from.
 
     Exit 0 when nothing was found (or all was fixed), 1 when something needs --fix or a person,
     2 while another archiver process is working on the collection."""

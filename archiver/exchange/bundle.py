@@ -292,7 +292,7 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     files.update(_evidence(collection, catalog, manifest, claims, disclosed, evidence, entries, checkpoint,
                            _custody_entries(logged, {c.id for c in claims}, capture_ids, manifest.sequence),
                            public_keys))
-    files.update(document_evidence(catalog, DocumentCopies(collection.root), documents, manifest.sequence, claims,
+    files.update(document_evidence(catalog, DocumentCopies(collection.root, collection.storage), documents, manifest.sequence, claims,
                                    disclosed))
     created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     statement = {"bundle": str(uuid.uuid4()), "created": created, "selection": selection.as_record(),

@@ -70,7 +70,7 @@ def document_evidence(catalog: Catalog, copies: DocumentCopies, entries: Documen
 
 def _copy(copies: DocumentCopies, sha256: str) -> bytes:
     try:
-        data = copies.path(sha256).read_bytes()
+        data = copies.read(sha256)
     except OSError as exc:
         raise UsageProblem(f"cannot read the kept document copy {copies.relative_path(sha256)}: {exc.strerror or exc}",
                            "run `archiver verify` to see what is missing") from None

@@ -3,7 +3,11 @@
 
 A copy's name is its digest, never anything a user or a document chose, so the same bytes read
 twice (from any path) are kept once, and a copy changed on disk no longer matches its name. A
-copy is written whole and fsynced before the catalog lists the version it holds."""
+copy is written whole and fsynced before the catalog lists the version it holds.
+
+In a store other machines share (S3), each copy is also stored there, as the object
+`documents/<SHA-256>`, before the catalog lists it; a machine's folder then holds copies of
+those objects, fetched when read, and fetched afresh to be verified."""
 
 from __future__ import annotations
 
@@ -12,15 +16,18 @@ import os
 from pathlib import Path
 
 from archiver.store.durable import DurableFile, fsync_dir
+from archiver.store.leftovers import shared_by_machines
+from archiver.store.storage import Storage
 
 FOLDER = "documents"
 
 
 class DocumentCopies:
-    """The kept copies under a collection's root."""
+    """The kept copies under a collection's root, and in `storage` when other machines share it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, storage: Storage | None = None) -> None:
         self.root = root
+        self._shared = storage if storage is not None and shared_by_machines(storage) else None
 
     @staticmethod
     def relative_path(sha256: str) -> str:
@@ -36,10 +43,38 @@ class DocumentCopies:
         """Keep `data` (unless a copy is kept already) and return its SHA-256 hex digest."""
         sha256 = hashlib.sha256(data).hexdigest()
         final = self.path(sha256)
-        if final.exists():
-            return sha256
+        if not final.exists():
+            self._write(final, data)
+        if self._shared is not None:  # stored already with these bytes: left as it is
+            self._shared.put_shared(f"{FOLDER}/{sha256}", final)
+        return sha256
+
+    def read(self, sha256: str) -> bytes:
+        """The bytes of the copy named `sha256` (fetched first when shared and not here yet)."""
+        path = self.path(sha256)
+        if self._shared is not None and not path.exists():
+            self._fetch(sha256)
+        return path.read_bytes()
+
+    def store(self, sha256: str) -> None:
+        """Store this folder's copy where other machines fetch it (when shared)."""
+        if self._shared is not None:
+            self._shared.put_shared(f"{FOLDER}/{sha256}", self.path(sha256))
+
+    def unstored(self, sha256s: list[str]) -> list[str]:
+        """Of the copies named `sha256s`, those this folder holds and the shared store does not."""
+        if self._shared is None:
+            return []
+        held = set(self._shared.shared_names(FOLDER))
+        return [sha256 for sha256 in sha256s if sha256 not in held and self.path(sha256).exists()]
+
+    def _fetch(self, sha256: str) -> None:
+        self._make_folders(self.path(sha256).parent)
+        self._shared.get_shared(f"{FOLDER}/{sha256}", self.path(sha256))
+
+    def _write(self, final: Path, data: bytes) -> None:
         self._make_folders(final.parent)
-        tmp = final.with_name(f".{sha256}.{os.getpid()}.tmp")
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)  # left by an earlier process of the same id that was killed
         try:
             with DurableFile(tmp, 0o444) as out:
@@ -49,7 +84,6 @@ class DocumentCopies:
         finally:
             tmp.unlink(missing_ok=True)
         fsync_dir(final.parent)
-        return sha256
 
     def _make_folders(self, folder: Path) -> None:
         """`folder` and those above it up to the collection, each new one made durable in its parent."""
@@ -60,8 +94,11 @@ class DocumentCopies:
         fsync_dir(folder.parent)
 
     def digest_of(self, sha256: str) -> tuple[str, int] | None:
-        """(SHA-256, size) of the kept copy named `sha256` as it is on disk now; None if missing."""
+        """(SHA-256, size) of the kept copy named `sha256` as it is on disk now, or, when shared,
+        as the store holds it; None if missing."""
         try:
+            if self._shared is not None:
+                self._fetch(sha256)
             with open(self.path(sha256), "rb") as copy:
                 digest = hashlib.file_digest(copy, "sha256")
                 return digest.hexdigest(), copy.tell()

@@ -1,7 +1,7 @@
-"""A shared collection's manifests: exported on one machine, they are stored where every
-machine's folder fetches them, so that verify, the next manifest and bundles work from any
-folder; exports take turns across machines; one stopped before storing is stored by doctor
-(real PostgreSQL, real radosgw, real archiver processes)."""
+"""A shared collection's manifests and document copies: made on one machine, they are stored
+in the bucket, where every machine's folder fetches them, so that verify, the next manifest and
+bundles work from any folder; exports take turns across machines; what was not stored is
+stored by doctor (real PostgreSQL, real radosgw, real archiver processes)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import os
 import subprocess
 import sys
 import time
+import zipfile
 
 import psycopg
 
 from archiver.store.catalog import EXPORT_LOCK
+from archiver.store.collection import Collection
 from archiver.store.crash_points import AFTER_SEAL, CRASH_AT
-from tests.conftest import http_response, send_bytes
+from tests.conftest import allow_networks, http_response, send_bytes
+from tests.test_s3_storage import make_bucket
 from tests.test_workers import another_machine, shared_collection, uploaded
 
 SEALING = ("manifest-1.json", "manifest-1.json.sig", "manifest-1.checkpoint.json", "manifest-1.checkpoint.json.sig")
@@ -104,4 +107,38 @@ def test_a_manifest_an_export_stopped_before_storing_is_stored_by_doctor(
         {("unstored manifest file", f"manifests/{name}") for name in SEALING}
     assert run_cli("doctor", "-C", first.root, "--fix").exit_code == 0
     assert {f"manifests/{name}" for name in SEALING} <= set(uploaded(s3, bucket))
+    assert failed_checks(run_cli, second) == set()
+
+
+def test_document_copies_read_on_one_machine_are_verified_and_bundled_on_another(
+        run_cli, raw_server, tmp_path, postgresql_url, s3):
+    bucket = make_bucket(s3, mode=None)  # no lock: an object can be deleted, as a person with rights could
+    made = run_cli("init", tmp_path / "machine-a", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/")
+    assert made.exit_code == 0, made.output
+    allow_networks(tmp_path / "machine-a", "127.0.0.1/32")
+    first = Collection.open(tmp_path / "machine-a")
+    second = another_machine(first, tmp_path / "machine-b")
+    server = pages(raw_server)
+    (tmp_path / "article.md").write_text(f"# Troops moved on Monday\n\nThe ministry says so: {server.url('/a')}\n")
+    assert run_cli("capture", "-C", first.root, tmp_path / "article.md").exit_code == 0
+    [copy] = [p for p in (first.root / "documents").rglob("*") if p.is_file()]
+    assert f"documents/{copy.name}" in uploaded(s3, bucket)
+
+    assert failed_checks(run_cli, second) == set()  # it used to miss the copy, and fail
+    bundled = run_cli("bundle", "-C", second.root, "--all", "-o", tmp_path / "all.wacz")  # it used to be refused
+    assert bundled.exit_code == 0, bundled.output
+    fingerprint = json.loads(run_cli("keys", "show", "-C", first.root, "--json").stdout)["keys"][0]["fingerprint"]
+    assert run_cli("verify-bundle", tmp_path / "all.wacz", "--fingerprint", fingerprint).exit_code == 0
+    assert zipfile.ZipFile(tmp_path / "all.wacz").read(f"evidence/document-{copy.name}") == copy.read_bytes()
+    doctor = run_cli("doctor", "-C", first.root, "--json")
+    assert doctor.exit_code == 0 and json.loads(doctor.stdout)["findings"] == [], doctor.output
+
+    s3.delete_object(Bucket=bucket, Key=f"documents/{copy.name}")
+    assert "document copy" in failed_checks(run_cli, second)  # the bucket's copy is what verify checks
+    found = run_cli("doctor", "-C", first.root, "--json")
+    assert found.exit_code == 1
+    assert [(f["kind"], f["where"]) for f in json.loads(found.stdout)["findings"]] == \
+        [("unstored document copy", str(copy.relative_to(first.root)))]
+    assert run_cli("doctor", "-C", first.root, "--fix").exit_code == 0
+    assert s3.get_object(Bucket=bucket, Key=f"documents/{copy.name}")["Body"].read() == copy.read_bytes()
     assert failed_checks(run_cli, second) == set()
