@@ -200,3 +200,28 @@ def test_an_import_killed_at_any_catalog_commit_loses_no_capture(run_cli, raw_se
         assert urls == [server.url("/one"), server.url("/two")], n
         report = json.loads(run_cli("verify", "-C", copy, "--json").stdout)
         assert report["ok"], (n, report["failures"])
+
+
+def test_a_file_a_killed_import_was_storing_is_removed_by_doctor(run_cli, raw_server, tmp_path):
+    """Killed as it stores the file (warcs/.NAME.PID.put, under a name nothing reads), an import
+    leaves bytes that doctor removes: nothing lists them, and they may be as large as the file."""
+    server = raw_server({"/one": send_bytes(http_response(b"first page"))})
+    source = make_collection(tmp_path / "source")
+    assert run_cli("capture", "-C", source.root, server.url("/one")).exit_code == 0
+    [crawl] = source.storage.folder.glob("*.warc.gz")
+    target = make_collection(tmp_path / "target")
+    killed = subprocess.run([sys.executable, "-m", "tests.faults", "1", str(target.root / "warcs"), "import", "-C",
+                             str(target.root), str(crawl)], capture_output=True, text=True,
+                            cwd=Path(__file__).parent.parent, timeout=120)
+    assert killed.returncode == KILLED, killed.stderr
+    [left] = (target.root / "warcs").glob(".*.put")
+    found = run_cli("doctor", "-C", target.root, "--json")
+    assert found.exit_code == 1
+    [copied] = (target.root / "tmp").glob("import-*")  # the copy it was storing from
+    assert {(f["kind"], f["where"], f["detail"]) for f in json.loads(found.stdout)["findings"]} == {
+        ("leftover spool", f"warcs/{left.name}", "a WARC being stored when its run stopped"),
+        ("leftover spool", f"tmp/{copied.name}", "a WARC being imported when its run stopped")}
+    assert run_cli("doctor", "-C", target.root, "--fix").exit_code == 0
+    assert not left.exists() and not copied.exists()
+    assert run_cli("import", "-C", target.root, crawl).exit_code == 0
+    assert run_cli("verify", "-C", target.root).exit_code == 0

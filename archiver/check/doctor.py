@@ -70,9 +70,8 @@ def examine(collection: Collection, key: SigningKey | None = None, reads: bool =
         _unlogged(collection, catalog, key, diagnosis, logged)
         if reads:
             unlogged_reads(collection, catalog, key, diagnosis, logged.documents, logged.claims)
-    for spool in temporaries(collection):
-        finding = Finding("leftover spool", f"tmp/{spool.name}", "a bundle being made when its run stopped"
-                          if spool.is_dir() else "a response being received or a WARC being imported when the run stopped")
+    for spool, what in temporaries(collection):
+        finding = Finding("leftover spool", str(spool.relative_to(collection.root)), f"{what} when its run stopped")
         if key is not None:
             shutil.rmtree(spool) if spool.is_dir() else spool.unlink()  # never listed anywhere: not evidence
             finding.fixed = "removed"

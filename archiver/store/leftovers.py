@@ -32,12 +32,18 @@ def interruption_signs(collection: Collection) -> list[str]:
         still_open = [name for name in still_open if collection.storage.size(name) is not None]
     return ([f"warcs/{name}{UNFINISHED_SUFFIX}" for name in collection.storage.unfinished()]
             + [f"warcs/{name}" for name in still_open if name not in collection.storage.unfinished()]
-            + [f"tmp/{path.name}" for path in temporaries(collection)]
+            + [str(path.relative_to(collection.root)) for path, _ in temporaries(collection)]
             + [f"manifests/{path.name}" for path in sorted((collection.root / "manifests").glob(".*.tmp"))])
 
 
-def temporaries(collection: Collection) -> list[Path]:
-    """What runs make in tmp/ while they work, and remove when done: a response being received
-    (a file), a bundle being made (a folder), an imported WARC being copied in. Found where no
-    run holds the collection, each is a leftover, never evidence: nothing lists it."""
-    return sorted([*collection.tmp.glob("tmp*"), *collection.tmp.glob("import-*")])
+def temporaries(collection: Collection) -> list[tuple[Path, str]]:
+    """What runs make while they work, and remove when done, each with what it was: in tmp/, a
+    response being received (a file), a bundle being made (a folder), an imported WARC being
+    copied in; a WARC being stored whole (warcs/.NAME.PID.put); a document copy being written.
+    Found where no run holds the collection, each is a leftover, never evidence: nothing lists it."""
+    root = collection.root
+    return sorted([*((path, "a bundle being made" if path.is_dir() else "a response being received")
+                     for path in collection.tmp.glob("tmp*")),
+                   *((path, "a WARC being imported") for path in collection.tmp.glob("import-*")),
+                   *((path, "a WARC being stored") for path in (root / "warcs").glob(".*.put")),
+                   *((path, "a document copy being written") for path in (root / "documents").glob("sha256/*/.*.tmp"))])
