@@ -99,8 +99,11 @@ def test_a_manifest_an_export_stopped_before_storing_is_stored_by_doctor(
     assert not [name for name in uploaded(s3, bucket) if name.startswith("manifests/")]
 
     assert "manifest present" in failed_checks(run_cli, second)  # listed, and nowhere this machine can read it
-    refused = run_cli("manifest", "-C", second.root)
-    assert refused.exit_code == 2 and "neither this folder nor the store holds manifests/manifest-1.json" in refused.output
+    refused = run_cli("manifest", "-C", second.root)  # nothing changed since: manifest 1 is still the newest
+    assert refused.exit_code == 2 and "its bucket holds manifests/manifest-1.json" in refused.output, refused.output
+    assert run_cli("capture", "-C", second.root, pages(raw_server).url("/b")).exit_code == 0
+    made = run_cli("manifest", "-C", second.root, "--json")  # a lost manifest stops no later export
+    assert made.exit_code == 0 and json.loads(made.stdout)["sequence"] == 2, made.output
     found = run_cli("doctor", "-C", first.root, "--json")
     assert found.exit_code == 1
     assert {(f["kind"], f["where"]) for f in json.loads(found.stdout)["findings"]} == \

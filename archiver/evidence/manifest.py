@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from archiver import __version__
+from archiver.errors import UsageProblem
 from archiver.evidence import merkle
 from archiver.evidence.claim_tree import document_entries, document_leaf
 from archiver.store.catalog import Catalog
@@ -214,6 +215,7 @@ def export_manifest(collection: Collection) -> ManifestResult:
                 content.flush()
                 content_sha256 = content.sha256.hexdigest()
                 if latest and latest[2] == content_sha256:
+                    _require_file(folder / latest[3], latest[0])
                     point_newest_at(folder / latest[3])
                     return ManifestResult(latest[0], folder / latest[3], latest[1], unchanged=True)
                 whole.write(b',"previous_manifest_sha256":' + canonical(latest[1] if latest else None)
@@ -372,6 +374,15 @@ def points_at(manifest: Path) -> bool:
         return os.path.samefile(newest, manifest) or filecmp.cmp(newest, manifest, shallow=False)
     except OSError:
         return False
+
+
+def _require_file(manifest: Path, sequence: int) -> None:
+    """The newest manifest, still what the catalog holds, must be there to be sealed and read."""
+    if not manifest.exists():
+        raise UsageProblem(f"manifest {sequence} is listed in the catalog, but neither this folder nor, on a shared "
+                           f"collection, its bucket holds manifests/{manifest.name}",
+                           "on a shared collection, run `archiver doctor --fix` where it was exported; "
+                           "else restore the file from a backup")
 
 
 def point_newest_at(manifest: Path) -> None:

@@ -18,7 +18,7 @@ from archiver.store.durable import atomic_write
 from archiver.evidence.keys import custody_log
 from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
-from archiver.evidence.shared_manifests import fetch_manifests, require_newest, store_manifests
+from archiver.evidence.shared_manifests import fetch_manifests, store_manifests
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.evidence.timestamps.token import describe_token
 
@@ -134,7 +134,6 @@ def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestRe
     shared collection, from and into the store (shared_manifests.py), one machine at a time."""
     with collection.in_use(), collection.exporting(), collection, collection.catalog.exporting():
         fetch_manifests(collection)
-        require_newest(collection)
         result = export_manifest(collection)
         seal = seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)
         crash_point(AFTER_SEAL)

@@ -4,11 +4,9 @@ the newest manifest, and stores what it sealed; verify reads the store's bytes."
 
 from __future__ import annotations
 
-from archiver.errors import UsageProblem
 from archiver.evidence.manifest import point_newest_at
 from archiver.evidence.seal_files import sealing_files
 from archiver.store.collection import Collection
-from archiver.store.leftovers import shared_by_machines
 from archiver.store.shared_files import fetch_shared, store_shared, unstored
 
 MANIFESTS = "manifests"
@@ -42,16 +40,3 @@ def listed_files(collection: Collection) -> list[str]:
     with collection:
         listed = [row[0] for row in collection.catalog.query("SELECT file FROM manifests ORDER BY sequence")]
     return [path.name for name in listed for path in sealing_files(collection.root / MANIFESTS / name)]
-
-
-def require_newest(collection: Collection) -> None:
-    """The newest listed manifest must be in this folder (fetched, when shared) for an export to
-    chain to it or seal it: a UsageProblem naming it when no machine has stored it."""
-    if not shared_by_machines(collection.storage):
-        return  # the folder is the collection's own: verify names a manifest missing from it
-    with collection:
-        newest = collection.catalog.latest_manifest()
-    if newest is not None and not (collection.root / MANIFESTS / newest[3]).exists():
-        raise UsageProblem(f"manifest {newest[0]} is listed in the catalog, but neither this folder nor the store holds "
-                           f"{MANIFESTS}/{newest[3]}",
-                           "run `archiver manifest` (or `archiver doctor --fix`) where it was exported, then try again")
