@@ -145,3 +145,19 @@ def test_document_copies_read_on_one_machine_are_verified_and_bundled_on_another
     assert run_cli("doctor", "-C", first.root, "--fix").exit_code == 0
     assert s3.get_object(Bucket=bucket, Key=f"documents/{copy.name}")["Body"].read() == copy.read_bytes()
     assert failed_checks(run_cli, second) == set()
+
+
+def test_a_machine_without_the_collection_key_lists_its_keys_and_is_told_where_the_key_is(
+        run_cli, raw_server, tmp_path, postgresql_url, s3, monkeypatch):
+    first, _ = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
+    second = another_machine(first, tmp_path / "machine-b")
+    fingerprint = json.loads(run_cli("keys", "show", "-C", first.root, "--json").stdout)["keys"][0]["fingerprint"]
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "machine-b-config"))  # where B looks for keys: none there
+    shown = run_cli("keys", "show", "-C", second.root, "--json")
+    assert shown.exit_code == 0
+    assert [(key["fingerprint"], key["status"]) for key in json.loads(shown.stdout)["keys"]] == [(fingerprint, "active")]
+    exported = run_cli("keys", "export", "-C", second.root, "--fingerprint", fingerprint, "--json")
+    assert exported.exit_code == 0 and "PUBLIC KEY" in json.loads(exported.stdout)["pem"], exported.output
+    refused = run_cli("manifest", "-C", second.root)
+    assert refused.exit_code == 2 and "the collection's signing key is not on this machine" in refused.stderr
+    assert "keys generate" not in refused.stderr  # which would make a second key, tied to nothing

@@ -206,7 +206,7 @@ def test_an_encrypted_key_with_a_wrong_passphrase_is_one_line(run_cli, tmp_path,
     assert run_cli("manifest", "-C", tmp_path / "c").exit_code == 0
     monkeypatch.setenv("ARCHIVER_KEY", str(tmp_path / "nowhere.pem"))
     result = run_cli("manifest", "-C", tmp_path / "c")
-    assert result.exit_code == 2 and "no signing key at" in result.stderr
+    assert result.exit_code == 2 and "signing key is not on this machine" in result.stderr
 
 
 def test_two_processes_capturing_at_once_keep_one_chain(run_cli, raw_server, collection):

@@ -107,8 +107,14 @@ def append_unattended(collection: Collection, option: Path | None, event: str, s
 
 def open_signing_key(collection: Collection, option: Path | None, passphrase: bytes | None) -> SigningKey:
     """The collection's private key, checked against the public keys it has published."""
-    finish_rotation(collection, key_path(collection, option))
-    key = load_key(key_path(collection, option), passphrase)
+    path = key_path(collection, option)
+    finish_rotation(collection, path)
+    if not path.exists() and any(status.machine is None for status in key_statuses(collection).values()):
+        # Not `keys generate`: a second key, announced by itself, is one verify cannot tie to this collection's.
+        raise UsageProblem(f"the collection's signing key is not on this machine (looked for {path})",
+                           "copy its key file there, point --key/$ARCHIVER_KEY at it, or run this where the key is "
+                           "(on a shared collection, the machine that ran `archiver init`)")
+    key = load_key(path, passphrase)
     if key.fingerprint not in collection_public_keys(collection.root / "keys"):
         # A machine whose folder holds only archiver.toml, or a rotation that stopped once announced.
         _publish_announced_keys(collection, custody_lines(collection))
