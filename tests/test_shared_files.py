@@ -14,10 +14,10 @@ import zipfile
 
 import psycopg
 
-from archiver.store.catalog import EXPORT_LOCK
+from archiver.store.catalog import EXPORT_LOCK, IMPORT_LOCK
 from archiver.store.collection import Collection
 from archiver.store.crash_points import AFTER_SEAL, CRASH_AT
-from tests.conftest import allow_networks, http_response, send_bytes
+from tests.conftest import allow_networks, http_response, make_collection, send_bytes
 from tests.test_s3_storage import make_bucket
 from tests.test_workers import another_machine, shared_collection, uploaded
 
@@ -28,11 +28,11 @@ def pages(raw_server):
     return raw_server({path: send_bytes(http_response(f"<title>{path}</title>".encode())) for path in ("/a", "/b")})
 
 
-def manifest_process(collection, crash_at: str | None = None) -> subprocess.Popen:
+def archiver_process(collection, command: str, *arguments: str, crash_at: str | None = None) -> subprocess.Popen:
     environment = {name: value for name, value in os.environ.items() if name != CRASH_AT}
     if crash_at:
         environment[CRASH_AT] = crash_at
-    return subprocess.Popen([sys.executable, "-m", "archiver", "manifest", "-C", str(collection.root)],
+    return subprocess.Popen([sys.executable, "-m", "archiver", command, "-C", str(collection.root), *arguments],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
 
 
@@ -69,25 +69,42 @@ def test_a_manifest_exported_on_one_machine_is_verified_chained_and_bundled_on_a
     assert doctor.exit_code == 0 and json.loads(doctor.stdout)["findings"] == [], doctor.output
 
 
+def waits_for(lock: int, process: subprocess.Popen, postgresql_url: str) -> None:
+    """Run `process` (started while the test holds `lock`), see it wait for that advisory lock, then let it go on."""
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = %s AND objid = %s"
+    with psycopg.connect(postgresql_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock,))
+        started = process()
+        deadline = time.monotonic() + 60  # a guard against a hang, not a guess of how long it takes
+        while holder.execute(waiting, (lock >> 32, lock & 0xFFFFFFFF)).fetchone()[0] == 0:
+            assert started.poll() is None, f"it did not wait: {started.stderr.read().decode()}"
+            assert time.monotonic() < deadline, "it never asked for the lock"
+            time.sleep(0.05)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+        assert started.wait(60) == 0, started.stderr.read().decode()
+
+
 def test_exports_on_two_machines_take_turns(run_cli, raw_server, tmp_path, postgresql_url, s3):
     """Two at once would both take sequence 1: the later export waits for the earlier's lock."""
     first, _ = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
     second = another_machine(first, tmp_path / "machine-b")
     assert run_cli("capture", "-C", first.root, pages(raw_server).url("/a")).exit_code == 0
-    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = %s AND objid = %s"
-    with psycopg.connect(postgresql_url, autocommit=True) as other_export:
-        other_export.execute("SELECT pg_advisory_lock(%s)", (EXPORT_LOCK,))
-        process = manifest_process(second)
-        deadline = time.monotonic() + 60  # a guard against a hang, not a guess of how long it takes
-        while other_export.execute(waiting, (EXPORT_LOCK >> 32, EXPORT_LOCK & 0xFFFFFFFF)).fetchone()[0] == 0:
-            assert process.poll() is None, f"the export did not wait: {process.stderr.read().decode()}"
-            assert time.monotonic() < deadline, "the export never asked for the lock"
-            time.sleep(0.05)
-        assert other_export.execute("SELECT count(*) FROM manifests").fetchone()[0] == 0
-        other_export.execute("SELECT pg_advisory_unlock(%s)", (EXPORT_LOCK,))
-        assert process.wait(60) == 0, process.stderr.read().decode()
+    waits_for(EXPORT_LOCK, lambda: archiver_process(second, "manifest"), postgresql_url)
     assert run_cli("manifest", "-C", first.root).exit_code == 0  # unchanged since: the same manifest
     assert failed_checks(run_cli, first) == failed_checks(run_cli, second) == set()
+
+
+def test_imports_on_two_machines_take_turns(run_cli, raw_server, tmp_path, postgresql_url, s3):
+    """Two imports of one file at once would both store it, and the later fail to list it."""
+    source = make_collection(tmp_path / "source")
+    assert run_cli("capture", "-C", source.root, pages(raw_server).url("/a")).exit_code == 0
+    [crawl] = source.storage.folder.glob("*.warc.gz")
+    first, _ = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
+    second = another_machine(first, tmp_path / "machine-b")
+    waits_for(IMPORT_LOCK, lambda: archiver_process(second, "import", str(crawl)), postgresql_url)
+    again = run_cli("import", "-C", first.root, crawl, "--json")
+    assert again.exit_code == 0, again.output
+    assert failed_checks(run_cli, first) == set()
 
 
 def test_a_manifest_an_export_stopped_before_storing_is_stored_by_doctor(
@@ -95,7 +112,7 @@ def test_a_manifest_an_export_stopped_before_storing_is_stored_by_doctor(
     first, bucket = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
     second = another_machine(first, tmp_path / "machine-b")
     assert run_cli("capture", "-C", first.root, pages(raw_server).url("/a")).exit_code == 0
-    assert manifest_process(first, crash_at=AFTER_SEAL).wait(60) == -9
+    assert archiver_process(first, "manifest", crash_at=AFTER_SEAL).wait(60) == -9
     assert not [name for name in uploaded(s3, bucket) if name.startswith("manifests/")]
 
     assert "manifest present" in failed_checks(run_cli, second)  # listed, and nowhere this machine can read it

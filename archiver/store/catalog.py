@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 REPAIR_LOCK = 0x61726368697652  # an advisory lock on a PostgreSQL catalog: "archivR"
 EXPORT_LOCK = 0x61726368697645  # and another: "archivE"
+IMPORT_LOCK = 0x61726368697649  # "archivI"
 
 
 class Catalog:
@@ -80,6 +81,11 @@ class Catalog:
         """Held while a manifest is exported and sealed, waited for: one machine at a time takes
         the next sequence number (on one machine, Collection.exporting() does this)."""
         return self._db.held_alone(EXPORT_LOCK)
+
+    def importing(self) -> ContextManager[None]:
+        """Held while a file is imported, waited for: two machines importing one file at once
+        would both store it, and the later fail to list it (on one machine, Collection.importing())."""
+        return self._db.held_alone(IMPORT_LOCK)
 
     # -- writes ---------------------------------------------------------------------------
 
