@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from archiver.evidence.signing import grouped
+from archiver.store.crash_points import AFTER_SEAL, PAUSE_AT
 from tests import pywb
 from tests.conftest import http_response, make_collection, send_bytes
 
@@ -376,3 +378,39 @@ def test_a_flipped_signature_byte_is_named_as_such(run_cli, evidence):
     statement = json.loads(zipfile.ZipFile(bundle).read("evidence/bundle.json"))
     assert ("the bundle's signedData signature does not verify with the key its statement names "
             f"(fingerprint {grouped(statement['wacz_key'])})") in " ".join(result.output.split()), result.output
+
+
+def stopped(process: subprocess.Popen) -> bool:
+    """Whether the process has stopped itself (state T in /proc), or ended."""
+    if process.poll() is not None:
+        return True
+    with open(f"/proc/{process.pid}/stat") as status:
+        return status.read().rpartition(")")[2].split()[0] == "T"
+
+
+def test_a_capture_stored_while_a_bundle_is_made_waits_for_the_next_bundle(run_cli, raw_server, tmp_path):
+    """A bundle holds what the manifest it sealed lists: a capture another run stores meanwhile
+    is left for the next bundle, and said to be (it used to refuse the whole bundle)."""
+    collection = make_collection(tmp_path / "busy")
+    server = raw_server({path: send_bytes(http_response(f"<title>{path}</title>".encode())) for path in ("/a", "/b")})
+    assert run_cli("capture", "-C", collection.root, server.url("/a")).exit_code == 0
+    bundling = subprocess.Popen([sys.executable, "-m", "archiver", "bundle", "-C", str(collection.root), "--all",
+                                 "-o", str(tmp_path / "busy.wacz"), "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env={**os.environ, PAUSE_AT: AFTER_SEAL})
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a guess of how long it takes
+        while not stopped(bundling):
+            assert time.monotonic() < deadline, "the bundle never sealed its manifest"
+            time.sleep(0.05)
+        assert bundling.poll() is None, bundling.stderr.read().decode()
+        assert run_cli("capture", "-C", collection.root, server.url("/b")).exit_code == 0
+    finally:
+        bundling.send_signal(signal.SIGCONT)
+    out, err = bundling.communicate(timeout=120)
+    assert bundling.returncode == 0, err.decode()
+    made = json.loads(out)
+    assert (made["captures"], made["captures_stored_since"], made["manifest"]) == (1, 1, 1)
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    assert verify_bundle(run_cli, tmp_path / "busy.wacz", fingerprint)["ok"]
+    again = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "next.wacz", "--json")
+    assert (json.loads(again.stdout)["captures"], json.loads(again.stdout)["captures_stored_since"]) == (2, 0)

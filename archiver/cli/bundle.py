@@ -56,7 +56,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     if as_json:
         print_json({"bundle": result.bundle_id, "path": str(output), "sha256": result.sha256, "claims": result.claims,
                     "captures": result.captures, "fingerprint": key.fingerprint, "timestamped": result.timestamped,
-                    "timestamp_failures": result.timestamp_failures})
+                    "timestamp_failures": result.timestamp_failures, "manifest": result.manifest_sequence,
+                    "captures_stored_since": result.stored_since})
     else:
         echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
         echo(f"SHA-256 {result.sha256}")
@@ -64,6 +65,10 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         echo(f"They check it with: archiver verify-bundle {output.name} --fingerprint '{grouped(key.fingerprint)}'")
         for failure in result.timestamp_failures:
             echo(f"Timestamp failed: {failure}", err=True)
+        if result.stored_since:
+            echo(f"{result.stored_since} capture(s) of the selection were stored after manifest "
+                 f"{result.manifest_sequence} was sealed, and are not in this bundle: bundle again to include them",
+                 err=True)
         if missing and not result.timestamp_failures:
             echo("Not timestamped: the manifest's checkpoint got no timestamp when it was sealed", err=True)
     if missing:

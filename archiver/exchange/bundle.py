@@ -89,6 +89,8 @@ class BundleResult:
     sha256: str
     timestamped: bool  # the bundle carries its checkpoint's RFC 3161 token
     timestamp_failures: list[str] = field(default_factory=list)  # why sealing the manifest just now got none
+    manifest_sequence: int = 0
+    stored_since: int = 0  # captures of the selection stored after its manifest was sealed: not in it
 
 
 @dataclass(frozen=True)
@@ -268,13 +270,17 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     into the folder `work` first."""
     catalog = collection.catalog
     claims, captures, disclosed = _selected(catalog, selection)
-    capture_ids = {c.id for c in captures}
     documents = DocumentEntries({c.document_key for c in claims if c.document_key})
-    entries, checkpoint = _proofs(manifest.path, capture_ids, documents)
-    missing = capture_ids - {e["entry"]["id"] for e in entries}
-    if missing:
-        raise UsageProblem(f"capture {sorted(missing)[0]} is not in manifest {manifest.sequence}",
-                           "run `archiver manifest` and try again")
+    entries, checkpoint = _proofs(manifest.path, {c.id for c in captures}, documents)
+    # A bundle holds what its manifest lists: a capture stored since it was sealed (by a run
+    # capturing meanwhile, here or on another machine) waits for the next bundle.
+    sealed = {e["entry"]["id"] for e in entries}
+    later = len([c for c in captures if c.id not in sealed])
+    captures = [c for c in captures if c.id in sealed]
+    if not captures:
+        raise UsageProblem(f"the selection's captures were all stored after manifest {manifest.sequence} was sealed",
+                           "run the bundle again")
+    capture_ids = {c.id for c in captures}
     evidence = [_gather(collection.storage, catalog, capture) for capture in captures]
     archive = work / "data.warc.gz"
     on_step("copying the records")
@@ -326,7 +332,7 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     with open(staged, "rb") as written:
         sha256 = hashlib.file_digest(written, "sha256").hexdigest()
     return BundleResult(output, statement["bundle"], len(claims), len(captures), sha256,
-                        "evidence/checkpoint.json.tsr" in files)
+                        "evidence/checkpoint.json.tsr" in files, manifest_sequence=manifest.sequence, stored_since=later)
 
 
 def _pages(collection: Collection, evidence: list[CaptureEvidence]) -> bytes:

@@ -1,11 +1,13 @@
 """TEST-ONLY: lets a test kill a process at one exact instant, the nastiest ones a real crash
-can hit, however fast or slow the machine. Never set ARCHIVER_CRASH_AT in use.
+can hit, however fast or slow the machine, or stop it there while another process works.
+Never set ARCHIVER_CRASH_AT or ARCHIVER_PAUSE_AT in use.
 
 `ARCHIVER_CRASH_AT=POINT` (or `POINT:N`, the Nth time the process reaches it) makes the process
 SIGKILL itself there. Points: `mid-record` (half of a response record written and fsynced),
 `after-upload` (a WARC uploaded and checked, its spool copy not yet removed, the catalog not
 yet told), `after-publish` (the same WARC's spool copy removed too, the catalog still not told),
-`after-seal` (a manifest listed and sealed, on a shared collection not yet stored)."""
+`after-seal` (a manifest listed and sealed, on a shared collection not yet stored).
+`ARCHIVER_PAUSE_AT=POINT` stops the process there (SIGSTOP) each time, until sent SIGCONT."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import threading
 from typing import BinaryIO, Callable
 
 CRASH_AT = "ARCHIVER_CRASH_AT"
+PAUSE_AT = "ARCHIVER_PAUSE_AT"
 MID_RECORD, AFTER_UPLOAD, AFTER_PUBLISH, AFTER_SEAL = "mid-record", "after-upload", "after-publish", "after-seal"
 _reached: dict[str, int] = {}
 _counting = threading.Lock()
@@ -34,6 +37,8 @@ def armed(point: str) -> bool:
 def crash_point(point: str) -> None:
     if armed(point):
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(PAUSE_AT) == point:
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def tear(file: BinaryIO, write: Callable[[BinaryIO], None]) -> None:
