@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,10 +15,11 @@ import zipfile
 
 import psycopg
 
-from archiver.store.catalog import EXPORT_LOCK, IMPORT_LOCK
+from archiver.store.catalog_locks import EXPORT_LOCK, IMPORT_LOCK
 from archiver.store.collection import Collection
-from archiver.store.crash_points import AFTER_SEAL, CRASH_AT
+from archiver.store.crash_points import AFTER_SEAL, AFTER_UPLOAD, CRASH_AT, PAUSE_AT
 from tests.conftest import allow_networks, http_response, make_collection, send_bytes
+from tests.test_bundle import stopped
 from tests.test_s3_storage import make_bucket
 from tests.test_workers import another_machine, shared_collection, uploaded
 
@@ -178,3 +180,37 @@ def test_a_machine_without_the_collection_key_lists_its_keys_and_is_told_where_t
     refused = run_cli("manifest", "-C", second.root)
     assert refused.exit_code == 2 and "the collection's signing key is not on this machine" in refused.stderr
     assert "keys generate" not in refused.stderr  # which would make a second key, tied to nothing
+
+
+def test_a_file_another_machine_is_uploading_is_no_leftover(run_cli, raw_server, tmp_path, postgresql_url, s3):
+    """A's run is stopped with its WARC uploaded and its close not yet recorded: to B, a file a
+    dead run left looks the same, but A's run holds the file's writer lock, so B's doctor, verify
+    and repairs leave it to A (they used to close it and list A's captures as salvaged)."""
+    first, bucket = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
+    second = another_machine(first, tmp_path / "machine-b")
+    server = pages(raw_server)
+    capturing = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(first.root), server.url("/a")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, PAUSE_AT: AFTER_UPLOAD})
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a guess of how long it takes
+        while not stopped(capturing):
+            assert time.monotonic() < deadline, "the capture never uploaded its file"
+            time.sleep(0.05)
+        assert capturing.poll() is None, capturing.stderr.read().decode()
+        [name] = [object_name for object_name in uploaded(s3, bucket) if object_name.endswith(".warc.gz")]
+        doctor = run_cli("doctor", "-C", second.root, "--fix", "--json")
+        assert doctor.exit_code == 0 and json.loads(doctor.stdout)["findings"] == [], doctor.output
+        verified = run_cli("verify", "-C", second.root, "--json")
+        assert verified.exit_code == 0, verified.output
+        assert any(line.startswith(f"warcs/{name}: being written or uploaded on another machine")
+                   for line in json.loads(verified.stdout)["not_checked"])
+        other = run_cli("capture", "-C", second.root, server.url("/b"))
+        assert other.exit_code == 0 and "repaired" not in other.stderr, other.output
+    finally:
+        capturing.send_signal(signal.SIGCONT)
+    assert capturing.wait(120) == 0, capturing.stderr.read().decode()
+    with psycopg.connect(postgresql_url) as db:
+        runs = db.execute("SELECT c.url, r.id FROM captures c JOIN runs r ON r.id = c.run_id").fetchall()
+    assert sorted(url for url, _ in runs) == [server.url("/a"), server.url("/b")]
+    assert not [run for _, run in runs if "salvaged" in run]
+    assert failed_checks(run_cli, first) == failed_checks(run_cli, second) == set()

@@ -51,7 +51,7 @@ def examine(collection: Collection, key: SigningKey | None = None, reads: bool =
     holds: only when a person runs `doctor` and sees what it records, never as another command's repair."""
     diagnosis = Diagnosis()
     torn_custody_lines(collection, key, diagnosis)  # first: the repairs below append to the log
-    with collection, collection.catalog.repairing():
+    with collection, collection.catalog.locks.repairing():
         catalog = collection.catalog
         unfinished = collection.storage.unfinished()
         for name in unfinished:
@@ -159,6 +159,8 @@ def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | N
         if name in unfinished:
             continue
         if collection.storage.size(name) is not None:
+            if catalog.locks.being_written(name):
+                continue  # being published by a live run, on another machine: its close is coming
             _closed_unrecorded(collection, catalog, name, key, diagnosis)
             published.add(name)
             continue

@@ -61,9 +61,9 @@ def plan_scans(storage: Storage, catalog: Catalog, report: Report,
             report.check("WARC file close recorded", False, f"warcs/{name}",
                          "closed on disk, but the catalog lists it as still being written: `archiver doctor --fix` "
                          "records its close")
-        if file is None and _being_written_elsewhere(storage, catalog, listed[name]):
-            report.not_checked.append(f"warcs/{name}: being written on a worker's machine, not uploaded yet "
-                                      "(the catalog lists its captures once it is)")
+        if _being_written_elsewhere(storage, catalog, listed[name], published=file is not None):
+            report.not_checked.append(f"warcs/{name}: being written or uploaded on another machine now "
+                                      "(the catalog lists its captures once it is uploaded)")
             continue
         if report.check("WARC file present", file is not None, f"warcs/{name}", "listed in the catalog but missing"):
             to_scan[name] = file
@@ -114,10 +114,13 @@ def check_closed_files(catalog: Catalog, signed: dict[str, tuple], report: Repor
                                   "the newest manifest that lists it closed, and each record in it to its attestation")
 
 
-def _being_written_elsewhere(storage: Storage, catalog: Catalog, row: tuple) -> bool:
-    """A file another machine's worker has open in its spool: listed as open, and holding no
-    capture the catalog lists yet (so it holds nothing to verify)."""
-    return shared_by_machines(storage) and row[1] is None and \
+def _being_written_elsewhere(storage: Storage, catalog: Catalog, row: tuple, published: bool) -> bool:
+    """A file another machine has open in its spool, or is uploading: listed as open, and either
+    held by its live writer (catalog_locks) or, not in the store yet, holding no capture the
+    catalog lists (so it holds nothing to verify)."""
+    if not shared_by_machines(storage) or row[1] is not None:
+        return False
+    return catalog.locks.being_written(row[0]) or not published and \
         catalog.query("SELECT 1 FROM records WHERE warc_file = ? LIMIT 1", (row[0],)).fetchone() is None
 
 

@@ -132,7 +132,7 @@ def sign_manifest(collection: Collection, key: SigningKey, manifest: Path, seque
 def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestResult, Seal]:
     """The collection's current manifest, exported if the catalog changed, and sealed; on a
     shared collection, from and into the store (shared_manifests.py), one machine at a time."""
-    with collection.in_use(), collection.exporting(), collection, collection.catalog.exporting():
+    with collection.in_use(), collection.exporting(), collection:
         fetch_manifests(collection)
         result = export_manifest(collection)
         seal = seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)

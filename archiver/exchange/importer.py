@@ -46,7 +46,7 @@ def import_path(collection: Collection, key: SigningKey, path: Path,
                 on_step: Callable[[str], None] = lambda step: None) -> list[Imported]:
     """Import a .warc, .warc.gz or .wacz; refuses the whole file when any check fails.
     `on_step` is told each step as it starts."""
-    with collection.in_use(), collection.importing(), collection, collection.catalog.importing():
+    with collection.in_use(), collection.importing(), collection:
         return _import_path(collection, key, path, on_step)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
+from archiver.store.catalog_locks import CatalogLocks
 from archiver.store.database import Cursor, in_batches, open_database, placeholders, write_transaction
 from archiver.store.rows import Capture, CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
 from archiver.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -25,11 +26,6 @@ from archiver.store.storage import StoredFile
 
 if TYPE_CHECKING:
     from archiver.read.seeds import Claim, Document
-
-
-REPAIR_LOCK = 0x61726368697652  # an advisory lock on a PostgreSQL catalog: "archivR"
-EXPORT_LOCK = 0x61726368697645  # and another: "archivE"
-IMPORT_LOCK = 0x61726368697649  # "archivI"
 
 
 class Catalog:
@@ -49,6 +45,7 @@ class Catalog:
             self._db.close()
             raise
         self._lock = threading.Lock()
+        self.locks = CatalogLocks(self._db, self._lock)
 
     def _migrate(self) -> None:
         # A catalog already at this schema is left unwritten: a write here would cost every
@@ -73,20 +70,6 @@ class Catalog:
     def close(self) -> None:
         self._db.close()
 
-    def repairing(self) -> ContextManager[None]:
-        """Held while `doctor` repairs: one machine at a time lists what a dead writer left."""
-        return self._db.held_alone(REPAIR_LOCK)
-
-    def exporting(self) -> ContextManager[None]:
-        """Held while a manifest is exported and sealed, waited for: one machine at a time takes
-        the next sequence number (on one machine, Collection.exporting() does this)."""
-        return self._db.held_alone(EXPORT_LOCK)
-
-    def importing(self) -> ContextManager[None]:
-        """Held while a file is imported, waited for: two machines importing one file at once
-        would both store it, and the later fail to list it (on one machine, Collection.importing())."""
-        return self._db.held_alone(IMPORT_LOCK)
-
     # -- writes ---------------------------------------------------------------------------
 
     def start_run(self, run_id: str, started_at: str, software: str, operator: str, settings: dict) -> None:
@@ -99,6 +82,8 @@ class Catalog:
             self._db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (finished_at, run_id))
 
     def file_opened(self, name: str, warcinfo_id: str, opened_at: str) -> None:
+        """Listed as open, and held as this process's until its close is recorded (locks.writing)."""
+        self.locks.writing(name)
         with self._lock, self._transaction():
             self._db.execute("INSERT INTO warc_files (name, warcinfo_id, opened_at) VALUES (?, ?, ?)",
                              (name, warcinfo_id, opened_at))
@@ -145,6 +130,7 @@ class Catalog:
     def file_closed(self, closed: StoredFile, closed_at: str) -> None:
         with self._lock, self._transaction():
             self._record_closed(closed, closed_at)
+        self.locks.written(closed.name)
 
     def _record_closed(self, closed: StoredFile, closed_at: str) -> None:
         self._db.execute("UPDATE warc_files SET closed_at = ?, size = ?, sha256 = ?, retention_mode = ?, retain_until = ?"
@@ -165,7 +151,9 @@ class Catalog:
                 self._record_closed(*closing)
             if logged is not None:
                 self._extend_custody(logged(added))
-            return added
+        if closing is not None:
+            self.locks.written(closing[0].name)
+        return added
 
     def _insert_captures(self, captures: list[Capture]) -> list[bool]:
         """Insert the captures with a few statements for them all, not a few each: to a server

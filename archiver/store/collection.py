@@ -3,6 +3,7 @@ handle a command holds on it, through which its stages share one open catalog.""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import ipaddress
@@ -14,8 +15,10 @@ import tomllib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, ContextManager, Iterator
 
 from archiver.store.catalog import Catalog
+from archiver.store.catalog_locks import CatalogLocks
 from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME, InUse, Turn
@@ -287,16 +290,26 @@ class Collection:
         """Hold the collection while changing it; `alone` waits for no one and fails if busy."""
         return InUse(self.root, exclusive=alone)
 
-    def exporting(self) -> Turn:
-        """Held while a manifest is exported and sealed, waiting for any other export to end: two
-        at once would take the same sequence number, and the later would replace the signed file
-        of the earlier."""
-        return Turn(self.root / EXPORT_LOCK_NAME)
+    def exporting(self) -> ContextManager[None]:
+        """Held while a manifest is exported and sealed, waiting for any other export to end (on
+        a shared catalog, on any machine): two at once would take the same sequence number, and
+        the later would replace the signed file of the earlier."""
+        return self._in_turn(EXPORT_LOCK_NAME, CatalogLocks.exporting)
 
-    def importing(self) -> Turn:
-        """Held while a file is imported, waiting for any other import to end: two imports of one
-        file at once would both store it, and the later fail to list it."""
-        return Turn(self.root / IMPORT_LOCK_NAME)
+    def importing(self) -> ContextManager[None]:
+        """Held while a file is imported, waiting for any other import to end (on a shared
+        catalog, on any machine): two imports of one file at once would both store it, and the
+        later fail to list it."""
+        return self._in_turn(IMPORT_LOCK_NAME, CatalogLocks.importing)
+
+    @contextlib.contextmanager
+    def _in_turn(self, lock_name: str, across_machines: Callable[[CatalogLocks], ContextManager[None]]) -> Iterator[None]:
+        with Turn(self.root / lock_name):
+            if not self.config.catalog_url:  # a SQLite catalog, not opened (made) just for a lock it does not have
+                yield
+                return
+            with self, across_machines(self.catalog.locks):
+                yield
 
     @property
     def config_path(self) -> Path:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, ContextManager, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT, or values of an IN list: within SQLite's 32,766 parameters
@@ -40,10 +40,15 @@ class Database(Protocol):
     def commit(self) -> None:
         """Commit; a refusal (a full disk, a lost server) is raised as StorageProblem."""
 
-    def held_alone(self, lock: int) -> ContextManager[None]:
-        """Hold `lock` against every other process using this database on any machine, across
-        transactions, until the block ends (a SQLite file is used by one machine, whose
-        processes the collection's own lock already orders)."""
+    def hold(self, lock: int) -> None:
+        """Take `lock` (waiting for it) against every other process using this database on any
+        machine, across transactions, until let go or the process ends (a SQLite file is used by
+        one machine, whose processes the collection's own locks order: nothing)."""
+
+    def let_go(self, lock: int) -> None: ...
+
+    def held_elsewhere(self, lock: int) -> bool:
+        """Whether another process holds `lock` now."""
 
     def rollback(self) -> None: ...
 

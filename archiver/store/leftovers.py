@@ -28,8 +28,10 @@ def interruption_signs(collection: Collection) -> list[str]:
         with collection:
             still_open = [name for (name,) in collection.catalog.query(
                 "SELECT name FROM warc_files WHERE closed_at IS NULL ORDER BY name")]
-    if shared_by_machines(collection.storage):
-        still_open = [name for name in still_open if collection.storage.size(name) is not None]
+    if shared_by_machines(collection.storage):  # published, and by no live writer: a dead run's
+        with collection:
+            still_open = [name for name in still_open if collection.storage.size(name) is not None
+                          and not collection.catalog.locks.being_written(name)]
     return ([f"warcs/{name}{UNFINISHED_SUFFIX}" for name in collection.storage.unfinished()]
             + [f"warcs/{name}" for name in still_open if name not in collection.storage.unfinished()]
             + [str(path.relative_to(collection.root)) for path, _ in temporaries(collection)]

@@ -7,10 +7,9 @@ before it writes (a migration's schema version) cannot change under it."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from functools import lru_cache
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -76,13 +75,17 @@ class PostgreSQL:
         if not self._db.closed:
             self._db.execute("ROLLBACK")
 
-    @contextlib.contextmanager
-    def held_alone(self, lock: int) -> Iterator[None]:
+    def hold(self, lock: int) -> None:
         self.execute("SELECT pg_advisory_lock(?)", (lock,))
-        try:
-            yield
-        finally:
-            self.execute("SELECT pg_advisory_unlock(?)", (lock,))
+
+    def let_go(self, lock: int) -> None:
+        self.execute("SELECT pg_advisory_unlock(?)", (lock,))
+
+    def held_elsewhere(self, lock: int) -> bool:
+        if not self.execute("SELECT pg_try_advisory_lock(?)", (lock,)).fetchone()[0]:
+            return True
+        self.let_go(lock)
+        return False
 
     def schema_version(self) -> int:
         if self.execute("SELECT to_regclass('archiver_schema')").fetchone()[0] is None:

@@ -95,8 +95,14 @@ class SQLite:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
-    def held_alone(self, lock: int) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    def hold(self, lock: int) -> None:
+        return None
+
+    def let_go(self, lock: int) -> None:
+        return None
+
+    def held_elsewhere(self, lock: int) -> bool:
+        return False
 
     def schema_version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]

@@ -1,0 +1,73 @@
+"""The locks a catalog on PostgreSQL holds for processes on every machine: advisory locks,
+which end with the session holding them, so a process that dies lets go of them. One machine
+at a time repairs, exports or imports; and each WARC file's writer holds a lock of the file's
+own from when it opens the file until the catalog records its close, so that another machine
+tells a file being published (uploaded, its close not yet recorded) from one a dead run left.
+On SQLite, used by one machine whose processes the collection's own locks order, each is nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from typing import Iterator
+
+from archiver.store.database import Database
+
+REPAIR_LOCK = 0x61726368697652  # "archivR"
+EXPORT_LOCK = 0x61726368697645  # "archivE"
+IMPORT_LOCK = 0x61726368697649  # "archivI"
+
+
+class CatalogLocks:
+    def __init__(self, db: Database, guard: threading.Lock) -> None:
+        self._db = db
+        self._guard = guard  # the catalog's: one thread at a time uses its connection
+        self._writing: set[str] = set()
+
+    def repairing(self) -> contextlib.AbstractContextManager[None]:
+        """Held while `doctor` repairs: one machine at a time lists what a dead writer left."""
+        return self._held(REPAIR_LOCK)
+
+    def exporting(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a manifest is exported and sealed, waited for: one machine at a time takes
+        the next sequence number (on one machine, Collection.exporting() does this)."""
+        return self._held(EXPORT_LOCK)
+
+    def importing(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a file is imported, waited for: two machines importing one file at once
+        would both store it, and the later fail to list it (on one machine, Collection.importing())."""
+        return self._held(IMPORT_LOCK)
+
+    def writing(self, name: str) -> None:
+        """This process writes the WARC file `name` from now until written(name)."""
+        with self._guard:
+            self._db.hold(writer_lock(name))
+            self._writing.add(name)
+
+    def written(self, name: str) -> None:
+        """The file's close is recorded: let go of its lock, if this process holds it."""
+        with self._guard:
+            if name in self._writing:
+                self._writing.discard(name)
+                self._db.let_go(writer_lock(name))
+
+    def being_written(self, name: str) -> bool:
+        """Whether a live process, on any machine, writes the file `name` now."""
+        with self._guard:
+            return self._db.held_elsewhere(writer_lock(name))
+
+    @contextlib.contextmanager
+    def _held(self, lock: int) -> Iterator[None]:
+        with self._guard:
+            self._db.hold(lock)
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._db.let_go(lock)
+
+
+def writer_lock(name: str) -> int:
+    """The advisory lock of a WARC file's writer: 64 bits of the SHA-256 of its name."""
+    return int.from_bytes(hashlib.sha256(b"archiver WARC writer " + name.encode()).digest()[:8], "big", signed=True)
