@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import os
@@ -16,6 +17,7 @@ import tracemalloc
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -380,12 +382,26 @@ def test_a_flipped_signature_byte_is_named_as_such(run_cli, evidence):
             f"(fingerprint {grouped(statement['wacz_key'])})") in " ".join(result.output.split()), result.output
 
 
-def stopped(process: subprocess.Popen) -> bool:
-    """Whether the process has stopped itself (state T in /proc), or ended."""
-    if process.poll() is not None:
-        return True
+@contextlib.contextmanager
+def paused_at(point: str, arguments: list[str], what: str) -> Iterator[subprocess.Popen]:
+    """`archiver ARGUMENTS` started and stopped at the crash point `point` (ARCHIVER_PAUSE_AT)
+    while the block runs, then let go on; a failure if it ends before it gets there."""
+    process = subprocess.Popen([sys.executable, "-m", "archiver", *arguments], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, PAUSE_AT: point})
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a guess of how long it takes
+        while process.poll() is None and _state(process) != "T":
+            assert time.monotonic() < deadline, f"never {what}"
+            time.sleep(0.05)
+        assert process.poll() is None, f"ended before it {what}: {process.stderr.read().decode()}"
+        yield process
+    finally:
+        process.send_signal(signal.SIGCONT)
+
+
+def _state(process: subprocess.Popen) -> str:
     with open(f"/proc/{process.pid}/stat") as status:
-        return status.read().rpartition(")")[2].split()[0] == "T"
+        return status.read().rpartition(")")[2].split()[0]
 
 
 def test_a_capture_stored_while_a_bundle_is_made_waits_for_the_next_bundle(run_cli, raw_server, tmp_path):
@@ -394,18 +410,9 @@ def test_a_capture_stored_while_a_bundle_is_made_waits_for_the_next_bundle(run_c
     collection = make_collection(tmp_path / "busy")
     server = raw_server({path: send_bytes(http_response(f"<title>{path}</title>".encode())) for path in ("/a", "/b")})
     assert run_cli("capture", "-C", collection.root, server.url("/a")).exit_code == 0
-    bundling = subprocess.Popen([sys.executable, "-m", "archiver", "bundle", "-C", str(collection.root), "--all",
-                                 "-o", str(tmp_path / "busy.wacz"), "--json"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env={**os.environ, PAUSE_AT: AFTER_SEAL})
-    try:
-        deadline = time.monotonic() + 120  # a guard against a hang, not a guess of how long it takes
-        while not stopped(bundling):
-            assert time.monotonic() < deadline, "the bundle never sealed its manifest"
-            time.sleep(0.05)
-        assert bundling.poll() is None, bundling.stderr.read().decode()
+    with paused_at(AFTER_SEAL, ["bundle", "-C", str(collection.root), "--all", "-o", str(tmp_path / "busy.wacz"),
+                                "--json"], "sealed its manifest") as bundling:
         assert run_cli("capture", "-C", collection.root, server.url("/b")).exit_code == 0
-    finally:
-        bundling.send_signal(signal.SIGCONT)
     out, err = bundling.communicate(timeout=120)
     assert bundling.returncode == 0, err.decode()
     made = json.loads(out)

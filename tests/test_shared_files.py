@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,9 +16,9 @@ import psycopg
 
 from archiver.store.catalog_locks import EXPORT_LOCK, IMPORT_LOCK
 from archiver.store.collection import Collection
-from archiver.store.crash_points import AFTER_SEAL, AFTER_UPLOAD, CRASH_AT, PAUSE_AT
+from archiver.store.crash_points import AFTER_SEAL, AFTER_UPLOAD, CRASH_AT
 from tests.conftest import allow_networks, http_response, make_collection, send_bytes
-from tests.test_bundle import stopped
+from tests.test_bundle import paused_at
 from tests.test_s3_storage import make_bucket
 from tests.test_workers import another_machine, shared_collection, uploaded
 
@@ -189,14 +188,7 @@ def test_a_file_another_machine_is_uploading_is_no_leftover(run_cli, raw_server,
     first, bucket = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
     second = another_machine(first, tmp_path / "machine-b")
     server = pages(raw_server)
-    capturing = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(first.root), server.url("/a")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, PAUSE_AT: AFTER_UPLOAD})
-    try:
-        deadline = time.monotonic() + 120  # a guard against a hang, not a guess of how long it takes
-        while not stopped(capturing):
-            assert time.monotonic() < deadline, "the capture never uploaded its file"
-            time.sleep(0.05)
-        assert capturing.poll() is None, capturing.stderr.read().decode()
+    with paused_at(AFTER_UPLOAD, ["capture", "-C", str(first.root), server.url("/a")], "uploaded its file") as capturing:
         [name] = [object_name for object_name in uploaded(s3, bucket) if object_name.endswith(".warc.gz")]
         doctor = run_cli("doctor", "-C", second.root, "--fix", "--json")
         assert doctor.exit_code == 0 and json.loads(doctor.stdout)["findings"] == [], doctor.output
@@ -206,8 +198,6 @@ def test_a_file_another_machine_is_uploading_is_no_leftover(run_cli, raw_server,
                    for line in json.loads(verified.stdout)["not_checked"])
         other = run_cli("capture", "-C", second.root, server.url("/b"))
         assert other.exit_code == 0 and "repaired" not in other.stderr, other.output
-    finally:
-        capturing.send_signal(signal.SIGCONT)
     assert capturing.wait(120) == 0, capturing.stderr.read().decode()
     with psycopg.connect(postgresql_url) as db:
         runs = db.execute("SELECT c.url, r.id FROM captures c JOIN runs r ON r.id = c.run_id").fetchall()
