@@ -70,7 +70,7 @@ def test_a_workers_captures_are_listed_once_their_warc_is_uploaded_with_its_clos
         # Another machine's verify meanwhile: nothing listed is missing; the open file is named, not checked.
         looked = run_cli("verify", "-C", other.root, "--json")
         assert looked.exit_code == 0, looked.output
-        assert any("being written on a worker's machine" in line for line in json.loads(looked.stdout)["not_checked"])
+        assert any("being written or uploaded on another machine" in line for line in json.loads(looked.stdout)["not_checked"])
     finally:
         assert stop(running) == 0, running.stderr.read().decode()  # stopping uploads the file
     [name] = uploaded(s3, bucket)
