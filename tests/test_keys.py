@@ -160,6 +160,39 @@ def test_a_key_is_rotated_only_once_a_collection_held_alone_is_let_go(run_cli, c
     assert [json.loads(line)["event"] for line in custody_lines(collection)][len(log):] == ["key rotated"]
 
 
+def test_two_rotations_at_once_rotate_once_and_keep_the_old_private_key(run_cli, collection):
+    """Two `keys rotate` at once each announced a successor, and the later retired the other's
+    new key over the old private key. The later now waits for the earlier (the key's folder is
+    held from the check that the key is in service to the new key in place), then is refused."""
+    from tests.test_doctor import wait_until
+    from archiver.evidence.keys import key_folder_held, key_path
+    key = key_path(collection)
+    old = key.read_bytes()
+    with key_folder_held(key):  # as a rotation under way holds it
+        rotations = [subprocess.Popen([sys.executable, "-m", "archiver", "keys", "rotate", "-C", str(collection.root),
+                                       "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        for rotation in rotations:
+            wait_until(lambda: _waiters(key.parent) == 2, "both rotations waiting for the key's folder", rotation)
+    codes = sorted(rotation.wait(60) for rotation in rotations)
+    assert codes == [0, 2], [rotation.stderr.read() for rotation in rotations]
+    refused = next(rotation for rotation in rotations if rotation.returncode == 2)
+    assert b"was rotated out meanwhile, by another process" in refused.stderr.read()
+    [retired] = key.parent.glob(f"{key.stem}.retired-*.pem")
+    assert retired.read_bytes() == old  # the old private key, kept
+    events = [json.loads(line)["event"] for line in custody_lines(collection)]
+    assert events.count("key rotated") == 1
+    shown = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+    assert sorted(k["status"] for k in shown) == ["active", "rotated out"]
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+def _waiters(path) -> int:
+    """How many processes wait in /proc/locks for a lock on the file at `path`."""
+    inode = str(path.stat().st_ino)
+    with open("/proc/locks") as locks:
+        return sum(1 for line in locks if line.split()[1] == "->" and line.split()[6].rsplit(":", 1)[-1] == inode)
+
+
 @pytest.mark.parametrize("change", ["revoke", "rotate"])
 def test_a_key_revoked_or_rotated_out_while_a_capture_runs_signs_nothing_more(run_cli, raw_server, gates, collection,
                                                                                 change):

@@ -3,6 +3,7 @@ about each key (announced, rotated out, revoked from when)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import glob
@@ -169,7 +170,11 @@ def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None
     The new key is made beside the old one and takes its place only once announced, so a
     refusal on the way (a read-only collection, a full disk) leaves the old key in use, and a
     rotation stopped after it is finished when the key is next opened (finish_rotation)."""
-    with collection.in_use():  # not while `doctor --fix` or `migrate` holds the collection alone
+    with collection.in_use(), key_folder_held(old.path):  # one process changes the key at a time
+        status = key_statuses(collection).get(old.fingerprint)
+        if status is not None and status.rotated_out_at is not None:  # by a rotation it waited for
+            raise UsageProblem(f"the key {grouped(old.fingerprint)} was rotated out meanwhile, by another process",
+                               "see `archiver keys show`")
         return _rotate_key(collection, old, passphrase)
 
 
@@ -219,24 +224,34 @@ def finish_rotation(collection: Collection, path: Path) -> None:
             replaced[subject["to"]] = subject.get("from")
         elif entry.get("event") == "key generated" and isinstance(subject.get("replaces"), str):
             replaced[subject.get("fingerprint")] = subject["replaces"]
-    for fingerprint, file in staged.items():
-        if isinstance(replaced.get(fingerprint), str):
-            _take_place(file, path, replaced[fingerprint])
+    with key_folder_held(path):  # one process finishes a rotation; any other then finds it done
+        for fingerprint, file in staged.items():
+            if isinstance(replaced.get(fingerprint), str):
+                _take_place(file, path, replaced[fingerprint])
+
+
+@contextlib.contextmanager
+def key_folder_held(path: Path) -> Iterator[None]:
+    """The folder of the key at `path`, held alone: a rotation, from the check that its key is
+    still in service to the new key in its place, is one process's at a time (two at once each
+    announced a successor, and the later retired the other's new key over the old private key)."""
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)
 
 
 def _take_place(staged: Path, path: Path, old_fingerprint: str) -> None:
-    """The announced key at `staged` replaces the key at `path`, which is kept as retired."""
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)  # one process finishes a rotation; any other then finds it done
-        if not staged.exists():
-            return
-        if path.exists():
-            retire_key_file(path, old_fingerprint)
-        os.replace(staged, path)
-        fsync_dir(path.parent)
-    finally:
-        os.close(folder)
+    """The announced key at `staged` replaces the key at `path`, which is kept as retired (the
+    caller holds the key's folder: key_folder_held)."""
+    if not staged.exists():
+        return
+    if path.exists():
+        retire_key_file(path, old_fingerprint)
+    os.replace(staged, path)
+    fsync_dir(path.parent)
 
 
 def revoke_key(collection: Collection, signer: SigningKey, fingerprint: str, revoked_from: str, reason: str) -> None:

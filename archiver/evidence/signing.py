@@ -142,7 +142,12 @@ def generate_key(path: Path, passphrase: bytes | None, private: Ed25519PrivateKe
 def retire_key_file(path: Path, fingerprint: str) -> Path:
     """Keep the rotated-out private key at `path` (of `fingerprint`) beside the new one, never deleting it."""
     retired = path.with_name(f"{path.stem}.retired-{fingerprint[:16]}.pem")
-    os.replace(path, retired)
+    try:
+        os.link(path, retired)  # never over another retired key
+    except FileExistsError:
+        if not os.path.samefile(path, retired):  # else a retirement stopped between its link and unlink
+            raise
+    os.unlink(path)
     fsync_dir(path.parent)
     return retired
 
