@@ -25,6 +25,7 @@ from archiver.evidence.signing import grouped
 from archiver.store.crash_points import AFTER_SEAL, PAUSE_AT
 from tests import pywb
 from tests.conftest import http_response, make_collection, send_bytes
+from tests.test_doctor import capturing, gates, logged_captures, page, wait_until  # noqa: F401 (gates is a fixture)
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
 
@@ -421,3 +422,27 @@ def test_a_capture_stored_while_a_bundle_is_made_waits_for_the_next_bundle(run_c
     assert verify_bundle(run_cli, tmp_path / "busy.wacz", fingerprint)["ok"]
     again = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "next.wacz", "--json")
     assert (json.loads(again.stdout)["captures"], json.loads(again.stdout)["captures_stored_since"]) == (2, 0)
+
+
+def test_a_bundle_and_a_live_check_while_a_capture_runs_read_its_open_file(run_cli, raw_server, gates, tmp_path):
+    """A capture run lists each capture once its records are fsynced, before their file is
+    closed: a bundle, and `verify --live`, made meanwhile read them from the open file (both
+    used to end in an internal error: no such file)."""
+    collection = make_collection(tmp_path / "busy")
+    gate = gates(answered=0, slots=1)
+    server = raw_server({"/0": page, "/1": gate.respond, "/2": gate.respond})  # /0 stored, then /1 held
+    process = capturing(collection, server, 3, concurrency=1)
+    try:
+        wait_until(lambda: logged_captures(collection) == 1, "first capture stored", process)
+        assert gate.slots_held.wait(60), "the capture never asked for the held page"
+        assert not list(collection.storage.folder.glob("*.warc.gz")), "the file is closed already"
+        made = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "during.wacz", "--json")
+        assert made.exit_code == 0, made.output
+        assert json.loads(made.stdout)["captures"] == 1
+        live = run_cli("verify", "-C", collection.root, "--live", "--allow-private", "--json")
+        assert "internal error" not in live.output and json.loads(live.stdout)["live"], live.output
+    finally:
+        gate.release()
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    assert verify_bundle(run_cli, tmp_path / "during.wacz", fingerprint)["ok"]

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from isal import isal_zlib
 
+from archiver.store.storage import read_listed
+
 if TYPE_CHECKING:
     from archiver.store.rows import StoredRecord
     from archiver.store.storage import Storage
@@ -312,7 +314,7 @@ def read_record_block(storage: "Storage", record: "StoredRecord", limit: int) ->
     data = bytearray()
     at, end = record.offset, record.offset + record.length
     while at < end and len(data) < wanted and not inflater.eof:
-        compressed = storage.read(record.warc_file, at, min(BLOCK_READ, end - at))
+        compressed = read_listed(storage, record.warc_file, at, min(BLOCK_READ, end - at))
         if not compressed:  # the file ends before the member: what was inflated is all there is
             break
         at += len(compressed)

@@ -44,7 +44,7 @@ from archiver import __version__
 from archiver.evidence import merkle
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, ClaimRow, StoredRecord
-from archiver.store.storage import Storage
+from archiver.store.storage import Storage, read_listed
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
 from archiver.evidence.custody import parse_entry, read_entries
@@ -179,13 +179,13 @@ def _copy_records(storage: Storage, evidence: list[CaptureEvidence], out: Path) 
                 archive.write(_first_member(storage, current))
             end = record.offset + record.length
             for start in range(record.offset, end, COPY_RANGE):
-                archive.write(storage.read(record.warc_file, start, min(COPY_RANGE, end - start)))
+                archive.write(read_listed(storage, record.warc_file, start, min(COPY_RANGE, end - start)))
 
 
 def _first_member(storage: Storage, name: str) -> bytes:
     """The warcinfo record that opens every WARC file we write: its first gzip member."""
     inflater = isal_zlib.decompressobj(31)
-    data = storage.read(name, 0, 1 << 20)
+    data = read_listed(storage, name, 0, 1 << 20)
     inflater.decompress(data)
     return data[:len(data) - len(inflater.unused_data)]
 

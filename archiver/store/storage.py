@@ -96,6 +96,21 @@ class Storage(Protocol):
         """Move an unfinished file out of the way, kept for inspection; returns where it went."""
 
 
+def read_listed(storage: Storage, name: str, offset: int, length: int) -> bytes:
+    """Bytes of a file the catalog lists records in. A capture run lists each capture once its
+    records are fsynced, before their file is closed (in a store shared by machines, only once it
+    is uploaded): until it is, they are read from the unfinished file."""
+    try:
+        return storage.read(name, offset, length)
+    except FileNotFoundError:
+        try:
+            with storage.unfinished_reader(name) as file:
+                file.seek(offset)
+                return file.read(length)
+        except FileNotFoundError:  # closed meanwhile
+            return storage.read(name, offset, length)
+
+
 class LocalNewFile:
     """os.write and os.fsync only (so a full disk or an I/O error surfaces at the write that
     met it), hashing as it goes so publishing needs no re-read."""

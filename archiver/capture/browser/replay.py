@@ -24,7 +24,7 @@ from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimit
 from archiver.read.urls import normalise_url
 from archiver.store.catalog import Catalog
 from archiver.store.rows import StoredRecord
-from archiver.store.storage import Storage
+from archiver.store.storage import Storage, read_listed
 
 if TYPE_CHECKING:  # the browser driver (and Playwright) loads only when pages are replayed
     from archiver.capture.browser.render import PageCapture
@@ -47,7 +47,7 @@ class Recorded:
 
 def record_block(storage: Storage, record: StoredRecord) -> bytes:
     """A cataloged record's whole block, read from its own gzip member."""
-    member = storage.read(record.warc_file, record.offset, record.length)
+    member = read_listed(storage, record.warc_file, record.offset, record.length)
     data = isal_zlib.decompressobj(31).decompress(member)
     _, _, block = data.partition(b"\r\n\r\n")  # past the WARC headers
     return block[:record.content_length]
