@@ -15,8 +15,10 @@ import pytest
 from archiver.capture.run import CaptureRun
 from archiver.evidence.keys import open_signing_key
 from archiver.store.catalog import Catalog
+from archiver.store.crash_points import MID_VERIFY
 from archiver.evidence.signing import generate_key
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
+from tests.test_bundle import paused_at
 from tests.tsa import local_tsa  # noqa: F401  (a fixture)
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
@@ -382,3 +384,19 @@ def test_verify_while_a_capture_writes_says_so_and_never_calls_its_open_file_int
     assert "another archiver process is working on this collection now" in during.stderr
     after = run_cli("verify", "-C", collection.root, "--json", "--workers", "1")
     assert json.loads(after.stdout)["ok"] and json.loads(after.stdout)["another_process_working"] is False
+
+
+def test_a_capture_made_while_verify_reads_is_said(run_cli, raw_server, tmp_path):
+    """Verify reads the catalog and the log over time: a capture stored meanwhile may show as
+    failures, and verify says another process changed the collection while it ran (it used to
+    say nothing, as if the collection had been tampered with)."""
+    collection = make_collection(tmp_path / "busy")
+    server = raw_server({path: send_bytes(http_response(f"<title>{path}</title>".encode())) for path in ("/a", "/b")})
+    assert run_cli("capture", "-C", collection.root, server.url("/a")).exit_code == 0
+    with paused_at(MID_VERIFY, ["verify", "-C", str(collection.root), "--json"], "checked the custody log") as verifying:
+        assert run_cli("capture", "-C", collection.root, server.url("/b")).exit_code == 0
+    out, err = verifying.communicate(timeout=120)
+    assert json.loads(out)["another_process_working"] is True, out
+    assert "another archiver process changed this collection while verify ran" in err.decode()
+    again = run_cli("verify", "-C", collection.root, "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["another_process_working"] is False

@@ -42,6 +42,7 @@ from archiver.evidence.keys import export_custody, key_event_entries, key_status
 from archiver.evidence.shared_manifests import fetch_manifests
 from archiver.evidence.signing import collection_public_keys
 from archiver.store.collection import Collection
+from archiver.store.crash_points import MID_VERIFY, crash_point
 
 
 def verify_collection(collection: Collection, workers: int = 2, parallelism: Parallelism | None = None,
@@ -75,6 +76,7 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
         with Reading(collection.storage, catalog, to_scan, parallelism, ahead=opening) as reading:
             statuses = key_statuses_in(key_events)
             custody = check_custody(collection, keys, statuses, report)
+            crash_point(MID_VERIFY)
             check_key_files(collection, custody, report)
             check_imported_files(catalog, custody.imported_files, report)
             check_closed_files(catalog, custody.closed_files, report)

@@ -12,6 +12,7 @@ from archiver.cli.recovery import warn_of_leftovers, worked_on_elsewhere
 from archiver.cli.common import (collection_option, console, echo, json_option, key_option, print_json, print_table,
                                  signing_key, workers_option)
 from archiver.store.collection import Collection
+from archiver.evidence.custody import LOG_NAME
 from archiver.evidence.keys import append_unattended
 from archiver.check.findings import Report
 from archiver.check.verify import verify_collection
@@ -71,7 +72,12 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
         if capture_ids:
             from archiver.capture.run import existing_capture
         chosen = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
+        logged_before = _custody_length(collection)
         report = _verified(collection, workers, busy, show_progress=not as_json and console(stderr=True).is_terminal)
+        if not busy and (_custody_length(collection) != logged_before or worked_on_elsewhere(collection)):
+            busy = True  # every command that changes the collection logs it: one did while this one read
+            echo("note: another archiver process changed this collection while verify ran (a capture, an import): "
+                 "what it wrote meanwhile may show as failures; verify again once it has finished", err=True)
         unrecorded = append_unattended(collection, key_file, "verification run", {
             "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
         drifts, recaptured, replays = [], [], []
@@ -165,3 +171,11 @@ def print_report(report: Report) -> None:
         for item in report.not_checked:
             out.print(f"  - {item}", markup=False)
     out.print("\n" + ("Every check above passed." if report.ok else "Verification FAILED."))
+
+
+def _custody_length(collection: Collection) -> int:
+    """How far the custody log reaches now: its size, or on a shared collection its last seq."""
+    if collection.config.catalog_url:
+        return collection.catalog.query("SELECT COALESCE(MAX(seq), 0) FROM custody_entries").fetchone()[0]
+    log = collection.root / LOG_NAME
+    return log.stat().st_size if log.exists() else 0

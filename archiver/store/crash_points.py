@@ -6,7 +6,8 @@ Never set ARCHIVER_CRASH_AT or ARCHIVER_PAUSE_AT in use.
 SIGKILL itself there. Points: `mid-record` (half of a response record written and fsynced),
 `after-upload` (a WARC uploaded and checked, its spool copy not yet removed, the catalog not
 yet told), `after-publish` (the same WARC's spool copy removed too, the catalog still not told),
-`after-seal` (a manifest listed and sealed, on a shared collection not yet stored).
+`after-seal` (a manifest listed and sealed, on a shared collection not yet stored),
+`mid-verify` (verify has checked the custody log, not yet the records).
 `ARCHIVER_PAUSE_AT=POINT` stops the process there (SIGSTOP) each time, until sent SIGCONT."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import BinaryIO, Callable
 CRASH_AT = "ARCHIVER_CRASH_AT"
 PAUSE_AT = "ARCHIVER_PAUSE_AT"
 MID_RECORD, AFTER_UPLOAD, AFTER_PUBLISH, AFTER_SEAL = "mid-record", "after-upload", "after-publish", "after-seal"
+MID_VERIFY = "mid-verify"
 _reached: dict[str, int] = {}
 _counting = threading.Lock()
 
