@@ -446,3 +446,25 @@ def test_a_bundle_and_a_live_check_while_a_capture_runs_read_its_open_file(run_c
     assert process.wait(timeout=60) == 0, process.stderr.read()
     fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
     assert verify_bundle(run_cli, tmp_path / "during.wacz", fingerprint)["ok"]
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first bundle (announces its WACZ key)", "a later bundle"])
+def test_a_key_revoked_while_a_bundle_is_made_signs_nothing_more(run_cli, raw_server, tmp_path, first):
+    """The bundle checks its key is still in service before each entry it signs (its WACZ key's,
+    its export's): a key revoked meanwhile used to sign them, and verify failed for good."""
+    collection = make_collection(tmp_path / "revoked")
+    server = raw_server({"/a": send_bytes(http_response(b"<title>a</title>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/a")).exit_code == 0
+    if not first:
+        assert run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "earlier.wacz").exit_code == 0
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    with paused_at(AFTER_SEAL, ["bundle", "-C", str(collection.root), "--all", "-o", str(tmp_path / "late.wacz")],
+                   "sealed its manifest") as bundling:
+        assert run_cli("keys", "revoke", fingerprint, "-C", collection.root, "--reason", "laptop stolen").exit_code == 0
+    assert bundling.wait(120) == 2
+    assert "is revoked" in bundling.stderr.read().decode()
+    assert not (tmp_path / "late.wacz").exists()
+    events = [json.loads(line)["event"] for line in (collection.root / "custody.jsonl").read_bytes().splitlines()]
+    assert events[-1] == "key revoked", events  # nothing signed since, by the revoked key
+    verified = run_cli("verify", "-C", collection.root, "--json")
+    assert verified.exit_code == 0, verified.output

@@ -350,6 +350,7 @@ def wacz_signing_key(collection: Collection, key: SigningKey) -> tuple[ec.Ellipt
         # vouches for, published by the next run, never a file no entry announces.
         if not any(entry.get("event") == "wacz key generated" and entry.get("subject", {}).get("fingerprint") == fingerprint
                    for entry in key_event_entries(line for _, line in read_entries(export_custody(collection)))):
+            refuse_out_of_service(collection, key)  # a bundle's first steps may take minutes
             custody_log(collection, key).append("wacz key generated", {
                 "fingerprint": fingerprint, "algorithm": "ECDSA P-384", "public_key": public_pem.decode()})
         atomic_write(published, public_pem)

@@ -51,7 +51,8 @@ from archiver.evidence.custody import parse_entry, read_entries
 from archiver.store.durable import fsync_dir, replacing
 from archiver.errors import UsageProblem
 from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
-from archiver.evidence.keys import WORKER_KEY_ANNOUNCED, custody_log, export_custody, key_statuses_in, wacz_signing_key
+from archiver.evidence.keys import (WORKER_KEY_ANNOUNCED, custody_log, export_custody, key_statuses_in,
+                                   refuse_out_of_service, wacz_signing_key)
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.exchange.report_view import by_url, report_view
@@ -254,6 +255,8 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
                 result = dataclasses.replace(
                     _write_bundle(collection, key, manifest, selection, output, staged, Path(work), on_step),
                     timestamp_failures=seal.timestamp_failures)
+            # Minutes may have passed: a key revoked or rotated out meanwhile must not sign the export.
+            refuse_out_of_service(collection, key)
             custody_log(collection, key).append("export", {"bundle": result.bundle_id, "file": output.name,
                                                            "sha256": result.sha256, "selection": selection.as_record(),
                                                            "manifest": manifest.sequence})
