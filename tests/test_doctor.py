@@ -232,3 +232,23 @@ def test_doctor_leaves_a_running_capture_alone_when_it_cannot_write_the_lock_fil
     gate.release()
     assert process.wait(timeout=60) == 0, process.stderr.read()
     assert json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)["ok"]
+
+
+def test_resume_is_refused_while_a_capture_runs(run_cli, raw_server, gates, collection):
+    """--resume skips what runs stored: beside a capture under way, it would capture again every
+    URL that run has not stored yet (7 of 10, once)."""
+    gate, process, _ = held_capture(collection, raw_server, gates, 3)
+    base = _first_url(collection).rsplit("/", 1)[0]  # the held capture's server
+    urls = [f"{base}/{i}" for i in range(3)]
+    refused = run_cli("capture", "-C", collection.root, "--resume", *urls)
+    assert refused.exit_code == 2 and "--resume would capture again what it has not stored yet" in refused.stderr
+    gate.release()
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    resumed = run_cli("capture", "-C", collection.root, "--resume", *urls, "--json")
+    assert resumed.exit_code == 0, resumed.output
+
+
+def _first_url(collection) -> str:
+    """The URL of the collection's first capture."""
+    with collection:
+        return collection.catalog.query("SELECT url FROM captures ORDER BY started_at LIMIT 1").fetchone()[0]

@@ -22,7 +22,7 @@ from archiver.cli.common import (collection_option, console, json_option, key_op
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
-from archiver.cli.recovery import repair_interrupted
+from archiver.cli.recovery import repair_interrupted, worked_on_elsewhere
 from archiver.cli.interrupts import INTERRUPTED, stopping_on_signals
 from archiver.cli.verify import print_replays
 from archiver.evidence.keys import create_collection, custody_log
@@ -121,6 +121,9 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
     collection = Collection.open(collection_dir) if Collection.exists(collection_dir) else None
     with collection or contextlib.nullcontext():
         if resume and collection:
+            if worked_on_elsewhere(collection):
+                raise UsageProblem(f"another archiver process is working on {collection.root} now: --resume would "
+                                   "capture again what it has not stored yet", "resume once it has finished")
             found.urls = left_to_capture(collection.catalog, found.urls)
         run_capture(collection_dir, collection, key_file, found, None, as_json, insecure, overrides)
 
