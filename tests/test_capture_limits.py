@@ -68,6 +68,27 @@ def test_a_redirect_to_an_unreadable_location_fails_that_capture_alone(collectio
     assert sorted(responses) == [server.url("/fine"), server.url("/odd")]
 
 
+def test_a_location_not_in_utf8_is_followed_as_a_browser_follows_it(collection, raw_server):
+    """An old server's Latin-1 byte in a Location (/caf\xe9) ended the whole run, no URL after
+    it captured: it is percent-encoded byte for byte, as browsers do, and followed."""
+    server = raw_server({"/old": send_bytes(http_response(b"moved", "302 Found", [("Location", "/caf\xe9")])),
+                         "/caf%E9": send_bytes(http_response(b"caf\xe9")), "/fine": send_bytes(http_response(b"fine"))})
+    old, fine = capture(collection, server.url("/old"), server.url("/fine"))
+    assert (old.outcome, old.final_url) == ("ok", server.url("/caf%E9"))
+    assert fine.outcome == "ok"
+
+
+def test_a_url_no_request_can_be_made_to_fails_that_capture_alone(collection, raw_server):
+    """A host requests refuses to name (an empty label) ended the whole run with exit 3, as if
+    the machine had refused; given or redirected to, it now fails its own capture, with its reason."""
+    server = raw_server({"/dot": redirect("http://.example.com/"), "/fine": send_bytes(http_response(b"fine"))})
+    given, redirected, fine = capture(collection, "http://.example.com/", server.url("/dot"), server.url("/fine"))
+    assert given.outcome == "failed" and given.error.startswith("not a URL a request can be made to: "), given.error
+    assert redirected.outcome == "failed" and redirected.error.startswith(
+        "redirect to http://.example.com/: not a URL a request can be made to: "), redirected.error
+    assert fine.outcome == "ok"
+
+
 def test_a_malformed_status_line_is_the_reason_given_in_words(collection, raw_server):
     server = raw_server({"/s": send_bytes(b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi")})
     [row] = capture(collection, server.url("/s"))

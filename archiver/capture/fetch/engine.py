@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import requests
 import urllib3
@@ -168,6 +168,15 @@ _TLS_REASONS = {
 }
 
 
+def _location(response: requests.Response) -> str | None:
+    """The Location a response redirects to. Not UTF-8 (a Latin-1 byte an old server sends), it
+    is taken byte for byte and percent-encoded, as a browser takes it, not as an error that ends the run."""
+    try:
+        return _REDIRECTS.get_redirect_target(response)
+    except UnicodeDecodeError:
+        return quote(response.headers["location"].encode("latin-1"), safe="!#$%&'()*+,/:;=?@[]~")
+
+
 def _describe_failure(exc: BaseException) -> str:
     """A reason a person reads in a table, for a request that got no complete response head."""
     cause = _root_cause(exc)
@@ -293,7 +302,12 @@ class Fetcher:
     def _exchange(self, session: requests.Session, url: str, deadline: float) -> Hop:
         """One GET of a redirect chain, with the session's headers and the cookies the chain set."""
         hop = Hop(url=url, exchange=self._new_exchange(url, deadline))
-        return self._perform(hop, session.prepare_request(requests.Request("GET", url)), session.cookies)
+        try:
+            prepared = session.prepare_request(requests.Request("GET", url))
+        except (requests.RequestException, ValueError) as exc:  # a host no request can name: http://.example/
+            hop.error = f"not a URL a request can be made to: {exc}"
+            return hop
+        return self._perform(hop, prepared, session.cookies)
 
     def _new_exchange(self, url: str, deadline: float) -> Exchange:
         return Exchange(url=url, deadline=deadline, read_timeout=min(READ_TIMEOUT, self.settings.timeout),
@@ -317,7 +331,7 @@ class Fetcher:
             if cookies is not None:  # what requests.Session.send did: the chain's cookies follow it
                 extract_cookies_to_jar(cookies, prepared, response.raw)
             hop.status = response.status_code
-            hop.location = _REDIRECTS.get_redirect_target(response)
+            hop.location = _location(response)
             hop.truncated = self._drain(response) or ("disconnect" if exchange.head_cut else None)
             if hop.truncated == "disconnect" and exchange.remaining() <= 0:
                 hop.truncated = "time"  # the watchdog hung up at the deadline
