@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from archiver.capture.httpbody import MAX_TEXT_BYTES, decode_response
+from archiver.capture.httpbody import MAX_TEXT_BYTES, decode_response, page_title
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
@@ -130,6 +130,23 @@ def test_a_page_in_brotli_is_judged_on_its_decoded_text_within_bounds(collection
     assert (gone.verdict, gone.outcome) == ("not-found", "ok")
     assert (bombed.verdict, bombed.outcome) == ("content", "ok")
     assert len(decode_response(http_response(bomb, headers=[("Content-Encoding", "br")])).body) == MAX_TEXT_BYTES
+
+
+@pytest.mark.parametrize("charset, declared", [
+    ("windows-1252", "Content-Type"), ("iso-8859-1", "Content-Type"), ("windows-1252", "meta"), ("utf-16", "BOM")])
+def test_a_page_is_read_in_the_encoding_a_browser_reads_it_in(collection, raw_server, charset, declared):
+    """A soft 404 in windows-1252 (its dash byte 0x96) read as UTF-8 was judged content, and its
+    title garbled in every report: the charset of the header, of a <meta>, or a byte order mark decides."""
+    title = "Page not found \u2013 The Daily Loop"
+    page = f"<!doctype html><html><head>{{meta}}<title>{title}</title></head><body><p>Try the home page.</p></body></html>"
+    meta = f"<meta charset='{charset}'>" if declared == "meta" else ""
+    body = page.format(meta=meta).encode("utf-16" if charset == "utf-16" else "cp1252")
+    content_type = "text/html" if declared != "Content-Type" else f"text/html; charset={charset}"
+    server = raw_server({"/gone": send_bytes(http_response(body, headers=[("Content-Type", content_type)]))})
+    [row] = capture(collection, server.url("/gone"))
+    assert row.verdict == "not-found", (row.verdict, row.verdict_reason)
+    [response] = [r for r in warc_records(collection.storage.folder) if r.type == "response"]
+    assert page_title(response.block) == title
 
 
 def test_a_failed_capture_has_no_verdict(collection, closed_port, raw_server):

@@ -4,6 +4,7 @@ a title or compare texts), and the visible words and title of an HTML page."""
 
 from __future__ import annotations
 
+import codecs
 import re
 import zlib
 from dataclasses import dataclass
@@ -105,7 +106,41 @@ class DecodedResponse:
 
     @property
     def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
+        """The body as text, in the encoding a browser reads it in (charset_of)."""
+        return self.body.decode(charset_of(self.headers.get("content-type", ""), self.body, self.is_html), "replace")
+
+
+def charset_of(content_type: str, body: bytes, html: bool) -> str:
+    """The encoding a browser reads a body in, much as the WHATWG encoding sniffing does: a byte
+    order mark; the Content-Type's charset; for HTML, a <meta> charset in the first 1,024 bytes;
+    else UTF-8 when the body is UTF-8, windows-1252 when not. ISO-8859-1 and ASCII are read as
+    windows-1252, as browsers do (0x96 is a dash in both pages a server calls "Latin-1")."""
+    for mark, encoding in _BOMS:
+        if body.startswith(mark):
+            return encoding
+    declared = _CHARSET.search(content_type)
+    if declared is None and html:
+        declared = _META_CHARSET.search(body[:1024].decode("latin-1"))
+    if declared is not None:
+        name = declared.group(1).strip("\"' ").lower()
+        try:
+            name = codecs.lookup(name).name
+        except LookupError:
+            name = ""
+        if name:
+            return "cp1252" if name in _READ_AS_WINDOWS_1252 else name
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(body) - 3:  # not only a sequence cut short at the end of what was read
+            return "cp1252"
+    return "utf-8"
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_CHARSET = re.compile(r"charset\s*=\s*([^;\s]+)", re.IGNORECASE)
+_META_CHARSET = re.compile(r"<meta[^>]+charset\s*=\s*[\"']?\s*([^\"'\s/>;]+)", re.IGNORECASE)
+_READ_AS_WINDOWS_1252 = {"iso8859-1", "ascii", "cp1252"}
 
 
 def decode_response(raw: bytes) -> DecodedResponse:

@@ -123,19 +123,20 @@ def _says_not_found(phrase: str) -> bool:
     return bool(_NOT_FOUND.match(" ".join(phrase.split())))
 
 
-def judge(status: int | None, headers: Mapping[str, str], content_type: str, body: bytes, *,
+def judge(status: int | None, headers: Mapping[str, str], content_type: str, body: str, *,
           requested_url: str, final_url: str, rendered_text: str | None = None) -> Verdict:
     """The verdict on a final response: its `status`, `headers` (names lower-cased), `content_type`
-    and decoded `body` (HTML for an HTML page: for a browser capture, the DOM after scripts ran),
-    reached from `requested_url` at `final_url`; `rendered_text` is what a browser showed."""
+    and `body`, decoded as a browser reads it (HTML for an HTML page: for a browser capture, the
+    DOM after scripts ran), reached from `requested_url` at `final_url`; `rendered_text` is what a
+    browser showed."""
     signals = _Signals()
     html = content_type in ("text/html", "application/xhtml+xml")
     if html:
-        signals.feed(body.decode("utf-8", "replace"))
+        signals.feed(body)
         signals.close()
     words = rendered_text.split() if rendered_text and rendered_text.strip() else signals.words
     if not html and content_type.startswith("text/"):
-        words = body.decode("utf-8", "replace").split()
+        words = body.split()
     text = " ".join(words[:2000])
     title = " ".join("".join(signals.title).split())
     short = len(words) < SHORT_PAGE_WORDS
@@ -182,7 +183,7 @@ def judge_response(raw: bytes, requested_url: str, final_url: str, rendered_text
     """The verdict on `raw`, a final response as it crossed the wire (at most MAX_TEXT_BYTES of it
     are read); for a browser capture, with the `dom` after scripts ran and the `rendered_text`."""
     response = decode_response(raw[:MAX_TEXT_BYTES])
-    body = dom[:MAX_TEXT_BYTES] if dom and response.is_html else response.body
+    body = dom[:MAX_TEXT_BYTES].decode("utf-8", "replace") if dom and response.is_html else response.text
     return judge(response.status, response.headers, response.content_type, body,
                  requested_url=requested_url, final_url=final_url, rendered_text=rendered_text)
 
