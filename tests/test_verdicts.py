@@ -51,6 +51,10 @@ PAGES = {
     "/soft-404": (html(f"{NAV}<h1>Sorry!</h1><p>We looked everywhere.</p>", title="Page not found | The Daily Loop"),
                   "not-found"),
     "/soft-404-heading": (html(f"{NAV}<h1>This page does not exist</h1><p>Try the search.</p>"), "not-found"),
+    # with the typographer's apostrophe a CMS writes (it used to stay content)
+    "/soft-404-curly": (html(f"{NAV}<h1>Oops! That page can\u2019t be found.</h1>", title="The page can\u2019t be found"),
+                        "not-found"),
+    "/soft-404-curly-words": (html(f"{NAV}<p>Oops! That page can\u2019t be found.</p>", title="The Daily Loop"), "not-found"),
     # a head whose lines end in a bare LF, as http.client (and browsers) accept
     "/soft-404-bare-lf": (html(f"{NAV}<h1>This page does not exist</h1>").replace(b"\r\n", b"\n"), "not-found"),
     # bot-wall

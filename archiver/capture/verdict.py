@@ -67,6 +67,7 @@ _NOT_FOUND_PHRASE = (r"((page|file|article|story|content|post|resource)\s+)?(not
                      r"exists?|(cannot|can't|could not|couldn't) be found|no longer available|(has been|was) (removed|deleted))")
 _NOT_FOUND = re.compile(rf"^(error\s*)?(404|410)(\s*[-:]?\s*{_NOT_FOUND_PHRASE})?[.!]?$|"
                         rf"^(error\s*[-:]?\s*)?(sorry,?\s*)?((this|the)\s+)?{_NOT_FOUND_PHRASE}[.!]?$", re.I)
+_APOSTROPHES = str.maketrans("\u2018\u2019\u02bc", "'''")  # can’t is can't, as typographers and CMSs write it
 _NOT_FOUND_WORDS = re.compile(r"\b404\b|page (was )?not found|(page|article) (does not|doesn't|no longer) exist|"
                               r"(cannot|can't|could not|couldn't) be found", re.I)
 _TITLE_SEPARATORS = re.compile(r"\s+[|·–—-]\s+|\s*[|·–—:]\s*")
@@ -120,7 +121,7 @@ class _Signals(VisibleText):
 
 
 def _says_not_found(phrase: str) -> bool:
-    return bool(_NOT_FOUND.match(" ".join(phrase.split())))
+    return bool(_NOT_FOUND.match(" ".join(phrase.translate(_APOSTROPHES).split())))
 
 
 def judge(status: int | None, headers: Mapping[str, str], content_type: str, body: str, *,
@@ -137,7 +138,7 @@ def judge(status: int | None, headers: Mapping[str, str], content_type: str, bod
     words = rendered_text.split() if rendered_text and rendered_text.strip() else signals.words
     if not html and content_type.startswith("text/"):
         words = body.split()
-    text = " ".join(words[:2000])
+    text = " ".join(words[:2000]).translate(_APOSTROPHES)
     title = " ".join("".join(signals.title).split())
     short = len(words) < SHORT_PAGE_WORDS
 
