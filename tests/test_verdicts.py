@@ -110,6 +110,15 @@ def test_a_gzip_chunked_page_is_judged_on_its_decoded_text(collection, raw_serve
     assert (row.verdict, row.outcome) == ("not-found", "ok")
 
 
+def test_a_page_encoded_twice_is_judged_on_its_decoded_text(collection, raw_server):
+    """Content-Encoding: gzip, gzip was judged on its still-compressed bytes, and called content."""
+    body = gzip.compress(gzip.compress(b"<html><title>404 - Page not found</title><body><p>Gone.</p></body></html>"))
+    server = raw_server({"/": send_bytes(http_response(body, headers=[("Content-Type", "text/html"),
+                                                                      ("Content-Encoding", "gzip, gzip")]))})
+    [row] = capture(collection, server.url("/"))
+    assert (row.verdict, row.outcome) == ("not-found", "ok")
+
+
 def test_a_page_in_raw_deflate_is_judged_on_its_decoded_text(collection, raw_server):
     # Content-Encoding: deflate means zlib-wrapped, but servers send bare deflate too (as
     # browsers accept): judged as neither, the page looked empty.

@@ -154,11 +154,14 @@ def decode_response(raw: bytes) -> DecodedResponse:
     status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else None
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body)
-    encoding = headers.get("content-encoding", "").lower()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        body = _inflated(body, 31 if "gzip" in encoding else 15)
-    elif encoding == "br":
-        body = _unbrotli(body)
+    # Codings are listed in the order they were applied: undone last first ("gzip, br, gzip").
+    for coding in reversed([c.strip() for c in headers.get("content-encoding", "").lower().split(",")]):
+        if coding in ("gzip", "x-gzip", "deflate"):
+            body = _inflated(body, 31 if "gzip" in coding else 15)
+        elif coding == "br":
+            body = _unbrotli(body)
+        elif coding not in ("", "identity"):
+            break  # one no browser undoes either
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES])
 
