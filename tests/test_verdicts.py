@@ -71,6 +71,12 @@ PAGES = {
     "/login?next=/private": (html(f"{NAV}{LOGIN_FORM}", title="Sign in"), None),
     "/members": (html(f"{NAV}<h1>Members only</h1>{LOGIN_FORM}"), "login-wall"),
     "/basic-auth": (http_response(b"", "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="x"')]), "login-wall"),
+    "/profile": (redirect("/authwall?trk=x"), "login-wall"),  # as LinkedIn sends a reader it has not signed in
+    "/authwall?trk=x": (html(f"{NAV}<h1>Join now</h1><p>{ARTICLE}</p>"), None),
+    # not found at the end of a redirect, or in plain text (each used to stay content)
+    "/old-story": (redirect("/404.html"), "not-found"),
+    "/404.html": (html(f"{NAV}<h1>Looking for something?</h1><p>Try the search.</p>"), None),
+    "/plain-gone": (http_response(b"Not Found", headers=[("Content-Type", "text/plain")]), "not-found"),
     # empty
     "/blank": (html(""), "empty"),
     "/no-body": (http_response(b"", headers=[("Content-Type", "text/html")]), "empty"),

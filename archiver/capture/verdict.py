@@ -60,8 +60,10 @@ _CHALLENGE_TITLE = re.compile(r"^\s*(just a moment|attention required|are you a 
                               r"pardon our interruption|verify(ing)? (you are|that you are) (a )?human|captcha)", re.I)
 _CHALLENGE_WORDS = re.compile(r"captcha|verify (you are|that you are) (a )?human|are you a robot|unusual traffic|"
                               r"checking your browser|enable javascript and cookies to continue", re.I)
-_LOGIN_PATH = re.compile(r"(^|/)(log-?in|sign-?in|sign_in|logon|auth|authenticate|sso|session/new|"
+_LOGIN_PATH = re.compile(r"(^|/)(log-?in|sign-?in|sign_in|logon|auth|authenticate|authwall|servicelogin|sso|session/new|"
                          r"accounts?/login|users?/sign_in)(/|$|\.)", re.I)
+# Where a site sends a page it no longer has: /404.html, /not-found, /error-404…
+_NOT_FOUND_PATH = re.compile(r"(^|/)((page-?)?not-?found|404|410|error-?404|404-?error)(\.(html?|php|aspx?))?/?$", re.I)
 _LOGIN_TITLE = re.compile(r"^\s*(sign|log) ?in\b|\b(sign|log) ?in (to|with)\b", re.I)
 _NOT_FOUND_PHRASE = (r"((page|file|article|story|content|post|resource)\s+)?(not found|(does not|doesn't|no longer) "
                      r"exists?|(cannot|can't|could not|couldn't) be found|no longer available|(has been|was) (removed|deleted))")
@@ -164,8 +166,12 @@ def judge(status: int | None, headers: Mapping[str, str], content_type: str, bod
     if signals.password_field and (outside_forms < SHORT_PAGE_WORDS or _LOGIN_TITLE.search(title)):
         return Verdict("login-wall", "a sign-in form in place of the content")
     if status is None or 200 <= status < 300:
+        if final_url != requested_url and _NOT_FOUND_PATH.search(urlsplit(final_url).path) \
+                and not _NOT_FOUND_PATH.search(urlsplit(requested_url).path):
+            return Verdict("not-found", f"redirected to a not-found page ({final_url})")
         heading = " ".join("".join(signals.first_heading).split())
-        said = next((p for p in [title, *_TITLE_SEPARATORS.split(title), heading] if _says_not_found(p)), None)
+        plain = [text] if not html else []  # a text/plain answer of a few words: "Not Found"
+        said = next((p for p in [title, *_TITLE_SEPARATORS.split(title), heading, *plain] if _says_not_found(p)), None)
         if said and len(words) < SOFT_404_WORDS:
             return Verdict("not-found", f"status {status} but the page says {said!r}")
         if len(words) < TINY_PAGE_WORDS and (found := _NOT_FOUND_WORDS.search(text)):
