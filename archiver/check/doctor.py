@@ -26,7 +26,7 @@ from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now, parse_entry
 from archiver.store.durable import fsync_dir
-from archiver.store.leftovers import IMPORTED_PREFIX, shared_by_machines, temporaries
+from archiver.store.leftovers import IMPORTED_PREFIX, published_by_a_dead_run, shared_by_machines, temporaries
 from archiver.evidence.keys import custody_lines, custody_log
 from archiver.evidence.manifest import MANIFEST_NAME, point_newest_at, points_at
 from archiver.check.scan import scan_warc
@@ -158,14 +158,12 @@ def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | N
     for (name,) in catalog.query("SELECT name FROM warc_files WHERE closed_at IS NULL").fetchall():
         if name in unfinished:
             continue
-        if collection.storage.size(name) is not None:
-            if catalog.locks.being_written(name):
-                continue  # being published by a live run, on another machine: its close is coming
+        if published_by_a_dead_run(collection, name):
             _closed_unrecorded(collection, catalog, name, key, diagnosis)
             published.add(name)
             continue
         if shared_by_machines(collection.storage):
-            continue  # another machine's file, in its spool, being written
+            continue  # another machine's file, being written in its spool or uploaded by its live writer
         finding = Finding("file never written", f"warcs/{name}", "listed as opened, but no such file was created")
         diagnosis.findings.append(finding)
         if key is not None:

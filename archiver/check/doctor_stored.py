@@ -16,17 +16,26 @@ def unstored_files(collection: Collection, fix: bool, diagnosis: Diagnosis) -> N
     if not shared_by_machines(collection.storage):
         return
     copies = DocumentCopies(collection.root, collection.storage)
-    with collection:
-        kept = [row[0] for row in collection.catalog.query(
-            "SELECT DISTINCT sha256 FROM document_versions WHERE size IS NOT NULL ORDER BY sha256")]
-    manifests = [Finding("unstored manifest file", f"manifests/{name}", "an export stopped before storing it where "
-                         "other machines fetch it") for name in unstored_manifests(collection)]
-    documents = {sha256: Finding("unstored document copy", copies.relative_path(sha256), "a read stopped before "
-                                 "storing it where other machines fetch it") for sha256 in copies.unstored(kept)}
+    findings = [Finding("unstored manifest file", f"manifests/{name}", "an export stopped before storing it where "
+                        "other machines fetch it") for name in unstored_manifests(collection)]
+    findings += [Finding("unstored document copy", copies.relative_path(sha256), "a read stopped before storing it "
+                         "where other machines fetch it") for sha256 in copies.unstored(_kept_copies(collection))]
     if fix:
-        store_manifests(collection)
-        for sha256 in documents:
-            copies.store(sha256)
-        for finding in [*manifests, *documents.values()]:
+        store_unstored(collection)
+        for finding in findings:
             finding.fixed = "stored"
-    diagnosis.findings += manifests + list(documents.values())
+    diagnosis.findings += findings
+
+
+def store_unstored(collection: Collection) -> None:
+    """Store each manifest file and document copy the catalog lists that only this folder holds."""
+    store_manifests(collection)
+    copies = DocumentCopies(collection.root, collection.storage)
+    for sha256 in copies.unstored(_kept_copies(collection)):
+        copies.store(sha256)
+
+
+def _kept_copies(collection: Collection) -> list[str]:
+    with collection:
+        return [row[0] for row in collection.catalog.query(
+            "SELECT DISTINCT sha256 FROM document_versions WHERE size IS NOT NULL ORDER BY sha256")]

@@ -11,8 +11,8 @@ from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, echo, json
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
-from archiver.evidence.keys import create_signing_key, export_custody, key_path, key_statuses, revoke_key, rotate_key
-from archiver.evidence.signing import collection_public_keys, grouped, parse_fingerprint
+from archiver.evidence.keys import create_signing_key, key_path, key_statuses, published_keys, revoke_key, rotate_key
+from archiver.evidence.signing import grouped, parse_fingerprint
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -52,7 +52,7 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     """List the collection's public keys with fingerprints and status (active, rotated out, revoked),
     and the worker keys of the machines writing to a shared collection."""
     collection = Collection.open(collection_dir)
-    published = _public_keys(collection)
+    published = published_keys(collection)
     statuses = key_statuses(collection)
     local = key_path(collection, key_file)
     listed = []
@@ -89,7 +89,7 @@ def export(collection_dir: Path, fingerprint: str | None, output: Path | None, k
            as_json: bool) -> None:
     """Print a public key (PEM) to hand to whoever will verify this collection's evidence."""
     collection = Collection.open(collection_dir)
-    published = _public_keys(collection)
+    published = published_keys(collection)
     if fingerprint:
         wanted = parse_fingerprint(fingerprint)
     else:
@@ -138,7 +138,7 @@ def revoke(fingerprint: str, revoked_from: str | None, reason: str, collection_d
     collection = Collection.open(collection_dir)
     wanted = parse_fingerprint(fingerprint)
     announced = key_statuses(collection).get(wanted) is not None  # a worker key has no file in keys/
-    if not announced and wanted not in _public_keys(collection):
+    if not announced and wanted not in published_keys(collection):
         raise UsageProblem(f"no public key {grouped(wanted)} in this collection", "list them with `archiver keys show`")
     moment = _utc(revoked_from) if revoked_from else now()
     revoke_key(collection, signing_key(collection, key_file, revoked_ok=True), wanted, moment, reason)
@@ -156,10 +156,3 @@ def _utc(text: str) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _public_keys(collection: Collection) -> dict:
-    """The collection's public keys by fingerprint: on a shared collection, each the custody
-    chain announces is written into this folder's keys/ first (a machine's folder may hold none)."""
-    export_custody(collection)
-    return collection_public_keys(collection.root / "keys")

@@ -72,6 +72,14 @@ def export_custody(collection: Collection) -> Path:
     return path
 
 
+def published_keys(collection: Collection) -> dict[str, PublicKey]:
+    """The collection's public keys by fingerprint: on a shared collection, each the custody
+    chain announces is written into this folder's keys/ first (a machine's folder may hold none)."""
+    if collection.config.catalog_url:
+        _publish_announced_keys(collection, custody_lines(collection))
+    return collection_public_keys(collection.root / "keys")
+
+
 def _publish_announced_keys(collection: Collection, lines: Iterable[bytes]) -> None:
     """Write keys/ the public key file of each collection key the custody lines announce."""
     for entry in filter(None, map(parse_entry, lines)):

@@ -29,15 +29,14 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from archiver.check.findings import Report
+from archiver.check.doctor_stored import store_unstored
 from archiver.check.verify import verify_collection
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
-from archiver.evidence.shared_manifests import store_manifests
 from archiver.evidence.signing import SigningKey
 from archiver.store.catalog import Catalog
 from archiver.store.schema import SCHEMA_VERSION
 from archiver.store.collection import CONFIG_NAME, Collection
-from archiver.store.documents import DocumentCopies
 from archiver.store.locks import LOCK_NAME
 from archiver.store.database import is_server_url, placeholders
 from archiver.store.durable import atomic_write, fsync_dir
@@ -135,7 +134,7 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
         custody = sum(1 for _ in catalog.custody_lines())
     finally:
         catalog.close()
-    _store_shared_files(Collection.open(folder))
+    store_unstored(Collection.open(folder))  # the manifests and document copies, where every machine fetches them
     (folder / MARKER).unlink(missing_ok=True)
     fsync_dir(folder)
     return Migrated(source.root, folder, target.catalog_url, target.storage_url, rows["warc_files"], sent, rows,
@@ -214,16 +213,6 @@ def _make_folder(source: Collection, folder: Path, target: Target, settings: Sto
                 copied.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(copied, file.read_bytes(), mode=file.stat().st_mode & 0o777)
     return Collection.open(folder)
-
-
-def _store_shared_files(copy: Collection) -> None:
-    """The manifests and document copies, stored where every machine's folder fetches them."""
-    store_manifests(copy)
-    copies = DocumentCopies(copy.root, copy.storage)
-    with copy:
-        kept = [row[0] for row in copy.catalog.query("SELECT DISTINCT sha256 FROM document_versions WHERE size IS NOT NULL")]
-    for sha256 in copies.unstored(kept):
-        copies.store(sha256)
 
 
 def _shared_settings(source: Collection, catalog_url: str, storage: StorageSettings) -> str:

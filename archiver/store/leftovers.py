@@ -28,14 +28,19 @@ def interruption_signs(collection: Collection) -> list[str]:
         with collection:
             still_open = [name for (name,) in collection.catalog.query(
                 "SELECT name FROM warc_files WHERE closed_at IS NULL ORDER BY name")]
-    if shared_by_machines(collection.storage):  # published, and by no live writer: a dead run's
-        with collection:
-            still_open = [name for name in still_open if collection.storage.size(name) is not None
-                          and not collection.catalog.locks.being_written(name)]
+    if shared_by_machines(collection.storage):
+        still_open = [name for name in still_open if published_by_a_dead_run(collection, name)]
     return ([f"warcs/{name}{UNFINISHED_SUFFIX}" for name in collection.storage.unfinished()]
             + [f"warcs/{name}" for name in still_open if name not in collection.storage.unfinished()]
             + [str(path.relative_to(collection.root)) for path, _ in temporaries(collection)]
             + [f"manifests/{path.name}" for path in sorted((collection.root / "manifests").glob(".*.tmp"))])
+
+
+def published_by_a_dead_run(collection: Collection, name: str) -> bool:
+    """Whether a file the catalog lists as open is published: by a run that died before the
+    catalog recorded its close, unless its writer (on any machine) is alive and about to."""
+    with collection:
+        return collection.storage.size(name) is not None and not collection.catalog.locks.being_written(name)
 
 
 def temporaries(collection: Collection) -> list[tuple[Path, str]]:
