@@ -16,8 +16,8 @@ from tests.fuzz_properties import check_skip
 from archiver.errors import UsageProblem
 from archiver.read.decoding import decode
 from archiver.read.links import find_links
-from archiver.read.seeds import (DOCUMENT_SUFFIXES, Citation, Document, NotADocument, make_claim_id, note_claim,
-                                 parse_document, read_document)
+from archiver.read.seeds import (DOCUMENT_SUFFIXES, Citation, Document, NotADocument, UnreadableDocument,
+                                 documents_in, make_claim_id, note_claim, parse_document, read_document)
 
 SAMPLE = Path(__file__).parent.parent / "seeds" / "000_f70de470215bb835.txt"
 # A 1x1 PNG.
@@ -385,12 +385,16 @@ def test_csv_an_unclosed_quote_that_swallows_rows_is_named():
             b'Nobody saw it",https://a.example/3\n'
             b'A later row,https://a.example/4\n')
     document = parse_document(data, "sheet.csv")
+    # Line 4 closes the quote: its URL is the (swallowing) row's own, and it is no row swallowed.
     assert [w for w in document.warnings if "quote" in w] == [
-        "line 2: a quoted cell opened here runs to line 4 and takes in lines 3-4, which look like rows "
-        "of their own; they were not read as rows: close the quote on line 2"]
+        "line 2: a quoted cell opened here runs to line 4 and takes in line 3, which looks like a row "
+        "of its own; it was not read as a row: close the quote on line 2"]
     assert claim_texts(document)[-1] == "A later row"  # the sheet after the swallowed rows is still read
-    # A claim quoted over two lines as the docs allow is no such warning (CSV above: "A claim over\ntwo lines").
+    # A claim quoted over two lines as the docs allow is no such warning (CSV above: "A claim over\ntwo lines"),
+    # nor is one whose URL follows its closing quote on the last of its lines.
     assert not [w for w in parse_document(CSV, "sheet.csv").warnings if "quote" in w]
+    multi_line = parse_document(b'claim,url\n"Multi\nline claim",https://m.example/1\n', "sheet.csv")
+    assert not [w for w in multi_line.warnings if "quote" in w] and cited(multi_line.claims[0]) == ["https://m.example/1"]
 
 
 
@@ -469,8 +473,31 @@ def test_note_claim_cites_its_urls_once():
 
 
 def test_unreadable_path_is_a_usage_problem(tmp_path):
-    with pytest.raises(UsageProblem, match="cannot read"):
+    with pytest.raises(UnreadableDocument, match="cannot read") as missing:
         read_document(tmp_path / "missing.txt")
+    assert missing.value.exit_code == 2
+
+
+def test_an_unreadable_document_stops_the_run_when_named_and_is_skipped_in_a_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    (folder / "a.md").write_text("Readable https://a.example/\n")
+    secret = folder / "secret.md"
+    secret.write_text("Refused https://b.example/\n")
+    read_bytes = Path.read_bytes
+
+    def refusing(path):  # as root, no file mode refuses a read: the machine's refusal, stood in for
+        if path.name == "secret.md":
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refusing)
+    found = read_targets([str(folder)], tmp_path)
+    assert found.urls == ["https://a.example/"]
+    assert found.skipped == [f"cannot read {secret}: Permission denied; skipped"]
+    with pytest.raises(UnreadableDocument, match="secret.md: Permission denied") as named:
+        read_targets([str(secret)], tmp_path)
+    assert named.value.exit_code == 3  # the machine refused, as the README's exit codes say
 
 
 def test_a_binary_file_is_skipped_with_a_warning_naming_it(run_cli, raw_server, collection, tmp_path):
@@ -498,7 +525,7 @@ def test_targets_mix_urls_and_documents_once_each(tmp_path):
     doc.write_text("https://a.example/x and HTTPS://A.EXAMPLE:443/x#top")
     found = read_targets(["https://a.example/x", str(doc), str(tmp_path)], tmp_path)
     assert found.urls == ["https://a.example/x"]
-    assert [d.path for d in found.documents] == [doc, doc]
+    assert [d.path for d in found.documents] == [doc]  # named, and in the folder named: read once
 
 
 # --- never crashing on bytes ---------------------------------------------------------------------
@@ -519,7 +546,7 @@ def assert_documented_sheet_refusal(problem: UsageProblem, name: str) -> None:
     refused (exit code 2), naming the columns it has"; no file is ever refused for its bytes."""
     refusal = SHEET_REFUSAL.fullmatch(problem.message)
     assert refusal and refusal["name"] == name and problem.fix == SHEET_FIX, str(problem)
-    assert name.endswith((".csv", ".jsonl")) and problem.exit_code == 2, str(problem)
+    assert name.endswith((".csv", ".tsv", ".jsonl")) and problem.exit_code == 2, str(problem)
     found = refusal["found"].split(", ")
     assert not any(column in found for column in refusal["missing"].split(" or ")), str(problem)
 
@@ -557,6 +584,71 @@ def test_arbitrary_bytes_never_crash_and_spans_match():
         assert_well_formed(document, data)
 
     check()
+
+
+def test_markdown_links_give_their_destinations_and_nothing_joined():
+    # The URL as the link's own text, and two links run together: each destination, once per link.
+    assert find_links("Same [https://example.org/a](https://example.org/a) common.") == [
+        "https://example.org/a", "https://example.org/a"]
+    assert find_links("Adjacent [a](https://a.example/x)[b](https://b.example/y) links.") == [
+        "https://a.example/x", "https://b.example/y"]
+    assert find_links("[w](https://en.wikipedia.org/wiki/Foo_(bar)) and [t](https://a.example/p \"title\")") == [
+        "https://en.wikipedia.org/wiki/Foo_(bar)", "https://a.example/p"]
+    document = parse_document(b"Troops moved [https://a.example/1](https://a.example/1).\n", "a.md")
+    assert cited(document.claims[0]) == ["https://a.example/1"]
+
+
+def test_a_typographers_apostrophe_and_markdown_emphasis_are_not_part_of_a_url():
+    assert find_links("See https://example.org’s report.") == ["https://example.org"]
+    assert find_links("the path https://a.example/Ender’s_Game, as Wikipedia has it") == [
+        "https://a.example/Ender’s_Game"]
+    assert find_links("and _https://it.example/y_ end, *https://b.example/z*") == [
+        "https://it.example/y", "https://b.example/z"]
+
+
+def test_a_route_fragment_names_its_own_page_and_any_other_fragment_does_not():
+    document = parse_document("Claim one per https://social.example/#!/alice/status/1 today.\n\n"
+                              "Claim two per https://social.example/#!/bob/status/2 today.\n\n"
+                              "Claim three per https://app.example/#/article/3 and https://app.example/#top.\n"
+                              .encode(), "a.txt")
+    assert [citation.normalised for claim in document.claims for citation in claim.citations] == [
+        "https://social.example/#!/alice/status/1", "https://social.example/#!/bob/status/2",
+        "https://app.example/#/article/3", "https://app.example/"]
+    assert len(document.urls) == 4
+
+
+def test_a_sheet_line_with_half_a_character_is_read_with_a_warning():
+    document = parse_document(b'{"claim": "Sur \\ud800 rogate \\ud83d\\ude00", "url": "https://a.example/"}\n'
+                              b'{"claim": "Whole \\ud83d\\ude00", "url": "https://b.example/"}\n', "s.jsonl")
+    assert claim_texts(document) == ["Sur \ufffd rogate \U0001F600", "Whole \U0001F600"]
+    assert document.warnings == ("line 1: a \\u escape names half a character (a lone UTF-16 surrogate); "
+                                 "it was read as U+FFFD",)
+
+
+def test_a_tsv_file_is_a_claim_sheet(tmp_path):
+    document = parse_document(b"claim\turl\nFirst row\thttps://a.example/1\nSecond row\thttps://a.example/2\n", "s.tsv")
+    assert document.kind == "csv" and claim_texts(document) == ["First row", "Second row"]
+    assert [cited(claim) for claim in document.claims] == [["https://a.example/1"], ["https://a.example/2"]]
+
+
+def test_a_folder_is_read_without_its_hidden_folders_and_each_file_once(tmp_path):
+    seeds = tmp_path / "seeds"
+    (seeds / ".git").mkdir(parents=True)
+    (seeds / ".git" / "notes.md").write_text("A tool's file https://hidden.example/\n")
+    (seeds / "a.md").write_text("Cited https://a.example/\n")
+    (seeds / "link.md").symlink_to(seeds / "a.md")
+    assert documents_in(seeds) == [seeds / "a.md", seeds / "link.md"]
+    found = read_targets([str(seeds)], tmp_path)
+    assert [document.key for document in found.documents] == ["seeds/a.md"] and found.urls == ["https://a.example/"]
+
+
+def test_a_file_called_note_in_the_collection_is_not_the_cited_notes(collection):
+    # `cite` claims have the document key "note"; a document of that name must take another.
+    note = collection.root / "note"
+    note.write_text("Unique note claim\n\nhttps://a.example/from-the-file\n")
+    found = read_targets([str(note)], collection.root)
+    assert [document.key for document in found.documents] == ["./note"]
+    assert found.documents[0].claims[0].id != note_claim("Unique note claim", ["https://a.example/"]).id
 
 
 def test_an_apostrophe_inside_a_url_path_is_part_of_the_url():

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archiver.errors import UsageProblem
-from archiver.read.seeds import Document, NotADocument, documents_in, path_text, read_document
+from archiver.read.model import NOTE_KEY
+from archiver.read.seeds import Document, NotADocument, UnreadableDocument, documents_in, path_text, read_document
 from archiver.read.urls import fetchable_problem, normalise_url
 
 
@@ -17,8 +18,16 @@ class Targets:
 
     urls: list[str] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)   # a warning for each file that is not a document
+    skipped: list[str] = field(default_factory=list)   # a warning for each file not read: not a document, or unreadable
     _keys: set[str] = field(default_factory=set)
+    _document_keys: set[str] = field(default_factory=set)
+
+    def first_sight_of(self, document_key: str) -> bool:
+        """Whether the document named `document_key` is new to this run (and now seen)."""
+        if document_key in self._document_keys:
+            return False
+        self._document_keys.add(document_key)
+        return True
 
     def add_url(self, url: str) -> None:
         key = normalise_url(url)
@@ -32,9 +41,11 @@ def document_key(path: Path, root: Path) -> str:
     Claim ids derive from it, so the same file keeps its ids from run to run."""
     resolved = path.resolve()
     try:
-        return path_text(resolved.relative_to(root.resolve()).as_posix())
+        key = path_text(resolved.relative_to(root.resolve()).as_posix())
     except ValueError:
         return path_text(resolved.as_posix())
+    # A file called `note` in the collection's folder: its claims are not those typed with `cite`.
+    return "./" + key if key == NOTE_KEY else key
 
 
 def read_targets(targets: list[str], root: Path) -> Targets:
@@ -55,10 +66,18 @@ def read_targets(targets: list[str], root: Path) -> Targets:
         else:
             raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
         for document_path in paths:
+            key = document_key(document_path, root)
+            if not found.first_sight_of(key):  # named twice, or again through a link to it: read once
+                continue
             try:
-                document = read_document(document_path, key=document_key(document_path, root))
+                document = read_document(document_path, key=key)
             except NotADocument as skipped:
                 found.skipped.append(str(skipped))
+                continue
+            except UnreadableDocument as unreadable:
+                if not path.is_dir():
+                    raise
+                found.skipped.append(f"{unreadable.message}; skipped")
                 continue
             found.documents.append(document)
             for url in document.urls:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from archiver.errors import UsageProblem
+from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.read.citations import LinkSorter, build_claims
 from archiver.read.decoding import decode, looks_binary
 from archiver.read.html import read_html
@@ -20,7 +20,7 @@ from archiver.read.sheets import read_csv, read_jsonl
 from archiver.read.text import read_markdown, read_plain_text
 
 __all__ = ["Citation", "Claim", "Document", "DOCUMENT_SUFFIXES", "NotADocument", "documents_in", "is_document",
-           "make_claim_id", "note_claim", "parse_document", "path_text", "read_document"]
+           "make_claim_id", "note_claim", "parse_document", "path_text", "read_document", "UnreadableDocument"]
 
 # Suffix → reader. Any other file named explicitly is read as plain text.
 _READERS: dict[str, Callable[[str, str], Reading]] = {
@@ -30,9 +30,20 @@ _READERS: dict[str, Callable[[str, str], Reading]] = {
     ".html": lambda text, name: read_html(text),
     ".htm": lambda text, name: read_html(text),
     ".csv": read_csv,
+    ".tsv": read_csv,
     ".jsonl": read_jsonl,
 }
 DOCUMENT_SUFFIXES = tuple(_READERS)
+
+
+class UnreadableDocument(ArchiverError):
+    """A document that could not be read: gone (exit code 2, as a wrong path), or refused by the
+    machine (no permission, an I/O error: exit code 3). Named on its own, it stops the run; found
+    in a folder, it is skipped with its reason, so that one such file stops no other's reading."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(f"cannot read {path_text(path)}: {error.strerror or error}", "check the path and its permissions")
+        self.exit_code = UsageProblem.exit_code if isinstance(error, FileNotFoundError) else StorageProblem.exit_code
 
 
 class NotADocument(Exception):
@@ -71,7 +82,7 @@ def read_document(path: Path, key: str | None = None) -> Document:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}", "check the path and its permissions") from None
+        raise UnreadableDocument(path, exc) from None
     return parse_document(data, path_text(path), path_text(path.as_posix()) if key is None else key)
 
 
@@ -103,5 +114,7 @@ def is_document(path: Path) -> bool:
 
 
 def documents_in(folder: Path) -> list[Path]:
-    """Documents under `folder`, sorted so runs are repeatable."""
-    return sorted(p for p in folder.rglob("*") if is_document(p))
+    """Documents under `folder`, sorted so runs are repeatable; none inside a hidden folder
+    (.git, .venv: a tool's files, not a writer's)."""
+    return sorted(p for p in folder.rglob("*")
+                  if is_document(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts))

@@ -64,7 +64,10 @@ def read_csv(text: str, name: str) -> Reading:
 def _warn_swallowed_rows(reading: Reading, row_lines: list[str], first: int, delimiter: str, url_at: int) -> None:
     """A quoted cell may hold line breaks; but when the lines it takes in look like rows of their
     own (a URL in the url column), the quote was most likely left open and swallowed them."""
-    swallowed = [first + offset for offset, line in enumerate(row_lines[1:], 1)
+    # The row's last line is where its quote closes: only what comes before the closing quote was
+    # taken in (after it, the row's own cells go on, its URL among them).
+    taken_in = [*row_lines[1:-1], row_lines[-1].partition('"')[0]] if len(row_lines) > 1 else []
+    swallowed = [first + offset for offset, line in enumerate(taken_in, 1)
                  if len(cells := line.rstrip("\r\n").split(delimiter)) > url_at and find_links(cells[url_at])]
     if not swallowed:
         return
@@ -106,6 +109,10 @@ def read_jsonl(text: str, name: str) -> Reading:
         if not isinstance(value, dict):
             reading.warnings.append(f"line {number}: not a JSON object; line skipped")
             continue
+        if _SURROGATE_ESCAPE.search(line) and (cleaned := _without_lone_surrogates(value)) != value:
+            value = cleaned
+            reading.warnings.append(f"line {number}: a \\u escape names half a character (a lone UTF-16 "
+                                    "surrogate); it was read as U+FFFD")
         fields: dict[str, Any] = {}
         for key, field_value in value.items():
             fields.setdefault(key.strip().lower(), field_value)
@@ -114,6 +121,22 @@ def read_jsonl(text: str, name: str) -> Reading:
     if columns:
         _require_columns(list(columns), name)
     return reading
+
+
+# A \\uD800-\\uDFFF escape: JSON joins a pair of them into one character, but one alone is half of
+# none, and no catalog, file or terminal takes it.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """`value` with each lone surrogate in its strings (keys too) made U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+    return value
 
 
 def _require_columns(columns: list[str], name: str) -> None:

@@ -18,7 +18,7 @@ from archiver.capture.browser.proxy import RecordingProxy
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop
 from archiver.capture.fetch.schedule import fetch_each
-from archiver.read.urls import fetchable_problem, normalise_url
+from archiver.read.urls import fetchable_problem, request_key
 
 # A cited URL with one of these endings is a file, not a page: fetched directly, no browser round trip.
 _NOT_A_PAGE = re.compile(r"\.(pdf|png|jpe?g|gif|webp|svg|ico|mp4|webm|mov|mp3|ogg|wav|zip|gz|tgz|tar|7z|"
@@ -105,10 +105,10 @@ def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop
     """The page's own redirect chain (its first request for `url`, then each Location it
     followed), and every other request."""
     chain: list[Hop] = []
-    wanted = normalise_url(url)
+    wanted = request_key(url)
     rest = list(hops)
     while len(chain) <= max_redirects:
-        hop = next((h for h in rest if normalise_url(h.url) == wanted), None)
+        hop = next((h for h in rest if request_key(h.url) == wanted), None)
         if hop is None and not chain and rest:
             hop = rest[0]  # the navigation is the page's first request, whatever form Chromium gave its URL
         if hop is None:
@@ -118,7 +118,7 @@ def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop
         if hop.location is None or hop.error:
             break
         try:
-            wanted = normalise_url(urljoin(hop.url, hop.location))
+            wanted = request_key(urljoin(hop.url, hop.location))
         except ValueError:  # a Location no URL parser reads (http://[bold]/): Chromium went no further either
             break
     return chain, rest
