@@ -87,6 +87,33 @@ def test_claim_ids_are_stable_and_an_edit_supersedes_only_that_claim(run_cli, ra
     assert old["superseded_at"] is not None  # kept, marked, never deleted
 
 
+def test_a_claim_whose_url_alone_is_edited_keeps_what_it_cited_before(run_cli, raw_server, collection):
+    server = raw_server({"/wrong": send_bytes(http_response(b"<p>wrong page</p>")),
+                         "/right": send_bytes(http_response(b"<p>right page</p>"))})
+    sheet = collection.root / "seeds" / "sheet.csv"
+    sheet.write_text(f"claim,url\nThe sky is green,{server.url('/wrong')}\n")
+    run_cli("capture", "-C", collection.root, sheet)
+    [before] = cli_json(run_cli, "claims", "-C", collection.root)
+    sheet.write_text(f"claim,url\nThe sky is green,{server.url('/right')}\n")
+    run_cli("capture", "-C", collection.root, sheet)
+    [after] = cli_json(run_cli, "claims", "-C", collection.root)
+    # Same words, same id: it now cites the right page, and what it cited before is kept, dated.
+    assert after["id"] == before["id"]
+    assert [c["url"] for c in after["citations"]] == [server.url("/right")]
+    [former] = after["former_citations"]
+    assert former["url"] == server.url("/wrong") and former["dropped_at"] > before["first_seen_at"]
+    assert [c["outcome"] for c in after["captures"][former["url_key"]]] == ["ok"]  # its evidence still in view
+    # Looked up by the URL it no longer cites, the claim is still found, and `show` says until when.
+    assert [c["id"] for c in cli_json(run_cli, "claims", "-C", collection.root, "--url", server.url("/wrong"))] == [after["id"]]
+    listed = run_cli("claims", "-C", collection.root, "--url", server.url("/wrong"))
+    assert "cited until" in listed.stdout, listed.stdout
+    shown = run_cli("show", "-C", collection.root, after["id"])
+    assert f"a re-read of its document dropped it): {server.url('/wrong')}" in shown.stdout, shown.stdout
+    [old_capture] = after["captures"][former["url_key"]]
+    capture = cli_json(run_cli, "show", "-C", collection.root, old_capture["id"])
+    assert capture["claims"] == [] and capture["formerly_cited_by"] == [after["id"]]
+
+
 def test_a_url_cited_by_many_claims_is_captured_once(run_cli, raw_server, collection, tmp_path):
     server = page_server(raw_server)
     sheet = tmp_path / "sheet.csv"

@@ -108,15 +108,22 @@ def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
             # A failure's reason is the status already; the change column would only repeat it.
             after = "" if row.outcome == "failed" else f"  ({change})"
             out.print(f"  {row.id}  {row.started_at[:19].replace('T', ' ')}  {capture_status(row)}{after}", markup=False)
+    for former in detail["former_citations"]:
+        out.print(f"cited until {former['dropped_at'][:19].replace('T', ' ')} (a re-read of its document dropped it): "
+                  f"{former['url']}", markup=False)
+        for row in (CaptureRow(**c) for c in detail["captures"][former["url_key"]]):
+            out.print(f"  {row.id}  {row.started_at[:19].replace('T', ' ')}  {capture_status(row)}", markup=False)
 
 
 def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
     records = catalog.records(row.id)
     warc = catalog.warc_file(row.warc_file) if row.warc_file else None
     citing = catalog.claims(url_key=row.url_key, include_superseded=True)
+    cited_before = [claim for claim in catalog.claims(url_key=row.url_key, include_superseded=True, formerly=True)
+                    if claim not in citing]
     if as_json:
         print_json({**row.as_dict(), "warc": warc, "records": [r.__dict__ for r in records],
-                    "claims": [c.id for c in citing]})
+                    "claims": [c.id for c in citing], "formerly_cited_by": [c.id for c in cited_before]})
         return
     out = console()
     fields = [("capture", row.id), ("URL", row.url), ("final URL", row.final_url), ("result", row.outcome),
@@ -129,7 +136,8 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
               ("payload digest", row.payload_digest), ("response size", human_size(row.response_length)),
               ("identical to", row.revisit_of),
               ("WARC file", row.warc_file and f"{row.warc_file}" + ("" if warc and warc["closed_at"] else " (still open)")),
-              ("cited by", ", ".join(c.id for c in citing))]
+              ("cited by", ", ".join(c.id for c in citing)),
+              ("formerly cited by", ", ".join(c.id for c in cited_before))]
     for name, value in fields:
         if value not in (None, ""):
             out.print(f"{name + ':':<21}{value}", markup=False)

@@ -48,7 +48,7 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
                                "give its path as `archiver capture` was given it (see `archiver documents`)")
         found = collection.catalog.claims(
             url_key=lookup_key(url) if url else None, document_key=key,
-            uncaptured=uncaptured, include_superseded=superseded, broken=broken)
+            uncaptured=uncaptured, include_superseded=superseded, broken=broken, formerly=url is not None)
         listed = collection.catalog.claims_with_captures(found)
     if as_json:
         print_json(listed)
@@ -65,6 +65,10 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
         urls = [c["url"] for c in claim["citations"]]
         newest = [capture_status(CaptureRow(**claim["captures"][c["url_key"]][-1]) if claim["captures"][c["url_key"]] else None)
                   for c in claim["citations"]]
+        for former in claim["former_citations"]:  # only asked for by URL: why the claim is listed
+            if url and former["url_key"] == lookup_key(url):
+                urls.append(f"{former['url']} (cited until {former['dropped_at'][:19].replace('T', ' ')})")
+                newest.append("")
         rows.append([claim["id"], claim["document_key"] or "(note)", text, "\n".join(urls), "\n".join(newest)])
     print_table(("claim", "document", "text", "cites", "newest capture"), rows, whole=("claim", "cites"))
     echo(f"{len(listed)} claim(s)")

@@ -232,7 +232,12 @@ class Catalog:
             first = self._db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM citations WHERE claim_id = ?",
                                      (claim.id,)).fetchone()[0]
         else:
-            # Which URLs a claim cites can change without its text changing (a standalone URL edited).
+            # Which URLs a claim cites can change without its text changing (a standalone URL edited,
+            # an href): those it no longer cites are kept as former citations, dropped at this read.
+            kept = [citation.normalised for citation in claim.citations]
+            self._db.execute("INSERT INTO former_citations (claim_id, url_key, url, standalone, dropped_at) SELECT claim_id,"
+                             " url_key, url, standalone, ? FROM citations WHERE claim_id = ?"
+                             + (f" AND url_key NOT IN ({placeholders(kept)})" if kept else ""), (seen_at, claim.id, *kept))
             self._db.execute("DELETE FROM citations WHERE claim_id = ?", (claim.id,))
         self._db.executemany("INSERT INTO citations (claim_id, url_key, url, standalone, position) VALUES (?, ?, ?, ?, ?)"
                              " ON CONFLICT DO NOTHING",
@@ -260,15 +265,17 @@ class Catalog:
         return found
 
     def claims(self, url_key: str | None = None, document_key: str | None = None, uncaptured: bool = False,
-               include_superseded: bool = False, broken: bool = False) -> list[ClaimRow]:
+               include_superseded: bool = False, broken: bool = False, formerly: bool = False) -> list[ClaimRow]:
         """Claims, filtered. `broken`: those citing a URL whose newest capture failed or has a
-        verdict other than content (a capture from before verdicts, with none, is not judged)."""
+        verdict other than content (a capture from before verdicts, with none, is not judged).
+        `formerly`: with `url_key`, also the claims that cited it before a re-read dropped it."""
         where, args = [], []
         if not include_superseded:
             where.append("cl.superseded_at IS NULL")
         if url_key is not None:
-            where.append("cl.id IN (SELECT claim_id FROM citations WHERE url_key = ?)")
-            args.append(url_key)
+            where.append("(cl.id IN (SELECT claim_id FROM citations WHERE url_key = ?)"
+                         + (" OR cl.id IN (SELECT claim_id FROM former_citations WHERE url_key = ?))" if formerly else ")"))
+            args += [url_key, url_key] if formerly else [url_key]
         if document_key is not None:
             where.append("cl.document_key = ?")
             args.append(document_key)
@@ -290,13 +297,16 @@ class Catalog:
 
     def _with_citations(self, rows: list[tuple]) -> list[ClaimRow]:
         cited: dict[str, list[tuple[str, str]]] = {}
-        ids = [row[0] for row in rows]
-        for batch in in_batches(ids):
-            for claim_id, url, url_key in self._db.execute(
-                    f"SELECT claim_id, url, url_key FROM citations WHERE claim_id IN ({placeholders(batch)})"
-                    " ORDER BY claim_id, position", batch):
-                cited.setdefault(claim_id, []).append((url, url_key))
-        return [ClaimRow(*row, citations=tuple(cited.get(row[0], ()))) for row in rows]
+        formerly: dict[str, list[tuple[str, str, str]]] = {}
+        for batch in in_batches([row[0] for row in rows]):
+            for claim_id, *citation in self._db.execute(f"SELECT claim_id, url, url_key FROM citations WHERE claim_id IN"
+                                                        f" ({placeholders(batch)}) ORDER BY claim_id, position", batch):
+                cited.setdefault(claim_id, []).append(tuple(citation))
+            for claim_id, *former in self._db.execute(f"SELECT claim_id, url, url_key, dropped_at FROM former_citations WHERE"
+                                                      f" claim_id IN ({placeholders(batch)}) ORDER BY claim_id, dropped_at, url_key", batch):
+                formerly.setdefault(claim_id, []).append(tuple(former))
+        return [ClaimRow(*row, citations=tuple(cited.get(row[0], ())), former_citations=tuple(formerly.get(row[0], ())))
+                for row in rows]
 
     def captures_by_url(self, url_keys: set[str]) -> dict[str, list[CaptureRow]]:
         found: dict[str, list[CaptureRow]] = {key: [] for key in url_keys}
@@ -308,10 +318,10 @@ class Catalog:
         return found
 
     def claims_with_captures(self, claims: list[ClaimRow]) -> list[dict]:
-        """Each claim with, for each URL it cites, every capture of that URL, oldest first."""
-        by_url = self.captures_by_url({key for claim in claims for _, key in claim.citations})
-        return [{**claim.as_dict(),
-                 "captures": {key: [c.as_dict() for c in by_url[key]] for _, key in claim.citations}}
+        """Each claim with, for each URL it cites or cited before a re-read dropped it, every
+        capture of that URL, oldest first."""
+        by_url = self.captures_by_url({key for claim in claims for key in claim.url_keys_ever()})
+        return [{**claim.as_dict(), "captures": {key: [c.as_dict() for c in by_url[key]] for key in claim.url_keys_ever()}}
                 for claim in claims]
 
     def captured_by_interrupted_runs(self) -> set[str]:
@@ -353,12 +363,9 @@ class Catalog:
 
     def captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
         """The capture made for each of these queued jobs that has one, by job id."""
-        found = {}
-        for batch in in_batches(job_ids):
-            for row in self._db.execute(f"SELECT * FROM captures WHERE job_id IN ({placeholders(batch)})", batch):
-                capture = CaptureRow(*row)
-                found[capture.job_id] = capture
-        return found
+        found = [CaptureRow(*row) for batch in in_batches(job_ids)
+                 for row in self._db.execute(f"SELECT * FROM captures WHERE job_id IN ({placeholders(batch)})", batch)]
+        return {capture.job_id: capture for capture in found}
 
     def find_capture(self, id_prefix: str) -> list[CaptureRow]:
         return [CaptureRow(*row) for row in self._db.execute(

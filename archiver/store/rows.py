@@ -80,13 +80,20 @@ class ClaimRow:
     superseded_at: str | None
     verbatim: int  # 1 when text is exactly the document's characters start:end (see Claim.verbatim)
     citations: tuple[tuple[str, str], ...] = ()  # (URL as written, normalised URL)
+    former_citations: tuple[tuple[str, str, str], ...] = ()  # (URL, normalised URL, when a re-read dropped it)
 
     def as_dict(self) -> dict:
         data = dict(self.__dict__)
         data["verbatim"] = bool(self.verbatim)
         data["extra"] = json.loads(self.extra) if self.extra else None
         data["citations"] = [{"url": url, "url_key": key} for url, key in self.citations]
+        data["former_citations"] = [{"url": url, "url_key": key, "dropped_at": dropped_at}
+                                    for url, key, dropped_at in self.former_citations]
         return data
+
+    def url_keys_ever(self) -> list[str]:
+        """The normalised URLs it cites, then those it cited before a re-read dropped them."""
+        return [key for _, key in self.citations] + [key for _, key, _ in self.former_citations]
 
 
 @dataclass(frozen=True)
