@@ -21,6 +21,7 @@ import pytest
 from archiver.exchange.report import render_report
 from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes, use_tsa
+from tests.test_report_bundle import text_of
 from tests.tsa import local_tsa  # noqa: F401
 
 KEY = "a1b2" * 16
@@ -59,17 +60,21 @@ def make_view() -> dict:
         "documents": [{"key": "seeds/a.txt", "sha256": DOC_HASH, "date": "2026-04-30", "title": "Report <b>A</b>"}],
         "claims": [
             {"id": "claim-1", "text": HOSTILE_CLAIM, "kind": "main", "document": "seeds/a.txt", "start": 0, "end": 57,
-             "captures": ["cap-ok", "cap-failed"]},
+             "captures": ["cap-ok", "cap-failed"],
+             "not_bundled": [{"url": "https://gone.example/x", "started_at": "2026-04-30T12:02:00Z", "outcome": "failed",
+                              "error": "connection refused"},
+                             {"url": "https://never.example/y", "started_at": None, "outcome": None, "error": None}]},
             {"id": "claim-2", "text": "Entered by hand", "kind": "cited", "document": None, "start": None, "end": None,
-             "captures": ["cap-elsewhere"]},
+             "captures": ["cap-elsewhere"], "not_bundled": []},
         ],
         "captures": [
             {"id": "cap-ok", "url": "http://example.org/report", "final_url": "https://example.org/report",
              "started_at": "2026-04-30T12:00:00Z", "finished_at": "2026-04-30T12:00:02Z", "ip": "93.184.216.34",
              "http_status": 200, "outcome": "ok", "truncated": None, "error": None, "title": HOSTILE_TITLE,
+             "verdict": "content", "verdict_reason": None,
              "redirects": [{"url": "http://example.org/report", "status": 301, "location": "https://example.org/report"}],
              "certificate": {"sha256": CERT_HASH, "subject": "CN=example.org", "issuer": "CN=Test CA",
-                             "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z"},
+                             "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z", "verified": True},
              "payload_digest": "sha256:" + "77" * 32,
              "records": [{"id": "<urn:uuid:rec-response>", "type": "response", "file": "archive/data.warc.gz",
                           "block_digest": "sha256:" + "88" * 32, "payload_digest": "sha256:" + "77" * 32}],
@@ -77,6 +82,7 @@ def make_view() -> dict:
             {"id": "cap-failed", "url": HOSTILE_URL, "final_url": None,
              "started_at": "2026-04-30T12:01:00Z", "finished_at": "2026-04-30T12:01:00Z", "ip": None,
              "http_status": None, "outcome": "failed", "truncated": None, "error": "name does not resolve",
+             "verdict": None, "verdict_reason": None,
              "title": None, "redirects": [], "certificate": None, "payload_digest": None, "records": [],
              "attestation_key": None},
         ],
@@ -254,7 +260,8 @@ def test_missing_parts_are_said_in_words():
         "id": "cap-cut", "url": "https://example.org/big", "final_url": "https://example.org/big",
         "started_at": "2026-04-30T12:02:00Z", "finished_at": "2026-04-30T12:03:00Z", "ip": "93.184.216.34",
         "http_status": 200, "outcome": "truncated", "truncated": "length", "error": None, "title": None,
-        "redirects": [], "certificate": None, "payload_digest": None, "records": [], "attestation_key": "ab" * 32})
+        "redirects": [], "certificate": None, "payload_digest": None, "records": [], "attestation_key": "ab" * 32,
+        "verdict": None, "verdict_reason": None})
     page = Page(render_report(view))
     text = " ".join(page.all_text.split())
     verification = text.split("How to verify this bundle independently")[1].split("Claims")[0]
@@ -267,6 +274,39 @@ def test_missing_parts_are_said_in_words():
     assert "(not among the keys in this bundle)" in text
     assert "none (the claim was entered directly)" in text
     assert "It was made for everything in the collection." in text
+
+
+def test_a_capture_that_is_not_the_page_is_never_called_complete_alone():
+    view = make_view()
+    view["captures"][0].update(verdict="not-found", verdict_reason="status 200 but the page says 'Page not found'")
+    text = text_of(render_report(view))
+    claim = text.split("Claim claim-1")[1].split("Claim claim-2")[0]
+    assert "2026-04-30T12:00:00Z, complete, not the page: not-found" in claim
+    assert "Page verdict not-found: status 200 but the page says 'Page not found'" in text
+    assert "Of these, 1 capture recorded what the server sent in place of the page cited" in text
+    view["captures"][0].update(verdict="http-error", http_status=404, verdict_reason=None)
+    assert "not the page: http-error 404" in text_of(render_report(view))
+    view["captures"][0].update(verdict="content", http_status=200)
+    text = text_of(render_report(view))
+    assert "Page verdict content: the page itself" in text and "not the page" not in text
+
+
+def test_every_cited_url_the_bundle_holds_no_capture_of_is_named_with_its_claim():
+    text = text_of(render_report(make_view()))
+    claim = text.split("Claim claim-1")[1].split("Claim claim-2")[0]
+    assert ("no capture in this bundle: https://gone.example/x, newest capture failed on 2026-04-30T12:02:00Z: "
+            "connection refused; it holds no page to bundle") in claim
+    assert "no capture in this bundle: https://never.example/y, never captured" in claim
+    assert "2 cited URLs of the claims have no capture in this bundle" in text
+
+
+def test_the_certificate_says_whether_it_was_verified_when_captured():
+    view = make_view()
+    assert "Checked verified when captured" in text_of(render_report(view))
+    view["captures"][0]["certificate"]["verified"] = False
+    text = text_of(render_report(view))
+    assert "Checked not verified: the capture ran with certificate checks off (--insecure)" in text
+    assert "Validity period from 2026-01-01T00:00:00Z" in text
 
 
 def test_rendering_is_pure():

@@ -110,6 +110,28 @@ def test_no_path_on_the_operators_machine_is_shown(lawyers_copy):
     assert "army-report.md" in lawyers_copy["text"]
 
 
+def test_a_page_not_found_and_a_failed_citation_are_said_as_such(run_cli, raw_server, collection, closed_port, tmp_path):
+    # A "soft 404" (status 200, a page saying it is not there) and a URL whose capture failed,
+    # both cited by one claim: neither may read as the page the claim cites.
+    server = raw_server({"/gone": send_bytes(http_response(b"<html><title>Page not found</title><p>Sorry.</p></html>"))})
+    refused = f"http://127.0.0.1:{closed_port}/statement"
+    sheet = collection.root / "seeds" / "sheet.csv"
+    sheet.write_text(f"claim,url\nThe minister said so,\"{server.url('/gone')} {refused}\"\n")
+    assert run_cli("capture", "-C", collection.root, sheet).exit_code == 1  # one URL failed
+    [claim] = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)
+    bundle = tmp_path / "claim.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--claim", claim["id"], "-o", bundle).exit_code == 0
+    with zipfile.ZipFile(bundle) as wacz:
+        text = text_of(wacz.read("evidence/report.html").decode())
+    entry = text.split(f"Claim {claim['id']}")[1].split("Captures")[1]
+    assert "complete, not the page: not-found" in entry
+    assert f"no capture in this bundle: {refused}, newest capture failed on" in entry
+    assert "Page verdict not-found: " in text
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json").stdout)
+    assert checked["ok"] and f"claim {claim['id']} cites {refused}: the bundle holds no capture of it" in checked["not_checked"]
+
+
 def test_the_report_reads_whole_words_in_chromium(lawyers_copy, monkeypatch):
     from playwright.sync_api import sync_playwright
 

@@ -55,7 +55,7 @@ from archiver.evidence.keys import (WORKER_KEY_ANNOUNCED, custody_log, export_cu
                                    refuse_out_of_service, wacz_signing_key)
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
-from archiver.exchange.report_view import by_url, report_view
+from archiver.exchange.report_view import by_url, not_bundled, report_view
 from archiver.check.scan import read_record_block
 from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path
@@ -283,7 +283,6 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     if not captures:
         raise UsageProblem(f"the selection's captures were all stored after manifest {manifest.sequence} was sealed",
                            "run the bundle again")
-    capture_ids = {c.id for c in captures}
     evidence = [_gather(collection.storage, catalog, capture) for capture in captures]
     archive = work / "data.warc.gz"
     on_step("copying the records")
@@ -299,7 +298,7 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     logged = [(line, parse_entry(line)) for _, line in read_entries(export_custody(collection))]
     public_keys = collection_public_keys(collection.root / "keys")
     files.update(_evidence(collection, catalog, manifest, claims, disclosed, evidence, entries, checkpoint,
-                           _custody_entries(logged, {c.id for c in claims}, capture_ids, manifest.sequence),
+                           _custody_entries(logged, {c.id for c in claims}, {c.id for c in captures}, manifest.sequence),
                            public_keys))
     files.update(document_evidence(catalog, DocumentCopies(collection.root, collection.storage), documents, manifest.sequence, claims,
                                    disclosed))
@@ -312,8 +311,9 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                  "software": f"archiver/{__version__}", "key": key.fingerprint, "wacz_key": p384_fingerprint,
                  # The signing key vouches for the collection's other keys (earlier, rotated ones).
                  "keys": sorted(public_keys)}
-    view = report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint,
-                       output.name, Path(ARCHIVE).name, key_statuses_in(entry for _, entry in logged), public_keys)
+    view = report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint, output.name,
+                       Path(ARCHIVE).name, key_statuses_in(entry for _, entry in logged), public_keys,
+                       not_bundled(catalog, claims, evidence))
     files.add("evidence/report.html", render_report(view).encode("utf-8"))
     statement["files"] = {path: sha256 for path, sha256, _ in files.listing()}
     files.add("evidence/bundle.json", canonical_json(statement))

@@ -251,6 +251,10 @@ def _check_claims(wacz: Wacz, entries: dict[str, dict], report: Report) -> None:
             continue  # a claim citing nothing (a headline, say) travels with its document's claims
         report.check("claim cites a bundled URL", any(c.get("url_key") in keys for c in claim.get("citations", [])),
                      f"evidence/claims.json claim {claim.get('id')}", "cites no URL captured in this bundle")
+        for citation in claim.get("citations", []):  # what it cites besides: a reader must not think it shown
+            if citation.get("url_key") not in keys:
+                report.not_checked.append(f"claim {claim.get('id')} cites {citation.get('url')}: "
+                                          "the bundle holds no capture of it")
 
 
 def _check_documents(wacz: Wacz, checkpoint: dict, report: Report) -> None:

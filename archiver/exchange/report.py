@@ -14,8 +14,10 @@ report_page's."""
 
 from __future__ import annotations
 
-from archiver.exchange.report_markup import anchor, escape, fingerprint_literal, key_link, literal, prose
-from archiver.exchange.report_page import page_section, utc, when
+from archiver.exchange.report_captures import captures_section, in_brief
+from archiver.exchange.report_markup import (anchor, count, definition_list, escape, fingerprint_literal, key_link, literal,
+                                              or_absent, prose)
+from archiver.exchange.report_page import utc, when
 from archiver.exchange.report_steps import public_key_path, sha256_hex, verification_section
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -67,12 +69,6 @@ a { color: #1a4d8f; }
 @page { margin: 18mm; }
 """
 
-TRUNCATION = {
-    "length": "stopped at the size limit",
-    "time": "stopped at the time limit",
-    "disconnect": "the server closed the connection before the end",
-}
-
 
 def render_report(view: dict) -> str:
     """The complete HTML page for `view`, the structure `archiver.exchange.bundle` assembles."""
@@ -86,7 +82,7 @@ def render_report(view: dict) -> str:
         _summary(view),
         verification_section(view),
         _claims(view),
-        _captures(view),
+        captures_section(view),
         _documents(view),
         _keys(view),
         _bundle_and_manifest(view),
@@ -102,32 +98,17 @@ def _heading(view: dict, as_html: bool) -> str:
     text, quoted = (escape, prose) if as_html else (str, str)
     claims, documents, captures = view["claims"], view["documents"], view["captures"]
     if claims:
-        subject = text(f"Web pages cited by {_count(len(claims), 'claim')}")
+        subject = text(f"Web pages cited by {count(len(claims), 'claim')}")
         if len(documents) == 1:
             subject += text(" in “") + quoted(documents[0]["title"] or documents[0]["key"]) + text("”")
         elif documents:
             subject += text(f" in {len(documents)} documents")
     else:
-        subject = text(f"{_count(len(captures), 'capture')} of {_count(len({c['url'] for c in captures}), 'web page')}")
+        subject = text(f"{count(len(captures), 'capture')} of {count(len({c['url'] for c in captures}), 'web page')}")
     bundle = view["bundle"]
     made = (text("Evidence bundle from the collection “") + quoted(bundle["collection"]["name"]) + text("”, made on ")
             + (utc(bundle["created"]) if as_html else when(bundle["created"])))
     return f"{subject}<span class=\"made\">{made}</span>" if as_html else f"{subject}, {made}"
-
-
-# -- small pieces -----------------------------------------------------------------------
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _dl(rows: list[tuple[str, str]]) -> str:
-    """A definition list; labels are fixed text, values are already HTML."""
-    return "<dl>\n" + "".join(f"<dt>{label}</dt><dd>{value}</dd>\n" for label, value in rows) + "</dl>\n"
-
-
-def _or(value: object, absent: str) -> str:
-    return absent if value is None else literal(value)
 
 
 # -- sections ---------------------------------------------------------------------------
@@ -143,18 +124,34 @@ def _summary(view: dict) -> str:
     if selection["all"]:
         scope = "everything in the collection"
     else:
-        scope = (f"a selection of {_count(len(selection['claims']), 'claim')}, {_count(len(selection['urls']), 'URL')} "
-                 f"and {_count(len(selection['documents']), 'document')} (listed under "
+        scope = (f"a selection of {count(len(selection['claims']), 'claim')}, {count(len(selection['urls']), 'URL')} "
+                 f"and {count(len(selection['documents']), 'document')} (listed under "
                  f"<a href=\"#bundle\">The bundle and its manifest</a>)")
     return (
         f"<p>This is evidence bundle {literal(bundle['id'])}, the file {literal(bundle['file'])}, made on "
         f"{literal(bundle['created'])} by {prose(collection['operator'])} with {prose(bundle['software'])} "
         f"from the collection “{prose(collection['name'])}”{collection_id}. It preserves web pages cited by claims "
-        f"in documents: it holds {_count(len(view['claims']), 'claim')} from "
-        f"{_count(len(view['documents']), 'document')} and {_count(len(captures), 'capture')} {pages} "
+        f"in documents: it holds {count(len(view['claims']), 'claim')} from "
+        f"{count(len(view['documents']), 'document')} and {count(len(captures), 'capture')} {pages} "
         f"({outcomes.count('ok')} complete, {outcomes.count('truncated')} truncated, {outcomes.count('failed')} failed), "
         f"each stored byte for byte in WARC files, with the signatures and digests needed to show it has not changed "
-        f"since it was captured. It was made for {scope}.</p>\n")
+        f"since it was captured. It was made for {scope}.</p>\n" + _not_the_page(captures, view["claims"]))
+
+
+def _not_the_page(captures: list[dict], claims: list[dict]) -> str:
+    """What the reader must not take for the pages cited: captures judged not to be the page (an
+    error, a wall, a page not found, an empty one) and cited URLs the bundle holds no capture of."""
+    judged = sum(capture["verdict"] not in (None, "content") for capture in captures)
+    missing = sum(len(claim["not_bundled"]) for claim in claims)
+    said = []
+    if judged:
+        said.append(f"{count(judged, 'capture')} recorded what the server sent in place of the page cited "
+                    "(an error, a sign-in or bot wall, a page saying it was not found, or an empty page): each says "
+                    "which under <em>Page verdict</em>")
+    if missing:
+        said.append(f"{count(missing, 'cited URL')} of the claims {'has' if missing == 1 else 'have'} no capture in this "
+                    "bundle (each is listed with its claim, with what became of its capture)")
+    return f"<p class=\"warn\">Of these, {'; and '.join(said)}.</p>\n" if said else ""
 
 
 def _claims(view: dict) -> str:
@@ -184,113 +181,24 @@ def _claims(view: dict) -> str:
                 changed = (", <span class=\"warn\">changed since the previous capture</span>"
                            if (capture.get("change") or {}).get("changed") else "")
                 cited.append(f"<li><a href=\"#{anchor('capture', capture_id)}\">capture {literal(capture_id)}</a>: "
-                             f"{literal(capture['url'])}, {literal(capture['started_at'])}, {escape(capture['outcome'])}"
+                             f"{literal(capture['url'])}, {literal(capture['started_at'])}, {in_brief(capture)}"
                              f"{changed}</li>")
             else:
                 cited.append(f"<li>capture {literal(capture_id)} (not in this bundle)</li>")
+        for url in claim["not_bundled"]:
+            if url["outcome"] is None:
+                became = "never captured"
+            else:
+                became = (f"newest capture {escape(url['outcome'])} on {literal(url['started_at'])}"
+                          + (f": {prose(url['error'])}" if url["error"] else "") + "; it holds no page to bundle")
+            cited.append(f"<li><span class=\"warn\">no capture in this bundle</span>: {literal(url['url'])}, {became}</li>")
         parts.append(
             f"<section class=\"item\" id=\"{anchor('claim', claim['id'])}\">\n<h3>Claim {literal(claim['id'])}</h3>\n"
             f"<blockquote>{prose(claim['text'])}</blockquote>\n"
-            + _dl([("Kind", escape(claim["kind"])), ("Document", source), ("Place", span),
+            + definition_list([("Kind", escape(claim["kind"])), ("Document", source), ("Place", span),
                    ("Captures", f"<ul>{''.join(cited)}</ul>" if cited else "none in this bundle")])
             + "</section>\n")
     return "".join(parts)
-
-
-def _captures(view: dict) -> str:
-    keys = {key["fingerprint"]: key for key in view["keys"]}
-    citing: dict[str, list[str]] = {}
-    for claim in view["claims"]:
-        for capture_id in claim["captures"]:
-            citing.setdefault(capture_id, []).append(claim["id"])
-    parts = ["<h2 id=\"captures\">Captures</h2>\n"]
-    if not view["captures"]:
-        parts.append("<p>This bundle holds no captures.</p>\n")
-    for capture in view["captures"]:
-        rows = [
-            ("URL requested", literal(capture["url"])),
-            ("Final URL", _or(capture["final_url"], "none recorded")),
-            ("Redirects", _redirects(capture["redirects"])),
-            ("Page title", "none recorded" if capture["title"] is None else prose(capture["title"])),
-            ("Time", f"started {literal(capture['started_at'])}, finished {literal(capture['finished_at'])}"),
-            *([("Since the previous capture", _change(capture["change"]))] if capture.get("change") else []),
-            ("Server IP address", _or(capture["ip"], "not recorded")),
-            ("TLS certificate", _certificate(capture["certificate"])),
-            ("HTTP status", "no HTTP response" if capture["http_status"] is None else escape(capture["http_status"])),
-            ("Outcome", _outcome(capture)),
-            ("Payload digest", _or(capture["payload_digest"], "none (no payload stored)")),
-            ("WARC records", _records(capture["records"])),
-            ("Attested by key", "not attested" if capture["attestation_key"] is None
-             else key_link(capture["attestation_key"], keys)),
-            ("Cited by", ", ".join(f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a>"
-                                   for claim_id in citing.get(capture["id"], [])) or "no claim in this bundle"),
-        ]
-        page = page_section(capture) if capture.get("page") else ""  # only browser captures have one
-        parts.append(f"<section class=\"item\" id=\"{anchor('capture', capture['id'])}\">\n"
-                     f"<h3>Capture {literal(capture['id'])}</h3>\n{page}{_dl(rows)}</section>\n")
-    return "".join(parts)
-
-
-def _redirects(redirects: list[dict]) -> str:
-    if not redirects:
-        return "none"
-    hops = "".join(f"<li>{escape(hop['status'])} from {literal(hop['url'])} to {literal(hop['location'])}</li>"
-                   for hop in redirects)
-    return f"<ol>{hops}</ol>"
-
-
-def _change(change: dict) -> str:
-    """How this capture compares with the previous capture of its URL in the bundle."""
-    previous = (f"<a href=\"#{anchor('capture', change['previous'])}\">{literal(change['previous'])}</a> "
-                f"of {utc(change['previous_started_at'])}")
-    if not change["changed"]:
-        return f"unchanged since the previous capture, {previous}: the same payload digest"
-    said = f"<span class=\"warn\">changed since the previous capture</span>, {previous}: the payload digest differs"
-    if not change["text_compared"]:
-        return said + "; one of the two has no text to compare (it is not an HTML page)"
-    if not change["lines"]:
-        return said + "; the visible text is the same, so what changed is the markup or other bytes of the page"
-    lines = "".join(f"<div class=\"{'removed' if sign == '−' else 'added'}\">{sign} {prose(line)}</div>"
-                    for sign, line in change["lines"])
-    more = f"<p>and {_count(change['more_lines'], 'more changed line')}</p>" if change["more_lines"] else ""
-    return (said + "; the lines of its visible text that changed, − removed and + added:"
-            f"<div class=\"lines\">{lines}</div>{more}")
-
-
-def _certificate(certificate: dict | None) -> str:
-    if certificate is None:
-        return "no TLS certificate recorded for this capture (plain HTTP, or no TLS connection was completed)"
-    return _dl([("SHA-256", literal(certificate["sha256"])), ("Subject", literal(certificate["subject"])),
-                ("Issuer", literal(certificate["issuer"])),
-                ("Valid", f"from {literal(certificate['not_before'])} to {literal(certificate['not_after'])}")])
-
-
-def _outcome(capture: dict) -> str:
-    outcome = capture["outcome"]
-    if outcome == "ok":
-        return "complete"
-    if outcome == "truncated":
-        reason = capture["truncated"]
-        if reason is None:
-            why = "reason not recorded"
-        elif reason in TRUNCATION:
-            why = f"{TRUNCATION[reason]} ({literal(reason)})"
-        else:
-            why = literal(reason)
-        return f"<span class=\"warn\">truncated</span>: {why}"
-    error = capture["error"]
-    return (f"<span class=\"warn\">{escape(outcome)}</span>: "
-            + ("no reason recorded" if error is None else prose(error)))
-
-
-def _records(records: list[dict]) -> str:
-    if not records:
-        return "none"
-    rows = "".join(f"<tr><td>{literal(record['id'])}</td><td>{escape(record['type'])}</td><td>{literal(record['file'])}</td>"
-                   f"<td>{literal(record['block_digest'])}</td><td>{_or(record['payload_digest'], 'none')}</td></tr>\n"
-                   for record in records)
-    return ("<table><thead><tr><th scope=\"col\">Record id</th><th scope=\"col\">Type</th><th scope=\"col\">File</th>"
-            f"<th scope=\"col\">Block digest</th><th scope=\"col\">Payload digest</th></tr></thead>\n<tbody>{rows}</tbody></table>")
 
 
 def _documents(view: dict) -> str:
@@ -298,7 +206,7 @@ def _documents(view: dict) -> str:
         return "<h2 id=\"documents\">Documents</h2>\n<p>This bundle holds no documents.</p>\n"
     rows = "".join(f"<tr id=\"{anchor('document', document['key'])}\"><td>{literal(document['key'])}</td>"
                    f"<td>{'untitled' if document['title'] is None else prose(document['title'])}</td>"
-                   f"<td>{_or(document['date'], 'undated')}</td><td>{literal(document['sha256'])}</td></tr>\n"
+                   f"<td>{or_absent(document['date'], 'undated')}</td><td>{literal(document['sha256'])}</td></tr>\n"
                    for document in view["documents"])
     return ("<h2 id=\"documents\">Documents</h2>\n<p>The documents the claims were read from, with the SHA-256 of "
             "each as it was read.</p>\n<table><thead><tr><th scope=\"col\">Document</th><th scope=\"col\">Title</th>"
@@ -316,14 +224,14 @@ def _keys(view: dict) -> str:
                   if signer == fingerprint]
         key_path = public_key_path(fingerprint, view["files"]) if sha256_hex(fingerprint) else None
         rows = [("Fingerprint", fingerprint_literal(fingerprint)), ("Algorithm", escape(key["algorithm"])),
-                ("Public key", _or(key_path, "not in this bundle")),
+                ("Public key", or_absent(key_path, "not in this bundle")),
                 ("Role", escape(key["role"])), ("Status", escape(key["status"])),
-                ("Announced", _or(key["announced_at"], "not recorded")),
+                ("Announced", or_absent(key["announced_at"], "not recorded")),
                 ("Revoked", "not revoked" if key["revoked_from"] is None
                  else f"<span class=\"warn\">nothing it signed from {literal(key['revoked_from'])} on is to be trusted</span>")]
         if signed:
             rows.append(("Signed", escape(" and ".join(signed))))
-        parts.append(f"<section class=\"item\" id=\"{anchor('key', fingerprint)}\">\n{_dl(rows)}</section>\n")
+        parts.append(f"<section class=\"item\" id=\"{anchor('key', fingerprint)}\">\n{definition_list(rows)}</section>\n")
     return "".join(parts)
 
 
@@ -334,7 +242,7 @@ def _bundle_and_manifest(view: dict) -> str:
     if selection["all"]:
         chosen = "the whole collection"
     else:
-        chosen = _dl([(label, ", ".join(literal(item) for item in selection[field]) or "none")
+        chosen = definition_list([(label, ", ".join(literal(item) for item in selection[field]) or "none")
                       for label, field in (("Claims", "claims"), ("URLs", "urls"), ("Documents", "documents"))])
     timestamp = manifest["timestamp"]
     if timestamp is None:
@@ -345,19 +253,19 @@ def _bundle_and_manifest(view: dict) -> str:
     rows = [
         ("Bundle id", literal(bundle["id"])), ("Bundle file", literal(bundle["file"])),
         ("Made", literal(bundle["created"])), ("Software", prose(bundle["software"])),
-        ("Collection", f"“{prose(collection['name'])}”, id {_or(collection['id'], 'not recorded')}, "
+        ("Collection", f"“{prose(collection['name'])}”, id {or_absent(collection['id'], 'not recorded')}, "
                        f"operator {prose(collection['operator'])}"),
         ("Bundle signed by", key_link(bundle["signed_by"], keys)),
         ("Selected", chosen),
         ("Manifest number", escape(manifest["sequence"])),
         ("Manifest SHA-256", literal(manifest["sha256"])),
         ("Captures Merkle root", f"{literal(manifest['captures_merkle_root'])}: the root of an RFC 6962 Merkle tree "
-                                 f"over the {_count(manifest['captures_in_manifest'], 'capture')} in the manifest, "
+                                 f"over the {count(manifest['captures_in_manifest'], 'capture')} in the manifest, "
                                  f"of which this bundle carries {len(view['captures'])}"),
         ("Manifest signed by", key_link(manifest["signed_by"], keys)),
         ("Timestamp", stamped),
     ]
-    return f"<h2 id=\"bundle\">The bundle and its manifest</h2>\n{_dl(rows)}"
+    return f"<h2 id=\"bundle\">The bundle and its manifest</h2>\n{definition_list(rows)}"
 
 
 def _files(view: dict) -> str:

@@ -49,3 +49,16 @@ def key_link(fingerprint: str, keys: dict[str, dict]) -> str:
     if fingerprint in keys:
         return f"<a href=\"#{anchor('key', fingerprint)}\">{fingerprint_literal(fingerprint)}</a>"
     return f"{fingerprint_literal(fingerprint)} <span class=\"warn\">(not among the keys in this bundle)</span>"
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def definition_list(rows: list[tuple[str, str]]) -> str:
+    """A definition list; labels are fixed text, values are already HTML."""
+    return "<dl>\n" + "".join(f"<dt>{label}</dt><dd>{value}</dd>\n" for label, value in rows) + "</dl>\n"
+
+
+def or_absent(value: object, absent: str) -> str:
+    return absent if value is None else literal(value)

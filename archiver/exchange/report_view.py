@@ -18,6 +18,7 @@ from archiver.store.rows import ClaimRow
 if TYPE_CHECKING:  # bundle builds the view, so it imports this module
     from archiver.exchange.bundle import CaptureEvidence
     from archiver.exchange.bundle_files import BundleFiles
+    from archiver.store.catalog import Catalog
 
 
 def by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
@@ -26,6 +27,19 @@ def by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
     for item in evidence:
         by_url.setdefault(item.capture.url_key, []).append(item.capture.id)
     return by_url
+
+
+def not_bundled(catalog: "Catalog", claims: list[ClaimRow], evidence: list[CaptureEvidence]) -> dict[str, list[dict]]:
+    """For each claim, the URLs it cites of which the bundle holds no capture, each with how its
+    newest capture in the collection ended (failed, and why), or that it was never captured: a
+    reader must not take the captures shown for all that the claim cites."""
+    bundled = {item.capture.url_key for item in evidence}
+    missing = {key for claim in claims for _, key in claim.citations} - bundled
+    newest = {key: rows[-1] for key, rows in catalog.captures_by_url(missing).items() if rows}
+    return {claim.id: [{"url": url, "started_at": newest[key].started_at if key in newest else None,
+                        "outcome": newest[key].outcome if key in newest else None,
+                        "error": newest[key].error if key in newest else None}
+                       for url, key in claim.citations if key in missing] for claim in claims}
 
 
 def document_name(key: str) -> str:
@@ -39,8 +53,10 @@ def document_name(key: str) -> str:
 
 def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, claims: list[ClaimRow],
                  evidence: list[CaptureEvidence], files: BundleFiles, checkpoint: dict, wacz_fingerprint: str,
-                 bundle_name: str, archive: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey]) -> dict:
-    """The view of a bundle about to be sealed: `files` are its files so far, `archive` names its WARC."""
+                 bundle_name: str, archive: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey],
+                 missing: dict[str, list[dict]]) -> dict:
+    """The view of a bundle about to be sealed: `files` are its files so far, `archive` names its
+    WARC, `missing` the cited URLs it holds no capture of (not_bundled)."""
     captures_of = by_url(evidence)
     changes = changes_since_previous(evidence)
     keys = [{"fingerprint": fp, "algorithm": "Ed25519", "role": "signs attestations, manifests and this bundle",
@@ -66,7 +82,8 @@ def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, clai
         "documents": [{"key": document_name(d["key"]), "sha256": d["sha256"], "date": d["date"], "title": d["title"]}
                       for d in json.loads(files["evidence/claims.json"])["documents"]],
         "claims": [{"id": c.id, "text": c.text, "kind": c.kind, "document": c.document_key and document_name(c.document_key), "start": c.start,
-                    "end": c.end, "captures": [i for _, url_key in c.citations for i in captures_of.get(url_key, [])]}
+                    "end": c.end, "captures": [i for _, url_key in c.citations for i in captures_of.get(url_key, [])],
+                    "not_bundled": missing.get(c.id, [])}
                    for c in claims],
         "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in {k for _, k in c.citations}],
                                    changes.get(item.capture.id)) for item in evidence],
@@ -78,6 +95,7 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
     c = item.capture
     return {"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
             "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
+            "verdict": c.verdict, "verdict_reason": c.verdict_reason,
             "truncated": c.truncated, "error": c.error, "title": item.title, "redirects": list(item.redirects),
             "certificate": item.certificate, "payload_digest": c.payload_digest,
             "records": [{"id": r.record_id, "type": r.warc_type, "file": archive,

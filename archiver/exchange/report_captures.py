@@ -1,0 +1,141 @@
+"""The captures of evidence/report.html: for each, what was asked and received, from where and
+under which certificate, whether it arrived whole, what the page was judged to be, the
+records that hold it, and the key that attested it; for a browser capture, the page a reader saw."""
+
+from __future__ import annotations
+
+from archiver.capture.verdict import verdict_label
+from archiver.exchange.report_markup import anchor, count, definition_list, escape, key_link, literal, or_absent, prose
+from archiver.exchange.report_page import page_section, utc
+
+TRUNCATION = {
+    "length": "stopped at the size limit",
+    "time": "stopped at the time limit",
+    "disconnect": "the server closed the connection before the end",
+}
+
+
+def captures_section(view: dict) -> str:
+    keys = {key["fingerprint"]: key for key in view["keys"]}
+    citing: dict[str, list[str]] = {}
+    for claim in view["claims"]:
+        for capture_id in claim["captures"]:
+            citing.setdefault(capture_id, []).append(claim["id"])
+    parts = ["<h2 id=\"captures\">Captures</h2>\n"]
+    if not view["captures"]:
+        parts.append("<p>This bundle holds no captures.</p>\n")
+    for capture in view["captures"]:
+        rows = [
+            ("URL requested", literal(capture["url"])),
+            ("Final URL", or_absent(capture["final_url"], "none recorded")),
+            ("Redirects", _redirects(capture["redirects"])),
+            ("Page title", "none recorded" if capture["title"] is None else prose(capture["title"])),
+            ("Time", f"started {literal(capture['started_at'])}, finished {literal(capture['finished_at'])}"),
+            *([("Since the previous capture", _change(capture["change"]))] if capture.get("change") else []),
+            ("Server IP address", or_absent(capture["ip"], "not recorded")),
+            ("TLS certificate", _certificate(capture["certificate"])),
+            ("HTTP status", "no HTTP response" if capture["http_status"] is None else escape(capture["http_status"])),
+            ("Outcome", _outcome(capture)),
+            ("Page verdict", _verdict(capture)),
+            ("Payload digest", or_absent(capture["payload_digest"], "none (no payload stored)")),
+            ("WARC records", _records(capture["records"])),
+            ("Attested by key", "not attested" if capture["attestation_key"] is None
+             else key_link(capture["attestation_key"], keys)),
+            ("Cited by", ", ".join(f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a>"
+                                   for claim_id in citing.get(capture["id"], [])) or "no claim in this bundle"),
+        ]
+        page = page_section(capture) if capture.get("page") else ""  # only browser captures have one
+        parts.append(f"<section class=\"item\" id=\"{anchor('capture', capture['id'])}\">\n"
+                     f"<h3>Capture {literal(capture['id'])}</h3>\n{page}{definition_list(rows)}</section>\n")
+    return "".join(parts)
+
+
+def _redirects(redirects: list[dict]) -> str:
+    if not redirects:
+        return "none"
+    hops = "".join(f"<li>{escape(hop['status'])} from {literal(hop['url'])} to {literal(hop['location'])}</li>"
+                   for hop in redirects)
+    return f"<ol>{hops}</ol>"
+
+
+def _change(change: dict) -> str:
+    """How this capture compares with the previous capture of its URL in the bundle."""
+    previous = (f"<a href=\"#{anchor('capture', change['previous'])}\">{literal(change['previous'])}</a> "
+                f"of {utc(change['previous_started_at'])}")
+    if not change["changed"]:
+        return f"unchanged since the previous capture, {previous}: the same payload digest"
+    said = f"<span class=\"warn\">changed since the previous capture</span>, {previous}: the payload digest differs"
+    if not change["text_compared"]:
+        return said + "; one of the two has no text to compare (it is not an HTML page)"
+    if not change["lines"]:
+        return said + "; the visible text is the same, so what changed is the markup or other bytes of the page"
+    lines = "".join(f"<div class=\"{'removed' if sign == '−' else 'added'}\">{sign} {prose(line)}</div>"
+                    for sign, line in change["lines"])
+    more = f"<p>and {count(change['more_lines'], 'more changed line')}</p>" if change["more_lines"] else ""
+    return (said + "; the lines of its visible text that changed, − removed and + added:"
+            f"<div class=\"lines\">{lines}</div>{more}")
+
+
+def _certificate(certificate: dict | None) -> str:
+    if certificate is None:
+        return "no TLS certificate recorded for this capture (plain HTTP, or no TLS connection was completed)"
+    verified = certificate.get("verified")
+    if verified is None:
+        checked = "not recorded"
+    elif verified:
+        checked = ("verified when captured: the server's chain led to a certificate authority the capture trusted "
+                   "(the machine's, or one the collection named) and named the host")
+    else:
+        checked = ("<span class=\"warn\">not verified</span>: the capture ran with certificate checks off "
+                   "(--insecure); this is the certificate the server presented, which no authority was asked to vouch for")
+    return definition_list([("SHA-256", literal(certificate["sha256"])), ("Subject", literal(certificate["subject"])),
+                ("Issuer", literal(certificate["issuer"])), ("Checked", checked),
+                ("Validity period", f"from {literal(certificate['not_before'])} to {literal(certificate['not_after'])}")])
+
+
+def in_brief(capture: dict) -> str:
+    """A capture's outcome and page verdict in a few words, for the list of a claim's captures."""
+    outcome = {"ok": "complete", "truncated": "truncated"}.get(capture["outcome"], capture["outcome"])
+    said = escape(outcome) if outcome == "complete" else f"<span class=\"warn\">{escape(outcome)}</span>"
+    if capture["verdict"] not in (None, "content"):
+        said += f", <span class=\"warn\">not the page: {escape(verdict_label(capture['verdict'], capture['http_status']))}</span>"
+    return said
+
+
+def _verdict(capture: dict) -> str:
+    """What the bytes received are: the page cited, or what stood in its place (capture/verdict.py)."""
+    verdict = capture["verdict"]
+    if verdict is None:
+        return "not judged (captured before archiver judged pages, or imported)"
+    if verdict == "content":
+        return "content: the page itself, as far as its status and text show (no error, wall or not-found page)"
+    reason = f": {prose(capture['verdict_reason'])}" if capture["verdict_reason"] else ""
+    return f"<span class=\"warn\">{escape(verdict_label(verdict, capture['http_status']))}</span>{reason}"
+
+
+def _outcome(capture: dict) -> str:
+    outcome = capture["outcome"]
+    if outcome == "ok":
+        return "complete"
+    if outcome == "truncated":
+        reason = capture["truncated"]
+        if reason is None:
+            why = "reason not recorded"
+        elif reason in TRUNCATION:
+            why = f"{TRUNCATION[reason]} ({literal(reason)})"
+        else:
+            why = literal(reason)
+        return f"<span class=\"warn\">truncated</span>: {why}"
+    error = capture["error"]
+    return (f"<span class=\"warn\">{escape(outcome)}</span>: "
+            + ("no reason recorded" if error is None else prose(error)))
+
+
+def _records(records: list[dict]) -> str:
+    if not records:
+        return "none"
+    rows = "".join(f"<tr><td>{literal(record['id'])}</td><td>{escape(record['type'])}</td><td>{literal(record['file'])}</td>"
+                   f"<td>{literal(record['block_digest'])}</td><td>{or_absent(record['payload_digest'], 'none')}</td></tr>\n"
+                   for record in records)
+    return ("<table><thead><tr><th scope=\"col\">Record id</th><th scope=\"col\">Type</th><th scope=\"col\">File</th>"
+            f"<th scope=\"col\">Block digest</th><th scope=\"col\">Payload digest</th></tr></thead>\n<tbody>{rows}</tbody></table>")
