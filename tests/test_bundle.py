@@ -277,6 +277,53 @@ def test_every_tampering_is_named(run_cli, evidence, tmp_path):
     assert json.loads(run_cli("verify-bundle", bundle, "--json").stdout)["ok"] is False  # no fingerprint, no trust
 
 
+def test_unsigned_text_put_in_a_bundle_fails_it(run_cli, evidence, tmp_path):
+    """Bytes that nothing signs but that unzip shows or makes (an entry's comment, a folder entry)
+    or that read as the bundle's own word (datapackage-digest.json past its signed hash)."""
+    bundle = make_bundle(run_cli, evidence, "--all")
+    notice = "Verified and accepted by the Court registry"
+
+    def digest_file(edit):
+        def change(name, data):
+            if name != "datapackage-digest.json":
+                return data
+            digest = json.loads(data)
+            edit(digest)
+            return json.dumps(digest, sort_keys=True, separators=(",", ":")).encode()
+        return change
+
+    def with_entries(edit) -> Path:
+        tampered = tmp_path / f"tampered-{edit.__name__}.wacz"
+        with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(tampered, "w", zipfile.ZIP_STORED) as target:
+            for info in source.infolist():
+                edit(target, info, source.read(info))
+        return tampered
+
+    def commented(target, info, data):
+        if info.filename == "evidence/report.html":
+            info.comment = b"Report superseded: see the corrected version sent by email"
+        target.writestr(info, data)
+
+    def with_folder(target, info, data):
+        target.writestr(info, data)
+        if info.filename == ARCHIVE:
+            target.writestr(zipfile.ZipInfo("THIS EVIDENCE WAS ACCEPTED BY THE COURT/"), b"")
+
+    cases = {
+        "an entry comment": (with_entries(commented), {"no ZIP comment"}),
+        "a folder entry": (with_entries(with_folder), {"statement covers file"}),
+        "another software named": (rewrite(bundle, digest_file(lambda d: d["signedData"].update(software="Ministry 9.9"))),
+                                   {"digest file as written"}),
+        "a note added": (rewrite(bundle, digest_file(lambda d: d.update(note=notice))), {"digest file as written"}),
+        "the digest file re-indented": (rewrite(bundle, lambda n, d: json.dumps(json.loads(d), indent=2).encode()
+                                                if n == "datapackage-digest.json" else d), {"digest file as written"}),
+    }
+    for label, (tampered, expected) in cases.items():
+        report = verify_bundle(run_cli, tampered, evidence["fingerprint"])
+        assert not report["ok"] and expected <= failed(report), (label, report["failures"])
+    assert verify_bundle(run_cli, rewrite(bundle, lambda n, d: d), evidence["fingerprint"])["ok"]  # re-packed as is: still whole
+
+
 def test_a_capture_added_from_another_bundle_is_named(run_cli, evidence):
     one = make_bundle(run_cli, evidence, "--claim", claim_about(evidence, "ministry says so")["id"], name="one.wacz")
     two = make_bundle(run_cli, evidence, "--claim", claim_about(evidence, "/secret")["id"], name="two.wacz")

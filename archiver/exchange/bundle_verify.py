@@ -30,6 +30,7 @@ from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, gr
 from archiver.check.findings import Report
 from archiver.exchange.bundle_documents import COPY_PREFIX, PROOFS
 from archiver.exchange.wacz import check_wacz
+from archiver.exchange.wacz_package import DIGEST_FILE, DIGEST_FILE_LIMIT
 from archiver.exchange.zipreader import Wacz, open_wacz
 
 EVIDENCE_LIMIT = 256 * 2**20  # evidence files are JSON and PEM; a bundle lying about them is refused
@@ -132,6 +133,9 @@ def _check_wacz_key_vouched(wacz_key: str | None, named: object, report: Report)
 
 def _check_statement_files(wacz: Wacz, statement: dict, report: Report) -> None:
     listed = statement.get("files", {})
+    for folder in wacz.folders:  # archiver writes none; unzip makes one of each, named as the forger likes
+        report.check("statement covers file", False, folder, "a folder entry the signed bundle statement does not name")
+    _check_digest_file(wacz, statement, report)
     for name in sorted(set(wacz.names()) - UNSIGNED):
         expected = listed.get(name)
         if not report.check("statement covers file", expected is not None, name, "not named in the signed bundle statement"):
@@ -141,6 +145,23 @@ def _check_statement_files(wacz: Wacz, statement: dict, report: Report) -> None:
                      f"sha256: statement says {expected}, file is {digest}")
     for name in sorted(set(listed) - set(wacz.names())):
         report.check("statement file present", False, name, "named in the bundle statement but missing")
+
+
+def _check_digest_file(wacz: Wacz, statement: dict, report: Report) -> None:
+    """datapackage-digest.json as archiver writes it: only its signedData.hash is signed (by the
+    WACZ key), so every other byte must be what the signed statement implies, or it could say
+    anything (another software, a note that a court accepted the bundle)."""
+    raw = wacz.read(DIGEST_FILE, DIGEST_FILE_LIMIT) if DIGEST_FILE in wacz.names() else b""
+    try:
+        digest = json.loads(raw)
+        signed = digest["signedData"]
+        as_written = (set(digest) == {"path", "hash", "signedData"} and raw == canonical_json(digest)
+                      and set(signed) == {"hash", "created", "software", "version", "signature", "publicKey"}
+                      and signed["software"] == statement.get("software") and signed["created"] == statement.get("created"))
+    except (ValueError, KeyError, TypeError):
+        as_written = False
+    report.check("digest file as written", as_written, DIGEST_FILE,
+                 "not as archiver writes it for this bundle: fields or bytes that nothing signs were added or changed")
 
 
 def _check_proofs(wacz: Wacz, checkpoint: dict, records: dict[str, dict], report: Report) -> dict[str, dict]:

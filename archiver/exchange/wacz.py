@@ -24,6 +24,9 @@ def check_wacz(wacz: Wacz, report: Report) -> tuple[list[FileScan], str | None]:
     # Not held against an import, which takes only the WARCs: here it would pass for part of what was verified.
     report.check("no ZIP comment", not wacz.comment, "the ZIP comment",
                  f"{wacz.comment[:200]!r}: text that nothing in the WACZ signs or hashes, which unzip prints on opening it")
+    for name, comment in wacz.entry_comments.items():
+        report.check("no ZIP comment", False, f"the comment of {name}",
+                     f"{comment[:200]!r}: text that nothing in the WACZ signs or hashes, which unzip -v prints")
     signer = None
     if datapackage is not None and DIGEST_FILE in wacz.names():
         _, digest_json, _ = load_object(wacz, DIGEST_FILE, DIGEST_FILE_LIMIT)

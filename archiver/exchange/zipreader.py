@@ -55,11 +55,14 @@ class Wacz:
     """An opened, inspected ZIP. Entries are read from the file object that was inspected,
     never from the path again, so the file cannot be swapped between inspection and reading."""
 
-    def __init__(self, path: Path, file: BinaryIO, entries: dict[str, EntryInfo], comment: bytes) -> None:
+    def __init__(self, path: Path, file: BinaryIO, entries: dict[str, EntryInfo], comment: bytes,
+                 entry_comments: dict[str, bytes] | None = None, folders: list[str] | None = None) -> None:
         self.path = path
         self._file = file
         self._entries = entries
         self.comment = comment  # the ZIP comment, which nothing in a WACZ signs
+        self.entry_comments = entry_comments or {}  # each entry's own comment, which `unzip -v` prints
+        self.folders = folders or []  # folder entries: no bytes, but `unzip` makes each folder
         self._lock = threading.Lock()  # streams share the file object's position
 
     def names(self) -> list[str]:
@@ -179,15 +182,15 @@ def open_wacz(path: Path, *, max_entries: int = MAX_ENTRIES, max_total_size: int
     except OSError as exc:
         raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        entries, comment = _inspect(path, file, max_entries, max_total_size, max_ratio)
+        entries, comment, entry_comments, folders = _inspect(path, file, max_entries, max_total_size, max_ratio)
     except BaseException:
         file.close()
         raise
-    return Wacz(path, file, entries, comment)
+    return Wacz(path, file, entries, comment, entry_comments, folders)
 
 
 def _inspect(path: Path, file: BinaryIO, max_entries: int, max_total_size: int,
-             max_ratio: int) -> tuple[dict[str, EntryInfo], bytes]:
+             max_ratio: int) -> tuple[dict[str, EntryInfo], bytes, dict[str, bytes], list[str]]:
     ends = end_records(path, file)
     declared_count, directory_size = ends.count, ends.directory_size
     if declared_count > max_entries:
@@ -223,7 +226,8 @@ def _inspect(path: Path, file: BinaryIO, max_entries: int, max_total_size: int,
     entries = {info.filename: EntryInfo(info.filename, info.file_size, info.compress_size, info.compress_type,
                                         info.CRC, offsets[info.filename])
                for info in infos if not info.filename.endswith("/")}
-    return entries, ends.comment
+    return (entries, ends.comment, {info.filename: info.comment for info in infos if info.comment},
+            [info.filename for info in infos if info.filename.endswith("/")])
 
 
 def _check_entry(info: zipfile.ZipInfo, max_ratio: int) -> None:
