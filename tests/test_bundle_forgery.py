@@ -50,3 +50,34 @@ def test_a_wacz_without_archiver_evidence_does_not_pass_for_one_signed_by_the_fi
     assert "no bundle statement" in report["failures"][0]["detail"]
     alone = run_cli("verify-bundle", wacz, "--json")  # without a fingerprint, the WACZ checks alone
     assert (alone.exit_code, json.loads(alone.stdout)["ok"]) == (0, True)
+
+
+def test_a_forged_package_failing_a_million_times_is_answered_in_bounded_output(run_cli, tmp_path):
+    """A tiny bundle whose datapackage.json lists a few hundred thousand resources it does not
+    hold: each is a failure, but only the first of each check are listed and the rest counted."""
+    import zipfile
+
+    from archiver.check.findings import LISTED_PER_CHECK
+
+    wacz = build_wacz(tmp_path / "any.wacz", key=ec.generate_private_key(ec.SECP384R1()))
+    forged = tmp_path / "forged.wacz"
+    resources = 3 * LISTED_PER_CHECK
+    with zipfile.ZipFile(wacz) as source, zipfile.ZipFile(forged, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "datapackage.json":
+                package = json.loads(data)
+                package["resources"] += [{}] * resources
+                data = json.dumps(package).encode()
+            target.writestr(info.filename, data)
+    result = run_cli("verify-bundle", forged, "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and not report["ok"]
+    counts: dict[str, int] = {}
+    for failure in report["failures"]:
+        counts[failure["check"]] = counts.get(failure["check"], 0) + 1
+    assert max(counts.values()) == LISTED_PER_CHECK  # listed up to the bound, per check
+    assert report["failed"] == len(report["failures"]) + sum(report["failures_not_listed"].values())
+    assert report["failed"] >= resources and sum(report["failures_not_listed"].values()) > 0
+    shown = run_cli("verify-bundle", forged)
+    assert "more, not listed" in shown.stdout and len(shown.stdout.splitlines()) < 20 * LISTED_PER_CHECK

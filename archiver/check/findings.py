@@ -19,15 +19,32 @@ class Failure:
         return dict(self.__dict__)
 
 
+LISTED_PER_CHECK = 1000  # failures of one check listed in full; the rest are counted (a forged file can fail millions)
+
+
 @dataclass
 class Report:
     passed: Counter = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)
+    unlisted: Counter = field(default_factory=Counter)  # failures of each check past the first LISTED_PER_CHECK
+    _listed: Counter = field(default_factory=Counter, repr=False)
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def failed(self) -> int:
+        """How many checks failed, listed or only counted."""
+        return len(self.failures) + sum(self.unlisted.values())
+
+    def _keep(self, failure: Failure) -> None:
+        if self._listed[failure.check] < LISTED_PER_CHECK:
+            self._listed[failure.check] += 1
+            self.failures.append(failure)
+        else:
+            self.unlisted[failure.check] += 1
 
     def check(self, name: str, holds: bool, where: str | Callable[[], str], detail: str | Callable[[], str]) -> bool:
         """Count a check that holds, keep one that fails; `where` and `detail` may be functions
@@ -35,7 +52,7 @@ class Report:
         if holds:
             self.count_passed(name)
         else:
-            self.failures.append(Failure(name, where() if callable(where) else where, detail() if callable(detail) else detail))
+            self._keep(Failure(name, where() if callable(where) else where, detail() if callable(detail) else detail))
         return holds
 
     def count_passed(self, name: str, times: int = 1) -> None:
@@ -45,9 +62,12 @@ class Report:
     def extend(self, later: "Report") -> None:
         """Add what `later` found after what this report holds, as if checked here in that order."""
         self.passed.update(later.passed)
-        self.failures += later.failures
+        for failure in later.failures:
+            self._keep(failure)
+        self.unlisted.update(later.unlisted)
         self.not_checked += later.not_checked
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "passed": dict(sorted(self.passed.items())), "failed": len(self.failures),
-                "failures": [f.as_dict() for f in self.failures], "not_checked": self.not_checked}
+        return {"ok": self.ok, "passed": dict(sorted(self.passed.items())), "failed": self.failed,
+                "failures": [f.as_dict() for f in self.failures], "failures_not_listed": dict(sorted(self.unlisted.items())),
+                "not_checked": self.not_checked}

@@ -70,7 +70,7 @@ def migrate(collection_dir: Path, catalog_url: str, storage_url: str, folder: Pa
     with Collection.open(migrated.target) as copy:
         report = verify_collection(copy, workers=workers)
         unrecorded = append_unattended(copy, key_file, "verification run", {
-            "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
+            "ok": report.ok, "passed": sum(report.passed.values()), "failed": report.failed})
     if as_json:
         print_json({**migrated.as_dict(), "verify": report.as_dict(), "recorded_in_custody_log": unrecorded is None})
     else:

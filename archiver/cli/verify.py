@@ -79,7 +79,7 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
             echo("note: another archiver process changed this collection while verify ran (a capture, an import): "
                  "what it wrote meanwhile may show as failures; verify again once it has finished", err=True)
         unrecorded = append_unattended(collection, key_file, "verification run", {
-            "ok": report.ok, "passed": sum(report.passed.values()), "failed": len(report.failures)})
+            "ok": report.ok, "passed": sum(report.passed.values()), "failed": report.failed})
         drifts, recaptured, replays = [], [], []
         if live:
             from archiver.check.drift import check_drift, recapture_changed
@@ -159,13 +159,15 @@ def print_report(report: Report) -> None:
 
     out = console()
     total = sum(report.passed.values())
-    out.print(f"{total} checks passed, {len(report.failures)} failed")
+    out.print(f"{total} checks passed, {report.failed} failed")
     for name, count in sorted(report.passed.items()):
         out.print(f"  [green]passed[/] {count:>7}  {name}")
     if report.failures:
         out.print("\n[red]Failures:[/]")
         for failure in report.failures:
             out.print(f"  [red]FAIL[/] {escape(f'{failure.check}: {failure.where}: {failure.detail}')}", highlight=False)
+        for name, count in sorted(report.unlisted.items()):
+            out.print(f"  [red]FAIL[/] {escape(name)}: {count:,} more, not listed", highlight=False)
     if report.not_checked:
         out.print("\nNot checked:")
         for item in report.not_checked:

@@ -82,7 +82,7 @@ def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: C
 def _refuse_unless_ok(name: str, report: Report) -> None:
     if not report.ok:
         first = report.failures[0]
-        raise UsageProblem(f"not imported: {name} fails {len(report.failures)} check(s), first {first.check} "
+        raise UsageProblem(f"not imported: {name} fails {report.failed} check(s), first {first.check} "
                            f"at {first.where}: {first.detail}", "import only files that verify")
 
 

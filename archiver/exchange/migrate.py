@@ -188,7 +188,7 @@ def _refuse_unverified(source: Collection, workers: int) -> None:
     if not report.ok:
         first = report.failures[0] if report.failures else None
         detail = " ".join(f"{first.check}: {first.where}: {first.detail}".split()) if first else "see verify"
-        raise SourceFailsVerify(f"{source.root} does not pass verify ({len(report.failures)} checks failed; "
+        raise SourceFailsVerify(f"{source.root} does not pass verify ({report.failed} checks failed; "
                                 f"the first, {detail})",
                                 f"run `archiver -C {source.root} verify` to see them all, repair or restore the "
                                 "collection, then migrate it")
