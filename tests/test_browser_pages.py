@@ -160,13 +160,17 @@ def test_a_subresource_redirected_to_a_private_address_keeps_the_redirect_and_re
 
 def test_a_page_redirected_to_an_unreadable_location_is_captured_as_it_ended(
         run_cli, raw_server, collection, chromium, network_sandbox):
-    """A Location no URL parser accepts ends the page's chain at its redirect; the run goes on."""
+    """A Location no URL parser accepts ends the page's chain at its redirect, recorded; the run
+    goes on. No page was rendered, so the capture failed, with the browser's reason (as over HTTP)."""
     moved = http_response(b"moved", "302 Found", [("Location", "http://[bold]/x")])
     server = _serve(raw_server, {"/odd": moved})
-    capture = _capture(run_cli, collection, server.url("/odd"))
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", server.url("/odd"))
+    assert result.exit_code == 1, result.output
+    [capture] = json.loads(result.stdout)["captures"]
     records, responses, _ = _recorded(collection)
     assert responses[server.url("/odd")].block == moved
-    assert (capture["url"], capture["http_status"]) == (server.url("/odd"), 302)
+    assert (capture["url"], capture["http_status"], capture["outcome"]) == (server.url("/odd"), 302, "failed")
+    assert "the browser did not render the page (navigation failed" in capture["error"] and "ERR_INVALID_REDIRECT" in capture["error"]
 
 
 def _chunked(data: bytes, size: int) -> bytes:

@@ -30,5 +30,13 @@ def page_fetcher(fetcher: Fetcher, executable: str | None, mode: str) -> tuple[o
         return fetcher, f"over HTTP ({why}: each URL's own exchanges, no subresources)"
     from archiver.capture.browser.pages import BrowserFetcher
 
-    pages = BrowserFetcher(fetcher, executable)
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        pages = BrowserFetcher(fetcher, executable)
+    except PlaywrightError as exc:  # it exits at once, or dies while starting: a broken binary or wrapper
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageProblem(f"Chromium at {executable} did not start: {reason}",
+                           "check that it runs (`chromium --headless --version`), set $ARCHIVER_CHROMIUM to one that "
+                           "does, or capture with --no-browser") from None
     return pages, f"in {pages.info.get('name', 'Chromium')} {pages.info.get('version', '')} (every request each page makes)"

@@ -63,10 +63,8 @@ class BrowserFetcher:
         finally:
             proxy.close()
         result.hops, result.resources = _page_chain(url, proxy.hops, self.settings.max_redirects)
-        if result.final is None:
-            last = result.hops[-1] if result.hops else None
-            result.error = (last.error if last and last.error else None) or result.page.error \
-                or "the browser made no request for the page"
+        _follow_navigation(result)
+        result.error = _why_not_the_page(result, self.settings.max_redirects)
         result.finished_at = datetime.now(timezone.utc)
         return result
 
@@ -99,6 +97,41 @@ class BrowserFetcher:
         proxy, opened = spare
         proxy.deadline = deadline  # its capture starts now
         return proxy, opened
+
+
+def _follow_navigation(result: BrowserResult) -> None:
+    """A page that navigated itself (a script, a meta refresh, a form) ended on another document
+    than its redirect chain's: the screenshot, PDF and DOM are of that one, so the capture's final
+    response is too, taken from the page's other requests. A URL changed without a request
+    (history.pushState) names no other document: nothing to follow."""
+    landed = result.page.final_url if result.page else None
+    if not landed or not landed.startswith(("http://", "https://")) or not result.hops or result.hops[-1].location:
+        return  # no page, or a chain cut short at a redirect: that is what it ended on
+    key = request_key(landed)
+    if key == request_key(result.hops[-1].url):
+        return
+    hop = next((h for h in reversed(result.resources) if request_key(h.url) == key), None)
+    if hop is not None:
+        result.resources.remove(hop)
+        result.hops.append(hop)
+
+
+def _why_not_the_page(result: BrowserResult, max_redirects: int) -> str | None:
+    """Why the capture is not the page as a reader saw it, or None: no response to it, more
+    redirects than allowed, or a page the browser could not render (a hang, a crash, a closed
+    page) and so no screenshot of; a file the browser downloads has none, and is captured."""
+    last = result.hops[-1] if result.hops else None
+    if result.final is None:
+        return (last.error if last and last.error else None) or result.page.error \
+            or "the browser made no request for the page"
+    if len(result.hops) > max_redirects and result.final.location is not None:
+        return f"more than {max_redirects} redirects"
+    if (result.page.final_url or "").startswith("chrome-error:"):  # what is shown is the browser's own error page
+        return "the page went on to an address the browser could not load, and showed its own error page"
+    if result.page.screenshot is None and not result.page.downloads:
+        why = result.page.error or next(iter(result.page.notes), "no screenshot was made")
+        return f"the browser did not render the page ({why}); its HTTP exchanges are stored"
+    return None
 
 
 def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop], list[Hop]]:

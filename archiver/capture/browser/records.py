@@ -34,7 +34,8 @@ def page_records(result: BrowserResult, page_response_id: str | None) -> tuple[l
         "browser": result.browser,
         "page": {"final_url": page.final_url, "title": page.title, "load_seconds": page.load_seconds,
                  "settled_seconds": page.settled_seconds, "console_errors": page.console_errors,
-                 "dialogs": page.dialogs, "popups": page.popups, "ended_early": page.error} if page else None,
+                 "dialogs": page.dialogs, "popups": page.popups, "ended_early": page.error,
+                 "notes": page.notes} if page else None,
         "resources": resources,
         "artifacts": {record.role: record.header("WARC-Record-ID") for record in artifacts},
     }

@@ -54,7 +54,7 @@ class PageLimits:
 
     load: float = 30.0           # until the load event
     network_idle: float = 10.0   # until the network is quiet (below)
-    quiet: float = 0.3           # no request in flight and none started for this long: the network is idle
+    quiet: float = 0.5           # no request in flight and none started for this long: idle, as Playwright's networkidle
     fonts: float = 5.0           # document.fonts.ready
     scroll: float = 15.0         # the whole scroll through the page
     scroll_pause: float = 0.02   # per step, after a frame is drawn: lazy loaders start from its observers
