@@ -399,7 +399,12 @@ def test_hostile_zips_are_refused_in_one_line(run_cli, tmp_path, monkeypatch, at
     before = tree(tmp_path)
     for command in (["verify-bundle", bundle, "--fingerprint", "ab" * 32], ["import", "-C", collection.root, bundle]):
         result = run_cli(*command)
-        assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {refusal}\n"), command
+        if command[0] == "import":
+            assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {refusal}\n"), command
+        else:  # the verdict on a received file: a failed check, in the report
+            assert (result.exit_code, result.stderr) == (1, ""), result.output
+            assert f"FAIL bundle readable: hostile.wacz: {refusal}\n" in result.stdout, result.stdout
+            assert result.stdout.endswith("Verification FAILED.\n")
         assert tree(here) == {}, command
         assert tree(tmp_path) == before, command
 

@@ -430,3 +430,25 @@ def test_the_printed_commands_catch_a_forged_file(court_copy, forged, original, 
     target.write_bytes(target.read_bytes().replace(original, forgery))
     result = clerk.run(court_copy["commands"][step])
     assert result.returncode != 0 and verdict in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_verify_bundle_says_which_bundle_it_verified_and_what_it_cannot_know(run_cli, court_copy):
+    """The clerk learns from the verified signature which bundle this is, whose, when, and what
+    its timestamp proves; and that whether the key was revoked since is beyond the bundle."""
+    bundle, fingerprint = court_copy["bundle"], court_copy["fingerprint"]
+    roots = court_copy["folder"] / "TSA-ROOTS.pem"
+    report = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--tsa-roots", roots, "--json").stdout)
+    assert report["ok"], report["failures"]
+    with zipfile.ZipFile(bundle) as wacz:
+        statement = json.loads(wacz.read("evidence/bundle.json"))
+    established = report["established"]
+    assert (established["bundle"], established["made"], established["collection"], established["manifest"]) == (
+        statement["bundle"], statement["created"], "test", statement["manifest"]["sequence"])
+    assert established["captures_proven"] == 1 and established["timestamp"]["time"] and established["timestamp"]["tsa"]
+    assert any(item.startswith(f"whether the key {grouped(fingerprint)} was revoked after the bundle was made")
+               for item in report["not_checked"])
+    shown = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--tsa-roots", roots).stdout
+    assert f"Bundle {statement['bundle']}, made {statement['created']}" in shown
+    assert "every capture it lists, existed by then" in shown
+    unsigned = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", "ab" * 32, "--json").stdout)
+    assert "established" not in unsigned  # nothing is vouched for by a key that did not sign it

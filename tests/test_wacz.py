@@ -404,6 +404,29 @@ def test_not_a_zip_is_a_usage_problem(tmp_path):
         open_wacz(tmp_path / "missing.wacz")
 
 
+@pytest.mark.parametrize("received", [b"", b"WARC/1.1\r\n" * 10, "cut"])
+def test_a_received_bundle_that_is_no_whole_zip_fails_verification_with_a_report(run_cli, tmp_path, received):
+    """Damaged in transit, emptied, or another file: the bundle fails (exit 1), and --json still
+    answers on stdout with the report, never an error a script would have to look for elsewhere."""
+    path = tmp_path / "received.wacz"
+    whole = build_wacz(tmp_path / "whole.wacz").read_bytes()
+    path.write_bytes(whole[:len(whole) // 2] if received == "cut" else received)
+    result = run_cli("verify-bundle", path, "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and [f["check"] for f in report["failures"]] == ["bundle readable"]
+    assert "is not a ZIP file" in report["failures"][0]["detail"]
+
+
+def test_bad_usage_of_verify_bundle_is_refused_in_one_line(run_cli, tmp_path):
+    bundle = build_wacz(tmp_path / "x.wacz")
+    (tmp_path / "roots.pem").write_text("not a certificate")
+    for args, said in ((["--tsa-roots", tmp_path / "roots.pem"], "holds no PEM certificate"),
+                       (["--fingerprint", ""], "not a key fingerprint: ''")):
+        result = run_cli("verify-bundle", bundle, *args)
+        assert result.exit_code == 2 and said in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.output
+
+
 # -- hostile ZIPs -----------------------------------------------------------------------
 
 def zip_bytes(entries: list[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_STORED) -> bytearray:

@@ -28,6 +28,9 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)
     unlisted: Counter = field(default_factory=Counter)  # failures of each check past the first LISTED_PER_CHECK
+    # What the checks that held establish, in the words a reader asks for (a bundle's id, maker,
+    # date, what it proves): said only once the signature vouching for it has verified.
+    established: dict = field(default_factory=dict)
     _listed: Counter = field(default_factory=Counter, repr=False)
 
     @property
@@ -70,4 +73,4 @@ class Report:
     def as_dict(self) -> dict:
         return {"ok": self.ok, "passed": dict(sorted(self.passed.items())), "failed": self.failed,
                 "failures": [f.as_dict() for f in self.failures], "failures_not_listed": dict(sorted(self.unlisted.items())),
-                "not_checked": self.not_checked}
+                "not_checked": self.not_checked} | ({"established": self.established} if self.established else {})

@@ -159,6 +159,7 @@ def print_report(report: Report) -> None:
 
     out = console()
     total = sum(report.passed.values())
+    _print_established(out, report.established)
     out.print(f"{total} checks passed, {report.failed} failed")
     for name, count in sorted(report.passed.items()):
         out.print(f"  [green]passed[/] {count:>7}  {name}")
@@ -173,6 +174,24 @@ def print_report(report: Report) -> None:
         for item in report.not_checked:
             out.print(f"  - {item}", markup=False)
     out.print("\n" + ("Every check above passed." if report.ok else "Verification FAILED."))
+
+
+def _print_established(out, established: dict) -> None:
+    """What a bundle's verified signature vouches for, before the counts: which bundle, whose,
+    when, and what its timestamp proves."""
+    if not established:
+        return
+    who = " ".join(filter(None, (established.get("collection"), established.get("collection_id") and
+                                 f"({established['collection_id']})")))
+    out.print(f"Bundle {established.get('bundle')}, made {established.get('made')} by {established.get('software')}",
+              markup=False)
+    out.print(f"  from the collection {who or '(unnamed)'}, operator {established.get('operator')}; "
+              f"manifest {established.get('manifest')}; {established.get('captures_proven', 0)} capture(s) proven in it",
+              markup=False)
+    if stamped := established.get("timestamp"):
+        out.print(f"  timestamped {stamped['time']} by {stamped['tsa']}: the manifest's checkpoint, and every capture it "
+                  "lists, existed by then", markup=False)
+    out.print("")
 
 
 def _custody_length(collection: Collection) -> int:

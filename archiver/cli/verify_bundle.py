@@ -37,9 +37,17 @@ def verify_bundle_command(bundle: Path, fingerprint: str | None, pubkey: Path | 
             fingerprint = PublicKey.from_pem(pubkey.read_bytes()).fingerprint
         except ValueError:
             raise UsageProblem(f"{pubkey} is not an Ed25519 public key in PEM", "give the key `archiver keys export` wrote") from None
-    elif fingerprint:
+    elif fingerprint is not None:
         fingerprint = parse_fingerprint(fingerprint)
-    report = verify_bundle(bundle, fingerprint, tsa_roots.read_bytes() if tsa_roots else None)
+    roots = tsa_roots.read_bytes() if tsa_roots else None
+    if roots is not None:
+        from cryptography import x509
+
+        try:
+            x509.load_pem_x509_certificates(roots)
+        except ValueError:
+            raise UsageProblem(f"{tsa_roots} holds no PEM certificate", "give the TSA's CA certificates, in PEM") from None
+    report = verify_bundle(bundle, fingerprint, roots)
     if as_json:
         print_json({**report.as_dict(), "bundle": str(bundle), "fingerprint": fingerprint})
     else:

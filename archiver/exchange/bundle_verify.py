@@ -31,6 +31,7 @@ from archiver.check.findings import Report
 from archiver.exchange.bundle_documents import COPY_PREFIX, PROOFS
 from archiver.exchange.wacz import check_wacz
 from archiver.exchange.wacz_package import DIGEST_FILE, DIGEST_FILE_LIMIT
+from archiver.exchange.zip_layout import BundleRejected, NotAZip
 from archiver.exchange.zipreader import Wacz, open_wacz
 
 EVIDENCE_LIMIT = 256 * 2**20  # evidence files are JSON and PEM; a bundle lying about them is refused
@@ -39,7 +40,17 @@ UNSIGNED = {"evidence/bundle.json", "evidence/bundle.json.sig", "datapackage.jso
 
 
 def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None = None) -> Report:
+    """Every check of the bundle at `path`; a file that is no ZIP, or a ZIP refused for its
+    structure, is a bundle that fails (the received file is what is being checked)."""
     report = Report()
+    try:
+        _verify(path, fingerprint, tsa_roots, report)
+    except (NotAZip, BundleRejected) as refused:
+        report.check("bundle readable", False, path.name, refused.message)
+    return report
+
+
+def _verify(path: Path, fingerprint: str | None, tsa_roots: bytes | None, report: Report) -> None:
     with open_wacz(path) as wacz:
         scans, wacz_key = check_wacz(wacz, report)
         if "evidence/bundle.json" not in wacz.names():
@@ -48,13 +59,12 @@ def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None =
                 report.check("signer identity", False, "evidence/bundle.json",
                              f"no bundle statement, so nothing here is signed by the key {grouped(fingerprint)}; "
                              "without --fingerprint or --pubkey only the WACZ checks run")
-            return report
+            return
         try:
             _check_evidence(wacz, fingerprint, wacz_key, scans, tsa_roots, report)
         except (KeyError, ValueError, TypeError, AttributeError, UnsupportedAlgorithm, RecursionError) as exc:
             # Evidence files missing, not JSON, or not of the shape archiver writes: a failed bundle.
             report.check("evidence readable", False, "evidence/", f"malformed or missing evidence ({type(exc).__name__}: {exc})")
-    return report
 
 
 def _json(wacz: Wacz, name: str, report: Report):
@@ -82,6 +92,15 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     if not report.check("bundle signature", signer.verify(signature, statement_bytes), "evidence/bundle.json.sig",
                         "the Ed25519 signature over evidence/bundle.json does not verify"):
         return
+    collection = statement.get("collection") or {}
+    report.established.update({"bundle": statement.get("bundle"), "made": statement.get("created"),
+                               "software": statement.get("software"), "collection": collection.get("name"),
+                               "collection_id": collection.get("id"), "operator": collection.get("operator"),
+                               "manifest": (statement.get("manifest") or {}).get("sequence")})
+    # Nothing inside a bundle can tell what became of its key after it was made.
+    report.not_checked.append(f"whether the key {grouped(fingerprint)} was revoked after the bundle was made "
+                              f"({statement.get('created')}): ask the bundle's maker, or check the key's status where "
+                              "they publish it")
     trusted = {fp: keys[fp] for fp in statement.get("keys", []) if fp in keys}
     trusted[fingerprint] = signer
     _check_statement_files(wacz, statement, report)
@@ -96,6 +115,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
                  "evidence/checkpoint.json", "is not the checkpoint the bundle statement names")
     records = {r.id: found_record(r) for scan in scans for r in scan.records}
     entries = _check_proofs(wacz, checkpoint, records, report)
+    report.established["captures_proven"] = len(entries)
     # Worker keys are trusted only as the collection's keys announce (and revoke) them in the custody entries carried.
     workers, statuses = vouched_worker_keys(_custody_lines(wacz), trusted)
     _check_attestations(wacz, entries, records, trusted | workers, statuses, report)
@@ -343,4 +363,7 @@ def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, r
         report.not_checked.append("RFC 3161 timestamp: present, but no --tsa-roots given to check it against")
         return
     check = verify_timestamp(wacz.read("evidence/checkpoint.json.tsr", 1 << 20), checkpoint_bytes, tsa_roots)
-    report.check("checkpoint timestamp", check.ok, "evidence/checkpoint.json.tsr", "; ".join(check.problems))
+    if report.check("checkpoint timestamp", check.ok, "evidence/checkpoint.json.tsr", "; ".join(check.problems)):
+        # What the token proves: the checkpoint (and so every capture it lists) existed by then.
+        report.established["timestamp"] = {"time": check.gen_time.isoformat() if check.gen_time else None,
+                                           "tsa": check.tsa, "covers": "evidence/checkpoint.json"}

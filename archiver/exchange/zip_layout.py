@@ -32,6 +32,11 @@ _ZIP64_EXTRA = 0x0001
 _UNICODE_PATH_EXTRA = 0x7075             # Info-ZIP's: a name `unzip` uses instead of the entry's
 
 
+class NotAZip(UsageProblem):
+    """A file that is no ZIP at all (empty, cut before its end records, another kind of file):
+    given to import, the wrong file (exit code 2); given to verify-bundle, a bundle that fails."""
+
+
 class BundleRejected(ArchiverError):
     """A ZIP whose structure could harm or deceive its reader: refused before any entry is
     trusted, or an entry whose bytes are not what the ZIP declares."""
@@ -56,7 +61,7 @@ def end_records(path: Path, file: BinaryIO) -> EndRecords:
     tail = file.read()
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < _END.size:
-        raise UsageProblem(f"{path} is not a ZIP file, so not a WACZ")
+        raise NotAZip(f"{path} is not a ZIP file, so not a WACZ")
     _, disk, directory_disk, _, count, directory_size, directory_offset, comment = _END.unpack_from(tail, at)
     end_at = tail_start + at
     if end_at + _END.size + comment != size:
