@@ -38,7 +38,8 @@ def test_a_changed_page_is_recaptured_in_the_mode_of_its_capture(
                          "/photo.png": lambda conn, request: conn.sendall(
                              http_response(PHOTO, headers=[("Content-Type", "image/png")]))})
     rendered, plain, ended = server.url("/rendered"), server.url("/plain"), server.url("/download")
-    assert run_cli("capture", "-C", collection.root, "--browser", rendered, ended).exit_code == 0
+    first = run_cli("capture", "-C", collection.root, "--browser", rendered, ended, "--json")
+    assert first.exit_code == 0, first.stdout
     assert run_cli("capture", "-C", collection.root, "--no-browser", plain).exit_code == 0
     config = collection.root / "archiver.toml"
     config.write_text(config.read_text().replace('capture_mode = "auto"', f'capture_mode = "{capture_mode}"'))
@@ -50,7 +51,7 @@ def test_a_changed_page_is_recaptured_in_the_mode_of_its_capture(
     report = json.loads(result.stdout)
     assert {d["url"]: d["state"] for d in report["live"]} == {rendered: "changed", plain: "changed", ended: "changed"}
     assert sorted(r["url"] for r in report["recaptured"]) == sorted([rendered, plain, ended])
-    assert {r["outcome"] for r in report["recaptured"]} == {"ok"}
+    assert {r["outcome"] for r in report["recaptured"]} == {"ok"}, [(r["url"], r["error"]) for r in report["recaptured"]]
 
     records = warc_records(collection.storage.folder)
     screenshots = [r.headers["WARC-Target-URI"] for r in records if r.type == "resource"

@@ -126,9 +126,11 @@ def _why_not_the_page(result: BrowserResult, max_redirects: int) -> str | None:
             or "the browser made no request for the page"
     if len(result.hops) > max_redirects and result.final.location is not None:
         return f"more than {max_redirects} redirects"
+    if result.page.downloads:  # a file, saved rather than shown: its response is the capture
+        return None
     if (result.page.final_url or "").startswith("chrome-error:"):  # what is shown is the browser's own error page
         return "the page went on to an address the browser could not load, and showed its own error page"
-    if result.page.screenshot is None and not result.page.downloads:
+    if result.page.screenshot is None:
         why = result.page.error or next(iter(result.page.notes), "no screenshot was made")
         return f"the browser did not render the page ({why}); its HTTP exchanges are stored"
     return None

@@ -45,6 +45,7 @@ _SCROLL = """async ([y, step, limit, pause, seconds]) => {
   return {y, height: height(), stopped: null};
 }"""
 _FONTS_READY = "document.fonts.ready.then(() => document.fonts.status)"
+_DOWNLOAD_STARTING = "Download is starting"  # how Playwright's goto fails on a response the browser saves
 _VISIBLE_TEXT = "n => (document.body ? document.body.innerText : '').slice(0, n)"
 
 
@@ -180,7 +181,8 @@ def _watch(context: BrowserContext, page: Page, run: _PageRun) -> None:
 
     async def on_download(download: Any) -> None:
         # The response came through the recording proxy, so it is recorded; nothing is saved here.
-        _keep(result.downloads, _clip(download.url))
+        if _clip(download.url) not in result.downloads:  # a failed navigation may have named it already
+            _keep(result.downloads, _clip(download.url))
         try:
             await download.cancel()
         except PlaywrightError:
@@ -206,6 +208,8 @@ async def _navigate(run: _PageRun, url: str) -> bool:
     except PlaywrightError as exc:
         # A download, a redirect loop, a refused page: the proxy has recorded what was fetched.
         result.error = "the renderer crashed" if run.crashed else f"navigation failed: {_first_line(exc)}"
+        if _DOWNLOAD_STARTING in str(exc) and url not in result.downloads:  # its event may come after this, or never
+            _keep(result.downloads, _clip(url))
         return False
     result.status = response.status if response is not None else None
     result.final_url = run.page.url
