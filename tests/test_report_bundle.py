@@ -127,6 +127,7 @@ def test_a_page_not_found_and_a_failed_citation_are_said_as_such(run_cli, raw_se
     assert "complete, not the page: not-found" in entry
     assert f"no capture in this bundle: {refused}, newest capture failed on" in entry
     assert "Page verdict not-found: " in text
+    assert "it holds 1 claim from 1 document (none of them carried whole in this bundle)" in text  # chosen alone
     fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
     checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json").stdout)
     assert checked["ok"] and f"claim {claim['id']} cites {refused}: the bundle holds no capture of it" in checked["not_checked"]
@@ -181,3 +182,37 @@ WORDS_BROKEN_ACROSS_LINES = """() => {
   }
   return broken;
 }"""
+
+
+def test_a_bundle_of_captures_attested_by_a_key_revoked_before_them_says_so(run_cli, raw_server, collection, tmp_path):
+    """Key A attested a capture; A is rotated out for B, then revoked from a date before that
+    capture (it was stolen earlier than anyone knew). The bundle B signs is written with every
+    fact, but it does not pass for one that verifies: exit 1, a warning, and the report says why."""
+    server = raw_server({"/page": send_bytes(http_response(b"<html><title>Page</title><p>words</p></html>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/page")).exit_code == 0
+    [old] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    assert run_cli("keys", "revoke", old["fingerprint"], "-C", collection.root, "--from", "2020-01-01T00:00:00Z",
+                   "--reason", "stolen long ago").exit_code == 0
+    bundle = tmp_path / "all.wacz"
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", bundle, "--json")
+    assert made.exit_code == 1, made.output
+    [capture] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert json.loads(made.stdout)["attested_by_revoked_keys"] == [capture["id"]]
+    with zipfile.ZipFile(bundle) as wacz:
+        text = text_of(wacz.read("evidence/report.html").decode())
+    assert re.search(r"not to be trusted: key [0-9a-f]{16} was revoked from 2020-01-01T00:00:00[.0-9]*Z, "
+                     r"before this capture was made; verifying this bundle fails it", text), text
+    old_key = text.split("Signing keys")[1].split(f"Fingerprint {' '.join([old['fingerprint'][i:i + 4] for i in range(0, 64, 4)])}")
+    assert len(old_key) == 2 and "Status revoked when this bundle was made" in old_key[1].split("Fingerprint")[0]
+    checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", made_key(run_cli, collection), "--json").stdout)
+    assert "attestation key status" in {f["check"] for f in checked["failures"]}
+    plain = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "again.wacz")
+    assert plain.exit_code == 1 and "attested by a key revoked from before they were made" in plain.stderr
+
+
+def made_key(run_cli, collection) -> str:
+    """The collection's signing key now: the one its bundles are signed with."""
+    keys = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+    [active] = [key["fingerprint"] for key in keys if key["status"] == "active"]
+    return active

@@ -57,7 +57,7 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         print_json({"bundle": result.bundle_id, "path": str(output), "sha256": result.sha256, "claims": result.claims,
                     "captures": result.captures, "fingerprint": key.fingerprint, "timestamped": result.timestamped,
                     "timestamp_failures": result.timestamp_failures, "manifest": result.manifest_sequence,
-                    "captures_stored_since": result.stored_since})
+                    "captures_stored_since": result.stored_since, "attested_by_revoked_keys": result.distrusted})
     else:
         echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
         echo(f"SHA-256 {result.sha256}")
@@ -71,5 +71,9 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
                  err=True)
         if missing and not result.timestamp_failures:
             echo("Not timestamped: the manifest's checkpoint got no timestamp when it was sealed", err=True)
-    if missing:
+        if result.distrusted:
+            echo(f"{len(result.distrusted)} capture(s) in this bundle are attested by a key revoked from before they were "
+                 f"made ({', '.join(result.distrusted[:5])}{', …' if len(result.distrusted) > 5 else ''}): verify-bundle "
+                 "fails them; capture their URLs again, then bundle again", err=True)
+    if missing or result.distrusted:  # written, but not passed off as a bundle that verifies
         raise SystemExit(1)

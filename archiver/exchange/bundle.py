@@ -34,17 +34,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from cdxj_indexer.main import CDXJIndexer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from isal import isal_zlib
 
 from archiver import __version__
 from archiver.evidence import merkle
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, ClaimRow, StoredRecord
-from archiver.store.storage import Storage, read_listed
+from archiver.store.storage import Storage
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
 from archiver.evidence.custody import parse_entry, read_entries
@@ -60,14 +58,13 @@ from archiver.check.scan import read_record_block
 from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
+from archiver.exchange.bundle_archive import ARCHIVE, copy_records, index_of, pages_list
 from archiver.exchange.bundle_documents import DocumentEntries, document_evidence
 from archiver.exchange.bundle_files import BundleFiles
 from archiver.exchange.bundle_page import RenderedPage, rendered_page, visible_text
 from archiver.read.urls import normalise_url
 
 WACZ_VERSION = "1.1.1"
-ARCHIVE = "archive/data.warc.gz"
-COPY_RANGE = 8 * 2**20  # bytes of a record read at once: an S3 GET's worth
 
 
 @dataclass
@@ -92,6 +89,7 @@ class BundleResult:
     timestamp_failures: list[str] = field(default_factory=list)  # why sealing the manifest just now got none
     manifest_sequence: int = 0
     stored_since: int = 0  # captures of the selection stored after its manifest was sealed: not in it
+    distrusted: list[str] = field(default_factory=list)  # captures attested by a key revoked from before they were made
 
 
 @dataclass(frozen=True)
@@ -166,38 +164,6 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
     if not captures:
         raise UsageProblem("the selection has no stored captures", "capture its URLs first, or choose other claims")
     return claims, sorted(captures, key=lambda c: c.id), disclosed - {None}
-
-
-def _copy_records(storage: Storage, evidence: list[CaptureEvidence], out: Path) -> None:
-    """The records' own gzip members, byte for byte, each file's warcinfo first, each read in
-    ranges of at most COPY_RANGE bytes (a record may be as large as a capture may be)."""
-    records = sorted((r for item in evidence for r in item.records), key=lambda r: (r.warc_file, r.offset))
-    with open(out, "wb") as archive:
-        current = None
-        for record in records:
-            if record.warc_file != current:
-                current = record.warc_file
-                archive.write(_first_member(storage, current))
-            end = record.offset + record.length
-            for start in range(record.offset, end, COPY_RANGE):
-                archive.write(read_listed(storage, record.warc_file, start, min(COPY_RANGE, end - start)))
-
-
-def _first_member(storage: Storage, name: str) -> bytes:
-    """The warcinfo record that opens every WARC file we write: its first gzip member."""
-    inflater = isal_zlib.decompressobj(31)
-    data = read_listed(storage, name, 0, 1 << 20)
-    inflater.decompress(data)
-    return data[:len(data) - len(inflater.unused_data)]
-
-
-def _index(archive: Path) -> bytes:
-    out = archive.with_suffix(".cdx")
-    # What a player replays: the responses, and the browser's screenshot, PDF and DOM at their urn:
-    # URIs, which name no page so shadow none. Metadata records share the page's URL and time and would.
-    CDXJIndexer(output=str(out), inputs=[str(archive)], sort=True, filename=Path(ARCHIVE).name,
-                records="response,revisit,resource").process_all()
-    return out.read_bytes()
 
 
 def _custody_entries(logged: list[tuple[bytes, dict | None]], claims: set[str], captures: set[str],
@@ -286,13 +252,13 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     evidence = [_gather(collection.storage, catalog, capture) for capture in captures]
     archive = work / "data.warc.gz"
     on_step("copying the records")
-    _copy_records(collection.storage, evidence, archive)
+    copy_records(collection.storage, evidence, archive)
     on_step("indexing them")
     files = BundleFiles()
     files.add(ARCHIVE, archive)
-    files.add("indexes/index.cdx", _index(archive))
+    files.add("indexes/index.cdx", index_of(archive))
     on_step("gathering the evidence")
-    files.add("pages/pages.jsonl", _pages(collection, evidence))
+    files.add("pages/pages.jsonl", pages_list(collection.config.name, evidence))
     p384, p384_fingerprint = wacz_signing_key(collection, key)
     # Read once, after the WACZ key is announced: the custody log and the public keys.
     logged = [(line, parse_entry(line)) for _, line in read_entries(export_custody(collection))]
@@ -335,22 +301,8 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     with open(staged, "rb") as written:
         sha256 = hashlib.file_digest(written, "sha256").hexdigest()
     return BundleResult(output, statement["bundle"], len(claims), len(captures), sha256,
-                        "evidence/checkpoint.json.tsr" in files, manifest_sequence=manifest.sequence, stored_since=later)
-
-
-def _pages(collection: Collection, evidence: list[CaptureEvidence]) -> bytes:
-    lines = [{"format": "json-pages-1.0", "id": "pages", "title": collection.config.name}]
-    newest: dict[str, CaptureEvidence] = {}
-    for item in evidence:
-        if item.capture.outcome == "ok":
-            newest[item.capture.url_key] = item
-    for item in sorted(newest.values(), key=lambda e: e.capture.url):
-        capture = item.capture
-        page = {"id": capture.id, "url": capture.url, "ts": capture.started_at[:19] + "Z"}
-        if item.title:
-            page["title"] = item.title
-        lines.append(page)
-    return b"".join(canonical_json(line) + b"\n" for line in lines)
+                        "evidence/checkpoint.json.tsr" in files, manifest_sequence=manifest.sequence, stored_since=later,
+                        distrusted=[c["id"] for c in view["captures"] if c["attestation_distrusted"]])
 
 
 def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult, claims: list[ClaimRow],

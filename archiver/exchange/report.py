@@ -131,11 +131,22 @@ def _summary(view: dict) -> str:
         f"<p>This is evidence bundle {literal(bundle['id'])}, the file {literal(bundle['file'])}, made on "
         f"{literal(bundle['created'])} by {prose(collection['operator'])} with {prose(bundle['software'])} "
         f"from the collection “{prose(collection['name'])}”{collection_id}. It preserves web pages cited by claims "
-        f"in documents: it holds {count(len(view['claims']), 'claim')} from "
-        f"{count(len(view['documents']), 'document')} and {count(len(captures), 'capture')} {pages} "
+        f"in documents: it holds {count(len(view['claims']), 'claim')} from {_sources(view)} "
+        f"and {count(len(captures), 'capture')} {pages} "
         f"({outcomes.count('ok')} complete, {outcomes.count('truncated')} truncated, {outcomes.count('failed')} failed), "
         f"each stored byte for byte in WARC files, with the signatures and digests needed to show it has not changed "
         f"since it was captured. It was made for {scope}.</p>\n" + _not_the_page(captures, view["claims"]))
+
+
+def _sources(view: dict) -> str:
+    """The documents the claims come from, and how many of them the bundle carries whole (a
+    claim chosen alone travels with its proof, not its document)."""
+    named = {claim["document"] for claim in view["claims"] if claim["document"] is not None}
+    carried = len(view["documents"])
+    said = count(len(named), "document")
+    if named and carried < len(named):
+        said += f" ({'none' if not carried else carried} of them carried whole in this bundle)"
+    return said
 
 
 def _not_the_page(captures: list[dict], claims: list[dict]) -> str:
@@ -225,7 +236,8 @@ def _keys(view: dict) -> str:
         key_path = public_key_path(fingerprint, view["files"]) if sha256_hex(fingerprint) else None
         rows = [("Fingerprint", fingerprint_literal(fingerprint)), ("Algorithm", escape(key["algorithm"])),
                 ("Public key", or_absent(key_path, "not in this bundle")),
-                ("Role", escape(key["role"])), ("Status", escape(key["status"])),
+                ("Role", escape(key["role"])),
+                ("Status", f"{escape(key['status'])} when this bundle was made ({literal(view['bundle']['created'])})"),
                 ("Announced", or_absent(key["announced_at"], "not recorded")),
                 ("Revoked", "not revoked" if key["revoked_from"] is None
                  else f"<span class=\"warn\">nothing it signed from {literal(key['revoked_from'])} on is to be trusted</span>")]

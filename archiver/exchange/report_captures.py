@@ -40,7 +40,7 @@ def captures_section(view: dict) -> str:
             ("Payload digest", or_absent(capture["payload_digest"], "none (no payload stored)")),
             ("WARC records", _records(capture["records"])),
             ("Attested by key", "not attested" if capture["attestation_key"] is None
-             else key_link(capture["attestation_key"], keys)),
+             else key_link(capture["attestation_key"], keys) + _distrusted(capture)),
             ("Cited by", ", ".join(f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a>"
                                    for claim_id in citing.get(capture["id"], [])) or "no claim in this bundle"),
         ]
@@ -139,3 +139,11 @@ def _records(records: list[dict]) -> str:
                    for record in records)
     return ("<table><thead><tr><th scope=\"col\">Record id</th><th scope=\"col\">Type</th><th scope=\"col\">File</th>"
             f"<th scope=\"col\">Block digest</th><th scope=\"col\">Payload digest</th></tr></thead>\n<tbody>{rows}</tbody></table>")
+
+
+def _distrusted(capture: dict) -> str:
+    reason = capture.get("attestation_distrusted")
+    if not reason:
+        return ""
+    return (f" <span class=\"warn\">not to be trusted: {escape(reason)}, before this capture was made; verifying this "
+            "bundle fails it</span>")

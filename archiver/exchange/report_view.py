@@ -59,8 +59,10 @@ def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, clai
     WARC, `missing` the cited URLs it holds no capture of (not_bundled)."""
     captures_of = by_url(evidence)
     changes = changes_since_previous(evidence)
-    keys = [{"fingerprint": fp, "algorithm": "Ed25519", "role": "signs attestations, manifests and this bundle",
-             "status": "revoked" if statuses.get(fp) and statuses[fp].revoked_from else "valid",
+    keys = [{"fingerprint": fp, "algorithm": "Ed25519",
+             "role": "signs attestations, manifests and this bundle" if fp == key.fingerprint
+             else "another key of the collection: signed the attestations and manifests that name it",
+             "status": statuses[fp].state if fp in statuses else "active",
              "announced_at": statuses[fp].announced_at if fp in statuses else None,
              "revoked_from": statuses[fp].revoked_from if fp in statuses else None}
             for fp in public_keys]
@@ -86,13 +88,15 @@ def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, clai
                     "not_bundled": missing.get(c.id, [])}
                    for c in claims],
         "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in {k for _, k in c.citations}],
-                                   changes.get(item.capture.id)) for item in evidence],
+                                   changes.get(item.capture.id), statuses) for item in evidence],
         "files": [{"path": path, "sha256": sha256, "bytes": size} for path, sha256, size in files.listing()],
     }
 
 
-def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], change: dict | None) -> dict:
+def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], change: dict | None,
+                  statuses: dict[str, KeyStatus]) -> dict:
     c = item.capture
+    signer = (item.attestation or {}).get("signatures", [{}])[0].get("keyid")
     return {"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
             "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
             "verdict": c.verdict, "verdict_reason": c.verdict_reason,
@@ -100,7 +104,9 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
             "certificate": item.certificate, "payload_digest": c.payload_digest,
             "records": [{"id": r.record_id, "type": r.warc_type, "file": archive,
                          "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],
-            "attestation_key": (item.attestation or {}).get("signatures", [{}])[0].get("keyid"),
+            "attestation_key": signer,
+            # Why its attestation is not to be trusted (its key revoked from before the capture), if it is not.
+            "attestation_distrusted": statuses[signer].trusted_at(c.finished_at) if signer in statuses else None,
             "page": _page_view(item.page, citing) if item.page else None, "change": change}
 
 
