@@ -470,6 +470,9 @@ def test_note_claim_cites_its_urls_once():
     assert cited(claim) == ["https://a.example/", "https://b.example/"]
     with pytest.raises(UsageProblem, match="mailto"):
         note_claim("A claim", ["mailto:a@b.example"])
+    with pytest.raises(UsageProblem, match="a URL holds no spaces") as joined:  # two URLs pasted as one argument
+        note_claim("A claim", ["https://a.example/page https://b.example/other"])
+    assert joined.value.fix == "give each URL as an argument of its own"
 
 
 def test_unreadable_path_is_a_usage_problem(tmp_path):

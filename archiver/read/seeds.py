@@ -98,8 +98,11 @@ def note_claim(text: str, urls: list[str]) -> Claim:
     its id derived from the key "note" and its text, citing `urls` (duplicates once)."""
     if not text.strip():
         raise UsageProblem("the claim has no text", "give the claim's words in quotes before its URLs")
+    urls = [url.strip() for url in urls]
+    if joined := next((url for url in urls if len(url.split()) > 1), None):  # two URLs pasted as one argument
+        raise UsageProblem(f"cannot cite {joined!r}: a URL holds no spaces", "give each URL as an argument of its own")
     sorter = LinkSorter([])
-    citations = sorter.cite([url.strip() for url in urls], standalone=False)
+    citations = sorter.cite(urls, standalone=False)
     if sorter.ignored:
         url, problem = next(iter(sorter.ignored.items()))
         raise UsageProblem(f"cannot cite {url}: {problem}", "give an http:// or https:// URL")
