@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from archiver.capture.browser.chromium import find_chromium
-from tests.conftest import http_response, send_bytes
+from tests.conftest import http_response, send_bytes, warc_records
 
 CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
@@ -106,6 +106,15 @@ def test_an_https_page_replays_inside_the_replay_proxys_own_tls(run_cli, raw_ser
     result, summary = _capture(run_cli, collection, "--ca-bundle", test_ca.ca_pem, server.url("/article"))
     assert result.exit_code == 0, result.output
     assert summary["captures"][0]["final_url"].startswith("https://")
+    # Every subresource's connection is named by its certificate too, each chain recorded once.
+    [metadata] = [json.loads(r.block) for r in warc_records(collection.storage.folder)
+                  if r.type == "metadata" and r.headers.get("Content-Type") == "application/json"]
+    leaf = summary["captures"][0]["cert_sha256"]
+    fetched = [resource for resource in metadata["resources"] if resource["status"] is not None]
+    assert fetched and {resource["certificate_sha256"] for resource in fetched} == {leaf}
+    assert {resource["ip"] for resource in fetched} == {"127.0.0.1"}
+    assert list(metadata["resource_certificates"]) == [leaf]
+    assert metadata["resource_certificates"][leaf][0].startswith("-----BEGIN CERTIFICATE-----")
     server.stop()
     result, report = _replay(run_cli, collection)
     assert result.exit_code == 0, result.output

@@ -21,12 +21,19 @@ def page_records(result: BrowserResult, page_response_id: str | None) -> tuple[l
     """The records of every subresource and artifact, and the page's section of the capture's metadata."""
     pending: list[PendingRecord] = []
     resources = []
+    certificates: dict[str, list[str]] = {}  # each chain once, by its leaf's SHA-256: most resources share a few
     for hop in result.resources:
         records, response_id = hop_records(hop) if hop.sent_request else ([], None)
         pending += records
+        connection = hop.exchange.connection
+        tls = connection.tls if connection else None
+        if tls is not None and tls.leaf_sha256:
+            certificates.setdefault(tls.leaf_sha256, tls.as_record()["chain_pem"])
         resources.append({"url": hop.url, "status": hop.status,
                           "bytes": hop.exchange.spool.size if hop.has_response else None,
                           "truncated": hop.truncated, "response_record_id": response_id,
+                          "ip": connection.ip if connection else None,
+                          "certificate_sha256": tls.leaf_sha256 if tls else None,
                           "error": hop.error} | interim_responses(hop))
     artifacts = _artifacts(result, page_response_id)
     page = result.page
@@ -37,6 +44,7 @@ def page_records(result: BrowserResult, page_response_id: str | None) -> tuple[l
                  "dialogs": page.dialogs, "popups": page.popups, "ended_early": page.error,
                  "notes": page.notes} if page else None,
         "resources": resources,
+        "resource_certificates": certificates,  # the chain each resource's TLS connection presented
         "artifacts": {record.role: record.header("WARC-Record-ID") for record in artifacts},
     }
     return pending + artifacts, section
