@@ -239,6 +239,20 @@ def test_non_utf8_bytes_are_decoded_and_the_encoding_recorded(data, encoding, he
     assert_well_formed(document, data)
 
 
+@pytest.mark.parametrize("encoding", ["cp1251", "koi8-r"])
+def test_russian_in_a_legacy_codepage_is_read_in_its_letters_and_the_guess_said(encoding):
+    text = ("date 2022-02-27 Беларусь готовится к нападению на Украину\n\n"
+            "Белорусский спецназ грузится в самолёты для штурма Киева, заявили военные источники.\n\n"
+            "https://a.example/\n")
+    document = parse_document(text.encode(encoding), "a.txt")
+    assert document.encoding == encoding and document.main_claim.text == "Беларусь готовится к нападению на Украину"
+    assert any(warning.startswith(f"not UTF-8 and no byte order mark: read as {encoding}") for warning in document.warnings)
+    # Western text in cp1252, accented letters among plain ones, stays cp1252 with nothing said.
+    western = parse_document("Les forces spéciales biélorusses à côté de l'été. Straße über München.\n".encode("cp1252"),
+                             "b.txt")
+    assert (western.encoding, [w for w in western.warnings if "UTF-8" in w]) == ("cp1252", [])
+
+
 def test_utf8_with_a_stray_byte_stays_utf8_with_a_warning():
     document = parse_document("Kyiv’s troops \u2014 caf\u00e9 ".encode() + b"\xff https://a.example/", "a.txt")
     assert document.encoding == "utf-8"

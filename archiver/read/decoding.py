@@ -4,9 +4,11 @@ and whether that text is text at all."""
 from __future__ import annotations
 
 import codecs
+import re
 from typing import NamedTuple
 
 _SAMPLE = 1 << 16
+_WORD = re.compile(r"[^\W\d_]+")
 # C0 controls no text file uses (tab, line breaks, form feed and escape are text). C1 controls
 # are left out: a legacy file decoded as Latin-1 has them in place of letters.
 _CONTROLS = frozenset(map(chr, [*range(0x00, 0x09), 0x0E, 0x0F, *range(0x10, 0x1B), *range(0x1C, 0x20), 0x7F]))
@@ -34,10 +36,34 @@ def decode(data: bytes) -> Decoded:
     try:
         # Bytes 0x80–0x9F are C1 controls in Latin-1, which no text uses, but curly quotes,
         # dashes and € in cp1252; so cp1252 wins whenever it can decode the file at all.
-        return Decoded(data.decode("cp1252"), "cp1252", [])
+        western = Decoded(data.decode("cp1252"), "cp1252", [])
     except UnicodeDecodeError:
         # cp1252 leaves five bytes undefined; Latin-1 decodes anything.
-        return Decoded(data.decode("latin-1"), "latin-1", [])
+        western = Decoded(data.decode("latin-1"), "latin-1", [])
+    return _another_script(data) if _garbled(western.text) else western
+
+
+def _garbled(text: str) -> bool:
+    """Whether text read as Western European is another script's letters garbled: Cyrillic or
+    Greek in a legacy codepage (cp1251, KOI8-R, cp1253) reads as words made wholly of À–ÿ
+    ("Ëóêàøåíêî"), which French or German, whose accented letters stand among plain ones, never is."""
+    words = [word for word in _WORD.findall(text[:_SAMPLE]) if not word.isascii()]
+    garbled = [word for word in words if len(word) >= 3 and all("\u00c0" <= char <= "\u00ff" for char in word)]
+    return len(words) >= 3 and 2 * len(garbled) >= len(words)
+
+
+def _another_script(data: bytes) -> Decoded:
+    """The legacy encoding the bytes read best in (charset-normalizer's guess), said in a warning:
+    no file names its encoding, so a guess is all there is."""
+    from charset_normalizer import from_bytes  # only for a file that is neither UTF-8 nor Western
+
+    guess = from_bytes(data).best()
+    if guess is None:
+        return Decoded(data.decode("latin-1"), "latin-1", ["not UTF-8, and no encoding fits it: read as Latin-1"])
+    encoding = codecs.lookup(guess.encoding).name
+    return Decoded(data.decode(encoding, "replace"), encoding,
+                   [f"not UTF-8 and no byte order mark: read as {encoding}, the encoding its letters make most sense in; "
+                    "if its text looks wrong, save the file as UTF-8 and read it again"])
 
 
 def _decode_declared(data: bytes, encoding: str) -> Decoded:
