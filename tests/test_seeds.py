@@ -262,6 +262,30 @@ def test_utf8_with_a_stray_byte_stays_utf8_with_a_warning():
 
 # --- Markdown ------------------------------------------------------------------------------------
 
+def test_markdown_footnotes_and_reference_links_are_cited_by_the_claims_that_refer_to_them():
+    document = parse_document(b"# Report\n\nTroops moved on Monday.[^1]\n\n"
+                              b"The ministry [said so][min], as did [Source A].\n\nNobody disputes it.\n\n"
+                              b"[^1]: Seen at https://fn.example/source by two reporters,\n"
+                              b"    and at https://fn.example/second too.\n"
+                              b"[min]: https://ministry.example/statement \"Statement\"\n"
+                              b"[source a]: <https://a.example/>\n\n[unused]: https://sources.example/list\n", "a.md")
+    assert {claim.text: cited(claim) for claim in document.claims} == {
+        "Report": ["https://sources.example/list"],  # the main claim: the document's sources
+        "Troops moved on Monday.[^1]": ["https://fn.example/source", "https://fn.example/second"],
+        "The ministry [said so][min], as did [Source A].": ["https://ministry.example/statement", "https://a.example/"],
+        "Nobody disputes it.": ["https://sources.example/list"],
+    }
+    assert [citation.url for citation in document.standalone] == ["https://sources.example/list"]
+
+
+def test_each_row_of_a_markdown_table_is_a_claim_and_its_header_is_not():
+    document = parse_document(b"| Claim | Source |\n|---|:---:|\n| Row one | https://table.example/1 |\n"
+                              b"| Row two | https://table.example/2 |\n", "a.md")
+    assert [(claim.text, cited(claim)) for claim in document.claims] == [
+        ("| Row one | https://table.example/1 |", ["https://table.example/1"]),
+        ("| Row two | https://table.example/2 |", ["https://table.example/2"])]
+
+
 MARKDOWN = b"""# Belarus to join the war
 
 Intro cites [the Mirror](https://a.example/mirror "title") and <https://b.example/>.

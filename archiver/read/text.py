@@ -21,6 +21,12 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _HEADING = re.compile(r" {0,3}(?P<hashes>#{1,6})(?:[ \t]+|$)(?P<text>.*?)(?:[ \t]+#+)?[ \t]*$")
 _LIST_ITEM = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?P<text>\S)")
 _THEMATIC_BREAK = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+# A footnote or link reference definition opening a block, and any bracketed text, which refers
+# to one when it names its label (CommonMark: labels match regardless of case and spacing).
+_TABLE_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*$")
+_TABLE_RULE = re.compile(r"[ \t]*\|(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*$")
+_DEFINITION = re.compile(r" {0,3}\[(?P<label>[^\[\]]+)\]:")
+_BRACKETED = re.compile(r"\[([^\[\]]+)\]")
 # A plain-text file's first paragraph is its headline only when it is one line this short.
 HEADLINE_MAX_CHARS = 120
 
@@ -62,10 +68,28 @@ def read_plain_text(text: str) -> Reading:
 
 
 def read_markdown(text: str) -> Reading:
-    """Paragraphs, list items and headings are claims; a `# heading` opening the file is the title."""
+    """Paragraphs, list items and headings are claims; a `# heading` opening the file is the title.
+    A footnote or link reference definition (`[^1]: …`, `[ref]: https://…`) is no claim: its links
+    are cited by every claim that refers to it (`[^1]`, `[text][ref]`, `[ref]`), and those of one
+    nothing refers to are the document's sources, as URLs standing alone are."""
     reading = Reading(kind="markdown")
     blocks = _blocks(text, line_spans(text), markdown=True)
+    definitions: dict[str, list[str]] = {}
+    for block in [b for b in blocks if _DEFINITION.match(text, b.start)]:
+        label = ""
+        for line in text[block.start:block.end].splitlines():  # a definition per line; indented lines go on one
+            if defined := _DEFINITION.match(line):
+                label = _label(defined["label"])
+            definitions.setdefault(label, []).extend(find_links(line))
+        blocks.remove(block)
     _add_blocks(reading, text, blocks)
+    referred = set()
+    for passage in reading.passages:
+        for label in (_label(found) for found in _BRACKETED.findall(passage.text)):
+            if label in definitions:
+                passage.links += definitions[label]
+                referred.add(label)
+    reading.standalone_links += [link for label, links in definitions.items() if label not in referred for link in links]
     opening = _opening_passage(reading, blocks)
     if opening and blocks[0].heading_level == 1:
         opening.kind = HEADLINE
@@ -84,6 +108,10 @@ def _add_blocks(reading: Reading, text: str, blocks: list[_Block]) -> None:
             reading.passages.append(Passage(content, block.start, block.end, PARAGRAPH, find_links(content)))
 
 
+def _label(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
 def _opening_passage(reading: Reading, blocks: list[_Block]) -> Passage | None:
     """The passage made of the document's first block, if that block was not standalone URLs."""
     if blocks and reading.passages and reading.passages[0].start == blocks[0].start:
@@ -100,10 +128,11 @@ def _blocks(text: str, lines: list[tuple[int, int]], markdown: bool) -> list[_Bl
     """Runs of non-blank lines; in Markdown also each heading and each list item on its own."""
     blocks: list[_Block] = []
     current: _Block | None = None
+    row_before = False  # the line before was a table row (a header, if a rule follows)
     for start, end in lines:
         line = text[start:end]
         if not line.strip():
-            current = None
+            current, row_before = None, False
             continue
         if markdown:
             if _THEMATIC_BREAK.match(line):
@@ -120,6 +149,14 @@ def _blocks(text: str, lines: list[tuple[int, int]], markdown: bool) -> list[_Bl
                 current = _Block(start + item.start("text"), end)
                 blocks.append(current)
                 continue
+            if _TABLE_ROW.match(line):  # a table's rows are claims each; its header row and rule are not
+                if not _TABLE_RULE.match(line):
+                    blocks.append(_Block(start, end))
+                elif row_before:
+                    blocks.pop()
+                current, row_before = None, not _TABLE_RULE.match(line)
+                continue
+        row_before = False
         if current is None:
             current = _Block(start, end)
             blocks.append(current)
