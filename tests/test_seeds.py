@@ -278,6 +278,16 @@ def test_markdown_footnotes_and_reference_links_are_cited_by_the_claims_that_ref
     assert [citation.url for citation in document.standalone] == ["https://sources.example/list"]
 
 
+def test_markdown_code_and_comments_are_not_claims_and_cite_nothing():
+    document = parse_document(b"Real claim https://real.example/\n\n```bash\ncurl https://api.example/v1\n```\n\n"
+                              b"<!-- check https://draft.example/ -->\n\n<!--\nhttps://hidden.example/\n-->\n\n"
+                              b"~~~~\n~~~\nhttps://tilde.example/\n~~~~\n\nAfter https://after.example/\n", "a.md")
+    assert [(claim.text, cited(claim)) for claim in document.claims] == [
+        ("Real claim https://real.example/", ["https://real.example/"]),
+        ("After https://after.example/", ["https://after.example/"])]
+    assert document.urls == ("https://real.example/", "https://after.example/")
+
+
 def test_each_row_of_a_markdown_table_is_a_claim_and_its_header_is_not():
     document = parse_document(b"| Claim | Source |\n|---|:---:|\n| Row one | https://table.example/1 |\n"
                               b"| Row two | https://table.example/2 |\n", "a.md")

@@ -23,6 +23,9 @@ _LIST_ITEM = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?P<text>\S)")
 _THEMATIC_BREAK = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 # A footnote or link reference definition opening a block, and any bracketed text, which refers
 # to one when it names its label (CommonMark: labels match regardless of case and spacing).
+# A fenced code block (``` or ~~~, closed by as many or more of the same) or an HTML comment.
+_HIDDEN_START = re.compile(r" {0,3}(`{3,}|~{3,}|<!--)")
+_COMMENT_END = re.compile(r"-->")
 _TABLE_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*$")
 _TABLE_RULE = re.compile(r"[ \t]*\|(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*$")
 _DEFINITION = re.compile(r" {0,3}\[(?P<label>[^\[\]]+)\]:")
@@ -129,8 +132,20 @@ def _blocks(text: str, lines: list[tuple[int, int]], markdown: bool) -> list[_Bl
     blocks: list[_Block] = []
     current: _Block | None = None
     row_before = False  # the line before was a table row (a header, if a rule follows)
+    hidden: re.Pattern | None = None  # in Markdown, inside a fenced code block or a comment: what ends it
     for start, end in lines:
         line = text[start:end]
+        # Code and comments show no claim: a URL in them is an example or a note to the editor.
+        if markdown and hidden is None and (hidden := _hidden_until(line)) is not None:
+            if hidden is _COMMENT_END and hidden.search(line, _HIDDEN_START.match(line).end()):
+                hidden = None  # a comment on one line
+            current, row_before = None, False
+            continue
+        if hidden is not None:
+            if hidden.search(line):
+                hidden = None
+            current, row_before = None, False
+            continue
         if not line.strip():
             current, row_before = None, False
             continue
@@ -165,6 +180,15 @@ def _blocks(text: str, lines: list[tuple[int, int]], markdown: bool) -> list[_Bl
     for block in blocks:
         block.start, block.end = _trimmed(text, block.start, block.end)
     return [block for block in blocks if block.start < block.end]
+
+
+def _hidden_until(line: str) -> re.Pattern | None:
+    """What ends the fenced code block or HTML comment `line` opens, if it opens one."""
+    opening = _HIDDEN_START.match(line)
+    if opening is None:
+        return None
+    marker = opening.group(1)
+    return _COMMENT_END if marker == "<!--" else re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
