@@ -206,7 +206,12 @@ def test_sections_come_in_order_with_verification_first():
 
 
 def test_the_verification_commands_are_there_to_copy():
-    commands = "\n".join(Page(render_report(make_view())).pres)
+    page = Page(render_report(make_view()))
+    commands = "\n".join(page.pres)
+    # They come from the page they check: the reader is told so, and what to read them for.
+    intro = " ".join(page.all_text.split()).split("How to verify this bundle independently")[1]
+    assert "these commands included: read each before you run it" in intro
+    assert "archiver verify-bundle from your own copy of archiver, which takes nothing from this page" in intro
     for command in (
         "unzip -d bundle evidence-2026.wacz",
         f"openssl pkey -pubin -in evidence/key-{KEY}.pub.pem -outform DER | sha256sum",

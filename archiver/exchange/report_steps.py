@@ -69,7 +69,10 @@ def verification_section(view: dict) -> str:
     return (
         "<h2 id=\"verify\">How to verify this bundle independently</h2>\n"
         "<p>This page is inside the bundle it describes, so whoever could alter the bundle could alter this page "
-        "too. The one fact to take from outside it is the fingerprint of the key that signed it, which the sender "
+        "too, these commands included: read each before you run it (each only reads the bundle's files and prints "
+        "what it computes; none prints a verdict it did not compute, as <code>echo OK</code> would), or run "
+        "<code>archiver verify-bundle</code> from your own copy of archiver, which takes nothing from this page. "
+        "The one fact to take from outside it is the fingerprint of the key that signed it, which the sender "
         "should give you separately (on paper, or read out over the phone). The commands need OpenSSL 3 and GNU "
         "coreutils, as on any current Linux; type them in a terminal in the folder holding the bundle file.</p>\n"
         f"<ol>\n{items}</ol>\n{REPLAYWEBPAGE}")
