@@ -149,6 +149,17 @@ def test_hostile_strings_are_shown_as_text_and_never_run():
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
+def test_a_titles_direction_overrides_are_shown_not_obeyed():
+    """A page can title itself so that, in the report, "evil" reads "live": its override shows as
+    a code point; Arabic, whose letters carry their own direction, is shown as written."""
+    view = make_view()
+    view["captures"][0]["title"] = "Statement \u202eevil\u202c \u0645\u0631\u062d\u0628\u0627 \x1b[31m"
+    html = render_report(view)
+    assert "Statement <span class=\"ctl\">U+202E</span>evil<span class=\"ctl\">U+202C</span> \u0645\u0631\u062d\u0628\u0627 " \
+           "<span class=\"ctl\">U+001B</span>[31m" in html
+    assert "\u202e" not in html and "\x1b" not in html
+
+
 def test_invisible_characters_in_a_url_are_shown_not_obeyed():
     view = make_view()
     view["captures"][0]["url"] = "https://example.org/\u202egpj.exe"

@@ -30,8 +30,17 @@ def literal(value: object) -> str:
 
 
 def prose(value: object) -> str:
-    """Text from a page or document, isolated so its direction cannot reorder what surrounds it."""
-    return f"<bdi>{escape(value)}</bdi>"
+    """Text from a page or document, isolated so its direction cannot reorder what surrounds it;
+    its bidirectional overrides and embeddings, and control characters, are shown as code points,
+    as literal() shows them: inside the isolate, an override would still make "evil" read "live".
+    Arabic or Hebrew text needs none of them (its letters carry their direction)."""
+    shown = "".join(f"<span class=\"ctl\">U+{ord(char):04X}</span>" if char in _SHOWN_IN_PROSE
+                    or unicodedata.category(char) == "Cc" and char not in "\t\n" else escape(char) for char in str(value))
+    return f"<bdi>{shown}</bdi>"
+
+
+# Bidirectional embeddings, overrides and isolates: they reorder the characters after them.
+_SHOWN_IN_PROSE = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 
 
 def anchor(kind: str, identifier: str) -> str:
