@@ -303,3 +303,12 @@ def test_a_malformed_url_to_look_up_is_bad_usage_in_one_line(run_cli, collection
     assert result.exit_code == 2, result.output
     assert "internal error" not in result.stderr and "http://example.org:abc/" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_id_prefix_matching_many_says_so_not_a_count_it_stopped_at(run_cli, raw_server, collection, tmp_path):
+    server = page_server(raw_server)
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("claim,url\n" + "".join(f"Claim number {n},{server.url('/article')}\n" for n in range(12)))
+    assert run_cli("capture", "-C", collection.root, sheet).exit_code == 0
+    shown = run_cli("show", "-C", collection.root, "c")
+    assert shown.exit_code == 2 and "'c' matches 10 or more claims and captures" in shown.stderr, shown.output

@@ -17,7 +17,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable
 
-from archiver.store.catalog import Catalog
+from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.rows import CaptureRow, PayloadOrigin
 from archiver.store.collection import CaptureSettings, Collection
 from archiver.store.documents import DocumentCopies
@@ -55,7 +55,7 @@ def existing_capture(catalog: Catalog, id_prefix: str) -> CaptureRow:
     """The one capture whose id starts with `id_prefix`, for a claim to cite."""
     matches = catalog.find_capture(id_prefix)
     if len(matches) != 1:
-        raise UsageProblem(f"{id_prefix!r} matches {len(matches)} captures", "give a capture id from `archiver captures`")
+        raise UsageProblem(f"{id_prefix!r} matches {how_many_found(len(matches))} captures", "give a capture id from `archiver captures`")
     return matches[0]
 
 

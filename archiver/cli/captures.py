@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from archiver.store.catalog import Catalog
+from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.rows import CaptureRow
 from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
@@ -78,7 +78,7 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
             if not matches:
                 raise UsageProblem(f"no claim or capture with id {identifier!r}",
                                    "list them with `archiver claims` or `archiver captures`")
-            raise UsageProblem(f"{identifier!r} matches {matches} claims and captures", "give more of the id")
+            raise UsageProblem(f"{identifier!r} matches {how_many_found(matches)} claims and captures", "give more of the id")
         if claims:
             _show_claim(catalog, claims[0], as_json)
         else:

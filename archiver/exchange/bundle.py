@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from archiver import __version__
 from archiver.evidence import merkle
-from archiver.store.catalog import Catalog
+from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.rows import CaptureRow, ClaimRow, StoredRecord
 from archiver.store.storage import Storage
 from archiver.store.collection import Collection
@@ -145,7 +145,7 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
     for prefix in selection.claims:
         matches = catalog.find_claim(prefix)
         if len(matches) != 1:
-            raise UsageProblem(f"{prefix!r} matches {len(matches)} claims", "give a claim id from `archiver claims`")
+            raise UsageProblem(f"{prefix!r} matches {how_many_found(len(matches))} claims", "give a claim id from `archiver claims`")
         chosen[matches[0].id] = matches[0]
     disclosed = set()
     for url in selection.urls:

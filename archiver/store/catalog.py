@@ -17,15 +17,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
-from archiver.errors import StorageProblem, UsageProblem
+from archiver.errors import StorageProblem
 from archiver.store.catalog_locks import CatalogLocks
 from archiver.store.database import Cursor, in_batches, open_database, placeholders, write_transaction
 from archiver.store.rows import Capture, CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
-from archiver.store.schema import MIGRATIONS, SCHEMA_VERSION
+from archiver.store.schema import SCHEMA_VERSION, upgrade
 from archiver.store.storage import StoredFile
 
 if TYPE_CHECKING:
     from archiver.read.seeds import Claim, Document
+
+FOUND_AT_MOST = 10  # rows an id prefix is looked up for: enough to show it is ambiguous
 
 
 class Catalog:
@@ -40,29 +42,12 @@ class Catalog:
                     raise StorageProblem(f"the catalog {location} is read-only and has schema {version}, not {SCHEMA_VERSION}",
                                          "open it once from a writable copy with this version of archiver")
             else:
-                self._migrate()
+                upgrade(self._db, location)
         except BaseException:
             self._db.close()
             raise
         self._lock = threading.Lock()
         self.locks = CatalogLocks(self._db, self._lock)
-
-    def _migrate(self) -> None:
-        # A catalog already at this schema is left unwritten: a write here would cost every
-        # command, a listing too, a commit and its fsync.
-        if self._db.schema_version() == SCHEMA_VERSION:
-            return
-        # Checked again inside the write transaction, so two processes opening a new catalog
-        # at once create the schema exactly once.
-        with self._transaction():
-            version = self._db.schema_version()
-            if version > SCHEMA_VERSION:
-                raise UsageProblem(f"{self.location} was written by a newer archiver (schema {version})",
-                                   "upgrade archiver")
-            for migration in MIGRATIONS[version:]:
-                for statement in migration.statements(self._db.kind):
-                    self._db.execute(self._db.migration_statement(statement))
-            self._db.set_schema_version(SCHEMA_VERSION)
 
     def _transaction(self) -> ContextManager[None]:
         return write_transaction(self._db)
@@ -291,7 +276,7 @@ class Catalog:
         return self._with_citations(rows)
 
     def find_claim(self, id_prefix: str) -> list[ClaimRow]:
-        rows = self._db.execute("SELECT * FROM claims WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 10",
+        rows = self._db.execute(f"SELECT * FROM claims WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT {FOUND_AT_MOST}",
                                 (_like_prefix(id_prefix),)).fetchall()
         return self._with_citations(rows)
 
@@ -369,7 +354,7 @@ class Catalog:
 
     def find_capture(self, id_prefix: str) -> list[CaptureRow]:
         return [CaptureRow(*row) for row in self._db.execute(
-            "SELECT * FROM captures WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 10", (_like_prefix(id_prefix),))]
+            f"SELECT * FROM captures WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT {FOUND_AT_MOST}", (_like_prefix(id_prefix),))]
 
     def records(self, capture_id: str) -> list[StoredRecord]:
         rows = self._db.execute(
@@ -394,6 +379,11 @@ class Catalog:
         row = self._db.execute("SELECT name, warcinfo_id, opened_at, closed_at, size, sha256 FROM warc_files"
                                " WHERE name = ?", (name,)).fetchone()
         return dict(zip(("name", "warcinfo_id", "opened_at", "closed_at", "size", "sha256"), row)) if row else None
+
+
+def how_many_found(count: int) -> str:
+    """How many ids a prefix matched, as find_claim and find_capture can tell (they stop at FOUND_AT_MOST)."""
+    return f"{count} or more" if count >= FOUND_AT_MOST else str(count)
 
 
 def _like_prefix(prefix: str) -> str:

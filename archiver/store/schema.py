@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archiver.errors import UsageProblem
+from archiver.store.database import write_transaction
+
+if TYPE_CHECKING:
+    from archiver.store.database import Database
 
 
 @dataclass(frozen=True)
@@ -28,3 +35,21 @@ SCHEMA_VERSION = len(MIGRATIONS)
 def _has_sql(statement: str) -> bool:
     """Whether a piece of a migration file holds more than comments (some hold only a comment)."""
     return any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines())
+
+
+def upgrade(db: "Database", location: object) -> None:
+    """Run on the catalog `db` (at `location`) the migrations it has not had yet."""
+    # A catalog already at this schema is left unwritten: a write here would cost every
+    # command, a listing too, a commit and its fsync.
+    if db.schema_version() == SCHEMA_VERSION:
+        return
+    # Checked again inside the write transaction, so two processes opening a new catalog
+    # at once create the schema exactly once.
+    with write_transaction(db):
+        version = db.schema_version()
+        if version > SCHEMA_VERSION:
+            raise UsageProblem(f"{location} was written by a newer archiver (schema {version})", "upgrade archiver")
+        for migration in MIGRATIONS[version:]:
+            for statement in migration.statements(db.kind):
+                db.execute(db.migration_statement(statement))
+        db.set_schema_version(SCHEMA_VERSION)
