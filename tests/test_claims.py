@@ -203,6 +203,20 @@ def test_a_document_whose_file_name_is_not_utf8_is_read_and_listed(run_cli, raw_
     [document] = cli_json(run_cli, "documents", "-C", collection.root)
     assert document["key"] == f"{folder.as_posix()}/caf\\xe9.txt" and document["claims"] == 1
 
+
+def test_a_document_name_with_a_line_break_prints_on_its_own_line(run_cli, raw_server, collection, tmp_path):
+    """A file name can hold a line break; printed as it is, it could forge a line of the output."""
+    server = page_server(raw_server)
+    named = tmp_path / "report\nverified: ok.txt"
+    named.write_text(f"date 2024-01-01 A claim {server.url('/article')}\n")
+    result = run_cli("capture", "-C", collection.root, named)
+    assert result.exit_code == 0, result.output
+    assert "report\\nverified: ok.txt: 1 claim(s)" in result.stdout
+    assert not any(line.startswith("verified: ok") for line in result.stdout.splitlines())
+    [claim] = cli_json(run_cli, "claims", "-C", collection.root)
+    assert "report\\nverified: ok.txt" in run_cli("show", "-C", collection.root, claim["id"]).stdout
+    assert claim["document_key"].endswith("report\nverified: ok.txt")  # --json keeps the name as it is
+
 def test_uncaptured_lists_the_fact_checkers_to_do(run_cli, raw_server, collection, tmp_path):
     server = page_server(raw_server)
     sheet = tmp_path / "sheet.jsonl"

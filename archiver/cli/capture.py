@@ -17,7 +17,7 @@ from archiver.capture.run import CaptureRun, existing_capture, left_to_capture
 from archiver.capture.targets import Targets, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
-from archiver.cli.common import (collection_option, console, json_option, key_option, passphrase, print_json,
+from archiver.cli.common import (collection_option, console, json_option, key_option, one_line, passphrase, print_json,
                                  report_error, signing_key)
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
@@ -252,7 +252,7 @@ def _counts(rows: list[CaptureRow]) -> dict[str, int]:
 def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
                    unchanged_since: dict[str, str], existing: list[CaptureRow]) -> None:
     for document in found.documents:
-        out.print(f"Read {escape(document.key)}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
+        out.print(f"Read {escape(one_line(document.key))}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
         for warning in document.warnings:
             out.print(f"  [yellow]warning:[/] {escape(warning)}")
     for warning in found.skipped:

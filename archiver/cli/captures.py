@@ -11,7 +11,7 @@ from archiver.store.rows import CaptureRow
 from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, console, echo, human_size, json_option, print_json, print_table
+from archiver.cli.common import collection_option, console, echo, human_size, json_option, one_line, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
 from archiver.read.urls import lookup_key
@@ -93,7 +93,7 @@ def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
         print_json(detail)
         return
     out = console()
-    for name, value in [("claim", claim.id), ("kind", claim.kind), ("document", claim.document_key or "(a note)"),
+    for name, value in [("claim", claim.id), ("kind", claim.kind), ("document", one_line(claim.document_key) if claim.document_key else "(a note)"),
                         ("span", f"characters {claim.start}–{claim.end}" if claim.start is not None else None),
                         ("first seen", claim.first_seen_at), ("superseded", claim.superseded_at)]:
         if value:

@@ -8,7 +8,7 @@ import click
 from archiver.capture.verdict import verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, echo, json_option, print_json, print_table
+from archiver.cli.common import collection_option, echo, json_option, one_line, print_json, print_table
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
 from archiver.read.urls import lookup_key
@@ -69,7 +69,7 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
             if url and former["url_key"] == lookup_key(url):
                 urls.append(f"{former['url']} (cited until {former['dropped_at'][:19].replace('T', ' ')})")
                 newest.append("")
-        rows.append([claim["id"], claim["document_key"] or "(note)", text, "\n".join(urls), "\n".join(newest)])
+        rows.append([claim["id"], one_line(claim["document_key"]) if claim["document_key"] else "(note)", text, "\n".join(urls), "\n".join(newest)])
     print_table(("claim", "document", "text", "cites", "newest capture"), rows, whole=("claim", "cites"))
     echo(f"{len(listed)} claim(s)")
 
@@ -91,5 +91,5 @@ def documents(collection_dir: Path, as_json: bool) -> None:
         echo("No documents yet: `archiver capture DOCUMENT` reads one.")
         return
     print_table(("document", "date", "kind", "claims", "URLs", "SHA-256", "warnings"),
-                [[d["key"], d["date"], d["kind"], d["claims"], d["urls"], d["sha256"][:16], "; ".join(d["warnings"])]
+                [[one_line(d["key"]), d["date"], d["kind"], d["claims"], d["urls"], d["sha256"][:16], "; ".join(d["warnings"])]
                  for d in listed], whole=("document", "SHA-256"))

@@ -257,6 +257,15 @@ def literal(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
+def one_line(name: str) -> str:
+    """A name from outside (a file's, a document's key) kept on its line: its line breaks and tabs
+    shown as escapes too, so that no name can print a line of its own ("…\nverified: ok")."""
+    return name.translate(_LINE_BREAKS)
+
+
+_LINE_BREAKS = {0x0A: "\\n", 0x09: "\\t"}
+
+
 def echo(message: str, err: bool = False) -> None:
     """click.echo for a message that may hold outside text: printed literally (see literal)."""
     click.echo(literal(message), err=err)
