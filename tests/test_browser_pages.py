@@ -242,3 +242,15 @@ def test_an_endless_page_ends_within_its_deadline_with_every_request_recorded(
     [screenshot] = [r for r in records if r.type == "resource" and r.headers["WARC-Target-URI"].startswith("urn:screenshot:")]
     assert screenshot.block.startswith(b"\x89PNG")
     assert details["page"]["ended_early"] is None
+
+
+def test_every_request_names_the_same_browser_and_a_language(run_cli, raw_server, collection, chromium, network_sandbox):
+    """The user agent and the client hints agree (Chromium, never HeadlessChrome, which some sites
+    answer with a bot wall), and every request asks for a language, as a reader's browser does."""
+    sent = {"/page": http_response(b"<html><p>Text</p><img src='/image.png'></html>"), "/image.png": http_response(PHOTO, headers=PNG)}
+    server = _serve(raw_server, sent)
+    _capture(run_cli, collection, server.url("/page"))
+    asked = [request.decode("latin-1").lower() for request in server.requests]
+    assert len(asked) >= 2 and all("headless" not in request for request in asked), asked
+    assert all('sec-ch-ua: "chromium";v="' in request and "accept-language: en-us" in request for request in asked), asked
+    assert network_sandbox == []

@@ -31,6 +31,7 @@ from archiver.capture.browser.render import PageCapture, PageLimits, render_page
 __all__ = ["Browser", "PageCapture", "PageLimits", "find_chromium"]
 
 VIEWPORT = {"width": 1280, "height": 800}
+LOCALE = "en-US"  # the Accept-Language every browser sends; without one, a page can tell automation
 RESTART_AFTER = 100  # pages per browser: renderers of closed contexts linger, so memory creeps up
 _CLOSE_TIMEOUT = 10.0
 _OPEN_TIMEOUT = 30.0  # for a page opened ahead; a capture's own opening has its deadline
@@ -229,7 +230,8 @@ class Browser:
         return {"name": "chromium", "product": version["product"], "version": browser.version,
                 "executable": self.executable, "flags": list(self.flags),
                 "command_line": command_line, "pid": pid,
-                "viewport": dict(self.viewport), "user_agent": agent, "headless": True, "sandbox": sandbox,
+                "viewport": dict(self.viewport), "user_agent": agent, "accept_language": LOCALE, "headless": True,
+                "sandbox": sandbox,
                 "launch_seconds": round(seconds, 3), "playwright": _playwright_version()}
 
     async def _current(self, dead: PlaywrightBrowser | None = None) -> PlaywrightBrowser:
@@ -255,8 +257,11 @@ class Browser:
             try:
                 context = await asyncio.wait_for(browser.new_context(
                     proxy={"server": f"http://{proxy.address}", "bypass": "<-loopback>"}, viewport=self.viewport,
-                    user_agent=self._info["user_agent"], accept_downloads=False, service_workers="allow"), seconds)
-                return OpenPage(browser, context, await asyncio.wait_for(context.new_page(), seconds))
+                    user_agent=self._info["user_agent"], locale=LOCALE, accept_downloads=False,
+                    service_workers="allow"), seconds)
+                page = await asyncio.wait_for(context.new_page(), seconds)
+                await asyncio.wait_for(self._as_chrome(context, page), seconds)
+                return OpenPage(browser, context, page)
             except PlaywrightError:
                 # Killed browsers are noticed late: one that cannot open a context is replaced, once.
                 await self._close(browser, context)
@@ -267,6 +272,18 @@ class Browser:
                 await self._close(browser, context)
                 raise
         raise AssertionError("unreachable")
+
+    async def _as_chrome(self, context: BrowserContext, page: Page) -> None:
+        """The client hints (Sec-CH-UA) say what the user agent says: Chromium, not HeadlessChrome,
+        which some sites answer with a bot wall instead of the page a reader sees."""
+        major = self._info["version"].split(".")[0]
+        # The session stays attached for the page's life: an override ends with the session that set it.
+        session = await context.new_cdp_session(page)
+        await session.send("Emulation.setUserAgentOverride", {
+            "userAgent": self._info["user_agent"], "acceptLanguage": LOCALE, "userAgentMetadata": {
+                "brands": [{"brand": "Chromium", "version": major}, {"brand": "Not_A Brand", "version": "24"}],
+                "fullVersion": self._info["version"], "platform": "Linux", "platformVersion": "",
+                "architecture": "x86", "model": "", "mobile": False}})
 
     async def _opened(self, opened: Future, deadline: float) -> OpenPage | None:
         """The page opened ahead, if it is ready in time and its browser still runs."""
