@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import gzip
 import zipfile
 from operator import itemgetter
 from pathlib import Path
@@ -225,3 +226,71 @@ def test_a_file_a_killed_import_was_storing_is_removed_by_doctor(run_cli, raw_se
     assert not left.exists() and not copied.exists()
     assert run_cli("import", "-C", target.root, crawl).exit_code == 0
     assert run_cli("verify", "-C", target.root).exit_code == 0
+
+
+def _crawl_with_a_revisit_and_foreign_metadata(path: Path) -> Path:
+    """A crawler's WARC, as warcio writes one: a response, metadata about it in WARC fields (not
+    JSON), and a later identical-payload revisit of the same URL."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        response = writer.create_warc_record("http://example.org/", "response",
+                                             payload=io.BytesIO(b"<title>Memo</title><p>leaked</p>"), http_headers=http)
+        writer.write_record(response)
+        response_id = response.rec_headers.get_header("WARC-Record-ID")
+        metadata = writer.create_warc_record("http://example.org/", "metadata", payload=io.BytesIO(b"outlink: http://x/\r\n"),
+                                             warc_content_type="application/warc-fields",
+                                             warc_headers_dict={"WARC-Refers-To": response_id})
+        writer.write_record(metadata)
+        revisit = writer.create_revisit_record("http://example.org/", response.rec_headers.get_header("WARC-Payload-Digest"),
+                                               "http://example.org/", response.rec_headers.get_header("WARC-Date"))
+        revisit.rec_headers.add_header("WARC-Refers-To", response_id)
+        writer.write_record(revisit)
+    return path
+
+
+def test_a_crawl_with_a_revisit_and_its_own_metadata_imports_verifies_and_bundles(run_cli, collection, tmp_path):
+    crawl = _crawl_with_a_revisit_and_foreign_metadata(tmp_path / "crawl.warc.gz")
+    imported = json.loads(run_cli("import", "-C", collection.root, crawl, "--json").stdout)["files"][0]
+    original, revisit = sorted(imported["captures"], key=lambda c: c["response_record_id"] != imported["captures"][0]["response_record_id"])
+    captures = {c["id"]: c for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
+    assert [c["revisit_of"] for c in captures.values()].count(original["id"]) == 1  # the revisit stands for the response
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+    bundle = tmp_path / "crawl.wacz"
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", bundle)
+    assert made.exit_code == 0, made.output
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    assert json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json").stdout)["ok"]
+    with zipfile.ZipFile(bundle) as wacz:
+        assert "evidence/attestations.jsonl" not in wacz.namelist()  # imported captures carry none
+    assert subprocess.run([str(Path(sys.executable).with_name("wacz")), "validate", "-f", str(bundle)],
+                          capture_output=True, text=True).returncode == 0
+
+
+def test_an_uncompressed_warc_imports_verifies_and_bundles(run_cli, collection, tmp_path):
+    source = CORPUS / "warcio-example-iana.org-chunked.warc"
+    if not source.exists():
+        pytest.skip("the shared corpus is not beside this checkout")
+    assert run_cli("import", "-C", collection.root, source).exit_code == 0
+    checked = run_cli("verify", "-C", collection.root, "--json")
+    assert checked.exit_code == 0, json.loads(checked.stdout)["failures"]
+    bundle = tmp_path / "iana.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    report = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json").stdout)
+    assert report["ok"], report["failures"]
+
+
+def test_the_same_records_in_another_file_are_refused_before_anything_is_stored(run_cli, collection, tmp_path):
+    crawl = _crawl_with_a_revisit_and_foreign_metadata(tmp_path / "crawl.warc.gz")
+    assert run_cli("import", "-C", collection.root, crawl).exit_code == 0
+    again = tmp_path / "again.warc.gz"  # the same records, compressed again: another file, another hash
+    again.write_bytes(gzip.compress(gzip.decompress(crawl.read_bytes()), compresslevel=1))
+    stored = sorted(path.name for path in collection.storage.folder.iterdir())
+    result = run_cli("import", "-C", collection.root, again)
+    assert result.exit_code == 2 and "holds records the collection already has" in result.stderr, result.output
+    assert sorted(path.name for path in collection.storage.folder.iterdir()) == stored
+    assert run_cli("verify", "-C", collection.root).exit_code == 0

@@ -129,7 +129,8 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
             if seen.words is None:
                 drifts.append(Drift(url, row.id, seen.state, seen.detail))
                 continue
-            stored = read_record_block(collection.storage, catalog.payload_record(row.id), MAX_TEXT_BYTES)
+            holder = catalog.payload_record(row.id)
+            stored = read_record_block(collection.storage, holder, MAX_TEXT_BYTES) if holder is not None else b""
             ratio = similarity(http_text(stored)[1], seen.words)
             drifts.append(Drift(url, row.id, "changed", f"text {ratio:.0%} similar to the capture", round(ratio, 4)))
         return drifts

@@ -240,6 +240,10 @@ def scan_stream(file: BinaryIO, name: str, keep_headers: frozenset[str] | None =
             record = _hash_block(stream, headers, length, offset)
             if record is None:
                 raise ValueError(f"record at offset {offset} is cut short: fewer than {length} bytes")
+            if not members.gzipped:  # its length as warcio gives it: to the end of its block
+                record.length = stream.position - offset
+            stream.readline()  # the two CRLFs that end a record
+            stream.readline()
             # A declared digest equal to the computed one becomes the same string: one copy in memory and in a pickle.
             if headers.get("WARC-Block-Digest") == record.block_digest:
                 headers["WARC-Block-Digest"] = record.block_digest
@@ -300,15 +304,14 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
         return None
     if not head_done and payload_hash is not None:  # an HTTP block with no blank line: all head
         payload_hash = hashlib.sha256()
-    stream.readline()  # the two CRLFs that end a record
-    stream.readline()
     return ScannedRecord(headers=headers, offset=offset, length=None, block_digest="sha256:" + block_hash.hexdigest(),
                          payload_digest="sha256:" + payload_hash.hexdigest() if payload_hash else None)
 
 
 def read_record_block(storage: "Storage", record: "StoredRecord", limit: int) -> bytes:
     """Up to `limit` bytes of one cataloged record's block, read from its own gzip member a
-    range at a time and no further than they need: a record may be as large as a capture."""
+    range at a time and no further than they need: a record may be as large as a capture. A
+    record of an uncompressed WARC (imported as another tool wrote it) is read as it is."""
     wanted = limit + HEADER_ALLOWANCE
     inflater = isal_zlib.decompressobj(31)
     data = bytearray()
@@ -316,6 +319,11 @@ def read_record_block(storage: "Storage", record: "StoredRecord", limit: int) ->
     while at < end and len(data) < wanted and not inflater.eof:
         compressed = read_listed(storage, record.warc_file, at, min(BLOCK_READ, end - at))
         if not compressed:  # the file ends before the member: what was inflated is all there is
+            break
+        if at == record.offset and not compressed.startswith(b"\x1f\x8b"):
+            rest = read_listed(storage, record.warc_file, at + len(compressed), min(wanted, end - at) - len(compressed)) \
+                if len(compressed) < min(wanted, end - at) else b""
+            data = bytearray(compressed + rest)
             break
         at += len(compressed)
         data += inflater.decompress(compressed, wanted - len(data))

@@ -135,6 +135,8 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
               ("certificate SHA-256", row.cert_sha256), ("redirects", row.redirects),
               ("payload digest", row.payload_digest), ("response size", human_size(row.response_length)),
               ("identical to", row.revisit_of),
+              ("imported from", row.imported_from and f"{row.imported_from} (its digests as archiver computed them, "
+                                                        "SHA-256; the file declares its own)"),
               ("WARC file", row.warc_file and f"{row.warc_file}" + ("" if warc and warc["closed_at"] else " (still open)")),
               ("cited by", ", ".join(c.id for c in citing)),
               ("formerly cited by", ", ".join(c.id for c in cited_before))]

@@ -111,10 +111,11 @@ class CaptureEvidence:
 def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
     """One capture's evidence: its records listed once, its metadata and its final response read once each."""
     records = tuple(catalog.records(capture.id))
-    metadata = next((r for r in records if r.role == "metadata"), None)
+    # Ours is JSON; an imported capture's metadata record is another tool's, in its own form.
+    metadata = next((r for r in records if r.role == "metadata"), None) if capture.imported_from is None else None
     details = json.loads(read_record_block(storage, metadata, metadata.content_length)) if metadata else {}
-    payload = (read_record_block(storage, catalog.payload_record(capture.id), MAX_TEXT_BYTES)
-               if capture.outcome == "ok" else None)
+    holder = catalog.payload_record(capture.id) if capture.outcome == "ok" else None
+    payload = read_record_block(storage, holder, MAX_TEXT_BYTES) if holder is not None else None
     redirects = tuple({"url": hop["url"], "status": hop["status"], "location": hop["location"]}
                       for hop in details.get("redirect_chain", [])
                       if hop.get("location") and 300 <= (hop.get("status") or 0) < 400)
@@ -321,11 +322,13 @@ def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult
         "evidence/captures.json": canonical_json({"manifest_sequence": manifest.sequence, "captures": entries}),
         "evidence/checkpoint.json": checkpoint,
         "evidence/checkpoint.json.sig": signature_path(checkpoint_path(manifest.path)).read_bytes(),
+        # Left out when no capture has one (all imported): an empty JSON Lines file is no valid resource.
         "evidence/attestations.jsonl": b"".join(
             canonical_json({"capture": item.capture.id, "envelope": item.attestation}) + b"\n"
-            for item in evidence if item.attestation is not None),
+            for item in evidence if item.attestation is not None) or None,
         "evidence/custody.jsonl": b"".join(line + b"\n" for line in custody),
     }
+    files = {name: data for name, data in files.items() if data is not None}
     token = checkpoint_path(manifest.path).with_name(checkpoint_path(manifest.path).name + ".tsr")
     if token.exists():
         files["evidence/checkpoint.json.tsr"] = token.read_bytes()

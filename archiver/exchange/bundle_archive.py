@@ -4,11 +4,14 @@ them by, and pages/pages.jsonl, the pages a player lists."""
 
 from __future__ import annotations
 
+import gzip
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cdxj_indexer.main import CDXJIndexer
 from isal import isal_zlib
+from warcio.archiveiterator import ArchiveIterator
 
 from archiver.evidence.signing import canonical_json
 from archiver.store.storage import Storage, read_listed
@@ -17,30 +20,50 @@ if TYPE_CHECKING:  # bundle gathers the evidence and calls this module
     from archiver.exchange.bundle import CaptureEvidence
 
 ARCHIVE = "archive/data.warc.gz"
+GZIP_MAGIC = b"\x1f\x8b"
 COPY_RANGE = 8 * 2**20  # bytes of a record read at once: an S3 GET's worth
 
 
 def copy_records(storage: Storage, evidence: list["CaptureEvidence"], out: Path) -> None:
     """The records' own gzip members, byte for byte, each file's warcinfo first, each read in
-    ranges of at most COPY_RANGE bytes (a record may be as large as a capture may be)."""
+    ranges of at most COPY_RANGE bytes (a record may be as large as a capture may be). A record
+    of an uncompressed WARC (imported as another tool wrote it) becomes a gzip member of its own,
+    its bytes unchanged inside: a .warc.gz is one format, not a mix of two."""
     records = sorted((r for item in evidence for r in item.records), key=lambda r: (r.warc_file, r.offset))
     with open(out, "wb") as archive:
-        current = None
+        current, gzipped = None, True
         for record in records:
             if record.warc_file != current:
                 current = record.warc_file
-                archive.write(_first_member(storage, current))
+                first = read_listed(storage, current, 0, 1 << 20)
+                gzipped = first.startswith(GZIP_MAGIC)
+                archive.write(_first_member(first) if gzipped else _as_member(first[:_first_record_length(first)]))
             end = record.offset + record.length
+            if not gzipped:
+                archive.write(_as_member(read_listed(storage, record.warc_file, record.offset, record.length)))
+                continue
             for start in range(record.offset, end, COPY_RANGE):
                 archive.write(read_listed(storage, record.warc_file, start, min(COPY_RANGE, end - start)))
 
 
-def _first_member(storage: Storage, name: str) -> bytes:
+def _first_member(data: bytes) -> bytes:
     """The warcinfo record that opens every WARC file we write: its first gzip member."""
     inflater = isal_zlib.decompressobj(31)
-    data = read_listed(storage, name, 0, 1 << 20)
     inflater.decompress(data)
     return data[:len(data) - len(inflater.unused_data)]
+
+
+def _first_record_length(data: bytes) -> int:
+    """The length of an uncompressed WARC's first record, as warcio gives it (to its block's end)."""
+    iterator = ArchiveIterator(io.BytesIO(data))
+    next(iterator)
+    iterator.read_to_end()
+    return iterator.get_record_length()
+
+
+def _as_member(record: bytes) -> bytes:
+    """An uncompressed record (to its block's end) as one gzip member, with the CRLFs that end it."""
+    return gzip.compress(record + b"\r\n\r\n", mtime=0)
 
 
 def index_of(archive: Path) -> bytes:

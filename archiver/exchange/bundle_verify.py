@@ -228,7 +228,9 @@ def _custody_lines(wacz: Wacz) -> list[dict]:
 def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str, dict], trusted: dict[str, PublicKey],
                         statuses: dict[str, KeyStatus], report: Report) -> None:
     attested = set()
-    for line in wacz.read("evidence/attestations.jsonl", EVIDENCE_LIMIT).splitlines():
+    # A bundle of imported captures alone has none (its statement names the files it has).
+    carried = wacz.read("evidence/attestations.jsonl", EVIDENCE_LIMIT) if "evidence/attestations.jsonl" in wacz.names() else b""
+    for line in carried.splitlines():
         item = json.loads(line)
         where = f"evidence/attestations.jsonl capture {item.get('capture')}"
         try:

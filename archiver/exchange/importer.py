@@ -17,12 +17,13 @@ from typing import Callable
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.store.leftovers import IMPORTED_PREFIX
+from archiver.store.database import in_batches, placeholders
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
 from archiver.evidence.keys import custody_log
-from archiver.check.scan import ScannedRecord, scan_warc
+from archiver.check.scan import ScannedRecord, scan_stream, scan_warc
 from archiver.evidence.signing import SigningKey
 from archiver.read.urls import normalise_url
 from archiver.check.findings import Report
@@ -109,6 +110,7 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
         if collection.catalog.warc_file(final_name):
             tmp.unlink()
             return Imported(final_name, origin, [], already=True)
+        _refuse_records_held(collection, tmp, name)
         size = collection.storage.size(final_name)
         if size is None:
             with open(tmp, "rb") as copy:
@@ -123,6 +125,22 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
     custody_log(collection, key).append("import", {"file": final_name, "source": origin, "sha256": sha256,
                                                    "captures": [c.id for c in captures]})
     return Imported(final_name, origin, captures)
+
+
+def _refuse_records_held(collection: Collection, copy: Path, name: str) -> None:
+    """Refuse, before anything is stored, a file whose records the collection already holds in
+    another file (the same crawl compressed again, say): a record id names one record."""
+    with open(copy, "rb") as stream:
+        ids = [record.id for record in scan_stream(stream, name, frozenset(("WARC-Record-ID",)), hash_file=False).records]
+    for batch in in_batches(ids):
+        held = collection.catalog.query(
+            f"SELECT record_id, warc_file FROM records WHERE record_id IN ({placeholders(batch)})"
+            f" UNION SELECT warcinfo_id, name FROM warc_files WHERE warcinfo_id IN ({placeholders(batch)})",
+            (*batch, *batch)).fetchone()
+        if held is not None:
+            raise UsageProblem(f"not imported: {name} holds records the collection already has (such as {held[0]}, "
+                               f"in warcs/{held[1]}): the same records in another file",
+                               "import each crawl's records once; `archiver captures` lists what is there")
 
 
 def _goes_with(other: ScannedRecord, response: ScannedRecord) -> bool:
@@ -154,24 +172,41 @@ def _catalog_captures(collection: Collection, stored_file: StoredFile, source: s
                             record.payload_digest if record.type != "revisit" else None,
                             record.headers.get("WARC-Truncated"))
 
+    captured = [record for record in scanned.values()
+                if record.type in ("response", "revisit") and record.headers.get("WARC-Target-URI")]
+    ids = {record.id: _capture_id(record.headers.get("WARC-Date", "")) for record in captured}
     captures = []
-    for record in scanned.values():
-        if record.type not in ("response", "revisit") or not record.headers.get("WARC-Target-URI"):
-            continue
+    for record in captured:
         url = record.headers["WARC-Target-URI"].strip("<>")
         related = [r for r in scanned.values() if r is not record and _goes_with(r, record)]
         records = [stored(record, "response")] + [stored(r, r.type) for r in related]
         date = record.headers.get("WARC-Date", "")
         row = CaptureRow(
-            id=f"{''.join(ch for ch in date if ch.isdigit())[:14].ljust(14, '0')}-{secrets.token_hex(4)}",
-            run_id=run_id, url=url, url_key=normalise_url(url), final_url=url,
+            id=ids[record.id], run_id=run_id, url=url, url_key=normalise_url(url), final_url=url,
             outcome="truncated" if record.headers.get("WARC-Truncated") else "ok",
             http_status=facts[record.id][2] and int(facts[record.id][2]), error=None,
             truncated=record.headers.get("WARC-Truncated"), started_at=date, finished_at=date,
             ip=record.headers.get("WARC-IP-Address"), cert_sha256=None, redirects=0,
             payload_digest=records[0].payload_digest, response_length=records[0].content_length, warc_file=name,
-            response_record_id=record.id, metadata_record_id=None, imported_from=source)
+            response_record_id=record.id, metadata_record_id=None, imported_from=source,
+            # A revisit stands for the payload of the response it refers to: in this file, or imported before.
+            revisit_of=_original(catalog, ids, record.headers.get("WARC-Refers-To")) if record.type == "revisit" else None)
         captures.append((row, records, None))
     catalog.add_import(stored_file, warcinfo, now(), source, (run_id, software(), collection.config.operator,
                                                                 {"import": source}), captures)
     return [row for row, _, _ in captures]
+
+
+def _capture_id(warc_date: str) -> str:
+    return f"{''.join(ch for ch in warc_date if ch.isdigit())[:14].ljust(14, '0')}-{secrets.token_hex(4)}"
+
+
+def _original(catalog, ids: dict[str, str], refers_to: str | None) -> str | None:
+    """The capture holding the response a revisit refers to, if the collection has it."""
+    if not refers_to:
+        return None
+    if refers_to in ids:
+        return ids[refers_to]
+    held = catalog.query("SELECT capture_id FROM records WHERE record_id = ? AND warc_type = 'response'",
+                         (refers_to,)).fetchone()
+    return held[0] if held else None

@@ -362,14 +362,15 @@ class Catalog:
             " block_digest, payload_digest, truncated FROM records WHERE capture_id = ? ORDER BY seq", (capture_id,))
         return [StoredRecord(*row) for row in rows]
 
-    def payload_record(self, capture_id: str) -> StoredRecord:
+    def payload_record(self, capture_id: str) -> StoredRecord | None:
         """The response record holding the capture's payload: its final response, where a
-        redirect chain ended (an earlier capture's, for a revisit)."""
+        redirect chain ended (an earlier capture's, for a revisit); None for an imported revisit
+        whose original the collection does not hold."""
         holder, final = self._db.execute(
             "SELECT id, response_record_id FROM captures"
             " WHERE id = (SELECT COALESCE(revisit_of, id) FROM captures WHERE id = ?)", (capture_id,)).fetchone()
         responses = [r for r in self.records(holder) if r.warc_type == "response"]
-        return next((r for r in responses if r.record_id == final), responses[0])
+        return next((r for r in responses if r.record_id == final), responses[0] if responses else None)
 
     def attestation(self, capture_id: str) -> dict | None:
         row = self._db.execute("SELECT envelope FROM attestations WHERE capture_id = ?", (capture_id,)).fetchone()
