@@ -82,3 +82,17 @@ def test_a_chromium_that_does_not_start_is_bad_usage_in_one_line(run_cli, collec
     assert result.exit_code == 2, result.output
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"error: Chromium at {broken} did not start: ") and "Traceback" not in result.output
+
+
+def test_a_page_that_fetches_a_url_and_pushes_it_to_the_address_bar_is_still_itself(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """pjax and Turbo fetch a part of the page, then show its URL: no document was navigated to,
+    so the capture's final response stays the page's own."""
+    sent = {"/app": http_response(b"<html><title>App</title><p>Home</p><script>fetch('/app/part').then(r => r.text())"
+                                  b".then(() => history.pushState({}, '', '/app/part'));</script></html>"),
+            "/app/part": http_response(b'{"part": 1}', headers=[("Content-Type", "application/json")])}
+    server = _serve(raw_server, sent)
+    capture = _capture(run_cli, collection, server.url("/app"))
+    assert (capture["final_url"], capture["redirects"], capture["outcome"]) == (server.url("/app"), 0, "ok"), capture
+    _, responses, _ = _recorded(collection)
+    assert server.url("/app/part") in responses  # the fetched part is recorded, as a resource

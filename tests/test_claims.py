@@ -112,6 +112,16 @@ def test_a_claim_whose_url_alone_is_edited_keeps_what_it_cited_before(run_cli, r
     [old_capture] = after["captures"][former["url_key"]]
     capture = cli_json(run_cli, "show", "-C", collection.root, old_capture["id"])
     assert capture["claims"] == [] and capture["formerly_cited_by"] == [after["id"]]
+    # Cited again, dropped again: each URL once, a URL cited now never as a former citation.
+    for url in ("/wrong", "/right"):
+        sheet.write_text(f"claim,url\nThe sky is green,{server.url(url)}\n")
+        run_cli("capture", "-C", collection.root, sheet)
+    [now] = cli_json(run_cli, "claims", "-C", collection.root)
+    assert [c["url"] for c in now["citations"]] == [server.url("/right")]
+    assert [f["url"] for f in now["former_citations"]] == [server.url("/wrong")]
+    assert now["former_citations"][0]["dropped_at"] > former["dropped_at"]  # when it was last dropped
+    listed = run_cli("claims", "-C", collection.root, "--url", server.url("/right")).stdout
+    assert "cited until" not in listed, listed
 
 
 def test_a_url_cited_by_many_claims_is_captured_once(run_cli, raw_server, collection, tmp_path):

@@ -158,6 +158,8 @@ def test_a_titles_direction_overrides_are_shown_not_obeyed():
     assert "Statement <span class=\"ctl\">U+202E</span>evil<span class=\"ctl\">U+202C</span> \u0645\u0631\u062d\u0628\u0627 " \
            "<span class=\"ctl\">U+001B</span>[31m" in html
     assert "\u202e" not in html and "\x1b" not in html
+    view["claims"][0]["text"] = "Line one\r\nline two"  # a claim from a file saved on Windows
+    assert "Line one\r\nline two" in render_report(view)
 
 
 def test_invisible_characters_in_a_url_are_shown_not_obeyed():
@@ -468,3 +470,12 @@ def test_verify_bundle_says_which_bundle_it_verified_and_what_it_cannot_know(run
     assert "every capture it lists, existed by then" in shown
     unsigned = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", "ab" * 32, "--json").stdout)
     assert "established" not in unsigned  # nothing is vouched for by a key that did not sign it
+    # Signed by the key, but a capture's bytes altered: nothing is said to be proven.
+    tampered = court_copy["folder"] / "tampered.wacz"
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(tampered, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            target.writestr(info, data.replace(b"Troops moved", b"Troops mooved") if info.filename == "evidence/claims.json"
+                            else data)
+    altered = run_cli("verify-bundle", tampered, "--fingerprint", fingerprint, "--tsa-roots", roots)
+    assert altered.exit_code == 1 and "Bundle " not in altered.stdout.split("checks passed")[0], altered.stdout

@@ -216,3 +216,18 @@ def made_key(run_cli, collection) -> str:
     keys = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
     [active] = [key["fingerprint"] for key in keys if key["status"] == "active"]
     return active
+
+
+def test_a_claim_whose_every_citation_failed_travels_in_a_bundle_that_verifies(run_cli, raw_server, collection,
+                                                                              closed_port, tmp_path):
+    """Its capture failed, so nothing of it is bundled: the bundle says so, and does not fail for it."""
+    server = raw_server({"/page": send_bytes(http_response(b"<html><title>Page</title><p>words</p></html>"))})
+    refused = f"http://127.0.0.1:{closed_port}/gone"
+    sheet = collection.root / "seeds" / "sheet.csv"
+    sheet.write_text(f"claim,url\nShown,{server.url('/page')}\nNot shown,{refused}\n")
+    assert run_cli("capture", "-C", collection.root, sheet).exit_code == 1
+    bundle = tmp_path / "all.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", made_key(run_cli, collection), "--json").stdout)
+    assert checked["ok"], checked["failures"]
+    assert any(item.endswith(f"cites {refused}: the bundle holds no capture of it") for item in checked["not_checked"])

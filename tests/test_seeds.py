@@ -288,6 +288,31 @@ def test_markdown_code_and_comments_are_not_claims_and_cite_nothing():
     assert document.urls == ("https://real.example/", "https://after.example/")
 
 
+@pytest.mark.parametrize("source, expected", [
+    # Bracketed words then a colon, with prose after: no definition, but a claim.
+    (b"[Update]: The minister later retracted https://a.example/\n", [("[Update]: The minister later retracted "
+                                                                       "https://a.example/", ["https://a.example/"])]),
+    (b"- [Reuters]: The minister said X https://r.example/\n", [("[Reuters]: The minister said X https://r.example/",
+                                                                 ["https://r.example/"])]),
+    # A paragraph right after a definition is a paragraph; the definition still serves who refers to it.
+    (b"[1]: https://a.example/1\nThe sky is green https://b.example/\n\nRefers [1].\n",
+     [("The sky is green https://b.example/", ["https://b.example/"]), ("Refers [1].", ["https://a.example/1"])]),
+    # A comment with text after it, and inline code at a line's start, open nothing.
+    (b"<!-- draft --> The minister said X https://c.example/\n",
+     [("<!-- draft --> The minister said X https://c.example/", ["https://c.example/"])]),
+    (b"```rm -rf /``` is dangerous, says https://d.example/\n\nNext https://e.example/\n",
+     [("```rm -rf /``` is dangerous, says https://d.example/", ["https://d.example/"]),
+      ("Next https://e.example/", ["https://e.example/"])]),
+    # An inline link's text refers to no definition of the same name.
+    (b"[source](https://a.example/) here\n\n[source]: https://b.example/\n",
+     [("[source](https://a.example/) here", ["https://a.example/"])]),
+])
+def test_markdown_that_only_looks_like_a_definition_or_a_fence_stays_a_claim(source, expected):
+    document = parse_document(source, "a.md")
+    assert [(claim.text, cited(claim)) for claim in document.claims] == expected
+    assert_well_formed(document, source)
+
+
 def test_each_row_of_a_markdown_table_is_a_claim_and_its_header_is_not():
     document = parse_document(b"| Claim | Source |\n|---|:---:|\n| Row one | https://table.example/1 |\n"
                               b"| Row two | https://table.example/2 |\n", "a.md")
@@ -655,17 +680,6 @@ def test_a_typographers_apostrophe_and_markdown_emphasis_are_not_part_of_a_url()
         "https://a.example/Ender’s_Game"]
     assert find_links("and _https://it.example/y_ end, *https://b.example/z*") == [
         "https://it.example/y", "https://b.example/z"]
-
-
-def test_a_route_fragment_names_its_own_page_and_any_other_fragment_does_not():
-    document = parse_document("Claim one per https://social.example/#!/alice/status/1 today.\n\n"
-                              "Claim two per https://social.example/#!/bob/status/2 today.\n\n"
-                              "Claim three per https://app.example/#/article/3 and https://app.example/#top.\n"
-                              .encode(), "a.txt")
-    assert [citation.normalised for claim in document.claims for citation in claim.citations] == [
-        "https://social.example/#!/alice/status/1", "https://social.example/#!/bob/status/2",
-        "https://app.example/#/article/3", "https://app.example/"]
-    assert len(document.urls) == 4
 
 
 def test_a_sheet_line_with_half_a_character_is_read_with_a_warning():

@@ -35,7 +35,7 @@ def prose(value: object) -> str:
     as literal() shows them: inside the isolate, an override would still make "evil" read "live".
     Arabic or Hebrew text needs none of them (its letters carry their direction)."""
     shown = "".join(f"<span class=\"ctl\">U+{ord(char):04X}</span>" if char in _SHOWN_IN_PROSE
-                    or unicodedata.category(char) == "Cc" and char not in "\t\n" else escape(char) for char in str(value))
+                    or unicodedata.category(char) == "Cc" and char not in "\t\n\r" else escape(char) for char in str(value))
     return f"<bdi>{shown}</bdi>"
 
 

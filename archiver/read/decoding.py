@@ -9,6 +9,10 @@ from typing import NamedTuple
 
 _SAMPLE = 1 << 16
 _WORD = re.compile(r"[^\W\d_]+")
+# The legacy single-byte codepages text garbled as À–ÿ comes from: guessing among these alone,
+# a short text is not read as Shift JIS or a Mac codepage.
+_LEGACY_CODEPAGES = ("cp1251", "koi8_r", "koi8_u", "iso8859_5", "cp1253", "iso8859_7", "cp1250", "iso8859_2", "cp1257",
+                     "cp1254", "cp1255", "cp1256", "iso8859_8", "iso8859_6")
 # C0 controls no text file uses (tab, line breaks, form feed and escape are text). C1 controls
 # are left out: a legacy file decoded as Latin-1 has them in place of letters.
 _CONTROLS = frozenset(map(chr, [*range(0x00, 0x09), 0x0E, 0x0F, *range(0x10, 0x1B), *range(0x1C, 0x20), 0x7F]))
@@ -49,7 +53,7 @@ def _garbled(text: str) -> bool:
     ("Ëóêàøåíêî"), which French or German, whose accented letters stand among plain ones, never is."""
     words = [word for word in _WORD.findall(text[:_SAMPLE]) if not word.isascii()]
     garbled = [word for word in words if len(word) >= 3 and all("\u00c0" <= char <= "\u00ff" for char in word)]
-    return len(words) >= 3 and 2 * len(garbled) >= len(words)
+    return len(words) >= 2 and 2 * len(garbled) >= len(words)
 
 
 def _another_script(data: bytes) -> Decoded:
@@ -57,7 +61,7 @@ def _another_script(data: bytes) -> Decoded:
     no file names its encoding, so a guess is all there is."""
     from charset_normalizer import from_bytes  # only for a file that is neither UTF-8 nor Western
 
-    guess = from_bytes(data).best()
+    guess = from_bytes(data, cp_isolation=list(_LEGACY_CODEPAGES)).best()
     if guess is None:
         return Decoded(data.decode("latin-1"), "latin-1", ["not UTF-8, and no encoding fits it: read as Latin-1"])
     encoding = codecs.lookup(guess.encoding).name

@@ -28,8 +28,9 @@ _HIDDEN_START = re.compile(r" {0,3}(`{3,}|~{3,}|<!--)")
 _COMMENT_END = re.compile(r"-->")
 _TABLE_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*$")
 _TABLE_RULE = re.compile(r"[ \t]*\|(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*$")
-_DEFINITION = re.compile(r" {0,3}\[(?P<label>[^\[\]]+)\]:")
-_BRACKETED = re.compile(r"\[([^\[\]]+)\]")
+_DEFINITION = re.compile(r" {0,3}\[(?:(?P<note>\^[^\[\]]+)\]:"  # a footnote: any text follows
+                         r"|(?P<label>[^\[\]^][^\[\]]*)\]:[ \t]*(?:<|[A-Za-z][A-Za-z0-9+.-]*:|/|$))")  # a link: its URL
+_BRACKETED = re.compile(r"\[([^\[\]]+)\](?!\()")  # not [text](url): an inline link refers to no definition
 # A plain-text file's first paragraph is its headline only when it is one line this short.
 HEADLINE_MAX_CHARS = 120
 
@@ -78,13 +79,10 @@ def read_markdown(text: str) -> Reading:
     reading = Reading(kind="markdown")
     blocks = _blocks(text, line_spans(text), markdown=True)
     definitions: dict[str, list[str]] = {}
-    for block in [b for b in blocks if _DEFINITION.match(text, b.start)]:
-        label = ""
-        for line in text[block.start:block.end].splitlines():  # a definition per line; indented lines go on one
-            if defined := _DEFINITION.match(line):
-                label = _label(defined["label"])
-            definitions.setdefault(label, []).extend(find_links(line))
-        blocks.remove(block)
+    for index, block in reversed(list(enumerate(blocks))):
+        if _DEFINITION.match(text, block.start):
+            rest = _read_definitions(text, block, definitions)
+            blocks[index:index + 1] = [rest] if rest else []
     _add_blocks(reading, text, blocks)
     referred = set()
     for passage in reading.passages:
@@ -109,6 +107,20 @@ def _add_blocks(reading: Reading, text: str, blocks: list[_Block]) -> None:
             reading.standalone_links += standalone
         else:
             reading.passages.append(Passage(content, block.start, block.end, PARAGRAPH, find_links(content)))
+
+
+def _read_definitions(text: str, block: _Block, definitions: dict[str, list[str]]) -> _Block | None:
+    """The definitions `block` opens with, each line one (a footnote's indented lines go on it),
+    added to `definitions`; what follows them, a paragraph of its own, is returned as a block."""
+    label, footnote = "", False
+    for match in LINE.finditer(text, block.start, block.end):
+        line = match.group().rstrip("\r\n")
+        if defined := _DEFINITION.match(line):
+            label, footnote = _label(defined["note"] or defined["label"]), defined["note"] is not None
+        elif not (footnote and line[:1].isspace()):
+            return _Block(match.start(), block.end)
+        definitions.setdefault(label, []).extend(find_links(line))
+    return None
 
 
 def _label(text: str) -> str:
@@ -183,12 +195,18 @@ def _blocks(text: str, lines: list[tuple[int, int]], markdown: bool) -> list[_Bl
 
 
 def _hidden_until(line: str) -> re.Pattern | None:
-    """What ends the fenced code block or HTML comment `line` opens, if it opens one."""
+    """What ends the fenced code block or HTML comment `line` opens, if it opens one: not a
+    backtick run with a backtick after it (inline code), nor a comment followed by text."""
     opening = _HIDDEN_START.match(line)
     if opening is None:
         return None
-    marker = opening.group(1)
-    return _COMMENT_END if marker == "<!--" else re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
+    marker, after = opening.group(1), line[opening.end():]
+    if marker == "<!--":
+        closed = _COMMENT_END.search(after)
+        return None if closed and after[closed.end():].strip() else _COMMENT_END
+    if marker[0] == "`" and "`" in after:
+        return None
+    return re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:

@@ -8,17 +8,13 @@ from archiver.errors import UsageProblem
 
 FETCHABLE_SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_ROUTE_FRAGMENTS = ("!", "/")  # hashbang (#!) and hash routes (#/) name pages of a single-page app
 
 
 def normalise_url(url: str) -> str:
     """The key two citations of one page share: scheme and host lower-cased, default port
-    and fragment dropped, an empty path made '/'. The URL as written is kept elsewhere.
-    A fragment that is a route (#!/alice, #/article/2) stays: a page's script shows another
-    page for each, as a browser capture records."""
+    and fragment dropped, an empty path made '/'. The URL as written is kept elsewhere."""
     # The fragment goes first: whitespace before a '#' would otherwise survive one pass.
-    url, _, fragment = url.partition("#")
-    parts = urlsplit(url.strip())
+    parts = urlsplit(url.split("#", 1)[0].strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:
@@ -29,14 +25,7 @@ def normalise_url(url: str) -> str:
         credentials = parts.username + (f":{parts.password}" if parts.password is not None else "")
         netloc = f"{credentials}@{netloc}"
     # Stripped again: an empty query dropped can leave the path's trailing whitespace at the end.
-    route = fragment.strip() if fragment.startswith(_ROUTE_FRAGMENTS) else ""
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, route)).strip()
-
-
-def request_key(url: str) -> str:
-    """The key of what a request asks a server for: normalise_url() less any fragment, which
-    no request carries (a redirect chain, a recorded exchange)."""
-    return normalise_url(url.partition("#")[0])
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, "")).strip()
 
 
 def fetchable_problem(url: str) -> str | None:

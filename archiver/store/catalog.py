@@ -290,7 +290,8 @@ class Catalog:
             for claim_id, *former in self._db.execute(f"SELECT claim_id, url, url_key, dropped_at FROM former_citations WHERE"
                                                       f" claim_id IN ({placeholders(batch)}) ORDER BY claim_id, dropped_at, url_key", batch):
                 formerly.setdefault(claim_id, []).append(tuple(former))
-        return [ClaimRow(*row, citations=tuple(cited.get(row[0], ())), former_citations=tuple(formerly.get(row[0], ())))
+        return [ClaimRow(*row, citations=tuple(cited.get(row[0], ())), former_citations=_former(cited.get(row[0], ()),
+                                                                                                formerly.get(row[0], ())))
                 for row in rows]
 
     def captures_by_url(self, url_keys: set[str]) -> dict[str, list[CaptureRow]]:
@@ -380,6 +381,13 @@ class Catalog:
         row = self._db.execute("SELECT name, warcinfo_id, opened_at, closed_at, size, sha256 FROM warc_files"
                                " WHERE name = ?", (name,)).fetchone()
         return dict(zip(("name", "warcinfo_id", "opened_at", "closed_at", "size", "sha256"), row)) if row else None
+
+
+def _former(cited: list[tuple], dropped: list[tuple]) -> tuple[tuple[str, str, str], ...]:
+    """Each URL a claim cited and no longer cites, once, with when it was last dropped (in
+    dropped_at order): one cited again since is a citation, not a former one."""
+    now = {key for _, key in cited}
+    return tuple({key: (url, key, at) for url, key, at in dropped if key not in now}.values())
 
 
 def how_many_found(count: int) -> str:

@@ -18,7 +18,7 @@ from archiver.capture.browser.proxy import RecordingProxy
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop
 from archiver.capture.fetch.schedule import fetch_each
-from archiver.read.urls import fetchable_problem, request_key
+from archiver.read.urls import fetchable_problem, normalise_url
 
 # A cited URL with one of these endings is a file, not a page: fetched directly, no browser round trip.
 _NOT_A_PAGE = re.compile(r"\.(pdf|png|jpe?g|gif|webp|svg|ico|mp4|webm|mov|mp3|ogg|wav|zip|gz|tgz|tar|7z|"
@@ -107,13 +107,24 @@ def _follow_navigation(result: BrowserResult) -> None:
     landed = result.page.final_url if result.page else None
     if not landed or not landed.startswith(("http://", "https://")) or not result.hops or result.hops[-1].location:
         return  # no page, or a chain cut short at a redirect: that is what it ended on
-    key = request_key(landed)
-    if key == request_key(result.hops[-1].url):
+    key = normalise_url(landed)
+    if key == normalise_url(result.hops[-1].url):
         return
-    hop = next((h for h in reversed(result.resources) if request_key(h.url) == key), None)
+    hop = next((h for h in reversed(result.resources) if normalise_url(h.url) == key and _navigated(h)), None)
     if hop is not None:
         result.resources.remove(hop)
         result.hops.append(hop)
+
+
+def _navigated(hop: Hop) -> bool:
+    """Whether the browser asked for `hop` to show it as the page (Sec-Fetch-Mode: navigate), not
+    for a script (a fetch() a page then pushState()s to names a fragment, not a document); a request
+    refused before it was sent says nothing, and counts."""
+    return not hop.sent_request or _NAVIGATE in bytes(hop.exchange.request_bytes[:_HEAD_READ]).lower()
+
+
+_NAVIGATE = b"\r\nsec-fetch-mode: navigate\r\n"
+_HEAD_READ = 16 * 1024
 
 
 def _why_not_the_page(result: BrowserResult, max_redirects: int) -> str | None:
@@ -126,12 +137,13 @@ def _why_not_the_page(result: BrowserResult, max_redirects: int) -> str | None:
             or "the browser made no request for the page"
     if len(result.hops) > max_redirects and result.final.location is not None:
         return f"more than {max_redirects} redirects"
-    if result.page.downloads:  # a file, saved rather than shown: its response is the capture
-        return None
+    if any(normalise_url(saved) == normalise_url(result.final.url) for saved in result.page.downloads):
+        return None  # the page is a file, saved rather than shown: its response is the capture
     if (result.page.final_url or "").startswith("chrome-error:"):  # what is shown is the browser's own error page
         return "the page went on to an address the browser could not load, and showed its own error page"
     if result.page.screenshot is None:
-        why = result.page.error or next(iter(result.page.notes), "no screenshot was made")
+        why = result.page.error or next((note for note in result.page.notes if note.startswith("screenshot")),
+                                        "no screenshot was made")
         return f"the browser did not render the page ({why}); its HTTP exchanges are stored"
     return None
 
@@ -140,10 +152,10 @@ def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop
     """The page's own redirect chain (its first request for `url`, then each Location it
     followed), and every other request."""
     chain: list[Hop] = []
-    wanted = request_key(url)
+    wanted = normalise_url(url)
     rest = list(hops)
     while len(chain) <= max_redirects:
-        hop = next((h for h in rest if request_key(h.url) == wanted), None)
+        hop = next((h for h in rest if normalise_url(h.url) == wanted), None)
         if hop is None and not chain and rest:
             hop = rest[0]  # the navigation is the page's first request, whatever form Chromium gave its URL
         if hop is None:
@@ -153,7 +165,7 @@ def _page_chain(url: str, hops: list[Hop], max_redirects: int) -> tuple[list[Hop
         if hop.location is None or hop.error:
             break
         try:
-            wanted = request_key(urljoin(hop.url, hop.location))
+            wanted = normalise_url(urljoin(hop.url, hop.location))
         except ValueError:  # a Location no URL parser reads (http://[bold]/): Chromium went no further either
             break
     return chain, rest

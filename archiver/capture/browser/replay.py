@@ -21,7 +21,7 @@ from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.proxy import InterceptingServer
 from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimited,
                                            read_body)
-from archiver.read.urls import request_key
+from archiver.read.urls import normalise_url
 from archiver.store.catalog import Catalog
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import Storage, read_listed
@@ -83,9 +83,9 @@ class CaptureArchive:
         capture holds none. A URL asked for again gets its next recording, then the last again."""
         found = [e for e in self.exchanges if e.response is not None and e.method == method and e.url == url]
         if not found:
-            key = request_key(url)
+            key = normalise_url(url)
             found = [e for e in self.exchanges if e.response is not None and e.method == method
-                     and request_key(e.url) == key]
+                     and normalise_url(e.url) == key]
         if not found:
             return None
         with self._lock:

@@ -28,7 +28,7 @@ from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refuse
 from archiver.capture.fetch.spool import ResponseSpool
 from archiver.capture.fetch.transport import (CaptureLimitReached, DeadlineReached, Exchange, RecordingAdapter,
                                       SizeLimitReached)
-from archiver.read.urls import fetchable_problem, request_key
+from archiver.read.urls import fetchable_problem, normalise_url
 
 READ_CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 15.0
@@ -250,7 +250,7 @@ class Fetcher:
         return result
 
     def _follow(self, session: requests.Session, url: str, deadline: float, result: FetchResult) -> None:
-        seen = {request_key(url)}
+        seen = {normalise_url(url)}
         while True:
             hop = self._exchange(session, url, deadline)
             if hop.sent_request or hop.has_response:
@@ -274,7 +274,7 @@ class Fetcher:
             if problem:
                 result.error = f"redirect to {url}: {problem}"
                 return
-            key = request_key(url)
+            key = normalise_url(url)
             if key in seen:
                 result.error = f"redirect loop back to {url}"
                 return
