@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -294,3 +295,33 @@ def test_the_same_records_in_another_file_are_refused_before_anything_is_stored(
     assert result.exit_code == 2 and "holds records the collection already has" in result.stderr, result.output
     assert sorted(path.name for path in collection.storage.folder.iterdir()) == stored
     assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+def test_a_file_with_no_capture_in_it_is_refused_before_anything_is_stored(run_cli, collection):
+    source = CORPUS / "warcio-example-resource.warc.gz"  # a resource record alone: nothing a claim could cite
+    if not source.exists():
+        pytest.skip("the shared corpus is not beside this checkout")
+    result = run_cli("import", "-C", collection.root, source)
+    assert result.exit_code == 2 and "holds no response or revisit record" in result.stderr, result.output
+    assert not list(collection.storage.folder.iterdir())
+
+
+def test_a_wacz_whose_signature_fails_is_not_imported(run_cli, collection, tmp_path):
+    source = CORPUS / "py-wacz-valid_signed_example_1.wacz"
+    if not source.exists():
+        pytest.skip("the shared corpus is not beside this checkout")
+    forged = tmp_path / "forged.wacz"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(forged, "w") as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == "datapackage-digest.json":
+                digest = json.loads(data)
+                signature = bytearray(base64.b64decode(digest["signedData"]["signature"]))
+                signature[5] ^= 1
+                digest["signedData"]["signature"] = base64.b64encode(bytes(signature)).decode()
+                data = json.dumps(digest).encode()
+            copy.writestr(info, data)
+    result = run_cli("import", "-C", collection.root, forged)
+    assert result.exit_code == 2 and "domain signature" in result.stderr, result.output
+    assert not list(collection.storage.folder.iterdir())
+    assert run_cli("import", "-C", collection.root, source).exit_code == 0  # as signed, it imports

@@ -27,6 +27,7 @@ from archiver.check.scan import ScannedRecord, scan_stream, scan_warc
 from archiver.evidence.signing import SigningKey
 from archiver.read.urls import normalise_url
 from archiver.check.findings import Report
+from archiver.exchange.wacz import check_signature
 from archiver.exchange.wacz_package import check_package
 from archiver.exchange.wacz_warcs import check_warc
 from archiver.exchange.zipreader import open_wacz
@@ -67,7 +68,7 @@ def _import_path(collection: Collection, key: SigningKey, path: Path, on_step: C
 def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: Callable[[str], None]) -> list[Imported]:
     report = Report()
     with open_wacz(path) as wacz:
-        check_package(wacz, report)
+        check_signature(wacz, check_package(wacz, report), report)  # a signature there must hold, as any digest
         names = [n for n in wacz.names() if n.startswith("archive/") and n.endswith((".warc", ".warc.gz"))]
         for name in names:
             on_step(f"checking every digest of {name}")
@@ -128,10 +129,16 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
 
 
 def _refuse_records_held(collection: Collection, copy: Path, name: str) -> None:
-    """Refuse, before anything is stored, a file whose records the collection already holds in
+    """Refuse, before anything is stored, a file with no capture in it (no response or revisit
+    of a URL: nothing a claim could cite), or whose records the collection already holds in
     another file (the same crawl compressed again, say): a record id names one record."""
     with open(copy, "rb") as stream:
-        ids = [record.id for record in scan_stream(stream, name, frozenset(("WARC-Record-ID",)), hash_file=False).records]
+        records = scan_stream(stream, name, frozenset(("WARC-Record-ID", "WARC-Type", "WARC-Target-URI")),
+                              hash_file=False).records
+    if not any(record.type in ("response", "revisit") and record.headers.get("WARC-Target-URI") for record in records):
+        raise UsageProblem(f"not imported: {name} holds no response or revisit record, so no capture a claim could cite",
+                           "import the WARC files of a crawl, which hold its responses")
+    ids = [record.id for record in records]
     for batch in in_batches(ids):
         held = collection.catalog.query(
             f"SELECT record_id, warc_file FROM records WHERE record_id IN ({placeholders(batch)})"

@@ -27,11 +27,7 @@ def check_wacz(wacz: Wacz, report: Report) -> tuple[list[FileScan], str | None]:
     for name, comment in wacz.entry_comments.items():
         report.check("no ZIP comment", False, f"the comment of {name}",
                      f"{comment[:200]!r}: text that nothing in the WACZ signs or hashes, which unzip -v prints")
-    signer = None
-    if datapackage is not None and DIGEST_FILE in wacz.names():
-        _, digest_json, _ = load_object(wacz, DIGEST_FILE, DIGEST_FILE_LIMIT)
-        if digest_json is not None:
-            signer = check_signed_data(digest_json, datapackage, report)
+    signer = check_signature(wacz, datapackage, report)
     scans = check_archives(wacz, report)
     check_index(wacz, report, scans)
     return scans, signer
@@ -43,3 +39,12 @@ def verify_wacz(path: Path) -> Report:
     with open_wacz(path) as wacz:
         check_wacz(wacz, report)
     return report
+
+
+def check_signature(wacz: Wacz, datapackage: dict | None, report: Report) -> str | None:
+    """The signature in datapackage-digest.json, when there is one: the fingerprint of the key
+    that made it, if it verified (a WACZ that is not signed is said so under not checked)."""
+    if datapackage is None or DIGEST_FILE not in wacz.names():
+        return None
+    _, digest_json, _ = load_object(wacz, DIGEST_FILE, DIGEST_FILE_LIMIT)
+    return check_signed_data(digest_json, datapackage, report) if digest_json is not None else None
