@@ -11,14 +11,16 @@ import urllib.request
 from pathlib import Path
 
 
-def serve(bundle: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
-    """pywb serving the bundle unframed on 127.0.0.1, and its port, once it answers."""
+def serve(bundle: Path | list[Path], workdir: Path) -> tuple[subprocess.Popen, int]:
+    """pywb serving the bundle (or a list of WARC files, as an archivist points it at a
+    collection's warcs/) unframed on 127.0.0.1, and its port, once it answers."""
     bin_dir = Path(sys.executable).parent
     workdir.mkdir()
     (workdir / "config.yaml").write_text("framed_replay: false\n")
     subprocess.run([str(bin_dir / "wb-manager"), "init", "evidence"], cwd=workdir, check=True, capture_output=True)
-    subprocess.run([str(bin_dir / "wb-manager"), "add", "--unpack-wacz", "evidence", str(bundle)], cwd=workdir,
-                   check=True, capture_output=True)
+    sources = ["--unpack-wacz", str(bundle)] if isinstance(bundle, Path) else [str(path) for path in bundle]
+    subprocess.run([str(bin_dir / "wb-manager"), "add", *sources[:1], "evidence", *sources[1:]] if isinstance(bundle, Path)
+                   else [str(bin_dir / "wb-manager"), "add", "evidence", *sources], cwd=workdir, check=True, capture_output=True)
     for _ in range(3):  # a port free when chosen may be another's before pywb binds it: then a new one
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

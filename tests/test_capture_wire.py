@@ -9,6 +9,7 @@ import random
 import re
 import zlib
 
+import pytest
 
 from archiver.store.catalog import Catalog
 from tests.conftest import capture, http_response, send_bytes, warc_records, warcio_check
@@ -225,3 +226,28 @@ def test_interim_responses_are_kept_apart_and_the_final_response_is_the_capture(
     [hop] = metadata["redirect_chain"]
     assert [head.encode("latin-1") for head in hop["interim_responses"]] == interim
     assert_warcs_valid(collection)
+
+
+def test_a_collections_own_warc_files_replay_in_pywb_as_the_pages_were_served(run_cli, raw_server, collection, tmp_path):
+    """Pointed at warcs/, pywb gives each URL its response: a 404 as a 404, the page as its bytes,
+    never archiver's metadata or signed attestation, which are records of the same capture."""
+    import urllib.error
+    import urllib.request
+
+    from tests import pywb
+
+    page = http_response(b"<html><title>Statement</title><p>troops moved</p></html>")
+    gone = http_response(b"<html><title>Gone</title></html>", "404 Not Found")
+    server = raw_server({"/page": send_bytes(page), "/gone": send_bytes(gone)})
+    assert run_cli("capture", "-C", collection.root, server.url("/page"), server.url("/gone")).exit_code == 0
+    wayback, port = pywb.serve(sorted(collection.storage.folder.glob("*.warc.gz")), tmp_path / "pywb")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/evidence/2030id_/{server.url('/page')}", timeout=30) as answer:
+            assert (answer.status, answer.headers.get_content_type(), answer.read()) == (
+                200, "text/html", page.split(b"\r\n\r\n", 1)[1])
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/evidence/2030id_/{server.url('/gone')}", timeout=30)
+        assert missing.value.code == 404
+    finally:
+        wayback.terminate()
+        wayback.wait(10)

@@ -113,8 +113,12 @@ def http_record_pair(url: str, started: datetime, ip: str | None, request_bytes:
 
 def metadata_record(url: str, started: datetime, refers_to: str | None, body: bytes,
                     content_type: str = "application/json", role: str = "metadata") -> PendingRecord:
+    """What archiver records of a capture of `url` (its details, its signed attestation), at
+    `urn:metadata:<url>`, as the resource records are at `urn:<kind>:<url>`: a player pointed at
+    the WARC files and asked for the page's URL finds its response, never this JSON (pywb served
+    it in the page's place, at the same URL and second). WARC-Refers-To names the response."""
     headers = [("WARC-Type", "metadata"), ("WARC-Record-ID", new_record_id()),
-               ("WARC-Target-URI", url), ("WARC-Date", warc_date(started))]
+               ("WARC-Target-URI", f"urn:metadata:{url}"), ("WARC-Date", warc_date(started))]
     if refers_to:
         headers.append(("WARC-Refers-To", refers_to))
     headers += [("Content-Type", content_type), ("WARC-Block-Digest", sha256_digest(body))]

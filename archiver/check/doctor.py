@@ -222,7 +222,8 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
                                 int(by_id[r["id"]].headers["Content-Length"]), r["block_digest"],
                                 r["payload_digest"], by_id[r["id"]].headers.get("WARC-Truncated"))
                    for r in predicate["records"] if r["id"] in by_id]
-        records.append(StoredRecord(record.id, "metadata", "attestation", predicate["url"], record.headers["WARC-Date"],
+        records.append(StoredRecord(record.id, "metadata", "attestation", record.headers.get("WARC-Target-URI"),
+                                    record.headers["WARC-Date"],
                                     name, record.offset, record.length, int(record.headers["Content-Length"]),
                                     record.block_digest, None, None))
         responses = [r["id"] for r in predicate["records"] if r["role"] == "response"]
