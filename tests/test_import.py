@@ -52,6 +52,10 @@ def test_a_wget_warc_is_imported_marked_and_citable(run_cli, collection, wget_wa
                                "--json").stdout)
     shown = json.loads(run_cli("show", "-C", collection.root, cited["note"], "--json").stdout)
     assert [c["id"] for c in next(iter(shown["captures"].values()))] == [capture["id"]]
+    # Read as text, it says what the capture is: imported, its page not judged by archiver.
+    assert "imported, not judged" in run_cli("claims", "-C", collection.root).stdout
+    detail = run_cli("show", "-C", collection.root, capture["id"]).stdout
+    assert f"imported from:       {capture['imported_from']} (its digests as archiver computed them" in detail, detail
     again = json.loads(run_cli("import", "-C", collection.root, wget_warc, "--json").stdout)
     assert again["files"][0]["already"] is True  # the same file twice is one import
     report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)

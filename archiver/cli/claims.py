@@ -21,7 +21,8 @@ def capture_status(capture: CaptureRow | None) -> str:
     when = capture.started_at[:10]
     if capture.outcome == "failed":
         return f"failed {when}: {capture.error}"
-    return f"{capture.outcome} {capture.http_status} {when}: {verdict_label(capture.verdict, capture.http_status)}"
+    judged = "imported, not judged" if capture.imported_from else verdict_label(capture.verdict, capture.http_status)
+    return f"{capture.outcome} {capture.http_status} {when}: {judged}"
 
 
 @click.command()
