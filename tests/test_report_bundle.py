@@ -227,7 +227,8 @@ def test_a_claim_whose_every_citation_failed_travels_in_a_bundle_that_verifies(r
     sheet.write_text(f"claim,url\nShown,{server.url('/page')}\nNot shown,{refused}\n")
     assert run_cli("capture", "-C", collection.root, sheet).exit_code == 1
     bundle = tmp_path / "all.wacz"
-    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", bundle)
+    assert made.exit_code == 0 and "1 cited URL(s) have no capture in this bundle" in made.stderr, made.output
     checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", made_key(run_cli, collection), "--json").stdout)
     assert checked["ok"], checked["failures"]
     assert any(item.endswith(f"cites {refused}: the bundle holds no capture of it") for item in checked["not_checked"])

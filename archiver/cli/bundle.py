@@ -57,12 +57,16 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         print_json({"bundle": result.bundle_id, "path": str(output), "sha256": result.sha256, "claims": result.claims,
                     "captures": result.captures, "fingerprint": key.fingerprint, "timestamped": result.timestamped,
                     "timestamp_failures": result.timestamp_failures, "manifest": result.manifest_sequence,
-                    "captures_stored_since": result.stored_since, "attested_by_revoked_keys": result.distrusted})
+                    "captures_stored_since": result.stored_since, "attested_by_revoked_keys": result.distrusted,
+                    "cited_urls_not_bundled": result.not_bundled})
     else:
         echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
         echo(f"SHA-256 {result.sha256}")
         echo(f"Give the recipient this key fingerprint by another channel: {grouped(key.fingerprint)}")
         echo(f"They check it with: archiver verify-bundle {output.name} --fingerprint '{grouped(key.fingerprint)}'")
+        if result.not_bundled:
+            echo(f"{result.not_bundled} cited URL(s) have no capture in this bundle (it failed, or was never made): "
+                 "the report and verify-bundle name each", err=True)
         for failure in result.timestamp_failures:
             echo(f"Timestamp failed: {failure}", err=True)
         if result.stored_since:

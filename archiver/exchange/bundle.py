@@ -90,6 +90,7 @@ class BundleResult:
     manifest_sequence: int = 0
     stored_since: int = 0  # captures of the selection stored after its manifest was sealed: not in it
     distrusted: list[str] = field(default_factory=list)  # captures attested by a key revoked from before they were made
+    not_bundled: int = 0  # cited URLs of its claims it holds no capture of (failed, or never captured)
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,8 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
         sha256 = hashlib.file_digest(written, "sha256").hexdigest()
     return BundleResult(output, statement["bundle"], len(claims), len(captures), sha256,
                         "evidence/checkpoint.json.tsr" in files, manifest_sequence=manifest.sequence, stored_since=later,
-                        distrusted=[c["id"] for c in view["captures"] if c["attestation_distrusted"]])
+                        distrusted=[c["id"] for c in view["captures"] if c["attestation_distrusted"]],
+                        not_bundled=sum(len(c["not_bundled"]) for c in view["claims"]))
 
 
 def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult, claims: list[ClaimRow],
