@@ -64,7 +64,7 @@ def test_an_import_waits_for_the_import_under_way(run_cli, captured, tmp_path):
 def test_a_bundle_holds_the_collection_while_its_work_folder_is_in_tmp(run_cli, captured, tmp_path, monkeypatch):
     """A repair by another command waits for no one: it must find the collection held, or it
     would remove the running bundle's folder as a leftover."""
-    copy_records = bundle_module._copy_records
+    copy_records = bundle_module.copy_records
     held = []
 
     def copying(*args):
@@ -75,7 +75,7 @@ def test_a_bundle_holds_the_collection_while_its_work_folder_is_in_tmp(run_cli, 
             held.append(True)
         return copy_records(*args)
 
-    monkeypatch.setattr(bundle_module, "_copy_records", copying)
+    monkeypatch.setattr(bundle_module, "copy_records", copying)
     assert run_cli("bundle", "-C", captured.root, "--all", "-o", tmp_path / "b.wacz").exit_code == 0
     assert held == [True]
 
