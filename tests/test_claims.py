@@ -336,3 +336,14 @@ def test_an_id_prefix_matching_many_says_so_not_a_count_it_stopped_at(run_cli, r
     assert run_cli("capture", "-C", collection.root, sheet).exit_code == 0
     shown = run_cli("show", "-C", collection.root, "c")
     assert shown.exit_code == 2 and "'c' matches 10 or more claims and captures" in shown.stderr, shown.output
+
+
+def test_show_gives_a_sheet_rows_id_date_source_and_notes(run_cli, raw_server, collection, tmp_path):
+    server = page_server(raw_server)
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(f"id,claim,url,source,date\nFC-17,Troops moved,{server.url('/article')},Ministry briefing,2022-02-27\n")
+    assert run_cli("capture", "-C", collection.root, sheet).exit_code == 0
+    [claim] = cli_json(run_cli, "claims", "-C", collection.root)
+    shown = run_cli("show", "-C", collection.root, claim["id"]).stdout
+    for line in ("id:         FC-17", "source:     Ministry briefing", "date:       2022-02-27"):
+        assert line in shown, shown

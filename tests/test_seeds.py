@@ -690,6 +690,12 @@ def test_a_sheet_line_with_half_a_character_is_read_with_a_warning():
                                  "it was read as U+FFFD",)
 
 
+def test_a_sheet_column_named_twice_is_warned_of():
+    document = parse_document(b"claim,url,url\nA claim,https://a.example/1,https://a.example/2\n", "s.csv")
+    assert [cited(claim) for claim in document.claims] == [["https://a.example/1"]]
+    assert "line 1: the column 'url' is named more than once: only the first is read" in document.warnings
+
+
 def test_a_tsv_file_is_a_claim_sheet(tmp_path):
     document = parse_document(b"claim\turl\nFirst row\thttps://a.example/1\nSecond row\thttps://a.example/2\n", "s.tsv")
     assert document.kind == "csv" and claim_texts(document) == ["First row", "Second row"]

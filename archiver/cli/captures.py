@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import click
@@ -98,6 +100,9 @@ def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
                         ("first seen", claim.first_seen_at), ("superseded", claim.superseded_at)]:
         if value:
             out.print(f"{name + ':':<12}{value}", markup=False)
+    for name, value in (json.loads(claim.extra) if claim.extra else {}).items():  # a sheet's id, date, source, notes
+        out.print(f"{name + ':':<12}{value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}",
+                  markup=False)
     out.print(f"\n{claim.text}\n", markup=False)
     for citation in detail["citations"]:
         rows = [CaptureRow(**c) for c in detail["captures"][citation["url_key"]]]

@@ -42,6 +42,9 @@ def read_csv(text: str, name: str) -> Reading:
     try:
         columns = [column.strip().lower() for column in next(reader)]
         _require_columns(columns, name)
+        for twice in sorted({column for column in columns if column and columns.count(column) > 1}):
+            reading.warnings.append(f"line {header_at + 1}: the column {twice!r} is named more than once: "
+                                    "only the first is read")
         consumed = reader.line_num
         for cells in reader:
             first_index, last_index = header_at + consumed, header_at + reader.line_num - 1
