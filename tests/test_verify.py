@@ -255,6 +255,35 @@ def test_live_drift_tells_rotating_ads_from_a_rewrite(run_cli, raw_server, colle
     assert run_cli("verify", "-C", collection.root, "--recapture").exit_code == 2
 
 
+def test_live_drift_checks_a_page_cut_at_the_size_limit_and_a_failed_recapture_says_why(run_cli, raw_server, collection,
+                                                                                         closed_port):
+    """A capture cut at max_size is checked like any other (it was left out of the live check), a
+    page cut at the same bytes again is unchanged, and a recapture that fails is named as failed,
+    with its reason, and exits 1 (a URL that could not be captured)."""
+    config = collection.root / "archiver.toml"
+    config.write_text(config.read_text().replace('max_size = "200MB"', 'max_size = "10KB"', 1))
+    big = b"<html><p>" + b"word " * 4000 + b"</p></html>"
+    pages = {"/big": big, "/moving": b"<html><p>first</p></html>"}
+    server = raw_server({path: (lambda path: lambda conn, request: conn.sendall(
+        http_response(pages[path]) if pages[path] else
+        http_response(b"moved", "302 Found", [("Location", f"http://127.0.0.1:{closed_port}/")])))(path) for path in pages})
+    assert run_cli("capture", "-C", collection.root, server.url("/big"), server.url("/moving")).exit_code == 0
+    live = {d["url"]: d for d in json.loads(run_cli("verify", "-C", collection.root, "--live", "--json").stdout)["live"]}
+    assert live[server.url("/big")]["state"] == "unchanged", live
+    pages["/moving"] = b"<html><p>second, then gone</p></html>"
+    served = iter([pages["/moving"], b""])  # changed when looked at; refused when captured again
+
+    def moving(conn, request):
+        body = next(served, b"")
+        conn.sendall(http_response(body) if body else
+                     http_response(b"moved", "302 Found", [("Location", f"http://127.0.0.1:{closed_port}/")]))
+
+    server.routes["/moving"] = moving
+    result = run_cli("verify", "-C", collection.root, "--live", "--recapture")
+    assert result.exit_code == 1, result.output
+    assert f"Recapture of {server.url('/moving')} failed (" in result.stdout, result.stdout
+
+
 def test_live_drift_of_a_private_address_is_refused_unless_allowed_as_its_message_says(run_cli, raw_server, collection):
     server = raw_server({"/": send_bytes(http_response(b"<p>intranet page</p>"))})
     assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0

@@ -95,7 +95,8 @@ def _look(row: CaptureRow, result: FetchResult) -> _Look:
     if row.verdict not in (None, "content") or (row.verdict is None and (row.http_status or 0) >= 400):
         return _Look("changed", f"now content (was {was})")
     spool = final.exchange.spool
-    if spool.payload_digest == row.payload_digest and not final.truncated:
+    # A capture cut at the size limit is unchanged when the page is cut at the same bytes again.
+    if spool.payload_digest == row.payload_digest and bool(final.truncated) == bool(row.truncated):
         return _Look("unchanged", f"same payload {row.payload_digest}")
     spool.file.seek(0)
     content_type, words = http_text(spool.file.read(MAX_TEXT_BYTES))
@@ -105,10 +106,11 @@ def _look(row: CaptureRow, result: FetchResult) -> _Look:
 
 
 def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift]:
-    """Every URL with a successful capture, fetched again and compared with its newest capture."""
+    """Every URL with a stored capture (whole, or cut at a limit), fetched again and compared with
+    its newest such capture."""
     with collection:
         catalog = collection.catalog
-        newest = {row.url_key: row for row in catalog.captures() if row.outcome == "ok"}
+        newest = {row.url_key: row for row in catalog.captures() if row.outcome in ("ok", "truncated")}
         by_url = {row.url: row for row in newest.values()}
         looks: dict[str, _Look] = {}
 

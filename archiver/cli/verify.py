@@ -106,7 +106,8 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
             _print_drift(drifts, recaptured)
         if replay:
             print_replays(replays)
-    if not report.ok or any(not r.replayed for r in replays):
+    # A recapture that failed is a URL that could not be captured (README's exit code 1).
+    if not report.ok or any(not r.replayed for r in replays) or any(r.outcome == "failed" for r in recaptured):
         raise SystemExit(1)
 
 
@@ -146,7 +147,10 @@ def _print_drift(drifts: list[Drift], recaptured: list) -> None:
     out.print("\nLive pages, against their newest capture:")
     print_table(("URL", "now", "detail"), [[drift.url, drift.state, drift.detail] for drift in drifts], whole=("URL",))
     for row in recaptured:
-        out.print(f"Recaptured {row.url} as {row.id} ({row.outcome})", markup=False)
+        if row.outcome == "failed":
+            out.print(f"Recapture of {row.url} failed ({row.id}): {row.error}", markup=False)
+        else:
+            out.print(f"Recaptured {row.url} as {row.id} ({row.outcome})", markup=False)
 
 
 def _share(value: float | None) -> str:
