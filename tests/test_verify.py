@@ -249,9 +249,12 @@ def test_live_drift_tells_rotating_ads_from_a_rewrite(run_cli, raw_server, colle
 
     result = run_cli("verify", "-C", collection.root, "--live", "--recapture", "--json")
     recaptured = {r["url"] for r in json.loads(result.stdout)["recaptured"]}
-    assert recaptured == {server.url("/ads"), server.url("/rewritten")}
+    # The pages that changed, and the one that went: that it went is history to keep.
+    assert recaptured == {server.url("/ads"), server.url("/rewritten"), server.url("/gone")}
     history = json.loads(run_cli("history", "-C", collection.root, server.url("/rewritten"), "--json").stdout)
     assert len(history) == 2 and history[-1]["change"].startswith("changed")
+    went = json.loads(run_cli("history", "-C", collection.root, server.url("/gone"), "--json").stdout)
+    assert went[-1]["change"] == "status 200 → 410, content → http-error", went
     assert run_cli("verify", "-C", collection.root, "--recapture").exit_code == 2
 
 

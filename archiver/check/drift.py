@@ -57,6 +57,8 @@ def describe_changes(rows: list[CaptureRow]) -> list[str]:
         else:
             delta = (row.response_length or 0) - (previous.response_length or 0)
             change = f"changed ({delta:+,} bytes)"
+        if previous is not None and row.verdict and previous.verdict and row.verdict != previous.verdict:
+            change += f", {previous.verdict} → {row.verdict}"  # a page become a soft 404 or a wall, or back
         if row.truncated:
             change += f", truncated ({row.truncated})"
         changes.append(change)

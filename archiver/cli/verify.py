@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 @collection_option
 @workers_option("Processes reading the WARC files (a large file is read in pieces by several), besides this one.")
 @click.option("--live", is_flag=True, help="Also fetch each captured URL again and say whether the page has drifted.")
-@click.option("--recapture", is_flag=True, help="With --live: capture the changed pages again, as new history.")
+@click.option("--recapture", is_flag=True,
+              help="With --live: capture again, as new history, the pages that changed, went or are now walled.")
 @click.option("--allow-private", is_flag=True,
               help="With --live: also fetch private, loopback and link-local addresses (an intranet archive).")
 @click.option("--replay", is_flag=True,
@@ -86,7 +87,8 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
             settings = collection.config.capture
             settings = dataclasses.replace(settings, allow_private=True) if allow_private else settings
             drifts = check_drift(collection, settings)
-            if recapture and (changed := [d for d in drifts if d.state == "changed"]):
+            # A page gone or walled is recaptured too: that it went is what a fact-checker must keep.
+            if recapture and (changed := [d for d in drifts if d.state in ("changed", "gone", "walled")]):
                 recaptured = recapture_changed(collection, changed, signing_key(collection, key_file), settings)
         if replay:
             from archiver.check.replay import browser_captures, replay_captures
