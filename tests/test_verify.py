@@ -17,7 +17,7 @@ from archiver.evidence.keys import open_signing_key
 from archiver.store.catalog import Catalog
 from archiver.store.crash_points import MID_VERIFY
 from archiver.evidence.signing import generate_key
-from tests.conftest import http_response, make_collection, send_bytes, use_tsa
+from tests.conftest import http_response, make_collection, redirect, send_bytes, use_tsa
 from tests.test_bundle import paused_at
 from tests.tsa import local_tsa  # noqa: F401  (a fixture)
 
@@ -285,6 +285,20 @@ def test_live_drift_checks_a_page_cut_at_the_size_limit_and_a_failed_recapture_s
     result = run_cli("verify", "-C", collection.root, "--live", "--recapture")
     assert result.exit_code == 1, result.output
     assert f"Recapture of {server.url('/moving')} failed (" in result.stdout, result.stdout
+
+
+def test_live_drift_and_history_say_where_a_page_now_ends(run_cli, raw_server, collection):
+    """A page now redirected elsewhere serving the same bytes is not just "unchanged": it says where it ends."""
+    page = b"<html><p>the statement</p></html>"
+    server = raw_server({"/statement": send_bytes(http_response(page)), "/moved": send_bytes(http_response(page))})
+    assert run_cli("capture", "-C", collection.root, server.url("/statement")).exit_code == 0
+    server.routes["/statement"] = redirect(server.url("/moved"), "301 Moved Permanently")
+    result = run_cli("verify", "-C", collection.root, "--live", "--recapture", "--json")
+    [drift] = json.loads(result.stdout)["live"]
+    assert drift["state"] == "unchanged" and drift["detail"].endswith(f"now ends at {server.url('/moved')}"), drift
+    assert run_cli("capture", "-C", collection.root, server.url("/statement")).exit_code == 0
+    history = json.loads(run_cli("history", "-C", collection.root, server.url("/statement"), "--json").stdout)
+    assert history[-1]["change"].endswith(f"now ends at {server.url('/moved')}"), history
 
 
 def test_live_drift_of_a_private_address_is_refused_unless_allowed_as_its_message_says(run_cli, raw_server, collection):

@@ -59,6 +59,8 @@ def describe_changes(rows: list[CaptureRow]) -> list[str]:
             change = f"changed ({delta:+,} bytes)"
         if previous is not None and row.verdict and previous.verdict and row.verdict != previous.verdict:
             change += f", {previous.verdict} → {row.verdict}"  # a page become a soft 404 or a wall, or back
+        if previous is not None and row.final_url != previous.final_url:
+            change += f", now ends at {row.final_url}"  # redirected elsewhere: another host reads as another page
         if row.truncated:
             change += f", truncated ({row.truncated})"
         changes.append(change)
@@ -76,6 +78,14 @@ class _Look:
 
 
 def _look(row: CaptureRow, result: FetchResult) -> _Look:
+    seen = _looked(row, result)
+    final = result.final
+    if final is not None and row.final_url and final.url != row.final_url:  # redirected elsewhere than before
+        return _Look(seen.state, "; ".join(filter(None, (seen.detail, f"now ends at {final.url}"))), seen.words)
+    return seen
+
+
+def _looked(row: CaptureRow, result: FetchResult) -> _Look:
     final = result.final
     if final is None or result.outcome == "failed":  # no response, or a chain that never reached a page
         gone = bool(result.error and result.error.startswith("cannot resolve"))
@@ -136,7 +146,8 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
             holder = catalog.payload_record(row.id)
             stored = read_record_block(collection.storage, holder, MAX_TEXT_BYTES) if holder is not None else b""
             ratio = similarity(http_text(stored)[1], seen.words)
-            drifts.append(Drift(url, row.id, "changed", f"text {ratio:.0%} similar to the capture", round(ratio, 4)))
+            said = "; ".join(filter(None, (f"text {ratio:.0%} similar to the capture", seen.detail)))
+            drifts.append(Drift(url, row.id, "changed", said, round(ratio, 4)))
         return drifts
 
 
