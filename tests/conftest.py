@@ -182,7 +182,8 @@ class RawServer:
         self._sock.listen(64)
         self.port = self._sock.getsockname()[1]
         self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
         return self
 
     def url(self, path: str = "/") -> str:
@@ -220,7 +221,15 @@ class RawServer:
             conn.close()
 
     def stop(self) -> None:
+        # Woken and ended before the socket is closed: an accept() still blocked on a closed
+        # descriptor would take, once its number is reused, the connections of the next server
+        # given it (a local TSA's request answered 404 here, and its own accept left hanging).
         self._stop = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._acceptor.join(10)
         self._sock.close()
 
 
