@@ -15,12 +15,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from archiver.check.scan import FileScan, scan_stream
+from archiver.check.scan import GZIP_MAGIC, FileScan, scan_stream
 
 if TYPE_CHECKING:
     from archiver.store.storage import Storage
 
-GZIP_MAGIC = b"\x1f\x8b"
 HASH_BUFFER = 256 * 1024
 RANGE_READ = 8 * 2**20  # bytes per ranged read of a piece: an S3 GET's worth, few opens of a local file
 

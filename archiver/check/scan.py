@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # Small reads: at each member's end the inflater copies the rest of its input into unused_data.
 READ_SIZE = 64 * 1024
 HTTP_TYPES = ("request", "response", "revisit")
+GZIP_MAGIC = b"\x1f\x8b"  # how a gzip member, and so a .warc.gz, begins
 BLOCK_READ = 2**20  # compressed bytes read at once by read_record_block
 HEADER_ALLOWANCE = 64 * 1024  # of a record's WARC headers, read beyond the block's bytes asked for
 LINE_LIMIT = 1 << 16  # a longer header line is read as several, so no line can fill the memory
@@ -75,7 +76,7 @@ class _Members:
         self._hash = file_hash
         self.size = 0
         self._first = file.read(2)
-        self.gzipped = self._first == b"\x1f\x8b"
+        self.gzipped = self._first == GZIP_MAGIC
         self.member_starts: list[int] = [0]
         self._inflater = isal_zlib.decompressobj(31) if self.gzipped else None
         self._consumed = 0  # compressed bytes fed to finished members and the current one
@@ -320,7 +321,7 @@ def read_record_block(storage: "Storage", record: "StoredRecord", limit: int) ->
         compressed = read_listed(storage, record.warc_file, at, min(BLOCK_READ, end - at))
         if not compressed:  # the file ends before the member: what was inflated is all there is
             break
-        if at == record.offset and not compressed.startswith(b"\x1f\x8b"):
+        if at == record.offset and not compressed.startswith(GZIP_MAGIC):
             rest = read_listed(storage, record.warc_file, at + len(compressed), min(wanted, end - at) - len(compressed)) \
                 if len(compressed) < min(wanted, end - at) else b""
             data = bytearray(compressed + rest)

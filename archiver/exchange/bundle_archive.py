@@ -13,6 +13,7 @@ from cdxj_indexer.main import CDXJIndexer
 from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
 
+from archiver.check.scan import GZIP_MAGIC
 from archiver.evidence.signing import canonical_json
 from archiver.store.storage import Storage, read_listed
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:  # bundle gathers the evidence and calls this module
     from archiver.exchange.bundle import CaptureEvidence
 
 ARCHIVE = "archive/data.warc.gz"
-GZIP_MAGIC = b"\x1f\x8b"
 COPY_RANGE = 8 * 2**20  # bytes of a record read at once: an S3 GET's worth
 
 

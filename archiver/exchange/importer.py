@@ -23,7 +23,7 @@ from archiver.store.collection import Collection
 from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
 from archiver.evidence.keys import custody_log
-from archiver.check.scan import ScannedRecord, scan_stream, scan_warc
+from archiver.check.scan import FileScan, ScannedRecord, scan_warc
 from archiver.evidence.signing import SigningKey
 from archiver.read.urls import normalise_url
 from archiver.check.findings import Report
@@ -59,10 +59,10 @@ def _import_path(collection: Collection, key: SigningKey, path: Path, on_step: C
         raise UsageProblem(f"cannot import {path.name}", "give a .warc, .warc.gz or .wacz file")
     report = Report()
     on_step(f"checking every digest of {path.name}")
-    check_warc(lambda: open(path, "rb"), path.name, report)
+    scan = check_warc(lambda: open(path, "rb"), path.name, report)
     _refuse_unless_ok(path.name, report)
     with open(path, "rb") as source:
-        return [_import_warc(collection, key, source, path.name, f"{path.name}", on_step)]
+        return [_import_warc(collection, key, source, scan, f"{path.name}", on_step)]
 
 
 def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: Callable[[str], None]) -> list[Imported]:
@@ -70,14 +70,15 @@ def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: C
     with open_wacz(path) as wacz:
         check_signature(wacz, check_package(wacz, report), report)  # a signature there must hold, as any digest
         names = [n for n in wacz.names() if n.startswith("archive/") and n.endswith((".warc", ".warc.gz"))]
+        scans = []
         for name in names:
             on_step(f"checking every digest of {name}")
-            check_warc(lambda name=name: wacz.open(name), name, report)
+            scans.append(check_warc(lambda name=name: wacz.open(name), name, report))
         _refuse_unless_ok(path.name, report)
         imported = []
-        for name in names:
+        for name, scan in zip(names, scans):
             with wacz.open(name) as source:
-                imported.append(_import_warc(collection, key, source, name, f"{path.name}!{name}", on_step))
+                imported.append(_import_warc(collection, key, source, scan, f"{path.name}!{name}", on_step))
         return imported
 
 
@@ -88,8 +89,10 @@ def _refuse_unless_ok(name: str, report: Report) -> None:
                            f"at {first.where}: {first.detail}", "import only files that verify")
 
 
-def _import_warc(collection: Collection, key: SigningKey, source, name: str, origin: str,
+def _import_warc(collection: Collection, key: SigningKey, source, checked: FileScan, origin: str,
                  on_step: Callable[[str], None]) -> Imported:
+    """The file `source` (as `checked` read it when its digests were checked) copied, stored and cataloged."""
+    name = checked.name
     suffix = ".warc.gz" if name.endswith(".gz") else ".warc"
     on_step(f"copying {name}")
     tmp = collection.tmp / f"import-{secrets.token_hex(8)}{suffix}"
@@ -111,7 +114,7 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
         if collection.catalog.warc_file(final_name):
             tmp.unlink()
             return Imported(final_name, origin, [], already=True)
-        _refuse_records_held(collection, tmp, name)
+        _refuse_records_held(collection, checked)
         size = collection.storage.size(final_name)
         if size is None:
             with open(tmp, "rb") as copy:
@@ -128,13 +131,11 @@ def _import_warc(collection: Collection, key: SigningKey, source, name: str, ori
     return Imported(final_name, origin, captures)
 
 
-def _refuse_records_held(collection: Collection, copy: Path, name: str) -> None:
+def _refuse_records_held(collection: Collection, checked: FileScan) -> None:
     """Refuse, before anything is stored, a file with no capture in it (no response or revisit
     of a URL: nothing a claim could cite), or whose records the collection already holds in
     another file (the same crawl compressed again, say): a record id names one record."""
-    with open(copy, "rb") as stream:
-        records = scan_stream(stream, name, frozenset(("WARC-Record-ID", "WARC-Type", "WARC-Target-URI")),
-                              hash_file=False).records
+    name, records = checked.name, checked.records
     if not any(record.type in ("response", "revisit") and record.headers.get("WARC-Target-URI") for record in records):
         raise UsageProblem(f"not imported: {name} holds no response or revisit record, so no capture a claim could cite",
                            "import the WARC files of a crawl, which hold its responses")

@@ -13,12 +13,11 @@ from typing import BinaryIO, Callable
 from isal import igzip, isal_zlib
 
 from archiver.check.findings import Report
-from archiver.check.scan import HTTP_TYPES, FileScan, ScannedRecord, scan_stream
+from archiver.check.scan import GZIP_MAGIC, HTTP_TYPES, FileScan, ScannedRecord, scan_stream
 from archiver.exchange.wacz_package import warn
 from archiver.exchange.zipreader import READ_SIZE, BundleRejected, Wacz
 
 _LINE_LIMIT = 1 << 20  # the longest WARC header line read
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def check_archives(wacz: Wacz, report: Report) -> list[FileScan]:
@@ -148,7 +147,7 @@ def _check_other_digests(stream: BinaryIO, name: str, report: Report) -> None:
     """A second reading of one WARC for the digests scan_stream does not compute: each record's
     block and payload hashed with the algorithm its own header names. Damage ends the pass
     quietly: the scan has already reported it."""
-    inflated = igzip.IGzipFile(fileobj=stream) if stream.peek(2)[:2] == _GZIP_MAGIC else stream
+    inflated = igzip.IGzipFile(fileobj=stream) if stream.peek(2)[:2] == GZIP_MAGIC else stream
     try:
         while line := inflated.readline(_LINE_LIMIT):
             if line in (b"\r\n", b"\n"):
