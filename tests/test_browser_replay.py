@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from archiver.capture.browser.chromium import find_chromium
+from archiver.check.replay import PIXELS_ALIKE
 from tests.conftest import http_response, send_bytes, warc_records
 
 CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
@@ -38,6 +39,12 @@ SCRIPT = (b"fetch('/data.json').then(r => r.json()).then(d => {"
 RANDOM = (b"<html><head>" + NO_ICON + b"</head><body><h1>Weather now</h1><p id=t>...</p><script>"
           b"fetch('/r?' + Math.random()).then(r => r.text()).then(t => { document.getElementById('t').textContent = t; });"
           b"</script></body></html>")
+# Shows its story, then, when its random check is not answered as at capture, empties itself:
+# on replay most of the screen stays as white as it was, but none of the words are left.
+EMPTIES = (b"<html><head>" + NO_ICON + b"</head><body><p>" + b"The minister resigned on Tuesday after the vote. " * 4 +
+           b"</p><script>const empty = () => { document.body.textContent = ''; };"
+           b"fetch('/r?' + Math.random()).then(r => { if (!r.ok) empty(); }, empty);"
+           b"</script></body></html>")
 
 
 @pytest.fixture
@@ -55,6 +62,7 @@ def _origin(raw_server, tls=None):
         "/app.js": http_response(SCRIPT, headers=[("Content-Type", "application/javascript")]),
         "/data.json": http_response(b'{"text": "Loaded by a script"}', headers=[("Content-Type", "application/json")]),
         "/weather": http_response(RANDOM),
+        "/empties": http_response(EMPTIES),
     }
     return raw_server({path: send_bytes(data) for path, data in sent.items()}, tls=tls)
 
@@ -89,7 +97,7 @@ def test_a_captured_page_replays_alike_with_its_origin_gone(run_cli, raw_server,
     assert result.exit_code == 0, result.output
     [replay] = report["replay"]
     assert (replay["capture_id"], replay["url"], replay["replayed"]) == (capture["id"], capture["url"], True)
-    assert replay["missing"] == []
+    assert (replay["verdict"], replay["differences"], replay["missing"]) == ("alike", [], [])
     assert replay["pixel_similarity"] >= 0.99 and replay["text_similarity"] >= 0.99, replay
     assert replay["requests"] >= 5  # the page, its stylesheet, image, script and the script's JSON
     assert network_sandbox == []
@@ -135,19 +143,50 @@ def test_what_the_capture_does_not_hold_is_listed_as_missing(run_cli, raw_server
     server.stop()
 
     result, report = _replay(run_cli, collection)
-    assert result.exit_code == 0, result.output  # replayed, if not whole: not a failure of the collection
+    assert result.exit_code == 1, result.output  # the weather page's replay is not the page captured
     replays = {replay["capture_id"]: replay for replay in report["replay"]}
+    # Refused at capture and so missing at replay too: the replay is the page as captured.
     assert set(replays[leak["id"]]["missing"]) == {"GET http://10.0.0.1/inside.png", "GET http://169.254.169.254/x.js"}
+    assert replays[leak["id"]]["verdict"] == "alike"
     [asked] = replays[weather["id"]]["missing"]
     assert asked.startswith("GET " + server.url("/r?0."))  # a new random number: never captured
-    assert replays[weather["id"]]["text_similarity"] < 1.0  # the captured answer is not what the replay got
+    assert replays[weather["id"]]["text_similarity"] < 0.95  # the captured answer is not what the replay got
+    assert replays[weather["id"]]["verdict"] == "differs"
+    assert replays[weather["id"]]["differences"][0].startswith("its visible text")
 
     logged = {entry["subject"]["capture"]: entry["subject"] for entry in _logged(collection)}
     assert logged[weather["id"]]["missing"] == [asked]
 
-    # One capture alone, chosen by id.
+    # One capture alone, chosen by id: alike, so exit 0.
     result, report = _replay(run_cli, collection, "--capture", leak["id"])
-    assert [replay["capture_id"] for replay in report["replay"]] == [leak["id"]]
+    assert [replay["capture_id"] for replay in report["replay"]] == [leak["id"]] and result.exit_code == 0
+
+
+class _AnyQuery(dict):
+    """Routes by path alone, whatever the query: the origin answers each random check."""
+
+    def get(self, path, default=None):
+        return super().get(path.partition("?")[0], default)
+
+
+def test_a_page_that_empties_itself_on_replay_differs(run_cli, raw_server, collection, chromium):
+    server = _origin(raw_server)
+    server.routes = _AnyQuery({**server.routes, "/r": send_bytes(http_response(b"checked"))})
+    result, summary = _capture(run_cli, collection, server.url("/empties"))
+    assert result.exit_code == 0, result.output
+    [capture] = summary["captures"]
+    server.stop()
+
+    result, report = _replay(run_cli, collection)
+    assert result.exit_code == 1, result.output
+    [replay] = report["replay"]
+    assert replay["replayed"] is True and replay["verdict"] == "differs"
+    assert replay["text_similarity"] == 0 and replay["pixel_similarity"] >= PIXELS_ALIKE  # white stays white
+    [entry] = _logged(collection)
+    assert entry["subject"]["verdict"] == "differs"
+    text = run_cli("verify", "-C", collection.root, "--replay")
+    assert text.exit_code == 1
+    assert "differs" in text.stdout and f"{capture['id']}: differs: its visible text 0% alike" in text.stdout
 
 
 def test_a_capture_without_a_rendered_page_cannot_be_replayed(run_cli, raw_server, collection, chromium):
@@ -159,6 +198,7 @@ def test_a_capture_without_a_rendered_page_cannot_be_replayed(run_cli, raw_serve
     assert result.exit_code == 1
     [replay] = report["replay"]
     assert replay["replayed"] is False and "not a browser capture" in replay["error"]
+    assert replay["verdict"] == "not replayed"
     text = run_cli("verify", "-C", collection.root, "--replay", "--capture", capture["id"])
     assert text.exit_code == 1 and "not replayed" in text.stdout
 
@@ -169,12 +209,14 @@ def test_capture_qa_checks_each_page_as_it_is_captured(run_cli, raw_server, coll
     assert first.exit_code == 0, first.output
     # Captured again unchanged, the page's response is a revisit record: its body is the first capture's.
     result, summary = _capture(run_cli, collection, "--qa", server.url("/article"), server.url("/weather"))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # both captured, but the weather page does not replay as seen
     article, weather = summary["captures"]
+    assert article["outcome"] == weather["outcome"] == "ok"
     assert article["revisit_of"]
     replays = {replay["capture_id"]: replay for replay in summary["replay"]}
     assert set(replays) == {article["id"], weather["id"]}
     assert replays[article["id"]]["missing"] == [] and replays[article["id"]]["pixel_similarity"] >= 0.99
     assert replays[article["id"]]["text_similarity"] >= 0.99
     assert len(replays[weather["id"]]["missing"]) == 1
+    assert (replays[article["id"]]["verdict"], replays[weather["id"]]["verdict"]) == ("alike", "differs")
     assert {entry["subject"]["capture"] for entry in _logged(collection)} == {article["id"], weather["id"]}

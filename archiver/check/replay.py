@@ -5,7 +5,9 @@ that serves only the capture's own records and opens no connection (capture.brow
 The new screenshot is compared with the capture's pixel by pixel and the new DOM's visible
 words with the capture's; every request the replay made that the capture cannot answer is
 listed. A page that loads something different each time (a random query, a clock) shows up
-there, as does a resource the capture refused or lost. Each result is logged in the custody log."""
+there, as does a resource the capture refused or lost. Each replay gets a verdict: alike only
+when every comparison made holds; a replay that differs, or that could not be compared at all,
+is never called alike. Each result is logged in the custody log."""
 
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ from archiver.store.rows import CaptureRow
 EVENT = "replay check"
 # Per colour channel: two renders of one page may round colours and anti-alias edges differently.
 PIXEL_TOLERANCE = 16
+# Two renders of an unchanged page from the same records are alike in 99% or more of their
+# pixels and words (the tests' pages); a replay below either shows another page than was seen.
+# Both are needed: a page that empties itself on replay keeps most of a white screen.
+PIXELS_ALIKE = 0.95
+TEXT_ALIKE = 0.95
+ALIKE, DIFFERS, NOT_COMPARED, NOT_REPLAYED = "alike", "differs", "not compared", "not replayed"
 # What a browser capture adds to a plain one; a capture with none of these was not rendered.
 _ARTIFACT_ROLES = ("screenshot", "pdf", "dom")
 
@@ -48,8 +56,31 @@ class ReplayCheck:
     recorded_in_custody_log: bool = False
     not_recorded_because: str | None = None
 
+    @property
+    def differences(self) -> list[str]:
+        """How the replay is unlike the capture, by the thresholds above."""
+        found = []
+        if self.pixel_similarity is not None and self.pixel_similarity < PIXELS_ALIKE:
+            found.append(f"{self.pixel_similarity:.0%} of the screenshot's pixels alike (at least {PIXELS_ALIKE:.0%} expected)")
+        if self.text_similarity is not None and self.text_similarity < TEXT_ALIKE:
+            found.append(f"its visible text {self.text_similarity:.0%} alike (at least {TEXT_ALIKE:.0%} expected)")
+        return found
+
+    @property
+    def verdict(self) -> str:
+        """alike, differs, not compared (neither screenshots nor texts could be), or not replayed."""
+        if not self.replayed:
+            return NOT_REPLAYED
+        if self.differences:
+            return DIFFERS
+        return NOT_COMPARED if self.pixel_similarity is None and self.text_similarity is None else ALIKE
+
+    @property
+    def alike(self) -> bool:
+        return self.verdict == ALIKE
+
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {**self.__dict__, "verdict": self.verdict, "differences": self.differences}
 
 
 def browser_captures(collection: Collection, rows: list[CaptureRow] | None = None) -> list[CaptureRow]:
@@ -80,7 +111,8 @@ def check_replay(collection: Collection, row: CaptureRow, replayer: Replayer,
     """Replay one capture in `replayer`'s browser, compare, and log the result with `log(event,
     subject)`, which returns why it could not be logged, or None."""
     result = _replay(collection, row, replayer)
-    why_not = log(EVENT, {"capture": row.id, "url": row.url, "replayed": result.replayed, "error": result.error,
+    why_not = log(EVENT, {"capture": row.id, "url": row.url, "verdict": result.verdict, "replayed": result.replayed,
+                          "error": result.error,
                           "pixel_similarity": result.pixel_similarity, "text_similarity": result.text_similarity,
                           "requests": result.requests, "missing": result.missing})
     result.recorded_in_custody_log, result.not_recorded_because = why_not is None, why_not

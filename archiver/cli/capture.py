@@ -64,7 +64,7 @@ def capture_options(function):
                           "itself (default: capture_mode in archiver.toml; auto uses Chromium when installed)."),
         click.option("--qa", is_flag=True,
                      help="Then replay each page rendered in the browser from its own records, offline, and say "
-                          "how alike it is and what it asked for that was not captured (see `archiver verify --replay`)."),
+                          "whether it is alike and what it asked for that was not captured (see `archiver verify --replay`)."),
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates; recorded in every capture's metadata."),
         click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
                      help="Trust these CA certificates (PEM) instead of the system's."),
@@ -110,7 +110,8 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
     machine instead (a URL still waiting in the queue is not queued again); --wait follows them.
 
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved) or, with --qa,
-    a page could not be replayed at all, 2 on bad usage, 130 when interrupted.
+    a page's replay is not alike (it differs, or could not be compared or made), 2 on bad
+    usage, 130 when interrupted.
     """
     if wait and not to_queue:
         raise click.UsageError("--wait follows queued jobs: use it with --queue")
@@ -226,7 +227,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         report_error(f"interrupted: {len(rows)} stored, {len(not_captured)} not captured; run the same "
                      "`archiver capture` with --resume to capture the rest", INTERRUPTED, as_json)
         raise SystemExit(INTERRUPTED)
-    if any(r.outcome == "failed" for r in rows) or any(not r.replayed for r in replays):
+    if any(r.outcome == "failed" for r in rows) or any(not r.alike for r in replays):
         raise SystemExit(1)
 
 

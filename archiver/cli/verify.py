@@ -48,16 +48,18 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
     or login wall) or unreachable; drift is reported, it is not a failure.
 
     --replay renders each browser capture's page again in Chromium from the capture's own
-    records, with no network at all, and prints per capture: how alike the screenshots are
-    (share of pixels) and the visible texts (difflib ratio), from 0 to 1, and every request
-    the replay made that the capture does not hold (a refused resource, or one the page asks
-    for differently each time). Each result goes in the custody log ("replay check").
+    records, with no network at all, and prints per capture its verdict (alike, differs, not
+    compared, not replayed), how alike the screenshots are (share of pixels) and the visible
+    texts (difflib ratio), from 0 to 1, and every request the replay made that the capture
+    does not hold (a refused resource, or one the page asks for differently each time). Alike
+    needs 95% of both. Each result goes in the custody log ("replay check").
 
     Run while another archiver process works on the collection (a capture), it says so: what
     that process is writing may show as failures until it has finished.
 
-    Exit 0 only when every check passed, 1 when any failed or a capture could not be
-    replayed at all, 2 on bad usage (also --replay without Chromium)."""
+    Exit 0 only when every check passed (and with --replay every replay is alike), 1 when any
+    failed or a replay differs, could not be compared or could not be made, 2 on bad usage
+    (also --replay without Chromium)."""
     if (recapture or allow_private) and not live:
         raise click.UsageError(f"{'--recapture' if recapture else '--allow-private'} needs --live")
     if capture_ids and not replay:
@@ -109,7 +111,7 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
         if replay:
             print_replays(replays)
     # A recapture that failed is a URL that could not be captured (README's exit code 1).
-    if not report.ok or any(not r.replayed for r in replays) or any(r.outcome == "failed" for r in recaptured):
+    if not report.ok or any(not r.alike for r in replays) or any(r.outcome == "failed" for r in recaptured):
         raise SystemExit(1)
 
 
@@ -120,13 +122,14 @@ def print_replays(replays: list[ReplayCheck]) -> None:
         out.print("\nNo browser captures to replay.")
         return
     out.print("\nBrowser captures replayed from their own records (1 = alike):")
-    print_table(("capture", "URL", "pixels", "text", "missing from the capture"),
-                [[r.capture_id, r.url, _share(r.pixel_similarity), _share(r.text_similarity), "\n".join(r.missing) or "nothing"]
-                 if r.replayed else [r.capture_id, r.url, "not replayed", "", r.error] for r in replays],
+    print_table(("capture", "URL", "replay", "pixels", "text", "missing from the capture"),
+                [[r.capture_id, r.url, r.verdict, _share(r.pixel_similarity), _share(r.text_similarity),
+                  "\n".join(r.missing) or "nothing"]
+                 if r.replayed else [r.capture_id, r.url, r.verdict, "", "", r.error] for r in replays],
                 whole=("capture", "URL", "missing from the capture"))
     for r in replays:
-        for note in r.notes:
-            out.print(f"  {r.capture_id}: {note}", markup=False)
+        for line in [f"differs: {difference}" for difference in r.differences] + r.notes:
+            out.print(f"  {r.capture_id}: {line}", markup=False)
     if replays and not replays[0].recorded_in_custody_log:
         out.print(f"(Replay checks not recorded in the custody log: {replays[0].not_recorded_because}.)", markup=False)
 
