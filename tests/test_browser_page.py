@@ -29,6 +29,7 @@ pytest.importorskip("playwright", reason="Playwright is not installed (pip insta
 
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.chromium import Browser, PageLimits, find_chromium
+from archiver.capture.browser.screenshot import FRAMES_BLANK_NOTE, TALL_WINDOW_NOTE
 from tests.conftest import eventually
 
 CHROMIUM = find_chromium()
@@ -166,6 +167,19 @@ fetch('/grow.json').then(r => r.json()).then(() => {{
     img.src = 'http://cdn.test/late.png'; observer.disconnect(); }} }}).observe(img);
 }});</script>"""
 
+# A post embedded from another site below the first screen; the page notes each window height it is given.
+EMBED_TOP, EMBED_COLOUR = 1000, (0x22, 0x88, 0x44)
+EMBED = f"""<!doctype html><title>embeds</title><body style="margin:0"><div style="height:{EMBED_TOP}px">story</div>
+<iframe src="http://cdn.test/embedded.html" width="200" height="100" style="border:0;display:block"></iframe>
+<div style="height:200px"></div><script>
+document.body.dataset.window = innerHeight;
+addEventListener('resize', () => {{ document.body.dataset.window = innerHeight; }});</script>"""
+# The same below a first section as tall as the window: its layout follows the window's height.
+HERO_COLOUR = (0x99, 0x22, 0x99)
+EMBED_UNDER_HERO = EMBED.replace('<body style="margin:0">', '<body style="margin:0"><section style="height:100vh;'
+                                 'background:#{:02x}{:02x}{:02x}"></section>'.format(*HERO_COLOUR))
+EMBEDDED = f"""<!doctype html><body style="margin:0;background:#{''.join(f'{c:02x}' for c in EMBED_COLOUR)}">post"""
+
 
 class Origin(ThreadingHTTPServer):
     """news.test and cdn.test: routes of (status, headers, body, delay); /hang.png and /poll
@@ -197,6 +211,9 @@ class Origin(ThreadingHTTPServer):
             "/observed.png": (200, "image/png", solid_png(VIEWPORT["width"], 10, LAZY_COLOUR), 0),
             "/file.bin": (200, "application/octet-stream", b"\x00" * 1000, 0),
             "/favicon.ico": (200, "image/png", solid_png(16, 16, (0, 0, 0)), 0),
+            "/embed.html": (200, "text/html", EMBED.encode(), 0),
+            "/embed-under-hero.html": (200, "text/html", EMBED_UNDER_HERO.encode(), 0),
+            "/embedded.html": (200, "text/html", EMBEDDED.encode(), 0),
         }
 
 
@@ -445,6 +462,28 @@ def test_the_screenshot_is_the_whole_page_with_its_styles_and_lazy_image(article
     assert lazy_row is not None and set(lazy_row) == {LAZY_COLOUR}, "the lazy image is not in the screenshot"
     assert observed_row is not None and set(observed_row) == {LAZY_COLOUR}, \
         "the image a script loads when scrolled into view is not in the screenshot"
+
+
+def test_a_frame_from_another_site_below_the_first_screen_is_in_the_screenshot(browser, site):
+    page, _ = _capture(browser, site, "/embed.html")
+    assert page.error is None, page.error
+    assert png_size(page.screenshot) == (VIEWPORT["width"], EMBED_TOP + 300)
+    rows = list(png_rows(page.screenshot))
+    assert rows[EMBED_TOP + 50][100] == EMBED_COLOUR, "the embedded post is blank"
+    assert TALL_WINDOW_NOTE in page.notes
+    # The window was set back before the DOM was taken: the page last saw the reader's height.
+    assert f'data-window="{VIEWPORT["height"]}"' in page.dom.decode()
+
+
+def test_a_page_whose_layout_follows_the_window_keeps_it_and_says_its_frames_may_be_blank(browser, site):
+    page, _ = _capture(browser, site, "/embed-under-hero.html")
+    assert page.error is None, page.error
+    height = VIEWPORT["height"] + EMBED_TOP + 300
+    assert png_size(page.screenshot) == (VIEWPORT["width"], height)  # the hero as tall as the reader's window
+    rows = list(png_rows(page.screenshot))
+    assert rows[VIEWPORT["height"] - 1][0] == HERO_COLOUR and rows[VIEWPORT["height"] + 1][0] != HERO_COLOUR
+    assert any(note.startswith(FRAMES_BLANK_NOTE) for note in page.notes), page.notes
+    assert TALL_WINDOW_NOTE not in page.notes
 
 
 def test_a_page_that_grows_after_loading_is_scrolled_to_its_new_end(browser, site):
