@@ -17,6 +17,7 @@ import click
 import pytest
 
 from archiver.cli import COMMANDS, cli
+from archiver.cli.common import working
 from archiver.store.collection import Collection
 from tests.conftest import allow_networks, http_response, make_collection, send_bytes
 
@@ -326,3 +327,34 @@ def test_a_bundle_and_an_import_show_their_steps_on_a_terminal_and_nothing_under
     imported = run_cli("import", "-C", other.root, tmp_path / "a.wacz", env=TERMINAL_80)
     assert imported.exit_code == 0, imported.output
     assert "importing" in imported.stderr and "cataloging the captures in archive/data.warc.gz" in imported.stderr
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
+def test_emoji_codes_in_outside_text_are_printed_as_written(run_cli, collection, terminal):
+    """Rich turns ":fire:" into an emoji unless told not to: a claim, a URL or a name that holds
+    such a code is shown as written, in `show` and in listings."""
+    run_cli("cite", "-C", collection.root, "--no-browser", "--json",
+            "The minister :thumbs_up: said :cross_mark: it, in a long speech", "http://127.0.0.1:9/:fire:/x")
+    claim_id = json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)[0]["id"]
+    env = TERMINAL_80 if terminal else None
+    for command in (["show", claim_id], ["claims"]):
+        shown = ANSI.sub("", run_cli(*command, "-C", collection.root, env=env).stdout)
+        assert ":fire:" in shown and "🔥" not in shown and "👍" not in shown, shown
+    assert ":thumbs_up:" in ANSI.sub("", run_cli("show", claim_id, "-C", collection.root, env=env).stdout)
+
+
+@pytest.mark.parametrize("args", [["capture", "no\nverified: ok"], ["claims", "--document", "x\nverified: ok"]])
+def test_an_error_naming_what_was_given_stays_on_one_line(run_cli, collection, args):
+    result = run_cli(*args, "-C", collection.root)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and args[-1].replace("\n", "\\n") in line, line
+
+
+def test_a_progress_step_from_outside_is_shown_literally(capsys, monkeypatch):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    with working("importing", shown=True) as step:
+        step("cataloging a\x1b]0;owned\x07 b\x1b[42mGREEN")
+    shown = capsys.readouterr().err
+    assert "\\x1b[42mGREEN" in shown and "\x1b[42m" not in shown and "\x07" not in shown

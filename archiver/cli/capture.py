@@ -17,7 +17,8 @@ from archiver.capture.run import CaptureRun, existing_capture, left_to_capture
 from archiver.capture.targets import Targets, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
-from archiver.cli.common import (collection_option, console, json_option, key_option, one_line, passphrase, print_json,
+from archiver.cli.common import (collection_option, console, json_option, key_option, literal, one_line, passphrase,
+                                 print_json,
                                  report_error, signing_key)
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import UsageProblem
@@ -196,7 +197,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                           TextColumn("{task.description}", markup=False), console=console(stderr=True),
                           transient=True) as bar:
                 task = bar.add_task("", total=len(found.urls))
-                rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=row.url[:60]))
+                rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=literal(row.url[:60])))
         else:
             rows = run.capture(found.urls)
         unchanged_since = run.unchanged_since(rows)

@@ -57,7 +57,7 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
         return
     if not rows:
-        echo(f"No captures of {url} yet.")
+        echo(f"No captures of {one_line(url)} yet.")
         return
     print_table(("capture", "started (UTC)", "result", "HTTP", "payload digest", "size", "change"),
                 [[row.id, row.started_at[:19].replace("T", " "), row.outcome, row.http_status,

@@ -36,7 +36,7 @@ def report_error(message: str, exit_code: int, as_json: bool) -> None:
         click.echo(json.dumps({"error": message, "exit_code": exit_code}, ensure_ascii=False).translate(_JSON_CONTROLS),
                    err=True)
     else:
-        echo(f"error: {message}", err=True)
+        echo(f"error: {one_line(message)}", err=True)  # a line break in a name given cannot print a line of its own
 
 
 class OneLineUsageError(click.UsageError):
@@ -288,7 +288,7 @@ def working(what: str, shown: bool) -> Iterator[Callable[[str], None]]:
     with Progress(TextColumn(what, markup=False), BarColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}", markup=False), console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("", total=None)
-        yield lambda step: bar.update(task, description=step)
+        yield lambda step: bar.update(task, description=literal(step))
 
 
 def shows_progress(as_json: bool) -> bool:
@@ -301,7 +301,7 @@ def console(stderr: bool = False) -> Console:
     from archiver.cli.literal_console import LiteralConsole
 
     probe = LiteralConsole(stderr=stderr)
-    return LiteralConsole(stderr=stderr, highlight=False, soft_wrap=not probe.is_terminal)
+    return LiteralConsole(stderr=stderr, highlight=False, emoji=False, soft_wrap=not probe.is_terminal)
 
 
 _ONE_LINE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})  # a row stays one line of the pipe
@@ -322,7 +322,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], wh
     from rich.table import Table
     from rich.text import Text
 
-    out = Console(highlight=False)
+    out = Console(highlight=False, emoji=False)  # ":fire:" in a claim is printed as written
     table = Table(show_edge=False, pad_edge=False, show_lines=any("\n" in value for row in cells for value in row))
     widths = [_least_width(name, [row[i] for row in cells], name in whole) for i, name in enumerate(columns)]
     for name, width in zip(columns, widths):
@@ -331,7 +331,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], wh
         table.add_row(*(Text(value) for value in row))
     needed = sum(widths) + 3 * (len(widths) - 1)  # a rule and a space either side between columns
     if needed > out.width:
-        out = Console(highlight=False, width=needed)
+        out = Console(highlight=False, emoji=False, width=needed)
     out.print(table)
 
 
