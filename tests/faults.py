@@ -1,6 +1,8 @@
 """The file layer failing on purpose: every os-level call that writes, syncs or renames a file
 under one folder is counted, and the Nth one fails with an error, or kills the process on
-the spot (os._exit: no cleanup, no `finally`, as SIGKILL would).
+the spot (os._exit: no cleanup, no `finally`, as SIGKILL would). A write that fails writes
+the first half of its bytes first, as a disk filling up takes what fits before it refuses:
+whoever retries from the start of what it held writes those bytes twice.
 
 As a script, it runs archiver's CLI killed before its Nth operation on a collection's files,
 and on exit without a kill prints how many such operations the command made:
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 OPERATIONS = ("write", "fsync", "replace", "rename", "link")
+_REAL_WRITE = os.write
 KILLED = 137  # the exit status of a process killed by SIGKILL, as a shell reports it
 
 
@@ -42,6 +45,8 @@ class Faults:
                 if self.count == self.fail_at:
                     if self.error is None:
                         os._exit(KILLED)
+                    if real is _REAL_WRITE and len(args[0]) > 1:
+                        real(target, args[0][:len(args[0]) // 2])
                     raise OSError(self.error, os.strerror(self.error))
             return real(target, *args, **kwargs)
         return operation

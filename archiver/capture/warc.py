@@ -257,19 +257,31 @@ class WarcFileWriter:
         """Append each capture's records, then fsync once: all are durable on return. A file
         closes past its size only between captures, so a capture never spans two files."""
         stored = []
-        for records in captures:
-            if not records:  # a capture that failed before sending anything: nothing to write
-                stored.append([])
-                continue
-            if self._file is not None and self._file.size >= self.max_size:
-                self.close()
-            self.close_if_old()
-            if self._file is None:
-                self._open()
-            stored.append([self._append(pending) for pending in records])
-        if self._file is not None:
-            self._sync()
+        try:
+            for records in captures:
+                if not records:  # a capture that failed before sending anything: nothing to write
+                    stored.append([])
+                    continue
+                if self._file is not None and self._file.size >= self.max_size:
+                    self.close()
+                self.close_if_old()
+                if self._file is None:
+                    self._open()
+                stored.append([self._append(pending) for pending in records])
+            if self._file is not None:
+                self._sync()
+        except OSError:
+            if self._file is not None:
+                self._abandon()
+            raise
         return stored
+
+    def _abandon(self) -> None:
+        """After a write or fsync that failed (a full disk): the file's end is torn, so it is
+        never published; it stays unfinished for `doctor --fix`, which keeps its whole records,
+        and the next capture starts a new file."""
+        file, self._file, self._writer, self._name = self._file, None, None, None
+        file.abandon()
 
     def close_if_old(self) -> StoredFile | None:
         """Close the open file if it is older than `max_age` (between captures, or from a timer
