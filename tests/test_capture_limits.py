@@ -43,6 +43,23 @@ def test_redirect_loop_is_detected_and_its_hops_kept(collection, raw_server):
     assert sum(r.type == "response" for r in warc_records(collection.storage.folder)) == 2
 
 
+def _cookie_gate(conn, request: bytes) -> None:
+    """A cookie check: the page sends a reader without its cookie back to itself, setting it."""
+    if b"\r\nCookie: gate=1" in request:
+        conn.sendall(http_response(b"past the gate"))
+    else:
+        conn.sendall(http_response(b"", "302 Found", [("Set-Cookie", "gate=1; Path=/"), ("Location", "/gate")]))
+
+
+def test_a_page_sending_the_reader_back_to_itself_with_a_new_cookie_is_no_loop(collection, raw_server):
+    server = raw_server({"/gate": _cookie_gate})
+    [row] = capture(collection, server.url("/gate"))
+    assert (row.outcome, row.http_status, row.redirects, row.final_url) == ("ok", 200, 1, server.url("/gate"))
+    assert len(server.requests) == 2
+    responses = [r for r in warc_records(collection.storage.folder) if r.type == "response"]
+    assert responses[-1].block.endswith(b"past the gate")
+
+
 def test_redirects_are_capped(collection, raw_server):
     server = raw_server({f"/{i}": redirect(f"/{i + 1}") for i in range(10)})
     [row] = capture(collection, server.url("/0"), max_redirects=3)

@@ -407,6 +407,25 @@ def test_html_relative_links_without_base_are_ignored_and_reported():
     assert document.main_claim is None
 
 
+def test_an_html_link_wrapped_over_lines_is_read_as_a_browser_reads_it():
+    """A browser takes tabs and line breaks out of an href (written ones, and encoded ones such as
+    &#13;&#10;) and sends a space or a control encoded: the claims cite what a reader would open."""
+    document = parse_document(
+        b"<p>The cuts were announced <a href='https://news.example/2026/cuts-\nannounced'>here</a>.</p>"
+        b"<p>A header <a href='https://x.example/p&#13;&#10;WARC-Injected: yes'>there</a>.</p>"
+        b"<p>A file <a href='https://x.example/my file.pdf'>named</a> with a space.</p>", "a.html")
+    assert [cited(claim) for claim in document.claims] == [
+        ["https://news.example/2026/cuts-announced"], ["https://x.example/pWARC-Injected:%20yes"],
+        ["https://x.example/my%20file.pdf"]]
+
+
+@pytest.mark.parametrize("url", ["https://a.example/p\nWARC-Injected: yes", "https://a.example/a\tb",
+                                 "https://a.example/a b", "https://a.example/\x00", "https://a.example/\x7f"])
+def test_a_url_given_with_a_line_break_space_or_control_is_refused(url, tmp_path):
+    with pytest.raises(UsageProblem, match="one unbroken line"):
+        read_targets([url], tmp_path)
+
+
 def test_html_without_h1_takes_title_as_main_claim():
     document = parse_document(b"<title>The claim</title><p>Body https://a.example/</p>", "a.html")
     assert document.main_claim.text == document.title == "The claim"
@@ -524,6 +543,20 @@ def test_jsonl_rows_and_a_bad_line():
     assert document.claims[0].row == {"source": "AFP"}
     assert any(warning.startswith("line 2: not JSON") for warning in document.warnings)
     assert data.decode()[document.claims[1].start:document.claims[1].end] == data.decode().splitlines()[2]
+
+
+def test_a_url_cell_cut_by_a_space_cites_neither_part():
+    """"https://x.example/t wo": citing https://x.example/t would link the claim to a page the
+    sheet does not name; a remark beside a URL is no part of it."""
+    data = (b'claim,url\nCut,"https://x.example/t wo"\n'
+            b'Wide,"https://x.example/j\xe3\x80\x80son"\n'
+            b'Remark,"https://x.example/r (archived) https://y.example/"\n')
+    document = parse_document(data, "sheet.csv")
+    assert [cited(claim) for claim in document.claims] == [[], [], ["https://x.example/r", "https://y.example/"]]
+    assert "line 2: 'https://x.example/t wo' in the url column: a URL with a space in it? Not cited: " \
+           "write it as one unbroken URL (a space as %20)" in document.warnings
+    assert any(warning.startswith("line 3: 'https://x.example/j son'") for warning in document.warnings)
+    assert "line 4: '(archived)' in the url column is not a URL" in document.warnings
 
 
 @pytest.mark.parametrize("name, data", [("s.csv", b"Claim,Link\nA claim,https://a.example/\n"),

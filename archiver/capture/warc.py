@@ -231,6 +231,8 @@ class WarcFileWriter:
 
     def _append(self, pending: PendingRecord) -> StoredRecord:
         headers = list(pending.headers)
+        if any("\r" in value or "\n" in value for _, value in headers):  # it would write a header of its own
+            raise ValueError(f"a line break in a WARC header of {pending.header('WARC-Target-URI')!r}")
         if pending.role != "warcinfo":
             headers.append(("WARC-Warcinfo-ID", self.warcinfo_id))
         headers.append(("Content-Length", str(pending.length)))

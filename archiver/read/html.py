@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from archiver.read.links import find_links, lone_links
 from archiver.read.model import HEADLINE, PARAGRAPH
 from archiver.read.reading import Passage, Reading
-from archiver.read.urls import FETCHABLE_SCHEMES
+from archiver.read.urls import FETCHABLE_SCHEMES, as_browsers_read
 
 _CLAIM_BLOCKS = frozenset({
     "title", "h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "dt", "dd", "blockquote", "pre", "td", "th",
@@ -32,9 +32,6 @@ _IMPLIED_ENDS = {
     "td": ({"td", "th"}, {"tr", "table"}), "th": ({"td", "th"}, {"tr", "table"}),
     "tr": ({"tr"}, {"table"}),
 }
-
-# What URL parsers strip from both ends of an href (WHATWG URL standard).
-_C0_AND_SPACE = "".join(map(chr, range(0x21)))
 
 
 @dataclass
@@ -187,11 +184,11 @@ def _base_url(href: str | None, reading: Reading) -> str | None:
     if href is None:
         return None
     try:
-        parts = urlsplit(href.strip(_C0_AND_SPACE))
+        parts = urlsplit(as_browsers_read(href))
     except ValueError:
         parts = None
     if parts and parts.scheme.lower() in FETCHABLE_SCHEMES and parts.netloc:
-        return href.strip(_C0_AND_SPACE)
+        return as_browsers_read(href)
     reading.warnings.append(f"ignored <base href={href!r}>: not an absolute http(s) URL, so relative links are not cited")
     return None
 
@@ -200,7 +197,7 @@ def _resolved(hrefs: list[str], base: str | None, reading: Reading) -> list[str]
     """Absolute links as written; relative ones joined to <base href>, or reported unusable."""
     links = []
     for raw in hrefs:
-        href = raw.strip(_C0_AND_SPACE)
+        href = as_browsers_read(raw)
         if not href or href.startswith("#"):  # a jump within the page, not a citation
             continue
         try:

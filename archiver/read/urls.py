@@ -29,7 +29,12 @@ def normalise_url(url: str) -> str:
 
 
 def fetchable_problem(url: str) -> str | None:
-    """Why `url` cannot be fetched, or None when it can."""
+    """Why `url` cannot be fetched, or None when it can. A URL holding a space, a line break or
+    another control character is refused: Python's URL parser drops tabs and line breaks while
+    HTTP libraries send them encoded, so one URL would be keyed as one page and fetched as
+    another, and a line break would end the WARC header it is written in."""
+    if any(character <= " " or character == "\x7f" for character in url):
+        return "it holds a space, a line break or a control character: give the URL as one unbroken line"
     try:
         parts = urlsplit(url)
         parts.port  # raises on a malformed port
@@ -50,3 +55,17 @@ def lookup_key(url: str) -> str:
     except ValueError as exc:
         raise UsageProblem(f"{url} is not a well-formed URL ({exc})",
                            "give the URL as it was cited or captured, e.g. https://example.org/page") from None
+
+
+# Every tab and line break in a URL, and its leading and trailing spaces and controls, are
+# taken out by a browser as it reads a link (WHATWG URL standard); any other space or control
+# it sends percent-encoded.
+_TAB_AND_NEWLINES = str.maketrans("", "", "\t\n\r")
+_ENCODED = {code: f"%{code:02X}" for code in [*range(0x21), 0x7F]}
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+
+
+def as_browsers_read(href: str) -> str:
+    """A link's URL as a browser reads its href: an href wrapped over two lines, or holding an
+    encoded line break (&#10;), names the URL without it."""
+    return href.strip(_C0_AND_SPACE).translate(_TAB_AND_NEWLINES).translate(_ENCODED)

@@ -168,6 +168,10 @@ _TLS_REASONS = {
 }
 
 
+def _cookies(session: requests.Session) -> frozenset[tuple]:
+    return frozenset((cookie.domain, cookie.path, cookie.name, cookie.value) for cookie in session.cookies)
+
+
 def _location(response: requests.Response) -> str | None:
     """The Location a response redirects to. Not UTF-8 (a Latin-1 byte an old server sends), it
     is taken byte for byte and percent-encoded, as a browser takes it, not as an error that ends the run."""
@@ -250,7 +254,9 @@ class Fetcher:
         return result
 
     def _follow(self, session: requests.Session, url: str, deadline: float, result: FetchResult) -> None:
-        seen = {normalise_url(url)}
+        # A page may send the reader back to itself once it has set a cookie (a cookie check):
+        # a loop is the same URL again with the same cookies.
+        seen = {(normalise_url(url), _cookies(session))}
         while True:
             hop = self._exchange(session, url, deadline)
             if hop.sent_request or hop.has_response:
@@ -274,11 +280,11 @@ class Fetcher:
             if problem:
                 result.error = f"redirect to {url}: {problem}"
                 return
-            key = normalise_url(url)
-            if key in seen:
+            state = (normalise_url(url), _cookies(session))
+            if state in seen:
                 result.error = f"redirect loop back to {url}"
                 return
-            seen.add(key)
+            seen.add(state)
 
     def forward(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
                 deadline: float) -> Hop:
