@@ -60,6 +60,14 @@ def test_a_page_sending_the_reader_back_to_itself_with_a_new_cookie_is_no_loop(c
     assert responses[-1].block.endswith(b"past the gate")
 
 
+def test_a_redirect_to_a_url_carrying_credentials_is_not_followed_nor_its_password_kept(collection, raw_server):
+    server = raw_server({"/a": redirect("http://bob:hunter2@127.0.0.1:9/landing")})
+    [row] = capture(collection, server.url("/a"))
+    assert row.outcome == "failed" and "user name or password" in row.error and "hunter2" not in row.error
+    assert row.error.startswith("redirect to http://***@127.0.0.1:9/landing")
+    assert len(server.requests) == 1
+
+
 def test_redirects_are_capped(collection, raw_server):
     server = raw_server({f"/{i}": redirect(f"/{i + 1}") for i in range(10)})
     [row] = capture(collection, server.url("/0"), max_redirects=3)

@@ -426,6 +426,18 @@ def test_a_url_given_with_a_line_break_space_or_control_is_refused(url, tmp_path
         read_targets([url], tmp_path)
 
 
+def test_a_link_carrying_a_password_is_not_cited_and_its_password_not_kept():
+    document = parse_document(b"The minutes are at http://alice:S3cret@x.example/minutes and "
+                              b"https://bob@y.example/ too, said the clerk on Monday.\n", "a.txt")
+    assert [cited(claim) for claim in document.claims] == [[]]
+    assert not any("S3cret" in warning or "alice" in warning for warning in document.warnings)
+    assert any(warning.startswith("ignored link http://***@x.example/minutes: it carries a user name or password")
+               for warning in document.warnings), document.warnings
+    with pytest.raises(UsageProblem) as raised:
+        read_targets(["http://alice:S3cret@x.example/minutes"], Path("."))
+    assert "S3cret" not in str(raised.value) and "user name or password" in str(raised.value)
+
+
 def test_html_without_h1_takes_title_as_main_claim():
     document = parse_document(b"<title>The claim</title><p>Body https://a.example/</p>", "a.html")
     assert document.main_claim.text == document.title == "The claim"

@@ -9,7 +9,7 @@ from pathlib import Path
 from archiver.errors import UsageProblem
 from archiver.read.model import NOTE_KEY
 from archiver.read.seeds import Document, NotADocument, UnreadableDocument, documents_in, path_text, read_document
-from archiver.read.urls import fetchable_problem, normalise_url
+from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
 
 
 @dataclass
@@ -55,7 +55,8 @@ def read_targets(targets: list[str], root: Path) -> Targets:
         if "://" in target:
             problem = fetchable_problem(target)
             if problem:
-                raise UsageProblem(f"cannot capture {target}: {problem}", "give an http:// or https:// URL")
+                raise UsageProblem(f"cannot capture {without_credentials(target)}: {problem}",
+                                   "give an http:// or https:// URL")
             found.add_url(target)
             continue
         path = Path(target)

@@ -6,7 +6,7 @@ from collections import Counter
 
 from archiver.read.model import HEADLINE, Citation, Claim, make_claim_id, normalise_claim_text
 from archiver.read.reading import Passage, Reading
-from archiver.read.urls import fetchable_problem, normalise_url
+from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
 
 
 class LinkSorter:
@@ -23,7 +23,7 @@ class LinkSorter:
         for link in links:
             problem = fetchable_problem(link)
             if problem:
-                self.ignored.setdefault(link, problem)
+                self.ignored.setdefault(without_credentials(link), problem)
                 continue
             normalised = normalise_url(link)
             citations.setdefault(normalised, Citation(link, normalised, standalone))

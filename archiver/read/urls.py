@@ -44,7 +44,22 @@ def fetchable_problem(url: str) -> str | None:
         return f"unsupported scheme {parts.scheme or '(none)'!r}: only http and https are captured"
     if not parts.hostname:
         return "URL has no host"
+    if parts.username is not None or parts.password is not None:
+        # Every URL captured is signed into the custody log, attestations and bundles for good.
+        return ("it carries a user name or password (user:password@): archiver sends no credentials and "
+                "would keep them in signed evidence; give the URL without them")
     return None
+
+
+def without_credentials(url: str) -> str:
+    """`url` with any user name and password in it replaced by ***, for a message or a record."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def lookup_key(url: str) -> str:

@@ -28,7 +28,7 @@ from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refuse
 from archiver.capture.fetch.spool import ResponseSpool
 from archiver.capture.fetch.transport import (CaptureLimitReached, DeadlineReached, Exchange, RecordingAdapter,
                                       SizeLimitReached)
-from archiver.read.urls import fetchable_problem, normalise_url
+from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
 
 READ_CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 15.0
@@ -278,7 +278,7 @@ class Fetcher:
                 return
             problem = fetchable_problem(url)
             if problem:
-                result.error = f"redirect to {url}: {problem}"
+                result.error = f"redirect to {without_credentials(url)}: {problem}"
                 return
             state = (normalise_url(url), _cookies(session))
             if state in seen:
