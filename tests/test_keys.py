@@ -106,6 +106,36 @@ def test_a_revoked_key_signs_nothing_until_rotated(run_cli, raw_server, collecti
     assert verified.exit_code == 0, verified.output
 
 
+def test_a_manifest_sealed_by_a_key_revoked_since_is_sealed_anew_by_the_new_key(run_cli, raw_server, collection,
+                                                                                tmp_path):
+    server = raw_server({"/": send_bytes(http_response(b"signed"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    first = json.loads(run_cli("manifest", "-C", collection.root, "--json").stdout)
+    old = first["key"]
+    assert run_cli("keys", "revoke", "-C", collection.root, old, "--from", "2020-01-01T00:00:00Z",
+                   "--reason", "laptop stolen").exit_code == 0
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    [new] = [k["fingerprint"] for k in json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+             if k["fingerprint"] != old and k["status"] == "active"]
+
+    # Nothing new was captured, yet the newest manifest now bears the new key's signature.
+    second = json.loads(run_cli("manifest", "-C", collection.root, "--json").stdout)
+    assert (second["sequence"], second["unchanged"], second["key"]) == (first["sequence"] + 1, False, new)
+    public = tmp_path / "new.pub.pem"
+    public.write_bytes((collection.root / "keys" / f"{new}.pub.pem").read_bytes())
+    checked = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", public, "-rawin",
+                              "-in", second["path"], "-sigfile", second["signature"]], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    third = json.loads(run_cli("manifest", "-C", collection.root, "--json").stdout)
+    assert (third["sequence"], third["unchanged"], third["key"]) == (second["sequence"], True, new)
+    shown = run_cli("manifest", "-C", collection.root).stdout
+    assert f"(key {grouped(new)})" in shown, shown
+    # What the revoked key signed since 2020 is not trusted; the new manifest's seal is.
+    failures = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)["failures"]
+    assert failures and not [f for f in failures if f"manifest-{second['sequence']}" in f["where"]], failures
+    assert [f for f in failures if f"manifest-{first['sequence']}" in f["where"]], failures
+
+
 def test_a_rotated_out_key_file_signs_nothing(run_cli, raw_server, collection, tmp_path):
     old = tmp_path / "old.pem"
     shutil.copy(json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["private_key_path"], old)

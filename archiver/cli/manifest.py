@@ -39,7 +39,7 @@ def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, a
     if as_json:
         print_json({"sequence": result.sequence, "path": str(result.path), "sha256": result.sha256,
                     "unchanged": result.unchanged, "output": str(output) if output else None,
-                    "signature": str(seal.signature), "key": key.fingerprint,
+                    "signature": str(seal.signature), "key": seal.signed_by,
                     "timestamp": str(seal.token) if seal.token else None, "tsa": seal.tsa,
                     "checkpoint_timestamp": str(seal.checkpoint_token) if seal.checkpoint_token else None,
                     "timestamp_failures": seal.timestamp_failures})
@@ -47,7 +47,9 @@ def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, a
         state = "unchanged since the last export" if result.unchanged else "written"
         echo(f"Manifest {result.sequence} {state}: {result.path}")
         echo(f"SHA-256 {result.sha256}")
-        echo(f"Signed: {seal.signature} (key {grouped(key.fingerprint)})")
+        signer = f"key {grouped(seal.signed_by)}" if seal.signed_by else "by no key in keys/"
+        echo(f"Signed: {seal.signature} ({signer}" +
+             (", before this one" if seal.signed_by not in (None, key.fingerprint) else "") + ")")
         if seal.token:
             echo(f"Timestamped: {seal.token}" + (f" by {seal.tsa}" if seal.tsa else ""))
         elif not collection.config.timestamps.authorities:

@@ -192,9 +192,9 @@ def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog
     return leaves
 
 
-def export_manifest(collection: Collection) -> ManifestResult:
+def export_manifest(collection: Collection, reseal: bool = False) -> ManifestResult:
     """Write `manifests/manifest-<seq>.json` and point `manifests/manifest.json` at it; when the
-    catalog is unchanged since the newest manifest, keep that one and say so.
+    catalog is unchanged since the newest manifest, keep that one and say so (but to `reseal` it).
 
     The catalog listing the new manifest is the moment it exists: before, an interrupted
     export leaves only a file no one lists (doctor sets it aside, the next export replaces
@@ -214,7 +214,7 @@ def export_manifest(collection: Collection) -> ManifestResult:
                 leaves = _write_content(content, collection, catalog)
                 content.flush()
                 content_sha256 = content.sha256.hexdigest()
-                if latest and latest[2] == content_sha256:
+                if latest and latest[2] == content_sha256 and not reseal:
                     _require_file(folder / latest[3], latest[0])
                     point_newest_at(folder / latest[3])
                     return ManifestResult(latest[0], folder / latest[3], latest[1], unchanged=True)

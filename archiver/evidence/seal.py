@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 from archiver.store.collection import Collection
 from archiver.store.crash_points import AFTER_SEAL, crash_point
 from archiver.store.durable import atomic_write
-from archiver.evidence.keys import custody_log
+from archiver.evidence.keys import custody_log, key_statuses
 from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
 from archiver.evidence.shared_manifests import fetch_manifests, store_manifests
-from archiver.evidence.signing import SigningKey, canonical_json
+from archiver.evidence.signing import SigningKey, canonical_json, collection_public_keys
 from archiver.evidence.timestamps.token import describe_token
 
 if TYPE_CHECKING:  # requests is imported only to ask a TSA
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # requests is imported only to ask a TSA
 @dataclass
 class Seal:
     signature: Path | None = None
+    signed_by: str | None = None  # the fingerprint of the key whose signature it is (None: of no key in keys/)
     token: Path | None = None
     tsa: str | None = None
     timestamp_failures: list[str] = field(default_factory=list)
@@ -54,7 +55,10 @@ def _sign_and_stamp(collection: Collection, key: SigningKey, manifest: Path, seq
     stamp = bool(settings.authorities) and not token_path(manifest).exists()
     # Read once, and only when signing or timestamping needs the bytes (a manifest may be 100s of MB).
     data = manifest.read_bytes() if stamp or not signature_path(manifest).exists() else None
+    signed_before = signature_path(manifest).exists()
     seal = Seal(signature=sign_manifest(collection, key, manifest, sequence, checkpoint, data))
+    # A manifest left unchanged keeps the signature it was sealed with, by whichever key then signed.
+    seal.signed_by = _signer(collection, manifest) if signed_before else key.fingerprint
     if not stamp:
         seal.token = token_path(manifest) if token_path(manifest).exists() else None
         if seal.token is not None and settings.authorities and not token_path(checkpoint_path(manifest)).exists():
@@ -75,6 +79,24 @@ def _sign_and_stamp(collection: Collection, key: SigningKey, manifest: Path, seq
     else:
         log.append("timestamp missing", {"sequence": sequence, "manifest": manifest.name, "failures": outcome.failures})
     return seal
+
+
+def _signer(collection: Collection, manifest: Path) -> str | None:
+    """The collection key whose signature the manifest's checkpoint bears (the manifest's own
+    is made with it, and may be hundreds of MB to read)."""
+    checkpoint = checkpoint_path(manifest)
+    try:
+        data, signature = checkpoint.read_bytes(), signature_path(checkpoint).read_bytes()
+    except OSError:
+        return None
+    return next((fingerprint for fingerprint, public in collection_public_keys(collection.root / "keys").items()
+                 if public.verify(signature, data)), None)
+
+
+def _sealed_by_a_key_in_service(collection: Collection, manifest: Path) -> bool:
+    signer = _signer(collection, manifest)
+    status = key_statuses(collection).get(signer) if signer else None
+    return status is not None and status.state == "active"
 
 
 def _stamp_checkpoint_again(collection: Collection, key: SigningKey, manifest: Path, sequence: int) -> list[str]:
@@ -135,6 +157,9 @@ def sealed_manifest(collection: Collection, key: SigningKey) -> tuple[ManifestRe
     with collection.in_use(), collection.exporting(), collection:
         fetch_manifests(collection)
         result = export_manifest(collection)
+        if result.unchanged and not _sealed_by_a_key_in_service(collection, result.path):
+            # Rotated out or revoked since (a key thought compromised): the same content, sealed anew.
+            result = export_manifest(collection, reseal=True)
         seal = seal_manifest(collection, key, result.path, result.sequence, result.checkpoint)
         crash_point(AFTER_SEAL)
         store_manifests(collection)
