@@ -178,6 +178,13 @@ def _leaves(name: str, command: click.Command):
         yield name, command
 
 
+def test_every_command_says_its_exit_codes_in_its_help():
+    context = click.Context(cli)
+    lacking = [name for top in COMMANDS for name, command in _leaves(top, cli.get_command(context, top))
+               if not re.search(r"\bExit (0|codes)", command.help or "")]
+    assert lacking == []
+
+
 def test_every_command_takes_json():
     context = click.Context(cli)
     lacking = [name for top in COMMANDS for name, command in _leaves(top, cli.get_command(context, top))

@@ -76,7 +76,8 @@ def cli(ctx: click.Context, directory: Path | None) -> None:
 
     Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION); without it, the
     collection is the one the current folder is in, as git finds its repository.
-    Exit codes: 0 ok, 1 some targets failed, 2 bad usage, 3 disk or permission error, 130 interrupted.
+    Exit codes: 0 ok, 1 some targets failed or a check failed, 2 bad usage, 3 disk or permission
+    error, 130 interrupted, 141 output closed early (as by `| head`).
     """
     if directory is not None:
         ctx.call_on_close(functools.partial(os.chdir, os.getcwd()))  # for callers in this process, as tests

@@ -34,8 +34,10 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     A bundle for one claim reveals no other claim, URL or document: it proves its captures
     belong to the collection's signed manifest with Merkle inclusion proofs.
 
-    Exit 1 when timestamps are configured and the bundle carries none for its checkpoint (it
-    is still written, without; the next bundle or `archiver manifest` asks again)."""
+    Exit 0 when written; 1 when timestamps are configured and the bundle carries none for its
+    checkpoint (it is still written, without; the next bundle or `archiver manifest` asks
+    again), or when it holds captures attested by a key revoked from before they were made
+    (written, and named); 2 on bad usage, 3 when the machine refused."""
     if not (claims or urls or documents or everything):
         raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
     if everything and (claims or urls or documents):

@@ -145,7 +145,10 @@ def cite(claim_text: str, urls: tuple[str, ...], capture_ids: tuple[str, ...], c
     Examples:
       archiver cite "The minister said X on 3 March" https://example.org/transcript
       archiver cite "As the leaked page showed" --capture 20261124172850-177ce85c
-    """
+
+    Exit 0 when every URL was captured, 1 when some failed (the claim is recorded and the rest
+    are saved), 2 on bad usage (a URL that cannot be captured, an unknown capture id, a revoked
+    key), 3 when the machine refused, 130 when interrupted."""
     if not urls and not capture_ids:
         raise click.UsageError("give the URLs the claim cites, or --capture ID")
     not_urls = [url for url in urls if "://" not in url]

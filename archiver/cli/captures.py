@@ -24,7 +24,10 @@ from archiver.read.urls import lookup_key
 @collection_option
 @json_option
 def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
-    """List captures, oldest first: outcome, HTTP status, page verdict, size and detail."""
+    """List captures, oldest first: outcome, HTTP status, page verdict, size and detail.
+
+    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
+    id or URL), 3 when the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
         warn_of_leftovers(collection)
         rows = collection.catalog.captures(lookup_key(url) if url else None)
@@ -47,7 +50,10 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
 @collection_option
 @json_option
 def history(url: str, collection_dir: Path, as_json: bool) -> None:
-    """List the captures of URL over time: status, payload digest, size, and what changed."""
+    """List the captures of URL over time: status, payload digest, size, and what changed.
+
+    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
+    id or URL), 3 when the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.captures(lookup_key(url))
     from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
@@ -71,7 +77,10 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
 @json_option
 def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
     """Show a claim (its document, span, cited URLs and every capture of each) or a capture
-    (with every WARC record it wrote). IDENTIFIER may be a unique prefix of either id."""
+    (with every WARC record it wrote). IDENTIFIER may be a unique prefix of either id.
+
+    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
+    id or URL), 3 when the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
         catalog = collection.catalog
         claims, captures_found = catalog.find_claim(identifier), catalog.find_capture(identifier)

@@ -38,7 +38,10 @@ def capture_status(capture: CaptureRow | None) -> str:
 @json_option
 def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken: bool, superseded: bool,
            collection_dir: Path, as_json: bool) -> None:
-    """List claims, each with the URLs it cites and how their newest capture ended."""
+    """List claims, each with the URLs it cites and how their newest capture ended.
+
+    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
+    id or URL), 3 when the catalog cannot be read."""
     if document_path:
         from archiver.capture.targets import document_key  # the capture machinery: only when filtering by document
     with Collection.open(collection_dir) as collection:
@@ -79,7 +82,10 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
 @collection_option
 @json_option
 def documents(collection_dir: Path, as_json: bool) -> None:
-    """List the documents read into claims: date, kind, claims, cited URLs, SHA-256."""
+    """List the documents read into claims: date, kind, claims, cited URLs, SHA-256.
+
+    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
+    id or URL), 3 when the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.documents()
         counts = collection.catalog.document_claim_counts()

@@ -24,7 +24,11 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
     Every declared digest is checked first; a file that fails is not imported at all. The
     WARCs are copied byte for byte into warcs/, each response becomes a capture marked as
     imported (with the file it came in and its SHA-256), and `archiver cite --capture ID`
-    lets a claim cite it."""
+    lets a claim cite it.
+
+    Exit 0 when imported (or imported already); 2 when the file is not imported (not a WARC or
+    WACZ, a digest or signature that fails, records the collection already has), 3 when the
+    machine refused."""
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
     repair_interrupted(collection, key)

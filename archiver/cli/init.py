@@ -30,7 +30,11 @@ def init(folder: Path | None, collection_dir: Path, name: str | None, operator: 
          key_file: Path | None, as_json: bool) -> None:
     """Create a collection in FOLDER (default: -C, else here): archiver.toml, seeds/, warcs/,
     manifests/, keys/, and its Ed25519 signing key (outside the collection; encrypted when
-    $ARCHIVER_PASSPHRASE is set)."""
+    $ARCHIVER_PASSPHRASE is set).
+
+    Exit 0 when the collection was made; 2 on bad usage (a folder that already holds a
+    collection, an S3 store that cannot be used), 3 when the machine refused (a disk full, a
+    PostgreSQL server unreachable or refusing the login)."""
     collection, key, created = create_collection(folder or collection_dir, key_file, passphrase(ask=False), name, operator,
                                                  catalog_url,
                                                  storage_settings(storage_url, require_retention, min_retention_days))

@@ -31,7 +31,10 @@ def keys() -> None:
 @click.option("--encrypt", is_flag=True, help="Protect the key with a passphrase ($ARCHIVER_PASSPHRASE, else asked).")
 @json_option
 def generate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json: bool) -> None:
-    """Create the collection's key (or adopt the existing key file at --key)."""
+    """Create the collection's key (or adopt the existing key file at --key).
+
+    Exit 0 when done; 2 on bad usage or a key that cannot be used (named in one line), 3 when
+    the machine refused (a disk full, no permission)."""
     collection = Collection.open(collection_dir)
     secret = passphrase(confirm=True) if encrypt else None
     if encrypt and not secret:
@@ -50,7 +53,10 @@ def generate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json
 @json_option
 def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     """List the collection's public keys with fingerprints and status (active, rotated out, revoked),
-    and the worker keys of the machines writing to a shared collection."""
+    and the worker keys of the machines writing to a shared collection.
+
+    Exit 0 when done; 2 on bad usage or a key that cannot be used (named in one line), 3 when
+    the machine refused (a disk full, no permission)."""
     collection = Collection.open(collection_dir)
     published = published_keys(collection)
     statuses = key_statuses(collection)
@@ -87,7 +93,10 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
 @json_option
 def export(collection_dir: Path, fingerprint: str | None, output: Path | None, key_file: Path | None,
            as_json: bool) -> None:
-    """Print a public key (PEM) to hand to whoever will verify this collection's evidence."""
+    """Print a public key (PEM) to hand to whoever will verify this collection's evidence.
+
+    Exit 0 when done; 2 on bad usage or a key that cannot be used (named in one line), 3 when
+    the machine refused (a disk full, no permission)."""
     collection = Collection.open(collection_dir)
     published = published_keys(collection)
     if fingerprint:
@@ -113,7 +122,10 @@ def export(collection_dir: Path, fingerprint: str | None, output: Path | None, k
 @click.option("--encrypt", is_flag=True, help="Protect the new key with a passphrase.")
 @json_option
 def rotate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json: bool) -> None:
-    """Replace the signing key; the custody log announces the new key, signed by the old one."""
+    """Replace the signing key; the custody log announces the new key, signed by the old one.
+
+    Exit 0 when done; 2 on bad usage or a key that cannot be used (named in one line), 3 when
+    the machine refused (a disk full, no permission)."""
     collection = Collection.open(collection_dir)
     old = signing_key(collection, key_file, revoked_ok=True)
     new = rotate_key(collection, old, passphrase(confirm=True) if encrypt else None)
@@ -134,7 +146,10 @@ def rotate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json: 
 def revoke(fingerprint: str, revoked_from: str | None, reason: str, collection_dir: Path, key_file: Path | None,
            as_json: bool) -> None:
     """Revoke a key (the collection's, or one machine's worker key): anything it signed at or
-    after --from fails verification."""
+    after --from fails verification.
+
+    Exit 0 when done; 2 on bad usage or a key that cannot be used (named in one line), 3 when
+    the machine refused (a disk full, no permission)."""
     collection = Collection.open(collection_dir)
     wanted = parse_fingerprint(fingerprint)
     announced = key_statuses(collection).get(wanted) is not None  # a worker key has no file in keys/

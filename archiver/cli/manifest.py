@@ -27,8 +27,9 @@ def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, a
 
     The manifest is signed with the collection's key (manifest-<seq>.json.sig) and, when
     timestamp authorities are set in archiver.toml, timestamped (manifest-<seq>.json.tsr).
-    Exit 1 when a configured timestamp could not be obtained, the manifest's or its checkpoint's
-    (the manifest is still signed; the next `archiver manifest` asks again)."""
+    Exit 0 when sealed; 1 when a configured timestamp could not be obtained, the manifest's or
+    its checkpoint's (the manifest is still signed; the next `archiver manifest` asks again);
+    2 on bad usage (a revoked key), 3 when the machine refused."""
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
     repair_interrupted(collection, key)
