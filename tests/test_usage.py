@@ -8,14 +8,16 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from archiver.capture.run import CaptureRun
 from archiver.evidence.custody import parse_entry
 from archiver.evidence.keys import custody_log, open_signing_key
 from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME
-from tests.conftest import make_collection
+from tests.conftest import http_response, make_collection, send_bytes
 
 COMMANDS = [
     ["capture", "http://127.0.0.1:9/"], ["cite", "a claim", "http://127.0.0.1:9/"], ["claims"], ["documents"],
@@ -345,3 +347,26 @@ def test_a_lost_catalog_is_refused_not_started_afresh(run_cli, raw_server, tmp_p
     line = one_line(result)
     assert "catalog.sqlite" in line and "backup" in line, line
     assert files_in(collection.root) == before
+
+
+def test_a_run_the_disk_stops_lists_what_it_stored_before_the_error(run_cli, collection, raw_server, monkeypatch):
+    """A full disk ends a run with one line (exit 3); the captures stored before it are listed
+    too, so that no one takes them for lost, with what to run next."""
+    def slowly(conn, request):
+        time.sleep(0.3)  # so that /a is stored on its own before /b is fetched
+        conn.sendall(http_response(b"second"))
+    server = raw_server({"/a": send_bytes(http_response(b"first")), "/b": slowly})
+    real_store = CaptureRun._store
+
+    def store_until_full(run, results):
+        if any(result.url.endswith("/b") for result in results):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_store(run, results)
+    monkeypatch.setattr(CaptureRun, "_store", store_until_full)
+    result = run_cli("capture", "-C", collection.root, "--concurrency", "1", server.url("/a"), server.url("/b"))
+    assert result.exit_code == 3
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: No space left on device")
+    assert "Stored before the error below: 1 capture(s)" in result.stdout
+    assert f"ok        {server.url('/a')}" in result.stdout and server.url("/b") not in result.stdout
+    assert "--resume" in result.stdout

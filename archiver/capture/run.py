@@ -119,6 +119,7 @@ class CaptureRun:
         self.collection = collection
         self.settings = settings
         self.key = key
+        self.stored: list[CaptureRow] = []  # of the run's capture() so far
         self.custody = custody_log(collection, key)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
         self._stop = threading.Event()  # no new fetch starts once set (see `interrupt`)
@@ -211,8 +212,10 @@ class CaptureRun:
 
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
         """Fetch `urls` concurrently while one writer thread stores the results as they arrive,
-        so fetch slots never wait on disk. A storage failure stops the run and is raised."""
+        so fetch slots never wait on disk. A storage failure stops the run and is raised
+        (`stored` then holds what was stored before it)."""
         rows: list[CaptureRow] = []
+        self.stored = rows
         failures: list[BaseException] = []
         stop = self._stop
         fetched: queue.Queue[FetchResult | None] = queue.Queue(maxsize=2 * self.settings.concurrency)

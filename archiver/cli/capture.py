@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sqlite3
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,7 +22,7 @@ from archiver.cli.common import (collection_option, console, json_option, key_op
                                  print_json,
                                  report_error, signing_key)
 from archiver.store.collection import Collection, parse_size
-from archiver.errors import UsageProblem
+from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
 from archiver.cli.recovery import repair_interrupted, worked_on_elsewhere
 from archiver.cli.interrupts import INTERRUPTED, stopping_on_signals
@@ -187,7 +188,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)", markup=False)
         out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})", markup=False)
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
-    with CaptureRun(collection, settings, key) as run, stopping_on_signals(run.interrupt):
+    with CaptureRun(collection, settings, key) as run, stopping_on_signals(run.interrupt), \
+            _saying_what_was_stored(run, out, found, as_json):
         if found.urls and not as_json:
             out.print(f"Capturing {run.mode}", markup=False)
         # Within the signal handling: a Ctrl-C between a document's catalog commit and its custody
@@ -233,6 +235,22 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         raise SystemExit(INTERRUPTED)
     if any(r.outcome == "failed" for r in rows) or any(not r.alike for r in replays):
         raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _saying_what_was_stored(run: CaptureRun, out, found: Targets, as_json: bool) -> Iterator[None]:
+    """When the machine stops the run (a full disk), what it stored before is listed before the
+    error's one line: nothing of it is lost, and the user should not think otherwise."""
+    try:
+        yield
+    except (OSError, StorageProblem, sqlite3.OperationalError):
+        if run.stored and not as_json:
+            out.print(f"Stored before the error below: {len(run.stored)} capture(s)", markup=False)
+            for row in run.stored:
+                out.print(f"  {row.outcome:<9} {row.url}", markup=False)
+            out.print("Then `archiver doctor --fix` and the same `archiver capture` with --resume take the rest.",
+                      markup=False)
+        raise
 
 
 def _not_captured(urls: list[str], rows: list[CaptureRow]) -> list[str]:
