@@ -90,9 +90,22 @@ def test_a_piped_listing_is_tab_separated_one_row_per_line(run_cli, tricky, list
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     header = lines[0].split("\t")
-    assert len(header) > 2 and all(len(line.split("\t")) == len(header) for line in lines[1:] if "\t" in line)
+    # Every line a row of the table: a count or a note beside it goes to stderr.
+    assert len(header) > 2 and len(lines) > 1 and all(len(line.split("\t")) == len(header) for line in lines[1:])
     assert not any(set(line) <= set("─━ ") and line for line in lines)  # no rules drawn
     assert max(len(line) for line in lines) < 1000
+
+
+@pytest.mark.parametrize("listing", [["claims", "--url", "http://nothing.example/"],
+                                     ["captures", "--url", "http://nothing.example/"],
+                                     ["history", "http://nothing.example/"]], ids=" ".join)
+def test_an_empty_listing_piped_is_its_header_alone(run_cli, tricky, listing):
+    collection, _ = tricky
+    result = run_cli(*listing, "-C", collection.root)
+    assert result.exit_code == 0, result.output
+    [header] = result.stdout.splitlines()
+    assert len(header.split("\t")) > 2
+    assert result.stderr.startswith("No c"), result.stderr
 
 
 def test_ids_and_urls_are_never_broken_in_an_80_column_terminal(run_cli, tricky):

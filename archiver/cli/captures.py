@@ -13,7 +13,7 @@ from archiver.store.rows import CaptureRow
 from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, console, echo, human_size, json_option, one_line, print_json, print_table
+from archiver.cli.common import collection_option, console, human_size, json_option, one_line, print_json, print_table
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
 from archiver.read.urls import lookup_key
@@ -34,15 +34,12 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     if as_json:
         print_json([r.as_dict() for r in rows])
         return
-    if not rows:
-        echo("No captures" + (f" of {url}" if url else "") + " yet.")
-        return
     print_table(("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"),
                 [[r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, r.http_status,
                   verdict_label(r.verdict, r.http_status), human_size(r.response_length),
                   r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason or ""]
                  for r in rows],
-                whole=("capture", "URL"))
+                whole=("capture", "URL"), empty="No captures" + (f" of {one_line(url)}" if url else "") + " yet.")
 
 
 @click.command()
@@ -62,13 +59,11 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
     if as_json:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
         return
-    if not rows:
-        echo(f"No captures of {one_line(url)} yet.")
-        return
     print_table(("capture", "started (UTC)", "result", "HTTP", "payload digest", "size", "change"),
                 [[row.id, row.started_at[:19].replace("T", " "), row.outcome, row.http_status,
                   row.payload_digest and row.payload_digest[:7 + 16], human_size(row.response_length), change]
-                 for row, change in zip(rows, changes)], whole=("capture", "payload digest"))
+                 for row, change in zip(rows, changes)], whole=("capture", "payload digest"),
+                empty=f"No captures of {one_line(url)} yet.")
 
 
 @click.command()

@@ -8,7 +8,7 @@ import click
 from archiver.capture.verdict import verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.recovery import warn_of_leftovers
-from archiver.cli.common import collection_option, echo, json_option, one_line, print_json, print_table
+from archiver.cli.common import collection_option, json_option, one_line, print_json, print_table, remark
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
 from archiver.read.urls import lookup_key
@@ -57,10 +57,6 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
     if as_json:
         print_json(listed)
         return
-    if not listed:
-        echo("No claims" + (" without a successful capture" if uncaptured else "")
-             + (" with a broken citation" if broken else "") + ".")
-        return
     rows = []
     for claim in listed:
         text = claim["text"] if len(claim["text"]) <= 140 else claim["text"][:139] + "…"
@@ -74,8 +70,11 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
                 urls.append(f"{former['url']} (cited until {former['dropped_at'][:19].replace('T', ' ')})")
                 newest.append("")
         rows.append([claim["id"], one_line(claim["document_key"]) if claim["document_key"] else "(note)", text, "\n".join(urls), "\n".join(newest)])
-    print_table(("claim", "document", "text", "cites", "newest capture"), rows, whole=("claim", "cites"))
-    echo(f"{len(listed)} claim(s)")
+    print_table(("claim", "document", "text", "cites", "newest capture"), rows, whole=("claim", "cites"),
+                empty="No claims" + (" without a successful capture" if uncaptured else "")
+                + (" with a broken citation" if broken else "") + ".")
+    if listed:
+        remark(f"{len(listed)} claim(s)")
 
 
 @click.command()
@@ -94,9 +93,7 @@ def documents(collection_dir: Path, as_json: bool) -> None:
     if as_json:
         print_json(listed)
         return
-    if not listed:
-        echo("No documents yet: `archiver capture DOCUMENT` reads one.")
-        return
     print_table(("document", "date", "kind", "claims", "URLs", "SHA-256", "warnings"),
                 [[one_line(d["key"]), d["date"], d["kind"], d["claims"], d["urls"], d["sha256"][:16], "; ".join(d["warnings"])]
-                 for d in listed], whole=("document", "SHA-256"))
+                 for d in listed], whole=("document", "SHA-256"),
+                empty="No documents yet: `archiver capture DOCUMENT` reads one.")

@@ -271,6 +271,12 @@ def echo(message: str, err: bool = False) -> None:
     click.echo(literal(message), err=err)
 
 
+def remark(message: str) -> None:
+    """A line beside a listing (a count, where a key is): on a terminal after it, piped on
+    stderr, so that a listing piped is its header and rows alone."""
+    echo(message, err=not _stdout_is_terminal())
+
+
 def print_json(data: Any) -> None:
     # Such characters can only be inside JSON strings, where their \u escapes mean the same.
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str).translate(_JSON_CONTROLS))
@@ -307,13 +313,19 @@ def console(stderr: bool = False) -> Console:
 _ONE_LINE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})  # a row stays one line of the pipe
 
 
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], whole: Sequence[str] = ()) -> None:
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], whole: Sequence[str] = (),
+                empty: str | None = None) -> None:
     """Every listing's table. On a terminal the columns named in `whole` (ids, URLs, digests)
     are never broken: the table grows wider than the terminal rather than break one, and other
-    text wraps between words. Piped, a header line then one tab-separated line per row. Cells
-    are printed literally, never read as markup nor obeyed as control characters; a cell's lines
+    text wraps between words; with no rows, `empty` says so instead. Piped, a header line then
+    one tab-separated line per row, and nothing else (`empty` goes to stderr). Cells are
+    printed literally, never read as markup nor obeyed as control characters; a cell's lines
     (several URLs) share its row."""
     cells = [["-" if value in (None, "") else literal(str(value)) for value in row] for row in rows]
+    if not cells and empty is not None:
+        remark(empty)
+        if _stdout_is_terminal():
+            return
     if not _stdout_is_terminal():
         for line in [list(columns), *cells]:
             click.echo("\t".join(value.translate(_ONE_LINE) for value in line))

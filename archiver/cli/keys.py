@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from archiver.cli.common import (CONTEXT_SETTINGS, collection_option, echo, json_option, key_option, output_option, passphrase,
-                                 print_json, print_table, signing_key)
+                                 print_json, print_table, remark, signing_key)
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
@@ -82,7 +82,7 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
         print_table(("worker key fingerprint", "machine", "status", "since"),
                     [[grouped(key["fingerprint"]), key["machine"], key["status"], key["revoked_from"] or key["announced_at"]]
                      for key in workers])
-    echo(f"Private key path: {local}{'' if local.exists() else ' (not on this machine)'}")
+    remark(f"Private key path: {local}{'' if local.exists() else ' (not on this machine)'}")
 
 
 @keys.command()
