@@ -152,15 +152,19 @@ def revoke(fingerprint: str, revoked_from: str | None, reason: str, collection_d
     the machine refused (a disk full, no permission)."""
     collection = Collection.open(collection_dir)
     wanted = parse_fingerprint(fingerprint)
-    announced = key_statuses(collection).get(wanted) is not None  # a worker key has no file in keys/
-    if not announced and wanted not in published_keys(collection):
+    status = key_statuses(collection).get(wanted)  # a worker key has no file in keys/
+    if status is None and wanted not in published_keys(collection):
         raise UsageProblem(f"no public key {grouped(wanted)} in this collection", "list them with `archiver keys show`")
     moment = _utc(revoked_from) if revoked_from else now()
-    revoke_key(collection, signing_key(collection, key_file, revoked_ok=True), wanted, moment, reason)
+    # The earliest revocation holds: a later one would change nothing but the log's length.
+    already = status.revoked_from if status is not None and status.revoked_from and status.revoked_from <= moment else None
+    if already is None:
+        revoke_key(collection, signing_key(collection, key_file, revoked_ok=True), wanted, moment, reason)
     if as_json:
-        print_json({"fingerprint": wanted, "revoked_from": moment, "reason": reason})
+        print_json({"fingerprint": wanted, "revoked_from": already or moment, "reason": reason,
+                    "already_revoked": already is not None})
         return
-    echo(f"Revoked {grouped(wanted)} from {moment}")
+    echo(f"Already revoked from {already}: nothing changed" if already else f"Revoked {grouped(wanted)} from {moment}")
 
 
 def _utc(text: str) -> str:

@@ -154,8 +154,9 @@ def create_signing_key(collection: Collection, option: Path | None, passphrase: 
     created = not path.exists()
     key = generate_key(path, passphrase) if created else load_key(path, passphrase)
     publish_public_key(collection.root / "keys", key.public)
-    custody_log(collection, key).append("key generated" if created else "key adopted",
-                                        {"fingerprint": key.fingerprint, "public_key": key.public.pem().decode()})
+    if created or key.fingerprint not in key_statuses(collection):  # announced once: again would say nothing new
+        custody_log(collection, key).append("key generated" if created else "key adopted",
+                                            {"fingerprint": key.fingerprint, "public_key": key.public.pem().decode()})
     return key, created
 
 
