@@ -378,3 +378,15 @@ def test_a_progress_step_from_outside_is_shown_literally(capsys, monkeypatch):
         step("cataloging a\x1b]0;owned\x07 b\x1b[42mGREEN")
     shown = capsys.readouterr().err
     assert "\\x1b[42mGREEN" in shown and "\x1b[42m" not in shown and "\x07" not in shown
+
+
+def test_qa_without_a_browser_is_bad_usage(run_cli, collection):
+    """Replaying needs pages a browser rendered: --qa with --no-browser, or with capture_mode
+    "http" in archiver.toml, would replay nothing and say so as if all were well."""
+    result = run_cli("capture", "-C", collection.root, "--no-browser", "--qa", "http://127.0.0.1:9/")
+    assert result.exit_code == 2 and "--qa replays pages captured in a browser" in result.stderr, result.output
+    settings = collection.root / "archiver.toml"
+    settings.write_text(settings.read_text().replace('capture_mode = "auto"', 'capture_mode = "http"'))
+    result = run_cli("capture", "-C", collection.root, "--qa", "http://127.0.0.1:9/")
+    assert result.exit_code == 2 and "this run captures over HTTP" in result.stderr, result.output
+    assert json.loads(run_cli("captures", "-C", collection.root, "--json").stdout) == []  # nothing was captured

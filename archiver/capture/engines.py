@@ -26,7 +26,7 @@ def page_fetcher(fetcher: Fetcher, executable: str | None, mode: str) -> tuple[o
     """What fetches the run's pages, and one line saying how: Chromium behind a recording proxy,
     or the HTTP transport alone."""
     if executable is None:
-        why = 'capture_mode = "http"' if mode == "http" else "no Chromium found"
+        why = 'as asked: --no-browser, or capture_mode = "http"' if mode == "http" else "no Chromium found"
         return fetcher, f"over HTTP ({why}: each URL's own exchanges, no subresources)"
     from archiver.capture.browser.pages import BrowserFetcher
 

@@ -169,6 +169,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                 existing: list[CaptureRow] | None = None) -> None:
     """Capture into `collection`, or into a new one made in `collection_dir` when it is None;
     `existing` are captures already there that the note cites."""
+    if overrides.get("qa") and overrides.get("browser") is False:
+        raise click.UsageError("--qa replays pages captured in a browser: drop --no-browser")
     created = collection is None
     if created:
         collection, key, _ = create_collection(collection_dir, key_file, passphrase(ask=False))
@@ -182,6 +184,9 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
     if browser is not None:
         overrides["capture_mode"] = "browser" if browser else "http"
     settings = dataclasses.replace(collection.config.capture, **{k: v for k, v in overrides.items() if v is not None})
+    if qa and settings.capture_mode == "http":
+        raise UsageProblem("--qa replays pages captured in a browser, and this run captures over HTTP",
+                           "drop --no-browser (or set capture_mode to \"browser\" or \"auto\" in archiver.toml)")
 
     out = console()
     if created and not as_json:
