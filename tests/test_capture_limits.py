@@ -7,6 +7,9 @@ import json
 import socket
 import time
 
+import surt
+
+from archiver.capture.fetch.policy import AddressPolicy, SafeResolver
 from archiver.store.catalog import Catalog
 from tests.conftest import capture, http_response, redirect, send_bytes, warc_records, warcio_check
 
@@ -66,6 +69,22 @@ def test_a_redirect_to_a_url_carrying_credentials_is_not_followed_nor_its_passwo
     assert row.outcome == "failed" and "user name or password" in row.error and "hunter2" not in row.error
     assert row.error.startswith("redirect to http://***@127.0.0.1:9/landing")
     assert len(server.requests) == 1
+
+
+def test_an_internationalised_url_is_recorded_as_it_was_sent(collection, raw_server):
+    """WARC-Target-URI is a URI: the host in IDNA, the path percent-encoded, as requests and
+    browsers send them. Kept in Unicode, an index read straße.test as strasse.test, another site."""
+    server = raw_server({"/stra%C3%9Fe": send_bytes(http_response(b"sharp"))})
+    resolver = SafeResolver(AddressPolicy.from_settings(False, ("127.0.0.1/32",)), lambda host, port: ["127.0.0.1"])
+    [row] = capture(collection, f"http://straße.test:{server.port}/straße", resolver=resolver)
+    assert (row.outcome, row.http_status) == ("ok", 200), row.error
+    sent = f"http://xn--strae-oqa.test:{server.port}/stra%C3%9Fe"
+    records = warc_records(collection.storage.folder)
+    assert {r.headers["WARC-Target-URI"] for r in records if r.type in ("request", "response")} == {sent}
+    assert {r.headers["WARC-Target-URI"] for r in records if r.type == "metadata"} == {f"urn:metadata:{sent}"}
+    assert b"\r\nHost: xn--strae-oqa.test:" in server.requests[0]
+    assert surt.surt(sent).startswith("test,xn--strae-oqa")
+    assert warcio_check(next(collection.storage.folder.glob("*.warc.gz"))).returncode == 0
 
 
 def test_redirects_are_capped(collection, raw_server):

@@ -30,6 +30,7 @@ from archiver import __version__
 from archiver.store import crash_points
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import NewFile, Storage, StoredFile
+from archiver.read.urls import wire_form
 
 WARC_VERSION = "WARC/1.1"
 # isal level 1 compresses ~15x faster than zlib's default with a ratio close to zlib level 3.
@@ -90,7 +91,7 @@ def http_record_pair(url: str, started: datetime, ip: str | None, request_bytes:
     where the identical payload is stored."""
     date = warc_date(started)
     request_id, response_id = new_record_id(), new_record_id()
-    common = [("WARC-Target-URI", url), ("WARC-Date", date)] + ([("WARC-IP-Address", ip)] if ip else [])
+    common = [("WARC-Target-URI", wire_form(url)), ("WARC-Date", date)] + ([("WARC-IP-Address", ip)] if ip else [])
     head, _, body = request_bytes.partition(b"\r\n\r\n")
     request = PendingRecord(
         headers=[("WARC-Type", "request"), ("WARC-Record-ID", request_id), *common,
@@ -118,7 +119,7 @@ def metadata_record(url: str, started: datetime, refers_to: str | None, body: by
     the WARC files and asked for the page's URL finds its response, never this JSON (pywb served
     it in the page's place, at the same URL and second). WARC-Refers-To names the response."""
     headers = [("WARC-Type", "metadata"), ("WARC-Record-ID", new_record_id()),
-               ("WARC-Target-URI", f"urn:metadata:{url}"), ("WARC-Date", warc_date(started))]
+               ("WARC-Target-URI", f"urn:metadata:{wire_form(url)}"), ("WARC-Date", warc_date(started))]
     if refers_to:
         headers.append(("WARC-Refers-To", refers_to))
     headers += [("Content-Type", content_type), ("WARC-Block-Digest", sha256_digest(body))]

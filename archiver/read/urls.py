@@ -51,6 +51,26 @@ def fetchable_problem(url: str) -> str | None:
     return None
 
 
+def wire_form(url: str) -> str:
+    """`url` as it goes on the wire and in a WARC-Target-URI (a URI, ASCII): its host in IDNA
+    (`straße.example` is `xn--strae-oqa.example`, as browsers and requests send it; an index
+    keyed by the Unicode name would read it as `strasse.example`, another site), the rest
+    percent-encoded as UTF-8. A URL that cannot be so written is left as it is."""
+    if url.isascii():
+        return url
+    import idna
+    from requests.utils import requote_uri
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        host = host if host.isascii() else idna.encode(host, uts46=True).decode("ascii")
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port is not None else "")
+        return requote_uri(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+    except (ValueError, idna.IDNAError):
+        return url
+
+
 def without_credentials(url: str) -> str:
     """`url` with any user name and password in it replaced by ***, for a message or a record."""
     try:

@@ -10,6 +10,7 @@ from datetime import datetime
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.exchanges import hop_records, interim_responses
 from archiver.capture.warc import PendingRecord, resource_record
+from archiver.read.urls import wire_form
 
 # (record role, URN kind, content type, the PageCapture field)
 ARTIFACTS = (("screenshot", "screenshot", "image/png", "screenshot"),
@@ -55,7 +56,7 @@ def _artifacts(result: BrowserResult, page_response_id: str | None) -> list[Pend
     if page is None:
         return []
     made = datetime.now(result.started_at.tzinfo)
-    records = [resource_record(f"urn:{kind}:{result.url}", made, content_type, getattr(page, field),
+    records = [resource_record(f"urn:{kind}:{wire_form(result.url)}", made, content_type, getattr(page, field),
                                page_response_id, role)
                for role, kind, content_type, field in ARTIFACTS if getattr(page, field)]
     for record in records:  # each names the others made of the same page at the same moment
