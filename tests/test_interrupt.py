@@ -90,7 +90,8 @@ def test_an_interrupted_run_under_json_says_so_in_json_on_both_streams(raw_serve
     assert process.returncode == 130, stderr.decode()
     run = json.loads(stdout)
     assert run["interrupted"] is True and len(run["not_captured"]) == 4
-    error = json.loads(stderr.splitlines()[-1])  # after the notice, at the signal, that the run is stopping
+    notice, error = map(json.loads, stderr.splitlines())  # the notice, at the signal, that the run is stopping
+    assert notice["notice"].startswith("stopping: no new captures start")
     assert error["exit_code"] == 130 and "4 not captured" in error["error"] and "--resume" in error["error"]
 
 # Where a run is killed: (what it is, code run first in the capturing process, or None to kill it

@@ -193,7 +193,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)", markup=False)
         out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})", markup=False)
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
-    with CaptureRun(collection, settings, key) as run, stopping_on_signals(run.interrupt), \
+    with CaptureRun(collection, settings, key) as run, stopping_on_signals(run.interrupt, as_json), \
             _saying_what_was_stored(run, out, found, as_json):
         if found.urls and not as_json:
             out.print(f"Capturing {run.mode}", markup=False)

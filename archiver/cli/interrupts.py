@@ -4,6 +4,7 @@ what is whole; a second stops the process at once."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from typing import Callable, Iterator
@@ -13,20 +14,26 @@ INTERRUPTED = 130  # the exit code of a run stopped by a signal, as shells repor
 
 
 @contextlib.contextmanager
-def stopping_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+def stopping_on_signals(stop: Callable[[], None], as_json: bool = False) -> Iterator[None]:
     """Within the block, the first SIGINT or SIGTERM calls `stop`; a second ends the process
     with exit 130 there and then. What that leaves (a WARC still `.open`) is never taken for
-    whole: the next command that changes the collection repairs it."""
+    whole: the next command that changes the collection repairs it. Each is said on stderr,
+    under --json as JSON (a notice, then an error)."""
     told = False
+    stopping = "stopping: no new captures start; storing what is whole (interrupt again to stop at once)"
+    stopped = "stopped at once; the next command that changes the collection repairs what was left"
+    said = ([json.dumps({"notice": stopping}), json.dumps({"error": stopped, "exit_code": INTERRUPTED})] if as_json
+            else [stopping, stopped])
+    first, second = (f"{line}\n".encode() for line in said)  # made now: a signal handler must not build them
 
     def handle(signum: int, frame) -> None:
         nonlocal told
         # os.write: a signal handler must not re-enter buffered streams another line may be using.
         if told:
-            os.write(2, b"stopped at once; the next command that changes the collection repairs what was left\n")
+            os.write(2, second)
             os._exit(INTERRUPTED)
         told = True
-        os.write(2, b"stopping: no new captures start; storing what is whole (interrupt again to stop at once)\n")
+        os.write(2, first)
         stop()
 
     previous = {number: signal.signal(number, handle) for number in STOP_SIGNALS}
