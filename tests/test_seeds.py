@@ -426,6 +426,12 @@ def test_a_url_given_with_a_line_break_space_or_control_is_refused(url, tmp_path
         read_targets([url], tmp_path)
 
 
+def test_a_url_whose_host_part_holds_a_backslash_is_refused(tmp_path):
+    """Python reads good.example as the host of this URL, a browser and requests evil.example."""
+    with pytest.raises(UsageProblem, match="backslash"):
+        read_targets(["http://evil.example:8080\\@good.example:8080/x"], tmp_path)
+
+
 def test_a_link_carrying_a_password_is_not_cited_and_its_password_not_kept():
     document = parse_document(b"The minutes are at http://alice:S3cret@x.example/minutes and "
                               b"https://bob@y.example/ too, said the clerk on Monday.\n", "a.txt")
