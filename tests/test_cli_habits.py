@@ -324,16 +324,16 @@ def test_verify_shows_its_progress_on_a_terminal_and_none_when_piped_or_json(run
 def test_bidirectional_and_c1_controls_reach_no_terminal_in_text_or_json(run_cli, collection, tmp_path):
     """U+202E turns what follows it around on screen ("Trojan Source"); U+009B is an ESC [ to
     some terminals. Text shows them escaped; JSON as \\u escapes, the same strings once parsed."""
-    claim = "The minister said \u202eno\u202c it was \x9b2J closed, in a long speech to parliament on Monday"
+    claim = "The minister said \u202eno\u202c it was \x9b2J clo\u200bsed, in a long speech to parliament on Monday"
     document = tmp_path / "doc.md"
     document.write_text(claim + " http://127.0.0.1:9/\n")
     run_cli("capture", "-C", collection.root, document, "--json")
     as_json = run_cli("claims", "-C", collection.root, "--json").stdout
     as_text = run_cli("claims", "-C", collection.root).stdout
     for shown in (as_json, as_text):
-        assert not set(shown) & {"\u202e", "\u202c", "\x9b"}, repr(shown)
+        assert not set(shown) & {"\u202e", "\u202c", "\x9b", "\u200b"}, repr(shown)
     assert [c["text"] for c in json.loads(as_json)] == [claim + " http://127.0.0.1:9/"]
-    assert "\\u202eno\\u202c" in as_text and "\\x9b2J" in as_text
+    assert "\\u202eno\\u202c" in as_text and "\\x9b2J" in as_text and "clo\\u200bsed" in as_text
 
 
 def test_a_bundle_and_an_import_show_their_steps_on_a_terminal_and_nothing_under_json(run_cli, tricky, tmp_path):

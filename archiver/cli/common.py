@@ -243,12 +243,12 @@ def json_option(function):
 # retitle, clear, move the cursor), carriage return sends it back over what was printed (a
 # "FAILED" overwritten by "passed"), and C1 controls are single-character ESC sequences to some.
 _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7f, *range(0x80, 0xa0)) if code not in (0x09, 0x0a)}
-# Bidirectional controls reorder what follows them on screen: a URL or a claim would read as
-# other text than it is ("Trojan Source").
-_BIDI = (0x061c, 0x200e, 0x200f, *range(0x202a, 0x202f), *range(0x2066, 0x206a))
-_CONTROLS |= {code: f"\\u{code:04x}" for code in _BIDI}
+# Text that reads as other text than it is: bidirectional controls reorder what follows them
+# on screen ("Trojan Source"); a zero-width space shows nothing (`/a\u200bb` reads as `/ab`).
+_MISREADING = (0x061c, 0x200e, 0x200f, *range(0x202a, 0x202f), *range(0x2066, 0x206a), 0x200b, 0x2060, 0xfeff)
+_CONTROLS |= {code: f"\\u{code:04x}" for code in _MISREADING}
 # In JSON, as \u escapes (JSON escapes C0 itself): the same strings, none obeyed by a terminal.
-_JSON_CONTROLS = {code: f"\\u{code:04x}" for code in (0x7f, *range(0x80, 0xa0), *_BIDI)}
+_JSON_CONTROLS = {code: f"\\u{code:04x}" for code in (0x7f, *range(0x80, 0xa0), *_MISREADING)}
 
 
 def literal(text: str) -> str:
