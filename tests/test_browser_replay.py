@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from archiver.capture.browser.chromium import find_chromium
+from archiver.capture.browser import screenshot
 from archiver.check.replay import PIXELS_ALIKE
 from tests.conftest import http_response, send_bytes, warc_records
 
@@ -160,6 +161,33 @@ def test_what_the_capture_does_not_hold_is_listed_as_missing(run_cli, raw_server
     # One capture alone, chosen by id: alike, so exit 0.
     result, report = _replay(run_cli, collection, "--capture", leak["id"])
     assert [replay["capture_id"] for replay in report["replay"]] == [leak["id"]] and result.exit_code == 0
+
+
+@pytest.mark.parametrize("tall", [True, False], ids=["tall window", "as before tall windows"])
+def test_a_page_with_an_embed_below_the_first_screen_replays_as_its_screenshot_was_taken(
+        run_cli, raw_server, collection, chromium, monkeypatch, tall):
+    """A frame from another site below the first screen is painted only in a window as tall as
+    the page: the replay takes its screenshot the way the capture's was taken, so a capture
+    made before that (the frame blank) is not told it differs from its replay (painted)."""
+    server = raw_server({"/post": send_bytes(http_response(b'<body style="margin:0;background:#00f">post'))})
+    server.routes["/embeds"] = send_bytes(http_response(
+        b'<html><head>' + NO_ICON + b'</head><body style="margin:0"><div style="height:1500px">story</div>'
+        + f'<iframe src="http://localhost:{server.port}/post" width="600" height="400" style="border:0;display:block">'
+          f'</iframe><div style="height:300px"></div></body></html>'.encode()))
+    if not tall:
+        monkeypatch.setattr(screenshot, "_FOREIGN_FRAMES_BELOW", "() => false")
+    result, summary = _capture(run_cli, collection, server.url("/embeds"))
+    assert result.exit_code == 0, result.output
+    [metadata] = [json.loads(r.block) for r in warc_records(collection.storage.folder)
+                  if r.type == "metadata" and r.headers.get("Content-Type") == "application/json"]
+    assert (screenshot.TALL_WINDOW_NOTE in metadata["page"]["notes"]) == tall
+    monkeypatch.undo()  # the replay runs as archiver does now
+    server.stop()
+
+    result, report = _replay(run_cli, collection)
+    [replay] = report["replay"]
+    assert result.exit_code == 0 and replay["verdict"] == "alike", replay
+    assert replay["pixel_similarity"] >= 0.99
 
 
 class _AnyQuery(dict):

@@ -12,6 +12,7 @@ is never called alike. Each result is logged in the custody log."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -19,6 +20,7 @@ from typing import Callable
 from PIL import Image, ImageChops
 
 from archiver.capture.browser.replay import CaptureArchive, Replayer, record_block
+from archiver.capture.browser.screenshot import TALL_WINDOW_NOTE
 from archiver.capture.httpbody import http_text
 from archiver.check.drift import similarity
 from archiver.errors import UsageProblem
@@ -127,7 +129,8 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
     if row.response_record_id is None:
         return ReplayCheck(row.id, row.url, False, "the capture holds no response for its page")
     archive = CaptureArchive.of_capture(storage, catalog, row.id)
-    replay = replayer.replay(row.url, archive, time.monotonic() + collection.config.capture.timeout)
+    replay = replayer.replay(row.url, archive, time.monotonic() + collection.config.capture.timeout,
+                             tall_window=_taken_in_a_tall_window(storage, catalog, row.id))
     page = replay.page
     check = ReplayCheck(row.id, row.url, True, missing=replay.missing, requests=len(replay.asked))
     if page.screenshot is None and page.dom is None:
@@ -151,6 +154,22 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
         check.notes.append("texts not compared: " + ("the capture has no DOM" if "dom" not in artifacts
                                                      else "the replay made none"))
     return check
+
+
+def _taken_in_a_tall_window(storage, catalog, capture_id: str) -> bool:
+    """Whether the capture's screenshot was taken in a window as tall as the page (its notes say
+    so): the replay's is taken the same way, or a frame painted in one and blank in the other
+    would read as a change of the page."""
+    for record in catalog.records(capture_id):
+        if record.role == "metadata":
+            try:
+                details = json.loads(record_block(storage, record))
+            except ValueError:
+                continue
+            page = details.get("page") if isinstance(details, dict) else None
+            if isinstance(page, dict) and isinstance(page.get("notes"), list) and TALL_WINDOW_NOTE in page["notes"]:
+                return True
+    return False
 
 
 def visible_words(dom: bytes) -> list[str]:

@@ -60,6 +60,7 @@ class PageLimits:
     screenshot_height: int = 20_000  # pixels of page in the screenshot; taller pages are cut, and noted
     artifacts: float = 10.0      # time kept back for the screenshot, PDF and DOM
     text_chars: int = 1_000_000  # of visible text kept for the report and the replay check
+    tall_window: bool = True     # for frames from other sites below the first screen (screenshot.py)
 
 
 @dataclass
@@ -274,7 +275,7 @@ async def _artifacts(run: _PageRun) -> None:
     if size is not None:
         clip = screenshot_clip(size, page.viewport_size or {"width": 1280, "height": 800}, limits.screenshot_height,
                                result.notes)
-        result.screenshot = await run.bounded("screenshot", lambda: screenshot(page, size, clip, result.notes),
+        result.screenshot = await run.bounded("screenshot", lambda: screenshot(page, size, clip, result.notes, limits.tall_window),
                                               limits.artifacts, waiting=False)
     result.pdf = await run.bounded("pdf", lambda: page.pdf(print_background=True), limits.artifacts,
                                    waiting=False)

@@ -10,9 +10,9 @@ rendering pages behind replay proxies, for the replay check (archiver.check.repl
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from isal import isal_zlib
@@ -34,7 +34,7 @@ MAX_REQUEST_BODY = 64 * 2**20  # a request body is read only to keep the connect
 SEND_CHUNK = 256 * 1024
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Recorded:
     """One request the capture sent: its response record (None when none came), and for a
     revisit record (its head only) the earlier response that holds the identical payload."""
@@ -150,7 +150,7 @@ def _not_held(url: str, close: bool) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
-@dataclass
+@dataclasses.dataclass
 class Replay:
     """A page rendered from a capture's records: what the browser made of it, and what it asked for."""
 
@@ -168,12 +168,14 @@ class Replayer:
 
         self.session = BrowserSession(executable)
 
-    def replay(self, url: str, archive: CaptureArchive, deadline: float) -> Replay:
-        """Render `url` from `archive` by `deadline` (a time.monotonic() value)."""
+    def replay(self, url: str, archive: CaptureArchive, deadline: float, tall_window: bool) -> Replay:
+        """Render `url` from `archive` by `deadline` (a time.monotonic() value), its screenshot
+        taken in a tall window for frames from other sites only if the capture's was."""
         proxy = ReplayProxy(archive, self.session.authority, deadline)
         proxy.start()
+        browser = self.session.browser
         try:
-            page = self.session.browser.capture(url, proxy, deadline)
+            page = browser.capture(url, proxy, deadline, limits=dataclasses.replace(browser.limits, tall_window=tall_window))
         finally:
             proxy.close()
         return Replay(page, proxy.asked, proxy.missing)

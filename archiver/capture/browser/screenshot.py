@@ -42,17 +42,19 @@ def screenshot_clip(size: list[int], viewport: dict, height_limit: int, notes: l
     return {"x": 0, "y": 0, "width": min(width, height_limit), "height": min(height, height_limit), "scale": 1}
 
 
-async def screenshot(page: Page, size: list[int], clip: dict, notes: list[str]) -> bytes:
+async def screenshot(page: Page, size: list[int], clip: dict, notes: list[str], tall_window: bool = True) -> bytes:
     """The PNG of `clip` (screenshot_clip of the page's `size`), in a window as tall as the page
-    when only that paints its frames from other sites (see above)."""
+    when only that paints its frames from other sites (see above), unless not `tall_window`
+    (a replay of a capture whose screenshot was not taken so)."""
     viewport = page.viewport_size
-    if viewport is None or clip["height"] <= viewport["height"] or not await page.evaluate(_FOREIGN_FRAMES_BELOW):
+    if not tall_window or viewport is None or clip["height"] <= viewport["height"] or \
+            not await page.evaluate(_FOREIGN_FRAMES_BELOW):
         return await _beyond_window(page, clip)
     if clip["height"] > TALLEST_WINDOW:
         notes.append(f"{FRAMES_BLANK_NOTE} (the page is taller than {TALLEST_WINDOW} px)")
         return await _beyond_window(page, clip)
-    await page.set_viewport_size({"width": viewport["width"], "height": clip["height"]})
     try:
+        await page.set_viewport_size({"width": viewport["width"], "height": clip["height"]})
         await page.evaluate(_PAINTED)
         if await page.evaluate(PAGE_SIZE) == size:
             notes.append(TALL_WINDOW_NOTE)
