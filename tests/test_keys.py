@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -159,6 +160,19 @@ def test_a_manifest_sealed_by_a_key_revoked_since_is_sealed_anew_by_the_new_key(
     failures = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)["failures"]
     assert failures and not [f for f in failures if f"manifest-{second['sequence']}" in f["where"]], failures
     assert [f for f in failures if f"manifest-{first['sequence']}" in f["where"]], failures
+
+
+def test_a_manifest_whose_seal_was_interrupted_is_sealed_not_replaced(run_cli, raw_server, collection):
+    server = raw_server({"/": send_bytes(http_response(b"signed"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    first = json.loads(run_cli("manifest", "-C", collection.root, "--json").stdout)
+    manifest = Path(first["path"])
+    for signature in (manifest.with_name(manifest.name + ".sig"),
+                      manifest.with_name(manifest.name.replace(".json", ".checkpoint.json.sig"))):
+        signature.unlink()  # as a kill before the seal was written leaves it
+    again = json.loads(run_cli("manifest", "-C", collection.root, "--json").stdout)
+    assert (again["sequence"], again["unchanged"], again["key"]) == (first["sequence"], True, first["key"])
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
 
 
 def test_a_rotated_out_key_file_signs_nothing(run_cli, raw_server, collection, tmp_path):

@@ -82,11 +82,13 @@ def _sign_and_stamp(collection: Collection, key: SigningKey, manifest: Path, seq
 
 
 def _signer(collection: Collection, manifest: Path) -> str | None:
-    """The collection key whose signature the manifest's checkpoint bears (the manifest's own
-    is made with it, and may be hundreds of MB to read)."""
+    """The collection key whose signature the manifest bears, found by its checkpoint's (made
+    with the same key, and a few hundred bytes where a manifest may be hundreds of MB), or by
+    its own where an older archiver sealed it with no checkpoint."""
     checkpoint = checkpoint_path(manifest)
+    signed = checkpoint if signature_path(checkpoint).exists() else manifest
     try:
-        data, signature = checkpoint.read_bytes(), signature_path(checkpoint).read_bytes()
+        data, signature = signed.read_bytes(), signature_path(signed).read_bytes()
     except OSError:
         return None
     return next((fingerprint for fingerprint, public in collection_public_keys(collection.root / "keys").items()
@@ -94,6 +96,10 @@ def _signer(collection: Collection, manifest: Path) -> str | None:
 
 
 def _sealed_by_a_key_in_service(collection: Collection, manifest: Path) -> bool:
+    """Whether the manifest's seal is by a key still in service; one not sealed yet (an
+    interrupted seal) is to be finished, not replaced."""
+    if not signature_path(manifest).exists():
+        return True
     signer = _signer(collection, manifest)
     status = key_statuses(collection).get(signer) if signer else None
     return status is not None and status.state == "active"
