@@ -568,13 +568,18 @@ def test_a_url_cell_cut_by_a_space_cites_neither_part():
     sheet does not name; a remark beside a URL is no part of it."""
     data = (b'claim,url\nCut,"https://x.example/t wo"\n'
             b'Wide,"https://x.example/j\xe3\x80\x80son"\n'
-            b'Remark,"https://x.example/r (archived) https://y.example/"\n')
+            b'Remark,"https://x.example/r (archived) https://y.example/"\n'
+            b'Dash,"https://x.example/e - archived"\nLine,"https://x.example/f\nsee notes"\n'
+            b'Comma,"https://x.example/report, page 4"\n')
     document = parse_document(data, "sheet.csv")
-    assert [cited(claim) for claim in document.claims] == [[], [], ["https://x.example/r", "https://y.example/"]]
+    assert [cited(claim) for claim in document.claims] == [
+        [], [], ["https://x.example/r", "https://y.example/"], ["https://x.example/e"], ["https://x.example/f"],
+        ["https://x.example/report"]]
     assert "line 2: 'https://x.example/t wo' in the url column: a URL with a space in it? Not cited: " \
            "write it as one unbroken URL (a space as %20)" in document.warnings
-    assert any(warning.startswith("line 3: 'https://x.example/j son'") for warning in document.warnings)
+    assert any(warning.startswith("line 3: 'https://x.example/j\\u3000son'") for warning in document.warnings)
     assert "line 4: '(archived)' in the url column is not a URL" in document.warnings
+    assert "line 5: 'archived' in the url column is not a URL" in document.warnings
 
 
 @pytest.mark.parametrize("name, data", [("s.csv", b"Claim,Link\nA claim,https://a.example/\n"),

@@ -20,9 +20,10 @@ REQUIRED_COLUMNS = ("claim", "url")
 EXTRA_COLUMNS = ("id", "date", "source", "notes")
 DELIMITERS = (",", ";", "\t")
 _URL_SEPARATOR = re.compile(r"[,;|](?=https?://)", re.IGNORECASE)
-# A word that could be the rest of a URL a space cut (a letter, a digit, a path's punctuation),
-# not a remark beside it ("(archived)", "— see also").
-_GOES_ON_A_URL = re.compile(r"[\w/%.~?&=#+-]")
+# After a URL not ended by punctuation, one space on the same line, then what could be the
+# rest of its path (a letter, a digit, a path's punctuation): a URL a space cut. Not a remark
+# beside it ("https://x.example/a - archived", "…/report, page 4", "(archived)", a new line).
+_CUT_BY_A_SPACE = re.compile(r"(?<![,;.:!?)\]])[^\S\n\r][\w/%~?&=#+]\S*")
 # The csv module's default cap of 128 KiB a cell ended a sheet at a long cell, or at an unclosed
 # quote anywhere in a big one. A cell is never bigger than its file, which is already in memory.
 csv.field_size_limit(2**31 - 1)
@@ -169,17 +170,19 @@ def _add_row(reading: Reading, fields: dict[str, Any], start: int, end: int, lin
     links = []
     # Several URLs in one cell are separated by whitespace, or by a comma, semicolon or bar run
     # up against the next URL's scheme.
-    after_url = False
-    for token in _URL_SEPARATOR.sub(" ", cell or "").split():
-        found = find_links(token)
-        if not found and after_url and _GOES_ON_A_URL.match(token):
+    text = _URL_SEPARATOR.sub(" ", cell or "")
+    url_token = None  # the token just read, when it was a URL
+    for token in re.finditer(r"\S+", text):
+        found = find_links(token.group())
+        if not found and url_token and _CUT_BY_A_SPACE.fullmatch(text, url_token.end(), token.end()):
             # "https://x.example/t wo": the URL cited would be a page the sheet does not name.
-            reading.warnings.append(f"line {line}: {links.pop() + ' ' + token!r} in the url column: a URL with a "
-                                    "space in it? Not cited: write it as one unbroken URL (a space as %20)")
+            links.pop()
+            reading.warnings.append(f"line {line}: {text[url_token.start():token.end()]!r} in the url column: a URL "
+                                    "with a space in it? Not cited: write it as one unbroken URL (a space as %20)")
         elif not found:
-            reading.warnings.append(f"line {line}: {token!r} in the url column is not a URL")
+            reading.warnings.append(f"line {line}: {token.group()!r} in the url column is not a URL")
         links += found
-        after_url = bool(found)
+        url_token = token if found else None
     if not (cell or "").strip():
         reading.warnings.append(f"line {line}: no URL for this claim")
     row = {column: fields[column] for column in EXTRA_COLUMNS if fields.get(column) not in (None, "")}
