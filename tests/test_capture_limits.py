@@ -74,15 +74,19 @@ def test_a_redirect_to_a_url_carrying_credentials_is_not_followed_nor_its_passwo
 def test_an_internationalised_url_is_recorded_as_it_was_sent(collection, raw_server):
     """WARC-Target-URI is a URI: the host in IDNA, the path percent-encoded, as requests and
     browsers send them. Kept in Unicode, an index read straße.test as strasse.test, another site."""
-    server = raw_server({"/stra%C3%9Fe": send_bytes(http_response(b"sharp"))})
+    server = raw_server({"/stra%C3%9Fe": send_bytes(http_response(b"sharp")),
+                         "/a%7Cb~%7Bc%7D": send_bytes(http_response(b"braces"))})
     resolver = SafeResolver(AddressPolicy.from_settings(False, ("127.0.0.1/32",)), lambda host, port: ["127.0.0.1"])
-    [row] = capture(collection, f"http://straße.test:{server.port}/straße", resolver=resolver)
-    assert (row.outcome, row.http_status) == ("ok", 200), row.error
+    rows = capture(collection, f"http://straße.test:{server.port}/straße", f"http://sign.test:{server.port}/a|b%7e{{c}}",
+                   resolver=resolver, concurrency=1)
+    assert [(row.outcome, row.http_status) for row in rows] == [("ok", 200)] * 2, [row.error for row in rows]
     sent = f"http://xn--strae-oqa.test:{server.port}/stra%C3%9Fe"
+    braces = f"http://sign.test:{server.port}/a%7Cb~%7Bc%7D"  # as requests wrote the request line
     records = warc_records(collection.storage.folder)
-    assert {r.headers["WARC-Target-URI"] for r in records if r.type in ("request", "response")} == {sent}
-    assert {r.headers["WARC-Target-URI"] for r in records if r.type == "metadata"} == {f"urn:metadata:{sent}"}
-    assert b"\r\nHost: xn--strae-oqa.test:" in server.requests[0]
+    assert {r.headers["WARC-Target-URI"] for r in records if r.type in ("request", "response")} == {sent, braces}
+    assert {r.headers["WARC-Target-URI"] for r in records if r.type == "metadata"} == \
+        {f"urn:metadata:{sent}", f"urn:metadata:{braces}"}
+    assert any(b"\r\nHost: xn--strae-oqa.test:" in request for request in server.requests)
     assert surt.surt(sent).startswith("test,xn--strae-oqa")
     assert warcio_check(next(collection.storage.folder.glob("*.warc.gz"))).returncode == 0
 

@@ -20,7 +20,7 @@ def hop_records(hop: Hop, revisit: Revisit | None = None) -> tuple[list[PendingR
         head = spool.file.read(spool.header_length)
         block, length, block_digest = io.BytesIO(head), len(head), sha256_digest(head)
     request, response = http_record_pair(
-        hop.url, exchange.started_at, ip, bytes(exchange.request_bytes), block, length, block_digest,
+        hop.sent_url or hop.url, exchange.started_at, ip, bytes(exchange.request_bytes), block, length, block_digest,
         spool.payload_digest, hop.truncated, revisit)
     if not hop.has_response:
         return [request], None

@@ -91,7 +91,7 @@ def http_record_pair(url: str, started: datetime, ip: str | None, request_bytes:
     where the identical payload is stored."""
     date = warc_date(started)
     request_id, response_id = new_record_id(), new_record_id()
-    common = [("WARC-Target-URI", wire_form(url)), ("WARC-Date", date)] + ([("WARC-IP-Address", ip)] if ip else [])
+    common = [("WARC-Target-URI", url), ("WARC-Date", date)] + ([("WARC-IP-Address", ip)] if ip else [])
     head, _, body = request_bytes.partition(b"\r\n\r\n")
     request = PendingRecord(
         headers=[("WARC-Type", "request"), ("WARC-Record-ID", request_id), *common,

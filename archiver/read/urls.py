@@ -54,12 +54,10 @@ def fetchable_problem(url: str) -> str | None:
 
 
 def wire_form(url: str) -> str:
-    """`url` as it goes on the wire and in a WARC-Target-URI (a URI, ASCII): its host in IDNA
-    (`straße.example` is `xn--strae-oqa.example`, as browsers and requests send it; an index
-    keyed by the Unicode name would read it as `strasse.example`, another site), the rest
-    percent-encoded as UTF-8. A URL that cannot be so written is left as it is."""
-    if url.isascii():
-        return url
+    """`url` as a request names it (a URI, ASCII), as requests prepares it: its host in IDNA
+    (`straße.example` is `xn--strae-oqa.example`; an index keyed by the Unicode name would read
+    it as `strasse.example`, another site), the rest percent-encoded as UTF-8. A URL that
+    cannot be so written is left as it is."""
     import idna
     from requests.utils import requote_uri
 

@@ -42,6 +42,7 @@ class Hop:
 
     url: str
     exchange: Exchange
+    sent_url: str | None = None  # the URL as the request named it (IDNA host, percent-encoded), once prepared
     status: int | None = None
     location: str | None = None
     truncated: str | None = None  # WARC-Truncated reason
@@ -322,6 +323,7 @@ class Fetcher:
     def _perform(self, hop: Hop, prepared: requests.PreparedRequest, cookies: CookieJar | None = None) -> Hop:
         """Send `prepared` through the recording adapter and read its response to the end."""
         exchange = hop.exchange
+        hop.sent_url = prepared.url
         remaining = exchange.remaining()
         if remaining <= 0:
             hop.error = self._deadline_message()
