@@ -91,6 +91,19 @@ def test_an_internationalised_url_is_recorded_as_it_was_sent(collection, raw_ser
     assert warcio_check(next(collection.storage.folder.glob("*.warc.gz"))).returncode == 0
 
 
+def test_a_page_sending_the_reader_back_to_itself_with_a_cookie_each_time_is_a_loop(collection, raw_server):
+    sent = []
+
+    def new_cookie_each_time(conn, request: bytes) -> None:
+        sent.append(request)
+        conn.sendall(http_response(b"", "302 Found", [("Set-Cookie", f"visit={len(sent)}; Path=/"),
+                                                      ("Location", "/again")]))
+    server = raw_server({"/again": new_cookie_each_time})
+    [row] = capture(collection, server.url("/again"))
+    assert row.outcome == "failed" and row.error == f"redirect loop back to {server.url('/again')}"
+    assert len(server.requests) == 2  # asked again once, with its cookie; a third time is a loop
+
+
 def test_redirects_are_capped(collection, raw_server):
     server = raw_server({f"/{i}": redirect(f"/{i + 1}") for i in range(10)})
     [row] = capture(collection, server.url("/0"), max_redirects=3)

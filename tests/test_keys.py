@@ -77,13 +77,14 @@ def _runs(root) -> int:
 def test_revoking_a_key_again_later_changes_nothing_and_earlier_moves_its_revocation(run_cli, collection):
     [key] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
     revoke = ("keys", "revoke", "-C", collection.root, key["fingerprint"], "--json", "--from")
-    first = json.loads(run_cli(*revoke, "2026-11-01T00:00:00Z").stdout)
+    first = json.loads(run_cli(*revoke, "2026-11-01T00:00:00Z", "--reason", "laptop stolen").stdout)
     lines = len(list(custody_lines(collection)))
-    again = json.loads(run_cli(*revoke, "2026-11-20T00:00:00Z").stdout)
+    again = json.loads(run_cli(*revoke, "2026-11-20T00:00:00Z", "--reason", "a second thought").stdout)
     assert (again["revoked_from"], again["already_revoked"]) == (first["revoked_from"], True)
     assert len(list(custody_lines(collection))) == lines  # nothing appended
     said = run_cli("keys", "revoke", "-C", collection.root, key["fingerprint"]).stdout
     assert said.startswith(f"Already revoked from {first['revoked_from']}: nothing changed"), said
+    assert again["reason"] == "laptop stolen"  # the reason recorded, not the one given again
     earlier = json.loads(run_cli(*revoke, "2026-10-01T00:00:00Z").stdout)
     assert (earlier["revoked_from"], earlier["already_revoked"]) == ("2026-10-01T00:00:00.000000Z", False)
     [shown] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
@@ -94,8 +95,10 @@ def test_generating_the_collections_own_key_again_announces_it_once(run_cli, col
     lines = len(list(custody_lines(collection)))
     for _ in range(2):
         result = run_cli("keys", "generate", "-C", collection.root, "--json")
-        assert result.exit_code == 0 and json.loads(result.stdout)["created"] is False, result.output
+        assert result.exit_code == 0, result.output
+        assert (json.loads(result.stdout)["created"], json.loads(result.stdout)["adopted"]) == (False, False)
     assert len(list(custody_lines(collection))) == lines
+    assert run_cli("keys", "generate", "-C", collection.root).stdout.startswith("Already the collection's key: ")
     assert run_cli("verify", "-C", collection.root).exit_code == 0
 
 

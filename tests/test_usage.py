@@ -369,4 +369,10 @@ def test_a_run_the_disk_stops_lists_what_it_stored_before_the_error(run_cli, col
     assert line.startswith("error: No space left on device")
     assert "Stored before the error below: 1 capture(s)" in result.stdout
     assert f"ok        {server.url('/a')}" in result.stdout and server.url("/b") not in result.stdout
-    assert "--resume" in result.stdout
+    assert "--resume for the 1 not captured" in result.stdout
+    as_json = run_cli("capture", "-C", collection.root, "--json", "--concurrency", "1", server.url("/a"),
+                      server.url("/b"))
+    assert as_json.exit_code == 3 and json.loads(as_json.stderr)["exit_code"] == 3
+    stored = json.loads(as_json.stdout)
+    assert [row["url"] for row in stored["stored_before_error"]] == [server.url("/a")]
+    assert stored["not_captured"] == 1

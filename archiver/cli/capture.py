@@ -113,7 +113,8 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
 
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved) or, with --qa,
     a page's replay is not alike (it differs, or could not be compared or made), 2 on bad
-    usage, 130 when interrupted.
+    usage, 3 when the machine refused (a full disk: what was stored before is listed), 130
+    when interrupted.
     """
     if wait and not to_queue:
         raise click.UsageError("--wait follows queued jobs: use it with --queue")
@@ -249,12 +250,15 @@ def _saying_what_was_stored(run: CaptureRun, out, found: Targets, as_json: bool)
     try:
         yield
     except (OSError, StorageProblem, sqlite3.OperationalError):
-        if run.stored and not as_json:
+        left = len(found.urls) - len(run.stored)
+        if as_json:  # stdout still one JSON document, the error's on stderr
+            print_json({"stored_before_error": [row.as_dict() for row in run.stored], "not_captured": left})
+        elif run.stored:
             out.print(f"Stored before the error below: {len(run.stored)} capture(s)", markup=False)
             for row in run.stored:
                 out.print(f"  {row.outcome:<9} {row.url}", markup=False)
-            out.print("Then `archiver doctor --fix` and the same `archiver capture` with --resume take the rest.",
-                      markup=False)
+            out.print("Then run `archiver doctor --fix`" + (", and the same `archiver capture` with --resume for "
+                      f"the {left} not captured." if left else "."), markup=False)
         raise
 
 

@@ -26,8 +26,8 @@ from archiver.read.urls import lookup_key
 def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     """List captures, oldest first: outcome, HTTP status, page verdict, size and detail.
 
-    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
-    id or URL), 3 when the catalog cannot be read."""
+    Exit 0, also when there are none; 2 on bad usage (not a collection, a malformed URL), 3 when
+    the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
         warn_of_leftovers(collection)
         rows = collection.catalog.captures(lookup_key(url) if url else None)
@@ -49,8 +49,8 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
 def history(url: str, collection_dir: Path, as_json: bool) -> None:
     """List the captures of URL over time: status, payload digest, size, and what changed.
 
-    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
-    id or URL), 3 when the catalog cannot be read."""
+    Exit 0, also when there are none; 2 on bad usage (not a collection, a malformed URL), 3 when
+    the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.captures(lookup_key(url))
     from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
@@ -74,8 +74,8 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
     """Show a claim (its document, span, cited URLs and every capture of each) or a capture
     (with every WARC record it wrote). IDENTIFIER may be a unique prefix of either id.
 
-    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
-    id or URL), 3 when the catalog cannot be read."""
+    Exit 0 when shown; 2 on bad usage (not a collection, an id no claim or capture has, or
+    more than one has), 3 when the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
         catalog = collection.catalog
         claims, captures_found = catalog.find_claim(identifier), catalog.find_capture(identifier)

@@ -40,8 +40,8 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
            collection_dir: Path, as_json: bool) -> None:
     """List claims, each with the URLs it cites and how their newest capture ended.
 
-    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
-    id or URL), 3 when the catalog cannot be read."""
+    Exit 0, also when none match; 2 on bad usage (not a collection, a malformed URL, a document
+    never read), 3 when the catalog cannot be read."""
     if document_path:
         from archiver.capture.targets import document_key  # the capture machinery: only when filtering by document
     with Collection.open(collection_dir) as collection:
@@ -83,8 +83,8 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
 def documents(collection_dir: Path, as_json: bool) -> None:
     """List the documents read into claims: date, kind, claims, cited URLs, SHA-256.
 
-    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
-    id or URL), 3 when the catalog cannot be read."""
+    Exit 0, also when there are none; 2 when the folder is not a collection, 3 when the catalog
+    cannot be read."""
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.documents()
         counts = collection.catalog.document_claim_counts()

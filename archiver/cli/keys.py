@@ -39,11 +39,15 @@ def generate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json
     secret = passphrase(confirm=True) if encrypt else None
     if encrypt and not secret:
         raise UsageProblem("no passphrase given", "set ARCHIVER_PASSPHRASE or type one at the prompt")
+    announced_before = set(key_statuses(collection))
     key, created = create_signing_key(collection, key_file, secret)
+    adopted = not created and key.fingerprint not in announced_before
     if as_json:
-        print_json({"fingerprint": key.fingerprint, "path": str(key.path), "created": created, "encrypted": bool(secret)})
+        print_json({"fingerprint": key.fingerprint, "path": str(key.path), "created": created, "adopted": adopted,
+                    "encrypted": bool(secret)})
         return
-    echo(f"{'Generated' if created else 'Adopted'} {key.path}{' (encrypted)' if secret else ''}")
+    done = "Generated" if created else "Adopted" if adopted else "Already the collection's key:"
+    echo(f"{done} {key.path}{' (encrypted)' if secret else ''}")
     echo(f"Fingerprint: {grouped(key.fingerprint)}")
 
 
@@ -161,8 +165,8 @@ def revoke(fingerprint: str, revoked_from: str | None, reason: str, collection_d
     if already is None:
         revoke_key(collection, signing_key(collection, key_file, revoked_ok=True), wanted, moment, reason)
     if as_json:
-        print_json({"fingerprint": wanted, "revoked_from": already or moment, "reason": reason,
-                    "already_revoked": already is not None})
+        print_json({"fingerprint": wanted, "revoked_from": already or moment,
+                    "reason": "; ".join(status.reasons) if already else reason, "already_revoked": already is not None})
         return
     echo(f"Already revoked from {already}: nothing changed" if already else f"Revoked {grouped(wanted)} from {moment}")
 

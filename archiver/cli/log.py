@@ -19,8 +19,8 @@ def log(event: str | None, collection_dir: Path, as_json: bool) -> None:
     """Show the custody log: every event with its time, operator, software and key.
     (`archiver verify` checks its chain and signatures.)
 
-    Exit 0, also when nothing matches; 2 on bad usage (not a collection, an unknown or ambiguous
-    id or URL), 3 when the catalog cannot be read."""
+    Exit 0, also when none match; 2 when the folder is not a collection, 3 when the log cannot
+    be read."""
     collection = Collection.open(collection_dir)
     entries = [entry for _, line in read_entries(export_custody(collection))
                if (entry := parse_entry(line)) is not None and (event is None or entry.get("event") == event)]

@@ -46,7 +46,7 @@ def fetchable_problem(url: str) -> str | None:
         return "URL has no host"
     if "\\" in parts.netloc:  # a browser reads it as the path's start: another host than Python's reading
         return "a backslash in its host part: browsers and Python read a different host from it"
-    if parts.username is not None or parts.password is not None:
+    if parts.username or parts.password:  # an empty one (https://@example.org/) names no one, as browsers read it
         # Every URL captured is signed into the custody log, attestations and bundles for good.
         return ("it carries a user name or password (user:password@): archiver sends no credentials and "
                 "would keep them in signed evidence; give the URL without them")

@@ -282,7 +282,9 @@ class Fetcher:
                 result.error = f"redirect to {without_credentials(url)}: {problem}"
                 return
             state = (normalise_url(url), _cookies(session))
-            if state in seen:
+            visits = sum(key == state[0] for key, _ in seen)
+            # A third visit is a loop whatever cookies came with it (one set anew on every hop).
+            if state in seen or visits >= 2:
                 result.error = f"redirect loop back to {url}"
                 return
             seen.add(state)
