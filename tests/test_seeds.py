@@ -442,6 +442,7 @@ def test_a_link_carrying_a_password_is_not_cited_and_its_password_not_kept():
     with pytest.raises(UsageProblem) as raised:
         read_targets(["http://alice:S3cret@x.example/minutes"], Path("."))
     assert "S3cret" not in str(raised.value) and "user name or password" in str(raised.value)
+    assert read_targets(["https://@x.example/"], Path(".")).urls  # an empty user name names no one
 
 
 def test_html_without_h1_takes_title_as_main_claim():
