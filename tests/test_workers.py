@@ -327,3 +327,42 @@ def test_a_warc_still_goes_up_by_age_after_an_unexpected_failure_closing_it(
             assert time.monotonic() < deadline, "the WARC never went up while the run went on"
             time.sleep(0.1)
     assert failed == [True]
+
+
+def test_a_worker_whose_catalog_connection_the_server_ended_stops_and_its_job_is_taken_again(
+        raw_server, tmp_path, postgresql_url):
+    """A PostgreSQL restart ends every session: a worker whose catalog connection it ended
+    failed each job it took from then on, for good, while its heartbeat went on. It now stops
+    with one line, and the job it met that with waits for the next worker."""
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({"/a": page, "/b": page})
+    running = worker(collection, concurrency=1)
+    try:
+        queued = subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                                 "--wait", server.url("/a")], capture_output=True, text=True, timeout=120)
+        assert queued.returncode == 0, queued.stderr
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:  # as a restart does, to every session
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                        server.url("/b")], capture_output=True, text=True, timeout=120, check=True)
+        ended = running.wait(120)
+    finally:
+        if running.poll() is None:
+            stop(running)
+    said = running.stderr.read().decode()
+    assert ended == 3, said
+    [line] = [line for line in said.splitlines() if line.startswith("error: ")]
+    assert "this worker stopped, and its job waits to be taken again" in line, said
+
+    again = worker(collection, concurrency=1)
+    try:
+        wait_for(lambda: len(_captured_urls(postgresql_url)) == 2, "/b captured by the next worker", [again])
+    finally:
+        assert stop(again) == 0
+    assert sorted(_captured_urls(postgresql_url)) == [server.url("/a"), server.url("/b")]  # each once
+
+
+def _captured_urls(postgresql_url: str) -> list[str]:
+    with psycopg.connect(postgresql_url) as db:
+        return [row[0] for row in db.execute("SELECT url FROM captures WHERE outcome = 'ok'").fetchall()]

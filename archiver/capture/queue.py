@@ -4,7 +4,10 @@ catalog, and taken by `archiver worker` processes on any number of machines.
 
 A worker beats its heart every HEARTBEAT seconds. A job whose worker has missed its beats for
 STALLED_AFTER seconds (killed, its machine gone) is set back to wait by the workers still
-alive, so nothing is lost; the catalog keeps one capture per job however often it runs."""
+alive, so nothing is lost; the catalog keeps one capture per job however often it runs.
+A job that meets a problem of the worker's own (its catalog connection ended by a server
+restart, its key revoked) is set back to wait too, and the worker stops, saying why: every
+job it took after would meet the same, and a worker started anew starts with all new."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import psycopg
 import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
-from archiver.errors import UsageProblem
+from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.read.urls import normalise_url
 from archiver.store.database import is_server_url
 
@@ -55,13 +58,21 @@ async def _capture(context: JobContext, url: str) -> None:
     # Handed to a job thread here rather than as a synchronous task, which procrastinate hands
     # over through asgiref (a copied context and a wrapper per call: about twice the CPU).
     run: CaptureRun = context.additional_context["run"]
-    await asyncio.get_running_loop().run_in_executor(None, functools.partial(
-        run.capture_job, url, str(context.job.id), taken_before=context.job.attempts > 0))
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+            run.capture_job, url, str(context.job.id), taken_before=context.job.attempts > 0))
+    except ArchiverError as problem:  # the worker's own: the job goes back to wait (RETRY), the worker stops
+        context.additional_context["stop"](problem)
+        raise
+
+
+# A job whose worker met a problem of its own waits a little, then any worker takes it again.
+RETRY = procrastinate.RetryStrategy(max_attempts=10, wait=2, retry_exceptions={ArchiverError})
 
 
 def _app(url: str, **pool_settings) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url, **pool_settings))
-    app.task(name=TASK, queue=QUEUE, pass_context=True)(_capture)
+    app.task(name=TASK, queue=QUEUE, pass_context=True, retry=RETRY)(_capture)
     return app
 
 
@@ -163,19 +174,35 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
     app = _app(url, configure=_autocommit, pool_factory=_pool)
     _ensure_schema(url)
 
+    problems: list[ArchiverError] = []
+
     async def main() -> None:
         # Each job's capture runs in the loop's default executor (see _capture): one thread per job.
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(concurrency, "archiver-job"))
         async with app.open_async():
             retrying = asyncio.create_task(_retry_stalled(app))
+
+            def stop(problem: ArchiverError) -> None:
+                if not problems:  # once: a second cancel would cut short the jobs under way
+                    working.cancel()  # procrastinate's own stop: no job taken, those under way finish
+                problems.append(problem)
+
+            working = asyncio.create_task(app.run_worker_async(
+                queues=[QUEUE], concurrency=concurrency, additional_context={"run": run, "stop": stop},
+                update_heartbeat_interval=HEARTBEAT, stalled_worker_timeout=STALLED_AFTER,
+                fetch_job_polling_interval=HEARTBEAT, install_signal_handlers=True))
             try:
-                await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, additional_context={"run": run},
-                                           update_heartbeat_interval=HEARTBEAT, stalled_worker_timeout=STALLED_AFTER,
-                                           fetch_job_polling_interval=HEARTBEAT, install_signal_handlers=True)
+                await working
+            except asyncio.CancelledError:
+                if not problems:
+                    raise
             finally:
                 retrying.cancel()
 
     asyncio.run(main())
+    if problems:
+        raise StorageProblem(f"{problems[0]}; this worker stopped, and its job waits to be taken again",
+                             "start the worker again (a supervisor such as systemd can restart it)") from problems[0]
 
 
 async def _retry_stalled(app: procrastinate.App) -> None:

@@ -12,6 +12,7 @@ from archiver.capture.run import CaptureRun
 from archiver.cli.common import collection_option, echo, json_option, key_option, print_json
 from archiver.cli.recovery import repair_interrupted
 from archiver.evidence.worker_keys import worker_signing_key
+from archiver.errors import ArchiverError, StorageProblem
 from archiver.store.collection import Collection
 
 
@@ -39,7 +40,12 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
 
     With --json, prints on stopping the run's id and how many captures it made.
 
-    Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL.
+    A job that meets a problem of the worker's own (its catalog connection ended by a server
+    restart, its key revoked) waits to be taken again, and the worker stops with one line: run
+    workers under a supervisor that starts them again.
+
+    Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL, 3 when it
+    stopped on a problem of its own.
     """
     collection = Collection.open(collection_dir)
     with collection:
@@ -49,11 +55,22 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
         settings = collection.config.capture
         if concurrency is not None:
             settings = dataclasses.replace(settings, concurrency=concurrency)
-        with CaptureRun(collection, settings, key) as run:
-            echo(f"worker: capturing {run.mode}, {run.settings.concurrency} at once; heartbeat every "
-                 f"{HEARTBEAT:g} s, jobs of workers silent for {STALLED_AFTER:g} s taken again; Ctrl-C stops",
-                 err=True)
-            work(url, run, run.settings.concurrency)
+        stopped = None  # why the worker stopped on its own (see capture/queue.py)
+        try:
+            with CaptureRun(collection, settings, key) as run:
+                echo(f"worker: capturing {run.mode}, {run.settings.concurrency} at once; heartbeat every "
+                     f"{HEARTBEAT:g} s, jobs of workers silent for {STALLED_AFTER:g} s taken again; Ctrl-C stops",
+                     err=True)
+                try:
+                    work(url, run, run.settings.concurrency)
+                except StorageProblem as problem:
+                    stopped = problem
+        except (ArchiverError, OSError):
+            if stopped is None:
+                raise
+            # Closing the run met the same ended connection: its WARC file is finished when the worker starts again.
+        if stopped is not None:
+            raise stopped
         [(captured,)] = collection.catalog.query("SELECT COUNT(*) FROM captures WHERE run_id = ?", (run.run_id,)).fetchall()
     if as_json:
         print_json({"collection": str(collection.root), "run": run.run_id, "captures": captured})
