@@ -70,6 +70,29 @@ def test_a_manifest_exported_on_one_machine_is_verified_chained_and_bundled_on_a
     assert doctor.exit_code == 0 and json.loads(doctor.stdout)["findings"] == [], doctor.output
 
 
+def test_a_draft_an_export_here_left_is_replaced_by_the_manifest_another_machine_listed(
+        run_cli, raw_server, tmp_path, postgresql_url, s3):
+    """An export stopped before the catalog listed its manifest-1.json; another machine's export
+    then took sequence 1. This folder's draft is not that manifest: a bundle of it failed
+    verify-bundle, exit 0. It is set aside, and the listed one fetched in its place."""
+    first, _ = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url)
+    second = another_machine(first, tmp_path / "machine-b")
+    assert run_cli("capture", "-C", first.root, pages(raw_server).url("/a")).exit_code == 0
+    draft = first.root / "manifests" / "manifest-1.json"
+    draft.parent.mkdir(exist_ok=True)
+    draft.write_bytes(b'{"manifest": "a draft never listed"}')
+    assert run_cli("manifest", "-C", second.root).exit_code == 0
+
+    fingerprint = json.loads(run_cli("keys", "show", "-C", first.root, "--json").stdout)["keys"][0]["fingerprint"]
+    bundled = run_cli("bundle", "-C", first.root, "--all", "-o", tmp_path / "all.wacz")
+    assert bundled.exit_code == 0, bundled.output
+    checked = run_cli("verify-bundle", tmp_path / "all.wacz", "--fingerprint", fingerprint)
+    assert checked.exit_code == 0, checked.output
+    assert draft.read_bytes() == (second.root / "manifests" / "manifest-1.json").read_bytes()
+    assert (first.root / "manifests" / "quarantine" / "manifest-1.json").read_bytes() == \
+        b'{"manifest": "a draft never listed"}'
+
+
 def waits_for(lock: int, process: subprocess.Popen, postgresql_url: str) -> None:
     """Run `process` (started while the test holds `lock`), see it wait for that advisory lock, then let it go on."""
     waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = %s AND objid = %s"
