@@ -184,6 +184,20 @@ def test_queueing_into_a_collection_with_a_local_catalog_is_refused_in_one_line(
         assert len(refused.output.strip().splitlines()) == 1 and "PostgreSQL catalog" in refused.output
 
 
+def test_a_postgresql_server_lost_mid_command_is_one_line_and_exit_3(run_cli, tmp_path, postgresql_url, monkeypatch):
+    """psycopg's errors are not OSErrors: one met mid-command was an 'internal error', its
+    message on three lines."""
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+
+    def server_gone(url):
+        raise psycopg.OperationalError("connection failed: server closed the connection\n\tIs the server running?")
+    monkeypatch.setattr("archiver.cli.queue.job_counts", server_gone)
+    result = run_cli("queue", "-C", collection.root)
+    assert result.exit_code == 3, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: the PostgreSQL server failed: connection failed") and "internal error" not in line
+
+
 @pytest.mark.parametrize("catalog_backend", ["postgresql"], indirect=True)
 def test_only_a_job_taken_again_asks_the_catalog_whether_it_was_captured(raw_server, collection, monkeypatch):
     # Only a job taken again (its worker seemed dead) can have a capture already: asking the

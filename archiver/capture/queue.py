@@ -17,7 +17,7 @@ import functools
 import select
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import procrastinate
 import psycopg
@@ -27,6 +27,7 @@ from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.read.urls import normalise_url
 from archiver.store.database import is_server_url
+from archiver.store.postgresql_database import refused_connection
 
 if TYPE_CHECKING:
     from procrastinate.job_context import JobContext
@@ -98,10 +99,21 @@ async def _autocommit(connection: psycopg.AsyncConnection) -> None:
     await connection.set_autocommit(True)
 
 
+@contextlib.contextmanager
+def _database(url: str, **settings) -> Iterator[psycopg.Connection]:
+    """A connection to the queue's database, or the StorageProblem naming why there is none."""
+    try:
+        connection = psycopg.connect(url, connect_timeout=10, **settings)
+    except psycopg.OperationalError as exc:
+        raise refused_connection(url, exc) from None
+    with connection:
+        yield connection
+
+
 def _ensure_schema(url: str) -> None:
     """procrastinate's tables, created on the queue's first use (by an app of its own, opened
     synchronously: the worker's pool settings are for asyncio)."""
-    with psycopg.connect(url, autocommit=True) as db:
+    with _database(url, autocommit=True) as db:
         db.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
         try:
             if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
@@ -135,15 +147,16 @@ def enqueue(url: str, urls: list[str]) -> Enqueued:
 
 def job_states(url: str, job_ids: list[int]) -> dict[int, str]:
     """procrastinate's status of each job: todo, doing, succeeded, failed…"""
-    with psycopg.connect(url) as db:
+    with _database(url) as db:
         return dict(db.execute("SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(%s)",
                                (job_ids,)).fetchall())
 
 
 def job_counts(url: str) -> dict[str, int]:
     """The collection's capture jobs: how many are queued, running, done and failed, and how
-    many were retried (taken again after their worker stopped beating)."""
-    with psycopg.connect(url) as db:
+    many were retried (taken again after their worker stopped beating, or stopped on a problem
+    of its own)."""
+    with _database(url) as db:
         if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
             return {"queued": 0, "running": 0, "done": 0, "failed": 0, "retried": 0}
         row = db.execute(
@@ -157,7 +170,7 @@ def job_counts(url: str) -> dict[str, int]:
 def stalled_jobs(url: str) -> list[tuple[int, str, str | None]]:
     """(id, URL, last heartbeat) of each capture job under way whose worker has not beaten for
     STALLED_AFTER seconds (or is gone): the live workers take these again."""
-    with psycopg.connect(url) as db:
+    with _database(url) as db:
         if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
             return []
         return db.execute(

@@ -94,12 +94,24 @@ class ArchiverGroup(click.Group):
         except Exception as exc:
             if os.environ.get("ARCHIVER_DEBUG"):
                 raise
+            if _server_went_away(exc):
+                self._fail(ctx, f"the PostgreSQL server failed: {exc}; check that it is running and reachable, "
+                                "then run the command again", 3)
             self._fail(ctx, f"internal error: {type(exc).__name__}: {exc} (set ARCHIVER_DEBUG=1 for details)", 3)
 
     @staticmethod
     def _fail(ctx: click.Context, message: str, code: int) -> None:
         report_error(message, code, ctx.meta.get(JSON_WANTED, False))
         ctx.exit(code)
+
+
+def _server_went_away(exc: Exception) -> bool:
+    """A PostgreSQL connection lost or refused in the middle of a command (psycopg's, or the
+    queue's through procrastinate): the machine, not a bug. Told by class, not imported: a
+    command on a local collection never loads either."""
+    return any(cls.__name__ in ("OperationalError", "InterfaceError", "ConnectorException")
+               and cls.__module__.partition(".")[0] in ("psycopg", "psycopg_pool", "procrastinate")
+               for cls in type(exc).__mro__)
 
 
 READ_ONLY_HINT = "reading and verifying work on a read-only collection; to change it, make it writable or copy it"

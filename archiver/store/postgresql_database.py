@@ -47,7 +47,7 @@ class PostgreSQL:
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise _connection_refused(url, exc) from None
+            raise refused_connection(url, exc) from None
 
     def execute(self, sql: str, args: Iterable[Any] = ()) -> psycopg.Cursor:
         try:
@@ -117,7 +117,7 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
-def _connection_refused(url: str, exc: psycopg.OperationalError) -> StorageProblem:
+def refused_connection(url: str, exc: psycopg.OperationalError) -> StorageProblem:
     """Which of server, credentials or database is wrong, and how to fix that one."""
     text = _one_line(exc)
     if "password" in text or "authentication failed" in text:
