@@ -58,3 +58,32 @@ def test_doctor_lists_worker_keys_no_custody_entry_announces(run_cli, tmp_path, 
 def _lines(collection) -> int:
     with collection:
         return len(list(collection.catalog.custody_lines()))
+
+
+def test_doctor_lists_a_warc_file_a_stopped_worker_left_on_its_machine(run_cli, raw_server, tmp_path, postgresql_url,
+                                                                        s3):
+    """A worker killed with its captures spooled, not uploaded: its jobs are done, and verify
+    says the file is being written elsewhere. Nothing writes it: doctor on any machine says so,
+    until that machine's folder finishes it."""
+    from tests.test_doctor import page
+    from tests.test_workers import another_machine, queue_counts, shared_collection, wait_for, worker
+
+    collection, _ = shared_collection(tmp_path / "machine-a", run_cli, s3, postgresql_url, warc_age=3600)
+    workers_folder = another_machine(collection, tmp_path / "machine-b")
+    server = raw_server({"/a": page})
+    running = worker(workers_folder, concurrency=1)
+    try:
+        assert run_cli("capture", "-C", collection.root, "--queue", server.url("/a")).exit_code == 0
+        wait_for(lambda: queue_counts(run_cli, collection)["done"] == 1, "the job done", [running])
+    finally:
+        running.kill()  # as its machine going down would: nothing uploaded
+        running.wait(60)
+    [spooled] = [path.name.removesuffix(".open") for path in (workers_folder.root / "warcs").glob("*.open")]
+    assert _findings(run_cli, collection.root) == [("WARC file left on another machine", f"warcs/{spooled}")]
+
+    again = worker(workers_folder, concurrency=1)  # started again, it finishes and uploads the file
+    try:
+        wait_for(lambda: run_cli("doctor", "-C", collection.root).exit_code == 0, "the file uploaded", [again])
+    finally:
+        again.terminate()
+        again.wait(60)

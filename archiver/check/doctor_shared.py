@@ -1,6 +1,7 @@
 """What `doctor` reports on a shared collection, beyond an interrupted run's leftovers: capture
-jobs whose worker stopped beating, objects in the store that no catalog row names, and worker
-keys (key files, custody entries, attestations) that no custody entry announces. These are
+jobs whose worker stopped beating, objects in the store that no catalog row names, WARC files a
+stopped worker left unuploaded on its machine, and worker keys (key files, custody entries,
+attestations) that no custody entry announces. These are
 reported for a person to judge and never repaired: an object in a WORM store is never deleted,
 the live workers take stalled jobs again, and only the collection's key can announce a key."""
 
@@ -26,7 +27,28 @@ def shared_findings(collection: Collection) -> list[Finding]:
         findings += _stalled_jobs(collection) + _unannounced_keys(collection)
     if collection.config.storage.url:
         findings += _orphaned_objects(collection)
+        if collection.config.catalog_url:
+            findings += _left_by_a_stopped_writer(collection)
     return findings
+
+
+def _left_by_a_stopped_writer(collection: Collection) -> list[Finding]:
+    """WARC files the catalog lists as being written that no live process writes and the store
+    does not hold, nor this folder: a worker on another machine stopped before uploading one.
+    Its captures are in no one's reach until that machine's folder finishes it."""
+    storage = collection.storage
+    here = set(storage.unfinished())
+    with collection:
+        catalog = collection.catalog
+        open_files = [row[0] for row in catalog.query("SELECT name FROM warc_files WHERE closed_at IS NULL ORDER BY name")]
+        left = [name for name in open_files if name not in here and not catalog.locks.being_written(name)
+                and storage.state(name) is None]
+    return [Finding("WARC file left on another machine", f"warcs/{name}",
+                    "listed as being written, but no archiver process writes it and the store does not hold it: "
+                    "the worker writing it stopped before uploading it. Start `archiver worker` (or run "
+                    "`archiver doctor --fix`) in that machine's folder; until then the captures in it are on that "
+                    "machine alone")
+            for name in left]
 
 
 def _stalled_jobs(collection: Collection) -> list[Finding]:
