@@ -295,3 +295,31 @@ def test_one_object_is_verified_in_pieces_by_ranged_reads_finding_what_a_whole_r
     s3.put_object(Bucket=bucket, Key=key, Body=original[:-40] + bytes([original[-40] ^ 1]) + original[-39:])
     report = verify_collection(collection, parallelism=in_pieces)
     assert not report.ok and report.as_dict() == verify_collection(collection, workers=1).as_dict()
+
+
+def test_a_capture_whose_upload_fails_lists_what_it_kept_and_doctor_uploads_it(tmp_path, run_cli, raw_server, s3,
+                                                                               monkeypatch):
+    """The run's last upload fails (the store went away): the captures are kept in the spool.
+    The run says so, and that doctor --fix uploads them: capturing again would capture twice."""
+    from archiver.errors import StorageProblem
+    from archiver.store.s3 import S3Storage
+
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/")
+    server = page_server(raw_server)
+
+    def unreachable(self, path, written):
+        raise StorageProblem(f"cannot upload {path.name} in {self.location}: 503 Slow Down", "run the command again")
+    with monkeypatch.context() as patched:
+        patched.setattr(S3Storage, "_upload", unreachable)
+        failed = run_cli("capture", "-C", collection.root, server.url("/"))
+    assert failed.exit_code == 3, failed.output
+    [line] = failed.stderr.splitlines()
+    assert "503 Slow Down" in line and "`archiver doctor --fix` uploads it and lists them" in line, line
+    assert "run the command again" not in line
+    assert "Stored before the error below: 1 capture(s)" in failed.stdout, failed.stdout
+
+    assert run_cli("doctor", "-C", collection.root, "--fix").exit_code == 0
+    listed = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert [c["url"] for c in listed] == [server.url("/")]
+    assert run_cli("verify", "-C", collection.root).exit_code == 0

@@ -194,8 +194,9 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)", markup=False)
         out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})", markup=False)
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
-    with CaptureRun(collection, settings, key) as run, stopping_on_signals(run.interrupt, as_json), \
-            _saying_what_was_stored(run, out, found, as_json):
+    run = CaptureRun(collection, settings, key)
+    # What was stored is said also when the run's last upload fails, as it closes.
+    with _saying_what_was_stored(run, out, found, as_json), run, stopping_on_signals(run.interrupt, as_json):
         if found.urls and not as_json:
             out.print(f"Capturing {run.mode}", markup=False)
         # Within the signal handling: a Ctrl-C between a document's catalog commit and its custody

@@ -118,7 +118,11 @@ class S3Storage:
 
     def publish(self, file) -> StoredFile:
         written = file.close()
-        uploaded = self._upload(file.path, written)
+        try:
+            uploaded = self._upload(file.path, written)
+        except StorageProblem as problem:  # the file stays in the spool: a capture made again would be a second
+            raise StorageProblem(problem.message, f"{file.name} stays in warcs/ (.open) with the captures in it: once "
+                                 "the store is reachable, `archiver doctor --fix` uploads it and lists them") from problem
         crash_point(AFTER_UPLOAD)
         file.path.unlink()
         fsync_dir(file.path.parent)
