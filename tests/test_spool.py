@@ -177,3 +177,43 @@ def test_finishing_a_workers_leftover_reads_no_other_object_of_the_bucket(run_cl
     # Only a file open when its writer died can hold records the catalog missed: however large
     # the bucket, a restart reads none of the others.
     assert object_gets and all(left.name.removesuffix(".open") in url for url, _ in object_gets), object_gets
+
+
+def test_a_worker_that_cannot_upload_stops_and_its_next_start_uploads_what_it_kept(run_cli, raw_server, s3,
+                                                                                    postgresql_url, tmp_path):
+    """The store refuses the upload by age (here a bucket policy denying every PUT): the worker
+    kept the file, and went on taking jobs until restarted by hand. It now stops in one line;
+    started again, with the store back, it uploads the file and the catalog lists the capture."""
+    collection, bucket = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url, warc_age=2)
+    server = raw_server({"/a": send_bytes(http_response(b"<p>a</p>"))})
+    running = worker(collection, 1)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    try:
+        assert run_cli("capture", "-C", collection.root, "--queue", server.url("/a")).exit_code == 0
+        ended = running.wait(120)
+    finally:
+        if running.poll() is None:
+            stop(running)
+        s3.delete_bucket_policy(Bucket=bucket)
+    said = running.stderr.read().decode()
+    assert ended == 3, said
+    [line] = [line for line in said.splitlines() if line.startswith("error: ")]
+    assert "this worker stopped" in line and "doctor --fix" in line, line
+    assert closed_files(postgresql_url) == [] and uploaded(s3, bucket) == []
+
+    with psycopg.connect(postgresql_url) as db:
+        [(restarted_at,)] = db.execute("SELECT now()").fetchall()
+    again = worker(collection, 1)
+    try:
+        wait_for(lambda: len(closed_files(postgresql_url)) == 1, "the kept file uploaded and cataloged", [again])
+        wait_for(lambda: _beats_since(postgresql_url, restarted_at), "the worker taking jobs", [again])
+    finally:
+        assert stop(again) == 0, again.stderr.read().decode()
+    with psycopg.connect(postgresql_url) as db:
+        assert db.execute("SELECT url FROM captures").fetchall() == [(server.url("/a"),)]
+
+
+def _beats_since(postgresql_url: str, moment) -> bool:
+    with psycopg.connect(postgresql_url) as db:
+        return db.execute("SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > %s", (moment,)).fetchone()[0] > 0

@@ -367,7 +367,7 @@ def test_a_worker_whose_catalog_connection_the_server_ended_stops_and_its_job_is
     said = running.stderr.read().decode()
     assert ended == 3, said
     [line] = [line for line in said.splitlines() if line.startswith("error: ")]
-    assert "this worker stopped, and its job waits to be taken again" in line, said
+    assert "this worker stopped (a job it was capturing waits to be taken again)" in line, said
 
     again = worker(collection, concurrency=1)
     try:

@@ -200,6 +200,12 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
                     working.cancel()  # procrastinate's own stop: no job taken, those under way finish
                 problems.append(problem)
 
+            async def stop_when_an_upload_fails() -> None:  # the file stays in the spool: a new start uploads it
+                while run.upload_failed is None:
+                    await asyncio.sleep(HEARTBEAT)
+                stop(StorageProblem(run.upload_failed))
+
+            watching = asyncio.create_task(stop_when_an_upload_fails())
             working = asyncio.create_task(app.run_worker_async(
                 queues=[QUEUE], concurrency=concurrency, additional_context={"run": run, "stop": stop},
                 update_heartbeat_interval=HEARTBEAT, stalled_worker_timeout=STALLED_AFTER,
@@ -211,11 +217,13 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
                     raise
             finally:
                 retrying.cancel()
+                watching.cancel()
 
     asyncio.run(main())
     if problems:
-        raise StorageProblem(f"{problems[0]}; this worker stopped, and its job waits to be taken again",
-                             "start the worker again (a supervisor such as systemd can restart it)") from problems[0]
+        raise StorageProblem(f"{problems[0]}; this worker stopped (a job it was capturing waits to be taken again)",
+                             "start it again: it finishes what it kept (a supervisor such as systemd can restart "
+                             "it)") from problems[0]
 
 
 async def _retry_stalled(app: procrastinate.App) -> None:

@@ -163,6 +163,7 @@ class CaptureRun:
             # In a store shared by machines, captures are durable there only once their file is uploaded.
             max_age=settings.warc_age if shared_by_machines(collection.storage) else None)
         self._awaiting = AwaitingUpload() if self.writer.max_age is not None else None
+        self.upload_failed: str | None = None  # why a WARC file going up by age did not
         self.catalog.start_run(self.run_id, _now(), software(), operator, settings.as_record())
         if self.writer.max_age is not None:
             self._rotating.start()
@@ -191,11 +192,11 @@ class CaptureRun:
             with self._storing:
                 try:
                     self.writer.close_if_old()
-                except Exception as exc:  # any: this thread must go on, or nothing goes up by age again
-                    # The file stays in the spool, for the next tick, the worker's next start or `doctor`.
+                except Exception as exc:  # any: this thread must go on; the file stays in the spool, for doctor
                     problem = exc if isinstance(exc, (StorageProblem, OSError)) else f"{type(exc).__name__}: {exc}"
                     _log.error("cannot upload %s: %s; the next start of the worker (or `archiver doctor --fix`) "
                                "uploads it", self.collection.storage.location, problem)
+                    self.upload_failed = str(problem)  # a worker stops on it (capture/queue.py)
 
     def interrupt(self) -> None:
         """Stop the run (from a signal handler): no new fetch starts, those in flight get a

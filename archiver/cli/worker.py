@@ -40,9 +40,9 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
 
     With --json, prints on stopping the run's id and how many captures it made.
 
-    A job that meets a problem of the worker's own (its catalog connection ended by a server
-    restart, its key revoked) waits to be taken again, and the worker stops with one line: run
-    workers under a supervisor that starts them again.
+    On a problem of its own (its catalog connection ended by a server restart, its key revoked,
+    an upload the store refused) the worker stops with one line; a job it was capturing waits to
+    be taken again: run workers under a supervisor that starts them again.
 
     Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL, 3 when it
     stopped on a problem of its own.
