@@ -140,6 +140,10 @@ def test_a_manifest_an_export_stopped_before_storing_is_stored_by_doctor(
     assert not [name for name in uploaded(s3, bucket) if name.startswith("manifests/")]
 
     assert "manifest present" in failed_checks(run_cli, second)  # listed, and nowhere this machine can read it
+    found = run_cli("doctor", "-C", second.root, "--json")  # where to look for it: said from any machine
+    assert found.exit_code == 1, found.output
+    assert [(f["kind"], f["where"]) for f in json.loads(found.stdout)["findings"]] == \
+        [("manifest on another machine only", "manifests/manifest-1.json")]
     refused = run_cli("manifest", "-C", second.root)  # nothing changed since: manifest 1 is still the newest
     assert refused.exit_code == 2 and "its bucket holds manifests/manifest-1.json" in refused.output, refused.output
     assert run_cli("capture", "-C", second.root, pages(raw_server).url("/b")).exit_code == 0

@@ -1,6 +1,6 @@
 """What `doctor` reports on a shared collection, beyond an interrupted run's leftovers: capture
 jobs whose worker stopped beating, objects in the store that no catalog row names, WARC files a
-stopped worker left unuploaded on its machine, and worker keys (key files, custody entries,
+stopped worker left unuploaded on its machine, manifests only the machine that exported them holds, and worker keys (key files, custody entries,
 attestations) that no custody entry announces. These are
 reported for a person to judge and never repaired: an object in a WORM store is never deleted,
 the live workers take stalled jobs again, and only the collection's key can announce a key."""
@@ -29,7 +29,20 @@ def shared_findings(collection: Collection) -> list[Finding]:
         findings += _orphaned_objects(collection)
         if collection.config.catalog_url:
             findings += _left_by_a_stopped_writer(collection)
+        findings += _manifests_held_elsewhere(collection)
     return findings
+
+
+def _manifests_held_elsewhere(collection: Collection) -> list[Finding]:
+    """Manifests the catalog lists that neither the store nor this folder holds: the export that
+    made one stopped before storing it, and only its machine's folder has it (doctor there stores it)."""
+    held = set(collection.storage.shared_names(MANIFESTS))
+    with collection:
+        listed = [row[0] for row in collection.catalog.query("SELECT file FROM manifests ORDER BY sequence")]
+    return [Finding("manifest on another machine only", f"manifests/{name}",
+                    "listed in the catalog, but neither the store nor this folder holds it: the export that made it "
+                    "stopped before storing it. Run `archiver doctor --fix` in the folder it was exported from")
+            for name in listed if name not in held and not (collection.root / MANIFESTS / name).exists()]
 
 
 def _left_by_a_stopped_writer(collection: Collection) -> list[Finding]:
