@@ -380,3 +380,20 @@ def test_a_worker_whose_catalog_connection_the_server_ended_stops_and_its_job_is
 def _captured_urls(postgresql_url: str) -> list[str]:
     with psycopg.connect(postgresql_url) as db:
         return [row[0] for row in db.execute("SELECT url FROM captures WHERE outcome = 'ok'").fetchall()]
+
+
+def test_what_a_worker_logs_is_one_line_a_record_with_its_exception_last_line_only(capsys):
+    """procrastinate logs a failed job or a replaced connection with its traceback: forty lines
+    a job during an outage. The worker prints each record as one line."""
+    import logging
+
+    from archiver.cli.worker import _OneLine
+
+    try:
+        raise psycopg.OperationalError("the connection is closed\n\tIs the server running?")
+    except psycopg.OperationalError:
+        record = logging.LogRecord("procrastinate.worker", logging.ERROR, __file__, 1, "Job %s ended with status: %s",
+                                   ("capture[69]", "Error"), sys.exc_info())
+    shown = _OneLine().format(record)
+    assert shown == ("worker: Job capture[69] ended with status: Error (OperationalError: the connection is closed"
+                     "\\n\\tIs the server running?)")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import click
 
 from archiver.capture.queue import HEARTBEAT, STALLED_AFTER, queue_location, work
 from archiver.capture.run import CaptureRun
-from archiver.cli.common import collection_option, echo, json_option, key_option, print_json
+from archiver.cli.common import collection_option, echo, json_option, key_option, literal, one_line, print_json
 from archiver.cli.recovery import repair_interrupted
 from archiver.evidence.worker_keys import worker_signing_key
 from archiver.errors import ArchiverError, StorageProblem
@@ -47,6 +48,7 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
     Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL, 3 when it
     stopped on a problem of its own.
     """
+    _log_in_one_line()
     collection = Collection.open(collection_dir)
     with collection:
         url = queue_location(collection)
@@ -76,3 +78,22 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
         print_json({"collection": str(collection.root), "run": run.run_id, "captures": captured})
     else:
         echo(f"worker: stopped after {captured} capture(s) (run {run.run_id})", err=True)
+
+
+class _OneLine(logging.Formatter):
+    """A log record as one line on stderr: a failed job's traceback is its last line, not forty."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+        return one_line(literal(f"worker: {text}"))
+
+
+def _log_in_one_line() -> None:
+    """What the worker and procrastinate log (warnings and errors: a job failed, a connection
+    replaced), each a line of its own."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLine())
+    handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
