@@ -199,7 +199,7 @@ def test_a_worker_that_cannot_upload_stops_and_its_next_start_uploads_what_it_ke
     said = running.stderr.read().decode()
     assert ended == 3, said
     [line] = [line for line in said.splitlines() if line.startswith("error: ")]
-    assert "this worker stopped" in line and "doctor --fix" in line, line
+    assert "this worker stopped" in line and "start it again, which finishes what it kept" in line, line
     assert closed_files(postgresql_url) == [] and uploaded(s3, bucket) == []
 
     with psycopg.connect(postgresql_url) as db:

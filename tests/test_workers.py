@@ -197,6 +197,22 @@ def test_a_postgresql_server_lost_mid_command_is_one_line_and_exit_3(run_cli, tm
     [line] = result.stderr.splitlines()
     assert line.startswith("error: the PostgreSQL server failed: connection failed") and "internal error" not in line
 
+    def wrapped_by_procrastinate(url):  # as its wrap_exceptions reports any psycopg error
+        from procrastinate.exceptions import ConnectorException
+        try:
+            server_gone(url)
+        except psycopg.OperationalError as exc:
+            raise ConnectorException() from exc
+    monkeypatch.setattr("archiver.cli.queue.job_counts", wrapped_by_procrastinate)
+    [line] = run_cli("queue", "-C", collection.root).stderr.splitlines()
+    assert line.startswith("error: the PostgreSQL server failed: connection failed: server closed"), line
+
+    def a_bug(url):  # any other psycopg error, through procrastinate, is no server gone
+        from procrastinate.exceptions import ConnectorException
+        raise ConnectorException() from psycopg.errors.UndefinedFunction("function f() does not exist")
+    monkeypatch.setattr("archiver.cli.queue.job_counts", a_bug)
+    assert "internal error" in run_cli("queue", "-C", collection.root).stderr
+
 
 @pytest.mark.parametrize("catalog_backend", ["postgresql"], indirect=True)
 def test_only_a_job_taken_again_asks_the_catalog_whether_it_was_captured(raw_server, collection, monkeypatch):
@@ -367,7 +383,7 @@ def test_a_worker_whose_catalog_connection_the_server_ended_stops_and_its_job_is
     said = running.stderr.read().decode()
     assert ended == 3, said
     [line] = [line for line in said.splitlines() if line.startswith("error: ")]
-    assert "this worker stopped (a job it was capturing waits to be taken again)" in line, said
+    assert "this worker stopped (a job it was capturing is taken again by any worker)" in line, said
 
     again = worker(collection, concurrency=1)
     try:
@@ -375,6 +391,31 @@ def test_a_worker_whose_catalog_connection_the_server_ended_stops_and_its_job_is
     finally:
         assert stop(again) == 0
     assert sorted(_captured_urls(postgresql_url)) == [server.url("/a"), server.url("/b")]  # each once
+
+
+def test_an_idle_worker_whose_catalog_connection_the_server_ended_stops_too(raw_server, tmp_path, postgresql_url):
+    """With no job to take, it would have learnt only at its next job (or upload by age), while
+    its locks on the files it writes, gone with its session, told other machines it had died."""
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    running = worker(collection, concurrency=1)
+    try:
+        wait_for(lambda: _beats(postgresql_url), "the worker beating", [running])
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ended = running.wait(120)
+    finally:
+        if running.poll() is None:
+            stop(running)
+    said = running.stderr.read().decode()
+    assert ended == 3 and "this worker stopped" in said, said
+
+
+def _beats(postgresql_url: str) -> bool:
+    with psycopg.connect(postgresql_url) as db:
+        if db.execute("SELECT to_regclass('procrastinate_workers')").fetchone()[0] is None:
+            return False
+        return db.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] > 0
 
 
 def _captured_urls(postgresql_url: str) -> list[str]:

@@ -25,6 +25,7 @@ import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
+from archiver.evidence.worker_keys import worker_key_path
 from archiver.read.urls import normalise_url
 from archiver.store.database import is_server_url
 from archiver.store.postgresql_database import refused_connection
@@ -68,7 +69,8 @@ async def _capture(context: JobContext, url: str) -> None:
 
 
 # A job whose worker met a problem of its own waits a little, then any worker takes it again.
-RETRY = procrastinate.RetryStrategy(max_attempts=10, wait=2, retry_exceptions={ArchiverError})
+# Each worker meeting such a problem spends one attempt: a fleet's database restart may spend many.
+RETRY = procrastinate.RetryStrategy(max_attempts=50, wait=2, retry_exceptions={ArchiverError})
 
 
 def _app(url: str, **pool_settings) -> procrastinate.App:
@@ -200,12 +202,20 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
                     working.cancel()  # procrastinate's own stop: no job taken, those under way finish
                 problems.append(problem)
 
-            async def stop_when_an_upload_fails() -> None:  # the file stays in the spool: a new start uploads it
-                while run.upload_failed is None:
+            async def stop_on_a_problem_of_its_own() -> None:
+                """Also while no job comes: an upload by age refused (the file stays in the spool, a
+                new start uploads it), or the catalog's connection ended (its file locks went with it)."""
+                while not problems:
                     await asyncio.sleep(HEARTBEAT)
-                stop(StorageProblem(run.upload_failed))
+                    try:
+                        if run.upload_failed is not None:
+                            raise StorageProblem(run.upload_failed)
+                        await asyncio.get_running_loop().run_in_executor(
+                            None, lambda: run.catalog.query("SELECT 1").fetchone())
+                    except ArchiverError as problem:
+                        stop(problem)
 
-            watching = asyncio.create_task(stop_when_an_upload_fails())
+            watching = asyncio.create_task(stop_on_a_problem_of_its_own())
             working = asyncio.create_task(app.run_worker_async(
                 queues=[QUEUE], concurrency=concurrency, additional_context={"run": run, "stop": stop},
                 update_heartbeat_interval=HEARTBEAT, stalled_worker_timeout=STALLED_AFTER,
@@ -221,9 +231,14 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
 
     asyncio.run(main())
     if problems:
-        raise StorageProblem(f"{problems[0]}; this worker stopped (a job it was capturing waits to be taken again)",
-                             "start it again: it finishes what it kept (a supervisor such as systemd can restart "
-                             "it)") from problems[0]
+        problem = problems[0]
+        if isinstance(problem, UsageProblem):  # its key revoked or rotated out: started again, it would refuse
+            raise UsageProblem(f"{problem.message}; this worker stopped (a job it was capturing is taken again by "
+                               "another worker)", f"move {worker_key_path(run.collection)} aside and start it again: "
+                               "a new worker key is made and announced") from problem
+        raise StorageProblem(f"{problem.message}; this worker stopped (a job it was capturing is taken again by any "
+                             "worker)", "start it again, which finishes what it kept (a supervisor such as systemd "
+                             "can)") from problem
 
 
 async def _retry_stalled(app: procrastinate.App) -> None:

@@ -196,7 +196,7 @@ class CaptureRun:
                     problem = exc if isinstance(exc, (StorageProblem, OSError)) else f"{type(exc).__name__}: {exc}"
                     _log.error("cannot upload %s: %s; the next start of the worker (or `archiver doctor --fix`) "
                                "uploads it", self.collection.storage.location, problem)
-                    self.upload_failed = str(problem)  # a worker stops on it (capture/queue.py)
+                    self.upload_failed = getattr(problem, "message", str(problem))  # a worker stops on it (queue.py)
 
     def interrupt(self) -> None:
         """Stop the run (from a signal handler): no new fetch starts, those in flight get a

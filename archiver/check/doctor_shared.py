@@ -36,9 +36,11 @@ def shared_findings(collection: Collection) -> list[Finding]:
 def _manifests_held_elsewhere(collection: Collection) -> list[Finding]:
     """Manifests the catalog lists that neither the store nor this folder holds: the export that
     made one stopped before storing it, and only its machine's folder has it (doctor there stores it)."""
-    held = set(collection.storage.shared_names(MANIFESTS))
     with collection:
+        if collection.catalog.locks.being_exported():  # listed, not stored yet: an export under way
+            return []
         listed = [row[0] for row in collection.catalog.query("SELECT file FROM manifests ORDER BY sequence")]
+    held = set(collection.storage.shared_names(MANIFESTS))  # after the catalog: what it listed is stored by now
     return [Finding("manifest on another machine only", f"manifests/{name}",
                     "listed in the catalog, but neither the store nor this folder holds it: the export that made it "
                     "stopped before storing it. Run `archiver doctor --fix` in the folder it was exported from")

@@ -94,8 +94,8 @@ class ArchiverGroup(click.Group):
         except Exception as exc:
             if os.environ.get("ARCHIVER_DEBUG"):
                 raise
-            if _server_went_away(exc):
-                self._fail(ctx, f"the PostgreSQL server failed: {exc}; check that it is running and reachable, "
+            if (lost := _server_went_away(exc)) is not None:
+                self._fail(ctx, f"the PostgreSQL server failed: {lost}; check that it is running and reachable, "
                                 "then run the command again", 3)
             self._fail(ctx, f"internal error: {type(exc).__name__}: {exc} (set ARCHIVER_DEBUG=1 for details)", 3)
 
@@ -105,13 +105,18 @@ class ArchiverGroup(click.Group):
         ctx.exit(code)
 
 
-def _server_went_away(exc: Exception) -> bool:
-    """A PostgreSQL connection lost or refused in the middle of a command (psycopg's, or the
-    queue's through procrastinate): the machine, not a bug. Told by class, not imported: a
-    command on a local collection never loads either."""
-    return any(cls.__name__ in ("OperationalError", "InterfaceError", "ConnectorException")
-               and cls.__module__.partition(".")[0] in ("psycopg", "psycopg_pool", "procrastinate")
-               for cls in type(exc).__mro__)
+def _server_went_away(exc: BaseException | None) -> BaseException | None:
+    """The psycopg OperationalError (a PostgreSQL connection lost or refused) in the middle of a
+    command, itself or as what procrastinate's ConnectorException wraps: the machine, not a bug.
+    Told by class, not imported: a command on a local collection never loads either."""
+    while exc is not None:
+        names = {(cls.__module__.partition(".")[0], cls.__name__) for cls in type(exc).__mro__}
+        if ("psycopg", "OperationalError") in names:
+            return exc
+        if ("procrastinate", "ConnectorException") not in names:
+            return None
+        exc = exc.__cause__  # its own text is a docstring ("Database error."); the cause says what
+    return None
 
 
 READ_ONLY_HINT = "reading and verifying work on a read-only collection; to change it, make it writable or copy it"

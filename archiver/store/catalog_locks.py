@@ -52,6 +52,11 @@ class CatalogLocks:
                 self._writing.discard(name)
                 self._db.let_go(writer_lock(name))
 
+    def being_exported(self) -> bool:
+        """Whether a live process, on any machine, exports a manifest now."""
+        with self._guard:
+            return self._db.held_elsewhere(EXPORT_LOCK)
+
     def being_written(self, name: str) -> bool:
         """Whether a live process, on any machine, writes the file `name` now."""
         with self._guard:
