@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -352,16 +352,21 @@ def test_a_lost_catalog_is_refused_not_started_afresh(run_cli, raw_server, tmp_p
 def test_a_run_the_disk_stops_lists_what_it_stored_before_the_error(run_cli, collection, raw_server, monkeypatch):
     """A full disk ends a run with one line (exit 3); the captures stored before it are listed
     too, so that no one takes them for lost, with what to run next."""
-    def slowly(conn, request):
-        time.sleep(0.3)  # so that /a is stored on its own before /b is fetched
+    first_stored = threading.Event()
+
+    def once_the_first_is_stored(conn, request):  # so that /a is stored on its own, before /b arrives
+        first_stored.wait(60)
         conn.sendall(http_response(b"second"))
-    server = raw_server({"/a": send_bytes(http_response(b"first")), "/b": slowly})
+    server = raw_server({"/a": send_bytes(http_response(b"first")), "/b": once_the_first_is_stored})
     real_store = CaptureRun._store
 
     def store_until_full(run, results):
         if any(result.url.endswith("/b") for result in results):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_store(run, results)
+        try:
+            return real_store(run, results)
+        finally:
+            first_stored.set()
     monkeypatch.setattr(CaptureRun, "_store", store_until_full)
     result = run_cli("capture", "-C", collection.root, "--concurrency", "1", server.url("/a"), server.url("/b"))
     assert result.exit_code == 3
@@ -370,6 +375,7 @@ def test_a_run_the_disk_stops_lists_what_it_stored_before_the_error(run_cli, col
     assert "Stored before the error below: 1 capture(s)" in result.stdout
     assert f"ok        {server.url('/a')}" in result.stdout and server.url("/b") not in result.stdout
     assert "--resume for the 1 not captured" in result.stdout
+    first_stored.clear()
     as_json = run_cli("capture", "-C", collection.root, "--json", "--concurrency", "1", server.url("/a"),
                       server.url("/b"))
     assert as_json.exit_code == 3 and json.loads(as_json.stderr)["exit_code"] == 3
