@@ -323,3 +323,19 @@ def test_a_capture_whose_upload_fails_lists_what_it_kept_and_doctor_uploads_it(t
     listed = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
     assert [c["url"] for c in listed] == [server.url("/")]
     assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+def test_a_listing_reads_the_catalog_while_the_store_cannot_be_reached(tmp_path, run_cli, raw_server, s3):
+    """`captures` and `claims` need no store: while it is unreachable (here, a bucket that went
+    away) they list what the catalog holds, with a note; verify, which reads the store, refuses."""
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/")
+    assert run_cli("capture", "-C", collection.root, page_server(raw_server).url("/")).exit_code == 0
+    settings = collection.root / "archiver.toml"
+    settings.write_text(settings.read_text().replace(f"s3://{bucket}/team/", "s3://no-such-bucket-here/team/"))
+    for listing in (["captures"], ["claims"]):
+        listed = run_cli(*listing, "-C", collection.root, "--json")
+        assert listed.exit_code == 0, listed.output
+        assert listed.stderr.startswith("note: not looked for what an interrupted run left: ")
+    assert len(json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)) == 1
+    assert run_cli("verify", "-C", collection.root).exit_code == 2

@@ -29,7 +29,7 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     Exit 0, also when there are none; 2 on bad usage (not a collection, a malformed URL), 3 when
     the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
-        warn_of_leftovers(collection)
+        warn_of_leftovers(collection, catalog_alone=True)
         rows = collection.catalog.captures(lookup_key(url) if url else None)
     if as_json:
         print_json([r.as_dict() for r in rows])

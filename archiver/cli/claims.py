@@ -45,7 +45,7 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
     if document_path:
         from archiver.capture.targets import document_key  # the capture machinery: only when filtering by document
     with Collection.open(collection_dir) as collection:
-        warn_of_leftovers(collection)
+        warn_of_leftovers(collection, catalog_alone=True)
         key = document_key(document_path, collection.root) if document_path else None
         if key is not None and not any(row.key == key for row in collection.catalog.documents()):
             raise UsageProblem(f"no document {key} has been read into this collection",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from archiver.check.doctor_custody import log_ends_torn
 from archiver.cli.common import echo
-from archiver.errors import UsageProblem
+from archiver.errors import ArchiverError, UsageProblem
 from archiver.evidence.custody import LOG_NAME
 from archiver.store.collection import Collection
 from archiver.store.locks import InUse
@@ -58,13 +58,21 @@ def worked_on_elsewhere(collection: Collection) -> bool:
     return False
 
 
-def warn_of_leftovers(collection: Collection) -> None:
-    """For a reading command: one line naming what an interrupted run left and the repair."""
+def warn_of_leftovers(collection: Collection, catalog_alone: bool = False) -> None:
+    """For a reading command: one line naming what an interrupted run left and the repair. For a
+    listing (`catalog_alone`: it reads the catalog alone), a store it cannot reach (an S3 outage)
+    is said in a note, not raised."""
     held = _alone(collection)
     if held is None:
         return
     with held:
-        signs = _interruption_signs(collection)
+        try:
+            signs = _interruption_signs(collection)
+        except ArchiverError as problem:
+            if not catalog_alone:
+                raise
+            echo(f"note: not looked for what an interrupted run left: {problem}", err=True)
+            return
     if signs:
         more = f" and {len(signs) - 1} more" if len(signs) > 1 else ""
         echo(f"note: an interrupted run left {signs[0]}{more}; `archiver doctor --fix` repairs it "
