@@ -65,14 +65,15 @@ def warn_of_leftovers(collection: Collection, catalog_alone: bool = False) -> No
     held = _alone(collection)
     if held is None:
         return
-    with held:
+    if catalog_alone:
         try:
-            signs = _interruption_signs(collection)
+            collection.storage  # checked usable on first use: a store's problem, not the catalog's
         except ArchiverError as problem:
-            if not catalog_alone:
-                raise
+            held.release()
             echo(f"note: not looked for what an interrupted run left: {problem}", err=True)
             return
+    with held:
+        signs = _interruption_signs(collection)
     if signs:
         more = f" and {len(signs) - 1} more" if len(signs) > 1 else ""
         echo(f"note: an interrupted run left {signs[0]}{more}; `archiver doctor --fix` repairs it "
