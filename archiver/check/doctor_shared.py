@@ -1,9 +1,10 @@
 """What `doctor` reports on a shared collection, beyond an interrupted run's leftovers: capture
 jobs whose worker stopped beating, objects in the store that no catalog row names, WARC files a
-stopped worker left unuploaded on its machine, manifests only the machine that exported them holds, and worker keys (key files, custody entries,
-attestations) that no custody entry announces. These are
-reported for a person to judge and never repaired: an object in a WORM store is never deleted,
-the live workers take stalled jobs again, and only the collection's key can announce a key."""
+stopped worker left unuploaded on its machine, manifests only the machine that exported them
+holds, and worker keys (key files, custody entries, attestations) that no custody entry
+announces. These are reported for a person to judge and never repaired: an object in a WORM
+store is never deleted, the live workers take stalled jobs again, and only the collection's key
+can announce a key."""
 
 from __future__ import annotations
 

@@ -19,8 +19,7 @@ from archiver.capture.targets import Targets, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.common import (collection_option, console, json_option, key_option, literal, one_line, passphrase,
-                                 print_json,
-                                 report_error, signing_key)
+                                 print_json, report_error, signing_key)
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures

@@ -52,11 +52,8 @@ def _set_aside_another_newest(collection: Collection) -> None:
 
 
 def _sha256(path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        while chunk := file.read(2**20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def store_manifests(collection: Collection) -> list[str]:
