@@ -263,8 +263,9 @@ def raw_server():
 @dataclass
 class TestCA:
     ca_pem: Path
-    server_context: ssl.SSLContext
+    server_context: ssl.SSLContext  # presents its leaf and the CA
     leaf_der: bytes
+    leaf_alone_context: ssl.SSLContext  # presents its leaf alone, as many servers do
 
 
 @pytest.fixture(scope="session")
@@ -299,7 +300,12 @@ def test_ca(tmp_path_factory) -> TestCA:
                                            serialization.NoEncryption()))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(chain, key_file)
-    return TestCA(ca_pem=ca_pem, server_context=context, leaf_der=leaf.public_bytes(serialization.Encoding.DER))
+    leaf_alone = folder / "leaf.pem"
+    leaf_alone.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    leaf_alone_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf_alone_context.load_cert_chain(leaf_alone, key_file)
+    return TestCA(ca_pem=ca_pem, server_context=context, leaf_der=leaf.public_bytes(serialization.Encoding.DER),
+                  leaf_alone_context=leaf_alone_context)
 
 
 # -- collections and the CLI ------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import ssl
 import time
 
 import surt
@@ -164,8 +165,31 @@ def test_https_records_the_certificate_of_the_same_connection(collection, raw_se
     assert row.cert_sha256 == hashlib.sha256(test_ca.leaf_der).hexdigest()
     tls = metadata_of(collection)["redirect_chain"][0]["tls"]
     assert tls["verified"] is True and tls["certificate_sha256"] == row.cert_sha256
-    assert len(tls["chain_pem"]) == 2  # leaf and the test CA
+    assert len(tls["chain_pem"]) == 2  # leaf and the test CA, as the server presents them
     assert server.requests[0].startswith(b"GET / HTTP/1.1") and b"Host: localhost:" in server.requests[0]
+    # A fresh connection: not reused, and how long it took to open is kept.
+    hop = metadata_of(collection)["redirect_chain"][0]
+    assert hop["connection_reused"] is False and hop["connect_seconds"] is not None
+
+
+def test_the_chain_recorded_is_the_one_the_server_presented_not_the_path_to_a_trusted_root(
+        collection, raw_server, test_ca):
+    server = raw_server({"/": send_bytes(http_response(b"secure"))}, tls=test_ca.leaf_alone_context)
+    [row] = capture(collection, f"https://localhost:{server.port}/", ca_bundle=str(test_ca.ca_pem))
+    tls = metadata_of(collection)["redirect_chain"][0]["tls"]
+    assert row.outcome == "ok" and tls["verified"] is True
+    # The trusted root was found in the local CA bundle; it never crossed the wire.
+    assert tls["chain_pem"] == [ssl.DER_cert_to_PEM_cert(test_ca.leaf_der)]
+
+
+def test_a_fresh_https_connection_the_server_hangs_up_on_is_not_sent_the_request_again(
+        collection, raw_server, test_ca):
+    """Only a reused connection that ended unanswered is retried; a fresh one that did is the
+    server's answer, as over plain HTTP."""
+    server = raw_server({"/once": lambda conn, request: None}, tls=test_ca.server_context)
+    [row] = capture(collection, f"https://localhost:{server.port}/once", ca_bundle=str(test_ca.ca_pem))
+    assert row.outcome == "failed" and "without a response" in row.error
+    assert len(server.requests) == 1
 
 
 def test_https_with_an_untrusted_certificate_fails_unless_insecure(collection, raw_server, test_ca):

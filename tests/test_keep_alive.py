@@ -54,6 +54,36 @@ def keep_alive_server():
     server.server_close()
 
 
+@pytest.fixture
+def tls_keep_alive_server(test_ca):
+    server = _KeepAlive()
+    server.socket = test_ca.server_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_https_connection_is_reused_only_from_its_second_request(tls_keep_alive_server, test_ca, tmp_path):
+    """urllib3 opens an HTTPS connection before it sends the request: its first request must
+    still be recorded as on a new connection, with the time it took to open."""
+    port = tls_keep_alive_server.server_address[1]
+    fetcher = Fetcher(CaptureSettings(allow_networks=("127.0.0.1/32",), timeout=10.0, ca_bundle=str(test_ca.ca_pem)),
+                      spool_dir=tmp_path)
+    try:
+        first, second = (fetcher.fetch(f"https://localhost:{port}{page}") for page in ("/a", "/b"))
+        try:
+            assert (first.error, second.error) == (None, None)
+            assert first.final.exchange.connection_reused is False
+            assert second.final.exchange.connection_reused is True
+        finally:
+            first.release()
+            second.release()
+    finally:
+        fetcher.close()
+    assert tls_keep_alive_server.connections == 1
+
+
 def test_captures_one_after_another_reuse_one_connection(keep_alive_server, tmp_path):
     port = keep_alive_server.server_address[1]
     fetcher = Fetcher(CaptureSettings(allow_networks=("127.0.0.1/32",), timeout=10.0), spool_dir=tmp_path)
@@ -155,6 +185,25 @@ def test_a_reused_connection_the_server_closed_unanswered_is_retried_once_on_a_n
         finally:
             first.exchange.spool.close()
             second.exchange.spool.close()
+    finally:
+        fetcher.close()
+
+
+def test_a_post_whose_reused_connection_ended_unanswered_is_not_sent_again(closes_idle_connection, tmp_path):
+    """The server may have taken the form before it hung up: a POST is never submitted twice."""
+    url = f"http://127.0.0.1:{closes_idle_connection.port}/"
+    host = [("Host", f"127.0.0.1:{closes_idle_connection.port}")]
+    fetcher = Fetcher(CaptureSettings(allow_networks=("127.0.0.1/32",), timeout=10.0), spool_dir=tmp_path)
+    try:
+        first = fetcher.forward("GET", url, host, b"", time.monotonic() + 10)
+        posted = fetcher.forward("POST", url, host + [("Content-Length", "5")], b"buy=1", time.monotonic() + 10)
+        try:
+            assert (first.error, first.status) == (None, 200)
+            assert posted.error is not None and posted.status is None
+            assert closes_idle_connection.requests_seen == [2]
+        finally:
+            first.exchange.spool.close()
+            posted.exchange.spool.close()
     finally:
         fetcher.close()
 

@@ -26,8 +26,8 @@ from archiver.store.collection import CaptureSettings
 from archiver.capture.fetch.schedule import fetch_each
 from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver
 from archiver.capture.fetch.spool import ResponseSpool
-from archiver.capture.fetch.transport import (CaptureLimitReached, DeadlineReached, Exchange, RecordingAdapter,
-                                      SizeLimitReached)
+from archiver.capture.fetch.transport import (IDEMPOTENT_METHODS, CaptureLimitReached, DeadlineReached, Exchange,
+                                              RecordingAdapter, SizeLimitReached)
 from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
 
 READ_CHUNK = 256 * 1024
@@ -349,16 +349,17 @@ class Fetcher:
         return hop
 
     def _send(self, prepared: requests.PreparedRequest, exchange: Exchange) -> requests.Response:
-        """Send once; again on a new connection if a kept-alive one ended before any response byte.
-
-        A server may close an idle connection just as the next request goes out on it. Browsers
-        resend then, and so does this: what is recorded is the exchange that was answered."""
+        """Send once; again on a new connection if a kept-alive one ended before any response byte
+        (a server may close an idle connection just as the next request goes out on it), as browsers
+        do: what is recorded is the exchange that was answered. Only an idempotent request is sent
+        again (RFC 9110, 9.2.2): a form the server may have taken is not submitted twice."""
         while True:
             try:
                 return self.adapter.send(prepared, stream=True, verify=self.verify, proxies={},
                                          timeout=(min(CONNECT_TIMEOUT, exchange.remaining()), exchange.read_timeout))
             except requests.ConnectionError as exc:
-                if not (exchange.connection_reused and exchange.spool.received == 0 and exchange.remaining() > 0
+                if not (exchange.connection_reused and prepared.method in IDEMPOTENT_METHODS
+                        and exchange.spool.received == 0 and exchange.remaining() > 0
                         and isinstance(_root_cause(exc), (http.client.RemoteDisconnected, ConnectionResetError,
                                                           BrokenPipeError))):
                     raise

@@ -36,6 +36,8 @@ from archiver.capture.fetch.spool import ResponseSpool
 
 READ_SIZE = 256 * 1024
 INTERIM_LIMIT = 256 * 1024  # bytes of interim (1xx) heads kept before a response, at most
+# Requests a client may send again unasked, when a connection ends before any answer (RFC 9110, 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 _performing = threading.local()  # the Exchange this thread is performing
 
@@ -231,11 +233,12 @@ class _RecordingResponse(http.client.HTTPResponse):
 
 
 def _tls_info(sock: ssl.SSLSocket, verified: bool) -> TLSInfo:
-    if hasattr(sock, "get_verified_chain"):  # public from Python 3.13
-        chain = sock.get_verified_chain() if verified else sock.get_unverified_chain()
+    # The chain the server presented, whether verified or not: the path OpenSSL built to a
+    # trusted root would name certificates (a local CA bundle's root) that never crossed the wire.
+    if hasattr(sock, "get_unverified_chain"):  # public from Python 3.13
+        chain = sock.get_unverified_chain()
     else:
-        sslobj = sock._sslobj
-        chain = sslobj.get_verified_chain() if verified else sslobj.get_unverified_chain()
+        chain = sock._sslobj.get_unverified_chain()
     chain_der = [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain or []]
     if not chain_der:
         leaf = sock.getpeercert(binary_form=True)
@@ -253,6 +256,7 @@ class _RecordingMixin:
         self._pinned_ip = pinned_ip
         self._exchange: Exchange | None = None
         self.info: ConnectionInfo | None = None
+        self._used_socket: socket.socket | None = None  # the socket an earlier request went out on
 
     def _new_conn(self) -> socket.socket:
         exchange = current_exchange()
@@ -271,8 +275,12 @@ class _RecordingMixin:
 
     def request(self, method, url, body=None, headers=None, **kwargs):
         self._exchange = current_exchange()
-        self._exchange.connection_reused = self.sock is not None
-        return super().request(method, url, body=body, headers=headers, **kwargs)
+        # Not "has a socket": urllib3 connects an HTTPS connection before it asks for the request.
+        self._exchange.connection_reused = self.sock is not None and self.sock is self._used_socket
+        try:
+            return super().request(method, url, body=body, headers=headers, **kwargs)
+        finally:
+            self._used_socket = self.sock
 
     def send(self, data) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
