@@ -8,6 +8,7 @@ import base64
 import json
 import struct
 import zlib
+from datetime import datetime
 
 import pytest
 
@@ -106,6 +107,10 @@ def test_a_page_is_captured_with_every_request_byte_for_byte_and_what_a_reader_s
     page_response = responses[page].headers["WARC-Record-ID"]
     for artifact in (screenshot, pdf, dom):
         assert artifact.headers["WARC-Refers-To"] == page_response
+    # Each is dated when it was made, in the order they were (not all when the records were).
+    dated = {name: datetime.fromisoformat(record.headers["WARC-Date"])
+             for name, record in (("page", responses[page]), ("screenshot", screenshot), ("pdf", pdf), ("dom", dom))}
+    assert dated["page"] < dated["screenshot"] < dated["pdf"] < dated["dom"]
 
     [metadata] = [r for r in records if r.type == "metadata" and r.headers.get("Content-Type") == "application/json"]
     details = json.loads(metadata.block)

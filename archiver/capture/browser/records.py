@@ -5,8 +5,6 @@ the page: the browser and its settings, the page's resources with their fate, wh
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.exchanges import hop_records, interim_responses
 from archiver.capture.warc import PendingRecord, resource_record
@@ -55,11 +53,12 @@ def _artifacts(result: BrowserResult, page_response_id: str | None) -> list[Pend
     page = result.page
     if page is None:
         return []
-    made = datetime.now(result.started_at.tzinfo)
-    records = [resource_record(f"urn:{kind}:{wire_form(result.url)}", made, content_type, getattr(page, field),
-                               page_response_id, role)
+    # Each dated when it was begun (WARC-Date: when its capture began), not when the records are
+    # made: a request still in flight after the screenshot would otherwise date it seconds late.
+    records = [resource_record(f"urn:{kind}:{wire_form(result.url)}", page.taken_at[field], content_type,
+                               getattr(page, field), page_response_id, role)
                for role, kind, content_type, field in ARTIFACTS if getattr(page, field)]
-    for record in records:  # each names the others made of the same page at the same moment
+    for record in records:  # each names the others made of the same page in the same capture
         record.headers += [("WARC-Concurrent-To", other.header("WARC-Record-ID"))
                            for other in records if other is not record]
     return records

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from playwright.async_api import BrowserContext, Dialog, Page
@@ -74,6 +75,7 @@ class PageCapture:
     screenshot: bytes | None = None  # full-page PNG
     pdf: bytes | None = None
     dom: bytes | None = None         # the DOM after scripts ran, serialised, UTF-8
+    taken_at: dict[str, datetime] = field(default_factory=dict)  # "screenshot", "pdf", "dom": when each was begun
     text: str | None = None          # visible text (innerText of <body>)
     load_seconds: float | None = None     # from navigation start to the load event; None: never fired
     settled_seconds: float | None = None  # to network idle and fonts ready; None: never settled
@@ -275,10 +277,13 @@ async def _artifacts(run: _PageRun) -> None:
     if size is not None:
         clip = screenshot_clip(size, page.viewport_size or {"width": 1280, "height": 800}, limits.screenshot_height,
                                result.notes)
+        result.taken_at["screenshot"] = datetime.now(timezone.utc)
         result.screenshot = await run.bounded("screenshot", lambda: screenshot(page, size, clip, result.notes, limits.tall_window),
                                               limits.artifacts, waiting=False)
+    result.taken_at["pdf"] = datetime.now(timezone.utc)
     result.pdf = await run.bounded("pdf", lambda: page.pdf(print_background=True), limits.artifacts,
                                    waiting=False)
+    result.taken_at["dom"] = datetime.now(timezone.utc)
     dom = await run.bounded("dom", page.content, limits.artifacts, waiting=False)
     result.dom = dom.encode("utf-8") if dom is not None else None
     result.title = await run.bounded("title", page.title, limits.artifacts, waiting=False)
