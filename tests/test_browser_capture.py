@@ -128,6 +128,19 @@ def test_a_page_is_captured_with_every_request_byte_for_byte_and_what_a_reader_s
     named = {record["id"] for record in statement["predicate"]["records"]}
     assert named == {r.id for r in records if r.type != "warcinfo" and r is not attested[0]}
 
+    # What made the page is named where a reader looks first: the warcinfo names the browser
+    # and the agent it sent (not the one files fetched directly send), the attestation the browser.
+    [warcinfo] = [r for r in records if r.type == "warcinfo"]
+    info = dict(line.split(": ", 1) for line in warcinfo.block.decode().splitlines())
+    browser = details["browser"]
+    rendered_by = f"chromium/{browser['version']} playwright/{browser['playwright']}"
+    assert info["software"].endswith(rendered_by) and statement["predicate"]["software"].endswith(rendered_by)
+    assert details["software"] == statement["predicate"]["software"]
+    sent_agents = {line.split(b": ", 1)[1] for r in requests for line in r.block.split(b"\r\n")
+                   if line.lower().startswith(b"user-agent: ")}
+    assert sent_agents == {info["http-header-user-agent"].encode()} and b"Chrome/" in sent_agents.pop()
+    assert info["archiver-files-user-agent"].startswith("archiver/")
+
     verified = run_cli("verify", "-C", collection.root, "--json")
     assert verified.exit_code == 0, verified.output
     bundle = tmp_path / "page.wacz"

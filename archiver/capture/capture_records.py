@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from archiver.capture.browser.result import BrowserResult
 from archiver.capture.exchanges import interim_responses
 from archiver.capture.fetch.engine import FetchResult
 from archiver.capture.warc import PendingRecord, metadata_record, software, warc_date
@@ -14,8 +15,14 @@ from archiver.store.collection import CaptureSettings
 from archiver.store.rows import CaptureRow
 
 
-def attest(row: CaptureRow, pending: list[PendingRecord], key: SigningKey, operator: str) -> dict:
-    """Sign what this capture is, and append the signed statement to its records."""
+def made_with(result: FetchResult) -> str:
+    """The software a capture was made with: archiver's, and the browser that rendered its page."""
+    return software(result.browser if isinstance(result, BrowserResult) else None)
+
+
+def attest(row: CaptureRow, pending: list[PendingRecord], key: SigningKey, operator: str, made_by: str) -> dict:
+    """Sign what this capture is (made by the software `made_by` names), and append the signed
+    statement to its records."""
     fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
               "finished_at", "ip", "cert_sha256", "payload_digest", "verdict", "verdict_reason")
     records = [{"id": p.header("WARC-Record-ID"), "role": p.role,
@@ -24,7 +31,7 @@ def attest(row: CaptureRow, pending: list[PendingRecord], key: SigningKey, opera
                for p in pending]
     # A queued job's id is signed too: a worker's restart lists a capture it left unlisted as its job's.
     signed = {f: getattr(row, f) for f in fields} | ({"job_id": row.job_id} if row.job_id else {})
-    envelope = sign_capture(signed, records, key, software(), operator)
+    envelope = sign_capture(signed, records, key, made_by, operator)
     pending.append(metadata_record(row.url, datetime.now(timezone.utc), row.response_record_id or records[-1]["id"],
                                    canonical_json(envelope), content_type=ATTESTATION_MEDIA_TYPE, role="attestation"))
     return envelope
@@ -55,6 +62,6 @@ def fetch_metadata(capture_id: str, result: FetchResult, response_ids: list[str 
         "final_url": result.final.url if result.final else None,
         "outcome": result.outcome, "error": result.error,
         "started_at": warc_date(result.started_at), "finished_at": warc_date(result.finished_at),
-        "redirect_chain": hops, "software": software(), "operator": operator,
+        "redirect_chain": hops, "software": made_with(result), "operator": operator,
         "settings": settings.as_record(), "tls_verification": settings.verify_tls,
     }

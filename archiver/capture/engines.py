@@ -4,6 +4,7 @@ asks for it or finds it, or the HTTP transport alone."""
 from __future__ import annotations
 
 from archiver.capture.fetch.engine import Fetcher
+from archiver.capture.warc import software
 from archiver.errors import UsageProblem
 
 
@@ -22,12 +23,14 @@ def chromium_for(mode: str) -> str | None:
     return executable
 
 
-def page_fetcher(fetcher: Fetcher, executable: str | None, mode: str) -> tuple[object, str]:
-    """What fetches the run's pages, and one line saying how: Chromium behind a recording proxy,
-    or the HTTP transport alone."""
+def page_fetcher(fetcher: Fetcher, executable: str | None, mode: str) -> tuple[object, str, dict[str, str]]:
+    """What fetches the run's pages, one line saying how (Chromium behind a recording proxy, or
+    the HTTP transport alone), and what the run's warcinfo says fetched them: the software, and the
+    user agent each sent (in a browser run, a file is still fetched directly, with the transport's)."""
     if executable is None:
         why = 'as asked: --no-browser, or capture_mode = "http"' if mode == "http" else "no Chromium found"
-        return fetcher, f"over HTTP ({why}: each URL's own exchanges, no subresources)"
+        made_by = {"software": software(), "http-header-user-agent": fetcher.user_agent}
+        return fetcher, f"over HTTP ({why}: each URL's own exchanges, no subresources)", made_by
     from archiver.capture.browser.pages import BrowserFetcher
 
     from playwright.async_api import Error as PlaywrightError
@@ -39,4 +42,6 @@ def page_fetcher(fetcher: Fetcher, executable: str | None, mode: str) -> tuple[o
         raise UsageProblem(f"Chromium at {executable} did not start: {reason}",
                            "check that it runs (`chromium --headless --version`), set $ARCHIVER_CHROMIUM to one that "
                            "does, or capture with --no-browser") from None
-    return pages, f"in {pages.info.get('name', 'Chromium')} {pages.info.get('version', '')} (every request each page makes)"
+    made_by = {"software": software(pages.info), "http-header-user-agent": pages.info["user_agent"],
+               "archiver-files-user-agent": fetcher.user_agent}
+    return pages, f"in {pages.info['name']} {pages.info['version']} (every request each page makes)", made_by

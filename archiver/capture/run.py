@@ -36,13 +36,12 @@ from archiver.read.urls import normalise_url
 from archiver.capture.browser.records import page_records
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.awaiting_upload import AwaitingUpload, Capture
-from archiver.capture.capture_records import attest, fetch_metadata
+from archiver.capture.capture_records import attest, fetch_metadata, made_with
 from archiver.capture.engines import chromium_for, page_fetcher
 from archiver.capture.group_commit import GroupCommit
 from archiver.capture.exchanges import hop_records
 from archiver.capture.verdict import capture_verdict
-from archiver.capture.warc import (PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, software,
-                                   warc_date)
+from archiver.capture.warc import PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, warc_date
 
 
 def left_to_capture(catalog: Catalog, urls: list[str]) -> list[str]:
@@ -147,12 +146,12 @@ class CaptureRun:
         self.settings = settings = dataclasses.replace(
             settings, concurrency=settings.captures_at_once(browser=executable is not None))
         self.fetcher = Fetcher(settings, spool_dir=collection.tmp, resolver=resolver)
-        self.pages, self.mode = page_fetcher(self.fetcher, executable, settings.capture_mode)
+        self.pages, self.mode, made_by = page_fetcher(self.fetcher, executable, settings.capture_mode)
         operator = collection.config.operator
         self.writer = WarcFileWriter(
             collection.storage, prefix=_slug(collection.config.name), max_size=settings.warc_size,
             info={"operator": operator, "isPartOf": collection.config.name,
-                  "http-header-user-agent": self.fetcher.user_agent,
+                  **made_by,
                   "archiver-run": self.run_id,
                   "archiver-settings": json.dumps(settings.as_record(), sort_keys=True),
                   # Where the evidence is kept; archiver.toml holds no secret, so none is recorded here.
@@ -164,7 +163,7 @@ class CaptureRun:
             max_age=settings.warc_age if shared_by_machines(collection.storage) else None)
         self._awaiting = AwaitingUpload() if self.writer.max_age is not None else None
         self.upload_failed: str | None = None  # why a WARC file going up by age did not
-        self.catalog.start_run(self.run_id, _now(), software(), operator, settings.as_record())
+        self.catalog.start_run(self.run_id, _now(), made_by["software"], operator, settings.as_record())
         if self.writer.max_age is not None:
             self._rotating.start()
 
@@ -380,7 +379,7 @@ class CaptureRun:
             metadata_record_id=pending[-1].header("WARC-Record-ID") if pending else None,
             revisit_of=origin.capture_id if origin else None,
             verdict=verdict and verdict.verdict, verdict_reason=verdict and verdict.reason, job_id=job_id)
-        envelope = attest(row, pending, self.key, self.collection.config.operator) if pending else None
+        envelope = attest(row, pending, self.key, self.collection.config.operator, made_with(result)) if pending else None
         return row, pending, envelope
 
     def unchanged_since(self, rows: list[CaptureRow]) -> dict[str, str]:

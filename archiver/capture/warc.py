@@ -39,8 +39,15 @@ TRIAL = 64 * 1024  # bytes of a record deflated on trial before its member's com
 STORED_FROM = 0.99  # a trial deflated to this share of its size or more: the member is stored
 
 
+def software(browser: dict | None = None) -> str:
+    """archiver and the libraries that fetch and write; with `browser` (a Browser's info), the
+    Chromium that rendered the page and the Playwright that drove it."""
+    rendered = f" {browser['name']}/{browser['version']} playwright/{browser['playwright']}" if browser else ""
+    return _libraries() + rendered
+
+
 @functools.cache
-def software() -> str:
+def _libraries() -> str:
     return (f"archiver/{__version__} warcio/{version('warcio')} requests/{requests.__version__} "
             f"urllib3/{urllib3.__version__} Python/{platform.python_version()} {ssl.OPENSSL_VERSION}")
 
