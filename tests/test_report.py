@@ -318,6 +318,18 @@ def test_every_cited_url_the_bundle_holds_no_capture_of_is_named_with_its_claim(
     assert "2 cited URLs of the claims have no capture in this bundle" in text
 
 
+def test_a_failed_capture_names_its_last_answer_never_as_the_final_url():
+    view = make_view()
+    failed = view["captures"][1]
+    assert "Final URL none: no server answered" in text_of(render_report(view))
+    failed.update(final_url="https://example.org/moved", http_status=302, ip="93.184.216.34",
+                  error="redirect to a refused address")
+    text = text_of(render_report(view))
+    section = text.split("Capture cap-failed")[1]
+    assert "Final URL" not in section
+    assert "Last answer https://example.org/moved (not the end of the chain: the capture failed after it" in section
+
+
 def test_the_certificate_says_whether_it_was_verified_when_captured():
     view = make_view()
     assert "Checked verified when captured" in text_of(render_report(view))

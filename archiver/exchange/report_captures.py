@@ -27,7 +27,7 @@ def captures_section(view: dict) -> str:
     for capture in view["captures"]:
         rows = [
             ("URL requested", literal(capture["url"])),
-            ("Final URL", or_absent(capture["final_url"], "none recorded")),
+            _where_it_ended(capture),
             ("Redirects", _redirects(capture["redirects"])),
             ("Page title", "none recorded" if capture["title"] is None else prose(capture["title"])),
             ("Time", f"started {literal(capture['started_at'])}, finished {literal(capture['finished_at'])}"),
@@ -48,6 +48,17 @@ def captures_section(view: dict) -> str:
         parts.append(f"<section class=\"item\" id=\"{anchor('capture', capture['id'])}\">\n"
                      f"<h3>Capture {literal(capture['id'])}</h3>\n{page}{definition_list(rows)}</section>\n")
     return "".join(parts)
+
+
+def _where_it_ended(capture: dict) -> tuple[str, str]:
+    """The final URL; of a failed capture, the last URL that answered, which was not the end:
+    its status, address and certificate below are that answer's."""
+    if capture["outcome"] != "failed":
+        return "Final URL", or_absent(capture["final_url"], "none recorded")
+    if capture["final_url"] is None:
+        return "Final URL", "none: no server answered"
+    return "Last answer", (f"{literal(capture['final_url'])} <span class=\"warn\">(not the end of the chain: the capture "
+                           "failed after it, see Outcome; the status, address and certificate shown are this answer's)</span>")
 
 
 def _redirects(redirects: list[dict]) -> str:
