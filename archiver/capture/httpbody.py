@@ -166,6 +166,17 @@ def decode_response(raw: bytes) -> DecodedResponse:
     return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES])
 
 
+# The tags the WHATWG MIME sniffing standard takes for the start of an HTML document.
+_HTML_START = re.compile(r"\s*<(!doctype html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|!--)"
+                         r"[\s>]", re.IGNORECASE)
+
+
+def sniffs_as_html(body: str) -> bool:
+    """Whether `body` begins as an HTML document does, as browsers sniff a body whose declared
+    type they cannot trust: a server's error page sent as application/pdf reads as HTML."""
+    return bool(_HTML_START.match(body.lstrip("\ufeff")))
+
+
 def html_of(raw: bytes) -> str | None:
     """The HTML of a raw HTML response, decoded within bounds; None for any other content."""
     response = decode_response(raw)

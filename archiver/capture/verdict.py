@@ -4,43 +4,60 @@ arrived; the verdict says what they are. It is judged from the final response al
 headers, decoded body) and, for a page rendered in a browser, the text the reader saw; it is
 recorded beside the capture and never changes a stored byte.
 
-The verdicts, tried in this order, each with the signals that decide it:
+The verdicts, tried in this order, each with the signals that decide it (but where a redirect or
+a refresh ended is looked at before the page's own sign-in and not-found signals):
 
 ``bot-wall``: a challenge page in place of the content.
     - the response says so itself: ``cf-mitigated: challenge`` (Cloudflare);
-    - a challenge widget or script named in the markup's attributes (Cloudflare's challenge
-      platform or Turnstile, reCAPTCHA, hCaptcha, DataDome, PerimeterX, Incapsula) on a short
-      page or with status 403, 429 or 503;
+    - a challenge script or widget named in the markup's attributes (Cloudflare's challenge
+      platform, DataDome, PerimeterX, Incapsula; a Turnstile, reCAPTCHA or hCaptcha widget) on a
+      short page or with status 403, 429 or 503;
     - a title that is a challenge ("Just a moment…", "Attention Required!", "Are you a robot?")
       on a short page;
     - status 403, 429 or 503 with challenge words in the text ("verify you are human", "captcha").
-    An article about CAPTCHAs is long and names no widget in its attributes: it stays content.
-``login-wall``: a sign-in demanded in place of the content.
+    An article about CAPTCHAs is long and names no widget in its attributes: it stays content. So
+    does a short page whose CAPTCHA widget guards a form a person fills in (a newsletter, comments).
+``login-wall``: a sign-in or consent gate in place of the content.
     - status 401 (the server asks for credentials);
-    - a redirect chain that ended on a sign-in URL (/login, /signin, /auth, …) when the
-      cited URL was not one;
-    - a password field on a page with little text outside its forms, or titled "Sign in".
+    - a redirect chain, or a refresh within seconds, that ended on a sign-in URL (/login, /signin, /oauth2/,
+      /authorize, …, or a host login.*, accounts.*, sso.*, auth.*) or a consent host (consent.*)
+      when the cited URL was not one;
+    - a password field on a page with little text outside the forms that hold one (a form
+      wrapping most of the page, as ASP.NET WebForms does, is not a sign-in form), or on a page
+      with a title segment that is a sign-in ("Sign in to your account", "Log in | Site");
+    - the email-first step of a sign-in: an email or username field on a short page with such a title;
+    - Google's consent form (consent.google.com, consent.youtube.com) on a short page.
     A small login box in an article's header leaves the article's text outside it: content.
 ``http-error``: any other final status of 400 or more; the reason names the code. A final 3xx
     too: a redirect the chain could not follow (no Location) ended short of the page.
-``not-found``: a "soft 404", status 2xx but a page saying it does not exist.
-    - a title segment or the first heading that is a not-found phrase ("Page not found",
-      "404", "This page does not exist") on a page of moderate length;
-    - a very short page whose text has such a phrase.
-    A long article whose text mentions "not found" stays content.
+``not-found``: a "soft 404", status 2xx but a page saying the cited thing is not there.
+    - a redirect chain, or a refresh within seconds, that ended on a not-found URL (/404.html,
+      /not-found), or that took a page of a site (/2024/05/story-slug) to the site's bare home page;
+    - a title segment or the first heading that is a not-found phrase ("Page not found", "Error
+      404", "Seite nicht gefunden", "ページが見つかりません", "Account suspended", "Video
+      unavailable"; the table is in verdict_phrases.py) on a page of moderate length;
+    - a very short page whose text has such a phrase, or 404 beside "error", "not found" or "page";
+    - a JSON error object that says so (``{"error": "not_found"}``).
+    A long article whose text mentions "not found" stays content, as does a short one about a
+    Peugeot 404, and a title is split at "|" or a dash but never at ":" ("Error 404: what it means").
 ``empty``: nothing to see: no body, or HTML with no visible text and no media (img, video,
     audio, picture, svg, canvas, iframe, embed, object).
 ``content``: none of the above.
+A body declared a PDF, an image or nothing that begins as an HTML page is judged as that page.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
-from archiver.capture.httpbody import MAX_TEXT_BYTES, VisibleText, decode_response
+from archiver.capture.httpbody import HTML_TYPES, MAX_TEXT_BYTES, decode_response, sniffs_as_html
+from archiver.capture.verdict_markup import PageSignals
+from archiver.capture.verdict_phrases import ERROR_WORDS, INTERJECTIONS, NOT_FOUND_PHRASES
 
 if TYPE_CHECKING:
     from archiver.capture.fetch.engine import FetchResult
@@ -51,29 +68,58 @@ SHORT_PAGE_WORDS = 150  # a challenge or sign-in page says little else; an artic
 SOFT_404_WORDS = 400    # a not-found title on a page longer than this is an article's title
 TINY_PAGE_WORDS = 60    # short enough that a not-found phrase anywhere in it is the page
 CHALLENGE_STATUSES = (403, 429, 503)
+# A refresh this soon stands in for a redirect ("Redirecting…"); one after minutes is a page
+# reloading itself (a front page, a live blog), which says nothing about where the page went.
+REFRESH_REDIRECT_SECONDS = 10
 
-_CHALLENGE_MARKUP = ("/cdn-cgi/challenge-platform/", "challenges.cloudflare.com", "cf-turnstile",
-                     "cf-browser-verification", "challenge-form", "g-recaptcha", "recaptcha/api.js", "h-captcha",
-                     "hcaptcha.com", "captcha-delivery.com", "px-captcha", "_incapsula_resource")
 _CHALLENGE_TITLE = re.compile(r"^\s*(just a moment|attention required|are you a (robot|human)|robot check|"
                               r"checking (your|if the site connection is secure)|security check|one more step|"
                               r"pardon our interruption|verify(ing)? (you are|that you are) (a )?human|captcha)", re.I)
 _CHALLENGE_WORDS = re.compile(r"captcha|verify (you are|that you are) (a )?human|are you a robot|unusual traffic|"
                               r"checking your browser|enable javascript and cookies to continue", re.I)
 _LOGIN_PATH = re.compile(r"(^|/)(log-?in|sign-?in|sign_in|logon|auth|authenticate|authwall|servicelogin|sso|session/new|"
-                         r"accounts?/login|users?/sign_in)(/|$|\.)", re.I)
+                         r"accounts?/login|users?/sign_in|authorize|oauth2)(/|$|\.)", re.I)
+# Hosts that only sign people in: login.microsoftonline.com, accounts.google.com, sso.example.gov.
+_SIGN_IN_HOST = re.compile(r"^(login|accounts|sso|auth)\.", re.I)
 # Where a site sends a page it no longer has: /404.html, /not-found, /error-404…
 _NOT_FOUND_PATH = re.compile(r"(^|/)((page-?)?not-?found|404|410|error-?404|404-?error)(\.(html?|php|aspx?))?/?$", re.I)
-_LOGIN_TITLE = re.compile(r"^\s*(sign|log) ?in\b|\b(sign|log) ?in (to|with)\b", re.I)
+# A title segment that is a sign-in ("Sign in to your account", "Log in or sign up"); "How to
+# sign in to government services" is an article's title.
+_LOGIN_TITLE = re.compile(r"^(please )?(sign|log) ?(in|on)\b", re.I)
+# English not-found grammar, on words compared as _plain() leaves them (see verdict_phrases).
 _NOT_FOUND_PHRASE = (r"((page|file|article|story|content|post|resource)\s+)?(not found|(does not|doesn't|no longer) "
                      r"exists?|(cannot|can't|could not|couldn't) be found|no longer available|(has been|was) (removed|deleted))")
-_NOT_FOUND = re.compile(rf"^(error\s*)?(404|410)(\s*[-:]?\s*{_NOT_FOUND_PHRASE})?[.!]?$|"
-                        rf"^(error\s*[-:]?\s*)?(sorry,?\s*)?((this|the)\s+)?{_NOT_FOUND_PHRASE}[.!]?$", re.I)
+_NOT_FOUND = re.compile(rf"^((this|that|the)\s+)?{_NOT_FOUND_PHRASE}$")
 _APOSTROPHES = str.maketrans("\u2018\u2019\u02bc", "'''")  # can’t is can't, as typographers and CMSs write it
-_NOT_FOUND_WORDS = re.compile(r"\b404\b|page (was )?not found|(page|article) (does not|doesn't|no longer) exist|"
-                              r"(cannot|can't|could not|couldn't) be found", re.I)
-_TITLE_SEPARATORS = re.compile(r"\s+[|·–—-]\s+|\s*[|·–—:]\s*")
-_MEDIA = {"img", "video", "audio", "picture", "svg", "canvas", "iframe", "embed", "object"}
+_PHRASES = frozenset(phrase for phrases in NOT_FOUND_PHRASES.values() for phrase in phrases)
+_CODE = r"(?<!\d)(404|410)(?!\d)"
+_ERROR_WORD = "|".join(map(re.escape, ERROR_WORDS))
+_STATUS_CODE = re.compile(rf"(({_ERROR_WORD})\s*)?{_CODE}(\s*({_ERROR_WORD}))?")
+
+
+def _cjk(char: str) -> bool:
+    """Whether `char` is of a script written without spaces between words (Chinese, Japanese, Korean)."""
+    return "\u3040" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af" or "\uf900" <= char <= "\ufaff"
+
+
+def _words_pattern(phrases) -> str:
+    """Phrases as alternatives that match whole words; a CJK phrase matches inside a run of text."""
+    return "|".join(re.escape(p) if _cjk(p[0]) else rf"(?<!\w){re.escape(p)}(?!\w)" for p in phrases)
+
+
+_INTERJECTION = re.compile("^((" + "|".join(re.escape(w) + ("" if _cjk(w[-1]) else r"(\s+|$)")
+                                            for w in INTERJECTIONS) + r")\s*)+")
+# Said anywhere in a very short page: a not-found phrase, or 404 beside an error word, "not found"
+# or "page" (a bare 404 is as likely a car, a room or a flight).
+_NOT_FOUND_WORDS = re.compile(r"page (was )?not found|(page|article) (does not|doesn't|no longer) exist|"
+                              rf"(cannot|can't|could not|couldn't) be found|(({_ERROR_WORD}|page)\s*){_CODE}|"
+                              rf"{_CODE}\s*({_ERROR_WORD}|not found|page)|{_words_pattern(_PHRASES)}")
+_TITLE_SEPARATORS = re.compile(r"\s+[|·•–—-]\s+|\s*[|·•–—]\s*")  # not ":": "Error 404: what it means" is a title
+_REFRESH = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:[;,]\s*(?:url\s*=\s*)?['\"]?\s*([^'\"]*))?", re.I)
+# A path that names no page of its own: a site's home under another name, or a language's home.
+_INDEX_PAGE = re.compile(r"^(index|default|home|welcome)(\.\w+)?$", re.I)
+_LANGUAGE = re.compile(r"^[a-z]{2}([-_][a-z]{2,4})?$", re.I)
+_NAMES_ONE_PAGE = re.compile(r"[-_.\d]")  # a slug, a number, a file name: /story-slug, /p/123, /story.html
 
 
 @dataclass(frozen=True)
@@ -84,46 +130,102 @@ class Verdict:
     reason: str
 
 
-class _Signals(VisibleText):
-    """The visible words and title, and what the verdict rules look for in the markup: challenge
-    markers in attributes, password fields, words inside forms, the first heading, media."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.challenge_marker: str | None = None
-        self.password_field = False
-        self.media = False
-        self.words_in_forms = 0
-        self.first_heading: list[str] = []
-        self._forms = 0
-        self._heading: str | None = None
-
-    def handle_starttag(self, tag, attrs) -> None:
-        super().handle_starttag(tag, attrs)
-        values = " ".join(value or "" for _, value in attrs).lower()
-        self.challenge_marker = self.challenge_marker or next((m for m in _CHALLENGE_MARKUP if m in values), None)
-        self.password_field |= tag == "input" and any(n == "type" and (v or "").lower() == "password" for n, v in attrs)
-        self.media |= tag in _MEDIA
-        self._forms += tag == "form"
-        if tag == "h1" and not self.first_heading and self._heading is None:
-            self._heading = tag
-
-    def handle_endtag(self, tag) -> None:
-        super().handle_endtag(tag)
-        self._forms -= tag == "form" and self._forms > 0
-        if tag == self._heading:
-            self._heading = ""  # the first heading is read; later ones are not
-
-    def handle_data(self, data: str) -> None:
-        before = len(self.words)
-        super().handle_data(data)
-        self.words_in_forms += (len(self.words) - before) * bool(self._forms)
-        if self._heading:
-            self.first_heading.append(data)
+def _plain(phrase: str) -> str:
+    """`phrase` as phrases are compared: lower case, curly apostrophes straight, punctuation and
+    symbols made spaces (but the apostrophe of "can't"), a leading interjection taken off."""
+    folded = phrase.translate(_APOSTROPHES).casefold()
+    spaced = "".join(" " if unicodedata.category(c)[0] in "PS" and c != "'" else c for c in folded)
+    return _INTERJECTION.sub("", " ".join(spaced.split()))
 
 
 def _says_not_found(phrase: str) -> bool:
-    return bool(_NOT_FOUND.match(" ".join(phrase.translate(_APOSTROPHES).split())))
+    """Whether `phrase` (a title segment, a heading, a short answer) is a not-found phrase: in the
+    English grammar or the table, around an "Error 404" or none, or that code alone."""
+    plain = _plain(phrase)
+    rest = " ".join(_STATUS_CODE.sub(" ", plain).split())
+    rest = re.sub(rf"^({_ERROR_WORD})\s+", "", rest)  # "Error - page not found"
+    code_alone = not rest and bool(_STATUS_CODE.search(plain))
+    return code_alone or rest in _PHRASES or bool(_NOT_FOUND.match(rest))
+
+
+def _length(words: list[str]) -> int:
+    """How many words a reader sees: a run of CJK characters, written without spaces, counts a
+    word for every two of them, so that an article in Chinese is not taken for a tiny page."""
+    return sum(1 + sum(map(_cjk, word)) // 2 for word in words)
+
+
+def _json_not_found(body: str) -> str | None:
+    """What a JSON error object says when the thing asked for is not there ({"error": "not_found"},
+    {"error": {"code": 404}}, {"message": "Post not found"}); None for any other body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    said = [error, *(data.get(k) for k in ("status", "code", "statusCode", "message", "detail"))]
+    if isinstance(error, dict):
+        said += [error.get(k) for k in ("code", "status", "message")]
+    return next((str(v) for v in said if isinstance(v, (str, int)) and not isinstance(v, bool)
+                 and _says_not_found(str(v).replace("_", " "))), None)
+
+
+def _gate(url: SplitResult) -> str | None:
+    """What `url` is when it is a gate before pages rather than a page: a sign-in or consent page."""
+    host = url.hostname or ""
+    if host.startswith("consent."):  # consent.google.com, consent.youtube.com: asked before any page
+        return "a consent page"
+    return "a sign-in page" if _SIGN_IN_HOST.match(host) or _LOGIN_PATH.search(url.path) else None
+
+
+def _site(url: SplitResult) -> str:
+    return (url.hostname or "").removeprefix("www.")
+
+
+def _names_a_page(path: str) -> bool:
+    """Whether a cited `path` names one page of a site rather than its home: /2024/05/story-slug,
+    /p/123, /story.html do; /, /index.html, /en/, /news (a section a site may fold into its
+    home) do not."""
+    segments = [s for s in path.split("/") if s]
+    if segments and _INDEX_PAGE.match(segments[-1]):
+        segments.pop()
+    if segments and _LANGUAGE.match(segments[0]):
+        segments.pop(0)
+    return len(segments) > 1 or (len(segments) == 1 and bool(_NAMES_ONE_PAGE.search(segments[0])))
+
+
+def _sent_home(asked: SplitResult, landed: SplitResult) -> bool:
+    """Whether a cited page was sent to its own site's home page: what a site does with an
+    article it deleted. Only the bare root counts: a language's home (/en/, /fr-ca/) is where
+    sites send a first visit to choose a language or region, whatever page it asked for, and
+    a site's own path to its home differs there from page to page; a root reached from a cited
+    root (http → https, www or not) or a near one (/index.html, /en) is the page itself."""
+    return _site(asked) == _site(landed) and not landed.path.strip("/") and _names_a_page(asked.path)
+
+
+def _landing_verdict(requested_url: str, landed_url: str, how: str) -> Verdict | None:
+    """The verdict the place a page landed on gives by itself (a redirect's end, a refresh's
+    target: `how` says which), unless the cited URL was such a place already."""
+    if landed_url == requested_url:
+        return None
+    asked, landed = urlsplit(requested_url), urlsplit(landed_url)
+    if (gate := _gate(landed)) and not _gate(asked):
+        return Verdict("login-wall", f"{how} to {gate} ({landed_url})")
+    if _NOT_FOUND_PATH.search(landed.path) and not _NOT_FOUND_PATH.search(asked.path):
+        return Verdict("not-found", f"{how} to a not-found page ({landed_url})")
+    if _sent_home(asked, landed):
+        return Verdict("not-found", f"{how} from {asked.path} to the site's home page ({landed_url}), "
+                                    "as a site sends a page it deleted")
+    return None
+
+
+def _refresh_target(refresh: str | None, base: str) -> str | None:
+    """The URL a Refresh (header or <meta>) sends the reader to straight away, if it does."""
+    found = _REFRESH.match(refresh or "")
+    if not found or not found.group(2) or float(found.group(1)) > REFRESH_REDIRECT_SECONDS:
+        return None
+    return urljoin(base, found.group(2).strip())
 
 
 def judge(status: int | None, headers: Mapping[str, str], content_type: str, body: str, *,
@@ -131,9 +233,21 @@ def judge(status: int | None, headers: Mapping[str, str], content_type: str, bod
     """The verdict on a final response: its `status`, `headers` (names lower-cased), `content_type`
     and `body`, decoded as a browser reads it (HTML for an HTML page: for a browser capture, the
     DOM after scripts ran), reached from `requested_url` at `final_url`; `rendered_text` is what a
-    browser showed."""
-    signals = _Signals()
-    html = content_type in ("text/html", "application/xhtml+xml")
+    browser showed. A body declared a PDF, an image or nothing that is an HTML page (a server's
+    error page sent under the cited file's type) is judged as the HTML it is."""
+    misdeclared = content_type not in HTML_TYPES and (not content_type or content_type == "application/pdf"
+                                                      or content_type.startswith("image/")) and sniffs_as_html(body)
+    verdict = _judge_page(status, headers, content_type, body, misdeclared or content_type in HTML_TYPES,
+                          requested_url=requested_url, final_url=final_url, rendered_text=rendered_text)
+    if misdeclared and verdict.verdict != "content":
+        return Verdict(verdict.verdict, f"{verdict.reason} (an HTML page sent as {content_type or 'no type'})")
+    return verdict
+
+
+def _judge_page(status: int | None, headers: Mapping[str, str], content_type: str, body: str, html: bool, *,
+                requested_url: str, final_url: str, rendered_text: str | None) -> Verdict:
+    """judge()'s rules, on a body read as HTML when `html`."""
+    signals = PageSignals()
     if html:
         signals.feed(body)
         signals.close()
@@ -142,12 +256,15 @@ def judge(status: int | None, headers: Mapping[str, str], content_type: str, bod
         words = body.split()
     text = " ".join(words[:2000]).translate(_APOSTROPHES)
     title = " ".join("".join(signals.title).split())
-    short = len(words) < SHORT_PAGE_WORDS
+    length = _length(words)
+    short = length < SHORT_PAGE_WORDS
+    # A CAPTCHA in a form a person fills in on a page that was served keeps spam out of the form.
+    widget = None if signals.captcha_in_form and status not in CHALLENGE_STATUSES else signals.captcha_widget
 
     if headers.get("cf-mitigated", "").strip().lower() == "challenge":
         return Verdict("bot-wall", "the response says it is a challenge (cf-mitigated: challenge)")
-    if signals.challenge_marker and (short or status in CHALLENGE_STATUSES):
-        return Verdict("bot-wall", f"a challenge in the page ({signals.challenge_marker})")
+    if (marker := signals.challenge_marker or widget) and (short or status in CHALLENGE_STATUSES):
+        return Verdict("bot-wall", f"a challenge in the page ({marker})")
     if title and _CHALLENGE_TITLE.match(title) and short:
         return Verdict("bot-wall", f"a challenge page titled {title!r}")
     if status in CHALLENGE_STATUSES and (found := _CHALLENGE_WORDS.search(text)):
@@ -159,23 +276,29 @@ def judge(status: int | None, headers: Mapping[str, str], content_type: str, bod
     if status is not None and 300 <= status < 400:
         return Verdict("http-error", f"HTTP {status}" + ("" if "location" in headers else
                                                           ": a redirect with no Location to follow"))
-    if final_url != requested_url and _LOGIN_PATH.search(urlsplit(final_url).path) \
-            and not _LOGIN_PATH.search(urlsplit(requested_url).path):
-        return Verdict("login-wall", f"redirected to a sign-in page ({final_url})")
-    outside_forms = len(words) - signals.words_in_forms
-    if signals.password_field and (outside_forms < SHORT_PAGE_WORDS or _LOGIN_TITLE.search(title)):
+    refresh = _refresh_target(headers.get("refresh") or signals.refresh, final_url)
+    landings = [("redirected", final_url)] + ([("sent by a refresh", refresh)] if refresh else [])
+    if landed := next(filter(None, (_landing_verdict(requested_url, url, how) for how, url in landings)), None):
+        return landed
+    title_segments = [title, *_TITLE_SEPARATORS.split(title)]
+    sign_in_title = any(_LOGIN_TITLE.match(segment) for segment in title_segments)
+    outside_forms = length - signals.sign_in_form_words
+    if signals.password_field and (outside_forms < SHORT_PAGE_WORDS or sign_in_title):
         return Verdict("login-wall", "a sign-in form in place of the content")
-    if status is None or 200 <= status < 300:
-        if final_url != requested_url and _NOT_FOUND_PATH.search(urlsplit(final_url).path) \
-                and not _NOT_FOUND_PATH.search(urlsplit(requested_url).path):
-            return Verdict("not-found", f"redirected to a not-found page ({final_url})")
-        heading = " ".join("".join(signals.first_heading).split())
-        plain = [text] if not html else []  # a text/plain answer of a few words: "Not Found"
-        said = next((p for p in [title, *_TITLE_SEPARATORS.split(title), heading, *plain] if _says_not_found(p)), None)
-        if said and len(words) < SOFT_404_WORDS:
-            return Verdict("not-found", f"status {status} but the page says {said!r}")
-        if len(words) < TINY_PAGE_WORDS and (found := _NOT_FOUND_WORDS.search(text)):
-            return Verdict("not-found", f"status {status} but the page says {found.group(0)!r}")
+    if signals.identity_field and sign_in_title and short:  # the email-first step: no password field yet
+        return Verdict("login-wall", f"a sign-in page titled {title!r}")
+    if signals.consent_marker and short:
+        return Verdict("login-wall", f"a consent wall in place of the content ({signals.consent_marker})")
+    if content_type == "application/json" or content_type.endswith("+json"):
+        if said := _json_not_found(body):
+            return Verdict("not-found", f"status {status} but the JSON says {said!r}")
+    heading = " ".join("".join(signals.first_heading).split())
+    plain = [text] if not html else []  # a text/plain answer of a few words: "Not Found"
+    said = next((p for p in [*title_segments, heading, *plain] if _says_not_found(p)), None)
+    if said and length < SOFT_404_WORDS:
+        return Verdict("not-found", f"status {status} but the page says {said!r}")
+    if length < TINY_PAGE_WORDS and (found := _NOT_FOUND_WORDS.search(_plain(text))):
+        return Verdict("not-found", f"status {status} but the page says {found.group(0)!r}")
     if not body.strip() and not words:
         return Verdict("empty", "no body")
     if html and not words and not signals.media:

@@ -1,0 +1,110 @@
+"""What the page verdict rules look for in a page's markup (verdict.py judges by them): its
+visible words and title, the first heading, challenge, CAPTCHA and consent markers in attributes,
+sign-in fields and the forms that hold them, media, a <meta> refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archiver.capture.httpbody import VisibleText
+
+# Markers of a challenge page: an interstitial a bot-defence service serves instead of the page.
+_CHALLENGE_MARKUP = ("/cdn-cgi/challenge-platform/", "cf-browser-verification", "challenge-form",
+                      "captcha-delivery.com", "px-captcha", "_incapsula_resource")
+# Markers of a CAPTCHA widget, which is a challenge page too, unless it guards an ordinary form
+# (a newsletter, a comment box) on a page that was served: then it only keeps spam out of the form.
+_CAPTCHA_WIDGETS = ("challenges.cloudflare.com/turnstile", "cf-turnstile", "g-recaptcha", "recaptcha/api.js",
+                    "h-captcha", "hcaptcha.com")
+# Google's cookie-consent interstitial: in place of the page until a person chooses.
+_CONSENT_MARKUP = ("consent.google.com", "consent.youtube.com")
+_IDENTITY_AUTOCOMPLETE = ("username", "email")
+_FILLED_INPUTS = ("text", "email", "search", "tel", "url", "number")
+_MEDIA = {"img", "video", "audio", "picture", "svg", "canvas", "iframe", "embed", "object"}
+
+
+@dataclass
+class _Form:
+    """What one form holds: its words, and whether a person signs in, types or proves anything in it."""
+
+    words: int = 0
+    password: bool = False
+    filled: bool = False
+    captcha: bool = False
+
+
+class PageSignals(VisibleText):
+    """The visible words and title, and what the verdict rules look for in the markup: challenge,
+    CAPTCHA and consent markers in attributes, sign-in fields and the forms that hold them, the
+    first heading, media, a <meta> refresh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.challenge_marker: str | None = None
+        self.captcha_widget: str | None = None
+        self.consent_marker: str | None = None
+        self.captcha_in_form = False
+        self.password_field = False
+        self.identity_field = False
+        self.media = False
+        self.refresh: str | None = None
+        self.first_heading: list[str] = []
+        self._sign_in_forms: list[int] = []
+        self._form: _Form | None = None
+        self._heading: str | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        super().handle_starttag(tag, attrs)
+        named = {name: (value or "") for name, value in attrs}
+        values = " ".join(named.values()).lower()
+        self.challenge_marker = self.challenge_marker or next((m for m in _CHALLENGE_MARKUP if m in values), None)
+        widget = next((m for m in _CAPTCHA_WIDGETS if m in values), None)
+        self.captcha_widget = self.captcha_widget or widget
+        self.consent_marker = self.consent_marker or next((m for m in _CONSENT_MARKUP if m in values), None)
+        kind = named.get("type", "text").lower()
+        password = tag == "input" and kind == "password"
+        self.password_field |= password
+        self.identity_field |= tag == "input" and (kind == "email" or
+                                                   named.get("autocomplete", "").lower() in _IDENTITY_AUTOCOMPLETE)
+        self.media |= tag in _MEDIA
+        if tag == "meta" and named.get("http-equiv", "").lower() == "refresh" and self.refresh is None:
+            self.refresh = named.get("content", "")
+        if tag == "form" and self._form is None:  # HTML has no nested forms: an inner <form> is ignored
+            self._form = _Form()
+        if self._form:
+            self._form.password |= password
+            self._form.filled |= tag in ("textarea", "select") or (tag == "input" and kind in _FILLED_INPUTS)
+            self._form.captcha |= widget is not None
+        if tag == "h1" and not self.first_heading and self._heading is None:
+            self._heading = tag
+
+    def handle_endtag(self, tag) -> None:
+        super().handle_endtag(tag)
+        if tag == "form":
+            self._end_form()
+        if tag == self._heading:
+            self._heading = ""  # the first heading is read; later ones are not
+
+    def handle_data(self, data: str) -> None:
+        before = len(self.words)
+        super().handle_data(data)
+        if self._form:
+            self._form.words += len(self.words) - before
+        if self._heading:
+            self.first_heading.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._end_form()  # a form left open ends with the page
+
+    def _end_form(self) -> None:
+        form, self._form = self._form, None
+        if form and form.password:
+            self._sign_in_forms.append(form.words)
+        self.captcha_in_form |= bool(form and form.captcha and form.filled)
+
+    @property
+    def sign_in_form_words(self) -> int:
+        """The words of the forms holding a password field, but of none wrapping most of the page:
+        ASP.NET WebForms puts a whole page in one form, and its header's staff login box does not
+        make the press release around it a sign-in form."""
+        return sum(words for words in self._sign_in_forms if words <= len(self.words) / 2)
