@@ -285,3 +285,72 @@ def test_a_key_revoked_or_rotated_out_while_a_capture_runs_signs_nothing_more(ru
     changed_at = next(i for i, entry in enumerate(events) if entry["event"] in ("key revoked", "key rotated"))
     assert [entry["event"] for entry in events[changed_at + 1:] if entry["key"] == fingerprint] == []
     assert logged_captures(collection) == 1  # the capture stored before the change, and no other
+
+
+def test_what_a_rotated_out_key_signs_after_its_rotation_fails_and_what_it_signed_before_holds(
+        run_cli, raw_server, collection, tmp_path, monkeypatch):
+    """An old copy of a rotated-out key file, used by a tool that does not ask whether the key
+    is in service (an older archiver, whoever took the file): what it signs after the rotation
+    fails `verify` and `verify-bundle`; what it signed before, and the rotation it signed, hold."""
+    from archiver.evidence import keys
+    from archiver.exchange import bundle
+
+    server = raw_server({"/": send_bytes(http_response(b"<title>Before</title><p>signed before</p>")),
+                         "/after": send_bytes(http_response(b"<title>After</title><p>signed after</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    shown = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)
+    [old] = [key["fingerprint"] for key in shown["keys"]]
+    old_file = tmp_path / "old-copy.pem"
+    shutil.copy(shown["private_key_path"], old_file)
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    honest = tmp_path / "honest.wacz"  # by the new key: the collection's bundles still verify
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", honest).exit_code == 0
+    new = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["private_key_path"]
+    [new_fingerprint] = [k["fingerprint"] for k in json.loads(run_cli("keys", "show", "-C", collection.root, "--json")
+                                                             .stdout)["keys"] if k["status"] == "active"]
+    checked = json.loads(run_cli("verify-bundle", honest, "--fingerprint", new_fingerprint, "--json").stdout)
+    assert checked["ok"], checked["failures"]
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+    rotated_at = len(list(custody_lines(collection)))
+
+    thief = tmp_path / "thief.wacz"
+    with monkeypatch.context() as older_tool:
+        for module in (keys, bundle):
+            older_tool.setattr(module, "refuse_out_of_service", lambda *args, **kwargs: None)
+        assert run_cli("capture", "-C", collection.root, "--key", old_file, server.url("/after")).exit_code == 0
+        made = run_cli("bundle", "-C", collection.root, "--key", old_file, "--all", "-o", thief)
+    assert made.exit_code == 1 and "attested by a key revoked or rotated out before" in made.stderr, made.output
+    assert Path(new).exists()
+
+    entries = [json.loads(line) for line in custody_lines(collection)]
+    late = {n for n, entry in enumerate(entries, 1) if n > rotated_at and entry["key"] == old}
+    assert late  # the capture, its file's close, the manifest and the export the old key signed
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert not report["ok"]
+    statuses = {f["where"] for f in report["failures"] if f["check"] == "custody key status"}
+    assert statuses == {f"custody.jsonl line {n}" for n in late}, report["failures"]
+    assert {"attestation key status", "manifest key status"} <= {f["check"] for f in report["failures"]}
+    assert all("was rotated out at" in f["detail"] for f in report["failures"] if "key status" in f["check"])
+    [after] = [f for f in report["failures"] if f["check"] == "attestation key status"]  # not the capture before
+
+    bundled = json.loads(run_cli("verify-bundle", thief, "--fingerprint", old, "--json").stdout)
+    assert not bundled["ok"]
+    assert {"bundle key status", "checkpoint key status", "attestation key status"} <= \
+        {f["check"] for f in bundled["failures"]}, bundled["failures"]
+    assert after["where"].split()[-1] in {f["where"].split()[-1] for f in bundled["failures"]
+                                          if f["check"] == "attestation key status"}
+
+
+def test_a_key_stays_rotated_out_from_its_first_rotation():
+    """A second rotation signed later by the key already rotated out (by whoever kept its file)
+    must not move its rotation later, which would make what it signed meanwhile trusted."""
+    def entry(seq: int, event: str, subject: dict) -> bytes:
+        return json.dumps({"seq": seq, "time": f"2026-01-0{seq}T00:00:00Z", "event": event, "key": "ab",
+                           "subject": subject}).encode("utf-8")
+    lines = [entry(1, "key generated", {"fingerprint": "ab"}), entry(2, "key rotated", {"from": "ab", "to": "cd"}),
+             entry(4, "key rotated", {"from": "ab", "to": "ef"})]
+    status = key_statuses_in(key_event_entries(lines))["ab"]
+    assert status.rotated_out_at == "2026-01-02T00:00:00Z"
+    assert status.trusted_at("2026-01-02T00:00:00Z") is None  # the rotation entry itself
+    assert status.trusted_at("2026-01-03T00:00:00Z") == "key ab was rotated out at 2026-01-02T00:00:00Z"
