@@ -354,3 +354,24 @@ def test_a_key_stays_rotated_out_from_its_first_rotation():
     assert status.rotated_out_at == "2026-01-02T00:00:00Z"
     assert status.trusted_at("2026-01-02T00:00:00Z") is None  # the rotation entry itself
     assert status.trusted_at("2026-01-03T00:00:00Z") == "key ab was rotated out at 2026-01-02T00:00:00Z"
+
+
+def test_a_key_revoked_from_a_later_moment_stays_in_service_until_then(run_cli, raw_server, collection):
+    """`keys revoke --from` a future time: until then the key signs as before, and a rotation
+    is announced by it, as any rotation of a key in service, not by the new key itself."""
+    server = raw_server({"/": send_bytes(http_response(b"<title>Later</title><p>signed before the revocation</p>"))})
+    [key] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+    revoked = run_cli("keys", "revoke", "-C", collection.root, key["fingerprint"], "--from", "2999-01-01T00:00:00Z")
+    assert revoked.exit_code == 0, revoked.output
+    captured = run_cli("capture", "-C", collection.root, server.url("/"))
+    assert captured.exit_code == 0, captured.output
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    assert json.loads(run_cli("manifest", "-C", collection.root, "--json").stdout)["unchanged"]  # not sealed anew
+
+    rotated = json.loads(run_cli("keys", "rotate", "-C", collection.root, "--json").stdout)
+    [announced] = [json.loads(line) for line in custody_lines(collection) if json.loads(line)["event"].startswith("key")][-1:]
+    assert (announced["event"], announced["key"], announced["subject"]["to"]) == \
+        ("key rotated", key["fingerprint"], rotated["to"])
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
+    assert not [line for line in report["not_checked"] if "announced by itself" in line], report["not_checked"]

@@ -22,7 +22,7 @@ from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.storage_settings import StorageSettings
 from archiver.errors import ArchiverError, UsageProblem
-from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
+from archiver.evidence.custody import LOG_NAME, CustodyLog, now, parse_entry, read_entries
 from archiver.evidence.signing import (PublicKey, SigningKey, collection_public_keys, default_key_path, generate_key, grouped,
                               load_key, publish_public_key, retire_key_file)
 
@@ -134,12 +134,13 @@ def open_signing_key(collection: Collection, option: Path | None, passphrase: by
 
 
 def refuse_out_of_service(collection: Collection, key: SigningKey, revoked_ok: bool = False) -> None:
-    """Refuse a key the custody log has revoked or rotated out: what it signed from now on
-    would fail verification. revoked_ok for the commands that replace or revoke keys."""
+    """Refuse a key the custody log has revoked (from a moment now past: a revocation dated
+    later leaves it in service until then) or rotated out: what it signed from now on would
+    fail verification. revoked_ok for the commands that replace or revoke keys."""
     status = key_statuses(collection).get(key.fingerprint)
-    if status is None:
+    if status is None or status.in_service():
         return
-    if status.revoked_from is not None and not revoked_ok:
+    if status.revoked_at(now()) and not revoked_ok:
         raise UsageProblem(f"the collection's key {grouped(key.fingerprint)} is revoked (from {status.revoked_from})",
                            "rotate first: archiver keys rotate")
     if status.rotated_out_at is not None:
@@ -188,7 +189,8 @@ def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None
 
 
 def _rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
-    revoked = (status := key_statuses(collection).get(old.fingerprint)) is not None and status.revoked_from is not None
+    # A key revoked from a later moment is still trusted now: its word announces its successor.
+    revoked = (status := key_statuses(collection).get(old.fingerprint)) is not None and status.revoked_at(now())
     private = Ed25519PrivateKey.generate()
     staged = _staged_key_path(old.path, SigningKey(private, old.path).fingerprint)
     new = generate_key(staged, passphrase, private)
@@ -283,11 +285,20 @@ class KeyStatus:
     def state(self) -> str:
         return "revoked" if self.revoked_from else "rotated out" if self.rotated_out_at else "active"
 
+    def revoked_at(self, moment: str) -> bool:
+        """Whether a revocation is in effect at `moment` (one dated later is not yet)."""
+        return self.revoked_from is not None and moment >= self.revoked_from
+
+    def in_service(self) -> bool:
+        """Whether the key may sign now: not rotated out (whatever this machine's clock says of
+        the rotation's time), and no revocation in effect yet."""
+        return self.rotated_out_at is None and not self.revoked_at(now())
+
     def trusted_at(self, moment: str) -> str | None:
         """Why a signature made at `moment` must not be trusted, or None when it may be. A
         rotated-out key's last signature is the entry rotating it out, made at rotated_out_at:
         anything it signed later is not the collection's (an old copy of the key file, a thief)."""
-        if self.revoked_from is not None and moment >= self.revoked_from:
+        if self.revoked_at(moment):
             return f"key {self.fingerprint[:16]} was revoked from {self.revoked_from}"
         if self.rotated_out_at is not None and moment > self.rotated_out_at:
             return f"key {self.fingerprint[:16]} was rotated out at {self.rotated_out_at}"

@@ -102,7 +102,7 @@ def _sealed_by_a_key_in_service(collection: Collection, manifest: Path) -> bool:
         return True
     signer = _signer(collection, manifest)
     status = key_statuses(collection).get(signer) if signer else None
-    return status is not None and status.state == "active"
+    return status is not None and status.in_service()
 
 
 def _stamp_checkpoint_again(collection: Collection, key: SigningKey, manifest: Path, sequence: int) -> list[str]:
