@@ -446,3 +446,20 @@ def test_a_capture_made_while_verify_reads_is_said(run_cli, raw_server, tmp_path
     assert "another archiver process changed this collection while verify ran" in err.decode()
     again = run_cli("verify", "-C", collection.root, "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["another_process_working"] is False
+
+
+@pytest.mark.parametrize("change", ["spacing and key order", "carriage return", "trailing spaces"])
+def test_a_custody_line_not_as_archiver_writes_it_fails_the_last_one_too(run_cli, honest, change):
+    """The last custody line has no entry after it to chain to its bytes: written otherwise with
+    the same JSON (and signature), its SHA-256, which verify names to be kept outside the
+    collection, changes. It fails as a middle line does, and only it."""
+    log = honest.root / "custody.jsonl"
+    lines = log.read_bytes().split(b"\n")[:-1]
+    entry = json.loads(lines[-1])
+    last = {"spacing and key order": json.dumps(dict(reversed(list(entry.items()))), ensure_ascii=False).encode("utf-8"),
+            "carriage return": lines[-1] + b"\r", "trailing spaces": lines[-1] + b"  \t"}[change]
+    log.write_bytes(b"".join(line + b"\n" for line in [*lines[:-1], last]))
+    report = verify(run_cli, honest)
+    assert [(f["check"], f["where"]) for f in report["failures"]] == \
+        [("custody entry canonical", f"custody.jsonl line {len(lines)}")], report["failures"]
+    assert report["passed"]["custody entry canonical"] == len(lines) - 1

@@ -12,7 +12,7 @@ from archiver.check.findings import Report
 from archiver.evidence.custody import (LOG_NAME, WARC_CLOSED, line_hash, parse_entry, read_entries, recorded_torn_line,
                                       verify_entry)
 from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
-from archiver.evidence.signing import PublicKey
+from archiver.evidence.signing import PublicKey, canonical_json
 from archiver.evidence.worker_keys import announced_public_key
 from archiver.store.collection import Collection
 
@@ -61,6 +61,12 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
             unreadable[number] = line_hash(line)  # judged at the end: a later entry may record it as torn
             continue
         report.count_passed("custody entry readable")
+        # Another spelling of the same JSON (spacing, key order, escapes, a trailing CR) keeps the
+        # signature but not the line's SHA-256: a later entry chains to it, but none to the last
+        # line, whose hash verify names to keep outside the collection.
+        report.check("custody entry canonical", line == canonical_json(entry), where,
+                     "not byte for byte the JSON archiver writes (spacing, key order, escapes or a stray byte changed "
+                     "since): restore custody.jsonl from a copy")
         report.check("custody chain", entry.get("prev") == (line_hash(previous) if previous else None), where,
                      f"prev: expected {line_hash(previous) if previous else None}, found {entry.get('prev')}")
         report.check("custody sequence", entry["seq"] == expected_seq, where,
