@@ -375,3 +375,21 @@ def test_a_key_revoked_from_a_later_moment_stays_in_service_until_then(run_cli, 
     report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
     assert report["ok"], report["failures"]
     assert not [line for line in report["not_checked"] if "announced by itself" in line], report["not_checked"]
+
+
+def test_a_collection_whose_shared_key_file_another_rotated_is_told_where_its_key_went(run_cli, raw_server, tmp_path):
+    """Two collections signing with one key file: `keys rotate` in one puts its new key in the
+    file and keeps the old key beside it as retired, the other's key in service. That other,
+    refused, is told that retired file (adopting the new key instead would announce a key
+    no earlier one vouches for), and with it signs as before."""
+    shared = tmp_path / "keys" / "shared.pem"
+    for name in ("c", "d"):
+        assert run_cli("init", tmp_path / name, "--key", shared).exit_code == 0
+    assert run_cli("keys", "rotate", "-C", tmp_path / "d", "--key", shared).exit_code == 0
+    server = raw_server({"/": send_bytes(http_response(b"<title>C</title><p>still c's key</p>"))})
+    refused = run_cli("capture", "-C", tmp_path / "c", "--key", shared, "--allow-private", server.url("/"))
+    [retired] = shared.parent.glob("shared.retired-*.pem")
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, refused.output
+    assert f"this collection's is kept at {retired}: use --key {retired}" in refused.stderr, refused.stderr
+    assert run_cli("capture", "-C", tmp_path / "c", "--key", retired, "--allow-private", server.url("/")).exit_code == 0
+    assert run_cli("verify", "-C", tmp_path / "c").exit_code == 0

@@ -24,7 +24,7 @@ from archiver.store.storage_settings import StorageSettings
 from archiver.errors import ArchiverError, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, now, parse_entry, read_entries
 from archiver.evidence.signing import (PublicKey, SigningKey, collection_public_keys, default_key_path, generate_key, grouped,
-                              load_key, publish_public_key, retire_key_file)
+                              load_key, publish_public_key, retire_key_file, retired_key_files)
 
 
 def key_path(collection: Collection, option: Path | None = None) -> Path:
@@ -128,9 +128,19 @@ def open_signing_key(collection: Collection, option: Path | None, passphrase: by
         # A machine whose folder holds only archiver.toml, or a rotation that stopped once announced.
         _publish_announced_keys(collection, custody_lines(collection))
     if key.fingerprint not in collection_public_keys(collection.root / "keys"):
-        raise UsageProblem(f"the key {key.path} is not one of this collection's keys",
-                           "use the collection's key, or adopt this one with `archiver keys generate --key FILE`")
+        raise UsageProblem(f"the key {key.path} is not one of this collection's keys", _foreign_key_hint(collection, path))
     return key
+
+
+def _foreign_key_hint(collection: Collection, path: Path) -> str:
+    """What to do about a key file not the collection's: another collection sharing the file may
+    have rotated it, keeping this one's key beside it as retired, which adopting would not find."""
+    in_service = {status.fingerprint[:16] for status in key_statuses(collection).values()
+                  if status.machine is None and status.in_service()}
+    ours = [file for short, file in sorted(retired_key_files(path).items()) if short in in_service]
+    if ours:
+        return f"a collection sharing that file rotated its key; this collection's is kept at {ours[0]}: use --key {ours[0]}"
+    return "use the collection's key, or adopt this one with `archiver keys generate --key FILE`"
 
 
 def refuse_out_of_service(collection: Collection, key: SigningKey, revoked_ok: bool = False) -> None:

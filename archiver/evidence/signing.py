@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -150,6 +151,12 @@ def retire_key_file(path: Path, fingerprint: str) -> Path:
     os.unlink(path)
     fsync_dir(path.parent)
     return retired
+
+
+def retired_key_files(path: Path) -> dict[str, Path]:
+    """The keys retire_key_file kept beside the key at `path`, by their fingerprint's first 16 hex digits."""
+    prefix = f"{path.stem}.retired-"
+    return {file.name[len(prefix):-len(".pem")]: file for file in path.parent.glob(f"{glob.escape(prefix)}*.pem")}
 
 
 def load_key(path: Path, passphrase: bytes | None) -> SigningKey:
