@@ -287,6 +287,36 @@ def test_a_key_revoked_or_rotated_out_while_a_capture_runs_signs_nothing_more(ru
     assert logged_captures(collection) == 1  # the capture stored before the change, and no other
 
 
+def test_a_rotation_landing_between_a_runs_key_check_and_its_log_entry_leaves_evidence_that_verifies(
+        run_cli, raw_server, collection, monkeypatch):
+    """The run looks at its key before signing a capture, and again under the custody log's lock:
+    a `keys rotate` landing in between stops it before its old key signs an entry after the
+    rotation, which verify would fail for good. The capture it had cataloged is logged by the
+    next command's repair, with the new key."""
+    from archiver.errors import UsageProblem
+    from archiver.store.catalog import Catalog
+    from tests.conftest import capture
+
+    server = raw_server({"/": send_bytes(http_response(b"<title>Raced</title><p>a page</p>"))})
+    cataloging = Catalog.add_captures
+    rotated = []
+
+    def rotated_first(catalog, *args, **kwargs):
+        if not rotated:  # after the run's first look at its key, before its capture is logged
+            rotated.append(run_cli("keys", "rotate", "-C", collection.root).exit_code)
+        return cataloging(catalog, *args, **kwargs)
+
+    monkeypatch.setattr(Catalog, "add_captures", rotated_first)
+    with pytest.raises(UsageProblem, match="rotated out at"):
+        capture(collection, server.url("/"))
+    monkeypatch.setattr(Catalog, "add_captures", cataloging)
+    assert rotated == [0]
+    assert run_cli("doctor", "-C", collection.root, "--fix").exit_code == 0
+    checked = run_cli("verify", "-C", collection.root, "--json")
+    assert checked.exit_code == 0, checked.stdout
+    assert logged_captures(collection) == 1
+
+
 def test_what_a_rotated_out_key_signs_after_its_rotation_fails_and_what_it_signed_before_holds(
         run_cli, raw_server, collection, tmp_path, monkeypatch):
     """An old copy of a rotated-out key file, used by a tool that does not ask whether the key

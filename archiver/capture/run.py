@@ -141,6 +141,7 @@ class CaptureRun:
     def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
         self.catalog = collection.catalog
         self._key_watch = KeyWatch(collection, self.catalog, self.key)
+        self.custody.before_signing = self._key_watch.check  # also as it appends: see key_watch.py
         executable = chromium_for(settings.capture_mode)
         # The concurrency used, set or its mode's default, is the one recorded with every capture.
         self.settings = settings = dataclasses.replace(

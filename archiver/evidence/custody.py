@@ -66,6 +66,9 @@ class CustodyLog:
         self.key = key
         self.shared = shared
         self._tail: tuple[int, bytes] | None = None  # (file size, last line) after our own last append
+        # Run under the log's lock before each signing, to refuse it by raising: a key event another
+        # process appended is then either seen, or after what this process appends.
+        self.before_signing: Callable[[], None] | None = None
 
     def append(self, event: str, subject: dict, key: SigningKey | None = None) -> Entry:
         """Append one entry, signed by `key` (default: the collection's key), and fsync it."""
@@ -122,6 +125,8 @@ class CustodyLog:
 
     def _chained(self, tail: bytes | None, events: list[tuple[str, dict]], key: SigningKey) -> list[Entry]:
         """The signed entries for `events`, the first holding the hash of `tail` (the log's last line)."""
+        if self.before_signing is not None:
+            self.before_signing()
         previous = parse_entry(tail) if tail else None
         seq = previous["seq"] if previous else 0
         entries = []

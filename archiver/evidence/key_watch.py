@@ -3,7 +3,10 @@ or rotated-out key as it starts (keys.refuse_out_of_service), but `keys revoke` 
 rotate` may run while it captures: before each group of captures is signed, the custody
 entries appended since the last look are read (custody.jsonl from where that look stopped, or
 a shared collection's rows after the last seq seen), and a key event that takes the key out of
-service stops the run before it signs anything more."""
+service stops the run before it signs anything more. It looks again under the custody log's lock
+as the run appends to it (CustodyLog.before_signing): a key event appended between the first look
+and that append would otherwise be followed by entries the old key signed, which verify fails.
+The captures already cataloged then are logged by the next command's repair, with the new key."""
 
 from __future__ import annotations
 
