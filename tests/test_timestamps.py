@@ -4,6 +4,7 @@ verification; every failure a caller must tell apart is named."""
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import subprocess
 import threading
@@ -18,7 +19,7 @@ from archiver.evidence.timestamps.cms import SIGNATURE_INVALID
 from archiver.evidence.timestamps.request import MAX_REPLY_BYTES, request_timestamp, timestamp_with_any
 from archiver.evidence.timestamps.token import TimestampError, describe_token
 from archiver.evidence.timestamps.verification import (CHAIN_INVALID, EKU_MISSING, IMPRINT_MISMATCH, MALFORMED,
-                                                       verify_timestamp)
+                                                       NOT_VALID_THEN, verify_timestamp)
 from tests.conftest import Responder, http_response
 from tests.tsa import LocalTSA, local_tsa  # noqa: F401
 
@@ -154,10 +155,13 @@ def test_truncated_or_foreign_bytes_are_malformed(local_tsa: LocalTSA, token: by
         describe_token(token[:-1])
 
 
-@pytest.mark.parametrize("extensions", [
+LAX_SIGNERS = pytest.mark.parametrize("extensions", [
     "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature",
     "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=timeStamping",
 ], ids=["no-eku", "non-critical-eku"])
+
+
+@LAX_SIGNERS
 def test_a_signer_without_the_critical_timestamping_eku_is_named(local_tsa: LocalTSA, extensions: str) -> None:
     # openssl ts -reply refuses such a certificate, so a genuine TSTInfo is signed again with
     # openssl cms; the control shows that nothing but the EKU differs. The certificates come
@@ -265,3 +269,59 @@ def test_when_no_tsa_answers_every_failure_is_reported(local_tsa: LocalTSA, dead
     assert len(outcome.failures) == 2
     assert outcome.failures[0].startswith(f"timestamp authority {dead}: unreachable")
     assert outcome.failures[1].startswith(f"timestamp authority {local_tsa.url}: malformed reply")
+
+
+# -- a token `verify` would fail is refused on arrival ----------------------------------------
+
+@LAX_SIGNERS
+@pytest.mark.parametrize("trusted", [True, False], ids=["with-roots", "without-roots"])
+def test_a_token_without_the_critical_timestamping_eku_is_refused_on_arrival(local_tsa: LocalTSA, extensions: str,
+                                                                               trusted: bool) -> None:
+    local_tsa.resigner = local_tsa.issue_certificate("lax", "archiver lax TSA", extensions)
+    local_tsa.mode = "resign"
+    roots = local_tsa.ca_pem_path.read_bytes() if trusted else None
+    with pytest.raises(TimestampError) as raised:
+        request_timestamp(DATA, local_tsa.url, roots=roots)
+    assert str(raised.value).startswith(f"timestamp authority {local_tsa.url}: its token fails verification"
+                                        f" ({EKU_MISSING}), so it was not kept; use an authority whose tokens verify")
+
+
+def test_a_token_of_a_tsa_outside_the_trusted_roots_is_refused_on_arrival(local_tsa: LocalTSA, tmp_path: Path) -> None:
+    stranger = LocalTSA(tmp_path / "stranger")
+    stranger.stop()
+    assert request_timestamp(DATA, local_tsa.url), "the token is good but for the roots"
+    with pytest.raises(TimestampError, match=re.escape(f"its token fails verification ({CHAIN_INVALID})")):
+        request_timestamp(DATA, local_tsa.url, roots=stranger.ca_pem_path.read_bytes())
+
+
+def test_a_token_signed_outside_its_certificate_validity_is_refused_without_roots(tmp_path: Path) -> None:
+    # Its certificates are made an hour ahead, its tokens on time: before they were valid.
+    tsa = LocalTSA(tmp_path, clock="+1h")
+    tsa.clock = None
+    try:
+        with pytest.raises(TimestampError, match=re.escape(f"its token fails verification ({NOT_VALID_THEN})")):
+            request_timestamp(DATA, tsa.url)
+    finally:
+        tsa.stop()
+
+
+def test_a_refused_token_is_its_tsa_failing_and_the_next_is_asked(local_tsa: LocalTSA, tmp_path: Path) -> None:
+    lax = LocalTSA(tmp_path / "lax")
+    lax.resigner = lax.issue_certificate("lax", "archiver lax TSA", "basicConstraints=critical,CA:false\n"
+                                         "keyUsage=critical,digitalSignature")
+    lax.mode = "resign"
+    roots = lax.ca_pem_path.read_bytes() + local_tsa.ca_pem_path.read_bytes()
+    try:
+        outcome = timestamp_with_any(DATA, [lax.url, local_tsa.url], timeout=60, roots=roots)
+    finally:
+        lax.stop()
+    assert outcome.url == local_tsa.url and outcome.token is not None
+    assert [failure.split(" (")[0] for failure in outcome.failures] == [
+        f"timestamp authority {lax.url}: its token fails verification"]
+
+
+def test_trusted_roots_without_a_certificate_ask_no_tsa(local_tsa: LocalTSA) -> None:
+    outcome = timestamp_with_any(DATA, [local_tsa.url], roots=b"not a bundle")
+    assert outcome.token is None and local_tsa.queries == 0
+    assert outcome.failures == ["trusted TSA roots: no PEM certificate found; [timestamps] trusted_roots must name a"
+                                " PEM file of the TSAs' CA certificates"]

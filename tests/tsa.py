@@ -4,14 +4,17 @@ over HTTP on 127.0.0.1, so the client is tested on its real path.
 
 Use the `local_tsa` fixture (import it into the test module:
 `from tests.tsa import local_tsa  # noqa: F401`), or `LocalTSA(folder)` for a second one with
-its own CA. Set `tsa.mode` to make it misbehave:
+its own CA (`LocalTSA(folder, clock="-1h")`: one whose clock is an hour behind, every openssl
+it runs under `faketime`). Set `tsa.mode` to make it misbehave:
 
 - "ok": a granted token from `openssl ts -reply`;
 - "down": HTTP 500;
 - "garbage": 200 with the right Content-Type and bytes that are not DER;
 - "replay": the first reply it ever gave, whatever was asked (wrong imprint or nonce);
 - "reject": a real refusal from `openssl ts -reply` (its policy accepts only SHA-512);
-- "slow": as "ok", each reply held back `slow_seconds` (a TSA slower than a client's timeout).
+- "slow": as "ok", each reply held back `slow_seconds` (a TSA slower than a client's timeout);
+- "resign": a genuine token signed again by `resigner` (a certificate and key from
+  `issue_certificate`, such as one without the timeStamping extended key usage).
 """
 
 from __future__ import annotations
@@ -75,9 +78,11 @@ digests = sha512
 """
 
 
-def openssl(*args: str | Path, cwd: Path | None = None) -> bytes:
-    """Run openssl; its stdout, or AssertionError with its stderr."""
-    done = subprocess.run(["openssl", *map(str, args)], cwd=cwd, capture_output=True)
+def openssl(*args: str | Path, cwd: Path | None = None, clock: str | None = None) -> bytes:
+    """Run openssl (with its clock set off by `clock`, a faketime offset such as "-1h", when
+    given); its stdout, or AssertionError with its stderr."""
+    command = ["openssl", *map(str, args)]
+    done = subprocess.run(["faketime", "-f", clock, *command] if clock else command, cwd=cwd, capture_output=True)
     assert done.returncode == 0, f"openssl {' '.join(map(str, args))} failed: {done.stderr.decode(errors='replace')}"
     return done.stdout
 
@@ -93,11 +98,13 @@ class LocalTSA:
     """A CA, a TSA certificate signed by it (EKU critical,timeStamping) and an HTTP server on
     127.0.0.1 that answers timestamp queries with `openssl ts -reply -config tsa.cnf`."""
 
-    def __init__(self, folder: Path, key: str = "ec") -> None:
+    def __init__(self, folder: Path, key: str = "ec", clock: str | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.key = key
+        self.clock = clock  # its certificates are made by the same clock, so valid at its genTimes
         self.mode = "ok"
+        self.resigner: tuple[Path, Path] | None = None
         self.slow_seconds = 3.0
         self.queries = 0
         self._first_reply: bytes | None = None
@@ -107,14 +114,17 @@ class LocalTSA:
         (folder / "serial").write_text("01\n")
         self.ca_pem_path = folder / "ca.pem"
         self.ca_key_path = folder / "ca.key"
-        openssl("req", "-x509", "-new", *self._newkey(), "-nodes", "-keyout", self.ca_key_path,
-                "-out", self.ca_pem_path, "-subj", "/CN=archiver test TSA CA", "-days", "2",
-                "-config", self.config, "-extensions", "v3_ca")
+        self._openssl("req", "-x509", "-new", *self._newkey(), "-nodes", "-keyout", self.ca_key_path,
+                      "-out", self.ca_pem_path, "-subj", "/CN=archiver test TSA CA", "-days", "2",
+                      "-config", self.config, "-extensions", "v3_ca")
         self.tsa_cert_path, self.tsa_key_path = self.issue_certificate("tsa", "archiver test TSA", "v3_tsa")
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/tsa"
+
+    def _openssl(self, *args: str | Path, cwd: Path | None = None) -> bytes:
+        return openssl(*args, cwd=cwd, clock=self.clock)
 
     def _newkey(self) -> list[str]:
         return ["-newkey", "rsa:2048"] if self.key == "rsa" else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
@@ -127,10 +137,10 @@ class LocalTSA:
                 config.write(f"\n[ {stem}_ext ]\n{extensions}\n")
             extensions = f"{stem}_ext"
         cert, key, request = (self.folder / f"{stem}.pem", self.folder / f"{stem}.key", self.folder / f"{stem}.csr")
-        openssl("req", "-new", *self._newkey(), "-nodes", "-keyout", key, "-out", request,
-                "-subj", f"/CN={common_name}", "-config", self.config)
-        openssl("x509", "-req", "-in", request, "-CA", self.ca_pem_path, "-CAkey", self.ca_key_path,
-                "-CAcreateserial", "-days", "2", "-extfile", self.config, "-extensions", extensions, "-out", cert)
+        self._openssl("req", "-new", *self._newkey(), "-nodes", "-keyout", key, "-out", request,
+                      "-subj", f"/CN={common_name}", "-config", self.config)
+        self._openssl("x509", "-req", "-in", request, "-CA", self.ca_pem_path, "-CAkey", self.ca_key_path,
+                      "-CAcreateserial", "-days", "2", "-extfile", self.config, "-extensions", extensions, "-out", cert)
         return cert, key
 
     def reply(self, query: bytes, section: str = "tsa_config") -> bytes:
@@ -138,8 +148,8 @@ class LocalTSA:
         with self._lock, tempfile.TemporaryDirectory(dir=self.folder) as work:
             query_file, reply_file = Path(work) / "q.tsq", Path(work) / "r.tsr"
             query_file.write_bytes(query)
-            openssl("ts", "-reply", "-config", self.config, "-section", section,
-                    "-queryfile", query_file, "-out", reply_file)
+            self._openssl("ts", "-reply", "-config", self.config, "-section", section,
+                          "-queryfile", query_file, "-out", reply_file)
             return reply_file.read_bytes()
 
     def resign(self, reply: bytes, cert: Path, key: Path) -> bytes:
@@ -149,11 +159,12 @@ class LocalTSA:
         with tempfile.TemporaryDirectory(dir=self.folder) as work:
             folder = Path(work)
             (folder / "r.tsr").write_bytes(reply)
-            openssl("ts", "-reply", "-in", "r.tsr", "-token_out", "-out", "token.der", cwd=folder)
-            openssl("cms", "-verify", "-noverify", "-inform", "DER", "-in", "token.der", "-out", "tstinfo.der", cwd=folder)
-            openssl("cms", "-sign", "-binary", "-nodetach", "-nosmimecap", "-econtent_type", TIME_STAMP_TOKEN_TYPE,
-                    "-md", "sha256", "-in", "tstinfo.der", "-signer", cert, "-inkey", key,
-                    "-outform", "DER", "-out", "signed.der", cwd=folder)
+            self._openssl("ts", "-reply", "-in", "r.tsr", "-token_out", "-out", "token.der", cwd=folder)
+            self._openssl("cms", "-verify", "-noverify", "-inform", "DER", "-in", "token.der", "-out", "tstinfo.der",
+                          cwd=folder)
+            self._openssl("cms", "-sign", "-binary", "-nodetach", "-nosmimecap", "-econtent_type",
+                          TIME_STAMP_TOKEN_TYPE, "-md", "sha256", "-in", "tstinfo.der", "-signer", cert, "-inkey", key,
+                          "-outform", "DER", "-out", "signed.der", cwd=folder)
             return der_sequence(der_sequence(b"\x02\x01\x00") + (folder / "signed.der").read_bytes())
 
     def _answer(self, query: bytes) -> tuple[int, bytes]:
@@ -164,6 +175,9 @@ class LocalTSA:
             return 200, b"<html>this is not a timestamp</html>"
         if self.mode == "reject":
             return 200, self.reply(query, "reject_config")
+        if self.mode == "resign":
+            assert self.resigner is not None, "set tsa.resigner to the certificate and key to sign with"
+            return 200, self.resign(self.reply(query), *self.resigner)
         if self.mode == "slow":
             time.sleep(self.slow_seconds)
         if self.mode == "replay" and self._first_reply is not None:

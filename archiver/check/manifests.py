@@ -11,12 +11,13 @@ import json
 from pathlib import Path
 
 from archiver.check.custody_log import Logged
+from archiver.errors import ArchiverError
 from archiver.check.findings import Report
 from archiver.evidence import merkle
 from archiver.evidence.keys import KeyStatus
 from archiver.evidence.claim_tree import document_leaf
 from archiver.evidence.manifest import MANIFEST_NAME, points_at, read_manifest
-from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
+from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path, trusted_roots
 from archiver.evidence.signing import PublicKey
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
@@ -137,14 +138,10 @@ def _check_checkpoint(path: Path, fields: dict, leaves: list[bytes], documents: 
 
 
 def _trusted_roots(collection: Collection, report: Report) -> bytes | None:
-    name = collection.config.timestamps.trusted_roots
-    if not name:
-        return None
     try:
-        return (collection.root / name).read_bytes()
-    except OSError as exc:
-        report.check("timestamp roots", False, name, f"cannot read the trusted roots [timestamps] trusted_roots "
-                     f"names: {exc.strerror or exc}; on a machine of a shared collection, copy that file into its folder")
+        return trusted_roots(collection)
+    except ArchiverError as exc:
+        report.check("timestamp roots", False, str(collection.config.timestamps.trusted_roots), str(exc))
         return None
 
 

@@ -2,8 +2,10 @@
 bytes, which `openssl pkeyutl -verify -rawin` checks), a signed checkpoint naming its
 SHA-256, sequence and Merkle root (`.checkpoint.json` and its `.sig`: what a bundle carries
 instead of the whole manifest), and RFC 3161 timestamps over the manifest's bytes (`.tsr`),
-each announced in the custody log. A missing timestamp is reported, never skipped in
-silence; a later `archiver manifest` (or bundle) tries again, the checkpoint's alone too."""
+each announced in the custody log. A token is kept only if it verifies as `verify` will
+check it (against trusted_roots when set) and its TSA's clock is right; one that does not is
+that TSA failing. A missing timestamp is reported, never skipped in silence; a later
+`archiver manifest` (or bundle) tries again, the checkpoint's alone too."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archiver.errors import ArchiverError
 from archiver.store.collection import Collection
 from archiver.store.crash_points import AFTER_SEAL, crash_point
 from archiver.store.durable import atomic_write
 from archiver.evidence.keys import custody_log, key_statuses
 from archiver.evidence.manifest import ManifestResult, checkpoint_of, export_manifest
-from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path
+from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path, trusted_roots
 from archiver.evidence.shared_manifests import fetch_manifests, store_manifests
 from archiver.evidence.signing import SigningKey, canonical_json, collection_public_keys
 from archiver.evidence.timestamps.token import describe_token
@@ -64,13 +67,12 @@ def _sign_and_stamp(collection: Collection, key: SigningKey, manifest: Path, seq
         if seal.token is not None and settings.authorities and not token_path(checkpoint_path(manifest)).exists():
             seal.timestamp_failures = _stamp_checkpoint_again(collection, key, manifest, sequence)
         return seal
-    from archiver.evidence.timestamps.request import timestamp_with_any  # requests: to ask a TSA, not to verify
     log = custody_log(collection, key)
-    outcome = timestamp_with_any(data, list(settings.authorities), settings.timeout)
+    outcome = _ask(collection, data, list(settings.authorities))
     seal.timestamp_failures = outcome.failures
     if outcome.token is not None:
         # The checkpoint gets its own token: a bundle carries the checkpoint, not the manifest.
-        stamped = _stamp_checkpoint(manifest, [outcome.url], settings.timeout)
+        stamped = _stamp_checkpoint(collection, manifest, [outcome.url])
         seal.timestamp_failures += stamped.failures
         # The manifest's token comes last: its presence means the checkpoint's was tried too.
         atomic_write(token_path(manifest), outcome.token)
@@ -109,8 +111,7 @@ def _stamp_checkpoint_again(collection: Collection, key: SigningKey, manifest: P
     """A manifest timestamped whose checkpoint got no token (its TSA failed on the second
     query): ask again, since the checkpoint is what a bundle carries; the custody log then
     records both tokens. Why it failed again, if it did."""
-    settings = collection.config.timestamps
-    stamped = _stamp_checkpoint(manifest, list(settings.authorities), settings.timeout)
+    stamped = _stamp_checkpoint(collection, manifest, list(collection.config.timestamps.authorities))
     if stamped.token is not None:
         custody_log(collection, key).append("timestamp", {
             **timestamp_entry(sequence, manifest, manifest.read_bytes(), None, token_path(manifest).read_bytes(),
@@ -119,14 +120,25 @@ def _stamp_checkpoint_again(collection: Collection, key: SigningKey, manifest: P
     return stamped.failures
 
 
-def _stamp_checkpoint(manifest: Path, authorities: list[str], timeout: float) -> "TimestampOutcome":
+def _stamp_checkpoint(collection: Collection, manifest: Path, authorities: list[str]) -> "TimestampOutcome":
     """Ask `authorities` for a token of the manifest's checkpoint, and keep it if one answers."""
-    from archiver.evidence.timestamps.request import timestamp_with_any
-
-    stamped = timestamp_with_any(checkpoint_path(manifest).read_bytes(), authorities, timeout)
+    stamped = _ask(collection, checkpoint_path(manifest).read_bytes(), authorities)
     if stamped.token is not None:
         atomic_write(token_path(checkpoint_path(manifest)), stamped.token)
     return stamped
+
+
+def _ask(collection: Collection, data: bytes, authorities: list[str]) -> "TimestampOutcome":
+    """The first token of `authorities` over `data` that verifies against the collection's
+    trusted_roots (or, with none set, as far as it can without), the failures before it; trusted
+    roots that cannot be read are the one failure, as no token could be checked against them."""
+    from archiver.evidence.timestamps.request import TimestampOutcome, timestamp_with_any  # requests: to ask a TSA
+
+    try:
+        roots = trusted_roots(collection)
+    except ArchiverError as exc:
+        return TimestampOutcome(None, None, [str(exc)])
+    return timestamp_with_any(data, authorities, collection.config.timestamps.timeout, roots)
 
 
 def timestamp_entry(sequence: int, manifest: Path, data: bytes, tsa: str | None, token: bytes,

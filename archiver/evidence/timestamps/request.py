@@ -1,6 +1,7 @@
 """Asking a timestamp authority (TSA) for an RFC 3161 token: the request built, posted over
 HTTP within bounds of time and size, and the reply checked on arrival (granted, our imprint,
-our nonce, the TSA certificate included), so that a bad reply is refused before it is saved.
+our nonce, the TSA certificate included, the token verified as `verify` will check it), so
+that a bad reply is refused before it is saved.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import requests
 from rfc3161_client import HashAlgorithm, PKIStatus, TimestampRequestBuilder
 
 from archiver.evidence.timestamps.token import SHA256, Malformed, TimestampError, decode, first_line, read_token
+from archiver.evidence.timestamps.verification import load_roots, verify_timestamp
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -31,11 +33,13 @@ class TimestampOutcome:
     failures: list[str]
 
 
-def request_timestamp(data: bytes, url: str, timeout: float = 10.0) -> bytes:
+def request_timestamp(data: bytes, url: str, timeout: float = 10.0, roots: bytes | None = None) -> bytes:
     """Ask the TSA at `url` for a SHA-256 timestamp over `data` (non-empty) and return its DER
     TimeStampResponse exactly as received. The reply is checked on arrival: granted, the
-    imprint is sha256(data), the nonce is ours, the TSA certificate is included. `timeout`
-    bounds the connection and each read, and the whole exchange to about twice that.
+    imprint is sha256(data), the nonce is ours, the TSA certificate is included, the token
+    passes verify_timestamp against `roots` (a PEM bundle; None: every check that needs no
+    roots). `timeout` bounds the connection and each read, and the whole exchange to about
+    twice that.
     Raises TimestampError naming the URL and what went wrong."""
     request = (TimestampRequestBuilder().data(data).hash_algorithm(HashAlgorithm.SHA256)
                .nonce(nonce=True).cert_request(cert_request=True).build())
@@ -55,16 +59,30 @@ def request_timestamp(data: bytes, url: str, timeout: float = 10.0) -> bytes:
                              " or misrouted reply)")
     if info.signer is None:
         raise TimestampError(f"timestamp authority {url}: the reply lacks the TSA certificate that was requested")
+    # A token kept is the manifest's timestamp from then on: one `verify` would fail is refused
+    # now, as a TSA failing, so the next authority (or the next run) is asked instead.
+    check = verify_timestamp(reply, data, roots)
+    if not check.ok:
+        against = " against [timestamps] trusted_roots" if roots is not None else ""
+        raise TimestampError(f"timestamp authority {url}: its token fails verification ({'; '.join(check.problems)}),"
+                             f" so it was not kept; use an authority whose tokens verify{against}")
     return reply
 
 
-def timestamp_with_any(data: bytes, urls: list[str], timeout: float = 10.0) -> TimestampOutcome:
-    """Try the TSAs in `urls` in order until one gives a token; every failure is kept, so a
-    missing timestamp is reported, never silent."""
+def timestamp_with_any(data: bytes, urls: list[str], timeout: float = 10.0,
+                       roots: bytes | None = None) -> TimestampOutcome:
+    """Try the TSAs in `urls` in order until one gives a token that verifies against `roots`
+    (see request_timestamp); every failure is kept, so a missing timestamp is reported, never
+    silent. Roots that hold no certificate are the one failure: no token could pass."""
+    if roots is not None:
+        try:
+            load_roots(roots)
+        except TimestampError as exc:
+            return TimestampOutcome(None, None, [str(exc)])
     failures: list[str] = []
     for url in urls:
         try:
-            return TimestampOutcome(url, request_timestamp(data, url, timeout), failures)
+            return TimestampOutcome(url, request_timestamp(data, url, timeout, roots), failures)
         except TimestampError as exc:
             failures.append(str(exc))
     return TimestampOutcome(None, None, failures)

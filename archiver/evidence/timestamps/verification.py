@@ -1,5 +1,6 @@
 """Verifying an RFC 3161 token offline: that it timestamps the given data and that a TSA
-trusted through the given roots signed it.
+trusted through the given roots signed it (without roots, every part that needs none: what a
+token must pass on arrival when no `trusted_roots` are set).
 
 rfc3161-client verifies a token in one call (OpenSSL's PKCS7_verify plus its own checks).
 That one call stops at the first failure with an opaque message in which a bad signature and
@@ -9,10 +10,11 @@ that failed:
 - the hash imprint: compared here;
 - the TSA's CMS signature: verified with `cryptography` (see `cms`: the library does not
   expose the signed attributes or the signature bytes);
+- the TSA certificate's validity at `genTime`: checked here;
 - the chain to the trusted roots, as of `genTime`: `cryptography`'s path validation;
 - the critical timeStamping extended key usage: checked here.
 
-Only when every part passes does the library's own verification run; it must agree.
+Only when every part passes, roots given, does the library's own verification run; it must agree.
 Revocation (CRL/OCSP) is not checked, by the library or here.
 """
 
@@ -34,6 +36,7 @@ from archiver.evidence.timestamps.token import DIGESTS, Malformed, TimestampErro
 IMPRINT_MISMATCH = "hash imprint does not match"
 CHAIN_INVALID = "TSA certificate does not chain to the trusted roots"
 EKU_MISSING = "TSA certificate lacks the critical timeStamping extended key usage"
+NOT_VALID_THEN = "TSA certificate not valid at the token's genTime"
 MALFORMED = "malformed token"
 
 
@@ -51,12 +54,13 @@ class TimestampCheck:
         return not self.problems
 
 
-def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes) -> TimestampCheck:
+def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes | None) -> TimestampCheck:
     """Check that `token` (a DER TimeStampResponse) timestamps `data` and that a TSA trusted
-    through `roots_pem` (a PEM bundle of one or more certificates) signed it. Every failed
+    through `roots_pem` (a PEM bundle of one or more certificates) signed it; with `roots_pem`
+    None, every part but the chain and the library's verdict, which need roots. Every failed
     part is named in `problems`; a damaged token gives a verdict, never an exception. Raises
     TimestampError only when `roots_pem` holds no certificate."""
-    roots = _load_roots(roots_pem)
+    roots = None if roots_pem is None else load_roots(roots_pem)
     try:
         info = parse(token)
     except Malformed:
@@ -76,20 +80,24 @@ def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes) -> TimestampCh
         return TimestampCheck(info.gen_time, info.tsa, problems + [MALFORMED])
     if signature_problem:
         problems.append(signature_problem)
-    if not _chains(signer, info.others, info.gen_time, roots):
+    if not signer.not_valid_before_utc <= info.gen_time <= signer.not_valid_after_utc:
+        problems.append(NOT_VALID_THEN)
+    if roots is not None and not _chains(signer, info.others, info.gen_time, roots):
         problems.append(CHAIN_INVALID)
     if not _has_timestamping_eku(signer):
         problems.append(EKU_MISSING)
-    if not problems:
+    if not problems and roots is not None:
         problems += _library_verdict(info.response, data, roots)
     return TimestampCheck(info.gen_time, info.tsa, problems)
 
 
-def _load_roots(roots_pem: bytes) -> list[x509.Certificate]:
+def load_roots(roots_pem: bytes) -> list[x509.Certificate]:
+    """The certificates of a PEM bundle, each once; TimestampError when it holds none."""
     try:
         roots = x509.load_pem_x509_certificates(roots_pem)
     except ValueError:
-        raise TimestampError("trusted TSA roots: no PEM certificate found") from None
+        raise TimestampError("trusted TSA roots: no PEM certificate found; [timestamps] trusted_roots must name a"
+                             " PEM file of the TSAs' CA certificates") from None
     # Bundles repeat certificates; rfc3161-client refuses to be given one twice.
     return list({cert.fingerprint(hashes.SHA256()): cert for cert in roots}.values())
 
