@@ -1,11 +1,13 @@
-"""A timestamp is kept only if it would pass `verify`: a TSA whose token fails verification
-is a TSA failing (reported, logged, exit 1, asked again next time), for the manifest, its
-checkpoint and a bundle alike. Real TSAs (tests/tsa.py), real commands."""
+"""A timestamp is kept only if it would pass `verify`: a TSA whose token fails verification,
+or whose clock is wrong, is a TSA failing (reported, logged, exit 1, asked again next time),
+for the manifest, its checkpoint and a bundle alike; and a token dated before the manifest's
+signing fails `verify` and `verify-bundle`. Real TSAs (tests/tsa.py), real commands."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -105,3 +107,53 @@ def test_a_bundle_does_not_carry_a_token_that_fails_verification(run_cli, raw_se
     assert result.exit_code == 1, result.output
     assert f"Timestamp failed: timestamp authority {local_tsa.url}: its token fails verification" in result.stderr
     assert "evidence/checkpoint.json.tsr" not in zipfile.ZipFile(bundle).namelist()
+
+
+def test_a_tsa_whose_clock_is_behind_gives_no_timestamp(run_cli, raw_server, collection, tmp_path):
+    late = LocalTSA(tmp_path / "late", clock="-1h")
+    try:
+        use_tsa(collection.root, late)
+        captured(run_cli, raw_server, collection)
+        result = run_cli("manifest", "-C", collection.root)
+    finally:
+        late.stop()
+    assert result.exit_code == 1, result.output
+    assert f"Timestamp failed: timestamp authority {late.url}: its clock is wrong (genTime " in result.stderr
+    assert not (collection.root / "manifests" / "manifest-1.json.tsr").exists()
+
+
+def test_a_token_dated_before_the_manifest_was_signed_fails_verify_and_verify_bundle(
+        run_cli, raw_server, collection, tmp_path):
+    """Tokens put in by hand (the collection has no authority, so none was checked on arrival)
+    from a TSA whose clock is an hour behind: sound but for their genTime."""
+    captured(run_cli, raw_server, collection)
+    assert run_cli("manifest", "-C", collection.root).exit_code == 0
+    late = LocalTSA(tmp_path / "late", clock="-1h")
+    manifests = collection.root / "manifests"
+    try:
+        for stamped in ("manifest-1.json", "manifest-1.checkpoint.json"):
+            subprocess.run(["openssl", "ts", "-query", "-data", manifests / stamped, "-sha256", "-cert",
+                            "-out", tmp_path / "query.tsq"], check=True, capture_output=True)
+            (manifests / f"{stamped}.tsr").write_bytes(late.reply((tmp_path / "query.tsq").read_bytes()))
+    finally:
+        late.stop()
+    shutil.copyfile(late.ca_pem_path, collection.root / "tsa-roots.pem")
+    config = collection.root / "archiver.toml"
+    config.write_text(config.read_text().replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"'))
+
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["passed"]["manifest timestamp"] == 2, "the tokens are sound but for their time"
+    assert {(f["check"], f["where"]) for f in report["failures"]} == {
+        ("timestamp after signing", "manifests/manifest-1.json.tsr"),
+        ("timestamp after signing", "manifests/manifest-1.checkpoint.json.tsr")}
+    assert "is before the signing the custody log records" in report["failures"][0]["detail"]
+
+    bundle = tmp_path / "bundle.wacz"
+    assert run_cli("bundle", "-C", collection.root, "-o", bundle, "--all").exit_code == 0
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    result = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--tsa-roots", late.ca_pem_path, "--json")
+    verdict = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert [(f["check"], f["where"]) for f in verdict["failures"]] == [
+        ("timestamp after signing", "evidence/checkpoint.json.tsr")]
+    assert "established" not in verdict  # said only of a bundle that verified whole

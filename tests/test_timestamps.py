@@ -305,6 +305,18 @@ def test_a_token_signed_outside_its_certificate_validity_is_refused_without_root
         tsa.stop()
 
 
+@pytest.mark.parametrize("clock", ["-1h", "+1h"], ids=["behind", "ahead"])
+def test_a_tsa_whose_clock_is_wrong_is_refused_on_arrival(tmp_path: Path, clock: str) -> None:
+    """Its certificates are made by the same wrong clock, so its tokens verify: only the time is wrong."""
+    tsa = LocalTSA(tmp_path, clock=clock)
+    try:
+        with pytest.raises(TimestampError, match=rf"^timestamp authority {re.escape(tsa.url)}: its clock is wrong "
+                                                 r"\(genTime \S+Z, asked at \S+Z\), so its token was not kept"):
+            request_timestamp(DATA, tsa.url, roots=tsa.ca_pem_path.read_bytes())
+    finally:
+        tsa.stop()
+
+
 def test_a_refused_token_is_its_tsa_failing_and_the_next_is_asked(local_tsa: LocalTSA, tmp_path: Path) -> None:
     lax = LocalTSA(tmp_path / "lax")
     lax.resigner = lax.issue_certificate("lax", "archiver lax TSA", "basicConstraints=critical,CA:false\n"

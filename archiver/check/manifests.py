@@ -1,6 +1,7 @@
 """Checks of the manifest chain: each manifest's signature and key status at signing time,
 its sequence and previous-hash link, its signed checkpoint and Merkle root, its RFC 3161
-tokens (imprint, TSA signature, chain to trusted roots, the file's SHA-256 as logged),
+tokens (imprint, TSA signature, chain to trusted roots, the file's SHA-256 as logged, a
+genTime not before the signing logged),
 manifest.json the newest, and the newest one's captures and claims still as the catalog
 holds them."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 
 from archiver.check.custody_log import Logged
@@ -16,6 +18,7 @@ from archiver.check.findings import Report
 from archiver.evidence import merkle
 from archiver.evidence.keys import KeyStatus
 from archiver.evidence.claim_tree import document_leaf
+from archiver.evidence.custody import entry_time
 from archiver.evidence.manifest import MANIFEST_NAME, points_at, read_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path, token_path, trusted_roots
 from archiver.evidence.signing import PublicKey
@@ -147,18 +150,20 @@ def _trusted_roots(collection: Collection, report: Report) -> bytes | None:
 
 def _check_timestamps(path: Path, data: bytes, sequence: int, roots: bytes | None, custody: Logged,
                       report: Report) -> None:
-    """The manifest's RFC 3161 token, and its checkpoint's (the one a bundle carries)."""
+    """The manifest's RFC 3161 token, and its checkpoint's (the one a bundle carries), each
+    asked for after the signing the custody log records."""
     logged = custody.timestamps.get(sequence, {}).get("subject", {})
+    signed = entry_time(custody.manifests[sequence]) if sequence in custody.manifests else None
     checkpoint = checkpoint_path(path)
     for token, stamped, recorded, token_sha256 in (
             (token_path(path), data, sequence in custody.timestamps, logged.get("token_sha256")),
             (token_path(checkpoint), checkpoint.read_bytes() if checkpoint.exists() else b"",
              bool(logged.get("checkpoint_token")), logged.get("checkpoint_token_sha256"))):
-        _check_token(token, stamped, recorded, token_sha256, roots, report)
+        _check_token(token, stamped, recorded, token_sha256, roots, signed, report)
 
 
 def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | None, roots: bytes | None,
-                 report: Report) -> None:
+                 signed: datetime | None, report: Report) -> None:
     where = f"manifests/{token.name}"
     if not token.exists():
         if recorded:
@@ -175,9 +180,13 @@ def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | N
     if roots is None:
         report.not_checked.append(f"{token.name}: no trusted_roots in archiver.toml to check it against")
         return
-    from archiver.evidence.timestamps.verification import verify_timestamp  # imported here: X.509 parsing costs a tenth of a second to import
+    # imported here: X.509 parsing costs a tenth of a second to import
+    from archiver.evidence.timestamps.verification import predates_signing, verify_timestamp
     check = verify_timestamp(token.read_bytes(), data, roots)
     report.check("manifest timestamp", check.ok, where, "; ".join(check.problems))
+    if signed is not None:
+        clock = predates_signing(check, signed)
+        report.check("timestamp after signing", clock is None, where, clock or "")
 
 
 class _AgainstCatalog:

@@ -40,6 +40,16 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def entry_time(entry: dict) -> datetime | None:
+    """When `entry` says it was written (its `time`, as `now` writes it); None when that is no
+    time with a zone (an entry not as archiver writes one)."""
+    try:
+        moment = datetime.fromisoformat(str(entry.get("time")))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 

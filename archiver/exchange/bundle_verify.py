@@ -7,13 +7,15 @@ made by archiver also gets its evidence checked: the Ed25519 bundle statement ag
 fingerprint, the checkpoint, each capture's Merkle proof against the checkpoint's root, each
 claim's against its document's claim tree and each document's against the checkpoint, the
 documents carried against their digests, the attestations against the records, the custody entries, the ECDSA key's vouching, and the
-RFC 3161 token when trusted TSA roots are given."""
+RFC 3161 token when trusted TSA roots are given (its genTime not before the manifest's
+signing, as the custody entries carried record it)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -21,7 +23,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from archiver.evidence import merkle
 from archiver.evidence.attestation import statement_problems
 from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
-from archiver.evidence.custody import parse_entry, verify_entry
+from archiver.evidence.custody import entry_time, parse_entry, verify_entry
 from archiver.evidence.keys import KEY_EVENTS, KeyStatus
 from archiver.evidence.worker_keys import vouched_worker_keys
 from archiver.check.records import found_record
@@ -132,7 +134,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     _check_custody(wacz, trusted, workers, statement.get("wacz_key"), report)
     _check_claims(wacz, entries, report)
     _check_documents(wacz, checkpoint, report)
-    _check_token(wacz, checkpoint_bytes, tsa_roots, report)
+    _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(wacz, checkpoint, trusted | workers), report)
 
 
 def _carried_keys(wacz: Wacz, report: Report) -> dict[str, PublicKey]:
@@ -361,8 +363,18 @@ def _digest(wacz: Wacz, name: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, report: Report) -> None:
-    from archiver.evidence.timestamps.verification import verify_timestamp
+def _signed_at(wacz: Wacz, checkpoint: dict, keys: dict[str, PublicKey]) -> datetime | None:
+    """When the custody entries carried (those whose signature holds) last record the signing
+    of the manifest the checkpoint names: its token was asked for after that."""
+    times = [entry_time(entry) for entry in _custody_lines(wacz) if entry.get("event") == "manifest signed"
+             and (entry.get("subject") or {}).get("sha256") == checkpoint.get("manifest_sha256")
+             and verify_entry(entry, keys) is None]
+    return max((moment for moment in times if moment is not None), default=None)
+
+
+def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, signed: datetime | None,
+                 report: Report) -> None:
+    from archiver.evidence.timestamps.verification import predates_signing, verify_timestamp
 
     if "evidence/checkpoint.json.tsr" not in wacz.names():
         report.not_checked.append("RFC 3161 timestamp: none in this bundle")
@@ -371,6 +383,12 @@ def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, r
         report.not_checked.append("RFC 3161 timestamp: present, but no --tsa-roots given to check it against")
         return
     check = verify_timestamp(wacz.read("evidence/checkpoint.json.tsr", 1 << 20), checkpoint_bytes, tsa_roots)
+    if signed is None:
+        report.not_checked.append("RFC 3161 timestamp: no custody entry here records the manifest's signing, "
+                                  "so its genTime is not held to it")
+    else:
+        clock = predates_signing(check, signed)
+        report.check("timestamp after signing", clock is None, "evidence/checkpoint.json.tsr", clock or "")
     if report.check("checkpoint timestamp", check.ok, "evidence/checkpoint.json.tsr", "; ".join(check.problems)):
         # What the token proves: the checkpoint (and so every capture it lists) existed by then.
         report.established["timestamp"] = {"time": check.gen_time.isoformat() if check.gen_time else None,

@@ -1,7 +1,7 @@
 """Asking a timestamp authority (TSA) for an RFC 3161 token: the request built, posted over
 HTTP within bounds of time and size, and the reply checked on arrival (granted, our imprint,
-our nonce, the TSA certificate included, the token verified as `verify` will check it), so
-that a bad reply is refused before it is saved.
+our nonce, the TSA certificate included, the token verified as `verify` will check it, and its
+genTime within the time the exchange took), so that a bad reply is refused before it is saved.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import requests
 from rfc3161_client import HashAlgorithm, PKIStatus, TimestampRequestBuilder
@@ -38,12 +39,14 @@ def request_timestamp(data: bytes, url: str, timeout: float = 10.0, roots: bytes
     TimeStampResponse exactly as received. The reply is checked on arrival: granted, the
     imprint is sha256(data), the nonce is ours, the TSA certificate is included, the token
     passes verify_timestamp against `roots` (a PEM bundle; None: every check that needs no
-    roots). `timeout` bounds the connection and each read, and the whole exchange to about
-    twice that.
+    roots), and its genTime lies between sending and receiving. `timeout` bounds the
+    connection and each read, and the whole exchange to about twice that.
     Raises TimestampError naming the URL and what went wrong."""
     request = (TimestampRequestBuilder().data(data).hash_algorithm(HashAlgorithm.SHA256)
                .nonce(nonce=True).cert_request(cert_request=True).build())
+    sent = datetime.now(timezone.utc)
     reply = _post(url, request.as_bytes(), timeout)
+    received = datetime.now(timezone.utc)
     try:
         response = decode(reply)
         if response.status != PKIStatus.GRANTED:
@@ -66,6 +69,11 @@ def request_timestamp(data: bytes, url: str, timeout: float = 10.0, roots: bytes
         against = " against [timestamps] trusted_roots" if roots is not None else ""
         raise TimestampError(f"timestamp authority {url}: its token fails verification ({'; '.join(check.problems)}),"
                              f" so it was not kept; use an authority whose tokens verify{against}")
+    # Our nonce in the token proves it was made after `sent`, and it was in hand at `received`.
+    if check.dated_before(sent) or check.dated_after(received):
+        raise TimestampError(f"timestamp authority {url}: its clock is wrong (genTime {check.gen_time:%Y-%m-%dT%H:%M:%SZ},"
+                             f" asked at {sent:%Y-%m-%dT%H:%M:%SZ}), so its token was not kept; use an authority whose"
+                             " clock is right, or check this machine's clock")
     return reply
 
 

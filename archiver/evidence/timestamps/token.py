@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterator
 
 from cryptography import x509
@@ -39,6 +39,7 @@ class Malformed(Exception):
 class Token:
     response: TimeStampResponse
     gen_time: datetime
+    accuracy: timedelta  # how far genTime may be from the true time, as the TSA states (zero when it states none)
     serial: int
     nonce: int | None
     policy: str | None
@@ -99,8 +100,11 @@ def _fields(response: TimeStampResponse) -> Token:
     except ValueError:  # the optional TSA name field is absent
         tsa_name = None
     policy = info.policy
-    return Token(response=response, gen_time=info.gen_time, serial=info.serial_number, nonce=info.nonce,
-                 policy=policy.dotted_string if policy else None,
+    stated = info.accuracy
+    accuracy = timedelta(0) if stated is None else timedelta(
+        seconds=stated.seconds or 0, milliseconds=stated.millis or 0, microseconds=stated.micros or 0)
+    return Token(response=response, gen_time=info.gen_time, accuracy=accuracy, serial=info.serial_number,
+                 nonce=info.nonce, policy=policy.dotted_string if policy else None,
                  imprint_oid=info.message_imprint.hash_algorithm.dotted_string,
                  imprint=info.message_imprint.message,
                  tsa=signer.subject.rfc4514_string() if signer else tsa_name, signer=signer,

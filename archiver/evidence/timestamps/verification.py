@@ -21,7 +21,7 @@ Revocation (CRL/OCSP) is not checked, by the library or here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -39,6 +39,12 @@ EKU_MISSING = "TSA certificate lacks the critical timeStamping extended key usag
 NOT_VALID_THEN = "TSA certificate not valid at the token's genTime"
 MALFORMED = "malformed token"
 
+# genTime is read from the TSA's clock and held to times read from this machine's. With NTP
+# both are within a fraction of a second of UTC, and TSAs commonly truncate genTime to the
+# whole second (OpenSSL's do): 5 seconds covers that with room to spare, while a clock that is
+# minutes off (what would let a token date a manifest before it was made) is still caught.
+CLOCK_SKEW_ALLOWANCE = timedelta(seconds=5)
+
 
 @dataclass(frozen=True)
 class TimestampCheck:
@@ -48,10 +54,22 @@ class TimestampCheck:
     gen_time: datetime | None
     tsa: str | None
     problems: list[str]
+    accuracy: timedelta = timedelta(0)  # as the token states it
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def dated_before(self, moment: datetime) -> bool:
+        """Whether genTime falls before `moment` even at the latest its accuracy and the clock
+        skew allowance permit: for a token asked for after `moment`, proof that the TSA's clock
+        was behind (its token would date the data before it existed). False when unread."""
+        return self.gen_time is not None and self.gen_time + self.accuracy + CLOCK_SKEW_ALLOWANCE < moment
+
+    def dated_after(self, moment: datetime) -> bool:
+        """Whether genTime falls after `moment` even at the earliest allowed: for a token
+        received by `moment`, proof that the TSA's clock was ahead."""
+        return self.gen_time is not None and self.gen_time - self.accuracy - CLOCK_SKEW_ALLOWANCE > moment
 
 
 def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes | None) -> TimestampCheck:
@@ -88,7 +106,18 @@ def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes | None) -> Time
         problems.append(EKU_MISSING)
     if not problems and roots is not None:
         problems += _library_verdict(info.response, data, roots)
-    return TimestampCheck(info.gen_time, info.tsa, problems)
+    return TimestampCheck(info.gen_time, info.tsa, problems, info.accuracy)
+
+
+def predates_signing(check: TimestampCheck, signed: datetime) -> str | None:
+    """Why the token cannot be right about when it was made, if its genTime is before `signed`
+    (when the custody log says the data it stamps was signed, so before the token was asked
+    for): its TSA's clock was behind, and it would date the data too early. None otherwise."""
+    if not check.dated_before(signed):
+        return None
+    return (f"genTime {check.gen_time:%Y-%m-%dT%H:%M:%SZ} is before the signing the custody log records"
+            f" ({signed:%Y-%m-%dT%H:%M:%SZ}), beyond the token's accuracy and {CLOCK_SKEW_ALLOWANCE.seconds}s of"
+            " clock skew: the TSA's clock was behind, so the token dates it too early")
 
 
 def load_roots(roots_pem: bytes) -> list[x509.Certificate]:
