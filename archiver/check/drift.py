@@ -1,44 +1,48 @@
 """Drift: how the page behind a URL changed, from one capture to the next, and since its
-newest capture. Live, each captured URL is fetched again (same safety rules, nothing stored)
-and its payload and page verdict compared with the newest capture: unchanged (a page already
-404 is "still 404"), changed (with a text similarity for HTML, so rotating ads read differently
-from a rewritten article), gone (an HTTP error status, a soft 404 or a name that no longer
-resolves), walled (now behind a bot or login wall), or unreachable. Changed pages may be
-captured again, each the way it was captured before: rendered in a browser, or over HTTP alone."""
+newest capture. Live, each captured URL is fetched again the way it was captured (same safety
+rules, nothing stored): a page captured over HTTP over HTTP, a page rendered in a browser
+rendered again, so that like is compared with like (a script-rendered page's HTML alone is not
+what its capture judged). Its payload or rendered text and page verdict are compared with the
+newest capture: unchanged (a page already 404 is "still 404"), changed (with a text similarity
+for HTML, so rotating ads read differently from a rewritten article), gone (an HTTP error
+status, a soft 404 or a name that no longer resolves), walled (now behind a bot or login wall),
+unreachable, or not compared (a browser capture, and no Chromium to render it again). Changed
+pages may be captured again, each the way it was captured before: rendered in a browser, or
+over HTTP alone."""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 from dataclasses import dataclass
+from typing import Callable
 
 from archiver.errors import UsageProblem
 from archiver.evidence.signing import SigningKey
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import CaptureSettings, Collection
 from archiver.capture.browser.records import ARTIFACTS
+from archiver.capture.engines import page_fetcher
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.capture.verdict import capture_verdict, verdict_label
+from archiver.check.drift_text import similarity, visible_words
 from archiver.check.scan import read_record_block
+
+NOT_COMPARED = "not compared"
 
 
 @dataclass(frozen=True)
 class Drift:
     url: str
     capture_id: str
-    state: str  # unchanged | changed | gone | walled | unreachable
+    state: str  # unchanged | changed | gone | walled | unreachable | not compared
     detail: str
     similarity: float | None = None  # 0..1, HTML only
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def similarity(before: list[str], after: list[str]) -> float:
-    return difflib.SequenceMatcher(None, before, after, autojunk=False).ratio() if before or after else 1.0
 
 
 def describe_changes(rows: list[CaptureRow]) -> list[str]:
@@ -74,7 +78,9 @@ class _Look:
 
     state: str
     detail: str
-    words: list[str] | None = None  # changed HTML: its words, to compare with the capture's
+    words: list[str] | None = None  # HTML, or a rendered page: its visible words, to compare with the capture's
+    rendered: bool = False  # `words` are the rendered DOM's, compared with the capture's DOM
+    same_payload: bool = False  # a rendered page's document is byte for byte the capture's
 
 
 def _look(row: CaptureRow, result: FetchResult) -> _Look:
@@ -108,7 +114,11 @@ def _looked(row: CaptureRow, result: FetchResult) -> _Look:
         return _Look("changed", f"now content (was {was})")
     spool = final.exchange.spool
     # A capture cut at the size limit is unchanged when the page is cut at the same bytes again.
-    if spool.payload_digest == row.payload_digest and bool(final.truncated) == bool(row.truncated):
+    same = spool.payload_digest == row.payload_digest and bool(final.truncated) == bool(row.truncated)
+    page = getattr(result, "page", None)
+    if page is not None and page.dom:  # rendered: what scripts made of the document is the page, not its bytes
+        return _Look("changed", "", visible_words(page.dom[:MAX_TEXT_BYTES]), rendered=True, same_payload=same)
+    if same:
         return _Look("unchanged", f"same payload {row.payload_digest}")
     spool.file.seek(0)
     content_type, words = http_text(spool.file.read(MAX_TEXT_BYTES))
@@ -132,9 +142,13 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
             finally:
                 result.release()
 
+        # Each page is looked at as it was captured: a browser capture judged the rendered page.
+        rendered = {url for url, row in by_url.items() if _rendered(collection, row)}
         fetcher = Fetcher(settings, spool_dir=collection.tmp)
         try:
-            fetcher.fetch_all(list(by_url), look)
+            fetcher.fetch_all([url for url in by_url if url not in rendered], look)
+            if rendered:
+                _render_again(fetcher, sorted(rendered), look, looks)
         finally:
             fetcher.close()
         drifts = []
@@ -143,12 +157,48 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
             if seen.words is None:
                 drifts.append(Drift(url, row.id, seen.state, seen.detail))
                 continue
-            holder = catalog.payload_record(row.id)
-            stored = read_record_block(collection.storage, holder, MAX_TEXT_BYTES) if holder is not None else b""
-            ratio = similarity(http_text(stored)[1], seen.words)
+            before = _captured_words(collection, row, seen.rendered)
+            if before is None:
+                drifts.append(Drift(url, row.id, "changed", "; ".join(filter(None, (
+                    "rendered now; the capture holds no rendered page to compare with", seen.detail)))))
+                continue
+            if seen.rendered and seen.same_payload and before == seen.words:
+                drifts.append(Drift(url, row.id, "unchanged", "; ".join(filter(None, (
+                    f"same payload {row.payload_digest}, same rendered text", seen.detail)))))
+                continue
+            ratio = similarity(before, seen.words)
             said = "; ".join(filter(None, (f"text {ratio:.0%} similar to the capture", seen.detail)))
             drifts.append(Drift(url, row.id, "changed", said, round(ratio, 4)))
         return drifts
+
+
+def _render_again(fetcher: Fetcher, urls: list[str], look: Callable[[FetchResult], None],
+                  looks: dict[str, _Look]) -> None:
+    """Render the pages of browser captures again, each passed to `look`; with no Chromium to
+    render them, each is not compared: their HTTP bytes alone are not what their captures judged."""
+    from archiver.capture.browser.chromium import find_chromium  # Playwright loads only when needed
+
+    executable = find_chromium()
+    if executable is None:
+        looks.update((url, _Look(NOT_COMPARED, "captured in a browser, and no Chromium was found to render it "
+                                 "again: install it (Debian/Ubuntu: apt-get install chromium) or set "
+                                 "$ARCHIVER_CHROMIUM")) for url in urls)
+        return
+    pages, _ = page_fetcher(fetcher, executable, "browser")
+    try:
+        pages.fetch_all(urls, look)
+    finally:
+        pages.close()
+
+
+def _captured_words(collection: Collection, row: CaptureRow, rendered: bool) -> list[str] | None:
+    """The visible words of `row`'s capture: of its DOM when `rendered` (None if it holds none), else of its payload."""
+    if rendered:
+        dom = next((r for r in collection.catalog.records(row.id) if r.role == "dom"), None)
+        return visible_words(read_record_block(collection.storage, dom, MAX_TEXT_BYTES)) if dom else None
+    holder = collection.catalog.payload_record(row.id)
+    stored = read_record_block(collection.storage, holder, MAX_TEXT_BYTES) if holder is not None else b""
+    return http_text(stored)[1]
 
 
 def recapture_changed(collection: Collection, changed: list[Drift], key: SigningKey,

@@ -21,8 +21,7 @@ from PIL import Image, ImageChops
 
 from archiver.capture.browser.replay import CaptureArchive, Replayer, record_block
 from archiver.capture.browser.screenshot import TALL_WINDOW_NOTE
-from archiver.capture.httpbody import http_text
-from archiver.check.drift import similarity
+from archiver.check.drift_text import similarity, visible_words
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
 from archiver.store.database import placeholders
@@ -170,12 +169,6 @@ def _taken_in_a_tall_window(storage, catalog, capture_id: str) -> bool:
             if isinstance(page, dict) and isinstance(page.get("notes"), list) and TALL_WINDOW_NOTE in page["notes"]:
                 return True
     return False
-
-
-def visible_words(dom: bytes) -> list[str]:
-    """The words a reader sees in a serialised DOM (scripts and styles left out)."""
-    # The DOM is read as the HTML response it would be, so it is read as drift reads pages.
-    return http_text(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + dom)[1]
 
 
 def pixel_similarity(before: bytes, after: bytes) -> float:

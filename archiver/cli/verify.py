@@ -45,7 +45,8 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
     Prints what passed, then every failure with its file, record and field (expected vs
     found), then what could not be checked. --live adds, per URL: unchanged (a page already 404
     is "still 404"), changed (with a text similarity for HTML), gone, walled (now behind a bot
-    or login wall) or unreachable; drift is reported, it is not a failure.
+    or login wall), unreachable, or not compared (a browser capture, rendered again to be
+    compared, and no Chromium to render it); drift is reported, it is not a failure.
 
     --replay renders each browser capture's page again in Chromium from the capture's own
     records, with no network at all, and prints per capture its verdict (alike, differs, not

@@ -1,0 +1,84 @@
+"""`verify --live` on browser captures compares like with like: the page is rendered again and
+its verdict, rendered text and final URL compared with the capture's, never the bare HTML of a
+script-rendered page or the document a redirect started from. Without Chromium such a page is
+not compared, and said so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import http_response
+from tests.test_browser_capture import CHROMIUM, chromium  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+
+STORY = " ".join(f"Paragraph {i}: the ministry's report on regional hospital funding was discussed." for i in range(60))
+SHELL = b"<html><head><title>News</title></head><body><div id=root></div><script src=/app.js></script></body></html>"
+
+
+def _script(title: str, html: str) -> bytes:
+    return (f"document.title = {json.dumps(title)};"
+            f"document.getElementById('root').innerHTML = {json.dumps(html)};").encode()
+
+
+ARTICLE_JS = _script("Story", f"<h1>Story</h1><p>{STORY}</p>")
+NOT_FOUND_JS = _script("Page not found | News", "<h1>Page not found</h1>")
+
+
+def _site(raw_server, app: dict[str, bytes]):
+    """An app shell whose article a script renders, a page a script sends on to another, and a
+    meta refresh to a 404; `app["js"]` is the script the shell loads, changed by the tests."""
+    final = f"<html><head><title>Final</title></head><body><p>{STORY}</p></body></html>".encode()
+    pages = {
+        "/spa": http_response(SHELL),
+        "/jsnav": http_response(b"<html><head><title>Redirecting</title><script>location.replace('/final')</script>"
+                                b"</head><body>Redirecting</body></html>"),
+        "/final": http_response(final),
+        "/refresh": http_response(b"<html><head><meta http-equiv=refresh content='0;url=/gone'><title>Redirecting"
+                                  b"</title></head><body>Redirecting</body></html>"),
+        "/gone": http_response(b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>",
+                               "404 Not Found"),
+    }
+    routes = {path: (lambda sent: lambda conn, request: conn.sendall(sent))(sent) for path, sent in pages.items()}
+    routes["/app.js"] = lambda conn, request: conn.sendall(
+        http_response(app["js"], headers=[("Content-Type", "application/javascript")]))
+    return raw_server(routes)
+
+
+def test_live_check_of_browser_captures_renders_them_again(run_cli, raw_server, collection, chromium, network_sandbox,
+                                                           monkeypatch):
+    app = {"js": ARTICLE_JS}
+    server = _site(raw_server, app)
+    spa, jsnav, refresh = server.url("/spa"), server.url("/jsnav"), server.url("/refresh")
+    captured = run_cli("capture", "-C", collection.root, "--browser", spa, jsnav, refresh, "--json")
+    assert captured.exit_code == 0, captured.output
+    verdicts = {c["url"]: c["verdict"] for c in json.loads(captured.stdout)["captures"]}
+    assert verdicts == {spa: "content", jsnav: "content", refresh: "http-error"}, verdicts
+
+    # Nothing changed on the server: nothing is reported changed.
+    result = run_cli("verify", "-C", collection.root, "--live", "--json")
+    assert result.exit_code == 0, result.output
+    live = {d["url"]: d for d in json.loads(result.stdout)["live"]}
+    assert {url: d["state"] for url, d in live.items()} == {spa: "unchanged", jsnav: "unchanged",
+                                                            refresh: "unchanged"}, live
+    assert "same rendered text" in live[spa]["detail"] and live[refresh]["detail"] == "still 404", live
+
+    # The script now renders "Page not found" in the same shell: the page went.
+    app["js"] = NOT_FOUND_JS
+    live = {d["url"]: d for d in json.loads(run_cli("verify", "-C", collection.root, "--live", "--json").stdout)["live"]}
+    assert live[spa]["state"] == "gone" and live[spa]["detail"].startswith("now not-found"), live
+    assert live[jsnav]["state"] == "unchanged", live
+
+    # No Chromium: a browser capture is not compared, and the reason is given; that is no failure.
+    monkeypatch.setenv("ARCHIVER_CHROMIUM", "")
+    result = run_cli("verify", "-C", collection.root, "--live", "--json")
+    assert result.exit_code == 0, result.output
+    live = json.loads(result.stdout)["live"]
+    assert {d["state"] for d in live} == {"not compared"}, live
+    assert all("no Chromium was found" in d["detail"] for d in live), live
+    text = run_cli("verify", "-C", collection.root, "--live", "--recapture")
+    assert text.exit_code == 0, text.output
+    assert text.stdout.count("not compared") == 3 and "Recaptured" not in text.stdout, text.stdout
+    assert network_sandbox == []
