@@ -82,3 +82,29 @@ def test_live_check_of_browser_captures_renders_them_again(run_cli, raw_server, 
     assert text.exit_code == 0, text.output
     assert text.stdout.count("not compared") == 3 and "Recaptured" not in text.stdout, text.stdout
     assert network_sandbox == []
+
+
+def test_a_browser_recapture_of_the_same_html_rendered_as_another_page_is_not_unchanged(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """The app shell's HTML is byte-identical (a revisit record, rightly: it is about bytes), but the
+    page it renders went from an article to "Page not found": neither the run nor history says unchanged."""
+    app = {"js": ARTICLE_JS}
+    spa = _site(raw_server, app).url("/spa")
+    assert run_cli("capture", "-C", collection.root, "--browser", spa).exit_code == 0
+    again = run_cli("capture", "-C", collection.root, "--browser", spa, "--json")  # nothing changed
+    [same] = json.loads(again.stdout)["captures"]
+    assert same["revisit_of"] and same["unchanged_since"] and same["rendered_change"] is None, same
+
+    app["js"] = NOT_FOUND_JS
+    result = run_cli("capture", "-C", collection.root, "--browser", spa, "--json")
+    [changed] = json.loads(result.stdout)["captures"]
+    assert changed["revisit_of"], changed  # the same bytes are stored once
+    assert changed["unchanged_since"] is None and changed["rendered_change"] == "same HTML, rendered page now not-found"
+    app["js"] = ARTICLE_JS
+    text = run_cli("capture", "-C", collection.root, "--browser", spa)
+    assert "unchanged since" not in text.stdout and "same HTML, rendered page now content" in text.stdout, text.stdout
+
+    history = json.loads(run_cli("history", "-C", collection.root, spa, "--json").stdout)
+    assert [h["change"] for h in history] == ["first capture", "unchanged", "same HTML, rendered page now not-found",
+                                              "same HTML, rendered page now content"], history
+    assert network_sandbox == []

@@ -40,6 +40,7 @@ from archiver.capture.capture_records import attest, fetch_metadata, made_with
 from archiver.capture.engines import chromium_for, page_fetcher
 from archiver.capture.group_commit import GroupCommit
 from archiver.capture.exchanges import hop_records
+from archiver.capture.revisits import identical_payloads, rendered_since, unchanged_since
 from archiver.capture.verdict import capture_verdict
 from archiver.capture.warc import PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, warc_date
 
@@ -119,6 +120,7 @@ class CaptureRun:
         self.settings = settings
         self.key = key
         self.stored: list[CaptureRow] = []  # of the run's capture() so far
+        self._rendered: dict[str, tuple[str | None, CaptureRow]] = {}  # see revisits.rendered_since
         self.custody = custody_log(collection, key)
         self.run_id = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
         self._stop = threading.Event()  # no new fetch starts once set (see `interrupt`)
@@ -298,7 +300,7 @@ class CaptureRun:
         capture is its job's, unless the catalog lists one of that job first (then it is of none)."""
         self._key_watch.check()  # before signing: a key revoked or rotated out meanwhile signs nothing more
         prepared = [self._prepare(result, job_id, origin) for result, job_id, origin
-                    in zip(results, job_ids or [None] * len(results), self._identical_payloads(results))]
+                    in zip(results, job_ids or [None] * len(results), identical_payloads(self.catalog, results))]
         try:
             stored = self.writer.write([pending for _, pending, _ in prepared])
         except OSError as exc:
@@ -344,6 +346,9 @@ class CaptureRun:
         pending: list[PendingRecord] = []
         response_ids: list[str | None] = []
         verdict = capture_verdict(result)
+        if origin is not None and job_id is None:  # a run's, for its summary; a worker's jobs have none
+            if (seen := rendered_since(self.catalog, result, verdict and verdict.verdict)) is not None:
+                self._rendered[capture_id] = seen
         for hop in result.hops:
             revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date) \
                 if origin and hop is result.final else None
@@ -384,17 +389,9 @@ class CaptureRun:
         return row, pending, envelope
 
     def unchanged_since(self, rows: list[CaptureRow]) -> dict[str, str]:
-        """For captures stored as revisits: when their identical payload was first captured."""
-        return {row.id: self.catalog.find_capture(row.revisit_of)[0].started_at[:19].replace("T", " ") + " UTC"
-                for row in rows if row.revisit_of}
+        """For captures stored as revisits and unchanged: since when (see revisits.unchanged_since)."""
+        return unchanged_since(self.catalog, rows, self._rendered)
 
-    def _identical_payloads(self, results: list[FetchResult]) -> list[PayloadOrigin | None]:
-        """For each of `results`, the earlier capture of its URL whose payload is byte-identical,
-        if any: then only a revisit record is written instead of storing the body again. The
-        catalog is asked once for them all."""
-        keys = [normalise_url(r.url) if r.outcome == "ok" and r.final.exchange.spool.header_length is not None else None
-                for r in results]  # None: no complete payload to compare
-        origins = self.catalog.payload_origins(key for key in keys if key is not None)
-        found = [origins.get(key) if key is not None else None for key in keys]
-        return [origin if origin and origin.payload_digest == r.final.exchange.spool.payload_digest else None
-                for origin, r in zip(found, results)]
+    def rendered_changes(self, rows: list[CaptureRow]) -> dict[str, str]:
+        """For rendered captures stored as revisits (the same HTML) whose rendered page changed: how."""
+        return {row.id: change for row in rows if (change := self._rendered.get(row.id, (None, None))[0])}

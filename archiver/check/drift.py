@@ -24,6 +24,7 @@ from archiver.store.collection import CaptureSettings, Collection
 from archiver.capture.browser.records import ARTIFACTS
 from archiver.capture.engines import page_fetcher
 from archiver.capture.fetch.engine import Fetcher, FetchResult
+from archiver.capture.revisits import rendered_change
 from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.capture.verdict import capture_verdict, verdict_label
@@ -45,23 +46,27 @@ class Drift:
         return dict(self.__dict__)
 
 
-def describe_changes(rows: list[CaptureRow]) -> list[str]:
-    """What each capture of one URL shows against the capture before it."""
+def describe_changes(rows: list[CaptureRow], doms: dict[str, str | None]) -> list[str]:
+    """What each capture of one URL shows against the capture before it; `doms`: each rendered
+    capture's DOM digest (revisits.dom_digest), for the same HTML may render another page."""
     changes, previous = [], None
     for row in rows:
         if row.outcome == "failed":
             changes.append(f"failed: {row.error}")
             continue
+        rendered = None
         if previous is None:
             change = "first capture"
         elif row.payload_digest == previous.payload_digest and row.http_status == previous.http_status:
-            change = "unchanged"
+            if doms.get(row.id) or doms.get(previous.id):  # the document's bytes alone do not say the page is
+                rendered = rendered_change(previous.verdict, doms.get(previous.id), row.verdict, doms.get(row.id))
+            change = rendered or ("unchanged" if row.verdict == previous.verdict else "same payload")
         elif row.http_status != previous.http_status:
             change = f"status {previous.http_status} → {row.http_status}"
         else:
             delta = (row.response_length or 0) - (previous.response_length or 0)
             change = f"changed ({delta:+,} bytes)"
-        if previous is not None and row.verdict and previous.verdict and row.verdict != previous.verdict:
+        if previous is not None and not rendered and row.verdict and previous.verdict and row.verdict != previous.verdict:
             change += f", {previous.verdict} → {row.verdict}"  # a page become a soft 404 or a wall, or back
         if previous is not None and row.final_url != previous.final_url:
             change += f", now ends at {row.final_url}"  # redirected elsewhere: another host reads as another page

@@ -211,7 +211,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                 rows = run.capture(found.urls, lambda row: bar.update(task, advance=1, description=literal(row.url[:60])))
         else:
             rows = run.capture(found.urls)
-        unchanged_since = run.unchanged_since(rows)
+        unchanged_since, rendered_changes = run.unchanged_since(rows), run.rendered_changes(rows)
     # After the run, once its WARC files are published and can be read; the run's browser is closed by then.
     replays = replay_captures(collection, browser_captures(collection, rows), _logger(collection, key)) \
         if qa and not run.interrupted else []
@@ -228,11 +228,12 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                     "cited_captures": [r.id for r in existing or []],
                     "counts": _counts(rows),
                     "verdicts": _verdict_counts(rows),
-                    "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id)} for r in rows],
+                    "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id),
+                                  "rendered_change": rendered_changes.get(r.id)} for r in rows],
                     "replay": [r.as_dict() for r in replays] if qa else None,
                     "interrupted": run.interrupted, "not_captured": not_captured})
     else:
-        print_summary(out, rows, found, note, unchanged_since, existing or [])
+        print_summary(out, rows, found, note, unchanged_since, rendered_changes, existing or [])
         if qa:
             print_replays(replays)
     if run.interrupted:
@@ -282,7 +283,7 @@ def _counts(rows: list[CaptureRow]) -> dict[str, int]:
 
 
 def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
-                   unchanged_since: dict[str, str], existing: list[CaptureRow]) -> None:
+                   unchanged_since: dict[str, str], rendered_changes: dict[str, str], existing: list[CaptureRow]) -> None:
     for document in found.documents:
         out.print(f"Read {escape(one_line(document.key))}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
         for warning in document.warnings:
@@ -298,14 +299,17 @@ def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | Non
             out.print("Nothing to capture: no URLs found.")
         return
     for r in rows:  # only what needs a look: the rest is counted
-        problem = _problem(r)
-        if problem:
-            out.print(f"{problem:<16}{r.url}" + (f"  {detail}" if (detail := _detail(r)) else ""), markup=False)
+        problem, rendered = _problem(r), rendered_changes.get(r.id)
+        if problem or rendered:  # the same HTML rendered as another page: the change leads
+            detail = "; ".join(filter(None, (rendered, _detail(r))))
+            out.print(f"{problem or 'changed':<16}{r.url}" + (f"  {detail}" if detail else ""), markup=False)
     captured = [r for r in rows if r.outcome != "failed"]
     verdicts = ", ".join(f"{count} {verdict}" for verdict, count in _verdict_counts(captured).items())
     others = [f"{count} {outcome}" for outcome, count in _counts(rows).items() if outcome != "ok" and count]
     if unchanged_since:
         others.append(f"{len(unchanged_since)} unchanged since their last capture")
+    if rendered_changes:
+        others.append(f"{len(rendered_changes)} rendered differently from the same HTML")
     out.print(f"{len(captured)} captured" + (f": {verdicts}" if verdicts else "") + ("; " + ", ".join(others) if others else ""),
               markup=False)
 

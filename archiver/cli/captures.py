@@ -51,11 +51,13 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
 
     Exit 0, also when there are none; 2 on bad usage (not a collection, a malformed URL), 3 when
     the catalog cannot be read."""
-    with Collection.open(collection_dir) as collection:
-        rows = collection.catalog.captures(lookup_key(url))
+    from archiver.capture.revisits import dom_digest
     from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
 
-    changes = describe_changes(rows)
+    with Collection.open(collection_dir) as collection:
+        rows = collection.catalog.captures(lookup_key(url))
+        doms = {row.id: dom_digest(collection.catalog, row.id) for row in rows}
+    changes = describe_changes(rows, doms)
     if as_json:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
         return
@@ -92,6 +94,7 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
 
 
 def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
+    from archiver.capture.revisits import dom_digest
     from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
 
     [detail] = catalog.claims_with_captures([claim])
@@ -113,7 +116,8 @@ def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
         out.print(f"cites {citation['url']}", markup=False)
         if not rows:
             out.print("  not captured yet")
-        for row, change in zip(rows, describe_changes(rows)):
+        doms = {row.id: dom_digest(catalog, row.id) for row in rows}
+        for row, change in zip(rows, describe_changes(rows, doms)):
             # A failure's reason is the status already; the change column would only repeat it.
             after = "" if row.outcome == "failed" else f"  ({change})"
             out.print(f"  {row.id}  {row.started_at[:19].replace('T', ' ')}  {capture_status(row)}{after}", markup=False)

@@ -59,7 +59,7 @@ def queue_capture(collection_dir: Path, found: Targets, key_file: Path | None, a
         print_json({"collection": str(collection.root), "queued": enqueued.jobs, "already_queued": enqueued.already_queued,
                     "captures": [row.as_dict() for row in rows] if wait else None})
     elif wait:
-        print_summary(console(), rows, found, None, {}, [])
+        print_summary(console(), rows, found, None, {}, {}, [])
     if wait and (len(rows) < len(enqueued.jobs) or any(row.outcome == "failed" for row in rows)):
         raise SystemExit(1)  # as a capture: some URL failed, or its job did
 
