@@ -258,6 +258,37 @@ def test_live_drift_tells_rotating_ads_from_a_rewrite(run_cli, raw_server, colle
     assert run_cli("verify", "-C", collection.root, "--recapture").exit_code == 2
 
 
+def test_live_drift_never_calls_a_changed_figure_100_percent_similar(run_cli, raw_server, collection):
+    """A casualty figure changed in a long article is no rounding error: the similarity is floored
+    and the change shown; a page whose visible words are the same (a new nonce, gzip now) says so."""
+    def article(figure: str) -> bytes:
+        return f"<html><p>{ARTICLE} {figure} people were killed.</p></html>".encode()
+
+    def form(nonce: str) -> bytes:
+        return f'<html><form><input type=hidden name=csrf value="{nonce}"></form><p>{ARTICLE}</p></html>'.encode()
+
+    sent = {"/number": http_response(article("12")), "/nonce": http_response(form("a1b2")),
+            "/gz": http_response(gzip.compress(article("12"), mtime=0), headers=[("Content-Type", "text/html"),
+                                                                                ("Content-Encoding", "gzip")])}
+    server = raw_server({path: (lambda path: lambda conn, request: conn.sendall(sent[path]))(path) for path in sent})
+    assert run_cli("capture", "-C", collection.root, *(server.url(p) for p in sent)).exit_code == 0
+    sent.update({"/number": http_response(article("21")), "/nonce": http_response(form("c3d4")),
+                 "/gz": http_response(article("12"))})
+    result = run_cli("verify", "-C", collection.root, "--live", "--json")
+    assert result.exit_code == 0, result.output
+    live = {d["url"]: d for d in json.loads(result.stdout)["live"]}
+    number = live[server.url("/number")]
+    assert number["state"] == "changed" and number["similarity"] < 1, number
+    assert "100%" not in number["detail"] and \
+        number["detail"] == 'text 99% similar to the capture; 1 word(s) differ, first: "12" → "21"', number
+    for same_words in ("/nonce", "/gz"):
+        drift = live[server.url(same_words)]
+        assert drift["state"] == "changed" and drift["similarity"] == 1.0, drift
+        assert drift["detail"] == "visible text identical (markup or encoding differs)", drift
+    text = run_cli("verify", "-C", collection.root, "--live").stdout
+    assert "100%" not in text and '"12" → "21"' in text, text
+
+
 def test_live_drift_checks_a_page_cut_at_the_size_limit_and_a_failed_recapture_says_why(run_cli, raw_server, collection,
                                                                                          closed_port):
     """A capture cut at max_size is checked like any other (it was left out of the live check), a

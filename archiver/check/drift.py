@@ -28,7 +28,7 @@ from archiver.capture.revisits import rendered_change
 from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.capture.verdict import capture_verdict, verdict_label
-from archiver.check.drift_text import similarity, visible_words
+from archiver.check.drift_text import text_change, visible_words
 from archiver.check.scan import read_record_block
 
 NOT_COMPARED = "not compared"
@@ -171,9 +171,8 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
                 drifts.append(Drift(url, row.id, "unchanged", "; ".join(filter(None, (
                     f"same payload {row.payload_digest}, same rendered text", seen.detail)))))
                 continue
-            ratio = similarity(before, seen.words)
-            said = "; ".join(filter(None, (f"text {ratio:.0%} similar to the capture", seen.detail)))
-            drifts.append(Drift(url, row.id, "changed", said, round(ratio, 4)))
+            said, ratio = text_change(before, seen.words)
+            drifts.append(Drift(url, row.id, "changed", "; ".join(filter(None, (said, seen.detail))), ratio))
         return drifts
 
 
