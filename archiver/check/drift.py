@@ -5,7 +5,7 @@ rendered again, so that like is compared with like (a script-rendered page's HTM
 what its capture judged). Its payload or rendered text and page verdict are compared with the
 newest capture: unchanged (a page already 404 is "still 404"), changed (with a text similarity
 for HTML, so rotating ads read differently from a rewritten article), gone (an HTTP error
-status, a soft 404 or a name that no longer resolves), walled (now behind a bot or login wall),
+status, a soft 404 or a name DNS says does not exist), walled (now behind a bot or login wall),
 unreachable, or not compared (a browser capture, and no Chromium to render it again). Changed
 pages may be captured again, each the way it was captured before: rendered in a browser, or
 over HTTP alone."""
@@ -99,8 +99,8 @@ def _look(row: CaptureRow, result: FetchResult) -> _Look:
 def _looked(row: CaptureRow, result: FetchResult) -> _Look:
     final = result.final
     if final is None or result.outcome == "failed":  # no response, or a chain that never reached a page
-        gone = bool(result.error and result.error.startswith("cannot resolve"))
-        return _Look("gone" if gone else "unreachable", result.error or "no response")
+        # Gone only when DNS says the name does not exist: no answer (offline, no resolver) is no answer.
+        return _Look("gone" if result.name_missing else "unreachable", result.error or "no response")
     now = capture_verdict(result)
     was = verdict_label(row.verdict, row.http_status) if row.verdict else f"HTTP {row.http_status}"
     if now.verdict == "http-error":

@@ -65,6 +65,7 @@ class BrowserFetcher:
         result.hops, result.resources = _page_chain(url, proxy.hops, self.settings.max_redirects)
         _follow_navigation(result)
         result.error = _why_not_the_page(result, self.settings.max_redirects)
+        result.name_missing = result.final is None and len(result.hops) == 1 and result.hops[0].name_missing
         result.finished_at = datetime.now(timezone.utc)
         return result
 

@@ -5,7 +5,6 @@ many URLs through schedule.py; and one exchange exactly as a browser asked for i
 from __future__ import annotations
 
 import http.client
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,11 +22,12 @@ from urllib3.util import SKIP_HEADER
 
 from archiver import __version__
 from archiver.store.collection import CaptureSettings
+from archiver.capture.fetch.failures import describe_failure, root_cause
 from archiver.capture.fetch.schedule import fetch_each
 from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver
 from archiver.capture.fetch.spool import ResponseSpool
 from archiver.capture.fetch.transport import (IDEMPOTENT_METHODS, CaptureLimitReached, DeadlineReached, Exchange,
-                                              RecordingAdapter, SizeLimitReached)
+                                              RecordingAdapter)
 from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
 
 READ_CHUNK = 256 * 1024
@@ -48,6 +48,7 @@ class Hop:
     truncated: str | None = None  # WARC-Truncated reason
     error: str | None = None
     refused: bool = False  # error is a refusal (address policy, URL, a limit): nothing was sent
+    name_missing: bool = False  # error is DNS saying the host's name does not exist (not: no answer)
 
     @property
     def sent_request(self) -> bool:
@@ -63,6 +64,7 @@ class FetchResult:
     url: str
     hops: list[Hop] = field(default_factory=list)
     error: str | None = None
+    name_missing: bool = False  # the error is that the URL's own host name does not exist (see NameNotResolved)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     finished_at: datetime | None = None
 
@@ -145,30 +147,6 @@ def _as_asked(headers: list[tuple[str, str]]) -> _WireHeaders:
     return _WireHeaders(pairs)
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception under requests' and urllib3's wrappers."""
-    seen = set()
-    # A bad status line is raised from within the int() that failed on it: the line says more.
-    while id(exc) not in seen and not isinstance(exc, (Refused, NameNotResolved, CaptureLimitReached, http.client.BadStatusLine)):
-        seen.add(id(exc))
-        inner = getattr(exc, "reason", None) or exc.__cause__
-        if inner is None and not exc.__suppress_context__:
-            inner = exc.__context__
-        if isinstance(exc, requests.RequestException) and exc.args and isinstance(exc.args[0], BaseException):
-            inner = exc.args[0]
-        if not isinstance(inner, BaseException):
-            break
-        exc = inner
-    return exc
-
-
-# OpenSSL's reasons a reader would not decode, in words (the others, as a certificate's
-# CERTIFICATE_VERIFY_FAILED with its detail, read well enough as OpenSSL words them).
-_TLS_REASONS = {
-    "WRONG_VERSION_NUMBER": "the server did not speak TLS on this port",
-}
-
-
 def _cookies(session: requests.Session) -> frozenset[tuple]:
     return frozenset((cookie.domain, cookie.path, cookie.name, cookie.value) for cookie in session.cookies)
 
@@ -180,34 +158,6 @@ def _location(response: requests.Response) -> str | None:
         return _REDIRECTS.get_redirect_target(response)
     except UnicodeDecodeError:
         return quote(response.headers["location"].encode("latin-1"), safe="!#$%&'()*+,/:;=?@[]~")
-
-
-def _describe_failure(exc: BaseException) -> str:
-    """A reason a person reads in a table, for a request that got no complete response head."""
-    cause = _root_cause(exc)
-    if isinstance(cause, (Refused, NameNotResolved)):
-        return str(cause)
-    if isinstance(cause, SizeLimitReached):
-        return "response headers larger than the size cap"
-    if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
-        return f"TLS failure: {_TLS_REASONS.get(getattr(cause, 'reason', None), cause)}"
-    if isinstance(cause, u3.ConnectTimeoutError) or isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"connection timed out: {cause}"
-    if isinstance(cause, (u3.ReadTimeoutError, TimeoutError)) or isinstance(exc, requests.exceptions.ReadTimeout):
-        return "server sent no response in time"
-    if isinstance(cause, u3.NewConnectionError):
-        return str(cause).split(": ", 1)[-1]
-    if isinstance(cause, http.client.RemoteDisconnected):
-        return "server closed the connection without a response"
-    if isinstance(cause, http.client.BadStatusLine):
-        return f"malformed status line: {cause.line.strip()!r}"
-    if isinstance(cause, (http.client.HTTPException, u3.ProtocolError, requests.exceptions.InvalidHeader)):
-        return f"malformed response: {cause}"
-    if isinstance(cause, ConnectionResetError):
-        return "connection reset by the server"
-    if isinstance(cause, OSError):
-        return f"network error: {cause.strerror or cause}"
-    return f"{type(cause).__name__}: {cause}"
 
 
 class Fetcher:
@@ -266,6 +216,7 @@ class Fetcher:
                 hop.exchange.spool.close()
             if hop.error:
                 result.error = hop.error if len(seen) == 1 else f"redirect to {url}: {hop.error}"
+                result.name_missing = hop.name_missing and len(seen) == 1
                 return
             if hop.location is None:
                 return
@@ -335,8 +286,9 @@ class Fetcher:
                 response = self._send(prepared, exchange)
             except Exception as exc:  # every way a request can fail becomes the hop's recorded reason
                 out_of_time = isinstance(exc, DeadlineReached) or exchange.remaining() <= 0
-                hop.error = self._deadline_message() if out_of_time else _describe_failure(exc)
-                hop.refused = isinstance(_root_cause(exc), Refused)
+                hop.error = self._deadline_message() if out_of_time else describe_failure(exc)
+                cause = root_cause(exc)
+                hop.refused, hop.name_missing = isinstance(cause, Refused), isinstance(cause, NameNotResolved) and cause.missing
                 return hop
             if cookies is not None:  # what requests.Session.send did: the chain's cookies follow it
                 extract_cookies_to_jar(cookies, prepared, response.raw)
@@ -360,7 +312,7 @@ class Fetcher:
             except requests.ConnectionError as exc:
                 if not (exchange.connection_reused and prepared.method in IDEMPOTENT_METHODS
                         and exchange.spool.received == 0 and exchange.remaining() > 0
-                        and isinstance(_root_cause(exc), (http.client.RemoteDisconnected, ConnectionResetError,
+                        and isinstance(root_cause(exc), (http.client.RemoteDisconnected, ConnectionResetError,
                                                           BrokenPipeError))):
                     raise
                 exchange.request_bytes.clear()
@@ -383,7 +335,7 @@ class Fetcher:
             truncated = "time"
         except (u3.ProtocolError, u3.HTTPError, http.client.HTTPException, OSError) as exc:
             # The server hung up, or sent framing no reader can follow (WARC says: unspecified).
-            cause = _root_cause(exc)
+            cause = root_cause(exc)
             hung_up = isinstance(cause, (u3.IncompleteRead, http.client.IncompleteRead, ConnectionError, OSError)) \
                 and not isinstance(cause, u3.InvalidChunkLength)
             truncated = "disconnect" if hung_up else "unspecified"

@@ -25,7 +25,17 @@ class Refused(Exception):
 
 
 class NameNotResolved(Exception):
-    """DNS gave no address for the host."""
+    """DNS gave no address for the host. `missing`: DNS said the name does not exist (NXDOMAIN,
+    or no address of it); otherwise no answer came (no resolver, offline, a server failing), and
+    the name may well be there: a page is gone only when its name is."""
+
+    def __init__(self, message: str, missing: bool) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+# getaddrinfo's answers that the name does not exist; EAI_AGAIN, EAI_FAIL and the rest say none came.
+_NO_SUCH_NAME = frozenset({socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)})
 
 
 def _embedded_ipv4(addr: IPAddress) -> ipaddress.IPv4Address | None:
@@ -146,9 +156,10 @@ class SafeResolver:
             try:
                 answers, from_dns = self._lookup(host, port), True
             except (socket.gaierror, UnicodeError, OSError) as exc:
-                raise NameNotResolved(f"cannot resolve {host}: {getattr(exc, 'strerror', None) or exc}") from None
+                missing = isinstance(exc, socket.gaierror) and exc.errno in _NO_SUCH_NAME
+                raise NameNotResolved(f"cannot resolve {host}: {getattr(exc, 'strerror', None) or exc}", missing) from None
             if not answers:
-                raise NameNotResolved(f"cannot resolve {host}: no addresses")
+                raise NameNotResolved(f"cannot resolve {host}: no addresses", missing=True)
         refused = []
         for ip in answers:
             reason = self.policy.refusal(ip)
