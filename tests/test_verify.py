@@ -318,6 +318,25 @@ def test_live_drift_checks_a_page_cut_at_the_size_limit_and_a_failed_recapture_s
     assert f"Recapture of {server.url('/moving')} failed (" in result.stdout, result.stdout
 
 
+def test_live_drift_of_a_page_cut_at_the_size_limit_says_what_was_compared(run_cli, raw_server, collection):
+    """Only the bytes kept were compared: a page cut at max_size and unchanged in them says the rest
+    was not, and one whose announced length changed (it grew past the cut) is changed."""
+    config = collection.root / "archiver.toml"
+    config.write_text(config.read_text().replace('max_size = "200MB"', 'max_size = "10KB"', 1))
+    page = {"body": b"<html><p>" + b"word " * 4000 + b"</p></html>"}
+    server = raw_server({"/big": lambda conn, request: conn.sendall(http_response(page["body"]))})
+    assert run_cli("capture", "-C", collection.root, server.url("/big")).exit_code == 0
+    [same] = json.loads(run_cli("verify", "-C", collection.root, "--live", "--json").stdout)["live"]
+    assert same["state"] == "unchanged" and same["detail"].endswith("the rest not compared"), same
+    assert "same payload" not in same["detail"], same
+
+    page["body"] = page["body"].replace(b"</p>", b" 21 people were killed</p>")  # past the cut
+    [grown] = json.loads(run_cli("verify", "-C", collection.root, "--live", "--json").stdout)["live"]
+    length = len(page["body"])
+    assert grown["state"] == "changed", grown
+    assert grown["detail"].startswith(f"announced length now {length:,} bytes (was {length - 22:,})"), grown
+
+
 def test_live_drift_and_history_say_where_a_page_now_ends(run_cli, raw_server, collection):
     """A page now redirected elsewhere serving the same bytes is not just "unchanged": it says where it ends."""
     page = b"<html><p>the statement</p></html>"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -88,15 +89,16 @@ class _Look:
     same_payload: bool = False  # a rendered page's document is byte for byte the capture's
 
 
-def _look(row: CaptureRow, result: FetchResult) -> _Look:
-    seen = _looked(row, result)
+def _look(row: CaptureRow, result: FetchResult, announced: int | None) -> _Look:
+    seen = _looked(row, result, announced)
     final = result.final
     if final is not None and row.final_url and final.url != row.final_url:  # redirected elsewhere than before
         return _Look(seen.state, "; ".join(filter(None, (seen.detail, f"now ends at {final.url}"))), seen.words)
     return seen
 
 
-def _looked(row: CaptureRow, result: FetchResult) -> _Look:
+def _looked(row: CaptureRow, result: FetchResult, announced: int | None) -> _Look:
+    """What `result` shows against `row`; `announced`: the Content-Length of a capture cut at the size limit."""
     final = result.final
     if final is None or result.outcome == "failed":  # no response, or a chain that never reached a page
         # Gone only when DNS says the name does not exist: no answer (offline, no resolver) is no answer.
@@ -120,6 +122,15 @@ def _looked(row: CaptureRow, result: FetchResult) -> _Look:
     spool = final.exchange.spool
     # A capture cut at the size limit is unchanged when the page is cut at the same bytes again.
     same = spool.payload_digest == row.payload_digest and bool(final.truncated) == bool(row.truncated)
+    if row.truncated:  # only the part kept can be compared: the rest changed unseen, unless its length says so
+        spool.file.seek(0)
+        now = _content_length(spool.file.read(spool.header_length or 0))
+        if now is not None and announced is not None and now != announced:
+            return _Look("changed", f"announced length now {now:,} bytes (was {announced:,}); the first "
+                                    f"{row.response_length:,} bytes of the response {'unchanged' if same else 'differ'}")
+        if same:
+            return _Look("unchanged", f"the first {row.response_length:,} bytes of the response unchanged "
+                                      "(cut at the size limit); the rest not compared")
     page = getattr(result, "page", None)
     if page is not None and page.dom:  # rendered: what scripts made of the document is the page, not its bytes
         return _Look("changed", "", visible_words(page.dom[:MAX_TEXT_BYTES]), rendered=True, same_payload=same)
@@ -143,10 +154,12 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
 
         def look(result: FetchResult) -> None:
             try:
-                looks[result.url] = _look(by_url[result.url], result)
+                looks[result.url] = _look(by_url[result.url], result, announced.get(result.url))
             finally:
                 result.release()
 
+        announced = {url: _content_length(_captured_response(collection, row, HEAD_READ)) for url, row in by_url.items()
+                     if row.truncated}
         # Each page is looked at as it was captured: a browser capture judged the rendered page.
         rendered = {url for url, row in by_url.items() if _rendered(collection, row)}
         fetcher = Fetcher(settings, spool_dir=collection.tmp)
@@ -200,9 +213,24 @@ def _captured_words(collection: Collection, row: CaptureRow, rendered: bool) -> 
     if rendered:
         dom = next((r for r in collection.catalog.records(row.id) if r.role == "dom"), None)
         return visible_words(read_record_block(collection.storage, dom, MAX_TEXT_BYTES)) if dom else None
+    return http_text(_captured_response(collection, row, MAX_TEXT_BYTES))[1]
+
+
+def _captured_response(collection: Collection, row: CaptureRow, limit: int) -> bytes:
+    """Up to `limit` bytes of the response holding `row`'s payload, as it crossed the wire."""
     holder = collection.catalog.payload_record(row.id)
-    stored = read_record_block(collection.storage, holder, MAX_TEXT_BYTES) if holder is not None else b""
-    return http_text(stored)[1]
+    return read_record_block(collection.storage, holder, limit) if holder is not None else b""
+
+
+HEAD_READ = 64 * 1024  # of a response: enough for its head
+_CONTENT_LENGTH = re.compile(rb"\r?\ncontent-length:[ \t]*(\d+)[ \t]*\r?\n", re.IGNORECASE)
+
+
+def _content_length(response: bytes) -> int | None:
+    """The length a response's head announces for its body, None when it announces none."""
+    head = response.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    found = _CONTENT_LENGTH.search(head)
+    return int(found.group(1)) if found else None
 
 
 def recapture_changed(collection: Collection, changed: list[Drift], key: SigningKey,
