@@ -67,6 +67,9 @@ VERDICTS = ("content", "http-error", "not-found", "bot-wall", "login-wall", "emp
 SHORT_PAGE_WORDS = 150  # a challenge or sign-in page says little else; an article says more
 SOFT_404_WORDS = 400    # a not-found title on a page longer than this is an article's title
 TINY_PAGE_WORDS = 60    # short enough that a not-found phrase anywhere in it is the page
+# Characters of a title, heading or tiny page read for a not-found phrase: a few dozen words fit
+# many times over, and a hostile page's one "word" of megabytes is never folded whole (memory).
+PHRASE_CHARS = 2_000
 CHALLENGE_STATUSES = (403, 429, 503)
 # A refresh this soon stands in for a redirect ("Redirecting…"); one after minutes is a page
 # reloading itself (a front page, a live blog), which says nothing about where the page went.
@@ -141,6 +144,8 @@ def _plain(phrase: str) -> str:
 def _says_not_found(phrase: str) -> bool:
     """Whether `phrase` (a title segment, a heading, a short answer) is a not-found phrase: in the
     English grammar or the table, around an "Error 404" or none, or that code alone."""
+    if len(phrase) > PHRASE_CHARS:
+        return False
     plain = _plain(phrase)
     rest = " ".join(_STATUS_CODE.sub(" ", plain).split())
     rest = re.sub(rf"^({_ERROR_WORD})\s+", "", rest)  # "Error - page not found"
@@ -297,7 +302,7 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
     said = next((p for p in [*title_segments, heading, *plain] if _says_not_found(p)), None)
     if said and length < SOFT_404_WORDS:
         return Verdict("not-found", f"status {status} but the page says {said!r}")
-    if length < TINY_PAGE_WORDS and (found := _NOT_FOUND_WORDS.search(_plain(text))):
+    if length < TINY_PAGE_WORDS and (found := _NOT_FOUND_WORDS.search(_plain(text[:PHRASE_CHARS]))):
         return Verdict("not-found", f"status {status} but the page says {found.group(0)!r}")
     if not body.strip() and not words:
         return Verdict("empty", "no body")
