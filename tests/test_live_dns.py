@@ -26,7 +26,8 @@ class DnsServer:
 
     def __init__(self, address: str, answers: dict[str, int | str]) -> None:
         self.answers = answers
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        self.sock = socket.socket(self.family, socket.SOCK_DGRAM)
         self.sock.bind((address, 53))
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -57,8 +58,8 @@ class DnsServer:
     def stop(self) -> None:
         """No server answers from now on (a resolver that is not there)."""
         if self.thread.is_alive():
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as waker:
-                waker.sendto(b"", self.sock.getsockname())
+            with socket.socket(self.family, socket.SOCK_DGRAM) as waker:
+                waker.sendto(b"", self.sock.getsockname()[:2])
             self.thread.join()
             self.sock.close()
 
@@ -69,14 +70,14 @@ def system_dns(request, monkeypatch):
     /etc/resolv.conf names, put on loopback in the test's network namespace (never the machine's)."""
     if request.config.loopback_only_network is not None:
         pytest.skip(f"needs a network namespace of the test's own: {request.config.loopback_only_network}")
-    servers = [line.split()[1] for line in Path("/etc/resolv.conf").read_text().splitlines()
-               if line.startswith("nameserver")]
-    if not servers or ipaddress.ip_address(servers[0]).version != 4:
-        pytest.skip("/etc/resolv.conf names no IPv4 nameserver first")
-    address = servers[0]
+    resolv_conf = Path("/etc/resolv.conf")
+    servers = [line.split()[1] for line in (resolv_conf.read_text() if resolv_conf.exists() else "").splitlines()
+               if line.split()[:1] == ["nameserver"] and len(line.split()) > 1]
+    address = servers[0].split("%")[0] if servers else "127.0.0.1"  # none named: glibc asks the local machine
     added = not ipaddress.ip_address(address).is_loopback
+    prefix = f"{address}/{128 if ipaddress.ip_address(address).version == 6 else 32}"
     if added:
-        subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
+        subprocess.run(["ip", "addr", "add", prefix, "dev", "lo"], check=True)
     monkeypatch.setattr(socket, "getaddrinfo", conftest._real_getaddrinfo)
     server = DnsServer(address, {})
     try:
@@ -84,7 +85,7 @@ def system_dns(request, monkeypatch):
     finally:
         server.stop()
         if added:
-            subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=True)
+            subprocess.run(["ip", "addr", "del", prefix, "dev", "lo"], check=True)
 
 
 def test_only_a_name_that_does_not_exist_is_gone_and_recaptured(run_cli, raw_server, collection, system_dns):
