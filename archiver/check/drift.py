@@ -201,7 +201,7 @@ def _render_again(fetcher: Fetcher, urls: list[str], look: Callable[[FetchResult
                                  "again: install it (Debian/Ubuntu: apt-get install chromium) or set "
                                  "$ARCHIVER_CHROMIUM")) for url in urls)
         return
-    pages, _ = page_fetcher(fetcher, executable, "browser")
+    pages, _, _ = page_fetcher(fetcher, executable, "browser")
     try:
         pages.fetch_all(urls, look)
     finally:
