@@ -11,8 +11,10 @@ import psycopg
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from archiver.cli.common import refusal
+from archiver.errors import StorageProblem
 from archiver.store.catalog import Catalog
-from archiver.store.database import write_transaction
+from archiver.store.database import STATEMENT_REFUSED_HINT, placeholders, write_transaction
 from archiver.store.schema import MIGRATIONS
 from archiver.store.sqlite_database import SQLite
 from tests.conftest import allow_networks, http_response, make_collection, send_bytes
@@ -157,3 +159,23 @@ def test_a_transaction_sqlite_rolled_back_itself_gives_the_error_that_ended_it(t
             database._db.execute("ROLLBACK")  # as SQLite does on SQLITE_FULL
             raise OSError(errno.ENOSPC, "No space left on device")
     assert raised.value.errno == errno.ENOSPC
+
+
+def test_a_statement_the_database_refuses_is_told_as_such_not_blamed_on_the_disk_or_server(postgresql_url):
+    """A statement past the database's limit on variables ("too many SQL variables" from a
+    249,999-row sheet) was told as "check the disk and the catalog's permissions" on SQLite and
+    "check that PostgreSQL is running and reachable" on PostgreSQL: neither can mend it."""
+    sqlite = sqlite3.connect(":memory:")
+    sqlite.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 1)
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        sqlite.execute("SELECT ?, ?", (1, 2))
+    assert refusal(raised.value) == f"the catalog refused a change: too many SQL variables; {STATEMENT_REFUSED_HINT}"
+    catalog = Catalog(postgresql_url)
+    try:
+        with pytest.raises(StorageProblem) as refused:
+            catalog.query(f"SELECT 1 WHERE 0 NOT IN ({placeholders(list(range(65_536)))})", tuple(range(1, 65_537)))
+        assert str(refused.value).startswith("the catalog server refused a statement: ")
+        assert refused.value.fix == STATEMENT_REFUSED_HINT
+        assert catalog.query("SELECT 1").fetchone() == (1,)  # the connection held
+    finally:
+        catalog.close()

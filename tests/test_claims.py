@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+from archiver.read.model import Document
+from archiver.read.seeds import parse_document
 from archiver.store.catalog import Catalog
 from tests.conftest import http_response, send_bytes, warc_records
 
@@ -347,3 +350,37 @@ def test_show_gives_a_sheet_rows_id_date_source_and_notes(run_cli, raw_server, c
     shown = run_cli("show", "-C", collection.root, claim["id"]).stdout
     for line in ("id:         FC-17", "source:     Ministry briefing", "date:       2022-02-27"):
         assert line in shown, shown
+
+
+def test_a_sheet_of_more_claims_than_the_database_binds_at_once_is_read_and_read_again(collection):
+    """A statement binding one variable per claim refused a sheet past the database's limit (a
+    249,999-row sheet on SQLite as Debian builds it, exit 3, nothing captured). SQLite's limit is
+    lowered here, on the catalog's connection, to upstream SQLite's default (32,766 since 3.32, what
+    most other builds have); PostgreSQL's 65,535 parameters are fixed, so its sheet is that big. The second read changes so many rows that the
+    claims it supersedes are over the limit too, and one row's URL only."""
+    with collection:
+        catalog = collection.catalog
+        if catalog._db.kind == "sqlite":
+            catalog._db._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+            rows, limit = 32_900, 32_766
+        else:
+            rows, limit = 65_600, 65_535
+
+        def sheet(revised_from: int, first_cites: str) -> Document:
+            return parse_document("\n".join(["claim,url"] + [
+                f"{'Revised claim' if i >= revised_from else 'Claim number'} {i},https://example.com/{i or first_cites}"
+                for i in range(rows)]).encode(), "sheet.csv")
+
+        before, after = sheet(rows, "0"), sheet(50, "moved")  # rows 50… reworded, and the first row's URL changed
+        catalog.record_document(before, "2024-01-01T00:00:00Z")
+        catalog.record_document(after, "2024-01-02T00:00:00Z")
+
+        def ids(superseded: bool) -> set[str]:
+            return {id_ for (id_,) in catalog.query("SELECT id FROM claims WHERE document_key = ? AND superseded_at IS"
+                                                    f"{' NOT' if superseded else ''} NULL", (after.key,))}
+        old, new = {c.id for c in before.claims}, {c.id for c in after.claims}
+        assert len(old - new) > limit and ids(superseded=False) == new and ids(superseded=True) == old - new
+        [first] = catalog.claims(url_key=after.claims[0].citations[0].normalised)
+        assert first.id == after.claims[0].id and first.citations == (("https://example.com/moved", first.citations[0][1]),)
+        assert catalog.query("SELECT url FROM former_citations WHERE claim_id = ?", (first.id,)).fetchall() == [
+            ("https://example.com/0",)]

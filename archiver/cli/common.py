@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 import click
 
 from archiver.errors import ArchiverError
+from archiver.store.database import STATEMENT_REFUSED_HINT
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -129,8 +130,9 @@ _HINTS = {errno.ENOSPC: "free space on that disk, then run `archiver doctor --fi
 
 def refusal(exc: OSError | sqlite3.OperationalError) -> str:
     """One line for what the machine refused, with what to do about it."""
-    if isinstance(exc, sqlite3.OperationalError):
-        hint = READ_ONLY_HINT if "readonly" in str(exc) else "check the disk and the catalog's permissions"
+    if isinstance(exc, sqlite3.OperationalError):  # ERROR, TOOBIG: the statement itself, past a limit, not the disk
+        hint = (READ_ONLY_HINT if "readonly" in str(exc) else STATEMENT_REFUSED_HINT if exc.sqlite_errorcode in
+                (sqlite3.SQLITE_ERROR, sqlite3.SQLITE_TOOBIG) else "check the disk and the catalog's permissions")
         return f"the catalog refused a change: {exc}; {hint}"
     where = f": {exc.filename}" if exc.filename else ""
     hint = _HINTS.get(exc.errno)

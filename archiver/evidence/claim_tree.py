@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 from archiver.evidence import merkle
 from archiver.evidence.signing import canonical_json
 from archiver.store.catalog import Catalog
-from archiver.store.database import placeholders
+from archiver.store.database import in_batches, placeholders
 
 
 def claim_leaf(claim_id: str, text: str, citations: Iterable[dict]) -> bytes:
@@ -41,13 +41,18 @@ def document_leaf(entry: dict) -> bytes:
 def claim_leaves(catalog: Catalog, keys: list[str] | None = None) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
     """(document key, [(claim id, leaf bytes)] in tree order) for each document, in key order,
     or for the documents named in `keys`."""
-    if keys == []:
-        return  # PostgreSQL has no `IN ()`
-    where = "cl.document_key IS NOT NULL" if keys is None else f"cl.document_key IN ({placeholders(keys)})"
-    rows = catalog.query(
-        "SELECT cl.document_key, cl.id, cl.text, ci.url, ci.url_key FROM claims cl"
-        f" LEFT JOIN citations ci ON ci.claim_id = cl.id WHERE {where} ORDER BY cl.document_key, cl.id",
-        tuple(keys or ()))
+    query = ("SELECT cl.document_key, cl.id, cl.text, ci.url, ci.url_key FROM claims cl"
+             " LEFT JOIN citations ci ON ci.claim_id = cl.id WHERE {} ORDER BY cl.document_key, cl.id")
+    if keys is None:
+        yield from _by_document(catalog.query(query.format("cl.document_key IS NOT NULL")))
+        return
+    # A few hundred keys a statement (one variable each: a bundle may name more documents than a
+    # database binds in one), in key order, so the documents still come in key order.
+    for batch in in_batches(sorted(keys)):
+        yield from _by_document(catalog.query(query.format(f"cl.document_key IN ({placeholders(batch)})"), tuple(batch)))
+
+
+def _by_document(rows: Iterable[tuple]) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
     for key, document_rows in groupby(rows, key=lambda row: row[0]):
         leaves = []
         for claim_id, claim_rows in groupby(document_rows, key=lambda row: row[1]):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem
 from archiver.store.catalog_locks import CatalogLocks
+from archiver.store.claim_writes import supersede_gone, upsert_claims
 from archiver.store.database import Cursor, in_batches, open_database, placeholders, write_transaction
 from archiver.store.rows import Capture, CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
 from archiver.store.schema import SCHEMA_VERSION, upgrade
@@ -191,43 +192,14 @@ class Catalog:
             self._db.execute("INSERT INTO document_versions (key, sha256, read_at, size) VALUES (?, ?, ?, ?)"
                              " ON CONFLICT (key, sha256) DO UPDATE SET size = excluded.size",
                              (document.key, document.sha256, read_at, len(document.content)))
-            current = [claim.id for claim in document.claims]
-            still_made = f" AND id NOT IN ({placeholders(current)})" if current else ""
-            self._db.execute("UPDATE claims SET superseded_at = ? WHERE document_key = ? AND superseded_at IS NULL"
-                             + still_made, (read_at, document.key, *current))
-            for claim in document.claims:
-                self._upsert_claim(claim, document.key, read_at)
+            supersede_gone(self._db, document.key, (claim.id for claim in document.claims), read_at)
+            upsert_claims(self._db, list(document.claims), document.key, read_at, keep_citations=False)
 
     def add_note(self, claim: "Claim", at: str) -> None:
         """A one-off claim typed by a fact-checker rather than read from a document. The same
         words cited again are the same claim: its new URLs are added to those it cited before."""
         with self._lock, self._transaction():
-            self._upsert_claim(claim, None, at, keep_citations=True)
-
-    def _upsert_claim(self, claim: "Claim", document_key: str | None, seen_at: str, keep_citations: bool = False) -> None:
-        self._db.execute(
-            "INSERT INTO claims (id, document_key, text, text_start, text_end, kind, extra, first_seen_at, verbatim)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET text = excluded.text,"
-            " text_start = excluded.text_start, text_end = excluded.text_end, extra = excluded.extra, verbatim = excluded.verbatim,"
-            " superseded_at = NULL",
-            (claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,
-             json.dumps(claim.row, sort_keys=True) if claim.row else None, seen_at, int(claim.verbatim)))
-        first = 0
-        if keep_citations:
-            first = self._db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM citations WHERE claim_id = ?",
-                                     (claim.id,)).fetchone()[0]
-        else:
-            # Which URLs a claim cites can change without its text changing (a standalone URL edited,
-            # an href): those it no longer cites are kept as former citations, dropped at this read.
-            kept = [citation.normalised for citation in claim.citations]
-            self._db.execute("INSERT INTO former_citations (claim_id, url_key, url, standalone, dropped_at) SELECT claim_id,"
-                             " url_key, url, standalone, ? FROM citations WHERE claim_id = ?"
-                             + (f" AND url_key NOT IN ({placeholders(kept)})" if kept else ""), (seen_at, claim.id, *kept))
-            self._db.execute("DELETE FROM citations WHERE claim_id = ?", (claim.id,))
-        self._db.executemany("INSERT INTO citations (claim_id, url_key, url, standalone, position) VALUES (?, ?, ?, ?, ?)"
-                             " ON CONFLICT DO NOTHING",
-                             [(claim.id, c.normalised, c.url, int(c.standalone), position)
-                              for position, c in enumerate(claim.citations, first)])
+            upsert_claims(self._db, [claim], None, at, keep_citations=True)
 
     def record_manifest(self, sequence: int, sha256: str, content_sha256: str, created_at: str, file: str) -> None:
         with self._lock, self._transaction():

@@ -18,6 +18,10 @@ from typing import Any, Iterable, Iterator, Protocol
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT, or values of an IN list: within SQLite's 32,766 parameters
+# When the database refuses a statement itself (past a limit on its variables or size), not the
+# disk or a lost server: archiver made a statement it should not have, which no disk, permission
+# or server setting of the user's mends.
+STATEMENT_REFUSED_HINT = "the database refused the statement itself, not the disk: a bug in archiver; please report it"
 
 
 class Cursor(Protocol):

@@ -15,6 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from archiver.errors import StorageProblem, UsageProblem
+from archiver.store.database import STATEMENT_REFUSED_HINT
 
 # Any constant works: it names "a writer of this catalog" among the database's advisory locks.
 WRITE_LOCK = 0x61726368697600  # "archiv"
@@ -53,8 +54,14 @@ class PostgreSQL:
         try:
             return self._db.execute(_placeholders(sql), tuple(args))
         except psycopg.OperationalError as exc:
-            raise StorageProblem(f"the catalog server failed: {_one_line(exc)}",
-                                 "check that PostgreSQL is running and reachable, then run `archiver doctor`") from None
+            if self._db.broken:
+                raise StorageProblem(f"the catalog server failed: {_one_line(exc)}",
+                                     "check that PostgreSQL is running and reachable, then run `archiver doctor`") from None
+            # The connection held: the statement was refused, by the server (its disk, a timeout:
+            # an SQLSTATE says which) or, with none, by libpq before sending it (over 65,535 parameters).
+            raise StorageProblem(f"the catalog server refused a statement: {_one_line(exc)}",
+                                 "check the PostgreSQL server, its log and its disk" if exc.sqlstate
+                                 else STATEMENT_REFUSED_HINT) from None
 
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         with self._db.cursor() as cursor:
