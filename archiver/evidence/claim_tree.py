@@ -78,10 +78,15 @@ def document_entries(catalog: Catalog) -> Iterator[dict]:
                "versions": [{"sha256": v[1], "read_at": v[2], "size": v[3]} for v in versions.get(key, [])]}
 
 
-def inclusion(index: int, leaves: list[bytes]) -> dict:
-    """Where leaf `index` is, and its audit path, as a bundle carries them."""
-    return {"index": index, "size": len(leaves),
-            "proof": [h.hex() for h in merkle.inclusion_proof(index, [merkle.leaf_hash(leaf) for leaf in leaves])]}
+class Inclusions:
+    """Proofs into the tree over `leaves`, hashed and built once for all the proofs asked of it."""
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self._tree = merkle.Tree([merkle.leaf_hash(leaf) for leaf in leaves])
+
+    def of(self, index: int) -> dict:
+        """Where leaf `index` is, and its audit path, as a bundle carries them."""
+        return {"index": index, "size": self._tree.size, "proof": [h.hex() for h in self._tree.inclusion_proof(index)]}
 
 
 def proven(leaf: bytes, item: dict, tree: dict) -> bool:

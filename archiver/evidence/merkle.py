@@ -15,31 +15,44 @@ def _node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def _split(size: int) -> int:
-    """The largest power of two smaller than `size`."""
-    return 1 << ((size - 1).bit_length() - 1)
+def _parent_level(level: list[bytes]) -> list[bytes]:
+    # Pairing left to right and promoting an odd last node unhashed gives RFC 6962's tree, whose
+    # left subtree is always the largest power of two: a promoted node's sibling sits higher up.
+    return [_node(level[i], level[i + 1]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
 
 
 def root(leaves: list[bytes]) -> bytes:
     """The tree head over leaf hashes; the hash of nothing for an empty tree."""
     if not leaves:
         return hashlib.sha256(b"").digest()
-    level = list(leaves)
-    while len(level) > 1:  # pairing left to right and promoting an odd last node gives RFC 6962's tree
-        level = [_node(level[i], level[i + 1]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+    level = leaves
+    while len(level) > 1:
+        level = _parent_level(level)
     return level[0]
 
 
-def inclusion_proof(index: int, leaves: list[bytes]) -> list[bytes]:
-    """The audit path for leaf `index` (RFC 6962 PATH), leaf-side first."""
-    if not 0 <= index < len(leaves):
-        raise IndexError(f"leaf {index} is not in a tree of {len(leaves)}")
-    if len(leaves) == 1:
-        return []
-    k = _split(len(leaves))
-    if index < k:
-        return inclusion_proof(index, leaves[:k]) + [root(leaves[k:])]
-    return inclusion_proof(index - k, leaves[k:]) + [root(leaves[:k])]
+class Tree:
+    """A tree over leaf hashes with every level kept, built once: each audit path is then read
+    from it in O(log n), where building a path from the leaves alone costs O(n), and a bundle
+    proves every claim of a document (or every capture of a manifest) into one tree."""
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self.size = len(leaves)
+        self._levels = [leaves]
+        while len(self._levels[-1]) > 1:
+            self._levels.append(_parent_level(self._levels[-1]))
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """The audit path for leaf `index` (RFC 6962 PATH), leaf-side first: the sibling at each
+        level, none where the node is an odd last one promoted to the level above."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"leaf {index} is not in a tree of {self.size}")
+        path = []
+        for level in self._levels[:-1]:
+            if (index ^ 1) < len(level):
+                path.append(level[index ^ 1])
+            index >>= 1
+        return path
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], expected_root: bytes) -> bool:

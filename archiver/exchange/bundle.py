@@ -195,8 +195,8 @@ def _proofs(manifest_path: Path, wanted: set[str], documents: DocumentEntries) -
             chosen.append((len(leaves), entry))
         leaves.append(merkle.leaf_hash(raw))
     read_manifest(manifest_path.read_bytes(), on_capture, on_document=documents.on_document)
-    found = [{"index": i, "entry": entry, "proof": [h.hex() for h in merkle.inclusion_proof(i, leaves)]}
-             for i, entry in chosen]
+    tree = merkle.Tree(leaves)
+    found = [{"index": i, "entry": entry, "proof": [h.hex() for h in tree.inclusion_proof(i)]} for i, entry in chosen]
     return found, checkpoint_path(manifest_path).read_bytes()
 
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 
 from archiver.errors import UsageProblem
-from archiver.evidence.claim_tree import claim_leaves, document_leaf, inclusion, tree_of
+from archiver.evidence.claim_tree import Inclusions, claim_leaves, document_leaf, tree_of
 from archiver.evidence.signing import canonical_json
 from archiver.store.catalog import Catalog
 from archiver.store.documents import DocumentCopies
@@ -49,6 +49,7 @@ def document_evidence(catalog: Catalog, copies: DocumentCopies, entries: Documen
     keys = sorted({c.document_key for c in claims if c.document_key})
     files: dict[str, bytes] = {}
     documents, proven_claims = [], []
+    into_documents = Inclusions(entries.leaves)
     for key, leaves in claim_leaves(catalog, keys):
         index, entry = entries.found.get(key, (None, None))
         if entry is None or entry["claims_tree"] != tree_of(leaves):
@@ -60,9 +61,9 @@ def document_evidence(catalog: Catalog, copies: DocumentCopies, entries: Documen
                 if version["size"] is not None and version["sha256"] not in carried:
                     files[COPY_PREFIX + version["sha256"]] = _copy(copies, version["sha256"])
                     carried.append(version["sha256"])
-        documents.append({"entry": json.loads(document_leaf(entry)), "copies": carried,
-                          **inclusion(index, entries.leaves)})
-        proven_claims += [{"claim": claim_id, "document": key, **inclusion(i, [leaf for _, leaf in leaves])}
+        documents.append({"entry": json.loads(document_leaf(entry)), "copies": carried, **into_documents.of(index)})
+        into_claims = Inclusions([leaf for _, leaf in leaves])
+        proven_claims += [{"claim": claim_id, "document": key, **into_claims.of(i)}
                           for i, (claim_id, _) in enumerate(leaves) if claim_id in chosen]
     files[PROOFS] = canonical_json({"manifest_sequence": sequence, "documents": documents, "claims": proven_claims})
     return files
