@@ -258,7 +258,7 @@ def bench_link(catalog: Catalog, indices: list[int]) -> list[str]:
     rng = random.Random(2)
     started = datetime.now(timezone.utc)
     run_id, warc_file = run_and_file(0, started)
-    catalog.start_run(run_id, warc_date(started), software(), OPERATOR, {})
+    catalog.runs.start(run_id, warc_date(started), software(), OPERATOR, {}, plan=())
     catalog.file_opened(warc_file, record_id(rng), warc_date(started))
     new, offset = [], 0
     for n, i in enumerate(indices):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections import Counter
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,98 @@ def test_one_interrupt_stops_the_run_stores_what_is_whole_and_resume_captures_th
     assert len(server.requests) - asked_before == PAGES - 5
     assert run_cli("verify", "-C", collection.root).exit_code == 0
 
+
+
+def _interrupted(collection, urls: list[str], gate, *extra: str) -> set[str]:
+    """A capture of `urls` (with `extra` options) stopped by Ctrl-C once `gate` has answered its
+    pages and holds two more; the paths it stored."""
+    stored_before = logged_captures(collection)
+    process = _capture_process(collection, urls, *extra)
+    wait_until(lambda: logged_captures(collection) == stored_before + gate.answered, "captures stored", process)
+    assert gate.slots_held.wait(60), "the capture never asked for the held pages"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130, process.stderr.read().decode()
+    gate.release()
+    return set(gate.answered_paths)
+
+
+def _resumed(run_cli, collection, urls: list[str]) -> dict:
+    """`capture --resume` of `urls`, under --json, exit 0."""
+    resumed = run_cli("capture", "-C", collection.root, "--resume", *urls, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    return json.loads(resumed.stdout)
+
+
+def test_resume_captures_the_rest_of_the_runs_it_takes_up_once(run_cli, raw_server, gates, collection):
+    """A run interrupted, then its resume interrupted too: the next resume captures what neither
+    stored, and from then on the run is finished: a further --resume says there is nothing to resume
+    and fetches nothing (it used to capture the same rest again, every time)."""
+    gate = [gates(answered=5, slots=2)]  # the route's gate, replaced for each run stopped
+    server = raw_server({f"/{i}": lambda conn, request: gate[0].respond(conn, request) for i in range(20)})
+    urls = [server.url(f"/{i}") for i in range(20)]
+    stored = _interrupted(collection, urls, gate[0])
+    gate[0] = gates(answered=3, slots=2)
+    stored |= _interrupted(collection, urls, gate[0], "--resume")
+    assert len(stored) == 8
+
+    captured = [c["url"] for c in _resumed(run_cli, collection, urls)["captures"]]
+    assert sorted(captured) == sorted(set(urls) - {server.url(path) for path in stored})
+    asked = len(server.requests)
+    again = _resumed(run_cli, collection, urls)
+    assert again["nothing_to_resume"] is True and again["captures"] == []
+    told = run_cli("capture", "-C", collection.root, "--resume", *urls)
+    assert told.exit_code == 0 and told.stdout.startswith("Nothing to resume") and told.stdout.count("\n") == 1
+    assert len(server.requests) == asked
+    per_url = Counter(c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout))
+    assert set(per_url) == set(urls) and set(per_url.values()) == {1}
+
+
+def test_resume_after_a_later_run_takes_up_that_run_alone(run_cli, raw_server, gates, collection):
+    """A run interrupted, a run over the same URLs that finished, then another run interrupted:
+    --resume captures every URL that last run did not (it skipped those the first run had captured,
+    leaving URLs with no capture since the finished run although it said the rest was captured)."""
+    gate = [gates(answered=5, slots=2)]
+    server = raw_server({f"/{i}": lambda conn, request: gate[0].respond(conn, request) for i in range(20)})
+    urls = [server.url(f"/{i}") for i in range(20)]
+    _interrupted(collection, urls, gate[0])
+    assert run_cli("capture", "-C", collection.root, *urls).exit_code == 0
+    gate[0] = gates(answered=3, slots=2)
+    stored = _interrupted(collection, urls[::-1], gate[0])  # the other end first: pages the first run did not store
+
+    captured = [c["url"] for c in _resumed(run_cli, collection, urls)["captures"]]
+    assert sorted(captured) == sorted(set(urls) - {server.url(path) for path in stored})
+    assert _resumed(run_cli, collection, urls)["nothing_to_resume"] is True
+
+
+def test_a_resume_given_other_targets_captures_the_new_ones_and_names_what_it_leaves(run_cli, raw_server, gates,
+                                                                                    collection):
+    """URLs the interrupted run never set out to capture are captured as in any run; URLs it set out
+    to capture that the resume is not given are named, since finishing it leaves them uncaptured."""
+    gate = gates(answered=2, slots=2)
+    server = raw_server({f"/{i}": gate.respond for i in range(12)})
+    urls = [server.url(f"/{i}") for i in range(12)]
+    stored = {server.url(path) for path in _interrupted(collection, urls[:10], gate)}
+    given = urls[2:]  # two it planned are left out, two it never planned are added
+    resumed = run_cli("capture", "-C", collection.root, "--resume", *given)
+    assert resumed.exit_code == 0, resumed.output
+    assert "2 other URL(s) it set out to capture are not among these targets" in resumed.stdout
+    captured = {c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)}
+    assert captured == stored | set(given)
+
+
+def test_a_run_recorded_by_an_older_archiver_is_resumed_as_it_was(run_cli, raw_server, gates, collection):
+    """A catalog an older archiver wrote holds no run's plan: its unfinished runs' captures are
+    skipped by a resume, as they always were, and once the resume finishes they are taken up no more."""
+    gate = gates(answered=5, slots=2)
+    server = raw_server({f"/{i}": gate.respond for i in range(20)})
+    urls = [server.url(f"/{i}") for i in range(20)]
+    stored = {server.url(path) for path in _interrupted(collection, urls, gate)}
+    with collection:  # as an older archiver left it: no plan recorded
+        collection.catalog.query("UPDATE runs SET planned_urls = NULL")
+        collection.catalog.query("DELETE FROM run_urls")
+    captured = {c["url"] for c in _resumed(run_cli, collection, urls)["captures"]}
+    assert captured == set(urls) - stored
+    assert _resumed(run_cli, collection, urls)["nothing_to_resume"] is True
 
 
 def test_a_run_interrupted_before_storing_anything_says_so_and_never_that_there_was_nothing(

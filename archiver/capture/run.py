@@ -45,12 +45,6 @@ from archiver.capture.verdict import capture_verdict
 from archiver.capture.warc import PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, warc_date
 
 
-def left_to_capture(catalog: Catalog, urls: list[str]) -> list[str]:
-    """`urls` but those that runs which never finished (interrupted, or killed and repaired) captured (`--resume`)."""
-    done = catalog.captured_by_interrupted_runs()
-    return [url for url in urls if normalise_url(url) not in done]
-
-
 def existing_capture(catalog: Catalog, id_prefix: str) -> CaptureRow:
     """The one capture whose id starts with `id_prefix`, for a claim to cite."""
     matches = catalog.find_capture(id_prefix)
@@ -115,8 +109,12 @@ class CaptureRun:
     """Fetches URLs into a collection. Use as a context manager; `capture()` may run once."""
 
     def __init__(self, collection: Collection, settings: CaptureSettings, key: SigningKey,
-                 resolver: SafeResolver | None = None) -> None:
+                 resolver: SafeResolver | None = None, over: list[str] = (), resumes: list[str] = ()) -> None:
+        """`over`: the URLs the run is over, recorded as its plan for a later `--resume`;
+        `resumes`: the unfinished runs it takes up, completed once it finishes."""
         self.collection = collection
+        self._plan = [normalise_url(url) for url in over]
+        self._resumes = list(resumes)
         self.settings = settings
         self.key = key
         self.stored: list[CaptureRow] = []  # of the run's capture() so far
@@ -166,21 +164,23 @@ class CaptureRun:
             max_age=settings.warc_age if shared_by_machines(collection.storage) else None)
         self._awaiting = AwaitingUpload() if self.writer.max_age is not None else None
         self.upload_failed: str | None = None  # why a WARC file going up by age did not
-        self.catalog.start_run(self.run_id, _now(), made_by["software"], operator, settings.as_record())
+        self.catalog.runs.start(self.run_id, _now(), made_by["software"], operator, settings.as_record(), self._plan)
         if self.writer.max_age is not None:
             self._rotating.start()
 
     def __enter__(self) -> "CaptureRun":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self._finished.set()
         if self._rotating.is_alive():
             self._rotating.join()
         try:
             self.writer.close()
-            if not self.interrupted:  # an interrupted run stays unfinished, for `--resume` to find
-                self.catalog.finish_run(self.run_id, _now())
+            # A run interrupted, or stopped by an error (a full disk, a revoked key), stays
+            # unfinished, for `--resume` to take up: finished, it would complete the runs it resumes.
+            if not self.interrupted and exc_type is None:
+                self.catalog.runs.finish(self.run_id, _now(), self._resumes)
         finally:
             if self.pages is not self.fetcher:
                 self.pages.close()

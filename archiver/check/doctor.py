@@ -384,7 +384,7 @@ def _attestation_in(storage: Storage, name: str, record) -> dict | None:
 def _salvage_run(catalog: Catalog) -> str:
     run_id = "salvaged"
     if not catalog.query("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
-        catalog.start_run(run_id, now(), "archiver doctor", "", {})
+        catalog.runs.start(run_id, now(), "archiver doctor", "", {})
     return run_id
 
 

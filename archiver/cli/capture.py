@@ -14,10 +14,11 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
 
-from archiver.capture.run import CaptureRun, existing_capture, left_to_capture
+from archiver.capture.run import CaptureRun, existing_capture
 from archiver.capture.targets import Targets, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
+from archiver.store.runs import Unfinished
 from archiver.cli.common import (collection_option, console, json_option, key_option, literal, one_line, passphrase,
                                  print_json, report_error, signing_key)
 from archiver.store.collection import Collection, parse_size
@@ -80,7 +81,8 @@ def capture_options(function):
 @click.command()
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--resume", is_flag=True,
-              help="Skip URLs that runs stopped by Ctrl-C or a crash already captured.")
+              help="Capture what the run stopped by Ctrl-C or a crash had not, of these targets; "
+                   "refused while another capture runs.")
 @click.option("--queue", "to_queue", is_flag=True,
               help="Read the documents, then queue one job per URL for `archiver worker` (a collection whose "
                    "catalog is on PostgreSQL) instead of capturing here.")
@@ -122,13 +124,13 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
         from archiver.cli.queue import queue_capture  # the queue's client: only when queueing
         return queue_capture(collection_dir, found, key_file, as_json, wait)
     collection = Collection.open(collection_dir) if Collection.exists(collection_dir) else None
+    if resume and collection is None:  # no collection, no run of it to resume: none is made
+        return _nothing_to_resume(collection_dir.absolute(), as_json)
     with collection or contextlib.nullcontext():
-        if resume and collection:
-            if worked_on_elsewhere(collection):
-                raise UsageProblem(f"another archiver process is working on {collection.root} now: --resume would "
-                                   "capture again what it has not stored yet", "resume once it has finished")
-            found.urls = left_to_capture(collection.catalog, found.urls)
-        run_capture(collection_dir, collection, key_file, found, None, as_json, insecure, overrides)
+        if resume and worked_on_elsewhere(collection):
+            raise UsageProblem(f"another archiver process is working on {collection.root} now: --resume would "
+                               "capture again what it has not stored yet", "resume once it has finished")
+        run_capture(collection_dir, collection, key_file, found, None, as_json, insecure, overrides, resume=resume)
 
 
 @click.command()
@@ -166,9 +168,10 @@ def cite(claim_text: str, urls: tuple[str, ...], capture_ids: tuple[str, ...], c
 
 def run_capture(collection_dir: Path, collection: Collection | None, key_file: Path | None, found: Targets,
                 note: Claim | None, as_json: bool, insecure: bool, overrides: dict,
-                existing: list[CaptureRow] | None = None) -> None:
+                existing: list[CaptureRow] | None = None, resume: bool = False) -> None:
     """Capture into `collection`, or into a new one made in `collection_dir` when it is None;
-    `existing` are captures already there that the note cites."""
+    `existing` are captures already there that the note cites. With `resume`, only what the
+    unfinished runs it takes up did not capture."""
     if overrides.get("qa") and overrides.get("browser") is False:
         raise click.UsageError("--qa replays pages captured in a browser: drop --no-browser")
     created = collection is None
@@ -177,6 +180,11 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
     else:
         key = signing_key(collection, key_file)
         repair_interrupted(collection, key)
+    over, resumed = list(found.urls), Unfinished()
+    if resume:  # after the repair: what it catalogs of a killed run counts as captured
+        found.urls, resumed = collection.catalog.runs.left_to_capture(found.urls)
+        if not resumed.runs:
+            return _nothing_to_resume(collection.root, as_json)
     if insecure:
         overrides["verify_tls"] = False
     qa = overrides.pop("qa", False)
@@ -193,9 +201,11 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         out.print(f"Created a new collection in {collection.root} (settings in archiver.toml)", markup=False)
         out.print(f"Signing key: {key.path} (fingerprint {grouped(key.fingerprint)})", markup=False)
     show_progress = not as_json and console(stderr=True).is_terminal and found.urls
-    run = CaptureRun(collection, settings, key)
+    run = CaptureRun(collection, settings, key, over=over, resumes=resumed.runs)
     # What was stored is said also when the run's last upload fails, as it closes.
     with _saying_what_was_stored(run, out, found, as_json), run, stopping_on_signals(run.interrupt, as_json):
+        if resume and not as_json:
+            out.print(_resuming_line(resumed, len(found.urls), len(over)), markup=False)
         if found.urls and not as_json:
             out.print(f"Capturing {run.mode}", markup=False)
         # Within the signal handling: a Ctrl-C between a document's catalog commit and its custody
@@ -231,9 +241,11 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                     "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id),
                                   "rendered_change": rendered_changes.get(r.id)} for r in rows],
                     "replay": [r.as_dict() for r in replays] if qa else None,
-                    "interrupted": run.interrupted, "not_captured": not_captured})
+                    "interrupted": run.interrupted, "not_captured": not_captured,
+                    "resumed": {"runs": resumed.runs, "left": len(found.urls), "not_among_targets": resumed.not_given}
+                    if resume else None})
     else:
-        print_summary(out, rows, found, note, unchanged_since, rendered_changes, existing or [])
+        print_summary(out, rows, found, note, unchanged_since, rendered_changes, existing or [], resumed=resume)
         if qa:
             print_replays(replays)
     if run.interrupted:
@@ -263,6 +275,25 @@ def _saying_what_was_stored(run: CaptureRun, out, found: Targets, as_json: bool)
         raise
 
 
+def _nothing_to_resume(root: Path, as_json: bool) -> None:
+    """`--resume` with no unfinished run of its URLs to take up (none was interrupted, or a
+    resume or a run over the same URLs has finished since): it captures nothing, and says so."""
+    if as_json:
+        print_json({"collection": str(root), "nothing_to_resume": True, "captures": []})
+    else:
+        console().print("Nothing to resume: no capture of these URLs was left unfinished", markup=False)
+
+
+def _resuming_line(resumed: Unfinished, left: int, given: int) -> str:
+    """What a resume takes up, and what of it is not among its targets (so stays uncaptured)."""
+    runs, they = (f"run {resumed.runs[0]}", "it") if len(resumed.runs) == 1 else (f"{len(resumed.runs)} runs", "they")
+    line = f"Resuming the unfinished {runs}: {left} of {given} URL(s) left to capture"
+    if resumed.not_given:
+        line += (f"; {resumed.not_given} other URL(s) {they} set out to capture are not among these targets and "
+                 "are not captured (give them too)")
+    return line
+
+
 def _not_captured(urls: list[str], rows: list[CaptureRow]) -> list[str]:
     """The URLs an interrupted run never stored, in the order given."""
     stored = {row.url_key for row in rows}
@@ -283,7 +314,9 @@ def _counts(rows: list[CaptureRow]) -> dict[str, int]:
 
 
 def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
-                   unchanged_since: dict[str, str], rendered_changes: dict[str, str], existing: list[CaptureRow]) -> None:
+                  unchanged_since: dict[str, str], rendered_changes: dict[str, str], existing: list[CaptureRow],
+                  resumed: bool = False) -> None:
+    """What the run read and captured; `resumed`: a resume, whose own line said what was left."""
     for document in found.documents:
         out.print(f"Read {escape(one_line(document.key))}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
         for warning in document.warnings:
@@ -295,7 +328,7 @@ def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | Non
     for row in existing:
         out.print(f"  citing capture {row.id} of {row.url} ({row.started_at[:10]}), already in the collection", markup=False)
     if not rows:
-        if not note and not found.urls:  # URLs given but none stored: an interruption, told on stderr
+        if not note and not found.urls and not resumed:  # URLs given but none stored: an interruption, told on stderr
             out.print("Nothing to capture: no URLs found.")
         return
     for r in rows:  # only what needs a look: the rest is counted

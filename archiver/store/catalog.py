@@ -21,6 +21,7 @@ from archiver.errors import StorageProblem
 from archiver.store.catalog_locks import CatalogLocks
 from archiver.store.claim_writes import supersede_gone, upsert_claims
 from archiver.store.database import Cursor, in_batches, open_database, placeholders, write_transaction
+from archiver.store.runs import Runs
 from archiver.store.rows import Capture, CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
 from archiver.store.schema import SCHEMA_VERSION, upgrade
 from archiver.store.storage import StoredFile
@@ -49,6 +50,7 @@ class Catalog:
             raise
         self._lock = threading.Lock()
         self.locks = CatalogLocks(self._db, self._lock)
+        self.runs = Runs(self._db, self._lock)  # capture runs: what each set out to capture, and which --resume takes up
 
     def _transaction(self) -> ContextManager[None]:
         return write_transaction(self._db)
@@ -57,15 +59,6 @@ class Catalog:
         self._db.close()
 
     # -- writes ---------------------------------------------------------------------------
-
-    def start_run(self, run_id: str, started_at: str, software: str, operator: str, settings: dict) -> None:
-        with self._lock, self._transaction():
-            self._db.execute("INSERT INTO runs (id, started_at, software, operator, settings) VALUES (?, ?, ?, ?, ?)",
-                             (run_id, started_at, software, operator, json.dumps(settings, sort_keys=True)))
-
-    def finish_run(self, run_id: str, finished_at: str) -> None:
-        with self._lock, self._transaction():
-            self._db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (finished_at, run_id))
 
     def file_opened(self, name: str, warcinfo_id: str, opened_at: str) -> None:
         """Listed as open, and held as this process's until its close is recorded (locks.writing)."""
@@ -281,12 +274,6 @@ class Catalog:
         by_url = self.captures_by_url({key for claim in claims for key in claim.url_keys_ever()})
         return [{**claim.as_dict(), "captures": {key: [c.as_dict() for c in by_url[key]] for key in claim.url_keys_ever()}}
                 for claim in claims]
-
-    def captured_by_interrupted_runs(self) -> set[str]:
-        """URLs (normalised) that runs which never finished captured successfully."""
-        return {row[0] for row in self._db.execute(
-            "SELECT c.url_key FROM captures c JOIN runs r ON r.id = c.run_id"
-            " WHERE r.finished_at IS NULL AND c.outcome = 'ok'")}
 
     def documents(self) -> list[DocumentRow]:
         return [DocumentRow(*row) for row in self._db.execute("SELECT * FROM documents ORDER BY key")]
