@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_bundle import _state
 from tests.test_doctor import gates, logged_captures, page, wait_until  # noqa: F401 (gates is a fixture)
 
 PAGES = 60
@@ -153,6 +154,41 @@ def test_a_run_recorded_by_an_older_archiver_is_resumed_as_it_was(run_cli, raw_s
     captured = {c["url"] for c in _resumed(run_cli, collection, urls)["captures"]}
     assert captured == set(urls) - stored
     assert _resumed(run_cli, collection, urls)["nothing_to_resume"] is True
+
+
+# Stops the process (SIGSTOP) as its capture run is about to hold the collection: a resume then
+# has decided what is left to capture and holds nothing else of a run yet.
+_STOP_BEFORE_THE_RUN = """import os, signal
+from archiver.capture.run import CaptureRun
+_holding = CaptureRun.__init__
+def _stopped(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGSTOP)
+    _holding(self, *args, **kwargs)
+CaptureRun.__init__ = _stopped
+"""
+
+
+def test_a_second_resume_is_refused_while_the_first_decides_what_is_left(run_cli, raw_server, gates, collection):
+    """Two `capture --resume` started together: the first to look at what is left holds the
+    collection from then on, and the second is refused in one line (both used to run, and each
+    captured every URL left)."""
+    gate = gates(answered=5, slots=2)
+    server = raw_server({f"/{i}": gate.respond for i in range(20)})
+    urls = [server.url(f"/{i}") for i in range(20)]
+    stored = {server.url(path) for path in _interrupted(collection, urls, gate)}
+    first = _capture_process(collection, urls, "--resume", "--json", code=_STOP_BEFORE_THE_RUN)
+    wait_until(lambda: _state(first) == "T", "the first resume stopped before its run", first)
+    try:
+        second = run_cli("capture", "-C", collection.root, "--resume", *urls)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    stdout, stderr = first.communicate(timeout=60)
+    assert second.exit_code == 2, second.output
+    assert "--resume would capture again" in second.stderr and second.stderr.count("\n") == 1, second.stderr
+    assert first.returncode == 0, stderr.decode()
+    assert {c["url"] for c in json.loads(stdout)["captures"]} == set(urls) - stored
+    per_url = Counter(c["url"] for c in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout))
+    assert set(per_url) == set(urls) and set(per_url.values()) == {1}
 
 
 def test_a_run_interrupted_before_storing_anything_says_so_and_never_that_there_was_nothing(

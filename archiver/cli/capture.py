@@ -24,7 +24,7 @@ from archiver.cli.common import (collection_option, console, json_option, key_op
 from archiver.store.collection import Collection, parse_size
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
-from archiver.cli.recovery import repair_interrupted, worked_on_elsewhere
+from archiver.cli.recovery import repair_interrupted, resuming
 from archiver.cli.interrupts import INTERRUPTED, stopping_on_signals
 from archiver.cli.verify import print_replays
 from archiver.evidence.keys import create_collection, custody_log
@@ -126,10 +126,7 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
     collection = Collection.open(collection_dir) if Collection.exists(collection_dir) else None
     if resume and collection is None:  # no collection, no run of it to resume: none is made
         return _nothing_to_resume(collection_dir.absolute(), as_json)
-    with collection or contextlib.nullcontext():
-        if resume and worked_on_elsewhere(collection):
-            raise UsageProblem(f"another archiver process is working on {collection.root} now: --resume would "
-                               "capture again what it has not stored yet", "resume once it has finished")
+    with collection or contextlib.nullcontext(), resuming(collection) if resume else contextlib.nullcontext():
         run_capture(collection_dir, collection, key_file, found, None, as_json, insecure, overrides, resume=resume)
 
 
@@ -170,8 +167,8 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                 note: Claim | None, as_json: bool, insecure: bool, overrides: dict,
                 existing: list[CaptureRow] | None = None, resume: bool = False) -> None:
     """Capture into `collection`, or into a new one made in `collection_dir` when it is None;
-    `existing` are captures already there that the note cites. With `resume`, only what the
-    unfinished runs it takes up did not capture."""
+    `existing` are captures already there that the note cites. With `resume` (the collection held
+    by cli.recovery.resuming), only what the unfinished runs it takes up did not capture."""
     if overrides.get("qa") and overrides.get("browser") is False:
         raise click.UsageError("--qa replays pages captured in a browser: drop --no-browser")
     created = collection is None

@@ -5,7 +5,8 @@ leftovers says in one line which command repairs them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, Iterator
 
 from archiver.check.doctor_custody import log_ends_torn
 from archiver.cli.common import echo
@@ -47,6 +48,24 @@ def _interruption_signs(collection: Collection) -> list[str]:
     """What an interrupted run left (store.leftovers), and a custody log whose last line it tore."""
     torn = [f"{LOG_NAME} (its last line torn)"] if not collection.config.catalog_url and log_ends_torn(collection) else []
     return interruption_signs(collection) + torn
+
+
+@contextlib.contextmanager
+def resuming(collection: Collection) -> Iterator[None]:
+    """Held by `capture --resume` from before it looks at what is left to capture until it ends,
+    so that it holds the collection continuously (its run holds it before this lets go): refused
+    (exit 2) while another capture runs, whose URLs it would capture again, and so is a second
+    resume, even one started at the same instant, which would capture the same rest."""
+    busy = UsageProblem(f"another archiver process is working on {collection.root} now: --resume would "
+                        "capture again what it has not stored yet", "resume once it has finished")
+    try:
+        held = collection.resuming()
+    except UsageProblem:
+        raise busy from None
+    with held:
+        if worked_on_elsewhere(collection):
+            raise busy
+        yield
 
 
 def worked_on_elsewhere(collection: Collection) -> bool:

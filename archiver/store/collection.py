@@ -21,7 +21,7 @@ from archiver.store.catalog import Catalog
 from archiver.store.catalog_locks import CatalogLocks
 from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
-from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME, InUse, Turn
+from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME, RESUME_LOCK_NAME, InUse, Turn
 from archiver.store.lost_catalog import refuse_a_lost_catalog
 from archiver.store.storage import Storage
 from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage
@@ -289,6 +289,10 @@ class Collection:
     def in_use(self, alone: bool = False) -> InUse:
         """Hold the collection while changing it; `alone` waits for no one and fails if busy."""
         return InUse(self.root, exclusive=alone)
+
+    def resuming(self) -> InUse:
+        """Held by one `capture --resume` at a time, waiting for no one: fails if another holds it."""
+        return InUse(self.root, exclusive=True, name=RESUME_LOCK_NAME)
 
     def exporting(self) -> ContextManager[None]:
         """Held while a manifest is exported and sealed, waiting for any other export to end (on

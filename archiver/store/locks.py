@@ -13,22 +13,24 @@ from archiver.errors import UsageProblem
 LOCK_NAME = ".in-use"
 EXPORT_LOCK_NAME = "tmp/.export.lock"  # in tmp/, not beside the evidence in manifests/
 IMPORT_LOCK_NAME = "tmp/.import.lock"
+RESUME_LOCK_NAME = "tmp/.resume.lock"  # held by `capture --resume` from its first look at what is left
 
 
 class InUse:
     """A lock on the collection's `.in-use` file. Every command that changes the collection
     holds it shared, so many may capture and export at once; `archiver doctor` holds it alone,
     since what it would repair (an open WARC, a manifest not yet listed) may be another's work
-    in progress. The kernel drops it when its process dies."""
+    in progress. The kernel drops it when its process dies. (With `name`, the same lock on
+    another file: RESUME_LOCK_NAME.)"""
 
-    def __init__(self, root: Path, exclusive: bool) -> None:
+    def __init__(self, root: Path, exclusive: bool, name: str = LOCK_NAME) -> None:
         try:
-            self._fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(root / name, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES):
                 raise
             # Another user's lock file, or storage refusing writes to it: flock needs no write access.
-            self._fd = os.open(root / LOCK_NAME, os.O_RDONLY) if (root / LOCK_NAME).exists() else -1
+            self._fd = os.open(root / name, os.O_RDONLY) if (root / name).exists() else -1
             if self._fd < 0:
                 return  # never made, nor can it be: no one holds it, and nothing can change the collection
         try:
