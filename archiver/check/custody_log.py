@@ -54,10 +54,6 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
     roots = 0  # keys announced by themselves: the first key, and any the log does not vouch for
     unreadable: dict[int, str] = {}  # line number → SHA-256 of a line holding no entry
     recorded_torn: dict[tuple[int, str], int] = {}  # (line, SHA-256) → the line of the entry recording it as torn
-    # An entry was made after every entry before it, whatever time its machine's clock gave it: a
-    # key's status is judged at the latest time the chain has reached, so that a clock set back
-    # cannot date what a revoked key signed before its revocation.
-    latest, earlier_than_before = "", 0
     for number, line in read_entries(path):
         where = f"{LOG_NAME} line {number}"
         entry = parse_entry(line)
@@ -77,11 +73,8 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
                      f"seq: expected {expected_seq}, found {entry['seq']}")
         problem = verify_entry(entry, keys)
         report.check("custody signature", problem is None, where, problem or "")
-        stated = entry.get("time", "")
-        earlier_than_before += stated < latest
-        latest = max(latest, stated)
         status = statuses.get(entry.get("key"))
-        distrust = status.trusted_at(latest) if status else None
+        distrust = status.trusted_at(entry.get("time", "")) if status else None
         if entry.get("event") != "key revoked":  # a key may sign its own revocation
             report.check("custody key status", distrust is None, where, distrust or "")
         subject = entry.get("subject") if isinstance(entry.get("subject"), dict) else {}
@@ -104,10 +97,6 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
                 if roots > 1:
                     report.not_checked.append(_second_root(entry, subject, where))
         previous, expected_seq = line, entry["seq"] + 1
-    if earlier_than_before:
-        report.not_checked.append(f"custody times: {earlier_than_before} entr{'y is' if earlier_than_before == 1 else 'ies are'} "
-                                  "dated before an entry the chain puts before it (clocks of machines differ, or one "
-                                  "was set back): their keys' status was judged at the latest time before them")
     for number, sha256 in unreadable.items():
         recorded_at = recorded_torn.get((number, sha256))
         if recorded_at is None:
