@@ -208,7 +208,7 @@ def test_a_bundle_of_captures_attested_by_a_key_revoked_before_them_says_so(run_
     checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", made_key(run_cli, collection), "--json").stdout)
     assert "attestation key status" in {f["check"] for f in checked["failures"]}
     plain = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "again.wacz")
-    assert plain.exit_code == 1 and "attested by a key revoked or rotated out before they were made" in plain.stderr
+    assert plain.exit_code == 1 and "attested by a key revoked from before they were made" in plain.stderr
 
 
 def made_key(run_cli, collection) -> str:

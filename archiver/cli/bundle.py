@@ -36,8 +36,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
 
     Exit 0 when written; 1 when timestamps are configured and the bundle carries none for its
     checkpoint (it is still written, without; the next bundle or `archiver manifest` asks
-    again), or when it holds captures attested by a key revoked or rotated out before they
-    were made (written, and named); 2 on bad usage, 3 when the machine refused."""
+    again), or when it holds captures attested by a key revoked from before they were made
+    (written, and named); 2 on bad usage, 3 when the machine refused."""
     if not (claims or urls or documents or everything):
         raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
     if everything and (claims or urls or documents):
@@ -78,8 +78,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         if missing and not result.timestamp_failures:
             echo("Not timestamped: the manifest's checkpoint got no timestamp when it was sealed", err=True)
         if result.distrusted:
-            echo(f"{len(result.distrusted)} capture(s) in this bundle are attested by a key revoked or rotated out before "
-                 f"they were made ({', '.join(result.distrusted[:5])}{', …' if len(result.distrusted) > 5 else ''}): verify-bundle "
+            echo(f"{len(result.distrusted)} capture(s) in this bundle are attested by a key revoked from before they were "
+                 f"made ({', '.join(result.distrusted[:5])}{', …' if len(result.distrusted) > 5 else ''}): verify-bundle "
                  "fails them; capture their URLs again, then bundle again", err=True)
     if missing or result.distrusted:  # written, but not passed off as a bundle that verifies
         raise SystemExit(1)

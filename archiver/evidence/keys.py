@@ -305,13 +305,9 @@ class KeyStatus:
         return self.rotated_out_at is None and not self.revoked_at(now())
 
     def trusted_at(self, moment: str) -> str | None:
-        """Why a signature made at `moment` must not be trusted, or None when it may be. A
-        rotated-out key's last signature is the entry rotating it out, made at rotated_out_at:
-        anything it signed later is not the collection's (an old copy of the key file, a thief)."""
+        """Why a signature made at `moment` must not be trusted, or None when it may be."""
         if self.revoked_at(moment):
             return f"key {self.fingerprint[:16]} was revoked from {self.revoked_from}"
-        if self.rotated_out_at is not None and moment > self.rotated_out_at:
-            return f"key {self.fingerprint[:16]} was rotated out at {self.rotated_out_at}"
         return None
 
 
@@ -354,9 +350,7 @@ def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
             status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
             status.announced_at, status.machine = moment, str(subject.get("machine"))
         elif event == "key rotated" and isinstance(named["from"], str) and isinstance(named["to"], str):
-            status = statuses.setdefault(named["from"], KeyStatus(named["from"]))
-            # The first rotation holds: one signed later by the key it rotated out must not move it.
-            status.rotated_out_at = min(filter(None, [status.rotated_out_at, moment]))
+            statuses.setdefault(named["from"], KeyStatus(named["from"])).rotated_out_at = moment
             statuses.setdefault(named["to"], KeyStatus(named["to"])).announced_at = moment
         elif event == "key revoked" and isinstance(named["fingerprint"], str) and isinstance(named["revoked_from"], str):
             status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))

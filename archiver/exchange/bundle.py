@@ -89,7 +89,7 @@ class BundleResult:
     timestamp_failures: list[str] = field(default_factory=list)  # why sealing the manifest just now got none
     manifest_sequence: int = 0
     stored_since: int = 0  # captures of the selection stored after its manifest was sealed: not in it
-    distrusted: list[str] = field(default_factory=list)  # captures attested by a key revoked or rotated out before they were made
+    distrusted: list[str] = field(default_factory=list)  # captures attested by a key revoked from before they were made
     not_bundled: int = 0  # cited URLs of its claims it holds no capture of (failed, or never captured)
 
 

@@ -105,7 +105,7 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
             "records": [{"id": r.record_id, "type": r.warc_type, "file": archive,
                          "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],
             "attestation_key": signer,
-            # Why its attestation is not to be trusted (its key revoked or rotated out before the capture), if it is not.
+            # Why its attestation is not to be trusted (its key revoked from before the capture), if it is not.
             "attestation_distrusted": statuses[signer].trusted_at(c.finished_at) if signer in statuses else None,
             "page": _page_view(item.page, citing) if item.page else None, "change": change}
 
