@@ -338,6 +338,27 @@ def test_a_key_revoked_from_a_later_moment_stays_in_service_until_then(run_cli, 
     assert not [line for line in report["not_checked"] if "announced by itself" in line], report["not_checked"]
 
 
+def test_a_run_still_capturing_when_a_revocation_dated_later_takes_effect_signs_nothing_more(
+        run_cli, raw_server, collection, monkeypatch):
+    """The key was in service when the run started; the revocation's moment passes while it
+    runs (the watch's clock is set past it): no key event comes, yet it signs nothing more."""
+    from datetime import datetime, timedelta, timezone
+
+    from archiver.errors import UsageProblem
+    from archiver.evidence import key_watch
+    from tests.conftest import capture
+
+    server = raw_server({"/": send_bytes(http_response(b"<p>a page</p>"))})
+    [fingerprint] = [k["fingerprint"] for k in json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]]
+    later = datetime.now(timezone.utc) + timedelta(days=1)
+    assert run_cli("keys", "revoke", "-C", collection.root, fingerprint, "--from",
+                   later.strftime("%Y-%m-%dT%H:%M:%SZ")).exit_code == 0
+    monkeypatch.setattr(key_watch, "now", lambda: (later + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    with pytest.raises(UsageProblem, match="was revoked"):
+        capture(collection, server.url("/"))
+    assert logged_captures(collection) == 0
+
+
 def test_a_collection_whose_shared_key_file_another_rotated_is_told_where_its_key_went(run_cli, raw_server, tmp_path):
     """Two collections signing with one key file: `keys rotate` in one puts its new key in the
     file and keeps the old key beside it as retired, the other's key in service. That other,

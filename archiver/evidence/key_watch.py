@@ -47,8 +47,10 @@ class KeyWatch:
             return self._problem is None
 
     def _look(self) -> None:
-        if self._read_new_events():
-            self._problem = self._judged()
+        # Judged again each time, not only when a key event came: a revocation dated later
+        # (`keys revoke --from` a future time) takes effect as its moment passes, with no event.
+        self._read_new_events()
+        self._problem = self._judged()
 
     def _judged(self) -> UsageProblem | None:
         status = key_statuses_in(self._events).get(self._key.fingerprint)
