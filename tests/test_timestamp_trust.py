@@ -118,14 +118,17 @@ def test_a_tsa_whose_clock_is_behind_gives_no_timestamp(run_cli, raw_server, col
     finally:
         late.stop()
     assert result.exit_code == 1, result.output
-    assert f"Timestamp failed: timestamp authority {late.url}: its clock is wrong (genTime " in result.stderr
+    assert f"Timestamp failed: timestamp authority {late.url}: its clock and this machine's disagree (genTime " \
+        in result.stderr
     assert not (collection.root / "manifests" / "manifest-1.json.tsr").exists()
 
 
-def test_a_token_dated_before_the_manifest_was_signed_fails_verify_and_verify_bundle(
+def test_a_token_dated_before_the_manifest_was_signed_is_named_in_verify_and_verify_bundle(
         run_cli, raw_server, collection, tmp_path):
     """Tokens put in by hand (the collection has no authority, so none was checked on arrival)
-    from a TSA whose clock is an hour behind: sound but for their genTime."""
+    from a TSA whose clock is an hour behind: sound but for their genTime. Either clock may have
+    been off, which the evidence cannot tell, so the gap is named, not failed (a token made by an
+    earlier release on a machine whose clock ran ahead is as genuine)."""
     captured(run_cli, raw_server, collection)
     assert run_cli("manifest", "-C", collection.root).exit_code == 0
     late = LocalTSA(tmp_path / "late", clock="-1h")
@@ -141,19 +144,17 @@ def test_a_token_dated_before_the_manifest_was_signed_fails_verify_and_verify_bu
     config = collection.root / "archiver.toml"
     config.write_text(config.read_text().replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"'))
 
-    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
-    assert report["passed"]["manifest timestamp"] == 2, "the tokens are sound but for their time"
-    assert {(f["check"], f["where"]) for f in report["failures"]} == {
-        ("timestamp after signing", "manifests/manifest-1.json.tsr"),
-        ("timestamp after signing", "manifests/manifest-1.checkpoint.json.tsr")}
-    assert "is before the signing the custody log records" in report["failures"][0]["detail"]
+    result = run_cli("verify", "-C", collection.root, "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["passed"]["manifest timestamp"] == 2, report["failures"]
+    named = [note for note in report["not_checked"] if "is before the signing the custody log records" in note]
+    assert [note.split(":")[0] for note in named] == ["manifests/manifest-1.json.tsr",
+                                                       "manifests/manifest-1.checkpoint.json.tsr"], named
 
     bundle = tmp_path / "bundle.wacz"
     assert run_cli("bundle", "-C", collection.root, "-o", bundle, "--all").exit_code == 0
     fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
     result = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--tsa-roots", late.ca_pem_path, "--json")
     verdict = json.loads(result.stdout)
-    assert result.exit_code == 1
-    assert [(f["check"], f["where"]) for f in verdict["failures"]] == [
-        ("timestamp after signing", "evidence/checkpoint.json.tsr")]
-    assert "established" not in verdict  # said only of a bundle that verified whole
+    assert result.exit_code == 0, verdict["failures"]
+    assert any(note.startswith("evidence/checkpoint.json.tsr: genTime ") for note in verdict["not_checked"])

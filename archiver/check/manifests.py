@@ -184,9 +184,10 @@ def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | N
     from archiver.evidence.timestamps.verification import predates_signing, verify_timestamp
     check = verify_timestamp(token.read_bytes(), data, roots)
     report.check("manifest timestamp", check.ok, where, "; ".join(check.problems))
-    if signed is not None:
-        clock = predates_signing(check, signed)
-        report.check("timestamp after signing", clock is None, where, clock or "")
+    # Not a failure: a genuine token can be so when either clock was off, and which one the
+    # evidence cannot tell (a token that does so is refused as it arrives, since this check).
+    if signed is not None and (clock := predates_signing(check, signed)):
+        report.not_checked.append(f"{where}: {clock}")
 
 
 class _AgainstCatalog:

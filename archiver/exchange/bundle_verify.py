@@ -378,9 +378,8 @@ def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, s
     if signed is None:
         report.not_checked.append("RFC 3161 timestamp: no custody entry here records the manifest's signing, "
                                   "so its genTime is not held to it")
-    else:
-        clock = predates_signing(check, signed)
-        report.check("timestamp after signing", clock is None, "evidence/checkpoint.json.tsr", clock or "")
+    elif clock := predates_signing(check, signed):  # either clock may have been off: named, not failed
+        report.not_checked.append(f"evidence/checkpoint.json.tsr: {clock}")
     if report.check("checkpoint timestamp", check.ok, "evidence/checkpoint.json.tsr", "; ".join(check.problems)):
         # What the token proves: the checkpoint (and so every capture it lists) existed by then.
         report.established["timestamp"] = {"time": check.gen_time.isoformat() if check.gen_time else None,

@@ -71,9 +71,10 @@ def request_timestamp(data: bytes, url: str, timeout: float = 10.0, roots: bytes
                              f" so it was not kept; use an authority whose tokens verify{against}")
     # Our nonce in the token proves it was made after `sent`, and it was in hand at `received`.
     if check.dated_before(sent) or check.dated_after(received):
-        raise TimestampError(f"timestamp authority {url}: its clock is wrong (genTime {check.gen_time:%Y-%m-%dT%H:%M:%SZ},"
-                             f" asked at {sent:%Y-%m-%dT%H:%M:%SZ}), so its token was not kept; use an authority whose"
-                             " clock is right, or check this machine's clock")
+        raise TimestampError(f"timestamp authority {url}: its clock and this machine's disagree (genTime"
+                             f" {check.gen_time:%Y-%m-%dT%H:%M:%SZ}, asked at {sent:%Y-%m-%dT%H:%M:%SZ} by this machine's"
+                             " clock), so its token was not kept; set this machine's clock right (NTP), or use an"
+                             " authority whose clock is")
     return reply
 
 

@@ -110,14 +110,15 @@ def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes | None) -> Time
 
 
 def predates_signing(check: TimestampCheck, signed: datetime) -> str | None:
-    """Why the token cannot be right about when it was made, if its genTime is before `signed`
-    (when the custody log says the data it stamps was signed, so before the token was asked
-    for): its TSA's clock was behind, and it would date the data too early. None otherwise."""
+    """What is off, if the token's genTime is before `signed` (when the custody log says the
+    data it stamps was signed, so before the token was asked for): the TSA's clock was behind, or
+    the signing machine's ahead, and which cannot be told from the evidence. None otherwise."""
     if not check.dated_before(signed):
         return None
     return (f"genTime {check.gen_time:%Y-%m-%dT%H:%M:%SZ} is before the signing the custody log records"
             f" ({signed:%Y-%m-%dT%H:%M:%SZ}), beyond the token's accuracy and {CLOCK_SKEW_ALLOWANCE.seconds}s of"
-            " clock skew: the TSA's clock was behind, so the token dates it too early")
+            " clock skew: the TSA's clock was behind or the signing machine's ahead, so the time it proves"
+            " is not held to the signing")
 
 
 def load_roots(roots_pem: bytes) -> list[x509.Certificate]:
