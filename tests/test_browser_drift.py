@@ -25,6 +25,8 @@ def _script(title: str, html: str) -> bytes:
 
 ARTICLE_JS = _script("Story", f"<h1>Story</h1><p>{STORY}</p>")
 NOT_FOUND_JS = _script("Page not found | News", "<h1>Page not found</h1>")
+# The app now sends /spa on to /moved, the same shell, where it renders the same story.
+MOVED_JS = b"if (location.pathname === '/spa') { location.replace('/moved'); } else { " + ARTICLE_JS + b" }"
 
 
 def _site(raw_server, app: dict[str, bytes]):
@@ -33,6 +35,7 @@ def _site(raw_server, app: dict[str, bytes]):
     final = f"<html><head><title>Final</title></head><body><p>{STORY}</p></body></html>".encode()
     pages = {
         "/spa": http_response(SHELL),
+        "/moved": http_response(SHELL),
         "/jsnav": http_response(b"<html><head><title>Redirecting</title><script>location.replace('/final')</script>"
                                 b"</head><body>Redirecting</body></html>"),
         "/final": http_response(final),
@@ -70,6 +73,13 @@ def test_live_check_of_browser_captures_renders_them_again(run_cli, raw_server, 
     live = {d["url"]: d for d in json.loads(run_cli("verify", "-C", collection.root, "--live", "--json").stdout)["live"]}
     assert live[spa]["state"] == "gone" and live[spa]["detail"].startswith("now not-found"), live
     assert live[jsnav]["state"] == "unchanged", live
+
+    # It now ends at another URL, rendering the same story there: its rendered text is compared
+    # with the capture's rendered text still, not with the capture's bare app shell.
+    app["js"] = MOVED_JS
+    live = {d["url"]: d for d in json.loads(run_cli("verify", "-C", collection.root, "--live", "--json").stdout)["live"]}
+    assert live[spa]["state"] == "unchanged", live[spa]
+    assert "same rendered text" in live[spa]["detail"] and f"now ends at {server.url('/moved')}" in live[spa]["detail"]
 
     # No Chromium: a browser capture is not compared, and the reason is given; that is no failure.
     monkeypatch.setenv("ARCHIVER_CHROMIUM", "")

@@ -12,10 +12,9 @@ over HTTP alone."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from archiver.errors import UsageProblem
@@ -93,7 +92,7 @@ def _look(row: CaptureRow, result: FetchResult, announced: int | None) -> _Look:
     seen = _looked(row, result, announced)
     final = result.final
     if final is not None and row.final_url and final.url != row.final_url:  # redirected elsewhere than before
-        return _Look(seen.state, "; ".join(filter(None, (seen.detail, f"now ends at {final.url}"))), seen.words)
+        return replace(seen, detail="; ".join(filter(None, (seen.detail, f"now ends at {final.url}"))))
     return seen
 
 
