@@ -6,10 +6,12 @@ not compared, and said so."""
 from __future__ import annotations
 
 import json
+import zipfile
 
 import pytest
 
 from tests.conftest import http_response
+from tests.test_report_bundle import capture_section, text_of
 from tests.test_browser_capture import CHROMIUM, chromium  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
@@ -95,7 +97,7 @@ def test_live_check_of_browser_captures_renders_them_again(run_cli, raw_server, 
 
 
 def test_a_browser_recapture_of_the_same_html_rendered_as_another_page_is_not_unchanged(
-        run_cli, raw_server, collection, chromium, network_sandbox):
+        run_cli, raw_server, collection, chromium, network_sandbox, tmp_path):
     """The app shell's HTML is byte-identical (a revisit record, rightly: it is about bytes), but the
     page it renders went from an article to "Page not found": neither the run nor history says unchanged."""
     app = {"js": ARTICLE_JS}
@@ -117,4 +119,15 @@ def test_a_browser_recapture_of_the_same_html_rendered_as_another_page_is_not_un
     history = json.loads(run_cli("history", "-C", collection.root, spa, "--json").stdout)
     assert [h["change"] for h in history] == ["first capture", "unchanged", "same HTML, rendered page now not-found",
                                               "same HTML, rendered page now content"], history
+
+    # The report a court reads says so too, capture by capture.
+    bundle = tmp_path / "spa.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--url", spa, "-o", bundle).exit_code == 0
+    with zipfile.ZipFile(bundle) as wacz:
+        report = {"text": text_of(wacz.read("evidence/report.html").decode())}
+    sections = [capture_section(report, h["id"]) for h in history]
+    assert "unchanged since the previous capture" in sections[1]
+    for section, verdict in ((sections[2], "not-found"), (sections[3], "content")):
+        assert ("changed since the previous capture" in section and "the same payload digest, but the page the browser "
+                f"rendered from it differs (page verdict now {verdict})" in section), section
     assert network_sandbox == []

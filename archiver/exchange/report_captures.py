@@ -75,7 +75,11 @@ def _change(change: dict) -> str:
                 f"of {utc(change['previous_started_at'])}")
     if not change["changed"]:
         return f"unchanged since the previous capture, {previous}: the same payload digest"
-    said = f"<span class=\"warn\">changed since the previous capture</span>, {previous}: the payload digest differs"
+    said = f"<span class=\"warn\">changed since the previous capture</span>, {previous}: " + (
+        "the payload digest differs" if change["payload_changed"] else
+        "the same payload digest, but the page the browser rendered from it differs")
+    if change.get("verdict"):
+        said += f" (page verdict now {escape(change['verdict'])})"
     if not change["text_compared"]:
         return said + "; one of the two has no text to compare (it is not an HTML page)"
     if not change["lines"]:

@@ -1,5 +1,6 @@
 """What evidence/report.html says of a capture beside the one of the same URL before it: whether
-the page changed (its payload digest differs) and, when both pages had text to read, which of
+the page changed (its payload digest differs, or, the same HTML, the page a browser rendered from
+it or its verdict does) and, when both pages had text to read, which of
 its visible lines were removed and which were added. A cited page edited between two captures
 is evidence in itself, and a reader should not have to compare digests to find it."""
 
@@ -28,11 +29,17 @@ def changes_since_previous(evidence: list[CaptureEvidence]) -> dict[str, dict]:
         previous[capture.url_key] = item
         if before is None:
             continue
-        changed = before.capture.payload_digest != capture.payload_digest
+        payload_changed = before.capture.payload_digest != capture.payload_digest
+        # The same HTML can render another page (a script's app shell now saying "Page not found"):
+        # a browser capture is unchanged only when what it rendered, and its verdict, are too.
+        rendered = before.page is not None and item.page is not None
+        changed = payload_changed or before.capture.verdict != capture.verdict or (rendered and before.text != item.text)
         compared = changed and before.text is not None and item.text is not None
         lines = _changed_lines(before.text, item.text) if compared else []
         found[capture.id] = {"previous": before.capture.id, "previous_started_at": before.capture.started_at,
-                             "changed": changed, "text_compared": compared, "lines": lines[:MAX_CHANGED_LINES],
+                             "changed": changed, "payload_changed": payload_changed,
+                             "verdict": capture.verdict if capture.verdict != before.capture.verdict else None,
+                             "text_compared": compared, "lines": lines[:MAX_CHANGED_LINES],
                              "more_lines": max(0, len(lines) - MAX_CHANGED_LINES)}
     return found
 
