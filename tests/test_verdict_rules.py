@@ -93,6 +93,13 @@ NOT_CONTENT = [
                                    '"status":"NOT_FOUND"}}', "application/json"), "not-found"),
     ("json-message", response('{"message":"Not Found","documentation_url":"https://docs.example/rest"}',
                               "application/json"), "not-found"),
+    # a site's name before a colon, a tiny page opening with the code, a sign-in asked for mid-title
+    ("site-colon-not-found", response(html("Example Times: Page not found", "<h1>Example Times</h1><p>Try the search box.</p>")),
+     "not-found"),
+    ("tiny-page-opening-with-404", response(html("Example", "<p>404. Nothing to see here, go back to the homepage.</p>",
+                                                 chrome=False)), "not-found"),
+    ("please-sign-in-mid-title", response(html("Welcome! Please sign in to continue", f"<form>{LOGIN_BOX}</form>"
+                                               f"<p>{CHROME} {CHROME}</p>")), "login-wall"),
 ]
 
 NOT_CONTENT_PAGES = {name: raw for name, raw, _ in NOT_CONTENT}
@@ -161,6 +168,7 @@ CONTENT = [
     ("japanese-article-quoting-an-error", response(html("ニュース", "<h1>サイト障害</h1><p>" + "利用者には「ページが見つかりません」と"
                                                          "表示されたと市は発表した。復旧作業は続いている。" * 12 + "</p>",
                                                          chrome=False))),
+    ("an-article-headed-not-found-colon", response(html("Not found: the hunt for MH370 | News", f"<p>{ARTICLE}</p>"))),
 ]
 
 CONTENT_PAGES = dict(CONTENT)

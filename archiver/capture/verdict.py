@@ -88,7 +88,7 @@ _SIGN_IN_HOST = re.compile(r"^(login|accounts|sso|auth)\.", re.I)
 _NOT_FOUND_PATH = re.compile(r"(^|/)((page-?)?not-?found|404|410|error-?404|404-?error)(\.(html?|php|aspx?))?/?$", re.I)
 # A title segment that is a sign-in ("Sign in to your account", "Log in or sign up"); "How to
 # sign in to government services" is an article's title.
-_LOGIN_TITLE = re.compile(r"^(please )?(sign|log) ?(in|on)\b", re.I)
+_LOGIN_TITLE = re.compile(r"^(please )?(sign|log) ?(in|on)\b|\bplease (sign|log) ?(in|on)\b|\b(sign|log) ?in to continue\b", re.I)
 # English not-found grammar, on words compared as _plain() leaves them (see verdict_phrases).
 _NOT_FOUND_PHRASE = (r"((page|file|article|story|content|post|resource)\s+)?(not found|(does not|doesn't|no longer) "
                      r"exists?|(cannot|can't|could not|couldn't) be found|no longer available|(has been|was) (removed|deleted))")
@@ -113,11 +113,14 @@ def _words_pattern(phrases) -> str:
 _INTERJECTION = re.compile("^((" + "|".join(re.escape(w) + ("" if _cjk(w[-1]) else r"(\s+|$)")
                                             for w in INTERJECTIONS) + r")\s*)+")
 # Said anywhere in a very short page: a not-found phrase, or 404 beside an error word, "not found"
-# or "page" (a bare 404 is as likely a car, a room or a flight).
+# or "page", or opening the page ("404. Nothing to see here"; a bare 404 is as likely a car or a flight).
 _NOT_FOUND_WORDS = re.compile(r"page (was )?not found|(page|article) (does not|doesn't|no longer) exist|"
                               rf"(cannot|can't|could not|couldn't) be found|(({_ERROR_WORD}|page)\s*){_CODE}|"
-                              rf"{_CODE}\s*({_ERROR_WORD}|not found|page)|{_words_pattern(_PHRASES)}")
-_TITLE_SEPARATORS = re.compile(r"\s+[|·•–—-]\s+|\s*[|·•–—]\s*")  # not ":": "Error 404: what it means" is a title
+                              rf"{_CODE}\s*({_ERROR_WORD}|not found|page)|^{_CODE}\b|{_words_pattern(_PHRASES)}")
+_TITLE_SEPARATORS = re.compile(r"\s+[|·•–—-]\s+|\s*[|·•–—]\s*")
+# A site's name before a colon ("Example Times: Page not found") is taken off, and the rest read as
+# a segment too; the part before a colon never is one ("Not found: the hunt for MH370" is an article).
+_SITE_PREFIX = re.compile(r"^[^:]{1,80}:\s+")
 _REFRESH = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:[;,]\s*(?:url\s*=\s*)?['\"]?\s*([^'\"]*))?", re.I)
 # A path that names no page of its own: a site's home under another name, or a language's home.
 _INDEX_PAGE = re.compile(r"^(index|default|home|welcome)(\.\w+)?$", re.I)
@@ -286,7 +289,8 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
     if landed := next(filter(None, (_landing_verdict(requested_url, url, how) for how, url in landings)), None):
         return landed
     title_segments = [title, *_TITLE_SEPARATORS.split(title)]
-    sign_in_title = any(_LOGIN_TITLE.match(segment) for segment in title_segments)
+    title_segments += [_SITE_PREFIX.sub("", segment) for segment in title_segments if _SITE_PREFIX.match(segment)]
+    sign_in_title = any(_LOGIN_TITLE.search(segment) for segment in title_segments)
     outside_forms = length - signals.sign_in_form_words
     if signals.password_field and (outside_forms < SHORT_PAGE_WORDS or sign_in_title):
         return Verdict("login-wall", "a sign-in form in place of the content")
