@@ -36,10 +36,12 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
     - a title segment or the first heading that is a not-found phrase ("Page not found", "Error
       404", "Seite nicht gefunden", "ページが見つかりません", "Account suspended", "Video
       unavailable"; the table is in verdict_phrases.py) on a page of moderate length;
-    - a very short page whose text has such a phrase, or 404 beside "error", "not found" or "page";
+    - a very short page whose text has such a phrase, or 404 beside "error", "not found" or
+      "page", or opening it;
     - a JSON error object that says so (``{"error": "not_found"}``).
     A long article whose text mentions "not found" stays content, as does a short one about a
-    Peugeot 404, and a title is split at "|" or a dash but never at ":" ("Error 404: what it means").
+    Peugeot 404; a title is split at "|" or a dash, and at a colon only what follows it is read
+    ("Example Times: Page not found"), never what comes before ("Error 404: what it means").
 ``empty``: nothing to see: no body, or HTML with no visible text and no media (img, video,
     audio, picture, svg, canvas, iframe, embed, object).
 ``content``: none of the above.
