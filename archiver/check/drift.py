@@ -253,7 +253,7 @@ def recapture_changed(collection: Collection, changed: list[Drift], key: Signing
     rows: list[CaptureRow] = []
     for mode, urls in by_mode.items():
         if urls:
-            with CaptureRun(collection, dataclasses.replace(settings, capture_mode=mode), key) as run:
+            with CaptureRun(collection, replace(settings, capture_mode=mode), key) as run:
                 rows += run.capture(urls)
     order = {drift.url: i for i, drift in enumerate(changed)}
     return sorted(rows, key=lambda row: order[row.url])
