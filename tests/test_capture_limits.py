@@ -157,7 +157,7 @@ def test_a_malformed_status_line_is_the_reason_given_in_words(collection, raw_se
     assert (row.outcome, row.error) == ("failed", "malformed status line: 'HTTP/1.1 2x0 OK'")
 
 
-def test_https_records_the_certificate_of_the_same_connection(collection, raw_server, test_ca):
+def test_https_records_the_certificate_of_the_same_connection(collection, raw_server, test_ca, run_cli):
     server = raw_server({"/": send_bytes(http_response(b"secure"))}, tls=test_ca.server_context)
     url = f"https://localhost:{server.port}/"
     [row] = capture(collection, url, ca_bundle=str(test_ca.ca_pem))
@@ -166,6 +166,7 @@ def test_https_records_the_certificate_of_the_same_connection(collection, raw_se
     tls = metadata_of(collection)["redirect_chain"][0]["tls"]
     assert tls["verified"] is True and tls["certificate_sha256"] == row.cert_sha256
     assert len(tls["chain_pem"]) == 2  # leaf and the test CA, as the server presents them
+    assert json.loads(run_cli("show", "-C", collection.root, row.id, "--json").stdout)["certificate_verified"] is True
     assert server.requests[0].startswith(b"GET / HTTP/1.1") and b"Host: localhost:" in server.requests[0]
     # A fresh connection: not reused, and how long it took to open is kept.
     hop = metadata_of(collection)["redirect_chain"][0]
@@ -192,7 +193,7 @@ def test_a_fresh_https_connection_the_server_hangs_up_on_is_not_sent_the_request
     assert len(server.requests) == 1
 
 
-def test_https_with_an_untrusted_certificate_fails_unless_insecure(collection, raw_server, test_ca):
+def test_https_with_an_untrusted_certificate_fails_unless_insecure(collection, raw_server, test_ca, run_cli):
     server = raw_server({"/": send_bytes(http_response(b"secure"))}, tls=test_ca.server_context)
     [refused] = capture(collection, server.url("/"))
     assert refused.outcome == "failed" and "TLS failure" in refused.error and "CERTIFICATE_VERIFY_FAILED" in refused.error
@@ -202,6 +203,11 @@ def test_https_with_an_untrusted_certificate_fails_unless_insecure(collection, r
                 if r.headers.get("Content-Type") == "application/json"]
     assert metadata[-1]["tls_verification"] is False
     assert metadata[-1]["redirect_chain"][0]["tls"]["verified"] is False
+    # `show` says so beside the certificate, as the bundle's report does.
+    shown = run_cli("show", "-C", collection.root, accepted.id)
+    assert f"certificate SHA-256: {accepted.cert_sha256} (NOT verified: captured with --insecure)" in \
+        " ".join(shown.stdout.split()), shown.stdout
+    assert json.loads(run_cli("show", "-C", collection.root, accepted.id, "--json").stdout)["certificate_verified"] is False
 
 
 def endless(conn: socket.socket, request: bytes) -> None:

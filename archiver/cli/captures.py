@@ -134,8 +134,11 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
     citing = catalog.claims(url_key=row.url_key, include_superseded=True)
     cited_before = [claim for claim in catalog.claims(url_key=row.url_key, include_superseded=True, formerly=True)
                     if claim not in citing]
+    # The certificate is the one the server presented; whether it was checked is the run's setting.
+    verified = catalog.runs.settings(row.run_id).get("verify_tls") if row.cert_sha256 else None
     if as_json:
-        print_json({**row.as_dict(), "warc": warc, "records": [r.__dict__ for r in records],
+        print_json({**row.as_dict(), "certificate_verified": verified, "warc": warc,
+                    "records": [r.__dict__ for r in records],
                     "claims": [c.id for c in citing], "formerly_cited_by": [c.id for c in cited_before]})
         return
     out = console()
@@ -145,7 +148,9 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
                                                                   row.verdict_reason)))),
               ("error", row.error), ("truncated", row.truncated),
               ("started", row.started_at), ("finished", row.finished_at), ("server IP", row.ip),
-              ("certificate SHA-256", row.cert_sha256), ("redirects", row.redirects),
+              ("certificate SHA-256", row.cert_sha256 and row.cert_sha256 + {
+                  True: " (verified when captured)", False: " (NOT verified: captured with --insecure)"}.get(verified, "")),
+              ("redirects", row.redirects),
               ("payload digest", row.payload_digest), ("response size", human_size(row.response_length)),
               ("identical to", row.revisit_of),
               ("imported from", row.imported_from and f"{row.imported_from} (its digests as archiver computed them, "

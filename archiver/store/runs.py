@@ -64,6 +64,12 @@ class Runs:
                 " (SELECT 1 FROM run_urls p WHERE p.run_id = runs.id AND NOT EXISTS"
                 " (SELECT 1 FROM run_urls q WHERE q.run_id = ? AND q.url_key = p.url_key))", (run_id, run_id))
 
+    def settings(self, run_id: str) -> dict:
+        """The capture settings the run recorded as it started ({} for a run that recorded none)."""
+        with self._guard:
+            row = self._db.execute("SELECT settings FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
     def left_to_capture(self, urls: list[str]) -> tuple[list[str], Unfinished]:
         """For `--resume`: those of `urls` that the unfinished runs a resume of them takes up did
         not capture (one none of them set out to capture is left too, as in any run over it), and those runs."""
