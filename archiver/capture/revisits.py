@@ -7,7 +7,7 @@ rendered DOM are the previous capture's too; otherwise the change is said, verdi
 from __future__ import annotations
 
 from archiver.store.catalog import Catalog
-from archiver.store.rows import CaptureRow, PayloadOrigin
+from archiver.store.rows import CaptureRow, PayloadOrigin, StoredRecord
 from archiver.capture.fetch.engine import FetchResult
 from archiver.capture.warc import sha256_digest
 from archiver.read.urls import normalise_url
@@ -36,9 +36,15 @@ def rendered_change(before_verdict: str | None, before_dom: str | None, verdict:
     return None
 
 
+def dom_record(catalog: Catalog, capture_id: str) -> StoredRecord | None:
+    """The record of the rendered DOM a capture holds, None for none (not rendered, or ended early)."""
+    return next((r for r in catalog.records(capture_id) if r.role == "dom"), None)
+
+
 def dom_digest(catalog: Catalog, capture_id: str) -> str | None:
-    """The digest of the rendered DOM a capture holds, None for none (not rendered, or ended early)."""
-    return next((r.block_digest for r in catalog.records(capture_id) if r.role == "dom"), None)
+    """The digest of the rendered DOM a capture holds, None for none."""
+    record = dom_record(catalog, capture_id)
+    return record.block_digest if record else None
 
 
 def rendered_since(catalog: Catalog, result: FetchResult, verdict: str | None) -> tuple[str | None, CaptureRow] | None:

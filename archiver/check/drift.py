@@ -24,7 +24,7 @@ from archiver.store.collection import CaptureSettings, Collection
 from archiver.capture.browser.records import ARTIFACTS
 from archiver.capture.engines import page_fetcher
 from archiver.capture.fetch.engine import Fetcher, FetchResult
-from archiver.capture.revisits import rendered_change
+from archiver.capture.revisits import dom_record, rendered_change
 from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.capture.verdict import capture_verdict, verdict_label
@@ -210,7 +210,7 @@ def _render_again(fetcher: Fetcher, urls: list[str], look: Callable[[FetchResult
 def _captured_words(collection: Collection, row: CaptureRow, rendered: bool) -> list[str] | None:
     """The visible words of `row`'s capture: of its DOM when `rendered` (None if it holds none), else of its payload."""
     if rendered:
-        dom = next((r for r in collection.catalog.records(row.id) if r.role == "dom"), None)
+        dom = dom_record(collection.catalog, row.id)
         return visible_words(read_record_block(collection.storage, dom, MAX_TEXT_BYTES)) if dom else None
     return http_text(_captured_response(collection, row, MAX_TEXT_BYTES))[1]
 
