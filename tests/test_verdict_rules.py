@@ -111,6 +111,9 @@ REDIRECTED = [
     ("deep-path-to-root", HOME, URL, "https://news.example/", "not-found"),
     ("slug-to-root-of-www", HOME, "http://news.example/deleted-story.html", "https://www.news.example/", "not-found"),
     ("language-article-to-root", HOME, "https://news.example/de/artikel-123", "https://news.example/", "not-found"),
+    ("deep-path-to-language-root", HOME, URL, "https://news.example/en/", "not-found"),
+    ("article-to-another-language-home", HOME, "https://news.example/de/artikel-123", "https://news.example/fr-ca/index.html",
+     "not-found"),
     ("refresh-to-root", response("<meta http-equiv=refresh content='0; url=/'><p>Gone.</p>"), URL, URL, "not-found"),
     ("microsoft-login", MS_LOGIN, "https://intranet.example/sites/policy/report.docx",
      "https://login.microsoftonline.com/common/oauth2/authorize?client_id=x", "login-wall"),
@@ -178,7 +181,6 @@ CONTENT_REDIRECTED = [
     ("index-page-to-root", "https://news.example/index.html", "https://news.example/"),
     ("language-home-to-root", "https://news.example/en", "https://news.example/"),
     ("section-to-root", "https://news.example/news", "https://news.example/"),
-    ("deep-path-to-language-root", URL, "https://news.example/en/"),
     ("short-link-to-another-site", "https://sho.rt/abc123", "https://news.example/"),
     ("login-host-cited-itself", "https://accounts.example.com/docs/recovery", "https://accounts.example.com/docs/help"),
 ]
@@ -220,7 +222,7 @@ def test_a_captcha_with_only_hidden_fields_in_its_form_is_still_a_challenge():
 
 def test_the_reasons_name_what_decided():
     assert judged(HOME, URL, "https://news.example/")[1] == ("redirected from /2024/05/story-slug to the site's home "
-                                                             "page (https://news.example/), as a site sends a page it deleted")
+                                                             "page (https://news.example/): the capture shows that home, not the cited page")
     assert judged(NOT_CONTENT_PAGES["refresh-header-404"])[1] == (
         "sent by a refresh to a not-found page (https://news.example/errors/not-found)")
     assert judged(NOT_CONTENT_PAGES["pdf-that-is-html"])[1] == ("status 200 but the page says '404 Not Found' "
@@ -245,7 +247,7 @@ def test_a_deleted_article_and_an_error_sent_as_a_pdf_are_broken_end_to_end(run_
                 for c in json.loads(result.stdout)["captures"]}
     assert verdicts == {
         "/2024/05/story-slug": ("not-found", f"redirected from /2024/05/story-slug to the site's home page "
-                                             f"({server.url('/')}), as a site sends a page it deleted"),
+                                             f"({server.url('/')}): the capture shows that home, not the cited page"),
         "/report.pdf": ("not-found", "status 200 but the page says '404 Not Found' (an HTML page sent as application/pdf)"),
         "/meta-refresh": ("not-found", f"sent by a refresh to a not-found page ({server.url('/404.html')})"),
         "/press-release": ("content", ""), "/statement": ("content", "")}

@@ -32,7 +32,8 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
     too: a redirect the chain could not follow (no Location) ended short of the page.
 ``not-found``: a "soft 404", status 2xx but a page saying the cited thing is not there.
     - a redirect chain, or a refresh within seconds, that ended on a not-found URL (/404.html,
-      /not-found), or that took a page of a site (/2024/05/story-slug) to the site's bare home page;
+      /not-found), or that took a page of a site (/2024/05/story-slug) to the site's home page,
+      bare or a language's (/en/): where a site sends a page it deleted;
     - a title segment or the first heading that is a not-found phrase ("Page not found", "Error
       404", "Seite nicht gefunden", "ページが見つかりません", "Account suspended", "Video
       unavailable"; the table is in verdict_phrases.py) on a page of moderate length;
@@ -205,13 +206,20 @@ def _names_a_page(path: str) -> bool:
     return len(segments) > 1 or (len(segments) == 1 and bool(_NAMES_ONE_PAGE.search(segments[0])))
 
 
-def _sent_home(asked: SplitResult, landed: SplitResult) -> bool:
-    """Whether a cited page was sent to its own site's home page: what a site does with an
-    article it deleted. Only the bare root counts: a language's home (/en/, /fr-ca/) is where
-    sites send a first visit to choose a language or region, whatever page it asked for, and
-    a site's own path to its home differs there from page to page; a root reached from a cited
-    root (http → https, www or not) or a near one (/index.html, /en) is the page itself."""
-    return _site(asked) == _site(landed) and not landed.path.strip("/") and _names_a_page(asked.path)
+def _home_reached(asked: SplitResult, landed: SplitResult) -> str | None:
+    """Which home of its own site a cited page was sent to, if it was: "the site's home page"
+    (the bare root) or "the site's home page for a language" (/en/, /fr-ca/). A site sends a
+    page it deleted there, and some send a first visit there to choose a language whatever page
+    it asked for: either way the capture shows that home, not the page cited. A home reached
+    from a cited home (http → https, www or not, /index.html, /en → /) is the page itself."""
+    if _site(asked) != _site(landed) or not _names_a_page(asked.path):
+        return None
+    segments = [s for s in landed.path.split("/") if s]
+    if segments and _INDEX_PAGE.match(segments[-1]):
+        segments.pop()
+    if not segments:
+        return "the site's home page"
+    return "the site's home page for a language" if len(segments) == 1 and _LANGUAGE.match(segments[0]) else None
 
 
 def _landing_verdict(requested_url: str, landed_url: str, how: str) -> Verdict | None:
@@ -224,9 +232,9 @@ def _landing_verdict(requested_url: str, landed_url: str, how: str) -> Verdict |
         return Verdict("login-wall", f"{how} to {gate} ({landed_url})")
     if _NOT_FOUND_PATH.search(landed.path) and not _NOT_FOUND_PATH.search(asked.path):
         return Verdict("not-found", f"{how} to a not-found page ({landed_url})")
-    if _sent_home(asked, landed):
-        return Verdict("not-found", f"{how} from {asked.path} to the site's home page ({landed_url}), "
-                                    "as a site sends a page it deleted")
+    if home := _home_reached(asked, landed):
+        return Verdict("not-found", f"{how} from {asked.path} to {home} ({landed_url}): "
+                                    "the capture shows that home, not the cited page")
     return None
 
 
