@@ -182,6 +182,9 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         found.urls, resumed = collection.catalog.runs.left_to_capture(found.urls)
         if not resumed.runs:
             return _nothing_to_resume(collection.root, as_json)
+        if running := collection.catalog.runs.running_elsewhere(resumed.runs):
+            raise UsageProblem(f"run {running[0]} is still capturing these URLs on another machine: --resume "
+                               "would capture again what it has not stored yet", "resume once it has finished")
     if insecure:
         overrides["verify_tls"] = False
     qa = overrides.pop("qa", False)

@@ -55,16 +55,20 @@ def resuming(collection: Collection) -> Iterator[None]:
     """Held by `capture --resume` from before it looks at what is left to capture until it ends,
     so that it holds the collection continuously (its run holds it before this lets go): refused
     (exit 2) while another capture runs, whose URLs it would capture again, and so is a second
-    resume, even one started at the same instant, which would capture the same rest."""
+    resume, even one started at the same instant, which would capture the same rest, on this
+    machine or (with a shared catalog) any other."""
     busy = UsageProblem(f"another archiver process is working on {collection.root} now: --resume would "
                         "capture again what it has not stored yet", "resume once it has finished")
     try:
         held = collection.resuming()
     except UsageProblem:
         raise busy from None
-    with held:
+    with held, collection.catalog.locks.resuming() as alone_across_machines:
         if worked_on_elsewhere(collection):
             raise busy
+        if not alone_across_machines:
+            raise UsageProblem("another machine is resuming captures of this shared collection now: a second "
+                               "--resume would capture the same rest again", "resume once it has finished")
         yield
 
 

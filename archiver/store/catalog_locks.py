@@ -2,7 +2,9 @@
 which end with the session holding them, so a process that dies lets go of them. One machine
 at a time repairs, exports or imports; and each WARC file's writer holds a lock of the file's
 own from when it opens the file until the catalog records its close, so that another machine
-tells a file being published (uploaded, its close not yet recorded) from one a dead run left.
+tells a file being published (uploaded, its close not yet recorded) from one a dead run left;
+each capture run holds a lock of its own while it runs, so that a resume on another machine
+tells a run still capturing from one that was stopped.
 On SQLite, used by one machine whose processes the collection's own locks order, each is nothing."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from archiver.store.database import Database
 REPAIR_LOCK = 0x61726368697652  # "archivR"
 EXPORT_LOCK = 0x61726368697645  # "archivE"
 IMPORT_LOCK = 0x61726368697649  # "archivI"
+RESUME_LOCK = 0x61726368697655  # "archivU"
 
 
 class CatalogLocks:
@@ -38,6 +41,19 @@ class CatalogLocks:
         """Held while a file is imported, waited for: two machines importing one file at once
         would both store it, and the later fail to list it (on one machine, Collection.importing())."""
         return self._held(IMPORT_LOCK)
+
+    @contextlib.contextmanager
+    def resuming(self) -> Iterator[bool]:
+        """Held by one `capture --resume` at a time on any machine, waiting for no one: yields
+        False, holding nothing, when another machine's resume holds it (two would capture the same rest)."""
+        with self._guard:
+            held = self._db.try_hold(RESUME_LOCK)
+        try:
+            yield held
+        finally:
+            if held:
+                with self._guard:
+                    self._db.let_go(RESUME_LOCK)
 
     def writing(self, name: str) -> None:
         """This process writes the WARC file `name` from now until written(name)."""
@@ -71,6 +87,11 @@ class CatalogLocks:
         finally:
             with self._guard:
                 self._db.let_go(lock)
+
+
+def run_lock(run_id: str) -> int:
+    """The advisory lock a capture run holds while it runs: 64 bits of the SHA-256 of its id."""
+    return int.from_bytes(hashlib.sha256(b"archiver run " + run_id.encode()).digest()[:8], "big", signed=True)
 
 
 def writer_lock(name: str) -> int:

@@ -49,6 +49,9 @@ class Database(Protocol):
         machine, across transactions, until let go or the process ends (a SQLite file is used by
         one machine, whose processes the collection's own locks order: nothing)."""
 
+    def try_hold(self, lock: int) -> bool:
+        """Take `lock` as hold() does if no other process holds it, without waiting: whether it was taken."""
+
     def let_go(self, lock: int) -> None: ...
 
     def held_elsewhere(self, lock: int) -> bool:

@@ -88,8 +88,11 @@ class PostgreSQL:
     def let_go(self, lock: int) -> None:
         self.execute("SELECT pg_advisory_unlock(?)", (lock,))
 
+    def try_hold(self, lock: int) -> bool:
+        return self.execute("SELECT pg_try_advisory_lock(?)", (lock,)).fetchone()[0]
+
     def held_elsewhere(self, lock: int) -> bool:
-        if not self.execute("SELECT pg_try_advisory_lock(?)", (lock,)).fetchone()[0]:
+        if not self.try_hold(lock):
             return True
         self.let_go(lock)
         return False

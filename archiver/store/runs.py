@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from archiver.read.urls import normalise_url
+from archiver.store.catalog_locks import run_lock
 from archiver.store.database import Database, in_batches, placeholders, write_transaction
 
 # Unfinished, and finished by no later run: what a resume may take up.
@@ -63,6 +64,23 @@ class Runs:
                 f"UPDATE runs SET completed_by = ? WHERE {_PENDING} AND planned_urls > 0 AND NOT EXISTS"
                 " (SELECT 1 FROM run_urls p WHERE p.run_id = runs.id AND NOT EXISTS"
                 " (SELECT 1 FROM run_urls q WHERE q.run_id = ? AND q.url_key = p.url_key))", (run_id, run_id))
+
+    def running(self, run_id: str) -> None:
+        """This process runs `run_id` from now until ended(): taken before the run is started, so
+        that a run listed but not held is not running (it stopped, or was salvaged by doctor)."""
+        with self._guard:
+            self._db.hold(run_lock(run_id))
+
+    def ended(self, run_id: str) -> None:
+        """The run's process is done with it, finished or stopped: it no longer runs."""
+        with self._guard:
+            self._db.let_go(run_lock(run_id))
+
+    def running_elsewhere(self, run_ids: Iterable[str]) -> list[str]:
+        """Those of `run_ids` that a live process on another machine runs now (on a shared
+        catalog; a SQLite catalog's runs are ordered by the collection's own locks: none)."""
+        with self._guard:
+            return [run_id for run_id in run_ids if self._db.held_elsewhere(run_lock(run_id))]
 
     def settings(self, run_id: str) -> dict:
         """The capture settings the run recorded as it started ({} for a run that recorded none)."""

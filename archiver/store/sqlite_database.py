@@ -98,6 +98,9 @@ class SQLite:
     def hold(self, lock: int) -> None:
         return None
 
+    def try_hold(self, lock: int) -> bool:
+        return True
+
     def let_go(self, lock: int) -> None:
         return None
 
