@@ -11,6 +11,7 @@ import sys
 
 from archiver.capture.run import CaptureRun
 from archiver.evidence.key_watch import KeyWatch
+from archiver.evidence.custody import now
 from archiver.evidence.keys import custody_log, export_custody, open_signing_key, revoke_key
 from archiver.evidence.signing import generate_key, load_key, open_envelope
 from archiver.evidence.worker_keys import worker_key_path, worker_signing_key
@@ -135,3 +136,34 @@ def test_a_key_event_a_worker_key_signs_fails_verify_bundle(run_cli, raw_server,
     assert [(f["check"], f["detail"]) for f in report["failures"]] == \
         [("key event signer", "only a collection key may announce, rotate or revoke keys, not a worker key")]
     assert report["passed"]["attestation signature"] == 1 and report["passed"]["attestation key status"] == 1
+
+
+def test_a_worker_key_announced_by_a_collection_key_already_revoked_is_not_trusted_by_verify_bundle(
+        run_cli, raw_server, tmp_path, postgresql_url, monkeypatch):
+    """A thief holding the collection's key announces a worker key of their own and attests a
+    capture with it; the owner then revokes the stolen key from before the announcement and
+    rotates. `verify` distrusts that worker key, so a bundle carrying its capture must not verify
+    against the new key either, and the bundle must name the capture as distrusted."""
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    stolen = open_signing_key(collection, None, None)
+    stolen_from = now()
+    thief = generate_key(tmp_path / "thief.pem", None)
+    custody_log(collection, stolen).append("worker key announced", {
+        "fingerprint": thief.fingerprint, "machine": "thief", "public_key": thief.public.pem().decode("ascii")})
+    with monkeypatch.context() as thief_tool:  # the thief's tool does not look at its key's status
+        thief_tool.setattr(KeyWatch, "check", lambda watch: None)
+        thief_tool.setattr(KeyWatch, "signs", lambda watch: True)
+        with CaptureRun(collection, collection.config.capture, thief) as run:
+            [forged] = run.capture([raw_server({"/forged": page}).url("/forged")])
+    revoke_key(collection, stolen, stolen.fingerprint, stolen_from, "key stolen")
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    failures = {(f["check"], f["where"]) for f in verify_failures(run_cli, collection.root)}
+    assert ("attestation signature", f"capture {forged.id}") in failures
+
+    bundle = tmp_path / "bundle.wacz"
+    made = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all")
+    assert made.exit_code == 1 and forged.id in made.output, made.output
+    report = verify_bundle(run_cli, bundle, _collection_fingerprint(run_cli, collection.root))
+    assert not report["ok"]
+    assert ("attestation key status", f"evidence/attestations.jsonl capture {forged.id}") in \
+        {(f["check"], f["where"]) for f in report["failures"]}

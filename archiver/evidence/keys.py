@@ -290,6 +290,7 @@ class KeyStatus:
     revoked_from: str | None = None
     reasons: list[str] = field(default_factory=list)
     machine: str | None = None  # for a worker key: the machine its announcement names
+    announced_by: str | None = None  # for a worker key: the collection key that signed its announcement
 
     @property
     def state(self) -> str:
@@ -349,6 +350,7 @@ def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
         elif event == WORKER_KEY_ANNOUNCED and isinstance(named["fingerprint"], str):
             status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
             status.announced_at, status.machine = moment, str(subject.get("machine"))
+            status.announced_by = entry.get("key")
         elif event == "key rotated" and isinstance(named["from"], str) and isinstance(named["to"], str):
             statuses.setdefault(named["from"], KeyStatus(named["from"])).rotated_out_at = moment
             statuses.setdefault(named["to"], KeyStatus(named["to"])).announced_at = moment
@@ -356,6 +358,15 @@ def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
             status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
             status.revoked_from = min(filter(None, [status.revoked_from, named["revoked_from"]]))
             status.reasons.append(str(subject.get("reason", "")))
+    # A worker key is only as good as the announcement that vouched for it: one signed by a key
+    # already revoked (a thief holding the stolen key, the revocation dated back afterwards) vouches
+    # for nothing, so the worker key is distrusted from its announcement on, whatever came first in the log.
+    for status in statuses.values():
+        announcer = statuses.get(status.announced_by or "")
+        if status.machine is not None and announcer is not None and status.announced_at \
+                and announcer.revoked_at(status.announced_at):
+            status.revoked_from = min(filter(None, [status.revoked_from, status.announced_at]))
+            status.reasons.append(f"announced by key {announcer.fingerprint[:16]} after its revocation")
     return statuses
 
 
