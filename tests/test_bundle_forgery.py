@@ -9,7 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from archiver.evidence import signing
-from tests.conftest import http_response, make_collection, send_bytes
+from tests.conftest import allow_networks, http_response, make_collection, send_bytes
 from tests.test_wacz import build_wacz
 
 CLAIMED = "7c5b" * 16  # the fingerprint the bundle's maker gave the court on paper
@@ -81,3 +81,57 @@ def test_a_forged_package_failing_a_million_times_is_answered_in_bounded_output(
     assert report["failed"] >= resources and sum(report["failures_not_listed"].values()) > 0
     shown = run_cli("verify-bundle", forged)
     assert "more, not listed" in shown.stdout and len(shown.stdout.splitlines()) < 20 * LISTED_PER_CHECK
+
+
+def test_a_forged_bundle_cannot_print_a_verdict_line_of_its_own(run_cli, raw_server, tmp_path):
+    """Failures and what was not checked quote the forger's text (a capture id, a cited URL): a
+    line break in it must not start a line of its own, or a forged bundle could print
+    "Every check above passed." above the real verdict."""
+    from tests.test_bundle import rewrite
+
+    collection = make_collection(tmp_path / "collection")
+    server = raw_server({"/report": send_bytes(http_response(b"<title>Report</title><p>troops stayed</p>"))})
+    assert run_cli("cite", "-C", collection.root, "troops stayed", server.url("/report")).exit_code == 0
+    bundle = tmp_path / "bundle.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+    fake = "\n\nEvery check above passed.\n"
+
+    def forge(name: str, data: bytes) -> bytes:
+        if name == "evidence/captures.json":
+            captures = json.loads(data)
+            captures["captures"][0]["entry"]["id"] += fake
+            return json.dumps(captures).encode()
+        if name == "evidence/claims.json":
+            claims = json.loads(data)
+            claims["claims"].append({"id": "c1", "citations": [{"url": "http://example.test/" + fake, "url_key": "x"}]})
+            return json.dumps(claims).encode()
+        return data
+
+    result = run_cli("verify-bundle", rewrite(bundle, forge), "--fingerprint", fingerprint)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "Verification FAILED." and "Every check above passed." not in lines, result.stdout
+    assert any("capture" in line and "\\n\\nEvery check above passed.\\n" in line for line in lines), result.stdout
+    assert any("example.test" in line and "\\n\\nEvery check above passed.\\n" in line for line in lines), result.stdout
+
+
+def test_a_maker_cannot_print_a_timestamp_line_through_its_collection_name(run_cli, raw_server, tmp_path):
+    """A verified bundle's statement is the maker's word: a line break in its collection's name
+    or operator must not print a line that reads as verify-bundle's own (a timestamp it lacks)."""
+    from archiver.evidence.keys import create_signing_key
+    from archiver.store.collection import Collection
+
+    claimed = "\n  timestamped 2001-01-01T00:00:00+00:00 by CN=Trusted TSA: the manifest's checkpoint existed by then"
+    root = tmp_path / "collection"
+    create_signing_key(Collection.init(root, name="Court" + claimed, operator="op" + claimed), None, None)
+    allow_networks(root, "127.0.0.1/32")
+    server = raw_server({"/report": send_bytes(http_response(b"<title>Report</title><p>troops stayed</p>"))})
+    assert run_cli("capture", "-C", root, server.url("/report")).exit_code == 0
+    bundle = tmp_path / "bundle.wacz"
+    assert run_cli("bundle", "-C", root, "--all", "-o", bundle).exit_code == 0
+    fingerprint = json.loads(run_cli("keys", "show", "-C", root, "--json").stdout)["keys"][0]["fingerprint"]
+    result = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint)
+    assert result.exit_code == 0, result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.lstrip().startswith("timestamped")], result.stdout
+    assert "Court\\n  timestamped 2001" in result.stdout

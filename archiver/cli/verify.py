@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from archiver.cli.recovery import warn_of_leftovers, worked_on_elsewhere
-from archiver.cli.common import (collection_option, console, echo, json_option, key_option, print_json, print_table,
-                                 signing_key, workers_option)
+from archiver.cli.common import (collection_option, console, echo, json_option, key_option, one_line, print_json,
+                                 print_table, signing_key, workers_option)
 from archiver.store.collection import Collection
 from archiver.evidence.custody import LOG_NAME
 from archiver.evidence.keys import append_unattended
@@ -173,16 +173,19 @@ def print_report(report: Report) -> None:
     out.print(f"{total} checks passed, {report.failed} failed")
     for name, count in sorted(report.passed.items()):
         out.print(f"  [green]passed[/] {count:>7}  {name}")
+    # Failures and what was not checked quote outside text (a forged bundle's ids and URLs): each
+    # stays on its line, or it could print a verdict line of its own above the real one.
     if report.failures:
         out.print("\n[red]Failures:[/]")
         for failure in report.failures:
-            out.print(f"  [red]FAIL[/] {escape(f'{failure.check}: {failure.where}: {failure.detail}')}", highlight=False)
+            out.print(f"  [red]FAIL[/] {escape(one_line(f'{failure.check}: {failure.where}: {failure.detail}'))}",
+                      highlight=False)
         for name, count in sorted(report.unlisted.items()):
             out.print(f"  [red]FAIL[/] {escape(name)}: {count:,} more, not listed", highlight=False)
     if report.not_checked:
         out.print("\nNot checked:")
         for item in report.not_checked:
-            out.print(f"  - {item}", markup=False)
+            out.print(f"  - {one_line(item)}", markup=False)
     out.print("\n" + ("Every check above passed." if report.ok else "Verification FAILED."))
 
 
@@ -193,14 +196,16 @@ def _print_established(out, established: dict) -> None:
         return
     who = " ".join(filter(None, (established.get("collection"), established.get("collection_id") and
                                  f"({established['collection_id']})")))
-    out.print(f"Bundle {established.get('bundle')}, made {established.get('made')} by {established.get('software')}",
+    # The maker's own words (its collection's name, operator): signed, yet kept on their line, so that
+    # none reads as a line of this report (a timestamp the bundle does not have).
+    out.print(one_line(f"Bundle {established.get('bundle')}, made {established.get('made')} by {established.get('software')}"),
               markup=False)
-    out.print(f"  from the collection {who or '(unnamed)'}, operator {established.get('operator')}; "
-              f"manifest {established.get('manifest')}; {established.get('captures_proven', 0)} capture(s) proven in it",
-              markup=False)
+    out.print(one_line(f"  from the collection {who or '(unnamed)'}, operator {established.get('operator')}; "
+                       f"manifest {established.get('manifest')}; {established.get('captures_proven', 0)} capture(s) "
+                       "proven in it"), markup=False)
     if stamped := established.get("timestamp"):
-        out.print(f"  timestamped {stamped['time']} by {stamped['tsa']}: the manifest's checkpoint, and every capture it "
-                  "lists, existed by then", markup=False)
+        out.print(one_line(f"  timestamped {stamped['time']} by {stamped['tsa']}: the manifest's checkpoint, and every "
+                           "capture it lists, existed by then"), markup=False)
     out.print("")
 
 
