@@ -168,6 +168,16 @@ def test_a_page_is_read_in_the_encoding_a_browser_reads_it_in(collection, raw_se
     assert page_title(response.block) == title
 
 
+def test_a_title_holding_markup_is_read_as_a_browser_reads_it(collection, raw_server):
+    """A <title> is text up to its end tag, character references decoded: a browser shows the
+    tags in it as written, so the title a bundle's report gives must be that text, not none."""
+    body = b"<html><head><title><img src=x onerror=alert(1)> &amp; <b>bold</b></title></head><body><p>Text</p></body></html>"
+    server = raw_server({"/t": send_bytes(http_response(body, headers=[("Content-Type", "text/html")]))})
+    capture(collection, server.url("/t"))
+    [response] = [r for r in warc_records(collection.storage.folder) if r.type == "response"]
+    assert page_title(response.block) == "<img src=x onerror=alert(1)> & <b>bold</b>"
+
+
 def test_a_failed_capture_has_no_verdict(collection, closed_port, raw_server):
     # A chain that failed after a redirect ends on that redirect, never on a page to judge.
     moved = html(f"<p>{ARTICLE}</p>", status="302 Found", headers=[("Location", "/away")])

@@ -8,6 +8,7 @@ import codecs
 import re
 import zlib
 from dataclasses import dataclass
+from html import unescape
 from html.parser import HTMLParser
 
 MAX_TEXT_BYTES = 4 * 2**20  # enough of a page to judge it; bounds memory against bombs
@@ -27,7 +28,11 @@ class VisibleText(HTMLParser):
 
     def handle_starttag(self, tag, attrs) -> None:
         self._skip += tag in ("script", "style", "noscript", "template")
-        self._in_title = self._in_title or (tag == "title" and not self.title)
+        if tag == "title" and not self.title and not self._in_title:
+            # A title is text up to </title>, as browsers read it: tags in it are shown as written
+            # (a report must not give "none" for <title><b>Notice</b></title>).
+            self._in_title = True
+            self.set_cdata_mode(tag)
 
     def handle_endtag(self, tag) -> None:
         self._skip -= tag in ("script", "style", "noscript", "template") and self._skip > 0
@@ -35,7 +40,7 @@ class VisibleText(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
-            self.title.append(data)
+            self.title.append(unescape(data))  # raw text mode leaves character references to us
         elif not self._skip and len(self.words) < MAX_WORDS:
             self.words.extend(data.split())
 
