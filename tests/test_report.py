@@ -294,6 +294,16 @@ def test_missing_parts_are_said_in_words():
     assert "It was made for everything in the collection." in text
 
 
+def test_a_note_is_not_placed_in_a_document_it_does_not_have():
+    """A claim typed with `archiver cite` is in no document: its place is not "characters 0 to
+    57 of the document", which would tell a court there is one."""
+    view = make_view()
+    view["claims"][0].update(document=None, kind="note")
+    text = text_of(render_report(view))
+    assert "Document none (the claim was entered directly)" in text
+    assert "of the document" not in text and "Place none: the claim is in no document" in text
+
+
 def test_a_capture_that_is_not_the_page_is_never_called_complete_alone():
     view = make_view()
     view["captures"][0].update(verdict="not-found", verdict_reason="status 200 but the page says 'Page not found'")

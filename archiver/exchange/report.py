@@ -181,7 +181,9 @@ def _claims(view: dict) -> str:
                 source += f", “{prose(documents[document]['title'])}”"
         else:
             source = f"{literal(document)} (not in this bundle)"
-        if claim["start"] is None or claim["end"] is None:
+        if document is None:  # a note's offsets are into its own text: there is no document to place it in
+            span = "none: the claim is in no document"
+        elif claim["start"] is None or claim["end"] is None:
             span = "not recorded"
         else:
             span = f"characters {escape(claim['start'])} to {escape(claim['end'])} of the document"
