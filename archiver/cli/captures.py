@@ -14,6 +14,7 @@ from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, console, human_size, json_option, one_line, print_json, print_table
+from archiver.cli.listing import flattened, print_json_array, print_listing
 from archiver.store.collection import Collection
 from archiver.errors import UsageProblem
 from archiver.read.urls import lookup_key
@@ -30,16 +31,17 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
     the catalog cannot be read."""
     with Collection.open(collection_dir) as collection:
         warn_of_leftovers(collection, catalog_alone=True)
-        rows = collection.catalog.captures(lookup_key(url) if url else None)
-    if as_json:
-        print_json([r.as_dict() for r in rows])
-        return
-    print_table(("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"),
-                [[r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, r.http_status,
-                  verdict_label(r.verdict, r.http_status), human_size(r.response_length),
-                  r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason or ""]
-                 for r in rows],
-                whole=("capture", "URL"), empty="No captures" + (f" of {one_line(url)}" if url else "") + " yet.")
+        # Written a page at a time as read (cli.listing): a collection can hold millions of captures.
+        with flattened(collection.catalog.capture_pages(lookup_key(url) if url else None)) as rows:
+            if as_json:
+                print_json_array(r.as_dict() for r in rows)
+                return
+            print_listing(("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"),
+                          ([r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, r.http_status,
+                            verdict_label(r.verdict, r.http_status), human_size(r.response_length),
+                            r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason or ""]
+                           for r in rows),
+                          whole=("capture", "URL"), empty="No captures" + (f" of {one_line(url)}" if url else "") + " yet.")
 
 
 @click.command()

@@ -9,6 +9,7 @@ from archiver.capture.verdict import verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, json_option, one_line, print_json, print_table, remark
+from archiver.cli.listing import flattened, print_json_array, print_listing
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
 from archiver.read.urls import lookup_key
@@ -50,31 +51,36 @@ def claims(url: str | None, document_path: Path | None, uncaptured: bool, broken
         if key is not None and not any(row.key == key for row in collection.catalog.documents()):
             raise UsageProblem(f"no document {key} has been read into this collection",
                                "give its path as `archiver capture` was given it (see `archiver documents`)")
-        found = collection.catalog.claims(
+        pages = collection.catalog.claim_pages(
             url_key=lookup_key(url) if url else None, document_key=key,
             uncaptured=uncaptured, include_superseded=superseded, broken=broken, formerly=url is not None)
-        listed = collection.catalog.claims_with_captures(found)
-    if as_json:
-        print_json(listed)
-        return
-    rows = []
-    for claim in listed:
-        text = claim["text"] if len(claim["text"]) <= 140 else claim["text"][:139] + "…"
-        if claim["superseded_at"]:
-            text = f"(superseded) {text}"
-        urls = [c["url"] for c in claim["citations"]]
-        newest = [capture_status(CaptureRow(**claim["captures"][c["url_key"]][-1]) if claim["captures"][c["url_key"]] else None)
-                  for c in claim["citations"]]
-        for former in claim["former_citations"]:  # only asked for by URL: why the claim is listed
-            if url and former["url_key"] == lookup_key(url):
-                urls.append(f"{former['url']} (cited until {former['dropped_at'][:19].replace('T', ' ')})")
-                newest.append("")
-        rows.append([claim["id"], one_line(claim["document_key"]) if claim["document_key"] else "(note)", text, "\n".join(urls), "\n".join(newest)])
-    print_table(("claim", "document", "text", "cites", "newest capture"), rows, whole=("claim", "cites"),
-                empty="No claims" + (" without a successful capture" if uncaptured else "")
-                + (" with a broken citation" if broken else "") + ".")
-    if listed:
-        remark(f"{len(listed)} claim(s)")
+        # Each page of claims with the captures of its URLs alone, written before the next is read.
+        with flattened(pages, collection.catalog.claims_with_captures) as listed:
+            if as_json:
+                print_json_array(listed)
+                return
+            count = print_listing(("claim", "document", "text", "cites", "newest capture"),
+                                  (_row(claim, url) for claim in listed), whole=("claim", "cites"),
+                                  empty="No claims" + (" without a successful capture" if uncaptured else "")
+                                  + (" with a broken citation" if broken else "") + ".")
+    if count:
+        remark(f"{count} claim(s)")
+
+
+def _row(claim: dict, url: str | None) -> list:
+    """A claim's row of the table: its text cut short, what it cites and how each ended."""
+    text = claim["text"] if len(claim["text"]) <= 140 else claim["text"][:139] + "…"
+    if claim["superseded_at"]:
+        text = f"(superseded) {text}"
+    urls = [c["url"] for c in claim["citations"]]
+    newest = [capture_status(CaptureRow(**claim["captures"][c["url_key"]][-1]) if claim["captures"][c["url_key"]] else None)
+              for c in claim["citations"]]
+    for former in claim["former_citations"]:  # only asked for by URL: why the claim is listed
+        if url and former["url_key"] == lookup_key(url):
+            urls.append(f"{former['url']} (cited until {former['dropped_at'][:19].replace('T', ' ')})")
+            newest.append("")
+    return [claim["id"], one_line(claim["document_key"]) if claim["document_key"] else "(note)", text, "\n".join(urls),
+            "\n".join(newest)]
 
 
 @click.command()

@@ -297,8 +297,12 @@ def remark(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
+    click.echo(json_text(data))
+
+
+def json_text(data: Any) -> str:
     # Such characters can only be inside JSON strings, where their \u escapes mean the same.
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str).translate(_JSON_CONTROLS))
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str).translate(_JSON_CONTROLS)
 
 
 @contextlib.contextmanager
@@ -333,20 +337,21 @@ _ONE_LINE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})  # a row stays one 
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], whole: Sequence[str] = (),
-                empty: str | None = None) -> None:
+                empty: str | None = None, continued: bool = False) -> None:
     """Every listing's table. On a terminal the columns named in `whole` (ids, URLs, digests)
     are never broken: the table grows wider than the terminal rather than break one, and other
     text wraps between words; with no rows, `empty` says so instead. Piped, a header line then
-    one tab-separated line per row, and nothing else (`empty` goes to stderr). Cells are
-    printed literally, never read as markup nor obeyed as control characters; a cell's lines
-    (several URLs) share its row."""
+    one tab-separated line per row, and nothing else (`empty` goes to stderr); `continued`, a
+    later page of one listing (cli.listing): piped, its rows alone. Cells are printed
+    literally, never read as markup nor obeyed as control characters; a cell's lines (several
+    URLs) share its row."""
     cells = [["-" if value in (None, "") else literal(str(value)) for value in row] for row in rows]
     if not cells and empty is not None:
         remark(empty)
         if _stdout_is_terminal():
             return
     if not _stdout_is_terminal():
-        for line in [list(columns), *cells]:
+        for line in cells if continued else [list(columns), *cells]:
             click.echo("\t".join(value.translate(_ONE_LINE) for value in line))
         return
     from rich.console import Console

@@ -38,6 +38,11 @@ class Database(Protocol):
 
     def executemany(self, sql: str, rows: list[tuple]) -> None: ...
 
+    def stream(self, sql: str, args: Iterable[Any] = (), batch: int = ROWS_PER_STATEMENT) -> Iterator[list[tuple]]:
+        """A query's rows in lists of at most `batch`, each fetched only when asked for: a listing
+        of a million claims holds one batch, not all. Other statements may run between batches.
+        Close the iterator (or exhaust it) before closing the database."""
+
     def begin_write(self) -> None:
         """Start a transaction that no other writer of this catalog runs beside."""
 

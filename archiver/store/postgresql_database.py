@@ -7,19 +7,21 @@ before it writes (a migration's schema version) cannot change under it."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from archiver.errors import StorageProblem, UsageProblem
-from archiver.store.database import STATEMENT_REFUSED_HINT
+from archiver.store.database import ROWS_PER_STATEMENT, STATEMENT_REFUSED_HINT
 
 # Any constant works: it names "a writer of this catalog" among the database's advisory locks.
 WRITE_LOCK = 0x61726368697600  # "archiv"
 URL_FORM = "postgresql://user@host:port/database"
+_STREAMS = itertools.count(1)  # a server-side cursor's name is unique within its connection
 
 
 def check_url(url: str) -> None:
@@ -54,18 +56,33 @@ class PostgreSQL:
         try:
             return self._db.execute(_placeholders(sql), tuple(args))
         except psycopg.OperationalError as exc:
-            if self._db.broken:
-                raise StorageProblem(f"the catalog server failed: {_one_line(exc)}",
-                                     "check that PostgreSQL is running and reachable, then run `archiver doctor`") from None
-            # The connection held: the statement was refused, by the server (its disk, a timeout:
-            # an SQLSTATE says which) or, with none, by libpq before sending it (over 65,535 parameters).
-            raise StorageProblem(f"the catalog server refused a statement: {_one_line(exc)}",
-                                 "check the PostgreSQL server, its log and its disk" if exc.sqlstate
-                                 else STATEMENT_REFUSED_HINT) from None
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: psycopg.OperationalError) -> StorageProblem:
+        if self._db.broken:
+            return StorageProblem(f"the catalog server failed: {_one_line(exc)}",
+                                  "check that PostgreSQL is running and reachable, then run `archiver doctor`")
+        # The connection held: the statement was refused, by the server (its disk, a timeout:
+        # an SQLSTATE says which) or, with none, by libpq before sending it (over 65,535 parameters).
+        return StorageProblem(f"the catalog server refused a statement: {_one_line(exc)}",
+                              "check the PostgreSQL server, its log and its disk" if exc.sqlstate
+                              else STATEMENT_REFUSED_HINT)
 
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         with self._db.cursor() as cursor:
             cursor.executemany(_placeholders(sql), rows)
+
+    def stream(self, sql: str, args: Iterable[Any] = (), batch: int = ROWS_PER_STATEMENT) -> Iterator[list[tuple]]:
+        # psycopg's ordinary cursor receives the whole result before the first row: a named
+        # (server-side) cursor is sent a batch per FETCH. It lives in a transaction, which the
+        # statements run between batches share, held only until the rows are read or given up.
+        try:
+            with self._db.transaction(), self._db.cursor(name=f"archiver_stream_{next(_STREAMS)}") as cursor:
+                cursor.execute(_placeholders(sql), tuple(args))
+                while rows := cursor.fetchmany(batch):
+                    yield rows
+        except psycopg.OperationalError as exc:
+            raise self._refused(exc) from None
 
     def begin_write(self) -> None:
         self.execute("BEGIN")

@@ -12,9 +12,10 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
+from archiver.store.database import ROWS_PER_STATEMENT
 
 
 class SQLite:
@@ -76,6 +77,15 @@ class SQLite:
 
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         self._db.executemany(sql, rows)
+
+    def stream(self, sql: str, args: Iterable[Any] = (), batch: int = ROWS_PER_STATEMENT) -> Iterator[list[tuple]]:
+        # SQLite steps a statement one row at a time, and runs others on the connection beside it.
+        cursor = self._db.execute(sql, tuple(args))
+        try:
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
 
     def begin_write(self) -> None:
         if self._disk_full:
