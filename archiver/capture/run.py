@@ -26,7 +26,7 @@ from archiver.store.leftovers import shared_by_machines
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
-from archiver.evidence.claim_tree import claim_leaves, tree_of
+from archiver.evidence.claim_tree import claims_trees, tree_of
 from archiver.evidence.custody import WARC_CLOSED, CustodyLog, closed_subject
 from archiver.evidence.key_watch import KeyWatch
 from archiver.evidence.keys import custody_log
@@ -77,10 +77,10 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
         collection.catalog.record_document(document, _now())
         # The document's claims tree as the catalog now holds it (each claim ever read from it,
         # with its text and what it cites): verify holds the catalog to the latest one signed.
-        leaves = next((leaves for _, leaves in claim_leaves(collection.catalog, [document.key])), [])
+        tree = next((tree for _, tree in claims_trees(collection.catalog, [document.key])), tree_of([]))
         custody.append("document read", {"document": document.key, "sha256": document.sha256,
                                          "claims": [claim.id for claim in document.claims],
-                                         "claims_tree": tree_of(leaves)})
+                                         "claims_tree": tree})
 
 
 _log = logging.getLogger(__name__)

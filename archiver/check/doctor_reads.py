@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from archiver.check.doctor_findings import Diagnosis, Finding
 from archiver.errors import UsageProblem
-from archiver.evidence.claim_tree import claim_leaves, tree_of
+from archiver.evidence.claim_tree import claims_trees, tree_of
 from archiver.evidence.keys import custody_log
 from archiver.evidence.signing import SigningKey
 from archiver.read.model import Document
@@ -44,10 +44,10 @@ def unlogged_reads(collection: Collection, catalog: Catalog, key: SigningKey | N
         if problem := _unjustified(catalog, document, claims_read):
             finding.detail += f"; {problem}: read the document again"
             continue
-        leaves = next((leaves for _, leaves in claim_leaves(catalog, [document_key])), [])
+        tree = next((tree for _, tree in claims_trees(catalog, [document_key])), tree_of([]))
         custody_log(collection, key).append("document read", {
             "document": document_key, "sha256": sha256, "claims": [claim.id for claim in document.claims],
-            "claims_tree": tree_of(leaves), "recorded_late": True})
+            "claims_tree": tree, "recorded_late": True})
         documents_read.add(sha256)
         claims_read.update(claim.id for claim in document.claims)
         finding.fixed = "read again from its kept copy and recorded in the custody log, marked late"

@@ -6,10 +6,13 @@ a signed custody entry says (a document read, a note), and still has the text it
 from __future__ import annotations
 
 from collections import Counter
+from itertools import groupby
+from operator import itemgetter
+from typing import Iterator
 
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
-from archiver.evidence.claim_tree import claim_leaves, tree_of
+from archiver.evidence.claim_tree import claims_trees, tree_of
 from archiver.read.model import NOTE_KEY, make_claim_id, normalise_claim_text
 from archiver.read.urls import normalise_url
 from archiver.store.catalog import Catalog
@@ -50,25 +53,51 @@ def check_claims(catalog: Catalog, custody: Logged, report: Report) -> None:
         report.not_checked.append(f"claims: {len(custody.late_reads)} read by a run that stopped before logging them, "
                                   f"recorded later by `archiver doctor --fix`: {'; '.join(custody.late_reads)}: that "
                                   "they are what the run read rests on that copy, or on the catalog")
-    claims = [(claim_id, key, normalise_claim_text(text)) for claim_id, key, text in catalog.query(
-        "SELECT id, COALESCE(document_key, ?), text FROM claims ORDER BY id", (NOTE_KEY,))]
-    # The same words n times in one document are occurrences 0 to n-1, each its own claim.
-    alike = Counter((key, text) for _, key, text in claims)
-    for claim_id, key, text in claims:
+    # A claim's id is made of its document, its text and which occurrence of that text in the
+    # document it is (the same words n times are occurrences 0 to n-1, each its own claim). Almost
+    # every claim is occurrence 0, so the claims are streamed, and only the others (and their
+    # texts' counts) are kept: holding every claim's text to count them all costs gigabytes.
+    passed = 0
+    odd: list[tuple[str, bool, tuple[str, str] | None]] = []  # in id order: (claim id, in the log, its text if not occurrence 0)
+    alike: Counter = Counter()  # (key, normalised text) of each text some claim is not occurrence 0 of → its claims
+    for claim_id, key, text in _claims(catalog):
+        first = make_claim_id(key, text, 0) == claim_id
+        if claim_id in custody.claims_read and first:
+            passed += 1
+            continue
+        odd.append((claim_id, claim_id in custody.claims_read, None if first else (key, text)))
+        if not first:
+            alike[key, text] += 1
+    if alike:  # the occurrence-0 claims of those texts count too: a second pass counts them alone
+        for claim_id, key, text in _claims(catalog):
+            if (key, text) in alike and make_claim_id(key, text, 0) == claim_id:
+                alike[key, text] += 1
+    if passed:  # none: no count at all, as when no claim is checked
+        report.count_passed("claim in custody log", passed)
+        report.count_passed("claim text", passed)
+    for claim_id, logged, occurring in odd:  # reported in id order, as each claim's two checks fall
         where = f"claim {claim_id}"
-        report.check("claim in custody log", claim_id in custody.claims_read, where,
+        report.check("claim in custody log", logged, where,
                      "no custody entry records reading this claim (from a document or as a note); if a run "
                      "stopped as it read it, `archiver doctor --fix` reads its document again from the copy kept")
-        made_from = any(make_claim_id(key, text, occurrence) == claim_id for occurrence in range(alike[key, text]))
+        made_from = occurring is None or any(make_claim_id(*occurring, occurrence) == claim_id
+                                             for occurrence in range(alike[occurring]))
         report.check("claim text", made_from, where,
                      "its text is not the text its id was made from: changed in the catalog since it was read")
+
+
+def _claims(catalog: Catalog) -> Iterator[tuple[str, str, str]]:
+    """(id, document key, normalised text) of every claim, in id order, read as they are used."""
+    for claim_id, key, text in catalog.query("SELECT id, COALESCE(document_key, ?), text FROM claims ORDER BY id",
+                                             (NOTE_KEY,)):
+        yield claim_id, key, normalise_claim_text(text)
 
 
 def check_claims_trees(catalog: Catalog, custody: Logged, report: Report) -> None:
     """Each document's claims, their texts and what they cite, as the catalog holds them, make
     the claims tree its latest read signed (so a claim read after the newest manifest is held
     too); each note cites the URLs its entries say, and no other."""
-    trees = {key: tree_of(leaves) for key, leaves in claim_leaves(catalog)}
+    trees = dict(claims_trees(catalog))  # one per document, each made from its claims as they are read
     unsigned = 0
     for key, signed in sorted(custody.claims_trees.items()):
         if signed is None:
@@ -81,13 +110,12 @@ def check_claims_trees(catalog: Catalog, custody: Logged, report: Report) -> Non
         report.not_checked.append(f"claims: {unsigned} document(s) last read before archiver signed what their claims "
                                   "cite; those claims are held to the newest manifest only")
     # A URL cited again in another spelling of the same page is one citation, kept as first written.
-    cited: dict[str, set] = {}  # of each note, the url_keys it cites (none, too)
-    for claim_id, url_key in catalog.query("SELECT cl.id, ci.url_key FROM claims cl LEFT JOIN citations ci"
-                                           " ON ci.claim_id = cl.id WHERE cl.document_key IS NULL ORDER BY cl.id"):
-        cited.setdefault(claim_id, set()).update([url_key] if url_key is not None else [])
-    for claim_id, held in cited.items():
+    for claim_id, rows in groupby(catalog.query(
+            "SELECT cl.id, ci.url_key FROM claims cl LEFT JOIN citations ci ON ci.claim_id = cl.id"
+            " WHERE cl.document_key IS NULL ORDER BY cl.id"), key=itemgetter(0)):  # one note's rows at a time
         if claim_id not in custody.note_urls:
             continue  # read by no entry: check_claims names it
+        held = {url_key for _, url_key in rows if url_key is not None}  # of the note, the url_keys it cites (none, too)
         logged = {_url_key(url) for url in custody.note_urls[claim_id]}
         report.check("note citations", held == logged, f"claim {claim_id}",
                      lambda: f"cites {', '.join(sorted(held)) or 'nothing'}; its entries say {', '.join(sorted(logged))}")

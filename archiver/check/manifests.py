@@ -11,6 +11,7 @@ import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Callable
 
 from archiver.check.custody_log import Logged
 from archiver.errors import ArchiverError
@@ -49,20 +50,19 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
         report.check("manifest listed", row is not None and row[1] == digest, where,
                      f"sha256: catalog has {row[1] if row else 'no such manifest'}, file is {digest}")
         # Read in one pass, one entry at a time: the newest is compared with the catalog as it goes.
-        leaves: list[bytes] = []
-        documents: list[bytes] = []
+        leaves, documents = merkle.Root(), merkle.Root()  # of the capture and document entries, as read
         against = _AgainstCatalog(catalog, where, custody, sequence, report) if sequence == max(on_disk) else None
 
         def on_capture(entry, raw: bytes) -> None:
-            leaves.append(merkle.leaf_hash(raw))
+            leaves.add(merkle.leaf_hash(raw))
             if against is not None:
                 against.capture(entry)
 
         def on_document(entry, raw: bytes) -> None:
             try:
-                documents.append(merkle.leaf_hash(document_leaf(entry)))
+                documents.add(merkle.leaf_hash(document_leaf(entry)))
             except (KeyError, TypeError):
-                documents.append(b"")  # not a document entry as archiver writes one: no root will match
+                documents.add(b"")  # not a document entry as archiver writes one: no root will match
         try:
             fields = read_manifest(data, on_capture, against.claim if against else None, on_document,
                                    against.warc_file if against else None)
@@ -109,7 +109,7 @@ def _check_manifest_signature(path: Path, data: bytes, digest: str, sequence: in
     report.check("manifest key status", distrust is None, where, distrust or "")
 
 
-def _check_checkpoint(path: Path, fields: dict, leaves: list[bytes], documents: list[bytes], digest: str,
+def _check_checkpoint(path: Path, fields: dict, leaves: merkle.Root, documents: merkle.Root, digest: str,
                       keys: dict[str, PublicKey], report: Report) -> None:
     """The signed checkpoint a bundle carries must say exactly what the manifest holds."""
     where = f"manifests/{checkpoint_path(path).name}"
@@ -122,18 +122,18 @@ def _check_checkpoint(path: Path, fields: dict, leaves: list[bytes], documents: 
         return
     report.check("checkpoint signature", any(public.verify(signature, data) for public in keys.values()), where,
                  "does not verify with any key of this collection")
-    tree = merkle.root(leaves).hex()
+    tree = leaves.hex()
     stated = fields["content"].get("captures_merkle_root")
     report.check("manifest Merkle root", stated == tree, f"manifests/{path.name}",
                  f"captures_merkle_root: stated {stated}, computed {tree}")
-    expected = {"manifest_sha256": digest, "sequence": fields["sequence"], "captures": len(leaves),
+    expected = {"manifest_sha256": digest, "sequence": fields["sequence"], "captures": leaves.size,
                 "previous_manifest_sha256": fields["previous_manifest_sha256"], "captures_merkle_root": tree}
     if "documents_merkle_root" in fields["content"]:  # manifests made before documents' claim trees have none
-        documents_tree = merkle.root(documents).hex()
+        documents_tree = documents.hex()
         stated = fields["content"]["documents_merkle_root"]
         report.check("manifest Merkle root", stated == documents_tree, f"manifests/{path.name}",
                      f"documents_merkle_root: stated {stated}, computed {documents_tree}")
-        expected |= {"documents": len(documents), "documents_merkle_root": documents_tree}
+        expected |= {"documents": documents.size, "documents_merkle_root": documents_tree}
     for name, value in expected.items():
         report.check("manifest checkpoint", isinstance(checkpoint, dict) and checkpoint.get(name) == value, where,
                      f"{name}: checkpoint says {checkpoint.get(name) if isinstance(checkpoint, dict) else '?'}, "
@@ -197,21 +197,26 @@ class _AgainstCatalog:
     def __init__(self, catalog: Catalog, where: str, custody: Logged, sequence: int, report: Report) -> None:
         self.where = where
         self.report = report
-        self.claims = {c.id: c.text for c in catalog.claims(include_superseded=True)}
-        self.citations: dict[str, list[dict]] = {}
-        for claim_id, url, url_key, standalone in catalog.query(
-                "SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"):  # as manifests list them
-            self.citations.setdefault(claim_id, []).append({"url": url, "url_key": url_key, "standalone": bool(standalone)})
+        # Walked alongside the manifest's claims (listed by id), not held: a catalog may hold millions.
+        # Apart, as the manifest lists them: a claim's citations are held to it even if its row is gone.
+        self.claims = _InOrder(catalog, "SELECT id, text FROM claims {} ORDER BY id", "id",
+                               lambda rows: rows[0][1] if rows else None)
+        self.citations = _InOrder(catalog, "SELECT claim_id, url, url_key, standalone FROM citations {}"
+                                  " ORDER BY claim_id, url_key", "claim_id",  # as manifests list them
+                                  lambda rows: [{"url": url, "url_key": url_key, "standalone": bool(standalone)}
+                                                for _, url, url_key, standalone in rows])
         self.claims_read = custody.claims_read
         self.warc_files = {row[0]: row[1:] for row in catalog.query(
             "SELECT name, sha256, size, opened_at, closed_at FROM warc_files")}
         self.signed_at = custody.manifests.get(sequence, {}).get("seq", 0)  # the custody entry signing it
-        self.records = _RecordsInOrder(catalog)
+        self.records = _InOrder(catalog, "SELECT capture_id, record_id, block_digest, payload_digest, warc_file,"
+                               " warc_offset FROM records {} ORDER BY capture_id", "capture_id",
+                               lambda rows: {row[1]: tuple(row[2:]) for row in rows})
 
     def capture(self, capture) -> None:
         capture = capture if isinstance(capture, dict) else {}
         capture_id = capture.get("id") if isinstance(capture.get("id"), str) else None
-        records = self.records.of(capture_id) if isinstance(capture_id, str) else {}
+        records = self.records.of(capture_id)
         listed_records = capture.get("records")
         for listed in listed_records if isinstance(listed_records, list) else [None]:
             listed = listed if isinstance(listed, dict) else {}
@@ -225,11 +230,11 @@ class _AgainstCatalog:
     def claim(self, claim, raw: bytes) -> None:
         claim = claim if isinstance(claim, dict) else {}
         claim_id = claim.get("id") if isinstance(claim.get("id"), str) else None
-        held = self.claims.get(claim_id)
+        held = self.claims.of(claim_id)
         self.report.check("manifest matches catalog", held is not None and held == claim.get("text"),
                           f"{self.where} claim {claim.get('id')}",
                           "the catalog no longer holds this claim as the manifest lists it")
-        cited = self.citations.get(claim_id, [])
+        cited = self.citations.of(claim_id)
         # A standalone URL edited changes what a claim cites, not its text: logged as read again.
         read_again = self.claims_read.get(claim_id, 0) > self.signed_at
         self.report.check("manifest matches catalog", read_again or cited == claim.get("citations"),
@@ -255,27 +260,29 @@ def _urls(citations) -> str:
         if isinstance(citations, list) and citations else "none"
 
 
-class _RecordsInOrder:
-    """Of each capture, its records as a manifest lists them (id → digests, file, offset),
-    asked in the order a manifest lists captures (by id): one query walked alongside, not one
-    query per capture nor every record in memory. A capture asked out of that order (an
-    altered manifest) is looked up alone."""
+class _InOrder:
+    """Catalog rows grouped by an id, asked in the order a manifest lists them (by id): one
+    query walked alongside, not one query per id nor every row in memory. An id asked out of
+    that order (an altered manifest) is looked up alone. `select` has a `{}` where the lookup's
+    WHERE goes; `make` makes of an id's rows (none, too) what `of` gives."""
 
-    _COLUMNS = "record_id, block_digest, payload_digest, warc_file, warc_offset"
-
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, select: str, id_column: str, make: Callable[[list[tuple]], Any]) -> None:
         self._catalog = catalog
-        self._rows = iter(catalog.query(f"SELECT capture_id, {self._COLUMNS} FROM records ORDER BY capture_id"))
+        self._alone = select.format(f"WHERE {id_column} = ?")
+        self._make = make
+        self._rows = iter(catalog.query(select.format("")))
         self._row = next(self._rows, None)
 
-    def of(self, capture_id: str) -> dict[str, tuple]:
-        while self._row is not None and self._row[0] < capture_id:
+    def of(self, wanted: str | None) -> Any:
+        if not isinstance(wanted, str):  # not an id archiver writes: nothing in the catalog is it
+            return self._make([])
+        # A row whose id is no text (a catalog edited by hand) is no id a manifest names, and is passed.
+        while self._row is not None and (not isinstance(self._row[0], str) or self._row[0] < wanted):
             self._row = next(self._rows, None)
-        if self._row is None or self._row[0] != capture_id:
-            return {row[0]: tuple(row[1:]) for row in self._catalog.query(
-                f"SELECT {self._COLUMNS} FROM records WHERE capture_id = ?", (capture_id,))}
-        records = {}
-        while self._row is not None and self._row[0] == capture_id:
-            records[self._row[1]] = tuple(self._row[2:])
+        if self._row is None or self._row[0] != wanted:
+            return self._make(self._catalog.query(self._alone, (wanted,)).fetchall())
+        rows = []
+        while self._row is not None and self._row[0] == wanted:
+            rows.append(self._row)
             self._row = next(self._rows, None)
-        return records
+        return self._make(rows)

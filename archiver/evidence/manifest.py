@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -122,18 +122,19 @@ def _created(catalog: Catalog) -> str | None:
         " UNION ALL SELECT MAX(closed_at) FROM warc_files) AS newest").fetchone()[0]
 
 
-@dataclass
 class _Leaves:
-    """The Merkle leaf hashes of a manifest's capture and document entries, in order."""
+    """The Merkle tree heads of a manifest's capture and document entries, in order: each leaf
+    hashed in as it is written, none kept (their count grows with the catalog)."""
 
-    captures: list[bytes] = field(default_factory=list)
-    documents: list[bytes] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.captures = merkle.Root()
+        self.documents = merkle.Root()
 
     def add(self, section: str, entry: Any, raw: bytes) -> None:
         if section == "captures":
-            self.captures.append(merkle.leaf_hash(raw))
+            self.captures.add(merkle.leaf_hash(raw))
         elif section == "documents" and isinstance(entry, dict) and "claims_tree" in entry:  # not in older manifests
-            self.documents.append(merkle.leaf_hash(document_leaf(entry)))
+            self.documents.add(merkle.leaf_hash(document_leaf(entry)))
 
 
 class _HashingWriter:
@@ -165,12 +166,12 @@ def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog
     leaves = _Leaves()
     sections: list[tuple[str, Any]] = [
         ("captures", _captures(catalog)),
-        ("captures_merkle_root", lambda: merkle.root(leaves.captures).hex()),
+        ("captures_merkle_root", leaves.captures.hex),
         ("claims", _claims(catalog)),
         ("collection", {"id": config.id, "name": config.name, "operator": config.operator}),
         ("created", _created(catalog)),
         ("documents", document_entries(catalog)),
-        ("documents_merkle_root", lambda: merkle.root(leaves.documents).hex()),
+        ("documents_merkle_root", leaves.documents.hex),
         ("format", FORMAT),
         ("links", _links(catalog)),
         ("software", f"archiver/{__version__}"),
@@ -237,9 +238,9 @@ def export_manifest(collection: Collection, reseal: bool = False) -> ManifestRes
 def _checkpoint(collection_id: str, name: str, sha256: str, sequence: int, previous: str | None,
                 leaves: _Leaves) -> dict:
     return {"collection": collection_id, "manifest": name, "manifest_sha256": sha256, "sequence": sequence,
-            "previous_manifest_sha256": previous, "captures": len(leaves.captures),
-            "captures_merkle_root": merkle.root(leaves.captures).hex(), "documents": len(leaves.documents),
-            "documents_merkle_root": merkle.root(leaves.documents).hex()}
+            "previous_manifest_sha256": previous, "captures": leaves.captures.size,
+            "captures_merkle_root": leaves.captures.hex(), "documents": leaves.documents.size,
+            "documents_merkle_root": leaves.documents.hex()}
 
 
 def checkpoint_of(collection_id: str, name: str, data: bytes) -> dict:

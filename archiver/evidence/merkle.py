@@ -31,6 +31,38 @@ def root(leaves: list[bytes]) -> bytes:
     return level[0]
 
 
+class Root:
+    """The tree head of leaf hashes added one at a time, holding O(log n) hashes: the root of
+    the perfect subtree for each 1 bit of the count so far, largest first. RFC 6962 splits a
+    tree at the largest power of two below its size, so its head is those subtrees joined from
+    the right; a manifest's hundreds of thousands of entries then need no list of their hashes."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._subtrees: list[bytes] = []
+
+    def add(self, leaf: bytes) -> None:
+        node, self.size = leaf, self.size + 1
+        # Each trailing 1 bit of the old count is a subtree of that size, now joined with its twin.
+        carry = self.size
+        while not carry & 1:
+            node = _node(self._subtrees.pop(), node)
+            carry >>= 1
+        self._subtrees.append(node)
+
+    def digest(self) -> bytes:
+        """As root() of every leaf added."""
+        if not self._subtrees:
+            return root([])
+        node = self._subtrees[-1]
+        for left in reversed(self._subtrees[:-1]):
+            node = _node(left, node)
+        return node
+
+    def hex(self) -> str:
+        return self.digest().hex()
+
+
 class Tree:
     """A tree over leaf hashes with every level kept, built once: each audit path is then read
     from it in O(log n), where building a path from the leaves alone costs O(n), and a bundle
