@@ -162,9 +162,9 @@ class CountingDatabase:
     def execute(self, sql, args=()):
         return CountingCursor(self, sql, self._db.execute(sql, args))
 
-    def stream(self, sql, args=(), *more):
-        for rows in self._db.stream(sql, args, *more):
-            yield self._count(sql, rows)
+    def stream(self, sql, args=()):
+        for row in self._db.stream(sql, args):
+            yield self._count(sql, [row])[0]
 
     def __getattr__(self, name):
         return getattr(self._db, name)

@@ -88,7 +88,7 @@ def check_claims(catalog: Catalog, custody: Logged, report: Report) -> None:
 
 def _claims(catalog: Catalog) -> Iterator[tuple[str, str, str]]:
     """(id, document key, normalised text) of every claim, in id order, read as they are used."""
-    for claim_id, key, text in catalog.query("SELECT id, COALESCE(document_key, ?), text FROM claims ORDER BY id",
+    for claim_id, key, text in catalog.stream("SELECT id, COALESCE(document_key, ?), text FROM claims ORDER BY id",
                                              (NOTE_KEY,)):
         yield claim_id, key, normalise_claim_text(text)
 
@@ -110,7 +110,7 @@ def check_claims_trees(catalog: Catalog, custody: Logged, report: Report) -> Non
         report.not_checked.append(f"claims: {unsigned} document(s) last read before archiver signed what their claims "
                                   "cite; those claims are held to the newest manifest only")
     # A URL cited again in another spelling of the same page is one citation, kept as first written.
-    for claim_id, rows in groupby(catalog.query(
+    for claim_id, rows in groupby(catalog.stream(
             "SELECT cl.id, ci.url_key FROM claims cl LEFT JOIN citations ci ON ci.claim_id = cl.id"
             " WHERE cl.document_key IS NULL ORDER BY cl.id"), key=itemgetter(0)):  # one note's rows at a time
         if claim_id not in custody.note_urls:

@@ -270,7 +270,7 @@ class _InOrder:
         self._catalog = catalog
         self._alone = select.format(f"WHERE {id_column} = ?")
         self._make = make
-        self._rows = iter(catalog.query(select.format("")))
+        self._rows = iter(catalog.stream(select.format("")))
         self._row = next(self._rows, None)
 
     def of(self, wanted: str | None) -> Any:

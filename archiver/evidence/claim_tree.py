@@ -61,12 +61,12 @@ def claims_trees(catalog: Catalog, keys: list[str] | None = None) -> Iterator[tu
 def _documents(catalog: Catalog, keys: list[str] | None) -> Iterator[tuple[str, Iterator[tuple[str, bytes]]]]:
     """(document key, its (claim id, leaf bytes) as the rows are read) for each document."""
     if keys is None:
-        yield from _by_document(catalog.query(_CLAIM_ROWS.format("cl.document_key IS NOT NULL")))
+        yield from _by_document(catalog.stream(_CLAIM_ROWS.format("cl.document_key IS NOT NULL")))
         return
     # A few hundred keys a statement (one variable each: a bundle may name more documents than a
     # database binds in one), in key order, so the documents still come in key order.
     for batch in in_batches(sorted(keys)):
-        yield from _by_document(catalog.query(_CLAIM_ROWS.format(f"cl.document_key IN ({placeholders(batch)})"),
+        yield from _by_document(catalog.stream(_CLAIM_ROWS.format(f"cl.document_key IN ({placeholders(batch)})"),
                                               tuple(batch)))
 
 
@@ -95,14 +95,14 @@ def document_entries(catalog: Catalog) -> Iterator[dict]:
     """The manifest's document entries, in key order, each with its versions and claim tree.
     Versions and trees are read alongside the documents, grouped by the same documents' key in
     the same order, rather than held for every document first."""
-    versions = _Alongside(catalog.query(
+    versions = _Alongside(catalog.stream(
         "SELECT d.key, v.sha256, v.read_at, v.size FROM documents d JOIN document_versions v ON v.key = d.key"
         " ORDER BY d.key, v.read_at, v.sha256"), lambda rows: [{"sha256": v[1], "read_at": v[2], "size": v[3]}
                                                               for v in rows])
-    trees = _Alongside(catalog.query(
+    trees = _Alongside(catalog.stream(
         "SELECT d.key, cl.id, cl.text, ci.url, ci.url_key FROM documents d JOIN claims cl ON cl.document_key = d.key"
         " LEFT JOIN citations ci ON ci.claim_id = cl.id ORDER BY d.key, cl.id"), lambda rows: tree_of(_leaves(rows)))
-    for key, sha256, kind, encoding, date, title, warnings in catalog.query(
+    for key, sha256, kind, encoding, date, title, warnings in catalog.stream(
             "SELECT key, sha256, kind, encoding, date, title, warnings FROM documents ORDER BY key"):
         yield {"key": key, "sha256": sha256, "kind": kind, "encoding": encoding, "date": date, "title": title,
                "warnings": json.loads(warnings), "claims_tree": trees.of(key) or tree_of([]),

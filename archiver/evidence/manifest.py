@@ -64,11 +64,11 @@ def _grouped(rows: Iterable[tuple], key_index: int = 0) -> Iterator[tuple[Any, l
 
 
 def _captures(catalog: Catalog) -> Iterator[dict]:
-    records = _grouped(catalog.query(
+    records = _grouped(catalog.stream(
         "SELECT capture_id, record_id, warc_type, role, target_uri, warc_date, warc_file, warc_offset, length,"
         " content_length, block_digest, payload_digest, truncated FROM records ORDER BY capture_id, seq"))
     pending = next(records, None)
-    for row in catalog.query(
+    for row in catalog.stream(
             "SELECT id, url, url_key, final_url, outcome, http_status, error, truncated, started_at, finished_at, ip,"
             " cert_sha256, redirects, payload_digest, response_length, warc_file, revisit_of, imported_from"
             " FROM captures ORDER BY id"):
@@ -85,9 +85,9 @@ def _captures(catalog: Catalog) -> Iterator[dict]:
 
 
 def _claims(catalog: Catalog) -> Iterator[dict]:
-    citations = _grouped(catalog.query("SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"))
+    citations = _grouped(catalog.stream("SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"))
     pending = next(citations, None)
-    for row in catalog.query("SELECT id, document_key, text, text_start, text_end, kind, extra, first_seen_at, superseded_at,"
+    for row in catalog.stream("SELECT id, document_key, text, text_start, text_end, kind, extra, first_seen_at, superseded_at,"
                              " verbatim FROM claims ORDER BY id"):
         claim = dict(zip(("id", "document", "text", "start", "end", "kind", "extra", "first_seen_at", "superseded_at",
                           "verbatim"), row))
@@ -102,14 +102,14 @@ def _claims(catalog: Catalog) -> Iterator[dict]:
 
 
 def _links(catalog: Catalog) -> Iterator[dict]:
-    for claim_id, capture_id in catalog.query(
+    for claim_id, capture_id in catalog.stream(
             "SELECT DISTINCT ci.claim_id, k.id FROM citations ci JOIN captures k ON k.url_key = ci.url_key"
             " ORDER BY ci.claim_id, k.id"):
         yield {"claim": claim_id, "capture": capture_id}
 
 
 def _warc_files(catalog: Catalog) -> Iterator[dict]:
-    for name, sha256, size, opened_at, closed_at in catalog.query(
+    for name, sha256, size, opened_at, closed_at in catalog.stream(
             "SELECT name, sha256, size, opened_at, closed_at FROM warc_files ORDER BY name"):
         yield {"name": name, "sha256": sha256, "size": size, "opened_at": opened_at, "closed_at": closed_at}
 

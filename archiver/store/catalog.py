@@ -228,7 +228,7 @@ class Catalog:
         """The claims that claims() lists, in its order, a page (ROWS_PER_STATEMENT) at a time, each
         read only when asked for: a listing of a million claims holds one page, not them all."""
         query = _claims_query(url_key, document_key, uncaptured, include_superseded, broken, formerly)
-        for rows in self._db.stream(*query):
+        for rows in in_batches(self._db.stream(*query)):
             yield self._with_citations(rows)
 
     def find_claim(self, id_prefix: str) -> list[ClaimRow]:
@@ -284,6 +284,11 @@ class Catalog:
         """A read-only cursor for exports that stream rows rather than load them."""
         return self._db.execute(sql, args)
 
+    def stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
+        """The rows of a read as long as the catalog (every claim, every record), never all held
+        at once, on either database; other statements may run while it is read."""
+        return self._db.stream(sql, args)
+
     def custody_lines(self) -> Iterator[str]:
         """A shared collection's custody log, oldest entry first."""
         for (line,) in self._db.execute("SELECT line FROM custody_entries ORDER BY seq"):
@@ -298,7 +303,7 @@ class Catalog:
 
     def capture_pages(self, url_key: str | None = None) -> Iterator[list[CaptureRow]]:
         """The captures that captures() lists, a page at a time, as claim_pages() reads claims."""
-        for rows in self._db.stream(*_captures_query(url_key)):
+        for rows in in_batches(self._db.stream(*_captures_query(url_key))):
             yield [CaptureRow(*row) for row in rows]
 
     def captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:

@@ -13,8 +13,9 @@ keeps its queries as SQL beside one connector per database the same way.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol, TypeVar
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT, or values of an IN list: within SQLite's 32,766 parameters
@@ -22,6 +23,7 @@ ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT, or values of an IN list:
 # disk or a lost server: archiver made a statement it should not have, which no disk, permission
 # or server setting of the user's mends.
 STATEMENT_REFUSED_HINT = "the database refused the statement itself, not the disk: a bug in archiver; please report it"
+T = TypeVar("T")
 
 
 class Cursor(Protocol):
@@ -36,12 +38,11 @@ class Database(Protocol):
     def execute(self, sql: str, args: Iterable[Any] = ()) -> Cursor:
         """Run one statement written with `?` placeholders; its rows, if any, as tuples."""
 
-    def executemany(self, sql: str, rows: list[tuple]) -> None: ...
+    def stream(self, sql: str, args: Iterable[Any] = ()) -> Iterator[tuple]:
+        """The rows of a read that may be long (every claim, every record), a few at a time as
+        they are taken, never all held at once; other statements may run while it is read."""
 
-    def stream(self, sql: str, args: Iterable[Any] = (), batch: int = ROWS_PER_STATEMENT) -> Iterator[list[tuple]]:
-        """A query's rows in lists of at most `batch`, each fetched only when asked for: a listing
-        of a million claims holds one batch, not all. Other statements may run between batches.
-        Close the iterator (or exhaust it) before closing the database."""
+    def executemany(self, sql: str, rows: list[tuple]) -> None: ...
 
     def begin_write(self) -> None:
         """Start a transaction that no other writer of this catalog runs beside."""
@@ -91,9 +92,12 @@ def open_database(location: Path | str) -> Database:
 
 
 
-def in_batches(values: list) -> Iterator[list]:
-    """`values` in runs of at most ROWS_PER_STATEMENT, each few enough to bind in one statement."""
-    return (values[start:start + ROWS_PER_STATEMENT] for start in range(0, len(values), ROWS_PER_STATEMENT))
+def in_batches(values: Iterable[T]) -> Iterator[list[T]]:
+    """`values` in runs of at most ROWS_PER_STATEMENT, each few enough to bind in one statement
+    (or a page of a streamed read), taken from `values` only as each run is asked for."""
+    values = iter(values)
+    while batch := list(itertools.islice(values, ROWS_PER_STATEMENT)):
+        yield batch
 
 
 def placeholders(values: list) -> str:

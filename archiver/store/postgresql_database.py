@@ -16,12 +16,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from archiver.errors import StorageProblem, UsageProblem
-from archiver.store.database import ROWS_PER_STATEMENT, STATEMENT_REFUSED_HINT
+from archiver.store.database import STATEMENT_REFUSED_HINT
 
 # Any constant works: it names "a writer of this catalog" among the database's advisory locks.
 WRITE_LOCK = 0x61726368697600  # "archiv"
 URL_FORM = "postgresql://user@host:port/database"
-_STREAMS = itertools.count(1)  # a server-side cursor's name is unique within its connection
+STREAMED_ROWS = 2000  # rows a server-side cursor sends at a time: few round trips, little memory
 
 
 def check_url(url: str) -> None:
@@ -51,12 +51,29 @@ class PostgreSQL:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
             raise refused_connection(url, exc) from None
+        self._streams = itertools.count(1)  # names of the server-side cursors stream() opens
 
     def execute(self, sql: str, args: Iterable[Any] = ()) -> psycopg.Cursor:
         try:
             return self._db.execute(_placeholders(sql), tuple(args))
         except psycopg.OperationalError as exc:
             raise self._refused(exc) from None
+
+    def stream(self, sql: str, args: Iterable[Any] = ()) -> Iterator[tuple]:
+        # A client-side cursor holds every row of its result in this process (a claim sheet's
+        # 250,000 claims at once): a server-side one sends them STREAMED_ROWS at a time. WITH
+        # HOLD, as the connection autocommits: the server keeps the result past its statement,
+        # and other statements run on the connection while it is read (a walk beside another).
+        cursor = self._db.cursor(name=f"archiver_stream_{next(self._streams)}", withhold=True)
+        cursor.itersize = STREAMED_ROWS
+        try:
+            cursor.execute(_placeholders(sql), tuple(args))
+            yield from cursor
+        except psycopg.OperationalError as exc:
+            raise self._refused(exc) from None
+        finally:
+            if not self._db.broken:
+                cursor.close()
 
     def _refused(self, exc: psycopg.OperationalError) -> StorageProblem:
         if self._db.broken:
@@ -71,18 +88,6 @@ class PostgreSQL:
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         with self._db.cursor() as cursor:
             cursor.executemany(_placeholders(sql), rows)
-
-    def stream(self, sql: str, args: Iterable[Any] = (), batch: int = ROWS_PER_STATEMENT) -> Iterator[list[tuple]]:
-        # psycopg's ordinary cursor receives the whole result before the first row: a named
-        # (server-side) cursor is sent a batch per FETCH. It lives in a transaction, which the
-        # statements run between batches share, held only until the rows are read or given up.
-        try:
-            with self._db.transaction(), self._db.cursor(name=f"archiver_stream_{next(_STREAMS)}") as cursor:
-                cursor.execute(_placeholders(sql), tuple(args))
-                while rows := cursor.fetchmany(batch):
-                    yield rows
-        except psycopg.OperationalError as exc:
-            raise self._refused(exc) from None
 
     def begin_write(self) -> None:
         self.execute("BEGIN")

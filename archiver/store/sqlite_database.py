@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from archiver.errors import StorageProblem, UsageProblem
-from archiver.store.database import ROWS_PER_STATEMENT
 
 
 class SQLite:
@@ -75,17 +74,11 @@ class SQLite:
     def execute(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
         return self._db.execute(sql, tuple(args))
 
+    def stream(self, sql: str, args: Iterable[Any] = ()) -> Iterator[tuple]:
+        return iter(self.execute(sql, args))  # SQLite steps to each row as it is asked for
+
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         self._db.executemany(sql, rows)
-
-    def stream(self, sql: str, args: Iterable[Any] = (), batch: int = ROWS_PER_STATEMENT) -> Iterator[list[tuple]]:
-        # SQLite steps a statement one row at a time, and runs others on the connection beside it.
-        cursor = self._db.execute(sql, tuple(args))
-        try:
-            while rows := cursor.fetchmany(batch):
-                yield rows
-        finally:
-            cursor.close()
 
     def begin_write(self) -> None:
         if self._disk_full:
