@@ -7,9 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archiver.errors import UsageProblem
+from archiver.evidence.custody import LOG_NAME
 from archiver.read.model import NOTE_KEY
 from archiver.read.seeds import Document, NotADocument, UnreadableDocument, documents_in, path_text, read_document
 from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
+from archiver.store.collection import CONFIG_NAME, Collection
+from archiver.store.documents import FOLDER as DOCUMENT_COPIES
+
+# What a collection keeps in its own folder. A folder walked for documents may be a collection's
+# (`archiver capture .` run again where the first run made one): its custody log is a .jsonl, as
+# claim sheets are, and is the log, not a sheet; the copies of documents read are not new ones.
+_COLLECTION_OWN = frozenset({LOG_NAME, CONFIG_NAME, DOCUMENT_COPIES, "warcs", "manifests", "keys", "tmp"})
 
 
 @dataclass
@@ -61,7 +69,7 @@ def read_targets(targets: list[str], root: Path) -> Targets:
             continue
         path = Path(target)
         if path.is_dir():
-            paths = documents_in(path)
+            paths = [found for found in documents_in(path) if not _collections_own(found)]
         elif path.is_file():
             paths = [path]
         else:
@@ -84,3 +92,10 @@ def read_targets(targets: list[str], root: Path) -> Targets:
             for url in document.urls:
                 found.add_url(url)
     return found
+
+
+def _collections_own(path: Path) -> bool:
+    """Whether `path` is one of the files of the nearest collection it is in (see _COLLECTION_OWN)."""
+    path = path.absolute()
+    home = next((folder for folder in path.parents if Collection.exists(folder)), None)
+    return home is not None and path.relative_to(home).parts[0] in _COLLECTION_OWN
