@@ -112,7 +112,7 @@ def test_malformed_config_is_named(run_cli, collection):
     assert result.exit_code == 2 and "concurrency must be a whole number" in result.stderr
     config.write_text(re.sub(r"(?m)^warc_age = .*$", 'warc_age = "soon"', original))
     result = run_cli("captures", "-C", collection.root)
-    assert result.exit_code == 2 and "warc_age must be a positive number of seconds" in result.stderr
+    assert result.exit_code == 2 and "warc_age must be a number of seconds above 0" in result.stderr
     config.write_text("[capture\n")
     result = run_cli("captures", "-C", collection.root)
     assert result.exit_code == 2 and "not valid TOML" in result.stderr

@@ -21,7 +21,7 @@ from archiver.store.rows import CaptureRow
 from archiver.store.runs import Unfinished
 from archiver.cli.common import (collection_option, console, json_option, key_option, literal, one_line, passphrase,
                                  print_json, report_error, signing_key)
-from archiver.store.collection import Collection, parse_size
+from archiver.store.collection import MAX_SECONDS, Collection, parse_size
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
 from archiver.cli.recovery import repair_interrupted, resuming
@@ -54,7 +54,7 @@ def capture_options(function):
         collection_option,
         click.option("--concurrency", type=click.IntRange(1, 256), help="Captures at once (default from archiver.toml, else 8 over HTTP, 4 pages in a browser)."),
         click.option("--per-host", type=click.IntRange(1, 64), help="Captures at once against one host (default 2)."),
-        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), callback=_seconds,
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=MAX_SECONDS), callback=_seconds,
                      help="Wall-clock seconds allowed for one capture, redirects included (default 60)."),
         click.option("--max-size", callback=_size,
                      help="Bytes kept of one response, e.g. 200MB; the rest is cut and marked WARC-Truncated."),

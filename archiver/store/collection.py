@@ -34,6 +34,10 @@ CAPTURE_MODES = ("auto", "browser", "http")
 # dozens of requests, a plain capture one request, so fewer pages than plain captures run at once.
 HTTP_CONCURRENCY = 8
 BROWSER_CONCURRENCY = 4
+# The longest a setting in seconds may be. A capture may rightly take hours (a large video on a
+# slow link); a week is more than any needs, and far longer no wait can be set (the platform's
+# clock overflows), and TOML's nan or inf would mean never.
+MAX_SECONDS = 7 * 24 * 3600
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -208,8 +212,8 @@ def _parse_config(path: Path, text: str) -> Config:
                 values[key] = raw[key]
         for key in ("timeout", "warc_age"):
             if key in raw:
-                if not isinstance(raw[key], (int, float)) or isinstance(raw[key], bool) or raw[key] <= 0:
-                    raise ValueError(f"{key} must be a positive number of seconds")
+                if not isinstance(raw[key], (int, float)) or isinstance(raw[key], bool) or not 0 < raw[key] <= MAX_SECONDS:
+                    raise ValueError(f"{key} must be a number of seconds above 0 and at most {MAX_SECONDS} (a week)")
                 values[key] = float(raw[key])
         for key in ("max_size", "warc_size"):
             if key in raw:
