@@ -382,3 +382,15 @@ def test_a_run_the_disk_stops_lists_what_it_stored_before_the_error(run_cli, col
     stored = json.loads(as_json.stdout)
     assert [row["url"] for row in stored["stored_before_error"]] == [server.url("/a")]
     assert stored["not_captured"] == 1
+
+
+@pytest.mark.parametrize("command", [["capture", ""], ["init", ""], ["claims", "--url", ""], ["claims", "--url="],
+                                     ["manifest", "-o", ""]], ids=" ".join)
+def test_an_empty_argument_is_refused_before_any_work(run_cli, collection, tmp_path, monkeypatch, command):
+    # Each read "" as something: capture walked the current folder, init made a collection in it,
+    # --url "" listed every claim unfiltered, and -o "" failed on a folder after the manifest was signed.
+    monkeypatch.chdir(tmp_path)
+    log = (collection.root / "custody.jsonl").read_bytes()
+    result = run_cli(*command, "-C", collection.root)
+    assert result.exit_code == 2 and "empty" in one_line(result)
+    assert (collection.root / "custody.jsonl").read_bytes() == log and not (tmp_path / "archiver.toml").exists()
