@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import click
 
+from archiver.cli.prompts import ask_passphrase
 from archiver.errors import ArchiverError
 from archiver.store.database import STATEMENT_REFUSED_HINT
 
@@ -212,8 +213,7 @@ def passphrase(confirm: bool = False, ask: bool = True) -> bytes | None:
     if "ARCHIVER_PASSPHRASE" in os.environ:
         return os.environ["ARCHIVER_PASSPHRASE"].encode("utf-8") or None
     if ask and sys.stdin.isatty():
-        return click.prompt("Key passphrase (empty for none)" if confirm else "Key passphrase", default="",
-                            hide_input=True, confirmation_prompt=confirm, show_default=False).encode("utf-8") or None
+        return ask_passphrase(confirm)
     return None
 
 
