@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import click
 
-from archiver.cli.prompts import ask_passphrase
 from archiver.errors import ArchiverError
 from archiver.store.database import STATEMENT_REFUSED_HINT
 
@@ -213,6 +212,7 @@ def passphrase(confirm: bool = False, ask: bool = True) -> bytes | None:
     if "ARCHIVER_PASSPHRASE" in os.environ:
         return os.environ["ARCHIVER_PASSPHRASE"].encode("utf-8") or None
     if ask and sys.stdin.isatty():
+        from archiver.cli.prompts import ask_passphrase  # loaded only when a key asks for its passphrase
         return ask_passphrase(confirm)
     return None
 
