@@ -142,9 +142,10 @@ def _looked(row: CaptureRow, result: FetchResult, announced: int | None) -> _Loo
     return _Look("changed", "", words)
 
 
-def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift]:
+def check_drift(collection: Collection, settings: CaptureSettings,
+                looked_at: Callable[[str], None] = lambda url: None) -> list[Drift]:
     """Every URL with a stored capture (whole, or cut at a limit), fetched again and compared with
-    its newest such capture."""
+    its newest such capture; `looked_at` is told each URL once it is fetched (a progress bar)."""
     with collection:
         catalog = collection.catalog
         newest = {row.url_key: row for row in catalog.captures() if row.outcome in ("ok", "truncated")}
@@ -156,6 +157,7 @@ def check_drift(collection: Collection, settings: CaptureSettings) -> list[Drift
                 looks[result.url] = _look(by_url[result.url], result, announced.get(result.url))
             finally:
                 result.release()
+                looked_at(result.url)
 
         announced = {url: _content_length(_captured_response(collection, row, HEAD_READ)) for url, row in by_url.items()
                      if row.truncated}

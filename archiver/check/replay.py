@@ -92,9 +92,10 @@ def browser_captures(collection: Collection, rows: list[CaptureRow] | None = Non
     return [row for row in (collection.catalog.captures() if rows is None else rows) if row.id in rendered]
 
 
-def replay_captures(collection: Collection, rows: list[CaptureRow],
-                    log: Callable[[str, dict], str | None]) -> list[ReplayCheck]:
-    """Check each of `rows` in one Chromium, started only if there is something to replay."""
+def replay_captures(collection: Collection, rows: list[CaptureRow], log: Callable[[str, dict], str | None],
+                    replaying: Callable[[str], None] = lambda url: None) -> list[ReplayCheck]:
+    """Check each of `rows` in one Chromium, started only if there is something to replay;
+    `replaying` is told each URL as its replay begins (a progress bar)."""
     if not rows:
         return []
     from archiver.capture.browser.chromium import find_chromium  # Playwright loads only when replaying
@@ -104,7 +105,11 @@ def replay_captures(collection: Collection, rows: list[CaptureRow],
         raise UsageProblem("replaying browser captures needs Chromium, and none was found",
                            "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM")
     with collection, Replayer(executable) as replayer:
-        return [check_replay(collection, row, replayer, log) for row in rows]
+        checks = []
+        for row in rows:
+            replaying(row.url)
+            checks.append(check_replay(collection, row, replayer, log))
+        return checks
 
 
 def check_replay(collection: Collection, row: CaptureRow, replayer: Replayer,

@@ -20,7 +20,7 @@ from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.store.runs import Unfinished
 from archiver.cli.common import (collection_option, console, json_option, key_option, literal, one_line, passphrase,
-                                 print_json, report_error, signing_key)
+                                 print_json, report_error, signing_key, working)
 from archiver.store.collection import MAX_SECONDS, Collection, parse_size
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
@@ -223,8 +223,9 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
             rows = run.capture(found.urls)
         unchanged_since, rendered_changes = run.unchanged_since(rows), run.rendered_changes(rows)
     # After the run, once its WARC files are published and can be read; the run's browser is closed by then.
-    replays = replay_captures(collection, browser_captures(collection, rows), _logger(collection, key)) \
-        if qa and not run.interrupted else []
+    with working("replaying browser captures", show_progress) as step:
+        replays = replay_captures(collection, browser_captures(collection, rows), _logger(collection, key), step) \
+            if qa and not run.interrupted else []
     not_captured = _not_captured(found.urls, rows) if run.interrupted else []
 
     if as_json:

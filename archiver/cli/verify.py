@@ -10,7 +10,7 @@ import click
 
 from archiver.cli.recovery import warn_of_leftovers, worked_on_elsewhere
 from archiver.cli.common import (collection_option, console, echo, json_option, key_option, one_line, print_json,
-                                 print_table, signing_key, workers_option)
+                                 print_table, shows_progress, signing_key, workers_option, working)
 from archiver.store.collection import Collection
 from archiver.evidence.custody import LOG_NAME
 from archiver.evidence.keys import append_unattended
@@ -77,7 +77,7 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
             from archiver.capture.run import existing_capture
         chosen = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
         logged_before = _custody_length(collection)
-        report = _verified(collection, workers, busy, show_progress=not as_json and console(stderr=True).is_terminal)
+        report = _verified(collection, workers, busy, show_progress=shows_progress(as_json))
         if not busy and (_custody_length(collection) != logged_before or worked_on_elsewhere(collection)):
             busy = True  # every command that changes the collection logs it: one did while this one read
             echo("note: another archiver process changed this collection while verify ran (a capture, an import): "
@@ -89,14 +89,17 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
             from archiver.check.drift import check_drift, recapture_changed
             settings = collection.config.capture
             settings = dataclasses.replace(settings, allow_private=True) if allow_private else settings
-            drifts = check_drift(collection, settings)
+            with working("checking live pages", shows_progress(as_json)) as step:  # a fetch, or a render, per URL
+                drifts = check_drift(collection, settings, step)
             # A page gone or walled is recaptured too: that it went is what a fact-checker must keep.
             if recapture and (changed := [d for d in drifts if d.state in ("changed", "gone", "walled")]):
                 recaptured = recapture_changed(collection, changed, signing_key(collection, key_file), settings)
         if replay:
             from archiver.check.replay import browser_captures, replay_captures
-            replays = replay_captures(collection, chosen or browser_captures(collection),
-                                      lambda event, subject: append_unattended(collection, key_file, event, subject))
+            with working("replaying browser captures", shows_progress(as_json)) as step:  # a render each
+                replays = replay_captures(collection, chosen or browser_captures(collection),
+                                          lambda event, subject: append_unattended(collection, key_file, event, subject),
+                                          step)
     if as_json:
         print_json({**report.as_dict(), "another_process_working": busy, "recorded_in_custody_log": unrecorded is None,
                     "not_recorded_because": unrecorded,
