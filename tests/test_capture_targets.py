@@ -40,3 +40,4 @@ def test_a_timeout_in_archiver_toml_that_means_never_is_a_malformed_setting(run_
         result = run_cli("capture", "-C", collection.root, server.url("/a"))
         assert result.exit_code == 2 and "timeout must be a number of seconds" in result.stderr, (value, result.output)
     assert not server.requests
+

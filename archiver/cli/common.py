@@ -379,7 +379,7 @@ def _stdout_is_terminal() -> bool:
         return forced == "1"
     if os.environ.get("FORCE_COLOR"):
         return True
-    return sys.stdout.isatty()
+    return sys.stdout is not None and sys.stdout.isatty()  # None: started with its output closed (`>&-`)
 
 
 def _least_width(header: str, values: list[str], whole: bool) -> int:
