@@ -1,5 +1,5 @@
-"""What `archiver capture` reads when given folders and arguments: the writer's documents,
-never the collection's own files, and no argument that names nothing."""
+"""What `archiver capture` is given: folders walked for the writer's documents, never the
+collection's own files; a timeout it can keep."""
 
 from __future__ import annotations
 
@@ -40,4 +40,3 @@ def test_a_timeout_in_archiver_toml_that_means_never_is_a_malformed_setting(run_
         result = run_cli("capture", "-C", collection.root, server.url("/a"))
         assert result.exit_code == 2 and "timeout must be a number of seconds" in result.stderr, (value, result.output)
     assert not server.requests
-
