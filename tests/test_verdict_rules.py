@@ -37,6 +37,8 @@ def judged(raw: bytes, requested: str = URL, final: str | None = None) -> tuple[
     return verdict.verdict, verdict.reason
 
 
+PAYWALL_MARKUP = ('<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle", '
+                  '"headline": "Budget", "isAccessibleForFree": {free}}}</script>')
 HOME = response(html("Home | Daily News", f"<h1>Daily News</h1><p>{ARTICLE}</p>"))
 
 NOT_CONTENT = [
@@ -102,6 +104,18 @@ NOT_CONTENT = [
                                                f"<p>{CHROME} {CHROME}</p>")), "login-wall"),
 ]
 
+NOT_CONTENT += [
+    # a paywalled article as publishers mark it for search engines, its opening shown
+    ("paywall-teaser", response(html("Budget: what the minister hid | The Courier", "<h1>What the minister hid</h1>"
+                                     "<p>The council voted on the budget after a long debate.</p>"
+                                     "<div class=paywall>Subscribe to continue reading.</div>",
+                                     head=PAYWALL_MARKUP.format(free='"False"'))), "login-wall"),
+    ("paywalled-part-boolean", response(html("Budget | The Courier", "<h1>Budget</h1><p>The council voted.</p>",
+                                             head=PAYWALL_MARKUP.format(free='true, "hasPart": {"@type": '
+                                                                        '"WebPageElement", "isAccessibleForFree": '
+                                                                        'false, "cssSelector": ".paywall"}'))),
+     "login-wall"),
+]
 NOT_CONTENT_PAGES = {name: raw for name, raw, _ in NOT_CONTENT}
 MS_LOGIN = response(html("Sign in to your account", "<form method=post><div>Sign in</div><input type=email "
                          "name=loginfmt placeholder='Email, phone, or Skype'><input type=submit value=Next></form>",
@@ -174,6 +188,16 @@ CONTENT = [
     ("an-article-headed-not-found-colon", response(html("Not found: the hunt for MH370 | News", f"<p>{ARTICLE}</p>"))),
 ]
 
+CONTENT += [
+    # a metered wall: marked paywalled, but the whole article was served to this reader
+    ("metered-article-whole", response(html("Budget | The Courier", f"<h1>Budget</h1><p>{ARTICLE}</p><p>{ARTICLE}</p>",
+                                            head=PAYWALL_MARKUP.format(free='"False"')))),
+    ("short-article-marked-free", response(html("Budget | The Courier", "<h1>Budget</h1><p>The council voted.</p>",
+                                                head=PAYWALL_MARKUP.format(free="true")))),
+    ("paywall-words-in-a-script-not-json-ld", response(html("Budget | The Courier", "<p>The council voted.</p>",
+                                                            head='<script>var x = {"isAccessibleForFree": false};'
+                                                                 '</script>'))),
+]
 CONTENT_PAGES = dict(CONTENT)
 CONTENT_REDIRECTED = [
     ("http-to-https-same-path", "http://news.example/2024/05/story-slug", URL),

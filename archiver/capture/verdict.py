@@ -17,7 +17,7 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
     - status 403, 429 or 503 with challenge words in the text ("verify you are human", "captcha").
     An article about CAPTCHAs is long and names no widget in its attributes: it stays content. So
     does a short page whose CAPTCHA widget guards a form a person fills in (a newsletter, comments).
-``login-wall``: a sign-in or consent gate in place of the content.
+``login-wall``: a sign-in, consent or pay gate in place of the content.
     - status 401 (the server asks for credentials);
     - a redirect chain, or a refresh within seconds, that ended on a sign-in URL (/login, /signin, /oauth2/,
       /authorize, …, or a host login.*, accounts.*, sso.*, auth.*) or a consent host (consent.*)
@@ -26,7 +26,10 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
       wrapping most of the page, as ASP.NET WebForms does, is not a sign-in form), or on a page
       with a title segment that is a sign-in ("Sign in to your account", "Log in | Site");
     - the email-first step of a sign-in: an email or username field on a short page with such a title;
-    - Google's consent form (consent.google.com, consent.youtube.com) on a short page.
+    - Google's consent form (consent.google.com, consent.youtube.com) on a short page;
+    - a paywall: a page whose schema.org data says it is not free to read (isAccessibleForFree:
+      false, as publishers mark paywalled articles) showing fewer words than an article has,
+      its opening at most; one showing the whole article to this reader (a metered wall) is content.
     A small login box in an article's header leaves the article's text outside it: content.
 ``http-error``: any other final status of 400 or more; the reason names the code. A final 3xx
     too: a redirect the chain could not follow (no Location) ended short of the page.
@@ -308,6 +311,9 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
         return Verdict("login-wall", f"a sign-in page titled {title!r}")
     if signals.consent_marker and short:
         return Verdict("login-wall", f"a consent wall in place of the content ({signals.consent_marker})")
+    if signals.not_free and length < SOFT_404_WORDS:
+        return Verdict("login-wall", f"a paywall: the page marks itself not free to read (isAccessibleForFree: false)"
+                                     f" and shows {length} words, an article's opening at most")
     if content_type == "application/json" or content_type.endswith("+json"):
         if said := _json_not_found(body):
             return Verdict("not-found", f"status {status} but the JSON says {said!r}")

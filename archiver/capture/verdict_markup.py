@@ -1,9 +1,10 @@
 """What the page verdict rules look for in a page's markup (verdict.py judges by them): its
 visible words and title, the first heading, challenge, CAPTCHA and consent markers in attributes,
-sign-in fields and the forms that hold them, media, a <meta> refresh."""
+sign-in fields and the forms that hold them, media, a <meta> refresh, paywall markup."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from archiver.capture.httpbody import VisibleText
@@ -20,6 +21,10 @@ _CONSENT_MARKUP = ("consent.google.com", "consent.youtube.com")
 _IDENTITY_AUTOCOMPLETE = ("username", "email")
 _FILLED_INPUTS = ("text", "email", "search", "tel", "url", "number")
 _MEDIA = {"img", "video", "audio", "picture", "svg", "canvas", "iframe", "embed", "object"}
+# schema.org's paywall markup, as publishers give it to search engines: the article, or a part
+# of it, is not free to read ("False" as a string is what Google's documentation shows).
+_NOT_FREE = re.compile(r'"isAccessibleForFree"\s*:\s*"?false\b', re.I)
+STRUCTURED_DATA_CHARS = 256 * 1024  # of JSON-LD read for it: a hostile page's megabytes are not kept
 
 
 @dataclass
@@ -48,6 +53,9 @@ class PageSignals(VisibleText):
         self.media = False
         self.refresh: str | None = None
         self.first_heading: list[str] = []
+        self.not_free = False  # the page's structured data says it is paywalled
+        self._structured_data: list[str] | None = None  # of the JSON-LD script being read
+        self._structured_chars = 0
         self._sign_in_forms: list[int] = []
         self._form: _Form | None = None
         self._heading: str | None = None
@@ -76,6 +84,8 @@ class PageSignals(VisibleText):
             self._form.captcha |= widget is not None
         if tag == "h1" and not self.first_heading and self._heading is None:
             self._heading = tag
+        if tag == "script" and named.get("type", "").strip().lower() == "application/ld+json":
+            self._structured_data = []
 
     def handle_endtag(self, tag) -> None:
         super().handle_endtag(tag)
@@ -83,6 +93,9 @@ class PageSignals(VisibleText):
             self._end_form()
         if tag == self._heading:
             self._heading = ""  # the first heading is read; later ones are not
+        if tag == "script" and self._structured_data is not None:
+            self.not_free |= bool(_NOT_FREE.search("".join(self._structured_data)))
+            self._structured_data = None
 
     def handle_data(self, data: str) -> None:
         before = len(self.words)
@@ -91,6 +104,10 @@ class PageSignals(VisibleText):
             self._form.words += len(self.words) - before
         if self._heading:
             self.first_heading.append(data)
+        if self._structured_data is not None and self._structured_chars < STRUCTURED_DATA_CHARS:
+            piece = data[:STRUCTURED_DATA_CHARS - self._structured_chars]
+            self._structured_data.append(piece)
+            self._structured_chars += len(piece)
 
     def close(self) -> None:
         super().close()
