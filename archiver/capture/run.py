@@ -159,7 +159,7 @@ class CaptureRun:
                   "archiver-catalog": collection.config.catalog_url or "catalog.sqlite",
                   "archiver-storage": json.dumps(collection.config.storage.as_record(), sort_keys=True)},
             on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, _now()),
-            on_close=self._file_closed,
+            on_sealed=self._file_sealed, on_close=self._file_closed,
             # In a store shared by machines, captures are durable there only once their file is uploaded.
             max_age=settings.warc_age if shared_by_machines(collection.storage) else None)
         self._awaiting = AwaitingUpload() if self.writer.max_age is not None else None
@@ -327,13 +327,16 @@ class CaptureRun:
         else:
             self.custody.append_many(_logged(captures, self.catalog.add_captures(captures, closing=closing)))
 
-    def _file_closed(self, closed: StoredFile) -> None:
-        # Signed first: a crash before the catalog records the close leaves the file listed as
-        # open, which the next command's repair closes (verify holds it to this entry); the
-        # reverse would leave a closed file whose SHA-256 nothing signed. A key revoked or
-        # rotated out meanwhile signs no close: verify then says the file's close went unsigned.
+    def _file_sealed(self, written: StoredFile) -> None:
+        # Signed once its last byte is synced, before the upload: one that fails leaves the file
+        # in the spool, and the repair that uploads it later (doctor --fix, a worker's restart,
+        # which sign nothing) is held to this entry; an upload reads back what it stored. A crash
+        # before the catalog records the close leaves it listed as open, which the next repair
+        # closes. A key revoked or rotated out meanwhile signs no close (verify says so).
         if self._key_watch.signs():
-            self.custody.append(WARC_CLOSED, closed_subject(closed.name, closed.size, closed.sha256))
+            self.custody.append(WARC_CLOSED, closed_subject(written.name, written.size, written.sha256))
+
+    def _file_closed(self, closed: StoredFile) -> None:
         if self._awaiting is None:
             self.catalog.file_closed(closed, _now())
             return

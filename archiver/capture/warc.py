@@ -201,7 +201,9 @@ class WarcFileWriter:
 
     def __init__(self, storage: Storage, prefix: str, max_size: int, info: dict[str, str],
                  on_open: Callable[[str, str], None], on_close: Callable[[StoredFile], None],
-                 max_age: float | None = None) -> None:
+                 max_age: float | None = None, on_sealed: Callable[[StoredFile], None] = lambda written: None) -> None:
+        """`on_sealed(written)`: a file's last byte is written and synced, before it is published
+        (which may fail: an upload); `on_close(stored)`: it is published."""
         self.storage = storage
         self.prefix = prefix
         self.max_size = max_size
@@ -210,6 +212,7 @@ class WarcFileWriter:
         self.info = info
         self._on_open = on_open
         self._on_close = on_close
+        self._on_sealed = on_sealed
         self._file: NewFile | None = None
         self._writer: _ExactWARCWriter | None = None
         self._name: str | None = None
@@ -307,6 +310,9 @@ class WarcFileWriter:
         if self._file is None:
             return None
         file, self._file, self._writer, self._name = self._file, None, None, None
+        # Its bytes are final before they go anywhere: what they are is said (signed) now, so
+        # that a publish that fails, and the repair that publishes the file later, change nothing of it.
+        self._on_sealed(file.close())
         closed = self.storage.publish(file)
         self._on_close(closed)
         return closed

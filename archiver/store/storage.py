@@ -54,6 +54,10 @@ class NewFile(Protocol):
     def sync(self) -> None:
         """Everything written so far survives a crash (it may still end up set aside as unfinished)."""
 
+    def close(self) -> StoredFile:
+        """Sync it and write no more: the size and SHA-256 of every byte written (the same again
+        if asked again: publishing closes it too)."""
+
     def abandon(self) -> None:
         """Stop writing it, unpublished: left unfinished, for `doctor` (after a write that failed)."""
 
@@ -132,6 +136,7 @@ class LocalNewFile:
         self._held = bytearray()
         self._name_durable = False
         self._failed: OSError | None = None
+        self._closed: StoredFile | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._refuse_if_torn()
@@ -162,9 +167,13 @@ class LocalNewFile:
             self._name_durable = True
 
     def close(self) -> StoredFile:
-        self.sync()
-        self._out.close()
-        return StoredFile(self.name, self.size, self._sha256.hexdigest())
+        # Closed once: a writer closes its file to sign what it holds before it publishes it,
+        # and publishing closes it again.
+        if self._closed is None:
+            self.sync()
+            self._out.close()
+            self._closed = StoredFile(self.name, self.size, self._sha256.hexdigest())
+        return self._closed
 
     def abandon(self) -> None:
         self._out.close()
