@@ -23,6 +23,7 @@ from typing import BinaryIO, Iterator
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.crash_points import AFTER_PUBLISH, AFTER_UPLOAD, crash_point
 from archiver.store.durable import fsync_dir, replacing
+from archiver.store.s3_client import make_client, no_answer, timed_out
 from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, ObjectState, StoredFile
 from archiver.store.storage_settings import StorageSettings
 
@@ -48,15 +49,7 @@ class S3Storage:
     @property
     def client(self):
         if self._s3 is None:
-            import boto3
-            from botocore.config import Config
-            s = self.settings
-            # boto3's default CRC32 checksums are off: the SHA-256 is the one sent, on every upload.
-            config = Config(request_checksum_calculation="when_required", response_checksum_validation="when_required",
-                            connect_timeout=10, retries={"mode": "standard", "max_attempts": 3},
-                            **({"s3": {"addressing_style": s.addressing_style}} if s.addressing_style else {}))
-            # A session of its own: the AWS variables and files as they are now, not as first read.
-            self._s3 = boto3.session.Session().client("s3", endpoint_url=s.endpoint, region_name=s.region, config=config)
+            self._s3 = make_client(self.settings)
         return self._s3
 
     # -- set-up ---------------------------------------------------------------------------
@@ -83,6 +76,8 @@ class S3Storage:
             raise UsageProblem(f"the S3 store at {endpoint} answered {code} for bucket {self.bucket!r}",
                                "check [storage] in archiver.toml") from None
         except BotoCoreError as exc:
+            if timed_out(exc):
+                raise UsageProblem(*no_answer(self.settings, endpoint)) from None
             raise UsageProblem(f"cannot reach the S3 store at {endpoint} ({exc})",
                                "check endpoint in [storage] of archiver.toml, or AWS_ENDPOINT_URL") from None
         if self.settings.require_retention:
@@ -341,6 +336,9 @@ class S3Storage:
             raise StorageProblem(f"cannot {what} in {self.location}: {_code(exc)} {exc.response['Error'].get('Message') or ''}".rstrip(),
                                  "check the S3 store and its credentials, then run the command again") from None
         except BotoCoreError as exc:
+            if timed_out(exc):
+                message, fix = no_answer(self.settings, self.client.meta.endpoint_url)
+                raise StorageProblem(f"cannot {what} in {self.location}: {message}", fix) from None
             raise StorageProblem(f"cannot {what} in {self.location}: {exc}",
                                  "check that the S3 store is reachable, then run the command again") from None
 

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 RETENTION_MODES = ("COMPLIANCE",)
+# Seconds an S3 request waits for the store to connect or to answer (botocore's own read
+# timeout): one that does not is not asked again, so a hung store holds a command this long.
+DEFAULT_TIMEOUT = 60
 URL_FORM = "s3://BUCKET/PREFIX/"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -32,6 +35,7 @@ class StorageSettings:
     addressing_style: str | None = None  # unset: s3.addressing_style of the AWS config
     require_retention: str | None = None  # "COMPLIANCE": refuse a bucket whose default lock is weaker
     min_retention_days: int = 0
+    timeout: float = DEFAULT_TIMEOUT
 
     @property
     def bucket(self) -> str:
@@ -42,7 +46,8 @@ class StorageSettings:
         return split_url(self.url)[1]
 
     def as_record(self) -> dict:
-        return dict(self.__dict__)
+        # Where the evidence is kept, for every warcinfo; how long to wait for it says nothing of that.
+        return {key: value for key, value in self.__dict__.items() if key != "timeout"}
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -66,7 +71,7 @@ def parse_storage(raw: dict) -> StorageSettings:
               if key in raw}
     if values.get("url"):
         split_url(values["url"])
-    elif len(values) > 1 or raw.get("min_retention_days"):
+    elif len(values) > 1 or raw.get("min_retention_days") or "timeout" in raw:
         raise ValueError(f"[storage] settings other than url need an S3 url ({URL_FORM})")
     if values.get("endpoint") and not values["endpoint"].startswith(("http://", "https://")):
         raise ValueError("endpoint in [storage] must be an http(s) URL, such as https://s3.example.org")
@@ -77,7 +82,10 @@ def parse_storage(raw: dict) -> StorageSettings:
     days = raw.get("min_retention_days", 0)
     if not isinstance(days, int) or isinstance(days, bool) or days < 0:
         raise ValueError("min_retention_days must be a whole number of days")
-    return StorageSettings(**values, min_retention_days=days)
+    timeout = raw.get("timeout", DEFAULT_TIMEOUT)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 3600:
+        raise ValueError("timeout in [storage] must be a number of seconds, more than 0 and at most 3600")
+    return StorageSettings(**values, min_retention_days=days, timeout=timeout)
 
 
 def render_storage(settings: StorageSettings) -> str:
@@ -90,6 +98,8 @@ def render_storage(settings: StorageSettings) -> str:
         lines.append(f"{key} = {json.dumps(value)}" if value else f"# {key} = ...   # unset: from the AWS configuration")
     if settings.min_retention_days:
         lines.append(f"min_retention_days = {settings.min_retention_days}")
+    lines.append(f"timeout = {settings.timeout:g}" if settings.timeout != DEFAULT_TIMEOUT else
+                 f"# timeout = {DEFAULT_TIMEOUT}   # seconds a request waits for the store to answer")
     return "\n".join(lines) + "\n"
 
 
