@@ -32,6 +32,16 @@ class AwaitingUpload:
                 if row.job_id is not None:
                     self._by_job[row.job_id] = row
 
+    def let_go(self, captures: list[Capture]) -> None:
+        """Hold these no more (written by a write that then failed: their bytes may be torn)."""
+        ids = {capture[0].id for capture in captures}
+        with self._lock:
+            for name, held in list(self._by_file.items()):
+                self._by_file[name] = [capture for capture in held if capture[0].id not in ids]
+            for job, row in list(self._by_job.items()):
+                if row.id in ids:
+                    del self._by_job[job]
+
     def of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
         """The capture held for each of these jobs that has one, by job id."""
         with self._lock:

@@ -17,20 +17,18 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable
 
-from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.rows import CaptureRow, PayloadOrigin
 from archiver.store.collection import CaptureSettings, Collection
-from archiver.store.documents import DocumentCopies
 from archiver.store.storage import StoredFile
 from archiver.store.leftovers import shared_by_machines
-from archiver.errors import StorageProblem, UsageProblem
+from archiver.errors import StorageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
-from archiver.evidence.claim_tree import claims_trees, tree_of
-from archiver.evidence.custody import WARC_CLOSED, CustodyLog, closed_subject
+from archiver.evidence.custody import WARC_CLOSED, closed_subject
 from archiver.evidence.key_watch import KeyWatch
 from archiver.evidence.keys import custody_log
 from archiver.read.seeds import Claim, Document
+from archiver.capture.documents import record_documents
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.read.urls import normalise_url
 from archiver.capture.browser.records import page_records
@@ -42,15 +40,8 @@ from archiver.capture.group_commit import GroupCommit
 from archiver.capture.exchanges import hop_records
 from archiver.capture.revisits import identical_payloads, rendered_since, unchanged_since
 from archiver.capture.verdict import capture_verdict
-from archiver.capture.warc import PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest, warc_date
-
-
-def existing_capture(catalog: Catalog, id_prefix: str) -> CaptureRow:
-    """The one capture whose id starts with `id_prefix`, for a claim to cite."""
-    matches = catalog.find_capture(id_prefix)
-    if len(matches) != 1:
-        raise UsageProblem(f"{id_prefix!r} matches {how_many_found(len(matches))} captures", "give a capture id from `archiver captures`")
-    return matches[0]
+from archiver.capture.warc import (PartlyDone, PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest,
+                                   warc_date)
 
 
 def _now() -> str:
@@ -59,28 +50,6 @@ def _now() -> str:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "archive"
-
-
-def record_documents(collection: Collection, custody: CustodyLog, documents: list[Document],
-                     stop: threading.Event | None = None) -> None:
-    """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
-    changed document are superseded. Once `stop` is set, no further document is started."""
-    copies = DocumentCopies(collection.root, collection.storage)
-    for document in documents:
-        if stop is not None and stop.is_set():
-            return
-        try:
-            copies.keep(document.content)
-        except OSError as exc:
-            raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
-                                 "free disk space or fix permissions, then run the capture again") from None
-        collection.catalog.record_document(document, _now())
-        # The document's claims tree as the catalog now holds it (each claim ever read from it,
-        # with its text and what it cites): verify holds the catalog to the latest one signed.
-        tree = next((tree for _, tree in claims_trees(collection.catalog, [document.key])), tree_of([]))
-        custody.append("document read", {"document": document.key, "sha256": document.sha256,
-                                         "claims": [claim.id for claim in document.claims],
-                                         "claims_tree": tree})
 
 
 _log = logging.getLogger(__name__)
@@ -95,6 +64,7 @@ class _Job:
     job_id: str
     taken_before: bool
     capture: CaptureRow | None = None
+    error: BaseException | None = None  # what stopped its store before it was written (its group's others may be)
 
 
 def _logged(captures: list[Capture], added: list[bool]) -> list[tuple[str, dict]]:
@@ -239,8 +209,13 @@ class CaptureRun:
                 results = [result for result in batch if result is not None]
                 try:
                     if results and not failures:
-                        with self._storing:  # the age timer closes files under this lock too
-                            stored = self._store(results)
+                        try:
+                            with self._storing:  # the age timer closes files under this lock too
+                                stored = self._store(results)
+                        except PartlyDone as partial:  # the first ones stored: counted, the error raised
+                            stored = partial.done
+                            failures.append(partial.problem)
+                            stop.set()
                         rows.extend(stored)
                         for row in stored:
                             on_capture(row)
@@ -275,6 +250,8 @@ class CaptureRun:
             self._job_stores.submit(job)
         finally:
             job.result.release()
+        if job.error is not None:  # nothing of it written: the job fails, and is taken again
+            raise job.error
         return job.capture
 
     def _captures_of_jobs(self, job_ids: list[str], in_catalog: list[str]) -> dict[str, CaptureRow]:
@@ -289,7 +266,15 @@ class CaptureRun:
             done = self._captures_of_jobs([job.job_id for job in jobs],
                                           in_catalog=[job.job_id for job in jobs if job.taken_before])
             new = [job for job in jobs if job.job_id not in done]
-            rows = self._store([job.result for job in new], [job.job_id for job in new]) if new else []
+            try:
+                rows = self._store([job.result for job in new], [job.job_id for job in new]) if new else []
+            except PartlyDone as partial:
+                # A file's upload failed between two of them: those written before are made (held
+                # for that file, as a job's capture waiting for its upload is), so their jobs are
+                # done; failing them would have them captured again while the first stays in the file.
+                rows = partial.done
+                for job in new[len(rows):]:
+                    job.error = partial.problem
         for job in jobs:
             job.capture = done.get(job.job_id)
         for job, row in zip(new, rows):
@@ -303,19 +288,33 @@ class CaptureRun:
         self._key_watch.check()  # before signing: a key revoked or rotated out meanwhile signs nothing more
         prepared = [self._prepare(result, job_id, origin) for result, job_id, origin
                     in zip(results, job_ids or [None] * len(results), identical_payloads(self.catalog, results))]
+        cut, held = None, []
+
+        def written(index: int, records: list) -> None:
+            # Held as soon as written: the write may close its file before the next capture
+            # (a rotation), and that close lists the captures held for the file.
+            if self._awaiting is not None:
+                held.append((dataclasses.replace(prepared[index][0], warc_file=records[0].warc_file), records,
+                             prepared[index][2]))
+                self._awaiting.hold(held[-1:])
         try:
-            stored = self.writer.write([pending for _, pending, _ in prepared])
+            stored = self.writer.write([pending for _, pending, _ in prepared], written)
+        except PartlyDone as partial:  # the first ones written and durable: stored below, the rest failed
+            stored, cut = partial.done, partial.problem
         except OSError as exc:
+            if self._awaiting is not None:
+                self._awaiting.let_go(held)
             raise StorageProblem(f"cannot write to {self.collection.storage.location}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
         captures = [(dataclasses.replace(row, warc_file=records[0].warc_file if records else None), records, envelope)
                     for (row, _, envelope), records in zip(prepared, stored)]
         rows = [row for row, _, _ in captures]
-        if self._awaiting is not None:
-            self._awaiting.hold([capture for capture in captures if capture[1]])
+        if self._awaiting is not None:  # those written are held (above)
             captures = [capture for capture in captures if not capture[1]]  # nothing written, no file to wait for
         if captures:
             self._list(captures)
+        if cut is not None:
+            raise PartlyDone(rows, cut)
         return rows
 
     def _list(self, captures: list[Capture], closing: tuple[StoredFile, str] | None = None) -> None:

@@ -11,8 +11,10 @@ from archiver.evidence.custody import LOG_NAME
 from archiver.read.model import NOTE_KEY
 from archiver.read.seeds import Document, NotADocument, UnreadableDocument, documents_in, path_text, read_document
 from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
+from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.collection import CONFIG_NAME, Collection
 from archiver.store.documents import FOLDER as DOCUMENT_COPIES
+from archiver.store.rows import CaptureRow
 
 # What a collection keeps in its own folder. A folder walked for documents may be a collection's
 # (`archiver capture .` run again where the first run made one): its custody log is a .jsonl, as
@@ -99,3 +101,11 @@ def _collections_own(path: Path) -> bool:
     path = path.absolute()
     home = next((folder for folder in path.parents if Collection.exists(folder)), None)
     return home is not None and path.relative_to(home).parts[0] in _COLLECTION_OWN
+
+
+def existing_capture(catalog: Catalog, id_prefix: str) -> CaptureRow:
+    """The one capture whose id starts with `id_prefix`, for a claim to cite."""
+    matches = catalog.find_capture(id_prefix)
+    if len(matches) != 1:
+        raise UsageProblem(f"{id_prefix!r} matches {how_many_found(len(matches))} captures", "give a capture id from `archiver captures`")
+    return matches[0]

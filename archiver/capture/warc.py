@@ -194,6 +194,15 @@ class _ExactWARCWriter(WARCWriter):
         self._write_warc_record(_GzipMember(self.out), record)
 
 
+class PartlyDone(Exception):
+    """A batch cut short: `done` holds what its first items made, durable before `problem`
+    stopped the rest (which made nothing)."""
+
+    def __init__(self, done: list, problem: BaseException) -> None:
+        super().__init__(str(problem))
+        self.done, self.problem = done, problem
+
+
 class WarcFileWriter:
     """Appends captures to a WARC file, rotating past `max_size` or, with `max_age`, once the
     file is that many seconds old. Not thread-safe: one writer per process, called under the
@@ -266,21 +275,34 @@ class WarcFileWriter:
     def _sync(self) -> None:
         self._file.sync()
 
-    def write(self, captures: list[list[PendingRecord]]) -> list[list[StoredRecord]]:
+    def write(self, captures: list[list[PendingRecord]],
+              on_written: Callable[[int, list[StoredRecord]], None] = lambda index, records: None,
+              ) -> list[list[StoredRecord]]:
         """Append each capture's records, then fsync once: all are durable on return. A file
-        closes past its size only between captures, so a capture never spans two files."""
+        closes past its size only between captures, so a capture never spans two files.
+        `on_written(i, records)` once capture i is appended, before a later one can close its file."""
         stored = []
         try:
             for records in captures:
                 if not records:  # a capture that failed before sending anything: nothing to write
                     stored.append([])
                     continue
-                if self._file is not None and self._file.size >= self.max_size:
-                    self.close()
-                self.close_if_old()
+                try:
+                    if self._file is not None and self._file.size >= self.max_size:
+                        self.close()
+                    self.close_if_old()
+                except OSError:  # perhaps its sync: the captures written before may not be durable
+                    raise
+                except Exception as problem:
+                    # Its bytes were synced (close() fails with an OSError until then): the captures
+                    # written before are made, in a file a repair publishes; only the rest failed.
+                    if stored:
+                        raise PartlyDone(stored, problem) from problem
+                    raise
                 if self._file is None:
                     self._open()
                 stored.append([self._append(pending) for pending in records])
+                on_written(len(stored) - 1, stored[-1])
             if self._file is not None:
                 self._sync()
         except OSError:

@@ -14,7 +14,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
 
-from archiver.capture.run import CaptureRun, existing_capture
+from archiver.capture.run import CaptureRun
+from archiver.capture.targets import existing_capture
 from archiver.capture.targets import Targets, read_targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow

@@ -74,7 +74,7 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
         else:
             warn_of_leftovers(collection)
         if capture_ids:
-            from archiver.capture.run import existing_capture
+            from archiver.capture.targets import existing_capture
         chosen = [existing_capture(collection.catalog, capture_id) for capture_id in capture_ids]
         logged_before = _custody_length(collection)
         report = _verified(collection, workers, busy, show_progress=shows_progress(as_json))

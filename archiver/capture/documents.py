@@ -1,0 +1,41 @@
+"""Documents read into a collection: a copy of each one's bytes kept, then it and its claims
+listed in the catalog and signed in the custody log."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+from archiver.errors import StorageProblem
+from archiver.evidence.claim_tree import claims_trees, tree_of
+from archiver.evidence.custody import CustodyLog
+from archiver.read.seeds import Document
+from archiver.store.collection import Collection
+from archiver.store.documents import DocumentCopies
+from archiver.capture.warc import warc_date
+
+
+def _now() -> str:
+    return warc_date(datetime.now(timezone.utc))
+
+
+def record_documents(collection: Collection, custody: CustodyLog, documents: list[Document],
+                     stop: threading.Event | None = None) -> None:
+    """Keep a copy of each document's bytes, then list it and its claims; claims gone from a
+    changed document are superseded. Once `stop` is set, no further document is started."""
+    copies = DocumentCopies(collection.root, collection.storage)
+    for document in documents:
+        if stop is not None and stop.is_set():
+            return
+        try:
+            copies.keep(document.content)
+        except OSError as exc:
+            raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
+                                 "free disk space or fix permissions, then run the capture again") from None
+        collection.catalog.record_document(document, _now())
+        # The document's claims tree as the catalog now holds it (each claim ever read from it,
+        # with its text and what it cites): verify holds the catalog to the latest one signed.
+        tree = next((tree for _, tree in claims_trees(collection.catalog, [document.key])), tree_of([]))
+        custody.append("document read", {"document": document.key, "sha256": document.sha256,
+                                         "claims": [claim.id for claim in document.claims],
+                                         "claims_tree": tree})
