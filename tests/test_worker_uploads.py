@@ -4,6 +4,7 @@ the PUT of a WARC object (tests/s3_faults.py), a catalog on real PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 
@@ -114,3 +115,38 @@ def test_jobs_stored_together_across_a_refused_rotation_are_each_captured_once(
     assert _captures(collection) == [("0", "0"), ("1", "1"), ("2", "2")]
     verified = run_cli("verify", "-C", collection.root)
     assert verified.exit_code == 0, verified.output
+
+
+def test_verify_elsewhere_while_a_file_whose_close_is_signed_goes_up_says_not_checked_never_failed(
+        run_cli, raw_server, tmp_path, postgresql_url, s3, monkeypatch):
+    """A file's close is signed before its upload: while another machine's run uploads it, the
+    catalog still lists it as being written. verify on this machine says so (not checked), and
+    neither fails the file nor says it passed; once it is up, the file is held to its close."""
+    from archiver.evidence.custody import WARC_CLOSED, parse_entry
+    from archiver.evidence.keys import custody_lines
+    from archiver.store.s3 import S3Storage
+    from tests.conftest import capture
+
+    collection, _ = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url)
+    elsewhere = another_machine(collection, tmp_path / "elsewhere")
+    upload, going_up, go_on = S3Storage._upload, threading.Event(), threading.Event()
+
+    def slow_upload(self, path, written, key=None):
+        if written.name.endswith(".warc.gz"):
+            going_up.set()
+            go_on.wait(60)
+        return upload(self, path, written, key)
+    monkeypatch.setattr(S3Storage, "_upload", slow_upload)
+    captured = threading.Thread(target=capture, args=(elsewhere, raw_server({"/a": page}).url("/a")))
+    captured.start()
+    try:
+        assert going_up.wait(60)
+        assert [e for e in map(parse_entry, custody_lines(collection)) if e and e["event"] == WARC_CLOSED]
+        during = run_cli("verify", "-C", collection.root, "--json")
+    finally:
+        go_on.set()
+        captured.join(60)
+    assert during.exit_code == 0, during.output
+    assert [line for line in json.loads(during.stdout)["not_checked"] if "being uploaded" in line], during.stdout
+    after = run_cli("verify", "-C", collection.root, "--json")
+    assert after.exit_code == 0 and json.loads(after.stdout)["passed"]["WARC file close in custody log"] == 1, after.stdout
