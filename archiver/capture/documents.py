@@ -4,7 +4,6 @@ listed in the catalog and signed in the custody log."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
 
 from archiver.errors import StorageProblem
 from archiver.evidence.claim_tree import claims_trees, tree_of
@@ -12,11 +11,7 @@ from archiver.evidence.custody import CustodyLog
 from archiver.read.seeds import Document
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
-from archiver.capture.warc import warc_date
-
-
-def _now() -> str:
-    return warc_date(datetime.now(timezone.utc))
+from archiver.capture.warc import warc_now
 
 
 def record_documents(collection: Collection, custody: CustodyLog, documents: list[Document],
@@ -32,7 +27,7 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
         except OSError as exc:
             raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
-        collection.catalog.record_document(document, _now())
+        collection.catalog.record_document(document, warc_now())
         # The document's claims tree as the catalog now holds it (each claim ever read from it,
         # with its text and what it cites): verify holds the catalog to the latest one signed.
         tree = next((tree for _, tree in claims_trees(collection.catalog, [document.key])), tree_of([]))

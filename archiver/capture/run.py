@@ -41,11 +41,7 @@ from archiver.capture.exchanges import hop_records
 from archiver.capture.revisits import identical_payloads, rendered_since, unchanged_since
 from archiver.capture.verdict import capture_verdict
 from archiver.capture.warc import (PartlyDone, PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest,
-                                   warc_date)
-
-
-def _now() -> str:
-    return warc_date(datetime.now(timezone.utc))
+                                   warc_date, warc_now)
 
 
 def _slug(name: str) -> str:
@@ -128,14 +124,14 @@ class CaptureRun:
                   # Where the evidence is kept; archiver.toml holds no secret, so none is recorded here.
                   "archiver-catalog": collection.config.catalog_url or "catalog.sqlite",
                   "archiver-storage": json.dumps(collection.config.storage.as_record(), sort_keys=True)},
-            on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, _now()),
+            on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, warc_now()),
             on_sealed=self._file_sealed, on_close=self._file_closed,
             # In a store shared by machines, captures are durable there only once their file is uploaded.
             max_age=settings.warc_age if shared_by_machines(collection.storage) else None)
         self._awaiting = AwaitingUpload() if self.writer.max_age is not None else None
         self.upload_failed: str | None = None  # why a WARC file going up by age did not
         self.catalog.runs.running(self.run_id)
-        self.catalog.runs.start(self.run_id, _now(), made_by["software"], operator, settings.as_record(), self._plan)
+        self.catalog.runs.start(self.run_id, warc_now(), made_by["software"], operator, settings.as_record(), self._plan)
         if self.writer.max_age is not None:
             self._rotating.start()
 
@@ -151,7 +147,7 @@ class CaptureRun:
             # A run interrupted, or stopped by an error (a full disk, a revoked key), stays
             # unfinished, for `--resume` to take up: finished, it would complete the runs it resumes.
             if not self.interrupted and exc_type is None:
-                self.catalog.runs.finish(self.run_id, _now(), self._resumes)
+                self.catalog.runs.finish(self.run_id, warc_now(), self._resumes)
             self.catalog.runs.ended(self.run_id)
         finally:
             if self.pages is not self.fetcher:
@@ -182,7 +178,7 @@ class CaptureRun:
         record_documents(self.collection, self.custody, documents, self._stop)
 
     def record_note(self, claim: Claim) -> None:
-        self.catalog.add_note(claim, _now())
+        self.catalog.add_note(claim, warc_now())
         self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations]})
 
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
@@ -337,10 +333,10 @@ class CaptureRun:
 
     def _file_closed(self, closed: StoredFile) -> None:
         if self._awaiting is None:
-            self.catalog.file_closed(closed, _now())
+            self.catalog.file_closed(closed, warc_now())
             return
         with self._awaiting.listing(closed.name) as captures:
-            self._list(captures, closing=(closed, _now()))
+            self._list(captures, closing=(closed, warc_now()))
 
     def _prepare(self, result: FetchResult, job_id: str | None,
                  origin: PayloadOrigin | None) -> tuple[CaptureRow, list[PendingRecord], dict | None]:

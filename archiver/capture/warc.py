@@ -56,6 +56,11 @@ def warc_date(moment: datetime) -> str:
     return datetime_to_iso_date(moment.astimezone(timezone.utc).replace(tzinfo=None), use_micros=True)
 
 
+def warc_now() -> str:
+    """This moment as warc_date() writes it: the form of every time a capture run records."""
+    return warc_date(datetime.now(timezone.utc))
+
+
 def new_record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
 
