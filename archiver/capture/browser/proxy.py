@@ -4,8 +4,8 @@ RecordingProxy is a capture's browser context's only way out. It never opens a c
 its own: each request the browser makes (plain, or inside a CONNECT tunnel whose TLS it ends
 with the run's InterceptAuthority) is handed to Fetcher.forward, so it is checked against the
 address policy and pinned before any connection, and recorded byte for byte by the same
-transport as a plain capture. The browser then gets those recorded bytes unchanged, so what it
-rendered is what was stored. Refused and failed requests get a short 403/502/504 naming the
+transport as a plain capture. The browser gets those recorded bytes unchanged, each as soon as
+it is recorded, so what it rendered is what was stored. Refused and failed requests get a short 403/502/504 naming the
 reason and are kept as hops with an error, never dropped.
 
 RefusingProxy is the browser's own proxy, for what Chromium fetches for itself (updates, time
@@ -246,24 +246,27 @@ class RecordingProxy(InterceptingServer):
             self._fill(slot, _unsent(url, f"the browser's request could not be read: {exc}", self.deadline,
                                      refused=False))
             raise
-        hop = self._fetch(url, request, body)
+        sock.settimeout(max(1.0, self._idle()))
+        relay = _Relay(sock)
+        hop = self._fetch(url, request, body, relay)
         self._fill(slot, hop)
+        if relay.sent and (relay.failed or not hop.has_response):
+            return False  # part of an answer went out, or the browser left: the connection ends here
         if not hop.has_response:
             out_of_time = self.deadline - time.monotonic() <= 0 and not hop.refused
             status = 403 if hop.refused else 504 if out_of_time else 502
             sock.sendall(answer(status, hop.error or "no response", close=request.wants_close))
             return not request.wants_close
-        sock.settimeout(max(1.0, self._idle()))
         spool = hop.exchange.spool
         spool.file.seek(0)
         head = spool.file.read(spool.header_length or 0)
         spool.file.seek(0)
-        while chunk := spool.file.read(RELAY_CHUNK):
+        while not relay.sent and (chunk := spool.file.read(RELAY_CHUNK)):  # none passed on as it came
             sock.sendall(chunk)
         # Only a complete, length-framed response leaves the connection usable for the next one.
         return hop.truncated is None and delimited(head, request.method) and not request.wants_close
 
-    def _fetch(self, url: str, request: BrowserRequest, body: bytes) -> Hop:
+    def _fetch(self, url: str, request: BrowserRequest, body: bytes, relay: "_Relay") -> Hop:
         """The request through the Fetcher, unless a page limit or something unrecordable stops it first."""
         if request.header("upgrade") is not None:
             return _unsent(url, f"a protocol upgrade ({request.header('upgrade')}) cannot be recorded", self.deadline)
@@ -277,7 +280,7 @@ class RecordingProxy(InterceptingServer):
             self._forwarded += 1
         headers = [(name, value) for name, value in request.headers if name.lower() not in _FOR_THE_PROXY]
         try:
-            hop = self.fetcher.forward(request.method, url, headers, body, self.deadline)
+            hop = self.fetcher.forward(request.method, url, headers, body, self.deadline, relay.send)
         except Exception as exc:  # a fault of ours must still leave the request listed, with why
             return _unsent(url, f"recording proxy failure: {type(exc).__name__}: {exc}", self.deadline, refused=False)
         with self._lock:
@@ -287,6 +290,27 @@ class RecordingProxy(InterceptingServer):
     def _fill(self, slot: int, hop: Hop) -> None:
         with self._lock:
             self._slots[slot] = hop
+
+
+class _Relay:
+    """Passes a response on to the browser as the transport records it, byte for byte: a page
+    its server is still sending (a live page, an event stream, a long download) is shown as far
+    as it has come, as a reader's browser shows it, rather than only once it ends, which for a
+    stream is never. A browser that stops reading stops the relay, never the recording."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sent = 0
+        self.failed = False
+
+    def send(self, data: bytes) -> None:
+        if self.failed:
+            return
+        try:
+            self.sock.sendall(data)
+            self.sent += len(data)
+        except OSError:
+            self.failed = True
 
 
 def _unsent(url: str, reason: str, deadline: float, refused: bool = True) -> Hop:

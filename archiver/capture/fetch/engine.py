@@ -241,12 +241,14 @@ class Fetcher:
             seen.add(state)
 
     def forward(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
-                deadline: float) -> Hop:
+                deadline: float, relay: Callable[[bytes], None] | None = None) -> Hop:
         """One exchange exactly as a browser asked for it (method, headers in order, body),
         through the same resolver, address policy, pinning, size cap and transport as `fetch`,
         by `deadline` (a time.monotonic() value). Redirects are not followed: the browser
-        follows them itself, each hop a request of its own. Refused or failed: `Hop.error`."""
+        follows them itself, each hop a request of its own. Refused or failed: `Hop.error`.
+        `relay` is handed the response as it is recorded (ResponseSpool.relay)."""
         hop = Hop(url=url, exchange=self._new_exchange(url, deadline))
+        hop.exchange.spool.relay = relay
         problem = fetchable_problem(url)
         if problem:
             hop.error, hop.refused = problem, True

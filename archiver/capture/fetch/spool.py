@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 SPOOL_IN_MEMORY = 4 * 2**20  # larger responses spill to the collection's tmp/ folder
 
@@ -20,6 +21,10 @@ class ResponseSpool:
         self.interim: list[bytes] = []  # 1xx heads received before the response, as received
         self._block = hashlib.sha256()
         self._payload = hashlib.sha256()
+        # Handed the final response's bytes as they are kept (its head once whole, then each
+        # piece of body): a browser capture's proxy passes them on at once, so that the page sees
+        # what has arrived of a response still coming, as a reader's browser would.
+        self.relay: Callable[[bytes], None] | None = None
 
     def write(self, data: bytes | memoryview) -> None:
         self.file.write(data)
@@ -27,9 +32,16 @@ class ResponseSpool:
         self._block.update(data)
         if self.header_length is not None:
             self._payload.update(data)
+            if self.relay is not None:
+                self.relay(bytes(data))
 
     def mark_body_start(self) -> None:
         self.header_length = self.size
+        if self.relay is not None:
+            self.file.seek(0)
+            head = self.file.read(self.size)
+            self.file.seek(0, 2)
+            self.relay(head)
 
     def set_aside_interim(self) -> None:
         """What was received so far is an interim (1xx) head: it is kept apart, and the spool

@@ -1,0 +1,84 @@
+"""Responses that never end, captured in real Chromium: a page its server keeps streaming (a live
+page) and an event stream the page listens to. A reader's browser shows what has arrived while
+the rest is still coming; so must the capture's, and the record says each response was cut."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archiver.capture.browser.chromium import find_chromium
+from tests.conftest import http_response, send_bytes, warc_records
+
+CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+
+NO_ICON = b'<link rel="icon" href="data:,">'
+
+
+@pytest.fixture
+def chromium(monkeypatch) -> None:
+    """Chromium found as a user's machine has it: on the PATH."""
+    monkeypatch.delenv("ARCHIVER_CHROMIUM")
+
+
+def _held_open(data: bytes):
+    """Sends `data`, then keeps the connection open, sending nothing more, until the client hangs up."""
+    def respond(conn, request: bytes) -> None:
+        conn.sendall(data)
+        while conn.recv(65536):
+            pass
+    return respond
+
+
+def _records(collection) -> tuple[dict, dict, dict]:
+    records = warc_records(collection.storage.folder)
+    responses = {r.headers["WARC-Target-URI"]: r for r in records if r.type == "response"}
+    artifacts = {r.headers["WARC-Target-URI"].split(":", 2)[1]: r for r in records if r.type == "resource"}
+    [metadata] = [r for r in records if r.type == "metadata" and r.headers.get("Content-Type") == "application/json"]
+    return responses, artifacts, json.loads(metadata.block)
+
+
+def test_a_page_its_server_never_finishes_is_rendered_from_what_arrived_and_recorded_as_cut(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    # A live page: its first part is sent at once, and the connection stays open for more.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n"
+    part = (b"<html><head><title>Live: the vote</title>" + NO_ICON + b"</head><body>"
+            b"<h1>Live: the vote on Monday</h1><p>The minister resigned after the vote.</p>\n")
+    server = raw_server({"/live": _held_open(head + part)})
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", "--timeout", "10", server.url("/live"))
+    [capture] = json.loads(result.stdout)["captures"]
+    # Cut at the deadline, and said to be: not a failure, and never taken for whole.
+    assert (capture["outcome"], capture["truncated"], capture["error"]) == ("truncated", "time", None), capture
+
+    responses, artifacts, details = _records(collection)
+    live = responses[server.url("/live")]
+    assert live.block == head + part and live.headers["WARC-Truncated"] == "time"
+    assert b"The minister resigned after the vote." in artifacts["dom"].block
+    assert artifacts["screenshot"].block.startswith(b"\x89PNG")
+    assert details["page"]["title"] == "Live: the vote"
+    assert network_sandbox == []
+
+
+def test_an_event_stream_the_page_listens_to_is_shown_as_it_arrived_and_recorded_as_cut(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    page = (b"<html><head>" + NO_ICON + b"</head><body><h1>Results</h1><p id=latest>waiting</p><script>"
+            b"new EventSource('/events').onmessage = event => {"
+            b" document.getElementById('latest').textContent = event.data; };</script></body></html>")
+    stream = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+              b"Connection: close\r\n\r\ndata: 52 seats counted\n\n")
+    server = raw_server({"/results": send_bytes(http_response(page)), "/events": _held_open(stream)})
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", "--timeout", "10", server.url("/results"))
+    [capture] = json.loads(result.stdout)["captures"]
+    assert capture["outcome"] == "ok", capture
+
+    responses, artifacts, details = _records(collection)
+    # What the reader saw, the page's own text, came from the stream's first event.
+    assert b'<p id="latest">52 seats counted</p>' in artifacts["dom"].block, artifacts["dom"].block
+    assert responses[server.url("/events")].block == stream
+    [listed] = [resource for resource in details["resources"] if resource["url"] == server.url("/events")]
+    assert listed["truncated"] == "time" and listed["status"] == 200
+    assert any(note.startswith("network idle: not done") for note in details["page"]["notes"]), details["page"]
+    assert network_sandbox == []
+
