@@ -1,6 +1,7 @@
-"""Responses that never end, captured in real Chromium: a page its server keeps streaming (a live
-page) and an event stream the page listens to. A reader's browser shows what has arrived while
-the rest is still coming; so must the capture's, and the record says each response was cut."""
+"""Connections that never end, captured in real Chromium: a page its server keeps streaming (a live
+page) and an event stream the page listens to (a reader's browser shows what has arrived while the
+rest is still coming; so must the capture's, and the record says each response was cut), and
+WebSockets, which cannot be recorded and so must be listed as refused, ws:// as well as wss://."""
 
 from __future__ import annotations
 
@@ -82,3 +83,22 @@ def test_an_event_stream_the_page_listens_to_is_shown_as_it_arrived_and_recorded
     assert any(note.startswith("network idle: not done") for note in details["page"]["notes"]), details["page"]
     assert network_sandbox == []
 
+
+def test_a_websocket_is_listed_as_refused_whether_plain_or_over_tls(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """Chromium tunnels both through the proxy with CONNECT, a ws:// one speaking plain HTTP inside."""
+    server = raw_server({})
+    page = (b"<html><head>" + NO_ICON + b"</head><body><p>Live scores</p><script>"
+            b"new WebSocket('ws://127.0.0.1:%d/plain'); new WebSocket('wss://127.0.0.1:%d/secure');"
+            b"</script></body></html>") % (server.port, server.port)
+    server.routes["/scores"] = send_bytes(http_response(page))
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", server.url("/scores"))
+    assert json.loads(result.stdout)["captures"][0]["outcome"] == "ok", result.output
+
+    _, _, details = _records(collection)
+    listed = {resource["url"]: resource for resource in details["resources"]}
+    for url in (f"http://127.0.0.1:{server.port}/plain", f"https://127.0.0.1:{server.port}/secure"):
+        assert listed[url]["error"] == "a protocol upgrade (websocket) cannot be recorded", listed
+        assert listed[url]["response_record_id"] is None
+    assert [request.split(b" ", 2)[1] for request in server.requests] == [b"/scores"]
+    assert network_sandbox == []

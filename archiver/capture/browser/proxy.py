@@ -172,7 +172,8 @@ class InterceptingServer(_Server):
             request = read_head(wire)
 
     def _tunnel(self, conn: socket.socket, wire: Wire, request: BrowserRequest) -> None:
-        """CONNECT: end the browser's TLS here as the host asked for, and serve the requests inside."""
+        """CONNECT: end the browser's TLS here as the host asked for (or none, for a ws:// WebSocket),
+        and serve the requests inside."""
         try:
             host, port = authority_of(request.target)
             if wire.buffered:
@@ -182,12 +183,22 @@ class InterceptingServer(_Server):
             conn.sendall(answer(400, str(exc), close=True))
             return
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        name = f"[{host}]" if ":" in host else host
+        # Chromium tunnels a ws:// WebSocket through a proxy as well, speaking plain HTTP inside:
+        # its first byte tells (every TLS handshake starts with 0x16), so that its request is
+        # listed and refused with the reason, as a wss:// one is, rather than lost in a failed handshake.
+        first_byte = conn.recv(1, socket.MSG_PEEK)
+        if not first_byte or self.closing:
+            return
+        if first_byte != b"\x16":
+            self._serve_requests(conn, wire, read_head(wire),
+                                 origin=f"http://{name}" + ("" if port == 80 else f":{port}"))
+            return
         tls = context.wrap_socket(conn, server_side=True)  # takes over conn's file descriptor
         self._watch(tls)
         tls.settimeout(max(0.001, self._idle()))
         wire = Wire(tls)
         first = read_head(wire) if not self.closing else None
-        name = f"[{host}]" if ":" in host else host
         self._serve_requests(tls, wire, first, origin=f"https://{name}" + ("" if port == 443 else f":{port}"))
 
     def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
