@@ -517,6 +517,8 @@ def test_a_page_that_never_settles_ends_before_its_deadline_with_its_screenshot(
     assert page.load_seconds is None and page.settled_seconds is None
     assert any(note.startswith("load event: not done") for note in page.notes), page.notes
     assert any(note.startswith("network idle: not done") for note in page.notes), page.notes
+    # The page fits one screen: the waits took the scroll's time, but it had nothing to stop.
+    assert not any(note.startswith("scroll") for note in page.notes), page.notes
     assert png_size(page.screenshot)[0] == VIEWPORT["width"]
     assert page.pdf.startswith(b"%PDF-") and b"still loading" in page.dom
 

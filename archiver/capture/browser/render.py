@@ -236,7 +236,8 @@ async def _scroll_through(run: _PageRun) -> None:
     the page still loads comes in while it is scrolled, and the waits afterwards cover both."""
     page, limits, notes = run.page, run.limits, run.result.notes
     step = (page.viewport_size or {"height": 800})["height"]
-    end = time.monotonic() + run.left(limits.scroll)
+    budget = run.left(limits.scroll)
+    end = time.monotonic() + budget
     y = 0
     while True:
         # The page's own clock ends the scroll a little before ours, so that where it stopped is known.
@@ -252,11 +253,17 @@ async def _scroll_through(run: _PageRun) -> None:
         if scrolled["stopped"] == "height":
             notes.append(f"scroll: stopped at {limits.scroll_height} px of a page {scrolled['height']} px high")
             break
+        # Out of time is noted only where the page goes on below what was scrolled: a page that
+        # was scrolled to its end (or fits one screen) while the waits took the time was not cut.
+        height = scrolled["height"]
+        if scrolled["stopped"] != "time":
+            # Measured even when the waits used up their time: it is quick, and says whether the scroll was cut.
+            size = await run.bounded("page size", lambda: page.evaluate(PAGE_SIZE), limits.scroll, waiting=False)
+            height = size[1] if size is not None else height
+            if y + step >= height:
+                break
         if scrolled["stopped"] == "time" or time.monotonic() >= end:
-            notes.append(f"scroll: stopped after {limits.scroll:.0f} s at {y} px of {scrolled['height']} px")
-            break
-        size = await run.bounded("page size", lambda: page.evaluate(PAGE_SIZE), limits.scroll)
-        if size is None or y + step >= size[1]:
+            notes.append(f"scroll: stopped after {budget:.0f} s at {y} px of {height} px")
             break
     if y:
         await run.bounded("scroll back", lambda: page.evaluate("window.scrollTo(0, 0)"), limits.scroll)
