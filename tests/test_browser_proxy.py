@@ -20,7 +20,7 @@ from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.proxy import RecordingProxy, RefusingProxy
 from archiver.capture.fetch.engine import Fetcher
 from archiver.store.collection import CaptureSettings
-from tests.conftest import http_response, redirect, send_bytes
+from tests.conftest import eventually, http_response, redirect, send_bytes
 
 
 def spooled(hop) -> bytes:
@@ -68,6 +68,12 @@ class Proxies:
         self.fetcher.close()
 
 
+def _hops(proxy: RecordingProxy, count: int) -> list:
+    """The proxy's hops once `count` requests are done: the client is handed each response as it
+    is recorded, a moment before the proxy's thread files the request's hop."""
+    eventually(lambda: len(proxy.hops) == count, f"{count} requests filed")
+    return proxy.hops
+
 @pytest.fixture
 def proxies(tmp_path, test_ca):
     made: list[Proxies] = []
@@ -113,7 +119,7 @@ def test_the_origin_gets_the_request_as_the_browser_sent_it_and_the_browser_gets
     assert server.requests == [(f"GET /page?q=1 HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: TestBrowser/1\r\n"
                                 "Accept-Encoding: gzip, deflate, br\r\nX-Twice: 1\r\naccept: */*\r\n"
                                 "X-Twice: 2\r\n\r\n").encode()]
-    [hop] = proxy.hops
+    [hop] = _hops(proxy, 1)
     assert (hop.url, hop.status, hop.error, hop.truncated) == (server.url("/page?q=1"), 200, None, None)
     assert spooled(hop) == sent
     assert bytes(hop.exchange.request_bytes) == server.requests[0]
@@ -136,7 +142,7 @@ def test_chunked_gzip_response_with_two_cookies_is_recorded_as_sent_and_decoded_
     assert response.status_code == 200 and response.content == page
     assert response.raw.headers.getlist("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
     assert response.headers["Transfer-Encoding"] == "chunked" and response.headers["Content-Encoding"] == "gzip"
-    [hop] = proxy.hops
+    [hop] = _hops(proxy, 1)
     assert spooled(hop) == sent  # framing and encoding as they came, not what a client made of them
     assert bytes(hop.exchange.request_bytes) == server.requests[0]
     assert hop.exchange.spool.header_length == sent.index(b"\r\n\r\n") + 4
@@ -161,7 +167,7 @@ def test_a_request_body_goes_on_as_sent_and_is_recorded(proxies, raw_server):
     response = setup.session(proxy).post(server.url("/form"), data=form, timeout=10)
 
     assert response.text == "stored"
-    [hop] = proxy.hops
+    [hop] = _hops(proxy, 1)
     assert bytes(hop.exchange.request_bytes) == received[0]
     assert received[0].endswith(b"\r\n\r\n" + form) and b"Content-Length: 100000\r\n" in received[0]
 
@@ -179,7 +185,7 @@ def test_plain_http_keep_alive_carries_two_requests_and_a_response_without_lengt
         sock.sendall(f"GET http://{host}/3 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         # Only the connection's end tells the browser where this body ends: the proxy must close it.
         assert read_to_end(sock) == unframed
-    assert [spooled(h) for h in proxy.hops] == [first, second, unframed]
+    assert [spooled(h) for h in _hops(proxy, 3)] == [first, second, unframed]
 
 
 # -- HTTPS through CONNECT ---------------------------------------------------------------
@@ -208,7 +214,7 @@ def test_https_through_connect_verifies_the_origin_records_its_certificate_and_k
     finally:
         conn.close()
 
-    assert [h.url for h in proxy.hops] == [f"https://localhost:{server.port}/a", f"https://localhost:{server.port}/b"]
+    assert [h.url for h in _hops(proxy, 2)] == [f"https://localhost:{server.port}/a", f"https://localhost:{server.port}/b"]
     for hop, path in zip(proxy.hops, pages):
         assert spooled(hop) == pages[path]
         tls = hop.exchange.connection.tls
@@ -224,7 +230,7 @@ def test_an_origin_the_ca_bundle_does_not_trust_fails_with_a_tls_reason(proxies,
     response = setup.session(proxy).get(f"https://localhost:{server.port}/", timeout=10)
 
     assert response.status_code == 502 and "TLS failure" in response.text
-    [hop] = proxy.hops
+    [hop] = _hops(proxy, 1)
     assert hop.error.startswith("TLS failure") and not hop.has_response and not hop.refused
 
 
@@ -243,7 +249,7 @@ def test_a_refused_address_gets_403_naming_the_reason_and_nothing_is_attempted(p
     response = setup.session(proxy).get(url, timeout=10)
 
     assert response.status_code == 403 and reason in response.text
-    [hop] = proxy.hops
+    [hop] = _hops(proxy, 1)
     assert hop.url == url and reason in hop.error and hop.refused
     assert not hop.sent_request and not hop.has_response
     assert network_sandbox == []  # the policy refused before connecting: no attempt at all
@@ -258,12 +264,12 @@ def test_a_redirect_is_relayed_not_followed_and_a_redirect_to_a_refused_address_
 
     first = session.get(server.url("/old"), allow_redirects=False, timeout=10)
     assert (first.status_code, first.headers["Location"]) == (302, "/new")
-    assert len(server.requests) == 1 and [h.location for h in proxy.hops] == ["/new"]  # not followed
+    assert len(server.requests) == 1 and [h.location for h in _hops(proxy, 1)] == ["/new"]  # not followed
 
     followed = session.get(server.url("/old"), timeout=10)  # the client follows, each hop through the proxy
     assert followed.status_code == 403 and "169.254.169.254 is a link-local address" in followed.text
     assert [h.url for h in followed.history] == [server.url("/old"), server.url("/new")]
-    assert [(h.status, h.refused) for h in proxy.hops] == [(302, False), (302, False), (302, False), (None, True)]
+    assert [(h.status, h.refused) for h in _hops(proxy, 4)] == [(302, False), (302, False), (302, False), (None, True)]
     assert network_sandbox == []
 
 
@@ -292,7 +298,7 @@ def test_max_resources_refuses_requests_past_the_limit_naming_it(proxies, raw_se
     assert [r.status_code for r in statuses] == [200, 200, 403]
     assert "max_resources" in statuses[2].text
     assert len(server.requests) == 2  # the third never reached the origin
-    assert proxy.hops[2].error == "over the page's limit of 2 resources (max_resources)"
+    assert _hops(proxy, 3)[2].error == "over the page's limit of 2 resources (max_resources)"
 
 
 def test_max_page_bytes_refuses_requests_once_the_page_total_is_reached(proxies, raw_server):
@@ -305,7 +311,7 @@ def test_max_page_bytes_refuses_requests_once_the_page_total_is_reached(proxies,
     refused = session.get(server.url("/more"), timeout=10)
 
     assert refused.status_code == 403 and "max_page_bytes" in refused.text
-    assert proxy.hops[1].error == "over the page's limit of 4000 bytes (max_page_bytes)"
+    assert _hops(proxy, 2)[1].error == "over the page's limit of 4000 bytes (max_page_bytes)"
     assert len(server.requests) == 1
 
 
@@ -317,7 +323,7 @@ def test_a_response_over_max_size_is_relayed_as_recorded_then_the_connection_clo
     with connect(proxy) as sock:
         sock.sendall(f"GET http://{host}/huge HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         received = read_to_end(sock)
-    [hop] = proxy.hops
+    [hop] = _hops(proxy, 1)
     assert hop.truncated == "length" and received == spooled(hop) == sent[:10_000]
 
 

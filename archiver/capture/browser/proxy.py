@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Callable
 
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.authority import InterceptAuthority
@@ -258,7 +259,7 @@ class RecordingProxy(InterceptingServer):
                                      refused=False))
             raise
         sock.settimeout(max(1.0, self._idle()))
-        relay = _Relay(sock)
+        relay = _Relay(sock, self._count)
         hop = self._fetch(url, request, body, relay)
         self._fill(slot, hop)
         if relay.sent and (relay.failed or not hop.has_response):
@@ -294,9 +295,12 @@ class RecordingProxy(InterceptingServer):
             hop = self.fetcher.forward(request.method, url, headers, body, self.deadline, relay.send)
         except Exception as exc:  # a fault of ours must still leave the request listed, with why
             return _unsent(url, f"recording proxy failure: {type(exc).__name__}: {exc}", self.deadline, refused=False)
-        with self._lock:
-            self._page_bytes += hop.exchange.spool.size
+        self._count(hop.exchange.spool.size - relay.recorded)  # what was not counted as it came
         return hop
+
+    def _count(self, size: int) -> None:
+        with self._lock:
+            self._page_bytes += size
 
     def _fill(self, slot: int, hop: Hop) -> None:
         with self._lock:
@@ -309,12 +313,16 @@ class _Relay:
     as it has come, as a reader's browser shows it, rather than only once it ends, which for a
     stream is never. A browser that stops reading stops the relay, never the recording."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, count: Callable[[int], None]) -> None:
         self.sock = sock
+        self.count = count  # the page's byte total, counted before the browser can ask for more
+        self.recorded = 0
         self.sent = 0
         self.failed = False
 
     def send(self, data: bytes) -> None:
+        self.count(len(data))
+        self.recorded += len(data)
         if self.failed:
             return
         try:
