@@ -23,7 +23,7 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
         if stop is not None and stop.is_set():
             return
         try:
-            copies.keep(document.content)
+            copies.keep_file(document.open_content(), document.sha256)
         except OSError as exc:
             raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None

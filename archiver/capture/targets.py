@@ -3,8 +3,10 @@ into the distinct URLs to capture and the documents whose claims cite them."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from archiver.errors import UsageProblem
 from archiver.evidence.custody import LOG_NAME
@@ -58,8 +60,10 @@ def document_key(path: Path, root: Path) -> str:
     return "./" + key if key == NOTE_KEY else key
 
 
-def read_targets(targets: list[str], root: Path) -> Targets:
-    """URLs as given, documents, and folders of documents → the URLs to capture."""
+def read_targets(targets: list[str], root: Path, progress: Callable[[str, int, int], None] | None = None) -> Targets:
+    """URLs as given, documents, and folders of documents → the URLs to capture. A claim sheet,
+    which may be hundreds of megabytes, tells `progress` (its key, bytes read, of how many) as
+    it is read."""
     found = Targets()
     for target in targets:
         if "://" in target:
@@ -81,7 +85,7 @@ def read_targets(targets: list[str], root: Path) -> Targets:
             if not found.first_sight_of(key):  # named twice, or again through a link to it: read once
                 continue
             try:
-                document = read_document(document_path, key=key)
+                document = read_document(document_path, key, None if progress is None else functools.partial(progress, key))
             except NotADocument as skipped:
                 found.skipped.append(str(skipped))
                 continue

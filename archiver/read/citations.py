@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import hashlib
 
 from archiver.read.model import HEADLINE, Citation, Claim, make_claim_id, normalise_claim_text
 from archiver.read.reading import Passage, Reading
@@ -34,27 +34,66 @@ class LinkSorter:
 
 
 def build_claims(key: str, reading: Reading, sorter: LinkSorter) -> tuple[list[Claim], list[Citation]]:
-    """The claims of a reading, and its standalone citations.
+    """The claims of a reading, and its standalone citations."""
+    maker = ClaimMaker(key, sorter, reading.standalone_links)
+    return [maker.claim(passage) for passage in reading.passages], maker.standalone
+
+
+class ClaimMaker:
+    """Passages → claims, one at a time, in document order (an id counts the same text before it).
 
     Standalone URLs (alone on their line) are cited by the main claim and by every claim that
     cites no URL of its own: the document as a whole offers them as its source."""
-    standalone = sorter.cite(reading.standalone_links, standalone=True)
-    occurrences: Counter[str] = Counter()
-    claims = []
-    for passage in reading.passages:
-        own = sorter.cite(passage.links, standalone=False)
+
+    def __init__(self, key: str, sorter: LinkSorter, standalone_links: list[str]) -> None:
+        self.key, self.sorter = key, sorter
+        self.standalone = sorter.cite(standalone_links, standalone=True)
+        # Texts seen, by digest, not by their words: a sheet of a million rows would otherwise keep
+        # every claim's words to its end. Only a text seen again is counted.
+        self._seen = _Digests()
+        self._repeats: dict[bytes, int] = {}
+
+    def claim(self, passage: Passage) -> Claim:
+        own = self.sorter.cite(passage.links, standalone=False)
         cited = own
         if not own or passage.kind == HEADLINE:
             written = {citation.normalised for citation in own}
-            cited = own + [citation for citation in standalone if citation.normalised not in written]
-        claims.append(_claim(key, passage, cited, occurrences))
-    return claims, standalone
+            cited = own + [citation for citation in self.standalone if citation.normalised not in written]
+        text_key = hashlib.sha256(normalise_claim_text(passage.text).encode("utf-8", "surrogatepass")).digest()[:16]
+        occurrence = 0
+        if not self._seen.add(text_key):
+            occurrence = self._repeats.get(text_key, 1)
+            self._repeats[text_key] = occurrence + 1
+        return Claim(id=make_claim_id(self.key, passage.text, occurrence), text=passage.text, start=passage.start,
+                     end=passage.end, kind=passage.kind, citations=tuple(cited), row=passage.row,
+                     verbatim=passage.verbatim)
 
 
-def _claim(key: str, passage: Passage, citations: list[Citation], occurrences: Counter[str]) -> Claim:
-    text_key = normalise_claim_text(passage.text)
-    occurrence = occurrences[text_key]
-    occurrences[text_key] += 1
-    return Claim(id=make_claim_id(key, passage.text, occurrence), text=passage.text, start=passage.start,
-                 end=passage.end, kind=passage.kind, citations=tuple(citations), row=passage.row,
-                 verbatim=passage.verbatim)
+class _Digests:
+    """A set of 16-byte digests in 16 bytes each, where a set of bytes objects takes over 100: an
+    open-addressed table kept at most half full. 128 bits tell texts apart far beyond the 64 of
+    the claim ids made from them."""
+
+    def __init__(self) -> None:
+        self._table = bytearray(16 * 1024)
+        self._count = 0
+
+    def add(self, digest: bytes) -> bool:
+        """Whether `digest` is new (it is now in)."""
+        slots = len(self._table) // 16
+        at = int.from_bytes(digest[:8], "little") % slots
+        while (held := self._table[16 * at:16 * at + 16]) != _EMPTY:
+            if held == digest:
+                return False
+            at = (at + 1) % slots
+        self._table[16 * at:16 * at + 16] = digest
+        self._count += 1
+        if 2 * self._count > slots:
+            old, self._table, self._count = self._table, bytearray(2 * len(self._table)), 0
+            for start in range(0, len(old), 16):
+                if (held := bytes(old[start:start + 16])) != _EMPTY:
+                    self.add(held)
+        return True
+
+
+_EMPTY = bytes(16)  # a free slot (a digest of 16 zero bytes: 1 in 2**128)

@@ -7,7 +7,7 @@ import codecs
 import re
 from typing import NamedTuple
 
-_SAMPLE = 1 << 16
+SAMPLE = 1 << 16  # the characters `looks_binary` and `_garbled` look at
 _WORD = re.compile(r"[^\W\d_]+")
 # The legacy single-byte codepages text garbled as À–ÿ comes from: guessing among these alone,
 # a short text is not read as Shift JIS or a Mac codepage.
@@ -51,7 +51,7 @@ def _garbled(text: str) -> bool:
     """Whether text read as Western European is another script's letters garbled: Cyrillic or
     Greek in a legacy codepage (cp1251, KOI8-R, cp1253) reads as words made wholly of À–ÿ
     ("Ëóêàøåíêî"), which French or German, whose accented letters stand among plain ones, never is."""
-    words = [word for word in _WORD.findall(text[:_SAMPLE]) if not word.isascii()]
+    words = [word for word in _WORD.findall(text[:SAMPLE]) if not word.isascii()]
     garbled = [word for word in words if len(word) >= 3 and all("\u00c0" <= char <= "\u00ff" for char in word)]
     return len(words) >= 2 and 2 * len(garbled) >= len(words)
 
@@ -92,5 +92,69 @@ def _mostly_utf8(data: bytes) -> bool:
 def looks_binary(text: str) -> bool:
     """Whether decoded text is binary data (an image, a PDF, an archive) rather than a document:
     it holds a NUL, or more than 1 in 100 of its first 64 KiB characters are control characters."""
-    sample = text[:_SAMPLE]
+    sample = text[:SAMPLE]
     return "\x00" in sample or sum(char in _CONTROLS for char in sample) * 100 > len(sample)
+
+
+class Sniffer:
+    """`decode`'s choice of encoding, made from bytes fed a chunk at a time, so a big file need not
+    be held whole: the same choice and warnings for UTF-8 (with or without a BOM), for mostly-UTF-8
+    and for Western text. `result()` is None where the choice needs every byte at once (a BOM
+    whose codec the bytes break, or another script's legacy codepage, which charset-normalizer
+    guesses from the whole file): then call `decode` on the whole."""
+
+    def __init__(self) -> None:
+        self._start = b""          # the first bytes: a BOM, and `_garbled`'s sample
+        self._fed = 0
+        self._strict: codecs.IncrementalDecoder | None = None   # the codec tried, until it fails
+        self._encoding = "utf-8"
+        self._first_bad: int | None = None
+        self._replacing = codecs.getincrementaldecoder("utf-8")("replace")
+        self._good = self._bad = 0
+        self._tail = b""           # the last two bytes fed: a U+FFFD's bytes may straddle two chunks
+        self._cp1252 = True
+        self._finished = False
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        if self._strict is None:
+            self._start += chunk
+            if len(self._start) < 4 and not final:
+                return  # too few bytes yet to tell a BOM: held in _start
+            self._encoding = next((encoding for bom, encoding in _BOMS if self._start.startswith(bom)), "utf-8")
+            self._strict = codecs.getincrementaldecoder(self._encoding)()
+            chunk, self._start = self._start, self._start[:SAMPLE]
+        elif len(self._start) < SAMPLE:
+            self._start += chunk[:SAMPLE - len(self._start)]
+        if self._first_bad is None:
+            pending = self._strict.getstate()[0]
+            try:
+                self._strict.decode(chunk, final)
+            except UnicodeDecodeError as exc:
+                self._first_bad = self._fed - len(pending) + exc.start
+        if self._encoding == "utf-8":  # no BOM: what `_mostly_utf8` and the cp1252 test need, in case
+            text = self._replacing.decode(chunk, final)
+            replaced = text.count("\ufffd")
+            self._bad += replaced - (self._tail + chunk).count(_REPLACEMENT)
+            self._good += len(text) - len(text.encode("ascii", "ignore")) - replaced
+            self._tail = (self._tail + chunk)[-2:]
+            self._cp1252 = self._cp1252 and not any(byte in chunk for byte in _NOT_CP1252)
+        self._fed += len(chunk)
+
+    def result(self) -> tuple[str, list[str]] | None:
+        """(encoding, warnings) as `decode` gives them for all the bytes fed, or None (see the class)."""
+        if not self._finished:
+            self._finished = True
+            self.feed(b"", final=True)
+        if self._first_bad is None:
+            return self._encoding, []
+        if self._encoding != "utf-8":
+            return None
+        if self._good > self._bad:
+            return "utf-8", [f"bytes that are not valid utf-8 were replaced (first at byte {self._first_bad})"]
+        encoding = "cp1252" if self._cp1252 else "latin-1"
+        return None if _garbled(self._start[:SAMPLE].decode(encoding)) else (encoding, [])
+
+
+_REPLACEMENT = "\ufffd".encode()
+# The five bytes cp1252 leaves undefined: one of them anywhere, and `decode` reads Latin-1.
+_NOT_CP1252 = (0x81, 0x8D, 0x8F, 0x90, 0x9D)

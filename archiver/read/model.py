@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Sequence
 
 HEADLINE, PARAGRAPH, ROW, NOTE = "headline", "paragraph", "row", "note"
 NOTE_KEY = "note"  # the document key of claims typed on the command line (archiver cite)
@@ -48,7 +51,9 @@ class Document:
     encoding: str                    # the codec the bytes were decoded with
     date: str | None                 # ISO YYYY-MM-DD the document asserts (dated articles)
     title: str | None
-    claims: tuple[Claim, ...]
+    # A tuple, or for a claim sheet read from a file a ClaimSpool (archiver.read.spool): a
+    # sequence kept on disk, one claim read back at a time.
+    claims: Sequence[Claim]
     warnings: tuple[str, ...]
     ignored_links: tuple[str, ...]   # links found but not cited: other schemes, unresolvable relative hrefs
     # URLs written alone on their line. Claims cite them too (see docs/claims.md); kept here as
@@ -56,6 +61,21 @@ class Document:
     standalone: tuple[Citation, ...] = ()
     # The exact bytes read, which `sha256` is of: the collection keeps a copy of each version.
     content: bytes = field(default=b"", repr=False, compare=False)
+    # Or, when a claim sheet was read from a file a chunk at a time, those bytes copied as they
+    # passed into an unnamed temporary file, and `content` left empty: see `open_content`.
+    spooled: BinaryIO | None = field(default=None, repr=False, compare=False)
+
+    def open_content(self) -> BinaryIO:
+        """The exact bytes read, from their start, to be read a chunk at a time."""
+        if self.spooled is None:
+            return io.BytesIO(self.content)
+        self.spooled.seek(0)
+        return self.spooled
+
+    @property
+    def size(self) -> int:
+        """How many bytes were read."""
+        return len(self.content) if self.spooled is None else os.fstat(self.spooled.fileno()).st_size
 
     @property
     def urls(self) -> tuple[str, ...]:

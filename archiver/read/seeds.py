@@ -6,17 +6,20 @@ out); `read_document` adds the file read. The formats and rules are in docs/clai
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
-from archiver.read.citations import LinkSorter, build_claims
-from archiver.read.decoding import decode, looks_binary
+from archiver.read.citations import ClaimMaker, LinkSorter, build_claims
+from archiver.read.decoding import SAMPLE as BINARY_SAMPLE, Sniffer, decode, looks_binary
 from archiver.read.html import read_html
 from archiver.read.model import NOTE, NOTE_KEY, Citation, Claim, Document, make_claim_id
 from archiver.read.reading import Reading
-from archiver.read.sheets import read_csv, read_jsonl
+from archiver.read.sheets import SHEET_SUFFIXES, csv_passages, jsonl_passages, read_csv, read_jsonl
+from archiver.read.spool import ClaimSpool
 from archiver.read.text import read_markdown, read_plain_text
 
 __all__ = ["Citation", "Claim", "Document", "DOCUMENT_SUFFIXES", "NotADocument", "documents_in", "is_document",
@@ -58,32 +61,98 @@ def parse_document(data: bytes, name: str, key: str | None = None) -> Document:
     anything else odd is a warning."""
     key = name if key is None else key
     decoded = decode(data)
-    if looks_binary(decoded.text):
-        raise NotADocument(f"{name} is not a document (it holds binary data); skipped")
+    _refuse_binary(decoded.text, name)
     reader = _READERS.get(Path(name).suffix.lower(), _READERS[".txt"])
     reading = reader(decoded.text, name)
     sorter = LinkSorter(reading.unusable_links)
     claims, standalone = build_claims(key, reading, sorter)
-    warnings = decoded.warnings + reading.warnings + sorter.warnings()
-    if not claims:
-        warnings.append("no claims found")
-    if not standalone and not any(claim.citations for claim in claims):
-        warnings.append("no URLs cited")
-    return Document(
-        path=Path(name), key=key, sha256=hashlib.sha256(data).hexdigest(), kind=reading.kind,
-        encoding=decoded.encoding, date=reading.date, title=reading.title, claims=tuple(claims),
-        warnings=tuple(warnings), ignored_links=tuple(sorter.ignored), standalone=tuple(standalone),
-        content=data)
+    return _document(name, key, hashlib.sha256(data).hexdigest(), decoded.encoding, reading, decoded.warnings,
+                     sorter, tuple(claims), any(claim.citations for claim in claims), standalone, content=data)
 
 
-def read_document(path: Path, key: str | None = None) -> Document:
+def read_document(path: Path, key: str | None = None, progress: Callable[[int, int], None] | None = None) -> Document:
     """The document at `path`; `key` (default: the path as given, in posix form) names it in the
-    catalog and seeds its claim ids."""
+    catalog and seeds its claim ids. A claim sheet is read a chunk and a row at a time (see
+    `_read_sheet`), telling `progress` (bytes read, of how many) as it goes."""
+    key = path_text(path.as_posix()) if key is None else key
     try:
+        if path.suffix.lower() in SHEET_SUFFIXES:
+            return _read_sheet(path, path_text(path), key, progress)
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableDocument(path, exc) from None
-    return parse_document(data, path_text(path), path_text(path.as_posix()) if key is None else key)
+    return parse_document(data, path_text(path), key)
+
+
+_CHUNK = 1 << 20
+
+
+def _read_sheet(path: Path, name: str, key: str, progress: Callable[[int, int], None] | None) -> Document:
+    """As `parse_document` reads a claim sheet, with no more of it in memory than a chunk and a
+    row: its bytes are hashed and copied to an unnamed temporary file as they pass (the copy the
+    collection keeps is made from it), then read back as text, one row at a time, into claims
+    kept on disk (ClaimSpool)."""
+    copy = tempfile.TemporaryFile()
+    digest, sniffer = hashlib.sha256(), Sniffer()
+    with open(path, "rb") as file:
+        while chunk := file.read(_CHUNK):
+            digest.update(chunk)
+            copy.write(chunk)
+            sniffer.feed(chunk)
+    total = copy.tell()
+    found = sniffer.result()
+    if found is None:  # an encoding told from all the bytes at once (see Sniffer): they are read whole for it
+        copy.seek(0)
+        decoded = decode(copy.read())
+        found, decoded = (decoded.encoding, decoded.warnings), None
+    encoding, encoding_warnings = found
+    copy.seek(0)
+    text = io.TextIOWrapper(copy, encoding=encoding, errors="replace", newline="")
+    _refuse_binary(text.read(BINARY_SAMPLE), name)
+    text.seek(0)
+    warnings: list[str] = []
+    rows = (jsonl_passages if path.suffix.lower() == ".jsonl" else csv_passages)(
+        _telling(text, copy, total, progress), name, warnings)
+    sorter = LinkSorter([])
+    maker, claims, cited = ClaimMaker(key, sorter, []), ClaimSpool(), False
+    for passage in rows:
+        claim = maker.claim(passage)
+        cited = cited or bool(claim.citations)
+        claims.append(claim)
+    text.detach()  # the copy stays open: the document's bytes, kept by the collection once recorded
+    reading = Reading(kind="jsonl" if path.suffix.lower() == ".jsonl" else "csv", warnings=warnings)
+    return _document(name, key, digest.hexdigest(), encoding, reading, encoding_warnings, sorter, claims, cited,
+                     maker.standalone, spooled=copy)
+
+
+def _telling(lines: Iterable[str], copy: BinaryIO, total: int,
+             progress: Callable[[int, int], None] | None) -> Iterator[str]:
+    """`lines`, telling `progress` every few thousand of them how far into the file they are."""
+    for number, line in enumerate(lines):
+        if progress is not None and number % 4096 == 0:
+            progress(copy.tell(), total)
+        yield line
+    if progress is not None:
+        progress(total, total)
+
+
+def _refuse_binary(text: str, name: str) -> None:
+    if looks_binary(text):
+        raise NotADocument(f"{name} is not a document (it holds binary data); skipped")
+
+
+def _document(name: str, key: str, sha256: str, encoding: str, reading: Reading, encoding_warnings: list[str],
+              sorter: LinkSorter, claims: Sequence[Claim], cited: bool, standalone: list[Citation],
+              **content: Any) -> Document:
+    warnings = encoding_warnings + reading.warnings + sorter.warnings()
+    if not claims:
+        warnings.append("no claims found")
+    if not standalone and not cited:
+        warnings.append("no URLs cited")
+    return Document(
+        path=Path(name), key=key, sha256=sha256, kind=reading.kind, encoding=encoding, date=reading.date,
+        title=reading.title, claims=claims, warnings=tuple(warnings), ignored_links=tuple(sorter.ignored),
+        standalone=tuple(standalone), **content)
 
 
 def path_text(path: Path | str) -> str:

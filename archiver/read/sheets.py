@@ -6,15 +6,16 @@ Passage says verbatim=False."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from archiver.errors import UsageProblem
 from archiver.read.links import find_links
 from archiver.read.model import ROW
 from archiver.read.reading import Passage, Reading
-from archiver.read.text import LINE, line_spans
+from archiver.read.text import LINE
 
 REQUIRED_COLUMNS = ("claim", "url")
 EXTRA_COLUMNS = ("id", "date", "source", "notes")
@@ -25,50 +26,92 @@ _URL_SEPARATOR = re.compile(r"[,;|](?=https?://)", re.IGNORECASE)
 # beside it ("https://x.example/a - archived", "…/report, page 4", "(archived)", a new line).
 _CUT_BY_A_SPACE = re.compile(r"(?<![,;.:!?)\]])[^\S\n\r][\w/%~?&=#+]\S*")
 # The csv module's default cap of 128 KiB a cell ended a sheet at a long cell, or at an unclosed
-# quote anywhere in a big one. A cell is never bigger than its file, which is already in memory.
+# quote anywhere in a big one. A cell is never bigger than its file.
 csv.field_size_limit(2**31 - 1)
+SHEET_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
 def read_csv(text: str, name: str) -> Reading:
-    """A header row naming the columns, then one claim per row. The delimiter is whichever of
-    comma, semicolon and tab the header row uses most (comma on a tie)."""
+    """A header row naming the columns, then one claim per row: see `csv_passages`."""
     reading = Reading(kind="csv")
-    lines = list(LINE.finditer(text))
-    header_at = next((index for index, line in enumerate(lines) if line.group().strip()), None)
-    if header_at is None:
-        return reading
-    header_line = lines[header_at].group()
-    delimiter = max(DELIMITERS, key=header_line.count)
-    # The reader pulls as many lines as a row needs (quoted cells may hold line breaks); its
-    # line_num tells which lines those were, and so the row's span.
-    reader = csv.reader((line.group() for line in lines[header_at:]), delimiter=delimiter)
-    consumed = 0
+    reading.passages = list(csv_passages(_lines(text), name, reading.warnings))
+    return reading
+
+
+def read_jsonl(text: str, name: str) -> Reading:
+    """One JSON object per line: see `jsonl_passages`."""
+    reading = Reading(kind="jsonl")
+    reading.passages = list(jsonl_passages(_lines(text), name, reading.warnings))
+    return reading
+
+
+def _lines(text: str) -> Iterator[str]:
+    return (line.group() for line in LINE.finditer(text))
+
+
+class _Pulled:
+    """The lines of a sheet as the csv reader pulls them, kept with their numbers and offsets
+    until taken: those of the row it has just read (quoted cells may hold line breaks)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.number = 0    # of the last line pulled, from 1
+        self._offset = 0   # where the next line starts, in characters
+        self.taken: list[tuple[int, str]] = []   # (offset, line) since the last take
+
+    def __iter__(self) -> "_Pulled":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.number += 1
+        self.taken.append((self._offset, line))
+        self._offset += len(line)
+        return line
+
+    def take(self) -> list[tuple[int, str]]:
+        taken, self.taken = self.taken, []
+        return taken
+
+
+def csv_passages(lines: Iterable[str], name: str, warnings: list[str]) -> Iterator[Passage]:
+    """The rows of a CSV sheet given as its lines (each with its line break), read one at a time,
+    so a sheet of any size is never held whole. The delimiter is whichever of comma, semicolon
+    and tab the header row uses most (comma on a tie). Each warning is appended to `warnings`."""
+    pulled = _Pulled(lines)
+    header = next((line for line in pulled if line.strip()), None)
+    if header is None:
+        return
+    header_number = pulled.number
+    pulled.take()
+    delimiter = max(DELIMITERS, key=header.count)
+    reader = csv.reader(itertools.chain([header], pulled), delimiter=delimiter)
+    done = header_number - 1  # lines read into whole rows (the header one) so far
     try:
         columns = [column.strip().lower() for column in next(reader)]
         _require_columns(columns, name)
         for twice in sorted({column for column in columns if column and columns.count(column) > 1}):
-            reading.warnings.append(f"line {header_at + 1}: the column {twice!r} is named more than once: "
-                                    "only the first is read")
-        consumed = reader.line_num
+            warnings.append(f"line {header_number}: the column {twice!r} is named more than once: only the first is read")
+        done = pulled.number
+        pulled.take()
         for cells in reader:
-            first_index, last_index = header_at + consumed, header_at + reader.line_num - 1
-            consumed = reader.line_num
+            first, row_lines = done + 1, pulled.take()
+            done = pulled.number
             if any(cell.strip() for cell in cells):
                 fields: dict[str, Any] = {}
                 for column, cell in zip(columns, cells):
                     fields.setdefault(column, cell)
-                _warn_swallowed_rows(reading, [line.group() for line in lines[first_index:last_index + 1]],
-                                     first_index + 1, delimiter, columns.index("url"))
-                _warn_cells_past_header(reading, cells, len(columns), first_index + 1, delimiter)
-                last = lines[last_index]
-                end = last.start() + len(last.group().rstrip("\r\n"))
-                _add_row(reading, fields, lines[first_index].start(), end, first_index + 1)
+                _warn_swallowed_rows(warnings, [line for _, line in row_lines], first, delimiter, columns.index("url"))
+                _warn_cells_past_header(warnings, cells, len(columns), first, delimiter)
+                last_start, last = row_lines[-1]
+                passage = _row(warnings, fields, row_lines[0][0], last_start + len(last.rstrip("\r\n")), first)
+                if passage is not None:
+                    yield passage
     except csv.Error as exc:
-        reading.warnings.append(f"line {header_at + consumed + 1}: {exc}; the rest of the sheet was not read")
-    return reading
+        warnings.append(f"line {done + 1}: {exc}; the rest of the sheet was not read")
 
 
-def _warn_swallowed_rows(reading: Reading, row_lines: list[str], first: int, delimiter: str, url_at: int) -> None:
+def _warn_swallowed_rows(warnings: list[str], row_lines: list[str], first: int, delimiter: str, url_at: int) -> None:
     """A quoted cell may hold line breaks; but when the lines it takes in look like rows of their
     own (a URL in the url column), the quote was most likely left open and swallowed them."""
     # The row's last line is where its quote closes: only what comes before the closing quote was
@@ -84,50 +127,53 @@ def _warn_swallowed_rows(reading: Reading, row_lines: list[str], first: int, del
         numbers = (f"{swallowed[0]}-{swallowed[-1]}" if swallowed[-1] - swallowed[0] == len(swallowed) - 1
                    else ", ".join(map(str, swallowed)))
         taken = f"lines {numbers}, which look like rows of their own; they were not read as rows"
-    reading.warnings.append(f"line {first}: a quoted cell opened here runs to line {first + len(row_lines) - 1} "
+    warnings.append(f"line {first}: a quoted cell opened here runs to line {first + len(row_lines) - 1} "
                             f"and takes in {taken}: close the quote on line {first}")
 
 
-def _warn_cells_past_header(reading: Reading, cells: list[str], width: int, line: int, delimiter: str) -> None:
+def _warn_cells_past_header(warnings: list[str], cells: list[str], width: int, line: int, delimiter: str) -> None:
     """A row with more cells than the header has columns lost what they hold: most often a
     delimiter inside an unquoted claim, or a second URL put after another delimiter."""
     past = delimiter.join(cells[width:])
     if not past.strip(delimiter + " \t"):
         return  # trailing delimiters, as spreadsheets write them
     shown = past if len(past) <= 80 else past[:79] + "…"
-    reading.warnings.append(f"line {line}: {len(cells)} cells but the header names {width} columns; {shown!r} past the "
+    warnings.append(f"line {line}: {len(cells)} cells but the header names {width} columns; {shown!r} past the "
                             f"last column was not read: quote a cell that holds a {delimiter!r}, or put several URLs "
                             "in the url cell separated by spaces")
 
 
-def read_jsonl(text: str, name: str) -> Reading:
-    """One JSON object per line; keys are the columns."""
-    reading = Reading(kind="jsonl")
+def jsonl_passages(lines: Iterable[str], name: str, warnings: list[str]) -> Iterator[Passage]:
+    """The rows of a JSONL sheet given as its lines (each with its line break), one at a time:
+    one JSON object per line, whose keys are the columns. Each warning is appended to `warnings`."""
     columns: dict[str, None] = {}
-    for number, (start, end) in enumerate(line_spans(text), 1):
-        line = text[start:end]
+    end = 0
+    for number, whole in enumerate(lines, 1):
+        start, end = end, end + len(whole)
+        line = whole.rstrip("\r\n")
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            reading.warnings.append(f"line {number}: not JSON ({exc}); line skipped")
+            warnings.append(f"line {number}: not JSON ({exc}); line skipped")
             continue
         if not isinstance(value, dict):
-            reading.warnings.append(f"line {number}: not a JSON object; line skipped")
+            warnings.append(f"line {number}: not a JSON object; line skipped")
             continue
         if _SURROGATE_ESCAPE.search(line) and (cleaned := _without_lone_surrogates(value)) != value:
             value = cleaned
-            reading.warnings.append(f"line {number}: a \\u escape names half a character (a lone UTF-16 "
-                                    "surrogate); it was read as U+FFFD")
+            warnings.append(f"line {number}: a \\u escape names half a character (a lone UTF-16 "
+                            "surrogate); it was read as U+FFFD")
         fields: dict[str, Any] = {}
         for key, field_value in value.items():
             fields.setdefault(key.strip().lower(), field_value)
         columns.update(dict.fromkeys(fields))
-        _add_row(reading, fields, start, end, number)
+        passage = _row(warnings, fields, start, start + len(line), number)
+        if passage is not None:
+            yield passage
     if columns:
         _require_columns(list(columns), name)
-    return reading
 
 
 # A \\uD800-\\uDFFF escape: JSON joins a pair of them into one character, but one alone is half of
@@ -156,16 +202,17 @@ def _require_columns(columns: list[str], name: str) -> None:
             "name one column claim and one url, in any case; id, date, source and notes are optional")
 
 
-def _add_row(reading: Reading, fields: dict[str, Any], start: int, end: int, line: int) -> None:
+def _row(warnings: list[str], fields: dict[str, Any], start: int, end: int, line: int) -> Passage | None:
+    """The row's claim, or None (with a warning) when it has no claim text."""
     claim = fields.get("claim")
     if not isinstance(claim, str) or not claim.strip():
-        reading.warnings.append(f"line {line}: no claim text; row skipped")
-        return
+        warnings.append(f"line {line}: no claim text; row skipped")
+        return None
     cell = fields.get("url")
     if isinstance(cell, list) and all(isinstance(item, str) for item in cell):
         cell = " ".join(cell)
     if cell is not None and not isinstance(cell, str):
-        reading.warnings.append(f"line {line}: the url is neither text nor a list of texts")
+        warnings.append(f"line {line}: the url is neither text nor a list of texts")
         cell = None
     links = []
     # Several URLs in one cell are separated by whitespace, or by a comma, semicolon or bar run
@@ -177,14 +224,14 @@ def _add_row(reading: Reading, fields: dict[str, Any], start: int, end: int, lin
         if not found and url_token and _CUT_BY_A_SPACE.fullmatch(text, url_token.end(), token.end()):
             # "https://x.example/t wo": the URL cited would be a page the sheet does not name.
             links.pop()
-            reading.warnings.append(f"line {line}: {text[url_token.start():token.end()]!r} in the url column: a URL "
+            warnings.append(f"line {line}: {text[url_token.start():token.end()]!r} in the url column: a URL "
                                     "with a space in it? Not cited: write it as one unbroken URL (a space as %20)")
         elif not found:
-            reading.warnings.append(f"line {line}: {token.group()!r} in the url column is not a URL")
+            warnings.append(f"line {line}: {token.group()!r} in the url column is not a URL")
         links += found
         url_token = token if found else None
     if not (cell or "").strip():
-        reading.warnings.append(f"line {line}: no URL for this claim")
+        warnings.append(f"line {line}: no URL for this claim")
     row = {column: fields[column] for column in EXTRA_COLUMNS if fields.get(column) not in (None, "")}
-    reading.passages.append(Passage(claim.strip(), start, end, ROW, links, row=row, verbatim=False))
+    return Passage(claim.strip(), start, end, ROW, links, row=row, verbatim=False)
 

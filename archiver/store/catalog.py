@@ -184,9 +184,9 @@ class Catalog:
             # version first read before copies were kept, too.
             self._db.execute("INSERT INTO document_versions (key, sha256, read_at, size) VALUES (?, ?, ?, ?)"
                              " ON CONFLICT (key, sha256) DO UPDATE SET size = excluded.size",
-                             (document.key, document.sha256, read_at, len(document.content)))
+                             (document.key, document.sha256, read_at, document.size))
             supersede_gone(self._db, document.key, (claim.id for claim in document.claims), read_at)
-            upsert_claims(self._db, list(document.claims), document.key, read_at, keep_citations=False)
+            upsert_claims(self._db, document.claims, document.key, read_at, keep_citations=False)
 
     def add_note(self, claim: "Claim", at: str) -> None:
         """A one-off claim typed by a fact-checker rather than read from a document. The same

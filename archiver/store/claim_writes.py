@@ -27,12 +27,12 @@ def supersede_gone(db: Database, document_key: str, current: Iterable[str], at: 
         db.execute(f"UPDATE claims SET superseded_at = ? WHERE id IN ({placeholders(batch)})", (at, *batch))
 
 
-def upsert_claims(db: Database, claims: list["Claim"], document_key: str | None, seen_at: str,
+def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | None, seen_at: str,
                   keep_citations: bool) -> None:
     """The claims as seen at `seen_at`, no longer superseded, with their citations: added to those
     each had with `keep_citations` (a note), else replacing them. A few statements for every few
     hundred claims, not a few each: to a server each is a round trip (a 65,536-row sheet took
-    20 s on PostgreSQL one claim at a time)."""
+    20 s on PostgreSQL one claim at a time). `claims` are taken a batch at a time."""
     for batch in in_batches(claims):
         ids = [claim.id for claim in batch]
         rows = [(claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,

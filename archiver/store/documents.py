@@ -12,14 +12,17 @@ those objects, fetched when read, and fetched afresh to be verified."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from archiver.store.durable import DurableFile, fsync_dir
 from archiver.store.leftovers import shared_by_machines
 from archiver.store.storage import Storage
 
 FOLDER = "documents"
+_CHUNK = 1 << 20
 
 
 class DocumentCopies:
@@ -42,12 +45,17 @@ class DocumentCopies:
     def keep(self, data: bytes) -> str:
         """Keep `data` (unless a copy is kept already) and return its SHA-256 hex digest."""
         sha256 = hashlib.sha256(data).hexdigest()
+        self.keep_file(io.BytesIO(data), sha256)
+        return sha256
+
+    def keep_file(self, source: BinaryIO, sha256: str) -> None:
+        """Keep the bytes `source` reads from where it stands, whose SHA-256 is `sha256`, a chunk at
+        a time (unless a copy is kept already). Raises OSError when they are not those bytes."""
         final = self.path(sha256)
         if not final.exists():
-            self._write(final, data)
+            self._write(final, source, sha256)
         if self._shared is not None:  # stored already with these bytes: left as it is
             self._shared.put_shared(f"{FOLDER}/{sha256}", final)
-        return sha256
 
     def read(self, sha256: str) -> bytes:
         """The bytes of the copy named `sha256` (fetched first when shared and not here yet)."""
@@ -72,13 +80,20 @@ class DocumentCopies:
         self._make_folders(self.path(sha256).parent)
         self._shared.get_shared(f"{FOLDER}/{sha256}", self.path(sha256))
 
-    def _write(self, final: Path, data: bytes) -> None:
+    def _write(self, final: Path, source: BinaryIO, sha256: str) -> None:
         self._make_folders(final.parent)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)  # left by an earlier process of the same id that was killed
         try:
+            digest = hashlib.sha256()
             with DurableFile(tmp, 0o444) as out:
-                out.write(data)
+                while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                # A copy under another digest's name would be a copy that no longer matches it.
+                if digest.hexdigest() != sha256:
+                    raise OSError(f"the bytes to keep changed since they were read (SHA-256 {digest.hexdigest()}, "
+                                  f"not {sha256})")
                 out.sync()
             os.replace(tmp, final)
         finally:
