@@ -136,11 +136,18 @@ def _read_with_progress(targets: list[str], collection_dir: Path, shown: bool) -
     a quarter of a million rows takes a while, and said nothing while it did."""
     if not shown:
         return read_targets(targets, collection_dir)
-    with Progress(TextColumn("reading"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}", markup=False), console=console(stderr=True), transient=True) as bar:
-        task = bar.add_task("", total=None)
-        return read_targets(targets, collection_dir, lambda key, done, total: bar.update(
-            task, completed=done, total=total, description=literal(one_line(key)[-60:])))
+    with contextlib.ExitStack() as showing:
+        bar: Progress | None = None
+
+        def tell(key: str, done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:  # drawn once a sheet is read, not for URLs or other documents
+                bar = showing.enter_context(Progress(
+                    TextColumn("reading"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.description}", markup=False), console=console(stderr=True), transient=True))
+                bar.add_task("", total=None)
+            bar.update(bar.task_ids[0], completed=done, total=total, description=literal(one_line(key)[-60:]))
+        return read_targets(targets, collection_dir, tell)
 
 
 @click.command()

@@ -85,6 +85,7 @@ def read_document(path: Path, key: str | None = None, progress: Callable[[int, i
 
 
 _CHUNK = 1 << 20
+_SPOOLED_FROM = 1 << 20  # bytes of a sheet from which its bytes and claims wait on disk to be recorded
 
 
 def _read_sheet(path: Path, name: str, key: str, progress: Callable[[int, int], None] | None) -> Document:
@@ -121,6 +122,11 @@ def _read_sheet(path: Path, name: str, key: str, progress: Callable[[int, int], 
         claims.append(claim)
     text.detach()  # the copy stays open: the document's bytes, kept by the collection once recorded
     reading = Reading(kind="jsonl" if path.suffix.lower() == ".jsonl" else "csv", warnings=warnings)
+    if total < _SPOOLED_FROM:  # held in memory, as small as it is: a folder of many holds no file open each
+        with copy:
+            copy.seek(0)
+            return _document(name, key, digest.hexdigest(), encoding, reading, encoding_warnings, sorter,
+                             tuple(claims), cited, maker.standalone, content=copy.read())
     return _document(name, key, digest.hexdigest(), encoding, reading, encoding_warnings, sorter, claims, cited,
                      maker.standalone, spooled=copy)
 
