@@ -27,10 +27,10 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
         except OSError as exc:
             raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
-        collection.catalog.record_document(document, warc_now())
+        ids = collection.catalog.record_document(document, warc_now())
         # The document's claims tree as the catalog now holds it (each claim ever read from it,
         # with its text and what it cites): verify holds the catalog to the latest one signed.
         tree = next((tree for _, tree in claims_trees(collection.catalog, [document.key])), tree_of([]))
         custody.append("document read", {"document": document.key, "sha256": document.sha256,
-                                         "claims": [claim.id for claim in document.claims],
+                                         "claims": ids,
                                          "claims_tree": tree})

@@ -41,8 +41,9 @@ class Targets:
         self._document_keys.add(document_key)
         return True
 
-    def add_url(self, url: str) -> None:
-        key = normalise_url(url)
+    def add_url(self, url: str, key: str | None = None) -> None:
+        """`url`, unless one of its normalised form `key` (normalise_url) is in already."""
+        key = normalise_url(url) if key is None else key
         if key not in self._keys:
             self._keys.add(key)
             self.urls.append(url)
@@ -95,8 +96,8 @@ def read_targets(targets: list[str], root: Path, progress: Callable[[str, int, i
                 found.skipped.append(f"{unreadable.message}; skipped")
                 continue
             found.documents.append(document)
-            for url in document.urls:
-                found.add_url(url)
+            for url, url_key in zip(document.urls, document.url_keys):  # keyed as the document was read
+                found.add_url(url, url_key)
     return found
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from archiver.read.model import HEADLINE, Citation, Claim, make_claim_id, normalise_claim_text
+from archiver.read.model import HEADLINE, Citation, Claim, claim_id_of_normalised, normalise_claim_text
 from archiver.read.reading import Passage, Reading
-from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
+from archiver.read.urls import fetchable_key, without_credentials
 
 
 class LinkSorter:
@@ -21,12 +21,12 @@ class LinkSorter:
         """Citations for the fetchable links, once per normalised URL, in order."""
         citations: dict[str, Citation] = {}
         for link in links:
-            problem = fetchable_problem(link)
+            problem, normalised = fetchable_key(link)
             if problem:
                 self.ignored.setdefault(without_credentials(link), problem)
                 continue
-            normalised = normalise_url(link)
-            citations.setdefault(normalised, Citation(link, normalised, standalone))
+            if normalised not in citations:
+                citations[normalised] = Citation(link, normalised, standalone)
         return list(citations.values())
 
     def warnings(self) -> list[str]:
@@ -59,12 +59,13 @@ class ClaimMaker:
         if not own or passage.kind == HEADLINE:
             written = {citation.normalised for citation in own}
             cited = own + [citation for citation in self.standalone if citation.normalised not in written]
-        text_key = hashlib.sha256(normalise_claim_text(passage.text).encode("utf-8", "surrogatepass")).digest()[:16]
+        normalised = normalise_claim_text(passage.text)
+        text_key = hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).digest()[:16]
         occurrence = 0
         if not self._seen.add(text_key):
             occurrence = self._repeats.get(text_key, 1)
             self._repeats[text_key] = occurrence + 1
-        return Claim(id=make_claim_id(self.key, passage.text, occurrence), text=passage.text, start=passage.start,
+        return Claim(id=claim_id_of_normalised(self.key, normalised, occurrence), text=passage.text, start=passage.start,
                      end=passage.end, kind=passage.kind, citations=tuple(cited), row=passage.row,
                      verbatim=passage.verbatim)
 
@@ -80,20 +81,30 @@ class _Digests:
 
     def add(self, digest: bytes) -> bool:
         """Whether `digest` is new (it is now in)."""
-        slots = len(self._table) // 16
-        at = int.from_bytes(digest[:8], "little") % slots
-        while (held := self._table[16 * at:16 * at + 16]) != _EMPTY:
-            if held == digest:
-                return False
-            at = (at + 1) % slots
-        self._table[16 * at:16 * at + 16] = digest
+        if not _place(self._table, digest):
+            return False
         self._count += 1
-        if 2 * self._count > slots:
-            old, self._table, self._count = self._table, bytearray(2 * len(self._table)), 0
+        if 2 * self._count > len(self._table) // 16:
+            # Moved in one loop, not through `add`: a row's reading is a few microseconds, and
+            # the table is moved whole each time it doubles.
+            old, self._table = self._table, bytearray(2 * len(self._table))
             for start in range(0, len(old), 16):
-                if (held := bytes(old[start:start + 16])) != _EMPTY:
-                    self.add(held)
+                if (held := old[start:start + 16]) != _EMPTY:
+                    _place(self._table, bytes(held))
         return True
+
+
+def _place(table: bytearray, digest: bytes) -> bool:
+    """Put `digest` in the first free slot from the one its first 8 bytes name, unless it is
+    there already: whether it was put."""
+    slots = len(table) >> 4
+    at = int.from_bytes(digest[:8], "little") % slots
+    while (held := table[at << 4:(at << 4) + 16]) != _EMPTY:
+        if held == digest:
+            return False
+        at = at + 1 if at + 1 < slots else 0
+    table[at << 4:(at << 4) + 16] = digest
+    return True
 
 
 _EMPTY = bytes(16)  # a free slot (a digest of 16 zero bytes: 1 in 2**128)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -80,13 +81,23 @@ class Document:
     @property
     def urls(self) -> tuple[str, ...]:
         """Distinct cited URLs as written, first-seen order, one per normalised form."""
+        return self._distinct_urls[1]
+
+    @property
+    def url_keys(self) -> tuple[str, ...]:
+        """Each of `urls` normalised (archiver.read.urls.normalise_url), in the same order."""
+        return self._distinct_urls[0]
+
+    @functools.cached_property
+    def _distinct_urls(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        # Worked out once: a sheet's claims are read back from disk for it, and a run asks again.
         seen: dict[str, str] = {}
         for claim in self.claims:
             for citation in claim.citations:
                 seen.setdefault(citation.normalised, citation.url)
         for citation in self.standalone:
             seen.setdefault(citation.normalised, citation.url)
-        return tuple(seen.values())
+        return tuple(seen), tuple(seen.values())
 
     @property
     def main_claim(self) -> Claim | None:
@@ -103,6 +114,12 @@ def normalise_claim_text(text: str) -> str:
 def make_claim_id(key: str, text: str, occurrence: int) -> str:
     """A claim's id: `c` + 16 hex digits of SHA-256 over the document key, the normalised text and
     which occurrence of that text in the document this is (0 for the first)."""
-    material = f"{key}\0{normalise_claim_text(text)}\0{occurrence}"
+    return claim_id_of_normalised(key, normalise_claim_text(text), occurrence)
+
+
+def claim_id_of_normalised(key: str, normalised: str, occurrence: int) -> str:
+    """`make_claim_id` of a text already normalised (normalise_claim_text): reading a document
+    needs the normalised text for itself too, and so normalises each claim's once, not twice."""
+    material = f"{key}\0{normalised}\0{occurrence}"
     # surrogatepass: command-line text can carry lone surrogates (undecodable argv bytes).
     return "c" + hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import re
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from archiver.errors import UsageProblem
 
 FETCHABLE_SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_BREAKING = re.compile(r"[\x00- \x7f]")  # a space or a control character: one search, not a test a character
 
 
 def normalise_url(url: str) -> str:
     """The key two citations of one page share: scheme and host lower-cased, default port
     and fragment dropped, an empty path made '/'. The URL as written is kept elsewhere."""
     # The fragment goes first: whitespace before a '#' would otherwise survive one pass.
-    parts = urlsplit(url.split("#", 1)[0].strip())
+    return _key(urlsplit(url.split("#", 1)[0].strip()))
+
+
+def _key(parts: SplitResult) -> str:
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:
@@ -33,24 +38,42 @@ def fetchable_problem(url: str) -> str | None:
     another control character is refused: Python's URL parser drops tabs and line breaks while
     HTTP libraries send them encoded, so one URL would be keyed as one page and fetched as
     another, and a line break would end the WARC header it is written in."""
-    if any(character <= " " or character == "\x7f" for character in url):
-        return "it holds a space, a line break or a control character: give the URL as one unbroken line"
+    return _examined(url)[0]
+
+
+def fetchable_key(url: str) -> tuple[str | None, str]:
+    """(`fetchable_problem(url)`, "") when there is one, else (None, `normalise_url(url)`): a
+    document's every link is both checked and keyed, and its parts are read once for both."""
+    problem, parts = _examined(url)
+    if problem is not None:
+        return problem, ""
+    # normalise_url splits `url` itself when it has no fragment and nothing to strip: those parts.
+    return None, _key(parts) if url.split("#", 1)[0].strip() == url else normalise_url(url)
+
+
+def _examined(url: str) -> tuple[str | None, SplitResult]:
+    """(`fetchable_problem`, `url` split), the parts worth nothing where there is a problem."""
+    if _BREAKING.search(url):
+        return "it holds a space, a line break or a control character: give the URL as one unbroken line", _NOTHING
     try:
         parts = urlsplit(url)
         parts.port  # raises on a malformed port
     except ValueError as exc:
-        return f"malformed URL ({exc})"
+        return f"malformed URL ({exc})", _NOTHING
     if parts.scheme.lower() not in FETCHABLE_SCHEMES:
-        return f"unsupported scheme {parts.scheme or '(none)'!r}: only http and https are captured"
+        return f"unsupported scheme {parts.scheme or '(none)'!r}: only http and https are captured", parts
     if not parts.hostname:
-        return "URL has no host"
+        return "URL has no host", parts
     if "\\" in parts.netloc:  # a browser reads it as the path's start: another host than Python's reading
-        return "a backslash in its host part: browsers and Python read a different host from it"
+        return "a backslash in its host part: browsers and Python read a different host from it", parts
     if parts.username or parts.password:  # an empty one (https://@example.org/) names no one, as browsers read it
         # Every URL captured is signed into the custody log, attestations and bundles for good.
         return ("it carries a user name or password (user:password@): archiver sends no credentials and "
-                "would keep them in signed evidence; give the URL without them")
-    return None
+                "would keep them in signed evidence; give the URL without them"), parts
+    return None, parts
+
+
+_NOTHING = SplitResult("", "", "", "", "")
 
 
 def wire_form(url: str) -> str:

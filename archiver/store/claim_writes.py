@@ -17,24 +17,30 @@ if TYPE_CHECKING:
     from archiver.read.seeds import Claim
 
 
-def supersede_gone(db: Database, document_key: str, current: Iterable[str], at: str) -> None:
-    """Mark superseded at `at` the claims of `document_key` not in `current`, never deleted."""
-    still_made = set(current)
-    gone = [claim_id for (claim_id,) in db.execute(
-        "SELECT id FROM claims WHERE document_key = ? AND superseded_at IS NULL", (document_key,)).fetchall()
-        if claim_id not in still_made]
+def held_claims(db: Database, document_key: str) -> set[str]:
+    """The ids of the claims of `document_key` not superseded: those to supersede once the claims
+    read now are taken out (`supersede_gone`). Empty for a document read for the first time."""
+    return {claim_id for (claim_id,) in db.execute(
+        "SELECT id FROM claims WHERE document_key = ? AND superseded_at IS NULL", (document_key,)).fetchall()}
+
+
+def supersede_gone(db: Database, gone: Iterable[str], at: str) -> None:
+    """Mark the claims `gone` superseded at `at`, never deleted."""
     for batch in in_batches(gone):
         db.execute(f"UPDATE claims SET superseded_at = ? WHERE id IN ({placeholders(batch)})", (at, *batch))
 
 
 def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | None, seen_at: str,
-                  keep_citations: bool) -> None:
+                  keep_citations: bool) -> list[str]:
     """The claims as seen at `seen_at`, no longer superseded, with their citations: added to those
     each had with `keep_citations` (a note), else replacing them. A few statements for every few
     hundred claims, not a few each: to a server each is a round trip (a 65,536-row sheet took
-    20 s on PostgreSQL one claim at a time). `claims` are taken a batch at a time."""
+    20 s on PostgreSQL one claim at a time). `claims` are taken a batch at a time, in one pass (a
+    sheet's are read back from disk for it): their ids are returned, in order."""
+    upserted: list[str] = []
     for batch in in_batches(claims):
         ids = [claim.id for claim in batch]
+        upserted += ids
         rows = [(claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,
                  json.dumps(claim.row, sort_keys=True) if claim.row else None, seen_at, int(claim.verbatim))
                 for claim in batch]
@@ -60,3 +66,4 @@ def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | N
                        " ON CONFLICT DO NOTHING",
                        [(claim.id, c.normalised, c.url, int(c.standalone), position) for claim in batch
                         for position, c in enumerate(claim.citations, first.get(claim.id, 0))])
+    return upserted
