@@ -30,7 +30,11 @@ SMALL_MESSAGE = 64 * 1024  # bytes: a signed message up to this size is checked 
 
 
 def canonical_json(value) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
+
+
+# json.dumps with these options builds an encoder at each call: a claims tree encodes a leaf a claim.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def spki_fingerprint(public_key: Ed25519PublicKey) -> str:

@@ -42,7 +42,7 @@ def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | N
         ids = [claim.id for claim in batch]
         upserted += ids
         rows = [(claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,
-                 json.dumps(claim.row, sort_keys=True) if claim.row else None, seen_at, int(claim.verbatim))
+                 _row_json(claim.row) if claim.row else None, seen_at, int(claim.verbatim))
                 for claim in batch]
         db.execute(
             "INSERT INTO claims (id, document_key, text, text_start, text_end, kind, extra, first_seen_at, verbatim)"
@@ -67,3 +67,7 @@ def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | N
                        [(claim.id, c.normalised, c.url, int(c.standalone), position) for claim in batch
                         for position, c in enumerate(claim.citations, first.get(claim.id, 0))])
     return upserted
+
+
+# json.dumps(row, sort_keys=True), whose options would build an encoder for every claim.
+_row_json = json.JSONEncoder(sort_keys=True).encode
