@@ -10,6 +10,15 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
+from archiver.capture.run import CaptureRun
+from archiver.errors import StorageProblem
+from archiver.evidence.keys import open_signing_key
+from archiver.store.catalog_locks import run_lock
+from archiver.store.postgresql_database import PostgreSQL
+from tests.conftest import http_response, make_collection, send_bytes
+
 from tests.test_bundle import _state
 from tests.test_doctor import gates, logged_captures, wait_until  # noqa: F401 (gates is a fixture)
 from tests.test_interrupt import _STOP_BEFORE_THE_RUN
@@ -82,3 +91,21 @@ def test_two_machines_resuming_at_once_one_is_refused(run_cli, raw_server, gates
     assert "another machine is resuming" in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
     assert resuming.returncode == 0, stderr.decode()
     assert _captured(run_cli, second) == Counter({url: 1 for url in urls})
+
+
+def test_a_run_stopped_by_an_error_as_it_ends_no_longer_holds_its_lock(raw_server, tmp_path, postgresql_url):
+    """A process that goes on after its run failed (a worker, a long-lived caller) lets go of the
+    run: another machine's resume would otherwise take it as still capturing for as long."""
+    collection = make_collection(tmp_path / "c", postgresql_url)
+    server = raw_server({"/": send_bytes(http_response(b"<html><body>a page</body></html>"))})
+    other_machine = PostgreSQL(postgresql_url)
+    with collection:
+        run = CaptureRun(collection, collection.config.capture, open_signing_key(collection, None, None))
+        with pytest.raises((OSError, StorageProblem)):
+            with run:
+                assert [row.outcome for row in run.capture([server.url("/")])] == ["ok"]
+                assert other_machine.held_elsewhere(run_lock(run.run_id))
+                # Its file cannot be published: a folder holds the name it would take.
+                [unfinished] = (collection.root / "warcs").glob("*.open")
+                unfinished.with_suffix("").mkdir()
+        assert not other_machine.held_elsewhere(run_lock(run.run_id))

@@ -131,6 +131,7 @@ class CaptureRun:
         self._awaiting = AwaitingUpload() if self.writer.max_age is not None else None
         self.upload_failed: str | None = None  # why a WARC file going up by age did not
         self.catalog.runs.running(self.run_id)
+        self._held.callback(self.catalog.runs.ended, self.run_id)  # on every way out: an error too
         self.catalog.runs.start(self.run_id, warc_now(), made_by["software"], operator, settings.as_record(), self._plan)
         if self.writer.max_age is not None:
             self._rotating.start()
@@ -148,7 +149,6 @@ class CaptureRun:
             # unfinished, for `--resume` to take up: finished, it would complete the runs it resumes.
             if not self.interrupted and exc_type is None:
                 self.catalog.runs.finish(self.run_id, warc_now(), self._resumes)
-            self.catalog.runs.ended(self.run_id)
         finally:
             if self.pages is not self.fetcher:
                 self.pages.close()
