@@ -149,6 +149,7 @@ class CaptureRun:
             # unfinished, for `--resume` to take up: finished, it would complete the runs it resumes.
             if not self.interrupted and exc_type is None:
                 self.catalog.runs.finish(self.run_id, warc_now(), self._resumes)
+            self.catalog.runs.ended(self.run_id)  # at once: its browser may take seconds to close
         finally:
             if self.pages is not self.fetcher:
                 self.pages.close()

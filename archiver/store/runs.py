@@ -37,6 +37,7 @@ class Runs:
     def __init__(self, db: Database, guard: threading.Lock) -> None:
         self._db = db
         self._guard = guard  # the catalog's: one thread at a time uses its connection
+        self._running: set[str] = set()  # the runs this process holds (running() to ended())
 
     def start(self, run_id: str, started_at: str, software: str, operator: str, settings: dict,
               plan: Iterable[str] | None = None) -> None:
@@ -70,11 +71,15 @@ class Runs:
         that a run listed but not held is not running (it stopped, or was salvaged by doctor)."""
         with self._guard:
             self._db.hold(run_lock(run_id))
+            self._running.add(run_id)
 
     def ended(self, run_id: str) -> None:
-        """The run's process is done with it, finished or stopped: it no longer runs."""
+        """The run's process is done with it, finished or stopped: it no longer runs. Said
+        again (a run ends as soon as it can, and on every way out), it changes nothing."""
         with self._guard:
-            self._db.let_go(run_lock(run_id))
+            if run_id in self._running:
+                self._running.discard(run_id)
+                self._db.let_go(run_lock(run_id))
 
     def running_elsewhere(self, run_ids: Iterable[str]) -> list[str]:
         """Those of `run_ids` that a live process on another machine runs now (on a shared
