@@ -9,7 +9,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from archiver.capture.queue import RUNNING, SUCCEEDED, WAITING, Enqueued, enqueue, job_counts, job_states, queue_location
-from archiver.capture.run import record_documents
+from archiver.capture.documents import record_documents
 from archiver.capture.targets import Targets
 from archiver.cli.common import collection_option, console, echo, json_option, print_json, print_table, signing_key
 from archiver.evidence.keys import custody_log

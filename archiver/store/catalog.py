@@ -286,7 +286,8 @@ class Catalog:
                                 " ORDER BY sequence DESC LIMIT 1").fetchone()
 
     def query(self, sql: str, args: tuple = ()) -> Cursor:
-        """A read-only cursor for exports that stream rows rather than load them."""
+        """A read-only cursor for a short read (on PostgreSQL it holds every row it returns): a
+        read as long as the catalog is stream()'s."""
         return self._db.execute(sql, args)
 
     def stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
