@@ -240,8 +240,10 @@ class CaptureRun:
         `taken_before` (after its worker seemed dead) gets the capture made already, if any.
         Only such a job can have one, so only it asks the catalog (a first attempt outrun by
         its own retry elsewhere is caught by the catalog, which keeps the later capture as of no job)."""
-        if taken_before and (done := self._captures_of_jobs([job_id], in_catalog=[job_id]).get(job_id)) is not None:
-            return done
+        if taken_before:
+            with self._storing:  # never between a capture's write and its fsync: it is held then, not yet durable
+                if (done := self._captures_of_jobs([job_id], in_catalog=[job_id]).get(job_id)) is not None:
+                    return done
         job = _Job(self.pages.fetch(url), job_id, taken_before)
         try:
             self._job_stores.submit(job)
