@@ -41,13 +41,19 @@ def _captured(run_cli, collection) -> Counter:
     return Counter(c["url"] for c in json.loads(listed.stdout) if c["outcome"] == "ok")
 
 
-def test_a_run_still_capturing_on_another_machine_is_not_resumed_until_it_stops(
-        run_cli, raw_server, gates, tmp_path, postgresql_url, s3):
+def _two_machines(run_cli, raw_server, gates, tmp_path, postgresql_url, s3):
+    """Two machines' folders of one shared collection, and PAGES pages of which 4 are answered
+    at once and 2 then held open: (first, second, gate, server, urls)."""
     first, _ = shared_collection(tmp_path / "machine-0", run_cli, s3, postgresql_url, warc_age=1)
     second = another_machine(first, tmp_path / "machine-1")
     gate = gates(answered=4, slots=2)
     server = raw_server({f"/{i}": gate.respond for i in range(PAGES)})
-    urls = [server.url(f"/{i}") for i in range(PAGES)]
+    return first, second, gate, server, [server.url(f"/{i}") for i in range(PAGES)]
+
+
+def test_a_run_still_capturing_on_another_machine_is_not_resumed_until_it_stops(
+        run_cli, raw_server, gates, tmp_path, postgresql_url, s3):
+    first, second, gate, server, urls = _two_machines(run_cli, raw_server, gates, tmp_path, postgresql_url, s3)
     running = _capture(first.root, urls)
     try:
         wait_until(lambda: logged_captures(first) == 4, "4 captures stored", running)
@@ -68,11 +74,7 @@ def test_a_run_still_capturing_on_another_machine_is_not_resumed_until_it_stops(
 
 
 def test_two_machines_resuming_at_once_one_is_refused(run_cli, raw_server, gates, tmp_path, postgresql_url, s3):
-    first, _ = shared_collection(tmp_path / "machine-0", run_cli, s3, postgresql_url, warc_age=1)
-    second = another_machine(first, tmp_path / "machine-1")
-    gate = gates(answered=4, slots=2)
-    server = raw_server({f"/{i}": gate.respond for i in range(PAGES)})
-    urls = [server.url(f"/{i}") for i in range(PAGES)]
+    first, second, gate, server, urls = _two_machines(run_cli, raw_server, gates, tmp_path, postgresql_url, s3)
     interrupted = _capture(first.root, urls)
     wait_until(lambda: logged_captures(first) == 4, "4 captures stored", interrupted)
     assert gate.slots_held.wait(60), "the capture never asked for the held pages"
