@@ -173,6 +173,7 @@ class CountingDatabase:
 class CountingCursor:
     def __init__(self, counter: CountingDatabase, sql: str, cursor) -> None:
         self._counter, self._sql, self._cursor = counter, sql, cursor
+        self.description = cursor.description
 
     def fetchone(self):
         row = self._cursor.fetchone()

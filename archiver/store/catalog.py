@@ -21,6 +21,7 @@ from archiver.errors import StorageProblem
 from archiver.store.catalog_locks import CatalogLocks
 from archiver.store.claim_writes import held_claims, supersede_gone, upsert_claims
 from archiver.store.database import Cursor, in_batches, open_database, placeholders, write_transaction
+from archiver.store.listings import captures_listing, claims_listing
 from archiver.store.runs import Runs
 from archiver.store.rows import Capture, CaptureRow, ClaimRow, DocumentRow, PayloadOrigin, StoredRecord
 from archiver.store.schema import SCHEMA_VERSION, upgrade
@@ -224,16 +225,16 @@ class Catalog:
         """Claims, filtered. `broken`: those citing a URL whose newest capture failed or has a
         verdict other than content (a capture from before verdicts, with none, is not judged).
         `formerly`: with `url_key`, also the claims that cited it before a re-read dropped it."""
-        query = _claims_query(url_key, document_key, uncaptured, include_superseded, broken, formerly)
-        return self._with_citations(self._db.execute(*query).fetchall())
+        listing = claims_listing(url_key, document_key, uncaptured, include_superseded, broken, formerly)
+        return self._with_citations(self._db.execute(*listing.whole()).fetchall())
 
     def claim_pages(self, url_key: str | None = None, document_key: str | None = None, uncaptured: bool = False,
                     include_superseded: bool = False, broken: bool = False,
                     formerly: bool = False) -> Iterator[list[ClaimRow]]:
         """The claims that claims() lists, in its order, a page (ROWS_PER_STATEMENT) at a time, each
-        read only when asked for: a listing of a million claims holds one page, not them all."""
-        query = _claims_query(url_key, document_key, uncaptured, include_superseded, broken, formerly)
-        for rows in in_batches(self._db.stream(*query)):
+        read only when asked for and by statements of its own (store.listings): a listing of a
+        million claims holds one page, and nothing on the database between pages."""
+        for rows in claims_listing(url_key, document_key, uncaptured, include_superseded, broken, formerly).pages(self._db):
             yield self._with_citations(rows)
 
     def find_claim(self, id_prefix: str) -> list[ClaimRow]:
@@ -292,7 +293,8 @@ class Catalog:
 
     def stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
         """The rows of a read as long as the catalog (every claim, every record), never all held
-        at once, on either database; other statements may run while it is read."""
+        at once, on either database, all of one state of it; other statements may run while it
+        is read. It holds that state until read to its end (Database.stream)."""
         return self._db.stream(sql, args)
 
     def custody_lines(self) -> Iterator[str]:
@@ -305,11 +307,11 @@ class Catalog:
         return self._db.execute("SELECT seq, line FROM custody_entries WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
 
     def captures(self, url_key: str | None = None) -> list[CaptureRow]:
-        return [CaptureRow(*row) for row in self._db.execute(*_captures_query(url_key))]
+        return [CaptureRow(*row) for row in self._db.execute(*captures_listing(url_key).whole())]
 
     def capture_pages(self, url_key: str | None = None) -> Iterator[list[CaptureRow]]:
         """The captures that captures() lists, a page at a time, as claim_pages() reads claims."""
-        for rows in in_batches(self._db.stream(*_captures_query(url_key))):
+        for rows in captures_listing(url_key).pages(self._db):
             yield [CaptureRow(*row) for row in rows]
 
     def captures_of_jobs(self, job_ids: list[str]) -> dict[str, CaptureRow]:
@@ -346,35 +348,6 @@ class Catalog:
         row = self._db.execute("SELECT name, warcinfo_id, opened_at, closed_at, size, sha256 FROM warc_files"
                                " WHERE name = ?", (name,)).fetchone()
         return dict(zip(("name", "warcinfo_id", "opened_at", "closed_at", "size", "sha256"), row)) if row else None
-
-
-def _claims_query(url_key: str | None, document_key: str | None, uncaptured: bool, include_superseded: bool,
-                  broken: bool, formerly: bool) -> tuple[str, list]:
-    """The statement claims() and claim_pages() run, and its arguments."""
-    where, args = [], []
-    if not include_superseded:
-        where.append("cl.superseded_at IS NULL")
-    if url_key is not None:
-        where.append("(cl.id IN (SELECT claim_id FROM citations WHERE url_key = ?)"
-                     + (" OR cl.id IN (SELECT claim_id FROM former_citations WHERE url_key = ?))" if formerly else ")"))
-        args += [url_key, url_key] if formerly else [url_key]
-    if document_key is not None:
-        where.append("cl.document_key = ?")
-        args.append(document_key)
-    if uncaptured:
-        where.append("cl.id IN (SELECT ci.claim_id FROM citations ci WHERE NOT EXISTS"
-                     " (SELECT 1 FROM captures k WHERE k.url_key = ci.url_key AND k.outcome = 'ok'))")
-    if broken:
-        where.append("cl.id IN (SELECT ci.claim_id FROM citations ci JOIN captures k ON k.id ="
-                     " (SELECT n.id FROM captures n WHERE n.url_key = ci.url_key ORDER BY n.started_at DESC, n.id DESC LIMIT 1)"
-                     " WHERE k.outcome = 'failed' OR k.verdict <> 'content')")
-    query = "SELECT cl.* FROM claims cl" + (" WHERE " + " AND ".join(where) if where else "")
-    return query + " ORDER BY cl.document_key NULLS FIRST, cl.text_start NULLS FIRST, cl.id", args
-
-
-def _captures_query(url_key: str | None) -> tuple[str, tuple]:
-    where, args = (" WHERE url_key = ?", (url_key,)) if url_key is not None else ("", ())
-    return f"SELECT * FROM captures{where} ORDER BY started_at, id", args
 
 
 def _former(cited: list[tuple], dropped: list[tuple]) -> tuple[tuple[str, str, str], ...]:

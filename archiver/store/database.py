@@ -27,6 +27,7 @@ T = TypeVar("T")
 
 
 class Cursor(Protocol):
+    description: Any  # a (name, …) sequence for each column of the rows
     def fetchone(self) -> tuple | None: ...
     def fetchall(self) -> list[tuple]: ...
     def __iter__(self): ...
@@ -40,7 +41,10 @@ class Database(Protocol):
 
     def stream(self, sql: str, args: Iterable[Any] = ()) -> Iterator[tuple]:
         """The rows of a read that may be long (every claim, every record), a few at a time as
-        they are taken, never all held at once; other statements may run while it is read."""
+        they are taken, never all held at once; other statements may run while it is read. It
+        sees one state of the catalog, which it holds until read to its end or closed (SQLite's
+        read transaction, PostgreSQL's result): for reads that must see one state (verify, a
+        manifest), read at their own pace. A listing, read at its reader's, pages instead (store.listings)."""
 
     def executemany(self, sql: str, rows: list[tuple]) -> None: ...
 
@@ -93,8 +97,8 @@ def open_database(location: Path | str) -> Database:
 
 
 def in_batches(values: Iterable[T]) -> Iterator[list[T]]:
-    """`values` in runs of at most ROWS_PER_STATEMENT, each few enough to bind in one statement
-    (or a page of a streamed read), taken from `values` only as each run is asked for."""
+    """`values` in runs of at most ROWS_PER_STATEMENT, each few enough to bind in one statement,
+    taken from `values` only as each run is asked for."""
     values = iter(values)
     while batch := list(itertools.islice(values, ROWS_PER_STATEMENT)):
         yield batch
