@@ -5,7 +5,8 @@ a local collection does) and uploaded when it is published: never over an existi
 (`If-None-Match: *`, and a HEAD first, since radosgw ignores that header when completing a
 multipart upload), its SHA-256 computed here and sent as the object's checksum (which an
 Object Lock bucket requires), then its stored size and SHA-256 read back; only then is the
-spool copy removed. Reads are ranged GETs, so reading one record never fetches a whole file.
+spool copy removed. Reads are ranged GETs (s3_reader.py), so reading one record never fetches
+a whole file.
 
 Neither radosgw nor AWS checks a whole-file SHA-256 for us (a multipart object's checksum is
 made from its parts), hence the read-back."""
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +24,11 @@ from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.crash_points import AFTER_PUBLISH, AFTER_UPLOAD, crash_point
 from archiver.store.durable import fsync_dir, replacing
 from archiver.store.s3_client import make_client, no_answer, timed_out
+from archiver.store.s3_reader import READ_CHUNK, ranged_reader
 from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, ObjectState, StoredFile
 from archiver.store.storage_settings import StorageSettings
 
 PART_SIZE = 64 * 2**20   # files larger than this go up in parts of this size (S3: at least 5 MiB)
-READ_CHUNK = 8 * 2**20   # bytes asked for by each ranged GET when a file is read through
 _COPY_SIZE = 2**20
 
 
@@ -184,9 +184,7 @@ class S3Storage:
     # -- reads ----------------------------------------------------------------------------
 
     def reader(self, name: str) -> BinaryIO:
-        # No lookup first: the size comes with the first ranged GET, so reading a file through
-        # costs no HEAD (verify has looked each object up once already, for its size and lock).
-        return io.BufferedReader(_RangedReader(self, name), buffer_size=READ_CHUNK)
+        return ranged_reader(self, name)
 
     def read(self, name: str, offset: int, length: int) -> bytes:
         with self._failures(f"read {name}"):
@@ -341,51 +339,6 @@ class S3Storage:
                 raise StorageProblem(f"cannot {what} in {self.location}: {message}", fix) from None
             raise StorageProblem(f"cannot {what} in {self.location}: {exc}",
                                  "check that the S3 store is reachable, then run the command again") from None
-
-
-class _RangedReader(io.RawIOBase):
-    """An object read from its start by ranged GETs (wrapped in a BufferedReader of READ_CHUNK),
-    its size learnt from the first of them."""
-
-    def __init__(self, storage: S3Storage, name: str) -> None:
-        self._storage, self._name, self._position = storage, name, 0
-        self._size: int | None = None
-
-    @property
-    def size(self) -> int:
-        if self._size is None:  # asked before any read (a seek from the end): looked up
-            self._size = self._storage.size(self._name)
-            if self._size is None:
-                raise FileNotFoundError(f"{self._storage.location}{self._name}")
-        return self._size
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        start = self.size if whence == io.SEEK_END else {io.SEEK_SET: 0, io.SEEK_CUR: self._position}[whence]
-        self._position = start + offset
-        return self._position
-
-    def readinto(self, buffer) -> int:
-        if not len(buffer):
-            return 0
-        if self._size is None:
-            data, self._size = self._storage.first_read(self._name, self._position, len(buffer))
-        else:
-            data = self._storage.read(self._name, self._position, min(len(buffer), self._size - self._position))
-        buffer[:len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-    def readall(self) -> bytes:
-        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
 
 
 def _b64(hex_digest: str) -> str:
