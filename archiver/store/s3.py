@@ -3,10 +3,11 @@
 A file is written in the collection's local spool (its warcs/ folder: `.open`, fsynced, as
 a local collection does) and uploaded when it is published: never over an existing object
 (`If-None-Match: *`, and a HEAD first, since radosgw ignores that header when completing a
-multipart upload), its SHA-256 computed here and sent as the object's checksum (which an
-Object Lock bucket requires), then its stored size and SHA-256 read back; only then is the
-spool copy removed. Reads are ranged GETs (s3_reader.py), so reading one record never fetches
-a whole file.
+multipart upload and in a versioned bucket; and in a versioned bucket, as an Object Lock one
+is, no other version of the name may hold other bytes, should that HEAD have missed it), its
+SHA-256 computed here and sent as the object's checksum (which an Object Lock bucket
+requires), then its stored size and SHA-256 read back; only then is the spool copy removed.
+Reads are ranged GETs (s3_reader.py), so reading one record never fetches a whole file.
 
 Neither radosgw nor AWS checks a whole-file SHA-256 for us (a multipart object's checksum is
 made from its parts), hence the read-back."""
@@ -146,13 +147,14 @@ class S3Storage:
                         self.client.put_object(Bucket=self.bucket, Key=key, Body=source, IfNoneMatch="*",
                                                ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(written.sha256))
                 head = self._head(key)
-            elif head["ContentLength"] != written.size or self._stored_sha256(key, written.size) != written.sha256:
+                if head is None or not self._holds(key, head["ContentLength"], head.get("VersionId"), written):
+                    raise StorageProblem(f"{self.location}{written.name} does not hold what was uploaded ("
+                                         f"{head and head['ContentLength']} bytes stored of {written.size})",
+                                         "check the store, then run `archiver doctor`")
+            elif not self._holds(key, head["ContentLength"], head.get("VersionId"), written):
                 raise FileExistsError(f"{written.name} is already stored in {self.location}, with other bytes")
             # else: an earlier publish uploaded these very bytes and stopped before removing the spool copy
-            size = head["ContentLength"] if head else None
-            if size != written.size or self._stored_sha256(key, size) != written.sha256:
-                raise StorageProblem(f"{self.location}{written.name} does not hold what was uploaded "
-                                     f"({size} bytes stored of {written.size})", "check the store, then run `archiver doctor`")
+            self._refuse_over_other_bytes(key, head.get("VersionId"), written)
         mode, until = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
         wanted = self.settings.require_retention
         if wanted and mode != wanted:
@@ -175,11 +177,36 @@ class S3Storage:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
             raise
 
-    def _stored_sha256(self, key: str, size: int) -> str:
+    def _refuse_over_other_bytes(self, key: str, latest: str | None, written: StoredFile) -> None:
+        """FileExistsError if a version of `key` other than `latest` (the one read back) holds other
+        bytes than `written`. A HEAD answering 404 for an object that exists would otherwise let an
+        upload make a new version over it unseen: radosgw ignores If-None-Match in a versioned
+        bucket, as every Object Lock bucket is. The earlier bytes are kept, but reads of the name
+        now return the new ones, which differ from the SHA-256 a catalog recorded: verify fails."""
+        if latest is None:  # an unversioned bucket (HEAD names no version): a key holds one object
+            return
+        with self._failures(f"list the versions of {written.name}"):  # AWS: s3:ListBucketVersions
+            pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key)
+            others = [item for page in pages for item in page.get("Versions", [])
+                      if item["Key"] == key and item["VersionId"] != latest]
+        for other in sorted(others, key=lambda item: item["LastModified"]):
+            if not self._holds(key, other["Size"], other["VersionId"], written):
+                earlier = other["VersionId"]
+                raise FileExistsError(
+                    f"{written.name} is already stored in {self.location}, with other bytes: its earlier version "
+                    f"{earlier} ({other['LastModified']:%Y-%m-%d %H:%M:%S %Z}) is kept, under version {latest} with "
+                    f"these bytes, which reads of {written.name} now return; to make the earlier one current again: "
+                    f"`aws s3api copy-object --bucket {self.bucket} --key {key} "
+                    f"--copy-source '{self.bucket}/{key}?versionId={earlier}'`")
+
+    def _holds(self, key: str, size: int, version: str | None, written: StoredFile) -> bool:
+        """Whether that version of `key` (None: its latest) holds the bytes written, read back whole."""
+        if size != written.size:
+            return False
         digest = hashlib.sha256()
-        for chunk in self._chunks(key, 0, size):
+        for chunk in self._chunks(key, 0, size, version):
             digest.update(chunk)
-        return digest.hexdigest()
+        return digest.hexdigest() == written.sha256
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -304,14 +331,17 @@ class S3Storage:
                 return None
             raise
 
-    def _chunks(self, key: str, offset: int, length: int) -> Iterator[bytes]:
-        """Bytes offset..offset+length of an object (fewer past its end), READ_CHUNK per GET."""
+    def _chunks(self, key: str, offset: int, length: int, version: str | None = None) -> Iterator[bytes]:
+        """Bytes offset..offset+length of an object (of that version of it, if given; fewer past its
+        end), READ_CHUNK per GET."""
         from botocore.exceptions import ClientError
         end = offset + length
+        pinned = {"VersionId": version} if version else {}
         while offset < end:
             last = min(end, offset + READ_CHUNK) - 1
             try:
-                body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{last}")["Body"]
+                body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{last}",
+                                              **pinned)["Body"]
             except ClientError as exc:
                 if _code(exc) == "InvalidRange":  # asked from past the end
                     return
