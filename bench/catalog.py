@@ -70,7 +70,7 @@ MB = 10**6
 
 CAPTURE_COLUMNS = [f.name for f in fields(CaptureRow)]
 RECORD_COLUMNS = ["record_id", "capture_id", "seq", "warc_type", "role", "target_uri", "warc_date", "warc_file",
-                  "offset", "length", "content_length", "block_digest", "payload_digest", "truncated"]
+                  "warc_offset", "length", "content_length", "block_digest", "payload_digest", "truncated"]
 INSERT_CAPTURE = f"INSERT INTO captures ({', '.join(CAPTURE_COLUMNS)}) VALUES ({', '.join('?' * len(CAPTURE_COLUMNS))})"
 INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
 

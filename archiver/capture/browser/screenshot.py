@@ -9,9 +9,10 @@ and the page with it): then the screenshot is taken as usual and the blank frame
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
-from playwright.async_api import Page
+from playwright.async_api import Error, Page
 
 # Reading the height from both elements: quirks-mode pages report it on <body>, standard ones on <html>.
 PAGE_SIZE = """() => [Math.max(document.documentElement.scrollWidth, document.body ? document.body.scrollWidth : 0),
@@ -25,6 +26,11 @@ _FOREIGN_FRAMES_BELOW = """() => [...document.querySelectorAll('iframe, frame')]
 })"""
 # Two frames on: the first lays the page out in the new window, the second paints it.
 _PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+# The same in a frame from another site, which paints in a process of its own, at its own pace:
+# the page's two frames do not wait for it on a loaded machine. A frame never shown (hidden, of
+# no size) gets no animation frames: a second is all it is given.
+_FRAME_PAINTED = ("() => new Promise(done => { setTimeout(() => done(false), 1000);"
+                  " requestAnimationFrame(() => requestAnimationFrame(() => done(true))); })")
 # Chromium draws a window up to this tall in one piece; a taller page keeps the usual screenshot.
 TALLEST_WINDOW = 16_384
 TALL_WINDOW_NOTE = ("screenshot: taken in a window as tall as the page, so that frames from other sites "
@@ -55,7 +61,7 @@ async def screenshot(page: Page, size: list[int], clip: dict, notes: list[str], 
         return await _beyond_window(page, clip)
     try:
         await page.set_viewport_size({"width": viewport["width"], "height": clip["height"]})
-        await page.evaluate(_PAINTED)
+        await _frames_painted(page)
         if await page.evaluate(PAGE_SIZE) == size:
             notes.append(TALL_WINDOW_NOTE)
             return await _beyond_window(page, clip)
@@ -64,6 +70,17 @@ async def screenshot(page: Page, size: list[int], clip: dict, notes: list[str], 
     notes.append(f"{FRAMES_BLANK_NOTE} (the page's layout follows the window's height)")
     await page.evaluate(_PAINTED)
     return await _beyond_window(page, clip)
+
+
+async def _frames_painted(page: Page) -> None:
+    """Once every frame of the page has painted in the new window, then the page itself."""
+    async def painted(frame) -> None:
+        try:
+            await frame.evaluate(_FRAME_PAINTED)
+        except Error:  # a frame gone or navigating meanwhile: nothing of it left to wait for
+            pass
+    await asyncio.gather(*(painted(frame) for frame in page.frames if frame is not page.main_frame))
+    await page.evaluate(_PAINTED)
 
 
 async def _beyond_window(page: Page, clip: dict) -> bytes:
