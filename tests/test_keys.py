@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.evidence.keys import KEY_EVENTS, custody_lines, key_event_entries, key_statuses_in
+from archiver.evidence.key_status import KEY_EVENTS, key_event_entries, key_statuses_in
+from archiver.evidence.keys import custody_lines
 from archiver.store.collection import Collection
 from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes
@@ -345,7 +346,7 @@ def test_a_run_still_capturing_when_a_revocation_dated_later_takes_effect_signs_
     from datetime import datetime, timedelta, timezone
 
     from archiver.errors import UsageProblem
-    from archiver.evidence import key_watch
+    from archiver.evidence import key_status
     from tests.conftest import capture
 
     server = raw_server({"/": send_bytes(http_response(b"<p>a page</p>"))})
@@ -353,7 +354,7 @@ def test_a_run_still_capturing_when_a_revocation_dated_later_takes_effect_signs_
     later = datetime.now(timezone.utc) + timedelta(days=1)
     assert run_cli("keys", "revoke", "-C", collection.root, fingerprint, "--from",
                    later.strftime("%Y-%m-%dT%H:%M:%SZ")).exit_code == 0
-    monkeypatch.setattr(key_watch, "now", lambda: (later + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    monkeypatch.setattr(key_status, "now", lambda: (later + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     with pytest.raises(UsageProblem, match="was revoked"):
         capture(collection, server.url("/"))
     assert logged_captures(collection) == 0

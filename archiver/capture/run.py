@@ -25,7 +25,7 @@ from archiver.errors import StorageProblem
 from archiver.capture.fetch.engine import Fetcher, FetchResult
 from archiver.capture.fetch.policy import SafeResolver
 from archiver.evidence.custody import WARC_CLOSED, closed_subject
-from archiver.evidence.key_watch import KeyWatch
+from archiver.evidence.key_watch import key_watch
 from archiver.evidence.keys import custody_log
 from archiver.read.seeds import Claim, Document
 from archiver.capture.documents import record_documents
@@ -106,8 +106,7 @@ class CaptureRun:
 
     def _set_up(self, collection: Collection, settings: CaptureSettings, resolver: SafeResolver | None) -> None:
         self.catalog = collection.catalog
-        self._key_watch = KeyWatch(collection, self.catalog, self.key)
-        self.custody.before_signing = self._key_watch.check  # also as it appends: see key_watch.py
+        self._key_watch = key_watch(collection, self.key)  # the one self.custody looks with as it appends
         executable = chromium_for(settings.capture_mode)
         # The concurrency used, set or its mode's default, is the one recorded with every capture.
         self.settings = settings = dataclasses.replace(

@@ -21,7 +21,7 @@ from typing import Iterator, NamedTuple
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
 from archiver.evidence.attestation import PREDICATE_TYPE, SIGNED_FIELDS, shared, signed_record, signed_values, statement_problems
-from archiver.evidence.keys import KeyStatus
+from archiver.evidence.key_status import KeyStatus
 from archiver.evidence.signing import (NO_VALID_SIGNATURE, NOT_JSON, STATEMENT_TYPE, BadEnvelope, PublicKey, canonical_json,
                                        envelope_signers, signed_statement)
 from archiver.store.catalog import Catalog

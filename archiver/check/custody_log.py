@@ -11,7 +11,7 @@ from typing import Iterable
 from archiver.check.findings import Report
 from archiver.evidence.custody import (LOG_NAME, WARC_CLOSED, line_hash, parse_entry, read_entries, recorded_torn_line,
                                       verify_entry)
-from archiver.evidence.keys import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus
+from archiver.evidence.key_status import KEY_EVENTS, WORKER_KEY_ANNOUNCED, KeyStatus, entry_distrust
 from archiver.evidence.signing import PublicKey, canonical_json
 from archiver.evidence.worker_keys import announced_public_key
 from archiver.store.collection import Collection
@@ -73,10 +73,8 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
                      f"seq: expected {expected_seq}, found {entry['seq']}")
         problem = verify_entry(entry, keys)
         report.check("custody signature", problem is None, where, problem or "")
-        status = statuses.get(entry.get("key"))
-        distrust = status.trusted_at(entry.get("time", "")) if status else None
-        if entry.get("event") != "key revoked":  # a key may sign its own revocation
-            report.check("custody key status", distrust is None, where, distrust or "")
+        distrust = entry_distrust(entry, statuses)
+        report.check("custody key status", distrust is None, where, distrust or "")
         subject = entry.get("subject") if isinstance(entry.get("subject"), dict) else {}
         if entry.get("event") == "key rotated":
             report.check("custody key rotation", entry.get("key") == subject.get("from"), where,

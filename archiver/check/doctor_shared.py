@@ -13,7 +13,8 @@ import json
 from archiver.check.doctor_findings import Finding
 from archiver.errors import ArchiverError
 from archiver.evidence.custody import parse_entry
-from archiver.evidence.keys import custody_lines, key_statuses_in
+from archiver.evidence.key_status import key_statuses_in
+from archiver.evidence.keys import custody_lines
 from archiver.evidence.signing import grouped, load_key
 from archiver.evidence.shared_manifests import MANIFESTS, listed_files
 from archiver.evidence.worker_keys import worker_key_path

@@ -17,7 +17,7 @@ from archiver.check.custody_log import Logged
 from archiver.errors import ArchiverError
 from archiver.check.findings import Report
 from archiver.evidence import merkle
-from archiver.evidence.keys import KeyStatus
+from archiver.evidence.key_status import KeyStatus
 from archiver.evidence.claim_tree import document_leaf
 from archiver.evidence.custody import entry_time
 from archiver.evidence.manifest import MANIFEST_NAME, points_at, read_manifest
@@ -105,7 +105,7 @@ def _check_manifest_signature(path: Path, data: bytes, digest: str, sequence: in
         return
     report.check("manifest key", logged["key"] == signer, where,
                  f"signed by {signer[:16]}, but the custody log says {logged['key'][:16]}")
-    distrust = statuses[signer].trusted_at(logged["time"]) if signer in statuses else "key never announced"
+    distrust = statuses[signer].trusted_at(logged["time"], logged["seq"]) if signer in statuses else "key never announced"
     report.check("manifest key status", distrust is None, where, distrust or "")
 
 

@@ -38,7 +38,8 @@ from archiver.check.records import (RecordChecks, check_closed_files, check_impo
                                     whole_files)
 from archiver.check.retention import check_retention
 from archiver.evidence.custody import read_entries
-from archiver.evidence.keys import export_custody, key_event_entries, key_statuses_in
+from archiver.evidence.key_status import key_event_entries, key_statuses_in
+from archiver.evidence.keys import export_custody
 from archiver.evidence.shared_manifests import fetch_manifests
 from archiver.evidence.signing import collection_public_keys
 from archiver.store.collection import Collection

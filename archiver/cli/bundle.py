@@ -36,8 +36,9 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
 
     Exit 0 when written; 1 when timestamps are configured and the bundle carries none for its
     checkpoint (it is still written, without; the next bundle or `archiver manifest` asks
-    again), or when it holds captures attested by a key revoked from before they were made
-    (written, and named); 2 on bad usage, 3 when the machine refused."""
+    again), or when it holds captures attested by a key revoked from before they were made, or
+    custody entries signed by a key revoked or rotated out before them (written, and named);
+    2 on bad usage, 3 when the machine refused."""
     if not (claims or urls or documents or everything):
         raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
     if everything and (claims or urls or documents):
@@ -60,6 +61,7 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
                     "captures": result.captures, "fingerprint": key.fingerprint, "timestamped": result.timestamped,
                     "timestamp_failures": result.timestamp_failures, "manifest": result.manifest_sequence,
                     "captures_stored_since": result.stored_since, "attested_by_revoked_keys": result.distrusted,
+                    "custody_entries_by_keys_out_of_service": result.distrusted_entries,
                     "cited_urls_not_bundled": result.not_bundled})
     else:
         echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
@@ -81,5 +83,7 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
             echo(f"{len(result.distrusted)} capture(s) in this bundle are attested by a key revoked from before they were "
                  f"made ({', '.join(result.distrusted[:5])}{', …' if len(result.distrusted) > 5 else ''}): verify-bundle "
                  "fails them; capture their URLs again, then bundle again", err=True)
-    if missing or result.distrusted:  # written, but not passed off as a bundle that verifies
+        for why in result.distrusted_entries:  # in the collection's log for good: verify fails it too
+            echo(f"Custody entry carried that verify-bundle fails: {why}", err=True)
+    if missing or result.distrusted or result.distrusted_entries:  # written, but not passed off as a bundle that verifies
         raise SystemExit(1)

@@ -80,15 +80,14 @@ class CustodyLog:
         # process appended is then either seen, or after what this process appends.
         self.before_signing: Callable[[], None] | None = None
 
-    def append(self, event: str, subject: dict, key: SigningKey | None = None) -> Entry:
-        """Append one entry, signed by `key` (default: the collection's key), and fsync it."""
-        return self.append_many([(event, subject)], key)[0]
+    def append(self, event: str, subject: dict) -> Entry:
+        """Append one entry, signed by the log's key, and fsync it."""
+        return self.append_many([(event, subject)])[0]
 
-    def append_many(self, events: list[tuple[str, dict]], key: SigningKey | None = None) -> list[Entry]:
+    def append_many(self, events: list[tuple[str, dict]]) -> list[Entry]:
         """Append entries in order under one lock and one fsync (a capture run's group commit)."""
-        key = key or self.key
         if self.shared is not None:
-            return self._append_shared(events, key)
+            return self._append_shared(events)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -97,7 +96,7 @@ class CustodyLog:
                 tail, torn = self._tail[1], False  # nobody appended since: no need to read the tail back
             else:
                 tail, torn = _last_line(fd)
-            entries = self._chained(tail, events, key)
+            entries = self._chained(tail, events)
             # A line torn by a crash stays, alone, for verify to report.
             out = (b"\n" if torn else b"") + b"".join(entry.line + b"\n" for entry in entries)
             try:
@@ -113,13 +112,13 @@ class CustodyLog:
         finally:
             os.close(fd)
 
-    def _append_shared(self, events: list[tuple[str, dict]], key: SigningKey) -> list[Entry]:
+    def _append_shared(self, events: list[tuple[str, dict]]) -> list[Entry]:
         """The entries chained to the database's last line, inside the transaction that inserts them."""
         entries: list[Entry] = []
-        self.shared(self.extension(events, key, entries))
+        self.shared(self.extension(events, entries))
         return entries
 
-    def extension(self, events: list[tuple[str, dict]], key: SigningKey | None = None,
+    def extension(self, events: list[tuple[str, dict]],
                   made: list[Entry] | None = None) -> Callable[[str | None], list[tuple[int, str]]]:
         """For a shared collection's database: the function that, handed the chain's last line
         inside a write transaction, signs `events` chained to it and returns their (seq, line)
@@ -128,12 +127,12 @@ class CustodyLog:
         made = made if made is not None else []
 
         def extend(tail: str | None) -> list[tuple[int, str]]:
-            made[:] = self._chained(tail.encode("utf-8") if tail is not None else None, events, key or self.key)
+            made[:] = self._chained(tail.encode("utf-8") if tail is not None else None, events)
             return [(entry.data["seq"], entry.line.decode("utf-8")) for entry in made]
 
         return extend
 
-    def _chained(self, tail: bytes | None, events: list[tuple[str, dict]], key: SigningKey) -> list[Entry]:
+    def _chained(self, tail: bytes | None, events: list[tuple[str, dict]]) -> list[Entry]:
         """The signed entries for `events`, the first holding the hash of `tail` (the log's last line)."""
         if self.before_signing is not None:
             self.before_signing()
@@ -144,8 +143,8 @@ class CustodyLog:
             seq += 1
             body = {"seq": seq, "time": now(), "event": event, "subject": subject, "operator": self.operator,
                     "software": f"archiver/{__version__}", "prev": line_hash(tail) if tail else None,
-                    "key": key.fingerprint}
-            body["sig"] = base64.b64encode(key.sign(canonical_json(body))).decode("ascii")
+                    "key": self.key.fingerprint}
+            body["sig"] = base64.b64encode(self.key.sign(canonical_json(body))).decode("ascii")
             tail = canonical_json(body)
             entries.append(Entry(tail, body))
         return entries

@@ -9,7 +9,6 @@ import functools
 import glob
 import hashlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -22,7 +21,9 @@ from archiver.store.collection import Collection
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.storage_settings import StorageSettings
 from archiver.errors import ArchiverError, UsageProblem
-from archiver.evidence.custody import LOG_NAME, CustodyLog, now, parse_entry, read_entries
+from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
+from archiver.evidence.key_status import KeyStatus, key_event_entries, key_statuses_in
+from archiver.evidence.key_watch import key_watch
 from archiver.evidence.signing import (PublicKey, SigningKey, collection_public_keys, default_key_path, generate_key, grouped,
                               load_key, publish_public_key, retire_key_file, retired_key_files)
 
@@ -32,16 +33,20 @@ def key_path(collection: Collection, option: Path | None = None) -> Path:
     return Path(option or os.environ.get("ARCHIVER_KEY") or default_key_path(collection.config.id))
 
 
-WORKER_KEY_ANNOUNCED = "worker key announced"
-# What only a collection key may sign: a worker key's word about keys counts for nothing.
-KEY_EVENTS = ("key generated", "key adopted", "key rotated", "key revoked", "wacz key generated", WORKER_KEY_ANNOUNCED)
 _ANNOUNCING = {"key generated": "fingerprint", "key adopted": "fingerprint", "key rotated": "to"}
 
 
-def custody_log(collection: Collection, key: SigningKey) -> CustodyLog:
-    """The log to append to: custody.jsonl, or the chain in a shared collection's catalog."""
+def custody_log(collection: Collection, key: SigningKey, watched: bool = True) -> CustodyLog:
+    """The log to append to: custody.jsonl, or the chain in a shared collection's catalog. Each
+    append looks at `key` again under the log's lock and is refused once the log says it is
+    revoked or rotated out (key_watch.py), so that no entry it signs follows the key event that
+    took it out of service, which verify fails; not `watched`: a revocation, which a collection
+    key signs whether revoked or not."""
     shared = functools.partial(_append_shared, collection) if collection.config.catalog_url else None
-    return CustodyLog(collection.root / LOG_NAME, collection.config.operator, key, shared)
+    log = CustodyLog(collection.root / LOG_NAME, collection.config.operator, key, shared)
+    if watched:
+        log.before_signing = key_watch(collection, key).check
+    return log
 
 
 def _append_shared(collection: Collection, extend: Callable[[str | None], list[tuple[int, str]]]) -> None:
@@ -105,10 +110,9 @@ def append_unattended(collection: Collection, option: Path | None, event: str, s
         return "the signing key is not available here"
     try:
         refuse_out_of_service(collection, key)
+        custody_log(collection, key).append(event, subject)  # refused too once revoked or rotated out meanwhile
     except UsageProblem as refused:
         return str(refused)
-    try:
-        custody_log(collection, key).append(event, subject)
     except OSError as exc:
         return f"the log cannot be written ({exc.strerror or exc})"
     return None
@@ -150,7 +154,7 @@ def refuse_out_of_service(collection: Collection, key: SigningKey, revoked_ok: b
     status = key_statuses(collection).get(key.fingerprint)
     if status is None or status.in_service():
         return
-    if status.revoked_at(now()) and not revoked_ok:
+    if status.revoked_now() and not revoked_ok:
         raise UsageProblem(f"the collection's key {grouped(key.fingerprint)} is revoked (from {status.revoked_from})",
                            "rotate first: archiver keys rotate")
     if status.rotated_out_at is not None:
@@ -200,7 +204,7 @@ def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None
 
 def _rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
     # A key revoked from a later moment is still trusted now: its word announces its successor.
-    revoked = (status := key_statuses(collection).get(old.fingerprint)) is not None and status.revoked_at(now())
+    revoked = (status := key_statuses(collection).get(old.fingerprint)) is not None and status.revoked_now()
     private = Ed25519PrivateKey.generate()
     staged = _staged_key_path(old.path, SigningKey(private, old.path).fingerprint)
     new = generate_key(staged, passphrase, private)
@@ -210,8 +214,8 @@ def _rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | Non
             custody_log(collection, new).append("key generated", {"fingerprint": new.fingerprint, "replaces": old.fingerprint,
                                                                   "public_key": new.public.pem().decode()})
         else:
-            custody_log(collection, new).append("key rotated", {"from": old.fingerprint, "to": new.fingerprint,
-                                                                  "public_key": new.public.pem().decode()}, key=old)
+            custody_log(collection, old).append("key rotated", {"from": old.fingerprint, "to": new.fingerprint,
+                                                                  "public_key": new.public.pem().decode()})
     except BaseException:
         staged.unlink()  # never announced, never used to sign: not evidence of anything
         raise
@@ -278,96 +282,13 @@ def _take_place(staged: Path, path: Path, old_fingerprint: str) -> None:
 def revoke_key(collection: Collection, signer: SigningKey, fingerprint: str, revoked_from: str, reason: str) -> None:
     """From `revoked_from` on, nothing signed by `fingerprint` is to be trusted."""
     with collection.in_use():  # not while `doctor --fix` or `migrate` holds the collection alone
-        custody_log(collection, signer).append("key revoked", {"fingerprint": fingerprint, "revoked_from": revoked_from,
-                                                                "reason": reason})
-
-
-@dataclass
-class KeyStatus:
-    fingerprint: str
-    announced_at: str | None = None
-    rotated_out_at: str | None = None
-    revoked_from: str | None = None
-    reasons: list[str] = field(default_factory=list)
-    machine: str | None = None  # for a worker key: the machine its announcement names
-    announced_by: str | None = None  # for a worker key: the collection key that signed its announcement
-
-    @property
-    def state(self) -> str:
-        return "revoked" if self.revoked_from else "rotated out" if self.rotated_out_at else "active"
-
-    def revoked_at(self, moment: str) -> bool:
-        """Whether a revocation is in effect at `moment` (one dated later is not yet)."""
-        return self.revoked_from is not None and moment >= self.revoked_from
-
-    def in_service(self) -> bool:
-        """Whether the key may sign now: not rotated out (whatever this machine's clock says of
-        the rotation's time), and no revocation in effect yet."""
-        return self.rotated_out_at is None and not self.revoked_at(now())
-
-    def trusted_at(self, moment: str) -> str | None:
-        """Why a signature made at `moment` must not be trusted, or None when it may be."""
-        if self.revoked_at(moment):
-            return f"key {self.fingerprint[:16]} was revoked from {self.revoked_from}"
-        return None
+        custody_log(collection, signer, watched=False).append("key revoked", {
+            "fingerprint": fingerprint, "revoked_from": revoked_from, "reason": reason})
 
 
 def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
     """What the custody log says about each key. The log's own signatures are checked by verify."""
     return key_statuses_in(key_event_entries(custody_lines(collection)))
-
-
-# A key event's name, as a line can hold it without escapes: "key revoked" can only be
-# spelled otherwise with a backslash, so a line with neither holds no key event. Every name
-# has "key " in it: one search rules out nearly every line of a large log.
-_KEY_EVENT_SPELLINGS = tuple(f'"{event}"'.encode("utf-8") for event in KEY_EVENTS)
-_IN_EVERY_KEY_EVENT = b"key "
-
-
-def key_event_entries(lines: Iterable[bytes]) -> Iterator[dict]:
-    """The entries among the custody `lines` that may be key events, parsed (the other lines,
-    nearly all of a large log, are not: key statuses are read before the log is checked)."""
-    for line in lines:
-        if b"\\" in line or (_IN_EVERY_KEY_EVENT in line and any(spelling in line for spelling in _KEY_EVENT_SPELLINGS)):
-            if (entry := parse_entry(line)) is not None:
-                yield entry
-
-
-def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
-    """The same, from custody entries already read (parsed; None for a line that is not an entry)."""
-    statuses: dict[str, KeyStatus] = {}
-    for entry in entries:
-        subject = entry.get("subject") if entry else None
-        if not isinstance(subject, dict) or not isinstance(entry.get("time"), str):
-            continue  # an altered line: verify names it; it says nothing about keys
-        event, moment = entry.get("event"), entry["time"]
-        signer = statuses.get(entry.get("key"))
-        if event in KEY_EVENTS and signer is not None and signer.machine is not None:
-            continue
-        named = {name: subject.get(name) for name in ("fingerprint", "from", "to", "revoked_from")}
-        if event in ("key generated", "key adopted", "wacz key generated") and isinstance(named["fingerprint"], str):
-            statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"])).announced_at = moment
-        elif event == WORKER_KEY_ANNOUNCED and isinstance(named["fingerprint"], str):
-            status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
-            status.announced_at, status.machine = moment, str(subject.get("machine"))
-            status.announced_by = entry.get("key")
-        elif event == "key rotated" and isinstance(named["from"], str) and isinstance(named["to"], str):
-            statuses.setdefault(named["from"], KeyStatus(named["from"])).rotated_out_at = moment
-            statuses.setdefault(named["to"], KeyStatus(named["to"])).announced_at = moment
-        elif event == "key revoked" and isinstance(named["fingerprint"], str) and isinstance(named["revoked_from"], str):
-            status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
-            status.revoked_from = min(filter(None, [status.revoked_from, named["revoked_from"]]))
-            status.reasons.append(str(subject.get("reason", "")))
-    # A worker key is only as good as the announcement that vouched for it: one signed by a key
-    # already revoked (a thief holding the stolen key, the revocation dated back afterwards) vouches
-    # for nothing, so the worker key is distrusted from its announcement on, whatever came first in the log.
-    for status in statuses.values():
-        announcer = statuses.get(status.announced_by or "")
-        if status.machine is not None and announcer is not None and status.announced_at \
-                and announcer.revoked_at(status.announced_at):
-            status.revoked_from = min(filter(None, [status.revoked_from, status.announced_at]))
-            status.reasons.append(f"announced by key {announcer.fingerprint[:16]} after its revocation")
-    return statuses
 
 
 def wacz_signing_key(collection: Collection, key: SigningKey) -> tuple[ec.EllipticCurvePrivateKey, str]:

@@ -14,9 +14,9 @@ from typing import Iterable, Iterator
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from archiver.errors import UsageProblem
-from archiver.evidence.custody import now, verify_entry
-from archiver.evidence.keys import (WORKER_KEY_ANNOUNCED, KeyStatus, custody_log, key_statuses, key_statuses_in,
-                                    open_signing_key, refuse_out_of_service)
+from archiver.evidence.custody import verify_entry
+from archiver.evidence.key_status import WORKER_KEY_ANNOUNCED, KeyStatus, key_statuses_in
+from archiver.evidence.keys import custody_log, key_statuses, open_signing_key, refuse_out_of_service
 from archiver.evidence.signing import PublicKey, SigningKey, generate_key, grouped, load_key
 from archiver.store.collection import Collection
 
@@ -43,7 +43,7 @@ def worker_signing_key(collection: Collection, machine: str | None = None, optio
     with _held(collection.tmp / "worker-key.lock"):  # processes starting at once on one machine make one key
         key = load_key(path, None) if path.exists() else generate_key(path, None)
         status = key_statuses(collection).get(key.fingerprint)
-        if status is not None and status.revoked_at(now()):  # a revocation dated later leaves it in service until then
+        if status is not None and status.revoked_now():  # a revocation dated later leaves it in service until then
             raise UsageProblem(f"this machine's worker key {grouped(key.fingerprint)} is revoked "
                                f"(from {status.revoked_from})",
                                f"move {path} aside and run again: a new key is made and announced")

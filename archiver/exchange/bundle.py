@@ -49,8 +49,8 @@ from archiver.evidence.custody import parse_entry, read_entries
 from archiver.store.durable import fsync_dir, replacing
 from archiver.errors import UsageProblem
 from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
-from archiver.evidence.keys import (WORKER_KEY_ANNOUNCED, custody_log, export_custody, key_statuses_in,
-                                   refuse_out_of_service, wacz_signing_key)
+from archiver.evidence.key_status import WORKER_KEY_ANNOUNCED, entry_distrust, key_statuses_in
+from archiver.evidence.keys import custody_log, export_custody, refuse_out_of_service, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.exchange.report_view import by_url, not_bundled, report_view
@@ -90,6 +90,7 @@ class BundleResult:
     manifest_sequence: int = 0
     stored_since: int = 0  # captures of the selection stored after its manifest was sealed: not in it
     distrusted: list[str] = field(default_factory=list)  # captures attested by a key revoked from before they were made
+    distrusted_entries: list[str] = field(default_factory=list)  # custody entries carried signed by a key out of service: why
     not_bundled: int = 0  # cited URLs of its claims it holds no capture of (failed, or never captured)
 
 
@@ -265,8 +266,8 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     # Read once, after the WACZ key is announced: the custody log and the public keys.
     logged = [(line, parse_entry(line)) for _, line in read_entries(export_custody(collection))]
     public_keys = collection_public_keys(collection.root / "keys")
-    files.update(_evidence(collection, catalog, manifest, claims, disclosed, evidence, entries, checkpoint,
-                           _custody_entries(logged, {c.id for c in claims}, {c.id for c in captures}, manifest.sequence),
+    custody = _custody_entries(logged, {c.id for c in claims}, {c.id for c in captures}, manifest.sequence)
+    files.update(_evidence(collection, catalog, manifest, claims, disclosed, evidence, entries, checkpoint, custody,
                            public_keys))
     files.update(document_evidence(catalog, DocumentCopies(collection.root, collection.storage), documents, manifest.sequence, claims,
                                    disclosed))
@@ -279,8 +280,9 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                  "software": f"archiver/{__version__}", "key": key.fingerprint, "wacz_key": p384_fingerprint,
                  # The signing key vouches for the collection's other keys (earlier, rotated ones).
                  "keys": sorted(public_keys)}
+    statuses = key_statuses_in(entry for _, entry in logged)
     view = report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint, output.name,
-                       Path(ARCHIVE).name, key_statuses_in(entry for _, entry in logged), public_keys,
+                       Path(ARCHIVE).name, statuses, public_keys,
                        not_bundled(catalog, claims, evidence))
     files.add("evidence/report.html", render_report(view).encode("utf-8"))
     statement["files"] = {path: sha256 for path, sha256, _ in files.listing()}
@@ -305,6 +307,8 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     return BundleResult(output, statement["bundle"], len(claims), len(captures), sha256,
                         "evidence/checkpoint.json.tsr" in files, manifest_sequence=manifest.sequence, stored_since=later,
                         distrusted=[c["id"] for c in view["captures"] if c["attestation_distrusted"]],
+                        distrusted_entries=[why for line in custody
+                                            if (why := entry_distrust(parse_entry(line), statuses)) is not None],
                         not_bundled=sum(len(c["not_bundled"]) for c in view["claims"]))
 
 

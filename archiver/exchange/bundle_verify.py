@@ -24,7 +24,7 @@ from archiver.evidence import merkle
 from archiver.evidence.attestation import statement_problems
 from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
 from archiver.evidence.custody import entry_time, parse_entry, verify_entry
-from archiver.evidence.keys import KEY_EVENTS, KeyStatus
+from archiver.evidence.key_status import KEY_EVENTS, KeyStatus, entry_distrust
 from archiver.evidence.worker_keys import vouched_worker_keys
 from archiver.check.records import found_record
 from archiver.check.scan import FileScan
@@ -123,7 +123,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     # Worker keys are trusted only as the collection's keys announce (and revoke) them in the custody entries carried.
     workers, statuses = vouched_worker_keys(_custody_lines(wacz), trusted)
     _check_attestations(wacz, entries, records, trusted | workers, statuses, report)
-    _check_custody(wacz, trusted, workers, statement.get("wacz_key"), report)
+    _check_custody(wacz, trusted, workers, statuses, statement.get("wacz_key"), report)
     _check_claims(wacz, entries, report)
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(wacz, checkpoint, trusted | workers), report)
@@ -263,11 +263,13 @@ def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str,
             report.check("attestation present", False, f"capture {capture_id}", "no signed attestation in the bundle")
 
 
-def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str, PublicKey], wacz_key: object,
-                   report: Report) -> None:
+def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str, PublicKey],
+                   statuses: dict[str, KeyStatus], wacz_key: object, report: Report) -> None:
     """Each custody entry's signature (by a collection key, or a worker key for anything but a
-    key event), and that one announces wacz_key, the P-384 key the statement names (whether that
-    key signed the datapackage is _check_wacz_key_vouched's)."""
+    key event), its key not revoked or rotated out before it as the entries carried say (the
+    rule verify holds the collection's log to: key_status.entry_distrust), and that one
+    announces wacz_key, the P-384 key the statement names (whether that key signed the
+    datapackage is _check_wacz_key_vouched's)."""
     vouched = False
     for number, line in enumerate(wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines(), 1):
         where = f"evidence/custody.jsonl line {number}"
@@ -277,6 +279,8 @@ def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str,
             continue
         problem = verify_entry(entry, trusted | workers)
         report.check("custody entry signature", problem is None, where, problem or "")
+        distrust = entry_distrust(entry, statuses)
+        report.check("custody key status", distrust is None, where, distrust or "")
         if problem is None and entry.get("event") in KEY_EVENTS:
             report.check("key event signer", entry.get("key") in trusted, where,
                          "only a collection key may announce, rotate or revoke keys, not a worker key")

@@ -8,7 +8,7 @@ import json
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
-from archiver.evidence.keys import KeyStatus
+from archiver.evidence.key_status import KeyStatus
 from archiver.evidence.manifest import ManifestResult
 from archiver.evidence.signing import PublicKey, SigningKey
 from archiver.exchange.bundle_page import RenderedPage, claim_words, find_words, first_lines
