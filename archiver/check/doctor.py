@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from archiver.check.doctor_captures import unlogged_captures
 from archiver.check.doctor_custody import torn_custody_lines
 from archiver.check.doctor_findings import Diagnosis, Finding
 from archiver.check.doctor_reads import unlogged_reads
@@ -67,7 +68,7 @@ def examine(collection: Collection, key: SigningKey | None = None, reads: bool =
         logged = _Logged.read(collection)  # after the salvaged captures above were logged
         _manifests(collection, catalog, key, diagnosis, logged)
         unstored_files(collection, key is not None, diagnosis)
-        _unlogged(collection, catalog, key, diagnosis, logged)
+        unlogged_captures(collection, catalog, key, diagnosis, logged.captures)
         if reads:
             unlogged_reads(collection, catalog, key, diagnosis, logged.documents, logged.claims)
     for spool, what in temporaries(collection):
@@ -167,8 +168,11 @@ def _never_written(collection: Collection, catalog: Catalog, key: SigningKey | N
         finding = Finding("file never written", f"warcs/{name}", "listed as opened, but no such file was created")
         diagnosis.findings.append(finding)
         if key is not None:
-            catalog.forget_empty_file(name)
-            finding.fixed = "removed from the catalog (no record was ever listed in it)"
+            if catalog.forget_empty_file(name):
+                finding.fixed = "removed from the catalog (no record was ever listed in it)"
+            else:  # records were listed in it, so its bytes were written once: gone since, not never written
+                finding.detail = ("listed as opened, with records listed in it, but no such file is here: "
+                                  "its captures' bytes are missing; `archiver verify` names them")
     return published
 
 
@@ -278,32 +282,6 @@ class _Logged:
             elif entry.get("event") == "note recorded":
                 logged.claims.add(subject.get("claim"))
         return logged
-
-
-def _unlogged(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis,
-              logged: _Logged) -> None:
-    """Captures and imports the catalog lists but the custody log never recorded (the log's
-    disk was full, or the run died between the commit and the log)."""
-    missing = [row for row in catalog.query(
-        "SELECT c.id, c.url, c.outcome, a.envelope, c.imported_from, c.warc_file, f.sha256 FROM captures c"
-        " LEFT JOIN attestations a ON a.capture_id = c.id LEFT JOIN warc_files f ON f.name = c.warc_file"
-        " ORDER BY c.id") if row[0] not in logged.captures]
-    imports: dict[tuple, list[str]] = {}
-    for capture_id, url, outcome, envelope, imported_from, warc_file, file_sha256 in missing:
-        finding = Finding("unlogged capture", f"capture {capture_id}", "cataloged, but the custody log has no entry for it")
-        diagnosis.findings.append(finding)
-        if key is None:
-            continue
-        finding.fixed = "recorded in the custody log, marked late"
-        if imported_from is not None:
-            imports.setdefault((warc_file, imported_from.rsplit(" sha256:", 1)[0], file_sha256), []).append(capture_id)
-            continue
-        attestation = sha256_digest(canonical_json(json.loads(envelope))) if envelope else None
-        custody_log(collection, key).append("capture", {"capture": capture_id, "url": url, "outcome": outcome,
-                                                        "attestation": attestation, "recorded_late": True})
-    for (warc_file, source, file_sha256), captures in imports.items():
-        custody_log(collection, key).append("import", {"file": warc_file, "source": source, "sha256": file_sha256,
-                                                       "captures": captures, "recorded_late": True})
 
 
 def _manifests(collection: Collection, catalog: Catalog, key: SigningKey | None, diagnosis: Diagnosis,

@@ -79,11 +79,12 @@ class Catalog:
                              (run[0], at, at, run[1], run[2], json.dumps(run[3], sort_keys=True)))
             self._insert_captures(captures)
 
-    def forget_empty_file(self, name: str) -> None:
-        """A file an interrupted run opened but wrote no whole record to, and no capture lists."""
+    def forget_empty_file(self, name: str) -> bool:
+        """A file an interrupted run opened but wrote no whole record to, and no capture lists:
+        whether it was forgotten (not when records are listed in it)."""
         with self._lock, self._transaction():
-            self._db.execute("DELETE FROM warc_files WHERE name = ? AND NOT EXISTS"
-                             " (SELECT 1 FROM records WHERE warc_file = ?)", (name, name))
+            return self._db.execute("DELETE FROM warc_files WHERE name = ? AND NOT EXISTS"
+                                    " (SELECT 1 FROM records WHERE warc_file = ?)", (name, name)).rowcount == 1
 
     def append_custody(self, chain: Callable[[str | None], list[tuple[int, str]]]) -> None:
         """Append entries to a shared collection's custody log: under the database's write
