@@ -626,7 +626,7 @@ def test_an_unreadable_document_stops_the_run_when_named_and_is_skipped_in_a_fol
 
     monkeypatch.setattr(Path, "read_bytes", refusing)
     found = read_targets([str(folder)], tmp_path)
-    assert found.urls == ["https://a.example/"]
+    assert list(found.urls) == ["https://a.example/"]
     assert found.skipped == [f"cannot read {secret}: Permission denied; skipped"]
     with pytest.raises(UnreadableDocument, match="secret.md: Permission denied") as named:
         read_targets([str(secret)], tmp_path)
@@ -657,7 +657,7 @@ def test_targets_mix_urls_and_documents_once_each(tmp_path):
     doc = tmp_path / "a.md"
     doc.write_text("https://a.example/x and HTTPS://A.EXAMPLE:443/x#top")
     found = read_targets(["https://a.example/x", str(doc), str(tmp_path)], tmp_path)
-    assert found.urls == ["https://a.example/x"]
+    assert list(found.urls) == ["https://a.example/x"]
     assert [d.path for d in found.documents] == [doc]  # named, and in the folder named: read once
 
 
@@ -767,7 +767,7 @@ def test_a_folder_is_read_without_its_hidden_folders_and_each_file_once(tmp_path
     (seeds / "link.md").symlink_to(seeds / "a.md")
     assert documents_in(seeds) == [seeds / "a.md", seeds / "link.md"]
     found = read_targets([str(seeds)], tmp_path)
-    assert [document.key for document in found.documents] == ["seeds/a.md"] and found.urls == ["https://a.example/"]
+    assert [document.key for document in found.documents] == ["seeds/a.md"] and list(found.urls) == ["https://a.example/"]
 
 
 def test_a_file_called_note_in_the_collection_is_not_the_cited_notes(collection):

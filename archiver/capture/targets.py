@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from archiver.errors import UsageProblem
 from archiver.evidence.custody import LOG_NAME
 from archiver.read.model import NOTE_KEY
 from archiver.read.seeds import Document, NotADocument, UnreadableDocument, documents_in, path_text, read_document
+from archiver.read.url_spool import UrlSpool
 from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
 from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.collection import CONFIG_NAME, Collection
@@ -28,11 +29,15 @@ _COLLECTION_OWN = frozenset({LOG_NAME, CONFIG_NAME, DOCUMENT_COPIES, "warcs", "m
 class Targets:
     """What a capture run was asked for: distinct URLs in first-seen order, and their documents."""
 
-    urls: list[str] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)   # a warning for each file not read: not a document, or unreadable
-    _keys: set[str] = field(default_factory=set)
     _document_keys: set[str] = field(default_factory=set)
+    # Kept on disk, not in a list and a set of their keys: a claim sheet can cite a million pages.
+    _distinct: UrlSpool = field(default_factory=UrlSpool)
+    urls: Sequence[str] = field(init=False)   # `_distinct`'s, or those a resume left of them
+
+    def __post_init__(self) -> None:
+        self.urls = self._distinct
 
     def first_sight_of(self, document_key: str) -> bool:
         """Whether the document named `document_key` is new to this run (and now seen)."""
@@ -43,10 +48,7 @@ class Targets:
 
     def add_url(self, url: str, key: str | None = None) -> None:
         """`url`, unless one of its normalised form `key` (normalise_url) is in already."""
-        key = normalise_url(url) if key is None else key
-        if key not in self._keys:
-            self._keys.add(key)
-            self.urls.append(url)
+        self._distinct.add(url, normalise_url(url) if key is None else key)
 
 
 def document_key(path: Path, root: Path) -> str:
@@ -96,7 +98,7 @@ def read_targets(targets: list[str], root: Path, progress: Callable[[str, int, i
                 found.skipped.append(f"{unreadable.message}; skipped")
                 continue
             found.documents.append(document)
-            for url, url_key in zip(document.urls, document.url_keys):  # keyed as the document was read
+            for url, url_key in document.url_pairs():  # keyed as the document was read
                 found.add_url(url, url_key)
     return found
 

@@ -9,7 +9,9 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Iterable, Sequence
+
+from archiver.read.url_spool import UrlSpool
 
 HEADLINE, PARAGRAPH, ROW, NOTE = "headline", "paragraph", "row", "note"
 NOTE_KEY = "note"  # the document key of claims typed on the command line (archiver cite)
@@ -65,6 +67,9 @@ class Document:
     # Or, when a claim sheet was read from a file a chunk at a time, those bytes copied as they
     # passed into an unnamed temporary file, and `content` left empty: see `open_content`.
     spooled: BinaryIO | None = field(default=None, repr=False, compare=False)
+    # And its distinct cited URLs gathered on disk as its rows were read, not worked out from
+    # `claims` when asked: a set of them all would be held in memory.
+    cited_urls: UrlSpool | None = field(default=None, repr=False, compare=False)
 
     def open_content(self) -> BinaryIO:
         """The exact bytes read, from their start, to be read a chunk at a time."""
@@ -79,18 +84,20 @@ class Document:
         return len(self.content) if self.spooled is None else os.fstat(self.spooled.fileno()).st_size
 
     @property
-    def urls(self) -> tuple[str, ...]:
+    def urls(self) -> Sequence[str]:
         """Distinct cited URLs as written, first-seen order, one per normalised form."""
-        return self._distinct_urls[1]
+        return self.cited_urls if self.cited_urls is not None else self._distinct_urls[1]
 
-    @property
-    def url_keys(self) -> tuple[str, ...]:
-        """Each of `urls` normalised (archiver.read.urls.normalise_url), in the same order."""
-        return self._distinct_urls[0]
+    def url_pairs(self) -> Iterable[tuple[str, str]]:
+        """(url, its normalised form: archiver.read.urls.normalise_url) of each of `urls`, in order."""
+        if self.cited_urls is not None:
+            return self.cited_urls.pairs()
+        keys, urls = self._distinct_urls
+        return zip(urls, keys)
 
     @functools.cached_property
     def _distinct_urls(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        # Worked out once: a sheet's claims are read back from disk for it, and a run asks again.
+        # Worked out once: a run asks again.
         seen: dict[str, str] = {}
         for claim in self.claims:
             for citation in claim.citations:

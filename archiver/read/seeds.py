@@ -21,6 +21,7 @@ from archiver.read.reading import Reading
 from archiver.read.sheets import SHEET_SUFFIXES, csv_passages, jsonl_passages, read_csv, read_jsonl
 from archiver.read.spool import ClaimSpool
 from archiver.read.text import read_markdown, read_plain_text
+from archiver.read.url_spool import UrlSpool
 
 __all__ = ["Citation", "Claim", "Document", "DOCUMENT_SUFFIXES", "NotADocument", "documents_in", "is_document",
            "make_claim_id", "note_claim", "parse_document", "path_text", "read_document", "UnreadableDocument"]
@@ -92,7 +93,7 @@ def _read_sheet(path: Path, name: str, key: str, progress: Callable[[int, int], 
     """As `parse_document` reads a claim sheet, with no more of it in memory than a chunk and a
     row: its bytes are hashed and copied to an unnamed temporary file as they pass (the copy the
     collection keeps is made from it), then read back as text, one row at a time, into claims
-    kept on disk (ClaimSpool)."""
+    kept on disk (ClaimSpool); the distinct URLs they cite are kept on disk too (UrlSpool)."""
     copy = tempfile.TemporaryFile()
     digest, sniffer = hashlib.sha256(), Sniffer()
     with open(path, "rb") as file:
@@ -116,10 +117,15 @@ def _read_sheet(path: Path, name: str, key: str, progress: Callable[[int, int], 
         _telling(text, copy, total, progress), name, warnings)
     sorter = LinkSorter([])
     maker, claims, cited = ClaimMaker(key, sorter, []), ClaimSpool(), False
+    # A sheet read from a file has no standalone URLs: its URLs are its claims' citations, in order.
+    urls = UrlSpool() if total >= _SPOOLED_FROM else None
     for passage in rows:
         claim = maker.claim(passage)
         cited = cited or bool(claim.citations)
         claims.append(claim)
+        if urls is not None:
+            for citation in claim.citations:
+                urls.add(citation.url, citation.normalised)
     text.detach()  # the copy stays open: the document's bytes, kept by the collection once recorded
     reading = Reading(kind="jsonl" if path.suffix.lower() == ".jsonl" else "csv", warnings=warnings)
     if total < _SPOOLED_FROM:  # held in memory, as small as it is: a folder of many holds no file open each
@@ -128,7 +134,7 @@ def _read_sheet(path: Path, name: str, key: str, progress: Callable[[int, int], 
             return _document(name, key, digest.hexdigest(), encoding, reading, encoding_warnings, sorter,
                              tuple(claims), cited, maker.standalone, content=copy.read())
     return _document(name, key, digest.hexdigest(), encoding, reading, encoding_warnings, sorter, claims, cited,
-                     maker.standalone, spooled=copy)
+                     maker.standalone, spooled=copy, cited_urls=urls)
 
 
 def _telling(lines: Iterable[str], copy: BinaryIO, total: int,
