@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-OPERATIONS = ("write", "fsync", "replace", "rename", "link")
+OPERATIONS = ("write", "writev", "fsync", "replace", "rename", "link")
 _REAL_WRITE = os.write
+_WRITTEN = {os.write: bytes, os.writev: b"".join}  # the bytes a write of each is handed
 KILLED = 137  # the exit status of a process killed by SIGKILL, as a shell reports it
 
 
@@ -45,8 +46,9 @@ class Faults:
                 if self.count == self.fail_at:
                     if self.error is None:
                         os._exit(KILLED)
-                    if real is _REAL_WRITE and len(args[0]) > 1:
-                        real(target, args[0][:len(args[0]) // 2])
+                    handed = _WRITTEN[real](args[0]) if real in _WRITTEN else b""
+                    if len(handed) > 1:
+                        _REAL_WRITE(target, handed[:len(handed) // 2])
                     raise OSError(self.error, os.strerror(self.error))
             return real(target, *args, **kwargs)
         return operation

@@ -8,6 +8,7 @@ import threading
 from archiver.errors import StorageProblem
 from archiver.evidence.claim_tree import claims_trees, tree_of
 from archiver.evidence.custody import CustodyLog
+from archiver.evidence.long_lists import LongList
 from archiver.read.seeds import Document
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
@@ -27,10 +28,11 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
         except OSError as exc:
             raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
-        ids = collection.catalog.record_document(document, warc_now())
+        # Its claim ids, signed below as a list, wait on disk: a sheet may have a million.
+        ids = LongList()
+        collection.catalog.record_document(document, warc_now(), ids.extend)
         # The document's claims tree as the catalog now holds it (each claim ever read from it,
         # with its text and what it cites): verify holds the catalog to the latest one signed.
         tree = next((tree for _, tree in claims_trees(collection.catalog, [document.key])), tree_of([]))
         custody.append("document read", {"document": document.key, "sha256": document.sha256,
-                                         "claims": ids,
-                                         "claims_tree": tree})
+                                         "claims": ids, "claims_tree": tree})

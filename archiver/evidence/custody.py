@@ -13,8 +13,10 @@ custody.jsonl is then an export of it (evidence/keys.py: export_custody)."""
 from __future__ import annotations
 
 import base64
+import collections
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from archiver import __version__
+from archiver.evidence.long_lists import canonical_bytes
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json
 
 LOG_NAME = "custody.jsonl"
@@ -75,7 +78,8 @@ class CustodyLog:
         self.operator = operator
         self.key = key
         self.shared = shared
-        self._tail: tuple[int, bytes] | None = None  # (file size, last line) after our own last append
+        # (file size, what the next entry chains to) after our own last append.
+        self._tail: tuple[int, _ChainPoint] | None = None
         # Run under the log's lock before each signing, to refuse it by raising: a key event another
         # process appended is then either seen, or after what this process appends.
         self.before_signing: Callable[[], None] | None = None
@@ -93,21 +97,21 @@ class CustodyLog:
             fcntl.flock(fd, fcntl.LOCK_EX)
             end = os.lseek(fd, 0, os.SEEK_END)
             if self._tail is not None and self._tail[0] == end:
-                tail, torn = self._tail[1], False  # nobody appended since: no need to read the tail back
+                # Nobody appended since: the tail is not read back, nor an entry of a million claim ids parsed.
+                previous, torn = self._tail[1], False
             else:
                 tail, torn = _last_line(fd)
-            entries = self._chained(tail, events)
-            # A line torn by a crash stays, alone, for verify to report.
-            out = (b"\n" if torn else b"") + b"".join(entry.line + b"\n" for entry in entries)
+                previous = _chain_point(tail)
+            entries = self._chained(previous, events)
             try:
-                unwritten = memoryview(out)
-                while unwritten:  # a disk filling up takes part of a write, and refuses only the next
-                    unwritten = unwritten[os.write(fd, unwritten):]
+                # A line torn by a crash stays, alone, for verify to report.
+                _write_all(fd, ([b"\n"] if torn else []) + [piece for entry in entries for piece in (entry.line, b"\n")])
                 os.fsync(fd)
             except OSError:
                 os.ftruncate(fd, end)  # an entry is in the log whole or not at all, never torn by a refusal
                 raise
-            self._tail = (os.lseek(fd, 0, os.SEEK_END), entries[-1].line if entries else tail)
+            self._tail = (os.lseek(fd, 0, os.SEEK_END),
+                          (entries[-1].sha256, entries[-1].data["seq"]) if entries else previous)
             return entries
         finally:
             os.close(fd)
@@ -127,27 +131,51 @@ class CustodyLog:
         made = made if made is not None else []
 
         def extend(tail: str | None) -> list[tuple[int, str]]:
-            made[:] = self._chained(tail.encode("utf-8") if tail is not None else None, events)
+            made[:] = self._chained(_chain_point(tail.encode("utf-8") if tail is not None else None), events)
             return [(entry.data["seq"], entry.line.decode("utf-8")) for entry in made]
 
         return extend
 
-    def _chained(self, tail: bytes | None, events: list[tuple[str, dict]]) -> list[Entry]:
-        """The signed entries for `events`, the first holding the hash of `tail` (the log's last line)."""
+    def _chained(self, previous: _ChainPoint, events: list[tuple[str, dict]]) -> list[Entry]:
+        """The signed entries for `events`, the first chained to `previous`. A subject may hold
+        a LongList (archiver.evidence.long_lists): the entry holds its items as a list."""
         if self.before_signing is not None:
             self.before_signing()
-        previous = parse_entry(tail) if tail else None
-        seq = previous["seq"] if previous else 0
+        prev, seq = previous
         entries = []
         for event, subject in events:
             seq += 1
             body = {"seq": seq, "time": now(), "event": event, "subject": subject, "operator": self.operator,
-                    "software": f"archiver/{__version__}", "prev": line_hash(tail) if tail else None,
-                    "key": self.key.fingerprint}
-            body["sig"] = base64.b64encode(self.key.sign(canonical_json(body))).decode("ascii")
-            tail = canonical_json(body)
-            entries.append(Entry(tail, body))
+                    "software": f"archiver/{__version__}", "prev": prev, "key": self.key.fingerprint}
+            body["sig"] = base64.b64encode(self.key.sign(canonical_bytes(body))).decode("ascii")
+            entries.append(Entry(canonical_bytes(body), body))
+            prev = entries[-1].sha256
         return entries
+
+
+# (SHA-256 of the log's last line, its seq): what the next entry chains to. (None, 0) for an empty log.
+_ChainPoint = tuple[str | None, int]
+
+
+def _chain_point(tail: bytes | None) -> _ChainPoint:
+    previous = parse_entry(tail) if tail else None
+    return (line_hash(tail) if tail else None), (previous["seq"] if previous else 0)
+
+
+# Pieces a write takes at most: IOV_MAX, Linux's and the BSDs'.
+_PIECES_A_WRITE = 1024
+
+
+def _write_all(fd: int, pieces: list[bytes]) -> None:
+    """Write `pieces` in order, none copied into one: an entry can hold a million claim ids. A
+    disk filling up takes part of a write, and refuses only the next."""
+    left = collections.deque(memoryview(piece) for piece in pieces if piece)
+    while left:
+        written = os.writev(fd, list(itertools.islice(left, _PIECES_A_WRITE)))
+        while left and written >= len(left[0]):
+            written -= len(left.popleft())
+        if written:
+            left[0] = left[0][written:]
 
 
 # Each field an entry has, of the kind archiver writes: the checks look keys up by them and

@@ -33,8 +33,9 @@ def canonical_json(value) -> bytes:
     return _CANONICAL.encode(value).encode("utf-8")
 
 
+CANONICAL = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}  # the JSONEncoder options
 # json.dumps with these options builds an encoder at each call: a claims tree encodes a leaf a claim.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = json.JSONEncoder(**CANONICAL)
 
 
 def spki_fingerprint(public_key: Ed25519PublicKey) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem
 from archiver.store.catalog_locks import CatalogLocks
-from archiver.store.claim_writes import held_claims, supersede_gone, upsert_claims
+from archiver.store.claim_writes import supersede_held, upsert_claims
 from archiver.store.database import Cursor, in_batches, open_database, placeholders, write_transaction
 from archiver.store.listings import captures_listing, claims_listing
 from archiver.store.runs import Runs
@@ -171,9 +171,11 @@ class Catalog:
                 [getattr(row, f) for row in batch for f in fields]).fetchall())
         return added
 
-    def record_document(self, document: "Document", read_at: str) -> list[str]:
+    def record_document(self, document: "Document", read_at: str,
+                        claim_ids: Callable[[list[str]], None] = lambda ids: None) -> None:
         """The document as read now (its copy already kept): claims no longer in it are marked
-        superseded, never deleted. Returns the ids of its claims, in order."""
+        superseded, never deleted. The ids of its claims are told to `claim_ids` as they are
+        written, a batch at a time, in order."""
         with self._lock, self._transaction():
             self._db.execute(
                 "INSERT INTO documents (key, path, sha256, kind, encoding, date, title, warnings, first_read_at, last_read_at)"
@@ -187,13 +189,9 @@ class Catalog:
             self._db.execute("INSERT INTO document_versions (key, sha256, read_at, size) VALUES (?, ?, ?, ?)"
                              " ON CONFLICT (key, sha256) DO UPDATE SET size = excluded.size",
                              (document.key, document.sha256, read_at, document.size))
-            # Those held before are found first, those gone once the claims are written: the claims
-            # are read once (a sheet's from disk), and a sheet read for the first time needs no set of them.
-            held = held_claims(self._db, document.key)
-            ids = upsert_claims(self._db, document.claims, document.key, read_at, keep_citations=False)
-            held.difference_update(ids)
-            supersede_gone(self._db, sorted(held), read_at)
-            return ids
+            # The claims are read once (a sheet's from disk), and neither those held nor those read is kept.
+            supersede_held(self._db, document.key, read_at)
+            upsert_claims(self._db, document.claims, document.key, read_at, keep_citations=False, upserted=claim_ids)
 
     def add_note(self, claim: "Claim", at: str) -> None:
         """A one-off claim typed by a fact-checker rather than read from a document. The same

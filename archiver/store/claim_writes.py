@@ -1,15 +1,17 @@
 """The catalog's writes of claims, inside a transaction the catalog holds: a document's claims
 as read now, with those gone from it superseded, and each claim with what it cites.
 
-Which claims and citations are gone is found here, in Python, from the rows the document or
-claim has: a `NOT IN` list of what is still there would bind one variable per claim or
-citation in one statement, which SQLite refuses past its limit (250,000 where Debian builds
-it) and PostgreSQL past 65,535 parameters, so a claim sheet of that many rows could not be read."""
+Which claims are gone is never listed: each claim a document held is marked superseded first,
+and those read now are marked current again as they are written, in the same transaction.
+A `NOT IN` list of what is still there would bind one variable per claim in one statement,
+which SQLite refuses past its limit (250,000 where Debian builds it) and PostgreSQL past
+65,535 parameters; and a set of either, in Python, grows with a sheet of a million rows.
+Which citations a claim no longer has is found in Python, a few hundred claims at a time."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from archiver.store.database import Database, in_batches, placeholders
 
@@ -17,30 +19,22 @@ if TYPE_CHECKING:
     from archiver.read.seeds import Claim
 
 
-def held_claims(db: Database, document_key: str) -> set[str]:
-    """The ids of the claims of `document_key` not superseded: those to supersede once the claims
-    read now are taken out (`supersede_gone`). Empty for a document read for the first time."""
-    return {claim_id for (claim_id,) in db.execute(
-        "SELECT id FROM claims WHERE document_key = ? AND superseded_at IS NULL", (document_key,)).fetchall()}
-
-
-def supersede_gone(db: Database, gone: Iterable[str], at: str) -> None:
-    """Mark the claims `gone` superseded at `at`, never deleted."""
-    for batch in in_batches(gone):
-        db.execute(f"UPDATE claims SET superseded_at = ? WHERE id IN ({placeholders(batch)})", (at, *batch))
+def supersede_held(db: Database, document_key: str, at: str) -> None:
+    """Mark each claim of `document_key` not superseded as superseded at `at`: those read again
+    are then made current by `upsert_claims`, those gone stay so (never deleted)."""
+    db.execute("UPDATE claims SET superseded_at = ? WHERE document_key = ? AND superseded_at IS NULL",
+               (at, document_key))
 
 
 def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | None, seen_at: str,
-                  keep_citations: bool) -> list[str]:
+                  keep_citations: bool, upserted: Callable[[list[str]], None] = lambda ids: None) -> None:
     """The claims as seen at `seen_at`, no longer superseded, with their citations: added to those
     each had with `keep_citations` (a note), else replacing them. A few statements for every few
     hundred claims, not a few each: to a server each is a round trip (a 65,536-row sheet took
     20 s on PostgreSQL one claim at a time). `claims` are taken a batch at a time, in one pass (a
-    sheet's are read back from disk for it): their ids are returned, in order."""
-    upserted: list[str] = []
+    sheet's are read back from disk for it): the ids of each batch are told to `upserted`, in order."""
     for batch in in_batches(claims):
         ids = [claim.id for claim in batch]
-        upserted += ids
         rows = [(claim.id, document_key, claim.text, claim.start, claim.end, claim.kind,
                  _row_json(claim.row) if claim.row else None, seen_at, int(claim.verbatim))
                 for claim in batch]
@@ -66,7 +60,7 @@ def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | N
                        " ON CONFLICT DO NOTHING",
                        [(claim.id, c.normalised, c.url, int(c.standalone), position) for claim in batch
                         for position, c in enumerate(claim.citations, first.get(claim.id, 0))])
-    return upserted
+        upserted(ids)
 
 
 # json.dumps(row, sort_keys=True), whose options would build an encoder for every claim.
