@@ -1,5 +1,6 @@
 """A claim sheet is read a chunk and a row at a time: memory bounded well below the sheet's size,
-and the same claims, with the same ids, as when it was read whole."""
+and the same claims, with the same ids, as when it was read whole; its URLs and claim ids wait
+on disk to be captured and signed, and are the same, in the same order, as when held in memory."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ import json
 import tracemalloc
 from pathlib import Path
 
+from archiver.capture.documents import record_documents
+from archiver.capture.targets import read_targets
+from archiver.evidence.custody import line_hash, verify_entry
+from archiver.evidence.keys import create_collection, custody_log
+from archiver.evidence.long_lists import LongList, canonical_bytes
+from archiver.evidence.signing import canonical_json
 from archiver.read.seeds import read_document
 
 
@@ -73,3 +80,85 @@ def _fingerprint(document) -> str:
               for c in document.claims]
     material = json.dumps([claims, list(document.warnings), document.sha256, document.encoding], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+
+def _citing_sheet(path: Path, rows: int, edited: bool = False) -> Path:
+    """A sheet over 1 MiB (so its claims and URLs wait on disk) whose every row cites a page of
+    its own; some rows a second URL too: an earlier row's page written otherwise (not new), or
+    the next row's written otherwise (new, and first seen in that form), or an FTP link (not
+    cited). Repeated texts, and empty claims. `edited`: a third of the rows gone, and every
+    tenth row's words changed, for a second reading to supersede claims."""
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write("claim,url,source\n")
+        for i in range(rows):
+            if edited and i % 3 == 1:
+                continue
+            claim = f"Row {i % 7000}: the ministry counted {i % 7000 * 7919 % 100003} crossings" if i % 19 else " "
+            if edited and i % 10 == 0:
+                claim += " (revised)"
+            urls = [f"https://news{i % 97}.example/story/{i}?ref=sheet"]
+            if i % 5 == 0:
+                urls.append(f"HTTPS://News{i // 2 % 97}.EXAMPLE:443/story/{i // 2}?ref=sheet#top")
+            if i % 11 == 0:
+                urls.insert(0, f"https://NEWS{(i + 1) % 97}.example:443/story/{i + 1}?ref=sheet")
+            if i % 13 == 0:
+                urls.append("ftp://files.example/report.pdf")
+            out.write(f'"{claim}",{(";" if i % 17 == 0 else " ").join(urls)},Agency {i % 13}\n')
+    return path
+
+
+# What archiver gave while it held a sheet's distinct URLs, and the claim ids it signs, in memory
+# (a list and a set of URLs, a list of ids): digests of the URLs to capture (and the first
+# sheet's own), of the first sheet's claims, of the "document read" entries' subjects (their
+# claim ids and claims trees), of which claims are current after the second reading, and of the
+# second reading's URLs.
+_HELD_IN_MEMORY = ["d12d2ca651fce33e130f86b8bec5dad8c66dc4285cab7d939afb9fba22efb77f",
+                   "d12d2ca651fce33e130f86b8bec5dad8c66dc4285cab7d939afb9fba22efb77f",
+                   "38015d3ead2137353d451adcdf52bb373e02c28eb83c1c38a83b9fd4bb96d8c3",
+                   "7b91bf46a6e86f04f984ff12c07906026d11996144bf537050e9639fc2bee81e",
+                   "78d3180df0d4252c62d07f7f4b3f476c05a11931c53d7fbac614c6d24632b2f4",
+                   "46e8b86e4afecfe9a85f03c0c83f4ba7244de4106ca59f24ec6e7722f701f756"]
+
+
+def test_a_sheets_urls_and_signed_claim_ids_kept_on_disk_are_those_it_gave_held_in_memory(tmp_path):
+    root = tmp_path / "collection"
+    (root / "seeds").mkdir(parents=True)
+    sheet = _citing_sheet(root / "seeds" / "sheet.csv", 14_000)
+    found = read_targets([str(sheet)], root)
+    [document] = found.documents
+    collection, key, _ = create_collection(root, None, None)
+    with collection:
+        collection.catalog  # opened before a document's copy is kept, as a capture run opens it
+        custody = custody_log(collection, key)
+        record_documents(collection, custody, found.documents)
+        again = read_targets([str(_citing_sheet(sheet, 14_000, edited=True))], root)
+        assert min(document.size, again.documents[0].size) > 1 << 20  # both kept on disk as read
+        record_documents(collection, custody, again.documents)
+        current = collection.catalog.query("SELECT id, superseded_at IS NULL FROM claims ORDER BY id").fetchall()
+    entries, previous = [], None
+    for seq, line in enumerate((root / "custody.jsonl").read_bytes().splitlines(), 1):
+        entries.append(json.loads(line))
+        assert line == canonical_json(entries[-1])  # the entry as written is its canonical JSON, as signed
+        assert verify_entry(entries[-1], {key.fingerprint: key.public}) is None
+        assert (entries[-1]["seq"], entries[-1]["prev"]) == (seq, previous and line_hash(previous))
+        previous = line
+    subjects = [entry["subject"] for entry in entries if entry["event"] == "document read"]
+    assert len(subjects) == 2
+    assert [_digest(list(found.urls)), _digest(list(document.urls)), _fingerprint(document), _digest(subjects),
+            _digest(current), _digest(list(again.urls))] == _HELD_IN_MEMORY
+
+
+def test_an_entry_holding_long_lists_is_the_bytes_of_the_entry_holding_their_items_as_lists():
+    items = ["plain", 'a "quote", a \\ backslash', "é, 中文, 🙂", "\0 and \u2028", 7, None, {"b": [1, 2], "a": "x"}]
+    ids, empty = LongList(), LongList()
+    ids.extend(items[:3])
+    ids.extend([])
+    ids.extend(items[3:])
+    like_a_stand_in = "\0" + "0" * 32 + ":0"
+    assert canonical_bytes({"subject": {"claims": ids, "none": empty, "note": like_a_stand_in}, "seq": 1}) == \
+        canonical_json({"subject": {"claims": items, "none": [], "note": like_a_stand_in}, "seq": 1})
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
