@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import gzip
 import json
 import re
@@ -14,7 +15,7 @@ from archiver.capture.targets import read_targets
 from tests.conftest import http_response, send_bytes
 from tests.fuzz_properties import check_skip
 from archiver.errors import UsageProblem
-from archiver.read.decoding import decode
+from archiver.read.decoding import Sniffer, decode
 from archiver.read.links import find_links
 from archiver.read.seeds import (DOCUMENT_SUFFIXES, Citation, Document, NotADocument, UnreadableDocument,
                                  documents_in, make_claim_id, note_claim, parse_document, read_document)
@@ -258,6 +259,35 @@ def test_utf8_with_a_stray_byte_stays_utf8_with_a_warning():
     assert document.encoding == "utf-8"
     assert document.claims[0].text == "Kyiv’s troops — café \ufffd https://a.example/"
     assert any("not valid utf-8" in warning for warning in document.warnings)
+
+
+def test_a_bad_byte_after_a_bom_is_named_at_its_place_in_the_file(tmp_path):
+    """Python's utf-8-sig codec counts from after the BOM: read whole, this file named byte 13."""
+    data = codecs.BOM_UTF8 + b"claim,url\nCaf\xe9,https://a.example/\n"
+    at = data.index(b"\xe9")
+    (tmp_path / "s.csv").write_bytes(data)
+    for document in (parse_document(data, "s.csv"), read_document(tmp_path / "s.csv")):
+        assert (document.encoding, document.claims[0].text) == ("utf-8-sig", "Caf\ufffd")
+        assert f"bytes that are not valid utf-8-sig were replaced (first at byte {at})" in document.warnings
+
+
+@pytest.mark.parametrize("data", [
+    "Café naïve \ufffd".encode() + b"\xff",           # a real U+FFFD among stray bytes: still UTF-8
+    "Kyiv’s troops — café ".encode() + b"\xe2\x80 \xff https://a.example/",
+    codecs.BOM_UTF8 + "abcé".encode() + b"\xe9 d",
+    "Café".encode("utf-16") + b"\x00",
+    "Café “quoted” € 5".encode("cp1252"),
+    b"Caf\xe9 \x81",
+    "Беларусь готовится к нападению на Украину".encode("cp1251"),
+])
+def test_a_sniffer_fed_a_byte_at_a_time_chooses_as_when_fed_all_at_once(data):
+    """A sheet is read a chunk at a time, any other document whole: the same bytes read either way
+    are read in the same encoding, said alike, however a character falls across two chunks."""
+    sniffer = Sniffer()
+    for byte in data:
+        sniffer.feed(bytes([byte]))
+    whole = decode(data)
+    assert sniffer.result(lambda: data) == (whole.encoding, whole.warnings)
 
 
 # --- Markdown ------------------------------------------------------------------------------------

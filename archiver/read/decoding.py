@@ -1,13 +1,14 @@
-"""Bytes → text, never failing: UTF-8 first, then what a BOM says, then the legacy Windows codepage;
-and whether that text is text at all."""
+"""Bytes → text, never failing: in what a BOM says, else UTF-8, else a legacy codepage; and
+whether that text is text at all."""
 
 from __future__ import annotations
 
 import codecs
 import re
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 SAMPLE = 1 << 16  # the characters `looks_binary` and `_garbled` look at
+_CHUNK = 1 << 20
 _WORD = re.compile(r"[^\W\d_]+")
 # The legacy single-byte codepages text garbled as À–ÿ comes from: guessing among these alone,
 # a short text is not read as Shift JIS or a Mac codepage.
@@ -28,23 +29,12 @@ class Decoded(NamedTuple):
 
 
 def decode(data: bytes) -> Decoded:
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return _decode_declared(data, encoding)
-    try:
-        return Decoded(data.decode("utf-8"), "utf-8", [])
-    except UnicodeDecodeError:
-        pass
-    if _mostly_utf8(data):
-        return _decode_declared(data, "utf-8")
-    try:
-        # Bytes 0x80–0x9F are C1 controls in Latin-1, which no text uses, but curly quotes,
-        # dashes and € in cp1252; so cp1252 wins whenever it can decode the file at all.
-        western = Decoded(data.decode("cp1252"), "cp1252", [])
-    except UnicodeDecodeError:
-        # cp1252 leaves five bytes undefined; Latin-1 decodes anything.
-        western = Decoded(data.decode("latin-1"), "latin-1", [])
-    return _another_script(data) if _garbled(western.text) else western
+    """`data` as text, in the encoding a Sniffer fed all of it chooses."""
+    sniffer = Sniffer()
+    for start in range(0, len(data), _CHUNK):  # so that the Sniffer's text of the bytes is never held whole
+        sniffer.feed(data[start:start + _CHUNK])
+    encoding, warnings = sniffer.result(lambda: data)
+    return Decoded(data.decode(encoding, "replace"), encoding, warnings)
 
 
 def _garbled(text: str) -> bool:
@@ -56,37 +46,17 @@ def _garbled(text: str) -> bool:
     return len(words) >= 2 and 2 * len(garbled) >= len(words)
 
 
-def _another_script(data: bytes) -> Decoded:
+def _another_script(data: bytes) -> tuple[str, list[str]]:
     """The legacy encoding the bytes read best in (charset-normalizer's guess), said in a warning:
     no file names its encoding, so a guess is all there is."""
     from charset_normalizer import from_bytes  # only for a file that is neither UTF-8 nor Western
 
     guess = from_bytes(data, cp_isolation=list(_LEGACY_CODEPAGES)).best()
     if guess is None:
-        return Decoded(data.decode("latin-1"), "latin-1", ["not UTF-8, and no encoding fits it: read as Latin-1"])
+        return "latin-1", ["not UTF-8, and no encoding fits it: read as Latin-1"]
     encoding = codecs.lookup(guess.encoding).name
-    return Decoded(data.decode(encoding, "replace"), encoding,
-                   [f"not UTF-8 and no byte order mark: read as {encoding}, the encoding its letters make most sense in; "
-                    "if its text looks wrong, save the file as UTF-8 and read it again"])
-
-
-def _decode_declared(data: bytes, encoding: str) -> Decoded:
-    """A codec we are sure of (a BOM, or mostly-valid UTF-8): replace whatever doesn't fit it."""
-    text = data.decode(encoding, "replace")
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        return Decoded(text, encoding, [f"bytes that are not valid {encoding} were replaced (first at byte {exc.start})"])
-    return Decoded(text, encoding, [])
-
-
-def _mostly_utf8(data: bytes) -> bool:
-    """UTF-8 text with a stray bad byte is still UTF-8: decoding it as cp1252 would garble every
-    other accented letter. True when valid multi-byte characters outnumber the bad bytes."""
-    text = data.decode("utf-8", "replace")
-    bad = text.count("\ufffd") - data.count("\ufffd".encode())
-    good = sum(1 for char in text if char > "\x7f" and char != "\ufffd")
-    return good > bad
+    return encoding, [f"not UTF-8 and no byte order mark: read as {encoding}, the encoding its letters make most sense "
+                      "in; if its text looks wrong, save the file as UTF-8 and read it again"]
 
 
 def looks_binary(text: str) -> bool:
@@ -97,11 +67,9 @@ def looks_binary(text: str) -> bool:
 
 
 class Sniffer:
-    """`decode`'s choice of encoding, made from bytes fed a chunk at a time, so a big file need not
-    be held whole: the same choice and warnings for UTF-8 (with or without a BOM), for mostly-UTF-8
-    and for Western text. `result()` is None where the choice needs every byte at once (a BOM
-    whose codec the bytes break, or another script's legacy codepage, which charset-normalizer
-    guesses from the whole file): then call `decode` on the whole."""
+    """A document's encoding, chosen from its bytes fed a chunk at a time so that a big file need
+    not be held whole (`decode` feeds one all the bytes): the codec a BOM names, else
+    UTF-8, else a legacy codepage (see `result`)."""
 
     def __init__(self) -> None:
         self._start = b""          # the first bytes: a BOM, and `_garbled`'s sample
@@ -121,7 +89,9 @@ class Sniffer:
             if len(self._start) < 4 and not final:
                 return  # too few bytes yet to tell a BOM: held in _start
             self._encoding = next((encoding for bom, encoding in _BOMS if self._start.startswith(bom)), "utf-8")
-            self._strict = codecs.getincrementaldecoder(self._encoding)()
+            # utf-8-sig counts a bad byte's place from after the BOM; the BOM is valid UTF-8 itself,
+            # so UTF-8 checks the same bytes and counts from the start of the file, as the others do.
+            self._strict = codecs.getincrementaldecoder("utf-8" if self._encoding == "utf-8-sig" else self._encoding)()
             chunk, self._start = self._start, self._start[:SAMPLE]
         elif len(self._start) < SAMPLE:
             self._start += chunk[:SAMPLE - len(self._start)]
@@ -131,28 +101,34 @@ class Sniffer:
                 self._strict.decode(chunk, final)
             except UnicodeDecodeError as exc:
                 self._first_bad = self._fed - len(pending) + exc.start
-        if self._encoding == "utf-8":  # no BOM: what `_mostly_utf8` and the cp1252 test need, in case
+        if self._encoding == "utf-8":  # no BOM: whether it is mostly UTF-8, and whether cp1252 fits it
             text = self._replacing.decode(chunk, final)
-            replaced = text.count("\ufffd")
-            self._bad += replaced - (self._tail + chunk).count(_REPLACEMENT)
-            self._good += len(text) - len(text.encode("ascii", "ignore")) - replaced
-            self._tail = (self._tail + chunk)[-2:]
+            if not text.isascii():  # plain ASCII has no character to count, good or bad
+                replaced = text.count("\ufffd")
+                if replaced:  # less the U+FFFD characters the file holds itself
+                    self._bad += replaced - (self._tail + chunk).count(_REPLACEMENT)
+                self._good += len(text) - len(text.encode("ascii", "ignore")) - replaced
+            self._tail = (self._tail + chunk[-2:])[-2:]
             self._cp1252 = self._cp1252 and not any(byte in chunk for byte in _NOT_CP1252)
         self._fed += len(chunk)
 
-    def result(self) -> tuple[str, list[str]] | None:
-        """(encoding, warnings) as `decode` gives them for all the bytes fed, or None (see the class)."""
+    def result(self, whole: Callable[[], bytes]) -> tuple[str, list[str]]:
+        """(encoding, warnings) for all the bytes fed. `whole()` gives those bytes again: called
+        only for another script's legacy codepage, which is guessed from all of them at once."""
         if not self._finished:
             self._finished = True
             self.feed(b"", final=True)
         if self._first_bad is None:
             return self._encoding, []
-        if self._encoding != "utf-8":
-            return None
-        if self._good > self._bad:
-            return "utf-8", [f"bytes that are not valid utf-8 were replaced (first at byte {self._first_bad})"]
+        # Bytes a BOM's codec does not take are replaced, as are a few stray ones in UTF-8: read as
+        # cp1252, UTF-8 text would garble every other accented letter.
+        if self._encoding != "utf-8" or self._good > self._bad:
+            return self._encoding, [f"bytes that are not valid {self._encoding} were replaced "
+                                    f"(first at byte {self._first_bad})"]
+        # Bytes 0x80–0x9F are C1 controls in Latin-1, which no text uses, but curly quotes, dashes
+        # and € in cp1252; so cp1252 wins whenever it decodes the file at all (Latin-1 decodes any).
         encoding = "cp1252" if self._cp1252 else "latin-1"
-        return None if _garbled(self._start[:SAMPLE].decode(encoding)) else (encoding, [])
+        return _another_script(whole()) if _garbled(self._start[:SAMPLE].decode(encoding)) else (encoding, [])
 
 
 _REPLACEMENT = "\ufffd".encode()

@@ -102,12 +102,8 @@ def _read_sheet(path: Path, name: str, key: str, progress: Callable[[int, int], 
             copy.write(chunk)
             sniffer.feed(chunk)
     total = copy.tell()
-    found = sniffer.result()
-    if found is None:  # an encoding told from all the bytes at once (see Sniffer): they are read whole for it
-        copy.seek(0)
-        decoded = decode(copy.read())
-        found, decoded = (decoded.encoding, decoded.warnings), None
-    encoding, encoding_warnings = found
+    copy.seek(0)
+    encoding, encoding_warnings = sniffer.result(copy.read)
     copy.seek(0)
     text = io.TextIOWrapper(copy, encoding=encoding, errors="replace", newline="")
     _refuse_binary(text.read(BINARY_SAMPLE), name)
