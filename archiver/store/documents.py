@@ -12,7 +12,6 @@ those objects, fetched when read, and fetched afresh to be verified."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -41,12 +40,6 @@ class DocumentCopies:
 
     def path(self, sha256: str) -> Path:
         return self.root / self.relative_path(sha256)
-
-    def keep(self, data: bytes) -> str:
-        """Keep `data` (unless a copy is kept already) and return its SHA-256 hex digest."""
-        sha256 = hashlib.sha256(data).hexdigest()
-        self.keep_file(io.BytesIO(data), sha256)
-        return sha256
 
     def keep_file(self, source: BinaryIO, sha256: str) -> None:
         """Keep the bytes `source` reads from where it stands, whose SHA-256 is `sha256`, a chunk at
