@@ -523,6 +523,18 @@ def test_a_page_that_never_settles_ends_before_its_deadline_with_its_screenshot(
     assert page.pdf.startswith(b"%PDF-") and b"still loading" in page.dom
 
 
+def test_a_page_with_no_response_fails_naming_the_bound_that_ran_out(browser, site):
+    """/hang.png never answers: the wait for it ends at the load limit or, sooner, where the
+    capture's deadline leaves only the time kept for the screenshot; the error names which."""
+    far = dataclasses.replace(LIMITS, load=600)  # far beyond the capture's deadline
+    page = browser.capture("http://news.test/hang.png", site[1], time.monotonic() + 8, limits=far)
+    assert page.error.startswith("no response to the page in the "), page.error
+    assert page.error.endswith(" s the capture's deadline left for it") and "600" not in page.error, page.error
+    short = dataclasses.replace(LIMITS, load=1)
+    page = browser.capture("http://news.test/hang.png", site[1], time.monotonic() + 60, limits=short)
+    assert page.error == "no response to the page within the load limit of 1 s"
+
+
 def _renderers_of(browser_pid: int) -> list[int]:
     found = []
     for status in glob.glob("/proc/[0-9]*/status"):

@@ -200,10 +200,13 @@ async def _navigate(run: _PageRun, url: str) -> bool:
     """Navigate, then wait for the load event; False when there is no page to capture."""
     result, limits = run.result, run.limits
     # Waiting only for the response first: a page whose load event never comes is still captured.
+    seconds = run.left(limits.load)
     try:
-        response = await asyncio.wait_for(run.page.goto(url, wait_until="commit"), run.left(limits.load) or 0.001)
+        response = await asyncio.wait_for(run.page.goto(url, wait_until="commit"), seconds or 0.001)
     except TimeoutError:
-        result.error = f"no response to the page within {limits.load:.0f} s or before the deadline"
+        # What ran out is named: the load limit, or the capture's deadline (less the time kept for the screenshot).
+        result.error = (f"no response to the page within the load limit of {limits.load:g} s" if seconds >= limits.load
+                        else f"no response to the page in the {seconds:.1f} s the capture's deadline left for it")
         return False
     except PlaywrightError as exc:
         # A download, a redirect loop, a refused page: the proxy has recorded what was fetched.
