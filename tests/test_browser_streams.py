@@ -1,16 +1,19 @@
 """Connections that never end, captured in real Chromium: a page its server keeps streaming (a live
 page) and an event stream the page listens to (a reader's browser shows what has arrived while the
-rest is still coming; so must the capture's, and the record says each response was cut), and
-WebSockets, which cannot be recorded and so must be listed as refused, ws:// as well as wss://."""
+rest is still coming; so must the capture's, and the record says each response was cut), a page
+cut short (its server hung up, or the size bound cut it), and WebSockets, which cannot be recorded
+and so must be listed as refused, ws:// as well as wss://."""
 
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
 from archiver.capture.browser.chromium import find_chromium
 from tests.conftest import http_response, send_bytes, warc_records
+from tests.test_browser_pages import PHOTO
 
 CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
@@ -59,6 +62,48 @@ def test_a_page_its_server_never_finishes_is_rendered_from_what_arrived_and_reco
     assert b"The minister resigned after the vote." in artifacts["dom"].block
     assert artifacts["screenshot"].block.startswith(b"\x89PNG")
     assert details["page"]["title"] == "Live: the vote"
+    assert network_sandbox == []
+
+
+@pytest.mark.parametrize("cut", ["disconnect", "length"])
+def test_a_page_cut_short_is_rendered_from_what_arrived_without_waiting_for_its_load_event(
+        cut, run_cli, raw_server, collection, chromium, network_sandbox):
+    """Chromium fires no load event for a document whose response ended before its Content-Length:
+    told by its proxy that the page was cut, the capture goes on, where it used to wait out the
+    load limit (and noted that it had)."""
+    story = (b"<html><head><title>Cut: the vote</title>" + NO_ICON + b"</head><body><h1>The vote on Monday</h1>"
+             b"<p>The minister resigned after the vote.</p><img src=/seen.png>" + b"<p>More of the story.</p>\n" * 200)
+    rest = b"<p>The rest of the story.</p>\n" * 2000
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % (len(story) + len(rest))
+    seen = threading.Event()
+
+    def story_then_rest(conn, request: bytes) -> None:
+        conn.sendall(head + story)
+        # Cut only once the browser has the story (it asked for its image): Chromium shows an empty
+        # document when the end of its response comes before the renderer has read any of it.
+        seen.wait(60)  # a guard against a hang, not a guess of how long it takes
+        if cut == "length":  # the whole page is sent, and the capture's size bound cuts it
+            conn.sendall(rest)
+        # else the server hangs up half way through what it promised
+
+    def image(conn, request: bytes) -> None:
+        conn.sendall(http_response(PHOTO, headers=[("Content-Type", "image/png")]))
+        seen.set()
+
+    server = raw_server({"/story": story_then_rest, "/seen.png": image})
+    options = ("--max-size", str(len(head) + len(story))) if cut == "length" else ()
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", *options, server.url("/story"))
+    [capture] = json.loads(result.stdout)["captures"]
+    assert (capture["outcome"], capture["truncated"], capture["error"]) == ("truncated", cut, None), capture
+
+    responses, artifacts, details = _records(collection)
+    assert responses[server.url("/story")].block == head + story
+    assert responses[server.url("/story")].headers["WARC-Truncated"] == cut
+    assert b"The minister resigned after the vote." in artifacts["dom"].block
+    assert artifacts["screenshot"].block.startswith(b"\x89PNG")
+    notes = details["page"]["notes"]
+    assert f"document: cut short ({cut}); its load event was not waited for" in notes, notes
+    assert not any(note.startswith(("document: not done", "load event: not done")) for note in notes), notes
     assert network_sandbox == []
 
 

@@ -1,7 +1,9 @@
-"""What a page's proxy has in flight. A capture's context reaches the network only through its
-proxy, so the page's network is idle exactly when its proxy has answered every request and none
-has started or ended for a while. Counted here, in the proxy, it costs nothing per request;
-Playwright's request events would say the same with two messages through its driver for each."""
+"""What a page's proxy has in flight, and which of its responses ended cut short. A capture's
+context reaches the network only through its proxy, so the page's network is idle exactly when its
+proxy has answered every request and none has started or ended for a while. Counted here, in the
+proxy, it costs nothing per request; Playwright's request events would say the same with two
+messages through its driver for each. A response cut short (by a bound, or by its server
+hanging up or falling silent) is known here as soon as the proxy has passed on what there was."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import asyncio
 import threading
 import time
 from typing import Protocol
+
+from archiver.read.urls import normalise_url
 
 
 class NetworkActivity:
@@ -18,6 +22,7 @@ class NetworkActivity:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._changed = time.monotonic()
+        self._cut: dict[str, str] = {}  # URL key: the WARC-Truncated reason of its first response cut short
 
     def started(self) -> None:
         with self._lock:
@@ -37,6 +42,28 @@ class NetworkActivity:
             if not in_flight and calm >= quiet:
                 return True
             await asyncio.sleep(0.05 if in_flight else quiet - calm)
+
+    def cut_short(self, url: str, reason: str) -> None:
+        """A response to `url` ended before its end (`reason`, as WARC-Truncated says why)."""
+        with self._lock:
+            self._cut.setdefault(_key(url), reason)
+
+    async def cut(self, url: str) -> str:
+        """Once a response to `url` has ended cut short: why (its WARC-Truncated reason)."""
+        key = _key(url)
+        while True:
+            with self._lock:
+                reason = self._cut.get(key)
+            if reason is not None:
+                return reason
+            await asyncio.sleep(0.05)
+
+
+def _key(url: str) -> str:
+    try:
+        return normalise_url(url)
+    except ValueError:  # a port no parser reads: such a URL is only ever matched as written
+        return url
 
 
 class PageProxy(Protocol):

@@ -262,6 +262,8 @@ class RecordingProxy(InterceptingServer):
         relay = _Relay(sock, self._count)
         hop = self._fetch(url, request, body, relay)
         self._fill(slot, hop)
+        if hop.truncated is not None:  # the browser is told too, by the connection's end just after
+            self.activity.cut_short(url, hop.truncated)
         if relay.sent and (relay.failed or not hop.has_response):
             return False  # part of an answer went out, or the browser left: the connection ends here
         if not hop.has_response:

@@ -2,7 +2,8 @@
 lazy content, network idle and fonts (again, further down, while the page keeps growing), then
 the full-page screenshot, a PDF print and the rendered DOM.
 Whatever ends the page early (a crash, a download, the deadline) ends it with what was made and
-the reason; what could not finish within its bound is noted, never waited for."""
+the reason; what could not finish within its bound is noted, never waited for. Nor is the load
+event of a document its proxy saw cut short, which Chromium never fires."""
 
 from __future__ import annotations
 
@@ -102,6 +103,8 @@ class _PageRun:
         self.waits_end = deadline - min(limits.artifacts, 0.3 * max(0.0, deadline - self.started))
         self.crashed = False
         self.loading: asyncio.Future | None = None  # the wait for the load event, once navigated
+        # Done, with the WARC-Truncated reason, once the proxy knows the page's document was cut short.
+        self.document_cut: asyncio.Future = asyncio.get_running_loop().create_future()
 
     def left(self, limit: float, waiting: bool = True) -> float:
         end = self.waits_end if waiting else self.deadline
@@ -145,6 +148,7 @@ async def render_page(context: BrowserContext, page: Page, url: str, deadline: f
     finally:
         if run.loading is not None:
             run.loading.cancel()
+        run.document_cut.cancel()
     if run.crashed:
         result.error = "the renderer crashed"
 
@@ -216,18 +220,39 @@ async def _navigate(run: _PageRun, url: str) -> bool:
         return False
     result.status = response.status if response is not None else None
     result.final_url = run.page.url
+    if response is not None:
+        run.document_cut = asyncio.ensure_future(run.traffic.cut(response.url))
     # A reader scrolls once the document is there, while its images still load: so does the
     # scroll, and the load event is awaited after it.
     run.loading = asyncio.ensure_future(_load_event(run))
     # Its end (a crash, say) is taken up by whoever awaits it; unawaited, it must not be reported.
     run.loading.add_done_callback(lambda task: task.cancelled() or task.exception())
-    await run.bounded("document", lambda: _done(run.page.wait_for_load_state("domcontentloaded")), limits.load)
+    await run.bounded("document", lambda: _loaded(run, "domcontentloaded"), limits.load)
     return True
 
 
 async def _load_event(run: _PageRun) -> None:
-    if await run.bounded("load event", lambda: _done(run.page.wait_for_load_state("load")), run.limits.load):
+    if await run.bounded("load event", lambda: _loaded(run, "load"), run.limits.load):
         run.result.load_seconds = round(time.monotonic() - run.started, 3)
+
+
+async def _loaded(run: _PageRun, state: str) -> bool:
+    """True once the document reaches `state`; False once the proxy has cut its response short or
+    seen it end early: Chromium fires neither DOMContentLoaded nor load for a document whose
+    response ends short of the length it was sent with, and the load limit would be waited out."""
+    waiting = asyncio.ensure_future(run.page.wait_for_load_state(state))
+    try:
+        done, _ = await asyncio.wait({waiting, run.document_cut}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+    if waiting in done:
+        await waiting  # its failure, if it failed, is the step's
+        return True
+    note = f"document: cut short ({run.document_cut.result()}); its load event was not waited for"
+    if note not in run.result.notes:  # the document's wait and the load event's both end here
+        run.result.notes.append(note)
+    return False
 
 
 async def _scroll_through(run: _PageRun) -> None:
@@ -309,12 +334,6 @@ def _keep(events: list, entry: Any) -> None:
 
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_EVENT_CHARS else text[:MAX_EVENT_CHARS] + "…"
-
-
-async def _done(work: Awaitable[Any]) -> bool:
-    """True once `work` is done: Playwright's waits return None, which `bounded` uses for "not done"."""
-    await work
-    return True
 
 
 def _first_line(exc: BaseException) -> str:
