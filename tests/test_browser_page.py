@@ -494,6 +494,36 @@ def test_a_page_that_grows_after_loading_is_scrolled_to_its_new_end(browser, sit
     assert 'data-loaded="yes"' in page.dom.decode()
 
 
+# Three inner scroll containers, largest first, each with a picture a script loads once it is seen:
+# in the first, two box heights down (and the box goes on); in the second, further than two steps
+# reach; in the third, just below what it shows.
+BOXES = """<!doctype html><title>boxes</title><body style="margin:0">{}<script>
+const observer = new IntersectionObserver(seen => seen.filter(e => e.isIntersecting).forEach(e => {{
+  e.target.src = e.target.dataset.src; observer.unobserve(e.target); }}));
+document.querySelectorAll('img[data-src]').forEach(img => observer.observe(img));</script>""".format("".join(
+    f'<div style="overflow:auto;height:{height}px;width:400px"><div style="height:{depth}px"></div>'
+    f'<img data-src="/box{n}.png" width="10" height="10"><div style="height:5000px"></div></div>'
+    for n, (height, depth) in enumerate([(300, 600), (250, 3000), (200, 200)], 1)))
+
+
+def test_only_the_largest_inner_scroll_containers_are_scrolled_and_each_only_so_far(browser, site):
+    """A page cannot hold the capture with scroll containers: only the largest few are scrolled,
+    each a bounded number of steps, and what was left is noted."""
+    site[0].routes["/boxes.html"] = (200, "text/html", BOXES.encode(), 0)
+    for n in (1, 2, 3):
+        site[0].routes[f"/box{n}.png"] = (200, "image/png", solid_png(10, 10, LAZY_COLOUR), 0)
+    seen = len(site[0].log)
+    bounded = dataclasses.replace(LIMITS, inner_boxes=2, inner_steps=2)
+    page = browser.capture("http://news.test/boxes.html", site[1], time.monotonic() + 30, limits=bounded)
+    assert page.error is None, page.error
+    fetched = {path for _, _, path in site[0].log[seen:]}
+    assert "/box1.png" in fetched, "the largest box was not scrolled through"
+    assert not {"/box2.png", "/box3.png"} & fetched, fetched
+    assert "scroll: the 2 largest of 3 inner scroll containers scrolled" in page.notes, page.notes
+    assert "scroll: 2 inner scroll container(s) not scrolled to their end (at most 2 steps each, and the time)" \
+        in page.notes, page.notes
+
+
 def test_dialogs_are_dismissed_and_recorded(browser, site):
     page, seconds = _capture(browser, site, "/dialogs.html")
     assert page.error is None

@@ -139,6 +139,34 @@ def test_a_service_worker_the_page_registers_is_recorded_with_what_it_fetched(
     _exactly_as_served(records, responses, [(server, sent)])
 
 
+def test_lazy_content_in_an_inner_scroll_container_below_the_first_screen_is_loaded_and_recorded(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """A comment thread in a box of its own, far down in which a script loads a picture and a
+    paragraph once they are seen. Scrolling the window passes the box by; only scrolling inside
+    it, in view, shows them. (Chromium loads an <img loading=lazy> in such a box unscrolled.)"""
+    page = (b'<html><head><title>Comments</title></head><body style="margin:0">'
+            b'<div style="height:1200px">The story</div>'
+            b'<div style="overflow:auto;height:400px;width:600px"><div style="height:3000px">First comments</div>'
+            b'<p id=later>not seen</p><img id=picture width=10 height=10 onload="this.dataset.loaded = \'yes\'">'
+            b'<div style="height:3000px"></div></div>'
+            b"<script>new IntersectionObserver((seen, observer) => { if (seen.some(e => e.isIntersecting)) {"
+            b" observer.disconnect(); document.getElementById('picture').src = '/seen.png';"
+            b" fetch('/later.json').then(r => r.json()).then(d => {"
+            b" document.getElementById('later').textContent = d.text; }); } }"
+            b").observe(document.getElementById('later'));</script></body></html>")
+    sent = {"/thread": http_response(page), "/seen.png": http_response(PHOTO, headers=PNG),
+            "/later.json": http_response(b'{"text": "Loaded once seen"}', headers=[("Content-Type", "application/json")])}
+    server = _serve(raw_server, sent)
+    assert _capture(run_cli, collection, server.url("/thread"))["outcome"] == "ok"
+
+    records, responses, _ = _recorded(collection)
+    assert {"/later.json", "/seen.png"} <= set(_paths(server))
+    _exactly_as_served(records, responses, [(server, sent)])
+    [dom] = [r for r in records if r.type == "resource" and r.headers["WARC-Target-URI"].startswith("urn:dom:")]
+    assert b'<p id="later">Loaded once seen</p>' in dom.block and b'data-loaded="yes"' in dom.block
+    assert network_sandbox == []
+
+
 def test_a_subresource_redirected_to_a_private_address_keeps_the_redirect_and_refuses_the_target(
         run_cli, raw_server, collection, chromium, network_sandbox):
     moved = http_response(b"moved", "302 Found", [("Location", "http://10.0.0.1/x.png")])

@@ -1,6 +1,6 @@
-"""One page's life in the browser, every wait bounded: load, a scroll through the page to wake
-lazy content, network idle and fonts (again, further down, while the page keeps growing), then
-the full-page screenshot, a PDF print and the rendered DOM.
+"""One page's life in the browser, every wait bounded: load, a scroll through the page and its
+large inner scroll containers to wake lazy content, network idle and fonts (again, further down,
+while the page keeps growing), then the full-page screenshot, a PDF print and the rendered DOM.
 Whatever ends the page early (a crash, a download, the deadline) ends it with what was made and
 the reason; what could not finish within its bound is noted, never waited for. Nor is the load
 event of a document its proxy saw cut short, which Chromium never fires."""
@@ -20,29 +20,11 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.screenshot import PAGE_SIZE, screenshot, screenshot_clip
+from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
 
 # A page can alert() or log in a loop until its deadline: what is kept of its events is bounded.
 MAX_EVENTS = 1000
 MAX_EVENT_CHARS = 2000
-# Scrolling runs in the page, a viewport per step: after each step the next frame starts (the
-# IntersectionObservers behind lazy images see the new position in that frame, after its
-# animation callbacks; a page that draws none is not waited for beyond 250 ms), then a short
-# pause for the loaders they start. The jump is instant even where the page asks for smooth
-# scrolling, which would still be on its way at the next step.
-_SCROLL = """async ([y, step, limit, pause, seconds]) => {
-  const height = () => Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0);
-  const frame = () => new Promise(done => { requestAnimationFrame(done); setTimeout(done, 250); });
-  const end = performance.now() + seconds * 1000;
-  while (y + step < height()) {
-    if (y + step >= limit) return {y, height: height(), stopped: "height"};
-    if (performance.now() >= end) return {y, height: height(), stopped: "time"};
-    y += step;
-    window.scrollTo({top: y, behavior: "instant"});
-    await frame();
-    await new Promise(done => setTimeout(done, pause * 1000));
-  }
-  return {y, height: height(), stopped: null};
-}"""
 _FONTS_READY = "document.fonts.ready.then(() => document.fonts.status)"
 _DOWNLOAD_STARTING = "Download is starting"  # how Playwright's goto fails on a response the browser saves
 _VISIBLE_TEXT = "n => (document.body ? document.body.innerText : '').slice(0, n)"
@@ -59,6 +41,8 @@ class PageLimits:
     scroll: float = 15.0         # the whole scroll through the page
     scroll_pause: float = 0.02   # per step, after a frame is drawn: lazy loaders start from its observers
     scroll_height: int = 50_000  # pixels scrolled at most, so an infinite-scroll page ends
+    inner_boxes: int = 10        # inner scroll containers scrolled through at most, the largest first
+    inner_steps: int = 50        # steps scrolled in each, a box's height at a time
     screenshot_height: int = 20_000  # pixels of page in the screenshot; taller pages are cut, and noted
     artifacts: float = 10.0      # time kept back for the screenshot, PDF and DOM
     text_chars: int = 1_000_000  # of visible text kept for the report and the replay check
@@ -258,7 +242,8 @@ async def _loaded(run: _PageRun, state: str) -> bool:
 async def _scroll_through(run: _PageRun) -> None:
     """Scroll down one viewport at a time so that lazy images and infinite lists load, as they
     would for a reader, then let the network and fonts settle; while that made the page longer,
-    scroll on; all bounded by height and time. Then back to the top.
+    scroll on; all bounded by height and time. Then through its large inner scroll containers
+    in the time left, and back to the top.
 
     Scrolling starts when the document is parsed, not after the load event or network idle: what
     the page still loads comes in while it is scrolled, and the waits afterwards cover both."""
@@ -271,7 +256,7 @@ async def _scroll_through(run: _PageRun) -> None:
         # The page's own clock ends the scroll a little before ours, so that where it stopped is known.
         seconds = max(0.0, end - time.monotonic())
         scrolled = await run.bounded("scroll", lambda: page.evaluate(
-            _SCROLL, [y, step, limits.scroll_height, limits.scroll_pause, max(0.0, seconds - 0.5)]), seconds)
+            WINDOW_SCROLL, [y, step, limits.scroll_height, limits.scroll_pause, max(0.0, seconds - 0.5)]), seconds)
         if run.loading is not None:
             await run.loading
         await _settle(run)
@@ -293,8 +278,23 @@ async def _scroll_through(run: _PageRun) -> None:
         if scrolled["stopped"] == "time" or time.monotonic() >= end:
             notes.append(f"scroll: stopped after {budget:.0f} s at {y} px of {height} px")
             break
+    if end - time.monotonic() > 0.5:  # of the scroll's time, more than the page's clock keeps back (above)
+        await _scroll_inner_boxes(run, end)
     if y:
         await run.bounded("scroll back", lambda: page.evaluate("window.scrollTo(0, 0)"), limits.scroll)
+
+
+async def _scroll_inner_boxes(run: _PageRun, end: float) -> None:
+    """Scroll through the page's largest inner scroll containers, each brought into view, within
+    the scroll's time (`end`), then let what that started settle."""
+    limits, seconds = run.limits, end - time.monotonic()
+    outcome = await run.bounded("inner scroll", lambda: run.page.evaluate(INNER_SCROLL, [
+        limits.inner_boxes, limits.inner_steps, INNER_MINIMUM, limits.scroll_pause, seconds - 0.5]), seconds)
+    if outcome is None:
+        return
+    run.result.notes.extend(inner_notes(outcome, limits.inner_boxes, limits.inner_steps))
+    if outcome["scrolled"]:
+        await _settle(run)
 
 
 async def _settle(run: _PageRun) -> None:
