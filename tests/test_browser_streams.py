@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
 from archiver.capture.browser.chromium import find_chromium
+from archiver.capture.browser.replay import CaptureArchive, Replayer
 from tests.conftest import http_response, send_bytes, warc_records
 from tests.test_browser_pages import PHOTO
 
@@ -65,12 +67,10 @@ def test_a_page_its_server_never_finishes_is_rendered_from_what_arrived_and_reco
     assert network_sandbox == []
 
 
-@pytest.mark.parametrize("cut", ["disconnect", "length"])
-def test_a_page_cut_short_is_rendered_from_what_arrived_without_waiting_for_its_load_event(
-        cut, run_cli, raw_server, collection, chromium, network_sandbox):
-    """Chromium fires no load event for a document whose response ended before its Content-Length:
-    told by its proxy that the page was cut, the capture goes on, where it used to wait out the
-    load limit (and noted that it had)."""
+def _cut_story(raw_server, cut: str):
+    """A story whose server hangs up half way through what it promised ("disconnect"), or sends
+    it all for the capture's size bound to cut ("length"); its server, what of it is recorded,
+    and the capture's options."""
     story = (b"<html><head><title>Cut: the vote</title>" + NO_ICON + b"</head><body><h1>The vote on Monday</h1>"
              b"<p>The minister resigned after the vote.</p><img src=/seen.png>" + b"<p>More of the story.</p>\n" * 200)
     rest = b"<p>The rest of the story.</p>\n" * 2000
@@ -82,28 +82,54 @@ def test_a_page_cut_short_is_rendered_from_what_arrived_without_waiting_for_its_
         # Cut only once the browser has the story (it asked for its image): Chromium shows an empty
         # document when the end of its response comes before the renderer has read any of it.
         seen.wait(60)  # a guard against a hang, not a guess of how long it takes
-        if cut == "length":  # the whole page is sent, and the capture's size bound cuts it
+        if cut == "length":
             conn.sendall(rest)
-        # else the server hangs up half way through what it promised
 
     def image(conn, request: bytes) -> None:
         conn.sendall(http_response(PHOTO, headers=[("Content-Type", "image/png")]))
         seen.set()
 
     server = raw_server({"/story": story_then_rest, "/seen.png": image})
-    options = ("--max-size", str(len(head) + len(story))) if cut == "length" else ()
+    return server, head + story, ("--max-size", str(len(head) + len(story))) if cut == "length" else ()
+
+
+def _waited_for_no_load_event(notes: list[str], cut: str) -> None:
+    """Chromium fires no load event for a document whose response ended before its Content-Length:
+    told by its proxy that the page was cut, the capture goes on, where it used to wait out the
+    load limit (and noted that it had)."""
+    assert f"document: cut short ({cut}); its load event was not waited for" in notes, notes
+    assert not any(note.startswith(("document: not done", "load event: not done")) for note in notes), notes
+
+
+@pytest.mark.parametrize("cut", ["disconnect", "length"])
+def test_a_page_cut_short_is_rendered_from_what_arrived_without_waiting_for_its_load_event(
+        cut, run_cli, raw_server, collection, chromium, network_sandbox):
+    server, recorded, options = _cut_story(raw_server, cut)
     result = run_cli("capture", "-C", collection.root, "--browser", "--json", *options, server.url("/story"))
     [capture] = json.loads(result.stdout)["captures"]
     assert (capture["outcome"], capture["truncated"], capture["error"]) == ("truncated", cut, None), capture
 
     responses, artifacts, details = _records(collection)
-    assert responses[server.url("/story")].block == head + story
+    assert responses[server.url("/story")].block == recorded
     assert responses[server.url("/story")].headers["WARC-Truncated"] == cut
     assert b"The minister resigned after the vote." in artifacts["dom"].block
     assert artifacts["screenshot"].block.startswith(b"\x89PNG")
-    notes = details["page"]["notes"]
-    assert f"document: cut short ({cut}); its load event was not waited for" in notes, notes
-    assert not any(note.startswith(("document: not done", "load event: not done")) for note in notes), notes
+    _waited_for_no_load_event(details["page"]["notes"], cut)
+    assert network_sandbox == []
+
+
+def test_a_page_cut_short_is_replayed_without_waiting_for_its_load_event(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    server, _, _ = _cut_story(raw_server, "disconnect")
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", server.url("/story"))
+    [capture] = json.loads(result.stdout)["captures"]
+    assert capture["truncated"] == "disconnect", capture
+    server.stop()
+    with collection, Replayer(CHROMIUM) as replayer:
+        archive = CaptureArchive.of_capture(collection.storage, collection.catalog, capture["id"])
+        replay = replayer.replay(capture["url"], archive, time.monotonic() + 60, tall_window=False)
+    assert replay.page.error is None, replay.page.error
+    _waited_for_no_load_event(replay.page.notes, "disconnect")
     assert network_sandbox == []
 
 

@@ -78,9 +78,10 @@ class CaptureArchive:
                 exchanges[index] = Recorded(exchanges[index].method, exchanges[index].url, record, payload)
         return cls(storage, exchanges)
 
-    def response(self, method: str, url: str) -> tuple[bytes, bool] | None:
-        """The recorded response to `method url` (and whether it was cut short), or None when the
-        capture holds none. A URL asked for again gets its next recording, then the last again."""
+    def response(self, method: str, url: str) -> tuple[bytes, str | None] | None:
+        """The recorded response to `method url` and, if it was cut short, why (its WARC-Truncated
+        reason), or None when the capture holds none. A URL asked for again gets its next
+        recording, then the last again."""
         found = [e for e in self.exchanges if e.response is not None and e.method == method and e.url == url]
         if not found:
             key = normalise_url(url)
@@ -97,7 +98,7 @@ class CaptureArchive:
             head, _, _ = block.partition(b"\r\n\r\n")
             _, _, body = record_block(self.storage, exchange.payload).partition(b"\r\n\r\n")
             block = head + b"\r\n\r\n" + body
-        return block, exchange.response.truncated is not None
+        return block, exchange.response.truncated
 
 
 class ReplayProxy(InterceptingServer):
@@ -139,7 +140,9 @@ class ReplayProxy(InterceptingServer):
         for start in range(0, len(block), SEND_CHUNK):
             sock.sendall(block[start:start + SEND_CHUNK])
         head = block.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
-        return not truncated and delimited(head, request.method) and not request.wants_close
+        if truncated is not None:  # cut short as recorded: the page is not waited on for its end either
+            self.activity.cut_short(url, truncated)
+        return truncated is None and delimited(head, request.method) and not request.wants_close
 
 
 def _not_held(url: str, close: bool) -> bytes:
