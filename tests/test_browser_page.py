@@ -6,6 +6,7 @@ forward proxy stands in for it and logs what it forwarded."""
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import dataclasses
 import fcntl
@@ -383,10 +384,19 @@ def site(namespace):
         server.server_close()
 
 
+def unique_pin() -> str:
+    """A key pin of this run's own: a browser is found among the machine's processes by its pin,
+    so a test that kills its renderers never kills those of another run on the same machine."""
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+PIN = unique_pin()
+
+
 @pytest.fixture(scope="module")
 def browser(site):
     started = time.monotonic()
-    chromium = Browser.launch(CHROMIUM, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", site[2].address,
+    chromium = Browser.launch(CHROMIUM, PIN, site[2].address,
                               limits=LIMITS, viewport=VIEWPORT)
     chromium.started_in = time.monotonic() - started
     yield chromium
@@ -417,7 +427,7 @@ def test_the_browser_runs_where_only_loopback_exists(namespace, browser):
     for flag in ("--proxy-bypass-list=<-loopback>", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
                  "--disable-quic", "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
                  "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--disable-sync", "--ignore-certificate-errors-spki-list=" + "A" * 43 + "="):
+                 "--disable-sync", "--ignore-certificate-errors-spki-list=" + PIN):
         assert flag in info["flags"]
         if info["command_line"] is not None:  # what the process really ran with
             assert flag in info["command_line"]
@@ -631,7 +641,7 @@ def test_pages_render_concurrently_in_one_browser(browser, site):
 def test_the_browser_restarts_after_a_crash_and_after_its_page_count_and_cuts_tall_pages(site):
     """A second browser, restarting every 2 pages, with a 3000 px screenshot and scroll limit."""
     limits = dataclasses.replace(LIMITS, screenshot_height=3000, scroll_height=3000)
-    with Browser.launch(CHROMIUM, "B" * 43 + "=", site[2].address, limits=limits, viewport=VIEWPORT,
+    with Browser.launch(CHROMIUM, unique_pin(), site[2].address, limits=limits, viewport=VIEWPORT,
                         restart_after=2) as browser:
         first = browser.info
         assert first["pid"] is not None and first["command_line"][0] == CHROMIUM
@@ -664,7 +674,7 @@ def test_a_page_opened_ahead_is_the_one_used_and_one_from_a_dead_browser_is_repl
     """The page a capture finds opened ahead is used and closed after it; one left over is closed
     by discard; one whose browser died meanwhile is replaced by a fresh page in a new browser."""
     url = "http://news.test/plain.html"
-    with Browser.launch(CHROMIUM, "C" * 43 + "=", site[2].address, limits=LIMITS, viewport=VIEWPORT) as browser:
+    with Browser.launch(CHROMIUM, unique_pin(), site[2].address, limits=LIMITS, viewport=VIEWPORT) as browser:
         ahead = browser.open_page(site[1])
         opened = ahead.result(30)
         page = browser.capture(url, site[1], time.monotonic() + 30, ahead)
