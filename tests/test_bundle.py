@@ -520,3 +520,18 @@ def test_a_key_revoked_while_a_bundle_is_made_signs_nothing_more(run_cli, raw_se
     assert events[-1] == "key revoked", events  # nothing signed since, by the revoked key
     verified = run_cli("verify", "-C", collection.root, "--json")
     assert verified.exit_code == 0, verified.output
+
+
+def test_a_custody_line_naming_no_event_is_no_crash_of_bundle(run_cli, raw_server, tmp_path):
+    """A line holding an entry's seq and no event (an altered log) is left out of the bundle's
+    entries like any line concerning nothing chosen, never a traceback; verify-bundle judges the rest."""
+    collection = make_collection(tmp_path / "altered")
+    server = raw_server({"/a": send_bytes(http_response(b"<title>A</title>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/a")).exit_code == 0
+    with open(collection.root / "custody.jsonl", "ab") as log:
+        log.write(b'{"seq": 99, "subject": {}}\n')
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "altered.wacz", "--json")
+    assert "Traceback" not in made.output and "internal error" not in made.output.lower(), made.output
+    assert made.exit_code == 0, made.output
+    carried = zipfile.ZipFile(tmp_path / "altered.wacz").read("evidence/custody.jsonl")
+    assert b'"seq": 99' not in carried and b'"seq":99' not in carried

@@ -176,7 +176,7 @@ def _custody_entries(logged: list[tuple[bytes, dict | None]], claims: set[str], 
     for line, entry in logged:
         if entry is None:
             continue
-        subject, event = entry.get("subject") or {}, entry.get("event")
+        subject, event = entry.get("subject") or {}, entry.get("event") or ""
         if (event.startswith("key") or event in ("wacz key generated", WORKER_KEY_ANNOUNCED, "collection created")
                 or (event == "capture" and subject.get("capture") in captures)
                 or (event in ("manifest signed", "timestamp") and subject.get("sequence") == sequence)

@@ -27,10 +27,11 @@ _FOREIGN_FRAMES_BELOW = """() => [...document.querySelectorAll('iframe, frame')]
 # Two frames on: the first lays the page out in the new window, the second paints it.
 _PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
 # The same in a frame from another site, which paints in a process of its own, at its own pace:
-# the page's two frames do not wait for it on a loaded machine. A frame never shown (hidden, of
-# no size) gets no animation frames: a second is all it is given.
-_FRAME_PAINTED = ("() => new Promise(done => { setTimeout(() => done(false), 1000);"
-                  " requestAnimationFrame(() => requestAnimationFrame(() => done(true))); })")
+# the page's two frames do not wait for it on a loaded machine.
+_FRAME_PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+# A frame never shown (hidden, of no size) gets no animation frames, and one whose script never
+# yields answers nothing: this is all the time any frame is given.
+FRAME_PAINT_SECONDS = 2.0
 # Chromium draws a window up to this tall in one piece; a taller page keeps the usual screenshot.
 TALLEST_WINDOW = 16_384
 TALL_WINDOW_NOTE = ("screenshot: taken in a window as tall as the page, so that frames from other sites "
@@ -76,8 +77,8 @@ async def _frames_painted(page: Page) -> None:
     """Once every frame of the page has painted in the new window, then the page itself."""
     async def painted(frame) -> None:
         try:
-            await frame.evaluate(_FRAME_PAINTED)
-        except Error:  # a frame gone or navigating meanwhile: nothing of it left to wait for
+            await asyncio.wait_for(frame.evaluate(_FRAME_PAINTED), FRAME_PAINT_SECONDS)
+        except (Error, asyncio.TimeoutError):  # gone, navigating, or never painting: not waited for longer
             pass
     await asyncio.gather(*(painted(frame) for frame in page.frames if frame is not page.main_frame))
     await page.evaluate(_PAINTED)
