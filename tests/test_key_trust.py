@@ -6,12 +6,15 @@ collections on SQLite and PostgreSQL, real bundles)."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 
 import pytest
 
 from archiver.capture.run import CaptureRun
+from archiver.errors import UsageProblem
 from archiver.evidence import custody, seal
-from archiver.evidence.key_watch import KeyWatch
+from archiver.evidence.key_watch import KeyWatch, key_watch
 from archiver.evidence.keys import custody_lines, custody_log, open_signing_key
 from archiver.evidence.signing import generate_key
 from tests.conftest import http_response, send_bytes
@@ -221,3 +224,67 @@ def test_a_key_revoked_as_the_log_says_signs_nothing_on_a_machine_whose_clock_is
     refused = run_cli("capture", "-C", collection.root, server.url("/"))
     assert refused.exit_code == 2 and "is revoked" in refused.stderr and refused.stderr.count("\n") == 1, refused.output
     assert server.requests == [] and len(_entries(collection)) == lines
+
+
+def test_a_look_at_a_key_that_read_entries_then_taken_back_sees_the_rotation_written_where_they_were(
+        run_cli, collection):
+    """A look at the key may read custody entries while they are written, which are then taken
+    back (`_looked_at_then_taken_back`); `keys rotate` writes its entries where they were. The next
+    append looks again, sees the rotation, and its old key signs nothing after it."""
+    key = open_signing_key(collection, None, None)
+    with collection:
+        log = custody_log(collection, key)
+        log.append("note recorded", {"claim": "before", "urls": []})
+        _looked_at_then_taken_back(collection, key)
+        assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+        with pytest.raises(UsageProblem, match="was rotated out at"):
+            log.append("note recorded", {"claim": "after", "urls": []})
+    events = _entries(collection)
+    rotation = next(n for n, entry in enumerate(events) if entry["event"] == "key rotated")
+    assert [entry["event"] for entry in events[rotation + 1:] if entry["key"] == key.fingerprint] == []
+
+
+class _Refused(Exception):
+    pass
+
+
+def _looked_at_then_taken_back(collection, key) -> None:
+    """The key's watch looks while the log holds 3 entries that it then loses: a shared log's
+    rows, inserted by a transaction on another thread, which the look reads on the catalog's one
+    connection before that transaction is rolled back; custody.jsonl's lines, cut off again as an
+    append refused half-way cuts them (a look reads the file without its lock)."""
+    watch, log = key_watch(collection, key), custody_log(collection, key, watched=False)
+    taken_back = [("note recorded", {"claim": f"taken back {n}", "urls": []}) for n in range(3)]
+    if collection.config.catalog_url is None:
+        path = collection.root / custody.LOG_NAME
+        size = path.stat().st_size
+        log.append_many(taken_back)
+        watch.check()
+        os.truncate(path, size)
+        return
+    catalog, inserted, looked, refused = collection.catalog, threading.Event(), threading.Event(), []
+    rows = log.extension(taken_back)(list(catalog.custody_lines())[-1])
+
+    def looked_at_first():  # load() takes a statement's rows once those before them are inserted
+        inserted.set()
+        looked.wait()
+        raise _Refused
+        yield
+
+    def writing() -> None:
+        try:
+            catalog.load([("INSERT INTO custody_entries (seq, line) VALUES (?, ?)", rows),
+                          ("INSERT INTO custody_entries (seq, line) VALUES (?, ?)", looked_at_first())], lambda tail: [])
+        except _Refused as exc:
+            refused.append(exc)
+        finally:
+            inserted.set()
+
+    writer = threading.Thread(target=writing)
+    writer.start()
+    inserted.wait()
+    assert catalog.custody_lines_from(rows[0][0]) == rows  # not committed, and read on the same connection
+    watch.check()
+    looked.set()
+    writer.join()
+    assert refused and catalog.custody_lines_from(rows[0][0]) == []

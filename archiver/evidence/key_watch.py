@@ -3,9 +3,10 @@ signed. A command refuses a revoked or rotated-out key as it starts (keys.refuse
 but `keys revoke` and `keys rotate` may run meanwhile (a long capture run, a bundle taking
 minutes, a `manifest` asking a TSA): each custody append looks again under the log's lock
 (CustodyLog.before_signing, set by keys.custody_log), reading only the entries appended since
-the last look (custody.jsonl from where that look stopped, or a shared collection's rows after
-the last seq seen). A key event that took the key out of service refuses the append: an entry
-the old key signed after it fails verify for good (key_status.py judges by the chain's order).
+the last look: from the last line it read on (at its offset in custody.jsonl, or its seq in a
+shared collection's rows), which must still be there (KeyWatch._read). A key event that took
+the key out of service refuses the append: an entry the old key signed after it fails verify
+for good (key_status.py judges by the chain's order).
 A capture run also looks before each group of captures is signed; the captures it had
 cataloged then are logged by the next command's repair, with the new key."""
 
@@ -13,10 +14,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Iterable
 
 from archiver.errors import UsageProblem
-from archiver.evidence.custody import LOG_NAME
+from archiver.evidence.custody import LOG_NAME, line_hash
 from archiver.evidence.key_status import key_event_entries, key_statuses_in
 from archiver.evidence.signing import SigningKey, grouped
 from archiver.store.collection import Collection
@@ -42,7 +42,9 @@ class KeyWatch:
         self._path = None if collection.config.catalog_url else collection.root / LOG_NAME
         self._key = key
         self._events: list[dict] = []
-        self._seen = 0  # bytes of custody.jsonl read, or the last seq read of a shared collection's log
+        # The last line read: where it is (its offset in custody.jsonl, or its seq in a shared
+        # collection's log) and its SHA-256.
+        self._last: tuple[int, str] | None = None
         self._looking = threading.Lock()  # a run's store and its file rotation both look
 
     def check(self) -> None:
@@ -61,7 +63,7 @@ class KeyWatch:
     def _judged(self) -> UsageProblem | None:
         # Judged again each time, not only when a key event came: a revocation dated later
         # (`keys revoke --from` a future time) takes effect as its moment passes, with no event.
-        self._events += key_event_entries(self._new_lines())
+        self._read()
         status = key_statuses_in(self._events).get(self._key.fingerprint)
         if status is None:
             return None
@@ -76,19 +78,41 @@ class KeyWatch:
                                 "`archiver capture --resume`)")
         return None
 
-    def _new_lines(self) -> Iterable[bytes]:
+    def _read(self) -> None:
+        """Take in the key events of the lines appended since the last look, read from the last
+        line read on. That line must still be where it was, with its bytes: a look may read lines
+        as they are written (custody.jsonl is read without its lock, a shared log's rows on the
+        catalog's connection while another thread's transaction has them), and they may be taken
+        back (an append refused half-way is cut off the file, a transaction rolled back), a key
+        event then written where they were. The whole log is then read again. Only the end of
+        the log is ever taken back, and each entry holds the hash of the one before it: the last
+        line read, still there, vouches for all read before it."""
+        start, sha256 = self._last if self._last is not None else (0, None)
+        lines = self._lines_from(start)
+        if sha256 is not None:
+            if lines and lines[0][0] == start and line_hash(lines[0][1]) == sha256:
+                lines = lines[1:]
+            else:
+                self._events, lines = [], self._lines_from(0)
+        if lines:
+            self._last = lines[-1][0], line_hash(lines[-1][1])
+        self._events += key_event_entries(line for _, line in lines)
+
+    def _lines_from(self, start: int) -> list[tuple[int, bytes]]:
+        """Each whole line of the log from `start` on (an offset in custody.jsonl at which a line
+        starts, or a shared log's seq), with where it is."""
         if self._path is None:
             collection = self._collection()
             with collection:  # held already while a shared append runs: the same catalog, in its transaction
-                rows = collection.catalog.custody_lines_after(self._seen)
-            if rows:
-                self._seen = rows[-1][0]
-            return [line.encode("utf-8") for _, line in rows]
+                rows = collection.catalog.custody_lines_from(start)
+            return [(seq, line.encode("utf-8")) for seq, line in rows]
         if not self._path.exists():
             return []
         with open(self._path, "rb") as log:
-            log.seek(self._seen)
-            appended = log.read()
-        whole = appended.rfind(b"\n") + 1  # a line being appended now is read once it is whole
-        self._seen += whole
-        return appended[:whole].splitlines()
+            log.seek(start)
+            read = log.read()
+        lines, at = [], start
+        for line in read[:read.rfind(b"\n") + 1].split(b"\n")[:-1]:  # a line being appended now is read once whole
+            lines.append((at, line))
+            at += len(line) + 1
+        return lines

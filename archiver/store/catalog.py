@@ -301,9 +301,9 @@ class Catalog:
         for (line,) in self._db.execute("SELECT line FROM custody_entries ORDER BY seq"):
             yield line
 
-    def custody_lines_after(self, seq: int) -> list[tuple[int, str]]:
-        """A shared collection's custody entries after `seq`, as (seq, line), oldest first."""
-        return self._db.execute("SELECT seq, line FROM custody_entries WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+    def custody_lines_from(self, seq: int) -> list[tuple[int, str]]:
+        """A shared collection's custody entries from `seq` on, as (seq, line), oldest first."""
+        return self._db.execute("SELECT seq, line FROM custody_entries WHERE seq >= ? ORDER BY seq", (seq,)).fetchall()
 
     def captures(self, url_key: str | None = None) -> list[CaptureRow]:
         return [CaptureRow(*row) for row in self._db.execute(*captures_listing(url_key).whole())]
