@@ -45,13 +45,16 @@ class _Listener:
 class RefusingProxy(_Listener):
     """Each connection carries one request (the proxy makes it `Connection: close`, so the
     client opens a new one for the next): refused with a 503 when `refuse(method, path)` (or,
-    with `hang`, never answered), else relayed to `upstream` and its answer relayed back.
-    `refused` lists what it refused."""
+    with `hang`, never answered; with `lose`, relayed to `upstream`, which carries it out, and
+    its answer lost: the connection closes once upstream has answered), else relayed to
+    `upstream` and its answer relayed back. `refused` lists what it refused."""
 
-    def __init__(self, upstream: str, refuse: Callable[[str, str], bool], hang: bool = False) -> None:
+    def __init__(self, upstream: str, refuse: Callable[[str, str], bool], hang: bool = False,
+                 lose: bool = False) -> None:
         self.upstream = urlsplit(upstream)
         self.refuse = refuse
         self.hang = hang
+        self.lose = lose
         self.refused: list[tuple[str, str]] = []
         super().__init__()
 
@@ -66,17 +69,22 @@ class RefusingProxy(_Listener):
             head, _, rest = head.partition(b"\r\n\r\n")
             lines = head.split(b"\r\n")
             method, path, _ = lines[0].decode("latin-1").split(" ", 2)
-            if self.refuse(method, path):
+            refused = self.refuse(method, path)
+            if refused:
                 self.refused.append((method, path))
                 if self.hang:
                     return _drain(conn)
-                conn.sendall(_REFUSAL % (len(_BODY), _BODY))
-                return
+                if not self.lose:
+                    conn.sendall(_REFUSAL % (len(_BODY), _BODY))
+                    return
             kept = [line for line in lines[1:] if not line.lower().startswith(b"connection:")]
             with socket.create_connection((self.upstream.hostname, self.upstream.port)) as up:
                 up.sendall(b"\r\n".join([lines[0], *kept, b"Connection: close"]) + b"\r\n\r\n" + rest)
                 upward = threading.Thread(target=_pipe, args=(conn, up), daemon=True)
                 upward.start()
+                if refused:  # lost: upstream's whole answer read (it closes after it), none of it sent on
+                    _drain(up)
+                    return conn.shutdown(socket.SHUT_RDWR)  # a close alone waits for `upward`'s recv
                 _pipe(up, conn)
 
 

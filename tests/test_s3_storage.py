@@ -7,7 +7,6 @@ import datetime
 import hashlib
 import io
 import json
-import os
 import re
 import sqlite3
 import uuid
@@ -181,99 +180,6 @@ def test_verify_reports_an_object_swapped_behind_its_back(tmp_path, run_cli, raw
     s3.put_object(Bucket=bucket, Key=key, Body=swapped)
     result = run_cli("verify", "-C", collection.root)
     assert result.exit_code == 1
-    assert "WARC file SHA-256" in result.output
-
-
-def test_a_large_file_goes_up_in_parts_once_and_is_never_overwritten(tmp_path, run_cli, s3, monkeypatch):
-    from archiver.store import s3 as s3_module
-    monkeypatch.setattr(s3_module, "PART_SIZE", 5 * 2**20)
-    bucket = make_bucket(s3, "COMPLIANCE", days=1)
-    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/big/")
-    data = os.urandom(12 * 2**20)
-    stored = collection.storage.put("large.warc.gz", io.BytesIO(data))
-    assert (stored.size, stored.sha256, stored.retention_mode) == (len(data), hashlib.sha256(data).hexdigest(), "COMPLIANCE")
-    head = s3.head_object(Bucket=bucket, Key="big/large.warc.gz")
-    assert head["ETag"].endswith('-3"')  # three parts
-    assert collection.storage.read("large.warc.gz", 7 * 2**20 - 5, 10) == data[7 * 2**20 - 5: 7 * 2**20 + 5]
-    with collection.storage.reader("large.warc.gz") as reader:
-        assert hashlib.sha256(reader.read()).hexdigest() == stored.sha256
-    with pytest.raises(FileExistsError):  # its last byte changed: "x" put there would be it one time in 256
-        collection.storage.put("large.warc.gz", io.BytesIO(data[:-1] + bytes([data[-1] ^ 1])))
-    assert collection.storage.names() == ["large.warc.gz"]
-
-
-def head_missing_once(monkeypatch, storage) -> list[str]:
-    """The key of every HEAD `storage` sends until one answers, wrongly, that no such object
-    exists; from then on its HEADs are the store's own answers."""
-    asked: list[str] = []
-    honest = storage._head
-
-    def head(key: str):
-        asked.append(key)
-        return None if len(asked) == 1 else honest(key)
-
-    monkeypatch.setattr(storage, "_head", head)
-    return asked
-
-
-def test_an_upload_over_other_bytes_that_a_wrong_head_let_through_is_refused_and_the_first_kept(
-        tmp_path, run_cli, s3, monkeypatch):
-    """radosgw ignores If-None-Match in an Object Lock bucket (versioned, as each one is): a
-    HEAD answering 404 for an object that exists lets a multipart upload make a second version
-    of its name. The upload's versions are looked at after it: the same bytes again are not an
-    overwrite; other bytes are refused, naming the first version, which is kept as it was."""
-    from archiver.store import s3 as s3_module
-    monkeypatch.setattr(s3_module, "PART_SIZE", 5 * 2**20)
-    bucket = make_bucket(s3, "COMPLIANCE", days=1)
-    storage = s3_collection(tmp_path, run_cli, f"s3://{bucket}/big/").storage
-    data = os.urandom(12 * 2**20)
-    storage.put("large.warc.gz", io.BytesIO(data))
-    [first] = s3.list_object_versions(Bucket=bucket, Prefix="big/large.warc.gz")["Versions"]
-
-    with monkeypatch.context() as wrong:
-        asked = head_missing_once(wrong, storage)
-        again = storage.put("large.warc.gz", io.BytesIO(data))
-    assert asked[0] == "big/large.warc.gz" and again.sha256 == hashlib.sha256(data).hexdigest()
-    assert len(s3.list_object_versions(Bucket=bucket, Prefix="big/large.warc.gz")["Versions"]) == 2
-
-    other = data[:-1] + bytes([data[-1] ^ 1])
-    with monkeypatch.context() as wrong:
-        asked = head_missing_once(wrong, storage)
-        with pytest.raises(FileExistsError) as refused:
-            storage.put("large.warc.gz", io.BytesIO(other))
-    assert asked[0] == "big/large.warc.gz"
-    message = str(refused.value)
-    assert "large.warc.gz is already stored in" in message and "with other bytes" in message
-    assert f"earlier version {first['VersionId']}" in message and "is kept" in message
-    assert "\n" not in message
-    versions = s3.list_object_versions(Bucket=bucket, Prefix="big/large.warc.gz")["Versions"]
-    assert len(versions) == 3
-    kept = s3.get_object(Bucket=bucket, Key="big/large.warc.gz", VersionId=first["VersionId"])
-    assert kept["Body"].read() == data and kept["ObjectLockMode"] == "COMPLIANCE"
-    # Reads of the name return the newest version: what the message says to do makes it the first bytes again.
-    assert storage.read("large.warc.gz", len(data) - 1, 1) == other[-1:]
-    s3.copy_object(Bucket=bucket, Key="big/large.warc.gz",
-                   CopySource={"Bucket": bucket, "Key": "big/large.warc.gz", "VersionId": first["VersionId"]})
-    assert storage.read("large.warc.gz", len(data) - 1, 1) == data[-1:]
-
-
-def test_a_catalogued_file_uploaded_over_past_a_wrong_head_is_refused_and_verify_fails_on_it(
-        tmp_path, run_cli, raw_server, s3, monkeypatch):
-    """After such a refusal reads of the name return the new bytes, as any S3 client's would:
-    verify, holding them to the SHA-256 the catalog recorded of the first, fails loudly."""
-    bucket = make_bucket(s3, "COMPLIANCE", days=1)
-    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/")
-    capture(collection, page_server(raw_server).url("/"))
-    [name] = collection.storage.names()
-    original = s3.get_object(Bucket=bucket, Key=name)["Body"].read()
-    swapped = original[:-40] + bytes([original[-40] ^ 1]) + original[-39:]  # one bit of a record's bytes
-    with monkeypatch.context() as wrong:
-        head_missing_once(wrong, collection.storage)
-        with pytest.raises(FileExistsError, match="with other bytes"):
-            collection.storage.put(name, io.BytesIO(swapped))
-    assert len(s3.list_object_versions(Bucket=bucket, Prefix=name)["Versions"]) == 2
-    result = run_cli("verify", "-C", collection.root)
-    assert result.exit_code == 1, result.output
     assert "WARC file SHA-256" in result.output
 
 

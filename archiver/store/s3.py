@@ -1,20 +1,14 @@
 """WARC files in an S3-compatible object store (AWS S3, Ceph radosgw, MinIO…), through boto3.
 
 A file is written in the collection's local spool (its warcs/ folder: `.open`, fsynced, as
-a local collection does) and uploaded when it is published: never over an existing object
-(`If-None-Match: *`, and a HEAD first, since radosgw ignores that header when completing a
-multipart upload and in a versioned bucket; and in a versioned bucket, as an Object Lock one
-is, no other version of the name may hold other bytes, should that HEAD have missed it), its
-SHA-256 computed here and sent as the object's checksum (which an Object Lock bucket
+a local collection does) and uploaded when it is published, never over an existing object
+of its name (s3_upload.py: how, on a store that honours conditions only on some requests),
+its SHA-256 computed here and sent as the object's checksum (which an Object Lock bucket
 requires), then its stored size and SHA-256 read back; only then is the spool copy removed.
-Reads are ranged GETs (s3_reader.py), so reading one record never fetches a whole file.
-
-Neither radosgw nor AWS checks a whole-file SHA-256 for us (a multipart object's checksum is
-made from its parts), hence the read-back."""
+Reads are ranged GETs (s3_reader.py), so reading one record never fetches a whole file."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from contextlib import contextmanager
@@ -24,12 +18,12 @@ from typing import BinaryIO, Iterator
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.store.crash_points import AFTER_PUBLISH, AFTER_UPLOAD, crash_point
 from archiver.store.durable import fsync_dir, replacing
-from archiver.store.s3_client import make_client, no_answer, timed_out
+from archiver.store.s3_client import error_code, make_client, no_answer, timed_out
 from archiver.store.s3_reader import READ_CHUNK, ranged_reader
+from archiver.store.s3_upload import reserved_for, upload
 from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, ObjectState, StoredFile
 from archiver.store.storage_settings import StorageSettings
 
-PART_SIZE = 64 * 2**20   # files larger than this go up in parts of this size (S3: at least 5 MiB)
 _COPY_SIZE = 2**20
 
 
@@ -67,7 +61,7 @@ class S3Storage:
             raise UsageProblem(f"no AWS credentials for the S3 store of {self.location}",
                                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE") from None
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code in ("404", "NoSuchBucket"):
                 raise UsageProblem(f"the S3 store at {endpoint} has no bucket {self.bucket!r}",
                                    "create it (with Object Lock) or fix url in [storage] of archiver.toml") from None
@@ -92,7 +86,7 @@ class S3Storage:
         try:
             lock = self.client.get_object_lock_configuration(Bucket=self.bucket)["ObjectLockConfiguration"]
         except ClientError as exc:
-            if _code(exc) in ("403", "AccessDenied"):
+            if error_code(exc) in ("403", "AccessDenied"):
                 raise UsageProblem(f"may not read the Object Lock settings of bucket {self.bucket!r}",
                                    "allow s3:GetBucketObjectLockConfiguration to these credentials") from None
             lock = {}
@@ -136,77 +130,14 @@ class S3Storage:
             new.path.unlink(missing_ok=True)
 
     def _upload(self, path: Path, written: StoredFile, key: str | None = None) -> StoredFile:
-        key = key or self._key(written.name)
         with self._failures(f"upload {written.name}"):
-            head = self._head(key)
-            if head is None:
-                with open(path, "rb") as source:
-                    if written.size > PART_SIZE:
-                        self._put_in_parts(source, key)
-                    else:
-                        self.client.put_object(Bucket=self.bucket, Key=key, Body=source, IfNoneMatch="*",
-                                               ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(written.sha256))
-                head = self._head(key)
-                if head is None or not self._holds(key, head["ContentLength"], head.get("VersionId"), written):
-                    raise StorageProblem(f"{self.location}{written.name} does not hold what was uploaded ("
-                                         f"{head and head['ContentLength']} bytes stored of {written.size})",
-                                         "check the store, then run `archiver doctor`")
-            elif not self._holds(key, head["ContentLength"], head.get("VersionId"), written):
-                raise FileExistsError(f"{written.name} is already stored in {self.location}, with other bytes")
-            # else: an earlier publish uploaded these very bytes and stopped before removing the spool copy
-            self._refuse_over_other_bytes(key, head.get("VersionId"), written)
+            head = upload(self, path, written, key or self._key(written.name))
         mode, until = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
         wanted = self.settings.require_retention
         if wanted and mode != wanted:
             raise StorageProblem(f"{self.location}{written.name} was stored without {wanted} retention ({mode})",
                                  "check the bucket's Object Lock default retention")
         return StoredFile(written.name, written.size, written.sha256, mode, until.isoformat() if until else None)
-
-    def _put_in_parts(self, source: BinaryIO, key: str) -> None:
-        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256")["UploadId"]
-        try:
-            parts = []
-            while part := source.read(PART_SIZE):
-                checksum = base64.b64encode(hashlib.sha256(part).digest()).decode()
-                done = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=len(parts) + 1,
-                                               Body=part, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
-                parts.append({"PartNumber": len(parts) + 1, "ETag": done["ETag"], "ChecksumSHA256": checksum})
-            self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload, IfNoneMatch="*",
-                                                  MultipartUpload={"Parts": parts})
-        except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
-            raise
-
-    def _refuse_over_other_bytes(self, key: str, latest: str | None, written: StoredFile) -> None:
-        """FileExistsError if a version of `key` other than `latest` (the one read back) holds other
-        bytes than `written`. A HEAD answering 404 for an object that exists would otherwise let an
-        upload make a new version over it unseen: radosgw ignores If-None-Match in a versioned
-        bucket, as every Object Lock bucket is. The earlier bytes are kept, but reads of the name
-        now return the new ones, which differ from the SHA-256 a catalog recorded: verify fails."""
-        if latest is None:  # an unversioned bucket (HEAD names no version): a key holds one object
-            return
-        with self._failures(f"list the versions of {written.name}"):  # AWS: s3:ListBucketVersions
-            pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key)
-            others = [item for page in pages for item in page.get("Versions", [])
-                      if item["Key"] == key and item["VersionId"] != latest]
-        for other in sorted(others, key=lambda item: item["LastModified"]):
-            if not self._holds(key, other["Size"], other["VersionId"], written):
-                earlier = other["VersionId"]
-                raise FileExistsError(
-                    f"{written.name} is already stored in {self.location}, with other bytes: its earlier version "
-                    f"{earlier} ({other['LastModified']:%Y-%m-%d %H:%M:%S %Z}) is kept, under version {latest} with "
-                    f"these bytes, which reads of {written.name} now return; to make the earlier one current again: "
-                    f"`aws s3api copy-object --bucket {self.bucket} --key {key} "
-                    f"--copy-source '{self.bucket}/{key}?versionId={earlier}'`")
-
-    def _holds(self, key: str, size: int, version: str | None, written: StoredFile) -> bool:
-        """Whether that version of `key` (None: its latest) holds the bytes written, read back whole."""
-        if size != written.size:
-            return False
-        digest = hashlib.sha256()
-        for chunk in self._chunks(key, 0, size, version):
-            digest.update(chunk)
-        return digest.hexdigest() == written.sha256
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -233,10 +164,11 @@ class S3Storage:
         return state.size if state else None
 
     def state(self, name: str) -> ObjectState | None:
-        """One HEAD: the object's size, and the Object Lock mode and retain-until date it holds now."""
+        """One HEAD: the object's size, and the Object Lock mode and retain-until date it holds now;
+        None for no object, or for the reservation of an upload not done (s3_upload.py)."""
         with self._failures(f"look up {name}"):
             head = self._head(self._key(name))
-        if head is None:
+        if head is None or reserved_for(head):
             return None
         until = head.get("ObjectLockRetainUntilDate")
         return ObjectState(head["ContentLength"], head.get("ObjectLockMode"), until.isoformat() if until else None)
@@ -250,9 +182,9 @@ class S3Storage:
                 got = self.client.get_object(Bucket=self.bucket, Key=self._key(name),
                                              Range=f"bytes={offset}-{offset + min(length, READ_CHUNK) - 1}")
             except ClientError as exc:
-                if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                     raise FileNotFoundError(f"{self.location}{name}") from None
-                if _code(exc) != "InvalidRange":
+                if error_code(exc) != "InvalidRange":
                     raise
                 size = self.size(name)  # asked from its end or past it (an empty object too): nothing to read
                 if size is None:
@@ -327,7 +259,7 @@ class S3Storage:
         try:
             return self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
 
@@ -343,7 +275,7 @@ class S3Storage:
                 body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{last}",
                                               **pinned)["Body"]
             except ClientError as exc:
-                if _code(exc) == "InvalidRange":  # asked from past the end
+                if error_code(exc) == "InvalidRange":  # asked from past the end
                     return
                 raise
             chunk = body.read()
@@ -359,9 +291,7 @@ class S3Storage:
         try:
             yield
         except ClientError as exc:
-            if _code(exc) in ("412", "PreconditionFailed"):
-                raise FileExistsError(f"{what}: the object is already stored in {self.location}") from None
-            raise StorageProblem(f"cannot {what} in {self.location}: {_code(exc)} {exc.response['Error'].get('Message') or ''}".rstrip(),
+            raise StorageProblem(f"cannot {what} in {self.location}: {error_code(exc)} {exc.response['Error'].get('Message') or ''}".rstrip(),
                                  "check the S3 store and its credentials, then run the command again") from None
         except BotoCoreError as exc:
             if timed_out(exc):
@@ -369,11 +299,3 @@ class S3Storage:
                 raise StorageProblem(f"cannot {what} in {self.location}: {message}", fix) from None
             raise StorageProblem(f"cannot {what} in {self.location}: {exc}",
                                  "check that the S3 store is reachable, then run the command again") from None
-
-
-def _b64(hex_digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
-
-
-def _code(exc) -> str:
-    return str(exc.response.get("Error", {}).get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))

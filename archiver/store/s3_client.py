@@ -45,3 +45,8 @@ def no_answer(settings: StorageSettings, endpoint: str) -> tuple[str, str]:
     return (f"the S3 store at {endpoint} did not answer within {settings.timeout:g} s",
             "check that it is up and reachable from here (or raise timeout in [storage] of archiver.toml), "
             "then run the command again")
+
+
+def error_code(exc) -> str:
+    """The S3 error code of a botocore ClientError (its HTTP status when the answer named none)."""
+    return str(exc.response.get("Error", {}).get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
