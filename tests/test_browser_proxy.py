@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import select
 import socket
 import ssl
 import threading
@@ -325,6 +326,32 @@ def test_a_response_over_max_size_is_relayed_as_recorded_then_the_connection_clo
         received = read_to_end(sock)
     [hop] = _hops(proxy, 1)
     assert hop.truncated == "length" and received == spooled(hop) == sent[:10_000]
+
+
+def test_the_pages_document_cut_short_is_held_open_until_close_and_a_frames_is_ended(proxies, raw_server):
+    """Told of a document's end, Chromium stops parsing what it has not parsed yet; held open, it
+    parses all of it. Plain http:// off loopback gets no fetch metadata from Chromium, so there a
+    navigation is told by Upgrade-Insecure-Requests alone; where there is metadata, a frame's
+    document (Sec-Fetch-Dest: iframe) is ended, as its page's load event waits for it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n"
+    server = raw_server({"/page": send_bytes(head + b"<p>the page"), "/frame": send_bytes(head + b"<p>a frame")})
+    proxy = proxies().start()
+    host = f"127.0.0.1:{server.port}"
+    navigation = f"Host: {host}\r\nUpgrade-Insecure-Requests: 1\r\n"
+    page = connect(proxy)
+    page.sendall(f"GET http://{host}/page HTTP/1.1\r\n{navigation}\r\n".encode())
+    assert read_exactly(page, len(head) + 11) == head + b"<p>the page"
+    _hops(proxy, 1)
+    with connect(proxy) as frame:
+        frame.sendall(f"GET http://{host}/frame HTTP/1.1\r\n{navigation}Sec-Fetch-Mode: navigate\r\n"
+                      "Sec-Fetch-Dest: iframe\r\n\r\n".encode())
+        assert read_to_end(frame) == head + b"<p>a frame"  # ended: the frame's page sees its end
+
+    assert [hop.truncated for hop in proxy.hops] == ["disconnect", "disconnect"]
+    assert select.select([page], [], [], 0)[0] == []  # still open, long after the frame's was ended
+    proxy.close()
+    assert page.recv(10) == b""
+    page.close()
 
 
 # -- closing ------------------------------------------------------------------------------

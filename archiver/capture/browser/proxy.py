@@ -6,7 +6,8 @@ with the run's InterceptAuthority) is handed to Fetcher.forward, so it is checke
 address policy and pinned before any connection, and recorded byte for byte by the same
 transport as a plain capture. The browser gets those recorded bytes unchanged, each as soon as
 it is recorded, so what it rendered is what was stored. Refused and failed requests get a short 403/502/504 naming the
-reason and are kept as hops with an error, never dropped.
+reason and are kept as hops with an error, never dropped. The page's document cut short is held
+open, not ended (see AfterAnswer.HOLD), so that Chromium shows every byte of it that was stored.
 
 RefusingProxy is the browser's own proxy, for what Chromium fetches for itself (updates, time
 queries): it answers everything with 403 and notes what was asked, so none of it is evidence.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from enum import Enum
 from typing import Callable
 
 from archiver.capture.browser.activity import NetworkActivity
@@ -134,6 +136,30 @@ class _Server:
             thread.join(max(0.0, stop_by - time.monotonic()))
 
 
+class AfterAnswer(Enum):
+    """What becomes of a browser connection once a response has been sent on it."""
+
+    KEEP = "keep"    # it serves the browser's next request
+    CLOSE = "close"  # it ends: the response's own end, or one the browser cannot read past
+    # Left open, sending nothing more, until the browser or the proxy's close() hangs up: for the
+    # page's document cut short. Told of its end, Chromium stops its parser where it is, and what
+    # came but was not parsed yet is never shown: half of a 1 MB page, or all of a small one
+    # whose parser had not begun (an empty page, one try in thirty). Held, every byte that came
+    # is parsed and shown, as for a page still loading.
+    HOLD = "hold"
+
+
+def after_cut(request: BrowserRequest) -> AfterAnswer:
+    """How a response to `request` cut short ends: held open for the page's document (see
+    AfterAnswer.HOLD), closed for anything else, whose end the page should see (a script or
+    stylesheet held open would stop the page's parser, an image hold its load event)."""
+    return AfterAnswer.HOLD if request.shows_a_document else AfterAnswer.CLOSE
+
+
+def kept_open(wanted: bool) -> AfterAnswer:
+    return AfterAnswer.KEEP if wanted else AfterAnswer.CLOSE
+
+
 class InterceptingServer(_Server):
     """A proxy that ends the browser's TLS with the run's authority and answers each request
     itself, plain or inside a CONNECT tunnel, until `deadline`; subclasses say how (`_answer`)."""
@@ -161,10 +187,13 @@ class InterceptingServer(_Server):
                 return
             self.activity.started()
             try:
-                answered = self._answer(sock, wire, request, origin)
+                after = self._answer(sock, wire, request, origin)
             finally:
-                self.activity.ended()
-            if not answered:
+                self.activity.ended()  # a connection held open is not traffic the page waits on
+            if after is AfterAnswer.HOLD:
+                while sock.recv(65536):  # dropped: no request follows a response that never ended
+                    pass
+            if after is not AfterAnswer.KEEP:
                 return
             idle = self._idle()
             if idle <= 0:
@@ -202,8 +231,8 @@ class InterceptingServer(_Server):
         first = read_head(wire) if not self.closing else None
         self._serve_requests(tls, wire, first, origin=f"https://{name}" + ("" if port == 443 else f":{port}"))
 
-    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
-        """Answer one request; whether the connection stays open."""
+    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> AfterAnswer:
+        """Answer one request; what becomes of the connection then."""
         raise NotImplementedError
 
 
@@ -233,13 +262,13 @@ class RecordingProxy(InterceptingServer):
         # A request being fetched ends by the capture deadline; wait for it, so hops is complete.
         return max(0.0, self.deadline - time.monotonic()) + 5.0
 
-    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
-        """Fetch one request and send the browser its answer; whether the connection stays open."""
+    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> AfterAnswer:
+        """Fetch one request and send the browser its answer; what becomes of the connection then."""
         try:
             url = request.url(origin)
         except BadRequest as exc:
             sock.sendall(answer(400, str(exc), close=True))
-            return False
+            return AfterAnswer.CLOSE
         with self._lock:
             slot = len(self._slots)
             self._slots.append(None)
@@ -249,11 +278,11 @@ class RecordingProxy(InterceptingServer):
         except OverflowError:
             self._fill(slot, _unsent(url, f"request body over the limit of {limit} bytes (max_size)", self.deadline))
             sock.sendall(answer(413, f"request body over the limit of {limit} bytes (max_size)", close=True))
-            return False
+            return AfterAnswer.CLOSE
         except BadRequest as exc:
             self._fill(slot, _unsent(url, f"unreadable request body: {exc}", self.deadline, refused=False))
             sock.sendall(answer(400, str(exc), close=True))
-            return False
+            return AfterAnswer.CLOSE
         except (OSError, EOFError) as exc:  # the browser gave up on it; still listed, with why
             self._fill(slot, _unsent(url, f"the browser's request could not be read: {exc}", self.deadline,
                                      refused=False))
@@ -262,23 +291,25 @@ class RecordingProxy(InterceptingServer):
         relay = _Relay(sock, self._count)
         hop = self._fetch(url, request, body, relay)
         self._fill(slot, hop)
-        if hop.truncated is not None:  # the browser is told too, by the connection's end just after
+        if hop.truncated is not None:  # the browser is told too: by the connection's end, or its document by its hold
             self.activity.cut_short(url, hop.truncated)
         if relay.sent and (relay.failed or not hop.has_response):
-            return False  # part of an answer went out, or the browser left: the connection ends here
+            return AfterAnswer.CLOSE  # part of an answer went out, or the browser left: the connection ends here
         if not hop.has_response:
             out_of_time = self.deadline - time.monotonic() <= 0 and not hop.refused
             status = 403 if hop.refused else 504 if out_of_time else 502
             sock.sendall(answer(status, hop.error or "no response", close=request.wants_close))
-            return not request.wants_close
+            return kept_open(not request.wants_close)
         spool = hop.exchange.spool
         spool.file.seek(0)
         head = spool.file.read(spool.header_length or 0)
         spool.file.seek(0)
         while not relay.sent and (chunk := spool.file.read(RELAY_CHUNK)):  # none passed on as it came
             sock.sendall(chunk)
+        if hop.truncated is not None:
+            return after_cut(request)
         # Only a complete, length-framed response leaves the connection usable for the next one.
-        return hop.truncated is None and delimited(head, request.method) and not request.wants_close
+        return kept_open(delimited(head, request.method) and not request.wants_close)
 
     def _fetch(self, url: str, request: BrowserRequest, body: bytes, relay: "_Relay") -> Hop:
         """The request through the Fetcher, unless a page limit or something unrecordable stops it first."""

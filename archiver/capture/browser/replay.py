@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from isal import isal_zlib
 
 from archiver.capture.browser.authority import InterceptAuthority
-from archiver.capture.browser.proxy import InterceptingServer
+from archiver.capture.browser.proxy import AfterAnswer, InterceptingServer, after_cut, kept_open
 from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimited,
                                            read_body)
 from archiver.read.urls import normalise_url
@@ -122,27 +122,28 @@ class ReplayProxy(InterceptingServer):
         """What the browser asked for that the capture does not hold ("METHOD url"), each once."""
         return list(dict.fromkeys(request for request, served in self.asked if not served))
 
-    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> bool:
-        """Send the recorded response to one request; whether the connection stays open."""
+    def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> AfterAnswer:
+        """Send the recorded response to one request; what becomes of the connection then."""
         url = request.url(origin)
         try:
             read_body(wire, request, MAX_REQUEST_BODY, sock)
         except OverflowError:
             sock.sendall(answer(413, f"request body over {MAX_REQUEST_BODY} bytes", close=True))
-            return False
+            return AfterAnswer.CLOSE
         recorded = self.archive.response(request.method, url)
         with self._lock:
             self._asked.append((f"{request.method} {url}", recorded is not None))
         if recorded is None:
             sock.sendall(_not_held(url, close=request.wants_close))
-            return not request.wants_close
+            return kept_open(not request.wants_close)
         block, truncated = recorded
         for start in range(0, len(block), SEND_CHUNK):
             sock.sendall(block[start:start + SEND_CHUNK])
-        head = block.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
         if truncated is not None:  # cut short as recorded: the page is not waited on for its end either
             self.activity.cut_short(url, truncated)
-        return truncated is None and delimited(head, request.method) and not request.wants_close
+            return after_cut(request)
+        head = block.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+        return kept_open(delimited(head, request.method) and not request.wants_close)
 
 
 def _not_held(url: str, close: bool) -> bytes:

@@ -77,6 +77,16 @@ class BrowserRequest:
         tokens = self._tokens("connection")
         return "close" in tokens or (self.version == "HTTP/1.0" and "keep-alive" not in tokens)
 
+    @property
+    def shows_a_document(self) -> bool:
+        """Whether the browser asked for a document to show in its window (Sec-Fetch-Dest:
+        document), not a frame's or a subresource. Chromium sends no fetch metadata to a plain
+        http:// site off loopback: there any navigation counts (Upgrade-Insecure-Requests), a frame's too."""
+        destination = self.header("sec-fetch-dest")
+        if destination is not None:
+            return destination.strip().lower() == "document"
+        return self.header("upgrade-insecure-requests") is not None
+
     def url(self, origin: str | None) -> str:
         """The URL asked for: the absolute target of a proxy request, or `origin` (the CONNECT
         tunnel's https://host[:port]) followed by an origin-form target."""
