@@ -126,6 +126,30 @@ def test_a_page_cut_short_is_replayed_to_its_last_byte_without_waiting_for_its_l
     assert network_sandbox == []
 
 
+@pytest.mark.parametrize("cut, body", [("disconnect", b""), ("disconnect", b"<html><head><title>Cut: the vote</title>"),
+                                       ("length", STORY)])
+def test_a_page_cut_short_before_its_body_fails_naming_the_cut_with_every_byte_kept(
+        cut, body, run_cli, raw_server, collection, chromium, network_sandbox):
+    """Chromium draws nothing of an HTML document before its <body> (and a screenshot waited for
+    a frame until its time ran out): the capture fails, saying so and why, rather than failing
+    as though the browser had broken down, or calling a blank page the content."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % (len(STORY) + 1)
+    server = raw_server({"/story": send_bytes(head + body)})
+    options = ("--max-size", str(len(head))) if cut == "length" else ()  # the bound takes the head, no byte more
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", *options, server.url("/story"))
+    [capture] = json.loads(result.stdout)["captures"]
+    assert (capture["outcome"], capture["truncated"], capture["verdict"]) == ("failed", cut, None), capture
+    assert capture["error"] == ("the browser did not render the page (screenshot: none, nor a PDF: nothing to show, "
+                                f"its document was cut short ({cut}) before its body); its HTTP exchanges are stored")
+
+    responses, artifacts, details = _records(collection)
+    recorded = responses[server.url("/story")]
+    assert recorded.block == head + (b"" if cut == "length" else body) and recorded.headers["WARC-Truncated"] == cut
+    assert "screenshot" not in artifacts and "pdf" not in artifacts
+    _waited_for_no_load_event(details["page"]["notes"], cut)
+    assert network_sandbox == []
+
+
 def test_a_frame_cut_short_is_ended_so_that_its_page_loads(run_cli, raw_server, collection, chromium, network_sandbox):
     """Only the page's own document is held open when cut: a frame held so would hold up the page's
     load event (Chromium waits for every frame's) until the load limit."""

@@ -3,7 +3,8 @@ large inner scroll containers to wake lazy content, network idle and fonts (agai
 while the page keeps growing), then the full-page screenshot, a PDF print and the rendered DOM.
 Whatever ends the page early (a crash, a download, the deadline) ends it with what was made and
 the reason; what could not finish within its bound is noted, never waited for. Nor is the load
-event of a document its proxy saw cut short, which Chromium never fires."""
+event of a document its proxy saw cut short, which Chromium never fires; a page whose document
+ended before its <body> has nothing to show, and gets no screenshot or PDF but a note of why."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from archiver.capture.browser.activity import NetworkActivity
-from archiver.capture.browser.screenshot import PAGE_SIZE, screenshot, screenshot_clip
+from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
 
 # A page can alert() or log in a loop until its deadline: what is kept of its events is bounded.
@@ -306,7 +307,24 @@ async def _settle(run: _PageRun) -> None:
 
 
 async def _artifacts(run: _PageRun) -> None:
-    """Screenshot first (the page as a reader saw it), then the PDF print, then the DOM and text."""
+    """Screenshot first (the page as a reader saw it), then the PDF print, then the DOM and text;
+    neither picture of a page with nothing to show yet, but a note saying why."""
+    page, result, limits = run.page, run.result, run.limits
+    if await run.bounded("page", lambda: page.evaluate(NOTHING_TO_SHOW), limits.artifacts, waiting=False):
+        result.notes.append(f"screenshot: none, nor a PDF: nothing to show, {_before_its_body(run)}")
+    else:
+        await _pictures(run)
+    result.taken_at["dom"] = datetime.now(timezone.utc)
+    dom = await run.bounded("dom", page.content, limits.artifacts, waiting=False)
+    result.dom = dom.encode("utf-8") if dom is not None else None
+    result.title = await run.bounded("title", page.title, limits.artifacts, waiting=False)
+    result.text = await run.bounded("text", lambda: page.evaluate(_VISIBLE_TEXT, limits.text_chars),
+                                    limits.artifacts, waiting=False)
+    result.final_url = page.url
+
+
+async def _pictures(run: _PageRun) -> None:
+    """The full-page screenshot, then the PDF print."""
     page, result, limits = run.page, run.result, run.limits
     size = await run.bounded("page size", lambda: page.evaluate(PAGE_SIZE), limits.artifacts, waiting=False)
     if size is not None:
@@ -318,13 +336,14 @@ async def _artifacts(run: _PageRun) -> None:
     result.taken_at["pdf"] = datetime.now(timezone.utc)
     result.pdf = await run.bounded("pdf", lambda: page.pdf(print_background=True), limits.artifacts,
                                    waiting=False)
-    result.taken_at["dom"] = datetime.now(timezone.utc)
-    dom = await run.bounded("dom", page.content, limits.artifacts, waiting=False)
-    result.dom = dom.encode("utf-8") if dom is not None else None
-    result.title = await run.bounded("title", page.title, limits.artifacts, waiting=False)
-    result.text = await run.bounded("text", lambda: page.evaluate(_VISIBLE_TEXT, limits.text_chars),
-                                    limits.artifacts, waiting=False)
-    result.final_url = page.url
+
+
+def _before_its_body(run: _PageRun) -> str:
+    """Why a page has no body to show: its document cut short before it, or still coming."""
+    cut = run.document_cut
+    if cut.done() and not cut.cancelled():
+        return f"its document was cut short ({cut.result()}) before its body"
+    return "its document had not come as far as its body"
 
 
 def _keep(events: list, entry: Any) -> None:

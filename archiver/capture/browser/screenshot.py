@@ -14,9 +14,14 @@ import base64
 
 from playwright.async_api import Error, Page
 
-# Reading the height from both elements: quirks-mode pages report it on <body>, standard ones on <html>.
-PAGE_SIZE = """() => [Math.max(document.documentElement.scrollWidth, document.body ? document.body.scrollWidth : 0),
-                      Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0)]"""
+# Reading the height from both elements: quirks-mode pages report it on <body>, standard ones on <html>
+# (neither is there yet in a document whose first bytes have not come).
+PAGE_SIZE = """() => [Math.max(document.documentElement?.scrollWidth ?? 0, document.body?.scrollWidth ?? 0),
+                      Math.max(document.documentElement?.scrollHeight ?? 0, document.body?.scrollHeight ?? 0)]"""
+# Chromium lays out an HTML document only once its <body> is there (Document::ShouldScheduleLayout):
+# until then it draws no frame, so a screenshot would wait for one until its time ran out.
+NOTHING_TO_SHOW = """() => document.documentElement === null
+                         || (document.documentElement instanceof HTMLHtmlElement && document.body === null)"""
 # A frame whose document this page cannot read is another site's (or sandboxed): painted only in the window.
 _FOREIGN_FRAMES_BELOW = """() => [...document.querySelectorAll('iframe, frame')].some(frame => {
   let foreign;

@@ -19,7 +19,7 @@ _STEPPING = """
 # [y, step, limit, pause, seconds]: on down from y; where it stopped, the page's height, and why
 # ("height" at the limit, "time", or null at the end of the page).
 WINDOW_SCROLL = """async ([y, step, limit, pause, seconds]) => {""" + _STEPPING + """
-  const height = () => Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0);
+  const height = () => Math.max(document.documentElement?.scrollHeight ?? 0, document.body?.scrollHeight ?? 0);
   while (y + step < height()) {
     if (y + step >= limit) return {y, height: height(), stopped: "height"};
     if (performance.now() >= end) return {y, height: height(), stopped: "time"};
