@@ -64,6 +64,19 @@ def test_a_page_that_sends_itself_to_an_error_page_is_judged_by_that_page(
     assert {server.url("/moving"), server.url("/gone")} <= set(responses)
 
 
+def test_a_page_whose_content_lengths_disagree_fails_with_that_reason_and_keeps_its_head(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\nContent-Length: 20\r\n\r\n"
+    server = _serve(raw_server, {"/two": head + b"<html><p>Hi</p>"})
+    capture = _failed(run_cli, collection, server.url("/two"))
+    assert capture["error"] == ("the server sent Content-Lengths that disagree (5, 20): where its body ends is "
+                                "ambiguous, so only its head was kept"), capture["error"]
+    _, responses, _ = _recorded(collection)
+    assert responses[server.url("/two")].block == head
+    assert responses[server.url("/two")].headers["WARC-Truncated"] == "unspecified"
+    assert network_sandbox == []
+
+
 def test_a_longer_redirect_chain_than_allowed_fails_as_over_http(run_cli, raw_server, collection, chromium,
                                                                   network_sandbox):
     server = _serve(raw_server, {"/landing": http_response(b"<html><p>Landed</p></html>")})

@@ -134,6 +134,38 @@ def test_a_gzip_bomb_and_an_encoding_chain_are_stored_compressed_as_received(col
     assert_good(collection, good_row, server.url("/good"))
 
 
+NOT_FOUND_PAGE = b"<html><title>Page not found</title><body><p>Gone.</p></body></html>"
+
+
+def gzipped(data: bytes, times: int) -> bytes:
+    for _ in range(times):
+        data = gzip.compress(data)
+    return data
+
+
+@pytest.mark.parametrize("codings, body, verdict, reason", [
+    # six lines of one coding each, the page gzipped six times: stored as sent, judged as read
+    ([("Content-Encoding", "gzip")] * 6, gzipped(NOT_FOUND_PAGE, 6), "not-found", "status 200 but the page says"),
+    # six codings in one line over four bytes that are no gzip: stored as sent, said to be unreadable
+    ([("Content-Encoding", "gzip, " * 5 + "gzip")], b"abcd", "empty",
+     "a body of 4 bytes that cannot be decoded as its Content-Encoding (gzip, gzip, gzip, gzip, gzip, gzip) says"),
+], ids=["six-lines", "six-in-a-list"])
+def test_a_chain_of_six_content_codings_keeps_its_body(collection, raw_server, inflations, codings, body, verdict,
+                                                       reason):
+    # urllib3 refuses more than 5 codings even when not asked to decode: the body was lost, the
+    # record cut at its head (WARC-Truncated: unspecified) and the page judged "no body".
+    sent = http_response(body, headers=[("Content-Type", "text/html"), *codings])
+    server = raw_server(routes(chain=send_bytes(sent)))
+    row, good_row = capture(collection, server.url("/chain"), server.url("/good"), max_size=MAX_SIZE)
+    assert inflations == []  # nothing decoded to be stored
+    assert (row.outcome, row.http_status, row.error, row.truncated) == ("ok", 200, None, None)
+    response = the_response(collection, row.url)
+    assert "WARC-Truncated" not in response.headers
+    assert response.block == sent
+    assert row.verdict == verdict and row.verdict_reason.startswith(reason), row.verdict_reason
+    assert_good(collection, good_row, server.url("/good"))
+
+
 # -- 2. an endless body is cut at the size cap ---------------------------------------------
 
 def endless(conn: socket.socket, request: bytes) -> None:
@@ -236,11 +268,25 @@ def test_endless_interim_heads_fail_with_a_reason(collection, raw_server):
 
 # -- 6. two different Content-Lengths ------------------------------------------------------
 
-def test_two_different_content_lengths_fail_with_a_reason(collection, raw_server):
-    # Which length frames the body is ambiguous (the root of request smuggling): no guess is stored.
-    sent = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 20\r\nConnection: close\r\n\r\n" + b"a" * 20
-    row = refused_head(collection, raw_server, sent)
-    assert "Content-Length" in row.error, row.error
+@pytest.mark.parametrize("lengths", [b"Content-Length: 5\r\nContent-Length: 20\r\n", b"Content-Length: 5, 20\r\n"],
+                         ids=["two-lines", "one-line"])
+def test_two_different_content_lengths_fail_with_a_reason_and_keep_the_head(collection, raw_server, lengths):
+    # Which length frames the body is ambiguous (the root of request smuggling): no guess at the
+    # body is stored, but the head received is, cut where it was refused (it was lost, and the
+    # reason was urllib3's "InvalidHeader: ..." class name).
+    head = b"HTTP/1.1 200 OK\r\n" + lengths + b"Connection: close\r\n\r\n"
+    server = raw_server(routes(hostile=send_bytes(head + b"a" * 20)))
+    timeout = 30.0
+    row, good_row = capture(collection, server.url("/hostile"), server.url("/good"), timeout=timeout, max_size=MAX_SIZE)
+    assert (row.outcome, row.http_status, row.truncated) == ("failed", 200, "unspecified")
+    assert row.error == ("the server sent Content-Lengths that disagree (5, 20): where its body ends is ambiguous, "
+                         "so only its head was kept"), row.error
+    assert_within(row, timeout)
+    response = the_response(collection, row.url)
+    assert response.headers["WARC-Truncated"] == "unspecified"
+    assert response.block == head
+    assert row.response_record_id == response.id and row.verdict is None
+    assert_good(collection, good_row, server.url("/good"))
 
 
 # -- 7. broken chunked framing -------------------------------------------------------------

@@ -125,6 +125,25 @@ def test_a_page_encoded_twice_is_judged_on_its_decoded_text(collection, raw_serv
     assert (row.verdict, row.outcome) == ("not-found", "ok")
 
 
+def test_a_body_that_cannot_be_decoded_is_said_to_be_so_not_to_be_no_body(collection, raw_server):
+    # A gzip header over bytes that are no deflate, cut short by the server's hang-up.
+    body = b"\x1f\x8b\x08\x00" + b"x" * 21
+    sent = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: 100\r\n\r\n" + body
+    server = raw_server({"/": send_bytes(sent)})
+    [row] = capture(collection, server.url("/"))
+    assert (row.outcome, row.truncated, row.verdict) == ("truncated", "disconnect", "empty")
+    assert row.verdict_reason == ("a body of 25 bytes that cannot be decoded as its Content-Encoding (gzip) says: "
+                                  "nothing of it can be read")
+
+
+def test_an_unasked_for_304_is_called_what_it_is(collection, raw_server):
+    server = raw_server({"/": send_bytes(b"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n")})
+    [row] = capture(collection, server.url("/"))
+    assert (row.outcome, row.http_status, row.verdict) == ("ok", 304, "http-error")
+    assert row.verdict_reason == ("HTTP 304: Not Modified, to a request that asked for no revalidation "
+                                  "(it named no copy to compare): the server sent no page")
+
+
 def test_a_page_in_raw_deflate_is_judged_on_its_decoded_text(collection, raw_server):
     # Content-Encoding: deflate means zlib-wrapped, but servers send bare deflate too (as
     # browsers accept): judged as neither, the page looked empty.

@@ -75,35 +75,37 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-def _inflated(body: bytes, wbits: int) -> bytes:
-    """At most MAX_TEXT_BYTES of `body` inflated (gzip: wbits 31, zlib: 15); nothing if it is neither.
+def _inflated(body: bytes, wbits: int) -> bytes | None:
+    """At most MAX_TEXT_BYTES of `body` inflated (gzip: wbits 31, zlib: 15); None if it is neither.
     A deflate body that is not zlib-wrapped is bare deflate, as some servers send and browsers read."""
     try:
         return zlib.decompressobj(wbits).decompress(body, MAX_TEXT_BYTES)
     except zlib.error:
-        return _inflated(body, -15) if wbits == 15 else b""
+        return _inflated(body, -15) if wbits == 15 else None
 
 
-def _unbrotli(body: bytes) -> bytes:
+def _unbrotli(body: bytes) -> bytes | None:
     """At most MAX_TEXT_BYTES of a br-encoded `body` decoded (browsers ask for br, and servers
-    send it to them; a few send it unasked); nothing if it is not brotli."""
+    send it to them; a few send it unasked); None if it is not brotli."""
     import brotlicffi  # only for a br-encoded page
 
     try:
         return brotlicffi.Decompressor().process(body, output_buffer_limit=MAX_TEXT_BYTES)
     except brotlicffi.error:
-        return b""
+        return None
 
 
 @dataclass(frozen=True)
 class DecodedResponse:
     """A raw HTTP response as a reader gets it: status, headers (names lower-cased), content
-    type, and the body with chunked framing and gzip/deflate/br undone, at most MAX_TEXT_BYTES."""
+    type, and the body with chunked framing and gzip/deflate/br undone, at most MAX_TEXT_BYTES.
+    A body its Content-Encoding does not describe is no body to a reader: `undecodable` says so."""
 
     status: int | None
     headers: dict[str, str]
     content_type: str
     body: bytes
+    undecodable: str | None = None  # "a body of 25 bytes that cannot be decoded as its Content-Encoding (gzip) says"
 
     @property
     def is_html(self) -> bool:
@@ -146,29 +148,43 @@ _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff
 _CHARSET = re.compile(r"charset\s*=\s*([^;\s]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(r"<meta[^>]+charset\s*=\s*[\"']?\s*([^\"'\s/>;]+)", re.IGNORECASE)
 _READ_AS_WINDOWS_1252 = {"iso8859-1", "ascii", "cp1252"}
+# Headers whose repeated lines are one list, read in order (RFC 9110, 5.3).
+_LISTS = ("content-encoding", "transfer-encoding")
 
 
 def decode_response(raw: bytes) -> DecodedResponse:
     """`raw` (a response's status line, headers and body as they crossed the wire), decoded within bounds."""
     lines, body = _split_http(raw)
-    headers = {}
+    headers: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
+        name, value = name.strip().lower(), value.strip()
+        if name in _LISTS and headers.get(name):  # each line adds codings: "gzip" twice is "gzip, gzip"
+            value = f"{headers[name]}, {value}"
+        headers[name] = value
     status_line = lines[0].split()
     status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else None
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body)
+    received, undecodable = len(body), None
     # Codings are listed in the order they were applied: undone last first ("gzip, br, gzip").
     for coding in reversed([c.strip() for c in headers.get("content-encoding", "").lower().split(",")]):
         if coding in ("gzip", "x-gzip", "deflate"):
-            body = _inflated(body, 31 if "gzip" in coding else 15)
+            decoded = _inflated(body, 31 if "gzip" in coding else 15)
         elif coding == "br":
-            body = _unbrotli(body)
-        elif coding not in ("", "identity"):
+            decoded = _unbrotli(body)
+        elif coding in ("", "identity"):
+            continue
+        else:
             break  # one no browser undoes either
+        if decoded is None:
+            undecodable = (f"a body of {received} bytes that cannot be decoded as its Content-Encoding "
+                           f"({headers['content-encoding']}) says")
+            body = b""
+            break
+        body = decoded
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES])
+    return DecodedResponse(status, headers, content_type, body[:MAX_TEXT_BYTES], undecodable)
 
 
 # The tags the WHATWG MIME sniffing standard takes for the start of an HTML document.

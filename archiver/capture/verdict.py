@@ -32,7 +32,8 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
       its opening at most; one showing the whole article to this reader (a metered wall) is content.
     A small login box in an article's header leaves the article's text outside it: content.
 ``http-error``: any other final status of 400 or more; the reason names the code. A final 3xx
-    too: a redirect the chain could not follow (no Location) ended short of the page.
+    too: a redirect the chain could not follow (no Location) ended short of the page, and a 304
+    Not Modified, sent to a capture that never asks to revalidate a copy, is no page at all.
 ``not-found``: a "soft 404", status 2xx but a page saying the cited thing is not there.
     - a redirect chain, or a refresh within seconds, that ended on a not-found URL (/404.html,
       /not-found), or that took a page of a site (/2024/05/story-slug) to the site's home page,
@@ -46,8 +47,9 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
     A long article whose text mentions "not found" stays content, as does a short one about a
     Peugeot 404; a title is split at "|" or a dash, and at a colon only what follows it is read
     ("Example Times: Page not found"), never what comes before ("Error 404: what it means").
-``empty``: nothing to see: no body, or HTML with no visible text and no media (img, video,
-    audio, picture, svg, canvas, iframe, embed, object).
+``empty``: nothing to see: no body, a body that cannot be decoded as its Content-Encoding says
+    (no reader shows any of it), or HTML with no visible text and no media (img, video, audio,
+    picture, svg, canvas, iframe, embed, object).
 ``content``: none of the above.
 A body declared a PDF, an image or nothing that begins as an HTML page is judged as that page.
 """
@@ -250,23 +252,27 @@ def _refresh_target(refresh: str | None, base: str) -> str | None:
 
 
 def judge(status: int | None, headers: Mapping[str, str], content_type: str, body: str, *,
-          requested_url: str, final_url: str, rendered_text: str | None = None) -> Verdict:
+          requested_url: str, final_url: str, rendered_text: str | None = None,
+          undecodable: str | None = None) -> Verdict:
     """The verdict on a final response: its `status`, `headers` (names lower-cased), `content_type`
     and `body`, decoded as a browser reads it (HTML for an HTML page: for a browser capture, the
     DOM after scripts ran), reached from `requested_url` at `final_url`; `rendered_text` is what a
-    browser showed. A body declared a PDF, an image or nothing that is an HTML page (a server's
-    error page sent under the cited file's type) is judged as the HTML it is."""
+    browser showed; `undecodable` says why the body is empty when it could not be decoded
+    (DecodedResponse.undecodable). A body declared a PDF, an image or nothing that is an HTML page
+    (a server's error page sent under the cited file's type) is judged as the HTML it is."""
     misdeclared = content_type not in HTML_TYPES and (not content_type or content_type == "application/pdf"
                                                       or content_type.startswith("image/")) and sniffs_as_html(body)
     verdict = _judge_page(status, headers, content_type, body, misdeclared or content_type in HTML_TYPES,
-                          requested_url=requested_url, final_url=final_url, rendered_text=rendered_text)
+                          requested_url=requested_url, final_url=final_url, rendered_text=rendered_text,
+                          undecodable=undecodable)
     if misdeclared and verdict.verdict != "content":
         return Verdict(verdict.verdict, f"{verdict.reason} (an HTML page sent as {content_type or 'no type'})")
     return verdict
 
 
 def _judge_page(status: int | None, headers: Mapping[str, str], content_type: str, body: str, html: bool, *,
-                requested_url: str, final_url: str, rendered_text: str | None) -> Verdict:
+                requested_url: str, final_url: str, rendered_text: str | None,
+                undecodable: str | None) -> Verdict:
     """judge()'s rules, on a body read as HTML when `html`."""
     signals = PageSignals()
     if html:
@@ -294,6 +300,9 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
         return Verdict("login-wall", "HTTP 401: the server asks for credentials")
     if status is not None and status >= 400:
         return Verdict("http-error", f"HTTP {status}")
+    if status == 304:
+        return Verdict("http-error", "HTTP 304: Not Modified, to a request that asked for no revalidation "
+                                     "(it named no copy to compare): the server sent no page")
     if status is not None and 300 <= status < 400:
         return Verdict("http-error", f"HTTP {status}" + ("" if "location" in headers else
                                                           ": a redirect with no Location to follow"))
@@ -325,7 +334,7 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
     if length < TINY_PAGE_WORDS and (found := _NOT_FOUND_WORDS.search(_plain(text[:PHRASE_CHARS]))):
         return Verdict("not-found", f"status {status} but the page says {found.group(0)!r}")
     if not body.strip() and not words:
-        return Verdict("empty", "no body")
+        return Verdict("empty", f"{undecodable}: nothing of it can be read" if undecodable else "no body")
     if html and not words and not signals.media:
         return Verdict("empty", "no visible text and no media")
     if not html and content_type.startswith("text/") and not words:
@@ -340,7 +349,8 @@ def judge_response(raw: bytes, requested_url: str, final_url: str, rendered_text
     response = decode_response(raw[:MAX_TEXT_BYTES])
     body = dom[:MAX_TEXT_BYTES].decode("utf-8", "replace") if dom and response.is_html else response.text
     return judge(response.status, response.headers, response.content_type, body,
-                 requested_url=requested_url, final_url=final_url, rendered_text=rendered_text)
+                 requested_url=requested_url, final_url=final_url, rendered_text=rendered_text,
+                 undecodable=response.undecodable)
 
 
 def capture_verdict(result: "FetchResult") -> Verdict | None:

@@ -129,14 +129,17 @@ _HEAD_READ = 16 * 1024
 
 
 def _why_not_the_page(result: BrowserResult, max_redirects: int) -> str | None:
-    """Why the capture is not the page as a reader saw it, or None: no response to it, more
-    redirects than allowed, or a page the browser could not render (a hang, a crash, a closed
-    page, a document cut short before its body) and so no screenshot of; a file the browser
+    """Why the capture is not the page as a reader saw it, or None: no response to it, one that
+    could not be read (its own reason), more redirects than allowed, or a page the browser could
+    not render (a hang, a crash, a closed page, a document cut short before its body) and so no
+    screenshot of; a file the browser
     downloads has none, and is captured."""
     last = result.hops[-1] if result.hops else None
     if result.final is None:
         return (last.error if last and last.error else None) or result.page.error \
             or "the browser made no request for the page"
+    if result.final.error:  # a response refused as it was read (Content-Lengths that disagree): the browser's too
+        return result.final.error
     if len(result.hops) > max_redirects and result.final.location is not None:
         return f"more than {max_redirects} redirects"
     if any(normalise_url(saved) == normalise_url(result.final.url) for saved in result.page.downloads):

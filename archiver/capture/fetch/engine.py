@@ -291,6 +291,9 @@ class Fetcher:
                 hop.error = self._deadline_message() if out_of_time else describe_failure(exc)
                 cause = root_cause(exc)
                 hop.refused, hop.name_missing = isinstance(cause, Refused), isinstance(cause, NameNotResolved) and cause.missing
+                if exchange.status is not None:  # a head read whole, then refused (two Content-Lengths): kept, as cut
+                    hop.status, hop.truncated = exchange.status, "disconnect" if exchange.head_cut else "unspecified"
+                    exchange.finished_seconds = exchange.elapsed()
                 return hop
             if cookies is not None:  # what requests.Session.send did: the chain's cookies follow it
                 extract_cookies_to_jar(cookies, prepared, response.raw)
@@ -329,7 +332,9 @@ class Fetcher:
         """Read the body to its end (the transport keeps it); the WARC-Truncated reason if cut."""
         raw = response.raw
         try:
-            while raw.read(READ_CHUNK, decode_content=False):
+            # read1, not read: urllib3's read() sets up its content decoders even when it is told
+            # not to decode, and refuses a chain of more than 5 codings, which would lose the body.
+            while raw.read1(READ_CHUNK, decode_content=False):
                 pass
         except CaptureLimitReached as exc:
             truncated = exc.truncation

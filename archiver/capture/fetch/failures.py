@@ -1,9 +1,10 @@
-"""Why a request got no complete response head, in words a person reads in a table, found
-under the wrappers requests and urllib3 put around the exception that ended it."""
+"""Why a request got no complete response head, or a head no client can take, in words a person
+reads in a table, found under the wrappers requests and urllib3 put around the exception that ended it."""
 
 from __future__ import annotations
 
 import http.client
+import re
 import ssl
 
 import requests
@@ -37,8 +38,13 @@ _TLS_REASONS = {
 }
 
 
+# urllib3's words for a response whose Content-Length lines (or values) differ.
+_UNMATCHED_LENGTHS = re.compile(r"Content-Length contained multiple unmatching values \((.*)\)")
+
+
 def describe_failure(exc: BaseException) -> str:
-    """A reason a person reads in a table, for a request that got no complete response head."""
+    """A reason a person reads in a table, for a request that got no complete response head or
+    one refused as it was read (two Content-Lengths that disagree)."""
     cause = root_cause(exc)
     if isinstance(cause, (Refused, NameNotResolved)):
         return str(cause)
@@ -56,7 +62,11 @@ def describe_failure(exc: BaseException) -> str:
         return "server closed the connection without a response"
     if isinstance(cause, http.client.BadStatusLine):
         return f"malformed status line: {cause.line.strip()!r}"
-    if isinstance(cause, (http.client.HTTPException, u3.ProtocolError, requests.exceptions.InvalidHeader)):
+    if isinstance(cause, u3.InvalidHeader) and (lengths := _UNMATCHED_LENGTHS.search(str(cause))):
+        return (f"the server sent Content-Lengths that disagree ({lengths.group(1)}): where its body ends "
+                "is ambiguous, so only its head was kept")
+    if isinstance(cause, (http.client.HTTPException, u3.ProtocolError, u3.InvalidHeader,
+                          requests.exceptions.InvalidHeader)):
         return f"malformed response: {cause}"
     if isinstance(cause, ConnectionResetError):
         return "connection reset by the server"

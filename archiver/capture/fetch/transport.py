@@ -95,6 +95,7 @@ class Exchange:
     connection: ConnectionInfo | None = None
     connection_reused: bool = False
     head_cut: bool = False  # the server hung up before the blank line that ends the response head
+    status: int | None = None  # the response's status, once its head was read (whether or not the client took it)
     resolution: Resolution | None = None
     headers_seconds: float | None = None
     finished_seconds: float | None = None
@@ -226,6 +227,7 @@ class _RecordingResponse(http.client.HTTPResponse):
             self.will_close = True  # what follows on the connection is no longer HTTP, never to be reused
         # http.client takes the end of the stream for the end of the head, as if it were whole.
         self._exchange.head_cut = self._tee.ended
+        self._exchange.status = self.status
         # Status line and headers are consumed; every later byte is payload.
         if self._exchange.spool.header_length is None:
             self._exchange.spool.mark_body_start()
