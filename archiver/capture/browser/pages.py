@@ -132,8 +132,7 @@ def _why_not_the_page(result: BrowserResult, max_redirects: int) -> str | None:
     """Why the capture is not the page as a reader saw it, or None: no response to it, one that
     could not be read (its own reason), more redirects than allowed, or a page the browser could
     not render (a hang, a crash, a closed page, a document cut short before its body) and so no
-    screenshot of; a file the browser
-    downloads has none, and is captured."""
+    screenshot of; a file the browser downloads has none, and is captured."""
     last = result.hops[-1] if result.hops else None
     if result.final is None:
         return (last.error if last and last.error else None) or result.page.error \
