@@ -131,3 +131,35 @@ def test_a_browser_recapture_of_the_same_html_rendered_as_another_page_is_not_un
         assert ("changed since the previous capture" in section and "the same payload digest, but the page the browser "
                 f"rendered from it differs (page verdict now {verdict})" in section), section
     assert network_sandbox == []
+
+
+def test_the_same_html_fetched_without_a_browser_after_a_rendered_capture_is_not_unchanged(
+        run_cli, raw_server, collection, chromium, network_sandbox, tmp_path):
+    """A page a script turned into "Page not found", then the same HTML fetched alone and judged on
+    its own: the run does not call it unchanged, and neither history nor the bundle's report says
+it was rendered, as nothing was."""
+    spa = _site(raw_server, {"js": NOT_FOUND_JS}).url("/spa")
+    assert run_cli("capture", "-C", collection.root, "--browser", spa).exit_code == 0
+    result = run_cli("capture", "-C", collection.root, "--no-browser", spa, "--json")
+    [fetched] = json.loads(result.stdout)["captures"]
+    told = f"same HTML, not rendered (the capture before was): verdict not-found → {fetched['verdict']}"
+    assert fetched["revisit_of"] and fetched["verdict"] != "not-found", fetched
+    assert fetched["unchanged_since"] is None and fetched["rendered_change"] == told, fetched
+    again = json.loads(run_cli("capture", "-C", collection.root, "--no-browser", spa, "--json").stdout)["captures"][0]
+    assert again["unchanged_since"] == fetched["started_at"][:19].replace("T", " ") + " UTC", again  # both fetched alone
+    history = json.loads(run_cli("history", "-C", collection.root, spa, "--json").stdout)
+    assert [h["change"] for h in history] == ["first capture", told, "unchanged"], history
+    text = run_cli("capture", "-C", collection.root, "--browser", spa).stdout
+    assert "unchanged since" not in text, text
+    assert f"same HTML, rendered (the capture before was not): verdict {fetched['verdict']} → not-found" in text, text
+
+    bundle = tmp_path / "spa.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--url", spa, "-o", bundle).exit_code == 0
+    with zipfile.ZipFile(bundle) as wacz:
+        report = {"text": text_of(wacz.read("evidence/report.html").decode())}
+    ids = [h["id"] for h in json.loads(run_cli("history", "-C", collection.root, spa, "--json").stdout)]
+    sections = [capture_section(report, capture_id) for capture_id in ids]
+    assert "this capture fetched it alone and the previous one rendered it in a browser" in sections[1], sections[1]
+    assert "unchanged since the previous capture" in sections[2], sections[2]
+    assert "this capture rendered it in a browser and the previous one fetched it alone" in sections[3], sections[3]
+    assert network_sandbox == []

@@ -36,11 +36,12 @@ def test_collection_from_environment(tmp_path, run_cli, collection):
     assert result.exit_code == 0 and json.loads(result.stdout) == []
 
 
-def test_first_capture_creates_the_collection_and_says_so(tmp_path, run_cli, raw_server):
+def test_first_capture_creates_the_collection_and_says_so(tmp_path, run_cli, raw_server, monkeypatch):
     server = raw_server({"/": send_bytes(http_response(b"hi"))})
     root = tmp_path / "new"
     root.mkdir()
-    result = run_cli("capture", "-C", root, server.url("/"))
+    monkeypatch.chdir(root)  # as the README's set-up runs `archiver capture seeds/`: no -C
+    result = run_cli("capture", server.url("/"))
     assert "Created a new collection" in result.stdout
     assert Collection.exists(root)
     # loopback is refused by default, so this first capture fails with the reason and exit 1

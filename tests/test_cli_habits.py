@@ -257,6 +257,19 @@ def test_cite_capture_says_what_it_did(run_cli, tricky):
     assert row["id"] in result.stdout and "Recorded claim" in result.stdout
 
 
+def test_citing_a_failed_capture_is_recorded_with_a_warning_naming_why_it_failed(run_cli, collection):
+    """Evidence that a URL was dead then may be cited, but never silently as if it were the page."""
+    assert run_cli("capture", "-C", collection.root, "http://10.0.0.1/").exit_code == 1
+    [row] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    result = run_cli("cite", "The page was gone by then", "--capture", row["id"], "-C", collection.root)
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.stdout.splitlines() if "warning:" in line]
+    assert f"capture {row['id']} failed (" in warning and "is a private address" in warning, warning
+    cited = json.loads(run_cli("cite", "Still gone", "--capture", row["id"], "-C", collection.root, "--json").stdout)
+    assert cited["cited_captures"] == [row["id"]] and len(cited["cited_capture_warnings"]) == 1
+    assert json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)  # recorded as asked
+
+
 def test_a_server_not_speaking_tls_is_named_so(run_cli, collection):
     # A plain HTTP server answers the TLS hello with an HTTP error, as nginx does on port 80.
     listener = socket.create_server(("127.0.0.1", 0))

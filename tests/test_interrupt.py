@@ -6,6 +6,7 @@ line, by the next command that changes the collection; a reading command names t
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections import Counter
 import subprocess
@@ -287,7 +288,8 @@ def test_gitignore_lists_every_file_a_collection_in_the_project_root_leaves(run_
     root = Path(__file__).resolve().parent.parent
     server = raw_server({"/": page})
     made = tmp_path / "clone"
-    assert run_cli("capture", "-C", made, server.url("/"), "--allow-private").exit_code == 0
+    made.mkdir()
+    assert run_cli("-C", made, "capture", server.url("/"), "--allow-private").exit_code == 0
     assert run_cli("manifest", "-C", made).exit_code == 0
     left = sorted(p.relative_to(made).as_posix() for p in made.rglob("*")
                   if p.is_file() and p.relative_to(made).parts[0] != "seeds")
@@ -295,3 +297,18 @@ def test_gitignore_lists_every_file_a_collection_in_the_project_root_leaves(run_
     ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "--no-index", "--stdin"],
                              input="\n".join(left), capture_output=True, text=True)
     assert sorted(ignored.stdout.split()) == left
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_any_command_stopped_by_a_signal_says_so_in_one_line_and_exits_130(collection, tmp_path, stop_signal):
+    """Not capture alone: `import` waiting on its source (a pipe no one writes to yet), stopped by
+    Ctrl-C or a `kill`, says it was interrupted and exits 130 either way (SIGTERM was a silent 143)."""
+    source = tmp_path / "crawl.warc"
+    os.mkfifo(source)
+    process = subprocess.Popen([sys.executable, "-m", "archiver", "import", "-C", str(collection.root), str(source)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with open(source, "wb"):  # opened once the import opens it to read: it is under way, waiting
+        process.send_signal(stop_signal)
+        stdout, stderr = process.communicate()
+    assert process.returncode == 130, stderr.decode()
+    assert stderr.decode() == "error: interrupted\n" and stdout == b""

@@ -1,8 +1,9 @@
 """Captures that repeat an earlier one. A final response byte-identical to the newest capture's
 of its URL is stored as a revisit record: that is about bytes, and stays right. Whether the page
-is unchanged is another question for a page rendered in a browser: the same app-shell HTML may
-now render "Page not found". Such a capture is called unchanged only when its verdict and its
-rendered DOM are the previous capture's too; otherwise the change is said, verdict first."""
+is unchanged is another question: the same app-shell HTML may now render "Page not found", and
+the same HTML fetched without a browser is judged on its own where it was judged rendered before.
+Such a capture is called unchanged only when it shows a reader what the capture before it did:
+both rendered or neither, the same verdict, the same rendered DOM; otherwise the change is said."""
 
 from __future__ import annotations
 
@@ -27,10 +28,16 @@ def identical_payloads(catalog: Catalog, results: list[FetchResult]) -> list[Pay
 
 def rendered_change(before_verdict: str | None, before_dom: str | None, verdict: str | None,
                     dom: str | None) -> str | None:
-    """How a rendered page whose document is byte-identical to the one before differs from it
-    (`dom`: the rendered DOM's digest), verdict first; None when it does not."""
+    """How a capture whose document is byte-identical to the one before shows another page than
+    it did (`dom`: the digest of the DOM it rendered, None when it was not rendered), None when it
+    does not: rendered where the other was not, or the other way, first, then the verdict, then the DOM."""
+    verdicts = f": verdict {before_verdict} → {verdict}" if verdict != before_verdict else ""
+    if dom is None and before_dom is not None:
+        return "same HTML, not rendered (the capture before was)" + verdicts
+    if dom is not None and before_dom is None:
+        return "same HTML, rendered (the capture before was not)" + verdicts
     if verdict != before_verdict:
-        return f"same HTML, rendered page now {verdict}"
+        return f"same HTML, rendered page now {verdict}" if dom else f"same HTML, verdict now {verdict}"
     if dom != before_dom:
         return "same HTML, rendered page changed"
     return None
@@ -61,16 +68,27 @@ def rendered_since(catalog: Catalog, result: FetchResult, verdict: str | None) -
     return change, previous
 
 
-def unchanged_since(catalog: Catalog, rows: list[CaptureRow],
-                    rendered: dict[str, tuple[str | None, CaptureRow]]) -> dict[str, str]:
-    """For captures stored as revisits and unchanged: since when. A rendered page (`rendered`:
-    what `rendered_since` found of it) is so since the capture it was compared with, the one
-    before; any other, since its identical payload was first captured. A rendered page changed
-    in the same HTML is not unchanged."""
+def compare_unrendered(catalog: Catalog, rows: list[CaptureRow],
+                       compared: dict[str, tuple[str | None, CaptureRow]]) -> dict[str, tuple[str | None, CaptureRow]]:
+    """`compared` (rendered_since's findings, by capture id) with, added, those of the captures
+    stored as revisits and not rendered: how each differs from its URL's newest whole capture
+    before it (None when it does not), and that capture. Asked once the run is over, together."""
+    left = [row for row in rows if row.revisit_of and row.id not in compared]
+    by_url = catalog.captures_by_url({row.url_key for row in left}) if left else {}
+    for row in left:
+        earlier = by_url[row.url_key][:[capture.id for capture in by_url[row.url_key]].index(row.id)]
+        previous = [capture for capture in earlier if capture.outcome == "ok" and capture.payload_digest is not None][-1]
+        compared[row.id] = rendered_change(previous.verdict, dom_digest(catalog, previous.id), row.verdict, None), previous
+    return compared
+
+
+def unchanged_since(rows: list[CaptureRow], compared: dict[str, tuple[str | None, CaptureRow]]) -> dict[str, str]:
+    """For captures stored as revisits and unchanged: since when, that is since the capture they
+    were compared with, the one before (`compared`: rendered_since's and compared_unrendered's
+    findings). One whose page is shown otherwise than that capture's is not unchanged."""
     found = {}
     for row in rows:
-        change, previous = rendered.get(row.id, (None, None))
-        if row.revisit_of and change is None:
-            since = previous or catalog.find_capture(row.revisit_of)[0]
-            found[row.id] = since.started_at[:19].replace("T", " ") + " UTC"
+        change, previous = compared.get(row.id, (None, None))
+        if row.revisit_of and previous is not None and change is None:
+            found[row.id] = previous.started_at[:19].replace("T", " ") + " UTC"
     return found

@@ -38,7 +38,7 @@ from archiver.capture.capture_records import attest, fetch_metadata, made_with
 from archiver.capture.engines import chromium_for, page_fetcher
 from archiver.capture.group_commit import GroupCommit
 from archiver.capture.exchanges import hop_records
-from archiver.capture.revisits import identical_payloads, rendered_since, unchanged_since
+from archiver.capture.revisits import compare_unrendered, identical_payloads, rendered_since, unchanged_since
 from archiver.capture.verdict import capture_verdict
 from archiver.capture.warc import (PartlyDone, PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest,
                                    warc_date, warc_now)
@@ -392,8 +392,9 @@ class CaptureRun:
 
     def unchanged_since(self, rows: list[CaptureRow]) -> dict[str, str]:
         """For captures stored as revisits and unchanged: since when (see revisits.unchanged_since)."""
-        return unchanged_since(self.catalog, rows, self._rendered)
+        return unchanged_since(rows, compare_unrendered(self.catalog, rows, self._rendered))
 
     def rendered_changes(self, rows: list[CaptureRow]) -> dict[str, str]:
-        """For rendered captures stored as revisits (the same HTML) whose rendered page changed: how."""
-        return {row.id: change for row in rows if (change := self._rendered.get(row.id, (None, None))[0])}
+        """For captures stored as revisits (the same HTML) showing another page than the one before: how."""
+        compared = compare_unrendered(self.catalog, rows, self._rendered)
+        return {row.id: change for row in rows if (change := compared.get(row.id, (None, None))[0])}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -238,6 +239,9 @@ _claims = None  # in a worker process: the claims array it shares with the calle
 def _share_claims(claims) -> None:
     global _claims
     _claims = claims
+    # Forked, a worker inherits the command's SIGTERM handler (cli.interrupts), which would have it
+    # raise instead of ending as the executor, and a `kill` of the process group, expect of it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _claim(claims, index: int) -> bool:

@@ -3,7 +3,7 @@ parse options, call the core, render text or --json.
 
 Exit codes: 0 success; 1 some targets failed or a check failed (everything else was
 still saved); 2 bad usage or bad input; 3 the machine refused (disk, permissions);
-130 interrupted."""
+130 interrupted (Ctrl-C or SIGTERM)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import functools
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,6 +49,12 @@ class LazyGroup(ArchiverGroup):
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         _refuse_empty(info_name, args)
         return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from archiver.cli.interrupts import terminating_as_interrupted  # when a command runs, not for --help
+
+        with terminating_as_interrupted():  # around ArchiverGroup's, which tells an interruption in one line
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -93,7 +100,7 @@ def cli(ctx: click.Context, directory: Path | None) -> None:
     Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION); without it, the
     collection is the one the current folder is in, as git finds its repository.
     Exit codes: 0 ok, 1 some targets failed or a check failed, 2 bad usage, 3 disk or permission
-    error, 130 interrupted, 141 output closed early (as by `| head`).
+    error, 130 interrupted (Ctrl-C or SIGTERM), 141 output closed early (as by `| head`).
     """
     if directory is not None:
         ctx.call_on_close(functools.partial(os.chdir, os.getcwd()))  # for callers in this process, as tests

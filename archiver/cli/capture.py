@@ -6,22 +6,21 @@ import contextlib
 import dataclasses
 import math
 import sqlite3
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator
 
 import click
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.markup import escape
 
 from archiver.capture.run import CaptureRun
 from archiver.capture.targets import existing_capture
 from archiver.capture.targets import Targets, read_targets
-from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.store.runs import Unfinished
 from archiver.cli.common import (collection_option, console, json_option, key_option, literal, one_line, passphrase,
                                  print_json, report_error, shows_progress, signing_key, working)
+from archiver.cli.capture_summary import cited_failures, outcome_counts, print_summary, verdict_counts
+from archiver.cli.new_collection import refuse_a_named_folder_not_a_collection
 from archiver.store.collection import MAX_SECONDS, Collection, parse_size
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
@@ -96,7 +95,8 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
     Documents are read into claims (see `archiver claims`); each distinct URL is fetched
     once, with every redirect hop, into WARC 1.1 files in warcs/, and linked to every claim
     that cites it. A page unchanged since its last capture is stored as a revisit record.
-    In a folder that is not yet a collection, a collection is created first.
+    Run in a folder that is in no collection, without -C, it creates one there first; a folder
+    named by -C (or $ARCHIVER_COLLECTION) must be a collection already (see `archiver init`).
 
     \b
     Examples:
@@ -120,6 +120,7 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
     """
     if wait and not to_queue:
         raise click.UsageError("--wait follows queued jobs: use it with --queue")
+    refuse_a_named_folder_not_a_collection(collection_dir)
     found = _read_with_progress(list(targets), collection_dir, shows_progress(as_json))
     if to_queue:
         from archiver.cli.queue import queue_capture  # the queue's client: only when queueing
@@ -166,11 +167,15 @@ def cite(claim_text: str, urls: tuple[str, ...], capture_ids: tuple[str, ...], c
       archiver cite "The minister said X on 3 March" https://example.org/transcript
       archiver cite "As the leaked page showed" --capture 20261124172850-177ce85c
 
+    A cited capture that failed (a URL that was dead then) is cited, with a warning naming why
+    it failed.
+
     Exit 0 when every URL was captured, 1 when some failed (the claim is recorded and the rest
     are saved), 2 on bad usage (a URL that cannot be captured, an unknown capture id, a revoked
     key), 3 when the machine refused, 130 when interrupted."""
     if not urls and not capture_ids:
         raise click.UsageError("give the URLs the claim cites, or --capture ID")
+    refuse_a_named_folder_not_a_collection(collection_dir)
     not_urls = [url for url in urls if "://" not in url]
     if not_urls:
         raise UsageProblem(f"{not_urls[0]} is not a URL", "give URLs with their scheme (https://…); capture documents with `archiver capture`")
@@ -257,8 +262,9 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
                     "skipped": found.skipped,
                     "note": note.id if note else None,
                     "cited_captures": [r.id for r in existing or []],
-                    "counts": _counts(rows),
-                    "verdicts": _verdict_counts(rows),
+                    "cited_capture_warnings": cited_failures(existing or []),
+                    "counts": outcome_counts(rows),
+                    "verdicts": verdict_counts(rows),
                     "captures": [{**r.as_dict(), "unchanged_since": unchanged_since.get(r.id),
                                   "rendered_change": rendered_changes.get(r.id)} for r in rows],
                     "replay": [r.as_dict() for r in replays] if qa else None,
@@ -328,65 +334,3 @@ def _logger(collection: Collection, key: SigningKey) -> Callable[[str, dict], st
     def append(event: str, subject: dict) -> None:
         custody.append(event, subject)
     return append
-
-
-def _counts(rows: list[CaptureRow]) -> dict[str, int]:
-    return {outcome: sum(r.outcome == outcome for r in rows) for outcome in ("ok", "truncated", "failed")}
-
-
-def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | None,
-                  unchanged_since: dict[str, str], rendered_changes: dict[str, str], existing: list[CaptureRow],
-                  resumed: bool = False) -> None:
-    """What the run read and captured; `resumed`: a resume, whose own line said what was left."""
-    for document in found.documents:
-        out.print(f"Read {escape(one_line(document.key))}: {len(document.claims)} claim(s) citing {len(document.urls)} URL(s)")
-        for warning in document.warnings:
-            out.print(f"  [yellow]warning:[/] {escape(warning)}")
-    for warning in found.skipped:
-        out.print(f"[yellow]warning:[/] {escape(warning)}")
-    if note:
-        out.print(f"Recorded claim {note.id} citing {len(note.citations)} URL(s)")
-    for row in existing:
-        out.print(f"  citing capture {row.id} of {row.url} ({row.started_at[:10]}), already in the collection", markup=False)
-    if not rows:
-        if not note and not found.urls and not resumed:  # URLs given but none stored: an interruption, told on stderr
-            out.print("Nothing to capture: no URLs found.")
-        return
-    for r in rows:  # only what needs a look: the rest is counted
-        problem, rendered = _problem(r), rendered_changes.get(r.id)
-        if problem or rendered:  # the same HTML rendered as another page: the change leads
-            detail = "; ".join(filter(None, (rendered, _detail(r))))
-            out.print(f"{problem or 'changed':<16}{r.url}" + (f"  {detail}" if detail else ""), markup=False)
-    captured = [r for r in rows if r.outcome != "failed"]
-    verdicts = ", ".join(f"{count} {verdict}" for verdict, count in _verdict_counts(captured).items())
-    others = [f"{count} {outcome}" for outcome, count in _counts(rows).items() if outcome != "ok" and count]
-    if unchanged_since:
-        others.append(f"{len(unchanged_since)} unchanged since their last capture")
-    if rendered_changes:
-        others.append(f"{len(rendered_changes)} rendered differently from the same HTML")
-    out.print(f"{len(captured)} captured" + (f": {verdicts}" if verdicts else "") + ("; " + ", ".join(others) if others else ""),
-              markup=False)
-
-
-def _verdict_counts(rows: list[CaptureRow]) -> dict[str, int]:
-    """How many captures got each verdict, in the order of VERDICTS; verdicts none got are left out."""
-    counts = Counter(r.verdict for r in rows)
-    return {verdict: counts[verdict] for verdict in VERDICTS if counts[verdict]}
-
-
-def _problem(row: CaptureRow) -> str | None:
-    """Why a capture needs a look (failed, truncated, or a page that is not content), or None."""
-    if row.outcome != "ok":
-        return row.outcome
-    if row.verdict not in (None, "content"):
-        return verdict_label(row.verdict, row.http_status)
-    return None
-
-
-def _detail(row: CaptureRow) -> str:
-    if row.outcome == "failed":
-        return row.error or ""
-    said = [f"truncated ({row.truncated})" if row.truncated else "",
-            verdict_label(row.verdict, row.http_status) if row.truncated and row.verdict != "content" else "",
-            row.verdict_reason if row.verdict != "http-error" else ""]
-    return "; ".join(part for part in said if part)

@@ -1,5 +1,6 @@
-"""Ctrl-C and an operator's `kill` during a capture: the first asks the run to stop and store
-what is whole; a second stops the process at once."""
+"""Ctrl-C and an operator's `kill`: for every command, SIGTERM is taken as Ctrl-C is (one line,
+exit 130); during a capture, the first asks the run to stop and store what is whole, a second
+stops the process at once."""
 
 from __future__ import annotations
 
@@ -7,10 +8,32 @@ import contextlib
 import json
 import os
 import signal
+import threading
 from typing import Callable, Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INTERRUPTED = 130  # the exit code of a run stopped by a signal, as shells report one
+
+
+@contextlib.contextmanager
+def terminating_as_interrupted() -> Iterator[None]:
+    """Within the block, SIGTERM (a `kill`, a service manager stopping the job) raises
+    KeyboardInterrupt as Ctrl-C does, so every command told so ends as an interrupted one: "error:
+    interrupted" and exit 130, never a silent 143. What the stop leaves is repaired by the next
+    command that changes the collection, as after Ctrl-C. Only in the main thread, where Python
+    runs signal handlers (a test may run a command in another)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ def queue(collection_dir: Path, as_json: bool) -> None:
 def queue_capture(collection_dir: Path, found: Targets, key_file: Path | None, as_json: bool, wait: bool) -> None:
     """`capture --queue`: read the documents into claims as a capture does, then queue one job
     per URL for `archiver worker`; with `wait`, follow the jobs and print the usual summary."""
-    from archiver.cli.capture import print_summary  # the capture command's own telling
+    from archiver.cli.capture_summary import print_summary  # the capture command's own telling
 
     collection = Collection.open(collection_dir)
     with collection:

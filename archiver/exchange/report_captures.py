@@ -69,6 +69,13 @@ def _redirects(redirects: list[dict]) -> str:
     return f"<ol>{hops}</ol>"
 
 
+# What differs in a page of the same payload, by (the previous capture rendered, this one rendered).
+_SAME_HTML = {(True, True): "the page the browser rendered from it differs",
+              (False, True): "this capture rendered it in a browser and the previous one fetched it alone",
+              (True, False): "this capture fetched it alone and the previous one rendered it in a browser",
+              (False, False): "it was judged another page"}
+
+
 def _change(change: dict) -> str:
     """How this capture compares with the previous capture of its URL in the bundle."""
     previous = (f"<a href=\"#{anchor('capture', change['previous'])}\">{literal(change['previous'])}</a> "
@@ -76,8 +83,8 @@ def _change(change: dict) -> str:
     if not change["changed"]:
         return f"unchanged since the previous capture, {previous}: the same payload digest"
     said = f"<span class=\"warn\">changed since the previous capture</span>, {previous}: " + (
-        "the payload digest differs" if change["payload_changed"] else
-        "the same payload digest, but the page the browser rendered from it differs")
+        "the payload digest differs" if change["payload_changed"]
+        else f"the same payload digest, but {_SAME_HTML[tuple(change['rendered'])]}")
     if change.get("verdict"):
         said += f" (page verdict now {escape(change['verdict'])})"
     if not change["text_compared"]:

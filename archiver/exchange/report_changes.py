@@ -1,6 +1,6 @@
 """What evidence/report.html says of a capture beside the one of the same URL before it: whether
 the page changed (its payload digest differs, or, the same HTML, the page a browser rendered from
-it or its verdict does) and, when both pages had text to read, which of
+it or its verdict does, or one of the two was rendered and the other not) and, when both pages had text to read, which of
 its visible lines were removed and which were added. A cited page edited between two captures
 is evidence in itself, and a reader should not have to compare digests to find it."""
 
@@ -30,14 +30,18 @@ def changes_since_previous(evidence: list[CaptureEvidence]) -> dict[str, dict]:
         if before is None:
             continue
         payload_changed = before.capture.payload_digest != capture.payload_digest
-        # The same HTML can render another page (a script's app shell now saying "Page not found"):
-        # a browser capture is unchanged only when what it rendered, and its verdict, are too.
+        # The same HTML can render another page (a script's app shell now saying "Page not found"),
+        # and is judged on its own when fetched without a browser: a capture is unchanged only when
+        # both were rendered or neither, and its verdict and what it rendered are the same.
         rendered = before.page is not None and item.page is not None
-        changed = payload_changed or before.capture.verdict != capture.verdict or (rendered and before.text != item.text)
+        basis_changed = (before.page is None) != (item.page is None)
+        changed = (payload_changed or basis_changed or before.capture.verdict != capture.verdict
+                   or (rendered and before.text != item.text))
         compared = changed and before.text is not None and item.text is not None
         lines = _changed_lines(before.text, item.text) if compared else []
         found[capture.id] = {"previous": before.capture.id, "previous_started_at": before.capture.started_at,
                              "changed": changed, "payload_changed": payload_changed,
+                             "rendered": (before.page is not None, item.page is not None),
                              "verdict": capture.verdict if capture.verdict != before.capture.verdict else None,
                              "text_compared": compared, "lines": lines[:MAX_CHANGED_LINES],
                              "more_lines": max(0, len(lines) - MAX_CHANGED_LINES)}
