@@ -329,3 +329,25 @@ def test_a_wacz_whose_signature_fails_is_not_imported(run_cli, collection, tmp_p
     assert result.exit_code == 2 and "domain signature" in result.stderr, result.output
     assert not list(collection.storage.folder.iterdir())
     assert run_cli("import", "-C", collection.root, source).exit_code == 0  # as signed, it imports
+
+
+def test_an_imported_error_page_is_listed_as_broken_not_as_fine(run_cli, collection, tmp_path):
+    """archiver judges no imported page: one that is an HTTP 500 (or any page, which may be an
+    error or empty) is listed by `claims --broken`, as not judged, never passed over as content."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(tmp_path / "errors.warc.gz", "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        http = StatusAndHeaders("500 Internal Server Error", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record("http://example.org/down", "response",
+                                                      payload=io.BytesIO(b"<p>Internal error</p>"), http_headers=http))
+    [capture] = json.loads(run_cli("import", "-C", collection.root, tmp_path / "errors.warc.gz",
+                                   "--json").stdout)["files"][0]["captures"]
+    assert capture["http_status"] == 500
+    assert run_cli("cite", "-C", collection.root, "The site was up", "--capture", capture["id"]).exit_code == 0
+    assert "ok 500" in run_cli("claims", "-C", collection.root).stdout
+    broken = run_cli("claims", "-C", collection.root, "--broken")
+    assert "The site was up" in broken.stdout and "imported, not judged" in broken.stdout, broken.output
+    [listed] = json.loads(run_cli("claims", "-C", collection.root, "--broken", "--json").stdout)
+    assert listed["citations"][0]["url"] == "http://example.org/down"

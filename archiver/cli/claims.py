@@ -33,7 +33,8 @@ def capture_status(capture: CaptureRow | None) -> str:
 @click.option("--uncaptured", is_flag=True, help="Only claims citing a URL with no successful capture yet (the to-do list).")
 @click.option("--broken", is_flag=True,
               help="Only claims citing a URL whose newest capture failed or is not content (an HTTP error, "
-                   "a soft 404, a bot or login wall, an empty page).")
+                   "a soft 404, a bot or login wall, an empty page), or was never judged (imported, or made "
+                   "before verdicts).")
 @click.option("--superseded", is_flag=True, help="Include claims gone from the newest version of their document.")
 @collection_option
 @json_option

@@ -221,8 +221,9 @@ class Catalog:
 
     def claims(self, url_key: str | None = None, document_key: str | None = None, uncaptured: bool = False,
                include_superseded: bool = False, broken: bool = False, formerly: bool = False) -> list[ClaimRow]:
-        """Claims, filtered. `broken`: those citing a URL whose newest capture failed or has a
-        verdict other than content (a capture from before verdicts, with none, is not judged).
+        """Claims, filtered. `broken`: those citing a URL whose newest capture failed or is not
+        judged content (an imported one, or one made before verdicts, is not judged at all: it
+        may be an error page, so it is listed).
         `formerly`: with `url_key`, also the claims that cited it before a re-read dropped it."""
         listing = claims_listing(url_key, document_key, uncaptured, include_superseded, broken, formerly)
         return self._with_citations(self._db.execute(*listing.whole()).fetchall())

@@ -113,7 +113,8 @@ def claims_listing(url_key: str | None, document_key: str | None, uncaptured: bo
     if broken:
         filters.append("EXISTS (SELECT 1 FROM citations ci JOIN captures k ON k.id ="
                        " (SELECT n.id FROM captures n WHERE n.url_key = ci.url_key ORDER BY n.started_at DESC, n.id DESC LIMIT 1)"
-                       " WHERE ci.claim_id = cl.id AND (k.outcome = 'failed' OR k.verdict <> 'content') LIMIT 1 OFFSET 0)")
+                       " WHERE ci.claim_id = cl.id AND (k.outcome = 'failed' OR k.verdict IS NULL OR k.verdict <> 'content')"
+                       " LIMIT 1 OFFSET 0)")
     return Listing("SELECT cl.* FROM claims cl", tuple(filters), tuple(args),
                    (Ordered("cl.document_key", nulls_first=True), Ordered("cl.text_start", nulls_first=True),
                     Ordered("cl.id")))
