@@ -64,7 +64,8 @@ def edit_header(collection, role: str, header: str, value: str, warc_type: str |
              for line in head.split(b"\r\n")]
     data = data[:offset] + same_length_member(b"\r\n".join(lines) + gap + block, length) + data[offset + length:]
     path.write_bytes(data)
-    column = {"WARC-Target-URI": "target_uri", "WARC-Date": "warc_date", "WARC-Type": "warc_type"}.get(header)
+    column = {"WARC-Target-URI": "target_uri", "WARC-Date": "warc_date", "WARC-Type": "warc_type",
+              "WARC-Truncated": "truncated"}.get(header)
     if column:
         catalog.execute(f"UPDATE records SET {column} = ? WHERE record_id = ?", (value, record_id))
     catalog.execute("UPDATE warc_files SET size = ?, sha256 = ? WHERE name = ?",

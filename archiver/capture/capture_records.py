@@ -9,7 +9,8 @@ from archiver.capture.browser.result import BrowserResult
 from archiver.capture.exchanges import interim_responses
 from archiver.capture.fetch.engine import FetchResult
 from archiver.capture.warc import PendingRecord, metadata_record, software, warc_date
-from archiver.evidence.attestation import MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, SIGNED_HEADERS, sign_capture
+from archiver.evidence.attestation import (CAPTURE_FIELDS, MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, SIGNED_HEADERS,
+                                           sign_capture)
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.store.collection import CaptureSettings
 from archiver.store.rows import CaptureRow
@@ -23,14 +24,12 @@ def made_with(result: FetchResult) -> str:
 def attest(row: CaptureRow, pending: list[PendingRecord], key: SigningKey, operator: str, made_by: str) -> dict:
     """Sign what this capture is (made by the software `made_by` names), and append the signed
     statement to its records."""
-    fields = ("id", "url", "final_url", "outcome", "http_status", "error", "truncated", "started_at",
-              "finished_at", "ip", "cert_sha256", "payload_digest", "verdict", "verdict_reason")
     records = [{"id": p.header("WARC-Record-ID"), "role": p.role,
                 **{field: p.header(header) for field, header in SIGNED_HEADERS.items()},
                 "block_digest": p.header("WARC-Block-Digest"), "payload_digest": p.header("WARC-Payload-Digest")}
                for p in pending]
     # A queued job's id is signed too: a worker's restart lists a capture it left unlisted as its job's.
-    signed = {f: getattr(row, f) for f in fields} | ({"job_id": row.job_id} if row.job_id else {})
+    signed = {f: getattr(row, f) for f in ("id", *CAPTURE_FIELDS)} | ({"job_id": row.job_id} if row.job_id else {})
     envelope = sign_capture(signed, records, key, made_by, operator)
     pending.append(metadata_record(row.url, datetime.now(timezone.utc), row.response_record_id or records[-1]["id"],
                                    canonical_json(envelope), content_type=ATTESTATION_MEDIA_TYPE, role="attestation"))

@@ -20,16 +20,18 @@ from typing import Iterator, NamedTuple
 
 from archiver.check.custody_log import Logged
 from archiver.check.findings import Report
-from archiver.evidence.attestation import PREDICATE_TYPE, SIGNED_FIELDS, shared, signed_record, signed_values, statement_problems
+from archiver.evidence.attestation import (CAPTURE_FIELDS, PREDICATE_TYPE, SIGNED_FIELDS, SIGNED_SINCE, UNNAMED, shared,
+                                           signed_record, signed_values, statement_problems)
 from archiver.evidence.key_status import KeyStatus
 from archiver.evidence.signing import (NO_VALID_SIGNATURE, NOT_JSON, STATEMENT_TYPE, BadEnvelope, PublicKey, canonical_json,
                                        envelope_signers, signed_statement)
 from archiver.store.catalog import Catalog
+from archiver.store.database import in_batches, placeholders
 
-ATTESTED = ("url", "final_url", "outcome", "http_status", "error", "truncated", "started_at", "finished_at", "ip",
-            "cert_sha256", "payload_digest", "verdict", "verdict_reason")  # the capture's columns its attestation signs
+ATTESTED = CAPTURE_FIELDS  # the capture's columns its attestation signs
 _ATTESTED_COLUMNS = ", ".join("c." + name for name in ATTESTED)
 _FINISHED_AT = ATTESTED.index("finished_at")
+_TYPE, _REFERS_TO = SIGNED_FIELDS.index("type"), SIGNED_FIELDS.index("refers_to")
 MIN_PART = 250  # attestations opened by one task: about 25 ms, against a few for the task's catalog connection and keys
 
 
@@ -50,6 +52,7 @@ class Opened:
     signers: tuple[str, ...] = ()  # the fingerprints whose signatures on it hold, in its order
     statement: Signed | None = None  # of its statement, the records it names (None: unsigned, or not JSON)
     differing: tuple[tuple[str, object, object], ...] = ()  # (claim, attested, cataloged) of each claim ≠ the catalog's
+    unnamed: tuple[str, ...] = ()  # of SIGNED_SINCE, the columns it does not sign (made before they were)
 
 
 def opening_parts(catalog: Catalog, parts: int) -> list[tuple[str, str | None]]:
@@ -102,8 +105,10 @@ def _opened(text: str, keys: dict[str, PublicKey], capture_id: str, cataloged: l
     kept = Signed(statement.get("_type") == STATEMENT_TYPE and statement.get("predicateType") == PREDICATE_TYPE,
                   tuple(map(_kept_record, records)))
     differing = tuple((name, predicate.get(name), expected)
-                      for name, expected in zip(("id",) + ATTESTED, (capture_id, *cataloged)) if predicate.get(name) != expected)
-    return Opened(digest, signers=tuple(signers), statement=kept, differing=differing)
+                      for name, expected in zip(("id",) + ATTESTED, (capture_id, *cataloged))
+                      if predicate.get(name) != expected and (name in predicate or name not in SIGNED_SINCE))
+    return Opened(digest, signers=tuple(signers), statement=kept, differing=differing,
+                  unnamed=tuple(name for name in SIGNED_SINCE if name not in predicate))
 
 
 def _kept_record(record) -> tuple[object, tuple]:
@@ -143,6 +148,7 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
     attestation_records = {row[0]: (row[1], row[2]) for row in catalog.query(
         "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
     cataloged = set()
+    older = 0  # captures whose attestation predates SIGNED_SINCE
     # Whether each capture has an attestation, not its text: the workers read that (opened).
     for row in catalog.query(f"SELECT c.id, c.warc_file, c.imported_from, c.response_record_id, a.capture_id IS NOT NULL,"
                              f" {_ATTESTED_COLUMNS}"
@@ -187,13 +193,17 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
         distrust = statuses[signer].trusted_at(row[5 + _FINISHED_AT]) if signer in statuses else f"key {signer[:16]} never announced in the custody log"
         report.check("attestation key status", distrust is None, where, distrust or "")
         differing = {name: (attested, expected) for name, attested, expected in envelope.differing}
-        for name in ("id",) + ATTESTED:
+        older += bool(envelope.unnamed)
+        for name in ("id",) + tuple(name for name in ATTESTED if name not in envelope.unnamed):
             attested, expected = differing.get(name, (None, None))
             report.check("attestation claims", name not in differing, where,
                          f"{name}: attested {attested}, catalog has {expected}")
         statements[capture_id] = envelope.statement
     for capture_id in sorted(custody.captures.keys() - cataloged):
         report.check("capture in catalog", False, f"capture {capture_id}", "in the custody log but missing from the catalog")
+    if older:
+        report.not_checked.append(f"captures: {older} attested before archiver signed {' and '.join(SIGNED_SINCE)}; "
+                                  "their catalog values are held to nothing signed")
     return statements
 
 
@@ -211,21 +221,67 @@ def listing_problems(catalog: Catalog, statements: dict[str, Signed]) -> dict[st
     cataloged = groupby(catalog.query("SELECT capture_id, record_id FROM records WHERE role <> 'attestation'"
                                       " ORDER BY capture_id"), key=lambda row: row[0])
     as_cataloged = {capture_id: {row[1] for row in rows} for capture_id, rows in cataloged if capture_id in statements}
-    responses = dict(catalog.query("SELECT id, response_record_id FROM captures WHERE response_record_id IS NOT NULL"))
+    responses = {row[0]: row[1:] for row in catalog.query(
+        "SELECT id, response_record_id, revisit_of FROM captures WHERE response_record_id IS NOT NULL OR revisit_of IS NOT NULL")}
+    holders = _holders(catalog, statements, responses)
     listing = {}
     for capture_id, statement in statements.items():
-        named = {record_id for record_id, _ in statement.records}
+        named = dict(statement.records)
         listed = as_cataloged.get(capture_id, set())
         problems = [f"record {r} is cataloged as this capture's, but its attestation does not name it"
-                    for r in sorted(listed - named)]
+                    for r in sorted(listed - named.keys())]
         problems += [f"record {r} named by the attestation is not cataloged as this capture's"
-                     for r in sorted(named - listed, key=str)]
-        response = responses.get(capture_id)
+                     for r in sorted(named.keys() - listed, key=str)]
+        response, revisit_of = responses.get(capture_id, (None, None))
         if response is not None and response not in named:
             problems.append(f"response record {response} is not one its attestation names")
+        elif (problem := _revisit_problem(named.get(response), revisit_of, holders)) is not None:
+            problems.append(problem)
         if problems:
             listing[capture_id] = problems
     return listing
+
+
+def _signed_revisit(values: tuple | None) -> tuple[bool, object] | None:
+    """Of a response record's signed_values: whether it is a revisit, and the record it refers
+    to; None when its statement signed no WARC-Type (made before headers were signed)."""
+    if values is None or values[_TYPE] == UNNAMED:
+        return None
+    return values[_TYPE] == "revisit", values[_REFERS_TO]
+
+
+def _holders(catalog: Catalog, statements: dict[str, Signed], responses: dict[str, tuple]) -> dict[str, str]:
+    """The capture the catalog lists as holding each record a signed revisit response refers to."""
+    referred = set()
+    for capture_id, (response, _) in responses.items():
+        statement = statements.get(capture_id)
+        signed = _signed_revisit(dict(statement.records).get(response)) if statement and response else None
+        if signed is not None and signed[0] and isinstance(signed[1], str):
+            referred.add(signed[1])
+    holders = {}
+    for batch in in_batches(sorted(referred)):
+        holders.update(catalog.query(f"SELECT record_id, capture_id FROM records WHERE record_id IN ({placeholders(batch)})",
+                                     tuple(batch)))
+    return holders
+
+
+def _revisit_problem(response: tuple | None, revisit_of: str | None, holders: dict[str, str]) -> str | None:
+    """How the catalog's revisit_of (whose response record holds the capture's payload, which
+    `show` and a bundle give as its page) disagrees with the revisit response its attestation
+    signed (`response`: its signed_values), whose WARC-Refers-To names the record it stands for."""
+    if response is None:
+        return None if revisit_of is None else f"revisit_of {revisit_of}, but the capture has no response record"
+    signed = _signed_revisit(response)
+    if signed is None:  # nothing signed says whether it is a revisit: the WARC record's header is held to the catalog's
+        return None
+    is_revisit, refers_to = signed
+    if not is_revisit:
+        return None if revisit_of is None else f"revisit_of {revisit_of}, but its signed response record is no revisit"
+    holder = holders.get(refers_to)
+    if revisit_of == holder and holder is not None:
+        return None
+    return (f"revisit_of: catalog has {revisit_of}, but its signed revisit record refers to record {refers_to}, "
+            + (f"held by capture {holder}" if holder else "which no capture of the collection holds"))
 
 
 def check_records_attested(catalog: Catalog, report: Report) -> None:

@@ -236,14 +236,18 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
         # responses before it are its redirects, those after it (a browser page's) subresources.
         final = by_id[metadata_id].headers.get("WARC-Refers-To") if metadata_id in by_id else None
         final = final if final in responses else None
+        # A revisit's payload is held by the capture whose record it refers to (as verify holds it).
+        refers_to = next((r.get("refers_to") for r in predicate["records"] if r["id"] == final and r["type"] == "revisit"), None)
+        holder = catalog.query("SELECT capture_id FROM records WHERE record_id = ?", (refers_to,)).fetchone() if refers_to else None
         row = CaptureRow(id=predicate["id"], run_id=_salvage_run(catalog), url=predicate["url"],
                          url_key=_normalise(predicate["url"]), final_url=predicate["final_url"],
                          outcome=predicate["outcome"], http_status=predicate["http_status"], error=predicate["error"],
                          truncated=predicate["truncated"], started_at=predicate["started_at"],
                          finished_at=predicate["finished_at"], ip=predicate["ip"], cert_sha256=predicate["cert_sha256"],
-                         redirects=responses.index(final) if final else len(responses),
-                         payload_digest=predicate["payload_digest"], response_length=None, warc_file=name,
-                         response_record_id=final, metadata_record_id=metadata_id,
+                         redirects=predicate.get("redirects", responses.index(final) if final else len(responses)),
+                         payload_digest=predicate["payload_digest"], response_length=predicate.get("response_length"),
+                         warc_file=name,
+                         response_record_id=final, metadata_record_id=metadata_id, revisit_of=holder and holder[0],
                          verdict=predicate.get("verdict"), verdict_reason=predicate.get("verdict_reason"),
                          job_id=predicate.get("job_id"))
         catalog.add_captures([(row, records, envelope)])

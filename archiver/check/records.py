@@ -15,7 +15,7 @@ from archiver.store.leftovers import shared_by_machines
 from archiver.store.storage import UNFINISHED_SUFFIX, ObjectState, Storage
 
 # A record's catalog row, as _check_record reads it.
-_CATALOGED = "record_id, warc_type, warc_offset, length, block_digest, payload_digest, target_uri, warc_date"
+_CATALOGED = "record_id, warc_type, warc_offset, length, block_digest, payload_digest, target_uri, warc_date, truncated"
 # What the checks read of each record's headers; the rest is not kept (memory, and the pipe).
 VERIFY_HEADERS = frozenset({"WARC-Record-ID", "WARC-Block-Digest", "WARC-Payload-Digest", *SIGNED_HEADERS.values()})
 _SIGNED_HEADER_NAMES = tuple(SIGNED_HEADERS.values())
@@ -177,13 +177,14 @@ class RecordChecks:
         # are counted as passed together; any other goes through them one by one (_check_record).
         whole = payloads = headers_held = 0
         for row in self.catalog.query(f"SELECT {_CATALOGED} FROM records WHERE warc_file = ? ORDER BY warc_offset", (name,)):
-            record_id, warc_type, offset, length, block_digest, payload_digest, target_uri, warc_date = row
+            record_id, warc_type, offset, length, block_digest, payload_digest, target_uri, warc_date, truncated = row
             record = in_file.pop(record_id, None)
             payload_checked = warc_type != "revisit" and payload_digest is not None
             declared_payload = payload_digest if not imported else None  # we catalog sha256, they wrote sha1
             expected_headers = tuple((header, value) for header, value in (
                 ("WARC-Type", warc_type), ("WARC-Target-URI", target_uri), ("WARC-Date", warc_date),
-                ("WARC-Payload-Digest", declared_payload)) if value is not None)
+                ("WARC-Payload-Digest", declared_payload)) if value is not None) + (("WARC-Truncated", truncated),)
+            # WARC-Truncated is held to the catalog's either way: a record cut short, or not, as a listing says.
             if record is not None and record.offset == offset and record.length == length and \
                     record.block_digest == block_digest and (not payload_checked or record.payload_digest == payload_digest) and \
                     all(record.headers.get(header) == value for header, value in expected_headers):
@@ -223,7 +224,7 @@ class RecordChecks:
 def _check_record(where: str, record: ScannedRecord | None, row: tuple, payload_checked: bool,
                   expected_headers: tuple[tuple[str, str], ...], report: Report) -> None:
     """One record against its catalog row (_CATALOGED), check by check, each failure with its text."""
-    _, _, offset, length, block_digest, payload_digest, _, _ = row
+    _, _, offset, length, block_digest, payload_digest, _, _, _ = row
     if not report.check("record present", record is not None, where, "cataloged but not found in its WARC file"):
         return
     report.check("record position", record.offset == offset and record.length == length, where,

@@ -22,6 +22,11 @@ SIGNED_HEADERS = {"type": "WARC-Type", "target_uri": "WARC-Target-URI", "date": 
                   "content_type": "Content-Type", "truncated": "WARC-Truncated", "refers_to": "WARC-Refers-To",
                   "refers_to_target_uri": "WARC-Refers-To-Target-URI", "refers_to_date": "WARC-Refers-To-Date"}
 
+# Of the capture, the catalog's columns its statement signs; those of SIGNED_SINCE only in
+# statements made since they were (older ones do not name them, and are not held to them).
+SIGNED_SINCE = ("response_length", "redirects")
+CAPTURE_FIELDS = ("url", "final_url", "outcome", "http_status", "error", "truncated", "started_at", "finished_at", "ip",
+                  "cert_sha256", "payload_digest", "verdict", "verdict_reason", *SIGNED_SINCE)
 SIGNED_FIELDS = ("block_digest", "payload_digest", *SIGNED_HEADERS)  # of each record: the order of signed_values
 UNNAMED = "\0unnamed"  # in signed_values: a field its statement does not name (made before it was signed)
 
@@ -37,8 +42,8 @@ def _hex(digest: str | None) -> str | None:
 
 
 def capture_statement(capture: dict, records: list[dict], key_fingerprint: str, software: str, operator: str) -> dict:
-    """`capture`: id, url, final_url, outcome, http_status, started_at, finished_at, ip,
-    cert_sha256, truncated; `records`: id, role, block_digest, payload_digest and SIGNED_HEADERS."""
+    """`capture`: id and CAPTURE_FIELDS (and a queued job's job_id); `records`: id, role,
+    block_digest, payload_digest and SIGNED_HEADERS."""
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": record["id"], "digest": {"sha256": _hex(record["block_digest"])}} for record in records],
