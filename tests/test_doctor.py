@@ -163,6 +163,29 @@ def test_records_that_never_reached_the_catalog_are_cataloged_from_their_attesta
     assert report["ok"], report["failures"]
 
 
+def test_a_revisit_that_never_reached_the_catalog_is_cataloged_as_standing_for_the_capture_it_refers_to(
+        run_cli, raw_server, collection, monkeypatch):
+    """A salvaged capture takes from its attestation what verify holds the catalog to: which
+    capture a revisit stands for (its signed WARC-Refers-To), its response size and redirects."""
+    server = raw_server({"/lost": page})
+    capture(collection, server.url("/lost"))
+
+    def crash(self, captures, logged=None, closing=None):
+        raise RuntimeError("the machine stopped between the fsync and the commit")
+
+    with monkeypatch.context() as patched, pytest.raises(RuntimeError):
+        patched.setattr(Catalog, "add_captures", crash)
+        capture(collection, server.url("/lost"))  # the same page again: a revisit
+    [first] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert run_cli("doctor", "-C", collection.root, "--fix", "--json").exit_code == 0
+    [salvaged] = [row for row in json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+                  if row["id"] != first["id"]]
+    assert salvaged["run_id"] == "salvaged" and salvaged["revisit_of"] == first["id"]
+    assert (salvaged["response_length"], salvaged["redirects"]) == (first["response_length"], 0)
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
+
+
 def test_four_capturing_processes_and_a_manifest_export_at_once(run_cli, raw_server, gates, collection):
     first_pages = gates(answered=0, slots=4)  # each process's first page, held until the export is done
     server = raw_server({f"/{i}": first_pages.respond if i < 4 else page for i in range(40)})
