@@ -17,7 +17,7 @@ from pathlib import Path
 
 from archiver import __version__
 from archiver.check.custody_log import Logged
-from archiver.check.documents import check_claims, check_claims_trees
+from archiver.check.documents import check_claims, check_claims_current, check_claims_trees
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
 from archiver.evidence.claim_tree import claim_leaves, tree_of
@@ -126,11 +126,14 @@ def _collection(root: Path, claims: int) -> Collection:
 
 
 def _logged(collection: Collection) -> Logged:
-    """The custody log a capture run would have written of this catalog: every claim read."""
-    ids = [row[0] for row in collection.catalog.query("SELECT id FROM claims")]
+    """The custody log a capture run would have written of this catalog: every claim read, each
+    current one by its document's latest read (seq 2), each superseded one by an earlier (seq 1)."""
+    read = {claim_id: 1 if superseded_at else 2
+            for claim_id, superseded_at in collection.catalog.query("SELECT id, superseded_at FROM claims")}
     notes = {row[0]: [row[1]] for row in collection.catalog.query(
         "SELECT cl.id, ci.url FROM claims cl JOIN citations ci ON ci.claim_id = cl.id WHERE cl.document_key IS NULL")}
-    return Logged(claims_read=dict.fromkeys(ids, 1), claims_trees={key: tree_of(leaves) for key, leaves in claim_leaves(collection.catalog)},
+    trees = {key: tree_of(leaves) for key, leaves in claim_leaves(collection.catalog)}
+    return Logged(claims_read=read, claims_trees=trees, documents_last_read=dict.fromkeys(trees, 2),
                   note_urls=notes)
 
 
@@ -158,10 +161,13 @@ def _costs(root: Path, claims: int) -> tuple[int, int]:
         with collection:
             check_claims(collection.catalog, custody, report)
             check_claims_trees(collection.catalog, custody, report)
+            check_claims_current(collection.catalog, custody, report)
             check_manifests(collection, collection.catalog, {}, {}, custody, report)
     checking = _peak(checks) - manifest.stat().st_size
     assert report.passed["claim text"] == claims + 5 and report.passed["claims tree"] == 3
-    assert not [f for f in report.failures if f.check in ("claim text", "claims tree", "manifest matches catalog")]
+    assert report.passed["claim current as read"] == claims + 5
+    assert not [f for f in report.failures if f.check in ("claim text", "claims tree", "claim current as read",
+                                                          "manifest matches catalog")]
     return writing, checking
 
 

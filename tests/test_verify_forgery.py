@@ -149,8 +149,11 @@ def test_a_claim_written_into_the_catalog_that_no_document_or_note_said_fails(ru
     catalog.commit()
     catalog.close()
     failures = verify(run_cli, cited)["failures"]
+    # The newest manifest signed the document's claims tree: the claim changed that too.
     assert [(f["check"], f["where"]) for f in failures] == [("claim in custody log", f"claim {claim_id}"),
-                                                            ("claims tree", "document seeds/doc.md")]
+                                                            ("claims tree", "document seeds/doc.md"),
+                                                            ("manifest matches catalog",
+                                                             "manifests/manifest-1.json document seeds/doc.md")]
 
 
 @pytest.mark.parametrize("key, text, occurrence", [("seeds/later.md", "The minister said it.", 0),
@@ -181,8 +184,9 @@ def test_a_citation_changed_in_the_catalog_fails_against_the_newest_manifest(run
     catalog.commit()
     catalog.close()
     failures = verify(run_cli, cited)["failures"]
-    assert [f["check"] for f in failures] == ["claims tree", "manifest matches catalog"]
+    assert [f["check"] for f in failures] == ["claims tree", "manifest matches catalog", "manifest matches catalog"]
     assert failures[1]["where"].endswith(f"claim {claim_id}") and cited.other in failures[1]["detail"]
+    assert failures[2]["where"].endswith("document seeds/doc.md") and failures[2]["detail"].startswith("claims_tree.")
 
 
 def test_what_a_claim_read_after_the_newest_manifest_cites_changed_in_the_catalog_fails(run_cli, cited):
@@ -277,8 +281,10 @@ def test_a_document_copy_removed_with_its_catalog_row_fails(run_cli, cited):
     catalog.execute("DELETE FROM document_versions")
     catalog.commit()
     catalog.close()
-    [failure] = verify(run_cli, cited)["failures"]
+    failure, listed = verify(run_cli, cited)["failures"]
     assert (failure["check"], failure["where"]) == ("document version listed", f"document version {copy.name}")
+    assert (listed["check"], listed["where"]) == ("manifest matches catalog", "manifests/manifest-1.json document seeds/doc.md")
+    assert listed["detail"].startswith("versions:")
 
 
 @pytest.mark.parametrize("column, value", [("error", "connection reset: the page never loaded"),
@@ -290,8 +296,10 @@ def test_a_signed_capture_column_changed_in_the_catalog_fails(run_cli, honest, c
     catalog.execute(f"UPDATE captures SET {column} = ?", (value,))
     catalog.commit()
     catalog.close()
-    [failure] = verify(run_cli, honest)["failures"]
+    failure, listed = verify(run_cli, honest)["failures"]
     assert failure["check"] == "attestation claims" and failure["detail"] == f"{column}: attested None, catalog has {value}"
+    assert listed["check"] == "manifest matches catalog" and listed["detail"] == f"{column}: the manifest lists null, " \
+        f'the catalog has "{value}"'
 
 
 def test_two_captures_records_swapped_in_the_catalog_fail_with_no_manifest_since(run_cli, raw_server, tmp_path):

@@ -35,6 +35,7 @@ class Logged:
     claims_read: dict[str, int] = field(default_factory=dict)  # claim id → seq of the last entry reading it (document, note)
     documents_read: set[str] = field(default_factory=set)  # SHA-256 of every document version read
     claims_trees: dict[str, object] = field(default_factory=dict)  # document key → the claims tree its latest read signed
+    documents_last_read: dict[str, int] = field(default_factory=dict)  # document key → seq of its latest read
     note_urls: dict[str, list] = field(default_factory=dict)  # note claim id → every URL its entries say it cites
 
 
@@ -198,6 +199,7 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
         custody.claims_read.update(dict.fromkeys(claims, entry["seq"]))
         if isinstance(subject.get("document"), str):  # None: read before archiver signed claims trees
             custody.claims_trees[subject["document"]] = subject.get("claims_tree")
+            custody.documents_last_read[subject["document"]] = entry["seq"]
     else:  # note recorded
         custody.claims_read[value] = entry["seq"]
         if subject.get("recorded_late"):

@@ -93,6 +93,22 @@ def _claims(catalog: Catalog) -> Iterator[tuple[str, str, str]]:
         yield claim_id, key, normalise_claim_text(text)
 
 
+def check_claims_current(catalog: Catalog, custody: Logged, report: Report) -> None:
+    """A claim is current (listed by `claims`, a bundle's claims) exactly when the latest signed
+    read of its document found it: a read marks superseded each claim of the document it did not
+    find (store/claim_writes.py). A note, never superseded, is current once its entry records it."""
+    last_read = custody.documents_last_read
+    for claim_id, key, superseded_at in catalog.stream("SELECT id, document_key, superseded_at FROM claims ORDER BY id"):
+        read_at = custody.claims_read.get(claim_id)
+        if read_at is None or (key is not None and key not in last_read):
+            continue  # read by no entry (check_claims names it), or by none naming its document (older archivers)
+        current = key is None or read_at == last_read[key]
+        report.check("claim current as read", (superseded_at is None) == current, f"claim {claim_id}", lambda: (
+            f"superseded in the catalog, but the latest read of its document (custody log seq {read_at}) found it"
+            if current else f"current in the catalog, but the latest read of its document (custody log seq "
+            f"{last_read[key]}) did not find it"))
+
+
 def check_claims_trees(catalog: Catalog, custody: Logged, report: Report) -> None:
     """Each document's claims, their texts and what they cite, as the catalog holds them, make
     the claims tree its latest read signed (so a claim read after the newest manifest is held

@@ -63,7 +63,7 @@ def _grouped(rows: Iterable[tuple], key_index: int = 0) -> Iterator[tuple[Any, l
         yield key, list(group)
 
 
-def _captures(catalog: Catalog) -> Iterator[dict]:
+def capture_entries(catalog: Catalog) -> Iterator[dict]:
     records = _grouped(catalog.stream(
         "SELECT capture_id, record_id, warc_type, role, target_uri, warc_date, warc_file, warc_offset, length,"
         " content_length, block_digest, payload_digest, truncated FROM records ORDER BY capture_id, seq"))
@@ -84,7 +84,7 @@ def _captures(catalog: Catalog) -> Iterator[dict]:
         yield capture
 
 
-def _claims(catalog: Catalog) -> Iterator[dict]:
+def claim_entries(catalog: Catalog) -> Iterator[dict]:
     citations = _grouped(catalog.stream("SELECT claim_id, url, url_key, standalone FROM citations ORDER BY claim_id, url_key"))
     pending = next(citations, None)
     for row in catalog.stream("SELECT id, document_key, text, text_start, text_end, kind, extra, first_seen_at, superseded_at,"
@@ -108,7 +108,7 @@ def _links(catalog: Catalog) -> Iterator[dict]:
         yield {"claim": claim_id, "capture": capture_id}
 
 
-def _warc_files(catalog: Catalog) -> Iterator[dict]:
+def warc_file_entries(catalog: Catalog) -> Iterator[dict]:
     for name, sha256, size, opened_at, closed_at in catalog.stream(
             "SELECT name, sha256, size, opened_at, closed_at FROM warc_files ORDER BY name"):
         yield {"name": name, "sha256": sha256, "size": size, "opened_at": opened_at, "closed_at": closed_at}
@@ -165,9 +165,9 @@ def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog
     config = collection.config
     leaves = _Leaves()
     sections: list[tuple[str, Any]] = [
-        ("captures", _captures(catalog)),
+        ("captures", capture_entries(catalog)),
         ("captures_merkle_root", leaves.captures.hex),
-        ("claims", _claims(catalog)),
+        ("claims", claim_entries(catalog)),
         ("collection", {"id": config.id, "name": config.name, "operator": config.operator}),
         ("created", _created(catalog)),
         ("documents", document_entries(catalog)),
@@ -175,7 +175,7 @@ def _write_content(out: _HashingWriter, collection: Collection, catalog: Catalog
         ("format", FORMAT),
         ("links", _links(catalog)),
         ("software", f"archiver/{__version__}"),
-        ("warc_files", _warc_files(catalog)),
+        ("warc_files", warc_file_entries(catalog)),
     ]
     out.write(b"{")
     for index, (name, value) in enumerate(sections):
