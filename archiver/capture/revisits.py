@@ -77,7 +77,10 @@ def compare_unrendered(catalog: Catalog, rows: list[CaptureRow],
     by_url = catalog.captures_by_url({row.url_key for row in left}) if left else {}
     for row in left:
         earlier = by_url[row.url_key][:[capture.id for capture in by_url[row.url_key]].index(row.id)]
-        previous = [capture for capture in earlier if capture.outcome == "ok" and capture.payload_digest is not None][-1]
+        whole = [capture for capture in earlier if capture.outcome == "ok" and capture.payload_digest is not None]
+        if not whole:  # its origin started after it (two runs at once, clocks apart): compared with none, never unchanged
+            continue
+        previous = whole[-1]
         compared[row.id] = rendered_change(previous.verdict, dom_digest(catalog, previous.id), row.verdict, None), previous
     return compared
 
