@@ -31,12 +31,14 @@ def rendered_change(before_verdict: str | None, before_dom: str | None, verdict:
     """How a capture whose document is byte-identical to the one before shows another page than
     it did (`dom`: the digest of the DOM it rendered, None when it was not rendered), None when it
     does not: rendered where the other was not, or the other way, first, then the verdict, then the DOM."""
-    verdicts = f": verdict {before_verdict} → {verdict}" if verdict != before_verdict else ""
+    # One never judged (made before verdicts, or imported) has no verdict for this one's to differ from.
+    verdict_changed = before_verdict is not None and verdict != before_verdict
+    verdicts = f": verdict {before_verdict} → {verdict}" if verdict_changed else ""
     if dom is None and before_dom is not None:
         return "same HTML, not rendered (the capture before was)" + verdicts
     if dom is not None and before_dom is None:
         return "same HTML, rendered (the capture before was not)" + verdicts
-    if verdict != before_verdict:
+    if verdict_changed:
         return f"same HTML, rendered page now {verdict}" if dom else f"same HTML, verdict now {verdict}"
     if dom != before_dom:
         return "same HTML, rendered page changed"
