@@ -44,3 +44,15 @@ def test_a_revisit_of_a_capture_never_judged_is_unchanged(collection):
         compared = compare_unrendered(catalog, [revisit], {})
     assert compared[revisit.id][0] is None
     assert unchanged_since([revisit], compared) == {revisit.id: "2024-01-02 10:00:00 UTC"}
+
+
+def test_the_bundle_report_calls_a_recapture_of_a_capture_never_judged_unchanged():
+    # As the run and `history` say: the same payload, neither rendered, the one before never judged.
+    from archiver.exchange.bundle import CaptureEvidence
+    from archiver.exchange.report_changes import changes_since_previous
+
+    before = _capture("k-before", "2024-01-02T10:00:00Z", verdict=None)
+    again = _capture("k-again", "2024-01-03T10:00:00Z", revisit_of=before.id)
+    evidence = [CaptureEvidence(row, (), None, None, (), None, None, "Hello") for row in (before, again)]
+    change = changes_since_previous(evidence)[again.id]
+    assert not change["changed"] and change["verdict"] is None, change

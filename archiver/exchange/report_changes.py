@@ -35,14 +35,15 @@ def changes_since_previous(evidence: list[CaptureEvidence]) -> dict[str, dict]:
         # both were rendered or neither, and its verdict and what it rendered are the same.
         rendered = before.page is not None and item.page is not None
         basis_changed = (before.page is None) != (item.page is None)
-        changed = (payload_changed or basis_changed or before.capture.verdict != capture.verdict
-                   or (rendered and before.text != item.text))
+        # One never judged (made before verdicts, or imported) has no verdict for this one's to differ from.
+        verdict_changed = before.capture.verdict is not None and before.capture.verdict != capture.verdict
+        changed = payload_changed or basis_changed or verdict_changed or (rendered and before.text != item.text)
         compared = changed and before.text is not None and item.text is not None
         lines = _changed_lines(before.text, item.text) if compared else []
         found[capture.id] = {"previous": before.capture.id, "previous_started_at": before.capture.started_at,
                              "changed": changed, "payload_changed": payload_changed,
                              "rendered": (before.page is not None, item.page is not None),
-                             "verdict": capture.verdict if capture.verdict != before.capture.verdict else None,
+                             "verdict": capture.verdict if verdict_changed else None,
                              "text_compared": compared, "lines": lines[:MAX_CHANGED_LINES],
                              "more_lines": max(0, len(lines) - MAX_CHANGED_LINES)}
     return found
