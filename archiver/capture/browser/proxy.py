@@ -141,7 +141,8 @@ class AfterAnswer(Enum):
 
     KEEP = "keep"    # it serves the browser's next request
     CLOSE = "close"  # it ends: the response's own end, or one the browser cannot read past
-    # Left open, sending nothing more, until the browser or the proxy's close() hangs up: for the
+    # Left open, sending nothing more, until the browser or the proxy's close() hangs up, or IDLE
+    # passes with nothing from the browser (by then it has parsed what came): for the
     # page's document cut short. Told of its end, Chromium stops its parser where it is, and what
     # came but was not parsed yet is never shown: half of a 1 MB page, or all of a small one
     # whose parser had not begun (an empty page, one try in thirty). Held, every byte that came
