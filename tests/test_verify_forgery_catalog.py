@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 import sqlite3
 
 import pytest
 
+from archiver.check.custody_log import Logged
+from archiver.check.findings import Report
+from archiver.check.manifest_entries import ManifestEntries
 from archiver.check.scan import scan_warc
+from archiver.store.catalog import Catalog
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
 from tests.test_verify_forgery import cited, honest, same_length_member  # noqa: F401  (fixtures)
@@ -222,7 +227,18 @@ def test_a_newest_manifest_naming_a_file_by_a_list_is_a_finding_not_a_crash(run_
     name = files_and_ids(honest)[0][0]
     manifest.unlink()  # manifest.json is a hard link to it
     manifest.write_bytes(data.replace(f'"name":"{name}"'.encode(), b'"name":["x"]', 1))
-    assert "manifest matches catalog" in {f["check"] for f in verify(run_cli, honest)["failures"]}
+    report = verify(run_cli, honest)  # altered, it is not the one signed: its entries are held to nothing
+    assert "manifest signature" in {f["check"] for f in report["failures"]}
+    assert any(line.startswith("manifest entries: not compared with the catalog: manifests/manifest-1.json")
+               for line in report["not_checked"]), report["not_checked"]
+    # As one signed (by a key stolen, or a writer gone wrong) would be compared: a finding still.
+    entry = json.loads(data)["manifest"]["warc_files"][0] | {"name": ["x"]}
+    catalog, found = Catalog(honest.catalog_location), Report()
+    try:
+        ManifestEntries(catalog, "manifests/manifest-1.json", Logged(), 1, found).warc_file(entry, b"")
+    finally:
+        catalog.close()
+    assert [failure.check for failure in found.failures] == ["manifest matches catalog"]
 
 
 def a_new_file(collection, name: str, closed: bool) -> None:

@@ -154,3 +154,23 @@ def test_a_warc_file_open_when_the_newest_manifest_was_made_and_closed_since_pas
     manifest = json.loads((collection.root / "manifests" / "manifest.json").read_bytes())["manifest"]
     assert [f["closed_at"] for f in manifest["warc_files"]] == [None]
     assert verify(run_cli, collection)["ok"]
+
+
+def test_a_later_manifest_erased_leaves_the_entries_uncompared_not_compared_with_an_older_one(
+        run_cli, cited):  # noqa: F811
+    """Between the manifests a claim was read again (moved, citing another page), one dropped,
+    a page captured and a note cited: all of it is what manifest 2 signed. Erased with its row
+    as an intruder would (the custody log kept), manifest 1 is no stand-in for it: its entries
+    held to the catalog would fail on what only manifest 2 explains, hiding the one real failure."""
+    doc = cited.root / "seeds" / "doc.md"
+    doc.write_text(f"# Another headline\n\nThe minister denied it.\n\n{cited.other}\n")
+    assert run_cli("capture", "-C", cited.root, doc).exit_code == 0
+    assert run_cli("cite", "-C", cited.root, "A note", cited.other).exit_code == 0
+    assert run_cli("manifest", "-C", cited.root).exit_code == 0
+    assert verify(run_cli, cited)["ok"]
+    erase_manifest(cited, 2)
+    report = verify(run_cli, cited)
+    assert [(f["check"], f["where"]) for f in report["failures"]] == [("manifest present", "manifests/manifest-2.json")]
+    assert "manifest matches catalog" not in report["passed"]
+    assert any(line.startswith("manifest entries: not compared with the catalog") and "manifest-2.json" in line
+               for line in report["not_checked"]), report["not_checked"]

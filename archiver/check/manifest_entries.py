@@ -1,7 +1,7 @@
-"""The newest manifest's entries against the catalog: each capture, claim, document and WARC
-file it lists must still be, field by field, the entry the manifest's writer
-(evidence/manifest.py) makes of the catalog now, but for the changes the custody log explains
-since the manifest was signed:
+"""The entries of the newest manifest the custody log signed against the catalog: each
+capture, claim, document and WARC file it lists must still be, field by field, the entry the
+manifest's writer (evidence/manifest.py) makes of the catalog now, but for the changes the
+custody log explains since the manifest was signed:
 - a claim read again since (its document read again, the same note typed again): what that
   read wrote of it (store/claim_writes.py): its text as spelt, span, row, citations, currency;
 - a claim of a document read again since, which that read did not find: superseded (that a

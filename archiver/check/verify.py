@@ -20,7 +20,7 @@ Checks, in the order they are reported:
 - manifests (check/manifests.py): signature, key status at signing time, sequence and
   previous-hash chain, manifest.json the newest, RFC 3161 token (imprint, TSA signature,
   chain to trusted roots, the file's SHA-256 as logged), every manifest the custody log signed
-  present, and the newest manifest's entries still as the catalog holds them;
+  present, and the newest signed manifest's entries still as the catalog holds them;
 - object retention (check/retention.py): on an S3 store, each object's lock mode and
   retain-until date still what the catalog recorded at upload."""
 
