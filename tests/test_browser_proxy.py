@@ -328,30 +328,38 @@ def test_a_response_over_max_size_is_relayed_as_recorded_then_the_connection_clo
     assert hop.truncated == "length" and received == spooled(hop) == sent[:10_000]
 
 
-def test_the_pages_document_cut_short_is_held_open_until_close_and_a_frames_is_ended(proxies, raw_server):
+def test_a_document_cut_short_the_pages_or_a_frames_is_held_open_until_close_and_a_subresources_is_ended(
+        proxies, raw_server):
     """Told of a document's end, Chromium stops parsing what it has not parsed yet; held open, it
-    parses all of it. Plain http:// off loopback gets no fetch metadata from Chromium, so there a
-    navigation is told by Upgrade-Insecure-Requests alone; where there is metadata, a frame's
-    document (Sec-Fetch-Dest: iframe) is ended, as its page's load event waits for it."""
+    parses all of it, in the page's window or in a frame. Plain http:// off loopback gets no fetch
+    metadata from Chromium, so there a navigation is told by Upgrade-Insecure-Requests alone; where
+    there is metadata, a frame's document is a navigation (Sec-Fetch-Mode: navigate) too, and a
+    script is not: ended, so that its page's parser goes on."""
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n"
-    server = raw_server({"/page": send_bytes(head + b"<p>the page"), "/frame": send_bytes(head + b"<p>a frame")})
+    server = raw_server({"/page": send_bytes(head + b"<p>the page"), "/frame": send_bytes(head + b"<p>a frame"),
+                         "/script": send_bytes(head + b"let a")})
     proxy = proxies().start()
     host = f"127.0.0.1:{server.port}"
-    navigation = f"Host: {host}\r\nUpgrade-Insecure-Requests: 1\r\n"
     page = connect(proxy)
-    page.sendall(f"GET http://{host}/page HTTP/1.1\r\n{navigation}\r\n".encode())
+    page.sendall(f"GET http://{host}/page HTTP/1.1\r\nHost: {host}\r\nUpgrade-Insecure-Requests: 1\r\n\r\n".encode())
     assert read_exactly(page, len(head) + 11) == head + b"<p>the page"
     _hops(proxy, 1)
-    with connect(proxy) as frame:
-        frame.sendall(f"GET http://{host}/frame HTTP/1.1\r\n{navigation}Sec-Fetch-Mode: navigate\r\n"
-                      "Sec-Fetch-Dest: iframe\r\n\r\n".encode())
-        assert read_to_end(frame) == head + b"<p>a frame"  # ended: the frame's page sees its end
+    frame = connect(proxy)
+    frame.sendall(f"GET http://{host}/frame HTTP/1.1\r\nHost: {host}\r\nUpgrade-Insecure-Requests: 1\r\n"
+                  "Sec-Fetch-Mode: navigate\r\nSec-Fetch-Dest: iframe\r\n\r\n".encode())
+    assert read_exactly(frame, len(head) + 10) == head + b"<p>a frame"
+    _hops(proxy, 2)
+    with connect(proxy) as script:
+        script.sendall(f"GET http://{host}/script HTTP/1.1\r\nHost: {host}\r\nSec-Fetch-Mode: no-cors\r\n"
+                       "Sec-Fetch-Dest: script\r\n\r\n".encode())
+        assert read_to_end(script) == head + b"let a"  # ended: the page sees its end
 
-    assert [hop.truncated for hop in proxy.hops] == ["disconnect", "disconnect"]
-    assert select.select([page], [], [], 0)[0] == []  # still open, long after the frame's was ended
+    assert [hop.truncated for hop in proxy.hops] == ["disconnect"] * 3
+    assert select.select([page, frame], [], [], 0)[0] == []  # still open, long after the script's was ended
     proxy.close()
-    assert page.recv(10) == b""
+    assert page.recv(10) == b"" and frame.recv(10) == b""
     page.close()
+    frame.close()
 
 
 # -- closing ------------------------------------------------------------------------------

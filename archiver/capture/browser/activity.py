@@ -3,7 +3,8 @@ context reaches the network only through its proxy, so the page's network is idl
 proxy has answered every request and none has started or ended for a while. Counted here, in the
 proxy, it costs nothing per request; Playwright's request events would say the same with two
 messages through its driver for each. A response cut short (by a bound, or by its server
-hanging up or falling silent) is known here as soon as the proxy has passed on what there was."""
+hanging up or falling silent) is known here as soon as the proxy has passed on what there was, and
+so is a frame's document cut short and held open, for which its page's load event never comes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class NetworkActivity:
         self._in_flight = 0
         self._changed = time.monotonic()
         self._cut: dict[str, str] = {}  # URL key: the WARC-Truncated reason of its first response cut short
+        self._held: list[tuple[str, str]] = []  # (URL key, URL) of each document cut short and held open
 
     def started(self) -> None:
         with self._lock:
@@ -48,6 +50,11 @@ class NetworkActivity:
         with self._lock:
             self._cut.setdefault(_key(url), reason)
 
+    def held_open(self, url: str) -> None:
+        """The document of `url` cut short is held open by its proxy: Chromium sees it still loading."""
+        with self._lock:
+            self._held.append((_key(url), url))
+
     async def cut(self, url: str) -> str:
         """Once a response to `url` has ended cut short: why (its WARC-Truncated reason)."""
         key = _key(url)
@@ -56,6 +63,17 @@ class NetworkActivity:
                 reason = self._cut.get(key)
             if reason is not None:
                 return reason
+            await asyncio.sleep(0.05)
+
+    async def held(self, besides: str) -> tuple[str, str]:
+        """Once a document other than `besides` (the page's own), a frame's, has been cut short and
+        held open: its URL and why."""
+        page = _key(besides)
+        while True:
+            with self._lock:
+                frame = next(((url, self._cut[key]) for key, url in self._held if key != page), None)
+            if frame is not None:
+                return frame
             await asyncio.sleep(0.05)
 
 

@@ -6,8 +6,8 @@ with the run's InterceptAuthority) is handed to Fetcher.forward, so it is checke
 address policy and pinned before any connection, and recorded byte for byte by the same
 transport as a plain capture. The browser gets those recorded bytes unchanged, each as soon as
 it is recorded, so what it rendered is what was stored. Refused and failed requests get a short 403/502/504 naming the
-reason and are kept as hops with an error, never dropped. The page's document cut short is held
-open, not ended (see AfterAnswer.HOLD), so that Chromium shows every byte of it that was stored.
+reason and are kept as hops with an error, never dropped. A document (a page's or a frame's) cut
+short is held open, not ended (see AfterAnswer.HOLD), so that Chromium shows all of it that came.
 
 RefusingProxy is the browser's own proxy, for what Chromium fetches for itself (updates, time
 queries): it answers everything with 403 and notes what was asked, so none of it is evidence.
@@ -142,19 +142,12 @@ class AfterAnswer(Enum):
     KEEP = "keep"    # it serves the browser's next request
     CLOSE = "close"  # it ends: the response's own end, or one the browser cannot read past
     # Left open, sending nothing more, until the browser or the proxy's close() hangs up, or IDLE
-    # passes with nothing from the browser (by then it has parsed what came): for the
-    # page's document cut short. Told of its end, Chromium stops its parser where it is, and what
-    # came but was not parsed yet is never shown: half of a 1 MB page, or all of a small one
-    # whose parser had not begun (an empty page, one try in thirty). Held, every byte that came
-    # is parsed and shown, as for a page still loading.
+    # passes with nothing from the browser (by then it has parsed what came): for a document cut
+    # short, the page's or a frame's. Told of its end, Chromium stops its parser where it is, and
+    # what came but was not parsed yet is never shown: half of a 1 MB page or frame, or all of a
+    # small one whose parser had not begun (an empty page, one try in thirty). Held, every byte
+    # that came is parsed and shown, as for a page still loading.
     HOLD = "hold"
-
-
-def after_cut(request: BrowserRequest) -> AfterAnswer:
-    """How a response to `request` cut short ends: held open for the page's document (see
-    AfterAnswer.HOLD), closed for anything else, whose end the page should see (a script or
-    stylesheet held open would stop the page's parser, an image hold its load event)."""
-    return AfterAnswer.HOLD if request.shows_a_document else AfterAnswer.CLOSE
 
 
 def kept_open(wanted: bool) -> AfterAnswer:
@@ -236,6 +229,15 @@ class InterceptingServer(_Server):
         """Answer one request; what becomes of the connection then."""
         raise NotImplementedError
 
+    def _after_cut(self, request: BrowserRequest, url: str) -> AfterAnswer:
+        """How a response to `request` (for `url`) cut short ends: a document's (a page's or a frame's)
+        held open, and so noted; anything else's closed, its end for the page to see (a script or
+        stylesheet held open would stop the page's parser, an image hold its load event)."""
+        if not request.is_navigation:
+            return AfterAnswer.CLOSE
+        self.activity.held_open(url)
+        return AfterAnswer.HOLD
+
 
 class RecordingProxy(InterceptingServer):
     """One capture's proxy: every request the page makes, fetched and recorded by `fetcher`."""
@@ -292,7 +294,7 @@ class RecordingProxy(InterceptingServer):
         relay = _Relay(sock, self._count)
         hop = self._fetch(url, request, body, relay)
         self._fill(slot, hop)
-        if hop.truncated is not None:  # the browser is told too: by the connection's end, or its document by its hold
+        if hop.truncated is not None:  # the browser is told too: by the connection's end, or a document by its hold
             self.activity.cut_short(url, hop.truncated)
         if relay.sent and (relay.failed or not hop.has_response):
             return AfterAnswer.CLOSE  # part of an answer went out, or the browser left: the connection ends here
@@ -308,7 +310,7 @@ class RecordingProxy(InterceptingServer):
         while not relay.sent and (chunk := spool.file.read(RELAY_CHUNK)):  # none passed on as it came
             sock.sendall(chunk)
         if hop.truncated is not None:
-            return after_cut(request)
+            return self._after_cut(request, url)
         # Only a complete, length-framed response leaves the connection usable for the next one.
         return kept_open(delimited(head, request.method) and not request.wants_close)
 

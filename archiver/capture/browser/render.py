@@ -3,8 +3,10 @@ large inner scroll containers to wake lazy content, network idle and fonts (agai
 while the page keeps growing), then the full-page screenshot, a PDF print and the rendered DOM.
 Whatever ends the page early (a crash, a download, the deadline) ends it with what was made and
 the reason; what could not finish within its bound is noted, never waited for. Nor is the load
-event of a document its proxy saw cut short, which Chromium never fires; a page whose document
-ended before its <body> has nothing to show, and gets no screenshot or PDF but a note of why."""
+event of a document its proxy saw cut short, which Chromium never fires, nor that of a page one
+of whose frames' documents was (the proxy holds it open, so that it is never seen to end); a page
+whose document ended before its <body> has nothing to show, and gets no screenshot or PDF but a
+note of why."""
 
 from __future__ import annotations
 
@@ -90,6 +92,8 @@ class _PageRun:
         self.loading: asyncio.Future | None = None  # the wait for the load event, once navigated
         # Done, with the WARC-Truncated reason, once the proxy knows the page's document was cut short.
         self.document_cut: asyncio.Future = asyncio.get_running_loop().create_future()
+        # Done, with its URL and reason, once the proxy holds open a frame's document cut short.
+        self.frame_held: asyncio.Future = asyncio.get_running_loop().create_future()
 
     def left(self, limit: float, waiting: bool = True) -> float:
         end = self.waits_end if waiting else self.deadline
@@ -134,6 +138,7 @@ async def render_page(context: BrowserContext, page: Page, url: str, deadline: f
         if run.loading is not None:
             run.loading.cancel()
         run.document_cut.cancel()
+        run.frame_held.cancel()
     if run.crashed:
         result.error = "the renderer crashed"
 
@@ -207,6 +212,7 @@ async def _navigate(run: _PageRun, url: str) -> bool:
     result.final_url = run.page.url
     if response is not None:
         run.document_cut = asyncio.ensure_future(run.traffic.cut(response.url))
+        run.frame_held = asyncio.ensure_future(run.traffic.held(besides=response.url))
     # A reader scrolls once the document is there, while its images still load: so does the
     # scroll, and the load event is awaited after it.
     run.loading = asyncio.ensure_future(_load_event(run))
@@ -224,17 +230,23 @@ async def _load_event(run: _PageRun) -> None:
 async def _loaded(run: _PageRun, state: str) -> bool:
     """True once the document reaches `state`; False once the proxy has cut its response short or
     seen it end early: Chromium fires neither DOMContentLoaded nor load for a document whose
-    response ends short of the length it was sent with, and the load limit would be waited out."""
+    response ends short of the length it was sent with, and the load limit would be waited out.
+    Nor load, which waits for every frame's, once the proxy holds open a frame's document cut short."""
     waiting = asyncio.ensure_future(run.page.wait_for_load_state(state))
+    ends = {waiting, run.document_cut} | ({run.frame_held} if state == "load" else set())
     try:
-        done, _ = await asyncio.wait({waiting, run.document_cut}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
         if not waiting.done():
             waiting.cancel()
     if waiting in done:
         await waiting  # its failure, if it failed, is the step's
         return True
-    note = f"document: cut short ({run.document_cut.result()}); its load event was not waited for"
+    if run.document_cut in done:
+        note = f"document: cut short ({run.document_cut.result()}); its load event was not waited for"
+    else:
+        frame, reason = run.frame_held.result()
+        note = f"frame: {_clip(frame)} cut short ({reason}); the page's load event was not waited for"
     if note not in run.result.notes:  # the document's wait and the load event's both end here
         run.result.notes.append(note)
     return False

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from isal import isal_zlib
 
 from archiver.capture.browser.authority import InterceptAuthority
-from archiver.capture.browser.proxy import AfterAnswer, InterceptingServer, after_cut, kept_open
+from archiver.capture.browser.proxy import AfterAnswer, InterceptingServer, kept_open
 from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimited,
                                            read_body)
 from archiver.read.urls import normalise_url
@@ -141,7 +141,7 @@ class ReplayProxy(InterceptingServer):
             sock.sendall(block[start:start + SEND_CHUNK])
         if truncated is not None:  # cut short as recorded: the page is not waited on for its end either
             self.activity.cut_short(url, truncated)
-            return after_cut(request)
+            return self._after_cut(request, url)
         head = block.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
         return kept_open(delimited(head, request.method) and not request.wants_close)
 

@@ -78,13 +78,13 @@ class BrowserRequest:
         return "close" in tokens or (self.version == "HTTP/1.0" and "keep-alive" not in tokens)
 
     @property
-    def shows_a_document(self) -> bool:
-        """Whether the browser asked for a document to show in its window (Sec-Fetch-Dest:
-        document), not a frame's or a subresource. Chromium sends no fetch metadata to a plain
-        http:// site off loopback: there any navigation counts (Upgrade-Insecure-Requests), a frame's too."""
-        destination = self.header("sec-fetch-dest")
-        if destination is not None:
-            return destination.strip().lower() == "document"
+    def is_navigation(self) -> bool:
+        """Whether the browser asked for a document to show, in its window or in a frame
+        (Sec-Fetch-Mode: navigate), not a subresource. Chromium sends no fetch metadata to a plain
+        http:// site off loopback: there a navigation is told by Upgrade-Insecure-Requests alone."""
+        mode = self.header("sec-fetch-mode")
+        if mode is not None:
+            return mode.strip().lower() == "navigate"
         return self.header("upgrade-insecure-requests") is not None
 
     def url(self, origin: str | None) -> str:
