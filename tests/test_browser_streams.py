@@ -193,6 +193,26 @@ def test_a_frame_cut_short_is_rendered_to_its_last_byte_without_waiting_for_its_
     assert network_sandbox == []
 
 
+def test_a_page_with_more_frames_cut_short_than_are_held_open_has_every_frame_recorded(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """Chromium opens at most 6 connections to a host through its proxy: were every frame's document
+    cut short held open, the page's later frames from that host would never be asked for."""
+    frames = [f"/frame{number}" for number in range(10)]
+    page = (b"<html><head>" + NO_ICON + b"</head><body><h1>The vote</h1>"
+            + b"".join(b"<iframe src=%s></iframe>" % frame.encode() for frame in frames) + b"</body></html>")
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n"
+    server = raw_server({"/page": send_bytes(http_response(page)),
+                         **{frame: send_bytes(head + b"<html><body><p>A frame cut short") for frame in frames}})
+    result = run_cli("capture", "-C", collection.root, "--browser", "--json", server.url("/page"))
+    [capture] = json.loads(result.stdout)["captures"]
+    assert (capture["outcome"], capture["error"]) == ("ok", None), capture
+
+    responses, _, _ = _records(collection)
+    assert {frame: responses[server.url(frame)].headers["WARC-Truncated"] for frame in frames if server.url(frame)
+            in responses} == dict.fromkeys(frames, "disconnect")
+    assert network_sandbox == []
+
+
 def test_an_event_stream_the_page_listens_to_is_shown_as_it_arrived_and_recorded_as_cut(
         run_cli, raw_server, collection, chromium, network_sandbox):
     page = (b"<html><head>" + NO_ICON + b"</head><body><h1>Results</h1><p id=latest>waiting</p><script>"

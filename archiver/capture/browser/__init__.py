@@ -6,7 +6,8 @@ of its own (`proxy.RecordingProxy`) that hands every request, plain or inside a 
 whose TLS it ends with the run's throwaway authority (`authority.InterceptAuthority`, pinned in
 Chromium by its leaf key), to `Fetcher.forward`: the same safe resolver, address policy,
 pinning, limits and byte-exact spooling as a plain capture, applied before any connection.
-`wire` is the HTTP/1.1 the proxy speaks with the browser. Chromium's own background traffic
+`wire` is the HTTP/1.1 the proxy speaks with the browser, `holding` what becomes of a connection
+after a response (a document cut short is held open). Chromium's own background traffic
 goes to `proxy.RefusingProxy` and is refused, never recorded. `chromium` drives the browser
 (Playwright, Debian's Chromium) and `render` one page's bounded life in it; `session` is the
 run's one Chromium with its authority and refusing proxy; `pages` captures a page through

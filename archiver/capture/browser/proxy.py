@@ -7,7 +7,7 @@ address policy and pinned before any connection, and recorded byte for byte by t
 transport as a plain capture. The browser gets those recorded bytes unchanged, each as soon as
 it is recorded, so what it rendered is what was stored. Refused and failed requests get a short 403/502/504 naming the
 reason and are kept as hops with an error, never dropped. A document (a page's or a frame's) cut
-short is held open, not ended (see AfterAnswer.HOLD), so that Chromium shows all of it that came.
+short is held open, not ended (see holding.AfterAnswer.HOLD), so that Chromium shows all of it that came.
 
 RefusingProxy is the browser's own proxy, for what Chromium fetches for itself (updates, time
 queries): it answers everything with 403 and notes what was asked, so none of it is evidence.
@@ -18,11 +18,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from enum import Enum
 from typing import Callable
 
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.authority import InterceptAuthority
+from archiver.capture.browser.holding import AfterAnswer, DocumentHolds, kept_open
 from archiver.capture.browser.wire import (BadRequest, BrowserRequest, Wire, answer, authority_of, delimited,
                                            read_body, read_head)
 from archiver.capture.fetch.engine import Fetcher, Hop
@@ -136,24 +136,6 @@ class _Server:
             thread.join(max(0.0, stop_by - time.monotonic()))
 
 
-class AfterAnswer(Enum):
-    """What becomes of a browser connection once a response has been sent on it."""
-
-    KEEP = "keep"    # it serves the browser's next request
-    CLOSE = "close"  # it ends: the response's own end, or one the browser cannot read past
-    # Left open, sending nothing more, until the browser or the proxy's close() hangs up, or IDLE
-    # passes with nothing from the browser (by then it has parsed what came): for a document cut
-    # short, the page's or a frame's. Told of its end, Chromium stops its parser where it is, and
-    # what came but was not parsed yet is never shown: half of a 1 MB page or frame, or all of a
-    # small one whose parser had not begun (an empty page, one try in thirty). Held, every byte
-    # that came is parsed and shown, as for a page still loading.
-    HOLD = "hold"
-
-
-def kept_open(wanted: bool) -> AfterAnswer:
-    return AfterAnswer.KEEP if wanted else AfterAnswer.CLOSE
-
-
 class InterceptingServer(_Server):
     """A proxy that ends the browser's TLS with the run's authority and answers each request
     itself, plain or inside a CONNECT tunnel, until `deadline`; subclasses say how (`_answer`)."""
@@ -163,6 +145,7 @@ class InterceptingServer(_Server):
         self.authority = authority
         self.deadline = deadline
         self.activity = NetworkActivity()  # the page behind it is quiet when this is
+        self._holds = DocumentHolds()
 
     def _idle(self) -> float:
         return min(IDLE, self.deadline - time.monotonic())
@@ -185,8 +168,11 @@ class InterceptingServer(_Server):
             finally:
                 self.activity.ended()  # a connection held open is not traffic the page waits on
             if after is AfterAnswer.HOLD:
-                while sock.recv(65536):  # dropped: no request follows a response that never ended
-                    pass
+                try:
+                    while sock.recv(65536):  # dropped: no request follows a response that never ended
+                        pass
+                finally:
+                    self._holds.release()
             if after is not AfterAnswer.KEEP:
                 return
             idle = self._idle()
@@ -231,9 +217,10 @@ class InterceptingServer(_Server):
 
     def _after_cut(self, request: BrowserRequest, url: str) -> AfterAnswer:
         """How a response to `request` (for `url`) cut short ends: a document's (a page's or a frame's)
-        held open, and so noted; anything else's closed, its end for the page to see (a script or
-        stylesheet held open would stop the page's parser, an image hold its load event)."""
-        if not request.is_navigation:
+        held open, and so noted, while fewer than holding.MAX_HELD are; anything else's closed, its
+        end for the page to see (a script or stylesheet held open would stop the page's parser, an
+        image hold its load event)."""
+        if not request.is_navigation or not self._holds.take():
             return AfterAnswer.CLOSE
         self.activity.held_open(url)
         return AfterAnswer.HOLD

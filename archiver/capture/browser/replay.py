@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from isal import isal_zlib
 
 from archiver.capture.browser.authority import InterceptAuthority
-from archiver.capture.browser.proxy import AfterAnswer, InterceptingServer, kept_open
+from archiver.capture.browser.holding import AfterAnswer, kept_open
+from archiver.capture.browser.proxy import InterceptingServer
 from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimited,
                                            read_body)
 from archiver.read.urls import normalise_url
