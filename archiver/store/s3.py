@@ -50,13 +50,14 @@ class S3Storage:
     # -- set-up ---------------------------------------------------------------------------
 
     def check(self) -> None:
-        """The bucket is reachable with these credentials and locked as required; else one
-        UsageProblem naming what is wrong and how to fix it."""
+        """The bucket is reachable with these credentials, which may read what an upload reads
+        of it, and locked as required; else one UsageProblem naming what is wrong and how to fix it."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
         client = self.client
         endpoint = client.meta.endpoint_url
         try:
             client.head_bucket(Bucket=self.bucket)
+            self._check_version_reads()
         except NoCredentialsError:
             raise UsageProblem(f"no AWS credentials for the S3 store of {self.location}",
                                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE") from None
@@ -77,6 +78,25 @@ class S3Storage:
                                "check endpoint in [storage] of archiver.toml, or AWS_ENDPOINT_URL") from None
         if self.settings.require_retention:
             self._check_retention()
+
+    def _check_version_reads(self) -> None:
+        """An upload asks whether the bucket keeps versions and lists its name's versions
+        (s3_upload.py): credentials refused either are refused here, not at an upload whose file
+        then waits in the spool."""
+        from botocore.exceptions import ClientError
+        bucket = repr(self.bucket)
+        asks = ((f"read whether bucket {bucket} keeps versions", "s3:GetBucketVersioning",
+                 lambda: self.client.get_bucket_versioning(Bucket=self.bucket)),
+                (f"list the versions of objects in bucket {bucket}", "s3:ListBucketVersions",
+                 lambda: self.client.list_object_versions(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)))
+        for what, permission, ask in asks:
+            try:
+                ask()
+            except ClientError as exc:
+                if error_code(exc) in ("403", "AccessDenied"):
+                    raise UsageProblem(f"these credentials may not {what}, which uploads need",
+                                       f"allow {permission} to them on that bucket") from None
+                raise
 
     def _check_retention(self) -> None:
         from botocore.exceptions import ClientError
