@@ -238,3 +238,39 @@ def test_an_upload_whose_answer_was_lost_is_sent_again_and_found_stored_as_it_wa
     assert len(proxy.refused) == 1 and puts.count(True) == 2, (proxy.refused, puts)
     assert stored.sha256 == _sha256(data)
     assert s3.get_object(Bucket=bucket, Key="team/a.warc.gz")["Body"].read() == data
+
+
+def test_doctor_takes_an_object_as_the_open_files_bytes_only_if_no_version_of_its_name_holds_others(
+        tmp_path, run_cli, raw_server, s3, gateway, monkeypatch):
+    """doctor --fix closes a file a failed upload left open in the spool by uploading it, or by
+    taking the object of its name as an earlier upload of it when that holds its bytes. In a
+    versioned bucket (an Object Lock one) the newest version holding them can hide an older one
+    of other bytes, as an upload past a wrong HEAD leaves it: doctor reads the name's versions
+    as an upload does and refuses, naming that version; the other way round is refused too.
+    Nothing is set aside, removed or stored."""
+    bucket = make_bucket(s3, "COMPLIANCE", days=1)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/")
+    proxy = RefusingProxy(gateway.endpoint, lambda method, path: method == "PUT" and ".warc.gz" in path)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        failed = run_cli("capture", "-C", collection.root, page_server(raw_server).url("/"))
+    finally:
+        proxy.stop()
+    assert failed.exit_code == 3 and proxy.refused, failed.output
+    monkeypatch.setenv("AWS_ENDPOINT_URL", gateway.endpoint)
+    [spooled] = (collection.root / "warcs").glob("*.warc.gz.open")
+    name, kept = spooled.name[:-len(".open")], spooled.read_bytes()
+    key, other = f"team/{name}", kept[:-40] + bytes([kept[-40] ^ 1]) + kept[-39:]
+    earlier = s3.put_object(Bucket=bucket, Key=key, Body=other)["VersionId"]
+    s3.put_object(Bucket=bucket, Key=key, Body=kept)
+
+    refused = run_cli("doctor", "-C", collection.root, "--fix")
+    assert refused.exit_code == 3, refused.output
+    assert "hold different records" in refused.stderr and f"earlier version {earlier}" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+    s3.put_object(Bucket=bucket, Key=key, Body=other)  # the newest version now holds other bytes
+    refused = run_cli("doctor", "-C", collection.root, "--fix")
+    assert refused.exit_code == 3 and "hold different records" in refused.stderr, refused.output
+    assert spooled.read_bytes() == kept and len(s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]) == 3
+    assert run_cli("verify", "-C", collection.root).exit_code == 1  # never told "ok"

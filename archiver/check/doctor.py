@@ -122,20 +122,16 @@ def _open_file(collection: Collection, catalog: Catalog, name: str, key: Signing
 def _kept_before(storage: Storage, name: str, complete: int) -> StoredFile | None:
     """The closed file an earlier repair made of the open one's first `complete` bytes before
     it stopped (killed, or refused a write, before setting the open one aside); None if there is none."""
-    size = storage.size(name)
-    if size is None:
-        return None
-    kept, expected = hashlib.sha256(), hashlib.sha256()
-    if size == complete:  # else they differ, whatever their bytes
-        with storage.reader(name) as published, storage.unfinished_reader(name) as unfinished:
-            for stream, digest in ((published, kept), (_Prefix(unfinished, complete), expected)):
-                while chunk := stream.read(1 << 20):
-                    digest.update(chunk)
-    if size != complete or kept.digest() != expected.digest():
-        raise StorageProblem(f"warcs/{name} and warcs/{name}{UNFINISHED_SUFFIX} hold different records",
-                             "move one of them out of warcs/ (keep it: it is evidence), then run `archiver doctor --fix`")
-    state = storage.state(name)
-    return StoredFile(name, complete, kept.hexdigest(), state.retention_mode, state.retain_until)
+    expected = hashlib.sha256()
+    with storage.unfinished_reader(name) as unfinished:
+        whole = _Prefix(unfinished, complete)
+        while chunk := whole.read(1 << 20):
+            expected.update(chunk)
+    try:  # in a store keeping versions, an earlier version of other bytes is no file kept either
+        return storage.already_stored(StoredFile(name, complete, expected.hexdigest()))
+    except FileExistsError as exc:
+        raise StorageProblem(f"warcs/{name} and warcs/{name}{UNFINISHED_SUFFIX} hold different records ({exc})",
+                             "move one of them out of warcs/ (keep it: it is evidence), then run `archiver doctor --fix`") from None
 
 
 class _Prefix:

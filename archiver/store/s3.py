@@ -20,7 +20,7 @@ from archiver.store.crash_points import AFTER_PUBLISH, AFTER_UPLOAD, crash_point
 from archiver.store.durable import fsync_dir, replacing
 from archiver.store.s3_client import error_code, make_client, no_answer, timed_out
 from archiver.store.s3_reader import READ_CHUNK, ranged_reader
-from archiver.store.s3_upload import reserved_for, upload
+from archiver.store.s3_upload import reserved_for, stored_already, upload
 from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, ObjectState, StoredFile
 from archiver.store.storage_settings import StorageSettings
 
@@ -158,6 +158,15 @@ class S3Storage:
             raise StorageProblem(f"{self.location}{written.name} was stored without {wanted} retention ({mode})",
                                  "check the bucket's Object Lock default retention")
         return StoredFile(written.name, written.size, written.sha256, mode, until.isoformat() if until else None)
+
+    def already_stored(self, written: StoredFile) -> StoredFile | None:
+        with self._failures(f"look up {written.name}"):
+            head = stored_already(self, self._key(written.name), written)
+        if head is None:
+            return None
+        until = head.get("ObjectLockRetainUntilDate")
+        return StoredFile(written.name, written.size, written.sha256, head.get("ObjectLockMode"),
+                          until.isoformat() if until else None)
 
     # -- reads ----------------------------------------------------------------------------
 

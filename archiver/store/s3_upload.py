@@ -66,6 +66,19 @@ def upload(storage: S3Storage, path: Path, written: StoredFile, key: str) -> dic
     return head
 
 
+def stored_already(storage: S3Storage, key: str, written: StoredFile) -> dict | None:
+    """The HEAD of `key` if an earlier upload stored the bytes `written` there (held to the
+    name's other versions as an upload is); None if it holds no file (nothing, or a reservation).
+    FileExistsError if it holds, or in a versioned bucket held, other bytes."""
+    head = storage._head(key)
+    if head is None or reserved_for(head):
+        return None
+    if not _holds(storage, key, head["ContentLength"], head.get("VersionId"), written):
+        raise FileExistsError(f"{written.name} is already stored in {storage.location}, with other bytes")
+    _refuse_over_other_bytes(storage, key, head.get("VersionId"), written)
+    return head
+
+
 def reserved_for(head: dict) -> str | None:
     """The SHA-256 of the file whose upload reserved the name, if the object HEAD answered
     for is a reservation; None for a stored file."""

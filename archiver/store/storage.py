@@ -75,6 +75,11 @@ class Storage(Protocol):
     def put(self, name: str, source: BinaryIO) -> StoredFile:
         """Store a whole file from a stream, published only once every byte is durable."""
 
+    def already_stored(self, written: StoredFile) -> StoredFile | None:
+        """`written` with its lock, if its very bytes are published under its name (and, in a
+        store keeping versions, no other version of the name holds others); None if no file is.
+        FileExistsError if the name holds, or in a versioned store held, other bytes."""
+
     def reader(self, name: str) -> BinaryIO:
         """The published file, read from its start."""
 
@@ -220,6 +225,17 @@ class LocalFolder:
         except BaseException:
             new.path.unlink(missing_ok=True)
             raise
+
+    def already_stored(self, written: StoredFile) -> StoredFile | None:
+        try:
+            with open(self._path(written.name), "rb") as file:
+                same = (os.fstat(file.fileno()).st_size == written.size
+                        and hashlib.file_digest(file, "sha256").hexdigest() == written.sha256)
+        except FileNotFoundError:
+            return None
+        if not same:
+            raise FileExistsError(f"{written.name} is already stored in {self.location}, with other bytes")
+        return written
 
     def reader(self, name: str) -> BinaryIO:
         return open(self._path(name), "rb")
