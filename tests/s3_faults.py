@@ -1,7 +1,7 @@
 """Stores that fail on the wire, for tests: a proxy on 127.0.0.1 in front of a real S3 store
-(radosgw) that refuses chosen requests as an overloaded store does (503 Slow Down) and passes
-every other one through byte for byte; and a server that accepts connections and never answers
-(a hung endpoint). Nothing of S3 is simulated: what passes is the real store's answer."""
+(radosgw) that refuses chosen requests as an overloaded store does (503 Slow Down), or as AWS
+does where radosgw never would (409 Conflict), and passes every other one through byte for
+byte; and a server that accepts connections and never answers (a hung endpoint). Nothing of S3 is simulated: what passes is the real store's answer."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import threading
 from typing import Callable
 from urllib.parse import urlsplit
 
-_REFUSAL = (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\n"
-            b"Content-Length: %d\r\n\r\n%s")
-_BODY = b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>refused by the test proxy</Message></Error>"
+SLOW_DOWN = ("503 Slow Down", "SlowDown")  # an overloaded store's answer
+CONFLICT = ("409 Conflict", "ConditionalRequestConflict")  # AWS's to a write while another of its name is under way
+
+
+def _refusal(status: str, code: str) -> bytes:
+    body = f'<?xml version="1.0"?><Error><Code>{code}</Code><Message>refused by the test proxy</Message></Error>'
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
 
 
 class _Listener:
@@ -44,15 +49,16 @@ class _Listener:
 
 class RefusingProxy(_Listener):
     """Each connection carries one request (the proxy makes it `Connection: close`, so the
-    client opens a new one for the next): refused with a 503 when `refuse(method, path)` (or,
-    with `hang`, never answered; with `lose`, relayed to `upstream`, which carries it out, and
-    its answer lost: the connection closes once upstream has answered), else relayed to
-    `upstream` and its answer relayed back. `refused` lists what it refused."""
+    client opens a new one for the next): refused when `refuse(method, path)`, answered `answer`
+    (HTTP status, S3 error code) (or, with `hang`, never answered; with `lose`, relayed to
+    `upstream`, which carries it out, and its answer lost: the connection closes once upstream
+    has answered), else relayed to `upstream` and its answer relayed back. `refused` lists what it refused."""
 
     def __init__(self, upstream: str, refuse: Callable[[str, str], bool], hang: bool = False,
-                 lose: bool = False) -> None:
+                 lose: bool = False, answer: tuple[str, str] = SLOW_DOWN) -> None:
         self.upstream = urlsplit(upstream)
         self.refuse = refuse
+        self.answer = _refusal(*answer)
         self.hang = hang
         self.lose = lose
         self.refused: list[tuple[str, str]] = []
@@ -75,7 +81,7 @@ class RefusingProxy(_Listener):
                 if self.hang:
                     return _drain(conn)
                 if not self.lose:
-                    conn.sendall(_REFUSAL % (len(_BODY), _BODY))
+                    conn.sendall(self.answer)
                     return
             kept = [line for line in lines[1:] if not line.lower().startswith(b"connection:")]
             with socket.create_connection((self.upstream.hostname, self.upstream.port)) as up:

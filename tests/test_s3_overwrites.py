@@ -11,9 +11,10 @@ import os
 
 import pytest
 
+from archiver.errors import StorageProblem
 from archiver.store import s3_upload
 from tests.conftest import capture
-from tests.s3_faults import RefusingProxy
+from tests.s3_faults import CONFLICT, RefusingProxy
 from tests.test_s3_storage import make_bucket, page_server, s3_collection, sent_requests
 
 MiB = 2**20
@@ -274,3 +275,52 @@ def test_doctor_takes_an_object_as_the_open_files_bytes_only_if_no_version_of_it
     assert refused.exit_code == 3 and "hold different records" in refused.stderr, refused.output
     assert spooled.read_bytes() == kept and len(s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]) == 3
     assert run_cli("verify", "-C", collection.root).exit_code == 1  # never told "ok"
+
+
+def test_an_upload_refused_as_another_of_its_name_is_under_way_says_so_not_other_bytes(
+        tmp_path, run_cli, s3, gateway, monkeypatch):
+    """AWS answers 409 to a conditional write while another write of the name is under way
+    (radosgw never does: a proxy answers it in radosgw's place), and a HEAD then finds nothing
+    stored yet. The upload is refused, nothing stored, and told that another upload is under
+    way, for doctor --fix to finish later; not that other bytes are stored there."""
+    bucket = make_bucket(s3, mode=None)
+    proxy = RefusingProxy(gateway.endpoint, lambda method, path: method == "PUT" and "/a.warc.gz" in path,
+                          answer=CONFLICT)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        storage = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/").storage
+        with pytest.raises(StorageProblem) as refused:
+            storage.put("a.warc.gz", io.BytesIO(os.urandom(MiB)))
+    finally:
+        proxy.stop()
+    assert len(proxy.refused) == 1, proxy.refused
+    message = str(refused.value)
+    assert "another upload of a.warc.gz" in message and "is under way" in message and "doctor --fix" in message
+    assert "other bytes" not in message and "\n" not in message
+    assert not s3.list_objects_v2(Bucket=bucket).get("Contents")
+
+
+def test_a_reservation_taken_first_by_an_upload_of_the_same_bytes_is_told_as_such(tmp_path, run_cli, s3,
+                                                                                  monkeypatch):
+    """Two uploads of one file going up in parts race for its name: the other reserves it first
+    (a real reservation object on radosgw, naming the file's SHA-256). Ours is refused, nothing
+    of it sent, told that an upload of this very file is under way or stopped and that doctor
+    --fix takes it over (not that other bytes reserved the name); an upload with no race then does."""
+    in_parts(monkeypatch)
+    bucket = make_bucket(s3, mode=None)
+    storage = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/").storage
+    data = os.urandom(12 * MiB)
+    s3.put_object(Bucket=bucket, Key="team/big.warc.gz", Body=b"", Metadata={s3_upload.RESERVED_FOR: _sha256(data)})
+    with monkeypatch.context() as wrong:
+        asked = head_missing_once(wrong, storage)  # ours looked before the other reserved the name
+        with pytest.raises(StorageProblem) as refused:
+            storage.put("big.warc.gz", io.BytesIO(data))
+    assert asked[0] == "team/big.warc.gz"
+    message = str(refused.value)
+    assert "reserved" in message and "for these very bytes" in message and "doctor --fix" in message, message
+    assert "other bytes" not in message and "\n" not in message
+    assert s3.head_object(Bucket=bucket, Key="team/big.warc.gz")["ContentLength"] == 0
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+    assert storage.put("big.warc.gz", io.BytesIO(data)).sha256 == _sha256(data)  # as doctor --fix uploads it
+    assert s3.get_object(Bucket=bucket, Key="team/big.warc.gz")["Body"].read() == data

@@ -17,6 +17,11 @@ Hence:
   the upload: one holding other bytes means the upload is refused, naming that version (kept)
   and how to make it current again.
 
+A write the store refuses as the name was taken meanwhile (412, or AWS's 409 while another
+write of it is under way) is told by what the name then holds: the file's own bytes (done),
+nothing yet or a reservation for these bytes (another upload of the file, under way or
+stopped, which doctor --fix finishes later), or other bytes (refused for good).
+
 A HEAD first spares sending a file stored already. Neither radosgw nor AWS checks a whole-file
 SHA-256 for us (a multipart object's checksum is made from its parts): what is stored is read
 back and hashed."""
@@ -26,7 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from archiver.errors import StorageProblem
 from archiver.store.s3_client import error_code
@@ -55,15 +60,32 @@ def upload(storage: S3Storage, path: Path, written: StoredFile, key: str) -> dic
             raise StorageProblem(f"{storage.location}{written.name} does not hold what was uploaded ("
                                  f"{head and head['ContentLength']} bytes stored of {written.size})",
                                  "check the store, then run `archiver doctor`")
-        if head is not None and reserved_for(head):
-            raise FileExistsError(
-                f"{written.name} is reserved in {storage.location} by an upload of other bytes (an empty object, "
-                f"metadata {RESERVED_FOR}: {reserved_for(head)}): if none is under way, delete that object "
-                f"and run the command again")
-        raise FileExistsError(f"{written.name} is already stored in {storage.location}, with other bytes")
+        _refuse_taken(storage, written, head)
     # else: sent, or an earlier upload stored these very bytes and stopped before removing the spool copy
     _refuse_over_other_bytes(storage, key, head.get("VersionId"), written)
     return head
+
+
+def _refuse_taken(storage: S3Storage, written: StoredFile, head: dict | None) -> NoReturn:
+    """Why `written` was not uploaded, the name not holding its bytes (`head`, its HEAD now):
+    taken by a file or reservation before ours was sent, or while it was (412, or AWS's 409)."""
+    reserved = reserved_for(head) if head is not None else None
+    if head is None:  # AWS answers 409 to a write while another of the name is under way, not done yet
+        raise StorageProblem(f"another upload of {written.name} to {storage.location} is under way: the store "
+                             "refused ours, and holds no file of that name yet", "run `archiver doctor --fix` later")
+    if reserved == written.sha256:  # reserved first by an upload of these very bytes, racing ours
+        raise StorageProblem(f"{written.name} is reserved in {storage.location} for these very bytes: another upload "
+                             "of this file is under way, or stopped", "`archiver doctor --fix` takes the reservation over")
+    if reserved:
+        raise FileExistsError(
+            f"{written.name} is reserved in {storage.location} by an upload of other bytes (an empty object, "
+            f"metadata {RESERVED_FOR}: {reserved}): if none is under way, delete that object "
+            f"and run the command again")
+    raise _other_bytes(storage, written)
+
+
+def _other_bytes(storage: S3Storage, written: StoredFile) -> FileExistsError:
+    return FileExistsError(f"{written.name} is already stored in {storage.location}, with other bytes")
 
 
 def stored_already(storage: S3Storage, key: str, written: StoredFile) -> dict | None:
@@ -74,7 +96,7 @@ def stored_already(storage: S3Storage, key: str, written: StoredFile) -> dict | 
     if head is None or reserved_for(head):
         return None
     if not _holds(storage, key, head["ContentLength"], head.get("VersionId"), written):
-        raise FileExistsError(f"{written.name} is already stored in {storage.location}, with other bytes")
+        raise _other_bytes(storage, written)
     _refuse_over_other_bytes(storage, key, head.get("VersionId"), written)
     return head
 
