@@ -21,6 +21,7 @@ from archiver.cli.common import (collection_option, console, json_option, key_op
                                  print_json, report_error, shows_progress, signing_key, working)
 from archiver.cli.capture_summary import cited_failures, outcome_counts, print_summary, verdict_counts
 from archiver.cli.new_collection import refuse_a_named_folder_not_a_collection
+from archiver.cli.trust_options import ca_bundle_option, insecure_option
 from archiver.store.collection import MAX_SECONDS, Collection, parse_size
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
@@ -67,9 +68,8 @@ def capture_options(function):
         click.option("--qa", is_flag=True,
                      help="Then replay each page rendered in the browser from its own records, offline, and say "
                           "whether it is alike and what it asked for that was not captured (see `archiver verify --replay`)."),
-        click.option("--insecure", is_flag=True, help="Do not verify TLS certificates; recorded in every capture's metadata."),
-        click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
-                     help="Trust these CA certificates (PEM) instead of the system's."),
+        insecure_option,
+        ca_bundle_option,
         key_option,
         json_option,
     ]

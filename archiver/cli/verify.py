@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from archiver.cli.recovery import warn_of_leftovers, worked_on_elsewhere
+from archiver.cli.trust_options import ca_bundle_option, insecure_option
 from archiver.cli.common import (collection_option, console, echo, json_option, key_option, one_line, print_json,
                                  print_table, shows_progress, signing_key, workers_option, working)
 from archiver.store.collection import Collection
@@ -32,13 +33,15 @@ if TYPE_CHECKING:
               help="With --live: capture again, as new history, the pages that changed, went or are now walled.")
 @click.option("--allow-private", is_flag=True,
               help="With --live: also fetch private, loopback and link-local addresses (an intranet archive).")
+@insecure_option
+@ca_bundle_option
 @click.option("--replay", is_flag=True,
               help="Also render each browser capture's page again from its own records, offline, and compare.")
 @click.option("--capture", "capture_ids", multiple=True, help="With --replay: only this capture (id or prefix); repeatable.")
 @key_option
 @json_option
-def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allow_private: bool, replay: bool,
-           capture_ids: tuple[str, ...], key_file: Path | None, as_json: bool) -> None:
+def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allow_private: bool, insecure: bool,
+           ca_bundle: str | None, replay: bool, capture_ids: tuple[str, ...], key_file: Path | None, as_json: bool) -> None:
     """Check, offline, every WARC record's digests (reading every byte), the signed
     attestations, the manifests' signatures, chain and timestamps, and the custody log.
 
@@ -61,8 +64,9 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
     Exit 0 only when every check passed (and with --replay every replay is alike), 1 when any
     failed or a replay differs, could not be compared or could not be made, 2 on bad usage
     (also --replay without Chromium)."""
-    if (recapture or allow_private) and not live:
-        raise click.UsageError(f"{'--recapture' if recapture else '--allow-private'} needs --live")
+    live_only = {"--recapture": recapture, "--allow-private": allow_private, "--insecure": insecure, "--ca-bundle": ca_bundle}
+    if not live and (given := [option for option, value in live_only.items() if value]):
+        raise click.UsageError(f"{given[0]} needs --live")
     if capture_ids and not replay:
         raise click.UsageError("--capture needs --replay")
     with Collection.open(collection_dir) as collection:
@@ -87,8 +91,10 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
         drifts, recaptured, replays = [], [], []
         if live:
             from archiver.check.drift import check_drift, recapture_changed
-            settings = collection.config.capture
-            settings = dataclasses.replace(settings, allow_private=True) if allow_private else settings
+            # Fetched again as captured: the private CA, or no verification, a capture was told of.
+            settings = dataclasses.replace(collection.config.capture, **{key: value for key, value in (
+                ("allow_private", True if allow_private else None), ("verify_tls", False if insecure else None),
+                ("ca_bundle", ca_bundle)) if value is not None})
             with working("checking live pages", shows_progress(as_json)) as step:  # a fetch, or a render, per URL
                 drifts = check_drift(collection, settings, step)
             # A page gone or walled is recaptured too: that it went is what a fact-checker must keep.

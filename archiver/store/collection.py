@@ -149,6 +149,7 @@ max_redirects = {c.max_redirects}
 warc_size = "{c.warc_size // 10**6}MB"           # start a new WARC file past this size
 warc_age = {c.warc_age:g}                   # seconds: in an S3 store, upload a WARC file once this old
 verify_tls = {str(c.verify_tls).lower()}
+{"" if c.ca_bundle else "# "}ca_bundle = {q(c.ca_bundle or "private-ca.pem")}  # PEM file of CA certificates trusted instead of the system's (a private CA; relative to this folder), as --ca-bundle
 capture_mode = "{c.capture_mode}"          # "browser" (Chromium, every subresource), "http" (the URL alone), "auto"
 # Private, loopback and link-local addresses are refused unless allowed here,
 # network by network (e.g. ["127.0.0.1/32", "10.1.0.0/16"]), or all at once with allow_private.
@@ -228,6 +229,8 @@ def _parse_config(path: Path, text: str) -> Config:
                 if not isinstance(raw[key], str):
                     raise ValueError(f"{key} must be a string")
                 values[key] = raw[key] or None
+        if values.get("ca_bundle"):  # like trusted_roots, from the collection's folder, wherever a command runs
+            values["ca_bundle"] = str(path.parent / values["ca_bundle"])
         if "capture_mode" in raw:
             if raw["capture_mode"] not in CAPTURE_MODES:
                 raise ValueError(f"capture_mode must be one of {', '.join(repr(m) for m in CAPTURE_MODES)}")

@@ -38,6 +38,10 @@ _TLS_REASONS = {
 }
 
 
+_PRIVATE_CA_HINT = ("if the site uses a private CA, pass --ca-bundle FILE "
+                   "or set ca_bundle under [capture] in archiver.toml")
+
+
 # urllib3's words for a response whose Content-Length lines (or values) differ.
 _UNMATCHED_LENGTHS = re.compile(r"Content-Length contained multiple unmatching values \((.*)\)")
 
@@ -50,6 +54,8 @@ def describe_failure(exc: BaseException) -> str:
         return str(cause)
     if isinstance(cause, SizeLimitReached):
         return "response headers larger than the size cap"
+    if isinstance(cause, ssl.SSLCertVerificationError):  # the certificate no CA trusted here vouches for
+        return f"TLS failure: {cause}; {_PRIVATE_CA_HINT}"
     if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
         return f"TLS failure: {_TLS_REASONS.get(getattr(cause, 'reason', None), cause)}"
     if isinstance(cause, u3.ConnectTimeoutError) or isinstance(exc, requests.exceptions.ConnectTimeout):
