@@ -108,3 +108,16 @@ def test_only_a_name_that_does_not_exist_is_gone_and_recaptured(run_cli, raw_ser
     report = json.loads(result.stdout)
     assert {d["url"]: d["state"] for d in report["live"]} == {gone: "unreachable", flaky: "unreachable"}, report["live"]
     assert all("cannot resolve" in d["detail"] for d in report["live"]) and report["recaptured"] == []
+
+
+def test_a_name_gone_of_a_page_already_missing_when_captured_is_still_gone_not_gone(run_cli, raw_server, collection,
+                                                                                     system_dns):
+    server = raw_server({"/page": send_bytes(http_response(b"no such page", "404 Not Found"))})
+    url = f"http://was-404.test:{server.port}/page"
+    system_dns.answers["was-404.test"] = "127.0.0.1"
+    assert run_cli("capture", "-C", collection.root, url).exit_code == 0
+    system_dns.answers["was-404.test"] = NXDOMAIN
+    report = json.loads(run_cli("verify", "-C", collection.root, "--live", "--recapture", "--json").stdout)
+    [drift] = report["live"]
+    assert drift["state"] == "still gone" and drift["detail"].endswith("(was http-error 404)"), drift
+    assert report["recaptured"] == []

@@ -307,8 +307,30 @@ def test_verify_live_compares_verdicts(run_cli, collection, raw_server):
     assert (live["missing"]["state"], live["missing"]["detail"]) == ("unchanged", "still 404")  # not "gone"
     assert live["article"]["state"] == "unchanged"
     assert live["walled"]["state"] == "walled" and live["walled"]["detail"].startswith("now login-wall")
-    assert live["removed"]["state"] == "gone" and live["removed"]["detail"] == "HTTP 500 now (was 200)"
+    assert live["removed"]["state"] == "gone" and live["removed"]["detail"] == "HTTP 500 now (was content)"
     assert live["back"]["state"] == "changed" and live["back"]["detail"] == "now content (was http-error 404)"
     assert live["looping"]["state"] == "unreachable" and live["looping"]["detail"].startswith("redirect loop back to")
     human = run_cli("verify", "-C", collection.root, "--live").stdout
     assert "still 404" in human and "walled" in human
+
+
+def test_verify_live_tells_a_page_already_missing_when_captured_still_gone_and_does_not_recapture_it(
+        run_cli, collection, raw_server):
+    """README: a page already 404 is still 404. One missing another way now (a 404 now a soft 404,
+    a soft 404 now a 410, a 404 now a 410) has not gone now either, and "was" names its verdict."""
+    pages = {"/hard-then-soft": PAGES["/missing"][0], "/soft-then-hard": PAGES["/soft-404"][0],
+             "/404-then-410": PAGES["/missing"][0], "/went": PAGES["/article"][0]}
+    server = raw_server({path: (lambda path: lambda conn, request: conn.sendall(pages[path]))(path) for path in pages})
+    assert run_cli("capture", "-C", collection.root, *(server.url(p) for p in pages)).exit_code == 0
+    pages["/hard-then-soft"] = pages["/went"] = PAGES["/soft-404"][0]
+    pages["/soft-then-hard"] = pages["/404-then-410"] = http_response(b"gone", "410 Gone")
+    result = run_cli("verify", "-C", collection.root, "--live", "--recapture", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    live = {d["url"].rsplit("/", 1)[1]: (d["state"], d["detail"]) for d in report["live"]}
+    assert live["hard-then-soft"][0] == "still gone" and live["hard-then-soft"][1].startswith("now not-found: ")
+    assert live["hard-then-soft"][1].endswith("(was http-error 404)")
+    assert live["soft-then-hard"] == ("still gone", "HTTP 410 now (was not-found)")  # not "(was 200)": it was no page
+    assert live["404-then-410"] == ("still gone", "HTTP 410 now (was http-error 404)")
+    assert live["went"][0] == "gone" and live["went"][1].endswith("(was content)")
+    assert [r["url"] for r in report["recaptured"]] == [server.url("/went")]  # only the page that went now

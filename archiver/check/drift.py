@@ -5,7 +5,8 @@ rendered again, so that like is compared with like (a script-rendered page's HTM
 what its capture judged). Its payload or rendered text and page verdict are compared with the
 newest capture: unchanged (a page already 404 is "still 404"), changed (with a text similarity
 for HTML, so rotating ads read differently from a rewritten article), gone (an HTTP error
-status, a soft 404 or a name DNS says does not exist), walled (now behind a bot or login wall),
+status, a soft 404 or a name DNS says does not exist), still gone (so, and already an HTTP error
+or a soft 404 when captured: a 404 now a 410), walled (now behind a bot or login wall),
 unreachable, or not compared (a browser capture, and no Chromium to render it again). Changed
 pages may be captured again, each the way it was captured before: rendered in a browser, or
 over HTTP alone."""
@@ -32,13 +33,15 @@ from archiver.check.drift_text import text_change, visible_words
 from archiver.check.scan import read_record_block
 
 NOT_COMPARED = "not compared"
+STILL_GONE = "still gone"
+MISSING = ("http-error", "not-found")  # verdicts of a capture that is not the page asked for
 
 
 @dataclass(frozen=True)
 class Drift:
     url: str
     capture_id: str
-    state: str  # unchanged | changed | gone | walled | unreachable | not compared
+    state: str  # unchanged | changed | gone | still gone | walled | unreachable | not compared
     detail: str
     similarity: float | None = None  # 0..1, HTML only
 
@@ -99,21 +102,26 @@ def _look(row: CaptureRow, result: FetchResult, announced: int | None) -> _Look:
 def _looked(row: CaptureRow, result: FetchResult, announced: int | None) -> _Look:
     """What `result` shows against `row`; `announced`: the Content-Length of a capture cut at the size limit."""
     final = result.final
+    was = verdict_label(row.verdict, row.http_status) if row.verdict else f"HTTP {row.http_status}"
+    # A page that was already not the page when captured (an error status, a soft 404) and still is
+    # not has not gone now: it is told still gone, and not captured again.
+    gone = STILL_GONE if row.verdict in MISSING or (row.verdict is None and (row.http_status or 0) >= 400) else "gone"
     if final is None or result.outcome == "failed":  # no response, or a chain that never reached a page
         # Gone only when DNS says the name does not exist: no answer (offline, no resolver) is no answer.
-        return _Look("gone" if result.name_missing else "unreachable", result.error or "no response")
+        if not result.name_missing:
+            return _Look("unreachable", result.error or "no response")
+        return _Look(gone, result.error if gone == "gone" else f"{result.error} (was {was})")
     now = capture_verdict(result)
-    was = verdict_label(row.verdict, row.http_status) if row.verdict else f"HTTP {row.http_status}"
     if now.verdict == "http-error":
         if final.status == row.http_status:
             return _Look("unchanged", f"still {final.status}")
-        return _Look("gone", f"HTTP {final.status} now (was {row.http_status})")
+        return _Look(gone, f"HTTP {final.status} now (was {was})")
     if now.verdict != "content" and now.verdict == row.verdict:
         return _Look("unchanged", f"still {now.verdict}")
     if now.verdict in ("bot-wall", "login-wall"):
         return _Look("walled", f"now {now.verdict}: {now.reason} (was {was})")
     if now.verdict == "not-found":
-        return _Look("gone", f"now not-found: {now.reason} (was {was})")
+        return _Look(gone, f"now not-found: {now.reason} (was {was})")
     if now.verdict == "empty":
         return _Look("changed", f"now empty (was {was})")
     if row.verdict not in (None, "content") or (row.verdict is None and (row.http_status or 0) >= 400):

@@ -47,7 +47,8 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
 
     Prints what passed, then every failure with its file, record and field (expected vs
     found), then what could not be checked. --live adds, per URL: unchanged (a page already 404
-    is "still 404"), changed (with a text similarity for HTML), gone, walled (now behind a bot
+    is "still 404"), changed (with a text similarity for HTML), gone, still gone (already an
+    HTTP error or a soft 404 when captured, missing another way now), walled (now behind a bot
     or login wall), unreachable, or not compared (a browser capture, rendered again to be
     compared, and no Chromium to render it); drift is reported, it is not a failure.
 
