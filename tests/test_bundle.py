@@ -21,6 +21,7 @@ from typing import Iterator
 
 import pytest
 
+from archiver.evidence.keys import key_path
 from archiver.evidence.signing import grouped
 from archiver.store.crash_points import AFTER_SEAL, PAUSE_AT
 from tests import pywb
@@ -112,6 +113,16 @@ def test_a_claim_bundle_verifies_and_reveals_nothing_else(run_cli, evidence):
         assert secret not in everything, secret
     assert evidence["server"].url("/report").encode() in everything
 
+
+def test_pubkey_checks_against_the_exported_public_key_and_refuses_the_private_one_saying_so(run_cli, evidence):
+    bundle = make_bundle(run_cli, evidence, "--claim", claim_about(evidence, "ministry says so")["id"])
+    public = evidence["tmp"] / "their-key.pem"
+    assert run_cli("keys", "export", "-C", evidence["collection"].root, "-o", public).exit_code == 0
+    assert json.loads(run_cli("verify-bundle", bundle, "--pubkey", public, "--json").stdout)["ok"] is True
+    private = key_path(evidence["collection"])  # the signing key a user could pick up by mistake
+    refused = run_cli("verify-bundle", bundle, "--pubkey", private)
+    assert refused.exit_code == 2 and f"{private} is a private key" in refused.output, refused.output
+    assert "keys/FINGERPRINT.pub.pem" in refused.output and "archiver keys export -o FILE" in refused.output
 
 
 @pytest.mark.parametrize("choice", [["--claim", "CLAIM"], ["--url", "URL"], ["--document", "DOCUMENT"]],

@@ -21,6 +21,7 @@ from archiver.store import catalog as catalog_module
 from archiver.store.catalog import Catalog
 from archiver.store.database import ROWS_PER_STATEMENT
 from archiver.store.rows import CaptureRow
+from tests.conftest import http_response, send_bytes
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
 
@@ -243,3 +244,15 @@ def test_a_listing_whose_reader_goes_away_after_a_line_ends_quietly(collection, 
     stderr = listing.stderr.read().decode()
     assert listing.wait(timeout=120) == 141
     assert first.strip() and stderr == ""
+
+
+def test_piped_a_claims_urls_and_their_newest_captures_are_told_apart(run_cli, collection, raw_server):
+    """Each status is several words ("http-error 404 …"): joined with a bare space, where one
+    URL's ends and the next begins could not be read."""
+    server = raw_server({"/gone": send_bytes(http_response(b"no", "404 Not Found")),
+                         "/here": send_bytes(http_response(b"<p>the page</p>"))})
+    run_cli("cite", "-C", collection.root, "Two sources", server.url("/gone"), server.url("/here"))
+    [header, row] = run_cli("claims", "-C", collection.root).stdout.splitlines()
+    cites, newest = row.split("\t")[3:]
+    assert cites == f"{server.url('/gone')} | {server.url('/here')}"
+    assert [status.split()[:2] for status in newest.split(" | ")] == [["ok", "404"], ["ok", "200"]], newest

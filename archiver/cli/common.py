@@ -333,7 +333,7 @@ def console(stderr: bool = False) -> Console:
     return LiteralConsole(stderr=stderr, highlight=False, emoji=False, soft_wrap=not probe.is_terminal)
 
 
-_ONE_LINE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})  # a row stays one line of the pipe
+_ONE_LINE = str.maketrans({"\t": " ", "\n": " | ", "\r": " "})  # a row, one line of the pipe; a cell's lines apart
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], whole: Sequence[str] = (),
@@ -344,7 +344,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | None]], wh
     one tab-separated line per row, and nothing else (`empty` goes to stderr); `continued`, a
     later page of one listing (cli.listing): piped, its rows alone. Cells are printed
     literally, never read as markup nor obeyed as control characters; a cell's lines (several
-    URLs) share its row."""
+    URLs) share its row, piped joined by " | "."""
     cells = [["-" if value in (None, "") else literal(str(value)) for value in row] for row in rows]
     if not cells and empty is not None:
         remark(empty)

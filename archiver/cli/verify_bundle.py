@@ -33,8 +33,13 @@ def verify_bundle_command(bundle: Path, fingerprint: str | None, pubkey: Path | 
     if fingerprint and pubkey:
         raise click.UsageError("give --fingerprint or --pubkey, not both")
     if pubkey:
+        given = pubkey.read_bytes()
+        if b"PRIVATE KEY-----" in given:  # a signing key: the one file of a collection never to give away
+            raise UsageProblem(f"{pubkey} is a private key, not the public key --pubkey checks against",
+                               "pass the public key: the collection's keys/FINGERPRINT.pub.pem, or what "
+                               "`archiver keys export -o FILE` writes (and keep the private key to yourself)")
         try:
-            fingerprint = PublicKey.from_pem(pubkey.read_bytes()).fingerprint
+            fingerprint = PublicKey.from_pem(given).fingerprint
         except ValueError:
             raise UsageProblem(f"{pubkey} is not an Ed25519 public key in PEM", "give the key `archiver keys export` wrote") from None
     elif fingerprint is not None:
