@@ -243,18 +243,17 @@ class Catalog:
         return self._with_citations(rows)
 
     def _with_citations(self, rows: list[tuple]) -> list[ClaimRow]:
-        cited: dict[str, list[tuple[str, str]]] = {}
-        formerly: dict[str, list[tuple[str, str, str]]] = {}
+        cited: dict[str, list[tuple[str, str, str | None]]] = {}
+        formerly: dict[str, list[tuple[str, str, str, str | None]]] = {}
         for batch in in_batches([row[0] for row in rows]):
-            for claim_id, *citation in self._db.execute(f"SELECT claim_id, url, url_key FROM citations WHERE claim_id IN"
-                                                        f" ({placeholders(batch)}) ORDER BY claim_id, position", batch):
+            for claim_id, *citation in self._db.execute(f"SELECT claim_id, url, url_key, cited_since FROM citations WHERE"
+                                                        f" claim_id IN ({placeholders(batch)}) ORDER BY claim_id, position", batch):
                 cited.setdefault(claim_id, []).append(tuple(citation))
-            for claim_id, *former in self._db.execute(f"SELECT claim_id, url, url_key, dropped_at FROM former_citations WHERE"
-                                                      f" claim_id IN ({placeholders(batch)}) ORDER BY claim_id, dropped_at, url_key", batch):
+            for claim_id, *former in self._db.execute(f"SELECT claim_id, url, url_key, dropped_at, cited_since FROM former_citations"
+                                                      f" WHERE claim_id IN ({placeholders(batch)}) ORDER BY claim_id, dropped_at, url_key",
+                                                      batch):
                 formerly.setdefault(claim_id, []).append(tuple(former))
-        return [ClaimRow(*row, citations=tuple(cited.get(row[0], ())), former_citations=_former(cited.get(row[0], ()),
-                                                                                                formerly.get(row[0], ())))
-                for row in rows]
+        return [_claim_row(row, cited.get(row[0], []), formerly.get(row[0], [])) for row in rows]
 
     def captures_by_url(self, url_keys: set[str]) -> dict[str, list[CaptureRow]]:
         found: dict[str, list[CaptureRow]] = {key: [] for key in url_keys}
@@ -350,11 +349,14 @@ class Catalog:
         return dict(zip(("name", "warcinfo_id", "opened_at", "closed_at", "size", "sha256"), row)) if row else None
 
 
-def _former(cited: list[tuple], dropped: list[tuple]) -> tuple[tuple[str, str, str], ...]:
-    """Each URL a claim cited and no longer cites, once, with when it was last dropped (in
-    dropped_at order): one cited again since is a citation, not a former one."""
-    now = {key for _, key in cited}
-    return tuple({key: (url, key, at) for url, key, at in dropped if key not in now}.values())
+def _claim_row(row: tuple, cited: list[tuple], dropped: list[tuple]) -> ClaimRow:
+    """The claim with its citations and each URL it cited and no longer cites, once, with when it
+    was last dropped (in dropped_at order): one cited again since is a citation, not a former one."""
+    now = {key for _, key, _ in cited}
+    former = {key: (url, key, at, since) for url, key, at, since in dropped if key not in now}.values()
+    return ClaimRow(*row, citations=tuple((url, key) for url, key, _ in cited),
+                    former_citations=tuple((url, key, at) for url, key, at, _ in former),
+                    cited_since=tuple((key, since) for _, key, since in cited) + tuple((key, since) for _, key, _, since in former))
 
 
 def how_many_found(count: int) -> str:

@@ -44,6 +44,7 @@ def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | N
             " text = excluded.text, text_start = excluded.text_start, text_end = excluded.text_end, extra = excluded.extra,"
             " verbatim = excluded.verbatim, superseded_at = NULL", [value for row in rows for value in row])
         first: dict[str, int] = {}
+        since: dict[tuple[str, str], str | None] = {}  # of the citations a claim goes on citing: since when
         if keep_citations:
             first = dict(db.execute(f"SELECT claim_id, MAX(position) + 1 FROM citations WHERE claim_id IN"
                                     f" ({placeholders(ids)}) GROUP BY claim_id", ids).fetchall())
@@ -51,15 +52,18 @@ def upsert_claims(db: Database, claims: Iterable["Claim"], document_key: str | N
             # Which URLs a claim cites can change without its text changing (a standalone URL edited,
             # an href): those it no longer cites are kept as former citations, dropped at this read.
             kept = {(claim.id, citation.normalised) for claim in batch for citation in claim.citations}
-            db.executemany("INSERT INTO former_citations (claim_id, url_key, url, standalone, dropped_at)"
-                           " VALUES (?, ?, ?, ?, ?)", [(*row, seen_at) for row in db.execute(
-                               f"SELECT claim_id, url_key, url, standalone FROM citations WHERE claim_id IN"
-                               f" ({placeholders(ids)})", ids).fetchall() if (row[0], row[1]) not in kept])
+            held = db.execute(f"SELECT claim_id, url_key, url, standalone, cited_since FROM citations WHERE claim_id IN"
+                              f" ({placeholders(ids)})", ids).fetchall()
+            since = {(row[0], row[1]): row[4] for row in held if (row[0], row[1]) in kept}
+            db.executemany("INSERT INTO former_citations (claim_id, url_key, url, standalone, cited_since, dropped_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?)", [(*row, seen_at) for row in held if (row[0], row[1]) not in kept])
             db.execute(f"DELETE FROM citations WHERE claim_id IN ({placeholders(ids)})", ids)
-        db.executemany("INSERT INTO citations (claim_id, url_key, url, standalone, position) VALUES (?, ?, ?, ?, ?)"
-                       " ON CONFLICT DO NOTHING",
-                       [(claim.id, c.normalised, c.url, int(c.standalone), position) for claim in batch
-                        for position, c in enumerate(claim.citations, first.get(claim.id, 0))])
+        # A note cited again keeps its citations as they are (ON CONFLICT): only a URL new to it starts now.
+        db.executemany("INSERT INTO citations (claim_id, url_key, url, standalone, position, cited_since)"
+                       " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                       [(claim.id, c.normalised, c.url, int(c.standalone), position,
+                         since[claim.id, c.normalised] if (claim.id, c.normalised) in since else seen_at)
+                        for claim in batch for position, c in enumerate(claim.citations, first.get(claim.id, 0))])
         upserted(ids)
 
 

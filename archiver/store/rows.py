@@ -81,15 +81,22 @@ class ClaimRow:
     verbatim: int  # 1 when text is exactly the document's characters start:end (see Claim.verbatim)
     citations: tuple[tuple[str, str], ...] = ()  # (URL as written, normalised URL)
     former_citations: tuple[tuple[str, str, str], ...] = ()  # (URL, normalised URL, when a re-read dropped it)
+    # (normalised URL, when the claim began citing it) of each of both: None when not recorded (before 0013)
+    cited_since: tuple[tuple[str, str | None], ...] = ()
 
     def as_dict(self) -> dict:
         data = dict(self.__dict__)
         data["verbatim"] = bool(self.verbatim)
         data["extra"] = json.loads(self.extra) if self.extra else None
-        data["citations"] = [{"url": url, "url_key": key} for url, key in self.citations]
-        data["former_citations"] = [{"url": url, "url_key": key, "dropped_at": dropped_at}
+        since = dict(data.pop("cited_since"))
+        data["citations"] = [{"url": url, "url_key": key, "cited_since": since.get(key)} for url, key in self.citations]
+        data["former_citations"] = [{"url": url, "url_key": key, "cited_since": since.get(key), "dropped_at": dropped_at}
                                     for url, key, dropped_at in self.former_citations]
         return data
+
+    def since(self, url_key: str) -> str | None:
+        """When the claim began citing the URL, if recorded."""
+        return dict(self.cited_since).get(url_key)
 
     def url_keys_ever(self) -> list[str]:
         """The normalised URLs it cites, then those it cited before a re-read dropped them."""
