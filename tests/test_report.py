@@ -39,6 +39,17 @@ HOSTILE_CLAIM = "The minister said <img src=x onerror=alert(1)> on Monday"
 HOSTILE_URL = "javascript:alert(1)"
 
 
+GONE = {"url": "https://gone.example/x", "started_at": "2026-04-30T12:02:00Z", "outcome": "failed",
+        "error": "connection refused"}
+NEVER = {"url": "https://never.example/y", "started_at": None, "outcome": None, "error": None}
+
+
+def cited(url: str, captures: list[tuple[str, str]], not_bundled: dict | None = None) -> dict:
+    """A URL a claim of the view cites, from its first read on."""
+    return {"url": url, "since": "2026-04-30T11:00:00Z", "since_recorded": True, "until": None, "dropped": False,
+            "captures": captures, "not_bundled": not_bundled}
+
+
 def make_view() -> dict:
     return {
         "bundle": {"id": "b-2026-001", "created": "2026-05-01T10:00:00Z", "file": "evidence-2026.wacz",
@@ -60,12 +71,13 @@ def make_view() -> dict:
         "documents": [{"key": "seeds/a.txt", "sha256": DOC_HASH, "date": "2026-04-30", "title": "Report <b>A</b>"}],
         "claims": [
             {"id": "claim-1", "text": HOSTILE_CLAIM, "kind": "main", "document": "seeds/a.txt", "start": 0, "end": 57,
-             "captures": ["cap-ok", "cap-failed"],
-             "not_bundled": [{"url": "https://gone.example/x", "started_at": "2026-04-30T12:02:00Z", "outcome": "failed",
-                              "error": "connection refused"},
-                             {"url": "https://never.example/y", "started_at": None, "outcome": None, "error": None}]},
+             "first_seen_at": "2026-04-30T11:00:00Z", "superseded_at": None, "version": DOC_HASH,
+             "urls": [cited("http://example.org/report", [("cap-ok", "while")]), cited(HOSTILE_URL, [("cap-failed", "while")]),
+                      cited("https://gone.example/x", [], GONE), cited("https://never.example/y", [], NEVER)],
+             "captures": ["cap-ok", "cap-failed"], "not_bundled": [GONE, NEVER]},
             {"id": "claim-2", "text": "Entered by hand", "kind": "cited", "document": None, "start": None, "end": None,
-             "captures": ["cap-elsewhere"], "not_bundled": []},
+             "first_seen_at": "2026-04-30T11:00:00Z", "superseded_at": None, "version": None, "urls": [],
+             "captures": [], "not_bundled": []},
         ],
         "captures": [
             {"id": "cap-ok", "url": "http://example.org/report", "final_url": "https://example.org/report",
@@ -136,6 +148,7 @@ def test_hostile_strings_are_shown_as_text_and_never_run():
     view = make_view()
     view["captures"][0]["id"] = 'cap-ok" onmouseover="alert(1)'
     view["claims"][0]["captures"][0] = view["captures"][0]["id"]
+    view["claims"][0]["urls"][0]["captures"] = [(view["captures"][0]["id"], "while")]
     view["captures"][0]["final_url"] = "https://example.org/</code><script>alert(2)</script>"
     html = render_report(view)
     page = Page(html)
@@ -206,7 +219,6 @@ def test_every_claim_capture_key_file_and_digest_is_shown():
     ids = set(page.attributes("id"))
     assert {"claim-claim-1", "capture-cap-ok", "capture-cap-failed", f"key-{KEY}"} <= ids
     assert "#capture-cap-ok" in page.attributes("href") and "#claim-claim-1" in page.attributes("href")
-    assert "capture cap-elsewhere (not in this bundle)" in text
 
 
 def test_sections_come_in_order_with_verification_first():
@@ -501,3 +513,4 @@ def test_verify_bundle_says_which_bundle_it_verified_and_what_it_cannot_know(run
                             else data)
     altered = run_cli("verify-bundle", tampered, "--fingerprint", fingerprint, "--tsa-roots", roots)
     assert altered.exit_code == 1 and "Bundle " not in altered.stdout.split("checks passed")[0], altered.stdout
+

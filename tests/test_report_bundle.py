@@ -123,7 +123,7 @@ def test_a_page_not_found_and_a_failed_citation_are_said_as_such(run_cli, raw_se
     assert run_cli("bundle", "-C", collection.root, "--claim", claim["id"], "-o", bundle).exit_code == 0
     with zipfile.ZipFile(bundle) as wacz:
         text = text_of(wacz.read("evidence/report.html").decode())
-    entry = text.split(f"Claim {claim['id']}")[1].split("Captures")[1]
+    entry = text.split(f"Claim {claim['id']}")[1].split("URLs cited")[1].split(" Captures ")[0]
     assert "complete, not the page: not-found" in entry
     assert f"no capture in this bundle: {refused}, newest capture failed on" in entry
     assert "Page verdict not-found: " in text

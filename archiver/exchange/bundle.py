@@ -53,6 +53,7 @@ from archiver.evidence.key_status import WORKER_KEY_ANNOUNCED, entry_distrust, k
 from archiver.evidence.keys import custody_log, export_custody, refuse_out_of_service, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
+from archiver.exchange.report_claims import claim_views
 from archiver.exchange.report_view import by_url, not_bundled, report_view
 from archiver.check.scan import read_record_block
 from archiver.evidence.seal import sealed_manifest
@@ -143,7 +144,7 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
         captures = [c for c in catalog.captures() if c.warc_file]
         if not captures:
             raise UsageProblem("the collection has no stored captures", "capture some URLs first")
-        return claims, sorted(captures, key=lambda c: c.id), {c.document_key for c in claims} - {None}
+        return claims, sorted(captures, key=_in_time_order), {c.document_key for c in claims} - {None}
     chosen: dict[str, ClaimRow] = {}
     for prefix in selection.claims:
         matches = catalog.find_claim(prefix)
@@ -162,11 +163,18 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
         chosen.update((c.id, c) for c in found)
         disclosed.add(key)
     claims = sorted(chosen.values(), key=lambda c: c.id)
-    url_keys = {key for claim in claims for _, key in claim.citations} | {normalise_url(u) for u in selection.urls}
+    # What a claim cited before a re-read dropped it is what it cited when it was published.
+    url_keys = {key for claim in claims for key in claim.url_keys_ever()} | {normalise_url(u) for u in selection.urls}
     captures = [c for rows in catalog.captures_by_url(url_keys).values() for c in rows if c.warc_file]
     if not captures:
         raise UsageProblem("the selection has no stored captures", "capture its URLs first, or choose other claims")
-    return claims, sorted(captures, key=lambda c: c.id), disclosed - {None}
+    return claims, sorted(captures, key=_in_time_order), disclosed - {None}
+
+
+def _in_time_order(capture: CaptureRow) -> tuple[str, str]:
+    """Captures by when they started, as `captures` and `history` list them: an id orders only
+    to the second, with a random suffix after."""
+    return capture.started_at, capture.id
 
 
 def _custody_entries(logged: list[tuple[bytes, dict | None]], claims: set[str], captures: set[str],
@@ -283,7 +291,8 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     statuses = key_statuses_in(entry for _, entry in logged)
     view = report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint, output.name,
                        Path(ARCHIVE).name, statuses, public_keys,
-                       not_bundled(catalog, claims, evidence))
+                       claim_views(catalog, claims, evidence, (entry for _, entry in logged),
+                                   not_bundled(catalog, claims, evidence)))
     files.add("evidence/report.html", render_report(view).encode("utf-8"))
     statement["files"] = {path: sha256 for path, sha256, _ in files.listing()}
     files.add("evidence/bundle.json", canonical_json(statement))
@@ -320,7 +329,7 @@ def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult
     for document in documents:
         document.pop("path")  # a local path says nothing a recipient can check, and may say too much
     captures_of = by_url(evidence)
-    links = [{"claim": c.id, "capture": capture_id} for c in claims for _, url_key in c.citations
+    links = [{"claim": c.id, "capture": capture_id} for c in claims for url_key in c.url_keys_ever()
              for capture_id in captures_of.get(url_key, [])]
     files = {
         "evidence/claims.json": canonical_json({"claims": [c.as_dict() for c in claims], "documents": documents,

@@ -298,10 +298,15 @@ def _check_claims(wacz: Wacz, entries: dict[str, dict], report: Report) -> None:
                      f"evidence/claims.json claim {link.get('claim')}", f"links to capture {link.get('capture')}, not in this bundle")
     keys = {e.get("url_key") for e in entries.values()}
     for claim in claims.get("claims", []):
-        for citation in claim.get("citations", []):  # its capture failed, or it was never captured: not shown
+        # Its capture failed, or it was never captured: not shown.
+        for citation in claim.get("citations", []) + (claim.get("former_citations") or []):
             if citation.get("url_key") not in keys:
-                report.not_checked.append(f"claim {claim.get('id')} cites {citation.get('url')}: "
-                                          "the bundle holds no capture of it")
+                until = f" until {citation['dropped_at']}" if "dropped_at" in citation else ""
+                report.not_checked.append(f"claim {claim.get('id')} cite{'d' if until else 's'} {citation.get('url')}"
+                                          f"{until}: the bundle holds no capture of it")
+    if claims.get("claims"):
+        report.not_checked.append("when each claim began citing each URL, and the URLs a re-read of its document dropped: "
+                                  "signed by this bundle's statement alone; the signed manifest holds what each cites now")
 
 
 def _check_documents(wacz: Wacz, checkpoint: dict, report: Report) -> None:

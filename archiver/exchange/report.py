@@ -14,7 +14,8 @@ report_page's."""
 
 from __future__ import annotations
 
-from archiver.exchange.report_captures import captures_section, in_brief
+from archiver.exchange.report_captures import captures_section
+from archiver.exchange.report_claims import claims_section
 from archiver.exchange.report_markup import (anchor, count, definition_list, escape, fingerprint_literal, key_link, literal,
                                               or_absent, prose)
 from archiver.exchange.report_page import utc, when
@@ -81,7 +82,7 @@ def render_report(view: dict) -> str:
         f"<h1>{_heading(view, as_html=True)}</h1>\n",
         _summary(view),
         verification_section(view),
-        _claims(view),
+        claims_section(view, {document["key"]: document for document in view["documents"]}),
         captures_section(view),
         _documents(view),
         _keys(view),
@@ -163,55 +164,6 @@ def _not_the_page(captures: list[dict], claims: list[dict]) -> str:
         said.append(f"{count(missing, 'cited URL')} of the claims {'has' if missing == 1 else 'have'} no capture in this "
                     "bundle (each is listed with its claim, with what became of its capture)")
     return f"<p class=\"warn\">Of these, {'; and '.join(said)}.</p>\n" if said else ""
-
-
-def _claims(view: dict) -> str:
-    documents = {document["key"]: document for document in view["documents"]}
-    captures = {capture["id"]: capture for capture in view["captures"]}
-    parts = ["<h2 id=\"claims\">Claims</h2>\n"]
-    if not view["claims"]:
-        parts.append("<p>This bundle holds no claims.</p>\n")
-    for claim in view["claims"]:
-        document = claim["document"]
-        if document is None:
-            source = "none (the claim was entered directly)"
-        elif document in documents:
-            source = f"<a href=\"#{anchor('document', document)}\">{literal(document)}</a>"
-            if documents[document]["title"] is not None:
-                source += f", “{prose(documents[document]['title'])}”"
-        else:
-            source = f"{literal(document)} (not in this bundle)"
-        if document is None:  # a note's offsets are into its own text: there is no document to place it in
-            span = "none: the claim is in no document"
-        elif claim["start"] is None or claim["end"] is None:
-            span = "not recorded"
-        else:
-            span = f"characters {escape(claim['start'])} to {escape(claim['end'])} of the document"
-        cited = []
-        for capture_id in claim["captures"]:
-            if capture_id in captures:
-                capture = captures[capture_id]
-                changed = (", <span class=\"warn\">changed since the previous capture</span>"
-                           if (capture.get("change") or {}).get("changed") else "")
-                cited.append(f"<li><a href=\"#{anchor('capture', capture_id)}\">capture {literal(capture_id)}</a>: "
-                             f"{literal(capture['url'])}, {literal(capture['started_at'])}, {in_brief(capture)}"
-                             f"{changed}</li>")
-            else:
-                cited.append(f"<li>capture {literal(capture_id)} (not in this bundle)</li>")
-        for url in claim["not_bundled"]:
-            if url["outcome"] is None:
-                became = "never captured"
-            else:
-                became = (f"newest capture {escape(url['outcome'])} on {literal(url['started_at'])}"
-                          + (f": {prose(url['error'])}" if url["error"] else "") + "; it holds no page to bundle")
-            cited.append(f"<li><span class=\"warn\">no capture in this bundle</span>: {literal(url['url'])}, {became}</li>")
-        parts.append(
-            f"<section class=\"item\" id=\"{anchor('claim', claim['id'])}\">\n<h3>Claim {literal(claim['id'])}</h3>\n"
-            f"<blockquote>{prose(claim['text'])}</blockquote>\n"
-            + definition_list([("Kind", escape(claim["kind"])), ("Document", source), ("Place", span),
-                   ("Captures", f"<ul>{''.join(cited)}</ul>" if cited else "none in this bundle")])
-            + "</section>\n")
-    return "".join(parts)
 
 
 def _documents(view: dict) -> str:

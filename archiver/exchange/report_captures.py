@@ -14,13 +14,25 @@ TRUNCATION = {
     "disconnect": "the server closed the connection before the end",
 }
 
+# Where a capture falls against the period its claim cited its URL (report_claims).
+BEFORE, WHILE, AFTER = "before", "while", "after"
+CITING = {WHILE: "while the claim cited this URL", BEFORE: "before the claim cited this URL",
+          AFTER: "after the claim stopped citing this URL"}
+
+
+def made(timing: str) -> str:
+    """When a capture was made against the period its claim cited its URL, in words: a warning
+    when not within it, since then it is no evidence of what the claim cited."""
+    return f"made {CITING[timing]}" if timing == WHILE else f"<span class=\"warn\">made {CITING[timing]}</span>"
+
 
 def captures_section(view: dict) -> str:
     keys = {key["fingerprint"]: key for key in view["keys"]}
-    citing: dict[str, list[str]] = {}
+    citing: dict[str, list[tuple[str, str]]] = {}
     for claim in view["claims"]:
-        for capture_id in claim["captures"]:
-            citing.setdefault(capture_id, []).append(claim["id"])
+        for url in claim["urls"]:
+            for capture_id, timing in url["captures"]:
+                citing.setdefault(capture_id, []).append((claim["id"], timing))
     parts = ["<h2 id=\"captures\">Captures</h2>\n"]
     if not view["captures"]:
         parts.append("<p>This bundle holds no captures.</p>\n")
@@ -41,8 +53,8 @@ def captures_section(view: dict) -> str:
             ("WARC records", _records(capture["records"])),
             ("Attested by key", "not attested" if capture["attestation_key"] is None
              else key_link(capture["attestation_key"], keys) + _distrusted(capture)),
-            ("Cited by", ", ".join(f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a>"
-                                   for claim_id in citing.get(capture["id"], [])) or "no claim in this bundle"),
+            ("Cited by", ", ".join(f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a> ({made(timing)})"
+                                   for claim_id, timing in citing.get(capture["id"], [])) or "no claim in this bundle"),
         ]
         page = page_section(capture) if capture.get("page") else ""  # only browser captures have one
         parts.append(f"<section class=\"item\" id=\"{anchor('capture', capture['id'])}\">\n"

@@ -30,16 +30,17 @@ def by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
 
 
 def not_bundled(catalog: "Catalog", claims: list[ClaimRow], evidence: list[CaptureEvidence]) -> dict[str, list[dict]]:
-    """For each claim, the URLs it cites of which the bundle holds no capture, each with how its
-    newest capture in the collection ended (failed, and why), or that it was never captured: a
-    reader must not take the captures shown for all that the claim cites."""
+    """For each claim, the URLs it cites or cited of which the bundle holds no capture, each with
+    how its newest capture in the collection ended (failed, and why), or that it was never captured:
+    a reader must not take the captures shown for all that the claim cites."""
     bundled = {item.capture.url_key for item in evidence}
-    missing = {key for claim in claims for _, key in claim.citations} - bundled
+    missing = {key for claim in claims for key in claim.url_keys_ever()} - bundled
     newest = {key: rows[-1] for key, rows in catalog.captures_by_url(missing).items() if rows}
     return {claim.id: [{"url": url, "started_at": newest[key].started_at if key in newest else None,
                         "outcome": newest[key].outcome if key in newest else None,
                         "error": newest[key].error if key in newest else None}
-                       for url, key in claim.citations if key in missing] for claim in claims}
+                       for url, key, *_ in claim.citations + claim.former_citations if key in missing]
+            for claim in claims}
 
 
 def document_name(key: str) -> str:
@@ -54,10 +55,9 @@ def document_name(key: str) -> str:
 def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, claims: list[ClaimRow],
                  evidence: list[CaptureEvidence], files: BundleFiles, checkpoint: dict, wacz_fingerprint: str,
                  bundle_name: str, archive: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey],
-                 missing: dict[str, list[dict]]) -> dict:
+                 claim_views: list[dict]) -> dict:
     """The view of a bundle about to be sealed: `files` are its files so far, `archive` names its
-    WARC, `missing` the cited URLs it holds no capture of (not_bundled)."""
-    captures_of = by_url(evidence)
+    WARC, `claim_views` its claims as report_claims.claim_views sees them."""
     changes = changes_since_previous(evidence)
     keys = [{"fingerprint": fp, "algorithm": "Ed25519",
              "role": "signs attestations, manifests and this bundle" if fp == key.fingerprint
@@ -83,11 +83,8 @@ def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, clai
                      "timestamp": _token_view(token) if token else None},
         "documents": [{"key": document_name(d["key"]), "sha256": d["sha256"], "date": d["date"], "title": d["title"]}
                       for d in json.loads(files["evidence/claims.json"])["documents"]],
-        "claims": [{"id": c.id, "text": c.text, "kind": c.kind, "document": c.document_key and document_name(c.document_key), "start": c.start,
-                    "end": c.end, "captures": [i for _, url_key in c.citations for i in captures_of.get(url_key, [])],
-                    "not_bundled": missing.get(c.id, [])}
-                   for c in claims],
-        "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in {k for _, k in c.citations}],
+        "claims": [{**c, "document": c["document"] and document_name(c["document"])} for c in claim_views],
+        "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in c.url_keys_ever()],
                                    changes.get(item.capture.id), statuses) for item in evidence],
         "files": [{"path": path, "sha256": sha256, "bytes": size} for path, sha256, size in files.listing()],
     }
