@@ -514,3 +514,29 @@ def test_verify_bundle_says_which_bundle_it_verified_and_what_it_cannot_know(run
     altered = run_cli("verify-bundle", tampered, "--fingerprint", fingerprint, "--tsa-roots", roots)
     assert altered.exit_code == 1 and "Bundle " not in altered.stdout.split("checks passed")[0], altered.stdout
 
+
+@needs_tools
+def test_a_forged_datapackage_passes_the_printed_steps_which_say_only_verify_bundle_checks_it(court_copy):
+    """datapackage.json lists the signed statement, so the statement cannot list it: the printed
+    steps show only that datapackage-digest.json names it, and say that its authenticity is
+    verify-bundle's to check (the ECDSA signature), which then fails it."""
+    bundle = court_copy["bundle"]
+    with zipfile.ZipFile(bundle) as wacz:
+        text = text_of(wacz.read("evidence/report.html").decode())
+        files = {info.filename: wacz.read(info) for info in wacz.infolist()}
+    assert ("The authenticity of datapackage.json itself is checked only by archiver verify-bundle (the last step). "
+            "None of the other checks here relies on it.") in text
+    forged = files["datapackage.json"].replace(b"evidence bundle", b"forged bundle")
+    assert forged != files["datapackage.json"]
+    digest = json.loads(files["datapackage-digest.json"])
+    digest["hash"] = digest["signedData"]["hash"] = f"sha256:{hashlib.sha256(forged).hexdigest()}"
+    files.update({"datapackage.json": forged, "datapackage-digest.json": json.dumps(digest).encode()})
+    with zipfile.ZipFile(bundle, "w") as wacz:
+        for name, data in files.items():
+            wacz.writestr(name, data)
+    clerk = Clerk(court_copy["folder"])
+    outputs = [checked(clerk.run(command)) for command in court_copy["commands"][:ALL_IN_ONE]]
+    *_, listed_digest, digest_file = outputs[FILE_HASH_CHECK].splitlines()
+    assert f"sha256:{listed_digest.split()[0]}" == json.loads(digest_file)["hash"]  # the steps see them agree
+    everything = clerk.run(court_copy["commands"][ALL_IN_ONE])
+    assert everything.returncode == 1 and "datapackage" in everything.stdout, everything.stdout

@@ -121,7 +121,13 @@ def _file_hash_step(files: list[dict]) -> tuple[str, str, str]:
     command = ("sha256sum -c <<'END'\n" + "".join(f"{line}\n" for line in lines) + "END\n"
                f"{REPORT_CHECK}\nsha256sum datapackage.json\ncat datapackage-digest.json")
     after = ("<p>Every line the first two commands print must end in <code>OK</code>. The digest the third command "
-             "prints must equal the one after <code>sha256:</code> in the fourth.</p>")
+             "prints must equal the one after <code>sha256:</code> in the fourth.</p>"
+             "<p>That shows only that the two WACZ files agree with each other: <code>datapackage.json</code> and "
+             "<code>datapackage-digest.json</code> are the two files <code>evidence/bundle.json</code> does not list "
+             "(<code>datapackage.json</code> lists it, so it cannot list them), and these steps do not check the "
+             "ECDSA signature in <code>datapackage-digest.json</code>. <strong>The authenticity of "
+             "<code>datapackage.json</code> itself is checked only by <code>archiver verify-bundle</code></strong> "
+             "(the last step). None of the other checks here relies on it.</p>")
     if by_hand:
         after += ("<p class=\"warn\">Not in the command because its name or listed hash is malformed; compare by hand "
                   "with the <a href=\"#files\">file list</a>: " + ", ".join(literal(path) for path in by_hand) + ".</p>")
