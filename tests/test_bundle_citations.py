@@ -11,6 +11,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from archiver.store.database import write_transaction
 from tests.conftest import http_response, send_bytes
 from tests.test_bundle import verify_bundle
 from tests.test_report_bundle import text_of
@@ -168,3 +169,27 @@ def test_captures_made_in_one_second_are_listed_in_the_order_they_were_made(run_
     for previous, capture in zip(in_time_order, in_time_order[1:]):  # each compared with the one made before it
         part = sections.split(f"Capture {capture} ")[1].split(" Capture ")[0]
         assert f"unchanged since the previous capture, {previous}" in part, part
+
+
+def test_a_citation_recorded_before_archiver_kept_when_it_began_is_never_said_to_be_cited_then(
+        run_cli, raw_server, collection, tmp_path):
+    """A catalog from before migration 0013 knows when a claim was first read, not when it began
+    citing each URL (a later read may have added it): a capture made since is not said to be
+    made while the claim cited the URL."""
+    server = pages(raw_server, "/a")
+    sheet = collection.root / "seeds" / "sheet.csv"
+    sheet.write_text(f"claim,url\nThe minister said X,{server.url('/a')}\n")
+    assert run_cli("capture", "-C", collection.root, sheet).exit_code == 0
+    with collection, write_transaction(collection.catalog._db):
+        collection.catalog._db.execute("UPDATE citations SET cited_since = NULL")  # as 0013 leaves one recorded before it
+    [claim] = listed(run_cli, collection.root, "claims")
+    assert claim["citations"][0]["cited_since"] is None
+    [capture] = listed(run_cli, collection.root, "captures")
+
+    report, _, _ = bundled(run_cli, collection.root, claim["id"], tmp_path / "claim.wacz")
+    entry = claim_part(report, claim["id"])
+    assert (f"{server.url('/a')}: cited from no earlier than its first read, {claim['first_seen_at']} (when it began "
+            "citing this URL was not recorded) and still cites it") in entry
+    assert (f"capture {capture['id']}: {server.url('/a')}, {capture['started_at']}, complete; made after the claim was "
+            "first read, but whether it cited this URL then is not recorded") in entry
+    assert WHILE not in report

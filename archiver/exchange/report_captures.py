@@ -15,9 +15,10 @@ TRUNCATION = {
 }
 
 # Where a capture falls against the period its claim cited its URL (report_claims).
-BEFORE, WHILE, AFTER = "before", "while", "after"
+BEFORE, WHILE, AFTER, UNSURE = "before", "while", "after", "unsure"
 CITING = {WHILE: "while the claim cited this URL", BEFORE: "before the claim cited this URL",
-          AFTER: "after the claim stopped citing this URL"}
+          AFTER: "after the claim stopped citing this URL",
+          UNSURE: "after the claim was first read, but whether it cited this URL then is not recorded"}
 
 
 def made(timing: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
-from archiver.exchange.report_captures import AFTER, BEFORE, WHILE, in_brief, made
+from archiver.exchange.report_captures import AFTER, BEFORE, UNSURE, WHILE, in_brief, made
 from archiver.exchange.report_markup import anchor, definition_list, escape, literal, prose
 from archiver.store.rows import ClaimRow
 
@@ -35,8 +35,8 @@ def claim_views(catalog: "Catalog", claims: list[ClaimRow], evidence: list[Captu
             until = dropped_at or claim.superseded_at
             urls.append({"url": url, "since": since or claim.first_seen_at, "since_recorded": since is not None,
                          "until": until, "dropped": dropped_at is not None,
-                         "captures": [(item.capture.id, _when(item.capture.started_at, since or claim.first_seen_at, until))
-                                      for item in captures.get(key, [])],
+                         "captures": [(item.capture.id, _when(item.capture.started_at, since or claim.first_seen_at, until,
+                                                              since is not None)) for item in captures.get(key, [])],
                          "not_bundled": next((m for m in missing.get(claim.id, []) if m["url"] == url), None)})
         views.append({"id": claim.id, "text": claim.text, "kind": claim.kind, "document": claim.document_key,
                       "start": claim.start, "end": claim.end, "first_seen_at": claim.first_seen_at,
@@ -46,11 +46,13 @@ def claim_views(catalog: "Catalog", claims: list[ClaimRow], evidence: list[Captu
     return views
 
 
-def _when(started_at: str, since: str, until: str | None) -> str:
+def _when(started_at: str, since: str, until: str | None, since_recorded: bool) -> str:
     started = datetime.fromisoformat(started_at)
     if started < datetime.fromisoformat(since):
         return BEFORE
-    return AFTER if until is not None and started >= datetime.fromisoformat(until) else WHILE
+    if until is not None and started >= datetime.fromisoformat(until):
+        return AFTER
+    return WHILE if since_recorded else UNSURE
 
 
 def _versions(catalog: "Catalog", claims: list[ClaimRow], custody: Iterable[dict | None]) -> dict[str, str]:
@@ -127,8 +129,9 @@ def _url(url: dict, claim: dict, captures: dict[str, dict]) -> str:
         began = "its first read" if claim["document"] is not None else "it was first recorded"
         since = f"from {literal(url['since'])}" + (f" ({began})" if url["since"] == claim["first_seen_at"] else "")
     else:  # recorded before archiver kept when a claim began citing a URL
-        since = (f"from its first read at {literal(url['since'])} at the earliest (when it began citing this URL "
-                 "was not recorded)")
+        first = "its first read" if claim["document"] is not None else "when it was first recorded"
+        since = (f"from no earlier than {first}, {literal(url['since'])} (when it began citing this URL was not "
+                 "recorded)")
     if url["until"] is None:
         until = "and still cites it"
     elif url["dropped"]:
