@@ -7,10 +7,13 @@ captures are listed in the order they were made."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import types
 import zipfile
 from pathlib import Path
 
+import archiver.capture.run
 from archiver.store.database import write_transaction
 from tests.conftest import http_response, send_bytes
 from tests.test_bundle import verify_bundle
@@ -146,11 +149,17 @@ def test_a_notes_report_says_when_it_began_citing_each_url(run_cli, raw_server, 
     assert f"capture {late['id']}: {server.url('/b')}, {late['started_at']}, complete; {WHILE}" in said_of_b
 
 
-def test_captures_made_in_one_second_are_listed_in_the_order_they_were_made(run_cli, raw_server, collection, tmp_path):
+def test_captures_made_in_one_second_are_listed_in_the_order_they_were_made(run_cli, raw_server, collection, tmp_path,
+                                                                             monkeypatch):
     """A capture's id is its second and a random suffix: two in one second sort by id in either
     order. The report lists them as `captures` does, by the time each started."""
     server = pages(raw_server, "/a")
-    for _ in range(60):  # until two in one second have ids the other way round from their times
+    # Each suffix drawn lower than the one before: any two captures in one second sort by id the
+    # other way round from their times.
+    suffixes = itertools.count(2**32 - 1, -1)
+    monkeypatch.setattr(archiver.capture.run, "secrets",
+                        types.SimpleNamespace(token_hex=lambda size: f"{next(suffixes) % 256**size:0{2 * size}x}"))
+    for _ in range(60):  # until two were made in one second
         assert run_cli("cite", "-C", collection.root, "A claim about A", server.url("/a")).exit_code == 0
         made = sorted(listed(run_cli, collection.root, "captures"), key=lambda x: x["started_at"])
         if any(x["id"][:14] == y["id"][:14] and x["id"] > y["id"] for x, y in zip(made, made[1:])):
