@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # bundle builds the view, so it imports this module
     from archiver.exchange.bundle import CaptureEvidence
     from archiver.store.catalog import Catalog
 
+
 def claim_views(catalog: "Catalog", claims: list[ClaimRow], evidence: list[CaptureEvidence],
                 custody: Iterable[dict | None], missing: dict[str, list[dict]]) -> list[dict]:
     """The report's view of each claim. `custody` are the custody log's entries (a document's
