@@ -6,6 +6,8 @@ no copy: its claim and URLs are recorded as the catalog holds them, marked late.
 
 from __future__ import annotations
 
+import dataclasses
+
 from archiver.check.doctor_findings import Diagnosis, Finding
 from archiver.errors import UsageProblem
 from archiver.evidence.claim_tree import claims_trees, tree_of
@@ -41,6 +43,8 @@ def unlogged_reads(collection: Collection, catalog: Catalog, key: SigningKey | N
         if document.sha256 != sha256:
             finding.detail += "; its kept copy is not the version read: read the document again"
             continue
+        # Claims of repeated words have the ids that reading paired them to (store/claim_pairing.py).
+        document = dataclasses.replace(document, claims=tuple(catalog.recorded_claims(document)))
         if problem := _unjustified(catalog, document, claims_read):
             finding.detail += f"; {problem}: read the document again"
             continue

@@ -34,9 +34,10 @@ class LinkSorter:
 
 
 def build_claims(key: str, reading: Reading, sorter: LinkSorter) -> tuple[list[Claim], list[Citation]]:
-    """The claims of a reading, and its standalone citations."""
+    """The claims of a reading, its standalone citations, and the normalised texts more than one
+    of its claims holds."""
     maker = ClaimMaker(key, sorter, reading.standalone_links)
-    return [maker.claim(passage) for passage in reading.passages], maker.standalone
+    return [maker.claim(passage) for passage in reading.passages], maker.standalone, frozenset(maker.repeated)
 
 
 class ClaimMaker:
@@ -52,6 +53,9 @@ class ClaimMaker:
         # every claim's words to its end. Only a text seen again is counted.
         self._seen = _Digests()
         self._repeats: dict[bytes, int] = {}
+        # The normalised texts more than one claim holds: archiver.store.claim_pairing tells which
+        # of them is which claim of the document's previous read.
+        self.repeated: set[str] = set()
 
     def claim(self, passage: Passage) -> Claim:
         own = self.sorter.cite(passage.links, standalone=False)
@@ -65,6 +69,7 @@ class ClaimMaker:
         if not self._seen.add(text_key):
             occurrence = self._repeats.get(text_key, 1)
             self._repeats[text_key] = occurrence + 1
+            self.repeated.add(normalised)
         return Claim(id=claim_id_of_normalised(self.key, normalised, occurrence), text=passage.text, start=passage.start,
                      end=passage.end, kind=passage.kind, citations=tuple(cited), row=passage.row,
                      verbatim=passage.verbatim)

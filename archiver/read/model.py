@@ -62,6 +62,9 @@ class Document:
     # URLs written alone on their line. Claims cite them too (see docs/claims.md); kept here as
     # well so a document that is only a list of URLs still yields them.
     standalone: tuple[Citation, ...] = ()
+    # The normalised texts (normalise_claim_text) more than one of its claims holds: which of
+    # those is which claim of the previous read is told by archiver.store.claim_pairing.
+    repeated: frozenset[str] = frozenset()
     # The exact bytes read, which `sha256` is of: the collection keeps a copy of each version.
     content: bytes = field(default=b"", repr=False, compare=False)
     # Or, when a claim sheet was read from a file a chunk at a time, those bytes copied as they

@@ -66,9 +66,10 @@ def parse_document(data: bytes, name: str, key: str | None = None) -> Document:
     reader = _READERS.get(Path(name).suffix.lower(), _READERS[".txt"])
     reading = reader(decoded.text, name)
     sorter = LinkSorter(reading.unusable_links)
-    claims, standalone = build_claims(key, reading, sorter)
+    claims, standalone, repeated = build_claims(key, reading, sorter)
     return _document(name, key, hashlib.sha256(data).hexdigest(), decoded.encoding, reading, decoded.warnings,
-                     sorter, tuple(claims), any(claim.citations for claim in claims), standalone, content=data)
+                     sorter, tuple(claims), any(claim.citations for claim in claims), standalone, repeated=repeated,
+                     content=data)
 
 
 def read_document(path: Path, key: str | None = None, progress: Callable[[int, int], None] | None = None) -> Document:
@@ -128,9 +129,10 @@ def _read_sheet(path: Path, name: str, key: str, progress: Callable[[int, int], 
         with copy:
             copy.seek(0)
             return _document(name, key, digest.hexdigest(), encoding, reading, encoding_warnings, sorter,
-                             tuple(claims), cited, maker.standalone, content=copy.read())
+                             tuple(claims), cited, maker.standalone, repeated=frozenset(maker.repeated),
+                             content=copy.read())
     return _document(name, key, digest.hexdigest(), encoding, reading, encoding_warnings, sorter, claims, cited,
-                     maker.standalone, spooled=copy, cited_urls=urls)
+                     maker.standalone, repeated=frozenset(maker.repeated), spooled=copy, cited_urls=urls)
 
 
 def _telling(lines: Iterable[str], copy: BinaryIO, total: int,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
 from archiver.errors import StorageProblem
 from archiver.store.catalog_locks import CatalogLocks
+from archiver.store.claim_pairing import paired_claims
 from archiver.store.claim_writes import supersede_held, upsert_claims
 from archiver.store.database import Cursor, in_batches, open_database, placeholders, write_transaction
 from archiver.store.listings import captures_listing, claims_listing
@@ -190,8 +191,16 @@ class Catalog:
                              " ON CONFLICT (key, sha256) DO UPDATE SET size = excluded.size",
                              (document.key, document.sha256, read_at, document.size))
             # The claims are read once (a sheet's from disk), and neither those held nor those read is kept.
+            # Paired with the previous read before it is superseded: which claim of repeated words is which.
+            claims = paired_claims(self._db, document)
             supersede_held(self._db, document.key, read_at)
-            upsert_claims(self._db, document.claims, document.key, read_at, keep_citations=False, upserted=claim_ids)
+            upsert_claims(self._db, claims, document.key, read_at, keep_citations=False, upserted=claim_ids)
+
+    def recorded_claims(self, document: "Document") -> list["Claim"]:
+        """The claims of `document` with the ids `record_document` gave them, it being the version
+        read last: its claims of repeated words paired with those the catalog holds (claim_pairing)."""
+        with self._lock:
+            return list(paired_claims(self._db, document))
 
     def add_note(self, claim: "Claim", at: str) -> None:
         """A one-off claim typed by a fact-checker rather than read from a document. The same
