@@ -5,6 +5,7 @@ so the two cannot drift apart. Each raises AssertionError when its property brea
 from __future__ import annotations
 
 import json
+import re
 
 from archiver.evidence.custody import parse_entry
 from archiver.errors import UsageProblem
@@ -28,8 +29,8 @@ def check_document(data: bytes, suffix: str) -> None:
     text = decode(data).text
     for claim in document.claims:
         assert 0 <= claim.start <= claim.end <= len(text), (claim.start, claim.end, len(text))
-        if claim.verbatim:
-            assert claim.text == text[claim.start:claim.end], claim
+        if claim.verbatim:  # its line ends read as \n
+            assert claim.text == re.sub(r"\r\n?", "\n", text[claim.start:claim.end]), claim
         for citation in claim.citations:
             assert citation.normalised == normalise_url(citation.url), citation
 

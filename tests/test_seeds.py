@@ -40,8 +40,8 @@ def assert_well_formed(document: Document, data: bytes) -> None:
     text = decode(data).text
     for claim in document.claims:
         assert 0 <= claim.start <= claim.end <= len(text)
-        if claim.verbatim:
-            assert text[claim.start:claim.end] == claim.text
+        if claim.verbatim:  # its line ends read as \n
+            assert re.sub(r"\r\n?", "\n", text[claim.start:claim.end]) == claim.text
         assert claim.text.strip()
         assert all(citation.normalised.split("://")[0] in ("http", "https") for citation in claim.citations)
 
@@ -106,7 +106,18 @@ def test_rewrapping_a_paragraph_keeps_its_id():
     one_line = parse_document(b"First claim here. https://a.example/\n", "a.txt", "k")
     rewrapped = parse_document(b"First  claim\r\nhere. https://a.example/\n", "a.txt", "k")
     assert one_line.claims[0].id == rewrapped.claims[0].id
-    assert rewrapped.claims[0].text == "First  claim\r\nhere. https://a.example/"
+    assert rewrapped.claims[0].text == "First  claim\nhere. https://a.example/"
+
+
+def test_a_crlf_documents_claims_hold_no_carriage_return():
+    """Shown, a CR kept in a claim's text was a stray \\x0d at each of its line ends."""
+    lf = b"# Title\n\nLine one\nline two https://a.example/\n\n- item\n  goes on\n"
+    for data in (lf.replace(b"\n", b"\r\n"), lf.replace(b"\n", b"\r")):
+        document = parse_document(data, "a.md", "k")
+        assert [(c.id, c.text) for c in document.claims] == [(c.id, c.text) for c in parse_document(lf, "a.md", "k").claims]
+        assert claim_texts(document) == ["Title", "Line one\nline two https://a.example/", "item\n  goes on"]
+    sheet = parse_document(b'claim,url\r\n"Over\r\ntwo lines",https://a.example/\r\n', "s.csv")
+    assert claim_texts(sheet) == ["Over\ntwo lines"]
 
 
 def test_duplicate_paragraphs_get_distinct_ids():
@@ -781,6 +792,47 @@ def test_a_sheet_column_named_twice_is_warned_of():
     document = parse_document(b"claim,url,url\nA claim,https://a.example/1,https://a.example/2\n", "s.csv")
     assert [cited(claim) for claim in document.claims] == [["https://a.example/1"]]
     assert "line 1: the column 'url' is named more than once: only the first is read" in document.warnings
+
+
+def test_a_jsonl_key_named_twice_is_warned_of_and_its_first_read():
+    """As a CSV column named twice is: json.loads alone took the last, and said nothing."""
+    document = parse_document(b'{"claim": "first", "claim": "second", "url": "https://a.example/1", '
+                              b'"URL": "https://a.example/2"}\n{"claim": "again", "claim": "x", "url": "https://a.example/3"}\n',
+                              "s.jsonl")
+    assert claim_texts(document) == ["first", "again"]
+    assert [cited(claim) for claim in document.claims] == [["https://a.example/1"], ["https://a.example/3"]]
+    assert [w for w in document.warnings if "more than once" in w] == [
+        f"line 1: the key {key!r} is named more than once: only the first is read (on any line; told once)"
+        for key in ("claim", "url")]
+
+
+@pytest.mark.parametrize("name, data, line", [
+    ("s.csv", b"id,claim,url\nA1,one,https://a.example/\nA2,two,https://b.example/\nA1,three,https://c.example/\n", 4),
+    ("s.jsonl", b'{"id": "A1", "claim": "one", "url": "https://a.example/"}\n{"id": "A2", "claim": "two", "url": '
+                b'"https://b.example/"}\n{"id": "A1", "claim": "three", "url": "https://c.example/"}\n', 3)])
+def test_a_sheet_id_given_to_two_rows_is_warned_of(name, data, line):
+    document = parse_document(data, name)
+    assert claim_texts(document) == ["one", "two", "three"]
+    assert document.warnings == (f"line {line}: the id 'A1' is an earlier row's id too: give each row its own, as rows "
+                                 "are told apart by it when the sheet is read again",)
+
+
+@pytest.mark.parametrize("declaration", [b"sep=;\n", b"SEP=;\r\n", b"\xef\xbb\xbfsep=;\n"])
+def test_excels_sep_line_declares_the_delimiter(declaration):
+    document = parse_document(declaration + b"claim;url;notes\nx, y and z;https://a.example/;n, m\n", "s.csv")
+    assert claim_texts(document) == ["x, y and z"] and document.claims[0].row == {"notes": "n, m"}
+    assert [cited(claim) for claim in document.claims] == [["https://a.example/"]] and document.warnings == ()
+
+
+def test_a_jsonl_line_opening_with_a_byte_order_mark_is_read_with_a_warning():
+    """Sheets joined each with its BOM: the line was skipped as "not JSON (Unexpected UTF-8 BOM
+    (decode using utf-8-sig) …)", Python's advice, not a user's."""
+    data = '{"claim": "a", "url": "https://a.example/"}\n\ufeff{"claim": "b", "url": "https://b.example/"}\n'
+    document = parse_document(data.encode(), "s.jsonl")
+    assert claim_texts(document) == ["a", "b"]
+    assert data[document.claims[1].start:document.claims[1].end] == data.splitlines()[1][1:]
+    assert document.warnings == ("line 2: a byte order mark (U+FEFF) opens the line, as when files each saved with "
+                                 "one are joined; the line was read without it",)
 
 
 def test_a_tsv_file_is_a_claim_sheet(tmp_path):

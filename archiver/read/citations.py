@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from archiver.read.model import HEADLINE, Citation, Claim, claim_id_of_normalised, normalise_claim_text
 from archiver.read.reading import Passage, Reading
@@ -51,7 +52,7 @@ class ClaimMaker:
         self.standalone = sorter.cite(standalone_links, standalone=True)
         # Texts seen, by digest, not by their words: a sheet of a million rows would otherwise keep
         # every claim's words to its end. Only a text seen again is counted.
-        self._seen = _Digests()
+        self._seen = Digests()
         self._repeats: dict[bytes, int] = {}
         # The normalised texts more than one claim holds: archiver.store.claim_pairing tells which
         # of them is which claim of the document's previous read.
@@ -70,12 +71,18 @@ class ClaimMaker:
             occurrence = self._repeats.get(text_key, 1)
             self._repeats[text_key] = occurrence + 1
             self.repeated.add(normalised)
-        return Claim(id=claim_id_of_normalised(self.key, normalised, occurrence), text=passage.text, start=passage.start,
+        # A CRLF (or CR) file's line ends are read as \n: the CR is no character of the words, and
+        # shown it is a stray \x0d at every line end. The id is the same (normalised, they are spaces).
+        text = _CR_LINE_END.sub("\n", passage.text) if "\r" in passage.text else passage.text
+        return Claim(id=claim_id_of_normalised(self.key, normalised, occurrence), text=text, start=passage.start,
                      end=passage.end, kind=passage.kind, citations=tuple(cited), row=passage.row,
                      verbatim=passage.verbatim)
 
 
-class _Digests:
+_CR_LINE_END = re.compile(r"\r\n?")
+
+
+class Digests:
     """A set of 16-byte digests in 16 bytes each, where a set of bytes objects takes over 100: an
     open-addressed table kept at most half full. 128 bits tell texts apart far beyond the 64 of
     the claim ids made from them."""

@@ -6,12 +6,14 @@ Passage says verbatim=False."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import re
 from typing import Any, Iterable, Iterator
 
 from archiver.errors import UsageProblem
+from archiver.read.citations import Digests
 from archiver.read.links import find_links
 from archiver.read.model import ROW
 from archiver.read.reading import Passage, Reading
@@ -20,6 +22,8 @@ from archiver.read.text import LINE
 REQUIRED_COLUMNS = ("claim", "url")
 EXTRA_COLUMNS = ("id", "date", "source", "notes")
 DELIMITERS = (",", ";", "\t")
+# Excel's first line declaring the delimiter: "sep=;".
+_DELIMITER_DECLARED = re.compile(r"sep=([^\r\n])[ \t]*[\r\n]*", re.IGNORECASE)
 _URL_SEPARATOR = re.compile(r"[,;|](?=https?://)", re.IGNORECASE)
 # After a URL not ended by punctuation, one space on the same line, then what could be the
 # rest of its path (a letter, a digit, a path's punctuation): a URL a space cut. Not a remark
@@ -80,13 +84,16 @@ def csv_passages(lines: Iterable[str], name: str, warnings: list[str]) -> Iterat
     and tab the header row uses most (comma on a tie). Each warning is appended to `warnings`."""
     pulled = _Pulled(lines)
     header = next((line for line in pulled if line.strip()), None)
+    if header is not None and (declared := _DELIMITER_DECLARED.fullmatch(header)):
+        header = next((line for line in pulled if line.strip()), None)
     if header is None:
         return
     header_number = pulled.number
     pulled.take()
-    delimiter = max(DELIMITERS, key=header.count)
+    delimiter = declared[1] if declared else max(DELIMITERS, key=header.count)
     reader = csv.reader(itertools.chain([header], pulled), delimiter=delimiter)
     done = header_number - 1  # lines read into whole rows (the header one) so far
+    ids = _RowIds()
     try:
         columns = [column.strip().lower() for column in next(reader)]
         _require_columns(columns, name)
@@ -104,6 +111,7 @@ def csv_passages(lines: Iterable[str], name: str, warnings: list[str]) -> Iterat
                 _warn_swallowed_rows(warnings, [line for _, line in row_lines], first, delimiter, columns.index("url"))
                 _warn_cells_past_header(warnings, cells, len(columns), first, delimiter)
                 last_start, last = row_lines[-1]
+                ids.check(fields, first, warnings)
                 passage = _row(warnings, fields, row_lines[0][0], last_start + len(last.rstrip("\r\n")), first)
                 if passage is not None:
                     yield passage
@@ -147,33 +155,77 @@ def jsonl_passages(lines: Iterable[str], name: str, warnings: list[str]) -> Iter
     """The rows of a JSONL sheet given as its lines (each with its line break), one at a time:
     one JSON object per line, whose keys are the columns. Each warning is appended to `warnings`."""
     columns: dict[str, None] = {}
+    ids, repeated = _RowIds(), set()
     end = 0
     for number, whole in enumerate(lines, 1):
         start, end = end, end + len(whole)
         line = whole.rstrip("\r\n")
         if not line.strip():
             continue
+        if line.startswith("\ufeff"):
+            warnings.append(f"line {number}: a byte order mark (U+FEFF) opens the line, as when files each saved "
+                            "with one are joined; the line was read without it")
+            start, line = start + 1, line[1:]
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=_FirstOfEachKey)
         except (ValueError, RecursionError) as exc:
             warnings.append(f"line {number}: not JSON ({exc}); line skipped")
             continue
         if not isinstance(value, dict):
             warnings.append(f"line {number}: not a JSON object; line skipped")
             continue
+        twice = list(value.twice)
         if _SURROGATE_ESCAPE.search(line) and (cleaned := _without_lone_surrogates(value)) != value:
             value = cleaned
             warnings.append(f"line {number}: a \\u escape names half a character (a lone UTF-16 "
                             "surrogate); it was read as U+FFFD")
         fields: dict[str, Any] = {}
         for key, field_value in value.items():
-            fields.setdefault(key.strip().lower(), field_value)
+            if (column := key.strip().lower()) in fields:
+                twice.append(column)
+            else:
+                fields[column] = field_value
+        for column in sorted(set(twice) - repeated):  # once each: every line may repeat it
+            warnings.append(f"line {number}: the key {column!r} is named more than once: only the first is read"
+                            " (on any line; told once)")
+            repeated.add(column)
         columns.update(dict.fromkeys(fields))
+        ids.check(fields, number, warnings)
         passage = _row(warnings, fields, start, start + len(line), number)
         if passage is not None:
             yield passage
     if columns:
         _require_columns(list(columns), name)
+
+
+class _FirstOfEachKey(dict):
+    """A JSON object as a CSV's columns are read: the first of a key named twice, which is kept in `twice`."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__()
+        self.twice: list[str] = []
+        for key, value in pairs:
+            if key in self:
+                self.twice.append(key.strip().lower())
+            else:
+                self[key] = value
+
+
+class _RowIds:
+    """The values of a sheet's id column seen so far, as digests (a sheet may have a million
+    rows): rows of the same words are told apart by it (store/claim_pairing.py)."""
+
+    def __init__(self) -> None:
+        self._seen = Digests()
+
+    def check(self, fields: dict[str, Any], line: int, warnings: list[str]) -> None:
+        value = fields.get("id")
+        if value in (None, ""):
+            return
+        written = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        if not self._seen.add(hashlib.sha256(written.encode("utf-8", "surrogatepass")).digest()[:16]):
+            warnings.append(f"line {line}: the id {written!r} is an earlier row's id too: give each row its own, "
+                            "as rows are told apart by it when the sheet is read again")
 
 
 # A \\uD800-\\uDFFF escape: JSON joins a pair of them into one character, but one alone is half of
