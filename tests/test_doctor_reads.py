@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from archiver.capture.targets import read_targets
 from archiver.read.model import make_claim_id
+from archiver.store.documents import DocumentCopies
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
 
@@ -97,3 +99,28 @@ def test_a_note_the_log_never_recorded_is_recorded_late(run_cli, raw_server, tmp
     assert finding["fixed"] == "recorded in the custody log as the catalog holds it, marked late"
     assert verify(run_cli, collection)["ok"]
     assert last_entry(collection, "note recorded")["subject"] == {**dropped["subject"], "recorded_late": True}
+
+
+def test_a_sheets_reordered_rows_of_the_same_words_read_again_by_doctor_have_the_ids_their_read_gave(
+        run_cli, raw_server, tmp_path):
+    """Their ids were paired with the previous read's (store/claim_pairing.py), not counted in
+    order: read again from the copy, they are paired the same, so doctor records that read."""
+    server = raw_server({"/a": send_bytes(http_response(b"<p>a</p>")), "/b": send_bytes(http_response(b"<p>b</p>"))})
+    collection = make_collection(tmp_path / "c")
+    sheet = collection.root / "seeds" / "s.csv"
+
+    def write(order: str) -> None:
+        sheet.write_text("claim,url\n" + "".join(f"Same claim,{server.url('/' + path)}\n" for path in order))
+
+    write("ab")
+    assert run_cli("capture", "-C", collection.root, sheet).exit_code == 0
+    write("ba")  # read, its copy kept and its claims cataloged, as a run that stopped before its custody entry
+    [document] = read_targets([str(sheet)], collection.root).documents
+    with collection:
+        DocumentCopies(collection.root, collection.storage).keep_file(document.open_content(), document.sha256)
+        collection.catalog.record_document(document, "2030-01-01T00:00:00Z")
+    assert {c["former_citations"] == [] for c in json.loads(run_cli("claims", "-C", collection.root, "--json").stdout)} == {True}
+    [finding] = [f for f in doctor_fix(run_cli, collection) if f["kind"] == "unlogged document read"]
+    assert finding["fixed"] == "read again from its kept copy and recorded in the custody log, marked late", finding
+    report = verify(run_cli, collection)
+    assert report["ok"], report["failures"]
