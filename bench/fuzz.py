@@ -32,7 +32,7 @@ with atheris.instrument_imports():
     from archiver.errors import ArchiverError
     from archiver.evidence.manifest import read_manifest
     from archiver.check.scan import scan_stream
-    from archiver.capture.warc import WarcFileWriter, http_record_pair, metadata_record, sha256_digest
+    from archiver.capture.warc import WarcFileWriter, http_exchange_records, metadata_record, sha256_digest
     from archiver.store.storage import LocalFolder, StoredFile
     from tests.fuzz_properties import check_custody_line, check_document  # shared with tests/test_fuzz.py
 
@@ -45,10 +45,10 @@ def seed_warc(folder: Path) -> Path:
     writer = WarcFileWriter(LocalFolder(folder), "seed", 1 << 30, {}, on_open=lambda *_: None, on_close=closed.append)
     body = b"<html><title>seed</title><p>a page</p></html>"
     response = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-    request, answer = http_record_pair(
+    request, answer = http_exchange_records(
         "http://example.org/", datetime.now(timezone.utc), "93.184.215.14",
         b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n", io.BytesIO(response), len(response),
-        sha256_digest(response), sha256_digest(body), None)
+        sha256_digest(response), sha256_digest(body), None, answered=True)
     meta = metadata_record("http://example.org/", datetime.now(timezone.utc), answer.header("WARC-Record-ID"), b"{}")
     writer.write([[request, answer, meta]])
     writer.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import re
 import subprocess
 import sys
 import ipaddress
@@ -399,6 +400,34 @@ def warc_records(folder: Path) -> list[Record]:
 def warcio_check(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "import sys; from warcio.cli import main; main(sys.argv[1:])",
                            "check", "-v", str(path)], capture_output=True, text=True)
+
+
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d")
+
+
+def assert_exchanges_sound(folder: Path) -> None:
+    """Every WARC file in `folder` passes `warcio check`, every request record holds a whole HTTP
+    request (one never sent has no record), and every WARC-Concurrent-To, each of a record's
+    several too, names a record in the same file."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    paths = sorted(folder.glob("*.warc.gz"))
+    assert paths, f"no WARC file in {folder}"
+    for path in paths:
+        checked = warcio_check(path)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        ids, named = set(), []
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream, no_record_parse=True):
+                headers = record.rec_headers.headers
+                record_id = record.rec_headers.get_header("WARC-Record-ID")
+                ids.add(record_id)
+                named += [(record_id, value) for name, value in headers if name.lower() == "warc-concurrent-to"]
+                block = record.raw_stream.read()
+                if record.rec_type == "request":
+                    head, ended, _ = block.partition(b"\r\n\r\n")
+                    assert ended and _REQUEST_LINE.fullmatch(head.split(b"\r\n", 1)[0]), (path.name, record_id, block[:200])
+        assert [pair for pair in named if pair[1] not in ids] == [], path.name
 
 
 # -- the catalog on SQLite and on PostgreSQL ----------------------------------------------

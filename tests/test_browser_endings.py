@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import http_response, redirect
+from tests.conftest import assert_exchanges_sound, http_response, redirect
 from tests.test_browser_pages import _capture, _recorded, _serve, chromium  # noqa: F401
 
 
@@ -39,9 +39,14 @@ def test_a_page_that_navigates_itself_to_a_refused_address_is_not_the_page(
     server = _serve(raw_server, sent)
     capture = _failed(run_cli, collection, server.url("/away"))
     assert "127.0.0.2" in capture["error"] and "refused" in capture["error"], capture["error"]
-    _, responses, details = _recorded(collection)
+    records, responses, details = _recorded(collection)
     assert responses[server.url("/away")].block == sent["/away"]
     assert network_sandbox == []
+    # Never sent, so no request record claims it was: the metadata says it was refused, and why.
+    assert [r for r in records if "127.0.0.2" in r.headers.get("WARC-Target-URI", "") and r.type == "request"] == []
+    [refused] = [hop for hop in details["redirect_chain"] if hop["url"] == "http://127.0.0.2:8000/internal"]
+    assert refused["response_record_id"] is None and "refused" in refused["error"], refused
+    assert_exchanges_sound(collection.storage.folder)
 
 
 def test_a_page_that_navigates_where_the_browser_cannot_go_shows_no_page(

@@ -12,7 +12,8 @@ import surt
 
 from archiver.capture.fetch.policy import AddressPolicy, SafeResolver
 from archiver.store.catalog import Catalog
-from tests.conftest import capture, http_response, redirect, send_bytes, warc_records, warcio_check
+from tests.conftest import (assert_exchanges_sound, capture, http_response, redirect, send_bytes, warc_records,
+                            warcio_check)
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")  # every test with a collection runs on both (conftest)
 
@@ -254,6 +255,13 @@ def test_a_server_that_never_answers_fails_at_the_deadline(collection, raw_serve
     server = raw_server({"/": silent})
     [row] = capture(collection, server.url("/"), timeout=0.5)
     assert row.outcome == "failed" and "0.5s capture deadline" in row.error
+    # The request went out and is recorded; no response came, so it names none as concurrent.
+    [request] = [r for r in warc_records(collection.storage.folder) if r.type in ("request", "response")]
+    assert request.type == "request" and request.block.startswith(b"GET / HTTP/1.1\r\n")
+    assert "WARC-Concurrent-To" not in request.headers
+    [hop] = metadata_of(collection)["redirect_chain"]
+    assert (hop["response_record_id"], hop["error"]) == (None, row.error)
+    assert_exchanges_sound(collection.storage.folder)
 
 
 def test_a_disconnect_mid_body_is_kept_and_marked(collection, raw_server):
@@ -267,6 +275,7 @@ def test_a_disconnect_mid_body_is_kept_and_marked(collection, raw_server):
     assert response.block == head + partial_body
     assert response.headers["WARC-Payload-Digest"] == "sha256:" + hashlib.sha256(partial_body).hexdigest()
     assert metadata_of(collection)["redirect_chain"][0]["truncated"] == "disconnect"
+    assert_exchanges_sound(collection.storage.folder)
     [stored] = [r for r in Catalog(collection.catalog_location).records(row.id) if r.role == "response"]
     assert stored.truncated == "disconnect"
 

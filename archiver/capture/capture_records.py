@@ -53,6 +53,8 @@ def fetch_metadata(capture_id: str, result: FetchResult, response_ids: list[str 
             "finished_seconds": exchange.finished_seconds and round(exchange.finished_seconds, 6),
             "response_bytes": exchange.spool.size if hop.has_response else None,
             "truncated": hop.truncated, "response_record_id": response_id,
+            # Why the hop ended without a response: a refused one (never sent) has no records but this.
+            "error": hop.error,
             "dns": exchange.resolution.as_record() if exchange.resolution else None,
             "tls": connection.tls.as_record() if connection and connection.tls else None,
         } | interim_responses(hop))

@@ -94,24 +94,27 @@ class Revisit:
     warc_date: str
 
 
-def http_record_pair(url: str, started: datetime, ip: str | None, request_bytes: bytes,
+def http_exchange_records(url: str, started: datetime, ip: str | None, request_bytes: bytes,
                      response_block: BinaryIO, response_length: int, block_digest: str,
-                     payload_digest: str, truncated: str | None,
-                     revisit: Revisit | None = None) -> tuple[PendingRecord, PendingRecord]:
-    """The request and response records of one exchange, sharing its start time. With
-    `revisit`, the response block is only the status line and headers, and the record says
-    where the identical payload is stored."""
+                     payload_digest: str, truncated: str | None, answered: bool,
+                     revisit: Revisit | None = None) -> list[PendingRecord]:
+    """The request and response records of one exchange, sharing its start time; the request's
+    alone when no response came (it then names no record concurrent to it: WARC-Concurrent-To
+    names only records in the file). With `revisit`, the response block is only the status line
+    and headers, and the record says where the identical payload is stored."""
     date = warc_date(started)
     request_id, response_id = new_record_id(), new_record_id()
     common = [("WARC-Target-URI", url), ("WARC-Date", date)] + ([("WARC-IP-Address", ip)] if ip else [])
     head, _, body = request_bytes.partition(b"\r\n\r\n")
     request = PendingRecord(
         headers=[("WARC-Type", "request"), ("WARC-Record-ID", request_id), *common,
-                 ("WARC-Concurrent-To", response_id),
+                 *([("WARC-Concurrent-To", response_id)] if answered else []),
                  ("Content-Type", "application/http;msgtype=request"),
                  ("WARC-Block-Digest", sha256_digest(request_bytes)),
                  ("WARC-Payload-Digest", sha256_digest(body))],
         block=io.BytesIO(request_bytes), length=len(request_bytes), role="request")
+    if not answered:
+        return [request]
     kind = [("WARC-Type", "revisit"), ("WARC-Profile", REVISIT_PROFILE)] if revisit else [("WARC-Type", "response")]
     refers = ([("WARC-Refers-To", revisit.record_id), ("WARC-Refers-To-Target-URI", revisit.target_uri),
                ("WARC-Refers-To-Date", revisit.warc_date)] if revisit else [])
@@ -121,7 +124,7 @@ def http_record_pair(url: str, started: datetime, ip: str | None, request_bytes:
                  ("WARC-Block-Digest", block_digest), ("WARC-Payload-Digest", payload_digest)]
         + ([("WARC-Truncated", truncated)] if truncated else []),
         block=response_block, length=response_length, role="response")
-    return request, response
+    return [request, response]
 
 
 def metadata_record(url: str, started: datetime, refers_to: str | None, body: bytes,

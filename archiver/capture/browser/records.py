@@ -22,7 +22,7 @@ def page_records(result: BrowserResult, page_response_id: str | None) -> tuple[l
     resources = []
     certificates: dict[str, list[str]] = {}  # each chain once, by its leaf's SHA-256: most resources share a few
     for hop in result.resources:
-        records, response_id = hop_records(hop) if hop.sent_request else ([], None)
+        records, response_id = hop_records(hop)
         pending += records
         connection = hop.exchange.connection
         tls = connection.tls if connection else None
