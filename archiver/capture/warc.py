@@ -95,9 +95,9 @@ class Revisit:
 
 
 def http_exchange_records(url: str, started: datetime, ip: str | None, request_bytes: bytes,
-                     response_block: BinaryIO, response_length: int, block_digest: str,
-                     payload_digest: str, truncated: str | None, answered: bool,
-                     revisit: Revisit | None = None) -> list[PendingRecord]:
+                          response_block: BinaryIO, response_length: int, block_digest: str,
+                          payload_digest: str, truncated: str | None, answered: bool,
+                          revisit: Revisit | None = None) -> list[PendingRecord]:
     """The request and response records of one exchange, sharing its start time; the request's
     alone when no response came (it then names no record concurrent to it: WARC-Concurrent-To
     names only records in the file). With `revisit`, the response block is only the status line
