@@ -6,6 +6,7 @@ fingerprint (real PostgreSQL, a real worker process, a real origin on 127.0.0.1)
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -20,7 +21,7 @@ from tests.conftest import make_collection
 from tests.test_bundle import failed, rewrite, verify_bundle
 from tests.test_custody_scale import verify_failures
 from tests.test_doctor import page
-from tests.test_workers import stop, worker
+from tests.test_workers import _beats, stop, wait_for, worker
 
 
 def _collection_fingerprint(run_cli, root) -> str:
@@ -167,3 +168,27 @@ def test_a_worker_key_announced_by_a_collection_key_already_revoked_is_not_trust
     assert not report["ok"]
     assert ("attestation key status", f"evidence/attestations.jsonl capture {forged.id}") in \
         {(f["check"], f["where"]) for f in report["failures"]}
+
+
+def test_a_worker_whose_key_was_revoked_stops_in_one_line_with_exit_2(run_cli, raw_server, tmp_path, postgresql_url):
+    """A revoked key is a key that cannot be used (exit 2, as every command refusing one), not a
+    refusal of the machine's (3): README and `worker --help` say so."""
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({"/a": page})
+    running = worker(collection, concurrency=1)
+    try:
+        wait_for(lambda: _beats(postgresql_url), "the worker beating, its key announced", [running])
+        fingerprint = load_key(worker_key_path(collection), None).fingerprint
+        revoked = run_cli("keys", "revoke", "-C", collection.root, fingerprint, "--reason", "stolen laptop")
+        assert revoked.exit_code == 0, revoked.output
+        subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                        server.url("/a")], capture_output=True, text=True, timeout=120, check=True)
+        ended = running.wait(120)
+    finally:
+        if running.poll() is None:
+            stop(running)
+    said = running.stderr.read().decode()
+    [line] = [line for line in said.splitlines() if line.startswith("error: ")]
+    assert ended == 2 and "was revoked" in line, said
+    said_by_help = " ".join(run_cli("worker", "--help").output.split())
+    assert re.search(r"\b2 when [^;,]* key was revoked, 3 when", said_by_help), said_by_help

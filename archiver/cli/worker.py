@@ -41,12 +41,12 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
 
     With --json, prints on stopping the run's id and how many captures it made.
 
-    On a problem of its own (its catalog connection ended by a server restart, its key revoked,
-    an upload the store refused) the worker stops with one line; a job it was capturing waits to
-    be taken again: run workers under a supervisor that starts them again.
+    On a problem of its own (its catalog connection ended by a server restart, an upload the
+    store refused), or its key revoked, the worker stops with one line; a job it was capturing
+    waits to be taken again: run workers under a supervisor that starts them again.
 
-    Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL, 3 when it
-    stopped on a problem of its own.
+    Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL or this machine's
+    key was revoked, 3 when it stopped on a problem of its own.
     """
     _log_in_one_line()
     collection = Collection.open(collection_dir)
