@@ -190,14 +190,15 @@ def test_setting_up_a_store_that_cannot_work_is_one_line_before_capturing(tmp_pa
     assert bad.exit_code == 2 and "s3://BUCKET/PREFIX/" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
 
-    missing = s3_collection(tmp_path, run_cli, "s3://no-such-bucket-here/")
+    # init itself refuses such a store (tests/test_init_targets.py): this one's bucket is deleted after.
+    bucket, gone = make_bucket(s3, mode=None), make_bucket(s3, mode=None)
+    missing = s3_collection(tmp_path, run_cli, f"s3://{gone}/")
+    s3.delete_bucket(Bucket=gone)
     result = run_cli("capture", "-C", missing.root, url)
-    assert result.exit_code == 2 and "no bucket 'no-such-bucket-here'" in result.output
+    assert result.exit_code == 2 and f"no bucket {gone!r}" in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
 
-    bucket = make_bucket(s3, mode=None)
-    (missing.root / "archiver.toml").write_text((missing.root / "archiver.toml").read_text()
-                                                .replace("no-such-bucket-here", bucket))
+    (missing.root / "archiver.toml").write_text((missing.root / "archiver.toml").read_text().replace(gone, bucket))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     result = run_cli("capture", "-C", missing.root, url)
     assert result.exit_code == 2 and "credentials" in result.output, result.output

@@ -42,6 +42,7 @@ from archiver.store.database import is_server_url, placeholders
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.sqlite_database import stored_schema_version
 from archiver.store.storage import Storage, StoredFile
+from archiver.store.taken import refuse_catalog_taken, refuse_prefix_taken
 from archiver.store.storage_settings import URL_FORM, StorageSettings, open_storage, render_storage, split_url
 
 MARKER = ".migrating"
@@ -49,8 +50,6 @@ MIGRATED = "collection migrated"
 # What is not copied as a file: made anew (settings, catalog, custody log), uploaded (warcs/) or scratch.
 NOT_COPIED = {CONFIG_NAME, "catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", LOG_NAME, LOCK_NAME,
               MARKER, "warcs", "tmp"}
-# Catalog tables that hold something only once a collection is there (custody_entries: a shared one's).
-_HOLDING = ("custody_entries", "runs", "warc_files", "documents", "claims")
 
 
 class SourceFailsVerify(ArchiverError):
@@ -113,15 +112,13 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
     resumed = _resuming(folder, target.note(source))
     settings = target.storage
     storage = open_storage(settings, folder)  # a bucket locked less than required is refused here
-    if not resumed and (stored := storage.object_names()):  # sub-folders too: the prefix must be empty
-        raise UsageProblem(f"{target.storage_url} already holds {len(stored)} files (such as {stored[0]})",
-                           "migrate into an empty bucket or prefix")
+    if not resumed:
+        refuse_prefix_taken(storage, "migrate into an empty bucket or prefix")
     catalog = Catalog(target.catalog_url)
     try:
         done = resumed and _migrated_from(catalog, source.root)
-        if not done and _holds_collection(catalog):
-            raise UsageProblem(f"the catalog {target.catalog_url} already holds a collection",
-                               "migrate into an empty database")
+        if not done:
+            refuse_catalog_taken(catalog, target.catalog_url, "migrate into an empty database")
         with source.in_use(alone=True), source:
             if not done:
                 _refuse_unverified(source, workers)
@@ -167,10 +164,6 @@ def _resuming(folder: Path, note: dict) -> bool:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise UsageProblem(f"{folder} is not an empty folder", "choose a new or empty folder for --to")
     return False
-
-
-def _holds_collection(catalog: Catalog) -> bool:
-    return any(catalog.query(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in _HOLDING)
 
 
 def _migrated_from(catalog: Catalog, root: Path) -> bool:

@@ -25,6 +25,7 @@ from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME, RESUME_LOCK
 from archiver.store.lost_catalog import refuse_a_lost_catalog
 from archiver.store.storage import Storage
 from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage
+from archiver.store.taken import refuse_taken_for_init
 from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
@@ -373,15 +374,14 @@ class Collection:
     @classmethod
     def init(cls, root: Path, name: str | None = None, operator: str | None = None,
              catalog_url: str | None = None, storage: StorageSettings | None = None) -> "Collection":
-        """Create the layout; refuses to touch an existing collection. With `catalog_url`, the
-        catalog is that PostgreSQL database, reached and set up before anything is written;
-        `storage`: an S3 bucket and prefix to keep WARC files in, instead of warcs/."""
+        """Create the layout, the catalog in `catalog_url` (PostgreSQL) and WARC files in `storage` (S3) if given;
+        refuses an existing collection, and before writing anything, targets another one holds (taken.py)."""
         root = Path(root).absolute()
         if cls.exists(root):
             raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
         if catalog_url is not None:
             _parse_config(root / CONFIG_NAME, f"[catalog]\nurl = {json.dumps(catalog_url)}\n")
-            Catalog(catalog_url).close()
+        refuse_taken_for_init(root, catalog_url, storage)
         try:
             root.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
