@@ -90,3 +90,11 @@ def test_init_checks_the_s3_store_as_opening_a_collection_does(tmp_path, run_cli
     assert "has no Object Lock default retention" in refused_in_one_line(locks_less)
     assert not (tmp_path / "unlocked").exists()
 
+
+def test_a_malformed_catalog_or_storage_url_is_refused_without_its_credentials_echoed(tmp_path, run_cli):
+    for number, option, url in [(1, "--storage", "s3://AKIAEXAMPLE:s3cret-key@evidence/newsroom/"),
+                                (2, "--catalog", "postgresql://desk:s3cret-key@db.example:port/evidence"),
+                                (3, "--catalog", "postgresql://desk:s3cret-key@[db.example/evidence"),
+                                (4, "--catalog", "mysql://desk:s3cret-key@db.example/evidence")]:
+        error = refused_in_one_line(run_cli("init", "--json", option, url, tmp_path / str(number)))
+        assert "***@" in error and "s3cret" not in error and "AKIAEXAMPLE" not in error and "desk" not in error, error

@@ -34,6 +34,7 @@ from archiver.check.verify import verify_collection
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.evidence.signing import SigningKey
+from archiver.read.urls import without_credentials
 from archiver.store.catalog import Catalog
 from archiver.store.schema import SCHEMA_VERSION
 from archiver.store.collection import CONFIG_NAME, Collection
@@ -102,7 +103,7 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
         raise UsageProblem(f"--to {folder} overlaps the collection being migrated, {source.root}",
                            "choose a folder outside it")
     if not is_server_url(target.catalog_url):
-        raise UsageProblem(f"--catalog {target.catalog_url!r} is not a PostgreSQL URL",
+        raise UsageProblem(f"--catalog {without_credentials(target.catalog_url)!r} is not a PostgreSQL URL",
                            "write it as postgresql://user@host:port/database")
     try:
         split_url(target.storage_url)

@@ -98,8 +98,8 @@ def without_credentials(url: str) -> str:
     """`url` with any user name and password in it replaced by ***, for a message or a record."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return url
+    except ValueError:  # unparsable (as an unclosed IPv6 bracket): whatever precedes an @ goes all the same
+        return re.sub(r"(?<=://)[^/?#]*@", "***@", url)
     if parts.username is None and parts.password is None:
         return url
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))

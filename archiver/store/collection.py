@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
+from archiver.read.urls import without_credentials
 from archiver.store.catalog import Catalog
 from archiver.store.catalog_locks import CatalogLocks
 from archiver.store.database import POSTGRESQL_SCHEMES
@@ -186,7 +187,7 @@ def _parse_config(path: Path, text: str) -> Config:
     if catalog_url is not None:
         if not isinstance(catalog_url, str) or not catalog_url.startswith(POSTGRESQL_SCHEMES):
             raise bad(f"[catalog] url must be a PostgreSQL URL such as \"postgresql://user@host:5432/database\","
-                      f" not {catalog_url!r}")
+                      f" not {without_credentials(str(catalog_url))!r}")
         from archiver.store.postgresql_database import check_url
         check_url(catalog_url)
     try:

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from archiver.errors import StorageProblem, UsageProblem
+from archiver.read.urls import without_credentials
 from archiver.store.database import STATEMENT_REFUSED_HINT
 
 # Any constant works: it names "a writer of this catalog" among the database's advisory locks.
@@ -26,14 +27,15 @@ STREAMED_ROWS = 2000  # rows a server-side cursor sends at a time: few round tri
 
 def check_url(url: str) -> None:
     """Refuse a URL psycopg cannot read, or one carrying a password, before connecting."""
+    shown = without_credentials(url)  # psycopg's own message quotes the URL, its password too
     try:
         parts = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise UsageProblem(f"the catalog URL {url!r} is not a PostgreSQL URL ({_one_line(exc)})",
+        raise UsageProblem(f"the catalog URL {shown!r} is not a PostgreSQL URL ({_one_line(exc).replace(url, shown)})",
                            f"write it as {URL_FORM}") from None
     port = parts.get("port")
     if port is not None and not all(p.isdigit() for p in str(port).split(",")):
-        raise UsageProblem(f"the catalog URL {url!r} is not a PostgreSQL URL (port {port!r} is not a number)",
+        raise UsageProblem(f"the catalog URL {shown!r} is not a PostgreSQL URL (port {port!r} is not a number)",
                            f"write it as {URL_FORM}")
     if parts.get("password"):
         raise UsageProblem("the catalog URL carries a password, which would be recorded in every WARC",

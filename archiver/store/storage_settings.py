@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archiver.read.urls import without_credentials
+
 if TYPE_CHECKING:
     from archiver.store.storage import Storage
 
@@ -54,7 +56,8 @@ def split_url(url: str) -> tuple[str, str]:
     """'s3://bucket/some/prefix/' → ('bucket', 'some/prefix/'); ValueError naming the form if not one."""
     match = re.fullmatch(r"s3://([^/]+)/?(.*)", url or "")
     if not match or not _BUCKET.fullmatch(match.group(1)):
-        raise ValueError(f"not an S3 storage URL: {url!r} (write it as {URL_FORM}, the bucket in lower case)")
+        raise ValueError(f"not an S3 storage URL: {without_credentials(str(url))!r} (write it as {URL_FORM}, the bucket "
+                         "in lower case; credentials come from the AWS variables or profile, never the URL)")
     prefix = match.group(2)
     return match.group(1), prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
