@@ -140,15 +140,22 @@ def test_verify_looks_up_each_object_once_for_its_size_and_retention(tmp_path, r
     assert sorted(key for head in object_heads for key in names if head.endswith(key)) == names, object_heads
 
 
-def test_init_writes_the_retention_required_and_commands_then_refuse_a_bucket_locking_less(
+def test_init_writes_the_retention_required_and_it_and_commands_then_refuse_a_bucket_locking_less(
         tmp_path, run_cli, raw_server, s3):
     bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    refused = run_cli("init", tmp_path / "refused", "--storage", f"s3://{bucket}/team/", "--require-retention",
+                      "COMPLIANCE", "--min-retention-days", "30")
+    assert refused.exit_code == 2 and "2 days, under min_retention_days = 30" in refused.output, refused.output
+    assert not (tmp_path / "refused").exists()
+
     root = tmp_path / "collection"
     made = run_cli("init", root, "--storage", f"s3://{bucket}/team/", "--require-retention", "COMPLIANCE",
-                   "--min-retention-days", "30")
+                   "--min-retention-days", "2")
     assert made.exit_code == 0, made.output
     storage = Collection.open(root).config.storage
-    assert (storage.require_retention, storage.min_retention_days) == ("COMPLIANCE", 30)
+    assert (storage.require_retention, storage.min_retention_days) == ("COMPLIANCE", 2)
+    config = root / "archiver.toml"  # asked for more afterwards: commands refuse the bucket as init did
+    config.write_text(config.read_text().replace("min_retention_days = 2\n", "min_retention_days = 30\n"))
     allow_networks(root, "127.0.0.1/32")
     refused = run_cli("capture", "-C", root, page_server(raw_server).url("/"))
     assert refused.exit_code == 2 and "2 days, under min_retention_days = 30" in refused.output, refused.output
