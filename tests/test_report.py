@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.exchange.bundle_page import visible_text
 from archiver.exchange.report import render_report
 from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes, use_tsa
@@ -142,6 +143,14 @@ class Page(HTMLParser):
 
     def attributes(self, name: str) -> list[str | None]:
         return [attrs[name] for _, attrs in self.tags if name in attrs]
+
+
+def test_the_pages_text_holds_its_declarative_shadow_roots_but_no_template():
+    """A browser capture's DOM holds the page's open shadow roots as declarative ones: the report shows their text."""
+    dom = ('<html><head><title>T</title></head><body><p>Before</p><news-article><template shadowrootmode="open">'
+           "<h1>Headline</h1><template><p>Inert</p></template><p>Story</p></template></news-article>"
+           "<template><p>Unused</p></template><p>After</p></body></html>")
+    assert visible_text(dom) == "Before\nHeadline\nStory\nAfter"
 
 
 def test_hostile_strings_are_shown_as_text_and_never_run():

@@ -116,6 +116,17 @@ NOT_CONTENT += [
                                                                         'false, "cssSelector": ".paywall"}'))),
      "login-wall"),
 ]
+NOT_CONTENT += [
+    # a bot defence's block page sent with status 200, as a page reads navigator.webdriver and answers
+    ("automated-browsers-not-allowed", response(html("Daily Story", "<h1>Access denied</h1><p>Automated browsers are "
+                                                     "not allowed on this site. Reference #18.2f3e</p>",
+                                                     chrome=False)), "bot-wall"),
+    ("akamai-access-denied", response(html("Access Denied", "<h1>Access Denied</h1><p>You don't have permission to "
+                                           "access \"http://news.example/\" on this server.</p><p>Reference "
+                                           "#18.2f3e1502.1733240000.5a1b2c</p>", chrome=False)), "bot-wall"),
+    ("you-have-been-blocked", response(html("Daily Story", "<h1>Sorry, you have been blocked</h1><p>You are unable "
+                                            "to access news.example</p>", chrome=False)), "bot-wall"),
+]
 NOT_CONTENT_PAGES = {name: raw for name, raw, _ in NOT_CONTENT}
 MS_LOGIN = response(html("Sign in to your account", "<form method=post><div>Sign in</div><input type=email "
                          "name=loginfmt placeholder='Email, phone, or Skype'><input type=submit value=Next></form>",
@@ -198,6 +209,12 @@ CONTENT += [
                                                             head='<script>var x = {"isAccessibleForFree": false};'
                                                                  '</script>'))),
 ]
+CONTENT += [
+    # an article about bot defences, quoting what their block pages say
+    ("article-quoting-a-block-page", response(html("Bots and the news | The Courier", "<h1>Bots and the news</h1><p>"
+                                                   "Some sites now answer: \u201cAutomated browsers are not allowed on "
+                                                   f"this site.\u201d</p><p>{ARTICLE}</p>"))),
+]
 CONTENT_PAGES = dict(CONTENT)
 CONTENT_REDIRECTED = [
     ("http-to-https-same-path", "http://news.example/2024/05/story-slug", URL),
@@ -242,6 +259,15 @@ def test_a_captcha_with_only_hidden_fields_in_its_form_is_still_a_challenge():
     challenge = response(html("www.example", "<form id=captcha-form method=post><div class=g-recaptcha "
                               "data-sitekey=x></div><input type=hidden name=continue value=/x></form>", chrome=False))
     assert judged(challenge) == ("bot-wall", "a challenge in the page (g-recaptcha)")
+
+
+def test_a_declarative_shadow_roots_text_is_seen_and_an_inert_templates_is_not():
+    """A browser capture's DOM holds open shadow roots as declarative ones: their article is the page's."""
+    shadow = f'<news-article><template shadowrootmode="open"><h1>Story</h1><p>{ARTICLE}</p></template></news-article>'
+    assert judged(response(html("Story", shadow, chrome=False))) == ("content", "")
+    inert = f"<template><p>{ARTICLE}</p></template><template shadowrootmode=open><template><p>{ARTICLE}</p>" \
+            "</template></template>"
+    assert judged(response(html("Story", inert, chrome=False))) == ("empty", "no visible text and no media")
 
 
 def test_the_reasons_name_what_decided():

@@ -16,18 +16,29 @@ MAX_WORDS = 20_000
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-class VisibleText(HTMLParser):
-    """The words a reader sees in an HTML page (not scripts, styles or templates) and its title."""
+def declares_shadow_root(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+    """Whether `tag` is a declarative shadow root (<template shadowrootmode=open>), as a browser
+    capture's DOM holds a page's open shadow roots: its content is shown, unlike a template's."""
+    return tag == "template" and any(name == "shadowrootmode" for name, _ in attrs)
 
-    def __init__(self) -> None:
+
+class VisibleText(HTMLParser):
+    """The words a reader sees in an HTML page (not scripts, styles or templates, but declarative
+    shadow roots, unless not `shadow_roots`) and its title."""
+
+    def __init__(self, shadow_roots: bool = True) -> None:
         super().__init__(convert_charrefs=True)
+        self._shadow_roots = shadow_roots
         self.words: list[str] = []
         self.title: list[str] = []
         self._skip = 0
+        self._templates: list[bool] = []  # of each <template> open: whether it is skipped
         self._in_title = False
 
     def handle_starttag(self, tag, attrs) -> None:
-        self._skip += tag in ("script", "style", "noscript", "template")
+        if tag == "template":
+            self._templates.append(not (self._shadow_roots and declares_shadow_root(tag, attrs)))
+        self._skip += tag in ("script", "style", "noscript") or (tag == "template" and self._templates[-1])
         if tag == "title" and not self.title and not self._in_title:
             # A title is text up to </title>, as browsers read it: tags in it are shown as written
             # (a report must not give "none" for <title><b>Notice</b></title>).
@@ -35,7 +46,11 @@ class VisibleText(HTMLParser):
             self.set_cdata_mode(tag)
 
     def handle_endtag(self, tag) -> None:
-        self._skip -= tag in ("script", "style", "noscript", "template") and self._skip > 0
+        if tag == "template":
+            skipped = self._templates.pop() if self._templates else False
+        else:
+            skipped = tag in ("script", "style", "noscript")
+        self._skip -= skipped and self._skip > 0
         self._in_title = self._in_title and tag != "title"
 
     def handle_data(self, data: str) -> None:
@@ -204,17 +219,18 @@ def html_of(raw: bytes) -> str | None:
     return response.text if response.is_html else None
 
 
-def _parse(raw: bytes) -> tuple[str, VisibleText]:
+def _parse(raw: bytes, shadow_roots: bool = True) -> tuple[str, VisibleText]:
     response = decode_response(raw)
-    parser = VisibleText()
+    parser = VisibleText(shadow_roots)
     if response.is_html:
         parser.feed(response.text)
     return response.content_type, parser
 
 
-def http_text(raw: bytes) -> tuple[str, list[str]]:
-    """The content type and visible words of a raw HTTP response, decoded within bounds."""
-    content_type, parser = _parse(raw)
+def http_text(raw: bytes, shadow_roots: bool = True) -> tuple[str, list[str]]:
+    """The content type and visible words of a raw HTTP response, decoded within bounds; those of
+    declarative shadow roots only when `shadow_roots`."""
+    content_type, parser = _parse(raw, shadow_roots)
     return content_type, parser.words
 
 

@@ -14,7 +14,10 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
       short page or with status 403, 429 or 503;
     - a title that is a challenge ("Just a moment…", "Attention Required!", "Are you a robot?")
       on a short page;
-    - status 403, 429 or 503 with challenge words in the text ("verify you are human", "captcha").
+    - status 403, 429 or 503 with challenge words in the text ("verify you are human", "captcha");
+    - a block page, whatever its status (often 200): a short page saying automated access is
+      refused ("Automated browsers are not allowed", "You have been blocked", Akamai's "Access
+      denied … Reference #18.2f3e").
     An article about CAPTCHAs is long and names no widget in its attributes: it stays content. So
     does a short page whose CAPTCHA widget guards a form a person fills in (a newsletter, comments).
 ``login-wall``: a sign-in, consent or pay gate in place of the content.
@@ -88,6 +91,10 @@ _CHALLENGE_TITLE = re.compile(r"^\s*(just a moment|attention required|are you a 
                               r"pardon our interruption|verify(ing)? (you are|that you are) (a )?human|captcha)", re.I)
 _CHALLENGE_WORDS = re.compile(r"captcha|verify (you are|that you are) (a )?human|are you a robot|unusual traffic|"
                               r"checking your browser|enable javascript and cookies to continue", re.I)
+# A bot defence's block page, served as a page: an article quoting one is long, and stays content.
+_BLOCKED_WORDS = re.compile(r"automated (browsers?|access|requests?|queries|traffic|bots?|tools?|clients?) (are|is) "
+                            r"(not (allowed|permitted)|blocked|prohibited|forbidden)|you('ve| have) been blocked|"
+                            r"access denied\b.{0,200}?\breference #\s?\d+\.[0-9a-f]+", re.I)
 _LOGIN_PATH = re.compile(r"(^|/)(log-?in|sign-?in|sign_in|logon|auth|authenticate|authwall|servicelogin|sso|session/new|"
                          r"accounts?/login|users?/sign_in|authorize|oauth2)(/|$|\.)", re.I)
 # Hosts that only sign people in: login.microsoftonline.com, accounts.google.com, sso.example.gov.
@@ -296,6 +303,8 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
         return Verdict("bot-wall", f"a challenge page titled {title!r}")
     if status in CHALLENGE_STATUSES and (found := _CHALLENGE_WORDS.search(text)):
         return Verdict("bot-wall", f"HTTP {status} with {found.group(0)!r} in its text")
+    if short and (found := _BLOCKED_WORDS.search(text)):
+        return Verdict("bot-wall", f"a block page: {found.group(0)!r} in its text")
     if status == 401:
         return Verdict("login-wall", "HTTP 401: the server asks for credentials")
     if status is not None and status >= 400:

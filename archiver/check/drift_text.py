@@ -14,10 +14,17 @@ def similarity(before: list[str], after: list[str]) -> float:
     return difflib.SequenceMatcher(None, before, after, autojunk=False).ratio() if before or after else 1.0
 
 
-def visible_words(dom: bytes) -> list[str]:
-    """The words a reader sees in a serialised DOM (scripts and styles left out)."""
+def visible_words(dom: bytes, shadow_roots: bool = True) -> list[str]:
+    """The words a reader sees in a serialised DOM (scripts and styles left out; its declarative
+    shadow roots' only when `shadow_roots`)."""
     # The DOM is read as the HTML response it would be, so it is read as drift reads pages.
-    return http_text(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + dom)[1]
+    return http_text(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + dom, shadow_roots)[1]
+
+
+def holds_shadow_roots(dom: bytes) -> bool:
+    """Whether a serialised DOM may hold declarative shadow roots: a browser capture's DOM made before
+    they were recorded (or of a page with none) does not, and is compared with a DOM read without them."""
+    return b"shadowrootmode" in dom.lower()
 
 
 SHOWN_WORDS = 8  # of a changed span: enough to see what changed, short enough for a table cell

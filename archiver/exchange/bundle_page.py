@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from archiver.capture.httpbody import MAX_TEXT_BYTES
+from archiver.capture.httpbody import MAX_TEXT_BYTES, declares_shadow_root
 from archiver.check.scan import read_record_block
 from archiver.read.links import find_links
 from archiver.store.rows import StoredRecord
@@ -21,7 +21,7 @@ LINE_CHARS = 300     # a longer line is cut: the report shows the start of the p
 CONTEXT_CHARS = 120  # of text shown either side of a claim's words
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# What innerText leaves out, and the elements that break lines in it.
+# What innerText leaves out (a <template> but one declaring a shadow root), and the elements that break lines in it.
 _UNSEEN = frozenset({"head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object"})
 _BREAKS = frozenset({
     "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl", "dt",
@@ -74,7 +74,8 @@ class _VisibleText(HTMLParser):
         self._unseen: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _UNSEEN:
+        # Inside what is unseen, a declarative shadow root is pushed too, so that its end tag pops it.
+        if tag in _UNSEEN and (self._unseen or not declares_shadow_root(tag, attrs)):
             self._unseen.append(tag)
         elif tag in _BREAKS:
             self.chunks.append("\n")

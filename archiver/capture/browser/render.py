@@ -22,6 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from archiver.capture.browser.activity import NetworkActivity
+from archiver.capture.browser.page_text import frames_text, page_text, rendered_dom
 from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
 
@@ -30,7 +31,6 @@ MAX_EVENTS = 1000
 MAX_EVENT_CHARS = 2000
 _FONTS_READY = "document.fonts.ready.then(() => document.fonts.status)"
 _DOWNLOAD_STARTING = "Download is starting"  # how Playwright's goto fails on a response the browser saves
-_VISIBLE_TEXT = "n => (document.body ? document.body.innerText : '').slice(0, n)"
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,9 @@ class PageCapture:
     status: int | None = None       # of the response the navigation ended on (after HTTP redirects)
     screenshot: bytes | None = None  # full-page PNG
     pdf: bytes | None = None
-    dom: bytes | None = None         # the DOM after scripts ran, serialised, UTF-8
+    dom: bytes | None = None         # the DOM after scripts ran, serialised, UTF-8, open shadow roots included
     taken_at: dict[str, datetime] = field(default_factory=dict)  # "screenshot", "pdf", "dom": when each was begun
-    text: str | None = None          # visible text (innerText of <body>)
+    text: str | None = None          # visible text: innerText of <body>, open shadow roots', then frames'
     load_seconds: float | None = None     # from navigation start to the load event; None: never fired
     settled_seconds: float | None = None  # to network idle and fonts ready; None: never settled
     console_errors: list[str] = field(default_factory=list)
@@ -327,11 +327,15 @@ async def _artifacts(run: _PageRun) -> None:
     else:
         await _pictures(run)
     result.taken_at["dom"] = datetime.now(timezone.utc)
-    dom = await run.bounded("dom", page.content, limits.artifacts, waiting=False)
+    dom = await run.bounded("dom", lambda: rendered_dom(page), limits.artifacts, waiting=False)
     result.dom = dom.encode("utf-8") if dom is not None else None
     result.title = await run.bounded("title", page.title, limits.artifacts, waiting=False)
-    result.text = await run.bounded("text", lambda: page.evaluate(_VISIBLE_TEXT, limits.text_chars),
-                                    limits.artifacts, waiting=False)
+    text = await run.bounded("text", lambda: page_text(page, limits.text_chars), limits.artifacts, waiting=False)
+    # A frameset's, or a page's shown only in a frame: a reader sees the frames' text as the page's.
+    framed: list[str] = []
+    await run.bounded("frames' text", lambda: frames_text(page, limits.text_chars - len(text or ""), framed),
+                      limits.artifacts, waiting=False)
+    result.text = "\n\n".join(filter(None, [text, *framed])) if text is not None or framed else None
     result.final_url = page.url
 
 
