@@ -89,6 +89,9 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, run_cli, collection):
     cases = [
         (["capture", "-C", collection.root, "ftp://example.org/file"], ["unsupported scheme 'ftp'"]),
         (["capture", "-C", collection.root, str(tmp_path / "missing.txt")], ["no such file, folder or URL"]),
+        (["capture", "-C", collection.root, "data:text/html,<h1>hi</h1>"],
+         ["cannot capture data:text/html,<h1>hi</h1>: a data: URL; only http and https URLs are captured"]),
+        (["capture", "-C", collection.root, "mailto:someone@example.org"], ["a mailto: URL; only http and https"]),
         (["capture", "-C", collection.root, "http://x/", "--max-size", "lots"],
          ["capture: Invalid value for '--max-size': not a size: 'lots'", "capture --help"]),
         (["capture", "-C", collection.root, "http://x/", "--bogus"], ["capture: No such option", "--bogus", "capture --help"]),

@@ -4,6 +4,7 @@ into the distinct URLs to capture and the documents whose claims cite them."""
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,6 +24,9 @@ from archiver.store.rows import CaptureRow
 # (`archiver capture .` run again where the first run made one): its custody log is a .jsonl, as
 # claim sheets are, and is the log, not a sheet; the copies of documents read are not new ones.
 _COLLECTION_OWN = frozenset({LOG_NAME, CONFIG_NAME, DOCUMENT_COPIES, "warcs", "manifests", "keys", "tmp"})
+# A URL of a scheme other than http(s) without "//" after it (data:, mailto:, javascript:), not a
+# path: an absolute Windows path opens with a one-letter drive (C:).
+_OTHER_SCHEME = re.compile(r"(?!https?:)([a-z][a-z0-9+.-]+):", re.IGNORECASE)
 
 
 @dataclass
@@ -81,6 +85,9 @@ def read_targets(targets: list[str], root: Path, progress: Callable[[str, int, i
             paths = [found for found in documents_in(path) if not _collections_own(found)]
         elif path.is_file():
             paths = [path]
+        elif scheme := _OTHER_SCHEME.match(target):
+            raise UsageProblem(f"cannot capture {target[:80]}: a {scheme.group(1).lower()}: URL; only http and https URLs "
+                               "are captured", "give an http:// or https:// URL")
         else:
             raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
         for document_path in paths:
