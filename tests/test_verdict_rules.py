@@ -255,6 +255,15 @@ def test_every_phrase_of_the_table_is_matched_as_a_heading(language, phrase):
     assert judged(response(html("The Daily", f"<h1>{phrase.capitalize()}.</h1>")))[0] == "not-found"
 
 
+@pytest.mark.parametrize("shown", ["Loading...", "Loading article…", "Please wait", "Loading, please wait…",
+                                   "Chargement…", "加载中"])
+def test_a_page_that_only_ever_shows_a_loading_placeholder_is_empty(shown):
+    """Its script's content never came (an API that answered 404): a spinner is not the cited page."""
+    shell = response(html("Daily News", f"<div id=app><div class=spinner><svg></svg>{shown}</div></div>"
+                                        "<script>fetch('/api/missing.json')</script>", chrome=False))
+    assert judged(shell) == ("empty", f"the page never finished loading: all it shows is {shown!r}")
+
+
 def test_a_captcha_with_only_hidden_fields_in_its_form_is_still_a_challenge():
     challenge = response(html("www.example", "<form id=captcha-form method=post><div class=g-recaptcha "
                               "data-sitekey=x></div><input type=hidden name=continue value=/x></form>", chrome=False))

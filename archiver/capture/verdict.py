@@ -52,7 +52,8 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
     ("Example Times: Page not found"), never what comes before ("Error 404: what it means").
 ``empty``: nothing to see: no body, a body that cannot be decoded as its Content-Encoding says
     (no reader shows any of it), or HTML with no visible text and no media (img, video, audio,
-    picture, svg, canvas, iframe, embed, object).
+    picture, svg, canvas, iframe, embed, object), or whose whole text is the placeholder of a page
+    still loading ("Loading…", "Please wait", "Chargement…": a script's content never came).
 ``content``: none of the above.
 A body declared a PDF, an image or nothing that begins as an HTML page is judged as that page.
 """
@@ -68,7 +69,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 from archiver.capture.httpbody import HTML_TYPES, MAX_TEXT_BYTES, decode_response, sniffs_as_html
 from archiver.capture.verdict_markup import PageSignals
-from archiver.capture.verdict_phrases import ERROR_WORDS, INTERJECTIONS, NOT_FOUND_PHRASES
+from archiver.capture.verdict_phrases import ERROR_WORDS, INTERJECTIONS, LOADING_PHRASES, NOT_FOUND_PHRASES
 
 if TYPE_CHECKING:
     from archiver.capture.fetch.engine import FetchResult
@@ -78,6 +79,7 @@ VERDICTS = ("content", "http-error", "not-found", "bot-wall", "login-wall", "emp
 SHORT_PAGE_WORDS = 150  # a challenge or sign-in page says little else; an article says more
 SOFT_404_WORDS = 400    # a not-found title on a page longer than this is an article's title
 TINY_PAGE_WORDS = 60    # short enough that a not-found phrase anywhere in it is the page
+LOADING_WORDS = 6       # of a placeholder shown while a page loads: "Loading the article, please wait"
 # Characters of a title, heading or tiny page read for a not-found phrase: a few dozen words fit
 # many times over, and a hostile page's one "word" of megabytes is never folded whole (memory).
 PHRASE_CHARS = 2_000
@@ -132,6 +134,9 @@ _INTERJECTION = re.compile("^((" + "|".join(re.escape(w) + ("" if _cjk(w[-1]) el
 _NOT_FOUND_WORDS = re.compile(r"page (was )?not found|(page|article) (does not|doesn't|no longer) exist|"
                               rf"(cannot|can't|could not|couldn't) be found|(({_ERROR_WORD}|page)\s*){_CODE}|"
                               rf"{_CODE}\s*({_ERROR_WORD}|not found|page)|^{_CODE}\b|{_words_pattern(_PHRASES)}")
+# English placeholders of a page still loading, as _plain() leaves them (others: verdict_phrases).
+_LOADING = re.compile(r"^(please wait |one moment please )?(loading|please wait|one moment please)"
+                      r"( (the )?(article|page|content|story|post|data|results|comments|feed))?( please wait)?$")
 _TITLE_SEPARATORS = re.compile(r"\s+[|·•–—-]\s+|\s*[|·•–—]\s*")
 # A site's name before a colon ("Example Times: Page not found") is taken off, and the rest read as
 # a segment too; the part before a colon never is one ("Not found: the hunt for MH370" is an article).
@@ -169,6 +174,15 @@ def _says_not_found(phrase: str) -> bool:
     rest = re.sub(rf"^({_ERROR_WORD})\s+", "", rest)  # "Error - page not found"
     code_alone = not rest and bool(_STATUS_CODE.search(plain))
     return code_alone or rest in _PHRASES or bool(_NOT_FOUND.match(rest))
+
+
+def loading_placeholder(text: str) -> str | None:
+    """`text`, a page's whole visible text, as shown when it is only the placeholder of a page
+    still loading ("Loading…", "Please wait", "Loading article…"); None for any other text."""
+    words = text.split()[:LOADING_WORDS + 1]
+    if len(words) > LOADING_WORDS or not (plain := _plain(" ".join(words))):
+        return None
+    return " ".join(words) if _LOADING.match(plain) or plain in LOADING_PHRASES else None
 
 
 def _length(words: list[str]) -> int:
@@ -342,6 +356,8 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
         return Verdict("not-found", f"status {status} but the page says {said!r}")
     if length < TINY_PAGE_WORDS and (found := _NOT_FOUND_WORDS.search(_plain(text[:PHRASE_CHARS]))):
         return Verdict("not-found", f"status {status} but the page says {found.group(0)!r}")
+    if (placeholder := loading_placeholder(" ".join(words[:LOADING_WORDS + 1]))) is not None:
+        return Verdict("empty", f"the page never finished loading: all it shows is {placeholder!r}")
     if not body.strip() and not words:
         return Verdict("empty", f"{undecodable}: nothing of it can be read" if undecodable else "no body")
     if html and not words and not signals.media:

@@ -75,3 +75,11 @@ INTERJECTIONS = ("oops", "whoops", "sorry", "we're sorry", "uh oh", "hmm", "oh n
 # Beside a status code they are the code's name: "Error 404", "Fehler 404", "404 错误".
 ERROR_WORDS = ("error", "http", "fehler", "erreur", "errore", "erro", "fout", "ошибка", "помилка", "błąd", "hata",
                "خطأ", "错误", "錯誤", "エラー")
+
+# The whole text of a page still loading what it shows (an article a script was to fetch): its
+# placeholder, in English a grammar of its own in verdict.py ("loading article", "please wait").
+LOADING_PHRASES = ("chargement", "chargement en cours", "veuillez patienter", "wird geladen", "lädt", "bitte warten",
+                   "cargando", "por favor espere", "espere por favor", "carregando", "aguarde", "caricamento",
+                   "caricamento in corso", "attendere", "laden", "bezig met laden", "even geduld", "загрузка",
+                   "подождите", "пожалуйста подождите", "завантаження", "ładowanie", "yükleniyor", "جار التحميل",
+                   "加载中", "正在加载", "載入中", "読み込み中")
