@@ -104,7 +104,7 @@ def replay_captures(collection: Collection, rows: list[CaptureRow], log: Callabl
     if executable is None:
         raise UsageProblem("replaying browser captures needs Chromium, and none was found",
                            "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM")
-    with collection, Replayer(executable) as replayer:
+    with collection, Replayer(executable, collection.config.capture.wait_after_load) as replayer:
         checks = []
         for row in rows:
             replaying(row.url)

@@ -22,7 +22,8 @@ from archiver.cli.common import (collection_option, console, json_option, key_op
 from archiver.cli.capture_summary import cited_failures, outcome_counts, print_summary, verdict_counts
 from archiver.cli.new_collection import refuse_a_named_folder_not_a_collection
 from archiver.cli.trust_options import ca_bundle_option, insecure_option
-from archiver.store.collection import MAX_SECONDS, Collection, parse_size
+from archiver.store.collection import MAX_SECONDS, Collection
+from archiver.store.sizes import parse_size
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures
 from archiver.cli.recovery import repair_interrupted, resuming

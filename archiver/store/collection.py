@@ -8,7 +8,6 @@ import functools
 import getpass
 import ipaddress
 import json
-import re
 import socket
 import threading
 import tomllib
@@ -24,6 +23,7 @@ from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME, RESUME_LOCK_NAME, InUse, Turn
 from archiver.store.lost_catalog import refuse_a_lost_catalog
+from archiver.store.sizes import parse_size
 from archiver.store.storage import Storage
 from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage
 from archiver.store.taken import refuse_taken_for_init
@@ -40,22 +40,8 @@ BROWSER_CONCURRENCY = 4
 # slow link); a week is more than any needs, and far longer no wait can be set (the platform's
 # clock overflows), and TOML's nan or inf would mean never.
 MAX_SECONDS = 7 * 24 * 3600
-
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def parse_size(value: str | int) -> int:
-    """'200MB', '1 GiB' or 1024 → bytes."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(f"size must be positive, got {value}")
-        return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
-    unit = match and match.group(2).lower()
-    if not match or unit not in _SIZE_UNITS or float(match.group(1)) <= 0:
-        raise ValueError(f"not a size: {value!r} (write it like 200MB, 1GB or 512KiB)")
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+# Seconds a rendered page is watched, once loaded and its network quiet, while it still changes.
+WAIT_AFTER_LOAD = 5.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +55,7 @@ class CaptureSettings:
     max_redirects: int = 10
     warc_size: int = 10**9
     warc_age: float = 60.0  # seconds an open WARC of a shared store (S3) waits before it goes up
+    wait_after_load: float = WAIT_AFTER_LOAD
     allow_private: bool = False
     allow_networks: tuple[str, ...] = ()
     verify_tls: bool = True
@@ -153,6 +140,7 @@ warc_age = {c.warc_age:g}                   # seconds: in an S3 store, upload a 
 verify_tls = {str(c.verify_tls).lower()}
 {"" if c.ca_bundle else "# "}ca_bundle = {q(c.ca_bundle or "private-ca.pem")}  # PEM file of CA certificates trusted instead of the system's (a private CA; relative to this folder), as --ca-bundle
 capture_mode = "{c.capture_mode}"          # "browser" (Chromium, every subresource), "http" (the URL alone), "auto"
+wait_after_load = {c.wait_after_load:g}             # seconds at most a loaded page is watched while it changes (late content, a meta refresh or script redirect due, DOM changes); 0: not
 # Private, loopback and link-local addresses are refused unless allowed here,
 # network by network (e.g. ["127.0.0.1/32", "10.1.0.0/16"]), or all at once with allow_private.
 allow_private = {str(c.allow_private).lower()}
@@ -213,10 +201,12 @@ def _parse_config(path: Path, text: str) -> Config:
                 if not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < (0 if key == "max_redirects" else 1):
                     raise ValueError(f"{key} must be a whole number of at least {0 if key == 'max_redirects' else 1}")
                 values[key] = raw[key]
-        for key in ("timeout", "warc_age"):
+        for key in ("timeout", "warc_age", "wait_after_load"):  # only a wait may be none
             if key in raw:
-                if not isinstance(raw[key], (int, float)) or isinstance(raw[key], bool) or not 0 < raw[key] <= MAX_SECONDS:
-                    raise ValueError(f"{key} must be a number of seconds above 0 and at most {MAX_SECONDS} (a week)")
+                least = "from 0" if key == "wait_after_load" else "above 0"
+                if not isinstance(raw[key], (int, float)) or isinstance(raw[key], bool) or not (
+                        0 <= raw[key] if least == "from 0" else 0 < raw[key]) or raw[key] > MAX_SECONDS:
+                    raise ValueError(f"{key} must be a number of seconds {least} and at most {MAX_SECONDS} (a week)")
                 values[key] = float(raw[key])
         for key in ("max_size", "warc_size"):
             if key in raw:

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit
 
+from archiver.capture.browser.chromium import PageLimits
 from archiver.capture.browser.session import BrowserSession
 from archiver.capture.browser.proxy import RecordingProxy
 from archiver.capture.browser.result import BrowserResult
@@ -33,7 +34,7 @@ class BrowserFetcher:
     def __init__(self, fetcher: Fetcher, executable: str) -> None:
         self.fetcher = fetcher
         self.settings = fetcher.settings
-        self.session = BrowserSession(executable)
+        self.session = BrowserSession(executable, PageLimits(after_load=self.settings.wait_after_load))
         # Pages opened ahead, each behind the proxy of a capture still to come (see `_proxy_and_page`).
         self._spares: deque[tuple[RecordingProxy, Future]] = deque()
         self._coming = 0  # captures of fetch_all not yet started

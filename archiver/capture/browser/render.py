@@ -1,6 +1,7 @@
 """One page's life in the browser, every wait bounded: load, a scroll through the page and its
 large inner scroll containers to wake lazy content, network idle and fonts (again, further down,
-while the page keeps growing), then the full-page screenshot, a PDF print and the rendered DOM.
+while the page keeps growing), a watch while it still changes (late.py: late content, a meta
+refresh or script redirect due), then the full-page screenshot, a PDF print and the rendered DOM.
 Whatever ends the page early (a crash, a download, the deadline) ends it with what was made and
 the reason; what could not finish within its bound is noted, never waited for. Nor is the load
 event of a document its proxy saw cut short, which Chromium never fires, nor that of a page one
@@ -22,9 +23,11 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from archiver.capture.browser.activity import NetworkActivity
+from archiver.capture.browser.late import NAVIGATED, OBSERVE_CHANGES, late_note, watch_late_changes
 from archiver.capture.browser.page_text import frames_text, page_text, rendered_dom
 from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
+from archiver.store.collection import WAIT_AFTER_LOAD
 
 # A page can alert() or log in a loop until its deadline: what is kept of its events is bounded.
 MAX_EVENTS = 1000
@@ -41,6 +44,8 @@ class PageLimits:
     network_idle: float = 10.0   # until the network is quiet (below)
     quiet: float = 0.5           # no request in flight and none started for this long: idle, as Playwright's networkidle
     fonts: float = 5.0           # document.fonts.ready
+    after_load: float = WAIT_AFTER_LOAD  # then watched while it still changes (late.py)
+    dom_quiet: float = 0.5       # no DOM change for this long: quiet
     scroll: float = 15.0         # the whole scroll through the page
     scroll_pause: float = 0.02   # per step, after a frame is drawn: lazy loaders start from its observers
     scroll_height: int = 50_000  # pixels scrolled at most, so an infinite-scroll page ends
@@ -94,6 +99,9 @@ class _PageRun:
         self.document_cut: asyncio.Future = asyncio.get_running_loop().create_future()
         # Done, with its URL and reason, once the proxy holds open a frame's document cut short.
         self.frame_held: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.watch_end: float | None = None  # when the watch after load ends (late.py), once begun
+        self.waited_for: dict[str, None] = {}  # what it waited for, in order
+        self.still_changing = False  # when the watch ended
 
     def left(self, limit: float, waiting: bool = True) -> float:
         end = self.waits_end if waiting else self.deadline
@@ -131,6 +139,7 @@ async def render_page(context: BrowserContext, page: Page, url: str, deadline: f
     try:
         if await _navigate(run, url):
             await _scroll_through(run)
+            await _watch_late_changes(run)
             await _artifacts(run)
     except _Ended as ended:
         result.error = result.error or str(ended)
@@ -194,6 +203,7 @@ async def _navigate(run: _PageRun, url: str) -> bool:
     """Navigate, then wait for the load event; False when there is no page to capture."""
     result, limits = run.result, run.limits
     # Waiting only for the response first: a page whose load event never comes is still captured.
+    await run.bounded("change watch", lambda: run.page.add_init_script(OBSERVE_CHANGES), limits.load)
     seconds = run.left(limits.load)
     try:
         response = await asyncio.wait_for(run.page.goto(url, wait_until="commit"), seconds or 0.001)
@@ -295,6 +305,17 @@ async def _scroll_through(run: _PageRun) -> None:
         await _scroll_inner_boxes(run, end)
     if y:
         await run.bounded("scroll back", lambda: page.evaluate("window.scrollTo(0, 0)"), limits.scroll)
+
+
+async def _watch_late_changes(run: _PageRun) -> None:
+    """Wait on while the page still changes (late.py): scrolled through again once it went on
+    to another document, settled again once it changed; noted when it was waited for."""
+    started = time.monotonic()
+    while (changed := await watch_late_changes(run)) is not None:
+        await (_scroll_through(run) if changed == NAVIGATED else _settle(run))
+    if run.waited_for:
+        run.result.notes.append(late_note(list(run.waited_for), time.monotonic() - started, run.still_changing,
+                                          run.limits.after_load))
 
 
 async def _scroll_inner_boxes(run: _PageRun, end: float) -> None:

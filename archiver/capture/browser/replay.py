@@ -24,6 +24,7 @@ from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimit
                                            read_body)
 from archiver.read.urls import normalise_url
 from archiver.store.catalog import Catalog
+from archiver.store.collection import WAIT_AFTER_LOAD
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import Storage, read_listed
 
@@ -168,10 +169,13 @@ class Replayer:
     """A Chromium set up as for a capture (flags, viewport, refusing proxy for its own traffic),
     rendering pages from their captures' records. Use as a context manager."""
 
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, wait_after_load: float = WAIT_AFTER_LOAD) -> None:
+        """`wait_after_load`: as the captures were made (archiver.toml), so that a page is compared
+        as it was captured, not before its late content came or its meta refresh was followed."""
         from archiver.capture.browser.session import BrowserSession  # Playwright loads only when replaying
+        from archiver.capture.browser.render import PageLimits
 
-        self.session = BrowserSession(executable)
+        self.session = BrowserSession(executable, PageLimits(after_load=wait_after_load))
 
     def replay(self, url: str, archive: CaptureArchive, deadline: float, tall_window: bool) -> Replay:
         """Render `url` from `archive` by `deadline` (a time.monotonic() value), its screenshot
