@@ -24,6 +24,7 @@ import psycopg
 import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
+from archiver.capture.fetch.schedule import HostSlots
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.worker_keys import worker_key_path
 from archiver.read.urls import normalise_url
@@ -56,13 +57,21 @@ def queue_location(collection: Collection) -> str:
     return str(location)
 
 
+def _capture_within(hosts: HostSlots, run: CaptureRun, url: str, job_id: str, taken_before: bool) -> None:
+    """The job's capture, once its host has a free slot: a worker's jobs hold to per_host as a
+    local capture does (each worker on its own: a fleet of N sends a host up to N × per_host)."""
+    with hosts.held(url):
+        run.capture_job(url, job_id, taken_before=taken_before)
+
+
 async def _capture(context: JobContext, url: str) -> None:
     # Handed to a job thread here rather than as a synchronous task, which procrastinate hands
     # over through asgiref (a copied context and a wrapper per call: about twice the CPU).
     run: CaptureRun = context.additional_context["run"]
     try:
         await asyncio.get_running_loop().run_in_executor(None, functools.partial(
-            run.capture_job, url, str(context.job.id), taken_before=context.job.attempts > 0))
+            _capture_within, context.additional_context["hosts"], run, url, str(context.job.id),
+            context.job.attempts > 0))
     except ArchiverError as problem:  # the worker's own: the job goes back to wait (RETRY), the worker stops
         context.additional_context["stop"](problem)
         raise
@@ -217,7 +226,8 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
 
             watching = asyncio.create_task(stop_on_a_problem_of_its_own())
             working = asyncio.create_task(app.run_worker_async(
-                queues=[QUEUE], concurrency=concurrency, additional_context={"run": run, "stop": stop},
+                queues=[QUEUE], concurrency=concurrency,
+                additional_context={"run": run, "stop": stop, "hosts": HostSlots(run.settings.per_host)},
                 update_heartbeat_interval=HEARTBEAT, stalled_worker_timeout=STALLED_AFTER,
                 fetch_job_polling_interval=HEARTBEAT, install_signal_handlers=True))
             try:

@@ -1,17 +1,39 @@
 """Many captures at once: a bounded number in all and per host, hosts interleaved, and a stop
 that starts nothing new and gives what is in flight a short grace. Plain and browser captures
-share it, so both are as gentle with a host and stop alike."""
+share it, so both are as gentle with a host and stop alike; a worker's jobs share HostSlots."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import defaultdict, deque
 from itertools import zip_longest
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
 STOP_GRACE = 2.0  # seconds a fetch in flight has to finish once a run is told to stop
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+class HostSlots:
+    """At most `per_host` fetches at once against each host, from however many threads."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._slots: dict[str, threading.Semaphore] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def held(self, url: str) -> Iterator[None]:
+        """One of the slots of `url`'s host, waited for while all are taken."""
+        with self._lock:
+            slot = self._slots.setdefault(_host(url), threading.Semaphore(self._per_host))
+        with slot:
+            yield
 
 
 def fetch_each(urls: Iterable[str], fetch: Callable[[str], Any], on_result: Callable[[Any], None],
@@ -23,10 +45,10 @@ def fetch_each(urls: Iterable[str], fetch: Callable[[str], Any], on_result: Call
     stop = stop or threading.Event()
     by_host: dict[str, list[str]] = defaultdict(list)
     for url in urls:
-        by_host[(urlsplit(url).hostname or "").lower()].append(url)
+        by_host[_host(url)].append(url)
     # Interleaving hosts keeps the workers busy on different hosts instead of queueing on one.
     waiting = deque(u for group in zip_longest(*by_host.values()) for u in group if u is not None)
-    host_slots = {host: threading.Semaphore(per_host) for host in by_host}
+    host_slots = HostSlots(per_host)
     passing_on = threading.Lock()  # held while a result is passed on, so none is once abandoned
     abandoned = False
     failures: list[BaseException] = []
@@ -37,7 +59,7 @@ def fetch_each(urls: Iterable[str], fetch: Callable[[str], Any], on_result: Call
                 url = waiting.popleft()
             except IndexError:
                 return
-            with host_slots[(urlsplit(url).hostname or "").lower()]:
+            with host_slots.held(url):
                 if stop.is_set():
                     return
                 try:

@@ -1,0 +1,59 @@
+"""What a worker holds to, and what `capture --queue` says of what it does not (real
+PostgreSQL, real worker processes, a real origin on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import threading
+
+from tests.conftest import make_collection
+from tests.test_doctor import page
+from tests.test_workers import queue_counts, stop, wait_for, worker
+
+
+class Crowd:
+    """A route holding every request until the test lets the oldest go: it counts the requests
+    held at once, and the most ever held together."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._held: list[threading.Event] = []
+        self._lock = threading.Lock()
+
+    def respond(self, conn, request: bytes) -> None:
+        go = threading.Event()
+        with self._lock:
+            self._held.append(go)
+            self.peak = max(self.peak, len(self._held))
+        go.wait(120)  # a guard against a hang: the test lets every request go
+        page(conn, request)
+
+    @property
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def let_oldest_go(self) -> None:
+        with self._lock:
+            # Counted out before it is answered: its client's next request may come at once.
+            self._held.pop(0).set()
+
+
+def test_a_worker_sends_one_host_no_more_than_per_host_requests_at_once(run_cli, raw_server, tmp_path, postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    assert collection.config.capture.per_host == 2
+    crowd = Crowd()
+    server = raw_server({f"/{i}": crowd.respond for i in range(4)})
+    queued = run_cli("capture", "-C", collection.root, "--queue", *(server.url(f"/{i}") for i in range(4)))
+    assert queued.exit_code == 0, queued.output
+    running = worker(collection, concurrency=4)
+    try:
+        # All four jobs taken at once; each request is let go only once two are held (or the
+        # last), so a worker sending a third before the first two are answered is seen doing so.
+        wait_for(lambda: queue_counts(run_cli, collection)["running"] == 4, "all four jobs taken", [running])
+        for answered in range(4):
+            wait_for(lambda: crowd.held >= min(2, 4 - answered), "requests held", [running])
+            crowd.let_oldest_go()
+        wait_for(lambda: queue_counts(run_cli, collection)["done"] == 4, "all four jobs done", [running])
+    finally:
+        assert stop(running) == 0, running.stderr.read().decode()
+    assert crowd.peak == 2
