@@ -57,3 +57,17 @@ def test_a_worker_sends_one_host_no_more_than_per_host_requests_at_once(run_cli,
     finally:
         assert stop(running) == 0, running.stderr.read().decode()
     assert crowd.peak == 2
+
+
+def test_capture_queue_refuses_an_option_the_workers_would_drop_in_one_line(run_cli, tmp_path, postgresql_url):
+    """Workers capture with the collection's archiver.toml: a --timeout given `capture --queue`
+    would be dropped unsaid, and a job meant to fail after a second said ok."""
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    for given, named in ((["--timeout", "1"], "--timeout"), (["--max-size", "100"], "--max-size"),
+                         (["--no-browser"], "--browser/--no-browser"), (["--insecure"], "--insecure")):
+        refused = run_cli("capture", "-C", collection.root, "--queue", *given, "http://127.0.0.1:9/a")
+        assert refused.exit_code == 2, refused.output
+        [line] = refused.output.splitlines()
+        assert line.startswith(f"error: {named} does not apply to queued jobs: workers capture with the settings "
+                               "in the collection's archiver.toml")
+    assert queue_counts(run_cli, collection)["queued"] == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import click
+from click.core import ParameterSource
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from archiver.capture.run import CaptureRun
@@ -113,6 +114,8 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
 
     With --queue, a shared collection's URLs are queued for `archiver worker` processes on any
     machine instead (a URL still waiting in the queue is not queued again); --wait follows them.
+    Workers capture with the settings of their archiver.toml, so a capture option (--timeout,
+    --no-browser, --qa…) is refused with --queue (exit 2) rather than dropped.
 
     Exit 0 when every URL was captured, 1 when some failed (the rest are saved) or, with --qa,
     a page's replay is not alike (it differs, or could not be compared or made), 2 on bad
@@ -121,6 +124,11 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
     """
     if wait and not to_queue:
         raise click.UsageError("--wait follows queued jobs: use it with --queue")
+    if to_queue and resume:
+        raise click.UsageError("--resume takes up a capture stopped here; a queued job a worker left is taken "
+                               "again by the others: drop --resume")
+    if to_queue:
+        _refuse_what_workers_would_drop(["insecure", *overrides])
     refuse_a_named_folder_not_a_collection(collection_dir)
     found = _read_with_progress(list(targets), collection_dir, shows_progress(as_json))
     if to_queue:
@@ -131,6 +139,17 @@ def capture(targets: tuple[str, ...], resume: bool, to_queue: bool, wait: bool, 
         return _nothing_to_resume(collection_dir.absolute(), as_json)
     with collection or contextlib.nullcontext(), resuming(collection) if resume else contextlib.nullcontext():
         run_capture(collection_dir, collection, key_file, found, None, as_json, insecure, overrides, resume=resume)
+
+
+def _refuse_what_workers_would_drop(names: list[str]) -> None:
+    """With --queue, the workers capture with their own archiver.toml: an option of this run
+    given them would be dropped unsaid (a --timeout 1 job captured whole, said ok)."""
+    context = click.get_current_context()
+    for param in context.command.params:
+        if param.name in names and context.get_parameter_source(param.name) is not ParameterSource.DEFAULT:
+            raise UsageProblem(f"{'/'.join(param.opts + param.secondary_opts)} does not apply to queued jobs: "
+                               "workers capture with the settings in the collection's archiver.toml",
+                               "drop it (the workers' settings are in [capture] of the archiver.toml in their folders)")
 
 
 def _read_with_progress(targets: list[str], collection_dir: Path, shown: bool) -> Targets:
