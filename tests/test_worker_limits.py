@@ -3,7 +3,12 @@ PostgreSQL, real worker processes, a real origin on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+
+import psycopg
 
 from tests.conftest import make_collection
 from tests.test_doctor import page
@@ -71,3 +76,39 @@ def test_capture_queue_refuses_an_option_the_workers_would_drop_in_one_line(run_
         assert line.startswith(f"error: {named} does not apply to queued jobs: workers capture with the settings "
                                "in the collection's archiver.toml")
     assert queue_counts(run_cli, collection)["queued"] == 0
+
+
+def test_capture_queue_wait_with_no_live_worker_says_so_once_and_keeps_waiting(raw_server, tmp_path, postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({"/a": page})
+    killed = worker(collection, concurrency=1)
+
+    def registered() -> bool:
+        with psycopg.connect(postgresql_url) as db:
+            if db.execute("SELECT to_regclass('procrastinate_workers')").fetchone()[0] is None:
+                return False
+            return db.execute("SELECT EXISTS (SELECT 1 FROM procrastinate_workers)").fetchone()[0]
+    wait_for(registered, "the worker beating its heart", [killed])
+    killed.send_signal(signal.SIGKILL)  # its heartbeat stops; its row stays, as a dead machine's does
+    killed.wait()
+
+    waiting = subprocess.Popen([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                                "--wait", server.url("/a")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said: list[str] = []
+    reading = threading.Thread(target=lambda: said.extend(waiting.stderr), daemon=True)
+    reading.start()
+    try:
+        wait_for(lambda: any("no worker is running (no heartbeat since " in line for line in said),
+                 "told no worker is running", [waiting])
+        running = worker(collection, concurrency=1)
+        try:
+            assert waiting.wait(120) == 0  # it kept waiting, and a worker started since captured the job
+        finally:
+            assert stop(running) == 0, running.stderr.read().decode()
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    reading.join(10)
+    assert sum("no worker is running" in line for line in said) == 1, said
+    assert "start `archiver worker`" in said[0]
+    assert "1 captured: 1 content" in waiting.stdout.read()

@@ -178,6 +178,16 @@ def job_counts(url: str) -> dict[str, int]:
     return dict(zip(("queued", "running", "done", "failed", "retried"), row))
 
 
+def last_heartbeat(url: str) -> tuple[bool, str | None]:
+    """Whether a worker has beaten its heart within STALLED_AFTER seconds, and the last beat of
+    any the queue still knows of (None when it knows of none: each stopped, or none ever ran)."""
+    with _database(url) as db:
+        return db.execute(
+            "SELECT coalesce(max(last_heartbeat) >= now() - make_interval(secs => %s), false),"
+            " to_char(max(last_heartbeat) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            " FROM procrastinate_workers", (STALLED_AFTER,)).fetchone()
+
+
 def stalled_jobs(url: str) -> list[tuple[int, str, str | None]]:
     """(id, URL, last heartbeat) of each capture job under way whose worker has not beaten for
     STALLED_AFTER seconds (or is gone): the live workers take these again."""

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from archiver.capture.queue import RUNNING, SUCCEEDED, WAITING, Enqueued, enqueue, job_counts, job_states, queue_location
+from archiver.capture.queue import (RUNNING, SUCCEEDED, WAITING, Enqueued, enqueue, job_counts, job_states,
+                                    last_heartbeat, queue_location)
 from archiver.capture.documents import record_documents
 from archiver.capture.targets import Targets
 from archiver.cli.common import collection_option, console, echo, json_option, print_json, print_table, signing_key
@@ -77,9 +78,12 @@ def _follow(url: str, enqueued: Enqueued, collection: Collection, as_json: bool)
     # A job is done once its capture is fsynced in its worker's spool; the catalog lists the
     # capture when that WARC file is uploaded, within warc_age (then some slack for the upload).
     listed_by = None
+    told_no_worker = False  # once for each time none is alive
     try:
         while True:
             states = job_states(url, ids)
+            if any(state in (WAITING, RUNNING) for state in states.values()):
+                told_no_worker = _tell_if_no_worker(url, told_no_worker)
             captured = collection.catalog.captures_of_jobs([str(job) for job in ids])
             if bar is not None:
                 bar.update(task, completed=sum(state not in (WAITING, RUNNING) for state in states.values()))
@@ -96,3 +100,14 @@ def _follow(url: str, enqueued: Enqueued, collection: Collection, as_json: bool)
         echo(f"{len(unlisted)} job(s) done whose captures are not listed yet: the WARC file holding them has "
              "not been uploaded (its worker stopped?); they are listed once it is", err=True)
     return [captured[str(job)] for job in ids if str(job) in captured]
+
+
+def _tell_if_no_worker(url: str, told: bool) -> bool:
+    """Say, once, that no worker beats its heart, so a wait with none is not a silent hang (the
+    jobs wait for one). Whether it has been said, or must be again once one dies in turn."""
+    alive, last = last_heartbeat(url)
+    if not alive and not told:
+        since = f" (no heartbeat since {last})" if last else ""
+        echo(f"no worker is running{since}: start `archiver worker` in a folder holding the collection's "
+             "archiver.toml; still waiting for the jobs (Ctrl-C stops waiting, the jobs stay queued)", err=True)
+    return not alive
