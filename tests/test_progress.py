@@ -35,3 +35,10 @@ def test_verify_replay_shows_its_progress_on_a_terminal_and_none_under_json(run_
     assert on_terminal.exit_code == 0 and "replaying browser captures" in on_terminal.stderr, on_terminal.output
     as_json = run_cli("verify", "-C", collection.root, "--replay", "--json", env=TERMINAL)
     assert as_json.exit_code == 0 and "replaying" not in as_json.stderr
+
+
+def test_a_capture_without_qa_shows_its_capture_bar_and_no_replay_bar(run_cli, raw_server, collection):
+    server = raw_server({"/a": send_bytes(http_response(b"<p>a page of words</p>"))})
+    on_terminal = run_cli("capture", "-C", collection.root, "--no-browser", server.url("/a"), env=TERMINAL)
+    assert on_terminal.exit_code == 0 and "capturing" in on_terminal.stderr, on_terminal.output
+    assert "replaying" not in on_terminal.stderr  # there is nothing to replay

@@ -268,9 +268,9 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
             rows = run.capture(found.urls)
         unchanged_since, rendered_changes = run.unchanged_since(rows), run.rendered_changes(rows)
     # After the run, once its WARC files are published and can be read; the run's browser is closed by then.
-    with working("replaying browser captures", show_progress) as step:
-        replays = replay_captures(collection, browser_captures(collection, rows), _logger(collection, key), step) \
-            if qa and not run.interrupted else []
+    to_replay = browser_captures(collection, rows) if qa and not run.interrupted else []
+    with working("replaying browser captures", show_progress and bool(to_replay)) as step:  # no bar for no replay
+        replays = replay_captures(collection, to_replay, _logger(collection, key), step) if to_replay else []
     not_captured = _not_captured(found.urls, rows) if run.interrupted else []
 
     if as_json:
