@@ -106,3 +106,20 @@ def test_an_upload_left_unanswered_fails_within_the_timeout_and_doctor_then_uplo
     assert run_cli("doctor", "-C", collection.root, "--fix").exit_code == 0
     assert len(json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)) == 1
     assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+def test_a_spool_disk_that_fills_is_named_by_its_local_folder_not_the_store(tmp_path, run_cli, raw_server, s3,
+                                                                             monkeypatch):
+    """The store is fine; the disk of this machine's spool is full: the line names that folder."""
+    import errno
+
+    from tests.faults import Faults
+
+    bucket = make_bucket(s3, "COMPLIANCE", days=2)
+    collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/")
+    server = page_server(raw_server)
+    Faults(monkeypatch.setattr, collection.root / "warcs", fail_at=1, error=errno.ENOSPC)
+    failed = run_cli("capture", "-C", collection.root, server.url("/"))
+    assert failed.exit_code == 3, failed.output
+    [line] = failed.stderr.splitlines()
+    assert f"cannot write to {collection.root / 'warcs'}: No space left on device" in line, line

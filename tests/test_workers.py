@@ -335,10 +335,11 @@ def test_a_worker_killed_after_publishing_a_warc_before_the_catalog_knew_is_fini
 
 
 def test_a_warc_still_goes_up_by_age_after_an_unexpected_failure_closing_it(
-        run_cli, raw_server, tmp_path, postgresql_url, s3, monkeypatch):
+        run_cli, raw_server, tmp_path, postgresql_url, s3, monkeypatch, caplog):
     """The thread that closes and uploads a worker's WARC once warc_age old outlives any failure
     (it ended on one that was not a storage or disk error, and the worker went on capturing
-    with nothing uploaded, listed or durable in the store until it stopped)."""
+    with nothing uploaded, listed or durable in the store until it stopped). What it logs holds
+    for a direct capture too, whose run closes by age as a worker's does: doctor --fix uploads it."""
     collection, bucket = shared_collection(tmp_path / "machine", run_cli, s3, postgresql_url, warc_age=1)
     close_if_old, failed = WarcFileWriter.close_if_old, []
 
@@ -357,6 +358,8 @@ def test_a_warc_still_goes_up_by_age_after_an_unexpected_failure_closing_it(
             assert time.monotonic() < deadline, "the WARC never went up while the run went on"
             time.sleep(0.1)
     assert failed == [True]
+    assert "RuntimeError: a fault of ours; `archiver doctor --fix` uploads it (a worker's next start does too)" \
+        in caplog.text, caplog.text
 
 
 def test_a_worker_whose_catalog_connection_the_server_ended_stops_and_its_job_is_taken_again(

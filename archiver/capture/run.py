@@ -164,8 +164,8 @@ class CaptureRun:
                     self.writer.close_if_old()
                 except Exception as exc:  # any: this thread must go on; the file stays in the spool, for doctor
                     problem = exc if isinstance(exc, (StorageProblem, OSError)) else f"{type(exc).__name__}: {exc}"
-                    _log.error("cannot upload %s: %s; the next start of the worker (or `archiver doctor --fix`) "
-                               "uploads it", self.collection.storage.location, problem)
+                    _log.error("cannot upload %s: %s; `archiver doctor --fix` uploads it (a worker's next start "
+                               "does too)", self.collection.storage.location, problem)
                     self.upload_failed = getattr(problem, "message", str(problem))  # a worker stops on it (queue.py)
 
     def interrupt(self) -> None:
@@ -302,7 +302,7 @@ class CaptureRun:
         except OSError as exc:
             if self._awaiting is not None:
                 self._awaiting.let_go(held)
-            raise StorageProblem(f"cannot write to {self.collection.storage.location}: {exc.strerror or exc}",
+            raise StorageProblem(f"cannot write to {self.collection.storage.folder}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
         captures = [(dataclasses.replace(row, warc_file=records[0].warc_file if records else None), records, envelope)
                     for (row, _, envelope), records in zip(prepared, stored)]

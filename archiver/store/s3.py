@@ -35,6 +35,7 @@ class S3Storage:
         self.settings = settings
         self.bucket, self.prefix = settings.bucket, settings.prefix
         self.spool = LocalFolder(spool)
+        self.folder = spool  # where its files are written on this machine, until uploaded
         self.location = settings.url
         self._s3 = None
 

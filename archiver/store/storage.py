@@ -66,6 +66,7 @@ class Storage(Protocol):
     """Archive files by name: create and publish, put whole, read whole or by range, list, stat."""
 
     location: str  # where the files are, for messages
+    folder: Path  # where they are written on this machine (a remote store's spool)
 
     def create(self, name: str) -> NewFile: ...
 
