@@ -306,7 +306,10 @@ def test_a_capture_whose_upload_fails_lists_what_it_kept_and_doctor_uploads_it(t
     [line] = failed.stderr.splitlines()
     assert "503 Slow Down" in line and "`archiver doctor --fix` uploads it and lists them" in line, line
     assert "run the command again" not in line
-    assert "Stored before the error below: 1 capture(s)" in failed.stdout, failed.stdout
+    # Not "stored": `captures` lists none until doctor --fix uploads their file.
+    assert "Captured before the error below: 1 capture(s); any whose WARC file is not uploaded waits in this " \
+        "machine's spool, and `captures` lists it once `archiver doctor --fix` uploads it" in failed.stdout, failed.stdout
+    assert json.loads(run_cli("captures", "-C", collection.root, "--json").stdout) == []
 
     assert run_cli("doctor", "-C", collection.root, "--fix").exit_code == 0
     listed = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)

@@ -393,6 +393,24 @@ def test_a_run_the_disk_stops_lists_what_it_stored_before_the_error(run_cli, col
     assert stored["not_captured"] == 1
 
 
+def test_a_run_whose_catalog_fails_before_it_stored_anything_says_to_resume(run_cli, collection, raw_server,
+                                                                             monkeypatch):
+    """The catalog server lost at the first store: nothing stored, and every URL left is for --resume."""
+    from archiver.errors import StorageProblem
+
+    def catalog_gone(run, results):
+        raise StorageProblem("the catalog server failed: server closed the connection unexpectedly",
+                             "check that PostgreSQL is running and reachable, then run `archiver doctor`")
+    monkeypatch.setattr(CaptureRun, "_store", catalog_gone)
+    server = raw_server({"/a": send_bytes(http_response(b"first")), "/b": send_bytes(http_response(b"second"))})
+    result = run_cli("capture", "-C", collection.root, server.url("/a"), server.url("/b"))
+    assert result.exit_code == 3
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: the catalog server failed")
+    assert "Stored before" not in result.stdout
+    assert "the same `archiver capture` with --resume for the 2 not captured" in result.stdout, result.stdout
+
+
 @pytest.mark.parametrize("command", [["capture", ""], ["init", ""], ["claims", "--url", ""], ["claims", "--url="],
                                      ["manifest", "-o", ""]], ids=" ".join)
 def test_an_empty_argument_is_refused_before_any_work(run_cli, collection, tmp_path, monkeypatch, command):

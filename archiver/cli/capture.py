@@ -17,6 +17,7 @@ from archiver.capture.run import CaptureRun
 from archiver.capture.targets import existing_capture
 from archiver.capture.targets import Targets, read_targets
 from archiver.store.rows import CaptureRow
+from archiver.store.leftovers import shared_by_machines
 from archiver.store.runs import Unfinished
 from archiver.cli.common import (collection_option, console, json_option, key_option, literal, one_line, passphrase,
                                  print_json, report_error, shows_progress, signing_key, working)
@@ -313,13 +314,23 @@ def _saying_what_was_stored(run: CaptureRun, out, found: Targets, as_json: bool)
         left = len(found.urls) - len(run.stored)
         if as_json:  # stdout still one JSON document, the error's on stderr
             print_json({"stored_before_error": [row.as_dict() for row in run.stored], "not_captured": left})
-        elif run.stored:
-            out.print(f"Stored before the error below: {len(run.stored)} capture(s)", markup=False)
+        elif run.stored or left:  # also with none stored (the catalog lost at once): what is left is resumed
+            if run.stored:
+                out.print(_stored_before(run), markup=False)
             for row in run.stored:
                 out.print(f"  {row.outcome:<9} {row.url}", markup=False)
             out.print("Then run `archiver doctor --fix`" + (", and the same `archiver capture` with --resume for "
                       f"the {left} not captured." if left else "."), markup=False)
         raise
+
+
+def _stored_before(run: CaptureRun) -> str:
+    """What the run made before the error: in a store shared by machines a capture is listed
+    only once its WARC file is uploaded, which the error may have stopped."""
+    if not shared_by_machines(run.collection.storage):
+        return f"Stored before the error below: {len(run.stored)} capture(s)"
+    return (f"Captured before the error below: {len(run.stored)} capture(s); any whose WARC file is not uploaded "
+            "waits in this machine's spool, and `captures` lists it once `archiver doctor --fix` uploads it")
 
 
 def _nothing_to_resume(root: Path, as_json: bool) -> None:
