@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import time
+from datetime import datetime, timezone
 
 import pytest
 from PIL import Image
@@ -248,3 +250,67 @@ def test_capture_qa_checks_each_page_as_it_is_captured(run_cli, raw_server, coll
     assert len(replays[weather["id"]]["missing"]) == 1
     assert (replays[article["id"]]["verdict"], replays[weather["id"]]["verdict"]) == ("alike", "differs")
     assert {entry["subject"]["capture"] for entry in _logged(collection)} == {article["id"], weather["id"]}
+
+
+def _busting_page(query: bytes) -> bytes:
+    """A page that fetches its story with a cache-busting `query` (JavaScript), as jQuery's cache: false does."""
+    return (b"<html><head>" + NO_ICON + b"</head><body><h1 id=t>Loading</h1><script>fetch('/news.json?' + " + query +
+            b").then(r => r.json()).then(d => { document.getElementById('t').textContent = d.text; });"
+            b"</script></body></html>")
+
+
+def test_a_page_asking_with_cache_busting_values_replays_alike(run_cli, raw_server, collection, chromium):
+    """`?_=` and the time, or `?r=` and a random number, is never the URL the capture asked for: the
+    replay answers it with the recording that differs only there, and says so."""
+    server = raw_server(_AnyQuery({
+        "/jq": send_bytes(http_response(_busting_page(b"'_=' + Date.now()"))),
+        "/rnd": send_bytes(http_response(_busting_page(b"'r=' + Math.random()"))),
+        "/news.json": send_bytes(http_response(b'{"text": "The minister resigned on Tuesday after the vote"}',
+                                               headers=[("Content-Type", "application/json")]))}))
+    result, summary = _capture(run_cli, collection, server.url("/jq"), server.url("/rnd"))
+    assert result.exit_code == 0, result.output
+    jq, rnd = summary["captures"]
+    server.stop()
+
+    result, report = _replay(run_cli, collection)
+    assert result.exit_code == 0, result.output
+    replays = {replay["capture_id"]: replay for replay in report["replay"]}
+    for capture, key in ((jq, "_"), (rnd, "r")):
+        replay = replays[capture["id"]]
+        assert (replay["verdict"], replay["missing"]) == ("alike", []), replay
+        [(asked, recorded)] = replay["loosely_matched"].items()
+        assert asked.startswith(f"GET {server.url('/news.json')}?{key}=")
+        assert recorded.startswith(f"{server.url('/news.json')}?{key}=") and recorded != asked[4:]
+        assert any(note.startswith("matched loosely") and asked in note for note in replay["notes"])
+    logged = {entry["subject"]["capture"]: entry["subject"] for entry in _logged(collection)}
+    assert logged[jq["id"]]["verdict"] == logged[rnd["id"]]["verdict"] == "alike"
+    assert logged[rnd["id"]]["loosely_matched"] == replays[rnd["id"]]["loosely_matched"]
+    text = run_cli("verify", "-C", collection.root, "--replay")
+    assert text.exit_code == 0 and f"{jq['id']}: matched loosely" in text.stdout
+
+
+CLOCK = (b"<html><head>" + NO_ICON + b"</head><body><p id=t></p><script>document.getElementById('t').textContent ="
+         b" 'YEAR ' + new Date().getUTCFullYear() + ' ' + new Date(Date.now()).getUTCFullYear() + ' ' + Date().slice(11, 15)"
+         b" + ' DICE ' + Math.random() + ' ' + Math.random();</script></body></html>")
+
+
+def test_the_replays_clock_stands_at_the_captures_time_and_its_dice_are_steady(raw_server, collection, chromium):
+    """In the replay only: a capture's page sees the real time and real random numbers."""
+    from archiver.capture.browser.replay import CaptureArchive, Replayer
+    from archiver.store.collection import Collection
+    from tests.conftest import capture
+
+    server = raw_server({"/clock": send_bytes(http_response(CLOCK)), "/clock2": send_bytes(http_response(CLOCK))})
+    rows = capture(collection, server.url("/clock"), server.url("/clock2"), capture_mode="browser")
+    doms = [r.block.decode() for r in warc_records(collection.storage.folder) if r.headers.get("WARC-Target-URI", "")
+            .startswith("urn:dom:")]
+    assert len(doms) == 2 and doms[0].split("DICE")[1] != doms[1].split("DICE")[1]  # the capture's dice are real
+    assert f"YEAR {rows[0].started_at[:4]}" in doms[0]
+    server.stop()
+
+    in_2001 = datetime(2001, 5, 1, tzinfo=timezone.utc).timestamp()
+    with Collection.open(collection.root) as opened, Replayer(find_chromium()) as replayer:
+        texts = [replayer.replay(rows[0].url, CaptureArchive.of_capture(opened.storage, opened.catalog, rows[0].id, in_2001),
+                                 time.monotonic() + 30, tall_window=False).page.text for _ in range(2)]
+    assert "YEAR 2001 2001 2001 DICE 0." in texts[0]
+    assert texts[0] == texts[1]  # the same numbers each replay

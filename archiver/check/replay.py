@@ -4,10 +4,12 @@ The capture's page is rendered once more in Chromium, set up as for a capture, b
 that serves only the capture's own records and opens no connection (capture.browser.replay).
 The new screenshot is compared with the capture's pixel by pixel and the new DOM's visible
 words with the capture's; every request the replay made that the capture cannot answer is
-listed. A page that loads something different each time (a random query, a clock) shows up
-there, as does a resource the capture refused or lost. Each replay gets a verdict: alike only
-when every comparison made holds; a replay that differs, or that could not be compared at all,
-is never called alike. Each result is logged in the custody log."""
+listed. The replay's clock stands at the capture's time and its Math.random() is steady; a
+request differing from a recorded one only in cache-busting values (`?_=` and the time, a random
+number) is answered with that one's and named in the replay's notes. A page that loads
+something different each time otherwise shows up as missing, as does a resource the capture
+refused or lost. Each replay gets a verdict: alike only when every comparison made holds; a
+replay that differs, or that could not be compared at all, is never called alike. Each result is logged in the custody log."""
 
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ class ReplayCheck:
     pixel_similarity: float | None = None
     text_similarity: float | None = None
     missing: list[str] = field(default_factory=list)  # "METHOD url" the replay asked for, not in the capture
+    # "METHOD url" the replay asked for, answered with the recorded URL differing from it only in cache-busting values
+    loosely_matched: dict[str, str] = field(default_factory=dict)
     requests: int = 0  # requests the replay made
     notes: list[str] = field(default_factory=list)
     recorded_in_custody_log: bool = False
@@ -120,7 +124,8 @@ def check_replay(collection: Collection, row: CaptureRow, replayer: Replayer,
     why_not = log(EVENT, {"capture": row.id, "url": row.url, "verdict": result.verdict, "replayed": result.replayed,
                           "error": result.error,
                           "pixel_similarity": result.pixel_similarity, "text_similarity": result.text_similarity,
-                          "requests": result.requests, "missing": result.missing})
+                          "requests": result.requests, "missing": result.missing,
+                          "loosely_matched": result.loosely_matched})
     result.recorded_in_custody_log, result.not_recorded_because = why_not is None, why_not
     return result
 
@@ -136,7 +141,10 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
     replay = replayer.replay(row.url, archive, time.monotonic() + collection.config.capture.timeout,
                              tall_window=_taken_in_a_tall_window(storage, catalog, row.id))
     page = replay.page
-    check = ReplayCheck(row.id, row.url, True, missing=replay.missing, requests=len(replay.asked))
+    check = ReplayCheck(row.id, row.url, True, missing=replay.missing, requests=len(replay.asked),
+                        loosely_matched=replay.loosely)
+    check.notes.extend(f"matched loosely (only cache-busting query values differ): {asked} answered as {recorded}"
+                       for asked, recorded in replay.loosely.items())
     if page.screenshot is None and page.dom is None:
         check.replayed, check.error = False, page.error or "the browser made nothing of the page"
         return check

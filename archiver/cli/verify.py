@@ -56,8 +56,9 @@ def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allo
     records, with no network at all, and prints per capture its verdict (alike, differs, not
     compared, not replayed), how alike the screenshots are (share of pixels) and the visible
     texts (difflib ratio), from 0 to 1, and every request the replay made that the capture
-    does not hold (a refused resource, or one the page asks for differently each time). Alike
-    needs 95% of both. Each result goes in the custody log ("replay check").
+    does not hold (a refused resource, or one the page asks for differently each time; one
+    differing only in cache-busting query values, such as `?_=` and the time, is answered with
+    the recorded one, and named in the notes). Alike needs 95% of both. Each result goes in the custody log ("replay check").
 
     Run while another archiver process works on the collection (a capture), it says so: what
     that process is writing may show as failures until it has finished.

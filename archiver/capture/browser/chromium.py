@@ -148,17 +148,18 @@ class Browser:
         return dict(self._info)
 
     def capture(self, url: str, proxy: PageProxy, deadline: float, opened: Future | None = None,
-                limits: PageLimits | None = None) -> PageCapture:
+                limits: PageLimits | None = None, init_script: str | None = None) -> PageCapture:
         """Render `url` in a fresh context whose every request goes to `proxy`, ending
         by `deadline` (a time.monotonic() value) with whatever was made and, if early, why.
         `opened` is the page `open_page(proxy)` made ahead, when there is one; `limits`, if
-        given, instead of the browser's. `url` is taken as given: the caller has checked it is one to capture."""
+        given, instead of the browser's; `init_script`, if given, runs in every frame before the page's own
+        (a replay's, never a capture's). `url` is taken as given: the caller has checked it is one to capture."""
         result = PageCapture()
         if self._closed:
             result.error = "the browser is closed"
             return result
-        future = asyncio.run_coroutine_threadsafe(self._capture(url, proxy, deadline, result, opened, limits or self.limits),
-                                                  self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._capture(url, proxy, deadline, result, opened, limits or self.limits,
+                                                                init_script), self._loop)
         try:
             # The coroutine keeps its own deadline; this wait only guards against a stuck driver.
             future.result(timeout=max(0.0, deadline - time.monotonic()) + _CLOSE_TIMEOUT + 5)
@@ -309,11 +310,13 @@ class Browser:
         await self._close(page.browser, page.context)
 
     async def _capture(self, url: str, proxy: PageProxy, deadline: float, result: PageCapture,
-                       opened: Future | None, limits: PageLimits) -> None:
+                       opened: Future | None, limits: PageLimits, init_script: str | None) -> None:
         page = None
         try:
             page = await self._opened(opened, deadline) if opened is not None else None
             page = page or await self._open(proxy, max(0.001, deadline - time.monotonic()))
+            if init_script is not None:
+                await asyncio.wait_for(page.context.add_init_script(init_script), max(0.001, deadline - time.monotonic()))
             rendering = render_page(page.context, page.page, url, deadline, limits, result, proxy.activity)
             await asyncio.wait_for(rendering, max(0.001, deadline - time.monotonic()))
         except TimeoutError:

@@ -4,8 +4,10 @@
 catalog. `ReplayProxy` stands where the recording proxy stood: it speaks the same HTTP/1.1 with
 the browser (`wire`), ends CONNECT tunnels with a throwaway authority as the recording proxy
 does (`authority`), and answers every request with the response recorded for it, byte for byte
-as the browser got it the first time. It never opens a connection: what the capture does not
-hold gets a 404 and is listed as missing. `Replayer` is a Chromium set up as for a capture,
+as the browser got it the first time; a request differing from a recorded one only in
+cache-busting query values gets that one's, and is listed as matched loosely (cache_busting).
+It never opens a connection: what the
+capture does not hold gets a 404 and is listed as missing. `Replayer` is a Chromium set up as for a capture,
 rendering pages behind replay proxies, for the replay check (archiver.check.replay)."""
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from __future__ import annotations
 import dataclasses
 import socket
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from isal import isal_zlib
 
 from archiver.capture.browser.authority import InterceptAuthority
+from archiver.capture.browser.cache_busting import loose_form
 from archiver.capture.browser.holding import AfterAnswer, kept_open
 from archiver.capture.browser.proxy import InterceptingServer
+from archiver.capture.browser.replay_clock import replay_clock
 from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimited,
                                            read_body)
 from archiver.read.urls import normalise_url
@@ -55,18 +60,35 @@ def record_block(storage: Storage, record: StoredRecord) -> bytes:
     return block[:record.content_length]
 
 
-class CaptureArchive:
-    """The exchanges of one capture, by method and URL, read from storage only when asked for."""
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A recorded response block, why it was cut short (its WARC-Truncated reason, or None), and
+    the recorded URL it answered when that is not the one asked for (matched loosely), or None."""
 
-    def __init__(self, storage: Storage, exchanges: list[Recorded]) -> None:
+    block: bytes
+    truncated: str | None
+    loosely: str | None = None
+
+
+class CaptureArchive:
+    """The exchanges of one capture, by method and URL, read from storage only when asked for;
+    `captured_at` (epoch seconds) is when the capture began: the replay's clock stands there."""
+
+    def __init__(self, storage: Storage, exchanges: list[Recorded], captured_at: float) -> None:
         self.storage = storage
         self.exchanges = exchanges
-        self._served: dict[tuple[str, str], int] = {}  # how often each (method, url) was answered
+        self.captured_at = captured_at
+        self._served: dict[tuple[str, str], int] = {}  # how often each (method, url or loose form) was answered
         self._lock = threading.Lock()  # the proxy answers each browser connection on a thread of its own
 
     @classmethod
-    def of_capture(cls, storage: Storage, catalog: Catalog, capture_id: str) -> CaptureArchive:
-        """Every request record of the capture, paired with the response recorded after it."""
+    def of_capture(cls, storage: Storage, catalog: Catalog, capture_id: str,
+                   captured_at: float | None = None) -> CaptureArchive:
+        """Every request record of the capture, paired with the response recorded after it;
+        `captured_at` None: the time the capture began."""
+        if captured_at is None:
+            [row] = catalog.find_capture(capture_id)
+            captured_at = datetime.fromisoformat(row.started_at).timestamp()
         exchanges: list[Recorded] = []
         waiting: dict[str, int] = {}  # target URI -> index of its request still without a response
         for record in catalog.records(capture_id):
@@ -78,29 +100,33 @@ class CaptureArchive:
                 index = waiting.pop(record.target_uri)
                 payload = catalog.payload_record(capture_id) if record.warc_type == "revisit" else None
                 exchanges[index] = Recorded(exchanges[index].method, exchanges[index].url, record, payload)
-        return cls(storage, exchanges)
+        return cls(storage, exchanges, captured_at)
 
-    def response(self, method: str, url: str) -> tuple[bytes, str | None] | None:
-        """The recorded response to `method url` and, if it was cut short, why (its WARC-Truncated
-        reason), or None when the capture holds none. A URL asked for again gets its next
-        recording, then the last again."""
-        found = [e for e in self.exchanges if e.response is not None and e.method == method and e.url == url]
+    def response(self, method: str, url: str) -> Answer | None:
+        """The recorded response to `method url`, or None when the capture holds none; failing the
+        URL itself, that of one differing from it only in cache-busting values. A URL asked for
+        again gets its next recording, then the last again."""
+        answered = [e for e in self.exchanges if e.response is not None and e.method == method]
+        served_as = url
+        found = [e for e in answered if e.url == url]
         if not found:
             key = normalise_url(url)
-            found = [e for e in self.exchanges if e.response is not None and e.method == method
-                     and normalise_url(e.url) == key]
+            found = [e for e in answered if normalise_url(e.url) == key]
+        if not found and (loose := loose_form(url, self.captured_at)) is not None:
+            served_as = loose
+            found = [e for e in answered if loose_form(e.url, self.captured_at) == loose]
         if not found:
             return None
         with self._lock:
-            times = self._served.get((method, url), 0)
-            self._served[(method, url)] = times + 1
+            times = self._served.get((method, served_as), 0)
+            self._served[(method, served_as)] = times + 1
         exchange = found[min(times, len(found) - 1)]
         block = record_block(self.storage, exchange.response)
         if exchange.payload is not None:  # a revisit holds the head; the payload is the earlier body
             head, _, _ = block.partition(b"\r\n\r\n")
             _, _, body = record_block(self.storage, exchange.payload).partition(b"\r\n\r\n")
             block = head + b"\r\n\r\n" + body
-        return block, exchange.response.truncated
+        return Answer(block, exchange.response.truncated, exchange.url if served_as != url else None)
 
 
 class ReplayProxy(InterceptingServer):
@@ -112,6 +138,7 @@ class ReplayProxy(InterceptingServer):
         super().__init__(authority, deadline)
         self.archive = archive
         self._asked: list[tuple[str, bool]] = []  # ("METHOD url", served from the capture)
+        self._loosely: dict[str, str] = {}  # "METHOD url" asked -> the recorded URL that answered it
 
     @property
     def asked(self) -> list[tuple[str, bool]]:
@@ -124,6 +151,13 @@ class ReplayProxy(InterceptingServer):
         """What the browser asked for that the capture does not hold ("METHOD url"), each once."""
         return list(dict.fromkeys(request for request, served in self.asked if not served))
 
+    @property
+    def loosely(self) -> dict[str, str]:
+        """What the browser asked for ("METHOD url") that was answered with the recording of
+        another URL differing only in cache-busting values, and that URL."""
+        with self._lock:
+            return dict(self._loosely)
+
     def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> AfterAnswer:
         """Send the recorded response to one request; what becomes of the connection then."""
         url = request.url(origin)
@@ -135,10 +169,12 @@ class ReplayProxy(InterceptingServer):
         recorded = self.archive.response(request.method, url)
         with self._lock:
             self._asked.append((f"{request.method} {url}", recorded is not None))
+            if recorded is not None and recorded.loosely is not None:
+                self._loosely[f"{request.method} {url}"] = recorded.loosely
         if recorded is None:
             sock.sendall(_not_held(url, close=request.wants_close))
             return kept_open(not request.wants_close)
-        block, truncated = recorded
+        block, truncated = recorded.block, recorded.truncated
         for start in range(0, len(block), SEND_CHUNK):
             sock.sendall(block[start:start + SEND_CHUNK])
         if truncated is not None:  # cut short as recorded: the page is not waited on for its end either
@@ -163,6 +199,7 @@ class Replay:
     page: PageCapture
     asked: list[tuple[str, bool]]
     missing: list[str]
+    loosely: dict[str, str]  # "METHOD url" -> the recorded URL, differing in cache-busting values, that answered it
 
 
 class Replayer:
@@ -179,15 +216,17 @@ class Replayer:
 
     def replay(self, url: str, archive: CaptureArchive, deadline: float, tall_window: bool) -> Replay:
         """Render `url` from `archive` by `deadline` (a time.monotonic() value), its screenshot
-        taken in a tall window for frames from other sites only if the capture's was."""
+        taken in a tall window for frames from other sites only if the capture's was, its clock
+        standing at the capture's time (replay_clock)."""
         proxy = ReplayProxy(archive, self.session.authority, deadline)
         proxy.start()
         browser = self.session.browser
         try:
-            page = browser.capture(url, proxy, deadline, limits=dataclasses.replace(browser.limits, tall_window=tall_window))
+            page = browser.capture(url, proxy, deadline, limits=dataclasses.replace(browser.limits, tall_window=tall_window),
+                                   init_script=replay_clock(archive.captured_at))
         finally:
             proxy.close()
-        return Replay(page, proxy.asked, proxy.missing)
+        return Replay(page, proxy.asked, proxy.missing, proxy.loosely)
 
     def close(self) -> None:
         self.session.close()
