@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from tests.conftest import http_response
+from tests.conftest import http_response, warc_records
 from tests.test_report_bundle import capture_section, text_of
 from tests.test_browser_capture import CHROMIUM, chromium  # noqa: F401 (a fixture)
 
@@ -162,4 +162,29 @@ it was rendered, as nothing was."""
     assert "this capture fetched it alone and the previous one rendered it in a browser" in sections[1], sections[1]
     assert "unchanged since the previous capture" in sections[2], sections[2]
     assert "this capture rendered it in a browser and the previous one fetched it alone" in sections[3], sections[3]
+    assert network_sandbox == []
+
+
+def test_a_page_showing_a_blob_image_captured_again_unchanged_is_unchanged(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """Its script makes the image a blob: URL, whose id is new at every load: the DOMs differ in that
+    id alone, and nothing a reader sees changed, so neither the run nor history tells a change."""
+    page = (b'<html><head><title>Photo</title><link rel="icon" href="data:,"></head><body><h1>The minister</h1>'
+            b'<img id=photo><script>fetch("/photo.gif").then(r => r.blob()).then(b => {'
+            b' document.getElementById("photo").src = URL.createObjectURL(b); });</script></body></html>')
+    gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    server = raw_server({"/photo": lambda conn, request: conn.sendall(http_response(page)),
+                         "/photo.gif": lambda conn, request: conn.sendall(
+                             http_response(gif, headers=[("Content-Type", "image/gif")]))})
+    url = server.url("/photo")
+    assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+    result = run_cli("capture", "-C", collection.root, "--browser", url, "--json")
+    [again] = json.loads(result.stdout)["captures"]
+    doms = [r.block for r in warc_records(collection.storage.folder) if r.headers.get("WARC-Target-URI", "")
+            .startswith("urn:dom:")]
+    assert len(doms) == 2 and doms[0] != doms[1] and all(b'src="blob:' + url.split("/photo")[0].encode() in dom
+                                                         for dom in doms)  # the ids differ
+    assert again["revisit_of"] and again["rendered_change"] is None and again["unchanged_since"], again
+    history = json.loads(run_cli("history", "-C", collection.root, url, "--json").stdout)
+    assert [h["change"] for h in history] == ["first capture", "unchanged"], history
     assert network_sandbox == []

@@ -3,12 +3,18 @@ of its URL is stored as a revisit record: that is about bytes, and stays right. 
 is unchanged is another question: the same app-shell HTML may now render "Page not found", and
 the same HTML fetched without a browser is judged on its own where it was judged rendered before.
 Such a capture is called unchanged only when it shows a reader what the capture before it did:
-both rendered or neither, the same verdict, the same rendered DOM; otherwise the change is said."""
+both rendered or neither, the same verdict, the same rendered DOM; otherwise the change is said.
+Rendered DOMs are compared without what differs at every load of the same page: the random id
+of each blob: URL its scripts made (blob:ORIGIN/UUID)."""
 
 from __future__ import annotations
 
+import re
+
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, PayloadOrigin, StoredRecord
+from archiver.store.storage import Storage
+from archiver.capture.browser.replay import record_block
 from archiver.capture.fetch.engine import FetchResult
 from archiver.capture.warc import sha256_digest
 from archiver.read.urls import normalise_url
@@ -50,13 +56,23 @@ def dom_record(catalog: Catalog, capture_id: str) -> StoredRecord | None:
     return next((r for r in catalog.records(capture_id) if r.role == "dom"), None)
 
 
-def dom_digest(catalog: Catalog, capture_id: str) -> str | None:
-    """The digest of the rendered DOM a capture holds, None for none."""
+_BLOB_ID = re.compile(rb"(blob:[^\s\"'<>]*?/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                      re.IGNORECASE)
+
+
+def comparable_dom_digest(dom: bytes) -> str:
+    """The digest of a rendered DOM with each blob: URL's id (new at every load) as …"""
+    return sha256_digest(_BLOB_ID.sub("\\1…".encode(), dom))
+
+
+def dom_digest(storage: Storage, catalog: Catalog, capture_id: str) -> str | None:
+    """The comparable digest (comparable_dom_digest) of the rendered DOM a capture holds, None for none."""
     record = dom_record(catalog, capture_id)
-    return record.block_digest if record else None
+    return comparable_dom_digest(record_block(storage, record)) if record else None
 
 
-def rendered_since(catalog: Catalog, result: FetchResult, verdict: str | None) -> tuple[str | None, CaptureRow] | None:
+def rendered_since(storage: Storage, catalog: Catalog, result: FetchResult,
+                   verdict: str | None) -> tuple[str | None, CaptureRow] | None:
     """For a rendered capture stored as a revisit: how its rendered page differs from its URL's
     newest capture (None when it does not), and that capture; None for a page not rendered."""
     page = getattr(result, "page", None)
@@ -65,8 +81,8 @@ def rendered_since(catalog: Catalog, result: FetchResult, verdict: str | None) -
     # The capture the revisit's payload was matched against: the newest whole one of the URL.
     previous = [row for row in catalog.captures(normalise_url(result.url))
                 if row.outcome == "ok" and row.payload_digest is not None][-1]
-    change = rendered_change(previous.verdict, dom_digest(catalog, previous.id), verdict,
-                             sha256_digest(page.dom) if page.dom else None)
+    change = rendered_change(previous.verdict, dom_digest(storage, catalog, previous.id), verdict,
+                             comparable_dom_digest(page.dom) if page.dom else None)
     return change, previous
 
 
@@ -82,8 +98,8 @@ def compare_unrendered(catalog: Catalog, rows: list[CaptureRow],
         whole = [capture for capture in earlier if capture.outcome == "ok" and capture.payload_digest is not None]
         if not whole:  # its origin started after it (two runs at once, clocks apart): compared with none, never unchanged
             continue
-        previous = whole[-1]
-        compared[row.id] = rendered_change(previous.verdict, dom_digest(catalog, previous.id), row.verdict, None), previous
+        previous, dom = whole[-1], dom_record(catalog, whole[-1].id)
+        compared[row.id] = rendered_change(previous.verdict, dom and dom.block_digest, row.verdict, None), previous
     return compared
 
 

@@ -349,7 +349,7 @@ class CaptureRun:
         response_ids: list[str | None] = []
         verdict = capture_verdict(result)
         if origin is not None and job_id is None:  # a run's, for its summary; a worker's jobs have none
-            if (seen := rendered_since(self.catalog, result, verdict and verdict.verdict)) is not None:
+            if (seen := rendered_since(self.collection.storage, self.catalog, result, verdict and verdict.verdict)) is not None:
                 self._rendered[capture_id] = seen
         for hop in result.hops:
             revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date) \

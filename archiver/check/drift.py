@@ -51,7 +51,7 @@ class Drift:
 
 def describe_changes(rows: list[CaptureRow], doms: dict[str, str | None]) -> list[str]:
     """What each capture of one URL shows against the capture before it; `doms`: each rendered
-    capture's DOM digest (revisits.dom_digest), for the same HTML may render another page."""
+    capture's comparable DOM digest (revisits.dom_digest), for the same HTML may render another page."""
     changes, previous = [], None
     for row in rows:
         if row.outcome == "failed":

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.rows import CaptureRow
+from archiver.store.storage import Storage
 from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status
 from archiver.cli.recovery import warn_of_leftovers
@@ -58,7 +59,7 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
 
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.captures(lookup_key(url))
-        doms = {row.id: dom_digest(collection.catalog, row.id) for row in rows}
+        doms = {row.id: dom_digest(collection.storage, collection.catalog, row.id) for row in rows}
     changes = describe_changes(rows, doms)
     if as_json:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
@@ -90,12 +91,12 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
                                    "list them with `archiver claims` or `archiver captures`")
             raise UsageProblem(f"{identifier!r} matches {how_many_found(matches)} claims and captures", "give more of the id")
         if claims:
-            _show_claim(catalog, claims[0], as_json)
+            _show_claim(collection.storage, catalog, claims[0], as_json)
         else:
             _show_capture(catalog, captures_found[0], as_json)
 
 
-def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
+def _show_claim(storage: Storage, catalog: Catalog, claim, as_json: bool) -> None:
     from archiver.capture.revisits import dom_digest
     from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
 
@@ -118,7 +119,7 @@ def _show_claim(catalog: Catalog, claim, as_json: bool) -> None:
         out.print(f"cites {citation['url']}", markup=False)
         if not rows:
             out.print("  not captured yet")
-        doms = {row.id: dom_digest(catalog, row.id) for row in rows}
+        doms = {row.id: dom_digest(storage, catalog, row.id) for row in rows}
         for row, change in zip(rows, describe_changes(rows, doms)):
             # A failure's reason is the status already; the change column would only repeat it.
             after = "" if row.outcome == "failed" else f"  ({change})"
