@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -287,6 +288,27 @@ def test_a_page_asking_with_cache_busting_values_replays_alike(run_cli, raw_serv
     assert logged[rnd["id"]]["loosely_matched"] == replays[rnd["id"]]["loosely_matched"]
     text = run_cli("verify", "-C", collection.root, "--replay")
     assert text.exit_code == 0 and f"{jq['id']}: matched loosely" in text.stdout
+
+
+def test_a_request_never_answered_at_capture_is_not_answered_at_replay(run_cli, raw_server, collection, chromium):
+    """A long poll still waiting when the page was taken: the replay leaves it waiting too, rather
+    than answering with its own 404, which the page would show as the poll's answer."""
+    released = threading.Event()
+    page = (b"<html><head>" + NO_ICON + b"</head><body><h1>Live results</h1><p id=w>Waiting for the count</p><script>"
+            b"fetch('/wait').then(r => r.text()).then(t => { document.getElementById('w').textContent = 'ANSWER ' + t; });"
+            b"</script></body></html>")
+    server = raw_server({"/live": send_bytes(http_response(page)),
+                         "/wait": lambda conn, request: released.wait(120) and conn.sendall(http_response(b"late"))})
+    result, summary = _capture(run_cli, collection, server.url("/live"))
+    released.set()
+    assert result.exit_code == 0, result.output
+    [capture] = summary["captures"]
+    server.stop()
+
+    result, report = _replay(run_cli, collection)
+    [replay] = report["replay"]
+    assert result.exit_code == 0 and (replay["verdict"], replay["missing"]) == ("alike", []), replay
+    assert f"left unanswered, as at capture (sent, and no response recorded): GET {server.url('/wait')}" in replay["notes"]
 
 
 CLOCK = (b"<html><head>" + NO_ICON + b"</head><body><p id=t></p><script>document.getElementById('t').textContent ="

@@ -145,6 +145,8 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
                         loosely_matched=replay.loosely)
     check.notes.extend(f"matched loosely (only cache-busting query values differ): {asked} answered as {recorded}"
                        for asked, recorded in replay.loosely.items())
+    check.notes.extend(f"left unanswered, as at capture (sent, and no response recorded): {asked}"
+                       for asked in replay.unanswered)
     if page.screenshot is None and page.dom is None:
         check.replayed, check.error = False, page.error or "the browser made nothing of the page"
         return check

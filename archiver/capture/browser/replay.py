@@ -6,7 +6,8 @@ the browser (`wire`), ends CONNECT tunnels with a throwaway authority as the rec
 does (`authority`), and answers every request with the response recorded for it, byte for byte
 as the browser got it the first time; a request differing from a recorded one only in
 cache-busting query values gets that one's, and is listed as matched loosely (cache_busting).
-It never opens a connection: what the
+A request the capture sent and got no answer to (a long poll still waiting when the page was
+taken) gets none again, as then, until the page ends. It never opens a connection: what the
 capture does not hold gets a 404 and is listed as missing. `Replayer` is a Chromium set up as for a capture,
 rendering pages behind replay proxies, for the replay check (archiver.check.replay)."""
 
@@ -128,6 +129,11 @@ class CaptureArchive:
             block = head + b"\r\n\r\n" + body
         return Answer(block, exchange.response.truncated, exchange.url if served_as != url else None)
 
+    def sent_unanswered(self, method: str, url: str) -> bool:
+        """Whether the capture sent `method url` and recorded no response to it (see response())."""
+        key = normalise_url(url)
+        return any(e.response is None and e.method == method and normalise_url(e.url) == key for e in self.exchanges)
+
 
 class ReplayProxy(InterceptingServer):
     """A capture's exchanges served back to the browser; `asked` is what the browser wanted."""
@@ -139,6 +145,7 @@ class ReplayProxy(InterceptingServer):
         self.archive = archive
         self._asked: list[tuple[str, bool]] = []  # ("METHOD url", served from the capture)
         self._loosely: dict[str, str] = {}  # "METHOD url" asked -> the recorded URL that answered it
+        self._unanswered: list[str] = []  # "METHOD url" left unanswered, as at capture
 
     @property
     def asked(self) -> list[tuple[str, bool]]:
@@ -158,6 +165,13 @@ class ReplayProxy(InterceptingServer):
         with self._lock:
             return dict(self._loosely)
 
+    @property
+    def unanswered(self) -> list[str]:
+        """What the browser asked for ("METHOD url") that the capture sent and got no answer to:
+        left unanswered again."""
+        with self._lock:
+            return list(dict.fromkeys(self._unanswered))
+
     def _answer(self, sock: socket.socket, wire: Wire, request: BrowserRequest, origin: str | None) -> AfterAnswer:
         """Send the recorded response to one request; what becomes of the connection then."""
         url = request.url(origin)
@@ -167,10 +181,17 @@ class ReplayProxy(InterceptingServer):
             sock.sendall(answer(413, f"request body over {MAX_REQUEST_BODY} bytes", close=True))
             return AfterAnswer.CLOSE
         recorded = self.archive.response(request.method, url)
+        unanswered = recorded is None and self.archive.sent_unanswered(request.method, url)
         with self._lock:
-            self._asked.append((f"{request.method} {url}", recorded is not None))
+            self._asked.append((f"{request.method} {url}", recorded is not None or unanswered))
             if recorded is not None and recorded.loosely is not None:
                 self._loosely[f"{request.method} {url}"] = recorded.loosely
+            if unanswered:
+                self._unanswered.append(f"{request.method} {url}")
+        if unanswered:  # in flight, as it was, until the browser or the proxy's close() hangs up
+            while sock.recv(65536):
+                pass
+            return AfterAnswer.CLOSE
         if recorded is None:
             sock.sendall(_not_held(url, close=request.wants_close))
             return kept_open(not request.wants_close)
@@ -200,6 +221,7 @@ class Replay:
     asked: list[tuple[str, bool]]
     missing: list[str]
     loosely: dict[str, str]  # "METHOD url" -> the recorded URL, differing in cache-busting values, that answered it
+    unanswered: list[str]  # "METHOD url" sent at capture and never answered: not answered at replay either
 
 
 class Replayer:
@@ -226,7 +248,7 @@ class Replayer:
                                    init_script=replay_clock(archive.captured_at))
         finally:
             proxy.close()
-        return Replay(page, proxy.asked, proxy.missing, proxy.loosely)
+        return Replay(page, proxy.asked, proxy.missing, proxy.loosely, proxy.unanswered)
 
     def close(self) -> None:
         self.session.close()
