@@ -79,7 +79,7 @@ def test_a_meta_refresh_and_a_script_redirect_due_within_the_wait_are_followed(
 def test_a_page_whose_dom_still_changes_is_waited_for_until_it_is_quiet(
         run_cli, raw_server, collection, chromium, network_sandbox):
     server = _origin(raw_server)
-    capture = _capture(run_cli, collection, server.url("/growing"))
+    _capture(run_cli, collection, server.url("/growing"))
     assert "<p>Update 8</p>" in _dom(collection, server.url("/growing"))
     [note] = _after_load(_page(collection, server.url("/growing"))["page"]["notes"])
     assert "DOM changes" in note, note

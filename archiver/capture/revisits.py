@@ -13,8 +13,8 @@ import re
 
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, PayloadOrigin, StoredRecord
+from archiver.store.record_blocks import read_record_block
 from archiver.store.storage import Storage
-from archiver.capture.browser.replay import record_block
 from archiver.capture.fetch.engine import FetchResult
 from archiver.capture.warc import sha256_digest
 from archiver.read.urls import normalise_url
@@ -68,7 +68,7 @@ def comparable_dom_digest(dom: bytes) -> str:
 def dom_digest(storage: Storage, catalog: Catalog, capture_id: str) -> str | None:
     """The comparable digest (comparable_dom_digest) of the rendered DOM a capture holds, None for none."""
     record = dom_record(catalog, capture_id)
-    return comparable_dom_digest(record_block(storage, record)) if record else None
+    return comparable_dom_digest(read_record_block(storage, record)) if record else None
 
 
 def rendered_since(storage: Storage, catalog: Catalog, result: FetchResult,

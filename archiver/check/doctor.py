@@ -348,7 +348,7 @@ def _unlogged_tokens(collection: Collection, listed: dict[int, str], key: Signin
 
 
 def _attestation_in(storage: Storage, name: str, record) -> dict | None:
-    from archiver.check.scan import read_record_block
+    from archiver.store.record_blocks import read_record_block
 
     stored = StoredRecord(record.id, "metadata", "attestation", None, "", name, record.offset, record.length,
                           int(record.headers.get("Content-Length", 0)), record.block_digest, None, None)

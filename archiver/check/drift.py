@@ -30,7 +30,7 @@ from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.capture.verdict import capture_verdict, verdict_label
 from archiver.check.drift_text import text_change, visible_words
-from archiver.check.scan import read_record_block
+from archiver.store.record_blocks import read_record_block
 
 NOT_COMPARED = "not compared"
 STILL_GONE = "still gone"

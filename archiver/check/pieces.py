@@ -15,7 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from archiver.check.scan import GZIP_MAGIC, FileScan, scan_stream
+from archiver.check.scan import FileScan, scan_stream
+from archiver.store.record_blocks import GZIP_MAGIC
 
 if TYPE_CHECKING:
     from archiver.store.storage import Storage

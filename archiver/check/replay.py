@@ -21,12 +21,13 @@ from typing import Callable
 
 from PIL import Image, ImageChops
 
-from archiver.capture.browser.replay import CaptureArchive, Replayer, record_block
+from archiver.capture.browser.replay import CaptureArchive, Replayer
 from archiver.capture.browser.screenshot import TALL_WINDOW_NOTE
 from archiver.check.drift_text import holds_shadow_roots, similarity, visible_words
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
 from archiver.store.database import placeholders
+from archiver.store.record_blocks import read_record_block
 from archiver.store.rows import CaptureRow
 
 EVENT = "replay check"
@@ -154,7 +155,7 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
         check.notes.append(f"the replay ended early: {page.error}")
     if "screenshot" in artifacts and page.screenshot is not None:
         try:
-            check.pixel_similarity = round(pixel_similarity(record_block(storage, artifacts["screenshot"]),
+            check.pixel_similarity = round(pixel_similarity(read_record_block(storage, artifacts["screenshot"]),
                                                             page.screenshot), 4)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             check.notes.append(f"screenshots not compared: {exc}")
@@ -162,7 +163,7 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
         check.notes.append("screenshots not compared: " + ("the capture has none" if "screenshot" not in artifacts
                                                            else "the replay made none"))
     if "dom" in artifacts and page.dom is not None:
-        captured = record_block(storage, artifacts["dom"])
+        captured = read_record_block(storage, artifacts["dom"])
         # Like with like: a DOM recorded before open shadow roots were (none in it) is compared
         # with the replay's read without them, or their text would read as the archive's change.
         check.text_similarity = round(similarity(visible_words(captured),
@@ -180,7 +181,7 @@ def _taken_in_a_tall_window(storage, catalog, capture_id: str) -> bool:
     for record in catalog.records(capture_id):
         if record.role == "metadata":
             try:
-                details = json.loads(record_block(storage, record))
+                details = json.loads(read_record_block(storage, record))
             except ValueError:
                 continue
             page = details.get("page") if isinstance(details, dict) else None

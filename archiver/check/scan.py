@@ -14,18 +14,14 @@ from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from isal import isal_zlib
 
-from archiver.store.storage import read_listed
+from archiver.store.record_blocks import GZIP_MAGIC
 
 if TYPE_CHECKING:
-    from archiver.store.rows import StoredRecord
     from archiver.store.storage import Storage
 
 # Small reads: at each member's end the inflater copies the rest of its input into unused_data.
 READ_SIZE = 64 * 1024
 HTTP_TYPES = ("request", "response", "revisit")
-GZIP_MAGIC = b"\x1f\x8b"  # how a gzip member, and so a .warc.gz, begins
-BLOCK_READ = 2**20  # compressed bytes read at once by read_record_block
-HEADER_ALLOWANCE = 64 * 1024  # of a record's WARC headers, read beyond the block's bytes asked for
 LINE_LIMIT = 1 << 16  # a longer header line is read as several, so no line can fill the memory
 # WARC 1.1's field names, spelt as the standard does: a record naming no other field, each
 # once, needs no closer look for a field given twice (see _repeated_header).
@@ -307,26 +303,3 @@ def _hash_block(stream: _Stream, headers: dict[str, str], length: int, offset: i
         payload_hash = hashlib.sha256()
     return ScannedRecord(headers=headers, offset=offset, length=None, block_digest="sha256:" + block_hash.hexdigest(),
                          payload_digest="sha256:" + payload_hash.hexdigest() if payload_hash else None)
-
-
-def read_record_block(storage: "Storage", record: "StoredRecord", limit: int) -> bytes:
-    """Up to `limit` bytes of one cataloged record's block, read from its own gzip member a
-    range at a time and no further than they need: a record may be as large as a capture. A
-    record of an uncompressed WARC (imported as another tool wrote it) is read as it is."""
-    wanted = limit + HEADER_ALLOWANCE
-    inflater = isal_zlib.decompressobj(31)
-    data = bytearray()
-    at, end = record.offset, record.offset + record.length
-    while at < end and len(data) < wanted and not inflater.eof:
-        compressed = read_listed(storage, record.warc_file, at, min(BLOCK_READ, end - at))
-        if not compressed:  # the file ends before the member: what was inflated is all there is
-            break
-        if at == record.offset and not compressed.startswith(GZIP_MAGIC):
-            rest = read_listed(storage, record.warc_file, at + len(compressed), min(wanted, end - at) - len(compressed)) \
-                if len(compressed) < min(wanted, end - at) else b""
-            data = bytearray(compressed + rest)
-            break
-        at += len(compressed)
-        data += inflater.decompress(compressed, wanted - len(data))
-    _, _, block = bytes(data).partition(b"\r\n\r\n")
-    return block[:min(limit, record.content_length)]

@@ -55,7 +55,7 @@ from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.exchange.report_claims import claim_views
 from archiver.exchange.report_view import by_url, not_bundled, report_view
-from archiver.check.scan import read_record_block
+from archiver.store.record_blocks import read_record_block
 from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys

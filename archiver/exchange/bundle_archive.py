@@ -13,7 +13,7 @@ from cdxj_indexer.main import CDXJIndexer
 from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.check.scan import GZIP_MAGIC
+from archiver.store.record_blocks import GZIP_MAGIC
 from archiver.evidence.signing import canonical_json
 from archiver.store.storage import Storage, read_listed
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from archiver.capture.httpbody import MAX_TEXT_BYTES, declares_shadow_root
-from archiver.check.scan import read_record_block
+from archiver.store.record_blocks import read_record_block
 from archiver.read.links import find_links
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import Storage

@@ -13,7 +13,8 @@ from typing import BinaryIO, Callable
 from isal import igzip, isal_zlib
 
 from archiver.check.findings import Report
-from archiver.check.scan import GZIP_MAGIC, HTTP_TYPES, FileScan, ScannedRecord, scan_stream
+from archiver.check.scan import HTTP_TYPES, FileScan, ScannedRecord, scan_stream
+from archiver.store.record_blocks import GZIP_MAGIC
 from archiver.exchange.wacz_package import warn
 from archiver.exchange.zipreader import READ_SIZE, BundleRejected, Wacz
 

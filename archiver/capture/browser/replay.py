@@ -19,8 +19,6 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from isal import isal_zlib
-
 from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.cache_busting import loose_form
 from archiver.capture.browser.holding import AfterAnswer, kept_open
@@ -31,8 +29,9 @@ from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimit
 from archiver.read.urls import normalise_url
 from archiver.store.catalog import Catalog
 from archiver.store.collection import WAIT_AFTER_LOAD
+from archiver.store.record_blocks import read_record_block
 from archiver.store.rows import StoredRecord
-from archiver.store.storage import Storage, read_listed
+from archiver.store.storage import Storage
 
 if TYPE_CHECKING:  # the browser driver (and Playwright) loads only when pages are replayed
     from archiver.capture.browser.render import PageCapture
@@ -51,14 +50,6 @@ class Recorded:
     url: str
     response: StoredRecord | None
     payload: StoredRecord | None = None
-
-
-def record_block(storage: Storage, record: StoredRecord) -> bytes:
-    """A cataloged record's whole block, read from its own gzip member."""
-    member = read_listed(storage, record.warc_file, record.offset, record.length)
-    data = isal_zlib.decompressobj(31).decompress(member)
-    _, _, block = data.partition(b"\r\n\r\n")  # past the WARC headers
-    return block[:record.content_length]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +85,7 @@ class CaptureArchive:
         waiting: dict[str, int] = {}  # target URI -> index of its request still without a response
         for record in catalog.records(capture_id):
             if record.role == "request":
-                line = record_block(storage, record).split(b"\r\n", 1)[0].decode("latin-1")
+                line = read_record_block(storage, record).split(b"\r\n", 1)[0].decode("latin-1")
                 waiting[record.target_uri] = len(exchanges)
                 exchanges.append(Recorded(line.split(" ", 1)[0], record.target_uri, None))
             elif record.role == "response" and record.target_uri in waiting:
@@ -122,10 +113,10 @@ class CaptureArchive:
             times = self._served.get((method, served_as), 0)
             self._served[(method, served_as)] = times + 1
         exchange = found[min(times, len(found) - 1)]
-        block = record_block(self.storage, exchange.response)
+        block = read_record_block(self.storage, exchange.response)
         if exchange.payload is not None:  # a revisit holds the head; the payload is the earlier body
             head, _, _ = block.partition(b"\r\n\r\n")
-            _, _, body = record_block(self.storage, exchange.payload).partition(b"\r\n\r\n")
+            _, _, body = read_record_block(self.storage, exchange.payload).partition(b"\r\n\r\n")
             block = head + b"\r\n\r\n" + body
         return Answer(block, exchange.response.truncated, exchange.url if served_as != url else None)
 
