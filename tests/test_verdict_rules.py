@@ -39,6 +39,9 @@ def judged(raw: bytes, requested: str = URL, final: str | None = None) -> tuple[
 
 PAYWALL_MARKUP = ('<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle", '
                   '"headline": "Budget", "isAccessibleForFree": {free}}}</script>')
+CONSENT_PROMPT = ("<h2>Before you continue</h2><p>We use cookies and data to deliver and maintain our services. If "
+                  "you choose to Accept all, we will also use cookies and data to develop and improve new services."
+                  "</p><button>Reject all</button><button>Accept all</button>")
 HOME = response(html("Home | Daily News", f"<h1>Daily News</h1><p>{ARTICLE}</p>"))
 
 NOT_CONTENT = [
@@ -126,6 +129,16 @@ NOT_CONTENT += [
                                            "#18.2f3e1502.1733240000.5a1b2c</p>", chrome=False)), "bot-wall"),
     ("you-have-been-blocked", response(html("Daily Story", "<h1>Sorry, you have been blocked</h1><p>You are unable "
                                             "to access news.example</p>", chrome=False)), "bot-wall"),
+]
+NOT_CONTENT += [
+    # a site's own cookie prompt in place of the article: its words and a button answering them
+    ("consent-prompt", response(html("Before you continue", CONSENT_PROMPT, chrome=False)), "login-wall"),
+    ("consent-prompt-role-buttons", response(html("Le Journal", "<h2>Vos choix</h2><p>Nous utilisons des cookies "
+                                                  "pour mesurer l'audience.</p><div role=button><span>Tout accepter"
+                                                  "</span></div><a role=button href=#>Paramétrer</a>")), "login-wall"),
+    ("consent-prompt-input-button", response(html("Datenschutz", "<p>Wir brauchen Ihre Einwilligung.</p><form>"
+                                                  "<input type=submit value='Alle akzeptieren'></form>",
+                                                  chrome=False)), "login-wall"),
 ]
 NOT_CONTENT_PAGES = {name: raw for name, raw, _ in NOT_CONTENT}
 MS_LOGIN = response(html("Sign in to your account", "<form method=post><div>Sign in</div><input type=email "
@@ -215,6 +228,14 @@ CONTENT += [
                                                    "Some sites now answer: \u201cAutomated browsers are not allowed on "
                                                    f"this site.\u201d</p><p>{ARTICLE}</p>"))),
 ]
+CONTENT += [
+    # an article under a consent banner; a short recipe with cookies in it and no prompt to answer
+    ("article-under-a-consent-banner", response(html("Budget | The Courier", f"<h1>Budget</h1><p>{ARTICLE}</p>"
+                                                     f"<div class=cmp>{CONSENT_PROMPT}</div>"))),
+    ("short-recipe-about-cookies", response(html("Oat cookies", "<h1>Oat cookies</h1><p>Bake the cookies for twelve "
+                                                 "minutes.</p><button>Print</button><button>Save</button>",
+                                                 chrome=False))),
+]
 CONTENT_PAGES = dict(CONTENT)
 CONTENT_REDIRECTED = [
     ("http-to-https-same-path", "http://news.example/2024/05/story-slug", URL),
@@ -280,6 +301,8 @@ def test_a_declarative_shadow_roots_text_is_seen_and_an_inert_templates_is_not()
 
 
 def test_the_reasons_name_what_decided():
+    assert judged(NOT_CONTENT_PAGES["consent-prompt"])[1] == ("a consent prompt in place of the content "
+                                                              "('Reject all' beside 'before you continue')")
     assert judged(HOME, URL, "https://news.example/")[1] == ("redirected from /2024/05/story-slug to the site's home "
                                                              "page (https://news.example/): the capture shows that home, not the cited page")
     assert judged(NOT_CONTENT_PAGES["refresh-header-404"])[1] == (

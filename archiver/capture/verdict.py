@@ -29,11 +29,12 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
       wrapping most of the page, as ASP.NET WebForms does, is not a sign-in form), or on a page
       with a title segment that is a sign-in ("Sign in to your account", "Log in | Site");
     - the email-first step of a sign-in: an email or username field on a short page with such a title;
-    - Google's consent form (consent.google.com, consent.youtube.com) on a short page;
+    - a consent prompt on a short page: Google's form (consent.google.com, consent.youtube.com), or
+      a button answering one ("Accept all", "Reject all") beside its words ("cookies", "your privacy");
     - a paywall: a page whose schema.org data says it is not free to read (isAccessibleForFree:
       false, as publishers mark paywalled articles) showing fewer words than an article has,
       its opening at most; one showing the whole article to this reader (a metered wall) is content.
-    A small login box in an article's header leaves the article's text outside it: content.
+    A small login box in an article's header, or a consent banner over it, leaves it content.
 ``http-error``: any other final status of 400 or more; the reason names the code. A final 3xx
     too: a redirect the chain could not follow (no Location) ended short of the page, and a 304
     Not Modified, sent to a capture that never asks to revalidate a copy, is no page at all.
@@ -68,7 +69,7 @@ from typing import TYPE_CHECKING, Mapping
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from archiver.capture.httpbody import HTML_TYPES, MAX_TEXT_BYTES, decode_response, sniffs_as_html
-from archiver.capture.verdict_markup import PageSignals
+from archiver.capture.verdict_markup import PageSignals, consent_prompt
 from archiver.capture.verdict_phrases import ERROR_WORDS, INTERJECTIONS, LOADING_PHRASES, NOT_FOUND_PHRASES
 
 if TYPE_CHECKING:
@@ -341,8 +342,8 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
         return Verdict("login-wall", "a sign-in form in place of the content")
     if signals.identity_field and sign_in_title and short:  # the email-first step: no password field yet
         return Verdict("login-wall", f"a sign-in page titled {title!r}")
-    if signals.consent_marker and short:
-        return Verdict("login-wall", f"a consent wall in place of the content ({signals.consent_marker})")
+    if short and (consent := signals.consent_marker or consent_prompt(signals, text)):
+        return Verdict("login-wall", f"a consent prompt in place of the content ({consent})")
     if signals.not_free and length < SOFT_404_WORDS:
         return Verdict("login-wall", f"a paywall: the page marks itself not free to read (isAccessibleForFree: false)"
                                      f" and shows {length} words, an article's opening at most")
@@ -373,9 +374,8 @@ def judge_response(raw: bytes, requested_url: str, final_url: str, rendered_text
     are read); for a browser capture, with the `dom` after scripts ran and the `rendered_text`."""
     response = decode_response(raw[:MAX_TEXT_BYTES])
     body = dom[:MAX_TEXT_BYTES].decode("utf-8", "replace") if dom and response.is_html else response.text
-    return judge(response.status, response.headers, response.content_type, body,
-                 requested_url=requested_url, final_url=final_url, rendered_text=rendered_text,
-                 undecodable=response.undecodable)
+    return judge(response.status, response.headers, response.content_type, body, requested_url=requested_url,
+                 final_url=final_url, rendered_text=rendered_text, undecodable=response.undecodable)
 
 
 def capture_verdict(result: "FetchResult") -> Verdict | None:

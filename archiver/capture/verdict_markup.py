@@ -1,6 +1,6 @@
 """What the page verdict rules look for in a page's markup (verdict.py judges by them): its
 visible words and title, the first heading, challenge, CAPTCHA and consent markers in attributes,
-sign-in fields and the forms that hold them, media, a <meta> refresh, paywall markup."""
+sign-in fields and the forms that hold them, buttons' labels, media, a <meta> refresh, paywall markup."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from archiver.capture.httpbody import VisibleText
+from archiver.capture.verdict_phrases import CONSENT_BUTTONS, CONSENT_WORDS
 
 # Markers of a challenge page: an interstitial a bot-defence service serves instead of the page.
 _CHALLENGE_MARKUP = ("/cdn-cgi/challenge-platform/", "cf-browser-verification", "challenge-form",
@@ -25,6 +26,9 @@ _MEDIA = {"img", "video", "audio", "picture", "svg", "canvas", "iframe", "embed"
 # of it, is not free to read ("False" as a string is what Google's documentation shows).
 _NOT_FREE = re.compile(r'"isAccessibleForFree"\s*:\s*"?false\b', re.I)
 STRUCTURED_DATA_CHARS = 256 * 1024  # of JSON-LD read for it: a hostile page's megabytes are not kept
+MAX_BUTTONS, BUTTON_CHARS = 100, 100  # buttons' labels kept, and of each: a hostile page's are not all kept
+_CONSENT_WORDS = re.compile("|".join(rf"(?<!\w){re.escape(word)}(?!\w)" for word in CONSENT_WORDS))
+_CONSENT_BUTTONS = frozenset(CONSENT_BUTTONS)
 
 
 @dataclass
@@ -59,6 +63,9 @@ class PageSignals(VisibleText):
         self._sign_in_forms: list[int] = []
         self._form: _Form | None = None
         self._heading: str | None = None
+        self.buttons: list[str] = []  # the labels of its buttons (<button>, role=button, <input type=submit>)
+        self._button: tuple[str, list[str]] | None = None  # the tag and words of the button being read
+        self._button_depth = 0  # of elements of its tag open inside it
 
     def handle_starttag(self, tag, attrs) -> None:
         super().handle_starttag(tag, attrs)
@@ -86,6 +93,19 @@ class PageSignals(VisibleText):
             self._heading = tag
         if tag == "script" and named.get("type", "").strip().lower() == "application/ld+json":
             self._structured_data = []
+        self._start_button(tag, named, kind)
+
+    def _start_button(self, tag: str, named: dict[str, str], kind: str) -> None:
+        if tag == "input" and kind in ("submit", "button"):
+            self._keep_button(named.get("value", ""))
+        elif self._button is None and (tag == "button" or named.get("role", "").strip().lower() == "button"):
+            self._button, self._button_depth = (tag, []), 0
+        elif self._button is not None and tag == self._button[0]:
+            self._button_depth += 1
+
+    def _keep_button(self, label: str) -> None:
+        if len(self.buttons) < MAX_BUTTONS:
+            self.buttons.append(" ".join(label[:BUTTON_CHARS].split()))
 
     def handle_endtag(self, tag) -> None:
         super().handle_endtag(tag)
@@ -96,6 +116,12 @@ class PageSignals(VisibleText):
         if tag == "script" and self._structured_data is not None:
             self.not_free |= bool(_NOT_FREE.search("".join(self._structured_data)))
             self._structured_data = None
+        if self._button is not None and tag == self._button[0]:
+            if self._button_depth:
+                self._button_depth -= 1
+            else:
+                self._keep_button(" ".join(self._button[1]))
+                self._button = None
 
     def handle_data(self, data: str) -> None:
         before = len(self.words)
@@ -104,6 +130,8 @@ class PageSignals(VisibleText):
             self._form.words += len(self.words) - before
         if self._heading:
             self.first_heading.append(data)
+        if self._button is not None and sum(map(len, self._button[1])) < BUTTON_CHARS:
+            self._button[1].append(data)
         if self._structured_data is not None and self._structured_chars < STRUCTURED_DATA_CHARS:
             piece = data[:STRUCTURED_DATA_CHARS - self._structured_chars]
             self._structured_data.append(piece)
@@ -125,3 +153,23 @@ class PageSignals(VisibleText):
         ASP.NET WebForms puts a whole page in one form, and its header's staff login box does not
         make the press release around it a sign-in form."""
         return sum(words for words in self._sign_in_forms if words <= len(self.words) / 2)
+
+
+def consent_prompt(signals: PageSignals, text: str) -> str | None:
+    """What makes a page, whose visible `text` this is, a cookie or consent prompt: a button that
+    answers one ("Accept all", "Reject all") and a word it asks about ("cookies", "your privacy")
+    in the text; None when it has not both."""
+    answer = next((label for label in signals.buttons if _fold(label) in _CONSENT_BUTTONS), None)
+    asked = consent_words(text) if answer else None
+    return f"{answer!r} beside {asked!r}" if asked else None
+
+
+def consent_words(text: str) -> str | None:
+    """The first of CONSENT_WORDS in `text` ("cookies", "your privacy"), as a whole word; None for none."""
+    found = _CONSENT_WORDS.search(text.casefold())
+    return found.group(0) if found else None
+
+
+def _fold(label: str) -> str:
+    """A button's label as CONSENT_BUTTONS has it: lower case, its punctuation taken off."""
+    return " ".join(re.sub(r"[^\w\s]", " ", label.casefold()).split())

@@ -83,3 +83,19 @@ LOADING_PHRASES = ("chargement", "chargement en cours", "veuillez patienter", "w
                    "caricamento in corso", "attendere", "laden", "bezig met laden", "even geduld", "загрузка",
                    "подождите", "пожалуйста подождите", "завантаження", "ładowanie", "yükleniyor", "جار التحميل",
                    "加载中", "正在加载", "載入中", "読み込み中")
+
+# A cookie or consent prompt: the words it asks about (any one in a page's text, a whole word) and
+# the labels of the buttons that answer it (a button's whole label). A short page with both is
+# the prompt in place of the content; an article under a consent banner is long, and stays content.
+CONSENT_WORDS = ("cookie", "cookies", "consent", "your privacy", "privacy choices", "privacy settings",
+                 "before you continue", "personal data", "einwilligung", "datenschutz", "consentement",
+                 "vie privée", "consentimiento", "privacidad", "consentimento", "privacidade", "consenso",
+                 "toestemming", "согласие", "файлы cookie")
+CONSENT_BUTTONS = ("accept", "accept all", "accept all cookies", "accept cookies", "i accept", "agree", "i agree",
+                   "agree and continue", "allow all", "allow all cookies", "allow cookies", "reject", "reject all",
+                   "reject all cookies", "decline", "decline all", "refuse all", "deny", "necessary cookies only",
+                   "only necessary cookies", "tout accepter", "tout refuser", "accepter", "refuser",
+                   "accepter et fermer", "alle akzeptieren", "alle ablehnen", "akzeptieren", "ablehnen",
+                   "aceptar", "aceptar todo", "rechazar todo", "aceitar", "aceitar tudo", "rejeitar tudo",
+                   "accetta", "accetta tutto", "rifiuta tutto", "alles accepteren", "alles weigeren",
+                   "accepteren", "принять", "принять все", "отклонить все")
