@@ -25,6 +25,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.late import NAVIGATED, OBSERVE_CHANGES, late_note, watch_late_changes
 from archiver.capture.browser.page_text import frames_text, page_text, rendered_dom
+from archiver.capture.browser.screen_notes import screen_notes
 from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
 from archiver.store.collection import WAIT_AFTER_LOAD
@@ -365,14 +366,15 @@ async def _pictures(run: _PageRun) -> None:
     page, result, limits = run.page, run.result, run.limits
     size = await run.bounded("page size", lambda: page.evaluate(PAGE_SIZE), limits.artifacts, waiting=False)
     if size is not None:
+        result.notes += await run.bounded("screen notes", lambda: screen_notes(page, limits.artifacts / 4),
+                                          limits.artifacts, waiting=False) or []
         clip = screenshot_clip(size, page.viewport_size or {"width": 1280, "height": 800}, limits.screenshot_height,
                                result.notes)
         result.taken_at["screenshot"] = datetime.now(timezone.utc)
         result.screenshot = await run.bounded("screenshot", lambda: screenshot(page, size, clip, result.notes, limits.tall_window),
                                               limits.artifacts, waiting=False)
     result.taken_at["pdf"] = datetime.now(timezone.utc)
-    result.pdf = await run.bounded("pdf", lambda: page.pdf(print_background=True), limits.artifacts,
-                                   waiting=False)
+    result.pdf = await run.bounded("pdf", lambda: page.pdf(print_background=True), limits.artifacts, waiting=False)
 
 
 def _before_its_body(run: _PageRun) -> str:
