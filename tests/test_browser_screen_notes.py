@@ -28,15 +28,22 @@ PAGES = {
     "/banner": f"<title>News article</title><body><header style='position:sticky;top:0;background:#fff'>The Courier"
                f"</header>{ARTICLE}<div id=cmp style='position:fixed;left:0;right:0;bottom:0;height:120px;"
                f"background:#333;color:#fff'>{PROMPT}</div></body>",
+    # an app's frame, fixed over the whole window, that holds the article and a line on cookies
+    "/shell": f"<title>News app</title><body><div id=app style='position:fixed;inset:0;overflow:auto'>{ARTICLE}"
+              "<footer>We use cookies. <button>Accept</button></footer></div></body>",
+    # a prompt in a custom element's open shadow root, fixed over the article
+    "/shadow-overlay": f"<title>News article</title><body>{ARTICLE}<cmp-dialog id=cmp style='position:fixed;inset:0;"
+                       "background:#000;color:#fff'></cmp-dialog><script>document.getElementById('cmp')"
+                       f".attachShadow({{mode: 'open'}}).innerHTML = `{PROMPT}`</script></body>",
     "/innerscroll": "<title>App</title><style>html,body{margin:0;height:100%;overflow:hidden}#main{height:100%;"
                     "overflow:auto}</style><body><div id=main><h1>INNER SCROLL ARTICLE</h1>" +
                     "".join(f"<p style='height:300px'>PARAGRAPH {i}: the minister said X.</p>" for i in range(30)) +
                     "<p>LAST PARAGRAPH OF THE ARTICLE</p></div></body>",
     "/plain": f"<title>News article</title><body>{ARTICLE}</body>",
 }
-OVERLAY_NOTE = re.compile(r"screenshot: a cookie or consent overlay \(div#cmp, position: fixed, 'your privacy' in its "
-                          r"text: 'We value your privacy .*'\) covers (\d+)% of the first screen; the screenshot "
-                          r"shows it over the page, as a reader first saw it")
+OVERLAY_NOTE = re.compile(r"screenshot: a cookie or consent overlay \((?:div|cmp-dialog)#cmp, position: fixed, "
+                          r"'your privacy' in its text: 'We value your privacy .*'\) covers (\d+)% of the first "
+                          r"screen; the screenshot shows it over the page, as a reader first saw it")
 INNER_NOTE = re.compile(r"screenshot: shows only the first 800 px of an inner scroll container \(div#main\) whose "
                         r"content is (\d+) px high; the rest is in the DOM, not in the screenshot")
 
@@ -62,15 +69,16 @@ def _origin(raw_server):
 
 def test_a_consent_prompt_is_a_wall_and_a_consent_overlay_over_the_article_is_noted(
         run_cli, raw_server, collection, chromium, network_sandbox):
-    pages = _captured(run_cli, collection, _origin(raw_server), ["/consentwall", "/overlay", "/banner", "/plain"])
+    pages = _captured(run_cli, collection, _origin(raw_server), ["/consentwall", "/overlay", "/shadow-overlay",
+                                                                   "/banner", "/shell", "/plain"])
     wall = pages["/consentwall"]
     assert (wall["verdict"], wall["verdict_reason"]) == (
         "login-wall", "a consent prompt in place of the content ('Reject all' beside 'before you continue')"), wall
-    overlaid = pages["/overlay"]
-    assert overlaid["verdict"] == "content", overlaid
-    [note] = _screenshot_notes(overlaid)
-    assert (found := OVERLAY_NOTE.fullmatch(note)) and int(found.group(1)) > 90, note
-    for path in ("/banner", "/plain"):  # a banner or a header covering little of the window is not noted
+    for path in ("/overlay", "/shadow-overlay"):
+        assert pages[path]["verdict"] == "content", pages[path]
+        [note] = _screenshot_notes(pages[path])
+        assert (found := OVERLAY_NOTE.fullmatch(note)) and int(found.group(1)) > 90, note
+    for path in ("/banner", "/shell", "/plain"):  # covering little of the window, or holding the page: not noted
         assert pages[path]["verdict"] == "content", pages[path]
         assert not _screenshot_notes(pages[path]), pages[path]
     assert network_sandbox == []

@@ -18,8 +18,10 @@ _GRID = 7             # points each way at which what is on top of the first scr
 OVERLAY_CHARS = 2000  # of an overlay's text read for consent words
 
 # [grid, minimum, boxShare, most, chars, seconds]: the fixed or sticky element on top at most
-# points of a grid over the window (its share of them, its text), and the largest inner scroll
-# containers taking at least boxShare of the window (how each is named, its height and that of
+# points of a grid over the window (its share of them, its text, open shadow root's too, and
+# whether that is half the page's text or more: then it holds the page, an app's frame, and is
+# no overlay over it; a prompt alone on the page is judged by the verdict), and the largest inner
+# scroll containers taking at least boxShare of the window (how each is named, its height and that of
 # its content). Elements are looked at for scroll containers as long as time allows.
 _LOOK = """([grid, minimum, boxShare, most, chars, seconds]) => {
   const end = performance.now() + seconds * 1000;
@@ -43,9 +45,12 @@ _LOOK = """([grid, minimum, boxShare, most, chars, seconds]) => {
         && ["auto", "scroll", "overlay"].includes(getComputedStyle(box).overflowY)) boxes.push(box);
   }
   boxes.sort((a, b) => b.clientWidth * b.clientHeight - a.clientWidth * a.clientHeight);
+  const shadow = overlay?.shadowRoot ? [...overlay.shadowRoot.children].filter(c => c.checkVisibility())
+    .map(c => c.innerText).join("\\n") : "";
+  const text = overlay ? (overlay.innerText ?? "") + "\\n" + shadow : "";
   return {overlay: overlay && {share: count / (grid * grid), name: name(overlay),
-                               position: getComputedStyle(overlay).position,
-                               text: (overlay.innerText ?? "").slice(0, chars)},
+                               position: getComputedStyle(overlay).position, text: text.slice(0, chars),
+                               alone: text.length * 2 > (document.body?.innerText ?? "").length + shadow.length},
           boxes: boxes.slice(0, most).map(b => ({name: name(b), shown: b.clientHeight, height: b.scrollHeight})),
           found: boxes.length, searched};
 }"""
@@ -57,7 +62,8 @@ async def screen_notes(page: Page, seconds: float) -> list[str]:
     seen = await page.evaluate(_LOOK, [_GRID, INNER_MINIMUM, BOX_SHARE, MOST_BOXES, OVERLAY_CHARS, seconds])
     notes = []
     overlay = seen["overlay"]
-    if overlay and overlay["share"] > OVERLAY_SHARE and (asked := consent_words(overlay["text"])):
+    over_page = overlay and overlay["share"] > OVERLAY_SHARE and not overlay["alone"]
+    if over_page and (asked := consent_words(overlay["text"])):
         opening = " ".join(overlay["text"].split()[:12])
         notes.append(f"screenshot: a cookie or consent overlay ({overlay['name']}, position: {overlay['position']}, "
                      f"'{asked}' in its text: {opening!r}) covers {overlay['share']:.0%} of the first screen; "
