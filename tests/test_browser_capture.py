@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import zipfile
 import zlib
 from datetime import datetime
 
@@ -166,6 +167,25 @@ def test_a_subresource_on_a_private_address_is_refused_and_listed_never_fetched(
         assert listed[url]["response_record_id"] is None
         assert "refused" in listed[url]["error"] or "not allowed" in listed[url]["error"], listed[url]
     assert network_sandbox == []  # the guard refused before any connection was tried
+
+
+def test_a_capture_missing_requests_of_its_page_says_so_in_the_summary_show_and_the_report(
+        run_cli, raw_server, collection, chromium, network_sandbox, tmp_path):
+    page = b'<html><title>Leaky</title><body><p>An article</p><img src="http://10.0.0.1/inside.png"></body></html>'
+    server, _ = _origin(raw_server, {"/leak": http_response(page)})
+    said = "incomplete: 1 request of the page not recorded (refused, unanswered or unrecordable)"
+    result = run_cli("capture", "-C", collection.root, "--browser", server.url("/leak"))
+    assert result.exit_code == 0, result.output
+    assert f"warning: {server.url('/leak')}: {said}" in result.output, result.output
+    assert "1 captured: 1 content; 1 incomplete" in result.output, result.output
+    [capture] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert capture["incomplete"] == said
+    shown = run_cli("show", "-C", collection.root, capture["id"])
+    assert f"record:              {said}" in shown.output, shown.output
+    bundle = tmp_path / "leak.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--url", server.url("/leak"), "-o", bundle).exit_code == 0
+    report = zipfile.ZipFile(bundle).read("evidence/report.html").decode()
+    assert f'<dt>Record of the page</dt><dd><span class="warn">{said}</span>' in report, report
 
 
 def test_a_file_is_fetched_directly_without_the_browser(run_cli, raw_server, collection, chromium):

@@ -557,6 +557,7 @@ def test_a_page_that_never_settles_ends_before_its_deadline_with_its_screenshot(
     assert page.load_seconds is None and page.settled_seconds is None
     assert any(note.startswith("load event: not done") for note in page.notes), page.notes
     assert any(note.startswith("network idle: not done") for note in page.notes), page.notes
+    assert page.shortfalls == ["the page's load event never came", "the network never went quiet"], page.shortfalls
     # The page fits one screen: the waits took the scroll's time, but it had nothing to stop.
     assert not any(note.startswith("scroll") for note in page.notes), page.notes
     assert png_size(page.screenshot)[0] == VIEWPORT["width"]
@@ -628,6 +629,29 @@ def test_a_redirect_loop_and_a_download_end_with_the_reason(browser, site):
     download, _ = _capture(browser, site, "/file.bin")
     assert download.error is not None and "download" in download.error.lower()
     assert download.screenshot is None
+    assert download.error == "the address is a file the browser downloads: recorded, not shown", download.error
+
+
+def test_a_page_that_navigates_to_a_download_is_captured_without_waiting_out_the_load_limit(browser, site):
+    """A page whose script sends it to a file (Content-Disposition: attachment) stays the page
+    shown: its load is not waited for past the download's start, and the download is noted."""
+    site[0].routes["/to-file.html"] = (200, "text/html", b"<!doctype html><title>to file</title><h1>Download starts</h1>"
+                                       b"<script>location.href = '/file.bin'</script>", 0)
+    page, _ = _capture(browser, site, "/to-file.html")
+    assert page.error is None and page.title == "to file" and page.screenshot
+    assert "http://news.test/file.bin" in page.downloads
+    assert "the page started a download of http://news.test/file.bin: recorded, not shown" in page.notes, page.notes
+    assert not [note for note in page.notes if note.startswith(("document:", "load event:"))], page.notes
+
+
+def test_a_page_that_navigates_away_while_scrolled_is_noted_in_a_users_words(browser, site):
+    site[0].routes["/leaves.html"] = (200, "text/html", b"<!doctype html><title>leaves</title>"
+                                      b"<div style='height:20000px'>tall</div><script>addEventListener('scroll', "
+                                      b"() => { location.href = '/plain.html' }, {once: true})</script>", 0)
+    page, _ = _capture(browser, site, "/leaves.html")
+    assert page.error is None and page.title == "plain"
+    assert "scroll: cut short: the page went on to another document meanwhile" in page.notes, page.notes
+    assert not [note for note in page.notes if "Execution context" in note or "Page." in note], page.notes
 
 
 def test_pages_render_concurrently_in_one_browser(browser, site):
@@ -649,6 +673,7 @@ def test_the_browser_restarts_after_a_crash_and_after_its_page_count_and_cuts_ta
         assert tall.error is None and png_size(tall.screenshot) == (VIEWPORT["width"], 3000)
         assert f"screenshot: the first 3000 px of a page {PAGE_HEIGHT} px high" in tall.notes
         assert f"scroll: stopped at 3000 px of a page {PAGE_HEIGHT} px high" in tall.notes
+        assert f"the screenshot holds the first 3000 px of a page {PAGE_HEIGHT} px high" in tall.shortfalls
         _capture(browser, site, "/plain.html")
         third, _ = _capture(browser, site, "/plain.html")  # the third page: a fresh browser
         assert third.title == "plain" and browser.info["pid"] not in (None, first["pid"])

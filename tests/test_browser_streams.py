@@ -232,6 +232,7 @@ def test_an_event_stream_the_page_listens_to_is_shown_as_it_arrived_and_recorded
     [listed] = [resource for resource in details["resources"] if resource["url"] == server.url("/events")]
     assert listed["truncated"] == "time" and listed["status"] == 200
     assert any(note.startswith("network idle: not done") for note in details["page"]["notes"]), details["page"]
+    assert capture["incomplete"] == "incomplete: 1 response cut short; the network never went quiet", capture
     assert network_sandbox == []
 
 

@@ -39,6 +39,7 @@ from archiver.capture.engines import chromium_for, page_fetcher
 from archiver.capture.group_commit import GroupCommit
 from archiver.capture.exchanges import hop_records
 from archiver.capture.revisits import compare_unrendered, identical_payloads, rendered_since, unchanged_since
+from archiver.capture.shortfalls import incomplete
 from archiver.capture.verdict import capture_verdict
 from archiver.capture.warc import (PartlyDone, PendingRecord, Revisit, WarcFileWriter, metadata_record, sha256_digest,
                                    warc_date, warc_now)
@@ -352,15 +353,14 @@ class CaptureRun:
             if (seen := rendered_since(self.collection.storage, self.catalog, result, verdict and verdict.verdict)) is not None:
                 self._rendered[capture_id] = seen
         for hop in result.hops:
-            revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date) \
-                if origin and hop is result.final else None
+            revisit = Revisit(origin.record_id, origin.target_uri, origin.warc_date) if origin and hop is result.final else None
             records, response_id = hop_records(hop, revisit)
             pending += records
             response_ids.append(response_id)
         final = result.final
         final_tls = final.exchange.connection.tls if final and final.exchange.connection else None
         final_response_id = response_ids[-1] if final else None
-        page_section = None
+        page_section, details = None, {}
         if isinstance(result, BrowserResult):
             extra, page_section = page_records(result, final_response_id)
             pending += extra
@@ -375,18 +375,17 @@ class CaptureRun:
         row = CaptureRow(
             id=capture_id, run_id=self.run_id, url=result.url, url_key=normalise_url(result.url),
             final_url=final.url if final else None, outcome=result.outcome,
-            http_status=final.status if final else None, error=result.error,
-            truncated=final.truncated if final else None,
+            http_status=final.status if final else None, error=result.error, truncated=final.truncated if final else None,
             started_at=warc_date(result.started_at), finished_at=warc_date(result.finished_at),
             ip=final.exchange.connection.ip if final and final.exchange.connection else None,
-            cert_sha256=final_tls.leaf_sha256 if final_tls else None,
-            redirects=max(len(result.hops) - 1, 0),
+            cert_sha256=final_tls.leaf_sha256 if final_tls else None, redirects=max(len(result.hops) - 1, 0),
             payload_digest=final_response.header("WARC-Payload-Digest") if final_response else None,
             response_length=final.exchange.spool.size if final_response else None,
             warc_file=None, response_record_id=final_response_id,
             metadata_record_id=pending[-1].header("WARC-Record-ID") if pending else None,
             revisit_of=origin.capture_id if origin else None,
-            verdict=verdict and verdict.verdict, verdict_reason=verdict and verdict.reason, job_id=job_id)
+            verdict=verdict and verdict.verdict, verdict_reason=verdict and verdict.reason, job_id=job_id,
+            incomplete=incomplete(details))
         envelope = attest(row, pending, self.key, self.collection.config.operator, made_with(result)) if pending else None
         return row, pending, envelope
 

@@ -42,9 +42,13 @@ def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | Non
         if problem or rendered:  # the same HTML shown as another page: the change leads
             detail = "; ".join(filter(None, (rendered, _detail(r))))
             out.print(f"{problem or 'changed':<16}{r.url}" + (f"  {detail}" if detail else ""), markup=False)
+        if r.incomplete:  # captured, and perhaps content, but less than the page had: said where it is looked at
+            out.print(f"[yellow]warning:[/] {escape(r.url)}: {escape(r.incomplete)}")
     captured = [r for r in rows if r.outcome != "failed"]
     verdicts = ", ".join(f"{count} {verdict}" for verdict, count in verdict_counts(captured).items())
     others = [f"{count} {outcome}" for outcome, count in outcome_counts(rows).items() if outcome != "ok" and count]
+    if incomplete := sum(bool(r.incomplete) for r in captured):
+        others.append(f"{incomplete} incomplete")
     if unchanged_since:
         others.append(f"{len(unchanged_since)} unchanged since their last capture")
     if rendered_changes:

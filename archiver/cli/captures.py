@@ -40,7 +40,8 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
             print_listing(("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"),
                           ([r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, r.http_status,
                             verdict_label(r.verdict, r.http_status), human_size(r.response_length),
-                            r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason or ""]
+                            r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason
+                            or r.incomplete or ""]
                            for r in rows),
                           whole=("capture", "URL"), empty="No captures" + (f" of {one_line(url)}" if url else "") + " yet.")
 
@@ -149,7 +150,7 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
               ("HTTP status", row.http_status),
               ("verdict", row.verdict and "; ".join(filter(None, (verdict_label(row.verdict, row.http_status),
                                                                   row.verdict_reason)))),
-              ("error", row.error), ("truncated", row.truncated),
+              ("error", row.error), ("truncated", row.truncated), ("record", row.incomplete),
               ("started", row.started_at), ("finished", row.finished_at), ("server IP", row.ip),
               ("certificate SHA-256", row.cert_sha256 and row.cert_sha256 + {
                   True: " (verified when captured)", False: " (NOT verified: captured with --insecure)"}.get(verified, "")),

@@ -48,6 +48,7 @@ from archiver.store.documents import DocumentCopies
 from archiver.evidence.custody import parse_entry, read_entries
 from archiver.store.durable import fsync_dir, replacing
 from archiver.errors import UsageProblem
+from archiver.capture.shortfalls import incomplete
 from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
 from archiver.evidence.key_status import WORKER_KEY_ANNOUNCED, entry_distrust, key_statuses_in
 from archiver.evidence.keys import custody_log, export_custody, refuse_out_of_service, wacz_signing_key
@@ -109,6 +110,7 @@ class CaptureEvidence:
     certificate: dict | None
     page: RenderedPage | None
     text: str | None  # the visible text of the final response, one line per block; None when it has none to read
+    incomplete: str | None = None  # what its record holds less of than the page had, read from its metadata
 
 
 def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
@@ -131,7 +133,7 @@ def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureE
         text = None if markup is None else visible_text(markup)
     return CaptureEvidence(capture, records, catalog.attestation(capture.id),
                            None if payload is None else page_title(payload),
-                           redirects, _certificate(capture, details), page, text)
+                           redirects, _certificate(capture, details), page, text, incomplete(details))
 
 
 def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow], set[str]]:

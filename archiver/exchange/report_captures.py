@@ -49,6 +49,8 @@ def captures_section(view: dict) -> str:
             ("TLS certificate", _certificate(capture["certificate"])),
             ("HTTP status", "no HTTP response" if capture["http_status"] is None else escape(capture["http_status"])),
             ("Outcome", _outcome(capture)),
+            *([("Record of the page", f"<span class=\"warn\">{escape(capture['incomplete'])}</span>")]
+              if capture.get("incomplete") else []),
             ("Page verdict", _verdict(capture)),
             ("Payload digest", or_absent(capture["payload_digest"], "none (no payload stored)")),
             ("WARC records", _records(capture["records"])),

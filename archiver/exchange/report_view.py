@@ -97,7 +97,7 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
     return {"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
             "finished_at": c.finished_at, "ip": c.ip, "http_status": c.http_status, "outcome": c.outcome,
             "verdict": c.verdict, "verdict_reason": c.verdict_reason,
-            "truncated": c.truncated, "error": c.error, "title": item.title, "redirects": list(item.redirects),
+            "truncated": c.truncated, "error": c.error, "incomplete": item.incomplete, "title": item.title, "redirects": list(item.redirects),
             "certificate": item.certificate, "payload_digest": c.payload_digest,
             "records": [{"id": r.record_id, "type": r.warc_type, "file": archive,
                          "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],

@@ -51,6 +51,7 @@ class CaptureRow:
     verdict: str | None = None  # what the page is (capture/verdict.py); None for a failed or older capture
     verdict_reason: str | None = None  # the signal that decided the verdict
     job_id: str | None = None  # the queued job a worker captured it for (`archiver worker`)
+    incomplete: str | None = None  # what its record holds less of than the page had (capture/shortfalls.py); unsigned
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

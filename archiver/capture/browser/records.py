@@ -41,7 +41,7 @@ def page_records(result: BrowserResult, page_response_id: str | None) -> tuple[l
         "page": {"final_url": page.final_url, "title": page.title, "load_seconds": page.load_seconds,
                  "settled_seconds": page.settled_seconds, "console_errors": page.console_errors,
                  "dialogs": page.dialogs, "popups": page.popups, "ended_early": page.error,
-                 "notes": page.notes} if page else None,
+                 "notes": page.notes, "shortfalls": page.shortfalls} if page else None,
         "resources": resources,
         "resource_certificates": certificates,  # the chain each resource's TLS connection presented
         "artifacts": {record.role: record.header("WARC-Record-ID") for record in artifacts},

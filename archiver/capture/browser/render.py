@@ -18,23 +18,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from playwright.async_api import BrowserContext, Dialog, Page
+from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.late import NAVIGATED, OBSERVE_CHANGES, late_note, watch_late_changes
+from archiver.capture.browser.page_events import clip, in_words, keep, watch_page
 from archiver.capture.browser.page_text import frames_text, page_text, rendered_dom
 from archiver.capture.browser.screen_notes import screen_notes
 from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
+from archiver.capture.shortfalls import STEP_SHORTFALLS
 from archiver.store.collection import WAIT_AFTER_LOAD
 
-# A page can alert() or log in a loop until its deadline: what is kept of its events is bounded.
-MAX_EVENTS = 1000
-MAX_EVENT_CHARS = 2000
 _FONTS_READY = "document.fonts.ready.then(() => document.fonts.status)"
 _DOWNLOAD_STARTING = "Download is starting"  # how Playwright's goto fails on a response the browser saves
+_DOWNLOADED = "the address is a file the browser downloads: recorded, not shown"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class PageLimits:
 @dataclass
 class PageCapture:
     """What the browser made of one page. `error` says why it ended early; `notes` what did not
-    finish within its bound (the page was still captured)."""
+    finish within its bound (the page was still captured); `shortfalls`, of those, what left the
+    record holding less than the page had, in words for a user."""
 
     final_url: str | None = None
     title: str | None = None
@@ -78,6 +79,7 @@ class PageCapture:
     popups: list[str] = field(default_factory=list)
     downloads: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    shortfalls: list[str] = field(default_factory=list)  # what less than the page had was recorded (shortfalls.py)
     error: str | None = None
 
 
@@ -100,6 +102,8 @@ class _PageRun:
         self.document_cut: asyncio.Future = asyncio.get_running_loop().create_future()
         # Done, with its URL and reason, once the proxy holds open a frame's document cut short.
         self.frame_held: asyncio.Future = asyncio.get_running_loop().create_future()
+        # Done, with its URL, once the page started a download: its navigation to it never ends.
+        self.downloading: asyncio.Future = asyncio.get_running_loop().create_future()
         self.watch_end: float | None = None  # when the watch after load ends (late.py), once begun
         self.waited_for: dict[str, None] = {}  # what it waited for, in order
         self.still_changing = False  # when the watch ended
@@ -125,7 +129,9 @@ class _PageRun:
                 raise _Ended("the renderer crashed" if self.crashed else "the page was closed") from exc
             timed_out = isinstance(exc, (TimeoutError, PlaywrightTimeout))
             self.result.notes.append(f"{step}: not done within {seconds:.1f} s" if timed_out
-                                     else f"{step}: {_first_line(exc)}")
+                                     else f"{step}: {in_words(exc)}")
+            if timed_out and step in STEP_SHORTFALLS and STEP_SHORTFALLS[step] not in self.result.shortfalls:
+                self.result.shortfalls.append(STEP_SHORTFALLS[step])
             return None
 
 
@@ -136,7 +142,7 @@ async def render_page(context: BrowserContext, page: Page, url: str, deadline: f
     what the context's proxy has in flight. Playwright's "networkidle" fires once per navigation,
     so it cannot tell when what a scroll started has finished; the proxy can."""
     run = _PageRun(page, traffic, result, deadline, limits)
-    _watch(context, page, run)
+    watch_page(context, page, run)
     try:
         if await _navigate(run, url):
             await _scroll_through(run)
@@ -149,55 +155,9 @@ async def render_page(context: BrowserContext, page: Page, url: str, deadline: f
             run.loading.cancel()
         run.document_cut.cancel()
         run.frame_held.cancel()
+        run.downloading.cancel()
     if run.crashed:
         result.error = "the renderer crashed"
-
-
-def _watch(context: BrowserContext, page: Page, run: _PageRun) -> None:
-    """Dialogs dismissed, popups closed, downloads cancelled: each recorded, so that no page can
-    hold the capture open by asking a question nobody will answer or by opening windows."""
-    result = run.result
-
-    async def on_dialog(dialog: Dialog) -> None:
-        entry = {"type": dialog.type, "message": _clip(dialog.message), "dismissed": False}
-        _keep(result.dialogs, entry)
-        try:
-            await dialog.dismiss()
-            entry["dismissed"] = True
-        except PlaywrightError:
-            pass
-
-    async def on_page(other: Page) -> None:
-        if other is page:
-            return
-        _keep(result.popups, _clip(other.url))
-        try:
-            await other.close()
-        except PlaywrightError:
-            pass
-
-    def on_console(message: Any) -> None:
-        if message.type == "error":
-            _keep(result.console_errors, _clip(message.text))
-
-    def on_crash(_: Page) -> None:
-        run.crashed = True
-
-    async def on_download(download: Any) -> None:
-        # The response came through the recording proxy, so it is recorded; nothing is saved here.
-        if _clip(download.url) not in result.downloads:  # a failed navigation may have named it already
-            _keep(result.downloads, _clip(download.url))
-        try:
-            await download.cancel()
-        except PlaywrightError:
-            pass
-
-    page.on("dialog", on_dialog)
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: _keep(result.console_errors, _clip(f"uncaught: {_first_line(error)}")))
-    page.on("crash", on_crash)
-    page.on("download", on_download)
-    context.on("page", on_page)
 
 
 async def _navigate(run: _PageRun, url: str) -> bool:
@@ -215,9 +175,11 @@ async def _navigate(run: _PageRun, url: str) -> bool:
         return False
     except PlaywrightError as exc:
         # A download, a redirect loop, a refused page: the proxy has recorded what was fetched.
-        result.error = "the renderer crashed" if run.crashed else f"navigation failed: {_first_line(exc)}"
-        if _DOWNLOAD_STARTING in str(exc) and url not in result.downloads:  # its event may come after this, or never
-            _keep(result.downloads, _clip(url))
+        download = _DOWNLOAD_STARTING in str(exc)
+        result.error = "the renderer crashed" if run.crashed else _DOWNLOADED if download \
+            else f"navigation failed: {in_words(exc)}"
+        if download and url not in result.downloads:  # its event may come after this, or never
+            keep(result.downloads, clip(url))
         return False
     result.status = response.status if response is not None else None
     result.final_url = run.page.url
@@ -242,9 +204,11 @@ async def _loaded(run: _PageRun, state: str) -> bool:
     """True once the document reaches `state`; False once the proxy has cut its response short or
     seen it end early: Chromium fires neither DOMContentLoaded nor load for a document whose
     response ends short of the length it was sent with, and the load limit would be waited out.
-    Nor load, which waits for every frame's, once the proxy holds open a frame's document cut short."""
+    Nor load, which waits for every frame's, once the proxy holds open a frame's document cut short.
+    Nor either once the page started a download (noted where it starts): Playwright waits for the
+    navigation to the file, which never ends."""
     waiting = asyncio.ensure_future(run.page.wait_for_load_state(state))
-    ends = {waiting, run.document_cut} | ({run.frame_held} if state == "load" else set())
+    ends = {waiting, run.document_cut, run.downloading} | ({run.frame_held} if state == "load" else set())
     try:
         done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -253,11 +217,13 @@ async def _loaded(run: _PageRun, state: str) -> bool:
     if waiting in done:
         await waiting  # its failure, if it failed, is the step's
         return True
+    if run.downloading in done:
+        return False
     if run.document_cut in done:
         note = f"document: cut short ({run.document_cut.result()}); its load event was not waited for"
     else:
         frame, reason = run.frame_held.result()
-        note = f"frame: {_clip(frame)} cut short ({reason}); the page's load event was not waited for"
+        note = f"frame: {clip(frame)} cut short ({reason}); the page's load event was not waited for"
     if note not in run.result.notes:  # the document's wait and the load event's both end here
         run.result.notes.append(note)
     return False
@@ -368,10 +334,10 @@ async def _pictures(run: _PageRun) -> None:
     if size is not None:
         result.notes += await run.bounded("screen notes", lambda: screen_notes(page, limits.artifacts / 4),
                                           limits.artifacts, waiting=False) or []
-        clip = screenshot_clip(size, page.viewport_size or {"width": 1280, "height": 800}, limits.screenshot_height,
-                               result.notes)
+        area = screenshot_clip(size, page.viewport_size or {"width": 1280, "height": 800}, limits.screenshot_height,
+                               result.notes, result.shortfalls)
         result.taken_at["screenshot"] = datetime.now(timezone.utc)
-        result.screenshot = await run.bounded("screenshot", lambda: screenshot(page, size, clip, result.notes, limits.tall_window),
+        result.screenshot = await run.bounded("screenshot", lambda: screenshot(page, size, area, result.notes, limits.tall_window),
                                               limits.artifacts, waiting=False)
     result.taken_at["pdf"] = datetime.now(timezone.utc)
     result.pdf = await run.bounded("pdf", lambda: page.pdf(print_background=True), limits.artifacts, waiting=False)
@@ -383,18 +349,3 @@ def _before_its_body(run: _PageRun) -> str:
     if cut.done() and not cut.cancelled():
         return f"its document was cut short ({cut.result()}) before its body"
     return "its document had not come as far as its body"
-
-
-def _keep(events: list, entry: Any) -> None:
-    if len(events) < MAX_EVENTS:
-        events.append(entry)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_EVENT_CHARS else text[:MAX_EVENT_CHARS] + "…"
-
-
-def _first_line(exc: BaseException) -> str:
-    """Playwright's messages carry a call log after the first line; the first line is the reason."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

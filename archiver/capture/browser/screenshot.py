@@ -14,6 +14,8 @@ import base64
 
 from playwright.async_api import Error, Page
 
+from archiver.capture.shortfalls import screenshot_cut
+
 # Reading the height from both elements: quirks-mode pages report it on <body>, standard ones on <html>
 # (neither is there yet in a document whose first bytes have not come).
 PAGE_SIZE = """() => [Math.max(document.documentElement?.scrollWidth ?? 0, document.body?.scrollWidth ?? 0),
@@ -44,13 +46,14 @@ TALL_WINDOW_NOTE = ("screenshot: taken in a window as tall as the page, so that 
 FRAMES_BLANK_NOTE = "screenshot: frames from other sites below the first screen may be blank"
 
 
-def screenshot_clip(size: list[int], viewport: dict, height_limit: int, notes: list[str]) -> dict:
-    """The whole page, at least the viewport, at most `height_limit` pixels each way (noted)."""
+def screenshot_clip(size: list[int], viewport: dict, height_limit: int, notes: list[str],
+                    shortfalls: list[str]) -> dict:
+    """The whole page, at least the viewport, at most `height_limit` pixels each way (noted, and a shortfall)."""
     width, height = max(size[0], viewport["width"]), max(size[1], viewport["height"])
-    if height > height_limit:
-        notes.append(f"screenshot: the first {height_limit} px of a page {height} px high")
-    if width > height_limit:
-        notes.append(f"screenshot: the first {height_limit} px of a page {width} px wide")
+    for extent, side in ((height, "high"), (width, "wide")):
+        if extent > height_limit:
+            notes.append(f"screenshot: the first {height_limit} px of a page {extent} px {side}")
+            shortfalls.append(screenshot_cut(height_limit, extent, side))
     return {"x": 0, "y": 0, "width": min(width, height_limit), "height": min(height, height_limit), "scale": 1}
 
 

@@ -1,0 +1,36 @@
+"""What a capture's record holds less of than the page had, in one line for where a user looks
+(the run's summary, `show`, `captures --json`, a bundle's report): read from its metadata record,
+so that a view of it stays derived from what was signed. Of the browser's notes, only those made
+as shortfalls count (a page's `shortfalls`, beside its `notes`); the rest are informational."""
+
+from __future__ import annotations
+
+# The browser's steps whose end within their bound the record needs, and what one not done means.
+STEP_SHORTFALLS = {
+    "document": "the page's document never finished loading",
+    "load event": "the page's load event never came",
+    "network idle": "the network never went quiet",
+}
+
+
+def screenshot_cut(limit: int, size: int, side: str) -> str:
+    """A screenshot cut to the first `limit` px of a page `size` px high (`side`), or wide."""
+    return f"the screenshot holds the first {limit} px of a page {size} px {side}"
+
+
+def incomplete(details: dict) -> str | None:
+    """"incomplete: …" from a capture's metadata `details`: the page's requests not recorded (refused,
+    unanswered, a WebSocket), responses cut short, and the page's own shortfalls; None when none."""
+    resources = [r for r in details.get("resources") or [] if isinstance(r, dict)]
+    unrecorded = sum(1 for r in resources if r.get("error") and r.get("status") is None)
+    cut = sum(1 for r in resources if r.get("truncated"))
+    page = details.get("page") if isinstance(details.get("page"), dict) else {}
+    said = [*([f"{_count(unrecorded, 'request')} of the page not recorded (refused, unanswered or unrecordable)"]
+              if unrecorded else []),
+            *([f"{_count(cut, 'response')} cut short"] if cut else []),
+            *dict.fromkeys(str(s) for s in page.get("shortfalls") or [])]
+    return "incomplete: " + "; ".join(said) if said else None
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
