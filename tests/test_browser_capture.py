@@ -14,7 +14,8 @@ from datetime import datetime
 import pytest
 
 from archiver.capture.browser.chromium import find_chromium
-from tests.conftest import http_response, send_bytes, warc_records
+from archiver.store.catalog import Catalog
+from tests.conftest import capture, http_response, send_bytes, warc_records
 
 CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
@@ -186,6 +187,26 @@ def test_a_capture_missing_requests_of_its_page_says_so_in_the_summary_show_and_
     assert run_cli("bundle", "-C", collection.root, "--url", server.url("/leak"), "-o", bundle).exit_code == 0
     report = zipfile.ZipFile(bundle).read("evidence/report.html").decode()
     assert f'<dt>Record of the page</dt><dd><span class="warn">{said}</span>' in report, report
+
+
+def test_what_a_salvaged_capture_lacks_is_the_signed_line(run_cli, raw_server, collection, chromium, network_sandbox,
+                                                          monkeypatch):
+    """Cataloged again from its attestation by doctor --fix, a capture keeps the line its
+    attestation signs, and verify holds the catalog to it."""
+    page = b'<html><title>Leaky</title><body><p>An article</p><img src="http://10.0.0.1/inside.png"></body></html>'
+    server, _ = _origin(raw_server, {"/leak": http_response(page)})
+
+    def crash(self, captures, logged=None, closing=None):
+        raise RuntimeError("the machine stopped between the fsync and the commit")
+
+    with monkeypatch.context() as patched, pytest.raises(RuntimeError):
+        patched.setattr(Catalog, "add_captures", crash)
+        capture(collection, server.url("/leak"), capture_mode="browser")
+    assert run_cli("doctor", "-C", collection.root, "--fix", "--json").exit_code == 0
+    [salvaged] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert salvaged["incomplete"] == "incomplete: 1 request of the page not recorded (refused, unanswered or unrecordable)"
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
 
 
 def test_a_file_is_fetched_directly_without_the_browser(run_cli, raw_server, collection, chromium):

@@ -117,3 +117,16 @@ def test_an_attestation_from_before_response_size_and_redirects_were_signed_stil
     older = canonical_json(sign_statement(statement, key)).decode()
     opened = _opened(older, keys, moved, edited)
     assert opened.signers == (key.fingerprint,) and opened.differing == () and opened.unnamed == SIGNED_SINCE
+
+
+def test_what_a_captures_record_lacks_changed_in_the_catalog_fails(run_cli, captured):
+    """The run's summary, `captures` and `show` say from the catalog when a capture's record holds
+    less than the page had ("incomplete: …"): its attestation signs it, so that a catalog edited
+    to hide it (or to add one) fails."""
+    moved = capture_of(captured, "/moved")
+    [(before,)] = catalog_rows(captured, "SELECT incomplete FROM captures WHERE id = ?", (moved,))
+    assert before is None
+    edit_catalog(captured, "UPDATE captures SET incomplete = ? WHERE id = ?", ("incomplete: forged", moved))
+    [failure] = verify(run_cli, captured)["failures"]
+    assert (failure["check"], failure["where"]) == ("attestation claims", f"capture {moved}")
+    assert failure["detail"] == "incomplete: attested None, catalog has incomplete: forged"

@@ -149,6 +149,7 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
         "SELECT capture_id, record_id, block_digest FROM records WHERE role = 'attestation'")}
     cataloged = set()
     older = 0  # captures whose attestation predates SIGNED_SINCE
+    unsigned: set[str] = set()  # of SIGNED_SINCE, the columns some of them do not sign
     # Whether each capture has an attestation, not its text: the workers read that (opened).
     for row in catalog.query(f"SELECT c.id, c.warc_file, c.imported_from, c.response_record_id, a.capture_id IS NOT NULL,"
                              f" {_ATTESTED_COLUMNS}"
@@ -193,7 +194,9 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
         distrust = statuses[signer].trusted_at(row[5 + _FINISHED_AT]) if signer in statuses else f"key {signer[:16]} never announced in the custody log"
         report.check("attestation key status", distrust is None, where, distrust or "")
         differing = {name: (attested, expected) for name, attested, expected in envelope.differing}
-        older += bool(envelope.unnamed)
+        if envelope.unnamed:
+            older += 1
+            unsigned.update(envelope.unnamed)
         for name in ("id",) + tuple(name for name in ATTESTED if name not in envelope.unnamed):
             attested, expected = differing.get(name, (None, None))
             report.check("attestation claims", name not in differing, where,
@@ -202,8 +205,9 @@ def check_attestations(catalog: Catalog, opened: OpenedInOrder, keys: dict[str, 
     for capture_id in sorted(custody.captures.keys() - cataloged):
         report.check("capture in catalog", False, f"capture {capture_id}", "in the custody log but missing from the catalog")
     if older:
-        report.not_checked.append(f"captures: {older} attested before archiver signed {' and '.join(SIGNED_SINCE)}; "
-                                  "their catalog values are held to nothing signed")
+        named = " and ".join(name for name in SIGNED_SINCE if name in unsigned)
+        report.not_checked.append(f"captures: {older} attested before archiver signed their {named}; "
+                                  "those catalog values are held to nothing signed")
     return statements
 
 

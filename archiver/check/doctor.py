@@ -245,7 +245,7 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
                          warc_file=name,
                          response_record_id=final, metadata_record_id=metadata_id, revisit_of=holder and holder[0],
                          verdict=predicate.get("verdict"), verdict_reason=predicate.get("verdict_reason"),
-                         job_id=predicate.get("job_id"))
+                         job_id=predicate.get("job_id"), incomplete=predicate.get("incomplete"))
         catalog.add_captures([(row, records, envelope)])
         custody_log(collection, key).append("capture", {
             "capture": row.id, "url": row.url, "outcome": row.outcome, "error": row.error, "records": len(records),

@@ -24,7 +24,7 @@ SIGNED_HEADERS = {"type": "WARC-Type", "target_uri": "WARC-Target-URI", "date": 
 
 # Of the capture, the catalog's columns its statement signs; those of SIGNED_SINCE only in
 # statements made since they were (older ones do not name them, and are not held to them).
-SIGNED_SINCE = ("response_length", "redirects")
+SIGNED_SINCE = ("response_length", "redirects", "incomplete")
 CAPTURE_FIELDS = ("url", "final_url", "outcome", "http_status", "error", "truncated", "started_at", "finished_at", "ip",
                   "cert_sha256", "payload_digest", "verdict", "verdict_reason", *SIGNED_SINCE)
 SIGNED_FIELDS = ("block_digest", "payload_digest", *SIGNED_HEADERS)  # of each record: the order of signed_values
