@@ -92,6 +92,9 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, run_cli, collection):
         (["capture", "-C", collection.root, "data:text/html,<h1>hi</h1>"],
          ["cannot capture data:text/html,<h1>hi</h1>: a data: URL; only http and https URLs are captured"]),
         (["capture", "-C", collection.root, "mailto:someone@example.org"], ["a mailto: URL; only http and https"]),
+        # A host and port with no scheme is no scheme of its own: not "a example.org: URL".
+        (["capture", "-C", collection.root, "example.org:8080/page"], ["no such file, folder or URL: example.org:8080"]),
+        (["capture", "-C", collection.root, "localhost:8080"], ["no such file, folder or URL: localhost:8080"]),
         (["capture", "-C", collection.root, "http://x/", "--max-size", "lots"],
          ["capture: Invalid value for '--max-size': not a size: 'lots'", "capture --help"]),
         (["capture", "-C", collection.root, "http://x/", "--bogus"], ["capture: No such option", "--bogus", "capture --help"]),

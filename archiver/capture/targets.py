@@ -25,8 +25,9 @@ from archiver.store.rows import CaptureRow
 # claim sheets are, and is the log, not a sheet; the copies of documents read are not new ones.
 _COLLECTION_OWN = frozenset({LOG_NAME, CONFIG_NAME, DOCUMENT_COPIES, "warcs", "manifests", "keys", "tmp"})
 # A URL of a scheme other than http(s) without "//" after it (data:, mailto:, javascript:), not a
-# path: an absolute Windows path opens with a one-letter drive (C:).
-_OTHER_SCHEME = re.compile(r"(?!https?:)([a-z][a-z0-9+.-]+):", re.IGNORECASE)
+# path: an absolute Windows path opens with a one-letter drive (C:). Nor a host and port given
+# without a scheme (example.org:8080/page, localhost:8080): no dot in the name, no digit after it.
+_OTHER_SCHEME = re.compile(r"(?!https?:)([a-z][a-z0-9+-]+):(?!\d)", re.IGNORECASE)
 
 
 @dataclass
