@@ -20,20 +20,32 @@ def _host(url: str) -> str:
 
 
 class HostSlots:
-    """At most `per_host` fetches at once against each host, from however many threads."""
+    """At most `per_host` fetches at once against each host, from however many threads. A host
+    is kept only while a fetch holds or waits for one of its slots: a worker runs for months,
+    over more hosts than it should remember."""
 
     def __init__(self, per_host: int) -> None:
         self._per_host = per_host
-        self._slots: dict[str, threading.Semaphore] = {}
+        self._slots: dict[str, tuple[threading.Semaphore, int]] = {}  # host -> its slots, fetches holding or waiting
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def held(self, url: str) -> Iterator[None]:
         """One of the slots of `url`'s host, waited for while all are taken."""
+        host = _host(url)
         with self._lock:
-            slot = self._slots.setdefault(_host(url), threading.Semaphore(self._per_host))
-        with slot:
-            yield
+            slot, users = self._slots.get(host) or (threading.Semaphore(self._per_host), 0)
+            self._slots[host] = (slot, users + 1)
+        try:
+            with slot:
+                yield
+        finally:
+            with self._lock:
+                slot, users = self._slots[host]
+                if users == 1:
+                    del self._slots[host]
+                else:
+                    self._slots[host] = (slot, users - 1)
 
 
 def fetch_each(urls: Iterable[str], fetch: Callable[[str], Any], on_result: Callable[[Any], None],
