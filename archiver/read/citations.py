@@ -34,7 +34,7 @@ class LinkSorter:
         return [f"ignored link {link}: {problem}" for link, problem in self.ignored.items()]
 
 
-def build_claims(key: str, reading: Reading, sorter: LinkSorter) -> tuple[list[Claim], list[Citation]]:
+def build_claims(key: str, reading: Reading, sorter: LinkSorter) -> tuple[list[Claim], list[Citation], frozenset[str]]:
     """The claims of a reading, its standalone citations, and the normalised texts more than one
     of its claims holds."""
     maker = ClaimMaker(key, sorter, reading.standalone_links)
