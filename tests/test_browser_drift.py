@@ -188,3 +188,21 @@ def test_a_page_showing_a_blob_image_captured_again_unchanged_is_unchanged(
     history = json.loads(run_cli("history", "-C", collection.root, url, "--json").stdout)
     assert [h["change"] for h in history] == ["first capture", "unchanged"], history
     assert network_sandbox == []
+
+
+def test_history_of_rendered_captures_whose_files_are_gone_is_still_the_catalogs(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """history compares two rendered captures of the same HTML by their DOMs, read from their
+    WARC file: with the file gone (verify fails on that), it compares their cataloged digests
+    and still lists what the catalog holds, never an error."""
+    page = b"<html><head><title>Still</title></head><body><h1>The minister said X</h1></body></html>"
+    server = raw_server({"/still": lambda conn, request: conn.sendall(http_response(page))})
+    url = server.url("/still")
+    for _ in range(2):
+        assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+    for warc in collection.storage.folder.glob("*.warc.gz"):
+        warc.rename(warc.with_name(warc.name + ".moved"))
+    result = run_cli("history", "-C", collection.root, url, "--json")
+    assert result.exit_code == 0, result.output
+    assert [h["change"] for h in json.loads(result.stdout)] == ["first capture", "unchanged"]
+    assert network_sandbox == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from archiver.errors import ArchiverError
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, PayloadOrigin, StoredRecord
 from archiver.store.record_blocks import read_record_block
@@ -66,9 +67,16 @@ def comparable_dom_digest(dom: bytes) -> str:
 
 
 def dom_digest(storage: Storage, catalog: Catalog, capture_id: str) -> str | None:
-    """The comparable digest (comparable_dom_digest) of the rendered DOM a capture holds, None for none."""
+    """The comparable digest (comparable_dom_digest) of the rendered DOM a capture holds, None for
+    none. One whose file cannot be read (gone, or its store down: verify and doctor say which) is
+    compared by its cataloged digest: what a listing says stays the catalog's to say."""
     record = dom_record(catalog, capture_id)
-    return comparable_dom_digest(read_record_block(storage, record)) if record else None
+    if record is None:
+        return None
+    try:
+        return comparable_dom_digest(read_record_block(storage, record))
+    except (ArchiverError, OSError):
+        return record.block_digest
 
 
 def rendered_since(storage: Storage, catalog: Catalog, result: FetchResult,

@@ -49,9 +49,10 @@ class Drift:
         return dict(self.__dict__)
 
 
-def describe_changes(rows: list[CaptureRow], doms: dict[str, str | None]) -> list[str]:
-    """What each capture of one URL shows against the capture before it; `doms`: each rendered
-    capture's comparable DOM digest (revisits.dom_digest), for the same HTML may render another page."""
+def describe_changes(rows: list[CaptureRow], dom_of: Callable[[str], str | None]) -> list[str]:
+    """What each capture of one URL shows against the capture before it; `dom_of(capture_id)`: a
+    rendered capture's comparable DOM digest (revisits.dom_digest), for the same HTML may render
+    another page; asked only of a capture whose document is byte-identical to the one before's."""
     changes, previous = [], None
     for row in rows:
         if row.outcome == "failed":
@@ -61,8 +62,9 @@ def describe_changes(rows: list[CaptureRow], doms: dict[str, str | None]) -> lis
         if previous is None:
             change = "first capture"
         elif row.payload_digest == previous.payload_digest and row.http_status == previous.http_status:
-            if doms.get(row.id) or doms.get(previous.id):  # the document's bytes alone do not say the page is
-                rendered = rendered_change(previous.verdict, doms.get(previous.id), row.verdict, doms.get(row.id))
+            dom, before = dom_of(row.id), dom_of(previous.id)
+            if dom or before:  # the document's bytes alone do not say the page is
+                rendered = rendered_change(previous.verdict, before, row.verdict, dom)
             change = rendered or ("unchanged" if row.verdict == previous.verdict else "same payload")
         elif row.http_status != previous.http_status:
             change = f"status {previous.http_status} → {row.http_status}"

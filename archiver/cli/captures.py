@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import functools
 import json
-
 from pathlib import Path
 
 import click
@@ -60,8 +60,8 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
 
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.captures(lookup_key(url))
-        doms = {row.id: dom_digest(collection.storage, collection.catalog, row.id) for row in rows}
-    changes = describe_changes(rows, doms)
+        changes = describe_changes(rows, functools.cache(
+            lambda capture_id: dom_digest(collection.storage, collection.catalog, capture_id)))
     if as_json:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
         return
@@ -120,8 +120,8 @@ def _show_claim(storage: Storage, catalog: Catalog, claim, as_json: bool) -> Non
         out.print(f"cites {citation['url']}", markup=False)
         if not rows:
             out.print("  not captured yet")
-        doms = {row.id: dom_digest(storage, catalog, row.id) for row in rows}
-        for row, change in zip(rows, describe_changes(rows, doms)):
+        dom_of = functools.cache(lambda capture_id: dom_digest(storage, catalog, capture_id))
+        for row, change in zip(rows, describe_changes(rows, dom_of)):
             # A failure's reason is the status already; the change column would only repeat it.
             after = "" if row.outcome == "failed" else f"  ({change})"
             out.print(f"  {row.id}  {row.started_at[:19].replace('T', ' ')}  {capture_status(row)}{after}", markup=False)
