@@ -95,6 +95,8 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, run_cli, collection):
         # A host and port with no scheme is no scheme of its own: not "a example.org: URL".
         (["capture", "-C", collection.root, "example.org:8080/page"], ["no such file, folder or URL: example.org:8080"]),
         (["capture", "-C", collection.root, "localhost:8080"], ["no such file, folder or URL: localhost:8080"]),
+        # A URL typed without its scheme, with a user name and password: they are never echoed.
+        (["capture", "-C", collection.root, "user:s3cret@example.org/x"], ["cannot capture ***@example.org/x"]),
         (["capture", "-C", collection.root, "http://x/", "--max-size", "lots"],
          ["capture: Invalid value for '--max-size': not a size: 'lots'", "capture --help"]),
         (["capture", "-C", collection.root, "http://x/", "--bogus"], ["capture: No such option", "--bogus", "capture --help"]),

@@ -30,6 +30,12 @@ _COLLECTION_OWN = frozenset({LOG_NAME, CONFIG_NAME, DOCUMENT_COPIES, "warcs", "m
 _OTHER_SCHEME = re.compile(r"(?!https?:)([a-z][a-z0-9+-]+):(?!\d)", re.IGNORECASE)
 
 
+def _unsigned(target: str) -> str:
+    """`target`, a URL typed without its scheme, with what may be a user name and password
+    (`user:secret@host/…`) as ***, for a message: an error never echoes credentials."""
+    return re.sub(r"^[^/?#]*@", "***@", target)
+
+
 @dataclass
 class Targets:
     """What a capture run was asked for: distinct URLs in first-seen order, and their documents."""
@@ -87,10 +93,11 @@ def read_targets(targets: list[str], root: Path, progress: Callable[[str, int, i
         elif path.is_file():
             paths = [path]
         elif scheme := _OTHER_SCHEME.match(target):
-            raise UsageProblem(f"cannot capture {target[:80]}: a {scheme.group(1).lower()}: URL; only http and https URLs "
-                               "are captured", "give an http:// or https:// URL")
+            raise UsageProblem(f"cannot capture {_unsigned(target)[:80]}: a {scheme.group(1).lower()}: URL; only http and "
+                               "https URLs are captured", "give an http:// or https:// URL")
         else:
-            raise UsageProblem(f"no such file, folder or URL: {target}", "give a URL with its scheme (https://…) or an existing path")
+            raise UsageProblem(f"no such file, folder or URL: {_unsigned(target)}",
+                               "give a URL with its scheme (https://…) or an existing path")
         for document_path in paths:
             key = document_key(document_path, root)
             if not found.first_sight_of(key):  # named twice, or again through a link to it: read once
