@@ -24,7 +24,7 @@ SCRIPTED = (b"<html><head><title>JS redirect</title>" + NO_ICON + b"</head><body
             b"setTimeout(() => location.replace('/target'), 1500)</script></body></html>")
 GROWING = (b"<html><head><title>Live</title>" + NO_ICON + b"</head><body><h1>Live updates</h1><script>let n = 0;"
            b"const tick = setInterval(() => { document.body.insertAdjacentHTML('beforeend', '<p>Update ' + (++n) + "
-           b"'</p>'); if (n === 8) clearInterval(tick); }, 200)</script></body></html>")
+           b"'</p>'); if (n === 8) clearInterval(tick); }, 100)</script></body></html>")
 STATIC = b"<html><head><title>Static</title>" + NO_ICON + b"</head><body><h1>Nothing late here</h1></body></html>"
 TARGET = (b"<html><head><title>Target</title>" + NO_ICON + b"</head><body><h1>THE TARGET PAGE</h1>"
           b"<p>Where the page sent its reader.</p></body></html>")
