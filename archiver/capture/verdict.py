@@ -178,10 +178,10 @@ def _says_not_found(phrase: str) -> bool:
 
 
 def loading_placeholder(text: str) -> str | None:
-    """`text`, a page's whole visible text, as shown when it is only the placeholder of a page
-    still loading ("Loading…", "Please wait", "Loading article…"); None for any other text."""
-    words = text.split()[:LOADING_WORDS + 1]
-    if len(words) > LOADING_WORDS or not (plain := _plain(" ".join(words))):
+    """`text`, a page's whole visible text, if it is only a loading placeholder ("Loading…"), else None."""
+    # A few words: never a hostile page's one word of megabytes, folded whole (memory).
+    words = text.split()[:LOADING_WORDS + 1] if len(text) <= PHRASE_CHARS else []
+    if not words or len(words) > LOADING_WORDS or not (plain := _plain(" ".join(words))):
         return None
     return " ".join(words) if _LOADING.match(plain) or plain in LOADING_PHRASES else None
 
@@ -357,7 +357,7 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
         return Verdict("not-found", f"status {status} but the page says {said!r}")
     if length < TINY_PAGE_WORDS and (found := _NOT_FOUND_WORDS.search(_plain(text[:PHRASE_CHARS]))):
         return Verdict("not-found", f"status {status} but the page says {found.group(0)!r}")
-    if (placeholder := loading_placeholder(" ".join(words[:LOADING_WORDS + 1]))) is not None:
+    if length <= LOADING_WORDS and (placeholder := loading_placeholder(" ".join(words))) is not None:
         return Verdict("empty", f"the page never finished loading: all it shows is {placeholder!r}")
     if not body.strip() and not words:
         return Verdict("empty", f"{undecodable}: nothing of it can be read" if undecodable else "no body")
