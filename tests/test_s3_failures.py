@@ -10,7 +10,7 @@ import time
 from archiver.evidence.custody import WARC_CLOSED, parse_entry
 from archiver.evidence.keys import custody_lines
 from tests.s3_faults import RefusingProxy, SilentServer
-from tests.test_s3_storage import make_bucket, page_server, s3_collection
+from tests.test_s3_storage import capture_refused, make_bucket, page_server, s3_collection
 
 
 def _warc_puts(method: str, path: str) -> bool:
@@ -24,18 +24,11 @@ def test_a_close_whose_upload_failed_is_signed_once_with_the_bytes_doctor_then_u
     the object now stored, and verify holds the file to it (no close left unsigned)."""
     bucket = make_bucket(s3, "COMPLIANCE", days=2)
     collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/")
-    proxy = RefusingProxy(gateway.endpoint, _warc_puts)
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-        failed = run_cli("capture", "-C", collection.root, page_server(raw_server).url("/"))
-    finally:
-        proxy.stop()
-    assert failed.exit_code == 3, failed.output
-    assert proxy.refused and len(failed.stderr.splitlines()) == 1, failed.stderr
+    failed = capture_refused(run_cli, collection, raw_server, gateway, monkeypatch, _warc_puts)
+    assert len(failed.stderr.splitlines()) == 1, failed.stderr
     assert "`archiver doctor --fix` uploads it" in failed.stderr
     [name] = [path.name[:-len(".open")] for path in (collection.root / "warcs").glob("*.warc.gz.open")]
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", gateway.endpoint)  # the store is reachable again
     unfinished = run_cli("verify", "-C", collection.root)  # never "ok" while the file is not stored
     assert unfinished.exit_code == 1 and "doctor --fix" in unfinished.output, unfinished.output
     fixed = run_cli("doctor", "-C", collection.root, "--fix")

@@ -15,7 +15,7 @@ from archiver.errors import StorageProblem
 from archiver.store import s3_upload
 from tests.conftest import capture
 from tests.s3_faults import CONFLICT, RefusingProxy
-from tests.test_s3_storage import make_bucket, page_server, s3_collection, sent_requests
+from tests.test_s3_storage import capture_refused, make_bucket, page_server, s3_collection, sent_requests
 
 MiB = 2**20
 
@@ -195,8 +195,8 @@ def test_a_reservation_left_by_an_upload_in_parts_that_failed_is_taken_by_doctor
     in_parts(monkeypatch, above=0)
     bucket = make_bucket(s3, mode=None)
     collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/")
-    _capture_refused(run_cli, collection, raw_server, gateway, monkeypatch,
-                     lambda method, path: method == "PUT" and "partNumber=" in path)
+    capture_refused(run_cli, collection, raw_server, gateway, monkeypatch,
+                    lambda method, path: method == "PUT" and "partNumber=" in path)
     [spooled] = (collection.root / "warcs").glob("*.warc.gz.open")
     name = spooled.name[:-len(".open")]
     reservation = s3.head_object(Bucket=bucket, Key=f"team/{name}")
@@ -245,8 +245,8 @@ def test_doctor_takes_an_object_as_the_open_files_bytes_only_if_no_version_of_it
     Nothing is set aside, removed or stored."""
     bucket = make_bucket(s3, "COMPLIANCE", days=1)
     collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/")
-    _capture_refused(run_cli, collection, raw_server, gateway, monkeypatch,
-                     lambda method, path: method == "PUT" and ".warc.gz" in path)
+    capture_refused(run_cli, collection, raw_server, gateway, monkeypatch,
+                    lambda method, path: method == "PUT" and ".warc.gz" in path)
     [spooled] = (collection.root / "warcs").glob("*.warc.gz.open")
     name, kept = spooled.name[:-len(".open")], spooled.read_bytes()
     key, other = f"team/{name}", kept[:-40] + bytes([kept[-40] ^ 1]) + kept[-39:]
@@ -312,16 +312,3 @@ def test_a_reservation_taken_first_by_an_upload_of_the_same_bytes_is_told_as_suc
 
     assert storage.put("big.warc.gz", io.BytesIO(data)).sha256 == _sha256(data)  # as doctor --fix uploads it
     assert s3.get_object(Bucket=bucket, Key="team/big.warc.gz")["Body"].read() == data
-
-
-def _capture_refused(run_cli, collection, raw_server, gateway, monkeypatch, refuses) -> None:
-    """A capture whose upload the store refuses where `refuses(method, path)`: it fails (exit 3),
-    its file kept in the spool. Then the store is reached directly again, taking uploads."""
-    proxy = RefusingProxy(gateway.endpoint, refuses)
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-        failed = run_cli("capture", "-C", collection.root, page_server(raw_server).url("/"))
-    finally:
-        proxy.stop()
-        monkeypatch.setenv("AWS_ENDPOINT_URL", gateway.endpoint)
-    assert failed.exit_code == 3 and proxy.refused, failed.output

@@ -20,6 +20,7 @@ from archiver.check.reading import Parallelism
 from archiver.check.verify import verify_collection
 from archiver.store.collection import Collection
 from tests.conftest import allow_networks, capture, http_response, send_bytes
+from tests.s3_faults import RefusingProxy
 
 
 def make_bucket(s3, mode: str | None = "COMPLIANCE", days: int = 2) -> str:
@@ -46,6 +47,20 @@ def s3_collection(tmp_path, run_cli, url: str, retention: str = "") -> Collectio
 def page_server(raw_server):
     return raw_server({"/": send_bytes(http_response(b"<html><p>the cited text</p></html>",
                                                     headers=[("Content-Type", "text/html")]))})
+
+
+def capture_refused(run_cli, collection, raw_server, gateway, monkeypatch, refuses):
+    """A capture whose upload the store refuses where `refuses(method, path)`: it fails (exit 3),
+    its file kept in the spool. Then the store is reached directly again, taking uploads."""
+    proxy = RefusingProxy(gateway.endpoint, refuses)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        failed = run_cli("capture", "-C", collection.root, page_server(raw_server).url("/"))
+    finally:
+        proxy.stop()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", gateway.endpoint)
+    assert failed.exit_code == 3 and proxy.refused, failed.output
+    return failed
 
 
 def sent_requests(monkeypatch, operation: str, seen) -> list:
