@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.evidence.signing import grouped
 from tests.conftest import http_response, redirect, send_bytes
 
 FIRST = b"<html><title>Statement</title><p>The ministry said troops moved on Monday.</p><p>Signed, the press office.</p>"
@@ -209,6 +210,28 @@ def test_a_bundle_of_captures_attested_by_a_key_revoked_before_them_says_so(run_
     assert "attestation key status" in {f["check"] for f in checked["failures"]}
     plain = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "again.wacz")
     assert plain.exit_code == 1 and "attested by a key revoked from before they were made" in plain.stderr
+
+
+def test_a_bundle_signed_after_a_rotation_names_its_signer_and_the_rotation_the_old_key_signed(
+        run_cli, raw_server, collection, tmp_path):
+    """A court holding the fingerprint sworn before a rotation is told which key signed the
+    bundle and that the sworn key signed its rotation to it, and is left to decide: the
+    check still fails, since the key it was given did not sign."""
+    server = raw_server({"/page": send_bytes(http_response(b"<html><title>Page</title><p>words</p></html>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/page")).exit_code == 0
+    [old] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    bundle = tmp_path / "after.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    new = made_key(run_cli, collection)
+    checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", old["fingerprint"], "--json").stdout)
+    [refused] = [f for f in checked["failures"] if f["check"] == "signer identity"]
+    assert not checked["ok"] and f"run again with --fingerprint {new}" in refused["detail"], refused
+    assert f"signed by the key {grouped(new)}, not by the key {grouped(old['fingerprint'])}" in refused["detail"]
+    assert f"the key {grouped(old['fingerprint'])} signed its rotation to that key at" in refused["detail"]
+    stranger = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", "ab" * 32, "--json").stdout)
+    [unknown] = [f for f in stranger["failures"] if f["check"] == "signer identity"]
+    assert "rotation" not in unknown["detail"] and f"signed by the key {grouped(new)}" in unknown["detail"]
 
 
 def made_key(run_cli, collection) -> str:
