@@ -31,6 +31,7 @@ from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, grouped, open_envelope
 from archiver.check.findings import Report
 from archiver.exchange.bundle_documents import COPY_PREFIX, PROOFS
+from archiver.exchange.bundle_signer import other_signer
 from archiver.exchange.wacz import check_wacz
 from archiver.exchange.wacz_package import DIGEST_FILE, DIGEST_FILE_LIMIT
 from archiver.exchange.zip_layout import BundleRejected, NotAZip
@@ -90,7 +91,8 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
         return
     signer = keys.get(fingerprint)
     if not report.check("signer identity", signer is not None and statement.get("key") == fingerprint,
-                        "evidence/bundle.json", _other_signer(wacz, keys, fingerprint, statement.get("key"))):
+                        "evidence/bundle.json", lambda: other_signer(keys, fingerprint, statement.get("key"), _custody_lines(
+                            wacz) if "evidence/custody.jsonl" in wacz.names() else [])):
         return
     signature = wacz.read("evidence/bundle.json.sig", 1024) if "evidence/bundle.json.sig" in wacz.names() else b""
     if not report.check("bundle signature", signer.verify(signature, statement_bytes), "evidence/bundle.json.sig",
@@ -142,24 +144,6 @@ def _carried_keys(wacz: Wacz, report: Report) -> dict[str, PublicKey]:
                         f"holds the key with fingerprint {grouped(public.fingerprint)}, not the one its name gives"):
             keys[public.fingerprint] = public
     return keys
-
-
-def _other_signer(wacz: Wacz, keys: dict[str, PublicKey], fingerprint: str, signed_by: object) -> str:
-    """Why the key given is not the bundle's signer, naming the signer; and when the bundle
-    carries the given key's own signed rotation to it, that too, so that whoever gave the old
-    fingerprint can decide whether to trust the rotation (it is not followed unasked)."""
-    if not isinstance(signed_by, str) or not signed_by:
-        return f"the bundle is not signed by the key {grouped(fingerprint)}: its statement names no signing key"
-    detail = f"the bundle is signed by the key {grouped(signed_by)}, not by the key {grouped(fingerprint)}"
-    given = keys.get(fingerprint)
-    carried = given is not None and "evidence/custody.jsonl" in wacz.names()
-    for entry in _custody_lines(wacz) if carried else []:
-        subject = entry.get("subject") or {}
-        if entry.get("event") == "key rotated" and entry.get("key") == fingerprint and subject.get("from") == fingerprint \
-                and subject.get("to") == signed_by and verify_entry(entry, {fingerprint: given}) is None:
-            return (f"{detail}; the key {grouped(fingerprint)} signed its rotation to that key at {entry.get('time')} "
-                    f"(a custody entry carried): if you trust that rotation, run again with --fingerprint {signed_by}")
-    return detail
 
 
 def _check_wacz_key_vouched(wacz_key: str | None, named: object, report: Report) -> None:
