@@ -6,11 +6,12 @@ not compared, and said so."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import pytest
 
-from tests.conftest import http_response, warc_records
+from tests.conftest import http_response, send_bytes, warc_records
 from tests.test_report_bundle import capture_section, text_of
 from tests.test_browser_capture import CHROMIUM, chromium  # noqa: F401 (a fixture)
 
@@ -152,6 +153,8 @@ it was rendered, as nothing was."""
     text = run_cli("capture", "-C", collection.root, "--browser", spa).stdout
     assert "unchanged since" not in text, text
     assert f"same HTML, rendered (the capture before was not): verdict {fetched['verdict']} → not-found" in text, text
+    # The same bytes captured another way is not a page that changed, nor counted as one.
+    assert "1 the same HTML captured another way (rendered or not)" in text and "another page" not in text, text
 
     bundle = tmp_path / "spa.wacz"
     assert run_cli("bundle", "-C", collection.root, "--url", spa, "-o", bundle).exit_code == 0
@@ -162,6 +165,28 @@ it was rendered, as nothing was."""
     assert "this capture fetched it alone and the previous one rendered it in a browser" in sections[1], sections[1]
     assert "unchanged since the previous capture" in sections[2], sections[2]
     assert "this capture rendered it in a browser and the previous one fetched it alone" in sections[3], sections[3]
+    for section in (sections[1], sections[3]):  # the same payload: captured another way, not changed, nor diffed
+        assert "the same payload digest as the previous capture" in section and "captured another way" in section
+        assert "changed since the previous capture" not in section and "− " not in section, section
+    assert "judged not-found then and" in sections[1] and "now, as a rendered and a plain capture" in sections[1]
+    assert network_sandbox == []
+
+
+def test_a_page_rendered_then_fetched_alone_with_the_same_bytes_is_not_called_changed(
+        run_cli, raw_server, collection, chromium, network_sandbox, tmp_path):
+    """Rendered in the browser, then fetched without one: the same payload digest, captured another
+    way. Neither the run nor the report a court reads calls the page changed or diffs its texts."""
+    page = raw_server({"/page": send_bytes(http_response(b"<html><title>T</title><p>same words</p></html>"))}).url("/page")
+    assert run_cli("capture", "-C", collection.root, "--browser", page).exit_code == 0
+    text = run_cli("capture", "-C", collection.root, "--no-browser", page).stdout
+    assert re.search(r"^same bytes +" + re.escape(page) + "  same HTML, not rendered", text, re.MULTILINE), text
+    assert "\nchanged" not in text and "1 the same HTML captured another way" in text, text
+    bundle = tmp_path / "page.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--url", page, "-o", bundle).exit_code == 0
+    with zipfile.ZipFile(bundle) as wacz:
+        report = {"text": text_of(wacz.read("evidence/report.html").decode())}
+    second = capture_section(report, json.loads(run_cli("history", "-C", collection.root, page, "--json").stdout)[1]["id"])
+    assert "changed" not in second and "captured another way" in second, second
     assert network_sandbox == []
 
 

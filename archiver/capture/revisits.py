@@ -33,6 +33,18 @@ def identical_payloads(catalog: Catalog, results: list[FetchResult]) -> list[Pay
             for origin, r in zip(found, results)]
 
 
+# A rendered capture and a plain one of the same bytes: the page was captured another way, not
+# changed (their verdicts may differ for that alone: a script's shell is empty unrendered).
+NOT_RENDERED_NOW = "same HTML, not rendered (the capture before was)"
+RENDERED_NOW = "same HTML, rendered (the capture before was not)"
+
+
+def captured_another_way(change: str) -> bool:
+    """Whether `change`, as rendered_change says it, is only that one of the two captures was
+    rendered and the other not."""
+    return change.startswith((NOT_RENDERED_NOW, RENDERED_NOW))
+
+
 def rendered_change(before_verdict: str | None, before_dom: str | None, verdict: str | None,
                     dom: str | None) -> str | None:
     """How a capture whose document is byte-identical to the one before shows another page than
@@ -42,9 +54,9 @@ def rendered_change(before_verdict: str | None, before_dom: str | None, verdict:
     verdict_changed = before_verdict is not None and verdict != before_verdict
     verdicts = f": verdict {before_verdict} → {verdict}" if verdict_changed else ""
     if dom is None and before_dom is not None:
-        return "same HTML, not rendered (the capture before was)" + verdicts
+        return NOT_RENDERED_NOW + verdicts
     if dom is not None and before_dom is None:
-        return "same HTML, rendered (the capture before was not)" + verdicts
+        return RENDERED_NOW + verdicts
     if verdict_changed:
         return f"same HTML, rendered page now {verdict}" if dom else f"same HTML, verdict now {verdict}"
     if dom != before_dom:

@@ -6,6 +6,7 @@ from collections import Counter
 
 from rich.markup import escape
 
+from archiver.capture.revisits import captured_another_way
 from archiver.capture.targets import Targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.cli.common import one_line
@@ -41,7 +42,8 @@ def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | Non
         problem, rendered = _problem(r), rendered_changes.get(r.id)
         if problem or rendered:  # the same HTML shown as another page: the change leads
             detail = "; ".join(filter(None, (rendered, _detail(r))))
-            out.print(f"{problem or 'changed':<16}{r.url}" + (f"  {detail}" if detail else ""), markup=False)
+            label = problem or ("same bytes" if rendered and captured_another_way(rendered) else "changed")
+            out.print(f"{label:<16}{r.url}" + (f"  {detail}" if detail else ""), markup=False)
         if r.incomplete:  # captured, and perhaps content, but less than the page had: said where it is looked at
             out.print(f"[yellow]warning:[/] {escape(r.url)}: {escape(r.incomplete)}")
     captured = [r for r in rows if r.outcome != "failed"]
@@ -51,8 +53,10 @@ def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | Non
         others.append(f"{incomplete} incomplete")
     if unchanged_since:
         others.append(f"{len(unchanged_since)} unchanged since their last capture")
-    if rendered_changes:
-        others.append(f"{len(rendered_changes)} showing another page from the same HTML")
+    if another_way := sum(captured_another_way(change) for change in rendered_changes.values()):
+        others.append(f"{another_way} the same HTML captured another way (rendered or not)")
+    if shown_otherwise := len(rendered_changes) - another_way:
+        others.append(f"{shown_otherwise} showing another page from the same HTML")
     out.print(f"{len(captured)} captured" + (f": {verdicts}" if verdicts else "") + ("; " + ", ".join(others) if others else ""),
               markup=False)
 

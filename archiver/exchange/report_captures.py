@@ -95,6 +95,11 @@ def _change(change: dict) -> str:
     """How this capture compares with the previous capture of its URL in the bundle."""
     previous = (f"<a href=\"#{anchor('capture', change['previous'])}\">{literal(change['previous'])}</a> "
                 f"of {utc(change['previous_started_at'])}")
+    if change["another_way"]:
+        verdicts = (f"; judged {escape(change['previous_verdict'])} then and {escape(change['verdict'])} now, "
+                    "as a rendered and a plain capture of the same page can be" if change.get("verdict") else "")
+        return (f"the same payload digest as the previous capture, {previous}, captured another way: "
+                f"{_SAME_HTML[tuple(change['rendered'])]}{verdicts}; the two are not compared further")
     if not change["changed"]:
         return f"unchanged since the previous capture, {previous}: the same payload digest"
     said = f"<span class=\"warn\">changed since the previous capture</span>, {previous}: " + (

@@ -37,13 +37,17 @@ def changes_since_previous(evidence: list[CaptureEvidence]) -> dict[str, dict]:
         basis_changed = (before.page is None) != (item.page is None)
         # One never judged (made before verdicts, or imported) has no verdict for this one's to differ from.
         verdict_changed = before.capture.verdict is not None and before.capture.verdict != capture.verdict
-        changed = payload_changed or basis_changed or verdict_changed or (rendered and before.text != item.text)
+        # The same bytes rendered once and fetched alone once were captured another way, not changed:
+        # their texts and verdicts differ for that alone, so neither is compared.
+        another_way = basis_changed and not payload_changed
+        changed = payload_changed or (not another_way and (verdict_changed or (rendered and before.text != item.text)))
         compared = changed and before.text is not None and item.text is not None
         lines = _changed_lines(before.text, item.text) if compared else []
         found[capture.id] = {"previous": before.capture.id, "previous_started_at": before.capture.started_at,
-                             "changed": changed, "payload_changed": payload_changed,
+                             "changed": changed, "payload_changed": payload_changed, "another_way": another_way,
                              "rendered": (before.page is not None, item.page is not None),
                              "verdict": capture.verdict if verdict_changed else None,
+                             "previous_verdict": before.capture.verdict,
                              "text_compared": compared, "lines": lines[:MAX_CHANGED_LINES],
                              "more_lines": max(0, len(lines) - MAX_CHANGED_LINES)}
     return found
