@@ -7,6 +7,7 @@ capture judges it; the last tests capture some of them from a loopback origin en
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -42,6 +43,10 @@ PAYWALL_MARKUP = ('<script type="application/ld+json">{{"@context": "https://sch
 CONSENT_PROMPT = ("<h2>Before you continue</h2><p>We use cookies and data to deliver and maintain our services. If "
                   "you choose to Accept all, we will also use cookies and data to develop and improve new services."
                   "</p><button>Reject all</button><button>Accept all</button>")
+SHORT_ARTICLE = ("The bakery on Mill Street reopened on Monday after a fire in March closed it for six weeks. Its "
+                 "owner, Ana Ruiz, said the ovens were replaced and the shop was repainted by volunteers from the "
+                 "neighbourhood. Bread is baked from five in the morning, and the cafe serves soup at lunch. The "
+                 "council gave a grant of four thousand pounds towards the repairs, and the insurer paid the rest.")
 HOME = response(html("Home | Daily News", f"<h1>Daily News</h1><p>{ARTICLE}</p>"))
 
 NOT_CONTENT = [
@@ -139,6 +144,15 @@ NOT_CONTENT += [
     ("consent-prompt-input-button", response(html("Datenschutz", "<p>Wir brauchen Ihre Einwilligung.</p><form>"
                                                   "<input type=submit value='Alle akzeptieren'></form>",
                                                   chrome=False)), "login-wall"),
+    # the prompt in a box of its own: beside it, the site's chrome, or a heading and a line, are no page
+    ("consent-box-beside-the-chrome", response(html("The Courier", f"<div class=cmp>{CONSENT_PROMPT}</div>")),
+     "login-wall"),
+    ("consent-dialog-beside-a-line", response(html("The Courier", "<h1>Budget</h1><p>Subscribe to read the Courier "
+                                                   "on any device.</p><div role=dialog aria-modal=true><div>"
+                                                   f"{CONSENT_PROMPT}</div></div>", chrome=False)), "login-wall"),
+    # a short article beside a prompt in no box of its own: the prompt may be the page, so a wall it is
+    ("consent-prompt-in-no-box", response(html("Bakery reopens", f"<p>{SHORT_ARTICLE}</p>{CONSENT_PROMPT}",
+                                               chrome=False)), "login-wall"),
 ]
 NOT_CONTENT_PAGES = {name: raw for name, raw, _ in NOT_CONTENT}
 MS_LOGIN = response(html("Sign in to your account", "<form method=post><div>Sign in</div><input type=email "
@@ -298,6 +312,21 @@ def test_a_declarative_shadow_roots_text_is_seen_and_an_inert_templates_is_not()
     inert = f"<template><p>{ARTICLE}</p></template><template shadowrootmode=open><template><p>{ARTICLE}</p>" \
             "</template></template>"
     assert judged(response(html("Story", inert, chrome=False))) == ("empty", "no visible text and no media")
+
+
+@pytest.mark.parametrize("box", ["<div id=cookie-banner><div class=inner>{}</div></div>", "<dialog open>{}</dialog>",
+                                 "<section style='position: fixed; bottom: 0'>{}</section>",
+                                 "<div role=dialog>{}</div>", "<cmp-banner>{}</cmp-banner>"])
+def test_a_short_page_beside_a_consent_banner_in_a_box_of_its_own_is_content_and_the_banner_noted(box):
+    """Its words outside the banner's box, its heading and paragraph, are the page (QA: such a page
+    of 70 words was a login-wall); the reason says a banner was shown and how much is the page's own."""
+    page = response(html("Bakery reopens", f"<nav><a href=/>Home</a> <a href=/news>News</a></nav>"
+                                           f"<h1>Bakery reopens</h1><p>{SHORT_ARTICLE}</p>{box.format(CONSENT_PROMPT)}"
+                                           "<footer>Contact us</footer>", chrome=False))
+    name = re.match(r"<([\w-]+)(?: (id|class)=([\w-]+))?", box)
+    shown = name.group(1) + (f"#{name.group(3)}" if name.group(2) == "id" else "")
+    assert judged(page) == ("content", f"a consent banner was shown ({shown}: 'Reject all' beside 'before you "
+                                       "continue'); the page's own text beside it, 72 words, is judged without it")
 
 
 def test_the_reasons_name_what_decided():

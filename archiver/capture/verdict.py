@@ -34,7 +34,7 @@ a refresh ended is looked at before the page's own sign-in and not-found signals
     - a paywall: a page whose schema.org data says it is not free to read (isAccessibleForFree:
       false, as publishers mark paywalled articles) showing fewer words than an article has,
       its opening at most; one showing the whole article to this reader (a metered wall) is content.
-    A small login box in an article's header, or a consent banner over it, leaves it content.
+    A small login box in an article's header, or a consent banner over it or by a short page's text, leaves it content.
 ``http-error``: any other final status of 400 or more; the reason names the code. A final 3xx
     too: a redirect the chain could not follow (no Location) ended short of the page, and a 304
     Not Modified, sent to a capture that never asks to revalidate a copy, is no page at all.
@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Mapping
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from archiver.capture.httpbody import HTML_TYPES, MAX_TEXT_BYTES, decode_response, sniffs_as_html
-from archiver.capture.verdict_markup import PageSignals, consent_prompt
+from archiver.capture.verdict_markup import NO_CONSENT_PROMPT, PageSignals, consent_gate
 from archiver.capture.verdict_phrases import ERROR_WORDS, INTERJECTIONS, LOADING_PHRASES, NOT_FOUND_PHRASES
 
 if TYPE_CHECKING:
@@ -342,8 +342,8 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
         return Verdict("login-wall", "a sign-in form in place of the content")
     if signals.identity_field and sign_in_title and short:  # the email-first step: no password field yet
         return Verdict("login-wall", f"a sign-in page titled {title!r}")
-    if short and (consent := signals.consent_marker or consent_prompt(signals, text)):
-        return Verdict("login-wall", f"a consent prompt in place of the content ({consent})")
+    if (consent := consent_gate(signals, text, length) if short else NO_CONSENT_PROMPT).wall:
+        return Verdict("login-wall", consent.wall)
     if signals.not_free and length < SOFT_404_WORDS:
         return Verdict("login-wall", f"a paywall: the page marks itself not free to read (isAccessibleForFree: false)"
                                      f" and shows {length} words, an article's opening at most")
@@ -365,7 +365,7 @@ def _judge_page(status: int | None, headers: Mapping[str, str], content_type: st
         return Verdict("empty", "no visible text and no media")
     if not html and content_type.startswith("text/") and not words:
         return Verdict("empty", "only white space")
-    return Verdict("content", "")
+    return Verdict("content", consent.banner)
 
 
 def judge_response(raw: bytes, requested_url: str, final_url: str, rendered_text: str | None = None,

@@ -1,11 +1,13 @@
 """What the page verdict rules look for in a page's markup (verdict.py judges by them): its
 visible words and title, the first heading, challenge, CAPTCHA and consent markers in attributes,
-sign-in fields and the forms that hold them, buttons' labels, media, a <meta> refresh, paywall markup."""
+sign-in fields and the forms that hold them, buttons' labels, media, a <meta> refresh, paywall markup,
+and the words of a cookie or consent prompt's box and of the site's chrome (navigation, links)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from archiver.capture.httpbody import VisibleText
 from archiver.capture.verdict_phrases import CONSENT_BUTTONS, CONSENT_WORDS
@@ -29,6 +31,19 @@ STRUCTURED_DATA_CHARS = 256 * 1024  # of JSON-LD read for it: a hostile page's m
 MAX_BUTTONS, BUTTON_CHARS = 100, 100  # buttons' labels kept, and of each: a hostile page's are not all kept
 _CONSENT_WORDS = re.compile("|".join(rf"(?<!\w){re.escape(word)}(?!\w)" for word in CONSENT_WORDS))
 _CONSENT_BUTTONS = frozenset(CONSENT_BUTTONS)
+# An element that may hold a cookie or consent prompt apart from the page: a dialog, a fixed or
+# sticky box, or one named for it (div#cookie-banner, div.qc-cmp2-container, <cmp-dialog>). Only
+# tags closed explicitly are followed, so that an unclosed one never swallows the rest of the page.
+_BOX_TAGS = frozenset(("div", "section", "aside", "dialog", "form", "article", "main", "header", "footer", "nav"))
+_BOX_NAME = re.compile(r"cookie|consent|gdpr|cmp", re.I)
+_PINNED_STYLE = re.compile(r"position\s*:\s*(fixed|sticky)", re.I)
+_BOX_ROLES = ("dialog", "alertdialog")
+# The site's chrome: its words are the same on every page of it, and never the page's own.
+_CHROME_TAGS = frozenset(("nav", "header", "footer", "a"))
+# Words a page shows beside a consent prompt's box and its chrome for it to be the page, a short
+# one, under the prompt: a prompt in place of the content leaves a heading and a line at most.
+OWN_WORDS = 60
+BOX_CHARS = 2_000  # of a box's text read for consent words: a hostile page's megabytes are not kept
 
 
 @dataclass
@@ -39,6 +54,19 @@ class _Form:
     password: bool = False
     filled: bool = False
     captcha: bool = False
+
+
+@dataclass
+class _Box:
+    """An element that may hold a consent prompt (see _BOX_TAGS), as it is read: its tag, how many
+    elements of that tag are open inside it, its words and text, and where its buttons begin."""
+
+    tag: str
+    name: str
+    first_button: int
+    depth: int = 0
+    words: int = 0
+    text: str = ""
 
 
 class PageSignals(VisibleText):
@@ -66,6 +94,11 @@ class PageSignals(VisibleText):
         self.buttons: list[str] = []  # the labels of its buttons (<button>, role=button, <input type=submit>)
         self._button: tuple[str, list[str]] | None = None  # the tag and words of the button being read
         self._button_depth = 0  # of elements of its tag open inside it
+        self.prompt_words = 0  # in the boxes holding a consent prompt (words and a button answering them)
+        self.prompt_box: str | None = None  # how the first of them is named: div#cmp, dialog
+        self.chrome_words = 0  # in the site's chrome (see _CHROME_TAGS)
+        self._box: _Box | None = None  # the outermost box being read
+        self._chrome_depth = 0  # of chrome elements open
 
     def handle_starttag(self, tag, attrs) -> None:
         super().handle_starttag(tag, attrs)
@@ -94,6 +127,28 @@ class PageSignals(VisibleText):
         if tag == "script" and named.get("type", "").strip().lower() == "application/ld+json":
             self._structured_data = []
         self._start_button(tag, named, kind)
+        self._chrome_depth += tag in _CHROME_TAGS
+        self._start_box(tag, named)
+
+    def _start_box(self, tag: str, named: dict[str, str]) -> None:
+        if self._box is not None:
+            self._box.depth += tag == self._box.tag
+            return
+        given = named.get("id") or " ".join(named.get("class", "").split()[:1])
+        if ((tag in _BOX_TAGS or "-" in tag) and (
+                tag == "dialog" or named.get("role", "").strip().lower() in _BOX_ROLES
+                or named.get("aria-modal", "").strip().lower() == "true"
+                or _BOX_NAME.search(f"{tag} {named.get('id', '')} {named.get('class', '')}")
+                or _PINNED_STYLE.search(named.get("style", "")))):
+            name = tag + (f"#{given}" if named.get("id") else f".{given}" if given else "")
+            self._box = _Box(tag, name, len(self.buttons))
+
+    def _end_box(self) -> None:
+        box, self._box = self._box, None
+        answer = any(_fold(label) in _CONSENT_BUTTONS for label in self.buttons[box.first_button:])
+        if answer and consent_words(box.text):
+            self.prompt_words += box.words
+            self.prompt_box = self.prompt_box or box.name
 
     def _start_button(self, tag: str, named: dict[str, str], kind: str) -> None:
         if tag == "input" and kind in ("submit", "button"):
@@ -122,12 +177,25 @@ class PageSignals(VisibleText):
             else:
                 self._keep_button(" ".join(self._button[1]))
                 self._button = None
+        self._chrome_depth -= tag in _CHROME_TAGS and self._chrome_depth > 0
+        if self._box is not None and tag == self._box.tag:
+            if self._box.depth:
+                self._box.depth -= 1
+            else:
+                self._end_box()
 
     def handle_data(self, data: str) -> None:
         before = len(self.words)
         super().handle_data(data)
+        added = len(self.words) - before
         if self._form:
-            self._form.words += len(self.words) - before
+            self._form.words += added
+        if self._box is not None:
+            self._box.words += added
+            if added and len(self._box.text) < BOX_CHARS:
+                self._box.text += " " + data[:BOX_CHARS]
+        if self._chrome_depth:
+            self.chrome_words += added
         if self._heading:
             self.first_heading.append(data)
         if self._button is not None and sum(map(len, self._button[1])) < BUTTON_CHARS:
@@ -140,6 +208,8 @@ class PageSignals(VisibleText):
     def close(self) -> None:
         super().close()
         self._end_form()  # a form left open ends with the page
+        if self._box is not None:
+            self._end_box()
 
     def _end_form(self) -> None:
         form, self._form = self._form, None
@@ -153,6 +223,32 @@ class PageSignals(VisibleText):
         ASP.NET WebForms puts a whole page in one form, and its header's staff login box does not
         make the press release around it a sign-in form."""
         return sum(words for words in self._sign_in_forms if words <= len(self.words) / 2)
+
+
+class ConsentGate(NamedTuple):
+    """What a consent prompt makes of a short page: why it is a wall, or else a note on the banner."""
+
+    wall: str | None
+    banner: str
+
+
+NO_CONSENT_PROMPT = ConsentGate(None, "")
+
+
+def consent_gate(signals: PageSignals, text: str, length: int) -> ConsentGate:
+    """What a consent prompt makes of a short page of `length` words whose visible `text` this is:
+    a prompt in place of the content (a wall), or a banner shown beside the page's own text (a
+    note); NO_CONSENT_PROMPT when it has none. Walls are judged the more readily: a page whose
+    prompt is in no box of its own, or that shows fewer than OWN_WORDS beside its prompt's boxes
+    and its chrome (counted from the markup, hidden parts too: more, never fewer), is the prompt."""
+    consent = signals.consent_marker or consent_prompt(signals, text)
+    if not consent:
+        return NO_CONSENT_PROMPT
+    own = length - signals.prompt_words - signals.chrome_words
+    if signals.consent_marker or not signals.prompt_box or own < OWN_WORDS:
+        return ConsentGate(f"a consent prompt in place of the content ({consent})", "")
+    return ConsentGate(None, f"a consent banner was shown ({signals.prompt_box}: {consent}); the page's own "
+                             f"text beside it, {own} words, is judged without it")
 
 
 def consent_prompt(signals: PageSignals, text: str) -> str | None:
