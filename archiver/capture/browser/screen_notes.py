@@ -1,8 +1,9 @@
 """What a page's screenshot does not show as the page holds it, noted on the capture just before
 the screenshot is taken (nothing on the page is clicked, moved or removed: the screenshot is what
-a reader first saw): a cookie or consent overlay over most of the first screen, the article
-behind it; and a large inner scroll container (an app whose <body> does not scroll, its article
-in a box of its own), of which the screenshot shows only the part in view, the rest only in the DOM."""
+a reader first saw): an overlay over most of the first screen (a cookie or consent prompt, a
+newsletter sign-up, a paywall), the article behind it; and a large inner scroll container (an
+app whose <body> does not scroll, its article in a box of its own), of which the screenshot
+shows only the part in view, the rest only in the DOM."""
 
 from __future__ import annotations
 
@@ -63,11 +64,8 @@ async def screen_notes(page: Page, seconds: float) -> list[str]:
     notes = []
     overlay = seen["overlay"]
     over_page = overlay and overlay["share"] > OVERLAY_SHARE and not overlay["alone"]
-    if over_page and (asked := consent_words(overlay["text"])):
-        opening = " ".join(overlay["text"].split()[:12])
-        notes.append(f"screenshot: a cookie or consent overlay ({overlay['name']}, position: {overlay['position']}, "
-                     f"'{asked}' in its text: {opening!r}) covers {overlay['share']:.0%} of the first screen; "
-                     "the screenshot shows it over the page, as a reader first saw it")
+    if over_page:
+        notes.append(_overlay_note(overlay))
     for box in seen["boxes"]:
         notes.append(f"screenshot: shows only the first {box['shown']} px of an inner scroll container "
                      f"({box['name']}) whose content is {box['height']} px high; the rest is in the DOM, "
@@ -78,3 +76,15 @@ async def screen_notes(page: Page, seconds: float) -> list[str]:
     if not seen["searched"]:
         notes.append("screenshot: not every element looked at for inner scroll containers before the time ran out")
     return notes
+
+
+def _overlay_note(overlay: dict) -> str:
+    """The note on a fixed or sticky `overlay` over most of the first screen: a cookie or consent
+    prompt when its text has consent words, else whatever it is (a newsletter sign-up, a paywall)."""
+    opening = " ".join(overlay["text"].split()[:12])
+    if asked := consent_words(overlay["text"]):
+        what, said = "a cookie or consent overlay", f"'{asked}' in its text: {opening!r}"
+    else:
+        what, said = "an overlay", f"its text: {opening!r}" if opening else "no text of its own"
+    return (f"screenshot: {what} ({overlay['name']}, position: {overlay['position']}, {said}) covers "
+            f"{overlay['share']:.0%} of the first screen; the screenshot shows it over the page, as a reader first saw it")
