@@ -9,6 +9,7 @@ capture run): each document read with Catalog.record_document, captures inserted
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import sqlite3
@@ -16,11 +17,14 @@ import tracemalloc
 from pathlib import Path
 
 from archiver import __version__
-from archiver.check.custody_log import Logged
+from archiver.check.citation_dates import check_citation_dates
+from archiver.check.custody_log import Logged, TimedRead
 from archiver.check.documents import check_claims, check_claims_current, check_claims_trees
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
+from archiver.evidence.citation_changes import read_changes
 from archiver.evidence.claim_tree import claim_leaves, tree_of
+from archiver.evidence.long_lists import canonical_bytes
 from archiver.evidence.manifest import export_manifest
 from archiver.read.model import NOTE, PARAGRAPH, ROW, Citation, Claim, Document, make_claim_id
 from archiver.read.urls import normalise_url
@@ -100,6 +104,8 @@ def _load_captures(collection: Collection, urls: list[str]) -> None:
 
 
 RUN = "20250302080000-000001"
+READS = (("seeds/a.csv", "2025-03-01T10:00:00Z"), ("seeds/b.csv", "2025-03-01T10:01:00Z"),
+         ("seeds/b.csv", "2025-03-01T10:02:00Z"), ("seeds/dam.txt", "2025-03-01T10:03:00Z"))  # (document, time) of each read
 
 
 def _collection(root: Path, claims: int) -> Collection:
@@ -113,10 +119,10 @@ def _collection(root: Path, claims: int) -> Collection:
     with collection:
         catalog = collection.catalog
         half = claims // 2
-        catalog.record_document(_sheet(root, "seeds/a.csv", range(0, half)), "2025-03-01T10:00:00Z")
-        catalog.record_document(_sheet(root, "seeds/b.csv", range(half, claims)), "2025-03-01T10:01:00Z")
-        catalog.record_document(_sheet(root, "seeds/b.csv", range(half, claims), edited=half + 3), "2025-03-01T10:02:00Z")
-        catalog.record_document(_article(root, "seeds/dam.txt"), "2025-03-01T10:03:00Z")
+        for (key, read_at), edited in zip(READS, (None, None, half + 3, None)):
+            document = _article(root, key) if key.endswith(".txt") else \
+                _sheet(root, key, range(0, half) if key == "seeds/a.csv" else range(half, claims), edited=edited)
+            catalog.record_document(document, read_at)
         for n, text in enumerate(["The minister said X on Monday", "The report came out late"]):
             catalog.add_note(Claim(id=make_claim_id("note", text, 0), text=text, start=0, end=len(text), kind=NOTE,
                                    citations=(_citation(f"https://gov.example/note{n}"),)), f"2025-03-01T11:0{n}:00Z")
@@ -133,8 +139,22 @@ def _logged(collection: Collection) -> Logged:
     notes = {row[0]: [row[1]] for row in collection.catalog.query(
         "SELECT cl.id, ci.url FROM claims cl JOIN citations ci ON ci.claim_id = cl.id WHERE cl.document_key IS NULL")}
     trees = {key: tree_of(leaves) for key, leaves in claim_leaves(collection.catalog)}
+    # Each read's time, and what it changed in what claims cite, as its entry signs them.
+    timed: dict[str, dict[str, TimedRead]] = {}
+    for seq, (key, read_at) in enumerate(READS, 1):
+        changes = {name: _items(listed) for name, listed in read_changes(collection.catalog, key, read_at).items()
+                   if name != "read_at"}
+        timed.setdefault(key, {})[read_at] = TimedRead(seq, changes["citations_begun"], changes["citations_dropped"])
+    first_read = dict(collection.catalog.query("SELECT id, first_seen_at FROM claims WHERE document_key IS NOT NULL"))
+    notes_at = {claim_id: [(at, urls)] for claim_id, urls in notes.items()
+                for (at,) in collection.catalog.query("SELECT first_seen_at FROM claims WHERE id = ?", (claim_id,))}
     return Logged(claims_read=read, claims_trees=trees, documents_last_read=dict.fromkeys(trees, 2),
-                  note_urls=notes)
+                  note_urls=notes, timed_reads=timed, claims_first_read=first_read, notes_at=notes_at)
+
+
+def _items(listed) -> frozenset:
+    """The items of a LongList, as the custody log's reader holds them."""
+    return frozenset(map(tuple, json.loads(canonical_bytes({"items": listed}))["items"]))
 
 
 def _peak(work) -> int:
@@ -162,12 +182,15 @@ def _costs(root: Path, claims: int) -> tuple[int, int]:
             check_claims(collection.catalog, custody, report)
             check_claims_trees(collection.catalog, custody, report)
             check_claims_current(collection.catalog, custody, report)
+            check_citation_dates(collection.catalog, custody, report)
             check_manifests(collection, collection.catalog, {}, {}, custody, report)
     checking = _peak(checks) - manifest.stat().st_size
     assert report.passed["claim text"] == claims + 5 and report.passed["claims tree"] == 3
     assert report.passed["claim current as read"] == claims + 5
+    assert report.passed["claim first found"] == claims + 5 and report.passed["citation dates"] > claims
     assert not [f for f in report.failures if f.check in ("claim text", "claims tree", "claim current as read",
-                                                          "manifest matches catalog")]
+                                                          "manifest matches catalog", "claim first found",
+                                                          "citation dates")]
     return writing, checking
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from archiver.errors import StorageProblem
+from archiver.evidence.citation_changes import read_changes
 from archiver.evidence.claim_tree import claims_trees, tree_of
 from archiver.evidence.custody import CustodyLog
 from archiver.evidence.long_lists import LongList
@@ -29,10 +30,13 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
             raise StorageProblem(f"cannot keep a copy of {document.key}: {exc.strerror or exc}",
                                  "free disk space or fix permissions, then run the capture again") from None
         # Its claim ids, signed below as a list, wait on disk: a sheet may have a million.
-        ids = LongList()
-        collection.catalog.record_document(document, warc_now(), ids.extend)
+        ids, read_at = LongList(), warc_now()
+        collection.catalog.record_document(document, read_at, ids.extend)
         # The document's claims tree as the catalog now holds it (each claim ever read from it,
         # with its text and what it cites): verify holds the catalog to the latest one signed.
         tree = next((tree for _, tree in claims_trees(collection.catalog, [document.key])), tree_of([]))
-        custody.append("document read", {"document": document.key, "sha256": document.sha256,
-                                         "claims": ids, "claims_tree": tree})
+        # Where it was read from, and what this read changed in what its claims cite, dated as
+        # the catalog dates it: verify holds the catalog's path and citation dates to them.
+        custody.append("document read", {"document": document.key, "sha256": document.sha256, "path": str(document.path),
+                                         "claims": ids, "claims_tree": tree,
+                                         **read_changes(collection.catalog, document.key, read_at)})

@@ -179,8 +179,9 @@ class CaptureRun:
         record_documents(self.collection, self.custody, documents, self._stop)
 
     def record_note(self, claim: Claim) -> None:
-        self.catalog.add_note(claim, warc_now())
-        self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations]})
+        at = warc_now()  # signed: when the note was recorded, and so began citing each URL new to it
+        self.catalog.add_note(claim, at)
+        self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations], "at": at})
 
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
         """Fetch `urls` concurrently while one writer thread stores the results as they arrive,

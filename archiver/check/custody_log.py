@@ -37,6 +37,21 @@ class Logged:
     claims_trees: dict[str, object] = field(default_factory=dict)  # document key → the claims tree its latest read signed
     documents_last_read: dict[str, int] = field(default_factory=dict)  # document key → seq of its latest read
     note_urls: dict[str, list] = field(default_factory=dict)  # note claim id → every URL its entries say it cites
+    notes_at: dict[str, list[tuple[object, list]]] = field(default_factory=dict)  # note claim id → (at, URLs) of
+    # each entry recording it (at None: recorded before archiver signed when)
+    documents_path: dict[str, object] = field(default_factory=dict)  # document key → the path its latest read signed
+    timed_reads: dict[str, dict[str, TimedRead]] = field(default_factory=dict)  # document key → read_at → that read
+    # claim id → the earliest read_at of the reads listing it (None: one of them signed no time)
+    claims_first_read: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimedRead:
+    """A document read that signed its time and what it changed in what claims cite (evidence/citation_changes.py)."""
+
+    seq: int
+    begun: frozenset[tuple[str, str]]  # (claim id, url_key) a claim found before began citing at this read
+    dropped: frozenset[tuple[str, str]]  # (claim id, url_key) a claim stopped citing at this read
 
 
 def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: dict[str, KeyStatus],
@@ -200,10 +215,32 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
         if isinstance(subject.get("document"), str):  # None: read before archiver signed claims trees
             custody.claims_trees[subject["document"]] = subject.get("claims_tree")
             custody.documents_last_read[subject["document"]] = entry["seq"]
+            custody.documents_path[subject["document"]] = subject.get("path")  # None: read before it was signed
+            return _remember_changes(custody, entry["seq"], subject, claims)
     else:  # note recorded
         custody.claims_read[value] = entry["seq"]
         if subject.get("recorded_late"):
             custody.late_reads.append(f"note {value} (as the catalog held it)")
-        urls = subject.get("urls")
-        custody.note_urls.setdefault(value, []).extend(urls if isinstance(urls, list) else [])
+        urls = subject.get("urls") if isinstance(subject.get("urls"), list) else []
+        custody.note_urls.setdefault(value, []).extend(urls)
+        custody.notes_at.setdefault(value, []).append((subject.get("at"), urls))
+    return None
+
+
+def _remember_changes(custody: Logged, seq: int, subject: dict, claims: list[str]) -> str | None:
+    """Keep when a document read says it was, and what it changed in what claims cite."""
+    read_at = subject.get("read_at")
+    first_read = read_at if isinstance(read_at, str) else None
+    for claim_id in claims:  # the earliest time a read listing it signed (doctor logs a lost read late)
+        known = custody.claims_first_read.get(claim_id, first_read)
+        custody.claims_first_read[claim_id] = None if known is None or first_read is None else min(known, first_read)
+    if "read_at" not in subject:
+        return None  # read before archiver signed them
+    changes = [subject.get(name) for name in ("citations_begun", "citations_dropped")]
+    if first_read is None or not all(isinstance(listed, list) and all(
+            isinstance(item, list) and len(item) == 2 and all(isinstance(part, str) for part in item)
+            for item in listed) for listed in changes):
+        return "document read: its subject's read_at and citation changes are not what archiver writes there"
+    begun, dropped = (frozenset(map(tuple, listed)) for listed in changes)
+    custody.timed_reads.setdefault(subject["document"], {})[first_read] = TimedRead(seq, begun, dropped)
     return None

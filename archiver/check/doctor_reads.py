@@ -10,6 +10,7 @@ import dataclasses
 
 from archiver.check.doctor_findings import Diagnosis, Finding
 from archiver.errors import UsageProblem
+from archiver.evidence.citation_changes import read_changes
 from archiver.evidence.claim_tree import claims_trees, tree_of
 from archiver.evidence.keys import custody_log
 from archiver.evidence.signing import SigningKey
@@ -25,8 +26,8 @@ def unlogged_reads(collection: Collection, catalog: Catalog, key: SigningKey | N
     """Record (with `key`; without, only report) each document version and note unrecorded:
     `documents_read` are the SHA-256 of the versions the log records, `claims_read` its claims."""
     copies = DocumentCopies(collection.root, collection.storage)
-    for document_key, sha256, path in catalog.query(
-            "SELECT v.key, v.sha256, d.path FROM document_versions v JOIN documents d ON d.key = v.key"
+    for document_key, sha256, path, read_at in catalog.query(
+            "SELECT v.key, v.sha256, d.path, v.read_at FROM document_versions v JOIN documents d ON d.key = v.key"
             " WHERE v.size IS NOT NULL ORDER BY v.read_at, v.key").fetchall():
         if sha256 in documents_read:
             continue
@@ -49,9 +50,10 @@ def unlogged_reads(collection: Collection, catalog: Catalog, key: SigningKey | N
             finding.detail += f"; {problem}: read the document again"
             continue
         tree = next((tree for _, tree in claims_trees(catalog, [document_key])), tree_of([]))
+        # The read's time is its version's: the read that went unlogged is the one that added it.
         custody_log(collection, key).append("document read", {
-            "document": document_key, "sha256": sha256, "claims": [claim.id for claim in document.claims],
-            "claims_tree": tree, "recorded_late": True})
+            "document": document_key, "sha256": sha256, "path": path, "claims": [claim.id for claim in document.claims],
+            "claims_tree": tree, **read_changes(catalog, document_key, read_at), "recorded_late": True})
         documents_read.add(sha256)
         claims_read.update(claim.id for claim in document.claims)
         finding.fixed = "read again from its kept copy and recorded in the custody log, marked late"

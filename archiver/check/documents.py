@@ -44,6 +44,24 @@ def check_document_copies(collection: Collection, catalog: Catalog, custody: Log
         report.not_checked.append(f"documents: {unread} version(s) read before archiver kept copies of documents")
 
 
+def check_document_paths(catalog: Catalog, custody: Logged, report: Report) -> None:
+    """Each document's path (where it was read from, as listings show it, and where doctor reads a
+    lost read's copy as) is the one its latest signed read names."""
+    unsigned = 0
+    for key, path in catalog.stream("SELECT key, path FROM documents ORDER BY key"):
+        if key not in custody.documents_last_read:
+            continue  # read by no entry naming it: its versions' checks name that
+        signed = custody.documents_path[key]
+        if signed is None:
+            unsigned += 1
+        else:
+            report.check("document path", path == signed, f"document {key}",
+                         lambda: f"read from {path!r}, the catalog says; its latest signed read names {signed!r}")
+    if unsigned:
+        report.not_checked.append(f"documents: the path of {unsigned} document(s) last read before archiver signed "
+                                  "where a document was read from")
+
+
 def check_claims(catalog: Catalog, custody: Logged, report: Report) -> None:
     """Each claim was read, as a signed custody entry says: a claim no signed entry read was
     written into the catalog by hand, and the next manifest would sign it as read from its
@@ -132,12 +150,12 @@ def check_claims_trees(catalog: Catalog, custody: Logged, report: Report) -> Non
         if claim_id not in custody.note_urls:
             continue  # read by no entry: check_claims names it
         held = {url_key for _, url_key in rows if url_key is not None}  # of the note, the url_keys it cites (none, too)
-        logged = {_url_key(url) for url in custody.note_urls[claim_id]}
+        logged = {note_url_key(url) for url in custody.note_urls[claim_id]}
         report.check("note citations", held == logged, f"claim {claim_id}",
                      lambda: f"cites {', '.join(sorted(held)) or 'nothing'}; its entries say {', '.join(sorted(logged))}")
 
 
-def _url_key(url: object) -> str:
+def note_url_key(url: object) -> str:
     """The catalog's url_key of a URL a note entry names (as written, if it is no URL)."""
     try:
         return normalise_url(url) if isinstance(url, str) else str(url)

@@ -16,7 +16,9 @@ Checks, in the order they are reported:
   to the catalog's; every capture in the log is in the catalog and the reverse;
 - what was read (check/documents.py): each document version read is kept, whole, under its
   SHA-256; each claim in the catalog was read, as a signed custody entry says, and is current
-  exactly when its document's latest read found it;
+  exactly when its document's latest read found it; each document's path and when each claim
+  was first found and began or stopped citing each URL are what the signed reads say
+  (check/citation_dates.py);
 - manifests (check/manifests.py): signature, key status at signing time, sequence and
   previous-hash chain, manifest.json the newest, RFC 3161 token (imprint, TSA signature,
   chain to trusted roots, the file's SHA-256 as logged), every manifest the custody log signed
@@ -30,8 +32,10 @@ from typing import Callable
 
 from archiver.check.attestations import (OpenedInOrder, check_attestations, check_attested_records,
                                          check_records_attested, listing_problems, open_attestations, opening_parts)
+from archiver.check.citation_dates import check_citation_dates
 from archiver.check.custody_log import announced_keys, check_custody, check_key_files
-from archiver.check.documents import check_claims, check_claims_current, check_claims_trees, check_document_copies
+from archiver.check.documents import (check_claims, check_claims_current, check_claims_trees, check_document_copies,
+                                      check_document_paths)
 from archiver.check.findings import Report
 from archiver.check.manifests import check_manifests
 from archiver.check.reading import PIECES_PER_WORKER, Parallelism, Reading
@@ -89,6 +93,8 @@ def verify_collection(collection: Collection, workers: int = 2, parallelism: Par
             check_claims(catalog, custody, after_records)
             check_claims_trees(catalog, custody, after_records)
             check_claims_current(catalog, custody, after_records)
+            check_citation_dates(catalog, custody, after_records)
+            check_document_paths(catalog, custody, after_records)
             check_manifests(collection, catalog, keys, statuses, custody, after_records)
             check_retention(collection, catalog, to_scan, after_records)
             attested = None
