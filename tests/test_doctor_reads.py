@@ -102,7 +102,7 @@ def test_a_note_the_log_never_recorded_is_recorded_late(run_cli, raw_server, tmp
     # Its URLs as the catalog holds them, but no time: when it began citing each is the catalog's word alone.
     lost = {name: value for name, value in dropped["subject"].items() if name != "at"}
     assert last_entry(collection, "note recorded")["subject"] == {**lost, "recorded_late": True}
-    assert any(line.startswith("claims: 2 date(s) a claim began or stopped citing") for line in report["not_checked"])
+    assert any(line.startswith("claims: 2 date(s) a claim was first found or began") for line in report["not_checked"])
 
 
 def test_a_sheets_reordered_rows_of_the_same_words_read_again_by_doctor_have_the_ids_their_read_gave(

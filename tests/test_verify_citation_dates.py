@@ -9,6 +9,11 @@ import sqlite3
 
 import pytest
 
+from archiver.check.citation_dates import check_citation_dates
+from archiver.check.custody_log import Logged
+from archiver.check.documents import check_document_paths
+from archiver.check.findings import Report
+from archiver.store.catalog import Catalog
 from tests.conftest import http_response, make_collection, send_bytes
 from tests.test_verify import verify
 
@@ -146,3 +151,21 @@ def test_a_note_dated_back_fails(run_cli, noted):
     [(check, where, detail)] = findings(noted, run_cli)
     assert (check, where) == ("claim first found", f"claim {claim_id}")
     assert detail.startswith("first recorded at 2020-01-01T00:00:00.000000Z in the catalog, but its first note entry was at ")
+
+
+def test_what_reads_signed_before_their_path_and_time_say_is_not_checked_never_passed(rows):
+    """Reads logged by an archiver that signed neither: the dates and the path are named under
+    not checked, and no check of them is counted as passed."""
+    catalog = Catalog(rows.catalog_location)
+    claims = [claim_id for (claim_id,) in catalog.query("SELECT id FROM claims")]
+    custody = Logged(claims_read=dict.fromkeys(claims, 1), documents_last_read={"seeds/sheet.csv": 3},
+                     documents_path={"seeds/sheet.csv": None}, claims_first_read=dict.fromkeys(claims))
+    report = Report()
+    check_citation_dates(catalog, custody, report)
+    check_document_paths(catalog, custody, report)
+    catalog.close()
+    assert not report.failures and not report.passed
+    assert report.not_checked == [
+        "claims: 10 date(s) a claim was first found or began or stopped citing a URL, set by reads signed before "
+        "archiver signed their time and what they changed: not checked",
+        "documents: the path of 1 document(s) last read before archiver signed where a document was read from"]

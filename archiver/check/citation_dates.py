@@ -30,13 +30,15 @@ _CITATIONS = ("SELECT cl.document_key, cl.id, cl.first_seen_at, ci.url, ci.url_k
 
 def check_citation_dates(catalog: Catalog, custody: Logged, report: Report) -> None:
     first_found = custody.claims_first_read
+    dated = _Dated(custody, report)
     for claim_id, first_seen_at in catalog.stream(
             "SELECT id, first_seen_at FROM claims WHERE document_key IS NOT NULL ORDER BY id"):
-        signed = first_found.get(claim_id)
-        if isinstance(signed, str):
+        signed = first_found.get(claim_id, "")  # "": read by no signed entry, which check_claims names
+        if signed is None:
+            dated.unchecked += 1
+        elif signed:
             report.check("claim first found", first_seen_at == signed, f"claim {claim_id}", lambda: (
                 f"first found at {first_seen_at} in the catalog, but the first signed read listing it was at {signed}"))
-    dated = _Dated(custody, report)
     for key, claim_id, first_seen_at, url, url_key, since, dropped_at in catalog.stream(_CITATIONS):
         if claim_id in first_found:  # else read by no signed entry: check_claims names it
             dated.citation(key, claim_id, first_seen_at, url, url_key, since, dropped_at)
@@ -46,8 +48,9 @@ def check_citation_dates(catalog: Catalog, custody: Logged, report: Report) -> N
             " ON ci.claim_id = cl.id WHERE cl.document_key IS NULL ORDER BY cl.id, ci.url_key"), key=itemgetter(0)):
         dated.unchecked += _check_note(claim_id, list(rows), custody.notes_at.get(claim_id), report)
     if dated.unchecked:
-        report.not_checked.append(f"claims: {dated.unchecked} date(s) a claim began or stopped citing a URL, set by "
-                                  "reads signed before archiver signed their time and what they changed: not checked")
+        report.not_checked.append(f"claims: {dated.unchecked} date(s) a claim was first found or began or stopped citing "
+                                  "a URL, set by reads signed before archiver signed their time and what they changed: "
+                                  "not checked")
 
 
 def _check_note(claim_id: str, rows: list[tuple], entries: list[tuple[object, list]] | None, report: Report) -> int:
