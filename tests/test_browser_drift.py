@@ -187,6 +187,9 @@ def test_a_page_rendered_then_fetched_alone_with_the_same_bytes_is_not_called_ch
         report = {"text": text_of(wacz.read("evidence/report.html").decode())}
     second = capture_section(report, json.loads(run_cli("history", "-C", collection.root, page, "--json").stdout)[1]["id"])
     assert "changed" not in second and "captured another way" in second, second
+    first = capture_section(report, json.loads(run_cli("history", "-C", collection.root, page, "--json").stdout)[0]["id"])
+    assert re.search(r"Captured with software archiver/\S+ .* chromium/[0-9.]+ playwright/\S+ rendered in chromium "
+                     r"[0-9.]+, headless, window \d+×\d+ px, language \S+, user agent Mozilla/", first), first
     assert network_sandbox == []
 
 

@@ -97,6 +97,17 @@ def test_a_redirected_url_is_shown_by_its_final_response(lawyers_copy):
         assert "Redirects none Page title Statement" in capture_section(lawyers_copy, capture["id"])
 
 
+def test_each_capture_says_what_made_it_and_how_it_was_set(lawyers_copy):
+    """A court asks what software made a capture and with which settings: each capture's entry
+    names them, from its metadata record (which its attestation signs)."""
+    for capture in lawyers_copy["captures"]:
+        entry = capture_section(lawyers_copy, capture["id"]).split("Captured with ", 1)[1]
+        assert re.match(r"software archiver/\S+ warcio/\S+ .*fetched over HTTP alone, not rendered in a browser "
+                        r"server certificates checked against trusted roots settings: ", entry), entry
+        assert "max_redirects = 10" in entry and "allow_networks = 127.0.0.1/32" in entry and "ca_bundle = not set" in entry
+        assert "Attested by key" in entry, entry
+
+
 def test_the_p384_key_shows_the_announcement_its_custody_log_records(lawyers_copy):
     [announced] = [entry for entry in lawyers_copy["custody"] if entry["event"] == "wacz key generated"]
     keys = lawyers_copy["text"].split("Signing keys")[1].split("The bundle and its manifest")[0]

@@ -96,6 +96,9 @@ class BundleResult:
     not_bundled: int = 0  # cited URLs of its claims it holds no capture of (failed, or never captured)
 
 
+MADE_WITH = ("software", "browser", "settings", "tls_verification")  # of a capture's metadata record
+
+
 @dataclass(frozen=True)
 class CaptureEvidence:
     """What a bundle shows of one capture, gathered in one pass: its catalog row, records and
@@ -111,6 +114,7 @@ class CaptureEvidence:
     page: RenderedPage | None
     text: str | None  # the visible text of the final response, one line per block; None when it has none to read
     incomplete: str | None = None  # what its record holds less of than the page had, read from its metadata
+    made_with: dict | None = None  # the software, browser and settings its metadata record names; None: not recorded
 
 
 def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
@@ -133,7 +137,8 @@ def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureE
         text = None if markup is None else visible_text(markup)
     return CaptureEvidence(capture, records, catalog.attestation(capture.id),
                            None if payload is None else page_title(payload),
-                           redirects, _certificate(capture, details), page, text, incomplete(details))
+                           redirects, _certificate(capture, details), page, text, incomplete(details),
+                           {name: details[name] for name in MADE_WITH if name in details} or None)
 
 
 def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow], set[str]]:

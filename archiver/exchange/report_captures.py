@@ -54,6 +54,7 @@ def captures_section(view: dict) -> str:
             ("Page verdict", _verdict(capture)),
             ("Payload digest", or_absent(capture["payload_digest"], "none (no payload stored)")),
             ("WARC records", _records(capture["records"])),
+            ("Captured with", _made_with(capture.get("made_with"))),
             ("Attested by key", "not attested" if capture["attestation_key"] is None
              else key_link(capture["attestation_key"], keys) + _distrusted(capture)),
             ("Cited by", ", ".join(f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a> ({made(timing)})"
@@ -63,6 +64,35 @@ def captures_section(view: dict) -> str:
         parts.append(f"<section class=\"item\" id=\"{anchor('capture', capture['id'])}\">\n"
                      f"<h3>Capture {literal(capture['id'])}</h3>\n{page}{definition_list(rows)}</section>\n")
     return "".join(parts)
+
+
+def _made_with(made_with: dict | None) -> str:
+    """The software, browser and settings a capture's metadata record names (a record its
+    attestation signs), as a court asks for them: what made it, and how it was set."""
+    if not made_with:
+        return "not recorded (a capture imported from another tool, or made before archiver recorded it)"
+    said = [f"software {literal(made_with['software'])}"] if made_with.get("software") else []
+    if browser := made_with.get("browser"):
+        viewport = browser.get("viewport") or {}
+        said.append(f"rendered in {escape(browser.get('name'))} {literal(browser.get('version'))}"
+                    f"{', headless' if browser.get('headless') else ''}, window {escape(viewport.get('width'))}×"
+                    f"{escape(viewport.get('height'))} px, language {literal(browser.get('accept_language'))}, "
+                    f"user agent {literal(browser.get('user_agent'))}")
+    else:
+        said.append("fetched over HTTP alone, not rendered in a browser")
+    if "tls_verification" in made_with:
+        said.append("server certificates checked against trusted roots" if made_with["tls_verification"]
+                    else "<span class=\"warn\">server certificates not checked (--insecure)</span>")
+    settings = made_with.get("settings") or {}
+    if settings:
+        said.append("settings: " + ", ".join(f"{escape(name)} = {_setting(value)}" for name, value in sorted(settings.items())))
+    return "<ul>" + "".join(f"<li>{line}</li>" for line in said) + "</ul>"
+
+
+def _setting(value: object) -> str:
+    if value is None:
+        return "not set"
+    return literal(", ".join(map(str, value)) if isinstance(value, list) else value)
 
 
 def _where_it_ended(capture: dict) -> tuple[str, str]:

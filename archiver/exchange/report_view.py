@@ -104,7 +104,7 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
             "attestation_key": signer,
             # Why its attestation is not to be trusted (its key revoked from before the capture), if it is not.
             "attestation_distrusted": statuses[signer].trusted_at(c.finished_at) if signer in statuses else None,
-            "page": _page_view(item.page, citing) if item.page else None, "change": change}
+            "page": _page_view(item.page, citing) if item.page else None, "change": change, "made_with": item.made_with}
 
 
 def _page_view(page: RenderedPage, citing: list[ClaimRow]) -> dict:
