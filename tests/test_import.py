@@ -351,3 +351,65 @@ def test_an_imported_error_page_is_listed_as_broken_not_as_fine(run_cli, collect
     assert "The site was up" in broken.stdout and "imported, not judged" in broken.stdout, broken.output
     [listed] = json.loads(run_cli("claims", "-C", collection.root, "--broken", "--json").stdout)
     assert listed["citations"][0]["url"] == "http://example.org/down"
+
+
+def test_the_report_and_verify_bundle_say_a_capture_was_imported_and_from_what(run_cli, raw_server, collection,
+                                                                                tmp_path):
+    """A WARC written by hand (any URL, date and server address) imported, cited and bundled beside
+    a capture archiver made: the report's header counts it apart, as imported, its section names the
+    file it came in (its SHA-256, when and by which key it was imported) and gives its time, address,
+    status and outcome as the file's word, never as archiver's; verify-bundle counts it apart too,
+    never among the captures archiver made (found by QA: a forged WARC presented as a capture)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from archiver.evidence.signing import grouped
+    from tests.test_report_bundle import text_of
+
+    body = b"<html><title>Ministry</title><p>The minister ordered it.</p></html>"
+    written = tmp_path / "handmade.warc.gz"
+    with written.open("wb") as stream:
+        writer = WARCWriter(stream, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(
+            "https://ministry.example/statement", "response", payload=io.BytesIO(body), http_headers=http,
+            warc_headers_dict={"WARC-Date": "2020-01-06T09:00:00Z", "WARC-IP-Address": "203.0.113.7"}))
+    [capture] = json.loads(run_cli("import", "-C", collection.root, written, "--json").stdout)["files"][0]["captures"]
+    detail = run_cli("show", "-C", collection.root, capture["id"]).stdout
+    assert "started:             2020-01-06T09:00:00Z (as the imported file says)" in detail, detail
+    assert "server IP:           203.0.113.7 (as the imported file says)" in detail, detail
+    listed = " ".join(run_cli("captures", "-C", collection.root).stdout.split())
+    assert "imported from handmade.warc.gz: its date and IP are the file's word" in listed, listed
+    assert run_cli("cite", "-C", collection.root, "The minister ordered it", "--capture", capture["id"]).exit_code == 0
+    server = raw_server({"/ours": send_bytes(http_response(b"<html><title>Ours</title><p>Captured here.</p>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/ours")).exit_code == 0
+    bundle = tmp_path / "imported.wacz"
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", bundle, "--json")
+    assert made.exit_code == 0, made.output
+    fingerprint = json.loads(made.stdout)["fingerprint"]
+    text = text_of(zipfile.ZipFile(bundle).read("evidence/report.html").decode())
+
+    header = text[:text.index("How to verify this bundle")]
+    assert "2 captures of web pages" in header and "1 made by archiver (1 complete" in header, header
+    assert "and 1 imported from files made by other tools" in header and "the imported file's word" in header, header
+    start = text.index(f"Capture {capture['id']}")
+    section = text[start:text.index(" Capture ", start + 1) if " Capture " in text[start + 1:] else None]
+    sha256 = hashlib.sha256(written.read_bytes()).hexdigest()
+    assert (f"Made by another tool, not archiver: imported from the file handmade.warc.gz (SHA-256 {sha256}) "
+            f"on ") in section, section
+    assert f"signed by the key {grouped(fingerprint)}. Its time, server address" in section, section
+    assert "Time the file says started 2020-01-06T09:00:00Z" in section
+    assert "Server IP address the file says 203.0.113.7" in section and "Outcome the file says complete" in section
+    assert "HTTP status the file says 200" in section
+    assert "TLS certificate none recorded: the tool that made the imported file recorded no TLS details" in section
+    assert "plain HTTP" not in section and "Attested by key not attested: imported" in section
+
+    checked = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint)
+    assert checked.exit_code == 0, checked.output
+    assert ("1 capture(s) made by archiver proven in it, and 1 imported (its time, IP address and certificate are the "
+            "imported file's word; archiver vouches only that its bytes are unchanged since the import)") in checked.stdout
+    report = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json").stdout)
+    assert report["established"]["captures_proven"] == 1 and report["established"]["captures_imported"] == 1
+    assert report["passed"]["import entry matches capture"] == 1
+    [said] = [note for note in report["not_checked"] if capture["id"] in note]
+    assert "handmade.warc.gz" in said and "imported" in said and "the import" in said, said

@@ -266,3 +266,27 @@ def test_a_claim_whose_every_citation_failed_travels_in_a_bundle_that_verifies(r
     checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", made_key(run_cli, collection), "--json").stdout)
     assert checked["ok"], checked["failures"]
     assert any(item.endswith(f"cites {refused}: the bundle holds no capture of it") for item in checked["not_checked"])
+
+
+def test_a_claim_citing_a_capture_by_its_id_is_shown_citing_that_one(run_cli, raw_server, collection, tmp_path):
+    """`cite --capture ID` cites that capture of its URL: the report says so of it, and of the URL's
+    other capture that the claim does not cite it (was: both listed as 'made before the claim cited
+    this URL', the one cited never named) (found by QA)."""
+    served = iter([FIRST, SECOND])
+    server = raw_server({"/statement": lambda conn, request: conn.sendall(http_response(next(served)))})
+    first, second = (json.loads(run_cli("capture", "-C", collection.root, server.url("/statement"), "--json").stdout)
+                     ["captures"][0]["id"] for _ in range(2))
+    cited = run_cli("cite", "-C", collection.root, "Troops moved on Monday", "--capture", first, "--json")
+    assert cited.exit_code == 0, cited.output
+    claim = json.loads(cited.stdout)["note"]
+    bundle = tmp_path / "cited.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--claim", claim, "-o", bundle).exit_code == 0
+    copy = {"text": text_of(zipfile.ZipFile(bundle).read("evidence/report.html").decode())}
+    claims = copy["text"][copy["text"].index(f"Claim {claim}"):copy["text"].index(f"Capture {first}")]
+    assert re.search(rf"capture {first}: [^;]*; cited by its id, with archiver cite --capture", claims), claims
+    assert re.search(rf"capture {second}: [^;]*; not cited: the claim cites another capture of this URL by its id",
+                     claims), claims
+    assert "made before the claim cited this URL" not in copy["text"]
+    assert f"Cited by claim {claim} (cited by its id, with archiver cite --capture)" in capture_section(copy, first)
+    assert (f"Cited by no claim in this bundle; not claim {claim}, which cites another capture of this URL by its id"
+            in capture_section(copy, second)), capture_section(copy, second)

@@ -178,10 +178,11 @@ class CaptureRun:
     def record_documents(self, documents: list[Document]) -> None:
         record_documents(self.collection, self.custody, documents, self._stop)
 
-    def record_note(self, claim: Claim) -> None:
+    def record_note(self, claim: Claim, cited_captures: list[str]) -> None:
         at = warc_now()  # signed: when the note was recorded, and so began citing each URL new to it
         self.catalog.add_note(claim, at)
-        self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations], "at": at})
+        self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations], "at": at,
+                                              **({"captures": cited_captures} if cited_captures else {})})
 
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
         """Fetch `urls` concurrently while one writer thread stores the results as they arrive,

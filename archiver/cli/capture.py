@@ -258,7 +258,7 @@ def run_capture(collection_dir: Path, collection: Collection | None, key_file: P
         # entry would leave a read the log never recorded.
         run.record_documents(found.documents)
         if note:
-            run.record_note(note)
+            run.record_note(note, [row.id for row in existing or []])
         if show_progress:
             with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TextColumn("{task.description}", markup=False), console=console(stderr=True),

@@ -12,7 +12,7 @@ from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.rows import CaptureRow
 from archiver.store.storage import Storage
 from archiver.capture.verdict import verdict_label
-from archiver.cli.claims import capture_status
+from archiver.cli.claims import capture_status, judged
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, console, human_size, json_option, one_line, print_json, print_table
 from archiver.cli.listing import flattened, print_json_array, print_listing
@@ -39,11 +39,18 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
                 return
             print_listing(("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"),
                           ([r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, r.http_status,
-                            verdict_label(r.verdict, r.http_status), human_size(r.response_length),
-                            r.error or (f"truncated ({r.truncated})" if r.truncated else "") or r.verdict_reason
-                            or r.incomplete or ""]
+                            judged(r), human_size(r.response_length), _detail(r)]
                            for r in rows),
                           whole=("capture", "URL"), empty="No captures" + (f" of {one_line(url)}" if url else "") + " yet.")
+
+
+def _detail(row: CaptureRow) -> str:
+    """What else a listing says of a capture: where an imported one came from (its date, status and
+    address are that file's word), and why one failed, was cut short, is not the page or is incomplete."""
+    imported = row.imported_from and (f"imported from {row.imported_from.rpartition(' sha256:')[0] or row.imported_from}:"
+                                      " its date and IP are the file's word")
+    why = row.error or (f"truncated ({row.truncated})" if row.truncated else "") or row.verdict_reason or row.incomplete
+    return "; ".join(filter(None, (imported, why)))
 
 
 @click.command()
@@ -146,12 +153,14 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
                     "claims": [c.id for c in citing], "formerly_cited_by": [c.id for c in cited_before]})
         return
     out = console()
-    fields = [("capture", row.id), ("URL", row.url), ("final URL", row.final_url), ("result", row.outcome),
-              ("HTTP status", row.http_status),
+    # Of a capture made by another tool, what archiver did not see is the imported file's word.
+    said = (lambda value: value and f"{value} (as the imported file says)") if row.imported_from else (lambda value: value)
+    fields = [("capture", row.id), ("URL", row.url), ("final URL", row.final_url), ("result", said(row.outcome)),
+              ("HTTP status", said(row.http_status)),
               ("verdict", row.verdict and "; ".join(filter(None, (verdict_label(row.verdict, row.http_status),
                                                                   row.verdict_reason)))),
               ("error", row.error), ("truncated", row.truncated), ("record", row.incomplete),
-              ("started", row.started_at), ("finished", row.finished_at), ("server IP", row.ip),
+              ("started", said(row.started_at)), ("finished", said(row.finished_at)), ("server IP", said(row.ip)),
               ("certificate SHA-256", row.cert_sha256 and row.cert_sha256 + {
                   True: " (verified when captured)", False: " (NOT verified: captured with --insecure)"}.get(verified, "")),
               ("redirects", row.redirects),

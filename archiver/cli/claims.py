@@ -15,6 +15,11 @@ from archiver.store.collection import Collection
 from archiver.read.urls import lookup_key
 
 
+def judged(capture: CaptureRow) -> str:
+    """A capture's page verdict as listings show it; an imported one's page archiver never judged."""
+    return "imported, not judged" if capture.imported_from else verdict_label(capture.verdict, capture.http_status)
+
+
 def capture_status(capture: CaptureRow | None) -> str:
     """How the newest capture of a URL ended and what the page was, in a few words."""
     if capture is None:
@@ -22,8 +27,7 @@ def capture_status(capture: CaptureRow | None) -> str:
     when = capture.started_at[:10]
     if capture.outcome == "failed":
         return f"failed {when}: {capture.error}"
-    judged = "imported, not judged" if capture.imported_from else verdict_label(capture.verdict, capture.http_status)
-    return f"{capture.outcome} {capture.http_status} {when}: {judged}"
+    return f"{capture.outcome} {capture.http_status} {when}: {judged(capture)}"
 
 
 @click.command()

@@ -211,12 +211,18 @@ def _print_established(out, established: dict) -> None:
     # none reads as a line of this report (a timestamp the bundle does not have).
     out.print(one_line(f"Bundle {established.get('bundle')}, made {established.get('made')} by {established.get('software')}"),
               markup=False)
+    imported = established.get("captures_imported", 0)
+    # An imported capture was made by another tool: archiver proves its bytes, not how it was made.
+    its, file = ("its", "file's") if imported == 1 else ("their", "files'")
+    also = (f", and {imported} imported ({its} time, IP address and certificate are the imported {file} word; "
+            f"archiver vouches only that {its} bytes are unchanged since the import)") if imported else ""
     out.print(one_line(f"  from the collection {who or '(unnamed)'}, operator {established.get('operator')}; "
                        f"manifest {established.get('manifest')}; {established.get('captures_proven', 0)} capture(s) "
-                       "proven in it"), markup=False)
+                       f"made by archiver proven in it{also}"), markup=False)
     if stamped := established.get("timestamp"):
+        bytes_only = " (of an imported one, its bytes)" if imported else ""
         out.print(one_line(f"  timestamped {stamped['time']} by {stamped['tsa']}: the manifest's checkpoint, and every "
-                           "capture it lists, existed by then"), markup=False)
+                           f"capture it lists{bytes_only}, existed by then"), markup=False)
     out.print("")
 
 

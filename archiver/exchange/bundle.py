@@ -55,7 +55,7 @@ from archiver.evidence.keys import custody_log, export_custody, refuse_out_of_se
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.exchange.report_claims import claim_views
-from archiver.exchange.report_view import by_url, not_bundled, report_view
+from archiver.exchange.report_view import by_url, imports_of, not_bundled, report_view
 from archiver.store.record_blocks import read_record_block
 from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path
@@ -194,6 +194,7 @@ def _custody_entries(logged: list[tuple[bytes, dict | None]], claims: set[str], 
         subject, event = entry.get("subject") or {}, entry.get("event") or ""
         if (event.startswith("key") or event in ("wacz key generated", WORKER_KEY_ANNOUNCED, "collection created")
                 or (event == "capture" and subject.get("capture") in captures)
+                or (event == "import" and not captures.isdisjoint(subject.get("captures") or ()))
                 or (event in ("manifest signed", "timestamp") and subject.get("sequence") == sequence)
                 or (event == "note recorded" and subject.get("claim") in claims)):
             kept.append(line)
@@ -299,7 +300,8 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     view = report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint, output.name,
                        Path(ARCHIVE).name, statuses, public_keys,
                        claim_views(catalog, claims, evidence, (entry for _, entry in logged),
-                                   not_bundled(catalog, claims, evidence)))
+                                   not_bundled(catalog, claims, evidence)),
+                       imports_of(entry for _, entry in logged))
     files.add("evidence/report.html", render_report(view).encode("utf-8"))
     statement["files"] = {path: sha256 for path, sha256, _ in files.listing()}
     files.add("evidence/bundle.json", canonical_json(statement))

@@ -31,6 +31,7 @@ from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, grouped, open_envelope
 from archiver.check.findings import Report
 from archiver.exchange.bundle_documents import COPY_PREFIX, PROOFS
+from archiver.exchange.bundle_imports import check_imports
 from archiver.exchange.bundle_signer import other_signer
 from archiver.exchange.wacz import check_wacz
 from archiver.exchange.wacz_package import DIGEST_FILE, DIGEST_FILE_LIMIT
@@ -122,11 +123,11 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
                  "evidence/checkpoint.json", "is not the checkpoint the bundle statement names")
     records = {r.id: found_record(r) for scan in scans for r in scan.records}
     entries = _check_proofs(wacz, checkpoint, records, report)
-    report.established["captures_proven"] = len(entries)
     # Worker keys are trusted only as the collection's keys announce (and revoke) them in the custody entries carried.
     workers, statuses = vouched_worker_keys(_custody_lines(wacz), trusted)
     _check_attestations(wacz, entries, records, trusted | workers, statuses, report)
     _check_custody(wacz, trusted, workers, statuses, statement.get("wacz_key"), report)
+    check_imports(entries, _custody_lines(wacz), trusted, report)
     _check_claims(wacz, entries, report)
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(wacz, checkpoint, trusted | workers), report)
@@ -257,12 +258,8 @@ def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str,
         report.check("attested records", not problems, where, "; ".join(problems))
         attested.add(item.get("capture"))
     for capture_id in sorted(set(entries) - attested):
-        origin = entries[capture_id].get("imported_from")
-        if origin:
-            # Made by another tool and imported: no capture of ours to attest. Its records are
-            # still proven to be the ones the signed manifest lists.
-            report.not_checked.append(f"capture {capture_id}: imported ({origin}), so it has no capture attestation")
-        else:
+        # One made by another tool and imported has no capture of ours to attest (bundle_imports names it).
+        if not entries[capture_id].get("imported_from"):
             report.check("attestation present", False, f"capture {capture_id}", "no signed attestation in the bundle")
 
 

@@ -117,7 +117,6 @@ def _heading(view: dict, as_html: bool) -> str:
 def _summary(view: dict) -> str:
     bundle, captures = view["bundle"], view["captures"]
     collection, selection = bundle["collection"], bundle["selection"]
-    outcomes = [capture["outcome"] for capture in captures]
     collection_id = f" ({literal(collection['id'])})" if collection["id"] is not None else ""
     cited = {capture_id for claim in view["claims"] for capture_id in claim["captures"]}
     uncited = sum(capture["id"] not in cited for capture in captures)
@@ -133,10 +132,25 @@ def _summary(view: dict) -> str:
         f"{literal(bundle['created'])} by {prose(collection['operator'])} with {prose(bundle['software'])} "
         f"from the collection “{prose(collection['name'])}”{collection_id}. It preserves web pages cited by claims "
         f"in documents: it holds {count(len(view['claims']), 'claim')} from {_sources(view)} "
-        f"and {count(len(captures), 'capture')} {pages} "
-        f"({outcomes.count('ok')} complete, {outcomes.count('truncated')} truncated, {outcomes.count('failed')} failed), "
-        f"each stored byte for byte in WARC files, with the signatures and digests needed to show it has not changed "
-        f"since it was captured. It was made for {scope}.</p>\n" + _not_the_page(captures, view["claims"]))
+        f"and {count(len(captures), 'capture')} {pages}{_made_and_imported(captures)}. It was made for {scope}.</p>\n"
+        + _not_the_page(captures, view["claims"]))
+
+
+def _made_and_imported(captures: list[dict]) -> str:
+    """Of the captures, those archiver made and those imported from another tool's files, which
+    archiver vouches for only since their import."""
+    made = [capture["outcome"] for capture in captures if not capture.get("imported")]
+    imported = len(captures) - len(made)
+    said = (f"({made.count('ok')} complete, {made.count('truncated')} truncated, {made.count('failed')} failed), "
+            "each stored byte for byte in WARC files, with the signatures and digests needed to show it has not changed "
+            "since it was captured")
+    if not imported:
+        return " " + said
+    ours = f"{len(made)} made by archiver {said}" if made else "none made by archiver"
+    return (f": {ours}; and <span class=\"warn\">{imported} imported</span> from files made by other tools (each "
+            "named in its section under Captures): their time, server address and certificate are the imported file's "
+            "word, which nobody signed, and archiver vouches only that their bytes have not changed since they were "
+            "imported")
 
 
 def _sources(view: dict) -> str:

@@ -14,17 +14,20 @@ TRUNCATION = {
     "disconnect": "the server closed the connection before the end",
 }
 
-# Where a capture falls against the period its claim cited its URL (report_claims).
-BEFORE, WHILE, AFTER, UNSURE = "before", "while", "after", "unsure"
-CITING = {WHILE: "while the claim cited this URL", BEFORE: "before the claim cited this URL",
-          AFTER: "after the claim stopped citing this URL",
-          UNSURE: "after the claim was first read, but whether it cited this URL then is not recorded"}
+# Where a capture falls against the period its claim cited its URL (report_claims); or, of a claim
+# citing captures of the URL by id (`archiver cite --capture`), whether it is one of them.
+BEFORE, WHILE, AFTER, UNSURE, CITED, NOT_CITED = "before", "while", "after", "unsure", "cited", "not cited"
+CITING = {WHILE: "made while the claim cited this URL", BEFORE: "made before the claim cited this URL",
+          AFTER: "made after the claim stopped citing this URL",
+          UNSURE: "made after the claim was first read, but whether it cited this URL then is not recorded",
+          CITED: "cited by its id, with archiver cite --capture",
+          NOT_CITED: "not cited: the claim cites another capture of this URL by its id"}
 
 
 def made(timing: str) -> str:
-    """When a capture was made against the period its claim cited its URL, in words: a warning
-    when not within it, since then it is no evidence of what the claim cited."""
-    return f"made {CITING[timing]}" if timing == WHILE else f"<span class=\"warn\">made {CITING[timing]}</span>"
+    """When a capture was made against the period its claim cited its URL, or whether the claim
+    cites it by id, in words: a warning when it is no evidence of what the claim cited."""
+    return CITING[timing] if timing in (WHILE, CITED) else f"<span class=\"warn\">{CITING[timing]}</span>"
 
 
 def captures_section(view: dict) -> str:
@@ -38,27 +41,30 @@ def captures_section(view: dict) -> str:
     if not view["captures"]:
         parts.append("<p>This bundle holds no captures.</p>\n")
     for capture in view["captures"]:
+        imported = capture.get("imported")
+        # Of an imported capture, what archiver did not see: the file's word, said as such.
+        said = _the_file_says if imported else (lambda text: text)
         rows = [
+            *([("Made by", _imported(imported, keys))] if imported else []),
             ("URL requested", literal(capture["url"])),
             _where_it_ended(capture),
             ("Redirects", _redirects(capture["redirects"])),
             ("Page title", "none recorded" if capture["title"] is None else prose(capture["title"])),
-            ("Time", f"started {literal(capture['started_at'])}, finished {literal(capture['finished_at'])}"),
+            ("Time", said(f"started {literal(capture['started_at'])}, finished {literal(capture['finished_at'])}")),
             *([("Since the previous capture", _change(capture["change"]))] if capture.get("change") else []),
-            ("Server IP address", or_absent(capture["ip"], "not recorded")),
-            ("TLS certificate", _certificate(capture["certificate"])),
-            ("HTTP status", "no HTTP response" if capture["http_status"] is None else escape(capture["http_status"])),
-            ("Outcome", _outcome(capture)),
+            ("Server IP address", "not recorded" + (" in the file" if imported else "") if capture["ip"] is None
+             else said(literal(capture["ip"]))),
+            ("TLS certificate", _certificate(capture["certificate"], imported is not None)),
+            ("HTTP status", "no HTTP response" if capture["http_status"] is None else said(escape(capture["http_status"]))),
+            ("Outcome", said(_outcome(capture))),
             *([("Record of the page", f"<span class=\"warn\">{escape(capture['incomplete'])}</span>")]
               if capture.get("incomplete") else []),
             ("Page verdict", _verdict(capture)),
             ("Payload digest", or_absent(capture["payload_digest"], "none (no payload stored)")),
             ("WARC records", _records(capture["records"])),
             ("Captured with", _made_with(capture.get("made_with"))),
-            ("Attested by key", "not attested" if capture["attestation_key"] is None
-             else key_link(capture["attestation_key"], keys) + _distrusted(capture)),
-            ("Cited by", ", ".join(f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a> ({made(timing)})"
-                                   for claim_id, timing in citing.get(capture["id"], [])) or "no claim in this bundle"),
+            ("Attested by key", _attested(capture, keys)),
+            ("Cited by", _cited_by(citing.get(capture["id"], []))),
         ]
         page = page_section(capture) if capture.get("page") else ""  # only browser captures have one
         parts.append(f"<section class=\"item\" id=\"{anchor('capture', capture['id'])}\">\n"
@@ -93,6 +99,45 @@ def _setting(value: object) -> str:
     if value is None:
         return "not set"
     return literal(", ".join(map(str, value)) if isinstance(value, list) else value)
+
+
+def _cited_by(citing: list[tuple[str, str]]) -> str:
+    """The claims citing a capture's URL; those citing another capture of it by id named apart."""
+    said = ", ".join(f"{_claim_link(claim_id)} ({made(timing)})" for claim_id, timing in citing if timing != NOT_CITED)
+    passed = [_claim_link(claim_id) for claim_id, timing in citing if timing == NOT_CITED]
+    if passed:
+        said = (f"{said or 'no claim in this bundle'}; not {', '.join(passed)}, which cite{'s' if len(passed) == 1 else ''} "
+                "another capture of this URL by its id")
+    return said or "no claim in this bundle"
+
+
+def _claim_link(claim_id: str) -> str:
+    return f"<a href=\"#{anchor('claim', claim_id)}\">claim {literal(claim_id)}</a>"
+
+
+def _imported(imported: dict, keys: dict[str, dict]) -> str:
+    """Where an imported capture came from, and what archiver vouches for of it: its bytes alone."""
+    sha256 = f" (SHA-256 {literal(imported['sha256'])})" if imported["sha256"] else ""
+    if imported["at"] is None:
+        when = "when, and by which key, is not recorded in this bundle"
+    else:
+        when = f"on {utc(imported['at'])}, signed by the key {key_link(imported['key'], keys)}"
+    return (f"<span class=\"warn\">another tool, not archiver</span>: imported from the file "
+            f"{literal(imported['source'])}{sha256} {when}. Its time, server address, status and outcome below are "
+            "what that file says, which nobody signed; archiver vouches only that its bytes have not changed since "
+            "they were imported")
+
+
+def _the_file_says(text: str) -> str:
+    return f"the file says {text}"
+
+
+def _attested(capture: dict, keys: dict[str, dict]) -> str:
+    if capture["attestation_key"] is not None:
+        return key_link(capture["attestation_key"], keys) + _distrusted(capture)
+    if capture.get("imported"):
+        return "not attested: imported, so archiver made no capture of it to attest (its import is signed, see Made by)"
+    return "not attested"
 
 
 def _where_it_ended(capture: dict) -> tuple[str, str]:
@@ -148,7 +193,9 @@ def _change(change: dict) -> str:
             f"<div class=\"lines\">{lines}</div>{more}")
 
 
-def _certificate(certificate: dict | None) -> str:
+def _certificate(certificate: dict | None, imported: bool) -> str:
+    if certificate is None and imported:
+        return "none recorded: the tool that made the imported file recorded no TLS details archiver can read"
     if certificate is None:
         return "no TLS certificate recorded for this capture (plain HTTP, or no TLS connection was completed)"
     verified = certificate.get("verified")
@@ -169,6 +216,8 @@ def in_brief(capture: dict) -> str:
     """A capture's outcome and page verdict in a few words, for the list of a claim's captures."""
     outcome = {"ok": "complete", "truncated": "truncated"}.get(capture["outcome"], capture["outcome"])
     said = escape(outcome) if outcome == "complete" else f"<span class=\"warn\">{escape(outcome)}</span>"
+    if capture.get("imported"):
+        said = f"<span class=\"warn\">imported from {literal(capture['imported']['source'])}</span>, the file says {said}"
     if capture["verdict"] not in (None, "content"):
         said += f", <span class=\"warn\">not the page: {escape(verdict_label(capture['verdict'], capture['http_status']))}</span>"
     return said
@@ -177,6 +226,8 @@ def in_brief(capture: dict) -> str:
 def _verdict(capture: dict) -> str:
     """What the bytes received are: the page cited, or what stood in its place (capture/verdict.py)."""
     verdict = capture["verdict"]
+    if verdict is None and capture.get("imported"):
+        return "not judged: imported, and archiver judges only the pages it captures"
     if verdict is None:
         return "not judged (captured before archiver judged pages, or imported)"
     if verdict == "content":

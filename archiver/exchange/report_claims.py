@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
-from archiver.exchange.report_captures import AFTER, BEFORE, UNSURE, WHILE, in_brief, made
+from archiver.exchange.report_captures import AFTER, BEFORE, CITED, NOT_CITED, UNSURE, WHILE, in_brief, made
 from archiver.exchange.report_markup import anchor, definition_list, escape, literal, prose
 from archiver.store.rows import ClaimRow
 
@@ -23,7 +23,9 @@ def claim_views(catalog: "Catalog", claims: list[ClaimRow], evidence: list[Captu
     """The report's view of each claim. `custody` are the custody log's entries (a document's
     reads, with the claims each found); `missing` (report_view.not_bundled) the URLs a claim cited
     of which the bundle holds no capture."""
+    custody = list(custody)
     versions = _versions(catalog, claims, custody)
+    cited_by_id = _cited_by_id(custody)
     captures: dict[str, list[CaptureEvidence]] = {}
     for item in evidence:
         captures.setdefault(item.capture.url_key, []).append(item)
@@ -34,17 +36,31 @@ def claim_views(catalog: "Catalog", claims: list[ClaimRow], evidence: list[Captu
             # Not recorded (cited before archiver kept when): from the claim's first read at the earliest.
             since = claim.since(key)
             until = dropped_at or claim.superseded_at
+            of_url = captures.get(key, [])
+            # A claim citing captures of this URL by id cites those, whatever their time; the others are not its evidence.
+            chosen = cited_by_id.get(claim.id, set()) & {item.capture.id for item in of_url}
             urls.append({"url": url, "since": since or claim.first_seen_at, "since_recorded": since is not None,
                          "until": until, "dropped": dropped_at is not None,
-                         "captures": [(item.capture.id, _when(item.capture.started_at, since or claim.first_seen_at, until,
-                                                              since is not None)) for item in captures.get(key, [])],
+                         "captures": [(item.capture.id, (CITED if item.capture.id in chosen else NOT_CITED) if chosen
+                                       else _when(item.capture.started_at, since or claim.first_seen_at, until,
+                                                  since is not None)) for item in of_url],
                          "not_bundled": next((m for m in missing.get(claim.id, []) if m["url"] == url), None)})
         views.append({"id": claim.id, "text": claim.text, "kind": claim.kind, "document": claim.document_key,
                       "start": claim.start, "end": claim.end, "first_seen_at": claim.first_seen_at,
                       "superseded_at": claim.superseded_at, "version": versions.get(claim.id), "urls": urls,
-                      "captures": [capture_id for url in urls for capture_id, _ in url["captures"]],
+                      "captures": [capture_id for url in urls for capture_id, timing in url["captures"] if timing != NOT_CITED],
                       "not_bundled": missing.get(claim.id, [])})
     return views
+
+
+def _cited_by_id(custody: list[dict | None]) -> dict[str, set[str]]:
+    """The captures each note cites by id (`archiver cite --capture`), as its signed custody entries record them."""
+    cited: dict[str, set[str]] = {}
+    for entry in custody:
+        subject = (entry or {}).get("subject") or {}
+        if (entry or {}).get("event") == "note recorded" and subject.get("captures"):
+            cited.setdefault(subject.get("claim"), set()).update(subject["captures"])
+    return cited
 
 
 def _when(started_at: str, since: str, until: str | None, since_recorded: bool) -> str:

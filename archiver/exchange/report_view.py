@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from archiver.evidence.key_status import KeyStatus
 from archiver.evidence.manifest import ManifestResult
@@ -43,6 +43,16 @@ def not_bundled(catalog: "Catalog", claims: list[ClaimRow], evidence: list[Captu
             for claim in claims}
 
 
+def imports_of(custody: Iterable[dict | None]) -> dict[str, dict]:
+    """The signed custody entry of the import that brought in each imported capture, by capture id:
+    when the file was imported and by which key."""
+    found = {}
+    for entry in custody:
+        if (entry or {}).get("event") == "import":
+            found.update((capture_id, entry) for capture_id in (entry.get("subject") or {}).get("captures") or ())
+    return found
+
+
 def document_name(key: str) -> str:
     """How the report names a document: its key, the path inside the collection; for a document
     read from elsewhere, whose key is its absolute path on the operator's machine, only its file
@@ -55,9 +65,10 @@ def document_name(key: str) -> str:
 def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, claims: list[ClaimRow],
                  evidence: list[CaptureEvidence], files: BundleFiles, checkpoint: dict, wacz_fingerprint: str,
                  bundle_name: str, archive: str, statuses: dict[str, KeyStatus], public_keys: dict[str, PublicKey],
-                 claim_views: list[dict]) -> dict:
+                 claim_views: list[dict], imports: dict[str, dict]) -> dict:
     """The view of a bundle about to be sealed: `files` are its files so far, `archive` names its
-    WARC, `claim_views` its claims as report_claims.claim_views sees them."""
+    WARC, `claim_views` its claims as report_claims.claim_views sees them, `imports` the custody
+    entries of the imports of its imported captures (imports_of)."""
     changes = changes_since_previous(evidence)
     keys = [{"fingerprint": fp, "algorithm": "Ed25519",
              "role": "signs attestations, manifests and this bundle" if fp == key.fingerprint
@@ -85,13 +96,14 @@ def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, clai
                       for d in json.loads(files["evidence/claims.json"])["documents"]],
         "claims": [{**c, "document": c["document"] and document_name(c["document"])} for c in claim_views],
         "captures": [_capture_view(item, archive, [c for c in claims if item.capture.url_key in c.url_keys_ever()],
-                                   changes.get(item.capture.id), statuses) for item in evidence],
+                                   changes.get(item.capture.id), statuses, imports.get(item.capture.id))
+                     for item in evidence],
         "files": [{"path": path, "sha256": sha256, "bytes": size} for path, sha256, size in files.listing()],
     }
 
 
 def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], change: dict | None,
-                  statuses: dict[str, KeyStatus]) -> dict:
+                  statuses: dict[str, KeyStatus], imported: dict | None) -> dict:
     c = item.capture
     signer = (item.attestation or {}).get("signatures", [{}])[0].get("keyid")
     return {"id": c.id, "url": c.url, "final_url": c.final_url, "started_at": c.started_at,
@@ -104,7 +116,17 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
             "attestation_key": signer,
             # Why its attestation is not to be trusted (its key revoked from before the capture), if it is not.
             "attestation_distrusted": statuses[signer].trusted_at(c.finished_at) if signer in statuses else None,
-            "page": _page_view(item.page, citing) if item.page else None, "change": change, "made_with": item.made_with}
+            "page": _page_view(item.page, citing) if item.page else None, "change": change, "made_with": item.made_with,
+            "imported": _imported_view(c.imported_from, imported) if c.imported_from else None}
+
+
+def _imported_view(imported_from: str, entry: dict | None) -> dict:
+    """Where an imported capture came from: the file as named when it was imported and its
+    SHA-256 (both in its signed manifest entry), and when and by which key it was imported (its
+    custody entry, None when the bundle's custody log does not hold it)."""
+    source, _, sha256 = imported_from.rpartition(" sha256:")
+    return {"source": source or imported_from, "sha256": sha256 or None,
+            "at": entry.get("time") if entry else None, "key": entry.get("key") if entry else None}
 
 
 def _page_view(page: RenderedPage, citing: list[ClaimRow]) -> dict:
