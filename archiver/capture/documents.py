@@ -1,5 +1,5 @@
-"""Documents read into a collection: a copy of each one's bytes kept, then it and its claims
-listed in the catalog and signed in the custody log."""
+"""Documents read into a collection, and claims given on the command line (notes): a copy of each
+document's bytes kept, then it and its claims listed in the catalog and signed in the custody log."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from archiver.evidence.citation_changes import read_changes
 from archiver.evidence.claim_tree import claims_trees, tree_of
 from archiver.evidence.custody import CustodyLog
 from archiver.evidence.long_lists import LongList
-from archiver.read.seeds import Document
+from archiver.read.seeds import Claim, Document
+from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
 from archiver.capture.warc import warc_now
@@ -40,3 +41,11 @@ def record_documents(collection: Collection, custody: CustodyLog, documents: lis
         custody.append("document read", {"document": document.key, "sha256": document.sha256, "path": str(document.path),
                                          "claims": ids, "claims_tree": tree,
                                          **read_changes(collection.catalog, document.key, read_at)})
+
+
+def record_note(catalog: Catalog, custody: CustodyLog, claim: Claim, cited_captures: list[str]) -> None:
+    """Record a claim given on the command line, citing its URLs (and, by id, `cited_captures`)."""
+    at = warc_now()  # signed: when the note was recorded, and so began citing each URL new to it
+    catalog.add_note(claim, at)
+    custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations], "at": at,
+                                     **({"captures": cited_captures} if cited_captures else {})})

@@ -28,7 +28,7 @@ from archiver.evidence.custody import WARC_CLOSED, closed_subject
 from archiver.evidence.key_watch import key_watch
 from archiver.evidence.keys import custody_log
 from archiver.read.seeds import Claim, Document
-from archiver.capture.documents import record_documents
+from archiver.capture.documents import record_documents, record_note
 from archiver.evidence.signing import SigningKey, canonical_json
 from archiver.read.urls import normalise_url
 from archiver.capture.browser.records import page_records
@@ -179,10 +179,7 @@ class CaptureRun:
         record_documents(self.collection, self.custody, documents, self._stop)
 
     def record_note(self, claim: Claim, cited_captures: list[str]) -> None:
-        at = warc_now()  # signed: when the note was recorded, and so began citing each URL new to it
-        self.catalog.add_note(claim, at)
-        self.custody.append("note recorded", {"claim": claim.id, "urls": [c.url for c in claim.citations], "at": at,
-                                              **({"captures": cited_captures} if cited_captures else {})})
+        record_note(self.catalog, self.custody, claim, cited_captures)
 
     def capture(self, urls: list[str], on_capture: Callable[[CaptureRow], None] = lambda row: None) -> list[CaptureRow]:
         """Fetch `urls` concurrently while one writer thread stores the results as they arrive,
