@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from archiver.check.replay import as_captured
 from archiver.store.collection import Collection
 from tests.conftest import http_response, warc_records
 from tests.test_browser_pages import _capture, _serve, chromium  # noqa: F401
@@ -30,7 +31,8 @@ TARGET = (b"<html><head><title>Target</title>" + NO_ICON + b"</head><body><h1>TH
           b"<p>Where the page sent its reader.</p></body></html>")
 # /later's article comes long after any capture with no wait after load has taken the page, on
 # however slow a machine (at 4 s, a capture slower than that to its DOM saw the article, and failed).
-PAGES = {"/late": LATE % 1500, "/later": LATE % 60000, "/refresh": REFRESH, "/scripted": SCRIPTED, "/growing": GROWING,
+# /slow's article comes between a wait after load of 0 and one of 5 s, with room on either side.
+PAGES = {"/late": LATE % 1500, "/later": LATE % 60000, "/slow": LATE % 3000, "/refresh": REFRESH, "/scripted": SCRIPTED, "/growing": GROWING,
          "/static": STATIC, "/target": TARGET}
 
 
@@ -97,6 +99,7 @@ def _no_wait_after_load(collection) -> None:
     config = collection.root / "archiver.toml"
     assert "\nwait_after_load = 5 " in config.read_text()  # written, documented, by init
     config.write_text(config.read_text().replace("\nwait_after_load = 5 ", "\nwait_after_load = 0 "))
+    assert Collection.open(collection.root).config.capture.wait_after_load == 0
 
 
 def test_with_no_wait_after_load_the_page_is_taken_as_it_loaded_and_judged_unfinished(
@@ -112,8 +115,11 @@ def _replayed(run_cli, collection, server, paths) -> dict:
     for path in paths:
         _capture(run_cli, collection, server.url(path))
     server.stop()  # the replay has no network: only the captures' own records
-    result = run_cli("verify", "-C", collection.root, "--replay", "--json")
-    return {check["url"]: check["verdict"] for check in json.loads(result.stdout)["replay"]}
+    return {check["url"]: check["verdict"] for check in _replays(run_cli, collection)}
+
+
+def _replays(run_cli, collection) -> list[dict]:
+    return json.loads(run_cli("verify", "-C", collection.root, "--replay", "--json").stdout)["replay"]
 
 
 def test_the_replay_check_waits_as_the_capture_did(run_cli, raw_server, collection, chromium, network_sandbox):
@@ -128,6 +134,30 @@ def test_the_replay_check_waits_no_more_than_the_capture_did(run_cli, raw_server
     server = _origin(raw_server)
     verdicts = _replayed(run_cli, collection, server, ["/later"])
     assert verdicts == {server.url("/later"): "alike"}, verdicts
+
+
+def test_the_replay_check_waits_as_the_capture_was_made_not_as_archiver_toml_says_now(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """Captured with its article after 5 s of wait, the page is replayed with that wait though
+    archiver.toml says 0 now: with none, its replay would be 'Loading article…', and differ."""
+    server = _origin(raw_server)
+    _capture(run_cli, collection, server.url("/slow"))
+    assert "LATE ARTICLE" in _dom(collection, server.url("/slow"))
+    assert _page(collection, server.url("/slow"))["settings"]["wait_after_load"] == 5
+    server.stop()
+    _no_wait_after_load(collection)
+    [check] = _replays(run_cli, collection)
+    assert check["verdict"] == "alike", check
+    assert not any("wait_after_load" in note for note in check["notes"]), check["notes"]
+
+
+@pytest.mark.parametrize("settings, wait", [({"wait_after_load": 0}, 0.0), ({"wait_after_load": 2.5}, 2.5),
+                                            ({"timeout": 60.0}, None), (None, None),
+                                            ({"wait_after_load": "5"}, None), ({"wait_after_load": True}, None)])
+def test_the_replay_reads_the_wait_after_load_a_capture_was_made_with_from_its_metadata(settings, wait):
+    """None, for the replay to take archiver.toml's and say so, where a capture made before the
+    wait was recorded (its settings without it), or something else, holds none to use."""
+    assert as_captured({"settings": settings, "page": {"notes": []}}).wait_after_load == wait
 
 
 @pytest.mark.parametrize("value, accepted", [(0, True), (2.5, True), (-1, False), ("5", False)])

@@ -319,7 +319,7 @@ CLOCK = (b"<html><head>" + NO_ICON + b"</head><body><p id=t></p><script>document
 def test_the_replays_clock_stands_at_the_captures_time_and_its_dice_are_steady(raw_server, collection, chromium):
     """In the replay only: a capture's page sees the real time and real random numbers."""
     from archiver.capture.browser.replay import CaptureArchive, Replayer
-    from archiver.store.collection import Collection
+    from archiver.store.collection import WAIT_AFTER_LOAD, Collection
     from tests.conftest import capture
 
     server = raw_server({"/clock": send_bytes(http_response(CLOCK)), "/clock2": send_bytes(http_response(CLOCK))})
@@ -333,6 +333,7 @@ def test_the_replays_clock_stands_at_the_captures_time_and_its_dice_are_steady(r
     in_2001 = datetime(2001, 5, 1, tzinfo=timezone.utc).timestamp()
     with Collection.open(collection.root) as opened, Replayer(find_chromium()) as replayer:
         texts = [replayer.replay(rows[0].url, CaptureArchive.of_capture(opened.storage, opened.catalog, rows[0].id, in_2001),
-                                 time.monotonic() + 30, tall_window=False).page.text for _ in range(2)]
+                                 time.monotonic() + 30, tall_window=False,
+                                 wait_after_load=WAIT_AFTER_LOAD).page.text for _ in range(2)]
     assert "YEAR 2001 2001 2001 DICE 0." in texts[0]
     assert texts[0] == texts[1]  # the same numbers each replay

@@ -13,6 +13,7 @@ import pytest
 
 from archiver.capture.browser.chromium import find_chromium
 from archiver.capture.browser.replay import CaptureArchive, Replayer
+from archiver.store.collection import WAIT_AFTER_LOAD
 from tests.conftest import http_response, send_bytes, warc_records
 
 CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
@@ -119,7 +120,8 @@ def test_a_page_cut_short_is_replayed_to_its_last_byte_without_waiting_for_its_l
     server.stop()
     with collection, Replayer(CHROMIUM) as replayer:
         archive = CaptureArchive.of_capture(collection.storage, collection.catalog, capture["id"])
-        replay = replayer.replay(capture["url"], archive, time.monotonic() + 60, tall_window=False)
+        replay = replayer.replay(capture["url"], archive, time.monotonic() + 60, tall_window=False,
+                                 wait_after_load=WAIT_AFTER_LOAD)
     assert replay.page.error is None, replay.page.error
     assert b"<p>The last words that came.</p>" in replay.page.dom  # the replay proxy holds it open too
     _waited_for_no_load_event(replay.page.notes, "disconnect")
@@ -186,7 +188,8 @@ def test_a_frame_cut_short_is_rendered_to_its_last_byte_without_waiting_for_its_
     server.stop()
     with collection, Replayer(CHROMIUM) as replayer:  # the replay proxy holds it open too
         archive = CaptureArchive.of_capture(collection.storage, collection.catalog, capture["id"])
-        replay = replayer.replay(capture["url"], archive, time.monotonic() + 60, tall_window=False)
+        replay = replayer.replay(capture["url"], archive, time.monotonic() + 60, tall_window=False,
+                                 wait_after_load=WAIT_AFTER_LOAD)
     assert replay.page.error is None, replay.page.error
     assert b"The frame came to: The last words that came." in replay.page.dom
     _waited_for_no_load_event_of_frame(replay.page.notes, server.url("/frame"))

@@ -109,7 +109,7 @@ def replay_captures(collection: Collection, rows: list[CaptureRow], log: Callabl
     if executable is None:
         raise UsageProblem("replaying browser captures needs Chromium, and none was found",
                            "install it (Debian/Ubuntu: apt-get install chromium) or set $ARCHIVER_CHROMIUM")
-    with collection, Replayer(executable, collection.config.capture.wait_after_load) as replayer:
+    with collection, Replayer(executable) as replayer:
         checks = []
         for row in rows:
             replaying(row.url)
@@ -139,11 +139,18 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
     if row.response_record_id is None:
         return ReplayCheck(row.id, row.url, False, "the capture holds no response for its page")
     archive = CaptureArchive.of_capture(storage, catalog, row.id)
+    captured = _as_captured(storage, catalog, row.id)
+    wait = captured.wait_after_load
+    if wait is None:
+        wait = collection.config.capture.wait_after_load
     replay = replayer.replay(row.url, archive, time.monotonic() + collection.config.capture.timeout,
-                             tall_window=_taken_in_a_tall_window(storage, catalog, row.id))
+                             tall_window=captured.tall_window, wait_after_load=wait)
     page = replay.page
     check = ReplayCheck(row.id, row.url, True, missing=replay.missing, requests=len(replay.asked),
                         loosely_matched=replay.loosely)
+    if captured.wait_after_load is None:
+        check.notes.append(f"watched after load for up to {wait:g} s, archiver.toml's wait_after_load now: "
+                           "the capture does not record the wait it was made with (made before it was recorded)")
     check.notes.extend(f"matched loosely (only cache-busting query values differ): {asked} answered as {recorded}"
                        for asked, recorded in replay.loosely.items())
     check.notes.extend(f"left unanswered, as at capture (sent, and no response recorded): {asked}"
@@ -174,20 +181,37 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
     return check
 
 
-def _taken_in_a_tall_window(storage, catalog, capture_id: str) -> bool:
-    """Whether the capture's screenshot was taken in a window as tall as the page (its notes say
-    so): the replay's is taken the same way, or a frame painted in one and blank in the other
-    would read as a change of the page."""
+@dataclass(frozen=True)
+class AsCaptured:
+    """How a capture's page was rendered, as its metadata record says, so that the replay renders
+    it the same way: its screenshot taken in a window as tall as the page (a frame painted in one
+    and blank in the other would read as a change of the page), and its wait after load (late
+    content come in one and not the other would too); `wait_after_load` None: not recorded (a
+    capture made before it was)."""
+
+    tall_window: bool = False
+    wait_after_load: float | None = None
+
+
+def as_captured(details: object) -> AsCaptured:
+    """What a capture's metadata (`details`, its JSON) says of how its page was rendered."""
+    if not isinstance(details, dict):
+        return AsCaptured()
+    page, settings = details.get("page"), details.get("settings")
+    notes = page.get("notes") if isinstance(page, dict) else None
+    wait = settings.get("wait_after_load") if isinstance(settings, dict) else None
+    return AsCaptured(isinstance(notes, list) and TALL_WINDOW_NOTE in notes,
+                      float(wait) if isinstance(wait, (int, float)) and not isinstance(wait, bool) and wait >= 0 else None)
+
+
+def _as_captured(storage, catalog, capture_id: str) -> AsCaptured:
     for record in catalog.records(capture_id):
         if record.role == "metadata":
             try:
-                details = json.loads(read_record_block(storage, record))
+                return as_captured(json.loads(read_record_block(storage, record)))
             except ValueError:
                 continue
-            page = details.get("page") if isinstance(details, dict) else None
-            if isinstance(page, dict) and isinstance(page.get("notes"), list) and TALL_WINDOW_NOTE in page["notes"]:
-                return True
-    return False
+    return AsCaptured()
 
 
 def pixel_similarity(before: bytes, after: bytes) -> float:

@@ -28,7 +28,6 @@ from archiver.capture.browser.wire import (BrowserRequest, Wire, answer, delimit
                                            read_body)
 from archiver.read.urls import normalise_url
 from archiver.store.catalog import Catalog
-from archiver.store.collection import WAIT_AFTER_LOAD
 from archiver.store.record_blocks import read_record_block
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import Storage
@@ -219,24 +218,24 @@ class Replayer:
     """A Chromium set up as for a capture (flags, viewport, refusing proxy for its own traffic),
     rendering pages from their captures' records. Use as a context manager."""
 
-    def __init__(self, executable: str, wait_after_load: float = WAIT_AFTER_LOAD) -> None:
-        """`wait_after_load`: as the captures were made (archiver.toml), so that a page is compared
-        as it was captured, not before its late content came or its meta refresh was followed."""
+    def __init__(self, executable: str) -> None:
         from archiver.capture.browser.session import BrowserSession  # Playwright loads only when replaying
-        from archiver.capture.browser.render import PageLimits
 
-        self.session = BrowserSession(executable, PageLimits(after_load=wait_after_load))
+        self.session = BrowserSession(executable)
 
-    def replay(self, url: str, archive: CaptureArchive, deadline: float, tall_window: bool) -> Replay:
+    def replay(self, url: str, archive: CaptureArchive, deadline: float, tall_window: bool,
+               wait_after_load: float) -> Replay:
         """Render `url` from `archive` by `deadline` (a time.monotonic() value), its screenshot
-        taken in a tall window for frames from other sites only if the capture's was, its clock
-        standing at the capture's time (replay_clock)."""
+        taken in a tall window for frames from other sites only if the capture's was, watched
+        after load for `wait_after_load` seconds at most, as the capture was (so that it is compared
+        as it was captured, not before its late content came or its meta refresh was followed,
+        nor after), its clock standing at the capture's time (replay_clock)."""
         proxy = ReplayProxy(archive, self.session.authority, deadline)
         proxy.start()
         browser = self.session.browser
+        limits = dataclasses.replace(browser.limits, tall_window=tall_window, after_load=wait_after_load)
         try:
-            page = browser.capture(url, proxy, deadline, limits=dataclasses.replace(browser.limits, tall_window=tall_window),
-                                   init_script=replay_clock(archive.captured_at))
+            page = browser.capture(url, proxy, deadline, limits=limits, init_script=replay_clock(archive.captured_at))
         finally:
             proxy.close()
         return Replay(page, proxy.asked, proxy.missing, proxy.loosely, proxy.unanswered)
