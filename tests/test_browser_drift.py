@@ -1,16 +1,24 @@
 """`verify --live` on browser captures compares like with like: the page is rendered again and
 its verdict, rendered text and final URL compared with the capture's, never the bare HTML of a
 script-rendered page or the document a redirect started from. Without Chromium such a page is
-not compared, and said so."""
+not compared, and said so. The text of a page's shown frames is the page's: each frame's DOM
+is recorded beside the page's and compared too."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
+import urllib.request
 import zipfile
+from pathlib import Path
 
 import pytest
 
+from archiver.capture.browser.records import page_records
+from tests import pywb
 from tests.conftest import http_response, send_bytes, warc_records
 from tests.test_report_bundle import capture_section, text_of
 from tests.test_browser_capture import CHROMIUM, chromium  # noqa: F401 (a fixture)
@@ -233,4 +241,110 @@ def test_history_of_rendered_captures_whose_files_are_gone_is_still_the_catalogs
     result = run_cli("history", "-C", collection.root, url, "--json")
     assert result.exit_code == 0, result.output
     assert [h["change"] for h in json.loads(result.stdout)] == ["first capture", "unchanged"]
+    assert network_sandbox == []
+
+
+FRAMED = (b'<html><head><title>Ministry</title><link rel="icon" href="data:,"></head><body><h1>Ministry news</h1>'
+          b'<iframe src="/article" style="border:0;width:100%;height:600px"></iframe>'
+          b'<iframe src="/pixel" width="1" height="1" style="border:0"></iframe></body></html>')
+
+
+def _framed_site(raw_server, article: dict[str, str]):
+    """A page whose article is in a frame (and a tracking pixel's frame beside it); `article["text"]`
+    is the frame's, changed by the tests."""
+    return raw_server({
+        "/framed": lambda conn, request: conn.sendall(http_response(FRAMED)),
+        "/article": lambda conn, request: conn.sendall(http_response(
+            f"<html><body><h2>Story</h2><p>{article['text']}</p></body></html>".encode())),
+        "/pixel": lambda conn, request: conn.sendall(http_response(b"<html><body>tracking pixel</body></html>")),
+    })
+
+
+def _live(run_cli, collection) -> dict:
+    result = run_cli("verify", "-C", collection.root, "--live", "--json")
+    assert result.exit_code == 0, result.output
+    [drift] = json.loads(result.stdout)["live"]
+    return drift
+
+
+def test_live_check_sees_the_article_of_a_frame_change(run_cli, raw_server, collection, chromium, network_sandbox):
+    """The capture records each shown frame's DOM (not the pixel's), and the live check compares
+    the text a reader saw, the frame's included: its article rewritten is a change of the page."""
+    article = {"text": STORY}
+    url = _framed_site(raw_server, article).url("/framed")
+    assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+    records = warc_records(collection.storage.folder)
+    [frame] = [r for r in records if r.headers.get("WARC-Target-URI") == f"urn:frame-dom:{url}"]
+    assert b"regional hospital funding" in frame.block and frame.headers["WARC-Type"] == "resource"
+    [dom] = [r for r in records if r.headers.get("WARC-Target-URI") == f"urn:dom:{url}"]
+    assert b"regional hospital funding" not in dom.block  # the page's own DOM holds only the <iframe>
+    assert frame.headers["WARC-Concurrent-To"] == dom.headers["WARC-Record-ID"]
+    [details] = [json.loads(r.block) for r in records if r.type == "metadata"
+                 and r.headers.get("Content-Type") == "application/json"]
+    assert details["page"]["frames"] == [{"url": url.replace("/framed", "/article"),
+                                          "dom_record_id": frame.headers["WARC-Record-ID"]}], details["page"]
+    assert _live(run_cli, collection)["state"] == "unchanged"
+
+    article["text"] = STORY.replace("regional hospital funding", "a new motorway to the coast")
+    drift = _live(run_cli, collection)
+    assert drift["state"] == "changed" and '"regional hospital funding" → "a new motorway to the coast"' in \
+        drift["detail"].replace(" was", ""), drift
+    verified = run_cli("verify", "-C", collection.root)  # the frame's record is signed and checked as any
+    assert verified.exit_code == 0, verified.output
+    assert network_sandbox == []
+
+
+def test_a_capture_made_before_frames_were_recorded_is_compared_without_them(
+        run_cli, raw_server, collection, chromium, network_sandbox, monkeypatch):
+    """Its record holds the page's own DOM only: the live page's frames are left out of the
+    comparison, and that is said, rather than their text read as a change (or as no change)."""
+    import archiver.capture.run
+
+    def as_before(result, page_response_id):
+        records, section = page_records(result, page_response_id)
+        del section["page"]["frames"]
+        return [record for record in records if record.role != "frame-dom"], section
+
+    article = {"text": STORY}
+    url = _framed_site(raw_server, article).url("/framed")
+    with monkeypatch.context() as before:
+        before.setattr(archiver.capture.run, "page_records", as_before)
+        assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+    assert not [r for r in warc_records(collection.storage.folder)
+                if r.headers.get("WARC-Target-URI", "").startswith("urn:frame-dom:")]
+    article["text"] = STORY.replace("regional hospital funding", "a new motorway to the coast")
+    drift = _live(run_cli, collection)
+    assert drift["state"] == "unchanged", drift
+    assert "the text of its frames not compared: the capture was made before frames were recorded" in drift["detail"]
+    assert network_sandbox == []
+
+
+def test_a_bundle_holding_a_frames_dom_is_valid_and_pywb_serves_it(run_cli, raw_server, collection, chromium,
+                                                                   network_sandbox, tmp_path):
+    """The frame's DOM record goes into a bundle as any record of its capture: `wacz validate`
+    passes, pywb serves it at its urn: and still replays the page (the collection's WARCs pass
+    `warcio check`: the fixture checks)."""
+    url = _framed_site(raw_server, {"text": STORY}).url("/framed")
+    assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+    bundle = tmp_path / "framed.wacz"
+    made = run_cli("bundle", "-C", collection.root, "--url", url, "-o", bundle)
+    assert made.exit_code == 0, made.output
+    wacz = shutil.which("wacz") or str(Path(sys.executable).with_name("wacz"))
+    result = subprocess.run([wacz, "validate", "-f", str(bundle)], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "Validation succeeded, the passed WACZ is valid", \
+        result.stdout + result.stderr
+    [frame] = [r for r in warc_records(collection.storage.folder)
+               if r.headers.get("WARC-Target-URI") == f"urn:frame-dom:{url}"]
+    stamp = re.sub(r"\D", "", frame.headers["WARC-Date"])[:14]
+    wayback, port = pywb.serve(bundle, tmp_path / "pywb")
+    replay = f"http://127.0.0.1:{port}/evidence/{stamp}id_/"
+    try:
+        with urllib.request.urlopen(f"{replay}urn:frame-dom:{url}", timeout=10) as served:
+            assert served.headers["Content-Type"] == "text/html; charset=utf-8"
+            assert served.read() == frame.block
+        with urllib.request.urlopen(f"{replay}{url}", timeout=10) as served:
+            assert served.read() == FRAMED
+    finally:
+        wayback.terminate()
+        wayback.wait(10)
     assert network_sandbox == []

@@ -22,10 +22,10 @@ from archiver.errors import UsageProblem
 from archiver.evidence.signing import SigningKey
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import CaptureSettings, Collection
-from archiver.capture.browser.records import ARTIFACTS
+from archiver.capture.browser.records import ARTIFACTS, FRAME_DOM
 from archiver.capture.engines import page_fetcher
 from archiver.capture.fetch.engine import Fetcher, FetchResult
-from archiver.capture.revisits import dom_record, rendered_change
+from archiver.capture.revisits import rendered_change
 from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.capture.verdict import capture_verdict, verdict_label
@@ -90,6 +90,7 @@ class _Look:
     detail: str
     words: list[str] | None = None  # HTML, or a rendered page: its visible words, to compare with the capture's
     rendered: bool = False  # `words` are the rendered DOM's, compared with the capture's DOM
+    frame_words: list[str] | None = None  # a rendered page's: its shown frames' visible words, in order
     same_payload: bool = False  # a rendered page's document is byte for byte the capture's
 
 
@@ -142,7 +143,8 @@ def _looked(row: CaptureRow, result: FetchResult, announced: int | None) -> _Loo
                                       "(cut at the size limit); the rest not compared")
     page = getattr(result, "page", None)
     if page is not None and page.dom:  # rendered: what scripts made of the document is the page, not its bytes
-        return _Look("changed", "", visible_words(page.dom[:MAX_TEXT_BYTES]), rendered=True, same_payload=same)
+        return _Look("changed", "", visible_words(page.dom[:MAX_TEXT_BYTES]), rendered=True, same_payload=same,
+                     frame_words=_words_of([frame.dom.encode("utf-8") for frame in page.frames]))
     if same:
         return _Look("unchanged", f"same payload {row.payload_digest}")
     spool.file.seek(0)
@@ -186,17 +188,24 @@ def check_drift(collection: Collection, settings: CaptureSettings,
             if seen.words is None:
                 drifts.append(Drift(url, row.id, seen.state, seen.detail))
                 continue
-            before = _captured_words(collection, row, seen.rendered)
-            if before is None:
+            captured = _captured_words(collection, row, seen.rendered)
+            if captured is None:
                 drifts.append(Drift(url, row.id, "changed", "; ".join(filter(None, (
                     "rendered now; the capture holds no rendered page to compare with", seen.detail)))))
                 continue
-            if seen.rendered and seen.same_payload and before == seen.words:
+            before, framed = captured
+            # Like with like: a capture made before its frames' DOMs were recorded is compared
+            # without the frames' text now, and says so, rather than read as a page that changed.
+            after = seen.words + ((seen.frame_words or []) if framed is not None else [])
+            before += framed or []
+            detail = seen.detail if framed is not None or not seen.frame_words else "; ".join(filter(None, (
+                seen.detail, "the text of its frames not compared: the capture was made before frames were recorded")))
+            if seen.rendered and seen.same_payload and before == after:
                 drifts.append(Drift(url, row.id, "unchanged", "; ".join(filter(None, (
-                    f"same payload {row.payload_digest}, same rendered text", seen.detail)))))
+                    f"same payload {row.payload_digest}, same rendered text", detail)))))
                 continue
-            said, ratio = text_change(before, seen.words)
-            drifts.append(Drift(url, row.id, "changed", "; ".join(filter(None, (said, seen.detail))), ratio))
+            said, ratio = text_change(before, after)
+            drifts.append(Drift(url, row.id, "changed", "; ".join(filter(None, (said, detail))), ratio))
         return drifts
 
 
@@ -219,12 +228,30 @@ def _render_again(fetcher: Fetcher, urls: list[str], look: Callable[[FetchResult
         pages.close()
 
 
-def _captured_words(collection: Collection, row: CaptureRow, rendered: bool) -> list[str] | None:
-    """The visible words of `row`'s capture: of its DOM when `rendered` (None if it holds none), else of its payload."""
-    if rendered:
-        dom = dom_record(collection.catalog, row.id)
-        return visible_words(read_record_block(collection.storage, dom, MAX_TEXT_BYTES)) if dom else None
-    return http_text(_captured_response(collection, row, MAX_TEXT_BYTES))[1]
+def _captured_words(collection: Collection, row: CaptureRow,
+                    rendered: bool) -> tuple[list[str], list[str] | None] | None:
+    """The visible words of `row`'s capture: of its DOM when `rendered` (None if it holds none),
+    else of its payload; and a rendered one's shown frames' (their DOM records'), in order, None
+    when it was made before frames were recorded (its metadata's page names none) or not rendered."""
+    if not rendered:
+        return http_text(_captured_response(collection, row, MAX_TEXT_BYTES))[1], None
+    records = collection.catalog.records(row.id)
+    dom = next((record for record in records if record.role == "dom"), None)
+    if dom is None:
+        return None
+    storage = collection.storage
+    metadata = next((r for r in records if r.record_id == row.metadata_record_id), None)
+    page = json.loads(read_record_block(storage, metadata)).get("page") if metadata is not None else None
+    framed = None
+    if isinstance(page, dict) and isinstance(page.get("frames"), list):
+        framed = _words_of([read_record_block(storage, record, MAX_TEXT_BYTES) for record in records
+                            if record.role == FRAME_DOM])
+    return visible_words(read_record_block(storage, dom, MAX_TEXT_BYTES)), framed
+
+
+def _words_of(doms: list[bytes]) -> list[str]:
+    """The visible words of serialised DOMs, one after the other."""
+    return [word for dom in doms for word in visible_words(dom[:MAX_TEXT_BYTES])]
 
 
 def _captured_response(collection: Collection, row: CaptureRow, limit: int) -> bytes:

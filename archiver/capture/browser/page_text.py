@@ -1,13 +1,18 @@
 """What a reader sees of a rendered page, which the DOM and innerText alone leave out: the text
-of open shadow roots (a custom element's article) and of the page's frames, and a DOM that holds
-its open shadow roots. Closed shadow roots cannot be read by a page's scripts, nor by these."""
+of open shadow roots (a custom element's article) and of the page's shown frames (with their
+DOMs, recorded beside the page's), and a DOM that holds its open shadow roots. Closed shadow
+roots cannot be read by a page's scripts, nor by these."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Frame, Page
 
-MAX_FRAMES = 50  # frames whose text is read, in the order Chromium lists them (the page's first)
+from archiver.capture.browser.page_events import clip
+
+MAX_FRAMES = 50  # frames read, in the order Chromium lists them (the page's first)
 
 # innerText leaves out shadow trees: each open one's text follows its document's, in document
 # order, but a <slot>'s (its host's own children, already in innerText) and what is not shown.
@@ -57,30 +62,35 @@ async def page_text(page: Page, chars: int) -> str:
     return await page.main_frame.evaluate(_TEXT, chars)
 
 
-async def frames_text(page: Page, chars: int, found: list[str]) -> None:
-    """The visible text of each frame of `page` shown to the reader (from any site), appended to
-    `found` as it is read, so that what was read before a time limit is kept; at most `chars` in all.
-    A frame gone or not answering is passed over: its text is not the page's to wait for."""
+@dataclass(frozen=True)
+class ShownFrame:
+    """A frame of the page shown to the reader: its URL (clipped), visible text and DOM (as rendered_dom's)."""
+
+    url: str
+    text: str
+    dom: str
+
+
+async def shown_frames(page: Page, chars: int, found: list[ShownFrame]) -> None:
+    """Each frame of `page` shown to the reader (from any site), appended to `found` as it is
+    read, so that what was read before a time limit is kept; at most `chars` of text in all.
+    A frame gone or not answering is passed over: it is not the page's to wait for."""
     for frame in page.frames[1:MAX_FRAMES + 1]:
-        left = chars - sum(map(len, found))
+        left = chars - sum(len(shown.text) for shown in found)
         if left <= 0:
             return
-        text = await _shown_text(frame, left)
-        if text.strip():
-            found.append(text)
+        try:
+            element = await frame.frame_element()
+            if not await element.evaluate(_SHOWN):
+                continue
+            text, dom = await frame.evaluate(_TEXT, left), await rendered_dom(frame)
+        except PlaywrightError:  # detached, navigating, or its renderer gone
+            continue
+        found.append(ShownFrame(clip(frame.url), text, dom))  # a data: URL may be megabytes
 
 
-async def _shown_text(frame: Frame, chars: int) -> str:
-    try:
-        element = await frame.frame_element()
-        if not await element.evaluate(_SHOWN):
-            return ""
-        return await frame.evaluate(_TEXT, chars)
-    except PlaywrightError:  # detached, navigating, or its renderer gone
-        return ""
-
-
-async def rendered_dom(page: Page) -> str:
-    """The DOM after scripts ran, serialised, open shadow roots included (see _DOM_WITH_SHADOW_ROOTS)."""
-    with_roots = await page.evaluate(_DOM_WITH_SHADOW_ROOTS)
-    return with_roots if with_roots is not None else await page.content()
+async def rendered_dom(document: Page | Frame) -> str:
+    """The DOM of a page (or of one of its frames) after scripts ran, serialised, open shadow roots
+    included (see _DOM_WITH_SHADOW_ROOTS)."""
+    with_roots = await document.evaluate(_DOM_WITH_SHADOW_ROOTS)
+    return with_roots if with_roots is not None else await document.content()

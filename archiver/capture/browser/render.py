@@ -25,7 +25,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.late import NAVIGATED, OBSERVE_CHANGES, late_note, watch_late_changes
 from archiver.capture.browser.page_events import clip, in_words, keep, watch_page
-from archiver.capture.browser.page_text import frames_text, page_text, rendered_dom
+from archiver.capture.browser.page_text import ShownFrame, page_text, rendered_dom, shown_frames
 from archiver.capture.browser.screen_notes import screen_notes
 from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
@@ -70,8 +70,9 @@ class PageCapture:
     screenshot: bytes | None = None  # full-page PNG
     pdf: bytes | None = None
     dom: bytes | None = None         # the DOM after scripts ran, serialised, UTF-8, open shadow roots included
-    taken_at: dict[str, datetime] = field(default_factory=dict)  # "screenshot", "pdf", "dom": when each was begun
-    text: str | None = None          # visible text: innerText of <body>, open shadow roots', then frames'
+    frames: list[ShownFrame] = field(default_factory=list)  # the frames shown to the reader, their text and DOM
+    taken_at: dict[str, datetime] = field(default_factory=dict)  # "screenshot", "pdf", "dom", "frames": when each was begun
+    text: str | None = None          # visible text: innerText of <body>, open shadow roots', then shown frames'
     load_seconds: float | None = None     # from navigation start to the load event; None: never fired
     settled_seconds: float | None = None  # to network idle and fonts ready; None: never settled
     console_errors: list[str] = field(default_factory=list)
@@ -320,9 +321,10 @@ async def _artifacts(run: _PageRun) -> None:
     result.title = await run.bounded("title", page.title, limits.artifacts, waiting=False)
     text = await run.bounded("text", lambda: page_text(page, limits.text_chars), limits.artifacts, waiting=False)
     # A frameset's, or a page's shown only in a frame: a reader sees the frames' text as the page's.
-    framed: list[str] = []
-    await run.bounded("frames' text", lambda: frames_text(page, limits.text_chars - len(text or ""), framed),
+    result.taken_at["frames"] = datetime.now(timezone.utc)
+    await run.bounded("frames", lambda: shown_frames(page, limits.text_chars - len(text or ""), result.frames),
                       limits.artifacts, waiting=False)
+    framed = [frame.text for frame in result.frames if frame.text.strip()]
     result.text = "\n\n".join(filter(None, [text, *framed])) if text is not None or framed else None
     result.final_url = page.url
 
