@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from archiver.evidence.signing import generate_key
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from tests.conftest import allow_networks, capture, http_response, send_bytes
@@ -61,14 +62,115 @@ def test_init_refuses_a_bucket_prefix_another_collection_stores_in(tmp_path, run
     stored = s3.list_objects_v2(Bucket=bucket)["Contents"]
     keys = private_keys(tmp_path)
 
-    for url in (f"s3://{bucket}/newsroom/", f"s3://{bucket}/"):  # its prefix, or one holding it
+    team = Collection.open(tmp_path / "team")
+    named = f"'team' (id {team.config.id})"
+    for url, said in [(f"s3://{bucket}/newsroom/", f"s3://{bucket}/newsroom/ already holds a collection, {named}"),
+                      (f"s3://{bucket}/", f"s3://{bucket}/ holds another collection's prefix, "
+                                          f"s3://{bucket}/newsroom/, {named}")]:  # its prefix, or one holding it
         refused = run_cli("init", "--json", "--catalog", postgresql_url, "--storage", url, tmp_path / "newcomer")
         error = refused_in_one_line(refused)
-        assert f"{url} already holds 1 files" in error and "a copy of its archiver.toml" in error, error
+        assert said in error, error
         assert not (tmp_path / "newcomer").exists()
         assert private_keys(tmp_path) == keys
         assert custody_of(postgresql_url) == []
     assert s3.list_objects_v2(Bucket=bucket)["Contents"] == stored
+
+
+def tables_in(url: str) -> list[str]:
+    import psycopg
+    with psycopg.connect(url) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1")]
+
+
+def objects_in(s3, bucket: str) -> list[str]:
+    return [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_init_refusing_the_s3_store_leaves_a_fresh_database_as_it_was(tmp_path, run_cli, s3, monkeypatch,
+                                                                       postgresql_url):
+    bucket = make_bucket(s3, mode=None)
+    cases = [("s3://no-such-bucket-here/x/", {}, "no bucket 'no-such-bucket-here'"),
+             (f"s3://{bucket}/x/", {"AWS_SECRET_ACCESS_KEY": "not-the-secret"}, "refused these credentials"),
+             (f"s3://{bucket}/x/", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, "cannot reach the S3 store")]
+    for number, (url, environment, said) in enumerate(cases):
+        with monkeypatch.context() as patched:
+            for variable, value in environment.items():
+                patched.setenv(variable, value)
+            refused = run_cli("init", "--json", "--catalog", postgresql_url, "--storage", url, tmp_path / str(number))
+        assert said in refused_in_one_line(refused), refused.output
+        assert not (tmp_path / str(number)).exists()
+        assert tables_in(postgresql_url) == []  # no schema made before the store was refused
+    assert objects_in(s3, bucket) == [] and private_keys(tmp_path) == []
+
+    made = run_cli("init", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/x/", tmp_path / "team")
+    assert made.exit_code == 0, made.output
+    assert "warc_files" in tables_in(postgresql_url)
+
+
+def test_init_as_a_user_who_may_not_create_the_catalogs_tables_is_refused_before_anything_is_made(
+        tmp_path, run_cli, s3, postgresql_cluster):
+    import psycopg
+    bucket = make_bucket(s3)
+    database = postgresql_cluster.new_database().rsplit("/", 1)[1]
+    user = f"desk_{database}"
+    with psycopg.connect(postgresql_cluster.url(), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {user} LOGIN")  # not the owner: PostgreSQL 15 lets it create nothing in public
+    arguments = ["init", "--json", "--catalog", postgresql_cluster.url(database, user), "--storage",
+                 f"s3://{bucket}/desk/", tmp_path / "team"]
+    error = refused_in_one_line(run_cli(*arguments))
+    assert f"PostgreSQL user {user} may not create the catalog's tables in schema public" in error, error
+    assert f"GRANT CREATE ON SCHEMA public TO {user}" in error, error
+    assert not (tmp_path / "team").exists() and private_keys(tmp_path) == [] and objects_in(s3, bucket) == []
+    assert tables_in(postgresql_cluster.url(database)) == []
+
+    with psycopg.connect(postgresql_cluster.url(database), autocommit=True) as owner:
+        owner.execute(f"GRANT CREATE ON SCHEMA public TO {user}")
+    made = run_cli(*arguments)
+    assert made.exit_code == 0, made.output
+
+
+def test_init_with_a_key_it_cannot_open_is_refused_before_anything_is_made(tmp_path, run_cli, s3, postgresql_url):
+    bucket = make_bucket(s3)
+    key = tmp_path / "desk.pem"
+    generate_key(key, b"the desk's passphrase")
+    arguments = ["init", "--json", "--key", key, "--catalog", postgresql_url, "--storage", f"s3://{bucket}/desk/",
+                 tmp_path / "team"]
+    refused = run_cli(*arguments)  # no $ARCHIVER_PASSPHRASE, and init asks for none
+    assert f"the signing key {key} is encrypted" in refused_in_one_line(refused)
+    assert not (tmp_path / "team").exists() and tables_in(postgresql_url) == [] and objects_in(s3, bucket) == []
+
+    made = run_cli(*arguments, env={"ARCHIVER_PASSPHRASE": "the desk's passphrase"})
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["key"] == str(key)
+
+
+def test_init_refuses_a_prefix_inside_or_holding_another_collections(tmp_path, run_cli, s3, postgresql_cluster):
+    whole, nested = make_bucket(s3), make_bucket(s3)
+    for url, folder in [(f"s3://{whole}/", "whole"), (f"s3://{nested}/desk/sub/", "nested")]:
+        made = run_cli("init", "--name", folder, "--storage", url, tmp_path / folder)  # nothing captured: no WARC yet
+        assert made.exit_code == 0, made.output
+    ids = {folder: Collection.open(tmp_path / folder).config.id for folder in ("whole", "nested")}
+    stored = {bucket: objects_in(s3, bucket) for bucket in (whole, nested)}
+    keys = private_keys(tmp_path)
+
+    for number, (url, said) in enumerate([
+            (f"s3://{whole}/sub/", f"s3://{whole}/sub/ is inside another collection's prefix, s3://{whole}/, "
+                                   f"'whole' (id {ids['whole']})"),
+            (f"s3://{nested}/desk/sub/deeper/", f"is inside another collection's prefix, s3://{nested}/desk/sub/"),
+            (f"s3://{nested}/", f"s3://{nested}/ holds another collection's prefix, s3://{nested}/desk/sub/, "
+                                f"'nested' (id {ids['nested']})"),
+            (f"s3://{nested}/desk/", f"holds another collection's prefix, s3://{nested}/desk/sub/")]):
+        database = postgresql_cluster.new_database()
+        refused = run_cli("init", "--json", "--catalog", database, "--storage", url, tmp_path / str(number))
+        error = refused_in_one_line(refused)
+        assert said in error and "a prefix neither inside another collection's nor holding one" in error, error
+        assert not (tmp_path / str(number)).exists() and private_keys(tmp_path) == keys
+        assert tables_in(database) == []
+    assert {bucket: objects_in(s3, bucket) for bucket in (whole, nested)} == stored
+
+    beside = run_cli("init", "--storage", f"s3://{nested}/desk/other/", tmp_path / "beside")  # a sibling prefix is free
+    assert beside.exit_code == 0, beside.output
 
 
 def test_init_checks_the_s3_store_as_opening_a_collection_does(tmp_path, run_cli, s3, monkeypatch):

@@ -20,10 +20,11 @@ from archiver.evidence.custody import parse_entry
 from archiver.store.catalog import Catalog
 from archiver.store.schema import MIGRATIONS, SCHEMA_VERSION
 from archiver.store.collection import Collection
+from archiver.store.s3 import COLLECTION_MARKER
 from archiver.store.storage_settings import StorageSettings
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.faults import KILLED
-from tests.test_s3_storage import make_bucket
+from tests.test_s3_storage import make_bucket, stored_keys
 from tests.test_workers import another_machine
 from tests.tsa import local_tsa  # noqa: F401 (fixture)
 
@@ -200,7 +201,7 @@ def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path, run
     killed = subprocess.run([sys.executable, "-m", "tests.faults", "4", str(shared / "warcs"), *arguments],
                             capture_output=True, text=True, env=env)
     assert killed.returncode == KILLED, killed.stderr
-    assert 0 < len(s3.list_objects_v2(Bucket=bucket).get("Contents", [])) < 2, "not killed mid-upload"
+    assert len(stored_keys(s3, bucket)) == 1, "not killed mid-upload"
 
     resumed = run_cli(*arguments)
     assert resumed.exit_code == 0, resumed.output
@@ -208,6 +209,8 @@ def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path, run
     assert resumed.stdout.rstrip().endswith("Every check above passed.")
     assert run_cli("verify", "-C", shared).exit_code == 0
     assert files_of(original.root) == before, "the original was written"
+    claimed = json.loads(s3.get_object(Bucket=bucket, Key=f"team/{COLLECTION_MARKER}")["Body"].read())
+    assert claimed == {"collection": original.config.id, "name": original.config.name}  # as init claims a prefix
 
 
 def test_an_original_whose_catalog_an_older_archiver_wrote_is_refused_and_nothing_is_written(

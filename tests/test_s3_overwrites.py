@@ -15,7 +15,8 @@ from archiver.errors import StorageProblem
 from archiver.store import s3_upload
 from tests.conftest import capture
 from tests.s3_faults import CONFLICT, RefusingProxy
-from tests.test_s3_storage import capture_refused, make_bucket, page_server, s3_collection, sent_requests
+from tests.test_s3_storage import (capture_refused, make_bucket, page_server, s3_collection, sent_requests,
+                                   stored_keys)
 
 MiB = 2**20
 
@@ -285,7 +286,7 @@ def test_an_upload_refused_as_another_of_its_name_is_under_way_says_so_not_other
     message = str(refused.value)
     assert "another upload of a.warc.gz" in message and "is under way" in message and "doctor --fix" in message
     assert "other bytes" not in message and "\n" not in message
-    assert not s3.list_objects_v2(Bucket=bucket).get("Contents")
+    assert not stored_keys(s3, bucket)
 
 
 def test_a_reservation_taken_first_by_an_upload_of_the_same_bytes_is_told_as_such(tmp_path, run_cli, s3,

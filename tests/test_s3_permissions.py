@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.test_s3_storage import make_bucket, page_server, s3_collection
+from tests.test_s3_storage import make_bucket, page_server, s3_collection, stored_keys
 
 
 def deny(s3, bucket: str, action: str) -> None:
@@ -36,4 +36,4 @@ def test_credentials_that_may_not_read_versions_are_refused_at_set_up_naming_the
         assert refused in result.output and f"allow {permission} to them" in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
     assert not list((collection.root / "warcs").iterdir())  # nothing captured, nothing waiting in the spool
-    assert not s3.list_objects_v2(Bucket=bucket).get("Contents")
+    assert not stored_keys(s3, bucket)

@@ -19,6 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.check.reading import Parallelism
 from archiver.check.verify import verify_collection
 from archiver.store.collection import Collection
+from archiver.store.s3 import COLLECTION_MARKER
 from tests.conftest import allow_networks, capture, http_response, send_bytes
 from tests.s3_faults import RefusingProxy
 
@@ -31,6 +32,12 @@ def make_bucket(s3, mode: str | None = "COMPLIANCE", days: int = 2) -> str:
         s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
             "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}})
     return bucket
+
+
+def stored_keys(s3, bucket: str) -> list[str]:
+    """The keys of the bucket's objects but the COLLECTION_MARKER init stores: the files stored since."""
+    return [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+            if not item["Key"].endswith(COLLECTION_MARKER)]
 
 
 def s3_collection(tmp_path, run_cli, url: str, retention: str = "") -> Collection:
@@ -135,7 +142,7 @@ def test_a_bucket_not_locked_as_required_is_refused_before_capturing(tmp_path, r
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert bucket in result.output and expected in result.output
-    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert stored_keys(s3, bucket) == []
 
 
 def test_verify_looks_up_each_object_once_for_its_size_and_retention(tmp_path, run_cli, raw_server, s3,
@@ -145,7 +152,7 @@ def test_verify_looks_up_each_object_once_for_its_size_and_retention(tmp_path, r
     url = page_server(raw_server).url("/")
     for _ in range(3):  # one run, one WARC file, one object
         capture(collection, url)
-    names = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    names = sorted(stored_keys(s3, bucket))
     assert len(names) == 3
 
     object_heads.clear()
@@ -180,7 +187,7 @@ def test_the_store_refuses_to_delete_or_shorten_an_uploaded_warc(tmp_path, run_c
     bucket = make_bucket(s3, "COMPLIANCE", days=3)
     collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/", 'require_retention = "COMPLIANCE"')
     capture(collection, page_server(raw_server).url("/"))
-    [listed] = s3.list_object_versions(Bucket=bucket)["Versions"]
+    [listed] = [item for item in s3.list_object_versions(Bucket=bucket)["Versions"] if item["Key"] != COLLECTION_MARKER]
     version = {"Bucket": bucket, "Key": listed["Key"], "VersionId": listed["VersionId"]}
     with pytest.raises(ClientError, match="AccessDenied"):
         s3.delete_object(**version, BypassGovernanceRetention=True)
@@ -196,7 +203,7 @@ def test_verify_reports_an_object_swapped_behind_its_back(tmp_path, run_cli, raw
     bucket = make_bucket(s3, mode=None)
     collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/")
     capture(collection, page_server(raw_server).url("/"))
-    [key] = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    [key] = stored_keys(s3, bucket)
     original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     swapped = original[:-40] + bytes([original[-40] ^ 1]) + original[-39:]  # one bit of a record's bytes
     s3.put_object(Bucket=bucket, Key=key, Body=swapped)
@@ -215,6 +222,7 @@ def test_setting_up_a_store_that_cannot_work_is_one_line_before_capturing(tmp_pa
     # init itself refuses such a store (tests/test_init_targets.py): this one's bucket is deleted after.
     bucket, gone = make_bucket(s3, mode=None), make_bucket(s3, mode=None)
     missing = s3_collection(tmp_path, run_cli, f"s3://{gone}/")
+    s3.delete_object(Bucket=gone, Key=COLLECTION_MARKER)
     s3.delete_bucket(Bucket=gone)
     result = run_cli("capture", "-C", missing.root, url)
     assert result.exit_code == 2 and f"no bucket {gone!r}" in result.output
@@ -288,7 +296,7 @@ def test_one_object_is_verified_in_pieces_by_ranged_reads_finding_what_a_whole_r
     collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/")
     server = raw_server({f"/{i}": send_bytes(http_response(bytes([65 + i]) * 4000 * (i + 1))) for i in range(6)})
     assert [row.outcome for row in capture(collection, *(server.url(f"/{i}") for i in range(6)))] == ["ok"] * 6
-    [key] = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    [key] = stored_keys(s3, bucket)
     in_pieces = Parallelism(workers=2, pool_from=1 << 62, piece_size=1)  # every member a piece, read in this process
     object_gets.clear()
     report = verify_collection(collection, parallelism=in_pieces)

@@ -23,6 +23,7 @@ from archiver.capture.warc import WarcFileWriter
 from archiver.evidence.keys import export_custody, open_signing_key
 from archiver.store.collection import Collection
 from archiver.store.crash_points import CRASH_AT
+from archiver.store.s3 import COLLECTION_MARKER
 from tests.conftest import allow_networks, make_collection
 from tests.test_doctor import gates, page  # noqa: F401 (gates is a fixture)
 from tests.test_s3_storage import make_bucket
@@ -82,8 +83,9 @@ def another_machine(collection: Collection, root: Path) -> Collection:
 
 
 def uploaded(s3, bucket: str) -> list[str]:
+    """The keys of the files uploaded to the bucket (not the COLLECTION_MARKER init stores)."""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"] != COLLECTION_MARKER)
 
 
 def cataloged_files(postgresql_url: str) -> list[tuple]:

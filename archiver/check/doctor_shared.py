@@ -20,6 +20,7 @@ from archiver.evidence.shared_manifests import MANIFESTS, listed_files
 from archiver.evidence.worker_keys import worker_key_path
 from archiver.store.collection import Collection
 from archiver.store.documents import FOLDER as DOCUMENTS
+from archiver.store.s3 import COLLECTION_MARKER
 
 
 def shared_findings(collection: Collection) -> list[Finding]:
@@ -81,7 +82,7 @@ def _orphaned_objects(collection: Collection) -> list[Finding]:
     with collection:
         cataloged = {row[0] for row in collection.catalog.query("SELECT name FROM warc_files")}
         cataloged |= {f"{DOCUMENTS}/{row[0]}" for row in collection.catalog.query("SELECT sha256 FROM document_versions")}
-    cataloged |= {f"{MANIFESTS}/{name}" for name in listed_files(collection)}
+    cataloged |= {f"{MANIFESTS}/{name}" for name in listed_files(collection)} | {COLLECTION_MARKER}
     return [Finding("orphaned object", storage.object_url(name),
                     "in the store but named by no catalog row (an upload whose catalog commit never came, or put "
                     "there by hand); kept: doctor never deletes an object")

@@ -32,11 +32,13 @@ def init(folder: Path | None, collection_dir: Path, name: str | None, operator: 
     manifests/, keys/, and its Ed25519 signing key (outside the collection; encrypted when
     $ARCHIVER_PASSPHRASE is set).
 
-    A database or bucket prefix already holding a collection is refused, nothing made: another
-    machine joins a shared collection with a copy of its archiver.toml, not with init.
+    A database or bucket prefix already holding a collection is refused, and so is a prefix
+    inside another collection's or holding one, nothing made: another machine joins a shared
+    collection with a copy of its archiver.toml, not with init.
 
     Exit 0 when the collection was made; 2 on bad usage (a folder that already holds a
-    collection, a database or bucket prefix that does, an S3 store that cannot be used), 3 when
+    collection, a database or bucket prefix that does or is nested with one's, an S3 store that
+    cannot be used), 3 when
     the machine refused (a disk full, a PostgreSQL server unreachable or refusing the login)."""
     collection, key, created = create_collection(folder or collection_dir, key_file, passphrase(ask=False), name, operator,
                                                  catalog_url,

@@ -179,7 +179,11 @@ def create_collection(folder: Path, option: Path | None, passphrase: bytes | Non
                       operator: str | None = None, catalog_url: str | None = None,
                       storage: StorageSettings | None = None) -> tuple[Collection, SigningKey, bool]:
     """A new collection in `folder` with its signing key (see create_signing_key), its creation
-    announced in the custody log. Returns the collection, its key and whether the key is new."""
+    announced in the custody log. Returns the collection, its key and whether the key is new.
+    A key given that exists is read first: refused (encrypted with no passphrase, not a key),
+    nothing is made, no folder, catalog table or claimed bucket prefix."""
+    if (given := option or os.environ.get("ARCHIVER_KEY")) and Path(given).exists():
+        load_key(Path(given), passphrase)
     collection = Collection.init(folder, name=name, operator=operator, catalog_url=catalog_url,
                                  storage=storage)
     key, created = create_signing_key(collection, option, passphrase)

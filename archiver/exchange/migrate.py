@@ -10,7 +10,8 @@ The steps, each safe to run again after an interruption:
    original verified;
 2. the new folder is made, holding a note of what is being migrated where (MARKER) and the
    original's settings with the new catalog and storage, and the original's files are copied in;
-3. each WARC file goes up through the store's own upload (never over another object, its
+3. the bucket prefix is claimed for the collection (its COLLECTION_MARKER, as `init` stores), and
+   each WARC file goes up through the store's own upload (never over another object, its
    SHA-256 sent and read back, its retention reported); one already up with the same bytes,
    by an interrupted run, is taken as it is;
 4. every catalog row, every custody entry and one more saying where the collection came
@@ -43,7 +44,7 @@ from archiver.store.database import is_server_url, placeholders
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.sqlite_database import stored_schema_version
 from archiver.store.storage import Storage, StoredFile
-from archiver.store.taken import refuse_catalog_taken, refuse_prefix_taken
+from archiver.store.taken import mark_collection, refuse_catalog_taken, refuse_prefix_taken
 from archiver.store.storage_settings import URL_FORM, StorageSettings, open_storage, render_storage, split_url
 
 MARKER = ".migrating"
@@ -124,6 +125,7 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
             if not done:
                 _refuse_unverified(source, workers)
                 copy = _make_folder(source, folder, target, settings)
+                mark_collection(storage, source.config.id, source.config.name)
                 uploaded = _upload(source, storage, progress)
                 _load_catalog(source, catalog, copy, key, uploaded, target)
             rows = {table: source.catalog.query(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

@@ -26,7 +26,7 @@ from archiver.store.lost_catalog import refuse_a_lost_catalog
 from archiver.store.sizes import parse_size
 from archiver.store.storage import Storage
 from archiver.store.storage_settings import StorageSettings, open_storage, parse_storage, render_storage
-from archiver.store.taken import refuse_taken_for_init
+from archiver.store.taken import mark_collection, refuse_taken_for_init
 from archiver.errors import UsageProblem
 
 CONFIG_NAME = "archiver.toml"
@@ -366,22 +366,23 @@ class Collection:
     def init(cls, root: Path, name: str | None = None, operator: str | None = None,
              catalog_url: str | None = None, storage: StorageSettings | None = None) -> "Collection":
         """Create the layout, the catalog in `catalog_url` (PostgreSQL) and WARC files in `storage` (S3) if given;
-        refuses an existing collection, and before writing anything, targets another one holds (taken.py)."""
+        refuses an existing collection, and before writing anything, targets another one holds (taken.py); an S3
+        prefix is then claimed (its COLLECTION_MARKER) before anything else is written."""
         root = Path(root).absolute()
         if cls.exists(root):
             raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
         if catalog_url is not None:
             _parse_config(root / CONFIG_NAME, f"[catalog]\nurl = {json.dumps(catalog_url)}\n")
-        refuse_taken_for_init(root, catalog_url, storage)
+        config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
+                        id=str(uuid.uuid4()), catalog_url=catalog_url, storage=storage or StorageSettings())
+        if (store := refuse_taken_for_init(root, catalog_url, storage)) is not None:
+            mark_collection(store, config.id, config.name)
         try:
             root.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
                 (root / sub).mkdir(exist_ok=True)
             for lock in (EXPORT_LOCK_NAME, IMPORT_LOCK_NAME):  # made now, so that taking a turn adds no file
                 (root / lock).touch()
-            config = Config(name=name or root.name or "archive", operator=operator or _default_operator(),
-                            id=str(uuid.uuid4()), catalog_url=catalog_url,
-                            storage=storage or StorageSettings())
             atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
             fsync_dir(root)
         except OSError as exc:

@@ -127,6 +127,14 @@ class PostgreSQL:
         row = self.execute("SELECT version FROM archiver_schema").fetchone()
         return row[0] if row else 0
 
+    def may_create_tables(self) -> tuple[bool, str, str | None]:
+        """Whether this login may create the catalog's tables, as which user, in which schema
+        (None: no schema on its search_path exists): PostgreSQL 15 lets only a database's owner
+        create tables in its public schema, unless granted."""
+        user, schema, may = self.execute("SELECT current_user, current_schema(),"
+                                         " has_schema_privilege(current_schema(), 'CREATE')").fetchone()
+        return bool(may), user, schema
+
     def set_schema_version(self, version: int) -> None:
         self.execute("CREATE TABLE IF NOT EXISTS archiver_schema (version INTEGER NOT NULL)")
         self.execute("DELETE FROM archiver_schema")

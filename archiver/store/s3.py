@@ -9,6 +9,7 @@ Reads are ranged GETs (s3_reader.py), so reading one record never fetches a whol
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from contextlib import contextmanager
@@ -25,6 +26,10 @@ from archiver.store.storage import LocalFolder, LocalNewFile, NewFile, ObjectSta
 from archiver.store.storage_settings import StorageSettings
 
 _COPY_SIZE = 2**20
+# The object at a collection's prefix saying whose store it is, stored by `init` before anything
+# else: a collection that has stored nothing yet still holds its prefix, for a later `init` of
+# the same, an enclosing or a nested prefix to be refused (taken.py).
+COLLECTION_MARKER = "archiver-collection.json"
 
 
 class S3Storage:
@@ -122,6 +127,25 @@ class S3Storage:
             raise UsageProblem(f"bucket {self.bucket!r} locks objects for {days} days, "
                                f"under min_retention_days = {days_wanted}", fix)
 
+    def mark_collection(self, about: bytes) -> None:
+        """Store COLLECTION_MARKER at the prefix, holding `about`, never over another object."""
+        with self._failures(f"store {COLLECTION_MARKER}"):
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + COLLECTION_MARKER, Body=about, IfNoneMatch="*",
+                                   ChecksumAlgorithm="SHA256",
+                                   ChecksumSHA256=base64.b64encode(hashlib.sha256(about).digest()).decode())
+
+    def collection_marker(self, prefix: str) -> bytes | None:
+        """What the COLLECTION_MARKER at `prefix` of the bucket (this one's or another) holds; None if there
+        is none, or if these credentials may not read it (the store keeps that prefix from them)."""
+        from botocore.exceptions import ClientError
+        with self._failures(f"look for {COLLECTION_MARKER}"):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=prefix + COLLECTION_MARKER)["Body"].read()
+            except ClientError as exc:
+                if error_code(exc) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied"):
+                    return None
+                raise
+
     # -- writes ---------------------------------------------------------------------------
 
     def create(self, name: str) -> NewFile:
@@ -179,7 +203,7 @@ class S3Storage:
             return b"".join(self._chunks(self._key(name), offset, length))
 
     def names(self) -> list[str]:
-        return [name for name in self.object_names() if "/" not in name]
+        return [name for name in self.object_names() if "/" not in name and name != COLLECTION_MARKER]
 
     def object_names(self) -> list[str]:
         """Every object under the prefix, named relative to it, sorted: the files names() lists
