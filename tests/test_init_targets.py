@@ -12,6 +12,7 @@ from archiver.evidence.signing import generate_key
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
 from tests.conftest import allow_networks, capture, http_response, send_bytes
+from tests.test_s3_permissions import deny
 from tests.test_s3_storage import make_bucket
 
 
@@ -128,6 +129,18 @@ def test_init_as_a_user_who_may_not_create_the_catalogs_tables_is_refused_before
         owner.execute(f"GRANT CREATE ON SCHEMA public TO {user}")
     made = run_cli(*arguments)
     assert made.exit_code == 0, made.output
+
+
+def test_init_with_credentials_that_may_not_store_an_object_is_refused_before_anything_is_made(
+        tmp_path, run_cli, s3, postgresql_url):
+    bucket = make_bucket(s3)
+    deny(s3, bucket, "s3:PutObject")
+    refused = run_cli("init", "--json", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/desk/",
+                      tmp_path / "team")
+    error = refused_in_one_line(refused)
+    assert f"may not store objects in bucket {bucket!r}" in error and "allow s3:PutObject" in error, error
+    assert not (tmp_path / "team").exists() and private_keys(tmp_path) == [] and objects_in(s3, bucket) == []
+    assert tables_in(postgresql_url) == []
 
 
 def test_init_with_a_key_it_cannot_open_is_refused_before_anything_is_made(tmp_path, run_cli, s3, postgresql_url):

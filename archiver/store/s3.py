@@ -127,12 +127,20 @@ class S3Storage:
             raise UsageProblem(f"bucket {self.bucket!r} locks objects for {days} days, "
                                f"under min_retention_days = {days_wanted}", fix)
 
-    def mark_collection(self, about: bytes) -> None:
-        """Store COLLECTION_MARKER at the prefix, holding `about`, never over another object."""
+    def put_collection_marker(self, about: bytes) -> None:
+        """Store COLLECTION_MARKER at the prefix, holding `about`, never over another object: the
+        first object a collection stores, so credentials that may store none are refused here."""
+        from botocore.exceptions import ClientError
         with self._failures(f"store {COLLECTION_MARKER}"):
-            self.client.put_object(Bucket=self.bucket, Key=self.prefix + COLLECTION_MARKER, Body=about, IfNoneMatch="*",
-                                   ChecksumAlgorithm="SHA256",
-                                   ChecksumSHA256=base64.b64encode(hashlib.sha256(about).digest()).decode())
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self.prefix + COLLECTION_MARKER, Body=about,
+                                       IfNoneMatch="*", ChecksumAlgorithm="SHA256",
+                                       ChecksumSHA256=base64.b64encode(hashlib.sha256(about).digest()).decode())
+            except ClientError as exc:
+                if error_code(exc) in ("403", "AccessDenied"):
+                    raise UsageProblem(f"these credentials may not store objects in bucket {self.bucket!r}, which "
+                                       "uploads need", "allow s3:PutObject to them on that bucket") from None
+                raise
 
     def collection_marker(self, prefix: str) -> bytes | None:
         """What the COLLECTION_MARKER at `prefix` of the bucket (this one's or another) holds; None if there

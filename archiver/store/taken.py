@@ -68,7 +68,7 @@ def mark_collection(storage: "S3Storage", collection_id: str, name: str) -> None
     stores anything; claimed already by this very collection (a migration run again), left as it is."""
     about = json.dumps({"collection": collection_id, "name": name}, sort_keys=True).encode("utf-8")
     if storage.collection_marker(storage.prefix) != about:
-        storage.mark_collection(about)
+        storage.put_collection_marker(about)
 
 
 def _holds_collection(catalog: Catalog) -> bool:
