@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 
 from archiver.store.leftovers import IMPORTED_PREFIX
 from archiver.store.database import in_batches, placeholders
@@ -115,6 +116,7 @@ def _import_warc(collection: Collection, key: SigningKey, source, checked: FileS
             tmp.unlink()
             return Imported(final_name, origin, [], already=True)
         _refuse_records_held(collection, checked)
+        facts = _record_facts(tmp, name)  # read before storing: a file warcio cannot read is never stored
         size = collection.storage.size(final_name)
         if size is None:
             with open(tmp, "rb") as copy:
@@ -123,7 +125,7 @@ def _import_warc(collection: Collection, key: SigningKey, source, checked: FileS
             stored = StoredFile(final_name, size, sha256)
         source_note = f"{origin} sha256:{sha256}"
         on_step(f"cataloging the captures in {name}")
-        captures = _catalog_captures(collection, stored, source_note)
+        captures = _catalog_captures(collection, stored, source_note, facts)
     finally:
         tmp.unlink(missing_ok=True)
     custody_log(collection, key).append("import", {"file": final_name, "source": origin, "sha256": sha256,
@@ -158,17 +160,31 @@ def _goes_with(other: ScannedRecord, response: ScannedRecord) -> bool:
     return other.type == "metadata" and other.headers.get("WARC-Refers-To") == response.id
 
 
-def _catalog_captures(collection: Collection, stored_file: StoredFile, source: str) -> list[CaptureRow]:
+def _record_facts(path: Path, name: str) -> dict[str, tuple[int, int, str | None]]:
+    """Each record's offset and length as warcio gives them (as players find it), and its HTTP
+    status; a file warcio cannot read is refused."""
+    facts = {}
+    try:
+        with open(path, "rb") as stream:
+            iterator = ArchiveIterator(stream)
+            for record in iterator:
+                record_id = record.rec_headers.get_header("WARC-Record-ID")
+                status = record.http_headers.get_statuscode() if record.http_headers else None
+                facts[record_id] = (iterator.get_record_offset(), iterator.get_record_length(), status)
+    except (ArchiveLoadFailed, AttributeError, ValueError, EOFError) as exc:
+        # warcio raises what its parser trips on: an AttributeError for a record split across gzip members.
+        said = " ".join(str(exc).split()) if isinstance(exc, ArchiveLoadFailed) else type(exc).__name__
+        reason = f"warcio stops after {len(facts)} record(s): {said}"
+        raise UsageProblem(f"not imported: {name} cannot be read record by record as players read it ({reason})",
+                           "import only files that `warcio check` passes") from None
+    return facts
+
+
+def _catalog_captures(collection: Collection, stored_file: StoredFile, source: str,
+                      facts: dict[str, tuple[int, int, str | None]]) -> list[CaptureRow]:
     catalog = collection.catalog
     name = stored_file.name
     scanned = {r.id: r for r in scan_warc(collection.storage, name).records}
-    facts = {}
-    with collection.storage.reader(name) as stream:
-        iterator = ArchiveIterator(stream)
-        for record in iterator:
-            record_id = record.rec_headers.get_header("WARC-Record-ID")
-            status = record.http_headers.get_statuscode() if record.http_headers else None
-            facts[record_id] = (iterator.get_record_offset(), iterator.get_record_length(), status)
     warcinfo = next((r.id for r in scanned.values() if r.type == "warcinfo"), "")
     run_id = f"import-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
 

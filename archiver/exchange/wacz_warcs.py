@@ -16,6 +16,7 @@ from archiver.check.findings import Report
 from archiver.check.scan import HTTP_TYPES, FileScan, ScannedRecord, scan_stream
 from archiver.store.record_blocks import GZIP_MAGIC
 from archiver.exchange.wacz_package import warn
+from archiver.check.warc_shape import check_shape
 from archiver.exchange.zipreader import READ_SIZE, BundleRejected, Wacz
 
 _LINE_LIMIT = 1 << 20  # the longest WARC header line read
@@ -39,7 +40,8 @@ def check_archives(wacz: Wacz, report: Report) -> list[FileScan]:
 def check_warc(open_stream: Callable[[], BinaryIO], name: str, report: Report) -> FileScan:
     """One WARC, opened by `open_stream` (called once or twice), read through scan_stream, each
     record's declared block and payload digests checked against its bytes, whatever the
-    algorithm: SHA-256 from that reading, others (sha1, as most tools write) by a second pass."""
+    algorithm: SHA-256 from that reading, others (sha1, as most tools write) by a second pass;
+    then whether each record can be found by itself (warc_shape)."""
     try:
         with open_stream() as stream:
             scan = scan_stream(stream, name)
@@ -47,6 +49,7 @@ def check_warc(open_stream: Callable[[], BinaryIO], name: str, report: Report) -
         if _check_sha256_digests(name, scan, report):
             with open_stream() as stream:
                 _check_other_digests(stream, name, report)
+        check_shape(scan, report)  # after the digests: a damaged record is the first thing to say of a file
     except BundleRejected as exc:
         report.check("entry readable", False, name, str(exc))
         scan = FileScan(name, error=str(exc))

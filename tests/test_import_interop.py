@@ -1,0 +1,81 @@
+"""Files other tools write, imported then bundled (found by the interoperability QA pass): a
+WARC no player can read record by record is refused before anything is stored."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+CATALOG_BACKENDS = ("sqlite",)
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def corpus(name: str) -> Path:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip("the shared corpus is not beside this checkout")
+    return path
+
+
+def gzipped_as_a_whole(tmp_path: Path) -> Path:
+    """warcio's example WARC, its six records in one gzip member: it fails `warcio check`."""
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(gzip.decompress(corpus("warcio-example.warc.gz").read_bytes())))
+    return whole
+
+
+def fingerprint_of(run_cli, collection) -> str:
+    return json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
+
+
+def test_a_warc_gzipped_as_a_whole_is_refused_and_nothing_is_stored(run_cli, collection, tmp_path):
+    result = run_cli("import", "-C", collection.root, gzipped_as_a_whole(tmp_path))
+    assert result.exit_code == 2 and "internal error" not in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "gzipped as a whole" in result.stderr and "warcio recompress" in result.stderr
+    assert not list(collection.storage.folder.iterdir())
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+def test_a_warc_that_warcio_cannot_read_is_refused_before_it_is_stored(run_cli, collection, tmp_path):
+    # Each record's digests hold, and each starts a gzip member, but the last is split across two members.
+    example = corpus("warcio-example.warc.gz").read_bytes()
+    last = gzip.decompress(example[3207:])
+    split = tmp_path / "split.warc.gz"
+    split.write_bytes(example[:3207] + gzip.compress(last[:100]) + gzip.compress(last[100:]))
+    result = run_cli("import", "-C", collection.root, split)
+    assert result.exit_code == 2 and "internal error" not in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "record by record" in result.stderr, result.stderr
+    assert not list(collection.storage.folder.iterdir()) and not list(collection.tmp.glob("import-*"))
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+def test_a_warc_naming_one_record_id_twice_is_refused(run_cli, collection, tmp_path):
+    example = corpus("warcio-example.warc.gz").read_bytes()
+    last_member = example[3207:]  # warcio's example: its last record, a request, is the member at 3207
+    assert gzip.decompress(last_member).startswith(b"WARC/1.0\r\nWARC-Type: request")
+    twice = tmp_path / "twice.warc.gz"
+    twice.write_bytes(example + last_member)
+    result = run_cli("import", "-C", collection.root, twice)
+    assert result.exit_code == 2 and "record ids unique" in result.stderr, result.output
+    assert not list(collection.storage.folder.iterdir())
+
+
+def test_verify_bundle_fails_a_bundle_holding_one_record_twice(run_cli, collection, tmp_path):
+    assert run_cli("import", "-C", collection.root, corpus("py-wacz-valid_signed_example_1.wacz")).exit_code == 0
+    bundle, doubled = tmp_path / "all.wacz", tmp_path / "doubled.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(doubled, "w", zipfile.ZIP_STORED) as out:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "archive/data.warc.gz":
+                data += data  # every record again, byte for byte
+            out.writestr(info, data)
+    report = json.loads(run_cli("verify-bundle", doubled, "--fingerprint", fingerprint_of(run_cli, collection),
+                                "--json").stdout)
+    assert "record ids unique" in {failure["check"] for failure in report["failures"]}
