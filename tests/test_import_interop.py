@@ -4,6 +4,7 @@ WARC no player can read record by record is refused before anything is stored.""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -40,6 +41,23 @@ def test_a_warc_gzipped_as_a_whole_is_refused_and_nothing_is_stored(run_cli, col
     assert "gzipped as a whole" in result.stderr and "warcio recompress" in result.stderr
     assert not list(collection.storage.folder.iterdir())
     assert run_cli("verify", "-C", collection.root).exit_code == 0
+
+
+def test_doctor_sets_aside_a_warc_gzipped_as_a_whole_that_an_earlier_import_stored(run_cli, collection, tmp_path):
+    # What an earlier version's import left: the file stored under its hash, never cataloged.
+    whole = gzipped_as_a_whole(tmp_path)
+    assert run_cli("captures", "-C", collection.root).exit_code == 0  # the catalog made, as before any import
+    stored = collection.storage.folder / f"imported-{hashlib.sha256(whole.read_bytes()).hexdigest()[:16]}.warc.gz"
+    stored.write_bytes(whole.read_bytes())
+    found = json.loads(run_cli("doctor", "-C", collection.root, "--json").stdout)["findings"]
+    assert [(f["kind"], f["where"]) for f in found] == [("unimportable import", f"warcs/{stored.name}")]
+    assert "gzipped as a whole" in found[0]["detail"]
+    fixed = run_cli("doctor", "-C", collection.root, "--fix", "--json")
+    assert fixed.exit_code == 0, fixed.output
+    aside = collection.storage.folder / "quarantine" / stored.name
+    assert not stored.exists() and aside.read_bytes() == whole.read_bytes()  # set aside, its bytes kept
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
 
 
 def test_a_warc_that_warcio_cannot_read_is_refused_before_it_is_stored(run_cli, collection, tmp_path):

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from archiver.check.doctor_captures import unlogged_captures
 from archiver.check.doctor_custody import torn_custody_lines
 from archiver.check.doctor_findings import Diagnosis, Finding
+from archiver.check.doctor_imports import uncataloged_import
 from archiver.check.doctor_reads import unlogged_reads
 from archiver.check.doctor_stored import unstored_files
 from archiver.errors import StorageProblem
@@ -197,9 +198,7 @@ def _uncataloged(collection: Collection, catalog: Catalog, name: str, key: Signi
     """Captures whose records reached the file but not the catalog (a crash between the fsync
     and the commit), found by their attestation records."""
     if catalog.warc_file(name) is None and name.startswith(IMPORTED_PREFIX):
-        # Stored, never cataloged: only the import knows where it came from, and finishes it.
-        diagnosis.findings.append(Finding("interrupted import", f"warcs/{name}", "an import stopped before the catalog "
-                                          "listed it: import the same file again to finish it"))
+        uncataloged_import(collection, name, key is not None, diagnosis)
     if catalog.warc_file(name) is None or catalog.warc_file(name).get("closed_at") is None:
         return
     listed = {row[0] for row in catalog.query("SELECT record_id FROM records WHERE warc_file = ?", (name,))}

@@ -273,14 +273,18 @@ class LocalFolder:
         fsync_dir(self.folder)
 
     def set_aside_unfinished(self, name: str) -> str:
+        return self.set_aside(name + UNFINISHED_SUFFIX)
+
+    def set_aside(self, name: str) -> str:
+        """The file `name` (published or not) moved into quarantine/, its bytes kept; where it now is."""
         quarantine = self.folder / QUARANTINE
         quarantine.mkdir(exist_ok=True)
         # A rename, never shutil.move: its fallback on a refused rename copies without syncing
         # the copy and then deletes the original.
-        os.rename(self._path(name + UNFINISHED_SUFFIX), quarantine / (name + UNFINISHED_SUFFIX))
+        os.rename(self._path(name), quarantine / name)
         fsync_dir(quarantine)
         fsync_dir(self.folder)
-        return f"{QUARANTINE}/{name}{UNFINISHED_SUFFIX}"
+        return f"{QUARANTINE}/{name}"
 
     def _files(self) -> Iterator[Path]:
         return (p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith("."))
