@@ -1,5 +1,6 @@
 """Files other tools write, imported then bundled (found by the interoperability QA pass): a
-WARC no player can read record by record is refused before anything is stored."""
+WARC no player can read record by record is refused before anything is stored, and a bundle
+holds only the selected captures' records, each once."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import gzip
 import hashlib
 import json
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
 CATALOG_BACKENDS = ("sqlite",)
 
@@ -82,6 +85,37 @@ def test_a_warc_naming_one_record_id_twice_is_refused(run_cli, collection, tmp_p
     result = run_cli("import", "-C", collection.root, twice)
     assert result.exit_code == 2 and "record ids unique" in result.stderr, result.output
     assert not list(collection.storage.folder.iterdir())
+
+
+def test_a_bundle_of_one_capture_from_a_crawl_without_warcinfo_holds_only_its_records(run_cli, collection, tmp_path):
+    # Browsertrix writes no warcinfo: the file's first record is the page's response.
+    wacz = corpus("py-wacz-valid_signed_example_1.wacz")
+    imported = json.loads(run_cli("import", "-C", collection.root, wacz, "--json").stdout)["files"][0]
+    [favicon] = [c for c in imported["captures"] if c["url"].endswith("/favicon.ico")]
+    cited = json.loads(run_cli("cite", "-C", collection.root, "The favicon was missing", "--capture", favicon["id"],
+                               "--json").stdout)
+    bundle = tmp_path / "favicon.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--claim", cited["note"], "-o", bundle).exit_code == 0
+    with zipfile.ZipFile(bundle) as zf, zf.open("archive/data.warc.gz") as archive:
+        records = [(r.rec_headers.get_header("WARC-Record-ID"), r.rec_headers.get_header("WARC-Target-URI"))
+                   for r in ArchiveIterator(archive)]
+    assert [rid for rid, n in Counter(rid for rid, _ in records).items() if n > 1] == []  # a record id names one record
+    assert {uri for _, uri in records} == {"https://example.com/favicon.ico"}  # no other URL revealed
+    report = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint_of(run_cli, collection),
+                                "--json").stdout)
+    assert report["ok"], report["failures"]
+
+
+def test_a_bundle_of_every_capture_of_a_crawl_without_warcinfo_holds_each_record_once(run_cli, collection, tmp_path):
+    assert run_cli("import", "-C", collection.root, corpus("py-wacz-valid_signed_example_1.wacz")).exit_code == 0
+    bundle = tmp_path / "all.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    with zipfile.ZipFile(bundle) as zf, zf.open("archive/data.warc.gz") as archive:
+        ids = [r.rec_headers.get_header("WARC-Record-ID") for r in ArchiveIterator(archive)]
+    assert len(ids) == len(set(ids)) == 4, ids  # two responses, two requests
+    report = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint_of(run_cli, collection),
+                                "--json").stdout)
+    assert report["ok"], report["failures"]
 
 
 def test_verify_bundle_fails_a_bundle_holding_one_record_twice(run_cli, collection, tmp_path):
