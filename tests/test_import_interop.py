@@ -1,6 +1,7 @@
 """Files other tools write, imported then bundled (found by the interoperability QA pass): a
-WARC no player can read record by record is refused before anything is stored, and a bundle
-holds only the selected captures' records, each once."""
+WARC no player can read record by record is refused before anything is stored, a bundle holds
+only the selected captures' records, each once, and a revisit's payload held in the same file
+is found there."""
 
 from __future__ import annotations
 
@@ -131,3 +132,15 @@ def test_verify_bundle_fails_a_bundle_holding_one_record_twice(run_cli, collecti
     report = json.loads(run_cli("verify-bundle", doubled, "--fingerprint", fingerprint_of(run_cli, collection),
                                 "--json").stdout)
     assert "record ids unique" in {failure["check"] for failure in report["failures"]}
+
+
+def test_a_revisit_without_refers_to_is_checked_against_its_original_in_the_same_file(run_cli, collection, tmp_path):
+    # warcio's example: a revisit naming its original only by payload digest (sha1), as most tools write.
+    assert run_cli("import", "-C", collection.root, corpus("warcio-example.warc.gz")).exit_code == 0
+    bundle = tmp_path / "all.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    report = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint_of(run_cli, collection),
+                                "--json").stdout)
+    assert report["ok"], report["failures"]
+    assert report["passed"]["revisit payload digest"] == 1
+    assert not [line for line in report["not_checked"] if "revisit" in line], report["not_checked"]

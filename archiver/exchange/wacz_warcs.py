@@ -105,6 +105,7 @@ def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
     others = False
     undigested = revisits = unknown = 0
     by_id = {record.id: record for record in scan.records}
+    by_payload = _responses_by_payload(scan.records)
     for record in scan.records:
         declared = {h: record.headers.get(h) for h in ("WARC-Block-Digest", "WARC-Payload-Digest")}
         if not any(declared.values()):
@@ -116,15 +117,20 @@ def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
             algorithm = _known_algorithm(value)
             if header == "WARC-Payload-Digest" and record.type == "revisit":
                 # It names the payload of an earlier capture, not its own: checked against that
-                # capture's payload when the record holding it is in this file too.
-                original = by_id.get(record.headers.get("WARC-Refers-To"))
+                # capture's payload when the record holding it is in this file too, named by
+                # WARC-Refers-To or, as warcio and Browsertrix write none, by its payload digest.
+                original = by_id.get(record.headers.get("WARC-Refers-To")) or by_payload.get(_payload_key(value))
+                declared_there = original and original.headers.get("WARC-Payload-Digest")
                 if original is None:
                     revisits += 1
-                elif algorithm != "sha256":
-                    unknown += 1  # the scan hashes the original's payload in SHA-256 only
-                else:
+                elif algorithm == "sha256":
                     _compare(report, "revisit payload digest", f"{name} {record.id}", header, value,
                              bytes.fromhex(_sha256_payload(original)[7:]), "sha256")
+                elif declared_there and _payload_key(declared_there) == _payload_key(value):
+                    # The original's own digest, in this algorithm, is checked against its bytes below.
+                    report.count_passed("revisit payload digest")
+                else:
+                    unknown += 1  # the scan hashes the original's payload in SHA-256 only
                 continue
             if algorithm is None:
                 unknown += 1
@@ -140,6 +146,23 @@ def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
         if count:
             report.not_checked.append(f"{name}: {count} {what}: not checked")
     return others
+
+
+def _payload_key(declared: str) -> tuple[str, bytes] | None:
+    """A declared digest as its algorithm and raw bytes, whatever form it is written in."""
+    algorithm = _known_algorithm(declared)
+    decoded = algorithm and _digest_bytes(declared, hashlib.new(algorithm).digest_size)
+    return (algorithm, decoded[0]) if decoded else None
+
+
+def _responses_by_payload(records: list[ScannedRecord]) -> dict[tuple[str, bytes], ScannedRecord]:
+    """The responses of a file by their declared payload digest: those a revisit may stand for."""
+    held = {}
+    for record in records:
+        declared = record.headers.get("WARC-Payload-Digest")
+        if record.type == "response" and declared and (key := _payload_key(declared)):
+            held.setdefault(key, record)
+    return held
 
 
 def _sha256_payload(record: ScannedRecord) -> str:
