@@ -5,6 +5,7 @@ is found there."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
+
+from tests.conftest import make_collection
 
 CATALOG_BACKENDS = ("sqlite",)
 
@@ -144,3 +147,51 @@ def test_a_revisit_without_refers_to_is_checked_against_its_original_in_the_same
     assert report["ok"], report["failures"]
     assert report["passed"]["revisit payload digest"] == 1
     assert not [line for line in report["not_checked"] if "revisit" in line], report["not_checked"]
+
+
+def chunked_warc(path: Path, declared_over: bytes) -> Path:
+    """An uncompressed WARC of one chunked response whose sha1 payload digest is declared over `declared_over`."""
+    body = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    block = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    digest = base64.b32encode(hashlib.sha1(declared_over).digest()).decode()
+    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:6f1c2a4e-0000-4000-8000-000000000001>\r\n"
+            f"WARC-Date: 2022-07-21T17:47:43Z\r\nWARC-Target-URI: http://example.com/chunked\r\n"
+            f"Content-Type: application/http; msgtype=response\r\nWARC-Payload-Digest: sha1:{digest}\r\n"
+            f"Content-Length: {len(block)}\r\n\r\n")
+    path.write_bytes(head.encode() + block + b"\r\n\r\n")
+    return path
+
+
+def test_a_payload_digest_of_the_dechunked_body_is_accepted_and_said(run_cli, collection, tmp_path):
+    # Heritrix and warcprox (so Perma.cc) hash the body with its chunked coding removed; warcio hashes it as sent.
+    warc = chunked_warc(tmp_path / "warcprox.warc", b"hello world")
+    result = run_cli("import", "-C", collection.root, warc, "--json")
+    assert result.exit_code == 0, result.output
+    [imported] = json.loads(result.stdout)["files"]
+    assert imported["dechunked_payload_digests"] == 1 and len(imported["captures"]) == 1
+    [logged] = json.loads(run_cli("log", "-C", collection.root, "--json", "--event", "import").stdout)
+    assert logged["subject"]["dechunked_payload_digests"] == 1
+    said = run_cli("import", "-C", collection.root, chunked_warc(tmp_path / "again.warc", b"hello world")).stdout
+    assert "already imported" in said  # the same bytes: one import
+    report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
+    assert report["ok"], report["failures"]
+
+
+def test_a_chunked_payload_digest_that_matches_neither_body_is_refused(run_cli, collection, tmp_path):
+    result = run_cli("import", "-C", collection.root, chunked_warc(tmp_path / "forged.warc", b"hello there"))
+    assert result.exit_code == 2 and "record payload digest" in result.stderr, result.output
+    assert not list(collection.storage.folder.iterdir())
+
+
+def test_a_perma_wacz_imports_and_its_bundle_says_which_digests_are_of_dechunked_bodies(run_cli, tmp_path):
+    # Not the `collection` fixture, which holds every stored WARC to `warcio check`: warcio reads these digests otherwise.
+    collection = make_collection(tmp_path / "collection")
+    imported = run_cli("import", "-C", collection.root, corpus("wacz-signing-not-signed.wacz"), "--json")
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout)["files"][0]["dechunked_payload_digests"] == 5
+    bundle = tmp_path / "perma.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    report = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", fingerprint_of(run_cli, collection),
+                                "--json").stdout)
+    assert report["ok"], report["failures"]
+    assert report["passed"]["record payload digest of the de-chunked body"] == 5

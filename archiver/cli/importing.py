@@ -28,7 +28,8 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
 
     Exit 0 when imported (or imported already); 2 when the file is not imported (not a WARC or
     WACZ, a digest or signature that fails, records the collection already has), 3 when the
-    machine refused."""
+    machine refused. A payload digest taken over the body with its chunked transfer coding
+    removed (as Heritrix and warcprox write them) is accepted, and said, and logged."""
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
     repair_interrupted(collection, key)
@@ -36,6 +37,7 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
         imported = import_path(collection, key, source, step)
     if as_json:
         print_json({"files": [{"file": i.file, "source": i.source, "already": i.already,
+                               "dechunked_payload_digests": i.dechunked,
                                "captures": [c.as_dict() for c in i.captures]} for i in imported]})
         return
     for item in imported:
@@ -43,5 +45,8 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
             echo(f"{item.source}: already imported as {item.file}")
             continue
         echo(f"{item.source}: {len(item.captures)} capture(s) imported into warcs/{item.file}")
+        if item.dechunked:
+            echo(f"  {item.dechunked} payload digest(s) match the body with its chunked transfer coding removed (as "
+                 "Heritrix and warcprox hash it), not the bytes stored (as warcio and archiver hash it)")
         for capture in item.captures:
             echo(f"  {capture.id}  {capture.http_status or '-'}  {capture.url}")

@@ -30,7 +30,7 @@ from archiver.read.urls import normalise_url
 from archiver.check.findings import Report
 from archiver.exchange.wacz import check_signature
 from archiver.exchange.wacz_package import check_package
-from archiver.exchange.wacz_warcs import check_warc
+from archiver.exchange.wacz_warcs import DECHUNKED_PAYLOAD, check_warc
 from archiver.exchange.zipreader import open_wacz
 from archiver.capture.warc import software
 from archiver.store.rows import StoredRecord
@@ -43,6 +43,8 @@ class Imported:
     source: str
     captures: list[CaptureRow]
     already: bool = False
+    # Payload digests that match the body with its chunked transfer coding removed, not the bytes stored.
+    dechunked: int = 0
 
 
 def import_path(collection: Collection, key: SigningKey, path: Path,
@@ -63,7 +65,7 @@ def _import_path(collection: Collection, key: SigningKey, path: Path, on_step: C
     scan = check_warc(lambda: open(path, "rb"), path.name, report)
     _refuse_unless_ok(path.name, report)
     with open(path, "rb") as source:
-        return [_import_warc(collection, key, source, scan, f"{path.name}", on_step)]
+        return [_import_warc(collection, key, source, scan, f"{path.name}", on_step, report.passed[DECHUNKED_PAYLOAD])]
 
 
 def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: Callable[[str], None]) -> list[Imported]:
@@ -71,15 +73,17 @@ def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: C
     with open_wacz(path) as wacz:
         check_signature(wacz, check_package(wacz, report), report)  # a signature there must hold, as any digest
         names = [n for n in wacz.names() if n.startswith("archive/") and n.endswith((".warc", ".warc.gz"))]
-        scans = []
+        scans, dechunked = [], []
         for name in names:
             on_step(f"checking every digest of {name}")
+            before = report.passed[DECHUNKED_PAYLOAD]
             scans.append(check_warc(lambda name=name: wacz.open(name), name, report))
+            dechunked.append(report.passed[DECHUNKED_PAYLOAD] - before)
         _refuse_unless_ok(path.name, report)
         imported = []
-        for name, scan in zip(names, scans):
+        for name, scan, count in zip(names, scans, dechunked):
             with wacz.open(name) as source:
-                imported.append(_import_warc(collection, key, source, scan, f"{path.name}!{name}", on_step))
+                imported.append(_import_warc(collection, key, source, scan, f"{path.name}!{name}", on_step, count))
         return imported
 
 
@@ -91,8 +95,9 @@ def _refuse_unless_ok(name: str, report: Report) -> None:
 
 
 def _import_warc(collection: Collection, key: SigningKey, source, checked: FileScan, origin: str,
-                 on_step: Callable[[str], None]) -> Imported:
-    """The file `source` (as `checked` read it when its digests were checked) copied, stored and cataloged."""
+                 on_step: Callable[[str], None], dechunked: int) -> Imported:
+    """The file `source` (as `checked` read it when its digests were checked) copied, stored and
+    cataloged; `dechunked` of its payload digests matched only its de-chunked bodies, as the log says."""
     name = checked.name
     suffix = ".warc.gz" if name.endswith(".gz") else ".warc"
     on_step(f"copying {name}")
@@ -128,9 +133,11 @@ def _import_warc(collection: Collection, key: SigningKey, source, checked: FileS
         captures = _catalog_captures(collection, stored, source_note, facts)
     finally:
         tmp.unlink(missing_ok=True)
-    custody_log(collection, key).append("import", {"file": final_name, "source": origin, "sha256": sha256,
-                                                   "captures": [c.id for c in captures]})
-    return Imported(final_name, origin, captures)
+    subject = {"file": final_name, "source": origin, "sha256": sha256, "captures": [c.id for c in captures]}
+    if dechunked:
+        subject["dechunked_payload_digests"] = dechunked
+    custody_log(collection, key).append("import", subject)
+    return Imported(final_name, origin, captures, dechunked=dechunked)
 
 
 def _refuse_records_held(collection: Collection, checked: FileScan) -> None:
