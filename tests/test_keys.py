@@ -230,7 +230,8 @@ def test_a_key_is_rotated_only_once_a_collection_held_alone_is_let_go(run_cli, c
     finally:
         held.release()
     assert rotating.wait(timeout=60) == 0, rotating.stderr.read()
-    assert [json.loads(line)["event"] for line in custody_lines(collection)][len(log):] == ["key rotated"]
+    assert [json.loads(line)["event"] for line in custody_lines(collection)][len(log):] == ["key rotated",
+                                                                                            "wacz key generated"]
 
 
 def test_two_rotations_at_once_rotate_once_and_keep_the_old_private_key(run_cli, collection):

@@ -194,7 +194,8 @@ def create_collection(folder: Path, option: Path | None, passphrase: bytes | Non
 
 def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
     """A new key replaces `old` at its path; the custody log announces it, signed by the old key
-    (by the new key itself when the old one is revoked).
+    (by the new key itself when the old one is revoked), and then the new key's own P-384 key
+    for bundles' datapackage signatures (wacz_signing_key): the old one's retires with it.
     The new key is made beside the old one and takes its place only once announced, so a
     refusal on the way (a read-only collection, a full disk) leaves the old key in use, and a
     rotation stopped after it is finished when the key is next opened (finish_rotation)."""
@@ -203,7 +204,9 @@ def rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None
         if status is not None and status.rotated_out_at is not None:  # by a rotation it waited for
             raise UsageProblem(f"the key {grouped(old.fingerprint)} was rotated out meanwhile, by another process",
                                "see `archiver keys show`")
-        return _rotate_key(collection, old, passphrase)
+        new = _rotate_key(collection, old, passphrase)
+        wacz_signing_key(collection, new)
+        return new
 
 
 def _rotate_key(collection: Collection, old: SigningKey, passphrase: bytes | None) -> SigningKey:
@@ -297,9 +300,11 @@ def key_statuses(collection: Collection) -> dict[str, KeyStatus]:
 
 def wacz_signing_key(collection: Collection, key: SigningKey) -> tuple[ec.EllipticCurvePrivateKey, str]:
     """The ECDSA P-384 key that signs a WACZ's datapackage digest, the one signature form
-    ReplayWeb.page accepts. Made beside the Ed25519 key on first use (mode 0600), published in
-    keys/, and announced in the custody log under the Ed25519 key, which vouches for it."""
-    path = key.path.with_name(key.path.name.split(".")[0] + ".p384.pem")
+    ReplayWeb.page accepts. It lives and dies with the Ed25519 key `key`: made beside it on
+    first use (mode 0600, its file named by `key`'s fingerprint), published in keys/, and
+    announced in the custody log under `key`, which vouches for it. A rotation's new key gets
+    a P-384 key of its own, so one a revoked key announced (stolen with it) signs no later bundle."""
+    path = _wacz_key_path(collection, key)
     if path.exists():
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     else:
@@ -308,16 +313,44 @@ def wacz_signing_key(collection: Collection, key: SigningKey) -> tuple[ec.Ellipt
                                                  serialization.NoEncryption()), mode=0o600)
     public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
-    fingerprint = hashlib.sha256(private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    fingerprint = _p384_fingerprint(private)
     published = collection.root / "keys" / f"{fingerprint}.p384.pub.pem"
     if not published.exists():
         # Announced first, then published: a run stopped between the two leaves a key the log
         # vouches for, published by the next run, never a file no entry announces.
-        if not any(entry.get("event") == "wacz key generated" and entry.get("subject", {}).get("fingerprint") == fingerprint
-                   for entry in key_event_entries(line for _, line in read_entries(export_custody(collection)))):
+        if fingerprint not in _wacz_keys_announced(collection, key):
             refuse_out_of_service(collection, key)  # a bundle's first steps may take minutes
             custody_log(collection, key).append("wacz key generated", {
                 "fingerprint": fingerprint, "algorithm": "ECDSA P-384", "public_key": public_pem.decode()})
         atomic_write(published, public_pem)
     return private, fingerprint
+
+
+def _wacz_key_path(collection: Collection, key: SigningKey) -> Path:
+    """Where the P-384 key of the Ed25519 `key` is kept: beside it, named by its fingerprint, so
+    that a retired key file and the key now in service never share one. A key made before they
+    were named so (<stem>.p384.pem) takes that name when this collection's log says `key`
+    announced it; else it was another key's, and `key` gets its own."""
+    stem = key.path.name.split(".")[0]
+    path = key.path.with_name(f"{stem}.p384-{key.fingerprint[:16]}.pem")
+    former = key.path.with_name(f"{stem}.p384.pem")
+    if not path.exists() and former.exists():
+        private = serialization.load_pem_private_key(former.read_bytes(), password=None)
+        if _p384_fingerprint(private) in _wacz_keys_announced(collection, key):
+            with contextlib.suppress(FileExistsError):  # another bundle took it so meanwhile
+                os.link(former, path)  # kept under its old name too: a collection sharing the file may be another key's
+            fsync_dir(path.parent)
+    return path
+
+
+def _p384_fingerprint(private: ec.EllipticCurvePrivateKey) -> str:
+    return hashlib.sha256(private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
+def _wacz_keys_announced(collection: Collection, key: SigningKey) -> set[str]:
+    """The fingerprints of the P-384 keys the custody log says `key` announced."""
+    return {entry["subject"].get("fingerprint")
+            for entry in key_event_entries(line for _, line in read_entries(export_custody(collection)))
+            if entry.get("event") == "wacz key generated" and entry.get("key") == key.fingerprint
+            and isinstance(entry.get("subject"), dict)}
