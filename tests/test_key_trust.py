@@ -40,8 +40,8 @@ def _verified(run_cli, collection) -> dict:
     return report
 
 
-def _bundled(run_cli, collection, path) -> dict:
-    made = run_cli("bundle", "-C", collection.root, "--all", "-o", path, "--json")
+def _bundled(run_cli, collection, path, *options: str) -> dict:
+    made = run_cli("bundle", "-C", collection.root, "--all", "-o", path, "--json", *options)
     return {"exit_code": made.exit_code, **json.loads(made.stdout)}
 
 
@@ -64,8 +64,9 @@ def test_a_custody_entry_a_revoked_key_signs_after_its_revocation_fails_verify_a
     """The owner revokes the collection's key A (stolen) and rotates to B. The thief, holding A and
     the log, appends a rotation to a key of their own, signed by A after A's revocation; dated
     back before the revocation's moment, the entry's time cannot tell, but the chain puts it after
-    the revocation. Both verifiers fail that entry, in one line naming it and A's fingerprint,
-    and `bundle` says the bundle it writes carries it."""
+    the revocation. Both verifiers fail that entry, in one line naming it and A's fingerprint.
+    `bundle` leaves it out, and the bundle and verify-bundle name it; asked to carry it
+    (--include-revoked), `bundle` says the bundle it writes carries it."""
     server = raw_server({"/": send_bytes(http_response(b"<title>Page</title><p>words</p>"))})
     assert run_cli("capture", "-C", collection.root, server.url("/")).exit_code == 0
     stolen = open_signing_key(collection, None, None)
@@ -89,8 +90,16 @@ def test_a_custody_entry_a_revoked_key_signs_after_its_revocation_fails_verify_a
     assert where == f"custody.jsonl line {line}" and detail.startswith(said) and "\n" not in detail, detail
     assert [f["check"] for f in report["failures"]] == ["custody key status"], report["failures"]
 
+    left_out = tmp_path / "left-out.wacz"
+    made = _bundled(run_cli, collection, left_out)
+    assert made["exit_code"] == 0 and [why.startswith(said) for why in made["custody_entries_left_out"]] == [True], made
+    assert made["custody_entries_by_keys_out_of_service"] == []
+    checked = verify_bundle(run_cli, left_out, new)
+    assert checked["ok"] and [line for line in checked["not_checked"] if "left out" in line] == \
+        [f"custody entry {made['custody_entries_left_out'][0]}: left out: signed by a revoked key"], checked
+
     bundle = tmp_path / "all.wacz"
-    made = _bundled(run_cli, collection, bundle)
+    made = _bundled(run_cli, collection, bundle, "--include-revoked")
     assert made["exit_code"] == 1 and [why.startswith(said) for why in made["custody_entries_by_keys_out_of_service"]] \
         == [True], made
     checked = verify_bundle(run_cli, bundle, new)

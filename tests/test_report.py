@@ -105,6 +105,7 @@ def make_view() -> dict:
             {"path": f"evidence/key-{KEY}.pub.pem", "sha256": KEY_HASH, "bytes": 113},
             {"path": f"evidence/key-{P384_KEY}.p384.pub.pem", "sha256": KEY_HASH, "bytes": 215},
         ],
+        "left_out": {"captures": [], "custody": []},
     }
 
 
@@ -347,6 +348,27 @@ def test_every_cited_url_the_bundle_holds_no_capture_of_is_named_with_its_claim(
             "connection refused; it holds no page to bundle") in claim
     assert "no capture in this bundle: https://never.example/y, never captured" in claim
     assert "2 cited URLs of the claims have no capture in this bundle" in text
+
+
+def test_captures_left_out_for_a_revoked_key_are_listed_with_why_and_their_urls_said_so():
+    view = make_view()
+    assert "Left out of this bundle" not in text_of(render_report(view))
+    view["left_out"] = {"captures": [{"capture": "cap-stolen", "url": HOSTILE_URL, "started_at": "2026-04-30T11:00:00Z",
+                                      "why": "attested by a revoked key (key 0123456789abcdef was revoked from "
+                                             "2026-04-30T10:00:00Z, before this capture was made)"}],
+                        "custody": [{"seq": 4, "event": "key rotated", "why": "seq 4 (key rotated) is signed by key "
+                                     "0123, which was revoked from 2026-04-30T10:00:00Z"}]}
+    view["claims"][0]["urls"][0]["not_bundled"] = {**GONE, "left_out": True}
+    html = render_report(view)
+    text = text_of(html)
+    assert ("Left out: 1 capture of the selection, each attested by a key revoked from before it was made, or a "
+            "revisit of one") in text
+    left_out = text.split("Left out of this bundle")[-1].split("Documents")[0]
+    assert (f"capture cap-stolen of {HOSTILE_URL}, started 2026-04-30T11:00:00Z: attested by a revoked key (key "
+            "0123456789abcdef was revoked from 2026-04-30T10:00:00Z, before this capture was made)") in left_out
+    assert "custody entry seq 4 (key rotated) is signed by key 0123, which was revoked" in left_out
+    assert "its captures were left out, attested by a key revoked from before they were made" in text
+    assert not any(href.lower().startswith("javascript:") for href in Page(html).attributes("href"))
 
 
 def test_a_failed_capture_names_its_last_answer_never_as_the_final_url():

@@ -198,8 +198,9 @@ WORDS_BROKEN_ACROSS_LINES = """() => {
 
 def test_a_bundle_of_captures_attested_by_a_key_revoked_before_them_says_so(run_cli, raw_server, collection, tmp_path):
     """Key A attested a capture; A is rotated out for B, then revoked from a date before that
-    capture (it was stolen earlier than anyone knew). The bundle B signs is written with every
-    fact, but it does not pass for one that verifies: exit 1, a warning, and the report says why."""
+    capture (it was stolen earlier than anyone knew). Asked to carry it, the bundle B signs is
+    written with every fact, but it does not pass for one that verifies: exit 1, a warning, and
+    the report says why. Not asked, there is nothing else to bundle: exit 2, and advice that works."""
     server = raw_server({"/page": send_bytes(http_response(b"<html><title>Page</title><p>words</p></html>"))})
     assert run_cli("capture", "-C", collection.root, server.url("/page")).exit_code == 0
     [old] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
@@ -207,7 +208,7 @@ def test_a_bundle_of_captures_attested_by_a_key_revoked_before_them_says_so(run_
     assert run_cli("keys", "revoke", old["fingerprint"], "-C", collection.root, "--from", "2020-01-01T00:00:00Z",
                    "--reason", "stolen long ago").exit_code == 0
     bundle = tmp_path / "all.wacz"
-    made = run_cli("bundle", "-C", collection.root, "--all", "-o", bundle, "--json")
+    made = run_cli("bundle", "-C", collection.root, "--all", "--include-revoked", "-o", bundle, "--json")
     assert made.exit_code == 1, made.output
     [capture] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
     assert json.loads(made.stdout)["attested_by_revoked_keys"] == [capture["id"]]
@@ -220,7 +221,63 @@ def test_a_bundle_of_captures_attested_by_a_key_revoked_before_them_says_so(run_
     checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", made_key(run_cli, collection), "--json").stdout)
     assert "attestation key status" in {f["check"] for f in checked["failures"]}
     plain = run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "again.wacz")
-    assert plain.exit_code == 1 and "attested by a key revoked from before they were made" in plain.stderr
+    assert plain.exit_code == 2 and "attested by a key revoked from before it was made" in plain.stderr, plain.output
+    assert "capture its URLs again, then bundle again; or add --include-revoked" in plain.stderr
+    assert not (tmp_path / "again.wacz").exists()
+
+
+def test_captures_a_stolen_key_attested_are_left_out_and_a_capture_made_since_is_bundled_in_their_place(
+        run_cli, raw_server, collection, tmp_path):
+    """Key A attested a capture; A is rotated out for B, which captures the unchanged page again
+    (a revisit of A's capture), then A is revoked from the moment its capture began (the laptop
+    was stolen then). The URL's bundle leaves out A's capture, the revisit whose payload only A's
+    capture holds, and the custody entries A signed from then on (its rotation to B among them),
+    and says to capture again: a capture made then stores the page in full, and its bundle
+    verifies, the report and verify-bundle naming what was left out and why."""
+    server = raw_server({"/page": send_bytes(http_response(b"<html><title>Page</title><p>words</p></html>"))})
+    url = server.url("/page")
+    assert run_cli("capture", "-C", collection.root, url).exit_code == 0
+    [stolen] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    [old] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    assert run_cli("capture", "-C", collection.root, url).exit_code == 0
+    [_, revisit] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert revisit["revisit_of"] == stolen["id"]
+    assert run_cli("keys", "revoke", old["fingerprint"], "-C", collection.root, "--from", stolen["started_at"],
+                   "--reason", "laptop stolen").exit_code == 0
+    nothing = run_cli("bundle", "-C", collection.root, "--url", url, "-o", tmp_path / "nothing.wacz")
+    assert nothing.exit_code == 2 and "capture its URLs again, then bundle again" in nothing.stderr, nothing.output
+    assert run_cli("capture", "-C", collection.root, url).exit_code == 0
+    [*_, fresh] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert fresh["revisit_of"] is None  # not a revisit of a capture bundles leave out
+    bundle = tmp_path / "page.wacz"
+    made = run_cli("bundle", "-C", collection.root, "--url", url, "-o", bundle, "--json")
+    assert made.exit_code == 0, made.output
+    result = json.loads(made.stdout)
+    assert result["captures"] == 1 and result["left_out_attested_by_revoked_keys"] == [stolen["id"], revisit["id"]]
+    assert result["attested_by_revoked_keys"] == [] and result["custody_entries_by_keys_out_of_service"] == []
+    assert any("(key rotated) is signed by key " + old["fingerprint"] in why for why in result["custody_entries_left_out"])
+    with zipfile.ZipFile(bundle) as wacz:
+        carried = [c["entry"]["id"] for c in json.loads(wacz.read("evidence/captures.json"))["captures"]]
+        signers = {json.loads(line)["key"] for line in wacz.read("evidence/custody.jsonl").splitlines()
+                   if json.loads(line)["time"] >= stolen["started_at"]}
+        text = text_of(wacz.read("evidence/report.html").decode())
+    assert carried == [fresh["id"]] and old["fingerprint"] not in signers
+    left_out = text.split("Left out of this bundle")[-1]
+    assert f"capture {stolen['id']} of {url}" in left_out and f"revoked from {stolen['started_at']}" in left_out, text
+    assert f"capture {revisit['id']} of {url}" in left_out and f"stored only in capture {stolen['id']}" in left_out
+    checked = json.loads(run_cli("verify-bundle", bundle, "--fingerprint", made_key(run_cli, collection), "--json").stdout)
+    assert checked["ok"], checked["failures"]
+    assert not any("revisit" in line for line in checked["not_checked"]), checked["not_checked"]
+    assert any(line.startswith(f"capture {stolen['id']} of {url}") and "left out: attested by a revoked key" in line
+               for line in checked["not_checked"]), checked["not_checked"]
+    assert any("(key rotated)" in line and "left out: signed by a revoked key" in line for line in checked["not_checked"])
+
+    carrying = tmp_path / "carrying.wacz"
+    asked = run_cli("bundle", "-C", collection.root, "--url", url, "--include-revoked", "-o", carrying)
+    assert asked.exit_code == 1 and "then bundle again without --include-revoked" in asked.stderr, asked.output
+    failed = json.loads(run_cli("verify-bundle", carrying, "--fingerprint", made_key(run_cli, collection), "--json").stdout)
+    assert {"attestation key status", "custody key status"} <= {f["check"] for f in failed["failures"]}
 
 
 def test_a_bundle_signed_after_a_rotation_names_its_signer_and_the_rotation_the_old_key_signed(

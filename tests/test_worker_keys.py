@@ -143,8 +143,9 @@ def test_a_worker_key_announced_by_a_collection_key_already_revoked_is_not_trust
         run_cli, raw_server, tmp_path, postgresql_url, monkeypatch):
     """A thief holding the collection's key announces a worker key of their own and attests a
     capture with it; the owner then revokes the stolen key from before the announcement and
-    rotates. `verify` distrusts that worker key, so a bundle carrying its capture must not verify
-    against the new key either, and the bundle must name the capture as distrusted."""
+    rotates. `verify` distrusts that worker key, so a bundle leaves its capture out (here, all
+    there is: nothing to bundle), and one asked to carry it must not verify against the new key
+    either, and must name the capture as distrusted."""
     collection = make_collection(tmp_path / "shared", postgresql_url)
     stolen = open_signing_key(collection, None, None)
     stolen_from = now()
@@ -162,7 +163,9 @@ def test_a_worker_key_announced_by_a_collection_key_already_revoked_is_not_trust
     assert ("attestation signature", f"capture {forged.id}") in failures
 
     bundle = tmp_path / "bundle.wacz"
-    made = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all")
+    left_out = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all")
+    assert left_out.exit_code == 2 and forged.id in left_out.stderr and not bundle.exists(), left_out.output
+    made = run_cli("bundle", "-C", collection.root, "-o", bundle, "--all", "--include-revoked")
     assert made.exit_code == 1 and forged.id in made.output, made.output
     report = verify_bundle(run_cli, bundle, _collection_fingerprint(run_cli, collection.root))
     assert not report["ok"]

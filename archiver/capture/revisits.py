@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from archiver.errors import ArchiverError
+from archiver.evidence.key_status import KeyStatus, attestation_distrust
 from archiver.store.catalog import Catalog
 from archiver.store.rows import CaptureRow, PayloadOrigin, StoredRecord
 from archiver.store.record_blocks import read_record_block
@@ -21,14 +22,20 @@ from archiver.capture.warc import sha256_digest
 from archiver.read.urls import normalise_url
 
 
-def identical_payloads(catalog: Catalog, results: list[FetchResult]) -> list[PayloadOrigin | None]:
+def identical_payloads(catalog: Catalog, results: list[FetchResult],
+                       statuses: dict[str, KeyStatus]) -> list[PayloadOrigin | None]:
     """For each of `results`, the earlier capture of its URL whose payload is byte-identical,
     if any: then only a revisit record is written instead of storing the body again. The
-    catalog is asked once for them all."""
+    catalog is asked once for them all. Never one attested by a key revoked from before it was
+    made (as `statuses` say): bundles leave that out, so the body is stored again in full."""
     keys = [normalise_url(r.url) if r.outcome == "ok" and r.final.exchange.spool.header_length is not None else None
             for r in results]  # None: no complete payload to compare
     origins = catalog.payload_origins(key for key in keys if key is not None)
     found = [origins.get(key) if key is not None else None for key in keys]
+    if any(status.revoked_from for status in statuses.values()):
+        found = [None if origin is not None and attestation_distrust(
+            catalog.attestation(origin.capture_id), catalog.find_capture(origin.capture_id)[0].finished_at, statuses)
+            else origin for origin in found]
     return [origin if origin and origin.payload_digest == r.final.exchange.spool.payload_digest else None
             for origin, r in zip(found, results)]
 

@@ -284,8 +284,8 @@ class CaptureRun:
         by machines, listed once their file is uploaded). With `job_ids` (one per result), each
         capture is its job's, unless the catalog lists one of that job first (then it is of none)."""
         self._key_watch.check()  # before signing: a key revoked or rotated out meanwhile signs nothing more
-        prepared = [self._prepare(result, job_id, origin) for result, job_id, origin
-                    in zip(results, job_ids or [None] * len(results), identical_payloads(self.catalog, results))]
+        origins = identical_payloads(self.catalog, results, self._key_watch.statuses())
+        prepared = [self._prepare(*made) for made in zip(results, job_ids or [None] * len(results), origins)]
         cut, held = None, []
 
         def written(index: int, records: list) -> None:

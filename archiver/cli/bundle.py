@@ -22,11 +22,14 @@ from archiver.evidence.signing import grouped
 @click.option("--document", "documents", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Every claim of this document; repeatable.")
 @click.option("--all", "everything", is_flag=True, help="Every claim and capture of the collection.")
+@click.option("--include-revoked", is_flag=True,
+              help="Carry captures and custody entries signed by a key revoked from before them (left out by "
+                   "default); verify-bundle fails them.")
 @collection_option
 @key_option
 @json_option
 def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documents: tuple[Path, ...], everything: bool,
-           collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
+           include_revoked: bool, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     """Export the captures behind a selection as one WACZ file a court or NGO can verify
     offline with nothing but the file and the key fingerprint (`archiver verify-bundle`), and
     open in pywb or ReplayWeb.page. Its evidence/report.html explains it in plain words.
@@ -34,11 +37,17 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     A bundle for one claim reveals no other claim, URL or document: it proves its captures
     belong to the collection's signed manifest with Merkle inclusion proofs.
 
+    Captures attested by a key revoked from before they were made, and custody entries a key
+    signed after its revocation took effect, are left out (a thief holding the key may have
+    made them), and named in the report and by verify-bundle; a capture of the same URL made
+    since with the current key is bundled in their place. --include-revoked carries them.
+
     Exit 0 when written; 1 when timestamps are configured and the bundle carries none for its
     checkpoint (it is still written, without; the next bundle or `archiver manifest` asks
-    again), or when it holds captures attested by a key revoked from before they were made, or
-    custody entries signed by a key revoked or rotated out before them (written, and named);
-    2 on bad usage, 3 when the machine refused."""
+    again), or when it holds captures attested by a key revoked from before they were made
+    (--include-revoked), or custody entries signed by a key revoked or rotated out before them
+    (written, and named); 2 on bad usage (and when every capture of the selection is left out),
+    3 when the machine refused."""
     if not (claims or urls or documents or everything):
         raise click.UsageError("choose what to bundle: --claim, --url, --document or --all")
     if everything and (claims or urls or documents):
@@ -53,7 +62,7 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
     repair_interrupted(collection, key)
     selection = Selection(list(claims), list(urls), [document_key(d, collection.root) for d in documents], everything)
     with working("bundling", shows_progress(as_json)) as step:
-        result = export_bundle(collection, key, selection, output, step)
+        result = export_bundle(collection, key, selection, output, step, include_revoked)
     # A bundle without the timestamp the collection asks for is written, but not passed off as timestamped.
     missing = bool(collection.config.timestamps.authorities) and not result.timestamped
     if as_json:
@@ -62,6 +71,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
                     "timestamp_failures": result.timestamp_failures, "manifest": result.manifest_sequence,
                     "captures_stored_since": result.stored_since, "attested_by_revoked_keys": result.distrusted,
                     "custody_entries_by_keys_out_of_service": result.distrusted_entries,
+                    "left_out_attested_by_revoked_keys": result.left_out,
+                    "custody_entries_left_out": result.left_out_entries,
                     "cited_urls_not_bundled": result.not_bundled})
     else:
         echo(f"Wrote {output}: {result.claims} claim(s), {result.captures} capture(s)")
@@ -82,7 +93,13 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         if result.distrusted:
             echo(f"{len(result.distrusted)} capture(s) in this bundle are attested by a key revoked from before they were "
                  f"made ({', '.join(result.distrusted[:5])}{', …' if len(result.distrusted) > 5 else ''}): verify-bundle "
-                 "fails them; capture their URLs again, then bundle again", err=True)
+                 "fails them; capture their URLs again, then bundle again without --include-revoked", err=True)
+        if result.left_out:
+            echo(f"{len(result.left_out)} capture(s) left out, attested by a key revoked from before they were made "
+                 f"({', '.join(result.left_out[:5])}{', …' if len(result.left_out) > 5 else ''}): the report and "
+                 "verify-bundle name each; --include-revoked carries them (verify-bundle then fails them)", err=True)
+        for why in result.left_out_entries:
+            echo(f"Custody entry left out, signed by a revoked key: {why}", err=True)
         for why in result.distrusted_entries:  # in the collection's log for good: verify fails it too
             echo(f"Custody entry carried that verify-bundle fails: {why}", err=True)
     if missing or result.distrusted or result.distrusted_entries:  # written, but not passed off as a bundle that verifies

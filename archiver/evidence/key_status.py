@@ -54,14 +54,15 @@ class KeyStatus:
         the rotation's time), and no revocation in effect yet."""
         return self.rotated_out_at is None and not self.revoked_now()
 
-    def distrust(self, moment: str, seq: int | None = None) -> str | None:
+    def distrust(self, moment: str, seq: int | None = None, revocations_only: bool = False) -> str | None:
         """Why what this key signed at `moment` (as custody entry `seq`, when it is one) is not
-        to be trusted, as the words after "the key was"; None when it may be (see the module)."""
+        to be trusted, as the words after "the key was"; None when it may be (see the module).
+        revocations_only: None for what it signed after a rotation took it out of service."""
         if self.revoked_at(moment):
             return f"revoked from {self.revoked_from}"
         if seq is not None and self.revoked_seq is not None and seq > self.revoked_seq:
             return f"revoked (from {self.revoked_from}) by custody entry seq {self.revoked_seq}, before this was signed"
-        if seq is not None and self.rotated_out_seq is not None and seq > self.rotated_out_seq:
+        if not revocations_only and seq is not None and self.rotated_out_seq is not None and seq > self.rotated_out_seq:
             return f"rotated out by custody entry seq {self.rotated_out_seq}, before this was signed"
         return None
 
@@ -71,17 +72,25 @@ class KeyStatus:
         return None if why is None else f"key {self.fingerprint[:16]} was {why}"
 
 
-def entry_distrust(entry: dict, statuses: dict[str, KeyStatus]) -> str | None:
+def entry_distrust(entry: dict, statuses: dict[str, KeyStatus], revocations_only: bool = False) -> str | None:
     """Why the custody `entry` (as parse_entry reads it) is not to be trusted, its key having been revoked or rotated out
-    as `statuses` (key_statuses_in over the same chain) say, in one line naming the entry and
-    the key; None when it may be. A revocation is never held to it: a key may sign its own, a
-    revoked collection key another's, and a revocation only takes trust away."""
+    (revoked only, with revocations_only) as `statuses` (key_statuses_in over the same chain)
+    say, in one line naming the entry and the key; None when it may be. A revocation is never
+    held to it: a key may sign its own, a revoked collection key another's, and a revocation
+    only takes trust away."""
     status = statuses.get(entry.get("key"))
     if entry.get("event") == "key revoked" or status is None:
         return None
-    why = status.distrust(entry.get("time", ""), entry["seq"])
+    why = status.distrust(entry.get("time", ""), entry["seq"], revocations_only)
     return None if why is None else \
         f"seq {entry.get('seq')} ({entry.get('event')}) is signed by key {status.fingerprint}, which was {why}"
+
+
+def attestation_distrust(envelope: dict | None, finished_at: str, statuses: dict[str, KeyStatus]) -> str | None:
+    """Why a capture's attestation `envelope` is not to be trusted (its key revoked from before
+    the capture finished, at `finished_at`), or None when it may be or there is none (imported)."""
+    signer = (envelope or {}).get("signatures", [{}])[0].get("keyid")
+    return statuses[signer].trusted_at(finished_at) if signer in statuses else None
 
 
 # A key event's name, as a line can hold it without escapes: "key revoked" can only be

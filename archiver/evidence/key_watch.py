@@ -17,7 +17,7 @@ import weakref
 
 from archiver.errors import UsageProblem
 from archiver.evidence.custody import LOG_NAME, line_hash
-from archiver.evidence.key_status import key_event_entries, key_statuses_in
+from archiver.evidence.key_status import KeyStatus, key_event_entries, key_statuses_in
 from archiver.evidence.signing import SigningKey, grouped
 from archiver.store.collection import Collection
 
@@ -59,6 +59,12 @@ class KeyWatch:
         rotated out, so that the run's message, that it signed nothing after that, holds."""
         with self._looking:
             return self._judged() is None
+
+    def statuses(self) -> dict[str, KeyStatus]:
+        """What the custody log says of each key now (key_status.py)."""
+        with self._looking:
+            self._read()
+            return key_statuses_in(self._events)
 
     def _judged(self) -> UsageProblem | None:
         # Judged again each time, not only when a key event came: a revocation dated later

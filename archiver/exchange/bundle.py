@@ -63,6 +63,7 @@ from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, col
 from archiver.exchange.bundle_archive import ARCHIVE, copy_records, index_of, pages_list
 from archiver.exchange.bundle_documents import DocumentEntries, document_evidence
 from archiver.exchange.bundle_files import BundleFiles
+from archiver.exchange.bundle_left_out import leave_out_revoked
 from archiver.exchange.bundle_page import RenderedPage, rendered_page, visible_text
 from archiver.read.urls import normalise_url
 
@@ -93,6 +94,8 @@ class BundleResult:
     stored_since: int = 0  # captures of the selection stored after its manifest was sealed: not in it
     distrusted: list[str] = field(default_factory=list)  # captures attested by a key revoked from before they were made
     distrusted_entries: list[str] = field(default_factory=list)  # custody entries carried signed by a key out of service: why
+    left_out: list[str] = field(default_factory=list)  # captures attested by a key revoked from before them: not carried
+    left_out_entries: list[str] = field(default_factory=list)  # custody entries signed by a key after its revocation: why
     not_bundled: int = 0  # cited URLs of its claims it holds no capture of (failed, or never captured)
 
 
@@ -224,9 +227,10 @@ def _sign_p384(private: ec.EllipticCurvePrivateKey, text: str) -> str:
 
 
 def export_bundle(collection: Collection, key: SigningKey, selection: Selection, output: Path,
-                  on_step: Callable[[str], None] = lambda step: None) -> BundleResult:
+                  on_step: Callable[[str], None] = lambda step: None, include_revoked: bool = False) -> BundleResult:
     """Seal the collection's current manifest, write the bundle of `selection` to `output`,
-    and record the export in the custody log; `on_step` is told each step as it starts."""
+    and record the export in the custody log; `on_step` is told each step as it starts. What a
+    revoked key signed is left out unless `include_revoked` (bundle_left_out.py)."""
     # Written beside `output` and given its name only once the custody log records it: an export
     # the log does not record did not happen, and whatever was at `output` before stays there.
     staged = output.with_name(f".{output.name}.{os.getpid()}.staged")
@@ -238,7 +242,8 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
         try:
             with tempfile.TemporaryDirectory(dir=collection.tmp) as work:
                 result = dataclasses.replace(
-                    _write_bundle(collection, key, manifest, selection, output, staged, Path(work), on_step),
+                    _write_bundle(collection, key, manifest, selection, output, staged, Path(work), on_step,
+                                  include_revoked),
                     timestamp_failures=seal.timestamp_failures)
             # Minutes may have passed: a key revoked or rotated out meanwhile must not sign the export.
             refuse_out_of_service(collection, key)
@@ -253,7 +258,8 @@ def export_bundle(collection: Collection, key: SigningKey, selection: Selection,
 
 
 def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestResult, selection: Selection,
-                  output: Path, staged: Path, work: Path, on_step: Callable[[str], None]) -> BundleResult:
+                  output: Path, staged: Path, work: Path, on_step: Callable[[str], None],
+                  include_revoked: bool) -> BundleResult:
     """The bundle named `output`, written (whole and synced) to `staged`; its WARC is copied
     into the folder `work` first."""
     catalog = collection.catalog
@@ -269,6 +275,22 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
         raise UsageProblem(f"the selection's captures were all stored after manifest {manifest.sequence} was sealed",
                            "run the bundle again")
     evidence = [_gather(collection.storage, catalog, capture) for capture in captures]
+    # Read once, after the WACZ key is announced: the custody log, its keys' statuses and the public keys.
+    p384, p384_fingerprint = wacz_signing_key(collection, key)
+    logged = [(line, parse_entry(line)) for _, line in read_entries(export_custody(collection))]
+    statuses = key_statuses_in(entry for _, entry in logged)
+    public_keys = collection_public_keys(collection.root / "keys")
+    custody = _custody_entries(logged, {c.id for c in claims}, {c.id for c in captures}, manifest.sequence)
+    kept = leave_out_revoked(evidence, custody, statuses)
+    if not include_revoked:
+        if not kept.evidence:
+            raise UsageProblem(f"every capture of the selection is attested by a key revoked from before it was made, "
+                               f"or a revisit of one ({', '.join(item['capture'] for item in kept.left_out['captures'][:5])})",
+                               "capture its URLs again, then bundle again; or add --include-revoked to bundle them "
+                               "as they are (verify-bundle fails them)")
+        evidence, custody = kept.evidence, kept.custody
+        captures = [item.capture for item in evidence]
+        entries = [e for e in entries if e["entry"]["id"] in {c.id for c in captures}]
     archive = work / "data.warc.gz"
     on_step("copying the records")
     copy_records(collection.storage, evidence, archive)
@@ -278,11 +300,6 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     files.add("indexes/index.cdx", index_of(archive))
     on_step("gathering the evidence")
     files.add("pages/pages.jsonl", pages_list(collection.config.name, evidence))
-    p384, p384_fingerprint = wacz_signing_key(collection, key)
-    # Read once, after the WACZ key is announced: the custody log and the public keys.
-    logged = [(line, parse_entry(line)) for _, line in read_entries(export_custody(collection))]
-    public_keys = collection_public_keys(collection.root / "keys")
-    custody = _custody_entries(logged, {c.id for c in claims}, {c.id for c in captures}, manifest.sequence)
     files.update(_evidence(collection, catalog, manifest, claims, disclosed, evidence, entries, checkpoint, custody,
                            public_keys))
     files.update(document_evidence(catalog, DocumentCopies(collection.root, collection.storage), documents, manifest.sequence, claims,
@@ -296,11 +313,12 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                  "software": f"archiver/{__version__}", "key": key.fingerprint, "wacz_key": p384_fingerprint,
                  # The signing key vouches for the collection's other keys (earlier, rotated ones).
                  "keys": sorted(public_keys)}
-    statuses = key_statuses_in(entry for _, entry in logged)
+    if not include_revoked and (kept.left_out["captures"] or kept.left_out["custody"]):
+        statement["left_out"] = kept.left_out
     view = report_view(key, manifest, statement, claims, evidence, files, json.loads(checkpoint), p384_fingerprint, output.name,
                        Path(ARCHIVE).name, statuses, public_keys,
                        claim_views(catalog, claims, evidence, (entry for _, entry in logged),
-                                   not_bundled(catalog, claims, evidence)),
+                                   not_bundled(catalog, claims, evidence, statement.get("left_out"))),
                        imports_of(entry for _, entry in logged))
     files.add("evidence/report.html", render_report(view).encode("utf-8"))
     statement["files"] = {path: sha256 for path, sha256, _ in files.listing()}
@@ -327,7 +345,9 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
                         distrusted=[c["id"] for c in view["captures"] if c["attestation_distrusted"]],
                         distrusted_entries=[why for line in custody
                                             if (why := entry_distrust(parse_entry(line), statuses)) is not None],
-                        not_bundled=sum(len(c["not_bundled"]) for c in view["claims"]))
+                        not_bundled=sum(len(c["not_bundled"]) for c in view["claims"]),
+                        left_out=[item["capture"] for item in statement.get("left_out", {}).get("captures", [])],
+                        left_out_entries=[item["why"] for item in statement.get("left_out", {}).get("custody", [])])
 
 
 def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult, claims: list[ClaimRow],

@@ -32,6 +32,7 @@ from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, gr
 from archiver.check.findings import Report
 from archiver.exchange.bundle_documents import COPY_PREFIX, PROOFS
 from archiver.exchange.bundle_imports import check_imports
+from archiver.exchange.bundle_left_out import left_out_lines
 from archiver.exchange.bundle_signer import other_signer
 from archiver.exchange.wacz import check_wacz
 from archiver.exchange.wacz_package import DIGEST_FILE, DIGEST_FILE_LIMIT
@@ -129,6 +130,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     _check_custody(wacz, trusted, workers, statuses, statement.get("wacz_key"), report)
     check_imports(entries, _custody_lines(wacz), trusted, report)
     _check_claims(wacz, entries, report)
+    report.not_checked.extend(left_out_lines(statement))  # what its maker says it left out for a revoked key
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(wacz, checkpoint, trusted | workers), report)
 

@@ -84,6 +84,7 @@ def render_report(view: dict) -> str:
         verification_section(view),
         claims_section(view, {document["key"]: document for document in view["documents"]}),
         captures_section(view),
+        _left_out(view),
         _documents(view),
         _keys(view),
         _bundle_and_manifest(view),
@@ -133,7 +134,7 @@ def _summary(view: dict) -> str:
         f"from the collection “{prose(collection['name'])}”{collection_id}. It preserves web pages cited by claims "
         f"in documents: it holds {count(len(view['claims']), 'claim')} from {_sources(view)} "
         f"and {count(len(captures), 'capture')} {pages}{_made_and_imported(captures)}. It was made for {scope}.</p>\n"
-        + _not_the_page(captures, view["claims"]))
+        + _not_the_page(captures, view["claims"]) + _left_out_summary(view))
 
 
 def _made_and_imported(captures: list[dict]) -> str:
@@ -178,6 +179,28 @@ def _not_the_page(captures: list[dict], claims: list[dict]) -> str:
         said.append(f"{count(missing, 'cited URL')} of the claims {'has' if missing == 1 else 'have'} no capture in this "
                     "bundle (each is listed with its claim, with what became of its capture)")
     return f"<p class=\"warn\">Of these, {'; and '.join(said)}.</p>\n" if said else ""
+
+
+def _left_out_summary(view: dict) -> str:
+    left_out = len(view["left_out"]["captures"])
+    return (f"<p class=\"warn\">Left out: {count(left_out, 'capture')} of the selection, each attested by a key "
+            "revoked from before it was made, or a revisit of one (listed under <a href=\"#left-out\">Left out of "
+            "this bundle</a>).</p>\n") if left_out else ""
+
+
+def _left_out(view: dict) -> str:
+    """What the bundle does not carry because a revoked key signed it: anyone holding the key
+    (a thief) may have made it."""
+    captures, entries = view["left_out"]["captures"], view["left_out"]["custody"]
+    if not captures and not entries:
+        return ""
+    items = [f"<li>capture {literal(item['capture'])} of {literal(item['url'])}, started {literal(item['started_at'])}: "
+             f"{escape(item['why'])}</li>" for item in captures]
+    items += [f"<li>custody entry {escape(item['why'])}</li>" for item in entries]
+    return ("<h2 id=\"left-out\">Left out of this bundle</h2>\n<p class=\"warn\">Signed by a key revoked from "
+            "before it was signed, so not to be trusted: whoever held the key (a thief) may have made it. A capture of "
+            "the same URL made since with the collection's current key is bundled in its place, if there is one.</p>\n"
+            f"<ul>{''.join(items)}</ul>\n")
 
 
 def _documents(view: dict) -> str:

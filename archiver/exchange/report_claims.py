@@ -171,7 +171,10 @@ def _url(url: dict, claim: dict, captures: dict[str, dict]) -> str:
 
 
 def _not_bundled(url: dict) -> str:
-    if url["outcome"] is None:
+    if url.get("left_out"):
+        became = ("its captures were left out, attested by a key revoked from before they were made (see "
+                  "<a href=\"#left-out\">Left out of this bundle</a>)")
+    elif url["outcome"] is None:
         became = "never captured"
     else:
         became = (f"newest capture {escape(url['outcome'])} on {literal(url['started_at'])}"

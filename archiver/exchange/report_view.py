@@ -8,7 +8,7 @@ import json
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Iterable
 
-from archiver.evidence.key_status import KeyStatus
+from archiver.evidence.key_status import KeyStatus, attestation_distrust
 from archiver.evidence.manifest import ManifestResult
 from archiver.evidence.signing import PublicKey, SigningKey
 from archiver.exchange.bundle_page import RenderedPage, claim_words, find_words, first_lines
@@ -29,16 +29,21 @@ def by_url(evidence: list[CaptureEvidence]) -> dict[str, list[str]]:
     return by_url
 
 
-def not_bundled(catalog: "Catalog", claims: list[ClaimRow], evidence: list[CaptureEvidence]) -> dict[str, list[dict]]:
+def not_bundled(catalog: "Catalog", claims: list[ClaimRow], evidence: list[CaptureEvidence],
+                left_out: dict | None = None) -> dict[str, list[dict]]:
     """For each claim, the URLs it cites or cited of which the bundle holds no capture, each with
-    how its newest capture in the collection ended (failed, and why), or that it was never captured:
-    a reader must not take the captures shown for all that the claim cites."""
+    how its newest capture in the collection ended (failed, and why), or that it was never captured,
+    or that its captures were `left_out` (bundle_left_out.py): a reader must not take the captures
+    shown for all that the claim cites."""
     bundled = {item.capture.url_key for item in evidence}
     missing = {key for claim in claims for key in claim.url_keys_ever()} - bundled
-    newest = {key: rows[-1] for key, rows in catalog.captures_by_url(missing).items() if rows}
+    found = catalog.captures_by_url(missing)
+    newest = {key: rows[-1] for key, rows in found.items() if rows}
+    revoked = {item["capture"] for item in (left_out or {}).get("captures", [])}
     return {claim.id: [{"url": url, "started_at": newest[key].started_at if key in newest else None,
                         "outcome": newest[key].outcome if key in newest else None,
-                        "error": newest[key].error if key in newest else None}
+                        "error": newest[key].error if key in newest else None,
+                        "left_out": any(row.id in revoked for row in found.get(key, []))}
                        for url, key, *_ in claim.citations + claim.former_citations if key in missing]
             for claim in claims}
 
@@ -99,6 +104,7 @@ def report_view(key: SigningKey, manifest: ManifestResult, statement: dict, clai
                                    changes.get(item.capture.id), statuses, imports.get(item.capture.id))
                      for item in evidence],
         "files": [{"path": path, "sha256": sha256, "bytes": size} for path, sha256, size in files.listing()],
+        "left_out": statement.get("left_out") or {"captures": [], "custody": []},
     }
 
 
@@ -115,7 +121,7 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
                          "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],
             "attestation_key": signer,
             # Why its attestation is not to be trusted (its key revoked from before the capture), if it is not.
-            "attestation_distrusted": statuses[signer].trusted_at(c.finished_at) if signer in statuses else None,
+            "attestation_distrusted": attestation_distrust(item.attestation, c.finished_at, statuses),
             "page": _page_view(item.page, citing) if item.page else None, "change": change, "made_with": item.made_with,
             "imported": _imported_view(c.imported_from, imported) if c.imported_from else None}
 
