@@ -123,12 +123,14 @@ def test_a_tsa_whose_clock_is_behind_gives_no_timestamp(run_cli, raw_server, col
     assert not (collection.root / "manifests" / "manifest-1.json.tsr").exists()
 
 
-def test_a_token_dated_before_the_manifest_was_signed_is_named_in_verify_and_verify_bundle(
+def test_a_token_dated_before_the_manifest_was_signed_is_named_and_its_captures_fail(
         run_cli, raw_server, collection, tmp_path):
     """Tokens put in by hand (the collection has no authority, so none was checked on arrival)
     from a TSA whose clock is an hour behind: sound but for their genTime. Either clock may have
-    been off, which the evidence cannot tell, so the gap is named, not failed (a token made by an
-    earlier release on a machine whose clock ran ahead is as genuine)."""
+    been off, which the evidence cannot tell, so the gap to the manifest's signing is named, not
+    failed (a token made by an earlier release on a machine whose clock ran ahead is as genuine).
+    But the capture it lists is then dated after the token over it: that capture's stated time
+    is not to be relied on, and verify and verify-bundle fail it (tests/test_capture_clock.py)."""
     captured(run_cli, raw_server, collection)
     assert run_cli("manifest", "-C", collection.root).exit_code == 0
     late = LocalTSA(tmp_path / "late", clock="-1h")
@@ -146,7 +148,8 @@ def test_a_token_dated_before_the_manifest_was_signed_is_named_in_verify_and_ver
 
     result = run_cli("verify", "-C", collection.root, "--json")
     report = json.loads(result.stdout)
-    assert result.exit_code == 0 and report["passed"]["manifest timestamp"] == 2, report["failures"]
+    assert report["passed"]["manifest timestamp"] == 2, report["failures"]
+    assert result.exit_code == 1 and {f["check"] for f in report["failures"]} == {"capture time before timestamp"}
     named = [note for note in report["not_checked"] if "is before the signing the custody log records" in note]
     assert [note.split(":")[0] for note in named] == ["manifests/manifest-1.json.tsr",
                                                        "manifests/manifest-1.checkpoint.json.tsr"], named
@@ -156,5 +159,5 @@ def test_a_token_dated_before_the_manifest_was_signed_is_named_in_verify_and_ver
     fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
     result = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--tsa-roots", late.ca_pem_path, "--json")
     verdict = json.loads(result.stdout)
-    assert result.exit_code == 0, verdict["failures"]
+    assert result.exit_code == 1 and {f["check"] for f in verdict["failures"]} == {"capture time before timestamp"}
     assert any(note.startswith("evidence/checkpoint.json.tsr: genTime ") for note in verdict["not_checked"])

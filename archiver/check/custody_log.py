@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from archiver.check.clock_times import CustodyClock
 from archiver.check.findings import Report
 from archiver.evidence.custody import (LOG_NAME, WARC_CLOSED, line_hash, parse_entry, read_entries, recorded_torn_line,
                                       verify_entry)
@@ -70,6 +71,7 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
     roots = 0  # keys announced by themselves: the first key, and any the log does not vouch for
     unreadable: dict[int, str] = {}  # line number → SHA-256 of a line holding no entry
     recorded_torn: dict[tuple[int, str], int] = {}  # (line, SHA-256) → the line of the entry recording it as torn
+    clock = CustodyClock(report)
     for number, line in read_entries(path):
         where = f"{LOG_NAME} line {number}"
         entry = parse_entry(line)
@@ -89,6 +91,8 @@ def check_custody(collection: Collection, keys: dict[str, PublicKey], statuses: 
                      f"seq: expected {expected_seq}, found {entry['seq']}")
         problem = verify_entry(entry, keys)
         report.check("custody signature", problem is None, where, problem or "")
+        if problem is None:
+            clock.follow(entry, where)
         distrust = entry_distrust(entry, statuses)
         report.check("custody key status", distrust is None, where, distrust or "")
         subject = entry.get("subject") if isinstance(entry.get("subject"), dict) else {}

@@ -1,7 +1,8 @@
 """Checks of the manifest chain: each manifest's signature and key status at signing time,
 its sequence and previous-hash link, its signed checkpoint and Merkle root, its RFC 3161
 tokens (imprint, TSA signature, chain to trusted roots, the file's SHA-256 as logged, a
-genTime not before the signing logged), every manifest the custody log signed present,
+genTime not before the signing logged, nor before any capture the manifest lists:
+check/clock_times.py), every manifest the custody log signed present,
 manifest.json the newest, and the entries of the newest one the custody log signed still as
 the catalog holds them (check/manifest_entries.py)."""
 
@@ -11,7 +12,9 @@ import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from archiver.check.clock_times import check_capture_before_token
 from archiver.check.custody_log import Logged
 from archiver.check.manifest_entries import ManifestEntries
 from archiver.errors import ArchiverError
@@ -25,6 +28,9 @@ from archiver.evidence.seal_files import checkpoint_path, signature_path, token_
 from archiver.evidence.signing import PublicKey
 from archiver.store.catalog import Catalog
 from archiver.store.collection import Collection
+
+if TYPE_CHECKING:  # imported where a token is checked: X.509 parsing costs a tenth of a second to import
+    from archiver.evidence.timestamps.verification import TimestampCheck
 
 _NOT_COMPARED = "manifest entries: not compared with the catalog"
 
@@ -47,6 +53,7 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
         report.not_checked.append(f"{_NOT_COMPARED}: the custody log records signing no manifest")
     previous_sha: str | None = None
     newest: Path | None = None
+    dated_after: set = set()  # captures dated after a token over a manifest listing them
     for sequence in range(1, max(sequences) + 1):
         where = f"manifests/manifest-{sequence}.json"
         path = on_disk.get(sequence)
@@ -71,11 +78,16 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
         elif sequence == compared:
             report.not_checked.append(f"{_NOT_COMPARED}: {where}, the newest the custody log signed, "
                                       "is not the manifest it signed (see its failures)")
+        # Its tokens first: each capture the manifest lists is held to the token's time as it is read.
+        stamped = _check_timestamps(path, data, sequence, roots, custody, report)
         # Read in one pass, one entry at a time: the one compared with the catalog as it goes.
         leaves, documents = merkle.Root(), merkle.Root()  # of the capture and document entries, as read
 
         def on_capture(entry, raw: bytes) -> None:
             leaves.add(merkle.leaf_hash(raw))
+            if stamped is not None and isinstance(entry, dict) and entry.get("id") not in dated_after:
+                if not check_capture_before_token(entry, stamped, path.name, f"{where} capture {entry.get('id')}", report):
+                    dated_after.add(entry.get("id"))  # named once, by the first token it contradicts
             if against is not None:
                 against.capture(entry, raw)
 
@@ -103,7 +115,6 @@ def check_manifests(collection: Collection, catalog: Catalog, keys: dict[str, Pu
             if against is not None:
                 report.check("manifest readable", {"captures", "claims"} <= fields["counts"].keys(), where,
                              "has no list of captures and claims")
-        _check_timestamps(path, data, sequence, roots, custody, report)
         previous_sha, newest = digest, path
         del data
     report.check("manifest.json newest", newest is not None and points_at(newest),
@@ -172,17 +183,19 @@ def _trusted_roots(collection: Collection, report: Report) -> bytes | None:
 
 
 def _check_timestamps(path: Path, data: bytes, sequence: int, roots: bytes | None, custody: Logged,
-                      report: Report) -> None:
+                      report: Report) -> "TimestampCheck | None":
     """The manifest's RFC 3161 token, and its checkpoint's (the one a bundle carries), each
-    asked for after the signing the custody log records."""
+    asked for after the signing the custody log records. The manifest's token's verdict when
+    it verified, for the captures it lists to be held to its time."""
     logged = custody.timestamps.get(sequence, {}).get("subject", {})
     signed = entry_time(custody.manifests[sequence]) if sequence in custody.manifests else None
     checkpoint = checkpoint_path(path)
-    for token, stamped, recorded, token_sha256 in (
-            (token_path(path), data, sequence in custody.timestamps, logged.get("token_sha256")),
-            (token_path(checkpoint), checkpoint.read_bytes() if checkpoint.exists() else b"",
-             bool(logged.get("checkpoint_token")), logged.get("checkpoint_token_sha256"))):
-        _check_token(token, stamped, recorded, token_sha256, roots, signed, report)
+    verified = [_check_token(token, stamped, recorded, token_sha256, roots, signed, report)
+                for token, stamped, recorded, token_sha256 in (
+                    (token_path(path), data, sequence in custody.timestamps, logged.get("token_sha256")),
+                    (token_path(checkpoint), checkpoint.read_bytes() if checkpoint.exists() else b"",
+                     bool(logged.get("checkpoint_token")), logged.get("checkpoint_token_sha256")))]
+    return verified[0]
 
 
 def _check_tokens_of_missing(path: Path, sequence: int, custody: Logged, report: Report) -> None:
@@ -205,14 +218,15 @@ def _check_tokens_of_missing(path: Path, sequence: int, custody: Logged, report:
 
 
 def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | None, roots: bytes | None,
-                 signed: datetime | None, report: Report) -> None:
+                 signed: datetime | None, report: Report) -> "TimestampCheck | None":
+    """The token's verdict, when it verified."""
     where = f"manifests/{token.name}"
     if not token.exists():
         if recorded:
             report.check("manifest timestamp", False, where, "the custody log records a timestamp, but the token is missing")
         else:
             report.not_checked.append(f"{token.name.removesuffix('.tsr')}: no RFC 3161 timestamp")
-        return
+        return None
     if token_sha256 is not None:
         # The TSA signs the token's content, not its wrapping (versions, certificates): the
         # custody log's hash of the whole file catches a change there too.
@@ -221,7 +235,7 @@ def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | N
                      f"sha256: custody log has {token_sha256}, file is {found}")
     if roots is None:
         report.not_checked.append(f"{token.name}: no trusted_roots in archiver.toml to check it against")
-        return
+        return None
     # imported here: X.509 parsing costs a tenth of a second to import
     from archiver.evidence.timestamps.verification import predates_signing, verify_timestamp
     check = verify_timestamp(token.read_bytes(), data, roots)
@@ -230,3 +244,4 @@ def _check_token(token: Path, data: bytes, recorded: bool, token_sha256: str | N
     # evidence cannot tell (a token that does so is refused as it arrives, since this check).
     if signed is not None and (clock := predates_signing(check, signed)):
         report.not_checked.append(f"{where}: {clock}")
+    return check if check.ok else None

@@ -46,8 +46,13 @@ def now() -> str:
 def entry_time(entry: dict) -> datetime | None:
     """When `entry` says it was written (its `time`, as `now` writes it); None when that is no
     time with a zone (an entry not as archiver writes one)."""
+    return zoned_time(entry.get("time"))
+
+
+def zoned_time(value: object) -> datetime | None:
+    """`value` read as an ISO 8601 time with a zone (as `now` writes one); None when it is not one."""
     try:
-        moment = datetime.fromisoformat(str(entry.get("time")))
+        moment = datetime.fromisoformat(str(value))
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None

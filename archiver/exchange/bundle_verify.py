@@ -8,7 +8,8 @@ fingerprint, the checkpoint, each capture's Merkle proof against the checkpoint'
 claim's against its document's claim tree and each document's against the checkpoint, the
 documents carried against their digests, the attestations against the records, the custody entries, the ECDSA key's vouching, and the
 RFC 3161 token when trusted TSA roots are given (its genTime not before the manifest's
-signing, as the custody entries carried record it)."""
+signing, as the custody entries carried record it, nor before any capture it covers), and the
+custody entries' times in the order of their chain (check/clock_times.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from archiver.evidence.claim_tree import claim_leaf, document_leaf, proven
 from archiver.evidence.custody import entry_time, parse_entry, verify_entry
 from archiver.evidence.key_status import KEY_EVENTS, KeyStatus, entry_distrust
 from archiver.evidence.worker_keys import vouched_worker_keys
+from archiver.check.clock_times import CustodyClock, check_capture_before_token
 from archiver.check.records import found_record
 from archiver.check.scan import FileScan
 from archiver.evidence.signing import BadEnvelope, PublicKey, canonical_json, grouped, open_envelope
@@ -132,7 +134,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     _check_claims(wacz, entries, report)
     report.not_checked.extend(left_out_lines(statement))  # what its maker says it left out for a revoked key
     _check_documents(wacz, checkpoint, report)
-    _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(wacz, checkpoint, trusted | workers), report)
+    _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(wacz, checkpoint, trusted | workers), entries, report)
 
 
 def _carried_keys(wacz: Wacz, report: Report) -> dict[str, PublicKey]:
@@ -272,7 +274,7 @@ def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str,
     rule verify holds the collection's log to: key_status.entry_distrust), and that one
     announces wacz_key, the P-384 key the statement names (whether that key signed the
     datapackage is _check_wacz_key_vouched's)."""
-    vouched = False
+    vouched, clock = False, CustodyClock(report)
     for number, line in enumerate(wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines(), 1):
         where = f"evidence/custody.jsonl line {number}"
         entry = parse_entry(line)
@@ -280,7 +282,8 @@ def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str,
             report.check("custody entry signature", False, where, "not a custody entry")
             continue
         problem = verify_entry(entry, trusted | workers)
-        report.check("custody entry signature", problem is None, where, problem or "")
+        if report.check("custody entry signature", problem is None, where, problem or ""):
+            clock.follow(entry, where)
         distrust = entry_distrust(entry, statuses)
         report.check("custody key status", distrust is None, where, distrust or "")
         if problem is None and entry.get("event") in KEY_EVENTS:
@@ -376,7 +379,7 @@ def _signed_at(wacz: Wacz, checkpoint: dict, keys: dict[str, PublicKey]) -> date
 
 
 def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, signed: datetime | None,
-                 report: Report) -> None:
+                 entries: dict[str, dict], report: Report) -> None:
     from archiver.evidence.timestamps.verification import predates_signing, verify_timestamp
 
     if "evidence/checkpoint.json.tsr" not in wacz.names():
@@ -392,6 +395,8 @@ def _check_token(wacz: Wacz, checkpoint_bytes: bytes, tsa_roots: bytes | None, s
     elif clock := predates_signing(check, signed):  # either clock may have been off: named, not failed
         report.not_checked.append(f"evidence/checkpoint.json.tsr: {clock}")
     if report.check("checkpoint timestamp", check.ok, "evidence/checkpoint.json.tsr", "; ".join(check.problems)):
+        for capture_id, entry in entries.items():  # none can have been captured after the token over it
+            check_capture_before_token(entry, check, "evidence/checkpoint.json", f"evidence/captures.json capture {capture_id}", report)
         # What the token proves: the checkpoint (and so every capture it lists) existed by then.
         report.established["timestamp"] = {"time": check.gen_time.isoformat() if check.gen_time else None,
                                            "tsa": check.tsa, "covers": "evidence/checkpoint.json"}

@@ -134,6 +134,7 @@ def _summary(view: dict) -> str:
         f"from the collection “{prose(collection['name'])}”{collection_id}. It preserves web pages cited by claims "
         f"in documents: it holds {count(len(view['claims']), 'claim')} from {_sources(view)} "
         f"and {count(len(captures), 'capture')} {pages}{_made_and_imported(captures)}. It was made for {scope}.</p>\n"
+        f"<p>{_whose_clock(view['manifest']['timestamp'])}</p>\n"
         + _not_the_page(captures, view["claims"]) + _left_out_summary(view))
 
 
@@ -152,6 +153,18 @@ def _made_and_imported(captures: list[dict]) -> str:
             "named in its section under Captures): their time, server address and certificate are the imported file's "
             "word, which nobody signed, and archiver vouches only that their bytes have not changed since they were "
             "imported")
+
+
+def _whose_clock(timestamp: dict | None) -> str:
+    """What the times this page gives for the captures rest on: said always, for the reader
+    takes a capture's date for a fact (a clock set a day ahead or a month behind makes one up)."""
+    said = ("The time each capture gives (when it was captured) was read from the clock of the machine that captured "
+            "it: nothing in this bundle sets that clock or vouches for it. ")
+    if timestamp is None:
+        return said + "There is no RFC 3161 timestamp in this bundle, so nothing independent vouches for when they existed either."
+    return said + (f"The RFC 3161 timestamp {prose(timestamp['tsa'])} issued at {literal(timestamp['gen_time'])} proves "
+                   "that the captures the manifest lists existed no later than that time; not when, before it, they "
+                   "were made.")
 
 
 def _sources(view: dict) -> str:
