@@ -48,7 +48,7 @@ def test_a_revisit_of_a_capture_never_judged_is_unchanged(collection):
 
 def test_the_bundle_report_calls_a_recapture_of_a_capture_never_judged_unchanged():
     # As the run and `history` say: the same payload, neither rendered, the one before never judged.
-    from archiver.exchange.bundle import CaptureEvidence
+    from archiver.exchange.capture_evidence import CaptureEvidence
     from archiver.exchange.report_changes import changes_since_previous
 
     before = _capture("k-before", "2024-01-02T10:00:00Z", verdict=None)

@@ -80,8 +80,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
         echo(f"Give the recipient this key fingerprint by another channel: {grouped(key.fingerprint)}")
         echo(f"They check it with: archiver verify-bundle {output.name} --fingerprint '{grouped(key.fingerprint)}'")
         if result.not_bundled:
-            echo(f"{result.not_bundled} cited URL(s) have no capture in this bundle (it failed, or was never made): "
-                 "the report and verify-bundle name each", err=True)
+            echo(f"{result.not_bundled} cited URL(s) have no capture in this bundle (never captured, or only since "
+                 "the manifest was sealed): the report and verify-bundle name each", err=True)
         for failure in result.timestamp_failures:
             echo(f"Timestamp failed: {failure}", err=True)
         if result.stored_since:

@@ -198,6 +198,9 @@ def print_report(report: Report) -> None:
         for item in report.not_checked:
             out.print(f"  - {one_line(item)}", markup=False)
     out.print("\n" + ("Every check above passed." if report.ok else "Verification FAILED."))
+    if shows := report.established.get("shows"):  # a pass says the bundle is authentic, not what it shows
+        out.print(one_line(f"What the captures show: {shows['summary']}"), markup=False)
+        out.print(one_line(f"  ({shows['signed_by']})"), markup=False)
 
 
 def _print_established(out, established: dict) -> None:

@@ -6,7 +6,9 @@ claims, URLs or documents, with the evidence a court needs to check it offline.
                               browser capture's screenshot, PDF and DOM at their urn: URIs
     pages/pages.jsonl         one page per captured cited URL
     evidence/claims.json      the claims, their documents' hashes, claim↔capture links
-    evidence/captures.json    each capture's manifest entry with its Merkle inclusion proof
+    evidence/captures.json    each capture's manifest entry with its Merkle inclusion proof (a
+                              capture that failed with nothing received too: no records, its
+                              failure signed by its custody entry, see bundle_unattested.py)
     evidence/checkpoint.json  (+ .sig, .tsr) the signed manifest checkpoint: root, size, hash
     evidence/documents.json   each claim's proof into its document's claim tree, and each
                               document's into the checkpoint (bundle_documents.py)
@@ -41,30 +43,27 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from archiver import __version__
 from archiver.evidence import merkle
 from archiver.store.catalog import Catalog, how_many_found
-from archiver.store.rows import CaptureRow, ClaimRow, StoredRecord
-from archiver.store.storage import Storage
+from archiver.store.rows import CaptureRow, ClaimRow
 from archiver.store.collection import Collection
 from archiver.store.documents import DocumentCopies
 from archiver.evidence.custody import parse_entry, read_entries
 from archiver.store.durable import fsync_dir, replacing
 from archiver.errors import UsageProblem
-from archiver.capture.shortfalls import incomplete
-from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
 from archiver.evidence.key_status import WORKER_KEY_ANNOUNCED, entry_distrust, key_statuses_in
 from archiver.evidence.keys import custody_log, export_custody, refuse_out_of_service, wacz_signing_key
 from archiver.evidence.manifest import ManifestResult, read_manifest
 from archiver.exchange.report import render_report
 from archiver.exchange.report_claims import claim_views
 from archiver.exchange.report_view import by_url, imports_of, not_bundled, report_view
-from archiver.store.record_blocks import read_record_block
 from archiver.evidence.seal import sealed_manifest
 from archiver.evidence.seal_files import checkpoint_path, signature_path
 from archiver.evidence.signing import PublicKey, SigningKey, canonical_json, collection_public_keys
 from archiver.exchange.bundle_archive import ARCHIVE, copy_records, index_of, pages_list
 from archiver.exchange.bundle_documents import DocumentEntries, document_evidence
+from archiver.exchange.bundle_unattested import failure_signers
 from archiver.exchange.bundle_files import BundleFiles
+from archiver.exchange.capture_evidence import CaptureEvidence, gather
 from archiver.exchange.bundle_left_out import leave_out_revoked
-from archiver.exchange.bundle_page import RenderedPage, rendered_page, visible_text
 from archiver.read.urls import normalise_url
 
 WACZ_VERSION = "1.1.1"
@@ -99,61 +98,22 @@ class BundleResult:
     not_bundled: int = 0  # cited URLs of its claims it holds no capture of (failed, or never captured)
 
 
-MADE_WITH = ("software", "browser", "settings", "tls_verification")  # of a capture's metadata record
-
-
-@dataclass(frozen=True)
-class CaptureEvidence:
-    """What a bundle shows of one capture, gathered in one pass: its catalog row, records and
-    signed attestation, and from its stored bytes the page title and what its metadata record
-    holds, the redirects followed and the server certificate; for a browser capture, the page."""
-
-    capture: CaptureRow
-    records: tuple[StoredRecord, ...]
-    attestation: dict | None  # imported captures have none
-    title: str | None
-    redirects: tuple[dict, ...]  # the hops that redirected, each with where it led
-    certificate: dict | None
-    page: RenderedPage | None
-    text: str | None  # the visible text of the final response, one line per block; None when it has none to read
-    incomplete: str | None = None  # what its record holds less of than the page had, read from its metadata
-    made_with: dict | None = None  # the software, browser and settings its metadata record names; None: not recorded
-
-
-def _gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
-    """One capture's evidence: its records listed once, its metadata and its final response read once each."""
-    records = tuple(catalog.records(capture.id))
-    # Ours is JSON; an imported capture's metadata record is another tool's, in its own form.
-    metadata = next((r for r in records if r.role == "metadata"), None) if capture.imported_from is None else None
-    details = json.loads(read_record_block(storage, metadata, metadata.content_length)) if metadata else {}
-    holder = catalog.payload_record(capture.id) if capture.outcome == "ok" else None
-    payload = read_record_block(storage, holder, MAX_TEXT_BYTES) if holder is not None else None
-    redirects = tuple({"url": hop["url"], "status": hop["status"], "location": hop["location"]}
-                      for hop in details.get("redirect_chain", [])
-                      if hop.get("location") and 300 <= (hop.get("status") or 0) < 400)
-    page = rendered_page(storage, records, details)
-    # What a reader saw: the page the browser rendered, else the text of the HTML as served.
-    if page is not None and page.text:
-        text = page.text
-    else:
-        markup = None if payload is None else html_of(payload)
-        text = None if markup is None else visible_text(markup)
-    return CaptureEvidence(capture, records, catalog.attestation(capture.id),
-                           None if payload is None else page_title(payload),
-                           redirects, _certificate(capture, details), page, text, incomplete(details),
-                           {name: details[name] for name in MADE_WITH if name in details} or None)
+def _bundled(capture: CaptureRow) -> bool:
+    """Whether a bundle carries `capture`: one with stored records, or one that failed with
+    nothing received (no records), which is evidence too: the URL could not be fetched then."""
+    return bool(capture.warc_file) or capture.outcome == "failed"
 
 
 def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], list[CaptureRow], set[str]]:
-    """The claims chosen, every capture with stored records of every URL they cite (and of
-    URLs chosen directly; revisits bring the capture holding their payload), and the keys of
-    the documents to carry whole: all but those whose claims were chosen one by one.
-    Everything is every claim and every stored capture, cited by a claim or not."""
+    """The claims chosen, every capture (_bundled) of every URL they cite (and of URLs chosen
+    directly; revisits bring the capture holding their payload), and the keys of the documents
+    to carry whole: all but those whose claims were chosen one by one. Everything is every
+    claim and every capture, cited by a claim or not."""
     if selection.everything:
         claims = catalog.claims(include_superseded=True)
-        captures = [c for c in catalog.captures() if c.warc_file]
+        captures = [c for c in catalog.captures() if _bundled(c)]
         if not captures:
-            raise UsageProblem("the collection has no stored captures", "capture some URLs first")
+            raise UsageProblem("the collection has no captures", "capture some URLs first")
         return claims, sorted(captures, key=_in_time_order), {c.document_key for c in claims} - {None}
     chosen: dict[str, ClaimRow] = {}
     for prefix in selection.claims:
@@ -175,9 +135,9 @@ def _selected(catalog: Catalog, selection: Selection) -> tuple[list[ClaimRow], l
     claims = sorted(chosen.values(), key=lambda c: c.id)
     # What a claim cited before a re-read dropped it is what it cited when it was published.
     url_keys = {key for claim in claims for key in claim.url_keys_ever()} | {normalise_url(u) for u in selection.urls}
-    captures = [c for rows in catalog.captures_by_url(url_keys).values() for c in rows if c.warc_file]
+    captures = [c for rows in catalog.captures_by_url(url_keys).values() for c in rows if _bundled(c)]
     if not captures:
-        raise UsageProblem("the selection has no stored captures", "capture its URLs first, or choose other claims")
+        raise UsageProblem("the selection has no captures", "capture its URLs first, or choose other claims")
     return claims, sorted(captures, key=_in_time_order), disclosed - {None}
 
 
@@ -274,10 +234,13 @@ def _write_bundle(collection: Collection, key: SigningKey, manifest: ManifestRes
     if not captures:
         raise UsageProblem(f"the selection's captures were all stored after manifest {manifest.sequence} was sealed",
                            "run the bundle again")
-    evidence = [_gather(collection.storage, catalog, capture) for capture in captures]
+    evidence = [gather(collection.storage, catalog, capture) for capture in captures]
     # Read once, after the WACZ key is announced: the custody log, its keys' statuses and the public keys.
     p384, p384_fingerprint = wacz_signing_key(collection, key)
     logged = [(line, parse_entry(line)) for _, line in read_entries(export_custody(collection))]
+    signers = failure_signers(entry for _, entry in logged)  # a failure with no records: its custody entry signed it
+    evidence = [dataclasses.replace(item, logged_by=signers.get(item.capture.id)) if not item.records else item
+                for item in evidence]
     statuses = key_statuses_in(entry for _, entry in logged)
     public_keys = collection_public_keys(collection.root / "keys")
     custody = _custody_entries(logged, {c.id for c in claims}, {c.id for c in captures}, manifest.sequence)
@@ -382,18 +345,3 @@ def _evidence(collection: Collection, catalog: Catalog, manifest: ManifestResult
     for path in (collection.root / "keys").glob("*.p384.pub.pem"):
         files[f"evidence/key-{path.name}"] = path.read_bytes()
     return files
-
-
-def _certificate(capture: CaptureRow, details: dict) -> dict | None:
-    """The server certificate recorded in the capture's metadata `details`, in words a report can show."""
-    from cryptography import x509
-
-    if capture.cert_sha256 is None:
-        return None
-    tls = (details.get("redirect_chain") or [{}])[-1].get("tls") or {}
-    if not tls.get("chain_pem"):
-        return None
-    leaf = x509.load_pem_x509_certificate(tls["chain_pem"][0].encode())
-    return {"sha256": capture.cert_sha256, "subject": leaf.subject.rfc4514_string(), "issuer": leaf.issuer.rfc4514_string(),
-            "not_before": leaf.not_valid_before_utc.isoformat(), "not_after": leaf.not_valid_after_utc.isoformat(),
-            "verified": tls.get("verified")}

@@ -8,7 +8,6 @@ import gzip
 import io
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cdxj_indexer.main import CDXJIndexer
 from isal import isal_zlib
@@ -17,9 +16,8 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.store.record_blocks import GZIP_MAGIC
 from archiver.evidence.signing import canonical_json
 from archiver.store.storage import Storage, read_listed
+from archiver.exchange.capture_evidence import CaptureEvidence
 
-if TYPE_CHECKING:  # bundle gathers the evidence and calls this module
-    from archiver.exchange.bundle import CaptureEvidence
 
 ARCHIVE = "archive/data.warc.gz"
 COPY_RANGE = 8 * 2**20  # bytes of a record read at once: an S3 GET's worth

@@ -9,13 +9,10 @@ payload in full (capture/revisits.py) and is bundled in their place. Asked to (`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from archiver.evidence.custody import parse_entry
 from archiver.evidence.key_status import KeyStatus, attestation_distrust, entry_distrust
-
-if TYPE_CHECKING:  # bundle gathers the evidence, and imports this module
-    from archiver.exchange.bundle import CaptureEvidence
+from archiver.exchange.capture_evidence import CaptureEvidence
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 
@@ -35,14 +34,14 @@ from archiver.check.findings import Report
 from archiver.exchange.bundle_documents import COPY_PREFIX, PROOFS
 from archiver.exchange.bundle_imports import check_imports
 from archiver.exchange.bundle_left_out import left_out_lines
-from archiver.exchange.bundle_signer import other_signer
+from archiver.exchange.bundle_unattested import check_unattested
+from archiver.exchange.bundle_shows import captures_show
+from archiver.exchange.bundle_signer import EVIDENCE_LIMIT, carried_keys, check_wacz_key_vouched, other_signer
 from archiver.exchange.wacz import check_wacz
 from archiver.exchange.wacz_package import DIGEST_FILE, DIGEST_FILE_LIMIT
 from archiver.exchange.zip_layout import BundleRejected, NotAZip
 from archiver.exchange.zipreader import Wacz, open_wacz
 
-EVIDENCE_LIMIT = 256 * 2**20  # evidence files are JSON and PEM; a bundle lying about them is refused
-_KEY_FILE = re.compile(r"^evidence/key-([0-9a-f]{64})\.pub\.pem$")
 UNSIGNED = {"evidence/bundle.json", "evidence/bundle.json.sig", "datapackage.json", "datapackage-digest.json"}
 
 
@@ -86,7 +85,7 @@ def _json(wacz: Wacz, name: str, report: Report):
 
 def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, scans: list[FileScan],
                     tsa_roots: bytes | None, report: Report) -> None:
-    keys = _carried_keys(wacz, report)
+    keys = carried_keys(wacz, report)
     statement_bytes = wacz.read("evidence/bundle.json", EVIDENCE_LIMIT)
     statement = json.loads(statement_bytes)
     if fingerprint is None:
@@ -115,7 +114,7 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     trusted = {fp: keys[fp] for fp in statement.get("keys", []) if fp in keys}
     trusted[fingerprint] = signer
     _check_statement_files(wacz, statement, report)
-    _check_wacz_key_vouched(wacz_key, statement.get("wacz_key"), report)
+    check_wacz_key_vouched(wacz_key, statement.get("wacz_key"), report)
     checkpoint_bytes = wacz.read("evidence/checkpoint.json", EVIDENCE_LIMIT)
     checkpoint = json.loads(checkpoint_bytes)
     checkpoint_signature = wacz.read("evidence/checkpoint.json.sig", 1024)
@@ -128,39 +127,15 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     entries = _check_proofs(wacz, checkpoint, records, report)
     # Worker keys are trusted only as the collection's keys announce (and revoke) them in the custody entries carried.
     workers, statuses = vouched_worker_keys(_custody_lines(wacz), trusted)
-    _check_attestations(wacz, entries, records, trusted | workers, statuses, report)
+    judged = _check_attestations(wacz, entries, records, trusted | workers, statuses, report)
+    check_unattested(entries, set(judged), _custody_lines(wacz), trusted | workers, statuses, report)
     _check_custody(wacz, trusted, workers, statuses, statement.get("wacz_key"), report)
     check_imports(entries, _custody_lines(wacz), trusted, report)
     _check_claims(wacz, entries, report)
     report.not_checked.extend(left_out_lines(statement))  # what its maker says it left out for a revoked key
     _check_documents(wacz, checkpoint, report)
     _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(wacz, checkpoint, trusted | workers), entries, report)
-
-
-def _carried_keys(wacz: Wacz, report: Report) -> dict[str, PublicKey]:
-    """The Ed25519 public keys the bundle carries, by the fingerprint of the key each file
-    holds: a file's name is the forger's to choose, so it only has to agree."""
-    keys = {}
-    for name in wacz.names():
-        if (named := _KEY_FILE.match(name)) is None:
-            continue
-        public = PublicKey.from_pem(wacz.read(name, EVIDENCE_LIMIT))
-        if report.check("key file fingerprint", public.fingerprint == named.group(1), name,
-                        f"holds the key with fingerprint {grouped(public.fingerprint)}, not the one its name gives"):
-            keys[public.fingerprint] = public
-    return keys
-
-
-def _check_wacz_key_vouched(wacz_key: str | None, named: object, report: Report) -> None:
-    """The signedData key (wacz_key: its fingerprint when the signature verified, else None) is
-    the P-384 key the signed bundle statement names."""
-    named_text = f"fingerprint {grouped(named)}" if isinstance(named, str) and named else "none"
-    if wacz_key is None:
-        detail = f"the bundle's signedData signature does not verify with the key its statement names ({named_text})"
-    else:
-        detail = (f"the bundle's signedData is signed by the key with fingerprint {grouped(wacz_key)}, "
-                  f"not the one its statement names ({named_text})")
-    report.check("datapackage key vouched for", wacz_key is not None and named == wacz_key, "datapackage-digest.json", detail)
+    report.established["shows"] = captures_show(entries, judged)
 
 
 def _check_statement_files(wacz: Wacz, statement: dict, report: Report) -> None:
@@ -238,8 +213,8 @@ def _custody_lines(wacz: Wacz) -> list[dict]:
 
 
 def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str, dict], trusted: dict[str, PublicKey],
-                        statuses: dict[str, KeyStatus], report: Report) -> None:
-    attested = set()
+                        statuses: dict[str, KeyStatus], report: Report) -> dict[str, dict]:
+    judged = {}
     # A bundle of imported captures alone has none (its statement names the files it has).
     carried = wacz.read("evidence/attestations.jsonl", EVIDENCE_LIMIT) if "evidence/attestations.jsonl" in wacz.names() else b""
     for line in carried.splitlines():
@@ -260,11 +235,8 @@ def _check_attestations(wacz: Wacz, entries: dict[str, dict], records: dict[str,
                      where, "the attested capture differs from the manifest entry")
         problems = statement_problems(statement, records)
         report.check("attested records", not problems, where, "; ".join(problems))
-        attested.add(item.get("capture"))
-    for capture_id in sorted(set(entries) - attested):
-        # One made by another tool and imported has no capture of ours to attest (bundle_imports names it).
-        if not entries[capture_id].get("imported_from"):
-            report.check("attestation present", False, f"capture {capture_id}", "no signed attestation in the bundle")
+        judged[item.get("capture")] = predicate
+    return judged  # of each capture, what its attestation signed (bundle_unattested checks those with none)
 
 
 def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str, PublicKey],

@@ -135,7 +135,7 @@ def _summary(view: dict) -> str:
         f"in documents: it holds {count(len(view['claims']), 'claim')} from {_sources(view)} "
         f"and {count(len(captures), 'capture')} {pages}{_made_and_imported(captures)}. It was made for {scope}.</p>\n"
         f"<p>{_whose_clock(view['manifest']['timestamp'])}</p>\n"
-        + _not_the_page(captures, view["claims"]) + _left_out_summary(view))
+        + _unrecorded(captures) + _not_the_page(captures, view["claims"]) + _left_out_summary(view))
 
 
 def _made_and_imported(captures: list[dict]) -> str:
@@ -165,6 +165,17 @@ def _whose_clock(timestamp: dict | None) -> str:
     return said + (f"The RFC 3161 timestamp {prose(timestamp['tsa'])} issued at {literal(timestamp['gen_time'])} proves "
                    "that the captures the manifest lists existed no later than that time; not when, before it, they "
                    "were made.")
+
+
+def _unrecorded(captures: list[dict]) -> str:
+    """Failed captures that received nothing: no WARC record holds them, so they are signed otherwise."""
+    failed = sum(capture["outcome"] == "failed" and not capture["records"] for capture in captures)
+    if not failed:
+        return ""
+    return (f"<p>Of these, {count(failed, 'capture')} failed with nothing received, so no WARC record holds "
+            f"{'it' if failed == 1 else 'them'}: each failure (its URL, time and error) is signed by the custody entry "
+            "logging it when it failed, carried in evidence/custody.jsonl, and its manifest entry is proven to be in "
+            "the signed manifest. A failure shows that the URL could not be fetched then, as its error says.</p>\n")
 
 
 def _sources(view: dict) -> str:

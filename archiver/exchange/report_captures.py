@@ -137,6 +137,9 @@ def _attested(capture: dict, keys: dict[str, dict]) -> str:
         return key_link(capture["attestation_key"], keys) + _distrusted(capture)
     if capture.get("imported"):
         return "not attested: imported, so archiver made no capture of it to attest (its import is signed, see Made by)"
+    if capture.get("logged_by"):
+        return ("not attested: nothing was received to attest; its failure is signed by its custody entry "
+                f"(in evidence/custody.jsonl), by {key_link(capture['logged_by'], keys)}")
     return "not attested"
 
 
@@ -228,6 +231,8 @@ def _verdict(capture: dict) -> str:
     verdict = capture["verdict"]
     if verdict is None and capture.get("imported"):
         return "not judged: imported, and archiver judges only the pages it captures"
+    if verdict is None and capture["outcome"] == "failed":
+        return "none: the capture failed, so no page was received to judge"
     if verdict is None:
         return "not judged (captured before archiver judged pages, or imported)"
     if verdict == "content":

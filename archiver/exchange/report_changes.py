@@ -7,10 +7,8 @@ is evidence in itself, and a reader should not have to compare digests to find i
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # bundle builds the view, so it imports this module's users
-    from archiver.exchange.bundle import CaptureEvidence
+from archiver.exchange.capture_evidence import CaptureEvidence
 
 MAX_CHANGED_LINES = 20  # a short diff: the report points at the change, the records hold the pages
 LINE_CHARS = 300

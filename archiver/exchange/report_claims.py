@@ -13,8 +13,8 @@ from archiver.exchange.report_captures import AFTER, BEFORE, CITED, NOT_CITED, U
 from archiver.exchange.report_markup import anchor, definition_list, escape, literal, prose
 from archiver.store.rows import ClaimRow
 
-if TYPE_CHECKING:  # bundle builds the view, so it imports this module
-    from archiver.exchange.bundle import CaptureEvidence
+if TYPE_CHECKING:  # for type hints alone
+    from archiver.exchange.capture_evidence import CaptureEvidence
     from archiver.store.catalog import Catalog
 
 

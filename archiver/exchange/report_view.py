@@ -15,8 +15,8 @@ from archiver.exchange.bundle_page import RenderedPage, claim_words, find_words,
 from archiver.exchange.report_changes import changes_since_previous
 from archiver.store.rows import ClaimRow
 
-if TYPE_CHECKING:  # bundle builds the view, so it imports this module
-    from archiver.exchange.bundle import CaptureEvidence
+if TYPE_CHECKING:  # for type hints alone
+    from archiver.exchange.capture_evidence import CaptureEvidence
     from archiver.exchange.bundle_files import BundleFiles
     from archiver.store.catalog import Catalog
 
@@ -119,7 +119,7 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
             "certificate": item.certificate, "payload_digest": c.payload_digest,
             "records": [{"id": r.record_id, "type": r.warc_type, "file": archive,
                          "block_digest": r.block_digest, "payload_digest": r.payload_digest} for r in item.records],
-            "attestation_key": signer,
+            "attestation_key": signer, "logged_by": item.logged_by,
             # Why its attestation is not to be trusted (its key revoked from before the capture), if it is not.
             "attestation_distrusted": attestation_distrust(item.attestation, c.finished_at, statuses),
             "page": _page_view(item.page, citing) if item.page else None, "change": change, "made_with": item.made_with,
