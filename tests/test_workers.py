@@ -105,7 +105,8 @@ def test_three_workers_one_killed_mid_capture_one_right_after_its_upload_capture
     queued = run_cli("capture", "-C", first.root, "--queue", "--json", *urls)
     assert queued.exit_code == 0, queued.output
     assert len(json.loads(queued.stdout)["queued"]) == PAGES
-    assert queue_counts(run_cli, first) == {"queued": PAGES, "running": 0, "done": 0, "failed": 0, "retried": 0}
+    assert queue_counts(run_cli, first) == {"queued": PAGES, "running": 0, "stalled": 0, "done": 0,
+                                               "failed": 0, "retried": 0}
 
     # Machine 1's worker captures the ten pages, and its first WARC closes a second later: it dies
     # the instant that WARC is uploaded and checked, before its spool copy goes or the catalog knows.
@@ -145,6 +146,40 @@ def test_three_workers_one_killed_mid_capture_one_right_after_its_upload_capture
     assert uploaded(s3, bucket) == [file for file, _, _ in files]
     verified = run_cli("verify", "-C", machines[2].root)
     assert verified.exit_code == 0, verified.output
+
+
+def test_queue_shows_a_killed_workers_job_as_stalled_and_how_it_is_taken_again(run_cli, raw_server, gates, tmp_path,
+                                                                                postgresql_url):
+    """A worker killed mid-capture (SIGKILL, its machine lost) left its job 'doing' in the queue:
+    `queue` counted it running for ever. It is stalled once the worker's heartbeat stops, by the
+    rule doctor and the live workers use, until a worker takes it again."""
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    gate = gates(answered=0, slots=1)
+    server = raw_server({"/held": gate.respond})
+    assert run_cli("capture", "-C", collection.root, "--queue", server.url("/held")).exit_code == 0
+    killed = worker(collection, concurrency=1)
+    try:
+        wait_for(gate.slots_held.is_set, "the worker capturing the page", [killed])
+        assert queue_counts(run_cli, collection) == {"queued": 0, "running": 1, "stalled": 0, "done": 0, "failed": 0,
+                                                     "retried": 0}
+    finally:
+        killed.kill()
+        killed.wait()
+    wait_for(lambda: queue_counts(run_cli, collection)["stalled"] == 1, "the killed worker's job stalled", [])
+    shown = run_cli("queue", "-C", collection.root)
+    assert "running\t0\nstalled\t1\n" in shown.stdout, shown.stdout
+    [said] = shown.stderr.splitlines()
+    assert said.startswith("1 job(s) stalled: their worker's heartbeat stopped") and \
+        "taken again by a running `archiver worker` (none is running now: start one)" in said, said
+
+    gate.release()
+    again = worker(collection, concurrency=1)
+    try:
+        wait_for(lambda: queue_counts(run_cli, collection)["done"] == 1, "the stalled job taken again", [again])
+    finally:
+        assert stop(again) == 0
+    assert queue_counts(run_cli, collection) == {"queued": 0, "running": 0, "stalled": 0, "done": 1, "failed": 0,
+                                                 "retried": 1}
 
 
 def test_capture_queue_wait_follows_a_worker_and_prints_the_summary(raw_server, tmp_path, postgresql_url):

@@ -163,19 +163,30 @@ def job_states(url: str, job_ids: list[int]) -> dict[int, str]:
                                (job_ids,)).fetchall())
 
 
+# A job under way whose worker has not beaten its heart for STALLED_AFTER seconds, or is gone
+# (killed, its machine lost): procrastinate's own rule (get_stalled_jobs), by which the live
+# workers take it again. `queue` counts these, `doctor` lists them.
+_STALLED = ("j.status = 'doing' AND NOT EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = j.worker_id"
+            " AND w.last_heartbeat >= now() - make_interval(secs => %(stalled_after)s))")
+TAKEN_AGAIN = "taken again by a running `archiver worker`"
+
+
 def job_counts(url: str) -> dict[str, int]:
-    """The collection's capture jobs: how many are queued, running, done and failed, and how
-    many were retried (taken again after their worker stopped beating, or stopped on a problem
-    of its own)."""
+    """The collection's capture jobs: how many are queued, running, stalled (see _STALLED), done
+    and failed, and how many were retried (taken again after their worker stopped beating, or
+    stopped on a problem of its own)."""
     with _database(url) as db:
         if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
-            return {"queued": 0, "running": 0, "done": 0, "failed": 0, "retried": 0}
+            return {"queued": 0, "running": 0, "stalled": 0, "done": 0, "failed": 0, "retried": 0}
         row = db.execute(
-            "SELECT count(*) FILTER (WHERE status = 'todo'), count(*) FILTER (WHERE status IN ('doing', 'aborting')),"
+            "SELECT count(*) FILTER (WHERE status = 'todo'),"
+            f" count(*) FILTER (WHERE status IN ('doing', 'aborting') AND NOT ({_STALLED})),"
+            f" count(*) FILTER (WHERE {_STALLED}),"
             " count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status IN ('failed', 'aborted', 'cancelled')),"
             " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM procrastinate_events e WHERE e.job_id = j.id"
-            " AND e.type = 'deferred_for_retry')) FROM procrastinate_jobs j WHERE task_name = %s", (TASK,)).fetchone()
-    return dict(zip(("queued", "running", "done", "failed", "retried"), row))
+            " AND e.type = 'deferred_for_retry')) FROM procrastinate_jobs j WHERE task_name = %(task)s",
+            {"task": TASK, "stalled_after": STALLED_AFTER}).fetchone()
+    return dict(zip(("queued", "running", "stalled", "done", "failed", "retried"), row))
 
 
 def last_heartbeat(url: str) -> tuple[bool, str | None]:
@@ -189,17 +200,14 @@ def last_heartbeat(url: str) -> tuple[bool, str | None]:
 
 
 def stalled_jobs(url: str) -> list[tuple[int, str, str | None]]:
-    """(id, URL, last heartbeat) of each capture job under way whose worker has not beaten for
-    STALLED_AFTER seconds (or is gone): the live workers take these again."""
+    """(id, URL, last heartbeat) of each stalled capture job (see _STALLED)."""
     with _database(url) as db:
         if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
             return []
         return db.execute(
-            "SELECT j.id, j.args->>'url', w.last_heartbeat::text FROM procrastinate_jobs j"
-            " LEFT JOIN procrastinate_workers w ON w.id = j.worker_id"
-            " WHERE j.task_name = %s AND j.status = 'doing'"
-            " AND (w.id IS NULL OR w.last_heartbeat < now() - make_interval(secs => %s)) ORDER BY j.id",
-            (TASK, STALLED_AFTER)).fetchall()
+            "SELECT j.id, j.args->>'url', (SELECT w.last_heartbeat::text FROM procrastinate_workers w"
+            f" WHERE w.id = j.worker_id) FROM procrastinate_jobs j WHERE j.task_name = %(task)s AND {_STALLED}"
+            " ORDER BY j.id", {"task": TASK, "stalled_after": STALLED_AFTER}).fetchall()
 
 
 def work(url: str, run: CaptureRun, concurrency: int) -> None:

@@ -70,10 +70,10 @@ def _left_by_a_stopped_writer(collection: Collection) -> list[Finding]:
 
 
 def _stalled_jobs(collection: Collection) -> list[Finding]:
-    from archiver.capture.queue import STALLED_AFTER, queue_location, stalled_jobs  # procrastinate: only when shared
+    from archiver.capture.queue import STALLED_AFTER, TAKEN_AGAIN, queue_location, stalled_jobs  # procrastinate: only when shared
 
     return [Finding("stalled job", f"job {job}", f"capturing {url}, its worker's last heartbeat at {beat or 'never'} "
-                    f"(over {STALLED_AFTER:g} s ago): a running `archiver worker` takes it again")
+                    f"(over {STALLED_AFTER:g} s ago): it is {TAKEN_AGAIN}")
             for job, url, beat in stalled_jobs(queue_location(collection))]
 
 

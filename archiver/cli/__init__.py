@@ -40,7 +40,7 @@ COMMANDS = {
     "import": ("archiver.cli.importing:import_command", "Import SOURCE (a .warc, .warc.gz or .wacz made by wget, Browsertrix, ArchiveWeb.page…)."),
     "doctor": ("archiver.cli.doctor:doctor", "Find what an interrupted run left"),
     "worker": ("archiver.cli.worker:worker", "Take capture jobs from the collection's queue (see `archiver capture --queue`) and capture"),
-    "queue": ("archiver.cli.queue:queue", "Show the collection's capture jobs: queued, running, done, failed, and retried"),
+    "queue": ("archiver.cli.queue:queue", "Show the collection's capture jobs: queued, running, stalled, done, failed, and retried"),
     "migrate": ("archiver.cli.migrate:migrate", "Copy the collection (-C, whose catalog is catalog.sqlite) into a shared one"),
 }
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from archiver.capture.queue import (RUNNING, SUCCEEDED, WAITING, Enqueued, enqueue, job_counts, job_states,
-                                    last_heartbeat, queue_location)
+from archiver.capture.queue import (RUNNING, STALLED_AFTER, SUCCEEDED, TAKEN_AGAIN, WAITING, Enqueued, enqueue,
+                                    job_counts, job_states, last_heartbeat, queue_location)
 from archiver.capture.documents import record_documents
 from archiver.capture.targets import Targets
 from archiver.cli.common import collection_option, console, echo, json_option, print_json, print_table, signing_key
@@ -25,14 +25,21 @@ UPLOAD_SLACK = 30.0  # seconds past warc_age for a worker's WARC to be uploaded 
 @collection_option
 @json_option
 def queue(collection_dir: Path, as_json: bool) -> None:
-    """Show the collection's capture jobs: queued, running, done, failed, and retried (taken
-    again after their worker stopped).
+    """Show the collection's capture jobs: queued, running, stalled, done, failed, and retried
+    (taken again after their worker stopped). A stalled job's worker stopped beating its heart
+    (killed, or its machine lost): a running worker takes it again.
 
     Exit 0, or 2 when the collection's catalog is not on PostgreSQL.
     """
     collection = Collection.open(collection_dir)
     with collection:
-        counts = job_counts(queue_location(collection))
+        url = queue_location(collection)
+        counts = job_counts(url)
+        if counts["stalled"]:
+            echo(f"{counts['stalled']} job(s) stalled: their worker's heartbeat stopped over {STALLED_AFTER:g} s ago "
+                 f"(killed, or its machine lost); they are {TAKEN_AGAIN}"
+                 f"{'' if last_heartbeat(url)[0] else ' (none is running now: start one)'}; `archiver doctor` lists them",
+                 err=True)
     if as_json:
         print_json(counts)
     else:
