@@ -24,6 +24,7 @@ from archiver.evidence.keys import export_custody, open_signing_key
 from archiver.store.collection import Collection
 from archiver.store.crash_points import CRASH_AT
 from archiver.store.s3 import COLLECTION_MARKER
+from tests import pg
 from tests.conftest import allow_networks, make_collection
 from tests.test_doctor import gates, page  # noqa: F401 (gates is a fixture)
 from tests.test_s3_storage import make_bucket
@@ -449,6 +450,66 @@ def test_an_idle_worker_whose_catalog_connection_the_server_ended_stops_too(raw_
             stop(running)
     said = running.stderr.read().decode()
     assert ended == 3 and "this worker stopped" in said, said
+
+
+@pytest.fixture
+def own_postgresql():
+    """A PostgreSQL cluster of the test's own, which it may stop: an outage, not one session ended."""
+    if why_not := pg.missing():
+        pytest.skip(why_not)
+    cluster = pg.Cluster()
+    yield cluster
+    if cluster.data.exists():
+        cluster.stop()
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_worker_in_a_postgresql_outage_says_one_line_of_its_own_and_the_rest_with_verbose(
+        raw_server, gates, tmp_path, own_postgresql, verbose):
+    """The catalog's server gone, with a job under way: the worker's stderr held procrastinate's
+    and psycopg's pool's own lines (listener error, a connection retry a second, the job failed)
+    before its one line. Now that line alone (exit 3); -v shows theirs."""
+    collection = make_collection(tmp_path / "shared", own_postgresql.new_database())
+    gate = gates(answered=0, slots=1)
+    server = raw_server({"/held": gate.respond})
+    subprocess.run([sys.executable, "-m", "archiver", "capture", "-C", str(collection.root), "--queue",
+                    server.url("/held")], capture_output=True, timeout=120, check=True)
+    running = subprocess.Popen([sys.executable, "-m", "archiver", "worker", "-C", str(collection.root),
+                                *(["-v"] if verbose else [])], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(gate.slots_held.is_set, "the worker capturing the page", [running])
+        own_postgresql.stop()
+        gate.release()
+        ended = running.wait(120)
+    finally:
+        if running.poll() is None:
+            stop(running)
+    said = running.stderr.read().decode().splitlines()
+    assert ended == 3 and said[-1].startswith("error: the catalog server failed: "), said
+    if verbose:
+        assert any(line.startswith("worker: psycopg.pool: ") for line in said), said
+    else:
+        assert len(said) == 2 and said[0].startswith("worker: capturing "), said
+
+
+def test_a_job_failed_on_a_fault_of_ours_is_one_line_of_the_workers_own(run_cli, raw_server, tmp_path, postgresql_url):
+    """procrastinate's own line for a failed job is shown with -v only: the worker says it in its words."""
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    server = raw_server({"/a": page})
+    assert run_cli("capture", "-C", collection.root, "--queue", server.url("/a")).exit_code == 0
+    rigged = ("import sys; from archiver.capture.run import CaptureRun; from archiver.cli import cli\n"
+              "def fault(*args, **kwargs): raise RuntimeError('a fault of ours')\n"
+              "CaptureRun.capture_job = fault; cli.main(args=sys.argv[1:], prog_name='archiver')")
+    running = subprocess.Popen([sys.executable, "-c", rigged, "worker", "-C", str(collection.root)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: queue_counts(run_cli, collection)["failed"] == 1, "the job failed", [running])
+    finally:
+        assert stop(running) == 0
+    said = running.stderr.read().decode().splitlines()
+    assert len(said) == 3 and said[0].startswith("worker: capturing ") and said[2].startswith("worker: stopped "), said
+    assert said[1] == (f"worker: job 1, capturing {server.url('/a')}, failed on a fault of ours "
+                       "(RuntimeError: a fault of ours)"), said
 
 
 def _beats(postgresql_url: str) -> bool:

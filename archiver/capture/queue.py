@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import select
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ HEARTBEAT = 1.0  # seconds between a worker's heartbeats
 STALLED_AFTER = 4.0  # seconds without one after which its jobs are taken again
 SCHEMA_LOCK = 0x61726368697651  # an advisory lock: one process at a time creates the queue's tables
 WAITING, RUNNING, SUCCEEDED = "todo", "doing", "succeeded"
+
+_log = logging.getLogger(__name__)
 
 
 def queue_location(collection: Collection) -> str:
@@ -74,6 +77,9 @@ async def _capture(context: JobContext, url: str) -> None:
             context.job.attempts > 0))
     except ArchiverError as problem:  # the worker's own: the job goes back to wait (RETRY), the worker stops
         context.additional_context["stop"](problem)
+        raise
+    except Exception:  # a fault of ours: the job fails, said in the worker's words (procrastinate's with -v)
+        _log.error("job %s, capturing %s, failed on a fault of ours", context.job.id, url, exc_info=True)
         raise
 
 

@@ -22,8 +22,11 @@ from archiver.store.collection import Collection
 @click.option("--concurrency", type=click.IntRange(1, 256),
               help="Jobs captured at once (default from archiver.toml, else 8 over HTTP, 4 pages in a browser).")
 @key_option
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also log what the job queue (procrastinate) and the PostgreSQL driver say, with their tracebacks: "
+                   "each connection retry, each failed job.")
 @json_option
-def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None, as_json: bool) -> None:
+def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None, verbose: bool, as_json: bool) -> None:
     """Take capture jobs from the collection's queue (see `archiver capture --queue`) and capture
     them, HTTP or browser as capture_mode says, until Ctrl-C or SIGTERM.
 
@@ -43,12 +46,14 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
 
     On a problem of its own (its catalog connection ended by a server restart, an upload the
     store refused), or its key revoked, the worker stops with one line; a job it was capturing
-    waits to be taken again: run workers under a supervisor that starts them again.
+    waits to be taken again: run workers under a supervisor that starts them again. What the job
+    queue and the PostgreSQL driver log meanwhile (connection retries, the failed job) is shown
+    with -v only.
 
     Exit 0 when stopped, 2 when the collection's catalog is not on PostgreSQL or this machine's
     key was revoked, 3 when it stopped on a problem of its own.
     """
-    _log_in_one_line()
+    _log(verbose)
     collection = Collection.open(collection_dir)
     with collection:
         url = queue_location(collection)
@@ -90,10 +95,20 @@ class _OneLine(logging.Formatter):
         return one_line(literal(f"worker: {text}"))
 
 
-def _log_in_one_line() -> None:
-    """What the worker and procrastinate log (warnings and errors: a job failed, a connection
-    replaced), each a line of its own."""
+def _archivers_own(record: logging.LogRecord) -> bool:
+    return record.name == "archiver" or record.name.startswith("archiver.")
+
+
+def _log(verbose: bool) -> None:
+    """What the worker logs (warnings and errors: an upload refused, a job failed on a fault of
+    ours), each a line of its own. What procrastinate, psycopg's pool and asyncio log (each
+    retry of a lost connection, the job it failed) repeats, in their words, what the worker
+    says in one line when it stops: shown with -v only, tracebacks and all."""
     handler = logging.StreamHandler()
-    handler.setFormatter(_OneLine())
     handler.setLevel(logging.WARNING)
+    if verbose:
+        handler.setFormatter(logging.Formatter("worker: %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_OneLine())
+        handler.addFilter(_archivers_own)
     logging.getLogger().addHandler(handler)
