@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from archiver.capture.run import CaptureRun
 from archiver.evidence.key_watch import KeyWatch
 from archiver.evidence.custody import now
 from archiver.evidence.keys import custody_log, export_custody, open_signing_key, revoke_key
-from archiver.evidence.signing import generate_key, load_key, open_envelope
+from archiver.evidence.signing import generate_key, grouped, load_key, open_envelope
 from archiver.evidence.worker_keys import worker_key_path, worker_signing_key
 from archiver.store.collection import Collection
 from tests.conftest import make_collection
@@ -195,3 +196,33 @@ def test_a_worker_whose_key_was_revoked_stops_in_one_line_with_exit_2(run_cli, r
     assert ended == 2 and "was revoked" in line, said
     said_by_help = " ".join(run_cli("worker", "--help").output.split())
     assert re.search(r"\b2 when [^;,]* key was revoked, 3 when", said_by_help), said_by_help
+
+
+def test_keys_show_tells_apart_worker_keys_of_machines_sharing_a_host_name(run_cli, tmp_path, postgresql_url):
+    """Machines made from one image share a host name ('vm'): each worker key was listed as of
+    that name alone. The key a folder holds is marked there, and `worker --machine` names a key's machine."""
+    from tests.test_workers import another_machine
+
+    first = make_collection(tmp_path / "machine-a", postgresql_url)
+    second = another_machine(first, tmp_path / "machine-b")
+    keys = {folder.root: worker_signing_key(folder) for folder in (first, second)}  # both named by this host's name
+    for root, own in keys.items():
+        shown = run_cli("keys", "show", "-C", root, "--json")
+        listed = json.loads(shown.stdout)["worker_keys"]
+        assert [key["machine"] for key in listed] == [socket.gethostname()] * 2
+        assert [key["fingerprint"] for key in listed if key["this_machine"]] == [own.fingerprint]
+    rows = run_cli("keys", "show", "-C", second.root).stdout.splitlines()
+    assert [row.split("\t")[1] for row in rows if grouped(keys[second.root].fingerprint) in row] == \
+        [f"{socket.gethostname()} (this machine)"]
+    assert [row.split("\t")[1] for row in rows if grouped(keys[first.root].fingerprint) in row] == [socket.gethostname()]
+
+    third = another_machine(first, tmp_path / "machine-c")
+    running = subprocess.Popen([sys.executable, "-m", "archiver", "worker", "-C", str(third.root), "--machine",
+                                "newsroom-3"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: _beats(postgresql_url), "the worker beating, its key announced", [running])
+    finally:
+        assert stop(running) == 0, running.stderr.read().decode()
+    listed = json.loads(run_cli("keys", "show", "-C", third.root, "--json").stdout)["worker_keys"]
+    assert [(key["machine"], key["this_machine"]) for key in listed if key["machine"] != socket.gethostname()] == \
+        [("newsroom-3", True)]

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 
 from archiver.check.doctor_findings import Finding
-from archiver.errors import ArchiverError
 from archiver.evidence.custody import parse_entry
 from archiver.evidence.key_status import key_statuses_in
 from archiver.evidence.keys import custody_lines
-from archiver.evidence.signing import grouped, load_key
+from archiver.evidence.signing import grouped
 from archiver.evidence.shared_manifests import MANIFESTS, listed_files
-from archiver.evidence.worker_keys import worker_key_path
+from archiver.evidence.worker_keys import this_machines_worker_key, worker_key_path
 from archiver.store.collection import Collection
 from archiver.store.documents import FOLDER as DOCUMENTS
 from archiver.store.s3 import COLLECTION_MARKER
@@ -94,13 +93,9 @@ def _unannounced_keys(collection: Collection) -> list[Finding]:
     entries = [parse_entry(line) for line in custody_lines(collection)]
     announced = {fp for fp, status in key_statuses_in(entries).items() if status.announced_at is not None}
     findings = []
-    path = worker_key_path(collection)
-    try:
-        worker = load_key(path, None) if path.exists() else None
-    except ArchiverError:
-        worker = None  # not a key at all: nothing signs with it
+    worker = this_machines_worker_key(collection)
     if worker is not None and worker.fingerprint not in announced:
-        findings.append(Finding("unannounced worker key", str(path),
+        findings.append(Finding("unannounced worker key", str(worker_key_path(collection)),
                                 f"key {grouped(worker.fingerprint)} is announced by no custody entry; "
                                 "`archiver worker --key COLLECTION-KEY` announces it"))
     for number, entry in enumerate(entries, 1):

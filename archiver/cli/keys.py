@@ -13,6 +13,7 @@ from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
 from archiver.evidence.keys import create_signing_key, key_path, key_statuses, published_keys, revoke_key, rotate_key
 from archiver.evidence.signing import grouped, parse_fingerprint
+from archiver.evidence.worker_keys import this_machines_worker_key
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -57,7 +58,9 @@ def generate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json
 @json_option
 def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     """List the collection's public keys with fingerprints and status (active, rotated out, revoked),
-    and the worker keys of the machines writing to a shared collection.
+    and the worker keys of the machines writing to a shared collection: each by the name it was
+    announced with (`worker --machine`, else the host name, which machines may share), the one
+    this folder holds marked "(this machine)".
 
     Exit 0 when done; 2 on bad usage or a key that cannot be used (named in one line), 3 when
     the machine refused (a disk full, no permission)."""
@@ -73,8 +76,10 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
                        "rotated_out_at": status.rotated_out_at if status else None,
                        "revoked_from": status.revoked_from if status else None,
                        "public_key": str(collection.root / "keys" / f"{fingerprint}.pub.pem")})
+    here = this_machines_worker_key(collection)
     workers = [{"fingerprint": status.fingerprint, "machine": status.machine, "status": status.state,
-                "announced_at": status.announced_at, "revoked_from": status.revoked_from}
+                "announced_at": status.announced_at, "revoked_from": status.revoked_from,
+                "this_machine": here is not None and here.fingerprint == status.fingerprint}
                for status in statuses.values() if status.machine is not None]
     if as_json:
         print_json({"keys": listed, "worker_keys": workers, "private_key_path": str(local)})
@@ -84,8 +89,8 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
                  for key in listed])
     if workers:
         print_table(("worker key fingerprint", "machine", "status", "since"),
-                    [[grouped(key["fingerprint"]), key["machine"], key["status"], key["revoked_from"] or key["announced_at"]]
-                     for key in workers])
+                    [[grouped(key["fingerprint"]), key["machine"] + (" (this machine)" if key["this_machine"] else ""),
+                      key["status"], key["revoked_from"] or key["announced_at"]] for key in workers])
     remark(f"Private key path: {local}{'' if local.exists() else ' (not on this machine)'}")
 
 

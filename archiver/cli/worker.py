@@ -22,11 +22,15 @@ from archiver.store.collection import Collection
 @click.option("--concurrency", type=click.IntRange(1, 256),
               help="Jobs captured at once (default from archiver.toml, else 8 over HTTP, 4 pages in a browser).")
 @key_option
+@click.option("--machine", "machine_name", metavar="NAME",
+              help="The name this machine's worker key is announced with on its first use, which `keys show` lists "
+                   "it by (default: the host name; machines made from one image may share it).")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also log what the job queue (procrastinate) and the PostgreSQL driver say, with their tracebacks: "
                    "each connection retry, each failed job.")
 @json_option
-def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None, verbose: bool, as_json: bool) -> None:
+def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None, machine_name: str | None, verbose: bool,
+           as_json: bool) -> None:
     """Take capture jobs from the collection's queue (see `archiver capture --queue`) and capture
     them, HTTP or browser as capture_mode says, until Ctrl-C or SIGTERM.
 
@@ -40,7 +44,8 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
 
     Everything it signs (attestations, custody entries) is signed by this machine's worker key
     (worker.ed25519.pem in the collection folder), made and announced on first use by the
-    collection's key (--key), so that a stolen machine's key is revoked alone.
+    collection's key (--key), named --machine (default: the host name), so that a stolen
+    machine's key is revoked alone.
 
     With --json, prints on stopping the run's id and how many captures it made.
 
@@ -57,7 +62,8 @@ def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None,
     collection = Collection.open(collection_dir)
     with collection:
         url = queue_location(collection)
-        key = worker_signing_key(collection, option=key_file)  # this machine's own, announced by --key on first use
+        # This machine's own, announced by --key (as --machine) on first use.
+        key = worker_signing_key(collection, machine=machine_name, option=key_file)
         repair_interrupted(collection, key)
         settings = collection.config.capture
         if concurrency is not None:

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from archiver.errors import UsageProblem
+from archiver.errors import ArchiverError, UsageProblem
 from archiver.evidence.custody import verify_entry
 from archiver.evidence.key_status import WORKER_KEY_ANNOUNCED, KeyStatus, key_statuses_in
 from archiver.evidence.keys import custody_log, key_statuses, open_signing_key, refuse_out_of_service
@@ -26,6 +26,16 @@ WORKER_KEY_NAME = "worker.ed25519.pem"
 def worker_key_path(collection: Collection) -> Path:
     """This machine's worker key: in its own folder of the collection, never shared."""
     return collection.root / WORKER_KEY_NAME
+
+
+def this_machines_worker_key(collection: Collection) -> SigningKey | None:
+    """The worker key this machine's folder holds, or None: none made yet, or the file is not
+    a key at all (nothing signs with it)."""
+    path = worker_key_path(collection)
+    try:
+        return load_key(path, None) if path.exists() else None
+    except ArchiverError:
+        return None
 
 
 def worker_signing_key(collection: Collection, machine: str | None = None, option: Path | None = None) -> SigningKey:
