@@ -76,7 +76,7 @@ HOSTS = 100
 WORKER_CONCURRENCY = 8
 WORKER_COUNTS = (1, 2, 4)
 LOCAL_CONCURRENCIES = (8, 16, 32)
-PER_HOST = 2  # archiver's default: captures at once against one host, per process
+PER_HOST = 2  # archiver's default: captures at once against one host (by all workers together)
 TARGET_SHARE = 0.85  # pages/s ÷ the latency bound, for workers
 TARGET_QUEUE_COST = 0.005  # seconds of queue + catalog work per capture
 TIMED_ARCHIVER = [sys.executable, str(ROOT / "bench" / "timed_archiver.py")]  # archiver, its parts timed
@@ -117,7 +117,7 @@ class Result:
 
     def bound(self) -> float:
         """Pages/s if every slot waited out the latency and nothing else."""
-        return min(self.concurrency, HOSTS * PER_HOST * self.processes) / LATENCY
+        return min(self.concurrency, HOSTS * PER_HOST) / LATENCY
 
     def rate(self) -> float:
         return self.pages / self.wall

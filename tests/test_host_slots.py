@@ -1,4 +1,4 @@
-"""HostSlots, the per-host bound a worker's jobs share for as long as the worker runs."""
+"""HostSlots, the per-host bound a run's fetches share for as long as the run lasts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from archiver.capture.fetch.schedule import HostSlots
 
 
 def test_host_slots_keep_no_host_once_nothing_holds_it():
-    """A worker captures for months, over millions of hosts: each is forgotten once its captures end."""
+    """A run may capture over millions of hosts: each is forgotten once its captures end."""
     slots = HostSlots(per_host=2)
     for n in range(1000):
         with slots.held(f"https://host{n}.example/page"):

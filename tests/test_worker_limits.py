@@ -12,7 +12,7 @@ import psycopg
 
 from tests.conftest import make_collection
 from tests.test_doctor import page
-from tests.test_workers import queue_counts, stop, wait_for, worker
+from tests.test_workers import another_machine, queue_counts, stop, wait_for, worker
 
 
 class Crowd:
@@ -61,6 +61,29 @@ def test_a_worker_sends_one_host_no_more_than_per_host_requests_at_once(run_cli,
         wait_for(lambda: queue_counts(run_cli, collection)["done"] == 4, "all four jobs done", [running])
     finally:
         assert stop(running) == 0, running.stderr.read().decode()
+    assert crowd.peak == 2
+
+
+def test_three_workers_send_one_host_no_more_than_per_host_requests_at_once_between_them(
+        run_cli, raw_server, tmp_path, postgresql_url):
+    """per_host held per worker let a fleet of N send a host N × per_host captures at once: the
+    slots of a host are now the fleet's (advisory locks in the shared catalog)."""
+    collection = make_collection(tmp_path / "machine-0", postgresql_url)
+    machines = [collection] + [another_machine(collection, tmp_path / f"machine-{n}") for n in (1, 2)]
+    crowd = Crowd()
+    server = raw_server({f"/{i}": crowd.respond for i in range(6)})
+    assert run_cli("capture", "-C", collection.root, "--queue", *(server.url(f"/{i}") for i in range(6))).exit_code == 0
+    workers = [worker(machine, concurrency=2) for machine in machines]
+    try:
+        # Every job taken, two by each worker: each worker alone would send both of its own.
+        wait_for(lambda: queue_counts(run_cli, collection)["running"] == 6, "all six jobs taken", workers)
+        for answered in range(6):
+            wait_for(lambda: crowd.held >= min(2, 6 - answered), "requests held", workers)
+            crowd.let_oldest_go()
+        wait_for(lambda: queue_counts(run_cli, collection)["done"] == 6, "all six jobs done", workers)
+    finally:
+        codes = [stop(process) for process in workers]
+    assert codes == [0, 0, 0], [process.stderr.read().decode() for process in workers]
     assert crowd.peak == 2
 
 

@@ -98,6 +98,8 @@ def cataloged_files(postgresql_url: str) -> list[tuple]:
 def test_three_workers_one_killed_mid_capture_one_right_after_its_upload_capture_every_url_once(
         run_cli, raw_server, gates, tmp_path, postgresql_url, s3):
     first, bucket = shared_collection(tmp_path / "machine-0", run_cli, s3, postgresql_url, warc_age=1)
+    config = first.root / "archiver.toml"  # per_host holds across the fleet: room for both workers' two pages
+    config.write_text(re.sub(r"(?m)^per_host = \d+", "per_host = 4", config.read_text()))
     machines = [first] + [another_machine(first, tmp_path / f"machine-{n}") for n in (1, 2)]
     # Ten pages answered at once, then every page held open until released.
     gate = gates(answered=10, slots=1)

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import select
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
@@ -25,7 +26,7 @@ import psycopg
 import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
-from archiver.capture.fetch.schedule import HostSlots
+from archiver.capture.fetch.schedule import host_of
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.worker_keys import worker_key_path
 from archiver.read.urls import normalise_url
@@ -36,12 +37,14 @@ if TYPE_CHECKING:
     from procrastinate.job_context import JobContext
 
     from archiver.capture.run import CaptureRun
+    from archiver.store.catalog_locks import CatalogLocks
     from archiver.store.collection import Collection
 
 TASK = "archiver.capture"
 QUEUE = "archiver-captures"
 HEARTBEAT = 1.0  # seconds between a worker's heartbeats
 STALLED_AFTER = 4.0  # seconds without one after which its jobs are taken again
+SLOT_WAIT = 0.2  # seconds between a waiting job's tries for a slot of its host
 SCHEMA_LOCK = 0x61726368697651  # an advisory lock: one process at a time creates the queue's tables
 WAITING, RUNNING, SUCCEEDED = "todo", "doing", "succeeded"
 
@@ -60,9 +63,29 @@ def queue_location(collection: Collection) -> str:
     return str(location)
 
 
-def _capture_within(hosts: HostSlots, run: CaptureRun, url: str, job_id: str, taken_before: bool) -> None:
-    """The job's capture, once its host has a free slot: a worker's jobs hold to per_host as a
-    local capture does (each worker on its own: a fleet of N sends a host up to N × per_host)."""
+class FleetHostSlots:
+    """per_host across the fleet: a job's capture holds one of its host's per_host slots for
+    every worker of the collection (an advisory lock on the worker's catalog connection, which
+    a worker's death lets go), so N workers send a host per_host captures at once, not N × per_host.
+    A job waiting for a slot holds one of its worker's concurrency slots meanwhile."""
+
+    def __init__(self, locks: CatalogLocks, per_host: int) -> None:
+        self._locks = locks
+        self._per_host = per_host
+
+    @contextlib.contextmanager
+    def held(self, url: str) -> Iterator[None]:
+        host = host_of(url)
+        while (slot := self._locks.take_host_slot(host, self._per_host)) is None:
+            time.sleep(SLOT_WAIT)
+        try:
+            yield
+        finally:
+            self._locks.let_host_slot_go(slot)
+
+
+def _capture_within(hosts: FleetHostSlots, run: CaptureRun, url: str, job_id: str, taken_before: bool) -> None:
+    """The job's capture, once its host has a free slot across the fleet."""
     with hosts.held(url):
         run.capture_job(url, job_id, taken_before=taken_before)
 
@@ -251,7 +274,8 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
             watching = asyncio.create_task(stop_on_a_problem_of_its_own())
             working = asyncio.create_task(app.run_worker_async(
                 queues=[QUEUE], concurrency=concurrency,
-                additional_context={"run": run, "stop": stop, "hosts": HostSlots(run.settings.per_host)},
+                additional_context={"run": run, "stop": stop,
+                                    "hosts": FleetHostSlots(run.catalog.locks, run.settings.per_host)},
                 update_heartbeat_interval=HEARTBEAT, stalled_worker_timeout=STALLED_AFTER,
                 fetch_job_polling_interval=HEARTBEAT, install_signal_handlers=True))
             try:

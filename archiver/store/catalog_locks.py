@@ -4,7 +4,8 @@ at a time repairs, exports or imports; and each WARC file's writer holds a lock 
 own from when it opens the file until the catalog records its close, so that another machine
 tells a file being published (uploaded, its close not yet recorded) from one a dead run left;
 each capture run holds a lock of its own while it runs, so that a resume on another machine
-tells a run still capturing from one that was stopped.
+tells a run still capturing from one that was stopped; and a worker's capture holds one of its
+host's per_host slots, so that the fleet sends a host no more than per_host captures at once.
 On SQLite, used by one machine whose processes the collection's own locks order, each is nothing."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class CatalogLocks:
         self._db = db
         self._guard = guard  # the catalog's: one thread at a time uses its connection
         self._writing: set[str] = set()
+        self._host_slots: set[int] = set()  # held by this process: a session takes its own lock again
 
     def repairing(self) -> contextlib.AbstractContextManager[None]:
         """Held while `doctor` repairs: one machine at a time lists what a dead writer left."""
@@ -68,6 +70,22 @@ class CatalogLocks:
                 self._writing.discard(name)
                 self._db.let_go(writer_lock(name))
 
+    def take_host_slot(self, host: str, per_host: int) -> int | None:
+        """One of the `per_host` slots of `host` that no process on any machine holds, held by
+        this one from now until let_host_slot_go(it); None while all are held."""
+        with self._guard:
+            for slot in range(per_host):
+                lock = host_slot_lock(host, slot)
+                if lock not in self._host_slots and self._db.try_hold(lock):
+                    self._host_slots.add(lock)
+                    return lock
+        return None
+
+    def let_host_slot_go(self, lock: int) -> None:
+        with self._guard:
+            self._host_slots.discard(lock)
+            self._db.let_go(lock)
+
     def being_exported(self) -> bool:
         """Whether a live process, on any machine, exports a manifest now."""
         with self._guard:
@@ -97,3 +115,8 @@ def run_lock(run_id: str) -> int:
 def writer_lock(name: str) -> int:
     """The advisory lock of a WARC file's writer: 64 bits of the SHA-256 of its name."""
     return int.from_bytes(hashlib.sha256(b"archiver WARC writer " + name.encode()).digest()[:8], "big", signed=True)
+
+
+def host_slot_lock(host: str, slot: int) -> int:
+    """The advisory lock of one of a host's per_host slots: 64 bits of the SHA-256 of both."""
+    return int.from_bytes(hashlib.sha256(f"archiver host slot {slot} {host}".encode()).digest()[:8], "big", signed=True)

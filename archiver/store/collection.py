@@ -131,7 +131,7 @@ operator = {q(config.operator)}        # who runs the captures; recorded in ever
 
 [capture]
 {_concurrency_line(c.concurrency)}
-per_host = {c.per_host}                    # captures at once against one host (by each worker)
+per_host = {c.per_host}                    # captures at once against one host (by all workers together)
 timeout = {c.timeout}                  # wall-clock seconds allowed for one capture, redirects included
 max_size = "{c.max_size // 10**6}MB"           # bytes kept of one response; the rest is cut and marked WARC-Truncated
 max_redirects = {c.max_redirects}

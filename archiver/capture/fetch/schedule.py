@@ -1,6 +1,6 @@
 """Many captures at once: a bounded number in all and per host, hosts interleaved, and a stop
 that starts nothing new and gives what is in flight a short grace. Plain and browser captures
-share it, so both are as gentle with a host and stop alike; a worker's jobs share HostSlots."""
+share it, so both are as gentle with a host and stop alike."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from urllib.parse import urlsplit
 STOP_GRACE = 2.0  # seconds a fetch in flight has to finish once a run is told to stop
 
 
-def _host(url: str) -> str:
+def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
 class HostSlots:
     """At most `per_host` fetches at once against each host, from however many threads. A host
-    is kept only while a fetch holds or waits for one of its slots: a worker runs for months,
-    over more hosts than it should remember."""
+    is kept only while a fetch holds or waits for one of its slots: a run may go over more hosts
+    than it should remember."""
 
     def __init__(self, per_host: int) -> None:
         self._per_host = per_host
@@ -32,7 +32,7 @@ class HostSlots:
     @contextlib.contextmanager
     def held(self, url: str) -> Iterator[None]:
         """One of the slots of `url`'s host, waited for while all are taken."""
-        host = _host(url)
+        host = host_of(url)
         with self._lock:
             slot, users = self._slots.get(host) or (threading.Semaphore(self._per_host), 0)
             self._slots[host] = (slot, users + 1)
@@ -57,7 +57,7 @@ def fetch_each(urls: Iterable[str], fetch: Callable[[str], Any], on_result: Call
     stop = stop or threading.Event()
     by_host: dict[str, list[str]] = defaultdict(list)
     for url in urls:
-        by_host[_host(url)].append(url)
+        by_host[host_of(url)].append(url)
     # Interleaving hosts keeps the workers busy on different hosts instead of queueing on one.
     waiting = deque(u for group in zip_longest(*by_host.values()) for u in group if u is not None)
     host_slots = HostSlots(per_host)
