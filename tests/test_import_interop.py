@@ -91,10 +91,19 @@ def test_a_warc_naming_one_record_id_twice_is_refused(run_cli, collection, tmp_p
     assert not list(collection.storage.folder.iterdir())
 
 
+def crawl_warc(tmp_path: Path) -> Path:
+    """The Browsertrix WARC of py-wacz's signed example, without its WACZ (so without its pages.jsonl):
+    https://example.com/ and its favicon, a 404 page in HTML, each a capture."""
+    with zipfile.ZipFile(corpus("py-wacz-valid_signed_example_1.wacz")) as wacz:
+        [name] = [n for n in wacz.namelist() if n.startswith("archive/")]
+        warc = tmp_path / Path(name).name
+        warc.write_bytes(wacz.read(name))
+    return warc
+
+
 def test_a_bundle_of_one_capture_from_a_crawl_without_warcinfo_holds_only_its_records(run_cli, collection, tmp_path):
     # Browsertrix writes no warcinfo: the file's first record is the page's response.
-    wacz = corpus("py-wacz-valid_signed_example_1.wacz")
-    imported = json.loads(run_cli("import", "-C", collection.root, wacz, "--json").stdout)["files"][0]
+    imported = json.loads(run_cli("import", "-C", collection.root, crawl_warc(tmp_path), "--json").stdout)["files"][0]
     [favicon] = [c for c in imported["captures"] if c["url"].endswith("/favicon.ico")]
     cited = json.loads(run_cli("cite", "-C", collection.root, "The favicon was missing", "--capture", favicon["id"],
                                "--json").stdout)

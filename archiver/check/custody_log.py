@@ -44,6 +44,8 @@ class Logged:
     timed_reads: dict[str, dict[str, TimedRead]] = field(default_factory=dict)  # document key → read_at → that read
     # claim id → the earliest read_at of the reads listing it (None: one of them signed no time)
     claims_first_read: dict[str, str | None] = field(default_factory=dict)
+    # capture id → (seq, the capture it was resolved to) of the import giving an imported revisit its original
+    revisits_resolved: dict[str, tuple[int, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,9 @@ def _remember(custody: Logged, entry: dict, subject: dict) -> str | None:
         custody.imports.update(value)
         if isinstance(subject.get("file"), str):
             custody.imported_files[subject["file"]] = subject.get("sha256")
+        for resolved in subject.get("revisits_resolved") or ():  # a revisit imported before, given its original
+            if isinstance(resolved, dict) and isinstance(resolved.get("capture"), str):
+                custody.revisits_resolved[resolved["capture"]] = (entry["seq"], resolved.get("revisit_of"))
     elif event == WARC_CLOSED:
         # The first: a repair that closed it again late (after a crash) read the bytes then, not at the close.
         custody.closed_files.setdefault(value, (subject.get("size"), subject.get("sha256")))

@@ -46,7 +46,7 @@ class ManifestEntries:
         self._warc_files = _Walk(lambda: warc_file_entries(catalog), "name")
 
     def capture(self, listed: Any, raw: bytes) -> None:
-        self._compare("capture", listed, self._captures, lambda held: frozenset())
+        self._compare("capture", listed, self._captures, lambda held: self._capture_may_change(listed, held))
 
     def claim(self, listed: Any, raw: bytes) -> None:
         self._compare("claim", listed, self._claims, lambda held: self._claim_may_change(listed))
@@ -58,6 +58,13 @@ class ManifestEntries:
         open_then = isinstance(listed, dict) and listed.get("closed_at") is None
         self._compare("WARC file", listed, self._warc_files, lambda held: _CLOSED if open_then else frozenset(),
                       may_be_gone=open_then)
+
+    def _capture_may_change(self, listed: dict, held: dict) -> frozenset:
+        """An imported revisit listed without its original may have been given it since, by an
+        import whose signed entry names the original the catalog has."""
+        seq, holder = self._custody.revisits_resolved.get(listed.get("id"), (0, None))
+        resolved = listed.get("revisit_of") is None and seq > self._signed_at and holder == held.get("revisit_of")
+        return frozenset({"revisit_of"}) if resolved else frozenset()
 
     def _read_since(self, last_reads: dict[str, int], key: Any) -> bool:
         """Whether `key` (a claim id, a document key) was read after the manifest was signed."""

@@ -11,7 +11,7 @@ from archiver.capture.targets import Targets
 from archiver.capture.verdict import VERDICTS, verdict_label
 from archiver.cli.common import one_line
 from archiver.read.seeds import Claim
-from archiver.store.rows import CaptureRow
+from archiver.store.rows import NO_PAYLOAD, CaptureRow
 
 
 def outcome_counts(rows: list[CaptureRow]) -> dict[str, int]:
@@ -63,9 +63,12 @@ def print_summary(out, rows: list[CaptureRow], found: Targets, note: Claim | Non
 
 def cited_failures(existing: list[CaptureRow]) -> list[str]:
     """A failed capture is cited as asked (that a URL was dead then is evidence too), but never
-    taken for the page: each is named, with why it failed."""
+    taken for the page: each is named, with why it failed; so is an imported revisit without its
+    original's payload."""
     return [f"capture {r.id} failed ({r.error}): the claim cites that {r.url} could not be captured then, "
-            "not its page" for r in existing if r.outcome == "failed"]
+            "not its page" for r in existing if r.outcome == "failed"] + \
+        [f"capture {r.id} of {r.url} is a {NO_PAYLOAD}: the claim cites a record of the response's head, with no "
+         "content to show; import the file holding its original response" for r in existing if r.payload_missing]
 
 
 def verdict_counts(rows: list[CaptureRow]) -> dict[str, int]:

@@ -11,6 +11,7 @@ from archiver.cli.common import (collection_option, echo, json_option, key_optio
                                  signing_key, working)
 from archiver.store.collection import Collection
 from archiver.exchange.importer import import_path
+from archiver.store.rows import NO_PAYLOAD
 
 
 @click.command("import")
@@ -24,7 +25,11 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
     Every declared digest is checked first; a file that fails is not imported at all. The
     WARCs are copied byte for byte into warcs/, each response becomes a capture marked as
     imported (with the file it came in and its SHA-256), and `archiver cite --capture ID`
-    lets a claim cite it.
+    lets a claim cite it. Of a WACZ, the pages its pages/pages.jsonl lists are the captures;
+    of a WARC alone, its HTML documents, and each response the file says was fetched for one
+    (by its request's Referer, or an archiver capture's metadata) is that page's subresource.
+    A revisit whose original response the collection does not hold is imported with a
+    warning: it has no content until an import brings that response.
 
     Exit 0 when imported (or imported already); 2 when the file is not imported (not a WARC or
     WACZ, a digest or signature that fails, records the collection already has), 3 when the
@@ -38,7 +43,9 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
     if as_json:
         print_json({"files": [{"file": i.file, "source": i.source, "already": i.already,
                                "dechunked_payload_digests": i.dechunked,
-                               "captures": [c.as_dict() for c in i.captures]} for i in imported]})
+                               "captures": [c.as_dict() | {"payload_missing": c.payload_missing} for c in i.captures],
+                               "revisits_resolved": [{"capture": revisit, "revisit_of": holder}
+                                                     for revisit, holder in i.resolved]} for i in imported]})
         return
     for item in imported:
         if item.already:
@@ -49,4 +56,7 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
             echo(f"  {item.dechunked} payload digest(s) match the body with its chunked transfer coding removed (as "
                  "Heritrix and warcprox hash it), not the bytes stored (as warcio and archiver hash it)")
         for capture in item.captures:
-            echo(f"  {capture.id}  {capture.http_status or '-'}  {capture.url}")
+            echo(f"  {capture.id}  {capture.http_status or '-'}  {capture.url}"
+                 + (f"  warning: {NO_PAYLOAD}: no content to show" if capture.payload_missing else ""))
+        for revisit, holder in item.resolved:
+            echo(f"  capture {revisit} (a revisit imported before) now has its payload: that of capture {holder}")

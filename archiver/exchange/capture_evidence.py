@@ -34,7 +34,7 @@ class CaptureEvidence:
     certificate: dict | None
     page: RenderedPage | None
     text: str | None  # the visible text of the final response, one line per block; None when it has none to read
-    incomplete: str | None = None  # what its record holds less of than the page had, read from its metadata
+    incomplete: str | None = None  # what its record holds less of than the page had: its metadata's word, or the catalog's
     made_with: dict | None = None  # the software, browser and settings its metadata record names; None: not recorded
     logged_by: str | None = None  # of a capture that failed with nothing received: the key that signed its custody entry
 
@@ -59,7 +59,7 @@ def gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEv
         text = None if markup is None else visible_text(markup)
     return CaptureEvidence(capture, records, catalog.attestation(capture.id),
                            None if payload is None else page_title(payload),
-                           redirects, _certificate(capture, details), page, text, incomplete(details),
+                           redirects, _certificate(capture, details), page, text, incomplete(details) or capture.incomplete,
                            {name: details[name] for name in MADE_WITH if name in details} or None)
 
 

@@ -1,8 +1,8 @@
 """Importing captures made by other tools (wget, Browsertrix, ArchiveWeb.page): a WARC or the
 WARCs inside a WACZ are checked (every declared digest, whatever its algorithm), copied byte
-for byte into warcs/ under a name made from their SHA-256, and each response becomes a
-capture marked as imported, with where it came from, so claims can cite it. Nothing is
-imported from a file that fails a check."""
+for byte into warcs/ under a name made from their SHA-256, and each page (import_pages) becomes
+a capture marked as imported, with where it came from, so claims can cite it; its subresources
+are its records. Nothing is imported from a file that fails a check."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from archiver.store.leftovers import IMPORTED_PREFIX
 from archiver.store.database import in_batches, placeholders
-from archiver.store.rows import CaptureRow
+from archiver.store.rows import NO_PAYLOAD, CaptureRow
 from archiver.store.collection import Collection
 from archiver.evidence.custody import now
 from archiver.errors import UsageProblem
@@ -31,6 +31,8 @@ from archiver.check.findings import Report
 from archiver.exchange.wacz import check_signature
 from archiver.exchange.wacz_package import check_package
 from archiver.exchange.wacz_warcs import DECHUNKED_PAYLOAD, check_warc
+from archiver.exchange.import_pages import Page, RecordFacts, artifact_role, group_pages, listed_resources, wacz_pages
+from archiver.exchange.import_revisits import original, resolved_by
 from archiver.exchange.zipreader import open_wacz
 from archiver.capture.warc import software
 from archiver.store.rows import StoredRecord
@@ -45,6 +47,8 @@ class Imported:
     already: bool = False
     # Payload digests that match the body with its chunked transfer coding removed, not the bytes stored.
     dechunked: int = 0
+    # Revisits imported before whose original response this file brought: (their capture, the original's).
+    resolved: tuple[tuple[str, str], ...] = ()
 
 
 def import_path(collection: Collection, key: SigningKey, path: Path,
@@ -72,6 +76,7 @@ def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: C
     report = Report()
     with open_wacz(path) as wacz:
         check_signature(wacz, check_package(wacz, report), report)  # a signature there must hold, as any digest
+        pages = wacz_pages(wacz)
         names = [n for n in wacz.names() if n.startswith("archive/") and n.endswith((".warc", ".warc.gz"))]
         scans, dechunked = [], []
         for name in names:
@@ -83,7 +88,7 @@ def _import_wacz(collection: Collection, key: SigningKey, path: Path, on_step: C
         imported = []
         for name, scan, count in zip(names, scans, dechunked):
             with wacz.open(name) as source:
-                imported.append(_import_warc(collection, key, source, scan, f"{path.name}!{name}", on_step, count))
+                imported.append(_import_warc(collection, key, source, scan, f"{path.name}!{name}", on_step, count, pages))
         return imported
 
 
@@ -95,9 +100,10 @@ def _refuse_unless_ok(name: str, report: Report) -> None:
 
 
 def _import_warc(collection: Collection, key: SigningKey, source, checked: FileScan, origin: str,
-                 on_step: Callable[[str], None], dechunked: int) -> Imported:
+                 on_step: Callable[[str], None], dechunked: int, pages: list[Page] | None = None) -> Imported:
     """The file `source` (as `checked` read it when its digests were checked) copied, stored and
-    cataloged; `dechunked` of its payload digests matched only its de-chunked bodies, as the log says."""
+    cataloged; `dechunked` of its payload digests matched only its de-chunked bodies, as the log says;
+    `pages`: the pages its WACZ lists, None for a WARC alone."""
     name = checked.name
     suffix = ".warc.gz" if name.endswith(".gz") else ".warc"
     on_step(f"copying {name}")
@@ -130,14 +136,16 @@ def _import_warc(collection: Collection, key: SigningKey, source, checked: FileS
             stored = StoredFile(final_name, size, sha256)
         source_note = f"{origin} sha256:{sha256}"
         on_step(f"cataloging the captures in {name}")
-        captures = _catalog_captures(collection, stored, source_note, facts)
+        captures, resolved = _catalog_captures(collection, stored, source_note, facts, pages)
     finally:
         tmp.unlink(missing_ok=True)
     subject = {"file": final_name, "source": origin, "sha256": sha256, "captures": [c.id for c in captures]}
     if dechunked:
         subject["dechunked_payload_digests"] = dechunked
+    if resolved:
+        subject["revisits_resolved"] = [{"capture": revisit, "revisit_of": holder} for revisit, holder in resolved]
     custody_log(collection, key).append("import", subject)
-    return Imported(final_name, origin, captures, dechunked=dechunked)
+    return Imported(final_name, origin, captures, dechunked=dechunked, resolved=tuple(resolved))
 
 
 def _refuse_records_held(collection: Collection, checked: FileScan) -> None:
@@ -161,23 +169,30 @@ def _refuse_records_held(collection: Collection, checked: FileScan) -> None:
 
 
 def _goes_with(other: ScannedRecord, response: ScannedRecord) -> bool:
-    """The request and metadata records that belong to a response in another tool's WARC."""
+    """The request, metadata and resource records that belong to a response in another tool's WARC."""
     if other.type == "request":
         return response.id in (other.headers.get("WARC-Concurrent-To"),) or response.headers.get("WARC-Concurrent-To") == other.id
-    return other.type == "metadata" and other.headers.get("WARC-Refers-To") == response.id
+    # What archiver or Browsertrix made of the page (a screenshot, its DOM) refers to its response too.
+    return other.type in ("metadata", "resource") and other.headers.get("WARC-Refers-To") == response.id
 
 
-def _record_facts(path: Path, name: str) -> dict[str, tuple[int, int, str | None]]:
-    """Each record's offset and length as warcio gives them (as players find it), and its HTTP
-    status; a file warcio cannot read is refused."""
+def _record_facts(path: Path, name: str) -> dict[str, RecordFacts]:
+    """Each record's offset and length as warcio gives them (as players find it), and what
+    import_pages reads of it; a file warcio cannot read is refused."""
     facts = {}
     try:
         with open(path, "rb") as stream:
             iterator = ArchiveIterator(stream)
             for record in iterator:
-                record_id = record.rec_headers.get_header("WARC-Record-ID")
-                status = record.http_headers.get_statuscode() if record.http_headers else None
-                facts[record_id] = (iterator.get_record_offset(), iterator.get_record_length(), status)
+                headers, http = record.rec_headers, record.http_headers
+                record_id = headers.get_header("WARC-Record-ID")
+                media_type = http and (http.get_header("Content-Type") or "").partition(";")[0].strip().lower()
+                listed = listed_resources(record.content_stream().read()) if headers.get_header("WARC-Type") == "metadata" \
+                    and headers.get_header("Content-Type") == "application/json" else ()
+                facts[record_id] = RecordFacts(
+                    iterator.get_record_offset(), iterator.get_record_length(),
+                    http.get_statuscode() if http and record.rec_type != "request" else None, media_type or None,
+                    http.get_header("Referer") if http and record.rec_type == "request" else None, listed)
     except (ArchiveLoadFailed, AttributeError, ValueError, EOFError) as exc:
         # warcio raises what its parser trips on: an AttributeError for a record split across gzip members.
         said = " ".join(str(exc).split()) if isinstance(exc, ArchiveLoadFailed) else type(exc).__name__
@@ -187,8 +202,8 @@ def _record_facts(path: Path, name: str) -> dict[str, tuple[int, int, str | None
     return facts
 
 
-def _catalog_captures(collection: Collection, stored_file: StoredFile, source: str,
-                      facts: dict[str, tuple[int, int, str | None]]) -> list[CaptureRow]:
+def _catalog_captures(collection: Collection, stored_file: StoredFile, source: str, facts: dict[str, RecordFacts],
+                      pages: list[Page] | None) -> tuple[list[CaptureRow], list[tuple[str, str]]]:
     catalog = collection.catalog
     name = stored_file.name
     scanned = {r.id: r for r in scan_warc(collection.storage, name).records}
@@ -196,48 +211,45 @@ def _catalog_captures(collection: Collection, stored_file: StoredFile, source: s
     run_id = f"import-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
 
     def stored(record, role: str) -> StoredRecord:
-        offset, length, _ = facts[record.id]
+        # A revisit's payload digest is the one it declares, of its original's payload: how a later import finds it.
         return StoredRecord(record.id, record.type, role, record.headers.get("WARC-Target-URI"),
-                            record.headers.get("WARC-Date", ""), name, offset, length,
+                            record.headers.get("WARC-Date", ""), name, facts[record.id].offset, facts[record.id].length,
                             int(record.headers.get("Content-Length", 0)), record.block_digest,
-                            record.payload_digest if record.type != "revisit" else None,
+                            record.payload_digest if record.type != "revisit" else record.headers.get("WARC-Payload-Digest"),
                             record.headers.get("WARC-Truncated"))
 
-    captured = [record for record in scanned.values()
-                if record.type in ("response", "revisit") and record.headers.get("WARC-Target-URI")]
-    ids = {record.id: _capture_id(record.headers.get("WARC-Date", "")) for record in captured}
-    captures = []
-    for record in captured:
-        url = record.headers["WARC-Target-URI"].strip("<>")
+    def with_related(record) -> list[StoredRecord]:
         related = [r for r in scanned.values() if r is not record and _goes_with(r, record)]
-        records = [stored(record, "response")] + [stored(r, r.type) for r in related]
+        return [stored(record, "response")] + [stored(r, artifact_role(r) or r.type) for r in related]
+
+    grouped = group_pages(list(scanned.values()), facts, pages)
+    pages_by_id = {record_id: scanned[record_id] for record_id in grouped}
+    ids = {record_id: _capture_id(record.headers.get("WARC-Date", "")) for record_id, record in pages_by_id.items()}
+    responses = {record_id: record for record_id, record in pages_by_id.items() if record.type == "response"}
+    captures = []
+    for record_id, subresources in grouped.items():
+        record = scanned[record_id]
+        url = record.headers["WARC-Target-URI"].strip("<>")
+        records = with_related(record) + [r for sub in subresources for r in with_related(sub)]
         date = record.headers.get("WARC-Date", "")
+        # A revisit stands for the payload of the response it refers to: in this file, or imported before.
+        revisit_of = original(catalog, record, responses, ids) if record.type == "revisit" else None
         row = CaptureRow(
             id=ids[record.id], run_id=run_id, url=url, url_key=normalise_url(url), final_url=url,
             outcome="truncated" if record.headers.get("WARC-Truncated") else "ok",
-            http_status=facts[record.id][2] and int(facts[record.id][2]), error=None,
+            http_status=facts[record.id].status and int(facts[record.id].status), error=None,
             truncated=record.headers.get("WARC-Truncated"), started_at=date, finished_at=date,
             ip=record.headers.get("WARC-IP-Address"), cert_sha256=None, redirects=0,
-            payload_digest=records[0].payload_digest, response_length=records[0].content_length, warc_file=name,
-            response_record_id=record.id, metadata_record_id=None, imported_from=source,
-            # A revisit stands for the payload of the response it refers to: in this file, or imported before.
-            revisit_of=_original(catalog, ids, record.headers.get("WARC-Refers-To")) if record.type == "revisit" else None)
+            payload_digest=records[0].payload_digest if record.type != "revisit" else None,
+            response_length=records[0].content_length, warc_file=name,
+            response_record_id=record.id, metadata_record_id=None, imported_from=source, revisit_of=revisit_of,
+            incomplete=NO_PAYLOAD if record.type == "revisit" and revisit_of is None else None)
         captures.append((row, records, None))
+    resolved = resolved_by(catalog, responses, ids)
     catalog.add_import(stored_file, warcinfo, now(), source, (run_id, software(), collection.config.operator,
-                                                                {"import": source}), captures)
-    return [row for row, _, _ in captures]
+                                                                {"import": source}), captures, resolved)
+    return [row for row, _, _ in captures], resolved
 
 
 def _capture_id(warc_date: str) -> str:
     return f"{''.join(ch for ch in warc_date if ch.isdigit())[:14].ljust(14, '0')}-{secrets.token_hex(4)}"
-
-
-def _original(catalog, ids: dict[str, str], refers_to: str | None) -> str | None:
-    """The capture holding the response a revisit refers to, if the collection has it."""
-    if not refers_to:
-        return None
-    if refers_to in ids:
-        return ids[refers_to]
-    held = catalog.query("SELECT capture_id FROM records WHERE record_id = ? AND warc_type = 'response'",
-                         (refers_to,)).fetchone()
-    return held[0] if held else None

@@ -123,14 +123,14 @@ def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
                 # It names the payload of an earlier capture, not its own: checked against that
                 # capture's payload when the record holding it is in this file too, named by
                 # WARC-Refers-To or, as warcio and Browsertrix write none, by its payload digest.
-                original = by_id.get(record.headers.get("WARC-Refers-To")) or by_payload.get(_payload_key(value))
+                original = by_id.get(record.headers.get("WARC-Refers-To")) or by_payload.get(payload_key(value))
                 declared_there = original and original.headers.get("WARC-Payload-Digest")
                 if original is None:
                     revisits += 1
                 elif algorithm == "sha256":
                     _compare(report, "revisit payload digest", f"{name} {record.id}", header, value,
                              bytes.fromhex(_sha256_payload(original)[7:]), "sha256")
-                elif declared_there and _payload_key(declared_there) == _payload_key(value):
+                elif declared_there and payload_key(declared_there) == payload_key(value):
                     # The original's own digest, in this algorithm, is checked against its bytes below.
                     report.count_passed("revisit payload digest")
                 else:
@@ -152,7 +152,7 @@ def _check_sha256_digests(name: str, scan: FileScan, report: Report) -> bool:
     return others
 
 
-def _payload_key(declared: str) -> tuple[str, bytes] | None:
+def payload_key(declared: str) -> tuple[str, bytes] | None:
     """A declared digest as its algorithm and raw bytes, whatever form it is written in."""
     algorithm = _known_algorithm(declared)
     decoded = algorithm and _digest_bytes(declared, hashlib.new(algorithm).digest_size)
@@ -164,7 +164,7 @@ def _responses_by_payload(records: list[ScannedRecord]) -> dict[tuple[str, bytes
     held = {}
     for record in records:
         declared = record.headers.get("WARC-Payload-Digest")
-        if record.type == "response" and declared and (key := _payload_key(declared)):
+        if record.type == "response" and declared and (key := payload_key(declared)):
             held.setdefault(key, record)
     return held
 

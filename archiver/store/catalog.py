@@ -70,15 +70,19 @@ class Catalog:
                              (name, warcinfo_id, opened_at))
 
     def add_import(self, file: StoredFile, warcinfo_id: str, at: str, source: str, run: tuple[str, str, str, dict],
-                   captures: list[Capture]) -> None:
+                   captures: list[Capture], resolved: list[tuple[str, str]] = ()) -> None:
         """An imported file, the run (id, software, operator, settings) that imported it and its
-        captures, in one transaction: a file listed is never missing some of its captures."""
+        captures, in one transaction: a file listed is never missing some of its captures; and the
+        revisits imported before whose original it holds (`resolved`: each one's capture and the
+        original's), no longer marked as without one."""
         with self._lock, self._transaction():
             self._db.execute("INSERT INTO warc_files (name, warcinfo_id, opened_at, closed_at, size, sha256, imported_from)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?)", (file.name, warcinfo_id, at, at, file.size, file.sha256, source))
             self._db.execute("INSERT INTO runs (id, started_at, finished_at, software, operator, settings) VALUES (?, ?, ?, ?, ?, ?)",
                              (run[0], at, at, run[1], run[2], json.dumps(run[3], sort_keys=True)))
             self._insert_captures(captures)
+            self._db.executemany("UPDATE captures SET revisit_of = ?, incomplete = NULL WHERE id = ?",
+                                 [(holder, revisit) for revisit, holder in resolved])
 
     def forget_empty_file(self, name: str) -> bool:
         """A file an interrupted run opened but wrote no whole record to, and no capture lists:

@@ -25,6 +25,11 @@ class StoredRecord:
     truncated: str | None
 
 
+# The `incomplete` of an imported revisit whose original response the collection does not hold
+# (exchange/import_revisits.py): a record of a page's head, not of its content.
+NO_PAYLOAD = "revisit; the payload it refers to is not in the collection"
+
+
 @dataclass(frozen=True)
 class CaptureRow:
     id: str
@@ -52,6 +57,11 @@ class CaptureRow:
     verdict_reason: str | None = None  # the signal that decided the verdict
     job_id: str | None = None  # the queued job a worker captured it for (`archiver worker`)
     incomplete: str | None = None  # what its record holds less of than the page had (capture/shortfalls.py); unsigned
+
+    @property
+    def payload_missing(self) -> bool:
+        """An imported revisit whose original response the collection does not hold: no content."""
+        return self.incomplete == NO_PAYLOAD
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
