@@ -109,14 +109,21 @@ def test_init_refusing_the_s3_store_leaves_a_fresh_database_as_it_was(tmp_path, 
     assert "warc_files" in tables_in(postgresql_url)
 
 
-def test_init_as_a_user_who_may_not_create_the_catalogs_tables_is_refused_before_anything_is_made(
-        tmp_path, run_cli, s3, postgresql_cluster):
+def database_and_user_without_create(postgresql_cluster) -> tuple[str, str]:
+    """A new database's name and a user who may log in to it but not create tables there."""
     import psycopg
-    bucket = make_bucket(s3)
     database = postgresql_cluster.new_database().rsplit("/", 1)[1]
     user = f"desk_{database}"
     with psycopg.connect(postgresql_cluster.url(), autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {user} LOGIN")  # not the owner: PostgreSQL 15 lets it create nothing in public
+    return database, user
+
+
+def test_init_as_a_user_who_may_not_create_the_catalogs_tables_is_refused_before_anything_is_made(
+        tmp_path, run_cli, s3, postgresql_cluster):
+    import psycopg
+    bucket = make_bucket(s3)
+    database, user = database_and_user_without_create(postgresql_cluster)
     arguments = ["init", "--json", "--catalog", postgresql_cluster.url(database, user), "--storage",
                  f"s3://{bucket}/desk/", tmp_path / "team"]
     error = refused_in_one_line(run_cli(*arguments))

@@ -24,6 +24,7 @@ from archiver.store.s3 import COLLECTION_MARKER
 from archiver.store.storage_settings import StorageSettings
 from tests.conftest import http_response, make_collection, send_bytes, use_tsa
 from tests.faults import KILLED
+from tests.test_init_targets import database_and_user_without_create, tables_in
 from tests.test_s3_storage import make_bucket, stored_keys
 from tests.test_workers import another_machine
 from tests.tsa import local_tsa  # noqa: F401 (fixture)
@@ -183,9 +184,22 @@ def test_a_warc_changed_in_the_original_is_refused_before_anything_is_copied(
     assert files_of(original.root) == before, "the original was written"
     assert not (tmp_path / "shared").exists()
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
-    empty = Catalog(postgresql_url)
-    assert empty.query("SELECT COUNT(*) FROM captures").fetchone()[0] == 0
-    empty.close()
+    assert tables_in(postgresql_url) == [], "the target catalog's schema was made for a refused migration"
+
+
+def test_a_user_who_may_not_create_the_catalogs_tables_is_refused_before_anything_is_made(
+        tmp_path, run_cli, original, postgresql_cluster, s3):
+    bucket = make_bucket(s3)
+    database, user = database_and_user_without_create(postgresql_cluster)
+    refused = migrate(run_cli, original, postgresql_cluster.url(database, user), f"s3://{bucket}/team/",
+                      tmp_path / "shared")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stderr)["error"]
+    assert f"PostgreSQL user {user} may not create the catalog's tables" in error and "\n" not in error, error
+    assert f"GRANT CREATE ON SCHEMA public TO {user}" in error, error
+    assert not (tmp_path / "shared").exists()
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    assert tables_in(postgresql_cluster.url(database)) == []
 
 
 def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path, run_cli, original, postgresql_url, s3):
@@ -234,10 +248,7 @@ def test_an_original_whose_catalog_an_older_archiver_wrote_is_refused_and_nothin
     assert files_of(old.root) == before, "the original was written"
     assert not (tmp_path / "shared").exists()
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
-    import psycopg
-    with psycopg.connect(postgresql_url) as target:
-        assert target.execute("SELECT table_name FROM information_schema.tables"
-                              " WHERE table_schema = 'public'").fetchall() == [], "the target catalog was written"
+    assert tables_in(postgresql_url) == [], "the target catalog was written"
 
 
 @pytest.mark.parametrize("mode, days, expected", [
@@ -256,10 +267,7 @@ def test_a_bucket_locked_less_than_required_is_refused_before_anything_is_copied
     assert bucket in error and expected in error and "\n" not in error, error
     assert not (tmp_path / "shared").exists()
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
-    import psycopg
-    with psycopg.connect(postgresql_url) as target:
-        assert target.execute("SELECT table_name FROM information_schema.tables"
-                              " WHERE table_schema = 'public'").fetchall() == [], "the target catalog was written"
+    assert tables_in(postgresql_url) == [], "the target catalog was written"
 
 
 def test_the_retention_required_of_the_bucket_is_written_into_the_copy_settings(

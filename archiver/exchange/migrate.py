@@ -6,8 +6,9 @@ signatures and timestamp tokens, document copies).
 
 The steps, each safe to run again after an interruption:
 1. the original's catalog is checked to be at this archiver's schema (opening an older one
-   would upgrade it in place), the target empty (folder, bucket prefix, catalog) and the
-   original verified;
+   would upgrade it in place), the target empty (folder, bucket prefix, catalog, asked without
+   making the catalog's schema, so that a refused migration leaves the database as it was) and
+   the original verified;
 2. the new folder is made, holding a note of what is being migrated where (MARKER) and the
    original's settings with the new catalog and storage, and the original's files are copied in;
 3. the bucket prefix is claimed for the collection (its COLLECTION_MARKER, as `init` stores), and
@@ -44,7 +45,7 @@ from archiver.store.database import is_server_url, placeholders
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.sqlite_database import stored_schema_version
 from archiver.store.storage import Storage, StoredFile
-from archiver.store.taken import mark_collection, refuse_catalog_taken, refuse_prefix_taken
+from archiver.store.taken import holds_schema, mark_collection, refuse_database_taken, refuse_prefix_taken
 from archiver.store.storage_settings import URL_FORM, StorageSettings, open_storage, render_storage, split_url
 
 MARKER = ".migrating"
@@ -116,24 +117,26 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
     storage = open_storage(settings, folder)  # a bucket locked less than required is refused here
     if not resumed:
         refuse_prefix_taken(storage, "migrate into an empty bucket or prefix")
-    catalog = Catalog(target.catalog_url)
-    try:
-        done = resumed and _migrated_from(catalog, source.root)
+    done = resumed and _migrated_into(target.catalog_url, source.root)
+    if not done:
+        refuse_database_taken(target.catalog_url, "migrate into an empty database")
+    with source.in_use(alone=True), source:
         if not done:
-            refuse_catalog_taken(catalog, target.catalog_url, "migrate into an empty database")
-        with source.in_use(alone=True), source:
+            _refuse_unverified(source, workers)
+            copy = _make_folder(source, folder, target, settings)
+            mark_collection(storage, source.config.id, source.config.name)
+            uploaded = _upload(source, storage, progress)
+        # Opening the catalog makes its schema: only once nothing is left to refuse the migration.
+        catalog = Catalog(target.catalog_url)
+        try:
             if not done:
-                _refuse_unverified(source, workers)
-                copy = _make_folder(source, folder, target, settings)
-                mark_collection(storage, source.config.id, source.config.name)
-                uploaded = _upload(source, storage, progress)
                 _load_catalog(source, catalog, copy, key, uploaded, target)
-            rows = {table: source.catalog.query(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                    for table, *_ in _tables(source.catalog)}
-            sent = sum(source.storage.size(name) or 0 for name in source.storage.names())
-        custody = sum(1 for _ in catalog.custody_lines())
-    finally:
-        catalog.close()
+            custody = sum(1 for _ in catalog.custody_lines())
+        finally:
+            catalog.close()
+        rows = {table: source.catalog.query(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table, *_ in _tables(source.catalog)}
+        sent = sum(source.storage.size(name) or 0 for name in source.storage.names())
     store_unstored(Collection.open(folder))  # the manifests and document copies, where every machine fetches them
     (folder / MARKER).unlink(missing_ok=True)
     fsync_dir(folder)
@@ -169,13 +172,20 @@ def _resuming(folder: Path, note: dict) -> bool:
     return False
 
 
-def _migrated_from(catalog: Catalog, root: Path) -> bool:
-    """Whether the catalog's custody log ends a migration of `root`: its rows are all in."""
-    for line in catalog.custody_lines():
-        entry = parse_entry(line.encode("utf-8")) or {}
-        if entry.get("event") == MIGRATED and entry.get("subject", {}).get("from") == str(root):
-            return True
-    return False
+def _migrated_into(catalog_url: str, root: Path) -> bool:
+    """Whether the catalog's custody log ends a migration of `root` (its rows are all in), asked
+    without making the schema of a database that holds none."""
+    if not holds_schema(catalog_url):
+        return False
+    catalog = Catalog(catalog_url)
+    try:
+        for line in catalog.custody_lines():
+            entry = parse_entry(line.encode("utf-8")) or {}
+            if entry.get("event") == MIGRATED and entry.get("subject", {}).get("from") == str(root):
+                return True
+        return False
+    finally:
+        catalog.close()
 
 
 def _refuse_unverified(source: Collection, workers: int) -> None:

@@ -28,13 +28,9 @@ def refuse_taken_for_init(root: Path, catalog_url: str | None,
     """What `init` checks before it writes anything, a catalog's tables included: the catalog
     reachable and holding no collection, the S3 store usable (as opening a collection checks it),
     its prefix empty and inside no other collection's. The S3 store, opened, if one is given."""
-    if catalog_url is not None and _holds_schema(catalog_url):  # a database never set up holds nothing, and stays so
-        catalog = Catalog(catalog_url)
-        try:
-            refuse_catalog_taken(catalog, catalog_url, "to work on that collection, use a folder holding a copy of its "
-                                 "archiver.toml (and of the trusted_roots file it names); for a new one, use an empty database")
-        finally:
-            catalog.close()
+    if catalog_url is not None:
+        refuse_database_taken(catalog_url, "to work on that collection, use a folder holding a copy of its "
+                              "archiver.toml (and of the trusted_roots file it names); for a new one, use an empty database")
     if storage is None or not storage.url:
         return None
     opened = open_storage(storage, root)
@@ -43,7 +39,20 @@ def refuse_taken_for_init(root: Path, catalog_url: str | None,
     return opened
 
 
-def _holds_schema(catalog_url: str) -> bool:
+def refuse_database_taken(catalog_url: str, fix: str) -> None:
+    """A UsageProblem if the PostgreSQL database at `catalog_url` holds a collection, or if this
+    login may not create the catalog's tables there; asked without creating archiver's schema, so a
+    database never set up is left without a table whatever is refused after."""
+    if not holds_schema(catalog_url):
+        return
+    catalog = Catalog(catalog_url)
+    try:
+        refuse_catalog_taken(catalog, catalog_url, fix)
+    finally:
+        catalog.close()
+
+
+def holds_schema(catalog_url: str) -> bool:
     """Whether the database holds archiver's schema, asked without creating it; one not set up
     is refused if this login may not create the schema's tables there."""
     from archiver.store.postgresql_database import PostgreSQL
