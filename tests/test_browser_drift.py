@@ -2,7 +2,8 @@
 its verdict, rendered text and final URL compared with the capture's, never the bare HTML of a
 script-rendered page or the document a redirect started from. Without Chromium such a page is
 not compared, and said so. The text of a page's shown frames is the page's: each frame's DOM
-is recorded beside the page's and compared too."""
+is recorded beside the page's and compared too, by the live check, a run's "unchanged since"
+and history."""
 
 from __future__ import annotations
 
@@ -294,22 +295,73 @@ def test_live_check_sees_the_article_of_a_frame_change(run_cli, raw_server, coll
     assert network_sandbox == []
 
 
+def _as_before_frames(result, page_response_id):
+    """page_records as archiver wrote them before frames were recorded: no frame-dom records, and
+    no "frames" in the metadata's page section."""
+    records, section = page_records(result, page_response_id)
+    del section["page"]["frames"]
+    return [record for record in records if record.role != "frame-dom"], section
+
+
+def captured_before_frames(run_cli, collection, url: str, monkeypatch) -> None:
+    import archiver.capture.run
+    with monkeypatch.context() as before:
+        before.setattr(archiver.capture.run, "page_records", _as_before_frames)
+        assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+
+
+def _recaptured(run_cli, collection, url: str) -> dict:
+    result = run_cli("capture", "-C", collection.root, "--browser", url, "--json")
+    assert result.exit_code == 0, result.output
+    [capture] = json.loads(result.stdout)["captures"]
+    return capture
+
+
+def _history(run_cli, collection, url: str) -> list[str]:
+    return [h["change"] for h in json.loads(run_cli("history", "-C", collection.root, url, "--json").stdout)]
+
+
+def test_a_recapture_whose_frame_was_rewritten_is_not_unchanged(run_cli, raw_server, collection, chromium,
+                                                                 network_sandbox):
+    """The page's HTML and its own DOM are the same (a revisit record), but the article its frame
+    shows was rewritten: neither the run nor history says unchanged."""
+    article = {"text": STORY}
+    url = _framed_site(raw_server, article).url("/framed")
+    assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+    same = _recaptured(run_cli, collection, url)
+    assert same["revisit_of"] and same["unchanged_since"] and same["rendered_change"] is None, same
+
+    article["text"] = STORY.replace("regional hospital funding", "a new motorway to the coast")
+    changed = _recaptured(run_cli, collection, url)
+    assert changed["revisit_of"] and changed["unchanged_since"] is None, changed
+    assert changed["rendered_change"] == "same HTML, rendered page changed in its frames", changed
+    assert _history(run_cli, collection, url) == ["first capture", "unchanged",
+                                                  "same HTML, rendered page changed in its frames"]
+    assert network_sandbox == []
+
+
+def test_a_recapture_after_one_made_before_frames_were_recorded_is_compared_without_them(
+        run_cli, raw_server, collection, chromium, network_sandbox, monkeypatch):
+    """The capture before holds no frame DOMs to compare with: the page's own DOM is compared, the
+    recapture is unchanged since it, and history says the frames were not compared."""
+    article = {"text": STORY}
+    url = _framed_site(raw_server, article).url("/framed")
+    captured_before_frames(run_cli, collection, url, monkeypatch)
+    article["text"] = STORY.replace("regional hospital funding", "a new motorway to the coast")
+    again = _recaptured(run_cli, collection, url)
+    assert again["revisit_of"] and again["unchanged_since"] and again["rendered_change"] is None, again
+    assert _history(run_cli, collection, url) == [
+        "first capture", "unchanged (the text of its frames not compared: the capture was made before frames were recorded)"]
+    assert network_sandbox == []
+
+
 def test_a_capture_made_before_frames_were_recorded_is_compared_without_them(
         run_cli, raw_server, collection, chromium, network_sandbox, monkeypatch):
     """Its record holds the page's own DOM only: the live page's frames are left out of the
     comparison, and that is said, rather than their text read as a change (or as no change)."""
-    import archiver.capture.run
-
-    def as_before(result, page_response_id):
-        records, section = page_records(result, page_response_id)
-        del section["page"]["frames"]
-        return [record for record in records if record.role != "frame-dom"], section
-
     article = {"text": STORY}
     url = _framed_site(raw_server, article).url("/framed")
-    with monkeypatch.context() as before:
-        before.setattr(archiver.capture.run, "page_records", as_before)
-        assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+    captured_before_frames(run_cli, collection, url, monkeypatch)
     assert not [r for r in warc_records(collection.storage.folder)
                 if r.headers.get("WARC-Target-URI", "").startswith("urn:frame-dom:")]
     article["text"] = STORY.replace("regional hospital funding", "a new motorway to the coast")

@@ -15,8 +15,10 @@ from PIL import Image
 
 from archiver.capture.browser.chromium import find_chromium
 from archiver.capture.browser import screenshot
-from archiver.check.replay import PIXELS_ALIKE
+from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED
+from archiver.check.replay import PIXELS_ALIKE, TEXT_ALIKE
 from tests.conftest import http_response, send_bytes, warc_records
+from tests.test_browser_drift import captured_before_frames
 
 CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
@@ -218,6 +220,44 @@ def test_a_page_that_empties_itself_on_replay_differs(run_cli, raw_server, colle
     text = run_cli("verify", "-C", collection.root, "--replay")
     assert text.exit_code == 1
     assert "differs" in text.stdout and f"{capture['id']}: differs: its visible text 0% alike" in text.stdout
+
+
+def _framing(frame: str) -> bytes:
+    """A page whose own text is a heading and a line, and whose story is in a frame at `frame`."""
+    return (b"<html><head>" + NO_ICON + b"</head><body><h1>Weekly digest</h1><p>Read the story below.</p>"
+            + f'<iframe src="{frame}" style="border:0;width:100%;height:300px"></iframe></body></html>'.encode())
+
+
+def test_a_frame_that_empties_itself_on_replay_differs(run_cli, raw_server, collection, chromium):
+    """The page's own DOM replays as it was captured; the story in its frame does not: the text a
+    reader saw, the frame's included, is what is compared."""
+    server = _origin(raw_server)
+    server.routes = _AnyQuery({**server.routes, "/r": send_bytes(http_response(b"checked")),
+                               "/framing": send_bytes(http_response(_framing("/empties")))})
+    result, summary = _capture(run_cli, collection, server.url("/framing"))
+    assert result.exit_code == 0, result.output
+    server.stop()
+
+    result, report = _replay(run_cli, collection)
+    [replay] = report["replay"]
+    assert result.exit_code == 1 and replay["verdict"] == "differs", replay
+    assert replay["text_similarity"] < TEXT_ALIKE and replay["differences"][0].startswith("its visible text"), replay
+
+
+def test_a_capture_made_before_frames_were_recorded_is_replayed_by_its_own_dom(
+        run_cli, raw_server, collection, chromium, monkeypatch):
+    """It holds no frame DOMs to compare the replay's frames with: its own DOM is compared, and
+    the replay's notes say the frames' text was not."""
+    server = _origin(raw_server)
+    server.routes["/post"] = send_bytes(http_response(b"<html><body><p>The story, in a frame of its own.</p></body></html>"))
+    server.routes["/framing"] = send_bytes(http_response(_framing("/post")))
+    captured_before_frames(run_cli, collection, server.url("/framing"), monkeypatch)
+    server.stop()
+
+    result, report = _replay(run_cli, collection)
+    [replay] = report["replay"]
+    assert result.exit_code == 0 and replay["verdict"] == "alike", replay
+    assert replay["text_similarity"] >= 0.99 and FRAMES_NOT_COMPARED in replay["notes"], replay
 
 
 def test_a_capture_without_a_rendered_page_cannot_be_replayed(run_cli, raw_server, collection, chromium):

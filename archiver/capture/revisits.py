@@ -3,13 +3,16 @@ of its URL is stored as a revisit record: that is about bytes, and stays right. 
 is unchanged is another question: the same app-shell HTML may now render "Page not found", and
 the same HTML fetched without a browser is judged on its own where it was judged rendered before.
 Such a capture is called unchanged only when it shows a reader what the capture before it did:
-both rendered or neither, the same verdict, the same rendered DOM; otherwise the change is said.
-Rendered DOMs are compared without what differs at every load of the same page: the random id
-of each blob: URL its scripts made (blob:ORIGIN/UUID)."""
+both rendered or neither, the same verdict, the same rendered DOM and the same DOMs of the frames
+it showed (an article in an iframe); otherwise the change is said. One made before frames were
+recorded is compared by its own DOM alone (recorded_frames). Rendered DOMs are compared without
+what differs at every load of the same page: the random id of each blob: URL its scripts made
+(blob:ORIGIN/UUID)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from archiver.errors import ArchiverError
 from archiver.evidence.key_status import KeyStatus, attestation_distrust
@@ -18,6 +21,7 @@ from archiver.store.rows import CaptureRow, PayloadOrigin, StoredRecord
 from archiver.store.record_blocks import read_record_block
 from archiver.store.storage import Storage
 from archiver.capture.fetch.engine import FetchResult
+from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED, recorded_frames
 from archiver.capture.warc import sha256_digest
 from archiver.read.urls import normalise_url
 
@@ -52,11 +56,30 @@ def captured_another_way(change: str) -> bool:
     return change.startswith((NOT_RENDERED_NOW, RENDERED_NOW))
 
 
-def rendered_change(before_verdict: str | None, before_dom: str | None, verdict: str | None,
-                    dom: str | None) -> str | None:
+@dataclass(frozen=True)
+class RenderedPage:
+    """What a rendered capture showed, as compared with another of the same HTML: the comparable
+    digest (comparable_dom_digest) of its DOM and of each shown frame's, in order; `frames` None
+    for a capture made before frames were recorded."""
+
+    dom: str
+    frames: tuple[str, ...] | None = None
+
+
+def frames_not_compared(before: RenderedPage | None, now: RenderedPage | None) -> str | None:
+    """FRAMES_NOT_COMPARED when comparing two rendered pages left frames out: one made before
+    frames were recorded, the other showing some; None otherwise."""
+    if before is None or now is None or (before.frames is None) == (now.frames is None):
+        return None
+    return FRAMES_NOT_COMPARED if before.frames or now.frames else None
+
+
+def rendered_change(before_verdict: str | None, before_dom: RenderedPage | None, verdict: str | None,
+                    dom: RenderedPage | None) -> str | None:
     """How a capture whose document is byte-identical to the one before shows another page than
-    it did (`dom`: the digest of the DOM it rendered, None when it was not rendered), None when it
-    does not: rendered where the other was not, or the other way, first, then the verdict, then the DOM."""
+    it did (`dom`: what it rendered, None when it was not rendered), None when it does not:
+    rendered where the other was not, or the other way, first, then the verdict, then the DOM,
+    then its frames' (when both captures recorded them)."""
     # One never judged (made before verdicts, or imported) has no verdict for this one's to differ from.
     verdict_changed = before_verdict is not None and verdict != before_verdict
     verdicts = f": verdict {before_verdict} → {verdict}" if verdict_changed else ""
@@ -66,8 +89,12 @@ def rendered_change(before_verdict: str | None, before_dom: str | None, verdict:
         return RENDERED_NOW + verdicts
     if verdict_changed:
         return f"same HTML, rendered page now {verdict}" if dom else f"same HTML, verdict now {verdict}"
-    if dom != before_dom:
+    if dom is None or before_dom is None:  # neither rendered: the same bytes, judged the same
+        return None
+    if dom.dom != before_dom.dom:
         return "same HTML, rendered page changed"
+    if None not in (dom.frames, before_dom.frames) and dom.frames != before_dom.frames:
+        return "same HTML, rendered page changed in its frames"
     return None
 
 
@@ -85,17 +112,21 @@ def comparable_dom_digest(dom: bytes) -> str:
     return sha256_digest(_BLOB_ID.sub("\\1…".encode(), dom))
 
 
-def dom_digest(storage: Storage, catalog: Catalog, capture_id: str) -> str | None:
-    """The comparable digest (comparable_dom_digest) of the rendered DOM a capture holds, None for
-    none. One whose file cannot be read (gone, or its store down: verify and doctor say which) is
-    compared by its cataloged digest: what a listing says stays the catalog's to say."""
-    record = dom_record(catalog, capture_id)
+def rendered_page(storage: Storage, catalog: Catalog, capture_id: str) -> RenderedPage | None:
+    """What a capture rendered, as compared (RenderedPage), None when it holds no rendered DOM.
+    One whose file cannot be read (gone, or its store down: verify and doctor say which) is
+    compared by its DOM's cataloged digest, its frames not: what a listing says stays the
+    catalog's to say."""
+    records = catalog.records(capture_id)
+    record = next((r for r in records if r.role == "dom"), None)
     if record is None:
         return None
     try:
-        return comparable_dom_digest(read_record_block(storage, record))
+        frames = recorded_frames(storage, records)
+        return RenderedPage(comparable_dom_digest(read_record_block(storage, record)), None if frames is None else
+                            tuple(comparable_dom_digest(read_record_block(storage, frame)) for frame in frames))
     except (ArchiverError, OSError):
-        return record.block_digest
+        return RenderedPage(record.block_digest)
 
 
 def rendered_since(storage: Storage, catalog: Catalog, result: FetchResult,
@@ -108,8 +139,9 @@ def rendered_since(storage: Storage, catalog: Catalog, result: FetchResult,
     # The capture the revisit's payload was matched against: the newest whole one of the URL.
     previous = [row for row in catalog.captures(normalise_url(result.url))
                 if row.outcome == "ok" and row.payload_digest is not None][-1]
-    change = rendered_change(previous.verdict, dom_digest(storage, catalog, previous.id), verdict,
-                             comparable_dom_digest(page.dom) if page.dom else None)
+    now = RenderedPage(comparable_dom_digest(page.dom),
+                       tuple(comparable_dom_digest(frame.dom.encode("utf-8")) for frame in page.frames)) if page.dom else None
+    change = rendered_change(previous.verdict, rendered_page(storage, catalog, previous.id), verdict, now)
     return change, previous
 
 
@@ -126,7 +158,8 @@ def compare_unrendered(catalog: Catalog, rows: list[CaptureRow],
         if not whole:  # its origin started after it (two runs at once, clocks apart): compared with none, never unchanged
             continue
         previous, dom = whole[-1], dom_record(catalog, whole[-1].id)
-        compared[row.id] = rendered_change(previous.verdict, dom and dom.block_digest, row.verdict, None), previous
+        compared[row.id] = rendered_change(previous.verdict, dom and RenderedPage(dom.block_digest), row.verdict,
+                                           None), previous
     return compared
 
 

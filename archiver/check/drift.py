@@ -22,14 +22,15 @@ from archiver.errors import UsageProblem
 from archiver.evidence.signing import SigningKey
 from archiver.store.rows import CaptureRow
 from archiver.store.collection import CaptureSettings, Collection
-from archiver.capture.browser.records import ARTIFACTS, FRAME_DOM
+from archiver.capture.browser.records import ARTIFACTS
 from archiver.capture.engines import page_fetcher
 from archiver.capture.fetch.engine import Fetcher, FetchResult
-from archiver.capture.revisits import rendered_change
+from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED, recorded_frames
+from archiver.capture.revisits import RenderedPage, frames_not_compared, rendered_change
 from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 from archiver.capture.verdict import capture_verdict, verdict_label
-from archiver.check.drift_text import text_change, visible_words
+from archiver.check.drift_text import frames_words, text_change, visible_words
 from archiver.store.record_blocks import read_record_block
 
 NOT_COMPARED = "not compared"
@@ -49,10 +50,10 @@ class Drift:
         return dict(self.__dict__)
 
 
-def describe_changes(rows: list[CaptureRow], dom_of: Callable[[str], str | None]) -> list[str]:
-    """What each capture of one URL shows against the capture before it; `dom_of(capture_id)`: a
-    rendered capture's comparable DOM digest (revisits.dom_digest), for the same HTML may render
-    another page; asked only of a capture whose document is byte-identical to the one before's."""
+def describe_changes(rows: list[CaptureRow], dom_of: Callable[[str], RenderedPage | None]) -> list[str]:
+    """What each capture of one URL shows against the capture before it; `dom_of(capture_id)`:
+    what a capture rendered (revisits.rendered_page), for the same HTML may render another page;
+    asked only of a capture whose document is byte-identical to the one before's."""
     changes, previous = [], None
     for row in rows:
         if row.outcome == "failed":
@@ -66,6 +67,8 @@ def describe_changes(rows: list[CaptureRow], dom_of: Callable[[str], str | None]
             if dom or before:  # the document's bytes alone do not say the page is
                 rendered = rendered_change(previous.verdict, before, row.verdict, dom)
             change = rendered or ("unchanged" if row.verdict == previous.verdict else "same payload")
+            if untold := frames_not_compared(before, dom):
+                change += f" ({untold})"
         elif row.http_status != previous.http_status:
             change = f"status {previous.http_status} → {row.http_status}"
         else:
@@ -144,7 +147,7 @@ def _looked(row: CaptureRow, result: FetchResult, announced: int | None) -> _Loo
     page = getattr(result, "page", None)
     if page is not None and page.dom:  # rendered: what scripts made of the document is the page, not its bytes
         return _Look("changed", "", visible_words(page.dom[:MAX_TEXT_BYTES]), rendered=True, same_payload=same,
-                     frame_words=_words_of([frame.dom.encode("utf-8") for frame in page.frames]))
+                     frame_words=frames_words([frame.dom.encode("utf-8") for frame in page.frames]))
     if same:
         return _Look("unchanged", f"same payload {row.payload_digest}")
     spool.file.seek(0)
@@ -199,7 +202,7 @@ def check_drift(collection: Collection, settings: CaptureSettings,
             after = seen.words + ((seen.frame_words or []) if framed is not None else [])
             before += framed or []
             detail = seen.detail if framed is not None or not seen.frame_words else "; ".join(filter(None, (
-                seen.detail, "the text of its frames not compared: the capture was made before frames were recorded")))
+                seen.detail, FRAMES_NOT_COMPARED)))
             if seen.rendered and seen.same_payload and before == after:
                 drifts.append(Drift(url, row.id, "unchanged", "; ".join(filter(None, (
                     f"same payload {row.payload_digest}, same rendered text", detail)))))
@@ -240,18 +243,10 @@ def _captured_words(collection: Collection, row: CaptureRow,
     if dom is None:
         return None
     storage = collection.storage
-    metadata = next((r for r in records if r.record_id == row.metadata_record_id), None)
-    page = json.loads(read_record_block(storage, metadata)).get("page") if metadata is not None else None
-    framed = None
-    if isinstance(page, dict) and isinstance(page.get("frames"), list):
-        framed = _words_of([read_record_block(storage, record, MAX_TEXT_BYTES) for record in records
-                            if record.role == FRAME_DOM])
+    frames = recorded_frames(storage, records)
+    framed = None if frames is None else frames_words([read_record_block(storage, frame, MAX_TEXT_BYTES)
+                                                   for frame in frames])
     return visible_words(read_record_block(storage, dom, MAX_TEXT_BYTES)), framed
-
-
-def _words_of(doms: list[bytes]) -> list[str]:
-    """The visible words of serialised DOMs, one after the other."""
-    return [word for dom in doms for word in visible_words(dom[:MAX_TEXT_BYTES])]
 
 
 def _captured_response(collection: Collection, row: CaptureRow, limit: int) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import math
 
-from archiver.capture.httpbody import http_text
+from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
 
 
 def similarity(before: list[str], after: list[str]) -> float:
@@ -19,6 +19,11 @@ def visible_words(dom: bytes, shadow_roots: bool = True) -> list[str]:
     shadow roots' only when `shadow_roots`)."""
     # The DOM is read as the HTML response it would be, so it is read as drift reads pages.
     return http_text(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + dom, shadow_roots)[1]
+
+
+def frames_words(doms: list[bytes]) -> list[str]:
+    """The visible words of a page's frames (their serialised DOMs), one frame after the other."""
+    return [word for dom in doms for word in visible_words(dom[:MAX_TEXT_BYTES])]
 
 
 def holds_shadow_roots(dom: bytes) -> bool:

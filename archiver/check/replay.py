@@ -2,9 +2,10 @@
 
 The capture's page is rendered once more in Chromium, set up as for a capture, behind a proxy
 that serves only the capture's own records and opens no connection (capture.browser.replay).
-The new screenshot is compared with the capture's pixel by pixel and the new DOM's visible
-words with the capture's; every request the replay made that the capture cannot answer is
-listed. The replay's clock stands at the capture's time and its Math.random() is steady; a
+The new screenshot is compared with the capture's pixel by pixel and the visible words of the
+new DOM and of its shown frames' with the capture's (its own DOM's alone, and said, for a capture
+made before frames were recorded); every request the replay made that the capture cannot answer
+is listed. The replay's clock stands at the capture's time and its Math.random() is steady; a
 request differing from a recorded one only in cache-busting values (`?_=` and the time, a random
 number) is answered with that one's and named in the replay's notes. A page that loads
 something different each time otherwise shows up as missing, as does a resource the capture
@@ -23,7 +24,8 @@ from PIL import Image, ImageChops
 
 from archiver.capture.browser.replay import CaptureArchive, Replayer
 from archiver.capture.browser.screenshot import TALL_WINDOW_NOTE
-from archiver.check.drift_text import holds_shadow_roots, similarity, visible_words
+from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED, recorded_frames
+from archiver.check.drift_text import frames_words, holds_shadow_roots, similarity, visible_words
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
 from archiver.store.database import placeholders
@@ -133,7 +135,8 @@ def check_replay(collection: Collection, row: CaptureRow, replayer: Replayer,
 
 def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> ReplayCheck:
     storage, catalog = collection.storage, collection.catalog
-    artifacts = {record.role: record for record in catalog.records(row.id) if record.role in _ARTIFACT_ROLES}
+    records = catalog.records(row.id)
+    artifacts = {record.role: record for record in records if record.role in _ARTIFACT_ROLES}
     if not artifacts:
         return ReplayCheck(row.id, row.url, False, "not a browser capture: there is no rendered page to compare with")
     if row.response_record_id is None:
@@ -172,9 +175,15 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
     if "dom" in artifacts and page.dom is not None:
         captured = read_record_block(storage, artifacts["dom"])
         # Like with like: a DOM recorded before open shadow roots were (none in it) is compared
-        # with the replay's read without them, or their text would read as the archive's change.
-        check.text_similarity = round(similarity(visible_words(captured),
-                                                 visible_words(page.dom, holds_shadow_roots(captured))), 4)
+        # with the replay's read without them, and a capture made before its frames' DOMs were
+        # recorded without the replay's frames, or their text would read as the archive's change.
+        before, after = visible_words(captured), visible_words(page.dom, holds_shadow_roots(captured))
+        if (frames := recorded_frames(storage, records)) is not None:
+            before += frames_words([read_record_block(storage, frame) for frame in frames])
+            after += frames_words([frame.dom.encode("utf-8") for frame in page.frames])
+        elif page.frames:
+            check.notes.append(FRAMES_NOT_COMPARED)
+        check.text_similarity = round(similarity(before, after), 4)
     else:
         check.notes.append("texts not compared: " + ("the capture has no DOM" if "dom" not in artifacts
                                                      else "the replay made none"))

@@ -62,13 +62,13 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
 
     Exit 0, also when there are none; 2 on bad usage (not a collection, a malformed URL), 3 when
     the catalog cannot be read."""
-    from archiver.capture.revisits import dom_digest
+    from archiver.capture.revisits import rendered_page
     from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
 
     with Collection.open(collection_dir) as collection:
         rows = collection.catalog.captures(lookup_key(url))
         changes = describe_changes(rows, functools.cache(
-            lambda capture_id: dom_digest(collection.storage, collection.catalog, capture_id)))
+            lambda capture_id: rendered_page(collection.storage, collection.catalog, capture_id)))
     if as_json:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
         return
@@ -105,7 +105,7 @@ def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
 
 
 def _show_claim(storage: Storage, catalog: Catalog, claim, as_json: bool) -> None:
-    from archiver.capture.revisits import dom_digest
+    from archiver.capture.revisits import rendered_page
     from archiver.check.drift import describe_changes  # with the fetching machinery: not for `captures`
 
     [detail] = catalog.claims_with_captures([claim])
@@ -127,7 +127,7 @@ def _show_claim(storage: Storage, catalog: Catalog, claim, as_json: bool) -> Non
         out.print(f"cites {citation['url']}", markup=False)
         if not rows:
             out.print("  not captured yet")
-        dom_of = functools.cache(lambda capture_id: dom_digest(storage, catalog, capture_id))
+        dom_of = functools.cache(lambda capture_id: rendered_page(storage, catalog, capture_id))
         for row, change in zip(rows, describe_changes(rows, dom_of)):
             # A failure's reason is the status already; the change column would only repeat it.
             after = "" if row.outcome == "failed" else f"  ({change})"

@@ -1,0 +1,33 @@
+"""The DOMs of the frames a rendered capture showed, as its records hold them: what a reader saw
+of the page beyond its own DOM (an article in an iframe). Every comparison of two renderings of
+a page (history's, a capture's own "unchanged since", the live check's, the replay check's)
+takes them from here, and leaves them out, saying so, for a capture made before frames were
+recorded: its page section names no "frames", and its frames' DOMs are nowhere to compare."""
+
+from __future__ import annotations
+
+import json
+
+from archiver.capture.browser.records import FRAME_DOM
+from archiver.store.record_blocks import read_record_block
+from archiver.store.rows import StoredRecord
+from archiver.store.storage import Storage
+
+FRAMES_NOT_COMPARED = "the text of its frames not compared: the capture was made before frames were recorded"
+
+
+def recorded_frames(storage: Storage, records: list[StoredRecord]) -> list[StoredRecord] | None:
+    """Of a capture's `records`, those of its shown frames' DOMs, in the order its metadata lists
+    them; None when it was made before frames were recorded (its metadata's page section names
+    none, or it holds no such section). Raises what reading its metadata record raises."""
+    for metadata in (record for record in records if record.role == "metadata"):
+        try:
+            details = json.loads(read_record_block(storage, metadata))
+        except ValueError:  # a metadata record of another kind than the capture's JSON
+            continue
+        page = details.get("page") if isinstance(details, dict) else None
+        if isinstance(page, dict) and isinstance(page.get("frames"), list):
+            by_id = {record.record_id: record for record in records if record.role == FRAME_DOM}
+            return [by_id[frame["dom_record_id"]] for frame in page["frames"]
+                    if isinstance(frame, dict) and frame.get("dom_record_id") in by_id]
+    return None
