@@ -53,7 +53,9 @@ def migrate(collection_dir: Path, catalog_url: str, storage_url: str, folder: Pa
     Exit 0 when the copy passes verify; 1 when the original or the copy does not (nothing is
     copied from an original that fails); 2 when the target already holds something (a
     collection in the catalog, files in the bucket prefix, a folder not empty), its bucket
-    locks less than required, or on bad usage; 3 when the database or the store fails."""
+    locks less than required, its PostgreSQL user may not create the catalog's tables there, or
+    on bad usage (a refused migration leaves the database without tables); 3 when the database or
+    the store fails."""
     storage = storage_settings(storage_url, require_retention, min_retention_days)
     source = Collection.open(collection_dir)
     key = signing_key(source, key_file)
