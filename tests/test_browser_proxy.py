@@ -20,7 +20,7 @@ import requests
 from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.proxy import RecordingProxy, RefusingProxy
 from archiver.capture.fetch.engine import Fetcher
-from archiver.store.collection import CaptureSettings
+from archiver.store.settings import CaptureSettings
 from tests.conftest import eventually, http_response, redirect, send_bytes
 
 

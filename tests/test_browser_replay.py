@@ -359,7 +359,8 @@ CLOCK = (b"<html><head>" + NO_ICON + b"</head><body><p id=t></p><script>document
 def test_the_replays_clock_stands_at_the_captures_time_and_its_dice_are_steady(raw_server, collection, chromium):
     """In the replay only: a capture's page sees the real time and real random numbers."""
     from archiver.capture.browser.replay import CaptureArchive, Replayer
-    from archiver.store.collection import WAIT_AFTER_LOAD, Collection
+    from archiver.store.collection import Collection
+    from archiver.store.settings import WAIT_AFTER_LOAD
     from tests.conftest import capture
 
     server = raw_server({"/clock": send_bytes(http_response(CLOCK)), "/clock2": send_bytes(http_response(CLOCK))})

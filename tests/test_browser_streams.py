@@ -13,7 +13,7 @@ import pytest
 
 from archiver.capture.browser.chromium import find_chromium
 from archiver.capture.browser.replay import CaptureArchive, Replayer
-from archiver.store.collection import WAIT_AFTER_LOAD
+from archiver.store.settings import WAIT_AFTER_LOAD
 from tests.conftest import http_response, send_bytes, warc_records
 
 CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from archiver.capture.fetch.engine import Fetcher
-from archiver.store.collection import CaptureSettings
+from archiver.store.settings import CaptureSettings
 
 
 class _KeepAlive(ThreadingHTTPServer):

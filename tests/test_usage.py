@@ -70,6 +70,26 @@ def test_a_malformed_archiver_toml(run_cli, collection, command):
     assert "archiver.toml" in one_line(result)
 
 
+@pytest.mark.parametrize("table, line, unknown", [
+    ("timestamp", 'authorities = ["https://tsa.example/tsr"]', "unknown section [timestamp] (known: [collection], "),
+    ("catalogue", 'url = "postgresql://team@db.example/evidence"', "unknown section [catalogue]"),
+    ("storag", 'url = "s3://team-bucket/evidence/"', "unknown section [storag]"),
+    ("timestamps", 'authority = ["https://tsa.example/tsr"]', "unknown setting 'authority' in [timestamps] (known: "),
+    ("collection", 'operater = "someone"', "unknown setting 'operater' in [collection]"),
+    ("catalog", 'uri = "postgresql://team@db.example/evidence"', "unknown setting 'uri' in [catalog]")])
+def test_a_misspelled_table_or_setting_of_archiver_toml_is_refused(run_cli, collection, table, line, unknown):
+    # Read as absent, a misspelled [timestamp] left manifests unstamped, a [catalogue] or [storag]
+    # a team's captures in the folder's own SQLite catalog and warcs/, each without a word.
+    config = collection.root / "archiver.toml"
+    text = config.read_text()
+    config.write_text(text.replace(f"[{table}]\n", f"[{table}]\n{line}\n") if f"[{table}]\n" in text
+                      else f"{text}\n[{table}]\n{line}\n")
+    result = run_cli("manifest", "-C", collection.root)
+    assert result.exit_code == 2
+    assert unknown in one_line(result) and one_line(result).endswith("fix that line in archiver.toml")
+    assert not list((collection.root / "manifests").glob("manifest-*"))
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
 def test_an_unknown_option(run_cli, collection, command):
     result = run_cli(*command, "-C", collection.root, "--no-such-option")

@@ -12,7 +12,7 @@ from archiver.capture.warc import PendingRecord, metadata_record, software, warc
 from archiver.evidence.attestation import (CAPTURE_FIELDS, MEDIA_TYPE as ATTESTATION_MEDIA_TYPE, SIGNED_HEADERS,
                                            sign_capture)
 from archiver.evidence.signing import SigningKey, canonical_json
-from archiver.store.collection import CaptureSettings
+from archiver.store.settings import CaptureSettings
 from archiver.store.rows import CaptureRow
 
 

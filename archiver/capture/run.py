@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from archiver.store.rows import CaptureRow, PayloadOrigin
-from archiver.store.collection import CaptureSettings, Collection
+from archiver.store.collection import Collection
+from archiver.store.settings import CaptureSettings
 from archiver.store.storage import StoredFile
 from archiver.store.leftovers import shared_by_machines
 from archiver.errors import StorageProblem

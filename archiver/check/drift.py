@@ -21,7 +21,8 @@ from typing import Callable
 from archiver.errors import UsageProblem
 from archiver.evidence.signing import SigningKey
 from archiver.store.rows import CaptureRow
-from archiver.store.collection import CaptureSettings, Collection
+from archiver.store.collection import Collection
+from archiver.store.settings import CaptureSettings
 from archiver.capture.browser.records import ARTIFACTS
 from archiver.capture.engines import page_fetcher
 from archiver.capture.fetch.engine import Fetcher, FetchResult

@@ -24,7 +24,8 @@ from archiver.cli.common import (collection_option, console, json_option, key_op
 from archiver.cli.capture_summary import cited_failures, outcome_counts, print_summary, verdict_counts
 from archiver.cli.new_collection import refuse_a_named_folder_not_a_collection
 from archiver.cli.trust_options import ca_bundle_option, insecure_option
-from archiver.store.collection import MAX_SECONDS, Collection
+from archiver.store.collection import Collection
+from archiver.store.settings import MAX_SECONDS
 from archiver.store.sizes import parse_size
 from archiver.errors import StorageProblem, UsageProblem
 from archiver.check.replay import browser_captures, replay_captures

@@ -30,7 +30,7 @@ from archiver.capture.browser.screen_notes import screen_notes
 from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
 from archiver.capture.shortfalls import STEP_SHORTFALLS
-from archiver.store.collection import WAIT_AFTER_LOAD
+from archiver.store.settings import WAIT_AFTER_LOAD
 
 _FONTS_READY = "document.fonts.ready.then(() => document.fonts.status)"
 _DOWNLOAD_STARTING = "Download is starting"  # how Playwright's goto fails on a response the browser saves

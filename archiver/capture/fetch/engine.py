@@ -21,7 +21,7 @@ from requests.cookies import extract_cookies_to_jar
 from urllib3.util import SKIP_HEADER
 
 from archiver import __version__
-from archiver.store.collection import CaptureSettings
+from archiver.store.settings import CaptureSettings
 from archiver.capture.fetch.failures import describe_failure, root_cause
 from archiver.capture.fetch.schedule import fetch_each
 from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refused, SafeResolver
