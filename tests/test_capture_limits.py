@@ -125,7 +125,8 @@ def test_a_redirect_to_an_unreadable_location_fails_that_capture_alone(collectio
     server = raw_server({"/odd": redirect("http://[bold]/x"), "/fine": send_bytes(http_response(b"fine"))})
     odd, fine = capture(collection, server.url("/odd"), server.url("/fine"))
     assert (odd.outcome, odd.error) == ("failed", "redirect to an unreadable Location 'http://[bold]/x': "
-                                                  "'bold' does not appear to be an IPv4 or IPv6 address")
+                                                  "its host is not valid: square brackets in a host must enclose "
+                                                  "a whole IPv6 address (http://[2001:db8::1]/)")
     assert fine.outcome == "ok"
     responses = [r.headers["WARC-Target-URI"] for r in warc_records(collection.storage.folder) if r.type == "response"]
     assert sorted(responses) == [server.url("/fine"), server.url("/odd")]

@@ -441,3 +441,47 @@ def test_an_empty_argument_is_refused_before_any_work(run_cli, collection, tmp_p
     result = run_cli(*command, "-C", collection.root)
     assert result.exit_code == 2 and "empty" in one_line(result)
     assert (collection.root / "custody.jsonl").read_bytes() == log and not (tmp_path / "archiver.toml").exists()
+
+
+@pytest.fixture
+def captured_report(run_cli, collection, raw_server):
+    """A collection holding a capture of the /report page and a claim citing it; its host:port."""
+    server = raw_server({"/report": send_bytes(http_response(b"the report"))})
+    result = run_cli("cite", "-C", collection.root, "The report says so", server.url("/report"))
+    assert result.exit_code == 0, result.output
+    return server.url("/report").removeprefix("http://").removesuffix("/report")
+
+
+@pytest.mark.parametrize("command", [["history", "{host}/report"], ["history", "ftp://{host}/report"],
+                                     ["captures", "--url", "{host}/report"], ["claims", "--url", "{host}/report"],
+                                     ["claims", "--url", "not a url"], ["bundle", "--url", "{host}/report", "-o", "b.wacz"],
+                                     ["bundle", "--url", "http://[{host}]/report", "-o", "b.wacz"]], ids=" ".join)
+def test_a_url_looked_up_is_refused_as_capture_refuses_it(run_cli, collection, captured_report, tmp_path, monkeypatch,
+                                                           command):
+    # Each found nothing ("No captures of … yet.", "No claims.", bundle's "capture its URLs first")
+    # of a URL whose http:// form was captured and cited.
+    monkeypatch.chdir(tmp_path)
+    log = (collection.root / "custody.jsonl").read_bytes()
+    result = run_cli(*[part.format(host=captured_report) for part in command], "-C", collection.root)
+    line = one_line(result)
+    assert result.exit_code == 2 and "is not an http(s) URL: " in line, line
+    assert line.endswith("give a URL with its scheme (https://…)")
+    assert "does not appear" not in line and "Invalid IPv6" not in line  # urllib's words, not the user's
+    assert (collection.root / "custody.jsonl").read_bytes() == log and not (tmp_path / "b.wacz").exists()
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://alice:s3cret@example.org/", "would keep them in signed evidence; give the URL without them"),
+    ("http://example.org/a\nb", "a line break or a control character: give the URL as one unbroken line"),
+    ("http://[]/", "its host is not valid: square brackets in a host must enclose a whole IPv6 address (http://[2001:db8::1]/)"),
+    ("http://[::1/", "its host is not valid: square brackets in a host must enclose a whole IPv6 address (http://[2001:db8::1]/)"),
+    ("http://example.org:99999/", "its port is not a number from 0 to 65535"),
+    ("http:///path", "it names no host (as example.org in https://example.org/page)")])
+def test_a_url_capture_refuses_is_told_what_is_wrong_with_it_alone(run_cli, collection, url, problem):
+    # Each was followed by "; give an http:// or https:// URL", which it was; and urllib's
+    # "'' does not appear to be an IPv4 or IPv6 address" named no part of the URL.
+    for command in (["capture", url], ["cite", "A claim", url]):
+        result = run_cli(*command, "-C", collection.root)
+        line = one_line(result)
+        assert result.exit_code == 2 and line.endswith(problem), line
+        assert "s3cret" not in line

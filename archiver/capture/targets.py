@@ -83,8 +83,7 @@ def read_targets(targets: list[str], root: Path, progress: Callable[[str, int, i
         if "://" in target:
             problem = fetchable_problem(target)
             if problem:
-                raise UsageProblem(f"cannot capture {without_credentials(target)}: {problem}",
-                                   "give an http:// or https:// URL")
+                raise UsageProblem(f"cannot capture {without_credentials(target)}: {problem}")  # says how to mend it
             found.add_url(target)
             continue
         path = Path(target)

@@ -8,6 +8,7 @@ import click
 
 from archiver.exchange.bundle import Selection, export_bundle
 from archiver.capture.targets import document_key
+from archiver.read.urls import lookup_key
 from archiver.cli.recovery import repair_interrupted
 from archiver.cli.common import (collection_option, echo, json_option, key_option, output_option, print_json,
                                  shows_progress, signing_key, working)
@@ -57,6 +58,8 @@ def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documen
                                f"or {narrower} without it")
     if output.suffix.lower() != ".wacz":
         raise click.UsageError("the bundle's name must end in .wacz")
+    for url in urls:  # refused as `capture` refuses it, not found in no capture
+        lookup_key(url)
     collection = Collection.open(collection_dir)
     key = signing_key(collection, key_file)
     repair_interrupted(collection, key)

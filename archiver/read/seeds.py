@@ -184,7 +184,7 @@ def note_claim(text: str, urls: list[str]) -> Claim:
     citations = sorter.cite(urls, standalone=False)
     if sorter.ignored:
         url, problem = next(iter(sorter.ignored.items()))
-        raise UsageProblem(f"cannot cite {url}: {problem}", "give an http:// or https:// URL")
+        raise UsageProblem(f"cannot cite {url}: {problem}")  # each problem says how to mend it
     if not citations:
         raise UsageProblem("the claim cites no URL", "give at least one http:// or https:// URL after the claim")
     return Claim(id=make_claim_id(NOTE_KEY, text, 0), text=text, start=0, end=len(text), kind=NOTE,

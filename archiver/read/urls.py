@@ -55,22 +55,42 @@ def _examined(url: str) -> tuple[str | None, SplitResult]:
     """(`fetchable_problem`, `url` split), the parts worth nothing where there is a problem."""
     if _BREAKING.search(url):
         return "it holds a space, a line break or a control character: give the URL as one unbroken line", _NOTHING
-    try:
-        parts = urlsplit(url)
-        parts.port  # raises on a malformed port
-    except ValueError as exc:
-        return f"malformed URL ({exc})", _NOTHING
-    if parts.scheme.lower() not in FETCHABLE_SCHEMES:
-        return f"unsupported scheme {parts.scheme or '(none)'!r}: only http and https are captured", parts
-    if not parts.hostname:
-        return "URL has no host", parts
+    problem, parts = _split(url)
+    if problem is not None:
+        return problem, parts
     if "\\" in parts.netloc:  # a browser reads it as the path's start: another host than Python's reading
-        return "a backslash in its host part: browsers and Python read a different host from it", parts
+        return ("a backslash in its host part: browsers and Python read a different host from it; "
+                "write the URL with forward slashes"), parts
     if parts.username or parts.password:  # an empty one (https://@example.org/) names no one, as browsers read it
         # Every URL captured is signed into the custody log, attestations and bundles for good.
         return ("it carries a user name or password (user:password@): archiver sends no credentials and "
                 "would keep them in signed evidence; give the URL without them"), parts
     return None, parts
+
+
+def _split(url: str) -> tuple[str | None, SplitResult]:
+    """`url` split, with why it is no http(s) URL naming a host (or None when it is one)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises on a malformed port
+    except ValueError as exc:
+        return unreadable_url(exc), _NOTHING
+    if parts.scheme.lower() not in FETCHABLE_SCHEMES:
+        return (f"unsupported scheme {parts.scheme!r}: only http and https URLs are captured" if parts.scheme
+                else "it has no scheme (http:// or https://)"), parts
+    if not parts.hostname:
+        return "it names no host (as example.org in https://example.org/page)", parts
+    return None, parts
+
+
+def unreadable_url(exc: ValueError) -> str:
+    """Why urllib cannot split a URL, said of the URL's parts rather than of urllib's internals."""
+    error = str(exc)
+    if "Port" in error:
+        return "its port is not a number from 0 to 65535"
+    if "IPv6" in error or "IPv4" in error:  # "Invalid IPv6 URL", "'x' does not appear to be an IPv4 or IPv6 address"
+        return "its host is not valid: square brackets in a host must enclose a whole IPv6 address (http://[2001:db8::1]/)"
+    return f"it is not a well-formed URL ({error})"
 
 
 _NOTHING = SplitResult("", "", "", "", "")
@@ -105,14 +125,17 @@ def without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
+SCHEME_FIX = "give a URL with its scheme (https://…)"
+
+
 def lookup_key(url: str) -> str:
     """The key of a URL typed to look up its claims or captures (normalise_url), or the
-    UsageProblem saying it is malformed: such a URL was never cited or captured."""
-    try:
-        return normalise_url(url)
-    except ValueError as exc:
-        raise UsageProblem(f"{url} is not a well-formed URL ({exc})",
-                           "give the URL as it was cited or captured, e.g. https://example.org/page") from None
+    UsageProblem saying it is no http(s) URL, so was never cited nor captured (as `capture`
+    refuses it) rather than a lookup finding nothing."""
+    problem = _split(url.strip())[0] if "://" in url else "it has no scheme (http:// or https://)"
+    if problem is not None:
+        raise UsageProblem(f"{without_credentials(url)!r} is not an http(s) URL: {problem}", SCHEME_FIX)
+    return normalise_url(url)
 
 
 # Every tab and line break in a URL, and its leading and trailing spaces and controls, are

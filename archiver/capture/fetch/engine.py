@@ -28,7 +28,7 @@ from archiver.capture.fetch.policy import AddressPolicy, NameNotResolved, Refuse
 from archiver.capture.fetch.spool import ResponseSpool
 from archiver.capture.fetch.transport import (IDEMPOTENT_METHODS, CaptureLimitReached, DeadlineReached, Exchange,
                                               RecordingAdapter)
-from archiver.read.urls import fetchable_problem, normalise_url, without_credentials
+from archiver.read.urls import fetchable_problem, normalise_url, unreadable_url, without_credentials
 
 READ_CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 15.0
@@ -226,7 +226,7 @@ class Fetcher:
             try:
                 url = requests.utils.requote_uri(urljoin(url, hop.location))
             except ValueError as exc:  # a Location such as http://[bold]/: no URL at all
-                result.error = f"redirect to an unreadable Location {hop.location!r}: {exc}"
+                result.error = f"redirect to an unreadable Location {hop.location!r}: {unreadable_url(exc)}"
                 return
             problem = fetchable_problem(url)
             if problem:
