@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -485,3 +486,23 @@ def test_a_url_capture_refuses_is_told_what_is_wrong_with_it_alone(run_cli, coll
         line = one_line(result)
         assert result.exit_code == 2 and line.endswith(problem), line
         assert "s3cret" not in line
+
+
+@pytest.mark.parametrize("option, value", [("--operator", "bad\nline"), ("--name", "two\rlines"),
+                                           ("--operator", "desk\x1b[2Jngo")], ids=lambda v: repr(v))
+def test_init_refuses_a_name_or_operator_holding_a_line_break_or_control(run_cli, tmp_path, option, value):
+    # Each was written into every WARC's warcinfo: `operator: bad`, then a bare `line`.
+    result = run_cli("init", tmp_path / "c", option, value)
+    line = one_line(result)
+    assert result.exit_code == 2 and f"({option}) holds a line break or another control character" in line
+    assert not (tmp_path / "c").exists() and not list((tmp_path / "config").rglob("*.pem"))
+
+
+@pytest.mark.parametrize("field", ["operator", "name"])
+def test_a_name_or_operator_broken_over_lines_in_archiver_toml_is_refused(run_cli, collection, raw_server, field):
+    config = collection.root / "archiver.toml"
+    config.write_text(re.sub(rf'(?m)^{field} = "[^"]*"', f'{field} = "bad\\\\nline"', config.read_text()))
+    result = run_cli("capture", "-C", collection.root, raw_server().url("/"))
+    line = one_line(result)
+    assert result.exit_code == 2 and f"the collection's {field} 'bad\\nline'" in line and "[collection]" in line
+    assert not list(collection.storage.folder.glob("*.warc.gz"))

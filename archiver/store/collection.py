@@ -16,7 +16,8 @@ from archiver.store.catalog_locks import CatalogLocks
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.locks import EXPORT_LOCK_NAME, IMPORT_LOCK_NAME, RESUME_LOCK_NAME, InUse, Turn
 from archiver.store.lost_catalog import refuse_a_lost_catalog
-from archiver.store.settings import CONFIG_NAME, Config, default_operator, parse_config, render_config
+from archiver.store.settings import (CONFIG_NAME, Config, default_operator, parse_config, refuse_control_characters,
+                                     render_config)
 from archiver.store.storage import Storage
 from archiver.store.storage_settings import StorageSettings, open_storage
 from archiver.store.taken import mark_collection, refuse_taken_for_init
@@ -151,6 +152,8 @@ class Collection:
         root = Path(root).absolute()
         if cls.exists(root):
             raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
+        for what, value, option in (("name", name, "--name"), ("operator", operator, "--operator")):
+            refuse_control_characters(what, value or "", option)
         if catalog_url is not None:
             parse_config(root / CONFIG_NAME, f"[catalog]\nurl = {json.dumps(catalog_url)}\n")
         config = Config(name=name or root.name or "archive", operator=operator or default_operator(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import json
+import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
@@ -143,6 +144,19 @@ trusted_roots = {q(config.timestamps.trusted_roots or "")}
 {render_storage(config.storage)}"""
 
 
+# A line break ends the warcinfo field line the collection's name and operator are written on
+# (`operator: bad` then a bare `line`); any other control character has no place in one.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def refuse_control_characters(what: str, value: str, where: str) -> None:
+    """A UsageProblem when `value`, the collection's `what` (its name or operator) given in
+    `where`, holds a line break or another control character."""
+    if _CONTROL.search(value):
+        raise UsageProblem(f"the collection's {what} {value!r} ({where}) holds a line break or another control "
+                           "character: it is written into every WARC's warcinfo record", f"give the {what} on one line")
+
+
 # archiver.toml's tables, in the order render_config writes them: a misspelled one would be
 # read as absent, its settings silently replaced by defaults (a team's catalog by local SQLite).
 _SECTIONS = ("collection", "catalog", "capture", "timestamps", "storage")
@@ -237,5 +251,7 @@ def parse_config(path: Path, text: str) -> Config:
     collection_id = meta.get("id")
     if not isinstance(name, str) or not isinstance(operator, str) or not isinstance(collection_id, (str, type(None))):
         raise bad("id, name and operator must be strings")
+    for what, value in (("name", name), ("operator", operator)):
+        refuse_control_characters(what, value, f"{path} [collection]")
     return Config(name=name, operator=operator, capture=CaptureSettings(**values), timestamps=timestamps,
                   id=collection_id, catalog_url=catalog_url, storage=storage_settings)
