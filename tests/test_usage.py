@@ -506,3 +506,11 @@ def test_a_name_or_operator_broken_over_lines_in_archiver_toml_is_refused(run_cl
     line = one_line(result)
     assert result.exit_code == 2 and f"the collection's {field} 'bad\\nline'" in line and "[collection]" in line
     assert not list(collection.storage.folder.glob("*.warc.gz"))
+
+
+@pytest.mark.parametrize("inside", ["seeds/sub", "sub"])
+def test_init_inside_a_collection_is_refused_naming_it(run_cli, collection, inside):
+    result = run_cli("init", collection.root / inside)
+    line = one_line(result)
+    assert result.exit_code == 2 and f"is inside the collection {collection.root}; use that one" in line
+    assert not (collection.root / inside).exists()

@@ -37,7 +37,7 @@ def init(folder: Path | None, collection_dir: Path, name: str | None, operator: 
     collection with a copy of its archiver.toml, not with init.
 
     Exit 0 when the collection was made; 2 on bad usage (a folder that already holds a
-    collection, a database or bucket prefix that does or is nested with one's, an S3 store that
+    collection or is inside one's, a database or bucket prefix that does or is nested with one's, an S3 store that
     cannot be used), 3 when
     the machine refused (a disk full, a PostgreSQL server unreachable or refusing the login)."""
     collection, key, created = create_collection(folder or collection_dir, key_file, passphrase(ask=False), name, operator,

@@ -152,6 +152,10 @@ class Collection:
         root = Path(root).absolute()
         if cls.exists(root):
             raise UsageProblem(f"{root} is already a collection", "use it with -C, or choose another folder")
+        if enclosing := next((folder for folder in root.parents if cls.exists(folder)), None):
+            # Every command run inside it would find the inner one, and the outer's files become its documents.
+            raise UsageProblem(f"{root} is inside the collection {enclosing}",
+                               "use that one (commands find it from any folder inside it), or choose a folder outside it")
         for what, value, option in (("name", name, "--name"), ("operator", operator, "--operator")):
             refuse_control_characters(what, value or "", option)
         if catalog_url is not None:
