@@ -444,6 +444,28 @@ def test_an_empty_argument_is_refused_before_any_work(run_cli, collection, tmp_p
     assert (collection.root / "custody.jsonl").read_bytes() == log and not (tmp_path / "archiver.toml").exists()
 
 
+@pytest.mark.parametrize("command, said", [
+    (["cite", "-C", "{root}", "", "http://127.0.0.1:9/"], "cite: the argument CLAIM_TEXT is empty"),
+    (["cite", "-C", "{root}", "A claim", ""], "cite: the argument URLS is empty"),
+    (["capture", "-C", "{root}", "http://127.0.0.1:9/", ""], "capture: the argument TARGETS is empty"),
+    (["keys", "export", "-C", "{root}", "-o", ""], "keys export: -o is given an empty value"),
+    (["-C", "", "claims"], ": -C is given an empty value")], ids=lambda c: " ".join(c) if isinstance(c, list) else "")
+def test_an_empty_argument_is_named_with_its_commands_help(run_cli, collection, command, said):
+    # Was "the argument after '/…/fresh' is empty …; see 'archiver --help'".
+    result = run_cli(*[part.format(root=collection.root) for part in command])
+    line = one_line(result)
+    help_of = said.partition(":")[0]
+    assert result.exit_code == 2 and said in line and line.endswith(f"{help_of} --help'"), line
+
+
+@pytest.mark.parametrize("option", ["--nonsense=", "--url="])
+def test_an_empty_value_of_an_option_the_command_has_not_is_no_such_option(run_cli, collection, option):
+    # Was "--nonsense is given an empty value" (capture has no --url either).
+    result = run_cli("capture", "-C", collection.root, "http://127.0.0.1:9/", option)
+    line = one_line(result)
+    assert result.exit_code == 2 and f"No such option '{option[:-1]}'" in line and "empty" not in line, line
+
+
 @pytest.fixture
 def captured_report(run_cli, collection, raw_server):
     """A collection holding a capture of the /report page and a claim citing it; its host:port."""
@@ -514,3 +536,13 @@ def test_init_inside_a_collection_is_refused_naming_it(run_cli, collection, insi
     line = one_line(result)
     assert result.exit_code == 2 and f"is inside the collection {collection.root}; use that one" in line
     assert not (collection.root / inside).exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_collection_named_by_the_environment_that_is_none_is_refused_naming_the_variable(run_cli, tmp_path, command):
+    # Was "pass -C with an existing collection folder" to a user who passed no -C.
+    for named in (tmp_path / "nosuch", tmp_path):
+        result = run_cli(*command, env={"ARCHIVER_COLLECTION": str(named)})
+        line = one_line(result)
+        assert result.exit_code == 2 and f"{named} is not " in line and "($ARCHIVER_COLLECTION)" in line, line
+        assert "leave out $ARCHIVER_COLLECTION" in line and "pass -C" not in line

@@ -421,7 +421,7 @@ def test_bad_usage_of_verify_bundle_is_refused_in_one_line(run_cli, tmp_path):
     bundle = build_wacz(tmp_path / "x.wacz")
     (tmp_path / "roots.pem").write_text("not a certificate")
     for args, said in ((["--tsa-roots", tmp_path / "roots.pem"], "holds no PEM certificate"),
-                       (["--fingerprint", ""], "the argument after '--fingerprint' is empty"),
+                       (["--fingerprint", ""], "verify-bundle: --fingerprint is given an empty value"),
                        (["--fingerprint", "zz"], "not a key fingerprint: 'zz'")):
         result = run_cli("verify-bundle", bundle, *args)
         assert result.exit_code == 2 and said in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.output

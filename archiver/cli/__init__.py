@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from archiver import __version__
-from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup, OneLineUsageError, one_line, wants_json
+from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
 
 # Command → the module defining it, and the start of its help for `archiver --help`. Modules
 # load when their command runs, so neither `--help` nor a listing pays for the bundle,
@@ -47,7 +47,9 @@ COMMANDS = {
 
 class LazyGroup(ArchiverGroup):
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
-        _refuse_empty(info_name, args)
+        if any(arg == "" or (arg.startswith("--") and arg.endswith("=")) for arg in args):
+            from archiver.cli.empty_arguments import refuse_empty  # loaded only when an argument may be empty
+            refuse_empty(self, info_name, args)
         return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -68,18 +70,6 @@ class LazyGroup(ArchiverGroup):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
-
-
-def _refuse_empty(program: str, args: list[str]) -> None:
-    """An empty argument names nothing, yet each command would read it as something (`capture ""`
-    as the current folder, `claims --url ""` as no filter, `init ""` as here, `-o ""` as a folder
-    once the work is signed): most often a variable a script left unset. Refused before any work."""
-    for before, arg in zip([program, *args], args):
-        option, equals, value = arg.partition("=")
-        if arg == "" or (arg.startswith("--") and equals and not value):
-            what = f"{option} is given an empty value" if arg else f"the argument after {before!r} is empty"
-            raise OneLineUsageError(f"{one_line(what)}: give it a value, or leave it out; see '{program} --help'",
-                                    None, wants_json(args))
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)

@@ -139,21 +139,10 @@ def refusal(exc: OSError | sqlite3.OperationalError) -> str:
     return f"{exc.strerror or exc}{where}" + (f"; {hint}" if hint else "")
 
 
-def find_collection(start: Path) -> Path | None:
-    """The collection `start` is in, itself or the nearest folder above it, as git finds its
-    repository; None when it is in none."""
-    from archiver.store.collection import Collection
-
-    start = start.absolute()
-    return next((folder for folder in (start, *start.parents) if Collection.exists(folder)), None)
-
-
 def _collection_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
-    # Given (-C, $ARCHIVER_COLLECTION): exactly that folder. Else the collection the current
-    # folder is in, and where it is in none the current folder itself, where `capture` makes one.
-    if value is not None:
-        return value
-    return find_collection(Path.cwd()) or Path(".")
+    from archiver.cli.new_collection import collection_folder  # the store's code: loaded once a command runs
+
+    return collection_folder(value, ctx.get_parameter_source(param.name))
 
 
 def collection_option(function=None, *, upwards: bool = True):
