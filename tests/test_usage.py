@@ -546,3 +546,20 @@ def test_a_collection_named_by_the_environment_that_is_none_is_refused_naming_th
         line = one_line(result)
         assert result.exit_code == 2 and f"{named} is not " in line and "($ARCHIVER_COLLECTION)" in line, line
         assert "leave out $ARCHIVER_COLLECTION" in line and "pass -C" not in line
+
+
+def test_a_fifo_given_to_capture_is_said_to_be_no_regular_file(run_cli, collection, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo(tmp_path / "fifo.txt")
+    result = run_cli("capture", "-C", collection.root, "fifo.txt")
+    line = one_line(result)  # was "no such file, folder or URL: fifo.txt", of a file that is there
+    assert result.exit_code == 2 and "fifo.txt is not a regular file (a FIFO, a socket or a device)" in line, line
+
+
+def test_an_archiver_toml_that_is_a_folder_is_said_to_be_one(run_cli, collection):
+    config = collection.root / "archiver.toml"
+    config.rename(collection.root / "archiver.toml.bak")
+    config.mkdir()
+    result = run_cli("captures", "-C", collection.root)
+    line = one_line(result)  # was "not an archiver collection (no archiver.toml)"
+    assert result.exit_code == 2 and f"{config} is a folder, not the collection's settings file" in line, line

@@ -94,6 +94,9 @@ def read_targets(targets: list[str], root: Path, progress: Callable[[str, int, i
         elif scheme := _OTHER_SCHEME.match(target):
             raise UsageProblem(f"cannot capture {_unsigned(target)[:80]}: a {scheme.group(1).lower()}: URL; only http and "
                                "https URLs are captured", "give an http:// or https:// URL")
+        elif path.exists():  # a FIFO, a socket or a device: no document to read, however long one waited
+            raise UsageProblem(f"{_unsigned(target)} is not a regular file (a FIFO, a socket or a device)",
+                               "give a document file, a folder of documents, or a URL")
         else:
             raise UsageProblem(f"no such file, folder or URL: {_unsigned(target)}",
                                "give a URL with its scheme (https://…) or an existing path")

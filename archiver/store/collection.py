@@ -127,6 +127,9 @@ class Collection:
         path = root / CONFIG_NAME
         if not root.is_dir():
             raise UsageProblem(f"{root} is not a folder", "pass -C with an existing collection folder")
+        if path.is_dir():
+            raise UsageProblem(f"{path} is a folder, not the collection's settings file",
+                               f"move it aside and put the collection's {CONFIG_NAME} in its place")
         if not path.is_file():
             raise UsageProblem(f"{root} is not an archiver collection (no {CONFIG_NAME})",
                                f"run `archiver init {root}` or pass -C DIR")
