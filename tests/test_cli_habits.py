@@ -288,10 +288,21 @@ def test_a_server_not_speaking_tls_is_named_so(run_cli, collection):
     assert "the server did not speak TLS on this port" in row["error"] and "[SSL:" not in row["error"], row["error"]
 
 
-def test_the_help_lists_each_command_by_the_start_of_its_own_help():
+def test_the_help_lists_each_command_by_the_whole_first_sentence_of_its_own_help():
+    # Summaries were cut mid-thought ("verify  Check, offline, every WARC record's digests"),
+    # some with a period and some without.
     context = click.Context(cli)
     for name, (_, summary) in COMMANDS.items():
-        assert cli.get_command(context, name).get_short_help_str(limit=1000).startswith(summary), name
+        assert cli.get_command(context, name).get_short_help_str(limit=1000) == summary, name
+        assert summary.endswith(".") and len(summary) <= 100, name
+
+
+def test_the_help_names_the_commands_that_take_no_collection():
+    context = click.Context(cli)
+    without = sorted({top for top in COMMANDS for _, command in _leaves(top, cli.get_command(context, top))
+                      if "-C" not in {opt for p in command.params for opt in p.opts}})
+    assert without == ["verify-bundle"]
+    assert "Every command but verify-bundle takes -C/--collection DIR" in " ".join(cli.help.split())
 
 
 def test_the_help_loads_no_command_module():

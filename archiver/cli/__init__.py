@@ -18,30 +18,29 @@ import click
 from archiver import __version__
 from archiver.cli.common import CONTEXT_SETTINGS, ArchiverGroup
 
-# Command → the module defining it, and the start of its help for `archiver --help`. Modules
-# load when their command runs, so neither `--help` nor a listing pays for the bundle,
-# timestamp and verification code (tests/test_cli_habits.py keeps each summary the start of
-# the command's own help).
+# Command → the module defining it, and the first sentence of its help for `archiver --help`.
+# Modules load when their command runs, so neither `--help` nor a listing pays for the bundle,
+# timestamp and verification code (tests/test_cli_habits.py keeps each summary that sentence).
 COMMANDS = {
-    "init": ("archiver.cli.init:init", "Create a collection in FOLDER"),
+    "init": ("archiver.cli.init:init", "Create a collection in FOLDER (default: -C, else here)."),
     "capture": ("archiver.cli.capture:capture", "Capture TARGETS: URLs, documents that cite URLs, or folders of documents."),
-    "cite": ("archiver.cli.capture:cite", "Record a one-off CLAIM_TEXT citing URLS, and capture them"),
+    "cite": ("archiver.cli.capture:cite", "Record a one-off CLAIM_TEXT citing URLS, and capture them."),
     "claims": ("archiver.cli.claims:claims", "List claims, each with the URLs it cites and how their newest capture ended."),
     "documents": ("archiver.cli.claims:documents", "List the documents read into claims: date, kind, claims, cited URLs, SHA-256."),
     "captures": ("archiver.cli.captures:captures", "List captures, oldest first: outcome, HTTP status, page verdict, size and detail."),
     "history": ("archiver.cli.captures:history", "List the captures of URL over time: status, payload digest, size, and what changed."),
-    "show": ("archiver.cli.captures:show", "Show a claim (its document, span, cited URLs and every capture of each) or a capture"),
-    "manifest": ("archiver.cli.manifest:manifest", "Export the manifest: documents, claims, captures, record digests"),
+    "show": ("archiver.cli.captures:show", "Show a claim or a capture in full."),
+    "manifest": ("archiver.cli.manifest:manifest", "Export the signed manifest of the collection's documents, claims, captures and records."),
     "keys": ("archiver.cli.keys:keys", "Manage the collection's signing keys (Ed25519)."),
     "log": ("archiver.cli.log:log", "Show the custody log: every event with its time, operator, software and key."),
-    "verify": ("archiver.cli.verify:verify", "Check, offline, every WARC record's digests"),
-    "bundle": ("archiver.cli.bundle:bundle", "Export the captures behind a selection as one WACZ file"),
-    "verify-bundle": ("archiver.cli.verify_bundle:verify_bundle_command", "Check BUNDLE (a .wacz) offline, with no collection"),
+    "verify": ("archiver.cli.verify:verify", "Check the collection offline: its records, attestations, manifests and custody log."),
+    "bundle": ("archiver.cli.bundle:bundle", "Export the captures behind a selection as one WACZ file, to be verified offline."),
+    "verify-bundle": ("archiver.cli.verify_bundle:verify_bundle_command", "Check BUNDLE (a .wacz) offline, with no collection."),
     "import": ("archiver.cli.importing:import_command", "Import SOURCE (a .warc, .warc.gz or .wacz made by wget, Browsertrix, ArchiveWeb.page…)."),
-    "doctor": ("archiver.cli.doctor:doctor", "Find what an interrupted run left"),
-    "worker": ("archiver.cli.worker:worker", "Take capture jobs from the collection's queue (see `archiver capture --queue`) and capture"),
-    "queue": ("archiver.cli.queue:queue", "Show the collection's capture jobs: queued, running, stalled, done, failed, and retried"),
-    "migrate": ("archiver.cli.migrate:migrate", "Copy the collection (-C, whose catalog is catalog.sqlite) into a shared one"),
+    "doctor": ("archiver.cli.doctor:doctor", "Find what an interrupted run left, and with --fix repair it."),
+    "worker": ("archiver.cli.worker:worker", "Take capture jobs from the collection's queue and capture them."),
+    "queue": ("archiver.cli.queue:queue", "Show the collection's capture jobs: queued, running, stalled, done, failed, and retried."),
+    "migrate": ("archiver.cli.migrate:migrate", "Copy the collection into a shared one: a PostgreSQL catalog and an S3 bucket."),
 }
 
 
@@ -87,8 +86,8 @@ def cli(ctx: click.Context, directory: Path | None) -> None:
                  archiver claims --uncaptured    (what still needs capturing)
                  archiver show ID                (one claim or capture in full)
 
-    Every command takes -C/--collection DIR (or $ARCHIVER_COLLECTION); without it, the
-    collection is the one the current folder is in, as git finds its repository.
+    Every command but verify-bundle takes -C/--collection DIR (or $ARCHIVER_COLLECTION);
+    without it, the collection is the one the current folder is in, as git finds its repository.
     Exit codes: 0 ok, 1 some targets failed or a check failed, 2 bad usage, 3 disk or permission
     error, 130 interrupted (Ctrl-C or SIGTERM), 141 output closed early (as by `| head`).
     """

@@ -31,9 +31,10 @@ from archiver.evidence.signing import grouped
 @json_option
 def bundle(output: Path, claims: tuple[str, ...], urls: tuple[str, ...], documents: tuple[Path, ...], everything: bool,
            include_revoked: bool, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
-    """Export the captures behind a selection as one WACZ file a court or NGO can verify
-    offline with nothing but the file and the key fingerprint (`archiver verify-bundle`), and
-    open in pywb or ReplayWeb.page. Its evidence/report.html explains it in plain words.
+    """Export the captures behind a selection as one WACZ file, to be verified offline.
+
+    A court or NGO can verify it with nothing but the file and the key fingerprint (`archiver
+    verify-bundle`), and open it in pywb or ReplayWeb.page. Its evidence/report.html explains it in plain words.
 
     A bundle for one claim reveals no other claim, URL or document: it proves its captures
     belong to the collection's signed manifest with Merkle inclusion proofs.

@@ -181,8 +181,9 @@ def _read_with_progress(targets: list[str], collection_dir: Path, shown: bool) -
 @capture_options
 def cite(claim_text: str, urls: tuple[str, ...], capture_ids: tuple[str, ...], collection_dir: Path,
          key_file: Path | None, as_json: bool, insecure: bool, **overrides) -> None:
-    """Record a one-off CLAIM_TEXT citing URLS, and capture them; or cite captures already
-    in the collection with --capture.
+    """Record a one-off CLAIM_TEXT citing URLS, and capture them.
+
+    With --capture, it cites captures already in the collection instead.
 
     \b
     Examples:

@@ -84,8 +84,10 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
 @collection_option
 @json_option
 def show(identifier: str, collection_dir: Path, as_json: bool) -> None:
-    """Show a claim (its document, span, cited URLs and every capture of each) or a capture
-    (with every WARC record it wrote). IDENTIFIER may be a unique prefix of either id.
+    """Show a claim or a capture in full.
+
+    A claim with its document, span, cited URLs and every capture of each; a capture with every
+    WARC record it wrote. IDENTIFIER may be a unique prefix of either id.
 
     Exit 0 when shown; 2 on bad usage (not a collection, an id no claim or capture has, or
     more than one has), 3 when the catalog cannot be read."""

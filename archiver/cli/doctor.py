@@ -18,7 +18,9 @@ from archiver.check.doctor_shared import shared_findings
 @key_option
 @json_option
 def doctor(fix: bool, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
-    """Find what an interrupted run left: WARC files still .open, records on disk that the
+    """Find what an interrupted run left, and with --fix repair it.
+
+    What it finds: WARC files still .open, records on disk that the
     catalog never listed, partial downloads in tmp/, a manifest written but never listed or
     never signed, a custody log line an append left torn. With --fix: whole records of an .open
     file are kept in a closed file and a torn tail is moved to warcs/quarantine/; a torn custody

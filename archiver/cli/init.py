@@ -28,9 +28,10 @@ from archiver.evidence.signing import grouped
 def init(folder: Path | None, collection_dir: Path, name: str | None, operator: str | None, catalog_url: str | None,
          storage_url: str | None, require_retention: str | None, min_retention_days: int | None,
          key_file: Path | None, as_json: bool) -> None:
-    """Create a collection in FOLDER (default: -C, else here): archiver.toml, seeds/, warcs/,
-    manifests/, keys/, and its Ed25519 signing key (outside the collection; encrypted when
-    $ARCHIVER_PASSPHRASE is set).
+    """Create a collection in FOLDER (default: -C, else here).
+
+    It holds archiver.toml, seeds/, warcs/, manifests/ and keys/; its Ed25519 signing key is
+    made outside it (encrypted when $ARCHIVER_PASSPHRASE is set).
 
     A database or bucket prefix already holding a collection is refused, and so is a prefix
     inside another collection's or holding one, nothing made: another machine joins a shared

@@ -20,8 +20,10 @@ from archiver.evidence.signing import grouped
 @key_option
 @json_option
 def manifest(output: Path | None, collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
-    """Export the manifest: documents, claims, captures, record digests and the claim↔capture
-    links, as canonical JSON in manifests/manifest-<seq>.json (manifests/manifest.json is the
+    """Export the signed manifest of the collection's documents, claims, captures and records.
+
+    It lists them, with every record's digests and the claim↔capture links, as canonical JSON
+    in manifests/manifest-<seq>.json (manifests/manifest.json is the
     newest). Each manifest carries its sequence number and the SHA-256 of the one before; an
     unchanged catalog keeps its current manifest.
 

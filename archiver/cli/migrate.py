@@ -34,7 +34,9 @@ from archiver.store.collection import Collection
 def migrate(collection_dir: Path, catalog_url: str, storage_url: str, folder: Path, workers: int,
             require_retention: str | None, min_retention_days: int | None, key_file: Path | None,
             as_json: bool) -> None:
-    """Copy the collection (-C, whose catalog is catalog.sqlite) into a shared one: every
+    """Copy the collection into a shared one: a PostgreSQL catalog and an S3 bucket.
+
+    The collection (-C, whose catalog is catalog.sqlite) is copied whole: every
     catalog row with its ids, the custody log line for line, each WARC file byte for byte
     (uploaded never over another object, its SHA-256 read back, its retention recorded), and
     the public keys, manifests, signatures, timestamp tokens and document copies. The original

@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 @json_option
 def verify(collection_dir: Path, workers: int, live: bool, recapture: bool, allow_private: bool, insecure: bool,
            ca_bundle: str | None, replay: bool, capture_ids: tuple[str, ...], key_file: Path | None, as_json: bool) -> None:
-    """Check, offline, every WARC record's digests (reading every byte), the signed
-    attestations, the manifests' signatures, chain and timestamps, and the custody log.
+    """Check the collection offline: its records, attestations, manifests and custody log.
+
+    Every WARC record's digests are checked (reading every byte), and the signed attestations,
+    the manifests' signatures, chain and timestamps, and the custody log.
 
     Prints what passed, then every failure with its file, record and field (expected vs
     found), then what could not be checked. --live adds, per URL: unchanged (a page already 404

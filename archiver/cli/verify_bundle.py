@@ -23,7 +23,9 @@ from archiver.evidence.signing import PublicKey, grouped, parse_fingerprint
 @json_option
 def verify_bundle_command(bundle: Path, fingerprint: str | None, pubkey: Path | None, tsa_roots: Path | None,
                           as_json: bool) -> None:
-    """Check BUNDLE (a .wacz) offline, with no collection: every file's hash, every WARC
+    """Check BUNDLE (a .wacz) offline, with no collection.
+
+    It checks every file's hash, every WARC
     record's digests, the datapackage signature, and, for a bundle made by archiver, the
     signed statement against the fingerprint, the Merkle proofs that its captures are in the
     collection's signed manifest, the attestations, the custody entries and the timestamp.

@@ -31,8 +31,10 @@ from archiver.store.collection import Collection
 @json_option
 def worker(collection_dir: Path, concurrency: int | None, key_file: Path | None, machine_name: str | None, verbose: bool,
            as_json: bool) -> None:
-    """Take capture jobs from the collection's queue (see `archiver capture --queue`) and capture
-    them, HTTP or browser as capture_mode says, until Ctrl-C or SIGTERM.
+    """Take capture jobs from the collection's queue and capture them.
+
+    Jobs are queued by `archiver capture --queue`; each is captured over HTTP or in a browser as
+    capture_mode says, until Ctrl-C or SIGTERM.
 
     Run as many as you like, on as many machines, each in a folder holding the shared
     collection's archiver.toml. A job is done once its capture is fsynced in this folder; the
