@@ -152,6 +152,27 @@ def test_a_bundle_of_an_imported_capture_verifies_and_says_it_was_imported(run_c
     assert any(capture["id"] in note and "imported" in note for note in report["not_checked"])
 
 
+def test_an_import_says_how_many_captures_it_imported_not_each(run_cli, collection, tmp_path):
+    # A wget crawl of 1,500 responses printed 1,501 lines.
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    crawl = tmp_path / "crawl.warc.gz"
+    with crawl.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for n in range(30):
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/plain")], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(f"http://example.org/{n}", "response",
+                                                          payload=io.BytesIO(b"page %d" % n), http_headers=http))
+    result = run_cli("import", "-C", collection.root, crawl)
+    assert result.exit_code == 0, result.output
+    [line] = result.stdout.splitlines()
+    assert line.startswith("crawl.warc.gz: 30 capture(s) imported into warcs/imported-") and "example.org" not in line
+    assert line.endswith("; list them with `archiver captures`")
+    listed = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    assert sorted(c["url"] for c in listed) == sorted(f"http://example.org/{n}" for n in range(30))
+
+
 def test_a_failed_digest_is_told_in_the_form_it_was_declared(run_cli, collection, tmp_path):
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter

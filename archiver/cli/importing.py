@@ -30,6 +30,8 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
     (by its request's Referer, or an archiver capture's metadata) is that page's subresource.
     A revisit whose original response the collection does not hold is imported with a
     warning: it has no content until an import brings that response.
+    How many were imported is printed, and each revisit without its payload; `archiver
+    captures` lists them (--json here lists each).
 
     Exit 0 when imported (or imported already); 2 when the file is not imported (not a WARC or
     WACZ, a digest or signature that fails, records the collection already has), 3 when the
@@ -51,12 +53,13 @@ def import_command(source: Path, collection_dir: Path, key_file: Path | None, as
         if item.already:
             echo(f"{item.source}: already imported as {item.file}")
             continue
-        echo(f"{item.source}: {len(item.captures)} capture(s) imported into warcs/{item.file}")
+        # A count, not a line a capture: a crawl's file holds thousands (--json lists each).
+        echo(f"{item.source}: {len(item.captures)} capture(s) imported into warcs/{item.file}; "
+             "list them with `archiver captures`")
         if item.dechunked:
             echo(f"  {item.dechunked} payload digest(s) match the body with its chunked transfer coding removed (as "
                  "Heritrix and warcprox hash it), not the bytes stored (as warcio and archiver hash it)")
-        for capture in item.captures:
-            echo(f"  {capture.id}  {capture.http_status or '-'}  {capture.url}"
-                 + (f"  warning: {NO_PAYLOAD}: no content to show" if capture.payload_missing else ""))
+        for capture in (c for c in item.captures if c.payload_missing):  # what needs a look is named
+            echo(f"  warning: {capture.id} ({capture.url}): {NO_PAYLOAD}: no content to show")
         for revisit, holder in item.resolved:
             echo(f"  capture {revisit} (a revisit imported before) now has its payload: that of capture {holder}")
