@@ -113,3 +113,26 @@ def test_a_failure_the_catalog_tells_otherwise_than_its_custody_entry_fails(run_
     report = json.loads(verified(run_cli, collection, bundle, "--json").stdout)
     assert [(f["check"], f["detail"]) for f in report["failures"]] == [
         ("failed capture as logged", "its manifest entry's error differs from the custody entry logging its failure")]
+
+
+def test_a_failure_logged_by_a_key_revoked_before_it_is_left_out_with_its_custody_entry(run_cli, raw_server, collection,
+                                                                                        closed_port, tmp_path):
+    """Key A logged a failure (nothing received, so no attestation: its custody entry is its one
+    signature); A is rotated out for B, which captures a page, then A is revoked from before the
+    failure. The bundle leaves out A's entry, and so the failure with it, and verifies."""
+    _, [claim] = refused_claim(run_cli, collection, closed_port)
+    [failure] = json.loads(run_cli("captures", "-C", collection.root, "--json").stdout)
+    [old] = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"]
+    assert run_cli("keys", "rotate", "-C", collection.root).exit_code == 0
+    server = raw_server({"/page": send_bytes(http_response(b"<html><title>Page</title><p>words</p></html>"))})
+    assert run_cli("capture", "-C", collection.root, server.url("/page")).exit_code == 0
+    assert run_cli("keys", "revoke", old["fingerprint"], "-C", collection.root, "--from", failure["started_at"],
+                   "--reason", "laptop stolen").exit_code == 0
+    bundle = tmp_path / "all.wacz"
+    captures, _, custody = bundled(run_cli, collection, bundle, "--all")
+    assert failure["id"] not in [carried["entry"]["id"] for carried in captures["captures"]]
+    assert not [e for e in custody if e["event"] == "capture" and e["subject"]["capture"] == failure["id"]]
+    checked = json.loads(verified(run_cli, collection, bundle, "--json").stdout)
+    assert checked["ok"], checked["failures"]
+    assert any(line.startswith(f"capture {failure['id']} ") and "signed only by a custody entry left out" in line
+               for line in checked["not_checked"]), checked["not_checked"]
