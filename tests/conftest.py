@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import os
 import re
 import subprocess
@@ -328,6 +329,23 @@ def use_tsa(root: Path, tsa, trust: bool = True, timeout: float = 60.0) -> None:
         shutil.copyfile(tsa.ca_pem_path, root / "tsa-roots.pem")
         text = text.replace('trusted_roots = ""', 'trusted_roots = "tsa-roots.pem"')
     config.write_text(text)
+
+
+# Third-party WARC and WACZ files (warcio's, py-wacz's, Browsertrix's) kept beside the checkout, not in it.
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def corpus(name: str) -> Path:
+    """The corpus file `name`; the test is skipped where the corpus is not beside this checkout."""
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"third-party corpus file {name} not found in {CORPUS} (a fresh clone has none)")
+    return path
+
+
+def fingerprint_of(run_cli, collection) -> str:
+    """The fingerprint of the collection's first key."""
+    return json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
 
 
 def make_collection(root: Path, catalog_url: str | None = None) -> Collection:

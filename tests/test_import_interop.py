@@ -13,21 +13,13 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.conftest import make_collection
+from tests.conftest import corpus, fingerprint_of, make_collection
 
 CATALOG_BACKENDS = ("sqlite",)
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
-
-def corpus(name: str) -> Path:
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip("the shared corpus is not beside this checkout")
-    return path
 
 
 def gzipped_as_a_whole(tmp_path: Path) -> Path:
@@ -36,9 +28,6 @@ def gzipped_as_a_whole(tmp_path: Path) -> Path:
     whole.write_bytes(gzip.compress(gzip.decompress(corpus("warcio-example.warc.gz").read_bytes())))
     return whole
 
-
-def fingerprint_of(run_cli, collection) -> str:
-    return json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
 
 
 def test_a_warc_gzipped_as_a_whole_is_refused_and_nothing_is_stored(run_cli, collection, tmp_path):

@@ -17,22 +17,12 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archiver.capture.browser.chromium import find_chromium
-from tests.conftest import http_response, make_collection, send_bytes
+from tests.conftest import corpus, fingerprint_of, http_response, make_collection, send_bytes
 
 CATALOG_BACKENDS = ("sqlite",)
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
-def corpus(name: str) -> Path:
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip("the shared corpus is not beside this checkout")
-    return path
-
-
-def fingerprint_of(run_cli, collection) -> str:
-    return json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
 
 
 def records_of(run_cli, collection, capture_id: str) -> list[dict]:

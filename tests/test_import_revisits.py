@@ -13,6 +13,8 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from tests.conftest import fingerprint_of
+
 CATALOG_BACKENDS = ("sqlite",)
 NO_PAYLOAD = "revisit; the payload it refers to is not in the collection"  # as every listing says it
 URL = "http://example.org/memo"
@@ -35,9 +37,6 @@ def _crawl_and_its_revisit(tmp_path: Path) -> tuple[Path, Path]:
                                                          response.rec_headers.get_header("WARC-Date"), http_headers=http))
     return original, later
 
-
-def fingerprint_of(run_cli, collection) -> str:
-    return json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
 
 
 def test_a_revisit_imported_without_its_original_is_said_to_have_no_content_wherever_it_is_shown(run_cli, collection,

@@ -29,16 +29,10 @@ from archiver.exchange.wacz_package import check_package
 from archiver.exchange.wacz_signature import check_signed_data
 from archiver.exchange.wacz_warcs import check_archives
 from archiver.exchange.zipreader import BundleRejected, open_wacz
+from tests.conftest import corpus
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
 CREATED = "2024-05-01T12:00:00Z"
 
-
-def corpus(name: str) -> Path:
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"third-party corpus file {name} not found in {CORPUS} (a fresh clone has none)")
-    return path
 
 
 def failed(report: Report) -> set[tuple[str, str]]:
