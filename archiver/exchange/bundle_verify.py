@@ -245,7 +245,8 @@ def _check_custody(wacz: Wacz, trusted: dict[str, PublicKey], workers: dict[str,
     key event), its key not revoked or rotated out before it as the entries carried say (the
     rule verify holds the collection's log to: key_status.entry_distrust), and that one
     announces wacz_key, the P-384 key the statement names (whether that key signed the
-    datapackage is _check_wacz_key_vouched's)."""
+    datapackage is bundle_signer.check_wacz_key_vouched's); and their times in chain order
+    (clock_times.CustodyClock)."""
     vouched, clock = False, CustodyClock(report)
     for number, line in enumerate(wacz.read("evidence/custody.jsonl", EVIDENCE_LIMIT).splitlines(), 1):
         where = f"evidence/custody.jsonl line {number}"
