@@ -87,6 +87,34 @@ def test_a_warc_alone_keeps_documents_as_captures_and_a_stylesheet_its_page_fetc
     assert sorted(bundled_pages(run_cli, collection, tmp_path)) == ["http://example.org/article", "http://example.org/chart.png"]
 
 
+def test_a_crawlers_dns_lookups_are_no_captures(run_cli, collection, tmp_path):
+    """Heritrix records each DNS lookup as a response of a dns: URI (text/dns, no HTTP): stored with
+    the file, but no page a claim could cite, nor a page's subresource; a file of them alone is refused."""
+    lookup = (b"20250101000000\nexample.org. 300 IN A 192.0.2.7\n", "dns:example.org")
+    warc = tmp_path / "heritrix.warc.gz"
+    with open(warc, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        writer.write_record(writer.create_warc_record(lookup[1], "response", payload=io.BytesIO(lookup[0]),
+                                                      warc_content_type="text/dns"))
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record("http://example.org/", "response", http_headers=http,
+                                                      payload=io.BytesIO(b"<html><p>Moved</p></html>")))
+    result = run_cli("import", "-C", collection.root, warc, "--json")
+    assert result.exit_code == 0, result.output
+    [capture] = json.loads(result.stdout)["files"][0]["captures"]
+    assert capture["url"] == "http://example.org/"
+    assert ("response", lookup[1]) not in [(r["warc_type"], r["target_uri"])
+                                           for r in records_of(run_cli, collection, capture["id"])]
+    assert run_cli("verify", "-C", collection.root).exit_code == 0
+    alone = tmp_path / "lookups.warc.gz"
+    with open(alone, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        writer.write_record(writer.create_warc_record(lookup[1], "response", payload=io.BytesIO(lookup[0]),
+                                                      warc_content_type="text/dns"))
+    refused = run_cli("import", "-C", collection.root, alone)
+    assert refused.exit_code == 2 and "holds no response or revisit record of an http or https URL" in refused.stderr
+
+
 CHROMIUM = find_chromium()
 PAGE = b'<html><head><title>Memo</title><link rel="stylesheet" href="/style.css"></head><body><p>Moved</p>' \
        b'<img src="/chart.png"><script src="/app.js"></script></body></html>'

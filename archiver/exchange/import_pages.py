@@ -84,7 +84,7 @@ def group_pages(records: list[ScannedRecord], facts: dict[str, RecordFacts],
     subresources. With `pages` (a WACZ's list), the responses those pages name are the captures;
     a file none of them names is read as a WARC alone, and one with no page at all keeps every
     response a capture."""
-    fetched = [r for r in records if r.type in ("response", "revisit") and r.headers.get("WARC-Target-URI")]
+    fetched = [r for r in records if is_fetched(r)]
     referers = _referers(records, facts)
     listed_by = {resource: r.headers.get("WARC-Refers-To") for r in records for resource in facts[r.id].listed_resources}
     urls = {url_key(_url(r)) for r in fetched}
@@ -101,6 +101,14 @@ def group_pages(records: list[ScannedRecord], facts: dict[str, RecordFacts],
             page = listed_by.get(record.id)
             captures[page if page in captures else _page_of(record, in_order, referers.get(record.id))].append(record)
     return captures
+
+
+def is_fetched(record: ScannedRecord) -> bool:
+    """Whether a record is a response (or revisit) of an http or https URL: one a page, or a
+    page's subresource, may be. Not a crawler's DNS lookup (Heritrix's dns: responses), nor any
+    other scheme's, which no claim cites and archiver never captures."""
+    uri = record.headers.get("WARC-Target-URI", "").strip("<>").lower()
+    return record.type in ("response", "revisit") and uri.startswith(("http://", "https://"))
 
 
 def _named_by(fetched: list[ScannedRecord], pages: list[Page]) -> set[str]:

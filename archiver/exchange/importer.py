@@ -31,7 +31,8 @@ from archiver.check.findings import Report
 from archiver.exchange.wacz import check_signature
 from archiver.exchange.wacz_package import check_package
 from archiver.exchange.wacz_warcs import DECHUNKED_PAYLOAD, check_warc
-from archiver.exchange.import_pages import Page, RecordFacts, artifact_role, group_pages, listed_resources, wacz_pages
+from archiver.exchange.import_pages import (Page, RecordFacts, artifact_role, group_pages, is_fetched, listed_resources,
+                                           wacz_pages)
 from archiver.exchange.import_revisits import original, resolved_by
 from archiver.exchange.zipreader import open_wacz
 from archiver.capture.warc import software
@@ -150,11 +151,12 @@ def _import_warc(collection: Collection, key: SigningKey, source, checked: FileS
 
 def _refuse_records_held(collection: Collection, checked: FileScan) -> None:
     """Refuse, before anything is stored, a file with no capture in it (no response or revisit
-    of a URL: nothing a claim could cite), or whose records the collection already holds in
+    of an http or https URL: nothing a claim could cite), or whose records the collection already holds in
     another file (the same crawl compressed again, say): a record id names one record."""
     name, records = checked.name, checked.records
-    if not any(record.type in ("response", "revisit") and record.headers.get("WARC-Target-URI") for record in records):
-        raise UsageProblem(f"not imported: {name} holds no response or revisit record, so no capture a claim could cite",
+    if not any(is_fetched(record) for record in records):
+        raise UsageProblem(f"not imported: {name} holds no response or revisit record of an http or https URL, so no "
+                           "capture a claim could cite",
                            "import the WARC files of a crawl, which hold its responses")
     ids = [record.id for record in records]
     for batch in in_batches(ids):
