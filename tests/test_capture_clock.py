@@ -4,12 +4,16 @@ review). The capturing run is given a wrong clock with faketime, as tests/tsa.py
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from archiver.check.clock_times import CustodyClock
 from archiver.check.findings import Report
@@ -90,6 +94,26 @@ def test_the_report_says_whose_clock_dates_the_captures(run_cli, raw_server, col
     assert bundle_report["ok"], bundle_report["failures"]
     assert "read from the clock of the machine that captured" in page
     assert "existed no later than" in page
+
+
+def test_an_imported_capture_dated_after_the_timestamp_is_named_as_the_files_word(run_cli, collection, local_tsa,
+                                                                                  tmp_path):
+    """Another tool's WARC dated by a clock a year ahead: its date is that file's word, which no
+    clock of the collection's gave; verify and verify-bundle name it, and the collection still verifies."""
+    warc = tmp_path / "ahead.warc.gz"
+    with open(warc, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record("http://example.org/", "response", payload=io.BytesIO(PAGE),
+                                                      http_headers=http, warc_headers_dict={"WARC-Date": "2099-01-01T00:00:00Z"}))
+    use_tsa(collection.root, local_tsa)
+    assert run_cli("import", "-C", collection.root, warc).exit_code == 0
+    capture = captured(run_cli, collection)
+    bundle_report, _ = bundle_and_verify(run_cli, collection, local_tsa, tmp_path)
+    for report in (bundle_report, verified(run_cli, collection)):
+        assert report["ok"], report["failures"]
+        assert any(capture["id"] in line and "the file's date is not when it was captured" in line
+                   for line in report["not_checked"]), report["not_checked"]
 
 
 def custody_times(*times: str) -> Report:

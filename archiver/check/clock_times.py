@@ -72,13 +72,23 @@ def check_capture_before_token(capture: dict, token: "TimestampCheck", over: str
     """Hold a capture's manifest entry to a verified token over `over`, the file listing it:
     the capture cannot have ended after the token was issued. Whether it held. A failure, not a
     note as a genTime before the manifest's signing is (manifests.py): a capture's time is what
-    the report gives as when it was captured, and here it, or the token's, is false."""
+    the report gives as when it was captured, and here it, or the token's, is false. Of an
+    imported capture, whose time is the imported file's word, named under not checked instead."""
     stated = {name: (capture[f"{name}_at"], moment) for name in ("started", "finished")
               if (moment := zoned_time(capture.get(f"{name}_at"))) is not None}
     if not stated:  # no time to hold: the entry's shape is the manifest checks'
         return True
     latest = max(moment for _, moment in stated.values())
     times = ", ".join(f"{name} {text}" for name, (text, _) in stated.items())
+    if capture.get("imported_from"):
+        # Another tool's file gave its time, which every listing already gives as that file's word
+        # and nobody signed: no clock of this collection's was wrong, and no verify could ever pass again.
+        if after := token.dated_before(latest):
+            report.not_checked.append(
+                f"{where}: capture {capture.get('id')}, imported ({capture['imported_from']}), is dated {times} by "
+                f"that file, after the RFC 3161 token over {over} that lists it (genTime "
+                f"{token.gen_time:%Y-%m-%dT%H:%M:%SZ}): the file's date is not when it was captured")
+        return not after
     return report.check(
         BEFORE_TOKEN, not token.dated_before(latest), where,
         lambda: f"capture {capture.get('id')} is dated {times}, after the RFC 3161 token over {over} that lists it "
