@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import sqlite3
 
 import psycopg
@@ -48,23 +49,47 @@ def test_a_collection_whose_catalog_is_in_postgresql_captures_verifies_and_bundl
     [warc] = (root / "warcs").glob("*.warc.gz")
     with warc.open("rb") as stream:
         warcinfo = next(ArchiveIterator(stream)).content_stream().read().decode()
-    assert f"archiver-catalog: {postgresql_url}\r\n" in warcinfo  # where the evidence is cataloged
+    # Where the evidence is cataloged, as a bundle's reader may see it: the kind and the database,
+    # not the server's user, host or port.
+    database = psycopg.conninfo.conninfo_to_dict(postgresql_url)
+    assert re.findall(r"^archiver-catalog: (.*)\r$", warcinfo, re.M) == [f'postgresql database "{database["dbname"]}"']
+    assert f':{database["port"]}' not in warcinfo and f'{database["user"]}@' not in warcinfo
     with psycopg.connect(postgresql_url) as db:
         assert sorted(row[0] for row in db.execute("SELECT url FROM captures")) == [server.url("/a"), server.url("/b")]
         assert db.execute("SELECT COUNT(*) FROM records WHERE warc_offset >= 0").fetchone()[0] > 0
 
 
-@pytest.mark.parametrize("url, says, code", [
-    ("postgresql://user@127.0.0.1:notaport/db", "is not a PostgreSQL URL", 2),
-    ("mysql://user@127.0.0.1/db", "must be a PostgreSQL URL", 2),
-    ("postgresql://user:secret@127.0.0.1/db", "carries a password", 2),
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://user@127.0.0.1:notaport/db", "is not a PostgreSQL URL"),
+    ("mysql://user@127.0.0.1/db", "must be a PostgreSQL URL"),
+    ("postgresql://user:S3cretPW@127.0.0.1/db", "carries a password"),
+    # psycopg's own message for a bad %-escape repeats the password: it is not shown.
+    ("postgresql://user:S3cretPW%ZZ@127.0.0.1:1/db", "is not a PostgreSQL URL libpq can read"),
+    ("host=127.0.0.1 port=1 user=user password=S3cretPW", "must be a PostgreSQL URL"),  # libpq's keyword form
+    ("postgresql://user@127.0.0.1:1/db?password=S3cretPW", "carries a password"),
+    # What unlocks the client's key, or logs in as a password would.
+    ("postgresql://user@127.0.0.1:1/db?sslpassword=S3cretPW", "carries a secret (sslpassword)"),
+    ("postgresql://user@127.0.0.1:1/db?oauth_client_secret=S3cretPW", "carries a secret (oauth_client_secret)"),
+    ("postgresql://user@127.0.0.1:1/db?scram_client_key=S3cretPW", "carries a secret (scram_client_key)"),
 ])
-def test_a_bad_catalog_url_is_refused_in_one_line_before_anything_is_made(run_cli, tmp_path, url, says, code):
+def test_a_bad_catalog_url_is_refused_in_one_line_without_echoing_it(run_cli, tmp_path, url, says):
     result = run_cli("init", "--catalog", url, tmp_path / "c")
-    assert result.exit_code == code
-    assert says in result.output and len(result.output.strip().splitlines()) == 1
-    assert "secret" not in result.output.replace(url, "")
-    assert not (tmp_path / "c" / "archiver.toml").exists()
+    assert result.exit_code == 2, result.output
+    assert says in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert "S3cretPW" not in result.output and "127.0.0.1" not in result.output, result.output
+    assert str(tmp_path) not in result.output, result.output  # no archiver.toml was written: --catalog is named
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_secret_added_to_archiver_toml_is_refused_without_echoing_it(run_cli, tmp_path, postgresql_url):
+    root = tmp_path / "shared"
+    assert run_cli("init", "--catalog", postgresql_url, root).exit_code == 0
+    config = root / "archiver.toml"
+    config.write_text(config.read_text().replace(postgresql_url, postgresql_url + "?sslpassword=S3cretPW"))
+    result = run_cli("doctor", "-C", root)
+    assert result.exit_code == 2, result.output
+    assert f"[catalog] url in {config} carries a secret (sslpassword)" in result.output, result.output
+    assert "S3cretPW" not in result.output, result.output
 
 
 def test_an_unreachable_server_a_missing_database_and_an_unknown_user_are_told_apart(run_cli, tmp_path,

@@ -219,4 +219,4 @@ def test_a_malformed_catalog_or_storage_url_is_refused_without_its_credentials_e
                                 (3, "--catalog", "postgresql://desk:s3cret-key@[db.example/evidence"),
                                 (4, "--catalog", "mysql://desk:s3cret-key@db.example/evidence")]:
         error = refused_in_one_line(run_cli("init", "--json", option, url, tmp_path / str(number)))
-        assert "***@" in error and "s3cret" not in error and "AKIAEXAMPLE" not in error and "desk" not in error, error
+        assert "s3cret" not in error and "AKIAEXAMPLE" not in error and "desk" not in error, error

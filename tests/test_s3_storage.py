@@ -10,6 +10,7 @@ import json
 import re
 import sqlite3
 import uuid
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -98,9 +99,10 @@ def object_heads(monkeypatch) -> list[str]:
 
 
 def test_capture_uploads_a_locked_object_and_verify_reads_it_by_ranges(tmp_path, run_cli, raw_server, s3,
-                                                                      object_gets):
+                                                                      object_gets, gateway):
     bucket = make_bucket(s3, "COMPLIANCE", days=2)
     collection = s3_collection(tmp_path, run_cli, f"s3://{bucket}/team/",
+                               f'endpoint = "{gateway.endpoint}"\nregion = "us-east-1"\n'
                                'require_retention = "COMPLIANCE"\nmin_retention_days = 1')
     [row] = capture(collection, page_server(raw_server).url("/"))
     assert row.outcome == "ok"
@@ -115,10 +117,11 @@ def test_capture_uploads_a_locked_object_and_verify_reads_it_by_ranges(tmp_path,
     assert datetime.datetime.fromisoformat(until) == stored["ObjectLockRetainUntilDate"]
     assert not list((collection.root / "warcs").glob("*.warc.gz*")), "the spool copy outlived the upload"
     warcinfo = next(ArchiveIterator(io.BytesIO(body))).content_stream().read().decode()
-    # The storage settings archiver.toml gives (the endpoint comes from AWS_ENDPOINT_URL here).
+    # Where the evidence is kept and how it is locked, as a bundle's reader may see it: not the
+    # store's internal address, nor a region.
     assert json.loads(re.search(r"^archiver-storage: (.*)$", warcinfo, re.M).group(1)) == {
-        "url": f"s3://{bucket}/team/", "endpoint": None, "region": None, "addressing_style": None,
-        "require_retention": "COMPLIANCE", "min_retention_days": 1}
+        "url": f"s3://{bucket}/team/", "require_retention": "COMPLIANCE", "min_retention_days": 1}
+    assert urlsplit(gateway.endpoint).netloc not in warcinfo and "us-east-1" not in warcinfo
     assert re.search(r"^archiver-catalog: catalog.sqlite\r?$", warcinfo, re.M)
 
     object_gets.clear()
@@ -210,6 +213,34 @@ def test_verify_reports_an_object_swapped_behind_its_back(tmp_path, run_cli, raw
     result = run_cli("verify", "-C", collection.root)
     assert result.exit_code == 1
     assert "WARC file SHA-256" in result.output
+
+
+@pytest.mark.parametrize("tail", ["?aws_secret_access_key=S3cretKEY", "#S3cretKEY"])
+def test_an_s3_url_with_a_query_or_fragment_is_refused_without_echoing_it(tmp_path, run_cli, s3, tail):
+    refused = run_cli("init", tmp_path / "given", "--storage", f"s3://{make_bucket(s3)}/team/{tail}")
+    assert refused.exit_code == 2, refused.output
+    assert "query or a fragment" in refused.output and len(refused.output.strip().splitlines()) == 1
+    assert "S3cretKEY" not in refused.output and not (tmp_path / "given").exists()
+
+    # One written into archiver.toml afterwards: every command refuses the file, doctor too.
+    collection = s3_collection(tmp_path, run_cli, f"s3://{make_bucket(s3)}/team/")
+    config = collection.root / "archiver.toml"
+    config.write_text(config.read_text().replace("/team/", f"/team/{tail}"))
+    doctor = run_cli("doctor", "-C", collection.root)
+    assert doctor.exit_code == 2, doctor.output
+    assert "query or a fragment" in doctor.output and "S3cretKEY" not in doctor.output, doctor.output
+
+
+def test_an_endpoint_with_credentials_is_refused_without_echoing_them(tmp_path, run_cli):
+    root = tmp_path / "collection"
+    assert run_cli("init", root).exit_code == 0
+    config = root / "archiver.toml"
+    config.write_text(config.read_text().replace("[storage]\n", '[storage]\nurl = "s3://evidence/newsroom/"\n'
+                                                 'endpoint = "https://AKIAEXAMPLE:S3cretKEY@s3.example.org"\n'))
+    doctor = run_cli("doctor", "-C", root)
+    assert doctor.exit_code == 2, doctor.output
+    assert "endpoint in [storage] must be an http(s) URL without user, password" in doctor.output, doctor.output
+    assert "S3cretKEY" not in doctor.output and "AKIAEXAMPLE" not in doctor.output, doctor.output
 
 
 def test_setting_up_a_store_that_cannot_work_is_one_line_before_capturing(tmp_path, run_cli, raw_server, s3,

@@ -122,8 +122,9 @@ class CaptureRun:
                   **made_by,
                   "archiver-run": self.run_id,
                   "archiver-settings": json.dumps(settings.as_record(), sort_keys=True),
-                  # Where the evidence is kept; archiver.toml holds no secret, so none is recorded here.
-                  "archiver-catalog": collection.config.catalog_url or "catalog.sqlite",
+                  # Where the evidence is kept, as much as a reader of a bundle needs: the
+                  # catalog's kind and database, the bucket and prefix, never a server's address.
+                  "archiver-catalog": self.catalog.recorded_as,
                   "archiver-storage": json.dumps(collection.config.storage.as_record(), sort_keys=True)},
             on_open=lambda name, warcinfo_id: self.catalog.file_opened(name, warcinfo_id, warc_now()),
             on_sealed=self._file_sealed, on_close=self._file_closed,

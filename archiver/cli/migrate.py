@@ -14,6 +14,7 @@ from archiver.check.verify import verify_collection
 from archiver.evidence.keys import append_unattended
 from archiver.exchange.migrate import Target, migrate_collection
 from archiver.store.collection import Collection
+from archiver.store.postgresql_url import shown
 
 
 @click.command()
@@ -82,7 +83,7 @@ def migrate(collection_dir: Path, catalog_url: str, storage_url: str, folder: Pa
         out.print(f"Migrated {migrated.source} into {migrated.target}{' (finishing an interrupted run)' if migrated.resumed else ''}:"
                   f" {migrated.warc_files} WARC files to {migrated.storage_url},"
                   f" {sum(migrated.rows.values())} catalog rows and {migrated.custody_entries} custody entries to"
-                  f" {migrated.catalog_url}", markup=False)
+                  f" {shown(migrated.catalog_url)}", markup=False)
         out.print("Verifying the copy:")
         print_report(report)
     if not report.ok:

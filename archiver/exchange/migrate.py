@@ -36,12 +36,12 @@ from archiver.check.verify import verify_collection
 from archiver.errors import ArchiverError, StorageProblem, UsageProblem
 from archiver.evidence.custody import LOG_NAME, CustodyLog, parse_entry, read_entries
 from archiver.evidence.signing import SigningKey
-from archiver.read.urls import without_credentials
 from archiver.store.catalog import Catalog
 from archiver.store.schema import SCHEMA_VERSION
 from archiver.store.collection import CONFIG_NAME, Collection
 from archiver.store.locks import LOCK_NAME
-from archiver.store.database import is_server_url, placeholders
+from archiver.store.postgresql_url import check_url, shown
+from archiver.store.database import placeholders
 from archiver.store.durable import atomic_write, fsync_dir
 from archiver.store.sqlite_database import stored_schema_version
 from archiver.store.storage import Storage, StoredFile
@@ -98,15 +98,14 @@ def migrate_collection(source: Collection, target: Target, key: SigningKey, work
     """Copy `source` into `target` (see the module), signing the migration's custody entry with
     `key`, the collection's key; `progress(bytes sent, bytes in all)` as WARC files go up."""
     if source.config.catalog_url:
-        raise UsageProblem(f"{source.root} is already a shared collection (its catalog is {source.config.catalog_url})",
+        raise UsageProblem(f"{source.root} is already a shared collection (its catalog is "
+                           f"{shown(source.config.catalog_url)})",
                            "migrate copies a collection whose catalog is catalog.sqlite")
     folder = target.folder.absolute()
     if folder == source.root or source.root in folder.parents or folder in source.root.parents:
         raise UsageProblem(f"--to {folder} overlaps the collection being migrated, {source.root}",
                            "choose a folder outside it")
-    if not is_server_url(target.catalog_url):
-        raise UsageProblem(f"--catalog {without_credentials(target.catalog_url)!r} is not a PostgreSQL URL",
-                           "write it as postgresql://user@host:port/database")
+    check_url(target.catalog_url, "--catalog")
     try:
         split_url(target.storage_url)
     except ValueError as exc:

@@ -57,6 +57,10 @@ class Catalog:
     def _transaction(self) -> ContextManager[None]:
         return write_transaction(self._db)
 
+    @property
+    def recorded_as(self) -> str:
+        return self._db.recorded_as
+
     def close(self) -> None:
         self._db.close()
 

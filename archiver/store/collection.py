@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import threading
 import uuid
 from pathlib import Path
@@ -162,7 +161,8 @@ class Collection:
         for what, value, option in (("name", name, "--name"), ("operator", operator, "--operator")):
             refuse_control_characters(what, value or "", option)
         if catalog_url is not None:
-            parse_config(root / CONFIG_NAME, f"[catalog]\nurl = {json.dumps(catalog_url)}\n")
+            from archiver.store.postgresql_url import check_url  # psycopg only when a server is used
+            check_url(catalog_url, "--catalog")
         config = Config(name=name or root.name or "archive", operator=operator or default_operator(),
                         id=str(uuid.uuid4()), catalog_url=catalog_url, storage=storage or StorageSettings())
         if (store := refuse_taken_for_init(root, catalog_url, storage)) is not None:

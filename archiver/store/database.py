@@ -81,6 +81,9 @@ class Database(Protocol):
     def close(self) -> None: ...
 
     kind: str  # "sqlite" or "postgresql": also the suffix of a migration's database-only part
+    # The catalog as every warcinfo names it, which bundles carry to outsiders: its file's name,
+    # or "postgresql" and its database's, never the server's host, port or user.
+    recorded_as: str
 
 
 def is_server_url(location: Path | str) -> bool:

@@ -1,6 +1,6 @@
 """The catalog on a PostgreSQL server a team shares, through psycopg 3.
 
-The password is never in `archiver.toml` (its settings are recorded in every warcinfo):
+The password is never in `archiver.toml` (postgresql_url.py refuses a URL carrying a secret):
 libpq reads PGPASSWORD or ~/.pgpass. Each write holds a transaction-scoped advisory lock, so
 writers on every machine take turns as SQLite's writers do, and what a transaction reads
 before it writes (a migration's schema version) cannot change under it."""
@@ -8,38 +8,20 @@ before it writes (a migration's schema version) cannot change under it."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from functools import lru_cache
 from typing import Any, Iterable, Iterator
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
-from archiver.errors import StorageProblem, UsageProblem
-from archiver.read.urls import without_credentials
+from archiver.errors import StorageProblem
 from archiver.store.database import STATEMENT_REFUSED_HINT
+from archiver.store.postgresql_url import check_url, shown
 
 # Any constant works: it names "a writer of this catalog" among the database's advisory locks.
 WRITE_LOCK = 0x61726368697600  # "archiv"
-URL_FORM = "postgresql://user@host:port/database"
 STREAMED_ROWS = 2000  # rows a server-side cursor sends at a time: few round trips, little memory
-
-
-def check_url(url: str) -> None:
-    """Refuse a URL psycopg cannot read, or one carrying a password, before connecting."""
-    shown = without_credentials(url)  # psycopg's own message quotes the URL, its password too
-    try:
-        parts = conninfo_to_dict(url)
-    except psycopg.ProgrammingError as exc:
-        raise UsageProblem(f"the catalog URL {shown!r} is not a PostgreSQL URL ({_one_line(exc).replace(url, shown)})",
-                           f"write it as {URL_FORM}") from None
-    port = parts.get("port")
-    if port is not None and not all(p.isdigit() for p in str(port).split(",")):
-        raise UsageProblem(f"the catalog URL {shown!r} is not a PostgreSQL URL (port {port!r} is not a number)",
-                           f"write it as {URL_FORM}")
-    if parts.get("password"):
-        raise UsageProblem("the catalog URL carries a password, which would be recorded in every WARC",
-                           "remove it from the URL and set PGPASSWORD or a ~/.pgpass line instead")
 
 
 class PostgreSQL:
@@ -54,6 +36,8 @@ class PostgreSQL:
         except psycopg.OperationalError as exc:
             raise refused_connection(url, exc) from None
         self._streams = itertools.count(1)  # names of the server-side cursors stream() opens
+        # The database connected to: the URL may name none (libpq's default, the user's name).
+        self.recorded_as = f"postgresql database {json.dumps(self._db.info.dbname)}"
 
     def execute(self, sql: str, args: Iterable[Any] = ()) -> psycopg.Cursor:
         try:
@@ -161,12 +145,12 @@ def _one_line(exc: Exception) -> str:
 
 def refused_connection(url: str, exc: psycopg.OperationalError) -> StorageProblem:
     """Which of server, credentials or database is wrong, and how to fix that one."""
-    text = _one_line(exc)
+    text, url = _one_line(exc), shown(url)
     if "password" in text or "authentication failed" in text:
         return StorageProblem(f"PostgreSQL at {url} refused the credentials: {text}",
                               "set PGPASSWORD or add a ~/.pgpass line for this user and host")
     if re.search(r'(database|role) "[^"]*" does not exist', text):
         return StorageProblem(f"PostgreSQL at {url}: {text}",
-                              "create it (createdb / createuser) or correct the URL in archiver.toml [catalog]")
+                              "create it (createdb / createuser) or correct the catalog URL")
     return StorageProblem(f"cannot reach PostgreSQL at {url}: {text}",
-                          "check that the server is running and the host and port in archiver.toml [catalog] are right")
+                          "check that the server is running and the catalog URL's host and port are right")

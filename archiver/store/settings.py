@@ -12,8 +12,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archiver.read.urls import without_credentials
-from archiver.store.database import POSTGRESQL_SCHEMES
 from archiver.store.sizes import parse_size
 from archiver.store.storage_settings import StorageSettings, parse_storage, render_storage
 from archiver.errors import UsageProblem
@@ -186,11 +184,10 @@ def parse_config(path: Path, text: str) -> Config:
             raise bad(f"unknown setting {unknown[0]!r} in [{section}] (known: {', '.join(sorted(known))})")
     catalog_url = catalog.get("url")
     if catalog_url is not None:
-        if not isinstance(catalog_url, str) or not catalog_url.startswith(POSTGRESQL_SCHEMES):
-            raise bad(f"[catalog] url must be a PostgreSQL URL such as \"postgresql://user@host:5432/database\","
-                      f" not {without_credentials(str(catalog_url))!r}")
-        from archiver.store.postgresql_database import check_url
-        check_url(catalog_url)
+        if not isinstance(catalog_url, str):
+            raise bad("[catalog] url must be a string, a PostgreSQL URL such as \"postgresql://user@host:5432/database\"")
+        from archiver.store.postgresql_url import check_url  # psycopg only when a server is used
+        check_url(catalog_url, f"[catalog] url in {path}")
     try:
         storage_settings = parse_storage(storage)
     except ValueError as exc:

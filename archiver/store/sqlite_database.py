@@ -22,6 +22,7 @@ class SQLite:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.recorded_as = path.name
         self.read_only = False
         self._disk_full = False
         try:

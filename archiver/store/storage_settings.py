@@ -1,7 +1,7 @@
 """The `[storage]` table of archiver.toml: where a collection's WARC files live (its own
 `warcs/` folder unless an `s3://bucket/prefix/` URL is given), and opening that storage.
 
-No secret is ever read from here (the file's settings are recorded in every warcinfo): an S3
+No secret is ever read from here (archiver.toml is copied to every machine of a team): an S3
 store's credentials, and its endpoint and addressing style where this table does not set
 them, come from the standard AWS variables and files, as every AWS tool reads them."""
 
@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from archiver.read.urls import without_credentials
 
 if TYPE_CHECKING:
     from archiver.store.storage import Storage
@@ -48,16 +46,23 @@ class StorageSettings:
         return split_url(self.url)[1]
 
     def as_record(self) -> dict:
-        # Where the evidence is kept, for every warcinfo; how long to wait for it says nothing of that.
-        return {key: value for key, value in self.__dict__.items() if key != "timeout"}
+        """Where the evidence is kept and how it is locked, for every warcinfo, which bundles carry
+        to outsiders: the bucket and prefix, never the store's endpoint (an internal address) nor
+        a value free enough to hold a secret (a region)."""
+        return {"url": f"s3://{self.bucket}/{self.prefix}" if self.url else None,
+                "require_retention": self.require_retention, "min_retention_days": self.min_retention_days}
 
 
 def split_url(url: str) -> tuple[str, str]:
-    """'s3://bucket/some/prefix/' → ('bucket', 'some/prefix/'); ValueError naming the form if not one."""
+    """'s3://bucket/some/prefix/' → ('bucket', 'some/prefix/'); ValueError naming the form if not
+    one, never quoting it: a key pasted into it would be shown."""
+    never_in_url = "credentials come from the AWS variables or profile, never the URL"
+    if "?" in str(url) or "#" in str(url):
+        raise ValueError(f"the S3 storage URL has a query or a fragment ('?…', '#…'), which archiver.toml would keep "
+                         f"for every machine to read ({never_in_url})")
     match = re.fullmatch(r"s3://([^/]+)/?(.*)", url or "")
     if not match or not _BUCKET.fullmatch(match.group(1)):
-        raise ValueError(f"not an S3 storage URL: {without_credentials(str(url))!r} (write it as {URL_FORM}, the bucket "
-                         "in lower case; credentials come from the AWS variables or profile, never the URL)")
+        raise ValueError(f"not an S3 storage URL (write it as {URL_FORM}, the bucket in lower case; {never_in_url})")
     prefix = match.group(2)
     return match.group(1), prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
@@ -76,8 +81,10 @@ def parse_storage(raw: dict) -> StorageSettings:
         split_url(values["url"])
     elif len(values) > 1 or raw.get("min_retention_days") or "timeout" in raw:
         raise ValueError(f"[storage] settings other than url need an S3 url ({URL_FORM})")
-    if values.get("endpoint") and not values["endpoint"].startswith(("http://", "https://")):
-        raise ValueError("endpoint in [storage] must be an http(s) URL, such as https://s3.example.org")
+    if values.get("endpoint") and (not values["endpoint"].startswith(("http://", "https://"))
+                                   or any(mark in values["endpoint"] for mark in "@?#")):
+        raise ValueError("endpoint in [storage] must be an http(s) URL without user, password, query or fragment,"
+                         " such as https://s3.example.org")
     if values.get("addressing_style") not in (None, *ADDRESSING_STYLES):
         raise ValueError(f"addressing_style must be one of {', '.join(ADDRESSING_STYLES)}")
     if values.get("require_retention") not in (None, *RETENTION_MODES):

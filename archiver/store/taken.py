@@ -56,6 +56,7 @@ def holds_schema(catalog_url: str) -> bool:
     """Whether the database holds archiver's schema, asked without creating it; one not set up
     is refused if this login may not create the schema's tables there."""
     from archiver.store.postgresql_database import PostgreSQL
+    from archiver.store.postgresql_url import shown
     database = PostgreSQL(catalog_url)
     try:
         if database.schema_version() > 0:
@@ -66,7 +67,7 @@ def holds_schema(catalog_url: str) -> bool:
     if not may:
         where = f"schema {schema}" if schema else "any schema on its search_path (none exists)"
         raise UsageProblem(f"PostgreSQL user {user} may not create the catalog's tables in {where} of "
-                           f"{without_credentials(catalog_url)}",
+                           f"{shown(catalog_url)}",
                            f"as the database's owner, GRANT CREATE ON SCHEMA {schema or 'public'} TO {user}, "
                            "or use a database this user owns")
     return False
@@ -86,8 +87,9 @@ def _holds_collection(catalog: Catalog) -> bool:
 
 def refuse_catalog_taken(catalog: Catalog, url: str, fix: str) -> None:
     """A UsageProblem naming the collection `catalog` (at `url`) holds, if it holds one."""
+    from archiver.store.postgresql_url import shown
     if _holds_collection(catalog):
-        raise UsageProblem(f"the catalog {without_credentials(url)} already holds a collection{_named(catalog)}", fix)
+        raise UsageProblem(f"the catalog {shown(url)} already holds a collection{_named(catalog)}", fix)
 
 
 def refuse_prefix_taken(storage: "S3Storage", fix: str) -> None:
