@@ -150,6 +150,20 @@ def test_init_with_credentials_that_may_not_store_an_object_is_refused_before_an
     assert tables_in(postgresql_url) == []
 
 
+def test_init_into_a_folder_it_cannot_make_leaves_the_prefix_unclaimed(tmp_path, run_cli, s3, postgresql_url):
+    """The collection's marker is locked for good once stored: an init that cannot make its folder
+    (a typo naming a path under a file) must not claim the prefix for a collection never made."""
+    bucket = make_bucket(s3)
+    (tmp_path / "a-file").write_text("not a folder")
+    refused = run_cli("init", "--json", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/desk/",
+                      tmp_path / "a-file" / "team")
+    assert "cannot create a collection in" in refused_in_one_line(refused), refused.output
+    assert objects_in(s3, bucket) == [] and tables_in(postgresql_url) == []
+    made = run_cli("init", "--catalog", postgresql_url, "--storage", f"s3://{bucket}/desk/", tmp_path / "team")
+    assert made.exit_code == 0, made.output
+    assert objects_in(s3, bucket) == ["desk/archiver-collection.json"]
+
+
 def test_init_with_a_key_it_cannot_open_is_refused_before_anything_is_made(tmp_path, run_cli, s3, postgresql_url):
     bucket = make_bucket(s3)
     key = tmp_path / "desk.pem"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -165,17 +166,34 @@ class Collection:
             check_url(catalog_url, "--catalog")
         config = Config(name=name or root.name or "archive", operator=operator or default_operator(),
                         id=str(uuid.uuid4()), catalog_url=catalog_url, storage=storage or StorageSettings())
-        if (store := refuse_taken_for_init(root, catalog_url, storage)) is not None:
-            mark_collection(store, config.id, config.name)
-        try:
+        store = refuse_taken_for_init(root, catalog_url, storage)
+        made = not root.exists()
+        with _writing(root):
             root.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
                 (root / sub).mkdir(exist_ok=True)
             for lock in (EXPORT_LOCK_NAME, IMPORT_LOCK_NAME):  # made now, so that taking a turn adds no file
                 (root / lock).touch()
+        # The prefix is claimed once the folder is known to be writable: a marker is locked for
+        # good, and one left by an init that then failed would hold the prefix for no collection.
+        if store is not None:
+            try:
+                mark_collection(store, config.id, config.name)
+            except BaseException:
+                if made:  # the empty layout just made: a refused init leaves nothing behind
+                    shutil.rmtree(root, ignore_errors=True)
+                raise
+        with _writing(root):
             atomic_write(root / CONFIG_NAME, render_config(config).encode("utf-8"))
             fsync_dir(root)
-        except OSError as exc:
-            raise UsageProblem(f"cannot create a collection in {root}: {exc.strerror or exc}",
-                               "choose a folder you can write to") from None
         return cls.open(root)
+
+
+@contextlib.contextmanager
+def _writing(root: Path) -> Iterator[None]:
+    """A folder of a new collection being written: the machine's refusal, in one line."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageProblem(f"cannot create a collection in {root}: {exc.strerror or exc}",
+                           "choose a folder you can write to") from None
