@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from archiver.capture.browser.page_text import RenderedDom
 from tests.conftest import http_response, send_bytes, warc_records
 from tests.test_browser_capture import CHROMIUM, chromium  # noqa: F401 (a fixture)
 
@@ -101,13 +102,19 @@ def test_the_page_sees_a_readers_browser_not_an_automated_one(run_cli, raw_serve
     assert network_sandbox == []
 
 
+async def _without_shadow_roots(page, limit: int) -> RenderedDom:
+    """The DOM as archiver read it before open shadow roots were recorded: Playwright's page.content()."""
+    markup = await page.content()
+    return RenderedDom(markup, len(markup.encode("utf-8")))
+
+
 def test_a_dom_recorded_without_its_shadow_roots_still_replays_alike(run_cli, raw_server, collection, chromium,
                                                                       network_sandbox, monkeypatch):
     """A capture made before open shadow roots were recorded in the DOM holds none: its replay is
     compared without the replay's, and is alike, not a changed archive."""
     server = raw_server({"/scripted": send_bytes(_page(SCRIPTED))})
     with monkeypatch.context() as before:
-        before.setattr("archiver.capture.browser.render.rendered_dom", lambda page: page.content())
+        before.setattr("archiver.capture.browser.render.rendered_dom", _without_shadow_roots)
         result = run_cli("capture", "-C", collection.root, "--browser", server.url("/scripted"), "--json")
     assert result.exit_code == 0, result.output
     [dom] = [r.block for r in warc_records(collection.storage.folder)

@@ -259,6 +259,7 @@ class ForwardProxy(ThreadingHTTPServer):
         self.origin = origin
         self.log: list[tuple[str, str]] = []  # (method, absolute URL)
         self.activity = NetworkActivity()  # what a page's network idle is measured by, as in the recording proxy
+        self.page_bytes = None  # no byte budget: the recording proxy's is tested on its own
 
     @property
     def address(self) -> str:

@@ -14,6 +14,14 @@ from archiver.store.rows import StoredRecord
 from archiver.store.storage import Storage
 
 FRAMES_NOT_COMPARED = "the text of its frames not compared: the capture was made before frames were recorded"
+# A DOM record holding only the first part of its DOM (page_text.py) says nothing of the rest:
+# two cut alike may differ past the cut, so it is never compared as whole.
+DOM_CUT = "not compared: the DOM record was cut"
+
+
+def holds_cut_dom(records: list[StoredRecord]) -> bool:
+    """Whether any of a capture's DOM records (its page's, its frames') was cut (WARC-Truncated)."""
+    return any(record.truncated for record in records if record.role in ("dom", FRAME_DOM))
 
 
 def recorded_frames(storage: Storage, records: list[StoredRecord]) -> list[StoredRecord] | None:

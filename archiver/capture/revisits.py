@@ -5,7 +5,8 @@ the same HTML fetched without a browser is judged on its own where it was judged
 Such a capture is called unchanged only when it shows a reader what the capture before it did:
 both rendered or neither, the same verdict, the same rendered DOM and the same DOMs of the frames
 it showed (an article in an iframe); otherwise the change is said. One made before frames were
-recorded is compared by its own DOM alone (recorded_frames). Rendered DOMs are compared without
+recorded is compared by its own DOM alone (recorded_frames); one whose DOM record (or a frame's) was
+cut is never called unchanged: past the cut nothing was compared. Rendered DOMs are compared without
 what differs at every load of the same page: the random id of each blob: URL its scripts made
 (blob:ORIGIN/UUID)."""
 
@@ -21,7 +22,7 @@ from archiver.store.rows import CaptureRow, PayloadOrigin, StoredRecord
 from archiver.store.record_blocks import read_record_block
 from archiver.store.storage import Storage
 from archiver.capture.fetch.engine import FetchResult
-from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED, recorded_frames
+from archiver.capture.recorded_frames import DOM_CUT, FRAMES_NOT_COMPARED, holds_cut_dom, recorded_frames
 from archiver.capture.warc import sha256_digest
 from archiver.read.urls import normalise_url
 
@@ -60,10 +61,11 @@ def captured_another_way(change: str) -> bool:
 class RenderedPage:
     """What a rendered capture showed, as compared with another of the same HTML: the comparable
     digest (comparable_dom_digest) of its DOM and of each shown frame's, in order; `frames` None
-    for a capture made before frames were recorded."""
+    for a capture made before frames were recorded; `cut` when any of those DOMs was cut."""
 
     dom: str
     frames: tuple[str, ...] | None = None
+    cut: bool = False  # its DOM record, or a frame's, holds only the first part of the DOM
 
 
 def frames_not_compared(before: RenderedPage | None, now: RenderedPage | None) -> str | None:
@@ -79,7 +81,7 @@ def rendered_change(before_verdict: str | None, before_dom: RenderedPage | None,
     """How a capture whose document is byte-identical to the one before shows another page than
     it did (`dom`: what it rendered, None when it was not rendered), None when it does not:
     rendered where the other was not, or the other way, first, then the verdict, then the DOM,
-    then its frames' (when both captures recorded them)."""
+    then its frames' (when both captures recorded them); a DOM cut (either's) is not compared."""
     # One never judged (made before verdicts, or imported) has no verdict for this one's to differ from.
     verdict_changed = before_verdict is not None and verdict != before_verdict
     verdicts = f": verdict {before_verdict} → {verdict}" if verdict_changed else ""
@@ -91,6 +93,8 @@ def rendered_change(before_verdict: str | None, before_dom: RenderedPage | None,
         return f"same HTML, rendered page now {verdict}" if dom else f"same HTML, verdict now {verdict}"
     if dom is None or before_dom is None:  # neither rendered: the same bytes, judged the same
         return None
+    if dom.cut or before_dom.cut:
+        return f"same HTML, rendered page {DOM_CUT}"
     if dom.dom != before_dom.dom:
         return "same HTML, rendered page changed"
     if None not in (dom.frames, before_dom.frames) and dom.frames != before_dom.frames:
@@ -124,9 +128,10 @@ def rendered_page(storage: Storage, catalog: Catalog, capture_id: str) -> Render
     try:
         frames = recorded_frames(storage, records)
         return RenderedPage(comparable_dom_digest(read_record_block(storage, record)), None if frames is None else
-                            tuple(comparable_dom_digest(read_record_block(storage, frame)) for frame in frames))
+                            tuple(comparable_dom_digest(read_record_block(storage, frame)) for frame in frames),
+                            holds_cut_dom(records))
     except (ArchiverError, OSError):
-        return RenderedPage(record.block_digest)
+        return RenderedPage(record.block_digest, cut=holds_cut_dom(records))
 
 
 def rendered_since(storage: Storage, catalog: Catalog, result: FetchResult,
@@ -140,7 +145,8 @@ def rendered_since(storage: Storage, catalog: Catalog, result: FetchResult,
     previous = [row for row in catalog.captures(normalise_url(result.url))
                 if row.outcome == "ok" and row.payload_digest is not None][-1]
     now = RenderedPage(comparable_dom_digest(page.dom),
-                       tuple(comparable_dom_digest(frame.dom.encode("utf-8")) for frame in page.frames)) if page.dom else None
+                       tuple(comparable_dom_digest(frame.dom.markup.encode("utf-8")) for frame in page.frames),
+                       page.dom_cut) if page.dom else None
     change = rendered_change(previous.verdict, rendered_page(storage, catalog, previous.id), verdict, now)
     return change, previous
 
@@ -158,7 +164,7 @@ def compare_unrendered(catalog: Catalog, rows: list[CaptureRow],
         if not whole:  # its origin started after it (two runs at once, clocks apart): compared with none, never unchanged
             continue
         previous, dom = whole[-1], dom_record(catalog, whole[-1].id)
-        compared[row.id] = rendered_change(previous.verdict, dom and RenderedPage(dom.block_digest), row.verdict,
+        compared[row.id] = rendered_change(previous.verdict, dom and RenderedPage(dom.block_digest, cut=bool(dom.truncated)), row.verdict,
                                            None), previous
     return compared
 

@@ -18,6 +18,16 @@ def screenshot_cut(limit: int, size: int, side: str) -> str:
     return f"the screenshot holds the first {limit} px of a page {size} px {side}"
 
 
+def dom_cut(records: str, kept: int, whole: int) -> str:
+    """`records` (the DOM record, a page's frames') holding only their first `kept` bytes of `whole`."""
+    return f"{records} hold the first {_megabytes(kept)} of {_megabytes(whole)}" if "records" in records \
+        else f"{records} holds the first {_megabytes(kept)} of {_megabytes(whole)}"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 10**6:,.1f} MB"
+
+
 def incomplete(details: dict) -> str | None:
     """"incomplete: …" from a capture's metadata `details`: the page's requests not recorded (refused,
     unanswered, a WebSocket), responses cut short, and the page's own shortfalls; None when none."""

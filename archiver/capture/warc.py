@@ -142,14 +142,17 @@ def metadata_record(url: str, started: datetime, refers_to: str | None, body: by
 
 
 def resource_record(target_uri: str, started: datetime, content_type: str, body: bytes, refers_to: str | None,
-                    role: str) -> PendingRecord:
+                    role: str, truncated: str | None = None) -> PendingRecord:
     """What a capture made rather than received (a screenshot, a PDF print, the rendered DOM),
-    at a `urn:<kind>:<url>` URI as Browsertrix and ArchiveWeb.page name them."""
+    at a `urn:<kind>:<url>` URI as Browsertrix and ArchiveWeb.page name them; `truncated`, its
+    WARC-Truncated reason when it holds only the first part of what was made."""
     headers = [("WARC-Type", "resource"), ("WARC-Record-ID", new_record_id()),
                ("WARC-Target-URI", target_uri), ("WARC-Date", warc_date(started))]
     if refers_to:
         headers.append(("WARC-Refers-To", refers_to))
     headers += [("Content-Type", content_type), ("WARC-Block-Digest", sha256_digest(body))]
+    if truncated:
+        headers.append(("WARC-Truncated", truncated))
     return PendingRecord(headers=headers, block=io.BytesIO(body), length=len(body), role=role)
 
 

@@ -26,7 +26,7 @@ from archiver.store.settings import CaptureSettings
 from archiver.capture.browser.records import ARTIFACTS
 from archiver.capture.engines import page_fetcher
 from archiver.capture.fetch.engine import Fetcher, FetchResult
-from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED, recorded_frames
+from archiver.capture.recorded_frames import DOM_CUT, FRAMES_NOT_COMPARED, holds_cut_dom, recorded_frames
 from archiver.capture.revisits import RenderedPage, frames_not_compared, rendered_change
 from archiver.capture.run import CaptureRun
 from archiver.capture.httpbody import MAX_TEXT_BYTES, http_text
@@ -96,6 +96,7 @@ class _Look:
     rendered: bool = False  # `words` are the rendered DOM's, compared with the capture's DOM
     frame_words: list[str] | None = None  # a rendered page's: its shown frames' visible words, in order
     same_payload: bool = False  # a rendered page's document is byte for byte the capture's
+    dom_cut: bool = False  # a rendered page's DOM, or a frame's, was cut in the page (page_text.py)
 
 
 def _look(row: CaptureRow, result: FetchResult, announced: int | None) -> _Look:
@@ -148,7 +149,8 @@ def _looked(row: CaptureRow, result: FetchResult, announced: int | None) -> _Loo
     page = getattr(result, "page", None)
     if page is not None and page.dom:  # rendered: what scripts made of the document is the page, not its bytes
         return _Look("changed", "", visible_words(page.dom[:MAX_TEXT_BYTES]), rendered=True, same_payload=same,
-                     frame_words=frames_words([frame.dom.encode("utf-8") for frame in page.frames]))
+                     frame_words=frames_words([frame.dom.markup.encode("utf-8") for frame in page.frames]),
+                     dom_cut=page.dom_cut)
     if same:
         return _Look("unchanged", f"same payload {row.payload_digest}")
     spool.file.seek(0)
@@ -191,6 +193,9 @@ def check_drift(collection: Collection, settings: CaptureSettings,
             seen = looks[url]
             if seen.words is None:
                 drifts.append(Drift(url, row.id, seen.state, seen.detail))
+                continue
+            if seen.rendered and (seen.dom_cut or holds_cut_dom(collection.catalog.records(row.id))):
+                drifts.append(Drift(url, row.id, NOT_COMPARED, f"rendered page {DOM_CUT}"))
                 continue
             captured = _captured_words(collection, row, seen.rendered)
             if captured is None:

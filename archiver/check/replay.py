@@ -24,7 +24,7 @@ from PIL import Image, ImageChops
 
 from archiver.capture.browser.replay import CaptureArchive, Replayer
 from archiver.capture.browser.screenshot import TALL_WINDOW_NOTE
-from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED, recorded_frames
+from archiver.capture.recorded_frames import DOM_CUT, FRAMES_NOT_COMPARED, holds_cut_dom, recorded_frames
 from archiver.check.drift_text import frames_words, holds_shadow_roots, similarity, visible_words
 from archiver.errors import UsageProblem
 from archiver.store.collection import Collection
@@ -172,7 +172,9 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
     else:
         check.notes.append("screenshots not compared: " + ("the capture has none" if "screenshot" not in artifacts
                                                            else "the replay made none"))
-    if "dom" in artifacts and page.dom is not None:
+    if "dom" in artifacts and page.dom is not None and (holds_cut_dom(records) or page.dom_cut):
+        check.notes.append(f"texts {DOM_CUT}")
+    elif "dom" in artifacts and page.dom is not None:
         captured = read_record_block(storage, artifacts["dom"])
         # Like with like: a DOM recorded before open shadow roots were (none in it) is compared
         # with the replay's read without them, and a capture made before its frames' DOMs were
@@ -180,7 +182,7 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
         before, after = visible_words(captured), visible_words(page.dom, holds_shadow_roots(captured))
         if (frames := recorded_frames(storage, records)) is not None:
             before += frames_words([read_record_block(storage, frame) for frame in frames])
-            after += frames_words([frame.dom.encode("utf-8") for frame in page.frames])
+            after += frames_words([frame.dom.markup.encode("utf-8") for frame in page.frames])
         elif page.frames:
             check.notes.append(FRAMES_NOT_COMPARED)
         check.text_similarity = round(similarity(before, after), 4)

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Protocol
 
+from archiver.capture.browser.page_bytes import PageBytes
 from archiver.read.urls import normalise_url
 
 
@@ -89,3 +90,4 @@ class PageProxy(Protocol):
 
     address: str
     activity: NetworkActivity
+    page_bytes: PageBytes | None  # what the page may record in all; None: no bound

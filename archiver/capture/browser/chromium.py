@@ -317,7 +317,8 @@ class Browser:
             page = page or await self._open(proxy, max(0.001, deadline - time.monotonic()))
             if init_script is not None:
                 await asyncio.wait_for(page.context.add_init_script(init_script), max(0.001, deadline - time.monotonic()))
-            rendering = render_page(page.context, page.page, url, deadline, limits, result, proxy.activity)
+            rendering = render_page(page.context, page.page, url, deadline, limits, result, proxy.activity,
+                                    proxy.page_bytes)
             await asyncio.wait_for(rendering, max(0.001, deadline - time.monotonic()))
         except TimeoutError:
             result.error = result.error or "the capture's deadline was reached"

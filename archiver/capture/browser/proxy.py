@@ -21,6 +21,7 @@ import time
 from typing import Callable
 
 from archiver.capture.browser.activity import NetworkActivity
+from archiver.capture.browser.page_bytes import PageBytes
 from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.holding import AfterAnswer, DocumentHolds, kept_open
 from archiver.capture.browser.wire import (BadRequest, BrowserRequest, Wire, answer, authority_of, delimited,
@@ -145,6 +146,7 @@ class InterceptingServer(_Server):
         self.authority = authority
         self.deadline = deadline
         self.activity = NetworkActivity()  # the page behind it is quiet when this is
+        self.page_bytes: PageBytes | None = None  # what the page may record in all; None: no bound (a replay)
         self._holds = DocumentHolds()
 
     def _idle(self) -> float:
@@ -237,9 +239,9 @@ class RecordingProxy(InterceptingServer):
         self.fetcher = fetcher
         self.max_resources = max_resources
         self.max_page_bytes = max_page_bytes
+        self.page_bytes = PageBytes(max_page_bytes)  # the page's DOMs are counted in it too (render.py)
         self._slots: list[Hop | None] = []  # one per request, in arrival order, filled when done
         self._forwarded = 0
-        self._page_bytes = 0
 
     @property
     def hops(self) -> list[Hop]:
@@ -309,7 +311,7 @@ class RecordingProxy(InterceptingServer):
             if self._forwarded >= self.max_resources:
                 return _unsent(url, f"over the page's limit of {self.max_resources} resources (max_resources)",
                                self.deadline)
-            if self._page_bytes >= self.max_page_bytes:
+            if not self.page_bytes.left():
                 return _unsent(url, f"over the page's limit of {self.max_page_bytes} bytes (max_page_bytes)",
                                self.deadline)
             self._forwarded += 1
@@ -322,8 +324,7 @@ class RecordingProxy(InterceptingServer):
         return hop
 
     def _count(self, size: int) -> None:
-        with self._lock:
-            self._page_bytes += size
+        self.page_bytes.add(size)
 
     def _fill(self, slot: int, hop: Hop) -> None:
         with self._lock:

@@ -61,8 +61,10 @@ def _artifacts(result: BrowserResult, page_response_id: str | None) -> list[Pend
         return []
     # Each dated when it was begun (WARC-Date: when its capture began), not when the records are
     # made: a request still in flight after the screenshot would otherwise date it seconds late.
+    # A DOM cut in the page to its first bytes (page_text.py) is marked so: WARC-Truncated "length".
     records = [resource_record(f"urn:{kind}:{wire_form(result.url)}", page.taken_at[field], content_type,
-                               getattr(page, field), page_response_id, role)
+                               getattr(page, field), page_response_id, role,
+                               "length" if role == "dom" and page.dom_whole_bytes is not None else None)
                for role, kind, content_type, field in ARTIFACTS if getattr(page, field)]
     for record in records:  # each names the others made of the same page in the same capture
         record.headers += [("WARC-Concurrent-To", other.header("WARC-Record-ID"))
@@ -78,7 +80,8 @@ def _frame_doms(result: BrowserResult, page_response_id: str | None, dom: Pendin
     if page is None:
         return []
     records = [resource_record(f"urn:{FRAME_DOM}:{wire_form(result.url)}", page.taken_at["frames"],
-                               "text/html; charset=utf-8", frame.dom.encode("utf-8"), page_response_id, FRAME_DOM)
+                               "text/html; charset=utf-8", frame.dom.markup.encode("utf-8"), page_response_id, FRAME_DOM,
+                               "length" if frame.dom.cut else None)
                for frame in page.frames]
     if dom is not None:
         for record in records:

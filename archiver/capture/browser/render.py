@@ -25,11 +25,13 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.late import NAVIGATED, OBSERVE_CHANGES, late_note, watch_late_changes
 from archiver.capture.browser.page_events import clip, in_words, keep, watch_page
-from archiver.capture.browser.page_text import ShownFrame, page_text, rendered_dom, shown_frames
+from archiver.capture.browser.page_bytes import PageBytes
+from archiver.capture.browser.page_text import (DOM_BYTES, FRAME_DOM_BYTES, RenderedDom, ShownFrame, page_text,
+                                              page_title, rendered_dom, shown_frames)
 from archiver.capture.browser.screen_notes import screen_notes
 from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
-from archiver.capture.shortfalls import STEP_SHORTFALLS
+from archiver.capture.shortfalls import STEP_SHORTFALLS, dom_cut
 from archiver.store.settings import WAIT_AFTER_LOAD
 
 _FONTS_READY = "document.fonts.ready.then(() => document.fonts.status)"
@@ -55,6 +57,8 @@ class PageLimits:
     screenshot_height: int = 20_000  # pixels of page in the screenshot; taller pages are cut, and noted
     artifacts: float = 10.0      # time kept back for the screenshot, PDF and DOM
     text_chars: int = 1_000_000  # of visible text kept for the report and the replay check
+    dom_bytes: int = DOM_BYTES   # of the page's DOM kept (page_text.py)
+    frame_dom_bytes: int = FRAME_DOM_BYTES  # of its shown frames' DOMs kept, in all
     tall_window: bool = True     # for frames from other sites below the first screen (screenshot.py)
 
 
@@ -70,6 +74,7 @@ class PageCapture:
     screenshot: bytes | None = None  # full-page PNG
     pdf: bytes | None = None
     dom: bytes | None = None         # the DOM after scripts ran, serialised, UTF-8, open shadow roots included
+    dom_whole_bytes: int | None = None  # of the whole DOM, when `dom` holds only its first part
     frames: list[ShownFrame] = field(default_factory=list)  # the frames shown to the reader, their text and DOM
     taken_at: dict[str, datetime] = field(default_factory=dict)  # "screenshot", "pdf", "dom", "frames": when each was begun
     text: str | None = None          # visible text: innerText of <body>, open shadow roots', then shown frames'
@@ -83,6 +88,11 @@ class PageCapture:
     shortfalls: list[str] = field(default_factory=list)  # what less than the page had was recorded (shortfalls.py)
     error: str | None = None
 
+    @property
+    def dom_cut(self) -> bool:
+        """Whether the DOM record, or a frame's, holds only the first part of its DOM."""
+        return self.dom_whole_bytes is not None or any(frame.dom.cut for frame in self.frames)
+
 
 class _Ended(Exception):
     """The page can go no further (crashed, closed, out of time)."""
@@ -92,8 +102,9 @@ class _PageRun:
     """The state of one page's lifecycle: its deadlines and what its event handlers saw."""
 
     def __init__(self, page: Page, traffic: NetworkActivity, result: PageCapture, deadline: float,
-                 limits: PageLimits) -> None:
+                 limits: PageLimits, page_bytes: PageBytes | None) -> None:
         self.page, self.traffic, self.result, self.deadline, self.limits = page, traffic, result, deadline, limits
+        self.page_bytes = page_bytes  # the page's budget, its DOMs counted in it; None: none (a replay)
         self.started = time.monotonic()
         # Time kept back so that a page which never settles still gets its screenshot, PDF and DOM.
         self.waits_end = deadline - min(limits.artifacts, 0.3 * max(0.0, deadline - self.started))
@@ -137,12 +148,12 @@ class _PageRun:
 
 
 async def render_page(context: BrowserContext, page: Page, url: str, deadline: float, limits: PageLimits,
-                      result: PageCapture, traffic: NetworkActivity) -> None:
+                      result: PageCapture, traffic: NetworkActivity, page_bytes: PageBytes | None = None) -> None:
     """Run `url` through the lifecycle in `page`, the blank page of a fresh `context`, filling
     `result` as it goes (so that whoever gives up waiting still has what was made). `traffic` is
-    what the context's proxy has in flight. Playwright's "networkidle" fires once per navigation,
+    what the context's proxy has in flight; `page_bytes` its byte budget, which the DOMs count in. Playwright's "networkidle" fires once per navigation,
     so it cannot tell when what a scroll started has finished; the proxy can."""
-    run = _PageRun(page, traffic, result, deadline, limits)
+    run = _PageRun(page, traffic, result, deadline, limits, page_bytes)
     watch_page(context, page, run)
     try:
         if await _navigate(run, url):
@@ -316,14 +327,24 @@ async def _artifacts(run: _PageRun) -> None:
     else:
         await _pictures(run)
     result.taken_at["dom"] = datetime.now(timezone.utc)
-    dom = await run.bounded("dom", lambda: rendered_dom(page), limits.artifacts, waiting=False)
-    result.dom = dom.encode("utf-8") if dom is not None else None
-    result.title = await run.bounded("title", page.title, limits.artifacts, waiting=False)
+    dom = await run.bounded("dom", lambda: rendered_dom(page, _dom_bytes(run, limits.dom_bytes)), limits.artifacts,
+                            waiting=False)
+    if dom is not None:
+        result.dom = dom.markup.encode("utf-8")
+        result.dom_whole_bytes = dom.whole_bytes if dom.cut else None
+        _kept(run, [dom], "the DOM record")
+    result.title = await run.bounded("title", lambda: page_title(page), limits.artifacts, waiting=False)
     text = await run.bounded("text", lambda: page_text(page, limits.text_chars), limits.artifacts, waiting=False)
     # A frameset's, or a page's shown only in a frame: a reader sees the frames' text as the page's.
     result.taken_at["frames"] = datetime.now(timezone.utc)
-    await run.bounded("frames", lambda: shown_frames(page, limits.text_chars - len(text or ""), result.frames),
-                      limits.artifacts, waiting=False)
+
+    def frames_left() -> int:  # the frames' DOMs read so far are counted in the page's budget once all are
+        kept = sum(frame.dom.kept_bytes for frame in result.frames)
+        return _dom_bytes(run, limits.frame_dom_bytes - kept, kept)
+
+    await run.bounded("frames", lambda: shown_frames(page, limits.text_chars - len(text or ""), frames_left,
+                                                     result.frames), limits.artifacts, waiting=False)
+    _kept(run, [frame.dom for frame in result.frames], "the DOM records of the page's frames")
     framed = [frame.text for frame in result.frames if frame.text.strip()]
     result.text = "\n\n".join(filter(None, [text, *framed])) if text is not None or framed else None
     result.final_url = page.url
@@ -343,6 +364,22 @@ async def _pictures(run: _PageRun) -> None:
                                               limits.artifacts, waiting=False)
     result.taken_at["pdf"] = datetime.now(timezone.utc)
     result.pdf = await run.bounded("pdf", lambda: page.pdf(print_background=True), limits.artifacts, waiting=False)
+
+
+def _dom_bytes(run: _PageRun, bound: int, uncounted: int = 0) -> int:
+    """Bytes of a DOM to keep: `bound`, or what is left of the page's budget (less `uncounted`
+    bytes kept and not yet counted in it) when that is less."""
+    left = run.page_bytes.left() - uncounted if run.page_bytes is not None else bound
+    return max(0, min(bound, left))
+
+
+def _kept(run: _PageRun, doms: list[RenderedDom], records: str) -> None:
+    """Count the DOMs kept in the page's budget, and say, as a shortfall, how much of them is missing."""
+    if run.page_bytes is not None:
+        run.page_bytes.add(sum(dom.kept_bytes for dom in doms))
+    if cut := [dom for dom in doms if dom.cut]:
+        run.result.shortfalls.append(dom_cut(records, sum(dom.kept_bytes for dom in cut),
+                                             sum(dom.whole_bytes for dom in cut)))
 
 
 def _before_its_body(run: _PageRun) -> str:

@@ -17,14 +17,15 @@ BOX_SHARE = 0.25      # of the window's area an inner scroll container takes, to
 MOST_BOXES = 3        # noted at most, the largest first
 _GRID = 7             # points each way at which what is on top of the first screen is looked at
 OVERLAY_CHARS = 2000  # of an overlay's text read for consent words
+NAME_CHARS = 200      # of an element's name (tag#id, tag.class): a page can make an id of megabytes
 
-# [grid, minimum, boxShare, most, chars, seconds]: the fixed or sticky element on top at most
+# [grid, minimum, boxShare, most, chars, nameChars, seconds]: the fixed or sticky element on top at most
 # points of a grid over the window (its share of them, its text, open shadow root's too, and
 # whether that is half the page's text or more: then it holds the page, an app's frame, and is
 # no overlay over it; a prompt alone on the page is judged by the verdict), and the largest inner
 # scroll containers taking at least boxShare of the window (how each is named, its height and that of
 # its content). Elements are looked at for scroll containers as long as time allows.
-_LOOK = """([grid, minimum, boxShare, most, chars, seconds]) => {
+_LOOK = """([grid, minimum, boxShare, most, chars, nameChars, seconds]) => {
   const end = performance.now() + seconds * 1000;
   const pinned = element => { let found = null;
     for (let e = element; e && e !== document.documentElement; e = e.parentElement)
@@ -36,7 +37,8 @@ _LOOK = """([grid, minimum, boxShare, most, chars, seconds]) => {
     if (top) hits.set(top, (hits.get(top) ?? 0) + 1);
   }
   const [overlay, count] = [...hits].sort((a, b) => b[1] - a[1])[0] ?? [null, 0];
-  const name = e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : e.classList.length ? "." + e.classList[0] : "");
+  const name = e => (e.tagName.toLowerCase() + (e.id ? "#" + e.id : e.classList.length ? "." + e.classList[0] : ""))
+    .slice(0, nameChars);
   const boxes = [];
   let searched = true, looked = 0;
   for (const box of document.querySelectorAll("body *")) {
@@ -60,7 +62,8 @@ _LOOK = """([grid, minimum, boxShare, most, chars, seconds]) => {
 async def screen_notes(page: Page, seconds: float) -> list[str]:
     """The notes on what the screenshot about to be taken of `page` does not show as the page
     holds it (see above), looked for within `seconds`."""
-    seen = await page.evaluate(_LOOK, [_GRID, INNER_MINIMUM, BOX_SHARE, MOST_BOXES, OVERLAY_CHARS, seconds])
+    seen = await page.evaluate(_LOOK, [_GRID, INNER_MINIMUM, BOX_SHARE, MOST_BOXES, OVERLAY_CHARS, NAME_CHARS,
+                                      seconds])
     notes = []
     overlay = seen["overlay"]
     over_page = overlay and overlay["share"] > OVERLAY_SHARE and not overlay["alone"]
