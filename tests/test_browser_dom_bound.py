@@ -15,6 +15,7 @@ import tracemalloc
 import pytest
 
 from archiver.capture.browser import pages
+from archiver.capture.browser.proxy import RecordingProxy
 from archiver.capture.browser.render import PageLimits
 from tests.conftest import http_response, send_bytes, warc_records
 from tests.test_browser_capture import CHROMIUM, chromium  # noqa: F401 (a fixture)
@@ -78,4 +79,23 @@ def test_a_page_building_a_huge_dom_is_cut_in_the_browser_and_never_compared_as_
     checks = json.loads(replayed.stdout)["replay"]
     assert checks and all(c["text_similarity"] is None and "texts not compared: the DOM record was cut" in c["notes"]
                           for c in checks), checks
+    assert network_sandbox == []
+
+
+def test_the_doms_are_counted_in_the_pages_byte_budget(run_cli, raw_server, collection, chromium, network_sandbox,
+                                                        monkeypatch):
+    """The page's DOM takes what its responses left of its byte budget (max_page_bytes), its frames'
+    what the page's DOM left: none here, so their records are empty, and say they were cut."""
+    monkeypatch.setattr(pages, "RecordingProxy", functools.partial(RecordingProxy, max_page_bytes=BOUND))
+    server = raw_server({"/": send_bytes(http_response(PAGE)), "/frame": send_bytes(http_response(FRAME))})
+    result = run_cli("capture", "-C", collection.root, "--browser", server.url("/"), "--json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)["captures"]
+    assert "the DOM records of the page's frames hold the first 0.0 MB of " in row["incomplete"], row
+    doms = [r for r in warc_records(collection.storage.folder) if r.type == "resource"
+            and r.headers["WARC-Target-URI"].startswith(("urn:dom:", "urn:frame-dom:"))]
+    served = len(PAGE) + 3 * len(FRAME)
+    assert sum(len(r.block) for r in doms) <= BOUND - len(PAGE), [len(r.block) for r in doms]
+    assert sum(len(r.block) for r in doms) > BOUND - served - 10_000, [len(r.block) for r in doms]
+    assert len(doms) == 4 and all(r.headers.get("WARC-Truncated") == "length" for r in doms), doms
     assert network_sandbox == []

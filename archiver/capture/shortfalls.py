@@ -18,10 +18,9 @@ def screenshot_cut(limit: int, size: int, side: str) -> str:
     return f"the screenshot holds the first {limit} px of a page {size} px {side}"
 
 
-def dom_cut(records: str, kept: int, whole: int) -> str:
-    """`records` (the DOM record, a page's frames') holding only their first `kept` bytes of `whole`."""
-    return f"{records} hold the first {_megabytes(kept)} of {_megabytes(whole)}" if "records" in records \
-        else f"{records} holds the first {_megabytes(kept)} of {_megabytes(whole)}"
+def dom_cut(records_hold: str, kept: int, whole: int) -> str:
+    """DOM records ("the DOM record holds") holding only their first `kept` bytes of `whole`."""
+    return f"{records_hold} the first {_megabytes(kept)} of {_megabytes(whole)}"
 
 
 def _megabytes(size: int) -> str:

@@ -332,7 +332,7 @@ async def _artifacts(run: _PageRun) -> None:
     if dom is not None:
         result.dom = dom.markup.encode("utf-8")
         result.dom_whole_bytes = dom.whole_bytes if dom.cut else None
-        _kept(run, [dom], "the DOM record")
+        _kept(run, [dom], "the DOM record holds")
     result.title = await run.bounded("title", lambda: page_title(page), limits.artifacts, waiting=False)
     text = await run.bounded("text", lambda: page_text(page, limits.text_chars), limits.artifacts, waiting=False)
     # A frameset's, or a page's shown only in a frame: a reader sees the frames' text as the page's.
@@ -344,7 +344,7 @@ async def _artifacts(run: _PageRun) -> None:
 
     await run.bounded("frames", lambda: shown_frames(page, limits.text_chars - len(text or ""), frames_left,
                                                      result.frames), limits.artifacts, waiting=False)
-    _kept(run, [frame.dom for frame in result.frames], "the DOM records of the page's frames")
+    _kept(run, [frame.dom for frame in result.frames], "the DOM records of the page's frames hold")
     framed = [frame.text for frame in result.frames if frame.text.strip()]
     result.text = "\n\n".join(filter(None, [text, *framed])) if text is not None or framed else None
     result.final_url = page.url
@@ -373,12 +373,12 @@ def _dom_bytes(run: _PageRun, bound: int, uncounted: int = 0) -> int:
     return max(0, min(bound, left))
 
 
-def _kept(run: _PageRun, doms: list[RenderedDom], records: str) -> None:
+def _kept(run: _PageRun, doms: list[RenderedDom], records_hold: str) -> None:
     """Count the DOMs kept in the page's budget, and say, as a shortfall, how much of them is missing."""
     if run.page_bytes is not None:
         run.page_bytes.add(sum(dom.kept_bytes for dom in doms))
     if cut := [dom for dom in doms if dom.cut]:
-        run.result.shortfalls.append(dom_cut(records, sum(dom.kept_bytes for dom in cut),
+        run.result.shortfalls.append(dom_cut(records_hold, sum(dom.kept_bytes for dom in cut),
                                              sum(dom.whole_bytes for dom in cut)))
 
 
