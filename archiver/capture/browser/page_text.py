@@ -18,11 +18,13 @@ from archiver.capture.browser.page_events import clip
 
 MAX_FRAMES = 50  # frames read, in the order Chromium lists them (the page's first)
 # Bytes (UTF-8) kept of the page's own DOM: the largest real pages' DOMs are a few MB; a page
-# past this is a bomb, or a page whose DOM record would be unreadable anyway.
-DOM_BYTES = 50 * 10**6
+# past this is a bomb, or a page whose DOM record would be unreadable anyway. What is read passes
+# through Playwright's driver as JSON, then a str, then bytes: the capture's Python holds about
+# three times what is kept (a page filling both bounds took its capture from 67 MB to 220 MB).
+DOM_BYTES = 25 * 10**6
 # Bytes kept of the DOMs of all the page's shown frames together (each gets what the ones before
-# left): up to MAX_FRAMES frames of DOM_BYTES each would be 2.5 GB of one page.
-FRAME_DOM_BYTES = 50 * 10**6
+# left): up to MAX_FRAMES frames of DOM_BYTES each would be 1.25 GB of one page.
+FRAME_DOM_BYTES = 25 * 10**6
 TITLE_CHARS = 2000  # of the page's title: a title is a line; a longer one is a page's bomb
 
 # innerText leaves out shadow trees: each open one's text follows its document's, in document
