@@ -10,11 +10,13 @@ import struct
 import zipfile
 import zlib
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from archiver.capture.browser.chromium import find_chromium
 from archiver.store.catalog import Catalog
+from tests import other_user
 from tests.conftest import capture, http_response, send_bytes, warc_records
 
 CHROMIUM = find_chromium()  # as archiver finds it: the headless shell where Debian has it
@@ -151,6 +153,52 @@ def test_a_page_is_captured_with_every_request_byte_for_byte_and_what_a_reader_s
     fingerprint = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["keys"][0]["fingerprint"]
     checked = run_cli("verify-bundle", bundle, "--fingerprint", fingerprint, "--json")
     assert checked.exit_code == 0, checked.output
+    assert network_sandbox == []
+
+
+def _listening_on_loopback() -> set[int]:
+    """The ports listening on 127.0.0.1, as any local user sees them."""
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port = local.split(":")
+        if state == "0A" and address == "0100007F":
+            ports.add(int(port, 16))
+    return ports
+
+
+@pytest.mark.skipif(other_user.why_not() is not None, reason=str(other_user.why_not()))
+def test_another_local_users_process_cannot_have_a_request_fetched_or_recorded_through_the_captures_proxies(
+        run_cli, raw_server, collection, chromium, network_sandbox):
+    """While the page is being captured, a process of another user (any may connect to
+    127.0.0.1) sends every port listening there, the recording and the browser's own proxy among
+    them, a forged GET and a CONNECT: each is refused, nothing reaches the origin, the WARC holds
+    none of it; the capture's own Chromium is served as ever."""
+    server, sent = _origin(raw_server)
+    answers: list[tuple[int, str, bytes]] = []
+
+    def article_after_forging(conn, request: bytes) -> None:
+        host = f"127.0.0.1:{server.port}"
+        forged = (f"GET {server.url('/INJECTED')} HTTP/1.1\r\nHost: {host}\r\nX-Forged: yes\r\n\r\n",
+                  f"CONNECT {host} HTTP/1.1\r\nHost: {host}\r\nX-Forged: yes\r\n\r\n")
+        answers.extend(other_user.forge([(port, asked) for port in _listening_on_loopback() - {server.port}
+                                         for asked in forged]))
+        conn.sendall(sent["/article"])
+
+    server.routes["/article"] = article_after_forging
+    result, summary = _capture(run_cli, collection, server.url("/article"))
+    assert result.exit_code == 0, result.output
+    assert summary["captures"][0]["outcome"] == "ok"
+
+    assert not any(b"INJECTED" in request or b"X-Forged" in request for request in server.requests)
+    assert {request.split(b" ", 2)[1] for request in server.requests} >= {b"/article", b"/app.js", b"/data.json"}
+    records = warc_records(collection.storage.folder)
+    assert len([r for r in records if r.type == "request"]) == len(server.requests)
+    for record in records:
+        assert b"INJECTED" not in record.block and b"X-Forged" not in record.block, record.headers
+    assert len({port for port, _, _ in answers}) >= 2, answers  # the recording and the browser's own proxy
+    for port, method, got in answers:  # 403 before a byte was read, or the connection reset unread
+        assert got == b"" or (got.startswith(b"HTTP/1.1 403 ") and b"another user" in got), (port, method, got)
     assert network_sandbox == []
 
 

@@ -11,6 +11,10 @@ short is held open, not ended (see holding.AfterAnswer.HOLD), so that Chromium s
 
 RefusingProxy is the browser's own proxy, for what Chromium fetches for itself (updates, time
 queries): it answers everything with 403 and notes what was asked, so none of it is evidence.
+
+Each listens on 127.0.0.1, where any local user may connect: a connection from a socket of
+another user (peer.same_user, Linux only) is answered 403 and closed before anything is read,
+so it is never forwarded, recorded or noted.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from archiver.capture.browser.activity import NetworkActivity
 from archiver.capture.browser.page_bytes import PageBytes
 from archiver.capture.browser.authority import InterceptAuthority
 from archiver.capture.browser.holding import AfterAnswer, DocumentHolds, kept_open
+from archiver.capture.browser.peer import same_user
 from archiver.capture.browser.wire import (BadRequest, BrowserRequest, Wire, answer, authority_of, delimited,
                                            read_body, read_head)
 from archiver.capture.fetch.engine import Fetcher, Hop
@@ -80,6 +85,10 @@ class _Server:
     def _handle(self, conn: socket.socket) -> None:
         self._watch(conn)
         try:
+            if not same_user(conn):
+                conn.sendall(answer(403, "another user's connection is refused: only the browser archiver "
+                                         "started may use this proxy", close=True))
+                return
             self._serve(conn)
         except BadRequest as exc:  # not HTTP the proxy can pass on: say why, then hang up
             with self._lock:
