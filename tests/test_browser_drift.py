@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from archiver.capture.browser.records import page_records
+from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED
 from tests import pywb
 from tests.conftest import http_response, send_bytes, warc_records
 from tests.test_report_bundle import capture_section, text_of
@@ -351,7 +352,7 @@ def test_a_recapture_after_one_made_before_frames_were_recorded_is_compared_with
     again = _recaptured(run_cli, collection, url)
     assert again["revisit_of"] and again["unchanged_since"] and again["rendered_change"] is None, again
     assert _history(run_cli, collection, url) == [
-        "first capture", "unchanged (the text of its frames not compared: the capture was made before frames were recorded)"]
+        "first capture", f"unchanged ({FRAMES_NOT_COMPARED})"]
     assert network_sandbox == []
 
 
@@ -367,7 +368,7 @@ def test_a_capture_made_before_frames_were_recorded_is_compared_without_them(
     article["text"] = STORY.replace("regional hospital funding", "a new motorway to the coast")
     drift = _live(run_cli, collection)
     assert drift["state"] == "unchanged", drift
-    assert "the text of its frames not compared: the capture was made before frames were recorded" in drift["detail"]
+    assert FRAMES_NOT_COMPARED in drift["detail"]
     assert network_sandbox == []
 
 

@@ -13,7 +13,10 @@ from archiver.store.record_blocks import read_record_block
 from archiver.store.rows import StoredRecord
 from archiver.store.storage import Storage
 
-FRAMES_NOT_COMPARED = "the text of its frames not compared: the capture was made before frames were recorded"
+# Said of a capture with no frame records to compare: made before frames were recorded, or, in a
+# listing, one whose WARC file could not be read (compared by its cataloged DOM digest alone).
+FRAMES_NOT_COMPARED = ("the text of its frames not compared: the capture holds no record of them to compare "
+                       "(made before frames were recorded, or its WARC file could not be read)")
 # A DOM record holding only the first part of its DOM (page_text.py) says nothing of the rest:
 # two cut alike may differ past the cut, so it is never compared as whole.
 DOM_CUT = "not compared: the DOM record was cut"
