@@ -92,6 +92,8 @@ def test_the_bundle_replays_in_pywb_with_everything_the_page_loaded(bundled, tmp
     # pages.jsonl lists the page, not its subresources.
     pages = zipfile.ZipFile(bundled["bundle"]).read("pages/pages.jsonl").decode().splitlines()
     assert [json.loads(line)["url"] for line in pages[1:]] == [bundled["page"]]
+    # With the text a reader saw, for a player's search (wacz validate accepted it above).
+    assert "The ministry confirmed it in a statement." in json.loads(pages[1])["text"]
 
     origin = bundled["server"].url("/")
     recorded = {r.headers["WARC-Target-URI"]: int(r.block.split(b" ", 2)[1])

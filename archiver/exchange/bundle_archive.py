@@ -94,7 +94,8 @@ def index_of(archive: Path) -> bytes:
 
 def pages_list(title: str, evidence: list["CaptureEvidence"]) -> bytes:
     """pages/pages.jsonl: every complete capture, oldest first within its URL, so that a player lists
-    each version a claim may cite, not only the newest."""
+    each version a claim may cite, not only the newest; with its title and the visible text a
+    reader saw, for a player's search."""
     lines = [{"format": "json-pages-1.0", "id": "pages", "title": title}]
     complete = [item for item in evidence if item.capture.outcome == "ok"]
     for item in sorted(complete, key=lambda e: (e.capture.url, e.capture.started_at)):
@@ -102,5 +103,7 @@ def pages_list(title: str, evidence: list["CaptureEvidence"]) -> bytes:
         page = {"id": capture.id, "url": capture.url, "ts": capture.started_at[:19] + "Z"}
         if item.title:
             page["title"] = item.title
+        if item.text:  # what a player's full-text search looks in (ReplayWeb.page, as browsertrix's --text writes it)
+            page["text"] = item.text
         lines.append(page)
     return b"".join(canonical_json(line) + b"\n" for line in lines)
