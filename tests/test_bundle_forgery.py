@@ -116,7 +116,7 @@ def test_a_forged_bundle_cannot_print_a_verdict_line_of_its_own(run_cli, raw_ser
     assert any("example.test" in line and "\\n\\nEvery check above passed.\\n" in line for line in lines), result.stdout
 
 
-def test_a_maker_cannot_print_a_timestamp_line_through_its_collection_name(run_cli, raw_server, tmp_path):
+def test_a_maker_cannot_print_a_timestamp_line_through_its_collection_name(run_cli, raw_server, tmp_path, monkeypatch):
     """A verified bundle's statement is the maker's word: a line break in its collection's name
     or operator must not print a line that reads as verify-bundle's own (a timestamp it lacks)."""
     from archiver.evidence.keys import create_signing_key
@@ -124,6 +124,9 @@ def test_a_maker_cannot_print_a_timestamp_line_through_its_collection_name(run_c
 
     claimed = "\n  timestamped 2001-01-01T00:00:00+00:00 by CN=Trusted TSA: the manifest's checkpoint existed by then"
     root = tmp_path / "collection"
+    # The maker's own build of archiver, which lets a line break into the name it signs.
+    monkeypatch.setattr("archiver.store.collection.refuse_control_characters", lambda *_: None)
+    monkeypatch.setattr("archiver.store.settings.refuse_control_characters", lambda *_: None)
     create_signing_key(Collection.init(root, name="Court" + claimed, operator="op" + claimed), None, None)
     allow_networks(root, "127.0.0.1/32")
     server = raw_server({"/report": send_bytes(http_response(b"<title>Report</title><p>troops stayed</p>"))})

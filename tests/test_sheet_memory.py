@@ -114,10 +114,11 @@ def _citing_sheet(path: Path, rows: int, edited: bool = False) -> Path:
 # claim ids and claims trees), of which claims are current after the second reading, and of the
 # second reading's URLs. (The subjects and current claims changed when a re-read's claims of
 # repeated words were paired with the previous read's, store/claim_pairing.py: the sheet parsed
-# whole, its claims a tuple, gives the same digests.)
+# whole, its claims a tuple, gives the same digests. The first sheet's digest changed when the
+# warning on its ignored ftp:// links was reworded: "only http and https URLs are captured".)
 _HELD_IN_MEMORY = ["d12d2ca651fce33e130f86b8bec5dad8c66dc4285cab7d939afb9fba22efb77f",
                    "d12d2ca651fce33e130f86b8bec5dad8c66dc4285cab7d939afb9fba22efb77f",
-                   "38015d3ead2137353d451adcdf52bb373e02c28eb83c1c38a83b9fd4bb96d8c3",
+                   "f08fdf2931b21168a04d01b705e88cf1fcc73d610c0828ed2819aa6c92842d75",
                    "31bac4528af25b404f9f9f904b9f6c5721899f3390dbc68e31cc256a15316d6f",
                    "495a2133b9d5e33c57d37934c634b7d758f1b1a9f9f4e889396754937d9e06e9",
                    "46e8b86e4afecfe9a85f03c0c83f4ba7244de4106ca59f24ec6e7722f701f756"]
