@@ -126,15 +126,16 @@ def _check_evidence(wacz: Wacz, fingerprint: str | None, wacz_key: str | None, s
     records = {r.id: found_record(r) for scan in scans for r in scan.records}
     entries = _check_proofs(wacz, checkpoint, records, report)
     # Worker keys are trusted only as the collection's keys announce (and revoke) them in the custody entries carried.
-    workers, statuses = vouched_worker_keys(_custody_lines(wacz), trusted)
+    custody = _custody_lines(wacz)  # read and parsed once, for every check of the entries carried
+    workers, statuses = vouched_worker_keys(custody, trusted)
     judged = _check_attestations(wacz, entries, records, trusted | workers, statuses, report)
-    check_unattested(entries, set(judged), _custody_lines(wacz), trusted | workers, statuses, report)
+    check_unattested(entries, set(judged), custody, trusted | workers, statuses, report)
     _check_custody(wacz, trusted, workers, statuses, statement.get("wacz_key"), report)
-    check_imports(entries, _custody_lines(wacz), trusted, report)
+    check_imports(entries, custody, trusted, report)
     _check_claims(wacz, entries, report)
     report.not_checked.extend(left_out_lines(statement))  # what its maker says it left out for a revoked key
     _check_documents(wacz, checkpoint, report)
-    _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(wacz, checkpoint, trusted | workers), entries, report)
+    _check_token(wacz, checkpoint_bytes, tsa_roots, _signed_at(custody, checkpoint, trusted | workers), entries, report)
     report.established["shows"] = captures_show(entries, judged)
 
 
@@ -342,10 +343,10 @@ def _digest(wacz: Wacz, name: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _signed_at(wacz: Wacz, checkpoint: dict, keys: dict[str, PublicKey]) -> datetime | None:
+def _signed_at(custody: list[dict], checkpoint: dict, keys: dict[str, PublicKey]) -> datetime | None:
     """When the custody entries carried (those whose signature holds) last record the signing
     of the manifest the checkpoint names: its token was asked for after that."""
-    times = [entry_time(entry) for entry in _custody_lines(wacz) if entry.get("event") == "manifest signed"
+    times = [entry_time(entry) for entry in custody if entry.get("event") == "manifest signed"
              and (entry.get("subject") or {}).get("sha256") == checkpoint.get("manifest_sha256")
              and verify_entry(entry, keys) is None]
     return max((moment for moment in times if moment is not None), default=None)
