@@ -143,7 +143,7 @@ def test_the_table_lists_each_claim_once_in_order_with_its_newest_capture(run_cl
     assert [line.split("\t")[0] for line in lines[1:]] == expected
     assert table.stderr.strip().endswith(f"{len(expected)} claim(s)")
     page_two = next(line for line in lines if line.startswith(expected[ROWS_PER_STATEMENT]))
-    assert page_two.split("\t")[4].startswith(("ok 200 2024-01-0", "failed 2024-01-03"))
+    assert page_two.split("\t")[4].startswith(("complete 200 2024-01-0", "failed 2024-01-03"))
     assert "not captured" in lines[2].split("\t")[4]  # the note citing a URL never captured
 
 
@@ -255,4 +255,4 @@ def test_piped_a_claims_urls_and_their_newest_captures_are_told_apart(run_cli, c
     [header, row] = run_cli("claims", "-C", collection.root).stdout.splitlines()
     cites, newest = row.split("\t")[3:]
     assert cites == f"{server.url('/gone')} | {server.url('/here')}"
-    assert [status.split()[:2] for status in newest.split(" | ")] == [["ok", "404"], ["ok", "200"]], newest
+    assert [status.split()[:2] for status in newest.split(" | ")] == [["complete", "404"], ["complete", "200"]], newest

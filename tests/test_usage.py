@@ -403,7 +403,7 @@ def test_a_run_the_disk_stops_lists_what_it_stored_before_the_error(run_cli, col
     [line] = result.stderr.splitlines()
     assert line.startswith("error: No space left on device")
     assert "Stored before the error below: 1 capture(s)" in result.stdout
-    assert f"ok        {server.url('/a')}" in result.stdout and server.url("/b") not in result.stdout
+    assert f"complete  {server.url('/a')}" in result.stdout and server.url("/b") not in result.stdout
     assert "--resume for the 1 not captured" in result.stdout
     first_stored.clear()
     as_json = run_cli("capture", "-C", collection.root, "--json", "--concurrency", "1", server.url("/a"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import zlib
 
 import pytest
@@ -241,6 +242,9 @@ def test_the_verdict_goes_everywhere_through_archiver_capture(run_cli, collectio
     assert sorted(c["citations"][0]["url"] for c in broken) == sorted([origin.url("/missing"), origin.url("/private")])
     claims_table = run_cli("claims", "-C", collection.root).stdout
     assert "http-error 404" in claims_table and "login-wall" in claims_table
+    # Stored whole is "complete", never "ok": beside a 404 that word would read as a page that is fine.
+    assert "complete 404" in claims_table and "\tcomplete\t404\t" in table, (claims_table, table)
+    assert not re.search(r"(^|\s)ok(\s|$)", claims_table + table), (claims_table, table)
 
     report = json.loads(run_cli("verify", "-C", collection.root, "--json").stdout)
     assert report["ok"], report["failures"]

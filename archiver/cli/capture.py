@@ -15,6 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 
 from archiver.capture.run import CaptureRun
 from archiver.capture.targets import existing_capture
+from archiver.capture.verdict import outcome_label
 from archiver.capture.targets import Targets, read_targets
 from archiver.store.rows import CaptureRow
 from archiver.store.leftovers import shared_by_machines
@@ -320,7 +321,7 @@ def _saying_what_was_stored(run: CaptureRun, out, found: Targets, as_json: bool)
             if run.stored:
                 out.print(_stored_before(run), markup=False)
             for row in run.stored:
-                out.print(f"  {row.outcome:<9} {row.url}", markup=False)
+                out.print(f"  {outcome_label(row.outcome):<9} {row.url}", markup=False)
             out.print("Then run `archiver doctor --fix`" + (", and the same `archiver capture` with --resume for "
                       f"the {left} not captured." if left else "."), markup=False)
         raise

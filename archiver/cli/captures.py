@@ -11,7 +11,7 @@ import click
 from archiver.store.catalog import Catalog, how_many_found
 from archiver.store.rows import CaptureRow
 from archiver.store.storage import Storage
-from archiver.capture.verdict import verdict_label
+from archiver.capture.verdict import outcome_label, verdict_label
 from archiver.cli.claims import capture_status, judged
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, console, human_size, json_option, one_line, print_json, print_table
@@ -38,7 +38,7 @@ def captures(url: str | None, collection_dir: Path, as_json: bool) -> None:
                 print_json_array(r.as_dict() for r in rows)
                 return
             print_listing(("capture", "started (UTC)", "URL", "result", "HTTP", "verdict", "size", "detail"),
-                          ([r.id, r.started_at[:19].replace("T", " "), r.url, r.outcome, r.http_status,
+                          ([r.id, r.started_at[:19].replace("T", " "), r.url, outcome_label(r.outcome), r.http_status,
                             judged(r), human_size(r.response_length), _detail(r)]
                            for r in rows),
                           whole=("capture", "URL"), empty="No captures" + (f" of {one_line(url)}" if url else "") + " yet.")
@@ -73,7 +73,7 @@ def history(url: str, collection_dir: Path, as_json: bool) -> None:
         print_json([{**row.as_dict(), "change": change} for row, change in zip(rows, changes)])
         return
     print_table(("capture", "started (UTC)", "result", "HTTP", "payload digest", "size", "change"),
-                [[row.id, row.started_at[:19].replace("T", " "), row.outcome, row.http_status,
+                [[row.id, row.started_at[:19].replace("T", " "), outcome_label(row.outcome), row.http_status,
                   row.payload_digest and row.payload_digest[:7 + 16], human_size(row.response_length), change]
                  for row, change in zip(rows, changes)], whole=("capture", "payload digest"),
                 empty=f"No captures of {one_line(url)} yet.")
@@ -157,7 +157,7 @@ def _show_capture(catalog: Catalog, row: CaptureRow, as_json: bool) -> None:
     out = console()
     # Of a capture made by another tool, what archiver did not see is the imported file's word.
     said = (lambda value: value and f"{value} (as the imported file says)") if row.imported_from else (lambda value: value)
-    fields = [("capture", row.id), ("URL", row.url), ("final URL", row.final_url), ("result", said(row.outcome)),
+    fields = [("capture", row.id), ("URL", row.url), ("final URL", row.final_url), ("result", said(outcome_label(row.outcome))),
               ("HTTP status", said(row.http_status)),
               ("verdict", row.verdict and "; ".join(filter(None, (verdict_label(row.verdict, row.http_status),
                                                                   row.verdict_reason)))),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from archiver.capture.verdict import verdict_label
+from archiver.capture.verdict import outcome_label, verdict_label
 from archiver.store.rows import CaptureRow
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, json_option, one_line, print_json, print_table, remark
@@ -27,7 +27,7 @@ def capture_status(capture: CaptureRow | None) -> str:
     when = capture.started_at[:10]
     if capture.outcome == "failed":
         return f"failed {when}: {capture.error}"
-    return f"{capture.outcome} {capture.http_status} {when}: {judged(capture)}"
+    return f"{outcome_label(capture.outcome)} {capture.http_status} {when}: {judged(capture)}"
 
 
 @click.command()

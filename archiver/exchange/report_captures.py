@@ -4,7 +4,7 @@ records that hold it, and the key that attested it; for a browser capture, the p
 
 from __future__ import annotations
 
-from archiver.capture.verdict import verdict_label
+from archiver.capture.verdict import outcome_label, verdict_label
 from archiver.exchange.report_markup import anchor, count, definition_list, escape, key_link, literal, or_absent, prose
 from archiver.exchange.report_page import page_section, utc
 
@@ -217,7 +217,7 @@ def _certificate(certificate: dict | None, imported: bool) -> str:
 
 def in_brief(capture: dict) -> str:
     """A capture's outcome and page verdict in a few words, for the list of a claim's captures."""
-    outcome = {"ok": "complete", "truncated": "truncated"}.get(capture["outcome"], capture["outcome"])
+    outcome = outcome_label(capture["outcome"])
     said = escape(outcome) if outcome == "complete" else f"<span class=\"warn\">{escape(outcome)}</span>"
     if capture.get("imported"):
         said = f"<span class=\"warn\">imported from {literal(capture['imported']['source'])}</span>, the file says {said}"
