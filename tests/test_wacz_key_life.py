@@ -9,9 +9,11 @@ import base64
 import hashlib
 import json
 import zipfile
+from pathlib import Path
 
 from archiver.evidence.keys import custody_lines, key_path
 from archiver.evidence.custody import parse_entry
+from archiver.evidence.signing import grouped
 from tests.conftest import http_response, send_bytes
 from tests.test_report_bundle import made_key
 
@@ -72,6 +74,15 @@ def test_a_rotation_gives_the_new_key_its_own_p384_key_and_a_revocation_retires_
     assert wacz_key(replaced) not in (first_p384, second_p384)
     assert wacz_announcements(collection)[wacz_key(replaced)] == third_key
     assert verifies(run_cli, replaced, third_key) and verifies(run_cli, before, first_key)
+
+    # `keys show` lists each bundle key beside the key it lives and dies with.
+    shown = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["bundle_keys"]
+    assert {key["fingerprint"]: (key["of_key"], key["status"]) for key in shown} == {
+        first_p384: (first_key, "revoked"), second_p384: (second_key, "revoked"),
+        wacz_key(replaced): (third_key, "active")}
+    assert all(Path(key["public_key"]).is_file() for key in shown)
+    table = run_cli("keys", "show", "-C", collection.root).stdout
+    assert grouped(wacz_key(replaced)) in table and "bundle key fingerprint (ECDSA P-384)" in table
 
 
 def test_a_p384_key_kept_under_its_former_name_serves_the_key_that_announced_it_and_no_other(

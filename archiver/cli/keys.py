@@ -58,9 +58,10 @@ def generate(collection_dir: Path, key_file: Path | None, encrypt: bool, as_json
 @json_option
 def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
     """List the collection's public keys with fingerprints and status (active, rotated out, revoked),
-    and the worker keys of the machines writing to a shared collection: each by the name it was
-    announced with (`worker --machine`, else the host name, which machines may share), the one
-    this folder holds marked "(this machine)".
+    the bundle key (ECDSA P-384, which signs WACZ bundles for ReplayWeb.page) each announced, which
+    lives and dies with it, and the worker keys of the machines writing to a shared collection: each
+    by the name it was announced with (`worker --machine`, else the host name, which machines may
+    share), the one this folder holds marked "(this machine)".
 
     Exit 0 when done; 2 on bad usage or a key that cannot be used (named in one line), 3 when
     the machine refused (a disk full, no permission)."""
@@ -81,12 +82,21 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
                 "announced_at": status.announced_at, "revoked_from": status.revoked_from,
                 "this_machine": here is not None and here.fingerprint == status.fingerprint}
                for status in statuses.values() if status.machine is not None]
+    bundle_keys = [{"fingerprint": status.fingerprint, "of_key": status.bundle_key_of,
+                    "status": statuses[status.bundle_key_of].state if status.bundle_key_of in statuses else "active",
+                    "announced_at": status.announced_at,
+                    "public_key": str(collection.root / "keys" / f"{status.fingerprint}.p384.pub.pem")}
+                   for status in statuses.values() if status.bundle_key_of is not None]
     if as_json:
-        print_json({"keys": listed, "worker_keys": workers, "private_key_path": str(local)})
+        print_json({"keys": listed, "bundle_keys": bundle_keys, "worker_keys": workers, "private_key_path": str(local)})
         return
     print_table(("fingerprint (SHA-256 of the public key)", "status", "since"),
                 [[grouped(key["fingerprint"]), key["status"], key["revoked_from"] or key["rotated_out_at"] or key["announced_at"]]
                  for key in listed])
+    if bundle_keys:
+        print_table(("bundle key fingerprint (ECDSA P-384)", "of key", "status", "since"),
+                    [[grouped(key["fingerprint"]), grouped(key["of_key"][:16]), key["status"], key["announced_at"]]
+                     for key in bundle_keys])
     if workers:
         print_table(("worker key fingerprint", "machine", "status", "since"),
                     [[grouped(key["fingerprint"]), key["machine"] + (" (this machine)" if key["this_machine"] else ""),

@@ -32,6 +32,7 @@ class KeyStatus:
     reasons: list[str] = field(default_factory=list)
     machine: str | None = None  # for a worker key: the machine its announcement names
     announced_by: str | None = None  # for a worker key: the collection key that signed its announcement
+    bundle_key_of: str | None = None  # for a bundle key (ECDSA P-384, signs WACZs): the collection key it belongs to
     announced_seq: int | None = None  # the custody entry announcing it
     rotated_out_seq: int | None = None  # the first custody entry rotating it out
     revoked_seq: int | None = None  # the first custody entry revoking it from a moment come as it was logged
@@ -125,6 +126,8 @@ def key_statuses_in(entries: Iterable[dict | None]) -> dict[str, KeyStatus]:
         if event in ("key generated", "key adopted", "wacz key generated") and isinstance(named["fingerprint"], str):
             status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
             status.announced_at, status.announced_seq = moment, seq
+            if event == "wacz key generated":
+                status.bundle_key_of = entry.get("key")
         elif event == WORKER_KEY_ANNOUNCED and isinstance(named["fingerprint"], str):
             status = statuses.setdefault(named["fingerprint"], KeyStatus(named["fingerprint"]))
             status.announced_at, status.announced_seq, status.machine = moment, seq, str(subject.get("machine"))
