@@ -378,7 +378,7 @@ def test_an_imported_error_page_is_listed_as_broken_not_as_fine(run_cli, collect
                                    "--json").stdout)["files"][0]["captures"]
     assert capture["http_status"] == 500
     assert run_cli("cite", "-C", collection.root, "The site was up", "--capture", capture["id"]).exit_code == 0
-    assert "ok 500" in run_cli("claims", "-C", collection.root).stdout
+    assert "complete 500" in run_cli("claims", "-C", collection.root).stdout
     broken = run_cli("claims", "-C", collection.root, "--broken")
     assert "The site was up" in broken.stdout and "imported, not judged" in broken.stdout, broken.output
     [listed] = json.loads(run_cli("claims", "-C", collection.root, "--broken", "--json").stdout)

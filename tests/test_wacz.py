@@ -163,22 +163,46 @@ def test_sha1_payload_digests_over_dechunked_bodies_pass_counted_apart():
     assert len(scans) == 1 and len(scans[0].records) == 177
 
 
-@pytest.mark.parametrize("name, root", [("py-wacz-valid_signed_example_1.wacz", "DST Root CA X3"),
-                                        ("py-wacz-invalid_signed_example_1.wacz", "(STAGING) Pretend Pear X1")])
-def test_domain_signature_is_checked_and_its_root_shown_as_not_checked(name, root):
-    """The authsign signature over the hash verifies with the domain certificate's key; the root
-    cannot be judged offline, so it is named: the upstream 'invalid' one ends at a staging root."""
+def test_a_domain_signature_chaining_to_a_mozilla_root_at_its_signing_time_is_trusted():
+    """The authsign signature over the hash verifies with the domain certificate's key, and the
+    certificate chains, for its domain, to a root of Mozilla's store (certifi) as of signedData.created."""
     report = Report()
-    with open_wacz(corpus(name)) as wacz:
+    with open_wacz(corpus("py-wacz-valid_signed_example_1.wacz")) as wacz:
         package = check_package(wacz, report)
         digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
     fingerprint = check_signed_data(digest, package, report)
     assert report.ok, report.failures
     assert report.passed["domain signature"] == 1 and report.passed["signing domain"] == 1
-    assert report.passed["domain certificate chain link"] == 2
-    assert any("chain ends at" in line and root in line for line in report.not_checked)
+    assert report.passed["domain certificate chain link"] == 2 and report.passed["domain certificate trusted"] == 1
+    assert any("chains to 'CN=ISRG Root X1" in line and "not checkable offline" in line for line in report.not_checked)
     assert any("timeSignature" in line and "not checked" in line for line in report.not_checked)
     assert fingerprint is not None and len(fingerprint) == 64
+
+
+def test_a_domain_signature_by_a_staging_certificate_fails_as_upstream_names_it_invalid():
+    """py-wacz's 'invalid' signed example: the signature verifies with its certificate's key, but
+    the certificate is Let's Encrypt staging's, which chains to no trusted root: it vouches for no one."""
+    report = Report()
+    with open_wacz(corpus("py-wacz-invalid_signed_example_1.wacz")) as wacz:
+        package = check_package(wacz, report)
+        digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+    assert check_signed_data(digest, package, report) is None
+    assert report.passed["domain signature"] == 1
+    assert failed(report) == {("domain certificate trusted", "datapackage-digest.json")}
+    assert "(STAGING) Pretend Pear X1" in report.failures[0].detail
+
+
+@pytest.mark.parametrize("created", ["2031-01-01T00:00:00Z", "2022-01-18 19:00:12", "yesterday", None])
+def test_a_domain_certificate_outside_its_validity_at_the_signing_time_or_no_time_fails(created):
+    """Checked at signedData.created: a time after the certificate expired, a time with no zone,
+    or none, cannot make the certificate vouch for the signature."""
+    with open_wacz(corpus("py-wacz-valid_signed_example_1.wacz")) as wacz:
+        digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+    digest["signedData"]["created"] = created
+    report = Report()
+    assert check_signed_data(digest, {"created": created}, report) is None
+    assert {check for check, _ in failed(report)} <= {"domain certificate trusted", "signing time"}
+    assert len(failed(report)) == 1
 
 
 @pytest.mark.parametrize("domain", ["archive.example", [], {"name": "archive.example"}])

@@ -393,12 +393,6 @@ def capture_verdict(result: "FetchResult") -> Verdict | None:
     return judge_response(raw, result.url, final.url, page.text if page else None, page.dom if page else None)
 
 
-def outcome_label(outcome: str) -> str:
-    """A capture's outcome as people read it: "complete" (stored whole, whatever page it was; the
-    catalog's "ok" beside a 404 would read as a page that is fine), "truncated" or "failed"."""
-    return "complete" if outcome == "ok" else outcome
-
-
 def verdict_label(verdict: str | None, http_status: int | None) -> str:
     """A verdict as listings show it: "http-error 404", "login-wall"; "-" for none recorded."""
     if verdict is None:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 
 from archiver.capture.run import CaptureRun
 from archiver.capture.targets import existing_capture
-from archiver.capture.verdict import outcome_label
+from archiver.store.rows import outcome_label
 from archiver.capture.targets import Targets, read_targets
 from archiver.store.rows import CaptureRow
 from archiver.store.leftovers import shared_by_machines

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 from archiver.store.catalog import Catalog, how_many_found
-from archiver.store.rows import CaptureRow
+from archiver.store.rows import CaptureRow, outcome_label
 from archiver.store.storage import Storage
-from archiver.capture.verdict import outcome_label, verdict_label
+from archiver.capture.verdict import verdict_label
 from archiver.cli.claims import capture_status, judged
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, console, human_size, json_option, one_line, print_json, print_table

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from archiver.capture.verdict import outcome_label, verdict_label
-from archiver.store.rows import CaptureRow
+from archiver.capture.verdict import verdict_label
+from archiver.store.rows import CaptureRow, outcome_label
 from archiver.cli.recovery import warn_of_leftovers
 from archiver.cli.common import collection_option, json_option, one_line, print_json, print_table, remark
 from archiver.cli.listing import flattened, print_json_array, print_listing

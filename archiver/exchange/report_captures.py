@@ -4,7 +4,8 @@ records that hold it, and the key that attested it; for a browser capture, the p
 
 from __future__ import annotations
 
-from archiver.capture.verdict import outcome_label, verdict_label
+from archiver.capture.verdict import verdict_label
+from archiver.store.rows import outcome_label
 from archiver.exchange.report_markup import anchor, count, definition_list, escape, key_link, literal, or_absent, prose
 from archiver.exchange.report_page import page_section, utc
 

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import warnings
+from datetime import datetime
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -21,9 +26,10 @@ from archiver.exchange.wacz_package import DIGEST_FILE, warn
 def check_signed_data(digest_json: dict, datapackage: dict, report: Report) -> str | None:
     """The signedData of datapackage-digest.json. Anonymous form: ECDSA P-384 / SHA-256, raw
     r||s, over the ASCII `hash`, with the SPKI `publicKey`. Domain form (authsign): the same
-    hash signed with the domain certificate's key, the certificate chain's links checked,
-    its root and time signature not (no trusted roots offline). Returns the SHA-256
-    fingerprint (hex) of the signing key's SPKI when the signature verifies, else None."""
+    hash signed with the domain certificate's key, the certificate chain's links checked and
+    the chain validated for the domain at the signing time against Mozilla's roots (certifi);
+    its time signature not. Returns the SHA-256 fingerprint (hex) of the signing key's SPKI
+    when the signature verifies (and, in the domain form, its certificate is trusted), else None."""
     signed = digest_json.get("signedData")
     if signed is None:
         report.not_checked.append(f"{DIGEST_FILE}: not signed (no signedData)")
@@ -113,11 +119,57 @@ def _check_domain_signature(signed: dict, message: bytes, report: Report) -> str
             linked = False
         report.check("domain certificate chain link", linked, DIGEST_FILE,
                      f"{child.subject.rfc4514_string()} is not signed by the next certificate, {issuer.subject.rfc4514_string()}")
-    report.not_checked.append(
-        f"{DIGEST_FILE}: domain certificate chain ends at {chain[-1].issuer.rfc4514_string()!r}; whether that is a "
-        "trusted root, and whether the certificate was valid when signing, is not checkable offline without trusted roots")
+    trusted = _check_domain_trust(chain, domain, signed.get("created"), report)
     report.not_checked.append(f"{DIGEST_FILE}: timeSignature (RFC 3161 token over the signature): not checked")
-    return _spki_fingerprint(key) if verified else None
+    return _spki_fingerprint(key) if verified and trusted else None
+
+
+def _check_domain_trust(chain: list[x509.Certificate], domain: object, created: object, report: Report) -> bool:
+    """Whether the domain certificate chains, for `domain`, to a root of Mozilla's trust store as
+    certifi ships it, every certificate valid at signedData.created: the check a browser makes of
+    a site, made at the signing time. Without it a certificate anyone can issue themselves (a
+    test CA's, a staging one's) would vouch for the signature as well as a real one."""
+    import certifi
+    from cryptography.x509.verification import PolicyBuilder, VerificationError
+
+    try:
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None
+    except ValueError:
+        moment = None
+    if not report.check("signing time", moment is not None and moment.tzinfo is not None, DIGEST_FILE,
+                        f"signedData.created {created!r} is not an ISO 8601 time with its zone: the domain "
+                        "certificate cannot be checked at the signing time"):
+        return False
+    # Checked for the domain it names (whether signedData.domain is one of them is "signing domain").
+    names = sorted(_certificate_names(chain[0]))
+    name = domain if isinstance(domain, str) and domain in names else names[0] if names else ""
+    try:
+        verifier = PolicyBuilder().store(_mozilla_roots()).time(moment).build_server_verifier(x509.DNSName(name))
+        path = verifier.verify(chain[0], chain[1:])
+        why = None
+    except (VerificationError, ValueError) as problem:
+        path, why = None, str(problem)
+    root = f"Mozilla's trust store (certifi {certifi.__version__})"
+    if not report.check("domain certificate trusted", path is not None, DIGEST_FILE,
+                        f"the domain certificate for {name!r} does not chain to a root of {root} valid at "
+                        f"{created} (its chain ends at {chain[-1].issuer.rfc4514_string()!r}: {why}): the "
+                        "signature vouches for no one a verifier can trust"):
+        return False
+    report.not_checked.append(
+        f"{DIGEST_FILE}: the domain certificate chains to {path[-1].subject.rfc4514_string()!r}, a root of {root}, "
+        f"valid at {created}; whether it was revoked since (CRL, OCSP) is not checkable offline, and a root "
+        "trusted then but withdrawn since would fail here")
+    return True
+
+
+@functools.cache
+def _mozilla_roots():
+    import certifi
+    from cryptography.x509.verification import Store
+
+    with warnings.catch_warnings():  # a root or two has a serial number RFC 5280 disallows: still a root
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return Store(x509.load_pem_x509_certificates(Path(certifi.where()).read_bytes()))
 
 
 def _certificate_names(certificate: x509.Certificate) -> set[str]:

@@ -132,3 +132,9 @@ class DocumentRow:
 
 
 Capture = tuple[CaptureRow, list[StoredRecord], dict | None]  # its row, its records, its attestation
+
+
+def outcome_label(outcome: str) -> str:
+    """A capture's outcome as people read it: "complete" (stored whole, whatever page it was; the
+    catalog's "ok" beside a 404 would read as a page that is fine), "truncated" or "failed"."""
+    return "complete" if outcome == "ok" else outcome
