@@ -36,9 +36,17 @@ def recorded_frames(storage: Storage, records: list[StoredRecord]) -> list[Store
             details = json.loads(read_record_block(storage, metadata))
         except ValueError:  # a metadata record of another kind than the capture's JSON
             continue
-        page = details.get("page") if isinstance(details, dict) else None
-        if isinstance(page, dict) and isinstance(page.get("frames"), list):
+        if (frames := listed_frames(details)) is not None:
             by_id = {record.record_id: record for record in records if record.role == FRAME_DOM}
-            return [by_id[frame["dom_record_id"]] for frame in page["frames"]
-                    if isinstance(frame, dict) and frame.get("dom_record_id") in by_id]
+            return [by_id[frame["dom_record_id"]] for frame in frames if frame.get("dom_record_id") in by_id]
     return None
+
+
+def listed_frames(details: object) -> list[dict] | None:
+    """The frames a capture's metadata `details` lists in its page section, each a dict naming
+    its "url" and "dom_record_id"; None when it names none (made before frames were recorded,
+    or not rendered in a browser)."""
+    page = details.get("page") if isinstance(details, dict) else None
+    if not isinstance(page, dict) or not isinstance(page.get("frames"), list):
+        return None
+    return [frame for frame in page["frames"] if isinstance(frame, dict)]

@@ -2,14 +2,16 @@
 records and signed attestation; from its final response the page title and visible text; from
 its metadata record the redirects followed, the server certificate, what it holds less of than
 the page had, and the software, browser and settings that made it; for a browser capture, the
-page a reader saw."""
+page a reader saw and the frames it showed."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
+from archiver.capture.browser.records import FRAME_DOM
 from archiver.capture.httpbody import MAX_TEXT_BYTES, html_of, page_title
+from archiver.capture.recorded_frames import listed_frames
 from archiver.capture.shortfalls import incomplete
 from archiver.exchange.bundle_page import RenderedPage, rendered_page, visible_text
 from archiver.store.catalog import Catalog
@@ -37,6 +39,8 @@ class CaptureEvidence:
     incomplete: str | None = None  # what its record holds less of than the page had: its metadata's word, or the catalog's
     made_with: dict | None = None  # the software, browser and settings its metadata record names; None: not recorded
     logged_by: str | None = None  # of a capture that failed with nothing received: the key that signed its custody entry
+    # The frames its page showed, each with the record of its DOM (frames_of); None: not recorded.
+    frames: tuple[dict, ...] | None = None
 
 
 def gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEvidence:
@@ -60,7 +64,29 @@ def gather(storage: Storage, catalog: Catalog, capture: CaptureRow) -> CaptureEv
     return CaptureEvidence(capture, records, catalog.attestation(capture.id),
                            None if payload is None else page_title(payload),
                            redirects, _certificate(capture, details), page, text, incomplete(details) or capture.incomplete,
-                           {name: details[name] for name in MADE_WITH if name in details} or None)
+                           {name: details[name] for name in MADE_WITH if name in details} or None,
+                           frames=frames_of(capture, records, details))
+
+
+def frames_of(capture: CaptureRow, records: tuple[StoredRecord, ...], details: dict) -> tuple[dict, ...] | None:
+    """The frames a browser capture's page showed, in its metadata's order, each with its URL and
+    the record holding its DOM (its id, block digest, and whether it was cut: WARC-Truncated);
+    None when its metadata lists none, made before frames were recorded. Of an imported capture,
+    whose metadata is another tool's and not read, the frame DOM records it holds, URLs unknown."""
+    by_id = {record.record_id: record for record in records if record.role == FRAME_DOM}
+    if capture.imported_from is not None:
+        listed = [{"url": None, "dom_record_id": record_id} for record_id in by_id]
+    elif (listed := listed_frames(details)) is None:
+        return None
+    return tuple(_frame(frame.get("url"), frame.get("dom_record_id"), by_id.get(frame.get("dom_record_id")))
+                 for frame in listed)
+
+
+def _frame(url: object, record_id: object, record: StoredRecord | None) -> dict:
+    # A record the metadata names but the capture does not hold is shown by the id named, digest none.
+    return {"url": None if url is None else str(url), "record_id": str(record_id),
+            "block_digest": record.block_digest if record else None,
+            "cut": record.truncated if record else None, "held": record is not None}
 
 
 def _certificate(capture: CaptureRow, details: dict) -> dict | None:

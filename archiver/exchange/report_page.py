@@ -1,7 +1,8 @@
 """The part of evidence/report.html that shows a browser capture's page as a reader saw it: the
 screenshot with its URL and UTC date and time beside it (what the Berkeley Protocol, ¶155, asks
-of a capture shown in court), the title, the first lines of the visible text, and where each
-citing claim's words appear in that text.
+of a capture shown in court), the title, the first lines of the visible text, where each citing
+claim's words appear in that text, and the frames it showed (an article or a post embedded in
+it), each with the record that holds its DOM.
 
 The screenshot is embedded as a data: URI holding the signed record's block byte for byte, not
 linked as a file beside the report: the report stays one self-contained page that can be
@@ -15,7 +16,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timezone
 
-from archiver.exchange.report_markup import escape, literal, prose
+from archiver.exchange.report_markup import count, escape, literal, prose
 
 
 def page_section(capture: dict) -> str:
@@ -26,6 +27,8 @@ def page_section(capture: dict) -> str:
             ("First lines of its text", _lines(page["lines"]))]
     if claims:
         rows.append(("Claims' words on the page", f"<ul>{claims}</ul>"))
+    if frames := _frames(capture):
+        rows.append(("Frames it showed", frames))
     return (_screenshot(capture) + "<dl>\n"
             + "".join(f"<dt>{label}</dt><dd>{value}</dd>\n" for label, value in rows) + "</dl>\n")
 
@@ -80,3 +83,36 @@ def _claim_words(item: dict) -> str:
     return (f"<li>{words} appears in the page's text: "
             f"<div class=\"lines\">{prose(found['before'])}<mark>{prose(found['words'])}</mark>"
             f"{prose(found['after'])}</div></li>")
+
+
+def _frames(capture: dict) -> str:
+    """The frames the page showed, each document's URL and the record of its DOM; nothing when it
+    showed none. A capture made before frames were recorded says so: a reader must not take its
+    silence for a page without frames."""
+    frames = capture.get("frames")
+    if frames is None:
+        return ("<span class=\"warn\">not recorded</span>: this capture was made before archiver recorded the frames "
+                "a page showed (an article or a post embedded in it), so whether it showed any, and what they held, "
+                "is not in its records beyond what its screenshot shows")
+    if not frames:
+        return ""
+    if capture.get("imported"):
+        said = (f"the file holds the DOMs of {count(len(frames), 'frame')} the page showed; which URL each came from "
+                "is not read (the file's metadata is another tool's)")
+    else:
+        said = (f"the page showed {count(len(frames), 'frame')} (an article or a post embedded in it), each a document "
+                "of its own whose DOM is recorded apart from the page's, so its text is not among the first lines above")
+    return f"{said}:<ol>" + "".join(f"<li>{_frame(frame)}</li>" for frame in frames) + "</ol>"
+
+
+def _frame(frame: dict) -> str:
+    where = "URL not read" if frame["url"] is None else literal(frame["url"])
+    if not frame["held"]:
+        return (f"{where}; its DOM named as in WARC record {literal(frame['record_id'])}, "
+                "<span class=\"warn\">which is not among this capture's records</span>")
+    said = (f"{where}; its DOM in WARC record {literal(frame['record_id'])}, "
+            f"block digest {literal(frame['block_digest'])}")
+    if frame["cut"]:
+        said += (f" <span class=\"warn\">(cut: the record holds only the first part of the frame's DOM, "
+                 f"WARC-Truncated {literal(frame['cut'])}; the rest was not recorded)</span>")
+    return said

@@ -123,6 +123,8 @@ def _capture_view(item: CaptureEvidence, archive: str, citing: list[ClaimRow], c
             # Why its attestation is not to be trusted (its key revoked from before the capture), if it is not.
             "attestation_distrusted": attestation_distrust(item.attestation, c.finished_at, statuses),
             "page": _page_view(item.page, citing) if item.page else None, "change": change, "made_with": item.made_with,
+            # Shown with the page: each with its URL and the record of its DOM; None, not recorded.
+            "frames": None if item.frames is None else list(item.frames),
             "imported": _imported_view(c.imported_from, imported) if c.imported_from else None}
 
 
