@@ -2,7 +2,8 @@
 embedded in an iframe): how many, each frame's URL printed literally, and the record holding its
 DOM by its id and block digest, saying of one cut at the DOM bound that it holds only the first
 part. A page that showed none says nothing of frames; a capture made before frames were recorded
-says they were not recorded, never that there were none."""
+says they were not recorded, never that there were none; an imported one names the frame records
+its file holds, but not their URLs, which only the file's own metadata says."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from archiver.capture.browser import pages
 from archiver.capture.browser.render import PageLimits
-from tests.conftest import http_response, warc_records
+from tests.conftest import http_response, make_collection, warc_records
 from tests.test_browser_capture import CHROMIUM, chromium  # noqa: F401 (a fixture)
 from tests.test_browser_drift import captured_before_frames
 from tests.test_report_bundle import text_of
@@ -95,4 +96,26 @@ def test_a_capture_made_before_frames_were_recorded_says_they_were_not(
             "(an article or a post embedded in it), so whether it showed any, and what they held, is not in its "
             "records beyond what its screenshot shows") in text
     assert "the page showed" not in text
+    assert network_sandbox == []
+
+
+def test_an_imported_capture_names_its_frame_records_but_not_their_urls(
+        run_cli, raw_server, collection, chromium, network_sandbox, tmp_path):
+    url = _site(raw_server).url("/framed")
+    assert run_cli("capture", "-C", collection.root, "--browser", url).exit_code == 0
+    frames = [r for r in warc_records(collection.storage.folder) if r.headers.get("WARC-Target-URI") == f"urn:frame-dom:{url}"]
+    assert len(frames) == 2
+    made = run_cli("bundle", "-C", collection.root, "--url", url, "-o", tmp_path / "made.wacz")
+    assert made.exit_code == 0, made.output
+    other = make_collection(tmp_path / "other")
+    imported = run_cli("import", "-C", other.root, tmp_path / "made.wacz")
+    assert imported.exit_code == 0, imported.output
+    (tmp_path / "again").mkdir()
+    text = text_of(_report(run_cli, other, url, tmp_path / "again"))
+    said = text[text.index("Frames it showed"):]
+    assert said.startswith("Frames it showed the file holds the DOMs of 2 frames the page showed; which URL each came "
+                           "from is not read (the file's metadata is another tool's)"), said
+    for frame in frames:
+        assert (f"URL not read; its DOM in WARC record {frame.headers['WARC-Record-ID']}, block digest "
+                f"{frame.headers['WARC-Block-Digest']}") in said
     assert network_sandbox == []
