@@ -84,18 +84,22 @@ def test_a_page_building_a_huge_dom_is_cut_in_the_browser_and_never_compared_as_
 
 def test_the_doms_are_counted_in_the_pages_byte_budget(run_cli, raw_server, collection, chromium, network_sandbox,
                                                         monkeypatch):
-    """The page's DOM takes what its responses left of its byte budget (max_page_bytes), its frames'
-    what the page's DOM left: none here, so their records are empty, and say they were cut."""
+    """The page's DOM takes what its responses, screenshot and PDF left of its byte budget
+    (max_page_bytes), its frames' what the page's DOM left: none here, so their records are empty,
+    and say they were cut."""
     monkeypatch.setattr(pages, "RecordingProxy", functools.partial(RecordingProxy, max_page_bytes=BOUND))
     server = raw_server({"/": send_bytes(http_response(PAGE)), "/frame": send_bytes(http_response(FRAME))})
     result = run_cli("capture", "-C", collection.root, "--browser", server.url("/"), "--json")
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.stdout)["captures"]
     assert "the DOM records of the page's frames hold the first 0.0 MB of " in row["incomplete"], row
-    doms = [r for r in warc_records(collection.storage.folder) if r.type == "resource"
-            and r.headers["WARC-Target-URI"].startswith(("urn:dom:", "urn:frame-dom:"))]
+    records = [r for r in warc_records(collection.storage.folder) if r.type == "resource"]
+    doms = [r for r in records if r.headers["WARC-Target-URI"].startswith(("urn:dom:", "urn:frame-dom:"))]
+    pictures = [r for r in records if r.headers["WARC-Target-URI"].startswith(("urn:screenshot:", "urn:pdf:"))]
+    assert len(pictures) == 2, pictures  # made first, and kept: the budget had room for them
+    made = sum(len(r.block) for r in doms + pictures)
     served = len(PAGE) + 3 * len(FRAME)
-    assert sum(len(r.block) for r in doms) <= BOUND - len(PAGE), [len(r.block) for r in doms]
-    assert sum(len(r.block) for r in doms) > BOUND - served - 10_000, [len(r.block) for r in doms]
+    assert made <= BOUND - len(PAGE), [len(r.block) for r in doms + pictures]
+    assert made > BOUND - served - 10_000, [len(r.block) for r in doms + pictures]
     assert len(doms) == 4 and all(r.headers.get("WARC-Truncated") == "length" for r in doms), doms
     assert network_sandbox == []

@@ -23,6 +23,17 @@ def dom_cut(records_hold: str, kept: int, whole: int) -> str:
     return f"{records_hold} the first {_megabytes(kept)} of {_megabytes(whole)}"
 
 
+# How a screenshot left out of the page's byte budget begins its shortfall (left_out), which a report looks for.
+SCREENSHOT_LEFT_OUT = "the screenshot was left out"
+
+
+def left_out(what: str, size: int, left: int) -> str:
+    """A thing the browser made of the page (`what`: "the screenshot") of `size` bytes not kept:
+    the page's byte budget had only `left` bytes left."""
+    return (f"{what} was left out: its {_megabytes(size)} would have taken the page past its byte budget "
+            f"(max_page_bytes; {_megabytes(left)} left)")
+
+
 def _megabytes(size: int) -> str:
     return f"{size / 10**6:,.1f} MB"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timezone
 
+from archiver.capture.shortfalls import SCREENSHOT_LEFT_OUT
 from archiver.exchange.report_markup import count, escape, literal, prose
 
 
@@ -56,8 +57,10 @@ def _screenshot(capture: dict) -> str:
     if capture["final_url"] and capture["final_url"] != capture["url"]:
         where += f" (which led to {literal(capture['final_url'])})"
     caption = f"{where}, captured on {utc(capture['started_at'])}"
-    if shot is None:
-        return f"<p>{caption}: no screenshot was made.</p>\n"
+    if shot is None:  # made, but past the page's byte budget: its record (below) says so
+        left_out = SCREENSHOT_LEFT_OUT in (capture.get("incomplete") or "")
+        said = "the screenshot was left out of the record" if left_out else "no screenshot was made"
+        return f"<p>{caption}: {said}.</p>\n"
     about = (f"Screenshot in WARC record {literal(shot['record_id'])}, taken on {utc(shot['taken_at'])}; "
              f"its digest, the SHA-256 of the PNG file, is {literal(shot['block_digest'])}.")
     if shot["size"] is None:

@@ -133,7 +133,8 @@ def _why_not_the_page(result: BrowserResult, max_redirects: int) -> str | None:
     """Why the capture is not the page as a reader saw it, or None: no response to it, one that
     could not be read (its own reason), more redirects than allowed, or a page the browser could
     not render (a hang, a crash, a closed page, a document cut short before its body) and so no
-    screenshot of; a file the browser downloads has none, and is captured."""
+    screenshot of; a file the browser downloads has none, and is captured, and so is a page whose
+    screenshot was made but left out of its byte budget (a shortfall says so)."""
     last = result.hops[-1] if result.hops else None
     if result.final is None:
         return (last.error if last and last.error else None) or result.page.error \
@@ -146,7 +147,7 @@ def _why_not_the_page(result: BrowserResult, max_redirects: int) -> str | None:
         return None  # the page is a file, saved rather than shown: its response is the capture
     if (result.page.final_url or "").startswith("chrome-error:"):  # what is shown is the browser's own error page
         return "the page went on to an address the browser could not load, and showed its own error page"
-    if result.page.screenshot is None:
+    if result.page.screenshot is None and "screenshot" not in result.page.left_out:
         why = result.page.error or next((note for note in result.page.notes if note.startswith("screenshot")),
                                         "no screenshot was made")
         return f"the browser did not render the page ({why}); its HTTP exchanges are stored"

@@ -29,7 +29,8 @@ from archiver.capture.browser.page_bytes import PageBytes
 from archiver.capture.browser.page_text import (DOM_BYTES, FRAME_DOM_BYTES, RenderedDom, ShownFrame, page_text,
                                               page_title, rendered_dom, shown_frames)
 from archiver.capture.browser.screen_notes import screen_notes
-from archiver.capture.browser.screenshot import NOTHING_TO_SHOW, PAGE_SIZE, screenshot, screenshot_clip
+from archiver.capture.browser.screenshot import (NOTHING_TO_SHOW, PAGE_SIZE, budgeted, print_pdf, screenshot,
+                                                screenshot_clip)
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
 from archiver.capture.shortfalls import STEP_SHORTFALLS, dom_cut
 from archiver.store.settings import WAIT_AFTER_LOAD
@@ -54,7 +55,8 @@ class PageLimits:
     scroll_height: int = 50_000  # pixels scrolled at most, so an infinite-scroll page ends
     inner_boxes: int = 10        # inner scroll containers scrolled through at most, the largest first
     inner_steps: int = 50        # steps scrolled in each, a box's height at a time
-    screenshot_height: int = 20_000  # pixels of page in the screenshot; taller pages are cut, and noted
+    screenshot_height: int = 20_000  # pixels of page in the screenshot each way; larger pages are cut, and noted
+    screenshot_area: int = 1280 * 20_000  # and in all: the default window's width by screenshot_height
     artifacts: float = 10.0      # time kept back for the screenshot, PDF and DOM
     text_chars: int = 1_000_000  # of visible text kept for the report and the replay check
     dom_bytes: int = DOM_BYTES   # of the page's DOM kept (page_text.py)
@@ -73,6 +75,7 @@ class PageCapture:
     status: int | None = None       # of the response the navigation ended on (after HTTP redirects)
     screenshot: bytes | None = None  # full-page PNG
     pdf: bytes | None = None
+    left_out: list[str] = field(default_factory=list)  # "screenshot", "pdf": made, but past the page's byte budget
     dom: bytes | None = None         # the DOM after scripts ran, serialised, UTF-8, open shadow roots included
     dom_whole_bytes: int | None = None  # of the whole DOM, when `dom` holds only its first part
     frames: list[ShownFrame] = field(default_factory=list)  # the frames shown to the reader, their text and DOM
@@ -104,7 +107,7 @@ class _PageRun:
     def __init__(self, page: Page, traffic: NetworkActivity, result: PageCapture, deadline: float,
                  limits: PageLimits, page_bytes: PageBytes | None) -> None:
         self.page, self.traffic, self.result, self.deadline, self.limits = page, traffic, result, deadline, limits
-        self.page_bytes = page_bytes  # the page's budget, its DOMs counted in it; None: none (a replay)
+        self.page_bytes = page_bytes  # the page's budget, its DOMs and pictures counted in it; None: none (a replay)
         self.started = time.monotonic()
         # Time kept back so that a page which never settles still gets its screenshot, PDF and DOM.
         self.waits_end = deadline - min(limits.artifacts, 0.3 * max(0.0, deadline - self.started))
@@ -151,8 +154,9 @@ async def render_page(context: BrowserContext, page: Page, url: str, deadline: f
                       result: PageCapture, traffic: NetworkActivity, page_bytes: PageBytes | None = None) -> None:
     """Run `url` through the lifecycle in `page`, the blank page of a fresh `context`, filling
     `result` as it goes (so that whoever gives up waiting still has what was made). `traffic` is
-    what the context's proxy has in flight; `page_bytes` its byte budget, which the DOMs count in. Playwright's "networkidle" fires once per navigation,
-    so it cannot tell when what a scroll started has finished; the proxy can."""
+    what the context's proxy has in flight; `page_bytes` its byte budget, which the screenshot, PDF
+    and DOMs count in. Playwright's "networkidle" fires once per navigation, so it cannot tell when
+    what a scroll started has finished; the proxy can."""
     run = _PageRun(page, traffic, result, deadline, limits, page_bytes)
     watch_page(context, page, run)
     try:
@@ -351,19 +355,21 @@ async def _artifacts(run: _PageRun) -> None:
 
 
 async def _pictures(run: _PageRun) -> None:
-    """The full-page screenshot, then the PDF print."""
+    """The full-page screenshot, then the PDF print, each counted in the page's budget once made."""
     page, result, limits = run.page, run.result, run.limits
     size = await run.bounded("page size", lambda: page.evaluate(PAGE_SIZE), limits.artifacts, waiting=False)
     if size is not None:
         result.notes += await run.bounded("screen notes", lambda: screen_notes(page, limits.artifacts / 4),
                                           limits.artifacts, waiting=False) or []
         area = screenshot_clip(size, page.viewport_size or {"width": 1280, "height": 800}, limits.screenshot_height,
-                               result.notes, result.shortfalls)
+                               limits.screenshot_area, result.notes, result.shortfalls)
         result.taken_at["screenshot"] = datetime.now(timezone.utc)
-        result.screenshot = await run.bounded("screenshot", lambda: screenshot(page, size, area, result.notes, limits.tall_window),
-                                              limits.artifacts, waiting=False)
+        result.screenshot = budgeted(run, "screenshot", await run.bounded(
+            "screenshot", lambda: screenshot(page, size, area, result.notes, limits.tall_window), limits.artifacts,
+            waiting=False))
     result.taken_at["pdf"] = datetime.now(timezone.utc)
-    result.pdf = await run.bounded("pdf", lambda: page.pdf(print_background=True), limits.artifacts, waiting=False)
+    result.pdf = budgeted(run, "pdf", await run.bounded("pdf", lambda: print_pdf(page, result.notes), limits.artifacts,
+                                                         waiting=False))
 
 
 def _dom_bytes(run: _PageRun, bound: int, uncounted: int = 0) -> int:

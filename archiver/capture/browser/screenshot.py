@@ -1,4 +1,6 @@
-"""A page's screenshot: the whole page in one PNG, as a reader scrolling through it saw it.
+"""A page's screenshot: the whole page in one PNG, as a reader scrolling through it saw it, and its
+PDF print; each bounded (the screenshot's area, the PDF's pages), so that a page cannot make either
+of gigabytes, and each then counted in the page's byte budget (render.py).
 
 Chromium renders beyond the window for a screenshot (captureBeyondViewport), but a frame from
 another site is painted only within the window: an embedded post, video or map below the first
@@ -11,10 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
+from typing import TYPE_CHECKING
 
 from playwright.async_api import Error, Page
 
-from archiver.capture.shortfalls import screenshot_cut
+from archiver.capture.shortfalls import left_out, screenshot_cut
+
+if TYPE_CHECKING:
+    from archiver.capture.browser.render import _PageRun
 
 # Reading the height from both elements: quirks-mode pages report it on <body>, standard ones on <html>
 # (neither is there yet in a document whose first bytes have not come).
@@ -44,17 +51,50 @@ TALLEST_WINDOW = 16_384
 TALL_WINDOW_NOTE = ("screenshot: taken in a window as tall as the page, so that frames from other sites "
                     "below the first screen are painted")
 FRAMES_BLANK_NOTE = "screenshot: frames from other sites below the first screen may be blank"
+# Pages of the PDF print at most: Chromium lays out the whole page to print it, but writes only these.
+PDF_PAGES = 100
+# How Chromium's PDF (Skia's) names each page object; its page tree's nodes are /Type /Pages.
+_PDF_PAGE = re.compile(rb"/Type\s*/Page\b(?!s)")
 
 
-def screenshot_clip(size: list[int], viewport: dict, height_limit: int, notes: list[str],
+def screenshot_clip(size: list[int], viewport: dict, height_limit: int, area_limit: int, notes: list[str],
                     shortfalls: list[str]) -> dict:
-    """The whole page, at least the viewport, at most `height_limit` pixels each way (noted, and a shortfall)."""
+    """The whole page, at least the viewport, at most `height_limit` pixels each way and `area_limit`
+    pixels in all: of a larger page its first `height_limit` px down, as wide as the area then
+    allows (the window's width at least), each side cut noted, and a shortfall. A page wide and
+    high of noise would otherwise make a PNG of gigabytes, copied whole into Python."""
     width, height = max(size[0], viewport["width"]), max(size[1], viewport["height"])
-    for extent, side in ((height, "high"), (width, "wide")):
-        if extent > height_limit:
-            notes.append(f"screenshot: the first {height_limit} px of a page {extent} px {side}")
-            shortfalls.append(screenshot_cut(height_limit, extent, side))
-    return {"x": 0, "y": 0, "width": min(width, height_limit), "height": min(height, height_limit), "scale": 1}
+    shown_height = min(height, height_limit)
+    shown_width = min(width, height_limit, max(viewport["width"], area_limit // shown_height))
+    shown_height = min(shown_height, max(1, area_limit // shown_width))  # a window wider than the area allows
+    for extent, shown, side in ((height, shown_height, "high"), (width, shown_width, "wide")):
+        if shown < extent:
+            notes.append(f"screenshot: the first {shown} px of a page {extent} px {side}")
+            shortfalls.append(screenshot_cut(shown, extent, side))
+    return {"x": 0, "y": 0, "width": shown_width, "height": shown_height, "scale": 1}
+
+
+async def print_pdf(page: Page, notes: list[str]) -> bytes:
+    """The page printed (Letter paper, its backgrounds too), its first PDF_PAGES pages: one of
+    that many pages may have had more, and is noted."""
+    pdf = await page.pdf(print_background=True, page_ranges=f"1-{PDF_PAGES}")
+    if len(_PDF_PAGE.findall(pdf)) >= PDF_PAGES:
+        notes.append(f"pdf: holds the first {PDF_PAGES} pages; the page may print to more")
+    return pdf
+
+
+def budgeted(run: _PageRun, what: str, made: bytes | None) -> bytes | None:
+    """`made` (the "screenshot" or "pdf"), counted in the page's budget; None when it would have
+    taken the page past it: left out, noted, and a shortfall, so that it is never missed silently."""
+    if made is None or run.page_bytes is None or run.page_bytes.take(len(made)):
+        return made
+    left = run.page_bytes.left()
+    run.result.notes.append(f"{what}: left out: its {len(made)} bytes are more than the {left} bytes left of "
+                            "the page's byte budget (max_page_bytes)")
+    run.result.shortfalls.append(left_out("the screenshot" if what == "screenshot" else "the PDF print",
+                                          len(made), left))
+    run.result.left_out.append(what)
+    return None
 
 
 async def screenshot(page: Page, size: list[int], clip: dict, notes: list[str], tall_window: bool = True) -> bytes:
