@@ -111,9 +111,9 @@ def test_a_screenshot_past_the_pages_byte_budget_is_left_out_and_said_so(run_cli
     assert _records(collection, "screenshot") == {} and _records(collection, "pdf") == {}
     assert b"An article" in _records(collection, "dom")[url]
 
-    said = re.escape("would have taken the page past its byte budget (max_page_bytes; ") + r"0\.0 MB left\)"
-    assert re.search(r"the screenshot was left out: its \d+\.\d MB " + said, row["incomplete"]), row
-    assert re.search(r"the PDF print was left out: its \d+\.\d MB " + said, row["incomplete"]), row
+    said = re.escape("would have taken the page past its byte budget (max_page_bytes; ") + r"[\d,]+ bytes left\)"
+    assert re.search(r"the screenshot was left out: its [\d,]+ bytes " + said, row["incomplete"]), row
+    assert re.search(r"the PDF print was left out: its [\d,]+ bytes " + said, row["incomplete"]), row
     page = _details(collection)[url]
     assert any(s.startswith("the screenshot was left out") for s in page["shortfalls"]), page
     assert any(n.startswith("screenshot: left out: its ") and "max_page_bytes" in n for n in page["notes"]), page

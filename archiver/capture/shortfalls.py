@@ -30,12 +30,17 @@ SCREENSHOT_LEFT_OUT = "the screenshot was left out"
 def left_out(what: str, size: int, left: int) -> str:
     """A thing the browser made of the page (`what`: "the screenshot") of `size` bytes not kept:
     the page's byte budget had only `left` bytes left."""
-    return (f"{what} was left out: its {_megabytes(size)} would have taken the page past its byte budget "
-            f"(max_page_bytes; {_megabytes(left)} left)")
+    return (f"{what} was left out: its {_size(size)} would have taken the page past its byte budget "
+            f"(max_page_bytes; {_size(left)} left)")
 
 
 def _megabytes(size: int) -> str:
     return f"{size / 10**6:,.1f} MB"
+
+
+def _size(size: int) -> str:
+    """In bytes below 0.1 MB, which would read as 0.0 MB."""
+    return f"{size:,} bytes" if size < 10**5 else _megabytes(size)
 
 
 def incomplete(details: dict) -> str | None:
