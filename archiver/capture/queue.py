@@ -302,9 +302,25 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
 async def _retry_stalled(app: procrastinate.App) -> None:
     """Every heartbeat, set back to wait the jobs of workers that stopped beating. Done beside
     the worker rather than as a periodic job, so it never waits for a free slot behind a backlog
-    of captures and leaves no job row behind each second."""
+    of captures and leaves no job row behind each second. A round that fails (the queue's
+    connection ended, the server restarting) is said once, and tried again each heartbeat: no
+    one awaits this task before it is cancelled, so a failure ending it would be silent, and this
+    worker would never again take over another's jobs."""
+    failed_rounds = 0
     while True:
         await asyncio.sleep(HEARTBEAT)
-        for job in await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=STALLED_AFTER):
-            with contextlib.suppress(ConnectorException):  # another worker set it back first
-                await app.job_manager.retry_job(job)
+        try:
+            for job in await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=STALLED_AFTER):
+                with contextlib.suppress(ConnectorException):  # another worker set it back first
+                    await app.job_manager.retry_job(job)
+        except Exception as problem:
+            if not failed_rounds:  # once an outage, not every heartbeat of it
+                cause = problem.__cause__ or problem  # procrastinate's ConnectorException says only "Database error."
+                _log.warning("could not look for the jobs of stopped workers to take them again; trying again "
+                             "every %g s (if this goes on, check the catalog's PostgreSQL server)", HEARTBEAT,
+                             exc_info=(type(cause), cause, cause.__traceback__))
+            failed_rounds += 1
+            continue
+        if failed_rounds:
+            _log.warning("looking for the jobs of stopped workers again, after %d failed round(s)", failed_rounds)
+            failed_rounds = 0

@@ -1,0 +1,97 @@
+"""The capture queue's bookkeeping on a real PostgreSQL: the workers' setting back of stalled
+jobs through a failed round."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import psycopg
+import pytest
+
+from archiver.capture import queue
+from archiver.cli.worker import _OneLine
+
+
+def _job_under_way(url: str, target: str, heartbeat: str | None, abort_requested: bool = False) -> int:
+    """A capture job of `target` marked 'doing' by a worker whose last heartbeat is `heartbeat`
+    (an SQL expression; None: no worker row left); its id."""
+    [job] = queue.enqueue(url, [target]).jobs.values()
+    with psycopg.connect(url, autocommit=True) as db:
+        worker = None
+        if heartbeat is not None:
+            [(worker,)] = db.execute(f"INSERT INTO procrastinate_workers (last_heartbeat) VALUES ({heartbeat})"
+                                     " RETURNING id").fetchall()
+        db.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s, abort_requested = %s"
+                   " WHERE id = %s", (worker, abort_requested, job))
+    return job
+
+
+def _rename_workers_table(url: str, old: str, new: str) -> None:
+    """A round's query then fails for real on the server, as it would on a dropped connection."""
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+
+async def _until(condition, what: str, retrying: asyncio.Task) -> None:
+    """Wait for `condition`; fail at once if the task setting back stalled jobs ended first."""
+    deadline = time.monotonic() + 120  # a guard against a hang, not a guess of how long it takes
+    while not condition():
+        if retrying.done():
+            pytest.fail(f"the task setting back stalled jobs ended before {what}: "
+                        f"{'cancelled' if retrying.cancelled() else repr(retrying.exception())}")
+        assert time.monotonic() < deadline, f"still not {what}"
+        await asyncio.sleep(0.05)
+
+
+def _failed_rounds_said(caplog) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.getMessage().startswith("could not look for the jobs")]
+
+
+def test_a_failed_round_of_setting_back_stalled_jobs_is_said_once_and_the_next_rounds_still_set_them_back(
+        postgresql_url, caplog):
+    """A round whose query failed (the connection dropped, the server restarting) ended the task
+    for good, unseen until the worker stopped: that worker never again took over a dead worker's
+    jobs. Now the failure is one line of the worker's, and the next heartbeats' rounds go on."""
+    caplog.set_level(logging.WARNING, logger="archiver")
+    stalled = _job_under_way(postgresql_url, "http://127.0.0.1:9/held", "now() - interval '1 hour'")
+    _rename_workers_table(postgresql_url, "procrastinate_workers", "procrastinate_workers_away")
+
+    async def run() -> None:
+        app = queue._app(postgresql_url, configure=queue._autocommit, pool_factory=queue._pool)
+        async with app.open_async():
+            retrying = asyncio.create_task(queue._retry_stalled(app))
+            await _until(lambda: _failed_rounds_said(caplog), "a failed round said", retrying)
+            assert queue.job_states(postgresql_url, [stalled]) == {stalled: "doing"}
+            _rename_workers_table(postgresql_url, "procrastinate_workers_away", "procrastinate_workers")
+            await _until(lambda: queue.job_states(postgresql_url, [stalled]) == {stalled: queue.WAITING},
+                         "the stalled job set back to wait", retrying)
+            retrying.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await retrying
+
+    asyncio.run(run())
+    [failed] = _failed_rounds_said(caplog)  # once for the outage, however many heartbeats it lasted
+    said = _OneLine().format(failed)
+    assert "\n" not in said and said.startswith("worker: could not look for the jobs of stopped workers") and \
+        '(UndefinedTable: relation "procrastinate_workers" does not exist' in said, said
+    assert any(record.getMessage().startswith("looking for the jobs of stopped workers again, after ")
+               for record in caplog.records), caplog.records
+
+
+def test_the_task_setting_back_stalled_jobs_stops_on_cancel_while_its_rounds_fail(postgresql_url, caplog):
+    caplog.set_level(logging.WARNING, logger="archiver")
+    queue._ensure_schema(postgresql_url)
+    _rename_workers_table(postgresql_url, "procrastinate_workers", "procrastinate_workers_away")
+
+    async def run() -> None:
+        app = queue._app(postgresql_url, configure=queue._autocommit, pool_factory=queue._pool)
+        async with app.open_async():
+            retrying = asyncio.create_task(queue._retry_stalled(app))
+            await _until(lambda: _failed_rounds_said(caplog), "a failed round said", retrying)
+            retrying.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await retrying
+
+    asyncio.run(run())
