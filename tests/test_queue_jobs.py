@@ -1,9 +1,10 @@
 """The capture queue's bookkeeping on a real PostgreSQL: the workers' setting back of stalled
-jobs through a failed round."""
+jobs through a failed round, and how `queue` counts a job asked to stop."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -12,6 +13,7 @@ import pytest
 
 from archiver.capture import queue
 from archiver.cli.worker import _OneLine
+from tests.conftest import make_collection
 
 
 def _job_under_way(url: str, target: str, heartbeat: str | None, abort_requested: bool = False) -> int:
@@ -95,3 +97,28 @@ def test_the_task_setting_back_stalled_jobs_stops_on_cancel_while_its_rounds_fai
                 await retrying
 
     asyncio.run(run())
+
+
+def test_a_job_asked_to_stop_is_counted_stopping_not_running_nor_stalled(postgresql_url):
+    """procrastinate marks a job asked to stop by abort_requested on a 'doing' job ('aborting'
+    before its 3.0, still a status of its enum): `queue` counted it running (or, its worker
+    dead, stalled, which a live worker would fail, not take again)."""
+    legacy = _job_under_way(postgresql_url, "http://127.0.0.1:9/legacy", "now() + interval '1 hour'")
+    with psycopg.connect(postgresql_url, autocommit=True) as db:
+        db.execute("UPDATE procrastinate_jobs SET status = 'aborting' WHERE id = %s", (legacy,))
+    _job_under_way(postgresql_url, "http://127.0.0.1:9/alive", "now() + interval '1 hour'", abort_requested=True)
+    _job_under_way(postgresql_url, "http://127.0.0.1:9/dead", None, abort_requested=True)
+    _job_under_way(postgresql_url, "http://127.0.0.1:9/running", "now() + interval '1 hour'")
+    assert queue.job_counts(postgresql_url) == {"queued": 0, "running": 1, "stalled": 0, "stopping": 3, "done": 0,
+                                                "failed": 0, "retried": 0}
+    assert queue.stalled_jobs(postgresql_url) == []  # doctor would say a worker takes it again
+
+
+def test_queue_prints_the_jobs_asked_to_stop(run_cli, tmp_path, postgresql_url):
+    collection = make_collection(tmp_path / "shared", postgresql_url)
+    _job_under_way(postgresql_url, "http://127.0.0.1:9/a", "now() + interval '1 hour'", abort_requested=True)
+    shown = run_cli("queue", "-C", collection.root)
+    assert shown.exit_code == 0 and "running\t0\nstalled\t0\nstopping\t1\n" in shown.stdout, shown.output
+    shown = run_cli("queue", "-C", collection.root, "--json")
+    assert json.loads(shown.stdout) == {"queued": 0, "running": 0, "stalled": 0, "stopping": 1, "done": 0,
+                                        "failed": 0, "retried": 0}

@@ -108,7 +108,7 @@ def test_three_workers_one_killed_mid_capture_one_right_after_its_upload_capture
     queued = run_cli("capture", "-C", first.root, "--queue", "--json", *urls)
     assert queued.exit_code == 0, queued.output
     assert len(json.loads(queued.stdout)["queued"]) == PAGES
-    assert queue_counts(run_cli, first) == {"queued": PAGES, "running": 0, "stalled": 0, "done": 0,
+    assert queue_counts(run_cli, first) == {"queued": PAGES, "running": 0, "stalled": 0, "stopping": 0, "done": 0,
                                                "failed": 0, "retried": 0}
 
     # Machine 1's worker captures the ten pages, and its first WARC closes a second later: it dies
@@ -163,8 +163,8 @@ def test_queue_shows_a_killed_workers_job_as_stalled_and_how_it_is_taken_again(r
     killed = worker(collection, concurrency=1)
     try:
         wait_for(gate.slots_held.is_set, "the worker capturing the page", [killed])
-        assert queue_counts(run_cli, collection) == {"queued": 0, "running": 1, "stalled": 0, "done": 0, "failed": 0,
-                                                     "retried": 0}
+        assert queue_counts(run_cli, collection) == {"queued": 0, "running": 1, "stalled": 0, "stopping": 0, "done": 0,
+                                                     "failed": 0, "retried": 0}
     finally:
         killed.kill()
         killed.wait()
@@ -181,8 +181,8 @@ def test_queue_shows_a_killed_workers_job_as_stalled_and_how_it_is_taken_again(r
         wait_for(lambda: queue_counts(run_cli, collection)["done"] == 1, "the stalled job taken again", [again])
     finally:
         assert stop(again) == 0
-    assert queue_counts(run_cli, collection) == {"queued": 0, "running": 0, "stalled": 0, "done": 1, "failed": 0,
-                                                 "retried": 1}
+    assert queue_counts(run_cli, collection) == {"queued": 0, "running": 0, "stalled": 0, "stopping": 0, "done": 1,
+                                                 "failed": 0, "retried": 1}
 
 
 def test_capture_queue_wait_follows_a_worker_and_prints_the_summary(raw_server, tmp_path, postgresql_url):

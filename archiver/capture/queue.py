@@ -192,30 +192,37 @@ def job_states(url: str, job_ids: list[int]) -> dict[int, str]:
                                (job_ids,)).fetchall())
 
 
+# A job asked to stop (procrastinate's abort, from its CLI or admin; `aborting` is the status
+# procrastinate before 3.0 gave it, still in its enum). It is never taken again, not even when
+# its worker has died (a live worker's retry of it fails it): neither running nor stalled.
+_STOPPING = "(j.status = 'aborting' OR (j.status = 'doing' AND j.abort_requested))"
 # A job under way whose worker has not beaten its heart for STALLED_AFTER seconds, or is gone
 # (killed, its machine lost): procrastinate's own rule (get_stalled_jobs), by which the live
 # workers take it again. `queue` counts these, `doctor` lists them.
-_STALLED = ("j.status = 'doing' AND NOT EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = j.worker_id"
-            " AND w.last_heartbeat >= now() - make_interval(secs => %(stalled_after)s))")
+_STALLED = (f"j.status = 'doing' AND NOT {_STOPPING} AND NOT EXISTS (SELECT 1 FROM procrastinate_workers w"
+            " WHERE w.id = j.worker_id AND w.last_heartbeat >= now() - make_interval(secs => %(stalled_after)s))")
 TAKEN_AGAIN = "taken again by a running `archiver worker`"
 
 
+COUNTS = ("queued", "running", "stalled", "stopping", "done", "failed", "retried")  # `queue`'s rows, --json's keys
+
+
 def job_counts(url: str) -> dict[str, int]:
-    """The collection's capture jobs: how many are queued, running, stalled (see _STALLED), done
-    and failed, and how many were retried (taken again after their worker stopped beating, or
-    stopped on a problem of its own)."""
+    """The collection's capture jobs: how many are queued, running, stalled (see _STALLED),
+    stopping (see _STOPPING), done and failed, and how many were retried (taken again after
+    their worker stopped beating, or stopped on a problem of its own)."""
     with _database(url) as db:
         if db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
-            return {"queued": 0, "running": 0, "stalled": 0, "done": 0, "failed": 0, "retried": 0}
+            return dict.fromkeys(COUNTS, 0)
         row = db.execute(
             "SELECT count(*) FILTER (WHERE status = 'todo'),"
-            f" count(*) FILTER (WHERE status IN ('doing', 'aborting') AND NOT ({_STALLED})),"
-            f" count(*) FILTER (WHERE {_STALLED}),"
+            f" count(*) FILTER (WHERE status = 'doing' AND NOT {_STOPPING} AND NOT ({_STALLED})),"
+            f" count(*) FILTER (WHERE {_STALLED}), count(*) FILTER (WHERE {_STOPPING}),"
             " count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status IN ('failed', 'aborted', 'cancelled')),"
             " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM procrastinate_events e WHERE e.job_id = j.id"
             " AND e.type = 'deferred_for_retry')) FROM procrastinate_jobs j WHERE task_name = %(task)s",
             {"task": TASK, "stalled_after": STALLED_AFTER}).fetchone()
-    return dict(zip(("queued", "running", "stalled", "done", "failed", "retried"), row))
+    return dict(zip(COUNTS, row))
 
 
 def last_heartbeat(url: str) -> tuple[bool, str | None]:

@@ -39,7 +39,7 @@ COMMANDS = {
     "import": ("archiver.cli.importing:import_command", "Import SOURCE (a .warc, .warc.gz or .wacz made by wget, Browsertrix, ArchiveWeb.page…)."),
     "doctor": ("archiver.cli.doctor:doctor", "Find what an interrupted run left, and with --fix repair it."),
     "worker": ("archiver.cli.worker:worker", "Take capture jobs from the collection's queue and capture them."),
-    "queue": ("archiver.cli.queue:queue", "Show the collection's capture jobs: queued, running, stalled, done, failed, and retried."),
+    "queue": ("archiver.cli.queue:queue", "Show the collection's capture jobs: queued, running, stalled, stopping, done, failed, and retried."),
     "migrate": ("archiver.cli.migrate:migrate", "Copy the collection into a shared one: a PostgreSQL catalog and an S3 bucket."),
 }
 

@@ -25,10 +25,11 @@ UPLOAD_SLACK = 30.0  # seconds past warc_age for a worker's WARC to be uploaded 
 @collection_option
 @json_option
 def queue(collection_dir: Path, as_json: bool) -> None:
-    """Show the collection's capture jobs: queued, running, stalled, done, failed, and retried.
+    """Show the collection's capture jobs: queued, running, stalled, stopping, done, failed, and retried.
 
     A retried job was taken again after its worker stopped. A stalled job's worker stopped beating its heart
-    (killed, or its machine lost): a running worker takes it again.
+    (killed, or its machine lost): a running worker takes it again. A stopping job was asked to stop (aborted
+    through procrastinate) and has not ended yet; it is not taken again.
 
     Exit 0, or 2 when the collection's catalog is not on PostgreSQL.
     """
