@@ -19,7 +19,7 @@ import select
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
 
 import procrastinate
 import psycopg
@@ -258,26 +258,29 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
         # Each job's capture runs in the loop's default executor (see _capture): one thread per job.
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(concurrency, "archiver-job"))
         async with app.open_async():
-            retrying = asyncio.create_task(_retry_stalled(app))
-
             def stop(problem: ArchiverError) -> None:
                 if not problems:  # once: a second cancel would cut short the jobs under way
                     working.cancel()  # procrastinate's own stop: no job taken, those under way finish
                 problems.append(problem)
 
-            async def stop_on_a_problem_of_its_own() -> None:
-                """Also while no job comes: an upload by age refused (the file stays in the spool, a
+            async def stopped_on_a_problem_of_its_own() -> bool:
+                """Also asked while no job comes: an upload by age refused (the file stays in the spool, a
                 new start uploads it), or the catalog's connection ended (its file locks went with it)."""
+                try:
+                    if run.upload_failed is not None:
+                        raise StorageProblem(run.upload_failed)
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, lambda: run.catalog.query("SELECT 1").fetchone())
+                except ArchiverError as problem:
+                    stop(problem)
+                return bool(problems)
+
+            async def stop_on_a_problem_of_its_own() -> None:
                 while not problems:
                     await asyncio.sleep(HEARTBEAT)
-                    try:
-                        if run.upload_failed is not None:
-                            raise StorageProblem(run.upload_failed)
-                        await asyncio.get_running_loop().run_in_executor(
-                            None, lambda: run.catalog.query("SELECT 1").fetchone())
-                    except ArchiverError as problem:
-                        stop(problem)
+                    await stopped_on_a_problem_of_its_own()
 
+            retrying = asyncio.create_task(_retry_stalled(app, stopped_on_a_problem_of_its_own))
             watching = asyncio.create_task(stop_on_a_problem_of_its_own())
             working = asyncio.create_task(app.run_worker_async(
                 queues=[QUEUE], concurrency=concurrency,
@@ -306,13 +309,15 @@ def work(url: str, run: CaptureRun, concurrency: int) -> None:
                              "can)") from problem
 
 
-async def _retry_stalled(app: procrastinate.App) -> None:
+async def _retry_stalled(app: procrastinate.App,
+                         stopped_on_a_problem_of_its_own: Callable[[], Awaitable[bool]]) -> None:
     """Every heartbeat, set back to wait the jobs of workers that stopped beating. Done beside
     the worker rather than as a periodic job, so it never waits for a free slot behind a backlog
-    of captures and leaves no job row behind each second. A round that fails (the queue's
-    connection ended, the server restarting) is said once, and tried again each heartbeat: no
-    one awaits this task before it is cancelled, so a failure ending it would be silent, and this
-    worker would never again take over another's jobs."""
+    of captures and leaves no job row behind each second. No one awaits this task before it is
+    cancelled, so a failure ending it would be silent, and this worker would never again take
+    over another's jobs: a failed round (its queue connection ended, the table refused) is said
+    once and tried again each heartbeat, unless the worker's own catalog fails too (the server
+    down), when the worker stops saying so in its one line."""
     failed_rounds = 0
     while True:
         await asyncio.sleep(HEARTBEAT)
@@ -321,7 +326,9 @@ async def _retry_stalled(app: procrastinate.App) -> None:
                 with contextlib.suppress(ConnectorException):  # another worker set it back first
                     await app.job_manager.retry_job(job)
         except Exception as problem:
-            if not failed_rounds:  # once an outage, not every heartbeat of it
+            if await stopped_on_a_problem_of_its_own():
+                return
+            if not failed_rounds:  # once a failure, not every heartbeat of it
                 cause = problem.__cause__ or problem  # procrastinate's ConnectorException says only "Database error."
                 _log.warning("could not look for the jobs of stopped workers to take them again; trying again "
                              "every %g s (if this goes on, check the catalog's PostgreSQL server)", HEARTBEAT,
