@@ -60,6 +60,13 @@ def _failed_rounds_said(caplog) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.getMessage().startswith("could not look for the jobs")]
 
 
+async def _retrying_after_a_failed_round(app, postgresql_url: str, caplog) -> asyncio.Task:
+    """The task setting back stalled jobs, started, once it has said a failed round."""
+    retrying = asyncio.create_task(queue._retry_stalled(app, _catalog_fine(postgresql_url)))
+    await _until(lambda: _failed_rounds_said(caplog), "a failed round said", retrying)
+    return retrying
+
+
 def test_a_failed_round_of_setting_back_stalled_jobs_is_said_once_and_the_next_rounds_still_set_them_back(
         postgresql_url, caplog):
     """A round whose query failed (the connection dropped, the server restarting) ended the task
@@ -72,8 +79,7 @@ def test_a_failed_round_of_setting_back_stalled_jobs_is_said_once_and_the_next_r
     async def run() -> None:
         app = queue._app(postgresql_url, configure=queue._autocommit, pool_factory=queue._pool)
         async with app.open_async():
-            retrying = asyncio.create_task(queue._retry_stalled(app, _catalog_fine(postgresql_url)))
-            await _until(lambda: _failed_rounds_said(caplog), "a failed round said", retrying)
+            retrying = await _retrying_after_a_failed_round(app, postgresql_url, caplog)
             assert queue.job_states(postgresql_url, [stalled]) == {stalled: "doing"}
             _rename_workers_table(postgresql_url, "procrastinate_workers_away", "procrastinate_workers")
             await _until(lambda: queue.job_states(postgresql_url, [stalled]) == {stalled: queue.WAITING},
@@ -100,8 +106,7 @@ def test_the_task_setting_back_stalled_jobs_stops_on_cancel_while_its_rounds_fai
     async def run() -> None:
         app = queue._app(postgresql_url, configure=queue._autocommit, pool_factory=queue._pool)
         async with app.open_async():
-            retrying = asyncio.create_task(queue._retry_stalled(app, _catalog_fine(postgresql_url)))
-            await _until(lambda: _failed_rounds_said(caplog), "a failed round said", retrying)
+            retrying = await _retrying_after_a_failed_round(app, postgresql_url, caplog)
             retrying.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await retrying
