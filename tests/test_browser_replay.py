@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from archiver.capture.browser.chromium import find_chromium
-from archiver.capture.browser import screenshot
+from archiver.capture.browser import render, screenshot
 from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED
 from archiver.check.replay import PIXELS_ALIKE, TEXT_ALIKE
 from tests.conftest import http_response, send_bytes, warc_records
@@ -193,6 +193,31 @@ def test_a_page_with_an_embed_below_the_first_screen_replays_as_its_screenshot_w
     [replay] = report["replay"]
     assert result.exit_code == 0 and replay["verdict"] == "alike", replay
     assert replay["pixel_similarity"] >= 0.99
+
+
+def test_a_wide_page_captured_before_screenshots_were_bounded_by_area_replays_alike(
+        run_cli, raw_server, collection, chromium, monkeypatch):
+    """A capture made when the screenshot was bounded each way only holds all of a page 3000 px
+    wide and 10,000 high; its replay's screenshot is cut to the area bound now (2560 px wide). The
+    part beyond the replay's is not compared: it is no change of the page."""
+    server = raw_server({"/wide": send_bytes(http_response(
+        b'<html><head>' + NO_ICON + b'</head><body style="margin:0;background:#2a6">'
+        b'<div style="width:3000px;height:10000px">a very wide page</div></body></html>'))})
+    whole = render.screenshot_clip
+    monkeypatch.setattr(render, "screenshot_clip", lambda size, viewport, height, area, notes, shortfalls:
+                        whole(size, viewport, height, 10**9, notes, shortfalls))
+    result, summary = _capture(run_cli, collection, server.url("/wide"))
+    assert result.exit_code == 0 and not summary["captures"][0]["incomplete"], result.output
+    [shot] = [r for r in warc_records(collection.storage.folder) if r.headers.get("Content-Type") == "image/png"]
+    assert Image.open(io.BytesIO(shot.block)).size == (3000, 10000)
+    monkeypatch.undo()  # the replay runs as archiver does now
+    server.stop()
+
+    result, report = _replay(run_cli, collection)
+    [replay] = report["replay"]
+    assert result.exit_code == 0 and replay["verdict"] == "alike", replay
+    assert replay["pixel_similarity"] >= 0.99, replay
+    assert "screenshots compared within the replay's, which the page's size cut to its bounds" in replay["notes"]
 
 
 class _AnyQuery(dict):

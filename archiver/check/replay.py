@@ -23,7 +23,7 @@ from typing import Callable
 from PIL import Image, ImageChops
 
 from archiver.capture.browser.replay import CaptureArchive, Replayer
-from archiver.capture.browser.screenshot import TALL_WINDOW_NOTE
+from archiver.capture.browser.screenshot import SCREENSHOT_CUT_NOTE, TALL_WINDOW_NOTE
 from archiver.capture.recorded_frames import DOM_CUT, FRAMES_NOT_COMPARED, holds_cut_dom, recorded_frames
 from archiver.check.drift_text import frames_words, holds_shadow_roots, similarity, visible_words
 from archiver.errors import UsageProblem
@@ -165,8 +165,13 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
         check.notes.append(f"the replay ended early: {page.error}")
     if "screenshot" in artifacts and page.screenshot is not None:
         try:
+            # The replay's screenshot cut to its bounds: compared where it reaches (one made before the
+            # bounds were by area, of a wide page, reaches further, and that extra is no change).
+            cut = any(note.startswith(SCREENSHOT_CUT_NOTE) for note in page.notes)
             check.pixel_similarity = round(pixel_similarity(read_record_block(storage, artifacts["screenshot"]),
-                                                            page.screenshot), 4)
+                                                            page.screenshot, within_second=cut), 4)
+            if cut:
+                check.notes.append("screenshots compared within the replay's, which the page's size cut to its bounds")
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             check.notes.append(f"screenshots not compared: {exc}")
     else:
@@ -225,10 +230,13 @@ def _as_captured(storage, catalog, capture_id: str) -> AsCaptured:
     return AsCaptured()
 
 
-def pixel_similarity(before: bytes, after: bytes) -> float:
+def pixel_similarity(before: bytes, after: bytes, within_second: bool = False) -> float:
     """The share of pixels alike (each channel within PIXEL_TOLERANCE) in two PNGs, over the
-    area that either covers: a page that grew or shrank counts its extra part as unlike."""
+    area that either covers: a page that grew or shrank counts its extra part as unlike.
+    `within_second`: over the second's area only (the first's beyond it is not compared)."""
     first, second = (Image.open(io.BytesIO(data)).convert("RGB") for data in (before, after))
+    if within_second:
+        first = first.crop((0, 0, min(first.width, second.width), min(first.height, second.height)))
     width, height = min(first.width, second.width), min(first.height, second.height)
     union = max(first.width, second.width) * max(first.height, second.height)
     if union == 0:

@@ -51,6 +51,7 @@ TALLEST_WINDOW = 16_384
 TALL_WINDOW_NOTE = ("screenshot: taken in a window as tall as the page, so that frames from other sites "
                     "below the first screen are painted")
 FRAMES_BLANK_NOTE = "screenshot: frames from other sites below the first screen may be blank"
+SCREENSHOT_CUT_NOTE = "screenshot: the first"  # "… N px of a page M px high|wide": cut to its bounds
 # Pages of the PDF print at most: Chromium lays out the whole page to print it, but writes only these.
 PDF_PAGES = 100
 # How Chromium's PDF (Skia's) names each page object; its page tree's nodes are /Type /Pages.
@@ -69,7 +70,7 @@ def screenshot_clip(size: list[int], viewport: dict, height_limit: int, area_lim
     shown_height = min(shown_height, max(1, area_limit // shown_width))  # a window wider than the area allows
     for extent, shown, side in ((height, shown_height, "high"), (width, shown_width, "wide")):
         if shown < extent:
-            notes.append(f"screenshot: the first {shown} px of a page {extent} px {side}")
+            notes.append(f"{SCREENSHOT_CUT_NOTE} {shown} px of a page {extent} px {side}")
             shortfalls.append(screenshot_cut(shown, extent, side))
     return {"x": 0, "y": 0, "width": shown_width, "height": shown_height, "scale": 1}
 
