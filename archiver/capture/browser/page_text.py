@@ -4,12 +4,23 @@ DOMs, recorded beside the page's), and a DOM that holds its open shadow roots. C
 roots cannot be read by a page's scripts, nor by these. Every string is cut in the page before
 it reaches Python: a page can make its DOM as large as its renderer's memory (one attribute of
 millions of characters, in each of its frames), and each would otherwise be copied whole, several
-times over, through Playwright's driver into this process."""
+times over, through Playwright's driver into this process.
+
+The page's own document is read in an isolated world, as an extension's content script reads it:
+the same DOM, but JavaScript built-ins of its own, so that a page's script redefining what these
+functions call (the getters of outerHTML, innerText or document.title, TextEncoder, slice) cannot
+make the DOM record, text or title say what the document does not. Playwright evaluates only in
+the page's main world (its utility world is not offered to clients), so this is done through CDP.
+Its frames are still read in their main worlds: Playwright names no frame by its CDP id, so a
+frame could not be matched surely to the world to make for it (and one from another site needs a
+CDP session of its own); a frame's own scripts can thus still disguise its text and DOM."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Frame, Page
@@ -84,16 +95,37 @@ _DOM = """limit => {
   return {dom: whole.slice(0, kept.read), bytes};
 }"""
 _TITLE = "chars => document.title.slice(0, chars)"
+WORLD = "archiver"  # the isolated world's name, as DevTools lists it beside the page's
 
 
 async def page_text(page: Page, chars: int) -> str:
     """The visible text of the page's own document, its open shadow roots' included; at most `chars`."""
-    return await page.main_frame.evaluate(_TEXT, chars)
+    return await _in_isolated_world(page, _TEXT, chars)
 
 
 async def page_title(page: Page) -> str:
     """The page's title, at most TITLE_CHARS of it."""
-    return await page.main_frame.evaluate(_TITLE, TITLE_CHARS)
+    return await _in_isolated_world(page, _TITLE, TITLE_CHARS)
+
+
+async def _in_isolated_world(page: Page, function: str, arg: int) -> Any:
+    """`function(arg)` run on the page's own document in a world of its own (see above), its
+    value returned as Playwright's evaluate returns it; its failure raised as Playwright's."""
+    session = await page.context.new_cdp_session(page)
+    try:
+        tree = await session.send("Page.getFrameTree")
+        world = await session.send("Page.createIsolatedWorld", {
+            "frameId": tree["frameTree"]["frame"]["id"], "worldName": WORLD, "grantUniveralAccess": False})
+        reply = await session.send("Runtime.evaluate", {
+            "expression": f"({function})({json.dumps(arg)})", "contextId": world["executionContextId"],
+            "returnByValue": True, "awaitPromise": True})
+    finally:
+        await session.detach()
+    if "exceptionDetails" in reply:
+        details = reply["exceptionDetails"]
+        raise PlaywrightError((details.get("exception") or {}).get("description") or details.get("text")
+                              or "the page's document could not be read")
+    return reply["result"].get("value")
 
 
 @dataclass(frozen=True)
@@ -144,5 +176,8 @@ async def shown_frames(page: Page, chars: int, dom_bytes: Callable[[], int], fou
 async def rendered_dom(document: Page | Frame, limit: int) -> RenderedDom:
     """The DOM of a page (or of one of its frames) after scripts ran, serialised, open shadow roots
     included, cut in the page to its first `limit` bytes (see _DOM)."""
-    found = await document.evaluate(_DOM, max(0, limit))
+    if isinstance(document, Page):
+        found = await _in_isolated_world(document, _DOM, max(0, limit))
+    else:  # a frame: in its main world (see above)
+        found = await document.evaluate(_DOM, max(0, limit))
     return RenderedDom(found["dom"], found["bytes"])
