@@ -41,3 +41,14 @@ def test_a_pages_scripts_cannot_disguise_its_dom_text_or_title(run_cli, raw_serv
     [metadata] = [r for r in records if r.type == "metadata" and r.headers.get("Content-Type") == "application/json"]
     assert json.loads(metadata.block)["page"]["title"] == "Hospitals funded"
     assert network_sandbox == []
+
+
+def test_a_read_whose_isolated_world_went_with_its_document_is_said_in_a_users_words():
+    """Chromium's reply when the page replaced its document between the world's making and the
+    read: the same plain words as Playwright's own 'context was destroyed'."""
+    from playwright.async_api import Error as PlaywrightError
+
+    from archiver.capture.browser.page_events import in_words
+
+    said = in_words(PlaywrightError("Protocol error (Runtime.evaluate): Cannot find context with specified id"))
+    assert said == "cut short: the page went on to another document meanwhile"

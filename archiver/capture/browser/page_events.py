@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 # A page can alert() or log in a loop until its deadline: what is kept of its events is bounded.
 MAX_EVENTS = 1000
 MAX_EVENT_CHARS = 2000
-# Playwright's words when the document a step ran in was replaced by the page's navigation.
-_NAVIGATED_AWAY = ("Execution context was destroyed", "because of a navigation")
+# Playwright's words when the document a step ran in was replaced by the page's navigation, and
+# Chromium's when the world a step made in it went with it (page_text's isolated world).
+_NAVIGATED_AWAY = ("Execution context was destroyed", "because of a navigation", "Cannot find context with specified id")
 
 
 def watch_page(context: BrowserContext, page: Page, run: _PageRun) -> None:
