@@ -179,6 +179,18 @@ def test_a_domain_signature_chaining_to_a_mozilla_root_at_its_signing_time_is_tr
     assert fingerprint is not None and len(fingerprint) == 64
 
 
+def test_a_trusted_domain_certificate_says_its_signing_time_is_the_signers_word():
+    """signedData.created is outside the signature: anyone holding the key of a certificate long
+    expired can set it within that certificate's validity, so the trust it bought must say so."""
+    report = Report()
+    with open_wacz(corpus("py-wacz-valid_signed_example_1.wacz")) as wacz:
+        package = check_package(wacz, report)
+        digest = json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+    assert check_signed_data(digest, package, report) is not None
+    trusted = [line for line in report.not_checked if "chains to 'CN=ISRG Root X1" in line]
+    assert len(trusted) == 1 and "the signer's own word, outside the signature" in trusted[0], trusted
+
+
 def test_a_domain_signature_by_a_staging_certificate_fails_as_upstream_names_it_invalid():
     """py-wacz's 'invalid' signed example: the signature verifies with its certificate's key, but
     the certificate is Let's Encrypt staging's, which chains to no trusted root: it vouches for no one."""

@@ -157,8 +157,9 @@ def _check_domain_trust(chain: list[x509.Certificate], domain: object, created: 
         return False
     report.not_checked.append(
         f"{DIGEST_FILE}: the domain certificate chains to {path[-1].subject.rfc4514_string()!r}, a root of {root}, "
-        f"valid at {created}; whether it was revoked since (CRL, OCSP) is not checkable offline, and a root "
-        "trusted then but withdrawn since would fail here")
+        f"valid at {created}; that time is the signer's own word, outside the signature (its timeSignature is "
+        "not checked), so a key whose certificate has long expired could still sign so; whether it was revoked "
+        "since (CRL, OCSP) is not checkable offline, and a root trusted then but withdrawn since would fail here")
     return True
 
 
