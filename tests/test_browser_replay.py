@@ -16,7 +16,7 @@ from PIL import Image
 from archiver.capture.browser.chromium import find_chromium
 from archiver.capture.browser import render, screenshot
 from archiver.capture.recorded_frames import FRAMES_NOT_COMPARED
-from archiver.check.replay import PIXELS_ALIKE, TEXT_ALIKE
+from archiver.check.replay import PIXELS_ALIKE, TEXT_ALIKE, pixel_similarity
 from tests.conftest import http_response, send_bytes, warc_records
 from tests.test_browser_drift import captured_before_frames
 
@@ -218,6 +218,21 @@ def test_a_wide_page_captured_before_screenshots_were_bounded_by_area_replays_al
     assert result.exit_code == 0 and replay["verdict"] == "alike", replay
     assert replay["pixel_similarity"] >= 0.99, replay
     assert "screenshots compared within the replay's, which the page's size cut to its bounds" in replay["notes"]
+
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "#2a6").save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_replay_cut_only_wide_still_counts_the_lower_part_of_the_capture_it_lacks():
+    """Cut to its bounds along one side, a replay's screenshot is compared within it along that
+    side only: along the other, what the capture holds beyond it is the page shrunk on replay."""
+    captured, replayed = _png(100, 200), _png(60, 100)
+    assert pixel_similarity(captured, replayed, {"wide"}) == 0.5  # the capture's lower half unlike
+    assert pixel_similarity(captured, replayed, {"high"}) == 0.6  # its right part beyond 60 px unlike
+    assert pixel_similarity(captured, replayed, {"wide", "high"}) == 1.0
 
 
 class _AnyQuery(dict):

@@ -165,11 +165,12 @@ def _replay(collection: Collection, row: CaptureRow, replayer: Replayer) -> Repl
         check.notes.append(f"the replay ended early: {page.error}")
     if "screenshot" in artifacts and page.screenshot is not None:
         try:
-            # The replay's screenshot cut to its bounds: compared where it reaches (one made before the
-            # bounds were by area, of a wide page, reaches further, and that extra is no change).
-            cut = any(note.startswith(SCREENSHOT_CUT_NOTE) for note in page.notes)
+            # The replay's screenshot cut to its bounds: compared where it reaches, along each side cut
+            # (one made before the bounds were by area, of a wide page, reaches further, and that extra
+            # is no change); along a side not cut, what the capture holds beyond it is the page shrunk.
+            cut = {note.rsplit(" ", 1)[-1] for note in page.notes if note.startswith(SCREENSHOT_CUT_NOTE)}
             check.pixel_similarity = round(pixel_similarity(read_record_block(storage, artifacts["screenshot"]),
-                                                            page.screenshot, within_second=cut), 4)
+                                                            page.screenshot, cut), 4)
             if cut:
                 check.notes.append("screenshots compared within the replay's, which the page's size cut to its bounds")
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -230,13 +231,14 @@ def _as_captured(storage, catalog, capture_id: str) -> AsCaptured:
     return AsCaptured()
 
 
-def pixel_similarity(before: bytes, after: bytes, within_second: bool = False) -> float:
+def pixel_similarity(before: bytes, after: bytes, second_cut: set[str] | tuple[str, ...] = ()) -> float:
     """The share of pixels alike (each channel within PIXEL_TOLERANCE) in two PNGs, over the
     area that either covers: a page that grew or shrank counts its extra part as unlike.
-    `within_second`: over the second's area only (the first's beyond it is not compared)."""
+    `second_cut`: the sides ("wide", "high") along which the second was cut to its bounds; the
+    first's part beyond the second along those is not compared."""
     first, second = (Image.open(io.BytesIO(data)).convert("RGB") for data in (before, after))
-    if within_second:
-        first = first.crop((0, 0, min(first.width, second.width), min(first.height, second.height)))
+    first = first.crop((0, 0, min(first.width, second.width) if "wide" in second_cut else first.width,
+                        min(first.height, second.height) if "high" in second_cut else first.height))
     width, height = min(first.width, second.width), min(first.height, second.height)
     union = max(first.width, second.width) * max(first.height, second.height)
     if union == 0:
