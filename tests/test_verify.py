@@ -258,6 +258,19 @@ def test_live_drift_tells_rotating_ads_from_a_rewrite(run_cli, raw_server, colle
     assert run_cli("verify", "-C", collection.root, "--recapture").exit_code == 2
 
 
+def test_a_recapture_stored_whole_is_said_complete_not_ok(run_cli, raw_server, collection):
+    """Beside a page now gone (410), "ok" would read as a page that is fine: the recapture's line
+    says it was stored whole, as the listings do."""
+    sent = {"/gone": http_response(b"<p>here today</p>")}
+    server = raw_server({"/gone": lambda conn, request: conn.sendall(sent["/gone"])})
+    assert run_cli("capture", "-C", collection.root, server.url("/gone")).exit_code == 0
+    sent["/gone"] = http_response(b"gone", "410 Gone")
+    result = run_cli("verify", "-C", collection.root, "--live", "--recapture")
+    said = [line for line in result.stdout.splitlines() if line.startswith("Recaptured")]
+    assert len(said) == 1 and said[0].startswith(f"Recaptured {server.url('/gone')} as ") \
+        and said[0].endswith(" (complete)"), result.output
+
+
 def test_live_drift_never_calls_a_changed_figure_100_percent_similar(run_cli, raw_server, collection):
     """A casualty figure changed in a long article is no rounding error: the similarity is floored
     and the change shown; a page whose visible words are the same (a new nonce, gzip now) says so."""

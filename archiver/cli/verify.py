@@ -13,6 +13,7 @@ from archiver.cli.trust_options import ca_bundle_option, insecure_option
 from archiver.cli.common import (collection_option, console, echo, json_option, key_option, one_line, print_json,
                                  print_table, shows_progress, signing_key, workers_option, working)
 from archiver.store.collection import Collection
+from archiver.store.rows import outcome_label
 from archiver.evidence.custody import LOG_NAME
 from archiver.evidence.keys import append_unattended
 from archiver.check.findings import Report
@@ -169,7 +170,7 @@ def _print_drift(drifts: list[Drift], recaptured: list) -> None:
         if row.outcome == "failed":
             out.print(f"Recapture of {row.url} failed ({row.id}): {row.error}", markup=False)
         else:
-            out.print(f"Recaptured {row.url} as {row.id} ({row.outcome})", markup=False)
+            out.print(f"Recaptured {row.url} as {row.id} ({outcome_label(row.outcome)})", markup=False)
 
 
 def _share(value: float | None) -> str:
