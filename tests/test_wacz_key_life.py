@@ -101,3 +101,16 @@ def test_a_p384_key_kept_under_its_former_name_serves_the_key_that_announced_it_
     assert run_cli("bundle", "-C", collection.root, "--all", "-o", tmp_path / "rotated.wacz").exit_code == 0
     assert wacz_key(tmp_path / "rotated.wacz") != wacz_key(tmp_path / "first.wacz")
     assert verifies(run_cli, tmp_path / "rotated.wacz", made_key(run_cli, collection))
+
+
+def test_a_bundle_key_announced_by_a_key_the_log_never_announced_is_not_shown_active(run_cli, collection):
+    """A line no collection key's announcement vouches for (a hand-edited log: verify fails it)
+    says so in `keys show`, rather than lending the bundle key a status it has not."""
+    stranger, bundle_key = "ab" * 32, "cd" * 32
+    entry = {"event": "wacz key generated", "key": stranger, "seq": 10**6, "time": "2026-01-01T00:00:00Z",
+             "subject": {"fingerprint": bundle_key, "algorithm": "ECDSA P-384"}}
+    with open(collection.root / "custody.jsonl", "a") as log:
+        log.write(json.dumps(entry) + "\n")
+    shown = json.loads(run_cli("keys", "show", "-C", collection.root, "--json").stdout)["bundle_keys"]
+    assert [(key["fingerprint"], key["of_key"], key["status"]) for key in shown] == [
+        (bundle_key, stranger, "its collection key not announced in the custody log")]

@@ -83,7 +83,8 @@ def show(collection_dir: Path, key_file: Path | None, as_json: bool) -> None:
                 "this_machine": here is not None and here.fingerprint == status.fingerprint}
                for status in statuses.values() if status.machine is not None]
     bundle_keys = [{"fingerprint": status.fingerprint, "of_key": status.bundle_key_of,
-                    "status": statuses[status.bundle_key_of].state if status.bundle_key_of in statuses else "active",
+                    "status": statuses[status.bundle_key_of].state if status.bundle_key_of in statuses
+                    else "its collection key not announced in the custody log",
                     "announced_at": status.announced_at,
                     "public_key": str(collection.root / "keys" / f"{status.fingerprint}.p384.pub.pem")}
                    for status in statuses.values() if status.bundle_key_of is not None]
