@@ -795,3 +795,42 @@ def test_a_zip64_locator_pointing_anywhere_is_refused_before_seeking(refuse, end
     locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end64_at, 1)
     data[end:end] = locator
     refuse(bytes(data), "the ZIP64 end record is not where its locator says")
+
+
+def _signed_by_certificate_for(names: list[str], domain: str) -> tuple[dict, dict]:
+    """A digest file signed as authsign signs one, by a certificate for `names` made here (a
+    self-signed one: its signature and names can hold, its trust cannot)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signer")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                   .not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    digest, created = "sha256:" + "ab" * 32, now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature = key.sign(digest.encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    signed = {"hash": digest, "created": created, "software": "authsigner", "version": "0.1.0", "domain": domain,
+              "domainCert": certificate.public_bytes(serialization.Encoding.PEM).decode(),
+              "signature": base64.b64encode(signature).decode()}
+    return {"path": "datapackage.json", "hash": digest, "signedData": signed}, {"created": created}
+
+
+@pytest.mark.parametrize("domain, named", [("news.example.org", True), ("NEWS.example.org", True),
+                                           ("example.org", False), ("a.news.example.org", False)])
+def test_a_wildcard_certificate_names_the_domains_of_its_first_label_only(domain, named):
+    """As a browser matches a site: *.example.org is news.example.org's, not example.org's nor a
+    deeper name's. (Self-made, the certificate is still not trusted: that check fails apart.)"""
+    digest, package = _signed_by_certificate_for(["*.example.org"], domain)
+    report = Report()
+    check_signed_data(digest, package, report)
+    assert report.passed["domain signature"] == 1
+    assert (("signing domain", "datapackage-digest.json") in failed(report)) is (not named)
+    assert ("domain certificate trusted", "datapackage-digest.json") in failed(report)

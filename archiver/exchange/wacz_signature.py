@@ -11,6 +11,7 @@ import hashlib
 import warnings
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -109,7 +110,7 @@ def _check_domain_signature(signed: dict, message: bytes, report: Report) -> str
     report.check("domain signature", verified, DIGEST_FILE,
                  "signedData.signature over the hash does not verify with the domain certificate's key")
     domain = signed.get("domain")
-    report.check("signing domain", isinstance(domain, str) and domain in _certificate_names(leaf), DIGEST_FILE,
+    report.check("signing domain", isinstance(domain, str) and _named_by(domain, _certificate_names(leaf)), DIGEST_FILE,
                  f"signedData.domain {domain!r} is not a name of the domain certificate")
     for child, issuer in zip(chain, chain[1:]):
         try:
@@ -142,7 +143,7 @@ def _check_domain_trust(chain: list[x509.Certificate], domain: object, created: 
         return False
     # Checked for the domain it names (whether signedData.domain is one of them is "signing domain").
     names = sorted(_certificate_names(chain[0]))
-    name = domain if isinstance(domain, str) and domain in names else names[0] if names else ""
+    name = domain if isinstance(domain, str) and _named_by(domain, names) else names[0] if names else ""
     try:
         verifier = PolicyBuilder().store(_mozilla_roots()).time(moment).build_server_verifier(x509.DNSName(name))
         path = verifier.verify(chain[0], chain[1:])
@@ -171,6 +172,16 @@ def _mozilla_roots():
     with warnings.catch_warnings():  # a root or two has a serial number RFC 5280 disallows: still a root
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
         return Store(x509.load_pem_x509_certificates(Path(certifi.where()).read_bytes()))
+
+
+def _named_by(domain: str, names: Iterable[str]) -> bool:
+    """Whether a certificate of `names` is for `domain`: one of them, regardless of case, or a
+    wildcard standing for its whole first label ("*.example.org" for "news.example.org", not for
+    "example.org" nor "a.news.example.org"), as a browser matches a site's (RFC 6125, 6.4.3)."""
+    domain = domain.lower().rstrip(".")
+    first, dot, rest = domain.partition(".")
+    return any(name.lower() == domain or (name.lower() == f"*.{rest}" and first and dot and "." in rest)
+               for name in names)
 
 
 def _certificate_names(certificate: x509.Certificate) -> set[str]:
