@@ -15,9 +15,8 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 
 from archiver.capture.run import CaptureRun
 from archiver.capture.targets import existing_capture
-from archiver.store.rows import outcome_label
 from archiver.capture.targets import Targets, read_targets
-from archiver.store.rows import CaptureRow
+from archiver.store.rows import CaptureRow, outcome_label
 from archiver.store.leftovers import shared_by_machines
 from archiver.store.runs import Unfinished
 from archiver.cli.common import (collection_option, console, json_option, key_option, literal, one_line, passphrase,
