@@ -29,8 +29,8 @@ from archiver.capture.browser.page_bytes import PageBytes
 from archiver.capture.browser.page_text import (DOM_BYTES, FRAME_DOM_BYTES, RenderedDom, ShownFrame, page_text,
                                               page_title, rendered_dom, shown_frames)
 from archiver.capture.browser.screen_notes import screen_notes
-from archiver.capture.browser.screenshot import (NOTHING_TO_SHOW, PAGE_SIZE, budgeted, print_pdf, screenshot,
-                                                screenshot_clip)
+from archiver.capture.browser.screenshot import (NOTHING_TO_SHOW, PAGE_SIZE, PAGE_SIZE_SETTLED, budgeted, print_pdf,
+                                                screenshot, screenshot_clip)
 from archiver.capture.browser.scrolling import INNER_MINIMUM, INNER_SCROLL, WINDOW_SCROLL, inner_notes
 from archiver.capture.shortfalls import STEP_SHORTFALLS, dom_cut
 from archiver.store.settings import WAIT_AFTER_LOAD
@@ -277,7 +277,7 @@ async def _scroll_through(run: _PageRun) -> None:
         height = scrolled["height"]
         if scrolled["stopped"] != "time":
             # Measured even when the waits used up their time: it is quick, and says whether the scroll was cut.
-            size = await run.bounded("page size", lambda: page.evaluate(PAGE_SIZE), limits.scroll, waiting=False)
+            size = await run.bounded("page size", lambda: page.evaluate(PAGE_SIZE_SETTLED), limits.scroll, waiting=False)
             height = size[1] if size is not None else height
             if y + step >= height:
                 break

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 # (neither is there yet in a document whose first bytes have not come).
 PAGE_SIZE = """() => [Math.max(document.documentElement?.scrollWidth ?? 0, document.body?.scrollWidth ?? 0),
                       Math.max(document.documentElement?.scrollHeight ?? 0, document.body?.scrollHeight ?? 0)]"""
+# The same, measured from a timer: a DevTools call can run ahead of the page's own queued work (the
+# feed items a response just brought, still to be inserted), which runs before a timer's task.
+# (A timer, not animation frames: a document with no <body> yet draws none.)
+PAGE_SIZE_SETTLED = "() => new Promise(done => setTimeout(() => done((" + PAGE_SIZE + ")()), 50))"
 # Chromium lays out an HTML document only once its <body> is there (Document::ShouldScheduleLayout):
 # until then it draws no frame, so a screenshot would wait for one until its time ran out.
 NOTHING_TO_SHOW = """() => document.documentElement === null
