@@ -18,12 +18,14 @@ import zlib
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from archiver.errors import UsageProblem
 from archiver.check.findings import Report
+from archiver.exchange.bundle_verify import verify_bundle
 from archiver.exchange.wacz import verify_wacz
 from archiver.exchange.wacz_package import check_package
 from archiver.exchange.wacz_signature import check_signed_data
@@ -235,6 +237,84 @@ def test_a_domain_signature_over_another_hash_fails():
     report = Report()
     assert check_signed_data(digest, {"created": digest["signedData"]["created"]}, report) is None
     assert failed(report) == {("domain signature", "datapackage-digest.json")}
+
+
+# -- the time signature of a domain signature (authsign's RFC 3161 token) ------------------
+
+def _signed_example(name: str = "py-wacz-valid_signed_example_1.wacz") -> dict:
+    with open_wacz(corpus(name)) as wacz:
+        return json.loads(wacz.read("datapackage-digest.json", 1 << 20))
+
+
+def _free_tsa_root() -> bytes:
+    """The root of FreeTSA, which made the example's token, as a verifier would download it
+    (here read from the certificates the example carries, its last one)."""
+    signed = _signed_example()["signedData"]
+    root = x509.load_pem_x509_certificates(signed["timestampCert"].encode())[-1]
+    return root.public_bytes(serialization.Encoding.PEM)
+
+
+def _trust_line(report: Report) -> str:
+    [line] = [line for line in report.not_checked if "chains to 'CN=ISRG Root X1" in line]
+    return line
+
+
+def test_a_time_signature_by_a_trusted_tsa_makes_the_signing_time_the_tsas_word():
+    """authsign timestamps the signature with FreeTSA: held to FreeTSA's root, the token over
+    the ASCII signature holds (imprint, the TSA's signature with the certificate the bundle
+    carries, its chain) and gives signedData.created, so that time is no longer the signer's word."""
+    digest, report = _signed_example(), Report()
+    assert check_signed_data(digest, {"created": digest["signedData"]["created"]}, report, _free_tsa_root()) is not None
+    assert report.ok, report.failures
+    assert report.passed["time signature"] == 1 and report.passed["time signature time"] == 1
+    line = _trust_line(report)
+    assert "valid at 2022-01-18T19:00:12Z, the time " in line and "RFC 3161 token (genTime 2022-01-18T19:00:12Z) confirms" in line
+    assert "www.freetsa.org" in line and "signer's own word" not in line, line
+
+
+def test_without_tsa_roots_a_time_signature_that_holds_leaves_the_signing_time_the_signers_word():
+    digest, report = _signed_example(), Report()
+    assert check_signed_data(digest, {"created": digest["signedData"]["created"]}, report) is not None
+    assert "time signature" not in report.passed and "time signature time" not in report.passed
+    [said] = [line for line in report.not_checked if "timeSignature, an RFC 3161 token" in line]
+    assert "who that TSA is was not checked (give its CA certificate with --tsa-roots)" in said, said
+    assert "signer's own word" in _trust_line(report)
+
+
+def test_a_signing_time_other_than_the_time_signatures_fails():
+    digest = _signed_example()
+    digest["signedData"]["created"] = created = "2022-01-18T20:00:12Z"  # an hour on: the certificate was valid then too
+    report = Report()
+    assert check_signed_data(digest, {"created": created}, report, _free_tsa_root()) is not None
+    assert failed(report) == {("time signature time", "datapackage-digest.json")}
+    assert "genTime 2022-01-18T19:00:12Z" in report.failures[0].detail
+    assert "signer's own word" in _trust_line(report)
+
+
+@pytest.mark.parametrize("roots", [None, "FreeTSA"])
+def test_a_time_signature_over_another_signature_fails_with_or_without_roots(roots):
+    digest = _signed_example()
+    digest["signedData"]["timeSignature"] = _signed_example("py-wacz-invalid_signed_example_1.wacz")["signedData"]["timeSignature"]
+    report = Report()
+    check_signed_data(digest, {"created": digest["signedData"]["created"]}, report,
+                      _free_tsa_root() if roots else None)
+    assert failed(report) == {("time signature", "datapackage-digest.json")}
+    assert "hash imprint does not match" in report.failures[0].detail
+
+
+def test_a_time_signature_by_a_tsa_outside_the_roots_given_fails():
+    digest, report = _signed_example(), Report()
+    web_ca = x509.load_pem_x509_certificates(digest["signedData"]["domainCert"].encode())[-1]  # a CA, not FreeTSA's
+    check_signed_data(digest, {"created": digest["signedData"]["created"]}, report,
+                      web_ca.public_bytes(serialization.Encoding.PEM))
+    assert failed(report) == {("time signature", "datapackage-digest.json")}
+    assert "TSA certificate does not chain to the trusted roots" in report.failures[0].detail
+
+
+def test_verify_bundle_holds_a_foreign_time_signature_to_the_tsa_roots_given():
+    report = verify_bundle(corpus("py-wacz-valid_signed_example_1.wacz"), None, _free_tsa_root())
+    assert report.ok, report.failures
+    assert report.passed["time signature"] == 1 and report.passed["time signature time"] == 1
 
 
 # -- anonymous signatures ---------------------------------------------------------------

@@ -19,7 +19,8 @@ from archiver.evidence.signing import PublicKey, grouped, parse_fingerprint
 @click.option("--pubkey", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Or the maker's public key (PEM) itself.")
 @click.option("--tsa-roots", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CA certificates (PEM) you trust for RFC 3161 timestamps.")
+              help="CA certificates (PEM) you trust for RFC 3161 timestamps: an archiver bundle's, and the time "
+                   "signature of a WACZ signed with a domain certificate.")
 @json_option
 def verify_bundle_command(bundle: Path, fingerprint: str | None, pubkey: Path | None, tsa_roots: Path | None,
                           as_json: bool) -> None:

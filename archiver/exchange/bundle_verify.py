@@ -60,7 +60,7 @@ def verify_bundle(path: Path, fingerprint: str | None, tsa_roots: bytes | None =
 
 def _verify(path: Path, fingerprint: str | None, tsa_roots: bytes | None, report: Report) -> None:
     with open_wacz(path) as wacz:
-        scans, wacz_key = check_wacz(wacz, report)
+        scans, wacz_key = check_wacz(wacz, report, tsa_roots)
         if "evidence/bundle.json" not in wacz.names():
             report.not_checked.append("archiver evidence: none in this WACZ (made by another tool); only the checks above apply")
             if fingerprint is not None:  # asked who signed it, the only true answer is: not that key

@@ -17,9 +17,10 @@ from archiver.exchange.wacz_warcs import check_archives
 from archiver.exchange.zipreader import Wacz, open_wacz
 
 
-def check_wacz(wacz: Wacz, report: Report) -> tuple[list[FileScan], str | None]:
-    """Every check that applies to any WACZ. Returns the WARC scans and the fingerprint of the
-    datapackage signing key when its signature verified."""
+def check_wacz(wacz: Wacz, report: Report, tsa_roots: bytes | None = None) -> tuple[list[FileScan], str | None]:
+    """Every check that applies to any WACZ (`tsa_roots`: the TSAs trusted for a domain
+    signature's time signature). Returns the WARC scans and the fingerprint of the datapackage
+    signing key when its signature verified."""
     datapackage = check_package(wacz, report)
     # Not held against an import, which takes only the WARCs: here it would pass for part of what was verified.
     report.check("no ZIP comment", not wacz.comment, "the ZIP comment",
@@ -27,7 +28,7 @@ def check_wacz(wacz: Wacz, report: Report) -> tuple[list[FileScan], str | None]:
     for name, comment in wacz.entry_comments.items():
         report.check("no ZIP comment", False, f"the comment of {name}",
                      f"{comment[:200]!r}: text that nothing in the WACZ signs or hashes, which unzip -v prints")
-    signer = check_signature(wacz, datapackage, report)
+    signer = check_signature(wacz, datapackage, report, tsa_roots)
     scans = check_archives(wacz, report)
     check_index(wacz, report, scans)
     return scans, signer
@@ -41,10 +42,10 @@ def verify_wacz(path: Path) -> Report:
     return report
 
 
-def check_signature(wacz: Wacz, datapackage: dict | None, report: Report) -> str | None:
+def check_signature(wacz: Wacz, datapackage: dict | None, report: Report, tsa_roots: bytes | None = None) -> str | None:
     """The signature in datapackage-digest.json, when there is one: the fingerprint of the key
     that made it, if it verified (a WACZ that is not signed is said so under not checked)."""
     if datapackage is None or DIGEST_FILE not in wacz.names():
         return None
     _, digest_json, _ = load_object(wacz, DIGEST_FILE, DIGEST_FILE_LIMIT)
-    return check_signed_data(digest_json, datapackage, report) if digest_json is not None else None
+    return check_signed_data(digest_json, datapackage, report, tsa_roots) if digest_json is not None else None

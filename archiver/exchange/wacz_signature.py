@@ -22,14 +22,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from archiver.check.findings import Report
 from archiver.exchange.wacz_package import DIGEST_FILE, warn
+from archiver.exchange.wacz_time_signature import check_time_signature
 
 
-def check_signed_data(digest_json: dict, datapackage: dict, report: Report) -> str | None:
+def check_signed_data(digest_json: dict, datapackage: dict, report: Report, tsa_roots: bytes | None = None) -> str | None:
     """The signedData of datapackage-digest.json. Anonymous form: ECDSA P-384 / SHA-256, raw
     r||s, over the ASCII `hash`, with the SPKI `publicKey`. Domain form (authsign): the same
     hash signed with the domain certificate's key, the certificate chain's links checked and
     the chain validated for the domain at the signing time against Mozilla's roots (certifi);
-    its time signature not. Returns the SHA-256 fingerprint (hex) of the signing key's SPKI
+    its time signature held to `tsa_roots` (wacz_time_signature). Returns the SHA-256 fingerprint (hex) of the signing key's SPKI
     when the signature verifies (and, in the domain form, its certificate is trusted), else None."""
     signed = digest_json.get("signedData")
     if signed is None:
@@ -47,7 +48,7 @@ def check_signed_data(digest_json: dict, datapackage: dict, report: Report) -> s
                         "signedData.hash is not an ASCII string"):
         return None
     if "domainCert" in signed or "domain" in signed:
-        return _check_domain_signature(signed, message.encode("ascii"), report)
+        return _check_domain_signature(signed, message.encode("ascii"), tsa_roots, report)
     return _check_anonymous_signature(signed, message.encode("ascii"), report)
 
 
@@ -88,7 +89,7 @@ def _check_anonymous_signature(signed: dict, message: bytes, report: Report) -> 
     return _spki_fingerprint(key)
 
 
-def _check_domain_signature(signed: dict, message: bytes, report: Report) -> str | None:
+def _check_domain_signature(signed: dict, message: bytes, tsa_roots: bytes | None, report: Report) -> str | None:
     try:
         chain = x509.load_pem_x509_certificates(str(signed.get("domainCert", "")).encode("ascii"))
     except ValueError:
@@ -120,24 +121,33 @@ def _check_domain_signature(signed: dict, message: bytes, report: Report) -> str
             linked = False
         report.check("domain certificate chain link", linked, DIGEST_FILE,
                      f"{child.subject.rfc4514_string()} is not signed by the next certificate, {issuer.subject.rfc4514_string()}")
-    trusted = _check_domain_trust(chain, domain, signed.get("created"), report)
-    report.not_checked.append(f"{DIGEST_FILE}: timeSignature (RFC 3161 token over the signature): not checked")
+    created = signed.get("created")
+    moment = _zoned_time(created)
+    confirmed = check_time_signature(signed, moment, tsa_roots, report)
+    trusted = _check_domain_trust(chain, domain, created, moment, confirmed, report)
     return _spki_fingerprint(key) if verified and trusted else None
 
 
-def _check_domain_trust(chain: list[x509.Certificate], domain: object, created: object, report: Report) -> bool:
-    """Whether the domain certificate chains, for `domain`, to a root of Mozilla's trust store as
-    certifi ships it, every certificate valid at signedData.created: the check a browser makes of
-    a site, made at the signing time. Without it a certificate anyone can issue themselves (a
-    test CA's, a staging one's) would vouch for the signature as well as a real one."""
-    import certifi
-    from cryptography.x509.verification import PolicyBuilder, VerificationError
-
+def _zoned_time(created: object) -> datetime | None:
+    """signedData.created read as an ISO 8601 time with its zone; None when it is not one."""
     try:
         moment = datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None
     except ValueError:
-        moment = None
-    if not report.check("signing time", moment is not None and moment.tzinfo is not None, DIGEST_FILE,
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def _check_domain_trust(chain: list[x509.Certificate], domain: object, created: object, moment: datetime | None,
+                        confirmed: str | None, report: Report) -> bool:
+    """Whether the domain certificate chains, for `domain`, to a root of Mozilla's trust store as
+    certifi ships it, every certificate valid at signedData.created (`moment`): the check a
+    browser makes of a site, made at the signing time. Without it a certificate anyone can issue
+    themselves (a test CA's, a staging one's) would vouch for the signature as well as a real
+    one. `confirmed`: what confirms that time (check_time_signature), if anything does."""
+    import certifi
+    from cryptography.x509.verification import PolicyBuilder, VerificationError
+
+    if not report.check("signing time", moment is not None, DIGEST_FILE,
                         f"signedData.created {created!r} is not an ISO 8601 time with its zone: the domain "
                         "certificate cannot be checked at the signing time"):
         return False
@@ -156,11 +166,13 @@ def _check_domain_trust(chain: list[x509.Certificate], domain: object, created: 
                         f"{created} (its chain ends at {chain[-1].issuer.rfc4514_string()!r}: {why}): the "
                         "signature vouches for no one a verifier can trust"):
         return False
+    when = (f"valid at {created}, the time {confirmed} confirms" if confirmed else
+            f"valid at {created}; that time is the signer's own word, outside the signature (no time signature by "
+            "a trusted TSA confirms it), so a key whose certificate has long expired could still sign so")
     report.not_checked.append(
         f"{DIGEST_FILE}: the domain certificate chains to {path[-1].subject.rfc4514_string()!r}, a root of {root}, "
-        f"valid at {created}; that time is the signer's own word, outside the signature (its timeSignature is "
-        "not checked), so a key whose certificate has long expired could still sign so; whether it was revoked "
-        "since (CRL, OCSP) is not checkable offline, and a root trusted then but withdrawn since would fail here")
+        f"{when}; whether it was revoked since (CRL, OCSP) is not checkable offline, and a root trusted then but "
+        "withdrawn since would fail here")
     return True
 
 

@@ -12,7 +12,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -77,13 +77,14 @@ def decode(token: bytes) -> TimeStampResponse:
         return response
 
 
-def read_token(response: TimeStampResponse) -> Token:
-    """Every field used later, read once: the native parser is lazy and fails field by field."""
+def read_token(response: TimeStampResponse, beside: Sequence[x509.Certificate] = ()) -> Token:
+    """Every field used later, read once: the native parser is lazy and fails field by field.
+    `beside`: certificates given with a token that carries none (the TSA's signer among them)."""
     with _native_parser():
-        return _fields(response)
+        return _fields(response, beside)
 
 
-def _fields(response: TimeStampResponse) -> Token:
+def _fields(response: TimeStampResponse, beside: Sequence[x509.Certificate]) -> Token:
     info = response.tst_info
     signed = response.signed_data
     signer_infos = list(signed.signer_infos)
@@ -92,6 +93,7 @@ def _fields(response: TimeStampResponse) -> Token:
     certs = [x509.load_der_x509_certificate(der) for der in signed.certificates]
     for cert in certs:
         cert.extensions  # parsed lazily: a damaged one fails here, as malformed, not mid-check
+    certs += [cert for cert in beside if cert not in certs]
     sid = signer_infos[0]
     signer = next((c for c in certs if c.issuer == sid.issuer and c.serial_number == sid.serial_number), None)
     try:
@@ -111,11 +113,11 @@ def _fields(response: TimeStampResponse) -> Token:
                  others=[c for c in certs if c is not signer])
 
 
-def parse(token: bytes) -> Token:
+def parse(token: bytes, beside: Sequence[x509.Certificate] = ()) -> Token:
     response = decode(token)
     if response.status != PKIStatus.GRANTED:
         raise Malformed(f"status {response.status}, not granted")
-    return read_token(response)
+    return read_token(response, beside)
 
 
 def describe_token(token: bytes) -> dict[str, str | int | None]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -72,15 +73,17 @@ class TimestampCheck:
         return self.gen_time is not None and self.gen_time - self.accuracy - CLOCK_SKEW_ALLOWANCE > moment
 
 
-def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes | None) -> TimestampCheck:
+def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes | None,
+                     beside: Sequence[x509.Certificate] = ()) -> TimestampCheck:
     """Check that `token` (a DER TimeStampResponse) timestamps `data` and that a TSA trusted
     through `roots_pem` (a PEM bundle of one or more certificates) signed it; with `roots_pem`
-    None, every part but the chain and the library's verdict, which need roots. Every failed
-    part is named in `problems`; a damaged token gives a verdict, never an exception. Raises
-    TimestampError only when `roots_pem` holds no certificate."""
+    None, every part but the chain and the library's verdict, which need roots. `beside`: the
+    TSA's certificates, given with a token that does not carry them (as authsign's WACZs do).
+    Every failed part is named in `problems`; a damaged token gives a verdict, never an
+    exception. Raises TimestampError only when `roots_pem` holds no certificate."""
     roots = None if roots_pem is None else load_roots(roots_pem)
     try:
-        info = parse(token)
+        info = parse(token, beside)
     except Malformed:
         return TimestampCheck(None, None, [MALFORMED])
     digest = DIGESTS.get(info.imprint_oid)
@@ -105,7 +108,7 @@ def verify_timestamp(token: bytes, data: bytes, roots_pem: bytes | None) -> Time
     if not _has_timestamping_eku(signer):
         problems.append(EKU_MISSING)
     if not problems and roots is not None:
-        problems += _library_verdict(info.response, data, roots)
+        problems += _library_verdict(info.response, data, roots, signer if signer in beside else None)
     return TimestampCheck(info.gen_time, info.tsa, problems, info.accuracy)
 
 
@@ -158,10 +161,14 @@ def _has_timestamping_eku(cert: x509.Certificate) -> bool:
     return eku.critical and ExtendedKeyUsageOID.TIME_STAMPING in eku.value
 
 
-def _library_verdict(response: TimeStampResponse, data: bytes, roots: list[x509.Certificate]) -> list[str]:
+def _library_verdict(response: TimeStampResponse, data: bytes, roots: list[x509.Certificate],
+                     signer: x509.Certificate | None) -> list[str]:
+    """rfc3161-client's verdict; `signer`: the TSA's certificate when the token does not carry it."""
     builder = VerifierBuilder()
     for root in roots:
         builder = builder.add_root_certificate(root)
+    if signer is not None:
+        builder = builder.tsa_certificate(signer)
     try:
         builder.build().verify_message(response, data)
     except VerificationError as exc:
