@@ -6,14 +6,14 @@ it reaches Python: a page can make its DOM as large as its renderer's memory (on
 millions of characters, in each of its frames), and each would otherwise be copied whole, several
 times over, through Playwright's driver into this process.
 
-The page's own document is read in an isolated world, as an extension's content script reads it:
-the same DOM, but JavaScript built-ins of its own, so that a page's script redefining what these
-functions call (the getters of outerHTML, innerText or document.title, TextEncoder, slice) cannot
-make the DOM record, text or title say what the document does not. Playwright evaluates only in
-the page's main world (its utility world is not offered to clients), so this is done through CDP.
-Its frames are still read in their main worlds: Playwright names no frame by its CDP id, so a
-frame could not be matched surely to the world to make for it (and one from another site needs a
-CDP session of its own); a frame's own scripts can thus still disguise its text and DOM."""
+The page's own document and each of its frames' is read in an isolated world, as an extension's
+content script reads it: the same DOM, but JavaScript built-ins of its own, so that a script of the
+page or of a frame redefining what these functions call (the getters of outerHTML, innerText or
+document.title, TextEncoder, slice, checkVisibility) cannot make the DOM records, text or title say
+what the documents do not, nor hide a frame from them. Playwright evaluates only in a document's
+main world (its utility world is not offered to clients), so this is done through CDP: the page's
+session, and one for each frame that runs in a process of its own (a frame from another site,
+where Chromium isolates sites), whose frames the page's session does not list."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Frame, Page
+from playwright.async_api import CDPSession, Page
 
 from archiver.capture.browser.page_events import clip
 
-MAX_FRAMES = 50  # frames read, in the order Chromium lists them (the page's first)
+MAX_FRAMES = 50  # frames read, each after its parent, those in the page's process first (_Worlds.frames)
 # Bytes (UTF-8) kept of the page's own DOM: the largest real pages' DOMs are a few MB; a page
 # past this is a bomb, or a page whose DOM record would be unreadable anyway. What is read passes
 # through Playwright's driver as JSON, then a str, then bytes: the capture's Python holds about
@@ -100,27 +100,116 @@ WORLD = "archiver"  # the isolated world's name, as DevTools lists it beside the
 
 async def page_text(page: Page, chars: int) -> str:
     """The visible text of the page's own document, its open shadow roots' included; at most `chars`."""
-    return await _in_isolated_world(page, _TEXT, chars)
+    async with _Worlds(page) as worlds:
+        return await worlds.evaluate(worlds.top, _TEXT, chars)
 
 
 async def page_title(page: Page) -> str:
     """The page's title, at most TITLE_CHARS of it."""
-    return await _in_isolated_world(page, _TITLE, TITLE_CHARS)
+    async with _Worlds(page) as worlds:
+        return await worlds.evaluate(worlds.top, _TITLE, TITLE_CHARS)
 
 
-async def _in_isolated_world(page: Page, function: str, arg: int) -> Any:
-    """`function(arg)` run on the page's own document in a world of its own (see above), its
-    value returned as Playwright's evaluate returns it; its failure raised as Playwright's."""
-    session = await page.context.new_cdp_session(page)
-    try:
-        tree = await session.send("Page.getFrameTree")
-        world = await session.send("Page.createIsolatedWorld", {
-            "frameId": tree["frameTree"]["frame"]["id"], "worldName": WORLD, "grantUniveralAccess": False})
-        reply = await session.send("Runtime.evaluate", {
-            "expression": f"({function})({json.dumps(arg)})", "contextId": world["executionContextId"],
-            "returnByValue": True, "awaitPromise": True})
-    finally:
-        await session.detach()
+class _Worlds:
+    """The CDP sessions of a page: its own, which lists the page's frames and those of its frames
+    running in its process, and (after with_frames()) one for each frame running in a process of
+    its own, which lists that frame and those in its process; and an isolated world made in each
+    frame as it is first asked for. Every failure is raised as Playwright's Error."""
+
+    def __init__(self, page: Page) -> None:
+        self._page = page
+        self._sessions: dict[str, CDPSession] = {}  # frame id → the session listing it
+        self._parents: dict[str, str | None] = {}
+        self._urls: dict[str, str] = {}
+        self._order: list[str] = []  # as each session lists its frames, the page's session first
+        self._opened: list[CDPSession] = []
+        self._worlds: dict[str, int] = {}  # frame id → its isolated world's execution context
+        self.top = ""
+
+    async def __aenter__(self) -> "_Worlds":
+        session = await self._page.context.new_cdp_session(self._page)
+        self._opened.append(session)
+        self.top = await self._list(session)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for session in self._opened:
+            try:
+                await session.detach()
+            except PlaywrightError:  # the page, or a frame's process, is gone: so is its session
+                pass
+
+    async def with_frames(self) -> None:
+        """Add the session of each frame running in a process of its own (Playwright opens one
+        for such a frame only; for any other it refuses)."""
+        for frame in self._page.frames[1:]:
+            try:
+                session = await self._page.context.new_cdp_session(frame)
+            except PlaywrightError:  # in the page's process, or in a frame's listed already
+                continue
+            self._opened.append(session)
+            await self._list(session)
+
+    async def _list(self, session: CDPSession) -> str:
+        """Note every frame `session` lists; its first frame's id."""
+        def visit(node: dict, parent: str | None) -> None:
+            frame = node["frame"]
+            self._sessions[frame["id"]] = session
+            self._parents[frame["id"]] = frame.get("parentId", parent)
+            self._urls[frame["id"]] = frame["url"] + frame.get("urlFragment", "")
+            if frame["id"] not in self._order:  # listed again by its own process's session: read through that one
+                self._order.append(frame["id"])
+            for child in node.get("childFrames", ()):
+                visit(child, frame["id"])
+
+        tree = (await session.send("Page.getFrameTree"))["frameTree"]
+        visit(tree, None)
+        return tree["frame"]["id"]
+
+    def frames(self) -> list[str]:
+        """The ids of the page's frames, each after its parent, in the order their sessions list them."""
+        children: dict[str | None, list[str]] = {}
+        for frame_id in self._order:
+            children.setdefault(self._parents[frame_id], []).append(frame_id)
+        ordered, stack = [], list(reversed(children.get(self.top, [])))
+        while stack:
+            frame_id = stack.pop()
+            ordered.append(frame_id)
+            stack.extend(reversed(children.get(frame_id, [])))
+        return ordered
+
+    def url(self, frame_id: str) -> str:
+        return self._urls[frame_id]
+
+    async def _world(self, frame_id: str) -> int:
+        if frame_id not in self._worlds:
+            world = await self._sessions[frame_id].send("Page.createIsolatedWorld", {
+                "frameId": frame_id, "worldName": WORLD, "grantUniveralAccess": False})
+            self._worlds[frame_id] = world["executionContextId"]
+        return self._worlds[frame_id]
+
+    async def evaluate(self, frame_id: str, function: str, arg: Any) -> Any:
+        """`function(arg)` run on the frame's document in its isolated world; its value, as
+        Playwright's evaluate returns it."""
+        return _value(await self._sessions[frame_id].send("Runtime.evaluate", {
+            "expression": f"({function})({json.dumps(arg)})", "contextId": await self._world(frame_id),
+            "returnByValue": True, "awaitPromise": True}))
+
+    async def on_element(self, frame_id: str, function: str) -> Any:
+        """`function(element)` run on the element holding the frame (its <iframe> or <frame>),
+        in the isolated world of the frame that element is in."""
+        parent = self._parents[frame_id]
+        session = self._sessions[parent]
+        owner = await session.send("DOM.getFrameOwner", {"frameId": frame_id})
+        element = await session.send("DOM.resolveNode", {"backendNodeId": owner["backendNodeId"],
+                                                          "executionContextId": await self._world(parent)})
+        return _value(await session.send("Runtime.callFunctionOn", {
+            "functionDeclaration": f"function () {{ return ({function})(this); }}",
+            "objectId": element["object"]["objectId"], "returnByValue": True, "awaitPromise": True}))
+
+
+def _value(reply: dict) -> Any:
+    """The value of a Runtime.evaluate or callFunctionOn reply; its exception raised as Playwright's Error."""
     if "exceptionDetails" in reply:
         details = reply["exceptionDetails"]
         raise PlaywrightError((details.get("exception") or {}).get("description") or details.get("text")
@@ -159,25 +248,25 @@ async def shown_frames(page: Page, chars: int, dom_bytes: Callable[[], int], fou
     read, so that what was read before a time limit is kept; at most `chars` of text in all, and
     of each frame's DOM at most `dom_bytes()` (asked before each: what the frames before left).
     A frame gone or not answering is passed over: it is not the page's to wait for."""
-    for frame in page.frames[1:MAX_FRAMES + 1]:
-        left = chars - sum(len(shown.text) for shown in found)
-        if left <= 0:
-            return
-        try:
-            element = await frame.frame_element()
-            if not await element.evaluate(_SHOWN):
+    async with _Worlds(page) as worlds:
+        await worlds.with_frames()
+        for frame_id in worlds.frames()[:MAX_FRAMES]:
+            left = chars - sum(len(shown.text) for shown in found)
+            if left <= 0:
+                return
+            try:
+                if not await worlds.on_element(frame_id, _SHOWN):
+                    continue
+                text = await worlds.evaluate(frame_id, _TEXT, left)
+                dom = await worlds.evaluate(frame_id, _DOM, max(0, dom_bytes()))
+            except PlaywrightError:  # detached, navigating, or its renderer gone
                 continue
-            text, dom = await frame.evaluate(_TEXT, left), await rendered_dom(frame, dom_bytes())
-        except PlaywrightError:  # detached, navigating, or its renderer gone
-            continue
-        found.append(ShownFrame(clip(frame.url), text, dom))  # a data: URL may be megabytes
+            found.append(ShownFrame(clip(worlds.url(frame_id)), text, RenderedDom(dom["dom"], dom["bytes"])))
 
 
-async def rendered_dom(document: Page | Frame, limit: int) -> RenderedDom:
-    """The DOM of a page (or of one of its frames) after scripts ran, serialised, open shadow roots
-    included, cut in the page to its first `limit` bytes (see _DOM)."""
-    if isinstance(document, Page):
-        found = await _in_isolated_world(document, _DOM, max(0, limit))
-    else:  # a frame: in its main world (see above)
-        found = await document.evaluate(_DOM, max(0, limit))
+async def rendered_dom(page: Page, limit: int) -> RenderedDom:
+    """The DOM of the page after scripts ran, serialised, open shadow roots included, cut in the
+    page to its first `limit` bytes (see _DOM)."""
+    async with _Worlds(page) as worlds:
+        found = await worlds.evaluate(worlds.top, _DOM, max(0, limit))
     return RenderedDom(found["dom"], found["bytes"])
