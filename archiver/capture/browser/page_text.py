@@ -141,8 +141,9 @@ class _Worlds:
 
     async def with_frames(self) -> None:
         """Add the session of each frame running in a process of its own (Playwright opens one
-        for such a frame only; for any other it refuses)."""
-        for frame in self._page.frames[1:]:
+        for such a frame only; for any other it refuses), of the first MAX_FRAMES Playwright
+        lists: a page of thousands of frames would otherwise spend the time to read them asking."""
+        for frame in self._page.frames[1:MAX_FRAMES + 1]:
             try:
                 session = await self._page.context.new_cdp_session(frame)
             except PlaywrightError:  # in the page's process, or in a frame's listed already
