@@ -262,6 +262,7 @@ async def shown_frames(page: Page, chars: int, dom_bytes: Callable[[], int], fou
                 dom = await worlds.evaluate(frame_id, _DOM, max(0, dom_bytes()))
             except PlaywrightError:  # detached, navigating, or its renderer gone
                 continue
+            # clip: a data: URL may be megabytes
             found.append(ShownFrame(clip(worlds.url(frame_id)), text, RenderedDom(dom["dom"], dom["bytes"])))
 
 
