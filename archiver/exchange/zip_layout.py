@@ -19,6 +19,7 @@ _END = struct.Struct("<4s4H2LH")          # end of central directory record
 _END64_LOCATOR = struct.Struct("<4sLQL")
 _END64 = struct.Struct("<4sQ2H2L4Q")      # without extensible data: 56 bytes
 _LOCAL = struct.Struct("<4s5H3L2H")       # local file header, before name and extra field
+_CENTRAL = struct.Struct("<4s6H3L5H2L")   # central directory entry, before name, extra field and comment
 FLAG_ENCRYPTED = 0x01
 _FLAG_DESCRIPTOR = 0x08
 _FLAG_UTF8 = 0x800
@@ -62,7 +63,7 @@ def end_records(path: Path, file: BinaryIO) -> EndRecords:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < _END.size:
         raise NotAZip(f"{path} is not a ZIP file, so not a WACZ")
-    _, disk, directory_disk, _, count, directory_size, directory_offset, comment = _END.unpack_from(tail, at)
+    _, disk, directory_disk, on_disk, count, directory_size, directory_offset, comment = _END.unpack_from(tail, at)
     end_at = tail_start + at
     if end_at + _END.size + comment != size:
         raise BundleRejected(f"{size - end_at - _END.size - comment:,} bytes follow the end of the ZIP")
@@ -76,19 +77,60 @@ def end_records(path: Path, file: BinaryIO) -> EndRecords:
                 raise BundleRejected("the ZIP64 end record is not where its locator says")
             file.seek(end64_at)
             record = file.read(_END64.size)
-            signature, _, _, _, disk, directory_disk, _, count, directory_size, directory_offset = _END64.unpack(record)
+            signature, _, _, _, disk, directory_disk, on_disk, count, directory_size, directory_offset = _END64.unpack(record)
             if signature != b"PK\x06\x06" or disk64:
                 raise BundleRejected("the ZIP64 end record is not where its locator says")
             directory_end = end64_at
-    if disk or directory_disk:
-        raise BundleRejected("the ZIP spans several disks")
+    if disk or directory_disk or on_disk != count:
+        raise BundleRejected("the ZIP spans several disks (or its end record says so of some entries)")
     if directory_offset + directory_size != directory_end:
         raise BundleRejected("the central directory does not end where the end record begins "
                              "(bytes prepended to the ZIP, or hidden inside it)")
     return EndRecords(count, directory_offset, directory_size, tail[at + _END.size:])
 
 
-def local_headers(file: BinaryIO, infos: list[zipfile.ZipInfo], directory_offset: int) -> dict[str, int]:
+@dataclass(frozen=True)
+class CentralEntry:
+    """Of an entry's central directory record, what its local header must repeat."""
+
+    version_needed: int
+    time: int  # MS-DOS time and date, as stored
+    date: int
+
+
+def central_entries(file: BinaryIO, infos: list[zipfile.ZipInfo], ends: EndRecords) -> dict[str, CentralEntry]:
+    """Each entry's record, walked in the central directory's bytes: the records must fill the
+    directory exactly, each holding the name, extra field and comment zipfile read for it, on
+    disk 0. Python's zipfile reads a record's name or comment past the directory's end as
+    shorter, where `unzip` reads on into the end record: the two would name another entry, or
+    show a comment nothing signs."""
+    file.seek(ends.directory_offset)
+    directory = file.read(ends.directory_size)
+    entries: dict[str, CentralEntry] = {}
+    at = 0
+    for info in infos:
+        if at + _CENTRAL.size > len(directory):
+            raise BundleRejected(f"entry {info.filename!r}: its central directory record runs past the directory")
+        (signature, _, version_needed, _, _, time, date, _, _, _, name_length, extra_length, comment_length,
+         disk, _, _, _) = _CENTRAL.unpack_from(directory, at)
+        name_at = at + _CENTRAL.size
+        at = name_at + name_length + extra_length + comment_length
+        encoding = "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437"
+        if signature != b"PK\x01\x02" or at > len(directory) or \
+                directory[name_at:name_at + name_length] != info.orig_filename.encode(encoding) or \
+                directory[at - comment_length:at] != info.comment:
+            raise BundleRejected(f"entry {info.filename!r}: its central directory record runs past the directory "
+                                 "or is not where the one before it ends (readers would name it otherwise)")
+        if disk:
+            raise BundleRejected(f"entry {info.filename!r} is on disk {disk}: the ZIP spans several disks")
+        entries[info.filename] = CentralEntry(version_needed, time, date)
+    if at != len(directory):
+        raise BundleRejected(f"{len(directory) - at:,} bytes of the central directory belong to no entry")
+    return entries
+
+
+def local_headers(file: BinaryIO, infos: list[zipfile.ZipInfo], directory_offset: int,
+                  central: dict[str, CentralEntry]) -> dict[str, int]:
     """Where each entry's data begins. Entries in offset order must tile the file up to the
     central directory: an overlap lets one small piece of data stand for many entries (David
     Fifield's overlapping zip bomb) or one byte range for two contents, and bytes between
@@ -107,7 +149,7 @@ def local_headers(file: BinaryIO, infos: list[zipfile.ZipInfo], directory_offset
         header = file.read(_LOCAL.size)
         if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
             raise BundleRejected(f"entry {name!r} has no local header where the central directory says")
-        _, _, flags, method, _, _, crc, compressed, size, name_length, extra_length = _LOCAL.unpack(header)
+        _, version_needed, flags, method, time, date, crc, compressed, size, name_length, extra_length = _LOCAL.unpack(header)
         local_name = file.read(name_length)
         encoding = "utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437"
         if local_name != info.orig_filename.encode(encoding):
@@ -115,9 +157,13 @@ def local_headers(file: BinaryIO, infos: list[zipfile.ZipInfo], directory_offset
         extra = _extra_fields(file.read(extra_length))
         _check_unicode_path(name, extra, _extra_fields(info.extra))
         local = (flags & _FLAGS_READERS_HEED, method, *_zip64_sizes(crc, compressed, size, extra))
-        central = (info.flag_bits & _FLAGS_READERS_HEED, info.compress_type, info.CRC, info.compress_size, info.file_size)
-        if local != central and not (flags & _FLAG_DESCRIPTOR and local[:2] == central[:2] and local[2:] == (0, 0, 0)):
+        listed = (info.flag_bits & _FLAGS_READERS_HEED, info.compress_type, info.CRC, info.compress_size, info.file_size)
+        if local != listed and not (flags & _FLAG_DESCRIPTOR and local[:2] == listed[:2] and local[2:] == (0, 0, 0)):
             raise BundleRejected(f"entry {name!r}: its local header disagrees with the central directory")
+        # What a reader shows of it (its time, the version it needs) differs by where it looks otherwise.
+        if CentralEntry(version_needed, time, date) != central[name]:
+            raise BundleRejected(f"entry {name!r}: its local header gives another time, date or version needed "
+                                 "than the central directory")
         data_offsets[name] = info.header_offset + _LOCAL.size + name_length + extra_length
         end = data_offsets[name] + info.compress_size
         if end <= directory_offset and info.flag_bits & _FLAG_DESCRIPTOR:

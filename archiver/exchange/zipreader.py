@@ -9,6 +9,7 @@ than an entry declares, nor accepts less. Nothing is ever written to disk."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import stat
 import struct
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archiver.errors import UsageProblem
-from archiver.exchange.zip_layout import FLAG_ENCRYPTED, BundleRejected, end_records, local_headers
+from archiver.exchange.zip_layout import FLAG_ENCRYPTED, BundleRejected, central_entries, end_records, local_headers
 
 MAX_ENTRIES = 100_000
 MAX_TOTAL_SIZE = 20 * 10**9
@@ -89,6 +90,12 @@ class Wacz:
         with self._lock:
             self._file.seek(offset)
             return self._file.read(count)
+
+    def sha256(self) -> str:
+        """The SHA-256 (hex) of the whole file, as inspected."""
+        with self._lock:
+            self._file.seek(0)
+            return hashlib.file_digest(self._file, "sha256").hexdigest()
 
     def close(self) -> None:
         self._file.close()
@@ -222,7 +229,7 @@ def _inspect(path: Path, file: BinaryIO, max_entries: int, max_total_size: int,
         largest = max(infos, key=lambda i: i.file_size)
         raise BundleRejected(f"the ZIP declares {total:,} bytes uncompressed in all (largest: {largest.filename!r}, "
                              f"{largest.file_size:,}), more than the {max_total_size:,} allowed")
-    offsets = local_headers(file, infos, ends.directory_offset)
+    offsets = local_headers(file, infos, ends.directory_offset, central_entries(file, infos, ends))
     entries = {info.filename: EntryInfo(info.filename, info.file_size, info.compress_size, info.compress_type,
                                         info.CRC, offsets[info.filename])
                for info in infos if not info.filename.endswith("/")}
