@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 
 from archiver.check.findings import Report
 from archiver.evidence.timestamps.verification import CLOCK_SKEW_ALLOWANCE, verify_timestamp
 from archiver.exchange.wacz_package import DIGEST_FILE
+
+# A token whose genTime may be off by more than this (its stated accuracy) confirms no time to
+# the signing: a domain certificate valid for 90 days could be placed anywhere in a wide window.
+WIDEST_ACCURACY = timedelta(minutes=1)
 
 
 def check_time_signature(signed: dict, created: datetime | None, tsa_roots: bytes | None, report: Report) -> str | None:
@@ -24,7 +28,11 @@ def check_time_signature(signed: dict, created: datetime | None, tsa_roots: byte
     (the time stays the signer's word: failed, absent, or no roots to hold the TSA to)."""
     text, signature = signed.get("timeSignature"), signed.get("signature")
     if text is None:
-        report.not_checked.append(f"{DIGEST_FILE}: no timeSignature (RFC 3161 token over the signature)")
+        if tsa_roots is None:
+            report.not_checked.append(f"{DIGEST_FILE}: no timeSignature (RFC 3161 token over the signature)")
+        else:  # asked to hold the signing time to a TSA: a WACZ that leaves its token out cannot pass for one that has none to give
+            report.check("time signature", False, DIGEST_FILE, "signedData has no timeSignature, so no TSA of "
+                         "--tsa-roots confirms signedData.created: it is the signer's own word")
         return None
     try:
         token = base64.b64decode(text, validate=True) if isinstance(text, str) else None
@@ -49,6 +57,10 @@ def check_time_signature(signed: dict, created: datetime | None, tsa_roots: byte
             "with --tsa-roots), so signedData.created stays the signer's own word")
         return None
     report.check("time signature", True, DIGEST_FILE, "")
+    if not report.check("time signature accuracy", check.accuracy <= WIDEST_ACCURACY, DIGEST_FILE,
+                        f"the timeSignature by {check.tsa} states an accuracy of {check.accuracy.total_seconds():g} s: "
+                        f"too wide to confirm signedData.created (at most {WIDEST_ACCURACY.total_seconds():g} s)"):
+        return None
     allowed = check.accuracy + CLOCK_SKEW_ALLOWANCE
     if not report.check("time signature time", created is not None and abs(check.gen_time - created) <= allowed,
                         DIGEST_FILE, f"signedData.created {signed.get('created')!r} is not the time the "
