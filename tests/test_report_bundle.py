@@ -71,6 +71,27 @@ def test_the_heading_says_what_the_bundle_is_evidence_of(lawyers_copy):
     assert lawyers_copy["statement"]["bundle"] in lawyers_copy["text"]
 
 
+def test_a_note_made_with_cite_is_counted_as_a_note_not_as_a_claim_of_the_document(run_cli, raw_server, collection,
+                                                                                    tmp_path):
+    """A claim recorded with `archiver cite` comes from no document: the heading and summary
+    must not put it in the document's."""
+    server = raw_server({"/statement": send_bytes(http_response(FIRST))})
+    document = tmp_path / "army-report.md"
+    document.write_text(f"# Troops moved on Monday\n\nThe ministry said so {server.url('/statement')}\n")
+    assert run_cli("capture", "-C", collection.root, document).exit_code == 0
+    noted = run_cli("cite", "-C", collection.root, "The press office signed it", server.url("/statement"))
+    assert noted.exit_code == 0, noted.output
+    bundle = tmp_path / "all.wacz"
+    assert run_cli("bundle", "-C", collection.root, "--all", "-o", bundle).exit_code == 0
+    with zipfile.ZipFile(bundle) as wacz:
+        report = wacz.read("evidence/report.html").decode()
+    [heading] = re.findall(r"<h1>(.*?)</h1>", report, re.S)
+    heading = " ".join(html.unescape(re.sub(r"<[^>]+>", "", heading.replace('<span class="made">', " "))).split())
+    assert "Web pages cited by 2 claims in “Troops moved on Monday” and 1 note" in heading, heading
+    assert ("it holds 2 claims from 1 document and 1 note (a claim made with archiver cite, in no document)"
+            in text_of(report)), text_of(report)[:1500]
+
+
 def test_a_capture_that_changed_since_the_previous_one_says_what_changed(lawyers_copy):
     statement = lawyers_copy["server"].url("/statement")
     first, second = (c["id"] for c in sorted((c for c in lawyers_copy["captures"] if c["url"] == statement),

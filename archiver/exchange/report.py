@@ -99,12 +99,16 @@ def _heading(view: dict, as_html: bool) -> str:
     strings from documents and the collection are isolated like all prose; else plain text."""
     text, quoted = (escape, prose) if as_html else (str, str)
     claims, documents, captures = view["claims"], view["documents"], view["captures"]
-    if claims:
-        subject = text(f"Web pages cited by {count(len(claims), 'claim')}")
+    notes = sum(claim["document"] is None for claim in claims)  # claims made with `archiver cite`, in no document
+    if len(claims) > notes:
+        subject = text(f"Web pages cited by {count(len(claims) - notes, 'claim')}")
         if len(documents) == 1:
             subject += text(" in “") + quoted(documents[0]["title"] or documents[0]["key"]) + text("”")
         elif documents:
             subject += text(f" in {len(documents)} documents")
+        subject += text(f" and {count(notes, 'note')}") if notes else ""
+    elif notes:
+        subject = text(f"Web pages cited by {count(notes, 'note')}")
     else:
         subject = text(f"{count(len(captures), 'capture')} of {count(len({c['url'] for c in captures}), 'web page')}")
     bundle = view["bundle"]
@@ -132,7 +136,7 @@ def _summary(view: dict) -> str:
         f"<p>This is evidence bundle {literal(bundle['id'])}, the file {literal(bundle['file'])}, made on "
         f"{literal(bundle['created'])} by {prose(collection['operator'])} with {prose(bundle['software'])} "
         f"from the collection “{prose(collection['name'])}”{collection_id}. It preserves web pages cited by claims "
-        f"in documents: it holds {count(len(view['claims']), 'claim')} from {_sources(view)} "
+        f"in documents: it holds {_claims_held(view)} "
         f"and {count(len(captures), 'capture')} {pages}{_made_and_imported(captures)}. It was made for {scope}.</p>\n"
         f"<p>{_whose_clock(view['manifest']['timestamp'])}</p>\n"
         + _unrecorded(captures) + _not_the_page(captures, view["claims"]) + _left_out_summary(view))
@@ -176,6 +180,15 @@ def _unrecorded(captures: list[dict]) -> str:
             f"{'it' if failed == 1 else 'them'}: each failure (its URL, time and error) is signed by the custody entry "
             "logging it when it failed, carried in evidence/custody.jsonl, and its manifest entry is proven to be in "
             "the signed manifest. A failure shows that the URL could not be fetched then, as its error says.</p>\n")
+
+
+def _claims_held(view: dict) -> str:
+    """The claims, by where they come from: documents, or notes (made with `archiver cite`)."""
+    notes = sum(claim["document"] is None for claim in view["claims"])
+    said = [f"{count(len(view['claims']) - notes, 'claim')} from {_sources(view)}"] if len(view["claims"]) > notes else []
+    made = "a claim made" if notes == 1 else "claims made"
+    said += [f"{count(notes, 'note')} ({made} with archiver cite, in no document)"] if notes else []
+    return " and ".join(said) or "no claim"
 
 
 def _sources(view: dict) -> str:
