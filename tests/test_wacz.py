@@ -32,6 +32,7 @@ from archiver.exchange.wacz_signature import check_signed_data
 from archiver.exchange.wacz_warcs import check_archives
 from archiver.exchange.zipreader import BundleRejected, open_wacz
 from tests.conftest import corpus
+from tests.tsa import _TSA_SECTION as TSA_SECTION, local_tsa, openssl  # noqa: F401 (a fixture)
 
 CREATED = "2024-05-01T12:00:00Z"
 
@@ -309,6 +310,40 @@ def test_a_time_signature_by_a_tsa_outside_the_roots_given_fails():
                       web_ca.public_bytes(serialization.Encoding.PEM))
     assert failed(report) == {("time signature", "datapackage-digest.json")}
     assert "TSA certificate does not chain to the trusted roots" in report.failures[0].detail
+
+
+def test_with_tsa_roots_a_domain_signature_without_a_time_signature_fails():
+    """Asked to hold the signing time to a TSA, a WACZ that leaves its token out (as the key of a
+    certificate long expired would) cannot pass; without roots it is said not checked."""
+    digest = _signed_example()
+    del digest["signedData"]["timeSignature"]
+    report = Report()
+    check_signed_data(digest, {"created": digest["signedData"]["created"]}, report, _free_tsa_root())
+    assert failed(report) == {("time signature", "datapackage-digest.json")}
+    assert "no timeSignature" in report.failures[0].detail
+    report = Report()
+    assert check_signed_data(digest, {"created": digest["signedData"]["created"]}, report) is not None
+    assert report.ok and "datapackage-digest.json: no timeSignature (RFC 3161 token over the signature)" in report.not_checked
+
+
+def test_a_time_signature_whose_accuracy_spans_years_confirms_no_signing_time(local_tsa, tmp_path):
+    """A trusted TSA's token stating an accuracy of years would place a 90-day certificate's
+    signature anywhere in them: it confirms no time, however near its genTime."""
+    digest = _signed_example()
+    signed = digest["signedData"]
+    (tmp_path / "signature.txt").write_text(signed["signature"])
+    query = openssl("ts", "-query", "-data", tmp_path / "signature.txt", "-sha256", "-no_nonce")
+    section = TSA_SECTION.format(folder=local_tsa.folder).replace("accuracy = secs:1", "accuracy = secs:300000000")
+    with local_tsa.config.open("a") as config:
+        config.write(f"\n[ wide_accuracy ]\n{section}digests = sha256\n")
+    signed["timeSignature"] = base64.b64encode(local_tsa.reply(query, "wide_accuracy")).decode()
+    signed["timestampCert"] = local_tsa.tsa_cert_path.read_text()
+    report = Report()
+    check_signed_data(digest, {"created": signed["created"]}, report, local_tsa.ca_pem_path.read_bytes())
+    assert report.passed["time signature"] == 1
+    assert failed(report) == {("time signature accuracy", "datapackage-digest.json")}
+    assert "accuracy of 3e+08 s: too wide to confirm signedData.created" in report.failures[0].detail
+    assert "signer's own word" in _trust_line(report)
 
 
 def test_verify_bundle_holds_a_foreign_time_signature_to_the_tsa_roots_given():
@@ -809,6 +844,30 @@ def test_a_local_header_disagreeing_with_the_directory_is_refused(refuse, field,
     data = zip_bytes([("a.txt", b"x" * 100)])
     set_field(data, at, "<H" if at == 6 else "<L", value)
     refuse(bytes(data), "'a.txt': its local header disagrees with the central directory")
+
+
+@pytest.mark.parametrize("field, at, value", [("time", 10, 0x1234), ("date", 12, 0x4321), ("version needed", 4, 45)])
+def test_a_local_header_giving_another_time_or_version_than_the_directory_is_refused(refuse, field, at, value):
+    """Nothing signs an entry's time, but the two readers must not show different ones."""
+    data = zip_bytes([("a.txt", b"x" * 100)])
+    set_field(data, at, "<H", value)
+    refuse(bytes(data), "'a.txt': its local header gives another time, date or version needed")
+
+
+@pytest.mark.parametrize("length, at", [("name", 28), ("extra field", 30), ("comment", 32)])
+def test_a_last_directory_record_running_past_the_directory_is_refused(refuse, length, at):
+    """Python's zipfile reads such a record's name or comment short where `unzip` reads on into
+    the end record: one lists 'b.txt', the other a name or comment nothing signs."""
+    data = zip_bytes([("a.txt", b"a"), ("b.txt", b"b")])
+    last = central_header(data, 1)
+    set_field(data, last + at, "<H", struct.unpack_from("<H", data, last + at)[0] + 1)
+    refuse(bytes(data), "'b.txt': its central directory record runs past the directory")
+
+
+def test_an_end_record_counting_other_entries_on_its_disk_is_refused(refuse):
+    data = zip_bytes([("a.txt", b"a"), ("b.txt", b"b")])
+    set_field(data, data.rindex(b"PK\x05\x06") + 8, "<H", 1)
+    refuse(bytes(data), "the ZIP spans several disks")
 
 
 def named_by_extra_field(name: str, shown: str) -> zipfile.ZipInfo:
