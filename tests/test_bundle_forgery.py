@@ -38,6 +38,9 @@ def test_a_key_file_named_after_a_fingerprint_that_is_not_its_own_is_not_trusted
     assert {f["check"] for f in report["failures"]} == {"key file fingerprint", "signer identity"}
     lie = next(f for f in report["failures"] if f["check"] == "key file fingerprint")
     assert lie["where"] == f"evidence/key-{CLAIMED}.pub.pem"
+    # Said as it is, not as "signed by the key CLAIMED, not by the key CLAIMED".
+    identity = next(f for f in report["failures"] if f["check"] == "signer identity")
+    assert "carries no public key file holding it" in identity["detail"], identity
 
 
 def test_a_wacz_without_archiver_evidence_does_not_pass_for_one_signed_by_the_fingerprint(run_cli, tmp_path):

@@ -23,6 +23,9 @@ def other_signer(keys: dict[str, PublicKey], fingerprint: str, signed_by: object
     names), given the bundle's carried keys and custody entries."""
     if not isinstance(signed_by, str) or not signed_by:
         return f"the bundle is not signed by the key {grouped(fingerprint)}: its statement names no signing key"
+    if signed_by == fingerprint:  # named by the statement, but no key file carried holds that key
+        return (f"the bundle names the key {grouped(fingerprint)} as its signer, but carries no public key file "
+                "holding it, so its signature cannot be checked")
     detail = f"the bundle is signed by the key {grouped(signed_by)}, not by the key {grouped(fingerprint)}"
     given = keys.get(fingerprint)
     for entry in custody if given is not None else []:
