@@ -236,7 +236,7 @@ def test_sections_come_in_order_with_verification_first():
     assert page.headings == ["How to verify this bundle independently", "Claims", "Captures", "Documents",
                              "Signing keys", "The bundle and its manifest", "Files"]
     summary = page.all_text.split("How to verify")[0]
-    for fact in ("b-2026-001", "2026-05-01T10:00:00Z", "desk@example.org", "Belarus claims", "2 claims", "2 captures"):
+    for fact in ("b-2026-001", "2026-05-01T10:00:00Z", "desk@example.org", "Belarus claims", "1 claim from 1 document and 1 note", "2 captures"):
         assert fact in summary, fact
 
 

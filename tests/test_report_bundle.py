@@ -124,7 +124,7 @@ def test_each_capture_says_what_made_it_and_how_it_was_set(lawyers_copy):
     for capture in lawyers_copy["captures"]:
         entry = capture_section(lawyers_copy, capture["id"]).split("Captured with ", 1)[1]
         assert re.match(r"software archiver/\S+ warcio/\S+ .*fetched over HTTP alone, not rendered in a browser "
-                        r"server certificates checked against trusted roots settings: ", entry), entry
+                        r"set to check server certificates against trusted roots \(on HTTPS\) settings: ", entry), entry
         assert "max_redirects = 10" in entry and "allow_networks = 127.0.0.1/32" in entry and "ca_bundle = not set" in entry
         assert "Attested by key" in entry, entry
 

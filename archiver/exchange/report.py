@@ -267,7 +267,7 @@ def _keys(view: dict) -> str:
                 ("Role", escape(key["role"])),
                 ("Status", f"{escape(key['status'])} when this bundle was made ({literal(view['bundle']['created'])})"),
                 ("Announced", or_absent(key["announced_at"], "not recorded")),
-                ("Revoked", "not revoked" if key["revoked_from"] is None
+                ("Revoked", "not when this bundle was made" if key["revoked_from"] is None
                  else f"<span class=\"warn\">nothing it signed from {literal(key['revoked_from'])} on is to be trusted</span>")]
         if signed:
             rows.append(("Signed", escape(" and ".join(signed))))

@@ -88,7 +88,7 @@ def _made_with(made_with: dict | None) -> str:
     else:
         said.append("fetched over HTTP alone, not rendered in a browser")
     if "tls_verification" in made_with:
-        said.append("server certificates checked against trusted roots" if made_with["tls_verification"]
+        said.append("set to check server certificates against trusted roots (on HTTPS)" if made_with["tls_verification"]
                     else "<span class=\"warn\">server certificates not checked (--insecure)</span>")
     settings = made_with.get("settings") or {}
     if settings:
