@@ -346,6 +346,19 @@ def test_a_time_signature_whose_accuracy_spans_years_confirms_no_signing_time(lo
     assert "signer's own word" in _trust_line(report)
 
 
+def test_a_tsa_certificate_given_as_its_own_root_does_not_pass_and_is_said_in_words():
+    """FreeTSA's own certificate, not its CA's, given as the root: the library refuses it; the
+    reason is said without the OpenSSL error stack it dumps."""
+    digest, report = _signed_example(), Report()
+    leaf = x509.load_pem_x509_certificates(digest["signedData"]["timestampCert"].encode())[0]
+    check_signed_data(digest, {"created": digest["signedData"]["created"]}, report,
+                      leaf.public_bytes(serialization.Encoding.PEM))
+    assert failed(report) == {("time signature", "datapackage-digest.json")}
+    detail = report.failures[0].detail
+    assert detail.endswith("rfc3161-client rejects the token: Unable to verify pkcs7 signature (certificate verify error)")
+    assert "ErrorStack" not in detail, detail
+
+
 def test_verify_bundle_holds_a_foreign_time_signature_to_the_tsa_roots_given():
     report = verify_bundle(corpus("py-wacz-valid_signed_example_1.wacz"), None, _free_tsa_root())
     assert report.ok, report.failures

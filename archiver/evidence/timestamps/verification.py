@@ -20,6 +20,7 @@ Revocation (CRL/OCSP) is not checked, by the library or here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
@@ -172,5 +173,16 @@ def _library_verdict(response: TimeStampResponse, data: bytes, roots: list[x509.
     try:
         builder.build().verify_message(response, data)
     except VerificationError as exc:
-        return [f"rfc3161-client rejects the token: {first_line(exc)}"]
+        return [f"rfc3161-client rejects the token: {_in_words(first_line(exc))}"]
     return []
+
+
+def _in_words(message: str) -> str:
+    """The library's message without the OpenSSL error stack it dumps as Rust debug output,
+    its reason kept: 'Unable to verify pkcs7 signature (certificate verify error)'."""
+    said, stack, dumped = message.partition(": ErrorStack(")
+    if not stack:
+        return message
+    reason = re.search(r'reason: "([^"]+)"', dumped)
+    said = said.removeprefix("Error while verifying certificates: ")
+    return f"{said} ({reason.group(1)})" if reason else said
