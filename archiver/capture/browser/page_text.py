@@ -17,6 +17,7 @@ where Chromium isolates sites), whose frames the page's session does not list.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,13 @@ from playwright.async_api import CDPSession, Page
 
 from archiver.capture.browser.page_events import clip
 
-MAX_FRAMES = 50  # frames read, each after its parent, those in the page's process first (_Worlds.frames)
+MAX_FRAMES = 50  # shown frames read, each after its parent, those in the page's process first (_Worlds.frames)
+# Frames looked at to find them: hidden frames and tracking pixels before a shown one must not
+# use up MAX_FRAMES, but a page of tens of thousands is not looked through to its end.
+MAX_FRAMES_LOOKED_AT = 1000
+# Of one frame, each question asked of its document: a frame whose scripts keep its renderer busy
+# answers none, and must not take the time the other frames are read in.
+FRAME_SECONDS = 2.0
 # Bytes (UTF-8) kept of the page's own DOM: the largest real pages' DOMs are a few MB; a page
 # past this is a bomb, or a page whose DOM record would be unreadable anyway. What is read passes
 # through Playwright's driver as JSON, then a str, then bytes: the capture's Python holds about
@@ -59,8 +66,9 @@ _TEXT = """n => {
   visit(document);
   return parts.join('\\n').slice(0, n);
 }"""
-# A frame shown to the reader: not hidden, and larger than a tracking pixel.
-_SHOWN = "frame => frame.checkVisibility({visibilityProperty: true}) && frame.offsetWidth > 1 && frame.offsetHeight > 1"
+# A frame shown to the reader: not hidden, and larger than a tracking pixel (within its border:
+# a 1 x 1 frame is 5 px wide with the default one).
+_SHOWN = "frame => frame.checkVisibility({visibilityProperty: true}) && frame.clientWidth > 1 && frame.clientHeight > 1"
 # The DOM as Playwright's page.content() serialises it (doctype, then <html>'s outerHTML), with
 # each open shadow root in place as a declarative one, <template shadowrootmode="open">, which a
 # browser parses back into the shadow root; of it, at most the first `limit` bytes of UTF-8 (never
@@ -125,6 +133,7 @@ class _Worlds:
         self._opened: list[CDPSession] = []
         self._worlds: dict[str, int] = {}  # frame id → its isolated world's execution context
         self.top = ""
+        self.unanswered = 0  # frames in a process of their own whose renderer did not answer (with_frames)
 
     async def __aenter__(self) -> "_Worlds":
         session = await self._page.context.new_cdp_session(self._page)
@@ -134,22 +143,28 @@ class _Worlds:
 
     async def __aexit__(self, *exc) -> None:
         for session in self._opened:
-            try:
-                await session.detach()
-            except PlaywrightError:  # the page, or a frame's process, is gone: so is its session
+            try:  # bounded: a busy renderer's session may never answer, and a step cut short ends here too
+                await asyncio.wait_for(session.detach(), FRAME_SECONDS)
+            except (PlaywrightError, TimeoutError):  # the page, or a frame's process, is gone or stuck
                 pass
 
     async def with_frames(self) -> None:
         """Add the session of each frame running in a process of its own (Playwright opens one
-        for such a frame only; for any other it refuses), of the first MAX_FRAMES Playwright
-        lists: a page of thousands of frames would otherwise spend the time to read them asking."""
-        for frame in self._page.frames[1:MAX_FRAMES + 1]:
+        for such a frame only; for any other it refuses), of the first MAX_FRAMES_LOOKED_AT
+        Playwright lists; one whose renderer does not answer within FRAME_SECONDS is passed over."""
+        for frame in self._page.frames[1:MAX_FRAMES_LOOKED_AT + 1]:
             try:
-                session = await self._page.context.new_cdp_session(frame)
+                session = await asyncio.wait_for(self._page.context.new_cdp_session(frame), FRAME_SECONDS)
             except PlaywrightError:  # in the page's process, or in a frame's listed already
                 continue
+            except TimeoutError:
+                self.unanswered += 1
+                continue
             self._opened.append(session)
-            await self._list(session)
+            try:
+                await asyncio.wait_for(self._list(session), FRAME_SECONDS)
+            except (PlaywrightError, TimeoutError):
+                self.unanswered += 1
 
     async def _list(self, session: CDPSession) -> str:
         """Note every frame `session` lists; its first frame's id."""
@@ -244,26 +259,35 @@ class ShownFrame:
     dom: RenderedDom
 
 
-async def shown_frames(page: Page, chars: int, dom_bytes: Callable[[], int], found: list[ShownFrame]) -> None:
-    """Each frame of `page` shown to the reader (from any site), appended to `found` as it is
-    read, so that what was read before a time limit is kept; at most `chars` of text in all, and
-    of each frame's DOM at most `dom_bytes()` (asked before each: what the frames before left).
-    A frame gone or not answering is passed over: it is not the page's to wait for."""
+async def shown_frames(page: Page, chars: int, dom_bytes: Callable[[], int], found: list[ShownFrame],
+                       notes: list[str]) -> None:
+    """Each frame of `page` shown to the reader (from any site), MAX_FRAMES at most, appended to
+    `found` as it is read, so that what was read before a time limit is kept; at most `chars` of
+    text in all, and of each frame's DOM at most `dom_bytes()` (asked before each: what the frames
+    before left). A frame gone, or not answering within FRAME_SECONDS, is passed over: it is not
+    the page's to wait for; those, and shown frames past MAX_FRAMES, are said in `notes`."""
+    unread = 0
     async with _Worlds(page) as worlds:
         await worlds.with_frames()
-        for frame_id in worlds.frames()[:MAX_FRAMES]:
-            left = chars - sum(len(shown.text) for shown in found)
-            if left <= 0:
-                return
+        for frame_id in worlds.frames()[:MAX_FRAMES_LOOKED_AT]:
             try:
-                if not await worlds.on_element(frame_id, _SHOWN):
+                if not await asyncio.wait_for(worlds.on_element(frame_id, _SHOWN), FRAME_SECONDS):
                     continue
-                text = await worlds.evaluate(frame_id, _TEXT, left)
-                dom = await worlds.evaluate(frame_id, _DOM, max(0, dom_bytes()))
-            except PlaywrightError:  # detached, navigating, or its renderer gone
+                if len(found) == MAX_FRAMES:
+                    notes.append(f"frames: only the first {MAX_FRAMES} frames shown are recorded; the page shows more")
+                    break
+                left = chars - sum(len(shown.text) for shown in found)  # its text, if any is left to keep
+                text = await asyncio.wait_for(worlds.evaluate(frame_id, _TEXT, left), FRAME_SECONDS) if left > 0 else ""
+                dom = await asyncio.wait_for(worlds.evaluate(frame_id, _DOM, max(0, dom_bytes())), FRAME_SECONDS)
+            except (PlaywrightError, TimeoutError):  # detached, navigating, its renderer gone or busy
+                unread += 1
                 continue
             # clip: a data: URL may be megabytes
             found.append(ShownFrame(clip(worlds.url(frame_id)), text, RenderedDom(dom["dom"], dom["bytes"])))
+        unread += worlds.unanswered
+    if unread:
+        notes.append(f"frames: {unread} could not be read (gone, navigating, or not answering within "
+                     f"{FRAME_SECONDS:g} s); their DOMs are not recorded")
 
 
 async def rendered_dom(page: Page, limit: int) -> RenderedDom:

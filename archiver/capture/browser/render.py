@@ -347,7 +347,7 @@ async def _artifacts(run: _PageRun) -> None:
         return _dom_bytes(run, limits.frame_dom_bytes - kept, kept)
 
     await run.bounded("frames", lambda: shown_frames(page, limits.text_chars - len(text or ""), frames_left,
-                                                     result.frames), limits.artifacts, waiting=False)
+                                                     result.frames, result.notes), limits.artifacts, waiting=False)
     _kept(run, [frame.dom for frame in result.frames], "the DOM records of the page's frames hold")
     framed = [frame.text for frame in result.frames if frame.text.strip()]
     result.text = "\n\n".join(filter(None, [text, *framed])) if text is not None or framed else None
