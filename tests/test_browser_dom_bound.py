@@ -8,6 +8,7 @@ the replay alike."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import tracemalloc
@@ -103,3 +104,24 @@ def test_the_doms_are_counted_in_the_pages_byte_budget(run_cli, raw_server, coll
     assert made > BOUND - served - 10_000, [len(r.block) for r in doms + pictures]
     assert len(doms) == 4 and all(r.headers.get("WARC-Truncated") == "length" for r in doms), doms
     assert network_sandbox == []
+
+
+def test_a_page_pictured_but_whose_dom_was_never_read_is_incomplete_not_complete(
+        run_cli, raw_server, collection, chromium, network_sandbox, monkeypatch):
+    """Its screenshot made, the page's DOM step did not finish (here it never answers, as when the
+    capture's deadline comes first): what a reader saw is in the screenshot alone, and the capture
+    must say so rather than pass for whole."""
+    from archiver.capture.browser import render
+
+    async def never_read(page, limit):
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(render, "rendered_dom", never_read)
+    monkeypatch.setattr(pages, "PageLimits", functools.partial(PageLimits, artifacts=2))
+    server = raw_server({"/": send_bytes(http_response(b"<!doctype html><title>Story</title><p>The story.</p>"))})
+    result = run_cli("capture", "-C", collection.root, "--browser", server.url("/"), "--json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)["captures"]
+    assert row["outcome"] == "ok" and "the page's DOM and text were not recorded" in (row["incomplete"] or ""), row
+    assert not [r for r in warc_records(collection.storage.folder)
+                if r.type == "resource" and r.headers["WARC-Target-URI"].startswith("urn:dom:")]

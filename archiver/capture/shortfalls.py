@@ -13,6 +13,12 @@ STEP_SHORTFALLS = {
 }
 
 
+def dom_not_recorded(why: str | None) -> str:
+    """A page rendered and pictured, but whose DOM and text were never read (the capture's
+    deadline came, or their step failed): what a reader saw is in the screenshot alone."""
+    return f"the page's DOM and text were not recorded ({why or 'their step did not finish'})"
+
+
 def screenshot_cut(limit: int, size: int, side: str) -> str:
     """A screenshot cut to the first `limit` px of a page `size` px high (`side`), or wide."""
     return f"the screenshot holds the first {limit} px of a page {size} px {side}"

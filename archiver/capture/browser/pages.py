@@ -19,6 +19,7 @@ from archiver.capture.browser.proxy import RecordingProxy
 from archiver.capture.browser.result import BrowserResult
 from archiver.capture.fetch.engine import Fetcher, FetchResult, Hop
 from archiver.capture.fetch.schedule import fetch_each
+from archiver.capture.shortfalls import dom_not_recorded
 from archiver.read.urls import fetchable_problem, normalise_url
 
 # A cited URL with one of these endings is a file, not a page: fetched directly, no browser round trip.
@@ -63,6 +64,8 @@ class BrowserFetcher:
             result.page = self.session.browser.capture(url, proxy, deadline, opened)
         finally:
             proxy.close()
+        if result.page.screenshot is not None and result.page.dom is None:
+            result.page.shortfalls.append(dom_not_recorded(result.page.error))
         result.hops, result.resources = _page_chain(url, proxy.hops, self.settings.max_redirects)
         _follow_navigation(result)
         result.error = _why_not_the_page(result, self.settings.max_redirects)
