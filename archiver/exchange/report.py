@@ -99,7 +99,7 @@ def _heading(view: dict, as_html: bool) -> str:
     strings from documents and the collection are isolated like all prose; else plain text."""
     text, quoted = (escape, prose) if as_html else (str, str)
     claims, documents, captures = view["claims"], view["documents"], view["captures"]
-    notes = sum(claim["document"] is None for claim in claims)  # claims made with `archiver cite`, in no document
+    notes = _notes(claims)
     if len(claims) > notes:
         subject = text(f"Web pages cited by {count(len(claims) - notes, 'claim')}")
         if len(documents) == 1:
@@ -182,9 +182,14 @@ def _unrecorded(captures: list[dict]) -> str:
             "the signed manifest. A failure shows that the URL could not be fetched then, as its error says.</p>\n")
 
 
+def _notes(claims: list[dict]) -> int:
+    """How many of the claims are notes: made with `archiver cite`, in no document."""
+    return sum(claim["document"] is None for claim in claims)
+
+
 def _claims_held(view: dict) -> str:
     """The claims, by where they come from: documents, or notes (made with `archiver cite`)."""
-    notes = sum(claim["document"] is None for claim in view["claims"])
+    notes = _notes(view["claims"])
     said = [f"{count(len(view['claims']) - notes, 'claim')} from {_sources(view)}"] if len(view["claims"]) > notes else []
     made = "a claim made" if notes == 1 else "claims made"
     said += [f"{count(notes, 'note')} ({made} with archiver cite, in no document)"] if notes else []

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from archiver.check.findings import Report
+from archiver.evidence.custody import zoned_time
 from archiver.exchange.wacz_package import DIGEST_FILE, warn
 from archiver.exchange.wacz_time_signature import check_time_signature
 
@@ -122,19 +123,10 @@ def _check_domain_signature(signed: dict, message: bytes, tsa_roots: bytes | Non
         report.check("domain certificate chain link", linked, DIGEST_FILE,
                      f"{child.subject.rfc4514_string()} is not signed by the next certificate, {issuer.subject.rfc4514_string()}")
     created = signed.get("created")
-    moment = _zoned_time(created)
+    moment = zoned_time(created)
     confirmed = check_time_signature(signed, moment, tsa_roots, report)
     trusted = _check_domain_trust(chain, domain, created, moment, confirmed, report)
     return _spki_fingerprint(key) if verified and trusted else None
-
-
-def _zoned_time(created: object) -> datetime | None:
-    """signedData.created read as an ISO 8601 time with its zone; None when it is not one."""
-    try:
-        moment = datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else None
-    except ValueError:
-        return None
-    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _check_domain_trust(chain: list[x509.Certificate], domain: object, created: object, moment: datetime | None,
